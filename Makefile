@@ -1,0 +1,41 @@
+# emodemo: every chore is a target. `make app` and `make test` set everything up on first use.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+DATA  ?= ../shared/datasets
+
+.PHONY: app test test-slow notebooks notebooks-quick bench lint clean setup
+
+$(STAMP): requirements.txt requirements-nodeps.txt scripts/setup.sh
+	@bash scripts/setup.sh
+	@touch $(STAMP)
+
+setup: $(STAMP)
+
+## Serve the app on http://127.0.0.1:7860
+app: $(STAMP)
+	$(PY) app.py
+
+## The default test suite: library tests, then every notebook in quick mode
+test: $(STAMP)
+	EMODEMO_QUICK=1 $(PY) -m pytest -q tests notebooks --nbval-lax -p no:cacheprovider
+
+## Slow tests (real training, full transcription runs)
+test-slow: $(STAMP)
+	$(PY) -m pytest -q -m slow tests
+
+## Re-execute every notebook in full and commit-ready form (outputs written in place)
+notebooks: $(STAMP)
+	$(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=-1 notebooks/*.ipynb
+
+## Benchmarks: print and save figures under bench/results/
+bench: $(STAMP)
+	$(PY) bench/asr.py --root $(DATA)/ravdess_speech
+
+## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20
+train-speech_probe: $(STAMP)
+	$(PY) -m emodemo train speech_probe --dataset ravdess --root $(DATA)/ravdess_speech --out checkpoints/speech_probe
+
+clean:
+	rm -rf $(VENV) .pytest_cache
