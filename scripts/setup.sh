@@ -34,13 +34,15 @@ PIP=(.venv/bin/python -m pip install --disable-pip-version-check -q)
 # torch first, so that nothing later pulls the multi-GB CUDA build on a CPU machine.
 TORCH=$(grep -E '^torch==' requirements.txt)
 if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
-  if "${PIP[@]}" --no-index "$TORCH" >/dev/null 2>&1; then
+  # A local CPU wheel (pip's find-links) wins; torch's own small dependencies come with the rest.
+  if "${PIP[@]}" --no-index --no-deps "$TORCH" >/dev/null 2>&1; then
     echo "setup: $TORCH from a local wheel"
   elif command -v nvidia-smi >/dev/null 2>&1; then
     echo "setup: $TORCH (CUDA build, a GPU is present)"; "${PIP[@]}" "$TORCH"
   else
     echo "setup: $TORCH (CPU build)"
-    "${PIP[@]}" "$TORCH" --index-url https://download.pytorch.org/whl/cpu
+    "${PIP[@]}" --retries 1 --timeout 30 "$TORCH" \
+      --extra-index-url https://download.pytorch.org/whl/cpu
   fi
 fi
 echo "setup: installing requirements.txt into .venv (first run takes a few minutes)"

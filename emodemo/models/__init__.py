@@ -1,0 +1,18 @@
+"""Model registry: checkpoints name their model, and only names listed here can be built."""
+from __future__ import annotations
+
+from torch import nn
+
+from .speech_probe import SpeechProbe
+
+REGISTRY: dict[str, type[nn.Module]] = {
+    "speech_probe": SpeechProbe,
+}
+
+
+def build(name: str, **kwargs) -> nn.Module:
+    try:
+        cls = REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {sorted(REGISTRY)}") from None
+    return cls(**kwargs)

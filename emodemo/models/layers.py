@@ -1,0 +1,40 @@
+"""Small building blocks shared by the architectures: masked pooling and layer mixing."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def masked_mean_std(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
+    """Statistical pooling: mean and standard deviation over time, ignoring padded steps.
+
+    x: [B, T, D], mask: [B, T] (True = real step) or None -> [B, 2D] = [mean; std].
+    """
+    if mask is None:
+        mean = x.mean(dim=1)
+        var = x.var(dim=1, unbiased=False)
+    else:
+        w = mask.to(x.dtype).unsqueeze(-1)                      # [B, T, 1]
+        n = w.sum(dim=1).clamp_min(1.0)                         # [B, 1]
+        mean = (x * w).sum(dim=1) / n                           # [B, D]
+        var = (((x - mean.unsqueeze(1)) ** 2) * w).sum(dim=1) / n
+    return torch.cat([mean, (var + eps).sqrt()], dim=-1)
+
+
+class LayerMix(nn.Module):
+    """A learned softmax-weighted sum over the layers of a frozen encoder (as in SUPERB probes).
+
+    x: [B, L, ...] -> [B, ...]; ``weights`` shows which layer the task prefers.
+    """
+
+    def __init__(self, n_layers: int):
+        super().__init__()
+        self.logits = nn.Parameter(torch.zeros(n_layers))
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return self.logits.softmax(dim=0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        w = self.weights.view(1, -1, *([1] * (x.dim() - 2)))     # [1, L, 1, ...]
+        return (x * w).sum(dim=1)

@@ -1,0 +1,48 @@
+"""The simplest honest speech-emotion model: a probe on a frozen Whisper encoder.
+
+Not one of the five talks: it is the project's first trained model and the baseline every
+architecture should beat. The audio goes through Whisper's encoder (frozen, pre-trained on 680k
+hours of speech); each layer's frame states are summarised by their mean and standard deviation
+over time (statistical pooling); a learned softmax over layers mixes them (which layer knows
+most about emotion?) and a small MLP classifies.
+
+Input ``stats``: [B, L, 2D] = per layer (embedding output + each block), [mean; std] over frames,
+as produced by :func:`layer_stats`; output logits [B, C].
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import LayerMix, masked_mean_std
+
+
+def layer_stats(states: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Pool all-layer encoder states over time.
+
+    states: [B, L, T, D] (or [L, T, D] for one clip), mask: [B, T] -> [B, L, 2D] (or [L, 2D]).
+    """
+    single = states.dim() == 3
+    if single:
+        states = states.unsqueeze(0)
+    b, n_layers, t, d = states.shape
+    flat = states.reshape(b * n_layers, t, d)                     # [B*L, T, D]
+    flat_mask = None if mask is None else mask.repeat_interleave(n_layers, dim=0)
+    pooled = masked_mean_std(flat, flat_mask).view(b, n_layers, 2 * d)
+    return pooled[0] if single else pooled
+
+
+class SpeechProbe(nn.Module):
+    def __init__(self, n_classes: int, n_layers: int = 5, dim: int = 384, hidden: int = 256,
+                 dropout: float = 0.3):
+        super().__init__()
+        self.mix = LayerMix(n_layers)
+        self.norm = nn.LayerNorm(2 * dim)
+        self.head = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(2 * dim, hidden), nn.GELU(),
+            nn.Dropout(dropout), nn.Linear(hidden, n_classes),
+        )
+
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:
+        z = self.norm(self.mix(stats))                            # [B, L, 2D] -> [B, 2D]
+        return self.head(z)                                       # [B, C]
