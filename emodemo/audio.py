@@ -1,0 +1,302 @@
+"""Audio in: any common media file -> 16 kHz mono float32, and the spectral features models eat.
+
+Decoding takes two roads. WAV, FLAC and Ogg files are read in-process by ``soundfile``
+(libsndfile) and resampled with a polyphase filter; everything else (mp3, m4a/aac, opus in
+webm, the audio track of mp4/mov/mkv videos ...) goes through an ``ffmpeg`` subprocess, which is
+also the fallback when libsndfile cannot read a file. Every failure a user can cause surfaces as
+one exception type, :class:`AudioError`, whose message says what went wrong with which file.
+
+Features are computed in torch so they run on whatever device the wave lives on:
+
+* :func:`log_mel` reproduces ``whisper.log_mel_spectrogram`` (25 ms Hann window, 10 ms hop,
+  Slaney mel filters, log10, an 8-decade dynamic range, scaled to about [-1, 1]) so its output
+  can be fed to a Whisper encoder;
+* :func:`mfcc` is the textbook recipe: power spectrogram -> mel filters -> decibels -> DCT-II.
+
+The mel filterbank and the DCT matrix are built here from their definitions
+(:func:`mel_filterbank`, :func:`dct_matrix`) rather than loaded from a library's asset file, and
+:mod:`emodemo.handcrafted` reuses them for its 50 ms frames.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import torch
+import torch.nn.functional as F
+from scipy.signal import resample_poly
+
+SAMPLE_RATE = 16_000
+# Containers libsndfile reads in-process; anything else is decoded by ffmpeg.
+SOUNDFILE_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga"})
+# Upper bound on one ffmpeg / ffprobe call, so a broken file or pipe can never hang the caller.
+SUBPROCESS_TIMEOUT_S = 120.0
+FFMPEG_HINT = "install ffmpeg: apt-get install ffmpeg (macOS: brew install ffmpeg; conda: conda install ffmpeg)"
+
+# Whisper's front end: 25 ms windows every 10 ms at 16 kHz, 30 s chunks.
+WHISPER_N_FFT = 400
+WHISPER_HOP = 160
+WHISPER_CHUNK_SAMPLES = 30 * SAMPLE_RATE
+
+
+class AudioError(ValueError):
+    """A media file could not be turned into a waveform; the message names the file and the reason."""
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+# --------------------------------------------------------------------------------------------
+
+def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
+    """Decode ``path`` to a mono float32 waveform at ``sr`` Hz with samples in [-1, 1].
+
+    Channels are averaged. ``max_seconds`` keeps only the beginning of long files (compare
+    :func:`probe_duration` with it to know whether a file was cut). Raises :class:`AudioError`
+    for a missing, empty, corrupt or audio-less file, or when ffmpeg is needed but not installed.
+    """
+    if max_seconds is not None and max_seconds <= 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds}")
+    file = _existing_media_file(path)
+    wave = None
+    if file.suffix.lower() in SOUNDFILE_SUFFIXES:
+        wave = _read_with_soundfile(file, sr, max_seconds)
+    if wave is None:
+        wave = _decode_with_ffmpeg(file, sr, max_seconds)
+    if wave.size == 0:
+        raise AudioError(f"{file} is empty: it decodes to 0 audio samples")
+    return np.clip(wave, -1.0, 1.0)
+
+
+def probe_duration(path: str | os.PathLike) -> float:
+    """Length of the audio in ``path`` in seconds, read from the header without decoding."""
+    file = _existing_media_file(path)
+    if file.suffix.lower() in SOUNDFILE_SUFFIXES:
+        try:
+            return float(soundfile.info(str(file)).duration)
+        except (soundfile.LibsndfileError, RuntimeError):
+            pass  # ffprobe below gets its chance
+    output = _run_tool(
+        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=duration:format=duration",
+         "-of", "default=noprint_wrappers=1:nokey=1", str(file)], file)
+    values = [float(v) for v in output.decode().split() if _is_number(v)]
+    if not values:
+        raise AudioError(f"could not read the duration of {file}: is it an audio or video file with sound?")
+    return values[0]
+
+
+def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Polyphase resampling (anti-aliased, linear phase) of a 1-D float waveform."""
+    if orig_sr == target_sr:
+        return wave.astype(np.float32, copy=False)
+    ratio = math.gcd(int(orig_sr), int(target_sr))
+    return resample_poly(wave, target_sr // ratio, orig_sr // ratio).astype(np.float32)
+
+
+def duration(wave: np.ndarray | torch.Tensor, sr: int = SAMPLE_RATE) -> float:
+    """Length of a waveform (last axis = time) in seconds."""
+    return wave.shape[-1] / sr
+
+
+def is_silent(wave: np.ndarray | torch.Tensor, threshold_db: float = -50.0) -> bool:
+    """True when the RMS level of ``wave`` is below ``threshold_db`` dB full scale (or it is empty).
+
+    -50 dBFS is far below quiet speech (about -35 dBFS) and above the hiss of a muted microphone.
+    """
+    samples = np.asarray(wave, dtype=np.float64).ravel()
+    if samples.size == 0:
+        return True
+    rms = float(np.sqrt(np.mean(samples ** 2)))
+    return rms == 0.0 or 20.0 * math.log10(rms) < threshold_db
+
+
+def _existing_media_file(path: str | os.PathLike) -> Path:
+    file = Path(path)
+    if not file.exists():
+        raise AudioError(f"audio file not found: {file}")
+    if not file.is_file():
+        raise AudioError(f"{file} is not a file")
+    if file.stat().st_size == 0:
+        raise AudioError(f"{file} is empty (0 bytes)")
+    return file
+
+
+def _read_with_soundfile(file: Path, sr: int, max_seconds: float | None) -> np.ndarray | None:
+    """The fast in-process road; None when libsndfile cannot read the file (ffmpeg then tries)."""
+    try:
+        with soundfile.SoundFile(str(file)) as handle:
+            frames = -1 if max_seconds is None else int(round(max_seconds * handle.samplerate))
+            data = handle.read(frames, dtype="float32", always_2d=True)  # [samples, channels]
+            file_sr = handle.samplerate
+    except (soundfile.LibsndfileError, RuntimeError):
+        return None
+    return resample(data.mean(axis=1), file_sr, sr)
+
+
+def _decode_with_ffmpeg(file: Path, sr: int, max_seconds: float | None) -> np.ndarray:
+    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(file), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    if max_seconds is not None:
+        command += ["-t", f"{max_seconds:.6f}"]
+    command += ["-ac", "1", "-ar", str(sr), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    return np.frombuffer(_run_tool(command, file), dtype=np.float32).copy()
+
+
+def _run_tool(command: list[str], file: Path) -> bytes:
+    """Run ffmpeg or ffprobe on ``file``; turn every failure into an AudioError a user can act on."""
+    tool = command[0]
+    if shutil.which(tool) is None:
+        raise AudioError(f"cannot read {file}: {tool} is not installed; {FFMPEG_HINT}")
+    try:
+        done = subprocess.run(command, capture_output=True, timeout=SUBPROCESS_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as error:
+        raise AudioError(f"{tool} took more than {SUBPROCESS_TIMEOUT_S:g} s on {file}; gave up") from error
+    if done.returncode != 0:
+        message = done.stderr.decode(errors="replace").strip()
+        if "matches no streams" in message:
+            raise AudioError(f"{file} has no audio track")
+        last_line = message.splitlines()[-1] if message else f"exit status {done.returncode}"
+        raise AudioError(f"could not decode {file}: {last_line}")
+    return done.stdout
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# --------------------------------------------------------------------------------------------
+# Building blocks: mel filterbank and DCT
+# --------------------------------------------------------------------------------------------
+
+# Slaney's mel scale (Auditory Toolbox, librosa's default): linear up to 1 kHz, 3 mels per 200 Hz,
+# logarithmic above with 27 steps per factor 6.4.
+_LINEAR_HZ_PER_MEL = 200.0 / 3.0
+_LOG_START_HZ = 1000.0
+_LOG_START_MEL = _LOG_START_HZ / _LINEAR_HZ_PER_MEL
+_LOG_STEP = math.log(6.4) / 27.0
+
+
+def hz_to_mel(hz: np.ndarray) -> np.ndarray:
+    """Slaney mel value of each frequency."""
+    hz = np.asarray(hz, dtype=np.float64)
+    linear = hz / _LINEAR_HZ_PER_MEL
+    logarithmic = _LOG_START_MEL + np.log(np.maximum(hz, _LOG_START_HZ) / _LOG_START_HZ) / _LOG_STEP
+    return np.where(hz >= _LOG_START_HZ, logarithmic, linear)
+
+
+def mel_to_hz(mel: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    mel = np.asarray(mel, dtype=np.float64)
+    linear = mel * _LINEAR_HZ_PER_MEL
+    logarithmic = _LOG_START_HZ * np.exp(_LOG_STEP * (np.maximum(mel, _LOG_START_MEL) - _LOG_START_MEL))
+    return np.where(mel >= _LOG_START_MEL, logarithmic, linear)
+
+
+@functools.lru_cache(maxsize=32)
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> np.ndarray:
+    """Triangular Slaney mel filters, shape [n_mels, n_fft // 2 + 1], area-normalised.
+
+    ``n_mels + 2`` edge frequencies are spaced evenly on the mel scale between ``fmin`` and
+    ``fmax`` (default Nyquist); filter ``m`` rises from edge ``m`` to a peak at edge ``m + 1`` and
+    falls to zero at edge ``m + 2``, then is scaled by ``2 / (bandwidth in Hz)`` so every filter
+    has the same area. Equals ``librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels)`` (and so
+    the matrices shipped with openai-whisper). Cached and read-only.
+    """
+    fmax = sr / 2.0 if fmax is None else fmax
+    bin_hz = np.fft.rfftfreq(n_fft, d=1.0 / sr)                                            # [F]
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))       # [M + 2]
+    widths = np.diff(edges_hz)                                                              # [M + 1]
+    distance = edges_hz[:, None] - bin_hz[None, :]                                          # [M + 2, F]
+    rising = -distance[:-2] / widths[:-1, None]                                             # [M, F]
+    falling = distance[2:] / widths[1:, None]                                               # [M, F]
+    filters = np.maximum(0.0, np.minimum(rising, falling))
+    filters *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
+    filters = filters.astype(np.float32)
+    filters.setflags(write=False)
+    return filters
+
+
+@functools.lru_cache(maxsize=32)
+def dct_matrix(n_out: int, n_in: int) -> np.ndarray:
+    """Orthonormal DCT-II as a matrix [n_out, n_in]: ``dct_matrix(k, n) @ x`` equals
+    ``scipy.fft.dct(x, type=2, norm="ortho")[:k]``. Cached and read-only."""
+    n = np.arange(n_in)
+    k = np.arange(n_out)[:, None]
+    matrix = np.sqrt(2.0 / n_in) * np.cos(np.pi / n_in * (n + 0.5) * k)
+    matrix[0] /= np.sqrt(2.0)
+    matrix = matrix.astype(np.float32)
+    matrix.setflags(write=False)
+    return matrix
+
+
+def _like(array: np.ndarray, audio: torch.Tensor) -> torch.Tensor:
+    """A constant matrix as a tensor on the device and in the dtype of ``audio``."""
+    return torch.tensor(array, device=audio.device, dtype=audio.dtype)
+
+
+# --------------------------------------------------------------------------------------------
+# Spectral features in torch
+# --------------------------------------------------------------------------------------------
+
+def log_mel(wave: np.ndarray | torch.Tensor, n_mels: int = 80, pad_to_30s: bool = False) -> torch.Tensor:
+    """Whisper's log-mel spectrogram of a 16 kHz waveform: [..., S] -> [..., n_mels, S // 160].
+
+    Same numbers as ``whisper.log_mel_spectrogram`` (``n_mels`` 80 for tiny...large-v2, 128 for
+    large-v3): power of a centred 400-point Hann STFT every 160 samples (the last frame dropped),
+    Slaney mel filters, log10 floored at 1e-10, values below (max - 8) raised to it, then
+    ``(x + 4) / 4``. The maximum is taken per waveform, so a batch gives the same rows as one by
+    one. ``pad_to_30s`` first zero-pads (or cuts) the wave to 30 s, giving the 3000 frames a
+    Whisper encoder expects.
+    """
+    audio = _waveform_tensor(wave)                                                      # [..., S]
+    if pad_to_30s:
+        audio = F.pad(audio, (0, max(0, WHISPER_CHUNK_SAMPLES - audio.shape[-1])))[..., :WHISPER_CHUNK_SAMPLES]
+    power = _power_spectrogram(audio, WHISPER_N_FFT, WHISPER_HOP)[..., :-1]            # [..., 201, T]
+    filters = _like(mel_filterbank(SAMPLE_RATE, WHISPER_N_FFT, n_mels), audio)
+    log_spec = (filters @ power).clamp(min=1e-10).log10()                              # [..., n_mels, T]
+    floor = log_spec.amax(dim=(-2, -1), keepdim=True) - 8.0
+    return (torch.maximum(log_spec, floor) + 4.0) / 4.0
+
+
+def mfcc(wave: np.ndarray | torch.Tensor, sr: int = SAMPLE_RATE, n_mfcc: int = 13, n_mels: int = 40,
+         n_fft: int = 400, hop_length: int = 160) -> torch.Tensor:
+    """Mel-frequency cepstral coefficients: [..., S] -> [..., n_mfcc, 1 + S // hop_length].
+
+    Power of a centred Hann STFT (default 25 ms windows every 10 ms at 16 kHz) -> ``n_mels``
+    Slaney mel filters -> decibels ``10 log10(max(energy, 1e-10))`` -> orthonormal DCT-II, of
+    which the first ``n_mfcc`` coefficients are kept (coefficient 0 tracks loudness, the next
+    ones the spectral envelope, i.e. the vocal tract shape).
+    """
+    if n_mfcc > n_mels:
+        raise ValueError(f"n_mfcc ({n_mfcc}) cannot exceed n_mels ({n_mels})")
+    audio = _waveform_tensor(wave)                                                      # [..., S]
+    power = _power_spectrogram(audio, n_fft, hop_length)                               # [..., F, T]
+    filters = _like(mel_filterbank(sr, n_fft, n_mels), audio)  # [n_mels, F]
+    mel_db = 10.0 * (filters @ power).clamp(min=1e-10).log10()                         # [..., n_mels, T]
+    return _like(dct_matrix(n_mfcc, n_mels), audio) @ mel_db   # [..., n_mfcc, T]
+
+
+def _waveform_tensor(wave: np.ndarray | torch.Tensor) -> torch.Tensor:
+    audio = wave if torch.is_tensor(wave) else torch.from_numpy(np.asarray(wave, dtype=np.float32))
+    if audio.ndim == 0 or audio.shape[-1] == 0:
+        raise ValueError("expected a non-empty waveform with time on the last axis")
+    return audio.float() if not audio.is_floating_point() else audio
+
+
+def _power_spectrogram(audio: torch.Tensor, n_fft: int, hop_length: int) -> torch.Tensor:
+    """|STFT|^2 of a centred (reflect-padded) Hann STFT: [..., S] -> [..., n_fft // 2 + 1, 1 + S // hop]."""
+    if audio.shape[-1] <= n_fft // 2:  # reflect padding needs more samples than half a window
+        audio = F.pad(audio, (0, n_fft // 2 + 1 - audio.shape[-1]))
+    batch_shape = audio.shape[:-1]
+    flat = audio.reshape(-1, audio.shape[-1])                                           # [B, S]
+    window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
+    spec = torch.stft(flat, n_fft, hop_length, window=window, return_complex=True)      # [B, F, T]
+    return (spec.abs() ** 2).reshape(*batch_shape, *spec.shape[-2:])
