@@ -1,0 +1,57 @@
+"""emodemo's Gradio app: give a clip, read its transcript and what each trained model hears.
+
+Run ``make app`` (or ``python app.py``) and open http://127.0.0.1:7860. All the work happens in
+:mod:`emodemo.pipeline`; this file only lays out the page.
+"""
+from __future__ import annotations
+
+import os
+
+import gradio as gr
+
+from emodemo.pipeline import ClipError, Pipeline
+
+TITLE = "emodemo: what emotion does this clip carry?"
+INTRO = """Upload or record a short English clip (a few seconds of speech). The app transcribes it with
+Whisper and asks every trained model which emotion it hears. Models are trained on RAVDESS
+(acted English speech, 8 emotions); expect them to be unsure on everyday speech."""
+
+pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
+
+
+def analyse(path: str | None):
+    if not path:
+        raise gr.Error("Give a clip first: upload a file or record from the microphone.")
+    try:
+        result = pipeline.analyse(path)
+    except ClipError as err:
+        raise gr.Error(str(err)) from None
+    words = result.transcript.words if result.transcript else []
+    transcript = result.transcript.text.strip() if result.transcript else ""
+    timing = "\n".join(f"| {k} | {v * 1000:.0f} ms |" for k, v in result.timings.items())
+    word_table = [[w.text.strip(), round(w.start, 2), round(w.end, 2)] for w in words]
+    labels = {name: dict(p.ranking) for name, p in result.predictions.items()}
+    first = next(iter(labels.values()), None)
+    notes = "\n".join(f"- {n}" for n in result.notes)
+    details = (f"{notes}\n\n| stage | time |\n|---|---|\n{timing}\n\nDevice: `{result.device}`; "
+               f"clip length analysed: {result.duration:.1f} s")
+    return transcript, word_table, first, details
+
+
+with gr.Blocks(title=TITLE) as demo:
+    gr.Markdown(f"# {TITLE}\n{INTRO}")
+    with gr.Row():
+        with gr.Column():
+            clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip")
+            go = gr.Button("Analyse", variant="primary")
+        with gr.Column():
+            transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False)
+            prediction = gr.Label(label="Speech probe: emotion", num_top_classes=4)
+            words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
+            details = gr.Markdown()
+    go.click(analyse, inputs=clip, outputs=[transcript, words, prediction, details], api_name="analyse")
+
+if __name__ == "__main__":
+    demo.queue(default_concurrency_limit=1).launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))

@@ -1,0 +1,5 @@
+import sys
+
+from emodemo.cli import main
+
+sys.exit(main())

@@ -1,0 +1,108 @@
+"""``python -m emodemo``: check data, train, evaluate and predict from the command line.
+
+    python -m emodemo check ravdess --root ../shared/datasets/ravdess_speech
+    python -m emodemo train speech_probe --dataset ravdess --root PATH [--cv] [--out checkpoints/speech_probe]
+    python -m emodemo evaluate speech_probe --dataset ravdess --root PATH [--split unseen] --json
+    python -m emodemo predict FILE|DIR|MANIFEST [--out predictions.jsonl] [--workers 2]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from emodemo import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m emodemo", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"emodemo {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    c = sub.add_parser("check", help="load a dataset, validate it against the published counts, print a summary")
+    c.add_argument("dataset")
+    c.add_argument("--root", required=True, type=Path)
+
+    t = sub.add_parser("train", help="train a model: k-fold cross-validation by speaker and/or the final model")
+    t.add_argument("model")
+    t.add_argument("--dataset", default="ravdess")
+    t.add_argument("--root", required=True, type=Path)
+    t.add_argument("--cv", action="store_true", help="run the speaker-independent k-fold protocol first")
+    t.add_argument("--no-final", action="store_true", help="skip training the final model")
+    t.add_argument("--out", type=Path, help="checkpoint folder (default checkpoints/MODEL)")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--quick", action="store_true", help="a few speakers and epochs: a smoke run")
+
+    e = sub.add_parser("evaluate", help="score a trained model on a labelled dataset folder")
+    e.add_argument("model", help="a model name (its folder under checkpoints/) or a checkpoint folder")
+    e.add_argument("--dataset", default="ravdess")
+    e.add_argument("--root", required=True, type=Path)
+    e.add_argument("--split", default="all",
+                   help="'all', 'unseen' (speakers the checkpoint never trained on), or a dataset split")
+    e.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+
+    r = sub.add_parser("predict", help="predict the emotion of clips; writes JSON lines")
+    r.add_argument("inputs", type=Path, help="a media file, a folder (searched recursively) or a manifest (.txt/.csv)")
+    r.add_argument("--models", default="all", help="comma-separated model names, or 'all'")
+    r.add_argument("--out", type=Path, help="JSONL output file (default: stdout)")
+    r.add_argument("--workers", type=int, default=2, help="DataLoader workers that decode audio")
+    r.add_argument("--no-transcript", action="store_true", help="skip Whisper (faster)")
+    return p
+
+
+def _check(args) -> int:
+    from emodemo import data
+    samples = data.load(args.dataset, args.root)
+    print(json.dumps(data.summary(samples), indent=2))
+    return 0
+
+
+def _train(args) -> int:
+    from emodemo.recipes import get_recipe
+    recipe = get_recipe(args.model)
+    out = args.out or Path("checkpoints") / args.model
+    recipe.train(dataset=args.dataset, root=args.root, out=out, cv=args.cv, final=not args.no_final,
+                 epochs=args.epochs, seed=args.seed, quick=args.quick)
+    return 0
+
+
+def _evaluate(args) -> int:
+    from emodemo.evaluation import evaluate_checkpoint
+    report = evaluate_checkpoint(args.model, args.dataset, args.root, split=args.split)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        from emodemo.evaluation import format_report
+        print(format_report(report))
+    return 0
+
+
+def _predict(args) -> int:
+    from emodemo.batch import predict_to_jsonl
+    models = None if args.models == "all" else args.models.split(",")
+    out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
+    try:
+        n = predict_to_jsonl(args.inputs, out, models=models, workers=args.workers,
+                             transcribe=not args.no_transcript)
+    finally:
+        if args.out:
+            out.close()
+    print(f"{n} clips -> {args.out or 'stdout'}", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = {"check": _check, "train": _train, "evaluate": _evaluate, "predict": _predict}[args.command]
+    try:
+        return handler(args)
+    except (FileNotFoundError, ValueError) as err:  # dataset/asset/input problems: a message, not a trace
+        print(f"error: {err}", file=sys.stderr)
+        return 2

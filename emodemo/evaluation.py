@@ -1,0 +1,52 @@
+"""Score a trained checkpoint on a labelled dataset folder (``python -m emodemo evaluate``)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from emodemo.pipeline import load_models
+
+
+def select_split(samples: list, split: str, meta: dict) -> list:
+    """``all``; ``unseen``: speakers the checkpoint neither trained nor validated on; or a split name."""
+    if split == "all":
+        return samples
+    if split == "unseen":
+        card = meta.get("data_card", {})
+        seen = set(card.get("train_speakers", [])) | set(card.get("validation_speakers", []))
+        return [s for s in samples if s.speaker not in seen]
+    chosen = [s for s in samples if s.split == split]
+    if not chosen:
+        found = sorted({str(s.split) for s in samples})
+        raise ValueError(f"no samples in split {split!r}; this dataset has splits {found}, or use 'all' / 'unseen'")
+    return chosen
+
+
+def evaluate_checkpoint(model: str, dataset: str, root: str | Path, split: str = "all") -> dict[str, Any]:
+    """Metrics (WA, UA, WF1, UF1, per class, confusion matrix) of checkpoint ``model`` on a dataset."""
+    from emodemo import data
+    from emodemo.train import evaluate
+
+    loaded = load_models([model])[0]
+    samples = select_split(data.load(dataset, root), split, loaded.meta)
+    known = set(loaded.labels)
+    usable = [s for s in samples if s.label in known]
+    if not usable:
+        raise ValueError(f"none of the {len(samples)} samples has a label this model predicts ({sorted(known)})")
+    report = evaluate(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels), loaded.labels)
+    report.update(model=loaded.name, dataset=dataset, root=str(root), split=split, n_samples=len(usable),
+                  n_skipped_labels=len(samples) - len(usable),
+                  speakers=sorted({s.speaker for s in usable if s.speaker}))
+    seen = set(loaded.meta.get("data_card", {}).get("train_speakers", []))
+    report["seen_speakers"] = sorted(seen & set(report["speakers"]))
+    return report
+
+
+def format_report(report: dict) -> str:
+    lines = [f"{report['model']} on {report['dataset']} ({report['split']}, {report['n_samples']} clips, "
+             f"{len(report['speakers'])} speakers)"]
+    if report["seen_speakers"]:
+        lines.append(f"WARNING: {len(report['seen_speakers'])} of these speakers were in the training data; "
+                     "use --split unseen for an honest number")
+    lines += [f"  {k}: {report[k]:.3f}" for k in ("WA", "UA", "WF1", "UF1")]
+    return "\n".join(lines)

@@ -1,0 +1,75 @@
+"""Speaker-independent experiments: k-fold cross-validation and the final model, for any recipe.
+
+A *recipe* (see :mod:`emodemo.recipes`) knows how to turn samples into a dataset of model inputs
+and how to build its model; this module runs the protocol every architecture shares:
+
+- :func:`cross_validate`: for each fold, train on the fold's training speakers, pick the epoch on
+  its validation speakers, score its test speakers once; report mean and std over folds.
+- :func:`train_final`: train on all training speakers of the final split (validation speakers for
+  early stopping only) and return the model with its history.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from typing import Any, Callable, Sequence
+
+from torch import nn
+from torch.utils.data import Dataset
+
+from emodemo.data.record import Sample
+from emodemo.data.splits import Fold, apply
+from emodemo.metrics import mean_std
+from emodemo.train import History, TrainConfig, evaluate, fit
+
+log = logging.getLogger(__name__)
+
+MakeDataset = Callable[[Sequence[Sample]], Dataset]
+BuildModel = Callable[[], nn.Module]
+
+
+def cross_validate(samples: Sequence[Sample], folds: Sequence[Fold],
+                   make_dataset: MakeDataset, build_model: BuildModel, labels: Sequence[str],
+                   cfg: TrainConfig) -> dict[str, Any]:
+    """Train and test once per fold (see :mod:`emodemo.data.splits` for the folds).
+
+    Returns ``{"folds": [report per fold, with its history and speakers], "summary": mean/std}``.
+    """
+    results, details = [], []
+    for i, fold in enumerate(folds):
+        log.info("%s (%d/%d): test %s", fold.name, i + 1, len(folds), ", ".join(fold.test))
+        train, val, test = (make_dataset(part) for part in apply(samples, fold))
+        model = build_model()
+        history = fit(model, train, val, replace(cfg, seed=cfg.seed + i))
+        report = evaluate(model, test, labels, batch_size=cfg.batch_size)
+        results.append(report)
+        details.append({"fold": fold.name, "train": fold.train, "val": fold.val, "test": fold.test,
+                        "best_epoch": history.best_epoch, "history": history.to_dict()})
+    return {"summary": mean_std(results), "folds": [dict(r, **d) for r, d in zip(results, details)]}
+
+
+def train_final(samples: Sequence[Sample], split: Fold, make_dataset: MakeDataset,
+                build_model: BuildModel, labels: Sequence[str], cfg: TrainConfig) -> tuple[nn.Module, History, dict]:
+    """Train the model that gets published: training speakers, early stopping on validation ones.
+
+    Returns the model, its history and its report on the validation speakers (not a test score:
+    they chose the epoch).
+    """
+    train, val, _ = (make_dataset(part) if part else None for part in apply(samples, split))
+    model = build_model()
+    history = fit(model, train, val, cfg)
+    return model, history, evaluate(model, val, labels, batch_size=cfg.batch_size)
+
+
+def standard_protocol(dataset: str, samples: Sequence[Sample]) -> tuple[list[Fold], Fold]:
+    """The folds every architecture uses on ``dataset`` and the split of its final model.
+
+    RAVDESS: the committed 5-fold-by-actor and final splits (actors 01-20, seed 0). IEMOCAP: the
+    committed leave-one-session-out folds. Anything else: 5 folds by speaker, seed 0, made here.
+    """
+    from emodemo.data import splits
+    if dataset == "ravdess":
+        return splits.load_splits(splits.RAVDESS_KFOLD), splits.load_splits(splits.RAVDESS_FINAL)[0]
+    if dataset == "iemocap":
+        return splits.load_splits(splits.IEMOCAP_LOSO), splits.final_split(samples)
+    return splits.kfold_by_speaker(samples, k=5, seed=0), splits.final_split(samples)

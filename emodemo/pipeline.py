@@ -1,0 +1,148 @@
+"""From a user's clip to every model's answer: the one entry point of the app and the CLI.
+
+``Pipeline`` loads the transcriber and every trained checkpoint once; :meth:`Pipeline.analyse`
+then decodes a clip, checks it is usable, transcribes it and asks each model, timing each stage.
+Problems with the clip raise :class:`ClipError`, whose message is meant for the user.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from emodemo.audio import SAMPLE_RATE, AudioError, duration, is_silent, load_audio
+
+log = logging.getLogger(__name__)
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+MAX_SECONDS = 30.0  # longer clips are cut to their first 30 s (and the result says so)
+
+
+class ClipError(ValueError):
+    """The clip cannot be analysed; ``str(err)`` tells the user why and what to do."""
+
+
+@dataclass
+class Prediction:
+    model: str
+    ranking: list[tuple[str, float]]          # (emotion, probability), most likely first
+    modalities: tuple[str, ...]
+
+    @property
+    def top(self) -> str:
+        return self.ranking[0][0]
+
+
+@dataclass
+class Analysis:
+    duration: float                            # seconds analysed
+    transcript: object | None                  # emodemo.asr.Transcript, None when not asked for
+    predictions: dict[str, Prediction]
+    timings: dict[str, float]                  # stage -> seconds
+    device: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    model: torch.nn.Module
+    labels: list[str]
+    meta: dict
+    recipe: object
+
+
+def discover(checkpoints: Path = CHECKPOINTS) -> list[str]:
+    """Names of the trained models found under ``checkpoints`` that this version knows."""
+    from emodemo.recipes import names
+    found = {p.parent.name for p in Path(checkpoints).glob("*/config.json")}
+    return sorted(found & set(names()))
+
+
+def load_models(names: Sequence[str] | None = None, checkpoints: Path = CHECKPOINTS,
+                device: torch.device | None = None) -> list[LoadedModel]:
+    """Load checkpoints (safetensors + JSON; never code from the files)."""
+    from emodemo.checkpoint import load_checkpoint
+    from emodemo.models import REGISTRY
+    from emodemo.recipes import get_recipe
+    loaded = []
+    for name in names if names is not None else discover(checkpoints):
+        folder = Path(name) if Path(name).is_dir() else Path(checkpoints) / name
+        model, meta = load_checkpoint(folder, REGISTRY, device=device)
+        model.eval()
+        loaded.append(LoadedModel(meta["model_name"], model, list(meta["labels"]), meta, get_recipe(meta["model_name"])))
+    return loaded
+
+
+class Pipeline:
+    """Transcriber + every trained model, loaded once; :meth:`analyse` answers for one clip."""
+
+    def __init__(self, models: Sequence[str] | None = None, checkpoints: Path = CHECKPOINTS,
+                 transcribe: bool = True, asr_backend: str | None = None, asr_model: str = "tiny.en",
+                 max_seconds: float = MAX_SECONDS):
+        from emodemo.train import pick_device
+        self.device = pick_device()
+        self.max_seconds = max_seconds
+        self.asr_backend, self.asr_model = asr_backend, asr_model
+        self.transcribe = transcribe
+        self.models = load_models(models, checkpoints)
+        if transcribe:  # load Whisper now, not on the first user's request
+            from emodemo.asr import load_model
+            load_model(asr_backend, asr_model)
+
+    def analyse(self, path: str | Path) -> Analysis:
+        timings: dict[str, float] = {}
+        with _timed(timings, "decode"):
+            try:
+                wave = load_audio(path, max_seconds=self.max_seconds + 0.01)
+            except AudioError as err:
+                raise ClipError(str(err)) from None
+        return self.analyse_wave(wave, timings=timings)
+
+    def analyse_wave(self, wave: np.ndarray, timings: dict[str, float] | None = None) -> Analysis:
+        timings = {} if timings is None else timings
+        notes = []
+        if len(wave) == 0:
+            raise ClipError("The clip is empty: it holds no audio samples.")
+        if duration(wave) > self.max_seconds:
+            wave = wave[: int(self.max_seconds * SAMPLE_RATE)]
+            notes.append(f"The clip is longer than {self.max_seconds:.0f} s: only its first "
+                         f"{self.max_seconds:.0f} s were analysed.")
+        if duration(wave) < 0.3:
+            raise ClipError(f"The clip is too short ({duration(wave):.2f} s): give at least half a second of speech.")
+        if is_silent(wave):
+            raise ClipError("The clip is silent: no sound above the noise floor was found.")
+        transcript = None
+        if self.transcribe:
+            from emodemo.asr import transcribe
+            with _timed(timings, "transcribe"):
+                transcript = transcribe(wave, model=self.asr_model, backend=self.asr_backend)
+            if not transcript.text.strip():
+                notes.append("No speech was recognised: the words-based models have nothing to read.")
+        predictions = {}
+        for m in self.models:
+            with _timed(timings, m.name):
+                inputs = m.recipe.clip_inputs(wave)
+                with torch.inference_mode():
+                    probs = torch.softmax(m.model(**inputs).float(), dim=-1)[0]  # [C]
+            order = torch.argsort(probs, descending=True).tolist()
+            predictions[m.name] = Prediction(m.name, [(m.labels[i], float(probs[i])) for i in order],
+                                             tuple(m.recipe.MODALITIES))
+        if not self.models:
+            notes.append("No trained model yet: run `make train-speech_probe` to train the first one.")
+        return Analysis(duration(wave), transcript, predictions, timings, str(self.device), notes)
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str):
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - start

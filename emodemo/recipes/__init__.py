@@ -1,0 +1,27 @@
+"""Recipes: what each model eats, and how it is trained, evaluated and asked about one clip.
+
+A model module (:mod:`emodemo.models`) is plain PyTorch. Its recipe adds the rest: the inputs it
+needs from a :class:`~emodemo.data.record.Sample` or a user's clip, the datasets and label set it
+is trained on, its training protocol. The CLI, the batch predictor and the app only talk to
+recipes, so a new architecture appears everywhere once its recipe is registered here.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+
+# model name -> module under emodemo.recipes holding its recipe (imported on demand: heavy deps)
+_RECIPES = {
+    "speech_probe": "speech_probe",
+}
+
+
+def names() -> list[str]:
+    return sorted(_RECIPES)
+
+
+def get_recipe(name: str):
+    """The recipe module of model ``name``."""
+    try:
+        return import_module(f"emodemo.recipes.{_RECIPES[name]}")
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; known models: {', '.join(names())}") from None
