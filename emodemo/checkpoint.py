@@ -1,0 +1,220 @@
+"""Checkpoints that are safe to download: weights as safetensors, everything else as JSON.
+
+A checkpoint folder holds
+
+- ``model.safetensors``: the state dict (raw tensors; reading it cannot run code, unlike pickle);
+- ``config.json``: the model's name and constructor arguments, the label list, a data card (what it
+  was trained on, under which licence), the training config, the metrics (with confusion matrix),
+  library versions and the creation date;
+- ``MODEL_CARD.md``: the same metadata written for people.
+
+:func:`load_checkpoint` rebuilds the model by looking its name up in a ``registry`` the caller
+passes (name -> constructor), calls it with the JSON arguments, and fills in the weights. Nothing
+in the folder is ever imported, unpickled or executed; a name outside the registry is refused.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_model, save_model
+from torch import nn
+
+from emodemo.distributed import is_main_process
+
+FORMAT = "emodemo-checkpoint"
+FORMAT_VERSION = 1
+WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "MODEL_CARD.md"
+
+
+def _library_version() -> str:
+    try:
+        return metadata.version("emodemo")
+    except metadata.PackageNotFoundError:
+        return "unknown (emodemo is not pip-installed)"
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.generic, np.ndarray, torch.Tensor)):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _as_dict(train_cfg: Any) -> dict[str, Any] | None:
+    if train_cfg is None or isinstance(train_cfg, Mapping):
+        return None if train_cfg is None else dict(train_cfg)
+    if dataclasses.is_dataclass(train_cfg):
+        return dataclasses.asdict(train_cfg)
+    raise TypeError(f"train_cfg must be a dataclass (TrainConfig), a dict or None, got {type(train_cfg).__name__}")
+
+
+def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str, model_kwargs: Mapping[str, Any],
+                    labels: Sequence[str], data_card: Mapping[str, Any], metrics: Mapping[str, Any],
+                    train_cfg: Any = None) -> Path | None:
+    """Write ``model.safetensors``, ``config.json`` and ``MODEL_CARD.md`` into ``directory``.
+
+    ``model_kwargs`` must be JSON data: they are what ``registry[model_name](**model_kwargs)`` gets
+    back at load time. ``data_card`` describes the training data and must state its ``licence``
+    (e.g. ``{"dataset": "RAVDESS speech", "split": "train actors 01-18, val 19-20", "licence":
+    "CC BY-NC-SA 4.0"}``). ``metrics`` is a report from :mod:`emodemo.metrics` or a dict of named
+    reports (``{"test (actors 21-24)": report, "5-fold CV": mean_std(...)}``).
+
+    Under ``torchrun`` only rank 0 writes; the other processes return ``None`` straight away.
+    Returns the folder.
+    """
+    if not is_main_process():
+        return None
+    if not any(key in data_card for key in ("licence", "license")):
+        raise ValueError("data_card must state the training data's licence (a 'licence' entry): "
+                         "whoever reuses the weights inherits its terms")
+    model = getattr(model, "module", model)  # unwrap DistributedDataParallel
+    config = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "model_name": model_name,
+        "model_kwargs": dict(model_kwargs),
+        "labels": [str(label) for label in labels],
+        "data": dict(data_card),
+        "metrics": dict(metrics),
+        "train_config": _as_dict(train_cfg),
+        "parameters": {"total": sum(p.numel() for p in model.parameters()),
+                       "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)},
+        "emodemo_version": _library_version(),
+        "torch_version": torch.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    try:
+        text = json.dumps(config, indent=2, default=_json_default)
+    except TypeError as error:
+        raise TypeError(f"checkpoint metadata must be JSON data (numbers, strings, lists, dicts): {error}") from None
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    save_model(model, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    (directory / CONFIG_FILE).write_text(text + "\n", encoding="utf-8")
+    (directory / CARD_FILE).write_text(model_card(json.loads(text)), encoding="utf-8")
+    return directory
+
+
+def read_checkpoint_config(directory: str | Path) -> dict[str, Any]:
+    """The metadata of a checkpoint folder (its ``config.json``), checked to be one of ours."""
+    path = Path(directory) / CONFIG_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"no {CONFIG_FILE} in {Path(directory)}: not an emodemo checkpoint folder")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ValueError(f"{path} is not an emodemo checkpoint config (no \"format\": \"{FORMAT}\")")
+    if config.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(f"{path} has format version {config['format_version']}; this emodemo reads up to "
+                         f"{FORMAT_VERSION}: upgrade emodemo")
+    return config
+
+
+def load_checkpoint(directory: str | Path, registry: Mapping[str, Callable[..., nn.Module]], *,
+                    device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild a saved model: ``registry[model_name](**model_kwargs)``, then its safetensors weights.
+
+    Returns ``(model, meta)`` with the model in eval mode on ``device`` and ``meta`` the parsed
+    ``config.json`` (labels, metrics, data card ...). Only names present in ``registry`` are
+    accepted, and only ``config.json`` and ``model.safetensors`` are read.
+    """
+    directory = Path(directory)
+    meta = read_checkpoint_config(directory)
+    name, kwargs = meta.get("model_name"), meta.get("model_kwargs")
+    if not isinstance(name, str) or name not in registry:
+        raise ValueError(f"checkpoint {directory} asks for model {name!r}, which is not in the registry "
+                         f"{sorted(registry)}; only registered constructors are ever called")
+    if not isinstance(kwargs, dict):
+        raise ValueError(f"model_kwargs in {directory / CONFIG_FILE} must be a JSON object, got {type(kwargs).__name__}")
+    weights = directory / WEIGHTS_FILE
+    if not weights.is_file():
+        raise FileNotFoundError(f"no {WEIGHTS_FILE} in {directory}")
+    model = registry[name](**kwargs)
+    try:
+        missing, unexpected = load_model(model, str(weights), strict=False, device=str(device))
+    except SafetensorError as error:
+        raise ValueError(f"{weights} is not a valid safetensors file ({error})") from None
+    except RuntimeError as error:  # tensor shapes differ from the constructed model's
+        raise ValueError(f"{weights} does not fit {name}({kwargs}): {error}") from None
+    if missing or unexpected:
+        raise ValueError(f"{weights} does not fit {name}({kwargs}): missing {sorted(missing)}, "
+                         f"unexpected {sorted(unexpected)}")
+    return model.to(device).eval(), meta
+
+
+# ----------------------------------------------------------------------------- model card
+
+
+def _format_number(value: Any) -> str:
+    if isinstance(value, Mapping) and set(value) >= {"mean", "std"}:
+        return f"{value['mean']:.4f} ± {value['std']:.4f}"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def _is_number_or_mean_std(value: Any) -> bool:
+    return (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
+        isinstance(value, Mapping) and set(value) >= {"mean", "std"})
+
+
+def confusion_matrix_text(cm: Sequence[Sequence[float]], labels: Sequence[str]) -> str:
+    """A fixed-width confusion matrix: rows are true classes, columns predictions."""
+    corner = "true \\ pred"
+    width = max(len(corner), *(len(label) for label in labels))
+    cell = max(6, *(len(label) for label in labels), *(len(str(v)) for row in cm for v in row)) + 1
+    lines = [corner.ljust(width) + "".join(label.rjust(cell) for label in labels)]
+    lines += [label.ljust(width) + "".join(str(v).rjust(cell) for v in row) for label, row in zip(labels, cm)]
+    return "\n".join(lines)
+
+
+def _report_markdown(title: str, report: Mapping[str, Any]) -> list[str]:
+    lines = [f"### {title}", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {key} | {_format_number(value)} |" for key, value in report.items()
+              if _is_number_or_mean_std(value)]
+    per_class = report.get("per_class")
+    if isinstance(per_class, Mapping) and per_class:
+        columns = list(next(iter(per_class.values())))
+        lines += ["", "| class | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+        lines += [f"| {label} | " + " | ".join(_format_number(scores.get(c)) for c in columns) + " |"
+                  for label, scores in per_class.items()]
+    if "confusion_matrix" in report and "labels" in report:
+        lines += ["", "Confusion matrix (rows: true class, columns: prediction):", "", "```",
+                  confusion_matrix_text(report["confusion_matrix"], report["labels"]), "```"]
+    return lines + [""]
+
+
+def model_card(meta: Mapping[str, Any]) -> str:
+    """A Markdown model card from checkpoint metadata (what :func:`save_checkpoint` writes)."""
+    metrics = meta.get("metrics") or {}
+    reports = {"Metrics": metrics} if "labels" in metrics else metrics
+    parameters = meta.get("parameters", {})
+    lines = [
+        f"# {meta['model_name']}", "",
+        f"Created {meta.get('created', '?')} with emodemo {meta.get('emodemo_version', '?')} "
+        f"and torch {meta.get('torch_version', '?')}.", "",
+        "## Model", "",
+        f"- constructor: `{meta['model_name']}(**{json.dumps(meta.get('model_kwargs', {}))})`",
+        f"- parameters: {parameters.get('total', '?')} ({parameters.get('trainable', '?')} trainable)",
+        f"- labels: {', '.join(meta.get('labels', []))}", "",
+        "## Training data", "",
+        *[f"- {key}: {value}" for key, value in meta.get("data", {}).items()], "",
+    ]
+    if meta.get("train_config"):
+        lines += ["## Training configuration", "", "```json", json.dumps(meta["train_config"], indent=2), "```", ""]
+    lines += ["## Evaluation", ""]
+    for title, report in reports.items():
+        if isinstance(report, Mapping):
+            lines += _report_markdown(title, report)
+    return "\n".join(lines)
