@@ -83,7 +83,7 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str,
         "model_name": model_name,
         "model_kwargs": dict(model_kwargs),
         "labels": [str(label) for label in labels],
-        "data": dict(data_card),
+        "data_card": dict(data_card),
         "metrics": dict(metrics),
         "train_config": _as_dict(train_cfg),
         "parameters": {"total": sum(p.numel() for p in model.parameters()),
@@ -122,10 +122,10 @@ def read_checkpoint_config(directory: str | Path) -> dict[str, Any]:
 
 
 def load_checkpoint(directory: str | Path, registry: Mapping[str, Callable[..., nn.Module]], *,
-                    device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+                    device: str | torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a saved model: ``registry[model_name](**model_kwargs)``, then its safetensors weights.
 
-    Returns ``(model, meta)`` with the model in eval mode on ``device`` and ``meta`` the parsed
+    Returns ``(model, meta)`` with the model in eval mode on ``device`` (default CPU) and ``meta`` the parsed
     ``config.json`` (labels, metrics, data card ...). Only names present in ``registry`` are
     accepted, and only ``config.json`` and ``model.safetensors`` are read.
     """
@@ -140,6 +140,7 @@ def load_checkpoint(directory: str | Path, registry: Mapping[str, Callable[..., 
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"no {WEIGHTS_FILE} in {directory}")
+    device = torch.device(device or "cpu")
     model = registry[name](**kwargs)
     try:
         missing, unexpected = load_model(model, str(weights), strict=False, device=str(device))
@@ -209,7 +210,7 @@ def model_card(meta: Mapping[str, Any]) -> str:
         f"- parameters: {parameters.get('total', '?')} ({parameters.get('trainable', '?')} trainable)",
         f"- labels: {', '.join(meta.get('labels', []))}", "",
         "## Training data", "",
-        *[f"- {key}: {value}" for key, value in meta.get("data", {}).items()], "",
+        *[f"- {key}: {value}" for key, value in meta.get("data_card", {}).items()], "",
     ]
     if meta.get("train_config"):
         lines += ["## Training configuration", "", "```json", json.dumps(meta["train_config"], indent=2), "```", ""]

@@ -44,7 +44,7 @@ def test_round_trip_restores_weights_and_metadata(saved):
     for name, tensor in model.state_dict().items():
         assert torch.equal(loaded.state_dict()[name], tensor)
     assert not loaded.training
-    assert meta["labels"] == LABELS and meta["metrics"] == report and meta["data"] == DATA_CARD
+    assert meta["labels"] == LABELS and meta["metrics"] == report and meta["data_card"] == DATA_CARD
     assert meta["train_config"]["epochs"] == 3 and meta["model_kwargs"] == {"hidden": 5}
     assert meta["parameters"]["total"] == sum(p.numel() for p in model.parameters())
     assert meta["created"] and meta["torch_version"] == torch.__version__
@@ -117,7 +117,7 @@ def test_model_card_shows_data_licence_metrics_and_confusion_matrix(saved):
 
 def test_model_card_renders_named_fold_summaries_as_mean_and_std():
     folds = [classification_report([0, 1], [0, 1], LABELS), classification_report([0, 1], [0, 0], LABELS)]
-    meta = {"model_name": "toy", "labels": LABELS, "data": DATA_CARD,
+    meta = {"model_name": "toy", "labels": LABELS, "data_card": DATA_CARD,
             "metrics": {"5-fold CV": mean_std(folds)}}
     card = model_card(meta)
     assert "### 5-fold CV" in card and "| WA | 0.7500 ± 0.3536 |" in card
