@@ -1,0 +1,47 @@
+"""Dataset loaders: one module per dataset, one entry point.
+
+>>> from emodemo.data import load
+>>> samples = load("ravdess", "../shared/datasets/ravdess_speech", calm_as_neutral=True)  # doctest: +SKIP
+
+Every loader returns ``list[Sample]`` (:mod:`emodemo.data.record`) with labels in our spelling
+(:mod:`emodemo.labels`), checks what it finds against the published layout and counts
+(:mod:`emodemo.data.checks`), and raises :class:`DatasetNotFoundError` saying what is missing,
+where it looked and where to download the data. :mod:`emodemo.data.layouts` writes small fixture
+trees in each published layout; :mod:`emodemo.data.splits` holds the speaker-independent folds.
+"""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any, Callable
+
+from emodemo.data import cremad, emodb, fer2013, goemotions, iemocap, meld, ravdess
+from emodemo.data.record import DatasetNotFoundError, Sample
+
+DATASETS: dict[str, Callable[..., list[Sample]]] = {
+    "ravdess": ravdess.load,
+    "ravdess_au": ravdess.load_au,
+    "fer2013": fer2013.load,
+    "goemotions": goemotions.load,
+    "meld": meld.load,
+    "iemocap": iemocap.load,
+    "cremad": cremad.load,
+    "emodb": emodb.load,
+}
+
+
+def load(name: str, root: str | Path, **options: Any) -> list[Sample]:
+    """Load dataset ``name`` from ``root`` with the loader's keyword ``options``
+    (see ``help(DATASETS[name])`` for each loader's options)."""
+    try:
+        loader = DATASETS[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {sorted(DATASETS)}") from None
+    accepted = [p for p in inspect.signature(loader).parameters if p != "root" and p != "path"]
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        raise TypeError(f"dataset {name!r} has no option(s) {unknown}; its options are {accepted}")
+    return loader(root, **options)
+
+
+__all__ = ["DATASETS", "DatasetNotFoundError", "Sample", "load"]
