@@ -20,6 +20,7 @@ The mel filterbank and the DCT matrix are built here from their definitions
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import shutil
@@ -68,6 +69,8 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
         wave = _read_with_soundfile(file, sr, max_seconds)
     if wave is None:
         wave = _decode_with_ffmpeg(file, sr, max_seconds)
+    if max_seconds is not None:  # resamplers and codec frames can overshoot by a few samples
+        wave = wave[: round(max_seconds * sr)]
     if wave.size == 0:
         raise AudioError(f"{file} is empty: it decodes to 0 audio samples")
     return np.clip(wave, -1.0, 1.0)
@@ -81,13 +84,16 @@ def probe_duration(path: str | os.PathLike) -> float:
             return float(soundfile.info(str(file)).duration)
         except (soundfile.LibsndfileError, RuntimeError):
             pass  # ffprobe below gets its chance
-    output = _run_tool(
+    report = json.loads(_run_tool(
         ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=duration:format=duration",
-         "-of", "default=noprint_wrappers=1:nokey=1", str(file)], file)
-    values = [float(v) for v in output.decode().split() if _is_number(v)]
-    if not values:
-        raise AudioError(f"could not read the duration of {file}: is it an audio or video file with sound?")
-    return values[0]
+         "-of", "json", str(file)], file))
+    if not report.get("streams"):
+        raise AudioError(f"{file} has no audio track")
+    # Some containers (webm, some mkv) only know the duration of the whole file.
+    for value in (report["streams"][0].get("duration"), report.get("format", {}).get("duration")):
+        if value not in (None, "N/A"):
+            return float(value)
+    raise AudioError(f"could not read the duration of {file}")
 
 
 def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -162,14 +168,6 @@ def _run_tool(command: list[str], file: Path) -> bytes:
         last_line = message.splitlines()[-1] if message else f"exit status {done.returncode}"
         raise AudioError(f"could not decode {file}: {last_line}")
     return done.stdout
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------------------------

@@ -88,7 +88,7 @@ def short_term_features(wave: np.ndarray, sr: int = SAMPLE_RATE, window: float =
         spread / nyquist,
         _block_entropy(power),
         _spectral_flux(spectrum),
-        bin_hz[np.argmax(np.cumsum(power, axis=1) >= ROLLOFF_SHARE * power.sum(axis=1, keepdims=True), axis=1)] / nyquist,
+        _rolloff(power, bin_hz) / nyquist,
     ]
     mel_filters = mel_filterbank(sr, frames.shape[1], N_MEL_BANDS)                          # [40, F]
     log_mel = np.log10(spectrum @ mel_filters.T + _LOG_FLOOR)                               # [N, 40]
@@ -185,6 +185,12 @@ def _spectral_flux(spectrum: np.ndarray) -> np.ndarray:
     """Squared distance between consecutive L1-normalised spectra; 0 for the first frame."""
     shape = _safe_divide(spectrum, spectrum.sum(axis=1, keepdims=True))
     return np.concatenate([[0.0], np.sum(np.diff(shape, axis=0) ** 2, axis=1)])
+
+
+def _rolloff(power: np.ndarray, bin_hz: np.ndarray) -> np.ndarray:
+    """Lowest bin frequency below which ROLLOFF_SHARE of the frame's power lies (0 for silence)."""
+    reached = np.cumsum(power, axis=1) >= ROLLOFF_SHARE * power.sum(axis=1, keepdims=True)
+    return bin_hz[np.argmax(reached, axis=1)]
 
 
 @functools.lru_cache(maxsize=16)

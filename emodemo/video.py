@@ -65,17 +65,17 @@ def sample_frames(path: str | os.PathLike, fps: float | None = 5.0,
     try:
         while (max_frames is None or len(frames) < max_frames) and capture.grab():
             # The position is exact for constant-rate video; container timestamps serve the rest.
-            time = index / native_fps if native_fps > 0 else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            seconds = index / native_fps if native_fps > 0 else capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
             index += 1
-            if fps is not None and time + 1e-6 < next_time:
+            if fps is not None and seconds + 1e-6 < next_time:
                 continue
             ok, frame = capture.retrieve()
             if not ok:
                 break
             frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-            timestamps.append(time)
+            timestamps.append(seconds)
             if fps is not None:  # the next point of the 1/fps grid after this frame
-                next_time = (math.floor(time * fps + 1e-6) + 1) / fps
+                next_time = (math.floor(seconds * fps + 1e-6) + 1) / fps
     finally:
         capture.release()
     if not frames:
