@@ -1,0 +1,150 @@
+"""Figures for notebooks, the app and model cards: confusion matrices, attention over words and
+sound, training curves.
+
+Every function returns a figure and shows nothing: matplotlib figures are built with
+``matplotlib.figure.Figure`` (no pyplot, no global state, no display needed; Jupyter and Gradio
+render them, ``fig.savefig("x.png")`` writes them), plotly ones are ``plotly.graph_objects.Figure``.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from emodemo.train import History
+
+
+def row_normalised(cm: np.ndarray) -> np.ndarray:
+    """Each row (true class) divided by its total: the diagonal becomes per-class recall.
+    Rows of classes absent from the data stay 0."""
+    cm = np.asarray(cm, dtype=float)
+    totals = cm.sum(axis=1, keepdims=True)
+    return np.divide(cm, totals, out=np.zeros_like(cm), where=totals > 0)
+
+
+def _checked_matrix(cm: Any, labels: Sequence[str]) -> np.ndarray:
+    cm = np.asarray(cm)
+    if cm.shape != (len(labels), len(labels)):
+        raise ValueError(f"confusion matrix of shape {cm.shape} does not fit {len(labels)} labels")
+    return cm
+
+
+def _cell_texts(cm: np.ndarray, normalize: bool) -> list[list[str]]:
+    shares = row_normalised(cm)
+    if normalize:
+        return [[f"{s:.0%}\n({int(c)})" for s, c in zip(srow, crow)] for srow, crow in zip(shares, cm)]
+    return [[str(int(c)) for c in row] for row in cm]
+
+
+def confusion_matrix_figure(cm: Any, labels: Sequence[str], normalize: bool = True,
+                            title: str | None = None) -> Figure:
+    """A confusion matrix as a heat map: rows are true classes, columns predictions.
+
+    With ``normalize`` the colours and the numbers are shares of each true class (the diagonal is
+    per-class recall), with the counts in brackets; otherwise raw counts.
+    """
+    cm = _checked_matrix(cm, labels)
+    values = row_normalised(cm) if normalize else cm
+    size = 2.0 + 0.75 * len(labels)
+    fig = Figure(figsize=(size + 1.0, size), layout="constrained")
+    ax = fig.add_subplot()
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalize else max(1, values.max()))
+    fig.colorbar(image, ax=ax, label="share of the true class" if normalize else "count")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    threshold = 0.6 * (values.max() or 1)
+    for (i, j), text in np.ndenumerate(np.array(_cell_texts(cm, normalize), dtype=object)):
+        ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                color="white" if values[i, j] > threshold else "black")
+    ax.set_title(title or ("confusion matrix (row-normalised)" if normalize else "confusion matrix"))
+    return fig
+
+
+def confusion_matrix_plotly(cm: Any, labels: Sequence[str], normalize: bool = True, title: str | None = None):
+    """The interactive (plotly) twin of :func:`confusion_matrix_figure`, for the app."""
+    import plotly.graph_objects as go
+
+    cm = _checked_matrix(cm, labels)
+    values = row_normalised(cm) if normalize else cm
+    texts = [[t.replace("\n", "<br>") for t in row] for row in _cell_texts(cm, normalize)]
+    fig = go.Figure(go.Heatmap(
+        z=values, x=list(labels), y=list(labels), text=texts, texttemplate="%{text}", colorscale="Blues",
+        zmin=0, zmax=1 if normalize else None, customdata=cm,
+        hovertemplate="true %{y}, predicted %{x}: %{customdata} clips<extra></extra>"))
+    fig.update_layout(title=title or ("confusion matrix (row-normalised)" if normalize else "confusion matrix"),
+                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
+    return fig
+
+
+def attention_heatmap(weights: Any, words: Sequence[str], wave: Any, sr: int,
+                      word_times: Sequence[tuple[float, float]] | None = None, frame_rate: float | None = None,
+                      title: str | None = None) -> Figure:
+    """Where each word looks in the sound: the waveform on top, ``weights [n_words, T]`` below.
+
+    Both panels share one time axis in seconds. ``frame_rate`` is the number of attention frames
+    per second (default: the ``T`` frames span the whole clip). With ``word_times`` (start, end in
+    seconds, e.g. from Whisper's word timestamps) each word's boundaries are drawn on both panels
+    and its own span is outlined on its row, so you can see whether a word attends to itself.
+    """
+    weights = np.asarray(weights, dtype=float)
+    wave = np.asarray(wave, dtype=float).reshape(-1)
+    if weights.ndim != 2 or weights.shape[0] != len(words):
+        raise ValueError(f"weights must be [n_words={len(words)}, frames], got shape {weights.shape}")
+    if word_times is not None and len(word_times) != len(words):
+        raise ValueError(f"{len(word_times)} word times for {len(words)} words")
+    duration = len(wave) / sr
+    frame_rate = frame_rate or weights.shape[1] / duration
+    n_words = len(words)
+
+    fig = Figure(figsize=(10, 2.0 + 0.3 * n_words), layout="constrained")
+    wave_ax, attention_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, max(1.5, 0.3 * n_words)])
+    wave_ax.plot(np.arange(len(wave)) / sr, wave, color="0.3", linewidth=0.5)
+    wave_ax.set_ylabel("amplitude")
+    wave_ax.set_title(title or "attention of each word over the sound", pad=14)  # room for the words
+    image = attention_ax.imshow(weights, aspect="auto", cmap="magma", interpolation="nearest",
+                                extent=(0, weights.shape[1] / frame_rate, n_words - 0.5, -0.5))
+    attention_ax.set_yticks(range(n_words), words)
+    attention_ax.set_xlabel("time (s)")
+    attention_ax.set_ylabel("word")
+    attention_ax.set_xlim(0, max(duration, weights.shape[1] / frame_rate))
+    fig.colorbar(image, ax=[wave_ax, attention_ax], label="attention weight", shrink=0.8)
+    for row, (start, end) in enumerate(word_times or []):
+        for ax in (wave_ax, attention_ax):
+            for edge in (start, end):
+                ax.axvline(edge, color="tab:cyan", linewidth=0.8, linestyle="--")
+        wave_ax.text((start + end) / 2, 1.0, words[row], transform=wave_ax.get_xaxis_transform(),
+                     ha="center", va="bottom", fontsize=8)
+        attention_ax.add_patch(Rectangle((start, row - 0.5), end - start, 1.0, fill=False,
+                                         edgecolor="tab:cyan", linewidth=1.2))
+    return fig
+
+
+def training_curves(history: History | Mapping[str, Any]) -> Figure:
+    """Loss (train and validation) and validation metrics per epoch, the kept epoch marked."""
+    if not isinstance(history, History):
+        history = History.from_dict(history)
+    epochs = [record.epoch for record in history.epochs]
+    fig = Figure(figsize=(10, 3.5), layout="constrained")
+    loss_ax, metric_ax = fig.subplots(1, 2)
+    loss_ax.plot(epochs, history.series("train_loss"), marker=".", label="train")
+    if any(v is not None for v in history.series("val_loss")):
+        loss_ax.plot(epochs, history.series("val_loss"), marker=".", label="validation")
+    loss_ax.set_xlabel("epoch")
+    loss_ax.set_ylabel("loss")
+    loss_ax.set_title("loss")
+    first_report = history.epochs[0].val_metrics if history.epochs else None
+    names = [k for k in ("WA", "UA", "UF1", "mean_f1", "mean_wacc") if first_report and k in first_report]
+    for name in names:
+        metric_ax.plot(epochs, history.series(name), marker=".", label=name)
+    metric_ax.set_xlabel("epoch")
+    metric_ax.set_ylabel("validation score")
+    metric_ax.set_title("validation metrics" if names else "no validation data")
+    for ax in (loss_ax, metric_ax):
+        if history.best_epoch is not None:
+            ax.axvline(history.best_epoch, color="0.5", linestyle=":", label=f"kept (epoch {history.best_epoch})")
+        ax.legend(fontsize=8)
+    return fig

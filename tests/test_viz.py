@@ -1,0 +1,95 @@
+"""Figures render without a display, carry the right axes and labels, and save as PNG."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from emodemo.metrics import classification_report
+from emodemo.train import EpochRecord, History
+from emodemo.viz import (attention_heatmap, confusion_matrix_figure, confusion_matrix_plotly, row_normalised,
+                         training_curves)
+
+LABELS = ["neutral", "happy", "sad", "angry"]
+WORDS = ["kids", "are", "talking"]
+WORD_TIMES = [(0.2, 0.5), (0.5, 0.7), (0.7, 1.3)]
+
+
+@pytest.fixture
+def report():
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 3, 60)  # "angry" never occurs
+    return classification_report(y_true, np.where(rng.random(60) < 0.7, y_true, 1), LABELS)
+
+
+def is_png(path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_row_normalised_gives_recall_on_the_diagonal_and_zero_rows_for_absent_classes(report):
+    shares = row_normalised(report["confusion_matrix"])
+    recalls = [report["per_class"][name]["recall"] for name in LABELS]
+    assert np.diag(shares) == pytest.approx(recalls)
+    assert shares[3].tolist() == [0, 0, 0, 0]
+
+
+def test_confusion_matrix_figure_labels_axes_and_cells(report, tmp_path):
+    fig = confusion_matrix_figure(report["confusion_matrix"], LABELS, title="toy")
+    ax = fig.axes[0]
+    assert isinstance(fig, Figure) and ax.get_title() == "toy"
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("predicted", "true")
+    assert [t.get_text() for t in ax.get_xticklabels()] == LABELS
+    assert len(ax.texts) == len(LABELS) ** 2
+    counts = confusion_matrix_figure(report["confusion_matrix"], LABELS, normalize=False)
+    assert counts.axes[0].texts[0].get_text() == str(report["confusion_matrix"][0][0])
+    fig.savefig(tmp_path / "cm.png")
+    assert is_png(tmp_path / "cm.png")
+
+
+def test_confusion_matrix_plotly_is_a_row_normalised_heatmap(report):
+    fig = confusion_matrix_plotly(report["confusion_matrix"], LABELS)
+    heatmap = fig.data[0]
+    assert heatmap.type == "heatmap" and list(heatmap.x) == LABELS
+    assert np.asarray(heatmap.z).sum(axis=1)[:3] == pytest.approx([1, 1, 1])
+    assert fig.layout.xaxis.title.text == "predicted"
+
+
+def test_confusion_matrix_shape_must_fit_the_labels():
+    with pytest.raises(ValueError, match="does not fit 4 labels"):
+        confusion_matrix_figure(np.zeros((3, 3)), LABELS)
+
+
+def test_attention_heatmap_shares_the_time_axis_and_draws_word_boundaries(tmp_path):
+    sr, frames = 16000, 75
+    wave = np.sin(np.linspace(0, 300, int(1.5 * sr)))
+    weights = np.random.default_rng(0).dirichlet(np.ones(frames), size=len(WORDS))
+    fig = attention_heatmap(weights, WORDS, wave, sr, WORD_TIMES, frame_rate=50)
+    wave_ax, attention_ax = fig.axes[:2]
+    assert [t.get_text() for t in attention_ax.get_yticklabels()] == WORDS
+    assert attention_ax.get_xlabel() == "time (s)" and wave_ax.get_shared_x_axes().joined(wave_ax, attention_ax)
+    assert attention_ax.get_xlim() == pytest.approx((0, 1.5))
+    assert len(wave_ax.lines) == 1 + 2 * len(WORDS) and len(attention_ax.lines) == 2 * len(WORDS)
+    assert len(attention_ax.patches) == len(WORDS)  # each word's own span outlined
+    fig.savefig(tmp_path / "attention.png")
+    assert is_png(tmp_path / "attention.png")
+
+
+def test_attention_heatmap_without_word_times_spreads_frames_over_the_clip():
+    fig = attention_heatmap(np.ones((2, 10)) / 10, ["a", "b"], np.zeros(8000), 16000)
+    assert fig.axes[1].images[0].get_extent()[:2] == pytest.approx([0, 0.5])
+    with pytest.raises(ValueError, match="n_words=3"):
+        attention_heatmap(np.ones((2, 10)), WORDS, np.zeros(8000), 16000)
+
+
+def test_training_curves_plot_losses_metrics_and_the_kept_epoch(tmp_path):
+    history = History(monitor="UF1", best_epoch=2, best_score=0.6)
+    for epoch, (loss, uf1) in enumerate([(1.0, 0.4), (0.7, 0.6), (0.5, 0.55)], start=1):
+        history.epochs.append(EpochRecord(epoch, loss, loss + 0.1, {"WA": uf1, "UA": uf1, "UF1": uf1}, 1e-3, 1.0))
+    fig = training_curves(history.to_dict())
+    loss_ax, metric_ax = fig.axes
+    assert loss_ax.get_ylabel() == "loss" and metric_ax.get_ylabel() == "validation score"
+    assert [line.get_label() for line in loss_ax.lines] == ["train", "validation", "kept (epoch 2)"]
+    assert [line.get_label() for line in metric_ax.lines][:3] == ["WA", "UA", "UF1"]
+    assert list(metric_ax.lines[2].get_ydata()) == [0.4, 0.6, 0.55]
+    fig.savefig(tmp_path / "curves.png")
+    assert is_png(tmp_path / "curves.png")
