@@ -56,8 +56,9 @@ def load(root: str | Path, *, labels: str = "original", split: str | Iterable[st
         folder, mapping = folders["original"], _FROM_ORIGINAL[labels]
         log.info("GoEmotions: deriving %s labels from %s", labels, folder)
     else:
-        raise dataset_error("goemotions", f"no {TAXONOMIES[labels][0]}/ or original/ folder to read "
-                            f"{labels} labels from (found {sorted(folders)})", root)
+        sources = " or ".join(dict.fromkeys((f"{TAXONOMIES[labels][0]}/", "original/")))
+        raise dataset_error("goemotions", f"no {sources} folder to read {labels} labels from "
+                            f"(found taxonomies {sorted(folders)})", root)
     names = _read_label_names(folder, "original" if mapping else labels)
     target_names = TAXONOMIES[labels][1]
     samples = []

@@ -221,10 +221,12 @@ class AuTable:
 def read_au_table(path: str | Path) -> AuTable:
     """Read ``au_features.csv`` (the file, or the folder that holds it)."""
     path = Path(path).expanduser()
+    if not path.exists():
+        raise dataset_error("ravdess_au", "the file or folder does not exist", path)
     if path.is_dir():
+        if not (path / AU_FILE).is_file():
+            raise dataset_error("ravdess_au", f"the folder has no {AU_FILE}", path)
         path = path / AU_FILE
-    if not path.is_file():
-        raise dataset_error("ravdess_au", f"{AU_FILE} not found", path)
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
     header = set(rows[0]) if rows else set()
