@@ -246,11 +246,11 @@ def _logits(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
 
 
 def _loader(data: Dataset | DataLoader, batch_size: int, collate_fn: Callable | None, num_workers: int,
-            sampler: Any = None) -> DataLoader:
+            device: torch.device, sampler: Any = None) -> DataLoader:
     if isinstance(data, DataLoader):
         return data
     return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
-                      num_workers=num_workers, pin_memory=torch.cuda.is_available())
+                      num_workers=num_workers, pin_memory=device.type == "cuda")
 
 
 @torch.no_grad()
@@ -289,7 +289,7 @@ def predict(model: nn.Module, data: Dataset | DataLoader, *, multilabel: bool = 
     """Class probabilities ``[n, C]`` (softmax, or per-label sigmoid when ``multilabel``) and the
     true labels of ``data`` (``None`` when its items have no ``"label"``), on the model's device."""
     device = _model_device(model)
-    loader = _loader(data, batch_size, collate_fn, num_workers=0)
+    loader = _loader(data, batch_size, collate_fn, num_workers=0, device=device)
     logits, targets = _collect_logits(model, loader, device, autocast_dtype(precision, device), progress)
     probs = torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
     return probs.numpy(), (targets.numpy() if targets is not None else None)
@@ -387,8 +387,8 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: Tr
     # process r takes every N-th index from r on. So N processes with batch B see, step by step, the
     # same examples as one process with batch N*B, and reach the same weights.
     sampler = DistributedSampler(train_data, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
-    train_loader = _loader(train_data, cfg.batch_size, collate_fn, cfg.num_workers, sampler)
-    val_loader = (_loader(_validation_shard(val_data, ctx), cfg.batch_size, collate_fn, cfg.num_workers)
+    train_loader = _loader(train_data, cfg.batch_size, collate_fn, cfg.num_workers, device, sampler)
+    val_loader = (_loader(_validation_shard(val_data, ctx), cfg.batch_size, collate_fn, cfg.num_workers, device)
                   if val_data is not None else None)
 
     if loss_fn is None:

@@ -169,3 +169,12 @@ def test_device_and_precision_choices(monkeypatch):
 def test_bf16_autocast_trains_on_cpu():
     _, history = trained(quick(epochs=3, precision="bf16"))
     assert history.best_score > 0.8
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_on_cuda(precision):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    model, history = trained(quick(epochs=4, precision=precision, device="cuda"))
+    assert history.best_score > 0.8 and next(model.parameters()).device.type == "cuda"
