@@ -135,3 +135,13 @@ def test_real_copy_duplicates_are_the_known_actor_07_pair(ravdess_root):
     groups = ravdess.find_duplicates(load("ravdess", ravdess_root))
     print("RAVDESS duplicate takes:", groups)
     assert groups == [("03-01-03-01-02-01-07", "03-01-03-01-02-02-07")]
+
+
+def test_incomplete_actor_in_the_action_unit_table_is_named(tmp_path):
+    path = layouts.make_ravdess_au(tmp_path, actors=(2,))
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(line for line in lines if not line.startswith("01-01-06-02-02-01-02")) + "\n")
+    expected = "facial action units: actor 02 is incomplete, missing 01-01-06-02-02-01-02"
+    with pytest.raises(DatasetNotFoundError, match=expected):
+        load("ravdess_au", path)
+    assert len(load("ravdess_au", path, strict=False)) == 59

@@ -4,12 +4,17 @@ layout, and that it holds the published number of items.
 Failures raise :class:`~emodemo.data.record.DatasetNotFoundError` with three things a user needs:
 what is wrong, where we looked, and where the official download is (:data:`SOURCES`).
 
-Counts follow one rule across loaders. A *unit* that the dataset is organised in (a RAVDESS actor,
-an IEMOCAP session, an official split file) must be complete when it is present, and when every
-unit is present the total must equal the published one; otherwise the copy is damaged and
-loading fails (``strict=True``, the default) or logs a warning (``strict=False``). A copy with
-fewer units than the release (RAVDESS actors 01-20, two IEMOCAP sessions) is a valid subset and
-loads with an informational log line, since speaker-independent protocols are defined on subsets.
+Counts follow two rules across loaders (see :func:`check_count`):
+
+* Datasets organised by speaker or session: a copy with fewer units than the release (RAVDESS
+  actors 01-20, two IEMOCAP sessions) is a valid subset and loads with an informational log line,
+  since speaker-independent protocols are defined on such subsets. But a unit that is present must
+  be whole (a RAVDESS actor has 60 takes), and when every unit is present the total must equal
+  the published one. Otherwise the copy is damaged: loading fails (``strict=True``, the default)
+  or logs a warning (``strict=False``).
+* Datasets organised by official split files (FER-2013, GoEmotions, MELD): a split with fewer
+  items than published is a partial copy (a fixture, an interrupted download) and loads with a
+  warning; one with more is an error.
 """
 from __future__ import annotations
 
@@ -111,7 +116,7 @@ def locate(root: str | Path, dataset: str, looks_right: Callable[[Path], bool],
         if candidate.is_dir() and looks_right(candidate):
             return candidate
     content = sorted(p.name for p in root.iterdir())
-    shown = ", ".join(content[:8]) + (" ..." if len(content) > 8 else "") if content else "nothing"
+    shown = summarise(content, 8) if content else "nothing"
     raise dataset_error(dataset, f"the folder does not have the expected layout (it holds: {shown})", root)
 
 

@@ -219,8 +219,8 @@ def make_meld(root: str | Path, splits: Sequence[str] = ("train", "dev", "test")
                 if mojibake:
                     text = text.encode("utf-8").decode("latin-1")
                 start = 60 * dialogue + 3 * utterance
-                rows.append([number, text, speaker, emotion, sentiment, dialogue, utterance, 3, 7,
-                             f"00:{start // 60:02d}:{start % 60:02d},000", f"00:{start // 60:02d}:{start % 60 + 2:02d},500"])
+                times = (f"00:{start // 60:02d}:{start % 60:02d},000", f"00:{start // 60:02d}:{start % 60 + 2:02d},500")
+                rows.append([number, text, speaker, emotion, sentiment, dialogue, utterance, 3, 7, *times])
                 if with_video:
                     write_clip(root / meld.VIDEO_FOLDERS[split] / f"dia{dialogue}_utt{utterance}.mp4")
         _write_csv(root / meld.CSV_FILES[split], header, rows)
@@ -296,7 +296,8 @@ def make_cremad(root: str | Path, actors: Sequence[int] = (1001, 1002), seconds:
     emotions = list(cremad.CREMAD_CODES)
     for actor in actors:
         takes = [(s, e, "XX") for s in cremad.SENTENCES if s != "IEO" for e in emotions]
-        takes += [("IEO", "NEU", "XX")] + [("IEO", e, lvl) for e in emotions if e != "NEU" for lvl in ("LO", "MD", "HI")]
+        takes += [("IEO", "NEU", "XX")]
+        takes += [("IEO", e, level) for e in emotions if e != "NEU" for level in ("LO", "MD", "HI")]
         for sentence, emotion, level in takes:
             write_tone(root / "AudioWAV" / f"{actor}_{sentence}_{emotion}_{level}.wav", seconds, 16000,
                        emotions.index(emotion))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable
@@ -141,7 +142,7 @@ def load(root: str | Path, *, calm_as_neutral: bool = False, au_csv: str | Path 
         if actor not in wanted:
             continue
         clips = _speech_clips(actor, actor_dir)
-        _check_takes(actor, set(clips), actor_dir, strict)
+        _check_takes("ravdess", actor, set(clips), actor_dir, strict)
         samples += [name.to_sample("ravdess", calm_as_neutral, audio=path, meta=name.meta())
                     for name, path in clips.values()]
     if not samples:
@@ -187,11 +188,12 @@ def _speech_clips(actor: int, actor_dir: Path) -> dict[str, tuple[ClipName, Path
     return clips
 
 
-def _check_takes(actor: int, found: set[str], where: Path, strict: bool) -> None:
+def _check_takes(dataset: str, actor: int, found: set[str], where: Path, strict: bool) -> None:
+    """Every actor present must have all 60 takes (named with the audio-only or audio-visual prefix)."""
     missing = [t for t in expected_takes(actor) if t not in found]
     if missing:
-        names = [f"03-{t}" for t in missing]
-        check_count("ravdess", f"actor {actor:02d} is incomplete, missing {summarise(names)}",
+        prefix = "03" if dataset == "ravdess" else "01"
+        check_count(dataset, f"actor {actor:02d} is incomplete, missing {summarise(f'{prefix}-{t}' for t in missing)}",
                     len(found), TAKES_PER_ACTOR, where, strict=strict)
 
 
@@ -215,7 +217,7 @@ class AuTable:
 
     def by_take(self) -> dict[str, np.ndarray]:
         """take (last six name fields) -> AU vector [35]."""
-        return {cid[3:]: row for cid, row in zip(self.clip_ids, self.values)}
+        return {cid[3:]: row for cid, row in zip(self.clip_ids, self.values, strict=True)}
 
 
 def read_au_table(path: str | Path) -> AuTable:
@@ -260,16 +262,16 @@ def load_au(path: str | Path, *, calm_as_neutral: bool = False, actors: Iterable
     """
     table = read_au_table(path)
     wanted = set(actors) if actors is not None else set(ACTORS)
-    samples = []
-    for clip_id, vector in zip(table.clip_ids, table.values):
+    samples, takes_by_actor = [], defaultdict(set)
+    for clip_id, vector in zip(table.clip_ids, table.values, strict=True):
         name = ClipName.parse(clip_id)
-        if int(name.actor) in wanted:
+        if int(name.actor) in wanted and name.vocal_channel == "01":  # speech rows (a table may hold song too)
             samples.append(name.to_sample("ravdess_au", calm_as_neutral, meta={**name.meta(), "au": vector}))
-    takes_by_actor = {a: {s.meta["take"] for s in group} for a, group in
-                      itertools.groupby(sorted(samples, key=lambda s: s.meta["actor"]),
-                                        key=lambda s: s.meta["actor"])}
+            takes_by_actor[int(name.actor)].add(name.take)
+    if not samples:
+        raise dataset_error("ravdess_au", f"no speech rows of actors {sorted(wanted)}", table.path)
     for actor, takes in takes_by_actor.items():
-        _check_takes(actor, takes, table.path, strict)
+        _check_takes("ravdess_au", actor, takes, table.path, strict)
     _log_actor_coverage("RAVDESS action units", samples)
     return sorted(samples, key=lambda s: s.id)
 
@@ -279,7 +281,7 @@ def load_au(path: str | Path, *, calm_as_neutral: bool = False, actors: Iterable
 def find_duplicates(samples: Iterable[Sample], tolerance: int = 16) -> list[tuple[str, ...]]:
     """Ids of clips whose audio is the same take recorded once (see
     :func:`emodemo.data.duplicates.audio_duplicates`; the known case is Actor_07's repetitions 1
-    and 2 of happy/normal/statement 2). Decodes only clips of equal length: ~2 s for 1,200 clips.
+    and 2 of happy/normal/statement 2). Decodes only clips of equal length: about 1 s for 1,200 clips.
     """
     by_path = {s.audio: s.id for s in samples if s.audio is not None}
     return [tuple(by_path[p] for p in group) for group in audio_duplicates(by_path, tolerance)]

@@ -123,7 +123,8 @@ def leave_one_session_out(samples: Iterable[Sample], val: str = "other_speaker")
     return folds
 
 
-def apply(samples: Iterable[Sample], fold: Fold, strict: bool = True) -> tuple[list[Sample], list[Sample], list[Sample]]:
+def apply(samples: Iterable[Sample], fold: Fold,
+          strict: bool = True) -> tuple[list[Sample], list[Sample], list[Sample]]:
     """(train, val, test) samples of a fold, in input order.
 
     Samples whose ``<key>`` the fold does not name are left out (e.g. RAVDESS actors 21-24 with
