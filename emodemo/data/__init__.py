@@ -44,4 +44,20 @@ def load(name: str, root: str | Path, **options: Any) -> list[Sample]:
     return loader(root, **options)
 
 
-__all__ = ["DATASETS", "DatasetNotFoundError", "Sample", "load"]
+def summary(samples: list[Sample]) -> dict[str, Any]:
+    """Counts a user checks first: samples, speakers, and samples per split and per label."""
+    def count(values) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for v in values:
+            out[str(v)] = out.get(str(v), 0) + 1
+        return dict(sorted(out.items()))
+
+    return {
+        "samples": len(samples),
+        "speakers": len({s.speaker for s in samples if s.speaker is not None}),
+        "splits": count(s.split for s in samples),
+        "labels": count(s.label for s in samples),
+    }
+
+
+__all__ = ["DATASETS", "DatasetNotFoundError", "Sample", "load", "summary"]
