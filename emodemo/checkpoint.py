@@ -136,7 +136,8 @@ def load_checkpoint(directory: str | Path, registry: Mapping[str, Callable[..., 
         raise ValueError(f"checkpoint {directory} asks for model {name!r}, which is not in the registry "
                          f"{sorted(registry)}; only registered constructors are ever called")
     if not isinstance(kwargs, dict):
-        raise ValueError(f"model_kwargs in {directory / CONFIG_FILE} must be a JSON object, got {type(kwargs).__name__}")
+        raise ValueError(f"model_kwargs in {directory / CONFIG_FILE} must be a JSON object, "
+                         f"got {type(kwargs).__name__}")
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"no {WEIGHTS_FILE} in {directory}")

@@ -226,6 +226,16 @@ class _DefaultLoss(nn.Module):
         return self.criterion(logits.float(), target)
 
 
+def _default_loss(cfg: TrainConfig, train_data: Dataset, labels: Sequence[str] | None) -> _DefaultLoss:
+    """Cross-entropy or BCE, weighted by the training labels' frequencies when ``cfg.class_weights``."""
+    weight = None
+    if cfg.class_weights:
+        targets = _dataset_targets(train_data)
+        n_classes = len(labels) if labels is not None else int(targets.max()) + 1
+        weight = class_weights(targets, n_classes, cfg.multilabel)
+    return _DefaultLoss(cfg.multilabel, weight)
+
+
 def _to_device(batch: Any, device: torch.device, need_label: bool = False) -> dict[str, Any]:
     if not isinstance(batch, Mapping) or (need_label and "label" not in batch):
         got = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
@@ -347,6 +357,41 @@ def _cosine_with_warmup(optimizer: torch.optim.Optimizer, total_steps: int, warm
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
+@dataclass
+class _Stepper:
+    """One optimisation step: (scaled) backward pass, gradient clipping, AdamW, per-step lr schedule."""
+
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    schedule: torch.optim.lr_scheduler.LRScheduler | None
+    parameters: list[nn.Parameter]
+    grad_clip: float | None
+
+    def step(self, loss: torch.Tensor) -> None:
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the fp16-scaled ones
+            nn.utils.clip_grad_norm_(self.parameters, self.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        if self.schedule is not None:
+            self.schedule.step()
+
+
+def _validate(model: nn.Module, loader: DataLoader, loss_fn: LossFn, device: torch.device, dtype: torch.dtype | None,
+              ctx: DistContext, labels: Sequence[str] | None, cfg: TrainConfig) -> tuple[float, Report]:
+    """Validation loss and report over the whole validation set (every process's shard gathered)."""
+    shards = gather_to_all(_collect_logits(model, loader, device, dtype), ctx)
+    if any(targets is None for _, targets in shards):
+        raise TypeError("validation batches need a 'label' key to be scored")
+    logits = torch.cat([shard_logits for shard_logits, _ in shards])     # [n_val, C]
+    targets = torch.cat([shard_targets for _, shard_targets in shards])  # [n_val] or [n_val, C]
+    with torch.no_grad():
+        loss = float(loss_fn(logits.to(device), targets.to(device)))
+    return loss, _report(logits, targets, labels, cfg.multilabel, cfg.threshold)
+
+
 def _resolve_monitor(cfg: TrainConfig, has_val: bool) -> str:
     if cfg.monitor == "auto":
         return ("mean_f1" if cfg.multilabel else "UF1") if has_val else "train_loss"
@@ -391,13 +436,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: Tr
     val_loader = (_loader(_validation_shard(val_data, ctx), cfg.batch_size, collate_fn, cfg.num_workers, device)
                   if val_data is not None else None)
 
-    if loss_fn is None:
-        weight = None
-        if cfg.class_weights:
-            targets = _dataset_targets(train_data)
-            n_classes = len(labels) if labels is not None else int(targets.max()) + 1
-            weight = class_weights(targets, n_classes, cfg.multilabel).to(device)
-        loss_fn = _DefaultLoss(cfg.multilabel, weight).to(device)
+    loss_fn = loss_fn or _default_loss(cfg, train_data, labels).to(device)
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
@@ -406,15 +445,14 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: Tr
                                    find_unused_parameters=cfg.find_unused_parameters)
            if ctx.enabled else model)
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.scheduler == "cosine":
-        step_scheduler = _cosine_with_warmup(optimizer, cfg.epochs * len(train_loader), cfg.warmup_ratio)
-    else:
-        step_scheduler = None
+    schedule = (_cosine_with_warmup(optimizer, cfg.epochs * len(train_loader), cfg.warmup_ratio)
+                if cfg.scheduler == "cosine" else None)
     plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min" if monitor.endswith("loss") else "max",
                                                           factor=cfg.plateau_factor, patience=cfg.plateau_patience)
                if cfg.scheduler == "plateau" else None)
     dtype = autocast_dtype(cfg.precision, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    stepper = _Stepper(optimizer, torch.amp.GradScaler(device.type, enabled=dtype == torch.float16), schedule,
+                       trainable, cfg.grad_clip)
     keeper = _BestKeeper(minimize=monitor.endswith("loss"), patience=cfg.patience)
     history = History(monitor=monitor)
 
@@ -432,34 +470,17 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: Tr
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"the loss became {loss.item()} in epoch {epoch}; "
                                          "try a lower lr, gradient clipping or precision='fp32'")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if cfg.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            if step_scheduler is not None:
-                step_scheduler.step()
+            stepper.step(loss)
             n = len(batch["label"])
             loss_sum_and_count += torch.stack([loss.detach().float() * n, torch.tensor(float(n), device=device)])
             batches.set_postfix(loss=f"{loss.item():.4f}")
         total, count = sum_across_processes(loss_sum_and_count, ctx).tolist()
         train_loss = total / count
 
-        val_loss, val_metrics = None, None
-        if val_loader is not None:
-            shards = gather_to_all(_collect_logits(model, val_loader, device, dtype), ctx)
-            if any(s[1] is None for s in shards):
-                raise TypeError("validation batches need a 'label' key to be scored")
-            logits = torch.cat([s[0] for s in shards])   # [n_val, C]
-            targets = torch.cat([s[1] for s in shards])  # [n_val] or [n_val, C]
-            with torch.no_grad():
-                val_loss = float(loss_fn(logits.to(device), targets.to(device)))
-            val_metrics = _report(logits, targets, labels, cfg.multilabel, cfg.threshold)
-        score = {"train_loss": train_loss, "val_loss": val_loss}.get(monitor)
-        if score is None:
-            score = val_metrics[monitor]
+        val_loss, val_metrics = (_validate(model, val_loader, loss_fn, device, dtype, ctx, labels, cfg)
+                                 if val_loader is not None else (None, None))
+        losses = {"train_loss": train_loss, "val_loss": val_loss}
+        score = losses[monitor] if monitor in losses else val_metrics[monitor]
         if plateau is not None:
             plateau.step(score)
         history.epochs.append(EpochRecord(epoch, train_loss, val_loss, val_metrics,

@@ -61,8 +61,8 @@ def test_cosine_schedule_warms_up_then_decays_and_plateau_schedule_cuts_the_lr()
 
     constant_loss = lambda logits, labels: 0.0 * logits.sum() + 1.0  # noqa: E731 - never improves
     model = ToyClassifier()
-    history = fit(model, blobs(32, seed=1), None, quick(epochs=6, scheduler="plateau", plateau_patience=1, patience=None),
-                  loss_fn=constant_loss)
+    cfg = quick(epochs=6, scheduler="plateau", plateau_patience=1, patience=None)
+    history = fit(model, blobs(32, seed=1), None, cfg, loss_fn=constant_loss)
     assert history.monitor == "train_loss"
     assert history.series("lr")[0] == pytest.approx(1e-2) and history.series("lr")[-1] < 1e-2
 
