@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -27,18 +26,12 @@ from safetensors import SafetensorError
 from safetensors.torch import load_model, save_model
 from torch import nn
 
+from emodemo import __version__
 from emodemo.distributed import is_main_process
 
 FORMAT = "emodemo-checkpoint"
 FORMAT_VERSION = 1
 WEIGHTS_FILE, CONFIG_FILE, CARD_FILE = "model.safetensors", "config.json", "MODEL_CARD.md"
-
-
-def _library_version() -> str:
-    try:
-        return metadata.version("emodemo")
-    except metadata.PackageNotFoundError:
-        return "unknown (emodemo is not pip-installed)"
 
 
 def _json_default(value: Any) -> Any:
@@ -88,7 +81,7 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str,
         "train_config": _as_dict(train_cfg),
         "parameters": {"total": sum(p.numel() for p in model.parameters()),
                        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)},
-        "emodemo_version": _library_version(),
+        "emodemo_version": __version__,
         "torch_version": torch.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

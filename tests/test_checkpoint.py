@@ -47,7 +47,7 @@ def test_round_trip_restores_weights_and_metadata(saved):
     assert meta["labels"] == LABELS and meta["metrics"] == report and meta["data_card"] == DATA_CARD
     assert meta["train_config"]["epochs"] == 3 and meta["model_kwargs"] == {"hidden": 5}
     assert meta["parameters"]["total"] == sum(p.numel() for p in model.parameters())
-    assert meta["created"] and meta["torch_version"] == torch.__version__
+    assert meta["created"] and meta["torch_version"] == torch.__version__ and meta["emodemo_version"]
 
 
 def test_loading_never_unpickles_files_in_the_folder(saved, tmp_path, monkeypatch):
