@@ -87,10 +87,13 @@ def resolve_backend(backend: str | None) -> str:
     return chosen
 
 
-@functools.lru_cache(maxsize=None)
 def load_model(backend: str | None = None, model: str = "tiny.en") -> LoadedWhisper:
     """Load (once per process) Whisper ``model`` for ``backend``; on a GPU when there is one."""
-    backend = resolve_backend(backend)
+    return _load(resolve_backend(backend), model)
+
+
+@functools.lru_cache(maxsize=None)
+def _load(backend: str, model: str) -> LoadedWhisper:
     if backend == "faster-whisper":
         import ctranslate2
         from faster_whisper import WhisperModel

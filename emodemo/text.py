@@ -57,7 +57,7 @@ def load_minilm(device: str = "cpu"):
 
 
 def _text_list(texts: str | Sequence[str]) -> list[str]:
-    listed = [texts] if isinstance(texts, str) else list(texts)
+    listed = [texts] if isinstance(texts, str) else list(texts) if isinstance(texts, (list, tuple)) else []
     if not listed or not all(isinstance(t, str) for t in listed):
         raise ValueError("expected a string or a non-empty sequence of strings")
     return listed
@@ -206,11 +206,12 @@ def _packaged_glove(asset: assets.Asset) -> Glove:
 
 def _text_glove(asset: assets.Asset, limit: int | None) -> Glove:
     stat = asset.path.stat()
-    stem = assets.cache_dir() / "glove" / f"{asset.path.stem}-{stat.st_size}-{int(stat.st_mtime)}-{limit or 'all'}"
-    words_file, vectors_file = stem.with_suffix(".words.txt"), stem.with_suffix(".npy")
+    folder = assets.cache_dir() / "glove"
+    key = f"{asset.path.name}-{stat.st_size}-{int(stat.st_mtime)}-{limit or 'all'}"
+    words_file, vectors_file = folder / f"{key}.words.txt", folder / f"{key}.npy"
     if not vectors_file.is_file():
         words, vectors = _parse_glove_text(asset.path, limit)
-        stem.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
         words_file.write_text("\n".join(words), encoding="utf-8")
         np.save(vectors_file, vectors)
     words = words_file.read_text(encoding="utf-8").split("\n")

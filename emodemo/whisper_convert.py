@@ -51,7 +51,10 @@ def read_ct2_variables(model_bin: str | Path) -> tuple[str, dict[str, np.ndarray
 
     def take(fmt: str):
         nonlocal offset
-        values = struct.unpack_from("<" + fmt, data, offset)
+        try:
+            values = struct.unpack_from("<" + fmt, data, offset)
+        except struct.error as error:
+            raise Ct2FormatError(f"{model_bin} is truncated or not a CTranslate2 model.bin") from error
         offset += struct.calcsize("<" + fmt)
         return values[0]
 
@@ -76,6 +79,8 @@ def read_ct2_variables(model_bin: str | Path) -> tuple[str, dict[str, np.ndarray
         n_bytes = take("I")
         raw = data[offset:offset + n_bytes]
         offset += n_bytes
+        if len(raw) != n_bytes:
+            raise Ct2FormatError(f"{model_bin} is truncated or not a CTranslate2 model.bin")
         if dtype == "bfloat16":  # the high half of a float32
             array = (np.frombuffer(raw, np.uint16).astype(np.uint32) << 16).view(np.float32)
         else:

@@ -1,0 +1,126 @@
+"""Transcription: both engines agree on real RAVDESS speech, words carry sane timestamps,
+silence gives an empty flagged transcript, bad input fails clearly; plus the WER helpers of
+bench/asr.py."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emodemo import asr
+from emodemo.audio import AudioError, load_audio
+
+REPO = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("bench_asr", REPO / "bench" / "asr.py")
+bench_asr = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench_asr)
+
+# Three real takes: different actors, emotions and both sentences.
+AGREEMENT_CLIPS = ["Actor_01/03-01-05-02-01-01-01", "Actor_08/03-01-04-02-02-01-08", "Actor_15/03-01-08-01-02-02-15"]
+
+
+def _clip(root: Path, stem: str) -> Path:
+    return root / f"{stem}.flac"
+
+
+def _words(text: str) -> list[str]:
+    return bench_asr.normalise(text)
+
+
+@pytest.mark.parametrize("backend", asr.BACKENDS)
+def test_transcribes_a_real_clip_with_word_timestamps(ravdess_clip, backend):
+    transcript = asr.transcribe(ravdess_clip, backend=backend)
+    assert _words(transcript.text) == ["kids", "are", "talking", "by", "the", "door"]
+    assert transcript.backend == backend and transcript.language == "en" and not transcript.no_speech
+    assert [_words(w.text)[0] for w in transcript.words] == _words(transcript.text)
+    starts = [w.start for w in transcript.words]
+    assert starts == sorted(starts)
+    assert all(0 <= w.start < w.end <= transcript.duration + 0.05 and 0 < w.probability <= 1 for w in transcript.words)
+    assert transcript.seconds > 0 and abs(transcript.duration - 4.1) < 0.1
+
+
+def test_both_engines_give_the_same_transcript_and_timings(ravdess_root):
+    for stem in AGREEMENT_CLIPS:
+        wave = load_audio(_clip(ravdess_root, stem))
+        fast, reference = (asr.transcribe(wave, backend=b) for b in ("faster-whisper", "openai-whisper"))
+        assert fast.text == reference.text, stem
+        assert len(fast.words) == len(reference.words)
+        assert all(abs(a.start - b.start) <= 0.1 and abs(a.end - b.end) <= 0.1
+                   for a, b in zip(fast.words, reference.words)), stem
+
+
+def test_default_backend_is_the_measured_faster_one():
+    assert asr.resolve_backend(None) == asr.DEFAULT_BACKEND == "faster-whisper"
+    assert asr.load_model() is asr.load_model("faster-whisper", "tiny.en")  # loaded once
+
+
+def test_digital_silence_is_not_decoded():
+    transcript = asr.transcribe(np.zeros(2 * 16000, dtype=np.float32))
+    assert transcript.no_speech and transcript.text == "" and transcript.words == [] and transcript.seconds == 0.0
+
+
+def test_background_hiss_gives_no_words():
+    hiss = np.random.default_rng(0).normal(0.0, 0.01, 3 * 16000).astype(np.float32)  # about -40 dBFS
+    assert asr.loudest_frame_dbfs(hiss) > asr.SILENCE_DBFS  # so Whisper itself has to judge it
+    transcript = asr.transcribe(hiss)
+    assert transcript.no_speech and transcript.text == ""
+
+
+def test_quiet_real_speech_is_still_transcribed(ravdess_root):
+    quiet = _clip(ravdess_root, "Actor_05/03-01-01-01-01-01-05")  # whole-clip RMS about -51 dBFS
+    assert _words(asr.transcribe(quiet).text)[-2:] == ["the", "door"]
+
+
+def test_long_clip_beyond_one_window(ravdess_root):
+    stems = ["Actor_01/03-01-05-02-01-01-01", "Actor_08/03-01-04-02-02-01-08"] * 4
+    wave = np.concatenate([load_audio(_clip(ravdess_root, s)) for s in stems])  # about 32 s
+    transcript = asr.transcribe(wave)
+    assert transcript.duration > 30
+    assert _words(transcript.text).count("door") >= 7
+    assert transcript.words[-1].end > 30
+
+
+def test_english_only_model_refuses_another_language():
+    with pytest.raises(ValueError, match="English-only"):
+        asr.transcribe(np.zeros(16000, dtype=np.float32), language="fr")
+
+
+@pytest.mark.parametrize("bad", [np.zeros((2, 16000), np.float32), np.zeros(16000, np.int16), np.zeros(0, np.float32)])
+def test_bad_waveforms_are_refused_clearly(bad):
+    with pytest.raises(ValueError, match="1-D float waveform"):
+        asr.transcribe(bad)
+
+
+def test_missing_file_and_unknown_backend(tmp_path):
+    with pytest.raises(AudioError):
+        asr.transcribe(tmp_path / "nothing.wav")
+    with pytest.raises(ValueError, match="unknown ASR backend"):
+        asr.transcribe(np.zeros(16000, np.float32), backend="kaldi")
+
+
+# ---- bench/asr.py helpers -------------------------------------------------------------------
+
+def test_edit_distance_counts_substitutions_deletions_insertions():
+    ref = "kids are talking by the door".split()
+    assert bench_asr.edit_distance(ref, ref) == 0
+    assert bench_asr.edit_distance(ref, "kids are talking about the door".split()) == 1
+    assert bench_asr.edit_distance(ref, "the kids are talking by door".split()) == 2   # 1 insertion, 1 deletion
+    assert bench_asr.edit_distance(ref, []) == 6 and bench_asr.edit_distance([], ["a"]) == 1
+
+
+def test_wer_normalises_case_and_punctuation():
+    assert bench_asr.normalise("Kids are talking, by the DOOR!") == "kids are talking by the door".split()
+    refs = ["Kids are talking by the door", "Dogs are sitting by the door"]
+    assert bench_asr.word_error_rate(refs, ["kids are talking by the door.", ""]) == pytest.approx(6 / 12)
+
+
+def test_benchmark_clips_span_actors_emotions_and_sentences(ravdess_root):
+    clips = bench_asr.benchmark_clips(ravdess_root)
+    fields = [c.stem.split("-") for c in clips]
+    assert len(set(clips)) == 40
+    assert sorted({f[6] for f in fields}) == [f"{a:02d}" for a in range(1, 21)]
+    assert all(sum(f[2] == f"{e:02d}" for f in fields) == 5 for e in range(1, 9))
+    assert {f[4] for f in fields} == {"01", "02"}
+    assert bench_asr.reference_text(clips[1]) == "Dogs are sitting by the door"
