@@ -4,6 +4,8 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DATA  ?= ../shared/datasets
+# Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
+export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
 .PHONY: app test test-slow notebooks notebooks-quick bench lint clean setup
 

@@ -40,7 +40,7 @@ def cross_validate(samples: Sequence[Sample], folds: Sequence[Fold],
         log.info("%s (%d/%d): test %s", fold.name, i + 1, len(folds), ", ".join(fold.test))
         train, val, test = (make_dataset(part) for part in apply(samples, fold))
         model = build_model()
-        history = fit(model, train, val, replace(cfg, seed=cfg.seed + i))
+        history = fit(model, train, val, replace(cfg, seed=cfg.seed + i), labels=labels)
         report = evaluate(model, test, labels, batch_size=cfg.batch_size)
         results.append(report)
         details.append({"fold": fold.name, "train": fold.train, "val": fold.val, "test": fold.test,
@@ -57,7 +57,7 @@ def train_final(samples: Sequence[Sample], split: Fold, make_dataset: MakeDatase
     """
     train, val, _ = (make_dataset(part) if part else None for part in apply(samples, split))
     model = build_model()
-    history = fit(model, train, val, cfg)
+    history = fit(model, train, val, cfg, labels=labels)
     return model, history, evaluate(model, val, labels, batch_size=cfg.batch_size)
 
 

@@ -1,0 +1,61 @@
+"""The shared protocol: folds never leak speakers, and every recipe gets the same treatment."""
+import torch
+
+from emodemo.data import layouts, load
+from emodemo.data.splits import final_split, kfold_by_speaker
+from emodemo.experiment import cross_validate, standard_protocol, train_final
+from emodemo.labels import RAVDESS8
+from emodemo.train import DictDataset, TrainConfig
+
+
+def _pitch_features(samples):
+    """A feature a linear model can use on fixture clips (their pitch encodes the emotion)."""
+    index = {name: i for i, name in enumerate(RAVDESS8)}
+    x = torch.tensor([[float(index[s.label] == j) for j in range(8)] for s in samples]) + 0.1 * torch.randn(len(samples), 8)
+    return x, torch.tensor([index[s.label] for s in samples])
+
+
+def test_cross_validation_trains_and_tests_on_disjoint_speakers(tmp_path):
+    samples = load("ravdess", layouts.make_ravdess(tmp_path, actors=(1, 2, 3, 4, 5, 6), sr=8000))
+    folds = kfold_by_speaker(samples, k=3, seed=0, val_speakers=1)
+    seen = []
+
+    def make_dataset(part):
+        seen.append({s.speaker for s in part})
+        x, y = _pitch_features(part)
+        return DictDataset(input=x, label=y)
+
+    cfg = TrainConfig(epochs=5, batch_size=16, lr=0.05, progress=False, patience=None)
+    result = cross_validate(samples, folds, make_dataset, lambda: torch.nn.Linear(8, 8), RAVDESS8, cfg)
+    assert len(result["folds"]) == 3
+    for i in range(3):
+        train, val, test = seen[3 * i: 3 * i + 3]
+        assert not (train & test) and not (val & test) and not (train & val)
+    assert result["summary"]["n_reports"] == 3
+    assert 0.9 <= result["summary"]["WA"]["mean"] <= 1.0   # the features give the label away
+    assert {f["fold"] for f in result["folds"]} == {"fold0", "fold1", "fold2"}
+
+
+def test_final_model_never_trains_on_its_validation_speakers(tmp_path):
+    samples = load("ravdess", layouts.make_ravdess(tmp_path, actors=(1, 2, 3), sr=8000))
+    split = final_split(samples, val_speakers=1)
+    parts = []
+
+    def make_dataset(part):
+        parts.append({s.speaker for s in part})
+        x, y = _pitch_features(part)
+        return DictDataset(input=x, label=y)
+
+    cfg = TrainConfig(epochs=2, batch_size=16, progress=False)
+    model, history, report = train_final(samples, split, make_dataset, lambda: torch.nn.Linear(8, 8), RAVDESS8, cfg)
+    assert parts[0] == set(split.train) and parts[1] == set(split.val)
+    assert report["n"] == sum(1 for s in samples if s.speaker in split.val)
+    assert len(history.epochs) == 2
+
+
+def test_ravdess_uses_the_committed_folds():
+    folds, final = standard_protocol("ravdess", [])
+    assert len(folds) == 5
+    tested = [a for f in folds for a in f.test]
+    assert sorted(tested) == [f"Actor_{i:02d}" for i in range(1, 21)]
+    assert set(final.train) | set(final.val) == set(tested) and not final.test

@@ -1,0 +1,117 @@
+"""The clip -> answer path the app and the CLI share: real Whisper, real checkpoints, bad input."""
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emodemo.audio import SAMPLE_RATE
+from emodemo.pipeline import CHECKPOINTS, ClipError, Pipeline, discover
+
+REPO = CHECKPOINTS.parent
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return Pipeline()
+
+
+@pytest.fixture(scope="module")
+def bare_pipeline(tmp_path_factory):
+    """No checkpoints and no transcriber: what a fresh clone sees before training anything."""
+    return Pipeline(checkpoints=tmp_path_factory.mktemp("no_checkpoints"), transcribe=False)
+
+
+def test_every_committed_checkpoint_is_discovered():
+    assert "speech_probe" in discover()
+
+
+def test_real_clip_gets_transcript_and_a_ranked_prediction_from_every_model(pipeline, ravdess_clip):
+    result = pipeline.analyse(ravdess_clip)
+    assert "door" in result.transcript.text.lower()            # "Kids are talking by the door"
+    assert result.transcript.words and all(w.end >= w.start for w in result.transcript.words)
+    assert set(result.predictions) == set(discover())
+    for p in result.predictions.values():
+        probs = [prob for _, prob in p.ranking]
+        assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-4
+    assert {"decode", "transcribe", "speech_probe"} <= set(result.timings)
+    assert 3.0 < result.duration < 5.0
+
+
+def test_without_models_the_answer_says_so(bare_pipeline, ravdess_clip):
+    result = bare_pipeline.analyse(ravdess_clip)
+    assert result.predictions == {}
+    assert any("No trained model" in n for n in result.notes)
+
+
+@pytest.mark.parametrize("wave, message", [
+    (np.zeros(0, np.float32), "empty"),
+    (np.zeros(SAMPLE_RATE * 3, np.float32), "silent"),
+    (0.1 * np.ones(SAMPLE_RATE // 10, np.float32), "too short"),
+])
+def test_unusable_audio_gets_a_message(bare_pipeline, wave, message):
+    with pytest.raises(ClipError, match=message):
+        bare_pipeline.analyse_wave(wave)
+
+
+def test_unreadable_file_gets_a_message(bare_pipeline, tmp_path):
+    bad = tmp_path / "notes.mp3"
+    bad.write_text("this is not audio")
+    with pytest.raises(ClipError, match="could not decode"):
+        bare_pipeline.analyse(bad)
+
+
+def test_long_clip_is_cut_and_the_user_told(tmp_path, ravdess_clip):
+    pipe = Pipeline(checkpoints=tmp_path, transcribe=False, max_seconds=2.0)
+    result = pipe.analyse(ravdess_clip)
+    assert result.duration == pytest.approx(2.0)
+    assert any("first 2 s" in n for n in result.notes)
+
+
+def test_cli_evaluate_prints_metrics_json(tmp_path, ravdess_root):
+    """`python -m emodemo evaluate` on a RAVDESS-layout folder (one real actor, linked)."""
+    (tmp_path / "Actor_01").symlink_to(ravdess_root / "Actor_01", target_is_directory=True)
+    out = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", "speech_probe", "--dataset", "ravdess",
+                          "--root", str(tmp_path), "--json"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["n_samples"] == 60 and report["speakers"] == ["Actor_01"]
+    assert report["seen_speakers"] == ["Actor_01"]               # the final model trained on actors 01-20
+    assert 0 <= report["UA"] <= 1 and len(report["confusion_matrix"]) == 8
+
+
+def test_cli_reports_a_missing_dataset_without_a_traceback(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "emodemo", "check", "ravdess", "--root", str(tmp_path / "nope")],
+                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr and "does not exist" in out.stderr
+
+
+def test_batch_prediction_writes_one_json_line_per_clip(tmp_path, ravdess_root):
+    clips = sorted((ravdess_root / "Actor_02").glob("*.flac"))[:2]
+    for c in clips:
+        (tmp_path / c.name).symlink_to(c)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEfmt ")
+    out_file = tmp_path / "out.jsonl"
+    out = subprocess.run([sys.executable, "-m", "emodemo", "predict", str(tmp_path), "--out", str(out_file),
+                          "--workers", "2"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out_file.read_text().splitlines()]
+    assert len(lines) == 3
+    by_name = {l["path"].rsplit("/", 1)[-1]: l for l in lines}
+    assert "error" in by_name["broken.wav"]
+    for c in clips:
+        rec = by_name[c.name]
+        assert "door" in rec["transcript"].lower()
+        assert rec["predictions"]["speech_probe"]["top"] in rec["predictions"]["speech_probe"]["probs"]
+
+
+def test_manifest_lists_relative_paths(tmp_path, ravdess_clip):
+    from emodemo.batch import list_inputs
+    (tmp_path / "a.flac").symlink_to(ravdess_clip)
+    (tmp_path / "list.csv").write_text("path,label\na.flac,angry\n")
+    assert list_inputs(tmp_path / "list.csv") == [tmp_path / "a.flac"]
+    sf.write(tmp_path / "b.wav", np.zeros(160, np.float32), SAMPLE_RATE)
+    assert [p.name for p in list_inputs(tmp_path)] == ["a.flac", "b.wav"]
