@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from collections import Counter, defaultdict
 
 import pytest
@@ -70,13 +69,10 @@ def test_unknown_emotion_folder_and_missing_splits_are_reported(tmp_path):
 
 def test_real_copy_counts_before_and_after_dedup():
     root = shared_dataset("fer2013")
-    start = time.perf_counter()
     samples = load("fer2013", root, dedupe=False)
     kept, report = fer2013.deduplicate(samples)
-    seconds = time.perf_counter() - start
-    print(f"\nFER-2013 de-duplication ({seconds:.1f} s):\n{report}")
+    print(f"\nFER-2013 de-duplication:\n{report}")
     assert Counter(s.split for s in samples) == {"train": 28709, "test": 3589}
-    assert seconds < 15
     digests = defaultdict(list)
     for sample in kept:
         digests[file_digest(sample.image)].append(sample)
