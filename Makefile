@@ -35,9 +35,10 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/asr.py --root $(DATA)/ravdess_speech
 
-## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20
+## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.
+## One thread: the MLP is tiny, and two threads on a busy 2-core CPU were 25x slower (spin-waits).
 train-speech_probe: $(STAMP)
-	$(PY) -m emodemo train speech_probe --dataset ravdess --root $(DATA)/ravdess_speech --out checkpoints/speech_probe
+	OMP_NUM_THREADS=1 $(PY) -m emodemo -v train speech_probe --dataset ravdess --root $(DATA)/ravdess_speech --cv --out checkpoints/speech_probe
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -91,7 +91,7 @@ class Pipeline:
         self.max_seconds = max_seconds
         self.asr_backend, self.asr_model = asr_backend, asr_model
         self.transcribe = transcribe
-        self.models = load_models(models, checkpoints)
+        self.models = load_models(models, checkpoints, device=self.device)
         if transcribe:  # load Whisper now, not on the first user's request
             from emodemo.asr import load_model
             load_model(asr_backend, asr_model)
@@ -128,7 +128,7 @@ class Pipeline:
         predictions = {}
         for m in self.models:
             with _timed(timings, m.name):
-                inputs = m.recipe.clip_inputs(wave)
+                inputs = {k: v.to(self.device) for k, v in m.recipe.clip_inputs(wave).items()}
                 with torch.inference_mode():
                     probs = torch.softmax(m.model(**inputs).float(), dim=-1)[0]  # [C]
             order = torch.argsort(probs, descending=True).tolist()
