@@ -26,16 +26,14 @@ def analyse(path: str | None):
         result = pipeline.analyse(path)
     except ClipError as err:
         raise gr.Error(str(err)) from None
-    words = result.transcript.words if result.transcript else []
-    transcript = result.transcript.text.strip() if result.transcript else ""
+    t = result.transcript
+    transcript = t.text.strip() if t else ""
     timing = "\n".join(f"| {k} | {v * 1000:.0f} ms |" for k, v in result.timings.items())
-    word_table = [[w.text.strip(), round(w.start, 2), round(w.end, 2)] for w in words]
-    labels = {name: dict(p.ranking) for name, p in result.predictions.items()}
-    first = next(iter(labels.values()), None)
     notes = "\n".join(f"- {n}" for n in result.notes)
     details = (f"{notes}\n\n| stage | time |\n|---|---|\n{timing}\n\nDevice: `{result.device}`; "
                f"clip length analysed: {result.duration:.1f} s")
-    return transcript, word_table, first, details
+    rankings = [dict(result.predictions[m.name].ranking) for m in pipeline.models]
+    return transcript, t.word_rows() if t else [], details, *rankings
 
 
 with gr.Blocks(title=TITLE) as demo:
@@ -46,10 +44,12 @@ with gr.Blocks(title=TITLE) as demo:
             go = gr.Button("Analyse", variant="primary")
         with gr.Column():
             transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False)
-            prediction = gr.Label(label="Speech probe: emotion", num_top_classes=4)
+            predictions = [gr.Label(label=f"{m.name}: emotion", num_top_classes=4) for m in pipeline.models]
+            if not pipeline.models:
+                gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
             words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
             details = gr.Markdown()
-    go.click(analyse, inputs=clip, outputs=[transcript, words, prediction, details], api_name="analyse")
+    go.click(analyse, inputs=clip, outputs=[transcript, words, details, *predictions], api_name="analyse")
 
 if __name__ == "__main__":
     demo.queue(default_concurrency_limit=1).launch(

@@ -20,7 +20,7 @@ detect a language; they always write English, so speech in another language come
 wrong English-sounding guess. Multilingual models (``base``) detect the language when
 ``language=None`` and report it in :attr:`Transcript.language`.
 
-Silence: a clip whose loudest 25 ms frame stays below :data:`SILENCE_DBFS` is not decoded at all
+Silence: a clip whose loudest 25 ms frame stays below :data:`emodemo.audio.SILENCE_DBFS` is not decoded at all
 (quiet but real RAVDESS speech peaks near -38 dBFS; a muted microphone sits far lower), and one
 where Whisper decides nobody speaks gives ``text == ""``; both set :attr:`Transcript.no_speech`.
 """
@@ -36,11 +36,10 @@ import numpy as np
 import torch
 
 from emodemo.assets import Asset, whisper_checkpoint, whisper_ct2
-from emodemo.audio import SAMPLE_RATE, load_audio
+from emodemo.audio import SAMPLE_RATE, SILENCE_DBFS, load_audio, loudest_frame_dbfs
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 DEFAULT_BACKEND = "faster-whisper"
-SILENCE_DBFS = -60.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +69,10 @@ class Transcript:
     duration: float
     model: str
     no_speech: bool = field(default=False)
+
+    def word_rows(self) -> list[list]:
+        """``[[word, start, end], ...]`` rounded to 10 ms, for tables and JSON."""
+        return [[w.text.strip(), round(w.start, 2), round(w.end, 2)] for w in self.words]
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,7 @@ def _load(backend: str, model: str) -> LoadedWhisper:
         on_gpu = ctranslate2.get_cuda_device_count() > 0
         engine = WhisperModel(str(asset.path), device="cuda" if on_gpu else "cpu",
                               compute_type="float16" if on_gpu else "float32",
-                              cpu_threads=os.cpu_count() or 0)
+                              cpu_threads=_usable_cores())
     else:
         from emodemo.whisper_convert import load_openai_whisper
 
@@ -161,11 +164,9 @@ def _run_openai_whisper(engine, wave: np.ndarray, language: str | None,
     return result["text"].strip(), words, result["language"]
 
 
-def loudest_frame_dbfs(wave: np.ndarray, frame: int = 400) -> float:
-    """Level of the loudest 25 ms frame (RMS, dB full scale) of a 16 kHz waveform; -inf for zeros."""
-    padded = np.pad(wave, (0, -len(wave) % frame)).astype(np.float64).reshape(-1, frame)   # [frames, 400]
-    loudest = np.sqrt((padded ** 2).mean(axis=1)).max()
-    return 20.0 * np.log10(loudest) if loudest > 0 else -np.inf
+def _usable_cores() -> int:
+    """Cores this process may run on (a container's CPU set, not the host's core count)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
 
 
 def _as_wave(path_or_wave) -> np.ndarray:

@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
+from emodemo.files import write_atomically
+
 PROBE_TIMEOUT_S = 2.5
 DOWNLOAD_TIMEOUT_S = 30.0
 HF_ENDPOINT = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
@@ -233,12 +235,14 @@ def _join_parts(data1: Path, data2: Path, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         shutil.copyfile(data1 / name, folder / name)
-    partial = folder / "model.bin.partial"
-    with open(partial, "wb") as out:
-        for part in (data1 / "model.bin.part1", data2 / "model.bin.part2"):
-            with open(part, "rb") as piece:
-                shutil.copyfileobj(piece, out, length=16 << 20)
-    partial.replace(folder / "model.bin")
+
+    def concatenate(temporary: str) -> None:
+        with open(temporary, "wb") as out:
+            for part in (data1 / "model.bin.part1", data2 / "model.bin.part2"):
+                with open(part, "rb") as piece:
+                    shutil.copyfileobj(piece, out, length=16 << 20)
+
+    write_atomically(folder / "model.bin", concatenate)
 
 
 def _convert_packaged_whisper(model: str, target: Path) -> Asset | None:
@@ -259,21 +263,20 @@ def _download_openai_whisper(model: str, target: Path) -> Asset | None:
     if url is None or not can_reach(url):
         return None
     expected_sha256 = url.split("/")[-2]
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_suffix(".pt.partial")
-    digest = hashlib.sha256()
-    try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(partial, "wb") as out:
+
+    def download(temporary: str) -> None:
+        digest = hashlib.sha256()
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response, open(temporary, "wb") as out:
             while chunk := response.read(1 << 20):
                 digest.update(chunk)
                 out.write(chunk)
-    except OSError:
-        partial.unlink(missing_ok=True)
+        if digest.hexdigest() != expected_sha256:
+            raise OSError(f"checksum mismatch for {url}")
+
+    try:
+        write_atomically(target, download)
+    except OSError:  # unreachable, cut off or corrupted: the packaged weights come next
         return None
-    if digest.hexdigest() != expected_sha256:
-        partial.unlink(missing_ok=True)
-        return None
-    partial.replace(target)
     return Asset(target, f"official: {url}")
 
 

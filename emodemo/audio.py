@@ -73,6 +73,8 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
         wave = wave[: round(max_seconds * sr)]
     if wave.size == 0:
         raise AudioError(f"{file} is empty: it decodes to 0 audio samples")
+    if not np.isfinite(wave).all():
+        raise AudioError(f"{file} holds invalid samples (NaN or infinity): the file is damaged")
     return np.clip(wave, -1.0, 1.0)
 
 
@@ -109,16 +111,26 @@ def duration(wave: np.ndarray | torch.Tensor, sr: int = SAMPLE_RATE) -> float:
     return wave.shape[-1] / sr
 
 
-def is_silent(wave: np.ndarray | torch.Tensor, threshold_db: float = -50.0) -> bool:
-    """True when the RMS level of ``wave`` is below ``threshold_db`` dB full scale (or it is empty).
+SILENCE_DBFS = -60.0  # loudest 25 ms frame below this: nothing but a muted microphone's hiss
 
-    -50 dBFS is far below quiet speech (about -35 dBFS) and above the hiss of a muted microphone.
-    """
+
+def loudest_frame_dbfs(wave: np.ndarray | torch.Tensor, frame: int = 400) -> float:
+    """Level of the loudest ``frame``-sample frame (RMS, dB full scale; 400 = 25 ms at 16 kHz); -inf for zeros."""
     samples = np.asarray(wave, dtype=np.float64).ravel()
     if samples.size == 0:
-        return True
-    rms = float(np.sqrt(np.mean(samples ** 2)))
-    return rms == 0.0 or 20.0 * math.log10(rms) < threshold_db
+        return -math.inf
+    frames = np.pad(samples, (0, -samples.size % frame)).reshape(-1, frame)      # [n_frames, frame]
+    loudest = float(np.sqrt((frames ** 2).mean(axis=1)).max())
+    return 20.0 * math.log10(loudest) if loudest > 0 else -math.inf
+
+
+def is_silent(wave: np.ndarray | torch.Tensor, threshold_db: float = SILENCE_DBFS) -> bool:
+    """True when even the loudest 25 ms of ``wave`` stays below ``threshold_db`` dB full scale.
+
+    The loudest frame, not the whole clip's level: a quiet speaker after a long pause is still
+    speech (the softest RAVDESS takes peak near -38 dBFS while their clip-wide RMS is near -55).
+    """
+    return loudest_frame_dbfs(wave) < threshold_db
 
 
 def _existing_media_file(path: str | os.PathLike) -> Path:

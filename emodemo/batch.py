@@ -60,6 +60,8 @@ def predict_to_jsonl(inputs: str | Path, out: IO[str], models: Sequence[str] | N
     from emodemo.pipeline import ClipError, Pipeline
 
     paths = list_inputs(inputs)
+    if not paths:
+        raise ValueError(f"no media files found in {inputs} (looked for {', '.join(sorted(MEDIA))})")
     pipe = Pipeline(models=models, transcribe=transcribe)
     loader = DataLoader(_Decoded(paths, pipe.max_seconds + 0.01), batch_size=None, num_workers=workers)
     for path, wave, error in loader:
@@ -82,7 +84,7 @@ def _as_json(result) -> dict:
     return {
         "duration": round(result.duration, 3),
         "transcript": t.text.strip() if t else None,
-        "words": [[w.text.strip(), round(w.start, 2), round(w.end, 2)] for w in t.words] if t else None,
+        "words": t.word_rows() if t else None,
         "predictions": {name: {"top": p.top, "probs": {k: round(v, 4) for k, v in p.ranking}}
                         for name, p in result.predictions.items()},
         "timings": {k: round(v, 4) for k, v in result.timings.items()},

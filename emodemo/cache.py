@@ -11,7 +11,7 @@ is identified by
   SHA-256 of its bytes instead, which survives copies and ``touch`` but reads every file).
 
 Values are tensors (or dicts of named tensors) stored as safetensors files under
-``$EMODEMO_CACHE/<name>/<config digest>/`` (default ``~/.cache/emodemo/features``), next to a
+``$EMODEMO_CACHE/features/<name>/<config digest>/`` (default ``~/.cache/emodemo/features``), next to a
 ``config.json`` that says which config the folder holds. Each file is written to a temporary name
 and renamed into place, so concurrent writers (several processes, data-loader workers) never leave
 a half-written entry: the last rename wins, and every version is complete.
@@ -21,9 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping, Union
 
@@ -32,6 +30,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from emodemo.assets import cache_dir
+from emodemo.files import write_atomically
+
 log = logging.getLogger(__name__)
 
 Value = Union[torch.Tensor, dict[str, torch.Tensor]]
@@ -39,8 +40,8 @@ _SINGLE = "__tensor__"  # the entry name of a value that is one tensor
 
 
 def cache_root() -> Path:
-    """``$EMODEMO_CACHE``, or ``~/.cache/emodemo/features``."""
-    return Path(os.environ.get("EMODEMO_CACHE", Path.home() / ".cache" / "emodemo" / "features"))
+    """``features/`` in emodemo's cache folder (``$EMODEMO_CACHE`` or ``~/.cache/emodemo``)."""
+    return cache_dir() / "features"
 
 
 def _digest(text: str | bytes) -> str:
@@ -53,18 +54,6 @@ def _content_digest(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             sha.update(block)
     return sha.hexdigest()
-
-
-def _write_atomically(path: Path, write: Callable[[str], None]) -> None:
-    """Let ``write(temporary_path)`` fill a temporary file beside ``path``, then rename it into place."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _as_tensors(value: Any) -> dict[str, torch.Tensor]:
@@ -142,7 +131,7 @@ class FeatureCache:
         entry = self.entry_path(path)
         self._ensure_folder()
         metadata = {"source": str(Path(path).resolve()), "feature": self.name}
-        _write_atomically(entry, lambda temporary: save_file(tensors, temporary, metadata=metadata))
+        write_atomically(entry, lambda temporary: save_file(tensors, temporary, metadata=metadata))
         return _unpack(tensors)
 
     def get_or_compute(self, path: str | Path, compute: Callable[[Path], Value]) -> Value:
@@ -155,4 +144,4 @@ class FeatureCache:
             return
         self.folder.mkdir(parents=True, exist_ok=True)
         description = json.dumps({"feature": self.name, "config": self.config}, indent=2, sort_keys=True)
-        _write_atomically(self.folder / "config.json", lambda temporary: Path(temporary).write_text(description))
+        write_atomically(self.folder / "config.json", lambda temporary: Path(temporary).write_text(description))

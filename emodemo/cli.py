@@ -85,6 +85,8 @@ def _evaluate(args) -> int:
 def _predict(args) -> int:
     from emodemo.batch import predict_to_jsonl
     models = None if args.models == "all" else args.models.split(",")
+    if args.out and not args.out.parent.is_dir():
+        raise ValueError(f"cannot write {args.out}: the folder {args.out.parent} does not exist")
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     try:
         n = predict_to_jsonl(args.inputs, out, models=models, workers=args.workers,

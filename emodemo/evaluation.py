@@ -7,14 +7,23 @@ from typing import Any
 from emodemo.pipeline import load_models
 
 
+def seen_speakers(meta: dict) -> set[str]:
+    """Speakers a checkpoint trained on or chose its epoch with: scores on them are not test scores."""
+    card = meta.get("data_card", {})
+    return set(card.get("train_speakers", [])) | set(card.get("validation_speakers", []))
+
+
 def select_split(samples: list, split: str, meta: dict) -> list:
     """``all``; ``unseen``: speakers the checkpoint neither trained nor validated on; or a split name."""
     if split == "all":
         return samples
     if split == "unseen":
-        card = meta.get("data_card", {})
-        seen = set(card.get("train_speakers", [])) | set(card.get("validation_speakers", []))
-        return [s for s in samples if s.speaker not in seen]
+        unseen = [s for s in samples if s.speaker not in seen_speakers(meta)]
+        if not unseen:
+            raise ValueError(f"every speaker of these {len(samples)} samples was in the checkpoint's training "
+                             "or validation data: there is nothing unseen to test on (use --split all to "
+                             "score them anyway, knowing the number is optimistic)")
+        return unseen
     chosen = [s for s in samples if s.split == split]
     if not chosen:
         found = sorted({str(s.split) for s in samples})
@@ -29,6 +38,11 @@ def evaluate_checkpoint(model: str, dataset: str, root: str | Path, split: str =
 
     loaded = load_models([model])[0]
     samples = select_split(data.load(dataset, root), split, loaded.meta)
+    missing = [m for m in loaded.recipe.MODALITIES if not any(getattr(s, m) is not None for s in samples)]
+    if missing:
+        raise ValueError(f"{loaded.name} needs {' and '.join(missing)}, and the {dataset} samples at {root} "
+                         "have none")
+    samples = [s for s in samples if all(getattr(s, m) is not None for m in loaded.recipe.MODALITIES)]
     known = set(loaded.labels)
     usable = [s for s in samples if s.label in known]
     if not usable:
@@ -37,8 +51,7 @@ def evaluate_checkpoint(model: str, dataset: str, root: str | Path, split: str =
     report.update(model=loaded.name, dataset=dataset, root=str(root), split=split, n_samples=len(usable),
                   n_skipped_labels=len(samples) - len(usable),
                   speakers=sorted({s.speaker for s in usable if s.speaker}))
-    seen = set(loaded.meta.get("data_card", {}).get("train_speakers", []))
-    report["seen_speakers"] = sorted(seen & set(report["speakers"]))
+    report["seen_speakers"] = sorted(seen_speakers(loaded.meta) & set(report["speakers"]))
     return report
 
 
@@ -46,7 +59,8 @@ def format_report(report: dict) -> str:
     lines = [f"{report['model']} on {report['dataset']} ({report['split']}, {report['n_samples']} clips, "
              f"{len(report['speakers'])} speakers)"]
     if report["seen_speakers"]:
-        lines.append(f"WARNING: {len(report['seen_speakers'])} of these speakers were in the training data; "
+        lines.append(f"WARNING: {len(report['seen_speakers'])} of these speakers were in the training or "
+                     "validation data; "
                      "use --split unseen for an honest number")
     lines += [f"  {k}: {report[k]:.3f}" for k in ("WA", "UA", "WF1", "UF1")]
     return "\n".join(lines)

@@ -106,16 +106,3 @@ def to_canonical(label: str, calm_as_neutral: bool = True) -> str | None:
     if label == "calm":
         return "neutral" if calm_as_neutral else None
     return _OUTSIDE_CANONICAL.get(label)
-
-
-def label_set(name: str) -> tuple[str, ...]:
-    """Look up a label set by name (used by configs and the CLI)."""
-    sets = {
-        "canonical7": CANONICAL7, "ravdess8": RAVDESS8, "fer7": FER7, "goemotions28": GOEMOTIONS28,
-        "ekman7": CANONICAL7, "sentiment4": SENTIMENT4, "iemocap4": IEMOCAP4, "iemocap6": IEMOCAP6,
-        "cremad6": CREMAD6, "emodb7": EMODB7,
-    }
-    try:
-        return sets[name]
-    except KeyError:
-        raise ValueError(f"unknown label set {name!r}; choose one of {sorted(sets)}") from None

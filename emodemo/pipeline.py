@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 MAX_SECONDS = 30.0  # longer clips are cut to their first 30 s (and the result says so)
+MIN_SECONDS = 0.5   # shorter clips hold less than a word
 
 
 class ClipError(ValueError):
@@ -114,10 +115,12 @@ class Pipeline:
             wave = wave[: int(self.max_seconds * SAMPLE_RATE)]
             notes.append(f"The clip is longer than {self.max_seconds:.0f} s: only its first "
                          f"{self.max_seconds:.0f} s were analysed.")
-        if duration(wave) < 0.3:
-            raise ClipError(f"The clip is too short ({duration(wave):.2f} s): give at least half a second of speech.")
+        if duration(wave) < MIN_SECONDS:
+            raise ClipError(f"The clip is too short ({duration(wave):.2f} s): give at least "
+                            f"{MIN_SECONDS:.1f} s of speech.")
         if is_silent(wave):
-            raise ClipError("The clip is silent: no sound above the noise floor was found.")
+            raise ClipError("The clip is silent: no sound above the noise floor was found. "
+                            "Check the microphone or the file's volume.")
         transcript = None
         if self.transcribe:
             from emodemo.asr import transcribe

@@ -280,13 +280,13 @@ def _collect_logits(model: nn.Module, loader: Iterable, device: torch.device,
     return torch.cat(logits), (torch.cat(labels) if labels else None)
 
 
-def _report(logits: torch.Tensor, targets: torch.Tensor, labels: Sequence[str] | None,
+def _report(probs: np.ndarray, targets: np.ndarray, labels: Sequence[str] | None,
             multilabel: bool, threshold: float) -> Report:
-    names = list(labels) if labels is not None else [str(i) for i in range(logits.shape[1])]
+    """Score probabilities ``[n, C]`` (softmax, or per-label sigmoid when ``multilabel``)."""
+    names = list(labels) if labels is not None else [str(i) for i in range(probs.shape[1])]
     if multilabel:
-        predicted = (torch.sigmoid(logits) >= threshold).int()
-        return multilabel_report(targets.int().numpy(), predicted.numpy(), names)
-    return classification_report(targets.long().numpy(), logits.argmax(dim=1).numpy(), names)
+        return multilabel_report(targets.astype(int), (probs >= threshold).astype(int), names)
+    return classification_report(targets.astype(int), probs.argmax(axis=1), names)
 
 
 def _model_device(model: nn.Module) -> torch.device:
@@ -312,9 +312,7 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, labels: Sequence[str]
     probs, targets = predict(model, data, multilabel=multilabel, **predict_kwargs)
     if targets is None:
         raise ValueError("evaluate needs labelled data: the batches have no 'label' key")
-    if multilabel:
-        return multilabel_report(targets.astype(int), (probs >= threshold).astype(int), list(labels))
-    return classification_report(targets.astype(int), probs.argmax(axis=1), list(labels))
+    return _report(probs, targets, labels, multilabel, threshold)
 
 
 class _BestKeeper:
@@ -389,7 +387,8 @@ def _validate(model: nn.Module, loader: DataLoader, loss_fn: LossFn, device: tor
     targets = torch.cat([shard_targets for _, shard_targets in shards])  # [n_val] or [n_val, C]
     with torch.no_grad():
         loss = float(loss_fn(logits.to(device), targets.to(device)))
-    return loss, _report(logits, targets, labels, cfg.multilabel, cfg.threshold)
+    probs = torch.sigmoid(logits) if cfg.multilabel else torch.softmax(logits, dim=1)
+    return loss, _report(probs.numpy(), targets.numpy(), labels, cfg.multilabel, cfg.threshold)
 
 
 def _resolve_monitor(cfg: TrainConfig, has_val: bool) -> str:

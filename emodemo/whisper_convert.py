@@ -28,6 +28,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from emodemo.files import write_atomically
+
 SUPPORTED_BINARY_VERSION = 6
 # CTranslate2's dtype ids, in the order of ``model_spec._dtype_to_type_id``.
 _CT2_DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
@@ -212,12 +214,8 @@ def ct2_to_openai_checkpoint(model_dir: str | Path) -> dict:
 
 def convert(model_dir: str | Path, checkpoint_path: str | Path) -> Path:
     """Write the openai-whisper checkpoint of a faster-whisper folder (atomically) and return its path."""
-    checkpoint_path = Path(checkpoint_path)
-    checkpoint_path.parent.mkdir(parents=True, exist_ok=True)
-    partial = checkpoint_path.with_suffix(checkpoint_path.suffix + ".partial")
-    torch.save(ct2_to_openai_checkpoint(model_dir), partial)
-    partial.replace(checkpoint_path)
-    return checkpoint_path
+    checkpoint = ct2_to_openai_checkpoint(model_dir)
+    return write_atomically(checkpoint_path, lambda temporary: torch.save(checkpoint, temporary))
 
 
 def load_openai_whisper(checkpoint_path: str | Path, name: str | None = None, device: str = "cpu"):

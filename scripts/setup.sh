@@ -11,9 +11,10 @@ SYSTEM_PACKAGES=(ffmpeg)          # decoding of mp3/m4a/webm/mp4 and openai-whis
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do
-  bin=$pkg; [ "$pkg" = chromium ] && bin=chromium
-  command -v "$bin" >/dev/null 2>&1 || missing+=("$pkg")
+  command -v "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
+# Debian's python3 ships without venv/ensurepip until python3-venv is installed.
+"$PYTHON" -c "import ensurepip, venv" >/dev/null 2>&1 || missing+=("python3-venv")
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing system packages: ${missing[*]}"

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emodemo import asr
+from emodemo import asr, audio
 from emodemo.audio import AudioError, load_audio
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def test_digital_silence_is_not_decoded():
 
 def test_background_hiss_gives_no_words():
     hiss = np.random.default_rng(0).normal(0.0, 0.01, 3 * 16000).astype(np.float32)  # about -40 dBFS
-    assert asr.loudest_frame_dbfs(hiss) > asr.SILENCE_DBFS  # so Whisper itself has to judge it
+    assert audio.loudest_frame_dbfs(hiss) > audio.SILENCE_DBFS  # so Whisper itself has to judge it
     transcript = asr.transcribe(hiss)
     assert transcript.no_speech and transcript.text == ""
 

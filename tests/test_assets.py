@@ -54,9 +54,9 @@ def test_probe_fails_within_its_timeout_and_remembers(isolated, request, server)
     start = time.perf_counter()
     assert assets.can_reach(url, timeout=0.5) is False
     assert time.perf_counter() - start < 1.5
-    start = time.perf_counter()
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setattr(assets, "_http_answers", lambda *a: pytest.fail("probed again instead of remembering"))
     assert assets.can_reach(url, timeout=0.5) is False
-    assert time.perf_counter() - start < 0.05  # remembered, not probed again
 
 
 @pytest.mark.parametrize("variable", ["EMODEMO_OFFLINE", "HF_HUB_OFFLINE"])

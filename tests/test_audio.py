@@ -169,6 +169,24 @@ def test_is_silent_threshold():
     assert audio.is_silent(tone(amplitude=0.05), threshold_db=-20.0)
 
 
+def test_a_short_quiet_word_after_a_long_pause_is_not_silence():
+    word = tone(amplitude=0.02)[:4000]                         # 0.25 s at about -37 dBFS
+    wave = np.concatenate([np.zeros(16_000 * 25, np.float32), word])
+    assert not audio.is_silent(wave)
+
+
+def test_the_quietest_real_ravdess_take_is_not_silence(ravdess_root):
+    """Actor 09's neutral take is the kind of soft speech a clip-wide level would call silence."""
+    assert not audio.is_silent(audio.load_audio(ravdess_root / "Actor_09" / "03-01-04-01-01-01-09.flac"))
+
+
+def test_nan_samples_are_reported_as_a_damaged_file(tmp_path):
+    path = tmp_path / "nan.wav"
+    soundfile.write(path, np.full(16_000, np.nan, np.float32), 16_000, subtype="FLOAT")
+    with pytest.raises(audio.AudioError, match="NaN"):
+        audio.load_audio(path)
+
+
 def test_duration():
     assert audio.duration(np.zeros(24_000)) == 1.5
     assert audio.duration(torch.zeros(2, 8000), sr=8000) == 1.0

@@ -94,7 +94,7 @@ def test_damaged_entry_is_recomputed(clip, root):
 
 def test_root_comes_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path / "elsewhere"))
-    assert cache_root() == tmp_path / "elsewhere"
+    assert cache_root() == tmp_path / "elsewhere" / "features"
     assert FeatureCache("toy").folder.is_relative_to(tmp_path / "elsewhere")
 
 

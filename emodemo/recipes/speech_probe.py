@@ -28,6 +28,7 @@ MODALITIES = ("audio",)
 ENCODER = "tiny.en"
 FEATURE = f"whisper-{ENCODER}-encoder-layer-stats-v1"
 BATCH = 16  # clips per encoder call when filling the cache
+MAX_SECONDS = 30.0  # Whisper's window; longer clips are cut to their first 30 s, as in the app
 
 
 @functools.lru_cache(maxsize=1)
@@ -45,7 +46,7 @@ def stats_of_waves(waves: Sequence[np.ndarray]) -> torch.Tensor:
 
 
 def stats_of_samples(samples: Sequence[Sample], progress: bool = True) -> torch.Tensor:
-    """``[N, L, 2D]`` for the samples' audio files, through the on-disk feature cache."""
+    """``[N, L, 2D]`` for the samples' audio files (first 30 s), through the on-disk feature cache."""
     from tqdm.auto import tqdm
 
     from emodemo.cache import FeatureCache
@@ -54,7 +55,7 @@ def stats_of_samples(samples: Sequence[Sample], progress: bool = True) -> torch.
     todo = [i for i, r in enumerate(result) if r is None]
     for start in tqdm(range(0, len(todo), BATCH), desc="whisper features", disable=not progress or not todo):
         chunk = todo[start:start + BATCH]
-        stats = stats_of_waves([load_audio(samples[i].audio) for i in chunk])
+        stats = stats_of_waves([load_audio(samples[i].audio, max_seconds=MAX_SECONDS) for i in chunk])
         for i, row in zip(chunk, stats):
             cache.put(samples[i].audio, row)
             result[i] = row
@@ -104,7 +105,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                  s["UA"]["mean"], s["UA"]["std"])
     if final:
         model, history, val_report = train_final(samples, final_split, make, build_model, labels, cfg)
-        metrics["final_validation"] = val_report
+        metrics["final_validation_not_a_test_score"] = val_report  # these speakers chose the epoch
         metrics["final_history"] = history.to_dict()
         metrics["layer_weights"] = model.mix.weights.tolist()
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels),
