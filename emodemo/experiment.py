@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 from emodemo.data.record import Sample
 from emodemo.data.splits import Fold, apply
 from emodemo.metrics import mean_std
-from emodemo.train import History, TrainConfig, evaluate, fit
+from emodemo.train import History, TrainConfig, evaluate, fit, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ def cross_validate(samples: Sequence[Sample], folds: Sequence[Fold],
     for i, fold in enumerate(folds):
         log.info("%s (%d/%d): test %s", fold.name, i + 1, len(folds), ", ".join(fold.test))
         train, val, test = (make_dataset(part) for part in apply(samples, fold))
+        seed_everything(cfg.seed + i)  # the initial weights too, not only what fit() draws
         model = build_model()
         history = fit(model, train, val, replace(cfg, seed=cfg.seed + i), labels=labels)
         report = evaluate(model, test, labels, batch_size=cfg.batch_size)
@@ -56,6 +57,7 @@ def train_final(samples: Sequence[Sample], split: Fold, make_dataset: MakeDatase
     they chose the epoch).
     """
     train, val, _ = (make_dataset(part) if part else None for part in apply(samples, split))
+    seed_everything(cfg.seed)
     model = build_model()
     history = fit(model, train, val, cfg, labels=labels)
     return model, history, evaluate(model, val, labels, batch_size=cfg.batch_size)
