@@ -93,6 +93,8 @@ class Pipeline:
         self.asr_backend, self.asr_model = asr_backend, asr_model
         self.transcribe = transcribe
         self.models = load_models(models, checkpoints, device=self.device)
+        for m in self.models:
+            m.recipe.prepare()
         if transcribe:  # load Whisper now, not on the first user's request
             from emodemo.asr import load_model
             load_model(asr_backend, asr_model)

@@ -2,7 +2,13 @@
 
 A model module (:mod:`emodemo.models`) is plain PyTorch. Its recipe adds the rest: the inputs it
 needs from a :class:`~emodemo.data.record.Sample` or a user's clip, the datasets and label set it
-is trained on, its training protocol. The CLI, the batch predictor and the app only talk to
+is trained on, its training protocol. Every recipe module defines:
+
+- ``NAME`` and ``MODALITIES`` (``Sample`` fields it reads: "audio", "text", "video", "image");
+- ``prepare()``: load its frozen parts once (the app calls it at start-up);
+- ``make_dataset(samples, labels)``: a dataset of model inputs for :func:`emodemo.train.fit`;
+- ``clip_inputs(wave)``: the batch-of-one inputs for a user's clip;
+- ``train(dataset, root, out, cv, final, epochs, seed, quick)``: the protocol behind the CLI. The CLI, the batch predictor and the app only talk to
 recipes, so a new architecture appears everywhere once its recipe is registered here.
 """
 from __future__ import annotations

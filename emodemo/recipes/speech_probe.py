@@ -38,6 +38,11 @@ def encoder():
     return WhisperSpeechEncoder(ENCODER)
 
 
+def prepare() -> None:
+    """Load what :func:`clip_inputs` needs now, so that the first user does not wait for it."""
+    encoder()
+
+
 @torch.inference_mode()
 def stats_of_waves(waves: Sequence[np.ndarray]) -> torch.Tensor:
     """16 kHz waves -> per-layer mean/std of encoder states ``[B, L, 2D]``."""
