@@ -10,7 +10,7 @@ Protocol
   door". Text normalisation before scoring: lowercase, every character other than a letter, a
   digit, an apostrophe or a space removed, whitespace collapsed.
 * WER = (substitutions + deletions + insertions) / reference words, summed over all clips
-  (word-level Levenshtein distance, :func:`edit_distance`).
+  (word-level Levenshtein distance, :func:`emodemo.wer.edit_distance`).
 * Speed: audio decoded and weights resolved (converted once, if needed) beforehand; model load
   timed on its own (first load in the process);
   one warm-up transcription; then per clip the wall time and the process CPU time (all threads)
@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import sys
 import time
 from pathlib import Path
@@ -38,6 +37,7 @@ sys.path.insert(0, str(REPO))
 
 from emodemo import asr, assets  # noqa: E402
 from emodemo.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from emodemo.wer import edit_distance, normalise, word_error_rate  # noqa: E402,F401 (edit_distance: tests)
 
 SENTENCES = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 
@@ -62,31 +62,6 @@ def benchmark_clips(root: Path) -> list[Path]:
 def reference_text(clip: Path) -> str:
     """The sentence a RAVDESS clip says, from its statement field (fifth in the file name)."""
     return SENTENCES[clip.stem.split("-")[4]]
-
-
-def normalise(text: str) -> list[str]:
-    """Lowercase, drop everything but letters, digits, apostrophes and spaces, split into words."""
-    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).split()
-
-
-def edit_distance(reference: list[str], hypothesis: list[str]) -> int:
-    """Levenshtein distance between two word sequences (substitution, deletion, insertion cost 1)."""
-    previous = list(range(len(hypothesis) + 1))  # distances from an empty reference prefix
-    for i, ref_word in enumerate(reference, start=1):
-        current = [i]
-        for j, hyp_word in enumerate(hypothesis, start=1):
-            current.append(min(previous[j] + 1,                              # deletion
-                               current[j - 1] + 1,                           # insertion
-                               previous[j - 1] + (ref_word != hyp_word)))    # substitution / match
-        previous = current
-    return previous[-1]
-
-
-def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
-    """Corpus WER: total word edits over total reference words, after :func:`normalise`."""
-    edits = sum(edit_distance(normalise(r), normalise(h)) for r, h in zip(references, hypotheses, strict=True))
-    words = sum(len(normalise(r)) for r in references)
-    return edits / words
 
 
 def measure(backend: str, model: str, waves: list, beam_size: int) -> dict:
