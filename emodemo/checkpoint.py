@@ -52,14 +52,16 @@ def _as_dict(train_cfg: Any) -> dict[str, Any] | None:
 
 def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str, model_kwargs: Mapping[str, Any],
                     labels: Sequence[str], data_card: Mapping[str, Any], metrics: Mapping[str, Any],
-                    train_cfg: Any = None) -> Path | None:
+                    train_cfg: Any = None, input_spec: Mapping[str, Any] | None = None) -> Path | None:
     """Write ``model.safetensors``, ``config.json`` and ``MODEL_CARD.md`` into ``directory``.
 
     ``model_kwargs`` must be JSON data: they are what ``registry[model_name](**model_kwargs)`` gets
     back at load time. ``data_card`` describes the training data and must state its ``licence``
     (e.g. ``{"dataset": "RAVDESS speech", "split": "train actors 01-18, val 19-20", "licence":
     "CC BY-NC-SA 4.0"}``). ``metrics`` is a report from :mod:`emodemo.metrics` or a dict of named
-    reports (``{"test (actors 21-24)": report, "5-fold CV": mean_std(...)}``).
+    reports (``{"test (actors 21-24)": report, "5-fold CV": mean_std(...)}``). ``input_spec`` is
+    what the recipe needs to turn data into the model's inputs exactly as in training (e.g. a
+    vocabulary), JSON data.
 
     Under ``torchrun`` only rank 0 writes; the other processes return ``None`` straight away.
     Returns the folder.
@@ -77,6 +79,7 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str,
         "model_kwargs": dict(model_kwargs),
         "labels": [str(label) for label in labels],
         "data_card": dict(data_card),
+        "input_spec": None if input_spec is None else dict(input_spec),
         "metrics": dict(metrics),
         "train_config": _as_dict(train_cfg),
         "parameters": {"total": sum(p.numel() for p in model.parameters()),

@@ -47,7 +47,8 @@ def evaluate_checkpoint(model: str, dataset: str, root: str | Path, split: str =
     usable = [s for s in samples if s.label in known]
     if not usable:
         raise ValueError(f"none of the {len(samples)} samples has a label this model predicts ({sorted(known)})")
-    report = evaluate(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels), loaded.labels)
+    inputs = loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
+    report = evaluate(loaded.model, inputs, loaded.labels)
     report.update(model=loaded.name, dataset=dataset, root=str(root), split=split, n_samples=len(usable),
                   n_skipped_labels=len(samples) - len(usable),
                   speakers=sorted({s.speaker for s in usable if s.speaker}))

@@ -115,22 +115,19 @@ def constructed_pairs(audio_samples: Iterable[Sample], fold: Fold, text_source: 
     name = constructed_pairing_name(text_source)
     pools = text_pools(text_source, text_root)
     audio_parts = apply(audio_samples, fold)
-    pairs = tuple(_draw(part, clips, pools[part], text_source, name, seed)
-                  for part, clips in zip(PARTS, audio_parts))
-    return pairs
+    train, val, test = (_draw(part, clips, pools[part], text_source, name, seed)
+                        for part, clips in zip(PARTS, audio_parts))
+    return train, val, test
 
 
 def text_pools(text_source: str, text_root: str | Path) -> dict[str, dict[str, list[Sample]]]:
     """part ("train" / "val" / "test") -> canonical emotion -> text lines (in file order) that
     :func:`constructed_pairs` draws from, for ``text_source`` read from ``text_root``."""
-    parts = _text_parts(_check_source(text_source), text_root)
     pools: dict[str, dict[str, list[Sample]]] = {}
-    for part, lines in parts.items():
-        pools[part] = defaultdict(list)
-        for line in lines:
-            if line.text and line.text.strip():
-                pools[part][line.label].append(line)  # GoEmotions' and MELD's labels are canonical already
-        pools[part] = dict(pools[part])
+    for part, lines in _text_parts(_check_source(text_source), text_root).items():
+        pools[part] = {}
+        for line in lines:  # GoEmotions' Ekman and MELD's labels are canonical names already
+            pools[part].setdefault(line.label, []).append(line)
     return pools
 
 

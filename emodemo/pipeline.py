@@ -133,7 +133,8 @@ class Pipeline:
         predictions = {}
         for m in self.models:
             with _timed(timings, m.name):
-                inputs = {k: v.to(self.device) for k, v in m.recipe.clip_inputs(wave).items()}
+                inputs = m.recipe.clip_inputs(wave, transcript, m.meta.get("input_spec"))
+                inputs = {k: v.to(self.device) for k, v in inputs.items()}
                 with torch.inference_mode():
                     probs = torch.softmax(m.model(**inputs).float(), dim=-1)[0]  # [C]
             order = torch.argsort(probs, descending=True).tolist()

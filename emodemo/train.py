@@ -259,6 +259,8 @@ def _loader(data: Dataset | DataLoader, batch_size: int, collate_fn: Callable | 
             device: torch.device, sampler: Any = None) -> DataLoader:
     if isinstance(data, DataLoader):
         return data
+    # A dataset of variable-length items brings its own padding as a ``collate`` method.
+    collate_fn = collate_fn or getattr(data.dataset if isinstance(data, Subset) else data, "collate", None)
     return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
                       num_workers=num_workers, pin_memory=device.type == "cuda")
 

@@ -6,8 +6,12 @@ is trained on, its training protocol. Every recipe module defines:
 
 - ``NAME`` and ``MODALITIES`` (``Sample`` fields it reads: "audio", "text", "video", "image");
 - ``prepare()``: load its frozen parts once (the app calls it at start-up);
-- ``make_dataset(samples, labels)``: a dataset of model inputs for :func:`emodemo.train.fit`;
-- ``clip_inputs(wave)``: the batch-of-one inputs for a user's clip;
+- ``make_dataset(samples, labels, spec)``: a dataset of model inputs for :func:`emodemo.train.fit`;
+- ``clip_inputs(wave, transcript, spec)``: the batch-of-one inputs for a user's clip (its 16 kHz
+  waveform and Whisper transcript, or None when transcription is off);
+
+``spec`` is the checkpoint's ``input_spec``: what turning data into inputs depends on and must
+be the same at training and serving time (a vocabulary, a feature version), or None.
 - ``train(dataset, root, out, cv, final, epochs, seed, quick)``: the protocol behind the CLI. The CLI, the batch predictor and the app only talk to
 recipes, so a new architecture appears everywhere once its recipe is registered here.
 """

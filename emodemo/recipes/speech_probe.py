@@ -67,13 +67,13 @@ def stats_of_samples(samples: Sequence[Sample], progress: bool = True) -> torch.
     return torch.stack(result)
 
 
-def make_dataset(samples: Sequence[Sample], labels: Sequence[str]) -> DictDataset:
+def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict | None = None) -> DictDataset:
     index = {name: i for i, name in enumerate(labels)}
     targets = torch.tensor([index[s.label] for s in samples])
     return DictDataset(stats=stats_of_samples(samples), label=targets)
 
 
-def clip_inputs(wave: np.ndarray) -> dict[str, torch.Tensor]:
+def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
     """What the model needs for one user clip: ``{"stats": [1, L, 2D]}``."""
     return {"stats": stats_of_waves([wave])}
 
