@@ -37,9 +37,9 @@ sys.path.insert(0, str(REPO))
 
 from emodemo import asr, assets  # noqa: E402
 from emodemo.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from emodemo.wer import edit_distance, normalise, word_error_rate  # noqa: E402,F401 (edit_distance: tests)
+from emodemo.data.ravdess import SENTENCES  # noqa: E402
+from emodemo.wer import normalise, word_error_rate  # noqa: E402
 
-SENTENCES = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 
 
 def benchmark_clips(root: Path) -> list[Path]:

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import logging
 import sys
@@ -36,7 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, help="checkpoint folder (default checkpoints/MODEL)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--quick", action="store_true", help="a few speakers and epochs: a smoke run")
+    t.add_argument("--quick", action="store_true", help="one fold and two epochs: a smoke run")
+    t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                   help="a recipe setting, e.g. --option pairing=constructed --option alignment=local")
 
     e = sub.add_parser("evaluate", help="score a trained model on a labelled dataset folder")
     e.add_argument("model", help="a model name (its folder under checkpoints/) or a checkpoint folder")
@@ -62,12 +65,24 @@ def _check(args) -> int:
     return 0
 
 
+def _key_value(option: str) -> tuple[str, str]:
+    key, sep, value = option.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--option wants KEY=VALUE, got {option!r}")
+    return key, value
+
+
 def _train(args) -> int:
     from emodemo.recipes import get_recipe
     recipe = get_recipe(args.model)
     out = args.out or Path("checkpoints") / args.model
+    options = dict(_key_value(o) for o in args.option)
+    accepted = set(inspect.signature(recipe.train).parameters)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(f"{args.model} has no setting {unknown}; its settings: {sorted(accepted)}")
     recipe.train(dataset=args.dataset, root=args.root, out=out, cv=args.cv, final=not args.no_final,
-                 epochs=args.epochs, seed=args.seed, quick=args.quick)
+                 epochs=args.epochs, seed=args.seed, quick=args.quick, **options)
     return 0
 
 

@@ -26,19 +26,25 @@ log = logging.getLogger(__name__)
 
 MakeDataset = Callable[[Sequence[Sample]], Dataset]
 BuildModel = Callable[[], nn.Module]
+Parts = Callable[[Fold], tuple[Sequence[Sample], Sequence[Sample], Sequence[Sample]]]
 
 
-def cross_validate(samples: Sequence[Sample], folds: Sequence[Fold],
+def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
                    make_dataset: MakeDataset, build_model: BuildModel, labels: Sequence[str],
                    cfg: TrainConfig) -> dict[str, Any]:
     """Train and test once per fold (see :mod:`emodemo.data.splits` for the folds).
 
+    ``samples`` are split by each fold's speakers; or, when the parts depend on the fold in
+    another way (constructed pairs draw their text by fold, :mod:`emodemo.pairing`), a function
+    ``fold -> (train, val, test)`` samples.
+
     Returns ``{"folds": [report per fold, with its history and speakers], "summary": mean/std}``.
     """
+    parts = samples if callable(samples) else (lambda fold: apply(samples, fold))
     results, details = [], []
     for i, fold in enumerate(folds):
         log.info("%s (%d/%d): test %s", fold.name, i + 1, len(folds), ", ".join(fold.test))
-        train, val, test = (make_dataset(part) for part in apply(samples, fold))
+        train, val, test = (make_dataset(part) for part in parts(fold))
         seed_everything(cfg.seed + i)  # the initial weights too, not only what fit() draws
         model = build_model()
         history = fit(model, train, val, replace(cfg, seed=cfg.seed + i), labels=labels)
@@ -49,14 +55,15 @@ def cross_validate(samples: Sequence[Sample], folds: Sequence[Fold],
     return {"summary": mean_std(results), "folds": [dict(r, **d) for r, d in zip(results, details)]}
 
 
-def train_final(samples: Sequence[Sample], split: Fold, make_dataset: MakeDataset,
+def train_final(samples: Sequence[Sample] | Parts, split: Fold, make_dataset: MakeDataset,
                 build_model: BuildModel, labels: Sequence[str], cfg: TrainConfig) -> tuple[nn.Module, History, dict]:
     """Train the model that gets published: training speakers, early stopping on validation ones.
 
     Returns the model, its history and its report on the validation speakers (not a test score:
     they chose the epoch).
     """
-    train, val, _ = (make_dataset(part) if part else None for part in apply(samples, split))
+    parts = samples(split) if callable(samples) else apply(samples, split)
+    train, val, _ = (make_dataset(part) if part else None for part in parts)
     seed_everything(cfg.seed)
     model = build_model()
     history = fit(model, train, val, cfg, labels=labels)

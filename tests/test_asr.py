@@ -11,6 +11,7 @@ import pytest
 
 from emodemo import asr, audio
 from emodemo.audio import AudioError, load_audio
+from emodemo.wer import normalise
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("bench_asr", REPO / "bench" / "asr.py")
@@ -26,7 +27,7 @@ def _clip(root: Path, stem: str) -> Path:
 
 
 def _words(text: str) -> list[str]:
-    return bench_asr.normalise(text)
+    return normalise(text)
 
 
 @pytest.mark.parametrize("backend", asr.BACKENDS)
@@ -101,20 +102,6 @@ def test_missing_file_and_unknown_backend(tmp_path):
 
 
 # ---- bench/asr.py helpers -------------------------------------------------------------------
-
-def test_edit_distance_counts_substitutions_deletions_insertions():
-    ref = "kids are talking by the door".split()
-    assert bench_asr.edit_distance(ref, ref) == 0
-    assert bench_asr.edit_distance(ref, "kids are talking about the door".split()) == 1
-    assert bench_asr.edit_distance(ref, "the kids are talking by door".split()) == 2   # 1 insertion, 1 deletion
-    assert bench_asr.edit_distance(ref, []) == 6 and bench_asr.edit_distance([], ["a"]) == 1
-
-
-def test_wer_normalises_case_and_punctuation():
-    assert bench_asr.normalise("Kids are talking, by the DOOR!") == "kids are talking by the door".split()
-    refs = ["Kids are talking by the door", "Dogs are sitting by the door"]
-    assert bench_asr.word_error_rate(refs, ["kids are talking by the door.", ""]) == pytest.approx(6 / 12)
-
 
 def test_benchmark_clips_span_actors_emotions_and_sentences(ravdess_root):
     clips = bench_asr.benchmark_clips(ravdess_root)

@@ -22,6 +22,7 @@ from importlib import import_module
 # model name -> module under emodemo.recipes holding its recipe (imported on demand: heavy deps)
 _RECIPES = {
     "speech_probe": "speech_probe",
+    "nmt_attention": "nmt_attention",
 }
 
 

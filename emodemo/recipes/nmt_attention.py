@@ -1,0 +1,219 @@
+"""Recipe of talk 000's model: words (GloVe + GRU) attending over the raw-waveform audio (conv + GRU).
+
+Inputs per clip: the 16 kHz waveform, the words as ids of a vocabulary saved with the
+checkpoint, and for each word the audio states where Whisper says it was spoken (forced
+alignment). Text comes from one of the two pairings of :mod:`emodemo.pairing`: a RAVDESS clip's
+own transcript (``pairing="real"``) or a label-matched line from GoEmotions or MELD
+(``pairing="constructed"``). Labels are the canonical 7 classes (RAVDESS calm counts as neutral)
+so that both pairings share them.
+
+Vocabulary: the words of the data the model sees that GloVe knows, plus GloVe's most frequent
+:data:`COMMON_WORDS` words so that a user's own words are not all unknown; ids 0 = padding,
+1 = unknown. Word identities only (no labels) decide it.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from emodemo.audio import load_audio
+from emodemo.data.record import Sample
+from emodemo.labels import CANONICAL7
+from emodemo.models import build
+from emodemo.models.nmt_attention import word_spans_to_frames
+from emodemo.text import load_glove, tokenize
+
+log = logging.getLogger(__name__)
+
+NAME = "nmt_attention"
+MODALITIES = ("audio", "text")
+LABELS = CANONICAL7
+PAD, UNK = "<pad>", "<unk>"
+MAX_TOKENS = 64       # longer lines are cut (GoEmotions comments can run to ~70 words)
+MAX_SECONDS = 30.0    # as everywhere: longer clips are cut to their first 30 s
+COMMON_WORDS = 10_000
+
+
+@functools.lru_cache(maxsize=1)
+def glove():
+    return load_glove()
+
+
+def prepare() -> None:
+    """Load the word vectors now (the app calls this at start-up)."""
+    glove()
+
+
+# --- words -----------------------------------------------------------------------------------
+
+def tokens_with_spans(text: str | None, words: Sequence[tuple[str, float, float]] | None) -> list[tuple[str, tuple[float, float] | None]]:
+    """GloVe tokens of a line, each with its time span in the clip when ASR word timings are given.
+
+    ``words``: ``[(word, start_s, end_s), ...]`` as Whisper heard them; tokens split from one word
+    ("don't" -> "do", "n't") share its span. Without ``words`` every span is None.
+    """
+    if words:
+        pairs = [(token, (start, end)) for word, start, end in words for token in tokenize(word)]
+    else:
+        pairs = [(token, None) for token in tokenize(text or "")]
+    return pairs[:MAX_TOKENS]
+
+
+def vocabulary(samples: Sequence[Sample]) -> list[str]:
+    """``[PAD, UNK, words...]``: the samples' words that GloVe knows, then GloVe's most common words."""
+    vectors = glove()
+    seen = Counter(tok for s in samples for tok, _ in tokens_with_spans(s.text, s.meta.get("words")))
+    known = sorted((w for w in seen if w in vectors), key=vectors.row)
+    common = [w for w in vectors.words[:COMMON_WORDS] if w not in seen]
+    return [PAD, UNK] + known + common
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+class PairedClips(Dataset):
+    """Waveforms with their words; items are dicts of unpadded tensors, :meth:`collate` pads a batch."""
+
+    def __init__(self, waves: Sequence[np.ndarray], texts: Sequence[list], vocab: Sequence[str],
+                 labels: Sequence[int] | None = None):
+        index = {w: i for i, w in enumerate(vocab)}
+        self.waves = [torch.from_numpy(np.asarray(w, dtype=np.float32)) for w in waves]
+        self.tokens, self.frames = [], []
+        for pairs in texts:
+            pairs = pairs or [(UNK, None)]                       # no words heard: one unknown word
+            self.tokens.append(torch.tensor([index.get(t, 1) for t, _ in pairs]))
+            self.frames.append(word_spans_to_frames([span for _, span in pairs]))   # [N, 2]
+        self.labels = None if labels is None else torch.as_tensor(labels)
+
+    def __len__(self) -> int:
+        return len(self.waves)
+
+    @property
+    def targets(self) -> torch.Tensor:
+        return self.labels
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = {"wave": self.waves[i], "tokens": self.tokens[i], "word_frames": self.frames[i]}
+        if self.labels is not None:
+            item["label"] = self.labels[i]
+        return item
+
+    @staticmethod
+    def collate(items: list[dict]) -> dict[str, torch.Tensor]:
+        """Pad to the batch's longest clip and line: wave [B, S], tokens [B, N] (0 = pad),
+        word_frames [B, N, 2] (-1 = no span)."""
+        b = len(items)
+        s = max(len(it["wave"]) for it in items)
+        n = max(len(it["tokens"]) for it in items)
+        batch = {"wave": torch.zeros(b, s), "wave_lengths": torch.tensor([len(it["wave"]) for it in items]),
+                 "tokens": torch.zeros(b, n, dtype=torch.long),
+                 "word_frames": torch.full((b, n, 2), -1, dtype=torch.long)}
+        for i, it in enumerate(items):
+            batch["wave"][i, : len(it["wave"])] = it["wave"]
+            batch["tokens"][i, : len(it["tokens"])] = it["tokens"]
+            batch["word_frames"][i, : len(it["tokens"])] = it["word_frames"]
+        if "label" in items[0]:
+            batch["label"] = torch.stack([it["label"] for it in items])
+        return batch
+
+
+def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> PairedClips:
+    index = {name: i for i, name in enumerate(labels)}
+    waves = [load_audio(s.audio, max_seconds=MAX_SECONDS) for s in samples]
+    texts = [tokens_with_spans(s.text, s.meta.get("words")) for s in samples]
+    return PairedClips(waves, texts, spec["vocab"], [index[s.label] for s in samples])
+
+
+def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
+    """A user's clip and Whisper's words with their timings, as a batch of one."""
+    words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
+    batch = PairedClips.collate([PairedClips([wave], [tokens_with_spans(None, words)], spec["vocab"])[0]])
+    return batch
+
+
+# --- training --------------------------------------------------------------------------------
+
+def model_kwargs(vocab: Sequence[str], mode: str, alignment: str, score: str, window: int) -> dict:
+    return {"n_classes": len(LABELS), "mode": mode, "vocab_size": len(vocab), "embed_dim": glove().dim,
+            "score": score, "alignment": alignment, "window": window}
+
+
+def build_model(kwargs: dict, vocab: Sequence[str], seed: int = 0):
+    model = build(NAME, **kwargs)
+    if kwargs["mode"] != "audio":
+        model.load_embedding(glove().embedding_matrix(vocab, pad_token=PAD, seed=seed))
+    return model
+
+
+def paired_parts(dataset: str, root: Path, pairing: str, text_source: str, text_root: Path | None, seed: int):
+    """``(samples or parts function, folds, final split, pairing name)`` for a pairing of RAVDESS clips."""
+    from emodemo import data, pairing as pairings
+    from emodemo.experiment import standard_protocol
+    from emodemo.transcripts import transcribe_samples
+
+    if dataset != "ravdess":
+        raise ValueError(f"{NAME} trains on RAVDESS pairings for now, not {dataset!r}")
+    clips = data.load("ravdess", root, calm_as_neutral=True)
+    folds, final = standard_protocol(dataset, clips)
+    if pairing == "real":
+        return pairings.real_pairs(clips, transcribe_samples(clips)), folds, final, pairings.REAL_PAIRING_NAME
+    if pairing != "constructed":
+        raise ValueError(f"pairing must be 'real' or 'constructed', got {pairing!r}")
+    if text_root is None:
+        raise ValueError("constructed pairs need --option text_root=PATH (the GoEmotions or MELD folder)")
+
+    @functools.lru_cache(maxsize=None)
+    def parts(fold):
+        return pairings.constructed_pairs(clips, fold, text_source, text_root, seed=seed)
+
+    return parts, folds, final, pairings.constructed_pairing_name(text_source)
+
+
+def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
+          seed: int = 0, quick: bool = False, pairing: str = "real", text_source: str = "goemotions",
+          text_root: str | None = None, mode: str = "fusion", alignment: str = "global", score: str = "concat",
+          window: int = 10, lr: float = 1e-3, batch_size: int = 16) -> dict:
+    """Cross-validate by actor (optional), then train and save the final checkpoint."""
+    from emodemo.checkpoint import save_checkpoint
+    from emodemo.experiment import cross_validate, train_final
+    from emodemo.train import TrainConfig
+
+    samples, folds, final_split, pairing_name = paired_parts(dataset, Path(root), pairing, text_source,
+                                                             Path(text_root) if text_root else None, seed)
+    every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
+    vocab = vocabulary([s for part in every_part for s in part])
+    spec = {"vocab": vocab}
+    kwargs = model_kwargs(vocab, mode, alignment, score, int(window))
+    cfg = TrainConfig(epochs=epochs or (2 if quick else 40), batch_size=int(batch_size), lr=float(lr),
+                      weight_decay=0.01, patience=8, class_weights=True, monitor="UF1", seed=seed,
+                      progress=not quick)
+    if quick:
+        folds = folds[:1]
+    make = lambda part: make_dataset(part, LABELS, spec)  # noqa: E731
+    new_model = lambda: build_model(kwargs, vocab, seed)  # noqa: E731
+    metrics: dict = {"pairing": pairing_name}
+    if cv:
+        result = cross_validate(samples, folds, make, new_model, LABELS, cfg)
+        metrics["cross_validation"], metrics["folds"] = result["summary"], result["folds"]
+        s = result["summary"]
+        log.info("%s %s/%s, %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f", NAME, mode, alignment, pairing_name,
+                 len(folds), s["WA"]["mean"], s["WA"]["std"], s["UA"]["mean"], s["UA"]["std"])
+    if final:
+        model, history, val_report = train_final(samples, final_split, make, new_model, LABELS, cfg)
+        metrics["final_validation_not_a_test_score"] = val_report
+        metrics["final_history"] = history.to_dict()
+        card = {"dataset": "RAVDESS speech, actors 01-20", "pairing": pairing_name,
+                "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val),
+                "licence": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial); GloVe 6B: PDDL"
+                           + ("; GoEmotions: CC BY 4.0" if pairing == "constructed" and text_source == "goemotions"
+                              else "; MELD: GPL-3.0" if pairing == "constructed" else ""),
+                "inputs": "16 kHz waveform; words (GloVe 6B 50-d vocabulary) with Whisper tiny.en word timings"}
+        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(LABELS), data_card=card,
+                        metrics=metrics, train_cfg=cfg, input_spec=spec)
+    return metrics
