@@ -1,0 +1,68 @@
+"""The nmt_attention recipe: words with their timings, vocabulary, padding, train/serve parity."""
+import numpy as np
+import pytest
+import torch
+
+from emodemo.asr import Transcript, Word
+from emodemo.audio import load_audio
+from emodemo.data.record import Sample
+from emodemo.models.nmt_attention import FRAME_RATE
+from emodemo.recipes import nmt_attention as recipe
+
+
+def test_tokens_keep_the_timing_of_the_word_they_come_from():
+    pairs = recipe.tokens_with_spans("ignored", [(" Don't", 0.5, 0.9), (" go!", 1.0, 1.2)])
+    assert pairs == [("do", (0.5, 0.9)), ("n't", (0.5, 0.9)), ("go", (1.0, 1.2))]
+    assert recipe.tokens_with_spans("Kids are talking", None) == [("kids", None), ("are", None), ("talking", None)]
+    assert len(recipe.tokens_with_spans(" ".join(["word"] * 200), None)) == recipe.MAX_TOKENS
+
+
+def test_vocabulary_holds_known_words_of_the_data_then_common_words():
+    samples = [Sample("a", "x", "happy", text="Kids are talking qqxzzy"), Sample("b", "x", "sad", text="by the door")]
+    vocab = recipe.vocabulary(samples)
+    assert vocab[:2] == [recipe.PAD, recipe.UNK]
+    assert {"kids", "talking", "door"} <= set(vocab) and "qqxzzy" not in vocab
+    assert len(vocab) == len(set(vocab)) and len(vocab) >= recipe.COMMON_WORDS
+
+
+def test_batches_pad_waves_words_and_spans():
+    vocab = [recipe.PAD, recipe.UNK, "kids", "door"]
+    data = recipe.PairedClips([np.ones(16000, np.float32), np.ones(8000, np.float32)],
+                              [[("kids", (0.0, 0.4)), ("door", (0.5, 0.9))], []], vocab, [1, 2])
+    batch = recipe.PairedClips.collate([data[0], data[1]])
+    assert batch["wave"].shape == (2, 16000) and batch["wave_lengths"].tolist() == [16000, 8000]
+    assert batch["wave"][1, 8000:].abs().sum() == 0
+    assert batch["tokens"].tolist() == [[2, 3], [1, 0]]            # nothing heard: one unknown word
+    assert batch["word_frames"][1].tolist() == [[-1, -1], [-1, -1]]
+    assert batch["word_frames"][0, 1, 0] >= int(0.5 * FRAME_RATE) - 1
+    assert batch["label"].tolist() == [1, 2] and data.targets.tolist() == [1, 2]
+
+
+def test_serving_inputs_equal_training_inputs(ravdess_clip):
+    """A user's clip with Whisper's words must reach the model as a real pair does in training."""
+    words = [("Kids", 1.0, 1.3), ("are", 1.3, 1.5), ("talking", 1.5, 1.9), ("by", 1.9, 2.0), ("the", 2.0, 2.1),
+             ("door.", 2.1, 2.5)]
+    sample = Sample("clip", "ravdess", "angry", audio=ravdess_clip, text="Kids are talking by the door.",
+                    meta={"words": words})
+    spec = {"vocab": recipe.vocabulary([sample])}
+    trained = recipe.PairedClips.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
+    transcript = Transcript("Kids are talking by the door.", [Word(w, s, e, 0.9) for w, s, e in words],
+                            "en", "faster-whisper", 0.1, 4.0, "tiny.en")
+    served = recipe.clip_inputs(load_audio(ravdess_clip), transcript, spec)
+    for key in ("wave", "wave_lengths", "tokens", "word_frames"):
+        assert torch.equal(served[key], trained[key]), key
+
+
+@pytest.mark.parametrize("mode, alignment", [("audio", "global"), ("text", "global"), ("fusion", "global"),
+                                             ("fusion", "local"), ("fusion", "forced")])
+def test_every_variant_builds_with_glove_and_runs_on_a_batch(mode, alignment):
+    vocab = [recipe.PAD, recipe.UNK, "kids", "door"]
+    kwargs = recipe.model_kwargs(vocab, mode, alignment, "concat", 5)
+    model = recipe.build_model(kwargs, vocab)
+    if mode != "audio":
+        glove = recipe.glove()
+        assert torch.allclose(model.text.embedding.weight[2], torch.from_numpy(glove.vectors(["kids"])[0]))
+    data = recipe.PairedClips([np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)],
+                              [[("kids", (0.1, 0.4)), ("door", (0.5, 0.8))]], vocab, [0])
+    out = model(**{k: v for k, v in recipe.PairedClips.collate([data[0]]).items() if k != "label"})
+    assert out["logits"].shape == (1, len(recipe.LABELS)) and torch.isfinite(out["logits"]).all()
