@@ -1,0 +1,258 @@
+"""Talk 000's model (emodemo.models.nmt_attention): shapes, padding, alignments, gradients, training."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from emodemo.checkpoint import load_checkpoint, save_checkpoint
+from emodemo.models import REGISTRY, build
+from emodemo.models.nmt_attention import (FRAME_RATE, HOP, RECEPTIVE_FIELD, MaskedGRU, NMTAttention,
+                                          frame_lengths, word_spans_to_frames)
+from emodemo.train import DictDataset, TrainConfig, fit
+
+VOCAB, CLASSES = 30, 4
+FUSIONS = [dict(mode="fusion", alignment=a, score=s) for a, s in
+           [("global", "concat"), ("global", "dot"), ("local", "general"), ("forced", "concat")]]
+ALL_MODES = [dict(mode="audio"), dict(mode="text")] + FUSIONS
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """These models are tiny: one thread is faster than several (no OpenMP hand-offs per small op)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_model(**kwargs) -> NMTAttention:
+    torch.manual_seed(0)
+    defaults = dict(n_classes=CLASSES, vocab_size=VOCAB, hidden=16, conv_channels=16, window=4, dropout=0.0)
+    return NMTAttention(**{**defaults, **kwargs})
+
+
+def batch(n: int = 4, seconds: float = 1.0, words: int = 5, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Random padded inputs with varied real lengths; word spans share each clip's frames evenly."""
+    generator = torch.Generator().manual_seed(seed)
+    samples = int(seconds * 16_000)
+    wave_lengths = torch.linspace(samples // 2, samples, n).long()
+    wave = torch.randn(n, samples, generator=generator) * (torch.arange(samples) < wave_lengths[:, None])
+    word_counts = torch.linspace(2, words, n).long()
+    tokens = torch.randint(1, VOCAB, (n, words), generator=generator) * (torch.arange(words) < word_counts[:, None])
+    frames = frame_lengths(wave_lengths)
+    word_frames = torch.full((n, words, 2), -1)
+    for i in range(n):
+        edges = torch.linspace(0, int(frames[i]), int(word_counts[i]) + 1).long()
+        word_frames[i, : int(word_counts[i])] = torch.stack([edges[:-1], edges[1:]], dim=-1)
+    return dict(wave=wave, wave_lengths=wave_lengths, tokens=tokens, word_frames=word_frames)
+
+
+def one_example(inputs: dict[str, torch.Tensor], i: int) -> dict[str, torch.Tensor]:
+    """Example i alone, cut to its own real length (no padding at all)."""
+    samples, words = int(inputs["wave_lengths"][i]), int((inputs["tokens"][i] > 0).sum())
+    return dict(wave=inputs["wave"][i : i + 1, :samples], wave_lengths=inputs["wave_lengths"][i : i + 1],
+                tokens=inputs["tokens"][i : i + 1, :words], word_frames=inputs["word_frames"][i : i + 1, :words])
+
+
+# ------------------------------------------------------------------------------ audio geometry
+
+def test_one_audio_state_every_20_ms():
+    assert (HOP, FRAME_RATE, RECEPTIVE_FIELD) == (320, 50.0, 540)
+    assert frame_lengths(torch.tensor([64_000, 16_000, 1])).tolist() == [199, 49, 1]
+    model = small_model(mode="audio")
+    for samples in (RECEPTIVE_FIELD - 1, 5_000, 16_000):
+        states, mask = model.audio(torch.randn(1, samples), torch.tensor([samples]))
+        assert states.shape[1] == mask.sum() == frame_lengths(torch.tensor([samples]))
+
+
+def test_word_spans_become_the_frames_centred_inside_them():
+    frames = word_spans_to_frames([(0.5, 1.0), None, (2.0, 2.001)])
+    start, end = frames[0].tolist()
+    centre_seconds = lambda i: (i * HOP + (RECEPTIVE_FIELD - 1) / 2) / 16_000
+    assert all(0.5 <= centre_seconds(i) < 1.0 for i in range(start, end))
+    assert centre_seconds(start - 1) < 0.5 and centre_seconds(end) >= 1.0
+    assert frames[1].tolist() == [-1, -1]
+    assert frames[2, 1] - frames[2, 0] == 1  # a very short word still gets one state
+    assert word_spans_to_frames([]).shape == (0, 2)
+
+
+def test_masked_gru_equals_a_gru_on_packed_sequences():
+    torch.manual_seed(0)
+    reference = nn.GRU(3, 5, batch_first=True, bidirectional=True)
+    masked = MaskedGRU(3, 5, bidirectional=True)
+    with torch.no_grad():
+        for name, value in reference.named_parameters():
+            target = masked.backward_gru if name.endswith("_reverse") else masked.forward_gru
+            getattr(target, name.removesuffix("_reverse")).copy_(value)
+    x, lengths = torch.randn(3, 7, 3), torch.tensor([7, 4, 1])
+    packed, _ = reference(pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False))
+    expected = pad_packed_sequence(packed, batch_first=True, total_length=7)[0]
+    assert torch.allclose(masked(x, lengths), expected, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ forward pass
+
+@pytest.mark.parametrize("config", ALL_MODES, ids=lambda c: "-".join(c.values()))
+def test_padding_never_changes_an_examples_result(config):
+    model = small_model(**config).eval()
+    inputs = batch()
+    with torch.no_grad():
+        together = model(**inputs)
+        for i in range(len(inputs["wave"])):
+            alone = model(**one_example(inputs, i))
+            assert torch.allclose(alone["logits"][0], together["logits"][i], atol=1e-5)
+            if "attention" in alone:
+                words, frames = alone["attention"].shape[1:]
+                assert torch.allclose(alone["attention"][0], together["attention"][i, :words, :frames], atol=1e-6)
+                assert together["attention"][i, words:].abs().sum() == 0
+                assert together["attention"][i, :, frames:].abs().sum() == 0
+
+
+@pytest.mark.parametrize("config", FUSIONS, ids=lambda c: "-".join(c.values()))
+def test_fusion_returns_logits_and_one_distribution_over_audio_per_real_word(config):
+    inputs = batch()
+    out = small_model(**config)(**inputs)
+    n, words = inputs["tokens"].shape
+    assert out["logits"].shape == (n, CLASSES)
+    assert out["attention"].shape == (n, words, int(frame_lengths(inputs["wave_lengths"]).max()))
+    assert torch.allclose(out["attention"].sum(-1), (inputs["tokens"] > 0).float(), atol=1e-5)
+
+
+def test_unimodal_modes_return_only_logits():
+    for mode in ("audio", "text"):
+        assert set(small_model(mode=mode)(**batch())) == {"logits"}
+
+
+def test_forced_alignment_puts_no_weight_outside_each_words_frames():
+    inputs = batch()
+    inputs["word_frames"][0, 1] = -1                                           # one word without a span
+    attention = small_model(mode="fusion", alignment="forced")(**inputs)["attention"]
+    frame = torch.arange(attention.shape[-1])
+    start, end = inputs["word_frames"].unbind(-1)
+    outside = (frame < start[..., None]) | (frame >= end[..., None])
+    has_span = (start >= 0)[..., None]
+    assert attention[outside & has_span].abs().max() == 0
+    real_frames = int(frame_lengths(inputs["wave_lengths"][:1]))
+    assert (attention[0, 1, :real_frames] > 0).all()                          # fallback: every real frame
+
+
+def test_local_alignment_attends_within_the_window():
+    model = small_model(mode="fusion", alignment="local", window=3)
+    attention = model(**batch())["attention"]
+    assert ((attention > 0).sum(-1) <= 7).all()
+
+
+def test_no_nan_with_empty_spans_or_no_words():
+    inputs = batch()
+    inputs["word_frames"][0] = -1                                              # no span at all
+    inputs["word_frames"][1, :, 0] = 10_000                                    # spans past the audio
+    inputs["word_frames"][1, :, 1] = 10_001
+    inputs["tokens"][2] = 0                                                    # no words at all
+    model = small_model(mode="fusion", alignment="forced")
+    out = model(**inputs)
+    out["logits"].sum().backward()
+    assert torch.isfinite(out["logits"]).all() and torch.isfinite(out["attention"]).all()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    assert out["attention"][2].abs().sum() == 0
+
+
+# ------------------------------------------------------------------------------ gradients
+
+def parameter_grads(model: NMTAttention, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
+    model(**inputs)["logits"].sum().backward()
+    return {name: p.grad for name, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("mode,branches", [("fusion", {"audio", "text", "score", "W_c"}),
+                                          ("audio", {"audio"}), ("text", {"text"})])
+def test_gradients_reach_every_used_branch_and_only_those_exist(mode, branches):
+    model = small_model(mode=mode, score="general")
+    grads = parameter_grads(model, batch())
+    assert {name.split(".")[0] for name in grads} == branches | {"head"}
+    dead = [name for name, grad in grads.items() if grad is None or grad.abs().sum() == 0]
+    assert dead == []
+
+
+def test_a_frozen_embedding_gets_no_gradient():
+    model = small_model(mode="text", freeze_embedding=True)
+    grads = parameter_grads(model, batch())
+    assert grads["text.embedding.weight"] is None and grads["text.gru.forward_gru.weight_hh_l0"] is not None
+
+
+# ------------------------------------------------------------------------------ training
+
+@pytest.mark.parametrize("config", ALL_MODES, ids=lambda c: "-".join(c.values()))
+def test_overfits_a_tiny_batch(config):
+    model = small_model(**config)
+    inputs, labels = batch(seconds=0.5), torch.tensor([0, 1, 2, 3])
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(25):
+        loss = nn.functional.cross_entropy(model(**inputs)["logits"], labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.25 * losses[0]
+
+
+def test_trains_through_the_engine_on_a_dict_dataset():
+    inputs = batch(n=8, seconds=0.5)
+    data = DictDataset(**inputs, label=torch.arange(8) % CLASSES)
+    model = small_model(mode="fusion", alignment="forced")
+    history = fit(model, data, data, TrainConfig(epochs=2, batch_size=4, device="cpu", progress=False))
+    assert len(history.epochs) == 2 and all(r.train_loss > 0 for r in history.epochs)
+
+
+# ------------------------------------------------------------------------------ construction
+
+def test_registered_with_json_kwargs_and_survives_a_checkpoint(tmp_path):
+    kwargs = dict(n_classes=CLASSES, vocab_size=VOCAB, hidden=8, conv_channels=8, alignment="local", score="dot")
+    assert REGISTRY["nmt_attention"] is NMTAttention
+    model = build("nmt_attention", **json.loads(json.dumps(kwargs))).eval()
+    model.load_embedding(torch.randn(VOCAB, 50))
+    save_checkpoint(tmp_path, model, model_name="nmt_attention", model_kwargs=kwargs, labels=list("abcd"),
+                    data_card={"dataset": "random", "licence": "none"}, metrics={})
+    loaded, _ = load_checkpoint(tmp_path, REGISTRY)
+    inputs = batch()
+    with torch.no_grad():
+        assert torch.equal(loaded(**inputs)["logits"], model(**inputs)["logits"])
+
+
+def test_load_embedding_copies_the_matrix_and_checks_its_shape():
+    model = small_model(mode="text", embed_dim=6)
+    matrix = torch.randn(VOCAB, 6)
+    model.load_embedding(matrix.numpy())
+    assert torch.equal(model.text.embedding.weight, matrix)
+    with pytest.raises(ValueError, match=r"\[vocab_size, embed_dim\]"):
+        model.load_embedding(torch.randn(VOCAB, 5))
+    with pytest.raises(ValueError, match="no word embedding"):
+        small_model(mode="audio").load_embedding(matrix)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(mode="video"), "mode must be one of"),
+    (dict(alignment="soft"), "alignment must be one of"),
+    (dict(vocab_size=None), "give vocab_size"),
+])
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        small_model(**kwargs)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda x: x.pop("word_frames"), "needs word_frames"),
+    (lambda x: x.pop("wave"), "needs wave"),
+    (lambda x: x.update(tokens=x["tokens"].flip(1)), "right-padded"),
+    (lambda x: x.update(tokens=x["tokens"] + VOCAB), "token ids must lie"),
+    (lambda x: x.update(wave_lengths=x["wave_lengths"] * 10), "wave_lengths must be"),
+])
+def test_bad_inputs_get_a_clear_message(change, message):
+    inputs = batch()
+    change(inputs)
+    with pytest.raises(ValueError, match=message):
+        small_model(mode="fusion", alignment="forced")(**inputs)
