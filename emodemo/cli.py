@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--quick", action="store_true", help="one fold and two epochs: a smoke run")
+    t.add_argument("--folds", help="comma-separated fold indices to run (default: all)")
+    t.add_argument("--results", type=Path, help="also write the metrics (cross-validation included) to this JSON file")
     t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="a recipe setting, e.g. --option pairing=constructed --option alignment=local")
 
@@ -81,8 +83,13 @@ def _train(args) -> int:
     unknown = sorted(set(options) - accepted)
     if unknown:
         raise ValueError(f"{args.model} has no setting {unknown}; its settings: {sorted(accepted)}")
-    recipe.train(dataset=args.dataset, root=args.root, out=out, cv=args.cv, final=not args.no_final,
-                 epochs=args.epochs, seed=args.seed, quick=args.quick, **options)
+    if args.folds:
+        options["fold_ids"] = [int(i) for i in args.folds.split(",")]
+    metrics = recipe.train(dataset=args.dataset, root=args.root, out=out, cv=args.cv, final=not args.no_final,
+                           epochs=args.epochs, seed=args.seed, quick=args.quick, **options)
+    if args.results:
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(metrics, indent=1, default=str) + "\n", encoding="utf-8")
     return 0
 
 

@@ -139,3 +139,10 @@ def test_manifest_lists_relative_paths(tmp_path, ravdess_clip):
     assert list_inputs(tmp_path / "list.csv") == [tmp_path / "a.flac"]
     sf.write(tmp_path / "b.wav", np.zeros(160, np.float32), SAMPLE_RATE)
     assert [p.name for p in list_inputs(tmp_path)] == ["a.flac", "b.wav"]
+
+
+def test_cli_refuses_an_unknown_recipe_setting(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "emodemo", "train", "speech_probe", "--root", str(tmp_path),
+                          "--option", "alignment=local"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "has no setting ['alignment']" in out.stderr

@@ -176,8 +176,8 @@ def paired_parts(dataset: str, root: Path, pairing: str, text_source: str, text_
 
 
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, pairing: str = "real", text_source: str = "goemotions",
-          text_root: str | None = None, mode: str = "fusion", alignment: str = "global", score: str = "concat",
+          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
+          text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", alignment: str = "global", score: str = "concat",
           window: int = 10, lr: float = 1e-3, batch_size: int = 16) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint."""
     from emodemo.checkpoint import save_checkpoint
@@ -195,6 +195,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                       progress=not quick)
     if quick:
         folds = folds[:1]
+    if fold_ids is not None:
+        folds = [folds[i] for i in fold_ids]
     make = lambda part: make_dataset(part, LABELS, spec)  # noqa: E731
     new_model = lambda: build_model(kwargs, vocab, seed)  # noqa: E731
     metrics: dict = {"pairing": pairing_name}

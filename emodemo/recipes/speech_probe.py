@@ -84,7 +84,7 @@ def model_kwargs(n_classes: int) -> dict:
 
 
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False) -> dict:
+          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint."""
     from emodemo import data
     from emodemo.checkpoint import save_checkpoint
@@ -97,6 +97,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     folds, final_split = standard_protocol(dataset, samples)
     if quick:  # a smoke run: two folds, the same code path
         folds = folds[:2]
+    if fold_ids is not None:
+        folds = [folds[i] for i in fold_ids]
     kwargs = model_kwargs(len(labels))
     build_model = lambda: build(NAME, **kwargs)  # noqa: E731
     make = lambda chosen: make_dataset(chosen, labels)  # noqa: E731
