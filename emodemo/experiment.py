@@ -73,12 +73,13 @@ def train_final(samples: Sequence[Sample] | Parts, split: Fold, make_dataset: Ma
 def standard_protocol(dataset: str, samples: Sequence[Sample]) -> tuple[list[Fold], Fold]:
     """The folds every architecture uses on ``dataset`` and the split of its final model.
 
-    RAVDESS: the committed 5-fold-by-actor and final splits (actors 01-20, seed 0). IEMOCAP: the
-    committed leave-one-session-out folds. Anything else: 5 folds by speaker, seed 0, made here.
+    RAVDESS: the committed 5-fold-by-actor and final splits (actors 01-20, seed 0). IEMOCAP:
+    leave one session out over the sessions present (on the full release, the committed
+    ``splits/iemocap_loso.json``). Anything else: 5 folds by speaker, seed 0, made here.
     """
     from emodemo.data import splits
     if dataset == "ravdess":
         return splits.load_splits(splits.RAVDESS_KFOLD), splits.load_splits(splits.RAVDESS_FINAL)[0]
     if dataset == "iemocap":
-        return splits.load_splits(splits.IEMOCAP_LOSO), splits.final_split(samples)
+        return splits.leave_one_session_out(samples), splits.final_split(samples)
     return splits.kfold_by_speaker(samples, k=5, seed=0), splits.final_split(samples)

@@ -66,3 +66,29 @@ def test_every_variant_builds_with_glove_and_runs_on_a_batch(mode, alignment):
                               [[("kids", (0.1, 0.4)), ("door", (0.5, 0.8))]], vocab, [0])
     out = model(**{k: v for k, v in recipe.PairedClips.collate([data[0]]).items() if k != "label"})
     assert out["logits"].shape == (1, len(recipe.LABELS)) and torch.isfinite(out["logits"]).all()
+
+
+def test_the_talks_own_dataset_path_runs_on_an_iemocap_fixture(tmp_path):
+    """IEMOCAP (the talk's data) through the same CLI: train one fold, save, evaluate the checkpoint."""
+    import json
+    import subprocess
+    import sys
+
+    from emodemo.data import layouts
+    repo = __import__("pathlib").Path(__file__).resolve().parents[1]
+    root = layouts.make_iemocap(tmp_path / "data", sessions=(1, 2, 3))
+    out = tmp_path / "ckpt"
+    run = subprocess.run([sys.executable, "-m", "emodemo", "train", "nmt_attention", "--dataset", "iemocap",
+                          "--root", str(root), "--cv", "--quick", "--out", str(out), "--results",
+                          str(tmp_path / "cv.json")], capture_output=True, text=True, cwd=repo, timeout=600)
+    assert run.returncode == 0, run.stderr[-2000:]
+    cv = json.loads((tmp_path / "cv.json").read_text())
+    assert cv["folds"][0]["labels"] == ["neutral", "happy", "sad", "angry"]
+    assert (out / "model.safetensors").is_file()
+    config = json.loads((out / "config.json").read_text())
+    assert config["labels"] == ["neutral", "happy", "sad", "angry"] and "IEMOCAP" in config["data_card"]["licence"]
+    evaluated = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(out), "--dataset", "iemocap",
+                                "--root", str(root), "--json"], capture_output=True, text=True, cwd=repo, timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    report = json.loads(evaluated.stdout)
+    assert report["n_samples"] == 30 and len(report["confusion_matrix"]) == 4

@@ -7,6 +7,10 @@ own transcript (``pairing="real"``) or a label-matched line from GoEmotions or M
 (``pairing="constructed"``). Labels are the canonical 7 classes (RAVDESS calm counts as neutral)
 so that both pairings share them.
 
+IEMOCAP, the talk's own data, takes the same path with its gold transcriptions (no word timings,
+so forced alignment falls back to global attention for every word), its 4-class protocol (excited
+merged into happy) and leave-one-session-out folds.
+
 Vocabulary: the words of the data the model sees that GloVe knows, plus GloVe's most frequent
 :data:`COMMON_WORDS` words so that a user's own words are not all unknown; ids 0 = padding,
 1 = unknown. Word identities only (no labels) decide it.
@@ -25,7 +29,7 @@ from torch.utils.data import Dataset
 
 from emodemo.audio import load_audio
 from emodemo.data.record import Sample
-from emodemo.labels import CANONICAL7
+from emodemo.labels import CANONICAL7, IEMOCAP4
 from emodemo.models import build
 from emodemo.models.nmt_attention import word_spans_to_frames
 from emodemo.text import load_glove, tokenize
@@ -35,6 +39,7 @@ log = logging.getLogger(__name__)
 NAME = "nmt_attention"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
+DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4}
 PAD, UNK = "<pad>", "<unk>"
 MAX_TOKENS = 64       # longer lines are cut (GoEmotions comments can run to ~70 words)
 MAX_SECONDS = 30.0    # as everywhere: longer clips are cut to their first 30 s
@@ -139,8 +144,9 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
 
 # --- training --------------------------------------------------------------------------------
 
-def model_kwargs(vocab: Sequence[str], mode: str, alignment: str, score: str, window: int) -> dict:
-    return {"n_classes": len(LABELS), "mode": mode, "vocab_size": len(vocab), "embed_dim": glove().dim,
+def model_kwargs(vocab: Sequence[str], mode: str, alignment: str, score: str, window: int,
+                 n_classes: int = len(LABELS)) -> dict:
+    return {"n_classes": n_classes, "mode": mode, "vocab_size": len(vocab), "embed_dim": glove().dim,
             "score": score, "alignment": alignment, "window": window}
 
 
@@ -157,8 +163,12 @@ def paired_parts(dataset: str, root: Path, pairing: str, text_source: str, text_
     from emodemo.experiment import standard_protocol
     from emodemo.transcripts import transcribe_samples
 
+    if dataset == "iemocap":  # the talk's data: gold transcripts are the real pairs
+        clips = [s for s in data.load("iemocap", root, classes=4) if s.audio is not None]
+        folds, final = standard_protocol(dataset, clips)
+        return clips, folds, final, "real (IEMOCAP gold transcriptions)"
     if dataset != "ravdess":
-        raise ValueError(f"{NAME} trains on RAVDESS pairings for now, not {dataset!r}")
+        raise ValueError(f"{NAME} trains on RAVDESS pairings or IEMOCAP, not {dataset!r}")
     clips = data.load("ravdess", root, calm_as_neutral=True)
     folds, final = standard_protocol(dataset, clips)
     if pairing == "real":
@@ -189,7 +199,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
     vocab = vocabulary([s for part in every_part for s in part])
     spec = {"vocab": vocab}
-    kwargs = model_kwargs(vocab, mode, alignment, score, int(window))
+    labels = DATASET_LABELS[dataset]
+    kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels))
     cfg = TrainConfig(epochs=epochs or (2 if quick else 40), batch_size=int(batch_size), lr=float(lr),
                       weight_decay=0.01, patience=8, class_weights=True, monitor="UF1", seed=seed,
                       progress=not quick)
@@ -197,25 +208,32 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         folds = folds[:1]
     if fold_ids is not None:
         folds = [folds[i] for i in fold_ids]
-    make = lambda part: make_dataset(part, LABELS, spec)  # noqa: E731
+    make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
     new_model = lambda: build_model(kwargs, vocab, seed)  # noqa: E731
     metrics: dict = {"pairing": pairing_name}
     if cv:
-        result = cross_validate(samples, folds, make, new_model, LABELS, cfg)
+        result = cross_validate(samples, folds, make, new_model, labels, cfg)
         metrics["cross_validation"], metrics["folds"] = result["summary"], result["folds"]
         s = result["summary"]
         log.info("%s %s/%s, %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f", NAME, mode, alignment, pairing_name,
                  len(folds), s["WA"]["mean"], s["WA"]["std"], s["UA"]["mean"], s["UA"]["std"])
     if final:
-        model, history, val_report = train_final(samples, final_split, make, new_model, LABELS, cfg)
+        model, history, val_report = train_final(samples, final_split, make, new_model, labels, cfg)
         metrics["final_validation_not_a_test_score"] = val_report
         metrics["final_history"] = history.to_dict()
-        card = {"dataset": "RAVDESS speech, actors 01-20", "pairing": pairing_name,
+        card = {"dataset": dataset, "pairing": pairing_name,
                 "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val),
-                "licence": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial); GloVe 6B: PDDL"
-                           + ("; GoEmotions: CC BY 4.0" if pairing == "constructed" and text_source == "goemotions"
-                              else "; MELD: GPL-3.0" if pairing == "constructed" else ""),
+                "licence": _licence(dataset, pairing, text_source),
                 "inputs": "16 kHz waveform; words (GloVe 6B 50-d vocabulary) with Whisper tiny.en word timings"}
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(LABELS), data_card=card,
+        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
                         metrics=metrics, train_cfg=cfg, input_spec=spec)
     return metrics
+
+
+def _licence(dataset: str, pairing: str, text_source: str) -> str:
+    """The terms whoever reuses the weights inherits, from every corpus that trained them."""
+    parts = {"ravdess": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial)",
+             "iemocap": "IEMOCAP: research use under USC's licence agreement"}[dataset].split(";")
+    if dataset == "ravdess" and pairing == "constructed":
+        parts.append({"goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[text_source])
+    return "; ".join(parts + ["GloVe 6B: PDDL"])
