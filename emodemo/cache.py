@@ -31,7 +31,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from emodemo.assets import cache_dir
-from emodemo.files import write_atomically
+from emodemo.files import content_digest, write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +46,6 @@ def cache_root() -> Path:
 
 def _digest(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
-
-
-def _content_digest(path: Path) -> str:
-    sha = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            sha.update(block)
-    return sha.hexdigest()
 
 
 def _as_tensors(value: Any) -> dict[str, torch.Tensor]:
@@ -103,7 +95,7 @@ class FeatureCache:
         if not path.is_file():
             raise FileNotFoundError(f"cannot cache features of {path}: no such file")
         if self.hash_content:
-            identity = "content:" + _content_digest(path)
+            identity = "content:" + content_digest(path)
         else:
             stat = path.stat()
             identity = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"

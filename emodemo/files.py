@@ -1,6 +1,7 @@
-"""Writing files so that a reader never sees half of one (several processes may share a cache)."""
+"""File helpers: writes that a reader never sees half done, and content digests."""
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -25,3 +26,12 @@ def write_atomically(path: str | Path, write: Callable[[str], None]) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def content_digest(path: str | Path) -> str:
+    """128-bit BLAKE2b hex digest of a file's bytes, read in 1 MB blocks (any file size)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

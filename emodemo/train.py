@@ -282,6 +282,11 @@ def _collect_logits(model: nn.Module, loader: Iterable, device: torch.device,
     return torch.cat(logits), (torch.cat(labels) if labels else None)
 
 
+def _probabilities(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
+    """Softmax over classes, or an independent sigmoid per label when ``multilabel``."""
+    return torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
+
+
 def _report(probs: np.ndarray, targets: np.ndarray, labels: Sequence[str] | None,
             multilabel: bool, threshold: float) -> Report:
     """Score probabilities ``[n, C]`` (softmax, or per-label sigmoid when ``multilabel``)."""
@@ -303,8 +308,7 @@ def predict(model: nn.Module, data: Dataset | DataLoader, *, multilabel: bool = 
     device = _model_device(model)
     loader = _loader(data, batch_size, collate_fn, num_workers=0, device=device)
     logits, targets = _collect_logits(model, loader, device, autocast_dtype(precision, device), progress)
-    probs = torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
-    return probs.numpy(), (targets.numpy() if targets is not None else None)
+    return _probabilities(logits, multilabel).numpy(), (targets.numpy() if targets is not None else None)
 
 
 def evaluate(model: nn.Module, data: Dataset | DataLoader, labels: Sequence[str], *, multilabel: bool = False,
@@ -389,7 +393,7 @@ def _validate(model: nn.Module, loader: DataLoader, loss_fn: LossFn, device: tor
     targets = torch.cat([shard_targets for _, shard_targets in shards])  # [n_val] or [n_val, C]
     with torch.no_grad():
         loss = float(loss_fn(logits.to(device), targets.to(device)))
-    probs = torch.sigmoid(logits) if cfg.multilabel else torch.softmax(logits, dim=1)
+    probs = _probabilities(logits, cfg.multilabel)
     return loss, _report(probs.numpy(), targets.numpy(), labels, cfg.multilabel, cfg.threshold)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import shared_dataset
 from emodemo.data import DatasetNotFoundError, fer2013, layouts, load
-from emodemo.data.duplicates import file_digest
+from emodemo.files import content_digest
 from emodemo.labels import FER7
 
 TRAIN, TEST = 3, 2  # images per emotion folder in the fixture
@@ -75,7 +75,7 @@ def test_real_copy_counts_before_and_after_dedup():
     assert Counter(s.split for s in samples) == {"train": 28709, "test": 3589}
     digests = defaultdict(list)
     for sample in kept:
-        digests[file_digest(sample.image)].append(sample)
+        digests[content_digest(sample.image)].append(sample)
     assert all(len(copies) == 1 for copies in digests.values())  # no duplicate survives anywhere
     for name, counts in report.splits.items():
         assert counts.after == sum(s.split == name for s in kept) < counts.before

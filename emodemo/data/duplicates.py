@@ -14,7 +14,6 @@ Two tools:
 """
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from pathlib import Path
 from typing import Iterable
@@ -22,10 +21,7 @@ from typing import Iterable
 import numpy as np
 import soundfile as sf
 
-
-def file_digest(path: str | Path) -> str:
-    """128-bit BLAKE2b hex digest of a file's bytes."""
-    return hashlib.blake2b(Path(path).read_bytes(), digest_size=16).hexdigest()
+from emodemo.files import content_digest
 
 
 def exact_duplicates(paths: Iterable[str | Path]) -> list[tuple[Path, ...]]:
@@ -33,7 +29,7 @@ def exact_duplicates(paths: Iterable[str | Path]) -> list[tuple[Path, ...]]:
     paths = [Path(p) for p in paths]
     groups: dict[str, list[Path]] = defaultdict(list)
     for path in paths:
-        groups[file_digest(path)].append(path)
+        groups[content_digest(path)].append(path)
     return sorted(tuple(sorted(g)) for g in groups.values() if len(g) > 1)
 
 
