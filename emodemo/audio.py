@@ -133,6 +133,27 @@ def is_silent(wave: np.ndarray | torch.Tensor, threshold_db: float = SILENCE_DBF
     return loudest_frame_dbfs(wave) < threshold_db
 
 
+def voiced_bounds(wave: np.ndarray | torch.Tensor, below_peak_db: float = 45.0, above_floor_db: float = 15.0, margin_s: float = 0.1,
+                  sr: int = SAMPLE_RATE, frame: int = 400) -> tuple[int, int]:
+    """``(start, end)`` samples from the first to the last 25 ms frame within ``below_peak_db`` dB of
+    the loudest frame and ``above_floor_db`` over the noise floor (the 10th percentile of frame
+    levels; this decides for quiet takes), widened by ``margin_s`` on each side: the clip without
+    its leading and trailing silence. The whole clip when it is silent, empty, or never quiet.
+    """
+    samples = np.asarray(wave, dtype=np.float64).ravel()
+    if samples.size == 0 or is_silent(samples):
+        return 0, samples.size
+    frames = np.pad(samples, (0, -samples.size % frame)).reshape(-1, frame)      # [n_frames, frame]
+    level = np.sqrt((frames ** 2).mean(axis=1))                                 # [n_frames] RMS
+    floor = np.percentile(level, 10)                                            # the room's noise
+    threshold = max(level.max() * 10.0 ** (-below_peak_db / 20.0), floor * 10.0 ** (above_floor_db / 20.0))
+    if threshold > level.max():                                                 # no quiet part: nothing to cut
+        return 0, samples.size
+    loud = np.flatnonzero(level >= threshold)
+    margin = int(round(margin_s * sr))
+    return max(0, loud[0] * frame - margin), min(samples.size, (loud[-1] + 1) * frame + margin)
+
+
 def _existing_media_file(path: str | os.PathLike) -> Path:
     file = Path(path)
     if not file.exists():

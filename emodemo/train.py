@@ -67,6 +67,7 @@ class TrainConfig:
     plateau_patience: int = 2           # epochs without improvement before the lr drops
     monitor: str = "auto"
     patience: int | None = 8            # epochs without improvement before stopping
+    min_epochs: int = 0                 # never stop before this epoch (a noisy early best can't end a run)
     class_weights: bool = False         # weight the default loss by inverse train-label frequency
     grad_clip: float | None = 1.0       # max global gradient norm; None disables clipping
     multilabel: bool = False            # BCE on independent sigmoids instead of softmax CE
@@ -324,14 +325,16 @@ def evaluate(model: nn.Module, data: Dataset | DataLoader, labels: Sequence[str]
 class _BestKeeper:
     """Early stopping: remembers the best score and a CPU copy of the weights that reached it."""
 
-    def __init__(self, minimize: bool, patience: int | None) -> None:
-        self.minimize, self.patience = minimize, patience
+    def __init__(self, minimize: bool, patience: int | None, min_epochs: int = 0) -> None:
+        self.minimize, self.patience, self.min_epochs = minimize, patience, min_epochs
+        self.epoch = 0
         self.best_score: float | None = None
         self.best_epoch: int | None = None
         self.best_state: dict[str, torch.Tensor] | None = None
         self.epochs_without_improvement = 0
 
     def update(self, score: float, epoch: int, model: nn.Module) -> None:
+        self.epoch = epoch
         improved = self.best_score is None or (score < self.best_score if self.minimize else score > self.best_score)
         if improved:
             self.best_score, self.best_epoch = score, epoch
@@ -342,7 +345,8 @@ class _BestKeeper:
 
     @property
     def should_stop(self) -> bool:
-        return self.patience is not None and self.epochs_without_improvement >= self.patience
+        return (self.patience is not None and self.epoch >= self.min_epochs
+                and self.epochs_without_improvement >= self.patience)
 
     def restore(self, model: nn.Module) -> None:
         model.load_state_dict(self.best_state)
@@ -458,7 +462,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: Tr
     dtype = autocast_dtype(cfg.precision, device)
     stepper = _Stepper(optimizer, torch.amp.GradScaler(device.type, enabled=dtype == torch.float16), schedule,
                        trainable, cfg.grad_clip)
-    keeper = _BestKeeper(minimize=monitor.endswith("loss"), patience=cfg.patience)
+    keeper = _BestKeeper(minimize=monitor.endswith("loss"), patience=cfg.patience, min_epochs=cfg.min_epochs)
     history = History(monitor=monitor)
 
     epochs = tqdm(range(1, cfg.epochs + 1), desc="epochs", disable=not show_progress)

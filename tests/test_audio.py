@@ -180,6 +180,25 @@ def test_the_quietest_real_ravdess_take_is_not_silence(ravdess_root):
     assert not audio.is_silent(audio.load_audio(ravdess_root / "Actor_09" / "03-01-04-01-01-01-09.flac"))
 
 
+def test_voiced_bounds_cut_leading_and_trailing_silence_only():
+    rng = np.random.default_rng(0)
+    hiss = lambda n: rng.normal(0, 1e-4, n).astype(np.float32)  # noqa: E731 - about -80 dBFS room noise
+    speech = np.concatenate([tone(amplitude=0.1)[:8000], hiss(4000), tone(amplitude=0.01)[:8000]])  # soft end
+    wave = np.concatenate([hiss(12_000), speech, hiss(20_000)])
+    start, end = audio.voiced_bounds(wave, margin_s=0.0)
+    assert abs(start - 12_000) <= 400 and abs(end - (12_000 + speech.size)) <= 400  # within one 25 ms frame
+    assert audio.voiced_bounds(wave, margin_s=0.1) == (start - 1600, end + 1600)
+    assert audio.voiced_bounds(np.zeros(8000)) == (0, 8000) and audio.voiced_bounds(np.array([])) == (0, 0)
+    assert audio.voiced_bounds(tone(amplitude=0.1)) == (0, tone(amplitude=0.1).size)  # never quiet: kept whole
+
+
+def test_voiced_bounds_keep_the_words_of_a_real_clip(ravdess_root):
+    """Whisper heard "Kids are talking by the door" between ~0.8 and ~2.6 s of this take."""
+    wave = audio.load_audio(ravdess_root / "Actor_11" / "03-01-02-01-01-01-11.flac")
+    start, end = audio.voiced_bounds(wave)
+    assert 0.3 < start / 16_000 < 1.0 and 2.3 < end / 16_000 < wave.size / 16_000
+
+
 def test_nan_samples_are_reported_as_a_damaged_file(tmp_path):
     path = tmp_path / "nan.wav"
     soundfile.write(path, np.full(16_000, np.nan, np.float32), 16_000, subtype="FLOAT")

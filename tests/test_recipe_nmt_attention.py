@@ -17,6 +17,16 @@ def test_tokens_keep_the_timing_of_the_word_they_come_from():
     assert len(recipe.tokens_with_spans(" ".join(["word"] * 200), None)) == recipe.MAX_TOKENS
 
 
+def test_trimming_silence_moves_the_word_spans_with_the_audio():
+    wave = np.concatenate([np.zeros(16_000), np.sin(np.arange(16_000) * 0.2), np.zeros(8_000)]).astype(np.float32)
+    cut, pairs = recipe.trim_silence(wave, [("kids", (1.2, 1.6)), ("late", (2.3, 2.9)), ("unk", None)])
+    start = 16_000 - 1600                                           # speech onset minus the 0.1 s margin
+    assert cut.size == 16_000 + 2 * 1600 and np.array_equal(cut, wave[start:start + cut.size])
+    assert pairs[0] == ("kids", pytest.approx((1.2 - 0.9, 1.6 - 0.9)))
+    assert pairs[1] == ("late", pytest.approx((cut.size / 16_000,) * 2))  # past the cut: an empty span at its end
+    assert pairs[2] == ("unk", None)
+
+
 def test_vocabulary_holds_known_words_of_the_data_then_common_words():
     samples = [Sample("a", "x", "happy", text="Kids are talking qqxzzy"), Sample("b", "x", "sad", text="by the door")]
     vocab = recipe.vocabulary(samples)

@@ -54,6 +54,11 @@ def test_early_stopping_stops_after_patience_epochs_without_improvement():
     assert history.stopped_early and len(history.epochs) == 3 and history.best_epoch == 1
 
 
+def test_min_epochs_keeps_training_past_an_early_best():
+    _, history = trained(quick(epochs=10, lr=0.0, patience=2, min_epochs=6))
+    assert history.stopped_early and len(history.epochs) == 6 and history.best_epoch == 1
+
+
 def test_cosine_schedule_warms_up_then_decays_and_plateau_schedule_cuts_the_lr():
     _, history = trained(quick(epochs=6, warmup_ratio=0.3))
     lrs = history.series("lr")
