@@ -7,6 +7,9 @@ own transcript (``pairing="real"``) or a label-matched line from GoEmotions or M
 (``pairing="constructed"``). Labels are the canonical 7 classes (RAVDESS calm counts as neutral)
 so that both pairings share them.
 
+Text-only, the model also trains on the text benchmarks of :mod:`emodemo.text_benchmarks`
+(``--dataset goemotions`` or ``meld``): official splits, the test part scored once.
+
 IEMOCAP, the talk's own data, takes the same path with its gold transcriptions (no word timings,
 so forced alignment falls back to global attention for every word), its 4-class protocol (excited
 merged into happy) and leave-one-session-out folds.
@@ -33,13 +36,14 @@ from emodemo.labels import CANONICAL7, IEMOCAP4
 from emodemo.models import build
 from emodemo.models.nmt_attention import word_spans_to_frames
 from emodemo.text import load_glove, tokenize
+from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 
 log = logging.getLogger(__name__)
 
 NAME = "nmt_attention"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
-DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4}
+DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4, "goemotions": CANONICAL7, "meld": CANONICAL7}
 PAD, UNK = "<pad>", "<unk>"
 MAX_TOKENS = 64       # longer lines are cut (GoEmotions comments can run to ~70 words)
 MAX_SECONDS = 30.0    # as everywhere: longer clips are cut to their first 30 s
@@ -142,8 +146,9 @@ def trim_silence(wave: np.ndarray, pairs: list) -> tuple[np.ndarray, list]:
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> PairedClips:
     index = {name: i for i, name in enumerate(labels)}
-    trimmed = [trim_silence(load_audio(s.audio, max_seconds=MAX_SECONDS), tokens_with_spans(s.text, s.meta.get("words")))
-               for s in samples]
+    no_audio = np.zeros(0, np.float32)                        # text-only corpora: the audio branch is not built
+    trimmed = [trim_silence(load_audio(s.audio, max_seconds=MAX_SECONDS) if s.audio else no_audio,
+                            tokens_with_spans(s.text, s.meta.get("words"))) for s in samples]
     return PairedClips([w for w, _ in trimmed], [p for _, p in trimmed], spec["vocab"], [index[s.label] for s in samples])
 
 
@@ -201,11 +206,13 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", alignment: str = "global", score: str = "concat",
           window: int = 10, lr: float = 1e-3, batch_size: int = 16) -> dict:
-    """Cross-validate by actor (optional), then train and save the final checkpoint."""
+    """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
+    benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits."""
     from emodemo.checkpoint import save_checkpoint
     from emodemo.experiment import cross_validate, train_final
-    from emodemo.train import TrainConfig
 
+    if dataset in TEXT_BENCHMARKS:
+        return _train_text_benchmark(dataset, Path(root), out, final, epochs, seed, quick, mode, batch_size, lr)
     samples, folds, final_split, pairing_name = paired_parts(dataset, Path(root), pairing, text_source,
                                                              Path(text_root) if text_root else None, seed)
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
@@ -213,9 +220,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     spec = {"vocab": vocab}
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels))
-    cfg = TrainConfig(epochs=epochs or (2 if quick else 40), batch_size=int(batch_size), lr=float(lr),
-                      weight_decay=0.01, patience=8, min_epochs=15, class_weights=True, monitor="UF1", seed=seed,
-                      progress=not quick)
+    cfg = train_config(epochs, seed, quick, batch_size, lr)
     if quick:
         folds = folds[:1]
     if fold_ids is not None:
@@ -242,10 +247,50 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     return metrics
 
 
+def train_config(epochs: int | None, seed: int, quick: bool, batch_size: int, lr: float):
+    from emodemo.train import TrainConfig
+    return TrainConfig(epochs=epochs or (2 if quick else 40), batch_size=int(batch_size), lr=float(lr),
+                       weight_decay=0.01, patience=8, min_epochs=15, class_weights=True, monitor="UF1", seed=seed,
+                       progress=not quick)
+
+
+def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, epochs: int | None, seed: int, quick: bool,
+                          mode: str, batch_size: int, lr: float) -> dict:
+    """The text branch alone on a text corpus's official splits; the test part is scored once."""
+    from emodemo.checkpoint import save_checkpoint
+    from emodemo.train import evaluate, fit, seed_everything
+
+    if mode != "text":
+        raise ValueError(f"{name} has no audio: train it with --option mode=text")
+    parts = text_benchmark_parts(name, root)
+    if quick:
+        parts = tuple(part[:200] for part in parts)
+    vocab = vocabulary([s for part in parts for s in part])
+    spec, labels = {"vocab": vocab}, DATASET_LABELS[name]
+    kwargs = model_kwargs(vocab, "text", "global", "concat", 10, len(labels))
+    cfg = train_config(epochs, seed, quick, batch_size, lr)
+    train_set, val_set, test_set = (make_dataset(part, labels, spec) for part in parts)
+    seed_everything(seed)
+    model = build_model(kwargs, vocab, seed)
+    history = fit(model, train_set, val_set, cfg, labels=labels)
+    metrics = {"protocol": DESCRIPTIONS[name], "sizes": [len(p) for p in parts],
+               "test": evaluate(model, test_set, labels, batch_size=cfg.batch_size),
+               "best_epoch": history.best_epoch, "history": history.to_dict()}
+    log.info("%s text-only on %s: test WA %.3f UA %.3f UF1 %.3f", NAME, name, metrics["test"]["WA"],
+             metrics["test"]["UA"], metrics["test"]["UF1"])
+    if final:
+        card = {"dataset": name, "protocol": DESCRIPTIONS[name], "licence": _licence(name, "real", name),
+                "inputs": "words (GloVe 6B 50-d vocabulary)"}
+        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
+                        metrics=metrics, train_cfg=cfg, input_spec=spec)
+    return metrics
+
+
 def _licence(dataset: str, pairing: str, text_source: str) -> str:
     """The terms whoever reuses the weights inherits, from every corpus that trained them."""
     parts = {"ravdess": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial)",
-             "iemocap": "IEMOCAP: research use under USC's licence agreement"}[dataset].split(";")
+             "iemocap": "IEMOCAP: research use under USC's licence agreement",
+             "goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[dataset].split(";")
     if dataset == "ravdess" and pairing == "constructed":
         parts.append({"goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[text_source])
     return "; ".join(parts + ["GloVe 6B: PDDL"])
