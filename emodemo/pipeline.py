@@ -11,7 +11,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -34,6 +34,8 @@ class Prediction:
     model: str
     ranking: list[tuple[str, float]]          # (emotion, probability), most likely first
     modalities: tuple[str, ...]
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # what else the model returned, batch axis
+                                              # dropped: e.g. nmt_attention's "attention" [words, audio states]
 
     @property
     def top(self) -> str:
@@ -136,10 +138,13 @@ class Pipeline:
                 inputs = m.recipe.clip_inputs(wave, transcript, m.meta.get("input_spec"))
                 inputs = {k: v.to(self.device) for k, v in inputs.items()}
                 with torch.inference_mode():
-                    probs = torch.softmax(m.model(**inputs).float(), dim=-1)[0]  # [C]
+                    output = m.model(**inputs)
+                extras = dict(output) if isinstance(output, Mapping) else {"logits": output}
+                probs = torch.softmax(extras.pop("logits").float(), dim=-1)[0]  # [C]
             order = torch.argsort(probs, descending=True).tolist()
             predictions[m.name] = Prediction(m.name, [(m.labels[i], float(probs[i])) for i in order],
-                                             tuple(m.recipe.MODALITIES))
+                                             tuple(m.recipe.MODALITIES),
+                                             {k: v[0].float().cpu().numpy() for k, v in extras.items()})
         if not self.models:
             notes.append("No trained model yet: run `make train-speech_probe` to train the first one.")
         return Analysis(duration(wave), transcript, predictions, timings, str(self.device), notes)

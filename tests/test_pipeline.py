@@ -146,3 +146,21 @@ def test_cli_refuses_an_unknown_recipe_setting(tmp_path):
                           "--option", "alignment=local"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "has no setting ['alignment']" in out.stderr
+
+
+def test_attention_models_hand_their_attention_to_the_app(tmp_path, ravdess_clip):
+    """A fusion nmt_attention checkpoint: its prediction carries each word's weights over the audio."""
+    from emodemo.checkpoint import save_checkpoint
+    from emodemo.recipes import nmt_attention as recipe
+
+    vocab = [recipe.PAD, recipe.UNK, "kids", "are", "talking", "by", "the", "door"]
+    kwargs = recipe.model_kwargs(vocab, "fusion", "forced", "concat", 10)
+    save_checkpoint(tmp_path / "nmt_attention", recipe.build_model(kwargs, vocab), model_name="nmt_attention",
+                    model_kwargs=kwargs, labels=list(recipe.LABELS), data_card={"dataset": "none (untrained)", "licence": "none"},
+                    metrics={}, input_spec={"vocab": vocab})
+    result = Pipeline(checkpoints=tmp_path).analyse(ravdess_clip)
+    prediction = result.predictions["nmt_attention"]
+    attention = prediction.extras["attention"]                 # [words, audio states]
+    assert attention.shape[0] == len(result.transcript.words) == 6 and attention.shape[1] > 50
+    assert np.allclose(attention.sum(axis=1), 1.0, atol=1e-4)
+    assert prediction.modalities == ("audio", "text") and len(prediction.ranking) == len(recipe.LABELS)

@@ -1,0 +1,165 @@
+"""Cost of talk 000's model (nmt_attention) in each of its variants, on this machine.
+
+Protocol
+--------
+* Variants: audio only, text only, fusion with global, local (w = 10) and forced-alignment
+  attention; concat score; the sizes the recipe trains (GloVe 50-d, vocabulary of the committed
+  checkpoint, or 12k words without one). Weights are random: cost does not depend on them.
+* Inference: one real RAVDESS clip cut or padded to exactly 4.0 s, with its Whisper words and
+  timings, through the recipe's own ``clip_inputs`` (so silence trimming counts); 3 warm-up runs,
+  then the median wall time of 30 forward passes under ``torch.inference_mode``, batch 1; and a
+  batch of 16 such clips (ms per clip). With 1 and with 2 torch threads.
+* Training: seconds per epoch of the RAVDESS 5-fold protocol (840 training clips = 14 actors,
+  batch 16, 53 steps): forward, backward and AdamW step on batches of 16 real clips trimmed as in
+  training, 3 warm-up steps, median of 10 timed steps x 53. One thread (how the CV runs were made).
+* Size: parameters, and the committed checkpoint's file size when there is one.
+
+Usage::
+
+    python bench/nmt_attention.py --root ../shared/datasets/ravdess_speech
+
+Writes ``bench/results/nmt_attention.json`` and ``.png`` and prints a table. Run it on a quiet
+machine: other processes inflate every number.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from emodemo import data  # noqa: E402
+from emodemo.audio import SAMPLE_RATE, load_audio  # noqa: E402
+from emodemo.recipes import nmt_attention as recipe  # noqa: E402
+from emodemo.transcripts import transcribe_samples  # noqa: E402
+
+VARIANTS = [("audio", "global"), ("text", "global"), ("fusion", "global"), ("fusion", "local"), ("fusion", "forced")]
+CLIP_SECONDS = 4.0
+TRAIN_CLIPS, BATCH = 840, 16
+CHECKPOINT = REPO / "checkpoints" / "nmt_attention"
+
+
+def median_ms(fn, repeats: int, warmup: int = 3) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def vocabulary() -> list[str]:
+    spec = CHECKPOINT / "config.json"
+    if spec.exists():
+        return json.loads(spec.read_text())["input_spec"]["vocab"]
+    return [recipe.PAD, recipe.UNK] + recipe.glove().words[:12_000]
+
+
+def real_clips(root: Path, n: int) -> list[tuple[np.ndarray, object]]:
+    """``n`` RAVDESS clips (actor 01's first takes) with their cached Whisper transcripts."""
+    clips = sorted(data.load("ravdess", root, calm_as_neutral=True), key=lambda s: s.id)[:n]
+    transcripts = transcribe_samples(clips)
+    return [(load_audio(s.audio), transcripts[s.id]) for s in clips]
+
+
+def exactly(wave: np.ndarray, seconds: float) -> np.ndarray:
+    n = int(seconds * SAMPLE_RATE)
+    return np.pad(wave[:n], (0, max(0, n - wave.size)))
+
+
+def clip_item(wave: np.ndarray, transcript, vocab: list[str]) -> dict:
+    """One clip as the recipe serves it (silence trimmed, words with their timings), unbatched."""
+    words = [(w.text, w.start, w.end) for w in transcript.words]
+    wave, pairs = recipe.trim_silence(wave, recipe.tokens_with_spans(None, words))
+    return recipe.PairedClips([wave], [pairs], vocab)[0]
+
+
+def measure(mode: str, alignment: str, vocab: list[str], clips, threads: list[int]) -> dict:
+    model = recipe.build_model(recipe.model_kwargs(vocab, mode, alignment, "concat", 10), vocab).eval()
+    one = recipe.clip_inputs(exactly(clips[0][0], CLIP_SECONDS), clips[0][1], {"vocab": vocab})
+    four_s = recipe.PairedClips.collate([clip_item(exactly(w, CLIP_SECONDS), t, vocab) for w, t in clips])
+    natural = recipe.PairedClips.collate([clip_item(w, t, vocab) for w, t in clips])   # as in training
+    row = {"variant": mode + (f" / {alignment}" if mode == "fusion" else ""),
+           "parameters": sum(p.numel() for p in model.parameters())}
+    for n in threads:
+        torch.set_num_threads(n)
+        with torch.inference_mode():
+            row[f"ms_per_clip_batch1_threads{n}"] = median_ms(lambda: model(**one), 30)
+            row[f"ms_per_clip_batch{len(clips)}_threads{n}"] = median_ms(lambda: model(**four_s), 5) / len(clips)
+    row["train_s_per_epoch_threads1"] = train_seconds_per_epoch(model, natural)
+    return row
+
+
+def train_seconds_per_epoch(model: torch.nn.Module, batch: dict) -> float:
+    torch.set_num_threads(1)
+    model.train()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    labels = torch.zeros(batch["tokens"].shape[0], dtype=torch.long)
+
+    def step():
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(model(**batch)["logits"], labels).backward()
+        optimiser.step()
+
+    return median_ms(step, 10) / 1000 * math.ceil(TRAIN_CLIPS / BATCH)
+
+
+def figure(rows: list[dict], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["variant"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    axes[0].barh(names, [r["ms_per_clip_batch1_threads1"] for r in rows], color="tab:blue")
+    axes[0].set_xlabel("ms per 4 s clip (batch 1, 1 thread)")
+    axes[1].barh(names, [r["train_s_per_epoch_threads1"] for r in rows], color="tab:orange")
+    axes[1].set_xlabel("training s per epoch (840 clips, 1 thread)")
+    for ax in axes:
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"nmt_attention cost on {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "ravdess_speech")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "nmt_attention")
+    args = parser.parse_args()
+
+    vocab, clips = vocabulary(), real_clips(args.root, BATCH)
+    threads = sorted({1, min(2, os.cpu_count() or 1)})
+    rows = [measure(mode, alignment, vocab, clips, threads) for mode, alignment in VARIANTS]
+    weights = CHECKPOINT / "model.safetensors"
+    result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                          "torch": torch.__version__, "python": platform.python_version()},
+              "vocabulary": len(vocab), "clip_seconds": CLIP_SECONDS, "rows": rows,
+              "checkpoint_bytes": weights.stat().st_size if weights.exists() else None}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    figure(rows, args.out.with_suffix(".png"))
+    keys = [k for k in rows[0] if k != "variant"]
+    print(f"{'variant':18s}" + "".join(f"{k:>34s}" for k in keys))
+    for r in rows:
+        print(f"{r['variant']:18s}" + "".join(f"{r[k]:>34.1f}" if isinstance(r[k], float) else f"{r[k]:>34d}" for k in keys))
+    if result["checkpoint_bytes"]:
+        print(f"checkpoint: {result['checkpoint_bytes'] / 1e6:.1f} MB")
+
+
+if __name__ == "__main__":
+    main()
