@@ -31,7 +31,7 @@ Parts = Callable[[Fold], tuple[Sequence[Sample], Sequence[Sample], Sequence[Samp
 
 def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
                    make_dataset: MakeDataset, build_model: BuildModel, labels: Sequence[str],
-                   cfg: TrainConfig) -> dict[str, Any]:
+                   cfg: TrainConfig, keep_model: Callable[[Fold, nn.Module, dict], None] | None = None) -> dict[str, Any]:
     """Train and test once per fold (see :mod:`emodemo.data.splits` for the folds).
 
     ``samples`` are split by each fold's speakers; or, when the parts depend on the fold in
@@ -39,6 +39,8 @@ def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
     ``fold -> (train, val, test)`` samples.
 
     Returns ``{"folds": [report per fold, with its history and speakers], "summary": mean/std}``.
+    ``keep_model(fold, model, report)``, when given, receives each fold's trained model (to save
+    it, e.g. for looking inside the models of several folds later).
     """
     parts = samples if callable(samples) else (lambda fold: apply(samples, fold))
     results, details = [], []
@@ -49,6 +51,8 @@ def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
         model = build_model()
         history = fit(model, train, val, replace(cfg, seed=cfg.seed + i), labels=labels)
         report = evaluate(model, test, labels, batch_size=cfg.batch_size)
+        if keep_model is not None:
+            keep_model(fold, model, report)
         results.append(report)
         details.append({"fold": fold.name, "train": fold.train, "val": fold.val, "test": fold.test,
                         "best_epoch": history.best_epoch, "history": history.to_dict()})

@@ -90,10 +90,13 @@ def test_the_talks_own_dataset_path_runs_on_an_iemocap_fixture(tmp_path):
     out = tmp_path / "ckpt"
     run = subprocess.run([sys.executable, "-m", "emodemo", "train", "nmt_attention", "--dataset", "iemocap",
                           "--root", str(root), "--cv", "--quick", "--out", str(out), "--results",
-                          str(tmp_path / "cv.json")], capture_output=True, text=True, cwd=repo, timeout=600)
+                          str(tmp_path / "cv.json"), "--option", f"fold_models={tmp_path / 'folds'}"],
+                         capture_output=True, text=True, cwd=repo, timeout=600)
     assert run.returncode == 0, run.stderr[-2000:]
     cv = json.loads((tmp_path / "cv.json").read_text())
     assert cv["folds"][0]["labels"] == ["neutral", "happy", "sad", "angry"]
+    fold_model = json.loads((tmp_path / "folds" / cv["folds"][0]["fold"] / "config.json").read_text())
+    assert fold_model["data_card"]["test_speakers"] == cv["folds"][0]["test"]  # kept to look inside later
     assert (out / "model.safetensors").is_file()
     config = json.loads((out / "config.json").read_text())
     assert config["labels"] == ["neutral", "happy", "sad", "angry"] and "IEMOCAP" in config["data_card"]["licence"]

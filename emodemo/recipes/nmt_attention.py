@@ -205,9 +205,10 @@ def paired_parts(dataset: str, root: Path, pairing: str, text_source: str, text_
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", alignment: str = "global", score: str = "concat",
-          window: int = 10, lr: float = 1e-3, batch_size: int = 16) -> dict:
+          window: int = 10, lr: float = 1e-3, batch_size: int = 16, fold_models: str | None = None) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
-    benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits."""
+    benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
+    ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>``."""
     from emodemo.checkpoint import save_checkpoint
     from emodemo.experiment import cross_validate, train_final
 
@@ -228,8 +229,17 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
     new_model = lambda: build_model(kwargs, vocab, seed)  # noqa: E731
     metrics: dict = {"pairing": pairing_name}
+    card = {"dataset": dataset, "pairing": pairing_name, "licence": _licence(dataset, pairing, text_source),
+            "inputs": "16 kHz waveform, silence trimmed; words (GloVe 6B 50-d vocabulary) with Whisper tiny.en word timings"}
+
+    def keep(fold, model, report):
+        save_checkpoint(Path(fold_models) / fold.name, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels),
+                        data_card=dict(card, train_speakers=list(fold.train), validation_speakers=list(fold.val),
+                                       test_speakers=list(fold.test)),
+                        metrics={"test": report}, train_cfg=cfg, input_spec=spec)
+
     if cv:
-        result = cross_validate(samples, folds, make, new_model, labels, cfg)
+        result = cross_validate(samples, folds, make, new_model, labels, cfg, keep if fold_models else None)
         metrics["cross_validation"], metrics["folds"] = result["summary"], result["folds"]
         s = result["summary"]
         log.info("%s %s/%s, %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f", NAME, mode, alignment, pairing_name,
@@ -238,10 +248,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         model, history, val_report = train_final(samples, final_split, make, new_model, labels, cfg)
         metrics["final_validation_not_a_test_score"] = val_report
         metrics["final_history"] = history.to_dict()
-        card = {"dataset": dataset, "pairing": pairing_name,
-                "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val),
-                "licence": _licence(dataset, pairing, text_source),
-                "inputs": "16 kHz waveform; words (GloVe 6B 50-d vocabulary) with Whisper tiny.en word timings"}
+        card.update(train_speakers=list(final_split.train), validation_speakers=list(final_split.val))
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
                         metrics=metrics, train_cfg=cfg, input_spec=spec)
     return metrics
