@@ -3,6 +3,7 @@
     python -m emodemo check ravdess --root ../shared/datasets/ravdess_speech
     python -m emodemo train speech_probe --dataset ravdess --root PATH [--cv] [--out checkpoints/speech_probe]
     python -m emodemo evaluate speech_probe --dataset ravdess --root PATH [--split unseen] --json
+    python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
     python -m emodemo predict FILE|DIR|MANIFEST [--out predictions.jsonl] [--workers 2]
 """
 from __future__ import annotations
@@ -51,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="'all', 'unseen' (speakers the checkpoint never trained on), or a dataset split")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
 
+    m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
+    m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
+    m.add_argument("--out", required=True, type=Path)
+
     r = sub.add_parser("predict", help="predict the emotion of clips; writes JSON lines")
     r.add_argument("inputs", type=Path, help="a media file, a folder (searched recursively) or a manifest (.txt/.csv)")
     r.add_argument("--models", default="all", help="comma-separated model names, or 'all'")
@@ -93,6 +98,17 @@ def _train(args) -> int:
     return 0
 
 
+def _merge(args) -> int:
+    from emodemo.experiment import merge_fold_runs
+    merged = merge_fold_runs([json.loads(path.read_text(encoding="utf-8")) for path in args.runs])
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
+    s = merged["cross_validation"]
+    print(f"{len(merged['folds'])} folds: " + ", ".join(f"{k} {s[k]['mean']:.3f}±{s[k]['std']:.3f}"
+                                                          for k in ("WA", "UA", "WF1", "UF1")))
+    return 0
+
+
 def _evaluate(args) -> int:
     from emodemo.evaluation import evaluate_checkpoint
     report = evaluate_checkpoint(args.model, args.dataset, args.root, split=args.split)
@@ -124,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    handler = {"check": _check, "train": _train, "evaluate": _evaluate, "predict": _predict}[args.command]
+    handler = {"check": _check, "train": _train, "evaluate": _evaluate, "predict": _predict, "merge": _merge}[args.command]
     try:
         return handler(args)
     except (FileNotFoundError, ValueError) as err:  # dataset/asset/input problems: a message, not a trace

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
 from torch.utils.data import Dataset
@@ -87,3 +87,39 @@ def standard_protocol(dataset: str, samples: Sequence[Sample]) -> tuple[list[Fol
     if dataset == "iemocap":
         return splits.leave_one_session_out(samples), splits.final_split(samples)
     return splits.kfold_by_speaker(samples, k=5, seed=0), splits.final_split(samples)
+
+
+EPOCH_KEEP = ("epoch", "train_loss", "val_loss", "lr", "seconds")
+VAL_KEEP = ("WA", "UA", "WF1", "UF1")
+
+
+def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One cross-validation result from runs that each did some folds (``train --folds i``, e.g.
+    in parallel): folds in name order, the mean/std summary over all of them, and each fold's
+    history cut down to the curves (loss, lr, seconds and the validation WA/UA/WF1/UF1 per epoch).
+
+    Everything else a run recorded (``pairing`` ...) must agree between runs and is kept.
+    """
+    folds: dict[str, dict] = {}
+    shared: dict[str, Any] = {}
+    for run in runs:
+        for key, value in run.items():
+            if key in ("folds", "cross_validation"):
+                continue
+            if key in shared and shared[key] != value:
+                raise ValueError(f"runs disagree on {key!r}: {shared[key]!r} vs {value!r}")
+            shared[key] = value
+        for fold in run["folds"]:
+            if fold["fold"] in folds:
+                raise ValueError(f"{fold['fold']} appears in two runs")
+            folds[fold["fold"]] = dict(fold, history=_curves(fold["history"]))
+    ordered = [folds[name] for name in sorted(folds)]
+    reports = [{k: v for k, v in fold.items() if k not in ("history", "fold", "train", "val", "test", "best_epoch")}
+               for fold in ordered]
+    return dict(shared, cross_validation=mean_std(reports), folds=ordered)
+
+
+def _curves(history: Mapping[str, Any]) -> dict[str, Any]:
+    epochs = [dict({k: e[k] for k in EPOCH_KEEP}, val={k: e["val_metrics"][k] for k in VAL_KEEP})
+              for e in history["epochs"]]
+    return dict({k: v for k, v in history.items() if k != "epochs"}, epochs=epochs)

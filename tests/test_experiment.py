@@ -1,4 +1,5 @@
 """The shared protocol: folds never leak speakers, and every recipe gets the same treatment."""
+import pytest
 import torch
 
 from emodemo.data import layouts, load
@@ -77,3 +78,25 @@ def test_same_seed_same_result(tmp_path):
         torch.seed()  # whatever state the process is in
         runs.append(cross_validate(samples, folds, make_dataset, lambda: torch.nn.Linear(8, 8), RAVDESS8, cfg))
     assert runs[0]["summary"] == runs[1]["summary"]
+
+
+def test_folds_run_apart_merge_into_one_cross_validation():
+    from emodemo.experiment import merge_fold_runs
+
+    def run(name, wa):
+        epoch = {"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "lr": 1e-3, "seconds": 2.0, "val_metrics":
+                 {"WA": wa, "UA": wa, "WF1": wa, "UF1": wa, "per_class": {}, "confusion_matrix": [[1]]}}
+        fold = {"fold": name, "labels": ["a", "b"], "n": 4, "WA": wa, "UA": wa, "WF1": wa, "UF1": wa,
+                "confusion_matrix": [[2, 0], [1, 1]], "train": ["s1"], "val": ["s2"], "test": ["s3"], "best_epoch": 1,
+                "history": {"monitor": "UF1", "best_epoch": 1, "best_score": wa, "stopped_early": False, "epochs": [epoch]}}
+        return {"pairing": "real", "cross_validation": {"WA": {"mean": wa, "std": 0.0}}, "folds": [fold]}
+
+    merged = merge_fold_runs([run("fold1", 0.6), run("fold0", 0.4)])
+    assert [f["fold"] for f in merged["folds"]] == ["fold0", "fold1"] and merged["pairing"] == "real"
+    assert merged["cross_validation"]["WA"]["mean"] == pytest.approx(0.5)
+    assert merged["cross_validation"]["confusion_matrix"] == [[4, 0], [2, 2]]
+    assert merged["folds"][0]["history"]["epochs"][0]["val"] == {"WA": 0.4, "UA": 0.4, "WF1": 0.4, "UF1": 0.4}
+    with pytest.raises(ValueError, match="two runs"):
+        merge_fold_runs([run("fold0", 0.4), run("fold0", 0.5)])
+    with pytest.raises(ValueError, match="disagree"):
+        merge_fold_runs([run("fold0", 0.4), dict(run("fold1", 0.5), pairing="constructed")])
