@@ -90,6 +90,42 @@ def attention_heatmap(weights: Any, words: Sequence[str], wave: Any, sr: int,
     seconds, e.g. from Whisper's word timestamps) each word's boundaries are drawn on both panels
     and its own span is outlined on its row, so you can see whether a word attends to itself.
     """
+    fig = Figure(figsize=(10, 2.0 + 0.3 * len(words)), layout="constrained")
+    wave_ax, attention_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, max(1.5, 0.3 * len(words))])
+    image = draw_attention(wave_ax, attention_ax, weights, words, wave, sr, word_times, frame_rate)
+    wave_ax.set_title(title or "attention of each word over the sound", pad=14)  # room for the words
+    fig.colorbar(image, ax=[wave_ax, attention_ax], label="attention weight", shrink=0.8)
+    return fig
+
+
+def attention_grid(panels: Sequence[Sequence[Mapping[str, Any]]], sr: int, column_titles: Sequence[str] = (),
+                   row_titles: Sequence[str] = ()) -> Figure:
+    """Several attention maps side by side: ``panels[row][column]`` holds the keyword arguments of
+    :func:`draw_attention` (``weights``, ``words``, ``wave``; optionally ``word_times``,
+    ``frame_rate``), e.g. one clip per row and one model per column."""
+    n_rows, n_cols = len(panels), max(len(row) for row in panels)
+    height = sum(1.6 + 0.22 * max(len(p["words"]) for p in row) for row in panels)
+    fig = Figure(figsize=(5.2 * n_cols, height), layout="constrained")
+    grid = fig.add_gridspec(2 * n_rows, n_cols, height_ratios=[r for row in panels
+                                                               for r in (1, max(1.5, 0.22 * max(len(p["words"]) for p in row)))])
+    for r, row in enumerate(panels):
+        for c, panel in enumerate(row):
+            wave_ax = fig.add_subplot(grid[2 * r, c])
+            attention_ax = fig.add_subplot(grid[2 * r + 1, c], sharex=wave_ax)
+            draw_attention(wave_ax, attention_ax, sr=sr, **panel)
+            title = " · ".join(t for t in (row_titles[r] if r < len(row_titles) else "",
+                                           column_titles[c] if c < len(column_titles) else "") if t)
+            wave_ax.set_title(title, pad=14, fontsize=10)
+            if c:
+                for ax in (wave_ax, attention_ax):
+                    ax.set_ylabel("")
+    return fig
+
+
+def draw_attention(wave_ax, attention_ax, weights: Any, words: Sequence[str], wave: Any, sr: int,
+                   word_times: Sequence[tuple[float, float]] | None = None, frame_rate: float | None = None):
+    """Draw a waveform on ``wave_ax`` and ``weights [n_words, T]`` under it on ``attention_ax``,
+    on one time axis, with the words' boundaries when ``word_times`` are given; returns the image."""
     weights = np.asarray(weights, dtype=float)
     wave = np.asarray(wave, dtype=float).reshape(-1)
     if weights.ndim != 2 or weights.shape[0] != len(words):
@@ -99,19 +135,15 @@ def attention_heatmap(weights: Any, words: Sequence[str], wave: Any, sr: int,
     duration = len(wave) / sr
     frame_rate = frame_rate or weights.shape[1] / duration
     n_words = len(words)
-
-    fig = Figure(figsize=(10, 2.0 + 0.3 * n_words), layout="constrained")
-    wave_ax, attention_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, max(1.5, 0.3 * n_words)])
     wave_ax.plot(np.arange(len(wave)) / sr, wave, color="0.3", linewidth=0.5)
     wave_ax.set_ylabel("amplitude")
-    wave_ax.set_title(title or "attention of each word over the sound", pad=14)  # room for the words
+    wave_ax.tick_params(labelbottom=False)
     image = attention_ax.imshow(weights, aspect="auto", cmap="magma", interpolation="nearest",
                                 extent=(0, weights.shape[1] / frame_rate, n_words - 0.5, -0.5))
     attention_ax.set_yticks(range(n_words), words)
     attention_ax.set_xlabel("time (s)")
     attention_ax.set_ylabel("word")
     attention_ax.set_xlim(0, max(duration, weights.shape[1] / frame_rate))
-    fig.colorbar(image, ax=[wave_ax, attention_ax], label="attention weight", shrink=0.8)
     for row, (start, end) in enumerate(word_times or []):
         for ax in (wave_ax, attention_ax):
             for edge in (start, end):
@@ -120,7 +152,7 @@ def attention_heatmap(weights: Any, words: Sequence[str], wave: Any, sr: int,
                      ha="center", va="bottom", fontsize=8)
         attention_ax.add_patch(Rectangle((start, row - 0.5), end - start, 1.0, fill=False,
                                          edgecolor="tab:cyan", linewidth=1.2))
-    return fig
+    return image
 
 
 def training_curves(history: History | Mapping[str, Any]) -> Figure:

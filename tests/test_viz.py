@@ -7,7 +7,7 @@ from matplotlib.figure import Figure
 
 from emodemo.metrics import classification_report
 from emodemo.train import EpochRecord, History
-from emodemo.viz import (attention_heatmap, confusion_matrix_figure, confusion_matrix_plotly, row_normalised,
+from emodemo.viz import (attention_grid, attention_heatmap, confusion_matrix_figure, confusion_matrix_plotly, row_normalised,
                          training_curves)
 
 LABELS = ["neutral", "happy", "sad", "angry"]
@@ -79,6 +79,18 @@ def test_attention_heatmap_without_word_times_spreads_frames_over_the_clip():
     assert fig.axes[1].images[0].get_extent()[:2] == pytest.approx([0, 0.5])
     with pytest.raises(ValueError, match="n_words=3"):
         attention_heatmap(np.ones((2, 10)), WORDS, np.zeros(8000), 16000)
+
+
+def test_attention_grid_draws_one_map_per_clip_and_model(tmp_path):
+    sr = 16000
+    panel = {"weights": np.full((3, 50), 1 / 50), "words": WORDS, "wave": np.zeros(sr), "word_times": WORD_TIMES}
+    fig = attention_grid([[panel, panel, panel], [panel, panel, panel]], sr, ["global", "local", "forced"],
+                         ["clip A", "clip B"])
+    assert len(fig.axes) == 12 and fig.axes[0].get_title() == "clip A · global"
+    assert fig.axes[11].get_title() == "" and fig.axes[10].get_title() == "clip B · forced"
+    assert [t.get_text() for t in fig.axes[3].get_yticklabels()] == WORDS
+    fig.savefig(tmp_path / "grid.png")
+    assert is_png(tmp_path / "grid.png")
 
 
 def test_training_curves_plot_losses_metrics_and_the_kept_epoch(tmp_path):
