@@ -7,7 +7,7 @@ DATA  ?= ../shared/datasets
 # Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: app test test-slow notebooks notebooks-quick bench lint clean setup
+.PHONY: app test test-slow notebooks notebooks-quick bench lint clean setup train-speech_probe runs-nmt_attention
 
 $(STAMP): requirements.txt requirements-nodeps.txt scripts/setup.sh
 	@bash scripts/setup.sh
@@ -34,11 +34,16 @@ notebooks: $(STAMP)
 ## Benchmarks: print and save figures under bench/results/
 bench: $(STAMP)
 	$(PY) bench/asr.py --root $(DATA)/ravdess_speech
+	$(PY) bench/nmt_attention.py --root $(DATA)/ravdess_speech
 
 ## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.
 ## One thread: the MLP is tiny, and two threads on a busy 2-core CPU were 25x slower (spin-waits).
 train-speech_probe: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m emodemo -v train speech_probe --dataset ravdess --root $(DATA)/ravdess_speech --cv --out checkpoints/speech_probe
+
+## Every measured run of talk 000's model: 8 variants x 5 folds, text benchmarks, final checkpoint (~5 h on 2 cores)
+runs-nmt_attention: $(STAMP)
+	bash scripts/nmt_attention_runs.sh $(DATA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
