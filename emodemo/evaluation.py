@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from emodemo.pairing import REAL_PAIRING_NAME
 from emodemo.pipeline import load_models
 
 
@@ -38,22 +39,50 @@ def evaluate_checkpoint(model: str, dataset: str, root: str | Path, split: str =
 
     loaded = load_models([model])[0]
     samples = select_split(data.load(dataset, root), split, loaded.meta)
+    transcribed = "text" in loaded.recipe.MODALITIES and any(s.audio is not None for s in samples) and (
+        loaded.meta.get("data_card", {}).get("pairing") == REAL_PAIRING_NAME or all(s.text is None for s in samples))
+    if transcribed:  # the words as the model trained on them, or as the app hears a user's clip: Whisper's
+        samples = with_transcripts(samples)
     missing = [m for m in loaded.recipe.MODALITIES if not any(getattr(s, m) is not None for s in samples)]
     if missing:
         raise ValueError(f"{loaded.name} needs {' and '.join(missing)}, and the {dataset} samples at {root} "
                          "have none")
     samples = [s for s in samples if all(getattr(s, m) is not None for m in loaded.recipe.MODALITIES)]
     known = set(loaded.labels)
+    samples, relabelled = in_label_space(samples, known)
     usable = [s for s in samples if s.label in known]
     if not usable:
         raise ValueError(f"none of the {len(samples)} samples has a label this model predicts ({sorted(known)})")
     inputs = loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
     report = evaluate(loaded.model, inputs, loaded.labels)
     report.update(model=loaded.name, dataset=dataset, root=str(root), split=split, n_samples=len(usable),
-                  n_skipped_labels=len(samples) - len(usable),
+                  n_skipped_labels=len(samples) - len(usable), n_relabelled=relabelled,
+                  text="Whisper transcripts" if transcribed else "the dataset's",
                   speakers=sorted({s.speaker for s in usable if s.speaker}))
     report["seen_speakers"] = sorted(seen_speakers(loaded.meta) & set(report["speakers"]))
     return report
+
+
+def with_transcripts(samples: list) -> list:
+    """Samples with audio get Whisper's words and timings (cached) in place of their text: real pairs."""
+    from emodemo.pairing import real_pairs
+    from emodemo.transcripts import transcribe_samples
+
+    heard = [s for s in samples if s.audio is not None]
+    paired = dict(zip((s.id for s in heard), real_pairs(heard, transcribe_samples(heard))))
+    return [paired.get(s.id, s) for s in samples]
+
+
+def in_label_space(samples: list, known: set[str]) -> tuple[list, int]:
+    """Labels outside a model's classes moved to their canonical class when the model has it
+    (RAVDESS "calm" -> "neutral" for a 7-class model); returns the samples and how many moved."""
+    from dataclasses import replace
+
+    from emodemo.labels import to_canonical
+
+    moved = [replace(s, label=to_canonical(s.label)) if s.label not in known and to_canonical(s.label) in known
+             else s for s in samples]
+    return moved, sum(a is not b for a, b in zip(samples, moved))
 
 
 def format_report(report: dict) -> str:

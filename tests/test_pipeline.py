@@ -164,3 +164,15 @@ def test_attention_models_hand_their_attention_to_the_app(tmp_path, ravdess_clip
     assert attention.shape[0] == len(result.transcript.words) == 6 and attention.shape[1] > 50
     assert np.allclose(attention.sum(axis=1), 1.0, atol=1e-4)
     assert prediction.modalities == ("audio", "text") and len(prediction.ranking) == len(recipe.LABELS)
+
+
+def test_evaluating_a_words_model_on_audio_only_data_hears_the_words(tmp_path, ravdess_root):
+    """RAVDESS has no text: `evaluate nmt_attention` transcribes the clips (real pairs) and scores
+    calm as neutral, the 7-class model's label for it."""
+    (tmp_path / "Actor_01").symlink_to(ravdess_root / "Actor_01", target_is_directory=True)
+    out = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", "nmt_attention", "--dataset", "ravdess",
+                          "--root", str(tmp_path), "--json"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["n_samples"] == 60 and report["n_relabelled"] == 8 and report["n_skipped_labels"] == 0  # 8 calm
+    assert report["text"] == "Whisper transcripts" and len(report["confusion_matrix"]) == 7
