@@ -80,18 +80,11 @@ def exactly(wave: np.ndarray, seconds: float) -> np.ndarray:
     return np.pad(wave[:n], (0, max(0, n - wave.size)))
 
 
-def clip_item(wave: np.ndarray, transcript, vocab: list[str]) -> dict:
-    """One clip as the recipe serves it (silence trimmed, words with their timings), unbatched."""
-    words = [(w.text, w.start, w.end) for w in transcript.words]
-    wave, pairs = recipe.trim_silence(wave, recipe.tokens_with_spans(None, words))
-    return recipe.PairedClips([wave], [pairs], vocab)[0]
-
-
 def measure(mode: str, alignment: str, vocab: list[str], clips, threads: list[int]) -> dict:
     model = recipe.build_model(recipe.model_kwargs(vocab, mode, alignment, "concat", 10), vocab).eval()
     one = recipe.clip_inputs(exactly(clips[0][0], CLIP_SECONDS), clips[0][1], {"vocab": vocab})
-    four_s = recipe.PairedClips.collate([clip_item(exactly(w, CLIP_SECONDS), t, vocab) for w, t in clips])
-    natural = recipe.PairedClips.collate([clip_item(w, t, vocab) for w, t in clips])   # as in training
+    four_s = recipe.PairedClips.collate([recipe.clip_item(exactly(w, CLIP_SECONDS), t, {"vocab": vocab}) for w, t in clips])
+    natural = recipe.PairedClips.collate([recipe.clip_item(w, t, {"vocab": vocab}) for w, t in clips])   # as in training
     row = {"variant": mode + (f" / {alignment}" if mode == "fusion" else ""),
            "parameters": sum(p.numel() for p in model.parameters())}
     for n in threads:

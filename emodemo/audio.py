@@ -114,13 +114,18 @@ def duration(wave: np.ndarray | torch.Tensor, sr: int = SAMPLE_RATE) -> float:
 SILENCE_DBFS = -60.0  # loudest 25 ms frame below this: nothing but a muted microphone's hiss
 
 
+def frame_rms(samples: np.ndarray, frame: int = 400) -> np.ndarray:
+    """RMS of each ``frame``-sample frame (the last one zero-padded): ``[S]`` -> ``[ceil(S / frame)]``."""
+    frames = np.pad(samples, (0, -samples.size % frame)).reshape(-1, frame)      # [n_frames, frame]
+    return np.sqrt((frames ** 2).mean(axis=1))
+
+
 def loudest_frame_dbfs(wave: np.ndarray | torch.Tensor, frame: int = 400) -> float:
     """Level of the loudest ``frame``-sample frame (RMS, dB full scale; 400 = 25 ms at 16 kHz); -inf for zeros."""
     samples = np.asarray(wave, dtype=np.float64).ravel()
     if samples.size == 0:
         return -math.inf
-    frames = np.pad(samples, (0, -samples.size % frame)).reshape(-1, frame)      # [n_frames, frame]
-    loudest = float(np.sqrt((frames ** 2).mean(axis=1)).max())
+    loudest = float(frame_rms(samples, frame).max())
     return 20.0 * math.log10(loudest) if loudest > 0 else -math.inf
 
 
@@ -143,8 +148,7 @@ def voiced_bounds(wave: np.ndarray | torch.Tensor, below_peak_db: float = 45.0, 
     samples = np.asarray(wave, dtype=np.float64).ravel()
     if samples.size == 0 or is_silent(samples):
         return 0, samples.size
-    frames = np.pad(samples, (0, -samples.size % frame)).reshape(-1, frame)      # [n_frames, frame]
-    level = np.sqrt((frames ** 2).mean(axis=1))                                 # [n_frames] RMS
+    level = frame_rms(samples, frame)                                           # [n_frames]
     floor = np.percentile(level, 10)                                            # the room's noise
     threshold = max(level.max() * 10.0 ** (-below_peak_db / 20.0), floor * 10.0 ** (above_floor_db / 20.0))
     if threshold > level.max():                                                 # no quiet part: nothing to cut

@@ -152,11 +152,16 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     return PairedClips([w for w, _ in trimmed], [p for _, p in trimmed], spec["vocab"], [index[s.label] for s in samples])
 
 
-def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
-    """A user's clip and Whisper's words with their timings, as a batch of one, trimmed like training clips."""
+def clip_item(wave: np.ndarray, transcript, spec: dict) -> dict[str, torch.Tensor]:
+    """A user's clip and Whisper's words with their timings, trimmed like training clips, unbatched."""
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
     wave, pairs = trim_silence(wave, tokens_with_spans(None, words))
-    return PairedClips.collate([PairedClips([wave], [pairs], spec["vocab"])[0]])
+    return PairedClips([wave], [pairs], spec["vocab"])[0]
+
+
+def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
+    """:func:`clip_item` as a batch of one."""
+    return PairedClips.collate([clip_item(wave, transcript, spec)])
 
 
 # --- training --------------------------------------------------------------------------------
