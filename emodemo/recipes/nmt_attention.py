@@ -56,8 +56,8 @@ def glove():
 
 
 def prepare() -> None:
-    """Load the word vectors now (the app calls this at start-up)."""
-    glove()
+    """Nothing to load for serving: :func:`clip_inputs` needs only the checkpoint's vocabulary, and
+    the trained word vectors are in its weights (GloVe is read only to train)."""
 
 
 # --- words -----------------------------------------------------------------------------------
