@@ -7,7 +7,7 @@ DATA  ?= ../shared/datasets
 # Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: app test test-slow notebooks notebooks-quick bench lint clean setup train-speech_probe runs-nmt_attention
+.PHONY: app test test-slow notebooks notebooks-quick bench lint clean setup train-speech_probe runs-nmt_attention runs-coattention
 
 $(STAMP): requirements.txt requirements-nodeps.txt scripts/setup.sh
 	@bash scripts/setup.sh
@@ -35,6 +35,7 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/asr.py --root $(DATA)/ravdess_speech
 	$(PY) bench/nmt_attention.py --root $(DATA)/ravdess_speech
+	$(PY) bench/coattention.py --root $(DATA)/ravdess_speech
 
 ## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.
 ## One thread: the MLP is tiny, and two threads on a busy 2-core CPU were 25x slower (spin-waits).
@@ -44,6 +45,10 @@ train-speech_probe: $(STAMP)
 ## Every measured run of talk 000's model: 8 variants x 5 folds, text benchmarks, final checkpoint (~5 h on 2 cores)
 runs-nmt_attention: $(STAMP)
 	bash scripts/nmt_attention_runs.sh $(DATA)
+
+## Every measured run of talk 001's co-attention model (about 1.5 h on 2 CPU cores)
+runs-coattention: $(STAMP)
+	bash scripts/coattention_runs.sh $(DATA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

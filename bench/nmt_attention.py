@@ -28,21 +28,16 @@ import json
 import math
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from emodemo import data  # noqa: E402
-from emodemo.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from emodemo.recipes import nmt_attention as recipe  # noqa: E402
-from emodemo.transcripts import transcribe_samples  # noqa: E402
+from timing import exactly, median_ms, real_clips  # noqa: E402
 
 VARIANTS = [("audio", "global"), ("text", "global"), ("fusion", "global"), ("fusion", "local"), ("fusion", "forced")]
 CLIP_SECONDS = 4.0
@@ -50,34 +45,11 @@ TRAIN_CLIPS, BATCH = 840, 16
 CHECKPOINT = REPO / "checkpoints" / "nmt_attention"
 
 
-def median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 def vocabulary() -> list[str]:
     spec = CHECKPOINT / "config.json"
     if spec.exists():
         return json.loads(spec.read_text())["input_spec"]["vocab"]
     return [recipe.PAD, recipe.UNK] + recipe.glove().words[:12_000]
-
-
-def real_clips(root: Path, n: int) -> list[tuple[np.ndarray, object]]:
-    """``n`` RAVDESS clips (actor 01's first takes) with their cached Whisper transcripts."""
-    clips = sorted(data.load("ravdess", root, calm_as_neutral=True), key=lambda s: s.id)[:n]
-    transcripts = transcribe_samples(clips)
-    return [(load_audio(s.audio), transcripts[s.id]) for s in clips]
-
-
-def exactly(wave: np.ndarray, seconds: float) -> np.ndarray:
-    n = int(seconds * SAMPLE_RATE)
-    return np.pad(wave[:n], (0, max(0, n - wave.size)))
 
 
 def measure(mode: str, alignment: str, vocab: list[str], clips, threads: list[int]) -> dict:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file, save_model
 from torch import nn
 
 from emodemo import __version__
@@ -52,7 +52,8 @@ def _as_dict(train_cfg: Any) -> dict[str, Any] | None:
 
 def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str, model_kwargs: Mapping[str, Any],
                     labels: Sequence[str], data_card: Mapping[str, Any], metrics: Mapping[str, Any],
-                    train_cfg: Any = None, input_spec: Mapping[str, Any] | None = None) -> Path | None:
+                    train_cfg: Any = None, input_spec: Mapping[str, Any] | None = None,
+                    half: bool = False) -> Path | None:
     """Write ``model.safetensors``, ``config.json`` and ``MODEL_CARD.md`` into ``directory``.
 
     ``model_kwargs`` must be JSON data: they are what ``registry[model_name](**model_kwargs)`` gets
@@ -62,6 +63,9 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str,
     reports (``{"test (actors 21-24)": report, "5-fold CV": mean_std(...)}``). ``input_spec`` is
     what the recipe needs to turn data into the model's inputs exactly as in training (e.g. a
     vocabulary), JSON data.
+
+    ``half=True`` stores floating-point weights as fp16 (half the file; they load back into the
+    model's own dtype, fp32, with ~1e-3 relative rounding).
 
     Under ``torchrun`` only rank 0 writes; the other processes return ``None`` straight away.
     Returns the folder.
@@ -84,6 +88,7 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str,
         "train_config": _as_dict(train_cfg),
         "parameters": {"total": sum(p.numel() for p in model.parameters()),
                        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)},
+        "weights_dtype": "float16" if half else "float32",
         "emodemo_version": __version__,
         "torch_version": torch.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -94,7 +99,11 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str,
         raise TypeError(f"checkpoint metadata must be JSON data (numbers, strings, lists, dicts): {error}") from None
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    save_model(model, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    if half:
+        state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    else:
+        save_model(model, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
     (directory / CONFIG_FILE).write_text(text + "\n", encoding="utf-8")
     (directory / CARD_FILE).write_text(model_card(json.loads(text)), encoding="utf-8")
     return directory

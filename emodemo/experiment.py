@@ -7,11 +7,16 @@ and how to build its model; this module runs the protocol every architecture sha
   its validation speakers, score its test speakers once; report mean and std over folds.
 - :func:`train_final`: train on all training speakers of the final split (validation speakers for
   early stopping only) and return the model with its history.
+
+Both take optional :class:`Stage` s: training in several stages on the same model (talk 001's
+staged fine-tuning: the head, then the top encoder layer, then more), each with its own settings
+and early stopping; cross-validation then scores the test speakers after every stage, so a table
+shows what each stage buys.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
 from torch import nn
@@ -29,9 +34,20 @@ BuildModel = Callable[[], nn.Module]
 Parts = Callable[[Fold], tuple[Sequence[Sample], Sequence[Sample], Sequence[Sample]]]
 
 
+@dataclass
+class Stage:
+    """One stage of staged training: ``prepare(model)`` sets what trains (``requires_grad``),
+    then :func:`~emodemo.train.fit` runs with ``cfg`` from the weights the previous stage kept."""
+
+    name: str
+    cfg: TrainConfig
+    prepare: Callable[[nn.Module], None]
+
+
 def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
                    make_dataset: MakeDataset, build_model: BuildModel, labels: Sequence[str],
-                   cfg: TrainConfig, keep_model: Callable[[Fold, nn.Module, dict], None] | None = None) -> dict[str, Any]:
+                   cfg: TrainConfig, keep_model: Callable[[Fold, nn.Module, dict], None] | None = None,
+                   stages: Sequence[Stage] | None = None) -> dict[str, Any]:
     """Train and test once per fold (see :mod:`emodemo.data.splits` for the folds).
 
     ``samples`` are split by each fold's speakers; or, when the parts depend on the fold in
@@ -39,39 +55,59 @@ def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
     ``fold -> (train, val, test)`` samples.
 
     Returns ``{"folds": [report per fold, with its history and speakers], "summary": mean/std}``.
+    With ``stages`` (``cfg`` is then unused), each fold trains through them in order and its test
+    speakers are scored after each; the result also has ``"stages": {name: {"folds", "summary"}}``
+    and its top-level folds and summary are the last stage's.
     ``keep_model(fold, model, report)``, when given, receives each fold's trained model (to save
     it, e.g. for looking inside the models of several folds later).
     """
     parts = samples if callable(samples) else (lambda fold: apply(samples, fold))
-    results, details = [], []
+    stages = list(stages) if stages else [Stage("", cfg, lambda model: None)]
+    by_stage: dict[str, list[dict]] = {stage.name: [] for stage in stages}
     for i, fold in enumerate(folds):
         log.info("%s (%d/%d): test %s", fold.name, i + 1, len(folds), ", ".join(fold.test))
         train, val, test = (make_dataset(part) for part in parts(fold))
         seed_everything(cfg.seed + i)  # the initial weights too, not only what fit() draws
         model = build_model()
-        history = fit(model, train, val, replace(cfg, seed=cfg.seed + i), labels=labels)
-        report = evaluate(model, test, labels, batch_size=cfg.batch_size)
+        for stage in stages:
+            stage.prepare(model)
+            history = fit(model, train, val, replace(stage.cfg, seed=stage.cfg.seed + i), labels=labels)
+            report = evaluate(model, test, labels, batch_size=stage.cfg.batch_size)
+            by_stage[stage.name].append(dict(report, fold=fold.name, train=fold.train, val=fold.val, test=fold.test,
+                                             best_epoch=history.best_epoch, history=history.to_dict()))
         if keep_model is not None:
             keep_model(fold, model, report)
-        results.append(report)
-        details.append({"fold": fold.name, "train": fold.train, "val": fold.val, "test": fold.test,
-                        "best_epoch": history.best_epoch, "history": history.to_dict()})
-    return {"summary": mean_std(results), "folds": [dict(r, **d) for r, d in zip(results, details)]}
+    results = {name: {"summary": mean_std([_scores(f) for f in fold_runs]), "folds": fold_runs}
+               for name, fold_runs in by_stage.items()}
+    last = results[stages[-1].name]
+    return dict(last, stages=results) if stages[0].name else last
 
 
 def train_final(samples: Sequence[Sample] | Parts, split: Fold, make_dataset: MakeDataset,
-                build_model: BuildModel, labels: Sequence[str], cfg: TrainConfig) -> tuple[nn.Module, History, dict]:
+                build_model: BuildModel, labels: Sequence[str], cfg: TrainConfig,
+                stages: Sequence[Stage] | None = None) -> tuple[nn.Module, History | dict[str, History], dict]:
     """Train the model that gets published: training speakers, early stopping on validation ones.
 
-    Returns the model, its history and its report on the validation speakers (not a test score:
-    they chose the epoch).
+    Returns the model, its history (with ``stages``: ``{stage name: History}``) and its report on
+    the validation speakers (not a test score: they chose the epoch).
     """
     parts = samples(split) if callable(samples) else apply(samples, split)
     train, val, _ = (make_dataset(part) if part else None for part in parts)
     seed_everything(cfg.seed)
     model = build_model()
-    history = fit(model, train, val, cfg, labels=labels)
-    return model, history, evaluate(model, val, labels, batch_size=cfg.batch_size)
+    if not stages:
+        history = fit(model, train, val, cfg, labels=labels)
+        return model, history, evaluate(model, val, labels, batch_size=cfg.batch_size)
+    histories = {}
+    for stage in stages:
+        stage.prepare(model)
+        histories[stage.name] = fit(model, train, val, stage.cfg, labels=labels)
+    return model, histories, evaluate(model, val, labels, batch_size=cfg.batch_size)
+
+
+def _scores(fold_result: Mapping[str, Any]) -> dict[str, Any]:
+    """A fold's report without its bookkeeping (speakers, history)."""
+    return {k: v for k, v in fold_result.items() if k not in ("history", "fold", "train", "val", "test", "best_epoch")}
 
 
 def standard_protocol(dataset: str, samples: Sequence[Sample]) -> tuple[list[Fold], Fold]:
@@ -97,6 +133,7 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One cross-validation result from runs that each did some folds (``train --folds i``, e.g.
     in parallel): folds in name order, the mean/std summary over all of them, and each fold's
     history cut down to the curves (loss, lr, seconds and the validation WA/UA/WF1/UF1 per epoch).
+    Staged runs (``"stages"``) are merged stage by stage.
 
     Everything else a run recorded (``pairing`` ...) must agree between runs and is kept.
     """
@@ -104,7 +141,7 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     shared: dict[str, Any] = {}
     for run in runs:
         for key, value in run.items():
-            if key in ("folds", "cross_validation"):
+            if key in ("folds", "cross_validation", "summary", "stages"):
                 continue
             if key in shared and shared[key] != value:
                 raise ValueError(f"runs disagree on {key!r}: {shared[key]!r} vs {value!r}")
@@ -114,9 +151,11 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
                 raise ValueError(f"{fold['fold']} appears in two runs")
             folds[fold["fold"]] = dict(fold, history=_curves(fold["history"]))
     ordered = [folds[name] for name in sorted(folds)]
-    reports = [{k: v for k, v in fold.items() if k not in ("history", "fold", "train", "val", "test", "best_epoch")}
-               for fold in ordered]
-    return dict(shared, cross_validation=mean_std(reports), folds=ordered)
+    merged = dict(shared, cross_validation=mean_std([_scores(fold) for fold in ordered]), folds=ordered)
+    if any("stages" in run for run in runs):
+        names = list(runs[0].get("stages", {}))
+        merged["stages"] = {name: merge_fold_runs([run["stages"][name] for run in runs]) for name in names}
+    return merged
 
 
 def _curves(history: Mapping[str, Any]) -> dict[str, Any]:

@@ -107,10 +107,8 @@ class WhisperSpeechEncoder(nn.Module):
         mask = torch.arange(x.shape[1], device=mel.device) < lengths[:, None]            # [B, T']
         x = x + self.encoder.positional_embedding[: x.shape[1]].to(x.dtype)
         layers = [x]
-        key_mask = mask[:, None, None, :]                              # [B, 1, 1, T'] for every head/query
         for block in self.encoder.blocks:
-            x = x + _masked_self_attention(block.attn, block.attn_ln(x), key_mask)
-            x = x + block.mlp(block.mlp_ln(x))
+            x = run_blocks([block], x, mask)
             layers.append(x)
         states = self.encoder.ln_post(x) * mask[..., None]             # [B, T', d]
         stacked = None
@@ -123,6 +121,18 @@ class WhisperSpeechEncoder(nn.Module):
         """Frame states of 16 kHz mono waveforms of any lengths up to 30 s."""
         mel, frames = self.mel_batch(waves)
         return self(mel, frames, all_layers=all_layers)
+
+
+def run_blocks(blocks, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Whisper encoder blocks (``ResidualAttentionBlock``) over states ``x [B, T', d]`` whose padded
+    steps (``mask [B, T']`` False) are hidden from every attention layer -> ``[B, T', d]``.
+
+    Also runs trainable copies of the top blocks (talk 001's staged fine-tuning)."""
+    key_mask = mask[:, None, None, :]                                  # [B, 1, 1, T'] for every head/query
+    for block in blocks:
+        x = x + _masked_self_attention(block.attn, block.attn_ln(x), key_mask)
+        x = x + block.mlp(block.mlp_ln(x))
+    return x
 
 
 def _masked_self_attention(attn: nn.Module, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:

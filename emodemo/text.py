@@ -3,7 +3,7 @@
 Two pre-trained front ends, both offline (see :mod:`emodemo.assets` for where weights come from):
 
 * **all-MiniLM-L6-v2** (a 6-layer BERT, 384-d): :func:`encode_tokens` gives contextual states
-  for every word piece, :func:`sentence_embedding` their masked mean, L2-normalised (the
+  for every word piece (at every layer if asked; any ``transformers`` encoder by name too), :func:`sentence_embedding` their masked mean, L2-normalised (the
   sentence-transformers recipe the model was trained for);
 * **GloVe** (static word vectors; packaged 6B 50-d, or any GloVe text file such as 840B 300-d):
   :func:`tokenize` splits text the way GloVe's corpus was split, :class:`Glove` looks words up
@@ -35,13 +35,19 @@ MINILM_DIM = 384
 class TokenStates:
     """Contextual word-piece states of a batch of texts.
 
-    ``states``: ``[B, L, 384]`` last-layer states (L = longest text in pieces, [CLS] and [SEP]
-    included); ``mask``: ``[B, L]`` True on real pieces; ``tokens``: each text's real pieces.
+    ``states``: ``[B, L, D]`` last-layer states (L = longest text in pieces, [CLS] and [SEP]
+    included; D = 384 for MiniLM); ``mask``: ``[B, L]`` True on real pieces; ``tokens``: each
+    text's real pieces; ``layers``: when asked for, ``[B, n_layers + 1, L, D]``: index 0 the
+    embeddings, index i the output of layer i (the last equals ``states``). Zero on padding.
     """
 
     states: torch.Tensor
     mask: torch.Tensor
     tokens: list[list[str]]
+    layers: torch.Tensor | None = None
+
+
+MINILM = "minilm"  # the packaged all-MiniLM-L6-v2; any other name is a transformers id or folder
 
 
 @functools.lru_cache(maxsize=None)
@@ -56,6 +62,32 @@ def load_minilm(device: str = "cpu"):
     return tokenizer, model, asset
 
 
+@functools.lru_cache(maxsize=None)
+def load_text_encoder(name: str = MINILM, device: str = "cpu"):
+    """``(tokenizer, model)`` of a frozen token encoder, loaded once per (name, device).
+
+    ``"minilm"``: the packaged all-MiniLM-L6-v2 (offline). Anything else: a ``transformers`` id
+    such as ``"bert-base-uncased"`` or ``"t5-base"`` (the talks' text encoders; downloaded from the
+    Hub when online) or a local folder. Of an encoder-decoder model (T5) only the encoder is kept.
+    """
+    if name == MINILM:
+        tokenizer, model, _ = load_minilm(device)
+        return tokenizer, model
+    from transformers import AutoModel, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(name)
+        model = AutoModel.from_pretrained(name)
+    except OSError as error:
+        raise FileNotFoundError(f"cannot load the text encoder {name!r}: {error}. Offline, use the packaged "
+                                f"{MINILM!r}, or a folder holding a saved transformers model") from None
+    if getattr(model.config, "is_encoder_decoder", False):
+        model = model.get_encoder()
+    model = model.to(device).eval()
+    model.requires_grad_(False)
+    return tokenizer, model
+
+
 def _text_list(texts: str | Sequence[str]) -> list[str]:
     listed = [texts] if isinstance(texts, str) else list(texts) if isinstance(texts, (list, tuple)) else []
     if not listed or not all(isinstance(t, str) for t in listed):
@@ -64,16 +96,23 @@ def _text_list(texts: str | Sequence[str]) -> list[str]:
 
 
 @torch.no_grad()
-def encode_tokens(texts: str | Sequence[str], max_length: int = 128, device: str = "cpu") -> TokenStates:
-    """MiniLM states of each word piece of ``texts`` (cut at ``max_length`` pieces)."""
-    tokenizer, model, _ = load_minilm(device)
+def encode_tokens(texts: str | Sequence[str], max_length: int = 128, device: str = "cpu", encoder: str = MINILM,
+                  all_layers: bool = False) -> TokenStates:
+    """States of each word piece of ``texts`` (cut at ``max_length`` pieces) from ``encoder``
+    (see :func:`load_text_encoder`); every layer's too when ``all_layers``."""
+    tokenizer, model = load_text_encoder(encoder, device)
     batch = tokenizer(_text_list(texts), padding=True, truncation=True, max_length=max_length,
                       return_tensors="pt").to(device)
-    states = model(**batch).last_hidden_state                                          # [B, L, 384]
+    inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+    output = model(**inputs, output_hidden_states=all_layers)
     mask = batch["attention_mask"].bool()                                              # [B, L]
+    states = output.last_hidden_state * mask[..., None]                                # [B, L, D]
+    layers = None
+    if all_layers:
+        layers = torch.stack(output.hidden_states, dim=1) * mask[:, None, :, None]     # [B, n+1, L, D]
     tokens = [tokenizer.convert_ids_to_tokens(ids[row_mask].tolist())
               for ids, row_mask in zip(batch["input_ids"], mask)]
-    return TokenStates(states * mask[..., None], mask, tokens)
+    return TokenStates(states, mask, tokens, layers)
 
 
 def sentence_embedding(texts: str | Sequence[str], max_length: int = 128, device: str = "cpu") -> torch.Tensor:

@@ -42,6 +42,7 @@ SINGLE_LABEL_METRICS = ("WA", "UA", "WF1", "UF1", "macro_precision")
 MULTILABEL_METRICS = ("mean_accuracy", "mean_f1", "mean_wacc")
 SCHEDULERS = ("cosine", "plateau", "none")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+LOSSES = ("ce", "bce")
 
 
 @dataclass
@@ -71,6 +72,8 @@ class TrainConfig:
     class_weights: bool = False         # weight the default loss by inverse train-label frequency
     grad_clip: float | None = 1.0       # max global gradient norm; None disables clipping
     multilabel: bool = False            # BCE on independent sigmoids instead of softmax CE
+    loss: str = "ce"                    # single-label: softmax cross-entropy, or "bce": one sigmoid per
+                                        # class against the one-hot target (talk 001); argmax predicts
     threshold: float = 0.5              # multi-label decision threshold on probabilities
     precision: str = "auto"
     device: str | None = None           # None: pick_device() (cuda, then mps, then cpu)
@@ -82,6 +85,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.scheduler not in SCHEDULERS:
             raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {self.scheduler!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.epochs < 1 or self.batch_size < 1:
@@ -214,15 +219,27 @@ def _dataset_targets(dataset: Dataset) -> torch.Tensor:
 
 
 class _DefaultLoss(nn.Module):
-    """Cross-entropy on class indices, or BCE-with-logits on 0/1 vectors (multi-label)."""
+    """Cross-entropy on class indices; BCE-with-logits on 0/1 vectors (multi-label) or on the one-hot
+    vectors of class indices (``one_hot_bce``, weighted per example by its class's weight)."""
 
-    def __init__(self, multilabel: bool, weight: torch.Tensor | None) -> None:
+    def __init__(self, multilabel: bool, weight: torch.Tensor | None, one_hot_bce: bool = False) -> None:
         super().__init__()
-        self.multilabel = multilabel
-        self.criterion = (nn.BCEWithLogitsLoss(pos_weight=weight) if multilabel
-                          else nn.CrossEntropyLoss(weight=weight))
+        self.multilabel, self.one_hot_bce = multilabel, one_hot_bce and not multilabel
+        if self.one_hot_bce:
+            self.register_buffer("weight", weight)
+            self.criterion = nn.BCEWithLogitsLoss(reduction="none")
+        else:
+            self.criterion = (nn.BCEWithLogitsLoss(pos_weight=weight) if multilabel
+                              else nn.CrossEntropyLoss(weight=weight))
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.one_hot_bce:
+            targets = nn.functional.one_hot(labels.long(), logits.shape[1]).float()       # [B, C]
+            per_example = self.criterion(logits.float(), targets).mean(dim=1)            # [B]
+            if self.weight is None:
+                return per_example.mean()
+            w = self.weight[labels.long()]                                               # [B]
+            return (per_example * w).sum() / w.sum().clamp(min=1e-12)
         target = labels.float() if self.multilabel else labels.long()
         return self.criterion(logits.float(), target)
 
@@ -234,7 +251,7 @@ def _default_loss(cfg: TrainConfig, train_data: Dataset, labels: Sequence[str] |
         targets = _dataset_targets(train_data)
         n_classes = len(labels) if labels is not None else int(targets.max()) + 1
         weight = class_weights(targets, n_classes, cfg.multilabel)
-    return _DefaultLoss(cfg.multilabel, weight)
+    return _DefaultLoss(cfg.multilabel, weight, one_hot_bce=cfg.loss == "bce")
 
 
 def _to_device(batch: Any, device: torch.device, need_label: bool = False) -> dict[str, Any]:

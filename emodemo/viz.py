@@ -155,6 +155,51 @@ def draw_attention(wave_ax, attention_ax, weights: Any, words: Sequence[str], wa
     return image
 
 
+def coattention_steps(panels: Sequence[Mapping[str, Any]], sr: int, frame_rate: float = 50.0) -> Figure:
+    """Talk 001's three co-attention steps for several clips, one column per clip.
+
+    Each panel: ``wave`` (the audio the model heard), ``tokens`` (word pieces), ``text_1`` and
+    ``text_3`` (step 1's and step 3's weights over the tokens), ``speech`` (step 2's weights over
+    the audio states, ``frame_rate`` per second), ``title``, and optionally ``word_times``
+    ``[(word, start_s, end_s), ...]`` drawn as boundaries over the sound. Rows: step 1 (text,
+    unguided), step 2 (speech, guided by step 1's text summary) over the waveform, step 3 (text
+    again, guided by step 2's speech summary).
+    """
+    if not panels:
+        raise ValueError("no clips to draw")
+    fig = Figure(figsize=(4.2 * len(panels), 7.5), layout="constrained")
+    axes = np.asarray(fig.subplots(3, len(panels), squeeze=False, gridspec_kw={"height_ratios": [1, 1.3, 1]}))
+    for column, panel in enumerate(panels):
+        tokens = list(panel["tokens"])
+        for row, key, step in ((0, "text_1", "step 1: text, unguided"), (2, "text_3", "step 3: text | speech")):
+            weights = np.asarray(panel[key], dtype=float)[: len(tokens)]
+            if weights.shape != (len(tokens),):
+                raise ValueError(f"{key} must hold one weight per token ({len(tokens)}), got {weights.shape}")
+            ax = axes[row, column]
+            ax.bar(range(len(tokens)), weights, color="tab:purple" if row == 0 else "tab:green")
+            ax.set_xticks(range(len(tokens)), tokens, rotation=60, fontsize=7)
+            ax.set_ylim(0, 1)
+            ax.set_ylabel(step if column == 0 else "", fontsize=8)
+        wave = np.asarray(panel["wave"], dtype=float).reshape(-1)
+        speech = np.asarray(panel["speech"], dtype=float).reshape(-1)
+        ax = axes[1, column]
+        ax.plot(np.arange(len(wave)) / sr, wave / max(np.abs(wave).max(), 1e-9), color="0.6", linewidth=0.4)
+        ax.set_ylim(-1, 1)
+        ax.set_yticks([])
+        weight_ax = ax.twinx()
+        weight_ax.fill_between(np.arange(len(speech)) / frame_rate, speech, step="post", color="tab:orange", alpha=0.7)
+        weight_ax.set_ylim(0, max(float(speech.max()) * 1.1, 1e-6))
+        weight_ax.set_ylabel("step 2: speech | text" if column == len(panels) - 1 else "", fontsize=8)
+        for word, start, end in panel.get("word_times") or []:
+            ax.axvline(start, color="tab:cyan", linewidth=0.6, linestyle="--")
+            ax.text((start + end) / 2, 1.0, word.strip(), transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=7)
+        ax.set_xlim(0, max(len(wave) / sr, len(speech) / frame_rate))
+        ax.set_xlabel("time (s)")
+        axes[0, column].set_title(panel.get("title", ""), fontsize=9)
+    return fig
+
+
 def training_curves(history: History | Mapping[str, Any]) -> Figure:
     """Loss (train and validation) and validation metrics per epoch, the kept epoch marked."""
     if not isinstance(history, History):

@@ -50,6 +50,20 @@ def test_round_trip_restores_weights_and_metadata(saved):
     assert meta["created"] and meta["torch_version"] == torch.__version__ and meta["emodemo_version"]
 
 
+def test_half_precision_weights_are_stored_as_fp16_and_load_as_fp32(saved, tmp_path):
+    folder, model, report = saved
+    half = save_checkpoint(tmp_path / "half", model, model_name="toy", model_kwargs={"hidden": 5}, labels=LABELS,
+                           data_card=DATA_CARD, metrics=report, half=True)
+    from safetensors import safe_open
+    with safe_open(str(half / "model.safetensors"), "pt") as stored:
+        assert {stored.get_slice(key).get_dtype() for key in stored.keys()} == {"F16"}
+    loaded, meta = load_checkpoint(half, REGISTRY)
+    assert meta["weights_dtype"] == "float16"
+    for name, tensor in model.state_dict().items():
+        assert loaded.state_dict()[name].dtype == torch.float32
+        assert torch.allclose(loaded.state_dict()[name], tensor, rtol=1e-3, atol=1e-4)
+
+
 def test_loading_never_unpickles_files_in_the_folder(saved, tmp_path, monkeypatch):
     folder, _, _ = saved
     marker = tmp_path / "pwned"

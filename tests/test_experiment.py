@@ -100,3 +100,47 @@ def test_folds_run_apart_merge_into_one_cross_validation():
         merge_fold_runs([run("fold0", 0.4), run("fold0", 0.5)])
     with pytest.raises(ValueError, match="disagree"):
         merge_fold_runs([run("fold0", 0.4), dict(run("fold1", 0.5), pairing="constructed")])
+
+
+def test_staged_cross_validation_scores_the_test_speakers_after_every_stage_and_merges_by_stage(tmp_path):
+    """Talk 001's staged fine-tuning: stages continue from the previous stage's weights, each fold is
+    scored after each stage, and folds run apart are merged stage by stage."""
+    from emodemo.experiment import Stage, merge_fold_runs
+
+    samples = load("ravdess", layouts.make_ravdess(tmp_path, actors=(1, 2, 3, 4, 5, 6), sr=8000))
+    folds = kfold_by_speaker(samples, k=3, seed=0, val_speakers=1)
+
+    def make_dataset(part):
+        x, y = _pitch_features(part)
+        return DictDataset(input=x, label=y)
+
+    class TwoPart(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.frozen, self.head = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)
+
+        def forward(self, input):
+            return self.head(self.frozen(input))
+
+    prepared = []
+
+    def only_head(model):
+        prepared.append(("head", model.frozen.weight.detach().clone()))
+        model.frozen.requires_grad_(False)
+
+    def everything(model):
+        prepared.append(("all", model.frozen.weight.detach().clone()))
+        model.requires_grad_(True)
+
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=0.05, progress=False, patience=None)
+    stages = [Stage("head", cfg, only_head), Stage("all", cfg, everything)]
+    result = cross_validate(samples, folds[:2], make_dataset, TwoPart, RAVDESS8, cfg, stages=stages)
+    assert list(result["stages"]) == ["head", "all"] and len(result["stages"]["all"]["folds"]) == 2
+    assert [name for name, _ in prepared] == ["head", "all", "head", "all"]
+    assert torch.equal(prepared[0][1], prepared[1][1])        # stage 1 left the frozen part as it was
+    assert result["folds"] == result["stages"]["all"]["folds"]
+    runs = [dict(result, folds=[f], stages={n: {"folds": [s["folds"][i]]} for n, s in result["stages"].items()})
+            for i, f in enumerate(result["folds"])]
+    merged = merge_fold_runs(runs)
+    assert merged["stages"]["head"]["cross_validation"]["WA"]["mean"] == pytest.approx(
+        result["stages"]["head"]["summary"]["WA"]["mean"])

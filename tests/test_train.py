@@ -183,3 +183,21 @@ def test_mixed_precision_trains_on_cuda(precision):
         pytest.skip("needs a CUDA device")
     model, history = trained(quick(epochs=4, precision=precision, device="cuda"))
     assert history.best_score > 0.8 and next(model.parameters()).device.type == "cuda"
+
+
+def test_single_label_bce_is_one_sigmoid_per_class_against_the_one_hot_target():
+    """Talk 001 trains its classifier with binary cross-entropy; weighted like cross-entropy."""
+    from emodemo.train import _DefaultLoss
+    logits, labels = torch.randn(5, 3), torch.tensor([0, 2, 1, 2, 2])
+    one_hot = nn.functional.one_hot(labels, 3).float()
+    plain = _DefaultLoss(False, None, one_hot_bce=True)(logits, labels)
+    assert plain == pytest.approx(float(nn.functional.binary_cross_entropy_with_logits(logits, one_hot)), rel=1e-6)
+    weight = torch.tensor([1.0, 2.0, 0.5])
+    per_example = nn.functional.binary_cross_entropy_with_logits(logits, one_hot, reduction="none").mean(dim=1)
+    expected = (per_example * weight[labels]).sum() / weight[labels].sum()
+    assert _DefaultLoss(False, weight, one_hot_bce=True)(logits, labels) == pytest.approx(float(expected), rel=1e-6)
+    history = fit(ToyClassifier(), blobs(200, seed=1), blobs(100, seed=2),
+                  TrainConfig(epochs=8, lr=0.05, loss="bce", class_weights=True, progress=False, patience=None))
+    assert history.best_score > 0.9
+    with pytest.raises(ValueError, match="loss must be one of"):
+        TrainConfig(loss="hinge")

@@ -105,3 +105,15 @@ def test_training_curves_plot_losses_metrics_and_the_kept_epoch(tmp_path):
     assert list(metric_ax.lines[2].get_ydata()) == [0.4, 0.6, 0.55]
     fig.savefig(tmp_path / "curves.png")
     assert is_png(tmp_path / "curves.png")
+
+
+def test_coattention_steps_draws_three_rows_per_clip_and_checks_lengths():
+    from emodemo.viz import coattention_steps
+    panel = {"wave": np.sin(np.arange(16000) / 20), "tokens": ["[CLS]", "kids", "[SEP]"], "text_1": [0.2, 0.7, 0.1],
+             "text_3": [0.1, 0.8, 0.1], "speech": np.full(50, 0.02), "title": "angry",
+             "word_times": [("kids", 0.1, 0.4)]}
+    fig = coattention_steps([panel, dict(panel, title="sad")], sr=16000)
+    assert len(fig.axes) == 2 * 3 + 2                        # 3 rows per clip + a weight axis over each sound
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == panel["tokens"]
+    with pytest.raises(ValueError, match="one weight per token"):
+        coattention_steps([dict(panel, text_1=[0.5, 0.5])], sr=16000)

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 from torch import nn
 
+from .coattention import CoAttentionNet
 from .nmt_attention import NMTAttention
 from .speech_probe import SpeechProbe
 
 REGISTRY: dict[str, type[nn.Module]] = {
     "speech_probe": SpeechProbe,
     "nmt_attention": NMTAttention,
+    "coattention": CoAttentionNet,
 }
 
 

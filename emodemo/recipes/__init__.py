@@ -23,6 +23,7 @@ from importlib import import_module
 _RECIPES = {
     "speech_probe": "speech_probe",
     "nmt_attention": "nmt_attention",
+    "coattention": "coattention",
 }
 
 

@@ -32,9 +32,10 @@ from torch.utils.data import Dataset
 
 from emodemo.audio import SAMPLE_RATE, load_audio, voiced_bounds
 from emodemo.data.record import Sample
-from emodemo.labels import CANONICAL7, IEMOCAP4
+from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.models.nmt_attention import word_spans_to_frames
+from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts
 from emodemo.text import load_glove, tokenize
 from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 
@@ -43,11 +44,11 @@ log = logging.getLogger(__name__)
 NAME = "nmt_attention"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
-DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4, "goemotions": CANONICAL7, "meld": CANONICAL7}
 PAD, UNK = "<pad>", "<unk>"
 MAX_TOKENS = 64       # longer lines are cut (GoEmotions comments can run to ~70 words)
 MAX_SECONDS = 30.0    # as everywhere: longer clips are cut to their first 30 s
 COMMON_WORDS = 10_000
+GLOVE_LICENCE = ("GloVe 6B: PDDL",)
 
 
 @functools.lru_cache(maxsize=1)
@@ -179,34 +180,6 @@ def build_model(kwargs: dict, vocab: Sequence[str], seed: int = 0):
     return model
 
 
-def paired_parts(dataset: str, root: Path, pairing: str, text_source: str, text_root: Path | None, seed: int):
-    """``(samples or parts function, folds, final split, pairing name)`` for a pairing of RAVDESS clips."""
-    from emodemo import data, pairing as pairings
-    from emodemo.experiment import standard_protocol
-    from emodemo.transcripts import transcribe_samples
-
-    if dataset == "iemocap":  # the talk's data: gold transcripts are the real pairs
-        clips = [s for s in data.load("iemocap", root, classes=4) if s.audio is not None]
-        folds, final = standard_protocol(dataset, clips)
-        return clips, folds, final, "real (IEMOCAP gold transcriptions)"
-    if dataset != "ravdess":
-        raise ValueError(f"{NAME} trains on RAVDESS pairings or IEMOCAP, not {dataset!r}")
-    clips = data.load("ravdess", root, calm_as_neutral=True)
-    folds, final = standard_protocol(dataset, clips)
-    if pairing == "real":
-        return pairings.real_pairs(clips, transcribe_samples(clips)), folds, final, pairings.REAL_PAIRING_NAME
-    if pairing != "constructed":
-        raise ValueError(f"pairing must be 'real' or 'constructed', got {pairing!r}")
-    if text_root is None:
-        raise ValueError("constructed pairs need --option text_root=PATH (the GoEmotions or MELD folder)")
-
-    @functools.lru_cache(maxsize=None)
-    def parts(fold):
-        return pairings.constructed_pairs(clips, fold, text_source, text_root, seed=seed)
-
-    return parts, folds, final, pairings.constructed_pairing_name(text_source)
-
-
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", alignment: str = "global", score: str = "concat",
@@ -219,7 +192,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
 
     if dataset in TEXT_BENCHMARKS:
         return _train_text_benchmark(dataset, Path(root), out, final, epochs, seed, quick, mode, batch_size, lr)
-    samples, folds, final_split, pairing_name = paired_parts(dataset, Path(root), pairing, text_source,
+    samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
                                                              Path(text_root) if text_root else None, seed)
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
     vocab = vocabulary([s for part in every_part for s in part])
@@ -234,7 +207,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
     new_model = lambda: build_model(kwargs, vocab, seed)  # noqa: E731
     metrics: dict = {"pairing": pairing_name}
-    card = {"dataset": dataset, "pairing": pairing_name, "licence": _licence(dataset, pairing, text_source),
+    card = {"dataset": dataset, "pairing": pairing_name, "licence": licence(dataset, pairing, text_source, GLOVE_LICENCE),
             "inputs": "16 kHz waveform, silence trimmed; words (GloVe 6B 50-d vocabulary) with Whisper tiny.en word timings"}
 
     def keep(fold, model, report):
@@ -291,18 +264,8 @@ def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, epochs:
     log.info("%s text-only on %s: test WA %.3f UA %.3f UF1 %.3f", NAME, name, metrics["test"]["WA"],
              metrics["test"]["UA"], metrics["test"]["UF1"])
     if final:
-        card = {"dataset": name, "protocol": DESCRIPTIONS[name], "licence": _licence(name, "real", name),
+        card = {"dataset": name, "protocol": DESCRIPTIONS[name], "licence": licence(name, "real", name, GLOVE_LICENCE),
                 "inputs": "words (GloVe 6B 50-d vocabulary)"}
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
                         metrics=metrics, train_cfg=cfg, input_spec=spec)
     return metrics
-
-
-def _licence(dataset: str, pairing: str, text_source: str) -> str:
-    """The terms whoever reuses the weights inherits, from every corpus that trained them."""
-    parts = {"ravdess": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial)",
-             "iemocap": "IEMOCAP: research use under USC's licence agreement",
-             "goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[dataset].split(";")
-    if dataset == "ravdess" and pairing == "constructed":
-        parts.append({"goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[text_source])
-    return "; ".join(parts + ["GloVe 6B: PDDL"])

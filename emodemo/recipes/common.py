@@ -1,0 +1,48 @@
+"""What several recipes share: the RAVDESS pairings with their folds, label sets, licences."""
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from emodemo.labels import CANONICAL7, IEMOCAP4
+
+# the classes a model trained on each dataset predicts (RAVDESS calm counts as neutral)
+DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4, "goemotions": CANONICAL7, "meld": CANONICAL7}
+
+
+def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source: str, text_root: Path | None, seed: int):
+    """``(samples or parts function, folds, final split, pairing name)`` for a pairing of RAVDESS clips."""
+    from emodemo import data, pairing as pairings
+    from emodemo.experiment import standard_protocol
+    from emodemo.transcripts import transcribe_samples
+
+    if dataset == "iemocap":  # the talk's data: gold transcripts are the real pairs
+        clips = [s for s in data.load("iemocap", root, classes=4) if s.audio is not None]
+        folds, final = standard_protocol(dataset, clips)
+        return clips, folds, final, "real (IEMOCAP gold transcriptions)"
+    if dataset != "ravdess":
+        raise ValueError(f"{model} trains on RAVDESS pairings or IEMOCAP, not {dataset!r}")
+    clips = data.load("ravdess", root, calm_as_neutral=True)
+    folds, final = standard_protocol(dataset, clips)
+    if pairing == "real":
+        return pairings.real_pairs(clips, transcribe_samples(clips)), folds, final, pairings.REAL_PAIRING_NAME
+    if pairing != "constructed":
+        raise ValueError(f"pairing must be 'real' or 'constructed', got {pairing!r}")
+    if text_root is None:
+        raise ValueError("constructed pairs need --option text_root=PATH (the GoEmotions or MELD folder)")
+
+    @functools.lru_cache(maxsize=None)
+    def parts(fold):
+        return pairings.constructed_pairs(clips, fold, text_source, text_root, seed=seed)
+
+    return parts, folds, final, pairings.constructed_pairing_name(text_source)
+
+def licence(dataset: str, pairing: str, text_source: str, pretrained: tuple[str, ...]) -> str:
+    """The terms whoever reuses the weights inherits, from every corpus that trained them and the
+    pre-trained parts inside them (``pretrained``, e.g. ``("GloVe 6B: PDDL",)``)."""
+    parts = {"ravdess": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial)",
+             "iemocap": "IEMOCAP: research use under USC's licence agreement",
+             "goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[dataset].split(";")
+    if dataset == "ravdess" and pairing == "constructed":
+        parts.append({"goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[text_source])
+    return "; ".join(parts + list(pretrained))

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Every measured run of talk 001's model (coattention), as committed under checkpoints/coattention/:
+# RAVDESS variants x 5 folds by actor (each fold its own process, seed = fold index; two at a time, one
+# thread each), staged (head -> top encoder layer -> top two; speech alone stops after the top layer, for
+# CPU time), merged per variant into cv/<variant>.json; the text side on GoEmotions and MELD; the final checkpoint (fusion on
+# constructed GoEmotions pairs, so that the words a user says count too).
+# About 1.5 hours on a 2-core CPU. Usage: bash scripts/coattention_runs.sh [DATA_DIR] [RUN_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${1:-../shared/datasets}
+RUNS=${2:-runs/coattention}
+OUT=checkpoints/coattention
+PY=${PY:-.venv/bin/python}
+export OMP_NUM_THREADS=1
+mkdir -p "$RUNS" "$OUT/cv"
+
+variant_options() {  # variant -> recipe options
+  local constructed="pairing=constructed text_root=$DATA/goemotions"
+  case $1 in
+    fusion_real) echo "" ;;
+    fusion_constructed) echo "$constructed" ;;
+    speech) echo "mode=speech stages=head,top1" ;;
+    text_real) echo "mode=text" ;;
+    text_constructed) echo "mode=text $constructed" ;;
+    fusion_real_ce) echo "loss=ce stages=head" ;;
+    fusion_constructed_ce) echo "loss=ce stages=head $constructed" ;;
+  esac
+}
+VARIANTS="fusion_real fusion_constructed speech text_real text_constructed fusion_real_ce fusion_constructed_ce"
+
+one_fold() {  # variant fold
+  local opts="" o
+  for o in $(variant_options "$1"); do opts="$opts --option $o"; done
+  [ -s "$RUNS/$1_f$2.json" ] || $PY -m emodemo -v train coattention --root "$DATA/ravdess_speech" --cv --no-final \
+      --folds "$2" --seed "$2" $opts --results "$RUNS/$1_f$2.json" > "$RUNS/$1_f$2.log" 2>&1
+}
+export -f one_fold variant_options
+export DATA RUNS PY
+
+# fill the speech feature cache once, before two processes would both compute it
+$PY -c "from emodemo import data; from emodemo.recipes import coattention as r; \
+r.speech_of_samples(data.load('ravdess', '$DATA/ravdess_speech'))"
+for v in $VARIANTS; do for f in 0 1 2 3 4; do echo "$v $f"; done; done | xargs -P 2 -n 2 bash -c 'one_fold "$0" "$1"'
+for v in $VARIANTS; do $PY -m emodemo merge "$RUNS/${v}"_f?.json --out "$OUT/cv/$v.json"; done
+$PY -m emodemo -v train coattention --dataset goemotions --root "$DATA/goemotions" --no-final \
+    --option mode=text --option stages=head --results "$OUT/cv/text_goemotions.json"
+$PY -m emodemo -v train coattention --dataset meld --root "$DATA/meld_text" --no-final \
+    --option mode=text --option stages=head --results "$OUT/cv/text_meld.json"
+$PY -m emodemo -v train coattention --root "$DATA/ravdess_speech" --out "$OUT" --results "$RUNS/final.json" \
+    --option pairing=constructed --option text_root="$DATA/goemotions"

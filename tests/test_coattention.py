@@ -1,0 +1,196 @@
+"""Talk 001's co-attention model: eq. 3's steps, the fusion, staged unfreezing on the real encoders."""
+import pytest
+import torch
+
+from emodemo.models.coattention import CoAttentionNet, GuidedAttention
+
+
+def _batch(b=3, t=20, n=7, layers=1, dim=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    speech_mask = torch.arange(t)[None, :] < torch.tensor([t, t - 5, 4][:b])[:, None]
+    text_mask = torch.arange(n)[None, :] < torch.tensor([n, 3, 2][:b])[:, None]
+    return {"speech": torch.randn(b, layers, t, dim, generator=g) * speech_mask[:, None, :, None],
+            "speech_mask": speech_mask,
+            "text": torch.randn(b, layers, n, dim, generator=g) * text_mask[:, None, :, None], "text_mask": text_mask}
+
+
+def test_an_attention_step_is_a_distribution_over_real_steps_and_its_weighted_sum():
+    step = GuidedAttention(dim=16, guide_dim=8, k=12)
+    x, mask = torch.randn(2, 10, 16), torch.arange(10)[None, :] < torch.tensor([10, 6])[:, None]
+    pooled, weights = step(x, mask)
+    assert torch.allclose(weights.sum(dim=1), torch.ones(2)) and (weights[1, 6:] == 0).all()
+    assert torch.allclose(pooled, torch.einsum("bt,btd->bd", weights, x), atol=1e-6)
+    same, _ = step(x, mask, torch.zeros(2, 8))                   # g = 0 is the unguided first step
+    assert torch.allclose(same, pooled)
+    _, guided = step(x, mask, torch.randn(2, 8))
+    assert not torch.allclose(guided, weights)                   # the guide moves the attention
+
+
+def test_the_three_steps_depend_on_what_they_are_guided_by():
+    model = CoAttentionNet(n_classes=4, speech_dim=16, text_dim=16, attention_dim=8, fused_dim=12).eval()
+    batch = _batch()
+    out = model(**batch)
+    assert out["logits"].shape == (3, 4) and out["speech_attention"].shape == (3, 20)
+    assert out["text_attention_1"].shape == out["text_attention_3"].shape == (3, 7)
+    other_speech = dict(batch, speech=batch["speech"] + torch.randn_like(batch["speech"]) * batch["speech_mask"][:, None, :, None])
+    moved = model(**other_speech)
+    assert torch.allclose(moved["text_attention_1"], out["text_attention_1"])      # step 1: text alone
+    assert not torch.allclose(moved["text_attention_3"], out["text_attention_3"])  # step 3: guided by speech
+    other_text = dict(batch, text=batch["text"] + torch.randn_like(batch["text"]) * batch["text_mask"][:, None, :, None])
+    assert not torch.allclose(model(**other_text)["speech_attention"], out["speech_attention"])  # step 2
+
+
+def test_a_clip_answers_the_same_whatever_its_batch_mates_and_padding():
+    model = CoAttentionNet(n_classes=4, speech_dim=16, text_dim=16, attention_dim=8, fused_dim=12).eval()
+    batch = _batch()
+    alone = {k: v[2:3] for k, v in batch.items()}
+    alone = {"speech": alone["speech"][:, :, :4], "speech_mask": alone["speech_mask"][:, :4],
+             "text": alone["text"][:, :, :2], "text_mask": alone["text_mask"][:, :2]}
+    assert torch.allclose(model(**batch)["logits"][2], model(**alone)["logits"][0], atol=1e-5)
+
+
+@pytest.mark.parametrize("mode, keys", [("speech", {"speech_attention"}), ("text", {"text_attention_1"})])
+def test_unimodal_variants_read_only_their_modality(mode, keys):
+    model = CoAttentionNet(n_classes=4, mode=mode, speech_dim=16, text_dim=16, attention_dim=8, fused_dim=12).eval()
+    batch = _batch()
+    drop = "text" if mode == "speech" else "speech"
+    out = model(**{k: v for k, v in batch.items() if not k.startswith(drop)})
+    assert set(out) == keys | {"logits"}
+    with pytest.raises(ValueError, match="mode"):
+        CoAttentionNet(n_classes=4, mode="audio")
+
+
+def test_unfreezing_trains_the_top_layers_only_and_runs_them_from_the_states_below():
+    model = CoAttentionNet(n_classes=4, speech_dim=24, text_dim=24, speech_top=2, speech_heads=4, text_top=2,
+                           text_config={"num_attention_heads": 4, "intermediate_size": 48}).eval()
+
+    def trainable(prefix):
+        return {n.split(".")[2] for n, p in model.named_parameters() if p.requires_grad and n.startswith(prefix + ".blocks")}
+
+    model.unfreeze(0)
+    assert trainable("speech_top") == trainable("text_top") == set()
+    assert model.classifier[1].weight.requires_grad
+    model.unfreeze(1)
+    assert trainable("speech_top") == trainable("text_top") == {"1"}   # the top block of each side
+    model.unfreeze(2)
+    assert trainable("speech_top") == trainable("text_top") == {"0", "1"}
+    with pytest.raises(ValueError, match="cannot unfreeze 3"):
+        model.unfreeze(3)
+    batch = _batch(layers=3, dim=24)
+    model.unfreeze(0)
+    head_only = model(**batch)
+    # with nothing unfrozen the layer below is never read: changing it changes nothing
+    changed = dict(batch, speech=batch["speech"].clone())
+    changed["speech"][:, 1] += torch.randn_like(changed["speech"][:, 1])   # not a constant: layer norms remove those
+    assert torch.allclose(model(**changed)["logits"], head_only["logits"])
+    model.unfreeze(1)
+    assert not torch.allclose(model(**changed)["logits"], model(**batch)["logits"])
+
+
+def test_copied_top_layers_reproduce_the_real_encoders_last_states(ravdess_clip):
+    """Staged fine-tuning starts where the frozen encoders end: Whisper's and MiniLM's top layers,
+    copied into the model and run on the cached states below them, give the cached last states."""
+    from emodemo.audio import load_audio
+    from emodemo.recipes import coattention as recipe
+
+    spec = {"mode": "fusion", "top_layers": 2, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
+    model = recipe.build_model(recipe.model_kwargs("fusion", 2, 7), spec).eval()
+    from emodemo.asr import Transcript
+    batch = recipe.clip_inputs(load_audio(ravdess_clip), Transcript("Kids are talking by the door.", [], "en", "x", 0, 4,
+                                                                   "tiny.en"), spec)
+    assert batch["speech"].shape[1] == 3 and batch["text"].shape[1] == 3
+    for n in (1, 2):
+        model.unfreeze(n)
+        speech = model.speech_top(batch["speech"], batch["speech_mask"], n)
+        text = model.text_top(batch["text"], batch["text_mask"], n)
+        assert torch.allclose(speech, batch["speech"][:, -1], atol=0.05)   # fp16-cached inputs
+        assert torch.allclose(text, batch["text"][:, -1], atol=0.01)
+
+
+def test_serving_inputs_equal_training_inputs(ravdess_clip):
+    """A user's clip and its transcript reach the model as the same clip did in training."""
+    from emodemo.asr import Transcript
+    from emodemo.audio import load_audio
+    from emodemo.data.record import Sample
+    from emodemo.recipes import coattention as recipe
+
+    text = "Kids are talking by the door."
+    sample = Sample("clip", "ravdess", "angry", audio=ravdess_clip, text=text)
+    spec = {"mode": "fusion", "top_layers": 1, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
+    trained = recipe.CoAttentionClips.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
+    served = recipe.clip_inputs(load_audio(ravdess_clip), Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en"), spec)
+    for key in ("speech", "speech_mask", "text", "text_mask"):
+        assert torch.equal(served[key], trained[key]), key
+    assert recipe.clip_tokens(Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en"), spec)[:3] == ("[CLS]", "kids", "are")
+    nothing_heard = recipe.clip_inputs(load_audio(ravdess_clip), None, spec)
+    assert nothing_heard["text"].shape[2] == 2          # [CLS] [SEP]: the model still answers from the voice
+
+
+def test_the_talks_bce_and_softmax_ce_both_train_the_staged_model(tmp_path):
+    """The CLI trains through the stages on an IEMOCAP fixture tree (the talk's data path), with
+    either loss, scores the test speakers after every stage, and the checkpoint evaluates."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from emodemo.data import layouts
+    repo = Path(__file__).resolve().parents[1]
+    root = layouts.make_iemocap(tmp_path / "data", sessions=(1, 2, 3))
+    for loss in ("bce", "ce"):
+        out = tmp_path / loss
+        run = subprocess.run([sys.executable, "-m", "emodemo", "train", "coattention", "--dataset", "iemocap",
+                              "--root", str(root), "--cv", "--quick", "--out", str(out), "--results",
+                              str(tmp_path / f"{loss}.json"), "--option", f"loss={loss}",
+                              "--option", f"fold_models={tmp_path / loss}-folds"],
+                             capture_output=True, text=True, cwd=repo, timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        cv = json.loads((tmp_path / f"{loss}.json").read_text())
+        assert list(cv["stages"]) == ["head", "top1", "top2"] and cv["loss"] == loss
+        assert cv["stages"]["top2"]["folds"][0]["labels"] == ["neutral", "happy", "sad", "angry"]
+        fold = cv["folds"][0]
+        kept = json.loads((tmp_path / f"{loss}-folds" / fold["fold"] / "config.json").read_text())
+        assert kept["data_card"]["test_speakers"] == fold["test"]       # each fold's model, to look inside later
+        config = json.loads((out / "config.json").read_text())
+        assert config["train_config"]["loss"] == loss and config["model_kwargs"]["speech_top"] == 2
+    evaluated = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(tmp_path / "bce"), "--dataset",
+                                "iemocap", "--root", str(root), "--json"], capture_output=True, text=True, cwd=repo,
+                               timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads(evaluated.stdout)["n_samples"] == 30
+
+
+def test_hub_encoders_are_selectable_and_work_from_a_saved_folder(tmp_path):
+    """Users who are online pick a Hub speech / text encoder by id; the same code loads a saved
+    folder, tested here with small random-weight models saved on disk (no network)."""
+    import numpy as np
+    from transformers import BertConfig, BertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    from emodemo import text
+    from emodemo.recipes import coattention as recipe
+
+    speech_dir, text_dir = tmp_path / "w2v", tmp_path / "bert"
+    Wav2Vec2Model(Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                                 conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
+                                 num_conv_pos_embedding_groups=2, feat_extract_norm="layer")).save_pretrained(speech_dir)
+    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(speech_dir)
+    tokenizer, _ = text.load_text_encoder(text.MINILM)
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=37)).save_pretrained(text_dir)
+    tokenizer.save_pretrained(text_dir)
+
+    waves = [np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), np.zeros(8000, np.float32) + 0.01]
+    out = recipe.speech_encoder(str(speech_dir)).encode(waves, all_layers=True)
+    assert out.layers.shape[:2] == (2, 3) and out.lengths[1] < out.lengths[0]
+    assert out.mask.sum(dim=1).tolist() == out.lengths.tolist()
+    spec = {"mode": "fusion", "top_layers": 0, "speech_encoder": str(speech_dir), "text_encoder": str(text_dir)}
+    kwargs = recipe.model_kwargs("fusion", 0, 7, str(speech_dir), str(text_dir))
+    assert kwargs["speech_dim"] == kwargs["text_dim"] == 32
+    model = recipe.build_model(kwargs, spec).eval()
+    from emodemo.asr import Transcript
+    logits = model(**recipe.clip_inputs(waves[0], Transcript("so happy", [], "en", "x", 0, 1, "tiny.en"), spec))["logits"]
+    assert logits.shape == (1, 7)
+    with pytest.raises(ValueError, match="top_layers=0"):
+        recipe.build_model(recipe.model_kwargs("fusion", 1, 7, str(speech_dir), str(text_dir)), dict(spec, top_layers=1))
+    with pytest.raises(FileNotFoundError, match="Offline"):
+        text.load_text_encoder(str(tmp_path / "missing"))
