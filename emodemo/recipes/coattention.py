@@ -196,15 +196,18 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
     item = {}
     if spec["mode"] != "text":
         item["speech"] = speech_states([wave], spec["speech_encoder"], spec["top_layers"])[0]
-    if spec["mode"] != "speech":
-        item["text"] = text_states([transcript.text if transcript is not None else ""], spec["text_encoder"],
-                                   spec["top_layers"])[0][0]
+    if spec["mode"] != "speech":   # not memoised: a long-running app would keep every user's words
+        item["text"] = _text_states_batch((_words(transcript),), spec["text_encoder"], spec["top_layers"])[0][0]
     return CoAttentionClips.collate([item])
 
 
 def clip_tokens(transcript, spec: dict) -> tuple[str, ...]:
     """The word pieces the text attention weights of :func:`clip_inputs` refer to."""
-    return text_states([transcript.text if transcript is not None else ""], spec["text_encoder"], spec["top_layers"])[0][1]
+    return _text_states_batch((_words(transcript),), spec["text_encoder"], spec["top_layers"])[0][1]
+
+
+def _words(transcript) -> str:
+    return transcript.text if transcript is not None else ""
 
 
 # --- model and stages --------------------------------------------------------------------------
