@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Every measured run of talk 001's model (coattention), as committed under checkpoints/coattention/:
 # RAVDESS variants x 5 folds by actor (each fold its own process, seed = fold index; two at a time, one
-# thread each), staged (head -> top encoder layer -> top two; speech alone stops after the top layer, for
-# CPU time), merged per variant into cv/<variant>.json; the text side on GoEmotions and MELD; the final checkpoint (fusion on
+# thread each), staged (head -> top encoder layer -> top two on real pairs; elsewhere it stops after the top
+# layer, for CPU time), merged per variant into cv/<variant>.json; the text side on GoEmotions and MELD; the final checkpoint (fusion on
 # constructed GoEmotions pairs, so that the words a user says count too).
-# About 1.5 hours on a 2-core CPU. Usage: bash scripts/coattention_runs.sh [DATA_DIR] [RUN_DIR]
+# About 2 hours on a 2-core CPU. Usage: bash scripts/coattention_runs.sh [DATA_DIR] [RUN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/datasets}
@@ -18,7 +18,7 @@ variant_options() {  # variant -> recipe options
   local constructed="pairing=constructed text_root=$DATA/goemotions"
   case $1 in
     fusion_real) echo "" ;;
-    fusion_constructed) echo "$constructed" ;;
+    fusion_constructed) echo "stages=head,top1 $constructed" ;;
     speech) echo "mode=speech stages=head,top1" ;;
     text_real) echo "mode=text" ;;
     text_constructed) echo "mode=text $constructed" ;;
@@ -47,4 +47,4 @@ $PY -m emodemo -v train coattention --dataset goemotions --root "$DATA/goemotion
 $PY -m emodemo -v train coattention --dataset meld --root "$DATA/meld_text" --no-final \
     --option mode=text --option stages=head --results "$OUT/cv/text_meld.json"
 $PY -m emodemo -v train coattention --root "$DATA/ravdess_speech" --out "$OUT" --results "$RUNS/final.json" \
-    --option pairing=constructed --option text_root="$DATA/goemotions"
+    --option pairing=constructed --option text_root="$DATA/goemotions" --option stages=head,top1
