@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Every measured run of talk 001's model (coattention), as committed under checkpoints/coattention/:
 # RAVDESS variants x 5 folds by actor (each fold its own process, seed = fold index; two at a time, one
-# thread each), staged (head -> top encoder layer -> top two on real pairs; elsewhere it stops after the top
-# layer, for CPU time), merged per variant into cv/<variant>.json; the text side on GoEmotions and MELD; the final checkpoint (fusion on
+# thread each), staged (head -> top encoder layer -> top two on real pairs, and head -> every encoder layer;
+# elsewhere it stops after the top layer, for CPU time), merged per variant into cv/<variant>.json; the text side on GoEmotions and MELD; the final checkpoint (fusion on
 # constructed GoEmotions pairs, so that the words a user says count too).
-# About 2 hours on a 2-core CPU. Usage: bash scripts/coattention_runs.sh [DATA_DIR] [RUN_DIR]
+# About 2.5 hours on a 2-core CPU. Usage: bash scripts/coattention_runs.sh [DATA_DIR] [RUN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-../shared/datasets}
@@ -18,6 +18,7 @@ variant_options() {  # variant -> recipe options
   local constructed="pairing=constructed text_root=$DATA/goemotions"
   case $1 in
     fusion_real) echo "" ;;
+    fusion_real_all) echo "stages=head,all" ;;
     fusion_constructed) echo "stages=head,top1 $constructed" ;;
     speech) echo "mode=speech stages=head,top1" ;;
     text_real) echo "mode=text" ;;
@@ -26,7 +27,7 @@ variant_options() {  # variant -> recipe options
     fusion_constructed_ce) echo "loss=ce stages=head $constructed" ;;
   esac
 }
-VARIANTS="fusion_real fusion_constructed speech text_real text_constructed fusion_real_ce fusion_constructed_ce"
+VARIANTS="fusion_real fusion_real_all fusion_constructed speech text_real text_constructed fusion_real_ce fusion_constructed_ce"
 
 one_fold() {  # variant fold
   local opts="" o
@@ -38,8 +39,8 @@ export -f one_fold variant_options
 export DATA RUNS PY
 
 # fill the speech feature cache once, before two processes would both compute it
-$PY -c "from emodemo import data; from emodemo.recipes import coattention as r; \
-r.speech_of_samples(data.load('ravdess', '$DATA/ravdess_speech'))"
+for top in 2 1 6; do $PY -c "from emodemo import data; from emodemo.recipes import coattention as r; \
+r.speech_of_samples(data.load('ravdess', '$DATA/ravdess_speech'), top_layers=$top)"; done
 for v in $VARIANTS; do for f in 0 1 2 3 4; do echo "$v $f"; done; done | xargs -P 2 -n 2 bash -c 'one_fold "$0" "$1"'
 for v in $VARIANTS; do $PY -m emodemo merge "$RUNS/${v}"_f?.json --out "$OUT/cv/$v.json"; done
 $PY -m emodemo -v train coattention --dataset goemotions --root "$DATA/goemotions" --no-final \

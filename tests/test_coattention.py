@@ -87,20 +87,24 @@ def test_unfreezing_trains_the_top_layers_only_and_runs_them_from_the_states_bel
     assert not torch.allclose(model(**changed)["logits"], model(**batch)["logits"])
 
 
-def test_copied_top_layers_reproduce_the_real_encoders_last_states(ravdess_clip):
-    """Staged fine-tuning starts where the frozen encoders end: Whisper's and MiniLM's top layers,
-    copied into the model and run on the cached states below them, give the cached last states."""
+@pytest.mark.parametrize("top, speech_layers, text_layers", [(2, 3, 3), (6, 5, 7)])
+def test_copied_top_layers_reproduce_the_real_encoders_last_states(ravdess_clip, top, speech_layers, text_layers):
+    """Staged fine-tuning starts where the frozen encoders end: Whisper's and MiniLM's top layers
+    (or all of them: Whisper has 4 blocks, MiniLM 6), copied into the model and run on the cached
+    states below them, give the cached last states."""
     from emodemo.audio import load_audio
     from emodemo.recipes import coattention as recipe
 
-    spec = {"mode": "fusion", "top_layers": 2, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
-    model = recipe.build_model(recipe.model_kwargs("fusion", 2, 7), spec).eval()
+    spec = {"mode": "fusion", "top_layers": top, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
+    kwargs = recipe.model_kwargs("fusion", top, 7)
+    assert (kwargs["speech_top"], kwargs["text_top"]) == (speech_layers - 1, text_layers - 1)
+    model = recipe.build_model(kwargs, spec).eval()
     from emodemo.asr import Transcript
     batch = recipe.clip_inputs(load_audio(ravdess_clip), Transcript("Kids are talking by the door.", [], "en", "x", 0, 4,
                                                                    "tiny.en"), spec)
-    assert batch["speech"].shape[1] == 3 and batch["text"].shape[1] == 3
-    for n in (1, 2):
-        model.unfreeze(n)
+    assert batch["speech"].shape[1] == speech_layers and batch["text"].shape[1] == text_layers
+    for n in (1, 2, top):
+        model.unfreeze(min(n, max(len(b) for b in model.top_blocks())))
         speech = model.speech_top(batch["speech"], batch["speech_mask"], n)
         text = model.text_top(batch["text"], batch["text_mask"], n)
         assert torch.allclose(speech, batch["speech"][:, -1], atol=0.05)   # fp16-cached inputs
@@ -119,8 +123,11 @@ def test_serving_inputs_equal_training_inputs(ravdess_clip):
     spec = {"mode": "fusion", "top_layers": 1, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
     trained = recipe.CoAttentionClips.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
     served = recipe.clip_inputs(load_audio(ravdess_clip), Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en"), spec)
-    for key in ("speech", "speech_mask", "text", "text_mask"):
+    for key in ("speech_mask", "text_mask"):
         assert torch.equal(served[key], trained[key]), key
+    for key in ("speech", "text"):  # the same layers of the same frames; fp16 rounding of batched vs lone runs
+        assert served[key].shape == trained[key].shape
+        assert torch.allclose(served[key], trained[key], rtol=1e-2, atol=1e-2), key
     assert recipe.clip_tokens(Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en"), spec)[:3] == ("[CLS]", "kids", "are")
     nothing_heard = recipe.clip_inputs(load_audio(ravdess_clip), None, spec)
     assert nothing_heard["text"].shape[2] == 2          # [CLS] [SEP]: the model still answers from the voice
@@ -194,3 +201,18 @@ def test_hub_encoders_are_selectable_and_work_from_a_saved_folder(tmp_path):
         recipe.build_model(recipe.model_kwargs("fusion", 1, 7, str(speech_dir), str(text_dir)), dict(spec, top_layers=1))
     with pytest.raises(FileNotFoundError, match="Offline"):
         text.load_text_encoder(str(tmp_path / "missing"))
+
+
+def test_stage_plan_follows_the_talk_and_rejects_unknown_stages():
+    from emodemo.recipes import coattention as recipe
+
+    plan = recipe.stage_plan(["head", "top1", "top2", "all"], None, 0, False, "bce", 1e-3, 32)
+    assert [s.name for s in plan] == ["head", "top1", "top2", "all"]
+    assert [s.cfg.lr for s in plan] == pytest.approx([1e-3, 1e-4, 5e-5, 2e-5])       # lower as more layers train
+    assert all(s.cfg.loss == "bce" for s in plan)
+    model = CoAttentionNet(n_classes=4, speech_dim=24, text_dim=24, speech_top=1, speech_heads=4, text_top=2,
+                           text_config={"num_attention_heads": 4, "intermediate_size": 48})
+    plan[-1].prepare(model)                                       # "all": every copied layer of each side
+    assert all(p.requires_grad for p in model.parameters())
+    with pytest.raises(ValueError, match="unknown stage"):
+        recipe.stage_plan(["head", "everything"], None, 0, False, "bce", 1e-3, 32)

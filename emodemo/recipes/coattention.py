@@ -52,7 +52,10 @@ MAX_SECONDS = 30.0
 MAX_TOKENS = 64        # word pieces per line, [CLS] and [SEP] included
 TOP_LAYERS = 2         # encoder layers per modality the model can fine-tune (stage 3 trains both)
 BATCH = 16             # clips per encoder call when filling the cache
-STAGES = ("head", "top1", "top2")   # train the head; + the top encoder layer; + the top two
+ALL_LAYERS = 6         # "all": as many as each encoder has (Whisper tiny.en 4 blocks, MiniLM 6 layers)
+# stage -> encoder layers per modality it trains: the head; + the top layer; + the top two; every layer
+STAGE_LAYERS = {"head": 0, "top1": 1, "top2": 2, "all": ALL_LAYERS}
+STAGES = ("head", "top1", "top2")   # the default sequence (the talk's, up to what this CPU trains in time)
 PRETRAINED_LICENCES = ("Whisper tiny.en: MIT", "all-MiniLM-L6-v2: Apache-2.0")
 
 
@@ -83,7 +86,8 @@ def trim(wave: np.ndarray) -> np.ndarray:
 @torch.inference_mode()
 def speech_states(waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layers: int = TOP_LAYERS) -> list[torch.Tensor]:
     """Each (trimmed) wave's encoder states at its top ``top_layers + 1`` layers: ``[top + 1, T, D]``
-    (fp16), T = the clip's own frames (50 per second for Whisper)."""
+    (fp16), T = the clip's own frames (50 per second for Whisper); every layer (embedding output
+    included) when the encoder has fewer."""
     out = speech_encoder(encoder).encode([trim(w) for w in waves], all_layers=True)   # layers [B, L+1, T, D]
     top = out.layers[:, -(top_layers + 1):]                                           # [B, top+1, T, D]
     return [states[:, :int(n)].half().cpu() for states, n in zip(top, out.lengths)]
@@ -214,15 +218,17 @@ def _words(transcript) -> str:
 
 def model_kwargs(mode: str, top_layers: int, n_classes: int, speech_encoder_name: str = WHISPER,
                  text_encoder_name: str = MINILM) -> dict:
-    speech_dim = speech_encoder(speech_encoder_name).dim if mode != "text" else 384
-    text_config = {}
-    text_dim = 384
+    """The model's constructor arguments; ``top_layers`` copies per modality, at most the encoder's depth."""
+    speech_dim, speech_top, text_dim, text_top, text_config = 384, 0, 384, 0, {}
+    if mode != "text":
+        encoder = speech_encoder(speech_encoder_name)
+        speech_dim, speech_top = encoder.dim, min(top_layers, encoder.n_layers)
     if mode != "speech":
         config = load_text_encoder(text_encoder_name)[1].config
-        text_dim = config.hidden_size
+        text_dim, text_top = config.hidden_size, min(top_layers, config.num_hidden_layers)
         text_config = {"num_attention_heads": config.num_attention_heads, "intermediate_size": config.intermediate_size}
     return {"n_classes": n_classes, "mode": mode, "speech_dim": speech_dim, "text_dim": text_dim,
-            "speech_top": top_layers, "text_top": top_layers, "text_config": text_config}
+            "speech_top": speech_top, "text_top": text_top, "text_config": text_config}
 
 
 def build_model(kwargs: dict, spec: dict):
@@ -242,7 +248,7 @@ def build_model(kwargs: dict, spec: dict):
 
 def stage_plan(names: Sequence[str], epochs: int | None, seed: int, quick: bool, loss: str, lr: float,
                batch_size: int):
-    """The talk's stages: the head (lr ``lr``), then the top encoder layer(s) with a 10x lower lr."""
+    """The talk's stages: the head (lr ``lr``), then the top encoder layer(s) with a 10-50x lower lr."""
     from emodemo.experiment import Stage
     from emodemo.train import TrainConfig
 
@@ -251,9 +257,13 @@ def stage_plan(names: Sequence[str], epochs: int | None, seed: int, quick: bool,
                            weight_decay=0.01, patience=patience, min_epochs=min_epochs, class_weights=True,
                            monitor="UF1", loss=loss, seed=seed, progress=not quick, warmup_ratio=0.1)
 
-    plan = {"head": Stage("head", cfg(60, float(lr), 10, 10), lambda m: m.unfreeze(0)),
-            "top1": Stage("top1", cfg(6, float(lr) / 10, 3, 0), lambda m: m.unfreeze(1)),
-            "top2": Stage("top2", cfg(6, float(lr) / 20, 3, 0), lambda m: m.unfreeze(2))}
+    def unfreeze(n: int):
+        return lambda model: model.unfreeze(min(n, max(len(b) for b in model.top_blocks())))
+
+    plan = {"head": Stage("head", cfg(60, float(lr), 10, 10), unfreeze(0)),
+            "top1": Stage("top1", cfg(6, float(lr) / 10, 3, 0), unfreeze(1)),
+            "top2": Stage("top2", cfg(6, float(lr) / 20, 3, 0), unfreeze(2)),
+            "all": Stage("all", cfg(6, float(lr) / 50, 3, 0), unfreeze(ALL_LAYERS))}
     unknown = [n for n in names if n not in plan]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; stages: {list(plan)}")
@@ -269,7 +279,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           text_encoder: str = MINILM, lr: float = 1e-3, batch_size: int = 32, fold_models: str | None = None) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
-    ``stages``: comma-separated names from :data:`STAGES` (e.g. ``head`` for the head alone);
+    ``stages``: comma-separated names from :data:`STAGE_LAYERS` (e.g. ``head`` for the head alone,
+    ``head,all`` for the head and then every encoder layer);
     ``top_layers`` defaults to the number of encoder layers the stages unfreeze; ``loss`` is the
     talk's ``bce`` or softmax ``ce``. On a text benchmark (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
@@ -278,9 +289,9 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     from emodemo.experiment import cross_validate, train_final
 
     names = [n for n in stages.split(",") if n]
-    top = int(top_layers) if top_layers is not None else max(STAGES.index(n) for n in names)
-    spec = {"mode": mode, "top_layers": top, "speech_encoder": speech_encoder, "text_encoder": text_encoder}
     plan = stage_plan(names, epochs, seed, quick, loss, lr, batch_size)
+    top = int(top_layers) if top_layers is not None else max(STAGE_LAYERS[n] for n in names)
+    spec = {"mode": mode, "top_layers": top, "speech_encoder": speech_encoder, "text_encoder": text_encoder}
     if dataset in TEXT_BENCHMARKS:
         return _train_text_benchmark(dataset, Path(root), out, final, quick, spec, plan)
     samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
