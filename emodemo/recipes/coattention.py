@@ -6,13 +6,13 @@ words, each at the top ``top_layers + 1`` layers (the input of every encoder lay
 fine-tune, and the last). Text comes from one of the pairings of :mod:`emodemo.pairing`; labels
 are the canonical 7 classes (RAVDESS calm counts as neutral).
 
-Speech states are computed once per audio file and kept in the feature cache (about 0.1 MB per
-second of speech in fp16); text states are recomputed per process (MiniLM reads ~2000 lines a
-second here) and memoised.
+Speech states are computed once per audio file and kept in the feature cache (about 40 kB per
+second of speech and layer, fp16); text states are recomputed per process and memoised (MiniLM
+takes ~10 ms for a RAVDESS transcript here, ``bench/coattention.py``).
 
 Training runs in the talk's stages (:data:`STAGES`): the head alone on the encoders' last states,
-then with the top encoder layer of each modality, then with the top two; cross-validation scores
-the test actors after each stage. Text-only, the model also trains on the text benchmarks of
+then with the top encoder layer of each modality, then with the top two (``"all"`` trains every
+layer, :data:`STAGE_LAYERS`); cross-validation scores the test actors after each stage. Text-only, the model also trains on the text benchmarks of
 :mod:`emodemo.text_benchmarks` (``--dataset goemotions`` or ``meld``). IEMOCAP (the talk's data)
 takes the path of :func:`emodemo.recipes.common.paired_parts`: gold transcriptions, 4 classes,
 leave-one-session-out.
