@@ -62,14 +62,14 @@ def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
     it, e.g. for looking inside the models of several folds later).
     """
     parts = samples if callable(samples) else (lambda fold: apply(samples, fold))
-    stages = list(stages) if stages else [Stage("", cfg, lambda model: None)]
-    by_stage: dict[str, list[dict]] = {stage.name: [] for stage in stages}
+    plan = _plan(stages, cfg)
+    by_stage: dict[str, list[dict]] = {stage.name: [] for stage in plan}
     for i, fold in enumerate(folds):
         log.info("%s (%d/%d): test %s", fold.name, i + 1, len(folds), ", ".join(fold.test))
         train, val, test = (make_dataset(part) for part in parts(fold))
         seed_everything(cfg.seed + i)  # the initial weights too, not only what fit() draws
         model = build_model()
-        for stage in stages:
+        for stage in plan:
             stage.prepare(model)
             history = fit(model, train, val, replace(stage.cfg, seed=stage.cfg.seed + i), labels=labels)
             report = evaluate(model, test, labels, batch_size=stage.cfg.batch_size)
@@ -79,8 +79,8 @@ def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
             keep_model(fold, model, report)
     results = {name: {"summary": mean_std([_scores(f) for f in fold_runs]), "folds": fold_runs}
                for name, fold_runs in by_stage.items()}
-    last = results[stages[-1].name]
-    return dict(last, stages=results) if stages[0].name else last
+    last = results[plan[-1].name]
+    return dict(last, stages=results) if stages else last
 
 
 def train_final(samples: Sequence[Sample] | Parts, split: Fold, make_dataset: MakeDataset,
@@ -95,14 +95,16 @@ def train_final(samples: Sequence[Sample] | Parts, split: Fold, make_dataset: Ma
     train, val, _ = (make_dataset(part) if part else None for part in parts)
     seed_everything(cfg.seed)
     model = build_model()
-    if not stages:
-        history = fit(model, train, val, cfg, labels=labels)
-        return model, history, evaluate(model, val, labels, batch_size=cfg.batch_size)
     histories = {}
-    for stage in stages:
+    for stage in _plan(stages, cfg):
         stage.prepare(model)
         histories[stage.name] = fit(model, train, val, stage.cfg, labels=labels)
-    return model, histories, evaluate(model, val, labels, batch_size=cfg.batch_size)
+    return model, (histories if stages else histories[""]), evaluate(model, val, labels, batch_size=cfg.batch_size)
+
+
+def _plan(stages: Sequence[Stage] | None, cfg: TrainConfig) -> list[Stage]:
+    """The stages to run: as given, or one unnamed stage that trains everything with ``cfg``."""
+    return list(stages) if stages else [Stage("", cfg, lambda model: None)]
 
 
 def _scores(fold_result: Mapping[str, Any]) -> dict[str, Any]:
