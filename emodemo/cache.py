@@ -131,6 +131,21 @@ class FeatureCache:
         cached = self.get(path)
         return cached if cached is not None else self.put(path, compute(Path(path)))
 
+    def get_many(self, paths, compute: Callable[[list], list], batch: int = 16, progress: bool = True,
+                 desc: str | None = None) -> list[Value]:
+        """Features of every path: cached ones read back, the missing ones computed ``batch`` at a
+        time by ``compute(paths) -> [value per path]`` (a progress bar counts the batches) and stored."""
+        from tqdm.auto import tqdm
+
+        paths = list(paths)
+        result = [self.get(path) for path in paths]
+        todo = [i for i, value in enumerate(result) if value is None]
+        for start in tqdm(range(0, len(todo), batch), desc=desc or self.name, disable=not progress or not todo):
+            chunk = todo[start:start + batch]
+            for i, value in zip(chunk, compute([paths[i] for i in chunk])):
+                result[i] = self.put(paths[i], value)
+        return result
+
     def _ensure_folder(self) -> None:
         if (self.folder / "config.json").is_file():
             return

@@ -115,3 +115,23 @@ def test_concurrent_writers_leave_one_complete_entry(clip, root):
     cache = FeatureCache("toy-concurrent", root=root)
     assert torch.equal(cache.get(clip), torch.arange(1000, dtype=torch.float32))
     assert {p.name for p in cache.folder.iterdir()} == {"config.json", cache.entry_path(clip).name}  # no temp files
+
+
+def test_get_many_computes_only_the_missing_files_in_batches(tmp_path):
+    files = []
+    for i in range(5):
+        f = tmp_path / f"clip{i}.wav"
+        f.write_bytes(bytes([i]) * 10)
+        files.append(f)
+    cache = FeatureCache("batched-v1", {"k": 1}, root=tmp_path / "cache")
+    cache.put(files[1], torch.full((2,), 1.0))
+    calls = []
+
+    def compute(paths):
+        calls.append([p.name for p in paths])
+        return [torch.full((2,), float(p.name[4])) for p in paths]
+
+    values = cache.get_many(files, compute, batch=2, progress=False)
+    assert calls == [["clip0.wav", "clip2.wav"], ["clip3.wav", "clip4.wav"]]      # clip1 was cached
+    assert [float(v[0]) for v in values] == [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert cache.get_many(files, compute, batch=2, progress=False)[4].tolist() == [4.0, 4.0] and len(calls) == 2

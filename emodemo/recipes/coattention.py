@@ -96,19 +96,12 @@ def speech_states(waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layer
 def speech_of_samples(samples: Sequence[Sample], encoder: str = WHISPER, top_layers: int = TOP_LAYERS,
                       progress: bool = True) -> list[torch.Tensor]:
     """:func:`speech_states` of the samples' audio files (first 30 s), through the feature cache."""
-    from tqdm.auto import tqdm
-
     from emodemo.cache import FeatureCache
     cache = FeatureCache(f"coattention-speech-{encoder.replace('/', '--')}-v1",
                          {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS})
-    result: list[torch.Tensor | None] = [cache.get(s.audio) for s in samples]
-    todo = [i for i, r in enumerate(result) if r is None]
-    for start in tqdm(range(0, len(todo), BATCH), desc="speech states", disable=not progress or not todo):
-        chunk = todo[start:start + BATCH]
-        states = speech_states([load_audio(samples[i].audio, max_seconds=MAX_SECONDS) for i in chunk], encoder, top_layers)
-        for i, row in zip(chunk, states):
-            result[i] = cache.put(samples[i].audio, row)
-    return result
+    return cache.get_many([s.audio for s in samples], lambda paths: speech_states(
+        [load_audio(path, max_seconds=MAX_SECONDS) for path in paths], encoder, top_layers),
+        batch=BATCH, progress=progress, desc="speech states")
 
 
 def _text_states_batch(texts: tuple[str, ...], encoder: str, top_layers: int) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
@@ -140,8 +133,8 @@ class CoAttentionClips(Dataset):
     :meth:`collate` pads a batch and adds the masks."""
 
     def __init__(self, speech: Sequence[torch.Tensor] | None, text: Sequence[torch.Tensor] | None,
-                 labels: Sequence[int] | None = None, tokens: Sequence[tuple[str, ...]] | None = None):
-        self.speech, self.text, self.tokens = speech, text, tokens
+                 labels: Sequence[int] | None = None):
+        self.speech, self.text = speech, text
         self.labels = None if labels is None else torch.as_tensor(labels)
         sizes = {len(x) for x in (speech, text) if x is not None}
         if len(sizes) != 1:
@@ -188,11 +181,10 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     index = {name: i for i, name in enumerate(labels)}
     mode, top = spec["mode"], spec["top_layers"]
     speech = speech_of_samples(samples, spec["speech_encoder"], top) if mode != "text" else None
-    text = tokens = None
+    text = None
     if mode != "speech":
-        states = text_states([s.text or "" for s in samples], spec["text_encoder"], top)
-        text, tokens = [t for t, _ in states], [k for _, k in states]
-    return CoAttentionClips(speech, text, [index[s.label] for s in samples], tokens)
+        text = [states for states, _ in text_states([s.text or "" for s in samples], spec["text_encoder"], top)]
+    return CoAttentionClips(speech, text, [index[s.label] for s in samples])
 
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:

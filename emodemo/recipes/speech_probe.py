@@ -52,19 +52,12 @@ def stats_of_waves(waves: Sequence[np.ndarray]) -> torch.Tensor:
 
 def stats_of_samples(samples: Sequence[Sample], progress: bool = True) -> torch.Tensor:
     """``[N, L, 2D]`` for the samples' audio files (first 30 s), through the on-disk feature cache."""
-    from tqdm.auto import tqdm
-
     from emodemo.cache import FeatureCache
     cache = FeatureCache(FEATURE, {"encoder": ENCODER, "sr": 16000})
-    result: list[torch.Tensor | None] = [cache.get(s.audio) for s in samples]
-    todo = [i for i, r in enumerate(result) if r is None]
-    for start in tqdm(range(0, len(todo), BATCH), desc="whisper features", disable=not progress or not todo):
-        chunk = todo[start:start + BATCH]
-        stats = stats_of_waves([load_audio(samples[i].audio, max_seconds=MAX_SECONDS) for i in chunk])
-        for i, row in zip(chunk, stats):
-            cache.put(samples[i].audio, row)
-            result[i] = row
-    return torch.stack(result)
+    rows = cache.get_many([s.audio for s in samples], lambda paths: stats_of_waves(
+        [load_audio(path, max_seconds=MAX_SECONDS) for path in paths]), batch=BATCH, progress=progress,
+        desc="whisper features")
+    return torch.stack(rows)
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict | None = None) -> DictDataset:
