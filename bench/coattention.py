@@ -54,7 +54,7 @@ def measure(mode: str, clips, threads: list[int]) -> list[dict]:
     spec = spec_of(mode)
     model = recipe.build_model(recipe.model_kwargs(mode, 2, len(recipe.LABELS)), spec).eval()
     wave, transcript = exactly(clips[0][0], CLIP_SECONDS), clips[0][1]
-    batch = recipe.CoAttentionClips.collate([
+    batch = recipe.StateClips.collate([
         {k: v[0] for k, v in recipe.clip_inputs(w, t, spec).items() if not k.endswith("mask")} for w, t in clips])
     rows = []
     for unfrozen, stage in enumerate(recipe.STAGES):

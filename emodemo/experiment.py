@@ -5,6 +5,7 @@ and how to build its model; this module runs the protocol every architecture sha
 
 - :func:`cross_validate`: for each fold, train on the fold's training speakers, pick the epoch on
   its validation speakers, score its test speakers once; report mean and std over folds.
+- :func:`chance_baseline`: the random-prediction row on the same test speakers.
 - :func:`train_final`: train on all training speakers of the final split (validation speakers for
   early stopping only) and return the model with its history.
 
@@ -19,12 +20,13 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 from torch import nn
 from torch.utils.data import Dataset
 
 from emodemo.data.record import Sample
 from emodemo.data.splits import Fold, apply
-from emodemo.metrics import mean_std
+from emodemo.metrics import classification_report, mean_std
 from emodemo.train import History, TrainConfig, evaluate, fit, seed_everything
 
 log = logging.getLogger(__name__)
@@ -83,6 +85,23 @@ def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
     return dict(last, stages=results) if stages else last
 
 
+def chance_baseline(samples: Sequence[Sample] | Parts, folds: Sequence[Fold], labels: Sequence[str],
+                    seed: int = 0) -> dict[str, Any]:
+    """The random-prediction row: each test clip of each fold gets a class drawn uniformly at random.
+
+    Scored like :func:`cross_validate` on the same test speakers (``{"folds", "summary"}``), so a
+    table can show what a model adds to chance under the same class balance.
+    """
+    parts = samples if callable(samples) else (lambda fold: apply(samples, fold))
+    fold_runs = []
+    for i, fold in enumerate(folds):
+        truth = [s.label for s in parts(fold)[2]]
+        guesses = np.random.default_rng(seed + i).integers(len(labels), size=len(truth))
+        report = classification_report(truth, [labels[g] for g in guesses], labels)
+        fold_runs.append(dict(report, fold=fold.name, test=fold.test))
+    return {"summary": mean_std([_scores(f) for f in fold_runs]), "folds": fold_runs}
+
+
 def train_final(samples: Sequence[Sample] | Parts, split: Fold, make_dataset: MakeDataset,
                 build_model: BuildModel, labels: Sequence[str], cfg: TrainConfig,
                 stages: Sequence[Stage] | None = None) -> tuple[nn.Module, History | dict[str, History], dict]:
@@ -135,7 +154,8 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One cross-validation result from runs that each did some folds (``train --folds i``, e.g.
     in parallel): folds in name order, the mean/std summary over all of them, and each fold's
     history cut down to the curves (loss, lr, seconds and the validation WA/UA/WF1/UF1 per epoch).
-    Staged runs (``"stages"``) are merged stage by stage.
+    Staged runs (``"stages"``) are merged stage by stage, chance rows (``"chance"``,
+    :func:`chance_baseline`) fold by fold.
 
     Everything else a run recorded (``pairing`` ...) must agree between runs and is kept.
     """
@@ -143,7 +163,7 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     shared: dict[str, Any] = {}
     for run in runs:
         for key, value in run.items():
-            if key in ("folds", "cross_validation", "summary", "stages"):
+            if key in ("folds", "cross_validation", "summary", "stages", "chance"):
                 continue
             if key in shared and shared[key] != value:
                 raise ValueError(f"runs disagree on {key!r}: {shared[key]!r} vs {value!r}")
@@ -154,6 +174,9 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             folds[fold["fold"]] = dict(fold, history=_curves(fold["history"]))
     ordered = [folds[name] for name in sorted(folds)]
     merged = dict(shared, cross_validation=mean_std([_scores(fold) for fold in ordered]), folds=ordered)
+    if all("chance" in run for run in runs):
+        chance = sorted((f for run in runs for f in run["chance"]["folds"]), key=lambda f: f["fold"])
+        merged["chance"] = {"summary": mean_std([_scores(f) for f in chance]), "folds": chance}
     if any("stages" in run for run in runs):
         names = list(runs[0].get("stages", {}))
         merged["stages"] = {name: merge_fold_runs([run["stages"][name] for run in runs]) for name in names}

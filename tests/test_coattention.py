@@ -121,7 +121,7 @@ def test_serving_inputs_equal_training_inputs(ravdess_clip):
     text = "Kids are talking by the door."
     sample = Sample("clip", "ravdess", "angry", audio=ravdess_clip, text=text)
     spec = {"mode": "fusion", "top_layers": 1, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
-    trained = recipe.CoAttentionClips.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
+    trained = recipe.StateClips.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
     served = recipe.clip_inputs(load_audio(ravdess_clip), Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en"), spec)
     for key in ("speech_mask", "text_mask"):
         assert torch.equal(served[key], trained[key]), key

@@ -6,11 +6,13 @@ from torch import nn
 from .coattention import CoAttentionNet
 from .nmt_attention import NMTAttention
 from .speech_probe import SpeechProbe
+from .ssl_mha import SslMhaNet
 
 REGISTRY: dict[str, type[nn.Module]] = {
     "speech_probe": SpeechProbe,
     "nmt_attention": NMTAttention,
     "coattention": CoAttentionNet,
+    "ssl_mha": SslMhaNet,
 }
 
 

@@ -21,6 +21,21 @@ def masked_mean_std(x: torch.Tensor, mask: torch.Tensor | None = None, eps: floa
     return torch.cat([mean, (var + eps).sqrt()], dim=-1)
 
 
+def masked_stride_pool(x: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Average every ``stride`` consecutive real steps into one (the padding is left out of each mean).
+
+    x: [B, T, D], mask: [B, T] -> [B, ceil(T / stride), D], mask [B, ceil(T / stride)].
+    """
+    if stride == 1:
+        return x, mask
+    batch, steps, dim = x.shape
+    extra = (-steps) % stride
+    w = nn.functional.pad(mask.to(x.dtype), (0, extra)).view(batch, -1, stride, 1)   # [B, T', s, 1]
+    x = nn.functional.pad(x, (0, 0, 0, extra)).view(batch, -1, stride, dim)         # [B, T', s, D]
+    count = w.sum(dim=2)                                                             # [B, T', 1]
+    return (x * w).sum(dim=2) / count.clamp_min(1.0), count.squeeze(-1) > 0
+
+
 class LayerMix(nn.Module):
     """A learned softmax-weighted sum over the layers of a frozen encoder (as in SUPERB probes).
 

@@ -24,6 +24,7 @@ _RECIPES = {
     "speech_probe": "speech_probe",
     "nmt_attention": "nmt_attention",
     "coattention": "coattention",
+    "ssl_mha": "ssl_mha",
 }
 
 

@@ -3,16 +3,14 @@
 Inputs per clip: the frozen Whisper tiny.en encoder's frame states of the clip (leading and
 trailing silence trimmed, as for talk 000's model) and the frozen MiniLM word-piece states of its
 words, each at the top ``top_layers + 1`` layers (the input of every encoder layer the model may
-fine-tune, and the last). Text comes from one of the pairings of :mod:`emodemo.pairing`; labels
-are the canonical 7 classes (RAVDESS calm counts as neutral).
-
-Speech states are computed once per audio file and kept in the feature cache (about 40 kB per
-second of speech and layer, fp16); text states are recomputed per process and memoised (MiniLM
-takes ~10 ms for a RAVDESS transcript here, ``bench/coattention.py``).
+fine-tune, and the last), from :mod:`emodemo.recipes.frozen_states` (speech cached per file, text
+memoised). Text comes from one of the pairings of :mod:`emodemo.pairing`; labels are the
+canonical 7 classes (RAVDESS calm counts as neutral).
 
 Training runs in the talk's stages (:data:`STAGES`): the head alone on the encoders' last states,
 then with the top encoder layer of each modality, then with the top two (``"all"`` trains every
-layer, :data:`STAGE_LAYERS`); cross-validation scores the test actors after each stage. Text-only, the model also trains on the text benchmarks of
+layer, :data:`STAGE_LAYERS`); cross-validation scores the test actors after each stage.
+Text-only, the model also trains on the text benchmarks of
 :mod:`emodemo.text_benchmarks` (``--dataset goemotions`` or ``meld``). IEMOCAP (the talk's data)
 takes the path of :func:`emodemo.recipes.common.paired_parts`: gold transcriptions, 4 classes,
 leave-one-session-out.
@@ -25,21 +23,20 @@ packaged encoders' layer types).
 """
 from __future__ import annotations
 
-import functools
 import logging
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from emodemo.audio import load_audio, voiced_bounds
 from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts
-from emodemo.text import MINILM, encode_tokens, load_text_encoder
+from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, line_states, prepare,
+                                           speech_encoder, state_clips, words_of)
+from emodemo.text import MINILM, load_text_encoder
 from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 
 log = logging.getLogger(__name__)
@@ -47,163 +44,33 @@ log = logging.getLogger(__name__)
 NAME = "coattention"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
-WHISPER = "whisper-tiny.en"
-MAX_SECONDS = 30.0
-MAX_TOKENS = 64        # word pieces per line, [CLS] and [SEP] included
-TOP_LAYERS = 2         # encoder layers per modality the model can fine-tune (stage 3 trains both)
-BATCH = 16             # clips per encoder call when filling the cache
-ALL_LAYERS = 6         # "all": as many as each encoder has (Whisper tiny.en 4 blocks, MiniLM 6 layers)
 # stage -> encoder layers per modality it trains: the head; + the top layer; + the top two; every layer
 STAGE_LAYERS = {"head": 0, "top1": 1, "top2": 2, "all": ALL_LAYERS}
 STAGES = ("head", "top1", "top2")   # the default sequence (the talk's, up to what this CPU trains in time)
 PRETRAINED_LICENCES = ("Whisper tiny.en: MIT", "all-MiniLM-L6-v2: Apache-2.0")
 
 
-# --- frozen encoders ---------------------------------------------------------------------------
-
-@functools.lru_cache(maxsize=None)
-def speech_encoder(name: str = WHISPER):
-    """The frozen speech encoder, loaded once: Whisper tiny.en, or a Hub model by id or folder."""
-    if name == WHISPER:
-        from emodemo.speech_encoder import WhisperSpeechEncoder
-        return WhisperSpeechEncoder("tiny.en")
-    from emodemo.hub_speech import HubSpeechEncoder
-    return HubSpeechEncoder(name)
-
-
-def prepare() -> None:
-    """Load the frozen encoders now, so that the first user does not wait for them."""
-    speech_encoder(WHISPER)
-    load_text_encoder(MINILM)
-
-
-def trim(wave: np.ndarray) -> np.ndarray:
-    """The clip without its leading and trailing silence (:func:`~emodemo.audio.voiced_bounds`)."""
-    start, end = voiced_bounds(wave)
-    return wave[start:end]
-
-
-@torch.inference_mode()
-def speech_states(waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layers: int = TOP_LAYERS) -> list[torch.Tensor]:
-    """Each (trimmed) wave's encoder states at its top ``top_layers + 1`` layers: ``[top + 1, T, D]``
-    (fp16), T = the clip's own frames (50 per second for Whisper); every layer (embedding output
-    included) when the encoder has fewer."""
-    out = speech_encoder(encoder).encode([trim(w) for w in waves], all_layers=True)   # layers [B, L+1, T, D]
-    top = out.layers[:, -(top_layers + 1):]                                           # [B, top+1, T, D]
-    return [states[:, :int(n)].half().cpu() for states, n in zip(top, out.lengths)]
-
-
-def speech_of_samples(samples: Sequence[Sample], encoder: str = WHISPER, top_layers: int = TOP_LAYERS,
-                      progress: bool = True) -> list[torch.Tensor]:
-    """:func:`speech_states` of the samples' audio files (first 30 s), through the feature cache."""
-    from emodemo.cache import FeatureCache
-    cache = FeatureCache(f"coattention-speech-{encoder.replace('/', '--')}-v1",
-                         {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS})
-    return cache.get_many([s.audio for s in samples], lambda paths: speech_states(
-        [load_audio(path, max_seconds=MAX_SECONDS) for path in paths], encoder, top_layers),
-        batch=BATCH, progress=progress, desc="speech states")
-
-
-def _text_states_batch(texts: tuple[str, ...], encoder: str, top_layers: int) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
-    encoded = encode_tokens(list(texts), max_length=MAX_TOKENS, encoder=encoder, all_layers=True)
-    top = encoded.layers[:, -(top_layers + 1):]                                       # [B, top+1, N, D]
-    return [(states[:, :len(tokens)].half(), tuple(tokens)) for states, tokens in zip(top, encoded.tokens)]
-
-
-def text_states(texts: Sequence[str], encoder: str = MINILM, top_layers: int = TOP_LAYERS,
-                batch: int = 64) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
-    """Each line's word-piece states at the top ``top_layers + 1`` layers, ``[top + 1, N, D]``
-    (fp16), with its word pieces; computed in length-sorted batches and memoised per line."""
-    texts = [t or "" for t in texts]
-    todo = sorted({t for t in texts if (t, encoder, top_layers) not in _TEXT_MEMO}, key=len)
-    for start in range(0, len(todo), batch):
-        chunk = tuple(todo[start:start + batch])
-        for text, value in zip(chunk, _text_states_batch(chunk, encoder, top_layers)):
-            _TEXT_MEMO[(text, encoder, top_layers)] = value
-    return [_TEXT_MEMO[(t, encoder, top_layers)] for t in texts]
-
-
-_TEXT_MEMO: dict[tuple[str, str, int], tuple[torch.Tensor, tuple[str, ...]]] = {}  # (line, encoder, top) -> states
-
-
 # --- inputs ------------------------------------------------------------------------------------
 
-class CoAttentionClips(Dataset):
-    """Per clip: speech states ``[top + 1, T, D]`` and/or text states ``[top + 1, N, D]``;
-    :meth:`collate` pads a batch and adds the masks."""
-
-    def __init__(self, speech: Sequence[torch.Tensor] | None, text: Sequence[torch.Tensor] | None,
-                 labels: Sequence[int] | None = None):
-        self.speech, self.text = speech, text
-        self.labels = None if labels is None else torch.as_tensor(labels)
-        sizes = {len(x) for x in (speech, text) if x is not None}
-        if len(sizes) != 1:
-            raise ValueError("a co-attention dataset needs speech or text states (the same number of each)")
-
-    def __len__(self) -> int:
-        return len(self.speech if self.speech is not None else self.text)
-
-    @property
-    def targets(self) -> torch.Tensor:
-        return self.labels
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = {}
-        if self.speech is not None:
-            item["speech"] = self.speech[i]
-        if self.text is not None:
-            item["text"] = self.text[i]
-        if self.labels is not None:
-            item["label"] = self.labels[i]
-        return item
-
-    @staticmethod
-    def collate(items: list[dict]) -> dict[str, torch.Tensor]:
-        """Zero-pad along time: speech ``[B, top + 1, T, D]`` + ``speech_mask [B, T]``, text likewise."""
-        batch = {}
-        for key in ("speech", "text"):
-            if key not in items[0]:
-                continue
-            layers, _, dim = items[0][key].shape
-            longest = max(it[key].shape[1] for it in items)
-            states = torch.zeros(len(items), layers, longest, dim)
-            mask = torch.zeros(len(items), longest, dtype=torch.bool)
-            for i, it in enumerate(items):
-                states[i, :, :it[key].shape[1]] = it[key].float()
-                mask[i, :it[key].shape[1]] = True
-            batch[key], batch[f"{key}_mask"] = states, mask
-        if "label" in items[0]:
-            batch["label"] = torch.stack([it["label"] for it in items])
-        return batch
+def _encoders(spec: dict) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
+    """(encoder, top layers) per modality the model reads."""
+    top = spec["top_layers"]
+    return ((spec["speech_encoder"], top) if spec["mode"] != "text" else None,
+            (spec["text_encoder"], top) if spec["mode"] != "speech" else None)
 
 
-def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> CoAttentionClips:
-    index = {name: i for i, name in enumerate(labels)}
-    mode, top = spec["mode"], spec["top_layers"]
-    speech = speech_of_samples(samples, spec["speech_encoder"], top) if mode != "text" else None
-    text = None
-    if mode != "speech":
-        text = [states for states, _ in text_states([s.text or "" for s in samples], spec["text_encoder"], top)]
-    return CoAttentionClips(speech, text, [index[s.label] for s in samples])
+def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> StateClips:
+    return state_clips(samples, labels, *_encoders(spec))
 
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
     """A user's clip and its Whisper transcript as a batch of one, prepared like training clips."""
-    item = {}
-    if spec["mode"] != "text":
-        item["speech"] = speech_states([wave], spec["speech_encoder"], spec["top_layers"])[0]
-    if spec["mode"] != "speech":   # not memoised: a long-running app would keep every user's words
-        item["text"] = _text_states_batch((_words(transcript),), spec["text_encoder"], spec["top_layers"])[0][0]
-    return CoAttentionClips.collate([item])
+    return clip_states(wave, transcript, *_encoders(spec))
 
 
 def clip_tokens(transcript, spec: dict) -> tuple[str, ...]:
     """The word pieces the text attention weights of :func:`clip_inputs` refer to."""
-    return _text_states_batch((_words(transcript),), spec["text_encoder"], spec["top_layers"])[0][1]
-
-
-def _words(transcript) -> str:
-    return transcript.text if transcript is not None else ""
+    return line_states((words_of(transcript),), spec["text_encoder"], spec["top_layers"])[0][1]
 
 
 # --- model and stages --------------------------------------------------------------------------

@@ -1,0 +1,170 @@
+"""Frozen pre-trained encoders as feature extractors, shared by the recipes that fuse their states
+(talk 001's co-attention, talk 002's self- vs cross-attention).
+
+Per clip: the Whisper tiny.en encoder's frame states (leading and trailing silence trimmed, first
+30 s) at its top ``top + 1`` layers, and the MiniLM word-piece states of its words likewise.
+Speech states are computed once per audio file and kept in the feature cache (about 40 kB per
+second of speech and layer, fp16); text states are recomputed per process and memoised in
+training (MiniLM takes ~10 ms for a RAVDESS transcript here, ``bench/coattention.py``) and not when
+serving (a long-running app would keep every user's words).
+"""
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from emodemo.audio import load_audio, voiced_bounds
+from emodemo.data.record import Sample
+from emodemo.text import MINILM, encode_tokens, load_text_encoder
+
+WHISPER = "whisper-tiny.en"
+MAX_SECONDS = 30.0
+MAX_TOKENS = 64        # word pieces per line, [CLS] and [SEP] included
+BATCH = 16             # clips per encoder call when filling the cache
+ALL_LAYERS = 6         # at least as many layers as either packaged encoder has (Whisper tiny.en 4 blocks, MiniLM 6)
+
+
+@functools.lru_cache(maxsize=None)
+def speech_encoder(name: str = WHISPER):
+    """The frozen speech encoder, loaded once: Whisper tiny.en, or a Hub model by id or folder."""
+    if name == WHISPER:
+        from emodemo.speech_encoder import WhisperSpeechEncoder
+        return WhisperSpeechEncoder("tiny.en")
+    from emodemo.hub_speech import HubSpeechEncoder
+    return HubSpeechEncoder(name)
+
+
+def prepare() -> None:
+    """Load the frozen encoders now, so that the first user does not wait for them."""
+    speech_encoder(WHISPER)
+    load_text_encoder(MINILM)
+
+
+def trim(wave: np.ndarray) -> np.ndarray:
+    """The clip without its leading and trailing silence (:func:`~emodemo.audio.voiced_bounds`)."""
+    start, end = voiced_bounds(wave)
+    return wave[start:end]
+
+
+@torch.inference_mode()
+def speech_states(waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layers: int = 0) -> list[torch.Tensor]:
+    """Each (trimmed) wave's encoder states at its top ``top_layers + 1`` layers: ``[top + 1, T, D]``
+    (fp16), T = the clip's own frames (50 per second for Whisper); every layer (embedding output
+    included) when the encoder has fewer."""
+    out = speech_encoder(encoder).encode([trim(w) for w in waves], all_layers=True)   # layers [B, L+1, T, D]
+    top = out.layers[:, -(top_layers + 1):]                                           # [B, top+1, T, D]
+    return [states[:, :int(n)].half().cpu() for states, n in zip(top, out.lengths)]
+
+
+def speech_of_samples(samples: Sequence[Sample], encoder: str = WHISPER, top_layers: int = 0,
+                      progress: bool = True) -> list[torch.Tensor]:
+    """:func:`speech_states` of the samples' audio files (first 30 s), through the feature cache."""
+    from emodemo.cache import FeatureCache
+    # (named after its first user; renaming it would throw away every filled cache)
+    cache = FeatureCache(f"coattention-speech-{encoder.replace('/', '--')}-v1",
+                         {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS})
+    return cache.get_many([s.audio for s in samples], lambda paths: speech_states(
+        [load_audio(path, max_seconds=MAX_SECONDS) for path in paths], encoder, top_layers),
+        batch=BATCH, progress=progress, desc="speech states")
+
+
+def line_states(texts: tuple[str, ...], encoder: str, top_layers: int) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
+    """Each line's word-piece states ``[top + 1, N, D]`` (fp16) and word pieces, not memoised."""
+    encoded = encode_tokens(list(texts), max_length=MAX_TOKENS, encoder=encoder, all_layers=True)
+    top = encoded.layers[:, -(top_layers + 1):]                                       # [B, top+1, N, D]
+    return [(states[:, :len(tokens)].half(), tuple(tokens)) for states, tokens in zip(top, encoded.tokens)]
+
+
+def text_states(texts: Sequence[str], encoder: str = MINILM, top_layers: int = 0,
+                batch: int = 64) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
+    """Each line's word-piece states at the top ``top_layers + 1`` layers, ``[top + 1, N, D]``
+    (fp16), with its word pieces; computed in length-sorted batches and memoised per line."""
+    texts = [t or "" for t in texts]
+    todo = sorted({t for t in texts if (t, encoder, top_layers) not in _TEXT_MEMO}, key=len)
+    for start in range(0, len(todo), batch):
+        chunk = tuple(todo[start:start + batch])
+        for text, value in zip(chunk, line_states(chunk, encoder, top_layers)):
+            _TEXT_MEMO[(text, encoder, top_layers)] = value
+    return [_TEXT_MEMO[(t, encoder, top_layers)] for t in texts]
+
+
+_TEXT_MEMO: dict[tuple[str, str, int], tuple[torch.Tensor, tuple[str, ...]]] = {}  # (line, encoder, top) -> states
+
+
+class StateClips(Dataset):
+    """Per clip: speech states ``[layers, T, D]`` and/or text states ``[layers, N, D]``;
+    :meth:`collate` pads a batch and adds the masks."""
+
+    def __init__(self, speech: Sequence[torch.Tensor] | None, text: Sequence[torch.Tensor] | None,
+                 labels: Sequence[int] | None = None):
+        self.speech, self.text = speech, text
+        self.labels = None if labels is None else torch.as_tensor(labels)
+        sizes = {len(x) for x in (speech, text) if x is not None}
+        if len(sizes) != 1:
+            raise ValueError("a dataset of encoder states needs speech or text states (the same number of each)")
+
+    def __len__(self) -> int:
+        return len(self.speech if self.speech is not None else self.text)
+
+    @property
+    def targets(self) -> torch.Tensor:
+        return self.labels
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        item = {}
+        if self.speech is not None:
+            item["speech"] = self.speech[i]
+        if self.text is not None:
+            item["text"] = self.text[i]
+        if self.labels is not None:
+            item["label"] = self.labels[i]
+        return item
+
+    @staticmethod
+    def collate(items: list[dict]) -> dict[str, torch.Tensor]:
+        """Zero-pad along time: speech ``[B, layers, T, D]`` + ``speech_mask [B, T]``, text likewise."""
+        batch = {}
+        for key in ("speech", "text"):
+            if key not in items[0]:
+                continue
+            layers, _, dim = items[0][key].shape
+            longest = max(it[key].shape[1] for it in items)
+            states = torch.zeros(len(items), layers, longest, dim)
+            mask = torch.zeros(len(items), longest, dtype=torch.bool)
+            for i, it in enumerate(items):
+                states[i, :, :it[key].shape[1]] = it[key].float()
+                mask[i, :it[key].shape[1]] = True
+            batch[key], batch[f"{key}_mask"] = states, mask
+        if "label" in items[0]:
+            batch["label"] = torch.stack([it["label"] for it in items])
+        return batch
+
+
+def state_clips(samples: Sequence[Sample], labels: Sequence[str], speech: tuple[str, int] | None,
+                text: tuple[str, int] | None) -> StateClips:
+    """A dataset of the samples' encoder states: ``speech`` and ``text`` are (encoder, top layers)
+    or None for a modality the model does not read."""
+    index = {name: i for i, name in enumerate(labels)}
+    speech_part = speech_of_samples(samples, *speech) if speech else None
+    text_part = [states for states, _ in text_states([s.text or "" for s in samples], *text)] if text else None
+    return StateClips(speech_part, text_part, [index[s.label] for s in samples])
+
+
+def clip_states(wave: np.ndarray, transcript, speech: tuple[str, int] | None,
+                text: tuple[str, int] | None) -> dict[str, torch.Tensor]:
+    """A user's clip and its Whisper transcript (or None) as a batch of one, like :func:`state_clips`."""
+    item = {}
+    if speech:
+        item["speech"] = speech_states([wave], *speech)[0]
+    if text:
+        item["text"] = line_states((words_of(transcript),), *text)[0][0]
+    return StateClips.collate([item])
+
+
+def words_of(transcript) -> str:
+    """A transcript's text ("" without one)."""
+    return transcript.text if transcript is not None else ""

@@ -1,0 +1,144 @@
+"""Recipe of talk 002's models: layer-mixed self-supervised speech states and BERT-family word-piece
+states, fused by self-attention over the joined sequence (Self-MHA) or by cross-attention (Cross-MHA).
+
+Inputs per clip (:mod:`emodemo.recipes.frozen_states`): the frozen Whisper tiny.en encoder's frame
+states at every layer (embedding output and 4 blocks, silence trimmed, cached per file) and the
+frozen MiniLM word-piece states of its words at the last layer ([CLS] first). Text comes from one
+of the pairings of :mod:`emodemo.pairing`; labels are the canonical 7 classes (RAVDESS calm counts
+as neutral). IEMOCAP (the talk's data) takes the path of
+:func:`emodemo.recipes.common.paired_parts`: gold transcriptions, 4 classes, leave-one-session-out.
+
+Training as the talk: at most 50 epochs, the learning rate halved when validation UF1 stalls for
+2 epochs (reduce-on-plateau), early stopping after 8; every cross-validation result also holds
+the random-prediction row on the same test speakers (:func:`emodemo.experiment.chance_baseline`).
+
+Variants by option: ``fusion`` self | cross | speech | text, ``pooling`` stat | mean (the noSP
+ablation), ``text_feature`` tokens | cls (the CLS ablation). Other encoders, for users who are
+online: ``--option speech_encoder=<transformers id>`` (e.g. ``facebook/wav2vec2-base``, the talk's
+kind of encoder, via :class:`emodemo.hub_speech.HubSpeechEncoder`) and
+``--option text_encoder=<transformers id>`` (e.g. ``bert-base-uncased``).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from emodemo.data.record import Sample
+from emodemo.labels import CANONICAL7
+from emodemo.models import build
+from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts
+from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, line_states, prepare,
+                                           speech_encoder, state_clips, words_of)
+from emodemo.text import MINILM, load_text_encoder
+
+log = logging.getLogger(__name__)
+
+NAME = "ssl_mha"
+MODALITIES = ("audio", "text")
+LABELS = CANONICAL7
+PRETRAINED_LICENCES = ("Whisper tiny.en: MIT", "all-MiniLM-L6-v2: Apache-2.0")
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+def _encoders(spec: dict) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
+    """(encoder, top layers) per modality the model reads: every speech layer, the last text layer."""
+    return ((spec["speech_encoder"], ALL_LAYERS) if spec["fusion"] != "text" else None,
+            (spec["text_encoder"], 0) if spec["fusion"] != "speech" else None)
+
+
+def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> StateClips:
+    """Speech ``[L, T, 384]`` and text ``[1, N, 384]`` states per clip (fp16), with its label."""
+    return state_clips(samples, labels, *_encoders(spec))
+
+
+def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
+    """A user's clip and its Whisper transcript as a batch of one, prepared like training clips."""
+    return clip_states(wave, transcript, *_encoders(spec))
+
+
+def clip_tokens(transcript, spec: dict) -> tuple[str, ...]:
+    """The word pieces the attention maps of :func:`clip_inputs` refer to ([CLS] first)."""
+    return line_states((words_of(transcript),), spec["text_encoder"], 0)[0][1]
+
+
+# --- model and training ------------------------------------------------------------------------
+
+def model_kwargs(fusion: str, pooling: str, text_feature: str, n_classes: int,
+                 speech_encoder_name: str = WHISPER, text_encoder_name: str = MINILM) -> dict:
+    """The model's constructor arguments, with the encoders' widths and the speech encoder's depth."""
+    kwargs = {"n_classes": n_classes, "fusion": fusion, "pooling": pooling, "text_feature": text_feature}
+    if fusion != "text":
+        encoder = speech_encoder(speech_encoder_name)
+        kwargs.update(speech_dim=encoder.dim, speech_layers=encoder.n_layers + 1)   # + the embedding output
+    if fusion != "speech":
+        kwargs["text_dim"] = load_text_encoder(text_encoder_name)[1].config.hidden_size
+    return kwargs
+
+
+def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_size: int):
+    """The talk's training: <= 50 epochs, lr scheduling on the validation score, early stopping."""
+    from emodemo.train import TrainConfig
+    return TrainConfig(epochs=epochs or (2 if quick else 50), batch_size=int(batch_size), lr=float(lr),
+                       weight_decay=0.01, scheduler="plateau", plateau_factor=0.5, plateau_patience=2,
+                       patience=8, min_epochs=5, class_weights=True, monitor="UF1", seed=seed, progress=not quick)
+
+
+def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
+          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
+          text_source: str = "goemotions", text_root: str | None = None, fusion: str = "self",
+          pooling: str = "stat", text_feature: str = "tokens", speech_encoder: str = WHISPER,
+          text_encoder: str = MINILM, lr: float = 5e-4, batch_size: int = 32, cv_from: str | None = None) -> dict:
+    """Cross-validate by actor (optional), with the chance row on the same folds; then train and
+    save the final model (validation actors for early stopping only). ``cv_from``: the results
+    file of this variant's cross-validation run earlier (``train --cv --results``, merged), whose
+    summary the final model's card then reports."""
+    from emodemo.checkpoint import save_checkpoint
+    from emodemo.experiment import chance_baseline, cross_validate, train_final
+
+    cfg = train_config(epochs, seed, quick, lr, batch_size)
+    spec = {"fusion": fusion, "speech_encoder": speech_encoder, "text_encoder": text_encoder}
+    samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
+                                                             Path(text_root) if text_root else None, seed)
+    labels = DATASET_LABELS[dataset]
+    kwargs = model_kwargs(fusion, pooling, text_feature, len(labels), speech_encoder, text_encoder)
+    if quick:
+        folds = folds[:1]
+    if fold_ids is not None:
+        folds = [folds[i] for i in fold_ids]
+    make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
+    new_model = lambda: build(NAME, **kwargs)  # noqa: E731
+    variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
+    metrics: dict = {"pairing": pairing_name, "variant": variant}
+    if cv_from:
+        earlier = json.loads(Path(cv_from).read_text(encoding="utf-8"))
+        if earlier.get("variant") != variant or earlier.get("pairing") != pairing_name:
+            raise ValueError(f"{cv_from} holds {earlier.get('variant')} on {earlier.get('pairing')}, "
+                             f"not this model's {variant} on {pairing_name}")
+        metrics.update(cross_validation=earlier["cross_validation"], chance=earlier["chance"]["summary"],
+                       cross_validation_from=Path(cv_from).name)
+    if cv:
+        result = cross_validate(samples, folds, make, new_model, labels, cfg)
+        metrics["cross_validation"], metrics["folds"] = result["summary"], result["folds"]
+        metrics["chance"] = chance_baseline(samples, folds, labels, seed)
+        s = result["summary"]
+        log.info("%s %s, %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f", NAME, variant, pairing_name, len(folds),
+                 s["WA"]["mean"], s["WA"]["std"], s["UA"]["mean"], s["UA"]["std"])
+    if final:
+        model, history, val_report = train_final(samples, final_split, make, new_model, labels, cfg)
+        metrics["final_validation_not_a_test_score"] = val_report
+        metrics["final_history"] = history.to_dict()
+        card = {"dataset": dataset, "pairing": pairing_name, "variant": variant,
+                "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
+                "inputs": f"16 kHz waveform, silence trimmed -> frozen {speech_encoder} states at every layer; "
+                          f"words (Whisper tiny.en transcript, or the paired line) -> frozen {text_encoder} "
+                          "word-piece states",
+                "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
+        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
+                        metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
+    return metrics
