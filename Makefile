@@ -7,7 +7,7 @@ DATA  ?= ../shared/datasets
 # Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: app test test-slow notebooks notebooks-quick bench lint clean setup train-speech_probe runs-nmt_attention runs-coattention
+.PHONY: app test test-slow notebooks notebooks-quick bench lint clean setup train-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha
 
 $(STAMP): requirements.txt requirements-nodeps.txt scripts/setup.sh
 	@bash scripts/setup.sh
@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) bench/asr.py --root $(DATA)/ravdess_speech
 	$(PY) bench/nmt_attention.py --root $(DATA)/ravdess_speech
 	$(PY) bench/coattention.py --root $(DATA)/ravdess_speech
+	$(PY) bench/ssl_mha.py --root $(DATA)/ravdess_speech
 
 ## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.
 ## One thread: the MLP is tiny, and two threads on a busy 2-core CPU were 25x slower (spin-waits).
@@ -49,6 +50,10 @@ runs-nmt_attention: $(STAMP)
 ## Every measured run of talk 001's co-attention model (about 1.5 h on 2 CPU cores)
 runs-coattention: $(STAMP)
 	bash scripts/coattention_runs.sh $(DATA)
+
+## Every measured run of talk 002's models: 15 variants x 5 folds, the final checkpoints (about 1.5 h on 2 CPU cores)
+runs-ssl_mha: $(STAMP)
+	bash scripts/ssl_mha_runs.sh $(DATA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

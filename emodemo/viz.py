@@ -200,6 +200,41 @@ def coattention_steps(panels: Sequence[Mapping[str, Any]], sr: int, frame_rate: 
     return fig
 
 
+def joined_attention_map(weights: Any, n_speech: int, tokens: Sequence[str], frame_rate: float,
+                         title: str | None = None) -> Figure:
+    """Self-attention over a joined [speech; text] sequence (talk 002's Self-MHA).
+
+    ``weights [n_speech + n_tokens, n_speech + n_tokens]``: row = query, column = key, each row a
+    distribution. Speech positions are labelled in seconds (``frame_rate`` per second), word pieces
+    by ``tokens``; lines split the four blocks (speech->speech, speech->text, text->speech,
+    text->text), and each block's title gives the mean share of a query's attention it receives.
+    """
+    weights = np.asarray(weights, dtype=float)
+    size = n_speech + len(tokens)
+    if weights.shape != (size, size):
+        raise ValueError(f"weights must be [{size}, {size}] for {n_speech} frames and {len(tokens)} tokens, "
+                         f"got {weights.shape}")
+    fig = Figure(figsize=(7.5, 6.5), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(np.sqrt(weights), cmap="magma", interpolation="nearest")   # sqrt: small weights visible
+    for edge in (n_speech - 0.5,):
+        ax.axhline(edge, color="tab:cyan", linewidth=1.0)
+        ax.axvline(edge, color="tab:cyan", linewidth=1.0)
+    seconds = np.arange(0, n_speech / frame_rate, 0.5)
+    ticks = list(seconds * frame_rate) + list(range(n_speech, size))
+    labels = [f"{t:.1f} s" for t in seconds] + list(tokens)
+    ax.set_xticks(ticks, labels, rotation=90, fontsize=7)
+    ax.set_yticks(ticks, labels, fontsize=7)
+    ax.set_xlabel("key (speech frames | word pieces)")
+    ax.set_ylabel("query")
+    blocks = {"speech->text": weights[:n_speech, n_speech:].sum(1).mean(),
+              "text->speech": weights[n_speech:, :n_speech].sum(1).mean()}
+    ax.set_title((title + "\n" if title else "") + ", ".join(f"{k} {100 * v:.0f} %" for k, v in blocks.items()),
+                 fontsize=9)
+    fig.colorbar(image, ax=ax, label="sqrt(attention weight)", shrink=0.8)
+    return fig
+
+
 def training_curves(history: History | Mapping[str, Any]) -> Figure:
     """Loss (train and validation) and validation metrics per epoch, the kept epoch marked."""
     if not isinstance(history, History):

@@ -2,7 +2,8 @@
 # Every measured run of talk 002's models (ssl_mha), as committed under checkpoints/ssl_mha/:
 # 15 RAVDESS variants x 5 folds by actor (one process per variant, seed = fold index; two at a time, one
 # thread each), written to cv/<variant>.json with the chance row of the same folds; then the final
-# checkpoint (Self-MHA on constructed GoEmotions pairs, so that the words a user says count too).
+# checkpoints on constructed GoEmotions pairs (so that the words a user says count too): Self-MHA (the
+# talk's best, served by the app) and Cross-MHA under cross/ (notebook 03 compares their attention).
 # About 1.5 hours on a 2-core CPU. Usage: bash scripts/ssl_mha_runs.sh [DATA_DIR] [RUN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,5 +40,9 @@ export DATA RUNS PY OUT
 $PY -c "from emodemo import data; from emodemo.recipes import frozen_states as f; \
 f.speech_of_samples(data.load('ravdess', '$DATA/ravdess_speech'), top_layers=f.ALL_LAYERS)"
 echo $VARIANTS | tr ' ' '\n' | xargs -P 2 -n 1 bash -c 'one_variant "$0"'
-$PY -m emodemo -v train ssl_mha --root "$DATA/ravdess_speech" --out "$OUT" --results "$RUNS/final.json" \
-    --option pairing=constructed --option text_root="$DATA/goemotions" --option cv_from="$OUT/cv/self_constructed.json"
+for fusion in self cross; do
+  out=$OUT; [ $fusion = self ] || out=$OUT/$fusion
+  $PY -m emodemo -v train ssl_mha --root "$DATA/ravdess_speech" --out "$out" --results "$RUNS/final_$fusion.json" \
+      --option fusion=$fusion --option pairing=constructed --option text_root="$DATA/goemotions" \
+      --option cv_from="$OUT/cv/${fusion}_constructed.json"
+done

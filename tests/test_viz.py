@@ -117,3 +117,15 @@ def test_coattention_steps_draws_three_rows_per_clip_and_checks_lengths():
     assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == panel["tokens"]
     with pytest.raises(ValueError, match="one weight per token"):
         coattention_steps([dict(panel, text_1=[0.5, 0.5])], sr=16000)
+
+
+def test_joined_attention_map_labels_both_modalities_and_reports_the_cross_shares():
+    from emodemo.viz import joined_attention_map
+    n_speech, tokens = 50, ["[CLS]", "kids", "[SEP]"]
+    weights = np.full((53, 53), 1 / 53)
+    fig = joined_attention_map(weights, n_speech, tokens, frame_rate=25.0, title="angry")
+    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert labels[:4] == ["0.0 s", "0.5 s", "1.0 s", "1.5 s"] and labels[-3:] == tokens
+    assert "speech->text 6 %" in fig.axes[0].get_title() and "text->speech 94 %" in fig.axes[0].get_title()
+    with pytest.raises(ValueError, match=r"\[53, 53\]"):
+        joined_attention_map(weights[:-1], n_speech, tokens, frame_rate=25.0)

@@ -115,7 +115,7 @@ class SslMhaNet(nn.Module):
                 words, text_mask = words[:, :1], text_mask[:, :1]                  # [B, 1, Dt]
             x = self.project_text(words) + self.modality[1]                        # X' [B, N, d]
         if self.fusion == "cross":
-            a, out["speech_to_text"] = self.block(s, x, text_mask)          # A [B, T, d], [B, T, N]
+            a, out["speech_to_text"] = self.block(s, x, text_mask)                 # A [B, T, d], [B, T, N]
             b, out["text_to_speech"] = self.text_block(x, s, speech_mask)          # B [B, N, d], [B, N, T]
             z = torch.cat([self.pool(a, speech_mask), self.pool(b, text_mask)], dim=-1)   # [B, 4d] (noSP 2d)
         else:
@@ -123,7 +123,7 @@ class SslMhaNet(nn.Module):
             parts += [(x, text_mask)] if self.uses_text else []
             joined = torch.cat([p for p, _ in parts], dim=1)                       # J [B, T+N, d]
             mask = torch.cat([m for _, m in parts], dim=1)                         # [B, T+N]
-            z, out["self_attention"] = self.block(joined, joined, mask)     # [B, T+N, d], [B, T+N, T+N]
+            z, out["self_attention"] = self.block(joined, joined, mask)            # [B, T+N, d], [B, T+N, T+N]
             z = self.pool(z, mask)                                                 # [B, 2d] (noSP d)
         out["logits"] = self.classifier(z)                                         # [B, C]
         return out

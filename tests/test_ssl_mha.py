@@ -1,0 +1,189 @@
+"""Talk 002's models: layer mixing, Self-MHA over the joined sequence, Cross-MHA, pooling, ablations."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emodemo.models.layers import masked_stride_pool
+from emodemo.models.ssl_mha import SslMhaNet
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _batch(b=3, t=24, n=7, layers=5, dim=16, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    speech_mask = torch.arange(t)[None, :] < torch.tensor([t, t - 5, 6][:b])[:, None]
+    text_mask = torch.arange(n)[None, :] < torch.tensor([n, 3, 2][:b])[:, None]
+    return {"speech": torch.randn(b, layers, t, dim, generator=g) * speech_mask[:, None, :, None],
+            "speech_mask": speech_mask,
+            "text": torch.randn(b, 1, n, dim, generator=g) * text_mask[:, None, :, None], "text_mask": text_mask}
+
+
+def _model(**kwargs):
+    torch.manual_seed(0)
+    return SslMhaNet(n_classes=4, speech_dim=16, speech_layers=5, text_dim=16, dim=8, heads=2, **kwargs).eval()
+
+
+def test_stride_pooling_averages_real_frames_only():
+    x = torch.arange(10, dtype=torch.float32).view(1, 5, 2)           # frames (0,1) (2,3) (4,5) (6,7) (8,9)
+    mask = torch.tensor([[True, True, True, False, False]])
+    pooled, kept = masked_stride_pool(x, mask, 2)
+    assert kept.tolist() == [[True, True, False]]
+    assert pooled[0, :2].tolist() == [[1.0, 2.0], [4.0, 5.0]]          # the 2nd pair keeps only frame 3
+    same, same_mask = masked_stride_pool(x, mask, 1)
+    assert torch.equal(same, x) and torch.equal(same_mask, mask)
+
+
+def test_self_attention_spans_both_modalities_and_cross_attention_only_the_other():
+    batch = _batch()
+    self_out = _model(fusion="self")(**batch)
+    t = (24 + 1) // 2                                                  # speech frames after stride 2
+    assert self_out["logits"].shape == (3, 4) and self_out["self_attention"].shape == (3, t + 7, t + 7)
+    rows = self_out["self_attention"].sum(-1)
+    assert torch.allclose(rows, torch.ones_like(rows), atol=1e-5)      # each query's weights are a distribution
+    assert (self_out["self_attention"][1, :, t + 3:] == 0).all()       # padded words get no attention
+    assert self_out["self_attention"][0, :t, t:].sum() > 0             # speech frames attend to words
+    cross_out = _model(fusion="cross")(**batch)
+    assert cross_out["speech_to_text"].shape == (3, t, 7) and cross_out["text_to_speech"].shape == (3, 7, t)
+    assert (cross_out["speech_to_text"][2, :, 2:] == 0).all() and (cross_out["text_to_speech"][2, :, 3:] == 0).all()
+    assert torch.allclose(self_out["layer_weights"][0].sum(), torch.tensor(1.0))
+
+
+@pytest.mark.parametrize("fusion", ["self", "cross"])
+def test_a_clip_answers_the_same_whatever_its_batch_mates_and_padding(fusion):
+    model, batch = _model(fusion=fusion), _batch()
+    alone = {"speech": batch["speech"][2:3, :, :6], "speech_mask": batch["speech_mask"][2:3, :6],
+             "text": batch["text"][2:3, :, :2], "text_mask": batch["text_mask"][2:3, :2]}
+    assert torch.allclose(model(**batch)["logits"][2], model(**alone)["logits"][0], atol=1e-5)
+
+
+@pytest.mark.parametrize("fusion", ["self", "cross"])
+def test_both_modalities_move_the_fused_answer(fusion):
+    model, batch = _model(fusion=fusion), _batch()
+    out = model(**batch)["logits"]
+    for key in ("speech", "text"):
+        moved = dict(batch, **{key: batch[key] + torch.randn_like(batch[key]) * batch[f"{key}_mask"][:, None, :, None]})
+        assert not torch.allclose(model(**moved)["logits"], out), key
+
+
+def test_the_cls_ablation_reads_the_cls_vector_alone():
+    model, batch = _model(fusion="self", text_feature="cls"), _batch()
+    out = model(**batch)
+    assert out["self_attention"].shape[-1] == 12 + 1                   # speech frames + [CLS]
+    other_words = dict(batch, text=batch["text"].clone())
+    other_words["text"][:, :, 1:] += 1.0                               # every word piece but [CLS]
+    assert torch.allclose(model(**other_words)["logits"], out["logits"])
+    other_cls = dict(batch, text=batch["text"].clone())
+    other_cls["text"][:, :, 0] += 1.0
+    assert not torch.allclose(model(**other_cls)["logits"], out["logits"])
+
+
+def test_statistical_pooling_feeds_mean_and_std_and_nosp_the_mean_alone():
+    stat, mean = _model(fusion="cross"), _model(fusion="cross", pooling="mean")
+    assert stat.classifier[1].in_features == 4 * 8 and mean.classifier[1].in_features == 2 * 8
+    assert _model(fusion="self").classifier[1].in_features == 2 * 8
+    # the mean alone cannot tell a steady sequence from one that swings around the same mean
+    mean_pool = mean.pool(torch.tensor([[[1.0], [1.0]], [[0.0], [2.0]]]), torch.ones(2, 2, dtype=torch.bool))
+    assert torch.equal(mean_pool[0], mean_pool[1])
+    stat_pool = stat.pool(torch.tensor([[[1.0], [1.0]], [[0.0], [2.0]]]), torch.ones(2, 2, dtype=torch.bool))
+    assert not torch.equal(stat_pool[0], stat_pool[1])
+
+
+@pytest.mark.parametrize("fusion, dropped", [("speech", "text"), ("text", "speech")])
+def test_unimodal_models_read_only_their_modality(fusion, dropped):
+    model, batch = _model(fusion=fusion), _batch()
+    out = model(**{k: v for k, v in batch.items() if not k.startswith(dropped)})
+    assert out["logits"].shape == (3, 4) and "self_attention" in out
+    with pytest.raises(ValueError, match="fusion"):
+        _model(fusion="late")
+
+
+def test_the_layer_weights_learn():
+    model, batch = _model(fusion="speech"), _batch()
+    model.train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=1.0)
+    before = model.layer_mix.weights.detach().clone()
+    torch.nn.functional.cross_entropy(model(**batch)["logits"], torch.tensor([0, 1, 2])).backward()
+    optimiser.step()
+    assert not torch.allclose(model.layer_mix.weights, before)
+
+
+def test_serving_inputs_equal_training_inputs(ravdess_clip):
+    """A user's clip reaches the model as in training: every Whisper layer, MiniLM's last, [CLS] first."""
+    from emodemo.asr import Transcript
+    from emodemo.audio import load_audio
+    from emodemo.data.record import Sample
+    from emodemo.models import build
+    from emodemo.recipes import ssl_mha as recipe
+
+    text = "Kids are talking by the door."
+    spec = {"fusion": "self", "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
+    trained = recipe.make_dataset([Sample("clip", "ravdess", "angry", audio=ravdess_clip, text=text)], recipe.LABELS, spec)
+    trained = trained.collate([trained[0]])
+    transcript = Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en")
+    served = recipe.clip_inputs(load_audio(ravdess_clip), transcript, spec)
+    assert served["speech"].shape[1] == 5 and served["text"].shape[1] == 1       # embedding + 4 blocks; last layer
+    for key in ("speech", "text"):
+        assert served[key].shape == trained[key].shape
+        assert torch.allclose(served[key], trained[key], rtol=1e-2, atol=1e-2), key
+    assert recipe.clip_tokens(transcript, spec)[:2] == ("[CLS]", "kids")
+    kwargs = recipe.model_kwargs("self", "stat", "tokens", 7)
+    assert (kwargs["speech_dim"], kwargs["speech_layers"], kwargs["text_dim"]) == (384, 5, 384)
+    out = build(recipe.NAME, **kwargs).eval()(**served)
+    assert out["self_attention"].shape[-1] == (served["speech"].shape[2] + 1) // 2 + len(recipe.clip_tokens(transcript, spec))
+
+
+def test_chance_row_scores_uniform_guesses_on_each_folds_test_speakers():
+    from emodemo.data.record import Sample
+    from emodemo.data.splits import Fold
+    from emodemo.experiment import chance_baseline
+
+    labels = ["a", "b", "c", "d"]
+    samples = [Sample(f"s{spk}_{i}", "x", labels[i % 4], speaker=f"s{spk}") for spk in range(4) for i in range(400)]
+    folds = [Fold("fold0", ("s0", "s1"), ("s2",), ("s3",)), Fold("fold1", ("s2", "s3"), ("s1",), ("s0",))]
+    result = chance_baseline(samples, folds, labels, seed=0)
+    assert [f["test"] for f in result["folds"]] == [("s3",), ("s0",)]
+    assert all(int(np.sum(f["confusion_matrix"])) == 400 for f in result["folds"])
+    assert 0.2 < result["summary"]["WA"]["mean"] < 0.3                 # 1 / 4 classes
+    assert result == chance_baseline(samples, folds, labels, seed=0)   # reproducible
+
+
+def test_the_cli_trains_every_variant_on_iemocap_with_its_chance_row(tmp_path):
+    """The talk's data path (IEMOCAP fixture tree: gold transcripts, 4 classes, sessions as folds),
+    through the CLI: cross-validation with the chance row, the final checkpoint, its evaluation,
+    and the card of a final model that reports an earlier cross-validation of its variant."""
+    from emodemo.data import layouts
+
+    root = layouts.make_iemocap(tmp_path / "data", sessions=(1, 2, 3))
+
+    def train(*options, out="ckpt", results="cv.json", cv=True):
+        run = subprocess.run([sys.executable, "-m", "emodemo", "train", "ssl_mha", "--dataset", "iemocap", "--root",
+                              str(root), *(["--cv"] if cv else []), "--quick", "--out", str(tmp_path / out),
+                              "--results", str(tmp_path / results), *sum((["--option", o] for o in options), [])],
+                             capture_output=True, text=True, cwd=REPO, timeout=600)
+        assert run.returncode == 0, run.stderr[-2000:]
+        return json.loads((tmp_path / results).read_text())
+
+    cv = train("fusion=cross", "pooling=mean", "text_feature=cls")
+    assert cv["variant"] == {"fusion": "cross", "pooling": "mean", "text_feature": "cls"}
+    assert cv["folds"][0]["labels"] == cv["chance"]["folds"][0]["labels"] == ["neutral", "happy", "sad", "angry"]
+    assert cv["chance"]["folds"][0]["test"] == cv["folds"][0]["test"]
+    config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
+    assert config["weights_dtype"] == "float16" and config["train_config"]["scheduler"] == "plateau"
+    evaluated = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(tmp_path / "ckpt"), "--dataset",
+                                "iemocap", "--root", str(root), "--json"], capture_output=True, text=True, cwd=REPO,
+                               timeout=600)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert json.loads(evaluated.stdout)["n_samples"] == 30
+
+    final = train("fusion=cross", "pooling=mean", "text_feature=cls", f"cv_from={tmp_path / 'cv.json'}",
+                  out="final", results="final.json", cv=False)
+    assert final["cross_validation"] == cv["cross_validation"] and final["chance"] == cv["chance"]["summary"]
+    card = (tmp_path / "final" / "MODEL_CARD.md").read_text()
+    assert "cross_validation" in card
+    with pytest.raises(AssertionError, match="holds"):                 # another variant's results are refused
+        train("fusion=self", f"cv_from={tmp_path / 'cv.json'}", out="wrong", results="wrong.json", cv=False)
