@@ -27,3 +27,23 @@ def ravdess_root() -> Path:
 def ravdess_clip(ravdess_root: Path) -> Path:
     """One real RAVDESS clip: actor 01, angry, strong, statement 1 ("Kids are talking by the door")."""
     return ravdess_root / "Actor_01" / "03-01-05-02-01-01-01.flac"
+
+
+@pytest.fixture()
+def tiny_hub_encoders(tmp_path: Path) -> tuple[Path, Path]:
+    """Folders of a small random wav2vec2 (2 layers, 32-d) and a small random BERT (2 layers, 32-d,
+    MiniLM's tokenizer), saved as a Hub download would be: the online encoder path, tested offline."""
+    from transformers import BertConfig, BertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
+
+    from emodemo import text
+
+    speech_dir, text_dir = tmp_path / "w2v", tmp_path / "bert"
+    Wav2Vec2Model(Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                                 conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
+                                 num_conv_pos_embedding_groups=2, feat_extract_norm="layer")).save_pretrained(speech_dir)
+    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(speech_dir)
+    tokenizer, _ = text.load_text_encoder(text.MINILM)
+    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=37)).save_pretrained(text_dir)
+    tokenizer.save_pretrained(text_dir)
+    return speech_dir, text_dir

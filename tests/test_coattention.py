@@ -167,25 +167,15 @@ def test_the_talks_bce_and_softmax_ce_both_train_the_staged_model(tmp_path):
     assert json.loads(evaluated.stdout)["n_samples"] == 30
 
 
-def test_hub_encoders_are_selectable_and_work_from_a_saved_folder(tmp_path):
+def test_hub_encoders_are_selectable_and_work_from_a_saved_folder(tmp_path, tiny_hub_encoders):
     """Users who are online pick a Hub speech / text encoder by id; the same code loads a saved
     folder, tested here with small random-weight models saved on disk (no network)."""
     import numpy as np
-    from transformers import BertConfig, BertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
     from emodemo import text
     from emodemo.recipes import coattention as recipe
 
-    speech_dir, text_dir = tmp_path / "w2v", tmp_path / "bert"
-    Wav2Vec2Model(Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-                                 conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
-                                 num_conv_pos_embedding_groups=2, feat_extract_norm="layer")).save_pretrained(speech_dir)
-    Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(speech_dir)
-    tokenizer, _ = text.load_text_encoder(text.MINILM)
-    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=37)).save_pretrained(text_dir)
-    tokenizer.save_pretrained(text_dir)
-
+    speech_dir, text_dir = tiny_hub_encoders
     waves = [np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32), np.zeros(8000, np.float32) + 0.01]
     out = recipe.speech_encoder(str(speech_dir)).encode(waves, all_layers=True)
     assert out.layers.shape[:2] == (2, 3) and out.lengths[1] < out.lengths[0]

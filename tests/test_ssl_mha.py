@@ -187,3 +187,21 @@ def test_the_cli_trains_every_variant_on_iemocap_with_its_chance_row(tmp_path):
     assert "cross_validation" in card
     with pytest.raises(AssertionError, match="holds"):                 # another variant's results are refused
         train("fusion=self", f"cv_from={tmp_path / 'cv.json'}", out="wrong", results="wrong.json", cv=False)
+
+
+def test_a_hub_speech_encoders_every_layer_feeds_the_layer_mix(tiny_hub_encoders):
+    """Online users swap in wav2vec2 / BERT by id (the talk's kind of features): the layer mix then
+    spans that encoder's layers, whatever their number and width (a saved folder here, no network)."""
+    from emodemo.asr import Transcript
+    from emodemo.models import build
+    from emodemo.recipes import ssl_mha as recipe
+
+    speech_dir, text_dir = (str(p) for p in tiny_hub_encoders)
+    spec = {"fusion": "cross", "speech_encoder": speech_dir, "text_encoder": text_dir}
+    kwargs = recipe.model_kwargs("cross", "stat", "tokens", 7, speech_dir, text_dir)
+    assert (kwargs["speech_dim"], kwargs["speech_layers"], kwargs["text_dim"]) == (32, 3, 32)
+    wave = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    batch = recipe.clip_inputs(wave, Transcript("so happy", [], "en", "x", 0, 1, "tiny.en"), spec)
+    assert batch["speech"].shape[1] == 3 and batch["text"].shape[1] == 1
+    out = build(recipe.NAME, **kwargs).eval()(**batch)
+    assert out["logits"].shape == (1, 7) and out["layer_weights"].shape == (1, 3)
