@@ -24,11 +24,7 @@ machine: other processes inflate every number.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -38,7 +34,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from emodemo.recipes import coattention as recipe  # noqa: E402
-from timing import exactly, median_ms, real_clips  # noqa: E402
+from timing import arguments, cost_figure, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 MODES = ("speech", "text", "fusion")
 CLIP_SECONDS = 4.0
@@ -68,75 +64,30 @@ def measure(mode: str, clips, threads: list[int]) -> list[dict]:
             with torch.inference_mode():
                 row[f"ms_frozen_encoders_threads{n}"] = median_ms(lambda: recipe.clip_inputs(wave, transcript, spec), 20)
                 row[f"ms_model_threads{n}"] = median_ms(lambda: model(**inputs), 20)
-        row["train_s_per_epoch_threads1"] = train_seconds_per_epoch(model, batch)
+        row["train_s_per_epoch_threads1"] = seconds_per_epoch(model, lambda: batch, TRAIN_CLIPS, BATCH)
         rows.append(row)
     return rows
 
 
-def train_seconds_per_epoch(model: torch.nn.Module, batch: dict) -> float:
-    torch.set_num_threads(1)
-    model.train()
-    trained = [p for p in model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(trained, lr=1e-4)
-    labels = torch.zeros(batch[next(iter(batch))].shape[0], dtype=torch.long)
-
-    def step():
-        optimiser.zero_grad()
-        torch.nn.functional.cross_entropy(model(**batch)["logits"], labels).backward()
-        optimiser.step()
-
-    seconds = median_ms(step, 5) / 1000 * math.ceil(TRAIN_CLIPS / BATCH)
-    model.eval()
-    return seconds
-
-
 def figure(rows: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [f"{r['variant']} / {r['stage']}" for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
-    frozen = [r["ms_frozen_encoders_threads1"] for r in rows]
-    head = [r["ms_model_threads1"] for r in rows]
-    axes[0].barh(names, frozen, color="tab:gray", label="frozen encoders (Whisper, MiniLM)")
-    axes[0].barh(names, head, left=frozen, color="tab:blue", label="co-attention model")
-    axes[0].set_xlabel("ms per 4 s clip (batch 1, 1 thread)")
-    axes[0].legend(fontsize=7)
-    axes[1].barh(names, [r["train_s_per_epoch_threads1"] for r in rows], color="tab:orange")
-    axes[1].set_xlabel("training s per epoch (840 clips, cached states, 1 thread)")
-    for ax in axes:
-        ax.invert_yaxis()
-        ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(f"coattention cost on {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    cost_figure("coattention cost", [f"{r['variant']} / {r['stage']}" for r in rows],
+                [([r["ms_frozen_encoders_threads1"] for r in rows], "tab:gray", "frozen encoders (Whisper, MiniLM)"),
+                 ([r["ms_model_threads1"] for r in rows], "tab:blue", "co-attention model")],
+                [r["train_s_per_epoch_threads1"] for r in rows],
+                "training s per epoch (840 clips, cached states, 1 thread)", path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "ravdess_speech")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "coattention")
-    args = parser.parse_args()
+    args = arguments(__doc__, "coattention")
 
     clips = real_clips(args.root, BATCH)
     threads = sorted({1, min(2, os.cpu_count() or 1)})
     rows = [row for mode in MODES for row in measure(mode, clips, threads)]
     weights = CHECKPOINT / "model.safetensors"
-    result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                          "torch": torch.__version__, "python": platform.python_version()},
-              "clip_seconds": CLIP_SECONDS, "rows": rows,
+    result = {"machine": machine(), "clip_seconds": CLIP_SECONDS, "rows": rows,
               "checkpoint_bytes": weights.stat().st_size if weights.exists() else None}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    save_and_print(result, args.out)
     figure(rows, args.out.with_suffix(".png"))
-    keys = [k for k in rows[0] if k not in ("variant", "stage")]
-    print(f"{'variant / stage':18s}" + "".join(f"{k:>30s}" for k in keys))
-    for r in rows:
-        print(f"{r['variant'] + ' / ' + r['stage']:18s}"
-              + "".join(f"{r[k]:>30.1f}" if isinstance(r[k], float) else f"{r[k]:>30d}" for k in keys))
-    if result["checkpoint_bytes"]:
-        print(f"checkpoint: {result['checkpoint_bytes'] / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

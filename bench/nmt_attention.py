@@ -23,11 +23,8 @@ machine: other processes inflate every number.
 """
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -37,7 +34,7 @@ sys.path.insert(0, str(REPO))
 import torch  # noqa: E402
 
 from emodemo.recipes import nmt_attention as recipe  # noqa: E402
-from timing import exactly, median_ms, real_clips  # noqa: E402
+from timing import arguments, cost_figure, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 VARIANTS = [("audio", "global"), ("text", "global"), ("fusion", "global"), ("fusion", "local"), ("fusion", "forced")]
 CLIP_SECONDS = 4.0
@@ -64,66 +61,27 @@ def measure(mode: str, alignment: str, vocab: list[str], clips, threads: list[in
         with torch.inference_mode():
             row[f"ms_per_clip_batch1_threads{n}"] = median_ms(lambda: model(**one), 30)
             row[f"ms_per_clip_batch{len(clips)}_threads{n}"] = median_ms(lambda: model(**four_s), 5) / len(clips)
-    row["train_s_per_epoch_threads1"] = train_seconds_per_epoch(model, natural)
+    row["train_s_per_epoch_threads1"] = seconds_per_epoch(model, lambda: natural, TRAIN_CLIPS, BATCH, repeats=10)
     return row
 
 
-def train_seconds_per_epoch(model: torch.nn.Module, batch: dict) -> float:
-    torch.set_num_threads(1)
-    model.train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    labels = torch.zeros(batch["tokens"].shape[0], dtype=torch.long)
-
-    def step():
-        optimiser.zero_grad()
-        torch.nn.functional.cross_entropy(model(**batch)["logits"], labels).backward()
-        optimiser.step()
-
-    return median_ms(step, 10) / 1000 * math.ceil(TRAIN_CLIPS / BATCH)
-
-
 def figure(rows: list[dict], path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [r["variant"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    axes[0].barh(names, [r["ms_per_clip_batch1_threads1"] for r in rows], color="tab:blue")
-    axes[0].set_xlabel("ms per 4 s clip (batch 1, 1 thread)")
-    axes[1].barh(names, [r["train_s_per_epoch_threads1"] for r in rows], color="tab:orange")
-    axes[1].set_xlabel("training s per epoch (840 clips, 1 thread)")
-    for ax in axes:
-        ax.invert_yaxis()
-        ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(f"nmt_attention cost on {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    cost_figure("nmt_attention cost", [r["variant"] for r in rows],
+                [([r["ms_per_clip_batch1_threads1"] for r in rows], "tab:blue", "model")],
+                [r["train_s_per_epoch_threads1"] for r in rows], "training s per epoch (840 clips, 1 thread)", path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "ravdess_speech")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "nmt_attention")
-    args = parser.parse_args()
+    args = arguments(__doc__, "nmt_attention")
 
     vocab, clips = vocabulary(), real_clips(args.root, BATCH)
     threads = sorted({1, min(2, os.cpu_count() or 1)})
     rows = [measure(mode, alignment, vocab, clips, threads) for mode, alignment in VARIANTS]
     weights = CHECKPOINT / "model.safetensors"
-    result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                          "torch": torch.__version__, "python": platform.python_version()},
-              "vocabulary": len(vocab), "clip_seconds": CLIP_SECONDS, "rows": rows,
+    result = {"machine": machine(), "vocabulary": len(vocab), "clip_seconds": CLIP_SECONDS, "rows": rows,
               "checkpoint_bytes": weights.stat().st_size if weights.exists() else None}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    save_and_print(result, args.out)
     figure(rows, args.out.with_suffix(".png"))
-    keys = [k for k in rows[0] if k != "variant"]
-    print(f"{'variant':18s}" + "".join(f"{k:>34s}" for k in keys))
-    for r in rows:
-        print(f"{r['variant']:18s}" + "".join(f"{r[k]:>34.1f}" if isinstance(r[k], float) else f"{r[k]:>34d}" for k in keys))
-    if result["checkpoint_bytes"]:
-        print(f"checkpoint: {result['checkpoint_bytes'] / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -24,11 +24,7 @@ other processes inflate every number.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import math
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -39,7 +35,7 @@ import torch  # noqa: E402
 
 from emodemo.models import build  # noqa: E402
 from emodemo.recipes import ssl_mha as recipe  # noqa: E402
-from timing import exactly, median_ms, real_clips  # noqa: E402
+from timing import arguments, cost_figure, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 VARIANTS = {  # name -> (fusion, pooling, text feature)
     "speech": ("speech", "stat", "tokens"), "text": ("text", "stat", "tokens"),
@@ -68,54 +64,21 @@ def measure(name: str, clips, threads: list[int]) -> dict:
         with torch.inference_mode():
             row[f"ms_model_threads{n}"] = median_ms(lambda: model(**inputs), 20)
     items = [{k: v[0] for k, v in recipe.clip_inputs(w, t, spec).items() if not k.endswith("mask")} for w, t in clips]
-    row["train_s_per_epoch_threads1"] = train_seconds_per_epoch(model, items)
+    row["train_s_per_epoch_threads1"] = seconds_per_epoch(model, lambda: recipe.StateClips.collate(items),
+                                                          TRAIN_CLIPS, BATCH)
     return row
 
 
-def train_seconds_per_epoch(model: torch.nn.Module, items: list[dict]) -> float:
-    torch.set_num_threads(1)
-    model.train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    labels = torch.zeros(len(items), dtype=torch.long)
-
-    def step():
-        optimiser.zero_grad()
-        batch = recipe.StateClips.collate(items)
-        torch.nn.functional.cross_entropy(model(**batch)["logits"], labels).backward()
-        optimiser.step()
-
-    seconds = median_ms(step, 5) / 1000 * math.ceil(TRAIN_CLIPS / BATCH)
-    model.eval()
-    return seconds
-
-
 def figure(rows: list[dict], frozen_ms: float, path: Path) -> None:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    names = [r["variant"] for r in rows]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
-    axes[0].barh(names, [frozen_ms] * len(rows), color="tab:gray", label="frozen encoders (Whisper all layers, MiniLM)")
-    axes[0].barh(names, [r["ms_model_threads1"] for r in rows], left=[frozen_ms] * len(rows), color="tab:blue",
-                 label="fusion model")
-    axes[0].set_xlabel("ms per 4 s clip (batch 1, 1 thread)")
-    axes[0].legend(fontsize=7)
-    axes[1].barh(names, [r["train_s_per_epoch_threads1"] for r in rows], color="tab:orange")
-    axes[1].set_xlabel("training s per epoch (840 clips, cached states, 1 thread)")
-    for ax in axes:
-        ax.invert_yaxis()
-        ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(f"ssl_mha cost on {platform.processor() or platform.machine()}, {os.cpu_count()} cores")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    cost_figure("ssl_mha cost", [r["variant"] for r in rows],
+                [([frozen_ms] * len(rows), "tab:gray", "frozen encoders (Whisper all layers, MiniLM)"),
+                 ([r["ms_model_threads1"] for r in rows], "tab:blue", "fusion model")],
+                [r["train_s_per_epoch_threads1"] for r in rows],
+                "training s per epoch (840 clips, cached states, 1 thread)", path)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "ravdess_speech")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "ssl_mha")
-    args = parser.parse_args()
+    args = arguments(__doc__, "ssl_mha")
 
     clips = real_clips(args.root, BATCH)
     threads = sorted({1, min(2, os.cpu_count() or 1)})
@@ -127,21 +90,11 @@ def main() -> None:
             lambda: recipe.clip_inputs(wave, transcript, spec_of("self")), 20)
     rows = [measure(name, clips, threads) for name in VARIANTS]
     weights = CHECKPOINT / "model.safetensors"
-    result = {"machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                          "torch": torch.__version__, "python": platform.python_version()},
-              "clip_seconds": CLIP_SECONDS, **frozen, "rows": rows,
+    result = {"machine": machine(), "clip_seconds": CLIP_SECONDS, **frozen, "rows": rows,
               "checkpoint_bytes": weights.stat().st_size if weights.exists() else None}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    figure(rows, frozen["ms_frozen_encoders_threads1"], args.out.with_suffix(".png"))
     print(", ".join(f"{k} {v:.1f}" for k, v in frozen.items()))
-    keys = [k for k in rows[0] if k != "variant"]
-    print(f"{'variant':12s}" + "".join(f"{k:>28s}" for k in keys))
-    for r in rows:
-        print(f"{r['variant']:12s}" + "".join(f"{r[k]:>28.1f}" if isinstance(r[k], float) else f"{r[k]:>28d}"
-                                              for k in keys))
-    if result["checkpoint_bytes"]:
-        print(f"checkpoint: {result['checkpoint_bytes'] / 1e6:.2f} MB")
+    save_and_print(result, args.out)
+    figure(rows, frozen["ms_frozen_encoders_threads1"], args.out.with_suffix(".png"))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""What the bench scripts share: a median timer, real RAVDESS clips with their transcripts, 4 s cuts."""
+"""What the bench scripts share: a median timer, real RAVDESS clips with their transcripts, 4 s cuts,
+the training-epoch timer, the cost figure and the saved table."""
 from __future__ import annotations
 
 import statistics
@@ -35,3 +36,88 @@ def exactly(wave: np.ndarray, seconds: float) -> np.ndarray:
     """The wave cut or zero-padded to ``seconds``."""
     n = int(seconds * SAMPLE_RATE)
     return np.pad(wave[:n], (0, max(0, n - wave.size)))
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    import os
+    import platform
+
+    import torch
+    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
+            "python": platform.python_version()}
+
+
+def seconds_per_epoch(model, make_batch, n_clips: int, batch_size: int, repeats: int = 5) -> float:
+    """Training seconds per epoch of ``n_clips``: the median step (collating with ``make_batch()``,
+    forward, cross-entropy, backward, AdamW on the trainable parameters) x the steps per epoch. One thread."""
+    import math
+
+    import torch
+    torch.set_num_threads(1)
+    model.train()
+    optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step():
+        batch = make_batch()
+        logits = model(**batch)["logits"]
+        optimiser.zero_grad()
+        torch.nn.functional.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long)).backward()
+        optimiser.step()
+
+    seconds = median_ms(step, repeats) / 1000 * math.ceil(n_clips / batch_size)
+    model.eval()
+    return seconds
+
+
+def cost_figure(title: str, names: list[str], inference: list[tuple[list[float], str, str]],
+                train_seconds: list[float], train_label: str, path: Path) -> None:
+    """Two bar charts saved to ``path``: ms per clip (``inference``: one (values, colour, label) per
+    stacked part) and training seconds per epoch, one bar per variant."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 1.6 + 0.35 * len(names)))
+    left = np.zeros(len(names))
+    for values, colour, label in inference:
+        axes[0].barh(names, values, left=left, color=colour, label=label)
+        left += np.asarray(values, dtype=float)
+    axes[0].set_xlabel("ms per 4 s clip (batch 1, 1 thread)")
+    if len(inference) > 1:
+        axes[0].legend(fontsize=7)
+    axes[1].barh(names, train_seconds, color="tab:orange")
+    axes[1].set_xlabel(train_label)
+    for ax in axes:
+        ax.invert_yaxis()
+        ax.grid(axis="x", alpha=0.3)
+    spec = machine()
+    fig.suptitle(f"{title} on {spec['cpu']}, {spec['cores']} cores")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def save_and_print(result: dict, out: Path, label: str = "variant") -> None:
+    """Write ``result`` (with its ``rows``) to ``out``.json and print the rows as a table."""
+    import json
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    rows = result["rows"]
+    keys = [k for k in rows[0] if k != label]
+    width = max(len(k) for k in keys) + 2
+    print(f"{label:18s}" + "".join(f"{k:>{width}s}" for k in keys))
+    for r in rows:
+        print(f"{r[label]:18s}" + "".join(f"{r[k]:>{width}.1f}" if isinstance(r[k], float) else f"{r[k]:>{width}}"
+                                         for k in keys))
+    if result.get("checkpoint_bytes"):
+        print(f"checkpoint: {result['checkpoint_bytes'] / 1e6:.2f} MB")
+
+
+def arguments(doc: str, name: str):
+    """The command line every bench script takes: ``--root`` (RAVDESS) and ``--out`` (results stem)."""
+    import argparse
+    repo = Path(__file__).resolve().parents[1]
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=repo.parent / "shared" / "datasets" / "ravdess_speech")
+    parser.add_argument("--out", type=Path, default=repo / "bench" / "results" / name)
+    return parser.parse_args()
