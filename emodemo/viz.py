@@ -205,7 +205,8 @@ def joined_attention_map(weights: Any, n_speech: int, tokens: Sequence[str], fra
     """Self-attention over a joined [speech; text] sequence (talk 002's Self-MHA).
 
     ``weights [n_speech + n_tokens, n_speech + n_tokens]``: row = query, column = key, each row a
-    distribution. Speech positions are labelled in seconds (``frame_rate`` per second), word pieces
+    distribution. Speech positions are labelled in seconds (``frame_rate`` per second: 25 for
+    ``SslMhaNet``, Whisper's 50 frames per second averaged in pairs), word pieces
     by ``tokens``; lines split the four blocks (speech->speech, speech->text, text->speech,
     text->text), and each block's title gives the mean share of a query's attention it receives.
     """

@@ -46,6 +46,8 @@ def test_self_attention_spans_both_modalities_and_cross_attention_only_the_other
     rows = self_out["self_attention"].sum(-1)
     assert torch.allclose(rows, torch.ones_like(rows), atol=1e-5)      # each query's weights are a distribution
     assert (self_out["self_attention"][1, :, t + 3:] == 0).all()       # padded words get no attention
+    assert (self_out["self_attention"][1, :, 10:t] == 0).all()         # nor padded frames (19 real -> 10 positions)
+    assert (self_out["self_attention"][1, :, :10] > 0).all()
     assert self_out["self_attention"][0, :t, t:].sum() > 0             # speech frames attend to words
     cross_out = _model(fusion="cross")(**batch)
     assert cross_out["speech_to_text"].shape == (3, t, 7) and cross_out["text_to_speech"].shape == (3, 7, t)
@@ -98,8 +100,17 @@ def test_unimodal_models_read_only_their_modality(fusion, dropped):
     model, batch = _model(fusion=fusion), _batch()
     out = model(**{k: v for k, v in batch.items() if not k.startswith(dropped)})
     assert out["logits"].shape == (3, 4) and "self_attention" in out
+
+
+def test_unknown_variants_and_clips_without_speech_are_refused_clearly():
     with pytest.raises(ValueError, match="fusion"):
         _model(fusion="late")
+    with pytest.raises(ValueError, match="pooling"):
+        _model(pooling="max")
+    batch = _batch()
+    batch["speech_mask"][2] = False
+    with pytest.raises(ValueError, match="at least one speech frame"):
+        _model(fusion="cross")(**batch)
 
 
 def test_the_layer_weights_learn():
@@ -182,14 +193,19 @@ def test_the_cli_trains_every_variant_on_iemocap_with_its_chance_row(tmp_path):
 
     final = train("fusion=cross", "pooling=mean", "text_feature=cls", f"cv_from={tmp_path / 'cv.json'}",
                   out="final", results="final.json", cv=False)
-    assert final["cross_validation"] == cv["cross_validation"] and final["chance"] == cv["chance"]["summary"]
+    assert final["cross_validation"] == cv["cross_validation"] and final["chance"] == cv["chance"]
     card = (tmp_path / "final" / "MODEL_CARD.md").read_text()
     assert "cross_validation" in card
-    with pytest.raises(AssertionError, match="holds"):                 # another variant's results are refused
-        train("fusion=self", f"cv_from={tmp_path / 'cv.json'}", out="wrong", results="wrong.json", cv=False)
+
+    from emodemo.recipes import ssl_mha as recipe
+    with pytest.raises(ValueError, match="holds .*'cross'.* not this model's .*'self'"):   # another variant's results
+        recipe.train("iemocap", root, tmp_path / "wrong", cv=False, quick=True, fusion="self", cv_from=tmp_path / "cv.json")
+    with pytest.raises(ValueError, match="without --cv"):
+        recipe.train("iemocap", root, tmp_path / "wrong", cv=True, quick=True, cv_from=tmp_path / "cv.json")
+    assert not (tmp_path / "wrong").exists()
 
 
-def test_a_hub_speech_encoders_every_layer_feeds_the_layer_mix(tiny_hub_encoders):
+def test_a_hub_speech_encoders_every_layer_feeds_the_layer_mix(tiny_hub_encoders, monkeypatch):
     """Online users swap in wav2vec2 / BERT by id (the talk's kind of features): the layer mix then
     spans that encoder's layers, whatever their number and width (a saved folder here, no network)."""
     from emodemo.asr import Transcript
@@ -205,3 +221,5 @@ def test_a_hub_speech_encoders_every_layer_feeds_the_layer_mix(tiny_hub_encoders
     assert batch["speech"].shape[1] == 3 and batch["text"].shape[1] == 1
     out = build(recipe.NAME, **kwargs).eval()(**batch)
     assert out["logits"].shape == (1, 7) and out["layer_weights"].shape == (1, 3)
+    monkeypatch.setattr(recipe, "ALL_LAYERS", 1)            # an encoder deeper than ALL_LAYERS keeps every layer
+    assert recipe.clip_inputs(wave, None, spec)["speech"].shape[1] == 3

@@ -30,8 +30,8 @@ def masked_stride_pool(x: torch.Tensor, mask: torch.Tensor, stride: int) -> tupl
         return x, mask
     batch, steps, dim = x.shape
     extra = (-steps) % stride
-    w = nn.functional.pad(mask.to(x.dtype), (0, extra)).view(batch, -1, stride, 1)   # [B, T', s, 1]
-    x = nn.functional.pad(x, (0, 0, 0, extra)).view(batch, -1, stride, dim)         # [B, T', s, D]
+    w = nn.functional.pad(mask.to(x.dtype), (0, extra)).reshape(batch, -1, stride, 1)   # [B, T', s, 1]
+    x = nn.functional.pad(x, (0, 0, 0, extra)).reshape(batch, -1, stride, dim)         # [B, T', s, D]
     count = w.sum(dim=2)                                                             # [B, T', 1]
     return (x * w).sum(dim=2) / count.clamp_min(1.0), count.squeeze(-1) > 0
 

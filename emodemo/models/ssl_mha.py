@@ -8,20 +8,25 @@ at every layer (wav2vec2 / HuBERT for users who are online), mixed by learned we
 features are the word-piece states of all-MiniLM-L6-v2 (a 6-layer BERT).
 
     speech  S  = sum_l softmax(w)_l LN(H_l)       learned weighted sum over encoder layers   [B, T, Ds]
-            S' = W_s S + e_speech                 projection to d + a modality embedding     [B, T, d]
+            S' = W_s AvgPool_2(S) + e_speech      pairs of frames averaged (T' = ceil(T / 2)),
+                                                  projection to d + a modality embedding     [B, T', d]
     text    X' = W_t X + e_text                   word-piece states (or [CLS] alone)         [B, N, d]
 
-    Self-MHA:  J = [S'; X']                                                                  [B, T+N, d]
-               Z = Block(J, J)                    every position attends to every position   [B, T+N, d]
-               z = StatPool(Z) = [mean_t Z; std_t Z]                                         [B, 2d]
-    Cross-MHA: A = Block(S', X')                  speech queries, text keys and values       [B, T, d]
+    Self-MHA:  J = [S'; X']                                                                  [B, T'+N, d]
+               Z = Block(J, J)                    every position attends to every position   [B, T'+N, d]
+               z = StatPool(Z) = [mean_t Z; std_t Z]   over the joined sequence              [B, 2d]
+    Cross-MHA: A = Block(S', X')                  speech queries, text keys and values       [B, T', d]
                B = Block(X', S')                  text queries, speech keys and values       [B, N, d]
                z = [StatPool(A); StatPool(B)]                                                [B, 4d]
     y = W_2 ReLU(W_1 dropout(z))                                                             [B, C]
 
 ``Block(q, kv)`` is one Transformer layer with the attention's keys and values taken from ``kv``:
 ``h = LN(q + MHA(q, kv, kv))``, ``out = LN(h + FFN(h))``. The modality embeddings tell the
-self-attention which positions are speech and which are words.
+self-attention which positions are speech and which are words. Self-MHA pools its one joined
+sequence, so speech positions (~25 per second) outnumber word pieces (~10 per line) in its mean and
+std, while Cross-MHA pools each direction apart; with the CLS text feature Cross-MHA's text side is
+one position and its std is a constant (only its mean informs). The frame averaging (``speech_stride``)
+halves the attention's cost on a CPU; ``speech_stride=1`` keeps every frame.
 
 Variants (the talk's tables): ``fusion`` "self" or "cross" (or "speech" / "text" alone: self-attention
 over one modality, the unimodal rows); ``pooling`` "stat" (mean and std) or "mean" (the noSP
@@ -67,9 +72,10 @@ class SslMhaNet(nn.Module):
     Inputs: ``speech [B, L, T, Ds]`` (the encoder's states at each of its L layers, embedding output
     included), ``speech_mask [B, T]``; ``text [B, 1, N, Dt]`` (MiniLM's last layer; position 0 is
     [CLS]), ``text_mask [B, N]``. A unimodal model ignores the other modality's inputs.
-    Output: ``{"logits": [B, C], "layer_weights": [B, L]}`` (the same mix for every clip) plus the attention weights:
-    ``"self_attention" [B, T+N, T+N]`` (rows and columns: speech frames, then word pieces) for
-    Self-MHA and the unimodal models, ``"speech_to_text" [B, T, N]`` and ``"text_to_speech" [B, N, T]``
+    Output: ``{"logits": [B, C]}``, ``"layer_weights": [B, L]`` when it reads speech (the same mix for
+    every clip), and the attention weights, over T' = ceil(T / speech_stride) speech positions:
+    ``"self_attention" [B, T'+N, T'+N]`` (rows and columns: speech positions, then word pieces) for
+    Self-MHA and the unimodal models, ``"speech_to_text" [B, T', N]`` and ``"text_to_speech" [B, N, T']``
     for Cross-MHA (N = 1 with the CLS text feature).
     """
 
@@ -105,9 +111,11 @@ class SslMhaNet(nn.Module):
                 text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         if self.uses_speech:
+            if not bool(speech_mask.any(dim=1).all()):   # attention over no key at all would give NaN
+                raise ValueError("every clip needs at least one speech frame (an empty or fully trimmed clip has none)")
             layers = F.layer_norm(speech, speech.shape[-1:])                       # each layer normalised [B, L, T, Ds]
             mixed, speech_mask = masked_stride_pool(self.layer_mix(layers), speech_mask, self.speech_stride)
-            s = self.project_speech(mixed) + self.modality[0]                      # S' [B, T / stride, d]
+            s = self.project_speech(mixed) + self.modality[0]                      # S' [B, T', d]
             out["layer_weights"] = self.layer_mix.weights.expand(len(speech), -1)  # [B, L]
         if self.uses_text:
             words = text[:, -1]                                                    # [B, N, Dt]
@@ -115,15 +123,15 @@ class SslMhaNet(nn.Module):
                 words, text_mask = words[:, :1], text_mask[:, :1]                  # [B, 1, Dt]
             x = self.project_text(words) + self.modality[1]                        # X' [B, N, d]
         if self.fusion == "cross":
-            a, out["speech_to_text"] = self.block(s, x, text_mask)                 # A [B, T, d], [B, T, N]
-            b, out["text_to_speech"] = self.text_block(x, s, speech_mask)          # B [B, N, d], [B, N, T]
+            a, out["speech_to_text"] = self.block(s, x, text_mask)                 # A [B, T', d], [B, T', N]
+            b, out["text_to_speech"] = self.text_block(x, s, speech_mask)          # B [B, N, d], [B, N, T']
             z = torch.cat([self.pool(a, speech_mask), self.pool(b, text_mask)], dim=-1)   # [B, 4d] (noSP 2d)
         else:
             parts = [(s, speech_mask)] if self.uses_speech else []
             parts += [(x, text_mask)] if self.uses_text else []
-            joined = torch.cat([p for p, _ in parts], dim=1)                       # J [B, T+N, d]
-            mask = torch.cat([m for _, m in parts], dim=1)                         # [B, T+N]
-            z, out["self_attention"] = self.block(joined, joined, mask)            # [B, T+N, d], [B, T+N, T+N]
+            joined = torch.cat([p for p, _ in parts], dim=1)                       # J [B, T'+N, d]
+            mask = torch.cat([m for _, m in parts], dim=1)                         # [B, T'+N]
+            z, out["self_attention"] = self.block(joined, joined, mask)            # [B, T'+N, d], [B, T'+N, T'+N]
             z = self.pool(z, mask)                                                 # [B, 2d] (noSP d)
         out["logits"] = self.classifier(z)                                         # [B, C]
         return out

@@ -34,8 +34,8 @@ from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts
-from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, line_states, prepare,
-                                           speech_encoder, state_clips, words_of)
+from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, line_states,  # noqa: F401
+                                           prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
 from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 

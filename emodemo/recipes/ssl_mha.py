@@ -32,8 +32,8 @@ from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts
-from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, line_states, prepare,
-                                           speech_encoder, state_clips, words_of)
+from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, line_states,  # noqa: F401
+                                           prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
 
 log = logging.getLogger(__name__)
@@ -47,9 +47,13 @@ PRETRAINED_LICENCES = ("Whisper tiny.en: MIT", "all-MiniLM-L6-v2: Apache-2.0")
 # --- inputs ------------------------------------------------------------------------------------
 
 def _encoders(spec: dict) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
-    """(encoder, top layers) per modality the model reads: every speech layer, the last text layer."""
-    return ((spec["speech_encoder"], ALL_LAYERS) if spec["fusion"] != "text" else None,
-            (spec["text_encoder"], 0) if spec["fusion"] != "speech" else None)
+    """(encoder, top layers) per modality the model reads: every speech layer, the last text layer.
+    (At least :data:`ALL_LAYERS`, so that Whisper's cached states are the ones coattention's "all"
+    stage fills; more for a deeper Hub encoder.)"""
+    speech = None
+    if spec["fusion"] != "text":
+        speech = (spec["speech_encoder"], max(ALL_LAYERS, speech_encoder(spec["speech_encoder"]).n_layers))
+    return speech, ((spec["text_encoder"], 0) if spec["fusion"] != "speech" else None)
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> StateClips:
@@ -101,10 +105,21 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     from emodemo.checkpoint import save_checkpoint
     from emodemo.experiment import chance_baseline, cross_validate, train_final
 
+    if cv and cv_from:
+        raise ValueError("cv_from reports an earlier cross-validation: run it without --cv")
     cfg = train_config(epochs, seed, quick, lr, batch_size)
     spec = {"fusion": fusion, "speech_encoder": speech_encoder, "text_encoder": text_encoder}
     samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
                                                              Path(text_root) if text_root else None, seed)
+    variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
+    metrics: dict = {"pairing": pairing_name, "variant": variant}
+    if cv_from:
+        earlier = json.loads(Path(cv_from).read_text(encoding="utf-8"))
+        if earlier.get("variant") != variant or earlier.get("pairing") != pairing_name:
+            raise ValueError(f"{cv_from} holds {earlier.get('variant')} on {earlier.get('pairing')}, "
+                             f"not this model's {variant} on {pairing_name}")
+        metrics.update(cross_validation=earlier["cross_validation"], chance=earlier["chance"],
+                       cross_validation_from=Path(cv_from).name)
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(fusion, pooling, text_feature, len(labels), speech_encoder, text_encoder)
     if quick:
@@ -113,15 +128,6 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         folds = [folds[i] for i in fold_ids]
     make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
     new_model = lambda: build(NAME, **kwargs)  # noqa: E731
-    variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
-    metrics: dict = {"pairing": pairing_name, "variant": variant}
-    if cv_from:
-        earlier = json.loads(Path(cv_from).read_text(encoding="utf-8"))
-        if earlier.get("variant") != variant or earlier.get("pairing") != pairing_name:
-            raise ValueError(f"{cv_from} holds {earlier.get('variant')} on {earlier.get('pairing')}, "
-                             f"not this model's {variant} on {pairing_name}")
-        metrics.update(cross_validation=earlier["cross_validation"], chance=earlier["chance"]["summary"],
-                       cross_validation_from=Path(cv_from).name)
     if cv:
         result = cross_validate(samples, folds, make, new_model, labels, cfg)
         metrics["cross_validation"], metrics["folds"] = result["summary"], result["folds"]
