@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) bench/nmt_attention.py --root $(DATA)/ravdess_speech
 	$(PY) bench/coattention.py --root $(DATA)/ravdess_speech
 	$(PY) bench/ssl_mha.py --root $(DATA)/ravdess_speech
+	$(PY) bench/gpu.py prepare --root $(DATA)/ravdess_speech   # then on a GPU machine: python bench/gpu.py run
 
 ## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.
 ## One thread: the MLP is tiny, and two threads on a busy 2-core CPU were 25x slower (spin-waits).

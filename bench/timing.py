@@ -13,14 +13,18 @@ from emodemo.audio import SAMPLE_RATE, load_audio
 from emodemo.transcripts import transcribe_samples
 
 
-def median_ms(fn, repeats: int, warmup: int = 3) -> float:
-    """Median wall time of ``fn()`` in milliseconds over ``repeats`` calls after ``warmup`` calls."""
+def median_ms(fn, repeats: int, warmup: int = 3, sync=None) -> float:
+    """Median wall time of ``fn()`` in milliseconds over ``repeats`` calls after ``warmup`` calls;
+    ``sync()`` (``torch.cuda.synchronize`` on a GPU) waits for queued work around each call."""
+    sync = sync or (lambda: None)
     for _ in range(warmup):
         fn()
     times = []
     for _ in range(repeats):
+        sync()
         start = time.perf_counter()
         fn()
+        sync()
         times.append(time.perf_counter() - start)
     return 1000 * statistics.median(times)
 
@@ -48,9 +52,10 @@ def machine() -> dict:
             "python": platform.python_version()}
 
 
-def seconds_per_epoch(model, make_batch, n_clips: int, batch_size: int, repeats: int = 5) -> float:
+def seconds_per_epoch(model, make_batch, n_clips: int, batch_size: int, repeats: int = 5, sync=None) -> float:
     """Training seconds per epoch of ``n_clips``: the median step (collating with ``make_batch()``,
-    forward, cross-entropy, backward, AdamW on the trainable parameters) x the steps per epoch. One thread."""
+    forward, cross-entropy, backward, AdamW on the trainable parameters) x the steps per epoch. One
+    CPU thread; ``sync`` as for :func:`median_ms`."""
     import math
 
     import torch
@@ -60,12 +65,14 @@ def seconds_per_epoch(model, make_batch, n_clips: int, batch_size: int, repeats:
 
     def step():
         batch = make_batch()
-        logits = model(**batch)["logits"]
+        out = model(**batch)
+        logits = out["logits"] if isinstance(out, dict) else out      # some models return bare logits
         optimiser.zero_grad()
-        torch.nn.functional.cross_entropy(logits, torch.zeros(len(logits), dtype=torch.long)).backward()
+        target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
+        torch.nn.functional.cross_entropy(logits, target).backward()
         optimiser.step()
 
-    seconds = median_ms(step, repeats) / 1000 * math.ceil(n_clips / batch_size)
+    seconds = median_ms(step, repeats, sync=sync) / 1000 * math.ceil(n_clips / batch_size)
     model.eval()
     return seconds
 
@@ -104,13 +111,20 @@ def save_and_print(result: dict, out: Path, label: str = "variant") -> None:
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     rows = result["rows"]
     keys = [k for k in rows[0] if k != label]
-    width = max(len(k) for k in keys) + 2
-    print(f"{label:18s}" + "".join(f"{k:>{width}s}" for k in keys))
+    width = max(8, *(len(k) for k in keys)) + 2
+    first = max(18, *(len(str(r[label])) + 2 for r in rows))
+    print(f"{label:{first}s}" + "".join(f"{k:>{width}s}" for k in keys))
     for r in rows:
-        print(f"{r[label]:18s}" + "".join(f"{r[k]:>{width}.1f}" if isinstance(r[k], float) else f"{r[k]:>{width}}"
-                                         for k in keys))
+        print(f"{r[label]:{first}s}" + "".join(f"{_cell(r.get(k)):>{width}}" for k in keys))
     if result.get("checkpoint_bytes"):
         print(f"checkpoint: {result['checkpoint_bytes'] / 1e6:.2f} MB")
+
+
+def _cell(value) -> str:
+    """A table cell: floats to 3 significant figures, a missing value as '-'."""
+    if value is None:
+        return "-"
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def arguments(doc: str, name: str):

@@ -135,12 +135,12 @@ class FeatureCache:
                  desc: str | None = None) -> list[Value]:
         """Features of every path: cached ones read back, the missing ones computed ``batch`` at a
         time by ``compute(paths) -> [value per path]`` (a progress bar counts the batches) and stored."""
-        from tqdm.auto import tqdm
+        from emodemo.progress import bar
 
         paths = list(paths)
         result = [self.get(path) for path in paths]
         todo = [i for i, value in enumerate(result) if value is None]
-        for start in tqdm(range(0, len(todo), batch), desc=desc or self.name, disable=not progress or not todo):
+        for start in bar(range(0, len(todo), batch), show=progress and bool(todo), desc=desc or self.name):
             chunk = todo[start:start + batch]
             for i, value in zip(chunk, compute([paths[i] for i in chunk])):
                 result[i] = self.put(paths[i], value)

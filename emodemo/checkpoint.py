@@ -221,7 +221,25 @@ def model_card(meta: Mapping[str, Any]) -> str:
     if meta.get("train_config"):
         lines += ["## Training configuration", "", "```json", json.dumps(meta["train_config"], indent=2), "```", ""]
     lines += ["## Evaluation", ""]
-    for title, report in reports.items():
-        if isinstance(report, Mapping):
-            lines += _report_markdown(title, report)
+    tables = {title: _scores_of(report) for title, report in reports.items()}
+    settings = [f"- {title}: {report}" for title, report in reports.items()
+                if tables[title] is None and len(str(report)) <= _SETTING_CHARS]
+    lines += settings + ([""] if settings else [])
+    for title, table in tables.items():
+        if table is not None:
+            lines += _report_markdown(title, table)
     return "\n".join(lines)
+
+
+_SETTING_CHARS = 200  # a longer non-score entry (a training history) stays in config.json only
+
+
+def _scores_of(report: Any) -> Mapping[str, Any] | None:
+    """The scores a card draws as a table (a ``{"summary", "folds"}`` result gives its summary),
+    or None for a setting such as the pairing or the variant, which the card lists as one line
+    when it is short."""
+    if isinstance(report, Mapping) and isinstance(report.get("summary"), Mapping):
+        report = report["summary"]
+    if isinstance(report, Mapping) and any(_is_number_or_mean_std(v) for v in report.values()):
+        return report
+    return None

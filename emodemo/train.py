@@ -30,10 +30,10 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
-from tqdm.auto import tqdm
 
 from emodemo.distributed import DistContext, gather_to_all, init_distributed, process_device, sum_across_processes
 from emodemo.metrics import Report, classification_report, multilabel_report
+from emodemo.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +290,7 @@ def _collect_logits(model: nn.Module, loader: Iterable, device: torch.device,
     was_training = model.training
     model.eval()
     logits, labels = [], []
-    for batch in tqdm(loader, desc="predict", leave=False, disable=not progress):
+    for batch in bar(loader, show=progress, desc="predict", leave=False):
         batch = _to_device(batch, device)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
             logits.append(_logits(model, batch).float().cpu())
@@ -482,13 +482,13 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: Tr
     keeper = _BestKeeper(minimize=monitor.endswith("loss"), patience=cfg.patience, min_epochs=cfg.min_epochs)
     history = History(monitor=monitor)
 
-    epochs = tqdm(range(1, cfg.epochs + 1), desc="epochs", disable=not show_progress)
+    epochs = bar(range(1, cfg.epochs + 1), show=show_progress, desc="epochs")
     for epoch in epochs:
         started = time.perf_counter()
         sampler.set_epoch(epoch)  # a different shuffle each epoch, the same on every process
         net.train()
         loss_sum_and_count = torch.zeros(2, device=device)  # [sum of per-example losses, examples]
-        batches = tqdm(train_loader, desc=f"epoch {epoch}", leave=False, disable=not show_progress)
+        batches = bar(train_loader, show=show_progress, desc=f"epoch {epoch}", leave=False)
         for batch in batches:
             batch = _to_device(batch, device, need_label=True)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):

@@ -28,13 +28,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Iterable
 
-from tqdm.auto import tqdm
-
 from emodemo import asr
 from emodemo.assets import cache_dir
 from emodemo.cache import FeatureCache
 from emodemo.data.record import Sample
 from emodemo.files import write_atomically
+from emodemo.progress import bar
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +116,7 @@ def transcribe_samples(samples: Iterable[Sample], model: str = "tiny.en", backen
     if missing:
         log.info("transcribing %d of %d clips with Whisper %s (%s); cache: %s",
                  len(missing), len(samples), model, cache.backend, cache.folder)
-    for sample in tqdm(missing, desc=f"Whisper {model}", unit="clip", disable=not progress or not missing):
+    for sample in bar(missing, show=progress and bool(missing), desc=f"Whisper {model}", unit="clip"):
         found[sample.id] = cache.get_or_transcribe(sample.audio)
     return found
 

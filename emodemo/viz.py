@@ -104,18 +104,19 @@ def attention_grid(panels: Sequence[Sequence[Mapping[str, Any]]], sr: int, colum
     :func:`draw_attention` (``weights``, ``words``, ``wave``; optionally ``word_times``,
     ``frame_rate``), e.g. one clip per row and one model per column."""
     n_rows, n_cols = len(panels), max(len(row) for row in panels)
-    height = sum(1.6 + 0.22 * max(len(p["words"]) for p in row) for row in panels)
-    fig = Figure(figsize=(5.2 * n_cols, height), layout="constrained")
-    grid = fig.add_gridspec(2 * n_rows, n_cols, height_ratios=[r for row in panels
-                                                               for r in (1, max(1.5, 0.22 * max(len(p["words"]) for p in row)))])
-    for r, row in enumerate(panels):
+    heights = [1.6 + 0.22 * max(len(p["words"]) for p in row) for row in panels]
+    fig = Figure(figsize=(5.2 * n_cols, sum(heights) + 0.3 * bool(row_titles)), layout="constrained")
+    rows = fig.subfigures(n_rows, 1, height_ratios=heights, squeeze=False)[:, 0]   # one per row: its title once
+    for r, (row, row_fig) in enumerate(zip(panels, rows)):
+        if r < len(row_titles) and row_titles[r]:
+            row_fig.suptitle(row_titles[r], fontsize=11)
+        grid = row_fig.add_gridspec(2, n_cols, height_ratios=[1, max(1.5, 0.22 * max(len(p["words"]) for p in row))])
         for c, panel in enumerate(row):
-            wave_ax = fig.add_subplot(grid[2 * r, c])
-            attention_ax = fig.add_subplot(grid[2 * r + 1, c], sharex=wave_ax)
+            wave_ax = row_fig.add_subplot(grid[0, c])
+            attention_ax = row_fig.add_subplot(grid[1, c], sharex=wave_ax)
             draw_attention(wave_ax, attention_ax, sr=sr, **panel)
-            title = " · ".join(t for t in (row_titles[r] if r < len(row_titles) else "",
-                                           column_titles[c] if c < len(column_titles) else "") if t)
-            wave_ax.set_title(title, pad=14, fontsize=10)
+            if c < len(column_titles):
+                wave_ax.set_title(column_titles[c], fontsize=10)
             if c:
                 for ax in (wave_ax, attention_ax):
                     ax.set_ylabel("")

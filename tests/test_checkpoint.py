@@ -135,3 +135,15 @@ def test_model_card_renders_named_fold_summaries_as_mean_and_std():
             "metrics": {"5-fold CV": mean_std(folds)}}
     card = model_card(meta)
     assert "### 5-fold CV" in card and "| WA | 0.7500 ± 0.3536 |" in card
+
+
+def test_model_card_lists_settings_and_draws_the_summary_of_a_chance_row():
+    chance = {"summary": mean_std([classification_report([0, 1], [1, 1], LABELS)] * 2), "folds": [{}, {}]}
+    meta = {"model_name": "toy", "labels": LABELS, "data_card": DATA_CARD,
+            "metrics": {"pairing": "real", "variant": {"fusion": "self"}, "chance": chance}}
+    card = model_card(meta)
+    assert "- pairing: real" in card and "- variant: {'fusion': 'self'}" in card
+    assert "### variant" not in card
+    assert "### chance" in card and "| WA | 0.5000 ± 0.0000 |" in card
+    history = {"epochs": [{"epoch": i, "train_loss": 0.5} for i in range(30)]}
+    assert "epochs" not in model_card({**meta, "metrics": {**meta["metrics"], "history": history}})
