@@ -32,7 +32,7 @@ def analyse(path: str | None):
     notes = "\n".join(f"- {n}" for n in result.notes)
     details = (f"{notes}\n\n| stage | time |\n|---|---|\n{timing}\n\nDevice: `{result.device}`; "
                f"clip length analysed: {result.duration:.1f} s")
-    rankings = [dict(result.predictions[m.name].ranking) for m in pipeline.models]
+    rankings = [dict(result.predictions[m.name].ranking) for m in pipeline.voice_models]
     return transcript, t.word_rows() if t else [], details, *rankings
 
 
@@ -44,8 +44,8 @@ with gr.Blocks(title=TITLE) as demo:
             go = gr.Button("Analyse", variant="primary")
         with gr.Column():
             transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False)
-            predictions = [gr.Label(label=f"{m.name}: emotion", num_top_classes=4) for m in pipeline.models]
-            if not pipeline.models:
+            predictions = [gr.Label(label=f"{m.name}: emotion", num_top_classes=4) for m in pipeline.voice_models]
+            if not pipeline.voice_models:
                 gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
             words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
             details = gr.Markdown()

@@ -7,7 +7,8 @@ The lent GPU machine has neither the datasets nor the packaged weights, so this 
 
 ``prepare`` cuts one real RAVDESS clip to exactly 4.0 s, transcribes it, and stores for every
 checkpoint under ``checkpoints/`` the model inputs its recipe makes of that clip (``clip_inputs``:
-frozen-encoder states, waveform or word ids) in ``bench/gpu_inputs/`` (git-ignored), together with
+frozen-encoder states, waveform or word ids; for the face model, one real FER-2013 test face, so
+that its row is per face: a video gives about 5 faces per second) in ``bench/gpu_inputs/`` (git-ignored), together with
 the clip, its MiniLM token ids and the two frozen encoders' architectures (Whisper tiny.en
 dimensions, the MiniLM config).
 
@@ -51,7 +52,15 @@ def key_of(folder: Path) -> str:
     return "_".join(folder.relative_to(CHECKPOINTS).parts)
 
 
-def prepare(root: Path) -> None:
+def first_face(fer_root: Path):
+    """The first FER-2013 test face, ``uint8 [48, 48]``."""
+    from emodemo import data
+    from emodemo.recipes.fer_cnn import read_faces
+    test = data.load("fer2013", fer_root, split="test")
+    return read_faces([test[0].image])[0].numpy()
+
+
+def prepare(root: Path, fer_root: Path) -> None:
     from dataclasses import asdict
 
     from safetensors.torch import save_file
@@ -72,9 +81,14 @@ def prepare(root: Path) -> None:
     minilm.config.to_json_file(INPUTS / "minilm_config.json")
     dims = asdict(load_model("openai-whisper", "tiny.en").engine.dims)
     (INPUTS / "whisper_dims.json").write_text(json.dumps(dims))
+    face = first_face(fer_root)
     for folder in checkpoint_folders():
         meta = read_checkpoint_config(folder)
-        inputs = get_recipe(meta["model_name"]).clip_inputs(wave, transcript, meta.get("input_spec"))
+        recipe = get_recipe(meta["model_name"])
+        if "image" in recipe.MODALITIES:   # a face model: one real face crop, "per clip" means per face
+            inputs = recipe.face_inputs(face[None])
+        else:
+            inputs = recipe.clip_inputs(wave, transcript, meta.get("input_spec"))
         save_file({k: v.contiguous() for k, v in inputs.items()}, INPUTS / f"{key_of(folder)}.safetensors")
         print(f"{key_of(folder)}: " + ", ".join(f"{k} {tuple(v.shape)}" for k, v in inputs.items()))
     print(f"inputs for {len(checkpoint_folders())} checkpoints in {INPUTS}")
@@ -185,11 +199,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("step", choices=("prepare", "run"))
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "ravdess_speech")
+    parser.add_argument("--fer-root", type=Path, default=REPO.parent / "shared" / "datasets" / "fer2013",
+                        help="FER-2013, for the face model's input")
     parser.add_argument("--out", type=Path, default=None, help="results stem (default bench/results/gpu)")
     parser.add_argument("--cpu", action="store_true", help="measure the CPU instead of a GPU")
     args = parser.parse_args()
     if args.step == "prepare":
-        prepare(args.root)
+        prepare(args.root, args.fer_root)
     else:
         run(args.out or REPO / "bench" / "results" / ("gpu_cpu" if args.cpu else "gpu"), args.cpu)
 

@@ -231,7 +231,7 @@ def model_card(meta: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-_SETTING_CHARS = 200  # a longer non-score entry (a training history) stays in config.json only
+_SETTING_CHARS = 400  # a longer non-score entry (a training history) stays in config.json only
 
 
 def _scores_of(report: Any) -> Mapping[str, Any] | None:

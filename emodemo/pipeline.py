@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 MAX_SECONDS = 30.0  # longer clips are cut to their first 30 s (and the result says so)
 MIN_SECONDS = 0.5   # shorter clips hold less than a word
+SOUND_AND_WORDS = {"audio", "text"}  # what a voice clip gives the models
 
 
 class ClipError(ValueError):
@@ -101,6 +102,11 @@ class Pipeline:
             from emodemo.asr import load_model
             load_model(asr_backend, asr_model)
 
+    @property
+    def voice_models(self) -> list[LoadedModel]:
+        """The models that answer for a voice clip (a face model has nothing to read in one)."""
+        return [m for m in self.models if set(m.recipe.MODALITIES) <= SOUND_AND_WORDS]
+
     def analyse(self, path: str | Path) -> Analysis:
         timings: dict[str, float] = {}
         with _timed(timings, "decode"):
@@ -133,7 +139,7 @@ class Pipeline:
             if not transcript.text.strip():
                 notes.append("No speech was recognised: the words-based models have nothing to read.")
         predictions = {}
-        for m in self.models:
+        for m in self.voice_models:
             with _timed(timings, m.name):
                 inputs = m.recipe.clip_inputs(wave, transcript, m.meta.get("input_spec"))
                 inputs = {k: v.to(self.device) for k, v in inputs.items()}
@@ -145,7 +151,7 @@ class Pipeline:
             predictions[m.name] = Prediction(m.name, [(m.labels[i], float(probs[i])) for i in order],
                                              tuple(m.recipe.MODALITIES),
                                              {k: v[0].float().cpu().numpy() for k, v in extras.items()})
-        if not self.models:
+        if not self.voice_models:
             notes.append("No trained model yet: run `make train-speech_probe` to train the first one.")
         return Analysis(duration(wave), transcript, predictions, timings, str(self.device), notes)
 

@@ -47,3 +47,10 @@ def tiny_hub_encoders(tmp_path: Path) -> tuple[Path, Path]:
                          intermediate_size=37)).save_pretrained(text_dir)
     tokenizer.save_pretrained(text_dir)
     return speech_dir, text_dir
+
+
+def voice_models() -> list[str]:
+    """The committed models that answer for a voice clip (every one but the face models)."""
+    from emodemo.pipeline import SOUND_AND_WORDS, discover
+    from emodemo.recipes import get_recipe
+    return [name for name in discover() if set(get_recipe(name).MODALITIES) <= SOUND_AND_WORDS]

@@ -11,6 +11,8 @@ import torch
 from emodemo.audio import SAMPLE_RATE
 from emodemo.pipeline import CHECKPOINTS, ClipError, Pipeline, discover
 
+from conftest import voice_models
+
 REPO = CHECKPOINTS.parent
 
 
@@ -33,7 +35,7 @@ def test_real_clip_gets_transcript_and_a_ranked_prediction_from_every_model(pipe
     result = pipeline.analyse(ravdess_clip)
     assert "door" in result.transcript.text.lower()            # "Kids are talking by the door"
     assert result.transcript.words and all(w.end >= w.start for w in result.transcript.words)
-    assert set(result.predictions) == set(discover())
+    assert set(result.predictions) == set(voice_models())
     for p in result.predictions.values():
         probs = [prob for _, prob in p.ranking]
         assert probs == sorted(probs, reverse=True) and abs(sum(probs) - 1) < 1e-4

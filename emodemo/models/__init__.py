@@ -4,6 +4,7 @@ from __future__ import annotations
 from torch import nn
 
 from .coattention import CoAttentionNet
+from .fer_cnn import FerCNN
 from .nmt_attention import NMTAttention
 from .speech_probe import SpeechProbe
 from .ssl_mha import SslMhaNet
@@ -13,6 +14,7 @@ REGISTRY: dict[str, type[nn.Module]] = {
     "nmt_attention": NMTAttention,
     "coattention": CoAttentionNet,
     "ssl_mha": SslMhaNet,
+    "fer_cnn": FerCNN,
 }
 
 

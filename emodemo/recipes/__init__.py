@@ -25,6 +25,7 @@ _RECIPES = {
     "nmt_attention": "nmt_attention",
     "coattention": "coattention",
     "ssl_mha": "ssl_mha",
+    "fer_cnn": "fer_cnn",
 }
 
 
