@@ -18,6 +18,7 @@ setting ``requires_grad``: the optimiser holds the parameters that are trainable
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
@@ -315,7 +316,8 @@ def _report(probs: np.ndarray, targets: np.ndarray, labels: Sequence[str] | None
 
 
 def _model_device(model: nn.Module) -> torch.device:
-    return next(model.parameters()).device
+    """Where the model's tensors are (a fitted SVM or forest has buffers and no parameters)."""
+    return next(itertools.chain(model.parameters(), model.buffers()), torch.empty(0)).device
 
 
 def predict(model: nn.Module, data: Dataset | DataLoader, *, multilabel: bool = False, batch_size: int = 64,

@@ -5,6 +5,7 @@ from torch import nn
 
 from .coattention import CoAttentionNet
 from .fer_cnn import FerCNN
+from .handcrafted_ensemble import HandcraftedEnsemble
 from .nmt_attention import NMTAttention
 from .speech_probe import SpeechProbe
 from .ssl_mha import SslMhaNet
@@ -15,6 +16,7 @@ REGISTRY: dict[str, type[nn.Module]] = {
     "coattention": CoAttentionNet,
     "ssl_mha": SslMhaNet,
     "fer_cnn": FerCNN,
+    "handcrafted_ensemble": HandcraftedEnsemble,
 }
 
 

@@ -26,6 +26,7 @@ _RECIPES = {
     "coattention": "coattention",
     "ssl_mha": "ssl_mha",
     "fer_cnn": "fer_cnn",
+    "handcrafted_ensemble": "handcrafted_ensemble",
 }
 
 
