@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) bench/nmt_attention.py --root $(DATA)/ravdess_speech
 	$(PY) bench/coattention.py --root $(DATA)/ravdess_speech
 	$(PY) bench/ssl_mha.py --root $(DATA)/ravdess_speech
+	$(PY) bench/handcrafted_ensemble.py --root $(DATA)/ravdess_speech
 	$(PY) bench/gpu.py prepare --root $(DATA)/ravdess_speech   # then on a GPU machine: python bench/gpu.py run
 
 ## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.

@@ -110,7 +110,7 @@ def model_row(folder: Path, device: torch.device, sync) -> dict:
     model = model.float()
     one = {k: v.to(device) for k, v in load_file(INPUTS / f"{key_of(folder)}.safetensors").items()}
     many = batch_of(one, BATCH)
-    row = {"model": key_of(folder), "parameters": sum(p.numel() for p in model.parameters())}
+    row = {"model": key_of(folder), "parameters": sum(t.numel() for t in (*model.parameters(), *model.buffers()))}
     with torch.inference_mode():
         row["ms_batch1"] = median_ms(lambda: model(**one), 50, warmup=10, sync=sync)
         if device.type == "cuda":
@@ -118,6 +118,8 @@ def model_row(folder: Path, device: torch.device, sync) -> dict:
         row["ms_per_clip_batch32"] = median_ms(lambda: model(**many), 50, warmup=10, sync=sync) / BATCH
         if device.type == "cuda":
             row["peak_mb_batch32"] = torch.cuda.max_memory_allocated(device) / 2**20
+    if not list(model.parameters()):   # fitted by scikit-learn (SVMs, forest): no gradient step to time
+        return row
     for p in model.parameters():   # a checkpoint may hold frozen parts; time a full fine-tuning step
         p.requires_grad_(True)
     row["train_s_per_epoch"] = seconds_per_epoch(model, lambda: many, TRAIN_CLIPS, BATCH, repeats=10, sync=sync)

@@ -33,7 +33,7 @@ class Forest(nn.Module):
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, F] -> class probabilities [B, C]."""
-        x = x.float().double()                                          # scikit-learn's float32 view of x
+        x = x.float().to(self.threshold.dtype)                          # scikit-learn's float32 view of x
         n_trees = self.left.shape[0]
         trees = torch.arange(n_trees, device=x.device)[None, :]          # [1, T]
         node = torch.zeros(x.shape[0], n_trees, dtype=torch.long, device=x.device)   # [B, T], all at the root

@@ -36,6 +36,6 @@ class RbfSvm(nn.Module):
         self.register_buffer("owner", nn.functional.one_hot(owner, len(n_support)).double())    # [S, C]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        z = (features.double() - self.mean) / self.scale                                       # [B, F]
+        z = (features.to(self.mean.dtype) - self.mean) / self.scale                            # [B, F], float64 as stored
         kernel = torch.exp(-self.gamma * torch.cdist(z, self.support).square())                # [B, S]
         return (kernel * self.dual) @ self.owner + self.intercept                               # [B, C]
