@@ -110,3 +110,23 @@ def test_committed_checkpoint_reads_real_fer_test_faces_well_above_chance():
     accuracy = float((predicted == torch.tensor([meta["labels"].index(s.label) for s in test])).float().mean())
     assert accuracy > 0.55                                              # chance is 0.14-0.25; the card says 0.659
     assert meta["metrics"]["test"]["WA"] > 0.6
+
+
+def test_video_path_finds_the_face_in_each_frame_and_averages_the_cnns_answers(tmp_path):
+    import cv2
+    from emodemo.checkpoint import load_checkpoint
+    from emodemo.models import REGISTRY
+    from test_video import FACE_IMAGE, FPS, face_frame, write_video
+
+    face = cv2.imread(str(shared_dataset("fer2013") / FACE_IMAGE), cv2.IMREAD_GRAYSCALE)     # a real happy face
+    clip = write_video(tmp_path / "happy.mp4", [face_frame(face, 40 + 4 * i) for i in range(2 * FPS)])
+    model, meta = load_checkpoint(REPO / "checkpoints" / "fer_cnn", REGISTRY)
+    result = recipe.video_emotion(model, meta["labels"], clip, fps=5.0)
+    assert result["n_frames"] == 10 and result["n_faces"] >= 8                          # 2 s at 5 frames per second
+    assert result["per_face"].shape == (result["n_faces"], 7)
+    np.testing.assert_allclose(result["mean"], result["per_face"].mean(axis=0), rtol=1e-6)
+    assert result["prediction"] == "happy"
+
+    blank = write_video(tmp_path / "blank.mp4", [np.full((240, 320, 3), 90, dtype=np.uint8)] * FPS)
+    with pytest.raises(ValueError, match="no face found"):
+        recipe.video_emotion(model, meta["labels"], blank)

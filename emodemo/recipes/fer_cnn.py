@@ -9,7 +9,9 @@ after training, with the weights of the best validation epoch; that score goes i
 There are no speakers in FER-2013, so there is no cross-validation (``--cv`` is refused).
 
 Serving: the model reads face crops, not audio. :func:`face_inputs` turns the 48x48 grey crops of
-:func:`emodemo.video.face_track` into its input; :func:`clip_inputs` (a voice clip) says so.
+:func:`emodemo.video.face_track` into its input, :func:`video_emotion` runs the talk's whole visual
+path on a video file (faces per frame, probabilities averaged over the clip); :func:`clip_inputs`
+(a voice clip) says it cannot.
 """
 from __future__ import annotations
 
@@ -61,6 +63,25 @@ def face_inputs(crops: np.ndarray) -> dict[str, torch.Tensor]:
     if crops.ndim != 3 or crops.shape[1:] != (SIZE, SIZE):
         raise ValueError(f"expected grey {SIZE}x{SIZE} face crops [M, {SIZE}, {SIZE}], got shape {crops.shape}")
     return {"image": torch.from_numpy(np.ascontiguousarray(crops, dtype=np.uint8))}
+
+
+@torch.inference_mode()
+def video_emotion(model: torch.nn.Module, labels: Sequence[str], path: str | Path, fps: float = 5.0,
+                  max_frames: int | None = None) -> dict:
+    """Talk 003's visual model on a video: the largest face of each frame sampled at ``fps`` (Haar
+    cascade, :func:`emodemo.video.face_track`), the CNN's probabilities per face, and their mean
+    over the clip (the talk's clip answer). Raises ``ValueError`` when no frame shows a face."""
+    from emodemo.video import face_track
+
+    track = face_track(path, fps=fps, max_frames=max_frames)
+    if len(track.crops) == 0:
+        raise ValueError(f"no face found in the {track.n_frames} frames sampled from {Path(path).name}: "
+                         "the face model needs a frontal face in view")
+    device = next(model.parameters()).device
+    probs = model(face_inputs(track.crops)["image"].to(device)).float().softmax(-1).cpu().numpy()   # [M, C]
+    mean = probs.mean(axis=0)                                                                       # [C]
+    return {"labels": list(labels), "per_face": probs, "timestamps": track.timestamps, "mean": mean,
+            "prediction": labels[int(mean.argmax())], "n_frames": track.n_frames, "n_faces": len(track.crops)}
 
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
