@@ -6,6 +6,7 @@ from torch import nn
 from .coattention import CoAttentionNet
 from .fer_cnn import FerCNN
 from .handcrafted_ensemble import HandcraftedEnsemble
+from .mesm import Mesm
 from .nmt_attention import NMTAttention
 from .speech_probe import SpeechProbe
 from .ssl_mha import SslMhaNet
@@ -17,6 +18,7 @@ REGISTRY: dict[str, type[nn.Module]] = {
     "ssl_mha": SslMhaNet,
     "fer_cnn": FerCNN,
     "handcrafted_ensemble": HandcraftedEnsemble,
+    "mesm": Mesm,
 }
 
 

@@ -5,19 +5,21 @@ import torch
 from torch import nn
 
 
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean over time, ignoring padded steps: x [B, T, D], mask [B, T] (True = real) or None -> [B, D]."""
+    if mask is None:
+        return x.mean(dim=1)
+    w = mask.to(x.dtype).unsqueeze(-1)                          # [B, T, 1]
+    return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
+
+
 def masked_mean_std(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-5) -> torch.Tensor:
     """Statistical pooling: mean and standard deviation over time, ignoring padded steps.
 
     x: [B, T, D], mask: [B, T] (True = real step) or None -> [B, 2D] = [mean; std].
     """
-    if mask is None:
-        mean = x.mean(dim=1)
-        var = x.var(dim=1, unbiased=False)
-    else:
-        w = mask.to(x.dtype).unsqueeze(-1)                      # [B, T, 1]
-        n = w.sum(dim=1).clamp_min(1.0)                         # [B, 1]
-        mean = (x * w).sum(dim=1) / n                           # [B, D]
-        var = (((x - mean.unsqueeze(1)) ** 2) * w).sum(dim=1) / n
+    mean = masked_mean(x, mask)                                 # [B, D]
+    var = masked_mean((x - mean.unsqueeze(1)) ** 2, mask)       # [B, D]
     return torch.cat([mean, (var + eps).sqrt()], dim=-1)
 
 

@@ -27,6 +27,7 @@ _RECIPES = {
     "ssl_mha": "ssl_mha",
     "fer_cnn": "fer_cnn",
     "handcrafted_ensemble": "handcrafted_ensemble",
+    "mesm": "mesm",
 }
 
 

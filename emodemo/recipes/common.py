@@ -1,10 +1,14 @@
-"""What several recipes share: the RAVDESS pairings with their folds, label sets, licences."""
+"""What several recipes share: the RAVDESS pairings with their folds, label sets, licences, and the
+cross-validation and final-model steps of their protocols."""
 from __future__ import annotations
 
 import functools
+import logging
 from pathlib import Path
 
 from emodemo.labels import CANONICAL7, IEMOCAP4
+
+log = logging.getLogger(__name__)
 
 # the classes a model trained on each dataset predicts (RAVDESS calm counts as neutral)
 DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4, "goemotions": CANONICAL7, "meld": CANONICAL7}
@@ -46,3 +50,27 @@ def licence(dataset: str, pairing: str, text_source: str, pretrained: tuple[str,
     if dataset == "ravdess" and pairing == "constructed":
         parts.append({"goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[text_source])
     return "; ".join(parts + list(pretrained))
+
+
+def chosen_folds(folds: list, quick: bool, fold_ids=None) -> list:
+    """The folds a run trains: one in a ``quick`` smoke run, else those ``fold_ids`` name (default all)."""
+    folds = folds[:1] if quick else folds
+    return folds if fold_ids is None else [folds[i] for i in fold_ids]
+
+
+def cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed: int, what: str) -> dict:
+    """Cross-validate (:func:`emodemo.experiment.cross_validate`) and add the random-prediction row on
+    the same test speakers; logs the summary. Returns ``{"cross_validation", "folds", "chance"}``."""
+    from emodemo.experiment import chance_baseline, cross_validate
+    result = cross_validate(samples, folds, make, new_model, labels, cfg)
+    s = result["summary"]
+    log.info("%s: %d-fold WA %.3f±%.3f UA %.3f±%.3f UF1 %.3f±%.3f", what, len(folds), s["WA"]["mean"], s["WA"]["std"],
+             s["UA"]["mean"], s["UA"]["std"], s["UF1"]["mean"], s["UF1"]["std"])
+    return {"cross_validation": s, "folds": result["folds"], "chance": chance_baseline(samples, folds, labels, seed)}
+
+
+def final_model(samples, split, make, new_model, labels, cfg):
+    """The published model (:func:`emodemo.experiment.train_final`) and the metrics its card reports."""
+    from emodemo.experiment import train_final
+    model, history, val_report = train_final(samples, split, make, new_model, labels, cfg)
+    return model, {"final_validation_not_a_test_score": val_report, "final_history": history.to_dict()}

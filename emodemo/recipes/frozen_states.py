@@ -15,11 +15,11 @@ from typing import Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
 
 from emodemo.audio import load_audio, voiced_bounds
 from emodemo.data.record import Sample
 from emodemo.text import MINILM, encode_tokens, load_text_encoder
+from emodemo.train import PaddedClips
 
 WHISPER = "whisper-tiny.en"
 MAX_SECONDS = 30.0
@@ -95,53 +95,15 @@ def text_states(texts: Sequence[str], encoder: str = MINILM, top_layers: int = 0
 _TEXT_MEMO: dict[tuple[str, str, int], tuple[torch.Tensor, tuple[str, ...]]] = {}  # (line, encoder, top) -> states
 
 
-class StateClips(Dataset):
-    """Per clip: speech states ``[layers, T, D]`` and/or text states ``[layers, N, D]``;
-    :meth:`collate` pads a batch and adds the masks."""
+class StateClips(PaddedClips):
+    """Per clip: speech states ``[layers, T, D]`` and/or text states ``[layers, N, D]``; ``collate``
+    zero-pads along time into ``speech [B, layers, T, D]`` + ``speech_mask [B, T]``, text likewise."""
+
+    TIME_AXIS = {"speech": 1, "text": 1}
 
     def __init__(self, speech: Sequence[torch.Tensor] | None, text: Sequence[torch.Tensor] | None,
                  labels: Sequence[int] | None = None):
-        self.speech, self.text = speech, text
-        self.labels = None if labels is None else torch.as_tensor(labels)
-        sizes = {len(x) for x in (speech, text) if x is not None}
-        if len(sizes) != 1:
-            raise ValueError("a dataset of encoder states needs speech or text states (the same number of each)")
-
-    def __len__(self) -> int:
-        return len(self.speech if self.speech is not None else self.text)
-
-    @property
-    def targets(self) -> torch.Tensor:
-        return self.labels
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = {}
-        if self.speech is not None:
-            item["speech"] = self.speech[i]
-        if self.text is not None:
-            item["text"] = self.text[i]
-        if self.labels is not None:
-            item["label"] = self.labels[i]
-        return item
-
-    @staticmethod
-    def collate(items: list[dict]) -> dict[str, torch.Tensor]:
-        """Zero-pad along time: speech ``[B, layers, T, D]`` + ``speech_mask [B, T]``, text likewise."""
-        batch = {}
-        for key in ("speech", "text"):
-            if key not in items[0]:
-                continue
-            layers, _, dim = items[0][key].shape
-            longest = max(it[key].shape[1] for it in items)
-            states = torch.zeros(len(items), layers, longest, dim)
-            mask = torch.zeros(len(items), longest, dtype=torch.bool)
-            for i, it in enumerate(items):
-                states[i, :, :it[key].shape[1]] = it[key].float()
-                mask[i, :it[key].shape[1]] = True
-            batch[key], batch[f"{key}_mask"] = states, mask
-        if "label" in items[0]:
-            batch["label"] = torch.stack([it["label"] for it in items])
-        return batch
+        super().__init__(labels, speech=speech, text=text)
 
 
 def state_clips(samples: Sequence[Sample], labels: Sequence[str], speech: tuple[str, int] | None,

@@ -21,7 +21,6 @@ kind of encoder, via :class:`emodemo.hub_speech.HubSpeechEncoder`) and
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -31,12 +30,11 @@ import torch
 from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
-from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts
+from emodemo.recipes.common import (DATASET_LABELS, chosen_folds, cross_validation_metrics, final_model, licence,
+                                    paired_parts)
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
-
-log = logging.getLogger(__name__)
 
 NAME = "ssl_mha"
 MODALITIES = ("audio", "text")
@@ -103,7 +101,6 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     file of this variant's cross-validation run earlier (``train --cv --results``, merged), whose
     summary the final model's card then reports."""
     from emodemo.checkpoint import save_checkpoint
-    from emodemo.experiment import chance_baseline, cross_validate, train_final
 
     if cv and cv_from:
         raise ValueError("cv_from reports an earlier cross-validation: run it without --cv")
@@ -122,23 +119,15 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                        cross_validation_from=Path(cv_from).name)
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(fusion, pooling, text_feature, len(labels), speech_encoder, text_encoder)
-    if quick:
-        folds = folds[:1]
-    if fold_ids is not None:
-        folds = [folds[i] for i in fold_ids]
+    folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
     new_model = lambda: build(NAME, **kwargs)  # noqa: E731
     if cv:
-        result = cross_validate(samples, folds, make, new_model, labels, cfg)
-        metrics["cross_validation"], metrics["folds"] = result["summary"], result["folds"]
-        metrics["chance"] = chance_baseline(samples, folds, labels, seed)
-        s = result["summary"]
-        log.info("%s %s, %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f", NAME, variant, pairing_name, len(folds),
-                 s["WA"]["mean"], s["WA"]["std"], s["UA"]["mean"], s["UA"]["std"])
+        metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed,
+                                                f"{NAME} {variant}, {pairing_name}"))
     if final:
-        model, history, val_report = train_final(samples, final_split, make, new_model, labels, cfg)
-        metrics["final_validation_not_a_test_score"] = val_report
-        metrics["final_history"] = history.to_dict()
+        model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
+        metrics.update(final_metrics)
         card = {"dataset": dataset, "pairing": pairing_name, "variant": variant,
                 "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
                 "inputs": f"16 kHz waveform, silence trimmed -> frozen {speech_encoder} states at every layer; "

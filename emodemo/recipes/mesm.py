@@ -1,0 +1,184 @@
+"""Recipe of talk 004's models: FE2E and MESM (:mod:`emodemo.models.mesm`) on RAVDESS voices and words.
+
+Inputs per clip:
+
+* audio: the clip (silence trimmed, first 6.4 s) as a 64-band log-mel spectrogram (Whisper's
+  front end, 10 ms hop) cut into 400 ms chunks, ``[S, 64, 40]`` with S <= 16, cached per file;
+* text: the frozen all-MiniLM-L6-v2 word-piece states of its words (``[N, 384]``), from one of the
+  pairings of :mod:`emodemo.pairing` (the paper's text encoder is fine-tuned end to end; on this
+  CPU we keep it frozen and train the transformer layer above it);
+* visual (face frames) is supported by the model and tested on generated videos; RAVDESS video
+  is not at hand.
+
+Training as the paper: one sigmoid per emotion with binary cross-entropy (``loss="bce"``, class
+weights), decided by arg-max because a RAVDESS clip carries one emotion. Reports: the project's
+single-label WA / UA / WF1 / UF1, and the paper's per-emotion binary accuracy and F1 with their
+averages (:func:`per_emotion`), from the same predictions.
+
+Variants by option: ``modalities`` (T, A, TA; V where the data has faces), ``sparse`` (MESM) or
+not (FE2E), ``top_p`` (the nucleus). ``sparse`` needs the text (its query).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from emodemo.audio import is_silent, load_audio, log_mel, voiced_bounds
+from emodemo.data.record import Sample
+from emodemo.labels import CANONICAL7
+from emodemo.metrics import multilabel_report
+from emodemo.models import build
+from emodemo.recipes.common import (DATASET_LABELS, chosen_folds, cross_validation_metrics, final_model, licence,
+                                    paired_parts)
+from emodemo.recipes.frozen_states import line_states, text_states, words_of
+from emodemo.text import MINILM, load_text_encoder
+from emodemo.train import PaddedClips
+
+NAME = "mesm"
+MODALITIES = ("audio", "text")
+LABELS = CANONICAL7
+N_MELS, CHUNK_FRAMES, MAX_CHUNKS = 64, 40, 16          # 400 ms chunks (10 ms hop), at most 6.4 s
+FEATURE = "mesm-logmel-chunks-v1"
+PRETRAINED_LICENCES = ("all-MiniLM-L6-v2: Apache-2.0",)
+
+
+def prepare() -> None:
+    """Load the frozen text encoder now, so that the first user does not wait for it."""
+    load_text_encoder(MINILM)
+
+
+# --- inputs ------------------------------------------------------------------------------------
+
+def wave_chunks(wave: np.ndarray) -> torch.Tensor:
+    """The voiced part of a 16 kHz wave as log-mel chunks ``[S, 64, 40]`` (fp16), the last one
+    padded with the clip's quietest value."""
+    if len(wave) < 160 or is_silent(wave):
+        raise ValueError("the clip holds no sound above the noise floor: there is nothing to cut into chunks")
+    start, end = voiced_bounds(wave)
+    mel = log_mel(np.asarray(wave[start:end], dtype=np.float32), n_mels=N_MELS)[:, :MAX_CHUNKS * CHUNK_FRAMES]  # [64, F]
+    chunks = -(-mel.shape[1] // CHUNK_FRAMES)
+    padded = torch.full((N_MELS, chunks * CHUNK_FRAMES), float(mel.min()))
+    padded[:, :mel.shape[1]] = mel
+    return padded.view(N_MELS, chunks, CHUNK_FRAMES).permute(1, 0, 2).half()             # [S, 64, 40]
+
+
+def chunks_of_samples(samples: Sequence[Sample], progress: bool = True) -> list[torch.Tensor]:
+    from emodemo.cache import FeatureCache
+    cache = FeatureCache(FEATURE, {"n_mels": N_MELS, "chunk_frames": CHUNK_FRAMES, "max_chunks": MAX_CHUNKS})
+    return cache.get_many([s.audio for s in samples], lambda paths: [wave_chunks(load_audio(p)) for p in paths],
+                          progress=progress, desc="log-mel chunks")
+
+
+class ChunkClips(PaddedClips):
+    """Per clip: audio chunks ``[S, 64, 40]`` and/or word-piece states ``[N, 384]``; ``collate``
+    zero-pads into ``audio [B, S, 64, 40]`` + ``audio_mask [B, S]``, ``text [B, N, 384]`` + mask."""
+
+    TIME_AXIS = {"audio": 0, "text": 0}
+
+    def __init__(self, audio: Sequence[torch.Tensor] | None, text: Sequence[torch.Tensor] | None,
+                 labels: Sequence[int] | None = None):
+        super().__init__(labels, audio=audio, text=text)
+
+
+def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> ChunkClips:
+    index = {name: i for i, name in enumerate(labels)}
+    audio = chunks_of_samples(samples) if "A" in spec["modalities"] else None
+    text = ([states[0] for states, _ in text_states([s.text or "" for s in samples], MINILM, 0)]
+            if "T" in spec["modalities"] else None)
+    return ChunkClips(audio, text, [index[s.label] for s in samples])
+
+
+def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
+    """A user's clip and its Whisper transcript as a batch of one, prepared like training clips."""
+    modalities = (spec or {}).get("modalities", "TA")
+    item = {}
+    if "A" in modalities:
+        item["audio"] = wave_chunks(wave)
+    if "T" in modalities:
+        item["text"] = line_states((words_of(transcript),), MINILM, 0)[0][0][0]
+    return ChunkClips.collate([item])
+
+
+# --- reports -------------------------------------------------------------------------------------
+
+def per_emotion(report: dict) -> dict:
+    """The paper's Tables 3-4 from a single-label report's confusion matrix: each emotion scored as
+    its own present / absent task (present = the arg-max), accuracy, F1, WAcc and their means."""
+    cm = np.asarray(report["confusion_matrix"], dtype=int)
+    n = len(cm)
+    truth = np.repeat(np.arange(n), cm.sum(axis=1))
+    guess = np.concatenate([np.repeat(np.arange(n), row) for row in cm])
+    eye = np.eye(n, dtype=int)
+    return multilabel_report(eye[truth], eye[guess], report["labels"])
+
+
+# --- training ------------------------------------------------------------------------------------
+
+def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_size: int):
+    from emodemo.train import TrainConfig
+    return TrainConfig(epochs=epochs or (2 if quick else 40), batch_size=int(batch_size), lr=float(lr),
+                       weight_decay=0.01, scheduler="plateau", plateau_factor=0.5, plateau_patience=2,
+                       patience=8, min_epochs=5, class_weights=True, loss="bce", monitor="UF1", seed=seed,
+                       progress=not quick)
+
+
+def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
+          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
+          text_source: str = "goemotions", text_root: str | None = None, modalities: str = "TA",
+          sparse: bool | str = True, top_p: float = 0.7, lr: float = 1e-3, batch_size: int = 16) -> dict:
+    """Cross-validate by actor (optional), with the chance row; then train and save the final model."""
+    from emodemo.checkpoint import save_checkpoint
+
+    sparse = sparse if isinstance(sparse, bool) else str(sparse).lower() in ("1", "true", "yes")
+    modalities = modalities.upper()
+    if "V" in modalities:
+        raise ValueError("no face frames in this data: RAVDESS speech has no video here (use modalities T, A or TA)")
+    cfg = train_config(epochs, seed, quick, lr, batch_size)
+    spec = {"modalities": modalities}
+    if "T" in modalities:
+        samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
+                                                                 Path(text_root) if text_root else None, seed)
+    else:   # the voice alone: no words to pair (and nothing to transcribe)
+        samples, folds, final_split = voice_clips(dataset, Path(root))
+        pairing, pairing_name = "none", "none (audio only)"
+    variant = {"model": "MESM" if sparse else "FE2E", "modalities": modalities, "top_p": top_p if sparse else None}
+    metrics: dict = {"pairing": pairing_name, "variant": variant}
+    labels = DATASET_LABELS[dataset]
+    kwargs = {"n_classes": len(labels), "modalities": modalities, "sparse": sparse, "top_p": float(top_p)}
+    folds = chosen_folds(folds, quick, fold_ids)
+    make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
+    new_model = lambda: build(NAME, **kwargs)  # noqa: E731
+    if cv:
+        metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed,
+                                                f"{NAME} {variant}, {pairing_name}"))
+        metrics["per_emotion"] = _per_emotion_summary(metrics["folds"])
+    if final:
+        model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
+        metrics.update(final_metrics)
+        card = {"dataset": dataset, "pairing": pairing_name, "variant": variant,
+                "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
+                "inputs": "16 kHz waveform, silence trimmed -> 400 ms log-mel chunks (64 bands); words "
+                          "(Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
+                "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
+        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
+                        metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
+    return metrics
+
+
+def voice_clips(dataset: str, root: Path):
+    """``(clips, folds, final split)`` of a dataset's audio, labelled as the text-and-audio runs are."""
+    from emodemo import data
+    from emodemo.experiment import standard_protocol
+    if dataset not in DATASET_LABELS:
+        raise ValueError(f"{NAME} trains on {sorted(DATASET_LABELS)}, not {dataset!r}")
+    options = {"ravdess": {"calm_as_neutral": True}, "iemocap": {"classes": 4}}.get(dataset, {})
+    clips = [s for s in data.load(dataset, root, **options) if s.audio is not None]
+    return (clips, *standard_protocol(dataset, clips))
+
+
+def _per_emotion_summary(folds: list[dict]) -> dict:
+    from emodemo.metrics import mean_std
+    return mean_std([per_emotion(fold) for fold in folds])

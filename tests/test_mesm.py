@@ -1,0 +1,126 @@
+"""Talk 004: nucleus sampling, submanifold sparse convolutions, FE2E vs MESM, and the recipe's inputs and reports."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from emodemo.data import layouts
+from emodemo.metrics import multilabel_report
+from emodemo.models.mesm import Mesm, neighbour_index, nucleus_mask, sparse_conv3x3
+from emodemo.recipes import mesm as recipe
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _inputs(b=2, s=5, n=7, seed=0, visual=False):
+    g = torch.Generator().manual_seed(seed)
+    audio_mask = torch.arange(s)[None, :] < torch.tensor([s, 2][:b])[:, None]
+    batch = {"text": torch.randn(b, n, 384, generator=g), "text_mask": torch.arange(n)[None, :] < torch.tensor([n, 3][:b])[:, None],
+             "audio": torch.randn(b, s, 64, 40, generator=g), "audio_mask": audio_mask}
+    if visual:
+        batch["visual"] = torch.randint(0, 256, (b, 3, 48, 48), generator=g).float()
+        batch["visual_mask"] = torch.ones(b, 3, dtype=torch.bool)
+    return batch
+
+
+def test_nucleus_keeps_the_smallest_set_reaching_p_largest_first():
+    attention = torch.tensor([[0.05, 0.5, 0.15, 0.3], [0.25, 0.25, 0.25, 0.25]])
+    assert nucleus_mask(attention, 0.7).tolist() == [[False, True, False, True], [True, True, True, False]]
+    assert nucleus_mask(attention, 0.01).sum(dim=1).tolist() == [1, 1]          # the top one always stays
+    assert nucleus_mask(attention, 1.0).all()
+    kept = (attention * nucleus_mask(attention, 0.6)).sum(dim=1)
+    assert (kept >= 0.6 - 1e-6).all()
+
+
+def test_sparse_convolution_equals_the_dense_one_at_the_active_sites():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(8, 16, 3, padding=1)
+    maps = torch.randn(3, 8, 6, 5)
+    active = torch.rand(3, 6, 5) < 0.4
+    sites = active.nonzero()
+    dense = conv(maps * active[:, None]).permute(0, 2, 3, 1)[sites[:, 0], sites[:, 1], sites[:, 2]]
+    features = maps.permute(0, 2, 3, 1)[sites[:, 0], sites[:, 1], sites[:, 2]]
+    assert torch.allclose(sparse_conv3x3(features, *neighbour_index(sites, (3, 6, 5)), conv), dense, atol=1e-5)
+
+
+def test_mesm_flops_fall_with_p_and_fe2e_has_no_attention():
+    torch.manual_seed(0)
+    inputs = _inputs()
+    fe2e = Mesm(7, "TA", sparse=False).eval()
+    flops = []
+    for p in (0.3, 0.5, 0.7, 0.9):
+        model = Mesm(7, "TA", sparse=True, top_p=p).eval()
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            out = model(**inputs)
+        flops.append(counter.get_total_flops())
+        attention = out["audio_attention"]                                      # [B, S, H, W]
+        assert attention.shape[:2] == (2, 5) and torch.all(attention[1, 2:] == 0)   # padded chunks: nothing kept
+        kept = attention[inputs["audio_mask"]].flatten(1)
+        assert (kept.sum(dim=1) >= p - 1e-5).all()                              # each chunk keeps >= p of its attention
+    assert flops == sorted(flops) and flops[0] < 0.6 * flops[-1]
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        out = fe2e(**inputs)
+    assert set(out) == {"logits"} and counter.get_total_flops() > flops[-1]
+    assert Mesm(7, "TA", sparse=True, top_p=0.5).eval()(**inputs)["logits"].shape == (2, 7)
+
+
+def test_every_modality_subset_runs_and_bad_configs_are_refused():
+    torch.manual_seed(0)
+    inputs = _inputs(visual=True)
+    for modalities in ("TAV", "TA", "TV", "AV", "T", "A", "V"):
+        sparse = "T" in modalities
+        logits = Mesm(7, modalities, sparse=sparse).eval()(**inputs)["logits"]
+        assert logits.shape == (2, 7) and torch.isfinite(logits).all()
+    with pytest.raises(ValueError, match="queried by the text"):
+        Mesm(7, "AV", sparse=True)
+    with pytest.raises(ValueError, match="TAV"):
+        Mesm(7, "TX")
+
+
+def test_padding_another_clip_does_not_change_a_clips_answer():
+    torch.manual_seed(0)
+    model = Mesm(7, "TA", sparse=True, top_p=0.7).eval()
+    batch = _inputs()
+    alone = {k: v[1:2] for k, v in batch.items()}
+    alone = {**alone, "audio": alone["audio"][:, :2], "audio_mask": alone["audio_mask"][:, :2],
+             "text": alone["text"][:, :3], "text_mask": alone["text_mask"][:, :3]}
+    with torch.inference_mode():
+        assert torch.allclose(model(**batch)["logits"][1], model(**alone)["logits"][0], atol=1e-5)
+
+
+def test_chunks_are_400_ms_of_64_band_log_mel_and_silence_is_refused():
+    sr = 16000
+    t = np.arange(int(2.5 * sr)) / sr
+    wave = np.concatenate([np.zeros(sr // 2), 0.3 * np.sin(2 * np.pi * 220 * t), np.zeros(sr // 2)]).astype(np.float32)
+    chunks = recipe.wave_chunks(wave)
+    assert chunks.dtype == torch.float16 and chunks.shape[1:] == (64, 40)
+    assert 6 <= len(chunks) <= 8                                              # ~2.5 s voiced -> 7 chunks of 0.4 s
+    assert len(recipe.wave_chunks(np.tile(wave, 4))) == recipe.MAX_CHUNKS     # long clips: first 6.4 s
+    with pytest.raises(ValueError, match="no sound"):
+        recipe.wave_chunks(np.zeros(sr, dtype=np.float32))
+
+
+def test_per_emotion_scores_are_one_vs_rest_of_the_arg_max():
+    report = {"labels": ["a", "b", "c"], "confusion_matrix": [[5, 1, 0], [2, 3, 1], [0, 0, 4]]}
+    ours = recipe.per_emotion(report)
+    truth = np.repeat([0, 1, 2], [6, 6, 4])
+    guess = np.array([0] * 5 + [1] + [0] * 2 + [1] * 3 + [2] + [2] * 4)
+    expected = multilabel_report(np.eye(3, dtype=int)[truth], np.eye(3, dtype=int)[guess], ["a", "b", "c"])
+    assert ours == expected
+    assert ours["per_class"]["c"]["accuracy"] == pytest.approx(15 / 16)      # one false positive among 16 clips
+    assert ours["per_class"]["c"]["wacc"] == pytest.approx((4 * 12 / 4 + 11) / 24)   # (TP N/P + TN) / 2N
+
+
+def test_cli_trains_on_an_iemocap_fixture_tree(tmp_path):
+    root = layouts.make_iemocap(tmp_path / "iemocap", sessions=(1, 2, 3))
+    run = subprocess.run([sys.executable, "-m", "emodemo", "train", "mesm", "--dataset", "iemocap", "--root", str(root),
+                          "--cv", "--folds", "0", "--epochs", "1", "--out", str(tmp_path / "ckpt"), "--quick"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    from emodemo.checkpoint import read_checkpoint_config
+    meta = read_checkpoint_config(tmp_path / "ckpt")
+    assert meta["labels"] == ["neutral", "happy", "sad", "angry"] and "per_emotion" in meta["metrics"]
