@@ -1,4 +1,5 @@
 """Talk 004: nucleus sampling, submanifold sparse convolutions, FE2E vs MESM, and the recipe's inputs and reports."""
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -124,3 +125,8 @@ def test_cli_trains_on_an_iemocap_fixture_tree(tmp_path):
     from emodemo.checkpoint import read_checkpoint_config
     meta = read_checkpoint_config(tmp_path / "ckpt")
     assert meta["labels"] == ["neutral", "happy", "sad", "angry"] and "per_emotion" in meta["metrics"]
+    scored = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(tmp_path / "ckpt"), "--dataset", "iemocap",
+                             "--root", str(root), "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert scored.returncode == 0, scored.stderr
+    assert json.loads(scored.stdout)["n_samples"] > 0
+
