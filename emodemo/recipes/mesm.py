@@ -144,7 +144,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     else:   # the voice alone: no words to pair (and nothing to transcribe)
         samples, folds, final_split = voice_clips(dataset, Path(root))
         pairing, pairing_name = "none", "none (audio only)"
-    variant = {"model": "MESM" if sparse else "FE2E", "modalities": modalities, "top_p": top_p if sparse else None}
+    variant = {"model": "MESM" if sparse else "FE2E", "modalities": modalities, "top_p": float(top_p) if sparse else None}
     metrics: dict = {"pairing": pairing_name, "variant": variant}
     labels = DATASET_LABELS[dataset]
     kwargs = {"n_classes": len(labels), "modalities": modalities, "sparse": sparse, "top_p": float(top_p)}
