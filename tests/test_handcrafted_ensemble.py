@@ -9,7 +9,6 @@ import torch
 
 from emodemo.models.forest import Forest
 from emodemo.models.handcrafted_ensemble import HandcraftedEnsemble
-from emodemo.models.kernel_svm import RbfSvm
 from emodemo.recipes import handcrafted_ensemble as recipe
 
 from conftest import shared_dataset
@@ -28,9 +27,7 @@ def test_svm_tensors_give_scikit_learns_decision_values():
     x, y = _blobs()
     machine, scaler = recipe._ovr_svm(x[:100], y[:100], c=10.0, gamma_factor=1.0)
     kwargs, state = recipe.export_svm(machine, scaler)
-    svm = RbfSvm(**kwargs)
-    svm.load_state_dict({**svm.state_dict(), **state})
-    ours = svm(torch.from_numpy(x[100:])).numpy()
+    ours = recipe.svm_module(kwargs, state)(torch.from_numpy(x[100:])).numpy()
     np.testing.assert_allclose(ours, machine.decision_function(scaler.transform(x[100:])), rtol=1e-9, atol=1e-9)
 
 

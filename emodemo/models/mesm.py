@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .fer_cnn import FER_MEAN, FER_STD
 from .layers import masked_mean
 
 OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]   # a 3x3 neighbourhood, row-major like conv weights
@@ -184,7 +185,7 @@ class Mesm(nn.Module):
             if letter not in self.modalities:
                 continue
             if name == "visual":
-                x = (x.float() - 129.4) / 65.0                                          # face pixels, as fer_cnn
+                x = (x.float() - FER_MEAN) / FER_STD                                    # face pixels, as fer_cnn
             chunks = x[mask].unsqueeze(1)                                               # [N, 1, F, T], real chunks only
             owner = mask.nonzero()[:, 0]                                                # clip of each chunk [N]
             cnn = getattr(self, f"{name}_cnn")

@@ -39,6 +39,7 @@ from emodemo.handcrafted import clip_features
 from emodemo.labels import CANONICAL7
 from emodemo.metrics import classification_report
 from emodemo.models.handcrafted_ensemble import HandcraftedEnsemble
+from emodemo.models.kernel_svm import RbfSvm
 from emodemo.train import DictDataset
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,13 @@ def export_svm(machine, scaler) -> tuple[dict, dict[str, torch.Tensor]]:
     return kwargs, state
 
 
+def svm_module(kwargs: dict, state: dict[str, torch.Tensor]) -> RbfSvm:
+    """An :class:`RbfSvm` holding an exported machine (:func:`export_svm`)."""
+    svm = RbfSvm(**kwargs)
+    svm.load_state_dict({**svm.state_dict(), **state})     # the one-hot owner buffer follows from kwargs
+    return svm.eval()
+
+
 def fit_forest(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> tuple[dict, dict[str, torch.Tensor]]:
     """A random forest (scikit-learn defaults, ``N_TREES`` trees) on ``x``, as Forest kwargs and buffers."""
     from sklearn.ensemble import RandomForestClassifier
@@ -182,19 +190,15 @@ def fit_ensemble(groups: dict[str, list[Sample]], labels: Sequence[str], seed: i
                                                       y["svm_val"], len(labels))
     face_kwargs, face_state, face_choice = fit_svm(x_face["svm_train"], y["svm_train"], x_face["svm_val"],
                                                    y["svm_val"], len(labels))
-    placeholder = {"n_trees": 1, "n_nodes": 1, "depth": 0}
-    model = HandcraftedEnsemble(len(labels), audio_kwargs, face_kwargs, placeholder)
-    model.audio.load_state_dict({**model.audio.state_dict(), **audio_state})
-    model.face.load_state_dict({**model.face.state_dict(), **face_state})
-    with torch.inference_mode():
-        out = model(torch.from_numpy(x_audio["forest"]), torch.from_numpy(x_face["forest"]))
-    fused_inputs = torch.cat([out["audio_logits"], out["face_logits"]], dim=1).numpy()      # [N, 2C] float32
+    audio_svm, face_svm = svm_module(audio_kwargs, audio_state), svm_module(face_kwargs, face_state)
+    with torch.inference_mode():   # the decision values the forest learns from, as the ensemble computes them
+        fused_inputs = torch.cat([audio_svm(torch.from_numpy(x_audio["forest"])).float(),
+                                  face_svm(torch.from_numpy(x_face["forest"])).float()], dim=1).numpy()  # [N, 2C]
     forest_kwargs, forest_state = fit_forest(fused_inputs, y["forest"], len(labels), seed)
     kwargs = {"n_classes": len(labels), "audio": audio_kwargs, "face": face_kwargs, "forest": forest_kwargs}
     final = HandcraftedEnsemble(**kwargs)
-    final.load_state_dict({**{f"audio.{k}": v for k, v in model.audio.state_dict().items()},
-                           **{f"face.{k}": v for k, v in model.face.state_dict().items()},
-                           **{f"forest.{k}": v for k, v in forest_state.items()}})
+    final.audio, final.face = audio_svm, face_svm
+    final.forest.load_state_dict(forest_state)
     return final.eval(), kwargs, {"audio_svm": audio_choice, "face_svm": face_choice}
 
 
