@@ -7,8 +7,10 @@ is identified by
 - the feature's ``name``, which should include the encoder and a version you bump when the code
   changes (``"whisper-tiny.en-encoder-layer-stats-v1"``);
 - the extractor ``config`` (any JSON data: sample rate, layers, pooling ...);
-- the source file: its resolved path, size and modification time (``hash_content=True`` uses a
-  SHA-256 of its bytes instead, which survives copies and ``touch`` but reads every file).
+- the source file: a digest of its bytes (the default), so that entries survive copies, ``touch``
+  and a data folder restored to another place; each file is read once per process (the digest is
+  remembered per path, size and modification time). ``hash_content=False`` keys by resolved path,
+  size and modification time instead, for files too big to read again.
 
 Values are tensors (or dicts of named tensors) stored as safetensors files under
 ``$EMODEMO_CACHE/features/<name>/<config digest>/`` (default ``~/.cache/emodemo/features``), next to a
@@ -48,6 +50,15 @@ def _digest(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
 
 
+_CONTENT_DIGESTS: dict[str, str] = {}   # "path|size|mtime" -> digest of the bytes, for this process
+
+
+def _remembered_digest(identity: str, path: Path) -> str:
+    if identity not in _CONTENT_DIGESTS:
+        _CONTENT_DIGESTS[identity] = content_digest(path)
+    return _CONTENT_DIGESTS[identity]
+
+
 def _as_tensors(value: Any) -> dict[str, torch.Tensor]:
     """A value as named CPU tensors, contiguous, as safetensors needs them."""
     items = value.items() if isinstance(value, Mapping) else [(_SINGLE, value)]
@@ -76,7 +87,7 @@ class FeatureCache:
     """
 
     def __init__(self, name: str, config: Mapping[str, Any] | None = None, *, root: str | Path | None = None,
-                 hash_content: bool = False) -> None:
+                 hash_content: bool = True) -> None:
         if not name or not re.fullmatch(r"[A-Za-z0-9._+-]+", name) or name.startswith("."):
             raise ValueError(f"feature name {name!r} must be a plain folder name (letters, digits, . _ + -)")
         try:
@@ -94,11 +105,10 @@ class FeatureCache:
         path = Path(path).resolve()
         if not path.is_file():
             raise FileNotFoundError(f"cannot cache features of {path}: no such file")
+        stat = path.stat()
+        identity = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
         if self.hash_content:
-            identity = "content:" + content_digest(path)
-        else:
-            stat = path.stat()
-            identity = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+            identity = "content:" + _remembered_digest(identity, path)
         return _digest(identity)
 
     def entry_path(self, path: str | Path) -> Path:

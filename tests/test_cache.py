@@ -54,13 +54,17 @@ def test_changed_config_name_or_file_recomputes(clip, root):
     assert extract.calls == 4 and again.tolist() == [9.0] * 4
 
 
-def test_content_hash_ignores_touch_but_mtime_key_does_not(clip, root):
-    by_content, by_stat = FeatureCache("toy", root=root, hash_content=True), FeatureCache("toy", root=root)
+def test_content_key_survives_touch_and_copy_but_stat_key_does_not(clip, root, tmp_path):
+    by_content, by_stat = FeatureCache("toy", root=root), FeatureCache("toy", root=root, hash_content=False)
     key_content, key_stat = by_content.key(clip), by_stat.key(clip)
     stat = clip.stat()
     os.utime(clip, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
     assert by_content.key(clip) == key_content
     assert by_stat.key(clip) != key_stat
+    copy = tmp_path / "elsewhere" / clip.name
+    copy.parent.mkdir()
+    copy.write_bytes(clip.read_bytes())
+    assert by_content.key(copy) == key_content
 
 
 def test_dicts_and_arrays_round_trip_and_config_is_described(clip, root):
