@@ -41,6 +41,13 @@ How constructed pairs are drawn:
   once before any is used again, so uses differ by at most one (``meta["text_use"]`` counts
   earlier uses; :func:`pair_counts` reports the most uses per emotion); a warning names each such
   shortfall. A part with clips of an emotion its text split lacks entirely is an error.
+
+**Mixed pairs** (:func:`mixed_pairs`): every clip twice, once with a constructed line and once
+with its own words, in every part. A model trained so learns to read the words when they carry
+emotion and to fall back on the voice when they do not, which is what a user's own clip needs;
+a model trained on constructed pairs alone learns that the words always name the emotion, and
+on a neutral sentence answers whatever that sentence resembles. Each pair's ``meta["pairing"]``
+("constructed" or "real") says which half it is in, so results can be scored per half.
 """
 from __future__ import annotations
 
@@ -118,6 +125,21 @@ def constructed_pairs(audio_samples: Iterable[Sample], fold: Fold, text_source: 
     train, val, test = (_draw(part, clips, pools[part], text_source, name, seed)
                         for part, clips in zip(PARTS, audio_parts))
     return train, val, test
+
+
+# --- mixed pairs --------------------------------------------------------------------------------
+
+def mixed_pairing_name(text_source: str) -> str:
+    return f"mixed (each clip twice: with a {TEXT_SOURCES[_check_source(text_source)]} line, and with its own words)"
+
+
+def mixed_pairs(audio_samples: Sequence[Sample], transcripts: Mapping[str, Transcript], fold: Fold,
+                text_source: str, text_root: str | Path, seed: int = 0) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """(train, val, test) for ``fold``: each part's constructed pairs followed by the same clips'
+    real pairs (see the module docstring). ``pairing_name`` in ``meta`` stays that of each half."""
+    constructed = constructed_pairs(audio_samples, fold, text_source, text_root, seed=seed)
+    real = apply(real_pairs(audio_samples, transcripts), fold)
+    return tuple(list(c) + list(r) for c, r in zip(constructed, real))
 
 
 def text_pools(text_source: str, text_root: str | Path) -> dict[str, dict[str, list[Sample]]]:

@@ -130,3 +130,36 @@ def test_cli_trains_on_an_iemocap_fixture_tree(tmp_path):
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["n_samples"] > 0
 
+
+
+def test_visual_path_reads_a_face_every_400_ms_of_a_video_into_the_tav_model(tmp_path):
+    import cv2
+    from conftest import shared_dataset
+    from test_video import FACE_IMAGE, FPS, face_frame, write_video
+
+    face = cv2.imread(str(shared_dataset("fer2013") / FACE_IMAGE), cv2.IMREAD_GRAYSCALE)      # a real FER face
+    clip = write_video(tmp_path / "face.mp4", [face_frame(face, 40 + 4 * i) for i in range(2 * FPS)])   # 2 s
+    faces = recipe.video_faces(clip)
+    assert faces.dtype == torch.uint8 and faces.shape[1:] == (48, 48) and 4 <= len(faces) <= 5     # 2 s / 400 ms
+    wave = np.random.default_rng(0).normal(0, 0.1, 16000 * 2).astype(np.float32)
+    batch = recipe.clip_inputs(wave, None, {"modalities": "TAV"}, video=clip)
+    assert batch["visual"].shape == (1, len(faces), 48, 48) and batch["visual_mask"].all()
+    torch.manual_seed(0)
+    model = Mesm(7, modalities="TAV", top_p=0.5).eval()
+    with torch.no_grad():
+        out = model(**batch)
+    assert out["logits"].shape == (1, 7) and out["visual_attention"].shape[:2] == (1, len(faces))
+    kept = (out["visual_attention"][0] > 0).flatten(1).float().mean(1)                # share of positions kept
+    assert (kept < 1).all()
+
+    with pytest.raises(ValueError, match="give a video"):
+        recipe.clip_inputs(wave, None, {"modalities": "TAV"})
+    blank = write_video(tmp_path / "blank.mp4", [np.full((240, 320, 3), 90, dtype=np.uint8)] * FPS)
+    with pytest.raises(ValueError, match="no face found"):
+        recipe.video_faces(blank)
+
+
+def test_training_on_faces_is_refused_when_the_clips_have_no_video(tmp_path):
+    root = layouts.make_ravdess(tmp_path / "ravdess", actors=(1,), fmt="wav", seconds=0.1)
+    with pytest.raises(ValueError, match="no video"):
+        recipe.train("ravdess", root, tmp_path / "out", modalities="AV", sparse=False)

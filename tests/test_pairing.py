@@ -154,6 +154,18 @@ def test_real_pairs_carry_each_clip_with_its_own_words(clips):
         pairing.real_pairs(clips[:4], heard)
 
 
+def test_mixed_pairs_hold_every_clip_once_with_a_line_and_once_with_its_own_words(clips_but_sad, goemotions_root, pairs):
+    heard = {s.id: asr.Transcript(f"Words of {s.id}.", [], "en", "faster-whisper", 0.2, 0.1, "tiny.en")
+             for s in clips_but_sad}
+    mixed = pairing.mixed_pairs(clips_but_sad, heard, FOLD, "goemotions", goemotions_root, seed=0)
+    for part, constructed, both in zip(pairing.PARTS, pairs, mixed):
+        real = [p for p in both if p.meta["pairing"] == "real"]
+        assert [p.id for p in both[:len(constructed)]] == [p.id for p in constructed], part
+        assert sorted(p.audio for p in real) == sorted(p.audio for p in constructed), part
+        assert all(p.text == f"Words of {p.id}." for p in real)
+    assert "GoEmotions line" in pairing.mixed_pairing_name("goemotions") and "own words" in pairing.mixed_pairing_name("goemotions")
+
+
 # --- the committed RAVDESS fold 0 with the real GoEmotions and MELD ------------------------------
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,14 @@ def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source
     folds, final = standard_protocol(dataset, clips)
     if pairing == "real":
         return pairings.real_pairs(clips, transcribe_samples(clips)), folds, final, pairings.REAL_PAIRING_NAME
-    if pairing != "constructed":
-        raise ValueError(f"pairing must be 'real' or 'constructed', got {pairing!r}")
+    if pairing not in ("constructed", "mixed"):
+        raise ValueError(f"pairing must be 'real', 'constructed' or 'mixed', got {pairing!r}")
     if text_root is None:
-        raise ValueError("constructed pairs need --option text_root=PATH (the GoEmotions or MELD folder)")
+        raise ValueError(f"{pairing} pairs need --option text_root=PATH (the GoEmotions or MELD folder)")
+    if pairing == "mixed":
+        transcripts = transcribe_samples(clips)
+        draw = lambda fold: pairings.mixed_pairs(clips, transcripts, fold, text_source, text_root, seed=seed)  # noqa: E731
+        return functools.lru_cache(maxsize=None)(draw), folds, final, pairings.mixed_pairing_name(text_source)
 
     @functools.lru_cache(maxsize=None)
     def parts(fold):
@@ -47,7 +51,7 @@ def licence(dataset: str, pairing: str, text_source: str, pretrained: tuple[str,
     parts = {"ravdess": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial)",
              "iemocap": "IEMOCAP: research use under USC's licence agreement",
              "goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[dataset].split(";")
-    if dataset == "ravdess" and pairing == "constructed":
+    if dataset == "ravdess" and pairing in ("constructed", "mixed"):
         parts.append({"goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[text_source])
     return "; ".join(parts + list(pretrained))
 
@@ -58,11 +62,13 @@ def chosen_folds(folds: list, quick: bool, fold_ids=None) -> list:
     return folds if fold_ids is None else [folds[i] for i in fold_ids]
 
 
-def cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed: int, what: str) -> dict:
-    """Cross-validate (:func:`emodemo.experiment.cross_validate`) and add the random-prediction row on
-    the same test speakers; logs the summary. Returns ``{"cross_validation", "folds", "chance"}``."""
+def cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed: int, what: str,
+                             keep_model=None) -> dict:
+    """Cross-validate (:func:`emodemo.experiment.cross_validate`, ``keep_model`` passed on) and add the
+    random-prediction row on the same test speakers; logs the summary. Returns
+    ``{"cross_validation", "folds", "chance"}``."""
     from emodemo.experiment import chance_baseline, cross_validate
-    result = cross_validate(samples, folds, make, new_model, labels, cfg)
+    result = cross_validate(samples, folds, make, new_model, labels, cfg, keep_model=keep_model)
     s = result["summary"]
     log.info("%s: %d-fold WA %.3f±%.3f UA %.3f±%.3f UF1 %.3f±%.3f", what, len(folds), s["WA"]["mean"], s["WA"]["std"],
              s["UA"]["mean"], s["UA"]["std"], s["UF1"]["mean"], s["UF1"]["std"])
@@ -74,3 +80,13 @@ def final_model(samples, split, make, new_model, labels, cfg):
     from emodemo.experiment import train_final
     model, history, val_report = train_final(samples, split, make, new_model, labels, cfg)
     return model, {"final_validation_not_a_test_score": val_report, "final_history": history.to_dict()}
+
+
+def reports_by_pairing(model, samples, make, labels, batch_size: int) -> dict[str, dict]:
+    """``{pairing: report}`` of ``model`` on each pairing's share of ``samples`` (by
+    ``meta["pairing"]``; mixed pairs hold a constructed and a real half)."""
+    from emodemo.train import evaluate
+    groups: dict[str, list] = {}
+    for sample in samples:
+        groups.setdefault(sample.meta.get("pairing", "real"), []).append(sample)
+    return {name: evaluate(model, make(group), labels, batch_size=batch_size) for name, group in sorted(groups.items())}

@@ -7,8 +7,10 @@ Inputs per clip:
 * text: the frozen all-MiniLM-L6-v2 word-piece states of its words (``[N, 384]``), from one of the
   pairings of :mod:`emodemo.pairing` (the paper's text encoder is fine-tuned end to end; on this
   CPU we keep it frozen and train the transformer layer above it);
-* visual (face frames) is supported by the model and tested on generated videos; RAVDESS video
-  is not at hand.
+* visual: the largest face of the video sampled every 400 ms (like the audio chunks; Haar cascade,
+  :func:`emodemo.video.face_track`) as 48x48 grey crops, ``[Sv, 48, 48]`` with Sv <= 16, cached
+  per file (:func:`video_faces`). Tested on generated videos of real faces; the data here has no
+  labelled emotional video, so no model trains on it yet.
 
 Training as the paper: one sigmoid per emotion with binary cross-entropy (``loss="bce"``, class
 weights), decided by arg-max because a RAVDESS clip carries one emotion. Reports: the project's
@@ -32,7 +34,7 @@ from emodemo.labels import CANONICAL7
 from emodemo.metrics import multilabel_report
 from emodemo.models import build
 from emodemo.recipes.common import (DATASET_LABELS, chosen_folds, cross_validation_metrics, final_model, licence,
-                                    paired_parts)
+                                    paired_parts, reports_by_pairing)
 from emodemo.recipes.frozen_states import line_states, text_states, words_of
 from emodemo.text import MINILM, load_text_encoder
 from emodemo.train import PaddedClips
@@ -42,6 +44,7 @@ MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
 N_MELS, CHUNK_FRAMES, MAX_CHUNKS = 64, 40, 16          # 400 ms chunks (10 ms hop), at most 6.4 s
 FEATURE = "mesm-logmel-chunks-v1"
+FACE_FEATURE, FACE_FPS = "mesm-face-frames-v1", 2.5                 # a face every 400 ms
 PRETRAINED_LICENCES = ("all-MiniLM-L6-v2: Apache-2.0",)
 
 
@@ -72,15 +75,34 @@ def chunks_of_samples(samples: Sequence[Sample], progress: bool = True) -> list[
                           progress=progress, desc="log-mel chunks")
 
 
-class ChunkClips(PaddedClips):
-    """Per clip: audio chunks ``[S, 64, 40]`` and/or word-piece states ``[N, 384]``; ``collate``
-    zero-pads into ``audio [B, S, 64, 40]`` + ``audio_mask [B, S]``, ``text [B, N, 384]`` + mask."""
+def video_faces(path: str | Path) -> torch.Tensor:
+    """The largest face every 400 ms of a video, ``[Sv, 48, 48]`` uint8 grey (Sv <= 16); a
+    ``ValueError`` that says so when no sampled frame shows a face (or the file is no video)."""
+    from emodemo.video import face_track
+    track = face_track(path, fps=FACE_FPS, max_frames=MAX_CHUNKS)
+    if len(track.crops) == 0:
+        raise ValueError(f"no face found in the {track.n_frames} frames sampled from {Path(path).name}: "
+                         "the visual branch needs a frontal face in view")
+    return torch.from_numpy(track.crops)                                                  # [Sv, 48, 48]
 
-    TIME_AXIS = {"audio": 0, "text": 0}
+
+def faces_of_samples(samples: Sequence[Sample], progress: bool = True) -> list[torch.Tensor]:
+    from emodemo.cache import FeatureCache
+    cache = FeatureCache(FACE_FEATURE, {"fps": FACE_FPS, "max_frames": MAX_CHUNKS, "size": 48})
+    return cache.get_many([s.video for s in samples], lambda paths: [video_faces(p) for p in paths],
+                          progress=progress, desc="face frames")
+
+
+class ChunkClips(PaddedClips):
+    """Per clip: audio chunks ``[S, 64, 40]``, word-piece states ``[N, 384]`` and face frames
+    ``[Sv, 48, 48]``, any of them; ``collate`` zero-pads into ``audio [B, S, 64, 40]`` +
+    ``audio_mask [B, S]``, ``text [B, N, 384]`` + mask, ``visual [B, Sv, 48, 48]`` + mask."""
+
+    TIME_AXIS = {"audio": 0, "text": 0, "visual": 0}
 
     def __init__(self, audio: Sequence[torch.Tensor] | None, text: Sequence[torch.Tensor] | None,
-                 labels: Sequence[int] | None = None):
-        super().__init__(labels, audio=audio, text=text)
+                 labels: Sequence[int] | None = None, visual: Sequence[torch.Tensor] | None = None):
+        super().__init__(labels, audio=audio, text=text, visual=visual)
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> ChunkClips:
@@ -88,17 +110,24 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     audio = chunks_of_samples(samples) if "A" in spec["modalities"] else None
     text = ([states[0] for states, _ in text_states([s.text or "" for s in samples], MINILM, 0)]
             if "T" in spec["modalities"] else None)
-    return ChunkClips(audio, text, [index[s.label] for s in samples])
+    visual = faces_of_samples(samples) if "V" in spec["modalities"] else None
+    return ChunkClips(audio, text, [index[s.label] for s in samples], visual)
 
 
-def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
-    """A user's clip and its Whisper transcript as a batch of one, prepared like training clips."""
+def clip_inputs(wave: np.ndarray | None, transcript=None, spec: dict | None = None,
+                video: str | Path | None = None) -> dict[str, torch.Tensor]:
+    """A user's clip (its wave, Whisper transcript and, for a model that sees faces, the video
+    file) as a batch of one, prepared like training clips."""
     modalities = (spec or {}).get("modalities", "TA")
     item = {}
     if "A" in modalities:
         item["audio"] = wave_chunks(wave)
     if "T" in modalities:
         item["text"] = line_states((words_of(transcript),), MINILM, 0)[0][0][0]
+    if "V" in modalities:
+        if video is None:
+            raise ValueError("this model also reads the face: give a video, not only sound")
+        item["visual"] = video_faces(video)
     return ChunkClips.collate([item])
 
 
@@ -134,8 +163,9 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
 
     sparse = sparse if isinstance(sparse, bool) else str(sparse).lower() in ("1", "true", "yes")
     modalities = modalities.upper()
-    if "V" in modalities:
-        raise ValueError("no face frames in this data: RAVDESS speech has no video here (use modalities T, A or TA)")
+    if "V" in modalities and not all(s.video for s in voice_clips(dataset, Path(root))[0]):
+        raise ValueError(f"modalities {modalities!r} include faces, but the {dataset} clips here have no video "
+                         "(use T, A or TA)")
     cfg = train_config(epochs, seed, quick, lr, batch_size)
     spec = {"modalities": modalities}
     if "T" in modalities:
@@ -151,13 +181,25 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
     new_model = lambda: build(NAME, **kwargs)  # noqa: E731
+    halves: dict[str, list] = {}        # mixed pairs: each fold's test scored per pairing too
+
+    def score_halves(fold, model, report):
+        for name, half in reports_by_pairing(model, samples(fold)[2], make, labels, cfg.batch_size).items():
+            halves.setdefault(name, []).append(dict(half, fold=fold.name))
+
     if cv:
         metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed,
-                                                f"{NAME} {variant}, {pairing_name}"))
+                                                f"{NAME} {variant}, {pairing_name}",
+                                                keep_model=score_halves if pairing == "mixed" else None))
         metrics["per_emotion"] = _per_emotion_summary(metrics["folds"])
+        if halves:
+            metrics["by_pairing"] = {name: _summary(runs) for name, runs in halves.items()}
     if final:
         model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
         metrics.update(final_metrics)
+        if pairing == "mixed":
+            metrics["final_validation_by_pairing"] = reports_by_pairing(model, samples(final_split)[1], make, labels,
+                                                                        cfg.batch_size)
         card = {"dataset": dataset, "pairing": pairing_name, "variant": variant,
                 "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
                 "inputs": "16 kHz waveform, silence trimmed -> 400 ms log-mel chunks (64 bands); words "
@@ -182,3 +224,9 @@ def voice_clips(dataset: str, root: Path):
 def _per_emotion_summary(folds: list[dict]) -> dict:
     from emodemo.metrics import mean_std
     return mean_std([per_emotion(fold) for fold in folds])
+
+
+def _summary(fold_reports: list[dict]) -> dict:
+    from emodemo.metrics import mean_std
+    scores = [{k: v for k, v in r.items() if k != "fold"} for r in fold_reports]
+    return {"summary": mean_std(scores), "folds": fold_reports}
