@@ -74,7 +74,8 @@ def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
         for stage in plan:
             stage.prepare(model)
             history = fit(model, train, val, replace(stage.cfg, seed=stage.cfg.seed + i), labels=labels)
-            report = evaluate(model, test, labels, batch_size=stage.cfg.batch_size)
+            report = evaluate(model, test, labels, batch_size=stage.cfg.batch_size, multilabel=stage.cfg.multilabel,
+                              threshold=stage.cfg.threshold)
             by_stage[stage.name].append(dict(report, fold=fold.name, train=fold.train, val=fold.val, test=fold.test,
                                              best_epoch=history.best_epoch, history=history.to_dict()))
         if keep_model is not None:
@@ -118,7 +119,8 @@ def train_final(samples: Sequence[Sample] | Parts, split: Fold, make_dataset: Ma
     for stage in _plan(stages, cfg):
         stage.prepare(model)
         histories[stage.name] = fit(model, train, val, stage.cfg, labels=labels)
-    return model, (histories if stages else histories[""]), evaluate(model, val, labels, batch_size=cfg.batch_size)
+    report = evaluate(model, val, labels, batch_size=cfg.batch_size, multilabel=cfg.multilabel, threshold=cfg.threshold)
+    return model, (histories if stages else histories[""]), report
 
 
 def _plan(stages: Sequence[Stage] | None, cfg: TrainConfig) -> list[Stage]:
@@ -136,13 +138,15 @@ def standard_protocol(dataset: str, samples: Sequence[Sample]) -> tuple[list[Fol
 
     RAVDESS: the committed 5-fold-by-actor and final splits (actors 01-20, seed 0). IEMOCAP:
     leave one session out over the sessions present (on the full release, the committed
-    ``splits/iemocap_loso.json``). Anything else: 5 folds by speaker, seed 0, made here.
+    ``splits/iemocap_loso.json``). CMU-MOSEI: its standard train / valid / test folds. Anything else: 5 folds by speaker, seed 0, made here.
     """
     from emodemo.data import splits
     if dataset == "ravdess":
         return splits.load_splits(splits.RAVDESS_KFOLD), splits.load_splits(splits.RAVDESS_FINAL)[0]
     if dataset == "iemocap":
         return splits.leave_one_session_out(samples), splits.final_split(samples)
+    if dataset == "cmu_mosei":   # the release's folds (by video): train / valid / test
+        return [splits.OFFICIAL], splits.OFFICIAL
     return splits.kfold_by_speaker(samples, k=5, seed=0), splits.final_split(samples)
 
 

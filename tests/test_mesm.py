@@ -1,5 +1,6 @@
 """Talk 004: nucleus sampling, submanifold sparse convolutions, FE2E vs MESM, and the recipe's inputs and reports."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,20 @@ def test_training_on_faces_is_refused_when_the_clips_have_no_video(tmp_path):
     root = layouts.make_ravdess(tmp_path / "ravdess", actors=(1,), fmt="wav", seconds=0.1)
     with pytest.raises(ValueError, match="no video"):
         recipe.train("ravdess", root, tmp_path / "out", modalities="AV", sparse=False)
+
+
+def test_cli_trains_multilabel_on_a_cmu_mosei_fixture_tree_and_reports_per_emotion_wacc(tmp_path):
+    root = layouts.make_cmu_mosei(tmp_path / "mosei", videos=6, segments=4)
+    env = {**os.environ, "EMODEMO_CACHE": str(tmp_path / "cache")}
+    run = subprocess.run([sys.executable, "-m", "emodemo", "train", "mesm", "--dataset", "cmu_mosei", "--root", str(root),
+                          "--cv", "--epochs", "1", "--out", str(tmp_path / "ckpt"), "--quick"],
+                         cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr
+    from emodemo.checkpoint import read_checkpoint_config
+    meta = read_checkpoint_config(tmp_path / "ckpt")
+    assert meta["labels"] == ["happy", "sad", "angry", "surprised", "disgust", "fearful"]
+    test = meta["metrics"]["folds"][0]
+    assert test["n"] == 4 and set(test["per_class"]["happy"]) >= {"accuracy", "f1", "wacc", "positives"}
+    assert test["per_class"]["happy"]["positives"] + test["per_class"]["happy"]["negatives"] == 4
+    assert 0 <= test["mean_wacc"] <= 1 and "chance" not in meta["metrics"]
+    assert meta["input_spec"]["multilabel"] is True

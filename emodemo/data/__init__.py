@@ -15,7 +15,7 @@ import inspect
 from pathlib import Path
 from typing import Any, Callable
 
-from emodemo.data import cremad, emodb, fer2013, goemotions, iemocap, meld, ravdess
+from emodemo.data import cmu_mosei, cremad, emodb, fer2013, goemotions, iemocap, meld, ravdess
 from emodemo.data.record import DatasetNotFoundError, Sample
 
 DATASETS: dict[str, Callable[..., list[Sample]]] = {
@@ -25,6 +25,7 @@ DATASETS: dict[str, Callable[..., list[Sample]]] = {
     "goemotions": goemotions.load,
     "meld": meld.load,
     "iemocap": iemocap.load,
+    "cmu_mosei": cmu_mosei.load,
     "cremad": cremad.load,
     "emodb": emodb.load,
 }

@@ -81,6 +81,14 @@ SOURCES: dict[str, Source] = {
         "AudioWAV/1001_DFA_ANG_XX.wav (actor_sentence_emotion_level) + VideoDemographics.csv",
         "https://github.com/CheyneyComputerScience/CREMA-D (audio via git-lfs, ODbL)",
     ),
+    "cmu_mosei": Source(
+        "CMU-MOSEI",
+        "CMU_MOSEI_Labels.csd (HDF5 label sequence), Raw/Transcript/Segmented/Combined/<video>.txt "
+        "and Raw/Audio/Full/WAV_16000/<video>.wav (optionally Raw/Videos/Full/Combined/<video>.mp4 and "
+        "standard_folds.json)",
+        "http://immortal.multicomp.cs.cmu.edu/raw_datasets/CMU_MOSEI.zip (raw release) and the labels via "
+        "https://github.com/CMU-MultiComp-Lab/CMU-MultimodalSDK (research use)",
+    ),
     "emodb": Source(
         "Berlin EmoDB",
         "wav/03a01Fa.wav (speaker, text, emotion letter, version)",

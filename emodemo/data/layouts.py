@@ -20,6 +20,7 @@ function).
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 import subprocess
 import zlib
@@ -283,6 +284,54 @@ def make_iemocap(root: str | Path, sessions: Sequence[int] = (1, 2), seconds: fl
             (session / "dialog" / "transcriptions").mkdir(parents=True, exist_ok=True)
             (session / "dialog" / "transcriptions" / f"{dialog}.txt").write_text("\n".join(transcript) + "\n")
     return release
+
+
+# --- CMU-MOSEI -----------------------------------------------------------------------------------
+
+# intensities (happy, sad, anger, surprise, disgust, fear) the fixture's segments cycle through:
+# one emotion, two at once, none at all
+CMU_MOSEI_FIXTURE_INTENSITIES: tuple[tuple[float, ...], ...] = (
+    (2.0, 0, 0, 0, 0, 0), (0, 1.0, 0, 0, 0, 0.33), (0, 0, 1.67, 0, 0.67, 0), (0, 0, 0, 0, 0, 0),
+    (0.33, 0, 0, 1.0, 0, 0), (0, 0.67, 0, 0, 0, 0))
+
+
+def make_cmu_mosei(root: str | Path, videos: int = 6, segments: int = 4, seconds: float = 1.0,
+                   with_folds: bool = True) -> Path:
+    """Write a CMU-MOSEI raw tree: ``CMU_MOSEI_Labels.csd`` (HDF5 in the SDK's layout, top group
+    "All Labels"), a segmented transcript and a 16 kHz wav per video, ``segments`` labelled segments
+    per video (``seconds`` long, 0.5 s apart) with intensities cycling through
+    :data:`CMU_MOSEI_FIXTURE_INTENSITIES`, and ``standard_folds.json`` (videos 0..n-3 train, then
+    one valid and one test). Each transcript also has one line that no label matches, and video 0
+    one labelled segment that no transcript line matches. Video ids look like YouTube ids."""
+    import h5py
+    root = Path(root)
+    ids = [f"vid{i:02d}_{'x' * (i % 3)}Ab" for i in range(videos)]
+    step = seconds + 0.5
+    root.mkdir(parents=True, exist_ok=True)
+    with h5py.File(root / "CMU_MOSEI_Labels.csd", "w") as handle:
+        top = handle.create_group("All Labels")
+        data = top.create_group("data")
+        for v, video in enumerate(ids):
+            n = segments + (1 if v == 0 else 0)
+            intervals = np.array([[0.25 + k * step, 0.25 + k * step + seconds] for k in range(n)])          # [n, 2]
+            features = np.array([[(-1) ** k * 0.5, *CMU_MOSEI_FIXTURE_INTENSITIES[(v + k) % 6]] for k in range(n)])  # [n, 7]
+            group = data.create_group(video)
+            group.create_dataset("intervals", data=intervals)
+            group.create_dataset("features", data=features)
+            lines = [f"{video}___{k}___{intervals[k, 0]:.2f}___{intervals[k, 1]:.2f}___words of segment {k} of {video}"
+                     for k in range(segments)]
+            lines.append(f"{video}___{segments + 5}___99.0___100.0___a line that no label matches")
+            transcript = root / "Raw" / "Transcript" / "Segmented" / "Combined" / f"{video}.txt"
+            transcript.parent.mkdir(parents=True, exist_ok=True)
+            transcript.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            write_tone(root / "Raw" / "Audio" / "Full" / "WAV_16000" / f"{video}.wav", 0.5 + n * step, 16000, v)
+        meta = top.create_group("metadata")
+        meta.create_dataset("dimension names", data=np.array(
+            [b"['sentiment', 'happy', 'sad', 'anger', 'surprise', 'disgust', 'fear']"]))
+    if with_folds:
+        folds = {"train": ids[:-2], "valid": ids[-2:-1], "test": ids[-1:]}
+        (root / "standard_folds.json").write_text(json.dumps(folds), encoding="utf-8")
+    return root
 
 
 # --- CREMA-D and EmoDB ---------------------------------------------------------------------------

@@ -6,12 +6,15 @@ import functools
 import logging
 from pathlib import Path
 
+from emodemo.data.cmu_mosei import MOSEI6
 from emodemo.labels import CANONICAL7, IEMOCAP4
 
 log = logging.getLogger(__name__)
 
 # the classes a model trained on each dataset predicts (RAVDESS calm counts as neutral)
-DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4, "goemotions": CANONICAL7, "meld": CANONICAL7}
+DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4, "goemotions": CANONICAL7, "meld": CANONICAL7,
+                  "cmu_mosei": MOSEI6}
+MULTILABEL_DATASETS = ("cmu_mosei",)   # a clip carries any number of emotions
 
 
 def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source: str, text_root: Path | None, seed: int):
@@ -20,10 +23,11 @@ def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source
     from emodemo.experiment import standard_protocol
     from emodemo.transcripts import transcribe_samples
 
-    if dataset == "iemocap":  # the talk's data: gold transcripts are the real pairs
-        clips = [s for s in data.load("iemocap", root, classes=4) if s.audio is not None]
+    if dataset in ("iemocap", "cmu_mosei"):  # the talks' data: gold transcripts are the real pairs
+        clips = [s for s in data.load(dataset, root, **({"classes": 4} if dataset == "iemocap" else {}))
+                 if s.audio is not None]
         folds, final = standard_protocol(dataset, clips)
-        return clips, folds, final, "real (IEMOCAP gold transcriptions)"
+        return clips, folds, final, f"real ({'IEMOCAP' if dataset == 'iemocap' else 'CMU-MOSEI'} gold transcriptions)"
     if dataset != "ravdess":
         raise ValueError(f"{model} trains on RAVDESS pairings or IEMOCAP, not {dataset!r}")
     clips = data.load("ravdess", root, calm_as_neutral=True)
@@ -50,6 +54,7 @@ def licence(dataset: str, pairing: str, text_source: str, pretrained: tuple[str,
     pre-trained parts inside them (``pretrained``, e.g. ``("GloVe 6B: PDDL",)``)."""
     parts = {"ravdess": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial)",
              "iemocap": "IEMOCAP: research use under USC's licence agreement",
+             "cmu_mosei": "CMU-MOSEI: research use (YouTube videos, terms of the CMU MultiComp Lab)",
              "goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[dataset].split(";")
     if dataset == "ravdess" and pairing in ("constructed", "mixed"):
         parts.append({"goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[text_source])
@@ -66,10 +71,14 @@ def cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed:
                              keep_model=None) -> dict:
     """Cross-validate (:func:`emodemo.experiment.cross_validate`, ``keep_model`` passed on) and add the
     random-prediction row on the same test speakers; logs the summary. Returns
-    ``{"cross_validation", "folds", "chance"}``."""
+    ``{"cross_validation", "folds", "chance"}`` (multi-label runs: no chance row)."""
     from emodemo.experiment import chance_baseline, cross_validate
     result = cross_validate(samples, folds, make, new_model, labels, cfg, keep_model=keep_model)
     s = result["summary"]
+    if cfg.multilabel:
+        log.info("%s: %d fold(s) mean accuracy %.3f mean F1 %.3f mean WAcc %.3f", what, len(folds),
+                 s["mean_accuracy"]["mean"], s["mean_f1"]["mean"], s["mean_wacc"]["mean"])
+        return {"cross_validation": s, "folds": result["folds"]}
     log.info("%s: %d-fold WA %.3f±%.3f UA %.3f±%.3f UF1 %.3f±%.3f", what, len(folds), s["WA"]["mean"], s["WA"]["std"],
              s["UA"]["mean"], s["UA"]["std"], s["UF1"]["mean"], s["UF1"]["std"])
     return {"cross_validation": s, "folds": result["folds"], "chance": chance_baseline(samples, folds, labels, seed)}

@@ -13,7 +13,10 @@ Inputs per clip:
   labelled emotional video, so no model trains on it yet.
 
 Training as the paper: one sigmoid per emotion with binary cross-entropy (``loss="bce"``, class
-weights), decided by arg-max because a RAVDESS clip carries one emotion. Reports: the project's
+weights), decided by arg-max because a RAVDESS or IEMOCAP clip carries one emotion. On CMU-MOSEI
+(:mod:`emodemo.data.cmu_mosei`, gold transcripts, standard folds) a clip carries any number of
+six emotions: targets are 0/1 per emotion, each sigmoid decides at 0.5, and the reports are the
+paper's per-emotion accuracy, F1 and weighted accuracy (WAcc) with their means. Reports: the project's
 single-label WA / UA / WF1 / UF1, and the paper's per-emotion binary accuracy and F1 with their
 averages (:func:`per_emotion`), from the same predictions.
 
@@ -33,8 +36,8 @@ from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.metrics import multilabel_report
 from emodemo.models import build
-from emodemo.recipes.common import (DATASET_LABELS, chosen_folds, cross_validation_metrics, final_model, licence,
-                                    paired_parts, reports_by_pairing)
+from emodemo.recipes.common import (DATASET_LABELS, MULTILABEL_DATASETS, chosen_folds, cross_validation_metrics,
+                                    final_model, licence, paired_parts, reports_by_pairing)
 from emodemo.recipes.frozen_states import line_states, text_states, words_of
 from emodemo.text import MINILM, load_text_encoder
 from emodemo.train import PaddedClips
@@ -106,12 +109,16 @@ class ChunkClips(PaddedClips):
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> ChunkClips:
+    """Inputs of the modalities ``spec["modalities"]`` names; targets are class indices, or with
+    ``spec["multilabel"]`` 0/1 rows ``[C]`` (an emotion is 1 when the clip carries it)."""
     index = {name: i for i, name in enumerate(labels)}
     audio = chunks_of_samples(samples) if "A" in spec["modalities"] else None
     text = ([states[0] for states, _ in text_states([s.text or "" for s in samples], MINILM, 0)]
             if "T" in spec["modalities"] else None)
     visual = faces_of_samples(samples) if "V" in spec["modalities"] else None
-    return ChunkClips(audio, text, [index[s.label] for s in samples], visual)
+    targets = ([[float(name in s.labels) for name in labels] for s in samples] if spec.get("multilabel")
+               else [index[s.label] for s in samples])
+    return ChunkClips(audio, text, targets, visual)
 
 
 def clip_inputs(wave: np.ndarray | None, transcript=None, spec: dict | None = None,
@@ -146,12 +153,14 @@ def per_emotion(report: dict) -> dict:
 
 # --- training ------------------------------------------------------------------------------------
 
-def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_size: int):
+def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_size: int, multilabel: bool = False):
+    """The paper's per-emotion BCE; epochs chosen on validation UF1 (single-label data) or on the
+    mean per-emotion weighted accuracy (multi-label CMU-MOSEI, the paper's WAcc)."""
     from emodemo.train import TrainConfig
     return TrainConfig(epochs=epochs or (2 if quick else 40), batch_size=int(batch_size), lr=float(lr),
                        weight_decay=0.01, scheduler="plateau", plateau_factor=0.5, plateau_patience=2,
-                       patience=8, min_epochs=5, class_weights=True, loss="bce", monitor="UF1", seed=seed,
-                       progress=not quick)
+                       patience=8, min_epochs=5, class_weights=True, loss="bce", multilabel=multilabel,
+                       monitor="mean_wacc" if multilabel else "UF1", seed=seed, progress=not quick)
 
 
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
@@ -166,8 +175,9 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if "V" in modalities and not all(s.video for s in voice_clips(dataset, Path(root))[0]):
         raise ValueError(f"modalities {modalities!r} include faces, but the {dataset} clips here have no video "
                          "(use T, A or TA)")
-    cfg = train_config(epochs, seed, quick, lr, batch_size)
-    spec = {"modalities": modalities}
+    multilabel = dataset in MULTILABEL_DATASETS
+    cfg = train_config(epochs, seed, quick, lr, batch_size, multilabel)
+    spec = {"modalities": modalities, "multilabel": multilabel}
     if "T" in modalities:
         samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
                                                                  Path(text_root) if text_root else None, seed)
@@ -191,7 +201,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed,
                                                 f"{NAME} {variant}, {pairing_name}",
                                                 keep_model=score_halves if pairing == "mixed" else None))
-        metrics["per_emotion"] = _per_emotion_summary(metrics["folds"])
+        if not multilabel:   # multi-label reports are per emotion already
+            metrics["per_emotion"] = _per_emotion_summary(metrics["folds"])
         if halves:
             metrics["by_pairing"] = {name: _summary(runs) for name, runs in halves.items()}
     if final:
