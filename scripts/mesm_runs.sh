@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Every measured run of talk 004's models (mesm), as committed under checkpoints/mesm/: 10 RAVDESS
+# Every measured run of talk 004's models (mesm), as committed under checkpoints/mesm/: 14 RAVDESS
 # variants x 5 folds by actor (one process per variant, seed = fold index), in two queues of one
 # thread each, written to cv/<variant>.json with the chance row and the paper's per-emotion scores;
-# then the final MESM (p = 0.7, text + audio) on constructed GoEmotions pairs, served by the app.
-# About 1.5 hours on a 2-core CPU (the first real-pairs run transcribes 1,200 clips, ~15 minutes).
+# and the final MESM (p = 0.7, text + audio) on mixed pairs (each clip once with a GoEmotions line,
+# once with its own words), served by the app. About 3 hours on a 2-core CPU (the clips are
+# transcribed first, ~10 minutes).
 # Usage: bash scripts/mesm_runs.sh [DATA_DIR] [RUN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +24,9 @@ variant_options() {  # mesm_pN_<mods>[_<pairing>] or fe2e_<mods>[_<pairing>] -> 
     opts="sparse=false"; parts=("${parts[@]:1}")
   fi
   opts="$opts modalities=${parts[0]^^}"
-  [ "${parts[1]:-}" != constructed ] || opts="$opts pairing=constructed text_root=$DATA/goemotions"
+  case "${parts[1]:-}" in
+    constructed|mixed) opts="$opts pairing=${parts[1]} text_root=$DATA/goemotions";;
+  esac
   echo "$opts"
 }
 
@@ -35,14 +38,16 @@ one_variant() {  # variant
   cp "$RUNS/$1.json" "$OUT/cv/$1.json"
 }
 
-# fill the log-mel chunk cache once, before two processes would both compute it
-$PY -c "from emodemo import data; from emodemo.recipes import mesm; \
-mesm.chunks_of_samples(data.load('ravdess', '$DATA/ravdess_speech'))"
-(for v in mesm_p7_ta_constructed fe2e_ta_constructed fe2e_a fe2e_t_constructed mesm_p5_ta_constructed; do
+# fill the log-mel chunk and transcript caches once, before two processes would both compute them
+$PY -c "from emodemo import data; from emodemo.recipes import mesm; from emodemo.transcripts import transcribe_samples; \
+clips = data.load('ravdess', '$DATA/ravdess_speech'); mesm.chunks_of_samples(clips); transcribe_samples(clips)"
+(for v in mesm_p7_ta_constructed fe2e_ta_constructed fe2e_a fe2e_t_constructed mesm_p5_ta_constructed \
+          fe2e_t_real mesm_p3_ta_real mesm_p9_ta_real mesm_p5_ta_real; do
    one_variant $v; done) &
-(for v in mesm_p7_ta_real fe2e_ta_real fe2e_t_real mesm_p3_ta_constructed mesm_p9_ta_constructed; do
-   one_variant $v; done) &
+(for v in mesm_p7_ta_real fe2e_ta_real mesm_p3_ta_constructed mesm_p9_ta_constructed; do
+   one_variant $v; done
+ [ -s "$RUNS/final.json" ] || $PY -m emodemo -v train mesm --root "$DATA/ravdess_speech" --out "$OUT" \
+    --results "$RUNS/final.json" --option sparse=true --option top_p=0.7 --option modalities=TA \
+    --option pairing=mixed --option text_root="$DATA/goemotions" > "$RUNS/final.log" 2>&1
+ for v in mesm_p7_ta_mixed fe2e_ta_mixed; do one_variant $v; done) &
 wait
-$PY -m emodemo -v train mesm --root "$DATA/ravdess_speech" --out "$OUT" --results "$RUNS/final.json" \
-    --option sparse=true --option top_p=0.7 --option modalities=TA --option pairing=constructed \
-    --option text_root="$DATA/goemotions"
