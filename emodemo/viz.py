@@ -1,5 +1,5 @@
 """Figures for notebooks, the app and model cards: confusion matrices, attention over words and
-sound, training curves.
+sound, what MESM's nucleus sampling kept, training curves.
 
 Every function returns a figure and shows nothing: matplotlib figures are built with
 ``matplotlib.figure.Figure`` (no pyplot, no global state, no display needed; Jupyter and Gradio
@@ -234,6 +234,44 @@ def joined_attention_map(weights: Any, n_speech: int, tokens: Sequence[str], fra
     ax.set_title((title + "\n" if title else "") + ", ".join(f"{k} {100 * v:.0f} %" for k, v in blocks.items()),
                  fontsize=9)
     fig.colorbar(image, ax=ax, label="sqrt(attention weight)", shrink=0.8)
+    return fig
+
+
+def kept_positions(chunks: Any, kept: Mapping[str, Any], chunk_seconds: float = 0.4,
+                   title: str | None = None) -> Figure:
+    """What MESM's nucleus sampling kept (talk 004), one panel per setting, stacked.
+
+    ``chunks [S, F, T]`` are the clip's log-mel chunks (what the recipe feeds the CNN); ``kept``
+    maps a panel title (e.g. ``"p = 0.5"``) to the kept attention ``[S, H, W]`` of each chunk's
+    feature map (0 where dropped; H and W divide F and T). Each panel shows the spectrogram in
+    grey with the kept positions coloured by their attention, chunk boundaries dashed, and the
+    share of positions kept in its title.
+    """
+    chunks = np.asarray(chunks, dtype=np.float32)
+    n, f, t = chunks.shape
+    spectrogram = chunks.transpose(1, 0, 2).reshape(f, n * t)                                    # [F, S T]
+    fig = Figure(figsize=(max(6.0, 1.1 * n + 2), 1.6 * len(kept) + 0.6), layout="constrained")
+    axes = fig.subplots(len(kept), 1, sharex=True, squeeze=False)[:, 0]
+    extent = (0, n * chunk_seconds, 0, f)
+    image = None
+    for ax, (name, attention) in zip(axes, kept.items()):
+        attention = np.asarray(attention, dtype=np.float32)                                        # [S, H, W]
+        if attention.shape[0] != n or f % attention.shape[1] or t % attention.shape[2]:
+            raise ValueError(f"kept attention {attention.shape} does not tile {n} chunks of {f} x {t}")
+        up = attention.repeat(f // attention.shape[1], axis=1).repeat(t // attention.shape[2], axis=2)
+        overlay = np.ma.masked_equal(up.transpose(1, 0, 2).reshape(f, n * t), 0)                 # [F, S T]
+        ax.imshow(spectrogram, origin="lower", aspect="auto", cmap="Greys", extent=extent)
+        image = ax.imshow(overlay, origin="lower", aspect="auto", cmap="plasma", alpha=0.75, extent=extent)
+        for boundary in range(1, n):
+            ax.axvline(boundary * chunk_seconds, color="white", lw=0.6, ls="--")
+        share = float((attention > 0).mean())
+        ax.set_title(f"{name}: {100 * share:.1f} % of positions kept", fontsize=9, loc="left")
+        ax.set_ylabel("mel band")
+    axes[-1].set_xlabel("seconds (400 ms chunks)")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    if image is not None:
+        fig.colorbar(image, ax=list(axes), label="kept attention", shrink=0.8)
     return fig
 
 

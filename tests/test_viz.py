@@ -8,7 +8,7 @@ from matplotlib.figure import Figure
 from emodemo.metrics import classification_report
 from emodemo.train import EpochRecord, History
 from emodemo.viz import (attention_grid, attention_heatmap, confusion_matrix_figure, confusion_matrix_plotly, row_normalised,
-                         training_curves)
+                         kept_positions, training_curves)
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 WORDS = ["kids", "are", "talking"]
@@ -130,3 +130,19 @@ def test_joined_attention_map_labels_both_modalities_and_reports_the_cross_share
     assert "speech->text 6 %" in fig.axes[0].get_title() and "text->speech 94 %" in fig.axes[0].get_title()
     with pytest.raises(ValueError, match=r"\[53, 53\]"):
         joined_attention_map(weights[:-1], n_speech, tokens, frame_rate=25.0)
+
+
+def test_kept_positions_tiles_each_chunks_attention_over_its_spectrogram(tmp_path):
+    chunks = np.random.default_rng(0).normal(size=(3, 64, 40))                   # [S, F, T]
+    kept = np.zeros((3, 16, 10))
+    kept[0, 2, 3], kept[2, 15, 9] = 0.6, 0.4
+    dense = np.full((3, 16, 10), 1 / 160)
+    fig = kept_positions(chunks, {"p = 0.3": kept, "p = 1": dense}, title="clip")
+    axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert [ax.get_title(loc="left") for ax in axes] == ["p = 0.3: 0.4 % of positions kept", "p = 1: 100.0 % of positions kept"]
+    overlay = axes[0].get_images()[1].get_array()                                # [64, 120], masked where dropped
+    assert overlay.count() == 2 * 4 * 4 and overlay.max() == pytest.approx(0.6)
+    assert overlay[8:12, 12:16].min() == pytest.approx(0.6)                      # chunk 0, band block 2, frames 12-15
+    fig.savefig(tmp_path / "kept.png")
+    with pytest.raises(ValueError, match="does not tile"):
+        kept_positions(chunks, {"bad": np.zeros((3, 7, 10))})
