@@ -63,24 +63,38 @@ class LoadedModel:
 
 
 def discover(checkpoints: Path = CHECKPOINTS) -> list[str]:
-    """Names of the trained models found under ``checkpoints`` that this version knows."""
+    """The trained models under ``checkpoints`` that this version knows, by folder relative to it:
+    ``"ssl_mha"``, and a variant saved inside another's folder as ``"ssl_mha/cross"``."""
+    from emodemo.checkpoint import read_checkpoint_config
     from emodemo.recipes import names
-    found = {p.parent.name for p in Path(checkpoints).glob("*/config.json")}
-    return sorted(found & set(names()))
+    known = set(names())
+    found = []
+    for config in Path(checkpoints).glob("**/config.json"):
+        try:
+            model_name = read_checkpoint_config(config.parent)["model_name"]
+        except (ValueError, KeyError):      # not one of ours
+            continue
+        if model_name in known:
+            found.append(config.parent.relative_to(checkpoints).as_posix())
+    return sorted(found)
 
 
 def load_models(names: Sequence[str] | None = None, checkpoints: Path = CHECKPOINTS,
                 device: torch.device | None = None) -> list[LoadedModel]:
-    """Load checkpoints (safetensors + JSON; never code from the files)."""
+    """Load checkpoints (safetensors + JSON; never code from the files). ``names`` are folders
+    relative to ``checkpoints`` (as :func:`discover` gives them) or paths; each model is called by
+    that relative name, or by its folder's name when given as a path elsewhere."""
     from emodemo.checkpoint import load_checkpoint
     from emodemo.models import REGISTRY
     from emodemo.recipes import get_recipe
     loaded = []
     for name in names if names is not None else discover(checkpoints):
-        folder = Path(name) if Path(name).is_dir() else Path(checkpoints) / name
+        inside = not Path(name).is_dir()
+        folder = Path(checkpoints) / name if inside else Path(name)
         model, meta = load_checkpoint(folder, REGISTRY, device=device)
         model.eval()
-        loaded.append(LoadedModel(meta["model_name"], model, list(meta["labels"]), meta, get_recipe(meta["model_name"])))
+        shown = Path(name).as_posix() if inside else folder.name
+        loaded.append(LoadedModel(shown, model, list(meta["labels"]), meta, get_recipe(meta["model_name"])))
     return loaded
 
 

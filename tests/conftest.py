@@ -51,6 +51,8 @@ def tiny_hub_encoders(tmp_path: Path) -> tuple[Path, Path]:
 
 def voice_models() -> list[str]:
     """The committed models that answer for a voice clip (every one but the face models)."""
-    from emodemo.pipeline import SOUND_AND_WORDS, discover
+    from emodemo.checkpoint import read_checkpoint_config
+    from emodemo.pipeline import CHECKPOINTS, SOUND_AND_WORDS, discover
     from emodemo.recipes import get_recipe
-    return [name for name in discover() if set(get_recipe(name).MODALITIES) <= SOUND_AND_WORDS]
+    return [name for name in discover() if set(get_recipe(read_checkpoint_config(CHECKPOINTS / name)["model_name"]).MODALITIES)
+            <= SOUND_AND_WORDS]

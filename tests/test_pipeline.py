@@ -27,8 +27,13 @@ def bare_pipeline(tmp_path_factory):
     return Pipeline(checkpoints=tmp_path_factory.mktemp("no_checkpoints"), transcribe=False)
 
 
-def test_every_committed_checkpoint_is_discovered():
-    assert "speech_probe" in discover()
+def test_every_committed_checkpoint_is_discovered_nested_variants_under_their_own_names(tmp_path):
+    found = discover()
+    assert {"speech_probe", "ssl_mha", "ssl_mha/cross"} <= set(found)
+    (tmp_path / "outer" / "inner").mkdir(parents=True)
+    (tmp_path / "outer" / "config.json").write_text("{}")                    # not one of ours: skipped
+    (tmp_path / "outer" / "inner" / "config.json").write_text((CHECKPOINTS / "speech_probe" / "config.json").read_text())
+    assert discover(tmp_path) == ["outer/inner"]
 
 
 def test_real_clip_gets_transcript_and_a_ranked_prediction_from_every_model(pipeline, ravdess_clip):
