@@ -7,6 +7,7 @@ Problems with the clip raise :class:`ClipError`, whose message is meant for the 
 from __future__ import annotations
 
 import logging
+import re
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -64,7 +65,9 @@ class LoadedModel:
 
 def discover(checkpoints: Path = CHECKPOINTS) -> list[str]:
     """The trained models under ``checkpoints`` that this version knows, by folder relative to it:
-    ``"ssl_mha"``, and a variant saved inside another's folder as ``"ssl_mha/cross"``."""
+    ``"ssl_mha"``, and a variant saved inside another's folder as ``"ssl_mha/cross"``. Models of
+    single cross-validation folds (under a ``fold<k>/`` folder, kept for notebooks to look inside)
+    are not served."""
     from emodemo.checkpoint import read_checkpoint_config
     from emodemo.recipes import names
     known = set(names())
@@ -74,8 +77,9 @@ def discover(checkpoints: Path = CHECKPOINTS) -> list[str]:
             model_name = read_checkpoint_config(config.parent)["model_name"]
         except (ValueError, KeyError):      # not one of ours
             continue
-        if model_name in known:
-            found.append(config.parent.relative_to(checkpoints).as_posix())
+        relative = config.parent.relative_to(checkpoints)
+        if model_name in known and not any(re.fullmatch(r"fold\d+", part) for part in relative.parts):
+            found.append(relative.as_posix())
     return sorted(found)
 
 

@@ -30,6 +30,7 @@ def bare_pipeline(tmp_path_factory):
 def test_every_committed_checkpoint_is_discovered_nested_variants_under_their_own_names(tmp_path):
     found = discover()
     assert {"speech_probe", "ssl_mha", "ssl_mha/cross"} <= set(found)
+    assert not [name for name in found if "fold" in name]                     # cross-validation fold models
     (tmp_path / "outer" / "inner").mkdir(parents=True)
     (tmp_path / "outer" / "config.json").write_text("{}")                    # not one of ours: skipped
     (tmp_path / "outer" / "inner" / "config.json").write_text((CHECKPOINTS / "speech_probe" / "config.json").read_text())
