@@ -176,6 +176,28 @@ def _is_number_or_mean_std(value: Any) -> bool:
         isinstance(value, Mapping) and set(value) >= {"mean", "std"})
 
 
+def attach_cross_validation(directory: str | Path, results: str | Path,
+                            keys: Sequence[str] = ("cross_validation", "chance", "per_emotion", "by_pairing")) -> dict:
+    """Add an earlier cross-validation run of the same variant (``train --cv --results FILE``) to a
+    final checkpoint's metrics and card, when the final model was trained first. The results file
+    must name the same ``variant`` and ``pairing`` as the checkpoint; its ``keys`` present are
+    copied (folds stay in the file), and ``cross_validation_from`` names it. Returns the config."""
+    directory, results = Path(directory), Path(results)
+    config = read_checkpoint_config(directory)
+    earlier = json.loads(results.read_text(encoding="utf-8"))
+    mine = config["metrics"]
+    for key in ("variant", "pairing"):
+        if key in mine and earlier.get(key) != mine[key]:
+            raise ValueError(f"{results.name} holds {key} {earlier.get(key)!r}, this checkpoint {mine[key]!r}")
+    if "cross_validation" not in earlier:
+        raise ValueError(f"{results.name} holds no cross-validation result")
+    mine.update({key: earlier[key] for key in keys if key in earlier}, cross_validation_from=results.name)
+    text = json.dumps(config, indent=2)
+    (directory / CONFIG_FILE).write_text(text + "\n", encoding="utf-8")
+    (directory / CARD_FILE).write_text(model_card(config), encoding="utf-8")
+    return config
+
+
 def confusion_matrix_text(cm: Sequence[Sequence[float]], labels: Sequence[str]) -> str:
     """A fixed-width confusion matrix: rows are true classes, columns predictions."""
     corner = "true \\ pred"

@@ -94,3 +94,25 @@ def format_report(report: dict) -> str:
                      "use --split unseen for an honest number")
     lines += [f"  {k}: {report[k]:.3f}" for k in ("WA", "UA", "WF1", "UF1")]
     return "\n".join(lines)
+
+
+def headline_report(meta: dict) -> tuple[str, dict[str, Any]]:
+    """The evaluation a checkpoint is best judged by, from its own metrics, with a title that says
+    what it is: the cross-validation summary (test folds pooled into one confusion matrix), a
+    fusion model's fused row, a held-out test split, or, failing those, the final model's
+    validation speakers (which chose its epoch: not a test score)."""
+    metrics = meta.get("metrics") or {}
+    card = meta.get("data_card") or {}
+    about = ", ".join(str(card[key]) for key in ("dataset", "pairing") if card.get(key))
+    cv = metrics.get("cross_validation") or {}
+    if isinstance(cv.get("fusion"), dict):   # several branches scored: the fused one answers
+        cv = cv["fusion"]
+    if "confusion_matrix" in cv:
+        folds = cv.get("n_reports", "?")
+        return f"{folds}-fold cross-validation, test folds pooled ({about})", cv
+    if "confusion_matrix" in (metrics.get("test") or {}):
+        return f"held-out test split ({about})", metrics["test"]
+    final = metrics.get("final_validation_not_a_test_score") or {}
+    if "confusion_matrix" in final:
+        return f"final model's validation speakers, not a test score ({about})", final
+    raise ValueError(f"checkpoint {meta.get('model_name')} stores no confusion matrix to show")

@@ -147,3 +147,24 @@ def test_model_card_lists_settings_and_draws_the_summary_of_a_chance_row():
     assert "### chance" in card and "| WA | 0.5000 ± 0.0000 |" in card
     history = {"epochs": [{"epoch": i, "train_loss": 0.5} for i in range(30)]}
     assert "epochs" not in model_card({**meta, "metrics": {**meta["metrics"], "history": history}})
+
+
+def test_a_later_cross_validation_joins_the_final_checkpoints_metrics_and_card(tmp_path):
+    from emodemo.checkpoint import attach_cross_validation, read_checkpoint_config
+    model = ToyClassifier(hidden=5)
+    final = {"pairing": "mixed", "variant": {"p": 0.7},
+             "final_validation_not_a_test_score": classification_report([0, 1, 2], [0, 1, 1], LABELS)}
+    folder = save_checkpoint(tmp_path / "toy", model, model_name="toy", model_kwargs={"hidden": 5}, labels=LABELS,
+                             data_card=DATA_CARD, metrics=final)
+    folds = [classification_report([0, 1, 2, 2], guess, LABELS) for guess in ([0, 1, 1, 2], [0, 0, 2, 2])]
+    results = tmp_path / "cv.json"
+    results.write_text(json.dumps({"pairing": "mixed", "variant": {"p": 0.7}, "cross_validation": mean_std(folds),
+                                   "folds": folds}))
+    attach_cross_validation(folder, results)
+    metrics = read_checkpoint_config(folder)["metrics"]
+    assert metrics["cross_validation"]["WA"]["mean"] == pytest.approx(0.75) and "folds" not in metrics
+    assert metrics["cross_validation_from"] == "cv.json" and "final_validation_not_a_test_score" in metrics
+    assert "0.750" in (folder / "MODEL_CARD.md").read_text()
+    results.write_text(json.dumps({"pairing": "real", "variant": {"p": 0.7}, "cross_validation": mean_std(folds)}))
+    with pytest.raises(ValueError, match="pairing"):
+        attach_cross_validation(folder, results)
