@@ -9,7 +9,9 @@ import os
 
 import gradio as gr
 
+from emodemo.evaluation import headline_markdown, headline_report
 from emodemo.pipeline import ClipError, Pipeline
+from emodemo.viz import confusion_matrix_plotly
 
 TITLE = "emodemo: what emotion does this clip carry?"
 INTRO = """Upload or record a short English clip (a few seconds of speech). The app transcribes it with
@@ -36,19 +38,33 @@ def analyse(path: str | None):
     return transcript, t.word_rows() if t else [], details, *rankings
 
 
+def compare_models() -> None:
+    """One row per model: what it was scored on, its metrics, and its confusion matrix (plotly)."""
+    gr.Markdown("Each model's confusion matrix and metrics on its own evaluation data, as stored in its "
+                "checkpoint (rows: true emotion; numbers: share of the row, counts in brackets).")
+    for m in pipeline.models:
+        title, report = headline_report(m.meta)
+        with gr.Row():
+            gr.Markdown(headline_markdown(m.name, m.meta))
+            gr.Plot(confusion_matrix_plotly(report["confusion_matrix"], report["labels"], title=m.name))
+
+
 with gr.Blocks(title=TITLE) as demo:
     gr.Markdown(f"# {TITLE}\n{INTRO}")
-    with gr.Row():
-        with gr.Column():
-            clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip")
-            go = gr.Button("Analyse", variant="primary")
-        with gr.Column():
-            transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False)
-            predictions = [gr.Label(label=f"{m.name}: emotion", num_top_classes=4) for m in pipeline.voice_models]
-            if not pipeline.voice_models:
-                gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
-            words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
-            details = gr.Markdown()
+    with gr.Tab("Analyse a clip"):
+        with gr.Row():
+            with gr.Column():
+                clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip")
+                go = gr.Button("Analyse", variant="primary")
+            with gr.Column():
+                transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False)
+                predictions = [gr.Label(label=f"{m.name}: emotion", num_top_classes=4) for m in pipeline.voice_models]
+                if not pipeline.voice_models:
+                    gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
+                words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
+                details = gr.Markdown()
+    with gr.Tab("Compare models"):
+        compare_models()
     go.click(analyse, inputs=clip, outputs=[transcript, words, details, *predictions], api_name="analyse")
 
 if __name__ == "__main__":

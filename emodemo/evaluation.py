@@ -116,3 +116,18 @@ def headline_report(meta: dict) -> tuple[str, dict[str, Any]]:
     if "confusion_matrix" in final:
         return f"final model's validation speakers, not a test score ({about})", final
     raise ValueError(f"checkpoint {meta.get('model_name')} stores no confusion matrix to show")
+
+
+def headline_markdown(name: str, meta: dict) -> str:
+    """A model's headline evaluation as a few Markdown lines: what it was scored on and its WA, UA,
+    WF1 and UF1 (mean ± std over folds when cross-validated), and the licence of its weights."""
+    title, report = headline_report(meta)
+    scores = []
+    for metric in ("WA", "UA", "WF1", "UF1"):
+        value = report.get(metric)
+        if isinstance(value, dict):
+            scores.append(f"{metric} {value['mean']:.3f} ± {value['std']:.3f}")
+        elif isinstance(value, (int, float)):
+            scores.append(f"{metric} {value:.3f}")
+    licence = (meta.get("data_card") or {}).get("licence", "not stated")
+    return f"**{name}**: {title}\n\n{' · '.join(scores)}\n\nWeights' licence: {licence}"

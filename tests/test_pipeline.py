@@ -184,3 +184,16 @@ def test_evaluating_a_words_model_on_audio_only_data_hears_the_words(tmp_path, r
     report = json.loads(out.stdout)
     assert report["n_samples"] == 60 and report["n_relabelled"] == 8 and report["n_skipped_labels"] == 0  # 8 calm
     assert report["text"] == "Whisper transcripts" and len(report["confusion_matrix"]) == 7
+
+
+def test_every_served_checkpoint_has_a_headline_evaluation_with_a_confusion_matrix():
+    from emodemo.checkpoint import read_checkpoint_config
+    from emodemo.evaluation import headline_markdown, headline_report
+    for name in discover():
+        meta = read_checkpoint_config(CHECKPOINTS / name)
+        title, report = headline_report(meta)
+        assert len(report["confusion_matrix"]) == len(report["labels"]) == len(meta["labels"]), name
+        text = headline_markdown(name, meta)
+        assert text.startswith(f"**{name}**") and "WA 0." in text and "licence" in text, name
+    with pytest.raises(ValueError, match="no confusion matrix"):
+        headline_report({"model_name": "x", "metrics": {"pairing": "real"}})
