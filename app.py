@@ -19,6 +19,7 @@ Whisper and asks every trained model which emotion it hears. Models are trained 
 (acted English speech, 8 emotions); expect them to be unsure on everyday speech."""
 
 pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
+EXPLAINED = [m for m in pipeline.voice_models if hasattr(m.recipe, "explain")]  # models that can show attention
 
 
 def analyse(path: str | None):
@@ -35,7 +36,10 @@ def analyse(path: str | None):
     details = (f"{notes}\n\n| stage | time |\n|---|---|\n{timing}\n\nDevice: `{result.device}`; "
                f"clip length analysed: {result.duration:.1f} s")
     rankings = [dict(result.predictions[m.name].ranking) for m in pipeline.voice_models]
-    return transcript, t.word_rows() if t else [], details, *rankings
+    figures = pipeline.explain(result)
+    views = [figures.get(m.name) for m in EXPLAINED]
+    return transcript, t.word_rows() if t else [], details, *rankings, *views
+
 
 
 def compare_models() -> None:
@@ -63,9 +67,11 @@ with gr.Blocks(title=TITLE) as demo:
                     gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
                 words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
                 details = gr.Markdown()
+        with gr.Accordion("What the attention models looked at", open=True):
+            views = [gr.Plot(label=f"{m.name}: attention") for m in EXPLAINED]
     with gr.Tab("Compare models"):
         compare_models()
-    go.click(analyse, inputs=clip, outputs=[transcript, words, details, *predictions], api_name="analyse")
+    go.click(analyse, inputs=clip, outputs=[transcript, words, details, *predictions, *views], api_name="analyse")
 
 if __name__ == "__main__":
     demo.queue(default_concurrency_limit=1).launch(

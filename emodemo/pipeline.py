@@ -52,6 +52,7 @@ class Analysis:
     timings: dict[str, float]                  # stage -> seconds
     device: str
     notes: list[str] = field(default_factory=list)
+    wave: np.ndarray | None = None             # the samples analysed (16 kHz), for figures
 
 
 @dataclass
@@ -171,7 +172,23 @@ class Pipeline:
                                              {k: v[0].float().cpu().numpy() for k, v in extras.items()})
         if not self.voice_models:
             notes.append("No trained model yet: run `make train-speech_probe` to train the first one.")
-        return Analysis(duration(wave), transcript, predictions, timings, str(self.device), notes)
+        return Analysis(duration(wave), transcript, predictions, timings, str(self.device), notes, wave)
+
+    def explain(self, analysis: Analysis) -> dict[str, object]:
+        """``{model: matplotlib Figure}`` of what each model looked at in the analysed clip (its
+        recipe's ``explain``: attention over the words and the sound, what MESM kept); models
+        without such a view are left out."""
+        figures = {}
+        for m in self.voice_models:
+            explain = getattr(m.recipe, "explain", None)
+            prediction = analysis.predictions.get(m.name)
+            if explain is None or prediction is None or analysis.wave is None:
+                continue
+            figure = explain(prediction.extras, analysis.wave, analysis.transcript, m.meta.get("input_spec") or {},
+                             title=m.name)
+            if figure is not None:
+                figures[m.name] = figure
+        return figures
 
 
 @contextmanager

@@ -28,10 +28,12 @@ def client():
 
 
 def test_real_speech_clip_returns_transcript_and_prediction(client, ravdess_clip):
-    transcript, words, details, *labels = client.predict(gradio_client.handle_file(str(ravdess_clip)),
-                                                         api_name="/analyse")
+    transcript, words, details, *outputs = client.predict(gradio_client.handle_file(str(ravdess_clip)),
+                                                          api_name="/analyse")
+    labels, plots = outputs[:len(voice_models())], outputs[len(voice_models()):]
     assert "door" in transcript.lower()
     assert len(labels) == len(voice_models()) >= 1               # one answer per trained voice/words model
+    assert plots and all(plot is not None for plot in plots)      # every attention model drew its map
     for label in labels:
         assert label["label"] in {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
     assert "transcribe" in details and "Device" in details

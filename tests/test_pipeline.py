@@ -197,3 +197,16 @@ def test_every_served_checkpoint_has_a_headline_evaluation_with_a_confusion_matr
         assert text.startswith(f"**{name}**") and "WA 0." in text and "licence" in text, name
     with pytest.raises(ValueError, match="no confusion matrix"):
         headline_report({"model_name": "x", "metrics": {"pairing": "real"}})
+
+
+def test_attention_models_explain_what_they_looked_at_in_a_real_clip(pipeline, ravdess_clip, tmp_path):
+    from matplotlib.figure import Figure
+    result = pipeline.analyse(ravdess_clip)
+    figures = pipeline.explain(result)
+    attention_models = {name for name, p in result.predictions.items()
+                        if {"attention", "text_to_speech", "self_attention", "audio_attention"} & set(p.extras)}
+    assert attention_models and set(figures) == attention_models
+    for name, figure in figures.items():
+        assert isinstance(figure, Figure) and name in figure.axes[0].get_title() + (figure._suptitle.get_text()
+                                                                                     if figure._suptitle else "")
+        figure.savefig(tmp_path / f"{name.replace('/', '_')}.png")

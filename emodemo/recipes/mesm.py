@@ -138,6 +138,15 @@ def clip_inputs(wave: np.ndarray | None, transcript=None, spec: dict | None = No
     return ChunkClips.collate([item])
 
 
+def explain(output: dict, wave: np.ndarray, transcript, spec: dict, title: str = ""):
+    """What MESM's nucleus sampling kept of each 400 ms chunk, over its spectrogram; None for FE2E."""
+    from emodemo.viz import kept_positions
+    if "audio_attention" not in output:
+        return None
+    return kept_positions(wave_chunks(wave).float().numpy(), {"kept at the trained p": output["audio_attention"]},
+                          title=f"{title}: where the words sent the audio CNN")
+
+
 # --- reports -------------------------------------------------------------------------------------
 
 def per_emotion(report: dict) -> dict:

@@ -165,6 +165,20 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
     return PairedClips.collate([clip_item(wave, transcript, spec)])
 
 
+def explain(output: dict, wave: np.ndarray, transcript, spec: dict, title: str = ""):
+    """The attention of each word over the (silence-trimmed) sound, word spans outlined; None for
+    a model without it (audio or text alone)."""
+    from emodemo.models.nmt_attention import FRAME_RATE
+    from emodemo.viz import attention_heatmap
+    if "attention" not in output:
+        return None
+    words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
+    trimmed, pairs = trim_silence(wave, tokens_with_spans(None, words))
+    return attention_heatmap(output["attention"], [token for token, _ in pairs], trimmed, SAMPLE_RATE,
+                             word_times=[span for _, span in pairs], frame_rate=FRAME_RATE,
+                             title=f"{title}: each word's attention over the sound")
+
+
 # --- training --------------------------------------------------------------------------------
 
 def model_kwargs(vocab: Sequence[str], mode: str, alignment: str, score: str, window: int,

@@ -69,6 +69,25 @@ def clip_tokens(transcript, spec: dict) -> tuple[str, ...]:
     return line_states((words_of(transcript),), spec["text_encoder"], 0)[0][1]
 
 
+def explain(output: dict, wave: np.ndarray, transcript, spec: dict, title: str = ""):
+    """Each word piece's attention over the voiced sound (25 frames per second): Cross-MHA's text ->
+    speech map, or Self-MHA's word-piece rows over the speech columns of its joined map."""
+    from emodemo.audio import SAMPLE_RATE
+    from emodemo.recipes.frozen_states import trim
+    from emodemo.viz import attention_heatmap
+    tokens = list(clip_tokens(transcript, spec))
+    if "text_to_speech" in output:
+        weights = output["text_to_speech"]                                              # [N, T/2]
+    elif "self_attention" in output:
+        joined = output["self_attention"]                                               # [T/2 + N, T/2 + N]
+        n_speech = len(joined) - len(tokens)
+        weights = joined[n_speech:, :n_speech]
+    else:
+        return None
+    return attention_heatmap(weights, tokens, trim(wave), SAMPLE_RATE, frame_rate=25.0,
+                             title=f"{title}: each word piece's attention over the voiced sound")
+
+
 # --- model and training ------------------------------------------------------------------------
 
 def model_kwargs(fusion: str, pooling: str, text_feature: str, n_classes: int,
