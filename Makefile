@@ -38,6 +38,8 @@ bench: $(STAMP)
 	$(PY) bench/coattention.py --root $(DATA)/ravdess_speech
 	$(PY) bench/ssl_mha.py --root $(DATA)/ravdess_speech
 	$(PY) bench/handcrafted_ensemble.py --root $(DATA)/ravdess_speech
+	$(PY) bench/mesm.py --root $(DATA)/ravdess_speech
+	$(PY) bench/app.py --root $(DATA)/ravdess_speech
 	$(PY) bench/gpu.py prepare --root $(DATA)/ravdess_speech   # then on a GPU machine: python bench/gpu.py run
 
 ## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.
