@@ -14,28 +14,32 @@ from emodemo.pipeline import ClipError, Pipeline
 from emodemo.viz import confusion_matrix_plotly
 
 TITLE = "emodemo: what emotion does this clip carry?"
-INTRO = """Upload or record a short English clip (a few seconds of speech). The app transcribes it with
-Whisper and asks every trained model which emotion it hears. Models are trained on RAVDESS
-(acted English speech, 8 emotions); expect them to be unsure on everyday speech."""
+INTRO = """Upload or record a short English clip (a few seconds of speech), as sound or as video with a
+face in view. The app transcribes it with Whisper, asks every trained voice and words model which
+emotion it hears and, for a video, the face models what they see. Models are trained on acted
+data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday speech."""
 
 pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
-EXPLAINED = [m for m in pipeline.voice_models if hasattr(m.recipe, "explain")]  # models that can show attention
+ANSWERING = pipeline.voice_models + pipeline.face_models                        # one ranked answer each
+EXPLAINED = [m for m in ANSWERING if hasattr(m.recipe, "explain")]              # models that draw what they saw
 
 
-def analyse(path: str | None):
-    if not path:
-        raise gr.Error("Give a clip first: upload a file or record from the microphone.")
+def analyse(audio: str | None, video: str | None):
+    if not (audio or video):
+        raise gr.Error("Give a clip first: upload a file, record from the microphone, or film with the webcam.")
     try:
-        result = pipeline.analyse(path)
+        result = pipeline.analyse(video or audio)
     except ClipError as err:
         raise gr.Error(str(err)) from None
+    if audio and video:
+        result.notes.append("Both a sound clip and a video were given: the video was analysed.")
     t = result.transcript
     transcript = t.text.strip() if t else ""
     timing = "\n".join(f"| {k} | {v * 1000:.0f} ms |" for k, v in result.timings.items())
     notes = "\n".join(f"- {n}" for n in result.notes)
     details = (f"{notes}\n\n| stage | time |\n|---|---|\n{timing}\n\nDevice: `{result.device}`; "
                f"clip length analysed: {result.duration:.1f} s")
-    rankings = [dict(result.predictions[m.name].ranking) for m in pipeline.voice_models]
+    rankings = [dict(result.predictions[m.name].ranking) if m.name in result.predictions else None for m in ANSWERING]
     figures = pipeline.explain(result)
     views = [figures.get(m.name) for m in EXPLAINED]
     return transcript, t.word_rows() if t else [], details, *rankings, *views
@@ -58,20 +62,23 @@ with gr.Blocks(title=TITLE) as demo:
     with gr.Tab("Analyse a clip"):
         with gr.Row():
             with gr.Column():
-                clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip")
+                clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip (sound)")
+                film = gr.Video(sources=["upload", "webcam"], label="or a video with a face (mp4, webm, mov)")
                 go = gr.Button("Analyse", variant="primary")
             with gr.Column():
                 transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False)
-                predictions = [gr.Label(label=f"{m.name}: emotion", num_top_classes=4) for m in pipeline.voice_models]
+                predictions = [gr.Label(label=f"{m.name}: emotion" + (" (faces, video only)" if m in pipeline.face_models else ""),
+                                        num_top_classes=4) for m in ANSWERING]
                 if not pipeline.voice_models:
                     gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
                 words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
                 details = gr.Markdown()
-        with gr.Accordion("What the attention models looked at", open=True):
-            views = [gr.Plot(label=f"{m.name}: attention") for m in EXPLAINED]
+        with gr.Accordion("What the models looked at: attention over words and sound, MESM's kept positions, "
+                          "the face track", open=True):
+            views = [gr.Plot(label=m.name) for m in EXPLAINED]
     with gr.Tab("Compare models"):
         compare_models()
-    go.click(analyse, inputs=clip, outputs=[transcript, words, details, *predictions, *views], api_name="analyse")
+    go.click(analyse, inputs=[clip, film], outputs=[transcript, words, details, *predictions, *views], api_name="analyse")
 
 if __name__ == "__main__":
     demo.queue(default_concurrency_limit=1).launch(

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
 MAX_SECONDS = 30.0  # longer clips are cut to their first 30 s (and the result says so)
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}  # files whose frames the face models read
+FACE_FPS = 5.0      # face frames sampled per second of video
 MIN_SECONDS = 0.5   # shorter clips hold less than a word
 SOUND_AND_WORDS = {"audio", "text"}  # what a voice clip gives the models
 
@@ -126,14 +128,50 @@ class Pipeline:
         """The models that answer for a voice clip (a face model has nothing to read in one)."""
         return [m for m in self.models if set(m.recipe.MODALITIES) <= SOUND_AND_WORDS]
 
+    @property
+    def face_models(self) -> list[LoadedModel]:
+        """The models that read the faces of a video (their recipe has ``video_emotion``)."""
+        return [m for m in self.models if hasattr(m.recipe, "video_emotion")]
+
     def analyse(self, path: str | Path) -> Analysis:
+        """Answer for an audio file, or a video: its sound as for audio, and the face models on
+        its frames (a video without sound gets the face models alone, and says so)."""
         timings: dict[str, float] = {}
+        faces, face_notes = self._faces(path, timings) if Path(path).suffix.lower() in VIDEO_SUFFIXES else ({}, [])
         with _timed(timings, "decode"):
             try:
                 wave = load_audio(path, max_seconds=self.max_seconds + 0.01)
             except AudioError as err:
-                raise ClipError(str(err)) from None
-        return self.analyse_wave(wave, timings=timings)
+                if not faces:
+                    raise ClipError(" ".join([str(err), *face_notes])) from None
+                wave = None
+        if wave is None:
+            notes = ["The video has no sound track: only the face models answer.", *face_notes]
+            seconds = max(float(p.extras["timestamps"].max()) for p in faces.values())
+            return Analysis(seconds, None, faces, timings, str(self.device), notes)
+        analysis = self.analyse_wave(wave, timings=timings)
+        analysis.predictions.update(faces)
+        analysis.notes.extend(face_notes)
+        return analysis
+
+    def _faces(self, path: str | Path, timings: dict[str, float]) -> tuple[dict[str, Prediction], list[str]]:
+        """Each face model's answer for a video's frames, and notes for the user (no face seen ...)."""
+        from emodemo.video import VideoError
+        predictions, notes = {}, []
+        for m in self.face_models:
+            with _timed(timings, m.name):
+                try:
+                    faces = m.recipe.video_emotion(m.model, m.labels, path, fps=FACE_FPS,
+                                                   max_frames=int(self.max_seconds * FACE_FPS))
+                except VideoError:      # e.g. a .webm holding sound only: nothing for the face models
+                    return {}, []
+                except ValueError as err:
+                    notes.append(f"{m.name}: {err}")
+                    continue
+            order = np.argsort(-faces["mean"])
+            predictions[m.name] = Prediction(m.name, [(m.labels[i], float(faces["mean"][i])) for i in order], ("face",),
+                                             {k: faces[k] for k in ("per_face", "timestamps", "crops")})
+        return predictions, notes
 
     def analyse_wave(self, wave: np.ndarray, timings: dict[str, float] | None = None) -> Analysis:
         timings = {} if timings is None else timings
@@ -176,16 +214,16 @@ class Pipeline:
 
     def explain(self, analysis: Analysis) -> dict[str, object]:
         """``{model: matplotlib Figure}`` of what each model looked at in the analysed clip (its
-        recipe's ``explain``: attention over the words and the sound, what MESM kept); models
-        without such a view are left out."""
+        recipe's ``explain``: attention over the words and the sound, what MESM kept, the face
+        track of a video); models without such a view are left out."""
         figures = {}
-        for m in self.voice_models:
+        for m in self.models:
             explain = getattr(m.recipe, "explain", None)
             prediction = analysis.predictions.get(m.name)
-            if explain is None or prediction is None or analysis.wave is None:
+            if explain is None or prediction is None or (analysis.wave is None and "face" not in prediction.modalities):
                 continue
             figure = explain(prediction.extras, analysis.wave, analysis.transcript, m.meta.get("input_spec") or {},
-                             title=m.name)
+                             m.labels, title=m.name)
             if figure is not None:
                 figures[m.name] = figure
         return figures

@@ -275,6 +275,36 @@ def kept_positions(chunks: Any, kept: Mapping[str, Any], chunk_seconds: float = 
     return fig
 
 
+def face_timeline(timestamps: Any, per_face: Any, labels: Sequence[str], crops: Any = None, max_faces: int = 8,
+                  title: str | None = None) -> Figure:
+    """A video's face track: up to ``max_faces`` of the face crops (evenly spaced) on top, and each
+    emotion's probability per face over time below. ``timestamps [M]`` seconds, ``per_face [M, C]``
+    probabilities, ``crops [M, h, w]`` grey or ``[M, h, w, 3]``."""
+    timestamps, per_face = np.asarray(timestamps, dtype=float), np.asarray(per_face, dtype=float)
+    if per_face.ndim != 2 or len(per_face) != len(timestamps) or per_face.shape[1] != len(labels):
+        raise ValueError(f"per_face {per_face.shape} must be [{len(timestamps)} faces, {len(labels)} labels]")
+    shown = np.unique(np.linspace(0, len(timestamps) - 1, min(max_faces, len(timestamps))).round().astype(int)) \
+        if crops is not None and len(timestamps) else np.array([], dtype=int)
+    fig = Figure(figsize=(9, 4.2 if len(shown) else 3.0), layout="constrained")
+    grid = fig.add_gridspec(2 if len(shown) else 1, max(len(shown), 1), height_ratios=[1, 2] if len(shown) else [1])
+    for column, index in enumerate(shown):
+        ax = fig.add_subplot(grid[0, column])
+        ax.imshow(np.asarray(crops)[index], cmap="gray")
+        ax.set_title(f"{timestamps[index]:.1f} s", fontsize=8)
+        ax.axis("off")
+    ax = fig.add_subplot(grid[-1, :])
+    for c, label in enumerate(labels):
+        ax.plot(timestamps, per_face[:, c], marker="o", markersize=3, label=label)
+    ax.set_xlabel("seconds")
+    ax.set_ylabel("probability")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, ncol=min(len(labels), 7), loc="upper center", bbox_to_anchor=(0.5, -0.25))
+    ax.grid(alpha=0.3)
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
 def training_curves(history: History | Mapping[str, Any]) -> Figure:
     """Loss (train and validation) and validation metrics per epoch, the kept epoch marked."""
     if not isinstance(history, History):

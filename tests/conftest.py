@@ -56,3 +56,28 @@ def voice_models() -> list[str]:
     from emodemo.recipes import get_recipe
     return [name for name in discover() if set(get_recipe(read_checkpoint_config(CHECKPOINTS / name)["model_name"]).MODALITIES)
             <= SOUND_AND_WORDS]
+
+
+@pytest.fixture(scope="module")
+def face_videos(tmp_path_factory, ravdess_root):
+    """Three mp4s: the happy FER face sliding over 3 s with a RAVDESS clip's sound; the same without
+    sound; a grey picture (no face) with the sound."""
+    import shutil
+    import subprocess
+    import cv2
+    import numpy as np
+    from test_video import FACE_IMAGE, FPS, face_frame, write_video
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    folder = tmp_path_factory.mktemp("videos")
+    face = cv2.imread(str(shared_dataset("fer2013") / FACE_IMAGE), cv2.IMREAD_GRAYSCALE)
+    silent_face = write_video(folder / "face_silent.mp4", [face_frame(face, 40 + 3 * i) for i in range(3 * FPS)])
+    grey = write_video(folder / "grey_silent.mp4", [np.full((240, 320, 3), 90, dtype=np.uint8)] * (3 * FPS))
+    voice = ravdess_root / "Actor_01" / "03-01-05-02-01-01-01.flac"
+    out = {"face_silent": silent_face}
+    for name, picture in (("face_voice", silent_face), ("grey_voice", grey)):
+        out[name] = folder / f"{name}.mp4"
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(picture), "-i", str(voice), "-map", "0:v",
+                        "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(out[name])], check=True, timeout=120)
+    out["grey_silent"] = grey
+    return out

@@ -28,12 +28,17 @@ def client():
 
 
 def test_real_speech_clip_returns_transcript_and_prediction(client, ravdess_clip):
-    transcript, words, details, *outputs = client.predict(gradio_client.handle_file(str(ravdess_clip)),
+    transcript, words, details, *outputs = client.predict(gradio_client.handle_file(str(ravdess_clip)), None,
                                                           api_name="/analyse")
-    labels, plots = outputs[:len(voice_models())], outputs[len(voice_models()):]
+    import app
+    labels, plots = outputs[:len(app.ANSWERING)], outputs[len(app.ANSWERING):]
+    voices = [label for m, label in zip(app.ANSWERING, labels) if m in app.pipeline.voice_models]
     assert "door" in transcript.lower()
-    assert len(labels) == len(voice_models()) >= 1               # one answer per trained voice/words model
-    assert plots and all(plot is not None for plot in plots)      # every attention model drew its map
+    assert len(voices) == len(voice_models()) >= 1               # one answer per trained voice/words model
+    assert all(not (label or {}).get("label") for m, label in zip(app.ANSWERING, labels) if m in app.pipeline.face_models)
+    drawn = [plot for m, plot in zip(app.EXPLAINED, plots) if m in app.pipeline.voice_models]
+    assert drawn and all(plot is not None for plot in drawn)      # every attention model drew its map
+    labels = voices
     for label in labels:
         assert label["label"] in {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
     assert "transcribe" in details and "Device" in details
@@ -44,4 +49,21 @@ def test_silent_clip_returns_a_message_not_a_trace(client, tmp_path):
     silent = tmp_path / "silence.wav"
     sf.write(silent, np.zeros(16000 * 2, np.float32), 16000)
     with pytest.raises(Exception, match="silent"):
-        client.predict(gradio_client.handle_file(str(silent)), api_name="/analyse")
+        client.predict(gradio_client.handle_file(str(silent)), None, api_name="/analyse")
+
+
+def test_a_video_gets_its_transcript_the_voice_answers_and_the_face_models_answer(client, face_videos):
+    import app
+    transcript, words, details, *outputs = client.predict(None, gradio_client.handle_file(str(face_videos["face_voice"])),
+                                                          api_name="/analyse")
+    labels = dict(zip([m.name for m in app.ANSWERING], outputs[:len(app.ANSWERING)]))
+    assert "door" in transcript.lower()
+    assert all(labels[m.name]["label"] == "happy" for m in app.pipeline.face_models)
+    assert all(labels[name]["label"] for name in voice_models())
+    plots = dict(zip([m.name for m in app.EXPLAINED], outputs[len(app.ANSWERING):]))
+    assert all(plots[m.name] is not None for m in app.pipeline.face_models)         # the face track is drawn
+
+
+def test_a_faceless_silent_video_returns_a_message(client, face_videos):
+    with pytest.raises(Exception, match="no face found"):
+        client.predict(None, gradio_client.handle_file(str(face_videos["grey_silent"])), api_name="/analyse")

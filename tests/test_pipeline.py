@@ -210,3 +210,32 @@ def test_attention_models_explain_what_they_looked_at_in_a_real_clip(pipeline, r
         assert isinstance(figure, Figure) and name in figure.axes[0].get_title() + (figure._suptitle.get_text()
                                                                                      if figure._suptitle else "")
         figure.savefig(tmp_path / f"{name.replace('/', '_')}.png")
+
+
+# --- video: a real FER face over a real RAVDESS voice ----------------------------------------------
+
+def test_a_video_gets_the_voice_models_and_the_face_models_with_its_face_track(pipeline, face_videos):
+    result = pipeline.analyse(face_videos["face_voice"])
+    faces = {m.name for m in pipeline.face_models}
+    assert faces and set(result.predictions) == set(voice_models()) | faces
+    for name in faces:
+        prediction = result.predictions[name]
+        assert prediction.top == "happy" and prediction.modalities == ("face",)
+        assert len(prediction.extras["timestamps"]) >= 10 and prediction.extras["crops"].shape[1:] == (48, 48)
+    assert "door" in result.transcript.text.lower()
+    assert faces <= set(pipeline.explain(result))
+
+
+def test_a_video_without_sound_gets_the_face_models_alone_and_says_so(pipeline, face_videos):
+    result = pipeline.analyse(face_videos["face_silent"])
+    assert set(result.predictions) == {m.name for m in pipeline.face_models}
+    assert result.transcript is None and any("no sound track" in note for note in result.notes)
+    assert set(pipeline.explain(result)) == set(result.predictions)
+
+
+def test_a_video_without_a_face_says_so_and_without_sound_too_is_refused(pipeline, face_videos):
+    result = pipeline.analyse(face_videos["grey_voice"])
+    assert set(result.predictions) == set(voice_models())
+    assert any("no face found" in note for note in result.notes)
+    with pytest.raises(ClipError, match="no face found"):
+        pipeline.analyse(face_videos["grey_silent"])

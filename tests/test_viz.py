@@ -146,3 +146,18 @@ def test_kept_positions_tiles_each_chunks_attention_over_its_spectrogram(tmp_pat
     fig.savefig(tmp_path / "kept.png")
     with pytest.raises(ValueError, match="does not tile"):
         kept_positions(chunks, {"bad": np.zeros((3, 7, 10))})
+
+
+def test_face_timeline_shows_evenly_spaced_faces_and_each_emotion_over_time(tmp_path):
+    from emodemo.viz import face_timeline
+    times = np.arange(12) * 0.2
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=12)                # [M, C]
+    crops = np.random.default_rng(1).integers(0, 256, (12, 48, 48), dtype=np.uint8)
+    fig = face_timeline(times, probs, ["neutral", "happy", "sad"], crops, max_faces=4, title="faces")
+    image_axes = [ax for ax in fig.axes if ax.get_images()]
+    assert [ax.get_title() for ax in image_axes] == ["0.0 s", "0.8 s", "1.4 s", "2.2 s"]
+    lines = fig.axes[-1].get_lines()
+    assert len(lines) == 3 and np.allclose(lines[1].get_ydata(), probs[:, 1])
+    fig.savefig(tmp_path / "faces.png")
+    with pytest.raises(ValueError, match="must be"):
+        face_timeline(times, probs[:, :2], ["neutral", "happy", "sad"])

@@ -81,7 +81,17 @@ def video_emotion(model: torch.nn.Module, labels: Sequence[str], path: str | Pat
     probs = model(face_inputs(track.crops)["image"].to(device)).float().softmax(-1).cpu().numpy()   # [M, C]
     mean = probs.mean(axis=0)                                                                       # [C]
     return {"labels": list(labels), "per_face": probs, "timestamps": track.timestamps, "mean": mean,
-            "prediction": labels[int(mean.argmax())], "n_frames": track.n_frames, "n_faces": len(track.crops)}
+            "prediction": labels[int(mean.argmax())], "n_frames": track.n_frames, "n_faces": len(track.crops),
+            "crops": track.crops}
+
+
+def explain(output: dict, wave, transcript, spec: dict, labels, title: str = ""):
+    """The face track of a video: some of the faces found and each face's emotion over time."""
+    from emodemo.viz import face_timeline
+    if "per_face" not in output:
+        return None
+    return face_timeline(output["timestamps"], output["per_face"], labels, output["crops"],
+                         title=f"{title}: the face in each sampled frame")
 
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:

@@ -138,7 +138,7 @@ def clip_inputs(wave: np.ndarray | None, transcript=None, spec: dict | None = No
     return ChunkClips.collate([item])
 
 
-def explain(output: dict, wave: np.ndarray, transcript, spec: dict, title: str = ""):
+def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """What MESM's nucleus sampling kept of each 400 ms chunk, over its spectrogram; None for FE2E."""
     from emodemo.viz import kept_positions
     if "audio_attention" not in output:

@@ -165,7 +165,7 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
     return PairedClips.collate([clip_item(wave, transcript, spec)])
 
 
-def explain(output: dict, wave: np.ndarray, transcript, spec: dict, title: str = ""):
+def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """The attention of each word over the (silence-trimmed) sound, word spans outlined; None for
     a model without it (audio or text alone)."""
     from emodemo.models.nmt_attention import FRAME_RATE

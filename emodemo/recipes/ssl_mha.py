@@ -69,7 +69,7 @@ def clip_tokens(transcript, spec: dict) -> tuple[str, ...]:
     return line_states((words_of(transcript),), spec["text_encoder"], 0)[0][1]
 
 
-def explain(output: dict, wave: np.ndarray, transcript, spec: dict, title: str = ""):
+def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """Each word piece's attention over the voiced sound (25 frames per second): Cross-MHA's text ->
     speech map, or Self-MHA's word-piece rows over the speech columns of its joined map."""
     from emodemo.audio import SAMPLE_RATE
