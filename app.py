@@ -11,6 +11,7 @@ import gradio as gr
 
 from emodemo.evaluation import headline_markdown, headline_report
 from emodemo.pipeline import ClipError, Pipeline
+from emodemo.upload_eval import UploadError, evaluate_upload
 from emodemo.viz import confusion_matrix_plotly
 
 TITLE = "emodemo: what emotion does this clip carry?"
@@ -57,6 +58,26 @@ def compare_models() -> None:
             gr.Plot(confusion_matrix_plotly(report["confusion_matrix"], report["labels"], title=m.name))
 
 
+def evaluate(archive: str | None, progress=gr.Progress()):
+    """Every model's metrics and confusion matrix on a zip of labelled clips."""
+    import tempfile
+    if not archive:
+        raise gr.Error("Upload a zip of labelled clips first (RAVDESS file names, or a CSV with file and label).")
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            reports, notes = evaluate_upload(pipeline, archive, folder,
+                                             progress=lambda done, total: progress((done, total), desc="clips analysed"))
+        except UploadError as err:
+            raise gr.Error(str(err)) from None
+    rows = [f"| {name} | {r['n']} | {r['WA']:.3f} | {r['UA']:.3f} | {r['WF1']:.3f} | {r['UF1']:.3f} |"
+            for name, r in reports.items()]
+    table = "| model | clips | WA | UA | WF1 | UF1 |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
+    summary = table + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
+    plots = [confusion_matrix_plotly(reports[m.name]["confusion_matrix"], reports[m.name]["labels"], title=m.name)
+             if m.name in reports else None for m in ANSWERING]
+    return summary, *plots
+
+
 with gr.Blocks(title=TITLE) as demo:
     gr.Markdown(f"# {TITLE}\n{INTRO}")
     with gr.Tab("Analyse a clip"):
@@ -78,6 +99,15 @@ with gr.Blocks(title=TITLE) as demo:
             views = [gr.Plot(label=m.name) for m in EXPLAINED]
     with gr.Tab("Compare models"):
         compare_models()
+    with gr.Tab("Evaluate on your clips"):
+        gr.Markdown("Upload a zip of labelled clips: files named as RAVDESS names them "
+                    "(`03-01-05-01-01-01-12.wav`, the third field is the emotion), or any names with a CSV "
+                    "holding `file` and `label` columns. Every model answers every clip; face models answer videos.")
+        archive = gr.File(file_types=[".zip"], label="Labelled clips (zip)")
+        score = gr.Button("Evaluate", variant="primary")
+        scores = gr.Markdown()
+        matrices = [gr.Plot(label=m.name) for m in ANSWERING]
+        score.click(evaluate, inputs=archive, outputs=[scores, *matrices], api_name="evaluate")
     go.click(analyse, inputs=[clip, film], outputs=[transcript, words, details, *predictions, *views], api_name="analyse")
 
 if __name__ == "__main__":

@@ -67,3 +67,18 @@ def test_a_video_gets_its_transcript_the_voice_answers_and_the_face_models_answe
 def test_a_faceless_silent_video_returns_a_message(client, face_videos):
     with pytest.raises(Exception, match="no face found"):
         client.predict(None, gradio_client.handle_file(str(face_videos["grey_silent"])), api_name="/analyse")
+
+
+def test_a_zip_of_labelled_clips_gets_every_voice_models_metrics(client, tmp_path, ravdess_root):
+    import zipfile
+    archive = tmp_path / "clips.zip"
+    with zipfile.ZipFile(archive, "w") as handle:
+        for take in sorted((ravdess_root / "Actor_02").glob("03-01-0[3-5]-01-01-01-02.*")):
+            handle.write(take, take.name)
+    summary, *plots = client.predict(gradio_client.handle_file(str(archive)), api_name="/evaluate")
+    for name in voice_models():
+        assert f"| {name} | 3 |" in summary
+    assert sum(plot is not None for plot in plots) == len(voice_models())
+    with pytest.raises(Exception, match="not a readable zip"):
+        (tmp_path / "bad.zip").write_bytes(b"nope")
+        client.predict(gradio_client.handle_file(str(tmp_path / "bad.zip")), api_name="/evaluate")
