@@ -21,6 +21,7 @@ app: $(STAMP)
 
 ## The default test suite: library tests, then every notebook in quick mode
 test: $(STAMP)
+	@command -v chromium >/dev/null || WITH_BROWSER=1 bash scripts/setup.sh || echo "make test: Debian's chromium could not be installed; the browser test will skip"
 	EMODEMO_QUICK=1 $(PY) -m pytest -q tests notebooks --nbval-lax -p no:cacheprovider
 
 ## Slow tests (real training, full transcription runs)

@@ -83,20 +83,20 @@ with gr.Blocks(title=TITLE) as demo:
     with gr.Tab("Analyse a clip"):
         with gr.Row():
             with gr.Column():
-                clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip (sound)")
+                clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip (sound)", elem_id="clip")
                 film = gr.Video(sources=["upload", "webcam"], label="or a video with a face (mp4, webm, mov)")
                 go = gr.Button("Analyse", variant="primary")
             with gr.Column():
-                transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False)
+                transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False, elem_id="transcript")
                 predictions = [gr.Label(label=f"{m.name}: emotion" + (" (faces, video only)" if m in pipeline.face_models else ""),
-                                        num_top_classes=4) for m in ANSWERING]
+                                        num_top_classes=4, elem_classes="prediction") for m in ANSWERING]
                 if not pipeline.voice_models:
                     gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
                 words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
                 details = gr.Markdown()
         with gr.Accordion("What the models looked at: attention over words and sound, MESM's kept positions, "
                           "the face track", open=True):
-            views = [gr.Plot(label=m.name) for m in EXPLAINED]
+            views = [gr.Plot(label=m.name, elem_classes="attention") for m in EXPLAINED]
     with gr.Tab("Compare models"):
         compare_models()
     with gr.Tab("Evaluate on your clips"):

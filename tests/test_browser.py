@@ -1,0 +1,50 @@
+"""The app in a real browser: Playwright drives Debian's Chromium, uploads a real clip, presses
+Analyse, and finds the transcript, every model's prediction and the attention plots on the page.
+It saves the screenshot the README shows (docs/app.jpg)."""
+from __future__ import annotations
+
+import re
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+from conftest import voice_models
+
+playwright = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOT = Path(__file__).resolve().parents[1] / "docs" / "app.jpg"
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make test installs it)")
+
+
+@pytest.fixture(scope="module")
+def app_url():
+    import app
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app.demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        app.demo.close()
+
+
+def test_upload_analyse_and_see_transcript_predictions_and_attention(app_url, ravdess_clip):
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        page.goto(app_url)
+        page.locator("#clip input[type=file]").set_input_files(str(ravdess_clip))
+        page.get_by_role("button", name="Analyse").click()
+        transcript = page.locator("#transcript textarea")
+        playwright.expect(transcript).to_have_value(re.compile("door", re.IGNORECASE), timeout=120_000)
+        answered = page.locator(".prediction").filter(has_text="%")                  # a ranked list with shares
+        playwright.expect(answered).to_have_count(len(voice_models()), timeout=30_000)
+        drawn = page.locator(".attention img, .attention canvas, .attention svg")
+        playwright.expect(drawn.first).to_be_visible(timeout=30_000)
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True, type="jpeg", quality=70)
+        browser.close()
+    assert SCREENSHOT.stat().st_size > 30_000
