@@ -21,7 +21,8 @@ app: $(STAMP)
 
 ## The default test suite: library tests, then every notebook in quick mode
 test: $(STAMP)
-	@command -v chromium >/dev/null || WITH_BROWSER=1 bash scripts/setup.sh || echo "make test: Debian's chromium could not be installed; the browser test will skip"
+	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null || WITH_TEST_TOOLS=1 bash scripts/setup.sh \
+	  || echo "make test: chromium / espeak-ng could not be installed; the tests that need them will skip"
 	EMODEMO_QUICK=1 $(PY) -m pytest -q tests notebooks --nbval-lax -p no:cacheprovider
 
 ## Slow tests (real training, full transcription runs)

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 SYSTEM_PACKAGES=(ffmpeg)          # decoding of mp3/m4a/webm/mp4 and openai-whisper's loader
-[ "${WITH_BROWSER:-0}" = 1 ] && SYSTEM_PACKAGES+=(chromium)
+# make test: a browser for the app's end-to-end test, a speech synthesiser for non-English clips
+[ "${WITH_TEST_TOOLS:-0}" = 1 ] && SYSTEM_PACKAGES+=(chromium espeak-ng)
 
 missing=()
 for pkg in "${SYSTEM_PACKAGES[@]}"; do

@@ -239,3 +239,20 @@ def test_a_video_without_a_face_says_so_and_without_sound_too_is_refused(pipelin
     assert any("no face found" in note for note in result.notes)
     with pytest.raises(ClipError, match="no face found"):
         pipeline.analyse(face_videos["grey_silent"])
+
+
+@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed (make test installs it)")
+def test_speech_in_another_language_gets_a_note_and_english_does_not(pipeline, tmp_path, ravdess_clip):
+    import subprocess
+    lines = {"de": "Guten Morgen, ich bin heute sehr glücklich, weil die Sonne scheint und wir zusammen in den Park gehen.",
+             "es": "Buenos días, hoy estoy muy contento porque hace sol y vamos juntos al parque.",
+             "en": "Good morning, I am very happy today because the sun is shining and we are going to the park together."}
+    unsure = {}
+    for language, line in lines.items():
+        clip = tmp_path / f"{language}.wav"
+        subprocess.run(["espeak-ng", "-v", language, line, "-w", str(clip)], check=True, timeout=60)
+        result = pipeline.analyse(clip)
+        unsure[language] = any("unsure of most words" in note for note in result.notes)
+        assert result.predictions                                      # the models still answer
+    assert unsure == {"de": True, "es": True, "en": False}
+    assert not any("unsure" in note for note in pipeline.analyse(ravdess_clip).notes)
