@@ -10,9 +10,10 @@ import os
 import gradio as gr
 
 from emodemo.evaluation import headline_markdown, headline_report
+from emodemo.fusion import MODALITY_NAMES, fuse
 from emodemo.pipeline import ClipError, Pipeline
 from emodemo.upload_eval import UploadError, evaluate_upload
-from emodemo.viz import confusion_matrix_plotly
+from emodemo.viz import confusion_matrix_plotly, modality_bars
 
 TITLE = "emodemo: what emotion does this clip carry?"
 INTRO = """Upload or record a short English clip (a few seconds of speech), as sound or as video with a
@@ -23,6 +24,7 @@ data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday spee
 pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
 ANSWERING = pipeline.voice_models + pipeline.face_models                        # one ranked answer each
 EXPLAINED = [m for m in ANSWERING if hasattr(m.recipe, "explain")]              # models that draw what they saw
+EXPERTS = {modality: f"{MODALITY_NAMES[modality]} ({m.name})" for modality, m in pipeline.experts.items()}
 
 
 def analyse(audio: str | None, video: str | None):
@@ -43,7 +45,23 @@ def analyse(audio: str | None, video: str | None):
     rankings = [dict(result.predictions[m.name].ranking) if m.name in result.predictions else None for m in ANSWERING]
     figures = pipeline.explain(result)
     views = [figures.get(m.name) for m in EXPLAINED]
-    return transcript, t.word_rows() if t else [], details, *rankings, *views
+    alone = pipeline.modalities_alone(result)
+    return (transcript, t.word_rows() if t else [], details, *rankings, *views, alone,
+            *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)))
+
+
+DEFAULT_WEIGHT = 1.0
+
+
+def fused_view(alone: dict, *weights: float):
+    """The fused answer and the per-modality bars for the weights on the sliders."""
+    if not alone:
+        return None, None
+    try:
+        fused = fuse(alone, dict(zip(EXPERTS, weights)))
+    except ValueError as err:
+        raise gr.Error(str(err)) from None
+    return fused, modality_bars(alone, fused, EXPERTS)
 
 
 
@@ -94,6 +112,16 @@ with gr.Blocks(title=TITLE) as demo:
                     gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
                 words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
                 details = gr.Markdown()
+        with gr.Accordion("Each modality alone, and fused with your weights", open=True):
+            gr.Markdown("Per modality, the model that reads it alone (voice, words, face for a video); "
+                        "the fused answer is their weighted mean. Move a slider to change a modality's weight.")
+            with gr.Row():
+                sliders = [gr.Slider(0, 1, value=DEFAULT_WEIGHT, step=0.05, label=f"weight of {name}")
+                           for name in EXPERTS.values()]
+            with gr.Row():
+                fused = gr.Label(label="fused answer", num_top_classes=4, elem_id="fused")
+                bars = gr.Plot(label="modalities and fusion")
+            alone = gr.State({})
         with gr.Accordion("What the models looked at: attention over words and sound, MESM's kept positions, "
                           "the face track", open=True):
             views = [gr.Plot(label=m.name, elem_classes="attention") for m in EXPLAINED]
@@ -108,7 +136,10 @@ with gr.Blocks(title=TITLE) as demo:
         scores = gr.Markdown()
         matrices = [gr.Plot(label=m.name) for m in ANSWERING]
         score.click(evaluate, inputs=archive, outputs=[scores, *matrices], api_name="evaluate")
-    go.click(analyse, inputs=[clip, film], outputs=[transcript, words, details, *predictions, *views], api_name="analyse")
+    go.click(analyse, inputs=[clip, film], outputs=[transcript, words, details, *predictions, *views, alone, fused, bars],
+             api_name="analyse")
+    for slider in sliders:
+        slider.change(fused_view, inputs=[alone, *sliders], outputs=[fused, bars], api_name=False)
 
 if __name__ == "__main__":
     demo.queue(default_concurrency_limit=1).launch(

@@ -6,6 +6,7 @@ Problems with the clip raise :class:`ClipError`, whose message is meant for the 
 """
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import time
@@ -135,6 +136,31 @@ class Pipeline:
     def face_models(self) -> list[LoadedModel]:
         """The models that read the faces of a video (their recipe has ``video_emotion``)."""
         return [m for m in self.models if hasattr(m.recipe, "video_emotion")]
+
+    def reads(self, m: LoadedModel) -> tuple[str, ...]:
+        """What a loaded model reads in a clip: "audio", "text" and/or "face" (its recipe's
+        ``reads(meta)`` when the checkpoint decides, e.g. a text-only variant; else ``MODALITIES``)."""
+        if m.name in {face.name for face in self.face_models}:
+            return ("face",)
+        reads = getattr(m.recipe, "reads", None)
+        return tuple(reads(m.meta)) if reads is not None else tuple(m.recipe.MODALITIES)
+
+    @functools.cached_property
+    def experts(self) -> dict[str, LoadedModel]:
+        """Per modality, the model reading it alone with the best headline accuracy (:mod:`emodemo.fusion`)."""
+        from emodemo.evaluation import headline_report
+        from emodemo.fusion import choose_experts
+
+        def score(m: LoadedModel) -> float:
+            wa = headline_report(m.meta)[1]["WA"]
+            return wa["mean"] if isinstance(wa, Mapping) else float(wa)
+        return choose_experts(self.models, self.reads, score)
+
+    def modalities_alone(self, analysis: Analysis) -> dict[str, dict[str, float]]:
+        """``{modality: canonical-7 probabilities}`` of each expert that answered the clip."""
+        from emodemo.fusion import canonical_probabilities
+        return {modality: canonical_probabilities(analysis.predictions[m.name].ranking)
+                for modality, m in self.experts.items() if m.name in analysis.predictions}
 
     def analyse(self, path: str | Path) -> Analysis:
         """Answer for an audio file, or a video: its sound as for audio, and the face models on

@@ -80,6 +80,24 @@ def confusion_matrix_plotly(cm: Any, labels: Sequence[str], normalize: bool = Tr
     return fig
 
 
+def modality_bars(alone: Mapping[str, Mapping[str, float]], fused: Mapping[str, float] | None = None,
+                  names: Mapping[str, str] | None = None, title: str | None = None):
+    """What each modality says alone and the fused answer, as grouped bars per emotion (plotly).
+    ``alone[modality][emotion]`` and ``fused[emotion]`` are probabilities; ``names`` relabels the
+    modalities (e.g. "audio" -> "voice (speech_probe)")."""
+    import plotly.graph_objects as go
+
+    names = names or {}
+    fig = go.Figure()
+    for modality, probs in alone.items():
+        fig.add_bar(name=names.get(modality, modality), x=list(probs), y=list(probs.values()))
+    if fused is not None:
+        fig.add_bar(name="fused", x=list(fused), y=list(fused.values()), marker_color="black")
+    fig.update_layout(barmode="group", yaxis_title="probability", yaxis_range=[0, 1],
+                      title=title or "each modality alone, and fused", legend_orientation="h")
+    return fig
+
+
 def attention_heatmap(weights: Any, words: Sequence[str], wave: Any, sr: int,
                       word_times: Sequence[tuple[float, float]] | None = None, frame_rate: float | None = None,
                       title: str | None = None) -> Figure:

@@ -38,6 +38,8 @@ def test_real_speech_clip_returns_transcript_and_prediction(client, ravdess_clip
     assert all(not (label or {}).get("label") for m, label in zip(app.ANSWERING, labels) if m in app.pipeline.face_models)
     drawn = [plot for m, plot in zip(app.EXPLAINED, plots) if m in app.pipeline.voice_models]
     assert drawn and all(plot is not None for plot in drawn)      # every attention model drew its map
+    fused, bars = outputs[-2:]
+    assert fused["label"] in {"neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"} and bars is not None
     labels = voices
     for label in labels:
         assert label["label"] in {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}

@@ -165,6 +165,11 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
     return PairedClips.collate([clip_item(wave, transcript, spec)])
 
 
+def reads(meta: dict) -> tuple[str, ...]:
+    """What a checkpoint reads: its ``mode`` trains the words alone, the sound alone, or both."""
+    return {"text": ("text",), "audio": ("audio",)}.get(meta["model_kwargs"].get("mode"), MODALITIES)
+
+
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """The attention of each word over the (silence-trimmed) sound, word spans outlined; None for
     a model without it (audio or text alone)."""
