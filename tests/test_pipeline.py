@@ -204,7 +204,7 @@ def test_attention_models_explain_what_they_looked_at_in_a_real_clip(pipeline, r
     result = pipeline.analyse(ravdess_clip)
     figures = pipeline.explain(result)
     attention_models = {name for name, p in result.predictions.items()
-                        if {"attention", "text_to_speech", "self_attention", "audio_attention"} & set(p.extras)}
+                        if {"attention", "text_to_speech", "self_attention", "audio_attention", "speech_attention"} & set(p.extras)}
     assert attention_models and set(figures) == attention_models
     for name, figure in figures.items():
         assert isinstance(figure, Figure) and name in figure.axes[0].get_title() + (figure._suptitle.get_text()

@@ -73,6 +73,21 @@ def clip_tokens(transcript, spec: dict) -> tuple[str, ...]:
     return line_states((words_of(transcript),), spec["text_encoder"], spec["top_layers"])[0][1]
 
 
+def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
+    """The three co-attention steps over this clip's word pieces and voiced sound."""
+    from emodemo.audio import SAMPLE_RATE, voiced_bounds
+    from emodemo.viz import coattention_steps
+    if "speech_attention" not in output or "text_attention_3" not in output:
+        return None
+    start, end = voiced_bounds(wave)
+    words = [(w.text, w.start - start / SAMPLE_RATE, w.end - start / SAMPLE_RATE) for w in transcript.words] \
+        if transcript is not None else None
+    panel = {"wave": wave[start:end], "tokens": clip_tokens(transcript, spec), "text_1": output["text_attention_1"],
+             "speech": output["speech_attention"], "text_3": output["text_attention_3"], "title": title,
+             "word_times": words}
+    return coattention_steps([panel], SAMPLE_RATE)
+
+
 # --- model and stages --------------------------------------------------------------------------
 
 def model_kwargs(mode: str, top_layers: int, n_classes: int, speech_encoder_name: str = WHISPER,
