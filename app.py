@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+from pathlib import Path
+
 import gradio as gr
 
 from emodemo.evaluation import headline_markdown, headline_report
@@ -21,6 +23,7 @@ face in view. The app transcribes it with Whisper, asks every trained voice and 
 emotion it hears and, for a video, the face models what they see. Models are trained on acted
 data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday speech."""
 
+EXAMPLES = Path(__file__).resolve().parent / "examples"   # made by scripts/make_examples.sh
 pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
 ANSWERING = pipeline.voice_models + pipeline.face_models                        # one ranked answer each
 EXPLAINED = [m for m in ANSWERING if hasattr(m.recipe, "explain")]              # models that draw what they saw
@@ -104,6 +107,9 @@ with gr.Blocks(title=TITLE) as demo:
                 clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip (sound)", elem_id="clip")
                 film = gr.Video(sources=["upload", "webcam"], label="or a video with a face (mp4, webm, mov)")
                 go = gr.Button("Analyse", variant="primary")
+                gr.Examples([[str(path)] for path in sorted(EXAMPLES.glob("*.wav"))], inputs=[clip],
+                            label="Examples made by the project (espeak-ng's flat synthetic voice, emotional words; "
+                                  "one in German)")
             with gr.Column():
                 transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False, elem_id="transcript")
                 predictions = [gr.Label(label=f"{m.name}: emotion" + (" (faces, video only)" if m in pipeline.face_models else ""),

@@ -84,3 +84,15 @@ def test_a_zip_of_labelled_clips_gets_every_voice_models_metrics(client, tmp_pat
     with pytest.raises(Exception, match="not a readable zip"):
         (tmp_path / "bad.zip").write_bytes(b"nope")
         client.predict(gradio_client.handle_file(str(tmp_path / "bad.zip")), api_name="/evaluate")
+
+
+def test_the_example_clips_are_real_speech_the_app_answers(client):
+    import app
+    examples = sorted(app.EXAMPLES.glob("*.wav"))
+    assert {p.stem for p in examples} >= {"happy_words", "german"}
+    transcript, words, details, *outputs = client.predict(gradio_client.handle_file(str(app.EXAMPLES / "happy_words.wav")),
+                                                          None, api_name="/analyse")
+    assert "happy" in transcript.lower() and "job" in transcript.lower()
+    transcript, words, details, *outputs = client.predict(gradio_client.handle_file(str(app.EXAMPLES / "german.wav")),
+                                                          None, api_name="/analyse")
+    assert "unsure of most words" in details
