@@ -23,6 +23,16 @@ face in view. The app transcribes it with Whisper, asks every trained voice and 
 emotion it hears and, for a video, the face models what they see. Models are trained on acted
 data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday speech."""
 
+def on_gpu(fn):
+    """On a Hugging Face ZeroGPU Space (the ``spaces`` package is there), run ``fn`` with a GPU
+    attached (``@spaces.GPU``); elsewhere ``fn`` as it is (the pipeline uses a local GPU if any)."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(fn)
+
+
 EXAMPLES = Path(__file__).resolve().parent / "examples"   # made by scripts/make_examples.sh
 pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
 ANSWERING = pipeline.voice_models + pipeline.face_models                        # one ranked answer each
@@ -30,6 +40,7 @@ EXPLAINED = [m for m in ANSWERING if hasattr(m.recipe, "explain")]              
 EXPERTS = {modality: f"{MODALITY_NAMES[modality]} ({m.name})" for modality, m in pipeline.experts.items()}
 
 
+@on_gpu
 def analyse(audio: str | None, video: str | None):
     if not (audio or video):
         raise gr.Error("Give a clip first: upload a file, record from the microphone, or film with the webcam.")
@@ -79,6 +90,7 @@ def compare_models() -> None:
             gr.Plot(confusion_matrix_plotly(report["confusion_matrix"], report["labels"], title=m.name))
 
 
+@on_gpu
 def evaluate(archive: str | None, progress=gr.Progress()):
     """Every model's metrics and confusion matrix on a zip of labelled clips."""
     import tempfile

@@ -96,3 +96,16 @@ def test_the_example_clips_are_real_speech_the_app_answers(client):
     transcript, words, details, *outputs = client.predict(gradio_client.handle_file(str(app.EXAMPLES / "german.wav")),
                                                           None, api_name="/analyse")
     assert "unsure of most words" in details
+
+
+def test_on_a_zerogpu_space_the_work_runs_under_spaces_gpu(client, monkeypatch):
+    import sys
+    import types
+    import app
+    decorated = []
+    fake = types.ModuleType("spaces")
+    fake.GPU = lambda fn: decorated.append(fn) or fn
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    assert app.on_gpu(app.analyse) is app.analyse and decorated == [app.analyse]
+    monkeypatch.setitem(sys.modules, "spaces", None)                      # not installed: unchanged
+    assert app.on_gpu(len) is len
