@@ -256,8 +256,12 @@ class Pipeline:
             prediction = analysis.predictions.get(m.name)
             if explain is None or prediction is None or (analysis.wave is None and "face" not in prediction.modalities):
                 continue
-            figure = explain(prediction.extras, analysis.wave, analysis.transcript, m.meta.get("input_spec") or {},
-                             m.labels, title=m.name)
+            try:
+                figure = explain(prediction.extras, analysis.wave, analysis.transcript, m.meta.get("input_spec") or {},
+                                 m.labels, title=m.name)
+            except Exception:           # a figure that cannot be drawn must not cost the user the answers
+                log.exception("could not draw what %s looked at", m.name)
+                continue
             if figure is not None:
                 figures[m.name] = figure
         return figures

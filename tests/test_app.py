@@ -109,3 +109,32 @@ def test_on_a_zerogpu_space_the_work_runs_under_spaces_gpu(client, monkeypatch):
     assert app.on_gpu(app.analyse) is app.analyse and decorated == [app.analyse]
     monkeypatch.setitem(sys.modules, "spaces", None)                      # not installed: unchanged
     assert app.on_gpu(len) is len
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("empty.wav", b"", "empty"),
+    ("garbage.mp3", b"this is not audio at all " * 40, "could not|not a|decode|invalid|corrupt"),
+])
+def test_unreadable_and_empty_files_return_a_message(client, tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(Exception, match=f"(?i){message}"):
+        client.predict(gradio_client.handle_file(str(path)), None, api_name="/analyse")
+
+
+def test_a_long_clip_is_cut_and_a_clip_without_speech_says_so(client, tmp_path, ravdess_clip):
+    wave, sr = sf.read(str(ravdess_clip), dtype="float32")
+    long = tmp_path / "long.wav"
+    sf.write(long, np.tile(wave, int(np.ceil(40 * sr / len(wave))))[: 40 * sr], sr)      # 40 s of speech
+    transcript, words, details, *_ = client.predict(gradio_client.handle_file(str(long)), None, api_name="/analyse")
+    assert "longer than 30 s" in details and "clip length analysed: 30.0 s" in details
+    hum = tmp_path / "hum.wav"
+    t = np.arange(3 * 16000) / 16000
+    sf.write(hum, (0.2 * np.sin(2 * np.pi * 120 * t)).astype(np.float32), 16000)             # a steady hum, no words
+    transcript, words, details, *_ = client.predict(gradio_client.handle_file(str(hum)), None, api_name="/analyse")
+    assert transcript == "" and "No speech was recognised" in details
+
+
+def test_concurrent_users_are_queued_and_all_answered(client, ravdess_clip):
+    jobs = [client.submit(gradio_client.handle_file(str(ravdess_clip)), None, api_name="/analyse") for _ in range(3)]
+    assert all("door" in job.result(timeout=300)[0].lower() for job in jobs)

@@ -179,6 +179,8 @@ def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, label
         return None
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
     trimmed, pairs = trim_silence(wave, tokens_with_spans(None, words))
+    if not pairs:                       # no words heard: nothing attended
+        return None
     return attention_heatmap(output["attention"], [token for token, _ in pairs], trimmed, SAMPLE_RATE,
                              word_times=[span for _, span in pairs], frame_rate=FRAME_RATE,
                              title=f"{title}: each word's attention over the sound")
