@@ -36,7 +36,7 @@ def on_gpu(fn):
 EXAMPLES = Path(__file__).resolve().parent / "examples"   # made by scripts/make_examples.sh
 pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
 ANSWERING = pipeline.voice_models + pipeline.face_models                        # one ranked answer each
-EXPLAINED = [m for m in ANSWERING if hasattr(m.recipe, "explain")]              # models that draw what they saw
+EXPLAINED = [m for m in ANSWERING if m in pipeline.explainable]                 # models that draw what they saw
 EXPERTS = {modality: f"{MODALITY_NAMES[modality]} ({m.name})" for modality, m in pipeline.experts.items()}
 
 

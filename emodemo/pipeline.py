@@ -145,6 +145,13 @@ class Pipeline:
         reads = getattr(m.recipe, "reads", None)
         return tuple(reads(m.meta)) if reads is not None else tuple(m.recipe.MODALITIES)
 
+    @property
+    def explainable(self) -> list[LoadedModel]:
+        """The models that can draw what they looked at in a clip (their recipe's ``explain``, and
+        ``explains(meta)`` when the checkpoint decides, e.g. a text-only variant has no attention)."""
+        return [m for m in self.models if hasattr(m.recipe, "explain")
+                and getattr(m.recipe, "explains", lambda meta: True)(m.meta)]
+
     @functools.cached_property
     def experts(self) -> dict[str, LoadedModel]:
         """Per modality, the model reading it alone with the best headline accuracy (:mod:`emodemo.fusion`)."""
@@ -251,13 +258,12 @@ class Pipeline:
         recipe's ``explain``: attention over the words and the sound, what MESM kept, the face
         track of a video); models without such a view are left out."""
         figures = {}
-        for m in self.models:
-            explain = getattr(m.recipe, "explain", None)
+        for m in self.explainable:
             prediction = analysis.predictions.get(m.name)
-            if explain is None or prediction is None or (analysis.wave is None and "face" not in prediction.modalities):
+            if prediction is None or (analysis.wave is None and "face" not in prediction.modalities):
                 continue
             try:
-                figure = explain(prediction.extras, analysis.wave, analysis.transcript, m.meta.get("input_spec") or {},
+                figure = m.recipe.explain(prediction.extras, analysis.wave, analysis.transcript, m.meta.get("input_spec") or {},
                                  m.labels, title=m.name)
             except Exception:           # a figure that cannot be drawn must not cost the user the answers
                 log.exception("could not draw what %s looked at", m.name)

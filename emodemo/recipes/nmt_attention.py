@@ -170,6 +170,11 @@ def reads(meta: dict) -> tuple[str, ...]:
     return {"text": ("text",), "audio": ("audio",)}.get(meta["model_kwargs"].get("mode"), MODALITIES)
 
 
+def explains(meta: dict) -> bool:
+    """Only the fusion variants have an attention of words over the sound to draw."""
+    return reads(meta) == MODALITIES
+
+
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """The attention of each word over the (silence-trimmed) sound, word spans outlined; None for
     a model without it (audio or text alone)."""
