@@ -37,7 +37,8 @@ EXAMPLES = Path(__file__).resolve().parent / "examples"   # made by scripts/make
 pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
 ANSWERING = pipeline.voice_models + pipeline.face_models                        # one ranked answer each
 EXPLAINED = [m for m in ANSWERING if m in pipeline.explainable]                 # models that draw what they saw
-EXPERTS = {modality: f"{MODALITY_NAMES[modality]} ({m.name})" for modality, m in pipeline.experts.items()}
+EXPERTS = {modality: f"{MODALITY_NAMES[modality]} ({pipeline.experts[modality].name})"    # voice, words, face
+           for modality in MODALITY_NAMES if modality in pipeline.experts}
 
 
 @on_gpu
@@ -124,12 +125,16 @@ with gr.Blocks(title=TITLE) as demo:
                                   "one in German)")
             with gr.Column():
                 transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False, elem_id="transcript")
-                predictions = [gr.Label(label=f"{m.name}: emotion" + (" (faces, video only)" if m in pipeline.face_models else ""),
-                                        num_top_classes=4, elem_classes="prediction") for m in ANSWERING]
-                if not pipeline.voice_models:
-                    gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
                 words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
                 details = gr.Markdown()
+        gr.Markdown("### What each model answers")
+        if not pipeline.voice_models:
+            gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
+        predictions = []
+        for start in range(0, len(ANSWERING), 3):                                    # three answers per row
+            with gr.Row():
+                predictions += [gr.Label(label=f"{m.name}" + (" (faces, video only)" if m in pipeline.face_models else ""),
+                                         num_top_classes=3, elem_classes="prediction") for m in ANSWERING[start:start + 3]]
         with gr.Accordion("Each modality alone, and fused with your weights", open=True):
             gr.Markdown("Per modality, the model that reads it alone (voice, words, face for a video); "
                         "the fused answer is their weighted mean. Move a slider to change a modality's weight.")
@@ -138,7 +143,7 @@ with gr.Blocks(title=TITLE) as demo:
                            for name in EXPERTS.values()]
             with gr.Row():
                 fused = gr.Label(label="fused answer", num_top_classes=4, elem_id="fused")
-                bars = gr.Plot(label="modalities and fusion")
+                bars = gr.Plot(label="modalities and fusion", elem_id="fusion-bars")
             alone = gr.State({})
         with gr.Accordion("What the models looked at: attention over words and sound, MESM's kept positions, "
                           "the face track", open=True):

@@ -1,5 +1,6 @@
 """The app in a real browser: Playwright drives Debian's Chromium, uploads a real clip, presses
-Analyse, and finds the transcript, every model's prediction and the attention plots on the page.
+Analyse, and finds the transcript, every model's prediction, the fused answer with its bars and the
+attention plots on the page.
 It saves the screenshot the README shows (docs/app.jpg)."""
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def test_upload_analyse_and_see_transcript_predictions_and_attention(app_url, ra
         playwright.expect(answered).to_have_count(len(voice_models()), timeout=30_000)
         drawn = page.locator(".attention img, .attention canvas, .attention svg")
         playwright.expect(drawn.first).to_be_visible(timeout=30_000)
+        playwright.expect(page.locator("#fusion-bars .js-plotly-plot")).to_be_visible(timeout=30_000)   # interactive bars
+        playwright.expect(page.locator("#fused")).to_contain_text("%")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True, type="jpeg", quality=70)
         browser.close()
