@@ -369,6 +369,6 @@ def make_emodb(root: str | Path, speakers: Sequence[str] = ("03", "08"), texts: 
 
 MAKERS: dict[str, Callable[..., Path]] = {
     "ravdess": make_ravdess, "ravdess_au": make_ravdess_au, "fer2013": make_fer,
-    "goemotions": make_goemotions, "meld": make_meld, "iemocap": make_iemocap,
+    "goemotions": make_goemotions, "meld": make_meld, "iemocap": make_iemocap, "cmu_mosei": make_cmu_mosei,
     "cremad": make_cremad, "emodb": make_emodb,
 }
