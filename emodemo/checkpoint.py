@@ -243,6 +243,7 @@ def model_card(meta: Mapping[str, Any]) -> str:
     if meta.get("train_config"):
         lines += ["## Training configuration", "", "```json", json.dumps(meta["train_config"], indent=2), "```", ""]
     lines += ["## Evaluation", ""]
+    reports = dict(_flattened(reports))
     tables = {title: _scores_of(report) for title, report in reports.items()}
     settings = [f"- {title}: {report}" for title, report in reports.items()
                 if tables[title] is None and len(str(report)) <= _SETTING_CHARS]
@@ -254,6 +255,17 @@ def model_card(meta: Mapping[str, Any]) -> str:
 
 
 _SETTING_CHARS = 400  # a longer non-score entry (a training history) stays in config.json only
+
+
+def _flattened(reports: Mapping[str, Any]):
+    """``(title, report)`` pairs, a group of named reports (``{"constructed": report, "real":
+    report}``, e.g. scores per pairing) opened into ``"<title>: <name>"`` entries."""
+    for title, report in reports.items():
+        if (isinstance(report, Mapping) and report and _scores_of(report) is None
+                and all(_scores_of(part) is not None for part in report.values())):
+            yield from ((f"{title}: {name}", part) for name, part in report.items())
+        else:
+            yield title, report
 
 
 def _scores_of(report: Any) -> Mapping[str, Any] | None:

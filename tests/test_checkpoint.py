@@ -168,3 +168,10 @@ def test_a_later_cross_validation_joins_the_final_checkpoints_metrics_and_card(t
     results.write_text(json.dumps({"pairing": "real", "variant": {"p": 0.7}, "cross_validation": mean_std(folds)}))
     with pytest.raises(ValueError, match="pairing"):
         attach_cross_validation(folder, results)
+
+
+def test_model_card_opens_groups_of_named_reports_such_as_scores_per_pairing():
+    report = classification_report([0, 1, 2], [0, 1, 1], LABELS)
+    card = model_card({"model_name": "toy", "labels": LABELS, "data_card": DATA_CARD,
+                       "metrics": {"by_pairing": {"constructed": report, "real": report}, "pairing": "mixed"}})
+    assert "### by_pairing: constructed" in card and "### by_pairing: real" in card and "- pairing: mixed" in card
