@@ -3,8 +3,8 @@
 # variants x 5 folds by actor (one process per variant, seed = fold index), in two queues of one
 # thread each, written to cv/<variant>.json with the chance row and the paper's per-emotion scores;
 # and the final MESM (p = 0.7, text + audio) on mixed pairs (each clip once with a GoEmotions line,
-# once with its own words), served by the app. About 3 hours on a 2-core CPU (the clips are
-# transcribed first, ~10 minutes).
+# once with its own words), served by the app, whose card then reports the mixed-pairs
+# cross-validation. About 3 hours on a 2-core CPU (the clips are transcribed first, ~10 minutes).
 # Usage: bash scripts/mesm_runs.sh [DATA_DIR] [RUN_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,3 +51,6 @@ clips = data.load('ravdess', '$DATA/ravdess_speech'); mesm.chunks_of_samples(cli
     --option pairing=mixed --option text_root="$DATA/goemotions" > "$RUNS/final.log" 2>&1
  for v in mesm_p7_ta_mixed fe2e_ta_mixed; do one_variant $v; done) &
 wait
+# the final model was trained before its variant's cross-validation: add it to the card
+$PY -c "from emodemo.checkpoint import attach_cross_validation; \
+attach_cross_validation('$OUT', '$OUT/cv/mesm_p7_ta_mixed.json')"
