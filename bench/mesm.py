@@ -13,6 +13,8 @@ Protocol
   convolutions, attention), per clip, the frozen MiniLM excluded (it is the same for all).
 * Time: the model alone, 3 warm-up calls then the median of 20, one thread; and the share of
   chunk positions MESM kept.
+* Training: seconds per epoch of the 840 training clips of a fold (batch 16, one thread: the
+  median step x 53 steps; mixed pairs train twice as many); parameters; the checkpoint's size.
 
 Usage::
 
@@ -33,9 +35,10 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from emodemo.models import build  # noqa: E402
 from emodemo.recipes import mesm as recipe  # noqa: E402
-from timing import arguments, exactly, machine, median_ms, real_clips, save_and_print  # noqa: E402
+from timing import arguments, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 CLIP_SECONDS = 4.0
+TRAIN_CLIPS = 840                      # a fold's training actors (14 x 60 clips)
 TOP_P = (0.3, 0.5, 0.7, 0.9)
 CHECKPOINT = REPO / "checkpoints" / "mesm"
 SPEC = {"modalities": "TA"}
@@ -84,10 +87,20 @@ def main() -> None:
     for size, inputs in batches.items():
         rows.append({"model": f"FE2E, batch {size}", **measure(fe2e, inputs, None), "kept_share": 1.0})
         rows += [{"model": f"MESM p={p}, batch {size}", **measure(mesm, inputs, p)} for p in TOP_P]
+    training = {}
+    batch16 = batch_of(clips * 2)                                        # 16 clips
+    for name, model in (("FE2E", fe2e), ("MESM p=0.7", mesm)):
+        training[name] = {"parameters": sum(p.numel() for p in model.parameters()),
+                          "train_s_per_epoch_threads1": seconds_per_epoch(model, lambda: batch16, TRAIN_CLIPS, 16)}
+    weights = CHECKPOINT / "model.safetensors"
     result = {"machine": machine(), "clip_seconds": CLIP_SECONDS, "mesm_weights": source,
-              "chunks_per_clip": float(batches[8]["audio_mask"].sum(dim=1).float().mean()), "rows": rows}
+              "chunks_per_clip": float(batches[8]["audio_mask"].sum(dim=1).float().mean()), "training": training,
+              "checkpoint_bytes": weights.stat().st_size if weights.exists() else None, "rows": rows}
     save_and_print(result, args.out, label="model")
     print(f"MESM weights: {source}")
+    for name, row in training.items():
+        print(f"{name}: {row['parameters']:,} parameters, {row['train_s_per_epoch_threads1']:.1f} s per training epoch "
+              f"({TRAIN_CLIPS} clips, 1 thread)")
     figure(rows, args.out.with_suffix(".png"))
 
 
