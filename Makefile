@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(PY) bench/handcrafted_ensemble.py --root $(DATA)/ravdess_speech
 	$(PY) bench/mesm.py --root $(DATA)/ravdess_speech
 	$(PY) bench/app.py --root $(DATA)/ravdess_speech
+	$(PY) bench/hub_baseline.py --root $(DATA)/ravdess_speech
 	$(PY) bench/gpu.py prepare --root $(DATA)/ravdess_speech   # then on a GPU machine: python bench/gpu.py run
 
 ## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.
