@@ -266,3 +266,16 @@ def test_each_modality_has_its_best_single_modality_expert_and_a_clip_hears_them
     alone = pipeline.modalities_alone(pipeline.analyse(ravdess_clip))
     assert "face" not in alone and "audio" in alone                                    # a voice clip has no face
     assert all(abs(sum(p.values()) - 1) < 1e-6 for p in alone.values())
+
+
+def test_a_sound_only_webm_as_browsers_record_it_is_analysed_as_sound(pipeline, tmp_path, ravdess_clip):
+    import shutil
+    import subprocess
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed")
+    webm = tmp_path / "recording.webm"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(ravdess_clip), "-c:a", "libopus", str(webm)],
+                   check=True, timeout=120)
+    result = pipeline.analyse(webm)
+    assert set(result.predictions) == set(voice_models()) and not any("face" in note for note in result.notes)
+    assert "door" in result.transcript.text.lower()
