@@ -134,7 +134,7 @@ def attention_grid(panels: Sequence[Sequence[Mapping[str, Any]]], sr: int, colum
             attention_ax = row_fig.add_subplot(grid[1, c], sharex=wave_ax)
             draw_attention(wave_ax, attention_ax, sr=sr, **panel)
             if c < len(column_titles):
-                wave_ax.set_title(column_titles[c], fontsize=10)
+                wave_ax.set_title(column_titles[c], fontsize=10, pad=14)   # room for the words above the wave
             if c:
                 for ax in (wave_ax, attention_ax):
                     ax.set_ylabel("")
