@@ -34,7 +34,7 @@ from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts
-from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, line_states,  # noqa: F401
+from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
 from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
@@ -70,7 +70,7 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
 
 def clip_tokens(transcript, spec: dict) -> tuple[str, ...]:
     """The word pieces the text attention weights of :func:`clip_inputs` refer to."""
-    return line_states((words_of(transcript),), spec["text_encoder"], spec["top_layers"])[0][1]
+    return one_line_states(words_of(transcript), spec["text_encoder"], spec["top_layers"])[1]
 
 
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):

@@ -79,6 +79,13 @@ def line_states(texts: tuple[str, ...], encoder: str, top_layers: int) -> list[t
     return [(states[:, :len(tokens)].half(), tuple(tokens)) for states, tokens in zip(top, encoded.tokens)]
 
 
+@functools.lru_cache(maxsize=16)
+def one_line_states(text: str, encoder: str, top_layers: int) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """:func:`line_states` of one line (a user's transcript), remembered for the last few lines:
+    every words model and every figure of one analysis reads the same transcript."""
+    return line_states((text,), encoder, top_layers)[0]
+
+
 def text_states(texts: Sequence[str], encoder: str = MINILM, top_layers: int = 0,
                 batch: int = 64) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
     """Each line's word-piece states at the top ``top_layers + 1`` layers, ``[top + 1, N, D]``
@@ -123,7 +130,7 @@ def clip_states(wave: np.ndarray, transcript, speech: tuple[str, int] | None,
     if speech:
         item["speech"] = speech_states([wave], *speech)[0]
     if text:
-        item["text"] = line_states((words_of(transcript),), *text)[0][0]
+        item["text"] = one_line_states(words_of(transcript), *text)[0]
     return StateClips.collate([item])
 
 

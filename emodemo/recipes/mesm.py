@@ -38,7 +38,7 @@ from emodemo.metrics import multilabel_report
 from emodemo.models import build
 from emodemo.recipes.common import (DATASET_LABELS, MULTILABEL_DATASETS, chosen_folds, cross_validation_metrics,
                                     final_model, licence, paired_parts, reports_by_pairing)
-from emodemo.recipes.frozen_states import line_states, text_states, words_of
+from emodemo.recipes.frozen_states import one_line_states, text_states, words_of
 from emodemo.text import MINILM, load_text_encoder
 from emodemo.train import PaddedClips
 
@@ -130,7 +130,7 @@ def clip_inputs(wave: np.ndarray | None, transcript=None, spec: dict | None = No
     if "A" in modalities:
         item["audio"] = wave_chunks(wave)
     if "T" in modalities:
-        item["text"] = line_states((words_of(transcript),), MINILM, 0)[0][0][0]
+        item["text"] = one_line_states(words_of(transcript), MINILM, 0)[0][0]
     if "V" in modalities:
         if video is None:
             raise ValueError("this model also reads the face: give a video, not only sound")

@@ -32,7 +32,7 @@ from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.recipes.common import (DATASET_LABELS, chosen_folds, cross_validation_metrics, final_model, licence,
                                     paired_parts)
-from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, line_states,  # noqa: F401
+from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
 
@@ -66,7 +66,7 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
 
 def clip_tokens(transcript, spec: dict) -> tuple[str, ...]:
     """The word pieces the attention maps of :func:`clip_inputs` refer to ([CLS] first)."""
-    return line_states((words_of(transcript),), spec["text_encoder"], 0)[0][1]
+    return one_line_states(words_of(transcript), spec["text_encoder"], 0)[1]
 
 
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
