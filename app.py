@@ -6,7 +6,6 @@ Run ``make app`` (or ``python app.py``) and open http://127.0.0.1:7860. All the 
 from __future__ import annotations
 
 import os
-
 from pathlib import Path
 
 import gradio as gr
@@ -22,6 +21,8 @@ INTRO = """Upload or record a short English clip (a few seconds of speech), as s
 face in view. The app transcribes it with Whisper, asks every trained voice and words model which
 emotion it hears and, for a video, the face models what they see. Models are trained on acted
 data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday speech."""
+DEFAULT_WEIGHT = 1.0   # every modality's weight in the fusion until the user moves a slider
+
 
 def on_gpu(fn):
     """On a Hugging Face ZeroGPU Space (the ``spaces`` package is there), run ``fn`` with a GPU
@@ -65,9 +66,6 @@ def analyse(audio: str | None, video: str | None):
             *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)))
 
 
-DEFAULT_WEIGHT = 1.0
-
-
 def fused_view(alone: dict, *weights: float):
     """The fused answer and the per-modality bars for the weights on the sliders."""
     if not alone:
@@ -77,7 +75,6 @@ def fused_view(alone: dict, *weights: float):
     except ValueError as err:
         raise gr.Error(str(err)) from None
     return fused, modality_bars(alone, fused, EXPERTS)
-
 
 
 def compare_models() -> None:

@@ -140,7 +140,7 @@ class Pipeline:
     def reads(self, m: LoadedModel) -> tuple[str, ...]:
         """What a loaded model reads in a clip: "audio", "text" and/or "face" (its recipe's
         ``reads(meta)`` when the checkpoint decides, e.g. a text-only variant; else ``MODALITIES``)."""
-        if m.name in {face.name for face in self.face_models}:
+        if hasattr(m.recipe, "video_emotion"):                    # a face model (see face_models)
             return ("face",)
         reads = getattr(m.recipe, "reads", None)
         return tuple(reads(m.meta)) if reads is not None else tuple(m.recipe.MODALITIES)
@@ -229,10 +229,10 @@ class Pipeline:
             from emodemo.asr import transcribe
             with _timed(timings, "transcribe"):
                 transcript = transcribe(wave, model=self.asr_model, backend=self.asr_backend)
+            confidence = float(np.median([w.probability for w in transcript.words])) if transcript.words else 1.0
             if not transcript.text.strip():
                 notes.append("No speech was recognised: the words-based models have nothing to read.")
-            elif transcript.words and np.median([w.probability for w in transcript.words]) < UNSURE_WORDS:
-                confidence = float(np.median([w.probability for w in transcript.words]))
+            elif confidence < UNSURE_WORDS:
                 notes.append(f"Whisper was unsure of most words (median confidence {confidence:.2f}): if the clip is "
                              "not in English, the transcript is a guess (the model knows English only) and the "
                              "words-based models' answers mean little; the voice-only models still apply.")

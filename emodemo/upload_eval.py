@@ -56,7 +56,6 @@ def labelled_clips(folder: str | Path) -> tuple[list[tuple[Path, str]], list[str
     """``([(media file, canonical label)], notes)`` from a CSV in ``folder`` if there is one, else
     from RAVDESS file names. Files without a usable label are left out and counted in the notes."""
     folder = Path(folder)
-    media = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MEDIA and not p.name.startswith("."))
     tables = sorted(folder.rglob("*.csv"))
     clips, unlabelled = [], []
     if tables:
@@ -72,7 +71,7 @@ def labelled_clips(folder: str | Path) -> tuple[list[tuple[Path, str]], list[str
             else:
                 unlabelled.append(row[column])
     else:
-        for path in media:
+        for path in sorted(p for p in folder.rglob("*") if p.suffix.lower() in MEDIA and not p.name.startswith(".")):
             name = ClipName.parse(path.stem)
             if name is None:
                 unlabelled.append(path.name)
@@ -103,7 +102,7 @@ def evaluate_upload(pipeline, archive: str | Path, folder: str | Path,
             for name, prediction in result.predictions.items():
                 truth, guesses = answers.setdefault(name, ([], []))
                 truth.append(label)
-                guesses.append(prediction.top if prediction.top in CANONICAL7 else to_canonical(prediction.top))
+                guesses.append(to_canonical(prediction.top))
         if progress is not None:
             progress(i + 1, len(clips))
     if failed:

@@ -38,16 +38,16 @@ def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source
         raise ValueError(f"pairing must be 'real', 'constructed' or 'mixed', got {pairing!r}")
     if text_root is None:
         raise ValueError(f"{pairing} pairs need --option text_root=PATH (the GoEmotions or MELD folder)")
-    if pairing == "mixed":
-        transcripts = transcribe_samples(clips)
-        draw = lambda fold: pairings.mixed_pairs(clips, transcripts, fold, text_source, text_root, seed=seed)  # noqa: E731
-        return functools.lru_cache(maxsize=None)(draw), folds, final, pairings.mixed_pairing_name(text_source)
+    transcripts = transcribe_samples(clips) if pairing == "mixed" else None
 
     @functools.lru_cache(maxsize=None)
     def parts(fold):
+        if transcripts is not None:
+            return pairings.mixed_pairs(clips, transcripts, fold, text_source, text_root, seed=seed)
         return pairings.constructed_pairs(clips, fold, text_source, text_root, seed=seed)
 
-    return parts, folds, final, pairings.constructed_pairing_name(text_source)
+    name = pairings.mixed_pairing_name if transcripts is not None else pairings.constructed_pairing_name
+    return parts, folds, final, name(text_source)
 
 def licence(dataset: str, pairing: str, text_source: str, pretrained: tuple[str, ...]) -> str:
     """The terms whoever reuses the weights inherits, from every corpus that trained them and the
