@@ -52,12 +52,12 @@ def key_of(folder: Path) -> str:
     return "_".join(folder.relative_to(CHECKPOINTS).parts)
 
 
-def first_face(fer_root: Path):
-    """The first FER-2013 test face, ``uint8 [48, 48]``."""
+def first_faces(fer_root: Path, n: int = 1):
+    """The first ``n`` FER-2013 test faces, ``uint8 [n, 48, 48]``."""
     from emodemo import data
     from emodemo.recipes.fer_cnn import read_faces
     test = data.load("fer2013", fer_root, split="test")
-    return read_faces([test[0].image])[0].numpy()
+    return read_faces([s.image for s in test[:n]]).numpy()
 
 
 def prepare(root: Path, fer_root: Path) -> None:
@@ -81,7 +81,7 @@ def prepare(root: Path, fer_root: Path) -> None:
     minilm.config.to_json_file(INPUTS / "minilm_config.json")
     dims = asdict(load_model("openai-whisper", "tiny.en").engine.dims)
     (INPUTS / "whisper_dims.json").write_text(json.dumps(dims))
-    face = first_face(fer_root)
+    face = first_faces(fer_root)[0]
     for folder in checkpoint_folders():
         meta = read_checkpoint_config(folder)
         recipe = get_recipe(meta["model_name"])
@@ -104,13 +104,22 @@ def model_row(folder: Path, device: torch.device, sync) -> dict:
 
     from emodemo.checkpoint import load_checkpoint
     from emodemo.models import REGISTRY
-    from timing import median_ms, seconds_per_epoch
 
     model, meta = load_checkpoint(folder, REGISTRY, device=device)
-    model = model.float()
     one = {k: v.to(device) for k, v in load_file(INPUTS / f"{key_of(folder)}.safetensors").items()}
+    return {"model": key_of(folder), **model_cost(model.float(), one, device, sync)}
+
+
+def model_cost(model: torch.nn.Module, one: dict[str, torch.Tensor], device: torch.device, sync,
+               train_clips: int = TRAIN_CLIPS) -> dict:
+    """What a loaded model costs on ``device`` for the batch-of-one inputs ``one``: parameters (and
+    buffers), ms at batch 1 and per clip at batch 32, peak GPU memory of batch 32 (on a GPU), and
+    training seconds per epoch of ``train_clips`` (a full fine-tuning step: every parameter trained;
+    none for models fitted without gradients)."""
+    from timing import median_ms, seconds_per_epoch
+
     many = batch_of(one, BATCH)
-    row = {"model": key_of(folder), "parameters": sum(t.numel() for t in (*model.parameters(), *model.buffers()))}
+    row = {"parameters": sum(t.numel() for t in (*model.parameters(), *model.buffers()))}
     with torch.inference_mode():
         row["ms_batch1"] = median_ms(lambda: model(**one), 50, warmup=10, sync=sync)
         if device.type == "cuda":
@@ -122,7 +131,7 @@ def model_row(folder: Path, device: torch.device, sync) -> dict:
         return row
     for p in model.parameters():   # a checkpoint may hold frozen parts; time a full fine-tuning step
         p.requires_grad_(True)
-    row["train_s_per_epoch"] = seconds_per_epoch(model, lambda: many, TRAIN_CLIPS, BATCH, repeats=10, sync=sync)
+    row["train_s_per_epoch"] = seconds_per_epoch(model, lambda: many, train_clips, BATCH, repeats=10, sync=sync)
     return row
 
 

@@ -348,3 +348,60 @@ def training_curves(history: History | Mapping[str, Any]) -> Figure:
             ax.axvline(history.best_epoch, color="0.5", linestyle=":", label=f"kept (epoch {history.best_epoch})")
         ax.legend(fontsize=8)
     return fig
+
+
+def accuracy_latency(points: Sequence[Mapping[str, Any]], baseline: tuple[str, float] | None = None,
+                     title: str = "accuracy against latency") -> Figure:
+    """One dot per model: ``ms`` per clip (log x) against ``WA`` in percent, ``std`` as an error bar,
+    labelled with ``name``; ``baseline`` = (label, ms) draws a vertical line for a reference model."""
+    fig = Figure(figsize=(8.5, 5.5), layout="constrained")
+    ax = fig.add_subplot()
+    for point in points:
+        ax.errorbar(point["ms"], point["WA"], yerr=point.get("std") or 0, fmt="o", capsize=3)
+        ax.annotate(point["name"], (point["ms"], point["WA"]), fontsize=7, xytext=(5, 3), textcoords="offset points")
+    if baseline is not None:
+        ax.axvline(baseline[1], color="0.5", linestyle="--")
+        ax.annotate(baseline[0], (baseline[1], 0.02), xycoords=("data", "axes fraction"), fontsize=7, color="0.4",
+                    xytext=(-4, 0), textcoords="offset points", ha="right")
+    ax.set_xscale("log")
+    ax.set_xlabel("ms per 4 s clip, end to end (log scale)")
+    ax.set_ylabel("WA % (± std over folds)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    return fig
+
+
+def per_class_f1(rows: Sequence[Mapping[str, Any]], labels: Sequence[str], title: str = "") -> Figure:
+    """Grouped bars: per class (x), one bar per row (its ``per_class_f1`` in percent, named ``model``)."""
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    width = 0.8 / max(1, len(rows))
+    x = np.arange(len(labels))
+    for k, row in enumerate(rows):
+        ax.bar(x + (k - (len(rows) - 1) / 2) * width, [100 * row["per_class_f1"].get(c, np.nan) for c in labels],
+               width, label=row["model"])
+    ax.set_xticks(x, labels)
+    ax.set_ylabel("F1 %")
+    ax.set_ylim(0, 100)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncols=2)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def confusion_grid(panels: Sequence[tuple[str, Any, Sequence[str]]], columns: int = 6) -> Figure:
+    """Many row-normalised confusion matrices side by side, one ``(title, matrix, labels)`` each
+    (rows true, columns predicted; class initials on the axes, the diagonal's mean in the title)."""
+    rows = -(-len(panels) // columns)
+    fig = Figure(figsize=(2.3 * columns, 2.5 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
+    for ax, (title, cm, labels) in zip(axes, panels):
+        shares = row_normalised(_checked_matrix(cm, labels))
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        initials = [label[:2] for label in labels]
+        ax.set_xticks(range(len(labels)), initials, fontsize=6)
+        ax.set_yticks(range(len(labels)), initials, fontsize=6)
+        ax.set_title(f"{title}\nrecall {np.mean(np.diag(shares)):.0%}", fontsize=6.5)
+    for ax in axes[len(panels):]:
+        ax.set_axis_off()
+    return fig

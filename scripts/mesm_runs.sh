@@ -54,3 +54,9 @@ wait
 # the final model was trained before its variant's cross-validation: add it to the card
 $PY -c "from emodemo.checkpoint import attach_cross_validation; \
 attach_cross_validation('$OUT', '$OUT/cv/mesm_p7_ta_mixed.json')"
+# FE2E's text side alone on the text benchmarks (official splits, test scored once)
+for bench in goemotions meld; do
+  root=$DATA/goemotions; [ $bench = meld ] && root=$DATA/meld_text
+  $PY -m emodemo -v train mesm --dataset $bench --root "$root" --no-final --option modalities=T \
+      --results "$OUT/cv/fe2e_t_$bench.json"
+done

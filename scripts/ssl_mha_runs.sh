@@ -46,3 +46,9 @@ for fusion in self cross; do
       --option fusion=$fusion --option pairing=constructed --option text_root="$DATA/goemotions" \
       --option cv_from="$OUT/cv/${fusion}_constructed.json"
 done
+# the word-piece branch alone on the text benchmarks (official splits, test scored once)
+for bench in goemotions meld; do
+  root=$DATA/goemotions; [ $bench = meld ] && root=$DATA/meld_text
+  $PY -m emodemo -v train ssl_mha --dataset $bench --root "$root" --no-final --option fusion=text \
+      --results "$OUT/cv/text_$bench.json"
+done

@@ -99,3 +99,16 @@ def reports_by_pairing(model, samples, make, labels, batch_size: int) -> dict[st
     for sample in samples:
         groups.setdefault(sample.meta.get("pairing", "real"), []).append(sample)
     return {name: evaluate(model, make(group), labels, batch_size=batch_size) for name, group in sorted(groups.items())}
+
+
+def text_benchmark_run(recipe: str, benchmark: str, parts, make, new_model, labels, cfg):
+    """A model's text side alone on a text benchmark (:mod:`emodemo.text_benchmarks`): seeded, built
+    by ``new_model()``, trained on the training part, test scored once. Returns ``(model, metrics)``."""
+    from emodemo.text_benchmarks import fit_and_test
+    from emodemo.train import seed_everything
+    seed_everything(cfg.seed)
+    model = new_model()
+    metrics = fit_and_test(benchmark, parts, make, model, cfg, labels)
+    log.info("%s text-only on %s: test WA %.3f UA %.3f UF1 %.3f", recipe, benchmark, metrics["test"]["WA"],
+             metrics["test"]["UA"], metrics["test"]["UF1"])
+    return model, metrics

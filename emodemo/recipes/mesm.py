@@ -37,9 +37,10 @@ from emodemo.labels import CANONICAL7
 from emodemo.metrics import multilabel_report
 from emodemo.models import build
 from emodemo.recipes.common import (DATASET_LABELS, MULTILABEL_DATASETS, chosen_folds, cross_validation_metrics,
-                                    final_model, licence, paired_parts, reports_by_pairing)
+                                    final_model, licence, paired_parts, reports_by_pairing, text_benchmark_run)
 from emodemo.recipes.frozen_states import one_line_states, text_states, words_of
 from emodemo.text import MINILM, load_text_encoder
+from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, benchmark_parts
 from emodemo.train import PaddedClips
 
 NAME = "mesm"
@@ -187,6 +188,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     multilabel = dataset in MULTILABEL_DATASETS
     cfg = train_config(epochs, seed, quick, lr, batch_size, multilabel)
     spec = {"modalities": modalities, "multilabel": multilabel}
+    if dataset in TEXT_BENCHMARKS:
+        return _train_text_benchmark(dataset, Path(root), out, final, quick, cfg, spec)
     if "T" in modalities:
         samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
                                                                  Path(text_root) if text_root else None, seed)
@@ -225,6 +228,26 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                 "inputs": "16 kHz waveform, silence trimmed -> 400 ms log-mel chunks (64 bands); words "
                           "(Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
                 "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
+        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
+                        metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
+    return metrics
+
+
+def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: bool, cfg, spec: dict) -> dict:
+    """FE2E's text side alone (``modalities=T``) on a text corpus's official splits, test scored once."""
+    from emodemo.checkpoint import save_checkpoint
+
+    if spec["modalities"] != "T":
+        raise ValueError(f"{name} has no audio: train it with --option modalities=T")
+    labels = DATASET_LABELS[name]
+    kwargs = {"n_classes": len(labels), "modalities": "T", "sparse": False, "top_p": 1.0}
+    model, metrics = text_benchmark_run(NAME, name, benchmark_parts(name, root, quick),
+                                        lambda part: make_dataset(part, labels, spec), lambda: build(NAME, **kwargs),
+                                        labels, cfg)
+    metrics["variant"] = {"model": "FE2E", "modalities": "T", "top_p": None}
+    if final:
+        card = {"dataset": name, "protocol": DESCRIPTIONS[name], "licence": licence(name, "real", name, PRETRAINED_LICENCES),
+                "inputs": "words -> frozen MiniLM word-piece states"}
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
                         metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
     return metrics

@@ -35,9 +35,9 @@ from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.models.nmt_attention import word_spans_to_frames
-from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts
+from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts, text_benchmark_run
 from emodemo.text import load_glove, tokenize
-from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, benchmark_parts
 
 log = logging.getLogger(__name__)
 
@@ -269,26 +269,16 @@ def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, epochs:
                           mode: str, batch_size: int, lr: float) -> dict:
     """The text branch alone on a text corpus's official splits; the test part is scored once."""
     from emodemo.checkpoint import save_checkpoint
-    from emodemo.train import evaluate, fit, seed_everything
 
     if mode != "text":
         raise ValueError(f"{name} has no audio: train it with --option mode=text")
-    parts = text_benchmark_parts(name, root)
-    if quick:
-        parts = tuple(part[:200] for part in parts)
+    parts = benchmark_parts(name, root, quick)
     vocab = vocabulary([s for part in parts for s in part])
     spec, labels = {"vocab": vocab}, DATASET_LABELS[name]
     kwargs = model_kwargs(vocab, "text", "global", "concat", 10, len(labels))
     cfg = train_config(epochs, seed, quick, batch_size, lr)
-    train_set, val_set, test_set = (make_dataset(part, labels, spec) for part in parts)
-    seed_everything(seed)
-    model = build_model(kwargs, vocab, seed)
-    history = fit(model, train_set, val_set, cfg, labels=labels)
-    metrics = {"protocol": DESCRIPTIONS[name], "sizes": [len(p) for p in parts],
-               "test": evaluate(model, test_set, labels, batch_size=cfg.batch_size),
-               "best_epoch": history.best_epoch, "history": history.to_dict()}
-    log.info("%s text-only on %s: test WA %.3f UA %.3f UF1 %.3f", NAME, name, metrics["test"]["WA"],
-             metrics["test"]["UA"], metrics["test"]["UF1"])
+    model, metrics = text_benchmark_run(NAME, name, parts, lambda part: make_dataset(part, labels, spec),
+                                        lambda: build_model(kwargs, vocab, seed), labels, cfg)
     if final:
         card = {"dataset": name, "protocol": DESCRIPTIONS[name], "licence": licence(name, "real", name, GLOVE_LICENCE),
                 "inputs": "words (GloVe 6B 50-d vocabulary)"}

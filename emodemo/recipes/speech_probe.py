@@ -77,14 +77,22 @@ def model_kwargs(n_classes: int) -> dict:
 
 
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None) -> dict:
-    """Cross-validate by speaker (optional), then train and save the final checkpoint."""
+          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int | str = 8) -> dict:
+    """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
+    ``classes`` 8 keeps calm apart (the served probe); 7 counts calm as neutral, as every other
+    model here does (``bench/compare.py`` puts that run beside them)."""
     from emodemo import data
     from emodemo.checkpoint import save_checkpoint
     from emodemo.experiment import cross_validate, standard_protocol, train_final
 
-    samples = [s for s in data.load(dataset, root) if s.audio is not None]
-    labels = label_sets.RAVDESS8 if dataset == "ravdess" else tuple(sorted({s.label for s in samples}))
+    if int(classes) not in (7, 8):
+        raise ValueError(f"classes is 8 (calm apart) or 7 (calm counted as neutral), not {classes!r}")
+    seven = dataset == "ravdess" and int(classes) == 7
+    samples = [s for s in data.load(dataset, root, **({"calm_as_neutral": True} if seven else {})) if s.audio is not None]
+    if dataset == "ravdess":
+        labels = label_sets.CANONICAL7 if seven else label_sets.RAVDESS8
+    else:
+        labels = tuple(sorted({s.label for s in samples}))
     cfg = TrainConfig(epochs=epochs or (3 if quick else 60), batch_size=32, lr=1e-3, weight_decay=0.05,
                       patience=12, class_weights=True, monitor="UF1", seed=seed, progress=not quick)
     folds, final_split = standard_protocol(dataset, samples)

@@ -31,10 +31,11 @@ from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.recipes.common import (DATASET_LABELS, chosen_folds, cross_validation_metrics, final_model, licence,
-                                    paired_parts)
+                                    paired_parts, text_benchmark_run)
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
+from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, benchmark_parts
 
 NAME = "ssl_mha"
 MODALITIES = ("audio", "text")
@@ -125,6 +126,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         raise ValueError("cv_from reports an earlier cross-validation: run it without --cv")
     cfg = train_config(epochs, seed, quick, lr, batch_size)
     spec = {"fusion": fusion, "speech_encoder": speech_encoder, "text_encoder": text_encoder}
+    if dataset in TEXT_BENCHMARKS:
+        return _train_text_benchmark(dataset, Path(root), out, final, quick, cfg, spec, pooling, text_feature)
     samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
                                                              Path(text_root) if text_root else None, seed)
     variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
@@ -153,6 +156,27 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                           f"words (Whisper tiny.en transcript, or the paired line) -> frozen {text_encoder} "
                           "word-piece states",
                 "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
+        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
+                        metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
+    return metrics
+
+
+def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: bool, cfg, spec: dict,
+                          pooling: str, text_feature: str) -> dict:
+    """The word-piece branch alone (``fusion=text``) on a text corpus's official splits, test scored once."""
+    from emodemo.checkpoint import save_checkpoint
+
+    if spec["fusion"] != "text":
+        raise ValueError(f"{name} has no audio: train it with --option fusion=text")
+    labels = DATASET_LABELS[name]
+    kwargs = model_kwargs("text", pooling, text_feature, len(labels), spec["speech_encoder"], spec["text_encoder"])
+    model, metrics = text_benchmark_run(NAME, name, benchmark_parts(name, root, quick),
+                                        lambda part: make_dataset(part, labels, spec), lambda: build(NAME, **kwargs),
+                                        labels, cfg)
+    metrics["variant"] = {"fusion": "text", "pooling": pooling, "text_feature": text_feature}
+    if final:
+        card = {"dataset": name, "protocol": DESCRIPTIONS[name], "licence": licence(name, "real", name, PRETRAINED_LICENCES[1:]),
+                "inputs": f"words -> frozen {spec['text_encoder']} word-piece states"}
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
                         metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
     return metrics

@@ -1,0 +1,252 @@
+"""One comparison of everything: every model's accuracy beside its cost, measured in one run.
+
+Protocol
+--------
+* Accuracy: :func:`emodemo.comparison.rows`, the committed results of every model on every
+  benchmark at hand (RAVDESS 7 classes, 5 folds by actor, voice alone / voice + face action units /
+  both text-audio pairings / the mixed pairing's halves; GoEmotions Ekman test; MELD dev; FER-2013
+  test), WA / UA / WF1 / UF1 with std over folds. The table is re-read from those files, not
+  re-trained: retraining every variant takes about 12 hours on this CPU (``scripts/*_runs.sh``).
+* Cost of every served checkpoint (``checkpoints/``), each in a fresh process so that its memory is
+  its own, on 1 CPU thread (as the per-model benches): parameters, checkpoint size on disk, load
+  time; **ms per 4 s clip** from the waveform and its transcript to the answer (the recipe's
+  ``clip_inputs``: frozen Whisper / MiniLM encoders, features; then the model), median over 8
+  real RAVDESS clips cut to 4.0 s (3 timed calls each after a warm-up); the model alone at batch 1
+  and per clip at batch 32; training seconds per epoch of the served run's data (840 RAVDESS clips,
+  1,680 mixed pairs, 39,555 GoEmotions lines, 24,757 FER faces; batch 32, a full fine-tuning step,
+  frozen inputs cached); peak resident memory (``ru_maxrss``) and that of a process that
+  only imported the libraries (the base every row shares). For ``fer_cnn`` a "clip" is 4 s of
+  video: 20 real FER-2013 test faces (5 per second) through the CNN (face detection not counted).
+* Transcriber: Whisper tiny.en (the app's engine and threads) on the same 8 clips: real-time factor
+  = seconds of compute per second of audio.
+* App: ``bench/app.py`` (a 5 s clip through every model and every figure; start-up; peak memory).
+* Hub baseline: ``bench/hub_baseline.py`` (wav2vec2-large XLSR through transformers'
+  audio-classification pipeline, random weights, the same clips); each served model's ms per clip
+  is given as a ratio to it (1 thread both).
+
+Usage::
+
+    python bench/compare.py --root ../shared/datasets/ravdess_speech   # about 15 minutes
+    python bench/compare.py --readme-only                               # re-render README's table
+
+Writes ``bench/results/compare.json`` and ``.png``, prints the tables and rewrites the block of
+README.md between the ``compare`` markers. Run it on a quiet machine.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+CLIP_SECONDS = 4.0
+N_CLIPS = 8
+VIDEO_FACES = 20            # 4 s of video at the app's 5 faces per second
+RESULTS = REPO / "bench" / "results"
+# items in one training epoch of each benchmark's protocol (RAVDESS: a fold's 14 training actors)
+EPOCH_ITEMS = {"ravdess_mixed_constructed": 1680, "ravdess_mixed_real": 1680, "goemotions": 39555, "fer2013": 24757}
+RAVDESS_EPOCH = 840
+README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_one(name: str, root: Path, fer_root: Path) -> dict:
+    """The cost row of served checkpoint ``name``, measured in this (fresh) process."""
+    import statistics
+
+    import torch
+
+    from emodemo.pipeline import CHECKPOINTS, load_models
+    from gpu import model_cost
+    from timing import exactly, median_ms, real_clips
+
+    torch.set_num_threads(1)
+    clips = [(exactly(wave, CLIP_SECONDS), transcript) for wave, transcript in real_clips(root, N_CLIPS)]
+    started = time.perf_counter()
+    (m,) = load_models([name])
+    m.recipe.prepare()
+    load_s = time.perf_counter() - started
+    spec = m.meta.get("input_spec")
+    if "image" in m.recipe.MODALITIES:          # a face model: 4 s of video's faces
+        from gpu import first_faces
+        faces = first_faces(fer_root, VIDEO_FACES)
+        inputs_of = [lambda: m.recipe.face_inputs(faces)]
+        one = m.recipe.face_inputs(faces[:1])
+    else:
+        inputs_of = [lambda w=wave, t=transcript: m.recipe.clip_inputs(w, t, spec) for wave, transcript in clips]
+        one = inputs_of[0]()
+
+    def answer(make_inputs):
+        with torch.inference_mode():
+            m.model(**make_inputs())
+    end_to_end = statistics.median(median_ms(lambda f=f: answer(f), 3, warmup=1) for f in inputs_of)
+    from emodemo.comparison import ENTRIES
+    served = [e.benchmark for e in ENTRIES if e.checkpoint == name]
+    epoch_items = EPOCH_ITEMS.get(served[0], RAVDESS_EPOCH) if served else RAVDESS_EPOCH
+    row = {"checkpoint": name, "recipe": m.meta["model_name"], "load_s": load_s, "ms_per_clip": end_to_end,
+           "checkpoint_mb": sum(p.stat().st_size for p in (CHECKPOINTS / name).glob("*.safetensors")) / 1e6,
+           "epoch_items": epoch_items, **model_cost(m.model.float(), one, torch.device("cpu"), None, epoch_items)}
+    row["peak_rss_mb"] = _peak_mb()
+    return row
+
+
+def base_rss_mb() -> float:
+    """Peak memory of a process that imported torch and emodemo's pipeline, and nothing else (the
+    floor under every model's row; the encoders' libraries come on top where a model needs them)."""
+    code = ("import resource, torch, emodemo.pipeline; "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    return float(_python(["-c", code]).strip().splitlines()[-1])
+
+
+def transcriber(root: Path) -> dict:
+    """Whisper tiny.en's real-time factor on the 8 clips, as the app runs it."""
+    import statistics
+
+    from emodemo.asr import load_model, transcribe
+    from timing import exactly, real_clips
+
+    engine = load_model(None, "tiny.en")
+    waves = [exactly(wave, CLIP_SECONDS) for wave, _ in real_clips(root, N_CLIPS)]
+    transcribe(waves[0], model="tiny.en")                    # warm-up
+    times = []
+    for wave in waves:
+        started = time.perf_counter()
+        transcribe(wave, model="tiny.en")
+        times.append(time.perf_counter() - started)
+    return {"engine": f"{engine.backend} tiny.en", "ms_per_clip": 1000 * statistics.median(times),
+            "real_time_factor": statistics.median(times) / CLIP_SECONDS}
+
+
+def _python(args: list[str]) -> str:
+    done = subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
+                          env={**os.environ, "TQDM_DISABLE": "1"})
+    if done.returncode:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def measure(root: Path, fer_root: Path) -> dict:
+    """Every cost of the comparison, each served model in its own process; the sub-benches too."""
+    from emodemo.pipeline import discover
+    from timing import machine
+
+    models = []
+    for name in discover():
+        print(f"measuring {name} ...", flush=True)
+        out = _python([str(Path(__file__)), "--one", name, "--root", str(root), "--fer-root", str(fer_root)])
+        models.append(json.loads(out.strip().splitlines()[-1]))
+    print("transcriber, app and the Hub baseline ...", flush=True)
+    asr = transcriber(root)
+    _python(["bench/app.py", "--root", str(root)])
+    _python(["bench/hub_baseline.py", "--root", str(root)])
+    app = json.loads((RESULTS / "app.json").read_text())
+    hub = hub_summary(json.loads((RESULTS / "hub_baseline.json").read_text()))
+    for row in models:
+        row["share_of_hub"] = row["ms_per_clip"] / hub["ms_per_clip"]
+    return {"machine": machine(), "clip_seconds": CLIP_SECONDS, "threads": 1, "base_rss_mb": base_rss_mb(),
+            "models": models, "transcriber": asr,
+            "app": {k: app[k] for k in ("answer_s", "startup_s", "peak_rss_mb", "clip_seconds", "models")},
+            "hub_baseline": hub}
+
+
+def hub_summary(hub: dict) -> dict:
+    """The Hub pipeline's figures from ``bench/hub_baseline.py``'s results: 1 thread (beside our
+    models) and the machine's default threads (beside the app)."""
+    one, default = hub["rows"][0], hub["rows"][-1]
+    return {"model": "wav2vec2-large XLSR (random weights), transformers audio-classification pipeline",
+            "parameters": hub["parameters"], "ms_per_clip": one["ms_per_clip_batch1"],
+            "ms_per_clip_batch8": one["ms_per_clip_batch8"], "default_threads": default["variant"],
+            "ms_per_clip_default_threads": default["ms_per_clip_batch1"]}
+
+
+def cost_markdown(cost: dict) -> str:
+    """The cost table: one row per served checkpoint, then the transcriber, the app and the baseline."""
+    lines = ["| served checkpoint | parameters | on disk MB | load s | ms per 4 s clip, end to end | model alone, "
+             "batch 1 | model alone per clip, batch 32 | training s per epoch (items) | peak RSS MB | "
+             "x the Hub baseline |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(cost["models"], key=lambda r: r["ms_per_clip"]):
+        train = (f"{r['train_s_per_epoch']:.3g} ({r['epoch_items']:,})" if "train_s_per_epoch" in r
+                 else "(fitted, no epochs)")
+        lines.append(f"| `{r['checkpoint']}` | {r['parameters'] / 1e6:.2f} M | {r['checkpoint_mb']:.1f} | "
+                     f"{r['load_s']:.2f} | {r['ms_per_clip']:.1f} | {r['ms_batch1']:.2f} | "
+                     f"{r['ms_per_clip_batch32']:.2f} | {train} | {r['peak_rss_mb']:.0f} | {r['share_of_hub']:.3f} |")
+    hub, asr, app = cost["hub_baseline"], cost["transcriber"], cost["app"]
+    lines.append(f"| Hub baseline: {hub['model']} | {hub['parameters'] / 1e6:.0f} M | "
+                 f"{hub['parameters'] * 4 / 1e6:.0f} (fp32) | | {hub['ms_per_clip']:.0f} | | "
+                 f"{hub['ms_per_clip_batch8']:.0f} (batch 8) | | | 1 |")
+    lines.append("")
+    lines.append(f"Transcriber ({asr['engine']}, default threads): {asr['ms_per_clip']:.0f} ms per 4 s clip, "
+                 f"real-time factor {asr['real_time_factor']:.3f}. The app end to end (`bench/app.py`, "
+                 f"{app['clip_seconds']:.0f} s clip, transcription + {len(app['models'])} models + attention "
+                 f"figures, default threads): {app['answer_s']:.2f} s (the Hub pipeline's one model on a 4 s "
+                 f"clip with the same threads: {hub['ms_per_clip_default_threads'] / 1000:.2f} s); start-up "
+                 f"{app['startup_s']:.1f} s; peak {app['peak_rss_mb']:.0f} MB. A process that only imports torch "
+                 f"and emodemo peaks at {cost['base_rss_mb']:.0f} MB: every model's peak RSS includes it.")
+    return "\n".join(lines)
+
+
+def render_readme(result: dict, readme: Path = REPO / "README.md") -> None:
+    """Rewrite README's block between the compare markers from ``result``."""
+    from emodemo.comparison import markdown_table
+    cost = {r["checkpoint"]: r for r in result["cost"]["models"]}
+    block = f"{README_START}\n{markdown_table(result['accuracy'], cost)}\n\n{cost_markdown(result['cost'])}\n{README_END}"
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text:
+        raise SystemExit(f"README.md has no {README_START} ... {README_END} block to fill")
+    readme.write_text(re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text,
+                             flags=re.S), encoding="utf-8")
+
+
+def figure(result: dict, path: Path) -> None:
+    """Accuracy against ms per clip: each served model at its own protocol's row."""
+    from emodemo.comparison import BENCHMARKS
+    from emodemo.viz import accuracy_latency
+    cost = {r["checkpoint"]: r for r in result["cost"]["models"]}
+    points = [{"name": f"{row['checkpoint']}: {BENCHMARKS[row['benchmark']].split(' (')[0]}",
+               "ms": cost[row["checkpoint"]]["ms_per_clip"], "WA": 100 * row["WA"]["mean"],
+               "std": 100 * (row["WA"]["std"] or 0)} for row in result["accuracy"] if row["checkpoint"] in cost]
+    spec = result["cost"]["machine"]
+    fig = accuracy_latency(points, ("wav2vec2-large, Hub pipeline", result["cost"]["hub_baseline"]["ms_per_clip"]),
+                           f"served models: accuracy on their own benchmark against latency "
+                           f"(1 thread of a {spec['cores']}-core {spec['cpu']} CPU)")
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    import argparse
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "ravdess_speech")
+    parser.add_argument("--fer-root", type=Path, default=REPO.parent / "shared" / "datasets" / "fer2013")
+    parser.add_argument("--out", type=Path, default=RESULTS / "compare")
+    parser.add_argument("--one", help=argparse.SUPPRESS)            # the child process measuring one model
+    parser.add_argument("--readme-only", action="store_true", help="re-render README's table from the saved JSON")
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(args.one, args.root, args.fer_root)))
+        return
+    from emodemo.comparison import rows
+    if args.readme_only:
+        result = json.loads(args.out.with_suffix(".json").read_text())
+        result["accuracy"] = rows()
+    else:
+        result = {"accuracy": rows(), "cost": measure(args.root, args.fer_root)}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    figure(result, args.out.with_suffix(".png"))
+    render_readme(result)
+    print(cost_markdown(result["cost"]))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,218 @@
+"""One comparison of every model: which committed result backs each row, read into one shape.
+
+Every row of the comparison is an :class:`Entry`: a model (or one branch of it) on one benchmark,
+backed by a results file under ``checkpoints/`` that its recipe wrote when it was run on the
+committed protocol (``scripts/*_runs.sh``, ``make train-speech_probe``). :func:`rows` reads them
+into dicts with the same keys whatever the file's layout (a cross-validation summary, a branch of
+the ensemble's summary, a test report), so the table, the figures and the notebook read one thing.
+
+The benchmarks (:data:`BENCHMARKS`):
+
+* RAVDESS speech, actors 01-20, 7 classes (calm counted as neutral), the committed 5 folds by
+  actor, one run per fold: mean ± std over the test folds; the confusion matrix pools them.
+  Voice alone; voice + face action units; and the two text-audio pairings (constructed: a
+  GoEmotions line of the clip's emotion; real: the clip's own Whisper words). The mixed pairing
+  (each clip twice) is scored on each half.
+* GoEmotions Ekman test and MELD dev (text; :mod:`emodemo.text_benchmarks`), scored once.
+* FER-2013 PublicTest after de-duplication (faces), scored once.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+METRICS = ("WA", "UA", "WF1", "UF1")
+
+BENCHMARKS = {
+    "ravdess_voice": "RAVDESS, voice alone",
+    "ravdess_voice_face": "RAVDESS, voice + face action units",
+    "ravdess_constructed": "RAVDESS, constructed pairs (a GoEmotions line of the clip's emotion)",
+    "ravdess_real": "RAVDESS, real pairs (the clip's own Whisper words)",
+    "ravdess_mixed_constructed": "RAVDESS, mixed pairs: the half with GoEmotions lines",
+    "ravdess_mixed_real": "RAVDESS, mixed pairs: the half with the clip's own words",
+    "goemotions": "GoEmotions Ekman, test split",
+    "meld": "MELD, dev split",
+    "fer2013": "FER-2013 PublicTest (de-duplicated)",
+}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One row: ``model`` (what the row is called) on ``benchmark``, read from ``source`` (relative to
+    the checkpoints folder) at ``key`` (the path of dict keys to a report); ``checkpoint`` is the
+    served checkpoint this row describes (its cost is measured by ``bench/compare.py``), if any."""
+    benchmark: str
+    model: str
+    talk: str
+    reads: str
+    source: str
+    key: tuple[str, ...] = ("cross_validation",)
+    checkpoint: str | None = None
+
+
+def _pairings(model: str, talk: str, files: dict[str, str], checkpoint_pairing: tuple[str, str] | None = None
+              ) -> list[Entry]:
+    """An architecture's rows on both pairings: ``files`` maps ``"fusion"`` / ``"text"`` to a file
+    name pattern with ``{p}`` for the pairing; ``checkpoint_pairing`` = (checkpoint, pairing) marks
+    the row the served checkpoint's protocol matches."""
+    entries = []
+    for pairing in ("constructed", "real"):
+        for part, pattern in files.items():
+            served = checkpoint_pairing is not None and part == "fusion" and checkpoint_pairing[1] == pairing
+            entries.append(Entry(f"ravdess_{pairing}", model if part == "fusion" else f"{model}: words alone", talk,
+                                 "voice + words" if part == "fusion" else "words", pattern.format(p=pairing),
+                                 checkpoint=checkpoint_pairing[0] if served else None))
+    return entries
+
+
+ENTRIES: tuple[Entry, ...] = (
+    # voice alone
+    Entry("ravdess_voice", "speech_probe (Whisper-encoder statistics + MLP)", "-", "voice",
+          "speech_probe/cv/seven_classes.json"),
+    Entry("ravdess_voice", "coattention: voice branch", "001", "voice", "coattention/cv/speech.json"),
+    Entry("ravdess_voice", "ssl_mha: voice branch", "002", "voice", "ssl_mha/cv/speech.json"),
+    Entry("ravdess_voice", "mesm: FE2E voice alone", "004", "voice", "mesm/cv/fe2e_a.json"),
+    Entry("ravdess_voice", "nmt_attention: waveform CNN alone", "000", "voice", "nmt_attention/cv/audio.json"),
+    Entry("ravdess_voice", "handcrafted_ensemble: audio SVM", "003", "voice", "handcrafted_ensemble/config.json",
+          ("metrics", "cross_validation", "audio")),
+    # voice + face action units
+    Entry("ravdess_voice_face", "handcrafted_ensemble: forest on both SVMs", "003", "voice + face AUs",
+          "handcrafted_ensemble/config.json", ("metrics", "cross_validation", "fusion"), "handcrafted_ensemble"),
+    Entry("ravdess_voice_face", "handcrafted_ensemble: face-AU SVM", "003", "face AUs",
+          "handcrafted_ensemble/config.json", ("metrics", "cross_validation", "face")),
+    # the two pairings
+    *_pairings("nmt_attention (global attention)", "000",
+               {"fusion": "nmt_attention/cv/fusion_global_{p}.json", "text": "nmt_attention/cv/text_{p}.json"},
+               ("nmt_attention", "real")),
+    *_pairings("coattention", "001", {"fusion": "coattention/cv/fusion_{p}.json", "text": "coattention/cv/text_{p}.json"},
+               ("coattention", "constructed")),
+    *_pairings("ssl_mha Self-MHA", "002", {"fusion": "ssl_mha/cv/self_{p}.json", "text": "ssl_mha/cv/text_{p}.json"},
+               ("ssl_mha", "constructed")),
+    *_pairings("ssl_mha Cross-MHA", "002", {"fusion": "ssl_mha/cv/cross_{p}.json"}, ("ssl_mha/cross", "constructed")),
+    *_pairings("mesm MESM p=0.7", "004", {"fusion": "mesm/cv/mesm_p7_ta_{p}.json"}),
+    *_pairings("mesm FE2E", "004", {"fusion": "mesm/cv/fe2e_ta_{p}.json", "text": "mesm/cv/fe2e_t_{p}.json"}),
+    # mixed pairs, each half scored
+    *(Entry(f"ravdess_mixed_{half}", name, "004", "voice + words", f"mesm/cv/{stem}_mixed.json",
+            ("by_pairing", half, "summary"), "mesm" if stem == "mesm_p7_ta" else None)
+      for half in ("constructed", "real") for name, stem in (("mesm MESM p=0.7", "mesm_p7_ta"), ("mesm FE2E", "fe2e_ta"))),
+    # text benchmarks
+    Entry("goemotions", "nmt_attention: words alone", "000", "words", "nmt_attention/cv/text_goemotions.json", ("test",)),
+    Entry("goemotions", "nmt_attention: words alone, served run", "000", "words",
+          "nmt_attention/words_goemotions/config.json", ("metrics", "test"), "nmt_attention/words_goemotions"),
+    Entry("goemotions", "coattention: words alone", "001", "words", "coattention/cv/text_goemotions.json", ("test",)),
+    Entry("meld", "nmt_attention: words alone", "000", "words", "nmt_attention/cv/text_meld.json", ("test",)),
+    Entry("meld", "coattention: words alone", "001", "words", "coattention/cv/text_meld.json", ("test",)),
+    # faces
+    Entry("fer2013", "fer_cnn (VGG-style CNN)", "003", "face", "fer_cnn/config.json", ("metrics", "test"), "fer_cnn"),
+)
+
+
+def _score(value: Any) -> dict[str, float | None]:
+    """``{"mean", "std"}`` of a summary's ``{"mean", "std"}`` or a single report's number (std None)."""
+    if isinstance(value, dict):
+        return {"mean": float(value["mean"]), "std": float(value["std"])}
+    return {"mean": float(value), "std": None}
+
+
+def _confusion(source: dict, report: dict) -> np.ndarray:
+    """The report's confusion matrix, or the sum of its folds' (true rows x predicted columns)."""
+    if "confusion_matrix" in report:
+        return np.asarray(report["confusion_matrix"], dtype=int)
+    return np.sum([np.asarray(f["confusion_matrix"], dtype=int) for f in source["folds"]], axis=0)
+
+
+def _histories(source: dict, entry: Entry) -> list[list[dict]]:
+    """Per run (fold), the epochs its training logged: every stage of a staged recipe, the one
+    history of a single run, none for a model fitted without epochs (SVMs, forest)."""
+    if entry.key[:1] == ("by_pairing",) or "folds" in source and entry.key == ("cross_validation",):
+        stages = [s["folds"] for s in source["stages"].values()] if isinstance(source.get("stages"), dict) \
+            and all("folds" in s for s in source["stages"].values()) else [source["folds"]]
+        return [[e for stage in stages for e in stage[i]["history"]["epochs"]] for i in range(len(stages[0]))]
+    history = source.get("history") or (source.get("metrics") or {}).get("history")
+    if isinstance(history, dict) and isinstance(history.get("epochs"), list):
+        return [history["epochs"]]
+    if isinstance(source.get("stages"), dict):          # a staged single run: each stage's history
+        return [[e for s in source["stages"].values() for e in s["history"]["epochs"]]]
+    return []
+
+
+def _training(source: dict, entry: Entry) -> dict[str, float] | None:
+    """Mean epochs and measured training seconds per run (the epochs' own timings), if logged."""
+    runs = [epochs for epochs in _histories(source, entry) if epochs and all("seconds" in e for e in epochs)]
+    if not runs:
+        return None
+    return {"epochs": float(np.mean([len(r) for r in runs])),
+            "seconds": float(np.mean([sum(e["seconds"] for e in r) for r in runs])), "runs": len(runs)}
+
+
+def _fold_reports(source: dict, entry: Entry) -> list[dict]:
+    """The test report of each fold behind a cross-validated row, in fold order (none when scored once)."""
+    if entry.key == ("cross_validation",):
+        return source["folds"]
+    if entry.key[:1] == ("by_pairing",):
+        return source["by_pairing"][entry.key[1]]["folds"]
+    if entry.key[:2] == ("metrics", "cross_validation"):
+        return [fold[entry.key[2]] for fold in source["metrics"]["folds"]]
+    return []
+
+
+def read(entry: Entry, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
+    """One entry's row: its identity, WA / UA / WF1 / UF1 as ``{"mean", "std"}`` (std None when
+    scored once), the number of folds and each fold's WA (in fold order, so two rows on the same
+    folds pair up), per-class F1, labels, the (pooled) confusion matrix, and
+    ``training``: mean epochs and seconds per run as the run logged them (None when not logged)."""
+    path = Path(checkpoints) / entry.source
+    try:
+        source = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{entry.model} on {entry.benchmark}: its results file {path} is missing; "
+                                "run the model's scripts/*_runs.sh to make it") from None
+    report = source
+    for key in entry.key:
+        report = report[key]
+    labels = list(report.get("labels") or source["folds"][0]["labels"])
+    f1 = {label: _score(report["per_class"][label]["f1"])["mean"] for label in labels}
+    return {"benchmark": entry.benchmark, "model": entry.model, "talk": entry.talk, "reads": entry.reads,
+            "checkpoint": entry.checkpoint, "source": entry.source,
+            **{metric: _score(report[metric]) for metric in METRICS},
+            "folds": int(report.get("n_reports", 1)) if isinstance(report["WA"], dict) else 1,
+            "labels": labels, "per_class_f1": f1, "confusion_matrix": _confusion(source, report).tolist(),
+            "fold_WA": [float(f["WA"]) for f in _fold_reports(source, entry)], "training": _training(source, entry)}
+
+
+def rows(checkpoints: Path = CHECKPOINTS, entries: tuple[Entry, ...] = ENTRIES) -> list[dict[str, Any]]:
+    """Every entry's row, benchmark by benchmark (in :data:`BENCHMARKS` order), best WA first."""
+    order = list(BENCHMARKS)
+    read_rows = [read(e, checkpoints) for e in entries]
+    return sorted(read_rows, key=lambda r: (order.index(r["benchmark"]), -r["WA"]["mean"]))
+
+
+def cell(score: dict[str, float | None]) -> str:
+    """A score in percent: ``"70.4 ± 3.1"``, or ``"62.3"`` when scored once."""
+    if score["std"] is None:
+        return f"{100 * score['mean']:.1f}"
+    return f"{100 * score['mean']:.1f} ± {100 * score['std']:.1f}"
+
+
+def markdown_table(table_rows: list[dict[str, Any]], cost: dict[str, dict] | None = None) -> str:
+    """The rows as one Markdown table (best of each benchmark in bold); ``cost`` maps a served
+    checkpoint to its measured cost (``bench/compare.py``), shown as ms per clip beside its row."""
+    cost = cost or {}
+    lines = ["| benchmark | model | talk | reads | WA | UA | WF1 | UF1 | served: ms per 4 s clip |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    best = {}
+    for r in table_rows:
+        best.setdefault(r["benchmark"], r["WA"]["mean"])
+    for r in table_rows:
+        wins = r["WA"]["mean"] == best[r["benchmark"]]
+        name = f"**{r['model']}**" if wins else r["model"]
+        ms = cost.get(r["checkpoint"] or "", {}).get("ms_per_clip")
+        served = f"`{r['checkpoint']}`: {ms:.0f}" if ms is not None else (f"`{r['checkpoint']}`" if r["checkpoint"] else "")
+        lines.append(f"| {BENCHMARKS[r['benchmark']]} | {name} | {r['talk']} | {r['reads']} | "
+                     + " | ".join(cell(r[m]) for m in METRICS) + f" | {served} |")
+    return "\n".join(lines)

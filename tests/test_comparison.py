@@ -1,0 +1,112 @@
+"""The one comparison of every model: the rows read from the committed results, the saved bench
+results, and the README table rendered from them."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emodemo import comparison
+from emodemo.pipeline import discover
+
+REPO = Path(__file__).resolve().parents[1]
+SAVED = REPO / "bench" / "results" / "compare.json"
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return comparison.rows()
+
+
+def test_every_row_reads_a_complete_report(rows):
+    assert len(rows) == len(comparison.ENTRIES)
+    for row in rows:
+        cm = np.asarray(row["confusion_matrix"])
+        assert cm.shape == (len(row["labels"]),) * 2, row["model"]
+        assert set(row["per_class_f1"]) == set(row["labels"])
+        assert all(0 <= row[m]["mean"] <= 1 for m in comparison.METRICS)
+        # the pooled matrix's diagonal is the accuracy of every test item together
+        if row["benchmark"].startswith("ravdess"):
+            assert cm.sum() == 1200 and row["folds"] == 5 == len(row["fold_WA"])
+            assert np.trace(cm) / cm.sum() == pytest.approx(row["WA"]["mean"], abs=1e-9)   # equal-sized folds
+            assert np.mean(row["fold_WA"]) == pytest.approx(row["WA"]["mean"])
+        else:
+            assert row["WA"]["std"] is None and row["folds"] == 1
+            assert np.trace(cm) / cm.sum() == pytest.approx(row["WA"]["mean"])
+
+
+def test_rows_come_grouped_by_benchmark_best_first(rows):
+    order = list(comparison.BENCHMARKS)
+    keys = [(order.index(r["benchmark"]), -r["WA"]["mean"]) for r in rows]
+    assert keys == sorted(keys)
+    assert {r["benchmark"] for r in rows} == set(comparison.BENCHMARKS)
+
+
+def test_every_architecture_and_every_dataset_at_hand_is_in_the_table(rows):
+    recipes = {r["source"].split("/")[0] for r in rows}
+    assert recipes == {name.split("/")[0] for name in discover()}
+    readers = {r["reads"] for r in rows}
+    assert {"voice", "words", "voice + words", "face", "face AUs", "voice + face AUs"} <= readers
+
+
+def test_every_marked_checkpoint_is_served_and_trained_on_its_rows_protocol(rows):
+    from emodemo.checkpoint import read_checkpoint_config
+    served = set(discover())
+    for row in rows:
+        if row["checkpoint"] is None:
+            continue
+        assert row["checkpoint"] in served
+        card = read_checkpoint_config(comparison.CHECKPOINTS / row["checkpoint"])["data_card"]
+        benchmark = row["benchmark"]
+        if benchmark.startswith("ravdess_") and benchmark.split("_")[1] in ("constructed", "real", "mixed"):
+            assert card["pairing"].startswith(benchmark.split("_")[1]), (row["model"], card["pairing"])
+        elif benchmark in ("goemotions", "fer2013"):
+            assert card["dataset"] == benchmark
+
+
+def test_markdown_table_bolds_the_best_of_each_benchmark(rows):
+    table = comparison.markdown_table(rows, {"fer_cnn": {"ms_per_clip": 12.3}})
+    lines = table.splitlines()[2:]
+    assert len(lines) == len(rows)
+    assert sum("**" in line for line in lines) == len(comparison.BENCHMARKS)
+    assert "`fer_cnn`: 12" in table
+    assert "70.4 ± 3.1" in table            # speech_probe, 7 classes, 5 folds
+
+
+def test_a_missing_results_file_says_how_to_make_it(tmp_path):
+    entry = comparison.Entry("ravdess_real", "some model", "000", "voice + words", "nope/cv/x.json")
+    with pytest.raises(FileNotFoundError, match="scripts/\\*_runs.sh"):
+        comparison.read(entry, tmp_path)
+
+
+def test_training_time_is_read_from_the_runs_own_epoch_timings(rows):
+    by_source = {r["source"]: r for r in rows}
+    staged = json.loads((comparison.CHECKPOINTS / "coattention/cv/fusion_constructed.json").read_text())
+    fold0 = sum(e["seconds"] for stage in staged["stages"].values() for e in stage["folds"][0]["history"]["epochs"])
+    training = by_source["coattention/cv/fusion_constructed.json"]["training"]
+    assert training["runs"] == 5 and training["seconds"] > fold0 / 5
+    assert by_source["handcrafted_ensemble/config.json"]["training"] is None      # SVMs: no epochs
+
+
+def test_the_saved_comparison_is_the_committed_results_and_covers_every_served_model(rows):
+    saved = json.loads(SAVED.read_text())
+    assert saved["accuracy"] == json.loads(json.dumps(rows)), "re-run `python bench/compare.py --readme-only`"
+    assert {r["checkpoint"] for r in saved["cost"]["models"]} == set(discover()), "re-run bench/compare.py"
+    for r in saved["cost"]["models"]:
+        assert r["ms_per_clip"] > r["ms_batch1"] * 0.5 > 0 and r["peak_rss_mb"] > saved["cost"]["base_rss_mb"] * 0.9
+        assert r["share_of_hub"] == pytest.approx(r["ms_per_clip"] / saved["cost"]["hub_baseline"]["ms_per_clip"])
+
+
+def test_readme_shows_the_saved_comparison(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    import compare
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{compare.README_START}\nold\n{compare.README_END}\nrest\n")
+    compare.render_readme(json.loads(SAVED.read_text()), readme)
+    block = readme.read_text()
+    assert block.startswith("intro\n") and block.endswith("rest\n") and "old" not in block
+    table = block.split(compare.README_START)[1].split(compare.README_END)[0]
+    assert "| `coattention` |" in table and "Hub baseline" in table
+    assert table in (REPO / "README.md").read_text(), \
+        "README.md's table is stale: run `python bench/compare.py --readme-only`"
