@@ -352,22 +352,23 @@ def training_curves(history: History | Mapping[str, Any]) -> Figure:
 
 def accuracy_latency(points: Sequence[Mapping[str, Any]], baseline: tuple[str, float] | None = None,
                      title: str = "accuracy against latency") -> Figure:
-    """One dot per model: ``ms`` per clip (log x) against ``WA`` in percent, ``std`` as an error bar,
-    labelled with ``name``; ``baseline`` = (label, ms) draws a vertical line for a reference model."""
-    fig = Figure(figsize=(8.5, 5.5), layout="constrained")
+    """One dot per model: ``ms`` per clip (log x) against ``WA`` in percent, ``std`` as an error bar;
+    each dot is numbered and the legend names it (``name``), so close dots stay readable;
+    ``baseline`` = (label, ms) draws a vertical line for a reference model."""
+    fig = Figure(figsize=(11, 5), layout="constrained")
     ax = fig.add_subplot()
-    for point in points:
-        ax.errorbar(point["ms"], point["WA"], yerr=point.get("std") or 0, fmt="o", capsize=3)
-        ax.annotate(point["name"], (point["ms"], point["WA"]), fontsize=7, xytext=(5, 3), textcoords="offset points")
+    for number, point in enumerate(points, start=1):
+        ax.errorbar(point["ms"], point["WA"], yerr=point.get("std") or 0, fmt="o", capsize=3,
+                    label=f"{number}  {point['name']}")
+        ax.annotate(str(number), (point["ms"], point["WA"]), fontsize=8, xytext=(4, 2), textcoords="offset points")
     if baseline is not None:
-        ax.axvline(baseline[1], color="0.5", linestyle="--")
-        ax.annotate(baseline[0], (baseline[1], 0.02), xycoords=("data", "axes fraction"), fontsize=7, color="0.4",
-                    xytext=(-4, 0), textcoords="offset points", ha="right")
+        ax.axvline(baseline[1], color="0.5", linestyle="--", label=f"-  {baseline[0]}")
     ax.set_xscale("log")
     ax.set_xlabel("ms per 4 s clip, end to end (log scale)")
     ax.set_ylabel("WA % (± std over folds)")
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     return fig
 
 
@@ -391,7 +392,8 @@ def per_class_f1(rows: Sequence[Mapping[str, Any]], labels: Sequence[str], title
 
 def confusion_grid(panels: Sequence[tuple[str, Any, Sequence[str]]], columns: int = 6) -> Figure:
     """Many row-normalised confusion matrices side by side, one ``(title, matrix, labels)`` each
-    (rows true, columns predicted; class initials on the axes, the diagonal's mean in the title)."""
+    (rows true, columns predicted; the classes' first two letters on the axes, the diagonal's mean,
+    i.e. UA, in the title)."""
     rows = -(-len(panels) // columns)
     fig = Figure(figsize=(2.3 * columns, 2.5 * rows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, columns)).ravel()
@@ -401,7 +403,7 @@ def confusion_grid(panels: Sequence[tuple[str, Any, Sequence[str]]], columns: in
         initials = [label[:2] for label in labels]
         ax.set_xticks(range(len(labels)), initials, fontsize=6)
         ax.set_yticks(range(len(labels)), initials, fontsize=6)
-        ax.set_title(f"{title}\nrecall {np.mean(np.diag(shares)):.0%}", fontsize=6.5)
+        ax.set_title(f"{title}\nmean recall {np.mean(np.diag(shares)):.0%}", fontsize=6.5)
     for ax in axes[len(panels):]:
         ax.set_axis_off()
     return fig

@@ -161,3 +161,36 @@ def test_face_timeline_shows_evenly_spaced_faces_and_each_emotion_over_time(tmp_
     fig.savefig(tmp_path / "faces.png")
     with pytest.raises(ValueError, match="must be"):
         face_timeline(times, probs[:, :2], ["neutral", "happy", "sad"])
+
+
+def test_accuracy_latency_numbers_each_model_on_a_log_time_axis(tmp_path):
+    from emodemo.viz import accuracy_latency
+    points = [{"name": "a", "ms": 2.0, "WA": 60.0, "std": 1.0}, {"name": "b", "ms": 25.0, "WA": 76.0, "std": None}]
+    fig = accuracy_latency(points, ("hub", 1600.0))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log"
+    assert [t.get_text() for t in ax.texts] == ["1", "2"]
+    assert sorted(t.get_text() for t in ax.get_legend().get_texts()) == ["-  hub", "1  a", "2  b"]
+    fig.savefig(tmp_path / "a.png")
+    assert is_png(tmp_path / "a.png")
+
+
+def test_per_class_f1_draws_one_bar_per_model_and_class(report):
+    from emodemo.viz import per_class_f1
+    rows = [{"model": "m1", "per_class_f1": {"neutral": 0.5, "happy": 0.25}},
+            {"model": "m2", "per_class_f1": {"neutral": 0.75}}]
+    ax = per_class_f1(rows, ["neutral", "happy"]).axes[0]
+    heights = [round(p.get_height(), 6) for p in ax.patches]
+    assert heights[:2] == [50.0, 25.0] and heights[2] == 75.0 and np.isnan(heights[3])   # a class a row lacks: no bar
+
+
+def test_confusion_grid_gives_one_panel_per_matrix_with_its_mean_recall(report):
+    from emodemo.viz import confusion_grid
+    panels = [("one", report["confusion_matrix"], LABELS)] * 3
+    fig = confusion_grid(panels, columns=2)
+    shown = [ax for ax in fig.axes if ax.axison]
+    assert len(shown) == 3 and len(fig.axes) == 4
+    recall = np.mean(np.diag(row_normalised(report["confusion_matrix"])))
+    assert shown[0].get_title().endswith(f"mean recall {recall:.0%}")
+    with pytest.raises(ValueError, match="does not fit"):
+        confusion_grid([("bad", report["confusion_matrix"], LABELS[:2])])
