@@ -223,3 +223,28 @@ def test_a_hub_speech_encoders_every_layer_feeds_the_layer_mix(tiny_hub_encoders
     assert out["logits"].shape == (1, 7) and out["layer_weights"].shape == (1, 3)
     monkeypatch.setattr(recipe, "ALL_LAYERS", 1)            # an encoder deeper than ALL_LAYERS keeps every layer
     assert recipe.clip_inputs(wave, None, spec)["speech"].shape[1] == 3
+
+
+def test_the_whisper_encoder_runs_once_per_clip_for_every_model_that_reads_it(ravdess_clip, monkeypatch):
+    """Co-attention, Self- and Cross-MHA each ask for a user's clip's states: the encoder runs once."""
+    from emodemo.audio import load_audio
+    from emodemo.recipes import coattention, frozen_states
+    from emodemo.recipes import ssl_mha as recipe
+
+    wave = load_audio(ravdess_clip)
+    calls = []
+    encode = frozen_states.speech_states
+    monkeypatch.setattr(frozen_states, "speech_states", lambda *a, **k: calls.append(1) or encode(*a, **k))
+    monkeypatch.setattr(frozen_states, "_CLIP_MEMO", type(frozen_states._CLIP_MEMO)())
+    spec = {"speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
+    inputs = [recipe.clip_inputs(wave, None, dict(spec, fusion=f)) for f in ("self", "cross")]
+    co_spec = {"mode": "fusion", "top_layers": 1, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
+    inputs.append(coattention.clip_inputs(wave, None, co_spec))
+    assert len(calls) == 1
+    assert torch.equal(inputs[0]["speech"], inputs[1]["speech"])                # every layer: [1, 5, T, 384]
+    assert torch.equal(inputs[2]["speech"][0], inputs[0]["speech"][0, -2:])      # co-attention's top two layers
+    assert torch.equal(inputs[0]["speech"][0], encode([wave], recipe.WHISPER, 6)[0])
+    other = wave.copy()
+    other[:1000] *= 0.5
+    recipe.clip_inputs(other, None, dict(spec, fusion="self"))
+    assert len(calls) == 2                                       # another clip: encoded anew

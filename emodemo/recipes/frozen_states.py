@@ -11,6 +11,7 @@ serving (a long-running app would keep every user's words).
 from __future__ import annotations
 
 import functools
+from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
@@ -58,6 +59,24 @@ def speech_states(waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layer
     out = speech_encoder(encoder).encode([trim(w) for w in waves], all_layers=True)   # layers [B, L+1, T, D]
     top = out.layers[:, -(top_layers + 1):]                                           # [B, top+1, T, D]
     return [states[:, :int(n)].half().cpu() for states, n in zip(top, out.lengths)]
+
+
+def one_clip_states(wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 0) -> torch.Tensor:
+    """:func:`speech_states` of one user's clip, ``[top + 1, T, D]``. The encoder runs once per clip
+    and encoder whatever the layers asked for: every Whisper-based model of one analysis (co-attention,
+    Self- and Cross-MHA) reads the same states. The last :data:`CLIPS_REMEMBERED` clips are kept."""
+    import hashlib
+    key = (hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest(), encoder)
+    if key not in _CLIP_MEMO:
+        every_layer = speech_encoder(encoder).n_layers
+        _CLIP_MEMO[key] = speech_states([wave], encoder, every_layer)[0]              # [L+1, T, D]
+        while len(_CLIP_MEMO) > CLIPS_REMEMBERED:
+            _CLIP_MEMO.popitem(last=False)
+    return _CLIP_MEMO[key][-(top_layers + 1):]
+
+
+CLIPS_REMEMBERED = 4
+_CLIP_MEMO: OrderedDict[tuple[bytes, str], torch.Tensor] = OrderedDict()  # (wave digest, encoder) -> every layer's states
 
 
 def speech_of_samples(samples: Sequence[Sample], encoder: str = WHISPER, top_layers: int = 0,
@@ -128,7 +147,7 @@ def clip_states(wave: np.ndarray, transcript, speech: tuple[str, int] | None,
     """A user's clip and its Whisper transcript (or None) as a batch of one, like :func:`state_clips`."""
     item = {}
     if speech:
-        item["speech"] = speech_states([wave], *speech)[0]
+        item["speech"] = one_clip_states(wave, *speech)
     if text:
         item["text"] = one_line_states(words_of(transcript), *text)[0]
     return StateClips.collate([item])
