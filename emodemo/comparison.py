@@ -87,8 +87,9 @@ ENTRIES: tuple[Entry, ...] = (
           "handcrafted_ensemble/config.json", ("metrics", "cross_validation", "face")),
     # the two pairings
     *_pairings("nmt_attention (global attention)", "000",
-               {"fusion": "nmt_attention/cv/fusion_global_{p}.json", "text": "nmt_attention/cv/text_{p}.json"},
-               ("nmt_attention", "real")),
+               {"fusion": "nmt_attention/cv/fusion_global_{p}.json", "text": "nmt_attention/cv/text_{p}.json"}),
+    Entry("ravdess_real", "nmt_attention (forced alignment)", "000", "voice + words",
+          "nmt_attention/cv/fusion_forced_real.json", checkpoint="nmt_attention"),
     *_pairings("coattention", "001", {"fusion": "coattention/cv/fusion_{p}.json", "text": "coattention/cv/text_{p}.json"},
                ("coattention", "constructed")),
     *_pairings("ssl_mha Self-MHA", "002", {"fusion": "ssl_mha/cv/self_{p}.json", "text": "ssl_mha/cv/text_{p}.json"},
