@@ -130,9 +130,9 @@ def _confusion(source: dict, report: dict) -> np.ndarray:
 def _histories(source: dict, entry: Entry) -> list[list[dict]]:
     """Per run (fold), the epochs its training logged: every stage of a staged recipe, the one
     history of a single run, none for a model fitted without epochs (SVMs, forest)."""
-    if entry.key[:1] == ("by_pairing",) or "folds" in source and entry.key == ("cross_validation",):
-        stages = [s["folds"] for s in source["stages"].values()] if isinstance(source.get("stages"), dict) \
-            and all("folds" in s for s in source["stages"].values()) else [source["folds"]]
+    if entry.key == ("cross_validation",) or entry.key[:1] == ("by_pairing",):        # cross-validated
+        staged = isinstance(source.get("stages"), dict) and all("folds" in s for s in source["stages"].values())
+        stages = [s["folds"] for s in source["stages"].values()] if staged else [source["folds"]]
         return [[e for stage in stages for e in stage[i]["history"]["epochs"]] for i in range(len(stages[0]))]
     history = source.get("history") or (source.get("metrics") or {}).get("history")
     if isinstance(history, dict) and isinstance(history.get("epochs"), list):
