@@ -14,7 +14,8 @@ Protocol
   real RAVDESS clips cut to 4.0 s (3 timed calls each after a warm-up); the model alone at batch 1
   and per clip at batch 32; training seconds per epoch of the served run's data (840 RAVDESS clips,
   1,680 mixed pairs, 39,555 GoEmotions lines, 24,757 FER faces; batch 32, a full fine-tuning step,
-  frozen inputs cached); peak resident memory (``ru_maxrss``) and that of a process that
+  frozen inputs cached), and the training time its run logged (wall time per fold on this CPU,
+  from ``emodemo.comparison``); peak resident memory (``ru_maxrss``) and that of a process that
   only imported the libraries (the base every row shares). For ``fer_cnn`` a "clip" is 4 s of
   video: 20 real FER-2013 test faces (5 per second) through the CNN (face detection not counted).
 * Transcriber: Whisper tiny.en (the app's engine and threads) on the same 8 clips: real-time factor
@@ -68,6 +69,7 @@ def measure_one(name: str, root: Path, fer_root: Path) -> dict:
     import torch
 
     from emodemo.pipeline import CHECKPOINTS, load_models
+    from emodemo.recipes.frozen_states import forget_clips
     from gpu import model_cost
     from timing import exactly, median_ms, real_clips
 
@@ -88,6 +90,7 @@ def measure_one(name: str, root: Path, fer_root: Path) -> dict:
         one = inputs_of[0]()
 
     def answer(make_inputs):
+        forget_clips()                          # each call pays for the encoders, as a new clip does
         with torch.inference_mode():
             m.model(**make_inputs())
     end_to_end = statistics.median(median_ms(lambda f=f: answer(f), 3, warmup=1) for f in inputs_of)
@@ -141,6 +144,7 @@ def measure(root: Path, fer_root: Path) -> dict:
     from emodemo.pipeline import discover
     from timing import machine
 
+    base = base_rss_mb()        # first: a child's peak starts at this process's size when it was forked
     models = []
     for name in discover():
         print(f"measuring {name} ...", flush=True)
@@ -154,7 +158,7 @@ def measure(root: Path, fer_root: Path) -> dict:
     hub = hub_summary(json.loads((RESULTS / "hub_baseline.json").read_text()))
     for row in models:
         row["share_of_hub"] = row["ms_per_clip"] / hub["ms_per_clip"]
-    return {"machine": machine(), "clip_seconds": CLIP_SECONDS, "threads": 1, "base_rss_mb": base_rss_mb(),
+    return {"machine": machine(), "clip_seconds": CLIP_SECONDS, "threads": 1, "base_rss_mb": base,
             "models": models, "transcriber": asr,
             "app": {k: app[k] for k in ("answer_s", "startup_s", "peak_rss_mb", "clip_seconds", "models")},
             "hub_baseline": hub}
@@ -170,21 +174,26 @@ def hub_summary(hub: dict) -> dict:
             "ms_per_clip_default_threads": default["ms_per_clip_batch1"]}
 
 
-def cost_markdown(cost: dict) -> str:
-    """The cost table: one row per served checkpoint, then the transcriber, the app and the baseline."""
+def cost_markdown(cost: dict, accuracy: list[dict]) -> str:
+    """The cost table: one row per served checkpoint (with the training time its protocol's run
+    logged, from ``accuracy``), then the transcriber, the app and the baseline."""
+    logged = {r["checkpoint"]: r["training"] for r in accuracy if r["checkpoint"] and r["training"]}
     lines = ["| served checkpoint | parameters | on disk MB | load s | ms per 4 s clip, end to end | model alone, "
-             "batch 1 | model alone per clip, batch 32 | training s per epoch (items) | peak RSS MB | "
-             "share of the Hub pipeline's time |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "batch 1 | model alone per clip, batch 32 | training s per epoch (items) | training per run, "
+             "as logged | peak RSS MB | share of the Hub pipeline's time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in sorted(cost["models"], key=lambda r: r["ms_per_clip"]):
         train = (f"{r['train_s_per_epoch']:.3g} ({r['epoch_items']:,})" if "train_s_per_epoch" in r
                  else "(fitted, no epochs)")
+        run = logged.get(r["checkpoint"])
+        run = f"{run['seconds'] / 60:.1f} min, {run['epochs']:.0f} epochs" if run else ""
         lines.append(f"| `{r['checkpoint']}` | {r['parameters'] / 1e6:.2f} M | {r['checkpoint_mb']:.1f} | "
                      f"{r['load_s']:.2f} | {r['ms_per_clip']:.1f} | {r['ms_batch1']:.2f} | "
-                     f"{r['ms_per_clip_batch32']:.2f} | {train} | {r['peak_rss_mb']:.0f} | {100 * r['share_of_hub']:.2g} % |")
+                     f"{r['ms_per_clip_batch32']:.2f} | {train} | {run} | {r['peak_rss_mb']:.0f} | "
+                     f"{100 * r['share_of_hub']:.2g} % |")
     hub, asr, app = cost["hub_baseline"], cost["transcriber"], cost["app"]
     lines.append(f"| Hub baseline: {hub['model']} | {hub['parameters'] / 1e6:.0f} M | "
                  f"{hub['parameters'] * 4 / 1e6:.0f} (fp32) | | {hub['ms_per_clip']:.0f} | | "
-                 f"{hub['ms_per_clip_batch8']:.0f} (batch 8) | | | 100 % |")
+                 f"{hub['ms_per_clip_batch8']:.0f} (batch 8) | | | | 100 % |")
     lines.append("")
     lines.append(f"Transcriber ({asr['engine']}, default threads): {asr['ms_per_clip']:.0f} ms per 4 s clip, "
                  f"real-time factor {asr['real_time_factor']:.3f}. The app end to end (`bench/app.py`, "
@@ -200,7 +209,7 @@ def render_readme(result: dict, readme: Path = REPO / "README.md") -> None:
     """Rewrite README's block between the compare markers from ``result``."""
     from emodemo.comparison import markdown_table
     cost = {r["checkpoint"]: r for r in result["cost"]["models"]}
-    block = f"{README_START}\n{markdown_table(result['accuracy'], cost)}\n\n{cost_markdown(result['cost'])}\n{README_END}"
+    block = f"{README_START}\n{markdown_table(result['accuracy'], cost)}\n\n{cost_markdown(result['cost'], result['accuracy'])}\n{README_END}"
     text = readme.read_text(encoding="utf-8")
     if README_START not in text:
         raise SystemExit(f"README.md has no {README_START} ... {README_END} block to fill")
@@ -245,7 +254,7 @@ def main() -> None:
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     figure(result, args.out.with_suffix(".png"))
     render_readme(result)
-    print(cost_markdown(result["cost"]))
+    print(cost_markdown(result["cost"], result["accuracy"]))
 
 
 if __name__ == "__main__":

@@ -106,8 +106,12 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("goemotions", "nmt_attention: words alone, served run", "000", "words",
           "nmt_attention/words_goemotions/config.json", ("metrics", "test"), "nmt_attention/words_goemotions"),
     Entry("goemotions", "coattention: words alone", "001", "words", "coattention/cv/text_goemotions.json", ("test",)),
+    Entry("goemotions", "ssl_mha: words alone", "002", "words", "ssl_mha/cv/text_goemotions.json", ("test",)),
+    Entry("goemotions", "mesm FE2E: words alone", "004", "words", "mesm/cv/fe2e_t_goemotions.json", ("test",)),
     Entry("meld", "nmt_attention: words alone", "000", "words", "nmt_attention/cv/text_meld.json", ("test",)),
     Entry("meld", "coattention: words alone", "001", "words", "coattention/cv/text_meld.json", ("test",)),
+    Entry("meld", "ssl_mha: words alone", "002", "words", "ssl_mha/cv/text_meld.json", ("test",)),
+    Entry("meld", "mesm FE2E: words alone", "004", "words", "mesm/cv/fe2e_t_meld.json", ("test",)),
     # faces
     Entry("fer2013", "fer_cnn (VGG-style CNN)", "003", "face", "fer_cnn/config.json", ("metrics", "test"), "fer_cnn"),
 )

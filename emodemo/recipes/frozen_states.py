@@ -79,6 +79,13 @@ CLIPS_REMEMBERED = 4
 _CLIP_MEMO: OrderedDict[tuple[bytes, str], torch.Tensor] = OrderedDict()  # (wave digest, encoder) -> every layer's states
 
 
+def forget_clips() -> None:
+    """Drop what is remembered of users' clips and transcripts (:func:`one_clip_states`,
+    :func:`one_line_states`): a bench timing one clip over and over pays as for a new clip."""
+    _CLIP_MEMO.clear()
+    one_line_states.cache_clear()
+
+
 def speech_of_samples(samples: Sequence[Sample], encoder: str = WHISPER, top_layers: int = 0,
                       progress: bool = True) -> list[torch.Tensor]:
     """:func:`speech_states` of the samples' audio files (first 30 s), through the feature cache."""
