@@ -5,11 +5,13 @@ Run ``make app`` (or ``python app.py``) and open http://127.0.0.1:7860. All the 
 """
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import gradio as gr
 
+from emodemo.comparison import side_by_side
 from emodemo.evaluation import headline_markdown, headline_report
 from emodemo.fusion import MODALITY_NAMES, fuse
 from emodemo.pipeline import ClipError, Pipeline
@@ -22,6 +24,7 @@ face in view. The app transcribes it with Whisper, asks every trained voice and 
 emotion it hears and, for a video, the face models what they see. Models are trained on acted
 data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday speech."""
 DEFAULT_WEIGHT = 1.0   # every modality's weight in the fusion until the user moves a slider
+SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"   # bench/compare.py
 
 
 def on_gpu(fn):
@@ -77,8 +80,19 @@ def fused_view(alone: dict, *weights: float):
     return fused, modality_bars(alone, fused, EXPERTS)
 
 
+def side_by_side_markdown(saved: Path = SAVED_COMPARISON) -> str:
+    """Every model on every benchmark and what each served one costs, as ``bench/compare.py`` saved it."""
+    try:
+        return side_by_side(json.loads(saved.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return "No comparison saved here yet: `python bench/compare.py` measures it."
+
+
 def compare_models() -> None:
-    """One row per model: what it was scored on, its metrics, and its confusion matrix (plotly)."""
+    """Every model side by side; then one row per model: what it was scored on, its metrics, and
+    its confusion matrix (plotly)."""
+    with gr.Accordion("Every model on every benchmark, and what each costs (notebook 06, README)", open=False):
+        gr.Markdown(side_by_side_markdown())
     gr.Markdown("Each model's confusion matrix and metrics on its own evaluation data, as stored in its "
                 "checkpoint (rows: true emotion; numbers: share of the row, counts in brackets).")
     for m in pipeline.models:

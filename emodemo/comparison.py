@@ -1,4 +1,5 @@
-"""One comparison of every model: which committed result backs each row, read into one shape.
+"""One comparison of every model: which committed result backs each row, read into one shape, and
+the Markdown tables (accuracy, and the cost ``bench/compare.py`` measures) the README and the app show.
 
 Every row of the comparison is an :class:`Entry`: a model (or one branch of it) on one benchmark,
 backed by a results file under ``checkpoints/`` that its recipe wrote when it was run on the
@@ -223,3 +224,41 @@ def markdown_table(table_rows: list[dict[str, Any]], cost: dict[str, dict] | Non
         lines.append(f"| {BENCHMARKS[r['benchmark']]} | {name} | {r['talk']} | {r['reads']} | "
                      + " | ".join(cell(r[m]) for m in METRICS) + f" | {served} |")
     return "\n".join(lines)
+
+
+def cost_markdown(cost: dict, accuracy: list[dict]) -> str:
+    """The cost table: one row per served checkpoint (with the training time its protocol's run
+    logged, from ``accuracy``), then the transcriber, the app and the baseline."""
+    logged = {r["checkpoint"]: r["training"] for r in accuracy if r["checkpoint"] and r["training"]}
+    lines = ["| served checkpoint | parameters | on disk MB | load s | ms per 4 s clip, end to end | model alone, "
+             "batch 1 | model alone per clip, batch 32 | training s per epoch (items) | training per run, "
+             "as logged | peak RSS MB | share of the Hub pipeline's time |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in sorted(cost["models"], key=lambda r: r["ms_per_clip"]):
+        train = (f"{r['train_s_per_epoch']:.3g} ({r['epoch_items']:,})" if "train_s_per_epoch" in r
+                 else "(fitted, no epochs)")
+        run = logged.get(r["checkpoint"])
+        run = f"{run['seconds'] / 60:.1f} min, {run['epochs']:.0f} epochs" if run else ""
+        lines.append(f"| `{r['checkpoint']}` | {r['parameters'] / 1e6:.2f} M | {r['checkpoint_mb']:.1f} | "
+                     f"{r['load_s']:.2f} | {r['ms_per_clip']:.1f} | {r['ms_batch1']:.2f} | "
+                     f"{r['ms_per_clip_batch32']:.2f} | {train} | {run} | {r['peak_rss_mb']:.0f} | "
+                     f"{100 * r['share_of_hub']:.2g} % |")
+    hub, asr, app = cost["hub_baseline"], cost["transcriber"], cost["app"]
+    lines.append(f"| Hub baseline: {hub['model']} | {hub['parameters'] / 1e6:.0f} M | "
+                 f"{hub['parameters'] * 4 / 1e6:.0f} (fp32) | | {hub['ms_per_clip']:.0f} | | "
+                 f"{hub['ms_per_clip_batch8']:.0f} (batch 8) | | | | 100 % |")
+    lines.append("")
+    lines.append(f"Transcriber ({asr['engine']}, default threads): {asr['ms_per_clip']:.0f} ms per 4 s clip, "
+                 f"real-time factor {asr['real_time_factor']:.3f}. The app end to end (`bench/app.py`, "
+                 f"{app['clip_seconds']:.0f} s clip, transcription + {len(app['models'])} models + attention "
+                 f"figures, default threads): {app['answer_s']:.2f} s (the Hub pipeline's one model on a 4 s "
+                 f"clip with the same threads: {hub['ms_per_clip_default_threads'] / 1000:.2f} s); start-up "
+                 f"{app['startup_s']:.1f} s; peak {app['peak_rss_mb']:.0f} MB. A process that only imports torch "
+                 f"and emodemo peaks at {cost['base_rss_mb']:.0f} MB: every model's peak RSS includes it.")
+    return "\n".join(lines)
+
+
+def side_by_side(result: dict) -> str:
+    """Both tables of a saved comparison (``bench/results/compare.json``: ``accuracy`` rows and the
+    ``cost`` of every served checkpoint) as Markdown: what the README and the app show."""
+    cost = {r["checkpoint"]: r for r in result["cost"]["models"]}
+    return f"{markdown_table(result['accuracy'], cost)}\n\n{cost_markdown(result['cost'], result['accuracy'])}"

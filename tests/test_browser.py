@@ -51,3 +51,18 @@ def test_upload_analyse_and_see_transcript_predictions_and_attention(app_url, ra
         page.screenshot(path=str(SCREENSHOT), full_page=True, type="jpeg", quality=70)
         browser.close()
     assert SCREENSHOT.stat().st_size > 30_000
+
+
+def test_compare_tab_shows_every_model_side_by_side(app_url, tmp_path):
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(app_url)
+        page.get_by_role("tab", name="Compare models").click()
+        page.get_by_text("Every model on every benchmark, and what each costs").click()
+        table = page.locator("table").filter(has_text="share of the Hub pipeline's time")
+        playwright.expect(table).to_be_visible(timeout=30_000)
+        playwright.expect(page.locator("table").filter(has_text="FER-2013 PublicTest")).to_be_visible()
+        page.screenshot(path=str(tmp_path / "compare.png"), full_page=False)
+        browser.close()
+    assert (tmp_path / "compare.png").stat().st_size > 10_000

@@ -114,3 +114,12 @@ def test_readme_shows_the_saved_comparison(tmp_path):
     assert "| `coattention` |" in table and "Hub baseline" in table
     assert table in (REPO / "README.md").read_text(), \
         "README.md's table is stale: run `python bench/compare.py --readme-only`"
+
+
+def test_the_app_shows_the_saved_comparison_and_says_when_there_is_none(tmp_path):
+    sys.path.insert(0, str(REPO))
+    from app import side_by_side_markdown
+    shown = side_by_side_markdown()
+    assert shown == comparison.side_by_side(json.loads(SAVED.read_text()))
+    assert shown in (REPO / "README.md").read_text()
+    assert "bench/compare.py" in side_by_side_markdown(tmp_path / "missing.json")
