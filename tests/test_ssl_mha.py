@@ -251,3 +251,24 @@ def test_the_whisper_encoder_runs_once_per_clip_for_every_model_that_reads_it(ra
     frozen_states.forget_clips()                                 # what the benches do before each timed call
     recipe.clip_inputs(other, None, dict(spec, fusion="self"))
     assert len(calls) == 3
+
+
+def test_minilm_reads_a_users_transcript_once_whatever_layers_each_model_wants(monkeypatch):
+    from emodemo.asr import Transcript
+    from emodemo.recipes import coattention, frozen_states, mesm
+
+    calls = []
+    encode = frozen_states.line_states
+    monkeypatch.setattr(frozen_states, "line_states", lambda *a, **k: calls.append(a[2]) or encode(*a, **k))
+    frozen_states.forget_clips()
+    text = "I cannot believe you did this to me."
+    transcript = Transcript(text, [], "en", "x", 0.1, 2.0, "tiny.en")
+    top1 = frozen_states.one_line_states(frozen_states.words_of(transcript), frozen_states.MINILM, 1)[0]
+    top0 = frozen_states.one_line_states(frozen_states.words_of(transcript), frozen_states.MINILM, 0)[0]
+    mesm_text = mesm.clip_inputs(None, transcript, {"modalities": "T"})["text"]
+    assert len(calls) == 1 and coattention.ALL_LAYERS == frozen_states.ALL_LAYERS
+    assert top1.shape[0] == 2 and torch.equal(top1[-1], top0[0]) and torch.equal(mesm_text[0], top0[0].to(mesm_text.dtype))
+    assert torch.equal(top0, encode((frozen_states.words_of(transcript),), frozen_states.MINILM, 0)[0][0])
+    frozen_states.forget_clips()
+    frozen_states.one_line_states(frozen_states.words_of(transcript), frozen_states.MINILM, 0)
+    assert len(calls) == 2

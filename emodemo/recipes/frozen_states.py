@@ -83,7 +83,7 @@ def forget_clips() -> None:
     """Drop what is remembered of users' clips and transcripts (:func:`one_clip_states`,
     :func:`one_line_states`): a bench timing one clip over and over pays as for a new clip."""
     _CLIP_MEMO.clear()
-    one_line_states.cache_clear()
+    _line_layers.cache_clear()
 
 
 def speech_of_samples(samples: Sequence[Sample], encoder: str = WHISPER, top_layers: int = 0,
@@ -105,11 +105,19 @@ def line_states(texts: tuple[str, ...], encoder: str, top_layers: int) -> list[t
     return [(states[:, :len(tokens)].half(), tuple(tokens)) for states, tokens in zip(top, encoded.tokens)]
 
 
-@functools.lru_cache(maxsize=16)
 def one_line_states(text: str, encoder: str, top_layers: int) -> tuple[torch.Tensor, tuple[str, ...]]:
-    """:func:`line_states` of one line (a user's transcript), remembered for the last few lines:
-    every words model and every figure of one analysis reads the same transcript."""
-    return line_states((text,), encoder, top_layers)[0]
+    """:func:`line_states` of one line (a user's transcript). The encoder runs once per line and
+    encoder whatever the layers asked for (every words model and every figure of one analysis
+    reads the same transcript); the last 16 lines are remembered."""
+    if top_layers > ALL_LAYERS:
+        return line_states((text,), encoder, top_layers)[0]
+    states, tokens = _line_layers(text, encoder)                                     # [ALL_LAYERS + 1, N, D]
+    return states[-(top_layers + 1):], tokens
+
+
+@functools.lru_cache(maxsize=16)
+def _line_layers(text: str, encoder: str) -> tuple[torch.Tensor, tuple[str, ...]]:
+    return line_states((text,), encoder, ALL_LAYERS)[0]
 
 
 def text_states(texts: Sequence[str], encoder: str = MINILM, top_layers: int = 0,
