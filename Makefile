@@ -41,7 +41,7 @@ bench: $(STAMP)
 	$(PY) bench/ssl_mha.py --root $(DATA)/ravdess_speech
 	$(PY) bench/handcrafted_ensemble.py --root $(DATA)/ravdess_speech
 	$(PY) bench/mesm.py --root $(DATA)/ravdess_speech
-	$(PY) bench/compare.py --root $(DATA)/ravdess_speech   # also runs bench/app.py and bench/hub_baseline.py
+	$(PY) bench/compare.py --root $(DATA)/ravdess_speech --fer-root $(DATA)/fer2013   # also runs bench/app.py and bench/hub_baseline.py
 	$(PY) bench/gpu.py prepare --root $(DATA)/ravdess_speech   # then on a GPU machine: python bench/gpu.py run
 
 ## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.

@@ -8,16 +8,21 @@ Protocol
   test), WA / UA / WF1 / UF1 with std over folds. The table is re-read from those files, not
   re-trained: retraining every variant takes about 12 hours on this CPU (``scripts/*_runs.sh``).
 * Cost of every served checkpoint (``checkpoints/``), each in a fresh process so that its memory is
-  its own, on 1 CPU thread (as the per-model benches): parameters, checkpoint size on disk, load
-  time; **ms per 4 s clip** from the waveform and its transcript to the answer (the recipe's
-  ``clip_inputs``: frozen Whisper / MiniLM encoders, features; then the model), median over 8
-  real RAVDESS clips cut to 4.0 s (3 timed calls each after a warm-up); the model alone at batch 1
-  and per clip at batch 32; training seconds per epoch of the served run's data (840 RAVDESS clips,
-  1,680 mixed pairs, 39,555 GoEmotions lines, 24,757 FER faces; batch 32, a full fine-tuning step,
-  frozen inputs cached), and the training time its run logged (wall time per fold on this CPU,
-  from ``emodemo.comparison``); peak resident memory (``ru_maxrss``) and that of a process that
-  only imported the libraries (the base every row shares). For ``fer_cnn`` a "clip" is 4 s of
-  video: 20 real FER-2013 test faces (5 per second) through the CNN (face detection not counted).
+  its own, on 1 CPU thread (as the per-model benches):
+  - parameters, checkpoint size on disk, load time;
+  - **ms per 4 s clip** from the waveform and its transcript to the answer (the recipe's
+    ``clip_inputs``: frozen Whisper / MiniLM encoders, features; then the model), median over 8 real
+    RAVDESS clips cut to 4.0 s, 3 timed calls each after a warm-up, each call paying for its
+    encoders as a new clip would (``forget_clips``);
+  - the model alone at batch 1 and per clip at batch 32;
+  - one training step (batch 32, every parameter trained, one batch of real inputs repeated) times
+    the steps of an epoch of the served run's data (840 RAVDESS clips, 1,680 mixed pairs, 39,555
+    GoEmotions lines, 24,757 FER faces): a floor; beside it, the time the real run logged
+    (``emodemo.comparison``);
+  - peak resident memory (``ru_maxrss``) while serving, and after the training step apart; and that
+    of a process that only imported torch and emodemo (the floor every row shares).
+  For ``fer_cnn`` a "clip" is 4 s of video: 20 real FER-2013 test faces (5 per second) through the
+  CNN (face detection not counted).
 * Transcriber: Whisper tiny.en (the app's engine and threads) on the same 8 clips: real-time factor
   = seconds of compute per second of audio.
 * App: ``bench/app.py`` (a 5 s clip through every model and every figure; start-up; peak memory).
@@ -54,7 +59,6 @@ VIDEO_FACES = 20            # 4 s of video at the app's 5 faces per second
 RESULTS = REPO / "bench" / "results"
 # items in one training epoch of each benchmark's protocol (RAVDESS: a fold's 14 training actors)
 EPOCH_ITEMS = {"ravdess_mixed_constructed": 1680, "ravdess_mixed_real": 1680, "goemotions": 39555, "fer2013": 24757}
-RAVDESS_EPOCH = 840
 README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
 
 
@@ -70,7 +74,7 @@ def measure_one(name: str, root: Path, fer_root: Path) -> dict:
 
     from emodemo.pipeline import CHECKPOINTS, load_models
     from emodemo.recipes.frozen_states import forget_clips
-    from gpu import model_cost
+    from gpu import TRAIN_CLIPS, model_cost
     from timing import exactly, median_ms, real_clips
 
     torch.set_num_threads(1)
@@ -94,13 +98,14 @@ def measure_one(name: str, root: Path, fer_root: Path) -> dict:
         with torch.inference_mode():
             m.model(**make_inputs())
     end_to_end = statistics.median(median_ms(lambda f=f: answer(f), 3, warmup=1) for f in inputs_of)
+    serving_peak_mb = _peak_mb()                # before the training step below grows the process
     from emodemo.comparison import ENTRIES
     served = [e.benchmark for e in ENTRIES if e.checkpoint == name]
-    epoch_items = EPOCH_ITEMS.get(served[0], RAVDESS_EPOCH) if served else RAVDESS_EPOCH
+    epoch_items = EPOCH_ITEMS.get(served[0], TRAIN_CLIPS) if served else TRAIN_CLIPS
     row = {"checkpoint": name, "recipe": m.meta["model_name"], "load_s": load_s, "ms_per_clip": end_to_end,
            "checkpoint_mb": sum(p.stat().st_size for p in (CHECKPOINTS / name).glob("*.safetensors")) / 1e6,
            "epoch_items": epoch_items, **model_cost(m.model.float(), one, torch.device("cpu"), None, epoch_items)}
-    row["peak_rss_mb"] = _peak_mb()
+    row.update(peak_rss_mb=serving_peak_mb, peak_rss_mb_with_training_step=_peak_mb())
     return row
 
 
@@ -150,10 +155,10 @@ def measure(root: Path, fer_root: Path) -> dict:
         print(f"measuring {name} ...", flush=True)
         out = _python([str(Path(__file__)), "--one", name, "--root", str(root), "--fer-root", str(fer_root)])
         models.append(json.loads(out.strip().splitlines()[-1]))
-    print("transcriber, app and the Hub baseline ...", flush=True)
-    asr = transcriber(root)
-    _python(["bench/app.py", "--root", str(root)])
+    print("app, Hub baseline and transcriber ...", flush=True)
+    _python(["bench/app.py", "--root", str(root)])              # before this process loads Whisper
     _python(["bench/hub_baseline.py", "--root", str(root)])
+    asr = transcriber(root)
     app = json.loads((RESULTS / "app.json").read_text())
     hub = hub_summary(json.loads((RESULTS / "hub_baseline.json").read_text()))
     for row in models:
@@ -167,7 +172,8 @@ def measure(root: Path, fer_root: Path) -> dict:
 def hub_summary(hub: dict) -> dict:
     """The Hub pipeline's figures from ``bench/hub_baseline.py``'s results: 1 thread (beside our
     models) and the machine's default threads (beside the app)."""
-    one, default = hub["rows"][0], hub["rows"][-1]
+    one = next(r for r in hub["rows"] if r["variant"].endswith(" 1 thread(s)"))
+    default = max(hub["rows"], key=lambda r: int(r["variant"].rsplit(" ", 2)[-2]))     # the most threads
     return {"model": "wav2vec2-large XLSR (random weights), transformers audio-classification pipeline",
             "parameters": hub["parameters"], "ms_per_clip": one["ms_per_clip_batch1"],
             "ms_per_clip_batch8": one["ms_per_clip_batch8"], "default_threads": default["variant"],

@@ -29,8 +29,14 @@ DESCRIPTIONS = {
 }
 
 
-def text_benchmark_parts(name: str, root: str | Path) -> tuple[list[Sample], list[Sample], list[Sample]]:
-    """``(train, validation, test)`` text samples of benchmark ``name`` read from ``root``."""
+def text_benchmark_parts(name: str, root: str | Path, quick: bool = False) -> tuple[list[Sample], ...]:
+    """``(train, validation, test)`` text samples of benchmark ``name`` read from ``root``; for a
+    quick (smoke) run, 200 lines of each."""
+    parts = _parts(name, root)
+    return tuple(part[:200] for part in parts) if quick else parts
+
+
+def _parts(name: str, root: str | Path) -> tuple[list[Sample], list[Sample], list[Sample]]:
     if name == "goemotions":
         lines = goemotions.load(root, labels="ekman", single_label=True)
         return tuple([s for s in lines if s.split == part] for part in ("train", "dev", "test"))
@@ -44,12 +50,6 @@ def text_benchmark_parts(name: str, root: str | Path) -> tuple[list[Sample], lis
                 [s for s in train if s.meta["dialogue_id"] in held_out],
                 [s for s in lines if s.split == "dev"])
     raise ValueError(f"text benchmarks are {list(TEXT_BENCHMARKS)}, not {name!r}")
-
-
-def benchmark_parts(name: str, root: str | Path, quick: bool = False) -> tuple[list[Sample], ...]:
-    """:func:`text_benchmark_parts`, cut to 200 lines per part for a quick (smoke) run."""
-    parts = text_benchmark_parts(name, root)
-    return tuple(part[:200] for part in parts) if quick else parts
 
 
 def fit_and_test(name: str, parts: tuple[list[Sample], ...], make_dataset, model, cfg, labels) -> dict:

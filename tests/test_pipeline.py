@@ -283,6 +283,6 @@ def test_a_sound_only_webm_as_browsers_record_it_is_analysed_as_sound(pipeline, 
 
 def test_cli_refuses_a_class_count_the_probe_cannot_train(tmp_path):
     out = subprocess.run([sys.executable, "-m", "emodemo", "train", "speech_probe", "--root", str(tmp_path),
-                          "--option", "classes=9"], capture_output=True, text=True, cwd=REPO, timeout=120)
+                          "--option", "classes=seven"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "classes is 8 (calm apart) or 7 (calm counted as neutral)" in out.stderr

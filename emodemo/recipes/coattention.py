@@ -37,7 +37,7 @@ from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
-from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, benchmark_parts
+from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +218,7 @@ def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: 
 
     if spec["mode"] != "text":
         raise ValueError(f"{name} has no audio: train it with --option mode=text")
-    parts = benchmark_parts(name, root, quick)
+    parts = text_benchmark_parts(name, root, quick)
     labels = DATASET_LABELS[name]
     kwargs = model_kwargs("text", spec["top_layers"], len(labels), text_encoder_name=spec["text_encoder"])
     train_set, val_set, test_set = (make_dataset(part, labels, spec) for part in parts)

@@ -5,12 +5,14 @@ Per clip: the Whisper tiny.en encoder's frame states (leading and trailing silen
 30 s) at its top ``top + 1`` layers, and the MiniLM word-piece states of its words likewise.
 Speech states are computed once per audio file and kept in the feature cache (about 40 kB per
 second of speech and layer, fp16); text states are recomputed per process and memoised in
-training (MiniLM takes ~10 ms for a RAVDESS transcript here, ``bench/coattention.py``) and not when
-serving (a long-running app would keep every user's words).
+training (MiniLM takes ~10 ms for a RAVDESS transcript here, ``bench/coattention.py``). When
+serving, only the last few users' clips and transcripts are remembered (:func:`one_clip_states`,
+:func:`one_line_states`), so that the models of one analysis share one encoding.
 """
 from __future__ import annotations
 
 import functools
+import threading
 from collections import OrderedDict
 from typing import Sequence
 
@@ -64,25 +66,31 @@ def speech_states(waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layer
 def one_clip_states(wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 0) -> torch.Tensor:
     """:func:`speech_states` of one user's clip, ``[top + 1, T, D]``. The encoder runs once per clip
     and encoder whatever the layers asked for: every Whisper-based model of one analysis (co-attention,
-    Self- and Cross-MHA) reads the same states. The last :data:`CLIPS_REMEMBERED` clips are kept."""
+    Self- and Cross-MHA) reads the same states. The last :data:`CLIPS_REMEMBERED` clips are kept
+    (safe under concurrent requests: at worst two of them encode the same clip)."""
     import hashlib
     key = (hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest(), encoder)
-    if key not in _CLIP_MEMO:
-        every_layer = speech_encoder(encoder).n_layers
-        _CLIP_MEMO[key] = speech_states([wave], encoder, every_layer)[0]              # [L+1, T, D]
-        while len(_CLIP_MEMO) > CLIPS_REMEMBERED:
-            _CLIP_MEMO.popitem(last=False)
-    return _CLIP_MEMO[key][-(top_layers + 1):]
+    with _CLIP_LOCK:
+        states = _CLIP_MEMO.get(key)
+    if states is None:
+        states = speech_states([wave], encoder, speech_encoder(encoder).n_layers)[0]     # every layer [L+1, T, D]
+        with _CLIP_LOCK:
+            _CLIP_MEMO[key] = states
+            while len(_CLIP_MEMO) > CLIPS_REMEMBERED:
+                _CLIP_MEMO.popitem(last=False)
+    return states[-(top_layers + 1):]
 
 
 CLIPS_REMEMBERED = 4
 _CLIP_MEMO: OrderedDict[tuple[bytes, str], torch.Tensor] = OrderedDict()  # (wave digest, encoder) -> every layer's states
+_CLIP_LOCK = threading.Lock()
 
 
 def forget_clips() -> None:
     """Drop what is remembered of users' clips and transcripts (:func:`one_clip_states`,
     :func:`one_line_states`): a bench timing one clip over and over pays as for a new clip."""
-    _CLIP_MEMO.clear()
+    with _CLIP_LOCK:
+        _CLIP_MEMO.clear()
     _line_layers.cache_clear()
 
 

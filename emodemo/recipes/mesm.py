@@ -40,7 +40,7 @@ from emodemo.recipes.common import (DATASET_LABELS, MULTILABEL_DATASETS, chosen_
                                     final_model, licence, paired_parts, reports_by_pairing, text_benchmark_run)
 from emodemo.recipes.frozen_states import one_line_states, text_states, words_of
 from emodemo.text import MINILM, load_text_encoder
-from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, benchmark_parts
+from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 from emodemo.train import PaddedClips
 
 NAME = "mesm"
@@ -241,7 +241,7 @@ def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: 
         raise ValueError(f"{name} has no audio: train it with --option modalities=T")
     labels = DATASET_LABELS[name]
     kwargs = {"n_classes": len(labels), "modalities": "T", "sparse": False, "top_p": 1.0}
-    model, metrics = text_benchmark_run(NAME, name, benchmark_parts(name, root, quick),
+    model, metrics = text_benchmark_run(NAME, name, text_benchmark_parts(name, root, quick),
                                         lambda part: make_dataset(part, labels, spec), lambda: build(NAME, **kwargs),
                                         labels, cfg)
     metrics["variant"] = {"model": "FE2E", "modalities": "T", "top_p": None}

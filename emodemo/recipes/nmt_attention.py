@@ -37,7 +37,7 @@ from emodemo.models import build
 from emodemo.models.nmt_attention import word_spans_to_frames
 from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts, text_benchmark_run
 from emodemo.text import load_glove, tokenize
-from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, benchmark_parts
+from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +272,7 @@ def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, epochs:
 
     if mode != "text":
         raise ValueError(f"{name} has no audio: train it with --option mode=text")
-    parts = benchmark_parts(name, root, quick)
+    parts = text_benchmark_parts(name, root, quick)
     vocab = vocabulary([s for part in parts for s in part])
     spec, labels = {"vocab": vocab}, DATASET_LABELS[name]
     kwargs = model_kwargs(vocab, "text", "global", "concat", 10, len(labels))

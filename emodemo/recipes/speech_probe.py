@@ -85,9 +85,11 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     from emodemo.checkpoint import save_checkpoint
     from emodemo.experiment import cross_validate, standard_protocol, train_final
 
-    if int(classes) not in (7, 8):
+    if str(classes) not in ("7", "8"):
         raise ValueError(f"classes is 8 (calm apart) or 7 (calm counted as neutral), not {classes!r}")
-    seven = dataset == "ravdess" and int(classes) == 7
+    seven = str(classes) == "7"
+    if seven and dataset != "ravdess":
+        raise ValueError(f"classes=7 merges RAVDESS's calm into neutral; {dataset} keeps its own classes")
     samples = [s for s in data.load(dataset, root, **({"calm_as_neutral": True} if seven else {})) if s.audio is not None]
     if dataset == "ravdess":
         labels = label_sets.CANONICAL7 if seven else label_sets.RAVDESS8

@@ -35,7 +35,7 @@ from emodemo.recipes.common import (DATASET_LABELS, chosen_folds, cross_validati
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
-from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, benchmark_parts
+from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 
 NAME = "ssl_mha"
 MODALITIES = ("audio", "text")
@@ -170,7 +170,7 @@ def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: 
         raise ValueError(f"{name} has no audio: train it with --option fusion=text")
     labels = DATASET_LABELS[name]
     kwargs = model_kwargs("text", pooling, text_feature, len(labels), spec["speech_encoder"], spec["text_encoder"])
-    model, metrics = text_benchmark_run(NAME, name, benchmark_parts(name, root, quick),
+    model, metrics = text_benchmark_run(NAME, name, text_benchmark_parts(name, root, quick),
                                         lambda part: make_dataset(part, labels, spec), lambda: build(NAME, **kwargs),
                                         labels, cfg)
     metrics["variant"] = {"fusion": "text", "pooling": pooling, "text_feature": text_feature}
