@@ -86,6 +86,8 @@ def side_by_side_markdown(saved: Path = SAVED_COMPARISON) -> str:
         return side_by_side(json.loads(saved.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return "No comparison saved here yet: `python bench/compare.py` measures it."
+    except (KeyError, TypeError, ValueError):      # a file from another version: never cost the page
+        return f"The saved comparison ({saved.name}) is from another version: re-run `python bench/compare.py`."
 
 
 def compare_models() -> None:

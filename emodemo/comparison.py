@@ -251,7 +251,8 @@ def cost_markdown(cost: dict, accuracy: list[dict]) -> str:
                 else "(fitted, no epochs)")
         run = logged.get(r["checkpoint"])
         if run:
-            where = "on a GPU" if any(word in run["device"] for word in ("GPU", "H200", "cuda")) else "this CPU"
+            device = run.get("device", "this CPU")
+            where = "on a GPU" if any(word in device for word in ("GPU", "H200", "cuda")) else "this CPU"
             run = f"{run['seconds'] / 60:.1f} min, {run['epochs']:.0f} epochs ({where})"
         lines.append(f"| `{r['checkpoint']}` | {r['parameters'] / 1e6:.2f} M | {r['checkpoint_mb']:.1f} | "
                      f"{r['load_s']:.2f} | {r['ms_per_clip']:.1f} | {r['ms_batch1']:.2f} | "

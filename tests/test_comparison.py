@@ -29,6 +29,7 @@ def test_every_row_reads_a_complete_report(rows):
         # the pooled matrix's diagonal is the accuracy of every test item together
         if row["benchmark"].startswith("ravdess"):
             assert cm.sum() == 1200 and row["folds"] == 5 == len(row["fold_WA"])
+            assert row["fold_names"] == [f"fold{k}" for k in range(5)]            # rows pair up by fold
             assert np.trace(cm) / cm.sum() == pytest.approx(row["WA"]["mean"], abs=1e-9)   # equal-sized folds
             assert np.mean(row["fold_WA"]) == pytest.approx(row["WA"]["mean"])
         else:
@@ -58,6 +59,8 @@ def test_every_marked_checkpoint_is_served_and_scored_on_its_rows_protocol(rows)
     assert len({r["checkpoint"] for r in marked}) >= 8
     for row in marked:
         assert row["checkpoint"] in served
+        if row["source"] == f"{row['checkpoint']}/config.json":      # read from the card itself
+            continue
         metrics = read_checkpoint_config(comparison.CHECKPOINTS / row["checkpoint"])["metrics"]
         if row["benchmark"].startswith("ravdess_mixed_"):
             card = metrics["by_pairing"][row["benchmark"].rsplit("_", 1)[1]]["summary"]["WA"]["mean"]
@@ -69,7 +72,16 @@ def test_every_marked_checkpoint_is_served_and_scored_on_its_rows_protocol(rows)
         assert card == pytest.approx(row["WA"]["mean"]), (row["model"], row["benchmark"])
 
 
+def test_the_served_ensemble_is_marked_on_what_a_voice_clip_gets(rows):
+    """The app has no face action units for a voice clip: the ensemble answers with its audio SVM."""
+    (marked,) = [r for r in rows if r["checkpoint"] == "handcrafted_ensemble"]
+    assert marked["reads"] == "voice" and "as served" in marked["model"]
+    assert next(e for e in comparison.ENTRIES if e.checkpoint == "handcrafted_ensemble").key[-1] == "audio"
+
+
 def test_markdown_table_bolds_the_best_of_each_benchmark(rows):
+    shuffled = rows[::-1]                                   # the best is found, not assumed first
+    assert comparison.markdown_table(shuffled).count("**") == comparison.markdown_table(rows).count("**")
     table = comparison.markdown_table(rows, {"fer_cnn": {"ms_per_clip": 12.3}})
     lines = table.splitlines()[2:]
     assert len(lines) == len(rows)
@@ -106,10 +118,10 @@ def test_readme_shows_the_saved_comparison(tmp_path):
     sys.path.insert(0, str(REPO / "bench"))
     import compare
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{compare.README_START}\nold\n{compare.README_END}\nrest\n")
+    readme.write_text(f"intro\n{compare.README_START}\nSTALE TABLE\n{compare.README_END}\nrest\n")
     compare.render_readme(json.loads(SAVED.read_text()), readme)
     block = readme.read_text()
-    assert block.startswith("intro\n") and block.endswith("rest\n") and "old" not in block
+    assert block.startswith("intro\n") and block.endswith("rest\n") and "STALE TABLE" not in block
     table = block.split(compare.README_START)[1].split(compare.README_END)[0]
     assert "| `coattention` |" in table and "Hub baseline" in table
     assert table in (REPO / "README.md").read_text(), \
@@ -123,3 +135,5 @@ def test_the_app_shows_the_saved_comparison_and_says_when_there_is_none(tmp_path
     assert shown == comparison.side_by_side(json.loads(SAVED.read_text()))
     assert shown in (REPO / "README.md").read_text()
     assert "bench/compare.py" in side_by_side_markdown(tmp_path / "missing.json")
+    (tmp_path / "old.json").write_text(json.dumps({"accuracy": [], "cost": {}}))
+    assert "another version" in side_by_side_markdown(tmp_path / "old.json")

@@ -272,3 +272,22 @@ def test_minilm_reads_a_users_transcript_once_whatever_layers_each_model_wants(m
     frozen_states.forget_clips()
     frozen_states.one_line_states(frozen_states.words_of(transcript), frozen_states.MINILM, 0)
     assert len(calls) == 2
+
+
+def test_the_clip_memo_keeps_only_the_last_clips(ravdess_clip, monkeypatch):
+    from emodemo.audio import load_audio
+    from emodemo.recipes import frozen_states
+
+    monkeypatch.setattr(frozen_states, "CLIPS_REMEMBERED", 2)
+    monkeypatch.setattr(frozen_states, "_CLIP_MEMO", type(frozen_states._CLIP_MEMO)())
+    wave = load_audio(ravdess_clip)
+    waves = [wave * gain for gain in (1.0, 0.9, 0.8)]
+    for w in waves:
+        frozen_states.one_clip_states(w)
+    assert len(frozen_states._CLIP_MEMO) == 2
+    calls = []
+    encode = frozen_states.speech_states
+    monkeypatch.setattr(frozen_states, "speech_states", lambda *a, **k: calls.append(1) or encode(*a, **k))
+    frozen_states.one_clip_states(waves[2])          # remembered
+    frozen_states.one_clip_states(waves[0])          # the oldest was dropped: encoded again
+    assert len(calls) == 1
