@@ -130,4 +130,10 @@ def headline_markdown(name: str, meta: dict) -> str:
         elif isinstance(value, (int, float)):
             scores.append(f"{metric} {value:.3f}")
     licence = (meta.get("data_card") or {}).get("licence", "not stated")
-    return f"**{name}**: {title}\n\n{' · '.join(scores)}\n\nWeights' licence: {licence}"
+    text = f"**{name}**: {title}\n\n{' · '.join(scores)}"
+    cv = (meta.get("metrics") or {}).get("cross_validation") or {}
+    if isinstance(cv.get("fusion"), dict) and isinstance(cv.get("audio"), dict):   # fused with the face
+        audio = cv["audio"]["WA"]
+        text += (f"\n\nA voice clip alone (no face action units, as in this app) gets the audio branch: "
+                 f"WA {audio['mean']:.3f} ± {audio['std']:.3f}.")
+    return f"{text}\n\nWeights' licence: {licence}"

@@ -195,6 +195,8 @@ def test_every_served_checkpoint_has_a_headline_evaluation_with_a_confusion_matr
         assert len(report["confusion_matrix"]) == len(report["labels"]) == len(meta["labels"]), name
         text = headline_markdown(name, meta)
         assert text.startswith(f"**{name}**") and "WA 0." in text and "licence" in text, name
+        # the ensemble's headline is its face + voice fusion; the app's voice clips get its audio SVM
+        assert ("A voice clip alone" in text) == (name == "handcrafted_ensemble"), name
     with pytest.raises(ValueError, match="no confusion matrix"):
         headline_report({"model_name": "x", "metrics": {"pairing": "real"}})
 
