@@ -78,7 +78,6 @@ def measure_one(name: str, root: Path, fer_root: Path) -> dict:
     from timing import exactly, median_ms, real_clips
 
     torch.set_num_threads(1)
-    clips = [(exactly(wave, CLIP_SECONDS), transcript) for wave, transcript in real_clips(root, N_CLIPS)]
     started = time.perf_counter()
     (m,) = load_models([name])
     m.recipe.prepare()
@@ -90,6 +89,7 @@ def measure_one(name: str, root: Path, fer_root: Path) -> dict:
         inputs_of = [lambda: m.recipe.face_inputs(faces)]
         one = m.recipe.face_inputs(faces[:1])
     else:
+        clips = [(exactly(wave, CLIP_SECONDS), transcript) for wave, transcript in real_clips(root, N_CLIPS)]
         inputs_of = [lambda w=wave, t=transcript: m.recipe.clip_inputs(w, t, spec) for wave, transcript in clips]
         one = inputs_of[0]()
 
@@ -193,12 +193,9 @@ def render_readme(result: dict, readme: Path = REPO / "README.md") -> None:
 
 def figure(result: dict, path: Path) -> None:
     """Accuracy against ms per clip: each served model at its own protocol's row."""
-    from emodemo.comparison import BENCHMARKS
+    from emodemo.comparison import latency_points
     from emodemo.viz import accuracy_latency
-    cost = {r["checkpoint"]: r for r in result["cost"]["models"]}
-    points = [{"name": f"{row['checkpoint']}: {BENCHMARKS[row['benchmark']].split(' (')[0]}",
-               "ms": cost[row["checkpoint"]]["ms_per_clip"], "WA": 100 * row["WA"]["mean"],
-               "std": 100 * (row["WA"]["std"] or 0)} for row in result["accuracy"] if row["checkpoint"] in cost]
+    points = latency_points(result["accuracy"], result["cost"])
     spec = result["cost"]["machine"]
     fig = accuracy_latency(points, ("wav2vec2-large, Hub pipeline", result["cost"]["hub_baseline"]["ms_per_clip"]),
                            f"served models: accuracy on their own benchmark against latency "

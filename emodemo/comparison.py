@@ -278,6 +278,15 @@ def cost_markdown(cost: dict, accuracy: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def latency_points(accuracy: list[dict], cost: dict) -> list[dict[str, Any]]:
+    """For :func:`emodemo.viz.accuracy_latency`: each served checkpoint at the row of its own
+    protocol, its WA (%, ± std over folds) against its measured ms per clip."""
+    ms = {r["checkpoint"]: r["ms_per_clip"] for r in cost["models"]}
+    return [{"name": f"{r['checkpoint']}: {BENCHMARKS[r['benchmark']].split(' (')[0]}", "ms": ms[r["checkpoint"]],
+             "WA": 100 * r["WA"]["mean"], "std": 100 * (r["WA"]["std"] or 0)}
+            for r in accuracy if r["checkpoint"] in ms]
+
+
 def side_by_side(result: dict) -> str:
     """Both tables of a saved comparison (``bench/results/compare.json``: ``accuracy`` rows and the
     ``cost`` of every served checkpoint) as Markdown: what the README and the app show."""

@@ -51,16 +51,3 @@ def _parts(name: str, root: str | Path) -> tuple[list[Sample], list[Sample], lis
                 [s for s in lines if s.split == "dev"])
     raise ValueError(f"text benchmarks are {list(TEXT_BENCHMARKS)}, not {name!r}")
 
-
-def fit_and_test(name: str, parts: tuple[list[Sample], ...], make_dataset, model, cfg, labels) -> dict:
-    """Train ``model`` on the benchmark's training part (``cfg``; the epoch chosen on its
-    validation part), then score the test part once. ``make_dataset(part)`` turns samples into the
-    model's dataset; seed before building ``model``. Returns ``{"protocol", "sizes", "test",
-    "best_epoch", "history"}``."""
-    from emodemo.train import evaluate, fit
-
-    train_set, val_set, test_set = (make_dataset(part) for part in parts)
-    history = fit(model, train_set, val_set, cfg, labels=labels)
-    return {"protocol": DESCRIPTIONS[name], "sizes": [len(p) for p in parts],
-            "test": evaluate(model, test_set, labels, batch_size=cfg.batch_size),
-            "best_epoch": history.best_epoch, "history": history.to_dict()}

@@ -103,12 +103,18 @@ def reports_by_pairing(model, samples, make, labels, batch_size: int) -> dict[st
 
 def text_benchmark_run(recipe: str, benchmark: str, parts, make, new_model, labels, cfg):
     """A model's text side alone on a text benchmark (:mod:`emodemo.text_benchmarks`): seeded, built
-    by ``new_model()``, trained on the training part, test scored once. Returns ``(model, metrics)``."""
-    from emodemo.text_benchmarks import fit_and_test
-    from emodemo.train import seed_everything
+    by ``new_model()``, trained on the training part (``make(part)`` gives a part's dataset; the
+    epoch chosen on the validation part), test scored once. Returns ``(model, metrics)``, metrics
+    ``{"protocol", "sizes", "test", "best_epoch", "history"}``."""
+    from emodemo.text_benchmarks import DESCRIPTIONS
+    from emodemo.train import evaluate, fit, seed_everything
     seed_everything(cfg.seed)
     model = new_model()
-    metrics = fit_and_test(benchmark, parts, make, model, cfg, labels)
+    train_set, val_set, test_set = (make(part) for part in parts)
+    history = fit(model, train_set, val_set, cfg, labels=labels)
+    metrics = {"protocol": DESCRIPTIONS[benchmark], "sizes": [len(p) for p in parts],
+               "test": evaluate(model, test_set, labels, batch_size=cfg.batch_size),
+               "best_epoch": history.best_epoch, "history": history.to_dict()}
     log.info("%s text-only on %s: test WA %.3f UA %.3f UF1 %.3f", recipe, benchmark, metrics["test"]["WA"],
              metrics["test"]["UA"], metrics["test"]["UF1"])
     return model, metrics
