@@ -131,7 +131,7 @@ class Pipeline:
         self.transcribe = transcribe
         self.models = load_models(models, checkpoints, device=self.device)
         for m in self.models:
-            m.recipe.prepare()
+            m.recipe.prepare(m.meta.get("input_spec"))
         if transcribe:  # load Whisper now, not on the first user's request
             from emodemo.asr import load_model
             load_model(asr_backend, asr_model)
@@ -249,7 +249,7 @@ class Pipeline:
                 with torch.inference_mode():
                     output = m.model(**inputs)
                 extras = dict(output) if isinstance(output, Mapping) else {"logits": output}
-                probs = torch.softmax(extras.pop("logits").float(), dim=-1)[0]  # [C]
+                probs = torch.softmax(extras.pop("logits").float() / temperature(m.meta), dim=-1)[0]  # [C]
             order = torch.argsort(probs, descending=True).tolist()
             predictions[m.name] = Prediction(m.name, [(m.labels[i], float(probs[i])) for i in order],
                                              tuple(m.recipe.MODALITIES),
@@ -276,6 +276,11 @@ class Pipeline:
             if figure is not None:
                 figures[m.name] = figure
         return figures
+
+
+def temperature(meta: Mapping) -> float:
+    """The checkpoint's calibration temperature (:mod:`emodemo.calibration`); 1 when it has none."""
+    return float((meta.get("calibration") or {}).get("temperature", 1.0))
 
 
 @contextmanager

@@ -95,15 +95,28 @@ def test_cli_evaluate_prints_metrics_json(tmp_path, ravdess_root):
     assert unseen.returncode == 2 and "nothing unseen" in unseen.stderr
 
 
-def test_serving_features_equal_training_features(ravdess_clip):
-    """The app's path (decode -> clip_inputs) must feed the model what training fed it."""
+@pytest.mark.parametrize("spec", [None, {"normalise": True}], ids=["raw", "normalised"])
+def test_serving_features_equal_training_features(ravdess_clip, spec, tmp_path, monkeypatch):
+    """The app's path (decode -> clip_inputs) must feed the model what training fed it, through the
+    feature cache (filled by the first call, read back by the second), whatever the input settings."""
     from emodemo.audio import load_audio
     from emodemo.data import load
     from emodemo.recipes import speech_probe
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     sample = next(s for s in load("ravdess", ravdess_clip.parents[1], actors=[1]) if s.audio == ravdess_clip)
-    served = speech_probe.clip_inputs(load_audio(ravdess_clip))["stats"][0]
-    trained = speech_probe.stats_of_samples([sample], progress=False)[0]
-    assert torch.allclose(served, trained, atol=1e-4)
+    served = speech_probe.clip_inputs(load_audio(ravdess_clip), spec=spec)["stats"][0]
+    computed = speech_probe.stats_of_samples([sample], spec, progress=False)[0]
+    cached = speech_probe.stats_of_samples([sample], spec, progress=False)[0]
+    assert speech_probe.feature_cache(speech_probe.input_spec(spec)).get(ravdess_clip) is not None
+    assert torch.allclose(served, computed, atol=1e-4) and torch.equal(computed, cached)
+
+
+def test_the_feature_cache_key_holds_every_input_setting():
+    from emodemo.recipes import speech_probe as recipe
+    folders = {recipe.feature_cache(recipe.input_spec(spec), copy).folder
+               for spec, copy in [(None, 0), ({"normalise": True}, 0), ({"normalise": True}, 1), ({"normalise": True}, 2),
+                                  ({"normalise": True, "encoder": "base"}, 0)]}
+    assert len(folders) == 5
 
 
 def test_evaluating_on_data_without_audio_says_so(tmp_path):
