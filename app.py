@@ -12,6 +12,7 @@ from pathlib import Path
 import gradio as gr
 
 from emodemo.comparison import side_by_side
+from emodemo.cross_corpus import markdown_table
 from emodemo.evaluation import headline_markdown, headline_report
 from emodemo.fusion import MODALITY_NAMES, fuse
 from emodemo.pipeline import ClipError, Pipeline
@@ -25,6 +26,7 @@ emotion it hears and, for a video, the face models what they see. Models are tra
 data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday speech."""
 DEFAULT_WEIGHT = 1.0   # every modality's weight in the fusion until the user moves a slider
 SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"   # bench/compare.py
+SAVED_GENERALISATION = SAVED_COMPARISON.with_name("generalisation.json")                      # bench/generalisation.py
 
 
 def on_gpu(fn):
@@ -80,14 +82,25 @@ def fused_view(alone: dict, *weights: float):
     return fused, modality_bars(alone, fused, EXPERTS)
 
 
+def saved_markdown(saved: Path, render, how: str) -> str:
+    """A result a bench script saved (JSON), rendered as Markdown by ``render``; or a line saying
+    that ``how`` (the command) makes it, when it is missing or from another version."""
+    try:
+        return render(json.loads(saved.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return f"Nothing saved here yet ({saved.name}): {how} measures it."
+    except (KeyError, TypeError, ValueError):      # a file from another version: never cost the page
+        return f"The saved {saved.name} is from another version: re-run {how}."
+
+
 def side_by_side_markdown(saved: Path = SAVED_COMPARISON) -> str:
     """Every model on every benchmark and what each served one costs, as ``bench/compare.py`` saved it."""
-    try:
-        return side_by_side(json.loads(saved.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return "No comparison saved here yet: `python bench/compare.py` measures it."
-    except (KeyError, TypeError, ValueError):      # a file from another version: never cost the page
-        return f"The saved comparison ({saved.name}) is from another version: re-run `python bench/compare.py`."
+    return saved_markdown(saved, side_by_side, "`python bench/compare.py`")
+
+
+def generalisation_markdown(saved: Path = SAVED_GENERALISATION) -> str:
+    """Every served model beyond RAVDESS (TESS, the robustness set), as ``bench/generalisation.py`` saved it."""
+    return saved_markdown(saved, markdown_table, "`make generalisation`")
 
 
 def compare_models() -> None:
@@ -95,6 +108,9 @@ def compare_models() -> None:
     its confusion matrix (plotly)."""
     with gr.Accordion("Every model on every benchmark, and what each costs (notebook 06, README)", open=False):
         gr.Markdown(side_by_side_markdown())
+    with gr.Accordion("Beyond RAVDESS: TESS, unseen actors through noise and telephone lines, the collapse "
+                      "(README)", open=False):
+        gr.Markdown(generalisation_markdown())
     gr.Markdown("Each model's confusion matrix and metrics on its own evaluation data, as stored in its "
                 "checkpoint (rows: true emotion; numbers: share of the row, counts in brackets).")
     for m in pipeline.models:

@@ -1,6 +1,7 @@
 """Score a trained checkpoint on a labelled dataset folder (``python -m emodemo evaluate``)."""
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,19 +60,52 @@ def needed_fields(loaded: LoadedModel) -> tuple[str, ...]:
     return tuple(m for m in loaded.recipe.MODALITIES if m in reads(loaded)) or tuple(loaded.recipe.MODALITIES)
 
 
+@dataclass
+class Answers:
+    """A model's answers to labelled samples, in :func:`scoring_labels`' classes (``space``): the
+    true and answered class names and each sample's ``meta["gender"]`` (None when not known), all
+    ``[n]``. Answers of the same model's folds pool with ``+``."""
+    space: list[str]
+    true: list[str]
+    answers: list[str]
+    genders: list[str | None]
+
+    def __add__(self, other: "Answers") -> "Answers":
+        if other.space != self.space:
+            raise ValueError(f"cannot pool answers scored on {self.space} with answers scored on {other.space}")
+        return Answers(self.space, self.true + other.true, self.answers + other.answers, self.genders + other.genders)
+
+    def report(self) -> dict[str, Any]:
+        """:func:`scores_with_collapse` of every answer, and ``by_gender`` (the same per gender)
+        when the samples carry one."""
+        report = scores_with_collapse(self.true, self.answers, self.space)
+        genders = sorted({g for g in self.genders if g})
+        if genders:
+            report["by_gender"] = {g: scores_with_collapse([t for t, h in zip(self.true, self.genders) if h == g],
+                                                           [a for a, h in zip(self.answers, self.genders) if h == g],
+                                                           self.space) for g in genders}
+        return report
+
+
 def score(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | None = None) -> dict[str, Any]:
-    """Score a loaded checkpoint on ``samples``: WA / UA / WF1 / UF1, per class and the confusion
-    matrix (:func:`emodemo.metrics.classification_report`) in :func:`scoring_labels` (7 classes,
-    calm counted as neutral, for every model whose classes map there), the ``collapse`` (share of
-    clips given the single most frequent answer, which is ``most_frequent_answer``), and
-    ``by_gender`` (the same scores per ``meta["gender"]``, when the samples carry it).
+    """Score a loaded checkpoint on ``samples`` (:func:`answer`): WA / UA / WF1 / UF1, per class and
+    the confusion matrix in :func:`scoring_labels` (7 classes, calm counted as neutral, for every
+    model whose classes map there), the ``collapse`` (share of samples given the single most
+    frequent answer, which is ``most_frequent_answer``), ``by_gender`` (the same scores per
+    ``meta["gender"]``, when the samples carry it), and what was scored."""
+    answers, about = answer(loaded, samples, dataset, transcribe)
+    return {**answers.report(), **about}
+
+
+def answer(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | None = None) -> tuple[Answers, dict]:
+    """The checkpoint's :class:`Answers` to the samples it can read and has a class for, and what
+    was scored: model, n_samples, n_skipped_labels, n_relabelled, classes, text, speakers,
+    seen_speakers.
 
     Words: with ``transcribe`` the clips' Whisper words replace their text (real pairs, what the
     app reads); ``None`` does so when the checkpoint trained on real pairs or the samples have no
     text. Fields the checkpoint does not read are dropped first (a words-only model loads no audio).
     """
-    from dataclasses import replace
-
     from emodemo.train import predict
 
     fields = needed_fields(loaded)
@@ -94,20 +128,15 @@ def score(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | N
         raise ValueError(f"none of the {len(samples)} samples has a label this model predicts ({sorted(known)})")
     probs, targets = predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
     space = scoring_labels(loaded.labels)
-    true = [scored_as(loaded.labels[t], space) for t in targets]        # [n] label names
-    answers = [scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)]
-    report = scores_with_collapse(true, answers, space)
-    genders = [s.meta.get("gender") for s in usable]
-    if any(genders):
-        report["by_gender"] = {g: scores_with_collapse([t for t, h in zip(true, genders) if h == g],
-                                                       [a for a, h in zip(answers, genders) if h == g], space)
-                               for g in sorted({g for g in genders if g})}
-    report.update(model=loaded.name, n_samples=len(usable), n_skipped_labels=len(samples) - len(usable),
-                  n_relabelled=relabelled, classes=classes_note(loaded.labels, space),
-                  text=("Whisper transcripts" if transcribed else "the dataset's") if "text" in fields else None,
-                  speakers=sorted({s.speaker for s in usable if s.speaker}))
-    report["seen_speakers"] = sorted(seen_speakers(loaded.meta) & set(report["speakers"]))
-    return report
+    answers = Answers(space, [scored_as(loaded.labels[t], space) for t in targets],
+                      [scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)],
+                      [s.meta.get("gender") for s in usable])
+    speakers = sorted({s.speaker for s in usable if s.speaker})
+    about = dict(model=loaded.name, n_samples=len(usable), n_skipped_labels=len(samples) - len(usable),
+                 n_relabelled=relabelled, classes=classes_note(loaded.labels, space),
+                 text=("Whisper transcripts" if transcribed else "the dataset's") if "text" in fields else None,
+                 speakers=speakers, seen_speakers=sorted(seen_speakers(loaded.meta) & set(speakers)))
+    return answers, about
 
 
 def scoring_labels(labels: list[str]) -> list[str]:
@@ -151,8 +180,6 @@ def with_transcripts(samples: list) -> list:
 def in_label_space(samples: list, known: set[str]) -> tuple[list, int]:
     """Labels outside a model's classes moved to their canonical class when the model has it
     (RAVDESS "calm" -> "neutral" for a 7-class model); returns the samples and how many moved."""
-    from dataclasses import replace
-
     moved = [replace(s, label=to_canonical(s.label)) if s.label not in known and to_canonical(s.label) in known
              else s for s in samples]
     return moved, sum(a is not b for a, b in zip(samples, moved))
