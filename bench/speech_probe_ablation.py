@@ -197,15 +197,17 @@ def main() -> None:
     from emodemo import data
     ravdess = data.load("ravdess", args.root, calm_as_neutral=True)
     tess_choose = [s for s in data.load("tess", args.tess) if s.split == "choose"]
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name in VARIANTS:
         if args.variant and SHORT[name] not in args.variant:
             continue
         out = train_variant(name, args.root, args.epochs)
-        results[name] = dict(score_variant(out, ravdess, tess_choose), options=VARIANTS[name],
-                             cv_summary=json.loads((out / "cv.json").read_text())["cross_validation"]["WA"])
+        scored = dict(score_variant(out, ravdess, tess_choose), options=VARIANTS[name],
+                      cv_summary=json.loads((out / "cv.json").read_text())["cross_validation"]["WA"])
+        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}   # other variants may run beside
+        results[name] = scored
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        RESULTS.write_text(json.dumps(dict(sorted(results.items(), key=lambda kv: list(VARIANTS).index(kv[0]))),
+                                      indent=1) + "\n")
         print(table(results), flush=True)
 
 
