@@ -109,13 +109,13 @@ def answer(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | 
     from emodemo.train import predict
 
     fields = needed_fields(loaded)
-    samples = [replace(s, **{f: None for f in ("audio", "text") if f not in fields}) for s in samples]
     if transcribe is None:
         transcribe = loaded.meta.get("data_card", {}).get("pairing") == REAL_PAIRING_NAME or \
             all(s.text is None for s in samples)
     transcribed = transcribe and "text" in fields and any(s.audio is not None for s in samples)
     if transcribed:  # the words as the model trained on them, or as the app hears a user's clip: Whisper's
         samples = with_transcripts(samples)
+    samples = [replace(s, **{f: None for f in ("audio", "text") if f not in fields}) for s in samples]
     missing = [m for m in fields if not any(getattr(s, m) is not None for s in samples)]
     if missing:
         raise ValueError(f"{loaded.name} needs {' and '.join(missing)}, and these {len(samples)} {dataset} "

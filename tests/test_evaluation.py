@@ -11,7 +11,7 @@ import pytest
 from emodemo.data import layouts, load
 from emodemo.data.record import Sample
 from emodemo.evaluation import classes_note, score, scores_with_collapse, scoring_labels
-from emodemo.labels import RAVDESS8
+from emodemo.labels import CANONICAL7, RAVDESS8
 from fake_models import fixed_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,6 +59,21 @@ def test_a_words_only_checkpoint_reads_no_audio(tmp_path):
     voice = fixed_model("voice", ["neutral"], lambda s: "neutral", modalities=("audio", "text"))
     with pytest.raises(ValueError, match="needs audio"):
         score(voice, lines, "meld")
+
+
+def test_a_words_only_checkpoint_reads_what_whisper_heard_in_a_clip(tmp_path, monkeypatch):
+    """As in the app: a words model on clips reads their transcript, not the corpus's own text."""
+    from dataclasses import replace
+
+    from emodemo import evaluation
+    clips = load("tess", layouts.make_tess(tmp_path, words=("book",), seconds=0.05))
+    monkeypatch.setattr(evaluation, "with_transcripts", lambda samples: [replace(s, text="heard") for s in samples])
+    model = fixed_model("words", list(CANONICAL7), lambda s: "happy" if s.text == "heard" else "sad",
+                        modalities=("audio", "text"))
+    model.recipe.reads = lambda meta: ("text",)
+    report = score(model, clips, "tess", transcribe=True)
+    assert report["text"] == "Whisper transcripts" and report["most_frequent_answer"] == "happy"
+    assert model.model.samples[0].audio is None                          # and loads no audio
 
 
 def test_cli_scores_the_served_words_expert_on_meld_text(tmp_path):
