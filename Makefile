@@ -7,7 +7,7 @@ DATA  ?= ../shared/datasets
 # Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: app test test-slow notebooks notebooks-quick bench lint clean setup train-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha
+.PHONY: app test test-slow notebooks bench clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha
 
 $(STAMP): requirements.txt requirements-nodeps.txt scripts/setup.sh
 	@bash scripts/setup.sh
@@ -44,10 +44,16 @@ bench: $(STAMP)
 	$(PY) bench/compare.py --root $(DATA)/ravdess_speech --fer-root $(DATA)/fer2013   # also runs bench/app.py and bench/hub_baseline.py
 	$(PY) bench/gpu.py prepare --root $(DATA)/ravdess_speech   # then on a GPU machine: python bench/gpu.py run
 
-## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.
+## Train the served voice model (a frozen-Whisper probe on normalised input; the mean of its 5 fold
+## models, each calibrated on its validation actors) on RAVDESS actors 01-20, 7 classes.
 ## One thread: the MLP is tiny, and two threads on a busy 2-core CPU were 25x slower (spin-waits).
 train-speech_probe: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m emodemo -v train speech_probe --dataset ravdess --root $(DATA)/ravdess_speech --cv --out checkpoints/speech_probe
+	OMP_NUM_THREADS=1 $(PY) -m emodemo -v train speech_probe --dataset ravdess --root $(DATA)/ravdess_speech --cv \
+	  --option classes=7 --option normalise=1 --option ensemble=1 --out checkpoints/speech_probe
+
+## What input normalisation, augmentation and calibration buy the speech probe on unseen voices (issue 20)
+ablation-speech_probe: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) bench/speech_probe_ablation.py --root $(DATA)/ravdess_speech --tess $(DATA)/tess
 
 ## Every measured run of talk 000's model: 8 variants x 5 folds, text benchmarks, final checkpoint (~5 h on 2 cores)
 runs-nmt_attention: $(STAMP)

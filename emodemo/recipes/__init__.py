@@ -22,6 +22,7 @@ from importlib import import_module
 # model name -> module under emodemo.recipes holding its recipe (imported on demand: heavy deps)
 _RECIPES = {
     "speech_probe": "speech_probe",
+    "speech_probe_ensemble": "speech_probe",   # the served probe: its cross-validation folds' models averaged
     "nmt_attention": "nmt_attention",
     "coattention": "coattention",
     "ssl_mha": "ssl_mha",
