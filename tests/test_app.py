@@ -118,8 +118,9 @@ def test_on_a_zerogpu_space_the_work_runs_under_spaces_gpu(client, monkeypatch):
 def test_unreadable_and_empty_files_return_a_message(client, tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(Exception, match=f"(?i){message}"):
+    with pytest.raises(Exception, match=f"(?i){message}") as caught:
         client.predict(gradio_client.handle_file(str(path)), None, api_name="/analyse")
+    assert name in str(caught.value) and "/" not in str(caught.value)       # the user's name, no server folder
 
 
 def test_a_long_clip_is_cut_and_a_clip_without_speech_says_so(client, tmp_path, ravdess_clip):
