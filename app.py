@@ -24,6 +24,8 @@ face in view. The app transcribes it with Whisper, asks every trained voice and 
 emotion it hears and, for a video, the face models what they see. Models are trained on acted
 data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday speech."""
 DEFAULT_WEIGHT = 1.0   # every modality's weight in the fusion until the user moves a slider
+MAX_UPLOAD_MB = int(os.environ.get("EMODEMO_MAX_UPLOAD_MB", "200"))   # larger uploads are refused by Gradio
+CACHE_HOURS = float(os.environ.get("EMODEMO_CACHE_HOURS", "1"))       # uploads are deleted after this long
 SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"   # bench/compare.py
 
 
@@ -125,7 +127,15 @@ def evaluate(archive: str | None, progress=gr.Progress()):
     return summary, *plots
 
 
-with gr.Blocks(title=TITLE) as demo:
+def launch_options() -> dict:
+    """``demo.launch()``'s keywords: where to listen (Gradio's own variables) and the upload limit."""
+    return dict(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                max_file_size=f"{MAX_UPLOAD_MB}mb")
+
+
+# Every CACHE_HOURS, Gradio deletes the uploads and outputs it cached more than CACHE_HOURS ago.
+with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOURS * 3600))) as demo:
     gr.Markdown(f"# {TITLE}\n{INTRO}")
     with gr.Tab("Analyse a clip"):
         with gr.Row():
@@ -178,6 +188,4 @@ with gr.Blocks(title=TITLE) as demo:
         slider.change(fused_view, inputs=[alone, *sliders], outputs=[fused, bars], api_name=False)
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=1).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    demo.queue(default_concurrency_limit=1).launch(**launch_options())

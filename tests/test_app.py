@@ -16,11 +16,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+UPLOAD_MB = 5        # the upload limit these tests serve with (every clip they send is smaller)
+
+
 @pytest.fixture(scope="module")
 def client():
     import app
     port = _free_port()
-    app.demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app, "MAX_UPLOAD_MB", UPLOAD_MB)
+        options = {**app.launch_options(), "server_port": port}
+    app.demo.queue().launch(**options, prevent_thread_lock=True, quiet=True)
     try:
         yield gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
     finally:
@@ -139,3 +145,13 @@ def test_a_long_clip_is_cut_and_a_clip_without_speech_says_so(client, tmp_path, 
 def test_concurrent_users_are_queued_and_all_answered(client, ravdess_clip):
     jobs = [client.submit(gradio_client.handle_file(str(ravdess_clip)), None, api_name="/analyse") for _ in range(3)]
     assert all("door" in job.result(timeout=300)[0].lower() for job in jobs)
+
+
+def test_an_upload_over_the_limit_is_refused_and_uploads_are_deleted(client, tmp_path):
+    import app
+    big = tmp_path / "big.wav"
+    sf.write(big, np.random.default_rng(0).uniform(-0.5, 0.5, 16000 * 90).astype(np.float32), 16000, subtype="FLOAT")
+    assert big.stat().st_size > UPLOAD_MB * 2**20
+    with pytest.raises(Exception, match="(?i)too large|exceeds|maximum|413"):
+        client.predict(gradio_client.handle_file(str(big)), None, api_name="/analyse")
+    assert app.launch_options()["max_file_size"] == "200mb" and app.demo.delete_cache == (3600, 3600)
