@@ -1,0 +1,72 @@
+"""Start ``python app.py`` as a Space would and have it answer one real clip (``make space-check``).
+
+Run with the Python of the environment under test: the app runs in a child process on a free port;
+this process sends ``examples/happy_words.wav`` through ``gradio_client`` and checks the transcript
+and that every voice model answered. Exits non-zero, with the app's output, when it does not.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CLIP = REPO / "examples" / "happy_words.wav"      # espeak-ng: "I am so happy ... a new job"
+START_LIMIT_S = 300                                 # start-up on a busy 2-core CPU takes well under this
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, app: subprocess.Popen, limit_s: float) -> float:
+    """Seconds until ``url`` answers; raises when ``app`` dies or ``limit_s`` passes."""
+    import urllib.request
+    start = time.monotonic()
+    while time.monotonic() - start < limit_s:
+        if app.poll() is not None:
+            raise RuntimeError(f"the app exited with status {app.returncode} before it answered")
+        try:
+            urllib.request.urlopen(url, timeout=5).close()
+            return time.monotonic() - start
+        except OSError:
+            time.sleep(1)
+    raise RuntimeError(f"the app did not answer within {limit_s} s")
+
+
+def main() -> int:
+    from gradio_client import Client, handle_file
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    log = tempfile.TemporaryFile("w+")
+    app = subprocess.Popen([sys.executable, "app.py"], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        print(f"space-probe: the app started in {wait_for(url, app, START_LIMIT_S):.0f} s")
+        start = time.monotonic()
+        transcript, _, details, *answers = Client(url, verbose=False).predict(handle_file(str(CLIP)), None,
+                                                                             api_name="/analyse")
+        labels = [a for a in answers if isinstance(a, dict) and a.get("label")]
+        print(f"space-probe: answered in {time.monotonic() - start:.1f} s: {transcript!r}, {len(labels)} answers")
+        if "happy" not in transcript.lower() or not labels:
+            raise RuntimeError(f"unexpected answer: {transcript!r}, {details}")
+        return 0
+    except Exception as error:
+        log.seek(0)
+        print(f"space-probe: FAILED: {error}\n--- the app's output ---\n{log.read()}", file=sys.stderr)
+        return 1
+    finally:
+        app.terminate()
+        app.wait(timeout=30)
+        log.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
