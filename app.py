@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import gradio as gr
+from gradio.components.plot import PlotData
 
 from emodemo.comparison import side_by_side
 from emodemo.evaluation import headline_markdown, headline_report
@@ -49,26 +50,51 @@ EXPERTS = {modality: f"{MODALITY_NAMES[modality]} ({pipeline.experts[modality].n
 
 @on_gpu
 def analyse(audio: str | None, video: str | None):
+    """The Analyse tab's outputs, yielded as they are ready (:func:`page`): the answers of the
+    models that hear the voice alone, then the transcript and the words models', the face models'
+    for a video, and then what each model looked at, one figure after another."""
     if not (audio or video):
         raise gr.Error("Give a clip first: upload a file, record from the microphone, or film with the webcam.")
+    both = bool(audio and video)
     try:
-        result = pipeline.analyse(video or audio)
+        for result in pipeline.stages(video or audio):
+            yield page(result, both=both)
     except ClipError as err:
         raise gr.Error(str(err)) from None
-    if audio and video:
-        result.notes.append("Both a sound clip and a video were given: the video was analysed.")
+    views = {}
+    for name, figure in pipeline.explain(result).items():
+        views[name] = encoded(figure)
+        yield page(result, views, both)
+
+
+def page(result, views: dict | None = None, both: bool = False) -> tuple:
+    """The Analyse tab's outputs for an analysis so far: transcript, word timings, details (with a
+    note when ``both`` a sound clip and a video were given), every model's ranked answer (None
+    until it answered), ``views`` (model -> drawn figure; None until drawn), each modality alone
+    and the fused answer with its bars."""
     t = result.transcript
-    transcript = t.text.strip() if t else ""
     timing = "\n".join(f"| {k} | {v * 1000:.0f} ms |" for k, v in result.timings.items())
-    notes = "\n".join(f"- {n}" for n in result.notes)
+    both_note = ["Both a sound clip and a video were given: the video was analysed."] if both else []
+    notes = "\n".join(f"- {n}" for n in result.notes + both_note)
     details = (f"{notes}\n\n| stage | time |\n|---|---|\n{timing}\n\nDevice: `{result.device}`; "
                f"clip length analysed: {result.duration:.1f} s")
     rankings = [dict(result.predictions[m.name].ranking) if m.name in result.predictions else None for m in ANSWERING]
-    figures = pipeline.explain(result)
-    views = [figures.get(m.name) for m in EXPLAINED]
     alone = pipeline.modalities_alone(result)
-    return (transcript, t.word_rows() if t else [], details, *rankings, *views, alone,
-            *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)))
+    return (t.text.strip() if t else "", t.word_rows() if t else [], details, *rankings,
+            *[(views or {}).get(m.name) for m in EXPLAINED], alone, *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)))
+
+
+def encoded(figure) -> PlotData:
+    """A matplotlib figure drawn once into a PNG for a ``gr.Plot`` (Gradio would draw it again at
+    every yield, and as WebP, which takes longer to encode), and closed."""
+    import base64
+    import io
+
+    import matplotlib.pyplot as plt
+    with io.BytesIO() as png:
+        figure.savefig(png, format="png")
+        plt.close(figure)
+        return PlotData(type="matplotlib", plot="data:image/png;base64," + base64.b64encode(png.getvalue()).decode())
 
 
 def fused_view(alone: dict, *weights: float):

@@ -155,3 +155,19 @@ def test_an_upload_over_the_limit_is_refused_and_uploads_are_deleted(client, tmp
     with pytest.raises(Exception, match="(?i)too large|exceeds|maximum|413"):
         client.predict(gradio_client.handle_file(str(big)), None, api_name="/analyse")
     assert app.launch_options()["max_file_size"] == "200mb" and app.demo.delete_cache == (3600, 3600)
+
+
+def test_answers_stream_voice_first_then_transcript_and_words_then_figures(client, ravdess_clip):
+    import app
+    job = client.submit(gradio_client.handle_file(str(ravdess_clip)), None, api_name="/analyse")
+    job.result(timeout=300)
+    stages = job.outputs()
+    answers = slice(3, 3 + len(app.ANSWERING))
+    views = slice(answers.stop, answers.stop + len(app.EXPLAINED))
+    first, last = stages[0], stages[-1]
+    hearing = {m.name for m in app.pipeline.voice_models if set(app.pipeline.reads(m)) == {"audio"}}
+    assert first[0] == "" and {m.name for m, a in zip(app.ANSWERING, first[answers]) if a} == hearing
+    assert "door" in stages[1][0].lower() and all(view is None for view in first[views] + stages[1][views])
+    drawn = [view for m, view in zip(app.EXPLAINED, last[views]) if m in app.pipeline.voice_models]
+    assert "door" in last[0].lower() and drawn and all(view is not None for view in drawn)
+    assert len(stages) == 2 + len(drawn)                           # one more page per figure drawn
