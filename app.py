@@ -27,6 +27,7 @@ data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday spee
 DEFAULT_WEIGHT = 1.0   # every modality's weight in the fusion until the user moves a slider
 MAX_UPLOAD_MB = int(os.environ.get("EMODEMO_MAX_UPLOAD_MB", "200"))   # larger uploads are refused by Gradio
 CACHE_HOURS = float(os.environ.get("EMODEMO_CACHE_HOURS", "1"))       # uploads are deleted after this long
+CONCURRENCY = int(os.environ.get("EMODEMO_CONCURRENCY", "1"))         # analyses run at once; others queue
 SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"   # bench/compare.py
 
 
@@ -86,14 +87,11 @@ def page(result, views: dict | None = None, both: bool = False) -> tuple:
 
 def encoded(figure) -> PlotData:
     """A matplotlib figure drawn once into a PNG for a ``gr.Plot`` (Gradio would draw it again at
-    every yield, and as WebP, which takes longer to encode), and closed."""
+    every yield, and as WebP, which takes longer to encode)."""
     import base64
     import io
-
-    import matplotlib.pyplot as plt
     with io.BytesIO() as png:
         figure.savefig(png, format="png")
-        plt.close(figure)
         return PlotData(type="matplotlib", plot="data:image/png;base64," + base64.b64encode(png.getvalue()).decode())
 
 
@@ -214,4 +212,4 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
         slider.change(fused_view, inputs=[alone, *sliders], outputs=[fused, bars], api_name=False)
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=1).launch(**launch_options())
+    demo.queue(default_concurrency_limit=CONCURRENCY).launch(**launch_options())
