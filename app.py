@@ -5,6 +5,9 @@ Run ``make app`` (or ``python app.py``) and open http://127.0.0.1:7860. All the 
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import json
 import os
 from pathlib import Path
@@ -41,6 +44,27 @@ def on_gpu(fn):
     return spaces.GPU(fn)
 
 
+def glibc():
+    """The C library when it is glibc (Linux), else None: what :func:`give_back_memory` trims."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+LIBC = glibc()
+if LIBC is not None:
+    LIBC.mallopt(-8, 2)     # M_ARENA_MAX: 2 malloc arenas, not 8 per core for Gradio's many worker threads
+
+
+def give_back_memory() -> None:
+    """Hand what a finished request freed back to the system: glibc would keep it for this process."""
+    gc.collect()
+    if LIBC is not None:
+        LIBC.malloc_trim(0)
+
+
 EXAMPLES = Path(__file__).resolve().parent / "examples"   # made by scripts/make_examples.sh
 pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
 ANSWERING = pipeline.voice_models + pipeline.face_models                        # one ranked answer each
@@ -66,6 +90,8 @@ def analyse(audio: str | None, video: str | None):
     for name, figure in pipeline.explain(result).items():
         views[name] = encoded(figure)
         yield page(result, views, both)
+    result = figure = None          # this request's waves, states and figures: freed, then given back
+    give_back_memory()
 
 
 def page(result, views: dict | None = None, both: bool = False) -> tuple:
@@ -142,6 +168,7 @@ def evaluate(archive: str | None, progress=gr.Progress()):
                                              progress=lambda done, total: progress((done, total), desc="clips analysed"))
         except UploadError as err:
             raise gr.Error(str(err)) from None
+    give_back_memory()
     rows = [f"| {name} | {r['n']} | {r['WA']:.3f} | {r['UA']:.3f} | {r['WF1']:.3f} | {r['UF1']:.3f} |"
             for name, r in reports.items()]
     table = "| model | clips | WA | UA | WF1 | UF1 |\n|---|---|---|---|---|---|\n" + "\n".join(rows)

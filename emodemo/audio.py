@@ -219,7 +219,8 @@ def _run_tool(command: list[str], file: Path) -> bytes:
             raise AudioError(f"{file.name} is not in a format the app reads (sound: wav, flac, ogg, mp3, m4a, "
                              "webm; video: mp4, mov, mkv, webm, avi)")
         last_line = message.splitlines()[-1] if message else f"exit status {done.returncode}"
-        raise AudioError(f"could not decode {file.name}: {without_folders(last_line, file)}")
+        raise AudioError(f"could not decode {file.name}: it is not a sound or video file the app reads, or it is "
+                         f"damaged ({without_folders(last_line, file)})")
     return done.stdout
 
 

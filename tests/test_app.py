@@ -142,9 +142,15 @@ def test_a_long_clip_is_cut_and_a_clip_without_speech_says_so(client, tmp_path, 
     assert transcript == "" and "No speech was recognised" in details
 
 
-def test_concurrent_users_are_queued_and_all_answered(client, ravdess_clip):
+def test_concurrent_users_are_queued_see_their_place_and_are_all_answered(client, ravdess_clip):
+    import time
     jobs = [client.submit(gradio_client.handle_file(str(ravdess_clip)), None, api_name="/analyse") for _ in range(3)]
+    places = set()
+    while not all(job.done() for job in jobs):
+        places |= {job.status().rank for job in jobs} - {None}
+        time.sleep(0.05)
     assert all("door" in job.result(timeout=300)[0].lower() for job in jobs)
+    assert max(places) >= 1                                   # a queued user was told their place
 
 
 def test_an_upload_over_the_limit_is_refused_and_uploads_are_deleted(client, tmp_path):
