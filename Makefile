@@ -7,9 +7,9 @@ DATA  ?= ../shared/datasets
 # Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: app test test-slow notebooks bench clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha
+.PHONY: app test space-check test-slow notebooks bench clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha
 
-$(STAMP): requirements.txt requirements-nodeps.txt scripts/setup.sh
+$(STAMP): requirements.txt requirements-dev.txt scripts/setup.sh
 	@bash scripts/setup.sh
 	@touch $(STAMP)
 
@@ -24,6 +24,10 @@ test: $(STAMP)
 	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null || WITH_TEST_TOOLS=1 bash scripts/setup.sh \
 	  || echo "make test: chromium / espeak-ng could not be installed; the tests that need them will skip"
 	EMODEMO_QUICK=1 $(PY) -m pytest -q tests notebooks --nbval-lax -p no:cacheprovider
+
+## A Hugging Face Space's install: requirements.txt alone in a fresh venv, then the app answers one clip
+space-check:
+	bash scripts/space_check.sh
 
 ## Slow tests (real training, full transcription runs)
 test-slow: $(STAMP)

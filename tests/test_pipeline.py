@@ -49,6 +49,13 @@ def test_real_clip_gets_transcript_and_a_ranked_prediction_from_every_model(pipe
     assert 3.0 < result.duration < 5.0
 
 
+def test_stages_give_the_voice_only_answers_before_the_transcript(pipeline, ravdess_clip):
+    hearing = {m.name for m in pipeline.voice_models if set(pipeline.reads(m)) == {"audio"}}
+    seen = [(set(stage.predictions), stage.transcript) for stage in pipeline.stages(ravdess_clip)]
+    assert len(seen) == 2 and hearing and seen[0] == (hearing, None)
+    assert seen[1][0] == set(voice_models()) and "door" in seen[1][1].text.lower()
+
+
 def test_without_models_the_answer_says_so(bare_pipeline, ravdess_clip):
     result = bare_pipeline.analyse(ravdess_clip)
     assert result.predictions == {}
