@@ -17,7 +17,7 @@ from gradio.components.plot import PlotData
 
 from emodemo.comparison import side_by_side
 from emodemo.evaluation import headline_markdown, headline_report
-from emodemo.fusion import MODALITY_NAMES, fuse
+from emodemo.fusion import MODALITY_NAMES
 from emodemo.pipeline import ClipError, Pipeline
 from emodemo.upload_eval import UploadError, evaluate_upload
 from emodemo.viz import confusion_matrix_plotly, modality_bars
@@ -102,13 +102,24 @@ def page(result, views: dict | None = None, both: bool = False) -> tuple:
     t = result.transcript
     timing = "\n".join(f"| {k} | {v * 1000:.0f} ms |" for k, v in result.timings.items())
     both_note = ["Both a sound clip and a video were given: the video was analysed."] if both else []
-    notes = "\n".join(f"- {n}" for n in result.notes + both_note)
+    notes = "\n".join(f"- {n}" for n in result.notes + both_note + unsure_notes(result))
     details = (f"{notes}\n\n| stage | time |\n|---|---|\n{timing}\n\nDevice: `{result.device}`; "
                f"clip length analysed: {result.duration:.1f} s")
     rankings = [dict(result.predictions[m.name].ranking) if m.name in result.predictions else None for m in ANSWERING]
     alone = pipeline.modalities_alone(result)
     return (t.text.strip() if t else "", t.word_rows() if t else [], details, *rankings,
             *[(views or {}).get(m.name) for m in EXPLAINED], alone, *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)))
+
+
+def unsure_notes(result) -> list[str]:
+    """A line per model whose calibrated top answer is under its "unsure" line."""
+    return [f"**{p.model} is unsure**: its top answer ({p.top}, {p.ranking[0][1]:.0%}) is under the "
+            f"{p.unsure_below:.0%} line chosen on validation speakers (above it, 80 % of their answers were right)."
+            for p in result.predictions.values() if p.unsure]
+
+
+def model_title(m) -> str:
+    return m.name + (" (faces, video only)" if m in pipeline.face_models else "")
 
 
 def encoded(figure) -> PlotData:
@@ -126,7 +137,7 @@ def fused_view(alone: dict, *weights: float):
     if not alone:
         return None, None
     try:
-        fused = fuse(alone, dict(zip(EXPERTS, weights)))
+        fused = pipeline.fused(alone, dict(zip(EXPERTS, weights)))
     except ValueError as err:
         raise gr.Error(str(err)) from None
     return fused, modality_bars(alone, fused, EXPERTS)
@@ -207,11 +218,17 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
         predictions = []
         for start in range(0, len(ANSWERING), 3):                                    # three answers per row
             with gr.Row():
-                predictions += [gr.Label(label=f"{m.name}" + (" (faces, video only)" if m in pipeline.face_models else ""),
-                                         num_top_classes=3, elem_classes="prediction") for m in ANSWERING[start:start + 3]]
+                predictions += [gr.Label(label=model_title(m), num_top_classes=3, elem_classes="prediction")
+                                for m in ANSWERING[start:start + 3]]
         with gr.Accordion("Each modality alone, and fused with your weights", open=True):
-            gr.Markdown("Per modality, the model that reads it alone (voice, words, face for a video); "
-                        "the fused answer is their weighted mean. Move a slider to change a modality's weight.")
+            gr.Markdown("Per modality, the model that reads it alone (voice, words, face for a video). "
+                        + ("The fused answer is a learned fusion of their calibrated answers (fitted on held-out "
+                           "actors' clips with their own words and with emotional lines, so neutral words do not "
+                           "outvote the voice); a slider scales a modality's say (1 as learned, 0 ignored)."
+                           if pipeline.stacker is not None else
+                           "The fused answer is their weighted mean. Move a slider to change a modality's weight.")
+                        + " Every answer is calibrated on validation speakers; an answer whose confidence is under "
+                        "the line where 80 % of those speakers' answers were right is marked *unsure*.")
             with gr.Row():
                 sliders = [gr.Slider(0, 1, value=DEFAULT_WEIGHT, step=0.05, label=f"weight of {name}")
                            for name in EXPERTS.values()]

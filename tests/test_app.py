@@ -177,3 +177,14 @@ def test_answers_stream_voice_first_then_transcript_and_words_then_figures(clien
     drawn = [view for m, view in zip(app.EXPLAINED, last[views]) if m in app.pipeline.voice_models]
     assert "door" in last[0].lower() and drawn and all(view is not None for view in drawn)
     assert len(stages) == 2 + len(drawn)                           # one more page per figure drawn
+
+
+def test_an_unsure_answer_is_said_in_the_details():
+    import app
+    from emodemo.pipeline import Analysis, Prediction
+    result = Analysis(1.0, None, {"speech_probe": Prediction("speech_probe", [("angry", 0.41), ("sad", 0.3)], ("audio",),
+                                                             unsure_below=0.53),
+                                  "other": Prediction("other", [("sad", 0.9)], ("audio",), unsure_below=0.5)},
+                      {}, "cpu")
+    notes = app.unsure_notes(result)
+    assert len(notes) == 1 and "speech_probe is unsure" in notes[0] and "angry, 41%" in notes[0] and "53%" in notes[0]
