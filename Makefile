@@ -7,7 +7,7 @@ DATA  ?= ../shared/datasets
 # Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: app test space-check test-slow notebooks bench clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha
+.PHONY: app test space-check test-slow notebooks bench generalisation clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha
 
 $(STAMP): requirements.txt requirements-dev.txt scripts/setup.sh
 	@bash scripts/setup.sh
@@ -47,6 +47,12 @@ bench: $(STAMP)
 	$(PY) bench/mesm.py --root $(DATA)/ravdess_speech
 	$(PY) bench/compare.py --root $(DATA)/ravdess_speech --fer-root $(DATA)/fer2013   # also runs bench/app.py and bench/hub_baseline.py
 	$(PY) bench/gpu.py prepare --root $(DATA)/ravdess_speech   # then on a GPU machine: python bench/gpu.py run
+
+## Every served model beyond RAVDESS: TESS (choose half; --report for the report half), the robustness
+## set, per gender, the collapse; saved in bench/results/generalisation.json and rendered into README.
+## One thread: the machine is shared (features and transcripts are cached: later runs take minutes).
+generalisation: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) bench/generalisation.py --tess $(DATA)/tess --ravdess $(DATA)/ravdess_speech
 
 ## Train the served voice model (a frozen-Whisper probe on normalised input; the mean of its 5 fold
 ## models, each calibrated on its validation actors) on RAVDESS actors 01-20, 7 classes.

@@ -16,6 +16,7 @@ import gradio as gr
 from gradio.components.plot import PlotData
 
 from emodemo.comparison import side_by_side
+from emodemo.cross_corpus import markdown_table
 from emodemo.evaluation import headline_markdown, headline_report
 from emodemo.fusion import MODALITY_NAMES
 from emodemo.pipeline import ClipError, Pipeline
@@ -32,6 +33,7 @@ MAX_UPLOAD_MB = int(os.environ.get("EMODEMO_MAX_UPLOAD_MB", "200"))   # larger u
 CACHE_HOURS = float(os.environ.get("EMODEMO_CACHE_HOURS", "1"))       # uploads are deleted after this long
 CONCURRENCY = int(os.environ.get("EMODEMO_CONCURRENCY", "1"))         # analyses run at once; others queue
 SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"   # bench/compare.py
+SAVED_GENERALISATION = SAVED_COMPARISON.with_name("generalisation.json")                      # bench/generalisation.py
 
 
 def on_gpu(fn):
@@ -143,14 +145,25 @@ def fused_view(alone: dict, *weights: float):
     return fused, modality_bars(alone, fused, EXPERTS)
 
 
+def saved_markdown(saved: Path, render, how: str) -> str:
+    """A result a bench script saved (JSON), rendered as Markdown by ``render``; or a line saying
+    that ``how`` (the command) makes it, when it is missing or from another version."""
+    try:
+        return render(json.loads(saved.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return f"Nothing saved here yet ({saved.name}): {how} measures it."
+    except (KeyError, TypeError, ValueError):      # a file from another version: never cost the page
+        return f"The saved {saved.name} is from another version: re-run {how}."
+
+
 def side_by_side_markdown(saved: Path = SAVED_COMPARISON) -> str:
     """Every model on every benchmark and what each served one costs, as ``bench/compare.py`` saved it."""
-    try:
-        return side_by_side(json.loads(saved.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return "No comparison saved here yet: `python bench/compare.py` measures it."
-    except (KeyError, TypeError, ValueError):      # a file from another version: never cost the page
-        return f"The saved comparison ({saved.name}) is from another version: re-run `python bench/compare.py`."
+    return saved_markdown(saved, side_by_side, "`python bench/compare.py`")
+
+
+def generalisation_markdown(saved: Path = SAVED_GENERALISATION) -> str:
+    """Every served model beyond RAVDESS (TESS, the robustness set), as ``bench/generalisation.py`` saved it."""
+    return saved_markdown(saved, markdown_table, "`make generalisation`")
 
 
 def compare_models() -> None:
@@ -158,6 +171,9 @@ def compare_models() -> None:
     its confusion matrix (plotly)."""
     with gr.Accordion("Every model on every benchmark, and what each costs (notebook 06, README)", open=False):
         gr.Markdown(side_by_side_markdown())
+    with gr.Accordion("Beyond RAVDESS: TESS, unseen actors through noise and telephone lines, the collapse "
+                      "(README)", open=False):
+        gr.Markdown(generalisation_markdown())
     gr.Markdown("Each model's confusion matrix and metrics on its own evaluation data, as stored in its "
                 "checkpoint (rows: true emotion; numbers: share of the row, counts in brackets).")
     for m in pipeline.models:

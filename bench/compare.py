@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -183,12 +182,11 @@ def hub_summary(hub: dict) -> dict:
 def render_readme(result: dict, readme: Path = REPO / "README.md") -> None:
     """Rewrite README's block between the compare markers from ``result``."""
     from emodemo.comparison import side_by_side
-    block = f"{README_START}\n{side_by_side(result)}\n{README_END}"
-    text = readme.read_text(encoding="utf-8")
-    if README_START not in text:
-        raise SystemExit(f"README.md has no {README_START} ... {README_END} block to fill")
-    readme.write_text(re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text,
-                             flags=re.S), encoding="utf-8")
+    from emodemo.files import replace_marked_block
+    try:
+        replace_marked_block(readme, README_START, README_END, side_by_side(result))
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
 
 def figure(result: dict, path: Path) -> None:

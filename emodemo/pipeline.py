@@ -97,6 +97,15 @@ def discover(checkpoints: Path = CHECKPOINTS) -> list[str]:
     return sorted(found)
 
 
+def reads(m: LoadedModel) -> tuple[str, ...]:
+    """What a loaded model reads: "audio", "text" and/or "face" (its recipe's ``reads(meta)`` when
+    the checkpoint decides, e.g. a text-only variant; else ``MODALITIES``)."""
+    if hasattr(m.recipe, "video_emotion"):                    # a face model (see Pipeline.face_models)
+        return ("face",)
+    decided = getattr(m.recipe, "reads", None)
+    return tuple(decided(m.meta)) if decided is not None else tuple(m.recipe.MODALITIES)
+
+
 def load_models(names: Sequence[str] | None = None, checkpoints: Path = CHECKPOINTS,
                 device: torch.device | None = None) -> list[LoadedModel]:
     """Load checkpoints (safetensors + JSON; never code from the files). ``names`` are folders
@@ -146,12 +155,8 @@ class Pipeline:
         return [m for m in self.models if hasattr(m.recipe, "video_emotion")]
 
     def reads(self, m: LoadedModel) -> tuple[str, ...]:
-        """What a loaded model reads in a clip: "audio", "text" and/or "face" (its recipe's
-        ``reads(meta)`` when the checkpoint decides, e.g. a text-only variant; else ``MODALITIES``)."""
-        if hasattr(m.recipe, "video_emotion"):                    # a face model (see face_models)
-            return ("face",)
-        reads = getattr(m.recipe, "reads", None)
-        return tuple(reads(m.meta)) if reads is not None else tuple(m.recipe.MODALITIES)
+        """What a loaded model reads in a clip (:func:`reads`)."""
+        return reads(m)
 
     @property
     def explainable(self) -> list[LoadedModel]:
