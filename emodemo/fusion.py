@@ -1,8 +1,8 @@
 """What each modality says alone, and their late fusion with weights the user sets (the app).
 
 Per modality one *expert*: the served model that reads that modality alone (voice: audio only;
-words: text only; face: video frames) with the best headline accuracy of its checkpoint
-(:func:`emodemo.evaluation.headline_report`). Each expert's probabilities are put on the canonical
+words: text only; face: video frames) with the best score on what the app gives it
+(:func:`emodemo.evaluation.expert_score`: headline accuracy; for words, weighted F1 on spoken dialogue). Each expert's probabilities are put on the canonical
 7 classes (RAVDESS "calm" added to "neutral") and fused as a weighted mean,
 
     p(emotion) = sum_m w_m p_m(emotion) / sum_m w_m        over the experts that answered, w_m >= 0,
