@@ -192,14 +192,14 @@ def train(dataset: str, root: Path, out: Path, cv: bool = False, final: bool = T
     cfg = train_config(epochs, seed, quick, lr, class_weights == "balanced")
     model = new_model(top_layers, float(dropout), seed)
     started = time.perf_counter()
-    history = fit(model, buckets(meld_train + extra, spec, batch_size, seed), buckets(val, spec, batch_size, seed),
+    history = fit(model, buckets([meld_train, extra], spec, batch_size, seed), buckets([val], spec, batch_size, seed),
                   cfg, labels=LABELS)
     settings = {"top_layers": top_layers, "goemotions_share": goemotions_share if extra else 0.0, "lr": float(lr),
                 "batch_size": batch_size, "dropout": float(dropout), "class_weights": class_weights,
                 "epochs": cfg.epochs}
     metrics = {"protocol": PROTOCOL, "settings": settings,
                "sizes": {"meld_train": len(meld_train), "goemotions_train": len(extra), "validation": len(val)},
-               "validation": evaluate(model, buckets(val, spec, batch_size, seed), LABELS, batch_size=1),
+               "validation": evaluate(model, buckets([val], spec, batch_size, seed), LABELS, batch_size=1),
                "best_epoch": history.best_epoch, "train_seconds": time.perf_counter() - started,
                "history": history.to_dict()}
     log.info("%s %s: held-out dialogues WF1 %.3f WA %.3f (epoch %d)", NAME, settings, metrics["validation"]["WF1"],
@@ -214,8 +214,11 @@ def train(dataset: str, root: Path, out: Path, cv: bool = False, final: bool = T
     return metrics
 
 
-def buckets(samples: Sequence[Sample], spec: dict, batch_size: int, seed: int) -> LengthBuckets:
-    return LengthBuckets(make_dataset(samples, LABELS, spec), batch_size, seed)
+def buckets(parts: Sequence[Sequence[Sample]], spec: dict, batch_size: int, seed: int) -> LengthBuckets:
+    """:class:`LengthBuckets` of the lines of ``parts`` (corpora), each part's states cached on its own."""
+    datasets = [make_dataset(part, LABELS, spec) for part in parts if part]
+    lines = Lines([states for d in datasets for states in d.fields["text"]], torch.cat([d.targets for d in datasets]))
+    return LengthBuckets(lines, batch_size, seed)
 
 
 def score_once(checkpoint: Path, meld_root: Path, goemotions_root: Path | None = None, quick: bool = False) -> dict:
@@ -231,6 +234,6 @@ def score_once(checkpoint: Path, meld_root: Path, goemotions_root: Path | None =
     if goemotions_root:
         goemotions_test = goemotions_lines(Path(goemotions_root), 0, 0)[1]
         tests["goemotions_test"] = goemotions_test[:200] if quick else goemotions_test
-    reports = {name: evaluate(model, buckets(part, spec, 64, 0), LABELS, batch_size=1) for name, part in tests.items()}
+    reports = {name: evaluate(model, buckets([part], spec, 64, 0), LABELS, batch_size=1) for name, part in tests.items()}
     reports["test_set"] = f"MELD dev ({len(tests['test'])} utterances), scored once for the chosen settings"
     return add_metrics(checkpoint, reports)["metrics"]
