@@ -1,5 +1,6 @@
-"""Recipe of the app's words expert: MiniLM's top layers fine-tuned on spoken dialogue (MELD) and
-Reddit comments (GoEmotions), for the words Whisper hears in a user's clip.
+"""Recipe of the app's words expert: MiniLM word-piece states (its top ``top_layers`` layers
+fine-tuned, or none: a head on the frozen states) trained on spoken dialogue (MELD) and Reddit
+comments (GoEmotions), for the words Whisper hears in a user's clip.
 
 Inputs per line: the word-piece states of the frozen bottom ``6 - top_layers`` layers of the packaged
 all-MiniLM-L6-v2 (fp16; cached on disk per corpus part while training, read from the encoder pass
