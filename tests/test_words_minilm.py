@@ -85,3 +85,16 @@ def test_a_words_model_scored_on_spoken_dialogue_outranks_one_scored_on_reddit_c
     better = {"data_card": {"dataset": "meld"}, "metrics": {"test": report(0.50, 0.52)}}
     assert expert_score(reddit, ("text",)) < expert_score(spoken, ("text",)) < expert_score(better, ("text",))
     assert expert_score(spoken, ("audio",)) == (0, 0.55)               # voice and face: headline WA
+
+
+def test_a_served_transcript_gets_the_states_the_model_trained_on(tmp_path, monkeypatch):
+    from emodemo.data.record import Sample
+    from emodemo.recipes import words_minilm
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
+    lines = ["Oh my God, you did what?", "okay.", "We were on a break!"]
+    spec = {"top_layers": 1}
+    trained = words_minilm.make_dataset([Sample(id=str(i), dataset="x", label="happy", text=t) for i, t in enumerate(lines)],
+                                        ["happy"], spec)
+    for i, line in enumerate(lines):
+        served = words_minilm.clip_inputs(None, SimpleNamespace(text=line), spec)
+        assert torch.allclose(served["text"][0], trained[i]["text"].float(), atol=2e-3)
