@@ -7,7 +7,7 @@ DATA  ?= ../shared/datasets
 # Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: app test space-check test-slow notebooks bench generalisation clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha
+.PHONY: app test space-check test-slow notebooks bench generalisation clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha runs-words_minilm
 
 $(STAMP): requirements.txt requirements-dev.txt scripts/setup.sh
 	@bash scripts/setup.sh
@@ -76,6 +76,10 @@ runs-coattention: $(STAMP)
 ## Every measured run of talk 002's models: 15 variants x 5 folds, the final checkpoints (about 1.5 h on 2 CPU cores)
 runs-ssl_mha: $(STAMP)
 	bash scripts/ssl_mha_runs.sh $(DATA)
+
+## The app's words expert: its variants on held-out MELD dialogues, the chosen one scored on MELD dev once
+runs-words_minilm: $(STAMP)
+	bash scripts/words_minilm_runs.sh $(DATA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

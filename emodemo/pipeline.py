@@ -167,14 +167,11 @@ class Pipeline:
 
     @functools.cached_property
     def experts(self) -> dict[str, LoadedModel]:
-        """Per modality, the model reading it alone with the best headline accuracy (:mod:`emodemo.fusion`)."""
-        from emodemo.evaluation import headline_report
+        """Per modality, the model reading it alone that scores best on what the app gives it
+        (:func:`emodemo.evaluation.expert_score`, :mod:`emodemo.fusion`)."""
+        from emodemo.evaluation import expert_score
         from emodemo.fusion import choose_experts
-
-        def score(m: LoadedModel) -> float:
-            wa = headline_report(m.meta)[1]["WA"]
-            return wa["mean"] if isinstance(wa, Mapping) else float(wa)
-        return choose_experts(self.models, self.reads, score)
+        return choose_experts(self.models, self.reads, lambda m: expert_score(m.meta, self.reads(m)))
 
     @functools.cached_property
     def stacker(self):

@@ -10,6 +10,7 @@ from .mesm import Mesm
 from .nmt_attention import NMTAttention
 from .speech_probe import SpeechProbe, SpeechProbeEnsemble
 from .ssl_mha import SslMhaNet
+from .words_minilm import WordsMiniLM
 
 REGISTRY: dict[str, type[nn.Module]] = {
     "speech_probe": SpeechProbe,
@@ -20,6 +21,7 @@ REGISTRY: dict[str, type[nn.Module]] = {
     "fer_cnn": FerCNN,
     "handcrafted_ensemble": HandcraftedEnsemble,
     "mesm": Mesm,
+    "words_minilm": WordsMiniLM,
 }
 
 

@@ -29,6 +29,7 @@ _RECIPES = {
     "fer_cnn": "fer_cnn",
     "handcrafted_ensemble": "handcrafted_ensemble",
     "mesm": "mesm",
+    "words_minilm": "words_minilm",
 }
 
 
