@@ -76,6 +76,12 @@ ENTRIES: tuple[Entry, ...] = (
     # voice alone
     Entry("ravdess_voice", "speech_probe (Whisper-encoder statistics + MLP)", "-", "voice",
           "speech_probe/cv/seven_classes.json"),
+    # issue 20: the input normalised (DC, voiced region, loudness), then with 2 augmented copies per clip;
+    # the served probe averages the normalised run's 5 fold models (no RAVDESS actor is unseen by all of them)
+    Entry("ravdess_voice", "speech_probe, normalised input (its fold models, averaged, are served)", "-", "voice",
+          "speech_probe/cv/ablation_normalised.json", checkpoint="speech_probe"),
+    Entry("ravdess_voice", "speech_probe, normalised input + 2 augmented copies per clip", "-", "voice",
+          "speech_probe/cv/ablation_normalised-2_augmented_copies.json"),
     Entry("ravdess_voice", "coattention: voice branch", "001", "voice", "coattention/cv/speech.json"),
     Entry("ravdess_voice", "ssl_mha: voice branch", "002", "voice", "ssl_mha/cv/speech.json"),
     Entry("ravdess_voice", "mesm: FE2E voice alone", "004", "voice", "mesm/cv/fe2e_a.json"),
@@ -122,6 +128,12 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("meld", "coattention: words alone", "001", "words", "coattention/cv/text_meld.json", ("test",)),
     Entry("meld", "ssl_mha: words alone", "002", "words", "ssl_mha/cv/text_meld.json", ("test",)),
     Entry("meld", "mesm FE2E: words alone", "004", "words", "mesm/cv/fe2e_t_meld.json", ("test",)),
+    # the app's words expert: frozen MiniLM states (top layers fine-tunable) on MELD train + GoEmotions, chosen on
+    # held-out MELD train dialogues (words_minilm/choice.json), MELD dev and GoEmotions test scored once
+    Entry("meld", "words_minilm (MiniLM states, attention pooling + MLP; MELD + GoEmotions)", "-", "words",
+          "words_minilm/config.json", ("metrics", "test"), "words_minilm"),
+    Entry("goemotions", "words_minilm (MiniLM states, attention pooling + MLP; MELD + GoEmotions)", "-", "words",
+          "words_minilm/config.json", ("metrics", "goemotions_test")),
     # faces
     Entry("fer2013", "fer_cnn (VGG-style CNN)", "003", "face", "fer_cnn/config.json", ("metrics", "test"), "fer_cnn"),
 )

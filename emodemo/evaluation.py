@@ -222,6 +222,22 @@ def headline_report(meta: dict) -> tuple[str, dict[str, Any]]:
     raise ValueError(f"checkpoint {meta.get('model_name')} stores no confusion matrix to show")
 
 
+SPOKEN_WORDS = "meld"   # the corpus of spoken dialogue that words models are scored on
+
+
+def expert_score(meta: dict, reads: tuple[str, ...]) -> tuple[int, float]:
+    """How a model reading one modality alone ranks as the app's expert for it (higher is better).
+
+    Voice and face: the headline WA (:func:`headline_report`). Words: the app reads Whisper's
+    transcript of speech, so a words model is ranked by its weighted F1 on spoken dialogue (its
+    headline test on MELD), and one never scored on spoken words (e.g. trained and tested on Reddit
+    comments) ranks below any that was, whatever its accuracy there. -> ``(rank group, score)``."""
+    report = headline_report(meta)[1]
+    spoken = reads == ("text",) and (meta.get("data_card") or {}).get("dataset") == SPOKEN_WORDS
+    value = report["WF1" if spoken else "WA"]
+    return int(spoken), value["mean"] if isinstance(value, dict) else float(value)
+
+
 def headline_markdown(name: str, meta: dict) -> str:
     """A model's headline evaluation as a few Markdown lines: what it was scored on and its WA, UA,
     WF1 and UF1 (mean ± std over folds when cross-validated), and the licence of its weights."""
