@@ -283,7 +283,7 @@ PROTOCOL = {
 CONDITION_COLUMNS = ("level -20 dB", "level +20 dB", "white noise 10 dB", "babble 5 dB", "telephone band")
 _SHORT = {"ravdess_voice": "voice", "ravdess_real": "real pairs", "ravdess_constructed": "constructed pairs",
           "ravdess_mixed_real": "mixed, real half", "ravdess_mixed_constructed": "mixed, constructed half",
-          "goemotions": "GoEmotions test"}
+          "goemotions": "GoEmotions test", "meld": "MELD dev"}
 
 
 def _in_corpus_cell(rows: list[dict]) -> str:
