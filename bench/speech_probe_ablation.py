@@ -80,7 +80,8 @@ def fold_logits(model_dir: Path, samples, perturb=None, condition: str = "clean"
         stats = recipe.stats_of_samples(samples, spec, progress=False)
     else:
         cache = recipe.feature_cache(spec)
-        cache = type(cache)(cache.name, dict(cache.config, robustness=condition, babble="6 clips of the fold's other test actors"))
+        cache = type(cache)(cache.name, dict(cache.config, robustness=condition,
+                                             babble="2 clips of each of the fold's other test actors"))
         stats = torch.stack(cache.get_many([s.audio for s in samples], lambda paths: recipe.stats_of_waves(
             [perturb(path) for path in paths], spec), batch=recipe.BATCH, progress=False))
     with torch.inference_mode():
@@ -125,7 +126,7 @@ def score_variant(out: Path, ravdess, tess_choose) -> dict:
             others = [waves[c.audio] for a, cs in sorted(by_actor.items()) if a != actor for c in cs[:2]]
             for condition, perturb in robustness_conditions(others).items():
                 lp, _, _ = fold_logits(model_dir, clips, None if condition == "clean" else
-                                       (lambda path, p=perturb: p(waves[path])), f"{condition}|{actor}")
+                                       (lambda path, p=perturb: p(waves[path])), condition)
                 robust.setdefault(condition, []).append((canonical_answers(lp, labels), [c.label for c in clips]))
     result = {"ravdess_cv": _pooled_scores(pooled["cv"]), "tess_choose": _pooled_scores(pooled["tess"])}
     result["tess_choose"].update(UA_mean=float(np.mean([r["UA"] for r in tess_runs])),
@@ -156,9 +157,12 @@ def _pooled_scores(runs) -> dict:
         targets += [CANONICAL7.index(label) for label in labels_true]
     report = classification_report(truth, answers, CANONICAL7)
     raw, cal, y = np.concatenate(probs_raw), np.concatenate(probs_cal), np.array(targets)
+    bins = {when: {k: np.nan_to_num(v, nan=-1).tolist() for k, v in calibration.reliability(p, y).items()}
+            for when, p in (("before", raw), ("after", cal))}
     return {"WA": report["WA"], "UA": report["UA"], "collapse": collapse(answers),
             "ECE_before": calibration.expected_calibration_error(raw, y),
-            "ECE_after": calibration.expected_calibration_error(cal, y), "n": len(y)}
+            "ECE_after": calibration.expected_calibration_error(cal, y), "n": len(y),
+            "confusion_matrix": report["confusion_matrix"], "reliability": bins}
 
 
 def _merge(probs: np.ndarray, canonical) -> np.ndarray:
@@ -193,15 +197,17 @@ def main() -> None:
     from emodemo import data
     ravdess = data.load("ravdess", args.root, calm_as_neutral=True)
     tess_choose = [s for s in data.load("tess", args.tess) if s.split == "choose"]
-    results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     for name in VARIANTS:
         if args.variant and SHORT[name] not in args.variant:
             continue
         out = train_variant(name, args.root, args.epochs)
-        results[name] = dict(score_variant(out, ravdess, tess_choose), options=VARIANTS[name],
-                             cv_summary=json.loads((out / "cv.json").read_text())["cross_validation"]["WA"])
+        scored = dict(score_variant(out, ravdess, tess_choose), options=VARIANTS[name],
+                      cv_summary=json.loads((out / "cv.json").read_text())["cross_validation"]["WA"])
+        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}   # other variants may run beside
+        results[name] = scored
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+        RESULTS.write_text(json.dumps(dict(sorted(results.items(), key=lambda kv: list(VARIANTS).index(kv[0]))),
+                                      indent=1) + "\n")
         print(table(results), flush=True)
 
 

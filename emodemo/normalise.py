@@ -68,3 +68,20 @@ def normalise(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     if peak > PEAK_LIMIT:
         samples = samples * (PEAK_LIMIT / peak)
     return samples.astype(np.float32)
+
+
+def describe(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
+    """What differs between corpora, measured on one clip ``[S]``: ``loudness_lufs``, ``rms_dbfs``,
+    ``dc`` (mean sample), ``leading_silence_s`` (before the voiced region), ``voiced_s`` and
+    ``tilt_db_per_octave`` (the slope of the long-term spectrum from 100 Hz to 7 kHz, in dB per
+    octave: more negative is darker)."""
+    samples = np.asarray(wave, dtype=np.float64).ravel()
+    start, end = voiced_bounds(samples, sr=sr)
+    rms = float(np.sqrt(np.mean(samples ** 2)))
+    spectrum = np.abs(np.fft.rfft(samples[start:end] * np.hanning(end - start))) ** 2        # [F]
+    freqs = np.fft.rfftfreq(end - start, 1.0 / sr)
+    band = (freqs >= 100) & (freqs <= 7000)
+    slope = np.polyfit(np.log2(freqs[band]), 10 * np.log10(spectrum[band] + 1e-20), 1)[0]
+    return {"loudness_lufs": loudness(samples, sr), "rms_dbfs": 20 * math.log10(rms) if rms > 0 else -math.inf,
+            "dc": float(samples.mean()), "leading_silence_s": start / sr, "voiced_s": (end - start) / sr,
+            "tilt_db_per_octave": float(slope)}

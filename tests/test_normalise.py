@@ -59,3 +59,17 @@ def test_robustness_conditions(clips):
     freqs = np.fft.rfftfreq(len(wave), 1 / 16000)
     assert spectrum[freqs > 5000].mean() < 0.05 * spectrum[(freqs > 500) & (freqs < 3000)].mean()
     assert all(len(f(wave)) == len(wave) for f in conditions.values())
+
+
+def test_describe_measures_level_silence_and_tilt(clips):
+    from emodemo.normalise import describe
+    ravdess, tess = (describe(w) for w in clips)
+    assert ravdess["leading_silence_s"] > 0.3 > tess["leading_silence_s"]       # RAVDESS opens with silence
+    t = np.arange(16000) / 16000
+    tone = np.concatenate([np.zeros(8000), 0.1 * np.sin(2 * np.pi * 440 * t)]).astype(np.float32)
+    described = describe(tone)
+    assert described["leading_silence_s"] == pytest.approx(0.4, abs=0.05)
+    assert described["rms_dbfs"] == pytest.approx(20 * np.log10(0.1 / np.sqrt(2) * np.sqrt(2 / 3)), abs=0.2)
+    white = np.random.default_rng(0).normal(0, 0.1, 32000)
+    brown = np.cumsum(white) / 100
+    assert abs(describe(white)["tilt_db_per_octave"]) < 1.0 < -describe(brown)["tilt_db_per_octave"] / 5

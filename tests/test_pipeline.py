@@ -301,3 +301,28 @@ def test_cli_refuses_a_class_count_the_probe_cannot_train(tmp_path):
                           "--option", "classes=seven"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "classes is 8 (calm apart) or 7 (calm counted as neutral)" in out.stderr
+
+
+def test_calibrated_answers_say_when_they_are_unsure_and_fusion_uses_the_stacker(tmp_path):
+    """A checkpoint's temperature and "unsure" line reach its predictions; a stacker saved beside the
+    checkpoints fuses the experts, a stacker for experts that are not served is ignored."""
+    import shutil
+
+    from emodemo.fusion import Stacker
+    from emodemo.labels import CANONICAL7
+    from emodemo.pipeline import Prediction, temperature, unsure_line
+    meta = {"calibration": {"temperature": 2.0, "unsure": {"threshold": 0.4}}}
+    assert temperature(meta) == 2.0 and temperature({}) == 1.0 and unsure_line({}) is None
+    assert Prediction("m", [("angry", 0.35), ("sad", 0.3)], ("audio",), unsure_below=unsure_line(meta)).unsure
+    assert not Prediction("m", [("angry", 0.45), ("sad", 0.3)], ("audio",), unsure_below=0.4).unsure
+    assert not Prediction("m", [("angry", 0.2)], ("audio",)).unsure
+
+    shutil.copytree(CHECKPOINTS / "speech_probe", tmp_path / "speech_probe", ignore=shutil.ignore_patterns("folds", "cv"))
+    pipeline = Pipeline(checkpoints=tmp_path, transcribe=False)
+    alone = {"audio": dict(zip(CANONICAL7, [0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1]))}
+    assert pipeline.stacker is None and pipeline.fused(alone, {"audio": 1}) == pytest.approx(alone["audio"])
+    Stacker(["audio"], 2 * np.eye(7), np.zeros(7)).save(tmp_path / "fusion" / "stacker.json")
+    sharper = Pipeline(checkpoints=tmp_path, transcribe=False).fused(alone, {"audio": 1})
+    assert max(sharper, key=sharper.get) == "angry" and sharper["angry"] > 0.4
+    Stacker(["audio", "text"], np.zeros((7, 14)), np.zeros(7)).save(tmp_path / "fusion" / "stacker.json")
+    assert Pipeline(checkpoints=tmp_path, transcribe=False).stacker is None     # no words expert served here
