@@ -68,3 +68,36 @@ def test_a_single_pairing_is_calibrated_on_all_its_validation_pairs():
     metrics, calibration = served_final_extras(Reader(), constructed, FOLD, make, LABELS, batch_size=8)
     assert metrics == {} and calibration["pairs"] == "every pair"
     assert calibration["unsure"]["accuracy_answered"] == 1.0
+
+
+@pytest.mark.parametrize("name, options", [("coattention", {"stages": "head"}), ("ssl_mha", {"fusion": "cross"})])
+def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_calibrates(
+        name, options, tmp_path, monkeypatch):
+    """Everything after the pairing, end to end on RAVDESS-like tones (3 actors, one fold, 2 epochs):
+    cross-validation scores each half of the test clips apart, and the saved final model's card holds
+    both halves of its validation clips and a temperature fitted on their real pairs."""
+    import importlib
+
+    from emodemo import data
+    from emodemo.checkpoint import read_checkpoint_config
+    from emodemo.data import layouts
+    recipe = importlib.import_module(f"emodemo.recipes.{name}")
+    clips = data.load("ravdess", layouts.make_ravdess(tmp_path / "ravdess", actors=(1, 2, 3), fmt="flac", seconds=0.3),
+                      calm_as_neutral=True)
+    fold = Fold("fold0", train=("Actor_01",), val=("Actor_02",), test=("Actor_03",))
+
+    def parts(chosen):   # each clip with a line naming its emotion, and with the same neutral sentence
+        return tuple([Sample(s.id, s.dataset, s.label, s.speaker, s.audio, text=f"I feel {s.label}",
+                             meta={"pairing": "constructed"}) for s in part]
+                     + [Sample(s.id, s.dataset, s.label, s.speaker, s.audio, text="Kids are talking by the door.",
+                               meta={"pairing": "real"}) for s in part] for part in apply(clips, chosen))
+
+    monkeypatch.setattr(recipe, "paired_parts", lambda *args: (parts, [fold], fold, "mixed (fixture)"))
+    metrics = recipe.train("ravdess", tmp_path / "ravdess", tmp_path / "out", quick=True, pairing="mixed",
+                           text_root="unused", **options)
+    assert set(metrics["by_pairing"]) == {"constructed", "real"}
+    assert all(sum(map(sum, half["folds"][0]["confusion_matrix"])) == 60 for half in metrics["by_pairing"].values())
+    config = read_checkpoint_config(tmp_path / "out")
+    assert set(config["metrics"]["final_validation_by_pairing"]) == {"constructed", "real"}
+    assert config["calibration"]["fitted_on"] == ["Actor_02"] and config["calibration"]["pairs"].startswith("real")
+    assert config["weights_dtype"] == "float16"
