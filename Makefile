@@ -7,9 +7,9 @@ DATA  ?= ../shared/datasets
 # Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: app test test-slow notebooks notebooks-quick bench lint clean setup train-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha
+.PHONY: app test space-check test-slow notebooks bench generalisation clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha runs-words_minilm
 
-$(STAMP): requirements.txt requirements-nodeps.txt scripts/setup.sh
+$(STAMP): requirements.txt requirements-dev.txt scripts/setup.sh
 	@bash scripts/setup.sh
 	@touch $(STAMP)
 
@@ -24,6 +24,10 @@ test: $(STAMP)
 	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null || WITH_TEST_TOOLS=1 bash scripts/setup.sh \
 	  || echo "make test: chromium / espeak-ng could not be installed; the tests that need them will skip"
 	EMODEMO_QUICK=1 $(PY) -m pytest -q tests notebooks --nbval-lax -p no:cacheprovider
+
+## A Hugging Face Space's install: requirements.txt alone in a fresh venv, then the app answers one clip
+space-check:
+	bash scripts/space_check.sh
 
 ## Slow tests (real training, full transcription runs)
 test-slow: $(STAMP)
@@ -44,10 +48,22 @@ bench: $(STAMP)
 	$(PY) bench/compare.py --root $(DATA)/ravdess_speech --fer-root $(DATA)/fer2013   # also runs bench/app.py and bench/hub_baseline.py
 	$(PY) bench/gpu.py prepare --root $(DATA)/ravdess_speech   # then on a GPU machine: python bench/gpu.py run
 
-## Train the first model (a frozen-Whisper probe) on RAVDESS actors 01-20.
+## Every served model beyond RAVDESS: TESS (choose half; --report for the report half), the robustness
+## set, per gender, the collapse; saved in bench/results/generalisation.json and rendered into README.
+## One thread: the machine is shared (features and transcripts are cached: later runs take minutes).
+generalisation: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) bench/generalisation.py --tess $(DATA)/tess --ravdess $(DATA)/ravdess_speech
+
+## Train the served voice model (a frozen-Whisper probe on normalised input; the mean of its 5 fold
+## models, each calibrated on its validation actors) on RAVDESS actors 01-20, 7 classes.
 ## One thread: the MLP is tiny, and two threads on a busy 2-core CPU were 25x slower (spin-waits).
 train-speech_probe: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m emodemo -v train speech_probe --dataset ravdess --root $(DATA)/ravdess_speech --cv --out checkpoints/speech_probe
+	OMP_NUM_THREADS=1 $(PY) -m emodemo -v train speech_probe --dataset ravdess --root $(DATA)/ravdess_speech --cv \
+	  --option classes=7 --option normalise=1 --option ensemble=1 --out checkpoints/speech_probe
+
+## What input normalisation, augmentation and calibration buy the speech probe on unseen voices (issue 20)
+ablation-speech_probe: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) bench/speech_probe_ablation.py --root $(DATA)/ravdess_speech --tess $(DATA)/tess
 
 ## Every measured run of talk 000's model: 8 variants x 5 folds, text benchmarks, final checkpoint (~5 h on 2 cores)
 runs-nmt_attention: $(STAMP)
@@ -60,6 +76,10 @@ runs-coattention: $(STAMP)
 ## Every measured run of talk 002's models: 17 variants x 5 folds, the served checkpoints on mixed pairs (about 2.5 h on 2 CPU cores)
 runs-ssl_mha: $(STAMP)
 	bash scripts/ssl_mha_runs.sh $(DATA)
+
+## The app's words expert: its variants on held-out MELD dialogues, the chosen one scored on MELD dev once
+runs-words_minilm: $(STAMP)
+	bash scripts/words_minilm_runs.sh $(DATA)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

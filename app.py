@@ -5,15 +5,20 @@ Run ``make app`` (or ``python app.py``) and open http://127.0.0.1:7860. All the 
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import json
 import os
 from pathlib import Path
 
 import gradio as gr
+from gradio.components.plot import PlotData
 
 from emodemo.comparison import side_by_side
+from emodemo.cross_corpus import markdown_table
 from emodemo.evaluation import headline_markdown, headline_report
-from emodemo.fusion import MODALITY_NAMES, fuse
+from emodemo.fusion import MODALITY_NAMES
 from emodemo.pipeline import ClipError, Pipeline
 from emodemo.upload_eval import UploadError, evaluate_upload
 from emodemo.viz import confusion_matrix_plotly, modality_bars
@@ -24,7 +29,11 @@ face in view. The app transcribes it with Whisper, asks every trained voice and 
 emotion it hears and, for a video, the face models what they see. Models are trained on acted
 data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday speech."""
 DEFAULT_WEIGHT = 1.0   # every modality's weight in the fusion until the user moves a slider
+MAX_UPLOAD_MB = int(os.environ.get("EMODEMO_MAX_UPLOAD_MB", "200"))   # larger uploads are refused by Gradio
+CACHE_HOURS = float(os.environ.get("EMODEMO_CACHE_HOURS", "1"))       # uploads are deleted after this long
+CONCURRENCY = int(os.environ.get("EMODEMO_CONCURRENCY", "1"))         # analyses run at once; others queue
 SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"   # bench/compare.py
+SAVED_GENERALISATION = SAVED_COMPARISON.with_name("generalisation.json")                      # bench/generalisation.py
 
 
 def on_gpu(fn):
@@ -37,6 +46,27 @@ def on_gpu(fn):
     return spaces.GPU(fn)
 
 
+def glibc():
+    """The C library when it is glibc (Linux), else None: what :func:`give_back_memory` trims."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return libc if hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+LIBC = glibc()
+if LIBC is not None:
+    LIBC.mallopt(-8, 2)     # M_ARENA_MAX: 2 malloc arenas, not 8 per core for Gradio's many worker threads
+
+
+def give_back_memory() -> None:
+    """Hand what a finished request freed back to the system: glibc would keep it for this process."""
+    gc.collect()
+    if LIBC is not None:
+        LIBC.malloc_trim(0)
+
+
 EXAMPLES = Path(__file__).resolve().parent / "examples"   # made by scripts/make_examples.sh
 pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
 ANSWERING = pipeline.voice_models + pipeline.face_models                        # one ranked answer each
@@ -47,26 +77,61 @@ EXPERTS = {modality: f"{MODALITY_NAMES[modality]} ({pipeline.experts[modality].n
 
 @on_gpu
 def analyse(audio: str | None, video: str | None):
+    """The Analyse tab's outputs, yielded as they are ready (:func:`page`): the answers of the
+    models that hear the voice alone, then the transcript and the words models', the face models'
+    for a video, and then what each model looked at, one figure after another."""
     if not (audio or video):
         raise gr.Error("Give a clip first: upload a file, record from the microphone, or film with the webcam.")
+    both = bool(audio and video)
     try:
-        result = pipeline.analyse(video or audio)
+        for result in pipeline.stages(video or audio):
+            yield page(result, both=both)
     except ClipError as err:
         raise gr.Error(str(err)) from None
-    if audio and video:
-        result.notes.append("Both a sound clip and a video were given: the video was analysed.")
+    views = {}
+    for name, figure in pipeline.explain(result).items():
+        views[name] = encoded(figure)
+        yield page(result, views, both)
+    result = figure = None          # this request's waves, states and figures: freed, then given back
+    give_back_memory()
+
+
+def page(result, views: dict | None = None, both: bool = False) -> tuple:
+    """The Analyse tab's outputs for an analysis so far: transcript, word timings, details (with a
+    note when ``both`` a sound clip and a video were given), every model's ranked answer (None
+    until it answered), ``views`` (model -> drawn figure; None until drawn), each modality alone
+    and the fused answer with its bars."""
     t = result.transcript
-    transcript = t.text.strip() if t else ""
     timing = "\n".join(f"| {k} | {v * 1000:.0f} ms |" for k, v in result.timings.items())
-    notes = "\n".join(f"- {n}" for n in result.notes)
+    both_note = ["Both a sound clip and a video were given: the video was analysed."] if both else []
+    notes = "\n".join(f"- {n}" for n in result.notes + both_note + unsure_notes(result))
     details = (f"{notes}\n\n| stage | time |\n|---|---|\n{timing}\n\nDevice: `{result.device}`; "
                f"clip length analysed: {result.duration:.1f} s")
     rankings = [dict(result.predictions[m.name].ranking) if m.name in result.predictions else None for m in ANSWERING]
-    figures = pipeline.explain(result)
-    views = [figures.get(m.name) for m in EXPLAINED]
     alone = pipeline.modalities_alone(result)
-    return (transcript, t.word_rows() if t else [], details, *rankings, *views, alone,
-            *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)))
+    return (t.text.strip() if t else "", t.word_rows() if t else [], details, *rankings,
+            *[(views or {}).get(m.name) for m in EXPLAINED], alone, *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)))
+
+
+def unsure_notes(result) -> list[str]:
+    """A line per model whose calibrated top answer is under its "unsure" line."""
+    return [f"**{p.model} is unsure**: its top answer ({p.top}, {p.ranking[0][1]:.0%}) is under the "
+            f"{p.unsure_below:.0%} line chosen on validation speakers (above it, 80 % of their answers were right)."
+            for p in result.predictions.values() if p.unsure]
+
+
+def model_title(m) -> str:
+    return m.name + (" (faces, video only)" if m in pipeline.face_models else "")
+
+
+def encoded(figure) -> PlotData:
+    """A matplotlib figure drawn once into a PNG for a ``gr.Plot`` (Gradio would draw it again at
+    every yield, and as WebP, which takes longer to encode)."""
+    import base64
+    import io
+    with io.BytesIO() as png:
+        figure.savefig(png, format="png")
+        return PlotData(type="matplotlib", plot="data:image/png;base64," + base64.b64encode(png.getvalue()).decode())
 
 
 def fused_view(alone: dict, *weights: float):
@@ -74,20 +139,31 @@ def fused_view(alone: dict, *weights: float):
     if not alone:
         return None, None
     try:
-        fused = fuse(alone, dict(zip(EXPERTS, weights)))
+        fused = pipeline.fused(alone, dict(zip(EXPERTS, weights)))
     except ValueError as err:
         raise gr.Error(str(err)) from None
     return fused, modality_bars(alone, fused, EXPERTS)
 
 
+def saved_markdown(saved: Path, render, how: str) -> str:
+    """A result a bench script saved (JSON), rendered as Markdown by ``render``; or a line saying
+    that ``how`` (the command) makes it, when it is missing or from another version."""
+    try:
+        return render(json.loads(saved.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return f"Nothing saved here yet ({saved.name}): {how} measures it."
+    except (KeyError, TypeError, ValueError):      # a file from another version: never cost the page
+        return f"The saved {saved.name} is from another version: re-run {how}."
+
+
 def side_by_side_markdown(saved: Path = SAVED_COMPARISON) -> str:
     """Every model on every benchmark and what each served one costs, as ``bench/compare.py`` saved it."""
-    try:
-        return side_by_side(json.loads(saved.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return "No comparison saved here yet: `python bench/compare.py` measures it."
-    except (KeyError, TypeError, ValueError):      # a file from another version: never cost the page
-        return f"The saved comparison ({saved.name}) is from another version: re-run `python bench/compare.py`."
+    return saved_markdown(saved, side_by_side, "`python bench/compare.py`")
+
+
+def generalisation_markdown(saved: Path = SAVED_GENERALISATION) -> str:
+    """Every served model beyond RAVDESS (TESS, the robustness set), as ``bench/generalisation.py`` saved it."""
+    return saved_markdown(saved, markdown_table, "`make generalisation`")
 
 
 def compare_models() -> None:
@@ -95,6 +171,9 @@ def compare_models() -> None:
     its confusion matrix (plotly)."""
     with gr.Accordion("Every model on every benchmark, and what each costs (notebook 06, README)", open=False):
         gr.Markdown(side_by_side_markdown())
+    with gr.Accordion("Beyond RAVDESS: TESS, unseen actors through noise and telephone lines, the collapse "
+                      "(README)", open=False):
+        gr.Markdown(generalisation_markdown())
     gr.Markdown("Each model's confusion matrix and metrics on its own evaluation data, as stored in its "
                 "checkpoint (rows: true emotion; numbers: share of the row, counts in brackets).")
     for m in pipeline.models:
@@ -116,6 +195,7 @@ def evaluate(archive: str | None, progress=gr.Progress()):
                                              progress=lambda done, total: progress((done, total), desc="clips analysed"))
         except UploadError as err:
             raise gr.Error(str(err)) from None
+    give_back_memory()
     rows = [f"| {name} | {r['n']} | {r['WA']:.3f} | {r['UA']:.3f} | {r['WF1']:.3f} | {r['UF1']:.3f} |"
             for name, r in reports.items()]
     table = "| model | clips | WA | UA | WF1 | UF1 |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
@@ -125,7 +205,15 @@ def evaluate(archive: str | None, progress=gr.Progress()):
     return summary, *plots
 
 
-with gr.Blocks(title=TITLE) as demo:
+def launch_options() -> dict:
+    """``demo.launch()``'s keywords: where to listen (Gradio's own variables) and the upload limit."""
+    return dict(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+                max_file_size=f"{MAX_UPLOAD_MB}mb")
+
+
+# Every CACHE_HOURS, Gradio deletes the uploads and outputs it cached more than CACHE_HOURS ago.
+with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOURS * 3600))) as demo:
     gr.Markdown(f"# {TITLE}\n{INTRO}")
     with gr.Tab("Analyse a clip"):
         with gr.Row():
@@ -146,11 +234,17 @@ with gr.Blocks(title=TITLE) as demo:
         predictions = []
         for start in range(0, len(ANSWERING), 3):                                    # three answers per row
             with gr.Row():
-                predictions += [gr.Label(label=f"{m.name}" + (" (faces, video only)" if m in pipeline.face_models else ""),
-                                         num_top_classes=3, elem_classes="prediction") for m in ANSWERING[start:start + 3]]
+                predictions += [gr.Label(label=model_title(m), num_top_classes=3, elem_classes="prediction")
+                                for m in ANSWERING[start:start + 3]]
         with gr.Accordion("Each modality alone, and fused with your weights", open=True):
-            gr.Markdown("Per modality, the model that reads it alone (voice, words, face for a video); "
-                        "the fused answer is their weighted mean. Move a slider to change a modality's weight.")
+            gr.Markdown("Per modality, the model that reads it alone (voice, words, face for a video). "
+                        + ("The fused answer is a learned fusion of their calibrated answers (fitted on held-out "
+                           "actors' clips with their own words and with emotional lines, so neutral words do not "
+                           "outvote the voice); a slider scales a modality's say (1 as learned, 0 ignored)."
+                           if pipeline.stacker is not None else
+                           "The fused answer is their weighted mean. Move a slider to change a modality's weight.")
+                        + " Every answer is calibrated on validation speakers; an answer whose confidence is under "
+                        "the line where 80 % of those speakers' answers were right is marked *unsure*.")
             with gr.Row():
                 sliders = [gr.Slider(0, 1, value=DEFAULT_WEIGHT, step=0.05, label=f"weight of {name}")
                            for name in EXPERTS.values()]
@@ -178,6 +272,4 @@ with gr.Blocks(title=TITLE) as demo:
         slider.change(fused_view, inputs=[alone, *sliders], outputs=[fused, bars], api_name=False)
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=1).launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
+    demo.queue(default_concurrency_limit=CONCURRENCY).launch(**launch_options())

@@ -31,12 +31,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
-import soundfile as sf  # noqa: E402
+from timing import CLIP_SECONDS, arguments, five_second_clip, machine, save_and_print  # noqa: E402
 
-from timing import arguments, exactly, machine, real_clips, save_and_print  # noqa: E402
-
-CLIP_SECONDS = 5.0
 TARGETS = {"answer_s": 3.0, "startup_s": 20.0, "peak_rss_mb": 3000.0}   # issue 8's targets on a 2-core CPU
 
 
@@ -48,13 +44,6 @@ def startup_seconds(runs: int = 3) -> list[float]:
                               env={**os.environ, "TQDM_DISABLE": "1"})
         times.append(float(done.stdout.strip().splitlines()[-1]))
     return times
-
-
-def five_second_clip(root: Path, folder: Path) -> Path:
-    waves = [wave for wave, _ in real_clips(root, 2)]
-    path = folder / "five_seconds.wav"
-    sf.write(path, exactly(np.concatenate(waves), CLIP_SECONDS), 16000, subtype="PCM_16")
-    return path
 
 
 def main() -> None:

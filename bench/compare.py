@@ -34,6 +34,7 @@ Usage::
 
     python bench/compare.py --root ../shared/datasets/ravdess_speech   # about 15 minutes
     python bench/compare.py --readme-only                               # re-render README's table
+    python bench/compare.py --add words_minilm                          # one new served model's cost
 
 Writes ``bench/results/compare.json`` and ``.png``, prints the tables and rewrites the block of
 README.md between the ``compare`` markers. Run it on a quiet machine.
@@ -42,7 +43,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -58,7 +58,8 @@ N_CLIPS = 8
 VIDEO_FACES = 20            # 4 s of video at the app's 5 faces per second
 RESULTS = REPO / "bench" / "results"
 # items in one training epoch of each benchmark's protocol (RAVDESS: a fold's 14 training actors)
-EPOCH_ITEMS = {"ravdess_mixed_constructed": 1680, "ravdess_mixed_real": 1680, "goemotions": 39555, "fer2013": 24757}
+EPOCH_ITEMS = {"ravdess_mixed_constructed": 1680, "ravdess_mixed_real": 1680, "goemotions": 39555, "fer2013": 24757,
+               "meld": 17714}   # MELD: train less the held-out dialogues (8,857) + as many GoEmotions lines
 README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
 
 
@@ -183,12 +184,11 @@ def hub_summary(hub: dict) -> dict:
 def render_readme(result: dict, readme: Path = REPO / "README.md") -> None:
     """Rewrite README's block between the compare markers from ``result``."""
     from emodemo.comparison import side_by_side
-    block = f"{README_START}\n{side_by_side(result)}\n{README_END}"
-    text = readme.read_text(encoding="utf-8")
-    if README_START not in text:
-        raise SystemExit(f"README.md has no {README_START} ... {README_END} block to fill")
-    readme.write_text(re.sub(re.escape(README_START) + ".*?" + re.escape(README_END), lambda _: block, text,
-                             flags=re.S), encoding="utf-8")
+    from emodemo.files import replace_marked_block
+    try:
+        replace_marked_block(readme, README_START, README_END, side_by_side(result))
+    except ValueError as err:
+        raise SystemExit(str(err)) from None
 
 
 def figure(result: dict, path: Path) -> None:
@@ -211,16 +211,23 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "compare")
     parser.add_argument("--one", help=argparse.SUPPRESS)            # the child process measuring one model
     parser.add_argument("--readme-only", action="store_true", help="re-render README's table from the saved JSON")
+    parser.add_argument("--add", metavar="CHECKPOINT", help="measure one served checkpoint's cost into the saved "
+                        "comparison (a new model), re-read the accuracy rows and re-render README's table")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure_one(args.one, args.root, args.fer_root)))
         return
     from emodemo.comparison import cost_markdown, rows
-    if args.readme_only:
+    if args.readme_only or args.add:
         result = json.loads(args.out.with_suffix(".json").read_text())
         result["accuracy"] = rows()
     else:
         result = {"accuracy": rows(), "cost": measure(args.root, args.fer_root)}
+    if args.add:
+        row = json.loads(_python([str(Path(__file__)), "--one", args.add, "--root", str(args.root),
+                                  "--fer-root", str(args.fer_root)]).strip().splitlines()[-1])
+        row["share_of_hub"] = row["ms_per_clip"] / result["cost"]["hub_baseline"]["ms_per_clip"]
+        result["cost"]["models"] = [r for r in result["cost"]["models"] if r["checkpoint"] != args.add] + [row]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     figure(result, args.out.with_suffix(".png"))

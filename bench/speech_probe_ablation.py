@@ -46,9 +46,9 @@ RUNS = REPO / "runs" / "speech_probe_ablation"
 VARIANTS: dict[str, dict[str, str]] = {
     "raw (served until now: tiny.en)": {},
     "normalised": {"normalise": "1"},
-    "normalised + 4 augmented copies": {"normalise": "1", "augment": "4"},
+    "normalised + 2 augmented copies": {"normalise": "1", "augment": "2"},
     "base, normalised": {"normalise": "1", "encoder_name": "base"},
-    "base, normalised + 4 augmented copies": {"normalise": "1", "augment": "4", "encoder_name": "base"},
+    "base, normalised + 2 augmented copies": {"normalise": "1", "augment": "2", "encoder_name": "base"},
 }
 SHORT = {name: name.split(" (")[0].replace(", ", "-").replace(" + ", "-").replace(" ", "_") for name in VARIANTS}
 

@@ -42,6 +42,18 @@ def exactly(wave: np.ndarray, seconds: float) -> np.ndarray:
     return np.pad(wave[:n], (0, max(0, n - wave.size)))
 
 
+CLIP_SECONDS = 5.0     # the app benches' clip: two RAVDESS takes of actor 01 joined
+
+
+def five_second_clip(root: Path, folder: Path) -> Path:
+    """A real ``CLIP_SECONDS`` clip written as a 16-bit wav in ``folder`` (what a user would upload)."""
+    import soundfile as sf
+    path = folder / "five_seconds.wav"
+    sf.write(path, exactly(np.concatenate([wave for wave, _ in real_clips(root, 2)]), CLIP_SECONDS), SAMPLE_RATE,
+             subtype="PCM_16")
+    return path
+
+
 def machine() -> dict:
     """What the numbers were measured on."""
     import os

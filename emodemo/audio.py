@@ -36,8 +36,12 @@ from scipy.signal import resample_poly
 SAMPLE_RATE = 16_000
 # Containers libsndfile reads in-process; anything else is decoded by ffmpeg.
 SOUNDFILE_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga"})
-# Upper bound on one ffmpeg / ffprobe call, so a broken file or pipe can never hang the caller.
-SUBPROCESS_TIMEOUT_S = 120.0
+# Upper bound on one ffmpeg / ffprobe call (a normal 30 s clip decodes in well under a second), so a
+# crafted or broken file cannot hold the app's queue.
+SUBPROCESS_TIMEOUT_S = 20.0
+# The only way ffmpeg and ffprobe open a user's file: the local-file protocol alone and the demuxers
+# of the containers we accept (no playlists, concat lists or image sequences that name other files).
+DEMUXERS = "wav,w64,flac,ogg,mp3,aac,mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,aiff,caf,amr,asf,flv,mpegts"
 FFMPEG_HINT = "install ffmpeg: apt-get install ffmpeg (macOS: brew install ffmpeg; conda: conda install ffmpeg)"
 
 # Whisper's front end: 25 ms windows every 10 ms at 16 kHz, 30 s chunks.
@@ -59,7 +63,8 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
 
     Channels are averaged. ``max_seconds`` keeps only the beginning of long files (compare
     :func:`probe_duration` with it to know whether a file was cut). Raises :class:`AudioError`
-    for a missing, empty, corrupt or audio-less file, or when ffmpeg is needed but not installed.
+    for a missing, empty, corrupt or audio-less file, or when ffmpeg is needed but not installed;
+    its message names the file by its name alone, never by its folder on this machine.
     """
     if max_seconds is not None and max_seconds <= 0:
         raise ValueError(f"max_seconds must be positive, got {max_seconds}")
@@ -72,9 +77,9 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
     if max_seconds is not None:  # resamplers and codec frames can overshoot by a few samples
         wave = wave[: round(max_seconds * sr)]
     if wave.size == 0:
-        raise AudioError(f"{file} is empty: it decodes to 0 audio samples")
+        raise AudioError(f"{file.name} is empty: it decodes to 0 audio samples")
     if not np.isfinite(wave).all():
-        raise AudioError(f"{file} holds invalid samples (NaN or infinity): the file is damaged")
+        raise AudioError(f"{file.name} holds invalid samples (NaN or infinity): the file is damaged")
     return np.clip(wave, -1.0, 1.0)
 
 
@@ -87,15 +92,15 @@ def probe_duration(path: str | os.PathLike) -> float:
         except (soundfile.LibsndfileError, RuntimeError):
             pass  # ffprobe below gets its chance
     report = json.loads(_run_tool(
-        ["ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "stream=duration:format=duration",
-         "-of", "json", str(file)], file))
+        ["ffprobe", "-v", "error", *ffmpeg_input(file), "-select_streams", "a:0",
+         "-show_entries", "stream=duration:format=duration", "-of", "json"], file))
     if not report.get("streams"):
-        raise AudioError(f"{file} has no audio track")
+        raise AudioError(f"{file.name} has no audio track")
     # Some containers (webm, some mkv) only know the duration of the whole file.
     for value in (report["streams"][0].get("duration"), report.get("format", {}).get("duration")):
         if value not in (None, "N/A"):
             return float(value)
-    raise AudioError(f"could not read the duration of {file}")
+    raise AudioError(f"could not read the duration of {file.name}")
 
 
 def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -161,11 +166,11 @@ def voiced_bounds(wave: np.ndarray | torch.Tensor, below_peak_db: float = 45.0, 
 def _existing_media_file(path: str | os.PathLike) -> Path:
     file = Path(path)
     if not file.exists():
-        raise AudioError(f"audio file not found: {file}")
+        raise AudioError(f"audio file not found: {file.name}")
     if not file.is_file():
-        raise AudioError(f"{file} is not a file")
+        raise AudioError(f"{file.name} is not a file")
     if file.stat().st_size == 0:
-        raise AudioError(f"{file} is empty (0 bytes)")
+        raise AudioError(f"{file.name} is empty (0 bytes)")
     return file
 
 
@@ -182,29 +187,48 @@ def _read_with_soundfile(file: Path, sr: int, max_seconds: float | None) -> np.n
 
 
 def _decode_with_ffmpeg(file: Path, sr: int, max_seconds: float | None) -> np.ndarray:
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-i", str(file), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    command = ["ffmpeg", "-nostdin", "-v", "error", *ffmpeg_input(file), "-map", "0:a:0", "-vn", "-sn", "-dn"]
     if max_seconds is not None:
         command += ["-t", f"{max_seconds:.6f}"]
     command += ["-ac", "1", "-ar", str(sr), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
     return np.frombuffer(_run_tool(command, file), dtype=np.float32).copy()
 
 
+def ffmpeg_input(file: Path) -> list[str]:
+    """The fixed arguments with which ffmpeg and ffprobe open a user's file: as a local file only
+    (``file:`` + its absolute path, so no name is read as an option or a protocol), with the
+    demuxers in ``DEMUXERS`` only."""
+    return ["-protocol_whitelist", "file", "-format_whitelist", DEMUXERS, "-i", f"file:{file.resolve()}"]
+
+
 def _run_tool(command: list[str], file: Path) -> bytes:
-    """Run ffmpeg or ffprobe on ``file``; turn every failure into an AudioError a user can act on."""
+    """Run ffmpeg or ffprobe on ``file`` (at most ``SUBPROCESS_TIMEOUT_S``); turn every failure into
+    an AudioError a user can act on, naming the file by its name alone."""
     tool = command[0]
     if shutil.which(tool) is None:
-        raise AudioError(f"cannot read {file}: {tool} is not installed; {FFMPEG_HINT}")
+        raise AudioError(f"cannot read {file.name}: {tool} is not installed; {FFMPEG_HINT}")
     try:
         done = subprocess.run(command, capture_output=True, timeout=SUBPROCESS_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as error:
-        raise AudioError(f"{tool} took more than {SUBPROCESS_TIMEOUT_S:g} s on {file}; gave up") from error
+        raise AudioError(f"{tool} took more than {SUBPROCESS_TIMEOUT_S:g} s on {file.name}; gave up") from error
     if done.returncode != 0:
         message = done.stderr.decode(errors="replace").strip()
         if "matches no streams" in message:
-            raise AudioError(f"{file} has no audio track")
+            raise AudioError(f"{file.name} has no audio track")
+        if "not on whitelist" in message:
+            raise AudioError(f"{file.name} is not in a format the app reads (sound: wav, flac, ogg, mp3, m4a, "
+                             "webm; video: mp4, mov, mkv, webm, avi)")
         last_line = message.splitlines()[-1] if message else f"exit status {done.returncode}"
-        raise AudioError(f"could not decode {file}: {last_line}")
+        raise AudioError(f"could not decode {file.name}: it is not a sound or video file the app reads, or it is "
+                         f"damaged ({without_folders(last_line, file)})")
     return done.stdout
+
+
+def without_folders(message: str, file: Path) -> str:
+    """``message`` with every spelling of ``file``'s path (as given, absolute, ``file:``) cut to its name."""
+    for spelling in sorted({f"file:{file.resolve()}", str(file.resolve()), str(file)}, key=len, reverse=True):
+        message = message.replace(spelling, file.name)
+    return message
 
 
 # --------------------------------------------------------------------------------------------

@@ -194,7 +194,20 @@ def attach_cross_validation(directory: str | Path, results: str | Path,
             raise ValueError(f"{results.name} holds {key} {earlier.get(key)!r}, this checkpoint {mine[key]!r}")
     if "cross_validation" not in earlier:
         raise ValueError(f"{results.name} holds no cross-validation result")
-    mine.update({key: earlier[key] for key in keys if key in earlier}, cross_validation_from=results.name)
+    return add_metrics(directory, {**{key: earlier[key] for key in keys if key in earlier},
+                                   "cross_validation_from": results.name}, overwrite=True)
+
+
+def add_metrics(directory: str | Path, metrics: Mapping[str, Any], overwrite: bool = False) -> dict:
+    """Add named entries (reports, settings) to a checkpoint's metrics, its ``config.json`` and
+    card rewritten; unless ``overwrite``, an entry already there is refused (a test split is scored
+    once). Returns the config."""
+    directory = Path(directory)
+    config = read_checkpoint_config(directory)
+    already = sorted(set(metrics) & set(config["metrics"]))
+    if already and not overwrite:
+        raise ValueError(f"{directory} already holds {already}: a checkpoint's scores are written once")
+    config["metrics"].update(json.loads(json.dumps(metrics, default=_json_default)))
     text = json.dumps(config, indent=2)
     (directory / CONFIG_FILE).write_text(text + "\n", encoding="utf-8")
     (directory / CARD_FILE).write_text(model_card(config), encoding="utf-8")

@@ -3,6 +3,8 @@
     python -m emodemo check ravdess --root ../shared/datasets/ravdess_speech
     python -m emodemo train speech_probe --dataset ravdess --root PATH [--cv] [--out checkpoints/speech_probe]
     python -m emodemo evaluate speech_probe --dataset ravdess --root PATH [--split unseen] --json
+    python -m emodemo evaluate speech_probe --dataset tess --root PATH --split choose   # or report
+    python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root PATH --split dev
     python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
     python -m emodemo predict FILE|DIR|MANIFEST [--out predictions.jsonl] [--workers 2]
 """
@@ -49,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", default="ravdess")
     e.add_argument("--root", required=True, type=Path)
     e.add_argument("--split", default="all",
-                   help="'all', 'unseen' (speakers the checkpoint never trained on), or a dataset split")
+                   help="'all', 'unseen' (speakers the checkpoint never trained on), or a dataset split "
+                        "(TESS: choose / report, the word halves)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
 
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")

@@ -128,6 +128,12 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("meld", "coattention: words alone", "001", "words", "coattention/cv/text_meld.json", ("test",)),
     Entry("meld", "ssl_mha: words alone", "002", "words", "ssl_mha/cv/text_meld.json", ("test",)),
     Entry("meld", "mesm FE2E: words alone", "004", "words", "mesm/cv/fe2e_t_meld.json", ("test",)),
+    # the app's words expert: frozen MiniLM states (top layers fine-tunable) on MELD train + GoEmotions, chosen on
+    # held-out MELD train dialogues (words_minilm/choice.json), MELD dev and GoEmotions test scored once
+    Entry("meld", "words_minilm (MiniLM states, attention pooling + MLP; MELD + GoEmotions)", "-", "words",
+          "words_minilm/config.json", ("metrics", "test"), "words_minilm"),
+    Entry("goemotions", "words_minilm (MiniLM states, attention pooling + MLP; MELD + GoEmotions)", "-", "words",
+          "words_minilm/config.json", ("metrics", "goemotions_test")),
     # faces
     Entry("fer2013", "fer_cnn (VGG-style CNN)", "003", "face", "fer_cnn/config.json", ("metrics", "test"), "fer_cnn"),
 )

@@ -1,8 +1,9 @@
-"""File helpers: writes that a reader never sees half done, and content digests."""
+"""File helpers: writes that a reader never sees half done, content digests, marked blocks of a text file."""
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -35,3 +36,15 @@ def content_digest(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def replace_marked_block(path: str | Path, start: str, end: str, body: str) -> None:
+    """Rewrite the text between the marker lines ``start`` and ``end`` of file ``path`` (a README's
+    generated table) with ``body``; the rest of the file is left as it was."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if start not in text or end not in text:
+        raise ValueError(f"{path} has no {start} ... {end} block to fill")
+    block = f"{start}\n{body}\n{end}"
+    path.write_text(re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S),
+                    encoding="utf-8")

@@ -1,9 +1,10 @@
 """What each modality says alone, and their late fusion (the app).
 
 Per modality one *expert*: the served model that reads that modality alone (voice: audio only;
-words: text only; face: video frames) with the best headline accuracy of its checkpoint
-(:func:`emodemo.evaluation.headline_report`). Each expert's (calibrated) probabilities are put on
-the canonical 7 classes (RAVDESS "calm" added to "neutral") and fused.
+words: text only; face: video frames) with the best score on what the app gives it
+(:func:`emodemo.evaluation.expert_score`: headline accuracy; for words, weighted F1 on spoken
+dialogue). Each expert's (calibrated) probabilities are put on the canonical 7 classes (RAVDESS
+"calm" added to "neutral") and fused.
 
 Two fusions:
 

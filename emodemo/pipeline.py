@@ -13,7 +13,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -97,6 +97,15 @@ def discover(checkpoints: Path = CHECKPOINTS) -> list[str]:
     return sorted(found)
 
 
+def reads(m: LoadedModel) -> tuple[str, ...]:
+    """What a loaded model reads: "audio", "text" and/or "face" (its recipe's ``reads(meta)`` when
+    the checkpoint decides, e.g. a text-only variant; else ``MODALITIES``)."""
+    if hasattr(m.recipe, "video_emotion"):                    # a face model (see Pipeline.face_models)
+        return ("face",)
+    decided = getattr(m.recipe, "reads", None)
+    return tuple(decided(m.meta)) if decided is not None else tuple(m.recipe.MODALITIES)
+
+
 def load_models(names: Sequence[str] | None = None, checkpoints: Path = CHECKPOINTS,
                 device: torch.device | None = None) -> list[LoadedModel]:
     """Load checkpoints (safetensors + JSON; never code from the files). ``names`` are folders
@@ -146,12 +155,8 @@ class Pipeline:
         return [m for m in self.models if hasattr(m.recipe, "video_emotion")]
 
     def reads(self, m: LoadedModel) -> tuple[str, ...]:
-        """What a loaded model reads in a clip: "audio", "text" and/or "face" (its recipe's
-        ``reads(meta)`` when the checkpoint decides, e.g. a text-only variant; else ``MODALITIES``)."""
-        if hasattr(m.recipe, "video_emotion"):                    # a face model (see face_models)
-            return ("face",)
-        reads = getattr(m.recipe, "reads", None)
-        return tuple(reads(m.meta)) if reads is not None else tuple(m.recipe.MODALITIES)
+        """What a loaded model reads in a clip (:func:`reads`)."""
+        return reads(m)
 
     @property
     def explainable(self) -> list[LoadedModel]:
@@ -162,14 +167,11 @@ class Pipeline:
 
     @functools.cached_property
     def experts(self) -> dict[str, LoadedModel]:
-        """Per modality, the model reading it alone with the best headline accuracy (:mod:`emodemo.fusion`)."""
-        from emodemo.evaluation import headline_report
+        """Per modality, the model reading it alone that scores best on what the app gives it
+        (:func:`emodemo.evaluation.expert_score`, :mod:`emodemo.fusion`)."""
+        from emodemo.evaluation import expert_score
         from emodemo.fusion import choose_experts
-
-        def score(m: LoadedModel) -> float:
-            wa = headline_report(m.meta)[1]["WA"]
-            return wa["mean"] if isinstance(wa, Mapping) else float(wa)
-        return choose_experts(self.models, self.reads, score)
+        return choose_experts(self.models, self.reads, lambda m: expert_score(m.meta, self.reads(m)))
 
     @functools.cached_property
     def stacker(self):
@@ -201,23 +203,35 @@ class Pipeline:
     def analyse(self, path: str | Path) -> Analysis:
         """Answer for an audio file, or a video: its sound as for audio, and the face models on
         its frames (a video without sound gets the face models alone, and says so)."""
+        *_, analysis = self.stages(path)
+        return analysis
+
+    def stages(self, path: str | Path) -> Iterator[Analysis]:
+        """:meth:`analyse` as it goes: the same :class:`Analysis`, yielded each time it grows (the
+        voice-only models' answers, then the transcript and the words models', then for a video
+        the face models'), so that a user sees each answer as soon as it is ready."""
         timings: dict[str, float] = {}
-        faces, face_notes = self._faces(path, timings) if Path(path).suffix.lower() in VIDEO_SUFFIXES else ({}, [])
+        video = Path(path).suffix.lower() in VIDEO_SUFFIXES
         with _timed(timings, "decode"):
             try:
-                wave = load_audio(path, max_seconds=self.max_seconds + 0.01)
+                wave, problem = load_audio(path, max_seconds=self.max_seconds + 0.01), None
             except AudioError as err:
-                if not faces:
-                    raise ClipError(" ".join([str(err), *face_notes])) from None
-                wave = None
+                if not video:
+                    raise ClipError(str(err)) from None
+                wave, problem = None, str(err)
+        for analysis in self.wave_stages(wave, timings) if wave is not None else ():
+            yield analysis
+        faces, face_notes = self._faces(path, timings) if video else ({}, [])
         if wave is None:
-            notes = ["The video has no sound track: only the face models answer.", *face_notes]
+            if not faces:
+                raise ClipError(" ".join([problem, *face_notes]))
             seconds = max(float(p.extras["timestamps"].max()) for p in faces.values())
-            return Analysis(seconds, None, faces, timings, str(self.device), notes)
-        analysis = self.analyse_wave(wave, timings=timings)
-        analysis.predictions.update(faces)
-        analysis.notes.extend(face_notes)
-        return analysis
+            yield Analysis(seconds, None, faces, timings, str(self.device),
+                           ["The video has no sound track: only the face models answer.", *face_notes])
+        elif video:
+            analysis.predictions.update(faces)
+            analysis.notes.extend(face_notes)
+            yield analysis
 
     def _faces(self, path: str | Path, timings: dict[str, float]) -> tuple[dict[str, Prediction], list[str]]:
         """Each face model's answer for a video's frames, and notes for the user (no face seen ...)."""
@@ -239,7 +253,14 @@ class Pipeline:
         return predictions, notes
 
     def analyse_wave(self, wave: np.ndarray, timings: dict[str, float] | None = None) -> Analysis:
-        timings = {} if timings is None else timings
+        """Every voice and words model's answer for a 16 kHz waveform (see :meth:`wave_stages`)."""
+        *_, analysis = self.wave_stages(wave, {} if timings is None else timings)
+        return analysis
+
+    def wave_stages(self, wave: np.ndarray, timings: dict[str, float]) -> Iterator[Analysis]:
+        """Check a 16 kHz waveform (too short, silent: :class:`ClipError`; too long: cut, with a
+        note), then yield its :class:`Analysis` twice: with the answers of the models that hear the
+        voice alone, then with the transcript and every other voice and words model's answer."""
         notes = []
         if len(wave) == 0:
             raise ClipError("The clip is empty: it holds no audio samples.")
@@ -253,35 +274,46 @@ class Pipeline:
         if is_silent(wave):
             raise ClipError("The clip is silent: no sound above the noise floor was found. "
                             "Check the microphone or the file's volume.")
-        transcript = None
+        analysis = Analysis(duration(wave), None, {}, timings, str(self.device), notes, wave)
+        hearing = [m for m in self.voice_models if set(self.reads(m)) == {"audio"}]
+        self._answer(analysis, hearing)
+        yield analysis
         if self.transcribe:
-            from emodemo.asr import transcribe
-            with _timed(timings, "transcribe"):
-                transcript = transcribe(wave, model=self.asr_model, backend=self.asr_backend)
-            confidence = float(np.median([w.probability for w in transcript.words])) if transcript.words else 1.0
-            if not transcript.text.strip():
-                notes.append("No speech was recognised: the words-based models have nothing to read.")
-            elif confidence < UNSURE_WORDS:
-                notes.append(f"Whisper was unsure of most words (median confidence {confidence:.2f}): if the clip is "
-                             "not in English, the transcript is a guess (the model knows English only) and the "
-                             "words-based models' answers mean little; the voice-only models still apply.")
-        predictions = {}
-        for m in self.voice_models:
-            with _timed(timings, m.name):
-                inputs = m.recipe.clip_inputs(wave, transcript, m.meta.get("input_spec"))
+            self._transcribe(analysis)
+        self._answer(analysis, [m for m in self.voice_models if m not in hearing])
+        if not self.voice_models:
+            notes.append("No trained model yet: run `make train-speech_probe` to train the first one.")
+        yield analysis
+
+    def _transcribe(self, analysis: Analysis) -> None:
+        """Whisper's transcript of the analysed wave, and a note when it heard nothing or guessed."""
+        from emodemo.asr import transcribe
+        with _timed(analysis.timings, "transcribe"):
+            transcript = transcribe(analysis.wave, model=self.asr_model, backend=self.asr_backend)
+        analysis.transcript = transcript
+        confidence = float(np.median([w.probability for w in transcript.words])) if transcript.words else 1.0
+        if not transcript.text.strip():
+            analysis.notes.append("No speech was recognised: the words-based models have nothing to read.")
+        elif confidence < UNSURE_WORDS:
+            analysis.notes.append(f"Whisper was unsure of most words (median confidence {confidence:.2f}): if the clip "
+                                  "is not in English, the transcript is a guess (the model knows English only) and the "
+                                  "words-based models' answers mean little; the voice-only models still apply.")
+
+    def _answer(self, analysis: Analysis, models: Sequence[LoadedModel]) -> None:
+        """Each of ``models``' ranked answer for the analysed wave (and its transcript, if any)."""
+        for m in models:
+            with _timed(analysis.timings, m.name):
+                inputs = m.recipe.clip_inputs(analysis.wave, analysis.transcript, m.meta.get("input_spec"))
                 inputs = {k: v.to(self.device) for k, v in inputs.items()}
                 with torch.inference_mode():
                     output = m.model(**inputs)
                 extras = dict(output) if isinstance(output, Mapping) else {"logits": output}
                 probs = torch.softmax(extras.pop("logits").float() / temperature(m.meta), dim=-1)[0]  # [C]
             order = torch.argsort(probs, descending=True).tolist()
-            predictions[m.name] = Prediction(m.name, [(m.labels[i], float(probs[i])) for i in order],
-                                             tuple(m.recipe.MODALITIES),
-                                             {k: v[0].float().cpu().numpy() for k, v in extras.items()},
-                                             unsure_line(m.meta))
-        if not self.voice_models:
-            notes.append("No trained model yet: run `make train-speech_probe` to train the first one.")
-        return Analysis(duration(wave), transcript, predictions, timings, str(self.device), notes, wave)
+            analysis.predictions[m.name] = Prediction(m.name, [(m.labels[i], float(probs[i])) for i in order],
+                                                      tuple(m.recipe.MODALITIES),
+                                                      {k: v[0].float().cpu().numpy() for k, v in extras.items()},
+                                                      unsure_line(m.meta))
 
     def explain(self, analysis: Analysis) -> dict[str, object]:
         """``{model: matplotlib Figure}`` of what each model looked at in the analysed clip (its

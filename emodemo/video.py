@@ -2,7 +2,7 @@
 
 Talk 003's face model runs on every frame where OpenCV's frontal-face Haar cascade finds a face;
 this module is that front end. :func:`sample_frames` decodes a video with ``cv2.VideoCapture``
-at a chosen rate, :func:`detect_faces` returns face boxes in one frame, :func:`face_crops` keeps
+at a chosen rate (frames shrunk to a bounded size, within a time limit), :func:`detect_faces` returns face boxes in one frame, :func:`face_crops` keeps
 the largest face of each frame as a 48x48 crop (FER-2013's format) and :func:`face_track`
 chains the three for a file.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +19,14 @@ import cv2
 import numpy as np
 
 from emodemo.assets import face_cascade_path
+from emodemo.audio import DEMUXERS, SUBPROCESS_TIMEOUT_S
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
+MAX_SIDE = 640   # sampled frames are shrunk to this long side as they are decoded (a face stays > 30 px)
+# OpenCV's FFmpeg reader opens a user's file as ffmpeg does in emodemo.audio: local files and our
+# containers only (a playlist disguised as .mp4 cannot make it read other files). A user's own
+# setting of this variable wins.
+os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", f"protocol_whitelist;file|format_whitelist;{DEMUXERS}")
 
 
 class VideoError(ValueError):
@@ -42,22 +49,25 @@ class FaceTrack:
     n_frames: int
 
 
-def sample_frames(path: str | os.PathLike, fps: float | None = 5.0,
-                  max_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def sample_frames(path: str | os.PathLike, fps: float | None = 5.0, max_frames: int | None = None,
+                  max_side: int = MAX_SIDE) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``path`` to ``(frames uint8 [N, H, W, 3] RGB, timestamps float [N] seconds)``.
 
     Keeps about ``fps`` frames per second of video (every frame when ``fps`` is None or above the
-    video's own rate) and stops after ``max_frames``. Raises :class:`VideoError` for a missing
-    file, a file OpenCV cannot open, or one without a decodable video stream (e.g. audio only).
+    video's own rate), each shrunk so that max(H, W) <= ``max_side``, and stops after ``max_frames``.
+    Raises :class:`VideoError` for a missing file, a file OpenCV cannot open, one without a
+    decodable video stream (e.g. audio only), or one that takes more than ``SUBPROCESS_TIMEOUT_S``
+    to decode; messages name the file by its name alone.
     """
     if fps is not None and fps <= 0:
         raise ValueError(f"fps must be positive, got {fps}")
     file = Path(path)
     if not file.is_file():
-        raise VideoError(f"video file not found: {file}")
+        raise VideoError(f"video file not found: {file.name}")
+    deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
     capture = cv2.VideoCapture(str(file))
     if not capture.isOpened():
-        raise VideoError(f"could not open {file} as a video: it is not a video file, is corrupt, "
+        raise VideoError(f"could not open {file.name} as a video: it is not a video file, is corrupt, "
                          "or has no video stream (an audio-only file?)")
     native_fps = capture.get(cv2.CAP_PROP_FPS)
     frames, timestamps = [], []
@@ -69,18 +79,29 @@ def sample_frames(path: str | os.PathLike, fps: float | None = 5.0,
             index += 1
             if fps is not None and seconds + 1e-6 < next_time:
                 continue
+            if time.monotonic() > deadline:
+                raise VideoError(f"decoding {file.name} took more than {SUBPROCESS_TIMEOUT_S:g} s; gave up")
             ok, frame = capture.retrieve()
             if not ok:
                 break
-            frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            frames.append(cv2.cvtColor(shrunk(frame, max_side), cv2.COLOR_BGR2RGB))
             timestamps.append(seconds)
             if fps is not None:  # the next point of the 1/fps grid after this frame
                 next_time = (math.floor(seconds * fps + 1e-6) + 1) / fps
     finally:
         capture.release()
     if not frames:
-        raise VideoError(f"{file} has no video stream that OpenCV can decode (an audio-only file?)")
+        raise VideoError(f"{file.name} has no video stream that OpenCV can decode (an audio-only file?)")
     return np.stack(frames), np.asarray(timestamps)
+
+
+def shrunk(frame: np.ndarray, max_side: int) -> np.ndarray:
+    """``frame`` [H, W, C] resized (area interpolation) so that max(H, W) <= ``max_side``; as it is when smaller."""
+    height, width = frame.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return frame
+    return cv2.resize(frame, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
 
 
 def detect_faces(frame: np.ndarray, min_size: int = 30) -> list[Box]:

@@ -47,8 +47,10 @@ if ! .venv/bin/python -c "import torch" >/dev/null 2>&1; then
       --extra-index-url https://download.pytorch.org/whl/cpu
   fi
 fi
-echo "setup: installing requirements.txt into .venv (first run takes a few minutes)"
-"${PIP[@]}" -r requirements.txt
-# openai-whisper lists triton (a GPU compiler, ~150 MB) for Linux; we only need it on CUDA.
-"${PIP[@]}" --no-deps -r requirements-nodeps.txt
+echo "setup: installing requirements.txt and requirements-dev.txt into .venv (first run takes a few minutes)"
+# openai-whisper lists triton (a GPU compiler, ~150 MB) for Linux, needed on CUDA only: here it comes
+# without dependencies (they are pinned in requirements.txt); a Space installs requirements.txt as it is.
+WHISPER=$(grep -E '^openai-whisper==' requirements.txt)
+"${PIP[@]}" -r <(grep -vE '^openai-whisper==' requirements.txt) -r requirements-dev.txt
+"${PIP[@]}" --no-deps "$WHISPER"
 echo "setup: done"

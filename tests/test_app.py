@@ -16,11 +16,17 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+UPLOAD_MB = 5        # the upload limit these tests serve with (every clip they send is smaller)
+
+
 @pytest.fixture(scope="module")
 def client():
     import app
     port = _free_port()
-    app.demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(app, "MAX_UPLOAD_MB", UPLOAD_MB)
+        options = {**app.launch_options(), "server_port": port}
+    app.demo.queue().launch(**options, prevent_thread_lock=True, quiet=True)
     try:
         yield gradio_client.Client(f"http://127.0.0.1:{port}/", verbose=False)
     finally:
@@ -118,8 +124,9 @@ def test_on_a_zerogpu_space_the_work_runs_under_spaces_gpu(client, monkeypatch):
 def test_unreadable_and_empty_files_return_a_message(client, tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
-    with pytest.raises(Exception, match=f"(?i){message}"):
+    with pytest.raises(Exception, match=f"(?i){message}") as caught:
         client.predict(gradio_client.handle_file(str(path)), None, api_name="/analyse")
+    assert name in str(caught.value) and "/" not in str(caught.value)       # the user's name, no server folder
 
 
 def test_a_long_clip_is_cut_and_a_clip_without_speech_says_so(client, tmp_path, ravdess_clip):
@@ -135,6 +142,49 @@ def test_a_long_clip_is_cut_and_a_clip_without_speech_says_so(client, tmp_path, 
     assert transcript == "" and "No speech was recognised" in details
 
 
-def test_concurrent_users_are_queued_and_all_answered(client, ravdess_clip):
+def test_concurrent_users_are_queued_see_their_place_and_are_all_answered(client, ravdess_clip):
+    import time
     jobs = [client.submit(gradio_client.handle_file(str(ravdess_clip)), None, api_name="/analyse") for _ in range(3)]
+    places = set()
+    while not all(job.done() for job in jobs):
+        places |= {job.status().rank for job in jobs} - {None}
+        time.sleep(0.05)
     assert all("door" in job.result(timeout=300)[0].lower() for job in jobs)
+    assert max(places) >= 1                                   # a queued user was told their place
+
+
+def test_an_upload_over_the_limit_is_refused_and_uploads_are_deleted(client, tmp_path):
+    import app
+    big = tmp_path / "big.wav"
+    sf.write(big, np.random.default_rng(0).uniform(-0.5, 0.5, 16000 * 90).astype(np.float32), 16000, subtype="FLOAT")
+    assert big.stat().st_size > UPLOAD_MB * 2**20
+    with pytest.raises(Exception, match="(?i)too large|exceeds|maximum|413"):
+        client.predict(gradio_client.handle_file(str(big)), None, api_name="/analyse")
+    assert app.launch_options()["max_file_size"] == "200mb" and app.demo.delete_cache == (3600, 3600)
+
+
+def test_answers_stream_voice_first_then_transcript_and_words_then_figures(client, ravdess_clip):
+    import app
+    job = client.submit(gradio_client.handle_file(str(ravdess_clip)), None, api_name="/analyse")
+    job.result(timeout=300)
+    stages = job.outputs()
+    answers = slice(3, 3 + len(app.ANSWERING))
+    views = slice(answers.stop, answers.stop + len(app.EXPLAINED))
+    first, last = stages[0], stages[-1]
+    hearing = {m.name for m in app.pipeline.voice_models if set(app.pipeline.reads(m)) == {"audio"}}
+    assert first[0] == "" and {m.name for m, a in zip(app.ANSWERING, first[answers]) if a} == hearing
+    assert "door" in stages[1][0].lower() and all(view is None for view in first[views] + stages[1][views])
+    drawn = [view for m, view in zip(app.EXPLAINED, last[views]) if m in app.pipeline.voice_models]
+    assert "door" in last[0].lower() and drawn and all(view is not None for view in drawn)
+    assert len(stages) == 2 + len(drawn)                           # one more page per figure drawn
+
+
+def test_an_unsure_answer_is_said_in_the_details():
+    import app
+    from emodemo.pipeline import Analysis, Prediction
+    result = Analysis(1.0, None, {"speech_probe": Prediction("speech_probe", [("angry", 0.41), ("sad", 0.3)], ("audio",),
+                                                             unsure_below=0.53),
+                                  "other": Prediction("other", [("sad", 0.9)], ("audio",), unsure_below=0.5)},
+                      {}, "cpu")
+    notes = app.unsure_notes(result)
+    assert len(notes) == 1 and "speech_probe is unsure" in notes[0] and "angry, 41%" in notes[0] and "53%" in notes[0]

@@ -155,6 +155,29 @@ def test_a_stuck_decoder_is_abandoned(encoded, monkeypatch):
         audio.load_audio(encoded[".m4a"])
 
 
+@needs_ffmpeg
+def test_messages_name_the_file_never_its_folder(tmp_path):
+    (tmp_path / "notes.mp3").write_text("these are words, not sound\n" * 20)
+    with pytest.raises(AudioError, match="notes.mp3") as caught:
+        audio.load_audio(tmp_path / "notes.mp3")
+    for missing in ("nope.wav", "empty.wav"):
+        (tmp_path / "empty.wav").write_bytes(b"")
+        with pytest.raises(AudioError, match=missing) as other:
+            audio.load_audio(tmp_path / missing)
+        assert str(tmp_path) not in str(other.value)
+    assert str(tmp_path) not in str(caught.value)
+
+
+@needs_ffmpeg
+def test_a_playlist_disguised_as_media_cannot_make_ffmpeg_read_other_files(tmp_path, tone_wav):
+    """An HLS playlist named .mp4 names a file elsewhere; ffmpeg only opens our containers, as local files."""
+    playlist = tmp_path / "clip.mp4"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nfile://{tone_wav}\n#EXT-X-ENDLIST\n")
+    with pytest.raises(AudioError, match="not in a format the app reads"):
+        audio.load_audio(playlist)
+    assert audio.ffmpeg_input(tmp_path / "-i.wav")[-2:] == ["-i", f"file:{tmp_path}/-i.wav"]
+
+
 def test_errors_are_value_errors():
     assert issubclass(AudioError, ValueError)
 

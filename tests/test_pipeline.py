@@ -49,6 +49,13 @@ def test_real_clip_gets_transcript_and_a_ranked_prediction_from_every_model(pipe
     assert 3.0 < result.duration < 5.0
 
 
+def test_stages_give_the_voice_only_answers_before_the_transcript(pipeline, ravdess_clip):
+    hearing = {m.name for m in pipeline.voice_models if set(pipeline.reads(m)) == {"audio"}}
+    seen = [(set(stage.predictions), stage.transcript) for stage in pipeline.stages(ravdess_clip)]
+    assert len(seen) == 2 and hearing and seen[0] == (hearing, None)
+    assert seen[1][0] == set(voice_models()) and "door" in seen[1][1].text.lower()
+
+
 def test_without_models_the_answer_says_so(bare_pipeline, ravdess_clip):
     result = bare_pipeline.analyse(ravdess_clip)
     assert result.predictions == {}
@@ -87,8 +94,9 @@ def test_cli_evaluate_prints_metrics_json(tmp_path, ravdess_root):
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["n_samples"] == 60 and report["speakers"] == ["Actor_01"]
-    assert report["seen_speakers"] == ["Actor_01"]               # the final model trained on actors 01-20
-    assert report["UA"] > 0.4 and len(report["confusion_matrix"]) == 8   # chance is 0.125
+    assert report["seen_speakers"] == ["Actor_01"]               # the served models trained on actors 01-20
+    assert report["UA"] > 0.4 and len(report["confusion_matrix"]) == 7   # chance is 1/7
+    assert report["classes"] == "7 (calm counted as neutral)" and set(report["by_gender"]) == {"male"}
     unseen = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", "speech_probe", "--root", str(tmp_path),
                              "--split", "unseen"], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert unseen.returncode == 2 and "nothing unseen" in unseen.stderr
@@ -276,7 +284,7 @@ def test_speech_in_another_language_gets_a_note_and_english_does_not(pipeline, t
 def test_each_modality_has_its_best_single_modality_expert_and_a_clip_hears_them(pipeline, ravdess_clip):
     experts = {modality: m.name for modality, m in pipeline.experts.items()}
     assert experts["audio"] == "speech_probe" and experts["face"] == "fer_cnn"       # 66.8 % WA beats the audio SVM
-    assert experts["text"] == "nmt_attention/words_goemotions"                     # the one words-only model
+    assert experts["text"] == "words_minilm"        # scored on spoken dialogue (MELD), not only on Reddit comments
     assert all(pipeline.reads(m) == (modality,) for modality, m in pipeline.experts.items())
     alone = pipeline.modalities_alone(pipeline.analyse(ravdess_clip))
     assert "face" not in alone and "audio" in alone                                    # a voice clip has no face

@@ -139,3 +139,27 @@ def test_missing_and_garbage_files(tmp_path):
     (tmp_path / "notes.mp4").write_text("not a video\n" * 50)
     with pytest.raises(VideoError, match="could not open"):
         video.sample_frames(tmp_path / "notes.mp4")
+
+
+# ---------------------------------------------------------------------------------- limits
+
+def test_frames_of_a_4k_video_are_shrunk_as_they_are_decoded(tmp_path):
+    path = tmp_path / "uhd.mp4"
+    subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=3840x2160:rate=5",
+                    "-t", "1", "-c:v", "mpeg4", str(path)], check=True)
+    frames, _ = video.sample_frames(path, fps=5)
+    assert frames.shape == (5, 360, video.MAX_SIDE, 3)
+
+
+def test_a_video_that_decodes_too_slowly_is_abandoned(red_video, monkeypatch):
+    monkeypatch.setattr(video, "SUBPROCESS_TIMEOUT_S", -1.0)
+    with pytest.raises(VideoError, match="red.mp4 took more than"):
+        video.sample_frames(red_video)
+
+
+def test_a_playlist_disguised_as_a_video_is_not_followed(tmp_path, red_video):
+    playlist = tmp_path / "clip.mp4"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nfile://{red_video}\n#EXT-X-ENDLIST\n")
+    with pytest.raises(VideoError) as caught:
+        video.sample_frames(playlist)
+    assert str(tmp_path) not in str(caught.value)

@@ -8,17 +8,20 @@ from .fer_cnn import FerCNN
 from .handcrafted_ensemble import HandcraftedEnsemble
 from .mesm import Mesm
 from .nmt_attention import NMTAttention
-from .speech_probe import SpeechProbe
+from .speech_probe import SpeechProbe, SpeechProbeEnsemble
 from .ssl_mha import SslMhaNet
+from .words_minilm import WordsMiniLM
 
 REGISTRY: dict[str, type[nn.Module]] = {
     "speech_probe": SpeechProbe,
+    "speech_probe_ensemble": SpeechProbeEnsemble,
     "nmt_attention": NMTAttention,
     "coattention": CoAttentionNet,
     "ssl_mha": SslMhaNet,
     "fer_cnn": FerCNN,
     "handcrafted_ensemble": HandcraftedEnsemble,
     "mesm": Mesm,
+    "words_minilm": WordsMiniLM,
 }
 
 

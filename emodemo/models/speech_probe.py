@@ -46,3 +46,24 @@ class SpeechProbe(nn.Module):
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
         z = self.norm(self.mix(stats))                            # [B, L, 2D] -> [B, 2D]
         return self.head(z)                                       # [B, C]
+
+
+class SpeechProbeEnsemble(nn.Module):
+    """The mean of several calibrated speech probes (e.g. the models of the 5 cross-validation folds).
+
+    Each member ``m`` answers ``softmax(logits_m / T_m)`` with its own temperature (fitted on its
+    own validation speakers); the ensemble returns the log of their mean, so that a softmax of its
+    output is the mean probability ``[B, C]``. Averaging members trained on different speakers
+    lowers the variance of the answers on voices none of them met.
+    """
+
+    def __init__(self, n_classes: int, n_layers: int = 5, dim: int = 384, hidden: int = 256, dropout: float = 0.3,
+                 temperatures: tuple[float, ...] = (1.0,)):
+        super().__init__()
+        self.members = nn.ModuleList(SpeechProbe(n_classes, n_layers, dim, hidden, dropout) for _ in temperatures)
+        self.register_buffer("temperatures", torch.tensor(list(temperatures), dtype=torch.float32))
+
+    def forward(self, stats: torch.Tensor) -> torch.Tensor:
+        probs = torch.stack([torch.softmax(member(stats) / t, dim=-1)
+                             for member, t in zip(self.members, self.temperatures)])   # [M, B, C]
+        return probs.mean(dim=0).clamp_min(1e-12).log()                               # [B, C]

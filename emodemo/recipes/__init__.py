@@ -22,12 +22,14 @@ from importlib import import_module
 # model name -> module under emodemo.recipes holding its recipe (imported on demand: heavy deps)
 _RECIPES = {
     "speech_probe": "speech_probe",
+    "speech_probe_ensemble": "speech_probe",   # the served probe: its cross-validation folds' models averaged
     "nmt_attention": "nmt_attention",
     "coattention": "coattention",
     "ssl_mha": "ssl_mha",
     "fer_cnn": "fer_cnn",
     "handcrafted_ensemble": "handcrafted_ensemble",
     "mesm": "mesm",
+    "words_minilm": "words_minilm",
 }
 
 

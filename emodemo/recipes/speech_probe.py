@@ -160,13 +160,15 @@ def _flag(value) -> bool:
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int | str = 8,
           encoder_name: str = "tiny.en", normalise: bool | str = False, augment: int | str = 0,
-          keep_folds: bool | str = False) -> dict:
+          keep_folds: bool | str = False, ensemble: bool | str = False) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
     ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
     ``encoder_name``, ``normalise`` and ``augment`` (training copies per clip) set the inputs (see
     the module's doc); ``keep_folds`` saves each fold's model under ``out/folds/<fold>/`` (for
     cross-corpus and robustness tests on the speakers each never met). Each saved model carries a
-    temperature fitted on its validation speakers (:mod:`emodemo.calibration`)."""
+    temperature fitted on its validation speakers (:mod:`emodemo.calibration`). ``ensemble``
+    (with ``cv``): the checkpoint at ``out`` is the mean of the fold models
+    (:class:`~emodemo.models.speech_probe.SpeechProbeEnsemble`) instead of a final model."""
     from emodemo import data
     from emodemo.experiment import cross_validate, standard_protocol, train_final
 
@@ -176,7 +178,10 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if seven and dataset != "ravdess":
         raise ValueError(f"classes=7 merges RAVDESS's calm into neutral; {dataset} keeps its own classes")
     spec = input_spec({"encoder": encoder_name, "normalise": _flag(normalise)})
-    copies, keep = int(augment), _flag(keep_folds)
+    copies, as_ensemble = int(augment), _flag(ensemble)
+    keep = _flag(keep_folds) or as_ensemble
+    if as_ensemble and not cv:
+        raise ValueError("ensemble=1 averages the cross-validation folds' models: add --cv")
     samples = [s for s in data.load(dataset, root, **({"calm_as_neutral": True} if seven else {})) if s.audio is not None]
     if dataset == "ravdess":
         labels = label_sets.CANONICAL7 if seven else label_sets.RAVDESS8
@@ -211,7 +216,9 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
             save(out / "folds" / name, model, fold, dict(card, train_speakers=list(fold.train),
                                                          validation_speakers=list(fold.val),
                                                          test_speakers=list(fold.test)), {"test": report})
-    if final:
+        if as_ensemble:
+            save_ensemble(out, metrics, samples)
+    if final and not as_ensemble:
         model, history, val_report = train_final(parts, final_split, make, build_model, labels, cfg)
         metrics["final_validation_not_a_test_score"] = val_report  # these speakers chose the epoch
         metrics["final_history"] = history.to_dict()
@@ -246,6 +253,49 @@ def _save(folder: Path, model, split, card: dict, metrics: dict, *, model_kwargs
                    "unsure": unsure_threshold(softmax(logits, temperature), targets)}
     save_checkpoint(folder, model, model_name=NAME, model_kwargs=model_kwargs, labels=list(labels),
                     data_card=card, metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration)
+
+
+def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
+    """Save at ``out`` the mean of the fold models under ``out/folds/`` (each with its temperature).
+    Its "unsure" line is chosen on the fold models' validation speakers among ``samples`` (each
+    member on its own, pooled), since no speaker is unseen by every member; ``metrics`` (the
+    members' cross-validation) go on its card."""
+    import json
+
+    from emodemo.calibration import unsure_threshold
+    from emodemo.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
+    from emodemo.models import REGISTRY, SpeechProbeEnsemble
+    from emodemo.train import predict
+
+    folders = sorted(p.parent for p in (Path(out) / "folds").glob("*/config.json"))
+    if not folders:
+        raise ValueError(f"no fold models under {Path(out) / 'folds'}: train with --cv first")
+    configs = [read_checkpoint_config(folder) for folder in folders]
+    temperatures = [c["calibration"]["temperature"] for c in configs]
+    first = configs[0]
+    ensemble = SpeechProbeEnsemble(**first["model_kwargs"], temperatures=tuple(temperatures))
+    probs, targets = [], []
+    for member, folder, config in zip(ensemble.members, folders, configs):
+        model, _ = load_checkpoint(folder, REGISTRY)
+        member.load_state_dict(model.state_dict())
+        val = [s for s in samples if s.speaker in set(config["data_card"]["validation_speakers"])]
+        p, y = predict(model, make_dataset(val, first["labels"], config["input_spec"]))
+        logits = np.log(np.clip(p, 1e-12, None)) / config["calibration"]["temperature"]
+        probs.append(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))
+        targets.append(y)
+    unsure = unsure_threshold(np.concatenate(probs), np.concatenate(targets))
+    card = dict(first["data_card"], train_speakers=sorted({a for c in configs for a in c["data_card"]["train_speakers"]}),
+                validation_speakers=sorted({a for c in configs for a in c["data_card"]["validation_speakers"]}),
+                members=f"the {len(folders)} fold models under folds/, each trained on its fold's training actors")
+    card.pop("test_speakers", None)
+    calibration = {"temperature": 1.0, "member_temperatures": temperatures,
+                   "fitted_on": ["each member on its own fold's validation actors"], "unsure": unsure}
+    metrics = dict(metrics, members_note="cross_validation: the members, each on its own test actors; the "
+                   "ensemble itself has no RAVDESS speaker unseen by all of its members")
+    json.dumps(metrics)   # must be JSON data
+    return save_checkpoint(out, ensemble, model_name="speech_probe_ensemble", model_kwargs=dict(
+        first["model_kwargs"], temperatures=temperatures), labels=first["labels"], data_card=card, metrics=metrics,
+        train_cfg=first.get("train_config"), input_spec=first["input_spec"], calibration=calibration)
 
 
 def data_card(dataset: str, split, spec: dict, copies: int) -> dict:

@@ -1,0 +1,143 @@
+"""The cross-corpus harness: which fold models score the robustness set, which committed rows are
+the in-corpus numbers, the perturbed clips, the pooled scores, and the table the README and the
+app show (from bench/results/generalisation.json)."""
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emodemo import cross_corpus
+from emodemo.audio import load_audio
+from emodemo.checkpoint import read_checkpoint_config
+from emodemo.data import layouts, load
+from emodemo.data.splits import Fold
+from emodemo.labels import CANONICAL7
+from fake_models import fixed_model
+
+REPO = Path(__file__).resolve().parents[1]
+SAVED = REPO / "bench" / "results" / "generalisation.json"
+
+
+def test_served_models_are_every_voice_and_words_checkpoint_but_no_face_model():
+    served = cross_corpus.served_models()
+    assert "fer_cnn" not in served and {"speech_probe", "nmt_attention/words_goemotions", "ssl_mha/cross"} <= set(served)
+
+
+def test_fold_models_are_the_served_runs_own_and_nothing_else():
+    """nmt_attention keeps fold 0 of three alignments; only the forced one is the served run's."""
+    assert cross_corpus.fold_checkpoints("nmt_attention") == {"fold0": cross_corpus.CHECKPOINTS / "nmt_attention/fold0/forced"}
+    assert cross_corpus.fold_checkpoints("nmt_attention/words_goemotions") == {}
+    assert cross_corpus.fold_checkpoints("coattention") == {}
+
+
+def _meta(name):
+    return read_checkpoint_config(cross_corpus.CHECKPOINTS / name)
+
+
+def test_in_corpus_rows_are_the_served_protocol_and_the_other_pairing_marked():
+    coattention = {r["benchmark"]: r for r in cross_corpus.in_corpus("coattention", _meta("coattention"))}
+    assert coattention["ravdess_constructed"]["served_protocol"] and not coattention["ravdess_real"]["served_protocol"]
+    mesm = cross_corpus.in_corpus("mesm", _meta("mesm"))           # mixed pairs: both halves are its own
+    assert {r["benchmark"] for r in mesm} == {"ravdess_mixed_real", "ravdess_mixed_constructed"}
+    assert all(r["served_protocol"] and r["folds"] == 5 for r in mesm)
+
+
+def test_a_checkpoint_without_a_committed_row_gets_its_card_counted_on_seven_classes():
+    (row,) = cross_corpus.in_corpus("speech_probe", _meta("speech_probe"))
+    cv = _meta("speech_probe")["metrics"]["cross_validation"]
+    cm = np.asarray(cv["confusion_matrix"])
+    assert cv["labels"][:2] == ["neutral", "calm"]
+    merged_correct = np.trace(cm) + cm[0, 1] + cm[1, 0]           # calm <-> neutral answers become right
+    assert row["WA"]["mean"] == pytest.approx(merged_correct / cm.sum()) and row["UA"]["std"] is None
+
+
+@pytest.fixture(scope="module")
+def fold_and_clips(tmp_path_factory):
+    root = layouts.make_ravdess(tmp_path_factory.mktemp("ravdess"), actors=(1, 2, 3, 4), seconds=0.4)
+    samples = [s for s in load("ravdess", root) if s.meta["statement"] == 1 and s.meta["repetition"] == 1]
+    fold = Fold("fold0", train=(), val=(), test=("Actor_01", "Actor_02", "Actor_03"))
+    return fold, samples, cross_corpus.robustness_set(samples, fold, tmp_path_factory.mktemp("robust"))
+
+
+def test_the_robustness_set_perturbs_each_test_clip_once_per_condition(fold_and_clips):
+    fold, samples, sets = fold_and_clips
+    test = [s for s in samples if s.speaker in fold.test]
+    assert list(sets) == ["clean", *cross_corpus.CONDITION_COLUMNS]
+    assert all([s.id for s in clips] == [s.id for s in test] for clips in sets.values())
+    assert sets["clean"] == test                                  # the files as they are
+    quiet, original = (load_audio(c.audio) for c in (sets["level -20 dB"][0], test[0]))
+    assert np.sqrt(np.mean(quiet ** 2)) == pytest.approx(0.1 * np.sqrt(np.mean(original ** 2)), rel=0.02)
+    assert sets["babble 5 dB"][0].audio.suffix == ".flac" and sets["babble 5 dB"][0].label == test[0].label
+
+
+def test_robustness_is_pooled_over_fold_models_or_marked_when_there_are_none(fold_and_clips):
+    fold, samples, sets = fold_and_clips
+    labels = list(CANONICAL7)
+    right = lambda s: s.label if s.label in labels else "neutral"          # noqa: E731  calm is neutral
+    on_text = fixed_model("words", labels, right, meta={"data_card": {"dataset": "goemotions"}})
+    scored = cross_corpus.robustness("words", on_text, {fold.name: sets})
+    assert scored["folds"] == ["fold0"] and scored["conditions"]["telephone band"]["UA"] == 1.0
+    men = [s for s in samples if s.speaker in ("Actor_01", "Actor_03")]                  # odd actors
+    assert scored["conditions"]["clean"]["by_gender"]["male"]["n"] == len(men) == 30
+    on_ravdess = fixed_model("nmt_attention/words_goemotions", labels, right,
+                             meta={"data_card": {"dataset": "ravdess"}})         # no fold models committed
+    assert cross_corpus.robustness("nmt_attention/words_goemotions", on_ravdess, {fold.name: sets}) == \
+        {"status": cross_corpus.NO_FOLD_MODELS}
+    assert cross_corpus.robustness("words", on_text, {}) == {"status": cross_corpus.NOT_RUN}
+
+
+def _report(ua, collapse, answer="neutral", genders=False):
+    report = {"UA": ua, "collapse": collapse, "most_frequent_answer": answer}
+    if genders:
+        report["by_gender"] = {"male": {"UA": ua}, "female": {"UA": ua / 2}}
+    return report
+
+
+def _result():
+    robust = {"folds": ["fold0"], "conditions": {c: _report(0.5, 0.3, genders=True)
+                                                 for c in ("clean", *cross_corpus.CONDITION_COLUMNS)}}
+    row = {"benchmark": "ravdess_real", "UA": {"mean": 0.371, "std": 0.018}, "served_protocol": True}
+    models = [{"model": "a", "reads": ["audio", "text"], "in_corpus": [row, {**row, "benchmark": "ravdess_constructed",
+                                                                             "served_protocol": False}],
+               "tess_choose": _report(0.25, 0.9, "angry"), "tess_report": _report(0.123, 0.456), "robustness": robust},
+              {"model": "b", "reads": ["audio"], "in_corpus": [row], "tess_choose": _report(0.3, 0.4),
+               "tess_report": {"status": cross_corpus.NOT_RUN}, "robustness": {"status": cross_corpus.NO_FOLD_MODELS}}]
+    return {"protocol": cross_corpus.PROTOCOL, "robustness_folds": ["fold0"], "models": models}
+
+
+def test_the_table_shows_the_choose_half_and_the_report_half_only_when_asked():
+    table = cross_corpus.markdown_table(_result())
+    assert "| `a` | audio + text | real pairs 37.1 ± 1.8 · constructed pairs 37.1 ± 1.8 † | 25.0 | 90.0 (angry) |" in table
+    assert "| 50.0 (30.0) | 50.0 / 25.0 |" in table and "no fold models" in table
+    assert "12.3" not in table and "45.6" not in table and "report half is saved apart" in table
+    both = cross_corpus.markdown_table(_result(), report_half=True)
+    assert "TESS report: UA" in both and "| 12.3 | 45.6 (neutral) |" in both and "| not run |  |" in both
+
+
+def test_scoring_some_models_again_keeps_the_others_saved_scores():
+    saved, new = _result(), _result()
+    new["models"] = [{**new["models"][1], "tess_choose": _report(0.9, 0.2)}]
+    result = cross_corpus.merged(saved, new, ["a", "b"])
+    assert [m["model"] for m in result["models"]] == ["a", "b"] and result["robustness_folds"] == ["fold0"]
+    assert result["models"][1]["tess_choose"]["UA"] == 0.9 and result["models"][0] == saved["models"][0]
+    assert [m["model"] for m in cross_corpus.merged(saved, new, ["b"])["models"]] == ["b"]   # "a" no longer served
+
+
+def test_readme_and_the_app_show_the_saved_generalisation_of_every_served_model(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    import generalisation
+    saved = json.loads(SAVED.read_text())
+    assert [m["model"] for m in saved["models"]] == cross_corpus.served_models(), "re-run `make generalisation`"
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{generalisation.README_START}\nSTALE\n{generalisation.README_END}\nrest\n")
+    generalisation.render_readme(saved, readme)
+    table = cross_corpus.markdown_table(saved)
+    assert readme.read_text() == f"intro\n{generalisation.README_START}\n{table}\n{generalisation.README_END}\nrest\n"
+    assert table in (REPO / "README.md").read_text(), \
+        "README.md's generalisation table is stale: run `python bench/generalisation.py --readme-only`"
+    sys.path.insert(0, str(REPO))
+    from app import generalisation_markdown
+    assert generalisation_markdown() == table
+    assert "make generalisation" in generalisation_markdown(tmp_path / "missing.json")
