@@ -50,9 +50,9 @@ export -f one_fold variant_options
 export DATA RUNS PY
 
 # fill the transcript and speech feature caches once, before two processes would both compute them
-for top in $TOPS; do $PY -c "from emodemo import data; from emodemo.recipes import coattention as r; \
+for top in $TOPS; do $PY -c "from emodemo import data; from emodemo.recipes import frozen_states as f; \
 from emodemo.transcripts import transcribe_samples; clips = data.load('ravdess', '$DATA/ravdess_speech'); \
-transcribe_samples(clips); r.speech_of_samples(clips, top_layers=$top)"; done
+transcribe_samples(clips); f.speech_of_samples(clips, top_layers=$top)"; done
 for v in $VARIANTS; do for f in 0 1 2 3 4; do echo "$v $f"; done; done | xargs -P "$JOBS" -n 2 bash -c 'one_fold "$0" "$1"'
 for v in $VARIANTS; do $PY -m emodemo merge "$RUNS/${v}"_f?.json --out "$OUT/cv/$v.json"; done
 if [ "$WHICH" = all ]; then
