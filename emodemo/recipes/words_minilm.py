@@ -143,6 +143,13 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
     return Lines.collate([{"text": states}])
 
 
+def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
+    """How much each word piece of the transcript weighed in the pooled sentence."""
+    from emodemo.viz import word_weights
+    tokens = one_line_states(words_of(transcript), MINILM, spec["top_layers"])[1]
+    return word_weights(output["attention"], tokens, title=f"{title}: each word piece's weight")
+
+
 # --- training ----------------------------------------------------------------------------------
 
 def goemotions_lines(root: Path, n: int, seed: int) -> tuple[list[Sample], list[Sample]]:
