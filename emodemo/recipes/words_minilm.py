@@ -51,7 +51,7 @@ PROTOCOL = ("MELD 7 classes, one utterance without context: train = MELD train m
             "settings chosen on the held-out MELD train dialogues (weighted F1); test = MELD dev, scored once")
 
 
-def prepare() -> None:
+def prepare(spec: dict | None = None) -> None:
     """Load MiniLM now, so that the first user does not wait for it."""
     load_text_encoder(MINILM)
 
