@@ -53,7 +53,7 @@ def _as_dict(train_cfg: Any) -> dict[str, Any] | None:
 def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str, model_kwargs: Mapping[str, Any],
                     labels: Sequence[str], data_card: Mapping[str, Any], metrics: Mapping[str, Any],
                     train_cfg: Any = None, input_spec: Mapping[str, Any] | None = None,
-                    half: bool = False) -> Path | None:
+                    calibration: Mapping[str, Any] | None = None, half: bool = False) -> Path | None:
     """Write ``model.safetensors``, ``config.json`` and ``MODEL_CARD.md`` into ``directory``.
 
     ``model_kwargs`` must be JSON data: they are what ``registry[model_name](**model_kwargs)`` gets
@@ -62,7 +62,9 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str,
     "CC BY-NC-SA 4.0"}``). ``metrics`` is a report from :mod:`emodemo.metrics` or a dict of named
     reports (``{"test (actors 21-24)": report, "5-fold CV": mean_std(...)}``). ``input_spec`` is
     what the recipe needs to turn data into the model's inputs exactly as in training (e.g. a
-    vocabulary), JSON data.
+    vocabulary), JSON data. ``calibration`` holds what turns logits into honest probabilities
+    (``{"temperature": T, "fitted_on": [validation speakers], "unsure": {"threshold", ...}}``,
+    :mod:`emodemo.calibration`); the app divides the logits by T.
 
     ``half=True`` stores floating-point weights as fp16 (half the file; they load back into the
     model's own dtype, fp32, with ~1e-3 relative rounding).
@@ -84,6 +86,7 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str,
         "labels": [str(label) for label in labels],
         "data_card": dict(data_card),
         "input_spec": None if input_spec is None else dict(input_spec),
+        "calibration": None if calibration is None else dict(calibration),
         "metrics": dict(metrics),
         "train_config": _as_dict(train_cfg),
         "parameters": {"total": sum(p.numel() for p in model.parameters()),
@@ -240,6 +243,17 @@ def model_card(meta: Mapping[str, Any]) -> str:
         "## Training data", "",
         *[f"- {key}: {value}" for key, value in meta.get("data_card", {}).items()], "",
     ]
+    if meta.get("calibration"):
+        cal = meta["calibration"]
+        unsure = cal.get("unsure") or {}
+        lines += ["## Calibration", "",
+                  f"- temperature {cal['temperature']:.3f}, fitted on the validation speakers {', '.join(cal.get('fitted_on', []))} "
+                  "(the app divides the logits by it)"]
+        if unsure:
+            lines.append(f"- answers below a confidence of {unsure['threshold']:.3f} are shown as \"unsure\": on those "
+                         f"speakers, {100 * unsure['answered']:.0f} % of clips are answered, right "
+                         f"{100 * unsure['accuracy_answered']:.0f} % of the time")
+        lines.append("")
     if meta.get("train_config"):
         lines += ["## Training configuration", "", "```json", json.dumps(meta["train_config"], indent=2), "```", ""]
     lines += ["## Evaluation", ""]

@@ -91,6 +91,10 @@ EMODB_CODES: dict[str, str] = {"W": "angry", "L": "bored", "E": "disgust", "A": 
                                "F": "happy", "T": "sad", "N": "neutral"}
 EMODB7: tuple[str, ...] = tuple(EMODB_CODES.values())
 
+# TESS file-name emotion (last field; pleasant surprise is "ps") -> our names.
+TESS_CODES: dict[str, str] = {"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy": "happy",
+                              "neutral": "neutral", "ps": "surprised", "sad": "sad"}
+
 # Our names that have no place in the canonical set (dropped when mapping to it).
 _OUTSIDE_CANONICAL = {"excited": "happy"}  # the common IEMOCAP merge, also used canonically
 

@@ -44,10 +44,17 @@ class Prediction:
     modalities: tuple[str, ...]
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # what else the model returned, batch axis
                                               # dropped: e.g. nmt_attention's "attention" [words, audio states]
+    unsure_below: float | None = None         # the checkpoint's calibrated "unsure" line (None: it has none)
 
     @property
     def top(self) -> str:
         return self.ranking[0][0]
+
+    @property
+    def unsure(self) -> bool:
+        """True when the calibrated top probability is under the line chosen on validation speakers
+        (where the clips answered above it were right at least 80 % of the time)."""
+        return self.unsure_below is not None and self.ranking[0][1] < self.unsure_below
 
 
 @dataclass
@@ -120,9 +127,10 @@ class Pipeline:
         self.max_seconds = max_seconds
         self.asr_backend, self.asr_model = asr_backend, asr_model
         self.transcribe = transcribe
+        self.checkpoints = Path(checkpoints)
         self.models = load_models(models, checkpoints, device=self.device)
         for m in self.models:
-            m.recipe.prepare()
+            m.recipe.prepare(m.meta.get("input_spec"))
         if transcribe:  # load Whisper now, not on the first user's request
             from emodemo.asr import load_model
             load_model(asr_backend, asr_model)
@@ -162,6 +170,27 @@ class Pipeline:
             wa = headline_report(m.meta)[1]["WA"]
             return wa["mean"] if isinstance(wa, Mapping) else float(wa)
         return choose_experts(self.models, self.reads, score)
+
+    @functools.cached_property
+    def stacker(self):
+        """The learned fusion (:class:`emodemo.fusion.Stacker`) when one was fitted for the served
+        experts (``checkpoints/fusion/stacker.json``), else None (the weighted mean fuses)."""
+        from emodemo.fusion import Stacker
+        path = self.checkpoints / "fusion" / "stacker.json"
+        if not path.is_file():
+            return None
+        stacker = Stacker.load(path)
+        if not set(stacker.modalities) <= set(self.experts):
+            log.warning("%s fuses %s, but the served experts are %s: using the weighted mean", path,
+                        stacker.modalities, sorted(self.experts))
+            return None
+        return stacker
+
+    def fused(self, alone: Mapping[str, Mapping[str, float]], weights: Mapping[str, float]) -> dict[str, float]:
+        """The fused canonical answer: the learned stacker with ``weights`` scaling each modality's
+        term when there is one, else the weighted mean (:mod:`emodemo.fusion`)."""
+        from emodemo.fusion import fuse
+        return self.stacker(alone, weights) if self.stacker is not None else fuse(alone, weights)
 
     def modalities_alone(self, analysis: Analysis) -> dict[str, dict[str, float]]:
         """``{modality: canonical-7 probabilities}`` of each expert that answered the clip."""
@@ -277,11 +306,12 @@ class Pipeline:
                 with torch.inference_mode():
                     output = m.model(**inputs)
                 extras = dict(output) if isinstance(output, Mapping) else {"logits": output}
-                probs = torch.softmax(extras.pop("logits").float(), dim=-1)[0]  # [C]
+                probs = torch.softmax(extras.pop("logits").float() / temperature(m.meta), dim=-1)[0]  # [C]
             order = torch.argsort(probs, descending=True).tolist()
             analysis.predictions[m.name] = Prediction(m.name, [(m.labels[i], float(probs[i])) for i in order],
                                                       tuple(m.recipe.MODALITIES),
-                                                      {k: v[0].float().cpu().numpy() for k, v in extras.items()})
+                                                      {k: v[0].float().cpu().numpy() for k, v in extras.items()},
+                                                      unsure_line(m.meta))
 
     def explain(self, analysis: Analysis) -> dict[str, object]:
         """``{model: matplotlib Figure}`` of what each model looked at in the analysed clip (its
@@ -301,6 +331,16 @@ class Pipeline:
             if figure is not None:
                 figures[m.name] = figure
         return figures
+
+
+def unsure_line(meta: Mapping) -> float | None:
+    """The checkpoint's "unsure" threshold on its calibrated top probability, if it was chosen."""
+    return ((meta.get("calibration") or {}).get("unsure") or {}).get("threshold")
+
+
+def temperature(meta: Mapping) -> float:
+    """The checkpoint's calibration temperature (:mod:`emodemo.calibration`); 1 when it has none."""
+    return float((meta.get("calibration") or {}).get("temperature", 1.0))
 
 
 @contextmanager

@@ -407,3 +407,29 @@ def confusion_grid(panels: Sequence[tuple[str, Any, Sequence[str]]], columns: in
     for ax in axes[len(panels):]:
         ax.set_axis_off()
     return fig
+
+
+def reliability_diagrams(panels: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any]]]) -> Figure:
+    """One reliability diagram per ``(title, before, after)``: each a dict of
+    :func:`emodemo.calibration.reliability` bins (``edges``, ``accuracy``, ``confidence``,
+    ``count``; empty bins' accuracy NaN or negative). Bars: accuracy per confidence bin before
+    (grey) and after (blue) temperature scaling; the diagonal is perfect calibration; the title
+    gives each one's ECE (computed from the bins)."""
+    fig = Figure(figsize=(3.2 * len(panels), 3.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(panels)))
+    for ax, (title, before, after) in zip(axes, panels):
+        eces = []
+        for bins, colour, name in ((before, "0.6", "raw"), (after, "tab:blue", "calibrated")):
+            edges = np.asarray(bins["edges"], dtype=float)
+            accuracy = np.asarray(bins["accuracy"], dtype=float)
+            count = np.asarray(bins["count"], dtype=float)
+            confidence = np.asarray(bins["confidence"], dtype=float)
+            used = count > 0
+            eces.append(float(np.sum(count[used] / count.sum() * np.abs(accuracy[used] - confidence[used]))))
+            ax.bar(edges[:-1][used], accuracy[used], width=np.diff(edges)[used], align="edge", alpha=0.55,
+                   color=colour, edgecolor="white", label=name)
+        ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
+        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top label)", ylabel="accuracy")
+        ax.set_title(f"{title}\nECE {eces[0]:.3f} → {eces[1]:.3f}", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
+    return fig

@@ -52,3 +52,12 @@ def test_emodb_wrong_folder_says_where_to_download(tmp_path):
     layouts.write_tone(tmp_path / "wav" / "03a01Xa.wav", 0.01, 16000, 0)
     with pytest.raises(DatasetNotFoundError, match="03a01Xa.wav"):
         load("emodb", tmp_path)
+
+
+def test_emodb_loads_flac_copies_too(tmp_path):
+    root = layouts.make_emodb(tmp_path, speakers=("03",), texts=("a01",), seconds=0.02, suffix=".flac")
+    samples = load("emodb", root)
+    assert len(samples) == 7 and all(s.audio.suffix == ".flac" for s in samples)
+    layouts.make_emodb(tmp_path, speakers=("03",), texts=("a01",), seconds=0.02)   # the same utterances as WAV
+    with pytest.raises(DatasetNotFoundError, match="found twice"):
+        load("emodb", root)

@@ -9,7 +9,7 @@ from emodemo.data.checks import SOURCES
 
 def test_registry_names():
     assert set(DATASETS) == {"ravdess", "ravdess_au", "fer2013", "goemotions", "meld", "iemocap", "cmu_mosei", "cremad",
-                             "emodb"}
+                             "emodb", "tess"}
     assert set(layouts.MAKERS) == set(DATASETS) <= set(SOURCES)
 
 

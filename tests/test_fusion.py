@@ -1,5 +1,6 @@
 """Late fusion of single-modality experts with user weights: canonical labels, weighted means,
 expert choice, and refusals."""
+import numpy as np
 import pytest
 
 from emodemo.fusion import canonical_probabilities, choose_experts, fuse
@@ -31,3 +32,34 @@ def test_each_modality_gets_its_best_single_modality_model():
               "text": (("text",), 0.6)}
     experts = choose_experts(list(models), lambda m: models[m][0], lambda m: models[m][1])
     assert experts == {"audio": "probe", "text": "text"}
+
+
+def _answer(top: str, p: float) -> dict[str, float]:
+    rest = (1 - p) / 6
+    return {label: (p if label == top else rest) for label in CANONICAL7}
+
+
+def test_a_learned_stacker_learns_that_neutral_words_say_nothing(tmp_path):
+    """Voice right 70 % of the time; words right when emotional and "neutral" for half the clips
+    (real pairs: the sentence says nothing). Learned fusion beats both and ignores neutral words."""
+    from emodemo.fusion import Stacker
+    rng = np.random.default_rng(0)
+    answers, truth = [], []
+    for i in range(1400):
+        label = CANONICAL7[i % 7]
+        voice = label if rng.random() < 0.7 else CANONICAL7[rng.integers(7)]
+        words = "neutral" if i % 2 else label
+        answers.append({"audio": _answer(voice, 0.5), "text": _answer(words, 0.9)})
+        truth.append(label)
+    stacker = Stacker.fit(answers[:700], truth[:700], ["audio", "text"])
+    fused = [max(stacker(a).items(), key=lambda kv: kv[1])[0] for a in answers[700:]]
+    mean = [max(fuse(a, {"audio": 1, "text": 1}).items(), key=lambda kv: kv[1])[0] for a in answers[700:]]
+    accuracy = lambda guesses: np.mean([g == t for g, t in zip(guesses, truth[700:])])  # noqa: E731
+    assert accuracy(fused) > accuracy(mean) + 0.1
+    angry_voice = {"audio": _answer("angry", 0.5), "text": _answer("neutral", 0.9)}
+    assert max(stacker(angry_voice).items(), key=lambda kv: kv[1])[0] == "angry"
+    assert max(stacker(angry_voice, {"audio": 0}).items(), key=lambda kv: kv[1])[0] == "neutral"
+    again = Stacker.load(stacker.save(tmp_path / "stacker.json"))
+    assert again(angry_voice) == pytest.approx(stacker(angry_voice))
+    with_face = stacker({**angry_voice, "face": _answer("happy", 0.99)})
+    assert with_face["happy"] > stacker(angry_voice)["happy"]

@@ -101,15 +101,28 @@ def test_cli_evaluate_prints_metrics_json(tmp_path, ravdess_root):
     assert unseen.returncode == 2 and "nothing unseen" in unseen.stderr
 
 
-def test_serving_features_equal_training_features(ravdess_clip):
-    """The app's path (decode -> clip_inputs) must feed the model what training fed it."""
+@pytest.mark.parametrize("spec", [None, {"normalise": True}], ids=["raw", "normalised"])
+def test_serving_features_equal_training_features(ravdess_clip, spec, tmp_path, monkeypatch):
+    """The app's path (decode -> clip_inputs) must feed the model what training fed it, through the
+    feature cache (filled by the first call, read back by the second), whatever the input settings."""
     from emodemo.audio import load_audio
     from emodemo.data import load
     from emodemo.recipes import speech_probe
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     sample = next(s for s in load("ravdess", ravdess_clip.parents[1], actors=[1]) if s.audio == ravdess_clip)
-    served = speech_probe.clip_inputs(load_audio(ravdess_clip))["stats"][0]
-    trained = speech_probe.stats_of_samples([sample], progress=False)[0]
-    assert torch.allclose(served, trained, atol=1e-4)
+    served = speech_probe.clip_inputs(load_audio(ravdess_clip), spec=spec)["stats"][0]
+    computed = speech_probe.stats_of_samples([sample], spec, progress=False)[0]
+    cached = speech_probe.stats_of_samples([sample], spec, progress=False)[0]
+    assert speech_probe.feature_cache(speech_probe.input_spec(spec)).get(ravdess_clip) is not None
+    assert torch.allclose(served, computed, atol=1e-4) and torch.equal(computed, cached)
+
+
+def test_the_feature_cache_key_holds_every_input_setting():
+    from emodemo.recipes import speech_probe as recipe
+    folders = {recipe.feature_cache(recipe.input_spec(spec), copy).folder
+               for spec, copy in [(None, 0), ({"normalise": True}, 0), ({"normalise": True}, 1), ({"normalise": True}, 2),
+                                  ({"normalise": True, "encoder": "base"}, 0)]}
+    assert len(folders) == 5
 
 
 def test_evaluating_on_data_without_audio_says_so(tmp_path):
@@ -295,3 +308,28 @@ def test_cli_refuses_a_class_count_the_probe_cannot_train(tmp_path):
                           "--option", "classes=seven"], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "classes is 8 (calm apart) or 7 (calm counted as neutral)" in out.stderr
+
+
+def test_calibrated_answers_say_when_they_are_unsure_and_fusion_uses_the_stacker(tmp_path):
+    """A checkpoint's temperature and "unsure" line reach its predictions; a stacker saved beside the
+    checkpoints fuses the experts, a stacker for experts that are not served is ignored."""
+    import shutil
+
+    from emodemo.fusion import Stacker
+    from emodemo.labels import CANONICAL7
+    from emodemo.pipeline import Prediction, temperature, unsure_line
+    meta = {"calibration": {"temperature": 2.0, "unsure": {"threshold": 0.4}}}
+    assert temperature(meta) == 2.0 and temperature({}) == 1.0 and unsure_line({}) is None
+    assert Prediction("m", [("angry", 0.35), ("sad", 0.3)], ("audio",), unsure_below=unsure_line(meta)).unsure
+    assert not Prediction("m", [("angry", 0.45), ("sad", 0.3)], ("audio",), unsure_below=0.4).unsure
+    assert not Prediction("m", [("angry", 0.2)], ("audio",)).unsure
+
+    shutil.copytree(CHECKPOINTS / "speech_probe", tmp_path / "speech_probe", ignore=shutil.ignore_patterns("folds", "cv"))
+    pipeline = Pipeline(checkpoints=tmp_path, transcribe=False)
+    alone = {"audio": dict(zip(CANONICAL7, [0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1]))}
+    assert pipeline.stacker is None and pipeline.fused(alone, {"audio": 1}) == pytest.approx(alone["audio"])
+    Stacker(["audio"], 2 * np.eye(7), np.zeros(7)).save(tmp_path / "fusion" / "stacker.json")
+    sharper = Pipeline(checkpoints=tmp_path, transcribe=False).fused(alone, {"audio": 1})
+    assert max(sharper, key=sharper.get) == "angry" and sharper["angry"] > 0.4
+    Stacker(["audio", "text"], np.zeros((7, 14)), np.zeros(7)).save(tmp_path / "fusion" / "stacker.json")
+    assert Pipeline(checkpoints=tmp_path, transcribe=False).stacker is None     # no words expert served here

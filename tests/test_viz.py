@@ -194,3 +194,16 @@ def test_confusion_grid_gives_one_panel_per_matrix_with_its_mean_recall(report):
     assert shown[0].get_title().endswith(f"mean recall {recall:.0%}")
     with pytest.raises(ValueError, match="does not fit"):
         confusion_grid([("bad", report["confusion_matrix"], LABELS[:2])])
+
+
+def test_reliability_diagrams_show_ece_before_and_after():
+    from emodemo import calibration
+    from emodemo.viz import reliability_diagrams
+    rng = np.random.default_rng(0)
+    targets = rng.integers(3, size=300)
+    sharp = np.eye(3)[targets] * 0.5 + 0.5 * np.eye(3)[rng.integers(3, size=300)]   # half right, always sure
+    soft = np.full((300, 3), 1 / 3)
+    fig = reliability_diagrams([("toy", calibration.reliability(sharp, targets), calibration.reliability(soft, targets))])
+    title = fig.axes[0].get_title()
+    assert f"ECE {calibration.expected_calibration_error(sharp, targets):.3f}" in title
+    assert title.endswith(f"→ {calibration.expected_calibration_error(soft, targets):.3f}")

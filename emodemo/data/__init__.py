@@ -15,7 +15,7 @@ import inspect
 from pathlib import Path
 from typing import Any, Callable
 
-from emodemo.data import cmu_mosei, cremad, emodb, fer2013, goemotions, iemocap, meld, ravdess
+from emodemo.data import cmu_mosei, cremad, emodb, fer2013, goemotions, iemocap, meld, ravdess, tess
 from emodemo.data.record import DatasetNotFoundError, Sample
 
 DATASETS: dict[str, Callable[..., list[Sample]]] = {
@@ -28,6 +28,7 @@ DATASETS: dict[str, Callable[..., list[Sample]]] = {
     "cmu_mosei": cmu_mosei.load,
     "cremad": cremad.load,
     "emodb": emodb.load,
+    "tess": tess.load,
 }
 
 

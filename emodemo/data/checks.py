@@ -94,6 +94,13 @@ SOURCES: dict[str, Source] = {
         "wav/03a01Fa.wav (speaker, text, emotion letter, version)",
         "http://emodb.bilderbar.info/download/ (download.zip)",
     ),
+    "tess": Source(
+        "TESS (Toronto Emotional Speech Set)",
+        "OAF_angry/OAF_back_angry.wav ... YAF_pleasant_surprised/YAF_back_ps.wav (speaker_word_emotion; "
+        "or the same names as .flac)",
+        "https://doi.org/10.5683/SP2/E8H2MF (University of Toronto Dataverse, CC BY-NC-ND 4.0: "
+        "evaluation only, no derived weights)",
+    ),
 }
 
 

@@ -33,12 +33,13 @@ TEXTS: dict[str, str] = {
     "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
 }
 PUBLISHED_UTTERANCES = 535
+AUDIO_SUFFIXES = (".wav", ".flac")
 
 _NAME = re.compile(r"^(\d\d)([ab]\d\d)([A-Z])([a-z])$")
 
 
 def load(root: str | Path, *, strict: bool = True) -> list[Sample]:
-    """Load EmoDB utterances, one Sample per WAV, sorted by id (the file stem).
+    """Load EmoDB utterances, one Sample per audio file (WAV as published, or FLAC), sorted by id.
 
     ``label`` in our spelling (boredom is ``bored``, outside the canonical 7); ``speaker`` "03";
     ``text`` the German sentence; ``meta``: text code, version, gender, age, language "de".
@@ -46,7 +47,7 @@ def load(root: str | Path, *, strict: bool = True) -> list[Sample]:
     """
     folder = locate(root, "emodb", _has_clips, children=("wav",))
     samples, bad = [], []
-    for path in sorted(folder.glob("*.wav")):
+    for path in sorted(_audio_files(folder), key=lambda p: p.stem):
         match = _NAME.match(path.stem)
         if not match or match.group(1) not in SPEAKERS or match.group(2) not in TEXTS \
                 or match.group(3) not in EMODB_CODES:
@@ -60,7 +61,11 @@ def load(root: str | Path, *, strict: bool = True) -> list[Sample]:
             meta={"text_code": text, "version": version, "gender": gender, "age": age, "language": "de"},
         ))
     if bad:
-        raise dataset_error("emodb", f"{len(bad)} WAV names are not EmoDB utterances: {summarise(bad)}", folder)
+        raise dataset_error("emodb", f"{len(bad)} audio file names are not EmoDB utterances: {summarise(bad)}", folder)
+    stems = [s.id for s in samples]
+    if len(set(stems)) != len(stems):
+        raise dataset_error("emodb", "utterances found twice (as .wav and .flac?): "
+                            f"{summarise(sorted({x for x in stems if stems.count(x) > 1}))}", folder)
     speakers = {s.speaker for s in samples}
     if speakers == set(SPEAKERS):
         check_count("emodb", "utterances of all 10 speakers", len(samples), PUBLISHED_UTTERANCES,
@@ -70,5 +75,9 @@ def load(root: str | Path, *, strict: bool = True) -> list[Sample]:
     return samples
 
 
+def _audio_files(folder: Path) -> list[Path]:
+    return [p for p in folder.iterdir() if p.suffix.lower() in AUDIO_SUFFIXES]
+
+
 def _has_clips(folder: Path) -> bool:
-    return any(_NAME.match(p.stem) for p in folder.glob("*.wav"))
+    return any(_NAME.match(p.stem) for p in _audio_files(folder))

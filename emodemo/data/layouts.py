@@ -31,7 +31,7 @@ import cv2
 import numpy as np
 import soundfile as sf
 
-from emodemo.data import cremad, emodb, meld, ravdess
+from emodemo.data import cremad, emodb, meld, ravdess, tess
 from emodemo.labels import (FER_FOLDERS, GOEMOTIONS28, GOEMOTIONS_EKMAN_IDS, GOEMOTIONS_GROUP_IDS,
                             GOEMOTIONS_TO_EKMAN, GOEMOTIONS_TO_SENTIMENT, IEMOCAP_CODES)
 
@@ -356,19 +356,38 @@ def make_cremad(root: str | Path, actors: Sequence[int] = (1001, 1002), seconds:
 
 
 def make_emodb(root: str | Path, speakers: Sequence[str] = ("03", "08"), texts: Sequence[str] = ("a01", "a02", "b01"),
-               seconds: float = 0.3) -> Path:
-    """Write ``root/wav/<speaker><text><emotion><version>.wav`` (16 kHz): every ``texts`` x 7
-    emotion letters for each speaker, version ``a``. Returns ``root``."""
+               seconds: float = 0.3, suffix: str = ".wav") -> Path:
+    """Write ``root/wav/<speaker><text><emotion><version><suffix>`` (16 kHz; ``.wav`` as published or
+    ``.flac``): every ``texts`` x 7 emotion letters for each speaker, version ``a``. Returns ``root``."""
     root = Path(root)
     for speaker in speakers:
         for text in texts:
             for i, letter in enumerate(emodb.EMODB_CODES):
-                write_tone(root / "wav" / f"{speaker}{text}{letter}a.wav", seconds, 16000, i)
+                write_tone(root / "wav" / f"{speaker}{text}{letter}a{suffix}", seconds, 16000, i)
+    return root
+
+
+# The original download's folder names (their case varies; the file names carry the labels).
+TESS_FOLDERS: dict[str, str] = {"angry": "angry", "disgust": "disgust", "fear": "Fear", "happy": "happy",
+                                "neutral": "neutral", "ps": "Pleasant_surprise", "sad": "Sad"}
+
+
+def make_tess(root: str | Path, words: Sequence[str] = ("book", "mill", "yes"), seconds: float = 0.3,
+              suffix: str = ".wav") -> Path:
+    """Write the original download's layout ``root/TESS Toronto emotional speech set data/
+    <SPEAKER>_<Emotion folder>/<SPEAKER>_<word>_<emotion><suffix>`` (16 kHz) for both speakers, the
+    7 emotions and ``words``. Returns ``root``."""
+    root = Path(root)
+    top = root / "TESS Toronto emotional speech set data"
+    for speaker in tess.SPEAKERS:
+        for i, (emotion, folder) in enumerate(TESS_FOLDERS.items()):
+            for word in words:
+                write_tone(top / f"{speaker}_{folder}" / f"{speaker}_{word}_{emotion}{suffix}", seconds, 16000, i)
     return root
 
 
 MAKERS: dict[str, Callable[..., Path]] = {
     "ravdess": make_ravdess, "ravdess_au": make_ravdess_au, "fer2013": make_fer,
     "goemotions": make_goemotions, "meld": make_meld, "iemocap": make_iemocap, "cmu_mosei": make_cmu_mosei,
-    "cremad": make_cremad, "emodb": make_emodb,
+    "cremad": make_cremad, "emodb": make_emodb, "tess": make_tess,
 }

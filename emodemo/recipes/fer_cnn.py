@@ -37,7 +37,7 @@ SIZE = 48
 VAL_SHARE = 10   # one training image in VAL_SHARE validates, when the dataset has no val folder
 
 
-def prepare() -> None:
+def prepare(spec: dict | None = None) -> None:
     """Nothing to load: the model has no frozen parts."""
 
 

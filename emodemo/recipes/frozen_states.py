@@ -41,7 +41,7 @@ def speech_encoder(name: str = WHISPER):
     return HubSpeechEncoder(name)
 
 
-def prepare() -> None:
+def prepare(spec: dict | None = None) -> None:
     """Load the frozen encoders now, so that the first user does not wait for them."""
     speech_encoder(WHISPER)
     load_text_encoder(MINILM)

@@ -56,7 +56,7 @@ BRANCHES = ("audio", "face", "fusion", "fusion_mean", "fusion_forest_on_svm_acto
 TALK_SPLIT = {"svm_train": range(1, 7), "svm_val": range(7, 9), "forest": range(9, 17), "test": range(17, 21)}
 
 
-def prepare() -> None:
+def prepare(spec: dict | None = None) -> None:
     """Nothing to load: the features are computed from the waveform."""
 
 

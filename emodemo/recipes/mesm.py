@@ -52,7 +52,7 @@ FACE_FEATURE, FACE_FPS = "mesm-face-frames-v1", 2.5                 # a face eve
 PRETRAINED_LICENCES = ("all-MiniLM-L6-v2: Apache-2.0",)
 
 
-def prepare() -> None:
+def prepare(spec: dict | None = None) -> None:
     """Load the frozen text encoder now, so that the first user does not wait for it."""
     load_text_encoder(MINILM)
 

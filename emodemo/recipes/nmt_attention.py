@@ -56,7 +56,7 @@ def glove():
     return load_glove()
 
 
-def prepare() -> None:
+def prepare(spec: dict | None = None) -> None:
     """Nothing to load for serving: :func:`clip_inputs` needs only the checkpoint's vocabulary, and
     the trained word vectors are in its weights (GloVe is read only to train)."""
 

@@ -1,13 +1,27 @@
 """Recipe of the speech probe: frozen Whisper-encoder statistics -> layer mix -> MLP.
 
-Inputs per clip: the Whisper tiny.en encoder's states at every layer (embedding + 4 blocks),
-pooled over time into mean and std, ``stats [L=5, 2D=768]``. They are computed once per file and
-kept in the on-disk feature cache, so cross-validation and retraining cost seconds.
+Inputs per clip: a frozen Whisper encoder's states at every layer (embedding + each block),
+pooled over time into mean and std, ``stats [L, 2D]`` (tiny.en: L = 5, D = 384; base: L = 7,
+D = 512). They are computed once per file and kept in the on-disk feature cache, so
+cross-validation and retraining cost seconds.
+
+What reaches the encoder is set by the checkpoint's ``input_spec`` (old checkpoints have none:
+tiny.en, raw input):
+
+- ``encoder``: ``"tiny.en"`` or ``"base"`` (multilingual, larger; both packaged for offline use);
+- ``normalise``: the clip goes through :func:`emodemo.normalise.normalise` first (DC, voiced region,
+  loudness), in training and in the app alike;
+- training only, ``augment = K``: each training clip also appears as K copies made by
+  :func:`emodemo.augment.augmented` (their features cached like the clean ones; validation and
+  test speakers stay clean).
+
+Every setting that changes the features is in the feature cache's key (:func:`feature_cache`).
 """
 from __future__ import annotations
 
 import functools
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -25,64 +39,135 @@ log = logging.getLogger(__name__)
 
 NAME = "speech_probe"
 MODALITIES = ("audio",)
-ENCODER = "tiny.en"
-FEATURE = f"whisper-{ENCODER}-encoder-layer-stats-v1"
+ENCODERS = ("tiny.en", "base")
+DEFAULT_SPEC = {"encoder": "tiny.en", "normalise": False}     # what a checkpoint without input_spec had
 BATCH = 16  # clips per encoder call when filling the cache
 MAX_SECONDS = 30.0  # Whisper's window; longer clips are cut to their first 30 s, as in the app
+COPY = "augment_copy"   # Sample.meta key of a training copy's number (absent or 0: the clip itself)
 
 
-@functools.lru_cache(maxsize=1)
-def encoder():
-    """The frozen Whisper encoder, loaded once per process."""
+def input_spec(spec: dict | None) -> dict:
+    """A checkpoint's input settings with the defaults of checkpoints saved before they existed."""
+    return {**DEFAULT_SPEC, **(spec or {})}
+
+
+@functools.lru_cache(maxsize=2)
+def encoder(name: str = "tiny.en"):
+    """The frozen Whisper encoder ``name``, loaded once per process."""
+    if name not in ENCODERS:
+        raise ValueError(f"speech_probe reads a Whisper encoder of {ENCODERS}, not {name!r}")
     from emodemo.speech_encoder import WhisperSpeechEncoder
-    return WhisperSpeechEncoder(ENCODER)
+    return WhisperSpeechEncoder(name)
 
 
-def prepare() -> None:
+def prepare(spec: dict | None = None) -> None:
     """Load what :func:`clip_inputs` needs now, so that the first user does not wait for it."""
-    encoder()
+    encoder(input_spec(spec)["encoder"])
+
+
+def model_input(wave: np.ndarray, spec: dict) -> np.ndarray:
+    """The samples the encoder hears: the wave, normalised when the spec says so."""
+    if spec["normalise"]:
+        from emodemo.normalise import normalise
+        return normalise(wave)
+    return wave
 
 
 @torch.inference_mode()
-def stats_of_waves(waves: Sequence[np.ndarray]) -> torch.Tensor:
+def stats_of_waves(waves: Sequence[np.ndarray], spec: dict | None = None) -> torch.Tensor:
     """16 kHz waves -> per-layer mean/std of encoder states ``[B, L, 2D]``."""
-    out = encoder().encode(list(waves), all_layers=True)          # layers [B, L, T', D], mask [B, T']
+    spec = input_spec(spec)
+    heard = [model_input(np.asarray(wave, dtype=np.float32), spec) for wave in waves]
+    out = encoder(spec["encoder"]).encode(heard, all_layers=True)       # layers [B, L, T', D], mask [B, T']
     return layer_stats(out.layers, out.mask).float()
 
 
-def stats_of_samples(samples: Sequence[Sample], progress: bool = True) -> torch.Tensor:
-    """``[N, L, 2D]`` for the samples' audio files (first 30 s), through the on-disk feature cache."""
+def feature_cache(spec: dict, copy: int = 0):
+    """The feature cache of clips (``copy`` 0) or of training copy ``copy``: its key holds the
+    encoder, the normalisation settings and the augmentation settings with the copy number."""
     from emodemo.cache import FeatureCache
-    cache = FeatureCache(FEATURE, {"encoder": ENCODER, "sr": 16000})
-    rows = cache.get_many([s.audio for s in samples], lambda paths: stats_of_waves(
-        [load_audio(path, max_seconds=MAX_SECONDS) for path in paths]), batch=BATCH, progress=progress,
-        desc="whisper features")
+    config: dict = {"encoder": spec["encoder"], "sr": 16000}
+    if spec["normalise"]:
+        from emodemo.normalise import SETTINGS
+        config["normalise"] = SETTINGS
+    if copy:
+        from emodemo.augment import SETTINGS as AUGMENT
+        config["augment"] = dict(AUGMENT, copy=copy)
+    return FeatureCache(f"whisper-{spec['encoder']}-encoder-layer-stats-v1", config)
+
+
+def _clip_waves(samples: Sequence[Sample], copy: int) -> list[np.ndarray]:
+    """The decoded clips (first 30 s), or their training copy number ``copy``."""
+    waves = [load_audio(s.audio, max_seconds=MAX_SECONDS) for s in samples]
+    if not copy:
+        return waves
+    from emodemo.augment import augmented
+    return [augmented(wave, s.id.split("+")[0], copy) for s, wave in zip(samples, waves)]
+
+
+def stats_of_samples(samples: Sequence[Sample], spec: dict | None = None, progress: bool = True) -> torch.Tensor:
+    """``[N, L, 2D]`` for the samples' audio files (first 30 s; training copies as their
+    ``meta["augment_copy"]`` says), through the on-disk feature cache."""
+    spec = input_spec(spec)
+    rows: list[torch.Tensor | None] = [None] * len(samples)
+    by_copy: dict[int, list[int]] = {}
+    for i, sample in enumerate(samples):
+        by_copy.setdefault(int(sample.meta.get(COPY, 0)), []).append(i)
+    for copy, indices in sorted(by_copy.items()):
+        chosen = [samples[i] for i in indices]
+        lookup = {s.audio: s for s in chosen}
+        values = feature_cache(spec, copy).get_many(
+            [s.audio for s in chosen],
+            lambda paths, copy=copy: stats_of_waves(_clip_waves([lookup[p] for p in paths], copy), spec),
+            batch=BATCH, progress=progress, desc=f"whisper-{spec['encoder']} features" + (f" (copy {copy})" if copy else ""))
+        for i, value in zip(indices, values):
+            rows[i] = value
     return torch.stack(rows)
+
+
+def training_copies(samples: Sequence[Sample], copies: int) -> list[Sample]:
+    """``samples`` followed by ``copies`` augmented copies of each (ids ``<id>+aug<k>``)."""
+    extra = [replace(s, id=f"{s.id}+aug{k}", meta={**s.meta, COPY: k}) for k in range(1, copies + 1) for s in samples]
+    return list(samples) + extra
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict | None = None) -> DictDataset:
     index = {name: i for i, name in enumerate(labels)}
     targets = torch.tensor([index[s.label] for s in samples])
-    return DictDataset(stats=stats_of_samples(samples), label=targets)
+    return DictDataset(stats=stats_of_samples(samples, spec), label=targets)
 
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
     """What the model needs for one user clip: ``{"stats": [1, L, 2D]}``."""
-    return {"stats": stats_of_waves([wave])}
+    return {"stats": stats_of_waves([wave], spec)}
 
 
-def model_kwargs(n_classes: int) -> dict:
-    enc = encoder()
+def model_kwargs(n_classes: int, spec: dict) -> dict:
+    enc = encoder(spec["encoder"])
     return {"n_classes": n_classes, "n_layers": enc.n_layers + 1, "dim": enc.dim}
 
 
+def _flag(value) -> bool:
+    if isinstance(value, bool):
+        return value
+    if str(value).lower() in ("1", "true", "yes", "on"):
+        return True
+    if str(value).lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected a yes/no setting (1/0, true/false), got {value!r}")
+
+
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int | str = 8) -> dict:
+          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int | str = 8,
+          encoder_name: str = "tiny.en", normalise: bool | str = False, augment: int | str = 0,
+          keep_folds: bool | str = False) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
-    ``classes`` 8 keeps calm apart (the served probe); 7 counts calm as neutral, as every other
-    model here does (``bench/compare.py`` puts that run beside them)."""
+    ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
+    ``encoder_name``, ``normalise`` and ``augment`` (training copies per clip) set the inputs (see
+    the module's doc); ``keep_folds`` saves each fold's model under ``out/folds/<fold>/`` (for
+    cross-corpus and robustness tests on the speakers each never met). Each saved model carries a
+    temperature fitted on its validation speakers (:mod:`emodemo.calibration`)."""
     from emodemo import data
-    from emodemo.checkpoint import save_checkpoint
     from emodemo.experiment import cross_validate, standard_protocol, train_final
 
     if str(classes) not in ("7", "8"):
@@ -90,6 +175,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     seven = str(classes) == "7"
     if seven and dataset != "ravdess":
         raise ValueError(f"classes=7 merges RAVDESS's calm into neutral; {dataset} keeps its own classes")
+    spec = input_spec({"encoder": encoder_name, "normalise": _flag(normalise)})
+    copies, keep = int(augment), _flag(keep_folds)
     samples = [s for s in data.load(dataset, root, **({"calm_as_neutral": True} if seven else {})) if s.audio is not None]
     if dataset == "ravdess":
         labels = label_sets.CANONICAL7 if seven else label_sets.RAVDESS8
@@ -102,31 +189,73 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         folds = folds[:2]
     if fold_ids is not None:
         folds = [folds[i] for i in fold_ids]
-    kwargs = model_kwargs(len(labels))
+    kwargs = model_kwargs(len(labels), spec)
     build_model = lambda: build(NAME, **kwargs)  # noqa: E731
-    make = lambda chosen: make_dataset(chosen, labels)  # noqa: E731
-    metrics: dict = {}
+    make = lambda chosen: make_dataset(chosen, labels, spec)  # noqa: E731
+    parts = _parts_with_copies(samples, copies)
+    card = data_card(dataset, final_split, spec, copies)
+    save = functools.partial(_save, model_kwargs=kwargs, labels=labels, spec=spec, cfg=cfg, make=make, samples=samples)
+    metrics: dict = {"input_spec": spec, "augment_copies": copies}
     if cv:
-        result = cross_validate(samples, folds, make, build_model, labels, cfg)
+        fold_models = {}
+        result = cross_validate(parts, folds, make, build_model, labels, cfg,
+                                keep_model=(lambda fold, model, report: fold_models.setdefault(fold.name, (fold, model)))
+                                if keep else None)
         metrics["cross_validation"] = result["summary"]
         metrics["folds"] = result["folds"]
         s = result["summary"]
         log.info("%d-fold: WA %.3f±%.3f UA %.3f±%.3f", len(folds), s["WA"]["mean"], s["WA"]["std"],
                  s["UA"]["mean"], s["UA"]["std"])
+        for name, (fold, model) in fold_models.items():
+            report = next(f for f in result["folds"] if f["fold"] == name)
+            save(out / "folds" / name, model, fold, dict(card, train_speakers=list(fold.train),
+                                                         validation_speakers=list(fold.val),
+                                                         test_speakers=list(fold.test)), {"test": report})
     if final:
-        model, history, val_report = train_final(samples, final_split, make, build_model, labels, cfg)
+        model, history, val_report = train_final(parts, final_split, make, build_model, labels, cfg)
         metrics["final_validation_not_a_test_score"] = val_report  # these speakers chose the epoch
         metrics["final_history"] = history.to_dict()
         metrics["layer_weights"] = model.mix.weights.tolist()
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels),
-                        data_card=data_card(dataset, final_split), metrics=metrics, train_cfg=cfg)
+        save(out, model, final_split, card, metrics)
     return metrics
 
 
-def data_card(dataset: str, split) -> dict:
+def _parts_with_copies(samples: Sequence[Sample], copies: int):
+    """The samples (no copies), or a fold -> (train + its copies, val, test) function."""
+    if not copies:
+        return samples
+    from emodemo.data.splits import apply
+
+    def parts(fold):
+        train, val, test = apply(samples, fold)
+        return training_copies(train, copies), val, test
+    return parts
+
+
+def _save(folder: Path, model, split, card: dict, metrics: dict, *, model_kwargs, labels, spec, cfg, make, samples):
+    """Save ``model`` with the temperature and unsure threshold fitted on ``split``'s validation speakers."""
+    from emodemo.calibration import fit_temperature, softmax, unsure_threshold
+    from emodemo.checkpoint import save_checkpoint
+    from emodemo.data.splits import apply
+    from emodemo.train import predict
+
+    probs, targets = predict(model, make(apply(samples, split)[1]))
+    logits = np.log(np.clip(probs, 1e-12, None))          # log-softmax: the logits up to a shift per clip
+    temperature = fit_temperature(logits, targets)
+    calibration = {"temperature": temperature, "fitted_on": list(split.val),
+                   "unsure": unsure_threshold(softmax(logits, temperature), targets)}
+    save_checkpoint(folder, model, model_name=NAME, model_kwargs=model_kwargs, labels=list(labels),
+                    data_card=card, metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration)
+
+
+def data_card(dataset: str, split, spec: dict, copies: int) -> dict:
+    steps = ("normalised (DC removed, voiced region, -23 LUFS) -> " if spec["normalise"] else "") + \
+        f"frozen Whisper {spec['encoder']} encoder, mean/std of every layer"
     return {
         "dataset": dataset,
         "train_speakers": list(split.train), "validation_speakers": list(split.val),
-        "licence": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial); Whisper tiny.en weights: MIT",
-        "inputs": f"16 kHz mono audio -> frozen Whisper {ENCODER} encoder, mean/std of every layer",
+        "licence": f"RAVDESS: CC BY-NC-SA 4.0 (non-commercial); Whisper {spec['encoder']} weights: MIT",
+        "inputs": f"16 kHz mono audio -> {steps}",
+        "augmentation": (f"{copies} copies per training clip (emodemo.augment: gain, reverberation, noise, pitch, "
+                         "tempo, telephone band or mp3)") if copies else "none",
     }

@@ -1,0 +1,125 @@
+"""Does the fused answer beat its best expert? Equal-weight mean vs the learned stacker (issue 20).
+
+Protocol: RAVDESS actors 01-20, the committed 5 folds by actor, 7 classes (calm = neutral). The
+voice expert is a speech-probe variant's fold models (``bench/speech_probe_ablation.py`` trains
+them; each calibrated on its validation actors); the words expert is a served words-only
+checkpoint (trained on text corpora only, so no RAVDESS actor was ever its training data),
+reading Whisper's words of each clip (real pairs) or a GoEmotions test line of the clip's emotion
+(constructed pairs). Per fold the :class:`emodemo.fusion.Stacker` is fitted on the fold's 2
+validation actors' mixed pairs (each clip with both texts) and scored on its 4 test actors, each
+pairing apart; TESS choose half (words 1-25, 350 clips) is scored with each fold's voice model,
+the words expert on Whisper's words, and that fold's stacker. The final stacker (fitted on the
+final split's validation actors with the served voice model) is written to
+``checkpoints/fusion/stacker.json`` with ``--save``.
+
+    python bench/fusion.py --voice runs/speech_probe_ablation/normalised --words nmt_attention/words_goemotions \\
+        --root ../shared/datasets/ravdess_speech --goemotions ../shared/datasets/goemotions --tess ../shared/datasets/tess
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from emodemo.fusion import Stacker, canonical_probabilities, fuse  # noqa: E402
+from emodemo.labels import CANONICAL7  # noqa: E402
+from emodemo.metrics import classification_report  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "fusion.json"
+STACKER = REPO / "checkpoints" / "fusion" / "stacker.json"
+MODALITIES = ("audio", "text")
+
+
+def answers_of(model_ref: str, samples) -> list[dict[str, float]]:
+    """Canonical calibrated probabilities of a checkpoint (folder or served name) for each sample."""
+    from emodemo.pipeline import load_models, temperature
+    from emodemo.train import predict
+    loaded = load_models([model_ref])[0]
+    probs, _ = predict(loaded.model, loaded.recipe.make_dataset(samples, loaded.labels, loaded.meta.get("input_spec")))
+    t = temperature(loaded.meta)
+    if t != 1.0:
+        logits = np.log(np.clip(probs, 1e-12, None)) / t
+        probs = np.exp(logits - logits.max(1, keepdims=True))
+        probs /= probs.sum(1, keepdims=True)
+    return [canonical_probabilities(list(zip(loaded.labels, row))) for row in probs]
+
+
+def paired_answers(voice: str, words: str, pairs) -> list[dict[str, dict[str, float]]]:
+    """``[{"audio": ..., "text": ...}]`` for (clip, text) samples."""
+    return [{"audio": a, "text": t} for a, t in zip(answers_of(voice, pairs), answers_of(words, pairs))]
+
+
+def top(answer: dict[str, float]) -> str:
+    return max(answer.items(), key=lambda kv: kv[1])[0]
+
+
+def scores(answers, truth) -> dict:
+    rules = {"voice alone": lambda a: a["audio"], "words alone": lambda a: a["text"],
+             "mean (equal weights)": lambda a: fuse(a, {"audio": 1, "text": 1})}
+    out = {}
+    for name, rule in rules.items():
+        report = classification_report(truth, [top(rule(a)) for a in answers], CANONICAL7)
+        out[name] = {"WA": report["WA"], "UA": report["UA"]}
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--voice", type=Path, required=True, help="a speech-probe run folder with folds/fold<k>/")
+    parser.add_argument("--words", required=True, help="the words expert (served name or checkpoint folder)")
+    parser.add_argument("--served-voice", default="speech_probe", help="the served voice expert, for the final stacker")
+    parser.add_argument("--root", type=Path, required=True)
+    parser.add_argument("--goemotions", type=Path, required=True)
+    parser.add_argument("--tess", type=Path, required=True)
+    parser.add_argument("--save", action="store_true", help="write the final stacker to checkpoints/fusion/")
+    args = parser.parse_args()
+
+    from emodemo import data, pairing
+    from emodemo.data.splits import RAVDESS_FINAL, RAVDESS_KFOLD, load_splits
+    from emodemo.transcripts import transcribe_samples
+    clips = data.load("ravdess", args.root, calm_as_neutral=True)
+    transcripts = transcribe_samples(clips)
+    tess = [s for s in data.load("tess", args.tess) if s.split == "choose"]
+    tess_pairs = pairing.real_pairs(tess, transcribe_samples(tess))
+    per_fold = []
+    for fold in load_splits(RAVDESS_KFOLD):
+        voice = str(args.voice / "folds" / fold.name)
+        _, val, test = pairing.mixed_pairs(clips, transcripts, fold, "goemotions", args.goemotions)
+        val_answers = paired_answers(voice, args.words, val)
+        stacker = Stacker.fit(val_answers, [s.label for s in val], MODALITIES)
+        fold_result = {}
+        for half in ("constructed", "real"):
+            chosen = [s for s in test if s.meta.get("pairing", "real") == half]
+            answers = paired_answers(voice, args.words, chosen)
+            fold_result[half] = (answers, [s.label for s in chosen], stacker)
+        fold_result["tess"] = (paired_answers(voice, args.words, tess_pairs), [s.label for s in tess], stacker)
+        per_fold.append(fold_result)
+    results = {"voice": str(args.voice), "words": args.words, "protocol": __doc__.split("\n\n")[1]}
+    for part in ("constructed", "real", "tess"):
+        answers = [a for f in per_fold for a in f[part][0]]
+        truth = [t for f in per_fold for t in f[part][1]]
+        stacked = [top(f[part][2](a)) for f in per_fold for a in f[part][0]]
+        part_scores = scores(answers, truth)
+        report = classification_report(truth, stacked, CANONICAL7)
+        part_scores["learned stacker"] = {"WA": report["WA"], "UA": report["UA"]}
+        results[part] = part_scores
+        print(part, json.dumps(part_scores))
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=1) + "\n")
+    if args.save:
+        final = load_splits(RAVDESS_FINAL)[0]
+        _, val, _ = pairing.mixed_pairs(clips, transcripts, final, "goemotions", args.goemotions)
+        stacker = Stacker.fit(paired_answers(args.served_voice, args.words, val), [s.label for s in val], MODALITIES,
+                              about=f"voice {args.served_voice} + words {args.words}, fitted on the mixed pairs of "
+                                    f"RAVDESS actors {', '.join(final.val)} (the final split's validation actors)")
+        print("saved", stacker.save(STACKER))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Input normalisation and augmentation: what a clip looks like after each, on real clips."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import shared_dataset
+
+from emodemo import augment
+from emodemo.audio import load_audio, voiced_bounds
+from emodemo.normalise import PEAK_LIMIT, TARGET_LUFS, loudness, normalise
+
+
+@pytest.fixture(scope="module")
+def clips():
+    ravdess = load_audio(shared_dataset("ravdess_speech") / "Actor_01" / "03-01-05-02-01-01-01.flac")
+    tess = load_audio(shared_dataset("tess") / "YAF_sad" / "YAF_book_sad.flac")
+    return ravdess, tess
+
+
+def test_two_corpora_come_out_at_one_level_without_their_silence(clips):
+    for wave in clips:
+        out = normalise(wave)
+        start, end = voiced_bounds(wave)
+        assert len(out) == end - start < len(wave)
+        assert loudness(out) == pytest.approx(TARGET_LUFS, abs=0.5) or np.abs(out).max() == pytest.approx(PEAK_LIMIT)
+    for gain_db in (-20, 20):   # the level a microphone adds is gone (clipping aside)
+        scaled = np.clip(clips[1] * 10 ** (gain_db / 20), -1, 1)
+        assert loudness(normalise(scaled)) == pytest.approx(loudness(normalise(clips[1])), abs=1.0)
+
+
+def test_dc_offset_and_silence():
+    t = np.arange(16000) / 16000
+    wave = (0.1 * np.sin(2 * np.pi * 200 * t) + 0.3).astype(np.float32)
+    assert abs(float(normalise(wave).mean())) < 1e-3
+    silent = np.zeros(16000, np.float32)
+    assert np.array_equal(normalise(silent), silent)
+    assert normalise(np.zeros(0, np.float32)).size == 0
+
+
+def test_training_copies_are_reproducible_and_differ(clips):
+    wave = clips[0]
+    first, again, other = augment.augmented(wave, "a", 1), augment.augmented(wave, "a", 1), augment.augmented(wave, "a", 2)
+    assert np.array_equal(first, again) and not (len(first) == len(other) and np.allclose(first, other))
+    assert np.abs(first).max() <= 1.0
+
+
+def test_robustness_conditions(clips):
+    wave = clips[0]
+    conditions = augment.robustness_conditions([clips[1]])
+    assert set(conditions) == {"clean", "level -20 dB", "level +20 dB", "white noise 10 dB", "babble 5 dB", "telephone band"}
+    assert loudness(conditions["level -20 dB"](wave)) == pytest.approx(loudness(wave) - 20, abs=0.1)
+    noisy = conditions["white noise 10 dB"](wave)
+    snr = 10 * np.log10(np.mean(wave.astype(np.float64) ** 2) / np.mean((noisy - wave).astype(np.float64) ** 2))
+    assert snr == pytest.approx(10, abs=0.5)
+    babble = conditions["babble 5 dB"](wave)
+    snr = 10 * np.log10(np.mean(wave.astype(np.float64) ** 2) / np.mean((babble - wave).astype(np.float64) ** 2))
+    assert snr == pytest.approx(5, abs=0.5)
+    spectrum = np.abs(np.fft.rfft(conditions["telephone band"](wave)))
+    freqs = np.fft.rfftfreq(len(wave), 1 / 16000)
+    assert spectrum[freqs > 5000].mean() < 0.05 * spectrum[(freqs > 500) & (freqs < 3000)].mean()
+    assert all(len(f(wave)) == len(wave) for f in conditions.values())
+
+
+def test_describe_measures_level_silence_and_tilt(clips):
+    from emodemo.normalise import describe
+    ravdess, tess = (describe(w) for w in clips)
+    assert ravdess["leading_silence_s"] > 0.3 > tess["leading_silence_s"]       # RAVDESS opens with silence
+    t = np.arange(16000) / 16000
+    tone = np.concatenate([np.zeros(8000), 0.1 * np.sin(2 * np.pi * 440 * t)]).astype(np.float32)
+    described = describe(tone)
+    assert described["leading_silence_s"] == pytest.approx(0.4, abs=0.05)
+    assert described["rms_dbfs"] == pytest.approx(20 * np.log10(0.1 / np.sqrt(2) * np.sqrt(2 / 3)), abs=0.2)
+    white = np.random.default_rng(0).normal(0, 0.1, 32000)
+    brown = np.cumsum(white) / 100
+    assert abs(describe(white)["tilt_db_per_octave"]) < 1.0 < -describe(brown)["tilt_db_per_octave"] / 5
