@@ -83,6 +83,12 @@ ENTRIES: tuple[Entry, ...] = (
     # voice alone
     Entry("ravdess_voice", "speech_probe (Whisper-encoder statistics + MLP)", "-", "voice",
           "speech_probe/cv/seven_classes.json"),
+    # issue 20: the input normalised (DC, voiced region, loudness), then with 2 augmented copies per clip;
+    # the served probe averages the normalised run's 5 fold models (no RAVDESS actor is unseen by all of them)
+    Entry("ravdess_voice", "speech_probe, normalised input (its fold models, averaged, are served)", "-", "voice",
+          "speech_probe/cv/ablation_normalised.json", checkpoint="speech_probe"),
+    Entry("ravdess_voice", "speech_probe, normalised input + 2 augmented copies per clip", "-", "voice",
+          "speech_probe/cv/ablation_normalised-2_augmented_copies.json"),
     Entry("ravdess_voice", "coattention: voice branch", "001", "voice", "coattention/cv/speech.json"),
     Entry("ravdess_voice", "ssl_mha: voice branch", "002", "voice", "ssl_mha/cv/speech.json"),
     Entry("ravdess_voice", "mesm: FE2E voice alone", "004", "voice", "mesm/cv/fe2e_a.json"),

@@ -59,24 +59,29 @@ def served_models(checkpoints: Path = CHECKPOINTS) -> list[str]:
             <= SOUND_AND_WORDS]
 
 
-def _protocol(config: dict) -> tuple:
-    """What makes two checkpoints the same recipe run: model, constructor arguments, inputs, pairing."""
-    return (config["model_name"], config.get("model_kwargs"), config.get("input_spec"),
-            (config.get("data_card") or {}).get("pairing"))
+def _same_run(served: dict, fold: dict) -> bool:
+    """Whether checkpoint config ``fold`` is a fold model of the run behind ``served``: the same
+    recipe, inputs and pairing, and the served constructor arguments agree with every one of the
+    fold model's (an ensemble of its fold models adds arguments of its own, e.g. their temperatures)."""
+    from emodemo.recipes import get_recipe
+    card = lambda config: (config.get("data_card") or {}).get("pairing")      # noqa: E731
+    return (get_recipe(served["model_name"]) is get_recipe(fold["model_name"])
+            and served.get("input_spec") == fold.get("input_spec") and card(served) == card(fold)
+            and all(served["model_kwargs"].get(k) == v for k, v in fold["model_kwargs"].items()))
 
 
 def fold_checkpoints(name: str, checkpoints: Path = CHECKPOINTS) -> dict[str, Path]:
     """``{fold name: folder}`` of the cross-validation fold models of served checkpoint ``name``:
     folders ``<name>/fold<k>/...`` or ``<name>/folds/fold<k>/...`` holding a checkpoint of the same
-    recipe run (:func:`_protocol`: same model, arguments, inputs and pairing)."""
+    run (:func:`_same_run`)."""
     from emodemo.checkpoint import read_checkpoint_config
     home = Path(checkpoints) / name
-    served = _protocol(read_checkpoint_config(home))
+    served = read_checkpoint_config(home)
     found = {}
     for config in sorted(home.glob("**/config.json")):
         parts = config.parent.relative_to(home).parts
         fold = next((p for p in parts if re.fullmatch(r"fold\d+", p)), None)
-        if fold and parts[0] in (fold, "folds") and _protocol(read_checkpoint_config(config.parent)) == served:
+        if fold and parts[0] in (fold, "folds") and _same_run(served, read_checkpoint_config(config.parent)):
             found.setdefault(fold, config.parent)
     return found
 

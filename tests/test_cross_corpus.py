@@ -26,10 +26,13 @@ def test_served_models_are_every_voice_and_words_checkpoint_but_no_face_model():
 
 
 def test_fold_models_are_the_served_runs_own_and_nothing_else():
-    """nmt_attention keeps fold 0 of three alignments; only the forced one is the served run's."""
+    """nmt_attention keeps fold 0 of three alignments; only the forced one is the served run's. The
+    served speech_probe averages its 5 fold models: they are its fold models."""
     assert cross_corpus.fold_checkpoints("nmt_attention") == {"fold0": cross_corpus.CHECKPOINTS / "nmt_attention/fold0/forced"}
     assert cross_corpus.fold_checkpoints("nmt_attention/words_goemotions") == {}
     assert cross_corpus.fold_checkpoints("coattention") == {}
+    probe = cross_corpus.fold_checkpoints("speech_probe")             # the served ensemble of its fold models
+    assert probe == {f"fold{k}": cross_corpus.CHECKPOINTS / f"speech_probe/folds/fold{k}" for k in range(5)}
 
 
 def _meta(name):
@@ -45,12 +48,15 @@ def test_in_corpus_rows_are_the_served_protocol_and_the_other_pairing_marked():
 
 
 def test_a_checkpoint_without_a_committed_row_gets_its_card_counted_on_seven_classes():
-    (row,) = cross_corpus.in_corpus("speech_probe", _meta("speech_probe"))
-    cv = _meta("speech_probe")["metrics"]["cross_validation"]
-    cm = np.asarray(cv["confusion_matrix"])
-    assert cv["labels"][:2] == ["neutral", "calm"]
+    """An 8-class card (calm apart, as the probe served before issue 20) is counted on 7 classes."""
+    from emodemo.labels import RAVDESS8
+    cm = np.random.default_rng(0).integers(0, 9, (8, 8)) + np.diag(np.full(8, 30))     # [true, answered]
+    meta = {"metrics": {"cross_validation": {"labels": list(RAVDESS8), "confusion_matrix": cm.tolist(), "n_reports": 5,
+                                             "WA": {"mean": 0.6, "std": 0.1}}}, "data_card": {"dataset": "ravdess"}}
+    row = cross_corpus.card_cross_validation("an_8_class_probe", meta)
     merged_correct = np.trace(cm) + cm[0, 1] + cm[1, 0]           # calm <-> neutral answers become right
     assert row["WA"]["mean"] == pytest.approx(merged_correct / cm.sum()) and row["UA"]["std"] is None
+    assert cross_corpus.in_corpus("an_8_class_probe", meta) == [row]                # no committed row names it
 
 
 @pytest.fixture(scope="module")
