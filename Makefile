@@ -69,11 +69,11 @@ ablation-speech_probe: $(STAMP)
 runs-nmt_attention: $(STAMP)
 	bash scripts/nmt_attention_runs.sh $(DATA)
 
-## Every measured run of talk 001's co-attention model (about 1.5 h on 2 CPU cores)
+## Every measured run of talk 001's co-attention model, the served one on mixed pairs (about 3.5 h on 2 CPU cores)
 runs-coattention: $(STAMP)
 	bash scripts/coattention_runs.sh $(DATA)
 
-## Every measured run of talk 002's models: 15 variants x 5 folds, the final checkpoints (about 1.5 h on 2 CPU cores)
+## Every measured run of talk 002's models: 17 variants x 5 folds, the served checkpoints on mixed pairs (about 2.5 h on 2 CPU cores)
 runs-ssl_mha: $(STAMP)
 	bash scripts/ssl_mha_runs.sh $(DATA)
 

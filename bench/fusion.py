@@ -1,11 +1,12 @@
-"""Does the fused answer beat its best expert? Equal-weight mean vs the learned stacker (issue 20).
+"""Does the fused answer beat its best expert? Equal-weight mean vs two learned fusions (issue 20).
 
 Protocol: RAVDESS actors 01-20, the committed 5 folds by actor, 7 classes (calm = neutral). The
 voice expert is a speech-probe variant's fold models (``bench/speech_probe_ablation.py`` trains
 them; each calibrated on its validation actors); the words expert is a served words-only
 checkpoint (trained on text corpora only, so no RAVDESS actor was ever its training data),
 reading Whisper's words of each clip (real pairs) or a GoEmotions test line of the clip's emotion
-(constructed pairs). Per fold the :class:`emodemo.fusion.Stacker` is fitted on the fold's 2
+(constructed pairs). Per fold the :class:`emodemo.fusion.Stacker` (a 7 x 7 matrix per modality, or
+one weight per modality: ``Stacker.fit_weights``) is fitted on the fold's 2
 validation actors' mixed pairs (each clip with both texts) and scored on its 4 test actors, each
 pairing apart; TESS choose half (words 1-25, 350 clips) is scored with each fold's voice model,
 the words expert on Whisper's words, and that fold's stacker. The final stacker (fitted on the
@@ -77,7 +78,8 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--goemotions", type=Path, required=True)
     parser.add_argument("--tess", type=Path, required=True)
-    parser.add_argument("--save", action="store_true", help="write the final stacker to checkpoints/fusion/")
+    parser.add_argument("--save", choices=("learned stacker", "learned weights"),
+                        help="write that rule, fitted on the final split's validation actors, to checkpoints/fusion/")
     args = parser.parse_args()
 
     from emodemo import data, pairing
@@ -92,22 +94,24 @@ def main() -> None:
         voice = str(args.voice / "folds" / fold.name)
         _, val, test = pairing.mixed_pairs(clips, transcripts, fold, "goemotions", args.goemotions)
         val_answers = paired_answers(voice, args.words, val)
-        stacker = Stacker.fit(val_answers, [s.label for s in val], MODALITIES)
+        stackers = {"learned stacker": Stacker.fit(val_answers, [s.label for s in val], MODALITIES),
+                    "learned weights": Stacker.fit_weights(val_answers, [s.label for s in val], MODALITIES)}
         fold_result = {}
         for half in ("constructed", "real"):
             chosen = [s for s in test if s.meta.get("pairing", "real") == half]
             answers = paired_answers(voice, args.words, chosen)
-            fold_result[half] = (answers, [s.label for s in chosen], stacker)
-        fold_result["tess"] = (paired_answers(voice, args.words, tess_pairs), [s.label for s in tess], stacker)
+            fold_result[half] = (answers, [s.label for s in chosen], stackers)
+        fold_result["tess"] = (paired_answers(voice, args.words, tess_pairs), [s.label for s in tess], stackers)
         per_fold.append(fold_result)
     results = {"voice": str(args.voice), "words": args.words, "protocol": __doc__.split("\n\n")[1]}
     for part in ("constructed", "real", "tess"):
         answers = [a for f in per_fold for a in f[part][0]]
         truth = [t for f in per_fold for t in f[part][1]]
-        stacked = [top(f[part][2](a)) for f in per_fold for a in f[part][0]]
         part_scores = scores(answers, truth)
-        report = classification_report(truth, stacked, CANONICAL7)
-        part_scores["learned stacker"] = {"WA": report["WA"], "UA": report["UA"]}
+        for rule in per_fold[0][part][2]:
+            report = classification_report(truth, [top(f[part][2][rule](a)) for f in per_fold for a in f[part][0]],
+                                           CANONICAL7)
+            part_scores[rule] = {"WA": report["WA"], "UA": report["UA"]}
         results[part] = part_scores
         print(part, json.dumps(part_scores))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
@@ -115,9 +119,10 @@ def main() -> None:
     if args.save:
         final = load_splits(RAVDESS_FINAL)[0]
         _, val, _ = pairing.mixed_pairs(clips, transcripts, final, "goemotions", args.goemotions)
-        stacker = Stacker.fit(paired_answers(args.served_voice, args.words, val), [s.label for s in val], MODALITIES,
-                              about=f"voice {args.served_voice} + words {args.words}, fitted on the mixed pairs of "
-                                    f"RAVDESS actors {', '.join(final.val)} (the final split's validation actors)")
+        fit = Stacker.fit if args.save == "learned stacker" else Stacker.fit_weights
+        stacker = fit(paired_answers(args.served_voice, args.words, val), [s.label for s in val], MODALITIES,
+                      about=f"{args.save}: voice {args.served_voice} + words {args.words}, fitted on the mixed pairs "
+                            f"of RAVDESS actors {', '.join(final.val)} (the final split's validation actors)")
         print("saved", stacker.save(STACKER))
 
 

@@ -195,8 +195,8 @@ def table(results: dict) -> str:
         cv, tess = r["ravdess_cv"], r["tess_choose"]
         rows.append(f"| {name} | {cv['WA']:.3f} | {cv['UA']:.3f} | {cv['ECE_before']:.3f} → {cv['ECE_after']:.3f} | "
                     f"{tess['UA_mean']:.3f} ± {tess['UA_std']:.3f} | {tess['collapse_mean']:.2f} | {tess['ECE_after']:.3f} | "
-                    f"{r['tess_choose_ensemble']['UA']:.3f} ({r['tess_choose_ensemble']['collapse']:.2f}, "
-                    f"{r['tess_choose_ensemble']['ECE']:.3f}) | "
+                    + (f"{r['tess_choose_ensemble']['UA']:.3f} ({r['tess_choose_ensemble']['collapse']:.2f}, "
+                       f"{r['tess_choose_ensemble']['ECE']:.3f}) | " if "tess_choose_ensemble" in r else "not scored | ")
                     + " | ".join(f"{v:.3f}" for v in r["robustness_UA"].values()) + " |")
     return "\n".join(rows)
 

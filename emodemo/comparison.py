@@ -72,6 +72,13 @@ def _pairings(model: str, talk: str, files: dict[str, str], checkpoint_pairing: 
     return entries
 
 
+def _mixed(model: str, talk: str, source: str, checkpoint: str | None = None) -> list[Entry]:
+    """A voice + words model's rows on mixed pairs (results file ``source``): each half of the test
+    clips scored apart, the constructed one and the real one (the clip's own words, as the app reads)."""
+    return [Entry(f"ravdess_mixed_{half}", model, talk, "voice + words", source, ("by_pairing", half, "summary"),
+                  checkpoint) for half in ("constructed", "real")]
+
+
 ENTRIES: tuple[Entry, ...] = (
     # voice alone
     Entry("ravdess_voice", "speech_probe (Whisper-encoder statistics + MLP)", "-", "voice",
@@ -114,9 +121,8 @@ ENTRIES: tuple[Entry, ...] = (
     *_pairings("mesm FE2E", "004", {"fusion": "mesm/cv/fe2e_ta_{p}.json", "text": "mesm/cv/fe2e_t_{p}.json"},
                words_alone="mesm FE2E: words alone"),
     # mixed pairs, each half scored
-    *(Entry(f"ravdess_mixed_{half}", name, "004", "voice + words", f"mesm/cv/{stem}_mixed.json",
-            ("by_pairing", half, "summary"), "mesm" if stem == "mesm_p7_ta" else None)
-      for half in ("constructed", "real") for name, stem in (("mesm MESM p=0.7", "mesm_p7_ta"), ("mesm FE2E", "fe2e_ta"))),
+    *_mixed("mesm MESM p=0.7", "004", "mesm/cv/mesm_p7_ta_mixed.json", "mesm"),
+    *_mixed("mesm FE2E", "004", "mesm/cv/fe2e_ta_mixed.json"),
     # text benchmarks
     Entry("goemotions", "nmt_attention: words alone", "000", "words", "nmt_attention/cv/text_goemotions.json", ("test",)),
     Entry("goemotions", "nmt_attention: words alone, served run", "000", "words",

@@ -159,7 +159,8 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     in parallel): folds in name order, the mean/std summary over all of them, and each fold's
     history cut down to the curves (loss, lr, seconds and the validation WA/UA/WF1/UF1 per epoch).
     Staged runs (``"stages"``) are merged stage by stage, chance rows (``"chance"``,
-    :func:`chance_baseline`) fold by fold.
+    :func:`chance_baseline`) and mixed pairs' halves (``"by_pairing"``: ``{pairing: {"summary",
+    "folds"}}``) fold by fold.
 
     Everything else a run recorded (``pairing`` ...) must agree between runs and is kept.
     """
@@ -167,7 +168,7 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     shared: dict[str, Any] = {}
     for run in runs:
         for key, value in run.items():
-            if key in ("folds", "cross_validation", "summary", "stages", "chance"):
+            if key in ("folds", "cross_validation", "summary", "stages", "chance", "by_pairing"):
                 continue
             if key in shared and shared[key] != value:
                 raise ValueError(f"runs disagree on {key!r}: {shared[key]!r} vs {value!r}")
@@ -179,12 +180,20 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     ordered = [folds[name] for name in sorted(folds)]
     merged = dict(shared, cross_validation=mean_std([_scores(fold) for fold in ordered]), folds=ordered)
     if all("chance" in run for run in runs):
-        chance = sorted((f for run in runs for f in run["chance"]["folds"]), key=lambda f: f["fold"])
-        merged["chance"] = {"summary": mean_std([_scores(f) for f in chance]), "folds": chance}
+        merged["chance"] = _pooled_folds([run["chance"] for run in runs])
+    if all("by_pairing" in run for run in runs):
+        merged["by_pairing"] = {name: _pooled_folds([run["by_pairing"][name] for run in runs])
+                                for name in runs[0]["by_pairing"]}
     if any("stages" in run for run in runs):
         names = list(runs[0].get("stages", {}))
         merged["stages"] = {name: merge_fold_runs([run["stages"][name] for run in runs]) for name in names}
     return merged
+
+
+def _pooled_folds(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``{"summary", "folds"}`` results of disjoint folds as one: folds in name order, summary over all."""
+    folds = sorted((f for result in results for f in result["folds"]), key=lambda f: f["fold"])
+    return {"summary": mean_std([_scores(f) for f in folds]), "folds": folds}
 
 
 def _curves(history: Mapping[str, Any]) -> dict[str, Any]:

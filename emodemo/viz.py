@@ -372,6 +372,18 @@ def accuracy_latency(points: Sequence[Mapping[str, Any]], baseline: tuple[str, f
     return fig
 
 
+def word_weights(weights: Any, tokens: Sequence[str], title: str = "") -> Figure:
+    """Bars: how much each word piece weighs in a pooled sentence (``weights [N]``, summing to 1)."""
+    weights = np.asarray(weights, dtype=float)[: len(tokens)]
+    fig = Figure(figsize=(max(4.0, 0.45 * len(tokens) + 1), 2.6), layout="constrained")
+    ax = fig.add_subplot()
+    ax.bar(np.arange(len(tokens)), weights, color="tab:purple")
+    ax.set_xticks(np.arange(len(tokens)), tokens, rotation=45, ha="right", fontsize=8)
+    ax.set_ylabel("weight")
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
 def per_class_f1(rows: Sequence[Mapping[str, Any]], labels: Sequence[str], title: str = "") -> Figure:
     """Grouped bars: per class (x), one bar per row (its ``per_class_f1`` in percent, named ``model``)."""
     fig = Figure(figsize=(10, 3.8), layout="constrained")

@@ -160,6 +160,7 @@ def test_the_talks_bce_and_softmax_ce_both_train_the_staged_model(tmp_path):
         assert kept["data_card"]["test_speakers"] == fold["test"]       # each fold's model, to look inside later
         config = json.loads((out / "config.json").read_text())
         assert config["train_config"]["loss"] == loss and config["model_kwargs"]["speech_top"] == 2
+        assert config["calibration"]["fitted_on"] == config["data_card"]["validation_speakers"]
     evaluated = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(tmp_path / "bce"), "--dataset",
                                 "iemocap", "--root", str(root), "--json"], capture_output=True, text=True, cwd=repo,
                                timeout=600)

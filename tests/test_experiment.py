@@ -101,6 +101,16 @@ def test_folds_run_apart_merge_into_one_cross_validation():
     with pytest.raises(ValueError, match="disagree"):
         merge_fold_runs([run("fold0", 0.4), dict(run("fold1", 0.5), pairing="constructed")])
 
+    def mixed(name, wa):   # a mixed-pairs run: each half of its test clips scored apart
+        half = {"fold": name, "labels": ["a", "b"], "WA": wa, "UA": wa, "WF1": wa, "UF1": wa}
+        return dict(run(name, wa), by_pairing={"constructed": {"summary": {}, "folds": [dict(half, WA=1.0)]},
+                                               "real": {"summary": {}, "folds": [half]}})
+
+    halves = merge_fold_runs([mixed("fold1", 0.6), mixed("fold0", 0.4)])["by_pairing"]
+    assert [f["fold"] for f in halves["real"]["folds"]] == ["fold0", "fold1"]
+    assert halves["real"]["summary"]["WA"]["mean"] == pytest.approx(0.5)
+    assert halves["constructed"]["summary"]["WA"] == {"mean": 1.0, "std": 0.0}
+
 
 def test_staged_cross_validation_scores_the_test_speakers_after_every_stage_and_merges_by_stage(tmp_path):
     """Talk 001's staged fine-tuning: stages continue from the previous stage's weights, each fold is

@@ -63,3 +63,23 @@ def test_a_learned_stacker_learns_that_neutral_words_say_nothing(tmp_path):
     assert again(angry_voice) == pytest.approx(stacker(angry_voice))
     with_face = stacker({**angry_voice, "face": _answer("happy", 0.99)})
     assert with_face["happy"] > stacker(angry_voice)["happy"]
+
+
+def test_learned_weights_give_one_weight_per_modality_and_beat_the_mean():
+    """One weight per modality and a bias per class (the bias learns that "neutral" words are cheap):
+    on held-out clips it beats the equal-weight mean."""
+    from emodemo.fusion import Stacker
+    rng = np.random.default_rng(1)
+    answers, truth = [], []
+    for i in range(1400):
+        label = CANONICAL7[i % 7]
+        voice = label if rng.random() < 0.7 else CANONICAL7[rng.integers(7)]
+        answers.append({"audio": _answer(voice, 0.5), "text": _answer("neutral" if i % 2 else label, 0.9)})
+        truth.append(label)
+    stacker = Stacker.fit_weights(answers[:700], truth[:700], ["audio", "text"])
+    audio, text = stacker.weights[0, 0], stacker.weights[0, 7]
+    assert np.allclose(stacker.weights[:, :7], audio * np.eye(7)) and np.allclose(stacker.weights[:, 7:], text * np.eye(7))
+    top = lambda answer: max(answer.items(), key=lambda kv: kv[1])[0]  # noqa: E731
+    learned = np.mean([top(stacker(a)) == t for a, t in zip(answers[700:], truth[700:])])
+    mean = np.mean([top(fuse(a, {"audio": 1, "text": 1})) == t for a, t in zip(answers[700:], truth[700:])])
+    assert learned > mean + 0.05

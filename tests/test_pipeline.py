@@ -96,7 +96,7 @@ def test_cli_evaluate_prints_metrics_json(tmp_path, ravdess_root):
     assert report["n_samples"] == 60 and report["speakers"] == ["Actor_01"]
     assert report["seen_speakers"] == ["Actor_01"]               # the served models trained on actors 01-20
     assert report["UA"] > 0.4 and len(report["confusion_matrix"]) == 7   # chance is 1/7
-    assert report["classes"] == "7 (calm counted as neutral)" and set(report["by_gender"]) == {"male"}
+    assert report["classes"].startswith("7") and set(report["by_gender"]) == {"male"}      # 7 classes, calm as neutral
     unseen = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", "speech_probe", "--root", str(tmp_path),
                              "--split", "unseen"], capture_output=True, text=True, cwd=REPO, timeout=600)
     assert unseen.returncode == 2 and "nothing unseen" in unseen.stderr

@@ -185,6 +185,9 @@ def test_the_cli_trains_every_variant_on_iemocap_with_its_chance_row(tmp_path):
     assert cv["chance"]["folds"][0]["test"] == cv["folds"][0]["test"]
     config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
     assert config["weights_dtype"] == "float16" and config["train_config"]["scheduler"] == "plateau"
+    # calibrated on its validation speakers' real pairs (IEMOCAP's gold words), as the app reads a clip
+    assert config["calibration"]["fitted_on"] == config["data_card"]["validation_speakers"]
+    assert config["calibration"]["pairs"].startswith("real") and config["calibration"]["temperature"] > 0
     evaluated = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(tmp_path / "ckpt"), "--dataset",
                                 "iemocap", "--root", str(root), "--json"], capture_output=True, text=True, cwd=REPO,
                                timeout=600)

@@ -5,7 +5,11 @@ trailing silence trimmed, as for talk 000's model) and the frozen MiniLM word-pi
 words, each at the top ``top_layers + 1`` layers (the input of every encoder layer the model may
 fine-tune, and the last), from :mod:`emodemo.recipes.frozen_states` (speech cached per file, text
 memoised). Text comes from one of the pairings of :mod:`emodemo.pairing`; labels are the
-canonical 7 classes (RAVDESS calm counts as neutral).
+canonical 7 classes (RAVDESS calm counts as neutral). The served checkpoint trains on mixed pairs
+(``pairing=mixed``: each clip once with a GoEmotions line of its emotion, once with its own Whisper
+words, which is what the app gives it); cross-validation then also scores each half of the test
+clips apart (``by_pairing``), and the final model carries a temperature fitted on its validation
+actors' real pairs (:func:`emodemo.recipes.common.served_final_extras`).
 
 Training runs in the talk's stages (:data:`STAGES`): the head alone on the encoders' last states,
 then with the top encoder layer of each modality, then with the top two (``"all"`` trains every
@@ -33,7 +37,7 @@ import torch
 from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
-from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts
+from emodemo.recipes.common import DATASET_LABELS, PairingScores, licence, paired_parts, served_final_extras
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
@@ -185,17 +189,25 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
             "stages": names, "loss": loss}
     metrics: dict = {"pairing": pairing_name, "stages_run": names, "loss": loss}
 
+    halves = PairingScores(samples, make, labels, plan[-1].cfg.batch_size) if pairing == "mixed" else None
+
     def keep(fold, model, report):
-        save_checkpoint(Path(fold_models) / fold.name, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels),
-                        data_card=dict(card, train_speakers=list(fold.train), validation_speakers=list(fold.val),
-                                       test_speakers=list(fold.test)),
-                        metrics={"test": report}, train_cfg=plan[-1].cfg, input_spec=spec)
+        if halves:
+            halves(fold, model)
+        if fold_models:
+            save_checkpoint(Path(fold_models) / fold.name, model, model_name=NAME, model_kwargs=kwargs,
+                            labels=list(labels), data_card=dict(card, train_speakers=list(fold.train),
+                                                                validation_speakers=list(fold.val),
+                                                                test_speakers=list(fold.test)),
+                            metrics={"test": report}, train_cfg=plan[-1].cfg, input_spec=spec)
 
     if cv:
-        result = cross_validate(samples, folds, make, new_model, labels, plan[0].cfg, keep if fold_models else None,
-                                stages=plan)
+        result = cross_validate(samples, folds, make, new_model, labels, plan[0].cfg,
+                                keep if fold_models or halves else None, stages=plan)
         metrics["cross_validation"], metrics["folds"] = result["summary"], result["folds"]
         metrics["stages"] = result["stages"]
+        if halves:
+            metrics["by_pairing"] = halves.summary()
         for name, stage in result["stages"].items():
             s = stage["summary"]
             log.info("%s %s, %s, stage %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f", NAME, mode, pairing_name, name,
@@ -205,9 +217,12 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                                                    stages=plan)
         metrics["final_validation_not_a_test_score"] = val_report
         metrics["final_history"] = {name: h.to_dict() for name, h in histories.items()}
+        by_pairing, calibration = served_final_extras(model, samples, final_split, make, labels,
+                                                      plan[-1].cfg.batch_size)
+        metrics.update(by_pairing)
         card.update(train_speakers=list(final_split.train), validation_speakers=list(final_split.val))
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=plan[-1].cfg, input_spec=spec, half=True)
+                        metrics=metrics, train_cfg=plan[-1].cfg, input_spec=spec, calibration=calibration, half=True)
     return metrics
 
 

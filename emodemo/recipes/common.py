@@ -101,6 +101,60 @@ def reports_by_pairing(model, samples, make, labels, batch_size: int) -> dict[st
     return {name: evaluate(model, make(group), labels, batch_size=batch_size) for name, group in sorted(groups.items())}
 
 
+class PairingScores:
+    """Mixed pairs' test clips scored per pairing, fold by fold: given as ``keep_model`` to
+    cross-validation, it scores each fold's test part (``parts(fold)[2]``) with
+    :func:`reports_by_pairing`; :meth:`summary` gives ``{pairing: {"summary", "folds"}}``."""
+
+    def __init__(self, parts, make, labels, batch_size: int):
+        self.parts, self.make, self.labels, self.batch_size = parts, make, labels, batch_size
+        self.folds: dict[str, list[dict]] = {}
+
+    def __call__(self, fold, model, report=None) -> None:
+        halves = reports_by_pairing(model, self.parts(fold)[2], self.make, self.labels, self.batch_size)
+        for name, half in halves.items():
+            self.folds.setdefault(name, []).append(dict(half, fold=fold.name))
+
+    def summary(self) -> dict[str, dict]:
+        from emodemo.metrics import mean_std
+        return {name: {"summary": mean_std([{k: v for k, v in r.items() if k != "fold"} for r in runs]), "folds": runs}
+                for name, runs in self.folds.items()}
+
+
+def served_final_extras(model, samples, split, make, labels, batch_size: int) -> tuple[dict, dict]:
+    """What a served final model's card adds: ``(metrics, calibration)``. Metrics hold
+    ``final_validation_by_pairing`` (the validation clips scored per pairing) when they mix
+    pairings; the calibration (:func:`validation_calibration`) is fitted on the validation speakers'
+    real pairs, the clip with its own words as the app reads it (on every pair when there is none).
+    ``samples``: a list split by speakers or a parts function (:func:`paired_parts`)."""
+    from emodemo.data.splits import apply
+    val = (samples(split) if callable(samples) else apply(samples, split))[1]
+    metrics = {}
+    if len({s.meta.get("pairing", "real") for s in val}) > 1:
+        metrics["final_validation_by_pairing"] = reports_by_pairing(model, val, make, labels, batch_size)
+    real = [s for s in val if s.meta.get("pairing", "real") == "real"]
+    calibration = validation_calibration(model, make(real or val), split.val)
+    return metrics, dict(calibration, pairs="real (each clip with its own words)" if real else "every pair")
+
+
+def validation_calibration(model, val_set, speakers) -> dict:
+    """The temperature (:func:`emodemo.calibration.fit_temperature`) and "unsure" threshold
+    (:func:`~emodemo.calibration.unsure_threshold`, right >= 80 % of the answered clips) fitted on
+    ``val_set`` (a dataset of the validation ``speakers``' clips), with ECE before and after:
+    ``{"temperature", "fitted_on", "unsure", "ece_before", "ece_after"}``, what
+    :func:`emodemo.checkpoint.save_checkpoint` keeps as ``calibration``."""
+    import numpy as np
+    from emodemo.calibration import expected_calibration_error, fit_temperature, softmax, unsure_threshold
+    from emodemo.train import predict
+    probs, targets = predict(model, val_set)                                  # [N, C], [N]
+    logits = np.log(np.clip(probs, 1e-12, None))          # log-softmax: the logits up to a shift per clip
+    temperature = fit_temperature(logits, targets)
+    calibrated = softmax(logits, temperature)
+    return {"temperature": temperature, "fitted_on": list(speakers), "unsure": unsure_threshold(calibrated, targets),
+            "ece_before": expected_calibration_error(probs, targets),
+            "ece_after": expected_calibration_error(calibrated, targets)}
+
+
 def text_benchmark_run(recipe: str, benchmark: str, parts, make, new_model, labels, cfg):
     """A model's text side alone on a text benchmark (:mod:`emodemo.text_benchmarks`): seeded, built
     by ``new_model()``, trained on the training part (``make(part)`` gives a part's dataset; the

@@ -36,8 +36,9 @@ from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.metrics import multilabel_report
 from emodemo.models import build
-from emodemo.recipes.common import (DATASET_LABELS, MULTILABEL_DATASETS, chosen_folds, cross_validation_metrics,
-                                    final_model, licence, paired_parts, reports_by_pairing, text_benchmark_run)
+from emodemo.recipes.common import (DATASET_LABELS, MULTILABEL_DATASETS, PairingScores, chosen_folds,
+                                    cross_validation_metrics, final_model, licence, paired_parts, served_final_extras,
+                                    text_benchmark_run)
 from emodemo.recipes.frozen_states import one_line_states, text_states, words_of
 from emodemo.text import MINILM, load_text_encoder
 from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
@@ -203,33 +204,27 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
     new_model = lambda: build(NAME, **kwargs)  # noqa: E731
-    halves: dict[str, list] = {}        # mixed pairs: each fold's test scored per pairing too
-
-    def score_halves(fold, model, report):
-        for name, half in reports_by_pairing(model, samples(fold)[2], make, labels, cfg.batch_size).items():
-            halves.setdefault(name, []).append(dict(half, fold=fold.name))
+    halves = PairingScores(samples, make, labels, cfg.batch_size) if pairing == "mixed" else None
 
     if cv:
         metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed,
-                                                f"{NAME} {variant}, {pairing_name}",
-                                                keep_model=score_halves if pairing == "mixed" else None))
+                                                f"{NAME} {variant}, {pairing_name}", keep_model=halves))
         if not multilabel:   # multi-label reports are per emotion already
             metrics["per_emotion"] = _per_emotion_summary(metrics["folds"])
         if halves:
-            metrics["by_pairing"] = {name: _summary(runs) for name, runs in halves.items()}
+            metrics["by_pairing"] = halves.summary()
     if final:
         model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
-        metrics.update(final_metrics)
-        if pairing == "mixed":
-            metrics["final_validation_by_pairing"] = reports_by_pairing(model, samples(final_split)[1], make, labels,
-                                                                        cfg.batch_size)
+        by_pairing, calibration = ({}, None) if multilabel else served_final_extras(model, samples, final_split, make,
+                                                                                     labels, cfg.batch_size)
+        metrics.update(final_metrics, **by_pairing)
         card = {"dataset": dataset, "pairing": pairing_name, "variant": variant,
                 "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
                 "inputs": "16 kHz waveform, silence trimmed -> 400 ms log-mel chunks (64 bands); words "
                           "(Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
                 "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
+                        metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration, half=True)
     return metrics
 
 
@@ -267,9 +262,3 @@ def voice_clips(dataset: str, root: Path):
 def _per_emotion_summary(folds: list[dict]) -> dict:
     from emodemo.metrics import mean_std
     return mean_std([per_emotion(fold) for fold in folds])
-
-
-def _summary(fold_reports: list[dict]) -> dict:
-    from emodemo.metrics import mean_std
-    scores = [{k: v for k, v in r.items() if k != "fold"} for r in fold_reports]
-    return {"summary": mean_std(scores), "folds": fold_reports}

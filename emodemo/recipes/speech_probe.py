@@ -260,8 +260,6 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
     Its "unsure" line is chosen on the fold models' validation speakers among ``samples`` (each
     member on its own, pooled), since no speaker is unseen by every member; ``metrics`` (the
     members' cross-validation) go on its card."""
-    import json
-
     from emodemo.calibration import unsure_threshold
     from emodemo.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
     from emodemo.models import REGISTRY, SpeechProbeEnsemble
@@ -292,7 +290,6 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
                    "fitted_on": ["each member on its own fold's validation actors"], "unsure": unsure}
     metrics = dict(metrics, members_note="cross_validation: the members, each on its own test actors; the "
                    "ensemble itself has no RAVDESS speaker unseen by all of its members")
-    json.dumps(metrics)   # must be JSON data
     return save_checkpoint(out, ensemble, model_name="speech_probe_ensemble", model_kwargs=dict(
         first["model_kwargs"], temperatures=temperatures), labels=first["labels"], data_card=card, metrics=metrics,
         train_cfg=first.get("train_config"), input_spec=first["input_spec"], calibration=calibration)

@@ -5,7 +5,11 @@ Inputs per clip (:mod:`emodemo.recipes.frozen_states`): the frozen Whisper tiny.
 states at every layer (embedding output and 4 blocks, silence trimmed, cached per file) and the
 frozen MiniLM word-piece states of its words at the last layer ([CLS] first). Text comes from one
 of the pairings of :mod:`emodemo.pairing`; labels are the canonical 7 classes (RAVDESS calm counts
-as neutral). IEMOCAP (the talk's data) takes the path of
+as neutral). The served checkpoints train on mixed pairs (``pairing=mixed``: each clip once with a
+GoEmotions line of its emotion, once with its own Whisper words, which is what the app gives them);
+cross-validation then also scores each half of the test clips apart (``by_pairing``), and the
+final model carries a temperature fitted on its validation actors' real pairs
+(:func:`emodemo.recipes.common.served_final_extras`). IEMOCAP (the talk's data) takes the path of
 :func:`emodemo.recipes.common.paired_parts`: gold transcriptions, 4 classes, leave-one-session-out.
 
 Training as the talk: at most 50 epochs, the learning rate halved when validation UF1 stalls for
@@ -30,8 +34,8 @@ import torch
 from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
-from emodemo.recipes.common import (DATASET_LABELS, chosen_folds, cross_validation_metrics, final_model, licence,
-                                    paired_parts, text_benchmark_run)
+from emodemo.recipes.common import (DATASET_LABELS, PairingScores, chosen_folds, cross_validation_metrics, final_model,
+                                    licence, paired_parts, served_final_extras, text_benchmark_run)
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
@@ -119,7 +123,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
     file of this variant's cross-validation run earlier (``train --cv --results``, merged), whose
-    summary the final model's card then reports."""
+    summary, chance row and (mixed pairs) halves the final model's card then reports."""
     from emodemo.checkpoint import save_checkpoint
 
     if cv and cv_from:
@@ -137,7 +141,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         if earlier.get("variant") != variant or earlier.get("pairing") != pairing_name:
             raise ValueError(f"{cv_from} holds {earlier.get('variant')} on {earlier.get('pairing')}, "
                              f"not this model's {variant} on {pairing_name}")
-        metrics.update(cross_validation=earlier["cross_validation"], chance=earlier["chance"],
+        metrics.update({key: earlier[key] for key in ("cross_validation", "chance", "by_pairing") if key in earlier},
                        cross_validation_from=Path(cv_from).name)
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(fusion, pooling, text_feature, len(labels), speech_encoder, text_encoder)
@@ -145,11 +149,15 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
     new_model = lambda: build(NAME, **kwargs)  # noqa: E731
     if cv:
+        halves = PairingScores(samples, make, labels, cfg.batch_size) if pairing == "mixed" else None
         metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed,
-                                                f"{NAME} {variant}, {pairing_name}"))
+                                                f"{NAME} {variant}, {pairing_name}", keep_model=halves))
+        if halves:
+            metrics["by_pairing"] = halves.summary()
     if final:
         model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
-        metrics.update(final_metrics)
+        by_pairing, calibration = served_final_extras(model, samples, final_split, make, labels, cfg.batch_size)
+        metrics.update(final_metrics, **by_pairing)
         card = {"dataset": dataset, "pairing": pairing_name, "variant": variant,
                 "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
                 "inputs": f"16 kHz waveform, silence trimmed -> frozen {speech_encoder} states at every layer; "
@@ -157,7 +165,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                           "word-piece states",
                 "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
+                        metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration, half=True)
     return metrics
 
 

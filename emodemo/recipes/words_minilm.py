@@ -51,7 +51,7 @@ PROTOCOL = ("MELD 7 classes, one utterance without context: train = MELD train m
             "settings chosen on the held-out MELD train dialogues (weighted F1); test = MELD dev, scored once")
 
 
-def prepare() -> None:
+def prepare(spec: dict | None = None) -> None:
     """Load MiniLM now, so that the first user does not wait for it."""
     load_text_encoder(MINILM)
 
@@ -141,6 +141,13 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
     """A user's Whisper transcript as a batch of one (its MiniLM pass shared with the other words models)."""
     states = one_line_states(words_of(transcript), MINILM, spec["top_layers"])[0][0]     # [N, D]
     return Lines.collate([{"text": states}])
+
+
+def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
+    """How much each word piece of the transcript weighed in the pooled sentence."""
+    from emodemo.viz import word_weights
+    tokens = one_line_states(words_of(transcript), MINILM, spec["top_layers"])[1]
+    return word_weights(output["attention"], tokens, title=f"{title}: each word piece's weight")
 
 
 # --- training ----------------------------------------------------------------------------------
