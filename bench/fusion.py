@@ -28,6 +28,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from emodemo.calibration import softmax  # noqa: E402
 from emodemo.fusion import Stacker, canonical_probabilities, fuse  # noqa: E402
 from emodemo.labels import CANONICAL7  # noqa: E402
 from emodemo.metrics import classification_report  # noqa: E402
@@ -43,11 +44,7 @@ def answers_of(model_ref: str, samples) -> list[dict[str, float]]:
     from emodemo.train import predict
     loaded = load_models([model_ref])[0]
     probs, _ = predict(loaded.model, loaded.recipe.make_dataset(samples, loaded.labels, loaded.meta.get("input_spec")))
-    t = temperature(loaded.meta)
-    if t != 1.0:
-        logits = np.log(np.clip(probs, 1e-12, None)) / t
-        probs = np.exp(logits - logits.max(1, keepdims=True))
-        probs /= probs.sum(1, keepdims=True)
+    probs = softmax(np.log(np.clip(probs, 1e-12, None)), temperature(loaded.meta))
     return [canonical_probabilities(list(zip(loaded.labels, row))) for row in probs]
 
 

@@ -260,7 +260,7 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
     Its "unsure" line is chosen on the fold models' validation speakers among ``samples`` (each
     member on its own, pooled), since no speaker is unseen by every member; ``metrics`` (the
     members' cross-validation) go on its card."""
-    from emodemo.calibration import unsure_threshold
+    from emodemo.calibration import softmax, unsure_threshold
     from emodemo.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
     from emodemo.models import REGISTRY, SpeechProbeEnsemble
     from emodemo.train import predict
@@ -278,8 +278,7 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
         member.load_state_dict(model.state_dict())
         val = [s for s in samples if s.speaker in set(config["data_card"]["validation_speakers"])]
         p, y = predict(model, make_dataset(val, first["labels"], config["input_spec"]))
-        logits = np.log(np.clip(p, 1e-12, None)) / config["calibration"]["temperature"]
-        probs.append(np.exp(logits) / np.exp(logits).sum(1, keepdims=True))
+        probs.append(softmax(np.log(np.clip(p, 1e-12, None)), config["calibration"]["temperature"]))
         targets.append(y)
     unsure = unsure_threshold(np.concatenate(probs), np.concatenate(targets))
     card = dict(first["data_card"], train_speakers=sorted({a for c in configs for a in c["data_card"]["train_speakers"]}),
