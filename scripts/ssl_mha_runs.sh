@@ -4,8 +4,8 @@
 # default two, one thread each), written to cv/<variant>.json with the chance row of the same folds (mixed
 # pairs: each half of the test clips scored apart too); then the final checkpoints the app serves, on mixed
 # pairs (each clip once with a GoEmotions line of its emotion, once with its own Whisper words, which is
-# what the app gives them), calibrated on their validation actors' real pairs, their cards reporting the
-# mixed-pairs cross-validation: Self-MHA (the talk's best) and Cross-MHA under cross/ (notebook 03 compares
+# what the app gives them) of normalised clips (emodemo.normalise), calibrated on their validation actors'
+# real pairs, their cards reporting the mixed-pairs cross-validation: Self-MHA (the talk's best) and Cross-MHA under cross/ (notebook 03 compares
 # their attention). About 2.5 hours on a 2-core CPU (the clips are transcribed first, ~10 minutes).
 # Usage: bash scripts/ssl_mha_runs.sh [DATA_DIR] [RUN_DIR] [all|served]
 #   served: only what the served checkpoints need (the mixed-pairs cross-validations and the final models)
@@ -23,7 +23,8 @@ mkdir -p "$RUNS" "$OUT/cv"
 variant_options() {  # variant -> recipe options: <fusion>[_nosp|_cls]_<pairing>, or speech
   local v=$1 opts=""
   case $v in speech) echo "fusion=speech"; return ;; esac
-  case $v in *_constructed|*_mixed) opts="pairing=${v##*_} text_root=$DATA/goemotions" ;; esac
+  case $v in *_constructed) opts="pairing=constructed text_root=$DATA/goemotions" ;; esac
+  case $v in *_mixed) opts="pairing=mixed normalise=1 text_root=$DATA/goemotions" ;; esac   # the served ones
   case $v in *_nosp_*) opts="$opts pooling=mean" ;; *_cls_*) opts="$opts text_feature=cls" ;; esac
   echo "fusion=${v%%_*} $opts"
 }
@@ -46,13 +47,14 @@ export DATA RUNS PY OUT
 # fill the transcript and speech feature caches once, before two processes would both compute them
 $PY -c "from emodemo import data; from emodemo.recipes import frozen_states as f; \
 from emodemo.transcripts import transcribe_samples; clips = data.load('ravdess', '$DATA/ravdess_speech'); \
-transcribe_samples(clips); f.speech_of_samples(clips, top_layers=f.ALL_LAYERS)"
+transcribe_samples(clips); f.speech_of_samples(clips, top_layers=f.ALL_LAYERS); \
+f.speech_of_samples(clips, top_layers=f.ALL_LAYERS, normalised=True)"
 echo $VARIANTS | tr ' ' '\n' | xargs -P "$JOBS" -n 1 bash -c 'one_variant "$0"'
 for fusion in self cross; do
   out=$OUT; [ $fusion = self ] || out=$OUT/$fusion
   [ -s "$RUNS/final_$fusion.json" ] || $PY -m emodemo -v train ssl_mha --root "$DATA/ravdess_speech" --out "$out" \
       --results "$RUNS/final_$fusion.json" --option fusion=$fusion --option pairing=mixed \
-      --option text_root="$DATA/goemotions" --option cv_from="$OUT/cv/${fusion}_mixed.json" \
+      --option text_root="$DATA/goemotions" --option normalise=1 --option cv_from="$OUT/cv/${fusion}_mixed.json" \
       > "$RUNS/final_$fusion.log" 2>&1
 done
 [ "$WHICH" = all ] || exit 0

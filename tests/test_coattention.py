@@ -111,18 +111,26 @@ def test_copied_top_layers_reproduce_the_real_encoders_last_states(ravdess_clip,
         assert torch.allclose(text, batch["text"][:, -1], atol=0.01)
 
 
-def test_serving_inputs_equal_training_inputs(ravdess_clip):
-    """A user's clip and its transcript reach the model as the same clip did in training."""
+@pytest.mark.parametrize("normalise", [False, True], ids=["raw", "normalised"])
+def test_serving_inputs_equal_training_inputs(ravdess_clip, normalise, tmp_path, monkeypatch):
+    """A user's clip and its transcript reach the model as the same clip did in training, through the
+    feature cache (filled, then read back), with raw or normalised input."""
     from emodemo.asr import Transcript
     from emodemo.audio import load_audio
     from emodemo.data.record import Sample
     from emodemo.recipes import coattention as recipe
 
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     text = "Kids are talking by the door."
     sample = Sample("clip", "ravdess", "angry", audio=ravdess_clip, text=text)
-    spec = {"mode": "fusion", "top_layers": 1, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
+    spec = {"mode": "fusion", "top_layers": 1, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM,
+            "normalise": normalise}
+    recipe.make_dataset([sample], recipe.LABELS, spec)                              # fills the cache
     trained = recipe.StateClips.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
     served = recipe.clip_inputs(load_audio(ravdess_clip), Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en"), spec)
+    other = recipe.make_dataset([sample], recipe.LABELS, dict(spec, normalise=not normalise))[0]["speech"]
+    mine = trained["speech"][0]                   # the other setting's states are not read from this one's cache
+    assert other.shape != mine.shape or not torch.allclose(other.float(), mine.float(), atol=1e-2)
     for key in ("speech_mask", "text_mask"):
         assert torch.equal(served[key], trained[key]), key
     for key in ("speech", "text"):  # the same layers of the same frames; fp16 rounding of batched vs lone runs

@@ -37,7 +37,8 @@ import torch
 from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
-from emodemo.recipes.common import DATASET_LABELS, PairingScores, licence, paired_parts, served_final_extras
+from emodemo.recipes.common import (DATASET_LABELS, NORMALISED, PairingScores, as_flag, licence, paired_parts,
+                                    served_final_extras)
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
@@ -56,10 +57,11 @@ PRETRAINED_LICENCES = ("Whisper tiny.en: MIT", "all-MiniLM-L6-v2: Apache-2.0")
 
 # --- inputs ------------------------------------------------------------------------------------
 
-def _encoders(spec: dict) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
-    """(encoder, top layers) per modality the model reads."""
+def _encoders(spec: dict) -> tuple[tuple[str, int, bool] | None, tuple[str, int] | None]:
+    """(encoder, top layers[, normalised input]) per modality the model reads (checkpoints saved
+    before normalisation existed have raw input)."""
     top = spec["top_layers"]
-    return ((spec["speech_encoder"], top) if spec["mode"] != "text" else None,
+    return ((spec["speech_encoder"], top, spec.get("normalise", False)) if spec["mode"] != "text" else None,
             (spec["text_encoder"], top) if spec["mode"] != "speech" else None)
 
 
@@ -154,13 +156,15 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", loss: str = "bce",
           stages: str = ",".join(STAGES), top_layers: int | None = None, speech_encoder: str = WHISPER,
-          text_encoder: str = MINILM, lr: float = 1e-3, batch_size: int = 32, fold_models: str | None = None) -> dict:
+          text_encoder: str = MINILM, lr: float = 1e-3, batch_size: int = 32, fold_models: str | None = None,
+          normalise: bool | str = False) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
     ``stages``: comma-separated names from :data:`STAGE_LAYERS` (e.g. ``head`` for the head alone,
     ``head,all`` for the head and then every encoder layer);
     ``top_layers`` defaults to the number of encoder layers the stages unfreeze; ``loss`` is the
-    talk's ``bce`` or softmax ``ce``. On a text benchmark (``dataset`` goemotions or meld, with
+    talk's ``bce`` or softmax ``ce``; ``normalise``: each clip goes through
+    :func:`emodemo.normalise.normalise` before the speech encoder (in the app too). On a text benchmark (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
     from emodemo.checkpoint import save_checkpoint
@@ -169,7 +173,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     names = [n for n in stages.split(",") if n]
     plan = stage_plan(names, epochs, seed, quick, loss, lr, batch_size)
     top = int(top_layers) if top_layers is not None else max(STAGE_LAYERS[n] for n in names)
-    spec = {"mode": mode, "top_layers": top, "speech_encoder": speech_encoder, "text_encoder": text_encoder}
+    spec = {"mode": mode, "top_layers": top, "speech_encoder": speech_encoder, "text_encoder": text_encoder,
+            "normalise": as_flag(normalise)}
     if dataset in TEXT_BENCHMARKS:
         return _train_text_benchmark(dataset, Path(root), out, final, quick, spec, plan)
     samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
@@ -184,7 +189,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     new_model = lambda: build_model(kwargs, spec)  # noqa: E731
     card = {"dataset": dataset, "pairing": pairing_name,
             "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
-            "inputs": f"16 kHz waveform, silence trimmed -> frozen {speech_encoder} states; words (Whisper "
+            "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
+                      f"{speech_encoder} states; words (Whisper "
                       f"tiny.en transcript, or the paired line) -> frozen {text_encoder} word-piece states",
             "stages": names, "loss": loss}
     metrics: dict = {"pairing": pairing_name, "stages_run": names, "loss": loss}

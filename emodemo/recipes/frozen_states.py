@@ -2,7 +2,8 @@
 (talk 001's co-attention, talk 002's self- vs cross-attention).
 
 Per clip: the Whisper tiny.en encoder's frame states (leading and trailing silence trimmed, first
-30 s) at its top ``top + 1`` layers, and the MiniLM word-piece states of its words likewise.
+30 s; with ``normalised``, the clip first goes through :func:`emodemo.normalise.normalise`, in
+training and serving alike) at its top ``top + 1`` layers, and the MiniLM word-piece states of its words likewise.
 Speech states are computed once per audio file and kept in the feature cache (about 40 kB per
 second of speech and layer, fp16); text states are recomputed per process and memoised in
 training (MiniLM takes ~10 ms for a RAVDESS transcript here, ``bench/coattention.py``). When
@@ -63,12 +64,24 @@ def speech_states(waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layer
     return [states[:, :int(n)].half().cpu() for states, n in zip(top, out.lengths)]
 
 
-def one_clip_states(wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 0) -> torch.Tensor:
-    """:func:`speech_states` of one user's clip, ``[top + 1, T, D]``. The encoder runs once per clip
-    and encoder whatever the layers asked for: every Whisper-based model of one analysis (co-attention,
-    Self- and Cross-MHA) reads the same states. The last :data:`CLIPS_REMEMBERED` clips are kept
-    (safe under concurrent requests: at worst two of them encode the same clip)."""
+def heard(wave: np.ndarray, normalised: bool) -> np.ndarray:
+    """The samples the speech encoder is given for ``wave``: itself, or normalised (DC, voiced
+    region, loudness; :func:`emodemo.normalise.normalise`)."""
+    if not normalised:
+        return wave
+    from emodemo.normalise import normalise
+    return normalise(wave)
+
+
+def one_clip_states(wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 0,
+                    normalised: bool = False) -> torch.Tensor:
+    """:func:`speech_states` of one user's clip (normalised first if asked), ``[top + 1, T, D]``. The
+    encoder runs once per clip, input and encoder whatever the layers asked for: every Whisper-based
+    model of one analysis (co-attention, Self- and Cross-MHA) reads the same states. The last
+    :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at worst two of them
+    encode the same clip)."""
     import hashlib
+    wave = heard(wave, normalised)
     key = (hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest(), encoder)
     with _CLIP_LOCK:
         states = _CLIP_MEMO.get(key)
@@ -95,14 +108,18 @@ def forget_clips() -> None:
 
 
 def speech_of_samples(samples: Sequence[Sample], encoder: str = WHISPER, top_layers: int = 0,
-                      progress: bool = True) -> list[torch.Tensor]:
-    """:func:`speech_states` of the samples' audio files (first 30 s), through the feature cache."""
+                      normalised: bool = False, progress: bool = True) -> list[torch.Tensor]:
+    """:func:`speech_states` of the samples' audio files (first 30 s; normalised first if asked),
+    through the feature cache, whose key holds every input setting."""
     from emodemo.cache import FeatureCache
+    config: dict = {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS}
+    if normalised:
+        from emodemo.normalise import SETTINGS
+        config["normalise"] = SETTINGS
     # (named after its first user; renaming it would throw away every filled cache)
-    cache = FeatureCache(f"coattention-speech-{encoder.replace('/', '--')}-v1",
-                         {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS})
+    cache = FeatureCache(f"coattention-speech-{encoder.replace('/', '--')}-v1", config)
     return cache.get_many([s.audio for s in samples], lambda paths: speech_states(
-        [load_audio(path, max_seconds=MAX_SECONDS) for path in paths], encoder, top_layers),
+        [heard(load_audio(path, max_seconds=MAX_SECONDS), normalised) for path in paths], encoder, top_layers),
         batch=BATCH, progress=progress, desc="speech states")
 
 
@@ -155,17 +172,17 @@ class StateClips(PaddedClips):
         super().__init__(labels, speech=speech, text=text)
 
 
-def state_clips(samples: Sequence[Sample], labels: Sequence[str], speech: tuple[str, int] | None,
+def state_clips(samples: Sequence[Sample], labels: Sequence[str], speech: tuple[str, int, bool] | None,
                 text: tuple[str, int] | None) -> StateClips:
-    """A dataset of the samples' encoder states: ``speech`` and ``text`` are (encoder, top layers)
-    or None for a modality the model does not read."""
+    """A dataset of the samples' encoder states: ``speech`` is (encoder, top layers, normalised),
+    ``text`` (encoder, top layers), either None for a modality the model does not read."""
     index = {name: i for i, name in enumerate(labels)}
     speech_part = speech_of_samples(samples, *speech) if speech else None
     text_part = [states for states, _ in text_states([s.text or "" for s in samples], *text)] if text else None
     return StateClips(speech_part, text_part, [index[s.label] for s in samples])
 
 
-def clip_states(wave: np.ndarray, transcript, speech: tuple[str, int] | None,
+def clip_states(wave: np.ndarray, transcript, speech: tuple[str, int, bool] | None,
                 text: tuple[str, int] | None) -> dict[str, torch.Tensor]:
     """A user's clip and its Whisper transcript (or None) as a batch of one, like :func:`state_clips`."""
     item = {}

@@ -33,6 +33,7 @@ from emodemo.audio import load_audio
 from emodemo.data.record import Sample
 from emodemo.models import build
 from emodemo.models.speech_probe import layer_stats
+from emodemo.recipes.common import NORMALISED, as_flag
 from emodemo.train import DictDataset, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -147,16 +148,6 @@ def model_kwargs(n_classes: int, spec: dict) -> dict:
     return {"n_classes": n_classes, "n_layers": enc.n_layers + 1, "dim": enc.dim}
 
 
-def _flag(value) -> bool:
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected a yes/no setting (1/0, true/false), got {value!r}")
-
-
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int | str = 8,
           encoder_name: str = "tiny.en", normalise: bool | str = False, augment: int | str = 0,
@@ -177,9 +168,9 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     seven = str(classes) == "7"
     if seven and dataset != "ravdess":
         raise ValueError(f"classes=7 merges RAVDESS's calm into neutral; {dataset} keeps its own classes")
-    spec = input_spec({"encoder": encoder_name, "normalise": _flag(normalise)})
-    copies, as_ensemble = int(augment), _flag(ensemble)
-    keep = _flag(keep_folds) or as_ensemble
+    spec = input_spec({"encoder": encoder_name, "normalise": as_flag(normalise)})
+    copies, as_ensemble = int(augment), as_flag(ensemble)
+    keep = as_flag(keep_folds) or as_ensemble
     if as_ensemble and not cv:
         raise ValueError("ensemble=1 averages the cross-validation folds' models: add --cv")
     samples = [s for s in data.load(dataset, root, **({"calm_as_neutral": True} if seven else {})) if s.audio is not None]
@@ -295,7 +286,7 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
 
 
 def data_card(dataset: str, split, spec: dict, copies: int) -> dict:
-    steps = ("normalised (DC removed, voiced region, -23 LUFS) -> " if spec["normalise"] else "") + \
+    steps = (f"{NORMALISED} -> " if spec["normalise"] else "") + \
         f"frozen Whisper {spec['encoder']} encoder, mean/std of every layer"
     return {
         "dataset": dataset,

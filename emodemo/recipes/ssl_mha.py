@@ -34,8 +34,9 @@ import torch
 from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
-from emodemo.recipes.common import (DATASET_LABELS, PairingScores, chosen_folds, cross_validation_metrics, final_model,
-                                    licence, paired_parts, served_final_extras, text_benchmark_run)
+from emodemo.recipes.common import (DATASET_LABELS, NORMALISED, PairingScores, as_flag, chosen_folds,
+                                    cross_validation_metrics, final_model, licence, paired_parts, served_final_extras,
+                                    text_benchmark_run)
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.text import MINILM, load_text_encoder
@@ -49,13 +50,15 @@ PRETRAINED_LICENCES = ("Whisper tiny.en: MIT", "all-MiniLM-L6-v2: Apache-2.0")
 
 # --- inputs ------------------------------------------------------------------------------------
 
-def _encoders(spec: dict) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
-    """(encoder, top layers) per modality the model reads: every speech layer, the last text layer.
+def _encoders(spec: dict) -> tuple[tuple[str, int, bool] | None, tuple[str, int] | None]:
+    """(encoder, top layers[, normalised input]) per modality the model reads: every speech layer,
+    the last text layer; raw input for checkpoints saved before normalisation existed.
     (At least :data:`ALL_LAYERS`, so that Whisper's cached states are the ones coattention's "all"
     stage fills; more for a deeper Hub encoder.)"""
     speech = None
     if spec["fusion"] != "text":
-        speech = (spec["speech_encoder"], max(ALL_LAYERS, speech_encoder(spec["speech_encoder"]).n_layers))
+        speech = (spec["speech_encoder"], max(ALL_LAYERS, speech_encoder(spec["speech_encoder"]).n_layers),
+                  spec.get("normalise", False))
     return speech, ((spec["text_encoder"], 0) if spec["fusion"] != "speech" else None)
 
 
@@ -119,22 +122,27 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, fusion: str = "self",
           pooling: str = "stat", text_feature: str = "tokens", speech_encoder: str = WHISPER,
-          text_encoder: str = MINILM, lr: float = 5e-4, batch_size: int = 32, cv_from: str | None = None) -> dict:
+          text_encoder: str = MINILM, lr: float = 5e-4, batch_size: int = 32, cv_from: str | None = None,
+          normalise: bool | str = False) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
     file of this variant's cross-validation run earlier (``train --cv --results``, merged), whose
-    summary, chance row and (mixed pairs) halves the final model's card then reports."""
+    summary, chance row and (mixed pairs) halves the final model's card then reports. ``normalise``:
+    each clip goes through :func:`emodemo.normalise.normalise` before the speech encoder (in the app too)."""
     from emodemo.checkpoint import save_checkpoint
 
     if cv and cv_from:
         raise ValueError("cv_from reports an earlier cross-validation: run it without --cv")
     cfg = train_config(epochs, seed, quick, lr, batch_size)
-    spec = {"fusion": fusion, "speech_encoder": speech_encoder, "text_encoder": text_encoder}
+    spec = {"fusion": fusion, "speech_encoder": speech_encoder, "text_encoder": text_encoder,
+            "normalise": as_flag(normalise)}
     if dataset in TEXT_BENCHMARKS:
         return _train_text_benchmark(dataset, Path(root), out, final, quick, cfg, spec, pooling, text_feature)
     samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
                                                              Path(text_root) if text_root else None, seed)
     variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
+    if spec["normalise"]:
+        variant["normalise"] = True
     metrics: dict = {"pairing": pairing_name, "variant": variant}
     if cv_from:
         earlier = json.loads(Path(cv_from).read_text(encoding="utf-8"))
@@ -160,7 +168,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         metrics.update(final_metrics, **by_pairing)
         card = {"dataset": dataset, "pairing": pairing_name, "variant": variant,
                 "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
-                "inputs": f"16 kHz waveform, silence trimmed -> frozen {speech_encoder} states at every layer; "
+                "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
+                          f"{speech_encoder} states at every layer; "
                           f"words (Whisper tiny.en transcript, or the paired line) -> frozen {text_encoder} "
                           "word-piece states",
                 "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
