@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from emodemo import labels as label_sets
-from emodemo.audio import load_audio
+from emodemo.audio import MAX_SECONDS, load_audio
 from emodemo.data.record import Sample
 from emodemo.models import build
 from emodemo.models.speech_probe import layer_stats
@@ -43,7 +43,6 @@ MODALITIES = ("audio",)
 ENCODERS = ("tiny.en", "base")
 DEFAULT_SPEC = {"encoder": "tiny.en", "normalise": False}     # what a checkpoint without input_spec had
 BATCH = 16  # clips per encoder call when filling the cache
-MAX_SECONDS = 30.0  # Whisper's window; longer clips are cut to their first 30 s, as in the app
 COPY = "augment_copy"   # Sample.meta key of a training copy's number (absent or 0: the clip itself)
 
 
