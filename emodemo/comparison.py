@@ -83,12 +83,15 @@ ENTRIES: tuple[Entry, ...] = (
     # voice alone
     Entry("ravdess_voice", "speech_probe (Whisper-encoder statistics + MLP)", "-", "voice",
           "speech_probe/cv/seven_classes.json"),
-    # issue 20: the input normalised (DC, voiced region, loudness), then with 2 augmented copies per clip;
-    # the served probe averages the normalised run's 5 fold models (no RAVDESS actor is unseen by all of them)
-    Entry("ravdess_voice", "speech_probe, normalised input (its fold models, averaged, are served)", "-", "voice",
-          "speech_probe/cv/ablation_normalised.json", checkpoint="speech_probe"),
+    # issue 20: the input normalised (DC, voiced region, loudness), then with 2 augmented copies per clip,
+    # then per fold the mean of both; the served probe averages those 5 fold pairs (no RAVDESS actor is unseen
+    # by all of them)
+    Entry("ravdess_voice", "speech_probe, normalised input", "-", "voice", "speech_probe/cv/ablation_normalised.json"),
     Entry("ravdess_voice", "speech_probe, normalised input + 2 augmented copies per clip", "-", "voice",
           "speech_probe/cv/ablation_normalised-2_augmented_copies.json"),
+    Entry("ravdess_voice", "speech_probe, normalised input, per fold a clean and an augmented probe averaged "
+          "(its fold models, averaged, are served)", "-", "voice", "speech_probe/config.json",
+          ("metrics", "cross_validation"), "speech_probe"),
     Entry("ravdess_voice", "coattention: voice branch", "001", "voice", "coattention/cv/speech.json"),
     Entry("ravdess_voice", "ssl_mha: voice branch", "002", "voice", "ssl_mha/cv/speech.json"),
     Entry("ravdess_voice", "mesm: FE2E voice alone", "004", "voice", "mesm/cv/fe2e_a.json"),
@@ -188,13 +191,14 @@ def _training(source: dict, entry: Entry) -> dict[str, float] | None:
 
 def _fold_reports(source: dict, entry: Entry) -> list[tuple[str, dict]]:
     """``(fold name, test report)`` of each fold behind a cross-validated row (none when scored once)."""
-    if entry.key == ("cross_validation",):
-        return [(f["fold"], f) for f in source["folds"]]
     if entry.key[:1] == ("by_pairing",):
         return [(f["fold"], f) for f in source["by_pairing"][entry.key[1]]["folds"]]
-    if entry.key[:2] == ("metrics", "cross_validation"):
-        return [(f["fold"], f[entry.key[2]]) for f in source["metrics"]["folds"]]
-    return []
+    inner = source["metrics"] if entry.key[:1] == ("metrics",) else source
+    rest = entry.key[1:] if entry.key[:1] == ("metrics",) else entry.key
+    if rest[:1] != ("cross_validation",):
+        return []
+    # a fold's report, or (a run scoring several branches per fold) the report of the branch named next
+    return [(f["fold"], f[rest[1]] if len(rest) > 1 else f) for f in inner["folds"]]
 
 
 def read(entry: Entry, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
