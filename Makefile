@@ -54,12 +54,14 @@ bench: $(STAMP)
 generalisation: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) bench/generalisation.py --tess $(DATA)/tess --ravdess $(DATA)/ravdess_speech
 
-## Train the served voice model (a frozen-Whisper probe on normalised input; the mean of its 5 fold
-## models, each calibrated on its validation actors) on RAVDESS actors 01-20, 7 classes.
+## Train the served voice model (frozen-Whisper probes on normalised input: per fold one trained on
+## the clean clips and one with 2 augmented copies of each, calibrated on the fold's validation actors;
+## the mean of all ten) on RAVDESS actors 01-20, 7 classes.
 ## One thread: the MLP is tiny, and two threads on a busy 2-core CPU were 25x slower (spin-waits).
 train-speech_probe: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) -m emodemo -v train speech_probe --dataset ravdess --root $(DATA)/ravdess_speech --cv \
-	  --option classes=7 --option normalise=1 --option ensemble=1 --out checkpoints/speech_probe
+	  --option classes=7 --option normalise=1 --option augment=2 --option ensemble=1 --option augment_pair=1 \
+	  --out checkpoints/speech_probe
 
 ## What input normalisation, augmentation and calibration buy the speech probe on unseen voices (issue 20)
 ablation-speech_probe: $(STAMP)

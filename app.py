@@ -77,30 +77,39 @@ EXPERTS = {modality: f"{MODALITY_NAMES[modality]} ({pipeline.experts[modality].n
 
 @on_gpu
 def analyse(audio: str | None, video: str | None):
-    """The Analyse tab's outputs, yielded as they are ready (:func:`page`): the answers of the
+    """The Analyse tab's answers, yielded as they are ready (:func:`page`): the answers of the
     models that hear the voice alone, then the transcript and the words models', the face models'
-    for a video, and then what each model looked at, one figure after another."""
+    for a video. Each page also keeps the analysis so far for :func:`draw`, which runs as its own
+    event in the same queue: twenty users at once all get their answers before anyone's figures."""
     if not (audio or video):
         raise gr.Error("Give a clip first: upload a file, record from the microphone, or film with the webcam.")
     both = bool(audio and video)
     try:
         for result in pipeline.stages(video or audio):
-            yield page(result, both=both)
+            yield *page(result, both=both), result
     except ClipError as err:
         raise gr.Error(str(err)) from None
-    views = {}
-    for name, figure in pipeline.explain(result).items():
+
+
+@on_gpu
+def draw(result):
+    """What each model looked at in the analysed clip, one figure after another; then the analysis
+    (its waves, states and figures) is dropped and the memory given back."""
+    figures, views = (pipeline.explain(result) if result is not None else {}), {}
+    if not figures:
+        yield *[None] * len(EXPLAINED), None
+    for n, (name, figure) in enumerate(figures.items(), start=1):
         views[name] = encoded(figure)
-        yield page(result, views, both)
-    result = figure = None          # this request's waves, states and figures: freed, then given back
+        yield *[views.get(m.name) for m in EXPLAINED], (result if n < len(figures) else None)
+    result = figures = figure = None
     give_back_memory()
 
 
-def page(result, views: dict | None = None, both: bool = False) -> tuple:
+def page(result, both: bool = False) -> tuple:
     """The Analyse tab's outputs for an analysis so far: transcript, word timings, details (with a
     note when ``both`` a sound clip and a video were given), every model's ranked answer (None
-    until it answered), ``views`` (model -> drawn figure; None until drawn), each modality alone
-    and the fused answer with its bars."""
+    until it answered), the figures (cleared: :func:`draw` draws them), each modality alone and the
+    fused answer with its bars."""
     t = result.transcript
     timing = "\n".join(f"| {k} | {v * 1000:.0f} ms |" for k, v in result.timings.items())
     both_note = ["Both a sound clip and a video were given: the video was analysed."] if both else []
@@ -110,7 +119,7 @@ def page(result, views: dict | None = None, both: bool = False) -> tuple:
     rankings = [dict(result.predictions[m.name].ranking) if m.name in result.predictions else None for m in ANSWERING]
     alone = pipeline.modalities_alone(result)
     return (t.text.strip() if t else "", t.word_rows() if t else [], details, *rankings,
-            *[(views or {}).get(m.name) for m in EXPLAINED], alone, *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)))
+            *[None] * len(EXPLAINED), alone, *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)))
 
 
 def unsure_notes(result) -> list[str]:
@@ -266,8 +275,13 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
         scores = gr.Markdown()
         matrices = [gr.Plot(label=m.name) for m in ANSWERING]
         score.click(evaluate, inputs=archive, outputs=[scores, *matrices], api_name="evaluate")
-    go.click(analyse, inputs=[clip, film], outputs=[transcript, words, details, *predictions, *views, alone, fused, bars],
-             api_name="analyse")
+    analysis = gr.State(None, time_to_live=CACHE_HOURS * 3600)  # the last analysis, until its figures are drawn
+    # one queue for answers and figures, first come first served: the figures' event joins it when the answers are out
+    go.click(analyse, inputs=[clip, film], outputs=[transcript, words, details, *predictions, *views, alone, fused, bars,
+                                                    analysis], api_name="analyse", concurrency_id="clips",
+             concurrency_limit=CONCURRENCY
+             ).success(draw, inputs=analysis, outputs=[*views, analysis], api_name="explain", concurrency_id="clips",
+                       concurrency_limit=CONCURRENCY)
     for slider in sliders:
         slider.change(fused_view, inputs=[alone, *sliders], outputs=[fused, bars], api_name=False)
 

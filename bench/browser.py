@@ -8,9 +8,10 @@ Protocol
   ``bench/app.py`` and clicks Analyse; from the click, the time until the page shows: every
   voice-only answer, the transcript, every voice and words answer, the first figure, every figure.
   1 warm-up, then the median of 5 (the page reloaded each time).
-* Twenty users: 20 ``gradio_client`` jobs submitted at once with the same clip; for each, the
+* Twenty users: 20 ``gradio_client`` sessions submitting the same clip at once; for each, the
   seconds until its answers (the page with the transcript and every words answer) and until its
-  last figure, and the queue position Gradio reported to it.
+  last figure (the page's second event, ``/explain``, sent when the answers are out, as the
+  browser does), and the queue position Gradio reported to it.
 * Memory: the app process's peak resident set (``VmHWM``) after start-up, after the browser runs,
   after the 20 users, and after the probe sequence: a 10-minute clip, a 4K video with sound (ffmpeg's
   test sources), a silent clip, a file that is not audio, a zip of 20 clips (Evaluate tab).
@@ -90,22 +91,30 @@ def watch(page, expected: dict[str, int], limit_s: float = 180.0) -> dict[str, f
 
 
 def twenty_users(url: str, clip: Path) -> list[dict[str, float]]:
-    """``USERS`` jobs submitted at once: per job, seconds to its answers and to its end, highest queue position."""
+    """``USERS`` users submitting at once, each with its own session as in a browser tab: per user,
+    seconds to its answers (the page with the transcript and every words answer) and to its last
+    figure (the ``/explain`` event its page sends once the answers are out), and the highest queue
+    position Gradio reported to it."""
     from gradio_client import Client, handle_file
-    client = Client(url, verbose=False)
+    clients = [Client(url, verbose=False) for _ in range(USERS)]
     start = time.perf_counter()
-    jobs = [client.submit(handle_file(str(clip)), None, api_name="/analyse") for _ in range(USERS)]
+    jobs = [client.submit(handle_file(str(clip)), None, api_name="/analyse") for client in clients]
+    figures: list = [None] * USERS
     users = [{"answers_s": None, "done_s": None, "queue_position": None} for _ in jobs]
     while not all(user["done_s"] for user in users):
-        for job, user in zip(jobs, users):
+        for i, (client, job, user) in enumerate(zip(clients, jobs, users)):
             now = time.perf_counter() - start
-            rank = job.status().rank
-            if rank is not None:
-                user["queue_position"] = max(rank + 1, user["queue_position"] or 0)
+            for event in (job, figures[i]):
+                rank = event.status().rank if event is not None else None
+                if rank is not None:
+                    user["queue_position"] = max(rank + 1, user["queue_position"] or 0)
             if user["answers_s"] is None and len(job.outputs()) >= 2:    # the page with transcript and words
                 user["answers_s"] = now
-            if job.done() and user["done_s"] is None:
+            if figures[i] is None and job.done():
                 job.result()
+                figures[i] = client.submit(api_name="/explain")
+            elif figures[i] is not None and figures[i].done() and user["done_s"] is None:
+                figures[i].result()
                 user["done_s"] = now
         time.sleep(0.1)
     return users
@@ -141,6 +150,7 @@ def probe(url: str, files: list[tuple[str, Path]]) -> None:
         try:
             if tab == "analyse":
                 client.predict(handle_file(str(path)), None, api_name="/analyse")
+                client.predict(api_name="/explain")        # its figures, as the page asks for them
             else:
                 client.predict(handle_file(str(path)), api_name="/evaluate")
         except Exception as error:                         # the app's message for a bad file

@@ -7,6 +7,7 @@ Usage::
     make generalisation                                   # the same as:
     python bench/generalisation.py --tess ../shared/datasets/tess --ravdess ../shared/datasets/ravdess_speech
     python bench/generalisation.py --models speech_probe  # score some models again, keep the others' scores
+    python bench/generalisation.py --models speech_probe --cards   # and write its TESS halves into its card
     python bench/generalisation.py --readme-only          # re-render README's table from the saved JSON
     python bench/generalisation.py --readme-only --report # print the TESS report half too (scored once
                                                           # per final choice: do not choose on it)
@@ -38,6 +39,22 @@ def render_readme(result: dict, readme: Path = REPO / "README.md") -> None:
     replace_marked_block(readme, README_START, README_END, markdown_table(result))
 
 
+CARD_KEYS = {"tess_choose": "TESS choose half (words 1-25, 350 clips; never trained on; the half models were chosen on)",
+             "tess_report": "TESS report half (words 26-50, 350 clips; scored once, for this final choice)"}
+
+
+def write_cards(scored: list[dict]) -> None:
+    """Each scored model's TESS halves into its checkpoint's metrics and card (replacing older ones)."""
+    from emodemo.checkpoint import add_metrics
+    from emodemo.pipeline import CHECKPOINTS
+    for model in scored:
+        halves = {CARD_KEYS[k]: {m: model[k][m] for m in ("labels", "n", "WA", "UA", "WF1", "UF1", "per_class",
+                                                            "confusion_matrix", "collapse", "most_frequent_answer")}
+                  for k in CARD_KEYS if model.get(k)}
+        if halves:
+            add_metrics(CHECKPOINTS / model["model"], halves, overwrite=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     data = REPO.parent / "shared" / "datasets"
@@ -48,6 +65,7 @@ def main() -> None:
     parser.add_argument("--skip-robustness", action="store_true", help="score no robustness set (faster)")
     parser.add_argument("--readme-only", action="store_true", help="re-render README's table from the saved JSON")
     parser.add_argument("--report", action="store_true", help="also print the TESS report half's scores")
+    parser.add_argument("--cards", action="store_true", help="write the scored models' TESS halves into their cards")
     args = parser.parse_args()
     from emodemo.cross_corpus import markdown_table, merged, run, served_models
     if args.readme_only:
@@ -56,6 +74,8 @@ def main() -> None:
         models = args.models.split(",") if args.models else None
         result = run(args.tess, args.ravdess, models, with_robustness=not args.skip_robustness,
                      halves=args.halves.split(","))
+        if args.cards:
+            write_cards(result["models"])
         if models and SAVED.exists():       # some models scored again: the others' saved scores stay
             result = merged(json.loads(SAVED.read_text(encoding="utf-8")), result, served_models())
         SAVED.parent.mkdir(parents=True, exist_ok=True)

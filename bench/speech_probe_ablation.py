@@ -51,7 +51,12 @@ VARIANTS: dict[str, dict[str, str]] = {
     "base, normalised": {"normalise": "1", "encoder_name": "base"},
     "base, normalised + 2 augmented copies": {"normalise": "1", "augment": "2", "encoder_name": "base"},
 }
-SHORT = {name: name.split(" (")[0].replace(", ", "-").replace(" + ", "-").replace(" ", "_") for name in VARIANTS}
+# combinations: per fold, the mean of the named variants' calibrated fold models (each trained on that fold)
+COMBINED: dict[str, tuple[str, ...]] = {
+    "normalised and normalised + 2 augmented copies, averaged per fold": ("normalised", "normalised + 2 augmented copies"),
+}
+SHORT = {name: name.split(" (")[0].replace(", ", "-").replace(" + ", "-").replace(" ", "_")
+         for name in [*VARIANTS, *COMBINED]}
 
 
 def train_variant(name: str, root: Path, epochs: int | None) -> Path:
@@ -91,6 +96,19 @@ def fold_logits(model_dir: Path, samples, perturb=None, condition: str = "clean"
     return log_probs, loaded.labels, float(loaded.meta["calibration"]["temperature"])
 
 
+def members_logits(outs: list[Path], fold: str, samples, perturb=None, condition: str = "clean"):
+    """:func:`fold_logits` of fold ``fold``'s model in one run folder; with several, the log of the
+    mean of their calibrated probabilities (temperature 1: each member's own is applied)."""
+    if len(outs) == 1:
+        return fold_logits(outs[0] / "folds" / fold, samples, perturb, condition)
+    members = [fold_logits(out / "folds" / fold, samples, perturb, condition) for out in outs]
+    labels = members[0][1]
+    if any(m[1] != labels for m in members):
+        raise ValueError("the combined runs' models answer different classes")
+    mean = np.mean([calibration.softmax(lp, t) for lp, _, t in members], axis=0)      # [N, C]
+    return np.log(np.clip(mean, 1e-12, None)), labels, 1.0
+
+
 def canonical_answers(log_probs: np.ndarray, labels) -> list[str]:
     return [to_canonical(labels[i]) for i in log_probs.argmax(axis=1)]
 
@@ -101,20 +119,21 @@ def collapse(answers) -> float:
     return float(counts.max() / len(answers))
 
 
-def score_variant(out: Path, ravdess, tess_choose) -> dict:
+def score_variant(outs: list[Path], ravdess, tess_choose) -> dict:
     from emodemo.audio import load_audio
     from emodemo.augment import robustness_conditions
     from emodemo.data.splits import RAVDESS_KFOLD, apply, load_splits
 
     folds = load_splits(RAVDESS_KFOLD)
     pooled = {"cv": [], "tess": []}
-    tess_runs, robust = [], {}
+    tess_runs, robust, fold_wa = [], {}, []
     for fold in folds:
-        model_dir = out / "folds" / fold.name
         test = apply(ravdess, fold)[2]
-        log_probs, labels, t = fold_logits(model_dir, test)
+        log_probs, labels, t = members_logits(outs, fold.name, test)
+        fold_wa.append(float(np.mean([a == to_canonical(s.label) for a, s in
+                                      zip(canonical_answers(log_probs, labels), test)])))
         pooled["cv"].append((log_probs, [s.label for s in test], labels, t))
-        tess_lp, _, _ = fold_logits(model_dir, tess_choose)
+        tess_lp, _, _ = members_logits(outs, fold.name, tess_choose)
         answers = canonical_answers(tess_lp, labels)
         report = classification_report([s.label for s in tess_choose], answers, CANONICAL7)
         tess_runs.append({"UA": report["UA"], "WA": report["WA"], "collapse": collapse(answers)})
@@ -126,10 +145,11 @@ def score_variant(out: Path, ravdess, tess_choose) -> dict:
         for actor, clips in by_actor.items():
             others = [waves[c.audio] for a, cs in sorted(by_actor.items()) if a != actor for c in cs[:2]]
             for condition, perturb in robustness_conditions(others).items():
-                lp, _, _ = fold_logits(model_dir, clips, None if condition == "clean" else
-                                       (lambda path, p=perturb: p(waves[path])), condition)
+                lp, _, _ = members_logits(outs, fold.name, clips, None if condition == "clean" else
+                                          (lambda path, p=perturb: p(waves[path])), condition)
                 robust.setdefault(condition, []).append((canonical_answers(lp, labels), [c.label for c in clips]))
     result = {"ravdess_cv": _pooled_scores(pooled["cv"]), "tess_choose": _pooled_scores(pooled["tess"]),
+              "ravdess_cv_WA": {"mean": float(np.mean(fold_wa)), "std": float(np.std(fold_wa)), "per_fold": fold_wa},
               "tess_choose_ensemble": _ensemble_scores(pooled["tess"])}
     result["tess_choose"].update(UA_mean=float(np.mean([r["UA"] for r in tess_runs])),
                                  UA_std=float(np.std([r["UA"] for r in tess_runs])),
@@ -213,16 +233,19 @@ def main() -> None:
     from emodemo import data
     ravdess = data.load("ravdess", args.root, calm_as_neutral=True)
     tess_choose = [s for s in data.load("tess", args.tess) if s.split == "choose"]
-    for name in VARIANTS:
+    for name in [*VARIANTS, *COMBINED]:
         if args.variant and SHORT[name] not in args.variant:
             continue
-        out = train_variant(name, args.root, args.epochs)
-        scored = dict(score_variant(out, ravdess, tess_choose), options=VARIANTS[name],
-                      cv_summary=json.loads((out / "cv.json").read_text())["cross_validation"]["WA"])
+        members = COMBINED.get(name, (name,))
+        outs = [train_variant(member, args.root, args.epochs) for member in members]
+        scored = dict(score_variant(outs, ravdess, tess_choose), options=[VARIANTS[m] for m in members]
+                      if name in COMBINED else VARIANTS[name])
+        if name not in COMBINED:
+            scored["cv_summary"] = json.loads((outs[0] / "cv.json").read_text())["cross_validation"]["WA"]
         results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}   # other variants may run beside
         results[name] = scored
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(dict(sorted(results.items(), key=lambda kv: list(VARIANTS).index(kv[0]))),
+        RESULTS.write_text(json.dumps(dict(sorted(results.items(), key=lambda kv: [*VARIANTS, *COMBINED].index(kv[0]))),
                                       indent=1) + "\n")
         print(table(results), flush=True)
 

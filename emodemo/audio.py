@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from scipy.signal import resample_poly
 
 SAMPLE_RATE = 16_000
+MAX_SECONDS = 30.0    # Whisper's window: every model hears at most a clip's first 30 s (the app says so)
 # Containers libsndfile reads in-process; anything else is decoded by ffmpeg.
 SOUNDFILE_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga"})
 # Upper bound on one ffmpeg / ffprobe call (a normal 30 s clip decodes in well under a second), so a

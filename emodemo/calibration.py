@@ -96,3 +96,17 @@ def unsure_threshold(probs: np.ndarray, targets: np.ndarray, target: float = 0.8
     answered = confidence >= threshold
     return {"threshold": threshold, "answered": float(answered.mean()),
             "accuracy_answered": float(correct[answered].mean())}
+
+
+def calibrated_on(probs: np.ndarray, targets: np.ndarray, speakers) -> dict:
+    """The temperature (:func:`fit_temperature`) and "unsure" threshold (:func:`unsure_threshold`,
+    right >= 80 % of the answered clips) fitted on held-out speakers' answers ``probs [N, C]`` to
+    ``targets [N]``, with ECE before and after: ``{"temperature", "fitted_on", "unsure",
+    "ece_before", "ece_after"}``, what :func:`emodemo.checkpoint.save_checkpoint` keeps as
+    ``calibration``."""
+    logits = np.log(np.clip(probs, 1e-12, None))          # log-softmax: the logits up to a shift per clip
+    temperature = fit_temperature(logits, targets)
+    calibrated = softmax(logits, temperature)
+    return {"temperature": temperature, "fitted_on": list(speakers), "unsure": unsure_threshold(calibrated, targets),
+            "ece_before": expected_calibration_error(probs, targets),
+            "ece_after": expected_calibration_error(calibrated, targets)}

@@ -198,6 +198,21 @@ def attach_cross_validation(directory: str | Path, results: str | Path,
                                    "cross_validation_from": results.name}, overwrite=True)
 
 
+def set_calibration(directory: str | Path, calibration: Mapping[str, Any]) -> dict:
+    """Give a saved checkpoint its ``calibration`` (see :func:`save_checkpoint`), its ``config.json``
+    and card rewritten. Returns the config."""
+    directory = Path(directory)
+    config = read_checkpoint_config(directory)
+    config["calibration"] = json.loads(json.dumps(dict(calibration), default=_json_default))
+    return _write_config(directory, config)
+
+
+def _write_config(directory: Path, config: dict) -> dict:
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+    (directory / CARD_FILE).write_text(model_card(config), encoding="utf-8")
+    return config
+
+
 def add_metrics(directory: str | Path, metrics: Mapping[str, Any], overwrite: bool = False) -> dict:
     """Add named entries (reports, settings) to a checkpoint's metrics, its ``config.json`` and
     card rewritten; unless ``overwrite``, an entry already there is refused (a test split is scored
@@ -208,10 +223,7 @@ def add_metrics(directory: str | Path, metrics: Mapping[str, Any], overwrite: bo
     if already and not overwrite:
         raise ValueError(f"{directory} already holds {already}: a checkpoint's scores are written once")
     config["metrics"].update(json.loads(json.dumps(metrics, default=_json_default)))
-    text = json.dumps(config, indent=2)
-    (directory / CONFIG_FILE).write_text(text + "\n", encoding="utf-8")
-    (directory / CARD_FILE).write_text(model_card(config), encoding="utf-8")
-    return config
+    return _write_config(directory, config)
 
 
 def confusion_matrix_text(cm: Sequence[Sequence[float]], labels: Sequence[str]) -> str:
@@ -262,6 +274,9 @@ def model_card(meta: Mapping[str, Any]) -> str:
         lines += ["## Calibration", "",
                   f"- temperature {cal['temperature']:.3f}, fitted on the validation speakers {', '.join(cal.get('fitted_on', []))} "
                   "(the app divides the logits by it)"]
+        if "ece_before" in cal:
+            lines.append(f"- expected calibration error (top label, 15 bins) on those speakers: {cal['ece_before']:.3f} "
+                         f"before, {cal['ece_after']:.3f} after")
         if unsure:
             lines.append(f"- answers below a confidence of {unsure['threshold']:.3f} are shown as \"unsure\": on those "
                          f"speakers, {100 * unsure['answered']:.0f} % of clips are answered, right "

@@ -5,6 +5,7 @@
     python -m emodemo evaluate speech_probe --dataset ravdess --root PATH [--split unseen] --json
     python -m emodemo evaluate speech_probe --dataset tess --root PATH --split choose   # or report
     python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root PATH --split dev
+    python -m emodemo calibrate mesm --root PATH   # temperature + "unsure" line on its validation speakers
     python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
     python -m emodemo predict FILE|DIR|MANIFEST [--out predictions.jsonl] [--workers 2]
 """
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="'all', 'unseen' (speakers the checkpoint never trained on), or a dataset split "
                         "(TESS: choose / report, the word halves)")
     e.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+
+    k = sub.add_parser("calibrate", help="fit a checkpoint's temperature and 'unsure' line on its validation "
+                                         "speakers (as the app reads them) and write them into it")
+    k.add_argument("model", help="a model name (its folder under checkpoints/) or a checkpoint folder")
+    k.add_argument("--dataset", default="ravdess")
+    k.add_argument("--root", required=True, type=Path)
 
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
@@ -123,6 +130,15 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _calibrate(args) -> int:
+    from emodemo.evaluation import calibrate_checkpoint
+    cal = calibrate_checkpoint(args.model, args.dataset, args.root)
+    print(f"{args.model}: temperature {cal['temperature']:.3f} on {', '.join(cal['fitted_on'])}; ECE "
+          f"{cal['ece_before']:.3f} -> {cal['ece_after']:.3f}; unsure below {cal['unsure']['threshold']:.3f} "
+          f"({100 * cal['unsure']['answered']:.0f} % answered, {100 * cal['unsure']['accuracy_answered']:.0f} % right)")
+    return 0
+
+
 def _predict(args) -> int:
     from emodemo.batch import predict_to_jsonl
     models = None if args.models == "all" else args.models.split(",")
@@ -143,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    handler = {"check": _check, "train": _train, "evaluate": _evaluate, "predict": _predict, "merge": _merge}[args.command]
+    handler = {"check": _check, "train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict, "merge": _merge}[args.command]
     try:
         return handler(args)
     except (FileNotFoundError, ValueError) as err:  # dataset/asset/input problems: a message, not a trace

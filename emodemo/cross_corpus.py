@@ -62,12 +62,13 @@ def served_models(checkpoints: Path = CHECKPOINTS) -> list[str]:
 def _same_run(served: dict, fold: dict) -> bool:
     """Whether checkpoint config ``fold`` is a fold model of the run behind ``served``: the same
     recipe, inputs and pairing, and the served constructor arguments agree with every one of the
-    fold model's (an ensemble of its fold models adds arguments of its own, e.g. their temperatures)."""
+    fold model's but the members' temperatures (an ensemble of fold models, or a fold model that is
+    itself a pair of probes, has as many as it has members)."""
     from emodemo.recipes import get_recipe
     card = lambda config: (config.get("data_card") or {}).get("pairing")      # noqa: E731
     return (get_recipe(served["model_name"]) is get_recipe(fold["model_name"])
             and served.get("input_spec") == fold.get("input_spec") and card(served) == card(fold)
-            and all(served["model_kwargs"].get(k) == v for k, v in fold["model_kwargs"].items()))
+            and all(served["model_kwargs"].get(k) == v for k, v in fold["model_kwargs"].items() if k != "temperatures"))
 
 
 def fold_checkpoints(name: str, checkpoints: Path = CHECKPOINTS) -> dict[str, Path]:

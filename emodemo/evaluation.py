@@ -108,6 +108,25 @@ def answer(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | 
     """
     from emodemo.train import predict
 
+    usable, skipped, relabelled, transcribed = readable(loaded, samples, dataset, transcribe)
+    fields = needed_fields(loaded)
+    probs, targets = predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
+    space = scoring_labels(loaded.labels)
+    answers = Answers(space, [scored_as(loaded.labels[t], space) for t in targets],
+                      [scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)],
+                      [s.meta.get("gender") for s in usable])
+    speakers = sorted({s.speaker for s in usable if s.speaker})
+    about = dict(model=loaded.name, n_samples=len(usable), n_skipped_labels=skipped,
+                 n_relabelled=relabelled, classes=classes_note(loaded.labels, space),
+                 text=("Whisper transcripts" if transcribed else "the dataset's") if "text" in fields else None,
+                 speakers=speakers, seen_speakers=sorted(seen_speakers(loaded.meta) & set(speakers)))
+    return answers, about
+
+
+def readable(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | None = None) -> tuple[list, int, int, bool]:
+    """The samples as the checkpoint reads them (see :func:`answer`): ``(usable samples, how many
+    were skipped for a label it has no class for, how many were relabelled, whether the words are
+    Whisper's)``."""
     fields = needed_fields(loaded)
     if transcribe is None:
         transcribe = loaded.meta.get("data_card", {}).get("pairing") == REAL_PAIRING_NAME or \
@@ -126,17 +145,34 @@ def answer(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | 
     usable = [s for s in samples if s.label in known]
     if not usable:
         raise ValueError(f"none of the {len(samples)} samples has a label this model predicts ({sorted(known)})")
+    return usable, len(samples) - len(usable), relabelled, transcribed
+
+
+def calibrate_checkpoint(model: str | Path, dataset: str, root: str | Path) -> dict[str, Any]:
+    """Fit a checkpoint's temperature and "unsure" line (:func:`emodemo.calibration.calibrated_on`)
+    on its validation speakers' clips of ``dataset``, read as the app reads them (each clip with its
+    own Whisper words), and write them into the checkpoint (config and card). For checkpoints saved
+    before their recipe calibrated the final model; returns the calibration."""
+    from emodemo import data
+    from emodemo.calibration import calibrated_on
+    from emodemo.checkpoint import set_calibration
+    from emodemo.pipeline import CHECKPOINTS
+    from emodemo.train import predict
+
+    folder = Path(model) if Path(model).is_dir() else CHECKPOINTS / str(model)
+    loaded = load_models([str(folder)])[0]
+    speakers = loaded.meta.get("data_card", {}).get("validation_speakers")
+    if not speakers:
+        raise ValueError(f"{model} names no validation speakers in its card: nothing held out to calibrate on")
+    samples = [s for s in data.load(dataset, root, **LOADER_OPTIONS.get(dataset, {})) if s.speaker in set(speakers)]
+    if not samples:
+        raise ValueError(f"{root} holds none of {model}'s validation speakers ({', '.join(speakers)})")
+    usable, *_ = readable(loaded, samples, dataset, transcribe=True)
     probs, targets = predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
-    space = scoring_labels(loaded.labels)
-    answers = Answers(space, [scored_as(loaded.labels[t], space) for t in targets],
-                      [scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)],
-                      [s.meta.get("gender") for s in usable])
-    speakers = sorted({s.speaker for s in usable if s.speaker})
-    about = dict(model=loaded.name, n_samples=len(usable), n_skipped_labels=len(samples) - len(usable),
-                 n_relabelled=relabelled, classes=classes_note(loaded.labels, space),
-                 text=("Whisper transcripts" if transcribed else "the dataset's") if "text" in fields else None,
-                 speakers=speakers, seen_speakers=sorted(seen_speakers(loaded.meta) & set(speakers)))
-    return answers, about
+    calibration = dict(calibrated_on(probs, targets, speakers), pairs="real (each clip with its own words)"
+                       if "text" in needed_fields(loaded) else "the clips")
+    set_calibration(folder, calibration)
+    return calibration
 
 
 def scoring_labels(labels: list[str]) -> list[str]:

@@ -42,6 +42,8 @@ def test_real_speech_clip_returns_transcript_and_prediction(client, ravdess_clip
     assert "door" in transcript.lower()
     assert len(voices) == len(voice_models()) >= 1               # one answer per trained voice/words model
     assert all(not (label or {}).get("label") for m, label in zip(app.ANSWERING, labels) if m in app.pipeline.face_models)
+    assert all(plot is None for plot in plots[:len(app.EXPLAINED)])   # the figures are their own event
+    plots = client.predict(api_name="/explain")                  # this session's analysis, drawn
     drawn = [plot for m, plot in zip(app.EXPLAINED, plots) if m in app.pipeline.voice_models]
     assert drawn and all(plot is not None for plot in drawn)      # every attention model drew its map
     fused, bars = outputs[-2:]
@@ -68,7 +70,7 @@ def test_a_video_gets_its_transcript_the_voice_answers_and_the_face_models_answe
     assert "door" in transcript.lower()
     assert all(labels[m.name]["label"] == "happy" for m in app.pipeline.face_models)
     assert all(labels[name]["label"] for name in voice_models())
-    plots = dict(zip([m.name for m in app.EXPLAINED], outputs[len(app.ANSWERING):]))
+    plots = dict(zip([m.name for m in app.EXPLAINED], client.predict(api_name="/explain")))
     assert all(plots[m.name] is not None for m in app.pipeline.face_models)         # the face track is drawn
 
 
@@ -172,11 +174,15 @@ def test_answers_stream_voice_first_then_transcript_and_words_then_figures(clien
     views = slice(answers.stop, answers.stop + len(app.EXPLAINED))
     first, last = stages[0], stages[-1]
     hearing = {m.name for m in app.pipeline.voice_models if set(app.pipeline.reads(m)) == {"audio"}}
-    assert first[0] == "" and {m.name for m, a in zip(app.ANSWERING, first[answers]) if a} == hearing
-    assert "door" in stages[1][0].lower() and all(view is None for view in first[views] + stages[1][views])
-    drawn = [view for m, view in zip(app.EXPLAINED, last[views]) if m in app.pipeline.voice_models]
-    assert "door" in last[0].lower() and drawn and all(view is not None for view in drawn)
-    assert len(stages) == 2 + len(drawn)                           # one more page per figure drawn
+    assert len(stages) == 2 and first[0] == "" and {m.name for m, a in zip(app.ANSWERING, first[answers]) if a} == hearing
+    assert "door" in last[0].lower() and all(view is None for view in first[views] + last[views])
+    figures = client.submit(api_name="/explain")                   # the page's second event, in the same queue
+    figures.result(timeout=300)
+    pages = figures.outputs()
+    drawn = [view for m, view in zip(app.EXPLAINED, pages[-1]) if m in app.pipeline.voice_models]
+    assert drawn and all(view is not None for view in drawn)
+    assert len(pages) == len([v for v in pages[-1] if v is not None])   # one more page per figure drawn
+    assert all(v is None for v in client.predict(api_name="/explain"))   # drawn once: the analysis was let go
 
 
 def test_an_unsure_answer_is_said_in_the_details():

@@ -47,3 +47,40 @@ def test_unsure_threshold_reaches_its_accuracy_on_whole_ties():
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="logits"):
         calibration.fit_temperature(np.zeros(3), np.zeros(3))
+
+
+def test_calibrate_writes_a_checkpoints_temperature_fitted_on_its_validation_speakers(tmp_path, ravdess_root):
+    """`python -m emodemo calibrate` on a copy of the served MESM: fitted on its validation actors'
+    clips with their own Whisper words (as the app reads them), written into config and card, and
+    then used by the app; a folder without those actors gets a message, not a trace."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from emodemo.checkpoint import read_checkpoint_config
+    from emodemo.pipeline import temperature
+
+    repo = Path(__file__).resolve().parents[1]
+    folder = shutil.copytree(repo / "checkpoints" / "mesm", tmp_path / "mesm")
+    speakers = read_checkpoint_config(folder)["data_card"]["validation_speakers"]
+    root = tmp_path / "ravdess"
+    root.mkdir()
+    for actor in speakers:
+        (root / actor).symlink_to(ravdess_root / actor, target_is_directory=True)
+    run = lambda r: subprocess.run([sys.executable, "-m", "emodemo", "calibrate", str(folder), "--root", str(r)],  # noqa: E731
+                                   capture_output=True, text=True, cwd=repo, timeout=600)
+    done = run(root)
+    assert done.returncode == 0, done.stderr
+    meta = read_checkpoint_config(folder)
+    cal = meta["calibration"]
+    assert cal["fitted_on"] == speakers and cal["pairs"].startswith("real")
+    assert 0 < cal["temperature"] != 1.0 and temperature(meta) == cal["temperature"]
+    assert 0 < cal["unsure"]["answered"] <= 1 and 0 <= cal["ece_after"] <= 1
+    assert f"temperature {cal['temperature']:.3f}" in done.stdout
+    assert "## Calibration" in (folder / "MODEL_CARD.md").read_text()
+    elsewhere = tmp_path / "other"
+    elsewhere.mkdir()
+    (elsewhere / "Actor_01").symlink_to(ravdess_root / "Actor_01", target_is_directory=True)
+    refused = run(elsewhere)
+    assert refused.returncode == 2 and "none of" in refused.stderr and "Traceback" not in refused.stderr

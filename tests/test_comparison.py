@@ -75,7 +75,7 @@ def test_every_marked_checkpoint_is_served_and_scored_on_its_rows_protocol(rows)
 def test_the_served_ensemble_is_marked_on_what_a_voice_clip_gets(rows):
     """The app has no face action units for a voice clip: the ensemble answers with its audio SVM."""
     (marked,) = [r for r in rows if r["checkpoint"] == "handcrafted_ensemble"]
-    assert marked["reads"] == "voice" and "as served" in marked["model"]
+    assert marked["reads"] == "voice" and "(served)" in marked["model"]
     assert next(e for e in comparison.ENTRIES if e.checkpoint == "handcrafted_ensemble").key[-1] == "audio"
 
 

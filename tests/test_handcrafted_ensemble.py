@@ -89,13 +89,16 @@ def test_real_ravdess_protocol_trains_saves_and_the_checkpoint_evaluates(tmp_pat
     run = lambda *args: subprocess.run([sys.executable, "-m", "emodemo", *args], cwd=REPO, capture_output=True,  # noqa: E731
                                        text=True, timeout=600)
     trained = run("train", "handcrafted_ensemble", "--root", str(root), "--option", f"au_root={au}", "--cv",
-                  "--folds", "0", "--out", str(out))
+                  "--folds", "0", "--out", str(out), "--option", "normalise=1")
     assert trained.returncode == 0, trained.stderr
     from emodemo.checkpoint import load_checkpoint, read_checkpoint_config
     from emodemo.models import REGISTRY
     meta = read_checkpoint_config(out)
     assert meta["metrics"]["cross_validation"]["fusion"]["WA"]["mean"] > 0.3          # chance is 0.14
     assert set(meta["data_card"]["svm_train_speakers"]).isdisjoint(meta["data_card"]["forest_train_speakers"])
+    # the served audio SVM is calibrated on the forest's actors, whom it never heard; its input is normalised
+    assert meta["calibration"]["fitted_on"] == meta["data_card"]["forest_train_speakers"]
+    assert meta["calibration"]["temperature"] > 0 and meta["input_spec"] == {"normalise": True}
     load_checkpoint(out, REGISTRY)
     subset = tmp_path / "ravdess"
     subset.mkdir()
@@ -111,9 +114,27 @@ def test_committed_checkpoint_reads_real_clips_and_faces_well_above_chance():
     model, meta = load_checkpoint(REPO / "checkpoints" / "handcrafted_ensemble", REGISTRY)
     samples = data.load("ravdess", shared_dataset("ravdess_speech"), calm_as_neutral=True,
                         au_csv=shared_dataset("ravdess_facial_au"), actors=[16, 19])   # its validation actors
-    inputs = recipe.make_dataset(samples, meta["labels"])
+    inputs = recipe.make_dataset(samples, meta["labels"], meta.get("input_spec"))
     with torch.inference_mode():
         out = model(inputs.tensors["audio"], inputs.tensors["au"])
     truth = inputs.tensors["label"]
     for key in ("audio_logits", "face_logits", "logits"):
         assert float((out[key].argmax(-1) == truth).float().mean()) > 0.3               # 7 classes: chance 0.14
+
+
+def test_normalised_features_are_served_as_trained_and_cached_apart(ravdess_clip, tmp_path, monkeypatch):
+    """The app's clip goes through the same normalisation as training's cached features; raw and
+    normalised features never share a cache entry."""
+    from emodemo.audio import load_audio
+    from emodemo.data.record import Sample
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
+    sample = [Sample("clip", "ravdess", "angry", audio=ravdess_clip)]
+    spec = {"normalise": True}
+    trained = recipe.audio_features(sample, spec, progress=False)[0]
+    cached = recipe.audio_features(sample, spec, progress=False)[0]
+    raw = recipe.audio_features(sample, None, progress=False)[0]
+    served = recipe.clip_inputs(load_audio(ravdess_clip), None, spec)["audio"][0]
+    assert torch.equal(trained, cached) and torch.allclose(served, trained)
+    assert not torch.allclose(raw, trained)
+    louder = recipe.clip_inputs(4 * load_audio(ravdess_clip), None, spec)["audio"][0]
+    assert torch.allclose(louder, served, rtol=1e-3, atol=1e-3)      # the level is gone: 12 dB louder, same features

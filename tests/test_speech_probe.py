@@ -18,13 +18,39 @@ def test_the_ensemble_answers_the_mean_of_its_calibrated_members():
 
 
 def test_the_served_probe_is_its_folds_averaged_and_knows_when_it_is_unsure():
+    """Each fold model is the calibrated mean of a clean and an augmented probe; the served one is
+    the mean of all ten, each with its own temperature."""
     config = read_checkpoint_config(CHECKPOINTS / "speech_probe")
     assert config["model_name"] == "speech_probe_ensemble" and config["input_spec"]["normalise"] is True
     folds = sorted((CHECKPOINTS / "speech_probe" / "folds").glob("fold*/config.json"))
-    temperatures = [read_checkpoint_config(f.parent)["calibration"]["temperature"] for f in folds]
-    assert len(folds) == 5 and config["model_kwargs"]["temperatures"] == temperatures
+    pairs = [read_checkpoint_config(f.parent) for f in folds]
+    assert len(folds) == 5 and all(p["model_name"] == "speech_probe_ensemble" and len(p["model_kwargs"]["temperatures"]) == 2
+                                   for p in pairs)
+    assert config["model_kwargs"]["temperatures"] == [t for p in pairs for t in p["model_kwargs"]["temperatures"]]
     unsure = config["calibration"]["unsure"]
     assert unsure["accuracy_answered"] >= 0.80 and 0 < unsure["threshold"] < 1 and unsure["answered"] > 0.3
     loaded = load_models(["speech_probe"])[0]
     member = load_models([str(folds[0].parent)])[0]
-    assert torch.equal(loaded.model.members[0].head[1].weight, member.model.head[1].weight)
+    assert torch.equal(loaded.model.members[1].head[1].weight, member.model.members[1].head[1].weight)
+
+
+def test_augment_pair_trains_a_clean_and_an_augmented_probe_per_fold(tmp_path, ravdess_root):
+    """The served recipe in quick mode (2 folds, 3 epochs): per fold a pair, scored as a pair, the
+    members' own cross-validation kept; an option missing its partners is refused clearly."""
+    import subprocess
+    import sys
+    repo = CHECKPOINTS.parent
+    run = lambda *options: subprocess.run([sys.executable, "-m", "emodemo", "train", "speech_probe", "--root",  # noqa: E731
+                                           str(ravdess_root), "--cv", "--quick", "--out", str(tmp_path / "probe"),
+                                           *[a for o in options for a in ("--option", o)]],
+                                          capture_output=True, text=True, cwd=repo, timeout=900)
+    refused = run("augment_pair=1")
+    assert refused.returncode == 2 and "augment=K and ensemble=1" in refused.stderr
+    done = run("classes=7", "normalise=1", "augment=1", "ensemble=1", "augment_pair=1")
+    assert done.returncode == 0, done.stderr
+    config = read_checkpoint_config(tmp_path / "probe")
+    metrics = config["metrics"]
+    assert len(config["model_kwargs"]["temperatures"]) == 4 and len(metrics["folds"]) == 2
+    assert {"clean_member_cross_validation", "augmented_member_cross_validation"} <= set(metrics)
+    fold = read_checkpoint_config(tmp_path / "probe" / "folds" / "fold0")
+    assert fold["metrics"]["test"]["WA"] == metrics["folds"][0]["WA"] and fold["calibration"]["temperature"] == 1.0

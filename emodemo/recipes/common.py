@@ -150,21 +150,12 @@ def served_final_extras(model, samples, split, make, labels, batch_size: int) ->
 
 
 def validation_calibration(model, val_set, speakers) -> dict:
-    """The temperature (:func:`emodemo.calibration.fit_temperature`) and "unsure" threshold
-    (:func:`~emodemo.calibration.unsure_threshold`, right >= 80 % of the answered clips) fitted on
-    ``val_set`` (a dataset of the validation ``speakers``' clips), with ECE before and after:
-    ``{"temperature", "fitted_on", "unsure", "ece_before", "ece_after"}``, what
-    :func:`emodemo.checkpoint.save_checkpoint` keeps as ``calibration``."""
-    import numpy as np
-    from emodemo.calibration import expected_calibration_error, fit_temperature, softmax, unsure_threshold
+    """:func:`emodemo.calibration.calibrated_on` the model's answers to ``val_set`` (a dataset of
+    the validation ``speakers``' clips)."""
+    from emodemo.calibration import calibrated_on
     from emodemo.train import predict
     probs, targets = predict(model, val_set)                                  # [N, C], [N]
-    logits = np.log(np.clip(probs, 1e-12, None))          # log-softmax: the logits up to a shift per clip
-    temperature = fit_temperature(logits, targets)
-    calibrated = softmax(logits, temperature)
-    return {"temperature": temperature, "fitted_on": list(speakers), "unsure": unsure_threshold(calibrated, targets),
-            "ece_before": expected_calibration_error(probs, targets),
-            "ece_after": expected_calibration_error(calibrated, targets)}
+    return calibrated_on(probs, targets, speakers)
 
 
 def text_benchmark_run(recipe: str, benchmark: str, parts, make, new_model, labels, cfg):

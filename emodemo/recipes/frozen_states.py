@@ -20,13 +20,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from emodemo.audio import load_audio, voiced_bounds
+from emodemo.audio import MAX_SECONDS, load_audio, voiced_bounds
 from emodemo.data.record import Sample
 from emodemo.text import MINILM, encode_tokens, load_text_encoder
 from emodemo.train import PaddedClips
 
 WHISPER = "whisper-tiny.en"
-MAX_SECONDS = 30.0
 MAX_TOKENS = 64        # word pieces per line, [CLS] and [SEP] included
 BATCH = 16             # clips per encoder call when filling the cache
 ALL_LAYERS = 6         # at least as many layers as either packaged encoder has (Whisper tiny.en 4 blocks, MiniLM 6)

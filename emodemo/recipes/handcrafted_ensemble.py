@@ -21,7 +21,9 @@ Splits of RAVDESS actors 01-20 (7 classes, calm merged into neutral):
   validation actors 16 and 19 choosing C and gamma.
 
 Audio features: :func:`emodemo.handcrafted.clip_features` of the whole clip (50 ms frames, 1 s
-mid-term windows, clip mean: 68 numbers), cached per file. Face: the clip's 35 OpenFace action
+mid-term windows, clip mean: 68 numbers), cached per file; with ``--option normalise=1`` (the
+served checkpoint) of the clip after :func:`emodemo.normalise.normalise` (DC, voiced region,
+loudness), in training and in the app alike, the setting saved as the checkpoint's ``input_spec``. Face: the clip's 35 OpenFace action
 units (``../shared/datasets/ravdess_facial_au``; RAVDESS video itself is not at hand).
 """
 from __future__ import annotations
@@ -40,6 +42,7 @@ from emodemo.labels import CANONICAL7
 from emodemo.metrics import classification_report
 from emodemo.models.handcrafted_ensemble import HandcraftedEnsemble
 from emodemo.models.kernel_svm import RbfSvm
+from emodemo.recipes.common import NORMALISED, as_flag, validation_calibration
 from emodemo.train import DictDataset
 
 log = logging.getLogger(__name__)
@@ -62,16 +65,30 @@ def prepare(spec: dict | None = None) -> None:
 
 # --- inputs ------------------------------------------------------------------------------------
 
-def wave_features(wave: np.ndarray) -> torch.Tensor:
-    """One clip's hand-crafted vector ``[68]`` (float64)."""
-    return torch.from_numpy(clip_features(np.asarray(wave, dtype=np.float32))[0])
+def normalised(spec: dict | None) -> bool:
+    """Whether the checkpoint's input is normalised (checkpoints saved before the setting: raw)."""
+    return bool((spec or {}).get("normalise", False))
 
 
-def audio_features(samples: Sequence[Sample], progress: bool = True) -> torch.Tensor:
-    """``[N, 68]`` for the samples' audio files, through the on-disk feature cache."""
+def wave_features(wave: np.ndarray, spec: dict | None = None) -> torch.Tensor:
+    """One clip's hand-crafted vector ``[68]`` (float64), of the normalised clip if ``spec`` says so."""
+    wave = np.asarray(wave, dtype=np.float32)
+    if normalised(spec):
+        from emodemo.normalise import normalise
+        wave = normalise(wave)
+    return torch.from_numpy(clip_features(wave)[0])
+
+
+def audio_features(samples: Sequence[Sample], spec: dict | None = None, progress: bool = True) -> torch.Tensor:
+    """``[N, 68]`` for the samples' audio files, through the on-disk feature cache (its key holds
+    the normalisation settings when the input is normalised)."""
     from emodemo.cache import FeatureCache
-    cache = FeatureCache(FEATURE, {"window": 0.05, "step": 0.025, "mid_window": 1.0, "mid_step": 0.5})
-    rows = cache.get_many([s.audio for s in samples], lambda paths: [wave_features(load_audio(p)) for p in paths],
+    config: dict = {"window": 0.05, "step": 0.025, "mid_window": 1.0, "mid_step": 0.5}
+    if normalised(spec):
+        from emodemo.normalise import SETTINGS
+        config["normalise"] = SETTINGS
+    cache = FeatureCache(FEATURE, config)
+    rows = cache.get_many([s.audio for s in samples], lambda paths: [wave_features(load_audio(p), spec) for p in paths],
                           progress=progress, desc="hand-crafted features")
     return torch.stack(rows)
 
@@ -88,7 +105,7 @@ def au_features(samples: Sequence[Sample]) -> torch.Tensor:
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict | None = None) -> DictDataset:
     """Audio features, the action units when every sample has them, and the labels."""
     index = {name: i for i, name in enumerate(labels)}
-    tensors = {"audio": audio_features(samples, progress=False), "label": torch.tensor([index[s.label] for s in samples])}
+    tensors = {"audio": audio_features(samples, spec, progress=False), "label": torch.tensor([index[s.label] for s in samples])}
     if samples and all("au" in s.meta for s in samples):
         tensors["au"] = au_features(samples)
     return DictDataset(**tensors)
@@ -96,7 +113,7 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict | 
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
     """A user's voice clip: ``{"audio": [1, 68]}`` (no face: the audio SVM answers alone)."""
-    return {"audio": wave_features(wave)[None]}
+    return {"audio": wave_features(wave, spec)[None]}
 
 
 # --- fitting (scikit-learn, then copied into tensors) --------------------------------------------
@@ -179,12 +196,13 @@ def fit_forest(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> tuple
     return kwargs, {"left": left, "right": right, "feature": feature, "threshold": threshold, "value": value}
 
 
-def fit_ensemble(groups: dict[str, list[Sample]], labels: Sequence[str], seed: int) -> tuple[HandcraftedEnsemble, dict, dict]:
+def fit_ensemble(groups: dict[str, list[Sample]], labels: Sequence[str], seed: int,
+                 spec: dict | None = None) -> tuple[HandcraftedEnsemble, dict, dict]:
     """Fit both SVMs on ``groups["svm_train"]`` (chosen on ``groups["svm_val"]``) and the forest on their
     decision values for ``groups["forest"]``. Returns the module, its kwargs and the SVMs' grid choices."""
     index = {name: i for i, name in enumerate(labels)}
     y = {k: np.array([index[s.label] for s in v]) for k, v in groups.items()}
-    x_audio = {k: audio_features(v).numpy() for k, v in groups.items()}
+    x_audio = {k: audio_features(v, spec).numpy() for k, v in groups.items()}
     x_face = {k: au_features(v).numpy() for k, v in groups.items()}
     audio_kwargs, audio_state, audio_choice = fit_svm(x_audio["svm_train"], y["svm_train"], x_audio["svm_val"],
                                                       y["svm_val"], len(labels))
@@ -202,9 +220,9 @@ def fit_ensemble(groups: dict[str, list[Sample]], labels: Sequence[str], seed: i
     return final.eval(), kwargs, {"audio_svm": audio_choice, "face_svm": face_choice}
 
 
-def score(model: HandcraftedEnsemble, samples: Sequence[Sample], labels: Sequence[str]) -> dict:
+def score(model: HandcraftedEnsemble, samples: Sequence[Sample], labels: Sequence[str], spec: dict | None = None) -> dict:
     """Test reports of each branch and of the fusion on ``samples``."""
-    data = make_dataset(samples, labels)
+    data = make_dataset(samples, labels, spec)
     with torch.inference_mode():
         out = model(data.tensors["audio"], data.tensors["au"])
     out["mean_logits"] = out["audio_logits"].softmax(-1) + out["face_logits"].softmax(-1)   # fusion without learning
@@ -214,7 +232,7 @@ def score(model: HandcraftedEnsemble, samples: Sequence[Sample], labels: Sequenc
                                 ("fusion_mean", "mean_logits"))}
 
 
-def fold_run(groups: dict[str, list[Sample]], labels: Sequence[str], seed: int) -> dict:
+def fold_run(groups: dict[str, list[Sample]], labels: Sequence[str], seed: int, spec: dict | None = None) -> dict:
     """One fold's test reports: the pipeline as the talk built it, and two ablations.
 
     * ``fusion_forest_on_svm_actors``: the forest fitted on the SVMs' decision values for their own
@@ -223,12 +241,12 @@ def fold_run(groups: dict[str, list[Sample]], labels: Sequence[str], seed: int) 
       what a unimodal model reaches when no actors are kept back for the forest.
     """
     fitted = {k: v for k, v in groups.items() if k != "test"}
-    model, _, choices = fit_ensemble(fitted, labels, seed)
-    run = {**score(model, groups["test"], labels), "svm_choices": choices}
-    shortcut, _, _ = fit_ensemble({**fitted, "forest": groups["svm_train"]}, labels, seed)
-    run["fusion_forest_on_svm_actors"] = score(shortcut, groups["test"], labels)["fusion"]
-    everyone, _, _ = fit_ensemble({**fitted, "svm_train": groups["svm_train"] + groups["forest"]}, labels, seed)
-    both = score(everyone, groups["test"], labels)
+    model, _, choices = fit_ensemble(fitted, labels, seed, spec)
+    run = {**score(model, groups["test"], labels, spec), "svm_choices": choices}
+    shortcut, _, _ = fit_ensemble({**fitted, "forest": groups["svm_train"]}, labels, seed, spec)
+    run["fusion_forest_on_svm_actors"] = score(shortcut, groups["test"], labels, spec)["fusion"]
+    everyone, _, _ = fit_ensemble({**fitted, "svm_train": groups["svm_train"] + groups["forest"]}, labels, seed, spec)
+    both = score(everyone, groups["test"], labels, spec)
     run["audio_all_actors"], run["face_all_actors"] = both["audio"], both["face"]
     return run
 
@@ -257,8 +275,10 @@ def fold_groups(samples: Sequence[Sample], fold) -> dict[str, list[Sample]]:
 
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None,
-          au_root: str | Path | None = None) -> dict:
-    """The talk's split, then (``cv``) the 5 folds, then (``final``) the checkpoint."""
+          au_root: str | Path | None = None, normalise: bool | str = False) -> dict:
+    """The talk's split, then (``cv``) the 5 folds, then (``final``) the checkpoint, its audio SVM
+    (what the app serves: no face there) calibrated on the forest's actors, whom it never heard.
+    ``normalise``: features of the clip after :func:`emodemo.normalise.normalise`."""
     from emodemo import data
     from emodemo.checkpoint import save_checkpoint
     from emodemo.experiment import chance_baseline, standard_protocol
@@ -269,9 +289,9 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if au_root is None:
         raise ValueError(f"{NAME} needs the face table: --option au_root=PATH (e.g. ../shared/datasets/ravdess_facial_au)")
     samples = [s for s in data.load("ravdess", root, calm_as_neutral=True, au_csv=au_root) if "au" in s.meta]
-    labels = LABELS
+    labels, spec = LABELS, {"normalise": as_flag(normalise)}
     talk_groups = {k: by_actors(samples, actors) for k, actors in TALK_SPLIT.items()}
-    metrics: dict = {"talk_split": {**fold_run(talk_groups, labels, seed),
+    metrics: dict = {"talk_split": {**fold_run(talk_groups, labels, seed, spec),
                                     "actors": {k: [f"Actor_{a:02d}" for a in v] for k, v in TALK_SPLIT.items()}}}
     log.info("talk split, test actors 17-20: audio WA %.3f, face WA %.3f, fusion WA %.3f",
              *(metrics["talk_split"][b]["WA"] for b in ("audio", "face", "fusion")))
@@ -281,7 +301,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if fold_ids is not None:
         folds = [folds[i] for i in fold_ids]
     if cv:
-        runs = [{**fold_run(fold_groups(samples, fold), labels, seed), "fold": fold.name} for fold in folds]
+        runs = [{**fold_run(fold_groups(samples, fold), labels, seed, spec), "fold": fold.name} for fold in folds]
         metrics["cross_validation"] = {b: mean_std([r[b] for r in runs]) for b in BRANCHES}
         metrics["folds"] = runs
         metrics["chance"] = chance_baseline(samples, folds, labels, seed)
@@ -290,19 +310,24 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         groups = {"svm_train": [s for s in samples if s.speaker in set(svm_actors)],
                   "svm_val": [s for s in samples if s.speaker in set(final_split.val)],
                   "forest": [s for s in samples if s.speaker in set(forest_actors)]}
-        model, kwargs, choices = fit_ensemble(groups, labels, seed)
+        model, kwargs, choices = fit_ensemble(groups, labels, seed, spec)
         metrics["final_svm_choices"] = choices
+        heard = DictDataset(audio=audio_features(groups["forest"], spec, progress=False),      # the voice alone
+                            label=torch.tensor([labels.index(s.label) for s in groups["forest"]]))
+        calibration = dict(validation_calibration(model, heard, forest_actors), pairs="the audio SVM alone")
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels),
-                        data_card=data_card(svm_actors, final_split.val, forest_actors), metrics=metrics)
+                        data_card=data_card(svm_actors, final_split.val, forest_actors, spec), metrics=metrics,
+                        input_spec=spec, calibration=calibration)
     return metrics
 
 
-def data_card(svm_actors, val_actors, forest_actors) -> dict:
+def data_card(svm_actors, val_actors, forest_actors, spec: dict | None = None) -> dict:
     return {
         "dataset": "ravdess (speech, actors 01-20) + ravdess_facial_au (OpenFace action units per take)",
         "svm_train_speakers": list(svm_actors), "validation_speakers": list(val_actors),
         "forest_train_speakers": list(forest_actors),
         "train_speakers": sorted(set(svm_actors) | set(forest_actors)),
         "licence": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial); the action units are derived from RAVDESS video",
-        "inputs": "16 kHz waveform -> 68 hand-crafted statistics; optionally the take's 35 action units",
+        "inputs": f"16 kHz waveform{', ' + NORMALISED if normalised(spec) else ''} -> 68 hand-crafted statistics; "
+                  "optionally the take's 35 action units",
     }

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from emodemo.audio import SAMPLE_RATE, load_audio, voiced_bounds
+from emodemo.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bounds
 from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
@@ -46,7 +46,6 @@ MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
 PAD, UNK = "<pad>", "<unk>"
 MAX_TOKENS = 64       # longer lines are cut (GoEmotions comments can run to ~70 words)
-MAX_SECONDS = 30.0    # as everywhere: longer clips are cut to their first 30 s
 COMMON_WORDS = 10_000
 GLOVE_LICENCE = ("GloVe 6B: PDDL",)
 

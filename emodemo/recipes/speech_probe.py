@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from emodemo import labels as label_sets
-from emodemo.audio import load_audio
+from emodemo.audio import MAX_SECONDS, load_audio
 from emodemo.data.record import Sample
 from emodemo.models import build
 from emodemo.models.speech_probe import layer_stats
@@ -43,7 +43,6 @@ MODALITIES = ("audio",)
 ENCODERS = ("tiny.en", "base")
 DEFAULT_SPEC = {"encoder": "tiny.en", "normalise": False}     # what a checkpoint without input_spec had
 BATCH = 16  # clips per encoder call when filling the cache
-MAX_SECONDS = 30.0  # Whisper's window; longer clips are cut to their first 30 s, as in the app
 COPY = "augment_copy"   # Sample.meta key of a training copy's number (absent or 0: the clip itself)
 
 
@@ -151,7 +150,7 @@ def model_kwargs(n_classes: int, spec: dict) -> dict:
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int | str = 8,
           encoder_name: str = "tiny.en", normalise: bool | str = False, augment: int | str = 0,
-          keep_folds: bool | str = False, ensemble: bool | str = False) -> dict:
+          keep_folds: bool | str = False, ensemble: bool | str = False, augment_pair: bool | str = False) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
     ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
     ``encoder_name``, ``normalise`` and ``augment`` (training copies per clip) set the inputs (see
@@ -159,7 +158,11 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     cross-corpus and robustness tests on the speakers each never met). Each saved model carries a
     temperature fitted on its validation speakers (:mod:`emodemo.calibration`). ``ensemble``
     (with ``cv``): the checkpoint at ``out`` is the mean of the fold models
-    (:class:`~emodemo.models.speech_probe.SpeechProbeEnsemble`) instead of a final model."""
+    (:class:`~emodemo.models.speech_probe.SpeechProbeEnsemble`) instead of a final model.
+    ``augment_pair`` (with ``augment`` and ``ensemble``): each fold trains two probes, one on its
+    clean clips and one with the augmented copies too, and the fold's model is their calibrated
+    mean (the augmented one holds up in noise, the clean one on new voices); its cross-validation
+    is the pair's, the members' own are kept beside it."""
     from emodemo import data
     from emodemo.experiment import cross_validate, standard_protocol, train_final
 
@@ -169,10 +172,13 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if seven and dataset != "ravdess":
         raise ValueError(f"classes=7 merges RAVDESS's calm into neutral; {dataset} keeps its own classes")
     spec = input_spec({"encoder": encoder_name, "normalise": as_flag(normalise)})
-    copies, as_ensemble = int(augment), as_flag(ensemble)
+    copies, as_ensemble, pair = int(augment), as_flag(ensemble), as_flag(augment_pair)
     keep = as_flag(keep_folds) or as_ensemble
     if as_ensemble and not cv:
         raise ValueError("ensemble=1 averages the cross-validation folds' models: add --cv")
+    if pair and not (copies and as_ensemble):
+        raise ValueError("augment_pair=1 pairs each fold's clean model with its augmented one: give augment=K "
+                         "and ensemble=1 too")
     samples = [s for s in data.load(dataset, root, **({"calm_as_neutral": True} if seven else {})) if s.audio is not None]
     if dataset == "ravdess":
         labels = label_sets.CANONICAL7 if seven else label_sets.RAVDESS8
@@ -193,20 +199,25 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     save = functools.partial(_save, model_kwargs=kwargs, labels=labels, spec=spec, cfg=cfg, make=make, samples=samples)
     metrics: dict = {"input_spec": spec, "augment_copies": copies}
     if cv:
-        fold_models = {}
+        fold_models, clean_models = {}, {}
+        if pair:
+            clean = cross_validate(samples, folds, make, build_model, labels, cfg,
+                                   keep_model=lambda fold, model, report: clean_models.setdefault(fold.name, model))
+            metrics["clean_member_cross_validation"] = clean["summary"]
         result = cross_validate(parts, folds, make, build_model, labels, cfg,
                                 keep_model=(lambda fold, model, report: fold_models.setdefault(fold.name, (fold, model)))
                                 if keep else None)
+        if pair:
+            metrics["augmented_member_cross_validation"] = result["summary"]
+            result = _paired_folds(fold_models, clean_models, samples, labels, make, out, card, save)
         metrics["cross_validation"] = result["summary"]
         metrics["folds"] = result["folds"]
         s = result["summary"]
         log.info("%d-fold: WA %.3f±%.3f UA %.3f±%.3f", len(folds), s["WA"]["mean"], s["WA"]["std"],
                  s["UA"]["mean"], s["UA"]["std"])
-        for name, (fold, model) in fold_models.items():
+        for name, (fold, model) in fold_models.items() if not pair else ():
             report = next(f for f in result["folds"] if f["fold"] == name)
-            save(out / "folds" / name, model, fold, dict(card, train_speakers=list(fold.train),
-                                                         validation_speakers=list(fold.val),
-                                                         test_speakers=list(fold.test)), {"test": report})
+            save(out / "folds" / name, model, fold, fold_card(card, fold), {"test": report})
         if as_ensemble:
             save_ensemble(out, metrics, samples)
     if final and not as_ensemble:
@@ -216,6 +227,36 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         metrics["layer_weights"] = model.mix.weights.tolist()
         save(out, model, final_split, card, metrics)
     return metrics
+
+
+def fold_card(card: dict, fold) -> dict:
+    """A fold model's data card: the run's, with the fold's speakers."""
+    return dict(card, train_speakers=list(fold.train), validation_speakers=list(fold.val), test_speakers=list(fold.test))
+
+
+def _paired_folds(augmented: dict, clean: dict, samples, labels, make, out: Path, card: dict, save) -> dict:
+    """Per fold, the calibrated mean of its clean and augmented probes, saved under ``out/folds/``
+    and scored on the fold's test speakers: ``{"folds", "summary"}`` as cross-validation gives."""
+    from emodemo.data.splits import apply
+    from emodemo.metrics import mean_std
+    from emodemo.models import SpeechProbeEnsemble
+    from emodemo.train import evaluate
+
+    reports = []
+    for name, (fold, model) in augmented.items():
+        temperatures = [calibration_on(member, fold, make, samples)["temperature"]      # each on the fold's validation
+                        for member in (clean[name], model)]
+        paired = SpeechProbeEnsemble(**save.keywords["model_kwargs"], temperatures=tuple(temperatures))
+        for target, member in zip(paired.members, (clean[name], model)):
+            target.load_state_dict(member.state_dict())
+        test = apply(samples, fold)[2]
+        report = dict(evaluate(paired.eval(), make(test), labels), fold=fold.name, train=fold.train, val=fold.val,
+                      test=fold.test)
+        reports.append(report)
+        save(out / "folds" / name, paired, fold, dict(fold_card(card, fold), members="its clean and augmented probes"),
+             {"test": report}, model_name="speech_probe_ensemble",
+             model_kwargs=dict(save.keywords["model_kwargs"], temperatures=temperatures), temperature=1.0)
+    return {"folds": reports, "summary": mean_std(reports)}
 
 
 def _parts_with_copies(samples: Sequence[Sample], copies: int):
@@ -230,20 +271,29 @@ def _parts_with_copies(samples: Sequence[Sample], copies: int):
     return parts
 
 
-def _save(folder: Path, model, split, card: dict, metrics: dict, *, model_kwargs, labels, spec, cfg, make, samples):
-    """Save ``model`` with the temperature and unsure threshold fitted on ``split``'s validation speakers."""
-    from emodemo.calibration import fit_temperature, softmax, unsure_threshold
+def _save(folder: Path, model, split, card: dict, metrics: dict, *, model_kwargs, labels, spec, cfg, make, samples,
+          model_name: str = NAME, temperature: float | None = None):
+    """Save ``model`` with the temperature and unsure threshold fitted on ``split``'s validation
+    speakers (:func:`emodemo.calibration.calibrated_on`; a ``temperature`` given is kept instead,
+    e.g. 1 for an ensemble of calibrated members)."""
     from emodemo.checkpoint import save_checkpoint
+    calibration = calibration_on(model, split, make, samples, temperature)
+    save_checkpoint(folder, model, model_name=model_name, model_kwargs=model_kwargs, labels=list(labels),
+                    data_card=card, metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration)
+
+
+def calibration_on(model, split, make, samples, temperature: float | None = None) -> dict:
+    """The temperature and "unsure" line of ``model`` fitted on ``split``'s validation speakers among
+    ``samples`` (:func:`emodemo.calibration.calibrated_on`); with ``temperature``, that one kept."""
+    from emodemo.calibration import calibrated_on, softmax, unsure_threshold
     from emodemo.data.splits import apply
     from emodemo.train import predict
 
-    probs, targets = predict(model, make(apply(samples, split)[1]))
-    logits = np.log(np.clip(probs, 1e-12, None))          # log-softmax: the logits up to a shift per clip
-    temperature = fit_temperature(logits, targets)
-    calibration = {"temperature": temperature, "fitted_on": list(split.val),
-                   "unsure": unsure_threshold(softmax(logits, temperature), targets)}
-    save_checkpoint(folder, model, model_name=NAME, model_kwargs=model_kwargs, labels=list(labels),
-                    data_card=card, metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration)
+    probs, targets = predict(model, make(apply(samples, split)[1]))               # [N, C], [N]
+    if temperature is None:
+        return calibrated_on(probs, targets, split.val)
+    kept = softmax(np.log(np.clip(probs, 1e-12, None)), temperature)
+    return {"temperature": temperature, "fitted_on": list(split.val), "unsure": unsure_threshold(kept, targets)}
 
 
 def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
@@ -260,28 +310,36 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
     if not folders:
         raise ValueError(f"no fold models under {Path(out) / 'folds'}: train with --cv first")
     configs = [read_checkpoint_config(folder) for folder in folders]
-    temperatures = [c["calibration"]["temperature"] for c in configs]
     first = configs[0]
-    ensemble = SpeechProbeEnsemble(**first["model_kwargs"], temperatures=tuple(temperatures))
-    probs, targets = [], []
-    for member, folder, config in zip(ensemble.members, folders, configs):
+    base = {k: v for k, v in first["model_kwargs"].items() if k != "temperatures"}
+    probes, temperatures, probs, targets = [], [], [], []          # a fold model that is a pair gives both its probes
+    for folder, config in zip(folders, configs):
         model, _ = load_checkpoint(folder, REGISTRY)
-        member.load_state_dict(model.state_dict())
+        if isinstance(model, SpeechProbeEnsemble):
+            probes += list(model.members)
+            temperatures += config["model_kwargs"]["temperatures"]
+        else:
+            probes.append(model)
+            temperatures.append(config["calibration"]["temperature"])
         val = [s for s in samples if s.speaker in set(config["data_card"]["validation_speakers"])]
         p, y = predict(model, make_dataset(val, first["labels"], config["input_spec"]))
         probs.append(softmax(np.log(np.clip(p, 1e-12, None)), config["calibration"]["temperature"]))
         targets.append(y)
+    ensemble = SpeechProbeEnsemble(**base, temperatures=tuple(temperatures))
+    for member, probe in zip(ensemble.members, probes):
+        member.load_state_dict(probe.state_dict())
     unsure = unsure_threshold(np.concatenate(probs), np.concatenate(targets))
     card = dict(first["data_card"], train_speakers=sorted({a for c in configs for a in c["data_card"]["train_speakers"]}),
                 validation_speakers=sorted({a for c in configs for a in c["data_card"]["validation_speakers"]}),
-                members=f"the {len(folders)} fold models under folds/, each trained on its fold's training actors")
+                members=f"the {len(probes)} probes of the {len(folders)} fold models under folds/, each trained on its "
+                        "fold's training actors")
     card.pop("test_speakers", None)
     calibration = {"temperature": 1.0, "member_temperatures": temperatures,
                    "fitted_on": ["each member on its own fold's validation actors"], "unsure": unsure}
     metrics = dict(metrics, members_note="cross_validation: the members, each on its own test actors; the "
                    "ensemble itself has no RAVDESS speaker unseen by all of its members")
     return save_checkpoint(out, ensemble, model_name="speech_probe_ensemble", model_kwargs=dict(
-        first["model_kwargs"], temperatures=temperatures), labels=first["labels"], data_card=card, metrics=metrics,
+        base, temperatures=temperatures), labels=first["labels"], data_card=card, metrics=metrics,
         train_cfg=first.get("train_config"), input_spec=first["input_spec"], calibration=calibration)
 
 
