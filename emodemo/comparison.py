@@ -117,7 +117,7 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("ravdess_real", "nmt_attention (forced alignment)", "000", "voice + words",
           "nmt_attention/cv/fusion_forced_real.json", checkpoint="nmt_attention"),
     *_pairings("coattention", "001", {"fusion": "coattention/cv/fusion_{p}.json", "text": "coattention/cv/text_{p}.json"},
-               ("coattention", "constructed"), words_alone="coattention: words alone"),
+               words_alone="coattention: words alone"),
     *_pairings("ssl_mha Self-MHA", "002", {"fusion": "ssl_mha/cv/self_{p}.json", "text": "ssl_mha/cv/text_{p}.json"},
                words_alone="ssl_mha: words alone"),
     *_pairings("ssl_mha Cross-MHA", "002", {"fusion": "ssl_mha/cv/cross_{p}.json"}),
@@ -127,6 +127,7 @@ ENTRIES: tuple[Entry, ...] = (
     *_pairings("mesm FE2E", "004", {"fusion": "mesm/cv/fe2e_ta_{p}.json", "text": "mesm/cv/fe2e_t_{p}.json"},
                words_alone="mesm FE2E: words alone"),
     # mixed pairs, each half scored
+    *_mixed("coattention, head alone, normalised input", "001", "coattention/cv/fusion_mixed.json", "coattention"),
     *_mixed("ssl_mha Self-MHA, normalised input", "002", "ssl_mha/cv/self_mixed.json", "ssl_mha"),
     *_mixed("ssl_mha Cross-MHA, normalised input", "002", "ssl_mha/cv/cross_mixed.json", "ssl_mha/cross"),
     *_mixed("mesm MESM p=0.7", "004", "mesm/cv/mesm_p7_ta_mixed.json", "mesm"),

@@ -40,11 +40,12 @@ def _meta(name):
 
 
 def test_in_corpus_rows_are_the_served_protocol_and_the_other_pairing_marked():
-    coattention = {r["benchmark"]: r for r in cross_corpus.in_corpus("coattention", _meta("coattention"))}
-    assert coattention["ravdess_constructed"]["served_protocol"] and not coattention["ravdess_real"]["served_protocol"]
-    mesm = cross_corpus.in_corpus("mesm", _meta("mesm"))           # mixed pairs: both halves are its own
-    assert {r["benchmark"] for r in mesm} == {"ravdess_mixed_real", "ravdess_mixed_constructed"}
-    assert all(r["served_protocol"] and r["folds"] == 5 for r in mesm)
+    nmt = {r["benchmark"]: r for r in cross_corpus.in_corpus("nmt_attention", _meta("nmt_attention"))}
+    assert nmt["ravdess_real"]["served_protocol"]                  # trained on real pairs, as served
+    for name in ("mesm", "coattention", "ssl_mha", "ssl_mha/cross"):  # mixed pairs: both halves are its own
+        rows = cross_corpus.in_corpus(name, _meta(name))
+        assert {r["benchmark"] for r in rows} == {"ravdess_mixed_real", "ravdess_mixed_constructed"}, name
+        assert all(r["served_protocol"] and r["folds"] == 5 for r in rows), name
 
 
 def test_a_checkpoint_without_a_committed_row_gets_its_card_counted_on_seven_classes():
