@@ -151,26 +151,34 @@ def readable(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool 
 def calibrate_checkpoint(model: str | Path, dataset: str, root: str | Path) -> dict[str, Any]:
     """Fit a checkpoint's temperature and "unsure" line (:func:`emodemo.calibration.calibrated_on`)
     on its validation speakers' clips of ``dataset``, read as the app reads them (each clip with its
-    own Whisper words), and write them into the checkpoint (config and card). For checkpoints saved
-    before their recipe calibrated the final model; returns the calibration."""
+    own Whisper words), or, for a words model trained on a text benchmark, on that benchmark's
+    validation part (MELD: the held-out train dialogues); then write them into the checkpoint
+    (config and card). For checkpoints saved before their recipe calibrated the final model;
+    returns the calibration."""
     from emodemo import data
     from emodemo.calibration import calibrated_on
     from emodemo.checkpoint import set_calibration
     from emodemo.pipeline import CHECKPOINTS
     from emodemo.train import predict
 
+    from emodemo.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
+
     folder = Path(model) if Path(model).is_dir() else CHECKPOINTS / str(model)
     loaded = load_models([str(folder)])[0]
-    speakers = loaded.meta.get("data_card", {}).get("validation_speakers")
-    if not speakers:
-        raise ValueError(f"{model} names no validation speakers in its card: nothing held out to calibrate on")
-    samples = [s for s in data.load(dataset, root, **LOADER_OPTIONS.get(dataset, {})) if s.speaker in set(speakers)]
-    if not samples:
-        raise ValueError(f"{root} holds none of {model}'s validation speakers ({', '.join(speakers)})")
-    usable, *_ = readable(loaded, samples, dataset, transcribe=True)
+    card = loaded.meta.get("data_card", {})
+    if dataset in TEXT_BENCHMARKS and card.get("dataset") == dataset:     # a words model: its validation part
+        samples, speakers = text_benchmark_parts(dataset, root)[1], [f"the validation part of {dataset}"]
+    else:
+        speakers = card.get("validation_speakers")
+        if not speakers:
+            raise ValueError(f"{model} names no validation speakers in its card: nothing held out to calibrate on")
+        samples = [s for s in data.load(dataset, root, **LOADER_OPTIONS.get(dataset, {})) if s.speaker in set(speakers)]
+        if not samples:
+            raise ValueError(f"{root} holds none of {model}'s validation speakers ({', '.join(speakers)})")
+    usable, *_ = readable(loaded, samples, dataset, transcribe=dataset not in TEXT_BENCHMARKS)
     probs, targets = predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
-    calibration = dict(calibrated_on(probs, targets, speakers), pairs="real (each clip with its own words)"
-                       if "text" in needed_fields(loaded) else "the clips")
+    calibration = dict(calibrated_on(probs, targets, speakers), pairs="the lines" if dataset in TEXT_BENCHMARKS else
+                       "real (each clip with its own words)" if "text" in needed_fields(loaded) else "the clips")
     set_calibration(folder, calibration)
     return calibration
 

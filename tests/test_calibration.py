@@ -84,3 +84,24 @@ def test_calibrate_writes_a_checkpoints_temperature_fitted_on_its_validation_spe
     (elsewhere / "Actor_01").symlink_to(ravdess_root / "Actor_01", target_is_directory=True)
     refused = run(elsewhere)
     assert refused.returncode == 2 and "none of" in refused.stderr and "Traceback" not in refused.stderr
+
+
+def test_calibrate_fits_a_words_model_on_its_benchmarks_validation_part(tmp_path):
+    """A words model trained on MELD is calibrated on MELD's validation part (held-out train
+    dialogues), its lines as they are: no speakers, no transcripts."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import shared_dataset
+    from emodemo.checkpoint import read_checkpoint_config
+
+    repo = Path(__file__).resolve().parents[1]
+    folder = shutil.copytree(repo / "checkpoints" / "words_minilm", tmp_path / "words")
+    done = subprocess.run([sys.executable, "-m", "emodemo", "calibrate", str(folder), "--dataset", "meld", "--root",
+                           str(shared_dataset("meld_text"))], capture_output=True, text=True, cwd=repo, timeout=600)
+    assert done.returncode == 0, done.stderr
+    cal = read_checkpoint_config(folder)["calibration"]
+    assert cal["fitted_on"] == ["the validation part of meld"] and cal["pairs"] == "the lines"
+    assert cal["unsure"]["accuracy_answered"] >= 0.8 and 0 < cal["temperature"]
