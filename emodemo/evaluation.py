@@ -159,9 +159,8 @@ def calibrate_checkpoint(model: str | Path, dataset: str, root: str | Path) -> d
     from emodemo.calibration import calibrated_on
     from emodemo.checkpoint import set_calibration
     from emodemo.pipeline import CHECKPOINTS
-    from emodemo.train import predict
-
     from emodemo.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
+    from emodemo.train import predict
 
     folder = Path(model) if Path(model).is_dir() else CHECKPOINTS / str(model)
     loaded = load_models([str(folder)])[0]

@@ -70,6 +70,18 @@ def normalise(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
     return samples.astype(np.float32)
 
 
+def normalised_if(wave: np.ndarray, on: bool) -> np.ndarray:
+    """``wave`` as a model whose input setting ``normalise`` is ``on`` hears it: through
+    :func:`normalise`, or as it is. Every recipe with the setting goes through this, in training and serving alike."""
+    return normalise(wave) if on else wave
+
+
+def cache_key(on: bool) -> dict:
+    """What a feature cache's key adds for that input setting: :data:`SETTINGS`, or nothing (the
+    keys of caches filled before the setting existed stay as they were)."""
+    return {"normalise": SETTINGS} if on else {}
+
+
 def describe(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
     """What differs between corpora, measured on one clip ``[S]``: ``loudness_lufs``, ``rms_dbfs``,
     ``dc`` (mean sample), ``leading_silence_s`` (before the voiced region), ``voiced_s`` and

@@ -22,6 +22,7 @@ import torch
 
 from emodemo.audio import MAX_SECONDS, load_audio, voiced_bounds
 from emodemo.data.record import Sample
+from emodemo.normalise import cache_key, normalised_if
 from emodemo.text import MINILM, encode_tokens, load_text_encoder
 from emodemo.train import PaddedClips
 
@@ -63,15 +64,6 @@ def speech_states(waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layer
     return [states[:, :int(n)].half().cpu() for states, n in zip(top, out.lengths)]
 
 
-def heard(wave: np.ndarray, normalised: bool) -> np.ndarray:
-    """The samples the speech encoder is given for ``wave``: itself, or normalised (DC, voiced
-    region, loudness; :func:`emodemo.normalise.normalise`)."""
-    if not normalised:
-        return wave
-    from emodemo.normalise import normalise
-    return normalise(wave)
-
-
 def one_clip_states(wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 0,
                     normalised: bool = False) -> torch.Tensor:
     """:func:`speech_states` of one user's clip (normalised first if asked), ``[top + 1, T, D]``. The
@@ -80,7 +72,7 @@ def one_clip_states(wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 
     :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at worst two of them
     encode the same clip)."""
     import hashlib
-    wave = heard(wave, normalised)
+    wave = normalised_if(wave, normalised)
     key = (hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest(), encoder)
     with _CLIP_LOCK:
         states = _CLIP_MEMO.get(key)
@@ -111,14 +103,11 @@ def speech_of_samples(samples: Sequence[Sample], encoder: str = WHISPER, top_lay
     """:func:`speech_states` of the samples' audio files (first 30 s; normalised first if asked),
     through the feature cache, whose key holds every input setting."""
     from emodemo.cache import FeatureCache
-    config: dict = {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS}
-    if normalised:
-        from emodemo.normalise import SETTINGS
-        config["normalise"] = SETTINGS
+    config = {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS, **cache_key(normalised)}
     # (named after its first user; renaming it would throw away every filled cache)
     cache = FeatureCache(f"coattention-speech-{encoder.replace('/', '--')}-v1", config)
     return cache.get_many([s.audio for s in samples], lambda paths: speech_states(
-        [heard(load_audio(path, max_seconds=MAX_SECONDS), normalised) for path in paths], encoder, top_layers),
+        [normalised_if(load_audio(path, max_seconds=MAX_SECONDS), normalised) for path in paths], encoder, top_layers),
         batch=BATCH, progress=progress, desc="speech states")
 
 

@@ -42,6 +42,7 @@ from emodemo.labels import CANONICAL7
 from emodemo.metrics import classification_report
 from emodemo.models.handcrafted_ensemble import HandcraftedEnsemble
 from emodemo.models.kernel_svm import RbfSvm
+from emodemo.normalise import cache_key, normalised_if
 from emodemo.recipes.common import NORMALISED, as_flag, validation_calibration
 from emodemo.train import DictDataset
 
@@ -72,22 +73,15 @@ def normalised(spec: dict | None) -> bool:
 
 def wave_features(wave: np.ndarray, spec: dict | None = None) -> torch.Tensor:
     """One clip's hand-crafted vector ``[68]`` (float64), of the normalised clip if ``spec`` says so."""
-    wave = np.asarray(wave, dtype=np.float32)
-    if normalised(spec):
-        from emodemo.normalise import normalise
-        wave = normalise(wave)
-    return torch.from_numpy(clip_features(wave)[0])
+    return torch.from_numpy(clip_features(normalised_if(np.asarray(wave, dtype=np.float32), normalised(spec)))[0])
 
 
 def audio_features(samples: Sequence[Sample], spec: dict | None = None, progress: bool = True) -> torch.Tensor:
     """``[N, 68]`` for the samples' audio files, through the on-disk feature cache (its key holds
     the normalisation settings when the input is normalised)."""
     from emodemo.cache import FeatureCache
-    config: dict = {"window": 0.05, "step": 0.025, "mid_window": 1.0, "mid_step": 0.5}
-    if normalised(spec):
-        from emodemo.normalise import SETTINGS
-        config["normalise"] = SETTINGS
-    cache = FeatureCache(FEATURE, config)
+    cache = FeatureCache(FEATURE, {"window": 0.05, "step": 0.025, "mid_window": 1.0, "mid_step": 0.5,
+                                   **cache_key(normalised(spec))})
     rows = cache.get_many([s.audio for s in samples], lambda paths: [wave_features(load_audio(p), spec) for p in paths],
                           progress=progress, desc="hand-crafted features")
     return torch.stack(rows)

@@ -33,7 +33,8 @@ from emodemo.audio import MAX_SECONDS, load_audio
 from emodemo.data.record import Sample
 from emodemo.models import build
 from emodemo.models.speech_probe import layer_stats
-from emodemo.recipes.common import NORMALISED, as_flag
+from emodemo.normalise import cache_key, normalised_if
+from emodemo.recipes.common import NORMALISED, as_flag, validation_calibration
 from emodemo.train import DictDataset, TrainConfig
 
 log = logging.getLogger(__name__)
@@ -65,19 +66,11 @@ def prepare(spec: dict | None = None) -> None:
     encoder(input_spec(spec)["encoder"])
 
 
-def model_input(wave: np.ndarray, spec: dict) -> np.ndarray:
-    """The samples the encoder hears: the wave, normalised when the spec says so."""
-    if spec["normalise"]:
-        from emodemo.normalise import normalise
-        return normalise(wave)
-    return wave
-
-
 @torch.inference_mode()
 def stats_of_waves(waves: Sequence[np.ndarray], spec: dict | None = None) -> torch.Tensor:
     """16 kHz waves -> per-layer mean/std of encoder states ``[B, L, 2D]``."""
     spec = input_spec(spec)
-    heard = [model_input(np.asarray(wave, dtype=np.float32), spec) for wave in waves]
+    heard = [normalised_if(np.asarray(wave, dtype=np.float32), spec["normalise"]) for wave in waves]
     out = encoder(spec["encoder"]).encode(heard, all_layers=True)       # layers [B, L, T', D], mask [B, T']
     return layer_stats(out.layers, out.mask).float()
 
@@ -86,10 +79,7 @@ def feature_cache(spec: dict, copy: int = 0):
     """The feature cache of clips (``copy`` 0) or of training copy ``copy``: its key holds the
     encoder, the normalisation settings and the augmentation settings with the copy number."""
     from emodemo.cache import FeatureCache
-    config: dict = {"encoder": spec["encoder"], "sr": 16000}
-    if spec["normalise"]:
-        from emodemo.normalise import SETTINGS
-        config["normalise"] = SETTINGS
+    config: dict = {"encoder": spec["encoder"], "sr": 16000, **cache_key(spec["normalise"])}
     if copy:
         from emodemo.augment import SETTINGS as AUGMENT
         config["augment"] = dict(AUGMENT, copy=copy)
@@ -209,15 +199,16 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                                 if keep else None)
         if pair:
             metrics["augmented_member_cross_validation"] = result["summary"]
-            result = _paired_folds(fold_models, clean_models, samples, labels, make, out, card, save)
+            result = _paired_folds(fold_models, clean_models, samples, labels, make, out, card, save, kwargs)
         metrics["cross_validation"] = result["summary"]
         metrics["folds"] = result["folds"]
         s = result["summary"]
         log.info("%d-fold: WA %.3f±%.3f UA %.3f±%.3f", len(folds), s["WA"]["mean"], s["WA"]["std"],
                  s["UA"]["mean"], s["UA"]["std"])
-        for name, (fold, model) in fold_models.items() if not pair else ():
-            report = next(f for f in result["folds"] if f["fold"] == name)
-            save(out / "folds" / name, model, fold, fold_card(card, fold), {"test": report})
+        if not pair:                    # (a pair's fold models were saved as they were formed)
+            for name, (fold, model) in fold_models.items():
+                report = next(f for f in result["folds"] if f["fold"] == name)
+                save(out / "folds" / name, model, fold, fold_card(card, fold), {"test": report})
         if as_ensemble:
             save_ensemble(out, metrics, samples)
     if final and not as_ensemble:
@@ -234,7 +225,8 @@ def fold_card(card: dict, fold) -> dict:
     return dict(card, train_speakers=list(fold.train), validation_speakers=list(fold.val), test_speakers=list(fold.test))
 
 
-def _paired_folds(augmented: dict, clean: dict, samples, labels, make, out: Path, card: dict, save) -> dict:
+def _paired_folds(augmented: dict, clean: dict, samples, labels, make, out: Path, card: dict, save,
+                  model_kwargs: dict) -> dict:
     """Per fold, the calibrated mean of its clean and augmented probes, saved under ``out/folds/``
     and scored on the fold's test speakers: ``{"folds", "summary"}`` as cross-validation gives."""
     from emodemo.data.splits import apply
@@ -246,7 +238,7 @@ def _paired_folds(augmented: dict, clean: dict, samples, labels, make, out: Path
     for name, (fold, model) in augmented.items():
         temperatures = [calibration_on(member, fold, make, samples)["temperature"]      # each on the fold's validation
                         for member in (clean[name], model)]
-        paired = SpeechProbeEnsemble(**save.keywords["model_kwargs"], temperatures=tuple(temperatures))
+        paired = SpeechProbeEnsemble(**model_kwargs, temperatures=tuple(temperatures))
         for target, member in zip(paired.members, (clean[name], model)):
             target.load_state_dict(member.state_dict())
         test = apply(samples, fold)[2]
@@ -255,7 +247,7 @@ def _paired_folds(augmented: dict, clean: dict, samples, labels, make, out: Path
         reports.append(report)
         save(out / "folds" / name, paired, fold, dict(fold_card(card, fold), members="its clean and augmented probes"),
              {"test": report}, model_name="speech_probe_ensemble",
-             model_kwargs=dict(save.keywords["model_kwargs"], temperatures=temperatures), temperature=1.0)
+             model_kwargs=dict(model_kwargs, temperatures=temperatures), temperature=1.0)
     return {"folds": reports, "summary": mean_std(reports)}
 
 
@@ -285,13 +277,14 @@ def _save(folder: Path, model, split, card: dict, metrics: dict, *, model_kwargs
 def calibration_on(model, split, make, samples, temperature: float | None = None) -> dict:
     """The temperature and "unsure" line of ``model`` fitted on ``split``'s validation speakers among
     ``samples`` (:func:`emodemo.calibration.calibrated_on`); with ``temperature``, that one kept."""
-    from emodemo.calibration import calibrated_on, softmax, unsure_threshold
+    from emodemo.calibration import softmax, unsure_threshold
     from emodemo.data.splits import apply
     from emodemo.train import predict
 
-    probs, targets = predict(model, make(apply(samples, split)[1]))               # [N, C], [N]
+    val_set = make(apply(samples, split)[1])
     if temperature is None:
-        return calibrated_on(probs, targets, split.val)
+        return validation_calibration(model, val_set, split.val)
+    probs, targets = predict(model, val_set)                                      # [N, C], [N]
     kept = softmax(np.log(np.clip(probs, 1e-12, None)), temperature)
     return {"temperature": temperature, "fitted_on": list(split.val), "unsure": unsure_threshold(kept, targets)}
 
