@@ -19,9 +19,15 @@ from emodemo.comparison import side_by_side
 from emodemo.cross_corpus import markdown_table
 from emodemo.evaluation import headline_markdown, headline_report
 from emodemo.fusion import MODALITY_NAMES
+from emodemo.audio import AudioError, probe_duration
+from emodemo.long_audio import read_span
 from emodemo.pipeline import ClipError, Pipeline
+from emodemo.timeline import MAX_SECONDS as TIMELINE_SECONDS
+from emodemo.timeline import analyse_recording, smoothed_track
+from emodemo.timeline_files import write_csv
 from emodemo.upload_eval import UploadError, evaluate_upload
-from emodemo.viz import confusion_matrix_plotly, modality_bars
+from emodemo.labels import CANONICAL7
+from emodemo.viz import confusion_matrix_plotly, modality_bars, timeline_plotly
 
 TITLE = "emodemo: what emotion does this clip carry?"
 INTRO = """Upload or record a short English clip (a few seconds of speech), as sound or as video with a
@@ -214,6 +220,73 @@ def evaluate(archive: str | None, progress=gr.Progress()):
     return summary, *plots
 
 
+TIMELINE_COLUMNS = ["channel", "start (s)", "end (s)", "emotion", "confidence", "unsure", "words"]
+
+
+@on_gpu
+def build_timeline(recording: str | None, sides: str, progress=gr.Progress()):
+    """The Timeline tab: every speech segment of a long recording answered (:mod:`emodemo.timeline`),
+    a progress bar while it runs; the emotions over time (one plot per side of a call), the segments'
+    table, the transcript and the CSV / JSON-lines downloads."""
+    import tempfile
+    if not recording:
+        raise gr.Error("Give a recording first: upload a file or record from the microphone.")
+    channels = "each" if sides.startswith("each") else "mix"
+    try:
+        total = min(probe_duration(recording), TIMELINE_SECONDS)
+        records = []
+        for record in analyse_recording(pipeline, recording, channels=channels, max_seconds=TIMELINE_SECONDS,
+                                        name=Path(recording).name,
+                                        on_progress=lambda s: progress((round(min(s, total)), round(total)),
+                                                                       desc="seconds analysed", unit="s")):
+            records.append(record)
+    except (AudioError, ValueError) as err:
+        raise gr.Error(str(err)) from None
+    if not records:
+        raise gr.Error("No speech was found in the recording: check the microphone or the file's volume.")
+    records.sort(key=lambda r: (r["start"], r["channel"] or 0))
+    plots = []
+    for channel in ([None] if channels == "mix" else [0, 1]):
+        mine = [r for r in records if r["channel"] == channel]
+        times, track = smoothed_track(mine)
+        plots.append(timeline_plotly(mine, times, track, CANONICAL7, title="emotion over time" if channel is None
+                                     else f"emotion over time, {'left' if channel == 0 else 'right'} side") if mine else None)
+    folder = Path(tempfile.mkdtemp(prefix="emodemo-timeline-"))
+    jsonl = folder / f"{Path(recording).stem}.segments.jsonl"
+    jsonl.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    write_csv(jsonl, jsonl.with_suffix("").with_suffix(".csv"))
+    table = [["" if r["channel"] is None else r["channel"], r["start"], r["end"], r["emotion"], round(r["confidence"], 2),
+              "unsure" if r["unsure"] else "", r["words"] or ""] for r in records]
+    note = (f"Only the first {TIMELINE_SECONDS / 60:.0f} minutes were analysed (the limit of this app)."
+            if probe_duration(recording) > TIMELINE_SECONDS else "")
+    transcript = "\n".join(f"- **{r['start']:.1f}-{r['end']:.1f} s** ({r['emotion']}{', unsure' if r['unsure'] else ''}): "
+                           f"{r['words'] or ''}" for r in records)
+    give_back_memory()
+    return (*(plots + [None])[:2], table, f"{note}\n\n{transcript}".strip(),
+            [str(jsonl.with_suffix("").with_suffix(".csv")), str(jsonl)], {"path": recording, "records": records})
+
+
+@on_gpu
+def open_segment(state: dict | None, evt: gr.SelectData):
+    """A row of the timeline's table selected: the segment's sound to play, every model's answer for
+    it alone and what the models looked at in it (it is transcribed again on its own)."""
+    if not state or evt.index is None:
+        raise gr.Error("Build a timeline first, then select one of its segments.")
+    record = state["records"][evt.index[0]]
+    try:
+        wave = read_span(state["path"], record["start"], record["end"], record["channel"])
+        analysis = pipeline.analyse_wave(wave)
+    except (AudioError, ClipError, ValueError) as err:
+        raise gr.Error(str(err)) from None
+    figures = pipeline.explain(analysis)
+    answers = "\n".join(f"- {p.model}: {p.top} {p.ranking[0][1]:.0%}{' (unsure)' if p.unsure else ''}"
+                        for p in analysis.predictions.values())
+    summary = (f"**{record['start']:.1f}-{record['end']:.1f} s**: {analysis.transcript.text if analysis.transcript else ''}"
+               f"\n\n{answers}")
+    views = [encoded(figures[m.name]) if m.name in figures else None for m in EXPLAINED]
+    return (16000, wave), summary, *views
+
+
 def launch_options() -> dict:
     """``demo.launch()``'s keywords: where to listen (Gradio's own variables) and the upload limit."""
     return dict(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
@@ -265,6 +338,36 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
         with gr.Accordion("What the models looked at: attention over words and sound, MESM's kept positions, "
                           "the face track", open=True):
             views = [gr.Plot(label=m.name, elem_classes="attention") for m in EXPLAINED]
+    with gr.Tab("Timeline (long recordings)"):
+        gr.Markdown(f"Upload or record a long recording (an interview, a call, a lecture; up to "
+                    f"{TIMELINE_SECONDS / 60:.0f} minutes are analysed). The app finds the speech (Silero voice-"
+                    "activity detection), cuts it into 1-10 s segments, transcribes them and asks every voice and "
+                    "words model about each. Select a row of the table to play that segment and see what the "
+                    "models looked at in it.")
+        with gr.Row():
+            recording = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="recording")
+            with gr.Column():
+                sides = gr.Radio(["mixed (one voice track)", "each side apart (a stereo call)"],
+                                 value="mixed (one voice track)", label="Channels")
+                build = gr.Button("Build the timeline", variant="primary")
+        timeline_plots = [gr.Plot(label="emotion over time", elem_id="timeline"),
+                          gr.Plot(label="emotion over time (right side)")]
+        segments = gr.Dataframe(headers=TIMELINE_COLUMNS, label="Segments (select one)", interactive=False,
+                                elem_id="segments")
+        downloads = gr.File(label="Download the segments (CSV, JSON lines)", file_count="multiple")
+        with gr.Accordion("Transcript", open=False):
+            timeline_text = gr.Markdown()
+        with gr.Accordion("The selected segment", open=True):
+            segment_sound = gr.Audio(label="segment", interactive=False, elem_id="segment-sound")
+            segment_answers = gr.Markdown()
+            segment_views = [gr.Plot(label=m.name) for m in EXPLAINED]
+        timeline_state = gr.State(None, time_to_live=CACHE_HOURS * 3600)
+        # long recordings have a queue of their own: a short clip never waits behind an hour of audio
+        build.click(build_timeline, inputs=[recording, sides], outputs=[*timeline_plots, segments, timeline_text,
+                                                                          downloads, timeline_state],
+                    api_name="timeline", concurrency_id="timeline", concurrency_limit=1)
+        segments.select(open_segment, inputs=timeline_state, outputs=[segment_sound, segment_answers, *segment_views],
+                        api_name=False, concurrency_id="clips", concurrency_limit=CONCURRENCY)
     with gr.Tab("Compare models"):
         compare_models()
     with gr.Tab("Evaluate on your clips"):

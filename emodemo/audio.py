@@ -213,16 +213,21 @@ def _run_tool(command: list[str], file: Path) -> bytes:
     except subprocess.TimeoutExpired as error:
         raise AudioError(f"{tool} took more than {SUBPROCESS_TIMEOUT_S:g} s on {file.name}; gave up") from error
     if done.returncode != 0:
-        message = done.stderr.decode(errors="replace").strip()
-        if "matches no streams" in message:
-            raise AudioError(f"{file.name} has no audio track")
-        if "not on whitelist" in message:
-            raise AudioError(f"{file.name} is not in a format the app reads (sound: wav, flac, ogg, mp3, m4a, "
-                             "webm; video: mp4, mov, mkv, webm, avi)")
-        last_line = message.splitlines()[-1] if message else f"exit status {done.returncode}"
-        raise AudioError(f"could not decode {file.name}: it is not a sound or video file the app reads, or it is "
-                         f"damaged ({without_folders(last_line, file)})")
+        raise tool_failure(done.stderr, done.returncode, file)
     return done.stdout
+
+
+def tool_failure(stderr: bytes, returncode: int, file: Path) -> AudioError:
+    """The error a user reads when ffmpeg or ffprobe failed on ``file`` (its name alone in it)."""
+    message = stderr.decode(errors="replace").strip()
+    if "matches no streams" in message:
+        return AudioError(f"{file.name} has no audio track")
+    if "not on whitelist" in message:
+        return AudioError(f"{file.name} is not in a format the app reads (sound: wav, flac, ogg, mp3, m4a, "
+                          "webm; video: mp4, mov, mkv, webm, avi)")
+    last_line = message.splitlines()[-1] if message else f"exit status {returncode}"
+    return AudioError(f"could not decode {file.name}: it is not a sound or video file the app reads, or it is "
+                      f"damaged ({without_folders(last_line, file)})")
 
 
 def without_folders(message: str, file: Path) -> str:

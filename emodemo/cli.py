@@ -8,6 +8,7 @@
     python -m emodemo calibrate mesm --root PATH   # temperature + "unsure" line on its validation speakers
     python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
     python -m emodemo predict FILE|DIR|MANIFEST [--out predictions.jsonl] [--workers 2]
+    python -m emodemo timeline FILE|DIR|MANIFEST --out segments.jsonl [--csv segments.csv]   # emotion over time
 """
 from __future__ import annotations
 
@@ -72,6 +73,18 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", type=Path, help="JSONL output file (default: stdout)")
     r.add_argument("--workers", type=int, default=2, help="DataLoader workers that decode audio")
     r.add_argument("--no-transcript", action="store_true", help="skip Whisper (faster)")
+
+    m = sub.add_parser("timeline", help="emotion over time: every speech segment of long recordings; JSON lines, "
+                                        "resumable (a rerun skips the files already done)")
+    m.add_argument("inputs", type=Path, help="a media file, a folder (searched recursively) or a manifest (.txt/.csv)")
+    m.add_argument("--out", required=True, type=Path, help="JSONL output (appended to; a rerun resumes)")
+    m.add_argument("--csv", type=Path, help="also write the segments as a CSV table")
+    m.add_argument("--models", default="all", help="comma-separated model names, or 'all'")
+    m.add_argument("--channels", choices=("mix", "each"), default="mix",
+                   help="'each' analyses every channel apart (the two sides of a stereo call)")
+    m.add_argument("--max-minutes", type=float, help="analyse at most this much of each recording")
+    m.add_argument("--no-transcript", action="store_true", help="skip Whisper and the words models (faster)")
+    m.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 
@@ -155,11 +168,30 @@ def _predict(args) -> int:
     return 0
 
 
+def _timeline(args) -> int:
+    from emodemo.pipeline import Pipeline
+    from emodemo.timeline_files import timeline_to_jsonl, write_csv
+    for path in (args.out, args.csv):
+        if path is not None and not path.parent.is_dir():
+            raise ValueError(f"cannot write {path}: the folder {path.parent} does not exist")
+    pipeline = Pipeline(None if args.models == "all" else args.models.split(","), transcribe=not args.no_transcript)
+    summary = timeline_to_jsonl(args.inputs, args.out, pipeline, channels=args.channels,
+                                max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
+                                progress=not args.no_progress)
+    print(f"{summary['done']} recordings analysed ({summary['segments']} segments), {summary['failed']} could not be "
+          f"read (noted in {args.out}), {summary['skipped']} already done", file=sys.stderr)
+    if args.csv:
+        rows = write_csv(args.out, args.csv)
+        print(f"{rows} segments -> {args.csv}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    handler = {"check": _check, "train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict, "merge": _merge}[args.command]
+    handler = {"check": _check, "train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict, "merge": _merge,
+               "timeline": _timeline}[args.command]
     try:
         return handler(args)
     except (FileNotFoundError, ValueError) as err:  # dataset/asset/input problems: a message, not a trace

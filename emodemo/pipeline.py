@@ -284,6 +284,14 @@ class Pipeline:
             notes.append("No trained model yet: run `make train-speech_probe` to train the first one.")
         yield analysis
 
+    def answer(self, wave: np.ndarray, transcript=None) -> Analysis:
+        """Every voice model's answer for a 16 kHz ``wave`` whose transcript is already known (a
+        timeline's segments are transcribed together: :mod:`emodemo.timeline`); with no
+        ``transcript``, the models that read words are left out. No checks: the caller cut the wave."""
+        analysis = Analysis(duration(wave), transcript, {}, {}, str(self.device), [], wave)
+        self._answer(analysis, [m for m in self.voice_models if transcript is not None or set(self.reads(m)) == {"audio"}])
+        return analysis
+
     def _transcribe(self, analysis: Analysis) -> None:
         """Whisper's transcript of the analysed wave, and a note when it heard nothing or guessed."""
         from emodemo.asr import transcribe

@@ -98,6 +98,37 @@ def modality_bars(alone: Mapping[str, Mapping[str, float]], fused: Mapping[str, 
     return fig
 
 
+EMOTION_COLOURS = {"neutral": "#9e9e9e", "happy": "#f2b705", "sad": "#1f6fb2", "angry": "#d62728",
+                   "fearful": "#8c4fb5", "disgust": "#2ca02c", "surprised": "#ff7f0e"}   # one per canonical emotion
+
+
+def timeline_plotly(records: Sequence[Mapping[str, Any]], times: Any, track: Any, labels: Sequence[str],
+                    title: str = "emotion over time"):
+    """A recording's emotions over time (plotly): the smoothed probability of each emotion
+    (``times [T]``, ``track [T, len(labels)]``) as lines, and every segment as a band coloured by
+    its fused answer, paler when unsure, with its words and confidence on hover."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for k, label in enumerate(labels):
+        fig.add_scatter(x=times, y=track[:, k], name=label, mode="lines", line_color=EMOTION_COLOURS.get(label),
+                        hovertemplate=f"{label} %{{y:.0%}} at %{{x:.1f}} s<extra></extra>")
+    for r in records:
+        fig.add_vrect(x0=r["start"], x1=r["end"], fillcolor=EMOTION_COLOURS.get(r["emotion"], "#cccccc"),
+                      opacity=0.12 if r["unsure"] else 0.3, line_width=0, layer="below")
+    # invisible points on the bands carry the hover text: a segment's words and answer
+    fig.add_scatter(x=[(r["start"] + r["end"]) / 2 for r in records], y=[1.02] * len(records), mode="markers",
+                    marker={"size": 9, "color": [EMOTION_COLOURS.get(r["emotion"], "#cccccc") for r in records],
+                            "symbol": "square"}, name="segments", showlegend=False,
+                    customdata=[[r["start"], r["end"], r["emotion"], r["confidence"], " (unsure)" if r["unsure"] else "",
+                                 (r.get("words") or "")[:120]] for r in records],
+                    hovertemplate="%{customdata[0]:.1f}-%{customdata[1]:.1f} s: %{customdata[2]} "
+                                  "%{customdata[3]:.0%}%{customdata[4]}<br>%{customdata[5]}<extra></extra>")
+    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="probability (smoothed)", yaxis_range=[0, 1.06],
+                      legend_orientation="h", hovermode="closest", margin={"t": 40, "b": 40})
+    return fig
+
+
 def attention_heatmap(weights: Any, words: Sequence[str], wave: Any, sr: int,
                       word_times: Sequence[tuple[float, float]] | None = None, frame_rate: float | None = None,
                       title: str | None = None) -> Figure:

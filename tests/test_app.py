@@ -194,3 +194,51 @@ def test_an_unsure_answer_is_said_in_the_details():
                       {}, "cpu")
     notes = app.unsure_notes(result)
     assert len(notes) == 1 and "speech_probe is unsure" in notes[0] and "angry, 41%" in notes[0] and "53%" in notes[0]
+
+
+@pytest.fixture(scope="module")
+def long_recording(tmp_path_factory, ravdess_root):
+    """Three real takes of actor 01 (neutral, angry, sad) joined with pauses: a short "long" recording."""
+    from emodemo.audio import load_audio
+    from emodemo.timeline_eval import joined_recording
+    takes = ("03-01-01-01-01-01-01", "03-01-05-02-01-01-01", "03-01-04-01-02-02-01")
+    wave, _ = joined_recording([load_audio(ravdess_root / "Actor_01" / f"{t}.flac") for t in takes],
+                               ["neutral", "angry", "sad"], [0.5, 1.0, 0.0])
+    path = tmp_path_factory.mktemp("long") / "interview.wav"
+    sf.write(path, wave, 16000, subtype="PCM_16")
+    return path
+
+
+def test_a_long_recording_gets_its_timeline_table_and_downloads(client, long_recording):
+    import csv
+    mixed, right, table, transcript, files = client.predict(gradio_client.handle_file(str(long_recording)),
+                                                            "mixed (one voice track)", api_name="/timeline")
+    assert mixed is not None and right is None                   # one track: one plot
+    rows = table["data"]
+    assert len(rows) == 3 and [r[3] in {"neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
+                               for r in rows] == [True] * 3
+    assert all(a[2] <= b[1] for a, b in zip(rows, rows[1:]))    # in time order
+    assert "door" in transcript.lower()
+    table_file = next(f for f in files if str(f).endswith(".csv"))
+    with open(table_file, newline="") as f:
+        assert len(list(csv.DictReader(f))) == 3
+
+
+def test_a_selected_segment_plays_and_shows_what_the_models_looked_at(long_recording):
+    import app
+    import gradio as gr
+    *_, state = app.build_timeline(str(long_recording), "mixed (one voice track)", progress=lambda *a, **k: None)
+    second = state["records"][1]
+    (rate, wave), summary, *views = app.open_segment(state, gr.SelectData(None, {"index": [1, 2], "value": ""}))
+    assert rate == 16000 and len(wave) / rate == pytest.approx(second["end"] - second["start"], abs=0.05)
+    assert "door" in summary.lower() and "speech_probe" in summary
+    assert any(view is not None for view in views)
+    with pytest.raises(gr.Error, match="Build a timeline first"):
+        app.open_segment(None, gr.SelectData(None, {"index": [0, 0], "value": ""}))
+
+
+def test_a_recording_without_speech_gets_a_message(client, tmp_path):
+    quiet = tmp_path / "room.wav"
+    sf.write(quiet, np.random.default_rng(0).normal(0, 1e-4, 16000 * 20).astype(np.float32), 16000)
+    with pytest.raises(gradio_client.exceptions.AppError, match="No speech was found"):
+        client.predict(gradio_client.handle_file(str(quiet)), "mixed (one voice track)", api_name="/timeline")
