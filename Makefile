@@ -9,7 +9,7 @@ export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
 .PHONY: app test space-check test-slow notebooks bench generalisation clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha runs-words_minilm
 
-$(STAMP): requirements.txt requirements-dev.txt scripts/setup.sh
+$(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt scripts/setup.sh
 	@bash scripts/setup.sh
 	@touch $(STAMP)
 

@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 from gradio.components.plot import PlotData
 
 from emodemo.comparison import side_by_side
@@ -22,11 +23,12 @@ from emodemo.fusion import MODALITY_NAMES
 from emodemo.audio import AudioError, probe_duration
 from emodemo.long_audio import read_span
 from emodemo.pipeline import ClipError, Pipeline
-from emodemo.timeline import MAX_SECONDS as TIMELINE_SECONDS
+from emodemo.timeline import MAX_RECORDING_SECONDS as TIMELINE_SECONDS
 from emodemo.timeline import analyse_recording, smoothed_track
 from emodemo.timeline_files import write_csv
 from emodemo.upload_eval import UploadError, evaluate_upload
 from emodemo.labels import CANONICAL7
+from emodemo.live import EVERY_SECONDS, LiveState, listen
 from emodemo.viz import confusion_matrix_plotly, modality_bars, timeline_plotly
 
 TITLE = "emodemo: what emotion does this clip carry?"
@@ -233,7 +235,8 @@ def build_timeline(recording: str | None, sides: str, progress=gr.Progress()):
         raise gr.Error("Give a recording first: upload a file or record from the microphone.")
     channels = "each" if sides.startswith("each") else "mix"
     try:
-        total = min(probe_duration(recording), TIMELINE_SECONDS)
+        length = probe_duration(recording)
+        total = min(length, TIMELINE_SECONDS)
         records = []
         for record in analyse_recording(pipeline, recording, channels=channels, max_seconds=TIMELINE_SECONDS,
                                         name=Path(recording).name,
@@ -253,17 +256,18 @@ def build_timeline(recording: str | None, sides: str, progress=gr.Progress()):
                                      else f"emotion over time, {'left' if channel == 0 else 'right'} side") if mine else None)
     folder = Path(tempfile.mkdtemp(prefix="emodemo-timeline-"))
     jsonl = folder / f"{Path(recording).stem}.segments.jsonl"
+    table_file = folder / f"{Path(recording).stem}.segments.csv"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    write_csv(jsonl, jsonl.with_suffix("").with_suffix(".csv"))
+    write_csv(jsonl, table_file)
     table = [["" if r["channel"] is None else r["channel"], r["start"], r["end"], r["emotion"], round(r["confidence"], 2),
               "unsure" if r["unsure"] else "", r["words"] or ""] for r in records]
     note = (f"Only the first {TIMELINE_SECONDS / 60:.0f} minutes were analysed (the limit of this app)."
-            if probe_duration(recording) > TIMELINE_SECONDS else "")
+            if length > TIMELINE_SECONDS else "")
     transcript = "\n".join(f"- **{r['start']:.1f}-{r['end']:.1f} s** ({r['emotion']}{', unsure' if r['unsure'] else ''}): "
                            f"{r['words'] or ''}" for r in records)
     give_back_memory()
     return (*(plots + [None])[:2], table, f"{note}\n\n{transcript}".strip(),
-            [str(jsonl.with_suffix("").with_suffix(".csv")), str(jsonl)], {"path": recording, "records": records})
+            [str(table_file), str(jsonl)], {"path": recording, "records": records})
 
 
 @on_gpu
@@ -284,7 +288,27 @@ def open_segment(state: dict | None, evt: gr.SelectData):
     summary = (f"**{record['start']:.1f}-{record['end']:.1f} s**: {analysis.transcript.text if analysis.transcript else ''}"
                f"\n\n{answers}")
     views = [encoded(figures[m.name]) if m.name in figures else None for m in EXPLAINED]
-    return (16000, wave), summary, *views
+    return (16000, (np.clip(wave, -1, 1) * 32767).astype(np.int16)), summary, *views
+
+
+def live_update(chunk, state: LiveState | None):
+    """The Live tab, once per microphone chunk: the voice models on the last 3 s (:mod:`emodemo.live`);
+    the current answer and the track so far (the track only when a new point was added)."""
+    if chunk is None:
+        return gr.skip(), gr.skip(), state
+    rate, samples = chunk
+    state, point = listen(pipeline, state, rate, samples)
+    if point is None:
+        return gr.skip(), gr.skip(), state
+    if point["silent"]:
+        now = {"(no speech)": 1.0}
+    else:
+        now = {f"{label}{' (unsure)' if point['unsure'] and label == point['emotion'] else ''}": p
+               for label, p in point["fused"].items()}
+    times = np.array([p["time"] for p in state.points])
+    track = np.array([[p["fused"][label] for label in CANONICAL7] if not p["silent"] else [np.nan] * 7
+                      for p in state.points])
+    return now, timeline_plotly([], times, track, CANONICAL7, title="the voice, live (last 3 s, every second)"), state
 
 
 def launch_options() -> dict:
@@ -359,7 +383,7 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
             timeline_text = gr.Markdown()
         with gr.Accordion("The selected segment", open=True):
             segment_sound = gr.Audio(label="segment", interactive=False, elem_id="segment-sound")
-            segment_answers = gr.Markdown()
+            segment_answers = gr.Markdown(elem_id="segment-answers")
             segment_views = [gr.Plot(label=m.name) for m in EXPLAINED]
         timeline_state = gr.State(None, time_to_live=CACHE_HOURS * 3600)
         # long recordings have a queue of their own: a short clip never waits behind an hour of audio
@@ -368,6 +392,19 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
                     api_name="timeline", concurrency_id="timeline", concurrency_limit=1)
         segments.select(open_segment, inputs=timeline_state, outputs=[segment_sound, segment_answers, *segment_views],
                         api_name=False, concurrency_id="clips", concurrency_limit=CONCURRENCY)
+    with gr.Tab("Live microphone"):
+        gr.Markdown("Press record and speak: every second, the models that hear the voice alone answer for the "
+                    "last 3 seconds (no transcript: Whisper would take longer than the second it has). Stop to "
+                    "end; a session lasts at most 10 minutes.")
+        with gr.Row():
+            mic = gr.Audio(sources=["microphone"], streaming=True, label="Microphone", elem_id="live-mic")
+            live_now = gr.Label(label="now (fused voice answer)", num_top_classes=3, elem_id="live-now")
+        live_track = gr.Plot(label="the voice over time", elem_id="live-track")
+        live_state = gr.State(None)
+        mic.stream(live_update, inputs=[mic, live_state], outputs=[live_now, live_track, live_state],
+                   stream_every=EVERY_SECONDS, time_limit=600, api_name=False, concurrency_id="live",
+                   concurrency_limit=max(2, CONCURRENCY))
+        mic.start_recording(lambda: (None, None, None), outputs=[live_now, live_track, live_state], api_name=False)
     with gr.Tab("Compare models"):
         compare_models()
     with gr.Tab("Evaluate on your clips"):

@@ -17,11 +17,18 @@ Protocol
 * **Throughput.** A recording of RAVDESS clips (all 24 actors, shuffled, pauses as above) of
   ``--minutes`` minutes through ``python -m emodemo timeline`` in a fresh process: the served voice
   models + Whisper tiny.en (every model that hears the voice), then every served model (the words
-  models too). Wall time, real-time factor (wall / audio) and the process's peak resident memory.
+  models too). Wall time (start-up included), real-time factor (wall / audio) and the process's peak
+  resident memory.
+* **Ray** (``--ray-files``): the same command with ``--ray`` over several such recordings, with 1 and
+  then 2 Ray workers (actors), the voice models + Whisper; Ray's start-up and each actor's model
+  loading are in the wall time.
 
 Usage::
 
     python bench/timeline.py --root ../shared/datasets/ravdess_speech [--minutes 10] [--folds 0,1]
+    python bench/timeline.py --skip-accuracy --minutes 60                # the hour of the issue's target
+    python bench/timeline.py --skip-accuracy --minutes 0 --ray-files 6   # Ray Data, 1 vs 2 workers
+    python bench/timeline.py --readme-only                               # README's tables from the saved JSON
 
 Writes ``bench/results/timeline.json`` and ``.png`` (an example timeline) and prints a table.
 """
@@ -149,6 +156,60 @@ def throughput_run(path: Path, models: list[str] | None) -> dict:
             "peak_rss_mb": peak, "models": models or "all served"}
 
 
+def ray_scaling(root: Path, files: int, minutes: float, models: list[str]) -> list[dict]:
+    """Wall time of ``timeline --ray`` over ``files`` recordings of ``minutes`` each, with 1 and 2
+    workers (Ray's start-up and each actor's model loading included)."""
+    import soundfile as sf
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        recordings = Path(folder) / "recordings"
+        recordings.mkdir()
+        for k in range(files):
+            long_recording(root, minutes, recordings, seed=k).rename(recordings / f"recording_{k}.wav")
+        seconds = sum(sf.info(str(p)).duration for p in recordings.iterdir())
+        for workers in (1, 2):
+            out = Path(folder) / f"ray_{workers}.jsonl"
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "emodemo", "timeline", str(recordings), "--out", str(out), "--ray",
+                            "--workers", str(workers), "--models", ",".join(models)], check=True, cwd=REPO,
+                           capture_output=True)
+            wall = time.perf_counter() - started
+            rows.append({"workers": workers, "files": files, "audio_s": seconds, "wall_s": wall,
+                         "real_time_factor": wall / seconds})
+    return rows
+
+
+README_START, README_END = "<!-- timeline:start -->", "<!-- timeline:end -->"
+
+
+def markdown(result: dict, live: dict | None) -> str:
+    """The README's tables: segments against clips, throughput, Ray, the live microphone."""
+    acc = result["accuracy"]
+    whole, touching = acc["conditions"]["whole"], acc["conditions"]["trimmed"]
+    lines = ["| 1,200 RAVDESS takes of unseen actors, fold `speech_probe` models | accuracy (7 classes) | "
+             "segments per take | boundary error: median / 90th pct |", "|---|---|---|---|",
+             f"| whole takes, one answer per take (clip level) | {acc['clip_accuracy']:.3f} | 1 | - |"]
+    for name, row in (("whole takes, the detector's segments", whole), ("touching utterances, the detector's segments", touching)):
+        lines.append(f"| {name} | {row['segment_accuracy']:.3f} | {row['segments_per_clip']:.2f} | "
+                     f"{row['boundary_error_median_s']:.3f} s / {row['boundary_error_p90_s']:.2f} s |")
+    lines += ["", "| throughput, this 2-core CPU | audio | wall (start-up included) | real-time factor | peak memory |",
+              "|---|---|---|---|---|"]
+    for row in result.get("throughput", []):
+        what = "every served model + Whisper" if isinstance(row["models"], str) else \
+            f"the {len(row['models'])} voice models + Whisper (target: RTF 0.17, 2 GB)"
+        lines.append(f"| {what} | {row['audio_s'] / 60:.0f} min | {row['wall_s']:.0f} s | {row['real_time_factor']:.3f} | "
+                     f"{row['peak_rss_mb'] / 1024:.2f} GB |")
+    for row in result.get("ray", []):
+        lines.append(f"| Ray Data, {row['workers']} worker{'s' if row['workers'] > 1 else ''} (actors), voice models + "
+                     f"Whisper, {row['files']} recordings | {row['audio_s'] / 60:.0f} min | {row['wall_s']:.0f} s | "
+                     f"{row['real_time_factor']:.3f} | - |")
+    if live:
+        lines += ["", f"Live microphone in Chromium: {live['answers']} answers in {live['seconds_streamed']:.0f} s of "
+                      f"streaming; from a chunk's arrival to its answer on screen, median **{live['median_s']:.2f} s**, "
+                      f"90th percentile {live['p90_s']:.2f} s (target 1.0 s; in the handler {live['server_s_median']:.2f} s)."]
+    return "\n".join(lines)
+
+
 def figure(example: dict, out: Path) -> None:
     """The example recording's timeline: the model's answer per segment over the true clips."""
     import matplotlib
@@ -175,20 +236,32 @@ def main() -> None:
     parser.add_argument("--folds", default="0,1,2,3,4")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the throughput recording")
     parser.add_argument("--skip-accuracy", action="store_true")
+    parser.add_argument("--ray-files", type=int, default=0, help="also time --ray with 1 and 2 workers on this many "
+                                                                "recordings of --ray-minutes each")
+    parser.add_argument("--ray-minutes", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--readme-only", action="store_true", help="re-render README's tables from the saved JSON")
     args = parser.parse_args()
+    if args.readme_only:
+        from emodemo.files import replace_marked_block
+        live = RESULTS.with_name("live.json")
+        replace_marked_block(REPO / "README.md", README_START, README_END,
+                             markdown(json.loads(args.out.read_text()), json.loads(live.read_text()) if live.is_file() else None))
+        return
     result = json.loads(args.out.read_text()) if args.out.is_file() else {}
     from timing import machine
     result["machine"] = machine()
     if not args.skip_accuracy:
         result["accuracy"] = accuracy_run(args.root, [int(k) for k in args.folds.split(",")])
         figure(result["accuracy"]["example"], args.out.with_suffix(".png"))
+    from emodemo.pipeline import discover
+    voice = [m for m in discover() if m not in WORDS_ONLY and m != "fer_cnn"]
     if args.minutes > 0:
-        from emodemo.pipeline import discover
-        voice = [m for m in discover() if m not in WORDS_ONLY and m != "fer_cnn"]
         with tempfile.TemporaryDirectory() as folder:
             path = long_recording(args.root, args.minutes, Path(folder))
             result["throughput"] = [throughput_run(path, voice), throughput_run(path, None)]
+    if args.ray_files:
+        result["ray"] = ray_scaling(args.root, args.ray_files, args.ray_minutes, voice)
     args.out.write_text(json.dumps(result, indent=1))
     accuracy = result.get("accuracy")
     if accuracy:
@@ -200,6 +273,9 @@ def main() -> None:
         print(f"{row['models'] if isinstance(row['models'], str) else len(row['models'])} models: "
               f"{row['audio_s'] / 60:.1f} min of audio in {row['wall_s']:.0f} s, RTF {row['real_time_factor']:.3f}, "
               f"peak {row['peak_rss_mb']:.0f} MB")
+    for row in result.get("ray", []):
+        print(f"Ray, {row['workers']} worker(s): {row['files']} recordings, {row['audio_s'] / 60:.1f} min of audio in "
+              f"{row['wall_s']:.0f} s (RTF {row['real_time_factor']:.3f}, start-up included)")
 
 
 if __name__ == "__main__":

@@ -108,7 +108,7 @@ def _load(backend: str, model: str) -> LoadedWhisper:
         on_gpu = ctranslate2.get_cuda_device_count() > 0
         engine = WhisperModel(str(asset.path), device="cuda" if on_gpu else "cpu",
                               compute_type="float16" if on_gpu else "float32",
-                              cpu_threads=_usable_cores())
+                              cpu_threads=_cpu_threads())
     else:
         from emodemo.whisper_convert import load_openai_whisper
 
@@ -164,9 +164,13 @@ def _run_openai_whisper(engine, wave: np.ndarray, language: str | None,
     return result["text"].strip(), words, result["language"]
 
 
-def _usable_cores() -> int:
-    """Cores this process may run on (a container's CPU set, not the host's core count)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 0)
+def _cpu_threads() -> int:
+    """CTranslate2's threads: the cores this process may run on (a container's CPU set, not the
+    host's core count), or fewer when ``OMP_NUM_THREADS`` says so (as for torch; Ray sets it to each
+    actor's CPUs, so two actors on two cores do not each take both)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    asked = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(asked))) if asked.isdigit() else cores
 
 
 def _as_wave(path_or_wave) -> np.ndarray:

@@ -85,6 +85,10 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--max-minutes", type=float, help="analyse at most this much of each recording")
     m.add_argument("--no-transcript", action="store_true", help="skip Whisper and the words models (faster)")
     m.add_argument("--no-progress", action="store_true", help="no progress bar")
+    m.add_argument("--ray", action="store_true", help="run on Ray Data (pip install -r requirements-ray.txt): a pool of "
+                                                     "--workers actors, local or on the cluster of RAY_ADDRESS; not resumable")
+    m.add_argument("--workers", type=int, default=2, help="Ray actors, each with the models loaded (with --ray)")
+    m.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor (with --ray)")
     return p
 
 
@@ -174,10 +178,17 @@ def _timeline(args) -> int:
     for path in (args.out, args.csv):
         if path is not None and not path.parent.is_dir():
             raise ValueError(f"cannot write {path}: the folder {path.parent} does not exist")
-    pipeline = Pipeline(None if args.models == "all" else args.models.split(","), transcribe=not args.no_transcript)
-    summary = timeline_to_jsonl(args.inputs, args.out, pipeline, channels=args.channels,
-                                max_seconds=None if args.max_minutes is None else 60 * args.max_minutes,
-                                progress=not args.no_progress)
+    models = None if args.models == "all" else args.models.split(",")
+    max_seconds = None if args.max_minutes is None else 60 * args.max_minutes
+    if args.ray:
+        from emodemo.timeline_ray import timeline_with_ray
+        summary = timeline_with_ray(args.inputs, args.out, models, transcribe=not args.no_transcript,
+                                    channels=args.channels, max_seconds=max_seconds, workers=args.workers,
+                                    gpus_per_worker=args.gpus_per_worker)
+        summary["skipped"] = 0
+    else:
+        summary = timeline_to_jsonl(args.inputs, args.out, Pipeline(models, transcribe=not args.no_transcript),
+                                    channels=args.channels, progress=not args.no_progress, max_seconds=max_seconds)
     print(f"{summary['done']} recordings analysed ({summary['segments']} segments), {summary['failed']} could not be "
           f"read (noted in {args.out}), {summary['skipped']} already done", file=sys.stderr)
     if args.csv:

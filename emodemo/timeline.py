@@ -31,7 +31,7 @@ from emodemo.long_audio import CHUNK_SECONDS, stream_chunks
 from emodemo.segmentation import SegmentOptions, Span, StreamingSegmenter
 
 WINDOW_SECONDS = 28.0     # segments transcribed together: under Whisper's 30 s window
-MAX_SECONDS = float(os.environ.get("EMODEMO_TIMELINE_MAX_SECONDS", 3600))  # the app's limit per recording
+MAX_RECORDING_SECONDS = float(os.environ.get("EMODEMO_TIMELINE_MAX_SECONDS", 3600))  # the app's limit
 
 
 def analyse_recording(pipeline, path: str | Path, channels: str = "mix", options: SegmentOptions = SegmentOptions(),

@@ -18,7 +18,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from emodemo.audio import AudioError, probe_duration
 from emodemo.batch import list_inputs
@@ -45,14 +45,13 @@ def finished_files(out: Path) -> set[str]:
 
 
 def timeline_to_jsonl(inputs: str | Path, out: Path, pipeline, channels: str = "mix", max_seconds: float | None = None,
-                      progress: bool = True, on_file: Callable[[str], None] | None = None) -> dict:
+                      progress: bool = True) -> dict:
     """Analyse every recording under ``inputs`` not yet finished in ``out`` (module doc); returns
     ``{"done": n, "failed": n, "skipped": n, "segments": n}`` for this run."""
     from tqdm.auto import tqdm
 
-    from emodemo.timeline import analyse_recording
     files = list_inputs(inputs)
-    names = _display_names(files, Path(inputs))
+    names = display_names(files, Path(inputs))
     closed = finished_files(out)
     todo = [(f, n) for f, n in zip(files, names) if n not in closed]
     summary = {"done": 0, "failed": 0, "skipped": len(files) - len(todo), "segments": 0}
@@ -60,29 +59,42 @@ def timeline_to_jsonl(inputs: str | Path, out: Path, pipeline, channels: str = "
     with open(out, "a", encoding="utf-8") as sink, \
             tqdm(total=round(total), unit="s", desc="timeline", **({} if progress else {"disable": True})) as bar:
         for file, name in todo:
-            if on_file is not None:
-                on_file(name)
-            started, segments, seen = time.perf_counter(), 0, [0.0]
+            seen = [0.0]
 
             def advance(seconds: float) -> None:
                 bar.update(round(seconds - seen[0]))
                 seen[0] = seconds
-            try:
-                for record in analyse_recording(pipeline, file, channels=channels, max_seconds=max_seconds,
-                                                on_progress=advance, name=name):
-                    sink.write(json.dumps(record) + "\n")
-                    segments += 1
-            except (AudioError, ValueError) as error:
-                sink.write(json.dumps({"file": name, "error": str(error)}) + "\n")
+            for record in file_records(pipeline, file, name, channels, max_seconds, on_progress=advance):
+                sink.write(json.dumps(record) + "\n")
+                if "segment" in record:
+                    summary["segments"] += 1
+                    continue
                 sink.flush()
-                summary["failed"] += 1
-                continue
-            sink.write(json.dumps({"file": name, "done": True, "segments": segments, "seconds": round(seen[0], 3),
-                                   "elapsed_s": round(time.perf_counter() - started, 3)}) + "\n")
-            sink.flush()
-            summary["done"] += 1
-            summary["segments"] += segments
+                summary["failed" if "error" in record else "done"] += 1
     return summary
+
+
+def file_records(pipeline, file: Path, name: str, channels: str = "mix", max_seconds: float | None = None,
+                 on_progress: Callable[[float], None] | None = None) -> Iterator[dict]:
+    """One recording's lines (module doc): a record per segment, then its closing line; or an error
+    line when it cannot be read (after the segments read before the problem, e.g. a damaged tail)."""
+    from emodemo.timeline import analyse_recording
+    started, segments, read = time.perf_counter(), 0, [0.0]
+
+    def progress(seconds: float) -> None:
+        read[0] = seconds
+        if on_progress is not None:
+            on_progress(seconds)
+    try:
+        for record in analyse_recording(pipeline, file, channels=channels, max_seconds=max_seconds,
+                                        on_progress=progress, name=name):
+            segments += 1
+            yield record
+    except (AudioError, ValueError) as error:
+        yield {"file": name, "error": str(error)}
+        return
+    yield {"file": name, "done": True, "segments": segments, "seconds": round(read[0], 3),
+           "elapsed_s": round(time.perf_counter() - started, 3)}
 
 
 def write_csv(jsonl: Path, out: Path) -> int:
@@ -103,7 +115,7 @@ def write_csv(jsonl: Path, out: Path) -> int:
     return len(records)
 
 
-def _display_names(files: Sequence[Path], inputs: Path) -> list[str]:
+def display_names(files: Sequence[Path], inputs: Path) -> list[str]:
     """What the records call each file: its path under the input folder, else as given."""
     if inputs.is_dir():
         return [f.relative_to(inputs).as_posix() for f in files]

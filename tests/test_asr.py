@@ -122,3 +122,16 @@ def test_multilingual_base_detects_english(ravdess_clip, backend):
     transcript = asr.transcribe(ravdess_clip, model="base", backend=backend)
     assert transcript.language == "en"
     assert _words(transcript.text) == ["kids", "are", "talking", "by", "the", "door"]
+
+
+def test_transcription_threads_follow_omp_num_threads(monkeypatch):
+    """Two Ray actors on two cores must not each take both: OMP_NUM_THREADS caps the threads."""
+    import os
+    from emodemo.asr import _cpu_threads
+    cores = len(os.sched_getaffinity(0))
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert _cpu_threads() == cores
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _cpu_threads() == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", str(cores + 8))
+    assert _cpu_threads() == cores

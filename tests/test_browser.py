@@ -66,3 +66,50 @@ def test_compare_tab_shows_every_model_side_by_side(app_url, tmp_path):
         page.screenshot(path=str(tmp_path / "compare.png"), full_page=False)
         browser.close()
     assert (tmp_path / "compare.png").stat().st_size > 10_000
+
+
+def _joined_takes(ravdess_root, folder: Path, takes: tuple[str, ...], rate: int | None = None) -> Path:
+    """Real RAVDESS takes of actor 01 joined into one 16-bit wav (at ``rate``, default 16 kHz)."""
+    import numpy as np
+    import soundfile as sf
+    from emodemo.audio import load_audio, resample
+    wave = np.concatenate([load_audio(ravdess_root / "Actor_01" / f"{t}.flac") for t in takes])
+    path = folder / "joined.wav"
+    sf.write(path, resample(wave, 16000, rate) if rate else wave, rate or 16000, subtype="PCM_16")
+    return path
+
+
+def test_timeline_tab_draws_the_timeline_and_a_selected_segment_plays(app_url, ravdess_root, tmp_path):
+    recording = _joined_takes(ravdess_root, tmp_path, ("03-01-01-01-01-01-01", "03-01-05-02-01-01-01",
+                                                        "03-01-04-01-02-02-01"))
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(app_url)
+        page.get_by_role("tab", name="Timeline (long recordings)").click()
+        page.locator("#recording input[type=file]").set_input_files(str(recording))
+        page.get_by_role("button", name="Build the timeline").click()
+        playwright.expect(page.locator("#timeline .js-plotly-plot")).to_be_visible(timeout=120_000)
+        rows = page.locator("#segments [role=row]")                   # the header, then one row per segment
+        playwright.expect(rows).to_have_count(4, timeout=30_000)
+        rows.nth(2).locator("[role=gridcell], td").nth(3).click()      # select the second segment
+        playwright.expect(page.locator("#segment-sound button[aria-label=Play]")).to_be_visible(timeout=60_000)
+        playwright.expect(page.locator("#segment-answers")).to_contain_text("speech_probe")
+        browser.close()
+
+
+def test_live_microphone_answers_while_the_user_speaks(app_url, ravdess_root, tmp_path):
+    microphone = _joined_takes(ravdess_root, tmp_path, ("03-01-05-02-01-01-01", "03-01-04-02-01-01-01"), rate=48000)
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-audio-capture={microphone}"])
+        page = browser.new_context(permissions=["microphone"]).new_page()
+        page.goto(app_url)
+        page.get_by_role("tab", name="Live microphone").click()
+        page.locator("#live-mic").get_by_role("button", name="Record").click()
+        # an emotion within a few seconds of speech (the take opens with room noise: "no speech" first)
+        playwright.expect(page.locator("#live-now")).to_contain_text(
+            re.compile("neutral|happy|sad|angry|fearful|disgust|surprised"), timeout=30_000)
+        playwright.expect(page.locator("#live-track .js-plotly-plot")).to_be_visible(timeout=30_000)
+        browser.close()
