@@ -7,7 +7,7 @@ DATA  ?= ../shared/datasets
 # Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: app test space-check test-slow notebooks bench generalisation clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha runs-words_minilm
+.PHONY: app test space-check test-slow notebooks bench generalisation timeline clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha runs-words_minilm
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt scripts/setup.sh
 	@bash scripts/setup.sh
@@ -47,6 +47,13 @@ bench: $(STAMP)
 	$(PY) bench/mesm.py --root $(DATA)/ravdess_speech
 	$(PY) bench/compare.py --root $(DATA)/ravdess_speech --fer-root $(DATA)/fer2013   # also runs bench/app.py and bench/hub_baseline.py
 	$(PY) bench/gpu.py prepare --root $(DATA)/ravdess_speech   # then on a GPU machine: python bench/gpu.py run
+
+## Emotion over time (issue 21): segments against clips on joined RAVDESS takes, an hour's throughput,
+## Ray 1 vs 2 workers, the live microphone in Chromium; then README's tables (~40 min on 2 cores)
+timeline: $(STAMP)
+	$(PY) bench/timeline.py --root $(DATA)/ravdess_speech --minutes 60 --ray-files 6
+	$(PY) bench/live.py --root $(DATA)/ravdess_speech
+	$(PY) bench/timeline.py --readme-only
 
 ## Every served model beyond RAVDESS: TESS (choose half; --report for the report half), the robustness
 ## set, per gender, the collapse; saved in bench/results/generalisation.json and rendered into README.

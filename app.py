@@ -349,9 +349,10 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
                            "outvote the voice); a slider scales a modality's say (1 as learned, 0 ignored)."
                            if pipeline.stacker is not None else
                            "The fused answer is their weighted mean. Move a slider to change a modality's weight.")
-                        + " The voice and words models' answers are calibrated on held-out speakers (the face "
-                        "model's not yet); an answer whose confidence is under the line where 80 % of those "
-                        "speakers' answers were right is marked *unsure*.")
+                        + " Every model's answers are calibrated on held-out data (the voice and words models on "
+                        "held-out speakers, the face model on FER-2013's validation images); an answer whose "
+                        "confidence is under the line where 80 % of those held-out answers were right is marked "
+                        "*unsure*.")
             with gr.Row():
                 sliders = [gr.Slider(0, 1, value=DEFAULT_WEIGHT, step=0.05, label=f"weight of {name}")
                            for name in EXPERTS.values()]

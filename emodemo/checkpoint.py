@@ -272,14 +272,14 @@ def model_card(meta: Mapping[str, Any]) -> str:
         cal = meta["calibration"]
         unsure = cal.get("unsure") or {}
         lines += ["## Calibration", "",
-                  f"- temperature {cal['temperature']:.3f}, fitted on the validation speakers {', '.join(cal.get('fitted_on', []))} "
+                  f"- temperature {cal['temperature']:.3f}, fitted on held-out data: {', '.join(cal.get('fitted_on', []))} "
                   "(the app divides the logits by it)"]
         if "ece_before" in cal:
-            lines.append(f"- expected calibration error (top label, 15 bins) on those speakers: {cal['ece_before']:.3f} "
+            lines.append(f"- expected calibration error (top label, 15 bins) on that data: {cal['ece_before']:.3f} "
                          f"before, {cal['ece_after']:.3f} after")
         if unsure:
-            lines.append(f"- answers below a confidence of {unsure['threshold']:.3f} are shown as \"unsure\": on those "
-                         f"speakers, {100 * unsure['answered']:.0f} % of clips are answered, right "
+            lines.append(f"- answers below a confidence of {unsure['threshold']:.3f} are shown as \"unsure\": on that "
+                         f"data, {100 * unsure['answered']:.0f} % of the inputs are answered, right "
                          f"{100 * unsure['accuracy_answered']:.0f} % of the time")
         lines.append("")
     if meta.get("train_config"):

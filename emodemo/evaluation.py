@@ -167,6 +167,9 @@ def calibrate_checkpoint(model: str | Path, dataset: str, root: str | Path) -> d
     card = loaded.meta.get("data_card", {})
     if dataset in TEXT_BENCHMARKS and card.get("dataset") == dataset:     # a words model: its validation part
         samples, speakers = text_benchmark_parts(dataset, root)[1], [f"the validation part of {dataset}"]
+    elif dataset == "fer2013" and card.get("dataset") == dataset:          # faces without speakers: its validation images
+        from emodemo.recipes.fer_cnn import split
+        samples, speakers = split(data.load(dataset, root))[1], ["FER-2013's validation images (the epoch was chosen on them)"]
     else:
         speakers = card.get("validation_speakers")
         if not speakers:
@@ -174,9 +177,10 @@ def calibrate_checkpoint(model: str | Path, dataset: str, root: str | Path) -> d
         samples = [s for s in data.load(dataset, root, **LOADER_OPTIONS.get(dataset, {})) if s.speaker in set(speakers)]
         if not samples:
             raise ValueError(f"{root} holds none of {model}'s validation speakers ({', '.join(speakers)})")
-    usable, *_ = readable(loaded, samples, dataset, transcribe=dataset not in TEXT_BENCHMARKS)
+    usable, *_ = readable(loaded, samples, dataset, transcribe=dataset not in TEXT_BENCHMARKS and dataset != "fer2013")
     probs, targets = predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
     calibration = dict(calibrated_on(probs, targets, speakers), pairs="the lines" if dataset in TEXT_BENCHMARKS else
+                       "the face images" if dataset == "fer2013" else
                        "real (each clip with its own words)" if "text" in needed_fields(loaded) else "the clips")
     set_calibration(folder, calibration)
     return calibration

@@ -240,7 +240,8 @@ class Pipeline:
             with _timed(timings, m.name):
                 try:
                     faces = m.recipe.video_emotion(m.model, m.labels, path, fps=FACE_FPS,
-                                                   max_frames=int(self.max_seconds * FACE_FPS))
+                                                   max_frames=int(self.max_seconds * FACE_FPS),
+                                                   temperature=temperature(m.meta))
                 except VideoError:      # e.g. a .webm holding sound only: nothing for the face models
                     return {}, []
                 except ValueError as err:
@@ -248,7 +249,8 @@ class Pipeline:
                     continue
             order = np.argsort(-faces["mean"])
             predictions[m.name] = Prediction(m.name, [(m.labels[i], float(faces["mean"][i])) for i in order], ("face",),
-                                             {k: faces[k] for k in ("per_face", "timestamps", "crops")})
+                                             {k: faces[k] for k in ("per_face", "timestamps", "crops")},
+                                             unsure_line(m.meta))
         return predictions, notes
 
     def analyse_wave(self, wave: np.ndarray, timings: dict[str, float] | None = None) -> Analysis:

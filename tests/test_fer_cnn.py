@@ -126,6 +126,10 @@ def test_video_path_finds_the_face_in_each_frame_and_averages_the_cnns_answers(t
     assert result["per_face"].shape == (result["n_faces"], 7)
     np.testing.assert_allclose(result["mean"], result["per_face"].mean(axis=0), rtol=1e-6)
     assert result["prediction"] == "happy"
+    # served with the checkpoint's temperature (fitted on FER-2013's validation images): softer, same answer
+    calibrated = recipe.video_emotion(model, meta["labels"], clip, fps=5.0, temperature=meta["calibration"]["temperature"])
+    assert meta["calibration"]["temperature"] > 1 and calibrated["prediction"] == "happy"
+    assert calibrated["per_face"].max(axis=1).mean() < result["per_face"].max(axis=1).mean()
 
     blank = write_video(tmp_path / "blank.mp4", [np.full((240, 320, 3), 90, dtype=np.uint8)] * FPS)
     with pytest.raises(ValueError, match="no face found"):

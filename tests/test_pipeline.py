@@ -244,6 +244,7 @@ def test_a_video_gets_the_voice_models_and_the_face_models_with_its_face_track(p
     for name in faces:
         prediction = result.predictions[name]
         assert prediction.top == "happy" and prediction.modalities == ("face",)
+        assert prediction.unsure_below is not None                  # calibrated: it can say it is unsure
         assert len(prediction.extras["timestamps"]) >= 10 and prediction.extras["crops"].shape[1:] == (48, 48)
     assert "door" in result.transcript.text.lower()
     assert faces <= set(pipeline.explain(result))

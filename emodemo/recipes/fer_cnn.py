@@ -67,10 +67,11 @@ def face_inputs(crops: np.ndarray) -> dict[str, torch.Tensor]:
 
 @torch.inference_mode()
 def video_emotion(model: torch.nn.Module, labels: Sequence[str], path: str | Path, fps: float = 5.0,
-                  max_frames: int | None = None) -> dict:
+                  max_frames: int | None = None, temperature: float = 1.0) -> dict:
     """Talk 003's visual model on a video: the largest face of each frame sampled at ``fps`` (Haar
-    cascade, :func:`emodemo.video.face_track`), the CNN's probabilities per face, and their mean
-    over the clip (the talk's clip answer). Raises ``ValueError`` when no frame shows a face."""
+    cascade, :func:`emodemo.video.face_track`), the CNN's probabilities per face (its logits divided
+    by the checkpoint's calibration ``temperature``), and their mean over the clip (the talk's clip
+    answer). Raises ``ValueError`` when no frame shows a face."""
     from emodemo.video import face_track
 
     track = face_track(path, fps=fps, max_frames=max_frames)
@@ -78,7 +79,8 @@ def video_emotion(model: torch.nn.Module, labels: Sequence[str], path: str | Pat
         raise ValueError(f"no face found in the {track.n_frames} frames sampled from {Path(path).name}: "
                          "the face model needs a frontal face in view")
     device = next(model.parameters()).device
-    probs = model(face_inputs(track.crops)["image"].to(device)).float().softmax(-1).cpu().numpy()   # [M, C]
+    logits = model(face_inputs(track.crops)["image"].to(device)).float()                          # [M, C]
+    probs = (logits / temperature).softmax(-1).cpu().numpy()                                         # [M, C]
     mean = probs.mean(axis=0)                                                                       # [C]
     return {"labels": list(labels), "per_face": probs, "timestamps": track.timestamps, "mean": mean,
             "prediction": labels[int(mean.argmax())], "n_frames": track.n_frames, "n_faces": len(track.crops),
