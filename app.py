@@ -404,7 +404,7 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
         live_state = gr.State(None)
         mic.stream(live_update, inputs=[mic, live_state], outputs=[live_now, live_track, live_state],
                    stream_every=EVERY_SECONDS, time_limit=600, api_name=False, concurrency_id="live",
-                   concurrency_limit=max(2, CONCURRENCY))
+                   concurrency_limit=1)   # one chunk at a time, in order: two at once would each update a copy of the state
         mic.start_recording(lambda: (None, None, None), outputs=[live_now, live_track, live_state], api_name=False)
     with gr.Tab("Compare models"):
         compare_models()

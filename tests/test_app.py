@@ -237,8 +237,13 @@ def test_a_selected_segment_plays_and_shows_what_the_models_looked_at(long_recor
         app.open_segment(None, gr.SelectData(None, {"index": [0, 0], "value": ""}))
 
 
-def test_a_recording_without_speech_gets_a_message(client, tmp_path):
+def test_a_recording_without_speech_or_not_audio_gets_a_message(client, tmp_path):
     quiet = tmp_path / "room.wav"
     sf.write(quiet, np.random.default_rng(0).normal(0, 1e-4, 16000 * 20).astype(np.float32), 16000)
     with pytest.raises(gradio_client.exceptions.AppError, match="No speech was found"):
         client.predict(gradio_client.handle_file(str(quiet)), "mixed (one voice track)", api_name="/timeline")
+    notes = tmp_path / "notes.mp3"
+    notes.write_text("minutes of the meeting")
+    with pytest.raises(gradio_client.exceptions.AppError, match="notes.mp3") as error:
+        client.predict(gradio_client.handle_file(str(notes)), "mixed (one voice track)", api_name="/timeline")
+    assert "/tmp" not in str(error.value) and "Traceback" not in str(error.value)
