@@ -23,8 +23,7 @@ from emodemo.fusion import MODALITY_NAMES
 from emodemo.audio import AudioError, probe_duration
 from emodemo.long_audio import read_span
 from emodemo.pipeline import ClipError, Pipeline
-from emodemo.timeline import MAX_RECORDING_SECONDS as TIMELINE_SECONDS
-from emodemo.timeline import analyse_recording, smoothed_track
+from emodemo.timeline import analyse_recording, recording_limit, smoothed_track
 from emodemo.timeline_files import write_csv
 from emodemo.upload_eval import UploadError, evaluate_upload
 from emodemo.labels import CANONICAL7
@@ -40,6 +39,7 @@ DEFAULT_WEIGHT = 1.0   # every modality's weight in the fusion until the user mo
 MAX_UPLOAD_MB = int(os.environ.get("EMODEMO_MAX_UPLOAD_MB", "200"))   # larger uploads are refused by Gradio
 CACHE_HOURS = float(os.environ.get("EMODEMO_CACHE_HOURS", "1"))       # uploads are deleted after this long
 CONCURRENCY = int(os.environ.get("EMODEMO_CONCURRENCY", "1"))         # analyses run at once; others queue
+TIMELINE_SECONDS = recording_limit()      # the Timeline tab's limit per recording (an hour; 10 minutes on a Space)
 SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"   # bench/compare.py
 SAVED_GENERALISATION = SAVED_COMPARISON.with_name("generalisation.json")                      # bench/generalisation.py
 

@@ -31,7 +31,14 @@ from emodemo.long_audio import CHUNK_SECONDS, stream_chunks
 from emodemo.segmentation import SegmentOptions, Span, StreamingSegmenter
 
 WINDOW_SECONDS = 28.0     # segments transcribed together: under Whisper's 30 s window
-MAX_RECORDING_SECONDS = float(os.environ.get("EMODEMO_TIMELINE_MAX_SECONDS", 3600))  # the app's limit
+ON_SPACE_SECONDS = 600.0   # a Hugging Face Space's shared hardware: 10 minutes per recording unless set
+
+
+def recording_limit() -> float:
+    """The app's limit per recording, in seconds: ``EMODEMO_TIMELINE_MAX_SECONDS`` when set, else an
+    hour here and :data:`ON_SPACE_SECONDS` on a Hugging Face Space (which sets ``SPACE_ID``)."""
+    default = ON_SPACE_SECONDS if os.environ.get("SPACE_ID") else 3600.0
+    return float(os.environ.get("EMODEMO_TIMELINE_MAX_SECONDS", default))
 
 
 def analyse_recording(pipeline, path: str | Path, channels: str = "mix", options: SegmentOptions = SegmentOptions(),

@@ -204,3 +204,14 @@ def test_the_command_line_writes_segments_and_a_table(joined, tmp_path):
     assert sum('"segment"' in line for line in out.read_text().splitlines()) == len(placed)
     assert len(table.read_text().splitlines()) == len(placed) + 1
     assert main(["timeline", str(path), "--out", str(tmp_path / "no" / "out.jsonl")]) == 2
+
+
+def test_the_apps_limit_per_recording_is_an_hour_here_lower_on_a_space_and_a_setting(monkeypatch):
+    from emodemo.timeline import ON_SPACE_SECONDS, recording_limit
+    monkeypatch.delenv("EMODEMO_TIMELINE_MAX_SECONDS", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert recording_limit() == 3600
+    monkeypatch.setenv("SPACE_ID", "someone/emodemo")            # what a Hugging Face Space sets
+    assert recording_limit() == ON_SPACE_SECONDS < 3600
+    monkeypatch.setenv("EMODEMO_TIMELINE_MAX_SECONDS", "7200")
+    assert recording_limit() == 7200
