@@ -86,22 +86,37 @@ def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: floa
 
 def probe_duration(path: str | os.PathLike) -> float:
     """Length of the audio in ``path`` in seconds, read from the header without decoding."""
-    file = _existing_media_file(path)
-    if file.suffix.lower() in SOUNDFILE_SUFFIXES:
-        try:
-            return float(soundfile.info(str(file)).duration)
-        except (soundfile.LibsndfileError, RuntimeError):
-            pass  # ffprobe below gets its chance
-    report = json.loads(_run_tool(
-        ["ffprobe", "-v", "error", *ffmpeg_input(file), "-select_streams", "a:0",
-         "-show_entries", "stream=duration:format=duration", "-of", "json"], file))
-    if not report.get("streams"):
-        raise AudioError(f"{file.name} has no audio track")
+    info, report = _header(path, "stream=duration:format=duration")
+    if info is not None:
+        return float(info.duration)
     # Some containers (webm, some mkv) only know the duration of the whole file.
     for value in (report["streams"][0].get("duration"), report.get("format", {}).get("duration")):
         if value not in (None, "N/A"):
             return float(value)
-    raise AudioError(f"could not read the duration of {file.name}")
+    raise AudioError(f"could not read the duration of {Path(path).name}")
+
+
+def channel_count(path: str | os.PathLike) -> int:
+    """How many channels the first audio stream of ``path`` has (from its header)."""
+    info, report = _header(path, "stream=channels")
+    return int(info.channels) if info is not None else int(report["streams"][0].get("channels") or 1)
+
+
+def _header(path: str | os.PathLike, entries: str):
+    """``(soundfile info, None)`` when libsndfile reads the file, else ``(None, ffprobe's JSON report
+    of the first audio stream's ``entries``)``; an AudioError when there is no audio track."""
+    file = _existing_media_file(path)
+    if file.suffix.lower() in SOUNDFILE_SUFFIXES:
+        try:
+            return soundfile.info(str(file)), None
+        except (soundfile.LibsndfileError, RuntimeError):
+            pass  # ffprobe below gets its chance
+    report = json.loads(_run_tool(
+        ["ffprobe", "-v", "error", *ffmpeg_input(file), "-select_streams", "a:0",
+         "-show_entries", entries, "-of", "json"], file))
+    if not report.get("streams"):
+        raise AudioError(f"{file.name} has no audio track")
+    return None, report
 
 
 def resample(wave: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
@@ -188,11 +203,19 @@ def _read_with_soundfile(file: Path, sr: int, max_seconds: float | None) -> np.n
 
 
 def _decode_with_ffmpeg(file: Path, sr: int, max_seconds: float | None) -> np.ndarray:
-    command = ["ffmpeg", "-nostdin", "-v", "error", *ffmpeg_input(file), "-map", "0:a:0", "-vn", "-sn", "-dn"]
-    if max_seconds is not None:
-        command += ["-t", f"{max_seconds:.6f}"]
-    command += ["-ac", "1", "-ar", str(sr), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
-    return np.frombuffer(_run_tool(command, file), dtype=np.float32).copy()
+    return np.frombuffer(_run_tool(decode_command(file, sr, seconds=max_seconds), file), dtype=np.float32).copy()
+
+
+def decode_command(file: Path, sr: int = SAMPLE_RATE, channels: int = 1, start: float | None = None,
+                   seconds: float | None = None) -> list[str]:
+    """ffmpeg's command decoding the first audio stream of ``file`` (opened as :func:`ffmpeg_input`
+    says) to raw float32 samples at ``sr`` on stdout, ``channels`` interleaved (1: mixed), from
+    ``start`` for at most ``seconds`` (None: from the start / to the end)."""
+    command = ["ffmpeg", "-nostdin", "-v", "error", *(["-ss", f"{start:.6f}"] if start is not None else []),
+               *ffmpeg_input(file), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    if seconds is not None:
+        command += ["-t", f"{seconds:.6f}"]
+    return command + ["-ac", str(channels), "-ar", str(sr), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
 
 
 def ffmpeg_input(file: Path) -> list[str]:

@@ -12,7 +12,6 @@ sides of a stereo call).
 """
 from __future__ import annotations
 
-import json
 import os
 import select
 import shutil
@@ -26,25 +25,10 @@ import numpy as np
 import soundfile
 
 from emodemo.audio import (FFMPEG_HINT, SAMPLE_RATE, SOUNDFILE_SUFFIXES, SUBPROCESS_TIMEOUT_S, AudioError,
-                           _existing_media_file, _run_tool, ffmpeg_input, resample, tool_failure)
+                           _existing_media_file, _run_tool, channel_count, decode_command, resample, tool_failure)
 
 CHUNK_SECONDS = 60.0     # what is decoded at a time (about 4 MB of mono float32 at 16 kHz)
 CHANNEL_MODES = ("mix", "each")
-
-
-def channel_count(path: str | os.PathLike) -> int:
-    """How many channels the first audio stream of ``path`` has (from its header)."""
-    file = _existing_media_file(path)
-    if file.suffix.lower() in SOUNDFILE_SUFFIXES:
-        try:
-            return int(soundfile.info(str(file)).channels)
-        except (soundfile.LibsndfileError, RuntimeError):
-            pass
-    report = json.loads(_run_tool(["ffprobe", "-v", "error", *ffmpeg_input(file), "-select_streams", "a:0",
-                                   "-show_entries", "stream=channels", "-of", "json"], file))
-    if not report.get("streams"):
-        raise AudioError(f"{file.name} has no audio track")
-    return int(report["streams"][0].get("channels") or 1)
 
 
 def stream_chunks(path: str | os.PathLike, chunk_seconds: float = CHUNK_SECONDS, channels: str = "mix",
@@ -91,10 +75,7 @@ def _ffmpeg_blocks(file: Path, chunk_seconds: float, channels: str, max_seconds:
     if shutil.which("ffmpeg") is None:
         raise AudioError(f"cannot read {file.name}: ffmpeg is not installed; {FFMPEG_HINT}")
     n_channels = 1 if channels == "mix" else channel_count(file)
-    command = ["ffmpeg", "-nostdin", "-v", "error", *ffmpeg_input(file), "-map", "0:a:0", "-vn", "-sn", "-dn"]
-    if max_seconds is not None:
-        command += ["-t", f"{max_seconds:.6f}"]
-    command += ["-ac", str(n_channels), "-ar", str(SAMPLE_RATE), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
+    command = decode_command(file, channels=n_channels, seconds=max_seconds)
     block_bytes = int(round(chunk_seconds * SAMPLE_RATE)) * n_channels * 4
     with tempfile.TemporaryFile() as errors:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=errors, stdin=subprocess.DEVNULL)
@@ -149,8 +130,6 @@ def read_span(path: str | os.PathLike, start: float, end: float, channel: int | 
         except (soundfile.LibsndfileError, RuntimeError):
             pass
     n_channels = 1 if channel is None else channel_count(file)
-    command = ["ffmpeg", "-nostdin", "-v", "error", "-ss", f"{start:.6f}", *ffmpeg_input(file), "-t", f"{end - start:.6f}",
-               "-map", "0:a:0", "-vn", "-sn", "-dn", "-ac", str(n_channels), "-ar", str(SAMPLE_RATE), "-f", "f32le",
-               "-acodec", "pcm_f32le", "-"]
+    command = decode_command(file, channels=n_channels, start=start, seconds=end - start)
     data = np.frombuffer(_run_tool(command, file), dtype=np.float32).reshape(-1, n_channels)
     return data[:, 0 if channel is None else channel].copy()

@@ -55,10 +55,6 @@ class Span:
     wave: np.ndarray            # [samples] at 16 kHz, from ``wave_start``
     wave_start: float = 0.0     # seconds from the recording's start
 
-    @property
-    def seconds(self) -> float:
-        return self.end - self.start
-
 
 def speech_ranges(wave: np.ndarray, options: SegmentOptions = SegmentOptions()) -> list[tuple[int, int]]:
     """``[(start, end)]`` sample indices of the speech in a 16 kHz mono ``wave``, shaped as the
@@ -106,9 +102,9 @@ class StreamingSegmenter:
         self.options = options
         self.buffer = np.zeros(0, dtype=np.float32)   # audio not yet given out
         self.offset = 0                                # its first sample's index in the recording
-        # audio after a range that can still change it: a pause that may end, a neighbour it may join
         self.context = int(options.context * SAMPLE_RATE)
-        self.lead_in = max(int(0.5 * SAMPLE_RATE), self.context)
+        self.lead_in = max(int(0.5 * SAMPLE_RATE), self.context)   # kept before a range still open
+        # audio after a range that can still change it: a pause that may end, a neighbour it may join
         self.settle = int((max(options.min_silence, options.join_gap) + options.max_seconds + 1.0) * SAMPLE_RATE)
 
     def feed(self, block: np.ndarray) -> list[Span]:

@@ -19,6 +19,7 @@ average of nearby segments; no value far from any speech).
 """
 from __future__ import annotations
 
+import itertools
 import os
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
@@ -50,27 +51,25 @@ def analyse_recording(pipeline, path: str | Path, channels: str = "mix", options
     what the records call the file (default: its name)."""
     shown = name or Path(path).name
     segmenters: list[StreamingSegmenter] = []
-    counts: list[int] = []
+    numbers: list[Iterator[int]] = []          # each channel's segment numbers
     read = 0
     for block in stream_chunks(path, chunk_seconds, channels, max_seconds):          # [n, C]
         if not segmenters:
             segmenters = [StreamingSegmenter(options) for _ in range(block.shape[1])]
-            counts = [0] * block.shape[1]
+            numbers = [itertools.count() for _ in segmenters]
         for c, segmenter in enumerate(segmenters):
-            yield from _records(pipeline, segmenter.feed(block[:, c]), shown, c if channels == "each" else None, counts, c)
+            yield from _records(pipeline, segmenter.feed(block[:, c]), shown, c if channels == "each" else None, numbers[c])
         read += len(block)
         if on_progress is not None:
             on_progress(read / SAMPLE_RATE)
     for c, segmenter in enumerate(segmenters):
-        yield from _records(pipeline, segmenter.finish(), shown, c if channels == "each" else None, counts, c)
+        yield from _records(pipeline, segmenter.finish(), shown, c if channels == "each" else None, numbers[c])
 
 
-def _records(pipeline, spans: Sequence[Span], name: str, channel: int | None, counts: list[int], c: int) -> Iterator[dict]:
+def _records(pipeline, spans: Sequence[Span], name: str, channel: int | None, numbers: Iterator[int]) -> Iterator[dict]:
     for window in transcription_windows(spans):
         for span, transcript in zip(window, _transcripts(pipeline, window)):
-            analysis = pipeline.answer(span.wave, transcript)
-            yield segment_record(pipeline, analysis, span, name, channel, counts[c])
-            counts[c] += 1
+            yield segment_record(pipeline, pipeline.answer(span.wave, transcript), span, name, channel, next(numbers))
 
 
 def transcription_windows(spans: Sequence[Span], seconds: float = WINDOW_SECONDS) -> list[list[Span]]:
