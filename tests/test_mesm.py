@@ -181,3 +181,21 @@ def test_cli_trains_multilabel_on_a_cmu_mosei_fixture_tree_and_reports_per_emoti
     assert test["per_class"]["happy"]["positives"] + test["per_class"]["happy"]["negatives"] == 4
     assert 0 <= test["mean_wacc"] <= 1 and "chance" not in meta["metrics"]
     assert meta["input_spec"]["multilabel"] is True
+
+
+def test_normalised_chunks_are_served_as_trained_and_cached_apart(ravdess_clip, tmp_path, monkeypatch):
+    """With ``normalise``, training's cached chunks and the app's chunks of the same file are the
+    same tensors; raw and normalised chunks never share a cache entry; the level is gone."""
+    from emodemo.audio import load_audio
+    from emodemo.data.record import Sample
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
+    sample = [Sample("clip", "ravdess", "angry", audio=ravdess_clip)]
+    spec = {"modalities": "A", "normalise": True}
+    trained = recipe.chunks_of_samples(sample, True, progress=False)[0]
+    cached = recipe.chunks_of_samples(sample, True, progress=False)[0]
+    raw = recipe.chunks_of_samples(sample, False, progress=False)[0]
+    served = recipe.clip_inputs(load_audio(ravdess_clip), None, spec)["audio"][0]
+    assert torch.equal(trained, cached) and torch.equal(served[:len(trained)], trained)
+    assert raw.shape != trained.shape or not torch.allclose(raw.float(), trained.float())
+    louder = recipe.clip_inputs(4 * load_audio(ravdess_clip), None, spec)["audio"][0]
+    assert torch.allclose(louder.float(), served.float(), atol=0.05)      # 12 dB louder, same chunks
