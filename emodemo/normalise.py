@@ -49,18 +49,20 @@ def loudness(wave: np.ndarray, sr: int = SAMPLE_RATE) -> float:
     return 20.0 * math.log10(rms) - 0.691 if rms > 0 else -math.inf
 
 
-def normalise(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
+def normalise(wave: np.ndarray, sr: int = SAMPLE_RATE, trim: bool = True) -> np.ndarray:
     """``[S]`` float waveform -> ``[S']`` (S' <= S) float32: DC removed, cut to its voiced region,
     at :data:`TARGET_LUFS` with peaks under :data:`PEAK_LIMIT`. A silent clip comes back as it was
-    (minus DC): there is no level to set."""
+    (minus DC): there is no level to set. ``trim=False`` is for a caller that cut the voiced region
+    itself (with the same :func:`~emodemo.audio.voiced_bounds`) because it moves word timings with it."""
     samples = np.asarray(wave, dtype=np.float64).ravel()
     if samples.size == 0:
         return samples.astype(np.float32)
     samples = samples - samples.mean()
     if is_silent(samples):
         return samples.astype(np.float32)
-    start, end = voiced_bounds(samples, sr=sr)
-    samples = samples[start:end]
+    if trim:
+        start, end = voiced_bounds(samples, sr=sr)
+        samples = samples[start:end]
     level = loudness(samples, sr)
     if math.isfinite(level):
         samples = samples * 10.0 ** ((TARGET_LUFS - level) / 20.0)

@@ -48,19 +48,25 @@ def test_batches_pad_waves_words_and_spans():
     assert batch["label"].tolist() == [1, 2] and data.targets.tolist() == [1, 2]
 
 
-def test_serving_inputs_equal_training_inputs(ravdess_clip):
-    """A user's clip with Whisper's words must reach the model as a real pair does in training."""
+@pytest.mark.parametrize("spec_extra", [{}, {"normalise": True}], ids=["raw", "normalised"])
+def test_serving_inputs_equal_training_inputs(ravdess_clip, spec_extra):
+    """A user's clip with Whisper's words must reach the model as a real pair does in training,
+    raw or normalised."""
     words = [("Kids", 1.0, 1.3), ("are", 1.3, 1.5), ("talking", 1.5, 1.9), ("by", 1.9, 2.0), ("the", 2.0, 2.1),
              ("door.", 2.1, 2.5)]
     sample = Sample("clip", "ravdess", "angry", audio=ravdess_clip, text="Kids are talking by the door.",
                     meta={"words": words})
-    spec = {"vocab": recipe.vocabulary([sample])}
+    spec = {"vocab": recipe.vocabulary([sample]), **spec_extra}
     trained = recipe.PairedClips.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
     transcript = Transcript("Kids are talking by the door.", [Word(w, s, e, 0.9) for w, s, e in words],
                             "en", "faster-whisper", 0.1, 4.0, "tiny.en")
     served = recipe.clip_inputs(load_audio(ravdess_clip), transcript, spec)
     for key in ("wave", "wave_lengths", "tokens", "word_frames"):
         assert torch.equal(served[key], trained[key]), key
+    if spec_extra:          # the level is gone: 12 dB louder, the same wave and word frames
+        louder = recipe.clip_inputs(4 * load_audio(ravdess_clip), transcript, spec)
+        assert torch.allclose(louder["wave"], served["wave"], atol=1e-3)
+        assert torch.equal(louder["word_frames"], served["word_frames"])
 
 
 @pytest.mark.parametrize("mode, alignment", [("audio", "global"), ("text", "global"), ("fusion", "global"),

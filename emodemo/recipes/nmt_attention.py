@@ -35,7 +35,8 @@ from emodemo.data.record import Sample
 from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.models.nmt_attention import word_spans_to_frames
-from emodemo.recipes.common import DATASET_LABELS, licence, paired_parts, text_benchmark_run
+from emodemo.normalise import normalise
+from emodemo.recipes.common import DATASET_LABELS, NORMALISED, as_flag, licence, paired_parts, text_benchmark_run
 from emodemo.text import load_glove, tokenize
 from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 
@@ -132,36 +133,43 @@ class PairedClips(Dataset):
         return batch
 
 
-def trim_silence(wave: np.ndarray, pairs: list) -> tuple[np.ndarray, list]:
+def trim_silence(wave: np.ndarray, pairs: list, normalised: bool = False) -> tuple[np.ndarray, list]:
     """Cut the leading and trailing silence (:func:`~emodemo.audio.voiced_bounds`) and move the
-    word spans with it. RAVDESS clips are ~42 % silence (speech starts near 0.7 s and ends ~0.9 s
+    word spans with it; with ``normalised``, the cut wave then goes through the rest of
+    :func:`emodemo.normalise.normalise` (DC, loudness, peak). RAVDESS clips are ~42 % silence (speech starts near 0.7 s and ends ~0.9 s
     before the clip does); cutting it makes the audio branch, the cost of this model, ~1.4x faster
     and leaves global attention fewer empty frames to spend weight on."""
     start, end = voiced_bounds(wave)
     shift, length = start / SAMPLE_RATE, (end - start) / SAMPLE_RATE
     moved = [(tok, None if span is None else (min(max(span[0] - shift, 0.0), length), min(max(span[1] - shift, 0.0), length)))
              for tok, span in pairs]
-    return wave[start:end], moved
+    wave = wave[start:end]
+    return (normalise(wave, trim=False) if normalised and len(wave) else wave), moved
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> PairedClips:
     index = {name: i for i, name in enumerate(labels)}
     no_audio = np.zeros(0, np.float32)                        # text-only corpora: the audio branch is not built
     trimmed = [trim_silence(load_audio(s.audio, max_seconds=MAX_SECONDS) if s.audio else no_audio,
-                            tokens_with_spans(s.text, s.meta.get("words"))) for s in samples]
+                            tokens_with_spans(s.text, s.meta.get("words")), normalised(spec)) for s in samples]
     return PairedClips([w for w, _ in trimmed], [p for _, p in trimmed], spec["vocab"], [index[s.label] for s in samples])
 
 
 def clip_item(wave: np.ndarray, transcript, spec: dict) -> dict[str, torch.Tensor]:
     """A user's clip and Whisper's words with their timings, trimmed like training clips, unbatched."""
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
-    wave, pairs = trim_silence(wave, tokens_with_spans(None, words))
+    wave, pairs = trim_silence(wave, tokens_with_spans(None, words), normalised(spec))
     return PairedClips([wave], [pairs], spec["vocab"])[0]
 
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
     """:func:`clip_item` as a batch of one."""
     return PairedClips.collate([clip_item(wave, transcript, spec)])
+
+
+def normalised(spec: dict | None) -> bool:
+    """Whether the checkpoint hears normalised clips (checkpoints saved before the setting: raw)."""
+    return bool((spec or {}).get("normalise", False))
 
 
 def reads(meta: dict) -> tuple[str, ...]:
@@ -182,7 +190,7 @@ def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, label
     if "attention" not in output:
         return None
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
-    trimmed, pairs = trim_silence(wave, tokens_with_spans(None, words))
+    trimmed, pairs = trim_silence(wave, tokens_with_spans(None, words), normalised(spec))
     if not pairs:                       # no words heard: nothing attended
         return None
     return attention_heatmap(output["attention"], [token for token, _ in pairs], trimmed, SAMPLE_RATE,
@@ -208,10 +216,12 @@ def build_model(kwargs: dict, vocab: Sequence[str], seed: int = 0):
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", alignment: str = "global", score: str = "concat",
-          window: int = 10, lr: float = 1e-3, batch_size: int = 16, fold_models: str | None = None) -> dict:
+          window: int = 10, lr: float = 1e-3, batch_size: int = 16, fold_models: str | None = None,
+          normalise: bool | str = False) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
-    ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>``."""
+    ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>``.
+    ``normalise``: each clip goes through :func:`emodemo.normalise.normalise` (in the app too)."""
     from emodemo.checkpoint import save_checkpoint
     from emodemo.experiment import cross_validate, train_final
 
@@ -221,7 +231,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                                                              Path(text_root) if text_root else None, seed)
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
     vocab = vocabulary([s for part in every_part for s in part])
-    spec = {"vocab": vocab}
+    spec = {"vocab": vocab, **({"normalise": True} if as_flag(normalise) else {})}
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels))
     cfg = train_config(epochs, seed, quick, batch_size, lr)
@@ -233,7 +243,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     new_model = lambda: build_model(kwargs, vocab, seed)  # noqa: E731
     metrics: dict = {"pairing": pairing_name}
     card = {"dataset": dataset, "pairing": pairing_name, "licence": licence(dataset, pairing, text_source, GLOVE_LICENCE),
-            "inputs": "16 kHz waveform, silence trimmed; words (GloVe 6B 50-d vocabulary) with Whisper tiny.en word timings"}
+            "inputs": f"16 kHz waveform, {NORMALISED if normalised(spec) else 'silence trimmed'}; words (GloVe 6B 50-d "
+                      "vocabulary) with Whisper tiny.en word timings"}
 
     def keep(fold, model, report):
         save_checkpoint(Path(fold_models) / fold.name, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels),
