@@ -89,17 +89,25 @@ def test_real_ravdess_protocol_trains_saves_and_the_checkpoint_evaluates(tmp_pat
     run = lambda *args: subprocess.run([sys.executable, "-m", "emodemo", *args], cwd=REPO, capture_output=True,  # noqa: E731
                                        text=True, timeout=600)
     trained = run("train", "handcrafted_ensemble", "--root", str(root), "--option", f"au_root={au}", "--cv",
-                  "--folds", "0", "--out", str(out), "--option", "normalise=1")
+                  "--folds", "0", "--out", str(out), "--option", "normalise=1", "--option", "smooth=1")
     assert trained.returncode == 0, trained.stderr
     from emodemo.checkpoint import load_checkpoint, read_checkpoint_config
     from emodemo.models import REGISTRY
     meta = read_checkpoint_config(out)
     assert meta["metrics"]["cross_validation"]["fusion"]["WA"]["mean"] > 0.3          # chance is 0.14
     assert set(meta["data_card"]["svm_train_speakers"]).isdisjoint(meta["data_card"]["forest_train_speakers"])
-    # the served audio SVM is calibrated on the forest's actors, whom it never heard; its input is normalised
-    assert meta["calibration"]["fitted_on"] == meta["data_card"]["forest_train_speakers"]
+    # the served voice-alone SVM trains on every training actor and is calibrated on the validation actors,
+    # whom it was chosen on but never heard; its RBF width comes from the smooth grid; its input is normalised
+    assert meta["calibration"]["fitted_on"] == meta["data_card"]["validation_speakers"]
     assert meta["calibration"]["temperature"] > 0 and meta["input_spec"] == {"normalise": True}
-    load_checkpoint(out, REGISTRY)
+    voice = meta["metrics"]["final_svm_choices"]["voice_svm"]
+    assert voice["gamma_times_n_features"] in recipe.SMOOTH_GAMMA_GRID
+    assert meta["model_kwargs"]["voice"]["n_features"] == 68
+    assert meta["metrics"]["cross_validation"]["voice"]["WA"]["mean"] > 0.3
+    model = load_checkpoint(out, REGISTRY)[0]
+    features = torch.randn(3, 68, dtype=torch.float64)
+    with torch.inference_mode():          # a clip without a face is answered by the voice-alone SVM
+        assert torch.equal(model(features)["logits"], model.voice(features).float())
     subset = tmp_path / "ravdess"
     subset.mkdir()
     (subset / "Actor_17").symlink_to(root / "Actor_17")
