@@ -49,14 +49,15 @@ bench: $(STAMP)
 	$(PY) bench/gpu.py prepare --root $(DATA)/ravdess_speech   # then on a GPU machine: python bench/gpu.py run
 
 ## Emotion over time (issue 21): segments against clips on joined RAVDESS takes, an hour's throughput,
-## Ray 1 vs 2 workers, the live microphone in Chromium; then README's tables (~40 min on 2 cores)
+## Ray 1 vs 2 workers, the live microphone in Chromium; then the tables of docs/results.md (~40 min on 2 cores)
 timeline: $(STAMP)
 	$(PY) bench/timeline.py --root $(DATA)/ravdess_speech --minutes 60 --ray-files 6
 	$(PY) bench/live.py --root $(DATA)/ravdess_speech
-	$(PY) bench/timeline.py --readme-only
+	$(PY) bench/timeline.py --render-only
 
 ## Every served model beyond RAVDESS: TESS (choose half; --report for the report half), the robustness
-## set, per gender, the collapse; saved in bench/results/generalisation.json and rendered into README.
+## set, per gender, the collapse; saved in bench/results/generalisation.json, rendered into docs/results.md
+## and the README's headline table.
 ## One thread: the machine is shared (features and transcripts are cached: later runs take minutes).
 generalisation: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) bench/generalisation.py --tess $(DATA)/tess --ravdess $(DATA)/ravdess_speech

@@ -186,10 +186,10 @@ def generalisation_markdown(saved: Path = SAVED_GENERALISATION) -> str:
 def compare_models() -> None:
     """Every model side by side; then one row per model: what it was scored on, its metrics, and
     its confusion matrix (plotly)."""
-    with gr.Accordion("Every model on every benchmark, and what each costs (notebook 06, README)", open=False):
+    with gr.Accordion("Every model on every benchmark, and what each costs (notebook 06, docs/results.md)", open=False):
         gr.Markdown(side_by_side_markdown())
     with gr.Accordion("Beyond RAVDESS: TESS, unseen actors through noise and telephone lines, the collapse "
-                      "(README)", open=False):
+                      "(docs/results.md)", open=False):
         gr.Markdown(generalisation_markdown())
     gr.Markdown("Each model's confusion matrix and metrics on its own evaluation data, as stored in its "
                 "checkpoint (rows: true emotion; numbers: share of the row, counts in brackets).")

@@ -33,11 +33,12 @@ Protocol
 Usage::
 
     python bench/compare.py --root ../shared/datasets/ravdess_speech   # about 15 minutes
-    python bench/compare.py --readme-only                               # re-render README's table
+    python bench/compare.py --render-only                               # re-render the tables from the saved JSON
     python bench/compare.py --add words_minilm                          # one new served model's cost
 
-Writes ``bench/results/compare.json`` and ``.png``, prints the tables and rewrites the block of
-README.md between the ``compare`` markers. Run it on a quiet machine.
+Writes ``bench/results/compare.json`` and ``.png``, prints the tables, and rewrites the block of
+docs/results.md between the ``compare`` markers and the README's headline table
+(``bench/headline.py``). Run it on a quiet machine.
 """
 from __future__ import annotations
 
@@ -60,7 +61,7 @@ RESULTS = REPO / "bench" / "results"
 # items in one training epoch of each benchmark's protocol (RAVDESS: a fold's 14 training actors)
 EPOCH_ITEMS = {"ravdess_mixed_constructed": 1680, "ravdess_mixed_real": 1680, "goemotions": 39555, "fer2013": 24757,
                "meld": 17714}   # MELD: train less the held-out dialogues (8,857) + as many GoEmotions lines
-README_START, README_END = "<!-- compare:start -->", "<!-- compare:end -->"
+BLOCK_START, BLOCK_END = "<!-- compare:start -->", "<!-- compare:end -->"     # in docs/results.md
 
 
 def _peak_mb() -> float:
@@ -181,12 +182,13 @@ def hub_summary(hub: dict) -> dict:
             "ms_per_clip_default_threads": default["ms_per_clip_batch1"]}
 
 
-def render_readme(result: dict, readme: Path = REPO / "README.md") -> None:
-    """Rewrite README's block between the compare markers from ``result``."""
+def render_results(result: dict, page: Path | None = None) -> None:
+    """Rewrite the block of ``page`` (default docs/results.md) between the compare markers from ``result``."""
     from emodemo.comparison import side_by_side
     from emodemo.files import replace_marked_block
+    from headline import RESULTS_PAGE
     try:
-        replace_marked_block(readme, README_START, README_END, side_by_side(result))
+        replace_marked_block(page or RESULTS_PAGE, BLOCK_START, BLOCK_END, side_by_side(result))
     except ValueError as err:
         raise SystemExit(str(err)) from None
 
@@ -210,15 +212,16 @@ def main() -> None:
     parser.add_argument("--fer-root", type=Path, default=REPO.parent / "shared" / "datasets" / "fer2013")
     parser.add_argument("--out", type=Path, default=RESULTS / "compare")
     parser.add_argument("--one", help=argparse.SUPPRESS)            # the child process measuring one model
-    parser.add_argument("--readme-only", action="store_true", help="re-render README's table from the saved JSON")
+    parser.add_argument("--render-only", action="store_true",
+                        help="re-render docs/results.md's tables and the README's headline from the saved JSON")
     parser.add_argument("--add", metavar="CHECKPOINT", help="measure one served checkpoint's cost into the saved "
-                        "comparison (a new model), re-read the accuracy rows and re-render README's table")
+                        "comparison (a new model), re-read the accuracy rows and re-render the tables")
     args = parser.parse_args()
     if args.one:
         print(json.dumps(measure_one(args.one, args.root, args.fer_root)))
         return
     from emodemo.comparison import cost_markdown, rows
-    if args.readme_only or args.add:
+    if args.render_only or args.add:
         result = json.loads(args.out.with_suffix(".json").read_text())
         result["accuracy"] = rows()
     else:
@@ -231,7 +234,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     figure(result, args.out.with_suffix(".png"))
-    render_readme(result)
+    render_results(result)
+    from headline import render_headline
+    render_headline()
     print(cost_markdown(result["cost"], result["accuracy"]))
 
 

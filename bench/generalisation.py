@@ -8,15 +8,16 @@ Usage::
     python bench/generalisation.py --tess ../shared/datasets/tess --ravdess ../shared/datasets/ravdess_speech
     python bench/generalisation.py --models speech_probe  # score some models again, keep the others' scores
     python bench/generalisation.py --models speech_probe --cards   # and write its TESS halves into its card
-    python bench/generalisation.py --readme-only          # re-render README's table from the saved JSON
-    python bench/generalisation.py --readme-only --report # print the TESS report half too (scored once
+    python bench/generalisation.py --render-only          # re-render the tables from the saved JSON
+    python bench/generalisation.py --render-only --report # print the TESS report half too (scored once
                                                           # per final choice: do not choose on it)
 
-Writes ``bench/results/generalisation.json`` and rewrites the block of README.md between the
-``generalisation`` markers (choose half only). Features and transcripts come from emodemo's caches;
-a first run transcribes TESS (700 clips) and, for the words models with fold models, the perturbed
-clips (1,200 per fold) with Whisper tiny.en: 3-14 s per clip on this shared 2-core CPU under load
-(about 1 hour for TESS with two single-thread processes), a few minutes when the caches are warm.
+Writes ``bench/results/generalisation.json``, rewrites the block of docs/results.md between the
+``generalisation`` markers (choose half only) and the README's headline table (``bench/headline.py``).
+Features and transcripts come from emodemo's caches; a first run transcribes TESS (700 clips) and,
+for the words models with fold models, the perturbed clips (1,200 per fold) with Whisper tiny.en:
+3-14 s per clip on this shared 2-core CPU under load (about 1 hour for TESS with two single-thread
+processes), a few minutes when the caches are warm.
 """
 from __future__ import annotations
 
@@ -29,14 +30,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SAVED = REPO / "bench" / "results" / "generalisation.json"
-README_START, README_END = "<!-- generalisation:start -->", "<!-- generalisation:end -->"
+BLOCK_START, BLOCK_END = "<!-- generalisation:start -->", "<!-- generalisation:end -->"     # in docs/results.md
 
 
-def render_readme(result: dict, readme: Path = REPO / "README.md") -> None:
-    """Rewrite README's block between the generalisation markers (the choose half only)."""
+def render_results(result: dict, page: Path | None = None) -> None:
+    """Rewrite the block of ``page`` (default docs/results.md) between the generalisation markers
+    (the choose half only)."""
     from emodemo.cross_corpus import markdown_table
     from emodemo.files import replace_marked_block
-    replace_marked_block(readme, README_START, README_END, markdown_table(result))
+    from headline import RESULTS_PAGE
+    replace_marked_block(page or RESULTS_PAGE, BLOCK_START, BLOCK_END, markdown_table(result))
 
 
 CARD_KEYS = {"tess_choose": "TESS choose half (words 1-25, 350 clips; never trained on; the half models were chosen on)",
@@ -63,12 +66,13 @@ def main() -> None:
     parser.add_argument("--models", help="comma-separated served models (default: every one)")
     parser.add_argument("--halves", default="choose,report", help="TESS halves to score (default: both)")
     parser.add_argument("--skip-robustness", action="store_true", help="score no robustness set (faster)")
-    parser.add_argument("--readme-only", action="store_true", help="re-render README's table from the saved JSON")
+    parser.add_argument("--render-only", action="store_true",
+                        help="re-render docs/results.md's table and the README's headline from the saved JSON")
     parser.add_argument("--report", action="store_true", help="also print the TESS report half's scores")
     parser.add_argument("--cards", action="store_true", help="write the scored models' TESS halves into their cards")
     args = parser.parse_args()
     from emodemo.cross_corpus import markdown_table, merged, run, served_models
-    if args.readme_only:
+    if args.render_only:
         result = json.loads(SAVED.read_text(encoding="utf-8"))
     else:
         models = args.models.split(",") if args.models else None
@@ -80,7 +84,9 @@ def main() -> None:
             result = merged(json.loads(SAVED.read_text(encoding="utf-8")), result, served_models())
         SAVED.parent.mkdir(parents=True, exist_ok=True)
         SAVED.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    render_readme(result)
+    render_results(result)
+    from headline import render_headline
+    render_headline()
     print(markdown_table(result, report_half=args.report))
 
 

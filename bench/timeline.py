@@ -28,7 +28,7 @@ Usage::
     python bench/timeline.py --root ../shared/datasets/ravdess_speech [--minutes 10] [--folds 0,1]
     python bench/timeline.py --skip-accuracy --minutes 60                # the hour of the issue's target
     python bench/timeline.py --skip-accuracy --minutes 0 --ray-files 6   # Ray Data, 1 vs 2 workers
-    python bench/timeline.py --readme-only                               # README's tables from the saved JSON
+    python bench/timeline.py --render-only                               # docs/results.md's tables from the JSON
 
 Writes ``bench/results/timeline.json`` and ``.png`` (an example timeline) and prints a table.
 """
@@ -179,11 +179,11 @@ def ray_scaling(root: Path, files: int, minutes: float, models: list[str]) -> li
     return rows
 
 
-README_START, README_END = "<!-- timeline:start -->", "<!-- timeline:end -->"
+BLOCK_START, BLOCK_END = "<!-- timeline:start -->", "<!-- timeline:end -->"     # in docs/results.md
 
 
 def markdown(result: dict, live: dict | None) -> str:
-    """The README's tables: segments against clips, throughput, Ray, the live microphone."""
+    """docs/results.md's tables: segments against clips, throughput, Ray, the live microphone."""
     acc = result["accuracy"]
     whole, touching = acc["conditions"]["whole"], acc["conditions"]["trimmed"]
     lines = ["| 1,200 RAVDESS takes of unseen actors, fold `speech_probe` models | accuracy (7 classes) | "
@@ -240,12 +240,14 @@ def main() -> None:
                                                                 "recordings of --ray-minutes each")
     parser.add_argument("--ray-minutes", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--readme-only", action="store_true", help="re-render README's tables from the saved JSON")
+    parser.add_argument("--render-only", action="store_true",
+                        help="re-render docs/results.md's tables from the saved JSON")
     args = parser.parse_args()
-    if args.readme_only:
+    if args.render_only:
         from emodemo.files import replace_marked_block
+        from headline import RESULTS_PAGE
         live = RESULTS.with_name("live.json")
-        replace_marked_block(REPO / "README.md", README_START, README_END,
+        replace_marked_block(RESULTS_PAGE, BLOCK_START, BLOCK_END,
                              markdown(json.loads(args.out.read_text()), json.loads(live.read_text()) if live.is_file() else None))
         return
     result = json.loads(args.out.read_text()) if args.out.is_file() else {}

@@ -1,5 +1,6 @@
 """One comparison of every model: which committed result backs each row, read into one shape, and
-the Markdown tables (accuracy, and the cost ``bench/compare.py`` measures) the README and the app show.
+the Markdown tables (accuracy, and the cost ``bench/compare.py`` measures) docs/results.md and the app
+show, and the README's headline table (:func:`headline_table`).
 
 Every row of the comparison is an :class:`Entry`: a model (or one branch of it) on one benchmark,
 backed by a results file under ``checkpoints/`` that its recipe wrote when it was run on the
@@ -317,6 +318,70 @@ def latency_points(accuracy: list[dict], cost: dict) -> list[dict[str, Any]]:
 
 def side_by_side(result: dict) -> str:
     """Both tables of a saved comparison (``bench/results/compare.json``: ``accuracy`` rows and the
-    ``cost`` of every served checkpoint) as Markdown: what the README and the app show."""
+    ``cost`` of every served checkpoint) as Markdown: what docs/results.md and the app show."""
     cost = {r["checkpoint"]: r for r in result["cost"]["models"]}
     return f"{markdown_table(result['accuracy'], cost)}\n\n{cost_markdown(result['cost'], result['accuracy'])}"
+
+
+# --- the README's headline table ---------------------------------------------------------------------
+
+# What each served checkpoint is, in a few plain words (the README's headline table; the talk each
+# architecture comes from is named in docs/results.md)
+ARCHITECTURES = {
+    "speech_probe": "a small classifier on the frozen Whisper tiny.en encoder's layer statistics",
+    "handcrafted_ensemble": "an SVM on 68 hand-crafted audio statistics (its face SVM and forest need action units)",
+    "ssl_mha": "Whisper states of every layer and MiniLM word pieces, self-attention over both joined",
+    "ssl_mha/cross": "as `ssl_mha`, the voice and the words attending to each other (cross-attention)",
+    "coattention": "frozen Whisper and MiniLM states fused by alternating co-attention",
+    "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed",
+    "nmt_attention": "the words (GloVe + GRU) attend over a CNN + GRU on the raw waveform, aligned by word times",
+    "words_minilm": "the app's words expert: attention pooling over frozen MiniLM word pieces + a small classifier",
+    "nmt_attention/words_goemotions": "`nmt_attention`'s words side alone (GloVe + GRU)",
+    "fer_cnn": "a VGG-style CNN on 48x48 grey faces, for videos",
+}
+_READS_ORDER = ("voice", "voice + words", "words", "face")
+_HEADLINE_BENCHMARK = {"ravdess_voice": "RAVDESS", "ravdess_real": "RAVDESS, own words",
+                       "ravdess_mixed_real": "RAVDESS, own words",
+                       "ravdess_mixed_constructed": "RAVDESS, a GoEmotions line",
+                       "goemotions": "GoEmotions test", "meld": "MELD dev", "fer2013": "FER-2013 test"}
+
+
+def headline_table(compare: dict, generalisation: dict) -> str:
+    """One row per served checkpoint (those whose cost ``compare`` holds: ``bench/results/compare.json``):
+    what it is, what it reads, WA / UA on its own in-corpus protocol (the comparison's rows marked
+    with it; for a model trained on mixed pairs the half with the clip's own words first), UA on
+    TESS (``bench/results/generalisation.json``: the choose half / the report half) and its cost (ms
+    per 4 s clip on 1 CPU thread, end to end; size on disk). Voice models first, then voice + words,
+    words, faces; within each, the best in-corpus UA first."""
+    tess = {m["model"]: m for m in generalisation["models"]}
+    marked: dict[str, list[dict]] = {}
+    for r in compare["accuracy"]:
+        if r["checkpoint"]:
+            marked.setdefault(r["checkpoint"], []).append(r)
+    for own in marked.values():
+        own.sort(key=lambda r: r["benchmark"] == "ravdess_mixed_constructed")     # the clip's own words first
+    costs = [c for c in compare["cost"]["models"] if c["checkpoint"] in marked]
+
+    def order(c: dict) -> tuple:
+        first = marked[c["checkpoint"]][0]
+        return _READS_ORDER.index(first["reads"]) if first["reads"] in _READS_ORDER else 9, -first["UA"]["mean"]
+
+    def tess_cell(name: str) -> str:
+        """UA on the choose / report half; "-" for a model TESS does not reach (faces)."""
+        if name not in tess:
+            return "-"
+        halves = [tess[name].get(h, {}) for h in ("tess_choose", "tess_report")]
+        return " / ".join(f"{100 * h['UA']:.1f}" if "UA" in h else h.get("status", "-") for h in halves)
+
+    lines = ["| model | what it is | reads | in-corpus test | WA | UA | TESS UA: choose / report half "
+             "| ms per 4 s clip | MB |", "|---|---|---|---|---|---|---|---|---|"]
+    for c in sorted(costs, key=order):
+        name, own = c["checkpoint"], marked[c["checkpoint"]]
+        what = ARCHITECTURES.get(name, own[0]["model"])
+        tests = [_HEADLINE_BENCHMARK.get(r["benchmark"], BENCHMARKS[r["benchmark"]]) for r in own]
+        tests = " · ".join([tests[0]] + [t.removeprefix("RAVDESS, ") if tests[0].startswith("RAVDESS") else t
+                                         for t in tests[1:]])
+        wa, ua = (" · ".join(f"{100 * r[m]['mean']:.1f}" for r in own) for m in ("WA", "UA"))
+        lines.append(f"| `{name}` | {what} | {own[0]['reads']} | {tests} | {wa} | {ua} | {tess_cell(name)} | "
+                     f"{c['ms_per_clip']:.0f} | {c['checkpoint_mb']:.1f} |")
+    return "\n".join(lines)

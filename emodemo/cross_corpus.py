@@ -24,7 +24,7 @@ Every served model that answers a voice clip (:func:`served_models`: the checkpo
   every set (:class:`emodemo.evaluation.Answers`).
 
 Metrics are WA (accuracy), UA (mean per-class recall), WF1, UF1 (:mod:`emodemo.metrics`).
-``bench/generalisation.py`` runs it all and renders :func:`markdown_table` into the README and the
+``bench/generalisation.py`` runs it all and renders :func:`markdown_table` into docs/results.md and the
 app's Compare tab.
 """
 from __future__ import annotations

@@ -39,8 +39,8 @@ def content_digest(path: str | Path) -> str:
 
 
 def replace_marked_block(path: str | Path, start: str, end: str, body: str) -> None:
-    """Rewrite the text between the marker lines ``start`` and ``end`` of file ``path`` (a README's
-    generated table) with ``body``; the rest of the file is left as it was."""
+    """Rewrite the text between the marker lines ``start`` and ``end`` of file ``path`` (a Markdown
+    page's generated table) with ``body``; the rest of the file is left as it was."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if start not in text or end not in text:

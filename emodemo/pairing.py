@@ -1,4 +1,8 @@
-"""The two ways every fusion model here pairs a voice with words (DESIGN.md, rule 3).
+"""The two ways every fusion model here pairs a voice with words.
+
+The rule: every model here that fuses words with a voice is scored on both pairings below, and
+constructed pairs are named so wherever they are shown (docs/results.md reports both for each such
+model).
 
 RAVDESS has audio and one of two sentences, but no emotional text, so a text-and-audio model is
 trained on one of two pairings:

@@ -1,5 +1,5 @@
 """The one comparison of every model: the rows read from the committed results, the saved bench
-results, and the README table rendered from them."""
+results, the docs/results.md tables rendered from them, and the README's headline table."""
 import json
 import sys
 from pathlib import Path
@@ -12,6 +12,7 @@ from emodemo.pipeline import discover
 
 REPO = Path(__file__).resolve().parents[1]
 SAVED = REPO / "bench" / "results" / "compare.json"
+RESULTS_PAGE = REPO / "docs" / "results.md"
 
 
 @pytest.fixture(scope="module")
@@ -107,25 +108,45 @@ def test_training_time_is_read_from_the_runs_own_epoch_timings(rows):
 
 def test_the_saved_comparison_is_the_committed_results_and_covers_every_served_model(rows):
     saved = json.loads(SAVED.read_text())
-    assert saved["accuracy"] == json.loads(json.dumps(rows)), "re-run `python bench/compare.py --readme-only`"
+    assert saved["accuracy"] == json.loads(json.dumps(rows)), "re-run `python bench/compare.py --render-only`"
     assert {r["checkpoint"] for r in saved["cost"]["models"]} == set(discover()), "re-run bench/compare.py"
     for r in saved["cost"]["models"]:
         assert r["ms_per_clip"] > r["ms_batch1"] * 0.5 > 0 and r["peak_rss_mb"] > saved["cost"]["base_rss_mb"] * 0.9
         assert r["share_of_hub"] == pytest.approx(r["ms_per_clip"] / saved["cost"]["hub_baseline"]["ms_per_clip"])
 
 
-def test_readme_shows_the_saved_comparison(tmp_path):
+def test_the_results_page_shows_the_saved_comparison(tmp_path):
     sys.path.insert(0, str(REPO / "bench"))
     import compare
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{compare.README_START}\nSTALE TABLE\n{compare.README_END}\nrest\n")
-    compare.render_readme(json.loads(SAVED.read_text()), readme)
-    block = readme.read_text()
+    page = tmp_path / "results.md"
+    page.write_text(f"intro\n{compare.BLOCK_START}\nSTALE TABLE\n{compare.BLOCK_END}\nrest\n")
+    compare.render_results(json.loads(SAVED.read_text()), page)
+    block = page.read_text()
     assert block.startswith("intro\n") and block.endswith("rest\n") and "STALE TABLE" not in block
-    table = block.split(compare.README_START)[1].split(compare.README_END)[0]
+    table = block.split(compare.BLOCK_START)[1].split(compare.BLOCK_END)[0]
     assert "| `coattention` |" in table and "Hub baseline" in table
-    assert table in (REPO / "README.md").read_text(), \
-        "README.md's table is stale: run `python bench/compare.py --readme-only`"
+    assert table in RESULTS_PAGE.read_text(), \
+        "docs/results.md's table is stale: run `python bench/compare.py --render-only`"
+
+
+def test_the_readme_headline_is_the_saved_results_one_row_per_served_model(tmp_path):
+    sys.path.insert(0, str(REPO / "bench"))
+    import headline
+    table = headline.headline()
+    generalisation = json.loads((REPO / "bench" / "results" / "generalisation.json").read_text())
+    assert table == comparison.headline_table(json.loads(SAVED.read_text()), generalisation)
+    body = table.splitlines()[2:]
+    assert sorted(line.split(" | ")[0].strip("| `") for line in body) == sorted(discover())
+    speech = next(line for line in body if line.startswith("| `speech_probe` |"))
+    tess = next(m for m in generalisation["models"] if m["model"] == "speech_probe")
+    assert f"| {100 * tess['tess_choose']['UA']:.1f} / {100 * tess['tess_report']['UA']:.1f} |" in speech
+    readme = (REPO / "README.md").read_text()
+    block = readme.split(headline.HEADLINE_START + "\n")[1].split("\n" + headline.HEADLINE_END)[0]
+    assert block == table, "README.md's headline table is stale: run `python bench/headline.py`"
+    copy = tmp_path / "README.md"
+    copy.write_text(f"intro\n{headline.HEADLINE_START}\nSTALE\n{headline.HEADLINE_END}\nrest\n")
+    headline.render_headline(copy)
+    assert copy.read_text() == f"intro\n{headline.HEADLINE_START}\n{table}\n{headline.HEADLINE_END}\nrest\n"
 
 
 def test_the_app_shows_the_saved_comparison_and_says_when_there_is_none(tmp_path):
@@ -133,7 +154,7 @@ def test_the_app_shows_the_saved_comparison_and_says_when_there_is_none(tmp_path
     from app import side_by_side_markdown
     shown = side_by_side_markdown()
     assert shown == comparison.side_by_side(json.loads(SAVED.read_text()))
-    assert shown in (REPO / "README.md").read_text()
+    assert shown in RESULTS_PAGE.read_text()
     assert "bench/compare.py" in side_by_side_markdown(tmp_path / "missing.json")
     (tmp_path / "old.json").write_text(json.dumps({"accuracy": [], "cost": {}}))
     assert "another version" in side_by_side_markdown(tmp_path / "old.json")

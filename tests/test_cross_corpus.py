@@ -1,6 +1,6 @@
 """The cross-corpus harness: which fold models score the robustness set, which committed rows are
-the in-corpus numbers, the perturbed clips, the pooled scores, and the table the README and the
-app show (from bench/results/generalisation.json)."""
+the in-corpus numbers, the perturbed clips, the pooled scores, and the table docs/results.md and
+the app show (from bench/results/generalisation.json)."""
 import json
 import sys
 from pathlib import Path
@@ -132,18 +132,18 @@ def test_scoring_some_models_again_keeps_the_others_saved_scores():
     assert [m["model"] for m in cross_corpus.merged(saved, new, ["b"])["models"]] == ["b"]   # "a" no longer served
 
 
-def test_readme_and_the_app_show_the_saved_generalisation_of_every_served_model(tmp_path):
+def test_the_results_page_and_the_app_show_the_saved_generalisation_of_every_served_model(tmp_path):
     sys.path.insert(0, str(REPO / "bench"))
     import generalisation
     saved = json.loads(SAVED.read_text())
     assert [m["model"] for m in saved["models"]] == cross_corpus.served_models(), "re-run `make generalisation`"
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{generalisation.README_START}\nSTALE\n{generalisation.README_END}\nrest\n")
-    generalisation.render_readme(saved, readme)
+    page = tmp_path / "results.md"
+    page.write_text(f"intro\n{generalisation.BLOCK_START}\nSTALE\n{generalisation.BLOCK_END}\nrest\n")
+    generalisation.render_results(saved, page)
     table = cross_corpus.markdown_table(saved)
-    assert readme.read_text() == f"intro\n{generalisation.README_START}\n{table}\n{generalisation.README_END}\nrest\n"
-    assert table in (REPO / "README.md").read_text(), \
-        "README.md's generalisation table is stale: run `python bench/generalisation.py --readme-only`"
+    assert page.read_text() == f"intro\n{generalisation.BLOCK_START}\n{table}\n{generalisation.BLOCK_END}\nrest\n"
+    assert table in (REPO / "docs" / "results.md").read_text(), \
+        "docs/results.md's generalisation table is stale: run `python bench/generalisation.py --render-only`"
     sys.path.insert(0, str(REPO))
     from app import generalisation_markdown
     assert generalisation_markdown() == table

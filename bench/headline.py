@@ -1,0 +1,43 @@
+"""The README's headline table, and where the benches write their Markdown.
+
+One row per served model: its in-corpus WA / UA, its TESS UA and its cost, rendered by
+:func:`emodemo.comparison.headline_table` from the saved results (``bench/results/compare.json``,
+``bench/results/generalisation.json``) into README.md between the ``headline`` markers.
+``bench/compare.py`` and ``bench/generalisation.py`` call :func:`render_headline` after saving, so
+the table follows their numbers; the full tables go to ``docs/results.md`` (:data:`RESULTS_PAGE`).
+
+Usage::
+
+    python bench/headline.py        # re-render the README's headline table from the saved JSON
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+README = REPO / "README.md"
+RESULTS_PAGE = REPO / "docs" / "results.md"        # every full results table and its protocol
+RESULTS = REPO / "bench" / "results"
+HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
+
+
+def headline(results: Path = RESULTS) -> str:
+    """The headline table from the saved comparison and generalisation results under ``results``."""
+    from emodemo.comparison import headline_table
+    read = lambda name: json.loads((results / name).read_text(encoding="utf-8"))      # noqa: E731
+    return headline_table(read("compare.json"), read("generalisation.json"))
+
+
+def render_headline(readme: Path = README, results: Path = RESULTS) -> None:
+    """Rewrite the block of ``readme`` between the headline markers."""
+    from emodemo.files import replace_marked_block
+    replace_marked_block(readme, HEADLINE_START, HEADLINE_END, headline(results))
+
+
+if __name__ == "__main__":
+    render_headline()
+    print(headline())
