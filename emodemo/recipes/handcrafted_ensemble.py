@@ -56,7 +56,7 @@ LABELS = CANONICAL7
 FEATURE = "handcrafted-clip-v1"
 C_GRID = (0.1, 1.0, 10.0, 100.0)
 GAMMA_GRID = (0.25, 1.0, 4.0)    # times 1 / n_features (scikit-learn's "scale" on standardised data)
-SMOOTH_GAMMA_GRID = (0.03, 0.1, 0.25)  # the served audio SVM's: wider kernels (see train's ``audio_gammas``)
+SMOOTH_GAMMA_GRID = (0.03, 0.1)  # the served audio SVM's: wider kernels (see train's ``audio_gammas``)
 N_TREES = 100
 BRANCHES = ("audio", "face", "fusion", "fusion_mean", "fusion_forest_on_svm_actors", "audio_all_actors",
             "face_all_actors", "voice")
