@@ -18,7 +18,7 @@ from gradio.components.plot import PlotData
 
 from emodemo.comparison import side_by_side
 from emodemo.cross_corpus import markdown_table
-from emodemo.evaluation import headline_markdown, headline_report
+from emodemo.headline import headline_markdown, headline_report
 from emodemo.fusion import MODALITY_NAMES
 from emodemo.audio import AudioError, probe_duration
 from emodemo.long_audio import read_span

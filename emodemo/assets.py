@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlparse
 
-from emodemo.files import write_atomically
+from emodemo.files import cache_dir, write_atomically
 
 PROBE_TIMEOUT_S = 2.5
 DOWNLOAD_TIMEOUT_S = 30.0
@@ -65,11 +65,6 @@ class Asset:
 # --------------------------------------------------------------------------------------------
 # The three places, and the order they are tried in
 # --------------------------------------------------------------------------------------------
-
-def cache_dir() -> Path:
-    """emodemo's own cache folder: ``$EMODEMO_CACHE`` or ``~/.cache/emodemo``."""
-    return Path(os.environ.get("EMODEMO_CACHE") or Path.home() / ".cache" / "emodemo").expanduser()
-
 
 def offline_requested() -> bool:
     """True when the user asked for no network (``EMODEMO_OFFLINE`` or ``HF_HUB_OFFLINE`` set to 1)."""

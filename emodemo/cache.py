@@ -32,8 +32,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from emodemo.assets import cache_dir
-from emodemo.files import content_digest, write_atomically
+from emodemo.files import cache_dir, content_digest, write_atomically
 
 log = logging.getLogger(__name__)
 

@@ -29,6 +29,7 @@ app's Compare tab.
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import inspect
 import random
@@ -113,10 +114,11 @@ def pairing(benchmark: str) -> str | None:
 
 
 def card_cross_validation(name: str, meta: dict) -> dict[str, Any]:
-    """A checkpoint card's own cross-validation (:func:`~emodemo.evaluation.headline_report`),
+    """A checkpoint card's own cross-validation (:func:`~emodemo.headline.headline_report`),
     counted on :func:`~emodemo.evaluation.scoring_labels` from its confusion matrix pooled over the
     test folds (8 RAVDESS classes: calm merged into neutral; std None: pooled, not per fold)."""
-    from emodemo.evaluation import Answers, headline_report, scored_as, scoring_labels
+    from emodemo.evaluation import Answers, scored_as, scoring_labels
+    from emodemo.headline import headline_report
     title, report = headline_report(meta)
     labels, cm = list(report["labels"]), np.asarray(report["confusion_matrix"])     # [C, C] true x answered
     space = scoring_labels(labels)
@@ -143,11 +145,19 @@ def tess_answers(loaded: LoadedModel, samples: Sequence[Sample], halves: Sequenc
 
 def robustness_folder() -> Path:
     """Where the perturbed clips are written: the cache folder, under a digest of the code that
-    perturbs them (:mod:`emodemo.augment` and this module), so a change writes them anew."""
+    perturbs them (:mod:`emodemo.augment` and :func:`robustness_set`), so a change writes them anew.
+    Import statements are left out of the digest: a module moving to another folder changes no clip."""
     from emodemo import augment
-    from emodemo.assets import cache_dir
-    code = inspect.getsource(augment) + inspect.getsource(robustness_set)
+    from emodemo.files import cache_dir
+    code = _without_imports(inspect.getsource(augment)) + _without_imports(inspect.getsource(robustness_set))
     return cache_dir() / "robustness" / hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def _without_imports(source: str) -> str:
+    """``source`` without the lines of its import statements (at any depth)."""
+    skip = {line for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Import, ast.ImportFrom))
+            for line in range(node.lineno, node.end_lineno + 1)}
+    return "".join(line for number, line in enumerate(source.splitlines(keepends=True), 1) if number not in skip)
 
 
 def robustness_set(samples: Sequence[Sample], fold, folder: Path) -> dict[str, list[Sample]]:

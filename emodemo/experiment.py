@@ -27,7 +27,8 @@ from torch.utils.data import Dataset
 from emodemo.data.record import Sample
 from emodemo.data.splits import Fold, apply
 from emodemo.metrics import classification_report, mean_std
-from emodemo.train import History, TrainConfig, evaluate, fit, seed_everything
+from emodemo.history import History
+from emodemo.train import TrainConfig, evaluate, fit, seed_everything
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""File helpers: writes that a reader never sees half done, content digests, marked blocks of a text file."""
+"""File helpers: emodemo's cache folder, writes that a reader never sees half done, content digests,
+marked blocks of a text file."""
 from __future__ import annotations
 
 import hashlib
@@ -7,6 +8,11 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+
+def cache_dir() -> Path:
+    """emodemo's own cache folder: ``$EMODEMO_CACHE`` or ``~/.cache/emodemo``."""
+    return Path(os.environ.get("EMODEMO_CACHE") or Path.home() / ".cache" / "emodemo").expanduser()
 
 
 def write_atomically(path: str | Path, write: Callable[[str], None]) -> Path:

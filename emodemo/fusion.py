@@ -2,7 +2,7 @@
 
 Per modality one *expert*: the served model that reads that modality alone (voice: audio only;
 words: text only; face: video frames) with the best score on what the app gives it
-(:func:`emodemo.evaluation.expert_score`: headline accuracy; for words, weighted F1 on spoken
+(:func:`emodemo.headline.expert_score`: headline accuracy; for words, weighted F1 on spoken
 dialogue). Each expert's (calibrated) probabilities are put on the canonical 7 classes (RAVDESS
 "calm" added to "neutral") and fused.
 

@@ -130,7 +130,7 @@ class Pipeline:
     def __init__(self, models: Sequence[str] | None = None, checkpoints: Path = CHECKPOINTS,
                  transcribe: bool = True, asr_backend: str | None = None, asr_model: str = "tiny.en",
                  max_seconds: float = MAX_SECONDS):
-        from emodemo.train import pick_device
+        from emodemo.device import pick_device
         self.device = pick_device()
         self.max_seconds = max_seconds
         self.asr_backend, self.asr_model = asr_backend, asr_model
@@ -167,8 +167,8 @@ class Pipeline:
     @functools.cached_property
     def experts(self) -> dict[str, LoadedModel]:
         """Per modality, the model reading it alone that scores best on what the app gives it
-        (:func:`emodemo.evaluation.expert_score`, :mod:`emodemo.fusion`)."""
-        from emodemo.evaluation import expert_score
+        (:func:`emodemo.headline.expert_score`, :mod:`emodemo.fusion`)."""
+        from emodemo.headline import expert_score
         from emodemo.fusion import choose_experts
         return choose_experts(self.models, self.reads, lambda m: expert_score(m.meta, self.reads(m)))
 

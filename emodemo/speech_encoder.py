@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from emodemo.audio import WHISPER_HOP, log_mel
+from emodemo.models.whisper_blocks import run_blocks
 
 MAX_FRAMES = 3000  # 30 s of 10 ms mel frames, the length of the positional table (x2 for stride)
 
@@ -121,31 +122,3 @@ class WhisperSpeechEncoder(nn.Module):
         """Frame states of 16 kHz mono waveforms of any lengths up to 30 s."""
         mel, frames = self.mel_batch(waves)
         return self(mel, frames, all_layers=all_layers)
-
-
-def run_blocks(blocks, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Whisper encoder blocks (``ResidualAttentionBlock``) over states ``x [B, T', d]`` whose padded
-    steps (``mask [B, T']`` False) are hidden from every attention layer -> ``[B, T', d]``.
-
-    Also runs trainable copies of the top blocks (talk 001's staged fine-tuning)."""
-    key_mask = mask[:, None, None, :]                                  # [B, 1, 1, T'] for every head/query
-    for block in blocks:
-        x = x + _masked_self_attention(block.attn, block.attn_ln(x), key_mask)
-        x = x + block.mlp(block.mlp_ln(x))
-    return x
-
-
-def _masked_self_attention(attn: nn.Module, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-    """openai-whisper's multi-head self-attention with padded keys masked out: [B, T, d] -> [B, T, d].
-
-    Its own forward only knows causal masks, so the projections are applied here.
-    """
-    batch, length, dim = x.shape
-    heads = attn.n_head
-
-    def split(t: torch.Tensor) -> torch.Tensor:  # [B, T, d] -> [B, heads, T, d / heads]
-        return t.view(batch, length, heads, dim // heads).transpose(1, 2)
-
-    out = F.scaled_dot_product_attention(split(attn.query(x)), split(attn.key(x)), split(attn.value(x)),
-                                         attn_mask=key_mask)
-    return attn.out(out.transpose(1, 2).reshape(batch, length, dim))

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from emodemo import assets
+from emodemo.files import cache_dir
 
 # --------------------------------------------------------------------------------------------
 # MiniLM
@@ -245,7 +246,7 @@ def _packaged_glove(asset: assets.Asset) -> Glove:
 
 def _text_glove(asset: assets.Asset, limit: int | None) -> Glove:
     stat = asset.path.stat()
-    folder = assets.cache_dir() / "glove"
+    folder = cache_dir() / "glove"
     key = f"{asset.path.name}-{stat.st_size}-{int(stat.st_mtime)}-{limit or 'all'}"
     words_file, vectors_file = folder / f"{key}.words.txt", folder / f"{key}.npy"
     if not vectors_file.is_file():

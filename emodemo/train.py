@@ -23,7 +23,7 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -32,7 +32,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from emodemo.device import pick_device
 from emodemo.distributed import DistContext, gather_to_all, init_distributed, process_device, sum_across_processes
+from emodemo.history import EpochRecord, History
 from emodemo.metrics import Report, classification_report, multilabel_report
 from emodemo.progress import bar
 
@@ -100,119 +102,6 @@ class TrainConfig:
         return asdict(self)
 
 
-@dataclass
-class EpochRecord:
-    """What one epoch did: losses, validation report, learning rate at its end, wall time."""
-
-    epoch: int
-    train_loss: float
-    val_loss: float | None
-    val_metrics: Report | None
-    lr: float
-    seconds: float
-
-
-@dataclass
-class History:
-    """Per-epoch records of a :func:`fit` run and which epoch's weights were kept."""
-
-    monitor: str
-    epochs: list[EpochRecord] = field(default_factory=list)
-    best_epoch: int | None = None
-    best_score: float | None = None
-    stopped_early: bool = False
-
-    def series(self, key: str) -> list[float | None]:
-        """One number per epoch: ``"train_loss"``, ``"val_loss"``, ``"lr"``, ``"seconds"`` or a report key."""
-        if key in ("train_loss", "val_loss", "lr", "seconds"):
-            return [getattr(record, key) for record in self.epochs]
-        return [record.val_metrics.get(key) if record.val_metrics else None for record in self.epochs]
-
-    @property
-    def best(self) -> EpochRecord:
-        return next(record for record in self.epochs if record.epoch == self.best_epoch)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "History":
-        records = [EpochRecord(**record) for record in data["epochs"]]
-        return cls(**{**data, "epochs": records})
-
-
-class DictDataset(Dataset):
-    """Named tensors that share their first dimension, served as ``{name: tensor[i]}`` items.
-
-    The simplest dataset for :func:`fit` (pre-computed features, tests). ``targets`` (the
-    torchvision convention) lets :func:`fit` read the labels without loading every item.
-    """
-
-    def __init__(self, **tensors: torch.Tensor) -> None:
-        lengths = {name: len(t) for name, t in tensors.items()}
-        if not tensors or len(set(lengths.values())) != 1:
-            raise ValueError(f"DictDataset needs tensors of one common length, got {lengths}")
-        self.tensors = tensors
-
-    def __len__(self) -> int:
-        return len(next(iter(self.tensors.values())))
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        return {name: t[index] for name, t in self.tensors.items()}
-
-    @property
-    def targets(self) -> torch.Tensor:
-        return self.tensors["label"]
-
-
-class PaddedClips(Dataset):
-    """Per clip, named tensors of different lengths (and a label); :meth:`collate` zero-pads each
-    along its time axis (``TIME_AXIS[name]``) into ``[B, ...]`` and adds ``<name>_mask [B, T]``.
-    A field that is None is left out (a model that does not read that modality)."""
-
-    TIME_AXIS: dict[str, int] = {}
-
-    def __init__(self, labels: Sequence[int] | None = None, **fields: Sequence[torch.Tensor] | None) -> None:
-        self.fields = {name: values for name, values in fields.items() if values is not None}
-        self.labels = None if labels is None else torch.as_tensor(labels)
-        sizes = {len(values) for values in self.fields.values()}
-        if len(sizes) != 1:
-            raise ValueError(f"a dataset of clips needs at least one field, all of one length; got {sizes or 'none'}")
-
-    def __len__(self) -> int:
-        return len(next(iter(self.fields.values())))
-
-    @property
-    def targets(self) -> torch.Tensor | None:
-        return self.labels
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = {name: values[i] for name, values in self.fields.items()}
-        if self.labels is not None:
-            item["label"] = self.labels[i]
-        return item
-
-    @classmethod
-    def collate(cls, items: list[dict]) -> dict[str, torch.Tensor]:
-        batch = {}
-        for name, axis in cls.TIME_AXIS.items():
-            if name not in items[0]:
-                continue
-            longest = max(it[name].shape[axis] for it in items)
-            shape = list(items[0][name].shape)
-            shape[axis] = longest
-            values = torch.zeros(len(items), *shape)
-            mask = torch.zeros(len(items), longest, dtype=torch.bool)
-            for i, it in enumerate(items):
-                length = it[name].shape[axis]
-                values[i].narrow(axis, 0, length).copy_(it[name].float())
-                mask[i, :length] = True
-            batch[name], batch[f"{name}_mask"] = values, mask
-        if "label" in items[0]:
-            batch["label"] = torch.stack([it["label"] for it in items])
-        return batch
-
-
 def seed_everything(seed: int, deterministic: bool = False) -> None:
     """Seed Python, NumPy and PyTorch (all devices); ``deterministic`` also asks for deterministic kernels."""
     random.seed(seed)
@@ -221,15 +110,6 @@ def seed_everything(seed: int, deterministic: bool = False) -> None:
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-
-
-def pick_device() -> torch.device:
-    """The fastest device here: CUDA, then Apple's MPS, then the CPU."""
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
@@ -484,7 +364,7 @@ def _validation_shard(data: Dataset, ctx: DistContext) -> Dataset:
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: TrainConfig,
         loss_fn: LossFn | None = None, collate_fn: Callable | None = None, *,
         labels: Sequence[str] | None = None) -> History:
-    """Train ``model`` in place and return its :class:`History`; the model ends in eval mode holding
+    """Train ``model`` in place and return its :class:`~emodemo.history.History`; the model ends in eval mode holding
     the weights of its best epoch (by ``cfg.monitor``).
 
     ``train_data``/``val_data`` are map-style datasets of dict items (see the module docstring).

@@ -11,7 +11,7 @@ decoding settings) and read back afterwards:
 ('Kids are talking by the door.', [['Kids', 0.0, 0.9], ['are', 0.9, 1.12]])
 
 Where: ``<cache>/transcripts/<model>-<backend>/<settings digest>/<file key>.json``, with
-``<cache>`` = :func:`emodemo.assets.cache_dir`. The file key is the one
+``<cache>`` = :func:`emodemo.files.cache_dir`. The file key is the one
 :meth:`emodemo.cache.FeatureCache.key` computes (the clip's resolved path, size and modification
 time), so editing or replacing a clip transcribes it again. Each entry is a small JSON file
 holding every field of :class:`emodemo.asr.Transcript` (text, words with start / end /
@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Iterable
 
 from emodemo import asr
-from emodemo.assets import cache_dir
 from emodemo.cache import FeatureCache
 from emodemo.data.record import Sample
-from emodemo.files import write_atomically
+from emodemo.files import cache_dir, write_atomically
 from emodemo.progress import bar
 
 log = logging.getLogger(__name__)

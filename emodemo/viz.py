@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from emodemo.train import History
+from emodemo.history import History
 
 
 def row_normalised(cm: np.ndarray) -> np.ndarray:

@@ -14,7 +14,8 @@ from pathlib import Path
 from safetensors.torch import save_file
 
 from emodemo.checkpoint import save_checkpoint
-from emodemo.train import History, TrainConfig, fit, seed_everything
+from emodemo.history import History
+from emodemo.train import TrainConfig, fit, seed_everything
 from toy_training import ToyClassifier, blobs
 
 LABELS = ["neutral", "happy", "sad"]

@@ -7,7 +7,7 @@ import types
 import torch
 
 from emodemo.pipeline import LoadedModel
-from emodemo.train import DictDataset
+from emodemo.datasets import DictDataset
 
 
 class FixedAnswers(torch.nn.Module):

@@ -6,7 +6,8 @@ from emodemo.data import layouts, load
 from emodemo.data.splits import final_split, kfold_by_speaker
 from emodemo.experiment import cross_validate, standard_protocol, train_final
 from emodemo.labels import RAVDESS8
-from emodemo.train import DictDataset, TrainConfig
+from emodemo.datasets import DictDataset
+from emodemo.train import TrainConfig
 
 
 def _pitch_features(samples):

@@ -12,7 +12,8 @@ from emodemo.checkpoint import load_checkpoint, save_checkpoint
 from emodemo.models import REGISTRY, build
 from emodemo.models.nmt_attention import (FRAME_RATE, HOP, RECEPTIVE_FIELD, MaskedGRU, NMTAttention,
                                           frame_lengths, word_spans_to_frames)
-from emodemo.train import DictDataset, TrainConfig, fit
+from emodemo.datasets import DictDataset
+from emodemo.train import TrainConfig, fit
 
 VOCAB, CLASSES = 30, 4
 FUSIONS = [dict(mode="fusion", alignment=a, score=s) for a, s in

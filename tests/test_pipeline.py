@@ -209,7 +209,7 @@ def test_evaluating_a_words_model_on_audio_only_data_hears_the_words(tmp_path, r
 
 def test_every_served_checkpoint_has_a_headline_evaluation_with_a_confusion_matrix():
     from emodemo.checkpoint import read_checkpoint_config
-    from emodemo.evaluation import headline_markdown, headline_report
+    from emodemo.headline import headline_markdown, headline_report
     for name in discover():
         meta = read_checkpoint_config(CHECKPOINTS / name)
         title, report = headline_report(meta)

@@ -8,7 +8,7 @@ import torch
 from emodemo.data.record import Sample
 from emodemo.data.splits import Fold, apply
 from emodemo.recipes.common import PairingScores, served_final_extras
-from emodemo.train import DictDataset
+from emodemo.datasets import DictDataset
 
 LABELS = ("neutral", "happy", "sad")
 

@@ -10,8 +10,10 @@ from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
 from emodemo.metrics import classification_report
-from emodemo.train import (DictDataset, History, TrainConfig, autocast_dtype, class_weights, evaluate, fit,
-                           pick_device, predict, seed_everything)
+from emodemo.datasets import DictDataset
+from emodemo.device import pick_device
+from emodemo.history import History
+from emodemo.train import TrainConfig, autocast_dtype, class_weights, evaluate, fit, predict, seed_everything
 from toy_training import DIM, N_CLASSES, ToyClassifier, blobs
 
 LABELS = ["neutral", "happy", "sad"]

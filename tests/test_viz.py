@@ -6,7 +6,7 @@ import pytest
 from matplotlib.figure import Figure
 
 from emodemo.metrics import classification_report
-from emodemo.train import EpochRecord, History
+from emodemo.history import EpochRecord, History
 from emodemo.viz import (attention_grid, attention_heatmap, confusion_matrix_figure, confusion_matrix_plotly, row_normalised,
                          kept_positions, training_curves)
 

@@ -78,7 +78,7 @@ def test_the_committed_checkpoint_is_small_and_reads_emotion_in_a_transcript():
 
 
 def test_a_words_model_scored_on_spoken_dialogue_outranks_one_scored_on_reddit_comments():
-    from emodemo.evaluation import expert_score
+    from emodemo.headline import expert_score
     report = lambda wa, wf1: {"WA": wa, "WF1": wf1, "confusion_matrix": [[1]]}  # noqa: E731
     reddit = {"data_card": {"dataset": "goemotions"}, "metrics": {"test": report(0.62, 0.63)}}
     spoken = {"data_card": {"dataset": "meld"}, "metrics": {"test": report(0.55, 0.50)}}

@@ -149,5 +149,5 @@ def _hashed_split(video: str) -> str:
 
 
 def _default_segment_folder() -> Path:
-    from emodemo.assets import cache_dir
+    from emodemo.files import cache_dir
     return cache_dir() / "datasets" / "cmu_mosei"

@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emodemo.speech_encoder import run_blocks
+from emodemo.models.whisper_blocks import run_blocks
 
 MODES = ("fusion", "speech", "text")
 

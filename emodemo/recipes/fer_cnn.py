@@ -27,7 +27,8 @@ import torch
 from emodemo.data.record import Sample
 from emodemo.labels import FER7
 from emodemo.models import build
-from emodemo.train import DictDataset, TrainConfig
+from emodemo.datasets import DictDataset
+from emodemo.train import TrainConfig
 
 log = logging.getLogger(__name__)
 

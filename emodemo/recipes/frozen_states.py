@@ -24,7 +24,7 @@ from emodemo.audio import MAX_SECONDS, load_audio, voiced_bounds
 from emodemo.data.record import Sample
 from emodemo.normalise import cache_key, normalised_if
 from emodemo.text import MINILM, encode_tokens, load_text_encoder
-from emodemo.train import PaddedClips
+from emodemo.datasets import PaddedClips
 
 WHISPER = "whisper-tiny.en"
 MAX_TOKENS = 64        # word pieces per line, [CLS] and [SEP] included

@@ -46,7 +46,7 @@ from emodemo.models.handcrafted_ensemble import HandcraftedEnsemble
 from emodemo.models.kernel_svm import RbfSvm
 from emodemo.normalise import cache_key, normalised_if
 from emodemo.recipes.common import NORMALISED, as_flag, validation_calibration
-from emodemo.train import DictDataset
+from emodemo.datasets import DictDataset
 
 log = logging.getLogger(__name__)
 

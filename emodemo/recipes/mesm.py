@@ -43,7 +43,7 @@ from emodemo.recipes.common import (DATASET_LABELS, MULTILABEL_DATASETS, NORMALI
 from emodemo.recipes.frozen_states import one_line_states, text_states, words_of
 from emodemo.text import MINILM, load_text_encoder
 from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
-from emodemo.train import PaddedClips
+from emodemo.datasets import PaddedClips
 
 NAME = "mesm"
 MODALITIES = ("audio", "text")

@@ -35,7 +35,8 @@ from emodemo.models import build
 from emodemo.models.speech_probe import layer_stats
 from emodemo.normalise import cache_key, normalised_if
 from emodemo.recipes.common import NORMALISED, as_flag, validation_calibration
-from emodemo.train import DictDataset, TrainConfig
+from emodemo.datasets import DictDataset
+from emodemo.train import TrainConfig
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from emodemo.recipes.common import licence
 from emodemo.recipes.frozen_states import line_states, one_line_states, words_of
 from emodemo.text import MINILM, load_minilm, load_text_encoder
 from emodemo.text_benchmarks import text_benchmark_parts
-from emodemo.train import PaddedClips
+from emodemo.datasets import PaddedClips
 
 log = logging.getLogger(__name__)
 
