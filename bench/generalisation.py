@@ -1,6 +1,6 @@
 """Does each served model recognise emotion, or RAVDESS? Every served model on RAVDESS CV (the
 committed results), TESS (choose half; report half apart) and the robustness set, per gender,
-with the collapse (:mod:`emodemo.cross_corpus` has the protocol).
+with the collapse (:mod:`emodemo.serving.cross_corpus` has the protocol).
 
 Usage::
 
@@ -36,8 +36,8 @@ BLOCK_START, BLOCK_END = "<!-- generalisation:start -->", "<!-- generalisation:e
 def render_results(result: dict, page: Path | None = None) -> None:
     """Rewrite the block of ``page`` (default docs/results.md) between the generalisation markers
     (the choose half only)."""
-    from emodemo.cross_corpus import markdown_table
-    from emodemo.files import replace_marked_block
+    from emodemo.core.files import replace_marked_block
+    from emodemo.serving.cross_corpus import markdown_table
     from headline import RESULTS_PAGE
     replace_marked_block(page or RESULTS_PAGE, BLOCK_START, BLOCK_END, markdown_table(result))
 
@@ -48,8 +48,8 @@ CARD_KEYS = {"tess_choose": "TESS choose half (words 1-25, 350 clips; never trai
 
 def write_cards(scored: list[dict]) -> None:
     """Each scored model's TESS halves into its checkpoint's metrics and card (replacing older ones)."""
-    from emodemo.checkpoint import add_metrics
-    from emodemo.pipeline import CHECKPOINTS
+    from emodemo.serving.pipeline import CHECKPOINTS
+    from emodemo.training.checkpoint import add_metrics
     for model in scored:
         halves = {CARD_KEYS[k]: {m: model[k][m] for m in ("labels", "n", "WA", "UA", "WF1", "UF1", "per_class",
                                                             "confusion_matrix", "collapse", "most_frequent_answer")}
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="also print the TESS report half's scores")
     parser.add_argument("--cards", action="store_true", help="write the scored models' TESS halves into their cards")
     args = parser.parse_args()
-    from emodemo.cross_corpus import markdown_table, merged, run, served_models
+    from emodemo.serving.cross_corpus import markdown_table, merged, run, served_models
     if args.render_only:
         result = json.loads(SAVED.read_text(encoding="utf-8"))
     else:

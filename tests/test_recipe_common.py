@@ -8,7 +8,7 @@ import torch
 from emodemo.data.record import Sample
 from emodemo.data.splits import Fold, apply
 from emodemo.recipes.common import PairingScores, served_final_extras
-from emodemo.datasets import DictDataset
+from emodemo.training.datasets import DictDataset
 
 LABELS = ("neutral", "happy", "sad")
 
@@ -79,8 +79,8 @@ def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_
     import importlib
 
     from emodemo import data
-    from emodemo.checkpoint import read_checkpoint_config
     from emodemo.data import layouts
+    from emodemo.training.checkpoint import read_checkpoint_config
     recipe = importlib.import_module(f"emodemo.recipes.{name}")
     clips = data.load("ravdess", layouts.make_ravdess(tmp_path / "ravdess", actors=(1, 2, 3), fmt="flac", seconds=0.3),
                       calm_as_neutral=True)

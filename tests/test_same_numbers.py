@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from emodemo.checkpoint import read_checkpoint_config
-from emodemo.pipeline import CHECKPOINTS, Pipeline, discover, temperature
 from emodemo.recipes import names
+from emodemo.serving.pipeline import CHECKPOINTS, Pipeline, discover, temperature
+from emodemo.training.checkpoint import read_checkpoint_config
 
 RECORD = Path(__file__).resolve().parent / "data" / "same_numbers.json"
 CLIPS = ("Actor_01/03-01-05-02-01-01-01.flac",     # angry, "Kids are talking by the door"

@@ -1,5 +1,5 @@
 """Whisper's encoder blocks run on padded batches: the one piece of openai-whisper's network that the
-frozen encoder (:mod:`emodemo.speech_encoder`) and a model's trainable copies of its top blocks
+frozen encoder (:mod:`emodemo.speech.speech_encoder`) and a model's trainable copies of its top blocks
 (:mod:`emodemo.models.coattention`) both need, so it lives with the networks."""
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ is trained on, its training protocol. Every recipe module defines:
 
 - ``NAME`` and ``MODALITIES`` (``Sample`` fields it reads: "audio", "text", "video", "image");
 - ``prepare(spec)``: load its frozen parts once (the app calls it at start-up with the checkpoint's ``input_spec``);
-- ``make_dataset(samples, labels, spec)``: a dataset of model inputs for :func:`emodemo.train.fit`;
+- ``make_dataset(samples, labels, spec)``: a dataset of model inputs for :func:`emodemo.training.engine.fit`;
 - ``clip_inputs(wave, transcript, spec)``: the batch-of-one inputs for a user's clip (its 16 kHz
   waveform and Whisper transcript, or None when transcription is off);
 

@@ -1,0 +1,2 @@
+"""What results look like: figures, the models' side-by-side comparison, each checkpoint's headline
+evaluation."""
