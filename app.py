@@ -16,19 +16,11 @@ import gradio as gr
 import numpy as np
 from gradio.components.plot import PlotData
 
-from emodemo.core.labels import CANONICAL7
-from emodemo.inputs.audio import AudioError, probe_duration
-from emodemo.inputs.long_audio import read_span
-from emodemo.reports.comparison import side_by_side
-from emodemo.reports.headline import headline_markdown, headline_report
-from emodemo.reports.viz import confusion_matrix_plotly, modality_bars, timeline_plotly
-from emodemo.serving.cross_corpus import markdown_table
-from emodemo.serving.fusion import MODALITY_NAMES
-from emodemo.serving.live import EVERY_SECONDS, LiveState, listen
-from emodemo.serving.pipeline import ClipError, Pipeline
-from emodemo.serving.timeline import analyse_recording, recording_limit, smoothed_track
-from emodemo.serving.timeline_files import write_csv
-from emodemo.serving.upload_eval import UploadError, evaluate_upload
+from emodemo.reports import (confusion_matrix_plotly, headline_markdown, headline_report, modality_bars, side_by_side,
+                             timeline_plotly)
+from emodemo.serving import (CANONICAL7, EVERY_SECONDS, MODALITY_NAMES, AudioError, ClipError, LiveState, Pipeline,
+                             UploadError, analyse_recording, cross_corpus, evaluate_upload, listen, probe_duration,
+                             read_span, recording_limit, smoothed_track, write_csv)
 
 TITLE = "emodemo: what emotion does this clip carry?"
 INTRO = """Upload or record a short English clip (a few seconds of speech), as sound or as video with a
@@ -180,7 +172,7 @@ def side_by_side_markdown(saved: Path = SAVED_COMPARISON) -> str:
 
 def generalisation_markdown(saved: Path = SAVED_GENERALISATION) -> str:
     """Every served model beyond RAVDESS (TESS, the robustness set), as ``bench/generalisation.py`` saved it."""
-    return saved_markdown(saved, markdown_table, "`make generalisation`")
+    return saved_markdown(saved, cross_corpus.markdown_table, "`make generalisation`")
 
 
 def compare_models() -> None:

@@ -50,7 +50,7 @@ def main() -> None:
     args = arguments(__doc__, "app")
     startup = startup_seconds()
     from emodemo.recipes.frozen_states import forget_clips
-    from emodemo.serving.pipeline import Pipeline
+    from emodemo.serving import Pipeline
     pipeline = Pipeline()
     with tempfile.TemporaryDirectory() as folder:
         clip = five_second_clip(args.root, Path(folder))

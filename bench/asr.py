@@ -36,9 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from emodemo.data.ravdess import SENTENCES  # noqa: E402
-from emodemo.inputs.audio import SAMPLE_RATE, load_audio  # noqa: E402
-from emodemo.speech import asr  # noqa: E402
-from emodemo.speech.wer import normalise, word_error_rate  # noqa: E402
+from emodemo.inputs import SAMPLE_RATE, load_audio  # noqa: E402
+from emodemo.speech import asr, normalise, word_error_rate  # noqa: E402
 from emodemo.weights import assets  # noqa: E402
 
 

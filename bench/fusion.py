@@ -28,10 +28,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emodemo.core.labels import CANONICAL7  # noqa: E402
-from emodemo.core.metrics import classification_report  # noqa: E402
-from emodemo.serving.fusion import Stacker, canonical_probabilities, fuse  # noqa: E402
-from emodemo.training.calibration import softmax  # noqa: E402
+from emodemo.core import CANONICAL7, classification_report  # noqa: E402
+from emodemo.serving import Stacker, canonical_probabilities, fuse  # noqa: E402
+from emodemo.training import softmax  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "fusion.json"
 STACKER = REPO / "checkpoints" / "fusion" / "stacker.json"
@@ -40,8 +39,8 @@ MODALITIES = ("audio", "text")
 
 def answers_of(model_ref: str, samples) -> list[dict[str, float]]:
     """Canonical calibrated probabilities of a checkpoint (folder or served name) for each sample."""
-    from emodemo.serving.pipeline import load_models, temperature
-    from emodemo.training.engine import predict
+    from emodemo.serving import load_models, temperature
+    from emodemo.training import predict
     loaded = load_models([model_ref])[0]
     probs, _ = predict(loaded.model, loaded.recipe.make_dataset(samples, loaded.labels, loaded.meta.get("input_spec")))
     probs = softmax(np.log(np.clip(probs, 1e-12, None)), temperature(loaded.meta))
@@ -82,7 +81,7 @@ def main() -> None:
     from emodemo import data
     from emodemo.data.splits import RAVDESS_FINAL, RAVDESS_KFOLD, load_splits
     from emodemo.protocols import pairing
-    from emodemo.speech.transcripts import transcribe_samples
+    from emodemo.speech import transcribe_samples
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     transcripts = transcribe_samples(clips)
     tess = [s for s in data.load("tess", args.tess) if s.split == "choose"]

@@ -37,7 +37,7 @@ import torch  # noqa: E402
 from emodemo import data  # noqa: E402
 from emodemo.models import REGISTRY  # noqa: E402
 from emodemo.recipes import fer_cnn, handcrafted_ensemble as recipe  # noqa: E402
-from emodemo.training.checkpoint import load_checkpoint  # noqa: E402
+from emodemo.training import load_checkpoint  # noqa: E402
 from timing import arguments, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 CLIP_SECONDS = 4.0
@@ -66,7 +66,7 @@ def voice_rows(wave: np.ndarray, au: torch.Tensor, threads: list[int]) -> list[d
 def face_rows(face: np.ndarray, threads: list[int]) -> list[dict]:
     import cv2
 
-    from emodemo.inputs.video import detect_faces
+    from emodemo.inputs import detect_faces
     model, _ = load_checkpoint(CHECKPOINTS / fer_cnn.NAME, REGISTRY)
     one = fer_cnn.face_inputs(face[None])["image"]                                       # [1, 48, 48]
     clip = one.expand(FACES_PER_CLIP, -1, -1).contiguous()                               # [20, 48, 48]

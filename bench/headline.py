@@ -27,14 +27,14 @@ HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->
 
 def headline(results: Path = RESULTS) -> str:
     """The headline table from the saved comparison and generalisation results under ``results``."""
-    from emodemo.reports.comparison import headline_table
+    from emodemo.reports import comparison
     read = lambda name: json.loads((results / name).read_text(encoding="utf-8"))      # noqa: E731
-    return headline_table(read("compare.json"), read("generalisation.json"))
+    return comparison.headline_table(read("compare.json"), read("generalisation.json"))
 
 
 def render_headline(readme: Path = README, results: Path = RESULTS) -> None:
     """Rewrite the block of ``readme`` between the headline markers."""
-    from emodemo.core.files import replace_marked_block
+    from emodemo.core import replace_marked_block
     replace_marked_block(readme, HEADLINE_START, HEADLINE_END, headline(results))
 
 

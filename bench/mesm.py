@@ -56,7 +56,7 @@ def mesm_model():
     """The committed MESM checkpoint when there is one (its trained attention), else random weights."""
     if (CHECKPOINT / "model.safetensors").exists():
         from emodemo.models import REGISTRY
-        from emodemo.training.checkpoint import load_checkpoint
+        from emodemo.training import load_checkpoint
         return load_checkpoint(CHECKPOINT, REGISTRY)[0].float(), "committed checkpoint (trained at p = 0.7)"
     return build(recipe.NAME, n_classes=7, modalities="TA", sparse=True).eval(), "random weights (no checkpoint)"
 

@@ -53,7 +53,7 @@ export DATA RUNS PY
 
 # fill the transcript and speech feature caches once, before two processes would both compute them
 for top in $TOPS; do $PY -c "from emodemo import data; from emodemo.recipes import frozen_states as f; \
-from emodemo.speech.transcripts import transcribe_samples; clips = data.load('ravdess', '$DATA/ravdess_speech'); \
+from emodemo.speech import transcribe_samples; clips = data.load('ravdess', '$DATA/ravdess_speech'); \
 transcribe_samples(clips); f.speech_of_samples(clips, top_layers=$top); \
 ($top == 0) and f.speech_of_samples(clips, top_layers=0, normalised=True)"; done   # fusion_mixed reads normalised clips
 for v in $VARIANTS; do for f in 0 1 2 3 4; do echo "$v $f"; done; done | xargs -P "$JOBS" -n 2 bash -c 'one_fold "$0" "$1"'
@@ -68,5 +68,5 @@ fi
     --results "$RUNS/final.json" --option pairing=mixed --option text_root="$DATA/goemotions" \
     --option stages=head --option normalise=1 > "$RUNS/final.log" 2>&1
 # the final model was trained apart from its variant's cross-validation: add it to the card
-$PY -c "from emodemo.training.checkpoint import attach_cross_validation; \
+$PY -c "from emodemo.training import attach_cross_validation; \
 attach_cross_validation('$OUT', '$OUT/cv/fusion_mixed.json')"

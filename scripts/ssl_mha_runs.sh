@@ -46,7 +46,7 @@ export DATA RUNS PY OUT
 
 # fill the transcript and speech feature caches once, before two processes would both compute them
 $PY -c "from emodemo import data; from emodemo.recipes import frozen_states as f; \
-from emodemo.speech.transcripts import transcribe_samples; clips = data.load('ravdess', '$DATA/ravdess_speech'); \
+from emodemo.speech import transcribe_samples; clips = data.load('ravdess', '$DATA/ravdess_speech'); \
 transcribe_samples(clips); f.speech_of_samples(clips, top_layers=f.ALL_LAYERS); \
 f.speech_of_samples(clips, top_layers=f.ALL_LAYERS, normalised=True)"
 echo $VARIANTS | tr ' ' '\n' | xargs -P "$JOBS" -n 1 bash -c 'one_variant "$0"'

@@ -51,12 +51,13 @@ def fingerprint(name: str, checkpoints: Path = CHECKPOINTS) -> str:
 
 
 def fusion_fingerprint(checkpoints: Path = CHECKPOINTS) -> str:
-    """The fused answer depends on every served checkpoint (and its scores: they choose the experts)
-    and on the learned fusion's weights."""
+    """The fused answer depends on the served checkpoints (their answers, and the scores their cards
+    store: those choose the experts) and on the learned fusion's weights. A card's new scores rarely
+    change which model is a modality's expert, so only the answering parts are digested here: a card
+    update that does change an expert shows as a fused answer that differs."""
     digest = hashlib.sha256()
     for name in discover(checkpoints):
-        digest.update(name.encode() + (checkpoints / name / "model.safetensors").read_bytes()
-                      + (checkpoints / name / "config.json").read_bytes())
+        digest.update(f"{name}:{fingerprint(name, checkpoints)};".encode())
     stacker = checkpoints / "fusion" / "stacker.json"
     if stacker.is_file():
         digest.update(stacker.read_bytes())
