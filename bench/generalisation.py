@@ -77,11 +77,12 @@ def main() -> None:
     else:
         models = args.models.split(",") if args.models else None
         result = cross_corpus.run(args.tess, args.ravdess, models, with_robustness=not args.skip_robustness,
-                     halves=args.halves.split(","))
+                                  halves=args.halves.split(","))
         if args.cards:
             write_cards(result["models"])
         if models and SAVED.exists():       # some models scored again: the others' saved scores stay
-            result = cross_corpus.merged(json.loads(SAVED.read_text(encoding="utf-8")), result, cross_corpus.served_models())
+            saved = json.loads(SAVED.read_text(encoding="utf-8"))
+            result = cross_corpus.merged(saved, result, cross_corpus.served_models())
         SAVED.parent.mkdir(parents=True, exist_ok=True)
         SAVED.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     render_results(result)

@@ -31,7 +31,8 @@ CLIPS = ("Actor_01/03-01-05-02-01-01-01.flac",     # angry, "Kids are talking by
          "Actor_20/03-01-04-02-01-02-20.flac")     # sad, strong
 FACES = ("test/happy/PublicTest_10248771.jpg", "test/sad/PublicTest_10404299.jpg", "test/angry/PublicTest_10116449.jpg")
 ATOL = 1e-5
-ANSWERING = ("model_name", "model_kwargs", "labels", "input_spec", "calibration")   # what a checkpoint's answers depend on
+# what a checkpoint's answers depend on (its weights aside)
+ANSWERING = ("model_name", "model_kwargs", "labels", "input_spec", "calibration")
 
 
 def committed(checkpoints: Path = CHECKPOINTS) -> list[str]:

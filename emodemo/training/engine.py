@@ -35,7 +35,8 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from emodemo.core.device import pick_device
 from emodemo.core.metrics import Report, classification_report, multilabel_report
 from emodemo.core.progress import bar
-from emodemo.training.distributed import DistContext, gather_to_all, init_distributed, process_device, sum_across_processes
+from emodemo.training.distributed import (DistContext, gather_to_all, init_distributed, process_device,
+                                          sum_across_processes)
 from emodemo.training.history import EpochRecord, History
 
 log = logging.getLogger(__name__)
@@ -364,8 +365,8 @@ def _validation_shard(data: Dataset, ctx: DistContext) -> Dataset:
 def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: TrainConfig,
         loss_fn: LossFn | None = None, collate_fn: Callable | None = None, *,
         labels: Sequence[str] | None = None) -> History:
-    """Train ``model`` in place and return its :class:`~emodemo.training.history.History`; the model ends in eval mode holding
-    the weights of its best epoch (by ``cfg.monitor``).
+    """Train ``model`` in place and return its :class:`~emodemo.training.history.History`; the model ends
+    in eval mode holding the weights of its best epoch (by ``cfg.monitor``).
 
     ``train_data``/``val_data`` are map-style datasets of dict items (see the module docstring).
     ``loss_fn(logits, labels) -> scalar`` replaces the default cross-entropy / BCE (it then gets the
