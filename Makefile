@@ -19,8 +19,9 @@ setup: $(STAMP)
 app: $(STAMP)
 	$(PY) app.py
 
-## The default test suite: library tests, then every notebook in quick mode
+## The default test suite: the layers' import contracts (pyproject.toml), library tests, then every notebook in quick mode
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
 	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null || WITH_TEST_TOOLS=1 bash scripts/setup.sh \
 	  || echo "make test: chromium / espeak-ng could not be installed; the tests that need them will skip"
 	EMODEMO_QUICK=1 $(PY) -m pytest -q tests notebooks --nbval-lax -p no:cacheprovider

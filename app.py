@@ -1,7 +1,7 @@
 """emodemo's Gradio app: give a clip, read its transcript and what each trained model hears.
 
 Run ``make app`` (or ``python app.py``) and open http://127.0.0.1:7860. All the work happens in
-:mod:`emodemo.pipeline`; this file only lays out the page.
+:mod:`emodemo.serving.pipeline`; this file only lays out the page.
 """
 from __future__ import annotations
 
@@ -16,19 +16,11 @@ import gradio as gr
 import numpy as np
 from gradio.components.plot import PlotData
 
-from emodemo.comparison import side_by_side
-from emodemo.cross_corpus import markdown_table
-from emodemo.evaluation import headline_markdown, headline_report
-from emodemo.fusion import MODALITY_NAMES
-from emodemo.audio import AudioError, probe_duration
-from emodemo.long_audio import read_span
-from emodemo.pipeline import ClipError, Pipeline
-from emodemo.timeline import analyse_recording, recording_limit, smoothed_track
-from emodemo.timeline_files import write_csv
-from emodemo.upload_eval import UploadError, evaluate_upload
-from emodemo.labels import CANONICAL7
-from emodemo.live import EVERY_SECONDS, LiveState, listen
-from emodemo.viz import confusion_matrix_plotly, modality_bars, timeline_plotly
+from emodemo.reports import (confusion_matrix_plotly, headline_markdown, headline_report, modality_bars, side_by_side,
+                             timeline_plotly)
+from emodemo.serving import (CANONICAL7, EVERY_SECONDS, MODALITY_NAMES, AudioError, ClipError, LiveState, Pipeline,
+                             UploadError, analyse_recording, cross_corpus, evaluate_upload, listen, probe_duration,
+                             read_span, recording_limit, smoothed_track, write_csv)
 
 TITLE = "emodemo: what emotion does this clip carry?"
 INTRO = """Upload or record a short English clip (a few seconds of speech), as sound or as video with a
@@ -180,7 +172,7 @@ def side_by_side_markdown(saved: Path = SAVED_COMPARISON) -> str:
 
 def generalisation_markdown(saved: Path = SAVED_GENERALISATION) -> str:
     """Every served model beyond RAVDESS (TESS, the robustness set), as ``bench/generalisation.py`` saved it."""
-    return saved_markdown(saved, markdown_table, "`make generalisation`")
+    return saved_markdown(saved, cross_corpus.markdown_table, "`make generalisation`")
 
 
 def compare_models() -> None:
@@ -227,7 +219,7 @@ TIMELINE_COLUMNS = ["channel", "start (s)", "end (s)", "emotion", "confidence", 
 
 @on_gpu
 def build_timeline(recording: str | None, sides: str, progress=gr.Progress()):
-    """The Timeline tab: every speech segment of a long recording answered (:mod:`emodemo.timeline`),
+    """The Timeline tab: every speech segment of a long recording answered (:mod:`emodemo.serving.timeline`),
     a progress bar while it runs; the emotions over time (one plot per side of a call), the segments'
     table, the transcript and the CSV / JSON-lines downloads."""
     import tempfile
@@ -292,7 +284,7 @@ def open_segment(state: dict | None, evt: gr.SelectData):
 
 
 def live_update(chunk, state: LiveState | None):
-    """The Live tab, once per microphone chunk: the voice models on the last 3 s (:mod:`emodemo.live`);
+    """The Live tab, once per microphone chunk: the voice models on the last 3 s (:mod:`emodemo.serving.live`);
     the current answer and the track so far (the track only when a new point was added)."""
     if chunk is None:
         return gr.skip(), gr.skip(), state

@@ -49,8 +49,8 @@ def startup_seconds(runs: int = 3) -> list[float]:
 def main() -> None:
     args = arguments(__doc__, "app")
     startup = startup_seconds()
-    from emodemo.pipeline import Pipeline
     from emodemo.recipes.frozen_states import forget_clips
+    from emodemo.serving import Pipeline
     pipeline = Pipeline()
     with tempfile.TemporaryDirectory() as folder:
         clip = five_second_clip(args.root, Path(folder))

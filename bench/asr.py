@@ -10,11 +10,11 @@ Protocol
   door". Text normalisation before scoring: lowercase, every character other than a letter, a
   digit, an apostrophe or a space removed, whitespace collapsed.
 * WER = (substitutions + deletions + insertions) / reference words, summed over all clips
-  (word-level Levenshtein distance, :func:`emodemo.wer.edit_distance`).
+  (word-level Levenshtein distance, :func:`emodemo.speech.wer.edit_distance`).
 * Speed: audio decoded and weights resolved (converted once, if needed) beforehand; model load
   timed on its own (first load in the process);
   one warm-up transcription; then per clip the wall time and the process CPU time (all threads)
-  of :func:`emodemo.asr.transcribe`. Real-time factor = wall seconds / audio seconds.
+  of :func:`emodemo.speech.asr.transcribe`. Real-time factor = wall seconds / audio seconds.
 
 Usage::
 
@@ -35,10 +35,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emodemo import asr, assets  # noqa: E402
-from emodemo.audio import SAMPLE_RATE, load_audio  # noqa: E402
 from emodemo.data.ravdess import SENTENCES  # noqa: E402
-from emodemo.wer import normalise, word_error_rate  # noqa: E402
+from emodemo.inputs import SAMPLE_RATE, load_audio  # noqa: E402
+from emodemo.speech import asr, normalise, word_error_rate  # noqa: E402
+from emodemo.weights import assets  # noqa: E402
 
 
 

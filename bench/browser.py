@@ -159,7 +159,7 @@ def probe(url: str, files: list[tuple[str, Path]]) -> None:
 
 def main() -> None:
     args = arguments(__doc__, "browser")
-    from emodemo.pipeline import Pipeline
+    from emodemo.serving import Pipeline
     served = Pipeline(transcribe=False)                # the app's models: what its page will show for a clip
     expected = {"hearing": sum(set(served.reads(m)) == {"audio"} for m in served.voice_models),
                 "answers": len(served.voice_models), "figures": sum(m in served.voice_models for m in served.explainable)}

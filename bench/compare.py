@@ -2,7 +2,7 @@
 
 Protocol
 --------
-* Accuracy: :func:`emodemo.comparison.rows`, the committed results of every model on every
+* Accuracy: :func:`emodemo.reports.comparison.rows`, the committed results of every model on every
   benchmark at hand (RAVDESS 7 classes, 5 folds by actor, voice alone / voice + face action units /
   both text-audio pairings / the mixed pairing's halves; GoEmotions Ekman test; MELD dev; FER-2013
   test), WA / UA / WF1 / UF1 with std over folds. The table is re-read from those files, not
@@ -18,7 +18,7 @@ Protocol
   - one training step (batch 32, every parameter trained, one batch of real inputs repeated) times
     the steps of an epoch of the served run's data (840 RAVDESS clips, 1,680 mixed pairs, 39,555
     GoEmotions lines, 24,757 FER faces): a floor; beside it, the time the real run logged
-    (``emodemo.comparison``);
+    (``emodemo.reports.comparison``);
   - peak resident memory (``ru_maxrss``) while serving, and after the training step apart; and that
     of a process that only imported torch and emodemo (the floor every row shares).
   For ``fer_cnn`` a "clip" is 4 s of video: 20 real FER-2013 test faces (5 per second) through the
@@ -74,8 +74,8 @@ def measure_one(name: str, root: Path, fer_root: Path) -> dict:
 
     import torch
 
-    from emodemo.pipeline import CHECKPOINTS, load_models
     from emodemo.recipes.frozen_states import forget_clips
+    from emodemo.serving import CHECKPOINTS, load_models
     from gpu import TRAIN_CLIPS, model_cost
     from timing import exactly, median_ms, real_clips
 
@@ -101,8 +101,8 @@ def measure_one(name: str, root: Path, fer_root: Path) -> dict:
             m.model(**make_inputs())
     end_to_end = statistics.median(median_ms(lambda f=f: answer(f), 3, warmup=1) for f in inputs_of)
     serving_peak_mb = _peak_mb()                # before the training step below grows the process
-    from emodemo.comparison import ENTRIES
-    served = [e.benchmark for e in ENTRIES if e.checkpoint == name]
+    from emodemo.reports import comparison
+    served = [e.benchmark for e in comparison.ENTRIES if e.checkpoint == name]
     epoch_items = EPOCH_ITEMS.get(served[0], TRAIN_CLIPS) if served else TRAIN_CLIPS
     row = {"checkpoint": name, "recipe": m.meta["model_name"], "load_s": load_s, "ms_per_clip": end_to_end,
            "checkpoint_mb": sum(p.stat().st_size for p in (CHECKPOINTS / name).glob("*.safetensors")) / 1e6,
@@ -114,7 +114,7 @@ def measure_one(name: str, root: Path, fer_root: Path) -> dict:
 def base_rss_mb() -> float:
     """Peak memory of a process that imported torch and emodemo's pipeline, and nothing else (the
     floor under every model's row; the encoders' libraries come on top where a model needs them)."""
-    code = ("import resource, torch, emodemo.pipeline; "
+    code = ("import resource, torch, emodemo.serving.pipeline; "
             "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
     return float(_python(["-c", code]).strip().splitlines()[-1])
 
@@ -123,7 +123,7 @@ def transcriber(root: Path) -> dict:
     """Whisper tiny.en's real-time factor on the 8 clips, as the app runs it."""
     import statistics
 
-    from emodemo.asr import load_model, transcribe
+    from emodemo.speech import load_model, transcribe
     from timing import exactly, real_clips
 
     engine = load_model(None, "tiny.en")
@@ -148,7 +148,7 @@ def _python(args: list[str]) -> str:
 
 def measure(root: Path, fer_root: Path) -> dict:
     """Every cost of the comparison, each served model in its own process; the sub-benches too."""
-    from emodemo.pipeline import discover
+    from emodemo.serving import discover
     from timing import machine
 
     base = base_rss_mb()        # first: a child's peak starts at this process's size when it was forked
@@ -184,8 +184,8 @@ def hub_summary(hub: dict) -> dict:
 
 def render_results(result: dict, page: Path | None = None) -> None:
     """Rewrite the block of ``page`` (default docs/results.md) between the compare markers from ``result``."""
-    from emodemo.comparison import side_by_side
-    from emodemo.files import replace_marked_block
+    from emodemo.core import replace_marked_block
+    from emodemo.reports import side_by_side
     from headline import RESULTS_PAGE
     try:
         replace_marked_block(page or RESULTS_PAGE, BLOCK_START, BLOCK_END, side_by_side(result))
@@ -195,9 +195,8 @@ def render_results(result: dict, page: Path | None = None) -> None:
 
 def figure(result: dict, path: Path) -> None:
     """Accuracy against ms per clip: each served model at its own protocol's row."""
-    from emodemo.comparison import latency_points
-    from emodemo.viz import accuracy_latency
-    points = latency_points(result["accuracy"], result["cost"])
+    from emodemo.reports import accuracy_latency, comparison
+    points = comparison.latency_points(result["accuracy"], result["cost"])
     spec = result["cost"]["machine"]
     fig = accuracy_latency(points, ("wav2vec2-large, Hub pipeline", result["cost"]["hub_baseline"]["ms_per_clip"]),
                            f"served models: accuracy on their own benchmark against latency "
@@ -220,12 +219,12 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure_one(args.one, args.root, args.fer_root)))
         return
-    from emodemo.comparison import cost_markdown, rows
+    from emodemo.reports import comparison
     if args.render_only or args.add:
         result = json.loads(args.out.with_suffix(".json").read_text())
-        result["accuracy"] = rows()
+        result["accuracy"] = comparison.rows()
     else:
-        result = {"accuracy": rows(), "cost": measure(args.root, args.fer_root)}
+        result = {"accuracy": comparison.rows(), "cost": measure(args.root, args.fer_root)}
     if args.add:
         row = json.loads(_python([str(Path(__file__)), "--one", args.add, "--root", str(args.root),
                                   "--fer-root", str(args.fer_root)]).strip().splitlines()[-1])
@@ -237,7 +236,7 @@ def main() -> None:
     render_results(result)
     from headline import render_headline
     render_headline()
-    print(cost_markdown(result["cost"], result["accuracy"]))
+    print(comparison.cost_markdown(result["cost"], result["accuracy"]))
 
 
 if __name__ == "__main__":

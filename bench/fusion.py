@@ -5,7 +5,7 @@ voice expert is a speech-probe variant's fold models (``bench/speech_probe_ablat
 them; each calibrated on its validation actors); the words expert is a served words-only
 checkpoint (trained on text corpora only, so no RAVDESS actor was ever its training data),
 reading Whisper's words of each clip (real pairs) or a GoEmotions test line of the clip's emotion
-(constructed pairs). Per fold the :class:`emodemo.fusion.Stacker` (a 7 x 7 matrix per modality, or
+(constructed pairs). Per fold the :class:`emodemo.serving.fusion.Stacker` (a 7 x 7 matrix per modality, or
 one weight per modality: ``Stacker.fit_weights``) is fitted on the fold's 2
 validation actors' mixed pairs (each clip with both texts) and scored on its 4 test actors, each
 pairing apart; TESS choose half (words 1-25, 350 clips) is scored with each fold's voice model,
@@ -28,10 +28,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emodemo.calibration import softmax  # noqa: E402
-from emodemo.fusion import Stacker, canonical_probabilities, fuse  # noqa: E402
-from emodemo.labels import CANONICAL7  # noqa: E402
-from emodemo.metrics import classification_report  # noqa: E402
+from emodemo.core import CANONICAL7, classification_report  # noqa: E402
+from emodemo.serving import Stacker, canonical_probabilities, fuse  # noqa: E402
+from emodemo.training import softmax  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "fusion.json"
 STACKER = REPO / "checkpoints" / "fusion" / "stacker.json"
@@ -40,8 +39,8 @@ MODALITIES = ("audio", "text")
 
 def answers_of(model_ref: str, samples) -> list[dict[str, float]]:
     """Canonical calibrated probabilities of a checkpoint (folder or served name) for each sample."""
-    from emodemo.pipeline import load_models, temperature
-    from emodemo.train import predict
+    from emodemo.serving import load_models, temperature
+    from emodemo.training import predict
     loaded = load_models([model_ref])[0]
     probs, _ = predict(loaded.model, loaded.recipe.make_dataset(samples, loaded.labels, loaded.meta.get("input_spec")))
     probs = softmax(np.log(np.clip(probs, 1e-12, None)), temperature(loaded.meta))
@@ -79,9 +78,10 @@ def main() -> None:
                         help="write that rule, fitted on the final split's validation actors, to checkpoints/fusion/")
     args = parser.parse_args()
 
-    from emodemo import data, pairing
+    from emodemo import data
     from emodemo.data.splits import RAVDESS_FINAL, RAVDESS_KFOLD, load_splits
-    from emodemo.transcripts import transcribe_samples
+    from emodemo.protocols import pairing
+    from emodemo.speech import transcribe_samples
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     transcripts = transcribe_samples(clips)
     tess = [s for s in data.load("tess", args.tess) if s.split == "choose"]

@@ -1,6 +1,6 @@
 """Does each served model recognise emotion, or RAVDESS? Every served model on RAVDESS CV (the
 committed results), TESS (choose half; report half apart) and the robustness set, per gender,
-with the collapse (:mod:`emodemo.cross_corpus` has the protocol).
+with the collapse (:mod:`emodemo.serving.cross_corpus` has the protocol).
 
 Usage::
 
@@ -36,10 +36,10 @@ BLOCK_START, BLOCK_END = "<!-- generalisation:start -->", "<!-- generalisation:e
 def render_results(result: dict, page: Path | None = None) -> None:
     """Rewrite the block of ``page`` (default docs/results.md) between the generalisation markers
     (the choose half only)."""
-    from emodemo.cross_corpus import markdown_table
-    from emodemo.files import replace_marked_block
+    from emodemo.core import replace_marked_block
+    from emodemo.serving import cross_corpus
     from headline import RESULTS_PAGE
-    replace_marked_block(page or RESULTS_PAGE, BLOCK_START, BLOCK_END, markdown_table(result))
+    replace_marked_block(page or RESULTS_PAGE, BLOCK_START, BLOCK_END, cross_corpus.markdown_table(result))
 
 
 CARD_KEYS = {"tess_choose": "TESS choose half (words 1-25, 350 clips; never trained on; the half models were chosen on)",
@@ -48,8 +48,8 @@ CARD_KEYS = {"tess_choose": "TESS choose half (words 1-25, 350 clips; never trai
 
 def write_cards(scored: list[dict]) -> None:
     """Each scored model's TESS halves into its checkpoint's metrics and card (replacing older ones)."""
-    from emodemo.checkpoint import add_metrics
-    from emodemo.pipeline import CHECKPOINTS
+    from emodemo.serving import CHECKPOINTS
+    from emodemo.training import add_metrics
     for model in scored:
         halves = {CARD_KEYS[k]: {m: model[k][m] for m in ("labels", "n", "WA", "UA", "WF1", "UF1", "per_class",
                                                             "confusion_matrix", "collapse", "most_frequent_answer")}
@@ -71,23 +71,24 @@ def main() -> None:
     parser.add_argument("--report", action="store_true", help="also print the TESS report half's scores")
     parser.add_argument("--cards", action="store_true", help="write the scored models' TESS halves into their cards")
     args = parser.parse_args()
-    from emodemo.cross_corpus import markdown_table, merged, run, served_models
+    from emodemo.serving import cross_corpus
     if args.render_only:
         result = json.loads(SAVED.read_text(encoding="utf-8"))
     else:
         models = args.models.split(",") if args.models else None
-        result = run(args.tess, args.ravdess, models, with_robustness=not args.skip_robustness,
-                     halves=args.halves.split(","))
+        result = cross_corpus.run(args.tess, args.ravdess, models, with_robustness=not args.skip_robustness,
+                                  halves=args.halves.split(","))
         if args.cards:
             write_cards(result["models"])
         if models and SAVED.exists():       # some models scored again: the others' saved scores stay
-            result = merged(json.loads(SAVED.read_text(encoding="utf-8")), result, served_models())
+            saved = json.loads(SAVED.read_text(encoding="utf-8"))
+            result = cross_corpus.merged(saved, result, cross_corpus.served_models())
         SAVED.parent.mkdir(parents=True, exist_ok=True)
         SAVED.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     render_results(result)
     from headline import render_headline
     render_headline()
-    print(markdown_table(result, report_half=args.report))
+    print(cross_corpus.markdown_table(result, report_half=args.report))
 
 
 if __name__ == "__main__":

@@ -65,11 +65,11 @@ def prepare(root: Path, fer_root: Path) -> None:
 
     from safetensors.torch import save_file
 
-    from emodemo.asr import load_model
-    from emodemo.checkpoint import read_checkpoint_config
+    from emodemo.inputs import MINILM, load_text_encoder
     from emodemo.recipes import get_recipe
     from emodemo.recipes.frozen_states import words_of
-    from emodemo.text import MINILM, load_text_encoder
+    from emodemo.speech import load_model
+    from emodemo.training import read_checkpoint_config
     from timing import exactly, real_clips
 
     INPUTS.mkdir(parents=True, exist_ok=True)
@@ -102,8 +102,8 @@ def batch_of(inputs: dict[str, torch.Tensor], n: int) -> dict[str, torch.Tensor]
 def model_row(folder: Path, device: torch.device, sync) -> dict:
     from safetensors.torch import load_file
 
-    from emodemo.checkpoint import load_checkpoint
     from emodemo.models import REGISTRY
+    from emodemo.training import load_checkpoint
 
     model, meta = load_checkpoint(folder, REGISTRY, device=device)
     one = {k: v.to(device) for k, v in load_file(INPUTS / f"{key_of(folder)}.safetensors").items()}
@@ -140,7 +140,7 @@ def encoder_rows(device: torch.device, sync) -> list[dict]:
     from safetensors.torch import load_file
     from transformers import BertConfig, BertModel
 
-    from emodemo.speech_encoder import WhisperSpeechEncoder
+    from emodemo.speech import WhisperSpeechEncoder
     from timing import median_ms
 
     clip = load_file(INPUTS / "clip.safetensors")

@@ -3,7 +3,7 @@
 Protocol
 --------
 * Voice: one real RAVDESS clip cut or padded to exactly 4.0 s. Stages: the 68 hand-crafted
-  statistics (:func:`emodemo.handcrafted.clip_features`), the committed ensemble on them alone
+  statistics (:func:`emodemo.inputs.handcrafted.clip_features`), the committed ensemble on them alone
   (audio SVM), and with the take's 35 action units (both SVMs and the forest). 3 warm-up runs, then
   the median of 20, batch 1, 1 and 2 torch threads (feature extraction is numpy).
 * Face: the committed ``fer_cnn`` on one real FER-2013 test face (batch 1) and on 20 faces at once
@@ -35,9 +35,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from emodemo import data  # noqa: E402
-from emodemo.checkpoint import load_checkpoint  # noqa: E402
 from emodemo.models import REGISTRY  # noqa: E402
 from emodemo.recipes import fer_cnn, handcrafted_ensemble as recipe  # noqa: E402
+from emodemo.training import load_checkpoint  # noqa: E402
 from timing import arguments, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 CLIP_SECONDS = 4.0
@@ -66,7 +66,7 @@ def voice_rows(wave: np.ndarray, au: torch.Tensor, threads: list[int]) -> list[d
 def face_rows(face: np.ndarray, threads: list[int]) -> list[dict]:
     import cv2
 
-    from emodemo.video import detect_faces
+    from emodemo.inputs import detect_faces
     model, _ = load_checkpoint(CHECKPOINTS / fer_cnn.NAME, REGISTRY)
     one = fer_cnn.face_inputs(face[None])["image"]                                       # [1, 48, 48]
     clip = one.expand(FACES_PER_CLIP, -1, -1).contiguous()                               # [20, 48, 48]

@@ -1,7 +1,7 @@
 """The README's headline table, and where the benches write their Markdown.
 
 One row per served model: its in-corpus WA / UA, its TESS UA and its cost, rendered by
-:func:`emodemo.comparison.headline_table` from the saved results (``bench/results/compare.json``,
+:func:`emodemo.reports.comparison.headline_table` from the saved results (``bench/results/compare.json``,
 ``bench/results/generalisation.json``) into README.md between the ``headline`` markers.
 ``bench/compare.py`` and ``bench/generalisation.py`` call :func:`render_headline` after saving, so
 the table follows their numbers; the full tables go to ``docs/results.md`` (:data:`RESULTS_PAGE`).
@@ -27,14 +27,14 @@ HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->
 
 def headline(results: Path = RESULTS) -> str:
     """The headline table from the saved comparison and generalisation results under ``results``."""
-    from emodemo.comparison import headline_table
+    from emodemo.reports import comparison
     read = lambda name: json.loads((results / name).read_text(encoding="utf-8"))      # noqa: E731
-    return headline_table(read("compare.json"), read("generalisation.json"))
+    return comparison.headline_table(read("compare.json"), read("generalisation.json"))
 
 
 def render_headline(readme: Path = README, results: Path = RESULTS) -> None:
     """Rewrite the block of ``readme`` between the headline markers."""
-    from emodemo.files import replace_marked_block
+    from emodemo.core import replace_marked_block
     replace_marked_block(readme, HEADLINE_START, HEADLINE_END, headline(results))
 
 

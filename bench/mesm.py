@@ -55,8 +55,8 @@ def batch_of(clips) -> dict[str, torch.Tensor]:
 def mesm_model():
     """The committed MESM checkpoint when there is one (its trained attention), else random weights."""
     if (CHECKPOINT / "model.safetensors").exists():
-        from emodemo.checkpoint import load_checkpoint
         from emodemo.models import REGISTRY
+        from emodemo.training import load_checkpoint
         return load_checkpoint(CHECKPOINT, REGISTRY)[0].float(), "committed checkpoint (trained at p = 0.7)"
     return build(recipe.NAME, n_classes=7, modalities="TA", sparse=True).eval(), "random weights (no checkpoint)"
 

@@ -37,9 +37,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from emodemo import calibration  # noqa: E402
-from emodemo.labels import CANONICAL7, to_canonical  # noqa: E402
-from emodemo.metrics import classification_report  # noqa: E402
+from emodemo.core import CANONICAL7, classification_report, to_canonical  # noqa: E402
+from emodemo.training import calibration  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "speech_probe_ablation.json"
 RUNS = REPO / "runs" / "speech_probe_ablation"
@@ -78,8 +77,8 @@ def fold_logits(model_dir: Path, samples, perturb=None, condition: str = "clean"
     waves go through a feature cache keyed by the condition)."""
     import torch
 
-    from emodemo.pipeline import load_models
     from emodemo.recipes import speech_probe as recipe
+    from emodemo.serving import load_models
     loaded = load_models([str(model_dir)])[0]
     spec = recipe.input_spec(loaded.meta["input_spec"])
     if perturb is None:
@@ -120,9 +119,8 @@ def collapse(answers) -> float:
 
 
 def score_variant(outs: list[Path], ravdess, tess_choose) -> dict:
-    from emodemo.audio import load_audio
-    from emodemo.augment import robustness_conditions
     from emodemo.data.splits import RAVDESS_KFOLD, apply, load_splits
+    from emodemo.inputs import load_audio, robustness_conditions
 
     folds = load_splits(RAVDESS_KFOLD)
     pooled = {"cv": [], "tess": []}

@@ -8,11 +8,11 @@ Protocol
   one recording with a pause after each clip drawn from {0, 0.25, 0.5, 1, 2} s: 20 recordings of
   about 4 minutes. Two conditions: **whole clips** (each keeps its own ~1 s of leading silence) and
   **trimmed clips** (each cut to its speech first, so a pause of 0 makes two utterances touch). The
-  timeline's segments come from the voice-activity detector alone (:mod:`emodemo.segmentation`);
+  timeline's segments come from the voice-activity detector alone (:mod:`emodemo.inputs.segmentation`);
   each is answered by that fold's ``speech_probe`` model (which never trained on these actors) and
   scored against the clip it overlaps most. The same fold model's answers on the same clips whole
   give the clip-level accuracy beside it. Boundary error: from each clip's speech start / end (an
-  energy detector, :mod:`emodemo.timeline_eval`) to the nearest segment start / end; median and
+  energy detector, :mod:`emodemo.serving.timeline_eval`) to the nearest segment start / end; median and
   90th percentile over all boundaries.
 * **Throughput.** A recording of RAVDESS clips (all 24 actors, shuffled, pauses as above) of
   ``--minutes`` minutes through ``python -m emodemo timeline`` in a fresh process: the served voice
@@ -57,11 +57,9 @@ WORDS_ONLY = ("words_minilm", "nmt_attention/words_goemotions")
 def accuracy_run(root: Path, folds: list[int], seed: int = 0) -> dict:
     """Segment vs clip accuracy and boundary errors per condition, over the folds' test actors."""
     from emodemo import data
-    from emodemo.audio import load_audio
-    from emodemo.labels import to_canonical
-    from emodemo.pipeline import Pipeline
-    from emodemo.timeline import analyse_recording
-    from emodemo.timeline_eval import joined_recording, score_timeline
+    from emodemo.core import to_canonical
+    from emodemo.inputs import load_audio
+    from emodemo.serving import Pipeline, analyse_recording, joined_recording, score_timeline
     import soundfile as sf
 
     samples = data.load("ravdess", root)
@@ -114,7 +112,7 @@ def accuracy_run(root: Path, folds: list[int], seed: int = 0) -> dict:
 def long_recording(root: Path, minutes: float, folder: Path, seed: int = 0) -> Path:
     """A ``minutes``-long 16-bit wav of shuffled RAVDESS clips with pauses from :data:`PAUSES`."""
     from emodemo import data
-    from emodemo.audio import load_audio
+    from emodemo.inputs import load_audio
     import soundfile as sf
     samples = data.load("ravdess", root)
     rng = np.random.default_rng(seed)
@@ -215,7 +213,7 @@ def figure(example: dict, out: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from emodemo.labels import CANONICAL7
+    from emodemo.core import CANONICAL7
     fig, ax = plt.subplots(figsize=(10, 2.6), constrained_layout=True)
     for c in example["clips"]:
         ax.barh(1, c["speech_end"] - c["speech_start"], left=c["speech_start"], color=f"C{CANONICAL7.index(c['label'])}")
@@ -244,7 +242,7 @@ def main() -> None:
                         help="re-render docs/results.md's tables from the saved JSON")
     args = parser.parse_args()
     if args.render_only:
-        from emodemo.files import replace_marked_block
+        from emodemo.core import replace_marked_block
         from headline import RESULTS_PAGE
         live = RESULTS.with_name("live.json")
         replace_marked_block(RESULTS_PAGE, BLOCK_START, BLOCK_END,
@@ -256,7 +254,7 @@ def main() -> None:
     if not args.skip_accuracy:
         result["accuracy"] = accuracy_run(args.root, [int(k) for k in args.folds.split(",")])
         figure(result["accuracy"]["example"], args.out.with_suffix(".png"))
-    from emodemo.pipeline import discover
+    from emodemo.serving import discover
     voice = [m for m in discover() if m not in WORDS_ONLY and m != "fer_cnn"]
     if args.minutes > 0:
         with tempfile.TemporaryDirectory() as folder:

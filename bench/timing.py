@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from emodemo import data
-from emodemo.audio import SAMPLE_RATE, load_audio
-from emodemo.transcripts import transcribe_samples
+from emodemo.inputs import SAMPLE_RATE, load_audio
+from emodemo.speech import transcribe_samples
 
 
 def median_ms(fn, repeats: int, warmup: int = 3, sync=None) -> float:

@@ -126,7 +126,7 @@ def _train(args) -> int:
 
 
 def _merge(args) -> int:
-    from emodemo.experiment import merge_fold_runs
+    from emodemo.training.experiment import merge_fold_runs
     merged = merge_fold_runs([json.loads(path.read_text(encoding="utf-8")) for path in args.runs])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
@@ -137,18 +137,18 @@ def _merge(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from emodemo.evaluation import evaluate_checkpoint
+    from emodemo.serving.evaluation import evaluate_checkpoint
     report = evaluate_checkpoint(args.model, args.dataset, args.root, split=args.split)
     if args.json:
         print(json.dumps(report))
     else:
-        from emodemo.evaluation import format_report
+        from emodemo.serving.evaluation import format_report
         print(format_report(report))
     return 0
 
 
 def _calibrate(args) -> int:
-    from emodemo.evaluation import calibrate_checkpoint
+    from emodemo.serving.evaluation import calibrate_checkpoint
     cal = calibrate_checkpoint(args.model, args.dataset, args.root)
     print(f"{args.model}: temperature {cal['temperature']:.3f} on {', '.join(cal['fitted_on'])}; ECE "
           f"{cal['ece_before']:.3f} -> {cal['ece_after']:.3f}; unsure below {cal['unsure']['threshold']:.3f} "
@@ -157,7 +157,7 @@ def _calibrate(args) -> int:
 
 
 def _predict(args) -> int:
-    from emodemo.batch import predict_to_jsonl
+    from emodemo.serving.batch import predict_to_jsonl
     models = None if args.models == "all" else args.models.split(",")
     if args.out and not args.out.parent.is_dir():
         raise ValueError(f"cannot write {args.out}: the folder {args.out.parent} does not exist")
@@ -173,15 +173,15 @@ def _predict(args) -> int:
 
 
 def _timeline(args) -> int:
-    from emodemo.pipeline import Pipeline
-    from emodemo.timeline_files import timeline_to_jsonl, write_csv
+    from emodemo.serving.pipeline import Pipeline
+    from emodemo.serving.timeline_files import timeline_to_jsonl, write_csv
     for path in (args.out, args.csv):
         if path is not None and not path.parent.is_dir():
             raise ValueError(f"cannot write {path}: the folder {path.parent} does not exist")
     models = None if args.models == "all" else args.models.split(",")
     max_seconds = None if args.max_minutes is None else 60 * args.max_minutes
     if args.ray:
-        from emodemo.timeline_ray import timeline_with_ray
+        from emodemo.serving.timeline_ray import timeline_with_ray
         summary = timeline_with_ray(args.inputs, args.out, models, transcribe=not args.no_transcript,
                                     channels=args.channels, max_seconds=max_seconds, workers=args.workers,
                                     gpus_per_worker=args.gpus_per_worker)

@@ -6,7 +6,7 @@
 # (mixed pairs: each half of the test clips scored apart too); the text side on GoEmotions and MELD; the
 # final checkpoint the app serves: fusion on mixed pairs (each clip once with a GoEmotions line of its
 # emotion, once with its own Whisper words, which is what the app gives it) of normalised clips
-# (emodemo.normalise), its head alone on the frozen encoders' last states (a top-layer stage costs about
+# (emodemo.inputs.normalise), its head alone on the frozen encoders' last states (a top-layer stage costs about
 # ten times the CPU time), calibrated on its validation actors' real pairs, its card reporting the
 # mixed-pairs cross-validation.
 # About 3.5 hours on a 2-core CPU (the clips are transcribed first, ~10 minutes).
@@ -53,7 +53,7 @@ export DATA RUNS PY
 
 # fill the transcript and speech feature caches once, before two processes would both compute them
 for top in $TOPS; do $PY -c "from emodemo import data; from emodemo.recipes import frozen_states as f; \
-from emodemo.transcripts import transcribe_samples; clips = data.load('ravdess', '$DATA/ravdess_speech'); \
+from emodemo.speech import transcribe_samples; clips = data.load('ravdess', '$DATA/ravdess_speech'); \
 transcribe_samples(clips); f.speech_of_samples(clips, top_layers=$top); \
 ($top == 0) and f.speech_of_samples(clips, top_layers=0, normalised=True)"; done   # fusion_mixed reads normalised clips
 for v in $VARIANTS; do for f in 0 1 2 3 4; do echo "$v $f"; done; done | xargs -P "$JOBS" -n 2 bash -c 'one_fold "$0" "$1"'
@@ -68,5 +68,5 @@ fi
     --results "$RUNS/final.json" --option pairing=mixed --option text_root="$DATA/goemotions" \
     --option stages=head --option normalise=1 > "$RUNS/final.log" 2>&1
 # the final model was trained apart from its variant's cross-validation: add it to the card
-$PY -c "from emodemo.checkpoint import attach_cross_validation; \
+$PY -c "from emodemo.training import attach_cross_validation; \
 attach_cross_validation('$OUT', '$OUT/cv/fusion_mixed.json')"

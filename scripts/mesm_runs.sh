@@ -39,7 +39,7 @@ one_variant() {  # variant
 }
 
 # fill the log-mel chunk and transcript caches once, before two processes would both compute them
-$PY -c "from emodemo import data; from emodemo.recipes import mesm; from emodemo.transcripts import transcribe_samples; \
+$PY -c "from emodemo import data; from emodemo.recipes import mesm; from emodemo.speech import transcribe_samples; \
 clips = data.load('ravdess', '$DATA/ravdess_speech'); mesm.chunks_of_samples(clips); transcribe_samples(clips)"
 (for v in mesm_p7_ta_constructed fe2e_ta_constructed fe2e_a fe2e_t_constructed mesm_p5_ta_constructed \
           fe2e_t_real mesm_p3_ta_real mesm_p9_ta_real mesm_p5_ta_real; do
@@ -52,7 +52,7 @@ clips = data.load('ravdess', '$DATA/ravdess_speech'); mesm.chunks_of_samples(cli
  for v in mesm_p7_ta_mixed fe2e_ta_mixed; do one_variant $v; done) &
 wait
 # the final model was trained before its variant's cross-validation: add it to the card
-$PY -c "from emodemo.checkpoint import attach_cross_validation; \
+$PY -c "from emodemo.training import attach_cross_validation; \
 attach_cross_validation('$OUT', '$OUT/cv/mesm_p7_ta_mixed.json')"
 # FE2E's text side alone on the text benchmarks (official splits, test scored once)
 for bench in goemotions meld; do

@@ -4,7 +4,7 @@
 # default two, one thread each), written to cv/<variant>.json with the chance row of the same folds (mixed
 # pairs: each half of the test clips scored apart too); then the final checkpoints the app serves, on mixed
 # pairs (each clip once with a GoEmotions line of its emotion, once with its own Whisper words, which is
-# what the app gives them) of normalised clips (emodemo.normalise), calibrated on their validation actors'
+# what the app gives them) of normalised clips (emodemo.inputs.normalise), calibrated on their validation actors'
 # real pairs, their cards reporting the mixed-pairs cross-validation: Self-MHA (the talk's best) and Cross-MHA under cross/ (notebook 03 compares
 # their attention). About 2.5 hours on a 2-core CPU (the clips are transcribed first, ~10 minutes).
 # Usage: bash scripts/ssl_mha_runs.sh [DATA_DIR] [RUN_DIR] [all|served]
@@ -46,7 +46,7 @@ export DATA RUNS PY OUT
 
 # fill the transcript and speech feature caches once, before two processes would both compute them
 $PY -c "from emodemo import data; from emodemo.recipes import frozen_states as f; \
-from emodemo.transcripts import transcribe_samples; clips = data.load('ravdess', '$DATA/ravdess_speech'); \
+from emodemo.speech import transcribe_samples; clips = data.load('ravdess', '$DATA/ravdess_speech'); \
 transcribe_samples(clips); f.speech_of_samples(clips, top_layers=f.ALL_LAYERS); \
 f.speech_of_samples(clips, top_layers=f.ALL_LAYERS, normalised=True)"
 echo $VARIANTS | tr ' ' '\n' | xargs -P "$JOBS" -n 1 bash -c 'one_variant "$0"'

@@ -35,7 +35,7 @@ def tiny_hub_encoders(tmp_path: Path) -> tuple[Path, Path]:
     MiniLM's tokenizer), saved as a Hub download would be: the online encoder path, tested offline."""
     from transformers import BertConfig, BertModel, Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2Model
 
-    from emodemo import text
+    from emodemo.inputs import text
 
     speech_dir, text_dir = tmp_path / "w2v", tmp_path / "bert"
     Wav2Vec2Model(Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
@@ -51,9 +51,9 @@ def tiny_hub_encoders(tmp_path: Path) -> tuple[Path, Path]:
 
 def voice_models() -> list[str]:
     """The committed models that answer for a voice clip (every one but the face models)."""
-    from emodemo.checkpoint import read_checkpoint_config
-    from emodemo.pipeline import CHECKPOINTS, SOUND_AND_WORDS, discover
     from emodemo.recipes import get_recipe
+    from emodemo.serving.pipeline import CHECKPOINTS, SOUND_AND_WORDS, discover
+    from emodemo.training.checkpoint import read_checkpoint_config
     return [name for name in discover() if set(get_recipe(read_checkpoint_config(CHECKPOINTS / name)["model_name"]).MODALITIES)
             <= SOUND_AND_WORDS]
 

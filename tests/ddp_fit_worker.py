@@ -13,8 +13,9 @@ from pathlib import Path
 
 from safetensors.torch import save_file
 
-from emodemo.checkpoint import save_checkpoint
-from emodemo.train import History, TrainConfig, fit, seed_everything
+from emodemo.training.checkpoint import save_checkpoint
+from emodemo.training.engine import TrainConfig, fit, seed_everything
+from emodemo.training.history import History
 from toy_training import ToyClassifier, blobs
 
 LABELS = ["neutral", "happy", "sad"]

@@ -6,8 +6,8 @@ import types
 
 import torch
 
-from emodemo.pipeline import LoadedModel
-from emodemo.train import DictDataset
+from emodemo.serving.pipeline import LoadedModel
+from emodemo.training.datasets import DictDataset
 
 
 class FixedAnswers(torch.nn.Module):

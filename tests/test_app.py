@@ -187,7 +187,7 @@ def test_answers_stream_voice_first_then_transcript_and_words_then_figures(clien
 
 def test_an_unsure_answer_is_said_in_the_details():
     import app
-    from emodemo.pipeline import Analysis, Prediction
+    from emodemo.serving.pipeline import Analysis, Prediction
     result = Analysis(1.0, None, {"speech_probe": Prediction("speech_probe", [("angry", 0.41), ("sad", 0.3)], ("audio",),
                                                              unsure_below=0.53),
                                   "other": Prediction("other", [("sad", 0.9)], ("audio",), unsure_below=0.5)},
@@ -199,8 +199,8 @@ def test_an_unsure_answer_is_said_in_the_details():
 @pytest.fixture(scope="module")
 def long_recording(tmp_path_factory, ravdess_root):
     """Three real takes of actor 01 (neutral, angry, sad) joined with pauses: a short "long" recording."""
-    from emodemo.audio import load_audio
-    from emodemo.timeline_eval import joined_recording
+    from emodemo.inputs.audio import load_audio
+    from emodemo.serving.timeline_eval import joined_recording
     takes = ("03-01-01-01-01-01-01", "03-01-05-02-01-01-01", "03-01-04-01-02-02-01")
     wave, _ = joined_recording([load_audio(ravdess_root / "Actor_01" / f"{t}.flac") for t in takes],
                                ["neutral", "angry", "sad"], [0.5, 1.0, 0.0])

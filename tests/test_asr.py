@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emodemo import asr, audio
-from emodemo.audio import AudioError, load_audio
-from emodemo.wer import normalise
+from emodemo.inputs import audio
+from emodemo.inputs.audio import AudioError, load_audio
+from emodemo.speech import asr
+from emodemo.speech.wer import normalise
 
 REPO = Path(__file__).resolve().parents[1]
 _spec = importlib.util.spec_from_file_location("bench_asr", REPO / "bench" / "asr.py")
@@ -127,7 +128,7 @@ def test_multilingual_base_detects_english(ravdess_clip, backend):
 def test_transcription_threads_follow_omp_num_threads(monkeypatch):
     """Two Ray actors on two cores must not each take both: OMP_NUM_THREADS caps the threads."""
     import os
-    from emodemo.asr import _cpu_threads
+    from emodemo.speech.asr import _cpu_threads
     cores = len(os.sched_getaffinity(0))
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert _cpu_threads() == cores

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from emodemo import assets
+from emodemo.weights import assets
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import scipy.signal
 import soundfile
 import torch
 
-from emodemo import audio
-from emodemo.audio import AudioError
+from emodemo.inputs import audio
+from emodemo.inputs.audio import AudioError
 
 TONE_HZ = 440.0
 TONE_SECONDS = 1.5

@@ -72,7 +72,7 @@ def _joined_takes(ravdess_root, folder: Path, takes: tuple[str, ...], rate: int 
     """Real RAVDESS takes of actor 01 joined into one 16-bit wav (at ``rate``, default 16 kHz)."""
     import numpy as np
     import soundfile as sf
-    from emodemo.audio import load_audio, resample
+    from emodemo.inputs.audio import load_audio, resample
     wave = np.concatenate([load_audio(ravdess_root / "Actor_01" / f"{t}.flac") for t in takes])
     path = folder / "joined.wav"
     sf.write(path, resample(wave, 16000, rate) if rate else wave, rate or 16000, subtype="PCM_16")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from emodemo.cache import FeatureCache, cache_root
+from emodemo.core.cache import FeatureCache, cache_root
 
 
 class CountingExtractor:

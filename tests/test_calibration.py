@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emodemo import calibration
+from emodemo.training import calibration
 
 
 def overconfident(n=4000, c=5, seed=0):
@@ -58,8 +58,8 @@ def test_calibrate_writes_a_checkpoints_temperature_fitted_on_its_validation_spe
     import sys
     from pathlib import Path
 
-    from emodemo.checkpoint import read_checkpoint_config
-    from emodemo.pipeline import temperature
+    from emodemo.serving.pipeline import temperature
+    from emodemo.training.checkpoint import read_checkpoint_config
 
     repo = Path(__file__).resolve().parents[1]
     folder = shutil.copytree(repo / "checkpoints" / "mesm", tmp_path / "mesm")
@@ -95,7 +95,7 @@ def test_calibrate_fits_a_words_model_on_its_benchmarks_validation_part(tmp_path
     from pathlib import Path
 
     from conftest import shared_dataset
-    from emodemo.checkpoint import read_checkpoint_config
+    from emodemo.training.checkpoint import read_checkpoint_config
 
     repo = Path(__file__).resolve().parents[1]
     folder = shutil.copytree(repo / "checkpoints" / "words_minilm", tmp_path / "words")

@@ -7,9 +7,9 @@ import pickle
 import pytest
 import torch
 
-from emodemo.checkpoint import load_checkpoint, model_card, save_checkpoint
-from emodemo.metrics import classification_report, mean_std
-from emodemo.train import TrainConfig
+from emodemo.core.metrics import classification_report, mean_std
+from emodemo.training.checkpoint import load_checkpoint, model_card, save_checkpoint
+from emodemo.training.engine import TrainConfig
 from toy_training import ToyClassifier
 
 LABELS = ["neutral", "happy", "sad"]
@@ -150,7 +150,7 @@ def test_model_card_lists_settings_and_draws_the_summary_of_a_chance_row():
 
 
 def test_a_later_cross_validation_joins_the_final_checkpoints_metrics_and_card(tmp_path):
-    from emodemo.checkpoint import attach_cross_validation, read_checkpoint_config
+    from emodemo.training.checkpoint import attach_cross_validation, read_checkpoint_config
     model = ToyClassifier(hidden=5)
     final = {"pairing": "mixed", "variant": {"p": 0.7},
              "final_validation_not_a_test_score": classification_report([0, 1, 2], [0, 1, 1], LABELS)}

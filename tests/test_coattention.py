@@ -92,14 +92,14 @@ def test_copied_top_layers_reproduce_the_real_encoders_last_states(ravdess_clip,
     """Staged fine-tuning starts where the frozen encoders end: Whisper's and MiniLM's top layers
     (or all of them: Whisper has 4 blocks, MiniLM 6), copied into the model and run on the cached
     states below them, give the cached last states."""
-    from emodemo.audio import load_audio
+    from emodemo.inputs.audio import load_audio
     from emodemo.recipes import coattention as recipe
 
     spec = {"mode": "fusion", "top_layers": top, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
     kwargs = recipe.model_kwargs("fusion", top, 7)
     assert (kwargs["speech_top"], kwargs["text_top"]) == (speech_layers - 1, text_layers - 1)
     model = recipe.build_model(kwargs, spec).eval()
-    from emodemo.asr import Transcript
+    from emodemo.speech.asr import Transcript
     batch = recipe.clip_inputs(load_audio(ravdess_clip), Transcript("Kids are talking by the door.", [], "en", "x", 0, 4,
                                                                    "tiny.en"), spec)
     assert batch["speech"].shape[1] == speech_layers and batch["text"].shape[1] == text_layers
@@ -115,10 +115,10 @@ def test_copied_top_layers_reproduce_the_real_encoders_last_states(ravdess_clip,
 def test_serving_inputs_equal_training_inputs(ravdess_clip, normalise, tmp_path, monkeypatch):
     """A user's clip and its transcript reach the model as the same clip did in training, through the
     feature cache (filled, then read back), with raw or normalised input."""
-    from emodemo.asr import Transcript
-    from emodemo.audio import load_audio
     from emodemo.data.record import Sample
+    from emodemo.inputs.audio import load_audio
     from emodemo.recipes import coattention as recipe
+    from emodemo.speech.asr import Transcript
 
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     text = "Kids are talking by the door."
@@ -181,7 +181,7 @@ def test_hub_encoders_are_selectable_and_work_from_a_saved_folder(tmp_path, tiny
     folder, tested here with small random-weight models saved on disk (no network)."""
     import numpy as np
 
-    from emodemo import text
+    from emodemo.inputs import text
     from emodemo.recipes import coattention as recipe
 
     speech_dir, text_dir = tiny_hub_encoders
@@ -193,7 +193,7 @@ def test_hub_encoders_are_selectable_and_work_from_a_saved_folder(tmp_path, tiny
     kwargs = recipe.model_kwargs("fusion", 0, 7, str(speech_dir), str(text_dir))
     assert kwargs["speech_dim"] == kwargs["text_dim"] == 32
     model = recipe.build_model(kwargs, spec).eval()
-    from emodemo.asr import Transcript
+    from emodemo.speech.asr import Transcript
     logits = model(**recipe.clip_inputs(waves[0], Transcript("so happy", [], "en", "x", 0, 1, "tiny.en"), spec))["logits"]
     assert logits.shape == (1, 7)
     with pytest.raises(ValueError, match="top_layers=0"):

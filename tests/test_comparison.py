@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emodemo import comparison
-from emodemo.pipeline import discover
+from emodemo.reports import comparison
+from emodemo.serving.pipeline import discover
 
 REPO = Path(__file__).resolve().parents[1]
 SAVED = REPO / "bench" / "results" / "compare.json"
@@ -54,7 +54,7 @@ def test_every_architecture_and_every_dataset_at_hand_is_in_the_table(rows):
 
 def test_every_marked_checkpoint_is_served_and_scored_on_its_rows_protocol(rows):
     """A row names a served checkpoint only when the checkpoint's own card reports that row's score."""
-    from emodemo.checkpoint import read_checkpoint_config
+    from emodemo.training.checkpoint import read_checkpoint_config
     served = set(discover())
     marked = [r for r in rows if r["checkpoint"]]
     assert len({r["checkpoint"] for r in marked}) >= 8

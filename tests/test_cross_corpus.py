@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emodemo import cross_corpus
-from emodemo.audio import load_audio
-from emodemo.checkpoint import read_checkpoint_config
+from emodemo.core.labels import CANONICAL7
 from emodemo.data import layouts, load
 from emodemo.data.splits import Fold
-from emodemo.labels import CANONICAL7
+from emodemo.inputs.audio import load_audio
+from emodemo.serving import cross_corpus
+from emodemo.training.checkpoint import read_checkpoint_config
 from fake_models import fixed_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -50,7 +50,7 @@ def test_in_corpus_rows_are_the_served_protocol_and_the_other_pairing_marked():
 
 def test_a_checkpoint_without_a_committed_row_gets_its_card_counted_on_seven_classes():
     """An 8-class card (calm apart, as the probe served before issue 20) is counted on 7 classes."""
-    from emodemo.labels import RAVDESS8
+    from emodemo.core.labels import RAVDESS8
     cm = np.random.default_rng(0).integers(0, 9, (8, 8)) + np.diag(np.full(8, 30))     # [true, answered]
     meta = {"metrics": {"cross_validation": {"labels": list(RAVDESS8), "confusion_matrix": cm.tolist(), "n_reports": 5,
                                              "WA": {"mean": 0.6, "std": 0.1}}}, "data_card": {"dataset": "ravdess"}}

@@ -6,8 +6,8 @@ from collections import Counter
 
 import pytest
 
+from emodemo.core.labels import CREMAD6, EMODB7
 from emodemo.data import DatasetNotFoundError, cremad, emodb, layouts, load
-from emodemo.labels import CREMAD6, EMODB7
 
 
 def test_cremad_names_labels_and_demographics(tmp_path):

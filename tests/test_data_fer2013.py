@@ -7,9 +7,9 @@ from collections import Counter, defaultdict
 import pytest
 
 from conftest import shared_dataset
+from emodemo.core.files import content_digest
+from emodemo.core.labels import FER7
 from emodemo.data import DatasetNotFoundError, fer2013, layouts, load
-from emodemo.files import content_digest
-from emodemo.labels import FER7
 
 TRAIN, TEST = 3, 2  # images per emotion folder in the fixture
 

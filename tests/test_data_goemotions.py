@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 
 from conftest import shared_dataset
+from emodemo.core.labels import CANONICAL7, GOEMOTIONS28, SENTIMENT4
 from emodemo.data import DatasetNotFoundError, layouts, load
-from emodemo.labels import CANONICAL7, GOEMOTIONS28, SENTIMENT4
 
 ROWS = {"train": 6, "dev": 2, "test": 2}
 

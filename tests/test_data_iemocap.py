@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
+from emodemo.core.labels import IEMOCAP4, IEMOCAP4_MAP, IEMOCAP6, IEMOCAP_CODES
 from emodemo.data import DatasetNotFoundError, iemocap, layouts, load
 from emodemo.data.layouts import IEMOCAP_FIXTURE_CODES, IEMOCAP_FIXTURE_DIALOGS
-from emodemo.labels import IEMOCAP4, IEMOCAP4_MAP, IEMOCAP6, IEMOCAP_CODES
 
 
 def expected_count(protocol: dict[str, str] | None, sessions: int) -> int:

@@ -7,8 +7,8 @@ from collections import Counter
 import pytest
 
 from conftest import shared_dataset
+from emodemo.core.labels import CANONICAL7
 from emodemo.data import DatasetNotFoundError, layouts, load, meld
-from emodemo.labels import CANONICAL7
 
 DIALOGUE_ROWS = 8  # utterances per split in the fixture (3 dialogues: 3 + 3 + 2)
 

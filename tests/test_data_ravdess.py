@@ -9,8 +9,8 @@ import pytest
 import soundfile as sf
 
 from conftest import shared_dataset
+from emodemo.core.labels import RAVDESS8
 from emodemo.data import DatasetNotFoundError, layouts, load, ravdess
-from emodemo.labels import RAVDESS8
 
 
 @pytest.fixture(scope="module")

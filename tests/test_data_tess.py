@@ -6,8 +6,8 @@ from collections import Counter
 import pytest
 from conftest import shared_dataset
 
+from emodemo.core.labels import CANONICAL7
 from emodemo.data import DatasetNotFoundError, layouts, load, tess
-from emodemo.labels import CANONICAL7
 
 
 def test_original_download_layout_labels_and_halves(tmp_path):

@@ -12,7 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from ddp_fit_worker import train_toy
-from emodemo.distributed import DistContext, gather_to_all, is_main_process, sum_across_processes
+from emodemo.training.distributed import DistContext, gather_to_all, is_main_process, sum_across_processes
 
 TESTS = Path(__file__).resolve().parent
 

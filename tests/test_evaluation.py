@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from emodemo.core.labels import CANONICAL7, RAVDESS8
 from emodemo.data import layouts, load
 from emodemo.data.record import Sample
-from emodemo.evaluation import classes_note, score, scores_with_collapse, scoring_labels
-from emodemo.labels import CANONICAL7, RAVDESS8
+from emodemo.serving.evaluation import classes_note, score, scores_with_collapse, scoring_labels
 from fake_models import fixed_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ def test_a_words_only_checkpoint_reads_what_whisper_heard_in_a_clip(tmp_path, mo
     """As in the app: a words model on clips reads their transcript, not the corpus's own text."""
     from dataclasses import replace
 
-    from emodemo import evaluation
+    from emodemo.serving import evaluation
     clips = load("tess", layouts.make_tess(tmp_path, words=("book",), seconds=0.05))
     monkeypatch.setattr(evaluation, "with_transcripts", lambda samples: [replace(s, text="heard") for s in samples])
     model = fixed_model("words", list(CANONICAL7), lambda s: "happy" if s.text == "heard" else "sad",

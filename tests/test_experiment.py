@@ -2,11 +2,12 @@
 import pytest
 import torch
 
+from emodemo.core.labels import RAVDESS8
 from emodemo.data import layouts, load
 from emodemo.data.splits import final_split, kfold_by_speaker
-from emodemo.experiment import cross_validate, standard_protocol, train_final
-from emodemo.labels import RAVDESS8
-from emodemo.train import DictDataset, TrainConfig
+from emodemo.training.datasets import DictDataset
+from emodemo.training.engine import TrainConfig
+from emodemo.training.experiment import cross_validate, standard_protocol, train_final
 
 
 def _pitch_features(samples):
@@ -81,7 +82,7 @@ def test_same_seed_same_result(tmp_path):
 
 
 def test_folds_run_apart_merge_into_one_cross_validation():
-    from emodemo.experiment import merge_fold_runs
+    from emodemo.training.experiment import merge_fold_runs
 
     def run(name, wa):
         epoch = {"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "lr": 1e-3, "seconds": 2.0, "val_metrics":
@@ -115,7 +116,7 @@ def test_folds_run_apart_merge_into_one_cross_validation():
 def test_staged_cross_validation_scores_the_test_speakers_after_every_stage_and_merges_by_stage(tmp_path):
     """Talk 001's staged fine-tuning: stages continue from the previous stage's weights, each fold is
     scored after each stage, and folds run apart are merged stage by stage."""
-    from emodemo.experiment import Stage, merge_fold_runs
+    from emodemo.training.experiment import Stage, merge_fold_runs
 
     samples = load("ravdess", layouts.make_ravdess(tmp_path, actors=(1, 2, 3, 4, 5, 6), sr=8000))
     folds = kfold_by_speaker(samples, k=3, seed=0, val_speakers=1)

@@ -91,7 +91,7 @@ def test_cli_trains_saves_and_evaluates_on_a_fer_tree(tmp_path):
 
 
 def test_a_voice_clip_skips_the_face_model_in_the_pipeline():
-    from emodemo.pipeline import Pipeline
+    from emodemo.serving.pipeline import Pipeline
     pipeline = Pipeline(models=[str(REPO / "checkpoints" / "fer_cnn")], transcribe=False)
     wave = np.sin(np.linspace(0, 2000, 16000)).astype(np.float32) * 0.3
     analysis = pipeline.analyse_wave(wave)
@@ -100,8 +100,8 @@ def test_a_voice_clip_skips_the_face_model_in_the_pipeline():
 
 def test_committed_checkpoint_reads_real_fer_test_faces_well_above_chance():
     from emodemo import data
-    from emodemo.checkpoint import load_checkpoint
     from emodemo.models import REGISTRY
+    from emodemo.training.checkpoint import load_checkpoint
 
     test = data.load("fer2013", shared_dataset("fer2013"), split="test")[::10]       # 330 real faces
     model, meta = load_checkpoint(REPO / "checkpoints" / "fer_cnn", REGISTRY)
@@ -114,8 +114,8 @@ def test_committed_checkpoint_reads_real_fer_test_faces_well_above_chance():
 
 def test_video_path_finds_the_face_in_each_frame_and_averages_the_cnns_answers(tmp_path):
     import cv2
-    from emodemo.checkpoint import load_checkpoint
     from emodemo.models import REGISTRY
+    from emodemo.training.checkpoint import load_checkpoint
     from test_video import FACE_IMAGE, FPS, face_frame, write_video
 
     face = cv2.imread(str(shared_dataset("fer2013") / FACE_IMAGE), cv2.IMREAD_GRAYSCALE)     # a real happy face

@@ -3,8 +3,8 @@ expert choice, and refusals."""
 import numpy as np
 import pytest
 
-from emodemo.fusion import canonical_probabilities, choose_experts, fuse
-from emodemo.labels import CANONICAL7
+from emodemo.core.labels import CANONICAL7
+from emodemo.serving.fusion import canonical_probabilities, choose_experts, fuse
 
 
 def test_calm_joins_neutral_and_labels_outside_the_seven_are_dropped():
@@ -42,7 +42,7 @@ def _answer(top: str, p: float) -> dict[str, float]:
 def test_a_learned_stacker_learns_that_neutral_words_say_nothing(tmp_path):
     """Voice right 70 % of the time; words right when emotional and "neutral" for half the clips
     (real pairs: the sentence says nothing). Learned fusion beats both and ignores neutral words."""
-    from emodemo.fusion import Stacker
+    from emodemo.serving.fusion import Stacker
     rng = np.random.default_rng(0)
     answers, truth = [], []
     for i in range(1400):
@@ -68,7 +68,7 @@ def test_a_learned_stacker_learns_that_neutral_words_say_nothing(tmp_path):
 def test_learned_weights_give_one_weight_per_modality_and_beat_the_mean():
     """One weight per modality and a bias per class (the bias learns that "neutral" words are cheap):
     on held-out clips it beats the equal-weight mean."""
-    from emodemo.fusion import Stacker
+    from emodemo.serving.fusion import Stacker
     rng = np.random.default_rng(1)
     answers, truth = [], []
     for i in range(1400):

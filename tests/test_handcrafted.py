@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emodemo import handcrafted as hc
-from emodemo.audio import load_audio
+from emodemo.inputs import handcrafted as hc
+from emodemo.inputs.audio import load_audio
 
 SR = 16_000
 

@@ -91,8 +91,8 @@ def test_real_ravdess_protocol_trains_saves_and_the_checkpoint_evaluates(tmp_pat
     trained = run("train", "handcrafted_ensemble", "--root", str(root), "--option", f"au_root={au}", "--cv",
                   "--folds", "0", "--out", str(out), "--option", "normalise=1", "--option", "smooth=1")
     assert trained.returncode == 0, trained.stderr
-    from emodemo.checkpoint import load_checkpoint, read_checkpoint_config
     from emodemo.models import REGISTRY
+    from emodemo.training.checkpoint import load_checkpoint, read_checkpoint_config
     meta = read_checkpoint_config(out)
     assert meta["metrics"]["cross_validation"]["fusion"]["WA"]["mean"] > 0.3          # chance is 0.14
     assert set(meta["data_card"]["svm_train_speakers"]).isdisjoint(meta["data_card"]["forest_train_speakers"])
@@ -117,8 +117,8 @@ def test_real_ravdess_protocol_trains_saves_and_the_checkpoint_evaluates(tmp_pat
 
 def test_committed_checkpoint_reads_real_clips_and_faces_well_above_chance():
     from emodemo import data
-    from emodemo.checkpoint import load_checkpoint
     from emodemo.models import REGISTRY
+    from emodemo.training.checkpoint import load_checkpoint
     model, meta = load_checkpoint(REPO / "checkpoints" / "handcrafted_ensemble", REGISTRY)
     samples = data.load("ravdess", shared_dataset("ravdess_speech"), calm_as_neutral=True,
                         au_csv=shared_dataset("ravdess_facial_au"), actors=[16, 19])   # its validation actors
@@ -133,8 +133,8 @@ def test_committed_checkpoint_reads_real_clips_and_faces_well_above_chance():
 def test_normalised_features_are_served_as_trained_and_cached_apart(ravdess_clip, tmp_path, monkeypatch):
     """The app's clip goes through the same normalisation as training's cached features; raw and
     normalised features never share a cache entry."""
-    from emodemo.audio import load_audio
     from emodemo.data.record import Sample
+    from emodemo.inputs.audio import load_audio
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     sample = [Sample("clip", "ravdess", "angry", audio=ravdess_clip)]
     spec = {"normalise": True}

@@ -5,12 +5,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emodemo.live import WINDOW_SECONDS, listen
+from emodemo.serving.live import WINDOW_SECONDS, listen
 
 
 @pytest.fixture(scope="module")
 def voice_pipeline():
-    from emodemo.pipeline import Pipeline
+    from emodemo.serving.pipeline import Pipeline
     return Pipeline(["speech_probe", "handcrafted_ensemble"], transcribe=False)
 
 

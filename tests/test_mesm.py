@@ -10,8 +10,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from emodemo.core.metrics import multilabel_report
 from emodemo.data import layouts
-from emodemo.metrics import multilabel_report
 from emodemo.models.mesm import Mesm, neighbour_index, nucleus_mask, sparse_conv3x3
 from emodemo.recipes import mesm as recipe
 
@@ -123,7 +123,7 @@ def test_cli_trains_on_an_iemocap_fixture_tree(tmp_path):
                           "--cv", "--folds", "0", "--epochs", "1", "--out", str(tmp_path / "ckpt"), "--quick"],
                          cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
-    from emodemo.checkpoint import read_checkpoint_config
+    from emodemo.training.checkpoint import read_checkpoint_config
     meta = read_checkpoint_config(tmp_path / "ckpt")
     assert meta["labels"] == ["neutral", "happy", "sad", "angry"] and "per_emotion" in meta["metrics"]
     scored = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(tmp_path / "ckpt"), "--dataset", "iemocap",
@@ -173,7 +173,7 @@ def test_cli_trains_multilabel_on_a_cmu_mosei_fixture_tree_and_reports_per_emoti
                           "--cv", "--epochs", "1", "--out", str(tmp_path / "ckpt"), "--quick"],
                          cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
     assert run.returncode == 0, run.stderr
-    from emodemo.checkpoint import read_checkpoint_config
+    from emodemo.training.checkpoint import read_checkpoint_config
     meta = read_checkpoint_config(tmp_path / "ckpt")
     assert meta["labels"] == ["happy", "sad", "angry", "surprised", "disgust", "fearful"]
     test = meta["metrics"]["folds"][0]
@@ -186,8 +186,8 @@ def test_cli_trains_multilabel_on_a_cmu_mosei_fixture_tree_and_reports_per_emoti
 def test_normalised_chunks_are_served_as_trained_and_cached_apart(ravdess_clip, tmp_path, monkeypatch):
     """With ``normalise``, training's cached chunks and the app's chunks of the same file are the
     same tensors; raw and normalised chunks never share a cache entry; the level is gone."""
-    from emodemo.audio import load_audio
     from emodemo.data.record import Sample
+    from emodemo.inputs.audio import load_audio
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     sample = [Sample("clip", "ravdess", "angry", audio=ravdess_clip)]
     spec = {"modalities": "A", "normalise": True}

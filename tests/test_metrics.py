@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from emodemo.metrics import (classification_report, confusion_matrix, mean_std, multilabel_report,
+from emodemo.core.metrics import (classification_report, confusion_matrix, mean_std, multilabel_report,
                              weighted_accuracy)
 
 LABELS = ["neutral", "happy", "sad", "angry", "fearful"]

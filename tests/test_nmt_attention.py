@@ -8,11 +8,12 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from emodemo.checkpoint import load_checkpoint, save_checkpoint
 from emodemo.models import REGISTRY, build
+from emodemo.training.checkpoint import load_checkpoint, save_checkpoint
 from emodemo.models.nmt_attention import (FRAME_RATE, HOP, RECEPTIVE_FIELD, MaskedGRU, NMTAttention,
                                           frame_lengths, word_spans_to_frames)
-from emodemo.train import DictDataset, TrainConfig, fit
+from emodemo.training.datasets import DictDataset
+from emodemo.training.engine import TrainConfig, fit
 
 VOCAB, CLASSES = 30, 4
 FUSIONS = [dict(mode="fusion", alignment=a, score=s) for a, s in

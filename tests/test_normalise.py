@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from conftest import shared_dataset
 
-from emodemo import augment
-from emodemo.audio import load_audio, voiced_bounds
-from emodemo.normalise import PEAK_LIMIT, TARGET_LUFS, loudness, normalise
+from emodemo.inputs import augment
+from emodemo.inputs.audio import load_audio, voiced_bounds
+from emodemo.inputs.normalise import PEAK_LIMIT, TARGET_LUFS, loudness, normalise
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_robustness_conditions(clips):
 
 
 def test_describe_measures_level_silence_and_tilt(clips):
-    from emodemo.normalise import describe
+    from emodemo.inputs.normalise import describe
     ravdess, tess = (describe(w) for w in clips)
     assert ravdess["leading_silence_s"] > 0.3 > tess["leading_silence_s"]       # RAVDESS opens with silence
     t = np.arange(16000) / 16000

@@ -8,10 +8,12 @@ from collections import Counter
 
 import pytest
 
-from emodemo import asr, data, pairing
+from emodemo import data
+from emodemo.core.labels import CANONICAL7, to_canonical
 from emodemo.data import layouts
 from emodemo.data.splits import Fold, load_splits
-from emodemo.labels import CANONICAL7, to_canonical
+from emodemo.protocols import pairing
+from emodemo.speech import asr
 
 from conftest import shared_dataset
 
@@ -97,7 +99,7 @@ def test_same_seed_same_pairs_whatever_the_input_order(pairs, clips_but_sad, goe
 
 def test_a_small_pool_is_reused_evenly_with_a_warning(clips_but_sad, tmp_path, caplog):
     root = layouts.make_goemotions(tmp_path, rows={s: 30 for s in ("train", "dev", "test")})  # 3 lines per emotion
-    with caplog.at_level(logging.WARNING, logger="emodemo.pairing"):
+    with caplog.at_level(logging.WARNING, logger="emodemo.protocols.pairing"):
         train, _, _ = pairing.constructed_pairs(clips_but_sad, FOLD, "goemotions", root)
     uses = Counter((p.label, p.meta["text_id"]) for p in train)
     neutral = [n for (label, _), n in uses.items() if label == "neutral"]

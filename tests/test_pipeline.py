@@ -8,8 +8,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from emodemo.audio import SAMPLE_RATE
-from emodemo.pipeline import CHECKPOINTS, ClipError, Pipeline, discover
+from emodemo.inputs.audio import SAMPLE_RATE
+from emodemo.serving.pipeline import CHECKPOINTS, ClipError, Pipeline, discover
 
 from conftest import voice_models
 
@@ -106,8 +106,8 @@ def test_cli_evaluate_prints_metrics_json(tmp_path, ravdess_root):
 def test_serving_features_equal_training_features(ravdess_clip, spec, tmp_path, monkeypatch):
     """The app's path (decode -> clip_inputs) must feed the model what training fed it, through the
     feature cache (filled by the first call, read back by the second), whatever the input settings."""
-    from emodemo.audio import load_audio
     from emodemo.data import load
+    from emodemo.inputs.audio import load_audio
     from emodemo.recipes import speech_probe
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     sample = next(s for s in load("ravdess", ravdess_clip.parents[1], actors=[1]) if s.audio == ravdess_clip)
@@ -162,7 +162,7 @@ def test_batch_prediction_writes_one_json_line_per_clip(tmp_path, ravdess_root):
 
 
 def test_manifest_lists_relative_paths(tmp_path, ravdess_clip):
-    from emodemo.batch import list_inputs
+    from emodemo.serving.batch import list_inputs
     (tmp_path / "a.flac").symlink_to(ravdess_clip)
     (tmp_path / "list.csv").write_text("path,label\na.flac,angry\n")
     assert list_inputs(tmp_path / "list.csv") == [tmp_path / "a.flac"]
@@ -179,8 +179,8 @@ def test_cli_refuses_an_unknown_recipe_setting(tmp_path):
 
 def test_attention_models_hand_their_attention_to_the_app(tmp_path, ravdess_clip):
     """A fusion nmt_attention checkpoint: its prediction carries each word's weights over the audio."""
-    from emodemo.checkpoint import save_checkpoint
     from emodemo.recipes import nmt_attention as recipe
+    from emodemo.training.checkpoint import save_checkpoint
 
     vocab = [recipe.PAD, recipe.UNK, "kids", "are", "talking", "by", "the", "door"]
     kwargs = recipe.model_kwargs(vocab, "fusion", "forced", "concat", 10)
@@ -208,8 +208,8 @@ def test_evaluating_a_words_model_on_audio_only_data_hears_the_words(tmp_path, r
 
 
 def test_every_served_checkpoint_has_a_headline_evaluation_with_a_confusion_matrix():
-    from emodemo.checkpoint import read_checkpoint_config
-    from emodemo.evaluation import headline_markdown, headline_report
+    from emodemo.reports.headline import headline_markdown, headline_report
+    from emodemo.training.checkpoint import read_checkpoint_config
     for name in discover():
         meta = read_checkpoint_config(CHECKPOINTS / name)
         title, report = headline_report(meta)
@@ -317,9 +317,9 @@ def test_calibrated_answers_say_when_they_are_unsure_and_fusion_uses_the_stacker
     checkpoints fuses the experts, a stacker for experts that are not served is ignored."""
     import shutil
 
-    from emodemo.fusion import Stacker
-    from emodemo.labels import CANONICAL7
-    from emodemo.pipeline import Prediction, temperature, unsure_line
+    from emodemo.core.labels import CANONICAL7
+    from emodemo.serving.fusion import Stacker
+    from emodemo.serving.pipeline import Prediction, temperature, unsure_line
     meta = {"calibration": {"temperature": 2.0, "unsure": {"threshold": 0.4}}}
     assert temperature(meta) == 2.0 and temperature({}) == 1.0 and unsure_line({}) is None
     assert Prediction("m", [("angry", 0.35), ("sad", 0.3)], ("audio",), unsure_below=unsure_line(meta)).unsure

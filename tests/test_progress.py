@@ -2,9 +2,9 @@ import os
 import subprocess
 import sys
 
-from emodemo.progress import bar
+from emodemo.core.progress import bar
 
-SHOWN_BAR_DISABLED = "from emodemo.progress import bar; print(bar(range(3), show=True, file=open(__import__('os').devnull, 'w')).disable)"
+SHOWN_BAR_DISABLED = "from emodemo.core.progress import bar; print(bar(range(3), show=True, file=open(__import__('os').devnull, 'w')).disable)"
 
 
 def shown_bar_disabled(tqdm_disable: str | None) -> str:

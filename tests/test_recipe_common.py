@@ -8,7 +8,7 @@ import torch
 from emodemo.data.record import Sample
 from emodemo.data.splits import Fold, apply
 from emodemo.recipes.common import PairingScores, served_final_extras
-from emodemo.train import DictDataset
+from emodemo.training.datasets import DictDataset
 
 LABELS = ("neutral", "happy", "sad")
 
@@ -79,8 +79,8 @@ def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_
     import importlib
 
     from emodemo import data
-    from emodemo.checkpoint import read_checkpoint_config
     from emodemo.data import layouts
+    from emodemo.training.checkpoint import read_checkpoint_config
     recipe = importlib.import_module(f"emodemo.recipes.{name}")
     clips = data.load("ravdess", layouts.make_ravdess(tmp_path / "ravdess", actors=(1, 2, 3), fmt="flac", seconds=0.3),
                       calm_as_neutral=True)
@@ -101,3 +101,15 @@ def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_
     assert set(config["metrics"]["final_validation_by_pairing"]) == {"constructed", "real"}
     assert config["calibration"]["fitted_on"] == ["Actor_02"] and config["calibration"]["pairs"].startswith("real")
     assert config["weights_dtype"] == "float16"
+
+
+def test_every_registered_model_has_a_recipe():
+    """One registry: the recipes' names are the model registry's, and each resolves to its module."""
+    from emodemo.models import REGISTRY
+    from emodemo.recipes import get_recipe, names
+    assert names() == sorted(REGISTRY)
+    for name in names():
+        recipe = get_recipe(name)
+        assert callable(recipe.train) and callable(recipe.clip_inputs) and callable(recipe.make_dataset), name
+    with pytest.raises(ValueError, match="unknown model"):
+        get_recipe("no_such_model")

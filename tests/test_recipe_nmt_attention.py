@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 import torch
 
-from emodemo.asr import Transcript, Word
-from emodemo.audio import load_audio
 from emodemo.data.record import Sample
+from emodemo.inputs.audio import load_audio
 from emodemo.models.nmt_attention import FRAME_RATE
 from emodemo.recipes import nmt_attention as recipe
+from emodemo.speech.asr import Transcript, Word
 
 
 def test_tokens_keep_the_timing_of_the_word_they_come_from():

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from emodemo.audio import load_audio, log_mel
-from emodemo.speech_encoder import WhisperSpeechEncoder
+from emodemo.inputs.audio import load_audio, log_mel
+from emodemo.speech.speech_encoder import WhisperSpeechEncoder
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import torch
 
-from emodemo.checkpoint import read_checkpoint_config
 from emodemo.models import SpeechProbe, SpeechProbeEnsemble
-from emodemo.pipeline import CHECKPOINTS, load_models
+from emodemo.serving.pipeline import CHECKPOINTS, load_models
+from emodemo.training.checkpoint import read_checkpoint_config
 
 
 def test_the_ensemble_answers_the_mean_of_its_calibrated_members():

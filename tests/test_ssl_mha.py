@@ -125,11 +125,11 @@ def test_the_layer_weights_learn():
 
 def test_serving_inputs_equal_training_inputs(ravdess_clip):
     """A user's clip reaches the model as in training: every Whisper layer, MiniLM's last, [CLS] first."""
-    from emodemo.asr import Transcript
-    from emodemo.audio import load_audio
     from emodemo.data.record import Sample
+    from emodemo.inputs.audio import load_audio
     from emodemo.models import build
     from emodemo.recipes import ssl_mha as recipe
+    from emodemo.speech.asr import Transcript
 
     text = "Kids are talking by the door."
     spec = {"fusion": "self", "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
@@ -151,7 +151,7 @@ def test_serving_inputs_equal_training_inputs(ravdess_clip):
 def test_chance_row_scores_uniform_guesses_on_each_folds_test_speakers():
     from emodemo.data.record import Sample
     from emodemo.data.splits import Fold
-    from emodemo.experiment import chance_baseline
+    from emodemo.training.experiment import chance_baseline
 
     labels = ["a", "b", "c", "d"]
     samples = [Sample(f"s{spk}_{i}", "x", labels[i % 4], speaker=f"s{spk}") for spk in range(4) for i in range(400)]
@@ -211,9 +211,9 @@ def test_the_cli_trains_every_variant_on_iemocap_with_its_chance_row(tmp_path):
 def test_a_hub_speech_encoders_every_layer_feeds_the_layer_mix(tiny_hub_encoders, monkeypatch):
     """Online users swap in wav2vec2 / BERT by id (the talk's kind of features): the layer mix then
     spans that encoder's layers, whatever their number and width (a saved folder here, no network)."""
-    from emodemo.asr import Transcript
     from emodemo.models import build
     from emodemo.recipes import ssl_mha as recipe
+    from emodemo.speech.asr import Transcript
 
     speech_dir, text_dir = (str(p) for p in tiny_hub_encoders)
     spec = {"fusion": "cross", "speech_encoder": speech_dir, "text_encoder": text_dir}
@@ -230,7 +230,7 @@ def test_a_hub_speech_encoders_every_layer_feeds_the_layer_mix(tiny_hub_encoders
 
 def test_the_whisper_encoder_runs_once_per_clip_for_every_model_that_reads_it(ravdess_clip, monkeypatch):
     """Co-attention, Self- and Cross-MHA each ask for a user's clip's states: the encoder runs once."""
-    from emodemo.audio import load_audio
+    from emodemo.inputs.audio import load_audio
     from emodemo.recipes import coattention, frozen_states
     from emodemo.recipes import ssl_mha as recipe
 
@@ -257,8 +257,8 @@ def test_the_whisper_encoder_runs_once_per_clip_for_every_model_that_reads_it(ra
 
 
 def test_minilm_reads_a_users_transcript_once_whatever_layers_each_model_wants(monkeypatch):
-    from emodemo.asr import Transcript
     from emodemo.recipes import coattention, frozen_states, mesm
+    from emodemo.speech.asr import Transcript
 
     calls = []
     encode = frozen_states.line_states
@@ -278,7 +278,7 @@ def test_minilm_reads_a_users_transcript_once_whatever_layers_each_model_wants(m
 
 
 def test_the_clip_memo_keeps_only_the_last_clips(ravdess_clip, monkeypatch):
-    from emodemo.audio import load_audio
+    from emodemo.inputs.audio import load_audio
     from emodemo.recipes import frozen_states
 
     monkeypatch.setattr(frozen_states, "CLIPS_REMEMBERED", 2)

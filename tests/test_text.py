@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from emodemo import assets, text
+from emodemo.inputs import text
+from emodemo.weights import assets
 
 
 # ---- GloVe ------------------------------------------------------------------------------------

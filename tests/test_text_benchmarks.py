@@ -5,8 +5,8 @@ import sys
 
 import pytest
 
-from emodemo.labels import CANONICAL7
-from emodemo.text_benchmarks import text_benchmark_parts
+from emodemo.core.labels import CANONICAL7
+from emodemo.protocols.text_benchmarks import text_benchmark_parts
 from tests.conftest import REPO, shared_dataset
 
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emodemo.audio import SAMPLE_RATE, AudioError, load_audio
-from emodemo.labels import to_canonical
-from emodemo.long_audio import read_span, stream_chunks
-from emodemo.segmentation import SegmentOptions, StreamingSegmenter, join_short, speech_ranges
-from emodemo.timeline_eval import joined_recording, score_timeline
+from emodemo.core.labels import to_canonical
+from emodemo.inputs.audio import SAMPLE_RATE, AudioError, load_audio
+from emodemo.inputs.long_audio import read_span, stream_chunks
+from emodemo.inputs.segmentation import SegmentOptions, StreamingSegmenter, join_short, speech_ranges
+from emodemo.serving.timeline_eval import joined_recording, score_timeline
 
 # four takes of actor 01: neutral, happy, angry (strong), sad; statements 1 and 2
 TAKES = ("03-01-01-01-01-01-01", "03-01-03-01-02-01-01", "03-01-05-02-01-01-01", "03-01-04-01-02-02-01")
@@ -34,7 +34,7 @@ def joined(ravdess_root, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def probe_pipeline():
-    from emodemo.pipeline import Pipeline
+    from emodemo.serving.pipeline import Pipeline
     return Pipeline(["speech_probe"], transcribe=False)
 
 
@@ -118,7 +118,7 @@ def test_short_ranges_join_their_nearer_neighbour_within_the_limits():
 
 
 def test_each_segment_is_answered_and_scored_against_the_clip_it_overlaps(joined, probe_pipeline):
-    from emodemo.timeline import analyse_recording
+    from emodemo.serving.timeline import analyse_recording
     path, placed = joined
     records = list(analyse_recording(probe_pipeline, path, chunk_seconds=5.0))
     assert [r["segment"] for r in records] == list(range(len(placed)))
@@ -136,8 +136,8 @@ def test_each_segment_is_answered_and_scored_against_the_clip_it_overlaps(joined
 
 
 def test_words_go_to_the_segment_they_were_said_in(joined):
-    from emodemo.pipeline import Pipeline
-    from emodemo.timeline import analyse_recording
+    from emodemo.serving.pipeline import Pipeline
+    from emodemo.serving.timeline import analyse_recording
     path, _ = joined
     records = list(analyse_recording(Pipeline(["speech_probe", "words_minilm"]), path))
     said = ["kids are talking by the door", "dogs are sitting by the door"]
@@ -146,7 +146,7 @@ def test_words_go_to_the_segment_they_were_said_in(joined):
 
 
 def test_a_stereo_call_is_analysed_side_by_side(joined, tmp_path, probe_pipeline):
-    from emodemo.timeline import analyse_recording
+    from emodemo.serving.timeline import analyse_recording
     path, placed = joined
     wave = load_audio(path)
     call = tmp_path / "call.wav"
@@ -157,8 +157,8 @@ def test_a_stereo_call_is_analysed_side_by_side(joined, tmp_path, probe_pipeline
 
 
 def test_the_smoothed_track_follows_the_segments_and_is_empty_far_from_speech():
-    from emodemo.labels import CANONICAL7
-    from emodemo.timeline import smoothed_track
+    from emodemo.core.labels import CANONICAL7
+    from emodemo.serving.timeline import smoothed_track
     one_hot = {label: dict.fromkeys(CANONICAL7, 0.0) | {label: 1.0} for label in CANONICAL7}
     records = [{"start": 0.0, "end": 2.0, "fused": one_hot["angry"]}, {"start": 10.0, "end": 12.0, "fused": one_hot["sad"]}]
     times, track = smoothed_track(records, step=0.5, sigma=1.0)
@@ -171,7 +171,7 @@ def test_the_smoothed_track_follows_the_segments_and_is_empty_far_from_speech():
 
 
 def test_a_collection_run_notes_bad_files_and_resumes_where_it_stopped(joined, tmp_path, probe_pipeline):
-    from emodemo.timeline_files import timeline_to_jsonl, write_csv
+    from emodemo.serving.timeline_files import timeline_to_jsonl, write_csv
     path, placed = joined
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -207,7 +207,7 @@ def test_the_command_line_writes_segments_and_a_table(joined, tmp_path):
 
 
 def test_the_apps_limit_per_recording_is_an_hour_here_lower_on_a_space_and_a_setting(monkeypatch):
-    from emodemo.timeline import ON_SPACE_SECONDS, recording_limit
+    from emodemo.serving.timeline import ON_SPACE_SECONDS, recording_limit
     monkeypatch.delenv("EMODEMO_TIMELINE_MAX_SECONDS", raising=False)
     monkeypatch.delenv("SPACE_ID", raising=False)
     assert recording_limit() == 3600

@@ -9,9 +9,11 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
 
-from emodemo.metrics import classification_report
-from emodemo.train import (DictDataset, History, TrainConfig, autocast_dtype, class_weights, evaluate, fit,
-                           pick_device, predict, seed_everything)
+from emodemo.core.device import pick_device
+from emodemo.core.metrics import classification_report
+from emodemo.training.datasets import DictDataset
+from emodemo.training.engine import TrainConfig, autocast_dtype, class_weights, evaluate, fit, predict, seed_everything
+from emodemo.training.history import History
 from toy_training import DIM, N_CLASSES, ToyClassifier, blobs
 
 LABELS = ["neutral", "happy", "sad"]
@@ -187,7 +189,7 @@ def test_mixed_precision_trains_on_cuda(precision):
 
 def test_single_label_bce_is_one_sigmoid_per_class_against_the_one_hot_target():
     """Talk 001 trains its classifier with binary cross-entropy; weighted like cross-entropy."""
-    from emodemo.train import _DefaultLoss
+    from emodemo.training.engine import _DefaultLoss
     logits, labels = torch.randn(5, 3), torch.tensor([0, 2, 1, 2, 2])
     one_hot = nn.functional.one_hot(labels, 3).float()
     plain = _DefaultLoss(False, None, one_hot_bce=True)(logits, labels)

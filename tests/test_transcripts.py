@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from emodemo import asr, data, transcripts
+from emodemo import data
 from emodemo.data import layouts
 from emodemo.data.ravdess import SENTENCES
-from emodemo.transcripts import TranscriptCache, transcribe_samples
-from emodemo.wer import word_error_rate
+from emodemo.speech import asr, transcripts
+from emodemo.speech.transcripts import TranscriptCache, transcribe_samples
+from emodemo.speech.wer import word_error_rate
 
 
 class FakeWhisper:

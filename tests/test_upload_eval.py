@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emodemo.pipeline import Pipeline
-from emodemo.upload_eval import UploadError, canonical_label, evaluate_upload, labelled_clips, unpack
+from emodemo.serving.pipeline import Pipeline
+from emodemo.serving.upload_eval import UploadError, canonical_label, evaluate_upload, labelled_clips, unpack
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_unsafe_oversized_unlabelled_and_broken_zips_are_refused(tmp_path, monke
     with pytest.raises(UploadError, match="outside"):
         unpack(evil, tmp_path / "out")
     assert not (tmp_path / "outside.wav").exists()
-    monkeypatch.setattr("emodemo.upload_eval.MAX_FILES", 0)
+    monkeypatch.setattr("emodemo.serving.upload_eval.MAX_FILES", 0)
     with pytest.raises(UploadError, match="limit"):
         unpack(evil, tmp_path / "out2")
     (tmp_path / "broken.zip").write_bytes(b"not a zip")
@@ -144,7 +144,7 @@ def test_zips_inside_the_zip_are_named_as_not_searched(clip_zip, tmp_path, ravde
 
 def test_the_size_limit_counts_the_bytes_actually_unpacked(clip_zip, tmp_path, monkeypatch):
     """Headers can lie: the limit is also enforced on the bytes that come out of each entry."""
-    from emodemo import upload_eval
+    from emodemo.serving import upload_eval
     monkeypatch.setattr(upload_eval, "CHUNK", 1024)
     with zipfile.ZipFile(clip_zip) as handle, pytest.raises(UploadError, match="more than"):
         upload_eval._extract(handle, handle.infolist()[0], tmp_path / "out.flac", 4096, "clips.zip")

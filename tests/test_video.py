@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import shared_dataset
-from emodemo import video
-from emodemo.video import VideoError
+from emodemo.inputs import video
+from emodemo.inputs.video import VideoError
 
 WIDTH, HEIGHT, FPS = 320, 240, 10
 FACE_SIDE = 160

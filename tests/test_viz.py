@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from emodemo.metrics import classification_report
-from emodemo.train import EpochRecord, History
-from emodemo.viz import (attention_grid, attention_heatmap, confusion_matrix_figure, confusion_matrix_plotly, row_normalised,
+from emodemo.core.metrics import classification_report
+from emodemo.training.history import EpochRecord, History
+from emodemo.reports.viz import (attention_grid, attention_heatmap, confusion_matrix_figure, confusion_matrix_plotly, row_normalised,
                          kept_positions, training_curves)
 
 LABELS = ["neutral", "happy", "sad", "angry"]
@@ -109,7 +109,7 @@ def test_training_curves_plot_losses_metrics_and_the_kept_epoch(tmp_path):
 
 
 def test_coattention_steps_draws_three_rows_per_clip_and_checks_lengths():
-    from emodemo.viz import coattention_steps
+    from emodemo.reports.viz import coattention_steps
     panel = {"wave": np.sin(np.arange(16000) / 20), "tokens": ["[CLS]", "kids", "[SEP]"], "text_1": [0.2, 0.7, 0.1],
              "text_3": [0.1, 0.8, 0.1], "speech": np.full(50, 0.02), "title": "angry",
              "word_times": [("kids", 0.1, 0.4)]}
@@ -121,7 +121,7 @@ def test_coattention_steps_draws_three_rows_per_clip_and_checks_lengths():
 
 
 def test_joined_attention_map_labels_both_modalities_and_reports_the_cross_shares():
-    from emodemo.viz import joined_attention_map
+    from emodemo.reports.viz import joined_attention_map
     n_speech, tokens = 50, ["[CLS]", "kids", "[SEP]"]
     weights = np.full((53, 53), 1 / 53)
     fig = joined_attention_map(weights, n_speech, tokens, frame_rate=25.0, title="angry")
@@ -149,7 +149,7 @@ def test_kept_positions_tiles_each_chunks_attention_over_its_spectrogram(tmp_pat
 
 
 def test_face_timeline_shows_evenly_spaced_faces_and_each_emotion_over_time(tmp_path):
-    from emodemo.viz import face_timeline
+    from emodemo.reports.viz import face_timeline
     times = np.arange(12) * 0.2
     probs = np.random.default_rng(0).dirichlet(np.ones(3), size=12)                # [M, C]
     crops = np.random.default_rng(1).integers(0, 256, (12, 48, 48), dtype=np.uint8)
@@ -164,7 +164,7 @@ def test_face_timeline_shows_evenly_spaced_faces_and_each_emotion_over_time(tmp_
 
 
 def test_accuracy_latency_numbers_each_model_on_a_log_time_axis(tmp_path):
-    from emodemo.viz import accuracy_latency
+    from emodemo.reports.viz import accuracy_latency
     points = [{"name": "a", "ms": 2.0, "WA": 60.0, "std": 1.0}, {"name": "b", "ms": 25.0, "WA": 76.0, "std": None}]
     fig = accuracy_latency(points, ("hub", 1600.0))
     ax = fig.axes[0]
@@ -176,7 +176,7 @@ def test_accuracy_latency_numbers_each_model_on_a_log_time_axis(tmp_path):
 
 
 def test_per_class_f1_draws_one_bar_per_model_and_class(report):
-    from emodemo.viz import per_class_f1
+    from emodemo.reports.viz import per_class_f1
     rows = [{"model": "m1", "per_class_f1": {"neutral": 0.5, "happy": 0.25}},
             {"model": "m2", "per_class_f1": {"neutral": 0.75}}]
     ax = per_class_f1(rows, ["neutral", "happy"]).axes[0]
@@ -185,7 +185,7 @@ def test_per_class_f1_draws_one_bar_per_model_and_class(report):
 
 
 def test_confusion_grid_gives_one_panel_per_matrix_with_its_mean_recall(report):
-    from emodemo.viz import confusion_grid
+    from emodemo.reports.viz import confusion_grid
     panels = [("one", report["confusion_matrix"], LABELS)] * 3
     fig = confusion_grid(panels, columns=2)
     shown = [ax for ax in fig.axes if ax.axison]
@@ -197,8 +197,8 @@ def test_confusion_grid_gives_one_panel_per_matrix_with_its_mean_recall(report):
 
 
 def test_reliability_diagrams_show_ece_before_and_after():
-    from emodemo import calibration
-    from emodemo.viz import reliability_diagrams
+    from emodemo.reports.viz import reliability_diagrams
+    from emodemo.training import calibration
     rng = np.random.default_rng(0)
     targets = rng.integers(3, size=300)
     sharp = np.eye(3)[targets] * 0.5 + 0.5 * np.eye(3)[rng.integers(3, size=300)]   # half right, always sure

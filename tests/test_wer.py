@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from emodemo.wer import edit_distance, normalise, word_error_rate
+from emodemo.speech.wer import edit_distance, normalise, word_error_rate
 
 
 def test_edit_distance_counts_substitutions_deletions_and_insertions():

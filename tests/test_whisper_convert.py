@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from emodemo import assets
-from emodemo.whisper_convert import Ct2FormatError, convert, ct2_to_openai_checkpoint, load_openai_whisper, read_ct2_variables
+from emodemo.weights import assets
+from emodemo.weights.whisper_convert import Ct2FormatError, convert, ct2_to_openai_checkpoint, load_openai_whisper, read_ct2_variables
 
 whisper = pytest.importorskip("whisper")
 

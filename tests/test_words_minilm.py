@@ -24,7 +24,7 @@ def test_the_model_maps_padded_word_pieces_to_logits_and_attends_to_real_pieces_
 
 
 def test_top_layers_started_from_minilm_give_minilms_own_last_layer():
-    from emodemo.text import encode_tokens, load_minilm
+    from emodemo.inputs.text import encode_tokens, load_minilm
     encoded = encode_tokens(["Oh my God, you did what?", "okay."], all_layers=True)
     model = WordsMiniLM(n_classes=7, top_layers=2).eval()
     model.load_top_layers(load_minilm()[1].encoder.layer)
@@ -64,7 +64,7 @@ def test_a_quick_run_trains_on_meld_chooses_on_held_out_dialogues_and_dev_is_sco
 
 
 def test_the_committed_checkpoint_is_small_and_reads_emotion_in_a_transcript():
-    from emodemo.pipeline import CHECKPOINTS, load_models
+    from emodemo.serving.pipeline import CHECKPOINTS, load_models
     (loaded,) = load_models(["words_minilm"])
     assert (CHECKPOINTS / "words_minilm" / "model.safetensors").stat().st_size < 20e6
     answers = {}
@@ -78,7 +78,7 @@ def test_the_committed_checkpoint_is_small_and_reads_emotion_in_a_transcript():
 
 
 def test_a_words_model_scored_on_spoken_dialogue_outranks_one_scored_on_reddit_comments():
-    from emodemo.evaluation import expert_score
+    from emodemo.reports.headline import expert_score
     report = lambda wa, wf1: {"WA": wa, "WF1": wf1, "confusion_matrix": [[1]]}  # noqa: E731
     reddit = {"data_card": {"dataset": "goemotions"}, "metrics": {"test": report(0.62, 0.63)}}
     spoken = {"data_card": {"dataset": "meld"}, "metrics": {"test": report(0.55, 0.50)}}

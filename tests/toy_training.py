@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emodemo.train import DictDataset
+from emodemo.training.datasets import DictDataset
 
 DIM, N_CLASSES = 8, 3
 

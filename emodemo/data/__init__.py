@@ -4,7 +4,7 @@
 >>> samples = load("ravdess", "../shared/datasets/ravdess_speech", calm_as_neutral=True)  # doctest: +SKIP
 
 Every loader returns ``list[Sample]`` (:mod:`emodemo.data.record`) with labels in our spelling
-(:mod:`emodemo.labels`), checks what it finds against the published layout and counts
+(:mod:`emodemo.core.labels`), checks what it finds against the published layout and counts
 (:mod:`emodemo.data.checks`), and raises :class:`DatasetNotFoundError` saying what is missing,
 where it looked and where to download the data. :mod:`emodemo.data.layouts` writes small fixture
 trees in each published layout; :mod:`emodemo.data.splits` holds the speaker-independent folds.

@@ -116,7 +116,7 @@ def _sample(root: Path, out: Path, video: str, index: str, start: float, end: fl
 def _cut(source: Path, start: float, end: float, target: Path) -> None:
     """Write seconds ``start``..``end`` of ``source`` to ``target`` (same rate, atomically)."""
     import soundfile as sf
-    from emodemo.files import write_atomically
+    from emodemo.core.files import write_atomically
     info = sf.info(str(source))
     first, last = max(0, int(start * info.samplerate)), min(info.frames, int(np.ceil(end * info.samplerate)))
     wave, rate = sf.read(str(source), start=first, stop=max(first, last), dtype="float32")
@@ -149,5 +149,5 @@ def _hashed_split(video: str) -> str:
 
 
 def _default_segment_folder() -> Path:
-    from emodemo.assets import cache_dir
+    from emodemo.core.files import cache_dir
     return cache_dir() / "datasets" / "cmu_mosei"

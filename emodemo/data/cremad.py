@@ -11,9 +11,9 @@ import csv
 import re
 from pathlib import Path
 
+from emodemo.core.labels import CREMAD_CODES
 from emodemo.data.checks import check_count, dataset_error, locate, log, summarise
 from emodemo.data.record import Sample
-from emodemo.labels import CREMAD_CODES
 
 ACTORS: tuple[int, ...] = tuple(range(1001, 1092))
 PUBLISHED_CLIPS = 7442

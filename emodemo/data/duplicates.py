@@ -21,7 +21,7 @@ from typing import Iterable
 import numpy as np
 import soundfile as sf
 
-from emodemo.files import content_digest
+from emodemo.core.files import content_digest
 
 
 def exact_duplicates(paths: Iterable[str | Path]) -> list[tuple[Path, ...]]:

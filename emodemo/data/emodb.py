@@ -10,9 +10,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from emodemo.core.labels import EMODB_CODES
 from emodemo.data.checks import check_count, dataset_error, locate, log, summarise
 from emodemo.data.record import Sample
-from emodemo.labels import EMODB_CODES
 
 # speaker -> (gender, age at recording), from the database documentation
 SPEAKERS: dict[str, tuple[str, int]] = {

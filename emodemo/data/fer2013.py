@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from emodemo.core.labels import FER_FOLDERS
 from emodemo.data.checks import check_count, dataset_error, locate, log, select_splits
 from emodemo.data.duplicates import exact_duplicates
 from emodemo.data.record import Sample
-from emodemo.labels import FER_FOLDERS
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")  # precedence when a copy spans splits
 PUBLISHED: dict[str, int] = {"train": 28709, "val": 3589, "test": 3589}

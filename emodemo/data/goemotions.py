@@ -5,7 +5,7 @@ Each split is a TSV without header, ``text<TAB>comma-separated label ids<TAB>com
 release ships three taxonomies side by side: ``original/`` (28 labels), ``ekman/`` (6 Ekman
 emotions + neutral) and ``group/`` (sentiment: positive, negative, ambiguous, neutral); the
 coarse ones are the fine labels mapped with the official ``ekman_mapping.json`` /
-``sentiment_mapping.json`` (:data:`emodemo.labels.GOEMOTIONS_TO_EKMAN`, ``..._TO_SENTIMENT``),
+``sentiment_mapping.json`` (:data:`emodemo.core.labels.GOEMOTIONS_TO_EKMAN`, ``..._TO_SENTIMENT``),
 so they are derived from ``original/`` when their folder is missing.
 
 About 16% of train rows carry several labels; ``Sample.labels`` holds them all and
@@ -21,7 +21,7 @@ from typing import Iterable, Mapping
 
 from emodemo.data.checks import check_count, dataset_error, locate, log, select_splits
 from emodemo.data.record import Sample
-from emodemo.labels import (EKMAN_WORDS, GOEMOTIONS28, GOEMOTIONS_EKMAN_IDS, GOEMOTIONS_GROUP_IDS,
+from emodemo.core.labels import (EKMAN_WORDS, GOEMOTIONS28, GOEMOTIONS_EKMAN_IDS, GOEMOTIONS_GROUP_IDS,
                             GOEMOTIONS_TO_EKMAN, GOEMOTIONS_TO_SENTIMENT)
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from emodemo.core.labels import IEMOCAP4_MAP, IEMOCAP6_MAP, IEMOCAP_CODES
 from emodemo.data.checks import check_count, dataset_error, locate, log
 from emodemo.data.record import Sample
-from emodemo.labels import IEMOCAP4_MAP, IEMOCAP6_MAP, IEMOCAP_CODES
 
 SESSIONS: tuple[int, ...] = (1, 2, 3, 4, 5)
 PUBLISHED_4CLASS = 5531

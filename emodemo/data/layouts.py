@@ -32,7 +32,7 @@ import numpy as np
 import soundfile as sf
 
 from emodemo.data import cremad, emodb, meld, ravdess, tess
-from emodemo.labels import (FER_FOLDERS, GOEMOTIONS28, GOEMOTIONS_EKMAN_IDS, GOEMOTIONS_GROUP_IDS,
+from emodemo.core.labels import (FER_FOLDERS, GOEMOTIONS28, GOEMOTIONS_EKMAN_IDS, GOEMOTIONS_GROUP_IDS,
                             GOEMOTIONS_TO_EKMAN, GOEMOTIONS_TO_SENTIMENT, IEMOCAP_CODES)
 
 

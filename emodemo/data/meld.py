@@ -16,9 +16,9 @@ import re
 from pathlib import Path
 from typing import Iterable
 
+from emodemo.core.labels import EKMAN_WORDS
 from emodemo.data.checks import check_count, dataset_error, locate, select_splits
 from emodemo.data.record import Sample
-from emodemo.labels import EKMAN_WORDS
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 CSV_FILES: dict[str, str] = {s: f"{s}_sent_emo.csv" for s in SPLITS}

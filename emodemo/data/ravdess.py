@@ -28,10 +28,10 @@ from typing import Iterable
 
 import numpy as np
 
+from emodemo.core.labels import RAVDESS_CODES
 from emodemo.data.checks import check_count, dataset_error, locate, log, summarise
 from emodemo.data.duplicates import audio_duplicates
 from emodemo.data.record import Sample
-from emodemo.labels import RAVDESS_CODES
 
 SENTENCES: dict[str, str] = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 MODALITIES: dict[str, str] = {"01": "audio-video", "02": "video-only", "03": "audio-only"}

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 class Sample:
     """A labelled piece of media.
 
-    ``label`` is the single-label target in our spelling (see :mod:`emodemo.labels`); ``labels``
+    ``label`` is the single-label target in our spelling (see :mod:`emodemo.core.labels`); ``labels``
     holds all targets of multi-label data (GoEmotions) and equals ``(label,)`` otherwise.
     ``speaker`` is what speaker-independent splits group by (RAVDESS actor, IEMOCAP speaker,
     MELD character); ``group`` is a coarser unit when the protocol has one (IEMOCAP session).

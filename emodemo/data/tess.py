@@ -20,9 +20,9 @@ import json
 import re
 from pathlib import Path
 
+from emodemo.core.labels import TESS_CODES
 from emodemo.data.checks import check_count, dataset_error, locate, log, summarise
 from emodemo.data.record import Sample
-from emodemo.labels import TESS_CODES
 
 SPEAKERS: dict[str, tuple[str, int]] = {"OAF": ("female", 64), "YAF": ("female", 26)}
 PUBLISHED_CLIPS = 2800

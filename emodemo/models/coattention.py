@@ -15,7 +15,7 @@ guided by a vector g:
 
 and fuses the two summaries linearly (eq. 4): ``z = LayerNorm(W_x^T x_hat + W_y^T y_hat)``,
 followed by a classifier trained with binary cross-entropy in the talk (softmax cross-entropy
-here too, :class:`~emodemo.train.TrainConfig` ``loss``).
+here too, :class:`~emodemo.training.engine.TrainConfig` ``loss``).
 
 Here X are the Whisper tiny.en encoder's frame states (50 per second, 384-d) and Y the word-piece
 states of all-MiniLM-L6-v2 (384-d): the nearest pre-trained encoders to be had offline.
@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emodemo.speech_encoder import run_blocks
+from emodemo.models.whisper_blocks import run_blocks
 
 MODES = ("fusion", "speech", "text")
 

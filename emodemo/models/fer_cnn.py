@@ -13,7 +13,7 @@ a few dozen epochs reliable). Global average pooling replaces VGG's 4096-wide de
 would hold 90 % of the weights for 3x3 maps.
 
 The model takes raw pixels ``image [B, 48, 48]`` (uint8 or float in 0..255) and scales them
-itself, so a face crop from :func:`emodemo.video.face_crops` goes in unchanged. While training it
+itself, so a face crop from :func:`emodemo.inputs.video.face_crops` goes in unchanged. While training it
 jitters each batch (random flip, rotation up to ``rotate`` degrees, scale, shift) and blanks a
 random rectangle in some faces (random erasing, probability ``erase``), on the device the batch is
 on; in eval mode that step is skipped.

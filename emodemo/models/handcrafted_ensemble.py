@@ -4,7 +4,7 @@
                                                              +-- concat [B, 2C] --Forest--> logits [B, C]
     face action units [B, 35] --RbfSvm--> face scores [B, C] -+
 
-* audio: the clip's hand-crafted mid-term statistics (:mod:`emodemo.handcrafted`), an RBF SVM;
+* audio: the clip's hand-crafted mid-term statistics (:mod:`emodemo.inputs.handcrafted`), an RBF SVM;
 * face: the 35 OpenFace action units of the same take averaged over the clip (RAVDESS's face
   channel here; the talk ran a FER-trained CNN on video frames instead, see ``fer_cnn``), an RBF SVM;
 * fusion: a random forest on the two machines' decision values, fitted on actors that neither

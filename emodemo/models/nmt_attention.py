@@ -234,7 +234,7 @@ class NMTAttention(nn.Module):
     @torch.no_grad()
     def load_embedding(self, matrix: torch.Tensor | np.ndarray) -> None:
         """Copy pre-trained word vectors (``[vocab_size, embed_dim]``, row 0 = padding, e.g.
-        :meth:`emodemo.text.Glove.embedding_matrix`) into the text branch."""
+        :meth:`emodemo.inputs.text.Glove.embedding_matrix`) into the text branch."""
         if not hasattr(self, "text"):
             raise ValueError(f"mode {self.mode!r} has no word embedding")
         weight = self.text.embedding.weight

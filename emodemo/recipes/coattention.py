@@ -4,7 +4,7 @@ Inputs per clip: the frozen Whisper tiny.en encoder's frame states of the clip (
 trailing silence trimmed, as for talk 000's model) and the frozen MiniLM word-piece states of its
 words, each at the top ``top_layers + 1`` layers (the input of every encoder layer the model may
 fine-tune, and the last), from :mod:`emodemo.recipes.frozen_states` (speech cached per file, text
-memoised). Text comes from one of the pairings of :mod:`emodemo.pairing`; labels are the
+memoised). Text comes from one of the pairings of :mod:`emodemo.protocols.pairing`; labels are the
 canonical 7 classes (RAVDESS calm counts as neutral). The served checkpoint trains on mixed pairs
 (``pairing=mixed``: each clip once with a GoEmotions line of its emotion, once with its own Whisper
 words, which is what the app gives it); cross-validation then also scores each half of the test
@@ -15,12 +15,12 @@ Training runs in the talk's stages (:data:`STAGES`): the head alone on the encod
 then with the top encoder layer of each modality, then with the top two (``"all"`` trains every
 layer, :data:`STAGE_LAYERS`); cross-validation scores the test actors after each stage.
 Text-only, the model also trains on the text benchmarks of
-:mod:`emodemo.text_benchmarks` (``--dataset goemotions`` or ``meld``). IEMOCAP (the talk's data)
+:mod:`emodemo.protocols.text_benchmarks` (``--dataset goemotions`` or ``meld``). IEMOCAP (the talk's data)
 takes the path of :func:`emodemo.recipes.common.paired_parts`: gold transcriptions, 4 classes,
 leave-one-session-out.
 
 Other encoders, for users who are online: ``--option speech_encoder=<transformers id>`` (e.g.
-``facebook/hubert-base-ls960``, via :class:`emodemo.hub_speech.HubSpeechEncoder`) and
+``facebook/hubert-base-ls960``, via :class:`emodemo.speech.hub_speech.HubSpeechEncoder`) and
 ``--option text_encoder=<transformers id>`` (e.g. ``bert-base-uncased`` or ``t5-base``); the head
 then trains on their frozen last states (``top_layers=0``: staged fine-tuning is built for the
 packaged encoders' layer types).
@@ -34,15 +34,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from emodemo.core.labels import CANONICAL7
 from emodemo.data.record import Sample
-from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.recipes.common import (DATASET_LABELS, NORMALISED, PairingScores, as_flag, licence, paired_parts,
                                     served_final_extras)
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
-from emodemo.text import MINILM, load_text_encoder
-from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.inputs.text import MINILM, load_text_encoder
+from emodemo.protocols.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,8 @@ def clip_tokens(transcript, spec: dict) -> tuple[str, ...]:
 
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """The three co-attention steps over this clip's word pieces and voiced sound."""
-    from emodemo.audio import SAMPLE_RATE, voiced_bounds
-    from emodemo.viz import coattention_steps
+    from emodemo.inputs.audio import SAMPLE_RATE, voiced_bounds
+    from emodemo.reports.viz import coattention_steps
     if "speech_attention" not in output or "text_attention_3" not in output:
         return None
     start, end = voiced_bounds(wave)
@@ -129,8 +129,8 @@ def build_model(kwargs: dict, spec: dict):
 def stage_plan(names: Sequence[str], epochs: int | None, seed: int, quick: bool, loss: str, lr: float,
                batch_size: int):
     """The talk's stages: the head (lr ``lr``), then the top encoder layer(s) with a 10-50x lower lr."""
-    from emodemo.experiment import Stage
-    from emodemo.train import TrainConfig
+    from emodemo.training.engine import TrainConfig
+    from emodemo.training.experiment import Stage
 
     def cfg(stage_epochs: int, stage_lr: float, patience: int, min_epochs: int) -> TrainConfig:
         return TrainConfig(epochs=epochs or (2 if quick else stage_epochs), batch_size=int(batch_size), lr=stage_lr,
@@ -164,11 +164,11 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     ``head,all`` for the head and then every encoder layer);
     ``top_layers`` defaults to the number of encoder layers the stages unfreeze; ``loss`` is the
     talk's ``bce`` or softmax ``ce``; ``normalise``: each clip goes through
-    :func:`emodemo.normalise.normalise` before the speech encoder (in the app too). On a text benchmark (``dataset`` goemotions or meld, with
+    :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too). On a text benchmark (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
-    from emodemo.checkpoint import save_checkpoint
-    from emodemo.experiment import cross_validate, train_final
+    from emodemo.training.checkpoint import save_checkpoint
+    from emodemo.training.experiment import cross_validate, train_final
 
     names = [n for n in stages.split(",") if n]
     plan = stage_plan(names, epochs, seed, quick, loss, lr, batch_size)
@@ -234,8 +234,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
 
 def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: bool, spec: dict, plan) -> dict:
     """The text side alone on a text corpus's official splits, through the stages; test scored after each."""
-    from emodemo.checkpoint import save_checkpoint
-    from emodemo.train import evaluate, fit, seed_everything
+    from emodemo.training.checkpoint import save_checkpoint
+    from emodemo.training.engine import evaluate, fit, seed_everything
 
     if spec["mode"] != "text":
         raise ValueError(f"{name} has no audio: train it with --option mode=text")

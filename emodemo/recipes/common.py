@@ -6,8 +6,8 @@ import functools
 import logging
 from pathlib import Path
 
+from emodemo.core.labels import CANONICAL7, IEMOCAP4
 from emodemo.data.cmu_mosei import MOSEI6
-from emodemo.labels import CANONICAL7, IEMOCAP4
 
 log = logging.getLogger(__name__)
 
@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4, "goemotions": CANONICAL7, "meld": CANONICAL7,
                   "cmu_mosei": MOSEI6}
 MULTILABEL_DATASETS = ("cmu_mosei",)   # a clip carries any number of emotions
-NORMALISED = "normalised (DC removed, voiced region, -23 LUFS)"   # a card's words for emodemo.normalise
+NORMALISED = "normalised (DC removed, voiced region, -23 LUFS)"   # a card's words for emodemo.inputs.normalise
 
 
 def as_flag(value) -> bool:
@@ -31,9 +31,10 @@ def as_flag(value) -> bool:
 
 def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source: str, text_root: Path | None, seed: int):
     """``(samples or parts function, folds, final split, pairing name)`` for a pairing of RAVDESS clips."""
-    from emodemo import data, pairing as pairings
-    from emodemo.experiment import standard_protocol
-    from emodemo.transcripts import transcribe_samples
+    from emodemo import data
+    from emodemo.protocols import pairing as pairings
+    from emodemo.speech.transcripts import transcribe_samples
+    from emodemo.training.experiment import standard_protocol
 
     if dataset in ("iemocap", "cmu_mosei"):  # the talks' data: gold transcripts are the real pairs
         clips = [s for s in data.load(dataset, root, **({"classes": 4} if dataset == "iemocap" else {}))
@@ -81,10 +82,10 @@ def chosen_folds(folds: list, quick: bool, fold_ids=None) -> list:
 
 def cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed: int, what: str,
                              keep_model=None) -> dict:
-    """Cross-validate (:func:`emodemo.experiment.cross_validate`, ``keep_model`` passed on) and add the
+    """Cross-validate (:func:`emodemo.training.experiment.cross_validate`, ``keep_model`` passed on) and add the
     random-prediction row on the same test speakers; logs the summary. Returns
     ``{"cross_validation", "folds", "chance"}`` (multi-label runs: no chance row)."""
-    from emodemo.experiment import chance_baseline, cross_validate
+    from emodemo.training.experiment import chance_baseline, cross_validate
     result = cross_validate(samples, folds, make, new_model, labels, cfg, keep_model=keep_model)
     s = result["summary"]
     if cfg.multilabel:
@@ -97,8 +98,8 @@ def cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed:
 
 
 def final_model(samples, split, make, new_model, labels, cfg):
-    """The published model (:func:`emodemo.experiment.train_final`) and the metrics its card reports."""
-    from emodemo.experiment import train_final
+    """The published model (:func:`emodemo.training.experiment.train_final`) and the metrics its card reports."""
+    from emodemo.training.experiment import train_final
     model, history, val_report = train_final(samples, split, make, new_model, labels, cfg)
     return model, {"final_validation_not_a_test_score": val_report, "final_history": history.to_dict()}
 
@@ -106,7 +107,7 @@ def final_model(samples, split, make, new_model, labels, cfg):
 def reports_by_pairing(model, samples, make, labels, batch_size: int) -> dict[str, dict]:
     """``{pairing: report}`` of ``model`` on each pairing's share of ``samples`` (by
     ``meta["pairing"]``; mixed pairs hold a constructed and a real half)."""
-    from emodemo.train import evaluate
+    from emodemo.training.engine import evaluate
     groups: dict[str, list] = {}
     for sample in samples:
         groups.setdefault(sample.meta.get("pairing", "real"), []).append(sample)
@@ -128,7 +129,7 @@ class PairingScores:
             self.folds.setdefault(name, []).append(dict(half, fold=fold.name))
 
     def summary(self) -> dict[str, dict]:
-        from emodemo.metrics import mean_std
+        from emodemo.core.metrics import mean_std
         return {name: {"summary": mean_std([{k: v for k, v in r.items() if k != "fold"} for r in runs]), "folds": runs}
                 for name, runs in self.folds.items()}
 
@@ -150,21 +151,21 @@ def served_final_extras(model, samples, split, make, labels, batch_size: int) ->
 
 
 def validation_calibration(model, val_set, speakers) -> dict:
-    """:func:`emodemo.calibration.calibrated_on` the model's answers to ``val_set`` (a dataset of
+    """:func:`emodemo.training.calibration.calibrated_on` the model's answers to ``val_set`` (a dataset of
     the validation ``speakers``' clips)."""
-    from emodemo.calibration import calibrated_on
-    from emodemo.train import predict
+    from emodemo.training.calibration import calibrated_on
+    from emodemo.training.engine import predict
     probs, targets = predict(model, val_set)                                  # [N, C], [N]
     return calibrated_on(probs, targets, speakers)
 
 
 def text_benchmark_run(recipe: str, benchmark: str, parts, make, new_model, labels, cfg):
-    """A model's text side alone on a text benchmark (:mod:`emodemo.text_benchmarks`): seeded, built
+    """A model's text side alone on a text benchmark (:mod:`emodemo.protocols.text_benchmarks`): seeded, built
     by ``new_model()``, trained on the training part (``make(part)`` gives a part's dataset; the
     epoch chosen on the validation part), test scored once. Returns ``(model, metrics)``, metrics
     ``{"protocol", "sizes", "test", "best_epoch", "history"}``."""
-    from emodemo.text_benchmarks import DESCRIPTIONS
-    from emodemo.train import evaluate, fit, seed_everything
+    from emodemo.protocols.text_benchmarks import DESCRIPTIONS
+    from emodemo.training.engine import evaluate, fit, seed_everything
     seed_everything(cfg.seed)
     model = new_model()
     train_set, val_set, test_set = (make(part) for part in parts)

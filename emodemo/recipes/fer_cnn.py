@@ -9,7 +9,7 @@ after training, with the weights of the best validation epoch; that score goes i
 There are no speakers in FER-2013, so there is no cross-validation (``--cv`` is refused).
 
 Serving: the model reads face crops, not audio. :func:`face_inputs` turns the 48x48 grey crops of
-:func:`emodemo.video.face_track` into its input, :func:`video_emotion` runs the talk's whole visual
+:func:`emodemo.inputs.video.face_track` into its input, :func:`video_emotion` runs the talk's whole visual
 path on a video file (faces per frame, probabilities averaged over the clip); :func:`clip_inputs`
 (a voice clip) says it cannot.
 """
@@ -24,10 +24,11 @@ import cv2
 import numpy as np
 import torch
 
+from emodemo.core.labels import FER7
 from emodemo.data.record import Sample
-from emodemo.labels import FER7
 from emodemo.models import build
-from emodemo.train import DictDataset, TrainConfig
+from emodemo.training.datasets import DictDataset
+from emodemo.training.engine import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +59,7 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict | 
 
 
 def face_inputs(crops: np.ndarray) -> dict[str, torch.Tensor]:
-    """Face crops ``uint8 [M, 48, 48]`` (:class:`emodemo.video.FaceTrack`'s) -> ``{"image": [M, 48, 48]}``."""
+    """Face crops ``uint8 [M, 48, 48]`` (:class:`emodemo.inputs.video.FaceTrack`'s) -> ``{"image": [M, 48, 48]}``."""
     crops = np.asarray(crops)
     if crops.ndim != 3 or crops.shape[1:] != (SIZE, SIZE):
         raise ValueError(f"expected grey {SIZE}x{SIZE} face crops [M, {SIZE}, {SIZE}], got shape {crops.shape}")
@@ -69,10 +70,10 @@ def face_inputs(crops: np.ndarray) -> dict[str, torch.Tensor]:
 def video_emotion(model: torch.nn.Module, labels: Sequence[str], path: str | Path, fps: float = 5.0,
                   max_frames: int | None = None, temperature: float = 1.0) -> dict:
     """Talk 003's visual model on a video: the largest face of each frame sampled at ``fps`` (Haar
-    cascade, :func:`emodemo.video.face_track`), the CNN's probabilities per face (its logits divided
+    cascade, :func:`emodemo.inputs.video.face_track`), the CNN's probabilities per face (its logits divided
     by the checkpoint's calibration ``temperature``), and their mean over the clip (the talk's clip
     answer). Raises ``ValueError`` when no frame shows a face."""
-    from emodemo.video import face_track
+    from emodemo.inputs.video import face_track
 
     track = face_track(path, fps=fps, max_frames=max_frames)
     if len(track.crops) == 0:
@@ -89,7 +90,7 @@ def video_emotion(model: torch.nn.Module, labels: Sequence[str], path: str | Pat
 
 def explain(output: dict, wave, transcript, spec: dict, labels, title: str = ""):
     """The face track of a video: some of the faces found and each face's emotion over time."""
-    from emodemo.viz import face_timeline
+    from emodemo.reports.viz import face_timeline
     if "per_face" not in output:
         return None
     return face_timeline(output["timestamps"], output["per_face"], labels, output["crops"],
@@ -126,8 +127,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = False, final: bool = T
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None) -> dict:
     """Train on FER-2013's training images, pick the epoch on validation, score the test images once."""
     from emodemo import data
-    from emodemo.checkpoint import save_checkpoint
-    from emodemo.train import evaluate, fit, seed_everything
+    from emodemo.training.checkpoint import save_checkpoint
+    from emodemo.training.engine import evaluate, fit, seed_everything
 
     if dataset != "fer2013":
         raise ValueError(f"fer_cnn trains on FER-2013 (--dataset fer2013), not {dataset!r}")

@@ -2,7 +2,7 @@
 (talk 001's co-attention, talk 002's self- vs cross-attention).
 
 Per clip: the Whisper tiny.en encoder's frame states (leading and trailing silence trimmed, first
-30 s; with ``normalised``, the clip first goes through :func:`emodemo.normalise.normalise`, in
+30 s; with ``normalised``, the clip first goes through :func:`emodemo.inputs.normalise.normalise`, in
 training and serving alike) at its top ``top + 1`` layers, and the MiniLM word-piece states of its words likewise.
 Speech states are computed once per audio file and kept in the feature cache (about 40 kB per
 second of speech and layer, fp16); text states are recomputed per process and memoised in
@@ -20,11 +20,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from emodemo.audio import MAX_SECONDS, load_audio, voiced_bounds
 from emodemo.data.record import Sample
-from emodemo.normalise import cache_key, normalised_if
-from emodemo.text import MINILM, encode_tokens, load_text_encoder
-from emodemo.train import PaddedClips
+from emodemo.inputs.audio import MAX_SECONDS, load_audio, voiced_bounds
+from emodemo.inputs.normalise import cache_key, normalised_if
+from emodemo.inputs.text import MINILM, encode_tokens, load_text_encoder
+from emodemo.training.datasets import PaddedClips
 
 WHISPER = "whisper-tiny.en"
 MAX_TOKENS = 64        # word pieces per line, [CLS] and [SEP] included
@@ -36,9 +36,9 @@ ALL_LAYERS = 6         # at least as many layers as either packaged encoder has 
 def speech_encoder(name: str = WHISPER):
     """The frozen speech encoder, loaded once: Whisper tiny.en, or a Hub model by id or folder."""
     if name == WHISPER:
-        from emodemo.speech_encoder import WhisperSpeechEncoder
+        from emodemo.speech.speech_encoder import WhisperSpeechEncoder
         return WhisperSpeechEncoder("tiny.en")
-    from emodemo.hub_speech import HubSpeechEncoder
+    from emodemo.speech.hub_speech import HubSpeechEncoder
     return HubSpeechEncoder(name)
 
 
@@ -49,7 +49,7 @@ def prepare(spec: dict | None = None) -> None:
 
 
 def trim(wave: np.ndarray) -> np.ndarray:
-    """The clip without its leading and trailing silence (:func:`~emodemo.audio.voiced_bounds`)."""
+    """The clip without its leading and trailing silence (:func:`~emodemo.inputs.audio.voiced_bounds`)."""
     start, end = voiced_bounds(wave)
     return wave[start:end]
 
@@ -102,7 +102,7 @@ def speech_of_samples(samples: Sequence[Sample], encoder: str = WHISPER, top_lay
                       normalised: bool = False, progress: bool = True) -> list[torch.Tensor]:
     """:func:`speech_states` of the samples' audio files (first 30 s; normalised first if asked),
     through the feature cache, whose key holds every input setting."""
-    from emodemo.cache import FeatureCache
+    from emodemo.core.cache import FeatureCache
     config = {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS, **cache_key(normalised)}
     # (named after its first user; renaming it would throw away every filled cache)
     cache = FeatureCache(f"coattention-speech-{encoder.replace('/', '--')}-v1", config)

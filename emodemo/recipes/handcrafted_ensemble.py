@@ -22,9 +22,9 @@ Splits of RAVDESS actors 01-20 (7 classes, calm merged into neutral):
 * final checkpoint: the committed final split's 18 training actors halved likewise (9 + 9), the
   validation actors 16 and 19 choosing C and gamma.
 
-Audio features: :func:`emodemo.handcrafted.clip_features` of the whole clip (50 ms frames, 1 s
+Audio features: :func:`emodemo.inputs.handcrafted.clip_features` of the whole clip (50 ms frames, 1 s
 mid-term windows, clip mean: 68 numbers), cached per file; with ``--option normalise=1`` (the
-served checkpoint) of the clip after :func:`emodemo.normalise.normalise` (DC, voiced region,
+served checkpoint) of the clip after :func:`emodemo.inputs.normalise.normalise` (DC, voiced region,
 loudness), in training and in the app alike, the setting saved as the checkpoint's ``input_spec``. Face: the clip's 35 OpenFace action
 units (``../shared/datasets/ravdess_facial_au``; RAVDESS video itself is not at hand).
 """
@@ -37,16 +37,16 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from emodemo.audio import load_audio
+from emodemo.core.labels import CANONICAL7
+from emodemo.core.metrics import classification_report
 from emodemo.data.record import Sample
-from emodemo.handcrafted import clip_features
-from emodemo.labels import CANONICAL7
-from emodemo.metrics import classification_report
+from emodemo.inputs.audio import load_audio
+from emodemo.inputs.handcrafted import clip_features
+from emodemo.inputs.normalise import cache_key, normalised_if
 from emodemo.models.handcrafted_ensemble import HandcraftedEnsemble
 from emodemo.models.kernel_svm import RbfSvm
-from emodemo.normalise import cache_key, normalised_if
 from emodemo.recipes.common import NORMALISED, as_flag, validation_calibration
-from emodemo.train import DictDataset
+from emodemo.training.datasets import DictDataset
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ def wave_features(wave: np.ndarray, spec: dict | None = None) -> torch.Tensor:
 def audio_features(samples: Sequence[Sample], spec: dict | None = None, progress: bool = True) -> torch.Tensor:
     """``[N, 68]`` for the samples' audio files, through the on-disk feature cache (its key holds
     the normalisation settings when the input is normalised)."""
-    from emodemo.cache import FeatureCache
+    from emodemo.core.cache import FeatureCache
     cache = FeatureCache(FEATURE, {"window": 0.05, "step": 0.025, "mid_window": 1.0, "mid_step": 0.5,
                                    **cache_key(normalised(spec))})
     rows = cache.get_many([s.audio for s in samples], lambda paths: [wave_features(load_audio(p), spec) for p in paths],
@@ -294,15 +294,15 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           au_root: str | Path | None = None, normalise: bool | str = False, smooth: bool | str = False) -> dict:
     """The talk's split, then (``cv``) the 5 folds, then (``final``) the checkpoint, with its voice-alone
     SVM (what the app serves: no face there) calibrated on the validation actors, whom it never heard.
-    ``normalise``: features of the clip after :func:`emodemo.normalise.normalise`. ``smooth``: the
+    ``normalise``: features of the clip after :func:`emodemo.inputs.normalise.normalise`. ``smooth``: the
     audio SVM's RBF width is chosen among :data:`SMOOTH_GAMMA_GRID` instead of :data:`GAMMA_GRID`.
     Narrow kernels (the talk's grid, chosen on 2 validation actors) fit RAVDESS's voices closely and
     give a clip from another corpus, far from every support vector, the class with the largest
     intercept: the served SVM answered "fearful" to 88 % of TESS; wide ones extrapolate."""
     from emodemo import data
-    from emodemo.checkpoint import save_checkpoint
-    from emodemo.experiment import chance_baseline, standard_protocol
-    from emodemo.metrics import mean_std
+    from emodemo.core.metrics import mean_std
+    from emodemo.training.checkpoint import save_checkpoint
+    from emodemo.training.experiment import chance_baseline, standard_protocol
 
     if dataset != "ravdess":
         raise ValueError(f"{NAME} needs RAVDESS with its action-unit table (--dataset ravdess), not {dataset!r}")

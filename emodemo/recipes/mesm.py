@@ -5,10 +5,10 @@ Inputs per clip:
 * audio: the clip (silence trimmed, first 6.4 s) as a 64-band log-mel spectrogram (Whisper's
   front end, 10 ms hop) cut into 400 ms chunks, ``[S, 64, 40]`` with S <= 16, cached per file;
 * text: the frozen all-MiniLM-L6-v2 word-piece states of its words (``[N, 384]``), from one of the
-  pairings of :mod:`emodemo.pairing` (the paper's text encoder is fine-tuned end to end; on this
+  pairings of :mod:`emodemo.protocols.pairing` (the paper's text encoder is fine-tuned end to end; on this
   CPU we keep it frozen and train the transformer layer above it);
 * visual: the largest face of the video sampled every 400 ms (like the audio chunks; Haar cascade,
-  :func:`emodemo.video.face_track`) as 48x48 grey crops, ``[Sv, 48, 48]`` with Sv <= 16, cached
+  :func:`emodemo.inputs.video.face_track`) as 48x48 grey crops, ``[Sv, 48, 48]`` with Sv <= 16, cached
   per file (:func:`video_faces`). Tested on generated videos of real faces; the data here has no
   labelled emotional video, so no model trains on it yet.
 
@@ -31,19 +31,19 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from emodemo.audio import is_silent, load_audio, log_mel, voiced_bounds
+from emodemo.core.labels import CANONICAL7
+from emodemo.core.metrics import multilabel_report
 from emodemo.data.record import Sample
-from emodemo.labels import CANONICAL7
-from emodemo.metrics import multilabel_report
+from emodemo.inputs.audio import is_silent, load_audio, log_mel, voiced_bounds
+from emodemo.inputs.normalise import cache_key, normalised_if
 from emodemo.models import build
-from emodemo.normalise import cache_key, normalised_if
 from emodemo.recipes.common import (DATASET_LABELS, MULTILABEL_DATASETS, NORMALISED, PairingScores, as_flag, chosen_folds,
                                     cross_validation_metrics, final_model, licence, paired_parts, served_final_extras,
                                     text_benchmark_run)
+from emodemo.inputs.text import MINILM, load_text_encoder
+from emodemo.protocols.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 from emodemo.recipes.frozen_states import one_line_states, text_states, words_of
-from emodemo.text import MINILM, load_text_encoder
-from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
-from emodemo.train import PaddedClips
+from emodemo.training.datasets import PaddedClips
 
 NAME = "mesm"
 MODALITIES = ("audio", "text")
@@ -77,7 +77,7 @@ def wave_chunks(wave: np.ndarray, normalised: bool = False) -> torch.Tensor:
 
 def chunks_of_samples(samples: Sequence[Sample], normalised: bool = False, progress: bool = True) -> list[torch.Tensor]:
     """:func:`wave_chunks` of the samples' audio files, cached per file and input setting."""
-    from emodemo.cache import FeatureCache
+    from emodemo.core.cache import FeatureCache
     cache = FeatureCache(FEATURE, {"n_mels": N_MELS, "chunk_frames": CHUNK_FRAMES, "max_chunks": MAX_CHUNKS,
                                    **cache_key(normalised)})
     return cache.get_many([s.audio for s in samples],
@@ -88,7 +88,7 @@ def chunks_of_samples(samples: Sequence[Sample], normalised: bool = False, progr
 def video_faces(path: str | Path) -> torch.Tensor:
     """The largest face every 400 ms of a video, ``[Sv, 48, 48]`` uint8 grey (Sv <= 16); a
     ``ValueError`` that says so when no sampled frame shows a face (or the file is no video)."""
-    from emodemo.video import face_track
+    from emodemo.inputs.video import face_track
     track = face_track(path, fps=FACE_FPS, max_frames=MAX_CHUNKS)
     if len(track.crops) == 0:
         raise ValueError(f"no face found in the {track.n_frames} frames sampled from {Path(path).name}: "
@@ -97,7 +97,7 @@ def video_faces(path: str | Path) -> torch.Tensor:
 
 
 def faces_of_samples(samples: Sequence[Sample], progress: bool = True) -> list[torch.Tensor]:
-    from emodemo.cache import FeatureCache
+    from emodemo.core.cache import FeatureCache
     cache = FeatureCache(FACE_FEATURE, {"fps": FACE_FPS, "max_frames": MAX_CHUNKS, "size": 48})
     return cache.get_many([s.video for s in samples], lambda paths: [video_faces(p) for p in paths],
                           progress=progress, desc="face frames")
@@ -147,7 +147,7 @@ def clip_inputs(wave: np.ndarray | None, transcript=None, spec: dict | None = No
 
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """What MESM's nucleus sampling kept of each 400 ms chunk, over its spectrogram; None for FE2E."""
-    from emodemo.viz import kept_positions
+    from emodemo.reports.viz import kept_positions
     if "audio_attention" not in output:
         return None
     chunks = wave_chunks(wave, spec.get("normalise", False)).float().numpy()                    # [S, 64, 40]
@@ -173,7 +173,7 @@ def per_emotion(report: dict) -> dict:
 def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_size: int, multilabel: bool = False):
     """The paper's per-emotion BCE; epochs chosen on validation UF1 (single-label data) or on the
     mean per-emotion weighted accuracy (multi-label CMU-MOSEI, the paper's WAcc)."""
-    from emodemo.train import TrainConfig
+    from emodemo.training.engine import TrainConfig
     return TrainConfig(epochs=epochs or (2 if quick else 40), batch_size=int(batch_size), lr=float(lr),
                        weight_decay=0.01, scheduler="plateau", plateau_factor=0.5, plateau_patience=2,
                        patience=8, min_epochs=5, class_weights=True, loss="bce", multilabel=multilabel,
@@ -186,9 +186,9 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           sparse: bool | str = True, top_p: float = 0.7, lr: float = 1e-3, batch_size: int = 16,
           normalise: bool | str = False) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
-    ``normalise``: each clip goes through :func:`emodemo.normalise.normalise` before its log-mel
+    ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
     chunks (in the app too)."""
-    from emodemo.checkpoint import save_checkpoint
+    from emodemo.training.checkpoint import save_checkpoint
 
     sparse = sparse if isinstance(sparse, bool) else str(sparse).lower() in ("1", "true", "yes")
     modalities = modalities.upper()
@@ -244,7 +244,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
 
 def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: bool, cfg, spec: dict) -> dict:
     """FE2E's text side alone (``modalities=T``) on a text corpus's official splits, test scored once."""
-    from emodemo.checkpoint import save_checkpoint
+    from emodemo.training.checkpoint import save_checkpoint
 
     if spec["modalities"] != "T":
         raise ValueError(f"{name} has no audio: train it with --option modalities=T")
@@ -265,7 +265,7 @@ def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: 
 def voice_clips(dataset: str, root: Path):
     """``(clips, folds, final split)`` of a dataset's audio, labelled as the text-and-audio runs are."""
     from emodemo import data
-    from emodemo.experiment import standard_protocol
+    from emodemo.training.experiment import standard_protocol
     if dataset not in DATASET_LABELS:
         raise ValueError(f"{NAME} trains on {sorted(DATASET_LABELS)}, not {dataset!r}")
     options = {"ravdess": {"calm_as_neutral": True}, "iemocap": {"classes": 4}}.get(dataset, {})
@@ -274,5 +274,5 @@ def voice_clips(dataset: str, root: Path):
 
 
 def _per_emotion_summary(folds: list[dict]) -> dict:
-    from emodemo.metrics import mean_std
+    from emodemo.core.metrics import mean_std
     return mean_std([per_emotion(fold) for fold in folds])

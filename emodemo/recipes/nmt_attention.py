@@ -2,12 +2,12 @@
 
 Inputs per clip: the 16 kHz waveform, the words as ids of a vocabulary saved with the
 checkpoint, and for each word the audio states where Whisper says it was spoken (forced
-alignment). Text comes from one of the two pairings of :mod:`emodemo.pairing`: a RAVDESS clip's
+alignment). Text comes from one of the two pairings of :mod:`emodemo.protocols.pairing`: a RAVDESS clip's
 own transcript (``pairing="real"``) or a label-matched line from GoEmotions or MELD
 (``pairing="constructed"``). Labels are the canonical 7 classes (RAVDESS calm counts as neutral)
 so that both pairings share them.
 
-Text-only, the model also trains on the text benchmarks of :mod:`emodemo.text_benchmarks`
+Text-only, the model also trains on the text benchmarks of :mod:`emodemo.protocols.text_benchmarks`
 (``--dataset goemotions`` or ``meld``): official splits, the test part scored once.
 
 IEMOCAP, the talk's own data, takes the same path with its gold transcriptions (no word timings,
@@ -30,15 +30,15 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from emodemo.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bounds
+from emodemo.core.labels import CANONICAL7
 from emodemo.data.record import Sample
-from emodemo.labels import CANONICAL7
+from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bounds
+from emodemo.inputs.normalise import normalise
+from emodemo.inputs.text import load_glove, tokenize
 from emodemo.models import build
 from emodemo.models.nmt_attention import word_spans_to_frames
-from emodemo.normalise import normalise
+from emodemo.protocols.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 from emodemo.recipes.common import DATASET_LABELS, NORMALISED, as_flag, licence, paired_parts, text_benchmark_run
-from emodemo.text import load_glove, tokenize
-from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 
 log = logging.getLogger(__name__)
 
@@ -134,9 +134,9 @@ class PairedClips(Dataset):
 
 
 def trim_silence(wave: np.ndarray, pairs: list, normalised: bool = False) -> tuple[np.ndarray, list]:
-    """Cut the leading and trailing silence (:func:`~emodemo.audio.voiced_bounds`) and move the
+    """Cut the leading and trailing silence (:func:`~emodemo.inputs.audio.voiced_bounds`) and move the
     word spans with it; with ``normalised``, the cut wave then goes through the rest of
-    :func:`emodemo.normalise.normalise` (DC, loudness, peak). RAVDESS clips are ~42 % silence (speech starts near 0.7 s and ends ~0.9 s
+    :func:`emodemo.inputs.normalise.normalise` (DC, loudness, peak). RAVDESS clips are ~42 % silence (speech starts near 0.7 s and ends ~0.9 s
     before the clip does); cutting it makes the audio branch, the cost of this model, ~1.4x faster
     and leaves global attention fewer empty frames to spend weight on."""
     start, end = voiced_bounds(wave)
@@ -186,7 +186,7 @@ def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, label
     """The attention of each word over the (silence-trimmed) sound, word spans outlined; None for
     a model without it (audio or text alone)."""
     from emodemo.models.nmt_attention import FRAME_RATE
-    from emodemo.viz import attention_heatmap
+    from emodemo.reports.viz import attention_heatmap
     if "attention" not in output:
         return None
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
@@ -221,9 +221,9 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
     ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>``.
-    ``normalise``: each clip goes through :func:`emodemo.normalise.normalise` (in the app too)."""
-    from emodemo.checkpoint import save_checkpoint
-    from emodemo.experiment import cross_validate, train_final
+    ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` (in the app too)."""
+    from emodemo.training.checkpoint import save_checkpoint
+    from emodemo.training.experiment import cross_validate, train_final
 
     if dataset in TEXT_BENCHMARKS:
         return _train_text_benchmark(dataset, Path(root), out, final, epochs, seed, quick, mode, batch_size, lr)
@@ -269,7 +269,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
 
 
 def train_config(epochs: int | None, seed: int, quick: bool, batch_size: int, lr: float):
-    from emodemo.train import TrainConfig
+    from emodemo.training.engine import TrainConfig
     return TrainConfig(epochs=epochs or (2 if quick else 40), batch_size=int(batch_size), lr=float(lr),
                        weight_decay=0.01, patience=8, min_epochs=15, class_weights=True, monitor="UF1", seed=seed,
                        progress=not quick)
@@ -278,7 +278,7 @@ def train_config(epochs: int | None, seed: int, quick: bool, batch_size: int, lr
 def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, epochs: int | None, seed: int, quick: bool,
                           mode: str, batch_size: int, lr: float) -> dict:
     """The text branch alone on a text corpus's official splits; the test part is scored once."""
-    from emodemo.checkpoint import save_checkpoint
+    from emodemo.training.checkpoint import save_checkpoint
 
     if mode != "text":
         raise ValueError(f"{name} has no audio: train it with --option mode=text")

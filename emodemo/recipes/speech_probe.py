@@ -9,10 +9,10 @@ What reaches the encoder is set by the checkpoint's ``input_spec`` (old checkpoi
 tiny.en, raw input):
 
 - ``encoder``: ``"tiny.en"`` or ``"base"`` (multilingual, larger; both packaged for offline use);
-- ``normalise``: the clip goes through :func:`emodemo.normalise.normalise` first (DC, voiced region,
+- ``normalise``: the clip goes through :func:`emodemo.inputs.normalise.normalise` first (DC, voiced region,
   loudness), in training and in the app alike;
 - training only, ``augment = K``: each training clip also appears as K copies made by
-  :func:`emodemo.augment.augmented` (their features cached like the clean ones; validation and
+  :func:`emodemo.inputs.augment.augmented` (their features cached like the clean ones; validation and
   test speakers stay clean).
 
 Every setting that changes the features is in the feature cache's key (:func:`feature_cache`).
@@ -28,14 +28,15 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from emodemo import labels as label_sets
-from emodemo.audio import MAX_SECONDS, load_audio
+from emodemo.core import labels as label_sets
 from emodemo.data.record import Sample
+from emodemo.inputs.audio import MAX_SECONDS, load_audio
+from emodemo.inputs.normalise import cache_key, normalised_if
 from emodemo.models import build
 from emodemo.models.speech_probe import layer_stats
-from emodemo.normalise import cache_key, normalised_if
 from emodemo.recipes.common import NORMALISED, as_flag, validation_calibration
-from emodemo.train import DictDataset, TrainConfig
+from emodemo.training.datasets import DictDataset
+from emodemo.training.engine import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def encoder(name: str = "tiny.en"):
     """The frozen Whisper encoder ``name``, loaded once per process."""
     if name not in ENCODERS:
         raise ValueError(f"speech_probe reads a Whisper encoder of {ENCODERS}, not {name!r}")
-    from emodemo.speech_encoder import WhisperSpeechEncoder
+    from emodemo.speech.speech_encoder import WhisperSpeechEncoder
     return WhisperSpeechEncoder(name)
 
 
@@ -78,10 +79,10 @@ def stats_of_waves(waves: Sequence[np.ndarray], spec: dict | None = None) -> tor
 def feature_cache(spec: dict, copy: int = 0):
     """The feature cache of clips (``copy`` 0) or of training copy ``copy``: its key holds the
     encoder, the normalisation settings and the augmentation settings with the copy number."""
-    from emodemo.cache import FeatureCache
+    from emodemo.core.cache import FeatureCache
     config: dict = {"encoder": spec["encoder"], "sr": 16000, **cache_key(spec["normalise"])}
     if copy:
-        from emodemo.augment import SETTINGS as AUGMENT
+        from emodemo.inputs.augment import SETTINGS as AUGMENT
         config["augment"] = dict(AUGMENT, copy=copy)
     return FeatureCache(f"whisper-{spec['encoder']}-encoder-layer-stats-v1", config)
 
@@ -91,7 +92,7 @@ def _clip_waves(samples: Sequence[Sample], copy: int) -> list[np.ndarray]:
     waves = [load_audio(s.audio, max_seconds=MAX_SECONDS) for s in samples]
     if not copy:
         return waves
-    from emodemo.augment import augmented
+    from emodemo.inputs.augment import augmented
     return [augmented(wave, s.id.split("+")[0], copy) for s, wave in zip(samples, waves)]
 
 
@@ -146,7 +147,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     ``encoder_name``, ``normalise`` and ``augment`` (training copies per clip) set the inputs (see
     the module's doc); ``keep_folds`` saves each fold's model under ``out/folds/<fold>/`` (for
     cross-corpus and robustness tests on the speakers each never met). Each saved model carries a
-    temperature fitted on its validation speakers (:mod:`emodemo.calibration`). ``ensemble``
+    temperature fitted on its validation speakers (:mod:`emodemo.training.calibration`). ``ensemble``
     (with ``cv``): the checkpoint at ``out`` is the mean of the fold models
     (:class:`~emodemo.models.speech_probe.SpeechProbeEnsemble`) instead of a final model.
     ``augment_pair`` (with ``augment`` and ``ensemble``): each fold trains two probes, one on its
@@ -154,7 +155,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     mean (the augmented one holds up in noise, the clean one on new voices); its cross-validation
     is the pair's, the members' own are kept beside it."""
     from emodemo import data
-    from emodemo.experiment import cross_validate, standard_protocol, train_final
+    from emodemo.training.experiment import cross_validate, standard_protocol, train_final
 
     if str(classes) not in ("7", "8"):
         raise ValueError(f"classes is 8 (calm apart) or 7 (calm counted as neutral), not {classes!r}")
@@ -229,10 +230,10 @@ def _paired_folds(augmented: dict, clean: dict, samples, labels, make, out: Path
                   model_kwargs: dict) -> dict:
     """Per fold, the calibrated mean of its clean and augmented probes, saved under ``out/folds/``
     and scored on the fold's test speakers: ``{"folds", "summary"}`` as cross-validation gives."""
+    from emodemo.core.metrics import mean_std
     from emodemo.data.splits import apply
-    from emodemo.metrics import mean_std
     from emodemo.models import SpeechProbeEnsemble
-    from emodemo.train import evaluate
+    from emodemo.training.engine import evaluate
 
     reports = []
     for name, (fold, model) in augmented.items():
@@ -266,9 +267,9 @@ def _parts_with_copies(samples: Sequence[Sample], copies: int):
 def _save(folder: Path, model, split, card: dict, metrics: dict, *, model_kwargs, labels, spec, cfg, make, samples,
           model_name: str = NAME, temperature: float | None = None):
     """Save ``model`` with the temperature and unsure threshold fitted on ``split``'s validation
-    speakers (:func:`emodemo.calibration.calibrated_on`; a ``temperature`` given is kept instead,
+    speakers (:func:`emodemo.training.calibration.calibrated_on`; a ``temperature`` given is kept instead,
     e.g. 1 for an ensemble of calibrated members)."""
-    from emodemo.checkpoint import save_checkpoint
+    from emodemo.training.checkpoint import save_checkpoint
     calibration = calibration_on(model, split, make, samples, temperature)
     save_checkpoint(folder, model, model_name=model_name, model_kwargs=model_kwargs, labels=list(labels),
                     data_card=card, metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration)
@@ -276,10 +277,10 @@ def _save(folder: Path, model, split, card: dict, metrics: dict, *, model_kwargs
 
 def calibration_on(model, split, make, samples, temperature: float | None = None) -> dict:
     """The temperature and "unsure" line of ``model`` fitted on ``split``'s validation speakers among
-    ``samples`` (:func:`emodemo.calibration.calibrated_on`); with ``temperature``, that one kept."""
-    from emodemo.calibration import softmax, unsure_threshold
+    ``samples`` (:func:`emodemo.training.calibration.calibrated_on`); with ``temperature``, that one kept."""
     from emodemo.data.splits import apply
-    from emodemo.train import predict
+    from emodemo.training.calibration import softmax, unsure_threshold
+    from emodemo.training.engine import predict
 
     val_set = make(apply(samples, split)[1])
     if temperature is None:
@@ -294,10 +295,10 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
     Its "unsure" line is chosen on the fold models' validation speakers among ``samples`` (each
     member on its own, pooled), since no speaker is unseen by every member; ``metrics`` (the
     members' cross-validation) go on its card."""
-    from emodemo.calibration import softmax, unsure_threshold
-    from emodemo.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
     from emodemo.models import REGISTRY, SpeechProbeEnsemble
-    from emodemo.train import predict
+    from emodemo.training.calibration import softmax, unsure_threshold
+    from emodemo.training.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
+    from emodemo.training.engine import predict
 
     folders = sorted(p.parent for p in (Path(out) / "folds").glob("*/config.json"))
     if not folders:
@@ -344,6 +345,6 @@ def data_card(dataset: str, split, spec: dict, copies: int) -> dict:
         "train_speakers": list(split.train), "validation_speakers": list(split.val),
         "licence": f"RAVDESS: CC BY-NC-SA 4.0 (non-commercial); Whisper {spec['encoder']} weights: MIT",
         "inputs": f"16 kHz mono audio -> {steps}",
-        "augmentation": (f"{copies} copies per training clip (emodemo.augment: gain, reverberation, noise, pitch, "
+        "augmentation": (f"{copies} copies per training clip (emodemo.inputs.augment: gain, reverberation, noise, pitch, "
                          "tempo, telephone band or mp3)") if copies else "none",
     }

@@ -4,7 +4,7 @@ states, fused by self-attention over the joined sequence (Self-MHA) or by cross-
 Inputs per clip (:mod:`emodemo.recipes.frozen_states`): the frozen Whisper tiny.en encoder's frame
 states at every layer (embedding output and 4 blocks, silence trimmed, cached per file) and the
 frozen MiniLM word-piece states of its words at the last layer ([CLS] first). Text comes from one
-of the pairings of :mod:`emodemo.pairing`; labels are the canonical 7 classes (RAVDESS calm counts
+of the pairings of :mod:`emodemo.protocols.pairing`; labels are the canonical 7 classes (RAVDESS calm counts
 as neutral). The served checkpoints train on mixed pairs (``pairing=mixed``: each clip once with a
 GoEmotions line of its emotion, once with its own Whisper words, which is what the app gives them);
 cross-validation then also scores each half of the test clips apart (``by_pairing``), and the
@@ -14,12 +14,12 @@ final model carries a temperature fitted on its validation actors' real pairs
 
 Training as the talk: at most 50 epochs, the learning rate halved when validation UF1 stalls for
 2 epochs (reduce-on-plateau), early stopping after 8; every cross-validation result also holds
-the random-prediction row on the same test speakers (:func:`emodemo.experiment.chance_baseline`).
+the random-prediction row on the same test speakers (:func:`emodemo.training.experiment.chance_baseline`).
 
 Variants by option: ``fusion`` self | cross | speech | text, ``pooling`` stat | mean (the noSP
 ablation), ``text_feature`` tokens | cls (the CLS ablation). Other encoders, for users who are
 online: ``--option speech_encoder=<transformers id>`` (e.g. ``facebook/wav2vec2-base``, the talk's
-kind of encoder, via :class:`emodemo.hub_speech.HubSpeechEncoder`) and
+kind of encoder, via :class:`emodemo.speech.hub_speech.HubSpeechEncoder`) and
 ``--option text_encoder=<transformers id>`` (e.g. ``bert-base-uncased``).
 """
 from __future__ import annotations
@@ -31,16 +31,16 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from emodemo.core.labels import CANONICAL7
 from emodemo.data.record import Sample
-from emodemo.labels import CANONICAL7
 from emodemo.models import build
 from emodemo.recipes.common import (DATASET_LABELS, NORMALISED, PairingScores, as_flag, chosen_folds,
                                     cross_validation_metrics, final_model, licence, paired_parts, served_final_extras,
                                     text_benchmark_run)
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
-from emodemo.text import MINILM, load_text_encoder
-from emodemo.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.inputs.text import MINILM, load_text_encoder
+from emodemo.protocols.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
 
 NAME = "ssl_mha"
 MODALITIES = ("audio", "text")
@@ -80,9 +80,9 @@ def clip_tokens(transcript, spec: dict) -> tuple[str, ...]:
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """Each word piece's attention over the voiced sound (25 frames per second): Cross-MHA's text ->
     speech map, or Self-MHA's word-piece rows over the speech columns of its joined map."""
-    from emodemo.audio import SAMPLE_RATE
+    from emodemo.inputs.audio import SAMPLE_RATE
     from emodemo.recipes.frozen_states import trim
-    from emodemo.viz import attention_heatmap
+    from emodemo.reports.viz import attention_heatmap
     tokens = list(clip_tokens(transcript, spec))
     if "text_to_speech" in output:
         weights = output["text_to_speech"]                                              # [N, T/2]
@@ -112,7 +112,7 @@ def model_kwargs(fusion: str, pooling: str, text_feature: str, n_classes: int,
 
 def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_size: int):
     """The talk's training: <= 50 epochs, lr scheduling on the validation score, early stopping."""
-    from emodemo.train import TrainConfig
+    from emodemo.training.engine import TrainConfig
     return TrainConfig(epochs=epochs or (2 if quick else 50), batch_size=int(batch_size), lr=float(lr),
                        weight_decay=0.01, scheduler="plateau", plateau_factor=0.5, plateau_patience=2,
                        patience=8, min_epochs=5, class_weights=True, monitor="UF1", seed=seed, progress=not quick)
@@ -128,8 +128,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     save the final model (validation actors for early stopping only). ``cv_from``: the results
     file of this variant's cross-validation run earlier (``train --cv --results``, merged), whose
     summary, chance row and (mixed pairs) halves the final model's card then reports. ``normalise``:
-    each clip goes through :func:`emodemo.normalise.normalise` before the speech encoder (in the app too)."""
-    from emodemo.checkpoint import save_checkpoint
+    each clip goes through :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too)."""
+    from emodemo.training.checkpoint import save_checkpoint
 
     if cv and cv_from:
         raise ValueError("cv_from reports an earlier cross-validation: run it without --cv")
@@ -181,7 +181,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
 def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: bool, cfg, spec: dict,
                           pooling: str, text_feature: str) -> dict:
     """The word-piece branch alone (``fusion=text``) on a text corpus's official splits, test scored once."""
-    from emodemo.checkpoint import save_checkpoint
+    from emodemo.training.checkpoint import save_checkpoint
 
     if spec["fusion"] != "text":
         raise ValueError(f"{name} has no audio: train it with --option fusion=text")

@@ -7,7 +7,7 @@ all-MiniLM-L6-v2 (fp16; cached on disk per corpus part while training, read from
 the other words models share when serving); the model (:mod:`emodemo.models.words_minilm`) holds
 the fine-tuned top layers and the head, so the checkpoint stays a few MB.
 
-Protocol (:mod:`emodemo.text_benchmarks`): train on MELD train minus 10 % of its dialogues (held
+Protocol (:mod:`emodemo.protocols.text_benchmarks`): train on MELD train minus 10 % of its dialogues (held
 out by dialogue, seeded) plus ``goemotions_share`` x as many GoEmotions Ekman single-label train
 comments (seeded sample); the epoch is chosen on the held-out MELD dialogues' weighted F1, and so
 were the settings (``scripts/words_minilm_runs.sh``); MELD dev is the test, scored once for the
@@ -28,16 +28,16 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch.utils.data import Dataset
 
+from emodemo.core.labels import CANONICAL7
 from emodemo.data import goemotions
 from emodemo.data.record import Sample
-from emodemo.labels import CANONICAL7
+from emodemo.inputs.text import MINILM, load_minilm, load_text_encoder
 from emodemo.models import build
 from emodemo.models.words_minilm import MINILM_LAYERS
+from emodemo.protocols.text_benchmarks import text_benchmark_parts
 from emodemo.recipes.common import licence
 from emodemo.recipes.frozen_states import line_states, one_line_states, words_of
-from emodemo.text import MINILM, load_minilm, load_text_encoder
-from emodemo.text_benchmarks import text_benchmark_parts
-from emodemo.train import PaddedClips
+from emodemo.training.datasets import PaddedClips
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,8 @@ def frozen_states(texts: Sequence[str], layer: int, batch: int = 64) -> dict[int
 def cached_states(texts: Sequence[str], layer: int) -> list[torch.Tensor]:
     """:func:`frozen_states` at ``layer``, cached on disk per list of lines (every layer above it is
     written too) under ``$EMODEMO_CACHE/features/words_minilm-states-v1``."""
-    from emodemo.cache import cache_root
-    from emodemo.files import write_atomically
+    from emodemo.core.cache import cache_root
+    from emodemo.core.files import write_atomically
     texts = [t or "" for t in texts]
     key = hashlib.blake2b("\n".join(texts).encode(), digest_size=12).hexdigest()
     path = lambda l: cache_root() / STATES_VERSION / f"layer{l}-{key}.safetensors"  # noqa: E731
@@ -145,7 +145,7 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
 
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """How much each word piece of the transcript weighed in the pooled sentence."""
-    from emodemo.viz import word_weights
+    from emodemo.reports.viz import word_weights
     tokens = one_line_states(words_of(transcript), MINILM, spec["top_layers"])[1]
     return word_weights(output["attention"], tokens, title=f"{title}: each word piece's weight")
 
@@ -168,7 +168,7 @@ def new_model(top_layers: int, dropout: float, seed: int):
 
 
 def train_config(epochs: int | None, seed: int, quick: bool, lr: float, class_weights: bool):
-    from emodemo.train import TrainConfig
+    from emodemo.training.engine import TrainConfig
     return TrainConfig(epochs=epochs or (1 if quick else 4), batch_size=1, lr=float(lr), weight_decay=0.01,
                        warmup_ratio=0.06, patience=None, class_weights=class_weights, monitor="WF1", seed=seed,
                        progress=False)
@@ -182,8 +182,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = False, final: bool = T
     comments, the epoch chosen on the held-out dialogues; ``final`` saves the checkpoint. No test
     split is scored here: :func:`score_once` scores the chosen checkpoint. ``class_weights``:
     "none" or "balanced"."""
-    from emodemo.checkpoint import save_checkpoint
-    from emodemo.train import evaluate, fit
+    from emodemo.training.checkpoint import save_checkpoint
+    from emodemo.training.engine import evaluate, fit
 
     if dataset != "meld":
         raise ValueError(f"{NAME} trains on MELD (--dataset meld; --option goemotions_root=PATH adds GoEmotions), "
@@ -232,9 +232,9 @@ def buckets(parts: Sequence[Sequence[Sample]], spec: dict, batch_size: int, seed
 def score_once(checkpoint: Path, meld_root: Path, goemotions_root: Path | None = None, quick: bool = False) -> dict:
     """Score a chosen checkpoint on MELD dev (``test``) and GoEmotions Ekman test (``goemotions_test``),
     once: the reports join its metrics and card (a second call is refused). Returns the new metrics."""
-    from emodemo.checkpoint import add_metrics, load_checkpoint
     from emodemo.models import REGISTRY
-    from emodemo.train import evaluate
+    from emodemo.training.checkpoint import add_metrics, load_checkpoint
+    from emodemo.training.engine import evaluate
 
     model, meta = load_checkpoint(checkpoint, REGISTRY)
     spec = meta["input_spec"]

@@ -1,0 +1,101 @@
+"""What differs between corpora and says nothing about emotion, removed before a model hears a clip.
+
+Corpora differ in ways a model trained on one of them mistakes for emotion (measured in notebook
+07): TESS's median clip is about 17 dB louder than RAVDESS's, RAVDESS clips open with about a
+second of silence, microphones add a DC offset. A voice model that learnt "loud means angry" on
+RAVDESS answers "angry" to most of TESS. So every clip, in training and in the app alike, goes
+through :func:`normalise`:
+
+1. the DC offset is removed (the mean sample);
+2. the voiced region is kept (:func:`emodemo.inputs.audio.voiced_bounds`: from the first to the last
+   25 ms frame near the loudest one, with 0.1 s of margin), so leading silence is not a feature;
+3. the integrated loudness (ITU-R BS.1770-4, K-weighted, gated; :mod:`pyloudnorm`) is set to
+   :data:`TARGET_LUFS`, then the peak is limited to :data:`PEAK_LIMIT` so nothing clips.
+
+:data:`SETTINGS` names all of it; feature caches put it in their key, so changing a step can never
+serve features computed the old way.
+"""
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+
+from emodemo.inputs.audio import SAMPLE_RATE, is_silent, voiced_bounds
+
+TARGET_LUFS = -23.0      # EBU R 128's programme level
+PEAK_LIMIT = 0.99        # sample peak after the gain (a loud, quiet-on-average clip is scaled down instead)
+MIN_GATED_SECONDS = 0.4  # BS.1770 measures 400 ms blocks; shorter clips are levelled by their RMS
+SETTINGS = {"version": 1, "dc": True, "trim": "voiced_bounds(45 dB below peak, 15 dB above floor, 0.1 s)",
+            "loudness_lufs": TARGET_LUFS, "peak_limit": PEAK_LIMIT}
+
+
+@functools.lru_cache(maxsize=4)
+def _meter(sr: int):
+    import pyloudnorm
+    return pyloudnorm.Meter(sr)     # BS.1770-4: K-weighting, 400 ms blocks, absolute and relative gates
+
+
+def loudness(wave: np.ndarray, sr: int = SAMPLE_RATE) -> float:
+    """Integrated loudness of ``wave`` in LUFS; clips under 0.4 s use the K-weighting-free RMS level
+    (dBFS - 0.691, the BS.1770 offset) since they hold no full measuring block; -inf for zeros."""
+    samples = np.asarray(wave, dtype=np.float64)
+    if samples.size >= MIN_GATED_SECONDS * sr:
+        value = float(_meter(sr).integrated_loudness(samples))
+        if math.isfinite(value):
+            return value
+    rms = float(np.sqrt(np.mean(samples ** 2))) if samples.size else 0.0
+    return 20.0 * math.log10(rms) - 0.691 if rms > 0 else -math.inf
+
+
+def normalise(wave: np.ndarray, sr: int = SAMPLE_RATE, trim: bool = True) -> np.ndarray:
+    """``[S]`` float waveform -> ``[S']`` (S' <= S) float32: DC removed, cut to its voiced region,
+    at :data:`TARGET_LUFS` with peaks under :data:`PEAK_LIMIT`. A silent clip comes back as it was
+    (minus DC): there is no level to set. ``trim=False`` is for a caller that cut the voiced region
+    itself (with the same :func:`~emodemo.inputs.audio.voiced_bounds`) because it moves word timings with it."""
+    samples = np.asarray(wave, dtype=np.float64).ravel()
+    if samples.size == 0:
+        return samples.astype(np.float32)
+    samples = samples - samples.mean()
+    if is_silent(samples):
+        return samples.astype(np.float32)
+    if trim:
+        start, end = voiced_bounds(samples, sr=sr)
+        samples = samples[start:end]
+    level = loudness(samples, sr)
+    if math.isfinite(level):
+        samples = samples * 10.0 ** ((TARGET_LUFS - level) / 20.0)
+    peak = float(np.abs(samples).max())
+    if peak > PEAK_LIMIT:
+        samples = samples * (PEAK_LIMIT / peak)
+    return samples.astype(np.float32)
+
+
+def normalised_if(wave: np.ndarray, on: bool) -> np.ndarray:
+    """``wave`` as a model whose input setting ``normalise`` is ``on`` hears it: through
+    :func:`normalise`, or as it is. Every recipe with the setting goes through this, in training and serving alike."""
+    return normalise(wave) if on else wave
+
+
+def cache_key(on: bool) -> dict:
+    """What a feature cache's key adds for that input setting: :data:`SETTINGS`, or nothing (the
+    keys of caches filled before the setting existed stay as they were)."""
+    return {"normalise": SETTINGS} if on else {}
+
+
+def describe(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
+    """What differs between corpora, measured on one clip ``[S]``: ``loudness_lufs``, ``rms_dbfs``,
+    ``dc`` (mean sample), ``leading_silence_s`` (before the voiced region), ``voiced_s`` and
+    ``tilt_db_per_octave`` (the slope of the long-term spectrum from 100 Hz to 7 kHz, in dB per
+    octave: more negative is darker)."""
+    samples = np.asarray(wave, dtype=np.float64).ravel()
+    start, end = voiced_bounds(samples, sr=sr)
+    rms = float(np.sqrt(np.mean(samples ** 2)))
+    spectrum = np.abs(np.fft.rfft(samples[start:end] * np.hanning(end - start))) ** 2        # [F]
+    freqs = np.fft.rfftfreq(end - start, 1.0 / sr)
+    band = (freqs >= 100) & (freqs <= 7000)
+    slope = np.polyfit(np.log2(freqs[band]), 10 * np.log10(spectrum[band] + 1e-20), 1)[0]
+    return {"loudness_lufs": loudness(samples, sr), "rms_dbfs": 20 * math.log10(rms) if rms > 0 else -math.inf,
+            "dc": float(samples.mean()), "leading_silence_s": start / sr, "voiced_s": (end - start) / sr,
+            "tilt_db_per_octave": float(slope)}

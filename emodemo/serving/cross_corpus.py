@@ -1,0 +1,352 @@
+"""Cross-corpus evaluation: does a served model recognise emotion, or RAVDESS?
+
+Every served model that answers a voice clip (:func:`served_models`: the checkpoints
+:func:`emodemo.serving.pipeline.discover` finds, face models aside) is scored, with its protocol named:
+
+* **RAVDESS CV** (in-corpus): read from the committed cross-validation results, as
+  :mod:`emodemo.reports.comparison` reads them (actors 01-20, the committed 5 folds by actor, 7 classes
+  with calm counted as neutral, one run per fold, mean ± std over the test folds): the row of the
+  served checkpoint's own protocol, and for a model that reads words both pairings (real: the clip's
+  own Whisper words; constructed: a GoEmotions line of the clip's emotion). A row whose training
+  pairing differs from the served checkpoint's is marked so (``served_protocol`` False). A served
+  model with no committed row gets its card's cross-validation, counted on 7 classes from its
+  pooled confusion matrix.
+* **TESS** (cross-corpus; 2 female speakers, 7 emotions, 25 words per half): the **choose** half,
+  on which models and settings may be chosen, and the **report** half, scored once per final
+  choice and kept apart (``tess_report``). Words models read Whisper's transcript, as in the app.
+* **Robustness** (:func:`robustness_set`): each RAVDESS fold's test actors' clips, clean and
+  perturbed by :func:`emodemo.inputs.augment.robustness_conditions` (babble made of the fold's other test
+  actors' clips), scored by the model of that fold (:func:`fold_checkpoints`), words from Whisper's
+  transcript of the perturbed clip, answers pooled over the folds scored. A model that trained on
+  no RAVDESS speaker (a words model trained on text) is its own fold model. A model with neither
+  is marked "no fold models" rather than scored on speakers it trained on.
+* **Per gender** and the **collapse** (share of clips given the single most frequent answer) on
+  every set (:class:`emodemo.serving.evaluation.Answers`).
+
+Metrics are WA (accuracy), UA (mean per-class recall), WF1, UF1 (:mod:`emodemo.core.metrics`).
+``bench/generalisation.py`` runs it all and renders :func:`markdown_table` into docs/results.md and the
+app's Compare tab.
+"""
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import random
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from emodemo.data.record import Sample
+from emodemo.serving.pipeline import CHECKPOINTS, LoadedModel
+
+TESS_HALVES = ("choose", "report")
+NO_FOLD_MODELS = "no fold models"
+NOT_RUN = "not run"
+BABBLE_VOICES = 6           # clips summed into the babble (augment.babble's default)
+
+
+def served_models(checkpoints: Path = CHECKPOINTS) -> list[str]:
+    """The served checkpoints that answer a voice clip (voice, words, or both): every one
+    :func:`~emodemo.serving.pipeline.discover` finds but the face models."""
+    from emodemo.recipes import get_recipe
+    from emodemo.serving.pipeline import SOUND_AND_WORDS, discover
+    from emodemo.training.checkpoint import read_checkpoint_config
+    return [name for name in discover(checkpoints)
+            if set(get_recipe(read_checkpoint_config(Path(checkpoints) / name)["model_name"]).MODALITIES)
+            <= SOUND_AND_WORDS]
+
+
+def _same_run(served: dict, fold: dict) -> bool:
+    """Whether checkpoint config ``fold`` is a fold model of the run behind ``served``: the same
+    recipe, inputs and pairing, and the served constructor arguments agree with every one of the
+    fold model's but the members' temperatures (an ensemble of fold models, or a fold model that is
+    itself a pair of probes, has as many as it has members)."""
+    from emodemo.recipes import get_recipe
+    card = lambda config: (config.get("data_card") or {}).get("pairing")      # noqa: E731
+    return (get_recipe(served["model_name"]) is get_recipe(fold["model_name"])
+            and served.get("input_spec") == fold.get("input_spec") and card(served) == card(fold)
+            and all(served["model_kwargs"].get(k) == v for k, v in fold["model_kwargs"].items() if k != "temperatures"))
+
+
+def fold_checkpoints(name: str, checkpoints: Path = CHECKPOINTS) -> dict[str, Path]:
+    """``{fold name: folder}`` of the cross-validation fold models of served checkpoint ``name``:
+    folders ``<name>/fold<k>/...`` or ``<name>/folds/fold<k>/...`` holding a checkpoint of the same
+    run (:func:`_same_run`)."""
+    from emodemo.training.checkpoint import read_checkpoint_config
+    home = Path(checkpoints) / name
+    served = read_checkpoint_config(home)
+    found = {}
+    for config in sorted(home.glob("**/config.json")):
+        parts = config.parent.relative_to(home).parts
+        fold = next((p for p in parts if re.fullmatch(r"fold\d+", p)), None)
+        if fold and parts[0] in (fold, "folds") and _same_run(served, read_checkpoint_config(config.parent)):
+            found.setdefault(fold, config.parent)
+    return found
+
+
+# --- in-corpus: the committed RAVDESS cross-validation --------------------------------------------
+
+def in_corpus(name: str, meta: dict, checkpoints: Path = CHECKPOINTS) -> list[dict[str, Any]]:
+    """The committed results behind served checkpoint ``name`` (card ``meta``): the comparison's
+    rows marked with it, plus the same model's rows on the other RAVDESS pairings (each with
+    ``served_protocol`` saying whether the served checkpoint was trained that way); failing any,
+    its card's cross-validation on 7 classes. Each row: benchmark, model, source, WA / UA / WF1 /
+    UF1 as ``{"mean", "std"}`` (std None when pooled or scored once), folds, served_protocol."""
+    from emodemo.reports import comparison
+    marked = [e for e in comparison.ENTRIES if e.checkpoint == name]
+    covered = {pairing(m.benchmark) for m in marked}
+    twins = [e for e in comparison.ENTRIES if e.checkpoint is None and e.model in {m.model for m in marked}
+             and pairing(e.benchmark) not in covered | {None}]
+    keep = ("benchmark", "model", "source", *comparison.METRICS, "folds")
+    rows = [{**{k: r[k] for k in keep}, "served_protocol": e in marked}
+            for e, r in ((e, comparison.read(e, checkpoints)) for e in marked + twins)]
+    return rows or [card_cross_validation(name, meta)]
+
+
+def pairing(benchmark: str) -> str | None:
+    """The words a RAVDESS benchmark pairs a clip with ("real" or "constructed"), None for others."""
+    last = benchmark.rsplit("_", 1)[-1]
+    return last if benchmark.startswith("ravdess_") and last in ("real", "constructed") else None
+
+
+def card_cross_validation(name: str, meta: dict) -> dict[str, Any]:
+    """A checkpoint card's own cross-validation (:func:`~emodemo.reports.headline.headline_report`),
+    counted on :func:`~emodemo.serving.evaluation.scoring_labels` from its confusion matrix pooled over the
+    test folds (8 RAVDESS classes: calm merged into neutral; std None: pooled, not per fold)."""
+    from emodemo.reports.headline import headline_report
+    from emodemo.serving.evaluation import Answers, scored_as, scoring_labels
+    title, report = headline_report(meta)
+    labels, cm = list(report["labels"]), np.asarray(report["confusion_matrix"])     # [C, C] true x answered
+    space = scoring_labels(labels)
+    true, answered = np.nonzero(cm)
+    counts = cm[true, answered]
+    pooled = Answers(space, [scored_as(labels[t], space) for t in np.repeat(true, counts)],
+                     [scored_as(labels[a], space) for a in np.repeat(answered, counts)],
+                     [None] * int(counts.sum())).report()
+    return {"benchmark": "ravdess_voice", "model": f"{name} ({title}, pooled)", "source": f"{name}/config.json",
+            **{m: {"mean": pooled[m], "std": None} for m in ("WA", "UA", "WF1", "UF1")},
+            "folds": int(report.get("n_reports", 1)), "served_protocol": True}
+
+
+# --- cross-corpus: TESS -----------------------------------------------------------------------------
+
+def tess_answers(loaded: LoadedModel, samples: Sequence[Sample], halves: Sequence[str] = TESS_HALVES) -> dict[str, tuple]:
+    """``{half: (Answers, about)}`` of a model on each of the TESS ``halves``; words models read
+    Whisper's words of each clip, as in the app."""
+    from emodemo.serving.evaluation import answer
+    return {half: answer(loaded, [s for s in samples if s.split == half], "tess", transcribe=True) for half in halves}
+
+
+# --- robustness: the RAVDESS test folds, perturbed --------------------------------------------------
+
+def robustness_folder() -> Path:
+    """Where the perturbed clips are written: the cache folder, under a digest of the code that
+    perturbs them (:mod:`emodemo.inputs.augment` and :func:`robustness_set`), so a change writes them anew.
+    Import statements are left out of the digest: a module moving to another folder changes no clip."""
+    from emodemo.core.files import cache_dir
+    from emodemo.inputs import augment
+    code = _without_imports(inspect.getsource(augment)) + _without_imports(inspect.getsource(robustness_set))
+    return cache_dir() / "robustness" / hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def _without_imports(source: str) -> str:
+    """``source`` without the lines of its import statements (at any depth)."""
+    skip = {line for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Import, ast.ImportFrom))
+            for line in range(node.lineno, node.end_lineno + 1)}
+    return "".join(line for number, line in enumerate(source.splitlines(keepends=True), 1) if number not in skip)
+
+
+def robustness_set(samples: Sequence[Sample], fold, folder: Path) -> dict[str, list[Sample]]:
+    """``{condition: samples}``: the clips of ``fold``'s test speakers, clean (the files as they
+    are) and through each other condition of :func:`emodemo.inputs.augment.robustness_conditions`, written
+    once as 24-bit FLAC under ``folder/<fold>/<condition>/`` (so features and transcripts are cached
+    like any file's). Each speaker's babble sums :data:`BABBLE_VOICES` clips of the fold's other
+    test speakers, taken in turn from each of them."""
+    import soundfile
+
+    from emodemo.core.files import write_atomically
+    from emodemo.inputs.audio import SAMPLE_RATE, load_audio
+    from emodemo.inputs.augment import robustness_conditions
+
+    test = [s for s in samples if s.speaker in fold.test]
+    conditions = {}
+    for speaker in sorted(fold.test):
+        groups = [[s for s in test if s.speaker == other] for other in sorted(set(fold.test) - {speaker})]
+        for group in groups:
+            random.Random(f"{fold.name}/{speaker}").shuffle(group)
+        voices = [clip for turn in zip(*groups) for clip in turn][:BABBLE_VOICES]
+        conditions[speaker] = robustness_conditions([load_audio(s.audio) for s in voices])
+    out: dict[str, list[Sample]] = {}
+    for sample in test:
+        wave = None
+        for condition, perturb in conditions[sample.speaker].items():
+            if condition == "clean":
+                out.setdefault(condition, []).append(sample)
+                continue
+            path = folder / fold.name / re.sub(r"[^a-z0-9+-]+", "_", condition.lower()) / f"{sample.id}.flac"
+            if not path.exists():
+                wave = load_audio(sample.audio) if wave is None else wave
+                write_atomically(path, lambda tmp, w=perturb(wave): soundfile.write(
+                    tmp, w, SAMPLE_RATE, subtype="PCM_24", format="FLAC"))
+            out.setdefault(condition, []).append(replace(sample, audio=path))
+    return out
+
+
+def robustness(name: str, loaded: LoadedModel, sets: dict[str, dict[str, list[Sample]]],
+               checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
+    """Scores on the robustness sets (``{fold: {condition: samples}}``), answers pooled over the
+    folds this model can be scored on: those it has a fold model of, or every fold when it trained
+    on no RAVDESS speaker. ``{"folds", "conditions": {condition: report}}``, or ``{"status":
+    NO_FOLD_MODELS}`` (``NOT_RUN`` when no set was built)."""
+    from emodemo.serving.evaluation import answer
+    from emodemo.serving.pipeline import load_models
+    if not sets:
+        return {"status": NOT_RUN}
+    card = loaded.meta.get("data_card") or {}
+    if "ravdess" not in str(card.get("dataset", "")).lower():
+        scorers = {fold: loaded for fold in sets}
+    else:
+        paths = fold_checkpoints(name, checkpoints)
+        scorers = {fold: load_models([str(paths[fold])])[0] for fold in sets if fold in paths}
+    if not scorers:
+        return {"status": NO_FOLD_MODELS}
+    pooled = {}
+    for fold, model in sorted(scorers.items()):
+        for condition, samples in sets[fold].items():
+            answers, _ = answer(model, samples, "ravdess", transcribe=True)
+            pooled[condition] = pooled[condition] + answers if condition in pooled else answers
+    return {"folds": sorted(scorers), "conditions": {c: a.report() for c, a in pooled.items()}}
+
+
+# --- everything, for bench/generalisation.py -------------------------------------------------------
+
+def evaluate_model(name: str, tess: Sequence[Sample], sets: dict[str, dict[str, list[Sample]]],
+                   halves: Sequence[str] = TESS_HALVES, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
+    """One served model on every benchmark: ``in_corpus`` rows, ``tess_choose`` and ``tess_report``
+    (each a report with what was scored, or ``{"status": NOT_RUN}`` for a half not in ``halves``),
+    and ``robustness``."""
+    from emodemo.serving.pipeline import load_models, reads
+    loaded = load_models([name], checkpoints)[0]
+    scored = tess_answers(loaded, tess, halves)
+    return {"model": name, "reads": list(reads(loaded)), "in_corpus": in_corpus(name, loaded.meta, checkpoints),
+            **{f"tess_{half}": {**scored[half][0].report(), **scored[half][1]} if half in scored else {"status": NOT_RUN}
+               for half in TESS_HALVES},
+            "robustness": robustness(name, loaded, sets, checkpoints)}
+
+
+def robustness_folds(models: Sequence[str], checkpoints: Path = CHECKPOINTS) -> list[str]:
+    """The RAVDESS folds some served model has a fold model of: the robustness set is built for them."""
+    return sorted({fold for name in models for fold in fold_checkpoints(name, checkpoints)})
+
+
+def run(tess_root: Path, ravdess_root: Path, models: Sequence[str] | None = None, with_robustness: bool = True,
+        halves: Sequence[str] = TESS_HALVES, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
+    """Every served model (or ``models``) on every benchmark (:func:`evaluate_model`), with the
+    protocol; JSON-ready. Without ``with_robustness`` no robustness set is built, and TESS halves
+    not in ``halves`` are not scored (each says "not run")."""
+    from emodemo import data
+    from emodemo.data.splits import RAVDESS_KFOLD, SPLITS_DIR, load_splits
+    models = list(models or served_models(checkpoints))
+    wanted = robustness_folds(models, checkpoints) if with_robustness else []
+    ravdess = data.load("ravdess", ravdess_root) if wanted else []
+    folder = robustness_folder()
+    sets = {fold.name: robustness_set(ravdess, fold, folder)
+            for fold in load_splits(SPLITS_DIR / RAVDESS_KFOLD) if fold.name in wanted}
+    tess = data.load("tess", tess_root)
+    scored = [evaluate_model(name, tess, sets, halves, checkpoints) for name in models]
+    for model in scored if not with_robustness else []:
+        model["robustness"] = {"status": NOT_RUN}
+    return {"protocol": PROTOCOL, "robustness_folds": wanted, "models": scored}
+
+
+def merged(saved: dict, new: dict, served: Sequence[str]) -> dict:
+    """``saved`` with the models of ``new`` scored again (the rest kept, in ``served`` order; models
+    no longer served dropped); the robustness folds are those of every kept model."""
+    by_name = {m["model"]: m for m in saved["models"]} | {m["model"]: m for m in new["models"]}
+    models = [by_name[name] for name in served if name in by_name]
+    folds = sorted({f for m in models for f in m["robustness"].get("folds", [])})
+    return {"protocol": new["protocol"], "robustness_folds": folds, "models": models}
+
+
+PROTOCOL = {
+    "classes": "7 (neutral, happy, sad, angry, fearful, disgust, surprised; RAVDESS calm counted as neutral)",
+    "metrics": "WA = accuracy, UA = mean per-class recall, WF1 / UF1 = support-weighted / macro F1; collapse = "
+               "share of clips given the single most frequent answer",
+    "ravdess_cv": "committed results: actors 01-20, the committed 5 folds by actor (14 train / 2 validation / 4 "
+                  "test actors), one run per fold, mean ± std over the test folds (a checkpoint with no committed "
+                  "row: its card's cross-validation, test folds pooled, no std)",
+    "tess": "TESS, 2 female speakers (OAF 64, YAF 26), 7 emotions; choose half = the first 25 of the 50 words "
+            "(sorted), 350 clips, for choosing models; report half = the last 25, 350 clips, scored once per "
+            "final choice; never trained on; words models read Whisper tiny.en's transcript",
+    "robustness": "each robustness fold's 4 test actors (240 clips), clean and level -20 / +20 dB, white noise "
+                  "10 dB SNR, babble 5 dB SNR (6 clips of the fold's other test actors), telephone band "
+                  "(emodemo.inputs.augment.robustness_conditions); scored by that fold's model, words from Whisper's "
+                  "transcript of the perturbed clip; answers pooled over the folds",
+}
+
+
+# --- the table ---------------------------------------------------------------------------------------
+
+CONDITION_COLUMNS = ("level -20 dB", "level +20 dB", "white noise 10 dB", "babble 5 dB", "telephone band")
+_SHORT = {"ravdess_voice": "voice", "ravdess_real": "real pairs", "ravdess_constructed": "constructed pairs",
+          "ravdess_mixed_real": "mixed, real half", "ravdess_mixed_constructed": "mixed, constructed half",
+          "goemotions": "GoEmotions test", "meld": "MELD dev"}
+
+
+def _in_corpus_cell(rows: list[dict]) -> str:
+    """Each committed row's UA: "real pairs 37.1 ± 1.8 · constructed pairs 60.4 ± 3.9 †" (†: a run
+    trained on another pairing than the served checkpoint)."""
+    from emodemo.reports.comparison import cell
+    return " · ".join(f"{_SHORT.get(r['benchmark'], r['benchmark'])} {cell(r['UA'])}"
+                      + ("" if r["served_protocol"] else " †") for r in rows)
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f}"
+
+
+def _tess_cells(report: dict) -> list[str]:
+    """UA, and the collapse with the answer given most (or why there are none)."""
+    if "status" in report:
+        return [report["status"], ""]
+    return [_percent(report["UA"]), f"{_percent(report['collapse'])} ({report['most_frequent_answer']})"]
+
+
+def _robustness_cells(robust: dict) -> list[str]:
+    """Clean UA (collapse), clean UA per gender, each condition's UA (collapse); or why there are none."""
+    if "conditions" not in robust:
+        return [robust["status"]] + [""] * (len(CONDITION_COLUMNS) + 1)
+    clean = robust["conditions"]["clean"]
+    genders = " / ".join(_percent(clean["by_gender"][g]["UA"]) for g in ("male", "female"))
+    return ([f"{_percent(clean['UA'])} ({_percent(clean['collapse'])})", genders]
+            + [f"{_percent(robust['conditions'][c]['UA'])} ({_percent(robust['conditions'][c]['collapse'])})"
+               for c in CONDITION_COLUMNS])
+
+
+def markdown_table(result: dict, report_half: bool = False) -> str:
+    """The saved result (:func:`run`) as one Markdown table, a row per served model: the in-corpus
+    RAVDESS CV beside TESS (choose half; the report half too with ``report_half``) and the
+    robustness set, UA in percent with the collapse; then the protocol."""
+    tess = ["TESS choose: UA", "TESS choose: collapse (answer)"]
+    if report_half:
+        tess += ["TESS report: UA", "TESS report: collapse (answer)"]
+    folds = ", ".join(result["robustness_folds"]) or "none"
+    head = ["model", "reads", "RAVDESS CV: UA", *tess, f"RAVDESS test folds ({folds}), clean: UA (collapse)",
+            "clean: UA male / female", *(f"{c}: UA (collapse)" for c in CONDITION_COLUMNS)]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for m in result["models"]:
+        cells = [f"`{m['model']}`", " + ".join(m["reads"]), _in_corpus_cell(m["in_corpus"]), *_tess_cells(m["tess_choose"])]
+        if report_half:
+            cells += _tess_cells(m["tess_report"])
+        lines.append("| " + " | ".join(cells + _robustness_cells(m["robustness"])) + " |")
+    p = result["protocol"]
+    lines += ["", f"Classes: {p['classes']}. Metrics: {p['metrics']}. RAVDESS CV: {p['ravdess_cv']}; † a run "
+              f"trained on another pairing than the served checkpoint. TESS: {p['tess']}"
+              + ("" if report_half else " (the report half is saved apart and shown with `--report`)")
+              + f". Robustness: {p['robustness']}; \"{NO_FOLD_MODELS}\": the model has no model of a fold whose "
+              "test actors it never trained on."]
+    return "\n".join(lines)

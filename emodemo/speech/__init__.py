@@ -1,0 +1,15 @@
+"""Whisper: transcription (asr), the cache of transcripts (transcripts), the word error rate (wer), and
+the frozen speech encoders whose states the models read (speech_encoder, hub_speech).
+
+Code outside the package imports from here, not from the modules.
+"""
+
+from emodemo.speech.asr import Transcript, load_model, transcribe
+from emodemo.speech.speech_encoder import WhisperSpeechEncoder
+from emodemo.speech.transcripts import transcribe_samples
+from emodemo.speech.wer import normalise, word_error_rate
+
+__all__ = [
+    "Transcript", "WhisperSpeechEncoder", "load_model", "normalise", "transcribe", "transcribe_samples",
+    "word_error_rate",
+]

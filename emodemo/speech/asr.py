@@ -1,0 +1,193 @@
+"""Transcription with word timestamps, by Whisper, in either of its two engines.
+
+* ``faster-whisper``: CTranslate2 runtime (C++), the packaged ``tiny.en`` loads as is;
+* ``openai-whisper``: the reference PyTorch implementation, fed a checkpoint converted from the
+  same weights (:mod:`emodemo.weights.whisper_convert`), so both engines run the same network.
+
+``backend=None`` picks :data:`DEFAULT_BACKEND`, faster-whisper: on 40 RAVDESS clips with tiny.en
+on this project's 2-core CPU (``bench/asr.py``, ``bench/results/asr.json``) both engines wrote
+identical transcripts (WER 0.062) while faster-whisper used 0.76 CPU s per clip against 1.38
+(real-time factor 0.21 against 0.39).
+
+Decoding is deterministic and the same in both engines: temperature 0 with no fallback to
+sampling, each engine's default no-speech and log-probability thresholds, and greedy search
+(``beam_size=1``) unless asked otherwise. Greedy rather than faster-whisper's default beam of 5:
+on the same clips a beam of 5 fixes 2 of 240 words (WER 0.054) for about 20-30 % more CPU time
+(``bench/results/asr_beam5.json``).
+
+Languages: English-only models (names ending in ``.en``, like the packaged ``tiny.en``) cannot
+detect a language; they always write English, so speech in another language comes out as a
+wrong English-sounding guess. Multilingual models (``base``) detect the language when
+``language=None`` and report it in :attr:`Transcript.language`.
+
+Silence: a clip whose loudest 25 ms frame stays below :data:`emodemo.inputs.audio.SILENCE_DBFS` is not decoded at all
+(quiet but real RAVDESS speech peaks near -38 dBFS; a muted microphone sits far lower), and one
+where Whisper decides nobody speaks gives ``text == ""``; both set :attr:`Transcript.no_speech`.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from emodemo.inputs.audio import SAMPLE_RATE, SILENCE_DBFS, load_audio, loudest_frame_dbfs
+from emodemo.weights.assets import Asset, whisper_checkpoint, whisper_ct2
+
+BACKENDS = ("faster-whisper", "openai-whisper")
+DEFAULT_BACKEND = "faster-whisper"
+
+
+@dataclass(frozen=True)
+class Word:
+    """One transcribed word with its time span in the clip (seconds) and Whisper's confidence."""
+
+    text: str
+    start: float
+    end: float
+    probability: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What was said in a clip.
+
+    ``seconds`` is the time transcription took (model loading excluded); ``duration`` the clip's
+    length, so ``seconds / duration`` is the real-time factor. ``no_speech`` is True when
+    nothing was transcribed (silence, or speech Whisper judged absent).
+    """
+
+    text: str
+    words: list[Word]
+    language: str
+    backend: str
+    seconds: float
+    duration: float
+    model: str
+    no_speech: bool = field(default=False)
+
+    def word_rows(self) -> list[list]:
+        """``[[word, start, end], ...]`` rounded to 10 ms, for tables and JSON."""
+        return [[w.text.strip(), round(w.start, 2), round(w.end, 2)] for w in self.words]
+
+
+@dataclass(frozen=True)
+class LoadedWhisper:
+    """A Whisper model ready to transcribe, and where its weights came from (``asset.source``)."""
+
+    backend: str
+    name: str
+    asset: Asset
+    engine: Any  # faster_whisper.WhisperModel or whisper.model.Whisper
+
+
+def resolve_backend(backend: str | None) -> str:
+    """``backend`` checked against :data:`BACKENDS`; None gives :data:`DEFAULT_BACKEND`."""
+    chosen = DEFAULT_BACKEND if backend is None else backend
+    if chosen not in BACKENDS:
+        raise ValueError(f"unknown ASR backend {backend!r}; choose one of {BACKENDS}")
+    return chosen
+
+
+def load_model(backend: str | None = None, model: str = "tiny.en") -> LoadedWhisper:
+    """Load (once per process) Whisper ``model`` for ``backend``; on a GPU when there is one."""
+    return _load(resolve_backend(backend), model)
+
+
+@functools.lru_cache(maxsize=None)
+def _load(backend: str, model: str) -> LoadedWhisper:
+    if backend == "faster-whisper":
+        import ctranslate2
+        from faster_whisper import WhisperModel
+
+        asset = whisper_ct2(model)
+        on_gpu = ctranslate2.get_cuda_device_count() > 0
+        engine = WhisperModel(str(asset.path), device="cuda" if on_gpu else "cpu",
+                              compute_type="float16" if on_gpu else "float32",
+                              cpu_threads=_cpu_threads())
+    else:
+        from emodemo.weights.whisper_convert import load_openai_whisper
+
+        asset = whisper_checkpoint(model)
+        engine = load_openai_whisper(asset.path, name=model, device="cuda" if torch.cuda.is_available() else "cpu")
+    return LoadedWhisper(backend, model, asset, engine)
+
+
+def transcribe(path_or_wave, model: str = "tiny.en", backend: str | None = None, *,
+               language: str | None = None, beam_size: int = 1) -> Transcript:
+    """Transcribe a media file or a 16 kHz mono waveform, with word timestamps.
+
+    ``path_or_wave``: a path to any file :func:`emodemo.inputs.audio.load_audio` decodes, or a 1-D float
+    array / tensor of samples at 16 kHz. ``language``: an ISO code such as ``"en"``; None means
+    English for ``.en`` models and automatic detection for multilingual ones. ``beam_size``: 1 is
+    greedy decoding; larger values run beam search.
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be at least 1, got {beam_size}")
+    wave = _as_wave(path_or_wave)
+    language = _check_language(model, language)
+    duration = len(wave) / SAMPLE_RATE
+    loaded = load_model(backend, model)
+    if loudest_frame_dbfs(wave) < SILENCE_DBFS:
+        return Transcript("", [], language or "", loaded.backend, 0.0, duration, model, no_speech=True)
+    start = time.perf_counter()
+    if loaded.backend == "faster-whisper":
+        text, words, detected = _run_faster_whisper(loaded.engine, wave, language, beam_size)
+    else:
+        text, words, detected = _run_openai_whisper(loaded.engine, wave, language, beam_size)
+    seconds = time.perf_counter() - start
+    return Transcript(text, words, detected, loaded.backend, seconds, duration, model, no_speech=not text)
+
+
+def _run_faster_whisper(engine, wave: np.ndarray, language: str | None,
+                        beam_size: int) -> tuple[str, list[Word], str]:
+    segments, info = engine.transcribe(wave, language=language, beam_size=beam_size, temperature=0.0,
+                                       word_timestamps=True)
+    segments = list(segments)  # decoding happens lazily, while iterating
+    words = [Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+             for segment in segments for w in segment.words or []]
+    return "".join(segment.text for segment in segments).strip(), words, info.language
+
+
+def _run_openai_whisper(engine, wave: np.ndarray, language: str | None,
+                        beam_size: int) -> tuple[str, list[Word], str]:
+    # openai-whisper decodes greedily when beam_size is None (1 would run a one-beam search)
+    result = engine.transcribe(wave, language=language, beam_size=None if beam_size == 1 else beam_size,
+                               temperature=0.0, word_timestamps=True, fp16=torch.cuda.is_available(),
+                               verbose=None)
+    words = [Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
+             for segment in result["segments"] for w in segment.get("words", [])]
+    return result["text"].strip(), words, result["language"]
+
+
+def _cpu_threads() -> int:
+    """CTranslate2's threads: the cores this process may run on (a container's CPU set, not the
+    host's core count), or fewer when ``OMP_NUM_THREADS`` says so (as for torch; Ray sets it to each
+    actor's CPUs, so two actors on two cores do not each take both)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    asked = os.environ.get("OMP_NUM_THREADS", "")
+    return max(1, min(cores, int(asked))) if asked.isdigit() else cores
+
+
+def _as_wave(path_or_wave) -> np.ndarray:
+    """A 1-D float32 waveform at 16 kHz from a path or an array, or a clear error."""
+    if isinstance(path_or_wave, (str, os.PathLike)):
+        return load_audio(path_or_wave, sr=SAMPLE_RATE)
+    wave = path_or_wave.detach().cpu().numpy() if torch.is_tensor(path_or_wave) else np.asarray(path_or_wave)
+    if wave.ndim != 1 or wave.size == 0 or not np.issubdtype(wave.dtype, np.floating):
+        raise ValueError(f"expected a path or a non-empty 1-D float waveform at {SAMPLE_RATE} Hz, "
+                         f"got an array of shape {wave.shape} and dtype {wave.dtype}")
+    return wave.astype(np.float32, copy=False)
+
+
+def _check_language(model: str, language: str | None) -> str | None:
+    if model.endswith(".en"):
+        if language not in (None, "en"):
+            raise ValueError(f"Whisper {model} is English-only and cannot transcribe {language!r}; "
+                             "use a multilingual model such as model='base'")
+        return "en"
+    return language

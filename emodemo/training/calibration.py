@@ -1,0 +1,112 @@
+"""How far to trust an answer: temperature scaling, expected calibration error, and the "unsure" line.
+
+A classifier's softmax is calibrated when, of the clips it answers with probability 0.8, about 80 %
+are right. Networks trained with cross-entropy are usually over-confident; *temperature scaling*
+(Guo et al., 2017) divides the logits by one number T > 0 fitted on held-out data by minimising the
+negative log-likelihood. It never changes which class wins (accuracy is unchanged), only how sure
+the model says it is.
+
+- :func:`fit_temperature`: T from validation speakers' logits and labels (LBFGS on log T).
+- :func:`expected_calibration_error`: top-label ECE with 15 equal-width confidence bins (the usual
+  definition): the bin-size-weighted mean gap between accuracy and mean confidence.
+- :func:`reliability`: the per-bin numbers a reliability diagram draws.
+- :func:`unsure_threshold`: the lowest confidence above which the answered clips are right at least
+  ``target`` of the time (chosen on validation speakers; the app says "unsure" below it).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+N_BINS = 15
+
+
+def fit_temperature(logits: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor,
+                    bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+    """The T minimising the NLL of ``softmax(logits / T)``: logits ``[N, C]``, targets ``[N]`` class ids."""
+    z = torch.as_tensor(np.asarray(logits, dtype=np.float64))
+    y = torch.as_tensor(np.asarray(targets, dtype=np.int64))
+    if z.ndim != 2 or len(z) != len(y) or len(y) == 0:
+        raise ValueError(f"expected logits [N, C] and N targets, got {tuple(z.shape)} and {tuple(y.shape)}")
+    log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimiser = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimiser.zero_grad()
+        loss = F.cross_entropy(z / log_t.exp(), y)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    low, high = bounds
+    return float(min(max(math.exp(float(log_t.detach())), low), high))
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """``[N, C]`` logits -> probabilities at ``temperature``."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def reliability(probs: np.ndarray, targets: np.ndarray, n_bins: int = N_BINS) -> dict[str, np.ndarray]:
+    """Per equal-width confidence bin of the top label: ``count``, mean ``confidence``, ``accuracy``
+    (NaN where a bin is empty) and the bin ``edges`` ``[n_bins + 1]``."""
+    probs = np.asarray(probs, dtype=np.float64)
+    confidence = probs.max(axis=1)                                               # [N]
+    correct = (probs.argmax(axis=1) == np.asarray(targets)).astype(np.float64)   # [N]
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)  # bins (a, b]
+    count = np.bincount(which, minlength=n_bins).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_confidence = np.bincount(which, confidence, n_bins) / count
+        accuracy = np.bincount(which, correct, n_bins) / count
+    return {"count": count, "confidence": mean_confidence, "accuracy": accuracy, "edges": edges}
+
+
+def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, n_bins: int = N_BINS) -> float:
+    """Top-label ECE: sum over bins of (clips in bin / N) * |accuracy - mean confidence|."""
+    bins = reliability(probs, targets, n_bins)
+    used = bins["count"] > 0
+    weights = bins["count"][used] / bins["count"].sum()
+    return float(np.sum(weights * np.abs(bins["accuracy"][used] - bins["confidence"][used])))
+
+
+def unsure_threshold(probs: np.ndarray, targets: np.ndarray, target: float = 0.80) -> dict[str, float]:
+    """The lowest top-label confidence t such that the clips answered with confidence >= t are right
+    at least ``target`` of the time. Returns ``{"threshold", "answered", "accuracy_answered"}``
+    (``answered``: the share of clips at or above t); ``threshold`` is 1.0 (answer nothing) when no
+    t reaches the target."""
+    probs = np.asarray(probs, dtype=np.float64)
+    confidence = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(targets)
+    order = np.argsort(-confidence, kind="stable")                    # most confident first
+    running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
+    sorted_confidence = confidence[order]
+    # a threshold answers whole groups of equal confidence: only the last index of a group can end the answered set
+    group_ends = np.append(sorted_confidence[1:] != sorted_confidence[:-1], True)
+    ok = np.flatnonzero(group_ends & (running >= target))
+    if ok.size == 0:
+        return {"threshold": 1.0, "answered": 0.0, "accuracy_answered": float("nan")}
+    threshold = float(sorted_confidence[ok[-1]])
+    answered = confidence >= threshold
+    return {"threshold": threshold, "answered": float(answered.mean()),
+            "accuracy_answered": float(correct[answered].mean())}
+
+
+def calibrated_on(probs: np.ndarray, targets: np.ndarray, speakers) -> dict:
+    """The temperature (:func:`fit_temperature`) and "unsure" threshold (:func:`unsure_threshold`,
+    right >= 80 % of the answered clips) fitted on held-out speakers' answers ``probs [N, C]`` to
+    ``targets [N]``, with ECE before and after: ``{"temperature", "fitted_on", "unsure",
+    "ece_before", "ece_after"}``, what :func:`emodemo.training.checkpoint.save_checkpoint` keeps as
+    ``calibration``."""
+    logits = np.log(np.clip(probs, 1e-12, None))          # log-softmax: the logits up to a shift per clip
+    temperature = fit_temperature(logits, targets)
+    calibrated = softmax(logits, temperature)
+    return {"temperature": temperature, "fitted_on": list(speakers), "unsure": unsure_threshold(calibrated, targets),
+            "ece_before": expected_calibration_error(probs, targets),
+            "ece_after": expected_calibration_error(calibrated, targets)}
