@@ -74,10 +74,10 @@ def test_every_marked_checkpoint_is_served_and_scored_on_its_rows_protocol(rows)
 
 
 def test_the_served_ensemble_is_marked_on_what_a_voice_clip_gets(rows):
-    """The app has no face action units for a voice clip: the ensemble answers with its audio SVM."""
+    """The app has no face action units for a voice clip: the ensemble answers with its voice-alone SVM."""
     (marked,) = [r for r in rows if r["checkpoint"] == "handcrafted_ensemble"]
     assert marked["reads"] == "voice" and "(served)" in marked["model"]
-    assert next(e for e in comparison.ENTRIES if e.checkpoint == "handcrafted_ensemble").key[-1] == "audio"
+    assert next(e for e in comparison.ENTRIES if e.checkpoint == "handcrafted_ensemble").key[-1] == "voice"
 
 
 def test_markdown_table_bolds_the_best_of_each_benchmark(rows):
