@@ -30,7 +30,7 @@ CLIPS = ("Actor_01/03-01-05-02-01-01-01.flac",     # angry, "Kids are talking by
          "Actor_12/03-01-03-01-02-01-12.flac",     # happy, "Dogs are sitting by the door"
          "Actor_20/03-01-04-02-01-02-20.flac")     # sad, strong
 FACES = ("test/happy/PublicTest_10248771.jpg", "test/sad/PublicTest_10404299.jpg", "test/angry/PublicTest_10116449.jpg")
-ATOL = 1e-5
+ATOL = 1e-4  # fp32 sums in another order (1 or 2 threads) move a probability by ~1e-5; a real change moves it far more
 # what a checkpoint's answers depend on (its weights aside)
 ANSWERING = ("model_name", "model_kwargs", "labels", "input_spec", "calibration")
 
