@@ -191,11 +191,30 @@ def test_normalised_chunks_are_served_as_trained_and_cached_apart(ravdess_clip, 
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     sample = [Sample("clip", "ravdess", "angry", audio=ravdess_clip)]
     spec = {"modalities": "A", "normalise": True}
-    trained = recipe.chunks_of_samples(sample, True, progress=False)[0]
-    cached = recipe.chunks_of_samples(sample, True, progress=False)[0]
-    raw = recipe.chunks_of_samples(sample, False, progress=False)[0]
+    trained = recipe.chunks_of_samples(sample, spec, progress=False)[0]
+    cached = recipe.chunks_of_samples(sample, spec, progress=False)[0]
+    raw = recipe.chunks_of_samples(sample, None, progress=False)[0]
     served = recipe.clip_inputs(load_audio(ravdess_clip), None, spec)["audio"][0]
     assert torch.equal(trained, cached) and torch.equal(served[:len(trained)], trained)
     assert raw.shape != trained.shape or not torch.allclose(raw.float(), trained.float())
     louder = recipe.clip_inputs(4 * load_audio(ravdess_clip), None, spec)["audio"][0]
     assert torch.allclose(louder.float(), served.float(), atol=0.05)      # 12 dB louder, same chunks
+
+
+def test_band_norm_chunks_lose_gain_and_colouring_and_are_served_as_trained(ravdess_clip, tmp_path, monkeypatch):
+    """With ``band_norm`` each band's mean over the clip is subtracted: a louder copy and a copy
+    through a different microphone's constant tilt give (nearly) the same chunks, served as cached."""
+    from emodemo.data.record import Sample
+    from emodemo.inputs.audio import load_audio
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
+    spec = {"modalities": "A", "band_norm": True}
+    wave = load_audio(ravdess_clip)
+    trained = recipe.chunks_of_samples([Sample("clip", "ravdess", "angry", audio=ravdess_clip)], spec, progress=False)[0]
+    served = recipe.clip_inputs(wave, None, spec)["audio"][0]
+    assert torch.equal(served[:len(trained)], trained)
+    voiced = served.float()[:-1]                                    # the last chunk is padded
+    assert abs(float(voiced.mean())) < 0.05                          # each band centred on its clip mean
+    louder = recipe.wave_chunks(4 * wave, spec).float()[:-1]
+    raw_louder = recipe.wave_chunks(4 * wave).float()[:-1]
+    raw = recipe.wave_chunks(wave).float()[:-1]
+    assert (louder - voiced).abs().mean() < 0.25 * (raw_louder - raw).abs().mean()

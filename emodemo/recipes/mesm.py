@@ -61,27 +61,33 @@ def prepare(spec: dict | None = None) -> None:
 
 # --- inputs ------------------------------------------------------------------------------------
 
-def wave_chunks(wave: np.ndarray, normalised: bool = False) -> torch.Tensor:
-    """The voiced part of a 16 kHz wave (normalised first if asked) as log-mel chunks ``[S, 64, 40]``
-    (fp16), the last one padded with the clip's quietest value."""
+def wave_chunks(wave: np.ndarray, spec: dict | None = None) -> torch.Tensor:
+    """The voiced part of a 16 kHz wave as log-mel chunks ``[S, 64, 40]`` (fp16), the last one padded
+    with the clip's quietest value. The input settings of ``spec``: ``normalise`` (the wave goes
+    through :func:`emodemo.inputs.normalise.normalise` first), ``band_norm`` (each band's mean over
+    the clip is subtracted: a gain or a microphone's colouring, constant over the clip, is gone)."""
+    spec = spec or {}
     if len(wave) < 160 or is_silent(wave):
         raise ValueError("the clip holds no sound above the noise floor: there is nothing to cut into chunks")
-    wave = normalised_if(np.asarray(wave, dtype=np.float32), normalised)
+    wave = normalised_if(np.asarray(wave, dtype=np.float32), spec.get("normalise", False))
     start, end = voiced_bounds(wave)
     mel = log_mel(np.asarray(wave[start:end], dtype=np.float32), n_mels=N_MELS)[:, :MAX_CHUNKS * CHUNK_FRAMES]  # [64, F]
+    if spec.get("band_norm", False):
+        mel = mel - mel.mean(dim=1, keepdim=True)                                            # [64, F]
     chunks = -(-mel.shape[1] // CHUNK_FRAMES)
     padded = torch.full((N_MELS, chunks * CHUNK_FRAMES), float(mel.min()))
     padded[:, :mel.shape[1]] = mel
     return padded.view(N_MELS, chunks, CHUNK_FRAMES).permute(1, 0, 2).half()             # [S, 64, 40]
 
 
-def chunks_of_samples(samples: Sequence[Sample], normalised: bool = False, progress: bool = True) -> list[torch.Tensor]:
+def chunks_of_samples(samples: Sequence[Sample], spec: dict | None = None, progress: bool = True) -> list[torch.Tensor]:
     """:func:`wave_chunks` of the samples' audio files, cached per file and input setting."""
     from emodemo.core.cache import FeatureCache
+    spec = spec or {}
     cache = FeatureCache(FEATURE, {"n_mels": N_MELS, "chunk_frames": CHUNK_FRAMES, "max_chunks": MAX_CHUNKS,
-                                   **cache_key(normalised)})
-    return cache.get_many([s.audio for s in samples],
-                          lambda paths: [wave_chunks(load_audio(p), normalised) for p in paths],
+                                   **cache_key(spec.get("normalise", False)),
+                                   **({"band_norm": "mean over the clip"} if spec.get("band_norm") else {})})
+    return cache.get_many([s.audio for s in samples], lambda paths: [wave_chunks(load_audio(p), spec) for p in paths],
                           progress=progress, desc="log-mel chunks")
 
 
@@ -119,7 +125,7 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     """Inputs of the modalities ``spec["modalities"]`` names; targets are class indices, or with
     ``spec["multilabel"]`` 0/1 rows ``[C]`` (an emotion is 1 when the clip carries it)."""
     index = {name: i for i, name in enumerate(labels)}
-    audio = chunks_of_samples(samples, spec.get("normalise", False)) if "A" in spec["modalities"] else None
+    audio = chunks_of_samples(samples, spec) if "A" in spec["modalities"] else None
     text = ([states[0] for states, _ in text_states([s.text or "" for s in samples], MINILM, 0)]
             if "T" in spec["modalities"] else None)
     visual = faces_of_samples(samples) if "V" in spec["modalities"] else None
@@ -135,7 +141,7 @@ def clip_inputs(wave: np.ndarray | None, transcript=None, spec: dict | None = No
     modalities = (spec or {}).get("modalities", "TA")
     item = {}
     if "A" in modalities:
-        item["audio"] = wave_chunks(wave, (spec or {}).get("normalise", False))
+        item["audio"] = wave_chunks(wave, spec)
     if "T" in modalities:
         item["text"] = one_line_states(words_of(transcript), MINILM, 0)[0][0]
     if "V" in modalities:
@@ -150,7 +156,7 @@ def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, label
     from emodemo.reports.viz import kept_positions
     if "audio_attention" not in output:
         return None
-    chunks = wave_chunks(wave, spec.get("normalise", False)).float().numpy()                    # [S, 64, 40]
+    chunks = wave_chunks(wave, spec).float().numpy()                    # [S, 64, 40]
     return kept_positions(chunks, {"kept at the trained p": output["audio_attention"]},
                           title=f"{title}: where the words sent the audio CNN")
 
@@ -184,10 +190,10 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, modalities: str = "TA",
           sparse: bool | str = True, top_p: float = 0.7, lr: float = 1e-3, batch_size: int = 16,
-          normalise: bool | str = False) -> dict:
+          normalise: bool | str = False, band_norm: bool | str = False) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
-    chunks (in the app too)."""
+    chunks (in the app too); ``band_norm``: each log-mel band's mean over the clip is subtracted."""
     from emodemo.training.checkpoint import save_checkpoint
 
     sparse = sparse if isinstance(sparse, bool) else str(sparse).lower() in ("1", "true", "yes")
@@ -198,8 +204,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     multilabel = dataset in MULTILABEL_DATASETS
     cfg = train_config(epochs, seed, quick, lr, batch_size, multilabel)
     spec = {"modalities": modalities, "multilabel": multilabel}
-    if as_flag(normalise):
-        spec["normalise"] = True
+    spec.update({key: True for key, on in (("normalise", normalise), ("band_norm", band_norm)) if as_flag(on)})
     if dataset in TEXT_BENCHMARKS:
         return _train_text_benchmark(dataset, Path(root), out, final, quick, cfg, spec)
     if "T" in modalities:
@@ -209,8 +214,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         samples, folds, final_split = voice_clips(dataset, Path(root))
         pairing, pairing_name = "none", "none (audio only)"
     variant = {"model": "MESM" if sparse else "FE2E", "modalities": modalities, "top_p": float(top_p) if sparse else None}
-    if spec.get("normalise"):
-        variant["normalise"] = True
+    variant.update({key: True for key in ("normalise", "band_norm") if spec.get(key)})
     metrics: dict = {"pairing": pairing_name, "variant": variant}
     labels = DATASET_LABELS[dataset]
     kwargs = {"n_classes": len(labels), "modalities": modalities, "sparse": sparse, "top_p": float(top_p)}
@@ -234,7 +238,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         card = {"dataset": dataset, "pairing": pairing_name, "variant": variant,
                 "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
                 "inputs": f"16 kHz waveform, {NORMALISED if spec.get('normalise') else 'silence trimmed'} -> 400 ms "
-                          "log-mel chunks (64 bands); words "
+                          f"log-mel chunks (64 bands{', each less its mean over the clip' if spec.get('band_norm') else ''}); words "
                           "(Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
                 "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
