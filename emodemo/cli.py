@@ -42,11 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, help="checkpoint folder (default checkpoints/MODEL)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--quick", action="store_true", help="one fold and two epochs: a smoke run")
+    t.add_argument("--quick", action="store_true", help="a smoke run of the same code path: one fold, two epochs")
     t.add_argument("--folds", help="comma-separated fold indices to run (default: all)")
     t.add_argument("--results", type=Path, help="also write the metrics (cross-validation included) to this JSON file")
     t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a recipe setting, e.g. --option pairing=constructed --option alignment=local")
+                   help="a recipe setting, e.g. --option pairing=constructed --option normalise=1 (converted to "
+                        "the type the recipe's train() declares)")
 
     e = sub.add_parser("evaluate", help="score a trained model on a labelled dataset folder")
     e.add_argument("model", help="a model name (its folder under checkpoints/) or a checkpoint folder")
@@ -107,15 +108,13 @@ def _key_value(option: str) -> tuple[str, str]:
 
 
 def _train(args) -> int:
-    from emodemo.recipes import get_recipe
+    from emodemo.recipes import get_recipe, typed_options
     recipe = get_recipe(args.model)
     out = args.out or Path("checkpoints") / args.model
-    options = dict(_key_value(o) for o in args.option)
-    accepted = set(inspect.signature(recipe.train).parameters)
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise ValueError(f"{args.model} has no setting {unknown}; its settings: {sorted(accepted)}")
+    options = typed_options(recipe, dict(_key_value(o) for o in args.option))   # typed as train() declares them
     if args.folds:
+        if "fold_ids" not in inspect.signature(recipe.train).parameters:
+            raise ValueError(f"{args.model} has no folds to choose (it trains once)")
         options["fold_ids"] = [int(i) for i in args.folds.split(",")]
     metrics = recipe.train(dataset=args.dataset, root=args.root, out=out, cv=args.cv, final=not args.no_final,
                            epochs=args.epochs, seed=args.seed, quick=args.quick, **options)

@@ -157,7 +157,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", loss: str = "bce",
           stages: str = ",".join(STAGES), top_layers: int | None = None, speech_encoder: str = WHISPER,
           text_encoder: str = MINILM, lr: float = 1e-3, batch_size: int = 32, fold_models: str | None = None,
-          normalise: bool | str = False) -> dict:
+          normalise: bool = False) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
     ``stages``: comma-separated names from :data:`STAGE_LAYERS` (e.g. ``head`` for the head alone,

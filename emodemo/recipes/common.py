@@ -8,6 +8,7 @@ from pathlib import Path
 
 from emodemo.core.labels import CANONICAL7, IEMOCAP4
 from emodemo.data.cmu_mosei import MOSEI6
+from emodemo.recipes.contract import as_flag  # noqa: F401  (recipes read their yes/no settings with it)
 
 log = logging.getLogger(__name__)
 
@@ -16,17 +17,6 @@ DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4, "goemotions": CANO
                   "cmu_mosei": MOSEI6}
 MULTILABEL_DATASETS = ("cmu_mosei",)   # a clip carries any number of emotions
 NORMALISED = "normalised (DC removed, voiced region, -23 LUFS)"   # a card's words for emodemo.inputs.normalise
-
-
-def as_flag(value) -> bool:
-    """A yes/no recipe option (``--option`` values arrive as strings: 1/0, true/false, yes/no, on/off)."""
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected a yes/no setting (1/0, true/false), got {value!r}")
 
 
 def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source: str, text_root: Path | None, seed: int):

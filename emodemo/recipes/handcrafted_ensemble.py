@@ -291,7 +291,7 @@ def fold_groups(samples: Sequence[Sample], fold) -> dict[str, list[Sample]]:
 
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None,
-          au_root: str | Path | None = None, normalise: bool | str = False, smooth: bool | str = False) -> dict:
+          au_root: str | Path | None = None, normalise: bool = False, smooth: bool = False) -> dict:
     """The talk's split, then (``cv``) the 5 folds, then (``final``) the checkpoint, with its voice-alone
     SVM (what the app serves: no face there) calibrated on the validation actors, whom it never heard.
     ``normalise``: features of the clip after :func:`emodemo.inputs.normalise.normalise`. ``smooth``: the

@@ -183,8 +183,8 @@ def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_si
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, modalities: str = "TA",
-          sparse: bool | str = True, top_p: float = 0.7, lr: float = 1e-3, batch_size: int = 16,
-          normalise: bool | str = False) -> dict:
+          sparse: bool = True, top_p: float = 0.7, lr: float = 1e-3, batch_size: int = 16,
+          normalise: bool = False) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
     chunks (in the app too)."""

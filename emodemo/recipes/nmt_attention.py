@@ -217,7 +217,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", alignment: str = "global", score: str = "concat",
           window: int = 10, lr: float = 1e-3, batch_size: int = 16, fold_models: str | None = None,
-          normalise: bool | str = False) -> dict:
+          normalise: bool = False) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
     ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>``.

@@ -139,9 +139,9 @@ def model_kwargs(n_classes: int, spec: dict) -> dict:
 
 
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int | str = 8,
-          encoder_name: str = "tiny.en", normalise: bool | str = False, augment: int | str = 0,
-          keep_folds: bool | str = False, ensemble: bool | str = False, augment_pair: bool | str = False) -> dict:
+          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int = 8,
+          encoder_name: str = "tiny.en", normalise: bool = False, augment: int = 0,
+          keep_folds: bool = False, ensemble: bool = False, augment_pair: bool = False) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
     ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
     ``encoder_name``, ``normalise`` and ``augment`` (training copies per clip) set the inputs (see

@@ -123,7 +123,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           text_source: str = "goemotions", text_root: str | None = None, fusion: str = "self",
           pooling: str = "stat", text_feature: str = "tokens", speech_encoder: str = WHISPER,
           text_encoder: str = MINILM, lr: float = 5e-4, batch_size: int = 32, cv_from: str | None = None,
-          normalise: bool | str = False) -> dict:
+          normalise: bool = False) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
     file of this variant's cross-validation run earlier (``train --cv --results``, merged), whose
