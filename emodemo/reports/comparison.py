@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+from emodemo.core.files import CHECKPOINTS
+
 METRICS = ("WA", "UA", "WF1", "UF1")
 
 BENCHMARKS = {

@@ -18,12 +18,12 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from emodemo.core.files import CHECKPOINTS
 from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, AudioError, duration, is_silent, load_audio
 from emodemo.recipes import Recipe, explains, hook, reads_faces
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}  # files whose frames the face models read
 FACE_FPS = 5.0      # face frames sampled per second of video
 # Below this median word confidence Whisper tiny.en was mostly guessing: 0.6 % of RAVDESS's acted
