@@ -8,7 +8,8 @@ with their defaults, is written once in :mod:`emodemo.recipes.contract` (:class:
 architecture appears everywhere once its model is in :data:`emodemo.models.REGISTRY` and its recipe
 is the module of the same name here (the one registry of model names). What the recipes share (the
 cross-validation, final-model and text-benchmark steps, the quick mode) is in
-:mod:`emodemo.recipes.common`.
+:mod:`emodemo.recipes.common`; each model's measured runs are made from its config file by
+:mod:`emodemo.recipes.reproduce` (``python -m emodemo reproduce MODEL``).
 """
 from __future__ import annotations
 

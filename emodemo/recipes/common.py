@@ -30,7 +30,7 @@ WHISPER_TINY_LICENCE = "Whisper tiny.en: MIT"
 MINILM_LICENCE = "all-MiniLM-L6-v2: Apache-2.0"
 GLOVE_LICENCE = "GloVe 6B: PDDL"
 
-# --quick, in every recipe: a smoke run of the same code path, under a minute per model on 2 CPU cores
+# --quick, in every recipe: a smoke run of the same code path (a minute or two per model on 2 CPU cores)
 QUICK_FOLDS = 1
 QUICK_EPOCHS = 2
 

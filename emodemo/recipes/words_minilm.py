@@ -10,7 +10,7 @@ the fine-tuned top layers and the head, so the checkpoint stays a few MB.
 Protocol (:mod:`emodemo.protocols.text_benchmarks`): train on MELD train minus 10 % of its dialogues (held
 out by dialogue, seeded) plus ``goemotions_share`` x as many GoEmotions Ekman single-label train
 comments (seeded sample); the epoch is chosen on the held-out MELD dialogues' weighted F1, and so
-were the settings (``scripts/words_minilm_runs.sh``); MELD dev is the test, scored once for the
+were the settings (``configs/reproduce/words_minilm.toml``); MELD dev is the test, scored once for the
 final choice, and so is GoEmotions test when its root is given. One utterance, no context: the app
 has no previous utterance. Labels: the canonical 7 classes.
 """

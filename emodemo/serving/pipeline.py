@@ -282,7 +282,7 @@ class Pipeline:
             self._transcribe(analysis)
         self._answer(analysis, [m for m in self.voice_models if m not in hearing])
         if not self.voice_models:
-            notes.append("No trained model yet: run `make train-speech_probe` to train the first one.")
+            notes.append("No trained model yet: run `make reproduce-speech_probe` to train the first one.")
         yield analysis
 
     def answer(self, wave: np.ndarray, transcript=None) -> Analysis:
