@@ -7,7 +7,10 @@ DATA  ?= ../shared/datasets
 # Notebooks run on .venv's own kernel, whatever kernels the user registered elsewhere.
 export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 
-.PHONY: app test space-check test-slow notebooks bench generalisation timeline clean setup train-speech_probe ablation-speech_probe runs-nmt_attention runs-coattention runs-ssl_mha runs-words_minilm
+REPRODUCE_ARGS ?=
+REPRODUCE := $(patsubst configs/reproduce/%.toml,reproduce-%,$(wildcard configs/reproduce/*.toml))
+
+.PHONY: app test space-check test-slow notebooks bench generalisation timeline ablation-speech_probe clean setup $(REPRODUCE)
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt scripts/setup.sh
 	@bash scripts/setup.sh
@@ -63,34 +66,15 @@ timeline: $(STAMP)
 generalisation: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) bench/generalisation.py --tess $(DATA)/tess --ravdess $(DATA)/ravdess_speech
 
-## Train the served voice model (frozen-Whisper probes on normalised input: per fold one trained on
-## the clean clips and one with 2 augmented copies of each, calibrated on the fold's validation actors;
-## the mean of all ten) on RAVDESS actors 01-20, 7 classes.
-## One thread: the MLP is tiny, and two threads on a busy 2-core CPU were 25x slower (spin-waits).
-train-speech_probe: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m emodemo -v train speech_probe --dataset ravdess --root $(DATA)/ravdess_speech --cv \
-	  --option classes=7 --option normalise=1 --option augment=2 --option ensemble=1 --option augment_pair=1 \
-	  --out checkpoints/speech_probe
+## Every measured run of one model, as configs/reproduce/MODEL.toml records them (a run whose results
+## exist is skipped): make reproduce-mesm, make reproduce-coattention REPRODUCE_ARGS="--served",
+## make reproduce-ssl_mha REPRODUCE_ARGS="--variant self_real" (--list shows the runs; --quick a smoke run)
+$(REPRODUCE): reproduce-%: $(STAMP)
+	OMP_NUM_THREADS=1 $(PY) -m emodemo -v reproduce $* --data $(DATA) $(REPRODUCE_ARGS)
 
 ## What input normalisation, augmentation and calibration buy the speech probe on unseen voices (issue 20)
-ablation-speech_probe: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) bench/speech_probe_ablation.py --root $(DATA)/ravdess_speech --tess $(DATA)/tess
-
-## Every measured run of talk 000's model: 8 variants x 5 folds, text benchmarks, final checkpoint (~5 h on 2 cores)
-runs-nmt_attention: $(STAMP)
-	bash scripts/nmt_attention_runs.sh $(DATA)
-
-## Every measured run of talk 001's co-attention model, the served one on mixed pairs (about 3.5 h on 2 CPU cores)
-runs-coattention: $(STAMP)
-	bash scripts/coattention_runs.sh $(DATA)
-
-## Every measured run of talk 002's models: 17 variants x 5 folds, the served checkpoints on mixed pairs (about 2.5 h on 2 CPU cores)
-runs-ssl_mha: $(STAMP)
-	bash scripts/ssl_mha_runs.sh $(DATA)
-
-## The app's words expert: its variants on held-out MELD dialogues, the chosen one scored on MELD dev once
-runs-words_minilm: $(STAMP)
-	bash scripts/words_minilm_runs.sh $(DATA)
+ablation-speech_probe: reproduce-speech_probe
+ablation-speech_probe: REPRODUCE_ARGS = --variant ablation
 
 clean:
 	rm -rf $(VENV) .pytest_cache

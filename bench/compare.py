@@ -6,7 +6,7 @@ Protocol
   benchmark at hand (RAVDESS 7 classes, 5 folds by actor, voice alone / voice + face action units /
   both text-audio pairings / the mixed pairing's halves; GoEmotions Ekman test; MELD dev; FER-2013
   test), WA / UA / WF1 / UF1 with std over folds. The table is re-read from those files, not
-  re-trained: retraining every variant takes about 12 hours on this CPU (``scripts/*_runs.sh``).
+  re-trained: retraining every variant takes about 12 hours on this CPU (``python -m emodemo reproduce MODEL``).
 * Cost of every served checkpoint (``checkpoints/``), each in a fresh process so that its memory is
   its own, on 1 CPU thread (as the per-model benches):
   - parameters, checkpoint size on disk, load time;

@@ -7,6 +7,7 @@
     python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root PATH --split dev
     python -m emodemo calibrate mesm --root PATH   # temperature + "unsure" line on its validation speakers
     python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
+    python -m emodemo reproduce mesm [--variant V] [--quick] [--list]   # a model's measured runs (configs/reproduce/)
     python -m emodemo predict FILE|DIR|MANIFEST [--out predictions.jsonl] [--workers 2]
     python -m emodemo timeline FILE|DIR|MANIFEST --out segments.jsonl [--csv segments.csv]   # emotion over time
 """
@@ -42,11 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, help="checkpoint folder (default checkpoints/MODEL)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--quick", action="store_true", help="one fold and two epochs: a smoke run")
+    t.add_argument("--quick", action="store_true", help="a smoke run of the same code path: one fold, two epochs")
     t.add_argument("--folds", help="comma-separated fold indices to run (default: all)")
     t.add_argument("--results", type=Path, help="also write the metrics (cross-validation included) to this JSON file")
     t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a recipe setting, e.g. --option pairing=constructed --option alignment=local")
+                   help="a recipe setting, e.g. --option pairing=constructed --option normalise=1 (converted to "
+                        "the type the recipe's train() declares)")
 
     e = sub.add_parser("evaluate", help="score a trained model on a labelled dataset folder")
     e.add_argument("model", help="a model name (its folder under checkpoints/) or a checkpoint folder")
@@ -66,6 +68,20 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
     m.add_argument("--out", required=True, type=Path)
+
+    x = sub.add_parser("reproduce", help="every measured run of a model, as configs/reproduce/MODEL.toml records "
+                                         "them (a run whose results exist is skipped)")
+    x.add_argument("model", help="a model with a config, configs/reproduce/MODEL.toml (e.g. mesm)")
+    x.add_argument("--variant", action="append", metavar="RUN", help="only this run (repeatable; see --list)")
+    x.add_argument("--served", action="store_true", help="only the runs behind the served checkpoints")
+    x.add_argument("--quick", action="store_true",
+                   help="a smoke run of the config's quick runs (or --variant): one fold, two epochs, into "
+                        "runs/quick/MODEL (or --into); nothing skipped, nothing committed touched")
+    x.add_argument("--list", action="store_true", help="list the runs, done or not, and exit")
+    x.add_argument("--data", type=Path, help="the datasets folder ({data}; default ../shared/datasets or $EMODEMO_DATA)")
+    x.add_argument("--into", type=Path, help="write {runs} and {checkpoints} under this folder instead of the repository")
+    x.add_argument("--jobs", type=int, help="trainings at a time (default: the config's)")
+    x.add_argument("--force", action="store_true", help="run again what is done")
 
     r = sub.add_parser("predict", help="predict the emotion of clips; writes JSON lines")
     r.add_argument("inputs", type=Path, help="a media file, a folder (searched recursively) or a manifest (.txt/.csv)")
@@ -107,15 +123,13 @@ def _key_value(option: str) -> tuple[str, str]:
 
 
 def _train(args) -> int:
-    from emodemo.recipes import get_recipe
+    from emodemo.recipes import get_recipe, typed_options
     recipe = get_recipe(args.model)
     out = args.out or Path("checkpoints") / args.model
-    options = dict(_key_value(o) for o in args.option)
-    accepted = set(inspect.signature(recipe.train).parameters)
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise ValueError(f"{args.model} has no setting {unknown}; its settings: {sorted(accepted)}")
+    options = typed_options(recipe, dict(_key_value(o) for o in args.option))   # typed as train() declares them
     if args.folds:
+        if "fold_ids" not in inspect.signature(recipe.train).parameters:
+            raise ValueError(f"{args.model} has no folds to choose (it trains once)")
         options["fold_ids"] = [int(i) for i in args.folds.split(",")]
     metrics = recipe.train(dataset=args.dataset, root=args.root, out=out, cv=args.cv, final=not args.no_final,
                            epochs=args.epochs, seed=args.seed, quick=args.quick, **options)
@@ -134,6 +148,23 @@ def _merge(args) -> int:
     print(f"{len(merged['folds'])} folds: " + ", ".join(f"{k} {s[k]['mean']:.3f}±{s[k]['std']:.3f}"
                                                           for k in ("WA", "UA", "WF1", "UF1")))
     return 0
+
+
+def _reproduce(args) -> int:
+    from emodemo.recipes import reproduce as rp
+    config = rp.load(args.model)
+    into = args.into or (rp.REPO / "runs" / "quick" / args.model if args.quick else rp.REPO)
+    places = rp.Places(data=(args.data or rp.DEFAULT_DATA).resolve(), workspace=into.resolve(), model=args.model)
+    if args.list:
+        print(rp.listing(config, places))
+        return 0
+    runs = rp.selected(config, args.variant, served=args.served, quick=args.quick)
+    if not runs:
+        raise ValueError(f"{args.model}: no run selected (see --list)")
+    status = rp.reproduce(config, places, runs, quick=args.quick, force=args.force, jobs=args.jobs)
+    for name, state in status.items():
+        print(f"{name}: {state}")
+    return 0 if all(state in ("done", "skipped") for state in status.values()) else 1
 
 
 def _evaluate(args) -> int:
@@ -201,8 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    handler = {"check": _check, "train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict, "merge": _merge,
-               "timeline": _timeline}[args.command]
+    handler = {"check": _check, "train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict,
+               "merge": _merge, "reproduce": _reproduce, "timeline": _timeline}[args.command]
     try:
         return handler(args)
     except (FileNotFoundError, ValueError) as err:  # dataset/asset/input problems: a message, not a trace

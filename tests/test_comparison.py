@@ -93,7 +93,7 @@ def test_markdown_table_bolds_the_best_of_each_benchmark(rows):
 
 def test_a_missing_results_file_says_how_to_make_it(tmp_path):
     entry = comparison.Entry("ravdess_real", "some model", "000", "voice + words", "nope/cv/x.json")
-    with pytest.raises(FileNotFoundError, match="scripts/\\*_runs.sh"):
+    with pytest.raises(FileNotFoundError, match="python -m emodemo reproduce nope"):
         comparison.read(entry, tmp_path)
 
 

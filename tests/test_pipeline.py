@@ -306,8 +306,13 @@ def test_a_sound_only_webm_as_browsers_record_it_is_analysed_as_sound(pipeline, 
 
 
 def test_cli_refuses_a_class_count_the_probe_cannot_train(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "emodemo", "train", "speech_probe", "--root", str(tmp_path),
-                          "--option", "classes=seven"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    def train(classes: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "emodemo", "train", "speech_probe", "--root", str(tmp_path),
+                               "--option", f"classes={classes}"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    out = train("seven")            # not a number: refused as --option converts it to train()'s int
+    assert out.returncode != 0 and "Traceback" not in out.stderr
+    assert "speech_probe's setting classes is int, got 'seven'" in out.stderr
+    out = train("9")                # a number the recipe cannot train
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "classes is 8 (calm apart) or 7 (calm counted as neutral)" in out.stderr
 

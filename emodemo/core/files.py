@@ -1,5 +1,5 @@
-"""File helpers: emodemo's cache folder, writes that a reader never sees half done, content digests,
-marked blocks of a text file."""
+"""File helpers: the repository's folders, emodemo's cache folder, writes that a reader never sees half
+done, content digests, marked blocks of a text file."""
 from __future__ import annotations
 
 import hashlib
@@ -8,6 +8,10 @@ import re
 import tempfile
 from pathlib import Path
 from typing import Callable
+
+REPO = Path(__file__).resolve().parents[2]   # the repository (emodemo/ sits in it)
+CHECKPOINTS = REPO / "checkpoints"           # the committed models, one folder each
+SPLITS = REPO / "splits"                     # the committed speaker-independent folds and word halves
 
 
 def cache_dir() -> Path:

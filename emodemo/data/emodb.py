@@ -12,7 +12,7 @@ from pathlib import Path
 
 from emodemo.core.labels import EMODB_CODES
 from emodemo.data.checks import check_count, dataset_error, locate, log, summarise
-from emodemo.data.record import Sample
+from emodemo.data.record import AUDIO_SUFFIXES, Sample
 
 # speaker -> (gender, age at recording), from the database documentation
 SPEAKERS: dict[str, tuple[str, int]] = {
@@ -33,7 +33,6 @@ TEXTS: dict[str, str] = {
     "b10": "Die wird auf dem Platz sein, wo wir sie immer hinlegen.",
 }
 PUBLISHED_UTTERANCES = 535
-AUDIO_SUFFIXES = (".wav", ".flac")
 
 _NAME = re.compile(r"^(\d\d)([ab]\d\d)([A-Z])([a-z])$")
 

@@ -31,7 +31,7 @@ import numpy as np
 from emodemo.core.labels import RAVDESS_CODES
 from emodemo.data.checks import check_count, dataset_error, locate, log, summarise
 from emodemo.data.duplicates import audio_duplicates
-from emodemo.data.record import Sample
+from emodemo.data.record import AUDIO_SUFFIXES, Sample
 
 SENTENCES: dict[str, str] = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 MODALITIES: dict[str, str] = {"01": "audio-video", "02": "video-only", "03": "audio-only"}
@@ -39,7 +39,6 @@ VOCAL_CHANNELS: dict[str, str] = {"01": "speech", "02": "song"}
 INTENSITIES: dict[str, str] = {"01": "normal", "02": "strong"}
 ACTORS: tuple[int, ...] = tuple(range(1, 25))
 TAKES_PER_ACTOR = 60
-AUDIO_SUFFIXES = (".wav", ".flac")
 AU_FILE = "au_features.csv"
 # OpenFace 2 action units in the published column order: 17 intensities (0-5), then 18 presences
 # (0/1), each averaged over the frames of a clip.

@@ -5,6 +5,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+AUDIO_SUFFIXES = (".wav", ".flac")   # the audio files a corpus loader reads (a corpus's release, or FLAC copies of it)
+
 
 @dataclass(frozen=True)
 class Sample:

@@ -30,9 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from emodemo.core.files import SPLITS
 from emodemo.data.record import Sample
 
-SPLITS_DIR = Path(__file__).resolve().parents[2] / "splits"
+SPLITS_DIR = SPLITS
 RAVDESS_KFOLD = "ravdess_5fold_seed0.json"
 RAVDESS_FINAL = "ravdess_final_seed0.json"
 IEMOCAP_LOSO = "iemocap_loso.json"

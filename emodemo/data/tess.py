@@ -20,14 +20,14 @@ import json
 import re
 from pathlib import Path
 
+from emodemo.core.files import SPLITS
 from emodemo.core.labels import TESS_CODES
 from emodemo.data.checks import check_count, dataset_error, locate, log, summarise
-from emodemo.data.record import Sample
+from emodemo.data.record import AUDIO_SUFFIXES, Sample
 
 SPEAKERS: dict[str, tuple[str, int]] = {"OAF": ("female", 64), "YAF": ("female", 26)}
 PUBLISHED_CLIPS = 2800
-AUDIO_SUFFIXES = (".wav", ".flac")
-HALVES_FILE = Path(__file__).resolve().parents[2] / "splits" / "tess_word_halves.json"
+HALVES_FILE = SPLITS / "tess_word_halves.json"
 CARRIER = "Say the word {}"
 
 _NAME = re.compile(r"^(OAF|YAF)_(.+)_([A-Za-z]+)$", re.IGNORECASE)

@@ -27,7 +27,6 @@ packaged encoders' layer types).
 """
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -37,14 +36,13 @@ import torch
 from emodemo.core.labels import CANONICAL7
 from emodemo.data.record import Sample
 from emodemo.models import build
-from emodemo.recipes.common import (DATASET_LABELS, NORMALISED, PairingScores, as_flag, licence, paired_parts,
-                                    served_final_extras)
+from emodemo.recipes.common import (DATASET_LABELS, MINILM_LICENCE, NORMALISED, WHISPER_TINY_LICENCE, PairingScores,
+                                    as_flag, chosen_folds, cross_validation_metrics, epochs_for, final_model, licence,
+                                    paired_parts, served_final_extras, text_benchmark_train, text_only)
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.inputs.text import MINILM, load_text_encoder
-from emodemo.protocols.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
-
-log = logging.getLogger(__name__)
+from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
 
 NAME = "coattention"
 MODALITIES = ("audio", "text")
@@ -52,7 +50,7 @@ LABELS = CANONICAL7
 # stage -> encoder layers per modality it trains: the head; + the top layer; + the top two; every layer
 STAGE_LAYERS = {"head": 0, "top1": 1, "top2": 2, "all": ALL_LAYERS}
 STAGES = ("head", "top1", "top2")   # the default sequence (the talk's, up to what this CPU trains in time)
-PRETRAINED_LICENCES = ("Whisper tiny.en: MIT", "all-MiniLM-L6-v2: Apache-2.0")
+PRETRAINED_LICENCES = (WHISPER_TINY_LICENCE, MINILM_LICENCE)
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -133,7 +131,7 @@ def stage_plan(names: Sequence[str], epochs: int | None, seed: int, quick: bool,
     from emodemo.training.experiment import Stage
 
     def cfg(stage_epochs: int, stage_lr: float, patience: int, min_epochs: int) -> TrainConfig:
-        return TrainConfig(epochs=epochs or (2 if quick else stage_epochs), batch_size=int(batch_size), lr=stage_lr,
+        return TrainConfig(epochs=epochs_for(epochs, stage_epochs, quick), batch_size=int(batch_size), lr=stage_lr,
                            weight_decay=0.01, patience=patience, min_epochs=min_epochs, class_weights=True,
                            monitor="UF1", loss=loss, seed=seed, progress=not quick, warmup_ratio=0.1)
 
@@ -157,7 +155,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", loss: str = "bce",
           stages: str = ",".join(STAGES), top_layers: int | None = None, speech_encoder: str = WHISPER,
           text_encoder: str = MINILM, lr: float = 1e-3, batch_size: int = 32, fold_models: str | None = None,
-          normalise: bool | str = False) -> dict:
+          normalise: bool = False) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
     ``stages``: comma-separated names from :data:`STAGE_LAYERS` (e.g. ``head`` for the head alone,
@@ -168,23 +166,26 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     ``mode=text``) the model trains on its official splits.
     """
     from emodemo.training.checkpoint import save_checkpoint
-    from emodemo.training.experiment import cross_validate, train_final
 
     names = [n for n in stages.split(",") if n]
     plan = stage_plan(names, epochs, seed, quick, loss, lr, batch_size)
     top = int(top_layers) if top_layers is not None else max(STAGE_LAYERS[n] for n in names)
     spec = {"mode": mode, "top_layers": top, "speech_encoder": speech_encoder, "text_encoder": text_encoder,
             "normalise": as_flag(normalise)}
-    if dataset in TEXT_BENCHMARKS:
-        return _train_text_benchmark(dataset, Path(root), out, final, quick, spec, plan)
+    if dataset in TEXT_BENCHMARKS:     # the text side alone on the corpus's official splits, through the stages
+        text_only(dataset, mode == "text", "mode=text")
+        labels = DATASET_LABELS[dataset]
+        kwargs = model_kwargs("text", top, len(labels), text_encoder_name=text_encoder)
+        return text_benchmark_train(NAME, dataset, text_benchmark_parts(dataset, Path(root), quick),
+                                    lambda part: make_dataset(part, labels, spec), lambda: build_model(kwargs, spec),
+                                    labels, plan[0].cfg, out=out, final=final, model_kwargs=kwargs, input_spec=spec,
+                                    inputs=f"words -> frozen {text_encoder} word-piece states",
+                                    pretrained=(MINILM_LICENCE,), stages=plan)
     samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
                                                              Path(text_root) if text_root else None, seed)
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)
-    if quick:
-        folds = folds[:1]
-    if fold_ids is not None:
-        folds = [folds[i] for i in fold_ids]
+    folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
     new_model = lambda: build_model(kwargs, spec)  # noqa: E731
     card = {"dataset": dataset, "pairing": pairing_name,
@@ -208,56 +209,19 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                             metrics={"test": report}, train_cfg=plan[-1].cfg, input_spec=spec)
 
     if cv:
-        result = cross_validate(samples, folds, make, new_model, labels, plan[0].cfg,
-                                keep if fold_models or halves else None, stages=plan)
-        metrics["cross_validation"], metrics["folds"] = result["summary"], result["folds"]
-        metrics["stages"] = result["stages"]
+        metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, plan[0].cfg, seed,
+                                                f"{NAME} {mode}, {pairing_name}",
+                                                keep_model=keep if fold_models or halves else None, stages=plan,
+                                                chance=False))
         if halves:
             metrics["by_pairing"] = halves.summary()
-        for name, stage in result["stages"].items():
-            s = stage["summary"]
-            log.info("%s %s, %s, stage %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f", NAME, mode, pairing_name, name,
-                     len(folds), s["WA"]["mean"], s["WA"]["std"], s["UA"]["mean"], s["UA"]["std"])
     if final:
-        model, histories, val_report = train_final(samples, final_split, make, new_model, labels, plan[0].cfg,
-                                                   stages=plan)
-        metrics["final_validation_not_a_test_score"] = val_report
-        metrics["final_history"] = {name: h.to_dict() for name, h in histories.items()}
+        model, final_metrics = final_model(samples, final_split, make, new_model, labels, plan[0].cfg, stages=plan)
+        metrics.update(final_metrics)
         by_pairing, calibration = served_final_extras(model, samples, final_split, make, labels,
                                                       plan[-1].cfg.batch_size)
         metrics.update(by_pairing)
         card.update(train_speakers=list(final_split.train), validation_speakers=list(final_split.val))
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
                         metrics=metrics, train_cfg=plan[-1].cfg, input_spec=spec, calibration=calibration, half=True)
-    return metrics
-
-
-def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: bool, spec: dict, plan) -> dict:
-    """The text side alone on a text corpus's official splits, through the stages; test scored after each."""
-    from emodemo.training.checkpoint import save_checkpoint
-    from emodemo.training.engine import evaluate, fit, seed_everything
-
-    if spec["mode"] != "text":
-        raise ValueError(f"{name} has no audio: train it with --option mode=text")
-    parts = text_benchmark_parts(name, root, quick)
-    labels = DATASET_LABELS[name]
-    kwargs = model_kwargs("text", spec["top_layers"], len(labels), text_encoder_name=spec["text_encoder"])
-    train_set, val_set, test_set = (make_dataset(part, labels, spec) for part in parts)
-    seed_everything(plan[0].cfg.seed)
-    model = build_model(kwargs, spec)
-    metrics: dict = {"protocol": DESCRIPTIONS[name], "sizes": [len(p) for p in parts], "stages": {}}
-    for stage in plan:
-        stage.prepare(model)
-        history = fit(model, train_set, val_set, stage.cfg, labels=labels)
-        report = evaluate(model, test_set, labels, batch_size=stage.cfg.batch_size)
-        metrics["stages"][stage.name] = {"test": report, "best_epoch": history.best_epoch, "history": history.to_dict()}
-        log.info("%s text-only on %s, stage %s: test WA %.3f UA %.3f UF1 %.3f", NAME, name, stage.name,
-                 report["WA"], report["UA"], report["UF1"])
-    metrics["test"] = metrics["stages"][plan[-1].name]["test"]
-    if final:
-        card = {"dataset": name, "protocol": DESCRIPTIONS[name],
-                "licence": licence(name, "real", name, PRETRAINED_LICENCES[1:]),
-                "inputs": f"words -> frozen {spec['text_encoder']} word-piece states"}
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=plan[-1].cfg, input_spec=spec)
     return metrics

@@ -1,5 +1,13 @@
-"""What several recipes share: the RAVDESS pairings with their folds, label sets, licences, and the
-cross-validation and final-model steps of their protocols."""
+"""What several recipes share: the RAVDESS pairings with their folds, label sets, licences, the quick
+mode, and the cross-validation, final-model and text-benchmark steps of their protocols.
+
+Every recipe trains through these steps: :func:`chosen_folds` (which folds a run trains),
+:func:`cross_validation_metrics` (the folds, their summary and the chance row),
+:func:`final_model` (the published model and its card's metrics) and, on a text corpus,
+:func:`text_benchmark_train` (official splits, test scored once, the checkpoint saved). ``--quick``
+means the same in every recipe: :data:`QUICK_FOLDS` fold and :data:`QUICK_EPOCHS` epochs
+(:func:`epochs_for`); an SVM recipe has no epochs, a recipe without folds trains once.
+"""
 from __future__ import annotations
 
 import functools
@@ -8,6 +16,7 @@ from pathlib import Path
 
 from emodemo.core.labels import CANONICAL7, IEMOCAP4
 from emodemo.data.cmu_mosei import MOSEI6
+from emodemo.recipes.contract import as_flag  # noqa: F401  (recipes read their yes/no settings with it)
 
 log = logging.getLogger(__name__)
 
@@ -16,17 +25,19 @@ DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4, "goemotions": CANO
                   "cmu_mosei": MOSEI6}
 MULTILABEL_DATASETS = ("cmu_mosei",)   # a clip carries any number of emotions
 NORMALISED = "normalised (DC removed, voiced region, -23 LUFS)"   # a card's words for emodemo.inputs.normalise
+# the terms of the pre-trained parts inside the weights (see licence())
+WHISPER_TINY_LICENCE = "Whisper tiny.en: MIT"
+MINILM_LICENCE = "all-MiniLM-L6-v2: Apache-2.0"
+GLOVE_LICENCE = "GloVe 6B: PDDL"
+
+# --quick, in every recipe: a smoke run of the same code path (a minute or two per model on 2 CPU cores)
+QUICK_FOLDS = 1
+QUICK_EPOCHS = 2
 
 
-def as_flag(value) -> bool:
-    """A yes/no recipe option (``--option`` values arrive as strings: 1/0, true/false, yes/no, on/off)."""
-    if isinstance(value, bool):
-        return value
-    if str(value).lower() in ("1", "true", "yes", "on"):
-        return True
-    if str(value).lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected a yes/no setting (1/0, true/false), got {value!r}")
+def epochs_for(epochs: int | None, full: int, quick: bool) -> int:
+    """The epochs a run trains: ``epochs`` when given, else :data:`QUICK_EPOCHS` in a quick run, else ``full``."""
+    return epochs or (QUICK_EPOCHS if quick else full)
 
 
 def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source: str, text_root: Path | None, seed: int):
@@ -75,33 +86,46 @@ def licence(dataset: str, pairing: str, text_source: str, pretrained: tuple[str,
 
 
 def chosen_folds(folds: list, quick: bool, fold_ids=None) -> list:
-    """The folds a run trains: one in a ``quick`` smoke run, else those ``fold_ids`` name (default all)."""
-    folds = folds[:1] if quick else folds
+    """The folds a run trains: the first :data:`QUICK_FOLDS` in a ``quick`` smoke run, else those
+    ``fold_ids`` name (default all)."""
+    folds = folds[:QUICK_FOLDS] if quick else folds
     return folds if fold_ids is None else [folds[i] for i in fold_ids]
 
 
 def cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed: int, what: str,
-                             keep_model=None) -> dict:
-    """Cross-validate (:func:`emodemo.training.experiment.cross_validate`, ``keep_model`` passed on) and add the
-    random-prediction row on the same test speakers; logs the summary. Returns
-    ``{"cross_validation", "folds", "chance"}`` (multi-label runs: no chance row)."""
+                             keep_model=None, stages=None, chance: bool = True) -> dict:
+    """Cross-validate (:func:`emodemo.training.experiment.cross_validate`, ``keep_model`` and
+    ``stages`` passed on) and add the random-prediction row on the same test speakers (unless
+    ``chance`` is false); logs the summary (each stage's). Returns ``{"cross_validation", "folds",
+    "stages" (staged runs), "chance"}`` (multi-label runs: no chance row)."""
     from emodemo.training.experiment import chance_baseline, cross_validate
-    result = cross_validate(samples, folds, make, new_model, labels, cfg, keep_model=keep_model)
+    result = cross_validate(samples, folds, make, new_model, labels, cfg, keep_model=keep_model, stages=stages)
     s = result["summary"]
+    metrics = {"cross_validation": s, "folds": result["folds"]}
+    if stages:
+        metrics["stages"] = result["stages"]
+        for name, stage in result["stages"].items():
+            t = stage["summary"]
+            log.info("%s, stage %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f", what, name, len(folds), t["WA"]["mean"],
+                     t["WA"]["std"], t["UA"]["mean"], t["UA"]["std"])
     if cfg.multilabel:
         log.info("%s: %d fold(s) mean accuracy %.3f mean F1 %.3f mean WAcc %.3f", what, len(folds),
                  s["mean_accuracy"]["mean"], s["mean_f1"]["mean"], s["mean_wacc"]["mean"])
-        return {"cross_validation": s, "folds": result["folds"]}
+        return metrics
     log.info("%s: %d-fold WA %.3f±%.3f UA %.3f±%.3f UF1 %.3f±%.3f", what, len(folds), s["WA"]["mean"], s["WA"]["std"],
              s["UA"]["mean"], s["UA"]["std"], s["UF1"]["mean"], s["UF1"]["std"])
-    return {"cross_validation": s, "folds": result["folds"], "chance": chance_baseline(samples, folds, labels, seed)}
+    if chance:
+        metrics["chance"] = chance_baseline(samples, folds, labels, seed)
+    return metrics
 
 
-def final_model(samples, split, make, new_model, labels, cfg):
-    """The published model (:func:`emodemo.training.experiment.train_final`) and the metrics its card reports."""
+def final_model(samples, split, make, new_model, labels, cfg, stages=None):
+    """The published model (:func:`emodemo.training.experiment.train_final`, through ``stages`` if
+    given) and the metrics its card reports (a staged run's history per stage)."""
     from emodemo.training.experiment import train_final
-    model, history, val_report = train_final(samples, split, make, new_model, labels, cfg)
-    return model, {"final_validation_not_a_test_score": val_report, "final_history": history.to_dict()}
+    model, history, val_report = train_final(samples, split, make, new_model, labels, cfg, stages=stages)
+    histories = {name: h.to_dict() for name, h in history.items()} if stages else history.to_dict()
+    return model, {"final_validation_not_a_test_score": val_report, "final_history": histories}
 
 
 def reports_by_pairing(model, samples, make, labels, batch_size: int) -> dict[str, dict]:
@@ -159,20 +183,60 @@ def validation_calibration(model, val_set, speakers) -> dict:
     return calibrated_on(probs, targets, speakers)
 
 
-def text_benchmark_run(recipe: str, benchmark: str, parts, make, new_model, labels, cfg):
+def text_benchmark_run(recipe: str, benchmark: str, parts, make, new_model, labels, cfg, stages=None):
     """A model's text side alone on a text benchmark (:mod:`emodemo.protocols.text_benchmarks`): seeded, built
     by ``new_model()``, trained on the training part (``make(part)`` gives a part's dataset; the
     epoch chosen on the validation part), test scored once. Returns ``(model, metrics)``, metrics
-    ``{"protocol", "sizes", "test", "best_epoch", "history"}``."""
+    ``{"protocol", "sizes", "test", "best_epoch", "history"}``; with ``stages`` (staged training,
+    :class:`emodemo.training.experiment.Stage`) the test is scored after each stage:
+    ``{"protocol", "sizes", "stages": {name: {"test", "best_epoch", "history"}}, "test"}`` (the last stage's)."""
     from emodemo.protocols.text_benchmarks import DESCRIPTIONS
     from emodemo.training.engine import evaluate, fit, seed_everything
-    seed_everything(cfg.seed)
-    model = new_model()
+    metrics = {"protocol": DESCRIPTIONS[benchmark], "sizes": [len(p) for p in parts]}
     train_set, val_set, test_set = (make(part) for part in parts)
+    seed_everything((stages[0].cfg if stages else cfg).seed)
+    model = new_model()
+    if stages:
+        metrics["stages"] = {}
+        for stage in stages:
+            stage.prepare(model)
+            history = fit(model, train_set, val_set, stage.cfg, labels=labels)
+            report = evaluate(model, test_set, labels, batch_size=stage.cfg.batch_size)
+            metrics["stages"][stage.name] = {"test": report, "best_epoch": history.best_epoch,
+                                             "history": history.to_dict()}
+            log.info("%s text-only on %s, stage %s: test WA %.3f UA %.3f UF1 %.3f", recipe, benchmark, stage.name,
+                     report["WA"], report["UA"], report["UF1"])
+        metrics["test"] = metrics["stages"][stages[-1].name]["test"]
+        return model, metrics
     history = fit(model, train_set, val_set, cfg, labels=labels)
-    metrics = {"protocol": DESCRIPTIONS[benchmark], "sizes": [len(p) for p in parts],
-               "test": evaluate(model, test_set, labels, batch_size=cfg.batch_size),
-               "best_epoch": history.best_epoch, "history": history.to_dict()}
+    metrics.update(test=evaluate(model, test_set, labels, batch_size=cfg.batch_size), best_epoch=history.best_epoch,
+                   history=history.to_dict())
     log.info("%s text-only on %s: test WA %.3f UA %.3f UF1 %.3f", recipe, benchmark, metrics["test"]["WA"],
              metrics["test"]["UA"], metrics["test"]["UF1"])
     return model, metrics
+
+
+def text_only(benchmark: str, alone: bool, option: str) -> None:
+    """Refuse a text benchmark run of a model that is not its text side alone (``option`` makes it so)."""
+    if not alone:
+        raise ValueError(f"{benchmark} has no audio: train it with --option {option}")
+
+
+def text_benchmark_train(recipe: str, benchmark: str, parts, make, new_model, labels, cfg, *, out: Path,
+                         final: bool, model_kwargs: dict, input_spec: dict, inputs: str, pretrained: tuple[str, ...],
+                         variant: dict | None = None, stages=None, half: bool = False) -> dict:
+    """The one text-benchmark path of every recipe: :func:`text_benchmark_run` on the benchmark's
+    official ``parts`` (``variant`` added to the metrics), then, with ``final``, the model saved at
+    ``out`` with its card (the benchmark's protocol, the licences of the corpus and of the
+    ``pretrained`` parts, the ``inputs`` it reads). Returns the metrics."""
+    from emodemo.protocols.text_benchmarks import DESCRIPTIONS
+    from emodemo.training.checkpoint import save_checkpoint
+    model, metrics = text_benchmark_run(recipe, benchmark, parts, make, new_model, labels, cfg, stages=stages)
+    if variant is not None:
+        metrics["variant"] = variant
+    if final:
+        card = {"dataset": benchmark, "protocol": DESCRIPTIONS[benchmark],
+                "licence": licence(benchmark, "real", benchmark, pretrained), "inputs": inputs}
+        save_checkpoint(out, model, model_name=recipe, model_kwargs=model_kwargs, labels=list(labels), data_card=card,
+                        metrics=metrics, train_cfg=stages[-1].cfg if stages else cfg, input_spec=input_spec, half=half)
+    return metrics

@@ -27,6 +27,7 @@ import torch
 from emodemo.core.labels import FER7
 from emodemo.data.record import Sample
 from emodemo.models import build
+from emodemo.recipes.common import epochs_for
 from emodemo.training.datasets import DictDataset
 from emodemo.training.engine import TrainConfig
 
@@ -118,7 +119,7 @@ def split(samples: Sequence[Sample]) -> tuple[list[Sample], list[Sample], list[S
 
 
 def train_config(epochs: int | None, seed: int, quick: bool) -> TrainConfig:
-    return TrainConfig(epochs=epochs or (1 if quick else 60), batch_size=128, lr=1e-3, weight_decay=0.05,
+    return TrainConfig(epochs=epochs_for(epochs, 60, quick), batch_size=128, lr=1e-3, weight_decay=0.05,
                        scheduler="cosine", warmup_ratio=0.05, patience=None, monitor="WA", seed=seed,
                        progress=not quick)
 

@@ -45,7 +45,7 @@ from emodemo.inputs.handcrafted import clip_features
 from emodemo.inputs.normalise import cache_key, normalised_if
 from emodemo.models.handcrafted_ensemble import HandcraftedEnsemble
 from emodemo.models.kernel_svm import RbfSvm
-from emodemo.recipes.common import NORMALISED, as_flag, validation_calibration
+from emodemo.recipes.common import NORMALISED, as_flag, chosen_folds, validation_calibration
 from emodemo.training.datasets import DictDataset
 
 log = logging.getLogger(__name__)
@@ -291,7 +291,7 @@ def fold_groups(samples: Sequence[Sample], fold) -> dict[str, list[Sample]]:
 
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None,
-          au_root: str | Path | None = None, normalise: bool | str = False, smooth: bool | str = False) -> dict:
+          au_root: str | Path | None = None, normalise: bool = False, smooth: bool = False) -> dict:
     """The talk's split, then (``cv``) the 5 folds, then (``final``) the checkpoint, with its voice-alone
     SVM (what the app serves: no face there) calibrated on the validation actors, whom it never heard.
     ``normalise``: features of the clip after :func:`emodemo.inputs.normalise.normalise`. ``smooth``: the
@@ -318,10 +318,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     log.info("talk split, test actors 17-20: audio WA %.3f, face WA %.3f, fusion WA %.3f",
              *(metrics["talk_split"][b]["WA"] for b in ("audio", "face", "fusion")))
     folds, final_split = standard_protocol("ravdess", samples)
-    if quick:
-        folds = folds[:2]
-    if fold_ids is not None:
-        folds = [folds[i] for i in fold_ids]
+    folds = chosen_folds(folds, quick, fold_ids)
     if cv:
         runs = [{**fold_run(fold_groups(samples, fold), labels, seed, spec, gammas), "fold": fold.name} for fold in folds]
         metrics["cross_validation"] = {b: mean_std([r[b] for r in runs]) for b in BRANCHES if b in runs[0]}

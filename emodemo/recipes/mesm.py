@@ -37,11 +37,11 @@ from emodemo.data.record import Sample
 from emodemo.inputs.audio import is_silent, load_audio, log_mel, voiced_bounds
 from emodemo.inputs.normalise import cache_key, normalised_if
 from emodemo.models import build
-from emodemo.recipes.common import (DATASET_LABELS, MULTILABEL_DATASETS, NORMALISED, PairingScores, as_flag, chosen_folds,
-                                    cross_validation_metrics, final_model, licence, paired_parts, served_final_extras,
-                                    text_benchmark_run)
+from emodemo.recipes.common import (DATASET_LABELS, MINILM_LICENCE, MULTILABEL_DATASETS, NORMALISED, PairingScores,
+                                    as_flag, chosen_folds, cross_validation_metrics, epochs_for, final_model, licence,
+                                    paired_parts, served_final_extras, text_benchmark_train, text_only)
 from emodemo.inputs.text import MINILM, load_text_encoder
-from emodemo.protocols.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
 from emodemo.recipes.frozen_states import one_line_states, text_states, words_of
 from emodemo.training.datasets import PaddedClips
 
@@ -51,7 +51,7 @@ LABELS = CANONICAL7
 N_MELS, CHUNK_FRAMES, MAX_CHUNKS = 64, 40, 16          # 400 ms chunks (10 ms hop), at most 6.4 s
 FEATURE = "mesm-logmel-chunks-v1"
 FACE_FEATURE, FACE_FPS = "mesm-face-frames-v1", 2.5                 # a face every 400 ms
-PRETRAINED_LICENCES = ("all-MiniLM-L6-v2: Apache-2.0",)
+PRETRAINED_LICENCES = (MINILM_LICENCE,)
 
 
 def prepare(spec: dict | None = None) -> None:
@@ -180,7 +180,7 @@ def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_si
     """The paper's per-emotion BCE; epochs chosen on validation UF1 (single-label data) or on the
     mean per-emotion weighted accuracy (multi-label CMU-MOSEI, the paper's WAcc)."""
     from emodemo.training.engine import TrainConfig
-    return TrainConfig(epochs=epochs or (2 if quick else 40), batch_size=int(batch_size), lr=float(lr),
+    return TrainConfig(epochs=epochs_for(epochs, 40, quick), batch_size=int(batch_size), lr=float(lr),
                        weight_decay=0.01, scheduler="plateau", plateau_factor=0.5, plateau_patience=2,
                        patience=8, min_epochs=5, class_weights=True, loss="bce", multilabel=multilabel,
                        monitor="mean_wacc" if multilabel else "UF1", seed=seed, progress=not quick)
@@ -189,14 +189,14 @@ def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_si
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, modalities: str = "TA",
-          sparse: bool | str = True, top_p: float = 0.7, lr: float = 1e-3, batch_size: int = 16,
-          normalise: bool | str = False, band_norm: bool | str = False) -> dict:
+          sparse: bool = True, top_p: float = 0.7, lr: float = 1e-3, batch_size: int = 16,
+          normalise: bool = False, band_norm: bool = False) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
     chunks (in the app too); ``band_norm``: each log-mel band's mean over the clip is subtracted."""
     from emodemo.training.checkpoint import save_checkpoint
 
-    sparse = sparse if isinstance(sparse, bool) else str(sparse).lower() in ("1", "true", "yes")
+    sparse = as_flag(sparse)
     modalities = modalities.upper()
     if "V" in modalities and not all(s.video for s in voice_clips(dataset, Path(root))[0]):
         raise ValueError(f"modalities {modalities!r} include faces, but the {dataset} clips here have no video "
@@ -205,8 +205,15 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     cfg = train_config(epochs, seed, quick, lr, batch_size, multilabel)
     spec = {"modalities": modalities, "multilabel": multilabel}
     spec.update({key: True for key, on in (("normalise", normalise), ("band_norm", band_norm)) if as_flag(on)})
-    if dataset in TEXT_BENCHMARKS:
-        return _train_text_benchmark(dataset, Path(root), out, final, quick, cfg, spec)
+    if dataset in TEXT_BENCHMARKS:     # FE2E's text side alone on the corpus's official splits
+        text_only(dataset, modalities == "T", "modalities=T")
+        labels = DATASET_LABELS[dataset]
+        kwargs = {"n_classes": len(labels), "modalities": "T", "sparse": False, "top_p": 1.0}
+        return text_benchmark_train(NAME, dataset, text_benchmark_parts(dataset, Path(root), quick),
+                                    lambda part: make_dataset(part, labels, spec), lambda: build(NAME, **kwargs), labels,
+                                    cfg, out=out, final=final, model_kwargs=kwargs, input_spec=spec,
+                                    inputs="words -> frozen MiniLM word-piece states", pretrained=PRETRAINED_LICENCES,
+                                    variant={"model": "FE2E", "modalities": "T", "top_p": None}, half=True)
     if "T" in modalities:
         samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
                                                                  Path(text_root) if text_root else None, seed)
@@ -243,26 +250,6 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                 "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
                         metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration, half=True)
-    return metrics
-
-
-def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: bool, cfg, spec: dict) -> dict:
-    """FE2E's text side alone (``modalities=T``) on a text corpus's official splits, test scored once."""
-    from emodemo.training.checkpoint import save_checkpoint
-
-    if spec["modalities"] != "T":
-        raise ValueError(f"{name} has no audio: train it with --option modalities=T")
-    labels = DATASET_LABELS[name]
-    kwargs = {"n_classes": len(labels), "modalities": "T", "sparse": False, "top_p": 1.0}
-    model, metrics = text_benchmark_run(NAME, name, text_benchmark_parts(name, root, quick),
-                                        lambda part: make_dataset(part, labels, spec), lambda: build(NAME, **kwargs),
-                                        labels, cfg)
-    metrics["variant"] = {"model": "FE2E", "modalities": "T", "top_p": None}
-    if final:
-        card = {"dataset": name, "protocol": DESCRIPTIONS[name], "licence": licence(name, "real", name, PRETRAINED_LICENCES),
-                "inputs": "words -> frozen MiniLM word-piece states"}
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
     return metrics
 
 

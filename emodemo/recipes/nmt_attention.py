@@ -21,7 +21,6 @@ Vocabulary: the words of the data the model sees that GloVe knows, plus GloVe's 
 from __future__ import annotations
 
 import functools
-import logging
 from collections import Counter
 from pathlib import Path
 from typing import Sequence
@@ -37,10 +36,10 @@ from emodemo.inputs.normalise import normalise
 from emodemo.inputs.text import load_glove, tokenize
 from emodemo.models import build
 from emodemo.models.nmt_attention import word_spans_to_frames
-from emodemo.protocols.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
-from emodemo.recipes.common import DATASET_LABELS, NORMALISED, as_flag, licence, paired_parts, text_benchmark_run
-
-log = logging.getLogger(__name__)
+from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.recipes.common import (DATASET_LABELS, GLOVE_LICENCE, NORMALISED, as_flag, chosen_folds,
+                                    cross_validation_metrics, epochs_for, final_model, licence, paired_parts,
+                                    text_benchmark_train, text_only)
 
 NAME = "nmt_attention"
 MODALITIES = ("audio", "text")
@@ -48,7 +47,7 @@ LABELS = CANONICAL7
 PAD, UNK = "<pad>", "<unk>"
 MAX_TOKENS = 64       # longer lines are cut (GoEmotions comments can run to ~70 words)
 COMMON_WORDS = 10_000
-GLOVE_LICENCE = ("GloVe 6B: PDDL",)
+PRETRAINED_LICENCES = (GLOVE_LICENCE,)
 
 
 @functools.lru_cache(maxsize=1)
@@ -217,16 +216,24 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
           text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", alignment: str = "global", score: str = "concat",
           window: int = 10, lr: float = 1e-3, batch_size: int = 16, fold_models: str | None = None,
-          normalise: bool | str = False) -> dict:
+          normalise: bool = False) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
     ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>``.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` (in the app too)."""
     from emodemo.training.checkpoint import save_checkpoint
-    from emodemo.training.experiment import cross_validate, train_final
 
-    if dataset in TEXT_BENCHMARKS:
-        return _train_text_benchmark(dataset, Path(root), out, final, epochs, seed, quick, mode, batch_size, lr)
+    if dataset in TEXT_BENCHMARKS:     # the text branch alone on the corpus's official splits
+        text_only(dataset, mode == "text", "mode=text")
+        parts = text_benchmark_parts(dataset, Path(root), quick)
+        vocab = vocabulary([s for part in parts for s in part])
+        spec, labels = {"vocab": vocab}, DATASET_LABELS[dataset]
+        kwargs = model_kwargs(vocab, "text", "global", "concat", 10, len(labels))
+        return text_benchmark_train(NAME, dataset, parts, lambda part: make_dataset(part, labels, spec),
+                                    lambda: build_model(kwargs, vocab, seed), labels,
+                                    train_config(epochs, seed, quick, batch_size, lr), out=out, final=final,
+                                    model_kwargs=kwargs, input_spec=spec, inputs="words (GloVe 6B 50-d vocabulary)",
+                                    pretrained=PRETRAINED_LICENCES)
     samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
                                                              Path(text_root) if text_root else None, seed)
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
@@ -235,14 +242,11 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels))
     cfg = train_config(epochs, seed, quick, batch_size, lr)
-    if quick:
-        folds = folds[:1]
-    if fold_ids is not None:
-        folds = [folds[i] for i in fold_ids]
+    folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
     new_model = lambda: build_model(kwargs, vocab, seed)  # noqa: E731
     metrics: dict = {"pairing": pairing_name}
-    card = {"dataset": dataset, "pairing": pairing_name, "licence": licence(dataset, pairing, text_source, GLOVE_LICENCE),
+    card = {"dataset": dataset, "pairing": pairing_name, "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
             "inputs": f"16 kHz waveform, {NORMALISED if normalised(spec) else 'silence trimmed'}; words (GloVe 6B 50-d "
                       "vocabulary) with Whisper tiny.en word timings"}
 
@@ -253,15 +257,12 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                         metrics={"test": report}, train_cfg=cfg, input_spec=spec)
 
     if cv:
-        result = cross_validate(samples, folds, make, new_model, labels, cfg, keep if fold_models else None)
-        metrics["cross_validation"], metrics["folds"] = result["summary"], result["folds"]
-        s = result["summary"]
-        log.info("%s %s/%s, %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f", NAME, mode, alignment, pairing_name,
-                 len(folds), s["WA"]["mean"], s["WA"]["std"], s["UA"]["mean"], s["UA"]["std"])
+        metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed,
+                                                f"{NAME} {mode}/{alignment}, {pairing_name}",
+                                                keep_model=keep if fold_models else None, chance=False))
     if final:
-        model, history, val_report = train_final(samples, final_split, make, new_model, labels, cfg)
-        metrics["final_validation_not_a_test_score"] = val_report
-        metrics["final_history"] = history.to_dict()
+        model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
+        metrics.update(final_metrics)
         card.update(train_speakers=list(final_split.train), validation_speakers=list(final_split.val))
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
                         metrics=metrics, train_cfg=cfg, input_spec=spec)
@@ -270,28 +271,6 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
 
 def train_config(epochs: int | None, seed: int, quick: bool, batch_size: int, lr: float):
     from emodemo.training.engine import TrainConfig
-    return TrainConfig(epochs=epochs or (2 if quick else 40), batch_size=int(batch_size), lr=float(lr),
+    return TrainConfig(epochs=epochs_for(epochs, 40, quick), batch_size=int(batch_size), lr=float(lr),
                        weight_decay=0.01, patience=8, min_epochs=15, class_weights=True, monitor="UF1", seed=seed,
                        progress=not quick)
-
-
-def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, epochs: int | None, seed: int, quick: bool,
-                          mode: str, batch_size: int, lr: float) -> dict:
-    """The text branch alone on a text corpus's official splits; the test part is scored once."""
-    from emodemo.training.checkpoint import save_checkpoint
-
-    if mode != "text":
-        raise ValueError(f"{name} has no audio: train it with --option mode=text")
-    parts = text_benchmark_parts(name, root, quick)
-    vocab = vocabulary([s for part in parts for s in part])
-    spec, labels = {"vocab": vocab}, DATASET_LABELS[name]
-    kwargs = model_kwargs(vocab, "text", "global", "concat", 10, len(labels))
-    cfg = train_config(epochs, seed, quick, batch_size, lr)
-    model, metrics = text_benchmark_run(NAME, name, parts, lambda part: make_dataset(part, labels, spec),
-                                        lambda: build_model(kwargs, vocab, seed), labels, cfg)
-    if final:
-        card = {"dataset": name, "protocol": DESCRIPTIONS[name], "licence": licence(name, "real", name, GLOVE_LICENCE),
-                "inputs": "words (GloVe 6B 50-d vocabulary)"}
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=cfg, input_spec=spec)
-    return metrics

@@ -34,7 +34,8 @@ from emodemo.inputs.audio import MAX_SECONDS, load_audio
 from emodemo.inputs.normalise import cache_key, normalised_if
 from emodemo.models import build
 from emodemo.models.speech_probe import layer_stats
-from emodemo.recipes.common import NORMALISED, as_flag, validation_calibration
+from emodemo.recipes.common import (NORMALISED, as_flag, chosen_folds, cross_validation_metrics, epochs_for, final_model,
+                                    validation_calibration)
 from emodemo.training.datasets import DictDataset
 from emodemo.training.engine import TrainConfig
 
@@ -139,9 +140,9 @@ def model_kwargs(n_classes: int, spec: dict) -> dict:
 
 
 def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int | str = 8,
-          encoder_name: str = "tiny.en", normalise: bool | str = False, augment: int | str = 0,
-          keep_folds: bool | str = False, ensemble: bool | str = False, augment_pair: bool | str = False) -> dict:
+          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int = 8,
+          encoder_name: str = "tiny.en", normalise: bool = False, augment: int = 0,
+          keep_folds: bool = False, ensemble: bool = False, augment_pair: bool = False) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
     ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
     ``encoder_name``, ``normalise`` and ``augment`` (training copies per clip) set the inputs (see
@@ -155,7 +156,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     mean (the augmented one holds up in noise, the clean one on new voices); its cross-validation
     is the pair's, the members' own are kept beside it."""
     from emodemo import data
-    from emodemo.training.experiment import cross_validate, standard_protocol, train_final
+    from emodemo.training.experiment import standard_protocol
 
     if str(classes) not in ("7", "8"):
         raise ValueError(f"classes is 8 (calm apart) or 7 (calm counted as neutral), not {classes!r}")
@@ -175,13 +176,10 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         labels = label_sets.CANONICAL7 if seven else label_sets.RAVDESS8
     else:
         labels = tuple(sorted({s.label for s in samples}))
-    cfg = TrainConfig(epochs=epochs or (3 if quick else 60), batch_size=32, lr=1e-3, weight_decay=0.05,
+    cfg = TrainConfig(epochs=epochs_for(epochs, 60, quick), batch_size=32, lr=1e-3, weight_decay=0.05,
                       patience=12, class_weights=True, monitor="UF1", seed=seed, progress=not quick)
     folds, final_split = standard_protocol(dataset, samples)
-    if quick:  # a smoke run: two folds, the same code path
-        folds = folds[:2]
-    if fold_ids is not None:
-        folds = [folds[i] for i in fold_ids]
+    folds = chosen_folds(folds, quick, fold_ids)
     kwargs = model_kwargs(len(labels), spec)
     build_model = lambda: build(NAME, **kwargs)  # noqa: E731
     make = lambda chosen: make_dataset(chosen, labels, spec)  # noqa: E731
@@ -192,20 +190,22 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if cv:
         fold_models, clean_models = {}, {}
         if pair:
-            clean = cross_validate(samples, folds, make, build_model, labels, cfg,
-                                   keep_model=lambda fold, model, report: clean_models.setdefault(fold.name, model))
-            metrics["clean_member_cross_validation"] = clean["summary"]
-        result = cross_validate(parts, folds, make, build_model, labels, cfg,
-                                keep_model=(lambda fold, model, report: fold_models.setdefault(fold.name, (fold, model)))
-                                if keep else None)
+            clean = cross_validation_metrics(samples, folds, make, build_model, labels, cfg, seed, f"{NAME} clean member",
+                                             keep_model=lambda fold, model, report: clean_models.setdefault(fold.name, model),
+                                             chance=False)
+            metrics["clean_member_cross_validation"] = clean["cross_validation"]
+        result = cross_validation_metrics(parts, folds, make, build_model, labels, cfg, seed,
+                                          f"{NAME} augmented member" if pair else NAME, chance=False,
+                                          keep_model=(lambda fold, model, report: fold_models.setdefault(fold.name, (fold, model)))
+                                          if keep else None)
         if pair:
-            metrics["augmented_member_cross_validation"] = result["summary"]
-            result = _paired_folds(fold_models, clean_models, samples, labels, make, out, card, save, kwargs)
-        metrics["cross_validation"] = result["summary"]
-        metrics["folds"] = result["folds"]
-        s = result["summary"]
-        log.info("%d-fold: WA %.3f±%.3f UA %.3f±%.3f", len(folds), s["WA"]["mean"], s["WA"]["std"],
-                 s["UA"]["mean"], s["UA"]["std"])
+            metrics["augmented_member_cross_validation"] = result["cross_validation"]
+            paired = _paired_folds(fold_models, clean_models, samples, labels, make, out, card, save, kwargs)
+            result = {"cross_validation": paired["summary"], "folds": paired["folds"]}
+            s = paired["summary"]
+            log.info("%s pairs: %d-fold WA %.3f±%.3f UA %.3f±%.3f", NAME, len(folds), s["WA"]["mean"], s["WA"]["std"],
+                     s["UA"]["mean"], s["UA"]["std"])
+        metrics.update(result)
         if not pair:                    # (a pair's fold models were saved as they were formed)
             for name, (fold, model) in fold_models.items():
                 report = next(f for f in result["folds"] if f["fold"] == name)
@@ -213,9 +213,8 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         if as_ensemble:
             save_ensemble(out, metrics, samples)
     if final and not as_ensemble:
-        model, history, val_report = train_final(parts, final_split, make, build_model, labels, cfg)
-        metrics["final_validation_not_a_test_score"] = val_report  # these speakers chose the epoch
-        metrics["final_history"] = history.to_dict()
+        model, final_metrics = final_model(parts, final_split, make, build_model, labels, cfg)
+        metrics.update(final_metrics)   # its validation speakers chose the epoch: not a test score
         metrics["layer_weights"] = model.mix.weights.tolist()
         save(out, model, final_split, card, metrics)
     return metrics

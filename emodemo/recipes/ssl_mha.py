@@ -34,18 +34,18 @@ import torch
 from emodemo.core.labels import CANONICAL7
 from emodemo.data.record import Sample
 from emodemo.models import build
-from emodemo.recipes.common import (DATASET_LABELS, NORMALISED, PairingScores, as_flag, chosen_folds,
-                                    cross_validation_metrics, final_model, licence, paired_parts, served_final_extras,
-                                    text_benchmark_run)
+from emodemo.recipes.common import (DATASET_LABELS, MINILM_LICENCE, NORMALISED, WHISPER_TINY_LICENCE, PairingScores,
+                                    as_flag, chosen_folds, cross_validation_metrics, epochs_for, final_model, licence,
+                                    paired_parts, served_final_extras, text_benchmark_train, text_only)
 from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
                                            prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.inputs.text import MINILM, load_text_encoder
-from emodemo.protocols.text_benchmarks import DESCRIPTIONS, TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
 
 NAME = "ssl_mha"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
-PRETRAINED_LICENCES = ("Whisper tiny.en: MIT", "all-MiniLM-L6-v2: Apache-2.0")
+PRETRAINED_LICENCES = (WHISPER_TINY_LICENCE, MINILM_LICENCE)
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -113,7 +113,7 @@ def model_kwargs(fusion: str, pooling: str, text_feature: str, n_classes: int,
 def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_size: int):
     """The talk's training: <= 50 epochs, lr scheduling on the validation score, early stopping."""
     from emodemo.training.engine import TrainConfig
-    return TrainConfig(epochs=epochs or (2 if quick else 50), batch_size=int(batch_size), lr=float(lr),
+    return TrainConfig(epochs=epochs_for(epochs, 50, quick), batch_size=int(batch_size), lr=float(lr),
                        weight_decay=0.01, scheduler="plateau", plateau_factor=0.5, plateau_patience=2,
                        patience=8, min_epochs=5, class_weights=True, monitor="UF1", seed=seed, progress=not quick)
 
@@ -123,7 +123,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
           text_source: str = "goemotions", text_root: str | None = None, fusion: str = "self",
           pooling: str = "stat", text_feature: str = "tokens", speech_encoder: str = WHISPER,
           text_encoder: str = MINILM, lr: float = 5e-4, batch_size: int = 32, cv_from: str | None = None,
-          normalise: bool | str = False) -> dict:
+          normalise: bool = False) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
     file of this variant's cross-validation run earlier (``train --cv --results``, merged), whose
@@ -136,8 +136,16 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     cfg = train_config(epochs, seed, quick, lr, batch_size)
     spec = {"fusion": fusion, "speech_encoder": speech_encoder, "text_encoder": text_encoder,
             "normalise": as_flag(normalise)}
-    if dataset in TEXT_BENCHMARKS:
-        return _train_text_benchmark(dataset, Path(root), out, final, quick, cfg, spec, pooling, text_feature)
+    if dataset in TEXT_BENCHMARKS:     # the word-piece branch alone on the corpus's official splits
+        text_only(dataset, fusion == "text", "fusion=text")
+        labels = DATASET_LABELS[dataset]
+        kwargs = model_kwargs("text", pooling, text_feature, len(labels), speech_encoder, text_encoder)
+        return text_benchmark_train(NAME, dataset, text_benchmark_parts(dataset, Path(root), quick),
+                                    lambda part: make_dataset(part, labels, spec), lambda: build(NAME, **kwargs), labels,
+                                    cfg, out=out, final=final, model_kwargs=kwargs, input_spec=spec,
+                                    inputs=f"words -> frozen {text_encoder} word-piece states",
+                                    pretrained=(MINILM_LICENCE,),
+                                    variant={"fusion": "text", "pooling": pooling, "text_feature": text_feature}, half=True)
     samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
                                                              Path(text_root) if text_root else None, seed)
     variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
@@ -175,25 +183,4 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
                 "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
         save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
                         metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration, half=True)
-    return metrics
-
-
-def _train_text_benchmark(name: str, root: Path, out: Path, final: bool, quick: bool, cfg, spec: dict,
-                          pooling: str, text_feature: str) -> dict:
-    """The word-piece branch alone (``fusion=text``) on a text corpus's official splits, test scored once."""
-    from emodemo.training.checkpoint import save_checkpoint
-
-    if spec["fusion"] != "text":
-        raise ValueError(f"{name} has no audio: train it with --option fusion=text")
-    labels = DATASET_LABELS[name]
-    kwargs = model_kwargs("text", pooling, text_feature, len(labels), spec["speech_encoder"], spec["text_encoder"])
-    model, metrics = text_benchmark_run(NAME, name, text_benchmark_parts(name, root, quick),
-                                        lambda part: make_dataset(part, labels, spec), lambda: build(NAME, **kwargs),
-                                        labels, cfg)
-    metrics["variant"] = {"fusion": "text", "pooling": pooling, "text_feature": text_feature}
-    if final:
-        card = {"dataset": name, "protocol": DESCRIPTIONS[name], "licence": licence(name, "real", name, PRETRAINED_LICENCES[1:]),
-                "inputs": f"words -> frozen {spec['text_encoder']} word-piece states"}
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
     return metrics

@@ -10,7 +10,7 @@ the fine-tuned top layers and the head, so the checkpoint stays a few MB.
 Protocol (:mod:`emodemo.protocols.text_benchmarks`): train on MELD train minus 10 % of its dialogues (held
 out by dialogue, seeded) plus ``goemotions_share`` x as many GoEmotions Ekman single-label train
 comments (seeded sample); the epoch is chosen on the held-out MELD dialogues' weighted F1, and so
-were the settings (``scripts/words_minilm_runs.sh``); MELD dev is the test, scored once for the
+were the settings (``configs/reproduce/words_minilm.toml``); MELD dev is the test, scored once for the
 final choice, and so is GoEmotions test when its root is given. One utterance, no context: the app
 has no previous utterance. Labels: the canonical 7 classes.
 """
@@ -35,7 +35,7 @@ from emodemo.inputs.text import MINILM, load_minilm, load_text_encoder
 from emodemo.models import build
 from emodemo.models.words_minilm import MINILM_LAYERS
 from emodemo.protocols.text_benchmarks import text_benchmark_parts
-from emodemo.recipes.common import licence
+from emodemo.recipes.common import MINILM_LICENCE, epochs_for, licence
 from emodemo.recipes.frozen_states import line_states, one_line_states, words_of
 from emodemo.training.datasets import PaddedClips
 
@@ -45,7 +45,7 @@ NAME = "words_minilm"
 MODALITIES = ("text",)
 LABELS = CANONICAL7
 STATES_VERSION = "words_minilm-states-v1"
-PRETRAINED_LICENCES = ("all-MiniLM-L6-v2: Apache-2.0",)
+PRETRAINED_LICENCES = (MINILM_LICENCE,)
 PROTOCOL = ("MELD 7 classes, one utterance without context: train = MELD train minus 10% of its dialogues "
             "(+ GoEmotions Ekman single-label train comments, share of the MELD lines given); epoch and "
             "settings chosen on the held-out MELD train dialogues (weighted F1); test = MELD dev, scored once")
@@ -169,7 +169,7 @@ def new_model(top_layers: int, dropout: float, seed: int):
 
 def train_config(epochs: int | None, seed: int, quick: bool, lr: float, class_weights: bool):
     from emodemo.training.engine import TrainConfig
-    return TrainConfig(epochs=epochs or (1 if quick else 4), batch_size=1, lr=float(lr), weight_decay=0.01,
+    return TrainConfig(epochs=epochs_for(epochs, 4, quick), batch_size=1, lr=float(lr), weight_decay=0.01,
                        warmup_ratio=0.06, patience=None, class_weights=class_weights, monitor="WF1", seed=seed,
                        progress=False)
 

@@ -4,7 +4,7 @@ show, and the README's headline table (:func:`headline_table`).
 
 Every row of the comparison is an :class:`Entry`: a model (or one branch of it) on one benchmark,
 backed by a results file under ``checkpoints/`` that its recipe wrote when it was run on the
-committed protocol (``scripts/*_runs.sh``, ``make train-speech_probe``). :func:`rows` reads them
+committed protocol (``python -m emodemo reproduce MODEL``, ``configs/reproduce/<model>.toml``). :func:`rows` reads them
 into dicts with the same keys whatever the file's layout (a cross-validation summary, a branch of
 the ensemble's summary, a test report), so the table, the figures and the notebook read one thing.
 
@@ -27,7 +27,8 @@ from typing import Any
 
 import numpy as np
 
-CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+from emodemo.core.files import CHECKPOINTS
+
 METRICS = ("WA", "UA", "WF1", "UF1")
 
 BENCHMARKS = {
@@ -221,7 +222,7 @@ def read(entry: Entry, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
         source = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise FileNotFoundError(f"{entry.model} on {entry.benchmark}: its results file {path} is missing; "
-                                "run the model's scripts/*_runs.sh to make it") from None
+                                f"run python -m emodemo reproduce {entry.source.split('/')[0]} to make it (configs/reproduce/)") from None
     report = source
     for key in entry.key:
         report = report[key]

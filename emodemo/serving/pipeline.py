@@ -18,11 +18,12 @@ from typing import Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from emodemo.core.files import CHECKPOINTS
 from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, AudioError, duration, is_silent, load_audio
+from emodemo.recipes import Recipe, explains, hook, reads_faces
 
 log = logging.getLogger(__name__)
 
-CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}  # files whose frames the face models read
 FACE_FPS = 5.0      # face frames sampled per second of video
 # Below this median word confidence Whisper tiny.en was mostly guessing: 0.6 % of RAVDESS's acted
@@ -73,7 +74,7 @@ class LoadedModel:
     model: torch.nn.Module
     labels: list[str]
     meta: dict
-    recipe: object
+    recipe: Recipe
 
 
 def discover(checkpoints: Path = CHECKPOINTS) -> list[str]:
@@ -97,12 +98,11 @@ def discover(checkpoints: Path = CHECKPOINTS) -> list[str]:
 
 
 def reads(m: LoadedModel) -> tuple[str, ...]:
-    """What a loaded model reads: "audio", "text" and/or "face" (its recipe's ``reads(meta)`` when
-    the checkpoint decides, e.g. a text-only variant; else ``MODALITIES``)."""
-    if hasattr(m.recipe, "video_emotion"):                    # a face model (see Pipeline.face_models)
+    """What a loaded model reads: "audio", "text" and/or "face" (its recipe's ``reads(meta)`` hook,
+    :mod:`emodemo.recipes.contract`: the checkpoint may decide, e.g. a text-only variant)."""
+    if reads_faces(m.recipe):                                 # a face model (see Pipeline.face_models)
         return ("face",)
-    decided = getattr(m.recipe, "reads", None)
-    return tuple(decided(m.meta)) if decided is not None else tuple(m.recipe.MODALITIES)
+    return tuple(hook(m.recipe, "reads")(m.meta))
 
 
 def load_models(names: Sequence[str] | None = None, checkpoints: Path = CHECKPOINTS,
@@ -150,8 +150,8 @@ class Pipeline:
 
     @property
     def face_models(self) -> list[LoadedModel]:
-        """The models that read the faces of a video (their recipe has ``video_emotion``)."""
-        return [m for m in self.models if hasattr(m.recipe, "video_emotion")]
+        """The models that read the faces of a video (their recipe has the ``video_emotion`` hook)."""
+        return [m for m in self.models if reads_faces(m.recipe)]
 
     def reads(self, m: LoadedModel) -> tuple[str, ...]:
         """What a loaded model reads in a clip (:func:`reads`)."""
@@ -159,10 +159,9 @@ class Pipeline:
 
     @property
     def explainable(self) -> list[LoadedModel]:
-        """The models that can draw what they looked at in a clip (their recipe's ``explain``, and
+        """The models that can draw what they looked at in a clip (their recipe's ``explain`` hook, and
         ``explains(meta)`` when the checkpoint decides, e.g. a text-only variant has no attention)."""
-        return [m for m in self.models if hasattr(m.recipe, "explain")
-                and getattr(m.recipe, "explains", lambda meta: True)(m.meta)]
+        return [m for m in self.models if explains(m.recipe, m.meta)]
 
     @functools.cached_property
     def experts(self) -> dict[str, LoadedModel]:
@@ -283,7 +282,7 @@ class Pipeline:
             self._transcribe(analysis)
         self._answer(analysis, [m for m in self.voice_models if m not in hearing])
         if not self.voice_models:
-            notes.append("No trained model yet: run `make train-speech_probe` to train the first one.")
+            notes.append("No trained model yet: run `make reproduce-speech_probe` to train the first one.")
         yield analysis
 
     def answer(self, wave: np.ndarray, transcript=None) -> Analysis:
