@@ -44,11 +44,14 @@ def test_each_run_names_only_options_its_recipes_train_accepts_with_their_types(
 
 
 def test_the_served_and_quick_runs_of_the_new_normalised_models():
-    mesm = rp.load("mesm").run("mesm_p7_ta_mixed_normalised")
-    assert mesm.served and mesm.cv and mesm.final and mesm.out == "{checkpoints}/mesm"
+    mesm = rp.load("mesm").run("mesm_p7_ta_mixed_normalised")      # measured, not served: it scored lower
+    assert not mesm.served and mesm.cv and mesm.final and mesm.out == "{runs}/mesm_p7_ta_mixed_normalised"
     assert mesm.options == {"sparse": True, "top_p": 0.7, "modalities": "TA", "pairing": "mixed",
                             "text_root": "{data}/goemotions", "normalise": True}
     assert mesm.results == "{checkpoints}/mesm/cv/mesm_p7_ta_mixed_normalised.json"
+    served = rp.load("mesm").run("final")                              # the raw-input run stays served
+    assert served.served and served.out == "{checkpoints}/mesm" and "normalise" not in served.options
+    assert [step.call for step in served.after] == ["attach_cross_validation", "calibrate"]
     nmt = rp.load("nmt_attention").run("fusion_forced_real_normalised")
     assert nmt.served and nmt.cv and not nmt.per_fold and nmt.out == "{checkpoints}/nmt_attention"
     assert {k: nmt.options[k] for k in ("alignment", "normalise")} == {"alignment": "forced", "normalise": True}
