@@ -10,7 +10,7 @@ export JUPYTER_DATA_DIR := $(CURDIR)/$(VENV)/share/jupyter
 REPRODUCE_ARGS ?=
 REPRODUCE := $(patsubst configs/reproduce/%.toml,reproduce-%,$(wildcard configs/reproduce/*.toml))
 
-.PHONY: app test space-check test-slow notebooks bench generalisation timeline ablation-speech_probe clean setup $(REPRODUCE)
+.PHONY: lint format app test space-check test-slow notebooks bench generalisation timeline ablation-speech_probe clean setup $(REPRODUCE)
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt scripts/setup.sh
 	@bash scripts/setup.sh
@@ -22,12 +22,21 @@ setup: $(STAMP)
 app: $(STAMP)
 	$(PY) app.py
 
-## The default test suite: the layers' import contracts (pyproject.toml), library tests, then every notebook in quick mode
-test: $(STAMP)
+## The default test suite: style (ruff), the layers' import contracts (pyproject.toml), library tests, then every notebook in quick mode
+test: $(STAMP) lint
 	$(VENV)/bin/lint-imports
 	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null || WITH_TEST_TOOLS=1 bash scripts/setup.sh \
 	  || echo "make test: chromium / espeak-ng could not be installed; the tests that need them will skip"
 	EMODEMO_QUICK=1 $(PY) -m pytest -q tests notebooks --nbval-lax -p no:cacheprovider
+
+## Style: ruff's lint rules and its formatting (pyproject.toml); `make format` applies both
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 ## A Hugging Face Space's install: requirements.txt alone in a fresh venv, then the app answers one clip
 space-check:

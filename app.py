@@ -3,6 +3,7 @@
 Run ``make app`` (or ``python app.py``) and open http://127.0.0.1:7860. All the work happens in
 :mod:`emodemo.serving.pipeline`; this file only lays out the page.
 """
+
 from __future__ import annotations
 
 import ctypes
@@ -16,24 +17,46 @@ import gradio as gr
 import numpy as np
 from gradio.components.plot import PlotData
 
-from emodemo.reports import (confusion_matrix_plotly, headline_markdown, headline_report, modality_bars, side_by_side,
-                             timeline_plotly)
-from emodemo.serving import (CANONICAL7, EVERY_SECONDS, MODALITY_NAMES, AudioError, ClipError, LiveState, Pipeline,
-                             UploadError, analyse_recording, cross_corpus, evaluate_upload, listen, probe_duration,
-                             read_span, recording_limit, smoothed_track, write_csv)
+from emodemo.reports import (
+    confusion_matrix_plotly,
+    headline_markdown,
+    headline_report,
+    modality_bars,
+    side_by_side,
+    timeline_plotly,
+)
+from emodemo.serving import (
+    CANONICAL7,
+    EVERY_SECONDS,
+    MODALITY_NAMES,
+    AudioError,
+    ClipError,
+    LiveState,
+    Pipeline,
+    UploadError,
+    analyse_recording,
+    cross_corpus,
+    evaluate_upload,
+    listen,
+    probe_duration,
+    read_span,
+    recording_limit,
+    smoothed_track,
+    write_csv,
+)
 
 TITLE = "emodemo: what emotion does this clip carry?"
 INTRO = """Upload or record a short English clip (a few seconds of speech), as sound or as video with a
 face in view. The app transcribes it with Whisper, asks every trained voice and words model which
 emotion it hears and, for a video, the face models what they see. Models are trained on acted
 data (RAVDESS speech, FER-2013 faces); expect them to be unsure on everyday speech."""
-DEFAULT_WEIGHT = 1.0   # every modality's weight in the fusion until the user moves a slider
-MAX_UPLOAD_MB = int(os.environ.get("EMODEMO_MAX_UPLOAD_MB", "200"))   # larger uploads are refused by Gradio
-CACHE_HOURS = float(os.environ.get("EMODEMO_CACHE_HOURS", "1"))       # uploads are deleted after this long
-CONCURRENCY = int(os.environ.get("EMODEMO_CONCURRENCY", "1"))         # analyses run at once; others queue
-TIMELINE_SECONDS = recording_limit()      # the Timeline tab's limit per recording (an hour; 10 minutes on a Space)
-SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"   # bench/compare.py
-SAVED_GENERALISATION = SAVED_COMPARISON.with_name("generalisation.json")                      # bench/generalisation.py
+DEFAULT_WEIGHT = 1.0  # every modality's weight in the fusion until the user moves a slider
+MAX_UPLOAD_MB = int(os.environ.get("EMODEMO_MAX_UPLOAD_MB", "200"))  # larger uploads are refused by Gradio
+CACHE_HOURS = float(os.environ.get("EMODEMO_CACHE_HOURS", "1"))  # uploads are deleted after this long
+CONCURRENCY = int(os.environ.get("EMODEMO_CONCURRENCY", "1"))  # analyses run at once; others queue
+TIMELINE_SECONDS = recording_limit()  # the Timeline tab's limit per recording (an hour; 10 minutes on a Space)
+SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"  # bench/compare.py
+SAVED_GENERALISATION = SAVED_COMPARISON.with_name("generalisation.json")  # bench/generalisation.py
 
 
 def on_gpu(fn):
@@ -57,7 +80,7 @@ def glibc():
 
 LIBC = glibc()
 if LIBC is not None:
-    LIBC.mallopt(-8, 2)     # M_ARENA_MAX: 2 malloc arenas, not 8 per core for Gradio's many worker threads
+    LIBC.mallopt(-8, 2)  # M_ARENA_MAX: 2 malloc arenas, not 8 per core for Gradio's many worker threads
 
 
 def give_back_memory() -> None:
@@ -67,12 +90,15 @@ def give_back_memory() -> None:
         LIBC.malloc_trim(0)
 
 
-EXAMPLES = Path(__file__).resolve().parent / "examples"   # made by scripts/make_examples.sh
+EXAMPLES = Path(__file__).resolve().parent / "examples"  # made by scripts/make_examples.sh
 pipeline = Pipeline()  # loads Whisper and every checkpoint once, at start-up
-ANSWERING = pipeline.voice_models + pipeline.face_models                        # one ranked answer each
-EXPLAINED = [m for m in ANSWERING if m in pipeline.explainable]                 # models that draw what they saw
-EXPERTS = {modality: f"{MODALITY_NAMES[modality]} ({pipeline.experts[modality].name})"    # voice, words, face
-           for modality in MODALITY_NAMES if modality in pipeline.experts}
+ANSWERING = pipeline.voice_models + pipeline.face_models  # one ranked answer each
+EXPLAINED = [m for m in ANSWERING if m in pipeline.explainable]  # models that draw what they saw
+EXPERTS = {
+    modality: f"{MODALITY_NAMES[modality]} ({pipeline.experts[modality].name})"  # voice, words, face
+    for modality in MODALITY_NAMES
+    if modality in pipeline.experts
+}
 
 
 @on_gpu
@@ -114,19 +140,31 @@ def page(result, both: bool = False) -> tuple:
     timing = "\n".join(f"| {k} | {v * 1000:.0f} ms |" for k, v in result.timings.items())
     both_note = ["Both a sound clip and a video were given: the video was analysed."] if both else []
     notes = "\n".join(f"- {n}" for n in result.notes + both_note + unsure_notes(result))
-    details = (f"{notes}\n\n| stage | time |\n|---|---|\n{timing}\n\nDevice: `{result.device}`; "
-               f"clip length analysed: {result.duration:.1f} s")
+    details = (
+        f"{notes}\n\n| stage | time |\n|---|---|\n{timing}\n\nDevice: `{result.device}`; "
+        f"clip length analysed: {result.duration:.1f} s"
+    )
     rankings = [dict(result.predictions[m.name].ranking) if m.name in result.predictions else None for m in ANSWERING]
     alone = pipeline.modalities_alone(result)
-    return (t.text.strip() if t else "", t.word_rows() if t else [], details, *rankings,
-            *[None] * len(EXPLAINED), alone, *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)))
+    return (
+        t.text.strip() if t else "",
+        t.word_rows() if t else [],
+        details,
+        *rankings,
+        *[None] * len(EXPLAINED),
+        alone,
+        *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)),
+    )
 
 
 def unsure_notes(result) -> list[str]:
     """A line per model whose calibrated top answer is under its "unsure" line."""
-    return [f"**{p.model} is unsure**: its top answer ({p.top}, {p.ranking[0][1]:.0%}) is under the "
-            f"{p.unsure_below:.0%} line chosen on validation speakers (above it, 80 % of their answers were right)."
-            for p in result.predictions.values() if p.unsure]
+    return [
+        f"**{p.model} is unsure**: its top answer ({p.top}, {p.ranking[0][1]:.0%}) is under the "
+        f"{p.unsure_below:.0%} line chosen on validation speakers (above it, 80 % of their answers were right)."
+        for p in result.predictions.values()
+        if p.unsure
+    ]
 
 
 def model_title(m) -> str:
@@ -138,6 +176,7 @@ def encoded(figure) -> PlotData:
     every yield, and as WebP, which takes longer to encode)."""
     import base64
     import io
+
     with io.BytesIO() as png:
         figure.savefig(png, format="png")
         return PlotData(type="matplotlib", plot="data:image/png;base64," + base64.b64encode(png.getvalue()).decode())
@@ -161,7 +200,7 @@ def saved_markdown(saved: Path, render, how: str) -> str:
         return render(json.loads(saved.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return f"Nothing saved here yet ({saved.name}): {how} measures it."
-    except (KeyError, TypeError, ValueError):      # a file from another version: never cost the page
+    except (KeyError, TypeError, ValueError):  # a file from another version: never cost the page
         return f"The saved {saved.name} is from another version: re-run {how}."
 
 
@@ -180,11 +219,15 @@ def compare_models() -> None:
     its confusion matrix (plotly)."""
     with gr.Accordion("Every model on every benchmark, and what each costs (notebook 06, docs/results.md)", open=False):
         gr.Markdown(side_by_side_markdown())
-    with gr.Accordion("Beyond RAVDESS: TESS, unseen actors through noise and telephone lines, the collapse "
-                      "(docs/results.md)", open=False):
+    with gr.Accordion(
+        "Beyond RAVDESS: TESS, unseen actors through noise and telephone lines, the collapse (docs/results.md)",
+        open=False,
+    ):
         gr.Markdown(generalisation_markdown())
-    gr.Markdown("Each model's confusion matrix and metrics on its own evaluation data, as stored in its "
-                "checkpoint (rows: true emotion; numbers: share of the row, counts in brackets).")
+    gr.Markdown(
+        "Each model's confusion matrix and metrics on its own evaluation data, as stored in its "
+        "checkpoint (rows: true emotion; numbers: share of the row, counts in brackets)."
+    )
     for m in pipeline.models:
         title, report = headline_report(m.meta)
         with gr.Row():
@@ -196,21 +239,29 @@ def compare_models() -> None:
 def evaluate(archive: str | None, progress=gr.Progress()):
     """Every model's metrics and confusion matrix on a zip of labelled clips."""
     import tempfile
+
     if not archive:
         raise gr.Error("Upload a zip of labelled clips first (RAVDESS file names, or a CSV with file and label).")
     with tempfile.TemporaryDirectory() as folder:
         try:
-            reports, notes = evaluate_upload(pipeline, archive, folder,
-                                             progress=lambda done, total: progress((done, total), desc="clips analysed"))
+            reports, notes = evaluate_upload(
+                pipeline, archive, folder, progress=lambda done, total: progress((done, total), desc="clips analysed")
+            )
         except UploadError as err:
             raise gr.Error(str(err)) from None
     give_back_memory()
-    rows = [f"| {name} | {r['n']} | {r['WA']:.3f} | {r['UA']:.3f} | {r['WF1']:.3f} | {r['UF1']:.3f} |"
-            for name, r in reports.items()]
+    rows = [
+        f"| {name} | {r['n']} | {r['WA']:.3f} | {r['UA']:.3f} | {r['WF1']:.3f} | {r['UF1']:.3f} |"
+        for name, r in reports.items()
+    ]
     table = "| model | clips | WA | UA | WF1 | UF1 |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
     summary = table + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
-    plots = [confusion_matrix_plotly(reports[m.name]["confusion_matrix"], reports[m.name]["labels"], title=m.name)
-             if m.name in reports else None for m in ANSWERING]
+    plots = [
+        confusion_matrix_plotly(reports[m.name]["confusion_matrix"], reports[m.name]["labels"], title=m.name)
+        if m.name in reports
+        else None
+        for m in ANSWERING
+    ]
     return summary, *plots
 
 
@@ -223,6 +274,7 @@ def build_timeline(recording: str | None, sides: str, progress=gr.Progress()):
     a progress bar while it runs; the emotions over time (one plot per side of a call), the segments'
     table, the transcript and the CSV / JSON-lines downloads."""
     import tempfile
+
     if not recording:
         raise gr.Error("Give a recording first: upload a file or record from the microphone.")
     channels = "each" if sides.startswith("each") else "mix"
@@ -230,10 +282,14 @@ def build_timeline(recording: str | None, sides: str, progress=gr.Progress()):
         length = probe_duration(recording)
         total = min(length, TIMELINE_SECONDS)
         records = []
-        for record in analyse_recording(pipeline, recording, channels=channels, max_seconds=TIMELINE_SECONDS,
-                                        name=Path(recording).name,
-                                        on_progress=lambda s: progress((round(min(s, total)), round(total)),
-                                                                       desc="seconds analysed", unit="s")):
+        for record in analyse_recording(
+            pipeline,
+            recording,
+            channels=channels,
+            max_seconds=TIMELINE_SECONDS,
+            name=Path(recording).name,
+            on_progress=lambda s: progress((round(min(s, total)), round(total)), desc="seconds analysed", unit="s"),
+        ):
             records.append(record)
     except (AudioError, ValueError) as err:
         raise gr.Error(str(err)) from None
@@ -241,25 +297,57 @@ def build_timeline(recording: str | None, sides: str, progress=gr.Progress()):
         raise gr.Error("No speech was found in the recording: check the microphone or the file's volume.")
     records.sort(key=lambda r: (r["start"], r["channel"] or 0))
     plots = []
-    for channel in ([None] if channels == "mix" else [0, 1]):
+    for channel in [None] if channels == "mix" else [0, 1]:
         mine = [r for r in records if r["channel"] == channel]
         times, track = smoothed_track(mine)
-        plots.append(timeline_plotly(mine, times, track, CANONICAL7, title="emotion over time" if channel is None
-                                     else f"emotion over time, {'left' if channel == 0 else 'right'} side") if mine else None)
+        plots.append(
+            timeline_plotly(
+                mine,
+                times,
+                track,
+                CANONICAL7,
+                title="emotion over time"
+                if channel is None
+                else f"emotion over time, {'left' if channel == 0 else 'right'} side",
+            )
+            if mine
+            else None
+        )
     folder = Path(tempfile.mkdtemp(prefix="emodemo-timeline-"))
     jsonl = folder / f"{Path(recording).stem}.segments.jsonl"
     table_file = folder / f"{Path(recording).stem}.segments.csv"
     jsonl.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     write_csv(jsonl, table_file)
-    table = [["" if r["channel"] is None else r["channel"], r["start"], r["end"], r["emotion"], round(r["confidence"], 2),
-              "unsure" if r["unsure"] else "", r["words"] or ""] for r in records]
-    note = (f"Only the first {TIMELINE_SECONDS / 60:.0f} minutes were analysed (the limit of this app)."
-            if length > TIMELINE_SECONDS else "")
-    transcript = "\n".join(f"- **{r['start']:.1f}-{r['end']:.1f} s** ({r['emotion']}{', unsure' if r['unsure'] else ''}): "
-                           f"{r['words'] or ''}" for r in records)
+    table = [
+        [
+            "" if r["channel"] is None else r["channel"],
+            r["start"],
+            r["end"],
+            r["emotion"],
+            round(r["confidence"], 2),
+            "unsure" if r["unsure"] else "",
+            r["words"] or "",
+        ]
+        for r in records
+    ]
+    note = (
+        f"Only the first {TIMELINE_SECONDS / 60:.0f} minutes were analysed (the limit of this app)."
+        if length > TIMELINE_SECONDS
+        else ""
+    )
+    transcript = "\n".join(
+        f"- **{r['start']:.1f}-{r['end']:.1f} s** ({r['emotion']}{', unsure' if r['unsure'] else ''}): "
+        f"{r['words'] or ''}"
+        for r in records
+    )
     give_back_memory()
-    return (*(plots + [None])[:2], table, f"{note}\n\n{transcript}".strip(),
-            [str(table_file), str(jsonl)], {"path": recording, "records": records})
+    return (
+        *(plots + [None])[:2],
+        table,
+        f"{note}\n\n{transcript}".strip(),
+        [str(table_file), str(jsonl)],
+        {"path": recording, "records": records},
+    )
 
 
 @on_gpu
@@ -275,10 +363,14 @@ def open_segment(state: dict | None, evt: gr.SelectData):
     except (AudioError, ClipError, ValueError) as err:
         raise gr.Error(str(err)) from None
     figures = pipeline.explain(analysis)
-    answers = "\n".join(f"- {p.model}: {p.top} {p.ranking[0][1]:.0%}{' (unsure)' if p.unsure else ''}"
-                        for p in analysis.predictions.values())
-    summary = (f"**{record['start']:.1f}-{record['end']:.1f} s**: {analysis.transcript.text if analysis.transcript else ''}"
-               f"\n\n{answers}")
+    answers = "\n".join(
+        f"- {p.model}: {p.top} {p.ranking[0][1]:.0%}{' (unsure)' if p.unsure else ''}"
+        for p in analysis.predictions.values()
+    )
+    summary = (
+        f"**{record['start']:.1f}-{record['end']:.1f} s**: {analysis.transcript.text if analysis.transcript else ''}"
+        f"\n\n{answers}"
+    )
     views = [encoded(figures[m.name]) if m.name in figures else None for m in EXPLAINED]
     return (16000, (np.clip(wave, -1, 1) * 32767).astype(np.int16)), summary, *views
 
@@ -295,19 +387,24 @@ def live_update(chunk, state: LiveState | None):
     if point["silent"]:
         now = {"(no speech)": 1.0}
     else:
-        now = {f"{label}{' (unsure)' if point['unsure'] and label == point['emotion'] else ''}": p
-               for label, p in point["fused"].items()}
+        now = {
+            f"{label}{' (unsure)' if point['unsure'] and label == point['emotion'] else ''}": p
+            for label, p in point["fused"].items()
+        }
     times = np.array([p["time"] for p in state.points])
-    track = np.array([[p["fused"][label] for label in CANONICAL7] if not p["silent"] else [np.nan] * 7
-                      for p in state.points])
+    track = np.array(
+        [[p["fused"][label] for label in CANONICAL7] if not p["silent"] else [np.nan] * 7 for p in state.points]
+    )
     return now, timeline_plotly([], times, track, CANONICAL7, title="the voice, live (last 3 s, every second)"), state
 
 
 def launch_options() -> dict:
     """``demo.launch()``'s keywords: where to listen (Gradio's own variables) and the upload limit."""
-    return dict(server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-                max_file_size=f"{MAX_UPLOAD_MB}mb")
+    return dict(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+        max_file_size=f"{MAX_UPLOAD_MB}mb",
+    )
 
 
 # Every CACHE_HOURS, Gradio deletes the uploads and outputs it cached more than CACHE_HOURS ago.
@@ -319,9 +416,12 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
                 clip = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Clip (sound)", elem_id="clip")
                 film = gr.Video(sources=["upload", "webcam"], label="or a video with a face (mp4, webm, mov)")
                 go = gr.Button("Analyse", variant="primary")
-                gr.Examples([[str(path)] for path in sorted(EXAMPLES.glob("*.wav"))], inputs=[clip],
-                            label="Examples made by the project (espeak-ng's flat synthetic voice, emotional words; "
-                                  "one in German)")
+                gr.Examples(
+                    [[str(path)] for path in sorted(EXAMPLES.glob("*.wav"))],
+                    inputs=[clip],
+                    label="Examples made by the project (espeak-ng's flat synthetic voice, emotional words; "
+                    "one in German)",
+                )
             with gr.Column():
                 transcript = gr.Textbox(label="Transcript (Whisper)", interactive=False, elem_id="transcript")
                 words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
@@ -330,47 +430,67 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
         if not pipeline.voice_models:
             gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
         predictions = []
-        for start in range(0, len(ANSWERING), 3):                                    # three answers per row
+        for start in range(0, len(ANSWERING), 3):  # three answers per row
             with gr.Row():
-                predictions += [gr.Label(label=model_title(m), num_top_classes=3, elem_classes="prediction")
-                                for m in ANSWERING[start:start + 3]]
+                predictions += [
+                    gr.Label(label=model_title(m), num_top_classes=3, elem_classes="prediction")
+                    for m in ANSWERING[start : start + 3]
+                ]
         with gr.Accordion("Each modality alone, and fused with your weights", open=True):
-            gr.Markdown("Per modality, the model that reads it alone (voice, words, face for a video). "
-                        + ("The fused answer is a learned fusion of their calibrated answers (fitted on held-out "
-                           "actors' clips with their own words and with emotional lines, so neutral words do not "
-                           "outvote the voice); a slider scales a modality's say (1 as learned, 0 ignored)."
-                           if pipeline.stacker is not None else
-                           "The fused answer is their weighted mean. Move a slider to change a modality's weight.")
-                        + " Every model's answers are calibrated on held-out data (the voice and words models on "
-                        "held-out speakers, the face model on FER-2013's validation images); an answer whose "
-                        "confidence is under the line where 80 % of those held-out answers were right is marked "
-                        "*unsure*.")
+            gr.Markdown(
+                "Per modality, the model that reads it alone (voice, words, face for a video). "
+                + (
+                    "The fused answer is a learned fusion of their calibrated answers (fitted on held-out "
+                    "actors' clips with their own words and with emotional lines, so neutral words do not "
+                    "outvote the voice); a slider scales a modality's say (1 as learned, 0 ignored)."
+                    if pipeline.stacker is not None
+                    else "The fused answer is their weighted mean. Move a slider to change a modality's weight."
+                )
+                + " Every model's answers are calibrated on held-out data (the voice and words models on "
+                "held-out speakers, the face model on FER-2013's validation images); an answer whose "
+                "confidence is under the line where 80 % of those held-out answers were right is marked "
+                "*unsure*."
+            )
             with gr.Row():
-                sliders = [gr.Slider(0, 1, value=DEFAULT_WEIGHT, step=0.05, label=f"weight of {name}")
-                           for name in EXPERTS.values()]
+                sliders = [
+                    gr.Slider(0, 1, value=DEFAULT_WEIGHT, step=0.05, label=f"weight of {name}")
+                    for name in EXPERTS.values()
+                ]
             with gr.Row():
                 fused = gr.Label(label="fused answer", num_top_classes=4, elem_id="fused")
                 bars = gr.Plot(label="modalities and fusion", elem_id="fusion-bars")
             alone = gr.State({})
-        with gr.Accordion("What the models looked at: attention over words and sound, MESM's kept positions, "
-                          "the face track", open=True):
+        with gr.Accordion(
+            "What the models looked at: attention over words and sound, MESM's kept positions, the face track",
+            open=True,
+        ):
             views = [gr.Plot(label=m.name, elem_classes="attention") for m in EXPLAINED]
     with gr.Tab("Timeline (long recordings)"):
-        gr.Markdown(f"Upload or record a long recording (an interview, a call, a lecture; up to "
-                    f"{TIMELINE_SECONDS / 60:.0f} minutes are analysed). The app finds the speech (Silero voice-"
-                    "activity detection), cuts it into 1-10 s segments, transcribes them and asks every voice and "
-                    "words model about each. Select a row of the table to play that segment and see what the "
-                    "models looked at in it.")
+        gr.Markdown(
+            f"Upload or record a long recording (an interview, a call, a lecture; up to "
+            f"{TIMELINE_SECONDS / 60:.0f} minutes are analysed). The app finds the speech (Silero voice-"
+            "activity detection), cuts it into 1-10 s segments, transcribes them and asks every voice and "
+            "words model about each. Select a row of the table to play that segment and see what the "
+            "models looked at in it."
+        )
         with gr.Row():
-            recording = gr.Audio(sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="recording")
+            recording = gr.Audio(
+                sources=["upload", "microphone"], type="filepath", label="Recording", elem_id="recording"
+            )
             with gr.Column():
-                sides = gr.Radio(["mixed (one voice track)", "each side apart (a stereo call)"],
-                                 value="mixed (one voice track)", label="Channels")
+                sides = gr.Radio(
+                    ["mixed (one voice track)", "each side apart (a stereo call)"],
+                    value="mixed (one voice track)",
+                    label="Channels",
+                )
                 build = gr.Button("Build the timeline", variant="primary")
-        timeline_plots = [gr.Plot(label="emotion over time", elem_id="timeline"),
-                          gr.Plot(label="emotion over time (right side)")]
-        segments = gr.Dataframe(headers=TIMELINE_COLUMNS, label="Segments (select one)", interactive=False,
-                                elem_id="segments")
+        timeline_plots = [
+            gr.Plot(label="emotion over time", elem_id="timeline"),
+            gr.Plot(label="emotion over time (right side)"),
+        ]
+        segments = gr.Dataframe(
+            headers=TIMELINE_COLUMNS, label="Segments (select one)", interactive=False, elem_id="segments"
+        )
         downloads = gr.File(label="Download the segments (CSV, JSON lines)", file_count="multiple")
         with gr.Accordion("Transcript", open=False):
             timeline_text = gr.Markdown()
@@ -380,30 +500,52 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
             segment_views = [gr.Plot(label=m.name) for m in EXPLAINED]
         timeline_state = gr.State(None, time_to_live=CACHE_HOURS * 3600)
         # long recordings have a queue of their own: a short clip never waits behind an hour of audio
-        build.click(build_timeline, inputs=[recording, sides], outputs=[*timeline_plots, segments, timeline_text,
-                                                                          downloads, timeline_state],
-                    api_name="timeline", concurrency_id="timeline", concurrency_limit=1)
-        segments.select(open_segment, inputs=timeline_state, outputs=[segment_sound, segment_answers, *segment_views],
-                        api_name=False, concurrency_id="clips", concurrency_limit=CONCURRENCY)
+        build.click(
+            build_timeline,
+            inputs=[recording, sides],
+            outputs=[*timeline_plots, segments, timeline_text, downloads, timeline_state],
+            api_name="timeline",
+            concurrency_id="timeline",
+            concurrency_limit=1,
+        )
+        segments.select(
+            open_segment,
+            inputs=timeline_state,
+            outputs=[segment_sound, segment_answers, *segment_views],
+            api_name=False,
+            concurrency_id="clips",
+            concurrency_limit=CONCURRENCY,
+        )
     with gr.Tab("Live microphone"):
-        gr.Markdown("Press record and speak: every second, the models that hear the voice alone answer for the "
-                    "last 3 seconds (no transcript: Whisper would take longer than the second it has). Stop to "
-                    "end; a session lasts at most 10 minutes.")
+        gr.Markdown(
+            "Press record and speak: every second, the models that hear the voice alone answer for the "
+            "last 3 seconds (no transcript: Whisper would take longer than the second it has). Stop to "
+            "end; a session lasts at most 10 minutes."
+        )
         with gr.Row():
             mic = gr.Audio(sources=["microphone"], streaming=True, label="Microphone", elem_id="live-mic")
             live_now = gr.Label(label="now (fused voice answer)", num_top_classes=3, elem_id="live-now")
         live_track = gr.Plot(label="the voice over time", elem_id="live-track")
         live_state = gr.State(None)
-        mic.stream(live_update, inputs=[mic, live_state], outputs=[live_now, live_track, live_state],
-                   stream_every=EVERY_SECONDS, time_limit=600, api_name=False, concurrency_id="live",
-                   concurrency_limit=1)   # one chunk at a time, in order: two at once would each update a copy of the state
+        mic.stream(
+            live_update,
+            inputs=[mic, live_state],
+            outputs=[live_now, live_track, live_state],
+            stream_every=EVERY_SECONDS,
+            time_limit=600,
+            api_name=False,
+            concurrency_id="live",
+            concurrency_limit=1,
+        )  # one chunk at a time, in order: two at once would each update a copy of the state
         mic.start_recording(lambda: (None, None, None), outputs=[live_now, live_track, live_state], api_name=False)
     with gr.Tab("Compare models"):
         compare_models()
     with gr.Tab("Evaluate on your clips"):
-        gr.Markdown("Upload a zip of labelled clips: files named as RAVDESS names them "
-                    "(`03-01-05-01-01-01-12.wav`, the third field is the emotion), or any names with a CSV "
-                    "holding `file` and `label` columns. Every model answers every clip; face models answer videos.")
+        gr.Markdown(
+            "Upload a zip of labelled clips: files named as RAVDESS names them "
+            "(`03-01-05-01-01-01-12.wav`, the third field is the emotion), or any names with a CSV "
+            "holding `file` and `label` columns. Every model answers every clip; face models answer videos."
+        )
         archive = gr.File(file_types=[".zip"], label="Labelled clips (zip)")
         score = gr.Button("Evaluate", variant="primary")
         scores = gr.Markdown()
@@ -411,11 +553,21 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
         score.click(evaluate, inputs=archive, outputs=[scores, *matrices], api_name="evaluate")
     analysis = gr.State(None, time_to_live=CACHE_HOURS * 3600)  # the last analysis, until its figures are drawn
     # one queue for answers and figures, first come first served: the figures' event joins it when the answers are out
-    go.click(analyse, inputs=[clip, film], outputs=[transcript, words, details, *predictions, *views, alone, fused, bars,
-                                                    analysis], api_name="analyse", concurrency_id="clips",
-             concurrency_limit=CONCURRENCY
-             ).success(draw, inputs=analysis, outputs=[*views, analysis], api_name="explain", concurrency_id="clips",
-                       concurrency_limit=CONCURRENCY)
+    go.click(
+        analyse,
+        inputs=[clip, film],
+        outputs=[transcript, words, details, *predictions, *views, alone, fused, bars, analysis],
+        api_name="analyse",
+        concurrency_id="clips",
+        concurrency_limit=CONCURRENCY,
+    ).success(
+        draw,
+        inputs=analysis,
+        outputs=[*views, analysis],
+        api_name="explain",
+        concurrency_id="clips",
+        concurrency_limit=CONCURRENCY,
+    )
     for slider in sliders:
         slider.change(fused_view, inputs=[alone, *sliders], outputs=[fused, bars], api_name=False)
 

@@ -17,6 +17,7 @@ Usage::
 
 Writes ``bench/results/app.json`` and ``.png`` and prints a table. Run it on a quiet machine.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,15 +34,21 @@ sys.path.insert(0, str(REPO))
 
 from timing import CLIP_SECONDS, arguments, five_second_clip, machine, save_and_print  # noqa: E402
 
-TARGETS = {"answer_s": 3.0, "startup_s": 20.0, "peak_rss_mb": 3000.0}   # issue 8's targets on a 2-core CPU
+TARGETS = {"answer_s": 3.0, "startup_s": 20.0, "peak_rss_mb": 3000.0}  # issue 8's targets on a 2-core CPU
 
 
 def startup_seconds(runs: int = 3) -> list[float]:
     code = "import time; t = time.perf_counter(); import app; print(time.perf_counter() - t)"
     times = []
     for _ in range(runs):
-        done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True,
-                              env={**os.environ, "TQDM_DISABLE": "1"})
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "TQDM_DISABLE": "1"},
+        )
         times.append(float(done.stdout.strip().splitlines()[-1]))
     return times
 
@@ -51,26 +58,41 @@ def main() -> None:
     startup = startup_seconds()
     from emodemo.recipes.frozen_states import forget_clips
     from emodemo.serving import Pipeline
+
     pipeline = Pipeline()
     with tempfile.TemporaryDirectory() as folder:
         clip = five_second_clip(args.root, Path(folder))
         runs = []
         for _ in range(6):
-            forget_clips()                      # each run pays as for a new clip (no remembered encodings)
+            forget_clips()  # each run pays as for a new clip (no remembered encodings)
             started = time.perf_counter()
             result = pipeline.analyse(clip)
             figures_started = time.perf_counter()
             pipeline.explain(result)
-            runs.append({**result.timings, "figures": time.perf_counter() - figures_started,
-                         "answer": time.perf_counter() - started})
-    runs = runs[1:]                                                      # the first warms caches up
+            runs.append(
+                {
+                    **result.timings,
+                    "figures": time.perf_counter() - figures_started,
+                    "answer": time.perf_counter() - started,
+                }
+            )
+    runs = runs[1:]  # the first warms caches up
     stages = {stage: statistics.median(run[stage] for run in runs) for stage in runs[0]}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = [{"stage": stage, "ms": 1000 * seconds} for stage, seconds in stages.items()]
-    result = {"machine": machine(), "device": str(pipeline.device), "clip_seconds": CLIP_SECONDS,
-              "models": [m.name for m in pipeline.voice_models], "transcript": result.transcript.text,
-              "startup_s": statistics.median(startup), "startup_runs_s": startup, "answer_s": stages["answer"],
-              "peak_rss_mb": peak_mb, "targets": TARGETS, "rows": rows}
+    result = {
+        "machine": machine(),
+        "device": str(pipeline.device),
+        "clip_seconds": CLIP_SECONDS,
+        "models": [m.name for m in pipeline.voice_models],
+        "transcript": result.transcript.text,
+        "startup_s": statistics.median(startup),
+        "startup_runs_s": startup,
+        "answer_s": stages["answer"],
+        "peak_rss_mb": peak_mb,
+        "targets": TARGETS,
+        "rows": rows,
+    }
     save_and_print(result, args.out, label="stage")
     for key, limit in TARGETS.items():
         print(f"{key}: {result[key]:.2f} (target < {limit:g}) {'ok' if result[key] < limit else 'MISSED'}")
@@ -79,6 +101,7 @@ def main() -> None:
 
 def figure(stages: dict, result: dict, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -87,9 +110,11 @@ def figure(stages: dict, result: dict, path: Path) -> None:
     ax.barh(list(parts), [1000 * v for v in parts.values()], color="tab:blue")
     ax.invert_yaxis()
     ax.set_xlabel("ms (median of 5)")
-    ax.set_title(f"app answer for a {CLIP_SECONDS:.0f} s clip: {result['answer_s']:.2f} s in all, start-up "
-                 f"{result['startup_s']:.1f} s, peak {result['peak_rss_mb']:.0f} MB ({result['machine']['cores']} cores)",
-                 fontsize=9)
+    ax.set_title(
+        f"app answer for a {CLIP_SECONDS:.0f} s clip: {result['answer_s']:.2f} s in all, start-up "
+        f"{result['startup_s']:.1f} s, peak {result['peak_rss_mb']:.0f} MB ({result['machine']['cores']} cores)",
+        fontsize=9,
+    )
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -22,6 +22,7 @@ Usage::
 
 Writes ``bench/results/asr[_beamN][_MODEL].json`` and ``.png`` and prints a table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,6 @@ from emodemo.speech import asr, normalise, word_error_rate  # noqa: E402
 from emodemo.weights import assets  # noqa: E402
 
 
-
 def benchmark_clips(root: Path) -> list[Path]:
     """The fixed 40 clips of the protocol above (two per actor, actors 01-20)."""
     clips = []
@@ -53,8 +53,10 @@ def benchmark_clips(root: Path) -> list[Path]:
             name = f"03-01-{emotion:02d}-{intensity:02d}-{k + 1:02d}-{repetition:02d}-{actor:02d}"
             matches = sorted((root / f"Actor_{actor:02d}").glob(name + ".*"))
             if not matches:
-                raise FileNotFoundError(f"{name} not found under {root / f'Actor_{actor:02d}'}: is --root a "
-                                        "RAVDESS speech folder (Actor_XX/03-01-...)?")
+                raise FileNotFoundError(
+                    f"{name} not found under {root / f'Actor_{actor:02d}'}: is --root a "
+                    "RAVDESS speech folder (Actor_XX/03-01-...)?"
+                )
             clips.append(matches[0])
     return clips
 
@@ -74,8 +76,14 @@ def measure(backend: str, model: str, waves: list, beam_size: int) -> dict:
     for wave in waves:
         wall, cpu = time.perf_counter(), time.process_time()
         transcript = asr.transcribe(wave, model=model, backend=backend, beam_size=beam_size)
-        rows.append({"text": transcript.text, "wall_s": time.perf_counter() - wall,
-                     "cpu_s": time.process_time() - cpu, "audio_s": transcript.duration})
+        rows.append(
+            {
+                "text": transcript.text,
+                "wall_s": time.perf_counter() - wall,
+                "cpu_s": time.process_time() - cpu,
+                "audio_s": transcript.duration,
+            }
+        )
     return {"load": load, "clips": rows}
 
 
@@ -105,7 +113,7 @@ def plot(summaries: dict[str, dict], title: str, path: Path) -> None:
     panels = [("wer", "word error rate"), ("cpu_s_per_clip", "CPU s per clip"), ("rtf", "real-time factor (wall)")]
     for ax, (key, label) in zip(axes, panels):
         values = [summaries[n][key] for n in names]
-        bars = ax.bar(names, values, color=["#4C72B0", "#DD8452"][:len(names)])
+        bars = ax.bar(names, values, color=["#4C72B0", "#DD8452"][: len(names)])
         ax.bar_label(bars, fmt="%.3f")
         ax.set_title(label)
         ax.set_ylim(0, max(max(values) * 1.25, 1e-3))
@@ -117,8 +125,12 @@ def plot(summaries: dict[str, dict], title: str, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "ravdess_speech",
-                        help="RAVDESS speech folder (Actor_01 ... Actor_20)")
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=REPO.parent / "shared" / "datasets" / "ravdess_speech",
+        help="RAVDESS speech folder (Actor_01 ... Actor_20)",
+    )
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--beam-size", type=int, default=1)
     parser.add_argument("--backends", nargs="+", default=list(asr.BACKENDS), choices=asr.BACKENDS)
@@ -136,20 +148,29 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
-    title = (f"Whisper {args.model}, beam {args.beam_size}, 40 RAVDESS clips (actors 01-20), CPU: {machine}")
+    machine = (
+        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    )
+    title = f"Whisper {args.model}, beam {args.beam_size}, 40 RAVDESS clips (actors 01-20), CPU: {machine}"
     print(title)
     print(f"{'backend':<16}{'WER':>7}{'exact':>7}{'CPU s/clip':>12}{'wall s/clip':>13}{'RTF':>7}{'load s':>8}")
     for name, s in summaries.items():
-        print(f"{name:<16}{s['wer']:>7.3f}{s['exact_match']:>7.2f}{s['cpu_s_per_clip']:>12.3f}"
-              f"{s['wall_s_per_clip']:>13.3f}{s['rtf']:>7.3f}{s['load_wall_s']:>8.2f}")
+        print(
+            f"{name:<16}{s['wer']:>7.3f}{s['exact_match']:>7.2f}{s['cpu_s_per_clip']:>12.3f}"
+            f"{s['wall_s_per_clip']:>13.3f}{s['rtf']:>7.3f}{s['load_wall_s']:>8.2f}"
+        )
 
-    suffix = ("" if args.beam_size == 1 else f"_beam{args.beam_size}") + ("" if args.model == "tiny.en" else f"_{args.model}")
+    suffix = ("" if args.beam_size == 1 else f"_beam{args.beam_size}") + (
+        "" if args.model == "tiny.en" else f"_{args.model}"
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     report = {
         "protocol": __doc__.split("Usage::")[0].strip(),
-        "model": args.model, "beam_size": args.beam_size, "machine": machine,
-        "clips": [c.name for c in clips], "references": references,
+        "model": args.model,
+        "beam_size": args.beam_size,
+        "machine": machine,
+        "clips": [c.name for c in clips],
+        "references": references,
         "summary": summaries,
         "per_clip": {b: [{"clip": c.name, **row} for c, row in zip(clips, r["clips"])] for b, r in results.items()},
         "load": {b: r["load"] for b, r in results.items()},

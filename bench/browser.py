@@ -22,6 +22,7 @@ Usage::
 
 Writes ``bench/results/browser.json`` and prints a table. Run it on a quiet machine.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -29,7 +30,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -58,6 +58,7 @@ def peak_rss_mb(pid: int) -> float:
 def browser_runs(url: str, clip: Path, expected: dict[str, int], runs: int = 6) -> list[dict[str, float]]:
     """Per run, seconds from the click on Analyse to each stage on screen (see the module docstring)."""
     from playwright.sync_api import sync_playwright
+
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     timings = []
     with sync_playwright() as driver:
@@ -67,10 +68,10 @@ def browser_runs(url: str, clip: Path, expected: dict[str, int], runs: int = 6) 
             page.goto(url)
             page.locator("#clip input[type=file]").set_input_files(str(clip))
             page.get_by_role("button", name="Analyse").wait_for()
-            page.wait_for_timeout(1000)                      # the upload settles
+            page.wait_for_timeout(1000)  # the upload settles
             timings.append(watch(page, expected))
         browser.close()
-    return timings[1:]                                       # the first run warms up
+    return timings[1:]  # the first run warms up
 
 
 def watch(page, expected: dict[str, int], limit_s: float = 180.0) -> dict[str, float]:
@@ -81,9 +82,13 @@ def watch(page, expected: dict[str, int], limit_s: float = 180.0) -> dict[str, f
     while len(seen) < 5 and time.perf_counter() - start < limit_s:
         answers, transcript, figures = page.evaluate(PAGE_STATE)
         now = time.perf_counter() - start
-        for stage, reached in (("voice_s", answers >= expected["hearing"]), ("transcript_s", transcript > 0),
-                               ("words_s", answers >= expected["answers"]), ("first_figure_s", figures >= 1),
-                               ("figures_s", figures >= expected["figures"])):
+        for stage, reached in (
+            ("voice_s", answers >= expected["hearing"]),
+            ("transcript_s", transcript > 0),
+            ("words_s", answers >= expected["answers"]),
+            ("first_figure_s", figures >= 1),
+            ("figures_s", figures >= expected["figures"]),
+        ):
             if reached:
                 seen.setdefault(stage, now)
         page.wait_for_timeout(20)
@@ -96,6 +101,7 @@ def twenty_users(url: str, clip: Path) -> list[dict[str, float]]:
     figure (the ``/explain`` event its page sends once the answers are out), and the highest queue
     position Gradio reported to it."""
     from gradio_client import Client, handle_file
+
     clients = [Client(url, verbose=False) for _ in range(USERS)]
     start = time.perf_counter()
     jobs = [client.submit(handle_file(str(clip)), None, api_name="/analyse") for client in clients]
@@ -108,7 +114,7 @@ def twenty_users(url: str, clip: Path) -> list[dict[str, float]]:
                 rank = event.status().rank if event is not None else None
                 if rank is not None:
                     user["queue_position"] = max(rank + 1, user["queue_position"] or 0)
-            if user["answers_s"] is None and len(job.outputs()) >= 2:    # the page with transcript and words
+            if user["answers_s"] is None and len(job.outputs()) >= 2:  # the page with transcript and words
                 user["answers_s"] = now
             if figures[i] is None and job.done():
                 job.result()
@@ -124,13 +130,37 @@ def probe_files(root: Path, clip: Path, folder: Path) -> list[tuple[str, Path]]:
     """The probe's sequence (see the module docstring), written into ``folder``."""
     import numpy as np
     import soundfile as sf
+
     wave, sr = sf.read(str(clip), dtype="float32")
     long = folder / "ten_minutes.wav"
     sf.write(long, np.tile(wave, 600 // 5), sr, subtype="PCM_16")
     uhd = folder / "uhd.mp4"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=3840x2160:rate=25", "-f", "lavfi",
-                    "-i", "sine=frequency=220", "-t", "10", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac",
-                    str(uhd)], check=True)
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=3840x2160:rate=25",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=220",
+            "-t",
+            "10",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            str(uhd),
+        ],
+        check=True,
+    )
     silent = folder / "silent.wav"
     sf.write(silent, np.zeros(5 * sr, np.float32), sr)
     garbage = folder / "garbage.mp3"
@@ -145,24 +175,29 @@ def probe_files(root: Path, clip: Path, folder: Path) -> list[tuple[str, Path]]:
 def probe(url: str, files: list[tuple[str, Path]]) -> None:
     """Send each probe file to its tab; failures (a silent clip, a non-audio file) are expected."""
     from gradio_client import Client, handle_file
+
     client = Client(url, verbose=False)
     for tab, path in files:
         try:
             if tab == "analyse":
                 client.predict(handle_file(str(path)), None, api_name="/analyse")
-                client.predict(api_name="/explain")        # its figures, as the page asks for them
+                client.predict(api_name="/explain")  # its figures, as the page asks for them
             else:
                 client.predict(handle_file(str(path)), api_name="/evaluate")
-        except Exception as error:                         # the app's message for a bad file
+        except Exception as error:  # the app's message for a bad file
             print(f"{path.name}: {str(error)[:100]}")
 
 
 def main() -> None:
     args = arguments(__doc__, "browser")
     from emodemo.serving import Pipeline
-    served = Pipeline(transcribe=False)                # the app's models: what its page will show for a clip
-    expected = {"hearing": sum(set(served.reads(m)) == {"audio"} for m in served.voice_models),
-                "answers": len(served.voice_models), "figures": sum(m in served.voice_models for m in served.explainable)}
+
+    served = Pipeline(transcribe=False)  # the app's models: what its page will show for a clip
+    expected = {
+        "hearing": sum(set(served.reads(m)) == {"audio"} for m in served.voice_models),
+        "answers": len(served.voice_models),
+        "figures": sum(m in served.voice_models for m in served.explainable),
+    }
     with tempfile.TemporaryDirectory() as folder, running_app() as (url, app, started_s):
         clip = five_second_clip(args.root, Path(folder))
         memory = {"start": peak_rss_mb(app.pid)}
@@ -174,14 +209,24 @@ def main() -> None:
         memory["probe"] = peak_rss_mb(app.pid)
     stages = {stage: statistics.median(run[stage] for run in runs) for stage in runs[0]}
     answers = [user["answers_s"] for user in users]
-    result = {"machine": machine(), "startup_s": started_s, "expected": expected, "browser_runs": runs,
-              "users": users, "peak_rss_mb": memory, "targets": TARGETS,
-              "twenty_answers_s": max(answers), "twenty_done_s": max(user["done_s"] for user in users),
-              "rows": [{"measure": f"browser: {k}", "value": v} for k, v in stages.items()]
-              + [{"measure": "20 users: last answers_s", "value": max(answers)},
-                 {"measure": "20 users: last figure_s", "value": max(user["done_s"] for user in users)},
-                 {"measure": "20 users: shown a queue position", "value": sum(bool(u["queue_position"]) for u in users)}]
-              + [{"measure": f"peak RSS MB after {k}", "value": v} for k, v in memory.items()]}
+    result = {
+        "machine": machine(),
+        "startup_s": started_s,
+        "expected": expected,
+        "browser_runs": runs,
+        "users": users,
+        "peak_rss_mb": memory,
+        "targets": TARGETS,
+        "twenty_answers_s": max(answers),
+        "twenty_done_s": max(user["done_s"] for user in users),
+        "rows": [{"measure": f"browser: {k}", "value": v} for k, v in stages.items()]
+        + [
+            {"measure": "20 users: last answers_s", "value": max(answers)},
+            {"measure": "20 users: last figure_s", "value": max(user["done_s"] for user in users)},
+            {"measure": "20 users: shown a queue position", "value": sum(bool(u["queue_position"]) for u in users)},
+        ]
+        + [{"measure": f"peak RSS MB after {k}", "value": v} for k, v in memory.items()],
+    }
     save_and_print(result, args.out, label="measure")
 
 

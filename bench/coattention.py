@@ -22,6 +22,7 @@ Usage::
 Writes ``bench/results/coattention.json`` and ``.png`` and prints a table. Run it on a quiet
 machine: other processes inflate every number.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,9 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from timing import arguments, cost_figure, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 from emodemo.recipes import coattention as recipe  # noqa: E402
-from timing import arguments, cost_figure, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 MODES = ("speech", "text", "fusion")
 CLIP_SECONDS = 4.0
@@ -50,19 +51,26 @@ def measure(mode: str, clips, threads: list[int]) -> list[dict]:
     spec = spec_of(mode)
     model = recipe.build_model(recipe.model_kwargs(mode, 2, len(recipe.LABELS)), spec).eval()
     wave, transcript = exactly(clips[0][0], CLIP_SECONDS), clips[0][1]
-    batch = recipe.StateClips.collate([
-        {k: v[0] for k, v in recipe.clip_inputs(w, t, spec).items() if not k.endswith("mask")} for w, t in clips])
+    batch = recipe.StateClips.collate(
+        [{k: v[0] for k, v in recipe.clip_inputs(w, t, spec).items() if not k.endswith("mask")} for w, t in clips]
+    )
     rows = []
     for unfrozen, stage in enumerate(recipe.STAGES):
         model.unfreeze(unfrozen)
-        row = {"variant": mode, "stage": stage, "parameters": sum(p.numel() for p in model.parameters()),
-               "trained_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad)}
+        row = {
+            "variant": mode,
+            "stage": stage,
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "trained_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        }
         model.eval()
         for n in threads:
             torch.set_num_threads(n)
             inputs = recipe.clip_inputs(wave, transcript, spec)
             with torch.inference_mode():
-                row[f"ms_frozen_encoders_threads{n}"] = median_ms(lambda: recipe.clip_inputs(wave, transcript, spec), 20)
+                row[f"ms_frozen_encoders_threads{n}"] = median_ms(
+                    lambda: recipe.clip_inputs(wave, transcript, spec), 20
+                )
                 row[f"ms_model_threads{n}"] = median_ms(lambda: model(**inputs), 20)
         row["train_s_per_epoch_threads1"] = seconds_per_epoch(model, lambda: batch, TRAIN_CLIPS, BATCH)
         rows.append(row)
@@ -70,11 +78,17 @@ def measure(mode: str, clips, threads: list[int]) -> list[dict]:
 
 
 def figure(rows: list[dict], path: Path) -> None:
-    cost_figure("coattention cost", [f"{r['variant']} / {r['stage']}" for r in rows],
-                [([r["ms_frozen_encoders_threads1"] for r in rows], "tab:gray", "frozen encoders (Whisper, MiniLM)"),
-                 ([r["ms_model_threads1"] for r in rows], "tab:blue", "co-attention model")],
-                [r["train_s_per_epoch_threads1"] for r in rows],
-                "training s per epoch (840 clips, cached states, 1 thread)", path)
+    cost_figure(
+        "coattention cost",
+        [f"{r['variant']} / {r['stage']}" for r in rows],
+        [
+            ([r["ms_frozen_encoders_threads1"] for r in rows], "tab:gray", "frozen encoders (Whisper, MiniLM)"),
+            ([r["ms_model_threads1"] for r in rows], "tab:blue", "co-attention model"),
+        ],
+        [r["train_s_per_epoch_threads1"] for r in rows],
+        "training s per epoch (840 clips, cached states, 1 thread)",
+        path,
+    )
 
 
 def main() -> None:
@@ -84,8 +98,12 @@ def main() -> None:
     threads = sorted({1, min(2, os.cpu_count() or 1)})
     rows = [row for mode in MODES for row in measure(mode, clips, threads)]
     weights = CHECKPOINT / "model.safetensors"
-    result = {"machine": machine(), "clip_seconds": CLIP_SECONDS, "rows": rows,
-              "checkpoint_bytes": weights.stat().st_size if weights.exists() else None}
+    result = {
+        "machine": machine(),
+        "clip_seconds": CLIP_SECONDS,
+        "rows": rows,
+        "checkpoint_bytes": weights.stat().st_size if weights.exists() else None,
+    }
     save_and_print(result, args.out)
     figure(rows, args.out.with_suffix(".png"))
 

@@ -14,8 +14,10 @@ final split's validation actors with the served voice model) is written to
 ``checkpoints/fusion/stacker.json`` with ``--save``.
 
     python bench/fusion.py --voice runs/speech_probe_ablation/normalised --words nmt_attention/words_goemotions \\
-        --root ../shared/datasets/ravdess_speech --goemotions ../shared/datasets/goemotions --tess ../shared/datasets/tess
+        --root ../shared/datasets/ravdess_speech --goemotions ../shared/datasets/goemotions \\
+        --tess ../shared/datasets/tess
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,6 +43,7 @@ def answers_of(model_ref: str, samples) -> list[dict[str, float]]:
     """Canonical calibrated probabilities of a checkpoint (folder or served name) for each sample."""
     from emodemo.serving import load_models, temperature
     from emodemo.training import predict
+
     loaded = load_models([model_ref])[0]
     probs, _ = predict(loaded.model, loaded.recipe.make_dataset(samples, loaded.labels, loaded.meta.get("input_spec")))
     probs = softmax(np.log(np.clip(probs, 1e-12, None)), temperature(loaded.meta))
@@ -57,8 +60,11 @@ def top(answer: dict[str, float]) -> str:
 
 
 def scores(answers, truth) -> dict:
-    rules = {"voice alone": lambda a: a["audio"], "words alone": lambda a: a["text"],
-             "mean (equal weights)": lambda a: fuse(a, {"audio": 1, "text": 1})}
+    rules = {
+        "voice alone": lambda a: a["audio"],
+        "words alone": lambda a: a["text"],
+        "mean (equal weights)": lambda a: fuse(a, {"audio": 1, "text": 1}),
+    }
     out = {}
     for name, rule in rules.items():
         report = classification_report(truth, [top(rule(a)) for a in answers], CANONICAL7)
@@ -74,14 +80,18 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--goemotions", type=Path, required=True)
     parser.add_argument("--tess", type=Path, required=True)
-    parser.add_argument("--save", choices=("learned stacker", "learned weights"),
-                        help="write that rule, fitted on the final split's validation actors, to checkpoints/fusion/")
+    parser.add_argument(
+        "--save",
+        choices=("learned stacker", "learned weights"),
+        help="write that rule, fitted on the final split's validation actors, to checkpoints/fusion/",
+    )
     args = parser.parse_args()
 
     from emodemo import data
     from emodemo.data.splits import RAVDESS_FINAL, RAVDESS_KFOLD, load_splits
     from emodemo.protocols import pairing
     from emodemo.speech import transcribe_samples
+
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     transcripts = transcribe_samples(clips)
     tess = [s for s in data.load("tess", args.tess) if s.split == "choose"]
@@ -91,8 +101,10 @@ def main() -> None:
         voice = str(args.voice / "folds" / fold.name)
         _, val, test = pairing.mixed_pairs(clips, transcripts, fold, "goemotions", args.goemotions)
         val_answers = paired_answers(voice, args.words, val)
-        stackers = {"learned stacker": Stacker.fit(val_answers, [s.label for s in val], MODALITIES),
-                    "learned weights": Stacker.fit_weights(val_answers, [s.label for s in val], MODALITIES)}
+        stackers = {
+            "learned stacker": Stacker.fit(val_answers, [s.label for s in val], MODALITIES),
+            "learned weights": Stacker.fit_weights(val_answers, [s.label for s in val], MODALITIES),
+        }
         fold_result = {}
         for half in ("constructed", "real"):
             chosen = [s for s in test if s.meta.get("pairing", "real") == half]
@@ -106,8 +118,9 @@ def main() -> None:
         truth = [t for f in per_fold for t in f[part][1]]
         part_scores = scores(answers, truth)
         for rule in per_fold[0][part][2]:
-            report = classification_report(truth, [top(f[part][2][rule](a)) for f in per_fold for a in f[part][0]],
-                                           CANONICAL7)
+            report = classification_report(
+                truth, [top(f[part][2][rule](a)) for f in per_fold for a in f[part][0]], CANONICAL7
+            )
             part_scores[rule] = {"WA": report["WA"], "UA": report["UA"]}
         results[part] = part_scores
         print(part, json.dumps(part_scores))
@@ -117,9 +130,13 @@ def main() -> None:
         final = load_splits(RAVDESS_FINAL)[0]
         _, val, _ = pairing.mixed_pairs(clips, transcripts, final, "goemotions", args.goemotions)
         fit = Stacker.fit if args.save == "learned stacker" else Stacker.fit_weights
-        stacker = fit(paired_answers(args.served_voice, args.words, val), [s.label for s in val], MODALITIES,
-                      about=f"{args.save}: voice {args.served_voice} + words {args.words}, fitted on the mixed pairs "
-                            f"of RAVDESS actors {', '.join(final.val)} (the final split's validation actors)")
+        stacker = fit(
+            paired_answers(args.served_voice, args.words, val),
+            [s.label for s in val],
+            MODALITIES,
+            about=f"{args.save}: voice {args.served_voice} + words {args.words}, fitted on the mixed pairs "
+            f"of RAVDESS actors {', '.join(final.val)} (the final split's validation actors)",
+        )
         print("saved", stacker.save(STACKER))
 
 

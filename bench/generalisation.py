@@ -19,6 +19,7 @@ for the words models with fold models, the perturbed clips (1,200 per fold) with
 3-14 s per clip on this shared 2-core CPU under load (about 1 hour for TESS with two single-thread
 processes), a few minutes when the caches are warm.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,30 +31,51 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 SAVED = REPO / "bench" / "results" / "generalisation.json"
-BLOCK_START, BLOCK_END = "<!-- generalisation:start -->", "<!-- generalisation:end -->"     # in docs/results.md
+BLOCK_START, BLOCK_END = "<!-- generalisation:start -->", "<!-- generalisation:end -->"  # in docs/results.md
 
 
 def render_results(result: dict, page: Path | None = None) -> None:
     """Rewrite the block of ``page`` (default docs/results.md) between the generalisation markers
     (the choose half only)."""
+    from headline import RESULTS_PAGE
+
     from emodemo.core import replace_marked_block
     from emodemo.serving import cross_corpus
-    from headline import RESULTS_PAGE
+
     replace_marked_block(page or RESULTS_PAGE, BLOCK_START, BLOCK_END, cross_corpus.markdown_table(result))
 
 
-CARD_KEYS = {"tess_choose": "TESS choose half (words 1-25, 350 clips; never trained on; the half models were chosen on)",
-             "tess_report": "TESS report half (words 26-50, 350 clips; scored once, for this final choice)"}
+CARD_KEYS = {
+    "tess_choose": "TESS choose half (words 1-25, 350 clips; never trained on; the half models were chosen on)",
+    "tess_report": "TESS report half (words 26-50, 350 clips; scored once, for this final choice)",
+}
 
 
 def write_cards(scored: list[dict]) -> None:
     """Each scored model's TESS halves into its checkpoint's metrics and card (replacing older ones)."""
     from emodemo.serving import CHECKPOINTS
     from emodemo.training import add_metrics
+
     for model in scored:
-        halves = {CARD_KEYS[k]: {m: model[k][m] for m in ("labels", "n", "WA", "UA", "WF1", "UF1", "per_class",
-                                                            "confusion_matrix", "collapse", "most_frequent_answer")}
-                  for k in CARD_KEYS if model.get(k)}
+        halves = {
+            CARD_KEYS[k]: {
+                m: model[k][m]
+                for m in (
+                    "labels",
+                    "n",
+                    "WA",
+                    "UA",
+                    "WF1",
+                    "UF1",
+                    "per_class",
+                    "confusion_matrix",
+                    "collapse",
+                    "most_frequent_answer",
+                )
+            }
+            for k in CARD_KEYS
+            if model.get(k)
+        }
         if halves:
             add_metrics(CHECKPOINTS / model["model"], halves, overwrite=True)
 
@@ -66,27 +88,33 @@ def main() -> None:
     parser.add_argument("--models", help="comma-separated served models (default: every one)")
     parser.add_argument("--halves", default="choose,report", help="TESS halves to score (default: both)")
     parser.add_argument("--skip-robustness", action="store_true", help="score no robustness set (faster)")
-    parser.add_argument("--render-only", action="store_true",
-                        help="re-render docs/results.md's table and the README's headline from the saved JSON")
+    parser.add_argument(
+        "--render-only",
+        action="store_true",
+        help="re-render docs/results.md's table and the README's headline from the saved JSON",
+    )
     parser.add_argument("--report", action="store_true", help="also print the TESS report half's scores")
     parser.add_argument("--cards", action="store_true", help="write the scored models' TESS halves into their cards")
     args = parser.parse_args()
     from emodemo.serving import cross_corpus
+
     if args.render_only:
         result = json.loads(SAVED.read_text(encoding="utf-8"))
     else:
         models = args.models.split(",") if args.models else None
-        result = cross_corpus.run(args.tess, args.ravdess, models, with_robustness=not args.skip_robustness,
-                                  halves=args.halves.split(","))
+        result = cross_corpus.run(
+            args.tess, args.ravdess, models, with_robustness=not args.skip_robustness, halves=args.halves.split(",")
+        )
         if args.cards:
             write_cards(result["models"])
-        if models and SAVED.exists():       # some models scored again: the others' saved scores stay
+        if models and SAVED.exists():  # some models scored again: the others' saved scores stay
             saved = json.loads(SAVED.read_text(encoding="utf-8"))
             result = cross_corpus.merged(saved, result, cross_corpus.served_models())
         SAVED.parent.mkdir(parents=True, exist_ok=True)
         SAVED.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     render_results(result)
     from headline import render_headline
+
     render_headline()
     print(cross_corpus.markdown_table(result, report_half=args.report))
 

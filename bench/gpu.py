@@ -26,6 +26,7 @@ dimensions, the MiniLM config).
 Writes ``bench/results/gpu.json`` and ``.png`` and prints a table. Without a GPU, ``run`` stops
 (``--cpu`` measures the CPU the same way, into ``gpu_cpu.json`` unless ``--out`` says otherwise).
 """
+
 from __future__ import annotations
 
 import json
@@ -56,6 +57,7 @@ def first_faces(fer_root: Path, n: int = 1):
     """The first ``n`` FER-2013 test faces, ``uint8 [n, 48, 48]``."""
     from emodemo import data
     from emodemo.recipes.fer_cnn import read_faces
+
     test = data.load("fer2013", fer_root, split="test")
     return read_faces([s.image for s in test[:n]]).numpy()
 
@@ -64,19 +66,19 @@ def prepare(root: Path, fer_root: Path) -> None:
     from dataclasses import asdict
 
     from safetensors.torch import save_file
+    from timing import exactly, real_clips
 
     from emodemo.inputs import MINILM, load_text_encoder
     from emodemo.recipes import get_recipe
     from emodemo.recipes.frozen_states import words_of
     from emodemo.speech import load_model
     from emodemo.training import read_checkpoint_config
-    from timing import exactly, real_clips
 
     INPUTS.mkdir(parents=True, exist_ok=True)
     wave, transcript = real_clips(root, 1)[0]
     wave = exactly(wave, CLIP_SECONDS)
     tokenizer, minilm = load_text_encoder(MINILM)
-    token_ids = tokenizer([words_of(transcript)], return_tensors="pt")["input_ids"]      # [1, N]
+    token_ids = tokenizer([words_of(transcript)], return_tensors="pt")["input_ids"]  # [1, N]
     save_file({"wave": torch.from_numpy(wave), "token_ids": token_ids}, INPUTS / "clip.safetensors")
     minilm.config.to_json_file(INPUTS / "minilm_config.json")
     dims = asdict(load_model("openai-whisper", "tiny.en").engine.dims)
@@ -85,7 +87,7 @@ def prepare(root: Path, fer_root: Path) -> None:
     for folder in checkpoint_folders():
         meta = read_checkpoint_config(folder)
         recipe = get_recipe(meta["model_name"])
-        if "image" in recipe.MODALITIES:   # a face model: one real face crop, "per clip" means per face
+        if "image" in recipe.MODALITIES:  # a face model: one real face crop, "per clip" means per face
             inputs = recipe.face_inputs(face[None])
         else:
             inputs = recipe.clip_inputs(wave, transcript, meta.get("input_spec"))
@@ -110,8 +112,9 @@ def model_row(folder: Path, device: torch.device, sync) -> dict:
     return {"model": key_of(folder), **model_cost(model.float(), one, device, sync)}
 
 
-def model_cost(model: torch.nn.Module, one: dict[str, torch.Tensor], device: torch.device, sync,
-               train_clips: int = TRAIN_CLIPS) -> dict:
+def model_cost(
+    model: torch.nn.Module, one: dict[str, torch.Tensor], device: torch.device, sync, train_clips: int = TRAIN_CLIPS
+) -> dict:
     """What a loaded model costs on ``device`` for the batch-of-one inputs ``one``: parameters (and
     buffers), ms at batch 1 and per clip at batch 32, peak GPU memory of batch 32 (on a GPU), and
     training seconds per epoch of ``train_clips`` (a full fine-tuning step: every parameter trained;
@@ -127,9 +130,9 @@ def model_cost(model: torch.nn.Module, one: dict[str, torch.Tensor], device: tor
         row["ms_per_clip_batch32"] = median_ms(lambda: model(**many), 50, warmup=10, sync=sync) / BATCH
         if device.type == "cuda":
             row["peak_mb_batch32"] = torch.cuda.max_memory_allocated(device) / 2**20
-    if not list(model.parameters()):   # fitted by scikit-learn (SVMs, forest): no gradient step to time
+    if not list(model.parameters()):  # fitted by scikit-learn (SVMs, forest): no gradient step to time
         return row
-    for p in model.parameters():   # a checkpoint may hold frozen parts; time a full fine-tuning step
+    for p in model.parameters():  # a checkpoint may hold frozen parts; time a full fine-tuning step
         p.requires_grad_(True)
     row["train_s_per_epoch"] = seconds_per_epoch(model, lambda: many, train_clips, BATCH, repeats=10, sync=sync)
     return row
@@ -138,10 +141,10 @@ def model_cost(model: torch.nn.Module, one: dict[str, torch.Tensor], device: tor
 def encoder_rows(device: torch.device, sync) -> list[dict]:
     import whisper.model
     from safetensors.torch import load_file
+    from timing import median_ms
     from transformers import BertConfig, BertModel
 
     from emodemo.speech import WhisperSpeechEncoder
-    from timing import median_ms
 
     clip = load_file(INPUTS / "clip.safetensors")
     dims = whisper.model.ModelDimensions(**json.loads((INPUTS / "whisper_dims.json").read_text()))
@@ -151,19 +154,27 @@ def encoder_rows(device: torch.device, sync) -> list[dict]:
     rows = []
     with torch.inference_mode():
         for name, one, many in (
-                ("Whisper tiny.en encoder, all layers", lambda: speech.encode([wave], all_layers=True),
-                 lambda: speech.encode([wave] * BATCH, all_layers=True)),
-                ("MiniLM (all-MiniLM-L6-v2)", lambda: text(input_ids=ids),
-                 lambda: text(input_ids=ids.expand(BATCH, -1))),
+            (
+                "Whisper tiny.en encoder, all layers",
+                lambda: speech.encode([wave], all_layers=True),
+                lambda: speech.encode([wave] * BATCH, all_layers=True),
+            ),
+            ("MiniLM (all-MiniLM-L6-v2)", lambda: text(input_ids=ids), lambda: text(input_ids=ids.expand(BATCH, -1))),
         ):
-            rows.append({"model": name, "parameters": sum(p.numel() for p in (speech if "Whisper" in name else text).parameters()),
-                         "ms_batch1": median_ms(one, 50, warmup=10, sync=sync),
-                         "ms_per_clip_batch32": median_ms(many, 50, warmup=10, sync=sync) / BATCH})
+            rows.append(
+                {
+                    "model": name,
+                    "parameters": sum(p.numel() for p in (speech if "Whisper" in name else text).parameters()),
+                    "ms_batch1": median_ms(one, 50, warmup=10, sync=sync),
+                    "ms_per_clip_batch32": median_ms(many, 50, warmup=10, sync=sync) / BATCH,
+                }
+            )
     return rows
 
 
 def figure(rows: list[dict], title: str, path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
@@ -199,19 +210,23 @@ def run(out: Path, cpu: bool) -> None:
     print(f"measuring on {name}")
     rows = [model_row(folder, device, sync) for folder in checkpoint_folders()]
     rows += encoder_rows(device, sync)
-    result = {"machine": {**machine(), "device": name}, "clip_seconds": CLIP_SECONDS, "precision": "fp32",
-              "rows": rows}
+    result = {"machine": {**machine(), "device": name}, "clip_seconds": CLIP_SECONDS, "precision": "fp32", "rows": rows}
     save_and_print(result, out, label="model")
     figure(rows, f"emodemo checkpoints on {name}, fp32", out.with_suffix(".png"))
 
 
 def main() -> None:
     import argparse
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("step", choices=("prepare", "run"))
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "ravdess_speech")
-    parser.add_argument("--fer-root", type=Path, default=REPO.parent / "shared" / "datasets" / "fer2013",
-                        help="FER-2013, for the face model's input")
+    parser.add_argument(
+        "--fer-root",
+        type=Path,
+        default=REPO.parent / "shared" / "datasets" / "fer2013",
+        help="FER-2013, for the face model's input",
+    )
     parser.add_argument("--out", type=Path, default=None, help="results stem (default bench/results/gpu)")
     parser.add_argument("--cpu", action="store_true", help="measure the CPU instead of a GPU")
     args = parser.parse_args()

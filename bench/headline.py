@@ -10,6 +10,7 @@ Usage::
 
     python bench/headline.py        # re-render the README's headline table from the saved JSON
 """
+
 from __future__ import annotations
 
 import json
@@ -20,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 README = REPO / "README.md"
-RESULTS_PAGE = REPO / "docs" / "results.md"        # every full results table and its protocol
+RESULTS_PAGE = REPO / "docs" / "results.md"  # every full results table and its protocol
 RESULTS = REPO / "bench" / "results"
 HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->"
 
@@ -28,13 +29,15 @@ HEADLINE_START, HEADLINE_END = "<!-- headline:start -->", "<!-- headline:end -->
 def headline(results: Path = RESULTS) -> str:
     """The headline table from the saved comparison and generalisation results under ``results``."""
     from emodemo.reports import comparison
-    read = lambda name: json.loads((results / name).read_text(encoding="utf-8"))      # noqa: E731
+
+    read = lambda name: json.loads((results / name).read_text(encoding="utf-8"))
     return comparison.headline_table(read("compare.json"), read("generalisation.json"))
 
 
 def render_headline(readme: Path = README, results: Path = RESULTS) -> None:
     """Rewrite the block of ``readme`` between the headline markers."""
     from emodemo.core import replace_marked_block
+
     replace_marked_block(readme, HEADLINE_START, HEADLINE_END, headline(results))
 
 

@@ -22,6 +22,7 @@ Usage::
 
 Writes ``bench/results/mesm.json`` and ``.png`` and prints a table. Run it on a quiet machine.
 """
+
 from __future__ import annotations
 
 import sys
@@ -31,14 +32,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from timing import arguments, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from emodemo.models import build  # noqa: E402
 from emodemo.recipes import mesm as recipe  # noqa: E402
-from timing import arguments, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 CLIP_SECONDS = 4.0
-TRAIN_CLIPS = 840                      # a fold's training actors (14 x 60 clips)
+TRAIN_CLIPS = 840  # a fold's training actors (14 x 60 clips)
 TOP_P = (0.3, 0.5, 0.7, 0.9)
 CHECKPOINT = REPO / "checkpoints" / "mesm"
 SPEC = {"modalities": "TA"}
@@ -57,6 +58,7 @@ def mesm_model():
     if (CHECKPOINT / "model.safetensors").exists():
         from emodemo.models import REGISTRY
         from emodemo.training import load_checkpoint
+
         return load_checkpoint(CHECKPOINT, REGISTRY)[0].float(), "committed checkpoint (trained at p = 0.7)"
     return build(recipe.NAME, n_classes=7, modalities="TA", sparse=True).eval(), "random weights (no checkpoint)"
 
@@ -88,24 +90,35 @@ def main() -> None:
         rows.append({"model": f"FE2E, batch {size}", **measure(fe2e, inputs, None), "kept_share": 1.0})
         rows += [{"model": f"MESM p={p}, batch {size}", **measure(mesm, inputs, p)} for p in TOP_P]
     training = {}
-    batch16 = batch_of(clips * 2)                                        # 16 clips
+    batch16 = batch_of(clips * 2)  # 16 clips
     for name, model in (("FE2E", fe2e), ("MESM p=0.7", mesm)):
-        training[name] = {"parameters": sum(p.numel() for p in model.parameters()),
-                          "train_s_per_epoch_threads1": seconds_per_epoch(model, lambda: batch16, TRAIN_CLIPS, 16)}
+        training[name] = {
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "train_s_per_epoch_threads1": seconds_per_epoch(model, lambda: batch16, TRAIN_CLIPS, 16),
+        }
     weights = CHECKPOINT / "model.safetensors"
-    result = {"machine": machine(), "clip_seconds": CLIP_SECONDS, "mesm_weights": source,
-              "chunks_per_clip": float(batches[8]["audio_mask"].sum(dim=1).float().mean()), "training": training,
-              "checkpoint_bytes": weights.stat().st_size if weights.exists() else None, "rows": rows}
+    result = {
+        "machine": machine(),
+        "clip_seconds": CLIP_SECONDS,
+        "mesm_weights": source,
+        "chunks_per_clip": float(batches[8]["audio_mask"].sum(dim=1).float().mean()),
+        "training": training,
+        "checkpoint_bytes": weights.stat().st_size if weights.exists() else None,
+        "rows": rows,
+    }
     save_and_print(result, args.out, label="model")
     print(f"MESM weights: {source}")
     for name, row in training.items():
-        print(f"{name}: {row['parameters']:,} parameters, {row['train_s_per_epoch_threads1']:.1f} s per training epoch "
-              f"({TRAIN_CLIPS} clips, 1 thread)")
+        print(
+            f"{name}: {row['parameters']:,} parameters, {row['train_s_per_epoch_threads1']:.1f} s per training epoch "
+            f"({TRAIN_CLIPS} clips, 1 thread)"
+        )
     figure(rows, args.out.with_suffix(".png"))
 
 
 def figure(rows: list[dict], path: Path) -> None:
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 

@@ -21,6 +21,7 @@ Usage::
 Writes ``bench/results/nmt_attention.json`` and ``.png`` and prints a table. Run it on a quiet
 machine: other processes inflate every number.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from timing import arguments, cost_figure, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 from emodemo.recipes import nmt_attention as recipe  # noqa: E402
-from timing import arguments, cost_figure, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 VARIANTS = [("audio", "global"), ("text", "global"), ("fusion", "global"), ("fusion", "local"), ("fusion", "forced")]
 CLIP_SECONDS = 4.0
@@ -52,10 +53,14 @@ def vocabulary() -> list[str]:
 def measure(mode: str, alignment: str, vocab: list[str], clips, threads: list[int]) -> dict:
     model = recipe.build_model(recipe.model_kwargs(vocab, mode, alignment, "concat", 10), vocab).eval()
     one = recipe.clip_inputs(exactly(clips[0][0], CLIP_SECONDS), clips[0][1], {"vocab": vocab})
-    four_s = recipe.PairedClips.collate([recipe.clip_item(exactly(w, CLIP_SECONDS), t, {"vocab": vocab}) for w, t in clips])
-    natural = recipe.PairedClips.collate([recipe.clip_item(w, t, {"vocab": vocab}) for w, t in clips])   # as in training
-    row = {"variant": mode + (f" / {alignment}" if mode == "fusion" else ""),
-           "parameters": sum(p.numel() for p in model.parameters())}
+    four_s = recipe.PairedClips.collate(
+        [recipe.clip_item(exactly(w, CLIP_SECONDS), t, {"vocab": vocab}) for w, t in clips]
+    )
+    natural = recipe.PairedClips.collate([recipe.clip_item(w, t, {"vocab": vocab}) for w, t in clips])  # as in training
+    row = {
+        "variant": mode + (f" / {alignment}" if mode == "fusion" else ""),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
     for n in threads:
         torch.set_num_threads(n)
         with torch.inference_mode():
@@ -66,9 +71,14 @@ def measure(mode: str, alignment: str, vocab: list[str], clips, threads: list[in
 
 
 def figure(rows: list[dict], path: Path) -> None:
-    cost_figure("nmt_attention cost", [r["variant"] for r in rows],
-                [([r["ms_per_clip_batch1_threads1"] for r in rows], "tab:blue", "model")],
-                [r["train_s_per_epoch_threads1"] for r in rows], "training s per epoch (840 clips, 1 thread)", path)
+    cost_figure(
+        "nmt_attention cost",
+        [r["variant"] for r in rows],
+        [([r["ms_per_clip_batch1_threads1"] for r in rows], "tab:blue", "model")],
+        [r["train_s_per_epoch_threads1"] for r in rows],
+        "training s per epoch (840 clips, 1 thread)",
+        path,
+    )
 
 
 def main() -> None:
@@ -78,8 +88,13 @@ def main() -> None:
     threads = sorted({1, min(2, os.cpu_count() or 1)})
     rows = [measure(mode, alignment, vocab, clips, threads) for mode, alignment in VARIANTS]
     weights = CHECKPOINT / "model.safetensors"
-    result = {"machine": machine(), "vocabulary": len(vocab), "clip_seconds": CLIP_SECONDS, "rows": rows,
-              "checkpoint_bytes": weights.stat().st_size if weights.exists() else None}
+    result = {
+        "machine": machine(),
+        "vocabulary": len(vocab),
+        "clip_seconds": CLIP_SECONDS,
+        "rows": rows,
+        "checkpoint_bytes": weights.stat().st_size if weights.exists() else None,
+    }
     save_and_print(result, args.out)
     figure(rows, args.out.with_suffix(".png"))
 

@@ -23,6 +23,7 @@ Markdown table on stdout.
     python bench/speech_probe_ablation.py --root ../shared/datasets/ravdess_speech --tess ../shared/datasets/tess \\
         --variant raw --variant normalised ...
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,10 +53,15 @@ VARIANTS: dict[str, dict[str, str]] = {
 }
 # combinations: per fold, the mean of the named variants' calibrated fold models (each trained on that fold)
 COMBINED: dict[str, tuple[str, ...]] = {
-    "normalised and normalised + 2 augmented copies, averaged per fold": ("normalised", "normalised + 2 augmented copies"),
+    "normalised and normalised + 2 augmented copies, averaged per fold": (
+        "normalised",
+        "normalised + 2 augmented copies",
+    ),
 }
-SHORT = {name: name.split(" (")[0].replace(", ", "-").replace(" + ", "-").replace(" ", "_")
-         for name in [*VARIANTS, *COMBINED]}
+SHORT = {
+    name: name.split(" (")[0].replace(", ", "-").replace(" + ", "-").replace(" ", "_")
+    for name in [*VARIANTS, *COMBINED]
+}
 
 
 def train_variant(name: str, root: Path, epochs: int | None) -> Path:
@@ -63,11 +69,27 @@ def train_variant(name: str, root: Path, epochs: int | None) -> Path:
     out = RUNS / SHORT[name]
     if (out / "folds" / "fold4" / "config.json").is_file():
         return out
-    options = [arg for key, value in dict(VARIANTS[name], classes="7", keep_folds="1").items()
-               for arg in ("--option", f"{key}={value}")]
-    command = [sys.executable, "-m", "emodemo", "train", "speech_probe", "--root", str(root), "--cv", "--no-final",
-               "--out", str(out), "--results", str(out / "cv.json"), *options] + \
-        (["--epochs", str(epochs)] if epochs else [])
+    options = [
+        arg
+        for key, value in dict(VARIANTS[name], classes="7", keep_folds="1").items()
+        for arg in ("--option", f"{key}={value}")
+    ]
+    command = [
+        sys.executable,
+        "-m",
+        "emodemo",
+        "train",
+        "speech_probe",
+        "--root",
+        str(root),
+        "--cv",
+        "--no-final",
+        "--out",
+        str(out),
+        "--results",
+        str(out / "cv.json"),
+        *options,
+    ] + (["--epochs", str(epochs)] if epochs else [])
     subprocess.run(command, check=True, cwd=REPO)
     return out
 
@@ -79,16 +101,25 @@ def fold_logits(model_dir: Path, samples, perturb=None, condition: str = "clean"
 
     from emodemo.recipes import speech_probe as recipe
     from emodemo.serving import load_models
+
     loaded = load_models([str(model_dir)])[0]
     spec = recipe.input_spec(loaded.meta["input_spec"])
     if perturb is None:
         stats = recipe.stats_of_samples(samples, spec, progress=False)
     else:
         cache = recipe.feature_cache(spec)
-        cache = type(cache)(cache.name, dict(cache.config, robustness=condition,
-                                             babble="2 clips of each of the fold's other test actors"))
-        stats = torch.stack(cache.get_many([s.audio for s in samples], lambda paths: recipe.stats_of_waves(
-            [perturb(path) for path in paths], spec), batch=recipe.BATCH, progress=False))
+        cache = type(cache)(
+            cache.name,
+            dict(cache.config, robustness=condition, babble="2 clips of each of the fold's other test actors"),
+        )
+        stats = torch.stack(
+            cache.get_many(
+                [s.audio for s in samples],
+                lambda paths: recipe.stats_of_waves([perturb(path) for path in paths], spec),
+                batch=recipe.BATCH,
+                progress=False,
+            )
+        )
     with torch.inference_mode():
         logits = loaded.model(stats=stats).float()
     log_probs = torch.log_softmax(logits, dim=-1).numpy()
@@ -104,7 +135,7 @@ def members_logits(outs: list[Path], fold: str, samples, perturb=None, condition
     labels = members[0][1]
     if any(m[1] != labels for m in members):
         raise ValueError("the combined runs' models answer different classes")
-    mean = np.mean([calibration.softmax(lp, t) for lp, _, t in members], axis=0)      # [N, C]
+    mean = np.mean([calibration.softmax(lp, t) for lp, _, t in members], axis=0)  # [N, C]
     return np.log(np.clip(mean, 1e-12, None)), labels, 1.0
 
 
@@ -128,8 +159,9 @@ def score_variant(outs: list[Path], ravdess, tess_choose) -> dict:
     for fold in folds:
         test = apply(ravdess, fold)[2]
         log_probs, labels, t = members_logits(outs, fold.name, test)
-        fold_wa.append(float(np.mean([a == to_canonical(s.label) for a, s in
-                                      zip(canonical_answers(log_probs, labels), test)])))
+        fold_wa.append(
+            float(np.mean([a == to_canonical(s.label) for a, s in zip(canonical_answers(log_probs, labels), test)]))
+        )
         pooled["cv"].append((log_probs, [s.label for s in test], labels, t))
         tess_lp, _, _ = members_logits(outs, fold.name, tess_choose)
         answers = canonical_answers(tess_lp, labels)
@@ -143,19 +175,32 @@ def score_variant(outs: list[Path], ravdess, tess_choose) -> dict:
         for actor, clips in by_actor.items():
             others = [waves[c.audio] for a, cs in sorted(by_actor.items()) if a != actor for c in cs[:2]]
             for condition, perturb in robustness_conditions(others).items():
-                lp, _, _ = members_logits(outs, fold.name, clips, None if condition == "clean" else
-                                          (lambda path, p=perturb: p(waves[path])), condition)
+                lp, _, _ = members_logits(
+                    outs,
+                    fold.name,
+                    clips,
+                    None if condition == "clean" else (lambda path, p=perturb: p(waves[path])),
+                    condition,
+                )
                 robust.setdefault(condition, []).append((canonical_answers(lp, labels), [c.label for c in clips]))
-    result = {"ravdess_cv": _pooled_scores(pooled["cv"]), "tess_choose": _pooled_scores(pooled["tess"]),
-              "ravdess_cv_WA": {"mean": float(np.mean(fold_wa)), "std": float(np.std(fold_wa)), "per_fold": fold_wa},
-              "tess_choose_ensemble": _ensemble_scores(pooled["tess"])}
-    result["tess_choose"].update(UA_mean=float(np.mean([r["UA"] for r in tess_runs])),
-                                 UA_std=float(np.std([r["UA"] for r in tess_runs])),
-                                 collapse_mean=float(np.mean([r["collapse"] for r in tess_runs])),
-                                 per_fold=tess_runs)
-    result["robustness_UA"] = {c: classification_report([t for _, ts in runs for t in ts],
-                                                        [a for ans, _ in runs for a in ans], CANONICAL7)["UA"]
-                               for c, runs in robust.items()}
+    result = {
+        "ravdess_cv": _pooled_scores(pooled["cv"]),
+        "tess_choose": _pooled_scores(pooled["tess"]),
+        "ravdess_cv_WA": {"mean": float(np.mean(fold_wa)), "std": float(np.std(fold_wa)), "per_fold": fold_wa},
+        "tess_choose_ensemble": _ensemble_scores(pooled["tess"]),
+    }
+    result["tess_choose"].update(
+        UA_mean=float(np.mean([r["UA"] for r in tess_runs])),
+        UA_std=float(np.std([r["UA"] for r in tess_runs])),
+        collapse_mean=float(np.mean([r["collapse"] for r in tess_runs])),
+        per_fold=tess_runs,
+    )
+    result["robustness_UA"] = {
+        c: classification_report([t for _, ts in runs for t in ts], [a for ans, _ in runs for a in ans], CANONICAL7)[
+            "UA"
+        ]
+        for c, runs in robust.items()
+    }
     return result
 
 
@@ -177,23 +222,37 @@ def _pooled_scores(runs) -> dict:
         targets += [CANONICAL7.index(label) for label in labels_true]
     report = classification_report(truth, answers, CANONICAL7)
     raw, cal, y = np.concatenate(probs_raw), np.concatenate(probs_cal), np.array(targets)
-    bins = {when: {k: np.nan_to_num(v, nan=-1).tolist() for k, v in calibration.reliability(p, y).items()}
-            for when, p in (("before", raw), ("after", cal))}
-    return {"WA": report["WA"], "UA": report["UA"], "collapse": collapse(answers),
-            "ECE_before": calibration.expected_calibration_error(raw, y),
-            "ECE_after": calibration.expected_calibration_error(cal, y), "n": len(y),
-            "confusion_matrix": report["confusion_matrix"], "reliability": bins}
+    bins = {
+        when: {k: np.nan_to_num(v, nan=-1).tolist() for k, v in calibration.reliability(p, y).items()}
+        for when, p in (("before", raw), ("after", cal))
+    }
+    return {
+        "WA": report["WA"],
+        "UA": report["UA"],
+        "collapse": collapse(answers),
+        "ECE_before": calibration.expected_calibration_error(raw, y),
+        "ECE_after": calibration.expected_calibration_error(cal, y),
+        "n": len(y),
+        "confusion_matrix": report["confusion_matrix"],
+        "reliability": bins,
+    }
 
 
 def _ensemble_scores(runs) -> dict:
     """UA / collapse / ECE of the mean of the fold models' calibrated probabilities on the same clips."""
-    mean = np.mean([_merge(calibration.softmax(lp, t), [to_canonical(x) for x in labels]) for lp, _, labels, t in runs], 0)
+    mean = np.mean(
+        [_merge(calibration.softmax(lp, t), [to_canonical(x) for x in labels]) for lp, _, labels, t in runs], 0
+    )
     truth = runs[0][1]
     answers = [CANONICAL7[i] for i in mean.argmax(1)]
     report = classification_report(truth, answers, CANONICAL7)
-    return {"WA": report["WA"], "UA": report["UA"], "collapse": collapse(answers),
-            "ECE": calibration.expected_calibration_error(mean, np.array([CANONICAL7.index(t) for t in truth])),
-            "confusion_matrix": report["confusion_matrix"]}
+    return {
+        "WA": report["WA"],
+        "UA": report["UA"],
+        "collapse": collapse(answers),
+        "ECE": calibration.expected_calibration_error(mean, np.array([CANONICAL7.index(t) for t in truth])),
+        "confusion_matrix": report["confusion_matrix"],
+    }
 
 
 def _merge(probs: np.ndarray, canonical) -> np.ndarray:
@@ -205,17 +264,27 @@ def _merge(probs: np.ndarray, canonical) -> np.ndarray:
 
 
 def table(results: dict) -> str:
-    rows = ["| variant | RAVDESS CV WA | UA | ECE raw → calibrated | TESS choose UA (mean ± std of 5 fold models) "
-            "| collapse | TESS ECE calibrated | TESS choose, 5 folds averaged: UA (collapse, ECE) | "
-            + " | ".join(next(iter(results.values()))["robustness_UA"]) + " |",
-            "|---|---|---|---|---|---|---|---|" + "---|" * len(next(iter(results.values()))["robustness_UA"])]
+    rows = [
+        "| variant | RAVDESS CV WA | UA | ECE raw → calibrated | TESS choose UA (mean ± std of 5 fold models) "
+        "| collapse | TESS ECE calibrated | TESS choose, 5 folds averaged: UA (collapse, ECE) | "
+        + " | ".join(next(iter(results.values()))["robustness_UA"])
+        + " |",
+        "|---|---|---|---|---|---|---|---|" + "---|" * len(next(iter(results.values()))["robustness_UA"]),
+    ]
     for name, r in results.items():
         cv, tess = r["ravdess_cv"], r["tess_choose"]
-        rows.append(f"| {name} | {cv['WA']:.3f} | {cv['UA']:.3f} | {cv['ECE_before']:.3f} → {cv['ECE_after']:.3f} | "
-                    f"{tess['UA_mean']:.3f} ± {tess['UA_std']:.3f} | {tess['collapse_mean']:.2f} | {tess['ECE_after']:.3f} | "
-                    + (f"{r['tess_choose_ensemble']['UA']:.3f} ({r['tess_choose_ensemble']['collapse']:.2f}, "
-                       f"{r['tess_choose_ensemble']['ECE']:.3f}) | " if "tess_choose_ensemble" in r else "not scored | ")
-                    + " | ".join(f"{v:.3f}" for v in r["robustness_UA"].values()) + " |")
+        rows.append(
+            f"| {name} | {cv['WA']:.3f} | {cv['UA']:.3f} | {cv['ECE_before']:.3f} → {cv['ECE_after']:.3f} | "
+            f"{tess['UA_mean']:.3f} ± {tess['UA_std']:.3f} | {tess['collapse_mean']:.2f} | {tess['ECE_after']:.3f} | "
+            + (
+                f"{r['tess_choose_ensemble']['UA']:.3f} ({r['tess_choose_ensemble']['collapse']:.2f}, "
+                f"{r['tess_choose_ensemble']['ECE']:.3f}) | "
+                if "tess_choose_ensemble" in r
+                else "not scored | "
+            )
+            + " | ".join(f"{v:.3f}" for v in r["robustness_UA"].values())
+            + " |"
+        )
     return "\n".join(rows)
 
 
@@ -223,12 +292,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", type=Path, required=True, help="RAVDESS speech folder")
     parser.add_argument("--tess", type=Path, required=True, help="TESS folder")
-    parser.add_argument("--variant", action="append", choices=sorted(SHORT.values()),
-                        help="variants to run (default: all)")
+    parser.add_argument(
+        "--variant", action="append", choices=sorted(SHORT.values()), help="variants to run (default: all)"
+    )
     parser.add_argument("--epochs", type=int)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     from emodemo import data
+
     ravdess = data.load("ravdess", args.root, calm_as_neutral=True)
     tess_choose = [s for s in data.load("tess", args.tess) if s.split == "choose"]
     for name in [*VARIANTS, *COMBINED]:
@@ -236,15 +307,19 @@ def main() -> None:
             continue
         members = COMBINED.get(name, (name,))
         outs = [train_variant(member, args.root, args.epochs) for member in members]
-        scored = dict(score_variant(outs, ravdess, tess_choose), options=[VARIANTS[m] for m in members]
-                      if name in COMBINED else VARIANTS[name])
+        scored = dict(
+            score_variant(outs, ravdess, tess_choose),
+            options=[VARIANTS[m] for m in members] if name in COMBINED else VARIANTS[name],
+        )
         if name not in COMBINED:
             scored["cv_summary"] = json.loads((outs[0] / "cv.json").read_text())["cross_validation"]["WA"]
-        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}   # other variants may run beside
+        results = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}  # other variants may run beside
         results[name] = scored
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(dict(sorted(results.items(), key=lambda kv: [*VARIANTS, *COMBINED].index(kv[0]))),
-                                      indent=1) + "\n")
+        RESULTS.write_text(
+            json.dumps(dict(sorted(results.items(), key=lambda kv: [*VARIANTS, *COMBINED].index(kv[0]))), indent=1)
+            + "\n"
+        )
         print(table(results), flush=True)
 
 

@@ -22,6 +22,7 @@ Usage::
 Writes ``bench/results/ssl_mha.json`` and ``.png`` and prints a table. Run it on a quiet machine:
 other processes inflate every number.
 """
+
 from __future__ import annotations
 
 import os
@@ -32,15 +33,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
+from timing import arguments, cost_figure, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 from emodemo.models import build  # noqa: E402
 from emodemo.recipes import ssl_mha as recipe  # noqa: E402
-from timing import arguments, cost_figure, exactly, machine, median_ms, real_clips, save_and_print, seconds_per_epoch  # noqa: E402
 
 VARIANTS = {  # name -> (fusion, pooling, text feature)
-    "speech": ("speech", "stat", "tokens"), "text": ("text", "stat", "tokens"),
-    "Self-MHA": ("self", "stat", "tokens"), "Self-noSP": ("self", "mean", "tokens"), "Self-CLS": ("self", "stat", "cls"),
-    "Cross-MHA": ("cross", "stat", "tokens"), "Cross-noSP": ("cross", "mean", "tokens"),
+    "speech": ("speech", "stat", "tokens"),
+    "text": ("text", "stat", "tokens"),
+    "Self-MHA": ("self", "stat", "tokens"),
+    "Self-noSP": ("self", "mean", "tokens"),
+    "Self-CLS": ("self", "stat", "cls"),
+    "Cross-MHA": ("cross", "stat", "tokens"),
+    "Cross-noSP": ("cross", "mean", "tokens"),
     "Cross-CLS": ("cross", "stat", "cls"),
 }
 CLIP_SECONDS = 4.0
@@ -64,17 +69,24 @@ def measure(name: str, clips, threads: list[int]) -> dict:
         with torch.inference_mode():
             row[f"ms_model_threads{n}"] = median_ms(lambda: model(**inputs), 20)
     items = [{k: v[0] for k, v in recipe.clip_inputs(w, t, spec).items() if not k.endswith("mask")} for w, t in clips]
-    row["train_s_per_epoch_threads1"] = seconds_per_epoch(model, lambda: recipe.StateClips.collate(items),
-                                                          TRAIN_CLIPS, BATCH)
+    row["train_s_per_epoch_threads1"] = seconds_per_epoch(
+        model, lambda: recipe.StateClips.collate(items), TRAIN_CLIPS, BATCH
+    )
     return row
 
 
 def figure(rows: list[dict], frozen_ms: float, path: Path) -> None:
-    cost_figure("ssl_mha cost", [r["variant"] for r in rows],
-                [([frozen_ms] * len(rows), "tab:gray", "frozen encoders (Whisper all layers, MiniLM)"),
-                 ([r["ms_model_threads1"] for r in rows], "tab:blue", "fusion model")],
-                [r["train_s_per_epoch_threads1"] for r in rows],
-                "training s per epoch (840 clips, cached states, 1 thread)", path)
+    cost_figure(
+        "ssl_mha cost",
+        [r["variant"] for r in rows],
+        [
+            ([frozen_ms] * len(rows), "tab:gray", "frozen encoders (Whisper all layers, MiniLM)"),
+            ([r["ms_model_threads1"] for r in rows], "tab:blue", "fusion model"),
+        ],
+        [r["train_s_per_epoch_threads1"] for r in rows],
+        "training s per epoch (840 clips, cached states, 1 thread)",
+        path,
+    )
 
 
 def main() -> None:
@@ -87,11 +99,17 @@ def main() -> None:
     for n in threads:
         torch.set_num_threads(n)
         frozen[f"ms_frozen_encoders_threads{n}"] = median_ms(
-            lambda: recipe.clip_inputs(wave, transcript, spec_of("self")), 20)
+            lambda: recipe.clip_inputs(wave, transcript, spec_of("self")), 20
+        )
     rows = [measure(name, clips, threads) for name in VARIANTS]
     weights = CHECKPOINT / "model.safetensors"
-    result = {"machine": machine(), "clip_seconds": CLIP_SECONDS, **frozen, "rows": rows,
-              "checkpoint_bytes": weights.stat().st_size if weights.exists() else None}
+    result = {
+        "machine": machine(),
+        "clip_seconds": CLIP_SECONDS,
+        **frozen,
+        "rows": rows,
+        "checkpoint_bytes": weights.stat().st_size if weights.exists() else None,
+    }
     print(", ".join(f"{k} {v:.1f}" for k, v in frozen.items()))
     save_and_print(result, args.out)
     figure(rows, frozen["ms_frozen_encoders_threads1"], args.out.with_suffix(".png"))

@@ -32,6 +32,7 @@ Usage::
 
 Writes ``bench/results/timeline.json`` and ``.png`` (an example timeline) and prints a table.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,11 +57,12 @@ WORDS_ONLY = ("words_minilm", "nmt_attention/words_goemotions")
 
 def accuracy_run(root: Path, folds: list[int], seed: int = 0) -> dict:
     """Segment vs clip accuracy and boundary errors per condition, over the folds' test actors."""
+    import soundfile as sf
+
     from emodemo import data
     from emodemo.core import to_canonical
     from emodemo.inputs import load_audio
     from emodemo.serving import Pipeline, analyse_recording, joined_recording, score_timeline
-    import soundfile as sf
 
     samples = data.load("ravdess", root)
     split = json.loads(FOLDS.read_text())["folds"]
@@ -94,26 +96,36 @@ def accuracy_run(root: Path, folds: list[int], seed: int = 0) -> dict:
                     total[key] += scored[key]
                 total["errors"] += scored["boundary_errors"]
                 if example is None and condition == "whole":
-                    example = {"actor": actor, "fold": k, "records": records[:20],
-                               "clips": [vars(c) for c in placed if c.start < records[min(19, len(records) - 1)]["end"]]}
+                    example = {
+                        "actor": actor,
+                        "fold": k,
+                        "records": records[:20],
+                        "clips": [vars(c) for c in placed if c.start < records[min(19, len(records) - 1)]["end"]],
+                    }
         print(f"fold {k} done", flush=True)
     result = {"clip_accuracy": clip_right / clip_n, "clips": clip_n, "conditions": {}}
     for condition, total in totals.items():
         errors = np.array(total["errors"])
         result["conditions"][condition] = {
-            "segment_accuracy": total["right"] / total["scored"], "segments": total["segments"],
-            "clips": total["clips"], "segments_per_clip": total["segments"] / total["clips"],
-            "boundary_error_median_s": float(np.median(errors)), "boundary_error_p90_s": float(np.percentile(errors, 90)),
-            "boundaries_within_0.2_s": float(np.mean(errors <= 0.2))}
+            "segment_accuracy": total["right"] / total["scored"],
+            "segments": total["segments"],
+            "clips": total["clips"],
+            "segments_per_clip": total["segments"] / total["clips"],
+            "boundary_error_median_s": float(np.median(errors)),
+            "boundary_error_p90_s": float(np.percentile(errors, 90)),
+            "boundaries_within_0.2_s": float(np.mean(errors <= 0.2)),
+        }
     result["example"] = example
     return result
 
 
 def long_recording(root: Path, minutes: float, folder: Path, seed: int = 0) -> Path:
     """A ``minutes``-long 16-bit wav of shuffled RAVDESS clips with pauses from :data:`PAUSES`."""
+    import soundfile as sf
+
     from emodemo import data
     from emodemo.inputs import load_audio
-    import soundfile as sf
+
     samples = data.load("ravdess", root)
     rng = np.random.default_rng(seed)
     path = folder / f"ravdess_{minutes:g}min.wav"
@@ -130,15 +142,18 @@ def long_recording(root: Path, minutes: float, folder: Path, seed: int = 0) -> P
     return path
 
 
-PEAK = ("import resource, runpy, sys\n"
-        "sys.argv = ['emodemo', *sys.argv[1:]]\n"
-        "try:\n    runpy.run_module('emodemo', run_name='__main__')\n"
-        "finally:\n    print('peak_rss_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)")
+PEAK = (
+    "import resource, runpy, sys\n"
+    "sys.argv = ['emodemo', *sys.argv[1:]]\n"
+    "try:\n    runpy.run_module('emodemo', run_name='__main__')\n"
+    "finally:\n    print('peak_rss_mb', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, file=sys.stderr)"
+)
 
 
 def throughput_run(path: Path, models: list[str] | None) -> dict:
     """Wall time, real-time factor and peak memory of ``python -m emodemo timeline`` on ``path``."""
     import soundfile as sf
+
     seconds = sf.info(str(path)).duration
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "segments.jsonl"
@@ -150,14 +165,21 @@ def throughput_run(path: Path, models: list[str] | None) -> dict:
         wall = time.perf_counter() - started
         segments = sum(1 for line in out.read_text().splitlines() if '"segment"' in line)
     peak = float(done.stderr.split("peak_rss_mb")[-1].split()[0])
-    return {"audio_s": seconds, "wall_s": wall, "real_time_factor": wall / seconds, "segments": segments,
-            "peak_rss_mb": peak, "models": models or "all served"}
+    return {
+        "audio_s": seconds,
+        "wall_s": wall,
+        "real_time_factor": wall / seconds,
+        "segments": segments,
+        "peak_rss_mb": peak,
+        "models": models or "all served",
+    }
 
 
 def ray_scaling(root: Path, files: int, minutes: float, models: list[str]) -> list[dict]:
     """Wall time of ``timeline --ray`` over ``files`` recordings of ``minutes`` each, with 1 and 2
     workers (Ray's start-up and each actor's model loading included)."""
     import soundfile as sf
+
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         recordings = Path(folder) / "recordings"
@@ -168,59 +190,107 @@ def ray_scaling(root: Path, files: int, minutes: float, models: list[str]) -> li
         for workers in (1, 2):
             out = Path(folder) / f"ray_{workers}.jsonl"
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "emodemo", "timeline", str(recordings), "--out", str(out), "--ray",
-                            "--workers", str(workers), "--models", ",".join(models)], check=True, cwd=REPO,
-                           capture_output=True)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "emodemo",
+                    "timeline",
+                    str(recordings),
+                    "--out",
+                    str(out),
+                    "--ray",
+                    "--workers",
+                    str(workers),
+                    "--models",
+                    ",".join(models),
+                ],
+                check=True,
+                cwd=REPO,
+                capture_output=True,
+            )
             wall = time.perf_counter() - started
-            rows.append({"workers": workers, "files": files, "audio_s": seconds, "wall_s": wall,
-                         "real_time_factor": wall / seconds})
+            rows.append(
+                {
+                    "workers": workers,
+                    "files": files,
+                    "audio_s": seconds,
+                    "wall_s": wall,
+                    "real_time_factor": wall / seconds,
+                }
+            )
     return rows
 
 
-BLOCK_START, BLOCK_END = "<!-- timeline:start -->", "<!-- timeline:end -->"     # in docs/results.md
+BLOCK_START, BLOCK_END = "<!-- timeline:start -->", "<!-- timeline:end -->"  # in docs/results.md
 
 
 def markdown(result: dict, live: dict | None) -> str:
     """docs/results.md's tables: segments against clips, throughput, Ray, the live microphone."""
     acc = result["accuracy"]
     whole, touching = acc["conditions"]["whole"], acc["conditions"]["trimmed"]
-    lines = ["| 1,200 RAVDESS takes of unseen actors, fold `speech_probe` models | accuracy (7 classes) | "
-             "segments per take | boundary error: median / 90th pct |", "|---|---|---|---|",
-             f"| whole takes, one answer per take (clip level) | {acc['clip_accuracy']:.3f} | 1 | - |"]
-    for name, row in (("whole takes, the detector's segments", whole), ("touching utterances, the detector's segments", touching)):
-        lines.append(f"| {name} | {row['segment_accuracy']:.3f} | {row['segments_per_clip']:.2f} | "
-                     f"{row['boundary_error_median_s']:.3f} s / {row['boundary_error_p90_s']:.2f} s |")
-    lines += ["", "| throughput, this 2-core CPU | audio | wall (start-up included) | real-time factor | peak memory |",
-              "|---|---|---|---|---|"]
+    lines = [
+        "| 1,200 RAVDESS takes of unseen actors, fold `speech_probe` models | accuracy (7 classes) | "
+        "segments per take | boundary error: median / 90th pct |",
+        "|---|---|---|---|",
+        f"| whole takes, one answer per take (clip level) | {acc['clip_accuracy']:.3f} | 1 | - |",
+    ]
+    for name, row in (
+        ("whole takes, the detector's segments", whole),
+        ("touching utterances, the detector's segments", touching),
+    ):
+        lines.append(
+            f"| {name} | {row['segment_accuracy']:.3f} | {row['segments_per_clip']:.2f} | "
+            f"{row['boundary_error_median_s']:.3f} s / {row['boundary_error_p90_s']:.2f} s |"
+        )
+    lines += [
+        "",
+        "| throughput, this 2-core CPU | audio | wall (start-up included) | real-time factor | peak memory |",
+        "|---|---|---|---|---|",
+    ]
     for row in result.get("throughput", []):
-        what = "every served model + Whisper" if isinstance(row["models"], str) else \
-            f"the {len(row['models'])} voice models + Whisper (target: RTF 0.17, 2 GB)"
-        lines.append(f"| {what} | {row['audio_s'] / 60:.0f} min | {row['wall_s']:.0f} s | {row['real_time_factor']:.3f} | "
-                     f"{row['peak_rss_mb'] / 1024:.2f} GB |")
+        what = (
+            "every served model + Whisper"
+            if isinstance(row["models"], str)
+            else f"the {len(row['models'])} voice models + Whisper (target: RTF 0.17, 2 GB)"
+        )
+        lines.append(
+            f"| {what} | {row['audio_s'] / 60:.0f} min | {row['wall_s']:.0f} s | {row['real_time_factor']:.3f} | "
+            f"{row['peak_rss_mb'] / 1024:.2f} GB |"
+        )
     for row in result.get("ray", []):
-        lines.append(f"| Ray Data, {row['workers']} worker{'s' if row['workers'] > 1 else ''} (actors), voice models + "
-                     f"Whisper, {row['files']} recordings | {row['audio_s'] / 60:.0f} min | {row['wall_s']:.0f} s | "
-                     f"{row['real_time_factor']:.3f} | - |")
+        lines.append(
+            f"| Ray Data, {row['workers']} worker{'s' if row['workers'] > 1 else ''} (actors), voice models + "
+            f"Whisper, {row['files']} recordings | {row['audio_s'] / 60:.0f} min | {row['wall_s']:.0f} s | "
+            f"{row['real_time_factor']:.3f} | - |"
+        )
     if live:
-        lines += ["", f"Live microphone in Chromium: {live['answers']} answers in {live['seconds_streamed']:.0f} s of "
-                      f"streaming; from a chunk's arrival to its answer on screen, median **{live['median_s']:.2f} s**, "
-                      f"90th percentile {live['p90_s']:.2f} s (target 1.0 s; in the handler {live['server_s_median']:.2f} s)."]
+        lines += [
+            "",
+            f"Live microphone in Chromium: {live['answers']} answers in {live['seconds_streamed']:.0f} s of "
+            f"streaming; from a chunk's arrival to its answer on screen, median **{live['median_s']:.2f} s**, "
+            f"90th percentile {live['p90_s']:.2f} s (target 1.0 s; in the handler {live['server_s_median']:.2f} s).",
+        ]
     return "\n".join(lines)
 
 
 def figure(example: dict, out: Path) -> None:
     """The example recording's timeline: the model's answer per segment over the true clips."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
     from emodemo.core import CANONICAL7
+
     fig, ax = plt.subplots(figsize=(10, 2.6), constrained_layout=True)
     for c in example["clips"]:
-        ax.barh(1, c["speech_end"] - c["speech_start"], left=c["speech_start"], color=f"C{CANONICAL7.index(c['label'])}")
+        ax.barh(
+            1, c["speech_end"] - c["speech_start"], left=c["speech_start"], color=f"C{CANONICAL7.index(c['label'])}"
+        )
     for r in example["records"]:
         name = next(iter(r["models"]))
-        ax.barh(0, r["end"] - r["start"], left=r["start"],
-                color=f"C{CANONICAL7.index(r['models'][name]['emotion'])}")
+        ax.barh(0, r["end"] - r["start"], left=r["start"], color=f"C{CANONICAL7.index(r['models'][name]['emotion'])}")
     ax.set_yticks([0, 1], ["segments: answer", "clips: truth"])
     ax.set_xlabel("seconds")
     handles = [plt.Rectangle((0, 0), 1, 1, color=f"C{i}") for i in range(len(CANONICAL7))]
@@ -234,27 +304,40 @@ def main() -> None:
     parser.add_argument("--folds", default="0,1,2,3,4")
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the throughput recording")
     parser.add_argument("--skip-accuracy", action="store_true")
-    parser.add_argument("--ray-files", type=int, default=0, help="also time --ray with 1 and 2 workers on this many "
-                                                                "recordings of --ray-minutes each")
+    parser.add_argument(
+        "--ray-files",
+        type=int,
+        default=0,
+        help="also time --ray with 1 and 2 workers on this many recordings of --ray-minutes each",
+    )
     parser.add_argument("--ray-minutes", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--render-only", action="store_true",
-                        help="re-render docs/results.md's tables from the saved JSON")
+    parser.add_argument(
+        "--render-only", action="store_true", help="re-render docs/results.md's tables from the saved JSON"
+    )
     args = parser.parse_args()
     if args.render_only:
-        from emodemo.core import replace_marked_block
         from headline import RESULTS_PAGE
+
+        from emodemo.core import replace_marked_block
+
         live = RESULTS.with_name("live.json")
-        replace_marked_block(RESULTS_PAGE, BLOCK_START, BLOCK_END,
-                             markdown(json.loads(args.out.read_text()), json.loads(live.read_text()) if live.is_file() else None))
+        replace_marked_block(
+            RESULTS_PAGE,
+            BLOCK_START,
+            BLOCK_END,
+            markdown(json.loads(args.out.read_text()), json.loads(live.read_text()) if live.is_file() else None),
+        )
         return
     result = json.loads(args.out.read_text()) if args.out.is_file() else {}
     from timing import machine
+
     result["machine"] = machine()
     if not args.skip_accuracy:
         result["accuracy"] = accuracy_run(args.root, [int(k) for k in args.folds.split(",")])
         figure(result["accuracy"]["example"], args.out.with_suffix(".png"))
     from emodemo.serving import discover
+
     voice = [m for m in discover() if m not in WORDS_ONLY and m != "fer_cnn"]
     if args.minutes > 0:
         with tempfile.TemporaryDirectory() as folder:
@@ -267,15 +350,23 @@ def main() -> None:
     if accuracy:
         print(f"clip-level accuracy (fold speech_probe, {accuracy['clips']} clips): {accuracy['clip_accuracy']:.3f}")
         for condition, row in accuracy["conditions"].items():
-            print(f"{condition:8s} segment accuracy {row['segment_accuracy']:.3f}  segments/clip {row['segments_per_clip']:.2f}"
-                  f"  boundary error median {row['boundary_error_median_s']:.3f} s, p90 {row['boundary_error_p90_s']:.3f} s")
+            print(
+                f"{condition:8s} segment accuracy {row['segment_accuracy']:.3f}"
+                f"  segments/clip {row['segments_per_clip']:.2f}"
+                f"  boundary error median {row['boundary_error_median_s']:.3f} s"
+                f", p90 {row['boundary_error_p90_s']:.3f} s"
+            )
     for row in result.get("throughput", []):
-        print(f"{row['models'] if isinstance(row['models'], str) else len(row['models'])} models: "
-              f"{row['audio_s'] / 60:.1f} min of audio in {row['wall_s']:.0f} s, RTF {row['real_time_factor']:.3f}, "
-              f"peak {row['peak_rss_mb']:.0f} MB")
+        print(
+            f"{row['models'] if isinstance(row['models'], str) else len(row['models'])} models: "
+            f"{row['audio_s'] / 60:.1f} min of audio in {row['wall_s']:.0f} s, RTF {row['real_time_factor']:.3f}, "
+            f"peak {row['peak_rss_mb']:.0f} MB"
+        )
     for row in result.get("ray", []):
-        print(f"Ray, {row['workers']} worker(s): {row['files']} recordings, {row['audio_s'] / 60:.1f} min of audio in "
-              f"{row['wall_s']:.0f} s (RTF {row['real_time_factor']:.3f}, start-up included)")
+        print(
+            f"Ray, {row['workers']} worker(s): {row['files']} recordings, {row['audio_s'] / 60:.1f} min of audio in "
+            f"{row['wall_s']:.0f} s (RTF {row['real_time_factor']:.3f}, start-up included)"
+        )
 
 
 if __name__ == "__main__":

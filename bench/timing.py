@@ -1,5 +1,6 @@
 """What the bench scripts share: a median timer, real RAVDESS clips with their transcripts, 4 s cuts,
 the training-epoch timer, the cost figure and the saved table."""
+
 from __future__ import annotations
 
 import statistics
@@ -42,15 +43,20 @@ def exactly(wave: np.ndarray, seconds: float) -> np.ndarray:
     return np.pad(wave[:n], (0, max(0, n - wave.size)))
 
 
-CLIP_SECONDS = 5.0     # the app benches' clip: two RAVDESS takes of actor 01 joined
+CLIP_SECONDS = 5.0  # the app benches' clip: two RAVDESS takes of actor 01 joined
 
 
 def five_second_clip(root: Path, folder: Path) -> Path:
     """A real ``CLIP_SECONDS`` clip written as a 16-bit wav in ``folder`` (what a user would upload)."""
     import soundfile as sf
+
     path = folder / "five_seconds.wav"
-    sf.write(path, exactly(np.concatenate([wave for wave, _ in real_clips(root, 2)]), CLIP_SECONDS), SAMPLE_RATE,
-             subtype="PCM_16")
+    sf.write(
+        path,
+        exactly(np.concatenate([wave for wave, _ in real_clips(root, 2)]), CLIP_SECONDS),
+        SAMPLE_RATE,
+        subtype="PCM_16",
+    )
     return path
 
 
@@ -60,8 +66,13 @@ def machine() -> dict:
     import platform
 
     import torch
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "torch": torch.__version__,
-            "python": platform.python_version()}
+
+    return {
+        "cpu": platform.processor() or platform.machine(),
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
 
 
 def seconds_per_epoch(model, make_batch, n_clips: int, batch_size: int, repeats: int = 5, sync=None) -> float:
@@ -71,6 +82,7 @@ def seconds_per_epoch(model, make_batch, n_clips: int, batch_size: int, repeats:
     import math
 
     import torch
+
     torch.set_num_threads(1)
     model.train()
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
@@ -78,7 +90,7 @@ def seconds_per_epoch(model, make_batch, n_clips: int, batch_size: int, repeats:
     def step():
         batch = make_batch()
         out = model(**batch)
-        logits = out["logits"] if isinstance(out, dict) else out      # some models return bare logits
+        logits = out["logits"] if isinstance(out, dict) else out  # some models return bare logits
         optimiser.zero_grad()
         target = torch.zeros(len(logits), dtype=torch.long, device=logits.device)
         torch.nn.functional.cross_entropy(logits, target).backward()
@@ -89,11 +101,18 @@ def seconds_per_epoch(model, make_batch, n_clips: int, batch_size: int, repeats:
     return seconds
 
 
-def cost_figure(title: str, names: list[str], inference: list[tuple[list[float], str, str]],
-                train_seconds: list[float], train_label: str, path: Path) -> None:
+def cost_figure(
+    title: str,
+    names: list[str],
+    inference: list[tuple[list[float], str, str]],
+    train_seconds: list[float],
+    train_label: str,
+    path: Path,
+) -> None:
     """Two bar charts saved to ``path``: ms per clip (``inference``: one (values, colour, label) per
     stacked part) and training seconds per epoch, one bar per variant."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -119,6 +138,7 @@ def cost_figure(title: str, names: list[str], inference: list[tuple[list[float],
 def save_and_print(result: dict, out: Path, label: str = "variant") -> None:
     """Write ``result`` (with its ``rows``) to ``out``.json and print the rows as a table."""
     import json
+
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=1))
     rows = result["rows"]
@@ -142,6 +162,7 @@ def _cell(value) -> str:
 def arguments(doc: str, name: str):
     """The command line every bench script takes: ``--root`` (RAVDESS) and ``--out`` (results stem)."""
     import argparse
+
     repo = Path(__file__).resolve().parents[1]
     parser = argparse.ArgumentParser(description=doc.split("\n")[0])
     parser.add_argument("--root", type=Path, default=repo.parent / "shared" / "datasets" / "ravdess_speech")

@@ -1,16 +1,17 @@
 """``python -m emodemo``: check data, train, evaluate and predict from the command line.
 
-    python -m emodemo check ravdess --root ../shared/datasets/ravdess_speech
-    python -m emodemo train speech_probe --dataset ravdess --root PATH [--cv] [--out checkpoints/speech_probe]
-    python -m emodemo evaluate speech_probe --dataset ravdess --root PATH [--split unseen] --json
-    python -m emodemo evaluate speech_probe --dataset tess --root PATH --split choose   # or report
-    python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root PATH --split dev
-    python -m emodemo calibrate mesm --root PATH   # temperature + "unsure" line on its validation speakers
-    python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
-    python -m emodemo reproduce mesm [--variant V] [--quick] [--list]   # a model's measured runs (configs/reproduce/)
-    python -m emodemo predict FILE|DIR|MANIFEST [--out predictions.jsonl] [--workers 2]
-    python -m emodemo timeline FILE|DIR|MANIFEST --out segments.jsonl [--csv segments.csv]   # emotion over time
+python -m emodemo check ravdess --root ../shared/datasets/ravdess_speech
+python -m emodemo train speech_probe --dataset ravdess --root PATH [--cv] [--out checkpoints/speech_probe]
+python -m emodemo evaluate speech_probe --dataset ravdess --root PATH [--split unseen] --json
+python -m emodemo evaluate speech_probe --dataset tess --root PATH --split choose   # or report
+python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root PATH --split dev
+python -m emodemo calibrate mesm --root PATH   # temperature + "unsure" line on its validation speakers
+python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
+python -m emodemo reproduce mesm [--variant V] [--quick] [--list]   # a model's measured runs (configs/reproduce/)
+python -m emodemo predict FILE|DIR|MANIFEST [--out predictions.jsonl] [--workers 2]
+python -m emodemo timeline FILE|DIR|MANIFEST --out segments.jsonl [--csv segments.csv]   # emotion over time
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,8 +25,9 @@ from emodemo import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m emodemo", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m emodemo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--version", action="version", version=f"emodemo {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
     sub = p.add_subparsers(dest="command", required=True)
@@ -46,21 +48,32 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--quick", action="store_true", help="a smoke run of the same code path: one fold, two epochs")
     t.add_argument("--folds", help="comma-separated fold indices to run (default: all)")
     t.add_argument("--results", type=Path, help="also write the metrics (cross-validation included) to this JSON file")
-    t.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="a recipe setting, e.g. --option pairing=constructed --option normalise=1 (converted to "
-                        "the type the recipe's train() declares)")
+    t.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a recipe setting, e.g. --option pairing=constructed --option normalise=1 (converted to "
+        "the type the recipe's train() declares)",
+    )
 
     e = sub.add_parser("evaluate", help="score a trained model on a labelled dataset folder")
     e.add_argument("model", help="a model name (its folder under checkpoints/) or a checkpoint folder")
     e.add_argument("--dataset", default="ravdess")
     e.add_argument("--root", required=True, type=Path)
-    e.add_argument("--split", default="all",
-                   help="'all', 'unseen' (speakers the checkpoint never trained on), or a dataset split "
-                        "(TESS: choose / report, the word halves)")
+    e.add_argument(
+        "--split",
+        default="all",
+        help="'all', 'unseen' (speakers the checkpoint never trained on), or a dataset split "
+        "(TESS: choose / report, the word halves)",
+    )
     e.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
 
-    k = sub.add_parser("calibrate", help="fit a checkpoint's temperature and 'unsure' line on its validation "
-                                         "speakers (as the app reads them) and write them into it")
+    k = sub.add_parser(
+        "calibrate",
+        help="fit a checkpoint's temperature and 'unsure' line on its validation "
+        "speakers (as the app reads them) and write them into it",
+    )
     k.add_argument("model", help="a model name (its folder under checkpoints/) or a checkpoint folder")
     k.add_argument("--dataset", default="ravdess")
     k.add_argument("--root", required=True, type=Path)
@@ -69,17 +82,27 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
     m.add_argument("--out", required=True, type=Path)
 
-    x = sub.add_parser("reproduce", help="every measured run of a model, as configs/reproduce/MODEL.toml records "
-                                         "them (a run whose results exist is skipped)")
+    x = sub.add_parser(
+        "reproduce",
+        help="every measured run of a model, as configs/reproduce/MODEL.toml records "
+        "them (a run whose results exist is skipped)",
+    )
     x.add_argument("model", help="a model with a config, configs/reproduce/MODEL.toml (e.g. mesm)")
     x.add_argument("--variant", action="append", metavar="RUN", help="only this run (repeatable; see --list)")
     x.add_argument("--served", action="store_true", help="only the runs behind the served checkpoints")
-    x.add_argument("--quick", action="store_true",
-                   help="a smoke run of the config's quick runs (or --variant): one fold, two epochs, into "
-                        "runs/quick/MODEL (or --into); nothing skipped, nothing committed touched")
+    x.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run of the config's quick runs (or --variant): one fold, two epochs, into "
+        "runs/quick/MODEL (or --into); nothing skipped, nothing committed touched",
+    )
     x.add_argument("--list", action="store_true", help="list the runs, done or not, and exit")
-    x.add_argument("--data", type=Path, help="the datasets folder ({data}; default ../shared/datasets or $EMODEMO_DATA)")
-    x.add_argument("--into", type=Path, help="write {runs} and {checkpoints} under this folder instead of the repository")
+    x.add_argument(
+        "--data", type=Path, help="the datasets folder ({data}; default ../shared/datasets or $EMODEMO_DATA)"
+    )
+    x.add_argument(
+        "--into", type=Path, help="write {runs} and {checkpoints} under this folder instead of the repository"
+    )
     x.add_argument("--jobs", type=int, help="trainings at a time (default: the config's)")
     x.add_argument("--force", action="store_true", help="run again what is done")
 
@@ -90,19 +113,30 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, default=2, help="DataLoader workers that decode audio")
     r.add_argument("--no-transcript", action="store_true", help="skip Whisper (faster)")
 
-    m = sub.add_parser("timeline", help="emotion over time: every speech segment of long recordings; JSON lines, "
-                                        "resumable (a rerun skips the files already done)")
+    m = sub.add_parser(
+        "timeline",
+        help="emotion over time: every speech segment of long recordings; JSON lines, "
+        "resumable (a rerun skips the files already done)",
+    )
     m.add_argument("inputs", type=Path, help="a media file, a folder (searched recursively) or a manifest (.txt/.csv)")
     m.add_argument("--out", required=True, type=Path, help="JSONL output (appended to; a rerun resumes)")
     m.add_argument("--csv", type=Path, help="also write the segments as a CSV table")
     m.add_argument("--models", default="all", help="comma-separated model names, or 'all'")
-    m.add_argument("--channels", choices=("mix", "each"), default="mix",
-                   help="'each' analyses every channel apart (the two sides of a stereo call)")
+    m.add_argument(
+        "--channels",
+        choices=("mix", "each"),
+        default="mix",
+        help="'each' analyses every channel apart (the two sides of a stereo call)",
+    )
     m.add_argument("--max-minutes", type=float, help="analyse at most this much of each recording")
     m.add_argument("--no-transcript", action="store_true", help="skip Whisper and the words models (faster)")
     m.add_argument("--no-progress", action="store_true", help="no progress bar")
-    m.add_argument("--ray", action="store_true", help="run on Ray Data (pip install -r requirements-ray.txt): a pool of "
-                                                     "--workers actors, local or on the cluster of RAY_ADDRESS; not resumable")
+    m.add_argument(
+        "--ray",
+        action="store_true",
+        help="run on Ray Data (pip install -r requirements-ray.txt): a pool of "
+        "--workers actors, local or on the cluster of RAY_ADDRESS; not resumable",
+    )
     m.add_argument("--workers", type=int, default=2, help="Ray actors, each with the models loaded (with --ray)")
     m.add_argument("--gpus-per-worker", type=float, default=0.0, help="GPUs per Ray actor (with --ray)")
     return p
@@ -110,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _check(args) -> int:
     from emodemo import data
+
     samples = data.load(args.dataset, args.root)
     print(json.dumps(data.summary(samples), indent=2))
     return 0
@@ -124,15 +159,25 @@ def _key_value(option: str) -> tuple[str, str]:
 
 def _train(args) -> int:
     from emodemo.recipes import get_recipe, typed_options
+
     recipe = get_recipe(args.model)
     out = args.out or Path("checkpoints") / args.model
-    options = typed_options(recipe, dict(_key_value(o) for o in args.option))   # typed as train() declares them
+    options = typed_options(recipe, dict(_key_value(o) for o in args.option))  # typed as train() declares them
     if args.folds:
         if "fold_ids" not in inspect.signature(recipe.train).parameters:
             raise ValueError(f"{args.model} has no folds to choose (it trains once)")
         options["fold_ids"] = [int(i) for i in args.folds.split(",")]
-    metrics = recipe.train(dataset=args.dataset, root=args.root, out=out, cv=args.cv, final=not args.no_final,
-                           epochs=args.epochs, seed=args.seed, quick=args.quick, **options)
+    metrics = recipe.train(
+        dataset=args.dataset,
+        root=args.root,
+        out=out,
+        cv=args.cv,
+        final=not args.no_final,
+        epochs=args.epochs,
+        seed=args.seed,
+        quick=args.quick,
+        **options,
+    )
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)
         args.results.write_text(json.dumps(metrics, indent=1, default=str) + "\n", encoding="utf-8")
@@ -141,17 +186,21 @@ def _train(args) -> int:
 
 def _merge(args) -> int:
     from emodemo.training.experiment import merge_fold_runs
+
     merged = merge_fold_runs([json.loads(path.read_text(encoding="utf-8")) for path in args.runs])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
     s = merged["cross_validation"]
-    print(f"{len(merged['folds'])} folds: " + ", ".join(f"{k} {s[k]['mean']:.3f}±{s[k]['std']:.3f}"
-                                                          for k in ("WA", "UA", "WF1", "UF1")))
+    print(
+        f"{len(merged['folds'])} folds: "
+        + ", ".join(f"{k} {s[k]['mean']:.3f}±{s[k]['std']:.3f}" for k in ("WA", "UA", "WF1", "UF1"))
+    )
     return 0
 
 
 def _reproduce(args) -> int:
     from emodemo.recipes import reproduce as rp
+
     config = rp.load(args.model)
     into = args.into or (rp.REPO / "runs" / "quick" / args.model if args.quick else rp.REPO)
     places = rp.Places(data=(args.data or rp.DEFAULT_DATA).resolve(), workspace=into.resolve(), model=args.model)
@@ -169,33 +218,38 @@ def _reproduce(args) -> int:
 
 def _evaluate(args) -> int:
     from emodemo.serving.evaluation import evaluate_checkpoint
+
     report = evaluate_checkpoint(args.model, args.dataset, args.root, split=args.split)
     if args.json:
         print(json.dumps(report))
     else:
         from emodemo.serving.evaluation import format_report
+
         print(format_report(report))
     return 0
 
 
 def _calibrate(args) -> int:
     from emodemo.serving.evaluation import calibrate_checkpoint
+
     cal = calibrate_checkpoint(args.model, args.dataset, args.root)
-    print(f"{args.model}: temperature {cal['temperature']:.3f} on {', '.join(cal['fitted_on'])}; ECE "
-          f"{cal['ece_before']:.3f} -> {cal['ece_after']:.3f}; unsure below {cal['unsure']['threshold']:.3f} "
-          f"({100 * cal['unsure']['answered']:.0f} % answered, {100 * cal['unsure']['accuracy_answered']:.0f} % right)")
+    print(
+        f"{args.model}: temperature {cal['temperature']:.3f} on {', '.join(cal['fitted_on'])}; ECE "
+        f"{cal['ece_before']:.3f} -> {cal['ece_after']:.3f}; unsure below {cal['unsure']['threshold']:.3f} "
+        f"({100 * cal['unsure']['answered']:.0f} % answered, {100 * cal['unsure']['accuracy_answered']:.0f} % right)"
+    )
     return 0
 
 
 def _predict(args) -> int:
     from emodemo.serving.batch import predict_to_jsonl
+
     models = None if args.models == "all" else args.models.split(",")
     if args.out and not args.out.parent.is_dir():
         raise ValueError(f"cannot write {args.out}: the folder {args.out.parent} does not exist")
     out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout
     try:
-        n = predict_to_jsonl(args.inputs, out, models=models, workers=args.workers,
-                             transcribe=not args.no_transcript)
+        n = predict_to_jsonl(args.inputs, out, models=models, workers=args.workers, transcribe=not args.no_transcript)
     finally:
         if args.out:
             out.close()
@@ -206,6 +260,7 @@ def _predict(args) -> int:
 def _timeline(args) -> int:
     from emodemo.serving.pipeline import Pipeline
     from emodemo.serving.timeline_files import timeline_to_jsonl, write_csv
+
     for path in (args.out, args.csv):
         if path is not None and not path.parent.is_dir():
             raise ValueError(f"cannot write {path}: the folder {path.parent} does not exist")
@@ -213,15 +268,32 @@ def _timeline(args) -> int:
     max_seconds = None if args.max_minutes is None else 60 * args.max_minutes
     if args.ray:
         from emodemo.serving.timeline_ray import timeline_with_ray
-        summary = timeline_with_ray(args.inputs, args.out, models, transcribe=not args.no_transcript,
-                                    channels=args.channels, max_seconds=max_seconds, workers=args.workers,
-                                    gpus_per_worker=args.gpus_per_worker)
+
+        summary = timeline_with_ray(
+            args.inputs,
+            args.out,
+            models,
+            transcribe=not args.no_transcript,
+            channels=args.channels,
+            max_seconds=max_seconds,
+            workers=args.workers,
+            gpus_per_worker=args.gpus_per_worker,
+        )
         summary["skipped"] = 0
     else:
-        summary = timeline_to_jsonl(args.inputs, args.out, Pipeline(models, transcribe=not args.no_transcript),
-                                    channels=args.channels, progress=not args.no_progress, max_seconds=max_seconds)
-    print(f"{summary['done']} recordings analysed ({summary['segments']} segments), {summary['failed']} could not be "
-          f"read (noted in {args.out}), {summary['skipped']} already done", file=sys.stderr)
+        summary = timeline_to_jsonl(
+            args.inputs,
+            args.out,
+            Pipeline(models, transcribe=not args.no_transcript),
+            channels=args.channels,
+            progress=not args.no_progress,
+            max_seconds=max_seconds,
+        )
+    print(
+        f"{summary['done']} recordings analysed ({summary['segments']} segments), {summary['failed']} could not be "
+        f"read (noted in {args.out}), {summary['skipped']} already done",
+        file=sys.stderr,
+    )
     if args.csv:
         rows = write_csv(args.out, args.csv)
         print(f"{rows} segments -> {args.csv}", file=sys.stderr)
@@ -230,10 +302,21 @@ def _timeline(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    handler = {"check": _check, "train": _train, "evaluate": _evaluate, "calibrate": _calibrate, "predict": _predict,
-               "merge": _merge, "reproduce": _reproduce, "timeline": _timeline}[args.command]
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    handler = {
+        "check": _check,
+        "train": _train,
+        "evaluate": _evaluate,
+        "calibrate": _calibrate,
+        "predict": _predict,
+        "merge": _merge,
+        "reproduce": _reproduce,
+        "timeline": _timeline,
+    }[args.command]
     try:
         return handler(args)
     except (FileNotFoundError, ValueError) as err:  # dataset/asset/input problems: a message, not a trace

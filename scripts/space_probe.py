@@ -5,6 +5,7 @@ Run with the Python of the environment under test: the app runs in a child proce
 ``examples/happy_words.wav`` through ``gradio_client`` and checks the transcript and that the voice
 models answered. Exits non-zero, with the app's output, when it does not.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,13 +14,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[1]
-CLIP = REPO / "examples" / "happy_words.wav"      # espeak-ng: "I just got the job ... I am so happy"
-START_LIMIT_S = 300                                 # start-up on a busy 2-core CPU takes well under this
+CLIP = REPO / "examples" / "happy_words.wav"  # espeak-ng: "I just got the job ... I am so happy"
+START_LIMIT_S = 300  # start-up on a busy 2-core CPU takes well under this
 
 
 class AppFailed(RuntimeError):
@@ -36,6 +37,7 @@ def free_port() -> int:
 def wait_for(url: str, app: subprocess.Popen, limit_s: float) -> float:
     """Seconds until ``url`` answers; raises when ``app`` dies or ``limit_s`` passes."""
     import urllib.request
+
     start = time.monotonic()
     while time.monotonic() - start < limit_s:
         if app.poll() is not None:
@@ -70,12 +72,14 @@ def running_app(env: dict[str, str] | None = None) -> Iterator[tuple[str, subpro
 
 def main() -> int:
     from gradio_client import Client, handle_file
+
     try:
         with running_app() as (url, _, started_s):
             print(f"space-probe: the app started in {started_s:.0f} s")
             start = time.monotonic()
-            transcript, _, details, *answers = Client(url, verbose=False).predict(handle_file(str(CLIP)), None,
-                                                                                 api_name="/analyse")
+            transcript, _, details, *answers = Client(url, verbose=False).predict(
+                handle_file(str(CLIP)), None, api_name="/analyse"
+            )
             labels = [a for a in answers if isinstance(a, dict) and a.get("label")]
             print(f"space-probe: answered in {time.monotonic() - start:.1f} s: {transcript!r}, {len(labels)} answers")
             if "happy" not in transcript.lower() or not labels:

@@ -1,4 +1,5 @@
 """Shared test fixtures: where the real datasets are, and skipping clearly when they are not."""
+
 from __future__ import annotations
 
 import os
@@ -38,13 +39,31 @@ def tiny_hub_encoders(tmp_path: Path) -> tuple[Path, Path]:
     from emodemo.inputs import text
 
     speech_dir, text_dir = tmp_path / "w2v", tmp_path / "bert"
-    Wav2Vec2Model(Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-                                 conv_dim=(16, 16), conv_kernel=(10, 3), conv_stride=(5, 2), num_conv_pos_embeddings=16,
-                                 num_conv_pos_embedding_groups=2, feat_extract_norm="layer")).save_pretrained(speech_dir)
+    Wav2Vec2Model(
+        Wav2Vec2Config(
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=37,
+            conv_dim=(16, 16),
+            conv_kernel=(10, 3),
+            conv_stride=(5, 2),
+            num_conv_pos_embeddings=16,
+            num_conv_pos_embedding_groups=2,
+            feat_extract_norm="layer",
+        )
+    ).save_pretrained(speech_dir)
     Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(speech_dir)
     tokenizer, _ = text.load_text_encoder(text.MINILM)
-    BertModel(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                         intermediate_size=37)).save_pretrained(text_dir)
+    BertModel(
+        BertConfig(
+            vocab_size=tokenizer.vocab_size,
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=37,
+        )
+    ).save_pretrained(text_dir)
     tokenizer.save_pretrained(text_dir)
     return speech_dir, text_dir
 
@@ -54,8 +73,12 @@ def voice_models() -> list[str]:
     from emodemo.recipes import get_recipe
     from emodemo.serving.pipeline import CHECKPOINTS, SOUND_AND_WORDS, discover
     from emodemo.training.checkpoint import read_checkpoint_config
-    return [name for name in discover() if set(get_recipe(read_checkpoint_config(CHECKPOINTS / name)["model_name"]).MODALITIES)
-            <= SOUND_AND_WORDS]
+
+    return [
+        name
+        for name in discover()
+        if set(get_recipe(read_checkpoint_config(CHECKPOINTS / name)["model_name"]).MODALITIES) <= SOUND_AND_WORDS
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -64,9 +87,11 @@ def face_videos(tmp_path_factory, ravdess_root):
     sound; a grey picture (no face) with the sound."""
     import shutil
     import subprocess
+
     import cv2
     import numpy as np
     from test_video import FACE_IMAGE, FPS, face_frame, write_video
+
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed")
     folder = tmp_path_factory.mktemp("videos")
@@ -77,7 +102,29 @@ def face_videos(tmp_path_factory, ravdess_root):
     out = {"face_silent": silent_face}
     for name, picture in (("face_voice", silent_face), ("grey_voice", grey)):
         out[name] = folder / f"{name}.mp4"
-        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(picture), "-i", str(voice), "-map", "0:v",
-                        "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(out[name])], check=True, timeout=120)
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-v",
+                "error",
+                "-i",
+                str(picture),
+                "-i",
+                str(voice),
+                "-map",
+                "0:v",
+                "-map",
+                "1:a",
+                "-c:v",
+                "copy",
+                "-c:a",
+                "aac",
+                "-shortest",
+                str(out[name]),
+            ],
+            check=True,
+            timeout=120,
+        )
     out["grey_silent"] = grey
     return out

@@ -4,6 +4,7 @@ Usage: python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp
 Each process writes its final weights and history to OUT_DIR; each asks to save a checkpoint into
 its own folder, and only rank 0's may appear.
 """
+
 from __future__ import annotations
 
 import json
@@ -12,11 +13,11 @@ import sys
 from pathlib import Path
 
 from safetensors.torch import save_file
+from toy_training import ToyClassifier, blobs
 
 from emodemo.training.checkpoint import save_checkpoint
 from emodemo.training.engine import TrainConfig, fit, seed_everything
 from emodemo.training.history import History
-from toy_training import ToyClassifier, blobs
 
 LABELS = ["neutral", "happy", "sad"]
 
@@ -35,8 +36,15 @@ def main(out: Path) -> None:
     model, history = train_toy(batch_size=8)
     save_file(model.state_dict(), str(out / f"weights_rank{rank}.safetensors"))
     (out / f"history_rank{rank}.json").write_text(json.dumps(history.to_dict()))
-    save_checkpoint(out / f"checkpoint_rank{rank}", model, model_name="toy", model_kwargs={}, labels=LABELS,
-                    data_card={"dataset": "synthetic blobs", "licence": "CC0"}, metrics=history.best.val_metrics)
+    save_checkpoint(
+        out / f"checkpoint_rank{rank}",
+        model,
+        model_name="toy",
+        model_kwargs={},
+        labels=LABELS,
+        data_card={"dataset": "synthetic blobs", "licence": "CC0"},
+        metrics=history.best.val_metrics,
+    )
 
 
 if __name__ == "__main__":

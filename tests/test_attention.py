@@ -1,4 +1,5 @@
 """Score functions, masks and alignments of emodemo.models.attention (talk 000's equations)."""
+
 from __future__ import annotations
 
 import math
@@ -6,12 +7,22 @@ import math
 import pytest
 import torch
 
-from emodemo.models.attention import (ConcatScore, GeneralScore, gather_steps, global_attention, length_mask,
-                                      local_attention, local_window, make_score, masked_softmax,
-                                      monotonic_centres, span_mask)
+from emodemo.models.attention import (
+    ConcatScore,
+    GeneralScore,
+    gather_steps,
+    global_attention,
+    length_mask,
+    local_attention,
+    local_window,
+    make_score,
+    masked_softmax,
+    monotonic_centres,
+    span_mask,
+)
 
-QUERY = torch.tensor([[[1.0, 2.0]]])                  # [B=1, N=1, D=2]
-KEYS = torch.tensor([[[3.0, 4.0], [0.0, 1.0]]])       # [B=1, M=2, D=2]
+QUERY = torch.tensor([[[1.0, 2.0]]])  # [B=1, N=1, D=2]
+KEYS = torch.tensor([[[3.0, 4.0], [0.0, 1.0]]])  # [B=1, M=2, D=2]
 
 
 def scores_of(score, query=QUERY, keys=KEYS):
@@ -47,9 +58,9 @@ def test_concat_score_equals_one_matrix_on_the_joined_vectors():
     torch.manual_seed(0)
     score = ConcatScore(3, 5, 4)
     query, keys = torch.randn(1, 1, 3), torch.randn(1, 6, 5)
-    W_a = torch.cat([score.W_q.weight, score.W_k.weight], dim=1)                       # [A, 3 + 5]
-    joined = torch.cat([query.expand(1, 6, 3), keys], dim=-1)                          # [1, M, 8]
-    by_formula = (torch.tanh(joined @ W_a.T) @ score.v_a.weight.T).squeeze(-1)         # [1, M]
+    W_a = torch.cat([score.W_q.weight, score.W_k.weight], dim=1)  # [A, 3 + 5]
+    joined = torch.cat([query.expand(1, 6, 3), keys], dim=-1)  # [1, M, 8]
+    by_formula = (torch.tanh(joined @ W_a.T) @ score.v_a.weight.T).squeeze(-1)  # [1, M]
     assert torch.allclose(scores_of(score, query, keys)[0], by_formula, atol=1e-6)
 
 
@@ -58,8 +69,8 @@ def test_windows_of_keys_score_like_shared_keys(kind):
     torch.manual_seed(0)
     score = make_score(kind, 4, 4)
     query, keys = torch.randn(2, 3, 4), torch.randn(2, 7, 4)
-    shared = scores_of(score, query, keys)                                             # [B, N, M]
-    per_query = score(query, score.prepare(keys).unsqueeze(1).expand(2, 3, 7, 4))     # [B, N, M]
+    shared = scores_of(score, query, keys)  # [B, N, M]
+    per_query = score(query, score.prepare(keys).unsqueeze(1).expand(2, 3, 7, 4))  # [B, N, M]
     assert torch.allclose(shared, per_query, atol=1e-5)
 
 
@@ -101,7 +112,7 @@ def test_local_window_flags_positions_outside_the_real_keys():
 
 def test_gather_steps_picks_each_examples_own_steps():
     x = torch.arange(2 * 5 * 3.0).view(2, 5, 3)
-    index = torch.tensor([[[4, 0]], [[1, 1]]])                                          # [B=2, N=1, K=2]
+    index = torch.tensor([[[4, 0]], [[1, 1]]])  # [B=2, N=1, K=2]
     gathered = gather_steps(x, index)
     assert gathered.shape == (2, 1, 2, 3)
     assert torch.equal(gathered[0, 0], x[0, [4, 0]]) and torch.equal(gathered[1, 0], x[1, [1, 1]])
@@ -122,7 +133,7 @@ def test_local_attention_equals_global_attention_restricted_to_the_window(kind):
     context, weights = local_attention(score, query, keys, centres, half_width, key_lengths, query_mask)
 
     frame = torch.arange(n_frames)
-    in_window = (frame - centres[..., None]).abs() <= half_width                       # [B, N, M]
+    in_window = (frame - centres[..., None]).abs() <= half_width  # [B, N, M]
     allowed = in_window & length_mask(key_lengths, n_frames)[:, None, :] & query_mask[..., None]
     global_context, global_weights = global_attention(score, query, keys, allowed)
 
@@ -133,13 +144,13 @@ def test_local_attention_equals_global_attention_restricted_to_the_window(kind):
 
 
 def test_span_mask_keeps_each_words_frames_and_falls_back_to_all_real_frames():
-    word_frames = torch.tensor([[[1, 3], [-1, -1], [4, 9], [8, 12]]])                   # [B=1, N=4, 2]
+    word_frames = torch.tensor([[[1, 3], [-1, -1], [4, 9], [8, 12]]])  # [B=1, N=4, 2]
     mask = span_mask(word_frames, key_lengths=torch.tensor([6]), n_keys=8)
     real = [True] * 6 + [False] * 2
     assert mask[0, 0].tolist() == [False, True, True] + [False] * 5
-    assert mask[0, 1].tolist() == real                       # no span: every real frame
+    assert mask[0, 1].tolist() == real  # no span: every real frame
     assert mask[0, 2].tolist() == [False] * 4 + [True, True, False, False]  # clipped to the real audio
-    assert mask[0, 3].tolist() == real                       # span wholly past the audio: every real frame
+    assert mask[0, 3].tolist() == real  # span wholly past the audio: every real frame
 
 
 def test_span_mask_rejects_a_bad_shape():

@@ -1,4 +1,5 @@
 """Decoding every common container, clear errors for bad files, and Whisper-exact features."""
+
 from __future__ import annotations
 
 import shutil
@@ -69,6 +70,7 @@ def encoded(tone_wav: Path) -> dict[str, Path]:
 
 # ---------------------------------------------------------------------------------- decoding
 
+
 @pytest.mark.parametrize("suffix", [".wav", *ENCODINGS])
 def test_every_common_container_decodes_to_16k_mono(suffix, tone_wav, request):
     path = tone_wav if suffix == ".wav" else request.getfixturevalue("encoded")[suffix]
@@ -106,6 +108,7 @@ def test_real_clip_decodes(ravdess_clip):
 
 
 # ---------------------------------------------------------------------------------- errors
+
 
 def test_missing_file(tmp_path):
     with pytest.raises(AudioError, match="not found"):
@@ -184,16 +187,17 @@ def test_errors_are_value_errors():
 
 # ---------------------------------------------------------------------------------- helpers
 
+
 def test_is_silent_threshold():
     assert audio.is_silent(np.zeros(16_000))
     assert audio.is_silent(np.array([]))
     assert audio.is_silent(tone(amplitude=10 ** (-70 / 20)))  # about -73 dBFS RMS
-    assert not audio.is_silent(tone(amplitude=0.05))          # about -29 dBFS RMS
+    assert not audio.is_silent(tone(amplitude=0.05))  # about -29 dBFS RMS
     assert audio.is_silent(tone(amplitude=0.05), threshold_db=-20.0)
 
 
 def test_a_short_quiet_word_after_a_long_pause_is_not_silence():
-    word = tone(amplitude=0.02)[:4000]                         # 0.25 s at about -37 dBFS
+    word = tone(amplitude=0.02)[:4000]  # 0.25 s at about -37 dBFS
     wave = np.concatenate([np.zeros(16_000 * 25, np.float32), word])
     assert not audio.is_silent(wave)
 
@@ -205,7 +209,7 @@ def test_the_quietest_real_ravdess_take_is_not_silence(ravdess_root):
 
 def test_voiced_bounds_cut_leading_and_trailing_silence_only():
     rng = np.random.default_rng(0)
-    hiss = lambda n: rng.normal(0, 1e-4, n).astype(np.float32)  # noqa: E731 - about -80 dBFS room noise
+    hiss = lambda n: rng.normal(0, 1e-4, n).astype(np.float32)  # about -80 dBFS room noise
     speech = np.concatenate([tone(amplitude=0.1)[:8000], hiss(4000), tone(amplitude=0.01)[:8000]])  # soft end
     wave = np.concatenate([hiss(12_000), speech, hiss(20_000)])
     start, end = audio.voiced_bounds(wave, margin_s=0.0)
@@ -241,6 +245,7 @@ def test_dct_matrix_is_scipys_orthonormal_dct():
 
 
 # ---------------------------------------------------------------------------------- features
+
 
 @pytest.mark.parametrize("n_mels", [80, 128])
 def test_mel_filterbank_equals_whispers(n_mels):

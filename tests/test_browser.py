@@ -2,6 +2,7 @@
 Analyse, and finds the transcript, every model's prediction, the fused answer with its bars and the
 attention plots on the page.
 It saves the screenshot the README shows (docs/app.jpg)."""
+
 from __future__ import annotations
 
 import re
@@ -10,7 +11,6 @@ import socket
 from pathlib import Path
 
 import pytest
-
 from conftest import voice_models
 
 playwright = pytest.importorskip("playwright.sync_api")
@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 @pytest.fixture(scope="module")
 def app_url():
     import app
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -41,11 +42,13 @@ def test_upload_analyse_and_see_transcript_predictions_and_attention(app_url, ra
         page.get_by_role("button", name="Analyse").click()
         transcript = page.locator("#transcript textarea")
         playwright.expect(transcript).to_have_value(re.compile("door", re.IGNORECASE), timeout=120_000)
-        answered = page.locator(".prediction").filter(has_text="%")                  # a ranked list with shares
+        answered = page.locator(".prediction").filter(has_text="%")  # a ranked list with shares
         playwright.expect(answered).to_have_count(len(voice_models()), timeout=30_000)
         drawn = page.locator(".attention img, .attention canvas, .attention svg")
         playwright.expect(drawn.first).to_be_visible(timeout=30_000)
-        playwright.expect(page.locator("#fusion-bars .js-plotly-plot")).to_be_visible(timeout=30_000)   # interactive bars
+        playwright.expect(page.locator("#fusion-bars .js-plotly-plot")).to_be_visible(
+            timeout=30_000
+        )  # interactive bars
         playwright.expect(page.locator("#fused")).to_contain_text("%")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True, type="jpeg", quality=70)
@@ -72,7 +75,9 @@ def _joined_takes(ravdess_root, folder: Path, takes: tuple[str, ...], rate: int 
     """Real RAVDESS takes of actor 01 joined into one 16-bit wav (at ``rate``, default 16 kHz)."""
     import numpy as np
     import soundfile as sf
+
     from emodemo.inputs.audio import load_audio, resample
+
     wave = np.concatenate([load_audio(ravdess_root / "Actor_01" / f"{t}.flac") for t in takes])
     path = folder / "joined.wav"
     sf.write(path, resample(wave, 16000, rate) if rate else wave, rate or 16000, subtype="PCM_16")
@@ -80,8 +85,9 @@ def _joined_takes(ravdess_root, folder: Path, takes: tuple[str, ...], rate: int 
 
 
 def test_timeline_tab_draws_the_timeline_and_a_selected_segment_plays(app_url, ravdess_root, tmp_path):
-    recording = _joined_takes(ravdess_root, tmp_path, ("03-01-01-01-01-01-01", "03-01-05-02-01-01-01",
-                                                        "03-01-04-01-02-02-01"))
+    recording = _joined_takes(
+        ravdess_root, tmp_path, ("03-01-01-01-01-01-01", "03-01-05-02-01-01-01", "03-01-04-01-02-02-01")
+    )
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
@@ -90,9 +96,9 @@ def test_timeline_tab_draws_the_timeline_and_a_selected_segment_plays(app_url, r
         page.locator("#recording input[type=file]").set_input_files(str(recording))
         page.get_by_role("button", name="Build the timeline").click()
         playwright.expect(page.locator("#timeline .js-plotly-plot")).to_be_visible(timeout=120_000)
-        rows = page.locator("#segments [role=row]")                   # the header, then one row per segment
+        rows = page.locator("#segments [role=row]")  # the header, then one row per segment
         playwright.expect(rows).to_have_count(4, timeout=30_000)
-        rows.nth(2).locator("[role=gridcell], td").nth(3).click()      # select the second segment
+        rows.nth(2).locator("[role=gridcell], td").nth(3).click()  # select the second segment
         playwright.expect(page.locator("#segment-sound button[aria-label=Play]")).to_be_visible(timeout=60_000)
         playwright.expect(page.locator("#segment-answers")).to_contain_text("speech_probe")
         browser.close()
@@ -101,15 +107,22 @@ def test_timeline_tab_draws_the_timeline_and_a_selected_segment_plays(app_url, r
 def test_live_microphone_answers_while_the_user_speaks(app_url, ravdess_root, tmp_path):
     microphone = _joined_takes(ravdess_root, tmp_path, ("03-01-05-02-01-01-01", "03-01-04-02-01-01-01"), rate=48000)
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-            f"--use-file-for-fake-audio-capture={microphone}"])
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={microphone}",
+            ],
+        )
         page = browser.new_context(permissions=["microphone"]).new_page()
         page.goto(app_url)
         page.get_by_role("tab", name="Live microphone").click()
         page.locator("#live-mic").get_by_role("button", name="Record").click()
         # an emotion within a few seconds of speech (the take opens with room noise: "no speech" first)
         playwright.expect(page.locator("#live-now")).to_contain_text(
-            re.compile("neutral|happy|sad|angry|fearful|disgust|surprised"), timeout=30_000)
+            re.compile("neutral|happy|sad|angry|fearful|disgust|surprised"), timeout=30_000
+        )
         playwright.expect(page.locator("#live-track .js-plotly-plot")).to_be_visible(timeout=30_000)
         browser.close()

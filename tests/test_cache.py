@@ -1,4 +1,5 @@
 """The feature cache computes once, notices changes, and survives concurrent writers."""
+
 from __future__ import annotations
 
 import multiprocessing
@@ -136,6 +137,6 @@ def test_get_many_computes_only_the_missing_files_in_batches(tmp_path):
         return [torch.full((2,), float(p.name[4])) for p in paths]
 
     values = cache.get_many(files, compute, batch=2, progress=False)
-    assert calls == [["clip0.wav", "clip2.wav"], ["clip3.wav", "clip4.wav"]]      # clip1 was cached
+    assert calls == [["clip0.wav", "clip2.wav"], ["clip3.wav", "clip4.wav"]]  # clip1 was cached
     assert [float(v[0]) for v in values] == [0.0, 1.0, 2.0, 3.0, 4.0]
     assert cache.get_many(files, compute, batch=2, progress=False)[4].tolist() == [4.0, 4.0] and len(calls) == 2

@@ -1,4 +1,5 @@
 """Temperature scaling, ECE and the unsure threshold on numbers whose answers are known."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -13,7 +14,7 @@ def overconfident(n=4000, c=5, seed=0):
     base = rng.normal(0, 1, (n, c))
     targets = rng.integers(c, size=n)
     base[np.arange(n), targets] += 1.2
-    sampled = np.array([rng.choice(c, p=p) for p in calibration.softmax(base)])   # labels drawn from the model's own law
+    sampled = np.array([rng.choice(c, p=p) for p in calibration.softmax(base)])  # labels drawn from the model's own law
     return 4.0 * base, sampled
 
 
@@ -24,7 +25,7 @@ def test_temperature_recovers_the_sharpening_and_cuts_ece():
     before = calibration.expected_calibration_error(calibration.softmax(logits), targets)
     after = calibration.expected_calibration_error(calibration.softmax(logits, t), targets)
     assert before > 0.2 and after < 0.03
-    assert (calibration.softmax(logits, t).argmax(1) == logits.argmax(1)).all()   # accuracy unchanged
+    assert (calibration.softmax(logits, t).argmax(1) == logits.argmax(1)).all()  # accuracy unchanged
 
 
 def test_ece_of_a_perfect_and_a_wrong_model():
@@ -37,7 +38,7 @@ def test_ece_of_a_perfect_and_a_wrong_model():
 
 def test_unsure_threshold_reaches_its_accuracy_on_whole_ties():
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.7, 0.3], [0.6, 0.4], [0.55, 0.45]])
-    targets = np.array([0, 0, 0, 1, 1, 1])                        # right, right, right, wrong, wrong, wrong
+    targets = np.array([0, 0, 0, 1, 1, 1])  # right, right, right, wrong, wrong, wrong
     chosen = calibration.unsure_threshold(probs, targets, target=0.75)
     assert chosen == {"threshold": 0.7, "answered": pytest.approx(4 / 6), "accuracy_answered": 0.75}
     assert calibration.unsure_threshold(probs, targets, target=0.99)["threshold"] == 0.8
@@ -68,8 +69,13 @@ def test_calibrate_writes_a_checkpoints_temperature_fitted_on_its_validation_spe
     root.mkdir()
     for actor in speakers:
         (root / actor).symlink_to(ravdess_root / actor, target_is_directory=True)
-    run = lambda r: subprocess.run([sys.executable, "-m", "emodemo", "calibrate", str(folder), "--root", str(r)],  # noqa: E731
-                                   capture_output=True, text=True, cwd=repo, timeout=600)
+    run = lambda r: subprocess.run(
+        [sys.executable, "-m", "emodemo", "calibrate", str(folder), "--root", str(r)],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=600,
+    )
     done = run(root)
     assert done.returncode == 0, done.stderr
     meta = read_checkpoint_config(folder)
@@ -95,12 +101,28 @@ def test_calibrate_fits_a_words_model_on_its_benchmarks_validation_part(tmp_path
     from pathlib import Path
 
     from conftest import shared_dataset
+
     from emodemo.training.checkpoint import read_checkpoint_config
 
     repo = Path(__file__).resolve().parents[1]
     folder = shutil.copytree(repo / "checkpoints" / "words_minilm", tmp_path / "words")
-    done = subprocess.run([sys.executable, "-m", "emodemo", "calibrate", str(folder), "--dataset", "meld", "--root",
-                           str(shared_dataset("meld_text"))], capture_output=True, text=True, cwd=repo, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "calibrate",
+            str(folder),
+            "--dataset",
+            "meld",
+            "--root",
+            str(shared_dataset("meld_text")),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr
     cal = read_checkpoint_config(folder)["calibration"]
     assert cal["fitted_on"] == ["the validation part of meld"] and cal["pairs"] == "the lines"

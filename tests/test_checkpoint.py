@@ -1,4 +1,5 @@
 """Checkpoints round-trip, describe themselves, and never run code found in the folder."""
+
 from __future__ import annotations
 
 import json
@@ -6,11 +7,11 @@ import pickle
 
 import pytest
 import torch
+from toy_training import ToyClassifier
 
 from emodemo.core.metrics import classification_report, mean_std
 from emodemo.training.checkpoint import load_checkpoint, model_card, save_checkpoint
 from emodemo.training.engine import TrainConfig
-from toy_training import ToyClassifier
 
 LABELS = ["neutral", "happy", "sad"]
 REGISTRY = {"toy": ToyClassifier}
@@ -32,8 +33,16 @@ def saved(tmp_path):
     torch.manual_seed(0)
     model = ToyClassifier(hidden=5)
     report = classification_report([0, 1, 2, 2], [0, 1, 1, 2], LABELS)
-    folder = save_checkpoint(tmp_path / "toy", model, model_name="toy", model_kwargs={"hidden": 5}, labels=LABELS,
-                             data_card=DATA_CARD, metrics=report, train_cfg=TrainConfig(epochs=3))
+    folder = save_checkpoint(
+        tmp_path / "toy",
+        model,
+        model_name="toy",
+        model_kwargs={"hidden": 5},
+        labels=LABELS,
+        data_card=DATA_CARD,
+        metrics=report,
+        train_cfg=TrainConfig(epochs=3),
+    )
     return folder, model, report
 
 
@@ -52,9 +61,18 @@ def test_round_trip_restores_weights_and_metadata(saved):
 
 def test_half_precision_weights_are_stored_as_fp16_and_load_as_fp32(saved, tmp_path):
     folder, model, report = saved
-    half = save_checkpoint(tmp_path / "half", model, model_name="toy", model_kwargs={"hidden": 5}, labels=LABELS,
-                           data_card=DATA_CARD, metrics=report, half=True)
+    half = save_checkpoint(
+        tmp_path / "half",
+        model,
+        model_name="toy",
+        model_kwargs={"hidden": 5},
+        labels=LABELS,
+        data_card=DATA_CARD,
+        metrics=report,
+        half=True,
+    )
     from safetensors import safe_open
+
     with safe_open(str(half / "model.safetensors"), "pt") as stored:
         assert {stored.get_slice(key).get_dtype() for key in stored.keys()} == {"F16"}
     loaded, meta = load_checkpoint(half, REGISTRY)
@@ -113,8 +131,18 @@ def test_saving_requires_a_licence_and_json_kwargs(tmp_path):
 
 def test_only_rank_zero_writes(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "1")
-    assert save_checkpoint(tmp_path / "c", ToyClassifier(), model_name="toy", model_kwargs={}, labels=LABELS,
-                           data_card=DATA_CARD, metrics={}) is None
+    assert (
+        save_checkpoint(
+            tmp_path / "c",
+            ToyClassifier(),
+            model_name="toy",
+            model_kwargs={},
+            labels=LABELS,
+            data_card=DATA_CARD,
+            metrics={},
+        )
+        is None
+    )
     assert not (tmp_path / "c").exists()
 
 
@@ -131,16 +159,19 @@ def test_model_card_shows_data_licence_metrics_and_confusion_matrix(saved):
 
 def test_model_card_renders_named_fold_summaries_as_mean_and_std():
     folds = [classification_report([0, 1], [0, 1], LABELS), classification_report([0, 1], [0, 0], LABELS)]
-    meta = {"model_name": "toy", "labels": LABELS, "data_card": DATA_CARD,
-            "metrics": {"5-fold CV": mean_std(folds)}}
+    meta = {"model_name": "toy", "labels": LABELS, "data_card": DATA_CARD, "metrics": {"5-fold CV": mean_std(folds)}}
     card = model_card(meta)
     assert "### 5-fold CV" in card and "| WA | 0.7500 ± 0.3536 |" in card
 
 
 def test_model_card_lists_settings_and_draws_the_summary_of_a_chance_row():
     chance = {"summary": mean_std([classification_report([0, 1], [1, 1], LABELS)] * 2), "folds": [{}, {}]}
-    meta = {"model_name": "toy", "labels": LABELS, "data_card": DATA_CARD,
-            "metrics": {"pairing": "real", "variant": {"fusion": "self"}, "chance": chance}}
+    meta = {
+        "model_name": "toy",
+        "labels": LABELS,
+        "data_card": DATA_CARD,
+        "metrics": {"pairing": "real", "variant": {"fusion": "self"}, "chance": chance},
+    }
     card = model_card(meta)
     assert "- pairing: real" in card and "- variant: {'fusion': 'self'}" in card
     assert "### variant" not in card
@@ -151,15 +182,27 @@ def test_model_card_lists_settings_and_draws_the_summary_of_a_chance_row():
 
 def test_a_later_cross_validation_joins_the_final_checkpoints_metrics_and_card(tmp_path):
     from emodemo.training.checkpoint import attach_cross_validation, read_checkpoint_config
+
     model = ToyClassifier(hidden=5)
-    final = {"pairing": "mixed", "variant": {"p": 0.7},
-             "final_validation_not_a_test_score": classification_report([0, 1, 2], [0, 1, 1], LABELS)}
-    folder = save_checkpoint(tmp_path / "toy", model, model_name="toy", model_kwargs={"hidden": 5}, labels=LABELS,
-                             data_card=DATA_CARD, metrics=final)
+    final = {
+        "pairing": "mixed",
+        "variant": {"p": 0.7},
+        "final_validation_not_a_test_score": classification_report([0, 1, 2], [0, 1, 1], LABELS),
+    }
+    folder = save_checkpoint(
+        tmp_path / "toy",
+        model,
+        model_name="toy",
+        model_kwargs={"hidden": 5},
+        labels=LABELS,
+        data_card=DATA_CARD,
+        metrics=final,
+    )
     folds = [classification_report([0, 1, 2, 2], guess, LABELS) for guess in ([0, 1, 1, 2], [0, 0, 2, 2])]
     results = tmp_path / "cv.json"
-    results.write_text(json.dumps({"pairing": "mixed", "variant": {"p": 0.7}, "cross_validation": mean_std(folds),
-                                   "folds": folds}))
+    results.write_text(
+        json.dumps({"pairing": "mixed", "variant": {"p": 0.7}, "cross_validation": mean_std(folds), "folds": folds})
+    )
     attach_cross_validation(folder, results)
     metrics = read_checkpoint_config(folder)["metrics"]
     assert metrics["cross_validation"]["WA"]["mean"] == pytest.approx(0.75) and "folds" not in metrics
@@ -172,6 +215,12 @@ def test_a_later_cross_validation_joins_the_final_checkpoints_metrics_and_card(t
 
 def test_model_card_opens_groups_of_named_reports_such_as_scores_per_pairing():
     report = classification_report([0, 1, 2], [0, 1, 1], LABELS)
-    card = model_card({"model_name": "toy", "labels": LABELS, "data_card": DATA_CARD,
-                       "metrics": {"by_pairing": {"constructed": report, "real": report}, "pairing": "mixed"}})
+    card = model_card(
+        {
+            "model_name": "toy",
+            "labels": LABELS,
+            "data_card": DATA_CARD,
+            "metrics": {"by_pairing": {"constructed": report, "real": report}, "pairing": "mixed"},
+        }
+    )
     assert "### by_pairing: constructed" in card and "### by_pairing: real" in card and "- pairing: mixed" in card

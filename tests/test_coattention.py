@@ -1,4 +1,5 @@
 """Talk 001's co-attention model: eq. 3's steps, the fusion, staged unfreezing on the real encoders."""
+
 import pytest
 import torch
 
@@ -9,9 +10,12 @@ def _batch(b=3, t=20, n=7, layers=1, dim=16, seed=0):
     g = torch.Generator().manual_seed(seed)
     speech_mask = torch.arange(t)[None, :] < torch.tensor([t, t - 5, 4][:b])[:, None]
     text_mask = torch.arange(n)[None, :] < torch.tensor([n, 3, 2][:b])[:, None]
-    return {"speech": torch.randn(b, layers, t, dim, generator=g) * speech_mask[:, None, :, None],
-            "speech_mask": speech_mask,
-            "text": torch.randn(b, layers, n, dim, generator=g) * text_mask[:, None, :, None], "text_mask": text_mask}
+    return {
+        "speech": torch.randn(b, layers, t, dim, generator=g) * speech_mask[:, None, :, None],
+        "speech_mask": speech_mask,
+        "text": torch.randn(b, layers, n, dim, generator=g) * text_mask[:, None, :, None],
+        "text_mask": text_mask,
+    }
 
 
 def test_an_attention_step_is_a_distribution_over_real_steps_and_its_weighted_sum():
@@ -20,10 +24,10 @@ def test_an_attention_step_is_a_distribution_over_real_steps_and_its_weighted_su
     pooled, weights = step(x, mask)
     assert torch.allclose(weights.sum(dim=1), torch.ones(2)) and (weights[1, 6:] == 0).all()
     assert torch.allclose(pooled, torch.einsum("bt,btd->bd", weights, x), atol=1e-6)
-    same, _ = step(x, mask, torch.zeros(2, 8))                   # g = 0 is the unguided first step
+    same, _ = step(x, mask, torch.zeros(2, 8))  # g = 0 is the unguided first step
     assert torch.allclose(same, pooled)
     _, guided = step(x, mask, torch.randn(2, 8))
-    assert not torch.allclose(guided, weights)                   # the guide moves the attention
+    assert not torch.allclose(guided, weights)  # the guide moves the attention
 
 
 def test_the_three_steps_depend_on_what_they_are_guided_by():
@@ -32,11 +36,15 @@ def test_the_three_steps_depend_on_what_they_are_guided_by():
     out = model(**batch)
     assert out["logits"].shape == (3, 4) and out["speech_attention"].shape == (3, 20)
     assert out["text_attention_1"].shape == out["text_attention_3"].shape == (3, 7)
-    other_speech = dict(batch, speech=batch["speech"] + torch.randn_like(batch["speech"]) * batch["speech_mask"][:, None, :, None])
+    other_speech = dict(
+        batch, speech=batch["speech"] + torch.randn_like(batch["speech"]) * batch["speech_mask"][:, None, :, None]
+    )
     moved = model(**other_speech)
-    assert torch.allclose(moved["text_attention_1"], out["text_attention_1"])      # step 1: text alone
+    assert torch.allclose(moved["text_attention_1"], out["text_attention_1"])  # step 1: text alone
     assert not torch.allclose(moved["text_attention_3"], out["text_attention_3"])  # step 3: guided by speech
-    other_text = dict(batch, text=batch["text"] + torch.randn_like(batch["text"]) * batch["text_mask"][:, None, :, None])
+    other_text = dict(
+        batch, text=batch["text"] + torch.randn_like(batch["text"]) * batch["text_mask"][:, None, :, None]
+    )
     assert not torch.allclose(model(**other_text)["speech_attention"], out["speech_attention"])  # step 2
 
 
@@ -44,8 +52,12 @@ def test_a_clip_answers_the_same_whatever_its_batch_mates_and_padding():
     model = CoAttentionNet(n_classes=4, speech_dim=16, text_dim=16, attention_dim=8, fused_dim=12).eval()
     batch = _batch()
     alone = {k: v[2:3] for k, v in batch.items()}
-    alone = {"speech": alone["speech"][:, :, :4], "speech_mask": alone["speech_mask"][:, :4],
-             "text": alone["text"][:, :, :2], "text_mask": alone["text_mask"][:, :2]}
+    alone = {
+        "speech": alone["speech"][:, :, :4],
+        "speech_mask": alone["speech_mask"][:, :4],
+        "text": alone["text"][:, :, :2],
+        "text_mask": alone["text_mask"][:, :2],
+    }
     assert torch.allclose(model(**batch)["logits"][2], model(**alone)["logits"][0], atol=1e-5)
 
 
@@ -61,17 +73,26 @@ def test_unimodal_variants_read_only_their_modality(mode, keys):
 
 
 def test_unfreezing_trains_the_top_layers_only_and_runs_them_from_the_states_below():
-    model = CoAttentionNet(n_classes=4, speech_dim=24, text_dim=24, speech_top=2, speech_heads=4, text_top=2,
-                           text_config={"num_attention_heads": 4, "intermediate_size": 48}).eval()
+    model = CoAttentionNet(
+        n_classes=4,
+        speech_dim=24,
+        text_dim=24,
+        speech_top=2,
+        speech_heads=4,
+        text_top=2,
+        text_config={"num_attention_heads": 4, "intermediate_size": 48},
+    ).eval()
 
     def trainable(prefix):
-        return {n.split(".")[2] for n, p in model.named_parameters() if p.requires_grad and n.startswith(prefix + ".blocks")}
+        return {
+            n.split(".")[2] for n, p in model.named_parameters() if p.requires_grad and n.startswith(prefix + ".blocks")
+        }
 
     model.unfreeze(0)
     assert trainable("speech_top") == trainable("text_top") == set()
     assert model.classifier[1].weight.requires_grad
     model.unfreeze(1)
-    assert trainable("speech_top") == trainable("text_top") == {"1"}   # the top block of each side
+    assert trainable("speech_top") == trainable("text_top") == {"1"}  # the top block of each side
     model.unfreeze(2)
     assert trainable("speech_top") == trainable("text_top") == {"0", "1"}
     with pytest.raises(ValueError, match="cannot unfreeze 3"):
@@ -81,7 +102,7 @@ def test_unfreezing_trains_the_top_layers_only_and_runs_them_from_the_states_bel
     head_only = model(**batch)
     # with nothing unfrozen the layer below is never read: changing it changes nothing
     changed = dict(batch, speech=batch["speech"].clone())
-    changed["speech"][:, 1] += torch.randn_like(changed["speech"][:, 1])   # not a constant: layer norms remove those
+    changed["speech"][:, 1] += torch.randn_like(changed["speech"][:, 1])  # not a constant: layer norms remove those
     assert torch.allclose(model(**changed)["logits"], head_only["logits"])
     model.unfreeze(1)
     assert not torch.allclose(model(**changed)["logits"], model(**batch)["logits"])
@@ -100,14 +121,16 @@ def test_copied_top_layers_reproduce_the_real_encoders_last_states(ravdess_clip,
     assert (kwargs["speech_top"], kwargs["text_top"]) == (speech_layers - 1, text_layers - 1)
     model = recipe.build_model(kwargs, spec).eval()
     from emodemo.speech.asr import Transcript
-    batch = recipe.clip_inputs(load_audio(ravdess_clip), Transcript("Kids are talking by the door.", [], "en", "x", 0, 4,
-                                                                   "tiny.en"), spec)
+
+    batch = recipe.clip_inputs(
+        load_audio(ravdess_clip), Transcript("Kids are talking by the door.", [], "en", "x", 0, 4, "tiny.en"), spec
+    )
     assert batch["speech"].shape[1] == speech_layers and batch["text"].shape[1] == text_layers
     for n in (1, 2, top):
         model.unfreeze(min(n, max(len(b) for b in model.top_blocks())))
         speech = model.speech_top(batch["speech"], batch["speech_mask"], n)
         text = model.text_top(batch["text"], batch["text_mask"], n)
-        assert torch.allclose(speech, batch["speech"][:, -1], atol=0.05)   # fp16-cached inputs
+        assert torch.allclose(speech, batch["speech"][:, -1], atol=0.05)  # fp16-cached inputs
         assert torch.allclose(text, batch["text"][:, -1], atol=0.01)
 
 
@@ -123,22 +146,31 @@ def test_serving_inputs_equal_training_inputs(ravdess_clip, normalise, tmp_path,
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     text = "Kids are talking by the door."
     sample = Sample("clip", "ravdess", "angry", audio=ravdess_clip, text=text)
-    spec = {"mode": "fusion", "top_layers": 1, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM,
-            "normalise": normalise}
-    recipe.make_dataset([sample], recipe.LABELS, spec)                              # fills the cache
+    spec = {
+        "mode": "fusion",
+        "top_layers": 1,
+        "speech_encoder": recipe.WHISPER,
+        "text_encoder": recipe.MINILM,
+        "normalise": normalise,
+    }
+    recipe.make_dataset([sample], recipe.LABELS, spec)  # fills the cache
     trained = recipe.StateClips.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
     served = recipe.clip_inputs(load_audio(ravdess_clip), Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en"), spec)
     other = recipe.make_dataset([sample], recipe.LABELS, dict(spec, normalise=not normalise))[0]["speech"]
-    mine = trained["speech"][0]                   # the other setting's states are not read from this one's cache
+    mine = trained["speech"][0]  # the other setting's states are not read from this one's cache
     assert other.shape != mine.shape or not torch.allclose(other.float(), mine.float(), atol=1e-2)
     for key in ("speech_mask", "text_mask"):
         assert torch.equal(served[key], trained[key]), key
     for key in ("speech", "text"):  # the same layers of the same frames; fp16 rounding of batched vs lone runs
         assert served[key].shape == trained[key].shape
         assert torch.allclose(served[key], trained[key], rtol=1e-2, atol=1e-2), key
-    assert recipe.clip_tokens(Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en"), spec)[:3] == ("[CLS]", "kids", "are")
+    assert recipe.clip_tokens(Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en"), spec)[:3] == (
+        "[CLS]",
+        "kids",
+        "are",
+    )
     nothing_heard = recipe.clip_inputs(load_audio(ravdess_clip), None, spec)
-    assert nothing_heard["text"].shape[2] == 2          # [CLS] [SEP]: the model still answers from the voice
+    assert nothing_heard["text"].shape[2] == 2  # [CLS] [SEP]: the model still answers from the voice
 
 
 def test_the_talks_bce_and_softmax_ce_both_train_the_staged_model(tmp_path):
@@ -150,28 +182,66 @@ def test_the_talks_bce_and_softmax_ce_both_train_the_staged_model(tmp_path):
     from pathlib import Path
 
     from emodemo.data import layouts
+
     repo = Path(__file__).resolve().parents[1]
     root = layouts.make_iemocap(tmp_path / "data", sessions=(1, 2, 3))
     for loss in ("bce", "ce"):
         out = tmp_path / loss
-        run = subprocess.run([sys.executable, "-m", "emodemo", "train", "coattention", "--dataset", "iemocap",
-                              "--root", str(root), "--cv", "--quick", "--out", str(out), "--results",
-                              str(tmp_path / f"{loss}.json"), "--option", f"loss={loss}",
-                              "--option", f"fold_models={tmp_path / loss}-folds"],
-                             capture_output=True, text=True, cwd=repo, timeout=600)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "emodemo",
+                "train",
+                "coattention",
+                "--dataset",
+                "iemocap",
+                "--root",
+                str(root),
+                "--cv",
+                "--quick",
+                "--out",
+                str(out),
+                "--results",
+                str(tmp_path / f"{loss}.json"),
+                "--option",
+                f"loss={loss}",
+                "--option",
+                f"fold_models={tmp_path / loss}-folds",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=repo,
+            timeout=600,
+        )
         assert run.returncode == 0, run.stderr[-2000:]
         cv = json.loads((tmp_path / f"{loss}.json").read_text())
         assert list(cv["stages"]) == ["head", "top1", "top2"] and cv["loss"] == loss
         assert cv["stages"]["top2"]["folds"][0]["labels"] == ["neutral", "happy", "sad", "angry"]
         fold = cv["folds"][0]
         kept = json.loads((tmp_path / f"{loss}-folds" / fold["fold"] / "config.json").read_text())
-        assert kept["data_card"]["test_speakers"] == fold["test"]       # each fold's model, to look inside later
+        assert kept["data_card"]["test_speakers"] == fold["test"]  # each fold's model, to look inside later
         config = json.loads((out / "config.json").read_text())
         assert config["train_config"]["loss"] == loss and config["model_kwargs"]["speech_top"] == 2
         assert config["calibration"]["fitted_on"] == config["data_card"]["validation_speakers"]
-    evaluated = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(tmp_path / "bce"), "--dataset",
-                                "iemocap", "--root", str(root), "--json"], capture_output=True, text=True, cwd=repo,
-                               timeout=600)
+    evaluated = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "evaluate",
+            str(tmp_path / "bce"),
+            "--dataset",
+            "iemocap",
+            "--root",
+            str(root),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=600,
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads(evaluated.stdout)["n_samples"] == 30
 
@@ -194,10 +264,15 @@ def test_hub_encoders_are_selectable_and_work_from_a_saved_folder(tmp_path, tiny
     assert kwargs["speech_dim"] == kwargs["text_dim"] == 32
     model = recipe.build_model(kwargs, spec).eval()
     from emodemo.speech.asr import Transcript
-    logits = model(**recipe.clip_inputs(waves[0], Transcript("so happy", [], "en", "x", 0, 1, "tiny.en"), spec))["logits"]
+
+    logits = model(**recipe.clip_inputs(waves[0], Transcript("so happy", [], "en", "x", 0, 1, "tiny.en"), spec))[
+        "logits"
+    ]
     assert logits.shape == (1, 7)
     with pytest.raises(ValueError, match="top_layers=0"):
-        recipe.build_model(recipe.model_kwargs("fusion", 1, 7, str(speech_dir), str(text_dir)), dict(spec, top_layers=1))
+        recipe.build_model(
+            recipe.model_kwargs("fusion", 1, 7, str(speech_dir), str(text_dir)), dict(spec, top_layers=1)
+        )
     with pytest.raises(FileNotFoundError, match="Offline"):
         text.load_text_encoder(str(tmp_path / "missing"))
 
@@ -207,11 +282,18 @@ def test_stage_plan_follows_the_talk_and_rejects_unknown_stages():
 
     plan = recipe.stage_plan(["head", "top1", "top2", "all"], None, 0, False, "bce", 1e-3, 32)
     assert [s.name for s in plan] == ["head", "top1", "top2", "all"]
-    assert [s.cfg.lr for s in plan] == pytest.approx([1e-3, 1e-4, 5e-5, 2e-5])       # lower as more layers train
+    assert [s.cfg.lr for s in plan] == pytest.approx([1e-3, 1e-4, 5e-5, 2e-5])  # lower as more layers train
     assert all(s.cfg.loss == "bce" for s in plan)
-    model = CoAttentionNet(n_classes=4, speech_dim=24, text_dim=24, speech_top=1, speech_heads=4, text_top=2,
-                           text_config={"num_attention_heads": 4, "intermediate_size": 48})
-    plan[-1].prepare(model)                                       # "all": every copied layer of each side
+    model = CoAttentionNet(
+        n_classes=4,
+        speech_dim=24,
+        text_dim=24,
+        speech_top=1,
+        speech_heads=4,
+        text_top=2,
+        text_config={"num_attention_heads": 4, "intermediate_size": 48},
+    )
+    plan[-1].prepare(model)  # "all": every copied layer of each side
     assert all(p.requires_grad for p in model.parameters())
     with pytest.raises(ValueError, match="unknown stage"):
         recipe.stage_plan(["head", "everything"], None, 0, False, "bce", 1e-3, 32)

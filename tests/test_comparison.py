@@ -1,5 +1,6 @@
 """The one comparison of every model: the rows read from the committed results, the saved bench
 results, the docs/results.md tables rendered from them, and the README's headline table."""
+
 import json
 import sys
 from pathlib import Path
@@ -30,8 +31,8 @@ def test_every_row_reads_a_complete_report(rows):
         # the pooled matrix's diagonal is the accuracy of every test item together
         if row["benchmark"].startswith("ravdess"):
             assert cm.sum() == 1200 and row["folds"] == 5 == len(row["fold_WA"])
-            assert row["fold_names"] == [f"fold{k}" for k in range(5)]            # rows pair up by fold
-            assert np.trace(cm) / cm.sum() == pytest.approx(row["WA"]["mean"], abs=1e-9)   # equal-sized folds
+            assert row["fold_names"] == [f"fold{k}" for k in range(5)]  # rows pair up by fold
+            assert np.trace(cm) / cm.sum() == pytest.approx(row["WA"]["mean"], abs=1e-9)  # equal-sized folds
             assert np.mean(row["fold_WA"]) == pytest.approx(row["WA"]["mean"])
         else:
             assert row["WA"]["std"] is None and row["folds"] == 1
@@ -55,12 +56,13 @@ def test_every_architecture_and_every_dataset_at_hand_is_in_the_table(rows):
 def test_every_marked_checkpoint_is_served_and_scored_on_its_rows_protocol(rows):
     """A row names a served checkpoint only when the checkpoint's own card reports that row's score."""
     from emodemo.training.checkpoint import read_checkpoint_config
+
     served = set(discover())
     marked = [r for r in rows if r["checkpoint"]]
     assert len({r["checkpoint"] for r in marked}) >= 8
     for row in marked:
         assert row["checkpoint"] in served
-        if row["source"] == f"{row['checkpoint']}/config.json":      # read from the card itself
+        if row["source"] == f"{row['checkpoint']}/config.json":  # read from the card itself
             continue
         metrics = read_checkpoint_config(comparison.CHECKPOINTS / row["checkpoint"])["metrics"]
         if row["benchmark"].startswith("ravdess_mixed_"):
@@ -81,14 +83,14 @@ def test_the_served_ensemble_is_marked_on_what_a_voice_clip_gets(rows):
 
 
 def test_markdown_table_bolds_the_best_of_each_benchmark(rows):
-    shuffled = rows[::-1]                                   # the best is found, not assumed first
+    shuffled = rows[::-1]  # the best is found, not assumed first
     assert comparison.markdown_table(shuffled).count("**") == comparison.markdown_table(rows).count("**")
     table = comparison.markdown_table(rows, {"fer_cnn": {"ms_per_clip": 12.3}})
     lines = table.splitlines()[2:]
     assert len(lines) == len(rows)
     assert sum("**" in line for line in lines) == len(comparison.BENCHMARKS)
     assert "`fer_cnn`: 12" in table
-    assert "70.4 ± 3.1" in table            # speech_probe, 7 classes, 5 folds
+    assert "70.4 ± 3.1" in table  # speech_probe, 7 classes, 5 folds
 
 
 def test_a_missing_results_file_says_how_to_make_it(tmp_path):
@@ -103,7 +105,7 @@ def test_training_time_is_read_from_the_runs_own_epoch_timings(rows):
     fold0 = sum(e["seconds"] for stage in staged["stages"].values() for e in stage["folds"][0]["history"]["epochs"])
     training = by_source["coattention/cv/fusion_constructed.json"]["training"]
     assert training["runs"] == 5 and training["seconds"] > fold0 / 5
-    assert by_source["handcrafted_ensemble/config.json"]["training"] is None      # SVMs: no epochs
+    assert by_source["handcrafted_ensemble/config.json"]["training"] is None  # SVMs: no epochs
 
 
 def test_the_saved_comparison_is_the_committed_results_and_covers_every_served_model(rows):
@@ -118,6 +120,7 @@ def test_the_saved_comparison_is_the_committed_results_and_covers_every_served_m
 def test_the_results_page_shows_the_saved_comparison(tmp_path):
     sys.path.insert(0, str(REPO / "bench"))
     import compare
+
     page = tmp_path / "results.md"
     page.write_text(f"intro\n{compare.BLOCK_START}\nSTALE TABLE\n{compare.BLOCK_END}\nrest\n")
     compare.render_results(json.loads(SAVED.read_text()), page)
@@ -125,13 +128,15 @@ def test_the_results_page_shows_the_saved_comparison(tmp_path):
     assert block.startswith("intro\n") and block.endswith("rest\n") and "STALE TABLE" not in block
     table = block.split(compare.BLOCK_START)[1].split(compare.BLOCK_END)[0]
     assert "| `coattention` |" in table and "Hub baseline" in table
-    assert table in RESULTS_PAGE.read_text(), \
+    assert table in RESULTS_PAGE.read_text(), (
         "docs/results.md's table is stale: run `python bench/compare.py --render-only`"
+    )
 
 
 def test_the_readme_headline_is_the_saved_results_one_row_per_served_model(tmp_path):
     sys.path.insert(0, str(REPO / "bench"))
     import headline
+
     table = headline.headline()
     generalisation = json.loads((REPO / "bench" / "results" / "generalisation.json").read_text())
     assert table == comparison.headline_table(json.loads(SAVED.read_text()), generalisation)
@@ -152,6 +157,7 @@ def test_the_readme_headline_is_the_saved_results_one_row_per_served_model(tmp_p
 def test_the_app_shows_the_saved_comparison_and_says_when_there_is_none(tmp_path):
     sys.path.insert(0, str(REPO))
     from app import side_by_side_markdown
+
     shown = side_by_side_markdown()
     assert shown == comparison.side_by_side(json.loads(SAVED.read_text()))
     assert shown in RESULTS_PAGE.read_text()

@@ -1,12 +1,14 @@
 """The cross-corpus harness: which fold models score the robustness set, which committed rows are
 the in-corpus numbers, the perturbed clips, the pooled scores, and the table docs/results.md and
 the app show (from bench/results/generalisation.json)."""
+
 import json
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fake_models import fixed_model
 
 from emodemo.core.labels import CANONICAL7
 from emodemo.data import layouts, load
@@ -14,7 +16,6 @@ from emodemo.data.splits import Fold
 from emodemo.inputs.audio import load_audio
 from emodemo.serving import cross_corpus
 from emodemo.training.checkpoint import read_checkpoint_config
-from fake_models import fixed_model
 
 REPO = Path(__file__).resolve().parents[1]
 SAVED = REPO / "bench" / "results" / "generalisation.json"
@@ -22,7 +23,9 @@ SAVED = REPO / "bench" / "results" / "generalisation.json"
 
 def test_served_models_are_every_voice_and_words_checkpoint_but_no_face_model():
     served = cross_corpus.served_models()
-    assert "fer_cnn" not in served and {"speech_probe", "nmt_attention/words_goemotions", "ssl_mha/cross"} <= set(served)
+    assert "fer_cnn" not in served and {"speech_probe", "nmt_attention/words_goemotions", "ssl_mha/cross"} <= set(
+        served
+    )
 
 
 def test_fold_models_are_the_served_runs_own_and_nothing_else():
@@ -32,7 +35,7 @@ def test_fold_models_are_the_served_runs_own_and_nothing_else():
     assert cross_corpus.fold_checkpoints("nmt_attention") == {}
     assert cross_corpus.fold_checkpoints("nmt_attention/words_goemotions") == {}
     assert cross_corpus.fold_checkpoints("coattention") == {}
-    probe = cross_corpus.fold_checkpoints("speech_probe")             # the served ensemble of its fold models
+    probe = cross_corpus.fold_checkpoints("speech_probe")  # the served ensemble of its fold models
     assert probe == {f"fold{k}": cross_corpus.CHECKPOINTS / f"speech_probe/folds/fold{k}" for k in range(5)}
 
 
@@ -42,7 +45,7 @@ def _meta(name):
 
 def test_in_corpus_rows_are_the_served_protocol_and_the_other_pairing_marked():
     nmt = {r["benchmark"]: r for r in cross_corpus.in_corpus("nmt_attention", _meta("nmt_attention"))}
-    assert nmt["ravdess_real"]["served_protocol"]                  # trained on real pairs, as served
+    assert nmt["ravdess_real"]["served_protocol"]  # trained on real pairs, as served
     for name in ("mesm", "coattention", "ssl_mha", "ssl_mha/cross"):  # mixed pairs: both halves are its own
         rows = cross_corpus.in_corpus(name, _meta(name))
         assert {r["benchmark"] for r in rows} == {"ravdess_mixed_real", "ravdess_mixed_constructed"}, name
@@ -52,13 +55,23 @@ def test_in_corpus_rows_are_the_served_protocol_and_the_other_pairing_marked():
 def test_a_checkpoint_without_a_committed_row_gets_its_card_counted_on_seven_classes():
     """An 8-class card (calm apart, as the probe served before issue 20) is counted on 7 classes."""
     from emodemo.core.labels import RAVDESS8
-    cm = np.random.default_rng(0).integers(0, 9, (8, 8)) + np.diag(np.full(8, 30))     # [true, answered]
-    meta = {"metrics": {"cross_validation": {"labels": list(RAVDESS8), "confusion_matrix": cm.tolist(), "n_reports": 5,
-                                             "WA": {"mean": 0.6, "std": 0.1}}}, "data_card": {"dataset": "ravdess"}}
+
+    cm = np.random.default_rng(0).integers(0, 9, (8, 8)) + np.diag(np.full(8, 30))  # [true, answered]
+    meta = {
+        "metrics": {
+            "cross_validation": {
+                "labels": list(RAVDESS8),
+                "confusion_matrix": cm.tolist(),
+                "n_reports": 5,
+                "WA": {"mean": 0.6, "std": 0.1},
+            }
+        },
+        "data_card": {"dataset": "ravdess"},
+    }
     row = cross_corpus.card_cross_validation("an_8_class_probe", meta)
-    merged_correct = np.trace(cm) + cm[0, 1] + cm[1, 0]           # calm <-> neutral answers become right
+    merged_correct = np.trace(cm) + cm[0, 1] + cm[1, 0]  # calm <-> neutral answers become right
     assert row["WA"]["mean"] == pytest.approx(merged_correct / cm.sum()) and row["UA"]["std"] is None
-    assert cross_corpus.in_corpus("an_8_class_probe", meta) == [row]                # no committed row names it
+    assert cross_corpus.in_corpus("an_8_class_probe", meta) == [row]  # no committed row names it
 
 
 @pytest.fixture(scope="module")
@@ -74,25 +87,27 @@ def test_the_robustness_set_perturbs_each_test_clip_once_per_condition(fold_and_
     test = [s for s in samples if s.speaker in fold.test]
     assert list(sets) == ["clean", *cross_corpus.CONDITION_COLUMNS]
     assert all([s.id for s in clips] == [s.id for s in test] for clips in sets.values())
-    assert sets["clean"] == test                                  # the files as they are
+    assert sets["clean"] == test  # the files as they are
     quiet, original = (load_audio(c.audio) for c in (sets["level -20 dB"][0], test[0]))
-    assert np.sqrt(np.mean(quiet ** 2)) == pytest.approx(0.1 * np.sqrt(np.mean(original ** 2)), rel=0.02)
+    assert np.sqrt(np.mean(quiet**2)) == pytest.approx(0.1 * np.sqrt(np.mean(original**2)), rel=0.02)
     assert sets["babble 5 dB"][0].audio.suffix == ".flac" and sets["babble 5 dB"][0].label == test[0].label
 
 
 def test_robustness_is_pooled_over_fold_models_or_marked_when_there_are_none(fold_and_clips):
     fold, samples, sets = fold_and_clips
     labels = list(CANONICAL7)
-    right = lambda s: s.label if s.label in labels else "neutral"          # noqa: E731  calm is neutral
+    right = lambda s: s.label if s.label in labels else "neutral"  # noqa: E731  calm is neutral
     on_text = fixed_model("words", labels, right, meta={"data_card": {"dataset": "goemotions"}})
     scored = cross_corpus.robustness("words", on_text, {fold.name: sets})
     assert scored["folds"] == ["fold0"] and scored["conditions"]["telephone band"]["UA"] == 1.0
-    men = [s for s in samples if s.speaker in ("Actor_01", "Actor_03")]                  # odd actors
+    men = [s for s in samples if s.speaker in ("Actor_01", "Actor_03")]  # odd actors
     assert scored["conditions"]["clean"]["by_gender"]["male"]["n"] == len(men) == 30
-    on_ravdess = fixed_model("nmt_attention/words_goemotions", labels, right,
-                             meta={"data_card": {"dataset": "ravdess"}})         # no fold models committed
-    assert cross_corpus.robustness("nmt_attention/words_goemotions", on_ravdess, {fold.name: sets}) == \
-        {"status": cross_corpus.NO_FOLD_MODELS}
+    on_ravdess = fixed_model(
+        "nmt_attention/words_goemotions", labels, right, meta={"data_card": {"dataset": "ravdess"}}
+    )  # no fold models committed
+    assert cross_corpus.robustness("nmt_attention/words_goemotions", on_ravdess, {fold.name: sets}) == {
+        "status": cross_corpus.NO_FOLD_MODELS
+    }
     assert cross_corpus.robustness("words", on_text, {}) == {"status": cross_corpus.NOT_RUN}
 
 
@@ -104,20 +119,37 @@ def _report(ua, collapse, answer="neutral", genders=False):
 
 
 def _result():
-    robust = {"folds": ["fold0"], "conditions": {c: _report(0.5, 0.3, genders=True)
-                                                 for c in ("clean", *cross_corpus.CONDITION_COLUMNS)}}
+    robust = {
+        "folds": ["fold0"],
+        "conditions": {c: _report(0.5, 0.3, genders=True) for c in ("clean", *cross_corpus.CONDITION_COLUMNS)},
+    }
     row = {"benchmark": "ravdess_real", "UA": {"mean": 0.371, "std": 0.018}, "served_protocol": True}
-    models = [{"model": "a", "reads": ["audio", "text"], "in_corpus": [row, {**row, "benchmark": "ravdess_constructed",
-                                                                             "served_protocol": False}],
-               "tess_choose": _report(0.25, 0.9, "angry"), "tess_report": _report(0.123, 0.456), "robustness": robust},
-              {"model": "b", "reads": ["audio"], "in_corpus": [row], "tess_choose": _report(0.3, 0.4),
-               "tess_report": {"status": cross_corpus.NOT_RUN}, "robustness": {"status": cross_corpus.NO_FOLD_MODELS}}]
+    models = [
+        {
+            "model": "a",
+            "reads": ["audio", "text"],
+            "in_corpus": [row, {**row, "benchmark": "ravdess_constructed", "served_protocol": False}],
+            "tess_choose": _report(0.25, 0.9, "angry"),
+            "tess_report": _report(0.123, 0.456),
+            "robustness": robust,
+        },
+        {
+            "model": "b",
+            "reads": ["audio"],
+            "in_corpus": [row],
+            "tess_choose": _report(0.3, 0.4),
+            "tess_report": {"status": cross_corpus.NOT_RUN},
+            "robustness": {"status": cross_corpus.NO_FOLD_MODELS},
+        },
+    ]
     return {"protocol": cross_corpus.PROTOCOL, "robustness_folds": ["fold0"], "models": models}
 
 
 def test_the_table_shows_the_choose_half_and_the_report_half_only_when_asked():
     table = cross_corpus.markdown_table(_result())
-    assert "| `a` | audio + text | real pairs 37.1 ± 1.8 · constructed pairs 37.1 ± 1.8 † | 25.0 | 90.0 (angry) |" in table
+    assert (
+        "| `a` | audio + text | real pairs 37.1 ± 1.8 · constructed pairs 37.1 ± 1.8 † | 25.0 | 90.0 (angry) |" in table
+    )
     assert "| 50.0 (30.0) | 50.0 / 25.0 |" in table and "no fold models" in table
     assert "12.3" not in table and "45.6" not in table and "report half is saved apart" in table
     both = cross_corpus.markdown_table(_result(), report_half=True)
@@ -130,12 +162,13 @@ def test_scoring_some_models_again_keeps_the_others_saved_scores():
     result = cross_corpus.merged(saved, new, ["a", "b"])
     assert [m["model"] for m in result["models"]] == ["a", "b"] and result["robustness_folds"] == ["fold0"]
     assert result["models"][1]["tess_choose"]["UA"] == 0.9 and result["models"][0] == saved["models"][0]
-    assert [m["model"] for m in cross_corpus.merged(saved, new, ["b"])["models"]] == ["b"]   # "a" no longer served
+    assert [m["model"] for m in cross_corpus.merged(saved, new, ["b"])["models"]] == ["b"]  # "a" no longer served
 
 
 def test_the_results_page_and_the_app_show_the_saved_generalisation_of_every_served_model(tmp_path):
     sys.path.insert(0, str(REPO / "bench"))
     import generalisation
+
     saved = json.loads(SAVED.read_text())
     assert [m["model"] for m in saved["models"]] == cross_corpus.served_models(), "re-run `make generalisation`"
     page = tmp_path / "results.md"
@@ -143,9 +176,11 @@ def test_the_results_page_and_the_app_show_the_saved_generalisation_of_every_ser
     generalisation.render_results(saved, page)
     table = cross_corpus.markdown_table(saved)
     assert page.read_text() == f"intro\n{generalisation.BLOCK_START}\n{table}\n{generalisation.BLOCK_END}\nrest\n"
-    assert table in (REPO / "docs" / "results.md").read_text(), \
+    assert table in (REPO / "docs" / "results.md").read_text(), (
         "docs/results.md's generalisation table is stale: run `python bench/generalisation.py --render-only`"
+    )
     sys.path.insert(0, str(REPO))
     from app import generalisation_markdown
+
     assert generalisation_markdown() == table
     assert "make generalisation" in generalisation_markdown(tmp_path / "missing.json")

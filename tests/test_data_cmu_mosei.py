@@ -1,5 +1,6 @@
 """CMU-MOSEI raw tree: HDF5 labels matched to transcript lines, multi-label emotions (present when
 the intensity is above 0), segments cut from the full wav, the standard folds or a hashed split."""
+
 from __future__ import annotations
 
 import logging
@@ -24,7 +25,7 @@ def samples(tree, tmp_path_factory):
 
 
 def test_every_transcribed_segment_is_a_sample_with_its_words(samples):
-    assert len(samples) == 6 * 4                                    # video 0's extra label has no line
+    assert len(samples) == 6 * 4  # video 0's extra label has no line
     first = samples[0]
     assert first.id == f"{first.speaker}_0" and first.text == f"words of segment 0 of {first.speaker}"
     assert {s.split for s in samples} == {"train", "dev", "test"}
@@ -32,7 +33,7 @@ def test_every_transcribed_segment_is_a_sample_with_its_words(samples):
 
 def test_emotions_are_present_above_zero_and_the_strongest_is_the_label(samples):
     by_id = {s.id: s for s in samples}
-    video = samples[0].speaker                                      # video 0 cycles from pattern 0
+    video = samples[0].speaker  # video 0 cycles from pattern 0
     assert by_id[f"{video}_0"].labels == ("happy",) and by_id[f"{video}_0"].label == "happy"
     assert by_id[f"{video}_1"].labels == ("sad", "fearful") and by_id[f"{video}_1"].label == "sad"
     assert by_id[f"{video}_2"].labels == ("angry", "disgust") and by_id[f"{video}_2"].label == "angry"
@@ -47,7 +48,7 @@ def test_segment_audio_is_cut_from_the_full_wav_at_its_interval(samples, tree):
     cut, cut_rate = sf.read(str(sample.audio), dtype="float32")
     start = int(sample.meta["start"] * rate)
     assert cut_rate == rate == 16000 and len(cut) == pytest.approx(rate * 1.0, abs=2)
-    np.testing.assert_allclose(cut, full[start:start + len(cut)], atol=1 / 32768)
+    np.testing.assert_allclose(cut, full[start : start + len(cut)], atol=1 / 32768)
 
 
 def test_without_standard_folds_videos_split_by_hash_with_a_warning(tmp_path, caplog):

@@ -1,4 +1,5 @@
 """CREMA-D and EmoDB loaders on fixture trees of their published layouts."""
+
 from __future__ import annotations
 
 import logging
@@ -58,6 +59,6 @@ def test_emodb_loads_flac_copies_too(tmp_path):
     root = layouts.make_emodb(tmp_path, speakers=("03",), texts=("a01",), seconds=0.02, suffix=".flac")
     samples = load("emodb", root)
     assert len(samples) == 7 and all(s.audio.suffix == ".flac" for s in samples)
-    layouts.make_emodb(tmp_path, speakers=("03",), texts=("a01",), seconds=0.02)   # the same utterances as WAV
+    layouts.make_emodb(tmp_path, speakers=("03",), texts=("a01",), seconds=0.02)  # the same utterances as WAV
     with pytest.raises(DatasetNotFoundError, match="found twice"):
         load("emodb", root)

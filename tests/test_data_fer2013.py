@@ -1,12 +1,13 @@
 """FER-2013 folder loader and its content-hash de-duplication."""
+
 from __future__ import annotations
 
 import shutil
 from collections import Counter, defaultdict
 
 import pytest
-
 from conftest import shared_dataset
+
 from emodemo.core.files import content_digest
 from emodemo.core.labels import FER7
 from emodemo.data import DatasetNotFoundError, fer2013, layouts, load
@@ -30,10 +31,18 @@ def test_folder_layout_loads_with_our_label_names(fer_root):
 def test_dedup_report_counts_each_kind_of_duplicate(fer_root):
     kept, report = fer2013.deduplicate(load("fer2013", fer_root, dedupe=False))
     train, test = report.splits["train"], report.splits["test"]
-    assert (train.before, train.within_split_duplicates, train.cross_split_leaks, train.label_conflicts) == \
-        (7 * TRAIN + 2, 1, 0, 2)
-    assert (test.before, test.within_split_duplicates, test.cross_split_leaks, test.label_conflicts) == \
-        (7 * TEST + 1, 0, 1, 0)
+    assert (train.before, train.within_split_duplicates, train.cross_split_leaks, train.label_conflicts) == (
+        7 * TRAIN + 2,
+        1,
+        0,
+        2,
+    )
+    assert (test.before, test.within_split_duplicates, test.cross_split_leaks, test.label_conflicts) == (
+        7 * TEST + 1,
+        0,
+        1,
+        0,
+    )
     assert (train.after, test.after) == (7 * TRAIN - 1, 7 * TEST)
     assert Counter(s.split for s in kept) == {"train": train.after, "test": test.after}
     assert "within" in str(report) and f"{test.after:>7,}" in str(report)

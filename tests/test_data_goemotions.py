@@ -1,11 +1,12 @@
 """GoEmotions loader: taxonomies, multi-label rows, derivation from the 28 labels, and the real copy."""
+
 from __future__ import annotations
 
 from collections import Counter
 
 import pytest
-
 from conftest import shared_dataset
+
 from emodemo.core.labels import CANONICAL7, GOEMOTIONS28, SENTIMENT4
 from emodemo.data import DatasetNotFoundError, layouts, load
 

@@ -1,4 +1,5 @@
 """IEMOCAP loader on fixture trees of the full-release layout (the real data is licence-gated)."""
+
 from __future__ import annotations
 
 import logging

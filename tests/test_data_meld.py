@@ -1,12 +1,13 @@
 """MELD loader: CSV columns, label mapping, mojibake repair, video links, and the real copy."""
+
 from __future__ import annotations
 
 import shutil
 from collections import Counter
 
 import pytest
-
 from conftest import shared_dataset
+
 from emodemo.core.labels import CANONICAL7
 from emodemo.data import DatasetNotFoundError, layouts, load, meld
 
@@ -36,13 +37,16 @@ def test_mojibake_in_the_published_csvs_is_repaired(meld_root):
     assert "I can’t believe you did that!" in texts and "That’s… actually really sweet." in texts
 
 
-@pytest.mark.parametrize("broken, fixed", [
-    ("it\u00e2\u0080\u0099s", "it’s"),            # UTF-8 read as Latin-1
-    ("it\u00e2\u20ac\u2122s", "it’s"),            # UTF-8 read as Windows-1252
-    ("wait\u00e2\u0080\u00a6", "wait…"),
-    ("caf\u00e9 au lait", "caf\u00e9 au lait"),   # correct accents stay
-    ("Â£5", "£5"),
-])
+@pytest.mark.parametrize(
+    "broken, fixed",
+    [
+        ("it\u00e2\u0080\u0099s", "it’s"),  # UTF-8 read as Latin-1
+        ("it\u00e2\u20ac\u2122s", "it’s"),  # UTF-8 read as Windows-1252
+        ("wait\u00e2\u0080\u00a6", "wait…"),
+        ("caf\u00e9 au lait", "caf\u00e9 au lait"),  # correct accents stay
+        ("Â£5", "£5"),
+    ],
+)
 def test_fix_mojibake(broken, fixed):
     assert meld.fix_mojibake(broken) == fixed
 
@@ -50,8 +54,10 @@ def test_fix_mojibake(broken, fixed):
 def test_videos_are_linked_when_present(tmp_path):
     root = layouts.make_meld(tmp_path, splits=("dev",), with_video=True)
     samples = load("meld", root)
-    assert all(s.video == root / "dev_splits_complete" / f"dia{s.meta['dialogue_id']}_utt{s.meta['utterance_id']}.mp4"
-               for s in samples)
+    assert all(
+        s.video == root / "dev_splits_complete" / f"dia{s.meta['dialogue_id']}_utt{s.meta['utterance_id']}.mp4"
+        for s in samples
+    )
     (root / "dev").mkdir()
     shutil.move(root / "dev_splits_complete", root / "dev" / "dev_splits_complete")  # as the tarball unpacks
     (root / "dev" / "dev_splits_complete" / "dia0_utt1.mp4").unlink()
@@ -67,8 +73,9 @@ def test_missing_split_column_or_emotion_is_reported(tmp_path):
     path.write_text(path.read_text(encoding="utf-8").replace("Emotion", "Emo", 1), encoding="utf-8")
     with pytest.raises(DatasetNotFoundError, match=r"lacks columns \['Emotion'\]"):
         load("meld", root)
-    path.write_text(path.read_text(encoding="utf-8").replace("Emo,", "Emotion,", 1).replace(",fear,", ",scared,"),
-                    encoding="utf-8")
+    path.write_text(
+        path.read_text(encoding="utf-8").replace("Emo,", "Emotion,", 1).replace(",fear,", ",scared,"), encoding="utf-8"
+    )
     with pytest.raises(DatasetNotFoundError, match="unknown emotions \\['scared'\\]"):
         load("meld", root)
     with pytest.raises(DatasetNotFoundError, match="affective-meld.github.io"):

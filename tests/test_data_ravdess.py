@@ -1,4 +1,5 @@
 """RAVDESS speech and action-unit loaders: fixture layouts, checks, duplicates, and the real copy."""
+
 from __future__ import annotations
 
 import logging
@@ -7,8 +8,8 @@ from collections import Counter
 import numpy as np
 import pytest
 import soundfile as sf
-
 from conftest import shared_dataset
+
 from emodemo.core.labels import RAVDESS8
 from emodemo.data import DatasetNotFoundError, layouts, load, ravdess
 

@@ -1,4 +1,5 @@
 """The dataset registry: every published layout loads through one entry point, and fails clearly."""
+
 from __future__ import annotations
 
 import pytest
@@ -8,14 +9,24 @@ from emodemo.data.checks import SOURCES
 
 
 def test_registry_names():
-    assert set(DATASETS) == {"ravdess", "ravdess_au", "fer2013", "goemotions", "meld", "iemocap", "cmu_mosei", "cremad",
-                             "emodb", "tess"}
+    assert set(DATASETS) == {
+        "ravdess",
+        "ravdess_au",
+        "fer2013",
+        "goemotions",
+        "meld",
+        "iemocap",
+        "cmu_mosei",
+        "cremad",
+        "emodb",
+        "tess",
+    }
     assert set(layouts.MAKERS) == set(DATASETS) <= set(SOURCES)
 
 
 @pytest.mark.parametrize("name", sorted(DATASETS))
 def test_every_fixture_layout_loads_through_the_registry(tmp_path, monkeypatch, name):
-    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path / "cache"))      # where CMU-MOSEI's segments are cut to
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path / "cache"))  # where CMU-MOSEI's segments are cut to
     samples = load(name, layouts.MAKERS[name](tmp_path / "data"))
     # every sample labelled; a multi-label segment may carry no emotion at all (label None, no labels)
     assert samples and all(s.dataset == name and (s.label is not None or s.labels == ()) for s in samples)

@@ -1,4 +1,5 @@
 """Speaker-independent splits: fold properties, the committed files, and applying folds."""
+
 from __future__ import annotations
 
 import json
@@ -13,9 +14,17 @@ from emodemo.data.splits import Fold
 
 def actors(n: int = 20, clips: int = 2) -> list[Sample]:
     """In-memory RAVDESS-like samples: actors 1..n (odd male), a few clips each."""
-    return [Sample(id=f"{a}-{c}", dataset="ravdess", label="happy", speaker=ravdess.speaker_id(a),
-                   meta={"gender": "male" if a % 2 else "female"})
-            for a in range(1, n + 1) for c in range(clips)]
+    return [
+        Sample(
+            id=f"{a}-{c}",
+            dataset="ravdess",
+            label="happy",
+            speaker=ravdess.speaker_id(a),
+            meta={"gender": "male" if a % 2 else "female"},
+        )
+        for a in range(1, n + 1)
+        for c in range(clips)
+    ]
 
 
 @pytest.mark.parametrize("n, k, val", [(20, 5, 2), (23, 5, 3), (10, 10, 1)])

@@ -1,4 +1,5 @@
 """TESS: the original download's layout and the shared FLAC copy, labels, word halves."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -18,20 +19,21 @@ def test_original_download_layout_labels_and_halves(tmp_path):
     assert clip.label == "surprised" and clip.speaker == "YAF" and clip.text == "Say the word mill"
     assert clip.split == "report" and clip.meta["age"] == 26 and clip.meta["gender"] == "female"
     assert next(s for s in samples if s.id == "OAF_book_fear").label == "fearful"
-    assert Counter(s.split for s in samples) == {"choose": 14, "report": 28}   # book | mill, yes
+    assert Counter(s.split for s in samples) == {"choose": 14, "report": 28}  # book | mill, yes
 
 
 def test_word_halves_are_fixed_and_disjoint():
     halves = tess.word_halves()
     choose = sorted(w for w, h in halves.items() if h == "choose")
     report = sorted(w for w, h in halves.items() if h == "report")
-    assert len(choose) == len(report) == 25 and max(choose) < min(report)   # sorted, first 25 / last 25
+    assert len(choose) == len(report) == 25 and max(choose) < min(report)  # sorted, first 25 / last 25
 
 
 def test_a_stranger_file_is_named(tmp_path):
     root = layouts.make_tess(tmp_path, words=("book",), seconds=0.02)
-    layouts.write_tone(root / "TESS Toronto emotional speech set data" / "OAF_angry" / "OAF_book_bored.wav",
-                       0.02, 16000, 0)
+    layouts.write_tone(
+        root / "TESS Toronto emotional speech set data" / "OAF_angry" / "OAF_book_bored.wav", 0.02, 16000, 0
+    )
     with pytest.raises(DatasetNotFoundError, match="OAF_book_bored.wav"):
         load("tess", root)
 

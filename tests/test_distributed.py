@@ -1,4 +1,5 @@
 """Two CPU processes under torchrun (Gloo) train exactly like one process with twice the batch."""
+
 from __future__ import annotations
 
 import json
@@ -9,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from ddp_fit_worker import train_toy
 from safetensors.torch import load_file
 
-from ddp_fit_worker import train_toy
 from emodemo.training.distributed import DistContext, gather_to_all, is_main_process, sum_across_processes
 
 TESTS = Path(__file__).resolve().parent
@@ -21,8 +22,16 @@ def launch_two_processes(out: Path) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
     env["PYTHONPATH"] = os.pathsep.join([str(TESTS.parent), str(TESTS), env.get("PYTHONPATH", "")])
     env["OMP_NUM_THREADS"] = "1"
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               str(TESTS / "ddp_fit_worker.py"), str(out)]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(TESTS / "ddp_fit_worker.py"),
+        str(out),
+    ]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 

@@ -1,5 +1,6 @@
 """The README and docs/: short enough to read, every relative link and anchor found, the Space's
 front matter at the top, and each generated block in its page and as its script renders it."""
+
 import json
 import re
 import sys
@@ -17,8 +18,10 @@ def anchors(page: Path) -> set[str]:
     """GitHub's anchors of a Markdown page's headings: lower case, punctuation dropped, spaces to
     hyphens (outside code blocks)."""
     text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.S | re.M)
-    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
-            for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.M)}
+    return {
+        re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+        for h in re.findall(r"^#{1,6} (.+)$", text, flags=re.M)
+    }
 
 
 def test_the_readme_is_short_and_keeps_the_space_front_matter():
@@ -32,7 +35,7 @@ def test_the_readme_is_short_and_keeps_the_space_front_matter():
 def test_every_relative_link_points_at_a_file_and_heading_that_exist(page):
     text = re.sub(r"^```.*?^```", "", page.read_text(encoding="utf-8"), flags=re.S | re.M)
     for target in (a or b for a, b in LINK.findall(text)):
-        if re.match(r"[a-z]+:", target):                       # http(s), mailto: not checked here
+        if re.match(r"[a-z]+:", target):  # http(s), mailto: not checked here
             continue
         path, _, anchor = target.partition("#")
         linked = (page.parent / path).resolve() if path else page
@@ -53,9 +56,11 @@ def test_the_results_page_shows_the_saved_timeline():
     sys.path.insert(0, str(REPO / "bench"))
     import headline
     import timeline
+
     saved = json.loads(timeline.RESULTS.read_text())
     live = timeline.RESULTS.with_name("live.json")
     table = timeline.markdown(saved, json.loads(live.read_text()) if live.is_file() else None)
     page = headline.RESULTS_PAGE.read_text(encoding="utf-8")
-    assert f"{timeline.BLOCK_START}\n{table}\n{timeline.BLOCK_END}" in page, \
+    assert f"{timeline.BLOCK_START}\n{table}\n{timeline.BLOCK_END}" in page, (
         "docs/results.md's timeline tables are stale: run `python bench/timeline.py --render-only`"
+    )

@@ -1,5 +1,6 @@
 """`python -m emodemo evaluate`: 7-class scoring (calm counted as neutral), the collapse figure,
 per-gender scores, a words-only checkpoint on a text dataset, TESS."""
+
 import json
 import os
 import subprocess
@@ -7,19 +8,25 @@ import sys
 from pathlib import Path
 
 import pytest
+from fake_models import fixed_model
 
 from emodemo.core.labels import CANONICAL7, RAVDESS8
 from emodemo.data import layouts, load
 from emodemo.data.record import Sample
 from emodemo.serving.evaluation import classes_note, score, scores_with_collapse, scoring_labels
-from fake_models import fixed_model
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "emodemo", "evaluate", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "emodemo", "evaluate", *args],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
 
 
 def test_collapse_is_the_share_of_the_most_frequent_answer():
@@ -32,7 +39,7 @@ def test_collapse_is_the_share_of_the_most_frequent_answer():
 def test_eight_ravdess_classes_are_scored_as_seven_with_calm_as_neutral():
     assert scoring_labels(list(RAVDESS8)) == ["neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
     assert classes_note(list(RAVDESS8), scoring_labels(list(RAVDESS8))) == "7 (calm counted as neutral)"
-    assert scoring_labels(["positive", "negative"]) == ["positive", "negative"]   # no canonical place: kept
+    assert scoring_labels(["positive", "negative"]) == ["positive", "negative"]  # no canonical place: kept
 
 
 def test_scores_per_gender_and_calm_answers_count_as_neutral(tmp_path):
@@ -51,7 +58,10 @@ def test_scores_per_gender_and_calm_answers_count_as_neutral(tmp_path):
 
 def test_a_words_only_checkpoint_reads_no_audio(tmp_path):
     """A words-only variant of a voice + words recipe is scored on text samples (MELD has no audio)."""
-    lines = [Sample(id=str(i), dataset="meld", label=label, text=f"line {i}") for i, label in enumerate(["neutral", "happy", "angry"])]
+    lines = [
+        Sample(id=str(i), dataset="meld", label=label, text=f"line {i}")
+        for i, label in enumerate(["neutral", "happy", "angry"])
+    ]
     model = fixed_model("words", ["neutral", "happy", "angry"], lambda s: "neutral", modalities=("audio", "text"))
     model.recipe.reads = lambda meta: ("text",)
     report = score(model, lines, "meld")
@@ -66,19 +76,29 @@ def test_a_words_only_checkpoint_reads_what_whisper_heard_in_a_clip(tmp_path, mo
     from dataclasses import replace
 
     from emodemo.serving import evaluation
+
     clips = load("tess", layouts.make_tess(tmp_path, words=("book",), seconds=0.05))
     monkeypatch.setattr(evaluation, "with_transcripts", lambda samples: [replace(s, text="heard") for s in samples])
-    model = fixed_model("words", list(CANONICAL7), lambda s: "happy" if s.text == "heard" else "sad",
-                        modalities=("audio", "text"))
+    model = fixed_model(
+        "words", list(CANONICAL7), lambda s: "happy" if s.text == "heard" else "sad", modalities=("audio", "text")
+    )
     model.recipe.reads = lambda meta: ("text",)
     report = score(model, clips, "tess", transcribe=True)
     assert report["text"] == "Whisper transcripts" and report["most_frequent_answer"] == "happy"
-    assert model.model.samples[0].audio is None                          # and loads no audio
+    assert model.model.samples[0].audio is None  # and loads no audio
 
 
 def test_cli_scores_the_served_words_expert_on_meld_text(tmp_path):
-    out = _run("nmt_attention/words_goemotions", "--dataset", "meld", "--root", str(layouts.make_meld(tmp_path)),
-               "--split", "dev", "--json")
+    out = _run(
+        "nmt_attention/words_goemotions",
+        "--dataset",
+        "meld",
+        "--root",
+        str(layouts.make_meld(tmp_path)),
+        "--split",
+        "dev",
+        "--json",
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
     assert report["text"] == "the dataset's" and report["n_samples"] > 0 and 0 < report["collapse"] <= 1
@@ -89,7 +109,7 @@ def test_cli_scores_a_voice_model_on_a_tess_half(tmp_path):
     out = _run("speech_probe", "--dataset", "tess", "--root", str(root), "--split", "choose", "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
-    assert report["n_samples"] == 14 and report["speakers"] == ["OAF", "YAF"]      # "book": 2 speakers x 7
+    assert report["n_samples"] == 14 and report["speakers"] == ["OAF", "YAF"]  # "book": 2 speakers x 7
     assert set(report["by_gender"]) == {"female"} and report["classes"].startswith("7")
     text = _run("speech_probe", "--dataset", "tess", "--root", str(root), "--split", "choose")
     assert "collapse" in text.stdout and "female: UA" in text.stdout

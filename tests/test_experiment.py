@@ -1,4 +1,5 @@
 """The shared protocol: folds never leak speakers, and every recipe gets the same treatment."""
+
 import pytest
 import torch
 
@@ -32,10 +33,10 @@ def test_cross_validation_trains_and_tests_on_disjoint_speakers(tmp_path):
     result = cross_validate(samples, folds, make_dataset, lambda: torch.nn.Linear(8, 8), RAVDESS8, cfg)
     assert len(result["folds"]) == 3
     for i in range(3):
-        train, val, test = seen[3 * i: 3 * i + 3]
+        train, val, test = seen[3 * i : 3 * i + 3]
         assert not (train & test) and not (val & test) and not (train & val)
     assert result["summary"]["n_reports"] == 3
-    assert 0.9 <= result["summary"]["WA"]["mean"] <= 1.0   # the features give the label away
+    assert 0.9 <= result["summary"]["WA"]["mean"] <= 1.0  # the features give the label away
     assert {f["fold"] for f in result["folds"]} == {"fold0", "fold1", "fold2"}
 
 
@@ -85,11 +86,29 @@ def test_folds_run_apart_merge_into_one_cross_validation():
     from emodemo.training.experiment import merge_fold_runs
 
     def run(name, wa):
-        epoch = {"epoch": 1, "train_loss": 1.0, "val_loss": 1.2, "lr": 1e-3, "seconds": 2.0, "val_metrics":
-                 {"WA": wa, "UA": wa, "WF1": wa, "UF1": wa, "per_class": {}, "confusion_matrix": [[1]]}}
-        fold = {"fold": name, "labels": ["a", "b"], "n": 4, "WA": wa, "UA": wa, "WF1": wa, "UF1": wa,
-                "confusion_matrix": [[2, 0], [1, 1]], "train": ["s1"], "val": ["s2"], "test": ["s3"], "best_epoch": 1,
-                "history": {"monitor": "UF1", "best_epoch": 1, "best_score": wa, "stopped_early": False, "epochs": [epoch]}}
+        epoch = {
+            "epoch": 1,
+            "train_loss": 1.0,
+            "val_loss": 1.2,
+            "lr": 1e-3,
+            "seconds": 2.0,
+            "val_metrics": {"WA": wa, "UA": wa, "WF1": wa, "UF1": wa, "per_class": {}, "confusion_matrix": [[1]]},
+        }
+        fold = {
+            "fold": name,
+            "labels": ["a", "b"],
+            "n": 4,
+            "WA": wa,
+            "UA": wa,
+            "WF1": wa,
+            "UF1": wa,
+            "confusion_matrix": [[2, 0], [1, 1]],
+            "train": ["s1"],
+            "val": ["s2"],
+            "test": ["s3"],
+            "best_epoch": 1,
+            "history": {"monitor": "UF1", "best_epoch": 1, "best_score": wa, "stopped_early": False, "epochs": [epoch]},
+        }
         return {"pairing": "real", "cross_validation": {"WA": {"mean": wa, "std": 0.0}}, "folds": [fold]}
 
     merged = merge_fold_runs([run("fold1", 0.6), run("fold0", 0.4)])
@@ -102,10 +121,15 @@ def test_folds_run_apart_merge_into_one_cross_validation():
     with pytest.raises(ValueError, match="disagree"):
         merge_fold_runs([run("fold0", 0.4), dict(run("fold1", 0.5), pairing="constructed")])
 
-    def mixed(name, wa):   # a mixed-pairs run: each half of its test clips scored apart
+    def mixed(name, wa):  # a mixed-pairs run: each half of its test clips scored apart
         half = {"fold": name, "labels": ["a", "b"], "WA": wa, "UA": wa, "WF1": wa, "UF1": wa}
-        return dict(run(name, wa), by_pairing={"constructed": {"summary": {}, "folds": [dict(half, WA=1.0)]},
-                                               "real": {"summary": {}, "folds": [half]}})
+        return dict(
+            run(name, wa),
+            by_pairing={
+                "constructed": {"summary": {}, "folds": [dict(half, WA=1.0)]},
+                "real": {"summary": {}, "folds": [half]},
+            },
+        )
 
     halves = merge_fold_runs([mixed("fold1", 0.6), mixed("fold0", 0.4)])["by_pairing"]
     assert [f["fold"] for f in halves["real"]["folds"]] == ["fold0", "fold1"]
@@ -148,10 +172,13 @@ def test_staged_cross_validation_scores_the_test_speakers_after_every_stage_and_
     result = cross_validate(samples, folds[:2], make_dataset, TwoPart, RAVDESS8, cfg, stages=stages)
     assert list(result["stages"]) == ["head", "all"] and len(result["stages"]["all"]["folds"]) == 2
     assert [name for name, _ in prepared] == ["head", "all", "head", "all"]
-    assert torch.equal(prepared[0][1], prepared[1][1])        # stage 1 left the frozen part as it was
+    assert torch.equal(prepared[0][1], prepared[1][1])  # stage 1 left the frozen part as it was
     assert result["folds"] == result["stages"]["all"]["folds"]
-    runs = [dict(result, folds=[f], stages={n: {"folds": [s["folds"][i]]} for n, s in result["stages"].items()})
-            for i, f in enumerate(result["folds"])]
+    runs = [
+        dict(result, folds=[f], stages={n: {"folds": [s["folds"][i]]} for n, s in result["stages"].items()})
+        for i, f in enumerate(result["folds"])
+    ]
     merged = merge_fold_runs(runs)
     assert merged["stages"]["head"]["cross_validation"]["WA"]["mean"] == pytest.approx(
-        result["stages"]["head"]["summary"]["WA"]["mean"])
+        result["stages"]["head"]["summary"]["WA"]["mean"]
+    )

@@ -1,5 +1,6 @@
 """Late fusion of single-modality experts with user weights: canonical labels, weighted means,
 expert choice, and refusals."""
+
 import numpy as np
 import pytest
 
@@ -18,7 +19,7 @@ def test_calm_joins_neutral_and_labels_outside_the_seven_are_dropped():
 def test_fusion_is_the_weighted_mean_of_the_modalities_that_answered():
     voice = dict.fromkeys(CANONICAL7, 0.0) | {"angry": 1.0}
     words = dict.fromkeys(CANONICAL7, 0.0) | {"happy": 1.0}
-    fused = fuse({"audio": voice, "text": words}, {"audio": 3, "text": 1, "face": 5})   # no face answered
+    fused = fuse({"audio": voice, "text": words}, {"audio": 3, "text": 1, "face": 5})  # no face answered
     assert fused["angry"] == pytest.approx(0.75) and fused["happy"] == pytest.approx(0.25)
     assert fuse({"audio": voice, "text": words}, {"audio": 0, "text": 1})["happy"] == 1.0
     with pytest.raises(ValueError, match="at least one"):
@@ -28,8 +29,12 @@ def test_fusion_is_the_weighted_mean_of_the_modalities_that_answered():
 
 
 def test_each_modality_gets_its_best_single_modality_model():
-    models = {"probe": (("audio",), 0.66), "svm": (("audio",), 0.48), "both": (("audio", "text"), 0.9),
-              "text": (("text",), 0.6)}
+    models = {
+        "probe": (("audio",), 0.66),
+        "svm": (("audio",), 0.48),
+        "both": (("audio", "text"), 0.9),
+        "text": (("text",), 0.6),
+    }
     experts = choose_experts(list(models), lambda m: models[m][0], lambda m: models[m][1])
     assert experts == {"audio": "probe", "text": "text"}
 
@@ -43,6 +48,7 @@ def test_a_learned_stacker_learns_that_neutral_words_say_nothing(tmp_path):
     """Voice right 70 % of the time; words right when emotional and "neutral" for half the clips
     (real pairs: the sentence says nothing). Learned fusion beats both and ignores neutral words."""
     from emodemo.serving.fusion import Stacker
+
     rng = np.random.default_rng(0)
     answers, truth = [], []
     for i in range(1400):
@@ -54,7 +60,7 @@ def test_a_learned_stacker_learns_that_neutral_words_say_nothing(tmp_path):
     stacker = Stacker.fit(answers[:700], truth[:700], ["audio", "text"])
     fused = [max(stacker(a).items(), key=lambda kv: kv[1])[0] for a in answers[700:]]
     mean = [max(fuse(a, {"audio": 1, "text": 1}).items(), key=lambda kv: kv[1])[0] for a in answers[700:]]
-    accuracy = lambda guesses: np.mean([g == t for g, t in zip(guesses, truth[700:])])  # noqa: E731
+    accuracy = lambda guesses: np.mean([g == t for g, t in zip(guesses, truth[700:])])
     assert accuracy(fused) > accuracy(mean) + 0.1
     angry_voice = {"audio": _answer("angry", 0.5), "text": _answer("neutral", 0.9)}
     assert max(stacker(angry_voice).items(), key=lambda kv: kv[1])[0] == "angry"
@@ -69,6 +75,7 @@ def test_learned_weights_give_one_weight_per_modality_and_beat_the_mean():
     """One weight per modality and a bias per class (the bias learns that "neutral" words are cheap):
     on held-out clips it beats the equal-weight mean."""
     from emodemo.serving.fusion import Stacker
+
     rng = np.random.default_rng(1)
     answers, truth = [], []
     for i in range(1400):
@@ -78,8 +85,10 @@ def test_learned_weights_give_one_weight_per_modality_and_beat_the_mean():
         truth.append(label)
     stacker = Stacker.fit_weights(answers[:700], truth[:700], ["audio", "text"])
     audio, text = stacker.weights[0, 0], stacker.weights[0, 7]
-    assert np.allclose(stacker.weights[:, :7], audio * np.eye(7)) and np.allclose(stacker.weights[:, 7:], text * np.eye(7))
-    top = lambda answer: max(answer.items(), key=lambda kv: kv[1])[0]  # noqa: E731
+    assert np.allclose(stacker.weights[:, :7], audio * np.eye(7)) and np.allclose(
+        stacker.weights[:, 7:], text * np.eye(7)
+    )
+    top = lambda answer: max(answer.items(), key=lambda kv: kv[1])[0]
     learned = np.mean([top(stacker(a)) == t for a, t in zip(answers[700:], truth[700:])])
     mean = np.mean([top(fuse(a, {"audio": 1, "text": 1})) == t for a, t in zip(answers[700:], truth[700:])])
     assert learned > mean + 0.05

@@ -1,6 +1,6 @@
 """Talk 003's short-term / mid-term features behave as their definitions say on signals we understand."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import pytest
@@ -25,6 +25,7 @@ def frame_means(wave: np.ndarray, **options) -> dict[str, float]:
 
 
 # ---------------------------------------------------------------------------------- shapes and names
+
 
 def test_short_term_shape_and_names():
     wave = white_noise(seconds=1.0)
@@ -76,6 +77,7 @@ def test_std_features_measure_change_over_time():
 
 # ---------------------------------------------------------------------------------- meanings
 
+
 @pytest.mark.parametrize("hz", [440.0, 1000.0, 3000.0])
 def test_tone_centroid_sits_at_its_frequency(hz):
     means = frame_means(sine(hz))
@@ -111,11 +113,16 @@ def test_louder_copy_has_higher_energy_unless_peak_normalised():
     loud, _ = hc.clip_features(2 * wave, SR)
     energy = names.index("energy_mean")
     assert loud[energy] == pytest.approx(4 * quiet[energy])
-    np.testing.assert_allclose(hc.clip_features(wave, SR, peak_normalize=True)[0],
-                               hc.clip_features(2 * wave, SR, peak_normalize=True)[0], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        hc.clip_features(wave, SR, peak_normalize=True)[0],
+        hc.clip_features(2 * wave, SR, peak_normalize=True)[0],
+        rtol=1e-9,
+        atol=1e-12,
+    )
 
 
 # ---------------------------------------------------------------------------------- edge cases
+
 
 def test_silence_gives_finite_zeros_without_numpy_warnings():
     with np.errstate(all="raise"):

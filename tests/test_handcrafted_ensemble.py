@@ -1,4 +1,5 @@
 """Talk 003's pipeline: SVMs and a random forest fitted by scikit-learn, stored and run as tensors."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -6,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import shared_dataset
 
 from emodemo.models.forest import Forest
 from emodemo.models.handcrafted_ensemble import HandcraftedEnsemble
 from emodemo.recipes import handcrafted_ensemble as recipe
-
-from conftest import shared_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -33,16 +33,19 @@ def test_svm_tensors_give_scikit_learns_decision_values():
 
 def test_forest_tensors_give_scikit_learns_probabilities():
     from sklearn.ensemble import RandomForestClassifier
+
     x, y = _blobs(features=8)
-    x = np.round(x, 1)                                            # ties on thresholds are where exactness breaks
+    x = np.round(x, 1)  # ties on thresholds are where exactness breaks
     kwargs, state = recipe.fit_forest(x[:100], y[:100], n_classes=4, seed=0)
     forest = Forest(n_classes=4, **kwargs)
     forest.load_state_dict(state)
-    reference = RandomForestClassifier(n_estimators=recipe.N_TREES, random_state=0).fit(x[:100].astype(np.float32), y[:100])
-    np.testing.assert_allclose(forest.probabilities(torch.from_numpy(x)).numpy(), reference.predict_proba(x),
-                               atol=1e-12)
-    assert torch.allclose(forest(torch.from_numpy(x)).softmax(-1), forest.probabilities(torch.from_numpy(x)),
-                          atol=1e-6)
+    reference = RandomForestClassifier(n_estimators=recipe.N_TREES, random_state=0).fit(
+        x[:100].astype(np.float32), y[:100]
+    )
+    np.testing.assert_allclose(
+        forest.probabilities(torch.from_numpy(x)).numpy(), reference.predict_proba(x), atol=1e-12
+    )
+    assert torch.allclose(forest(torch.from_numpy(x)).softmax(-1), forest.probabilities(torch.from_numpy(x)), atol=1e-6)
 
 
 def test_grid_choice_is_the_best_validation_score_and_is_refitted_on_both():
@@ -66,6 +69,7 @@ def test_without_a_face_the_audio_svm_answers_alone():
 
 def test_actor_groups_are_disjoint_and_balanced_by_gender():
     from emodemo.data import splits
+
     for fold in splits.load_splits(splits.RAVDESS_KFOLD):
         svm, forest = recipe.halves(fold.train)
         assert not set(svm) & set(forest) and sorted(svm + forest) == sorted(fold.train)
@@ -86,15 +90,36 @@ def test_missing_face_table_and_other_datasets_are_refused_clearly(tmp_path):
 def test_real_ravdess_protocol_trains_saves_and_the_checkpoint_evaluates(tmp_path):
     root, au = shared_dataset("ravdess_speech"), shared_dataset("ravdess_facial_au")
     out = tmp_path / "ckpt"
-    run = lambda *args: subprocess.run([sys.executable, "-m", "emodemo", *args], cwd=REPO, capture_output=True,  # noqa: E731
-                                       text=True, timeout=600)
-    trained = run("train", "handcrafted_ensemble", "--root", str(root), "--option", f"au_root={au}", "--cv",
-                  "--folds", "0", "--out", str(out), "--option", "normalise=1", "--option", "smooth=1")
+    run = lambda *args: subprocess.run(
+        [sys.executable, "-m", "emodemo", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    trained = run(
+        "train",
+        "handcrafted_ensemble",
+        "--root",
+        str(root),
+        "--option",
+        f"au_root={au}",
+        "--cv",
+        "--folds",
+        "0",
+        "--out",
+        str(out),
+        "--option",
+        "normalise=1",
+        "--option",
+        "smooth=1",
+    )
     assert trained.returncode == 0, trained.stderr
     from emodemo.models import REGISTRY
     from emodemo.training.checkpoint import load_checkpoint, read_checkpoint_config
+
     meta = read_checkpoint_config(out)
-    assert meta["metrics"]["cross_validation"]["fusion"]["WA"]["mean"] > 0.3          # chance is 0.14
+    assert meta["metrics"]["cross_validation"]["fusion"]["WA"]["mean"] > 0.3  # chance is 0.14
     assert set(meta["data_card"]["svm_train_speakers"]).isdisjoint(meta["data_card"]["forest_train_speakers"])
     # the served voice-alone SVM trains on every training actor and is calibrated on the validation actors,
     # whom it was chosen on but never heard; its RBF width comes from the smooth grid; its input is normalised
@@ -106,7 +131,7 @@ def test_real_ravdess_protocol_trains_saves_and_the_checkpoint_evaluates(tmp_pat
     assert meta["metrics"]["cross_validation"]["voice"]["WA"]["mean"] > 0.3
     model = load_checkpoint(out, REGISTRY)[0]
     features = torch.randn(3, 68, dtype=torch.float64)
-    with torch.inference_mode():          # a clip without a face is answered by the voice-alone SVM
+    with torch.inference_mode():  # a clip without a face is answered by the voice-alone SVM
         assert torch.equal(model(features)["logits"], model.voice(features).float())
     subset = tmp_path / "ravdess"
     subset.mkdir()
@@ -119,15 +144,21 @@ def test_committed_checkpoint_reads_real_clips_and_faces_well_above_chance():
     from emodemo import data
     from emodemo.models import REGISTRY
     from emodemo.training.checkpoint import load_checkpoint
+
     model, meta = load_checkpoint(REPO / "checkpoints" / "handcrafted_ensemble", REGISTRY)
-    samples = data.load("ravdess", shared_dataset("ravdess_speech"), calm_as_neutral=True,
-                        au_csv=shared_dataset("ravdess_facial_au"), actors=[16, 19])   # its validation actors
+    samples = data.load(
+        "ravdess",
+        shared_dataset("ravdess_speech"),
+        calm_as_neutral=True,
+        au_csv=shared_dataset("ravdess_facial_au"),
+        actors=[16, 19],
+    )  # its validation actors
     inputs = recipe.make_dataset(samples, meta["labels"], meta.get("input_spec"))
     with torch.inference_mode():
         out = model(inputs.tensors["audio"], inputs.tensors["au"])
     truth = inputs.tensors["label"]
     for key in ("audio_logits", "face_logits", "logits"):
-        assert float((out[key].argmax(-1) == truth).float().mean()) > 0.3               # 7 classes: chance 0.14
+        assert float((out[key].argmax(-1) == truth).float().mean()) > 0.3  # 7 classes: chance 0.14
 
 
 def test_normalised_features_are_served_as_trained_and_cached_apart(ravdess_clip, tmp_path, monkeypatch):
@@ -135,6 +166,7 @@ def test_normalised_features_are_served_as_trained_and_cached_apart(ravdess_clip
     normalised features never share a cache entry."""
     from emodemo.data.record import Sample
     from emodemo.inputs.audio import load_audio
+
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     sample = [Sample("clip", "ravdess", "angry", audio=ravdess_clip)]
     spec = {"normalise": True}
@@ -145,4 +177,4 @@ def test_normalised_features_are_served_as_trained_and_cached_apart(ravdess_clip
     assert torch.equal(trained, cached) and torch.allclose(served, trained)
     assert not torch.allclose(raw, trained)
     louder = recipe.clip_inputs(4 * load_audio(ravdess_clip), None, spec)["audio"][0]
-    assert torch.allclose(louder, served, rtol=1e-3, atol=1e-3)      # the level is gone: 12 dB louder, same features
+    assert torch.allclose(louder, served, rtol=1e-3, atol=1e-3)  # the level is gone: 12 dB louder, same features

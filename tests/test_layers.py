@@ -12,6 +12,7 @@
 - the contracts in pyproject.toml hold (`make test` runs `lint-imports` first; this runs it under
   plain pytest too).
 """
+
 from __future__ import annotations
 
 import ast
@@ -28,7 +29,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 LAYERS = ("core", "weights", "inputs", "speech", "protocols", "training", "reports", "serving")
-OPEN_PACKAGES = ("data", "models", "recipes")     # packages whose modules are their public surface
+OPEN_PACKAGES = ("data", "models", "recipes")  # packages whose modules are their public surface
 APP_LAYERS = {"emodemo.serving", "emodemo.reports"}
 
 
@@ -36,8 +37,12 @@ def emodemo_imports(source: str) -> list[tuple[str, list[str]]]:
     """``(module, imported names)`` of every import of emodemo in ``source`` (function bodies too)."""
     found = []
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and \
-                (node.module == "emodemo" or node.module.startswith("emodemo.")):
+        if (
+            isinstance(node, ast.ImportFrom)
+            and node.level == 0
+            and node.module
+            and (node.module == "emodemo" or node.module.startswith("emodemo."))
+        ):
             found.append((node.module, [a.name for a in node.names]))
         elif isinstance(node, ast.Import):
             found += [(a.name, []) for a in node.names if a.name == "emodemo" or a.name.startswith("emodemo.")]
@@ -46,16 +51,19 @@ def emodemo_imports(source: str) -> list[tuple[str, list[str]]]:
 
 def notebook_code(path: Path) -> str:
     """A notebook's code cells as one Python source (IPython's ``%`` and ``!`` lines left out)."""
-    cells = ["".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"]
-             if c["cell_type"] == "code"]
-    return "\n".join(line for cell in cells for line in cell.splitlines()
-                     if not line.lstrip().startswith(("%", "!")))
+    cells = [
+        "".join(c["source"]) for c in json.loads(path.read_text(encoding="utf-8"))["cells"] if c["cell_type"] == "code"
+    ]
+    return "\n".join(line for cell in cells for line in cell.splitlines() if not line.lstrip().startswith(("%", "!")))
 
 
 def shell_python(path: Path) -> str:
     """The import statements of a shell script's ``$PY -c "..."`` one-liners, as Python source."""
-    statements = [part.strip() for m in re.finditer(r'\$PY -c "([^"]*)"', path.read_text(encoding="utf-8"))
-                  for part in re.split(r";|\\\n", m.group(1))]
+    statements = [
+        part.strip()
+        for m in re.finditer(r'\$PY -c "([^"]*)"', path.read_text(encoding="utf-8"))
+        for part in re.split(r";|\\\n", m.group(1))
+    ]
     return "\n".join(part for part in statements if part.startswith(("from ", "import ")))
 
 
@@ -86,7 +94,7 @@ def surface_problem(module: str, names: list[str]) -> str | None:
         unknown = [n for n in names if n not in getattr(layer, "__all__", ()) and n not in modules_of(layer.__name__)]
         return f"{module} exports no {unknown}" if unknown else None
     if set(names) & modules_of(layer.__name__):
-        return None      # the function that shares its module's name (emodemo.inputs.normalise.normalise)
+        return None  # the function that shares its module's name (emodemo.inputs.normalise.normalise)
     return f"{module} is a module inside a layer folder: import from {layer.__name__}"
 
 
@@ -113,7 +121,7 @@ def test_each_layer_exports_what_it_names_and_hides_none_of_its_modules(layer):
     assert not set(exported) & modules_of(package.__name__)
     for name in exported:
         assert getattr(package, name, None) is not None, f"emodemo.{layer} exports {name}, which it does not have"
-    for module in modules_of(package.__name__):     # a layer's module is one attribute away, as a module
+    for module in modules_of(package.__name__):  # a layer's module is one attribute away, as a module
         assert importlib.import_module(f"{package.__name__}.{module}") is getattr(package, module)
 
 

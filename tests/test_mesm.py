@@ -1,4 +1,5 @@
 """Talk 004: nucleus sampling, submanifold sparse convolutions, FE2E vs MESM, and the recipe's inputs and reports."""
+
 import json
 import os
 import subprocess
@@ -21,8 +22,12 @@ REPO = Path(__file__).resolve().parents[1]
 def _inputs(b=2, s=5, n=7, seed=0, visual=False):
     g = torch.Generator().manual_seed(seed)
     audio_mask = torch.arange(s)[None, :] < torch.tensor([s, 2][:b])[:, None]
-    batch = {"text": torch.randn(b, n, 384, generator=g), "text_mask": torch.arange(n)[None, :] < torch.tensor([n, 3][:b])[:, None],
-             "audio": torch.randn(b, s, 64, 40, generator=g), "audio_mask": audio_mask}
+    batch = {
+        "text": torch.randn(b, n, 384, generator=g),
+        "text_mask": torch.arange(n)[None, :] < torch.tensor([n, 3][:b])[:, None],
+        "audio": torch.randn(b, s, 64, 40, generator=g),
+        "audio_mask": audio_mask,
+    }
     if visual:
         batch["visual"] = torch.randint(0, 256, (b, 3, 48, 48), generator=g).float()
         batch["visual_mask"] = torch.ones(b, 3, dtype=torch.bool)
@@ -32,7 +37,7 @@ def _inputs(b=2, s=5, n=7, seed=0, visual=False):
 def test_nucleus_keeps_the_smallest_set_reaching_p_largest_first():
     attention = torch.tensor([[0.05, 0.5, 0.15, 0.3], [0.25, 0.25, 0.25, 0.25]])
     assert nucleus_mask(attention, 0.7).tolist() == [[False, True, False, True], [True, True, True, False]]
-    assert nucleus_mask(attention, 0.01).sum(dim=1).tolist() == [1, 1]          # the top one always stays
+    assert nucleus_mask(attention, 0.01).sum(dim=1).tolist() == [1, 1]  # the top one always stays
     assert nucleus_mask(attention, 1.0).all()
     kept = (attention * nucleus_mask(attention, 0.6)).sum(dim=1)
     assert (kept >= 0.6 - 1e-6).all()
@@ -59,10 +64,10 @@ def test_mesm_flops_fall_with_p_and_fe2e_has_no_attention():
         with torch.inference_mode(), FlopCounterMode(display=False) as counter:
             out = model(**inputs)
         flops.append(counter.get_total_flops())
-        attention = out["audio_attention"]                                      # [B, S, H, W]
-        assert attention.shape[:2] == (2, 5) and torch.all(attention[1, 2:] == 0)   # padded chunks: nothing kept
+        attention = out["audio_attention"]  # [B, S, H, W]
+        assert attention.shape[:2] == (2, 5) and torch.all(attention[1, 2:] == 0)  # padded chunks: nothing kept
         kept = attention[inputs["audio_mask"]].flatten(1)
-        assert (kept.sum(dim=1) >= p - 1e-5).all()                              # each chunk keeps >= p of its attention
+        assert (kept.sum(dim=1) >= p - 1e-5).all()  # each chunk keeps >= p of its attention
     assert flops == sorted(flops) and flops[0] < 0.6 * flops[-1]
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         out = fe2e(**inputs)
@@ -88,8 +93,13 @@ def test_padding_another_clip_does_not_change_a_clips_answer():
     model = Mesm(7, "TA", sparse=True, top_p=0.7).eval()
     batch = _inputs()
     alone = {k: v[1:2] for k, v in batch.items()}
-    alone = {**alone, "audio": alone["audio"][:, :2], "audio_mask": alone["audio_mask"][:, :2],
-             "text": alone["text"][:, :3], "text_mask": alone["text_mask"][:, :3]}
+    alone = {
+        **alone,
+        "audio": alone["audio"][:, :2],
+        "audio_mask": alone["audio_mask"][:, :2],
+        "text": alone["text"][:, :3],
+        "text_mask": alone["text_mask"][:, :3],
+    }
     with torch.inference_mode():
         assert torch.allclose(model(**batch)["logits"][1], model(**alone)["logits"][0], atol=1e-5)
 
@@ -100,8 +110,8 @@ def test_chunks_are_400_ms_of_64_band_log_mel_and_silence_is_refused():
     wave = np.concatenate([np.zeros(sr // 2), 0.3 * np.sin(2 * np.pi * 220 * t), np.zeros(sr // 2)]).astype(np.float32)
     chunks = recipe.wave_chunks(wave)
     assert chunks.dtype == torch.float16 and chunks.shape[1:] == (64, 40)
-    assert 6 <= len(chunks) <= 8                                              # ~2.5 s voiced -> 7 chunks of 0.4 s
-    assert len(recipe.wave_chunks(np.tile(wave, 4))) == recipe.MAX_CHUNKS     # long clips: first 6.4 s
+    assert 6 <= len(chunks) <= 8  # ~2.5 s voiced -> 7 chunks of 0.4 s
+    assert len(recipe.wave_chunks(np.tile(wave, 4))) == recipe.MAX_CHUNKS  # long clips: first 6.4 s
     with pytest.raises(ValueError, match="no sound"):
         recipe.wave_chunks(np.zeros(sr, dtype=np.float32))
 
@@ -113,24 +123,62 @@ def test_per_emotion_scores_are_one_vs_rest_of_the_arg_max():
     guess = np.array([0] * 5 + [1] + [0] * 2 + [1] * 3 + [2] + [2] * 4)
     expected = multilabel_report(np.eye(3, dtype=int)[truth], np.eye(3, dtype=int)[guess], ["a", "b", "c"])
     assert ours == expected
-    assert ours["per_class"]["c"]["accuracy"] == pytest.approx(15 / 16)      # one false positive among 16 clips
-    assert ours["per_class"]["c"]["wacc"] == pytest.approx((4 * 12 / 4 + 11) / 24)   # (TP N/P + TN) / 2N
+    assert ours["per_class"]["c"]["accuracy"] == pytest.approx(15 / 16)  # one false positive among 16 clips
+    assert ours["per_class"]["c"]["wacc"] == pytest.approx((4 * 12 / 4 + 11) / 24)  # (TP N/P + TN) / 2N
 
 
 def test_cli_trains_on_an_iemocap_fixture_tree(tmp_path):
     root = layouts.make_iemocap(tmp_path / "iemocap", sessions=(1, 2, 3))
-    run = subprocess.run([sys.executable, "-m", "emodemo", "train", "mesm", "--dataset", "iemocap", "--root", str(root),
-                          "--cv", "--folds", "0", "--epochs", "1", "--out", str(tmp_path / "ckpt"), "--quick"],
-                         cwd=REPO, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "train",
+            "mesm",
+            "--dataset",
+            "iemocap",
+            "--root",
+            str(root),
+            "--cv",
+            "--folds",
+            "0",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "ckpt"),
+            "--quick",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr
     from emodemo.training.checkpoint import read_checkpoint_config
+
     meta = read_checkpoint_config(tmp_path / "ckpt")
     assert meta["labels"] == ["neutral", "happy", "sad", "angry"] and "per_emotion" in meta["metrics"]
-    scored = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(tmp_path / "ckpt"), "--dataset", "iemocap",
-                             "--root", str(root), "--json"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    scored = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "evaluate",
+            str(tmp_path / "ckpt"),
+            "--dataset",
+            "iemocap",
+            "--root",
+            str(root),
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert scored.returncode == 0, scored.stderr
     assert json.loads(scored.stdout)["n_samples"] > 0
-
 
 
 def test_visual_path_reads_a_face_every_400_ms_of_a_video_into_the_tav_model(tmp_path):
@@ -138,10 +186,10 @@ def test_visual_path_reads_a_face_every_400_ms_of_a_video_into_the_tav_model(tmp
     from conftest import shared_dataset
     from test_video import FACE_IMAGE, FPS, face_frame, write_video
 
-    face = cv2.imread(str(shared_dataset("fer2013") / FACE_IMAGE), cv2.IMREAD_GRAYSCALE)      # a real FER face
-    clip = write_video(tmp_path / "face.mp4", [face_frame(face, 40 + 4 * i) for i in range(2 * FPS)])   # 2 s
+    face = cv2.imread(str(shared_dataset("fer2013") / FACE_IMAGE), cv2.IMREAD_GRAYSCALE)  # a real FER face
+    clip = write_video(tmp_path / "face.mp4", [face_frame(face, 40 + 4 * i) for i in range(2 * FPS)])  # 2 s
     faces = recipe.video_faces(clip)
-    assert faces.dtype == torch.uint8 and faces.shape[1:] == (48, 48) and 4 <= len(faces) <= 5     # 2 s / 400 ms
+    assert faces.dtype == torch.uint8 and faces.shape[1:] == (48, 48) and 4 <= len(faces) <= 5  # 2 s / 400 ms
     wave = np.random.default_rng(0).normal(0, 0.1, 16000 * 2).astype(np.float32)
     batch = recipe.clip_inputs(wave, None, {"modalities": "TAV"}, video=clip)
     assert batch["visual"].shape == (1, len(faces), 48, 48) and batch["visual_mask"].all()
@@ -150,7 +198,7 @@ def test_visual_path_reads_a_face_every_400_ms_of_a_video_into_the_tav_model(tmp
     with torch.no_grad():
         out = model(**batch)
     assert out["logits"].shape == (1, 7) and out["visual_attention"].shape[:2] == (1, len(faces))
-    kept = (out["visual_attention"][0] > 0).flatten(1).float().mean(1)                # share of positions kept
+    kept = (out["visual_attention"][0] > 0).flatten(1).float().mean(1)  # share of positions kept
     assert (kept < 1).all()
 
     with pytest.raises(ValueError, match="give a video"):
@@ -169,11 +217,33 @@ def test_training_on_faces_is_refused_when_the_clips_have_no_video(tmp_path):
 def test_cli_trains_multilabel_on_a_cmu_mosei_fixture_tree_and_reports_per_emotion_wacc(tmp_path):
     root = layouts.make_cmu_mosei(tmp_path / "mosei", videos=6, segments=4)
     env = {**os.environ, "EMODEMO_CACHE": str(tmp_path / "cache")}
-    run = subprocess.run([sys.executable, "-m", "emodemo", "train", "mesm", "--dataset", "cmu_mosei", "--root", str(root),
-                          "--cv", "--epochs", "1", "--out", str(tmp_path / "ckpt"), "--quick"],
-                         cwd=REPO, capture_output=True, text=True, timeout=600, env=env)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "train",
+            "mesm",
+            "--dataset",
+            "cmu_mosei",
+            "--root",
+            str(root),
+            "--cv",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "ckpt"),
+            "--quick",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     from emodemo.training.checkpoint import read_checkpoint_config
+
     meta = read_checkpoint_config(tmp_path / "ckpt")
     assert meta["labels"] == ["happy", "sad", "angry", "surprised", "disgust", "fearful"]
     test = meta["metrics"]["folds"][0]
@@ -188,6 +258,7 @@ def test_normalised_chunks_are_served_as_trained_and_cached_apart(ravdess_clip, 
     same tensors; raw and normalised chunks never share a cache entry; the level is gone."""
     from emodemo.data.record import Sample
     from emodemo.inputs.audio import load_audio
+
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     sample = [Sample("clip", "ravdess", "angry", audio=ravdess_clip)]
     spec = {"modalities": "A", "normalise": True}
@@ -195,10 +266,10 @@ def test_normalised_chunks_are_served_as_trained_and_cached_apart(ravdess_clip, 
     cached = recipe.chunks_of_samples(sample, spec, progress=False)[0]
     raw = recipe.chunks_of_samples(sample, None, progress=False)[0]
     served = recipe.clip_inputs(load_audio(ravdess_clip), None, spec)["audio"][0]
-    assert torch.equal(trained, cached) and torch.equal(served[:len(trained)], trained)
+    assert torch.equal(trained, cached) and torch.equal(served[: len(trained)], trained)
     assert raw.shape != trained.shape or not torch.allclose(raw.float(), trained.float())
     louder = recipe.clip_inputs(4 * load_audio(ravdess_clip), None, spec)["audio"][0]
-    assert torch.allclose(louder.float(), served.float(), atol=0.05)      # 12 dB louder, same chunks
+    assert torch.allclose(louder.float(), served.float(), atol=0.05)  # 12 dB louder, same chunks
 
 
 def test_band_norm_chunks_lose_gain_and_colouring_and_are_served_as_trained(ravdess_clip, tmp_path, monkeypatch):
@@ -206,14 +277,17 @@ def test_band_norm_chunks_lose_gain_and_colouring_and_are_served_as_trained(ravd
     through a different microphone's constant tilt give (nearly) the same chunks, served as cached."""
     from emodemo.data.record import Sample
     from emodemo.inputs.audio import load_audio
+
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     spec = {"modalities": "A", "band_norm": True}
     wave = load_audio(ravdess_clip)
-    trained = recipe.chunks_of_samples([Sample("clip", "ravdess", "angry", audio=ravdess_clip)], spec, progress=False)[0]
+    trained = recipe.chunks_of_samples([Sample("clip", "ravdess", "angry", audio=ravdess_clip)], spec, progress=False)[
+        0
+    ]
     served = recipe.clip_inputs(wave, None, spec)["audio"][0]
-    assert torch.equal(served[:len(trained)], trained)
-    voiced = served.float()[:-1]                                    # the last chunk is padded
-    assert abs(float(voiced.mean())) < 0.05                          # each band centred on its clip mean
+    assert torch.equal(served[: len(trained)], trained)
+    voiced = served.float()[:-1]  # the last chunk is padded
+    assert abs(float(voiced.mean())) < 0.05  # each band centred on its clip mean
     louder = recipe.wave_chunks(4 * wave, spec).float()[:-1]
     raw_louder = recipe.wave_chunks(4 * wave).float()[:-1]
     raw = recipe.wave_chunks(wave).float()[:-1]

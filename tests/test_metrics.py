@@ -1,4 +1,5 @@
 """Metrics agree with scikit-learn on random cases and on the awkward edge cases."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from emodemo.core.metrics import (classification_report, confusion_matrix, mean_std, multilabel_report,
-                             weighted_accuracy)
+from emodemo.core.metrics import classification_report, confusion_matrix, mean_std, multilabel_report, weighted_accuracy
 
 LABELS = ["neutral", "happy", "sad", "angry", "fearful"]
 
@@ -48,7 +48,8 @@ def test_per_class_scores_and_confusion_matrix_match_sklearn_on_random_cases():
     for y_true, y_pred in random_cases(seed=1):
         report = classification_report(y_true, y_pred, LABELS)
         precision, recall, f1, support = skm.precision_recall_fscore_support(
-            y_true, y_pred, labels=everything, zero_division=0)
+            y_true, y_pred, labels=everything, zero_division=0
+        )
         per_class = report["per_class"]
         assert [per_class[name]["precision"] for name in LABELS] == pytest.approx(precision)
         assert [per_class[name]["recall"] for name in LABELS] == pytest.approx(recall)
@@ -67,16 +68,16 @@ def test_label_names_and_indices_give_the_same_report():
 def test_class_never_predicted_scores_zero_precision_and_counts_in_uf1():
     report = classification_report([0, 0, 1, 1], [0, 0, 0, 0], ["neutral", "happy"])
     assert report["per_class"]["happy"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 2, "predicted": 0}
-    assert report["UA"] == pytest.approx(0.5)            # (1 + 0) / 2
+    assert report["UA"] == pytest.approx(0.5)  # (1 + 0) / 2
     assert report["UF1"] == pytest.approx((2 / 3 + 0) / 2)
 
 
 def test_class_absent_from_y_true_is_left_out_of_ua_but_not_uf1_when_predicted():
     report = classification_report([0, 0, 0], [0, 0, 1], ["neutral", "happy", "sad"])
-    assert report["UA"] == pytest.approx(2 / 3)          # only "neutral" is true: its recall
+    assert report["UA"] == pytest.approx(2 / 3)  # only "neutral" is true: its recall
     assert report["UF1"] == pytest.approx((0.8 + 0) / 2)  # "happy" was predicted, so it counts
-    assert report["per_class"]["sad"]["f1"] == 0.0        # absent from both: 0 in the table, left out of UF1
-    assert report["confusion_matrix"][2] == [0, 0, 0]     # absent classes keep their row and column
+    assert report["per_class"]["sad"]["f1"] == 0.0  # absent from both: 0 in the table, left out of UF1
+    assert report["confusion_matrix"][2] == [0, 0, 0]  # absent classes keep their row and column
 
 
 def test_single_class_data_is_perfect_when_predicted_right():
@@ -89,12 +90,15 @@ def test_report_is_json_serialisable_and_names_the_labels():
     assert json.loads(json.dumps(report))["labels"] == LABELS
 
 
-@pytest.mark.parametrize("y_true, y_pred, message", [
-    ([], [], "empty"),
-    ([0, 7], [0, 1], "outside 0..4"),
-    (["happy", "bored"], ["happy", "sad"], "'bored'"),
-    ([0, 1, 2], [0, 1], "3 items but y_pred has 2"),
-])
+@pytest.mark.parametrize(
+    "y_true, y_pred, message",
+    [
+        ([], [], "empty"),
+        ([0, 7], [0, 1], "outside 0..4"),
+        (["happy", "bored"], ["happy", "sad"], "'bored'"),
+        ([0, 1, 2], [0, 1], "3 items but y_pred has 2"),
+    ],
+)
 def test_bad_input_gets_a_clear_message(y_true, y_pred, message):
     with pytest.raises(ValueError, match=message):
         classification_report(y_true, y_pred, LABELS)
@@ -109,7 +113,7 @@ def test_multilabel_scores_match_the_mesm_formula_and_sklearn():
     rng = np.random.default_rng(3)
     for _ in range(100):
         n, c = int(rng.integers(2, 50)), int(rng.integers(1, 7))
-        y_true = (rng.random((n, c)) < rng.random(c)).astype(int)   # varied prevalence per emotion
+        y_true = (rng.random((n, c)) < rng.random(c)).astype(int)  # varied prevalence per emotion
         y_pred = (rng.random((n, c)) < 0.4).astype(int)
         report = multilabel_report(y_true, y_pred, [f"e{j}" for j in range(c)])
         for j in range(c):
@@ -142,8 +146,10 @@ def test_wacc_needs_examples_and_multilabel_needs_binary_input():
 
 
 def test_mean_std_aggregates_every_number_and_pools_confusion_matrices():
-    folds = [classification_report([0, 1, 1], [0, 1, 0], LABELS[:2]),
-             classification_report([0, 1, 1], [0, 1, 1], LABELS[:2])]
+    folds = [
+        classification_report([0, 1, 1], [0, 1, 0], LABELS[:2]),
+        classification_report([0, 1, 1], [0, 1, 1], LABELS[:2]),
+    ]
     summary = mean_std(folds)
     was = [f["WA"] for f in folds]
     assert summary["WA"] == pytest.approx({"mean": np.mean(was), "std": np.std(was, ddof=1)})

@@ -1,4 +1,5 @@
 """Talk 000's model (emodemo.models.nmt_attention): shapes, padding, alignments, gradients, training."""
+
 from __future__ import annotations
 
 import json
@@ -9,15 +10,24 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from emodemo.models import REGISTRY, build
+from emodemo.models.nmt_attention import (
+    FRAME_RATE,
+    HOP,
+    RECEPTIVE_FIELD,
+    MaskedGRU,
+    NMTAttention,
+    frame_lengths,
+    word_spans_to_frames,
+)
 from emodemo.training.checkpoint import load_checkpoint, save_checkpoint
-from emodemo.models.nmt_attention import (FRAME_RATE, HOP, RECEPTIVE_FIELD, MaskedGRU, NMTAttention,
-                                          frame_lengths, word_spans_to_frames)
 from emodemo.training.datasets import DictDataset
 from emodemo.training.engine import TrainConfig, fit
 
 VOCAB, CLASSES = 30, 4
-FUSIONS = [dict(mode="fusion", alignment=a, score=s) for a, s in
-           [("global", "concat"), ("global", "dot"), ("local", "general"), ("forced", "concat")]]
+FUSIONS = [
+    dict(mode="fusion", alignment=a, score=s)
+    for a, s in [("global", "concat"), ("global", "dot"), ("local", "general"), ("forced", "concat")]
+]
 ALL_MODES = [dict(mode="audio"), dict(mode="text")] + FUSIONS
 
 
@@ -55,11 +65,16 @@ def batch(n: int = 4, seconds: float = 1.0, words: int = 5, seed: int = 0) -> di
 def one_example(inputs: dict[str, torch.Tensor], i: int) -> dict[str, torch.Tensor]:
     """Example i alone, cut to its own real length (no padding at all)."""
     samples, words = int(inputs["wave_lengths"][i]), int((inputs["tokens"][i] > 0).sum())
-    return dict(wave=inputs["wave"][i : i + 1, :samples], wave_lengths=inputs["wave_lengths"][i : i + 1],
-                tokens=inputs["tokens"][i : i + 1, :words], word_frames=inputs["word_frames"][i : i + 1, :words])
+    return dict(
+        wave=inputs["wave"][i : i + 1, :samples],
+        wave_lengths=inputs["wave_lengths"][i : i + 1],
+        tokens=inputs["tokens"][i : i + 1, :words],
+        word_frames=inputs["word_frames"][i : i + 1, :words],
+    )
 
 
 # ------------------------------------------------------------------------------ audio geometry
+
 
 def test_one_audio_state_every_20_ms():
     assert (HOP, FRAME_RATE, RECEPTIVE_FIELD) == (320, 50.0, 540)
@@ -97,6 +112,7 @@ def test_masked_gru_equals_a_gru_on_packed_sequences():
 
 # ------------------------------------------------------------------------------ forward pass
 
+
 @pytest.mark.parametrize("config", ALL_MODES, ids=lambda c: "-".join(c.values()))
 def test_padding_never_changes_an_examples_result(config):
     model = small_model(**config).eval()
@@ -130,7 +146,7 @@ def test_unimodal_modes_return_only_logits():
 
 def test_forced_alignment_puts_no_weight_outside_each_words_frames():
     inputs = batch()
-    inputs["word_frames"][0, 1] = -1                                           # one word without a span
+    inputs["word_frames"][0, 1] = -1  # one word without a span
     attention = small_model(mode="fusion", alignment="forced")(**inputs)["attention"]
     frame = torch.arange(attention.shape[-1])
     start, end = inputs["word_frames"].unbind(-1)
@@ -138,7 +154,7 @@ def test_forced_alignment_puts_no_weight_outside_each_words_frames():
     has_span = (start >= 0)[..., None]
     assert attention[outside & has_span].abs().max() == 0
     real_frames = int(frame_lengths(inputs["wave_lengths"][:1]))
-    assert (attention[0, 1, :real_frames] > 0).all()                          # fallback: every real frame
+    assert (attention[0, 1, :real_frames] > 0).all()  # fallback: every real frame
 
 
 def test_local_alignment_attends_within_the_window():
@@ -149,10 +165,10 @@ def test_local_alignment_attends_within_the_window():
 
 def test_no_nan_with_empty_spans_or_no_words():
     inputs = batch()
-    inputs["word_frames"][0] = -1                                              # no span at all
-    inputs["word_frames"][1, :, 0] = 10_000                                    # spans past the audio
+    inputs["word_frames"][0] = -1  # no span at all
+    inputs["word_frames"][1, :, 0] = 10_000  # spans past the audio
     inputs["word_frames"][1, :, 1] = 10_001
-    inputs["tokens"][2] = 0                                                    # no words at all
+    inputs["tokens"][2] = 0  # no words at all
     model = small_model(mode="fusion", alignment="forced")
     out = model(**inputs)
     out["logits"].sum().backward()
@@ -163,13 +179,15 @@ def test_no_nan_with_empty_spans_or_no_words():
 
 # ------------------------------------------------------------------------------ gradients
 
+
 def parameter_grads(model: NMTAttention, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | None]:
     model(**inputs)["logits"].sum().backward()
     return {name: p.grad for name, p in model.named_parameters()}
 
 
-@pytest.mark.parametrize("mode,branches", [("fusion", {"audio", "text", "score", "W_c"}),
-                                          ("audio", {"audio"}), ("text", {"text"})])
+@pytest.mark.parametrize(
+    "mode,branches", [("fusion", {"audio", "text", "score", "W_c"}), ("audio", {"audio"}), ("text", {"text"})]
+)
 def test_gradients_reach_every_used_branch_and_only_those_exist(mode, branches):
     model = small_model(mode=mode, score="general")
     grads = parameter_grads(model, batch())
@@ -185,6 +203,7 @@ def test_a_frozen_embedding_gets_no_gradient():
 
 
 # ------------------------------------------------------------------------------ training
+
 
 @pytest.mark.parametrize("config", ALL_MODES, ids=lambda c: "-".join(c.values()))
 def test_overfits_a_tiny_batch(config):
@@ -211,13 +230,21 @@ def test_trains_through_the_engine_on_a_dict_dataset():
 
 # ------------------------------------------------------------------------------ construction
 
+
 def test_registered_with_json_kwargs_and_survives_a_checkpoint(tmp_path):
     kwargs = dict(n_classes=CLASSES, vocab_size=VOCAB, hidden=8, conv_channels=8, alignment="local", score="dot")
     assert REGISTRY["nmt_attention"] is NMTAttention
     model = build("nmt_attention", **json.loads(json.dumps(kwargs))).eval()
     model.load_embedding(torch.randn(VOCAB, 50))
-    save_checkpoint(tmp_path, model, model_name="nmt_attention", model_kwargs=kwargs, labels=list("abcd"),
-                    data_card={"dataset": "random", "licence": "none"}, metrics={})
+    save_checkpoint(
+        tmp_path,
+        model,
+        model_name="nmt_attention",
+        model_kwargs=kwargs,
+        labels=list("abcd"),
+        data_card={"dataset": "random", "licence": "none"},
+        metrics={},
+    )
     loaded, _ = load_checkpoint(tmp_path, REGISTRY)
     inputs = batch()
     with torch.no_grad():
@@ -235,23 +262,29 @@ def test_load_embedding_copies_the_matrix_and_checks_its_shape():
         small_model(mode="audio").load_embedding(matrix)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    (dict(mode="video"), "mode must be one of"),
-    (dict(alignment="soft"), "alignment must be one of"),
-    (dict(vocab_size=None), "give vocab_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(mode="video"), "mode must be one of"),
+        (dict(alignment="soft"), "alignment must be one of"),
+        (dict(vocab_size=None), "give vocab_size"),
+    ],
+)
 def test_bad_settings_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         small_model(**kwargs)
 
 
-@pytest.mark.parametrize("change,message", [
-    (lambda x: x.pop("word_frames"), "needs word_frames"),
-    (lambda x: x.pop("wave"), "needs wave"),
-    (lambda x: x.update(tokens=x["tokens"].flip(1)), "right-padded"),
-    (lambda x: x.update(tokens=x["tokens"] + VOCAB), "token ids must lie"),
-    (lambda x: x.update(wave_lengths=x["wave_lengths"] * 10), "wave_lengths must be"),
-])
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda x: x.pop("word_frames"), "needs word_frames"),
+        (lambda x: x.pop("wave"), "needs wave"),
+        (lambda x: x.update(tokens=x["tokens"].flip(1)), "right-padded"),
+        (lambda x: x.update(tokens=x["tokens"] + VOCAB), "token ids must lie"),
+        (lambda x: x.update(wave_lengths=x["wave_lengths"] * 10), "wave_lengths must be"),
+    ],
+)
 def test_bad_inputs_get_a_clear_message(change, message):
     inputs = batch()
     change(inputs)

@@ -1,4 +1,5 @@
 """Input normalisation and augmentation: what a clip looks like after each, on real clips."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -23,7 +24,7 @@ def test_two_corpora_come_out_at_one_level_without_their_silence(clips):
         start, end = voiced_bounds(wave)
         assert len(out) == end - start < len(wave)
         assert loudness(out) == pytest.approx(TARGET_LUFS, abs=0.5) or np.abs(out).max() == pytest.approx(PEAK_LIMIT)
-    for gain_db in (-20, 20):   # the level a microphone adds is gone (clipping aside)
+    for gain_db in (-20, 20):  # the level a microphone adds is gone (clipping aside)
         scaled = np.clip(clips[1] * 10 ** (gain_db / 20), -1, 1)
         assert loudness(normalise(scaled)) == pytest.approx(loudness(normalise(clips[1])), abs=1.0)
 
@@ -39,7 +40,11 @@ def test_dc_offset_and_silence():
 
 def test_training_copies_are_reproducible_and_differ(clips):
     wave = clips[0]
-    first, again, other = augment.augmented(wave, "a", 1), augment.augmented(wave, "a", 1), augment.augmented(wave, "a", 2)
+    first, again, other = (
+        augment.augmented(wave, "a", 1),
+        augment.augmented(wave, "a", 1),
+        augment.augmented(wave, "a", 2),
+    )
     assert np.array_equal(first, again) and not (len(first) == len(other) and np.allclose(first, other))
     assert np.abs(first).max() <= 1.0
 
@@ -47,7 +52,14 @@ def test_training_copies_are_reproducible_and_differ(clips):
 def test_robustness_conditions(clips):
     wave = clips[0]
     conditions = augment.robustness_conditions([clips[1]])
-    assert set(conditions) == {"clean", "level -20 dB", "level +20 dB", "white noise 10 dB", "babble 5 dB", "telephone band"}
+    assert set(conditions) == {
+        "clean",
+        "level -20 dB",
+        "level +20 dB",
+        "white noise 10 dB",
+        "babble 5 dB",
+        "telephone band",
+    }
     assert loudness(conditions["level -20 dB"](wave)) == pytest.approx(loudness(wave) - 20, abs=0.1)
     noisy = conditions["white noise 10 dB"](wave)
     snr = 10 * np.log10(np.mean(wave.astype(np.float64) ** 2) / np.mean((noisy - wave).astype(np.float64) ** 2))
@@ -63,8 +75,9 @@ def test_robustness_conditions(clips):
 
 def test_describe_measures_level_silence_and_tilt(clips):
     from emodemo.inputs.normalise import describe
+
     ravdess, tess = (describe(w) for w in clips)
-    assert ravdess["leading_silence_s"] > 0.3 > tess["leading_silence_s"]       # RAVDESS opens with silence
+    assert ravdess["leading_silence_s"] > 0.3 > tess["leading_silence_s"]  # RAVDESS opens with silence
     t = np.arange(16000) / 16000
     tone = np.concatenate([np.zeros(8000), 0.1 * np.sin(2 * np.pi * 440 * t)]).astype(np.float32)
     described = describe(tone)

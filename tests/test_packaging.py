@@ -1,6 +1,7 @@
 """pyproject.toml describes the package: its packages are discovered (every layer folder ships), its
 dependencies are ranges that admit the exact pins requirements*.txt install, and every extra's
 packages are pinned there too."""
+
 from __future__ import annotations
 
 import re
@@ -31,6 +32,7 @@ def _canonical(name: str) -> str:
 
 def test_every_package_folder_is_discovered():
     from setuptools import find_packages
+
     config = PROJECT["tool"]["setuptools"]["packages"]["find"]
     discovered = set(find_packages(str(REPO), include=config["include"]))
     folders = {".".join(p.parent.relative_to(REPO).parts) for p in (REPO / "emodemo").rglob("__init__.py")}
@@ -39,6 +41,7 @@ def test_every_package_folder_is_discovered():
 
 def test_dependencies_are_ranges_that_admit_the_pinned_versions():
     from packaging.requirements import Requirement
+
     pinned = pins()
     extras = PROJECT["project"]["optional-dependencies"]
     assert {"app", "augment", "ray", "dev"} <= set(extras)

@@ -1,5 +1,6 @@
 """Real and constructed (label-matched) text-audio pairs: labels agree, no text line crosses parts,
 the draw is deterministic and balanced, and missing data fails clearly."""
+
 from __future__ import annotations
 
 import logging
@@ -7,6 +8,7 @@ import random
 from collections import Counter
 
 import pytest
+from conftest import shared_dataset
 
 from emodemo import data
 from emodemo.core.labels import CANONICAL7, to_canonical
@@ -14,8 +16,6 @@ from emodemo.data import layouts
 from emodemo.data.splits import Fold, load_splits
 from emodemo.protocols import pairing
 from emodemo.speech import asr
-
-from conftest import shared_dataset
 
 FOLD = Fold("fixture", train=("Actor_01",), val=("Actor_02",), test=("Actor_03",))
 PARTS = dict(zip(pairing.PARTS, ("train", "dev", "test")))  # our part -> the text split it draws from
@@ -37,7 +37,9 @@ def clips_but_sad(clips):
 def goemotions_root(tmp_path_factory):
     # 120 rows per split: 12 single-label lines of each emotion but happy (36) and sad (none),
     # as many as one actor's clips need (12 neutral incl. calm, 8 of each other emotion)
-    return layouts.make_goemotions(tmp_path_factory.mktemp("goemotions"), rows={s: 120 for s in ("train", "dev", "test")})
+    return layouts.make_goemotions(
+        tmp_path_factory.mktemp("goemotions"), rows={s: 120 for s in ("train", "dev", "test")}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,7 @@ def used_lines(parts) -> list[set[str]]:
 
 def test_every_pair_is_label_matched(pairs, clips_but_sad, goemotions_root):
     check_label_matched(pairs, pairing.text_pools("goemotions", goemotions_root), FOLD)
-    assert sum(map(len, pairs)) == len(clips_but_sad)                     # every clip paired once
+    assert sum(map(len, pairs)) == len(clips_but_sad)  # every clip paired once
     assert {p.meta["audio_label"] for p in pairs[0]} == set(layouts.ravdess.RAVDESS_CODES.values()) - {"sad"}
     assert pairs[0][0].meta["pairing_name"] == "constructed (GoEmotions lines)"
 
@@ -104,7 +106,7 @@ def test_a_small_pool_is_reused_evenly_with_a_warning(clips_but_sad, tmp_path, c
     uses = Counter((p.label, p.meta["text_id"]) for p in train)
     neutral = [n for (label, _), n in uses.items() if label == "neutral"]
     disgust = [n for (label, _), n in uses.items() if label == "disgust"]
-    assert sorted(neutral) == [4, 4, 4] and sorted(disgust) == [2, 3, 3]   # 12 and 8 clips over 3 lines
+    assert sorted(neutral) == [4, 4, 4] and sorted(disgust) == [2, 3, 3]  # 12 and 8 clips over 3 lines
     assert max(p.meta["text_use"] for p in train if p.label == "neutral") == 3
     assert "3 neutral lines for 12 train clips" in caplog.text
 
@@ -123,7 +125,7 @@ def test_bad_options_and_labels_outside_the_canonical_set_are_refused(clips_but_
 
 
 def test_meld_with_an_official_test_split_pairs_from_train_dev_and_test(clips, tmp_path):
-    root = layouts.make_meld(tmp_path)                       # every emotion in each split
+    root = layouts.make_meld(tmp_path)  # every emotion in each split
     parts = pairing.constructed_pairs(clips, FOLD, "meld", root, seed=3)
     check_label_matched(parts, pairing.text_pools("meld", root), FOLD)
     assert [{p.meta["text_split"] for p in part} for part in parts] == [{"train"}, {"dev"}, {"test"}]
@@ -137,15 +139,25 @@ def test_meld_without_test_halves_dev_by_dialogue(tmp_path):
     assert dialogues[0] and dialogues[1] and not dialogues[0] & dialogues[1]
     assert sorted(s.id for s in val + test) == sorted(s.id for s in dev)
     assert pairing.meld_dev_halves(dev) == (val, test)
-    pools = pairing.text_pools("meld", tmp_path)             # the pools use those halves
+    pools = pairing.text_pools("meld", tmp_path)  # the pools use those halves
     assert {line.id for lines in pools["val"].values() for line in lines} == {s.id for s in val}
     assert {line.id for lines in pools["test"].values() for line in lines} == {s.id for s in test}
 
 
 def test_real_pairs_carry_each_clip_with_its_own_words(clips):
     chosen = clips[:3]
-    heard = {s.id: asr.Transcript(f"Words of {s.id}.", [asr.Word("Words", 0.1, 0.4, 0.9), asr.Word("of", 0.4, 0.5, 0.8)],
-                                  "en", "faster-whisper", 0.2, 0.1, "tiny.en") for s in chosen}
+    heard = {
+        s.id: asr.Transcript(
+            f"Words of {s.id}.",
+            [asr.Word("Words", 0.1, 0.4, 0.9), asr.Word("of", 0.4, 0.5, 0.8)],
+            "en",
+            "faster-whisper",
+            0.2,
+            0.1,
+            "tiny.en",
+        )
+        for s in chosen
+    }
     real = pairing.real_pairs(chosen, heard)
     assert [p.text for p in real] == [f"Words of {s.id}." for s in chosen]
     assert real[0].meta["words"] == [("Words", 0.1, 0.4), ("of", 0.4, 0.5)]
@@ -156,19 +168,26 @@ def test_real_pairs_carry_each_clip_with_its_own_words(clips):
         pairing.real_pairs(clips[:4], heard)
 
 
-def test_mixed_pairs_hold_every_clip_once_with_a_line_and_once_with_its_own_words(clips_but_sad, goemotions_root, pairs):
-    heard = {s.id: asr.Transcript(f"Words of {s.id}.", [], "en", "faster-whisper", 0.2, 0.1, "tiny.en")
-             for s in clips_but_sad}
+def test_mixed_pairs_hold_every_clip_once_with_a_line_and_once_with_its_own_words(
+    clips_but_sad, goemotions_root, pairs
+):
+    heard = {
+        s.id: asr.Transcript(f"Words of {s.id}.", [], "en", "faster-whisper", 0.2, 0.1, "tiny.en")
+        for s in clips_but_sad
+    }
     mixed = pairing.mixed_pairs(clips_but_sad, heard, FOLD, "goemotions", goemotions_root, seed=0)
     for part, constructed, both in zip(pairing.PARTS, pairs, mixed):
         real = [p for p in both if p.meta["pairing"] == "real"]
-        assert [p.id for p in both[:len(constructed)]] == [p.id for p in constructed], part
+        assert [p.id for p in both[: len(constructed)]] == [p.id for p in constructed], part
         assert sorted(p.audio for p in real) == sorted(p.audio for p in constructed), part
         assert all(p.text == f"Words of {p.id}." for p in real)
-    assert "GoEmotions line" in pairing.mixed_pairing_name("goemotions") and "own words" in pairing.mixed_pairing_name("goemotions")
+    assert "GoEmotions line" in pairing.mixed_pairing_name("goemotions") and "own words" in pairing.mixed_pairing_name(
+        "goemotions"
+    )
 
 
 # --- the committed RAVDESS fold 0 with the real GoEmotions and MELD ------------------------------
+
 
 @pytest.fixture(scope="module")
 def fold0_clips():
@@ -193,11 +212,11 @@ def test_fold0_constructed_pairs_from_the_real_corpora(fold0_clips, text_source,
         assert counts[part]["pairs"] == 60 * len(speakers)
     train, val, test = used_lines(parts)
     assert not (train & val) and not (train & test) and not (val & test)
-    for part, pairs_of_part in zip(pairing.PARTS, parts):   # repeats only where the pool is too small
+    for part, pairs_of_part in zip(pairing.PARTS, parts):  # repeats only where the pool is too small
         needed = Counter(p.label for p in pairs_of_part)
         for label, most in counts[part]["max_uses"].items():
             assert most == -(-needed[label] // len(pools[part][label]))
-    if text_source == "meld":                                # the two dev halves share no dialogue
+    if text_source == "meld":  # the two dev halves share no dialogue
         val_dialogues = {p.meta["text_id"].split("_utt")[0] for p in parts[1]}
         test_dialogues = {p.meta["text_id"].split("_utt")[0] for p in parts[2]}
         assert {p.meta["text_split"] for p in parts[2]} == {"dev"} and not val_dialogues & test_dialogues

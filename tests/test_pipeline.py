@@ -1,4 +1,5 @@
 """The clip -> answer path the app and the CLI share: real Whisper, real checkpoints, bad input."""
+
 import json
 import subprocess
 import sys
@@ -7,11 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from conftest import voice_models
 
 from emodemo.inputs.audio import SAMPLE_RATE
 from emodemo.serving.pipeline import CHECKPOINTS, ClipError, Pipeline, discover
-
-from conftest import voice_models
 
 REPO = CHECKPOINTS.parent
 
@@ -30,16 +30,18 @@ def bare_pipeline(tmp_path_factory):
 def test_every_committed_checkpoint_is_discovered_nested_variants_under_their_own_names(tmp_path):
     found = discover()
     assert {"speech_probe", "ssl_mha", "ssl_mha/cross"} <= set(found)
-    assert not [name for name in found if "fold" in name]                     # cross-validation fold models
+    assert not [name for name in found if "fold" in name]  # cross-validation fold models
     (tmp_path / "outer" / "inner").mkdir(parents=True)
-    (tmp_path / "outer" / "config.json").write_text("{}")                    # not one of ours: skipped
-    (tmp_path / "outer" / "inner" / "config.json").write_text((CHECKPOINTS / "speech_probe" / "config.json").read_text())
+    (tmp_path / "outer" / "config.json").write_text("{}")  # not one of ours: skipped
+    (tmp_path / "outer" / "inner" / "config.json").write_text(
+        (CHECKPOINTS / "speech_probe" / "config.json").read_text()
+    )
     assert discover(tmp_path) == ["outer/inner"]
 
 
 def test_real_clip_gets_transcript_and_a_ranked_prediction_from_every_model(pipeline, ravdess_clip):
     result = pipeline.analyse(ravdess_clip)
-    assert "door" in result.transcript.text.lower()            # "Kids are talking by the door"
+    assert "door" in result.transcript.text.lower()  # "Kids are talking by the door"
     assert result.transcript.words and all(w.end >= w.start for w in result.transcript.words)
     assert set(result.predictions) == set(voice_models())
     for p in result.predictions.values():
@@ -62,11 +64,14 @@ def test_without_models_the_answer_says_so(bare_pipeline, ravdess_clip):
     assert any("No trained model" in n for n in result.notes)
 
 
-@pytest.mark.parametrize("wave, message", [
-    (np.zeros(0, np.float32), "empty"),
-    (np.zeros(SAMPLE_RATE * 3, np.float32), "silent"),
-    (0.1 * np.ones(SAMPLE_RATE // 10, np.float32), "too short"),
-])
+@pytest.mark.parametrize(
+    "wave, message",
+    [
+        (np.zeros(0, np.float32), "empty"),
+        (np.zeros(SAMPLE_RATE * 3, np.float32), "silent"),
+        (0.1 * np.ones(SAMPLE_RATE // 10, np.float32), "too short"),
+    ],
+)
 def test_unusable_audio_gets_a_message(bare_pipeline, wave, message):
     with pytest.raises(ClipError, match=message):
         bare_pipeline.analyse_wave(wave)
@@ -89,16 +94,37 @@ def test_long_clip_is_cut_and_the_user_told(tmp_path, ravdess_clip):
 def test_cli_evaluate_prints_metrics_json(tmp_path, ravdess_root):
     """`python -m emodemo evaluate` on a RAVDESS-layout folder (one real actor, linked)."""
     (tmp_path / "Actor_01").symlink_to(ravdess_root / "Actor_01", target_is_directory=True)
-    out = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", "speech_probe", "--dataset", "ravdess",
-                          "--root", str(tmp_path), "--json"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "evaluate",
+            "speech_probe",
+            "--dataset",
+            "ravdess",
+            "--root",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     assert report["n_samples"] == 60 and report["speakers"] == ["Actor_01"]
-    assert report["seen_speakers"] == ["Actor_01"]               # the served models trained on actors 01-20
-    assert report["UA"] > 0.4 and len(report["confusion_matrix"]) == 7   # chance is 1/7
-    assert report["classes"].startswith("7") and set(report["by_gender"]) == {"male"}      # 7 classes, calm as neutral
-    unseen = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", "speech_probe", "--root", str(tmp_path),
-                             "--split", "unseen"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    assert report["seen_speakers"] == ["Actor_01"]  # the served models trained on actors 01-20
+    assert report["UA"] > 0.4 and len(report["confusion_matrix"]) == 7  # chance is 1/7
+    assert report["classes"].startswith("7") and set(report["by_gender"]) == {"male"}  # 7 classes, calm as neutral
+    unseen = subprocess.run(
+        [sys.executable, "-m", "emodemo", "evaluate", "speech_probe", "--root", str(tmp_path), "--split", "unseen"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert unseen.returncode == 2 and "nothing unseen" in unseen.stderr
 
 
@@ -109,6 +135,7 @@ def test_serving_features_equal_training_features(ravdess_clip, spec, tmp_path, 
     from emodemo.data import load
     from emodemo.inputs.audio import load_audio
     from emodemo.recipes import speech_probe
+
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     sample = next(s for s in load("ravdess", ravdess_clip.parents[1], actors=[1]) if s.audio == ravdess_clip)
     served = speech_probe.clip_inputs(load_audio(ravdess_clip), spec=spec)["stats"][0]
@@ -120,24 +147,43 @@ def test_serving_features_equal_training_features(ravdess_clip, spec, tmp_path, 
 
 def test_the_feature_cache_key_holds_every_input_setting():
     from emodemo.recipes import speech_probe as recipe
-    folders = {recipe.feature_cache(recipe.input_spec(spec), copy).folder
-               for spec, copy in [(None, 0), ({"normalise": True}, 0), ({"normalise": True}, 1), ({"normalise": True}, 2),
-                                  ({"normalise": True, "encoder": "base"}, 0)]}
+
+    folders = {
+        recipe.feature_cache(recipe.input_spec(spec), copy).folder
+        for spec, copy in [
+            (None, 0),
+            ({"normalise": True}, 0),
+            ({"normalise": True}, 1),
+            ({"normalise": True}, 2),
+            ({"normalise": True, "encoder": "base"}, 0),
+        ]
+    }
     assert len(folders) == 5
 
 
 def test_evaluating_on_data_without_audio_says_so(tmp_path):
     from emodemo.data import layouts
+
     root = layouts.make_meld(tmp_path)
-    out = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", "speech_probe", "--dataset", "meld",
-                          "--root", str(root)], capture_output=True, text=True, cwd=REPO, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "emodemo", "evaluate", "speech_probe", "--dataset", "meld", "--root", str(root)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "needs audio" in out.stderr
 
 
 def test_cli_reports_a_missing_dataset_without_a_traceback(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "emodemo", "check", "ravdess", "--root", str(tmp_path / "nope")],
-                         capture_output=True, text=True, cwd=REPO, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "emodemo", "check", "ravdess", "--root", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and "does not exist" in out.stderr
 
@@ -148,8 +194,13 @@ def test_batch_prediction_writes_one_json_line_per_clip(tmp_path, ravdess_root):
         (tmp_path / c.name).symlink_to(c)
     (tmp_path / "broken.wav").write_bytes(b"RIFF....WAVEfmt ")
     out_file = tmp_path / "out.jsonl"
-    out = subprocess.run([sys.executable, "-m", "emodemo", "predict", str(tmp_path), "--out", str(out_file),
-                          "--workers", "2"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-m", "emodemo", "predict", str(tmp_path), "--out", str(out_file), "--workers", "2"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr
     lines = [json.loads(line) for line in out_file.read_text().splitlines()]
     assert len(lines) == 3
@@ -163,6 +214,7 @@ def test_batch_prediction_writes_one_json_line_per_clip(tmp_path, ravdess_root):
 
 def test_manifest_lists_relative_paths(tmp_path, ravdess_clip):
     from emodemo.serving.batch import list_inputs
+
     (tmp_path / "a.flac").symlink_to(ravdess_clip)
     (tmp_path / "list.csv").write_text("path,label\na.flac,angry\n")
     assert list_inputs(tmp_path / "list.csv") == [tmp_path / "a.flac"]
@@ -171,8 +223,23 @@ def test_manifest_lists_relative_paths(tmp_path, ravdess_clip):
 
 
 def test_cli_refuses_an_unknown_recipe_setting(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "emodemo", "train", "speech_probe", "--root", str(tmp_path),
-                          "--option", "alignment=local"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "train",
+            "speech_probe",
+            "--root",
+            str(tmp_path),
+            "--option",
+            "alignment=local",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "has no setting ['alignment']" in out.stderr
 
@@ -184,12 +251,19 @@ def test_attention_models_hand_their_attention_to_the_app(tmp_path, ravdess_clip
 
     vocab = [recipe.PAD, recipe.UNK, "kids", "are", "talking", "by", "the", "door"]
     kwargs = recipe.model_kwargs(vocab, "fusion", "forced", "concat", 10)
-    save_checkpoint(tmp_path / "nmt_attention", recipe.build_model(kwargs, vocab), model_name="nmt_attention",
-                    model_kwargs=kwargs, labels=list(recipe.LABELS), data_card={"dataset": "none (untrained)", "licence": "none"},
-                    metrics={}, input_spec={"vocab": vocab})
+    save_checkpoint(
+        tmp_path / "nmt_attention",
+        recipe.build_model(kwargs, vocab),
+        model_name="nmt_attention",
+        model_kwargs=kwargs,
+        labels=list(recipe.LABELS),
+        data_card={"dataset": "none (untrained)", "licence": "none"},
+        metrics={},
+        input_spec={"vocab": vocab},
+    )
     result = Pipeline(checkpoints=tmp_path).analyse(ravdess_clip)
     prediction = result.predictions["nmt_attention"]
-    attention = prediction.extras["attention"]                 # [words, audio states]
+    attention = prediction.extras["attention"]  # [words, audio states]
     assert attention.shape[0] == len(result.transcript.words) == 6 and attention.shape[1] > 50
     assert np.allclose(attention.sum(axis=1), 1.0, atol=1e-4)
     assert prediction.modalities == ("audio", "text") and len(prediction.ranking) == len(recipe.LABELS)
@@ -199,8 +273,24 @@ def test_evaluating_a_words_model_on_audio_only_data_hears_the_words(tmp_path, r
     """RAVDESS has no text: `evaluate nmt_attention` transcribes the clips (real pairs) and scores
     calm as neutral, the 7-class model's label for it."""
     (tmp_path / "Actor_01").symlink_to(ravdess_root / "Actor_01", target_is_directory=True)
-    out = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", "nmt_attention", "--dataset", "ravdess",
-                          "--root", str(tmp_path), "--json"], capture_output=True, text=True, cwd=REPO, timeout=600)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "evaluate",
+            "nmt_attention",
+            "--dataset",
+            "ravdess",
+            "--root",
+            str(tmp_path),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
     assert report["n_samples"] == 60 and report["n_relabelled"] == 8 and report["n_skipped_labels"] == 0  # 8 calm
@@ -210,6 +300,7 @@ def test_evaluating_a_words_model_on_audio_only_data_hears_the_words(tmp_path, r
 def test_every_served_checkpoint_has_a_headline_evaluation_with_a_confusion_matrix():
     from emodemo.reports.headline import headline_markdown, headline_report
     from emodemo.training.checkpoint import read_checkpoint_config
+
     for name in discover():
         meta = read_checkpoint_config(CHECKPOINTS / name)
         title, report = headline_report(meta)
@@ -224,18 +315,24 @@ def test_every_served_checkpoint_has_a_headline_evaluation_with_a_confusion_matr
 
 def test_attention_models_explain_what_they_looked_at_in_a_real_clip(pipeline, ravdess_clip, tmp_path):
     from matplotlib.figure import Figure
+
     result = pipeline.analyse(ravdess_clip)
     figures = pipeline.explain(result)
-    attention_models = {name for name, p in result.predictions.items()
-                        if {"attention", "text_to_speech", "self_attention", "audio_attention", "speech_attention"} & set(p.extras)}
+    attention_models = {
+        name
+        for name, p in result.predictions.items()
+        if {"attention", "text_to_speech", "self_attention", "audio_attention", "speech_attention"} & set(p.extras)
+    }
     assert attention_models and set(figures) == attention_models
     for name, figure in figures.items():
-        assert isinstance(figure, Figure) and name in figure.axes[0].get_title() + (figure._suptitle.get_text()
-                                                                                     if figure._suptitle else "")
+        assert isinstance(figure, Figure) and name in figure.axes[0].get_title() + (
+            figure._suptitle.get_text() if figure._suptitle else ""
+        )
         figure.savefig(tmp_path / f"{name.replace('/', '_')}.png")
 
 
 # --- video: a real FER face over a real RAVDESS voice ----------------------------------------------
+
 
 def test_a_video_gets_the_voice_models_and_the_face_models_with_its_face_track(pipeline, face_videos):
     result = pipeline.analyse(face_videos["face_voice"])
@@ -244,7 +341,7 @@ def test_a_video_gets_the_voice_models_and_the_face_models_with_its_face_track(p
     for name in faces:
         prediction = result.predictions[name]
         assert prediction.top == "happy" and prediction.modalities == ("face",)
-        assert prediction.unsure_below is not None                  # calibrated: it can say it is unsure
+        assert prediction.unsure_below is not None  # calibrated: it can say it is unsure
         assert len(prediction.extras["timestamps"]) >= 10 and prediction.extras["crops"].shape[1:] == (48, 48)
     assert "door" in result.transcript.text.lower()
     assert faces <= set(pipeline.explain(result))
@@ -265,41 +362,50 @@ def test_a_video_without_a_face_says_so_and_without_sound_too_is_refused(pipelin
         pipeline.analyse(face_videos["grey_silent"])
 
 
-@pytest.mark.skipif(__import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed (make test installs it)")
+@pytest.mark.skipif(
+    __import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed (make test installs it)"
+)
 def test_speech_in_another_language_gets_a_note_and_english_does_not(pipeline, tmp_path, ravdess_clip):
     import subprocess
-    lines = {"de": "Guten Morgen, ich bin heute sehr glücklich, weil die Sonne scheint und wir zusammen in den Park gehen.",
-             "es": "Buenos días, hoy estoy muy contento porque hace sol y vamos juntos al parque.",
-             "en": "Good morning, I am very happy today because the sun is shining and we are going to the park together."}
+
+    lines = {
+        "de": "Guten Morgen, ich bin heute sehr glücklich, weil die Sonne scheint und wir zusammen in den Park gehen.",
+        "es": "Buenos días, hoy estoy muy contento porque hace sol y vamos juntos al parque.",
+        "en": "Good morning, I am very happy today because the sun is shining and we are going to the park together.",
+    }
     unsure = {}
     for language, line in lines.items():
         clip = tmp_path / f"{language}.wav"
         subprocess.run(["espeak-ng", "-v", language, line, "-w", str(clip)], check=True, timeout=60)
         result = pipeline.analyse(clip)
         unsure[language] = any("unsure of most words" in note for note in result.notes)
-        assert result.predictions                                      # the models still answer
+        assert result.predictions  # the models still answer
     assert unsure == {"de": True, "es": True, "en": False}
     assert not any("unsure" in note for note in pipeline.analyse(ravdess_clip).notes)
 
 
 def test_each_modality_has_its_best_single_modality_expert_and_a_clip_hears_them(pipeline, ravdess_clip):
     experts = {modality: m.name for modality, m in pipeline.experts.items()}
-    assert experts["audio"] == "speech_probe" and experts["face"] == "fer_cnn"       # 66.8 % WA beats the audio SVM
-    assert experts["text"] == "words_minilm"        # scored on spoken dialogue (MELD), not only on Reddit comments
+    assert experts["audio"] == "speech_probe" and experts["face"] == "fer_cnn"  # 66.8 % WA beats the audio SVM
+    assert experts["text"] == "words_minilm"  # scored on spoken dialogue (MELD), not only on Reddit comments
     assert all(pipeline.reads(m) == (modality,) for modality, m in pipeline.experts.items())
     alone = pipeline.modalities_alone(pipeline.analyse(ravdess_clip))
-    assert "face" not in alone and "audio" in alone                                    # a voice clip has no face
+    assert "face" not in alone and "audio" in alone  # a voice clip has no face
     assert all(abs(sum(p.values()) - 1) < 1e-6 for p in alone.values())
 
 
 def test_a_sound_only_webm_as_browsers_record_it_is_analysed_as_sound(pipeline, tmp_path, ravdess_clip):
     import shutil
     import subprocess
+
     if shutil.which("ffmpeg") is None:
         pytest.skip("ffmpeg is not installed")
     webm = tmp_path / "recording.webm"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", str(ravdess_clip), "-c:a", "libopus", str(webm)],
-                   check=True, timeout=120)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-i", str(ravdess_clip), "-c:a", "libopus", str(webm)],
+        check=True,
+        timeout=120,
+    )
     result = pipeline.analyse(webm)
     assert set(result.predictions) == set(voice_models()) and not any("face" in note for note in result.notes)
     assert "door" in result.transcript.text.lower()
@@ -307,12 +413,28 @@ def test_a_sound_only_webm_as_browsers_record_it_is_analysed_as_sound(pipeline, 
 
 def test_cli_refuses_a_class_count_the_probe_cannot_train(tmp_path):
     def train(classes: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "emodemo", "train", "speech_probe", "--root", str(tmp_path),
-                               "--option", f"classes={classes}"], capture_output=True, text=True, cwd=REPO, timeout=120)
-    out = train("seven")            # not a number: refused as --option converts it to train()'s int
+        return subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "emodemo",
+                "train",
+                "speech_probe",
+                "--root",
+                str(tmp_path),
+                "--option",
+                f"classes={classes}",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=120,
+        )
+
+    out = train("seven")  # not a number: refused as --option converts it to train()'s int
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "speech_probe's setting classes is int, got 'seven'" in out.stderr
-    out = train("9")                # a number the recipe cannot train
+    out = train("9")  # a number the recipe cannot train
     assert out.returncode != 0 and "Traceback" not in out.stderr
     assert "classes is 8 (calm apart) or 7 (calm counted as neutral)" in out.stderr
 
@@ -325,13 +447,16 @@ def test_calibrated_answers_say_when_they_are_unsure_and_fusion_uses_the_stacker
     from emodemo.core.labels import CANONICAL7
     from emodemo.serving.fusion import Stacker
     from emodemo.serving.pipeline import Prediction, temperature, unsure_line
+
     meta = {"calibration": {"temperature": 2.0, "unsure": {"threshold": 0.4}}}
     assert temperature(meta) == 2.0 and temperature({}) == 1.0 and unsure_line({}) is None
     assert Prediction("m", [("angry", 0.35), ("sad", 0.3)], ("audio",), unsure_below=unsure_line(meta)).unsure
     assert not Prediction("m", [("angry", 0.45), ("sad", 0.3)], ("audio",), unsure_below=0.4).unsure
     assert not Prediction("m", [("angry", 0.2)], ("audio",)).unsure
 
-    shutil.copytree(CHECKPOINTS / "speech_probe", tmp_path / "speech_probe", ignore=shutil.ignore_patterns("folds", "cv"))
+    shutil.copytree(
+        CHECKPOINTS / "speech_probe", tmp_path / "speech_probe", ignore=shutil.ignore_patterns("folds", "cv")
+    )
     pipeline = Pipeline(checkpoints=tmp_path, transcribe=False)
     alone = {"audio": dict(zip(CANONICAL7, [0.1, 0.1, 0.1, 0.4, 0.1, 0.1, 0.1]))}
     assert pipeline.stacker is None and pipeline.fused(alone, {"audio": 1}) == pytest.approx(alone["audio"])
@@ -339,4 +464,4 @@ def test_calibrated_answers_say_when_they_are_unsure_and_fusion_uses_the_stacker
     sharper = Pipeline(checkpoints=tmp_path, transcribe=False).fused(alone, {"audio": 1})
     assert max(sharper, key=sharper.get) == "angry" and sharper["angry"] > 0.4
     Stacker(["audio", "text"], np.zeros((7, 14)), np.zeros(7)).save(tmp_path / "fusion" / "stacker.json")
-    assert Pipeline(checkpoints=tmp_path, transcribe=False).stacker is None     # no words expert served here
+    assert Pipeline(checkpoints=tmp_path, transcribe=False).stacker is None  # no words expert served here

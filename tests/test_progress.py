@@ -4,7 +4,10 @@ import sys
 
 from emodemo.core.progress import bar
 
-SHOWN_BAR_DISABLED = "from emodemo.core.progress import bar; print(bar(range(3), show=True, file=open(__import__('os').devnull, 'w')).disable)"
+SHOWN_BAR_DISABLED = (
+    "from emodemo.core.progress import bar; "
+    "print(bar(range(3), show=True, file=open(__import__('os').devnull, 'w')).disable)"
+)
 
 
 def shown_bar_disabled(tqdm_disable: str | None) -> str:
@@ -12,8 +15,9 @@ def shown_bar_disabled(tqdm_disable: str | None) -> str:
     env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
     if tqdm_disable is not None:
         env["TQDM_DISABLE"] = tqdm_disable
-    return subprocess.run([sys.executable, "-c", SHOWN_BAR_DISABLED], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", SHOWN_BAR_DISABLED], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def test_a_shown_bar_obeys_tqdm_disable_from_the_environment():

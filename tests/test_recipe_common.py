@@ -1,5 +1,6 @@
 """The mixed-pairs steps the voice + words recipes share (emodemo.recipes.common): each half of a
 fold's test clips scored apart, and the served model's calibration fitted on the pairs the app reads."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,14 +16,17 @@ LABELS = ("neutral", "happy", "sad")
 
 def _pairs(speakers, pairing: str) -> list[Sample]:
     """Six clips per speaker; a constructed pair's line names its emotion, a real pair's does not."""
-    return [Sample(f"{pairing}-{s}-{i}", "ravdess", LABELS[i % 3], speaker=s, meta={"pairing": pairing})
-            for s in speakers for i in range(6)]
+    return [
+        Sample(f"{pairing}-{s}-{i}", "ravdess", LABELS[i % 3], speaker=s, meta={"pairing": pairing})
+        for s in speakers
+        for i in range(6)
+    ]
 
 
 def make(samples) -> DictDataset:
     """Features [N, 3]: the one-hot emotion on constructed pairs (the words tell), zeros on real ones."""
-    hot = torch.eye(3)[[LABELS.index(s.label) for s in samples]]                             # [N, 3]
-    told = torch.tensor([[float(s.meta["pairing"] == "constructed")] for s in samples])      # [N, 1]
+    hot = torch.eye(3)[[LABELS.index(s.label) for s in samples]]  # [N, 3]
+    told = torch.tensor([[float(s.meta["pairing"] == "constructed")] for s in samples])  # [N, 1]
     return DictDataset(features=hot * told, label=torch.tensor([LABELS.index(s.label) for s in samples]))
 
 
@@ -46,10 +50,10 @@ def test_each_folds_test_clips_are_scored_per_pairing():
     scores(FOLD, Reader())
     summary = scores.summary()
     assert set(summary) == {"constructed", "real"}
-    assert summary["constructed"]["summary"]["WA"]["mean"] == 1.0          # the words told
+    assert summary["constructed"]["summary"]["WA"]["mean"] == 1.0  # the words told
     assert summary["real"]["summary"]["WA"]["mean"] == pytest.approx(1 / 3)  # always "neutral"
     assert [f["fold"] for f in summary["real"]["folds"]] == ["fold0"]
-    assert sum(map(sum, summary["real"]["folds"][0]["confusion_matrix"])) == 12   # speakers c and d, real half
+    assert sum(map(sum, summary["real"]["folds"][0]["confusion_matrix"])) == 12  # speakers c and d, real half
 
 
 def test_the_served_model_is_calibrated_on_the_real_pairs_of_the_validation_speakers():
@@ -72,7 +76,8 @@ def test_a_single_pairing_is_calibrated_on_all_its_validation_pairs():
 
 @pytest.mark.parametrize("name, options", [("coattention", {"stages": "head"}), ("ssl_mha", {"fusion": "cross"})])
 def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_calibrates(
-        name, options, tmp_path, monkeypatch):
+    name, options, tmp_path, monkeypatch
+):
     """Everything after the pairing, end to end on RAVDESS-like tones (3 actors, one fold, 2 epochs):
     cross-validation scores each half of the test clips apart, and the saved final model's card holds
     both halves of its validation clips and a temperature fitted on their real pairs."""
@@ -81,20 +86,48 @@ def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_
     from emodemo import data
     from emodemo.data import layouts
     from emodemo.training.checkpoint import read_checkpoint_config
+
     recipe = importlib.import_module(f"emodemo.recipes.{name}")
-    clips = data.load("ravdess", layouts.make_ravdess(tmp_path / "ravdess", actors=(1, 2, 3), fmt="flac", seconds=0.3),
-                      calm_as_neutral=True)
+    clips = data.load(
+        "ravdess",
+        layouts.make_ravdess(tmp_path / "ravdess", actors=(1, 2, 3), fmt="flac", seconds=0.3),
+        calm_as_neutral=True,
+    )
     fold = Fold("fold0", train=("Actor_01",), val=("Actor_02",), test=("Actor_03",))
 
-    def parts(chosen):   # each clip with a line naming its emotion, and with the same neutral sentence
-        return tuple([Sample(s.id, s.dataset, s.label, s.speaker, s.audio, text=f"I feel {s.label}",
-                             meta={"pairing": "constructed"}) for s in part]
-                     + [Sample(s.id, s.dataset, s.label, s.speaker, s.audio, text="Kids are talking by the door.",
-                               meta={"pairing": "real"}) for s in part] for part in apply(clips, chosen))
+    def parts(chosen):  # each clip with a line naming its emotion, and with the same neutral sentence
+        return tuple(
+            [
+                Sample(
+                    s.id,
+                    s.dataset,
+                    s.label,
+                    s.speaker,
+                    s.audio,
+                    text=f"I feel {s.label}",
+                    meta={"pairing": "constructed"},
+                )
+                for s in part
+            ]
+            + [
+                Sample(
+                    s.id,
+                    s.dataset,
+                    s.label,
+                    s.speaker,
+                    s.audio,
+                    text="Kids are talking by the door.",
+                    meta={"pairing": "real"},
+                )
+                for s in part
+            ]
+            for part in apply(clips, chosen)
+        )
 
     monkeypatch.setattr(recipe, "paired_parts", lambda *args: (parts, [fold], fold, "mixed (fixture)"))
-    metrics = recipe.train("ravdess", tmp_path / "ravdess", tmp_path / "out", quick=True, pairing="mixed",
-                           text_root="unused", **options)
+    metrics = recipe.train(
+        "ravdess", tmp_path / "ravdess", tmp_path / "out", quick=True, pairing="mixed", text_root="unused", **options
+    )
     assert set(metrics["by_pairing"]) == {"constructed", "real"}
     assert all(sum(map(sum, half["folds"][0]["confusion_matrix"])) == 60 for half in metrics["by_pairing"].values())
     config = read_checkpoint_config(tmp_path / "out")
@@ -107,6 +140,7 @@ def test_every_registered_model_has_a_recipe():
     """One registry: the recipes' names are the model registry's, and each resolves to its module."""
     from emodemo.models import REGISTRY
     from emodemo.recipes import get_recipe, names
+
     assert names() == sorted(REGISTRY)
     for name in names():
         recipe = get_recipe(name)

@@ -1,6 +1,7 @@
 """The recipe contract (emodemo.recipes.contract): every registered recipe provides what the protocol
 requires, with the signatures the CLI, the pipeline and the evaluation harness call; its optional
 hooks have their documented defaults; ``--option`` strings become the types ``train`` declares."""
+
 from __future__ import annotations
 
 import inspect
@@ -30,17 +31,19 @@ def test_every_registered_recipe_satisfies_the_protocol(module, recipe):
     assert parameters(recipe.make_dataset)[:3] == ["samples", "labels", "spec"]
     assert parameters(recipe.clip_inputs)[:3] == ["wave", "transcript", "spec"]
     train = inspect.signature(recipe.train).parameters
-    assert list(train)[:len(TRAIN_ARGUMENTS)] == list(TRAIN_ARGUMENTS)
-    assert all(p.default is not p.empty for name, p in train.items() if name not in ("dataset", "root", "out")), \
+    assert list(train)[: len(TRAIN_ARGUMENTS)] == list(TRAIN_ARGUMENTS)
+    assert all(p.default is not p.empty for name, p in train.items() if name not in ("dataset", "root", "out")), (
         "every setting has a default: the CLI passes only those given"
+    )
 
 
 @pytest.mark.parametrize("module, recipe", RECIPES, ids=IDS)
 def test_every_setting_has_a_type_the_command_line_can_convert_to(module, recipe):
     for name, allowed in option_types(recipe).items():
         assert set(allowed) <= OPTION_TYPES and set(allowed) - {type(None)}, f"{module}.train's {name}: {allowed}"
-        assert not ({bool, int, float} & set(allowed) and str in allowed), \
+        assert not ({bool, int, float} & set(allowed) and str in allowed), (
             f"{module}.train's {name} is a {allowed}: say one type, the CLI converts --option strings to it"
+        )
 
 
 @pytest.mark.parametrize("module, recipe", RECIPES, ids=IDS)
@@ -78,10 +81,24 @@ def test_hooks_the_recipes_declare():
 
 def test_option_strings_arrive_typed():
     mesm = get_recipe("mesm")
-    assert typed_options(mesm, {"sparse": "true", "top_p": "0.7", "batch_size": "8", "modalities": "TA",
-                                "text_root": "/data/goemotions", "normalise": "1"}) == \
-        {"sparse": True, "top_p": 0.7, "batch_size": 8, "modalities": "TA", "text_root": "/data/goemotions",
-         "normalise": True}
+    assert typed_options(
+        mesm,
+        {
+            "sparse": "true",
+            "top_p": "0.7",
+            "batch_size": "8",
+            "modalities": "TA",
+            "text_root": "/data/goemotions",
+            "normalise": "1",
+        },
+    ) == {
+        "sparse": True,
+        "top_p": 0.7,
+        "batch_size": 8,
+        "modalities": "TA",
+        "text_root": "/data/goemotions",
+        "normalise": True,
+    }
     assert typed_options(mesm, {"top_p": 1, "sparse": False}) == {"top_p": 1.0, "sparse": False}
     with pytest.raises(ValueError, match="setting top_p is float"):
         typed_options(mesm, {"top_p": "high"})

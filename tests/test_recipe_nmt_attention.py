@@ -1,4 +1,5 @@
 """The nmt_attention recipe: words with their timings, vocabulary, padding, train/serve parity."""
+
 import numpy as np
 import pytest
 import torch
@@ -20,8 +21,8 @@ def test_tokens_keep_the_timing_of_the_word_they_come_from():
 def test_trimming_silence_moves_the_word_spans_with_the_audio():
     wave = np.concatenate([np.zeros(16_000), np.sin(np.arange(16_000) * 0.2), np.zeros(8_000)]).astype(np.float32)
     cut, pairs = recipe.trim_silence(wave, [("kids", (1.2, 1.6)), ("late", (2.3, 2.9)), ("unk", None)])
-    start = 16_000 - 1600                                           # speech onset minus the 0.1 s margin
-    assert cut.size == 16_000 + 2 * 1600 and np.array_equal(cut, wave[start:start + cut.size])
+    start = 16_000 - 1600  # speech onset minus the 0.1 s margin
+    assert cut.size == 16_000 + 2 * 1600 and np.array_equal(cut, wave[start : start + cut.size])
     assert pairs[0] == ("kids", pytest.approx((1.2 - 0.9, 1.6 - 0.9)))
     assert pairs[1] == ("late", pytest.approx((cut.size / 16_000,) * 2))  # past the cut: an empty span at its end
     assert pairs[2] == ("unk", None)
@@ -37,12 +38,16 @@ def test_vocabulary_holds_known_words_of_the_data_then_common_words():
 
 def test_batches_pad_waves_words_and_spans():
     vocab = [recipe.PAD, recipe.UNK, "kids", "door"]
-    data = recipe.PairedClips([np.ones(16000, np.float32), np.ones(8000, np.float32)],
-                              [[("kids", (0.0, 0.4)), ("door", (0.5, 0.9))], []], vocab, [1, 2])
+    data = recipe.PairedClips(
+        [np.ones(16000, np.float32), np.ones(8000, np.float32)],
+        [[("kids", (0.0, 0.4)), ("door", (0.5, 0.9))], []],
+        vocab,
+        [1, 2],
+    )
     batch = recipe.PairedClips.collate([data[0], data[1]])
     assert batch["wave"].shape == (2, 16000) and batch["wave_lengths"].tolist() == [16000, 8000]
     assert batch["wave"][1, 8000:].abs().sum() == 0
-    assert batch["tokens"].tolist() == [[2, 3], [1, 0]]            # nothing heard: one unknown word
+    assert batch["tokens"].tolist() == [[2, 3], [1, 0]]  # nothing heard: one unknown word
     assert batch["word_frames"][1].tolist() == [[-1, -1], [-1, -1]]
     assert batch["word_frames"][0, 1, 0] >= int(0.5 * FRAME_RATE) - 1
     assert batch["label"].tolist() == [1, 2] and data.targets.tolist() == [1, 2]
@@ -52,25 +57,41 @@ def test_batches_pad_waves_words_and_spans():
 def test_serving_inputs_equal_training_inputs(ravdess_clip, spec_extra):
     """A user's clip with Whisper's words must reach the model as a real pair does in training,
     raw or normalised."""
-    words = [("Kids", 1.0, 1.3), ("are", 1.3, 1.5), ("talking", 1.5, 1.9), ("by", 1.9, 2.0), ("the", 2.0, 2.1),
-             ("door.", 2.1, 2.5)]
-    sample = Sample("clip", "ravdess", "angry", audio=ravdess_clip, text="Kids are talking by the door.",
-                    meta={"words": words})
+    words = [
+        ("Kids", 1.0, 1.3),
+        ("are", 1.3, 1.5),
+        ("talking", 1.5, 1.9),
+        ("by", 1.9, 2.0),
+        ("the", 2.0, 2.1),
+        ("door.", 2.1, 2.5),
+    ]
+    sample = Sample(
+        "clip", "ravdess", "angry", audio=ravdess_clip, text="Kids are talking by the door.", meta={"words": words}
+    )
     spec = {"vocab": recipe.vocabulary([sample]), **spec_extra}
     trained = recipe.PairedClips.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
-    transcript = Transcript("Kids are talking by the door.", [Word(w, s, e, 0.9) for w, s, e in words],
-                            "en", "faster-whisper", 0.1, 4.0, "tiny.en")
+    transcript = Transcript(
+        "Kids are talking by the door.",
+        [Word(w, s, e, 0.9) for w, s, e in words],
+        "en",
+        "faster-whisper",
+        0.1,
+        4.0,
+        "tiny.en",
+    )
     served = recipe.clip_inputs(load_audio(ravdess_clip), transcript, spec)
     for key in ("wave", "wave_lengths", "tokens", "word_frames"):
         assert torch.equal(served[key], trained[key]), key
-    if spec_extra:          # the level is gone: 12 dB louder, the same wave and word frames
+    if spec_extra:  # the level is gone: 12 dB louder, the same wave and word frames
         louder = recipe.clip_inputs(4 * load_audio(ravdess_clip), transcript, spec)
         assert torch.allclose(louder["wave"], served["wave"], atol=1e-3)
         assert torch.equal(louder["word_frames"], served["word_frames"])
 
 
-@pytest.mark.parametrize("mode, alignment", [("audio", "global"), ("text", "global"), ("fusion", "global"),
-                                             ("fusion", "local"), ("fusion", "forced")])
+@pytest.mark.parametrize(
+    "mode, alignment",
+    [("audio", "global"), ("text", "global"), ("fusion", "global"), ("fusion", "local"), ("fusion", "forced")],
+)
 def test_every_variant_builds_with_glove_and_runs_on_a_batch(mode, alignment):
     vocab = [recipe.PAD, recipe.UNK, "kids", "door"]
     kwargs = recipe.model_kwargs(vocab, mode, alignment, "concat", 5)
@@ -78,8 +99,12 @@ def test_every_variant_builds_with_glove_and_runs_on_a_batch(mode, alignment):
     if mode != "audio":
         glove = recipe.glove()
         assert torch.allclose(model.text.embedding.weight[2], torch.from_numpy(glove.vectors(["kids"])[0]))
-    data = recipe.PairedClips([np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)],
-                              [[("kids", (0.1, 0.4)), ("door", (0.5, 0.8))]], vocab, [0])
+    data = recipe.PairedClips(
+        [np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)],
+        [[("kids", (0.1, 0.4)), ("door", (0.5, 0.8))]],
+        vocab,
+        [0],
+    )
     out = model(**{k: v for k, v in recipe.PairedClips.collate([data[0]]).items() if k != "label"})
     assert out["logits"].shape == (1, len(recipe.LABELS)) and torch.isfinite(out["logits"]).all()
 
@@ -91,13 +116,35 @@ def test_the_talks_own_dataset_path_runs_on_an_iemocap_fixture(tmp_path):
     import sys
 
     from emodemo.data import layouts
+
     repo = __import__("pathlib").Path(__file__).resolve().parents[1]
     root = layouts.make_iemocap(tmp_path / "data", sessions=(1, 2, 3))
     out = tmp_path / "ckpt"
-    run = subprocess.run([sys.executable, "-m", "emodemo", "train", "nmt_attention", "--dataset", "iemocap",
-                          "--root", str(root), "--cv", "--quick", "--out", str(out), "--results",
-                          str(tmp_path / "cv.json"), "--option", f"fold_models={tmp_path / 'folds'}"],
-                         capture_output=True, text=True, cwd=repo, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "train",
+            "nmt_attention",
+            "--dataset",
+            "iemocap",
+            "--root",
+            str(root),
+            "--cv",
+            "--quick",
+            "--out",
+            str(out),
+            "--results",
+            str(tmp_path / "cv.json"),
+            "--option",
+            f"fold_models={tmp_path / 'folds'}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     cv = json.loads((tmp_path / "cv.json").read_text())
     assert cv["folds"][0]["labels"] == ["neutral", "happy", "sad", "angry"]
@@ -106,8 +153,13 @@ def test_the_talks_own_dataset_path_runs_on_an_iemocap_fixture(tmp_path):
     assert (out / "model.safetensors").is_file()
     config = json.loads((out / "config.json").read_text())
     assert config["labels"] == ["neutral", "happy", "sad", "angry"] and "IEMOCAP" in config["data_card"]["licence"]
-    evaluated = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(out), "--dataset", "iemocap",
-                                "--root", str(root), "--json"], capture_output=True, text=True, cwd=repo, timeout=600)
+    evaluated = subprocess.run(
+        [sys.executable, "-m", "emodemo", "evaluate", str(out), "--dataset", "iemocap", "--root", str(root), "--json"],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=600,
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     report = json.loads(evaluated.stdout)
     assert report["n_samples"] == 30 and len(report["confusion_matrix"]) == 4

@@ -1,6 +1,7 @@
 """One way to reproduce every number (issue 19): configs/reproduce/<model>.toml read into typed
 dataclasses and checked, the runner that makes their runs (idempotent, per-fold processes merged,
 named steps after), and ``python -m emodemo reproduce MODEL --quick`` for every model."""
+
 from __future__ import annotations
 
 import json
@@ -19,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # --- the committed configs -------------------------------------------------------------------------
+
 
 def test_every_model_has_one_config_and_every_config_parses():
     recipes = {get_recipe(name).NAME for name in names()}
@@ -44,12 +46,18 @@ def test_each_run_names_only_options_its_recipes_train_accepts_with_their_types(
 
 
 def test_the_served_and_quick_runs_of_the_new_normalised_models():
-    mesm = rp.load("mesm").run("mesm_p7_ta_mixed_normalised")      # measured, not served: it scored lower
+    mesm = rp.load("mesm").run("mesm_p7_ta_mixed_normalised")  # measured, not served: it scored lower
     assert not mesm.served and mesm.cv and mesm.final and mesm.out == "{runs}/mesm_p7_ta_mixed_normalised"
-    assert mesm.options == {"sparse": True, "top_p": 0.7, "modalities": "TA", "pairing": "mixed",
-                            "text_root": "{data}/goemotions", "normalise": True}
+    assert mesm.options == {
+        "sparse": True,
+        "top_p": 0.7,
+        "modalities": "TA",
+        "pairing": "mixed",
+        "text_root": "{data}/goemotions",
+        "normalise": True,
+    }
     assert mesm.results == "{checkpoints}/mesm/cv/mesm_p7_ta_mixed_normalised.json"
-    served = rp.load("mesm").run("final")                              # the raw-input run stays served
+    served = rp.load("mesm").run("final")  # the raw-input run stays served
     assert served.served and served.out == "{checkpoints}/mesm" and "normalise" not in served.options
     assert [step.call for step in served.after] == ["attach_cross_validation", "calibrate"]
     nmt = rp.load("nmt_attention").run("fusion_forced_real_normalised")
@@ -62,7 +70,7 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
 
 # --- reading: what a config may not say -----------------------------------------------------------------
 
-GOOD = '''
+GOOD = """
 model = "nmt_attention"
 quick = ["a"]
 [defaults]
@@ -71,7 +79,7 @@ cv = true
 [[run]]
 name = "a"
 options = { alignment = "local", normalise = true }
-'''
+"""
 
 
 def write(folder: Path, text: str) -> Path:
@@ -81,24 +89,29 @@ def write(folder: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("change, message", [
-    (("cv = true\n[[run]]", "cv = true\nepohcs = 3\n[[run]]"), "unknown key 'epohcs'"),
-    (('name = "a"', 'name = "a"\nepochs = "3"'), "epochs must be an integer, got '3'"),
-    (('name = "a"', 'name = "a"\ncv = 1'), "cv must be true or false"),
-    (("normalise = true", "normalise = true, windw = 3"), r"has no setting \['windw'\]"),
-    (("normalise = true", 'normalise = "1"'), "is a string: write it as a TOML bool"),
-    (('alignment = "local"', "alignment = 3"), "setting alignment is str, got 3"),
-    (('name = "a"', 'name = "a"\nfinal = true'), "needs out"),
-    (('name = "a"', 'name = "a"\nresults = "cv/a.json"'), "results must start with"),
-    (('name = "a"', 'name = "a"\nresults = "{checkpoint}/a.json"'), r"unknown placeholder \{checkpoint\}"),
-    (('name = "a"', 'name = "a"\nafter = [{ call = "attach", checkpoint = "x" }]'), "unknown step 'attach'"),
-    (('name = "a"', 'name = "a"\nafter = [{ call = "copy_file", source = "{runs}/x" }]'),
-     "step copy_file: missing a required argument: 'target'"),
-    (('name = "a"', 'name = "a"\nneeds = ["b"]'), "needs 'b', which is not an earlier run"),
-    (('quick = ["a"]', 'quick = ["z"]'), "quick names 'z'"),
-    (('model = "nmt_attention"', 'model = "nmt"'), "model 'nmt' is not registered"),
-    (('name = "a"', 'name = "a"\ncall = "calibrate"'), "a call run takes no training keys"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("cv = true\n[[run]]", "cv = true\nepohcs = 3\n[[run]]"), "unknown key 'epohcs'"),
+        (('name = "a"', 'name = "a"\nepochs = "3"'), "epochs must be an integer, got '3'"),
+        (('name = "a"', 'name = "a"\ncv = 1'), "cv must be true or false"),
+        (("normalise = true", "normalise = true, windw = 3"), r"has no setting \['windw'\]"),
+        (("normalise = true", 'normalise = "1"'), "is a string: write it as a TOML bool"),
+        (('alignment = "local"', "alignment = 3"), "setting alignment is str, got 3"),
+        (('name = "a"', 'name = "a"\nfinal = true'), "needs out"),
+        (('name = "a"', 'name = "a"\nresults = "cv/a.json"'), "results must start with"),
+        (('name = "a"', 'name = "a"\nresults = "{checkpoint}/a.json"'), r"unknown placeholder \{checkpoint\}"),
+        (('name = "a"', 'name = "a"\nafter = [{ call = "attach", checkpoint = "x" }]'), "unknown step 'attach'"),
+        (
+            ('name = "a"', 'name = "a"\nafter = [{ call = "copy_file", source = "{runs}/x" }]'),
+            "step copy_file: missing a required argument: 'target'",
+        ),
+        (('name = "a"', 'name = "a"\nneeds = ["b"]'), "needs 'b', which is not an earlier run"),
+        (('quick = ["a"]', 'quick = ["z"]'), "quick names 'z'"),
+        (('model = "nmt_attention"', 'model = "nmt"'), "model 'nmt' is not registered"),
+        (('name = "a"', 'name = "a"\ncall = "calibrate"'), "a call run takes no training keys"),
+    ],
+)
 def test_a_config_error_names_the_file_the_run_and_what_is_wrong(tmp_path, change, message):
     old, new = change
     assert old in GOOD
@@ -116,7 +129,7 @@ def test_a_good_config_reads_into_typed_runs(tmp_path):
 
 # --- running: a fake `python -m emodemo train` stands in for training -------------------------------------
 
-FAKE = '''#!{python}
+FAKE = """#!{python}
 import json, sys
 from pathlib import Path
 args = sys.argv[1:]
@@ -134,9 +147,9 @@ if "--no-final" not in args:
     Path(value("--out")).mkdir(parents=True, exist_ok=True)
     (Path(value("--out")) / "config.json").write_text("{{}}")
 Path(value("--results")).write_text(json.dumps(result))
-'''
+"""
 
-RUNS = '''
+RUNS = """
 model = "nmt_attention"
 jobs = 2
 quick = ["per_fold", "final"]
@@ -168,7 +181,7 @@ out = "{checkpoints}/nmt_attention"
 seed = 3
 epochs = 7
 needs = ["per_fold"]
-'''
+"""
 
 
 @pytest.fixture()
@@ -190,17 +203,24 @@ def test_runs_are_made_in_order_merged_per_fold_and_followed_by_their_steps(fake
     config, places, python, calls = fake
     lines = []
     status = rp.reproduce(config, places, rp.selected(config), python=python, say=lines.append)
-    assert status == {"per_fold": "done", "broken": status["broken"], "after_broken": "not run: broken failed",
-                      "final": "done"}
+    assert status == {
+        "per_fold": "done",
+        "broken": status["broken"],
+        "after_broken": "not run: broken failed",
+        "final": "done",
+    }
     assert status["broken"].startswith("failed: exit 1") and "training failed on purpose" in status["broken"]
     cv = places.workspace / "checkpoints" / "nmt_attention" / "cv" / "per_fold.json"
     merged = json.loads(cv.read_text())
     assert [f["fold"] for f in merged["folds"]] == ["fold0", "fold1", "fold2"]
     assert merged["cross_validation"]["WA"]["mean"] == pytest.approx(0.5)
-    assert (places.workspace / "checkpoints" / "nmt_attention" / "f0.json").is_file()      # the step after it
+    assert (places.workspace / "checkpoints" / "nmt_attention" / "f0.json").is_file()  # the step after it
     per_fold = [c for c in calls_of(calls) if "forced" in " ".join(c)]
-    assert sorted((c[c.index("--folds") + 1], c[c.index("--seed") + 1]) for c in per_fold) == \
-        [("0", "0"), ("1", "1"), ("2", "2")]                                    # each fold its process, seed = fold
+    assert sorted((c[c.index("--folds") + 1], c[c.index("--seed") + 1]) for c in per_fold) == [
+        ("0", "0"),
+        ("1", "1"),
+        ("2", "2"),
+    ]  # each fold its process, seed = fold
     assert all("normalise=true" in c and "--no-final" in c for c in per_fold)
     (final,) = [c for c in calls_of(calls) if "--out" in c and "--no-final" not in c]
     assert final[final.index("--seed") + 1] == "3" and final[final.index("--epochs") + 1] == "7"
@@ -213,15 +233,18 @@ def test_a_run_whose_results_exist_is_skipped_and_an_interrupted_one_is_not(fake
     chosen = [config.run("per_fold"), config.run("final")]
     rp.reproduce(config, places, chosen, python=python, say=lambda line: None)
     made = len(calls_of(calls))
-    assert rp.reproduce(config, places, chosen, python=python, say=lambda line: None) == \
-        {"per_fold": "skipped", "final": "skipped"}
+    assert rp.reproduce(config, places, chosen, python=python, say=lambda line: None) == {
+        "per_fold": "skipped",
+        "final": "skipped",
+    }
     assert len(calls_of(calls)) == made
     cv = places.workspace / "checkpoints" / "nmt_attention" / "cv" / "per_fold.json"
-    cv.unlink()                                # the merge lost: the folds' own results are kept, not retrained
+    cv.unlink()  # the merge lost: the folds' own results are kept, not retrained
     assert rp.reproduce(config, places, chosen[:1], python=python, say=lambda line: None) == {"per_fold": "done"}
     assert len(calls_of(calls)) == made and cv.is_file()
-    assert rp.reproduce(config, places, chosen[:1], python=python, force=True, say=lambda line: None) == \
-        {"per_fold": "done"}
+    assert rp.reproduce(config, places, chosen[:1], python=python, force=True, say=lambda line: None) == {
+        "per_fold": "done"
+    }
     assert len(calls_of(calls)) == made + 3
 
 
@@ -236,8 +259,10 @@ def test_quick_runs_its_list_one_fold_each_and_skips_nothing(fake):
     quick = rp.selected(config, quick=True)
     assert [r.name for r in quick] == ["per_fold", "final"]
     for _ in range(2):
-        assert rp.reproduce(config, places, quick, quick=True, python=python, say=lambda line: None) == \
-            {"per_fold": "done", "final": "done"}
+        assert rp.reproduce(config, places, quick, quick=True, python=python, say=lambda line: None) == {
+            "per_fold": "done",
+            "final": "done",
+        }
     made = calls_of(calls)
     assert len(made) == 4 and all("--quick" in c and "--epochs" not in c and "--folds" not in c for c in made)
 
@@ -263,6 +288,7 @@ SLOW = {"mesm", "nmt_attention", "ssl_mha"}
 @pytest.mark.parametrize("model", [pytest.param(m, marks=pytest.mark.slow) if m in SLOW else m for m in rp.models()])
 def test_reproduce_quick_runs_every_model_into_a_scratch_folder(model, tmp_path):
     from conftest import SHARED_DATA
+
     config = rp.load(model)
     places = rp.Places(data=SHARED_DATA, workspace=tmp_path, model=model)
     needed = {Path(places.expand(run.root)) for run in rp.selected(config, quick=True) if run.root}
@@ -270,8 +296,24 @@ def test_reproduce_quick_runs_every_model_into_a_scratch_folder(model, tmp_path)
         if not folder.is_dir():
             pytest.skip(f"{folder} is not here")
     started = time.time()
-    done = subprocess.run([sys.executable, "-m", "emodemo", "reproduce", model, "--quick", "--into", str(tmp_path),
-                           "--data", str(SHARED_DATA)], capture_output=True, text=True, cwd=REPO, timeout=900)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "reproduce",
+            model,
+            "--quick",
+            "--into",
+            str(tmp_path),
+            "--data",
+            str(SHARED_DATA),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=900,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     for run in rp.selected(config, quick=True):
         assert Path(places.expand(run.results_path)).is_file(), run.name
@@ -285,7 +327,9 @@ def test_a_step_run_writes_its_output_or_a_record_and_steps_get_their_own_argume
     config, places, python, calls = fake
     seen = []
     monkeypatch.setitem(rp.STEPS, "record", lambda checkpoint, results: seen.append((checkpoint, results)))
-    text = RUNS + '''
+    text = (
+        RUNS
+        + """
 [[run]]
 name = "noted"
 call = "record"
@@ -296,11 +340,17 @@ after = [{ call = "record", checkpoint = "c", results = "r" }]
 name = "chosen"
 call = "choose_words_minilm"
 args = { variants = ["per_fold"], runs = "{runs}", out = "{checkpoints}/chosen", meld_root = "{data}/meld" }
-'''
+"""
+    )
     config = rp.read(write(tmp_path / "more", text))
     status = rp.reproduce(config, places, [config.run("noted")], python=python, say=lambda line: None)
     assert status == {"noted": "done"}
-    assert seen == [(str(places.workspace / "checkpoints" / "nmt_attention"),
-                     str(places.workspace / "runs" / "nmt_attention" / "x.json")), ("c", "r")]
+    assert seen == [
+        (
+            str(places.workspace / "checkpoints" / "nmt_attention"),
+            str(places.workspace / "runs" / "nmt_attention" / "x.json"),
+        ),
+        ("c", "r"),
+    ]
     record = json.loads((places.workspace / "runs" / "nmt_attention" / "noted.json").read_text())
     assert record["step"] == "record"

@@ -11,6 +11,7 @@ A checkpoint retrained after the recording has other weights: its fingerprint no
 and the test says so. Record again on the commit that changed it, code unchanged:
 ``OMP_NUM_THREADS=1 PYTHONPATH=. .venv/bin/python tests/test_same_numbers.py --record``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -26,9 +27,11 @@ from emodemo.serving.pipeline import CHECKPOINTS, Pipeline, discover, temperatur
 from emodemo.training.checkpoint import read_checkpoint_config
 
 RECORD = Path(__file__).resolve().parent / "data" / "same_numbers.json"
-CLIPS = ("Actor_01/03-01-05-02-01-01-01.flac",     # angry, "Kids are talking by the door"
-         "Actor_12/03-01-03-01-02-01-12.flac",     # happy, "Dogs are sitting by the door"
-         "Actor_20/03-01-04-02-01-02-20.flac")     # sad, strong
+CLIPS = (
+    "Actor_01/03-01-05-02-01-01-01.flac",  # angry, "Kids are talking by the door"
+    "Actor_12/03-01-03-01-02-01-12.flac",  # happy, "Dogs are sitting by the door"
+    "Actor_20/03-01-04-02-01-02-20.flac",
+)  # sad, strong
 FACES = ("test/happy/PublicTest_10248771.jpg", "test/sad/PublicTest_10404299.jpg", "test/angry/PublicTest_10116449.jpg")
 ATOL = 1e-4  # fp32 sums in another order (1 or 2 threads) move a probability by ~1e-5; a real change moves it far more
 # what a checkpoint's answers depend on (its weights aside)
@@ -38,8 +41,11 @@ ANSWERING = ("model_name", "model_kwargs", "labels", "input_spec", "calibration"
 def committed(checkpoints: Path = CHECKPOINTS) -> list[str]:
     """Every checkpoint folder under ``checkpoints`` whose model this version knows, folds included."""
     known = set(names())
-    return sorted(config.parent.relative_to(checkpoints).as_posix() for config in checkpoints.glob("**/config.json")
-                  if read_checkpoint_config(config.parent).get("model_name") in known)
+    return sorted(
+        config.parent.relative_to(checkpoints).as_posix()
+        for config in checkpoints.glob("**/config.json")
+        if read_checkpoint_config(config.parent).get("model_name") in known
+    )
 
 
 def fingerprint(name: str, checkpoints: Path = CHECKPOINTS) -> str:
@@ -75,8 +81,10 @@ def voice_answers(pipeline: Pipeline, ravdess_root: Path, fused: bool) -> dict[s
     out = {}
     for clip in CLIPS:
         analysis = pipeline.analyse(ravdess_root / clip)
-        out[clip] = {"transcript": analysis.transcript.text,
-                     "models": {name: _probabilities(p) for name, p in sorted(analysis.predictions.items())}}
+        out[clip] = {
+            "transcript": analysis.transcript.text,
+            "models": {name: _probabilities(p) for name, p in sorted(analysis.predictions.items())},
+        }
         if fused:
             weights = {modality: 1.0 for modality in pipeline.experts}
             out[clip]["fused"] = dict(sorted(pipeline.fused(pipeline.modalities_alone(analysis), weights).items()))
@@ -98,13 +106,17 @@ def face_answers(pipeline: Pipeline, fer_root: Path) -> dict[str, dict]:
 def record(ravdess_root: Path, fer_root: Path) -> dict:
     served = discover()
     others = [name for name in committed() if name not in served]
-    result = {"clips": list(CLIPS), "faces": list(FACES),
-              "fingerprints": {name: fingerprint(name) for name in committed()},
-              "fusion_fingerprint": fusion_fingerprint(),
-              "served": voice_answers(Pipeline(), ravdess_root, fused=True),
-              "unserved": voice_answers(Pipeline(models=others), ravdess_root, fused=False),
-              "faces_answers": face_answers(Pipeline(models=[n for n in served + others if n.startswith("fer_cnn")],
-                                                     transcribe=False), fer_root)}
+    result = {
+        "clips": list(CLIPS),
+        "faces": list(FACES),
+        "fingerprints": {name: fingerprint(name) for name in committed()},
+        "fusion_fingerprint": fusion_fingerprint(),
+        "served": voice_answers(Pipeline(), ravdess_root, fused=True),
+        "unserved": voice_answers(Pipeline(models=others), ravdess_root, fused=False),
+        "faces_answers": face_answers(
+            Pipeline(models=[n for n in served + others if n.startswith("fer_cnn")], transcribe=False), fer_root
+        ),
+    }
     return result
 
 
@@ -116,12 +128,18 @@ def recorded() -> dict:
 @pytest.fixture(scope="module")
 def now(recorded, ravdess_root) -> dict:
     from conftest import shared_dataset
+
     fer_root = shared_dataset("fer2013")
-    changed = [name for name, digest in recorded["fingerprints"].items()
-               if (CHECKPOINTS / name).is_dir() and fingerprint(name) != digest]
+    changed = [
+        name
+        for name, digest in recorded["fingerprints"].items()
+        if (CHECKPOINTS / name).is_dir() and fingerprint(name) != digest
+    ]
     if changed:
-        pytest.fail(f"checkpoints {changed} changed after their answers were recorded: record again on the commit "
-                    "that changed them (PYTHONPATH=. python tests/test_same_numbers.py --record)")
+        pytest.fail(
+            f"checkpoints {changed} changed after their answers were recorded: record again on the commit "
+            "that changed them (PYTHONPATH=. python tests/test_same_numbers.py --record)"
+        )
     return record(ravdess_root, fer_root)
 
 
@@ -154,6 +172,7 @@ if __name__ == "__main__":
         sys.exit("usage: python tests/test_same_numbers.py --record   (writes tests/data/same_numbers.json)")
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from conftest import SHARED_DATA
+
     RECORD.parent.mkdir(exist_ok=True)
     RECORD.write_text(json.dumps(record(SHARED_DATA / "ravdess_speech", SHARED_DATA / "fer2013"), indent=1) + "\n")
     print(f"wrote {RECORD}")

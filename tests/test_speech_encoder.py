@@ -1,7 +1,7 @@
 """The frozen Whisper encoder without 30 s padding: shapes, agreement with Whisper's own padded
 run, batch independence, speed, and clear errors."""
-from __future__ import annotations
 
+from __future__ import annotations
 
 import numpy as np
 import pytest
@@ -22,9 +22,9 @@ def wave(ravdess_clip):
 
 
 def test_shapes_for_a_4s_clip(encoder, wave):
-    frames = len(wave) // 160                              # 410 mel frames of 10 ms
+    frames = len(wave) // 160  # 410 mel frames of 10 ms
     out = encoder.encode([wave], all_layers=True)
-    expected = (frames + 1) // 2                           # 205 states, 50 per second
+    expected = (frames + 1) // 2  # 205 states, 50 per second
     assert out.states.shape == (1, expected, 384) and encoder.dim == 384 and encoder.n_layers == 4
     assert out.layers.shape == (1, 5, expected, 384)
     assert torch.equal(out.layers[:, -1], out.states)

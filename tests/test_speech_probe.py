@@ -1,4 +1,5 @@
 """The served speech probe: an ensemble of its calibrated fold models, on normalised input."""
+
 from __future__ import annotations
 
 import torch
@@ -12,7 +13,9 @@ def test_the_ensemble_answers_the_mean_of_its_calibrated_members():
     torch.manual_seed(0)
     ensemble = SpeechProbeEnsemble(7, n_layers=3, dim=8, temperatures=(0.5, 2.0)).eval()
     stats = torch.randn(4, 3, 16)
-    expected = (torch.softmax(ensemble.members[0](stats) / 0.5, -1) + torch.softmax(ensemble.members[1](stats) / 2.0, -1)) / 2
+    expected = (
+        torch.softmax(ensemble.members[0](stats) / 0.5, -1) + torch.softmax(ensemble.members[1](stats) / 2.0, -1)
+    ) / 2
     assert torch.allclose(torch.softmax(ensemble(stats), -1), expected, atol=1e-6)
     assert isinstance(ensemble.members[0], SpeechProbe)
 
@@ -24,8 +27,9 @@ def test_the_served_probe_is_its_folds_averaged_and_knows_when_it_is_unsure():
     assert config["model_name"] == "speech_probe_ensemble" and config["input_spec"]["normalise"] is True
     folds = sorted((CHECKPOINTS / "speech_probe" / "folds").glob("fold*/config.json"))
     pairs = [read_checkpoint_config(f.parent) for f in folds]
-    assert len(folds) == 5 and all(p["model_name"] == "speech_probe_ensemble" and len(p["model_kwargs"]["temperatures"]) == 2
-                                   for p in pairs)
+    assert len(folds) == 5 and all(
+        p["model_name"] == "speech_probe_ensemble" and len(p["model_kwargs"]["temperatures"]) == 2 for p in pairs
+    )
     assert config["model_kwargs"]["temperatures"] == [t for p in pairs for t in p["model_kwargs"]["temperatures"]]
     unsure = config["calibration"]["unsure"]
     assert unsure["accuracy_answered"] >= 0.80 and 0 < unsure["threshold"] < 1 and unsure["answered"] > 0.3
@@ -39,11 +43,28 @@ def test_augment_pair_trains_a_clean_and_an_augmented_probe_per_fold(tmp_path, r
     members' own cross-validation kept; an option missing its partners is refused clearly."""
     import subprocess
     import sys
+
     repo = CHECKPOINTS.parent
-    run = lambda *options: subprocess.run([sys.executable, "-m", "emodemo", "train", "speech_probe", "--root",  # noqa: E731
-                                           str(ravdess_root), "--cv", "--quick", "--out", str(tmp_path / "probe"),
-                                           *[a for o in options for a in ("--option", o)]],
-                                          capture_output=True, text=True, cwd=repo, timeout=900)
+    run = lambda *options: subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "train",
+            "speech_probe",
+            "--root",
+            str(ravdess_root),
+            "--cv",
+            "--quick",
+            "--out",
+            str(tmp_path / "probe"),
+            *[a for o in options for a in ("--option", o)],
+        ],
+        capture_output=True,
+        text=True,
+        cwd=repo,
+        timeout=900,
+    )
     refused = run("augment_pair=1")
     assert refused.returncode == 2 and "augment=K and ensemble=1" in refused.stderr
     done = run("classes=7", "normalise=1", "augment=1", "ensemble=1", "augment_pair=1")

@@ -1,4 +1,5 @@
 """Talk 002's models: layer mixing, Self-MHA over the joined sequence, Cross-MHA, pooling, ablations."""
+
 import json
 import subprocess
 import sys
@@ -18,9 +19,12 @@ def _batch(b=3, t=24, n=7, layers=5, dim=16, seed=0):
     g = torch.Generator().manual_seed(seed)
     speech_mask = torch.arange(t)[None, :] < torch.tensor([t, t - 5, 6][:b])[:, None]
     text_mask = torch.arange(n)[None, :] < torch.tensor([n, 3, 2][:b])[:, None]
-    return {"speech": torch.randn(b, layers, t, dim, generator=g) * speech_mask[:, None, :, None],
-            "speech_mask": speech_mask,
-            "text": torch.randn(b, 1, n, dim, generator=g) * text_mask[:, None, :, None], "text_mask": text_mask}
+    return {
+        "speech": torch.randn(b, layers, t, dim, generator=g) * speech_mask[:, None, :, None],
+        "speech_mask": speech_mask,
+        "text": torch.randn(b, 1, n, dim, generator=g) * text_mask[:, None, :, None],
+        "text_mask": text_mask,
+    }
 
 
 def _model(**kwargs):
@@ -29,11 +33,11 @@ def _model(**kwargs):
 
 
 def test_stride_pooling_averages_real_frames_only():
-    x = torch.arange(10, dtype=torch.float32).view(1, 5, 2)           # frames (0,1) (2,3) (4,5) (6,7) (8,9)
+    x = torch.arange(10, dtype=torch.float32).view(1, 5, 2)  # frames (0,1) (2,3) (4,5) (6,7) (8,9)
     mask = torch.tensor([[True, True, True, False, False]])
     pooled, kept = masked_stride_pool(x, mask, 2)
     assert kept.tolist() == [[True, True, False]]
-    assert pooled[0, :2].tolist() == [[1.0, 2.0], [4.0, 5.0]]          # the 2nd pair keeps only frame 3
+    assert pooled[0, :2].tolist() == [[1.0, 2.0], [4.0, 5.0]]  # the 2nd pair keeps only frame 3
     same, same_mask = masked_stride_pool(x, mask, 1)
     assert torch.equal(same, x) and torch.equal(same_mask, mask)
 
@@ -41,14 +45,14 @@ def test_stride_pooling_averages_real_frames_only():
 def test_self_attention_spans_both_modalities_and_cross_attention_only_the_other():
     batch = _batch()
     self_out = _model(fusion="self")(**batch)
-    t = (24 + 1) // 2                                                  # speech frames after stride 2
+    t = (24 + 1) // 2  # speech frames after stride 2
     assert self_out["logits"].shape == (3, 4) and self_out["self_attention"].shape == (3, t + 7, t + 7)
     rows = self_out["self_attention"].sum(-1)
-    assert torch.allclose(rows, torch.ones_like(rows), atol=1e-5)      # each query's weights are a distribution
-    assert (self_out["self_attention"][1, :, t + 3:] == 0).all()       # padded words get no attention
-    assert (self_out["self_attention"][1, :, 10:t] == 0).all()         # nor padded frames (19 real -> 10 positions)
+    assert torch.allclose(rows, torch.ones_like(rows), atol=1e-5)  # each query's weights are a distribution
+    assert (self_out["self_attention"][1, :, t + 3 :] == 0).all()  # padded words get no attention
+    assert (self_out["self_attention"][1, :, 10:t] == 0).all()  # nor padded frames (19 real -> 10 positions)
     assert (self_out["self_attention"][1, :, :10] > 0).all()
-    assert self_out["self_attention"][0, :t, t:].sum() > 0             # speech frames attend to words
+    assert self_out["self_attention"][0, :t, t:].sum() > 0  # speech frames attend to words
     cross_out = _model(fusion="cross")(**batch)
     assert cross_out["speech_to_text"].shape == (3, t, 7) and cross_out["text_to_speech"].shape == (3, 7, t)
     assert (cross_out["speech_to_text"][2, :, 2:] == 0).all() and (cross_out["text_to_speech"][2, :, 3:] == 0).all()
@@ -58,8 +62,12 @@ def test_self_attention_spans_both_modalities_and_cross_attention_only_the_other
 @pytest.mark.parametrize("fusion", ["self", "cross"])
 def test_a_clip_answers_the_same_whatever_its_batch_mates_and_padding(fusion):
     model, batch = _model(fusion=fusion), _batch()
-    alone = {"speech": batch["speech"][2:3, :, :6], "speech_mask": batch["speech_mask"][2:3, :6],
-             "text": batch["text"][2:3, :, :2], "text_mask": batch["text_mask"][2:3, :2]}
+    alone = {
+        "speech": batch["speech"][2:3, :, :6],
+        "speech_mask": batch["speech_mask"][2:3, :6],
+        "text": batch["text"][2:3, :, :2],
+        "text_mask": batch["text_mask"][2:3, :2],
+    }
     assert torch.allclose(model(**batch)["logits"][2], model(**alone)["logits"][0], atol=1e-5)
 
 
@@ -75,9 +83,9 @@ def test_both_modalities_move_the_fused_answer(fusion):
 def test_the_cls_ablation_reads_the_cls_vector_alone():
     model, batch = _model(fusion="self", text_feature="cls"), _batch()
     out = model(**batch)
-    assert out["self_attention"].shape[-1] == 12 + 1                   # speech frames + [CLS]
+    assert out["self_attention"].shape[-1] == 12 + 1  # speech frames + [CLS]
     other_words = dict(batch, text=batch["text"].clone())
-    other_words["text"][:, :, 1:] += 1.0                               # every word piece but [CLS]
+    other_words["text"][:, :, 1:] += 1.0  # every word piece but [CLS]
     assert torch.allclose(model(**other_words)["logits"], out["logits"])
     other_cls = dict(batch, text=batch["text"].clone())
     other_cls["text"][:, :, 0] += 1.0
@@ -133,11 +141,13 @@ def test_serving_inputs_equal_training_inputs(ravdess_clip):
 
     text = "Kids are talking by the door."
     spec = {"fusion": "self", "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
-    trained = recipe.make_dataset([Sample("clip", "ravdess", "angry", audio=ravdess_clip, text=text)], recipe.LABELS, spec)
+    trained = recipe.make_dataset(
+        [Sample("clip", "ravdess", "angry", audio=ravdess_clip, text=text)], recipe.LABELS, spec
+    )
     trained = trained.collate([trained[0]])
     transcript = Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en")
     served = recipe.clip_inputs(load_audio(ravdess_clip), transcript, spec)
-    assert served["speech"].shape[1] == 5 and served["text"].shape[1] == 1       # embedding + 4 blocks; last layer
+    assert served["speech"].shape[1] == 5 and served["text"].shape[1] == 1  # embedding + 4 blocks; last layer
     for key in ("speech", "text"):
         assert served[key].shape == trained[key].shape
         assert torch.allclose(served[key], trained[key], rtol=1e-2, atol=1e-2), key
@@ -145,7 +155,9 @@ def test_serving_inputs_equal_training_inputs(ravdess_clip):
     kwargs = recipe.model_kwargs("self", "stat", "tokens", 7)
     assert (kwargs["speech_dim"], kwargs["speech_layers"], kwargs["text_dim"]) == (384, 5, 384)
     out = build(recipe.NAME, **kwargs).eval()(**served)
-    assert out["self_attention"].shape[-1] == (served["speech"].shape[2] + 1) // 2 + len(recipe.clip_tokens(transcript, spec))
+    assert out["self_attention"].shape[-1] == (served["speech"].shape[2] + 1) // 2 + len(
+        recipe.clip_tokens(transcript, spec)
+    )
 
 
 def test_chance_row_scores_uniform_guesses_on_each_folds_test_speakers():
@@ -159,8 +171,8 @@ def test_chance_row_scores_uniform_guesses_on_each_folds_test_speakers():
     result = chance_baseline(samples, folds, labels, seed=0)
     assert [f["test"] for f in result["folds"]] == [("s3",), ("s0",)]
     assert all(int(np.sum(f["confusion_matrix"])) == 400 for f in result["folds"])
-    assert 0.2 < result["summary"]["WA"]["mean"] < 0.3                 # 1 / 4 classes
-    assert result == chance_baseline(samples, folds, labels, seed=0)   # reproducible
+    assert 0.2 < result["summary"]["WA"]["mean"] < 0.3  # 1 / 4 classes
+    assert result == chance_baseline(samples, folds, labels, seed=0)  # reproducible
 
 
 def test_the_cli_trains_every_variant_on_iemocap_with_its_chance_row(tmp_path):
@@ -172,10 +184,30 @@ def test_the_cli_trains_every_variant_on_iemocap_with_its_chance_row(tmp_path):
     root = layouts.make_iemocap(tmp_path / "data", sessions=(1, 2, 3))
 
     def train(*options, out="ckpt", results="cv.json", cv=True):
-        run = subprocess.run([sys.executable, "-m", "emodemo", "train", "ssl_mha", "--dataset", "iemocap", "--root",
-                              str(root), *(["--cv"] if cv else []), "--quick", "--out", str(tmp_path / out),
-                              "--results", str(tmp_path / results), *sum((["--option", o] for o in options), [])],
-                             capture_output=True, text=True, cwd=REPO, timeout=600)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "emodemo",
+                "train",
+                "ssl_mha",
+                "--dataset",
+                "iemocap",
+                "--root",
+                str(root),
+                *(["--cv"] if cv else []),
+                "--quick",
+                "--out",
+                str(tmp_path / out),
+                "--results",
+                str(tmp_path / results),
+                *sum((["--option", o] for o in options), []),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            timeout=600,
+        )
         assert run.returncode == 0, run.stderr[-2000:]
         return json.loads((tmp_path / results).read_text())
 
@@ -188,21 +220,46 @@ def test_the_cli_trains_every_variant_on_iemocap_with_its_chance_row(tmp_path):
     # calibrated on its validation speakers' real pairs (IEMOCAP's gold words), as the app reads a clip
     assert config["calibration"]["fitted_on"] == config["data_card"]["validation_speakers"]
     assert config["calibration"]["pairs"].startswith("real") and config["calibration"]["temperature"] > 0
-    evaluated = subprocess.run([sys.executable, "-m", "emodemo", "evaluate", str(tmp_path / "ckpt"), "--dataset",
-                                "iemocap", "--root", str(root), "--json"], capture_output=True, text=True, cwd=REPO,
-                               timeout=600)
+    evaluated = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "evaluate",
+            str(tmp_path / "ckpt"),
+            "--dataset",
+            "iemocap",
+            "--root",
+            str(root),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=600,
+    )
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     assert json.loads(evaluated.stdout)["n_samples"] == 30
 
-    final = train("fusion=cross", "pooling=mean", "text_feature=cls", f"cv_from={tmp_path / 'cv.json'}",
-                  out="final", results="final.json", cv=False)
+    final = train(
+        "fusion=cross",
+        "pooling=mean",
+        "text_feature=cls",
+        f"cv_from={tmp_path / 'cv.json'}",
+        out="final",
+        results="final.json",
+        cv=False,
+    )
     assert final["cross_validation"] == cv["cross_validation"] and final["chance"] == cv["chance"]
     card = (tmp_path / "final" / "MODEL_CARD.md").read_text()
     assert "cross_validation" in card
 
     from emodemo.recipes import ssl_mha as recipe
-    with pytest.raises(ValueError, match="holds .*'cross'.* not this model's .*'self'"):   # another variant's results
-        recipe.train("iemocap", root, tmp_path / "wrong", cv=False, quick=True, fusion="self", cv_from=tmp_path / "cv.json")
+
+    with pytest.raises(ValueError, match="holds .*'cross'.* not this model's .*'self'"):  # another variant's results
+        recipe.train(
+            "iemocap", root, tmp_path / "wrong", cv=False, quick=True, fusion="self", cv_from=tmp_path / "cv.json"
+        )
     with pytest.raises(ValueError, match="without --cv"):
         recipe.train("iemocap", root, tmp_path / "wrong", cv=True, quick=True, cv_from=tmp_path / "cv.json")
     assert not (tmp_path / "wrong").exists()
@@ -224,7 +281,7 @@ def test_a_hub_speech_encoders_every_layer_feeds_the_layer_mix(tiny_hub_encoders
     assert batch["speech"].shape[1] == 3 and batch["text"].shape[1] == 1
     out = build(recipe.NAME, **kwargs).eval()(**batch)
     assert out["logits"].shape == (1, 7) and out["layer_weights"].shape == (1, 3)
-    monkeypatch.setattr(recipe, "ALL_LAYERS", 1)            # an encoder deeper than ALL_LAYERS keeps every layer
+    monkeypatch.setattr(recipe, "ALL_LAYERS", 1)  # an encoder deeper than ALL_LAYERS keeps every layer
     assert recipe.clip_inputs(wave, None, spec)["speech"].shape[1] == 3
 
 
@@ -244,14 +301,14 @@ def test_the_whisper_encoder_runs_once_per_clip_for_every_model_that_reads_it(ra
     co_spec = {"mode": "fusion", "top_layers": 1, "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
     inputs.append(coattention.clip_inputs(wave, None, co_spec))
     assert len(calls) == 1
-    assert torch.equal(inputs[0]["speech"], inputs[1]["speech"])                # every layer: [1, 5, T, 384]
-    assert torch.equal(inputs[2]["speech"][0], inputs[0]["speech"][0, -2:])      # co-attention's top two layers
+    assert torch.equal(inputs[0]["speech"], inputs[1]["speech"])  # every layer: [1, 5, T, 384]
+    assert torch.equal(inputs[2]["speech"][0], inputs[0]["speech"][0, -2:])  # co-attention's top two layers
     assert torch.equal(inputs[0]["speech"][0], encode([wave], recipe.WHISPER, 6)[0])
     other = wave.copy()
     other[:1000] *= 0.5
     recipe.clip_inputs(other, None, dict(spec, fusion="self"))
-    assert len(calls) == 2                                       # another clip: encoded anew
-    frozen_states.forget_clips()                                 # what the benches do before each timed call
+    assert len(calls) == 2  # another clip: encoded anew
+    frozen_states.forget_clips()  # what the benches do before each timed call
     recipe.clip_inputs(other, None, dict(spec, fusion="self"))
     assert len(calls) == 3
 
@@ -270,7 +327,9 @@ def test_minilm_reads_a_users_transcript_once_whatever_layers_each_model_wants(m
     top0 = frozen_states.one_line_states(frozen_states.words_of(transcript), frozen_states.MINILM, 0)[0]
     mesm_text = mesm.clip_inputs(None, transcript, {"modalities": "T"})["text"]
     assert len(calls) == 1 and coattention.ALL_LAYERS == frozen_states.ALL_LAYERS
-    assert top1.shape[0] == 2 and torch.equal(top1[-1], top0[0]) and torch.equal(mesm_text[0], top0[0].to(mesm_text.dtype))
+    assert (
+        top1.shape[0] == 2 and torch.equal(top1[-1], top0[0]) and torch.equal(mesm_text[0], top0[0].to(mesm_text.dtype))
+    )
     assert torch.equal(top0, encode((frozen_states.words_of(transcript),), frozen_states.MINILM, 0)[0][0])
     frozen_states.forget_clips()
     frozen_states.one_line_states(frozen_states.words_of(transcript), frozen_states.MINILM, 0)
@@ -291,6 +350,6 @@ def test_the_clip_memo_keeps_only_the_last_clips(ravdess_clip, monkeypatch):
     calls = []
     encode = frozen_states.speech_states
     monkeypatch.setattr(frozen_states, "speech_states", lambda *a, **k: calls.append(1) or encode(*a, **k))
-    frozen_states.one_clip_states(waves[2])          # remembered
-    frozen_states.one_clip_states(waves[0])          # the oldest was dropped: encoded again
+    frozen_states.one_clip_states(waves[2])  # remembered
+    frozen_states.one_clip_states(waves[0])  # the oldest was dropped: encoded again
     assert len(calls) == 1

@@ -1,5 +1,6 @@
 """Text front end: GloVe tokenisation and lookups, user GloVe files, MiniLM token states and
 sentence embeddings, all offline."""
+
 from __future__ import annotations
 
 import socket
@@ -11,8 +12,8 @@ import torch
 from emodemo.inputs import text
 from emodemo.weights import assets
 
-
 # ---- GloVe ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def glove():
@@ -21,7 +22,21 @@ def glove():
 
 def test_tokenize_splits_clitics_like_glove_and_drops_the_rest():
     assert text.tokenize("Don\u2019t you KNOW it's Kate's dogs' toy? O'Neil can't, 2 cats!") == [
-        "do", "n't", "you", "know", "it", "'s", "kate", "'s", "dogs", "toy", "o'neil", "ca", "n't", "cats"]
+        "do",
+        "n't",
+        "you",
+        "know",
+        "it",
+        "'s",
+        "kate",
+        "'s",
+        "dogs",
+        "toy",
+        "o'neil",
+        "ca",
+        "n't",
+        "cats",
+    ]
     assert text.tokenize("I'm sure", lowercase=False) == ["I", "'m", "sure"]
     assert text.tokenize("...!? 42") == []
 

@@ -1,4 +1,5 @@
 """The text-only benchmarks: official splits, MELD's validation held out by dialogue, dev as test."""
+
 import json
 import subprocess
 import sys
@@ -31,18 +32,53 @@ def test_unknown_benchmark_is_named():
         text_benchmark_parts("imdb", "x")
 
 
-@pytest.mark.parametrize("recipe, text_only", [("nmt_attention", "mode=text"), ("ssl_mha", "fusion=text"),
-                                               ("mesm", "modalities=T")])
+@pytest.mark.parametrize(
+    "recipe, text_only", [("nmt_attention", "mode=text"), ("ssl_mha", "fusion=text"), ("mesm", "modalities=T")]
+)
 def test_a_words_models_text_side_trains_on_meld_through_the_cli(tmp_path, recipe, text_only):
     out = tmp_path / "results.json"
-    run = subprocess.run([sys.executable, "-m", "emodemo", "train", recipe, "--dataset", "meld",
-                          "--root", str(shared_dataset("meld_text")), "--quick", "--no-final",
-                          "--option", text_only, "--results", str(out)], capture_output=True, text=True, cwd=REPO)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "train",
+            recipe,
+            "--dataset",
+            "meld",
+            "--root",
+            str(shared_dataset("meld_text")),
+            "--quick",
+            "--no-final",
+            "--option",
+            text_only,
+            "--results",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     metrics = json.loads(out.read_text())
     assert metrics["sizes"] == [200, 200, 200] and metrics["test"]["n"] == 200 and "dev as test" in metrics["protocol"]
     assert metrics["test"]["labels"] == list(CANONICAL7) and metrics["history"]["epochs"]
-    refused = subprocess.run([sys.executable, "-m", "emodemo", "train", recipe, "--dataset", "meld",
-                              "--root", str(shared_dataset("meld_text")), "--quick", "--no-final"],
-                             capture_output=True, text=True, cwd=REPO)
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "train",
+            recipe,
+            "--dataset",
+            "meld",
+            "--root",
+            str(shared_dataset("meld_text")),
+            "--quick",
+            "--no-final",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert refused.returncode != 0 and text_only in refused.stderr and "Traceback" not in refused.stderr

@@ -1,5 +1,6 @@
 """Emotion over time: long recordings read in blocks, speech found by the detector, every segment
 answered, a collection run that resumes. On real RAVDESS clips joined with pauses."""
+
 from __future__ import annotations
 
 import json
@@ -25,7 +26,9 @@ PAUSES = (0.0, 0.5, 2.0, 0.0)
 def joined(ravdess_root, tmp_path_factory):
     """A real recording of the four takes with pauses; its wav path and the truth."""
     waves = [load_audio(ravdess_root / "Actor_01" / f"{take}.flac") for take in TAKES]
-    labels = [to_canonical({"01": "neutral", "03": "happy", "05": "angry", "04": "sad"}[t.split("-")[2]]) for t in TAKES]
+    labels = [
+        to_canonical({"01": "neutral", "03": "happy", "05": "angry", "04": "sad"}[t.split("-")[2]]) for t in TAKES
+    ]
     wave, placed = joined_recording(waves, labels, PAUSES)
     path = tmp_path_factory.mktemp("timeline") / "joined.wav"
     sf.write(path, wave, SAMPLE_RATE, subtype="PCM_16")
@@ -35,6 +38,7 @@ def joined(ravdess_root, tmp_path_factory):
 @pytest.fixture(scope="module")
 def probe_pipeline():
     from emodemo.serving.pipeline import Pipeline
+
     return Pipeline(["speech_probe"], transcribe=False)
 
 
@@ -55,7 +59,7 @@ def test_blocks_through_ffmpeg_match_a_whole_decode_and_keep_stereo_sides_apart(
     assert all(len(b) <= 3 * SAMPLE_RATE for b in blocks)
     whole = load_audio(mp3)
     assert np.allclose(np.concatenate(blocks)[:, 0], whole, atol=1e-6)
-    span = read_span(mp3, 1.0, 2.0)                     # a segment, read without decoding what is before
+    span = read_span(mp3, 1.0, 2.0)  # a segment, read without decoding what is before
     assert abs(len(span) - SAMPLE_RATE) <= 160 and np.corrcoef(span[:15000], whole[16000:31000])[0, 1] > 0.95
     # a call: the voice on the left, silence on the right
     wave = load_audio(path)
@@ -79,27 +83,30 @@ def test_unreadable_recordings_raise_a_message_naming_the_file_only(tmp_path):
 
 def test_the_detector_finds_each_utterance_near_its_speech(joined):
     path, placed = joined
-    ranges = np.array(speech_ranges(load_audio(path))) / SAMPLE_RATE        # [4, 2]
+    ranges = np.array(speech_ranges(load_audio(path))) / SAMPLE_RATE  # [4, 2]
     assert len(ranges) == len(placed)
-    errors = np.abs(ranges - [(c.speech_start, c.speech_end) for c in placed])   # [4, 2] seconds
-    assert np.median(errors) < 0.1 and errors.max() < 0.4    # the angry take's soft "Kids" is heard 0.37 s late
+    errors = np.abs(ranges - [(c.speech_start, c.speech_end) for c in placed])  # [4, 2] seconds
+    assert np.median(errors) < 0.1 and errors.max() < 0.4  # the angry take's soft "Kids" is heard 0.37 s late
 
 
 def test_streaming_gives_the_spans_of_the_whole_recording(joined):
     path, _ = joined
     wave = load_audio(path)
     whole = np.array(speech_ranges(wave)) / SAMPLE_RATE
-    options = SegmentOptions(max_seconds=4.0)                       # a short settle time: several hand-outs
+    options = SegmentOptions(max_seconds=4.0)  # a short settle time: several hand-outs
     segmenter, spans = StreamingSegmenter(options), []
     for start in range(0, len(wave), 3 * SAMPLE_RATE):
-        spans += segmenter.feed(wave[start:start + 3 * SAMPLE_RATE])
+        spans += segmenter.feed(wave[start : start + 3 * SAMPLE_RATE])
     spans += segmenter.finish()
-    assert np.abs(np.array([(s.start, s.end) for s in spans]) - np.array(speech_ranges(wave, options)) / SAMPLE_RATE).max() < 0.1
+    assert (
+        np.abs(np.array([(s.start, s.end) for s in spans]) - np.array(speech_ranges(wave, options)) / SAMPLE_RATE).max()
+        < 0.1
+    )
     assert len(whole) == len(spans)
-    for span in spans:      # the speech with up to half a second around it, cut from the recording
+    for span in spans:  # the speech with up to half a second around it, cut from the recording
         assert span.wave_start <= span.start and span.start - span.wave_start <= options.context + 1e-6
         first = int(round(span.wave_start * SAMPLE_RATE))
-        assert np.array_equal(span.wave, wave[first:first + len(span.wave)])
+        assert np.array_equal(span.wave, wave[first : first + len(span.wave)])
         assert span.wave_start + len(span.wave) / SAMPLE_RATE >= span.end
 
 
@@ -119,25 +126,30 @@ def test_short_ranges_join_their_nearer_neighbour_within_the_limits():
 
 def test_each_segment_is_answered_and_scored_against_the_clip_it_overlaps(joined, probe_pipeline):
     from emodemo.serving.timeline import analyse_recording
+
     path, placed = joined
     records = list(analyse_recording(probe_pipeline, path, chunk_seconds=5.0))
     assert [r["segment"] for r in records] == list(range(len(placed)))
     assert all(a["end"] <= b["start"] for a, b in zip(records, records[1:]))
     for r in records:
-        assert r["words"] is None                                   # no transcript asked for
+        assert r["words"] is None  # no transcript asked for
         assert sum(r["fused"].values()) == pytest.approx(1, abs=1e-3)
         assert r["emotion"] == max(r["fused"], key=r["fused"].get)
         assert set(r["models"]) == {"speech_probe"}
-    scored = score_timeline([(r["start"], r["end"]) for r in records],
-                            [to_canonical(r["models"]["speech_probe"]["emotion"]) for r in records], placed)
+    scored = score_timeline(
+        [(r["start"], r["end"]) for r in records],
+        [to_canonical(r["models"]["speech_probe"]["emotion"]) for r in records],
+        placed,
+    )
     assert scored["scored"] == len(placed)
     assert max(scored["boundary_errors"]) < 0.4
-    assert scored["right"] >= 2          # the served probe on training actors' clips: most are right
+    assert scored["right"] >= 2  # the served probe on training actors' clips: most are right
 
 
 def test_words_go_to_the_segment_they_were_said_in(joined):
     from emodemo.serving.pipeline import Pipeline
     from emodemo.serving.timeline import analyse_recording
+
     path, _ = joined
     records = list(analyse_recording(Pipeline(["speech_probe", "words_minilm"]), path))
     said = ["kids are talking by the door", "dogs are sitting by the door"]
@@ -147,20 +159,25 @@ def test_words_go_to_the_segment_they_were_said_in(joined):
 
 def test_a_stereo_call_is_analysed_side_by_side(joined, tmp_path, probe_pipeline):
     from emodemo.serving.timeline import analyse_recording
+
     path, placed = joined
     wave = load_audio(path)
     call = tmp_path / "call.wav"
     sf.write(call, np.stack([wave, np.zeros_like(wave)], axis=1), SAMPLE_RATE)
     records = list(analyse_recording(probe_pipeline, call, channels="each"))
-    assert {r["channel"] for r in records} == {0}                   # the silent side has no speech
+    assert {r["channel"] for r in records} == {0}  # the silent side has no speech
     assert len(records) == len(placed)
 
 
 def test_the_smoothed_track_follows_the_segments_and_is_empty_far_from_speech():
     from emodemo.core.labels import CANONICAL7
     from emodemo.serving.timeline import smoothed_track
+
     one_hot = {label: dict.fromkeys(CANONICAL7, 0.0) | {label: 1.0} for label in CANONICAL7}
-    records = [{"start": 0.0, "end": 2.0, "fused": one_hot["angry"]}, {"start": 10.0, "end": 12.0, "fused": one_hot["sad"]}]
+    records = [
+        {"start": 0.0, "end": 2.0, "fused": one_hot["angry"]},
+        {"start": 10.0, "end": 12.0, "fused": one_hot["sad"]},
+    ]
     times, track = smoothed_track(records, step=0.5, sigma=1.0)
     assert track.shape == (len(times), 7)
     angry, sad = CANONICAL7.index("angry"), CANONICAL7.index("sad")
@@ -172,6 +189,7 @@ def test_the_smoothed_track_follows_the_segments_and_is_empty_far_from_speech():
 
 def test_a_collection_run_notes_bad_files_and_resumes_where_it_stopped(joined, tmp_path, probe_pipeline):
     from emodemo.serving.timeline_files import timeline_to_jsonl, write_csv
+
     path, placed = joined
     folder = tmp_path / "calls"
     folder.mkdir()
@@ -197,10 +215,26 @@ def test_a_collection_run_notes_bad_files_and_resumes_where_it_stopped(joined, t
 
 def test_the_command_line_writes_segments_and_a_table(joined, tmp_path):
     from emodemo.cli import main
+
     path, placed = joined
     out, table = tmp_path / "out.jsonl", tmp_path / "out.csv"
-    assert main(["timeline", str(path), "--out", str(out), "--csv", str(table), "--models", "speech_probe",
-                 "--no-transcript", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "timeline",
+                str(path),
+                "--out",
+                str(out),
+                "--csv",
+                str(table),
+                "--models",
+                "speech_probe",
+                "--no-transcript",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     assert sum('"segment"' in line for line in out.read_text().splitlines()) == len(placed)
     assert len(table.read_text().splitlines()) == len(placed) + 1
     assert main(["timeline", str(path), "--out", str(tmp_path / "no" / "out.jsonl")]) == 2
@@ -208,10 +242,11 @@ def test_the_command_line_writes_segments_and_a_table(joined, tmp_path):
 
 def test_the_apps_limit_per_recording_is_an_hour_here_lower_on_a_space_and_a_setting(monkeypatch):
     from emodemo.serving.timeline import ON_SPACE_SECONDS, recording_limit
+
     monkeypatch.delenv("EMODEMO_TIMELINE_MAX_SECONDS", raising=False)
     monkeypatch.delenv("SPACE_ID", raising=False)
     assert recording_limit() == 3600
-    monkeypatch.setenv("SPACE_ID", "someone/emodemo")            # what a Hugging Face Space sets
+    monkeypatch.setenv("SPACE_ID", "someone/emodemo")  # what a Hugging Face Space sets
     assert recording_limit() == ON_SPACE_SECONDS < 3600
     monkeypatch.setenv("EMODEMO_TIMELINE_MAX_SECONDS", "7200")
     assert recording_limit() == 7200

@@ -1,4 +1,5 @@
 """The training engine learns, keeps its best epoch, stops early, schedules the lr, and fails clearly."""
+
 from __future__ import annotations
 
 import json
@@ -8,13 +9,13 @@ import pytest
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 from torch import nn
+from toy_training import DIM, N_CLASSES, ToyClassifier, blobs
 
 from emodemo.core.device import pick_device
 from emodemo.core.metrics import classification_report
 from emodemo.training.datasets import DictDataset
 from emodemo.training.engine import TrainConfig, autocast_dtype, class_weights, evaluate, fit, predict, seed_everything
 from emodemo.training.history import History
-from toy_training import DIM, N_CLASSES, ToyClassifier, blobs
 
 LABELS = ["neutral", "happy", "sad"]
 
@@ -44,8 +45,9 @@ def test_fit_restores_the_weights_of_the_best_epoch():
     # Random labels: the model overfits, so validation loss bottoms out early and then rises.
     noise_train = DictDataset(features=torch.randn(64, DIM), label=torch.randint(0, 3, (64,)))
     noise_val = DictDataset(features=torch.randn(64, DIM), label=torch.randint(0, 3, (64,)))
-    model, history = trained(quick(epochs=15, lr=3e-2, monitor="val_loss", patience=None, scheduler="none"),
-                             train=noise_train, val=noise_val)
+    model, history = trained(
+        quick(epochs=15, lr=3e-2, monitor="val_loss", patience=None, scheduler="none"), train=noise_train, val=noise_val
+    )
     assert history.best_epoch < len(history.epochs)
     assert history.best_score == min(history.series("val_loss"))
     assert evaluate(model, noise_val, LABELS) == history.best.val_metrics
@@ -66,7 +68,7 @@ def test_cosine_schedule_warms_up_then_decays_and_plateau_schedule_cuts_the_lr()
     lrs = history.series("lr")
     assert lrs.index(max(lrs)) in (1, 2) and lrs[-1] < 0.05 * max(lrs)
 
-    constant_loss = lambda logits, labels: 0.0 * logits.sum() + 1.0  # noqa: E731 - never improves
+    constant_loss = lambda logits, labels: 0.0 * logits.sum() + 1.0  # never improves
     model = ToyClassifier()
     cfg = quick(epochs=6, scheduler="plateau", plateau_patience=1, patience=None)
     history = fit(model, blobs(32, seed=1), None, cfg, loss_fn=constant_loss)
@@ -149,6 +151,7 @@ def test_bad_setups_fail_with_clear_messages():
 
     with pytest.raises(TypeError, match="dicts of tensors with a 'label' key"):
         fit(ToyClassifier(), TupleData(), None, quick(epochs=1))
+
     class OneScorePerExample(nn.Module):
         def __init__(self):
             super().__init__()
@@ -190,6 +193,7 @@ def test_mixed_precision_trains_on_cuda(precision):
 def test_single_label_bce_is_one_sigmoid_per_class_against_the_one_hot_target():
     """Talk 001 trains its classifier with binary cross-entropy; weighted like cross-entropy."""
     from emodemo.training.engine import _DefaultLoss
+
     logits, labels = torch.randn(5, 3), torch.tensor([0, 2, 1, 2, 2])
     one_hot = nn.functional.one_hot(labels, 3).float()
     plain = _DefaultLoss(False, None, one_hot_bce=True)(logits, labels)
@@ -198,8 +202,12 @@ def test_single_label_bce_is_one_sigmoid_per_class_against_the_one_hot_target():
     per_example = nn.functional.binary_cross_entropy_with_logits(logits, one_hot, reduction="none").mean(dim=1)
     expected = (per_example * weight[labels]).sum() / weight[labels].sum()
     assert _DefaultLoss(False, weight, one_hot_bce=True)(logits, labels) == pytest.approx(float(expected), rel=1e-6)
-    history = fit(ToyClassifier(), blobs(200, seed=1), blobs(100, seed=2),
-                  TrainConfig(epochs=8, lr=0.05, loss="bce", class_weights=True, progress=False, patience=None))
+    history = fit(
+        ToyClassifier(),
+        blobs(200, seed=1),
+        blobs(100, seed=2),
+        TrainConfig(epochs=8, lr=0.05, loss="bce", class_weights=True, progress=False, patience=None),
+    )
     assert history.best_score > 0.9
     with pytest.raises(ValueError, match="loss must be one of"):
         TrainConfig(loss="hinge")

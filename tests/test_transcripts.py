@@ -1,4 +1,5 @@
 """Transcripts are computed once per clip and settings, read back equal, and redone when a clip changes."""
+
 from __future__ import annotations
 
 import json
@@ -41,26 +42,35 @@ def clips(tmp_path_factory):
 
 
 def test_transcript_round_trips_through_json_exactly():
-    original = asr.Transcript("Kids are talking by the door.", [asr.Word("Kids", 0.78, 1.3, 0.7676096558570862),
-                                                                asr.Word("door.", 2.32, 2.58, 1 / 3)],
-                              "en", "faster-whisper", 0.481919471999845, 3.43675, "tiny.en")
+    original = asr.Transcript(
+        "Kids are talking by the door.",
+        [asr.Word("Kids", 0.78, 1.3, 0.7676096558570862), asr.Word("door.", 2.32, 2.58, 1 / 3)],
+        "en",
+        "faster-whisper",
+        0.481919471999845,
+        3.43675,
+        "tiny.en",
+    )
     silent = asr.Transcript("", [], "en", "openai-whisper", 0.0, 2.0, "tiny.en", no_speech=True)
     for transcript in (original, silent):
-        assert transcripts.transcript_from_json(json.loads(json.dumps(transcripts.transcript_to_json(transcript)))) == transcript
+        assert (
+            transcripts.transcript_from_json(json.loads(json.dumps(transcripts.transcript_to_json(transcript))))
+            == transcript
+        )
 
 
 def test_second_call_reads_the_cache_without_transcribing(clips, fake_whisper, tmp_path):
     first = transcribe_samples(clips, root=tmp_path, progress=False)
     assert len(fake_whisper.calls) == len(clips) and set(first) == {s.id for s in clips}
     second = transcribe_samples(clips, root=tmp_path, progress=False)
-    assert len(fake_whisper.calls) == len(clips)      # nothing transcribed the second time
-    assert second == first                              # equal Transcripts, words and floats included
+    assert len(fake_whisper.calls) == len(clips)  # nothing transcribed the second time
+    assert second == first  # equal Transcripts, words and floats included
     assert first[clips[0].id].text == f"{clips[0].audio.stem} door."
 
 
 def test_entries_are_small_json_files_under_model_and_backend(clips, fake_whisper, tmp_path, monkeypatch):
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
-    transcribe_samples(clips[:1], progress=False)       # default root: <cache>/transcripts
+    transcribe_samples(clips[:1], progress=False)  # default root: <cache>/transcripts
     entry = TranscriptCache().entry_path(clips[0].audio)
     assert entry.is_relative_to(tmp_path / "transcripts" / f"tiny.en-{asr.DEFAULT_BACKEND}")
     record = json.loads(entry.read_text(encoding="utf-8"))
@@ -75,7 +85,7 @@ def test_a_changed_file_is_transcribed_again(clips, fake_whisper, tmp_path):
     transcribe_samples([sample], root=tmp_path / "cache", progress=False)
     transcribe_samples([sample], root=tmp_path / "cache", progress=False)
     assert len(fake_whisper.calls) == 1
-    changed.write_bytes(clips[1].audio.read_bytes())    # another recording under the same name
+    changed.write_bytes(clips[1].audio.read_bytes())  # another recording under the same name
     stat = changed.stat()
     os.utime(changed, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     transcribe_samples([sample], root=tmp_path / "cache", progress=False)
@@ -89,8 +99,11 @@ def test_model_backend_and_decoding_settings_each_get_their_own_entries(clips, f
     transcribe_samples(one, root=tmp_path, progress=False, backend="openai-whisper")
     transcribe_samples(one, root=tmp_path, progress=False, model="base", language="de")
     assert [settings for _, settings in fake_whisper.calls] == [
-        {"language": None, "beam_size": 1}, {"language": None, "beam_size": 5},
-        {"language": None, "beam_size": 1}, {"language": "de", "beam_size": 1}]
+        {"language": None, "beam_size": 1},
+        {"language": None, "beam_size": 5},
+        {"language": None, "beam_size": 1},
+        {"language": "de", "beam_size": 1},
+    ]
     transcribe_samples(one, root=tmp_path, progress=False, beam_size=5)
     assert len(fake_whisper.calls) == 4
 

@@ -1,5 +1,6 @@
 """Scoring the served models on a user's zip of labelled clips: RAVDESS names or a CSV, bad
 entries left out with a note, unsafe or oversized zips refused."""
+
 from __future__ import annotations
 
 import zipfile
@@ -39,7 +40,7 @@ def test_ravdess_named_clips_are_scored_and_the_silent_one_is_noted(pipeline, ra
     reports, notes = evaluate_upload(pipeline, ravdess_zip, tmp_path / "out", progress=lambda i, n: seen.append((i, n)))
     report = reports["speech_probe"]
     assert report["n"] == 8 and sum(map(sum, report["confusion_matrix"])) == 8
-    assert report["per_class"]["neutral"]["support"] == 2                  # neutral + calm
+    assert report["per_class"]["neutral"]["support"] == 2  # neutral + calm
     assert seen[-1] == (9, 9) and any("could not be analysed" in note and "silent" in note for note in notes)
 
 
@@ -84,7 +85,15 @@ def test_csv_rows_may_only_name_media_files_inside_the_zip(tmp_path, ravdess_roo
     (tmp_path / "outside.flac").write_bytes(ravdess_clip.read_bytes())
     (folder / "inside.flac").write_bytes(ravdess_clip.read_bytes())
     (folder / "link.flac").symlink_to(ravdess_clip)
-    rows = [str(ravdess_clip), "../outside.flac", "sub/../../outside.flac", "link.flac", "sub", "labels.csv", "inside.flac"]
+    rows = [
+        str(ravdess_clip),
+        "../outside.flac",
+        "sub/../../outside.flac",
+        "link.flac",
+        "sub",
+        "labels.csv",
+        "inside.flac",
+    ]
     (folder / "labels.csv").write_text("file,label\n" + "".join(f"{row},angry\n" for row in rows))
     clips, notes = labelled_clips(folder)
     assert clips == [((folder / "inside.flac").resolve(), "angry")]
@@ -106,7 +115,7 @@ def _patched(archive, local_offset: int, central_offset: int, value: bytes):
     for signature, offset in ((b"PK\x03\x04", local_offset), (b"PK\x01\x02", central_offset)):
         start = data.find(signature)
         while start != -1:
-            data[start + offset:start + offset + len(value)] = value
+            data[start + offset : start + offset + len(value)] = value
             start = data.find(signature, start + 4)
     archive.write_bytes(bytes(data))
     return archive
@@ -121,11 +130,14 @@ def clip_zip(tmp_path, ravdess_clip):
     return archive
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ((6, 8), b"\x01\x00", "clips.zip is password-protected"),               # general purpose flag: encrypted
-    ((8, 10), b"\x5d\x00", "compressed with method 93, which the app cannot read"),   # 93: zstandard
-    ((14, 16), b"\x00\x00\x00\x00", "fails its checksum \\(CRC error\\)"),   # CRC-32 zeroed
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ((6, 8), b"\x01\x00", "clips.zip is password-protected"),  # general purpose flag: encrypted
+        ((8, 10), b"\x5d\x00", "compressed with method 93, which the app cannot read"),  # 93: zstandard
+        ((14, 16), b"\x00\x00\x00\x00", "fails its checksum \\(CRC error\\)"),  # CRC-32 zeroed
+    ],
+)
 def test_every_archive_problem_gets_a_clear_message(clip_zip, tmp_path, field, value, message):
     with pytest.raises(UploadError, match=message) as caught:
         unpack(_patched(clip_zip, *field, value), tmp_path / "out")
@@ -145,6 +157,7 @@ def test_zips_inside_the_zip_are_named_as_not_searched(clip_zip, tmp_path, ravde
 def test_the_size_limit_counts_the_bytes_actually_unpacked(clip_zip, tmp_path, monkeypatch):
     """Headers can lie: the limit is also enforced on the bytes that come out of each entry."""
     from emodemo.serving import upload_eval
+
     monkeypatch.setattr(upload_eval, "CHUNK", 1024)
     with zipfile.ZipFile(clip_zip) as handle, pytest.raises(UploadError, match="more than"):
         upload_eval._extract(handle, handle.infolist()[0], tmp_path / "out.flac", 4096, "clips.zip")

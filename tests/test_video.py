@@ -1,4 +1,5 @@
 """Frame sampling, face detection and crops on videos generated at test time."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,8 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
 from conftest import shared_dataset
+
 from emodemo.inputs import video
 from emodemo.inputs.video import VideoError
 
@@ -32,7 +33,9 @@ def face_frame(face: np.ndarray, x: int) -> np.ndarray:
     """A grey 320x240 BGR frame with the face pasted at column ``x``."""
     frame = np.full((HEIGHT, WIDTH), 120, dtype=np.uint8)
     top = (HEIGHT - FACE_SIDE) // 2
-    frame[top:top + FACE_SIDE, x:x + FACE_SIDE] = cv2.resize(face, (FACE_SIDE, FACE_SIDE), interpolation=cv2.INTER_CUBIC)
+    frame[top : top + FACE_SIDE, x : x + FACE_SIDE] = cv2.resize(
+        face, (FACE_SIDE, FACE_SIDE), interpolation=cv2.INTER_CUBIC
+    )
     return cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR)
 
 
@@ -52,12 +55,13 @@ def red_video(tmp_path_factory) -> Path:
     for i in range(3 * FPS):
         frame = np.zeros((HEIGHT, WIDTH, 3), dtype=np.uint8)
         frame[:, :, 2] = 220  # red in OpenCV's BGR order
-        frame[:, 8 * i:8 * i + 20] = 255
+        frame[:, 8 * i : 8 * i + 20] = 255
         frames.append(frame)
     return write_video(tmp_path_factory.mktemp("video") / "red.mp4", frames)
 
 
 # ---------------------------------------------------------------------------------- sampling
+
 
 def test_frames_are_rgb_uint8_at_the_asked_rate(red_video):
     frames, timestamps = video.sample_frames(red_video, fps=2)
@@ -81,6 +85,7 @@ def test_rate_above_the_videos_own_gives_every_frame(red_video):
 
 # ---------------------------------------------------------------------------------- faces
 
+
 def test_face_track_follows_the_face(face_video):
     track = video.face_track(face_video, fps=5)
     assert track.n_frames == 10
@@ -90,8 +95,9 @@ def test_face_track_follows_the_face(face_video):
     top = (HEIGHT - FACE_SIDE) // 2
     for (x, y, w, h), t in zip(track.boxes, track.timestamps):
         face_x = 40 + 4 * round(t * FPS)
-        overlap = max(0, min(x + w, face_x + FACE_SIDE) - max(x, face_x)) * \
-            max(0, min(y + h, top + FACE_SIDE) - max(y, top))
+        overlap = max(0, min(x + w, face_x + FACE_SIDE) - max(x, face_x)) * max(
+            0, min(y + h, top + FACE_SIDE) - max(y, top)
+        )
         assert overlap / (FACE_SIDE * FACE_SIDE) > 0.5
 
 
@@ -123,12 +129,16 @@ def test_blank_frame_has_no_face():
 
 # ---------------------------------------------------------------------------------- errors
 
+
 @pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg is not installed")
 @pytest.mark.parametrize("name", ["voice.flac", "voice.mp3", "voice.m4a"])
 def test_audio_only_file_is_a_clear_error(tmp_path, name):
     path = tmp_path / name
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=300:duration=1",
-                    str(path)], check=True, timeout=60)
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=300:duration=1", str(path)],
+        check=True,
+        timeout=60,
+    )
     with pytest.raises(VideoError, match="no video stream"):
         video.sample_frames(path)
 
@@ -143,10 +153,26 @@ def test_missing_and_garbage_files(tmp_path):
 
 # ---------------------------------------------------------------------------------- limits
 
+
 def test_frames_of_a_4k_video_are_shrunk_as_they_are_decoded(tmp_path):
     path = tmp_path / "uhd.mp4"
-    subprocess.run([shutil.which("ffmpeg") or "ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=3840x2160:rate=5",
-                    "-t", "1", "-c:v", "mpeg4", str(path)], check=True)
+    subprocess.run(
+        [
+            shutil.which("ffmpeg") or "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=3840x2160:rate=5",
+            "-t",
+            "1",
+            "-c:v",
+            "mpeg4",
+            str(path),
+        ],
+        check=True,
+    )
     frames, _ = video.sample_frames(path, fps=5)
     assert frames.shape == (5, 360, video.MAX_SIDE, 3)
 

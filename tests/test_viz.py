@@ -1,4 +1,5 @@
 """Figures render without a display, carry the right axes and labels, and save as PNG."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,9 +7,16 @@ import pytest
 from matplotlib.figure import Figure
 
 from emodemo.core.metrics import classification_report
+from emodemo.reports.viz import (
+    attention_grid,
+    attention_heatmap,
+    confusion_matrix_figure,
+    confusion_matrix_plotly,
+    kept_positions,
+    row_normalised,
+    training_curves,
+)
 from emodemo.training.history import EpochRecord, History
-from emodemo.reports.viz import (attention_grid, attention_heatmap, confusion_matrix_figure, confusion_matrix_plotly, row_normalised,
-                         kept_positions, training_curves)
 
 LABELS = ["neutral", "happy", "sad", "angry"]
 WORDS = ["kids", "are", "talking"]
@@ -84,10 +92,11 @@ def test_attention_heatmap_without_word_times_spreads_frames_over_the_clip():
 def test_attention_grid_draws_one_map_per_clip_and_model(tmp_path):
     sr = 16000
     panel = {"weights": np.full((3, 50), 1 / 50), "words": WORDS, "wave": np.zeros(sr), "word_times": WORD_TIMES}
-    fig = attention_grid([[panel, panel, panel], [panel, panel, panel]], sr, ["global", "local", "forced"],
-                         ["clip A", "clip B"])
+    fig = attention_grid(
+        [[panel, panel, panel], [panel, panel, panel]], sr, ["global", "local", "forced"], ["clip A", "clip B"]
+    )
     assert len(fig.axes) == 12
-    assert [row.get_suptitle() for row in fig.subfigs] == ["clip A", "clip B"]       # each clip named once
+    assert [row.get_suptitle() for row in fig.subfigs] == ["clip A", "clip B"]  # each clip named once
     assert [ax.get_title() for ax in fig.subfigs[1].axes] == ["global", "", "local", "", "forced", ""]
     assert [t.get_text() for t in fig.axes[3].get_yticklabels()] == WORDS
     fig.savefig(tmp_path / "grid.png")
@@ -110,11 +119,18 @@ def test_training_curves_plot_losses_metrics_and_the_kept_epoch(tmp_path):
 
 def test_coattention_steps_draws_three_rows_per_clip_and_checks_lengths():
     from emodemo.reports.viz import coattention_steps
-    panel = {"wave": np.sin(np.arange(16000) / 20), "tokens": ["[CLS]", "kids", "[SEP]"], "text_1": [0.2, 0.7, 0.1],
-             "text_3": [0.1, 0.8, 0.1], "speech": np.full(50, 0.02), "title": "angry",
-             "word_times": [("kids", 0.1, 0.4)]}
+
+    panel = {
+        "wave": np.sin(np.arange(16000) / 20),
+        "tokens": ["[CLS]", "kids", "[SEP]"],
+        "text_1": [0.2, 0.7, 0.1],
+        "text_3": [0.1, 0.8, 0.1],
+        "speech": np.full(50, 0.02),
+        "title": "angry",
+        "word_times": [("kids", 0.1, 0.4)],
+    }
     fig = coattention_steps([panel, dict(panel, title="sad")], sr=16000)
-    assert len(fig.axes) == 2 * 3 + 2                        # 3 rows per clip + a weight axis over each sound
+    assert len(fig.axes) == 2 * 3 + 2  # 3 rows per clip + a weight axis over each sound
     assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == panel["tokens"]
     with pytest.raises(ValueError, match="one weight per token"):
         coattention_steps([dict(panel, text_1=[0.5, 0.5])], sr=16000)
@@ -122,6 +138,7 @@ def test_coattention_steps_draws_three_rows_per_clip_and_checks_lengths():
 
 def test_joined_attention_map_labels_both_modalities_and_reports_the_cross_shares():
     from emodemo.reports.viz import joined_attention_map
+
     n_speech, tokens = 50, ["[CLS]", "kids", "[SEP]"]
     weights = np.full((53, 53), 1 / 53)
     fig = joined_attention_map(weights, n_speech, tokens, frame_rate=25.0, title="angry")
@@ -133,16 +150,19 @@ def test_joined_attention_map_labels_both_modalities_and_reports_the_cross_share
 
 
 def test_kept_positions_tiles_each_chunks_attention_over_its_spectrogram(tmp_path):
-    chunks = np.random.default_rng(0).normal(size=(3, 64, 40))                   # [S, F, T]
+    chunks = np.random.default_rng(0).normal(size=(3, 64, 40))  # [S, F, T]
     kept = np.zeros((3, 16, 10))
     kept[0, 2, 3], kept[2, 15, 9] = 0.6, 0.4
     dense = np.full((3, 16, 10), 1 / 160)
     fig = kept_positions(chunks, {"p = 0.3": kept, "p = 1": dense}, title="clip")
     axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
-    assert [ax.get_title(loc="left") for ax in axes] == ["p = 0.3: 0.4 % of positions kept", "p = 1: 100.0 % of positions kept"]
-    overlay = axes[0].get_images()[1].get_array()                                # [64, 120], masked where dropped
+    assert [ax.get_title(loc="left") for ax in axes] == [
+        "p = 0.3: 0.4 % of positions kept",
+        "p = 1: 100.0 % of positions kept",
+    ]
+    overlay = axes[0].get_images()[1].get_array()  # [64, 120], masked where dropped
     assert overlay.count() == 2 * 4 * 4 and overlay.max() == pytest.approx(0.6)
-    assert overlay[8:12, 12:16].min() == pytest.approx(0.6)                      # chunk 0, band block 2, frames 12-15
+    assert overlay[8:12, 12:16].min() == pytest.approx(0.6)  # chunk 0, band block 2, frames 12-15
     fig.savefig(tmp_path / "kept.png")
     with pytest.raises(ValueError, match="does not tile"):
         kept_positions(chunks, {"bad": np.zeros((3, 7, 10))})
@@ -150,8 +170,9 @@ def test_kept_positions_tiles_each_chunks_attention_over_its_spectrogram(tmp_pat
 
 def test_face_timeline_shows_evenly_spaced_faces_and_each_emotion_over_time(tmp_path):
     from emodemo.reports.viz import face_timeline
+
     times = np.arange(12) * 0.2
-    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=12)                # [M, C]
+    probs = np.random.default_rng(0).dirichlet(np.ones(3), size=12)  # [M, C]
     crops = np.random.default_rng(1).integers(0, 256, (12, 48, 48), dtype=np.uint8)
     fig = face_timeline(times, probs, ["neutral", "happy", "sad"], crops, max_faces=4, title="faces")
     image_axes = [ax for ax in fig.axes if ax.get_images()]
@@ -165,6 +186,7 @@ def test_face_timeline_shows_evenly_spaced_faces_and_each_emotion_over_time(tmp_
 
 def test_accuracy_latency_numbers_each_model_on_a_log_time_axis(tmp_path):
     from emodemo.reports.viz import accuracy_latency
+
     points = [{"name": "a", "ms": 2.0, "WA": 60.0, "std": 1.0}, {"name": "b", "ms": 25.0, "WA": 76.0, "std": None}]
     fig = accuracy_latency(points, ("hub", 1600.0))
     ax = fig.axes[0]
@@ -177,15 +199,19 @@ def test_accuracy_latency_numbers_each_model_on_a_log_time_axis(tmp_path):
 
 def test_per_class_f1_draws_one_bar_per_model_and_class(report):
     from emodemo.reports.viz import per_class_f1
-    rows = [{"model": "m1", "per_class_f1": {"neutral": 0.5, "happy": 0.25}},
-            {"model": "m2", "per_class_f1": {"neutral": 0.75}}]
+
+    rows = [
+        {"model": "m1", "per_class_f1": {"neutral": 0.5, "happy": 0.25}},
+        {"model": "m2", "per_class_f1": {"neutral": 0.75}},
+    ]
     ax = per_class_f1(rows, ["neutral", "happy"]).axes[0]
     heights = [round(p.get_height(), 6) for p in ax.patches]
-    assert heights[:2] == [50.0, 25.0] and heights[2] == 75.0 and np.isnan(heights[3])   # a class a row lacks: no bar
+    assert heights[:2] == [50.0, 25.0] and heights[2] == 75.0 and np.isnan(heights[3])  # a class a row lacks: no bar
 
 
 def test_confusion_grid_gives_one_panel_per_matrix_with_its_mean_recall(report):
     from emodemo.reports.viz import confusion_grid
+
     panels = [("one", report["confusion_matrix"], LABELS)] * 3
     fig = confusion_grid(panels, columns=2)
     shown = [ax for ax in fig.axes if ax.axison]
@@ -199,11 +225,14 @@ def test_confusion_grid_gives_one_panel_per_matrix_with_its_mean_recall(report):
 def test_reliability_diagrams_show_ece_before_and_after():
     from emodemo.reports.viz import reliability_diagrams
     from emodemo.training import calibration
+
     rng = np.random.default_rng(0)
     targets = rng.integers(3, size=300)
-    sharp = np.eye(3)[targets] * 0.5 + 0.5 * np.eye(3)[rng.integers(3, size=300)]   # half right, always sure
+    sharp = np.eye(3)[targets] * 0.5 + 0.5 * np.eye(3)[rng.integers(3, size=300)]  # half right, always sure
     soft = np.full((300, 3), 1 / 3)
-    fig = reliability_diagrams([("toy", calibration.reliability(sharp, targets), calibration.reliability(soft, targets))])
+    fig = reliability_diagrams(
+        [("toy", calibration.reliability(sharp, targets), calibration.reliability(soft, targets))]
+    )
     title = fig.axes[0].get_title()
     assert f"ECE {calibration.expected_calibration_error(sharp, targets):.3f}" in title
     assert title.endswith(f"→ {calibration.expected_calibration_error(soft, targets):.3f}")

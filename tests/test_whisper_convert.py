@@ -1,5 +1,6 @@
 """The CTranslate2 -> openai-whisper converter: complete mapping, loadable by whisper itself,
 word-timing heads carried over, and clear errors for files it cannot read."""
+
 from __future__ import annotations
 
 import struct
@@ -9,7 +10,13 @@ import pytest
 import torch
 
 from emodemo.weights import assets
-from emodemo.weights.whisper_convert import Ct2FormatError, convert, ct2_to_openai_checkpoint, load_openai_whisper, read_ct2_variables
+from emodemo.weights.whisper_convert import (
+    Ct2FormatError,
+    convert,
+    ct2_to_openai_checkpoint,
+    load_openai_whisper,
+    read_ct2_variables,
+)
 
 whisper = pytest.importorskip("whisper")
 
@@ -83,5 +90,7 @@ def test_encoder_weights_survive_the_conversion(ct2_dir, checkpoint_file):
     state = torch.load(checkpoint_file, weights_only=True)["model_state_dict"]
     fused = variables["encoder/layer_2/self_attention/linear_0/weight"]  # [3 * 384, 384] = q; k; v
     np.testing.assert_array_equal(state["encoder.blocks.2.attn.value.weight"].numpy(), fused[768:])
-    np.testing.assert_array_equal(state["decoder.blocks.1.cross_attn.key.weight"].numpy(),
-                                  variables["decoder/layer_1/attention/linear_1/weight"][:384])
+    np.testing.assert_array_equal(
+        state["decoder.blocks.1.cross_attn.key.weight"].numpy(),
+        variables["decoder/layer_1/attention/linear_1/weight"][:384],
+    )

@@ -1,4 +1,5 @@
 """The words expert: MiniLM's top layers fine-tuned with a pooling head, its recipe, its checkpoint."""
+
 import json
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from tests.conftest import REPO, shared_dataset
 
 def test_the_model_maps_padded_word_pieces_to_logits_and_attends_to_real_pieces_only():
     torch.manual_seed(0)
-    mask = torch.arange(6)[None, :] < torch.tensor([6, 2, 4])[:, None]                 # [3, 6]
+    mask = torch.arange(6)[None, :] < torch.tensor([6, 2, 4])[:, None]  # [3, 6]
     for top_layers in (0, 2):
         out = WordsMiniLM(n_classes=7, top_layers=top_layers).eval()(torch.randn(3, 6, 384), mask)
         assert out["logits"].shape == (3, 7) and out["attention"].shape == (3, 6)
@@ -25,6 +26,7 @@ def test_the_model_maps_padded_word_pieces_to_logits_and_attends_to_real_pieces_
 
 def test_top_layers_started_from_minilm_give_minilms_own_last_layer():
     from emodemo.inputs.text import encode_tokens, load_minilm
+
     encoded = encode_tokens(["Oh my God, you did what?", "okay."], all_layers=True)
     model = WordsMiniLM(n_classes=7, top_layers=2).eval()
     model.load_top_layers(load_minilm()[1].encoder.layer)
@@ -44,10 +46,31 @@ def test_length_buckets_hold_every_line_once_in_batches_of_similar_length():
 
 def test_a_quick_run_trains_on_meld_chooses_on_held_out_dialogues_and_dev_is_scored_once(tmp_path):
     from emodemo.recipes.words_minilm import score_once
+
     out, results = tmp_path / "ckpt", tmp_path / "results.json"
-    run = subprocess.run([sys.executable, "-m", "emodemo", "train", "words_minilm", "--dataset", "meld",
-                          "--root", str(shared_dataset("meld_text")), "--quick", "--out", str(out),
-                          "--option", "top_layers=1", "--results", str(results)], capture_output=True, text=True, cwd=REPO)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "train",
+            "words_minilm",
+            "--dataset",
+            "meld",
+            "--root",
+            str(shared_dataset("meld_text")),
+            "--quick",
+            "--out",
+            str(out),
+            "--option",
+            "top_layers=1",
+            "--results",
+            str(results),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     metrics = json.loads(results.read_text())
     assert metrics["sizes"] == {"meld_train": 200, "goemotions_train": 0, "validation": 200}
@@ -58,13 +81,29 @@ def test_a_quick_run_trains_on_meld_chooses_on_held_out_dialogues_and_dev_is_sco
     assert "MELD dev (200 utterances)" in (out / "MODEL_CARD.md").read_text()
     with pytest.raises(ValueError, match="once"):
         score_once(out, shared_dataset("meld_text"), quick=True)
-    refused = subprocess.run([sys.executable, "-m", "emodemo", "train", "words_minilm", "--dataset", "ravdess",
-                              "--root", str(tmp_path), "--quick"], capture_output=True, text=True, cwd=REPO)
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "emodemo",
+            "train",
+            "words_minilm",
+            "--dataset",
+            "ravdess",
+            "--root",
+            str(tmp_path),
+            "--quick",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert refused.returncode != 0 and "MELD" in refused.stderr and "Traceback" not in refused.stderr
 
 
 def test_the_committed_checkpoint_is_small_and_reads_emotion_in_a_transcript():
     from emodemo.serving.pipeline import CHECKPOINTS, load_models
+
     (loaded,) = load_models(["words_minilm"])
     assert (CHECKPOINTS / "words_minilm" / "model.safetensors").stat().st_size < 20e6
     answers = {}
@@ -79,22 +118,25 @@ def test_the_committed_checkpoint_is_small_and_reads_emotion_in_a_transcript():
 
 def test_a_words_model_scored_on_spoken_dialogue_outranks_one_scored_on_reddit_comments():
     from emodemo.reports.headline import expert_score
-    report = lambda wa, wf1: {"WA": wa, "WF1": wf1, "confusion_matrix": [[1]]}  # noqa: E731
+
+    report = lambda wa, wf1: {"WA": wa, "WF1": wf1, "confusion_matrix": [[1]]}
     reddit = {"data_card": {"dataset": "goemotions"}, "metrics": {"test": report(0.62, 0.63)}}
     spoken = {"data_card": {"dataset": "meld"}, "metrics": {"test": report(0.55, 0.50)}}
     better = {"data_card": {"dataset": "meld"}, "metrics": {"test": report(0.50, 0.52)}}
     assert expert_score(reddit, ("text",)) < expert_score(spoken, ("text",)) < expert_score(better, ("text",))
-    assert expert_score(spoken, ("audio",)) == (0, 0.55)               # voice and face: headline WA
+    assert expert_score(spoken, ("audio",)) == (0, 0.55)  # voice and face: headline WA
 
 
 def test_a_served_transcript_gets_the_states_the_model_trained_on(tmp_path, monkeypatch):
     from emodemo.data.record import Sample
     from emodemo.recipes import words_minilm
+
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
     lines = ["Oh my God, you did what?", "okay.", "We were on a break!"]
     spec = {"top_layers": 1}
-    trained = words_minilm.make_dataset([Sample(id=str(i), dataset="x", label="happy", text=t) for i, t in enumerate(lines)],
-                                        ["happy"], spec)
+    trained = words_minilm.make_dataset(
+        [Sample(id=str(i), dataset="x", label="happy", text=t) for i, t in enumerate(lines)], ["happy"], spec
+    )
     for i, line in enumerate(lines):
         served = words_minilm.clip_inputs(None, SimpleNamespace(text=line), spec)
         assert torch.allclose(served["text"][0], trained[i]["text"].float(), atol=2e-3)

@@ -1,4 +1,5 @@
 """A tiny, fast classification task shared by the training-engine tests and the DDP worker."""
+
 from __future__ import annotations
 
 import torch

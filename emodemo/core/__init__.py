@@ -9,5 +9,9 @@ from emodemo.core.labels import CANONICAL7, to_canonical
 from emodemo.core.metrics import classification_report, multilabel_report
 
 __all__ = [
-    "CANONICAL7", "classification_report", "multilabel_report", "replace_marked_block", "to_canonical",
+    "CANONICAL7",
+    "classification_report",
+    "multilabel_report",
+    "replace_marked_block",
+    "to_canonical",
 ]

@@ -18,14 +18,16 @@ Values are tensors (or dicts of named tensors) stored as safetensors files under
 and renamed into place, so concurrent writers (several processes, data-loader workers) never leave
 a half-written entry: the last rename wins, and every version is complete.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
 import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -36,7 +38,7 @@ from emodemo.core.files import cache_dir, content_digest, write_atomically
 
 log = logging.getLogger(__name__)
 
-Value = Union[torch.Tensor, dict[str, torch.Tensor]]
+Value = torch.Tensor | dict[str, torch.Tensor]
 _SINGLE = "__tensor__"  # the entry name of a value that is one tensor
 
 
@@ -49,7 +51,7 @@ def _digest(text: str | bytes) -> str:
     return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()
 
 
-_CONTENT_DIGESTS: dict[str, str] = {}   # "path|size|mtime" -> digest of the bytes, for this process
+_CONTENT_DIGESTS: dict[str, str] = {}  # "path|size|mtime" -> digest of the bytes, for this process
 
 
 def _remembered_digest(identity: str, path: Path) -> str:
@@ -85,8 +87,14 @@ class FeatureCache:
     Values come back as CPU tensors (numpy arrays are stored as tensors).
     """
 
-    def __init__(self, name: str, config: Mapping[str, Any] | None = None, *, root: str | Path | None = None,
-                 hash_content: bool = True) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        root: str | Path | None = None,
+        hash_content: bool = True,
+    ) -> None:
         if not name or not re.fullmatch(r"[A-Za-z0-9._+-]+", name) or name.startswith("."):
             raise ValueError(f"feature name {name!r} must be a plain folder name (letters, digits, . _ + -)")
         try:
@@ -140,8 +148,9 @@ class FeatureCache:
         cached = self.get(path)
         return cached if cached is not None else self.put(path, compute(Path(path)))
 
-    def get_many(self, paths, compute: Callable[[list], list], batch: int = 16, progress: bool = True,
-                 desc: str | None = None) -> list[Value]:
+    def get_many(
+        self, paths, compute: Callable[[list], list], batch: int = 16, progress: bool = True, desc: str | None = None
+    ) -> list[Value]:
         """Features of every path: cached ones read back, the missing ones computed ``batch`` at a
         time by ``compute(paths) -> [value per path]`` (a progress bar counts the batches) and stored."""
         from emodemo.core.progress import bar
@@ -150,7 +159,7 @@ class FeatureCache:
         result = [self.get(path) for path in paths]
         todo = [i for i, value in enumerate(result) if value is None]
         for start in bar(range(0, len(todo), batch), show=progress and bool(todo), desc=desc or self.name):
-            chunk = todo[start:start + batch]
+            chunk = todo[start : start + batch]
             for i, value in zip(chunk, compute([paths[i] for i in chunk])):
                 result[i] = self.put(paths[i], value)
         return result

@@ -1,4 +1,5 @@
 """Where tensors go: the fastest device on this machine (training and serving alike)."""
+
 from __future__ import annotations
 
 import torch

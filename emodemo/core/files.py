@@ -1,17 +1,18 @@
 """File helpers: the repository's folders, emodemo's cache folder, writes that a reader never sees half
 done, content digests, marked blocks of a text file."""
+
 from __future__ import annotations
 
 import hashlib
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-REPO = Path(__file__).resolve().parents[2]   # the repository (emodemo/ sits in it)
-CHECKPOINTS = REPO / "checkpoints"           # the committed models, one folder each
-SPLITS = REPO / "splits"                     # the committed speaker-independent folds and word halves
+REPO = Path(__file__).resolve().parents[2]  # the repository (emodemo/ sits in it)
+CHECKPOINTS = REPO / "checkpoints"  # the committed models, one folder each
+SPLITS = REPO / "splits"  # the committed speaker-independent folds and word halves
 
 
 def cache_dir() -> Path:
@@ -56,5 +57,6 @@ def replace_marked_block(path: str | Path, start: str, end: str, body: str) -> N
     if start not in text or end not in text:
         raise ValueError(f"{path} has no {start} ... {end} block to fill")
     block = f"{start}\n{body}\n{end}"
-    path.write_text(re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S),
-                    encoding="utf-8")
+    path.write_text(
+        re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: block, text, flags=re.S), encoding="utf-8"
+    )

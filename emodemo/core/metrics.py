@@ -22,9 +22,11 @@ re-weighted as if positives and negatives were equally many; see :func:`multilab
 Every report is a JSON-serialisable ``dict``; :func:`mean_std` aggregates the reports of
 cross-validation folds.
 """
+
 from __future__ import annotations
 
-from typing import Any, Hashable, Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -53,8 +55,10 @@ def _as_indices(values: Sequence[Hashable] | np.ndarray, labels: Sequence[Hashab
     if np.issubdtype(array.dtype, np.integer):
         bad = (array < 0) | (array >= len(labels))
         if bad.any():
-            raise ValueError(f"{name} holds class index {array[bad][0]} outside 0..{len(labels) - 1} "
-                             f"(there are {len(labels)} labels)")
+            raise ValueError(
+                f"{name} holds class index {array[bad][0]} outside 0..{len(labels) - 1} "
+                f"(there are {len(labels)} labels)"
+            )
         return array.astype(np.int64)
     position = {label: i for i, label in enumerate(labels)}
     unknown = [v for v in array.tolist() if v not in position]
@@ -82,8 +86,8 @@ def per_class_scores(cm: np.ndarray) -> dict[str, np.ndarray]:
     """Precision, recall, F1, support and predicted count of every class, from a confusion matrix."""
     cm = np.asarray(cm)
     tp = np.diag(cm).astype(float)
-    support = cm.sum(axis=1)      # [C] how often each class is true
-    predicted = cm.sum(axis=0)    # [C] how often each class is predicted
+    support = cm.sum(axis=1)  # [C] how often each class is true
+    predicted = cm.sum(axis=0)  # [C] how often each class is predicted
     return {
         "precision": _safe_divide(tp, predicted),
         "recall": _safe_divide(tp, support),
@@ -174,11 +178,11 @@ def multilabel_report(y_true, y_pred, labels: Sequence[Hashable]) -> Report:
     if true.shape[1] != len(labels):
         raise ValueError(f"{true.shape[1]} columns but {len(labels)} labels")
     n = true.shape[0]
-    tp = (true & pred).sum(axis=0)     # [C]
-    tn = (~true & ~pred).sum(axis=0)   # [C]
-    positives = true.sum(axis=0)       # [C]
-    negatives = n - positives          # [C]
-    predicted = pred.sum(axis=0)       # [C]
+    tp = (true & pred).sum(axis=0)  # [C]
+    tn = (~true & ~pred).sum(axis=0)  # [C]
+    positives = true.sum(axis=0)  # [C]
+    negatives = n - positives  # [C]
+    predicted = pred.sum(axis=0)  # [C]
     accuracy = (tp + tn) / n
     f1 = _safe_divide(2 * tp, positives + predicted)
     wacc = np.array([weighted_accuracy(*counts) for counts in zip(tp, tn, positives, negatives)])

@@ -2,9 +2,11 @@
 through tqdm's own environment (``TQDM_DISABLE=1``, read when tqdm is first imported; the notebooks
 set it so that their saved outputs hold no bars). Passing ``disable=False`` to tqdm would override
 the environment."""
+
 from __future__ import annotations
 
-from typing import Iterable, TypeVar
+from collections.abc import Iterable
+from typing import TypeVar
 
 T = TypeVar("T")
 

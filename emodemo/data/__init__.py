@@ -9,11 +9,13 @@ Every loader returns ``list[Sample]`` (:mod:`emodemo.data.record`) with labels i
 where it looked and where to download the data. :mod:`emodemo.data.layouts` writes small fixture
 trees in each published layout; :mod:`emodemo.data.splits` holds the speaker-independent folds.
 """
+
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from emodemo.data import cmu_mosei, cremad, emodb, fer2013, goemotions, iemocap, meld, ravdess, tess
 from emodemo.data.record import DatasetNotFoundError, Sample
@@ -48,6 +50,7 @@ def load(name: str, root: str | Path, **options: Any) -> list[Sample]:
 
 def summary(samples: list[Sample]) -> dict[str, Any]:
     """Counts a user checks first: samples, speakers, and samples per split and per label."""
+
     def count(values) -> dict[str, int]:
         out: dict[str, int] = {}
         for v in values:

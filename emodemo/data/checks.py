@@ -16,12 +16,13 @@ Counts follow two rules across loaders (see :func:`check_count`):
   items than published is a partial copy (a fixture, an interrupted download) and loads with a
   warning; one with more is an error.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
 
 from emodemo.data.record import DatasetNotFoundError
 
@@ -51,8 +52,7 @@ SOURCES: dict[str, Source] = {
     ),
     "fer2013": Source(
         "FER-2013",
-        "train/<emotion>/*.jpg and test/<emotion>/*.jpg, emotions angry disgust fear happy "
-        "neutral sad surprise",
+        "train/<emotion>/*.jpg and test/<emotion>/*.jpg, emotions angry disgust fear happy neutral sad surprise",
         "https://www.kaggle.com/datasets/msambare/fer2013 (folder layout); original CSV at "
         "https://www.kaggle.com/c/challenges-in-representation-learning-facial-expression-"
         "recognition-challenge",
@@ -115,8 +115,7 @@ def dataset_error(dataset: str, problem: str, where: Path | str) -> DatasetNotFo
     )
 
 
-def locate(root: str | Path, dataset: str, looks_right: Callable[[Path], bool],
-           children: Sequence[str] = ()) -> Path:
+def locate(root: str | Path, dataset: str, looks_right: Callable[[Path], bool], children: Sequence[str] = ()) -> Path:
     """Return ``root`` if it has the dataset's layout, else the first of ``children`` under it that
     does (users point at the download's folder or at the folder that holds it).
 
@@ -135,8 +134,9 @@ def locate(root: str | Path, dataset: str, looks_right: Callable[[Path], bool],
     raise dataset_error(dataset, f"the folder does not have the expected layout (it holds: {shown})", root)
 
 
-def check_count(dataset: str, what: str, found: int, published: int, where: Path, *,
-                strict: bool, complete_expected: bool = True) -> None:
+def check_count(
+    dataset: str, what: str, found: int, published: int, where: Path, *, strict: bool, complete_expected: bool = True
+) -> None:
     """Compare a count with the published one.
 
     ``complete_expected=True``: the unit is present so it must be whole; a mismatch raises (or
@@ -147,16 +147,18 @@ def check_count(dataset: str, what: str, found: int, published: int, where: Path
         return
     problem = f"{what}: found {found:,}, the published release has {published:,}"
     if found < published and not complete_expected:
-        log.warning("%s: %s (partial copy; its numbers are not comparable to published ones)",
-                    SOURCES[dataset].title, problem)
+        log.warning(
+            "%s: %s (partial copy; its numbers are not comparable to published ones)", SOURCES[dataset].title, problem
+        )
         return
     if strict:
         raise dataset_error(dataset, problem + " (pass strict=False to load it anyway)", where)
     log.warning("%s: %s (loading anyway because strict=False)", SOURCES[dataset].title, problem)
 
 
-def select_splits(dataset: str, split: str | Iterable[str] | None, available: Sequence[str],
-                  where: Path) -> tuple[str, ...]:
+def select_splits(
+    dataset: str, split: str | Iterable[str] | None, available: Sequence[str], where: Path
+) -> tuple[str, ...]:
     """Resolve a loader's ``split`` option (None = every split present) against what is on disk."""
     if split is None:
         return tuple(available)

@@ -26,6 +26,7 @@ file ``{"train": [video ids], "valid": [...], "test": [...]}`` (``folds``, defau
 Without it, each video is put in a split by a hash of its id (70 / 10 / 20 %), with a warning:
 numbers on such a split are not comparable to published ones.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -51,14 +52,20 @@ def load(root: str | Path, *, folds: str | Path | None = None, segments: str | P
     """Every labelled segment that has a transcript line and audio, in video and time order."""
     root = locate(root, "cmu_mosei", lambda p: (p / LABELS_FILE).is_file(), children=("CMU_MOSEI",))
     labels = read_labels(root / LABELS_FILE)
-    lines = {video: read_transcript(root / TRANSCRIPTS / f"{video}.txt") for video in labels
-             if (root / TRANSCRIPTS / f"{video}.txt").is_file()}
+    lines = {
+        video: read_transcript(root / TRANSCRIPTS / f"{video}.txt")
+        for video in labels
+        if (root / TRANSCRIPTS / f"{video}.txt").is_file()
+    }
     videos = [v for v in labels if v in lines and (root / AUDIO / f"{v}.wav").is_file()]
     if not videos:
         raise dataset_error("cmu_mosei", "no video has both a transcript and a 16 kHz wav", root)
     if len(videos) < len(labels):
-        log.warning("CMU-MOSEI: %d of %d labelled videos lack a transcript or a wav and are left out",
-                    len(labels) - len(videos), len(labels))
+        log.warning(
+            "CMU-MOSEI: %d of %d labelled videos lack a transcript or a wav and are left out",
+            len(labels) - len(videos),
+            len(labels),
+        )
     split_of = _splits(root, videos, folds)
     out = Path(segments) if segments is not None else _default_segment_folder()
     samples, unmatched = [], 0
@@ -72,19 +79,26 @@ def load(root: str | Path, *, folds: str | Path | None = None, segments: str | P
             index, words = match
             samples.append(_sample(root, out, video, index, float(start), float(end), row, words, split_of[video]))
     if unmatched:
-        log.warning("CMU-MOSEI: %d labelled segments have no transcript line with their start and end; left out",
-                    unmatched)
+        log.warning(
+            "CMU-MOSEI: %d labelled segments have no transcript line with their start and end; left out", unmatched
+        )
     return samples
 
 
 def read_labels(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """video id -> (intervals [N, 2], features [N, 7]) from the label computational sequence."""
     import h5py
+
     try:
         with h5py.File(path, "r") as handle:
             top = handle[next(iter(handle.keys()))]
-            return {video: (np.asarray(group["intervals"], dtype=np.float64), np.asarray(group["features"], dtype=np.float64))
-                    for video, group in top["data"].items()}
+            return {
+                video: (
+                    np.asarray(group["intervals"], dtype=np.float64),
+                    np.asarray(group["features"], dtype=np.float64),
+                )
+                for video, group in top["data"].items()
+            }
     except (OSError, KeyError, StopIteration) as error:
         raise dataset_error("cmu_mosei", f"{path.name} is not a readable label sequence ({error})", path) from None
 
@@ -99,8 +113,9 @@ def read_transcript(path: Path) -> list[tuple[str, float, float, str]]:
     return rows
 
 
-def _sample(root: Path, out: Path, video: str, index: str, start: float, end: float, row: np.ndarray, words: str,
-            split: str) -> Sample:
+def _sample(
+    root: Path, out: Path, video: str, index: str, start: float, end: float, row: np.ndarray, words: str, split: str
+) -> Sample:
     intensities = {name: float(value) for name, value in zip(MOSEI6, row[1:7])}
     present = tuple(name for name in MOSEI6 if intensities[name] > 0)
     strongest = max(present, key=lambda name: intensities[name]) if present else None
@@ -108,15 +123,26 @@ def _sample(root: Path, out: Path, video: str, index: str, start: float, end: fl
     if not clip.is_file() or clip.stat().st_size == 0:
         _cut(root / AUDIO / f"{video}.wav", start, end, clip)
     full_video = root / VIDEOS / f"{video}.mp4"
-    return Sample(id=f"{video}_{index}", dataset="cmu_mosei", label=strongest, labels=present, speaker=video,
-                  audio=clip, video=full_video if full_video.is_file() else None, text=words, split=split,
-                  meta={"sentiment": float(row[0]), "intensities": intensities, "start": start, "end": end})
+    return Sample(
+        id=f"{video}_{index}",
+        dataset="cmu_mosei",
+        label=strongest,
+        labels=present,
+        speaker=video,
+        audio=clip,
+        video=full_video if full_video.is_file() else None,
+        text=words,
+        split=split,
+        meta={"sentiment": float(row[0]), "intensities": intensities, "start": start, "end": end},
+    )
 
 
 def _cut(source: Path, start: float, end: float, target: Path) -> None:
     """Write seconds ``start``..``end`` of ``source`` to ``target`` (same rate, atomically)."""
     import soundfile as sf
+
     from emodemo.core.files import write_atomically
+
     info = sf.info(str(source))
     first, last = max(0, int(start * info.samplerate)), min(info.frames, int(np.ceil(end * info.samplerate)))
     wave, rate = sf.read(str(source), start=first, stop=max(first, last), dtype="float32")
@@ -131,11 +157,18 @@ def _splits(root: Path, videos: list[str], folds: str | Path | None) -> dict[str
         split_of = {str(video): _SPLIT_NAMES[name] for name, ids in named.items() for video in ids}
         missing = [v for v in videos if v not in split_of]
         if missing:
-            log.warning("CMU-MOSEI: %d videos are in no fold of %s (e.g. %s); they go by hash", len(missing),
-                        path.name, missing[:3])
+            log.warning(
+                "CMU-MOSEI: %d videos are in no fold of %s (e.g. %s); they go by hash",
+                len(missing),
+                path.name,
+                missing[:3],
+            )
         return {v: split_of.get(v) or _hashed_split(v) for v in videos}
-    log.warning("CMU-MOSEI: no %s, so videos are split by a hash of their id (70/10/20); results are not "
-                "comparable to the standard folds", path)
+    log.warning(
+        "CMU-MOSEI: no %s, so videos are split by a hash of their id (70/10/20); results are not "
+        "comparable to the standard folds",
+        path,
+    )
     return {v: _hashed_split(v) for v in videos}
 
 
@@ -150,4 +183,5 @@ def _hashed_split(video: str) -> str:
 
 def _default_segment_folder() -> Path:
     from emodemo.core.files import cache_dir
+
     return cache_dir() / "datasets" / "cmu_mosei"

@@ -5,6 +5,7 @@ File names carry the labels: ``AudioWAV/1001_DFA_ANG_XX.wav`` is actor 1001, sen
 recorded at LO / MD / HI intensity). ``VideoDemographics.csv`` (ActorID, Age, Sex, Race,
 Ethnicity) is joined into ``meta`` when it sits next to ``AudioWAV/``.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,12 +19,18 @@ from emodemo.data.record import Sample
 ACTORS: tuple[int, ...] = tuple(range(1001, 1092))
 PUBLISHED_CLIPS = 7442
 SENTENCES: dict[str, str] = {
-    "IEO": "It's eleven o'clock", "TIE": "That is exactly what happened",
-    "IOM": "I'm on my way to the meeting", "IWW": "I wonder what this is about",
-    "TAI": "The airplane is almost full", "MTI": "Maybe tomorrow it will be cold",
-    "IWL": "I would like a new alarm clock", "ITH": "I think I have a doctor's appointment",
-    "DFA": "Don't forget a jacket", "ITS": "I think I've seen this before",
-    "TSI": "The surface is slick", "WSI": "We'll stop in a couple of minutes",
+    "IEO": "It's eleven o'clock",
+    "TIE": "That is exactly what happened",
+    "IOM": "I'm on my way to the meeting",
+    "IWW": "I wonder what this is about",
+    "TAI": "The airplane is almost full",
+    "MTI": "Maybe tomorrow it will be cold",
+    "IWL": "I would like a new alarm clock",
+    "ITH": "I think I have a doctor's appointment",
+    "DFA": "Don't forget a jacket",
+    "ITS": "I think I've seen this before",
+    "TSI": "The surface is slick",
+    "WSI": "We'll stop in a couple of minutes",
 }
 LEVELS: dict[str, str] = {"LO": "low", "MD": "medium", "HI": "high", "XX": "unspecified"}
 DEMOGRAPHICS_FILE = "VideoDemographics.csv"
@@ -43,17 +50,32 @@ def load(root: str | Path, *, strict: bool = True) -> list[Sample]:
     samples, bad = [], []
     for path in sorted(folder.glob("*.wav")):
         match = _NAME.match(path.stem)
-        if not match or match.group(2) not in SENTENCES or match.group(3) not in CREMAD_CODES \
-                or match.group(4) not in LEVELS or int(match.group(1)) not in ACTORS:
+        if (
+            not match
+            or match.group(2) not in SENTENCES
+            or match.group(3) not in CREMAD_CODES
+            or match.group(4) not in LEVELS
+            or int(match.group(1)) not in ACTORS
+        ):
             bad.append(path.name)
             continue
         actor, sentence, emotion, level = match.groups()
-        samples.append(Sample(
-            id=path.stem, dataset="cremad", label=CREMAD_CODES[emotion], speaker=actor, audio=path,
-            text=SENTENCES[sentence],
-            meta={"actor": int(actor), "sentence": sentence, "level": LEVELS[level],
-                  **demographics.get(int(actor), {})},
-        ))
+        samples.append(
+            Sample(
+                id=path.stem,
+                dataset="cremad",
+                label=CREMAD_CODES[emotion],
+                speaker=actor,
+                audio=path,
+                text=SENTENCES[sentence],
+                meta={
+                    "actor": int(actor),
+                    "sentence": sentence,
+                    "level": LEVELS[level],
+                    **demographics.get(int(actor), {}),
+                },
+            )
+        )
     if bad:
         raise dataset_error("cremad", f"{len(bad)} WAV names are not CREMA-D clips: {summarise(bad)}", folder)
     actors = {s.meta["actor"] for s in samples}
@@ -73,7 +95,13 @@ def _read_demographics(folder: Path) -> dict[int, dict[str, object]]:
     for path in (folder / DEMOGRAPHICS_FILE, folder.parent / DEMOGRAPHICS_FILE):
         if path.is_file():
             with path.open(newline="", encoding="utf-8-sig") as f:
-                return {int(r["ActorID"]): {"age": int(r["Age"]), "gender": r["Sex"].lower(),
-                                            "race": r["Race"], "ethnicity": r["Ethnicity"]}
-                        for r in csv.DictReader(f)}
+                return {
+                    int(r["ActorID"]): {
+                        "age": int(r["Age"]),
+                        "gender": r["Sex"].lower(),
+                        "race": r["Race"],
+                        "ethnicity": r["Ethnicity"],
+                    }
+                    for r in csv.DictReader(f)
+                }
     return {}

@@ -12,11 +12,12 @@ Two tools:
   to 2 LSB after resampling. Clips are bucketed by length first, so only equal-length clips are
   decoded and compared.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import soundfile as sf
@@ -72,4 +73,3 @@ def _cluster_equal_audio(paths: list[Path], tolerance: int, read_args: dict) -> 
         else:
             clusters.append((samples, [path]))
     return [tuple(members) for _, members in clusters if len(members) > 1]
-

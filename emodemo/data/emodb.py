@@ -5,6 +5,7 @@ dem Eisschrank."), emotion F (Freude: happy), version a. Emotion letters are Ger
 W anger (Wut), L boredom (Langeweile), E disgust (Ekel), A fear (Angst), F happiness, T sadness
 (Trauer), N neutral.
 """
+
 from __future__ import annotations
 
 import re
@@ -16,9 +17,16 @@ from emodemo.data.record import AUDIO_SUFFIXES, Sample
 
 # speaker -> (gender, age at recording), from the database documentation
 SPEAKERS: dict[str, tuple[str, int]] = {
-    "03": ("male", 31), "08": ("female", 34), "09": ("female", 21), "10": ("male", 32),
-    "11": ("male", 26), "12": ("male", 30), "13": ("female", 32), "14": ("female", 35),
-    "15": ("male", 25), "16": ("female", 31),
+    "03": ("male", 31),
+    "08": ("female", 34),
+    "09": ("female", 21),
+    "10": ("male", 32),
+    "11": ("male", 26),
+    "12": ("male", 30),
+    "13": ("female", 32),
+    "14": ("female", 35),
+    "15": ("male", 25),
+    "16": ("female", 31),
 }
 TEXTS: dict[str, str] = {
     "a01": "Der Lappen liegt auf dem Eisschrank.",
@@ -48,27 +56,40 @@ def load(root: str | Path, *, strict: bool = True) -> list[Sample]:
     samples, bad = [], []
     for path in sorted(_audio_files(folder), key=lambda p: p.stem):
         match = _NAME.match(path.stem)
-        if not match or match.group(1) not in SPEAKERS or match.group(2) not in TEXTS \
-                or match.group(3) not in EMODB_CODES:
+        if (
+            not match
+            or match.group(1) not in SPEAKERS
+            or match.group(2) not in TEXTS
+            or match.group(3) not in EMODB_CODES
+        ):
             bad.append(path.name)
             continue
         speaker, text, emotion, version = match.groups()
         gender, age = SPEAKERS[speaker]
-        samples.append(Sample(
-            id=path.stem, dataset="emodb", label=EMODB_CODES[emotion], speaker=speaker, audio=path,
-            text=TEXTS[text],
-            meta={"text_code": text, "version": version, "gender": gender, "age": age, "language": "de"},
-        ))
+        samples.append(
+            Sample(
+                id=path.stem,
+                dataset="emodb",
+                label=EMODB_CODES[emotion],
+                speaker=speaker,
+                audio=path,
+                text=TEXTS[text],
+                meta={"text_code": text, "version": version, "gender": gender, "age": age, "language": "de"},
+            )
+        )
     if bad:
         raise dataset_error("emodb", f"{len(bad)} audio file names are not EmoDB utterances: {summarise(bad)}", folder)
     stems = [s.id for s in samples]
     if len(set(stems)) != len(stems):
-        raise dataset_error("emodb", "utterances found twice (as .wav and .flac?): "
-                            f"{summarise(sorted({x for x in stems if stems.count(x) > 1}))}", folder)
+        raise dataset_error(
+            "emodb",
+            "utterances found twice (as .wav and .flac?): "
+            f"{summarise(sorted({x for x in stems if stems.count(x) > 1}))}",
+            folder,
+        )
     speakers = {s.speaker for s in samples}
     if speakers == set(SPEAKERS):
-        check_count("emodb", "utterances of all 10 speakers", len(samples), PUBLISHED_UTTERANCES,
-                    folder, strict=strict)
+        check_count("emodb", "utterances of all 10 speakers", len(samples), PUBLISHED_UTTERANCES, folder, strict=strict)
     else:
         log.info("EmoDB: %d utterances from %d of 10 speakers (a subset)", len(samples), len(speakers))
     return samples

@@ -10,11 +10,12 @@ leakage), some filed under different emotions (label noise). :func:`deduplicate`
 :func:`load` unless ``dedupe=False``, removes them by content hash and says what it removed
 (:class:`DedupReport`).
 """
+
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from emodemo.core.labels import FER_FOLDERS
 from emodemo.data.checks import check_count, dataset_error, locate, log, select_splits
@@ -26,8 +27,9 @@ PUBLISHED: dict[str, int] = {"train": 28709, "val": 3589, "test": 3589}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-def load(root: str | Path, *, split: str | Iterable[str] | None = None, dedupe: bool = True,
-         strict: bool = True) -> list[Sample]:
+def load(
+    root: str | Path, *, split: str | Iterable[str] | None = None, dedupe: bool = True, strict: bool = True
+) -> list[Sample]:
     """Load FER-2013 images, one Sample per image, sorted by id (``<split>/<folder>/<name>``).
 
     ``label`` is our spelling (folder ``fear`` -> ``fearful``, ``surprise`` -> ``surprised``);
@@ -54,14 +56,18 @@ def _read_split(folder: Path, split: str, strict: bool) -> list[Sample]:
         problem = f"unknown emotion folders {unknown}" if unknown else "no emotion folders"
         raise dataset_error("fer2013", f"{problem}; expected {sorted(FER_FOLDERS)}", split_dir)
     samples = [
-        Sample(id=f"{split}/{d.name}/{path.stem}", dataset="fer2013", label=FER_FOLDERS[d.name],
-               image=path, split=split)
-        for d in emotion_dirs for path in sorted(d.iterdir()) if path.suffix.lower() in IMAGE_SUFFIXES
+        Sample(
+            id=f"{split}/{d.name}/{path.stem}", dataset="fer2013", label=FER_FOLDERS[d.name], image=path, split=split
+        )
+        for d in emotion_dirs
+        for path in sorted(d.iterdir())
+        if path.suffix.lower() in IMAGE_SUFFIXES
     ]
     if not samples:
         raise dataset_error("fer2013", f"no images in {split}/", split_dir)
-    check_count("fer2013", f"{split} images", len(samples), PUBLISHED[split], split_dir,
-                strict=strict, complete_expected=False)
+    check_count(
+        "fer2013", f"{split} images", len(samples), PUBLISHED[split], split_dir, strict=strict, complete_expected=False
+    )
     return samples
 
 
@@ -71,8 +77,8 @@ class SplitCounts:
 
     before: int
     within_split_duplicates: int  # extra copies of an image already kept in the same split
-    cross_split_leaks: int        # images already present in an earlier split (train before val before test)
-    label_conflicts: int          # every copy of an image filed under two or more emotions
+    cross_split_leaks: int  # images already present in an earlier split (train before val before test)
+    label_conflicts: int  # every copy of an image filed under two or more emotions
 
     @property
     def after(self) -> int:
@@ -87,8 +93,11 @@ class DedupReport:
 
     def __str__(self) -> str:
         rows = [f"{'split':<6} {'before':>7} {'within':>7} {'leaks':>6} {'conflict':>8} {'after':>7}"]
-        rows += [f"{name:<6} {c.before:>7,} {c.within_split_duplicates:>7,} {c.cross_split_leaks:>6,} "
-                 f"{c.label_conflicts:>8,} {c.after:>7,}" for name, c in self.splits.items()]
+        rows += [
+            f"{name:<6} {c.before:>7,} {c.within_split_duplicates:>7,} {c.cross_split_leaks:>6,} "
+            f"{c.label_conflicts:>8,} {c.after:>7,}"
+            for name, c in self.splits.items()
+        ]
         return "\n".join(rows)
 
 
@@ -108,11 +117,16 @@ def deduplicate(samples: list[Sample]) -> tuple[list[Sample], DedupReport]:
     for copies in exact_duplicates(by_path):
         dropped.update(_duplicate_reasons([by_path[p] for p in copies]))
     present = [s for s in SPLITS if any(x.split == s for x in samples)]
-    counts = {split: SplitCounts(
-        before=sum(s.split == split for s in samples),
-        **{reason: sum(s.split == split and dropped.get(s.id) == reason for s in samples)
-           for reason in ("within_split_duplicates", "cross_split_leaks", "label_conflicts")},
-    ) for split in present}
+    counts = {
+        split: SplitCounts(
+            before=sum(s.split == split for s in samples),
+            **{
+                reason: sum(s.split == split and dropped.get(s.id) == reason for s in samples)
+                for reason in ("within_split_duplicates", "cross_split_leaks", "label_conflicts")
+            },
+        )
+        for split in present
+    }
     return [s for s in samples if s.id not in dropped], DedupReport(counts)
 
 

@@ -13,16 +13,23 @@ About 16% of train rows carry several labels; ``Sample.labels`` holds them all a
 ascending id). ``single_label=True`` keeps only rows with exactly one label, the usual
 single-label protocol.
 """
+
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Iterable, Mapping
 
+from emodemo.core.labels import (
+    EKMAN_WORDS,
+    GOEMOTIONS28,
+    GOEMOTIONS_EKMAN_IDS,
+    GOEMOTIONS_GROUP_IDS,
+    GOEMOTIONS_TO_EKMAN,
+    GOEMOTIONS_TO_SENTIMENT,
+)
 from emodemo.data.checks import check_count, dataset_error, locate, log, select_splits
 from emodemo.data.record import Sample
-from emodemo.core.labels import (EKMAN_WORDS, GOEMOTIONS28, GOEMOTIONS_EKMAN_IDS, GOEMOTIONS_GROUP_IDS,
-                            GOEMOTIONS_TO_EKMAN, GOEMOTIONS_TO_SENTIMENT)
 
 SPLITS: tuple[str, ...] = ("train", "dev", "test")
 PUBLISHED: dict[str, int] = {"train": 43410, "dev": 5426, "test": 5427}
@@ -32,13 +39,19 @@ TAXONOMIES: dict[str, tuple[str, tuple[str, ...]]] = {
     "ekman": ("ekman", GOEMOTIONS_EKMAN_IDS),
     "sentiment": ("group", GOEMOTIONS_GROUP_IDS),
 }
-_FROM_ORIGINAL: dict[str, Mapping[str, str]] = {"ekman": GOEMOTIONS_TO_EKMAN,
-                                                "sentiment": GOEMOTIONS_TO_SENTIMENT}
+_FROM_ORIGINAL: dict[str, Mapping[str, str]] = {"ekman": GOEMOTIONS_TO_EKMAN, "sentiment": GOEMOTIONS_TO_SENTIMENT}
 _LABEL_FILES = ("labels.txt", "emotions.txt")
 
 
-def load(root: str | Path, *, labels: str = "original", split: str | Iterable[str] | None = None,
-         single_label: bool = False, from_original: bool = False, strict: bool = True) -> list[Sample]:
+def load(
+    root: str | Path,
+    *,
+    labels: str = "original",
+    split: str | Iterable[str] | None = None,
+    single_label: bool = False,
+    from_original: bool = False,
+    strict: bool = True,
+) -> list[Sample]:
     """Load GoEmotions rows, one Sample per comment (id = comment id), in file order per split.
 
     ``labels``: "original" (28 GoEmotions names), "ekman" (mapped to our spelling: anger -> angry,
@@ -57,8 +70,9 @@ def load(root: str | Path, *, labels: str = "original", split: str | Iterable[st
         log.info("GoEmotions: deriving %s labels from %s", labels, folder)
     else:
         sources = " or ".join(dict.fromkeys((f"{TAXONOMIES[labels][0]}/", "original/")))
-        raise dataset_error("goemotions", f"no {sources} folder to read {labels} labels from "
-                            f"(found taxonomies {sorted(folders)})", root)
+        raise dataset_error(
+            "goemotions", f"no {sources} folder to read {labels} labels from (found taxonomies {sorted(folders)})", root
+        )
     names = _read_label_names(folder, "original" if mapping else labels)
     target_names = TAXONOMIES[labels][1]
     samples = []
@@ -70,15 +84,27 @@ def load(root: str | Path, *, labels: str = "original", split: str | Iterable[st
             ours = tuple(EKMAN_WORDS[n] for n in row_labels) if labels == "ekman" else tuple(row_labels)
             if single_label and len(ours) != 1:
                 continue
-            samples.append(Sample(id=comment_id, dataset="goemotions", label=ours[0], labels=ours,
-                                  text=text, split=split_name, meta={"taxonomy": labels}))
+            samples.append(
+                Sample(
+                    id=comment_id,
+                    dataset="goemotions",
+                    label=ours[0],
+                    labels=ours,
+                    text=text,
+                    split=split_name,
+                    meta={"taxonomy": labels},
+                )
+            )
     return samples
 
 
 def _taxonomy_folders(root: str | Path) -> dict[str, Path]:
     """taxonomy -> folder: the shipped sub-folders, or ``root`` itself told apart by its label count."""
-    root = locate(root, "goemotions", lambda p: _is_split_folder(p) or any(
-        _is_split_folder(p / folder) for folder, _ in TAXONOMIES.values()))
+    root = locate(
+        root,
+        "goemotions",
+        lambda p: _is_split_folder(p) or any(_is_split_folder(p / folder) for folder, _ in TAXONOMIES.values()),
+    )
     if _is_split_folder(root):
         count = len(_read_label_names(root, None))
         kinds = [k for k, (_, names) in TAXONOMIES.items() if len(names) == count]
@@ -101,8 +127,11 @@ def _read_label_names(folder: Path, taxonomy: str | None) -> list[str]:
     path = next(folder / f for f in _LABEL_FILES if (folder / f).is_file())
     names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     if taxonomy is not None and tuple(names) != TAXONOMIES[taxonomy][1]:
-        raise dataset_error("goemotions", f"{path.name} lists {names}, but the official {taxonomy} "
-                            f"labels are {list(TAXONOMIES[taxonomy][1])}", path)
+        raise dataset_error(
+            "goemotions",
+            f"{path.name} lists {names}, but the official {taxonomy} labels are {list(TAXONOMIES[taxonomy][1])}",
+            path,
+        )
     return names
 
 
@@ -117,9 +146,13 @@ def _read_rows(path: Path, n_labels: int, strict: bool) -> list[tuple[str, list[
                 if not all(0 <= i < n_labels for i in label_ids):
                     raise ValueError
             except ValueError:
-                raise dataset_error("goemotions", f"line {line_no} is not 'text<TAB>ids<TAB>comment "
-                                    f"id' with ids below {n_labels}: {fields!r:.120}", path) from None
+                raise dataset_error(
+                    "goemotions",
+                    f"line {line_no} is not 'text<TAB>ids<TAB>comment id' with ids below {n_labels}: {fields!r:.120}",
+                    path,
+                ) from None
             rows.append((text, label_ids, comment_id))
-    check_count("goemotions", f"{path.stem} rows", len(rows), PUBLISHED[path.stem], path,
-                strict=strict, complete_expected=False)
+    check_count(
+        "goemotions", f"{path.stem} rows", len(rows), PUBLISHED[path.stem], path, strict=strict, complete_expected=False
+    )
     return rows

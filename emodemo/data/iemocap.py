@@ -18,13 +18,14 @@ the full release, checked when all five sessions are present; 6 = neutral, happy
 excited, frustrated; None = every utterance with its own label (including "undecided" for
 ``xxx``, no majority).
 """
+
 from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from emodemo.core.labels import IEMOCAP4_MAP, IEMOCAP6_MAP, IEMOCAP_CODES
 from emodemo.data.checks import check_count, dataset_error, locate, log
@@ -35,8 +36,10 @@ PUBLISHED_4CLASS = 5531
 PUBLISHED_4CLASS_BY_LABEL: dict[str, int] = {"neutral": 1708, "happy": 1636, "sad": 1084, "angry": 1103}
 PROTOCOLS: dict[int | None, dict[str, str] | None] = {4: IEMOCAP4_MAP, 6: IEMOCAP6_MAP, None: None}
 
-_EVALUATION = re.compile(r"^\[(\d+(?:\.\d+)?) - (\d+(?:\.\d+)?)\]\t(\S+)\t(\w+)\t"
-                         r"\[(\d+(?:\.\d+)?), (\d+(?:\.\d+)?), (\d+(?:\.\d+)?)\]")
+_EVALUATION = re.compile(
+    r"^\[(\d+(?:\.\d+)?) - (\d+(?:\.\d+)?)\]\t(\S+)\t(\w+)\t"
+    r"\[(\d+(?:\.\d+)?), (\d+(?:\.\d+)?), (\d+(?:\.\d+)?)\]"
+)
 _TRANSCRIPT = re.compile(r"^(\S+) \[[\d.]+-[\d.]+\]:\s?(.*)$")
 
 
@@ -56,8 +59,9 @@ class Evaluation:
         return self.utterance[:5] + self.utterance.rsplit("_", 1)[1][0]
 
 
-def load(root: str | Path, *, classes: int | None = 4, sessions: Iterable[int] | None = None,
-         strict: bool = True) -> list[Sample]:
+def load(
+    root: str | Path, *, classes: int | None = 4, sessions: Iterable[int] | None = None, strict: bool = True
+) -> list[Sample]:
     """Load IEMOCAP utterances of the chosen protocol, one Sample per utterance, sorted by id.
 
     ``label`` in our spelling mapped by the protocol (utterances outside it are left out);
@@ -95,17 +99,23 @@ def _read_evaluations(session: Path) -> list[Evaluation]:
                 start, end, utterance, code, *vad = match.groups()
                 if code not in IEMOCAP_CODES:
                     raise dataset_error("iemocap", f"unknown emotion code {code!r} for {utterance}", path)
-                evaluations.append(Evaluation(utterance, path.stem, float(start), float(end), code,
-                                              tuple(float(v) for v in vad)))
+                evaluations.append(
+                    Evaluation(utterance, path.stem, float(start), float(end), code, tuple(float(v) for v in vad))
+                )
     return evaluations
 
 
 def _check_four_class_count(evaluations: list[Evaluation], folder: Path, strict: bool) -> None:
-    found = Counter(IEMOCAP4_MAP[IEMOCAP_CODES[e.code]] for e in evaluations
-                    if IEMOCAP_CODES[e.code] in IEMOCAP4_MAP)
+    found = Counter(IEMOCAP4_MAP[IEMOCAP_CODES[e.code]] for e in evaluations if IEMOCAP_CODES[e.code] in IEMOCAP4_MAP)
     by_label = ", ".join(f"{k} {found[k]:,}/{n:,}" for k, n in PUBLISHED_4CLASS_BY_LABEL.items())
-    check_count("iemocap", f"4-class utterances of all 5 sessions (found/published: {by_label})",
-                sum(found.values()), PUBLISHED_4CLASS, folder, strict=strict)
+    check_count(
+        "iemocap",
+        f"4-class utterances of all 5 sessions (found/published: {by_label})",
+        sum(found.values()),
+        PUBLISHED_4CLASS,
+        folder,
+        strict=strict,
+    )
 
 
 def _read_transcripts(dialog_dir: Path, dialog: str) -> dict[str, str]:
@@ -133,15 +143,34 @@ def _to_samples(folder: Path, evaluations: list[Evaluation], protocol: dict[str,
         wav = session / "sentences" / "wav" / e.dialog / f"{e.utterance}.wav"
         no_audio += not wav.is_file()
         no_text += text is None
-        samples.append(Sample(
-            id=e.utterance, dataset="iemocap", label=label, speaker=e.speaker, group=e.utterance[:5],
-            audio=wav if wav.is_file() else None, text=text,
-            meta={"session": int(e.utterance[3:5]), "dialog": e.dialog, "improvised": "_impro" in e.dialog,
-                  "gender": "female" if e.speaker.endswith("F") else "male", "start": e.start,
-                  "end": e.end, "valence": e.vad[0], "activation": e.vad[1], "dominance": e.vad[2],
-                  "code": e.code},
-        ))
+        samples.append(
+            Sample(
+                id=e.utterance,
+                dataset="iemocap",
+                label=label,
+                speaker=e.speaker,
+                group=e.utterance[:5],
+                audio=wav if wav.is_file() else None,
+                text=text,
+                meta={
+                    "session": int(e.utterance[3:5]),
+                    "dialog": e.dialog,
+                    "improvised": "_impro" in e.dialog,
+                    "gender": "female" if e.speaker.endswith("F") else "male",
+                    "start": e.start,
+                    "end": e.end,
+                    "valence": e.vad[0],
+                    "activation": e.vad[1],
+                    "dominance": e.vad[2],
+                    "code": e.code,
+                },
+            )
+        )
     if no_audio or no_text:
-        log.warning("IEMOCAP: of %d utterances, %d have no sentence WAV and %d no transcription",
-                    len(samples), no_audio, no_text)
+        log.warning(
+            "IEMOCAP: of %d utterances, %d have no sentence WAV and %d no transcription",
+            len(samples),
+            no_audio,
+            no_text,
+        )
     return samples

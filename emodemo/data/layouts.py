@@ -17,6 +17,7 @@ datasets (FER-2013, GoEmotions, MELD); per-unit checks (RAVDESS actors, IEMOCAP 
 Writers also reproduce known quirks of the real data where a loader must handle them (see each
 function).
 """
+
 from __future__ import annotations
 
 import csv
@@ -24,19 +25,26 @@ import json
 import shutil
 import subprocess
 import zlib
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 import soundfile as sf
 
+from emodemo.core.labels import (
+    FER_FOLDERS,
+    GOEMOTIONS28,
+    GOEMOTIONS_EKMAN_IDS,
+    GOEMOTIONS_GROUP_IDS,
+    GOEMOTIONS_TO_EKMAN,
+    GOEMOTIONS_TO_SENTIMENT,
+    IEMOCAP_CODES,
+)
 from emodemo.data import cremad, emodb, meld, ravdess, tess
-from emodemo.core.labels import (FER_FOLDERS, GOEMOTIONS28, GOEMOTIONS_EKMAN_IDS, GOEMOTIONS_GROUP_IDS,
-                            GOEMOTIONS_TO_EKMAN, GOEMOTIONS_TO_SENTIMENT, IEMOCAP_CODES)
-
 
 # --- shared writers ------------------------------------------------------------------------------
+
 
 def _seed(name: str) -> int:
     return zlib.crc32(name.encode())
@@ -46,8 +54,8 @@ def write_tone(path: Path, seconds: float, sr: int, pitch_index: int) -> Path:
     """A quiet 16-bit mono clip: a tone at 150 + 40 * ``pitch_index`` Hz plus noise seeded by the
     file name (so no two fixture clips are identical unless written as copies)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * sr)) / sr                                       # [T]
-    noise = np.random.default_rng(_seed(path.name)).normal(0, 0.01, t.size)    # [T]
+    t = np.arange(int(seconds * sr)) / sr  # [T]
+    noise = np.random.default_rng(_seed(path.name)).normal(0, 0.01, t.size)  # [T]
     wave = 0.1 * np.sin(2 * np.pi * (150 + 40 * pitch_index) * t) + noise
     sf.write(str(path), wave.astype(np.float32), sr, subtype="PCM_16")
     return path
@@ -57,7 +65,7 @@ def write_face(path: Path, seed: int, size: int = 48) -> Path:
     """A grey ``size`` x ``size`` JPEG: a seeded ellipse (a face stand-in) over noise."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    image = rng.integers(0, 256, (size, size), dtype=np.uint8)                 # [H, W]
+    image = rng.integers(0, 256, (size, size), dtype=np.uint8)  # [H, W]
     centre, axes = (size // 2, size // 2), (int(rng.integers(12, 20)), int(rng.integers(16, 23)))
     cv2.ellipse(image, centre, axes, 0, 0, 360, int(rng.integers(60, 200)), -1)
     if not cv2.imwrite(str(path), image):
@@ -76,8 +84,10 @@ def _write_csv(path: Path, header: Sequence[str], rows: list[Sequence[object]]) 
 
 # --- RAVDESS -------------------------------------------------------------------------------------
 
-def make_ravdess(root: str | Path, actors: Sequence[int] = (1, 2), fmt: str = "wav", sr: int | None = None,
-                 seconds: float = 0.5) -> Path:
+
+def make_ravdess(
+    root: str | Path, actors: Sequence[int] = (1, 2), fmt: str = "wav", sr: int | None = None, seconds: float = 0.5
+) -> Path:
     """Write RAVDESS speech for ``actors``: 60 takes each, named ``03-01-EE-II-SS-RR-AA``.
 
     ``fmt="wav"``: the original download, ``root/Audio_Speech_Actors_01-24/Actor_XX/*.wav`` at 48 kHz
@@ -107,16 +117,18 @@ def make_ravdess_au(root: str | Path, actors: Sequence[int] = (1, 2)) -> Path:
     for actor in actors:
         for take in ravdess.expected_takes(actor):
             rng = np.random.default_rng(_seed(take))
-            intensities = rng.uniform(0, 3, 17).round(4)   # OpenFace AUxx_r: 0..5
-            presences = rng.uniform(0, 1, 18).round(4)     # AUxx_c averaged: fraction of frames
+            intensities = rng.uniform(0, 3, 17).round(4)  # OpenFace AUxx_r: 0..5
+            presences = rng.uniform(0, 1, 18).round(4)  # AUxx_c averaged: fraction of frames
             rows.append([f"01-{take}", actor, *intensities, *presences])
     return _write_csv(Path(root) / ravdess.AU_FILE, ["clip_id", "actor", *ravdess.AU_COLUMNS], rows)
 
 
 # --- FER-2013 ------------------------------------------------------------------------------------
 
-def make_fer(root: str | Path, train_per_class: int = 3, test_per_class: int = 2,
-             plant_duplicates: bool = True) -> Path:
+
+def make_fer(
+    root: str | Path, train_per_class: int = 3, test_per_class: int = 2, plant_duplicates: bool = True
+) -> Path:
     """Write ``root/{train,test}/<emotion>/{Training,PublicTest}_<8 digits>.jpg`` (48x48 grey).
 
     With ``plant_duplicates`` (the real data's three kinds) it adds:
@@ -149,7 +161,7 @@ _GOEMOTIONS_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Why would anyone think that's a good idea?", ("confusion", "disapproval")),
     ("That's so funny, I can't stop laughing", ("amusement", "joy")),
     ("I'm really sorry for your loss.", ("sadness", "remorse", "caring")),
-    ("He said \"no\" and just walked off.", ("surprise",)),
+    ('He said "no" and just walked off.', ("surprise",)),
     ("This is disgusting, honestly.", ("disgust",)),
     ("I'm nervous about the exam tomorrow", ("nervousness", "fear")),
     ("Okay, see you then.", ("neutral",)),
@@ -157,8 +169,9 @@ _GOEMOTIONS_ROWS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def make_goemotions(root: str | Path, rows: dict[str, int] | None = None,
-                    taxonomies: Sequence[str] = ("original", "ekman", "group")) -> Path:
+def make_goemotions(
+    root: str | Path, rows: dict[str, int] | None = None, taxonomies: Sequence[str] = ("original", "ekman", "group")
+) -> Path:
     """Write GoEmotions folders ``original/`` (28 labels), ``ekman/`` and ``group/`` (sentiment),
     each with ``labels.txt`` (no trailing newline, as shipped) and headerless TSVs
     ``text<TAB>ids<TAB>comment id``. The coarse folders use the official mappings with unique,
@@ -166,8 +179,11 @@ def make_goemotions(root: str | Path, rows: dict[str, int] | None = None,
     (cycling through a fixed list of single- and multi-label comments). Returns ``root``."""
     root = Path(root)
     rows = rows or {"train": 6, "dev": 2, "test": 2}
-    taxonomy_names = {"original": (GOEMOTIONS28, None), "ekman": (GOEMOTIONS_EKMAN_IDS, GOEMOTIONS_TO_EKMAN),
-                      "group": (GOEMOTIONS_GROUP_IDS, GOEMOTIONS_TO_SENTIMENT)}
+    taxonomy_names = {
+        "original": (GOEMOTIONS28, None),
+        "ekman": (GOEMOTIONS_EKMAN_IDS, GOEMOTIONS_TO_EKMAN),
+        "group": (GOEMOTIONS_GROUP_IDS, GOEMOTIONS_TO_SENTIMENT),
+    }
     for taxonomy in taxonomies:
         names, mapping = taxonomy_names[taxonomy]
         folder = root / taxonomy
@@ -190,19 +206,26 @@ def make_goemotions(root: str | Path, rows: dict[str, int] | None = None,
 # --- MELD ----------------------------------------------------------------------------------------
 
 _MELD_DIALOGUES: tuple[tuple[tuple[str, str, str, str], ...], ...] = (
-    (("Chandler", "I can’t believe you did that!", "surprise", "positive"),
-     ("Monica", "Well, somebody had to.", "neutral", "neutral"),
-     ("Chandler", "That’s… actually really sweet.", "joy", "positive")),
-    (("Ross", "You ate my sandwich?", "anger", "negative"),
-     ("Rachel", "I’m so sorry, I thought it was mine.", "sadness", "negative"),
-     ("Ross", "Ew, and you put ketchup on it.", "disgust", "negative")),
-    (("Phoebe", "Something is moving in there.", "fear", "negative"),
-     ("Joey", "Okay, I’ll check it.", "neutral", "neutral")),
+    (
+        ("Chandler", "I can’t believe you did that!", "surprise", "positive"),
+        ("Monica", "Well, somebody had to.", "neutral", "neutral"),
+        ("Chandler", "That’s… actually really sweet.", "joy", "positive"),
+    ),
+    (
+        ("Ross", "You ate my sandwich?", "anger", "negative"),
+        ("Rachel", "I’m so sorry, I thought it was mine.", "sadness", "negative"),
+        ("Ross", "Ew, and you put ketchup on it.", "disgust", "negative"),
+    ),
+    (
+        ("Phoebe", "Something is moving in there.", "fear", "negative"),
+        ("Joey", "Okay, I’ll check it.", "neutral", "neutral"),
+    ),
 )
 
 
-def make_meld(root: str | Path, splits: Sequence[str] = ("train", "dev", "test"),
-              with_video: bool = False, mojibake: bool = True) -> Path:
+def make_meld(
+    root: str | Path, splits: Sequence[str] = ("train", "dev", "test"), with_video: bool = False, mojibake: bool = True
+) -> Path:
     """Write ``{split}_sent_emo.csv`` with MELD's columns (``Sr No.`` first, quoted times), the
     same few dialogues per split. ``mojibake`` writes non-ASCII punctuation the way the published
     CSVs carry it ("’" as "â\\x80\\x99"). ``with_video`` also writes ``dia{D}_utt{U}.mp4`` clips
@@ -210,8 +233,19 @@ def make_meld(root: str | Path, splits: Sequence[str] = ("train", "dev", "test")
     ``train_splits/``, ``dev_splits_complete/``, ``output_repeated_splits_test/``. Returns ``root``.
     """
     root = Path(root)
-    header = ["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
-              "Season", "Episode", "StartTime", "EndTime"]
+    header = [
+        "Sr No.",
+        "Utterance",
+        "Speaker",
+        "Emotion",
+        "Sentiment",
+        "Dialogue_ID",
+        "Utterance_ID",
+        "Season",
+        "Episode",
+        "StartTime",
+        "EndTime",
+    ]
     for split in splits:
         rows, number = [], 0
         for dialogue, turns in enumerate(_MELD_DIALOGUES):
@@ -234,10 +268,29 @@ def write_clip(path: Path, seconds: float = 0.5) -> Path:
     if ffmpeg is None:
         raise RuntimeError("writing fixture videos needs the ffmpeg binary on PATH (apt install ffmpeg)")
     path.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run([ffmpeg, "-loglevel", "error", "-y",
-                    "-f", "lavfi", "-i", f"color=c=gray:s=64x48:r=10:d={seconds}",
-                    "-f", "lavfi", "-i", f"sine=frequency=440:sample_rate=16000:duration={seconds}",
-                    "-c:v", "mpeg4", "-c:a", "aac", "-shortest", str(path)], check=True)
+    subprocess.run(
+        [
+            ffmpeg,
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c=gray:s=64x48:r=10:d={seconds}",
+            "-f",
+            "lavfi",
+            "-i",
+            f"sine=frequency=440:sample_rate=16000:duration={seconds}",
+            "-c:v",
+            "mpeg4",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(path),
+        ],
+        check=True,
+    )
     return path
 
 
@@ -260,9 +313,16 @@ def make_iemocap(root: str | Path, sessions: Sequence[int] = (1, 2), seconds: fl
     6-class one, 16 in all. Returns the ``IEMOCAP_full_release`` folder.
     """
     release = Path(root) / "IEMOCAP_full_release"
-    words = {"neu": "Excuse me.", "hap": "That's wonderful news!", "exc": "We did it!",
-             "sad": "I miss her so much.", "ang": "Get out of my way.", "fru": "Why does this never work?",
-             "xxx": "I don't know what to say.", "sur": "Wait, really?"}
+    words = {
+        "neu": "Excuse me.",
+        "hap": "That's wonderful news!",
+        "exc": "We did it!",
+        "sad": "I miss her so much.",
+        "ang": "Get out of my way.",
+        "fru": "Why does this never work?",
+        "xxx": "I don't know what to say.",
+        "sur": "Wait, really?",
+    }
     for n in sessions:
         session = release / f"Session{n}"
         for suffix in IEMOCAP_FIXTURE_DIALOGS:
@@ -274,9 +334,12 @@ def make_iemocap(root: str | Path, sessions: Sequence[int] = (1, 2), seconds: fl
                 utterance = f"{dialog}_{gender}{counts[gender]:03d}"
                 counts[gender] += 1
                 start, end = 2.5 * i + 1.25, 2.5 * i + 3.0
-                evaluation += [f"[{start:.4f} - {end:.4f}]\t{utterance}\t{code}\t[2.5000, 3.0000, 3.5000]",
-                               f"C-E1:\t{IEMOCAP_CODES[code].capitalize()};\t()",
-                               "A-E1:\tval 3; act 3; dom  3;\t()", ""]
+                evaluation += [
+                    f"[{start:.4f} - {end:.4f}]\t{utterance}\t{code}\t[2.5000, 3.0000, 3.5000]",
+                    f"C-E1:\t{IEMOCAP_CODES[code].capitalize()};\t()",
+                    "A-E1:\tval 3; act 3; dom  3;\t()",
+                    "",
+                ]
                 transcript.append(f"{utterance} [{start:08.4f}-{end:08.4f}]: {words[code]}")
                 write_tone(session / "sentences" / "wav" / dialog / f"{utterance}.wav", seconds, 16000, i)
             (session / "dialog" / "EmoEvaluation").mkdir(parents=True, exist_ok=True)
@@ -291,12 +354,18 @@ def make_iemocap(root: str | Path, sessions: Sequence[int] = (1, 2), seconds: fl
 # intensities (happy, sad, anger, surprise, disgust, fear) the fixture's segments cycle through:
 # one emotion, two at once, none at all
 CMU_MOSEI_FIXTURE_INTENSITIES: tuple[tuple[float, ...], ...] = (
-    (2.0, 0, 0, 0, 0, 0), (0, 1.0, 0, 0, 0, 0.33), (0, 0, 1.67, 0, 0.67, 0), (0, 0, 0, 0, 0, 0),
-    (0.33, 0, 0, 1.0, 0, 0), (0, 0.67, 0, 0, 0, 0))
+    (2.0, 0, 0, 0, 0, 0),
+    (0, 1.0, 0, 0, 0, 0.33),
+    (0, 0, 1.67, 0, 0.67, 0),
+    (0, 0, 0, 0, 0, 0),
+    (0.33, 0, 0, 1.0, 0, 0),
+    (0, 0.67, 0, 0, 0, 0),
+)
 
 
-def make_cmu_mosei(root: str | Path, videos: int = 6, segments: int = 4, seconds: float = 1.0,
-                   with_folds: bool = True) -> Path:
+def make_cmu_mosei(
+    root: str | Path, videos: int = 6, segments: int = 4, seconds: float = 1.0, with_folds: bool = True
+) -> Path:
     """Write a CMU-MOSEI raw tree: ``CMU_MOSEI_Labels.csd`` (HDF5 in the SDK's layout, top group
     "All Labels"), a segmented transcript and a 16 kHz wav per video, ``segments`` labelled segments
     per video (``seconds`` long, 0.5 s apart) with intensities cycling through
@@ -304,6 +373,7 @@ def make_cmu_mosei(root: str | Path, videos: int = 6, segments: int = 4, seconds
     one valid and one test). Each transcript also has one line that no label matches, and video 0
     one labelled segment that no transcript line matches. Video ids look like YouTube ids."""
     import h5py
+
     root = Path(root)
     ids = [f"vid{i:02d}_{'x' * (i % 3)}Ab" for i in range(videos)]
     step = seconds + 0.5
@@ -313,21 +383,26 @@ def make_cmu_mosei(root: str | Path, videos: int = 6, segments: int = 4, seconds
         data = top.create_group("data")
         for v, video in enumerate(ids):
             n = segments + (1 if v == 0 else 0)
-            intervals = np.array([[0.25 + k * step, 0.25 + k * step + seconds] for k in range(n)])          # [n, 2]
-            features = np.array([[(-1) ** k * 0.5, *CMU_MOSEI_FIXTURE_INTENSITIES[(v + k) % 6]] for k in range(n)])  # [n, 7]
+            intervals = np.array([[0.25 + k * step, 0.25 + k * step + seconds] for k in range(n)])  # [n, 2]
+            features = np.array(
+                [[(-1) ** k * 0.5, *CMU_MOSEI_FIXTURE_INTENSITIES[(v + k) % 6]] for k in range(n)]
+            )  # [n, 7]
             group = data.create_group(video)
             group.create_dataset("intervals", data=intervals)
             group.create_dataset("features", data=features)
-            lines = [f"{video}___{k}___{intervals[k, 0]:.2f}___{intervals[k, 1]:.2f}___words of segment {k} of {video}"
-                     for k in range(segments)]
+            lines = [
+                f"{video}___{k}___{intervals[k, 0]:.2f}___{intervals[k, 1]:.2f}___words of segment {k} of {video}"
+                for k in range(segments)
+            ]
             lines.append(f"{video}___{segments + 5}___99.0___100.0___a line that no label matches")
             transcript = root / "Raw" / "Transcript" / "Segmented" / "Combined" / f"{video}.txt"
             transcript.parent.mkdir(parents=True, exist_ok=True)
             transcript.write_text("\n".join(lines) + "\n", encoding="utf-8")
             write_tone(root / "Raw" / "Audio" / "Full" / "WAV_16000" / f"{video}.wav", 0.5 + n * step, 16000, v)
         meta = top.create_group("metadata")
-        meta.create_dataset("dimension names", data=np.array(
-            [b"['sentiment', 'happy', 'sad', 'anger', 'surprise', 'disgust', 'fear']"]))
+        meta.create_dataset(
+            "dimension names", data=np.array([b"['sentiment', 'happy', 'sad', 'anger', 'surprise', 'disgust', 'fear']"])
+        )
     if with_folds:
         folds = {"train": ids[:-2], "valid": ids[-2:-1], "test": ids[-1:]}
         (root / "standard_folds.json").write_text(json.dumps(folds), encoding="utf-8")
@@ -335,6 +410,7 @@ def make_cmu_mosei(root: str | Path, videos: int = 6, segments: int = 4, seconds
 
 
 # --- CREMA-D and EmoDB ---------------------------------------------------------------------------
+
 
 def make_cremad(root: str | Path, actors: Sequence[int] = (1001, 1002), seconds: float = 0.3) -> Path:
     """Write ``root/AudioWAV/<actor>_<sentence>_<emotion>_<level>.wav`` (16 kHz) and
@@ -348,15 +424,21 @@ def make_cremad(root: str | Path, actors: Sequence[int] = (1001, 1002), seconds:
         takes += [("IEO", "NEU", "XX")]
         takes += [("IEO", e, level) for e in emotions if e != "NEU" for level in ("LO", "MD", "HI")]
         for sentence, emotion, level in takes:
-            write_tone(root / "AudioWAV" / f"{actor}_{sentence}_{emotion}_{level}.wav", seconds, 16000,
-                       emotions.index(emotion))
+            write_tone(
+                root / "AudioWAV" / f"{actor}_{sentence}_{emotion}_{level}.wav", seconds, 16000, emotions.index(emotion)
+            )
     demographics = [[a, 20 + a % 40, "Female" if a % 2 else "Male", "Caucasian", "Not Hispanic"] for a in actors]
     _write_csv(root / cremad.DEMOGRAPHICS_FILE, ["ActorID", "Age", "Sex", "Race", "Ethnicity"], demographics)
     return root
 
 
-def make_emodb(root: str | Path, speakers: Sequence[str] = ("03", "08"), texts: Sequence[str] = ("a01", "a02", "b01"),
-               seconds: float = 0.3, suffix: str = ".wav") -> Path:
+def make_emodb(
+    root: str | Path,
+    speakers: Sequence[str] = ("03", "08"),
+    texts: Sequence[str] = ("a01", "a02", "b01"),
+    seconds: float = 0.3,
+    suffix: str = ".wav",
+) -> Path:
     """Write ``root/wav/<speaker><text><emotion><version><suffix>`` (16 kHz; ``.wav`` as published or
     ``.flac``): every ``texts`` x 7 emotion letters for each speaker, version ``a``. Returns ``root``."""
     root = Path(root)
@@ -368,12 +450,20 @@ def make_emodb(root: str | Path, speakers: Sequence[str] = ("03", "08"), texts: 
 
 
 # The original download's folder names (their case varies; the file names carry the labels).
-TESS_FOLDERS: dict[str, str] = {"angry": "angry", "disgust": "disgust", "fear": "Fear", "happy": "happy",
-                                "neutral": "neutral", "ps": "Pleasant_surprise", "sad": "Sad"}
+TESS_FOLDERS: dict[str, str] = {
+    "angry": "angry",
+    "disgust": "disgust",
+    "fear": "Fear",
+    "happy": "happy",
+    "neutral": "neutral",
+    "ps": "Pleasant_surprise",
+    "sad": "Sad",
+}
 
 
-def make_tess(root: str | Path, words: Sequence[str] = ("book", "mill", "yes"), seconds: float = 0.3,
-              suffix: str = ".wav") -> Path:
+def make_tess(
+    root: str | Path, words: Sequence[str] = ("book", "mill", "yes"), seconds: float = 0.3, suffix: str = ".wav"
+) -> Path:
     """Write the original download's layout ``root/TESS Toronto emotional speech set data/
     <SPEAKER>_<Emotion folder>/<SPEAKER>_<word>_<emotion><suffix>`` (16 kHz) for both speakers, the
     7 emotions and ``words``. Returns ``root``."""
@@ -387,7 +477,14 @@ def make_tess(root: str | Path, words: Sequence[str] = ("book", "mill", "yes"), 
 
 
 MAKERS: dict[str, Callable[..., Path]] = {
-    "ravdess": make_ravdess, "ravdess_au": make_ravdess_au, "fer2013": make_fer,
-    "goemotions": make_goemotions, "meld": make_meld, "iemocap": make_iemocap, "cmu_mosei": make_cmu_mosei,
-    "cremad": make_cremad, "emodb": make_emodb, "tess": make_tess,
+    "ravdess": make_ravdess,
+    "ravdess_au": make_ravdess_au,
+    "fer2013": make_fer,
+    "goemotions": make_goemotions,
+    "meld": make_meld,
+    "iemocap": make_iemocap,
+    "cmu_mosei": make_cmu_mosei,
+    "cremad": make_cremad,
+    "emodb": make_emodb,
+    "tess": make_tess,
 }

@@ -16,15 +16,16 @@ The face table (``au_features.csv``: 35 OpenFace action units averaged over each
 fields, which we call the *take*. :func:`load` can join it into ``meta["au"]``; :func:`load_au`
 reads it alone, one sample per row, for face-only models.
 """
+
 from __future__ import annotations
 
 import csv
 import itertools
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -64,23 +65,27 @@ class ClipName:
     actor: str
 
     @classmethod
-    def parse(cls, stem: str) -> "ClipName | None":
+    def parse(cls, stem: str) -> ClipName | None:
         """Fields of ``stem`` (file name without suffix), or None when it is not a valid RAVDESS name."""
         match = _NAME.match(stem)
         if not match:
             return None
         name = cls(*match.groups())
-        valid = (name.modality in MODALITIES and name.vocal_channel in VOCAL_CHANNELS
-                 and name.emotion in RAVDESS_CODES and name.intensity in INTENSITIES
-                 and name.statement in SENTENCES and name.repetition in ("01", "02")
-                 and 1 <= int(name.actor) <= 24)
+        valid = (
+            name.modality in MODALITIES
+            and name.vocal_channel in VOCAL_CHANNELS
+            and name.emotion in RAVDESS_CODES
+            and name.intensity in INTENSITIES
+            and name.statement in SENTENCES
+            and name.repetition in ("01", "02")
+            and 1 <= int(name.actor) <= 24
+        )
         return name if valid else None
 
     @property
     def take(self) -> str:
         """The last six fields, shared by the audio-only, video-only and audio-video files of a take."""
-        return "-".join((self.vocal_channel, self.emotion, self.intensity, self.statement,
-                         self.repetition, self.actor))
+        return "-".join((self.vocal_channel, self.emotion, self.intensity, self.statement, self.repetition, self.actor))
 
     def meta(self) -> dict:
         """Every field in words, for ``Sample.meta``."""
@@ -103,8 +108,14 @@ class ClipName:
         label = RAVDESS_CODES[self.emotion]
         if calm_as_neutral and label == "calm":
             label = "neutral"
-        return Sample(id="-".join((self.modality, self.take)), dataset=dataset, label=label,
-                      speaker=speaker_id(int(self.actor)), text=SENTENCES[self.statement], **fields)
+        return Sample(
+            id="-".join((self.modality, self.take)),
+            dataset=dataset,
+            label=label,
+            speaker=speaker_id(int(self.actor)),
+            text=SENTENCES[self.statement],
+            **fields,
+        )
 
 
 def speaker_id(actor: int) -> str:
@@ -121,8 +132,14 @@ def expected_takes(actor: int) -> list[str]:
     return sorted(takes)
 
 
-def load(root: str | Path, *, calm_as_neutral: bool = False, au_csv: str | Path | None = None,
-         actors: Iterable[int] | None = None, strict: bool = True) -> list[Sample]:
+def load(
+    root: str | Path,
+    *,
+    calm_as_neutral: bool = False,
+    au_csv: str | Path | None = None,
+    actors: Iterable[int] | None = None,
+    strict: bool = True,
+) -> list[Sample]:
     """Load the RAVDESS speech clips under ``root``, one Sample per clip, sorted by id.
 
     ``label`` is the emotion in our spelling ("calm" -> "neutral" with ``calm_as_neutral``; the
@@ -133,8 +150,9 @@ def load(root: str | Path, *, calm_as_neutral: bool = False, au_csv: str | Path 
     row in the table get no ``"au"`` key and a warning says how many.
     ``strict=False`` turns incomplete actors into warnings instead of errors.
     """
-    folder = locate(root, "ravdess", _has_actor_folders,
-                    children=("Audio_Speech_Actors_01-24", "audio_speech_actors_01-24"))
+    folder = locate(
+        root, "ravdess", _has_actor_folders, children=("Audio_Speech_Actors_01-24", "audio_speech_actors_01-24")
+    )
     wanted = set(actors) if actors is not None else set(ACTORS)
     samples: list[Sample] = []
     for actor, actor_dir in _actor_folders(folder):
@@ -142,8 +160,9 @@ def load(root: str | Path, *, calm_as_neutral: bool = False, au_csv: str | Path 
             continue
         clips = _speech_clips(actor, actor_dir)
         _check_takes("ravdess", actor, set(clips), actor_dir, strict)
-        samples += [name.to_sample("ravdess", calm_as_neutral, audio=path, meta=name.meta())
-                    for name, path in clips.values()]
+        samples += [
+            name.to_sample("ravdess", calm_as_neutral, audio=path, meta=name.meta()) for name, path in clips.values()
+        ]
     if not samples:
         raise dataset_error("ravdess", f"no speech clips of actors {sorted(wanted)}", folder)
     _log_actor_coverage("RAVDESS speech", samples)
@@ -157,8 +176,7 @@ def _has_actor_folders(folder: Path) -> bool:
 
 
 def _actor_folders(folder: Path) -> list[tuple[int, Path]]:
-    found = sorted((int(m.group(1)), p) for p in folder.iterdir()
-                   if p.is_dir() and (m := _ACTOR_DIR.match(p.name)))
+    found = sorted((int(m.group(1)), p) for p in folder.iterdir() if p.is_dir() and (m := _ACTOR_DIR.match(p.name)))
     strangers = [p.name for a, p in found if a not in ACTORS]
     if strangers:
         raise dataset_error("ravdess", f"actor folders outside 01-24: {strangers}", folder)
@@ -180,8 +198,11 @@ def _speech_clips(actor: int, actor_dir: Path) -> dict[str, tuple[ClipName, Path
         else:
             clips[name.take] = (name, path)
     if bad:
-        raise dataset_error("ravdess", f"{len(bad)} audio file(s) whose names are not RAVDESS speech "
-                            f"takes of actor {actor:02d}: {summarise(bad)}", actor_dir)
+        raise dataset_error(
+            "ravdess",
+            f"{len(bad)} audio file(s) whose names are not RAVDESS speech takes of actor {actor:02d}: {summarise(bad)}",
+            actor_dir,
+        )
     if other_kinds:
         log.info("RAVDESS: skipped %d non-speech or non-audio-only files in %s", other_kinds, actor_dir)
     return clips
@@ -192,18 +213,30 @@ def _check_takes(dataset: str, actor: int, found: set[str], where: Path, strict:
     missing = [t for t in expected_takes(actor) if t not in found]
     if missing:
         prefix = "03" if dataset == "ravdess" else "01"
-        check_count(dataset, f"actor {actor:02d} is incomplete, missing {summarise(f'{prefix}-{t}' for t in missing)}",
-                    len(found), TAKES_PER_ACTOR, where, strict=strict)
+        check_count(
+            dataset,
+            f"actor {actor:02d} is incomplete, missing {summarise(f'{prefix}-{t}' for t in missing)}",
+            len(found),
+            TAKES_PER_ACTOR,
+            where,
+            strict=strict,
+        )
 
 
 def _log_actor_coverage(title: str, samples: list[Sample]) -> None:
     """Say which actors a (valid) subset has; whole actors make a whole release of 1,440 takes."""
     present = sorted({s.meta["actor"] for s in samples})
-    log.info("%s: %d clips from %d of 24 actors (%s)", title, len(samples), len(present),
-             summarise([f"{a:02d}" for a in present], 24))
+    log.info(
+        "%s: %d clips from %d of 24 actors (%s)",
+        title,
+        len(samples),
+        len(present),
+        summarise([f"{a:02d}" for a in present], 24),
+    )
 
 
 # --- facial action units -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class AuTable:
@@ -243,17 +276,20 @@ def read_au_table(path: str | Path) -> AuTable:
 
 def _join_action_units(samples: list[Sample], table: AuTable) -> list[Sample]:
     by_take = table.by_take()
-    joined = [replace(s, meta={**s.meta, "au": by_take[s.meta["take"]]})
-              if s.meta["take"] in by_take else s for s in samples]
+    joined = [
+        replace(s, meta={**s.meta, "au": by_take[s.meta["take"]]}) if s.meta["take"] in by_take else s for s in samples
+    ]
     without = sum(s.meta["take"] not in by_take for s in samples)
     if without:
-        log.warning("RAVDESS: %d of %d clips have no row in %s (they get no meta['au'])",
-                    without, len(samples), table.path)
+        log.warning(
+            "RAVDESS: %d of %d clips have no row in %s (they get no meta['au'])", without, len(samples), table.path
+        )
     return joined
 
 
-def load_au(path: str | Path, *, calm_as_neutral: bool = False, actors: Iterable[int] | None = None,
-            strict: bool = True) -> list[Sample]:
+def load_au(
+    path: str | Path, *, calm_as_neutral: bool = False, actors: Iterable[int] | None = None, strict: bool = True
+) -> list[Sample]:
     """The action-unit table alone: one Sample per row (face-only models), sorted by id.
 
     ``id`` is the table's ``clip_id`` (``01-01-...``), ``meta["au"]`` the float32 [35] vector in
@@ -276,6 +312,7 @@ def load_au(path: str | Path, *, calm_as_neutral: bool = False, actors: Iterable
 
 
 # --- duplicates ----------------------------------------------------------------------------------
+
 
 def find_duplicates(samples: Iterable[Sample], tolerance: int = 16) -> list[tuple[str, ...]]:
     """Ids of clips whose audio is the same take recorded once (see

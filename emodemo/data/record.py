@@ -1,11 +1,13 @@
 """One record type for every sample of every dataset."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-AUDIO_SUFFIXES = (".wav", ".flac")   # the audio files a corpus loader reads (a corpus's release, or FLAC copies of it)
+AUDIO_SUFFIXES = (".wav", ".flac")  # the audio files a corpus loader reads (a corpus's release, or FLAC copies of it)
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,15 @@ Protocols:
 The committed files in ``splits/`` (RAVDESS actors 01-20: 5-fold and final, seed 0;
 IEMOCAP leave-one-session-out) are written by ``python -m emodemo.data.splits``.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import random
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from emodemo.core.files import SPLITS
 from emodemo.data.record import Sample
@@ -62,8 +63,9 @@ class Fold:
 OFFICIAL = Fold("official", train=("train",), val=("dev",), test=("test",), key="split")
 
 
-def kfold_by_speaker(samples: Iterable[Sample], k: int = 5, seed: int = 0, val_speakers: int = 2,
-                     stratify: str | None = None) -> list[Fold]:
+def kfold_by_speaker(
+    samples: Iterable[Sample], k: int = 5, seed: int = 0, val_speakers: int = 2, stratify: str | None = None
+) -> list[Fold]:
     """``k`` speaker-independent folds (see the module docstring).
 
     Speakers are shuffled with ``random.Random(seed)`` (within each ``meta[stratify]`` value when
@@ -74,8 +76,9 @@ def kfold_by_speaker(samples: Iterable[Sample], k: int = 5, seed: int = 0, val_s
     groups = _deal(_speaker_strata(samples, stratify), k, seed)
     everyone = [s for g in groups for s in g]
     if val_speakers >= len(everyone) - max(map(len, groups)):
-        raise ValueError(f"{len(everyone)} speakers in {k} folds leave no training speaker with "
-                         f"{val_speakers} validation speakers")
+        raise ValueError(
+            f"{len(everyone)} speakers in {k} folds leave no training speaker with {val_speakers} validation speakers"
+        )
     folds = []
     for i, test in enumerate(groups):
         later_groups = [s for j in range(1, k) for s in groups[(i + j) % k]]
@@ -85,8 +88,7 @@ def kfold_by_speaker(samples: Iterable[Sample], k: int = 5, seed: int = 0, val_s
     return folds
 
 
-def final_split(samples: Iterable[Sample], val_speakers: int = 2, seed: int = 0,
-                stratify: str | None = None) -> Fold:
+def final_split(samples: Iterable[Sample], val_speakers: int = 2, seed: int = 0, stratify: str | None = None) -> Fold:
     """Train on every speaker except ``val_speakers`` (chosen as in :func:`kfold_by_speaker`,
     alternating strata); the test part is empty."""
     strata = _speaker_strata(samples, stratify)
@@ -112,8 +114,14 @@ def leave_one_session_out(samples: Iterable[Sample], val: str = "other_speaker")
         if val == "next_session":
             val_session = names[(i + 1) % len(names)]
             train = [p for n in names if n not in (held_out, val_session) for p in sessions[n]]
-            folds.append(Fold(f"test_{held_out}", tuple(sorted(train)), tuple(sorted(sessions[val_session])),
-                              tuple(sorted(sessions[held_out]))))
+            folds.append(
+                Fold(
+                    f"test_{held_out}",
+                    tuple(sorted(train)),
+                    tuple(sorted(sessions[val_session])),
+                    tuple(sorted(sessions[held_out])),
+                )
+            )
         elif val == "other_speaker":
             train = [p for n in names if n != held_out for p in sessions[n]]
             for speaker in sorted(sessions[held_out]):
@@ -124,8 +132,9 @@ def leave_one_session_out(samples: Iterable[Sample], val: str = "other_speaker")
     return folds
 
 
-def apply(samples: Iterable[Sample], fold: Fold,
-          strict: bool = True) -> tuple[list[Sample], list[Sample], list[Sample]]:
+def apply(
+    samples: Iterable[Sample], fold: Fold, strict: bool = True
+) -> tuple[list[Sample], list[Sample], list[Sample]]:
     """(train, val, test) samples of a fold, in input order.
 
     Samples whose ``<key>`` the fold does not name are left out (e.g. RAVDESS actors 21-24 with
@@ -136,10 +145,13 @@ def apply(samples: Iterable[Sample], fold: Fold,
     present = {getattr(s, fold.key) for s in samples}
     missing = sorted(set(fold.train + fold.val + fold.test) - present)
     if strict and missing:
-        raise ValueError(f"fold {fold.name} names {fold.key} values absent from the samples: {missing} "
-                         f"(present: {sorted(map(str, present))[:8]} ...); pass strict=False to ignore")
-    train, val, test = ([s for s in samples if getattr(s, fold.key) in set(names)]
-                        for names in (fold.train, fold.val, fold.test))
+        raise ValueError(
+            f"fold {fold.name} names {fold.key} values absent from the samples: {missing} "
+            f"(present: {sorted(map(str, present))[:8]} ...); pass strict=False to ignore"
+        )
+    train, val, test = (
+        [s for s in samples if getattr(s, fold.key) in set(names)] for names in (fold.train, fold.val, fold.test)
+    )
     return train, val, test
 
 
@@ -158,11 +170,14 @@ def load_splits(path: str | Path) -> list[Fold]:
     if not path.is_file() and (SPLITS_DIR / path).is_file():
         path = SPLITS_DIR / path
     if not path.is_file():
-        raise FileNotFoundError(f"split file {path} not found; committed ones: "
-                                f"{sorted(p.name for p in SPLITS_DIR.glob('*.json'))}")
+        raise FileNotFoundError(
+            f"split file {path} not found; committed ones: {sorted(p.name for p in SPLITS_DIR.glob('*.json'))}"
+        )
     try:
-        return [Fold(f["name"], tuple(f["train"]), tuple(f["val"]), tuple(f["test"]), f.get("key", "speaker"))
-                for f in json.loads(path.read_text(encoding="utf-8"))["folds"]]
+        return [
+            Fold(f["name"], tuple(f["train"]), tuple(f["val"]), tuple(f["test"]), f.get("key", "speaker"))
+            for f in json.loads(path.read_text(encoding="utf-8"))["folds"]
+        ]
     except (KeyError, TypeError, json.JSONDecodeError) as error:
         raise ValueError(f"{path} is not a split file written by save_splits: {error}") from None
 
@@ -209,25 +224,50 @@ def _interleave(group: list[tuple[str, str]]) -> list[str]:
 def write_committed(ravdess_root: Path | None, out: Path = SPLITS_DIR) -> list[Path]:
     """Regenerate the committed split files (RAVDESS from its folder; IEMOCAP from its speaker names)."""
     from emodemo.data import ravdess  # the loader is needed only here
+
     written = []
     if ravdess_root is not None:
         actors = ravdess.load(ravdess_root, actors=range(1, 21))
         info = {"dataset": "ravdess", "speakers": "Actor_01..Actor_20", "seed": 0, "stratify": "gender"}
-        written.append(save_splits(out / RAVDESS_KFOLD, kfold_by_speaker(actors, 5, 0, 2, "gender"),
-                                   protocol="5-fold by actor, 2 validation actors per fold", **info))
-        written.append(save_splits(out / RAVDESS_FINAL, [final_split(actors, 2, 0, "gender")],
-                                   protocol="final: train on 18 actors, validate on 2", **info))
-    sessions = [Sample(id=f"Ses0{n}{g}", dataset="iemocap", label=None, speaker=f"Ses0{n}{g}", group=f"Ses0{n}")
-                for n in range(1, 6) for g in "FM"]
-    written.append(save_splits(out / IEMOCAP_LOSO, leave_one_session_out(sessions),
-                               dataset="iemocap", protocol="leave one session out; the held-out "
-                               "session's other speaker validates"))
+        written.append(
+            save_splits(
+                out / RAVDESS_KFOLD,
+                kfold_by_speaker(actors, 5, 0, 2, "gender"),
+                protocol="5-fold by actor, 2 validation actors per fold",
+                **info,
+            )
+        )
+        written.append(
+            save_splits(
+                out / RAVDESS_FINAL,
+                [final_split(actors, 2, 0, "gender")],
+                protocol="final: train on 18 actors, validate on 2",
+                **info,
+            )
+        )
+    sessions = [
+        Sample(id=f"Ses0{n}{g}", dataset="iemocap", label=None, speaker=f"Ses0{n}{g}", group=f"Ses0{n}")
+        for n in range(1, 6)
+        for g in "FM"
+    ]
+    written.append(
+        save_splits(
+            out / IEMOCAP_LOSO,
+            leave_one_session_out(sessions),
+            dataset="iemocap",
+            protocol="leave one session out; the held-out session's other speaker validates",
+        )
+    )
     return written
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="Write the committed split files under splits/.")
-    parser.add_argument("--ravdess", type=Path, default=Path("../shared/datasets/ravdess_speech"),
-                        help="RAVDESS speech folder (actors 01-20 are used)")
+    parser.add_argument(
+        "--ravdess",
+        type=Path,
+        default=Path("../shared/datasets/ravdess_speech"),
+        help="RAVDESS speech folder (actors 01-20 are used)",
+    )
     for written_path in write_committed(parser.parse_args().ravdess):
         print("wrote", written_path)

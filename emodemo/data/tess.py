@@ -14,6 +14,7 @@ and settings are **chosen** on the first half and **reported** on the second, on
 choice. ``Sample.split`` is ``"choose"`` or ``"report"`` (words outside the committed 50, which
 a full download has, get ``None``).
 """
+
 from __future__ import annotations
 
 import json
@@ -59,11 +60,18 @@ def load(root: str | Path, *, strict: bool = True) -> list[Sample]:
             continue
         speaker, word = match.group(1).upper(), match.group(2).lower()
         gender, age = SPEAKERS[speaker]
-        samples.append(Sample(
-            id=f"{speaker}_{word}_{emotion}", dataset="tess", label=TESS_CODES[emotion], speaker=speaker,
-            audio=path, text=CARRIER.format(word), split=halves.get(word),
-            meta={"word": word, "gender": gender, "age": age, "language": "en"},
-        ))
+        samples.append(
+            Sample(
+                id=f"{speaker}_{word}_{emotion}",
+                dataset="tess",
+                label=TESS_CODES[emotion],
+                speaker=speaker,
+                audio=path,
+                text=CARRIER.format(word),
+                split=halves.get(word),
+                meta={"word": word, "gender": gender, "age": age, "language": "en"},
+            )
+        )
     if bad:
         raise dataset_error("tess", f"{len(bad)} audio files are not TESS clips: {summarise(bad)}", folder)
     ids = [s.id for s in samples]
@@ -80,5 +88,6 @@ def load(root: str | Path, *, strict: bool = True) -> list[Sample]:
 
 
 def _has_clips(folder: Path) -> bool:
-    return any(_NAME.match(p.stem) for p in folder.glob("*/*") if p.suffix.lower() in AUDIO_SUFFIXES) or \
-        any(_NAME.match(p.stem) for p in folder.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    return any(_NAME.match(p.stem) for p in folder.glob("*/*") if p.suffix.lower() in AUDIO_SUFFIXES) or any(
+        _NAME.match(p.stem) for p in folder.glob("*") if p.suffix.lower() in AUDIO_SUFFIXES
+    )

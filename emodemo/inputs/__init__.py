@@ -6,7 +6,7 @@ Code outside the package imports from here, not from the modules; ``normalise`` 
 the name of its module, so it and ``describe`` come from :mod:`emodemo.inputs.normalise`.
 """
 
-from emodemo.inputs.audio import AudioError, SAMPLE_RATE, load_audio, log_mel, mfcc, probe_duration, voiced_bounds
+from emodemo.inputs.audio import SAMPLE_RATE, AudioError, load_audio, log_mel, mfcc, probe_duration, voiced_bounds
 from emodemo.inputs.augment import robustness_conditions
 from emodemo.inputs.handcrafted import clip_features, mid_term_features, short_term_features
 from emodemo.inputs.long_audio import read_span
@@ -15,7 +15,22 @@ from emodemo.inputs.text import MINILM, load_text_encoder
 from emodemo.inputs.video import detect_faces, face_crops
 
 __all__ = [
-    "AudioError", "MINILM", "SAMPLE_RATE", "SegmentOptions", "StreamingSegmenter", "clip_features",
-    "detect_faces", "face_crops", "load_audio", "load_text_encoder", "log_mel", "mfcc", "mid_term_features",
-    "probe_duration", "read_span", "robustness_conditions", "short_term_features", "voiced_bounds",
+    "AudioError",
+    "MINILM",
+    "SAMPLE_RATE",
+    "SegmentOptions",
+    "StreamingSegmenter",
+    "clip_features",
+    "detect_faces",
+    "face_crops",
+    "load_audio",
+    "load_text_encoder",
+    "log_mel",
+    "mfcc",
+    "mid_term_features",
+    "probe_duration",
+    "read_span",
+    "robustness_conditions",
+    "short_term_features",
+    "voiced_bounds",
 ]

@@ -17,6 +17,7 @@ The mel filterbank and the DCT matrix are built here from their definitions
 (:func:`mel_filterbank`, :func:`dct_matrix`) rather than loaded from a library's asset file, and
 :mod:`emodemo.inputs.handcrafted` reuses them for its 50 ms frames.
 """
+
 from __future__ import annotations
 
 import functools
@@ -34,7 +35,7 @@ import torch.nn.functional as F
 from scipy.signal import resample_poly
 
 SAMPLE_RATE = 16_000
-MAX_SECONDS = 30.0    # Whisper's window: every model hears at most a clip's first 30 s (the app says so)
+MAX_SECONDS = 30.0  # Whisper's window: every model hears at most a clip's first 30 s (the app says so)
 # Containers libsndfile reads in-process; anything else is decoded by ffmpeg.
 SOUNDFILE_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".oga"})
 # Upper bound on one ffmpeg / ffprobe call (a normal 30 s clip decodes in well under a second), so a
@@ -58,6 +59,7 @@ class AudioError(ValueError):
 # --------------------------------------------------------------------------------------------
 # Decoding
 # --------------------------------------------------------------------------------------------
+
 
 def load_audio(path: str | os.PathLike, sr: int = SAMPLE_RATE, max_seconds: float | None = None) -> np.ndarray:
     """Decode ``path`` to a mono float32 waveform at ``sr`` Hz with samples in [-1, 1].
@@ -111,9 +113,23 @@ def _header(path: str | os.PathLike, entries: str):
             return soundfile.info(str(file)), None
         except (soundfile.LibsndfileError, RuntimeError):
             pass  # ffprobe below gets its chance
-    report = json.loads(_run_tool(
-        ["ffprobe", "-v", "error", *ffmpeg_input(file), "-select_streams", "a:0",
-         "-show_entries", entries, "-of", "json"], file))
+    report = json.loads(
+        _run_tool(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                *ffmpeg_input(file),
+                "-select_streams",
+                "a:0",
+                "-show_entries",
+                entries,
+                "-of",
+                "json",
+            ],
+            file,
+        )
+    )
     if not report.get("streams"):
         raise AudioError(f"{file.name} has no audio track")
     return None, report
@@ -137,8 +153,8 @@ SILENCE_DBFS = -60.0  # loudest 25 ms frame below this: nothing but a muted micr
 
 def frame_rms(samples: np.ndarray, frame: int = 400) -> np.ndarray:
     """RMS of each ``frame``-sample frame (the last one zero-padded): ``[S]`` -> ``[ceil(S / frame)]``."""
-    frames = np.pad(samples, (0, -samples.size % frame)).reshape(-1, frame)      # [n_frames, frame]
-    return np.sqrt((frames ** 2).mean(axis=1))
+    frames = np.pad(samples, (0, -samples.size % frame)).reshape(-1, frame)  # [n_frames, frame]
+    return np.sqrt((frames**2).mean(axis=1))
 
 
 def loudest_frame_dbfs(wave: np.ndarray | torch.Tensor, frame: int = 400) -> float:
@@ -159,8 +175,14 @@ def is_silent(wave: np.ndarray | torch.Tensor, threshold_db: float = SILENCE_DBF
     return loudest_frame_dbfs(wave) < threshold_db
 
 
-def voiced_bounds(wave: np.ndarray | torch.Tensor, below_peak_db: float = 45.0, above_floor_db: float = 15.0, margin_s: float = 0.1,
-                  sr: int = SAMPLE_RATE, frame: int = 400) -> tuple[int, int]:
+def voiced_bounds(
+    wave: np.ndarray | torch.Tensor,
+    below_peak_db: float = 45.0,
+    above_floor_db: float = 15.0,
+    margin_s: float = 0.1,
+    sr: int = SAMPLE_RATE,
+    frame: int = 400,
+) -> tuple[int, int]:
     """``(start, end)`` samples from the first to the last 25 ms frame within ``below_peak_db`` dB of
     the loudest frame and ``above_floor_db`` over the noise floor (the 10th percentile of frame
     levels; this decides for quiet takes), widened by ``margin_s`` on each side: the clip without
@@ -169,10 +191,10 @@ def voiced_bounds(wave: np.ndarray | torch.Tensor, below_peak_db: float = 45.0, 
     samples = np.asarray(wave, dtype=np.float64).ravel()
     if samples.size == 0 or is_silent(samples):
         return 0, samples.size
-    level = frame_rms(samples, frame)                                           # [n_frames]
-    floor = np.percentile(level, 10)                                            # the room's noise
+    level = frame_rms(samples, frame)  # [n_frames]
+    floor = np.percentile(level, 10)  # the room's noise
     threshold = max(level.max() * 10.0 ** (-below_peak_db / 20.0), floor * 10.0 ** (above_floor_db / 20.0))
-    if threshold > level.max():                                                 # no quiet part: nothing to cut
+    if threshold > level.max():  # no quiet part: nothing to cut
         return 0, samples.size
     loud = np.flatnonzero(level >= threshold)
     margin = int(round(margin_s * sr))
@@ -206,13 +228,25 @@ def _decode_with_ffmpeg(file: Path, sr: int, max_seconds: float | None) -> np.nd
     return np.frombuffer(_run_tool(decode_command(file, sr, seconds=max_seconds), file), dtype=np.float32).copy()
 
 
-def decode_command(file: Path, sr: int = SAMPLE_RATE, channels: int = 1, start: float | None = None,
-                   seconds: float | None = None) -> list[str]:
+def decode_command(
+    file: Path, sr: int = SAMPLE_RATE, channels: int = 1, start: float | None = None, seconds: float | None = None
+) -> list[str]:
     """ffmpeg's command decoding the first audio stream of ``file`` (opened as :func:`ffmpeg_input`
     says) to raw float32 samples at ``sr`` on stdout, ``channels`` interleaved (1: mixed), from
     ``start`` for at most ``seconds`` (None: from the start / to the end)."""
-    command = ["ffmpeg", "-nostdin", "-v", "error", *(["-ss", f"{start:.6f}"] if start is not None else []),
-               *ffmpeg_input(file), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    command = [
+        "ffmpeg",
+        "-nostdin",
+        "-v",
+        "error",
+        *(["-ss", f"{start:.6f}"] if start is not None else []),
+        *ffmpeg_input(file),
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-sn",
+        "-dn",
+    ]
     if seconds is not None:
         command += ["-t", f"{seconds:.6f}"]
     return command + ["-ac", str(channels), "-ar", str(sr), "-f", "f32le", "-acodec", "pcm_f32le", "-"]
@@ -246,11 +280,15 @@ def tool_failure(stderr: bytes, returncode: int, file: Path) -> AudioError:
     if "matches no streams" in message:
         return AudioError(f"{file.name} has no audio track")
     if "not on whitelist" in message:
-        return AudioError(f"{file.name} is not in a format the app reads (sound: wav, flac, ogg, mp3, m4a, "
-                          "webm; video: mp4, mov, mkv, webm, avi)")
+        return AudioError(
+            f"{file.name} is not in a format the app reads (sound: wav, flac, ogg, mp3, m4a, "
+            "webm; video: mp4, mov, mkv, webm, avi)"
+        )
     last_line = message.splitlines()[-1] if message else f"exit status {returncode}"
-    return AudioError(f"could not decode {file.name}: it is not a sound or video file the app reads, or it is "
-                      f"damaged ({without_folders(last_line, file)})")
+    return AudioError(
+        f"could not decode {file.name}: it is not a sound or video file the app reads, or it is "
+        f"damaged ({without_folders(last_line, file)})"
+    )
 
 
 def without_folders(message: str, file: Path) -> str:
@@ -299,12 +337,12 @@ def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: fl
     the matrices shipped with openai-whisper). Cached and read-only.
     """
     fmax = sr / 2.0 if fmax is None else fmax
-    bin_hz = np.fft.rfftfreq(n_fft, d=1.0 / sr)                                            # [F]
-    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))       # [M + 2]
-    widths = np.diff(edges_hz)                                                              # [M + 1]
-    distance = edges_hz[:, None] - bin_hz[None, :]                                          # [M + 2, F]
-    rising = -distance[:-2] / widths[:-1, None]                                             # [M, F]
-    falling = distance[2:] / widths[1:, None]                                               # [M, F]
+    bin_hz = np.fft.rfftfreq(n_fft, d=1.0 / sr)  # [F]
+    edges_hz = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))  # [M + 2]
+    widths = np.diff(edges_hz)  # [M + 1]
+    distance = edges_hz[:, None] - bin_hz[None, :]  # [M + 2, F]
+    rising = -distance[:-2] / widths[:-1, None]  # [M, F]
+    falling = distance[2:] / widths[1:, None]  # [M, F]
     filters = np.maximum(0.0, np.minimum(rising, falling))
     filters *= (2.0 / (edges_hz[2:] - edges_hz[:-2]))[:, None]
     filters = filters.astype(np.float32)
@@ -334,6 +372,7 @@ def _like(array: np.ndarray, audio: torch.Tensor) -> torch.Tensor:
 # Spectral features in torch
 # --------------------------------------------------------------------------------------------
 
+
 def log_mel(wave: np.ndarray | torch.Tensor, n_mels: int = 80, pad_to_30s: bool = False) -> torch.Tensor:
     """Whisper's log-mel spectrogram of a 16 kHz waveform: [..., S] -> [..., n_mels, S // 160].
 
@@ -344,18 +383,24 @@ def log_mel(wave: np.ndarray | torch.Tensor, n_mels: int = 80, pad_to_30s: bool 
     one. ``pad_to_30s`` first zero-pads (or cuts) the wave to 30 s, giving the 3000 frames a
     Whisper encoder expects.
     """
-    audio = _waveform_tensor(wave)                                                      # [..., S]
+    audio = _waveform_tensor(wave)  # [..., S]
     if pad_to_30s:
         audio = F.pad(audio, (0, max(0, WHISPER_CHUNK_SAMPLES - audio.shape[-1])))[..., :WHISPER_CHUNK_SAMPLES]
-    power = _power_spectrogram(audio, WHISPER_N_FFT, WHISPER_HOP)[..., :-1]            # [..., 201, T]
+    power = _power_spectrogram(audio, WHISPER_N_FFT, WHISPER_HOP)[..., :-1]  # [..., 201, T]
     filters = _like(mel_filterbank(SAMPLE_RATE, WHISPER_N_FFT, n_mels), audio)
-    log_spec = (filters @ power).clamp(min=1e-10).log10()                              # [..., n_mels, T]
+    log_spec = (filters @ power).clamp(min=1e-10).log10()  # [..., n_mels, T]
     floor = log_spec.amax(dim=(-2, -1), keepdim=True) - 8.0
     return (torch.maximum(log_spec, floor) + 4.0) / 4.0
 
 
-def mfcc(wave: np.ndarray | torch.Tensor, sr: int = SAMPLE_RATE, n_mfcc: int = 13, n_mels: int = 40,
-         n_fft: int = 400, hop_length: int = 160) -> torch.Tensor:
+def mfcc(
+    wave: np.ndarray | torch.Tensor,
+    sr: int = SAMPLE_RATE,
+    n_mfcc: int = 13,
+    n_mels: int = 40,
+    n_fft: int = 400,
+    hop_length: int = 160,
+) -> torch.Tensor:
     """Mel-frequency cepstral coefficients: [..., S] -> [..., n_mfcc, 1 + S // hop_length].
 
     Power of a centred Hann STFT (default 25 ms windows every 10 ms at 16 kHz) -> ``n_mels``
@@ -365,11 +410,11 @@ def mfcc(wave: np.ndarray | torch.Tensor, sr: int = SAMPLE_RATE, n_mfcc: int = 1
     """
     if n_mfcc > n_mels:
         raise ValueError(f"n_mfcc ({n_mfcc}) cannot exceed n_mels ({n_mels})")
-    audio = _waveform_tensor(wave)                                                      # [..., S]
-    power = _power_spectrogram(audio, n_fft, hop_length)                               # [..., F, T]
+    audio = _waveform_tensor(wave)  # [..., S]
+    power = _power_spectrogram(audio, n_fft, hop_length)  # [..., F, T]
     filters = _like(mel_filterbank(sr, n_fft, n_mels), audio)  # [n_mels, F]
-    mel_db = 10.0 * (filters @ power).clamp(min=1e-10).log10()                         # [..., n_mels, T]
-    return _like(dct_matrix(n_mfcc, n_mels), audio) @ mel_db   # [..., n_mfcc, T]
+    mel_db = 10.0 * (filters @ power).clamp(min=1e-10).log10()  # [..., n_mels, T]
+    return _like(dct_matrix(n_mfcc, n_mels), audio) @ mel_db  # [..., n_mfcc, T]
 
 
 def _waveform_tensor(wave: np.ndarray | torch.Tensor) -> torch.Tensor:
@@ -384,7 +429,7 @@ def _power_spectrogram(audio: torch.Tensor, n_fft: int, hop_length: int) -> torc
     if audio.shape[-1] <= n_fft // 2:  # reflect padding needs more samples than half a window
         audio = F.pad(audio, (0, n_fft // 2 + 1 - audio.shape[-1]))
     batch_shape = audio.shape[:-1]
-    flat = audio.reshape(-1, audio.shape[-1])                                           # [B, S]
+    flat = audio.reshape(-1, audio.shape[-1])  # [B, S]
     window = torch.hann_window(n_fft, device=audio.device, dtype=audio.dtype)
-    spec = torch.stft(flat, n_fft, hop_length, window=window, return_complex=True)      # [B, F, T]
+    spec = torch.stft(flat, n_fft, hop_length, window=window, return_complex=True)  # [B, F, T]
     return (spec.abs() ** 2).reshape(*batch_shape, *spec.shape[-2:])

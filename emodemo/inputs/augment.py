@@ -10,50 +10,86 @@ once and cached (:data:`SETTINGS` goes into the cache key).
 Babble is kept out of training on purpose: the robustness set's babble condition (:func:`babble`,
 other speakers' clips summed) then measures a noise the models never trained on.
 """
+
 from __future__ import annotations
 
 import functools
 import hashlib
 import random
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from emodemo.inputs.audio import SAMPLE_RATE
 
-SETTINGS = {"version": 1, "gain_db": [-12, 12], "noise_snr_db": [5, 30], "pitch_semitones": [-2, 2],
-            "tempo": [0.85, 1.15], "telephone": [300, 3400], "mp3_kbps": [16, 64], "reverb_rt60_s": [0.15, 0.8]}
+SETTINGS = {
+    "version": 1,
+    "gain_db": [-12, 12],
+    "noise_snr_db": [5, 30],
+    "pitch_semitones": [-2, 2],
+    "tempo": [0.85, 1.15],
+    "telephone": [300, 3400],
+    "mp3_kbps": [16, 64],
+    "reverb_rt60_s": [0.15, 0.8],
+}
 
 
 @functools.lru_cache(maxsize=1)
 def training_chain():
     """The random chain a training copy goes through (each step with its own probability)."""
     import audiomentations as A
-    return A.Compose([
-        A.Gain(min_gain_db=SETTINGS["gain_db"][0], max_gain_db=SETTINGS["gain_db"][1], p=0.5),
-        A.RoomSimulator(min_target_rt60=SETTINGS["reverb_rt60_s"][0], max_target_rt60=SETTINGS["reverb_rt60_s"][1],
-                        calculation_mode="rt60", use_ray_tracing=False, max_order=3, leave_length_unchanged=True,
-                        p=0.3),
-        A.OneOf([A.AddGaussianSNR(min_snr_db=SETTINGS["noise_snr_db"][0], max_snr_db=SETTINGS["noise_snr_db"][1]),
-                 A.AddColorNoise(min_snr_db=SETTINGS["noise_snr_db"][0], max_snr_db=SETTINGS["noise_snr_db"][1])],
-                p=0.5),
-        A.PitchShift(min_semitones=SETTINGS["pitch_semitones"][0], max_semitones=SETTINGS["pitch_semitones"][1],
-                     p=0.4),
-        A.TimeStretch(min_rate=SETTINGS["tempo"][0], max_rate=SETTINGS["tempo"][1], leave_length_unchanged=False,
-                      p=0.4),
-        A.OneOf([telephone_band(), A.Mp3Compression(min_bitrate=SETTINGS["mp3_kbps"][0],
-                                                    max_bitrate=SETTINGS["mp3_kbps"][1], backend="fast-mp3-augment")],
-                p=0.3),
-    ])
+
+    return A.Compose(
+        [
+            A.Gain(min_gain_db=SETTINGS["gain_db"][0], max_gain_db=SETTINGS["gain_db"][1], p=0.5),
+            A.RoomSimulator(
+                min_target_rt60=SETTINGS["reverb_rt60_s"][0],
+                max_target_rt60=SETTINGS["reverb_rt60_s"][1],
+                calculation_mode="rt60",
+                use_ray_tracing=False,
+                max_order=3,
+                leave_length_unchanged=True,
+                p=0.3,
+            ),
+            A.OneOf(
+                [
+                    A.AddGaussianSNR(min_snr_db=SETTINGS["noise_snr_db"][0], max_snr_db=SETTINGS["noise_snr_db"][1]),
+                    A.AddColorNoise(min_snr_db=SETTINGS["noise_snr_db"][0], max_snr_db=SETTINGS["noise_snr_db"][1]),
+                ],
+                p=0.5,
+            ),
+            A.PitchShift(
+                min_semitones=SETTINGS["pitch_semitones"][0], max_semitones=SETTINGS["pitch_semitones"][1], p=0.4
+            ),
+            A.TimeStretch(
+                min_rate=SETTINGS["tempo"][0], max_rate=SETTINGS["tempo"][1], leave_length_unchanged=False, p=0.4
+            ),
+            A.OneOf(
+                [
+                    telephone_band(),
+                    A.Mp3Compression(
+                        min_bitrate=SETTINGS["mp3_kbps"][0],
+                        max_bitrate=SETTINGS["mp3_kbps"][1],
+                        backend="fast-mp3-augment",
+                    ),
+                ],
+                p=0.3,
+            ),
+        ]
+    )
 
 
 def telephone_band():
     """A telephone line's band (300-3400 Hz): a high-pass then a low-pass Butterworth filter."""
     import audiomentations as A
+
     low, high = SETTINGS["telephone"]
-    return A.Compose([A.HighPassFilter(min_cutoff_freq=low, max_cutoff_freq=low, min_rolloff=24, max_rolloff=24, p=1.0),
-                      A.LowPassFilter(min_cutoff_freq=high, max_cutoff_freq=high, min_rolloff=24, max_rolloff=24,
-                                      p=1.0)])
+    return A.Compose(
+        [
+            A.HighPassFilter(min_cutoff_freq=low, max_cutoff_freq=low, min_rolloff=24, max_rolloff=24, p=1.0),
+            A.LowPassFilter(min_cutoff_freq=high, max_cutoff_freq=high, min_rolloff=24, max_rolloff=24, p=1.0),
+        ]
+    )
 
 
 def seed_of(clip_id: str, copy: int) -> int:
@@ -65,18 +101,20 @@ def augmented(wave: np.ndarray, clip_id: str, copy: int, sr: int = SAMPLE_RATE) 
     """Training copy number ``copy`` (1, 2, ...) of a clip: ``[S]`` -> ``[S']`` float32 in [-1, 1]."""
     seed = seed_of(clip_id, copy)
     random.seed(seed)
-    np.random.seed(seed)            # audiomentations draws from the global generators
+    np.random.seed(seed)  # audiomentations draws from the global generators
     out = training_chain()(samples=np.asarray(wave, dtype=np.float32), sample_rate=sr)
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
 # --- the robustness test set: fixed perturbations of unseen speakers' clips -----------------------
 
+
 def _fixed(transform) -> Callable[[np.ndarray], np.ndarray]:
     def apply(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
         random.seed(0)
         np.random.seed(0)
         return np.clip(transform(samples=np.asarray(wave, dtype=np.float32), sample_rate=sr), -1.0, 1.0)
+
     return apply
 
 
@@ -85,6 +123,7 @@ def robustness_conditions(babble_clips: Sequence[np.ndarray]) -> dict[str, Calla
     recorder would), white noise at 10 dB SNR, babble at 5 dB SNR (``babble_clips`` summed, see
     :func:`babble`), and a telephone line's band."""
     import audiomentations as A
+
     noise = babble(babble_clips)
     return {
         "clean": lambda wave: np.asarray(wave, dtype=np.float32),
@@ -104,7 +143,7 @@ def babble(clips: Sequence[np.ndarray], voices: int = 6) -> np.ndarray:
     out = np.zeros(max(len(c) for c in chosen), dtype=np.float64)
     for clip in chosen:
         c = np.asarray(clip, dtype=np.float64)
-        out[:len(c)] += c / max(np.sqrt(np.mean(c ** 2)), 1e-9)
+        out[: len(c)] += c / max(np.sqrt(np.mean(c**2)), 1e-9)
     return out.astype(np.float32)
 
 
@@ -112,5 +151,5 @@ def mix_at_snr(wave: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray
     """``wave`` plus ``noise`` (looped or cut to its length) scaled to ``snr_db`` dB below it."""
     signal = np.asarray(wave, dtype=np.float64)
     bed = np.resize(np.asarray(noise, dtype=np.float64), signal.shape)
-    gain = np.sqrt(np.mean(signal ** 2) / max(np.mean(bed ** 2), 1e-12) / 10.0 ** (snr_db / 10.0))
+    gain = np.sqrt(np.mean(signal**2) / max(np.mean(bed**2), 1e-12) / 10.0 ** (snr_db / 10.0))
     return np.clip(signal + gain * bed, -1.0, 1.0).astype(np.float32)

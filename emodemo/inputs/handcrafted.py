@@ -39,6 +39,7 @@ bin; the MFCC filterbank is the Slaney mel one shared with :mod:`emodemo.inputs.
 bin of a pitch class; and the wave is only peak-normalised when ``peak_normalize=True``, which
 pyAudioAnalysis always does, so by default a louder voice has a higher ``energy``.
 """
+
 from __future__ import annotations
 
 import functools
@@ -50,52 +51,64 @@ from emodemo.inputs.audio import SAMPLE_RATE, dct_matrix, mel_filterbank
 
 N_MFCC = 13
 N_MEL_BANDS = 40
-N_SUB_BLOCKS = 10          # sub-frames for energy entropy, sub-bands for spectral entropy
+N_SUB_BLOCKS = 10  # sub-frames for energy entropy, sub-bands for spectral entropy
 ROLLOFF_SHARE = 0.90
 CHROMA_PITCH_CLASSES: tuple[str, ...] = ("A", "A#", "B", "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#")
-_A0_HZ = 27.5              # chroma_1 is the pitch class of this A
-_LOG_FLOOR = 1e-10         # log10 floor for mel energies (a silent frame stays finite)
+_A0_HZ = 27.5  # chroma_1 is the pitch class of this A
+_LOG_FLOOR = 1e-10  # log10 floor for mel energies (a silent frame stays finite)
 
 SHORT_TERM_NAMES: tuple[str, ...] = (
-    "zcr", "energy", "energy_entropy",
-    "spectral_centroid", "spectral_spread", "spectral_entropy", "spectral_flux", "spectral_rolloff",
+    "zcr",
+    "energy",
+    "energy_entropy",
+    "spectral_centroid",
+    "spectral_spread",
+    "spectral_entropy",
+    "spectral_flux",
+    "spectral_rolloff",
     *(f"mfcc_{i}" for i in range(1, N_MFCC + 1)),
     *(f"chroma_{i}" for i in range(1, len(CHROMA_PITCH_CLASSES) + 1)),
     "chroma_std",
 )
 
 
-def short_term_features(wave: np.ndarray, sr: int = SAMPLE_RATE, window: float = 0.050, step: float = 0.025,
-                        deltas: bool = False, peak_normalize: bool = False) -> tuple[np.ndarray, list[str]]:
+def short_term_features(
+    wave: np.ndarray,
+    sr: int = SAMPLE_RATE,
+    window: float = 0.050,
+    step: float = 0.025,
+    deltas: bool = False,
+    peak_normalize: bool = False,
+) -> tuple[np.ndarray, list[str]]:
     """Per-frame features: ``(features [n_frames, 34] (68 with deltas), names)``.
 
     ``window`` and ``step`` are in seconds. A wave shorter than one window is zero-padded to one
     frame. The DC offset is always removed; ``peak_normalize`` also scales the peak to 1.
     """
     frames = _frames(_prepared(wave, peak_normalize), round(window * sr), round(step * sr))  # [N, W]
-    spectrum = np.abs(np.fft.rfft(frames * np.hamming(frames.shape[1]), axis=1))           # [N, F]
-    spectrum /= frames.shape[1] / 2                                  # a full-scale bin-centred sine -> ~0.5
-    power = spectrum ** 2
-    bin_hz = np.fft.rfftfreq(frames.shape[1], d=1.0 / sr)                                  # [F]
+    spectrum = np.abs(np.fft.rfft(frames * np.hamming(frames.shape[1]), axis=1))  # [N, F]
+    spectrum /= frames.shape[1] / 2  # a full-scale bin-centred sine -> ~0.5
+    power = spectrum**2
+    bin_hz = np.fft.rfftfreq(frames.shape[1], d=1.0 / sr)  # [F]
     nyquist = sr / 2.0
 
     centroid, spread = _centroid_spread(spectrum, bin_hz)
     columns = [
         _zero_crossing_rate(frames),
-        np.mean(frames ** 2, axis=1),
-        _block_entropy(frames ** 2),
+        np.mean(frames**2, axis=1),
+        _block_entropy(frames**2),
         centroid / nyquist,
         spread / nyquist,
         _block_entropy(power),
         _spectral_flux(spectrum),
         _rolloff(power, bin_hz) / nyquist,
     ]
-    mel_filters = mel_filterbank(sr, frames.shape[1], N_MEL_BANDS)                          # [40, F]
-    log_mel = np.log10(spectrum @ mel_filters.T + _LOG_FLOOR)                               # [N, 40]
-    mfccs = log_mel @ dct_matrix(N_MFCC, N_MEL_BANDS).T                                     # [N, 13]
+    mel_filters = mel_filterbank(sr, frames.shape[1], N_MEL_BANDS)  # [40, F]
+    log_mel = np.log10(spectrum @ mel_filters.T + _LOG_FLOOR)  # [N, 40]
+    mfccs = log_mel @ dct_matrix(N_MFCC, N_MEL_BANDS).T  # [N, 13]
     chroma = _safe_divide(power @ _chroma_matrix(sr, frames.shape[1]), power.sum(axis=1, keepdims=True))  # [N, 12]
 
-    features = np.column_stack([*columns, mfccs, chroma, chroma.std(axis=1)])              # [N, 34]
+    features = np.column_stack([*columns, mfccs, chroma, chroma.std(axis=1)])  # [N, 34]
     names = list(SHORT_TERM_NAMES)
     if deltas:
         features = np.hstack([features, np.diff(features, axis=0, prepend=features[:1])])
@@ -103,9 +116,16 @@ def short_term_features(wave: np.ndarray, sr: int = SAMPLE_RATE, window: float =
     return features, names
 
 
-def mid_term_features(wave: np.ndarray, sr: int = SAMPLE_RATE, mid_window: float = 1.0, mid_step: float = 0.5,
-                      short_window: float = 0.050, short_step: float = 0.025, deltas: bool = False,
-                      peak_normalize: bool = False) -> tuple[np.ndarray, list[str]]:
+def mid_term_features(
+    wave: np.ndarray,
+    sr: int = SAMPLE_RATE,
+    mid_window: float = 1.0,
+    mid_step: float = 0.5,
+    short_window: float = 0.050,
+    short_step: float = 0.025,
+    deltas: bool = False,
+    peak_normalize: bool = False,
+) -> tuple[np.ndarray, list[str]]:
     """Mean and standard deviation of every short-term feature over sliding mid-term windows.
 
     Returns ``(features [n_windows, 68] (136 with deltas), names)`` with the means first
@@ -119,8 +139,8 @@ def mid_term_features(wave: np.ndarray, sr: int = SAMPLE_RATE, mid_window: float
     # Pad with NaN so every window has the same length; nanmean / nanstd then ignore the padding.
     padded = np.full((starts[-1] + frames_per_window, short.shape[1]), np.nan)
     padded[: len(short)] = short
-    windows = sliding_window_view(padded, frames_per_window, axis=0)[starts]               # [n_windows, D, frames]
-    features = np.hstack([np.nanmean(windows, axis=2), np.nanstd(windows, axis=2)])         # [n_windows, 2D]
+    windows = sliding_window_view(padded, frames_per_window, axis=0)[starts]  # [n_windows, D, frames]
+    features = np.hstack([np.nanmean(windows, axis=2), np.nanstd(windows, axis=2)])  # [n_windows, 2D]
     names = [f"{name}_mean" for name in short_names] + [f"{name}_std" for name in short_names]
     return features, names
 
@@ -135,6 +155,7 @@ def clip_features(wave: np.ndarray, sr: int = SAMPLE_RATE, **options) -> tuple[n
 
 
 # --------------------------------------------------------------------------------------------
+
 
 def _prepared(wave: np.ndarray, peak_normalize: bool) -> np.ndarray:
     signal = np.asarray(wave, dtype=np.float64)
@@ -156,8 +177,9 @@ def _frames(signal: np.ndarray, length: int, hop: int) -> np.ndarray:
 
 def _safe_divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
     """numerator / denominator, with 0 where the denominator is 0 (silent frames)."""
-    return np.divide(numerator, denominator, out=np.zeros(np.broadcast(numerator, denominator).shape),
-                     where=denominator > 0)
+    return np.divide(
+        numerator, denominator, out=np.zeros(np.broadcast(numerator, denominator).shape), where=denominator > 0
+    )
 
 
 def _zero_crossing_rate(frames: np.ndarray) -> np.ndarray:
@@ -169,7 +191,7 @@ def _block_entropy(energies: np.ndarray) -> np.ndarray:
     """Entropy in bits of how each row's total is shared by N_SUB_BLOCKS equal consecutive blocks."""
     block = energies.shape[1] // N_SUB_BLOCKS
     blocks = energies[:, : block * N_SUB_BLOCKS].reshape(len(energies), N_SUB_BLOCKS, block).sum(axis=2)
-    shares = _safe_divide(blocks, blocks.sum(axis=1, keepdims=True))                        # [N, 10]
+    shares = _safe_divide(blocks, blocks.sum(axis=1, keepdims=True))  # [N, 10]
     return -np.sum(shares * np.log2(shares, out=np.zeros_like(shares), where=shares > 0), axis=1)
 
 

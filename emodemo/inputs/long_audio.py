@@ -10,6 +10,7 @@ time, each block under the same time limit as a whole clip's decode
 ``channels="mix"`` averages the channels (what a clip gets); ``"each"`` keeps them apart (the two
 sides of a stereo call).
 """
+
 from __future__ import annotations
 
 import os
@@ -18,21 +19,36 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import soundfile
 
-from emodemo.inputs.audio import (FFMPEG_HINT, SAMPLE_RATE, SOUNDFILE_SUFFIXES, SUBPROCESS_TIMEOUT_S, AudioError,
-                           _existing_media_file, _run_tool, channel_count, decode_command, resample, tool_failure)
+from emodemo.inputs.audio import (
+    FFMPEG_HINT,
+    SAMPLE_RATE,
+    SOUNDFILE_SUFFIXES,
+    SUBPROCESS_TIMEOUT_S,
+    AudioError,
+    _existing_media_file,
+    _run_tool,
+    channel_count,
+    decode_command,
+    resample,
+    tool_failure,
+)
 
-CHUNK_SECONDS = 60.0     # what is decoded at a time (about 4 MB of mono float32 at 16 kHz)
+CHUNK_SECONDS = 60.0  # what is decoded at a time (about 4 MB of mono float32 at 16 kHz)
 CHANNEL_MODES = ("mix", "each")
 
 
-def stream_chunks(path: str | os.PathLike, chunk_seconds: float = CHUNK_SECONDS, channels: str = "mix",
-                  max_seconds: float | None = None) -> Iterator[np.ndarray]:
+def stream_chunks(
+    path: str | os.PathLike,
+    chunk_seconds: float = CHUNK_SECONDS,
+    channels: str = "mix",
+    max_seconds: float | None = None,
+) -> Iterator[np.ndarray]:
     """Blocks ``[samples, C]`` (C = 1 for ``"mix"``, the file's channel count for ``"each"``) of
     16 kHz float32 audio, in order, covering at most the first ``max_seconds``. Raises
     :class:`AudioError` (naming the file by its name alone) for a file that cannot be read."""
@@ -41,8 +57,11 @@ def stream_chunks(path: str | os.PathLike, chunk_seconds: float = CHUNK_SECONDS,
     if chunk_seconds <= 0:
         raise ValueError(f"chunk_seconds must be positive, got {chunk_seconds}")
     file = _existing_media_file(path)
-    blocks = _soundfile_blocks(file, chunk_seconds, channels, max_seconds) \
-        if file.suffix.lower() in SOUNDFILE_SUFFIXES else None
+    blocks = (
+        _soundfile_blocks(file, chunk_seconds, channels, max_seconds)
+        if file.suffix.lower() in SOUNDFILE_SUFFIXES
+        else None
+    )
     if blocks is None:
         blocks = _ffmpeg_blocks(file, chunk_seconds, channels, max_seconds)
     yield from blocks
@@ -52,7 +71,7 @@ def _soundfile_blocks(file: Path, chunk_seconds: float, channels: str, max_secon
     try:
         handle = soundfile.SoundFile(str(file))
     except (soundfile.LibsndfileError, RuntimeError):
-        return None                                   # ffmpeg gets its chance
+        return None  # ffmpeg gets its chance
 
     def blocks() -> Iterator[np.ndarray]:
         with handle:
@@ -66,8 +85,9 @@ def _soundfile_blocks(file: Path, chunk_seconds: float, channels: str, max_secon
                 if len(data) == 0:
                     return
                 left = None if left is None else left - len(data)
-                data = data.mean(axis=1, keepdims=True) if channels == "mix" else data      # [n, C]
+                data = data.mean(axis=1, keepdims=True) if channels == "mix" else data  # [n, C]
                 yield np.stack([resample(data[:, c], sr, SAMPLE_RATE) for c in range(data.shape[1])], axis=1)
+
     return blocks()
 
 

@@ -15,6 +15,7 @@ through :func:`normalise`:
 :data:`SETTINGS` names all of it; feature caches put it in their key, so changing a step can never
 serve features computed the old way.
 """
+
 from __future__ import annotations
 
 import functools
@@ -24,17 +25,23 @@ import numpy as np
 
 from emodemo.inputs.audio import SAMPLE_RATE, is_silent, voiced_bounds
 
-TARGET_LUFS = -23.0      # EBU R 128's programme level
-PEAK_LIMIT = 0.99        # sample peak after the gain (a loud, quiet-on-average clip is scaled down instead)
+TARGET_LUFS = -23.0  # EBU R 128's programme level
+PEAK_LIMIT = 0.99  # sample peak after the gain (a loud, quiet-on-average clip is scaled down instead)
 MIN_GATED_SECONDS = 0.4  # BS.1770 measures 400 ms blocks; shorter clips are levelled by their RMS
-SETTINGS = {"version": 1, "dc": True, "trim": "voiced_bounds(45 dB below peak, 15 dB above floor, 0.1 s)",
-            "loudness_lufs": TARGET_LUFS, "peak_limit": PEAK_LIMIT}
+SETTINGS = {
+    "version": 1,
+    "dc": True,
+    "trim": "voiced_bounds(45 dB below peak, 15 dB above floor, 0.1 s)",
+    "loudness_lufs": TARGET_LUFS,
+    "peak_limit": PEAK_LIMIT,
+}
 
 
 @functools.lru_cache(maxsize=4)
 def _meter(sr: int):
     import pyloudnorm
-    return pyloudnorm.Meter(sr)     # BS.1770-4: K-weighting, 400 ms blocks, absolute and relative gates
+
+    return pyloudnorm.Meter(sr)  # BS.1770-4: K-weighting, 400 ms blocks, absolute and relative gates
 
 
 def loudness(wave: np.ndarray, sr: int = SAMPLE_RATE) -> float:
@@ -45,7 +52,7 @@ def loudness(wave: np.ndarray, sr: int = SAMPLE_RATE) -> float:
         value = float(_meter(sr).integrated_loudness(samples))
         if math.isfinite(value):
             return value
-    rms = float(np.sqrt(np.mean(samples ** 2))) if samples.size else 0.0
+    rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
     return 20.0 * math.log10(rms) - 0.691 if rms > 0 else -math.inf
 
 
@@ -91,11 +98,16 @@ def describe(wave: np.ndarray, sr: int = SAMPLE_RATE) -> dict[str, float]:
     octave: more negative is darker)."""
     samples = np.asarray(wave, dtype=np.float64).ravel()
     start, end = voiced_bounds(samples, sr=sr)
-    rms = float(np.sqrt(np.mean(samples ** 2)))
-    spectrum = np.abs(np.fft.rfft(samples[start:end] * np.hanning(end - start))) ** 2        # [F]
+    rms = float(np.sqrt(np.mean(samples**2)))
+    spectrum = np.abs(np.fft.rfft(samples[start:end] * np.hanning(end - start))) ** 2  # [F]
     freqs = np.fft.rfftfreq(end - start, 1.0 / sr)
     band = (freqs >= 100) & (freqs <= 7000)
     slope = np.polyfit(np.log2(freqs[band]), 10 * np.log10(spectrum[band] + 1e-20), 1)[0]
-    return {"loudness_lufs": loudness(samples, sr), "rms_dbfs": 20 * math.log10(rms) if rms > 0 else -math.inf,
-            "dc": float(samples.mean()), "leading_silence_s": start / sr, "voiced_s": (end - start) / sr,
-            "tilt_db_per_octave": float(slope)}
+    return {
+        "loudness_lufs": loudness(samples, sr),
+        "rms_dbfs": 20 * math.log10(rms) if rms > 0 else -math.inf,
+        "dc": float(samples.mean()),
+        "leading_silence_s": start / sr,
+        "voiced_s": (end - start) / sr,
+        "tilt_db_per_octave": float(slope),
+    }

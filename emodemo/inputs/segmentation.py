@@ -14,6 +14,7 @@ then shaped for the models, which were trained on 1.5-5 s utterances:
 once the audio after it can no longer change it, and only the audio not yet given out is kept, so
 memory stays bounded by a block plus one range.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,20 +28,25 @@ from emodemo.inputs.audio import SAMPLE_RATE
 class SegmentOptions:
     """How speech is found and shaped (seconds unless named otherwise)."""
 
-    threshold: float = 0.5          # Silero's speech probability above which a frame is speech
-    min_silence: float = 0.5        # a pause shorter than this does not end a range
-    min_speech: float = 0.25        # shorter blips are dropped by the detector
-    pad: float = 0.03               # each range widened by this on both sides
-    min_seconds: float = 1.0        # shorter ranges join a neighbour when they can ...
-    join_gap: float = 1.0           # ... across at most this much silence
-    max_seconds: float = 10.0       # longer ranges are split
-    context: float = 0.5            # audio kept around a span for the models (not past a neighbour's midpoint)
+    threshold: float = 0.5  # Silero's speech probability above which a frame is speech
+    min_silence: float = 0.5  # a pause shorter than this does not end a range
+    min_speech: float = 0.25  # shorter blips are dropped by the detector
+    pad: float = 0.03  # each range widened by this on both sides
+    min_seconds: float = 1.0  # shorter ranges join a neighbour when they can ...
+    join_gap: float = 1.0  # ... across at most this much silence
+    max_seconds: float = 10.0  # longer ranges are split
+    context: float = 0.5  # audio kept around a span for the models (not past a neighbour's midpoint)
 
     def vad_options(self):
         from faster_whisper.vad import VadOptions
-        return VadOptions(threshold=self.threshold, min_speech_duration_ms=int(self.min_speech * 1000),
-                          max_speech_duration_s=self.max_seconds, min_silence_duration_ms=int(self.min_silence * 1000),
-                          speech_pad_ms=int(self.pad * 1000))
+
+        return VadOptions(
+            threshold=self.threshold,
+            min_speech_duration_ms=int(self.min_speech * 1000),
+            max_speech_duration_s=self.max_seconds,
+            min_silence_duration_ms=int(self.min_silence * 1000),
+            speech_pad_ms=int(self.pad * 1000),
+        )
 
 
 @dataclass(frozen=True)
@@ -52,26 +58,29 @@ class Span:
 
     start: float
     end: float
-    wave: np.ndarray            # [samples] at 16 kHz, from ``wave_start``
-    wave_start: float = 0.0     # seconds from the recording's start
+    wave: np.ndarray  # [samples] at 16 kHz, from ``wave_start``
+    wave_start: float = 0.0  # seconds from the recording's start
 
 
 def speech_ranges(wave: np.ndarray, options: SegmentOptions = SegmentOptions()) -> list[tuple[int, int]]:
     """``[(start, end)]`` sample indices of the speech in a 16 kHz mono ``wave``, shaped as the
     module doc says."""
     from faster_whisper.vad import get_speech_timestamps
+
     if wave.size == 0:
         return []
-    found = get_speech_timestamps(np.ascontiguousarray(wave, dtype=np.float32), options.vad_options(),
-                                  sampling_rate=SAMPLE_RATE)
+    found = get_speech_timestamps(
+        np.ascontiguousarray(wave, dtype=np.float32), options.vad_options(), sampling_rate=SAMPLE_RATE
+    )
     return join_short([(int(r["start"]), int(r["end"])) for r in found], options)
 
 
 def join_short(ranges: list[tuple[int, int]], options: SegmentOptions) -> list[tuple[int, int]]:
     """``ranges`` (sorted sample indices) with each range under ``min_seconds`` joined to its nearer
     neighbour, when the gap is within ``join_gap`` and the result within ``max_seconds``."""
-    shortest, gap_limit, longest = (int(s * SAMPLE_RATE) for s in (options.min_seconds, options.join_gap,
-                                                                     options.max_seconds))
+    shortest, gap_limit, longest = (
+        int(s * SAMPLE_RATE) for s in (options.min_seconds, options.join_gap, options.max_seconds)
+    )
     ranges = list(ranges)
     i = 0
     while i < len(ranges):
@@ -79,7 +88,7 @@ def join_short(ranges: list[tuple[int, int]], options: SegmentOptions) -> list[t
         if end - start >= shortest:
             i += 1
             continue
-        candidates = []                                   # (gap, neighbour index)
+        candidates = []  # (gap, neighbour index)
         if i > 0 and start - ranges[i - 1][1] <= gap_limit and end - ranges[i - 1][0] <= longest:
             candidates.append((start - ranges[i - 1][1], i - 1))
         if i + 1 < len(ranges) and ranges[i + 1][0] - end <= gap_limit and ranges[i + 1][1] - start <= longest:
@@ -89,8 +98,8 @@ def join_short(ranges: list[tuple[int, int]], options: SegmentOptions) -> list[t
             continue
         _, j = min(candidates)
         first, last = sorted((i, j))
-        ranges[first:last + 1] = [(ranges[first][0], ranges[last][1])]
-        i = first                                          # the joined range may still be short
+        ranges[first : last + 1] = [(ranges[first][0], ranges[last][1])]
+        i = first  # the joined range may still be short
     return ranges
 
 
@@ -100,10 +109,10 @@ class StreamingSegmenter:
 
     def __init__(self, options: SegmentOptions = SegmentOptions()):
         self.options = options
-        self.buffer = np.zeros(0, dtype=np.float32)   # audio not yet given out
-        self.offset = 0                                # its first sample's index in the recording
+        self.buffer = np.zeros(0, dtype=np.float32)  # audio not yet given out
+        self.offset = 0  # its first sample's index in the recording
         self.context = int(options.context * SAMPLE_RATE)
-        self.lead_in = max(int(0.5 * SAMPLE_RATE), self.context)   # kept before a range still open
+        self.lead_in = max(int(0.5 * SAMPLE_RATE), self.context)  # kept before a range still open
         # audio after a range that can still change it: a pause that may end, a neighbour it may join
         self.settle = int((max(options.min_silence, options.join_gap) + options.max_seconds + 1.0) * SAMPLE_RATE)
 
@@ -125,12 +134,18 @@ class StreamingSegmenter:
             before = s - self.context if i == 0 else max(s - self.context, (done[i - 1][1] + s) // 2)
             after = ranges[i + 1][0] if i + 1 < len(ranges) else len(self.buffer)
             left, right = max(0, before), min(e + self.context, (e + after) // 2 if i + 1 < len(ranges) else after)
-            spans.append(Span((self.offset + s) / SAMPLE_RATE, (self.offset + e) / SAMPLE_RATE,
-                              self.buffer[left:right].copy(), (self.offset + left) / SAMPLE_RATE))
+            spans.append(
+                Span(
+                    (self.offset + s) / SAMPLE_RATE,
+                    (self.offset + e) / SAMPLE_RATE,
+                    self.buffer[left:right].copy(),
+                    (self.offset + left) / SAMPLE_RATE,
+                )
+            )
         pending = [r for r in ranges if r[1] > limit]
         if final:
             keep_from = len(self.buffer)
-        else:   # from just before the first range still open (the detector needs a little lead-in)
+        else:  # from just before the first range still open (the detector needs a little lead-in)
             keep_from = max(done[-1][1] if done else 0, min(pending[0][0] if pending else limit, limit) - self.lead_in)
         self.buffer, self.offset = self.buffer[keep_from:], self.offset + keep_from
         return spans

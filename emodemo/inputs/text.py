@@ -3,7 +3,8 @@
 Two pre-trained front ends, both offline (see :mod:`emodemo.weights.assets` for where weights come from):
 
 * **all-MiniLM-L6-v2** (a 6-layer BERT, 384-d): :func:`encode_tokens` gives contextual states
-  for every word piece (at every layer if asked; any ``transformers`` encoder by name too), :func:`sentence_embedding` their masked mean, L2-normalised (the
+  for every word piece (at every layer if asked; any ``transformers`` encoder by name too),
+  :func:`sentence_embedding` their masked mean, L2-normalised (the
   sentence-transformers recipe the model was trained for);
 * **GloVe** (static word vectors; packaged 6B 50-d, or any GloVe text file such as 840B 300-d):
   :func:`tokenize` splits text the way GloVe's corpus was split, :class:`Glove` looks words up
@@ -11,13 +12,14 @@ Two pre-trained front ends, both offline (see :mod:`emodemo.weights.assets` for 
 
 Models and vectors are loaded once per process.
 """
+
 from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import torch
@@ -51,7 +53,7 @@ class TokenStates:
 MINILM = "minilm"  # the packaged all-MiniLM-L6-v2; any other name is a transformers id or folder
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_minilm(device: str = "cpu"):
     """``(tokenizer, model, asset)`` of all-MiniLM-L6-v2, loaded once per device, frozen, offline."""
     from transformers import AutoModel, AutoTokenizer
@@ -63,7 +65,7 @@ def load_minilm(device: str = "cpu"):
     return tokenizer, model, asset
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_text_encoder(name: str = MINILM, device: str = "cpu"):
     """``(tokenizer, model)`` of a frozen token encoder, loaded once per (name, device).
 
@@ -80,8 +82,10 @@ def load_text_encoder(name: str = MINILM, device: str = "cpu"):
         tokenizer = AutoTokenizer.from_pretrained(name)
         model = AutoModel.from_pretrained(name)
     except OSError as error:
-        raise FileNotFoundError(f"cannot load the text encoder {name!r}: {error}. Offline, use the packaged "
-                                f"{MINILM!r}, or a folder holding a saved transformers model") from None
+        raise FileNotFoundError(
+            f"cannot load the text encoder {name!r}: {error}. Offline, use the packaged "
+            f"{MINILM!r}, or a folder holding a saved transformers model"
+        ) from None
     if getattr(model.config, "is_encoder_decoder", False):
         model = model.get_encoder()
     model = model.to(device).eval()
@@ -97,29 +101,36 @@ def _text_list(texts: str | Sequence[str]) -> list[str]:
 
 
 @torch.no_grad()
-def encode_tokens(texts: str | Sequence[str], max_length: int = 128, device: str = "cpu", encoder: str = MINILM,
-                  all_layers: bool = False) -> TokenStates:
+def encode_tokens(
+    texts: str | Sequence[str],
+    max_length: int = 128,
+    device: str = "cpu",
+    encoder: str = MINILM,
+    all_layers: bool = False,
+) -> TokenStates:
     """States of each word piece of ``texts`` (cut at ``max_length`` pieces) from ``encoder``
     (see :func:`load_text_encoder`); every layer's too when ``all_layers``."""
     tokenizer, model = load_text_encoder(encoder, device)
-    batch = tokenizer(_text_list(texts), padding=True, truncation=True, max_length=max_length,
-                      return_tensors="pt").to(device)
+    batch = tokenizer(_text_list(texts), padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(
+        device
+    )
     inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
     output = model(**inputs, output_hidden_states=all_layers)
-    mask = batch["attention_mask"].bool()                                              # [B, L]
-    states = output.last_hidden_state * mask[..., None]                                # [B, L, D]
+    mask = batch["attention_mask"].bool()  # [B, L]
+    states = output.last_hidden_state * mask[..., None]  # [B, L, D]
     layers = None
     if all_layers:
-        layers = torch.stack(output.hidden_states, dim=1) * mask[:, None, :, None]     # [B, n+1, L, D]
-    tokens = [tokenizer.convert_ids_to_tokens(ids[row_mask].tolist())
-              for ids, row_mask in zip(batch["input_ids"], mask)]
+        layers = torch.stack(output.hidden_states, dim=1) * mask[:, None, :, None]  # [B, n+1, L, D]
+    tokens = [
+        tokenizer.convert_ids_to_tokens(ids[row_mask].tolist()) for ids, row_mask in zip(batch["input_ids"], mask)
+    ]
     return TokenStates(states, mask, tokens, layers)
 
 
 def sentence_embedding(texts: str | Sequence[str], max_length: int = 128, device: str = "cpu") -> torch.Tensor:
     """One unit-length 384-d vector per text: the masked mean of its MiniLM states. -> ``[B, 384]``"""
     encoded = encode_tokens(texts, max_length=max_length, device=device)
-    summed = encoded.states.sum(dim=1)                                                 # [B, 384]
+    summed = encoded.states.sum(dim=1)  # [B, 384]
     mean = summed / encoded.mask.sum(dim=1, keepdim=True).clamp(min=1)
     return torch.nn.functional.normalize(mean, dim=-1)
 
@@ -146,7 +157,7 @@ def tokenize(text: str, lowercase: bool = True) -> list[str]:
     for word in _WORD.findall(text):
         clitic = next((c for c in CLITICS if word.lower().endswith(c) and len(word) > len(c)), None)
         if clitic:
-            words += [word[: -len(clitic)], word[-len(clitic):]]
+            words += [word[: -len(clitic)], word[-len(clitic) :]]
         else:
             words.append(word)
     return words
@@ -163,7 +174,7 @@ class Glove:
         if len(words) != len(vectors):
             raise ValueError(f"{len(words)} words but {len(vectors)} vectors")
         self.words = list(words)
-        self.matrix = np.asarray(vectors, dtype=np.float32)                            # [V, dim]
+        self.matrix = np.asarray(vectors, dtype=np.float32)  # [V, dim]
         self.index: dict[str, int] = {}
         for row, word in enumerate(self.words):
             self.index.setdefault(word, row)  # some files repeat a word: keep the first, most frequent
@@ -222,7 +233,7 @@ class Glove:
         return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_glove(path: str | None = None, limit: int | None = None) -> Glove:
     """GloVe vectors, loaded once: the packaged 6B 50-d, or a GloVe text file (``path`` or
     ``$EMODEMO_GLOVE``; ``limit`` keeps its first, most frequent, words).
@@ -275,4 +286,3 @@ def _parse_glove_text(path: Path, limit: int | None) -> tuple[list[str], np.ndar
     if not rows:
         raise ValueError(f"{path} holds no vectors: is it a GloVe text file?")
     return words, np.stack(rows)
-

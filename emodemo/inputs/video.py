@@ -2,10 +2,12 @@
 
 Talk 003's face model runs on every frame where OpenCV's frontal-face Haar cascade finds a face;
 this module is that front end. :func:`sample_frames` decodes a video with ``cv2.VideoCapture``
-at a chosen rate (frames shrunk to a bounded size, within a time limit), :func:`detect_faces` returns face boxes in one frame, :func:`face_crops` keeps
+at a chosen rate (frames shrunk to a bounded size, within a time limit), :func:`detect_faces` returns face boxes in
+one frame, :func:`face_crops` keeps
 the largest face of each frame as a 48x48 crop (FER-2013's format) and :func:`face_track`
 chains the three for a file.
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,7 +24,7 @@ from emodemo.inputs.audio import DEMUXERS, SUBPROCESS_TIMEOUT_S
 from emodemo.weights.assets import face_cascade_path
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
-MAX_SIDE = 640   # sampled frames are shrunk to this long side as they are decoded (a face stays > 30 px)
+MAX_SIDE = 640  # sampled frames are shrunk to this long side as they are decoded (a face stays > 30 px)
 # OpenCV's FFmpeg reader opens a user's file as ffmpeg does in emodemo.inputs.audio: local files and our
 # containers only (a playlist disguised as .mp4 cannot make it read other files). A user's own
 # setting of this variable wins.
@@ -49,8 +51,9 @@ class FaceTrack:
     n_frames: int
 
 
-def sample_frames(path: str | os.PathLike, fps: float | None = 5.0, max_frames: int | None = None,
-                  max_side: int = MAX_SIDE) -> tuple[np.ndarray, np.ndarray]:
+def sample_frames(
+    path: str | os.PathLike, fps: float | None = 5.0, max_frames: int | None = None, max_side: int = MAX_SIDE
+) -> tuple[np.ndarray, np.ndarray]:
     """Decode ``path`` to ``(frames uint8 [N, H, W, 3] RGB, timestamps float [N] seconds)``.
 
     Keeps about ``fps`` frames per second of video (every frame when ``fps`` is None or above the
@@ -67,8 +70,10 @@ def sample_frames(path: str | os.PathLike, fps: float | None = 5.0, max_frames: 
     deadline = time.monotonic() + SUBPROCESS_TIMEOUT_S
     capture = cv2.VideoCapture(str(file))
     if not capture.isOpened():
-        raise VideoError(f"could not open {file.name} as a video: it is not a video file, is corrupt, "
-                         "or has no video stream (an audio-only file?)")
+        raise VideoError(
+            f"could not open {file.name} as a video: it is not a video file, is corrupt, "
+            "or has no video stream (an audio-only file?)"
+        )
     native_fps = capture.get(cv2.CAP_PROP_FPS)
     frames, timestamps = [], []
     next_time, index = 0.0, 0
@@ -101,7 +106,9 @@ def shrunk(frame: np.ndarray, max_side: int) -> np.ndarray:
     scale = max_side / max(height, width)
     if scale >= 1:
         return frame
-    return cv2.resize(frame, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+    return cv2.resize(
+        frame, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA
+    )
 
 
 def detect_faces(frame: np.ndarray, min_size: int = 30) -> list[Box]:
@@ -116,8 +123,9 @@ def detect_faces(frame: np.ndarray, min_size: int = 30) -> list[Box]:
     return sorted(boxes, key=lambda box: box[2] * box[3], reverse=True)
 
 
-def face_crops(frames: np.ndarray, size: int = 48, grey: bool = True,
-               margin: float = 0.1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def face_crops(
+    frames: np.ndarray, size: int = 48, grey: bool = True, margin: float = 0.1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Largest face of each frame as a square crop: ``(crops, boxes [M, 4], frame indices [M])``.
 
     ``frames`` is [N, H, W, 3] RGB uint8. Each detected box grows by ``margin`` of its side on
@@ -138,18 +146,27 @@ def face_crops(frames: np.ndarray, size: int = 48, grey: bool = True,
         boxes.append((x0, y0, x1 - x0, y1 - y0))
         indices.append(index)
     crop_shape = (0, size, size) if grey else (0, size, size, 3)
-    return (np.stack(crops) if crops else np.zeros(crop_shape, dtype=np.uint8),
-            np.asarray(boxes, dtype=np.int64).reshape(-1, 4),
-            np.asarray(indices, dtype=np.int64))
+    return (
+        np.stack(crops) if crops else np.zeros(crop_shape, dtype=np.uint8),
+        np.asarray(boxes, dtype=np.int64).reshape(-1, 4),
+        np.asarray(indices, dtype=np.int64),
+    )
 
 
-def face_track(path: str | os.PathLike, fps: float | None = 5.0, max_frames: int | None = None,
-               size: int = 48, grey: bool = True, margin: float = 0.1) -> FaceTrack:
+def face_track(
+    path: str | os.PathLike,
+    fps: float | None = 5.0,
+    max_frames: int | None = None,
+    size: int = 48,
+    grey: bool = True,
+    margin: float = 0.1,
+) -> FaceTrack:
     """Sample ``path`` at ``fps`` and keep the largest face of every frame (see :func:`face_crops`)."""
     frames, timestamps = sample_frames(path, fps=fps, max_frames=max_frames)
     crops, boxes, indices = face_crops(frames, size=size, grey=grey, margin=margin)
-    return FaceTrack(crops=crops, boxes=boxes, timestamps=timestamps[indices], frame_indices=indices,
-                     n_frames=len(frames))
+    return FaceTrack(
+        crops=crops, boxes=boxes, timestamps=timestamps[indices], frame_indices=indices, n_frames=len(frames)
+    )
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,4 +1,5 @@
 """Model registry: checkpoints name their model, and only names listed here can be built."""
+
 from __future__ import annotations
 
 from torch import nn

@@ -19,6 +19,7 @@ A score is split in two steps, :meth:`Score.prepare` (the part that depends on a
 computed once per key) and :meth:`Score.forward` (the pairwise part), so that local attention can
 gather prepared keys into windows and score only those.
 """
+
 from __future__ import annotations
 
 import torch
@@ -30,6 +31,7 @@ SCORES = ("dot", "general", "concat")
 # --------------------------------------------------------------------------------------------
 # Masks and the masked softmax
 # --------------------------------------------------------------------------------------------
+
 
 def length_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
     """``[B]`` lengths -> ``[B, max_len]`` bool, True on the first ``lengths[b]`` steps."""
@@ -57,18 +59,19 @@ def span_mask(word_frames: torch.Tensor, key_lengths: torch.Tensor, n_keys: int)
     """
     if word_frames.dim() != 3 or word_frames.shape[-1] != 2:
         raise ValueError(f"word_frames must be [batch, words, 2] (start, end) frames, got {tuple(word_frames.shape)}")
-    start, end = word_frames.long().unbind(dim=-1)                              # [B, N] each
+    start, end = word_frames.long().unbind(dim=-1)  # [B, N] each
     end = torch.minimum(end, key_lengths[:, None])
-    has_span = (start >= 0) & (end > start)                                     # [B, N]
-    frame = torch.arange(n_keys, device=word_frames.device)                     # [M]
-    inside = (frame >= start[..., None]) & (frame < end[..., None])             # [B, N, M]
-    real = length_mask(key_lengths, n_keys)[:, None, :]                         # [B, 1, M]
+    has_span = (start >= 0) & (end > start)  # [B, N]
+    frame = torch.arange(n_keys, device=word_frames.device)  # [M]
+    inside = (frame >= start[..., None]) & (frame < end[..., None])  # [B, N, M]
+    real = length_mask(key_lengths, n_keys)[:, None, :]  # [B, 1, M]
     return torch.where(has_span[..., None], inside, real)
 
 
 # --------------------------------------------------------------------------------------------
 # Score functions
 # --------------------------------------------------------------------------------------------
+
 
 def _pairwise_dot(query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     """``query [B, N, D]`` against shared ``keys [B, M, D]`` -> ``[B, N, M]``,
@@ -105,7 +108,7 @@ class GeneralScore(Score):
         self.W_a = nn.Linear(key_dim, query_dim, bias=False)
 
     def prepare(self, keys: torch.Tensor) -> torch.Tensor:
-        return self.W_a(keys)                                                   # [B, M, Dq]
+        return self.W_a(keys)  # [B, M, Dq]
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         return _pairwise_dot(query, keys)
@@ -126,13 +129,13 @@ class ConcatScore(Score):
         self.v_a = nn.Linear(attention_dim, 1, bias=False)
 
     def prepare(self, keys: torch.Tensor) -> torch.Tensor:
-        return self.W_k(keys)                                                   # [B, M, A]
+        return self.W_k(keys)  # [B, M, A]
 
     def forward(self, query: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         if keys.dim() == 3:
-            keys = keys.unsqueeze(1)                                            # [B, 1, M, A]
-        query = self.W_q(query).unsqueeze(2)                                    # [B, N, 1, A]
-        return self.v_a(torch.tanh(query + keys)).squeeze(-1)                   # [B, N, M or K]
+            keys = keys.unsqueeze(1)  # [B, 1, M, A]
+        query = self.W_q(query).unsqueeze(2)  # [B, N, 1, A]
+        return self.v_a(torch.tanh(query + keys)).squeeze(-1)  # [B, N, M or K]
 
 
 def make_score(kind: str, query_dim: int, key_dim: int, attention_dim: int | None = None) -> Score:
@@ -153,16 +156,18 @@ def make_score(kind: str, query_dim: int, key_dim: int, attention_dim: int | Non
 # Alignments
 # --------------------------------------------------------------------------------------------
 
-def global_attention(score: Score, query: torch.Tensor, keys: torch.Tensor,
-                     mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+
+def global_attention(
+    score: Score, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Every query scores every key it is allowed to see (``mask [B, N, M]``).
 
     ``query [B, N, Dq]``, ``keys [B, M, Dk]`` -> context ``c_t`` ``[B, N, Dk]`` and weights
     ``a_t(s)`` ``[B, N, M]`` (all zero on a row with nothing allowed).
     """
-    scores = score(query, score.prepare(keys))                                  # score(h_t, h̄_s): [B, N, M]
-    weights = masked_softmax(scores, mask)                                      # a_t(s): [B, N, M]
-    return torch.bmm(weights, keys), weights                                    # c_t = Σ_s a_t(s) h̄_s: [B, N, Dk]
+    scores = score(query, score.prepare(keys))  # score(h_t, h̄_s): [B, N, M]
+    weights = masked_softmax(scores, mask)  # a_t(s): [B, N, M]
+    return torch.bmm(weights, keys), weights  # c_t = Σ_s a_t(s) h̄_s: [B, N, Dk]
 
 
 def monotonic_centres(query_lengths: torch.Tensor, key_lengths: torch.Tensor, n_queries: int) -> torch.Tensor:
@@ -173,20 +178,21 @@ def monotonic_centres(query_lengths: torch.Tensor, key_lengths: torch.Tensor, n_
     sit half a word in from the edges rather than on them. Padded queries get a centre too; their
     rows are masked.
     """
-    t = torch.arange(n_queries, device=query_lengths.device, dtype=torch.float64)           # [N]
-    share = key_lengths.double() / query_lengths.clamp_min(1).double()                      # [B] frames per word
-    centres = torch.floor((t[None, :] + 0.5) * share[:, None]).long()                       # [B, N]
+    t = torch.arange(n_queries, device=query_lengths.device, dtype=torch.float64)  # [N]
+    share = key_lengths.double() / query_lengths.clamp_min(1).double()  # [B] frames per word
+    centres = torch.floor((t[None, :] + 0.5) * share[:, None]).long()  # [B, N]
     return torch.minimum(centres, (key_lengths - 1).clamp_min(0)[:, None])
 
 
-def local_window(centres: torch.Tensor, half_width: int,
-                 key_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def local_window(
+    centres: torch.Tensor, half_width: int, key_lengths: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The 2w+1 key positions around each centre: indices ``[B, N, 2w+1]`` (clamped into
     ``[0, M_real)`` so they can be gathered) and ``valid [B, N, 2w+1]`` (False where the window
     runs past either end of the real keys)."""
-    offsets = torch.arange(-half_width, half_width + 1, device=centres.device)             # [W]
-    positions = centres[..., None] + offsets                                                # [B, N, W]
-    last = (key_lengths - 1).clamp_min(0)[:, None, None]                                    # [B, 1, 1]
+    offsets = torch.arange(-half_width, half_width + 1, device=centres.device)  # [W]
+    positions = centres[..., None] + offsets  # [B, N, W]
+    last = (key_lengths - 1).clamp_min(0)[:, None, None]  # [B, 1, 1]
     valid = (positions >= 0) & (positions <= last)
     return torch.minimum(positions.clamp_min(0), last), valid
 
@@ -194,13 +200,19 @@ def local_window(centres: torch.Tensor, half_width: int,
 def gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """``x [B, M, D]``, ``index [B, N, K]`` (positions in M) -> ``[B, N, K, D]``, ``x[b, index[b, n, k]]``."""
     batch, steps, dim = x.shape
-    offsets = torch.arange(batch, device=x.device)[:, None, None] * steps                   # [B, 1, 1]
+    offsets = torch.arange(batch, device=x.device)[:, None, None] * steps  # [B, 1, 1]
     return x.reshape(batch * steps, dim)[index + offsets]
 
 
-def local_attention(score: Score, query: torch.Tensor, keys: torch.Tensor, centres: torch.Tensor,
-                    half_width: int, key_lengths: torch.Tensor,
-                    query_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def local_attention(
+    score: Score,
+    query: torch.Tensor,
+    keys: torch.Tensor,
+    centres: torch.Tensor,
+    half_width: int,
+    key_lengths: torch.Tensor,
+    query_mask: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Luong's local attention: query t scores only the 2w+1 keys around ``centres[:, t]``.
 
     ``query [B, N, Dq]``, ``keys [B, M, Dk]``, ``centres [B, N]``, ``key_lengths [B]``,
@@ -208,13 +220,13 @@ def local_attention(score: Score, query: torch.Tensor, keys: torch.Tensor, centr
     (zero outside each window) for plotting. Computes N·(2w+1) scores instead of N·M; the result
     equals :func:`global_attention` with a mask that keeps only the same windows.
     """
-    index, valid = local_window(centres, half_width, key_lengths)                          # [B, N, W] each
+    index, valid = local_window(centres, half_width, key_lengths)  # [B, N, W] each
     valid = valid & query_mask[..., None]
-    window_keys = gather_steps(score.prepare(keys), index)                                  # [B, N, W, Dp]
-    scores = score(query, window_keys)                                                      # score(h_t, h̄_s): [B, N, W]
-    window_weights = masked_softmax(scores, valid)                                          # a_t(s): [B, N, W]
-    window_values = gather_steps(keys, index)                                               # [B, N, W, Dk]
-    context = (window_weights.unsqueeze(-2) @ window_values).squeeze(-2)                   # c_t: [B, N, Dk]
-    weights = window_weights.new_zeros(*centres.shape, keys.shape[1])                       # [B, N, M]
+    window_keys = gather_steps(score.prepare(keys), index)  # [B, N, W, Dp]
+    scores = score(query, window_keys)  # score(h_t, h̄_s): [B, N, W]
+    window_weights = masked_softmax(scores, valid)  # a_t(s): [B, N, W]
+    window_values = gather_steps(keys, index)  # [B, N, W, Dk]
+    context = (window_weights.unsqueeze(-2) @ window_values).squeeze(-2)  # c_t: [B, N, Dk]
+    weights = window_weights.new_zeros(*centres.shape, keys.shape[1])  # [B, N, M]
     weights.scatter_add_(2, index, window_weights)
     return context, weights

@@ -31,6 +31,7 @@ the head alone on the encoders' last states.
 Variants (``mode``): ``"fusion"`` (the three steps), ``"speech"`` or ``"text"`` alone (one
 unguided attention step, the talk's single-embedding rows).
 """
+
 from __future__ import annotations
 
 import torch
@@ -46,17 +47,17 @@ class GuidedAttention(nn.Module):
 
     def __init__(self, dim: int, guide_dim: int, k: int):
         super().__init__()
-        self.w_x = nn.Linear(dim, k, bias=False)           # W_x
-        self.w_g = nn.Linear(guide_dim, k, bias=False)     # W_g
-        self.w_h = nn.Linear(k, 1, bias=False)             # w_h
+        self.w_x = nn.Linear(dim, k, bias=False)  # W_x
+        self.w_g = nn.Linear(guide_dim, k, bias=False)  # W_g
+        self.w_h = nn.Linear(k, 1, bias=False)  # w_h
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, guide: torch.Tensor | None = None):
-        h = self.w_x(x)                                     # [B, T, k]
+        h = self.w_x(x)  # [B, T, k]
         if guide is not None:
-            h = h + self.w_g(guide)[:, None, :]             # (W_g g) 1^T: the same guide at every step
-        scores = self.w_h(torch.tanh(h)).squeeze(-1)        # [B, T]
+            h = h + self.w_g(guide)[:, None, :]  # (W_g g) 1^T: the same guide at every step
+        scores = self.w_h(torch.tanh(h)).squeeze(-1)  # [B, T]
         weights = scores.masked_fill(~mask, float("-inf")).softmax(dim=-1)  # a [B, T], 0 on padding
-        return torch.einsum("bt,btd->bd", weights, x), weights               # x_hat [B, d], a [B, T]
+        return torch.einsum("bt,btd->bd", weights, x), weights  # x_hat [B, d], a [B, T]
 
 
 class CoAttentionNet(nn.Module):
@@ -70,9 +71,20 @@ class CoAttentionNet(nn.Module):
     unimodal model returns its one step's weights).
     """
 
-    def __init__(self, n_classes: int, mode: str = "fusion", speech_dim: int = 384, text_dim: int = 384,
-                 attention_dim: int = 256, fused_dim: int = 256, dropout: float = 0.3,
-                 speech_top: int = 0, speech_heads: int = 6, text_top: int = 0, text_config: dict | None = None):
+    def __init__(
+        self,
+        n_classes: int,
+        mode: str = "fusion",
+        speech_dim: int = 384,
+        text_dim: int = 384,
+        attention_dim: int = 256,
+        fused_dim: int = 256,
+        dropout: float = 0.3,
+        speech_top: int = 0,
+        speech_heads: int = 6,
+        text_top: int = 0,
+        text_config: dict | None = None,
+    ):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -82,11 +94,11 @@ class CoAttentionNet(nn.Module):
         self.text_top = _bert_top(text_dim, text_config or {}, text_top) if self.uses_text else None
         self.unfrozen = 0
         k = attention_dim
-        self.attend_text_1 = GuidedAttention(text_dim, speech_dim, k) if self.uses_text else None    # step 1 (g = 0)
+        self.attend_text_1 = GuidedAttention(text_dim, speech_dim, k) if self.uses_text else None  # step 1 (g = 0)
         self.attend_speech = GuidedAttention(speech_dim, text_dim, k) if self.uses_speech else None  # step 2
         self.attend_text_3 = GuidedAttention(text_dim, speech_dim, k) if mode == "fusion" else None  # step 3
         self.project_speech = nn.Linear(speech_dim, fused_dim, bias=False) if self.uses_speech else None  # W_x
-        self.project_text = nn.Linear(text_dim, fused_dim, bias=False) if self.uses_text else None        # W_y
+        self.project_text = nn.Linear(text_dim, fused_dim, bias=False) if self.uses_text else None  # W_y
         self.norm = nn.LayerNorm(fused_dim)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(fused_dim, n_classes))
 
@@ -113,20 +125,25 @@ class CoAttentionNet(nn.Module):
         (Whisper ``encoder.blocks``, ``encoder.ln_post``; MiniLM ``encoder.layer``)."""
         pairs = []
         if self.speech_top is not None and len(self.speech_top.blocks):
-            pairs += list(zip(self.speech_top.blocks, list(speech_blocks)[-len(self.speech_top.blocks):]))
+            pairs += list(zip(self.speech_top.blocks, list(speech_blocks)[-len(self.speech_top.blocks) :]))
             pairs.append((self.speech_top.final_norm, speech_norm))
         if self.text_top is not None and len(self.text_top.blocks):
-            pairs += list(zip(self.text_top.blocks, list(text_blocks)[-len(self.text_top.blocks):]))
+            pairs += list(zip(self.text_top.blocks, list(text_blocks)[-len(self.text_top.blocks) :]))
         for copy, source in pairs:
             copy.load_state_dict(source.state_dict())
 
     # --- forward --------------------------------------------------------------------------------
 
-    def forward(self, speech: torch.Tensor | None = None, speech_mask: torch.Tensor | None = None,
-                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        speech: torch.Tensor | None = None,
+        speech_mask: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
-        x = self.speech_top(speech, speech_mask, self.unfrozen) if self.uses_speech else None   # [B, T, Ds]
-        y = self.text_top(text, text_mask, self.unfrozen) if self.uses_text else None           # [B, N, Dt]
+        x = self.speech_top(speech, speech_mask, self.unfrozen) if self.uses_speech else None  # [B, T, Ds]
+        y = self.text_top(text, text_mask, self.unfrozen) if self.uses_text else None  # [B, N, Dt]
         if self.mode == "speech":
             x_hat, out["speech_attention"] = self.attend_speech(x, speech_mask)
             z = self.project_speech(x_hat)
@@ -134,11 +151,11 @@ class CoAttentionNet(nn.Module):
             y_hat, out["text_attention_1"] = self.attend_text_1(y, text_mask)
             z = self.project_text(y_hat)
         else:
-            y_1, out["text_attention_1"] = self.attend_text_1(y, text_mask)                # step 1, g = 0
-            x_hat, out["speech_attention"] = self.attend_speech(x, speech_mask, y_1)       # step 2, g = y_1
-            y_hat, out["text_attention_3"] = self.attend_text_3(y, text_mask, x_hat)       # step 3, g = x_hat
-            z = self.project_speech(x_hat) + self.project_text(y_hat)                      # eq. 4 [B, F]
-        out["logits"] = self.classifier(self.norm(z))                                      # [B, C]
+            y_1, out["text_attention_1"] = self.attend_text_1(y, text_mask)  # step 1, g = 0
+            x_hat, out["speech_attention"] = self.attend_speech(x, speech_mask, y_1)  # step 2, g = y_1
+            y_hat, out["text_attention_3"] = self.attend_text_3(y, text_mask, x_hat)  # step 3, g = x_hat
+            z = self.project_speech(x_hat) + self.project_text(y_hat)  # eq. 4 [B, F]
+        out["logits"] = self.classifier(self.norm(z))  # [B, C]
         return out
 
 
@@ -154,7 +171,7 @@ class _EncoderTop(nn.Module):
         self.final_norm = final_norm
 
     def unfreeze(self, n: int) -> None:
-        for block in list(self.blocks)[len(self.blocks) - min(n, len(self.blocks)):]:
+        for block in list(self.blocks)[len(self.blocks) - min(n, len(self.blocks)) :]:
             block.requires_grad_(True)
         if self.final_norm is not None and n > 0 and len(self.blocks) > 0:
             self.final_norm.requires_grad_(True)
@@ -167,7 +184,7 @@ class _EncoderTop(nn.Module):
         if states.shape[1] != len(self.blocks) + 1:
             raise ValueError(f"expected states of {len(self.blocks) + 1} layers, got {states.shape[1]}")
         if n == 0:
-            return states[:, -1]                                       # the frozen encoder's output [B, T, D]
+            return states[:, -1]  # the frozen encoder's output [B, T, D]
         x = self.run(list(self.blocks)[-n:], states[:, -1 - n], mask)  # start below the trained layers
         if self.final_norm is not None:
             x = self.final_norm(x)
@@ -182,7 +199,7 @@ class _WhisperTop(_EncoderTop):
 class _BertTop(_EncoderTop):
     def run(self, blocks, x, mask):
         additive = torch.zeros(mask.shape, dtype=x.dtype, device=x.device)
-        additive = additive.masked_fill(~mask, torch.finfo(x.dtype).min)[:, None, None, :]   # [B, 1, 1, N]
+        additive = additive.masked_fill(~mask, torch.finfo(x.dtype).min)[:, None, None, :]  # [B, 1, 1, N]
         for block in blocks:
             x = block(x, attention_mask=additive)
             x = x[0] if isinstance(x, tuple) else x
@@ -192,14 +209,17 @@ class _BertTop(_EncoderTop):
 def _whisper_top(dim: int, heads: int, n: int) -> _WhisperTop:
     """``n`` Whisper encoder blocks and the encoder's final layer norm (``ln_post``)."""
     from whisper.model import ResidualAttentionBlock
-    return _WhisperTop(nn.ModuleList(ResidualAttentionBlock(dim, heads) for _ in range(n)),
-                       nn.LayerNorm(dim) if n else None)
+
+    return _WhisperTop(
+        nn.ModuleList(ResidualAttentionBlock(dim, heads) for _ in range(n)), nn.LayerNorm(dim) if n else None
+    )
 
 
 def _bert_top(dim: int, config: dict, n: int) -> _BertTop:
     """``n`` BERT layers (MiniLM's: 12 heads, 1536 hidden); BERT layers end in their own layer norm."""
     from transformers import BertConfig
     from transformers.models.bert.modeling_bert import BertLayer
+
     settings = {"num_attention_heads": 12, "intermediate_size": 4 * dim, **config, "hidden_size": dim}
     bert = BertConfig(**settings, attn_implementation="sdpa")
     return _BertTop(nn.ModuleList(BertLayer(bert) for _ in range(n)), None)

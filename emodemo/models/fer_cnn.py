@@ -18,6 +18,7 @@ jitters each batch (random flip, rotation up to ``rotate`` degrees, scale, shift
 random rectangle in some faces (random erasing, probability ``erase``), on the device the batch is
 on; in eval mode that step is skipped.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,15 +27,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-FER_MEAN, FER_STD = 129.4, 65.0   # FER-2013 training pixels (0..255)
+FER_MEAN, FER_STD = 129.4, 65.0  # FER-2013 training pixels (0..255)
 
 
 def vgg_stage(in_channels: int, out_channels: int) -> nn.Sequential:
     """Two 3x3 convolutions with batch norm and ReLU, then 2x2 max-pooling: [B, in, H, W] -> [B, out, H/2, W/2]."""
     layers: list[nn.Module] = []
     for c_in in (in_channels, out_channels):
-        layers += [nn.Conv2d(c_in, out_channels, 3, padding=1, bias=False), nn.BatchNorm2d(out_channels),
-                   nn.ReLU(inplace=True)]
+        layers += [
+            nn.Conv2d(c_in, out_channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        ]
     return nn.Sequential(*layers, nn.MaxPool2d(2))
 
 
@@ -46,9 +50,11 @@ def jitter(images: torch.Tensor, rotate: float, scale: float, shift: float) -> t
     zoom = 1 + (torch.rand(b, device=images.device) * 2 - 1) * scale
     flip = torch.where(torch.rand(b, device=images.device) < 0.5, -1.0, 1.0)
     cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-    offset = (torch.rand(b, 2, device=images.device) * 2 - 1) * 2 * shift   # grid units span 2 per side
-    theta = torch.stack([torch.stack([cos * flip, -sin, offset[:, 0]], dim=1),
-                         torch.stack([sin * flip, cos, offset[:, 1]], dim=1)], dim=1)   # [B, 2, 3]
+    offset = (torch.rand(b, 2, device=images.device) * 2 - 1) * 2 * shift  # grid units span 2 per side
+    theta = torch.stack(
+        [torch.stack([cos * flip, -sin, offset[:, 0]], dim=1), torch.stack([sin * flip, cos, offset[:, 1]], dim=1)],
+        dim=1,
+    )  # [B, 2, 3]
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, padding_mode="border", align_corners=False)
 
@@ -64,17 +70,29 @@ def erase(images: torch.Tensor, p: float, max_area: float = 0.25) -> torch.Tenso
     rect_w = (area / aspect).sqrt().clamp(max=w)
     top = torch.rand(b, device=dev) * (h - rect_h)
     left = torch.rand(b, device=dev) * (w - rect_w)
-    rows = torch.arange(h, device=dev)[None, :, None]                          # [1, H, 1]
-    cols = torch.arange(w, device=dev)[None, None, :]                          # [1, 1, W]
-    inside = ((rows >= top[:, None, None]) & (rows < (top + rect_h)[:, None, None])
-              & (cols >= left[:, None, None]) & (cols < (left + rect_w)[:, None, None]))   # [B, H, W]
+    rows = torch.arange(h, device=dev)[None, :, None]  # [1, H, 1]
+    cols = torch.arange(w, device=dev)[None, None, :]  # [1, 1, W]
+    inside = (
+        (rows >= top[:, None, None])
+        & (rows < (top + rect_h)[:, None, None])
+        & (cols >= left[:, None, None])
+        & (cols < (left + rect_w)[:, None, None])
+    )  # [B, H, W]
     chosen = (torch.rand(b, device=dev) < p)[:, None, None]
     return images.masked_fill((inside & chosen)[:, None], 0.0)
 
 
 class FerCNN(nn.Module):
-    def __init__(self, n_classes: int = 7, widths: tuple[int, ...] = (64, 128, 256, 512), dropout: float = 0.5,
-                 rotate: float = 10.0, scale: float = 0.1, shift: float = 0.1, erase: float = 0.5):
+    def __init__(
+        self,
+        n_classes: int = 7,
+        widths: tuple[int, ...] = (64, 128, 256, 512),
+        dropout: float = 0.5,
+        rotate: float = 10.0,
+        scale: float = 0.1,
+        shift: float = 0.1,
+        erase: float = 0.5,
+    ):
         super().__init__()
         widths = tuple(widths)
         self.stages = nn.Sequential(*(vgg_stage(c_in, c_out) for c_in, c_out in zip((1,) + widths[:-1], widths)))
@@ -84,10 +102,10 @@ class FerCNN(nn.Module):
 
     def features(self, image: torch.Tensor) -> torch.Tensor:
         """The pooled face embedding: image [B, H, W] pixels 0..255 -> [B, widths[-1]]."""
-        x = (image.float().unsqueeze(1) - FER_MEAN) / FER_STD                 # [B, 1, 48, 48]
+        x = (image.float().unsqueeze(1) - FER_MEAN) / FER_STD  # [B, 1, 48, 48]
         if self.training:
             x = erase(jitter(x, **self.augment), self.erase)
-        return self.stages(x).mean(dim=(2, 3))                                # [B, 512, 3, 3] -> [B, 512]
+        return self.stages(x).mean(dim=(2, 3))  # [B, 512, 3, 3] -> [B, 512]
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(image))                                # [B, C]
+        return self.head(self.features(image))  # [B, C]

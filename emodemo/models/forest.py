@@ -12,12 +12,13 @@ shares over trees, exactly scikit-learn's ``predict_proba`` (it also compares fl
 with float64 thresholds). The module returns ``log`` of those probabilities as its logits, so that
 a softmax gives them back.
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-LOG_FLOOR = 1e-9   # probability floor before the log (a class no leaf votes for)
+LOG_FLOOR = 1e-9  # probability floor before the log (a class no leaf votes for)
 
 
 class Forest(nn.Module):
@@ -29,20 +30,20 @@ class Forest(nn.Module):
         self.register_buffer("right", torch.full(shape, -1, dtype=torch.long))
         self.register_buffer("feature", torch.zeros(shape, dtype=torch.long))
         self.register_buffer("threshold", torch.zeros(shape, dtype=torch.float64))
-        self.register_buffer("value", torch.zeros(*shape, n_classes, dtype=torch.float64))   # [T, N, C], rows sum to 1
+        self.register_buffer("value", torch.zeros(*shape, n_classes, dtype=torch.float64))  # [T, N, C], rows sum to 1
 
     def probabilities(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, F] -> class probabilities [B, C]."""
-        x = x.float().to(self.threshold.dtype)                          # scikit-learn's float32 view of x
+        x = x.float().to(self.threshold.dtype)  # scikit-learn's float32 view of x
         n_trees = self.left.shape[0]
-        trees = torch.arange(n_trees, device=x.device)[None, :]          # [1, T]
-        node = torch.zeros(x.shape[0], n_trees, dtype=torch.long, device=x.device)   # [B, T], all at the root
+        trees = torch.arange(n_trees, device=x.device)[None, :]  # [1, T]
+        node = torch.zeros(x.shape[0], n_trees, dtype=torch.long, device=x.device)  # [B, T], all at the root
         for _ in range(self.depth):
-            left, right = self.left[trees, node], self.right[trees, node]            # [B, T]
-            tested = torch.gather(x, 1, self.feature[trees, node])                   # [B, T]
+            left, right = self.left[trees, node], self.right[trees, node]  # [B, T]
+            tested = torch.gather(x, 1, self.feature[trees, node])  # [B, T]
             step = torch.where(tested <= self.threshold[trees, node], left, right)
-            node = torch.where(left < 0, node, step)                                 # leaves stay put
-        return self.value[trees, node].mean(dim=1)                                   # [B, T, C] -> [B, C]
+            node = torch.where(left < 0, node, step)  # leaves stay put
+        return self.value[trees, node].mean(dim=1)  # [B, T, C] -> [B, C]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.probabilities(x).clamp_min(LOG_FLOOR).log()                      # [B, C]
+        return self.probabilities(x).clamp_min(LOG_FLOOR).log()  # [B, C]

@@ -15,6 +15,7 @@ talk's "handling missing modalities". That is ``voice`` when the checkpoint has 
 the same features, trained on every training actor: with no face there is no forest to keep actors
 back for), else the audio machine. The output dict always holds each branch's scores.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,10 +36,10 @@ class HandcraftedEnsemble(nn.Module):
         self.voice = RbfSvm(**voice) if voice else None
 
     def forward(self, audio: torch.Tensor, au: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        out = {"audio_logits": self.audio(audio).float()}                          # [B, C]
+        out = {"audio_logits": self.audio(audio).float()}  # [B, C]
         if au is None:
             out["logits"] = self.voice(audio).float() if self.voice is not None else out["audio_logits"]
             return out
-        out["face_logits"] = self.face(au).float()                                  # [B, C]
+        out["face_logits"] = self.face(au).float()  # [B, C]
         out["logits"] = self.forest(torch.cat([out["audio_logits"], out["face_logits"]], dim=1)).float()
         return out

@@ -16,6 +16,7 @@ For input ``features [B, F]`` (one row per clip):
 ``[B, C]`` are decision values (signed margins), the logits of this model: the predicted class is
 their arg-max; a softmax over them is a ranking, not a calibrated probability.
 """
+
 from __future__ import annotations
 
 import torch
@@ -29,13 +30,13 @@ class RbfSvm(nn.Module):
         total = int(sum(n_support))
         self.register_buffer("mean", torch.zeros(n_features, dtype=torch.float64))
         self.register_buffer("scale", torch.ones(n_features, dtype=torch.float64))
-        self.register_buffer("support", torch.zeros(total, n_features, dtype=torch.float64))   # [S, F]
-        self.register_buffer("dual", torch.zeros(total, dtype=torch.float64))                  # [S]
-        self.register_buffer("intercept", torch.zeros(len(n_support), dtype=torch.float64))    # [C]
+        self.register_buffer("support", torch.zeros(total, n_features, dtype=torch.float64))  # [S, F]
+        self.register_buffer("dual", torch.zeros(total, dtype=torch.float64))  # [S]
+        self.register_buffer("intercept", torch.zeros(len(n_support), dtype=torch.float64))  # [C]
         owner = torch.repeat_interleave(torch.arange(len(n_support)), torch.tensor(n_support, dtype=torch.long))
-        self.register_buffer("owner", nn.functional.one_hot(owner, len(n_support)).double())    # [S, C]
+        self.register_buffer("owner", nn.functional.one_hot(owner, len(n_support)).double())  # [S, C]
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        z = (features.to(self.mean.dtype) - self.mean) / self.scale                            # [B, F], float64 as stored
-        kernel = torch.exp(-self.gamma * torch.cdist(z, self.support).square())                # [B, S]
-        return (kernel * self.dual) @ self.owner + self.intercept                               # [B, C]
+        z = (features.to(self.mean.dtype) - self.mean) / self.scale  # [B, F], float64 as stored
+        kernel = torch.exp(-self.gamma * torch.cdist(z, self.support).square())  # [B, S]
+        return (kernel * self.dual) @ self.owner + self.intercept  # [B, C]

@@ -1,4 +1,5 @@
 """Small building blocks shared by the architectures: masked pooling and layer mixing."""
+
 from __future__ import annotations
 
 import torch
@@ -9,7 +10,7 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tens
     """Mean over time, ignoring padded steps: x [B, T, D], mask [B, T] (True = real) or None -> [B, D]."""
     if mask is None:
         return x.mean(dim=1)
-    w = mask.to(x.dtype).unsqueeze(-1)                          # [B, T, 1]
+    w = mask.to(x.dtype).unsqueeze(-1)  # [B, T, 1]
     return (x * w).sum(dim=1) / w.sum(dim=1).clamp_min(1.0)
 
 
@@ -18,8 +19,8 @@ def masked_mean_std(x: torch.Tensor, mask: torch.Tensor | None = None, eps: floa
 
     x: [B, T, D], mask: [B, T] (True = real step) or None -> [B, 2D] = [mean; std].
     """
-    mean = masked_mean(x, mask)                                 # [B, D]
-    var = masked_mean((x - mean.unsqueeze(1)) ** 2, mask)       # [B, D]
+    mean = masked_mean(x, mask)  # [B, D]
+    var = masked_mean((x - mean.unsqueeze(1)) ** 2, mask)  # [B, D]
     return torch.cat([mean, (var + eps).sqrt()], dim=-1)
 
 
@@ -32,9 +33,9 @@ def masked_stride_pool(x: torch.Tensor, mask: torch.Tensor, stride: int) -> tupl
         return x, mask
     batch, steps, dim = x.shape
     extra = (-steps) % stride
-    w = nn.functional.pad(mask.to(x.dtype), (0, extra)).reshape(batch, -1, stride, 1)   # [B, T', s, 1]
-    x = nn.functional.pad(x, (0, 0, 0, extra)).reshape(batch, -1, stride, dim)         # [B, T', s, D]
-    count = w.sum(dim=2)                                                             # [B, T', 1]
+    w = nn.functional.pad(mask.to(x.dtype), (0, extra)).reshape(batch, -1, stride, 1)  # [B, T', s, 1]
+    x = nn.functional.pad(x, (0, 0, 0, extra)).reshape(batch, -1, stride, dim)  # [B, T', s, D]
+    count = w.sum(dim=2)  # [B, T', 1]
     return (x * w).sum(dim=2) / count.clamp_min(1.0), count.squeeze(-1) > 0
 
 
@@ -53,5 +54,5 @@ class LayerMix(nn.Module):
         return self.logits.softmax(dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weights.view(1, -1, *([1] * (x.dim() - 2)))     # [1, L, 1, ...]
+        w = self.weights.view(1, -1, *([1] * (x.dim() - 2)))  # [1, L, 1, ...]
         return (x * w).sum(dim=1)

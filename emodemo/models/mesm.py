@@ -29,6 +29,7 @@ log-mel chunks with ``audio_mask [B, S]``; ``visual [B, Sv, 48, 48]`` face frame
 with ``visual_mask [B, Sv]``. Output: ``logits [B, C]`` and, for each sparse branch, the kept
 attention ``<branch>_attention [B, S, H, W]`` (0 where dropped).
 """
+
 from __future__ import annotations
 
 import torch
@@ -38,15 +39,15 @@ from torch import nn
 from .fer_cnn import FER_MEAN, FER_STD
 from .layers import masked_mean
 
-OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]   # a 3x3 neighbourhood, row-major like conv weights
+OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]  # a 3x3 neighbourhood, row-major like conv weights
 
 
 def nucleus_mask(attention: torch.Tensor, p: float) -> torch.Tensor:
     """Top-p over the last dimension: the smallest set of entries, largest first, whose sum reaches
     ``p`` (the entry that crosses it included). attention [N, P] (rows sum to 1) -> bool [N, P]."""
     ordered, order = attention.sort(dim=-1, descending=True)
-    before = ordered.cumsum(dim=-1) - ordered                      # mass of the larger entries
-    keep_sorted = before < p                                       # first entry always kept
+    before = ordered.cumsum(dim=-1) - ordered  # mass of the larger entries
+    keep_sorted = before < p  # first entry always kept
     return torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
 
 
@@ -55,24 +56,25 @@ def neighbour_index(sites: torch.Tensor, shape: tuple[int, int, int]) -> tuple[t
     (sites [K, 3] = map, row, col) -> centre [K], and of its 3x3 neighbourhood -> [K, 9]; and the
     canvas size. Computed once per forward pass and shared by every sparse layer."""
     n, h, w = shape
-    centre = (sites[:, 0] * (h + 2) + sites[:, 1] + 1) * (w + 2) + sites[:, 2] + 1             # [K]
-    shifts = torch.tensor([dy * (w + 2) + dx for dy, dx in OFFSETS], device=sites.device)       # [9]
+    centre = (sites[:, 0] * (h + 2) + sites[:, 1] + 1) * (w + 2) + sites[:, 2] + 1  # [K]
+    shifts = torch.tensor([dy * (w + 2) + dx for dy, dx in OFFSETS], device=sites.device)  # [9]
     return centre, centre[:, None] + shifts, n * (h + 2) * (w + 2)
 
 
-def sparse_conv3x3(features: torch.Tensor, centre: torch.Tensor, neighbours: torch.Tensor, cells: int,
-                   conv: nn.Conv2d) -> torch.Tensor:
+def sparse_conv3x3(
+    features: torch.Tensor, centre: torch.Tensor, neighbours: torch.Tensor, cells: int, conv: nn.Conv2d
+) -> torch.Tensor:
     """A 3x3 convolution (padding 1) computed at the active sites only (:func:`neighbour_index`).
 
     features [K, C_in] at the sites; positions that are not active count as 0, as in the dense
     convolution of the zero-filled map. Returns [K, C_out]: one gather and one matrix product of the
     neighbourhoods with the kernel, 2 K 9 C_in C_out FLOPs.
     """
-    canvas = features.new_zeros(cells, features.shape[1])                      # zero border = padding
+    canvas = features.new_zeros(cells, features.shape[1])  # zero border = padding
     canvas[centre] = features
-    gathered = canvas[neighbours].reshape(len(centre), -1)                     # [K, 9 C_in]
-    weight = conv.weight.permute(0, 2, 3, 1).reshape(conv.out_channels, -1)    # [C_out, 9 C_in]
-    out = gathered @ weight.t()                                                # [K, C_out]
+    gathered = canvas[neighbours].reshape(len(centre), -1)  # [K, 9 C_in]
+    weight = conv.weight.permute(0, 2, 3, 1).reshape(conv.out_channels, -1)  # [C_out, 9 C_in]
+    out = gathered @ weight.t()  # [K, C_out]
     return out + conv.bias if conv.bias is not None else out
 
 
@@ -81,56 +83,78 @@ class ChunkCNN(nn.Module):
     attention -> ``back`` (a 3x3 and two 1x1 conv, each + BN + ReLU; dense, or sparse at the kept
     positions) -> mean over positions."""
 
-    def __init__(self, widths: tuple[int, int, int, int] = (16, 32, 128, 256), query_dim: int | None = None,
-                 attention_dim: int = 32):
+    def __init__(
+        self,
+        widths: tuple[int, int, int, int] = (16, 32, 128, 256),
+        query_dim: int | None = None,
+        attention_dim: int = 32,
+    ):
         super().__init__()
         c1, c2, c3, c4 = widths
         self.front = nn.Sequential(
-            nn.Conv2d(1, c1, 3, padding=1, bias=False), nn.BatchNorm2d(c1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(c1, c2, 3, padding=1, bias=False), nn.BatchNorm2d(c2), nn.ReLU(), nn.MaxPool2d(2))
+            nn.Conv2d(1, c1, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1, bias=False),
+            nn.BatchNorm2d(c2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
         # back: a 3x3 convolution, then two 1x1 (per-position) layers that hold most of the FLOPs
-        self.back = nn.ModuleList([nn.Conv2d(c2, c3, 3, padding=1, bias=False), nn.BatchNorm2d(c3),
-                                   nn.Conv2d(c3, c4, 1, bias=False), nn.BatchNorm2d(c4),
-                                   nn.Conv2d(c4, c4, 1, bias=False), nn.BatchNorm2d(c4)])
+        self.back = nn.ModuleList(
+            [
+                nn.Conv2d(c2, c3, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c3),
+                nn.Conv2d(c3, c4, 1, bias=False),
+                nn.BatchNorm2d(c4),
+                nn.Conv2d(c4, c4, 1, bias=False),
+                nn.BatchNorm2d(c4),
+            ]
+        )
         self.dim = c4
-        if query_dim is not None:   # MESM's attention (eqs. 1-2)
-            self.w_m = nn.Conv2d(c2, attention_dim, 1)                                 # W_m, b_m
-            self.w_q = nn.Linear(query_dim, attention_dim, bias=False)                 # W_q
-            self.w_i = nn.Conv2d(attention_dim, 1, 1)                                  # W_i, b_i
+        if query_dim is not None:  # MESM's attention (eqs. 1-2)
+            self.w_m = nn.Conv2d(c2, attention_dim, 1)  # W_m, b_m
+            self.w_q = nn.Linear(query_dim, attention_dim, bias=False)  # W_q
+            self.w_i = nn.Conv2d(attention_dim, 1, 1)  # W_i, b_i
 
-    def forward(self, chunks: torch.Tensor, query: torch.Tensor | None = None,
-                top_p: float | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward(
+        self, chunks: torch.Tensor, query: torch.Tensor | None = None, top_p: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """chunks [N, 1, F, T] (query [N, Dq] per chunk) -> ([N, D], kept attention [N, H, W] or None)."""
-        m = self.front(chunks)                                                         # M [N, C2, H, W]
+        m = self.front(chunks)  # M [N, C2, H, W]
         if query is None:
             return self._dense_back(m), None
-        m_q = torch.tanh(self.w_m(m) + self.w_q(query)[:, :, None, None])              # (1) [N, k, H, W]
+        m_q = torch.tanh(self.w_m(m) + self.w_q(query)[:, :, None, None])  # (1) [N, k, H, W]
         n, _, h, w = m.shape
-        m_i = self.w_i(m_q).flatten(1).softmax(dim=-1)                                 # (2) [N, H*W]
-        keep = nucleus_mask(m_i, top_p if top_p is not None else 1.0)                  # (3) [N, H*W]
-        kept_attention = (m_i * keep).view(n, h, w)                                    # M_ns
-        sites = keep.view(n, h, w).nonzero()                                           # [K, 3]
-        features = (m * kept_attention[:, None]).permute(0, 2, 3, 1)[sites[:, 0], sites[:, 1], sites[:, 2]]  # (4) [K, C2]
+        m_i = self.w_i(m_q).flatten(1).softmax(dim=-1)  # (2) [N, H*W]
+        keep = nucleus_mask(m_i, top_p if top_p is not None else 1.0)  # (3) [N, H*W]
+        kept_attention = (m_i * keep).view(n, h, w)  # M_ns
+        sites = keep.view(n, h, w).nonzero()  # [K, 3]
+        features = (m * kept_attention[:, None]).permute(0, 2, 3, 1)[
+            sites[:, 0], sites[:, 1], sites[:, 2]
+        ]  # (4) [K, C2]
         index = neighbour_index(sites, (n, h, w))
         for conv, norm in zip(self.back[0::2], self.back[1::2]):
             if conv.kernel_size == (3, 3):
-                features = sparse_conv3x3(features, *index, conv)                      # [K, C_out]
-            else:                                                                      # 1x1: a plain product
+                features = sparse_conv3x3(features, *index, conv)  # [K, C_out]
+            else:  # 1x1: a plain product
                 features = features @ conv.weight.view(conv.out_channels, -1).t()
             features = F.relu(self._norm(features, norm))
         pooled = features.new_zeros(n, features.shape[1]).index_add_(0, sites[:, 0], features)
-        return pooled / keep.sum(dim=1, keepdim=True), kept_attention                 # mean over kept sites
+        return pooled / keep.sum(dim=1, keepdim=True), kept_attention  # mean over kept sites
 
     def _dense_back(self, m: torch.Tensor) -> torch.Tensor:
         for conv, norm in zip(self.back[0::2], self.back[1::2]):
             m = F.relu(norm(conv(m)))
-        return m.mean(dim=(2, 3))                                                      # [N, C4]
+        return m.mean(dim=(2, 3))  # [N, C4]
 
     @staticmethod
     def _norm(x: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:
         """The layer's batch norm on [K, C] site features (statistics over the kept sites)."""
-        return F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias,
-                            norm.training, norm.momentum, norm.eps)
+        return F.batch_norm(
+            x, norm.running_mean, norm.running_var, norm.weight, norm.bias, norm.training, norm.momentum, norm.eps
+        )
 
 
 class SequenceEncoder(nn.Module):
@@ -143,15 +167,25 @@ class SequenceEncoder(nn.Module):
         self.layer = nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout, batch_first=True)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h = self.project(x) + self.position[: x.shape[1]]                              # [B, S, d]
+        h = self.project(x) + self.position[: x.shape[1]]  # [B, S, d]
         h = self.layer(h, src_key_padding_mask=~mask)
-        return masked_mean(h, mask)                                                    # [B, d]
+        return masked_mean(h, mask)  # [B, d]
 
 
 class Mesm(nn.Module):
-    def __init__(self, n_classes: int, modalities: str = "TA", sparse: bool = True, top_p: float = 0.7,
-                 text_dim: int = 384, dim: int = 64, heads: int = 4, max_chunks: int = 32, dropout: float = 0.2,
-                 widths: tuple[int, int, int, int] = (16, 32, 128, 256)):
+    def __init__(
+        self,
+        n_classes: int,
+        modalities: str = "TA",
+        sparse: bool = True,
+        top_p: float = 0.7,
+        text_dim: int = 384,
+        dim: int = 64,
+        heads: int = 4,
+        max_chunks: int = 32,
+        dropout: float = 0.2,
+        widths: tuple[int, int, int, int] = (16, 32, 128, 256),
+    ):
         super().__init__()
         self.modalities = modalities.upper()
         unknown = set(self.modalities) - set("TAV")
@@ -171,31 +205,37 @@ class Mesm(nn.Module):
             self.visual = SequenceEncoder(self.visual_cnn.dim, dim, heads, max_chunks, dropout)
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim * len(self.modalities), n_classes))
 
-    def forward(self, text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None,
-                audio: torch.Tensor | None = None, audio_mask: torch.Tensor | None = None,
-                visual: torch.Tensor | None = None, visual_mask: torch.Tensor | None = None,
-                top_p: float | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        text: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+        visual: torch.Tensor | None = None,
+        visual_mask: torch.Tensor | None = None,
+        top_p: float | None = None,
+    ) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         vectors = []
         q = None
         if "T" in self.modalities:
-            q = self.text(text, text_mask)                                              # [B, d]
+            q = self.text(text, text_mask)  # [B, d]
             vectors.append(q)
         for letter, name, x, mask in (("A", "audio", audio, audio_mask), ("V", "visual", visual, visual_mask)):
             if letter not in self.modalities:
                 continue
             if name == "visual":
-                x = (x.float() - FER_MEAN) / FER_STD                                    # face pixels, as fer_cnn
-            chunks = x[mask].unsqueeze(1)                                               # [N, 1, F, T], real chunks only
-            owner = mask.nonzero()[:, 0]                                                # clip of each chunk [N]
+                x = (x.float() - FER_MEAN) / FER_STD  # face pixels, as fer_cnn
+            chunks = x[mask].unsqueeze(1)  # [N, 1, F, T], real chunks only
+            owner = mask.nonzero()[:, 0]  # clip of each chunk [N]
             cnn = getattr(self, f"{name}_cnn")
             per_chunk, kept = cnn(chunks, q[owner] if self.sparse else None, top_p if top_p is not None else self.top_p)
             sequence = per_chunk.new_zeros(*mask.shape, per_chunk.shape[-1])
-            sequence[mask] = per_chunk                                                  # [B, S, D]
-            vectors.append(getattr(self, name)(sequence, mask))                         # [B, d]
+            sequence[mask] = per_chunk  # [B, S, D]
+            vectors.append(getattr(self, name)(sequence, mask))  # [B, d]
             if kept is not None:
                 attention = kept.new_zeros(*mask.shape, *kept.shape[1:])
                 attention[mask] = kept
-                out[f"{name}_attention"] = attention                                    # [B, S, H, W]
-        out["logits"] = self.head(torch.cat(vectors, dim=-1))                           # [B, C]
+                out[f"{name}_attention"] = attention  # [B, S, H, W]
+        out["logits"] = self.head(torch.cat(vectors, dim=-1))  # [B, C]
         return out

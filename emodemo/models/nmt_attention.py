@@ -37,17 +37,17 @@ convolutions are unpadded and normalised per state (so a state depends only on i
 samples, and the states of real audio are the same however much silence pads the batch), the
 GRUs read only the real steps (:class:`MaskedGRU`), and every softmax and pooling is masked.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from .attention import (SCORES, global_attention, length_mask, local_attention, make_score, monotonic_centres,
-                        span_mask)
+from .attention import SCORES, global_attention, length_mask, local_attention, make_score, monotonic_centres, span_mask
 from .layers import masked_mean_std
 
 MODES = ("audio", "text", "fusion")
@@ -65,9 +65,9 @@ def _receptive_field(layers: Sequence[tuple[int, int]]) -> int:
     return field
 
 
-HOP = math.prod(stride for _, stride in CONV_LAYERS)            # 320 samples = 20 ms between states
-RECEPTIVE_FIELD = _receptive_field(CONV_LAYERS)                # 540 samples = 33.75 ms per state
-FRAME_RATE = SAMPLE_RATE / HOP                                 # 50 states per second
+HOP = math.prod(stride for _, stride in CONV_LAYERS)  # 320 samples = 20 ms between states
+RECEPTIVE_FIELD = _receptive_field(CONV_LAYERS)  # 540 samples = 33.75 ms per state
+FRAME_RATE = SAMPLE_RATE / HOP  # 50 states per second
 
 
 def frame_lengths(wave_lengths: torch.Tensor) -> torch.Tensor:
@@ -88,7 +88,7 @@ def word_spans_to_frames(spans: Sequence[tuple[float, float] | None]) -> torch.T
     ``[start_s, end_s)``, and at least one state. Stack one tensor per clip, padding with -1, to
     build the model's ``word_frames [B, N, 2]``.
     """
-    centre = (RECEPTIVE_FIELD - 1) / 2                          # samples from a state's first sample to its centre
+    centre = (RECEPTIVE_FIELD - 1) / 2  # samples from a state's first sample to its centre
     rows = []
     for span in spans:
         if span is None:
@@ -104,7 +104,7 @@ def word_spans_to_frames(spans: Sequence[tuple[float, float] | None]) -> torch.T
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse each sequence's real steps in place of them, padding left where it is:
     ``x [B, T, D]``, ``lengths [B]`` -> ``[B, T, D]``. Its own inverse."""
-    steps = torch.arange(x.shape[1], device=x.device)[None, :]                 # [1, T]
+    steps = torch.arange(x.shape[1], device=x.device)[None, :]  # [1, T]
     index = torch.where(steps < lengths[:, None], lengths[:, None] - 1 - steps, steps)  # [B, T]
     return x.gather(1, index[..., None].expand_as(x))
 
@@ -125,17 +125,17 @@ class MaskedGRU(nn.Module):
         self.backward_gru = nn.GRU(input_dim, hidden, batch_first=True) if bidirectional else None
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        states = [self.forward_gru(x)[0]]                                       # [B, T, H]
+        states = [self.forward_gru(x)[0]]  # [B, T, H]
         if self.backward_gru is not None:
-            backward = self.backward_gru(reverse_padded(x, lengths))[0]         # [B, T, H], real steps reversed
+            backward = self.backward_gru(reverse_padded(x, lengths))[0]  # [B, T, H], real steps reversed
             states.append(reverse_padded(backward, lengths))
         return torch.cat(states, dim=-1) * length_mask(lengths, x.shape[1])[..., None].to(x.dtype)
 
 
 def standardize_waves(wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Zero mean, unit variance over each clip's real samples; padding set to 0. ``[B, S]`` -> ``[B, S]``."""
-    mask = length_mask(lengths, wave.shape[1]).to(wave.dtype)                   # [B, S]
-    count = lengths.clamp_min(1).to(wave.dtype)[:, None]                        # [B, 1]
+    mask = length_mask(lengths, wave.shape[1]).to(wave.dtype)  # [B, S]
+    count = lengths.clamp_min(1).to(wave.dtype)[:, None]  # [B, 1]
     mean = (wave * mask).sum(dim=1, keepdim=True) / count
     var = (((wave - mean) * mask) ** 2).sum(dim=1, keepdim=True) / count
     return (wave - mean) / (var + 1e-7).sqrt() * mask
@@ -161,12 +161,12 @@ class WaveformEncoder(nn.Module):
         self.gru = MaskedGRU(channels, hidden, bidirectional)
 
     def forward(self, wave: torch.Tensor, wave_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        wave = standardize_waves(wave, wave_lengths)                            # [B, S]
+        wave = standardize_waves(wave, wave_lengths)  # [B, S]
         if wave.shape[1] < RECEPTIVE_FIELD:
             wave = nn.functional.pad(wave, (0, RECEPTIVE_FIELD - wave.shape[1]))
-        features = self.convs(wave.unsqueeze(1)).transpose(1, 2)                # [B, M, C]
-        lengths = frame_lengths(wave_lengths)                                   # [B]
-        states = self.gru(self.dropout(self.norm(features)), lengths)          # h̄_s: [B, M, state_dim]
+        features = self.convs(wave.unsqueeze(1)).transpose(1, 2)  # [B, M, C]
+        lengths = frame_lengths(wave_lengths)  # [B]
+        states = self.gru(self.dropout(self.norm(features)), lengths)  # h̄_s: [B, M, state_dim]
         return states, length_mask(lengths, states.shape[1])
 
 
@@ -176,8 +176,9 @@ class TextEncoder(nn.Module):
     ``tokens [B, N]`` (0 = padding, right-padded) -> states ``h_t`` ``[B, N, state_dim]`` and mask ``[B, N]``.
     """
 
-    def __init__(self, vocab_size: int, embed_dim: int, hidden: int, bidirectional: bool, dropout: float,
-                 freeze_embedding: bool):
+    def __init__(
+        self, vocab_size: int, embed_dim: int, hidden: int, bidirectional: bool, dropout: float, freeze_embedding: bool
+    ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
         self.embedding.weight.requires_grad_(not freeze_embedding)
@@ -185,12 +186,12 @@ class TextEncoder(nn.Module):
         self.gru = MaskedGRU(embed_dim, hidden, bidirectional)
 
     def forward(self, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mask = tokens != 0                                                      # [B, N]
-        lengths = mask.sum(dim=1)                                               # [B]
+        mask = tokens != 0  # [B, N]
+        lengths = mask.sum(dim=1)  # [B]
         if not torch.equal(mask, length_mask(lengths, tokens.shape[1])):
             raise ValueError("tokens must be right-padded: real word ids (> 0) first, then 0s")
-        vectors = self.dropout(self.embedding(tokens))                          # [B, N, E]
-        states = self.gru(vectors, lengths)                                     # h_t: [B, N, state_dim]
+        vectors = self.dropout(self.embedding(tokens))  # [B, N, E]
+        states = self.gru(vectors, lengths)  # h_t: [B, N, state_dim]
         return states, mask
 
 
@@ -208,12 +209,27 @@ class NMTAttention(nn.Module):
     ``embed_dim`` size the word embedding; fill it with :meth:`load_embedding`.
     """
 
-    def __init__(self, n_classes: int, mode: str = "fusion", vocab_size: int | None = None, embed_dim: int = 50,
-                 score: str = "concat", alignment: str = "global", window: int = 10, hidden: int = 64,
-                 conv_channels: int = 64, bidirectional: bool = True, freeze_embedding: bool = False,
-                 dropout: float = 0.3):
+    def __init__(
+        self,
+        n_classes: int,
+        mode: str = "fusion",
+        vocab_size: int | None = None,
+        embed_dim: int = 50,
+        score: str = "concat",
+        alignment: str = "global",
+        window: int = 10,
+        hidden: int = 64,
+        conv_channels: int = 64,
+        bidirectional: bool = True,
+        freeze_embedding: bool = False,
+        dropout: float = 0.3,
+    ):
         super().__init__()
-        for name, value, allowed in (("mode", mode, MODES), ("score", score, SCORES), ("alignment", alignment, ALIGNMENTS)):
+        for name, value, allowed in (
+            ("mode", mode, MODES),
+            ("score", score, SCORES),
+            ("alignment", alignment, ALIGNMENTS),
+        ):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
         if mode != "audio" and not vocab_size:
@@ -240,17 +256,23 @@ class NMTAttention(nn.Module):
         weight = self.text.embedding.weight
         matrix = torch.as_tensor(matrix, dtype=weight.dtype)
         if matrix.shape != weight.shape:
-            raise ValueError(f"embedding matrix must be [vocab_size, embed_dim] = {list(weight.shape)}, "
-                             f"got {list(matrix.shape)}")
+            raise ValueError(
+                f"embedding matrix must be [vocab_size, embed_dim] = {list(weight.shape)}, got {list(matrix.shape)}"
+            )
         weight.copy_(matrix)
 
-    def forward(self, wave: torch.Tensor | None = None, wave_lengths: torch.Tensor | None = None,
-                tokens: torch.Tensor | None = None, word_frames: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        wave: torch.Tensor | None = None,
+        wave_lengths: torch.Tensor | None = None,
+        tokens: torch.Tensor | None = None,
+        word_frames: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         if self.mode in ("audio", "fusion"):
             wave, wave_lengths = self._checked_wave(wave, wave_lengths)
-            audio_states, audio_mask = self.audio(wave, wave_lengths)          # h̄_s [B, M, D], [B, M]
+            audio_states, audio_mask = self.audio(wave, wave_lengths)  # h̄_s [B, M, D], [B, M]
         if self.mode in ("text", "fusion"):
-            text_states, text_mask = self.text(self._checked_tokens(tokens))   # h_t [B, N, D], [B, N]
+            text_states, text_mask = self.text(self._checked_tokens(tokens))  # h_t [B, N, D], [B, N]
         if self.mode == "audio":
             return {"logits": self.head(masked_mean_std(audio_states, audio_mask))}
         if self.mode == "text":
@@ -258,39 +280,53 @@ class NMTAttention(nn.Module):
         if len(text_states) != len(audio_states):
             raise ValueError(f"tokens hold {len(text_states)} examples but wave holds {len(audio_states)}")
         context, weights = self._attend(text_states, text_mask, audio_states, audio_mask, word_frames)
-        attentional = torch.tanh(self.W_c(torch.cat([context, text_states], dim=-1)))  # h̃_t = tanh(W_c [c_t; h_t]): [B, N, D]
-        pooled = masked_mean_std(attentional, text_mask)                                # [B, 2D]
+        attentional = torch.tanh(
+            self.W_c(torch.cat([context, text_states], dim=-1))
+        )  # h̃_t = tanh(W_c [c_t; h_t]): [B, N, D]
+        pooled = masked_mean_std(attentional, text_mask)  # [B, 2D]
         return {"logits": self.head(pooled), "attention": weights}
 
-    def _attend(self, text_states: torch.Tensor, text_mask: torch.Tensor, audio_states: torch.Tensor,
-                audio_mask: torch.Tensor, word_frames: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _attend(
+        self,
+        text_states: torch.Tensor,
+        text_mask: torch.Tensor,
+        audio_states: torch.Tensor,
+        audio_mask: torch.Tensor,
+        word_frames: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Context ``c_t`` ``[B, N, D]`` and weights ``a_t(s)`` ``[B, N, M]`` under the chosen alignment."""
-        audio_lengths, text_lengths = audio_mask.sum(dim=1), text_mask.sum(dim=1)       # [B] each
+        audio_lengths, text_lengths = audio_mask.sum(dim=1), text_mask.sum(dim=1)  # [B] each
         if self.alignment == "local":
             centres = monotonic_centres(text_lengths, audio_lengths, text_states.shape[1])  # p_t: [B, N]
-            return local_attention(self.score, text_states, audio_states, centres, self.window,
-                                   audio_lengths, text_mask)
+            return local_attention(
+                self.score, text_states, audio_states, centres, self.window, audio_lengths, text_mask
+            )
         if self.alignment == "forced":
             if word_frames is None or word_frames.shape[:2] != text_mask.shape:
                 got = None if word_frames is None else tuple(word_frames.shape)
-                raise ValueError(f"alignment 'forced' needs word_frames [B, N, 2] = {tuple(text_mask.shape)} + (2,) "
-                                 f"(see word_spans_to_frames), got {got}")
-            allowed = span_mask(word_frames, audio_lengths, audio_states.shape[1])      # [B, N, M]
+                raise ValueError(
+                    f"alignment 'forced' needs word_frames [B, N, 2] = {tuple(text_mask.shape)} + (2,) "
+                    f"(see word_spans_to_frames), got {got}"
+                )
+            allowed = span_mask(word_frames, audio_lengths, audio_states.shape[1])  # [B, N, M]
         else:
-            allowed = audio_mask[:, None, :]                                            # [B, 1, M]
-        allowed = allowed & text_mask[:, :, None]                                       # [B, N, M]
+            allowed = audio_mask[:, None, :]  # [B, 1, M]
+        allowed = allowed & text_mask[:, :, None]  # [B, N, M]
         return global_attention(self.score, text_states, audio_states, allowed)
 
-    def _checked_wave(self, wave: torch.Tensor | None,
-                      wave_lengths: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    def _checked_wave(
+        self, wave: torch.Tensor | None, wave_lengths: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         if wave is None or wave.dim() != 2 or not wave.is_floating_point():
             got = None if wave is None else f"{wave.dtype} {tuple(wave.shape)}"
             raise ValueError(f"mode {self.mode!r} needs wave: float [batch, samples] at 16 kHz, got {got}")
         if wave_lengths is None:
             return wave, torch.full((len(wave),), wave.shape[1], device=wave.device, dtype=torch.long)
         if wave_lengths.shape != (len(wave),) or int(wave_lengths.min()) < 1 or int(wave_lengths.max()) > wave.shape[1]:
-            raise ValueError(f"wave_lengths must be [batch] = [{len(wave)}] sample counts in 1..{wave.shape[1]}, "
-                             f"got {wave_lengths.tolist()}")
+            raise ValueError(
+                f"wave_lengths must be [batch] = [{len(wave)}] sample counts in 1..{wave.shape[1]}, "
+                f"got {wave_lengths.tolist()}"
+            )
         return wave, wave_lengths
 
     def _checked_tokens(self, tokens: torch.Tensor | None) -> torch.Tensor:
@@ -299,6 +335,7 @@ class NMTAttention(nn.Module):
             raise ValueError(f"mode {self.mode!r} needs tokens: integer word ids [batch, words], got {got}")
         vocab_size = self.text.embedding.num_embeddings
         if tokens.numel() and (int(tokens.min()) < 0 or int(tokens.max()) >= vocab_size):
-            raise ValueError(f"token ids must lie in 0..{vocab_size - 1} (vocab_size), "
-                             f"got {int(tokens.min())}..{int(tokens.max())}")
+            raise ValueError(
+                f"token ids must lie in 0..{vocab_size - 1} (vocab_size), got {int(tokens.min())}..{int(tokens.max())}"
+            )
         return tokens.long()

@@ -9,6 +9,7 @@ most about emotion?) and a small MLP classifies.
 Input ``stats``: [B, L, 2D] = per layer (embedding output + each block), [mean; std] over frames,
 as produced by :func:`layer_stats`; output logits [B, C].
 """
+
 from __future__ import annotations
 
 import torch
@@ -26,26 +27,28 @@ def layer_stats(states: torch.Tensor, mask: torch.Tensor | None = None) -> torch
     if single:
         states = states.unsqueeze(0)
     b, n_layers, t, d = states.shape
-    flat = states.reshape(b * n_layers, t, d)                     # [B*L, T, D]
+    flat = states.reshape(b * n_layers, t, d)  # [B*L, T, D]
     flat_mask = None if mask is None else mask.repeat_interleave(n_layers, dim=0)
     pooled = masked_mean_std(flat, flat_mask).view(b, n_layers, 2 * d)
     return pooled[0] if single else pooled
 
 
 class SpeechProbe(nn.Module):
-    def __init__(self, n_classes: int, n_layers: int = 5, dim: int = 384, hidden: int = 256,
-                 dropout: float = 0.3):
+    def __init__(self, n_classes: int, n_layers: int = 5, dim: int = 384, hidden: int = 256, dropout: float = 0.3):
         super().__init__()
         self.mix = LayerMix(n_layers)
         self.norm = nn.LayerNorm(2 * dim)
         self.head = nn.Sequential(
-            nn.Dropout(dropout), nn.Linear(2 * dim, hidden), nn.GELU(),
-            nn.Dropout(dropout), nn.Linear(hidden, n_classes),
+            nn.Dropout(dropout),
+            nn.Linear(2 * dim, hidden),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, n_classes),
         )
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
-        z = self.norm(self.mix(stats))                            # [B, L, 2D] -> [B, 2D]
-        return self.head(z)                                       # [B, C]
+        z = self.norm(self.mix(stats))  # [B, L, 2D] -> [B, 2D]
+        return self.head(z)  # [B, C]
 
 
 class SpeechProbeEnsemble(nn.Module):
@@ -57,13 +60,21 @@ class SpeechProbeEnsemble(nn.Module):
     lowers the variance of the answers on voices none of them met.
     """
 
-    def __init__(self, n_classes: int, n_layers: int = 5, dim: int = 384, hidden: int = 256, dropout: float = 0.3,
-                 temperatures: tuple[float, ...] = (1.0,)):
+    def __init__(
+        self,
+        n_classes: int,
+        n_layers: int = 5,
+        dim: int = 384,
+        hidden: int = 256,
+        dropout: float = 0.3,
+        temperatures: tuple[float, ...] = (1.0,),
+    ):
         super().__init__()
         self.members = nn.ModuleList(SpeechProbe(n_classes, n_layers, dim, hidden, dropout) for _ in temperatures)
         self.register_buffer("temperatures", torch.tensor(list(temperatures), dtype=torch.float32))
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
-        probs = torch.stack([torch.softmax(member(stats) / t, dim=-1)
-                             for member, t in zip(self.members, self.temperatures)])   # [M, B, C]
-        return probs.mean(dim=0).clamp_min(1e-12).log()                               # [B, C]
+        probs = torch.stack(
+            [torch.softmax(member(stats) / t, dim=-1) for member, t in zip(self.members, self.temperatures)]
+        )  # [M, B, C]
+        return probs.mean(dim=0).clamp_min(1e-12).log()  # [B, C]

@@ -33,6 +33,7 @@ over one modality, the unimodal rows); ``pooling`` "stat" (mean and std) or "mea
 ablation: the mean alone); ``text_feature`` "tokens" or "cls" (the CLS ablation: the text is the
 [CLS] vector alone, a sequence of one).
 """
+
 from __future__ import annotations
 
 import torch
@@ -54,14 +55,17 @@ class AttentionBlock(nn.Module):
         super().__init__()
         self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
         self.norm_1 = nn.LayerNorm(dim)
-        self.feed_forward = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * dim, dim))
+        self.feed_forward = nn.Sequential(
+            nn.Linear(dim, 2 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * dim, dim)
+        )
         self.norm_2 = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, q: torch.Tensor, kv: torch.Tensor, kv_mask: torch.Tensor):
         # q [B, Tq, d], kv [B, Tk, d], kv_mask [B, Tk] (True = real) -> [B, Tq, d], weights [B, Tq, Tk]
-        attended, weights = self.attention(q, kv, kv, key_padding_mask=~kv_mask, need_weights=True,
-                                           average_attn_weights=True)
+        attended, weights = self.attention(
+            q, kv, kv, key_padding_mask=~kv_mask, need_weights=True, average_attn_weights=True
+        )
         h = self.norm_1(q + self.dropout(attended))
         return self.norm_2(h + self.dropout(self.feed_forward(h))), weights
 
@@ -79,12 +83,26 @@ class SslMhaNet(nn.Module):
     for Cross-MHA (N = 1 with the CLS text feature).
     """
 
-    def __init__(self, n_classes: int, fusion: str = "self", pooling: str = "stat", text_feature: str = "tokens",
-                 speech_dim: int = 384, speech_layers: int = 5, text_dim: int = 384, dim: int = 128,
-                 heads: int = 4, dropout: float = 0.2, speech_stride: int = 2):
+    def __init__(
+        self,
+        n_classes: int,
+        fusion: str = "self",
+        pooling: str = "stat",
+        text_feature: str = "tokens",
+        speech_dim: int = 384,
+        speech_layers: int = 5,
+        text_dim: int = 384,
+        dim: int = 128,
+        heads: int = 4,
+        dropout: float = 0.2,
+        speech_stride: int = 2,
+    ):
         super().__init__()
-        for value, allowed, what in ((fusion, FUSIONS, "fusion"), (pooling, POOLINGS, "pooling"),
-                                     (text_feature, TEXT_FEATURES, "text_feature")):
+        for value, allowed, what in (
+            (fusion, FUSIONS, "fusion"),
+            (pooling, POOLINGS, "pooling"),
+            (text_feature, TEXT_FEATURES, "text_feature"),
+        ):
             if value not in allowed:
                 raise ValueError(f"{what} must be one of {allowed}, got {value!r}")
         self.fusion, self.pooling, self.text_feature = fusion, pooling, text_feature
@@ -92,46 +110,52 @@ class SslMhaNet(nn.Module):
         self.speech_stride = speech_stride
         if self.uses_speech:
             self.layer_mix = LayerMix(speech_layers)
-            self.project_speech = nn.Linear(speech_dim, dim)                       # W_s
+            self.project_speech = nn.Linear(speech_dim, dim)  # W_s
         if self.uses_text:
-            self.project_text = nn.Linear(text_dim, dim)                           # W_t
-        self.modality = nn.Parameter(torch.zeros(2, dim).normal_(std=0.02))        # e_speech, e_text
-        self.block = AttentionBlock(dim, heads, dropout)            # self (joined or alone), or speech -> text
+            self.project_text = nn.Linear(text_dim, dim)  # W_t
+        self.modality = nn.Parameter(torch.zeros(2, dim).normal_(std=0.02))  # e_speech, e_text
+        self.block = AttentionBlock(dim, heads, dropout)  # self (joined or alone), or speech -> text
         self.text_block = AttentionBlock(dim, heads, dropout) if fusion == "cross" else None  # text -> speech
         pooled = dim * (2 if pooling == "stat" else 1) * (2 if fusion == "cross" else 1)
-        self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(pooled, dim), nn.ReLU(),
-                                        nn.Dropout(dropout), nn.Linear(dim, n_classes))
+        self.classifier = nn.Sequential(
+            nn.Dropout(dropout), nn.Linear(pooled, dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim, n_classes)
+        )
 
     def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """StatPool [B, T, d] -> [B, 2d], or the mean alone (noSP) -> [B, d]."""
         pooled = masked_mean_std(x, mask)
-        return pooled if self.pooling == "stat" else pooled[:, :x.shape[-1]]
+        return pooled if self.pooling == "stat" else pooled[:, : x.shape[-1]]
 
-    def forward(self, speech: torch.Tensor | None = None, speech_mask: torch.Tensor | None = None,
-                text: torch.Tensor | None = None, text_mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def forward(
+        self,
+        speech: torch.Tensor | None = None,
+        speech_mask: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         if self.uses_speech:
-            if not bool(speech_mask.any(dim=1).all()):   # attention over no key at all would give NaN
+            if not bool(speech_mask.any(dim=1).all()):  # attention over no key at all would give NaN
                 raise ValueError("every clip needs at least one speech frame (an empty or fully trimmed clip has none)")
-            layers = F.layer_norm(speech, speech.shape[-1:])                       # each layer normalised [B, L, T, Ds]
+            layers = F.layer_norm(speech, speech.shape[-1:])  # each layer normalised [B, L, T, Ds]
             mixed, speech_mask = masked_stride_pool(self.layer_mix(layers), speech_mask, self.speech_stride)
-            s = self.project_speech(mixed) + self.modality[0]                      # S' [B, T', d]
+            s = self.project_speech(mixed) + self.modality[0]  # S' [B, T', d]
             out["layer_weights"] = self.layer_mix.weights.expand(len(speech), -1)  # [B, L]
         if self.uses_text:
-            words = text[:, -1]                                                    # [B, N, Dt]
+            words = text[:, -1]  # [B, N, Dt]
             if self.text_feature == "cls":
-                words, text_mask = words[:, :1], text_mask[:, :1]                  # [B, 1, Dt]
-            x = self.project_text(words) + self.modality[1]                        # X' [B, N, d]
+                words, text_mask = words[:, :1], text_mask[:, :1]  # [B, 1, Dt]
+            x = self.project_text(words) + self.modality[1]  # X' [B, N, d]
         if self.fusion == "cross":
-            a, out["speech_to_text"] = self.block(s, x, text_mask)                 # A [B, T', d], [B, T', N]
-            b, out["text_to_speech"] = self.text_block(x, s, speech_mask)          # B [B, N, d], [B, N, T']
-            z = torch.cat([self.pool(a, speech_mask), self.pool(b, text_mask)], dim=-1)   # [B, 4d] (noSP 2d)
+            a, out["speech_to_text"] = self.block(s, x, text_mask)  # A [B, T', d], [B, T', N]
+            b, out["text_to_speech"] = self.text_block(x, s, speech_mask)  # B [B, N, d], [B, N, T']
+            z = torch.cat([self.pool(a, speech_mask), self.pool(b, text_mask)], dim=-1)  # [B, 4d] (noSP 2d)
         else:
             parts = [(s, speech_mask)] if self.uses_speech else []
             parts += [(x, text_mask)] if self.uses_text else []
-            joined = torch.cat([p for p, _ in parts], dim=1)                       # J [B, T'+N, d]
-            mask = torch.cat([m for _, m in parts], dim=1)                         # [B, T'+N]
-            z, out["self_attention"] = self.block(joined, joined, mask)            # [B, T'+N, d], [B, T'+N, T'+N]
-            z = self.pool(z, mask)                                                 # [B, 2d] (noSP d)
-        out["logits"] = self.classifier(z)                                         # [B, C]
+            joined = torch.cat([p for p, _ in parts], dim=1)  # J [B, T'+N, d]
+            mask = torch.cat([m for _, m in parts], dim=1)  # [B, T'+N]
+            z, out["self_attention"] = self.block(joined, joined, mask)  # [B, T'+N, d], [B, T'+N, T'+N]
+            z = self.pool(z, mask)  # [B, 2d] (noSP d)
+        out["logits"] = self.classifier(z)  # [B, C]
         return out

@@ -7,5 +7,6 @@ Code outside the package imports from here, not from the modules.
 from emodemo.protocols.pairing import constructed_pairs, real_pairs
 
 __all__ = [
-    "constructed_pairs", "real_pairs",
+    "constructed_pairs",
+    "real_pairs",
 ]

@@ -53,14 +53,15 @@ a model trained on constructed pairs alone learns that the words always name the
 on a neutral sentence answers whatever that sentence resembles. Each pair's ``meta["pairing"]``
 ("constructed" or "real") says which half it is in, so results can be scored per half.
 """
+
 from __future__ import annotations
 
 import logging
 import random
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from emodemo.core.labels import CANONICAL7, to_canonical
 from emodemo.data import goemotions, meld
@@ -75,8 +76,11 @@ TEXT_SOURCES: dict[str, str] = {"goemotions": "GoEmotions", "meld": "MELD"}  # o
 REAL_PAIRING_NAME = "real (own words, Whisper transcript)"
 MELD_HALVES_SEED = 0
 # where each part's lines come from (MELD without a test CSV: the two dev halves)
-_TEXT_SPLITS = {"train": "official train", "val": "official dev, or MELD's first dev half",
-                "test": "official test, or MELD's second dev half"}
+_TEXT_SPLITS = {
+    "train": "official train",
+    "val": "official dev, or MELD's first dev half",
+    "test": "official test, or MELD's second dev half",
+}
 
 
 def constructed_pairing_name(text_source: str) -> str:
@@ -85,6 +89,7 @@ def constructed_pairing_name(text_source: str) -> str:
 
 
 # --- real pairs ----------------------------------------------------------------------------------
+
 
 def real_pairs(samples: Iterable[Sample], transcripts: Mapping[str, Transcript]) -> list[Sample]:
     """Each clip with its own words: ``text`` = Whisper's transcript, ``meta["words"]`` =
@@ -97,22 +102,32 @@ def real_pairs(samples: Iterable[Sample], transcripts: Mapping[str, Transcript])
     samples = list(samples)
     missing = [s.id for s in samples if s.id not in transcripts]
     if missing:
-        raise ValueError(f"{len(missing)} of {len(samples)} samples have no transcript (e.g. {missing[:3]}); "
-                         "get them with emodemo.speech.transcripts.transcribe_samples(samples)")
+        raise ValueError(
+            f"{len(missing)} of {len(samples)} samples have no transcript (e.g. {missing[:3]}); "
+            "get them with emodemo.speech.transcripts.transcribe_samples(samples)"
+        )
     pairs = []
     for sample in samples:
         transcript = transcripts[sample.id]
         words = [(w.text, w.start, w.end) for w in transcript.words]
-        meta = {**sample.meta, "pairing": "real", "pairing_name": REAL_PAIRING_NAME, "words": words,
-                "no_speech": transcript.no_speech, "transcript_model": transcript.model}
+        meta = {
+            **sample.meta,
+            "pairing": "real",
+            "pairing_name": REAL_PAIRING_NAME,
+            "words": words,
+            "no_speech": transcript.no_speech,
+            "transcript_model": transcript.model,
+        }
         pairs.append(replace(sample, text=transcript.text, meta=meta))
     return pairs
 
 
 # --- constructed pairs ---------------------------------------------------------------------------
 
-def constructed_pairs(audio_samples: Iterable[Sample], fold: Fold, text_source: str, text_root: str | Path,
-                      seed: int = 0) -> tuple[list[Sample], list[Sample], list[Sample]]:
+
+def constructed_pairs(
+    audio_samples: Iterable[Sample], fold: Fold, text_source: str, text_root: str | Path, seed: int = 0
+) -> tuple[list[Sample], list[Sample], list[Sample]]:
     """(train, val, test) constructed pairs for ``fold``: each clip of the fold's actors with a text
     line of the same emotion from ``text_source`` ("goemotions" or "meld", read from
     ``text_root``), drawn from the text split that matches the clip's part (see the module
@@ -126,19 +141,27 @@ def constructed_pairs(audio_samples: Iterable[Sample], fold: Fold, text_source: 
     name = constructed_pairing_name(text_source)
     pools = text_pools(text_source, text_root)
     audio_parts = apply(audio_samples, fold)
-    train, val, test = (_draw(part, clips, pools[part], text_source, name, seed)
-                        for part, clips in zip(PARTS, audio_parts))
+    train, val, test = (
+        _draw(part, clips, pools[part], text_source, name, seed) for part, clips in zip(PARTS, audio_parts)
+    )
     return train, val, test
 
 
 # --- mixed pairs --------------------------------------------------------------------------------
 
+
 def mixed_pairing_name(text_source: str) -> str:
     return f"mixed (each clip twice: with a {TEXT_SOURCES[_check_source(text_source)]} line, and with its own words)"
 
 
-def mixed_pairs(audio_samples: Sequence[Sample], transcripts: Mapping[str, Transcript], fold: Fold,
-                text_source: str, text_root: str | Path, seed: int = 0) -> tuple[list[Sample], list[Sample], list[Sample]]:
+def mixed_pairs(
+    audio_samples: Sequence[Sample],
+    transcripts: Mapping[str, Transcript],
+    fold: Fold,
+    text_source: str,
+    text_root: str | Path,
+    seed: int = 0,
+) -> tuple[list[Sample], list[Sample], list[Sample]]:
     """(train, val, test) for ``fold``: each part's constructed pairs followed by the same clips'
     real pairs (see the module docstring). ``pairing_name`` in ``meta`` stays that of each half."""
     constructed = constructed_pairs(audio_samples, fold, text_source, text_root, seed=seed)
@@ -167,9 +190,11 @@ def meld_dev_halves(dev: Sequence[Sample], seed: int = MELD_HALVES_SEED) -> tupl
     if len(dialogues) < 2:
         raise ValueError(f"cannot halve MELD dev by dialogue: it has {len(dialogues)} dialogue(s)")
     random.Random(seed).shuffle(dialogues)
-    val_dialogues = set(dialogues[:(len(dialogues) + 1) // 2])
-    return ([s for s in dev if s.meta["dialogue_id"] in val_dialogues],
-            [s for s in dev if s.meta["dialogue_id"] not in val_dialogues])
+    val_dialogues = set(dialogues[: (len(dialogues) + 1) // 2])
+    return (
+        [s for s in dev if s.meta["dialogue_id"] in val_dialogues],
+        [s for s in dev if s.meta["dialogue_id"] not in val_dialogues],
+    )
 
 
 def pair_counts(train: Sequence[Sample], val: Sequence[Sample], test: Sequence[Sample]) -> dict[str, dict]:
@@ -209,13 +234,23 @@ def _text_parts(text_source: str, text_root: str | Path) -> dict[str, list[Sampl
         by_split[line.split].append(line)
     if text_source == "meld" and not by_split["test"]:
         by_split["dev"], by_split["test"] = meld_dev_halves(by_split["dev"])
-        log.info("MELD has no test split here: dev halved by dialogue (seed %d) into %d validation and %d "
-                 "test utterances", MELD_HALVES_SEED, len(by_split["dev"]), len(by_split["test"]))
+        log.info(
+            "MELD has no test split here: dev halved by dialogue (seed %d) into %d validation and %d test utterances",
+            MELD_HALVES_SEED,
+            len(by_split["dev"]),
+            len(by_split["test"]),
+        )
     return {"train": by_split["train"], "val": by_split["dev"], "test": by_split["test"]}
 
 
-def _draw(part: str, clips: Sequence[Sample], pools: Mapping[str, list[Sample]], text_source: str,
-          pairing_name: str, seed: int) -> list[Sample]:
+def _draw(
+    part: str,
+    clips: Sequence[Sample],
+    pools: Mapping[str, list[Sample]],
+    text_source: str,
+    pairing_name: str,
+    seed: int,
+) -> list[Sample]:
     """Pair every clip of one part with a line of its canonical emotion from that part's pools."""
     by_label: dict[str, list[Sample]] = defaultdict(list)
     for clip in sorted(clips, key=lambda s: s.id):  # input order must not change the pairs
@@ -230,20 +265,38 @@ def _draw(part: str, clips: Sequence[Sample], pools: Mapping[str, list[Sample]],
             continue
         pool = pools.get(label, [])
         if not pool:
-            raise ValueError(f"the {TEXT_SOURCES[text_source]} lines for {part} clips ({_TEXT_SPLITS[part]}) have no "
-                             f"{label!r} line for the {len(wanted)} {label} {part} clips; their emotions: {sorted(pools)}")
+            raise ValueError(
+                f"the {TEXT_SOURCES[text_source]} lines for {part} clips ({_TEXT_SPLITS[part]}) have no "
+                f"{label!r} line for the {len(wanted)} {label} {part} clips; their emotions: {sorted(pools)}"
+            )
         if len(wanted) > len(pool):
-            log.warning("%s: %d %s lines for %d %s clips (%s); each line serves up to %d clips",
-                        pairing_name, len(pool), label, len(wanted), part, _TEXT_SPLITS[part],
-                        -(-len(wanted) // len(pool)))
+            log.warning(
+                "%s: %d %s lines for %d %s clips (%s); each line serves up to %d clips",
+                pairing_name,
+                len(pool),
+                label,
+                len(wanted),
+                part,
+                _TEXT_SPLITS[part],
+                -(-len(wanted) // len(pool)),
+            )
         rng = random.Random(f"{seed}|{part}|{label}")
         for index, (clip, line) in enumerate(zip(wanted, _without_replacement(pool, len(wanted), rng))):
             meta = {key: value for key, value in clip.meta.items() if key != "words"}
-            meta.update(pairing="constructed", pairing_name=pairing_name, text_source=text_source,
-                        text_id=line.id, text_split=line.split, text_use=index // len(pool),
-                        audio_label=clip.label)
-            pairs.append(replace(clip, id=f"{clip.id}+{line.id}", label=label, labels=(label,), text=line.text,
-                                 split=part, meta=meta))
+            meta.update(
+                pairing="constructed",
+                pairing_name=pairing_name,
+                text_source=text_source,
+                text_id=line.id,
+                text_split=line.split,
+                text_use=index // len(pool),
+                audio_label=clip.label,
+            )
+            pairs.append(
+                replace(
+                    clip, id=f"{clip.id}+{line.id}", label=label, labels=(label,), text=line.text, split=part, meta=meta
+                )
+            )
     return pairs
 
 

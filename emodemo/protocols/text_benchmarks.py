@@ -10,6 +10,7 @@
 Both are utterance-level and speaker-overlapping (Reddit authors, Friends characters): they test
 the words, not speaker independence.
 """
+
 from __future__ import annotations
 
 import random
@@ -46,8 +47,9 @@ def _parts(name: str, root: str | Path) -> tuple[list[Sample], list[Sample], lis
         dialogues = sorted({s.meta["dialogue_id"] for s in train})
         random.Random(MELD_VAL_SEED).shuffle(dialogues)
         held_out = set(dialogues[: max(1, round(MELD_VAL_SHARE * len(dialogues)))])
-        return ([s for s in train if s.meta["dialogue_id"] not in held_out],
-                [s for s in train if s.meta["dialogue_id"] in held_out],
-                [s for s in lines if s.split == "dev"])
+        return (
+            [s for s in train if s.meta["dialogue_id"] not in held_out],
+            [s for s in train if s.meta["dialogue_id"] in held_out],
+            [s for s in lines if s.split == "dev"],
+        )
     raise ValueError(f"text benchmarks are {list(TEXT_BENCHMARKS)}, not {name!r}")
-

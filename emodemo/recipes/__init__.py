@@ -11,6 +11,7 @@ cross-validation, final-model and text-benchmark steps, the quick mode) is in
 :mod:`emodemo.recipes.common`; each model's measured runs are made from its config file by
 :mod:`emodemo.recipes.reproduce` (``python -m emodemo reproduce MODEL``).
 """
+
 from __future__ import annotations
 
 from importlib import import_module
@@ -22,7 +23,7 @@ __all__ = ["Recipe", "explains", "get_recipe", "hook", "names", "reads_faces", "
 
 # The names are the model registry's (emodemo.models.REGISTRY): a model's recipe is the module of its
 # name here, but for a model served with another's recipe (imported on demand: heavy deps).
-_SHARED_RECIPE = {"speech_probe_ensemble": "speech_probe"}   # the served probe: its folds' models averaged
+_SHARED_RECIPE = {"speech_probe_ensemble": "speech_probe"}  # the served probe: its folds' models averaged
 
 
 def names() -> list[str]:

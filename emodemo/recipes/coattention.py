@@ -25,42 +25,68 @@ Other encoders, for users who are online: ``--option speech_encoder=<transformer
 then trains on their frozen last states (``top_layers=0``: staged fine-tuning is built for the
 packaged encoders' layer types).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from emodemo.core.labels import CANONICAL7
 from emodemo.data.record import Sample
-from emodemo.models import build
-from emodemo.recipes.common import (DATASET_LABELS, MINILM_LICENCE, NORMALISED, WHISPER_TINY_LICENCE, PairingScores,
-                                    as_flag, chosen_folds, cross_validation_metrics, epochs_for, final_model, licence,
-                                    paired_parts, served_final_extras, text_benchmark_train, text_only)
-from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
-                                           prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.inputs.text import MINILM, load_text_encoder
+from emodemo.models import build
 from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.recipes.common import (
+    DATASET_LABELS,
+    MINILM_LICENCE,
+    NORMALISED,
+    WHISPER_TINY_LICENCE,
+    PairingScores,
+    as_flag,
+    chosen_folds,
+    cross_validation_metrics,
+    epochs_for,
+    final_model,
+    licence,
+    paired_parts,
+    served_final_extras,
+    text_benchmark_train,
+    text_only,
+)
+from emodemo.recipes.frozen_states import (
+    ALL_LAYERS,
+    WHISPER,
+    StateClips,
+    clip_states,
+    one_line_states,  # noqa: F401
+    speech_encoder,
+    state_clips,
+    words_of,
+)  # prepare: recipe protocol
 
 NAME = "coattention"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
 # stage -> encoder layers per modality it trains: the head; + the top layer; + the top two; every layer
 STAGE_LAYERS = {"head": 0, "top1": 1, "top2": 2, "all": ALL_LAYERS}
-STAGES = ("head", "top1", "top2")   # the default sequence (the talk's, up to what this CPU trains in time)
+STAGES = ("head", "top1", "top2")  # the default sequence (the talk's, up to what this CPU trains in time)
 PRETRAINED_LICENCES = (WHISPER_TINY_LICENCE, MINILM_LICENCE)
 
 
 # --- inputs ------------------------------------------------------------------------------------
 
+
 def _encoders(spec: dict) -> tuple[tuple[str, int, bool] | None, tuple[str, int] | None]:
     """(encoder, top layers[, normalised input]) per modality the model reads (checkpoints saved
     before normalisation existed have raw input)."""
     top = spec["top_layers"]
-    return ((spec["speech_encoder"], top, spec.get("normalise", False)) if spec["mode"] != "text" else None,
-            (spec["text_encoder"], top) if spec["mode"] != "speech" else None)
+    return (
+        (spec["speech_encoder"], top, spec.get("normalise", False)) if spec["mode"] != "text" else None,
+        (spec["text_encoder"], top) if spec["mode"] != "speech" else None,
+    )
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> StateClips:
@@ -81,21 +107,33 @@ def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, label
     """The three co-attention steps over this clip's word pieces and voiced sound."""
     from emodemo.inputs.audio import SAMPLE_RATE, voiced_bounds
     from emodemo.reports.viz import coattention_steps
+
     if "speech_attention" not in output or "text_attention_3" not in output:
         return None
     start, end = voiced_bounds(wave)
-    words = [(w.text, w.start - start / SAMPLE_RATE, w.end - start / SAMPLE_RATE) for w in transcript.words] \
-        if transcript is not None else None
-    panel = {"wave": wave[start:end], "tokens": clip_tokens(transcript, spec), "text_1": output["text_attention_1"],
-             "speech": output["speech_attention"], "text_3": output["text_attention_3"], "title": title,
-             "word_times": words}
+    words = (
+        [(w.text, w.start - start / SAMPLE_RATE, w.end - start / SAMPLE_RATE) for w in transcript.words]
+        if transcript is not None
+        else None
+    )
+    panel = {
+        "wave": wave[start:end],
+        "tokens": clip_tokens(transcript, spec),
+        "text_1": output["text_attention_1"],
+        "speech": output["speech_attention"],
+        "text_3": output["text_attention_3"],
+        "title": title,
+        "word_times": words,
+    }
     return coattention_steps([panel], SAMPLE_RATE)
 
 
 # --- model and stages --------------------------------------------------------------------------
 
-def model_kwargs(mode: str, top_layers: int, n_classes: int, speech_encoder_name: str = WHISPER,
-                 text_encoder_name: str = MINILM) -> dict:
+
+def model_kwargs(
+    mode: str, top_layers: int, n_classes: int, speech_encoder_name: str = WHISPER, text_encoder_name: str = MINILM
+) -> dict:
     """The model's constructor arguments; ``top_layers`` copies per modality, at most the encoder's depth."""
     speech_dim, speech_top, text_dim, text_top, text_config = 384, 0, 384, 0, {}
     if mode != "text":
@@ -105,16 +143,25 @@ def model_kwargs(mode: str, top_layers: int, n_classes: int, speech_encoder_name
         config = load_text_encoder(text_encoder_name)[1].config
         text_dim, text_top = config.hidden_size, min(top_layers, config.num_hidden_layers)
         text_config = {"num_attention_heads": config.num_attention_heads, "intermediate_size": config.intermediate_size}
-    return {"n_classes": n_classes, "mode": mode, "speech_dim": speech_dim, "text_dim": text_dim,
-            "speech_top": speech_top, "text_top": text_top, "text_config": text_config}
+    return {
+        "n_classes": n_classes,
+        "mode": mode,
+        "speech_dim": speech_dim,
+        "text_dim": text_dim,
+        "speech_top": speech_top,
+        "text_top": text_top,
+        "text_config": text_config,
+    }
 
 
 def build_model(kwargs: dict, spec: dict):
     """The model with its top encoder layers copied from the pre-trained encoders."""
     copies = kwargs["speech_top"] or kwargs["text_top"]
     if copies and (spec["speech_encoder"] != WHISPER or spec["text_encoder"] != MINILM):
-        raise ValueError("staged fine-tuning (top_layers > 0) is built for the packaged Whisper and MiniLM "
-                         "encoders; with a Hub encoder use --option top_layers=0 --option stages=head")
+        raise ValueError(
+            "staged fine-tuning (top_layers > 0) is built for the packaged Whisper and MiniLM "
+            "encoders; with a Hub encoder use --option top_layers=0 --option stages=head"
+        )
     model = build(NAME, **kwargs)
     if copies:
         whisper = speech_encoder(WHISPER).encoder
@@ -124,24 +171,36 @@ def build_model(kwargs: dict, spec: dict):
     return model
 
 
-def stage_plan(names: Sequence[str], epochs: int | None, seed: int, quick: bool, loss: str, lr: float,
-               batch_size: int):
+def stage_plan(names: Sequence[str], epochs: int | None, seed: int, quick: bool, loss: str, lr: float, batch_size: int):
     """The talk's stages: the head (lr ``lr``), then the top encoder layer(s) with a 10-50x lower lr."""
     from emodemo.training.engine import TrainConfig
     from emodemo.training.experiment import Stage
 
     def cfg(stage_epochs: int, stage_lr: float, patience: int, min_epochs: int) -> TrainConfig:
-        return TrainConfig(epochs=epochs_for(epochs, stage_epochs, quick), batch_size=int(batch_size), lr=stage_lr,
-                           weight_decay=0.01, patience=patience, min_epochs=min_epochs, class_weights=True,
-                           monitor="UF1", loss=loss, seed=seed, progress=not quick, warmup_ratio=0.1)
+        return TrainConfig(
+            epochs=epochs_for(epochs, stage_epochs, quick),
+            batch_size=int(batch_size),
+            lr=stage_lr,
+            weight_decay=0.01,
+            patience=patience,
+            min_epochs=min_epochs,
+            class_weights=True,
+            monitor="UF1",
+            loss=loss,
+            seed=seed,
+            progress=not quick,
+            warmup_ratio=0.1,
+        )
 
     def unfreeze(n: int):
         return lambda model: model.unfreeze(min(n, max(len(b) for b in model.top_blocks())))
 
-    plan = {"head": Stage("head", cfg(60, float(lr), 10, 10), unfreeze(0)),
-            "top1": Stage("top1", cfg(6, float(lr) / 10, 3, 0), unfreeze(1)),
-            "top2": Stage("top2", cfg(6, float(lr) / 20, 3, 0), unfreeze(2)),
-            "all": Stage("all", cfg(6, float(lr) / 50, 3, 0), unfreeze(ALL_LAYERS))}
+    plan = {
+        "head": Stage("head", cfg(60, float(lr), 10, 10), unfreeze(0)),
+        "top1": Stage("top1", cfg(6, float(lr) / 10, 3, 0), unfreeze(1)),
+        "top2": Stage("top2", cfg(6, float(lr) / 20, 3, 0), unfreeze(2)),
+        "all": Stage("all", cfg(6, float(lr) / 50, 3, 0), unfreeze(ALL_LAYERS)),
+    }
     unknown = [n for n in names if n not in plan]
     if unknown:
         raise ValueError(f"unknown stage(s) {unknown}; stages: {list(plan)}")
@@ -150,19 +209,39 @@ def stage_plan(names: Sequence[str], epochs: int | None, seed: int, quick: bool,
 
 # --- training ----------------------------------------------------------------------------------
 
-def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
-          text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", loss: str = "bce",
-          stages: str = ",".join(STAGES), top_layers: int | None = None, speech_encoder: str = WHISPER,
-          text_encoder: str = MINILM, lr: float = 1e-3, batch_size: int = 32, fold_models: str | None = None,
-          normalise: bool = False) -> dict:
+
+def train(
+    dataset: str,
+    root: Path,
+    out: Path,
+    cv: bool = True,
+    final: bool = True,
+    epochs: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    fold_ids: Sequence[int] | None = None,
+    pairing: str = "real",
+    text_source: str = "goemotions",
+    text_root: str | None = None,
+    mode: str = "fusion",
+    loss: str = "bce",
+    stages: str = ",".join(STAGES),
+    top_layers: int | None = None,
+    speech_encoder: str = WHISPER,
+    text_encoder: str = MINILM,
+    lr: float = 1e-3,
+    batch_size: int = 32,
+    fold_models: str | None = None,
+    normalise: bool = False,
+) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
     ``stages``: comma-separated names from :data:`STAGE_LAYERS` (e.g. ``head`` for the head alone,
     ``head,all`` for the head and then every encoder layer);
     ``top_layers`` defaults to the number of encoder layers the stages unfreeze; ``loss`` is the
     talk's ``bce`` or softmax ``ce``; ``normalise``: each clip goes through
-    :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too). On a text benchmark (``dataset`` goemotions or meld, with
+    :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too). On a text benchmark
+    (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
     from emodemo.training.checkpoint import save_checkpoint
@@ -170,30 +249,51 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     names = [n for n in stages.split(",") if n]
     plan = stage_plan(names, epochs, seed, quick, loss, lr, batch_size)
     top = int(top_layers) if top_layers is not None else max(STAGE_LAYERS[n] for n in names)
-    spec = {"mode": mode, "top_layers": top, "speech_encoder": speech_encoder, "text_encoder": text_encoder,
-            "normalise": as_flag(normalise)}
-    if dataset in TEXT_BENCHMARKS:     # the text side alone on the corpus's official splits, through the stages
+    spec = {
+        "mode": mode,
+        "top_layers": top,
+        "speech_encoder": speech_encoder,
+        "text_encoder": text_encoder,
+        "normalise": as_flag(normalise),
+    }
+    if dataset in TEXT_BENCHMARKS:  # the text side alone on the corpus's official splits, through the stages
         text_only(dataset, mode == "text", "mode=text")
         labels = DATASET_LABELS[dataset]
         kwargs = model_kwargs("text", top, len(labels), text_encoder_name=text_encoder)
-        return text_benchmark_train(NAME, dataset, text_benchmark_parts(dataset, Path(root), quick),
-                                    lambda part: make_dataset(part, labels, spec), lambda: build_model(kwargs, spec),
-                                    labels, plan[0].cfg, out=out, final=final, model_kwargs=kwargs, input_spec=spec,
-                                    inputs=f"words -> frozen {text_encoder} word-piece states",
-                                    pretrained=(MINILM_LICENCE,), stages=plan)
-    samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
-                                                             Path(text_root) if text_root else None, seed)
+        return text_benchmark_train(
+            NAME,
+            dataset,
+            text_benchmark_parts(dataset, Path(root), quick),
+            lambda part: make_dataset(part, labels, spec),
+            lambda: build_model(kwargs, spec),
+            labels,
+            plan[0].cfg,
+            out=out,
+            final=final,
+            model_kwargs=kwargs,
+            input_spec=spec,
+            inputs=f"words -> frozen {text_encoder} word-piece states",
+            pretrained=(MINILM_LICENCE,),
+            stages=plan,
+        )
+    samples, folds, final_split, pairing_name = paired_parts(
+        NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed
+    )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)
     folds = chosen_folds(folds, quick, fold_ids)
-    make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
-    new_model = lambda: build_model(kwargs, spec)  # noqa: E731
-    card = {"dataset": dataset, "pairing": pairing_name,
-            "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
-            "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
-                      f"{speech_encoder} states; words (Whisper "
-                      f"tiny.en transcript, or the paired line) -> frozen {text_encoder} word-piece states",
-            "stages": names, "loss": loss}
+    make = lambda part: make_dataset(part, labels, spec)
+    new_model = lambda: build_model(kwargs, spec)
+    card = {
+        "dataset": dataset,
+        "pairing": pairing_name,
+        "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
+        "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
+        f"{speech_encoder} states; words (Whisper "
+        f"tiny.en transcript, or the paired line) -> frozen {text_encoder} word-piece states",
+        "stages": names,
+        "loss": loss,
+    }
     metrics: dict = {"pairing": pairing_name, "stages_run": names, "loss": loss}
 
     halves = PairingScores(samples, make, labels, plan[-1].cfg.batch_size) if pairing == "mixed" else None
@@ -202,26 +302,60 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
         if halves:
             halves(fold, model)
         if fold_models:
-            save_checkpoint(Path(fold_models) / fold.name, model, model_name=NAME, model_kwargs=kwargs,
-                            labels=list(labels), data_card=dict(card, train_speakers=list(fold.train),
-                                                                validation_speakers=list(fold.val),
-                                                                test_speakers=list(fold.test)),
-                            metrics={"test": report}, train_cfg=plan[-1].cfg, input_spec=spec)
+            save_checkpoint(
+                Path(fold_models) / fold.name,
+                model,
+                model_name=NAME,
+                model_kwargs=kwargs,
+                labels=list(labels),
+                data_card=dict(
+                    card,
+                    train_speakers=list(fold.train),
+                    validation_speakers=list(fold.val),
+                    test_speakers=list(fold.test),
+                ),
+                metrics={"test": report},
+                train_cfg=plan[-1].cfg,
+                input_spec=spec,
+            )
 
     if cv:
-        metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, plan[0].cfg, seed,
-                                                f"{NAME} {mode}, {pairing_name}",
-                                                keep_model=keep if fold_models or halves else None, stages=plan,
-                                                chance=False))
+        metrics.update(
+            cross_validation_metrics(
+                samples,
+                folds,
+                make,
+                new_model,
+                labels,
+                plan[0].cfg,
+                seed,
+                f"{NAME} {mode}, {pairing_name}",
+                keep_model=keep if fold_models or halves else None,
+                stages=plan,
+                chance=False,
+            )
+        )
         if halves:
             metrics["by_pairing"] = halves.summary()
     if final:
         model, final_metrics = final_model(samples, final_split, make, new_model, labels, plan[0].cfg, stages=plan)
         metrics.update(final_metrics)
-        by_pairing, calibration = served_final_extras(model, samples, final_split, make, labels,
-                                                      plan[-1].cfg.batch_size)
+        by_pairing, calibration = served_final_extras(
+            model, samples, final_split, make, labels, plan[-1].cfg.batch_size
+        )
         metrics.update(by_pairing)
         card.update(train_speakers=list(final_split.train), validation_speakers=list(final_split.val))
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=plan[-1].cfg, input_spec=spec, calibration=calibration, half=True)
+        save_checkpoint(
+            out,
+            model,
+            model_name=NAME,
+            model_kwargs=kwargs,
+            labels=list(labels),
+            data_card=card,
+            metrics=metrics,
+            train_cfg=plan[-1].cfg,
+            input_spec=spec,
+            calibration=calibration,
+            half=True,
+        )
     return metrics

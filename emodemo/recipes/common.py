@@ -8,6 +8,7 @@ Every recipe trains through these steps: :func:`chosen_folds` (which folds a run
 means the same in every recipe: :data:`QUICK_FOLDS` fold and :data:`QUICK_EPOCHS` epochs
 (:func:`epochs_for`); an SVM recipe has no epochs, a recipe without folds trains once.
 """
+
 from __future__ import annotations
 
 import functools
@@ -21,10 +22,15 @@ from emodemo.recipes.contract import as_flag  # noqa: F401  (recipes read their 
 log = logging.getLogger(__name__)
 
 # the classes a model trained on each dataset predicts (RAVDESS calm counts as neutral)
-DATASET_LABELS = {"ravdess": CANONICAL7, "iemocap": IEMOCAP4, "goemotions": CANONICAL7, "meld": CANONICAL7,
-                  "cmu_mosei": MOSEI6}
-MULTILABEL_DATASETS = ("cmu_mosei",)   # a clip carries any number of emotions
-NORMALISED = "normalised (DC removed, voiced region, -23 LUFS)"   # a card's words for emodemo.inputs.normalise
+DATASET_LABELS = {
+    "ravdess": CANONICAL7,
+    "iemocap": IEMOCAP4,
+    "goemotions": CANONICAL7,
+    "meld": CANONICAL7,
+    "cmu_mosei": MOSEI6,
+}
+MULTILABEL_DATASETS = ("cmu_mosei",)  # a clip carries any number of emotions
+NORMALISED = "normalised (DC removed, voiced region, -23 LUFS)"  # a card's words for emodemo.inputs.normalise
 # the terms of the pre-trained parts inside the weights (see licence())
 WHISPER_TINY_LICENCE = "Whisper tiny.en: MIT"
 MINILM_LICENCE = "all-MiniLM-L6-v2: Apache-2.0"
@@ -40,7 +46,9 @@ def epochs_for(epochs: int | None, full: int, quick: bool) -> int:
     return epochs or (QUICK_EPOCHS if quick else full)
 
 
-def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source: str, text_root: Path | None, seed: int):
+def paired_parts(
+    model: str, dataset: str, root: Path, pairing: str, text_source: str, text_root: Path | None, seed: int
+):
     """``(samples or parts function, folds, final split, pairing name)`` for a pairing of RAVDESS clips."""
     from emodemo import data
     from emodemo.protocols import pairing as pairings
@@ -48,8 +56,11 @@ def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source
     from emodemo.training.experiment import standard_protocol
 
     if dataset in ("iemocap", "cmu_mosei"):  # the talks' data: gold transcripts are the real pairs
-        clips = [s for s in data.load(dataset, root, **({"classes": 4} if dataset == "iemocap" else {}))
-                 if s.audio is not None]
+        clips = [
+            s
+            for s in data.load(dataset, root, **({"classes": 4} if dataset == "iemocap" else {}))
+            if s.audio is not None
+        ]
         folds, final = standard_protocol(dataset, clips)
         return clips, folds, final, f"real ({'IEMOCAP' if dataset == 'iemocap' else 'CMU-MOSEI'} gold transcriptions)"
     if dataset != "ravdess":
@@ -64,7 +75,7 @@ def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source
         raise ValueError(f"{pairing} pairs need --option text_root=PATH (the GoEmotions or MELD folder)")
     transcripts = transcribe_samples(clips) if pairing == "mixed" else None
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def parts(fold):
         if transcripts is not None:
             return pairings.mixed_pairs(clips, transcripts, fold, text_source, text_root, seed=seed)
@@ -73,13 +84,17 @@ def paired_parts(model: str, dataset: str, root: Path, pairing: str, text_source
     name = pairings.mixed_pairing_name if transcripts is not None else pairings.constructed_pairing_name
     return parts, folds, final, name(text_source)
 
+
 def licence(dataset: str, pairing: str, text_source: str, pretrained: tuple[str, ...]) -> str:
     """The terms whoever reuses the weights inherits, from every corpus that trained them and the
     pre-trained parts inside them (``pretrained``, e.g. ``("GloVe 6B: PDDL",)``)."""
-    parts = {"ravdess": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial)",
-             "iemocap": "IEMOCAP: research use under USC's licence agreement",
-             "cmu_mosei": "CMU-MOSEI: research use (YouTube videos, terms of the CMU MultiComp Lab)",
-             "goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[dataset].split(";")
+    parts = {
+        "ravdess": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial)",
+        "iemocap": "IEMOCAP: research use under USC's licence agreement",
+        "cmu_mosei": "CMU-MOSEI: research use (YouTube videos, terms of the CMU MultiComp Lab)",
+        "goemotions": "GoEmotions: CC BY 4.0",
+        "meld": "MELD: GPL-3.0",
+    }[dataset].split(";")
     if dataset == "ravdess" and pairing in ("constructed", "mixed"):
         parts.append({"goemotions": "GoEmotions: CC BY 4.0", "meld": "MELD: GPL-3.0"}[text_source])
     return "; ".join(parts + list(pretrained))
@@ -92,13 +107,25 @@ def chosen_folds(folds: list, quick: bool, fold_ids=None) -> list:
     return folds if fold_ids is None else [folds[i] for i in fold_ids]
 
 
-def cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed: int, what: str,
-                             keep_model=None, stages=None, chance: bool = True) -> dict:
+def cross_validation_metrics(
+    samples,
+    folds,
+    make,
+    new_model,
+    labels,
+    cfg,
+    seed: int,
+    what: str,
+    keep_model=None,
+    stages=None,
+    chance: bool = True,
+) -> dict:
     """Cross-validate (:func:`emodemo.training.experiment.cross_validate`, ``keep_model`` and
     ``stages`` passed on) and add the random-prediction row on the same test speakers (unless
     ``chance`` is false); logs the summary (each stage's). Returns ``{"cross_validation", "folds",
     "stages" (staged runs), "chance"}`` (multi-label runs: no chance row)."""
     from emodemo.training.experiment import chance_baseline, cross_validate
+
     result = cross_validate(samples, folds, make, new_model, labels, cfg, keep_model=keep_model, stages=stages)
     s = result["summary"]
     metrics = {"cross_validation": s, "folds": result["folds"]}
@@ -106,14 +133,37 @@ def cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed:
         metrics["stages"] = result["stages"]
         for name, stage in result["stages"].items():
             t = stage["summary"]
-            log.info("%s, stage %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f", what, name, len(folds), t["WA"]["mean"],
-                     t["WA"]["std"], t["UA"]["mean"], t["UA"]["std"])
+            log.info(
+                "%s, stage %s: %d-fold WA %.3f±%.3f UA %.3f±%.3f",
+                what,
+                name,
+                len(folds),
+                t["WA"]["mean"],
+                t["WA"]["std"],
+                t["UA"]["mean"],
+                t["UA"]["std"],
+            )
     if cfg.multilabel:
-        log.info("%s: %d fold(s) mean accuracy %.3f mean F1 %.3f mean WAcc %.3f", what, len(folds),
-                 s["mean_accuracy"]["mean"], s["mean_f1"]["mean"], s["mean_wacc"]["mean"])
+        log.info(
+            "%s: %d fold(s) mean accuracy %.3f mean F1 %.3f mean WAcc %.3f",
+            what,
+            len(folds),
+            s["mean_accuracy"]["mean"],
+            s["mean_f1"]["mean"],
+            s["mean_wacc"]["mean"],
+        )
         return metrics
-    log.info("%s: %d-fold WA %.3f±%.3f UA %.3f±%.3f UF1 %.3f±%.3f", what, len(folds), s["WA"]["mean"], s["WA"]["std"],
-             s["UA"]["mean"], s["UA"]["std"], s["UF1"]["mean"], s["UF1"]["std"])
+    log.info(
+        "%s: %d-fold WA %.3f±%.3f UA %.3f±%.3f UF1 %.3f±%.3f",
+        what,
+        len(folds),
+        s["WA"]["mean"],
+        s["WA"]["std"],
+        s["UA"]["mean"],
+        s["UA"]["std"],
+        s["UF1"]["mean"],
+        s["UF1"]["std"],
+    )
     if chance:
         metrics["chance"] = chance_baseline(samples, folds, labels, seed)
     return metrics
@@ -123,6 +173,7 @@ def final_model(samples, split, make, new_model, labels, cfg, stages=None):
     """The published model (:func:`emodemo.training.experiment.train_final`, through ``stages`` if
     given) and the metrics its card reports (a staged run's history per stage)."""
     from emodemo.training.experiment import train_final
+
     model, history, val_report = train_final(samples, split, make, new_model, labels, cfg, stages=stages)
     histories = {name: h.to_dict() for name, h in history.items()} if stages else history.to_dict()
     return model, {"final_validation_not_a_test_score": val_report, "final_history": histories}
@@ -132,6 +183,7 @@ def reports_by_pairing(model, samples, make, labels, batch_size: int) -> dict[st
     """``{pairing: report}`` of ``model`` on each pairing's share of ``samples`` (by
     ``meta["pairing"]``; mixed pairs hold a constructed and a real half)."""
     from emodemo.training.engine import evaluate
+
     groups: dict[str, list] = {}
     for sample in samples:
         groups.setdefault(sample.meta.get("pairing", "real"), []).append(sample)
@@ -154,8 +206,11 @@ class PairingScores:
 
     def summary(self) -> dict[str, dict]:
         from emodemo.core.metrics import mean_std
-        return {name: {"summary": mean_std([{k: v for k, v in r.items() if k != "fold"} for r in runs]), "folds": runs}
-                for name, runs in self.folds.items()}
+
+        return {
+            name: {"summary": mean_std([{k: v for k, v in r.items() if k != "fold"} for r in runs]), "folds": runs}
+            for name, runs in self.folds.items()
+        }
 
 
 def served_final_extras(model, samples, split, make, labels, batch_size: int) -> tuple[dict, dict]:
@@ -165,6 +220,7 @@ def served_final_extras(model, samples, split, make, labels, batch_size: int) ->
     real pairs, the clip with its own words as the app reads it (on every pair when there is none).
     ``samples``: a list split by speakers or a parts function (:func:`paired_parts`)."""
     from emodemo.data.splits import apply
+
     val = (samples(split) if callable(samples) else apply(samples, split))[1]
     metrics = {}
     if len({s.meta.get("pairing", "real") for s in val}) > 1:
@@ -179,7 +235,8 @@ def validation_calibration(model, val_set, speakers) -> dict:
     the validation ``speakers``' clips)."""
     from emodemo.training.calibration import calibrated_on
     from emodemo.training.engine import predict
-    probs, targets = predict(model, val_set)                                  # [N, C], [N]
+
+    probs, targets = predict(model, val_set)  # [N, C], [N]
     return calibrated_on(probs, targets, speakers)
 
 
@@ -192,6 +249,7 @@ def text_benchmark_run(recipe: str, benchmark: str, parts, make, new_model, labe
     ``{"protocol", "sizes", "stages": {name: {"test", "best_epoch", "history"}}, "test"}`` (the last stage's)."""
     from emodemo.protocols.text_benchmarks import DESCRIPTIONS
     from emodemo.training.engine import evaluate, fit, seed_everything
+
     metrics = {"protocol": DESCRIPTIONS[benchmark], "sizes": [len(p) for p in parts]}
     train_set, val_set, test_set = (make(part) for part in parts)
     seed_everything((stages[0].cfg if stages else cfg).seed)
@@ -202,17 +260,36 @@ def text_benchmark_run(recipe: str, benchmark: str, parts, make, new_model, labe
             stage.prepare(model)
             history = fit(model, train_set, val_set, stage.cfg, labels=labels)
             report = evaluate(model, test_set, labels, batch_size=stage.cfg.batch_size)
-            metrics["stages"][stage.name] = {"test": report, "best_epoch": history.best_epoch,
-                                             "history": history.to_dict()}
-            log.info("%s text-only on %s, stage %s: test WA %.3f UA %.3f UF1 %.3f", recipe, benchmark, stage.name,
-                     report["WA"], report["UA"], report["UF1"])
+            metrics["stages"][stage.name] = {
+                "test": report,
+                "best_epoch": history.best_epoch,
+                "history": history.to_dict(),
+            }
+            log.info(
+                "%s text-only on %s, stage %s: test WA %.3f UA %.3f UF1 %.3f",
+                recipe,
+                benchmark,
+                stage.name,
+                report["WA"],
+                report["UA"],
+                report["UF1"],
+            )
         metrics["test"] = metrics["stages"][stages[-1].name]["test"]
         return model, metrics
     history = fit(model, train_set, val_set, cfg, labels=labels)
-    metrics.update(test=evaluate(model, test_set, labels, batch_size=cfg.batch_size), best_epoch=history.best_epoch,
-                   history=history.to_dict())
-    log.info("%s text-only on %s: test WA %.3f UA %.3f UF1 %.3f", recipe, benchmark, metrics["test"]["WA"],
-             metrics["test"]["UA"], metrics["test"]["UF1"])
+    metrics.update(
+        test=evaluate(model, test_set, labels, batch_size=cfg.batch_size),
+        best_epoch=history.best_epoch,
+        history=history.to_dict(),
+    )
+    log.info(
+        "%s text-only on %s: test WA %.3f UA %.3f UF1 %.3f",
+        recipe,
+        benchmark,
+        metrics["test"]["WA"],
+        metrics["test"]["UA"],
+        metrics["test"]["UF1"],
+    )
     return model, metrics
 
 
@@ -222,21 +299,52 @@ def text_only(benchmark: str, alone: bool, option: str) -> None:
         raise ValueError(f"{benchmark} has no audio: train it with --option {option}")
 
 
-def text_benchmark_train(recipe: str, benchmark: str, parts, make, new_model, labels, cfg, *, out: Path,
-                         final: bool, model_kwargs: dict, input_spec: dict, inputs: str, pretrained: tuple[str, ...],
-                         variant: dict | None = None, stages=None, half: bool = False) -> dict:
+def text_benchmark_train(
+    recipe: str,
+    benchmark: str,
+    parts,
+    make,
+    new_model,
+    labels,
+    cfg,
+    *,
+    out: Path,
+    final: bool,
+    model_kwargs: dict,
+    input_spec: dict,
+    inputs: str,
+    pretrained: tuple[str, ...],
+    variant: dict | None = None,
+    stages=None,
+    half: bool = False,
+) -> dict:
     """The one text-benchmark path of every recipe: :func:`text_benchmark_run` on the benchmark's
     official ``parts`` (``variant`` added to the metrics), then, with ``final``, the model saved at
     ``out`` with its card (the benchmark's protocol, the licences of the corpus and of the
     ``pretrained`` parts, the ``inputs`` it reads). Returns the metrics."""
     from emodemo.protocols.text_benchmarks import DESCRIPTIONS
     from emodemo.training.checkpoint import save_checkpoint
+
     model, metrics = text_benchmark_run(recipe, benchmark, parts, make, new_model, labels, cfg, stages=stages)
     if variant is not None:
         metrics["variant"] = variant
     if final:
-        card = {"dataset": benchmark, "protocol": DESCRIPTIONS[benchmark],
-                "licence": licence(benchmark, "real", benchmark, pretrained), "inputs": inputs}
-        save_checkpoint(out, model, model_name=recipe, model_kwargs=model_kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=stages[-1].cfg if stages else cfg, input_spec=input_spec, half=half)
+        card = {
+            "dataset": benchmark,
+            "protocol": DESCRIPTIONS[benchmark],
+            "licence": licence(benchmark, "real", benchmark, pretrained),
+            "inputs": inputs,
+        }
+        save_checkpoint(
+            out,
+            model,
+            model_name=recipe,
+            model_kwargs=model_kwargs,
+            labels=list(labels),
+            data_card=card,
+            metrics=metrics,
+            train_cfg=stages[-1].cfg if stages else cfg,
+            input_spec=input_spec,
+            half=half,
+        )
     return metrics

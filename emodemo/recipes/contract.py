@@ -42,17 +42,19 @@ Optional hooks (:data:`HOOKS`): a recipe defines them or gets the default. Calle
   for a video file (faces per frame, their mean); default None: not a face model. A face model
   also has ``face_inputs(crops)``.
 """
+
 from __future__ import annotations
 
 import inspect
 import types
 import typing
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 # the arguments every recipe's train() takes first, in this order (the CLI passes them by name)
 TRAIN_ARGUMENTS = ("dataset", "root", "out", "cv", "final", "epochs", "seed", "quick")
-FOLD_IDS = "fold_ids"   # the folds to run (``--folds``), in the recipes that have folds; not a setting
+FOLD_IDS = "fold_ids"  # the folds to run (``--folds``), in the recipes that have folds; not a setting
 
 
 @runtime_checkable
@@ -68,16 +70,26 @@ class Recipe(Protocol):
 
     def clip_inputs(self, wave, transcript=None, spec: dict | None = None) -> dict: ...
 
-    def train(self, dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True,
-              epochs: int | None = None, seed: int = 0, quick: bool = False, **options) -> dict: ...
+    def train(
+        self,
+        dataset: str,
+        root: Path,
+        out: Path,
+        cv: bool = True,
+        final: bool = True,
+        epochs: int | None = None,
+        seed: int = 0,
+        quick: bool = False,
+        **options,
+    ) -> dict: ...
 
 
 # name -> default, a function of the recipe module (the value a recipe without the hook gets)
 HOOKS: dict[str, Callable[[Any], Any]] = {
     "LABELS": lambda recipe: None,
-    "reads": lambda recipe: (lambda meta: tuple(recipe.MODALITIES)),
+    "reads": lambda recipe: lambda meta: tuple(recipe.MODALITIES),
     "explain": lambda recipe: None,
-    "explains": lambda recipe: (lambda meta: True),
+    "explains": lambda recipe: lambda meta: True,
     "video_emotion": lambda recipe: None,
 }
 
@@ -102,10 +114,14 @@ def reads_faces(recipe) -> bool:
 
 # --- options ---------------------------------------------------------------------------------------
 
+
 def options_of(recipe) -> dict[str, inspect.Parameter]:
     """The recipe's settings: ``train``'s keyword arguments after :data:`TRAIN_ARGUMENTS`."""
-    return {name: p for name, p in inspect.signature(recipe.train).parameters.items()
-            if name not in TRAIN_ARGUMENTS and name != FOLD_IDS and p.kind is p.POSITIONAL_OR_KEYWORD}
+    return {
+        name: p
+        for name, p in inspect.signature(recipe.train).parameters.items()
+        if name not in TRAIN_ARGUMENTS and name != FOLD_IDS and p.kind is p.POSITIONAL_OR_KEYWORD
+    }
 
 
 def option_types(recipe) -> dict[str, tuple[type, ...]]:

@@ -10,12 +10,13 @@ training (MiniLM takes ~10 ms for a RAVDESS transcript here, ``bench/coattention
 serving, only the last few users' clips and transcripts are remembered (:func:`one_clip_states`,
 :func:`one_line_states`), so that the models of one analysis share one encoding.
 """
+
 from __future__ import annotations
 
 import functools
 import threading
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -27,18 +28,20 @@ from emodemo.inputs.text import MINILM, encode_tokens, load_text_encoder
 from emodemo.training.datasets import PaddedClips
 
 WHISPER = "whisper-tiny.en"
-MAX_TOKENS = 64        # word pieces per line, [CLS] and [SEP] included
-BATCH = 16             # clips per encoder call when filling the cache
-ALL_LAYERS = 6         # at least as many layers as either packaged encoder has (Whisper tiny.en 4 blocks, MiniLM 6)
+MAX_TOKENS = 64  # word pieces per line, [CLS] and [SEP] included
+BATCH = 16  # clips per encoder call when filling the cache
+ALL_LAYERS = 6  # at least as many layers as either packaged encoder has (Whisper tiny.en 4 blocks, MiniLM 6)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def speech_encoder(name: str = WHISPER):
     """The frozen speech encoder, loaded once: Whisper tiny.en, or a Hub model by id or folder."""
     if name == WHISPER:
         from emodemo.speech.speech_encoder import WhisperSpeechEncoder
+
         return WhisperSpeechEncoder("tiny.en")
     from emodemo.speech.hub_speech import HubSpeechEncoder
+
     return HubSpeechEncoder(name)
 
 
@@ -59,34 +62,38 @@ def speech_states(waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layer
     """Each (trimmed) wave's encoder states at its top ``top_layers + 1`` layers: ``[top + 1, T, D]``
     (fp16), T = the clip's own frames (50 per second for Whisper); every layer (embedding output
     included) when the encoder has fewer."""
-    out = speech_encoder(encoder).encode([trim(w) for w in waves], all_layers=True)   # layers [B, L+1, T, D]
-    top = out.layers[:, -(top_layers + 1):]                                           # [B, top+1, T, D]
-    return [states[:, :int(n)].half().cpu() for states, n in zip(top, out.lengths)]
+    out = speech_encoder(encoder).encode([trim(w) for w in waves], all_layers=True)  # layers [B, L+1, T, D]
+    top = out.layers[:, -(top_layers + 1) :]  # [B, top+1, T, D]
+    return [states[:, : int(n)].half().cpu() for states, n in zip(top, out.lengths)]
 
 
-def one_clip_states(wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 0,
-                    normalised: bool = False) -> torch.Tensor:
+def one_clip_states(
+    wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 0, normalised: bool = False
+) -> torch.Tensor:
     """:func:`speech_states` of one user's clip (normalised first if asked), ``[top + 1, T, D]``. The
     encoder runs once per clip, input and encoder whatever the layers asked for: every Whisper-based
     model of one analysis (co-attention, Self- and Cross-MHA) reads the same states. The last
     :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at worst two of them
     encode the same clip)."""
     import hashlib
+
     wave = normalised_if(wave, normalised)
     key = (hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest(), encoder)
     with _CLIP_LOCK:
         states = _CLIP_MEMO.get(key)
     if states is None:
-        states = speech_states([wave], encoder, speech_encoder(encoder).n_layers)[0]     # every layer [L+1, T, D]
+        states = speech_states([wave], encoder, speech_encoder(encoder).n_layers)[0]  # every layer [L+1, T, D]
         with _CLIP_LOCK:
             _CLIP_MEMO[key] = states
             while len(_CLIP_MEMO) > CLIPS_REMEMBERED:
                 _CLIP_MEMO.popitem(last=False)
-    return states[-(top_layers + 1):]
+    return states[-(top_layers + 1) :]
 
 
 CLIPS_REMEMBERED = 4
-_CLIP_MEMO: OrderedDict[tuple[bytes, str], torch.Tensor] = OrderedDict()  # (wave digest, encoder) -> every layer's states
+_CLIP_MEMO: OrderedDict[tuple[bytes, str], torch.Tensor] = (
+    OrderedDict()
+)  # (wave digest, encoder) -> every layer's states
 _CLIP_LOCK = threading.Lock()
 
 
@@ -98,24 +105,38 @@ def forget_clips() -> None:
     _line_layers.cache_clear()
 
 
-def speech_of_samples(samples: Sequence[Sample], encoder: str = WHISPER, top_layers: int = 0,
-                      normalised: bool = False, progress: bool = True) -> list[torch.Tensor]:
+def speech_of_samples(
+    samples: Sequence[Sample],
+    encoder: str = WHISPER,
+    top_layers: int = 0,
+    normalised: bool = False,
+    progress: bool = True,
+) -> list[torch.Tensor]:
     """:func:`speech_states` of the samples' audio files (first 30 s; normalised first if asked),
     through the feature cache, whose key holds every input setting."""
     from emodemo.core.cache import FeatureCache
+
     config = {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS, **cache_key(normalised)}
     # (named after its first user; renaming it would throw away every filled cache)
     cache = FeatureCache(f"coattention-speech-{encoder.replace('/', '--')}-v1", config)
-    return cache.get_many([s.audio for s in samples], lambda paths: speech_states(
-        [normalised_if(load_audio(path, max_seconds=MAX_SECONDS), normalised) for path in paths], encoder, top_layers),
-        batch=BATCH, progress=progress, desc="speech states")
+    return cache.get_many(
+        [s.audio for s in samples],
+        lambda paths: speech_states(
+            [normalised_if(load_audio(path, max_seconds=MAX_SECONDS), normalised) for path in paths],
+            encoder,
+            top_layers,
+        ),
+        batch=BATCH,
+        progress=progress,
+        desc="speech states",
+    )
 
 
 def line_states(texts: tuple[str, ...], encoder: str, top_layers: int) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
     """Each line's word-piece states ``[top + 1, N, D]`` (fp16) and word pieces, not memoised."""
     encoded = encode_tokens(list(texts), max_length=MAX_TOKENS, encoder=encoder, all_layers=True)
-    top = encoded.layers[:, -(top_layers + 1):]                                       # [B, top+1, N, D]
-    return [(states[:, :len(tokens)].half(), tuple(tokens)) for states, tokens in zip(top, encoded.tokens)]
+    top = encoded.layers[:, -(top_layers + 1) :]  # [B, top+1, N, D]
+    return [(states[:, : len(tokens)].half(), tuple(tokens)) for states, tokens in zip(top, encoded.tokens)]
 
 
 def one_line_states(text: str, encoder: str, top_layers: int) -> tuple[torch.Tensor, tuple[str, ...]]:
@@ -124,8 +145,8 @@ def one_line_states(text: str, encoder: str, top_layers: int) -> tuple[torch.Ten
     reads the same transcript); the last 16 lines are remembered."""
     if top_layers > ALL_LAYERS:
         return line_states((text,), encoder, top_layers)[0]
-    states, tokens = _line_layers(text, encoder)                                     # [ALL_LAYERS + 1, N, D]
-    return states[-(top_layers + 1):], tokens
+    states, tokens = _line_layers(text, encoder)  # [ALL_LAYERS + 1, N, D]
+    return states[-(top_layers + 1) :], tokens
 
 
 @functools.lru_cache(maxsize=16)
@@ -133,14 +154,15 @@ def _line_layers(text: str, encoder: str) -> tuple[torch.Tensor, tuple[str, ...]
     return line_states((text,), encoder, ALL_LAYERS)[0]
 
 
-def text_states(texts: Sequence[str], encoder: str = MINILM, top_layers: int = 0,
-                batch: int = 64) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
+def text_states(
+    texts: Sequence[str], encoder: str = MINILM, top_layers: int = 0, batch: int = 64
+) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
     """Each line's word-piece states at the top ``top_layers + 1`` layers, ``[top + 1, N, D]``
     (fp16), with its word pieces; computed in length-sorted batches and memoised per line."""
     texts = [t or "" for t in texts]
     todo = sorted({t for t in texts if (t, encoder, top_layers) not in _TEXT_MEMO}, key=len)
     for start in range(0, len(todo), batch):
-        chunk = tuple(todo[start:start + batch])
+        chunk = tuple(todo[start : start + batch])
         for text, value in zip(chunk, line_states(chunk, encoder, top_layers)):
             _TEXT_MEMO[(text, encoder, top_layers)] = value
     return [_TEXT_MEMO[(t, encoder, top_layers)] for t in texts]
@@ -155,13 +177,18 @@ class StateClips(PaddedClips):
 
     TIME_AXIS = {"speech": 1, "text": 1}
 
-    def __init__(self, speech: Sequence[torch.Tensor] | None, text: Sequence[torch.Tensor] | None,
-                 labels: Sequence[int] | None = None):
+    def __init__(
+        self,
+        speech: Sequence[torch.Tensor] | None,
+        text: Sequence[torch.Tensor] | None,
+        labels: Sequence[int] | None = None,
+    ):
         super().__init__(labels, speech=speech, text=text)
 
 
-def state_clips(samples: Sequence[Sample], labels: Sequence[str], speech: tuple[str, int, bool] | None,
-                text: tuple[str, int] | None) -> StateClips:
+def state_clips(
+    samples: Sequence[Sample], labels: Sequence[str], speech: tuple[str, int, bool] | None, text: tuple[str, int] | None
+) -> StateClips:
     """A dataset of the samples' encoder states: ``speech`` is (encoder, top layers, normalised),
     ``text`` (encoder, top layers), either None for a modality the model does not read."""
     index = {name: i for i, name in enumerate(labels)}
@@ -170,8 +197,9 @@ def state_clips(samples: Sequence[Sample], labels: Sequence[str], speech: tuple[
     return StateClips(speech_part, text_part, [index[s.label] for s in samples])
 
 
-def clip_states(wave: np.ndarray, transcript, speech: tuple[str, int, bool] | None,
-                text: tuple[str, int] | None) -> dict[str, torch.Tensor]:
+def clip_states(
+    wave: np.ndarray, transcript, speech: tuple[str, int, bool] | None, text: tuple[str, int] | None
+) -> dict[str, torch.Tensor]:
     """A user's clip and its Whisper transcript (or None) as a batch of one, like :func:`state_clips`."""
     item = {}
     if speech:

@@ -25,14 +25,16 @@ Splits of RAVDESS actors 01-20 (7 classes, calm merged into neutral):
 Audio features: :func:`emodemo.inputs.handcrafted.clip_features` of the whole clip (50 ms frames, 1 s
 mid-term windows, clip mean: 68 numbers), cached per file; with ``--option normalise=1`` (the
 served checkpoint) of the clip after :func:`emodemo.inputs.normalise.normalise` (DC, voiced region,
-loudness), in training and in the app alike, the setting saved as the checkpoint's ``input_spec``. Face: the clip's 35 OpenFace action
+loudness), in training and in the app alike, the setting saved as the checkpoint's ``input_spec``. Face: the clip's
+35 OpenFace action
 units (``../shared/datasets/ravdess_facial_au``; RAVDESS video itself is not at hand).
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -51,15 +53,23 @@ from emodemo.training.datasets import DictDataset
 log = logging.getLogger(__name__)
 
 NAME = "handcrafted_ensemble"
-MODALITIES = ("audio",)          # the face's action units join when the samples carry meta["au"]
+MODALITIES = ("audio",)  # the face's action units join when the samples carry meta["au"]
 LABELS = CANONICAL7
 FEATURE = "handcrafted-clip-v1"
 C_GRID = (0.1, 1.0, 10.0, 100.0)
-GAMMA_GRID = (0.25, 1.0, 4.0)    # times 1 / n_features (scikit-learn's "scale" on standardised data)
+GAMMA_GRID = (0.25, 1.0, 4.0)  # times 1 / n_features (scikit-learn's "scale" on standardised data)
 SMOOTH_GAMMA_GRID = (0.03, 0.1)  # the served audio SVM's: wider kernels (see train's ``audio_gammas``)
 N_TREES = 100
-BRANCHES = ("audio", "face", "fusion", "fusion_mean", "fusion_forest_on_svm_actors", "audio_all_actors",
-            "face_all_actors", "voice")
+BRANCHES = (
+    "audio",
+    "face",
+    "fusion",
+    "fusion_mean",
+    "fusion_forest_on_svm_actors",
+    "audio_all_actors",
+    "face_all_actors",
+    "voice",
+)
 TALK_SPLIT = {"svm_train": range(1, 7), "svm_val": range(7, 9), "forest": range(9, 17), "test": range(17, 21)}
 
 
@@ -68,6 +78,7 @@ def prepare(spec: dict | None = None) -> None:
 
 
 # --- inputs ------------------------------------------------------------------------------------
+
 
 def normalised(spec: dict | None) -> bool:
     """Whether the checkpoint's input is normalised (checkpoints saved before the setting: raw)."""
@@ -83,10 +94,16 @@ def audio_features(samples: Sequence[Sample], spec: dict | None = None, progress
     """``[N, 68]`` for the samples' audio files, through the on-disk feature cache (its key holds
     the normalisation settings when the input is normalised)."""
     from emodemo.core.cache import FeatureCache
-    cache = FeatureCache(FEATURE, {"window": 0.05, "step": 0.025, "mid_window": 1.0, "mid_step": 0.5,
-                                   **cache_key(normalised(spec))})
-    rows = cache.get_many([s.audio for s in samples], lambda paths: [wave_features(load_audio(p), spec) for p in paths],
-                          progress=progress, desc="hand-crafted features")
+
+    cache = FeatureCache(
+        FEATURE, {"window": 0.05, "step": 0.025, "mid_window": 1.0, "mid_step": 0.5, **cache_key(normalised(spec))}
+    )
+    rows = cache.get_many(
+        [s.audio for s in samples],
+        lambda paths: [wave_features(load_audio(p), spec) for p in paths],
+        progress=progress,
+        desc="hand-crafted features",
+    )
     return torch.stack(rows)
 
 
@@ -94,15 +111,20 @@ def au_features(samples: Sequence[Sample]) -> torch.Tensor:
     """``[N, 35]`` action units from ``meta["au"]`` (load RAVDESS with ``au_csv``)."""
     missing = [s.id for s in samples if "au" not in s.meta]
     if missing:
-        raise ValueError(f"{len(missing)} clips have no action units (e.g. {missing[0]}): load RAVDESS with the "
-                         "face table (--option au_root=PATH to ravdess_facial_au)")
+        raise ValueError(
+            f"{len(missing)} clips have no action units (e.g. {missing[0]}): load RAVDESS with the "
+            "face table (--option au_root=PATH to ravdess_facial_au)"
+        )
     return torch.from_numpy(np.stack([s.meta["au"] for s in samples]).astype(np.float64))
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict | None = None) -> DictDataset:
     """Audio features, the action units when every sample has them, and the labels."""
     index = {name: i for i, name in enumerate(labels)}
-    tensors = {"audio": audio_features(samples, spec, progress=False), "label": torch.tensor([index[s.label] for s in samples])}
+    tensors = {
+        "audio": audio_features(samples, spec, progress=False),
+        "label": torch.tensor([index[s.label] for s in samples]),
+    }
     if samples and all("au" in s.meta for s in samples):
         tensors["au"] = au_features(samples)
     return DictDataset(**tensors)
@@ -115,9 +137,16 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
 
 # --- fitting (scikit-learn, then copied into tensors) --------------------------------------------
 
-def fit_svm(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-            n_classes: int, gammas: Sequence[float] = GAMMA_GRID,
-            refit: bool = True) -> tuple[dict, dict[str, torch.Tensor], dict]:
+
+def fit_svm(
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    n_classes: int,
+    gammas: Sequence[float] = GAMMA_GRID,
+    refit: bool = True,
+) -> tuple[dict, dict[str, torch.Tensor], dict]:
     """Standardise, fit one-vs-rest RBF SVMs over the C x gamma grid, keep the best validation macro F1,
     refit it on train + validation (unless ``refit`` is false: the validation actors then stay unheard,
     for calibration). Returns the :class:`~emodemo.models.kernel_svm.RbfSvm` kwargs, its
@@ -128,14 +157,26 @@ def fit_svm(x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: 
     for c in C_GRID:
         for g in gammas:
             machine, scaler = _ovr_svm(x_train, y_train, c, g)
-            scores[(c, g)] = f1_score(y_val, machine.predict(scaler.transform(x_val)), average="macro",
-                                      labels=range(n_classes), zero_division=0)
+            scores[(c, g)] = f1_score(
+                y_val,
+                machine.predict(scaler.transform(x_val)),
+                average="macro",
+                labels=range(n_classes),
+                zero_division=0,
+            )
     c, g = max(scores, key=scores.get)
-    machine, scaler = (_ovr_svm(np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val]), c, g) if refit
-                       else _ovr_svm(x_train, y_train, c, g))
+    machine, scaler = (
+        _ovr_svm(np.concatenate([x_train, x_val]), np.concatenate([y_train, y_val]), c, g)
+        if refit
+        else _ovr_svm(x_train, y_train, c, g)
+    )
     kwargs, state = export_svm(machine, scaler)
-    choice = {"C": c, "gamma_times_n_features": g, "validation_macro_f1": scores[(c, g)],
-              "grid": [{"C": k[0], "gamma_times_n_features": k[1], "validation_macro_f1": v} for k, v in scores.items()]}
+    choice = {
+        "C": c,
+        "gamma_times_n_features": g,
+        "validation_macro_f1": scores[(c, g)],
+        "grid": [{"C": k[0], "gamma_times_n_features": k[1], "validation_macro_f1": v} for k, v in scores.items()],
+    }
     return kwargs, state, choice
 
 
@@ -155,20 +196,26 @@ def export_svm(machine, scaler) -> tuple[dict, dict[str, torch.Tensor]]:
     binaries = machine.estimators_
     if not all(hasattr(b, "support_vectors_") for b in binaries):
         raise ValueError("every class needs training clips: a one-vs-rest machine fell back to a constant")
-    t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))  # noqa: E731
-    kwargs = {"n_features": int(scaler.mean_.shape[0]), "n_support": [int(len(b.support_vectors_)) for b in binaries],
-              "gamma": float(binaries[0].gamma)}
-    state = {"mean": t(scaler.mean_), "scale": t(scaler.scale_),
-             "support": t(np.concatenate([b.support_vectors_ for b in binaries])),
-             "dual": t(np.concatenate([b.dual_coef_[0] for b in binaries])),      # alpha * y, y = +1 for "this class"
-             "intercept": t([b.intercept_[0] for b in binaries])}
+    t = lambda a: torch.as_tensor(np.asarray(a, dtype=np.float64))
+    kwargs = {
+        "n_features": int(scaler.mean_.shape[0]),
+        "n_support": [int(len(b.support_vectors_)) for b in binaries],
+        "gamma": float(binaries[0].gamma),
+    }
+    state = {
+        "mean": t(scaler.mean_),
+        "scale": t(scaler.scale_),
+        "support": t(np.concatenate([b.support_vectors_ for b in binaries])),
+        "dual": t(np.concatenate([b.dual_coef_[0] for b in binaries])),  # alpha * y, y = +1 for "this class"
+        "intercept": t([b.intercept_[0] for b in binaries]),
+    }
     return kwargs, state
 
 
 def svm_module(kwargs: dict, state: dict[str, torch.Tensor]) -> RbfSvm:
     """An :class:`RbfSvm` holding an exported machine (:func:`export_svm`)."""
     svm = RbfSvm(**kwargs)
-    svm.load_state_dict({**svm.state_dict(), **state})     # the one-hot owner buffer follows from kwargs
+    svm.load_state_dict({**svm.state_dict(), **state})  # the one-hot owner buffer follows from kwargs
     return svm.eval()
 
 
@@ -188,16 +235,22 @@ def fit_forest(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> tuple
     for i, t in enumerate(trees):
         n = t.node_count
         left[i, :n], right[i, :n] = torch.as_tensor(t.children_left), torch.as_tensor(t.children_right)
-        feature[i, :n] = torch.as_tensor(np.maximum(t.feature, 0))                  # leaves test nothing (-2)
+        feature[i, :n] = torch.as_tensor(np.maximum(t.feature, 0))  # leaves test nothing (-2)
         threshold[i, :n] = torch.as_tensor(t.threshold)
-        shares = t.value[:, 0, :]                                                    # [n, C] counts or fractions
+        shares = t.value[:, 0, :]  # [n, C] counts or fractions
         value[i, :n] = torch.as_tensor(shares / shares.sum(axis=1, keepdims=True))
     kwargs = {"n_trees": len(trees), "n_nodes": n_nodes, "depth": max(t.max_depth for t in trees)}
     return kwargs, {"left": left, "right": right, "feature": feature, "threshold": threshold, "value": value}
 
 
-def fit_ensemble(groups: dict[str, list[Sample]], labels: Sequence[str], seed: int, spec: dict | None = None,
-                 audio_gammas: Sequence[float] = GAMMA_GRID, voice: bool = False) -> tuple[HandcraftedEnsemble, dict, dict]:
+def fit_ensemble(
+    groups: dict[str, list[Sample]],
+    labels: Sequence[str],
+    seed: int,
+    spec: dict | None = None,
+    audio_gammas: Sequence[float] = GAMMA_GRID,
+    voice: bool = False,
+) -> tuple[HandcraftedEnsemble, dict, dict]:
     """Fit both SVMs on ``groups["svm_train"]`` (chosen on ``groups["svm_val"]``, the audio one's gamma
     among ``audio_gammas``) and the forest on their decision values for ``groups["forest"]``; with
     ``voice``, also the voice-alone SVM that answers a clip without a face: on both groups' actors,
@@ -207,21 +260,32 @@ def fit_ensemble(groups: dict[str, list[Sample]], labels: Sequence[str], seed: i
     y = {k: np.array([index[s.label] for s in v]) for k, v in groups.items()}
     x_audio = {k: audio_features(v, spec).numpy() for k, v in groups.items()}
     x_face = {k: au_features(v).numpy() for k, v in groups.items()}
-    audio_kwargs, audio_state, audio_choice = fit_svm(x_audio["svm_train"], y["svm_train"], x_audio["svm_val"],
-                                                      y["svm_val"], len(labels), audio_gammas)
-    face_kwargs, face_state, face_choice = fit_svm(x_face["svm_train"], y["svm_train"], x_face["svm_val"],
-                                                   y["svm_val"], len(labels))
+    audio_kwargs, audio_state, audio_choice = fit_svm(
+        x_audio["svm_train"], y["svm_train"], x_audio["svm_val"], y["svm_val"], len(labels), audio_gammas
+    )
+    face_kwargs, face_state, face_choice = fit_svm(
+        x_face["svm_train"], y["svm_train"], x_face["svm_val"], y["svm_val"], len(labels)
+    )
     audio_svm, face_svm = svm_module(audio_kwargs, audio_state), svm_module(face_kwargs, face_state)
-    with torch.inference_mode():   # the decision values the forest learns from, as the ensemble computes them
-        fused_inputs = torch.cat([audio_svm(torch.from_numpy(x_audio["forest"])).float(),
-                                  face_svm(torch.from_numpy(x_face["forest"])).float()], dim=1).numpy()  # [N, 2C]
+    with torch.inference_mode():  # the decision values the forest learns from, as the ensemble computes them
+        fused_inputs = torch.cat(
+            [
+                audio_svm(torch.from_numpy(x_audio["forest"])).float(),
+                face_svm(torch.from_numpy(x_face["forest"])).float(),
+            ],
+            dim=1,
+        ).numpy()  # [N, 2C]
     forest_kwargs, forest_state = fit_forest(fused_inputs, y["forest"], len(labels), seed)
     kwargs = {"n_classes": len(labels), "audio": audio_kwargs, "face": face_kwargs, "forest": forest_kwargs}
     choices = {"audio_svm": audio_choice, "face_svm": face_choice}
     if voice:
-        x_both, y_both = np.concatenate([x_audio["svm_train"], x_audio["forest"]]), np.concatenate([y["svm_train"], y["forest"]])
-        kwargs["voice"], voice_state, choices["voice_svm"] = fit_svm(x_both, y_both, x_audio["svm_val"], y["svm_val"],
-                                                                     len(labels), audio_gammas, refit=False)
+        x_both, y_both = (
+            np.concatenate([x_audio["svm_train"], x_audio["forest"]]),
+            np.concatenate([y["svm_train"], y["forest"]]),
+        )
+        kwargs["voice"], voice_state, choices["voice_svm"] = fit_svm(
+            x_both, y_both, x_audio["svm_val"], y["svm_val"], len(labels), audio_gammas, refit=False
+        )
     final = HandcraftedEnsemble(**kwargs)
     final.audio, final.face = audio_svm, face_svm
     if voice:
@@ -230,22 +294,37 @@ def fit_ensemble(groups: dict[str, list[Sample]], labels: Sequence[str], seed: i
     return final.eval(), kwargs, choices
 
 
-def score(model: HandcraftedEnsemble, samples: Sequence[Sample], labels: Sequence[str], spec: dict | None = None) -> dict:
+def score(
+    model: HandcraftedEnsemble, samples: Sequence[Sample], labels: Sequence[str], spec: dict | None = None
+) -> dict:
     """Test reports of each branch and of the fusion on ``samples``."""
     data = make_dataset(samples, labels, spec)
     with torch.inference_mode():
         out = model(data.tensors["audio"], data.tensors["au"])
-        if model.voice is not None:                     # what the app answers to a clip without a face
+        if model.voice is not None:  # what the app answers to a clip without a face
             out["voice_logits"] = model(data.tensors["audio"])["logits"]
-    out["mean_logits"] = out["audio_logits"].softmax(-1) + out["face_logits"].softmax(-1)   # fusion without learning
+    out["mean_logits"] = out["audio_logits"].softmax(-1) + out["face_logits"].softmax(-1)  # fusion without learning
     truth = [labels[i] for i in data.tensors["label"]]
-    return {branch: classification_report(truth, [labels[i] for i in out[key].argmax(-1)], labels)
-            for branch, key in (("audio", "audio_logits"), ("face", "face_logits"), ("fusion", "logits"),
-                                ("fusion_mean", "mean_logits"), ("voice", "voice_logits")) if key in out}
+    return {
+        branch: classification_report(truth, [labels[i] for i in out[key].argmax(-1)], labels)
+        for branch, key in (
+            ("audio", "audio_logits"),
+            ("face", "face_logits"),
+            ("fusion", "logits"),
+            ("fusion_mean", "mean_logits"),
+            ("voice", "voice_logits"),
+        )
+        if key in out
+    }
 
 
-def fold_run(groups: dict[str, list[Sample]], labels: Sequence[str], seed: int, spec: dict | None = None,
-             audio_gammas: Sequence[float] = GAMMA_GRID) -> dict:
+def fold_run(
+    groups: dict[str, list[Sample]],
+    labels: Sequence[str],
+    seed: int,
+    spec: dict | None = None,
+    audio_gammas: Sequence[float] = GAMMA_GRID,
+) -> dict:
     """One fold's test reports: the pipeline as the talk built it, and two ablations.
 
     * ``fusion_forest_on_svm_actors``: the forest fitted on the SVMs' decision values for their own
@@ -260,14 +339,16 @@ def fold_run(groups: dict[str, list[Sample]], labels: Sequence[str], seed: int, 
     run = {**score(model, groups["test"], labels, spec), "svm_choices": choices}
     shortcut, _, _ = fit_ensemble({**fitted, "forest": groups["svm_train"]}, labels, seed, spec, audio_gammas)
     run["fusion_forest_on_svm_actors"] = score(shortcut, groups["test"], labels, spec)["fusion"]
-    everyone, _, _ = fit_ensemble({**fitted, "svm_train": groups["svm_train"] + groups["forest"]}, labels, seed, spec,
-                                  audio_gammas)
+    everyone, _, _ = fit_ensemble(
+        {**fitted, "svm_train": groups["svm_train"] + groups["forest"]}, labels, seed, spec, audio_gammas
+    )
     both = score(everyone, groups["test"], labels, spec)
     run["audio_all_actors"], run["face_all_actors"] = both["audio"], both["face"]
     return run
 
 
 # --- protocols ------------------------------------------------------------------------------------
+
 
 def by_actors(samples: Sequence[Sample], actors) -> list[Sample]:
     names = {f"Actor_{a:02d}" for a in actors}
@@ -284,14 +365,29 @@ def halves(speakers: Sequence[str]) -> tuple[list[str], list[str]]:
 def fold_groups(samples: Sequence[Sample], fold) -> dict[str, list[Sample]]:
     """A committed fold's actors as SVM / forest / test groups (the 14 training actors halved)."""
     svm_actors, forest_actors = halves(fold.train)
-    pick = lambda names: [s for s in samples if s.speaker in set(names)]  # noqa: E731
-    return {"svm_train": pick(svm_actors), "svm_val": pick(fold.val), "forest": pick(forest_actors),
-            "test": pick(fold.test)}
+    pick = lambda names: [s for s in samples if s.speaker in set(names)]
+    return {
+        "svm_train": pick(svm_actors),
+        "svm_val": pick(fold.val),
+        "forest": pick(forest_actors),
+        "test": pick(fold.test),
+    }
 
 
-def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None,
-          au_root: str | Path | None = None, normalise: bool = False, smooth: bool = False) -> dict:
+def train(
+    dataset: str,
+    root: Path,
+    out: Path,
+    cv: bool = True,
+    final: bool = True,
+    epochs: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    fold_ids: Sequence[int] | None = None,
+    au_root: str | Path | None = None,
+    normalise: bool = False,
+    smooth: bool = False,
+) -> dict:
     """The talk's split, then (``cv``) the 5 folds, then (``final``) the checkpoint, with its voice-alone
     SVM (what the app serves: no face there) calibrated on the validation actors, whom it never heard.
     ``normalise``: features of the clip after :func:`emodemo.inputs.normalise.normalise`. ``smooth``: the
@@ -307,47 +403,72 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if dataset != "ravdess":
         raise ValueError(f"{NAME} needs RAVDESS with its action-unit table (--dataset ravdess), not {dataset!r}")
     if au_root is None:
-        raise ValueError(f"{NAME} needs the face table: --option au_root=PATH (e.g. ../shared/datasets/ravdess_facial_au)")
+        raise ValueError(
+            f"{NAME} needs the face table: --option au_root=PATH (e.g. ../shared/datasets/ravdess_facial_au)"
+        )
     samples = [s for s in data.load("ravdess", root, calm_as_neutral=True, au_csv=au_root) if "au" in s.meta]
     labels, spec = LABELS, {"normalise": as_flag(normalise)}
     gammas = SMOOTH_GAMMA_GRID if as_flag(smooth) else GAMMA_GRID
     talk_groups = {k: by_actors(samples, actors) for k, actors in TALK_SPLIT.items()}
-    metrics: dict = {"audio_gamma_grid": list(gammas),
-                     "talk_split": {**fold_run(talk_groups, labels, seed, spec, gammas),
-                                    "actors": {k: [f"Actor_{a:02d}" for a in v] for k, v in TALK_SPLIT.items()}}}
-    log.info("talk split, test actors 17-20: audio WA %.3f, face WA %.3f, fusion WA %.3f",
-             *(metrics["talk_split"][b]["WA"] for b in ("audio", "face", "fusion")))
+    metrics: dict = {
+        "audio_gamma_grid": list(gammas),
+        "talk_split": {
+            **fold_run(talk_groups, labels, seed, spec, gammas),
+            "actors": {k: [f"Actor_{a:02d}" for a in v] for k, v in TALK_SPLIT.items()},
+        },
+    }
+    log.info(
+        "talk split, test actors 17-20: audio WA %.3f, face WA %.3f, fusion WA %.3f",
+        *(metrics["talk_split"][b]["WA"] for b in ("audio", "face", "fusion")),
+    )
     folds, final_split = standard_protocol("ravdess", samples)
     folds = chosen_folds(folds, quick, fold_ids)
     if cv:
-        runs = [{**fold_run(fold_groups(samples, fold), labels, seed, spec, gammas), "fold": fold.name} for fold in folds]
+        runs = [
+            {**fold_run(fold_groups(samples, fold), labels, seed, spec, gammas), "fold": fold.name} for fold in folds
+        ]
         metrics["cross_validation"] = {b: mean_std([r[b] for r in runs]) for b in BRANCHES if b in runs[0]}
         metrics["folds"] = runs
         metrics["chance"] = chance_baseline(samples, folds, labels, seed)
     if final:
         svm_actors, forest_actors = halves(final_split.train)
-        groups = {"svm_train": [s for s in samples if s.speaker in set(svm_actors)],
-                  "svm_val": [s for s in samples if s.speaker in set(final_split.val)],
-                  "forest": [s for s in samples if s.speaker in set(forest_actors)]}
+        groups = {
+            "svm_train": [s for s in samples if s.speaker in set(svm_actors)],
+            "svm_val": [s for s in samples if s.speaker in set(final_split.val)],
+            "forest": [s for s in samples if s.speaker in set(forest_actors)],
+        }
         model, kwargs, choices = fit_ensemble(groups, labels, seed, spec, gammas, voice=True)
         metrics["final_svm_choices"] = choices
-        unheard = DictDataset(audio=audio_features(groups["svm_val"], spec, progress=False),    # the voice alone
-                              label=torch.tensor([labels.index(s.label) for s in groups["svm_val"]]))
-        calibration = dict(validation_calibration(model, unheard, final_split.val),
-                           pairs="the voice-alone SVM, on the validation actors it was chosen on, not trained on")
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels),
-                        data_card=data_card(svm_actors, final_split.val, forest_actors, spec), metrics=metrics,
-                        input_spec=spec, calibration=calibration)
+        unheard = DictDataset(
+            audio=audio_features(groups["svm_val"], spec, progress=False),  # the voice alone
+            label=torch.tensor([labels.index(s.label) for s in groups["svm_val"]]),
+        )
+        calibration = dict(
+            validation_calibration(model, unheard, final_split.val),
+            pairs="the voice-alone SVM, on the validation actors it was chosen on, not trained on",
+        )
+        save_checkpoint(
+            out,
+            model,
+            model_name=NAME,
+            model_kwargs=kwargs,
+            labels=list(labels),
+            data_card=data_card(svm_actors, final_split.val, forest_actors, spec),
+            metrics=metrics,
+            input_spec=spec,
+            calibration=calibration,
+        )
     return metrics
 
 
 def data_card(svm_actors, val_actors, forest_actors, spec: dict | None = None) -> dict:
     return {
         "dataset": "ravdess (speech, actors 01-20) + ravdess_facial_au (OpenFace action units per take)",
-        "svm_train_speakers": list(svm_actors), "validation_speakers": list(val_actors),
+        "svm_train_speakers": list(svm_actors),
+        "validation_speakers": list(val_actors),
         "forest_train_speakers": list(forest_actors),
         "train_speakers": sorted(set(svm_actors) | set(forest_actors)),
         "licence": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial); the action units are derived from RAVDESS video",
         "inputs": f"16 kHz waveform{', ' + NORMALISED if normalised(spec) else ''} -> 68 hand-crafted statistics; "
-                  "optionally the take's 35 action units",
+        "optionally the take's 35 action units",
     }

@@ -23,10 +23,11 @@ averages (:func:`per_emotion`), from the same predictions.
 Variants by option: ``modalities`` (T, A, TA; V where the data has faces), ``sparse`` (MESM) or
 not (FE2E), ``top_p`` (the nucleus). ``sparse`` needs the text (its query).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -36,21 +37,35 @@ from emodemo.core.metrics import multilabel_report
 from emodemo.data.record import Sample
 from emodemo.inputs.audio import is_silent, load_audio, log_mel, voiced_bounds
 from emodemo.inputs.normalise import cache_key, normalised_if
-from emodemo.models import build
-from emodemo.recipes.common import (DATASET_LABELS, MINILM_LICENCE, MULTILABEL_DATASETS, NORMALISED, PairingScores,
-                                    as_flag, chosen_folds, cross_validation_metrics, epochs_for, final_model, licence,
-                                    paired_parts, served_final_extras, text_benchmark_train, text_only)
 from emodemo.inputs.text import MINILM, load_text_encoder
+from emodemo.models import build
 from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.recipes.common import (
+    DATASET_LABELS,
+    MINILM_LICENCE,
+    MULTILABEL_DATASETS,
+    NORMALISED,
+    PairingScores,
+    as_flag,
+    chosen_folds,
+    cross_validation_metrics,
+    epochs_for,
+    final_model,
+    licence,
+    paired_parts,
+    served_final_extras,
+    text_benchmark_train,
+    text_only,
+)
 from emodemo.recipes.frozen_states import one_line_states, text_states, words_of
 from emodemo.training.datasets import PaddedClips
 
 NAME = "mesm"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
-N_MELS, CHUNK_FRAMES, MAX_CHUNKS = 64, 40, 16          # 400 ms chunks (10 ms hop), at most 6.4 s
+N_MELS, CHUNK_FRAMES, MAX_CHUNKS = 64, 40, 16  # 400 ms chunks (10 ms hop), at most 6.4 s
 FEATURE = "mesm-logmel-chunks-v1"
-FACE_FEATURE, FACE_FPS = "mesm-face-frames-v1", 2.5                 # a face every 400 ms
+FACE_FEATURE, FACE_FPS = "mesm-face-frames-v1", 2.5  # a face every 400 ms
 PRETRAINED_LICENCES = (MINILM_LICENCE,)
 
 
@@ -60,6 +75,7 @@ def prepare(spec: dict | None = None) -> None:
 
 
 # --- inputs ------------------------------------------------------------------------------------
+
 
 def wave_chunks(wave: np.ndarray, spec: dict | None = None) -> torch.Tensor:
     """The voiced part of a 16 kHz wave as log-mel chunks ``[S, 64, 40]`` (fp16), the last one padded
@@ -71,42 +87,61 @@ def wave_chunks(wave: np.ndarray, spec: dict | None = None) -> torch.Tensor:
         raise ValueError("the clip holds no sound above the noise floor: there is nothing to cut into chunks")
     wave = normalised_if(np.asarray(wave, dtype=np.float32), spec.get("normalise", False))
     start, end = voiced_bounds(wave)
-    mel = log_mel(np.asarray(wave[start:end], dtype=np.float32), n_mels=N_MELS)[:, :MAX_CHUNKS * CHUNK_FRAMES]  # [64, F]
+    mel = log_mel(np.asarray(wave[start:end], dtype=np.float32), n_mels=N_MELS)[
+        :, : MAX_CHUNKS * CHUNK_FRAMES
+    ]  # [64, F]
     if spec.get("band_norm", False):
-        mel = mel - mel.mean(dim=1, keepdim=True)                                            # [64, F]
+        mel = mel - mel.mean(dim=1, keepdim=True)  # [64, F]
     chunks = -(-mel.shape[1] // CHUNK_FRAMES)
     padded = torch.full((N_MELS, chunks * CHUNK_FRAMES), float(mel.min()))
-    padded[:, :mel.shape[1]] = mel
-    return padded.view(N_MELS, chunks, CHUNK_FRAMES).permute(1, 0, 2).half()             # [S, 64, 40]
+    padded[:, : mel.shape[1]] = mel
+    return padded.view(N_MELS, chunks, CHUNK_FRAMES).permute(1, 0, 2).half()  # [S, 64, 40]
 
 
 def chunks_of_samples(samples: Sequence[Sample], spec: dict | None = None, progress: bool = True) -> list[torch.Tensor]:
     """:func:`wave_chunks` of the samples' audio files, cached per file and input setting."""
     from emodemo.core.cache import FeatureCache
+
     spec = spec or {}
-    cache = FeatureCache(FEATURE, {"n_mels": N_MELS, "chunk_frames": CHUNK_FRAMES, "max_chunks": MAX_CHUNKS,
-                                   **cache_key(spec.get("normalise", False)),
-                                   **({"band_norm": "mean over the clip"} if spec.get("band_norm") else {})})
-    return cache.get_many([s.audio for s in samples], lambda paths: [wave_chunks(load_audio(p), spec) for p in paths],
-                          progress=progress, desc="log-mel chunks")
+    cache = FeatureCache(
+        FEATURE,
+        {
+            "n_mels": N_MELS,
+            "chunk_frames": CHUNK_FRAMES,
+            "max_chunks": MAX_CHUNKS,
+            **cache_key(spec.get("normalise", False)),
+            **({"band_norm": "mean over the clip"} if spec.get("band_norm") else {}),
+        },
+    )
+    return cache.get_many(
+        [s.audio for s in samples],
+        lambda paths: [wave_chunks(load_audio(p), spec) for p in paths],
+        progress=progress,
+        desc="log-mel chunks",
+    )
 
 
 def video_faces(path: str | Path) -> torch.Tensor:
     """The largest face every 400 ms of a video, ``[Sv, 48, 48]`` uint8 grey (Sv <= 16); a
     ``ValueError`` that says so when no sampled frame shows a face (or the file is no video)."""
     from emodemo.inputs.video import face_track
+
     track = face_track(path, fps=FACE_FPS, max_frames=MAX_CHUNKS)
     if len(track.crops) == 0:
-        raise ValueError(f"no face found in the {track.n_frames} frames sampled from {Path(path).name}: "
-                         "the visual branch needs a frontal face in view")
-    return torch.from_numpy(track.crops)                                                  # [Sv, 48, 48]
+        raise ValueError(
+            f"no face found in the {track.n_frames} frames sampled from {Path(path).name}: "
+            "the visual branch needs a frontal face in view"
+        )
+    return torch.from_numpy(track.crops)  # [Sv, 48, 48]
 
 
 def faces_of_samples(samples: Sequence[Sample], progress: bool = True) -> list[torch.Tensor]:
     from emodemo.core.cache import FeatureCache
+
     cache = FeatureCache(FACE_FEATURE, {"fps": FACE_FPS, "max_frames": MAX_CHUNKS, "size": 48})
-    return cache.get_many([s.video for s in samples], lambda paths: [video_faces(p) for p in paths],
-                          progress=progress, desc="face frames")
+    return cache.get_many(
+        [s.video for s in samples], lambda paths: [video_faces(p) for p in paths], progress=progress, desc="face frames"
+    )
 
 
 class ChunkClips(PaddedClips):
@@ -116,8 +151,13 @@ class ChunkClips(PaddedClips):
 
     TIME_AXIS = {"audio": 0, "text": 0, "visual": 0}
 
-    def __init__(self, audio: Sequence[torch.Tensor] | None, text: Sequence[torch.Tensor] | None,
-                 labels: Sequence[int] | None = None, visual: Sequence[torch.Tensor] | None = None):
+    def __init__(
+        self,
+        audio: Sequence[torch.Tensor] | None,
+        text: Sequence[torch.Tensor] | None,
+        labels: Sequence[int] | None = None,
+        visual: Sequence[torch.Tensor] | None = None,
+    ):
         super().__init__(labels, audio=audio, text=text, visual=visual)
 
 
@@ -126,16 +166,23 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     ``spec["multilabel"]`` 0/1 rows ``[C]`` (an emotion is 1 when the clip carries it)."""
     index = {name: i for i, name in enumerate(labels)}
     audio = chunks_of_samples(samples, spec) if "A" in spec["modalities"] else None
-    text = ([states[0] for states, _ in text_states([s.text or "" for s in samples], MINILM, 0)]
-            if "T" in spec["modalities"] else None)
+    text = (
+        [states[0] for states, _ in text_states([s.text or "" for s in samples], MINILM, 0)]
+        if "T" in spec["modalities"]
+        else None
+    )
     visual = faces_of_samples(samples) if "V" in spec["modalities"] else None
-    targets = ([[float(name in s.labels) for name in labels] for s in samples] if spec.get("multilabel")
-               else [index[s.label] for s in samples])
+    targets = (
+        [[float(name in s.labels) for name in labels] for s in samples]
+        if spec.get("multilabel")
+        else [index[s.label] for s in samples]
+    )
     return ChunkClips(audio, text, targets, visual)
 
 
-def clip_inputs(wave: np.ndarray | None, transcript=None, spec: dict | None = None,
-                video: str | Path | None = None) -> dict[str, torch.Tensor]:
+def clip_inputs(
+    wave: np.ndarray | None, transcript=None, spec: dict | None = None, video: str | Path | None = None
+) -> dict[str, torch.Tensor]:
     """A user's clip (its wave, Whisper transcript and, for a model that sees faces, the video
     file) as a batch of one, prepared like training clips."""
     modalities = (spec or {}).get("modalities", "TA")
@@ -154,14 +201,19 @@ def clip_inputs(wave: np.ndarray | None, transcript=None, spec: dict | None = No
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """What MESM's nucleus sampling kept of each 400 ms chunk, over its spectrogram; None for FE2E."""
     from emodemo.reports.viz import kept_positions
+
     if "audio_attention" not in output:
         return None
-    chunks = wave_chunks(wave, spec).float().numpy()                    # [S, 64, 40]
-    return kept_positions(chunks, {"kept at the trained p": output["audio_attention"]},
-                          title=f"{title}: where the words sent the audio CNN")
+    chunks = wave_chunks(wave, spec).float().numpy()  # [S, 64, 40]
+    return kept_positions(
+        chunks,
+        {"kept at the trained p": output["audio_attention"]},
+        title=f"{title}: where the words sent the audio CNN",
+    )
 
 
 # --- reports -------------------------------------------------------------------------------------
+
 
 def per_emotion(report: dict) -> dict:
     """The paper's Tables 3-4 from a single-label report's confusion matrix: each emotion scored as
@@ -176,21 +228,52 @@ def per_emotion(report: dict) -> dict:
 
 # --- training ------------------------------------------------------------------------------------
 
+
 def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_size: int, multilabel: bool = False):
     """The paper's per-emotion BCE; epochs chosen on validation UF1 (single-label data) or on the
     mean per-emotion weighted accuracy (multi-label CMU-MOSEI, the paper's WAcc)."""
     from emodemo.training.engine import TrainConfig
-    return TrainConfig(epochs=epochs_for(epochs, 40, quick), batch_size=int(batch_size), lr=float(lr),
-                       weight_decay=0.01, scheduler="plateau", plateau_factor=0.5, plateau_patience=2,
-                       patience=8, min_epochs=5, class_weights=True, loss="bce", multilabel=multilabel,
-                       monitor="mean_wacc" if multilabel else "UF1", seed=seed, progress=not quick)
+
+    return TrainConfig(
+        epochs=epochs_for(epochs, 40, quick),
+        batch_size=int(batch_size),
+        lr=float(lr),
+        weight_decay=0.01,
+        scheduler="plateau",
+        plateau_factor=0.5,
+        plateau_patience=2,
+        patience=8,
+        min_epochs=5,
+        class_weights=True,
+        loss="bce",
+        multilabel=multilabel,
+        monitor="mean_wacc" if multilabel else "UF1",
+        seed=seed,
+        progress=not quick,
+    )
 
 
-def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
-          text_source: str = "goemotions", text_root: str | None = None, modalities: str = "TA",
-          sparse: bool = True, top_p: float = 0.7, lr: float = 1e-3, batch_size: int = 16,
-          normalise: bool = False, band_norm: bool = False) -> dict:
+def train(
+    dataset: str,
+    root: Path,
+    out: Path,
+    cv: bool = True,
+    final: bool = True,
+    epochs: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    fold_ids: Sequence[int] | None = None,
+    pairing: str = "real",
+    text_source: str = "goemotions",
+    text_root: str | None = None,
+    modalities: str = "TA",
+    sparse: bool = True,
+    top_p: float = 0.7,
+    lr: float = 1e-3,
+    batch_size: int = 16,
+    normalise: bool = False,
+    band_norm: bool = False,
+) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
     chunks (in the app too); ``band_norm``: each log-mel band's mean over the clip is subtracted."""
@@ -199,57 +282,103 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     sparse = as_flag(sparse)
     modalities = modalities.upper()
     if "V" in modalities and not all(s.video for s in voice_clips(dataset, Path(root))[0]):
-        raise ValueError(f"modalities {modalities!r} include faces, but the {dataset} clips here have no video "
-                         "(use T, A or TA)")
+        raise ValueError(
+            f"modalities {modalities!r} include faces, but the {dataset} clips here have no video (use T, A or TA)"
+        )
     multilabel = dataset in MULTILABEL_DATASETS
     cfg = train_config(epochs, seed, quick, lr, batch_size, multilabel)
     spec = {"modalities": modalities, "multilabel": multilabel}
     spec.update({key: True for key, on in (("normalise", normalise), ("band_norm", band_norm)) if as_flag(on)})
-    if dataset in TEXT_BENCHMARKS:     # FE2E's text side alone on the corpus's official splits
+    if dataset in TEXT_BENCHMARKS:  # FE2E's text side alone on the corpus's official splits
         text_only(dataset, modalities == "T", "modalities=T")
         labels = DATASET_LABELS[dataset]
         kwargs = {"n_classes": len(labels), "modalities": "T", "sparse": False, "top_p": 1.0}
-        return text_benchmark_train(NAME, dataset, text_benchmark_parts(dataset, Path(root), quick),
-                                    lambda part: make_dataset(part, labels, spec), lambda: build(NAME, **kwargs), labels,
-                                    cfg, out=out, final=final, model_kwargs=kwargs, input_spec=spec,
-                                    inputs="words -> frozen MiniLM word-piece states", pretrained=PRETRAINED_LICENCES,
-                                    variant={"model": "FE2E", "modalities": "T", "top_p": None}, half=True)
+        return text_benchmark_train(
+            NAME,
+            dataset,
+            text_benchmark_parts(dataset, Path(root), quick),
+            lambda part: make_dataset(part, labels, spec),
+            lambda: build(NAME, **kwargs),
+            labels,
+            cfg,
+            out=out,
+            final=final,
+            model_kwargs=kwargs,
+            input_spec=spec,
+            inputs="words -> frozen MiniLM word-piece states",
+            pretrained=PRETRAINED_LICENCES,
+            variant={"model": "FE2E", "modalities": "T", "top_p": None},
+            half=True,
+        )
     if "T" in modalities:
-        samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
-                                                                 Path(text_root) if text_root else None, seed)
-    else:   # the voice alone: no words to pair (and nothing to transcribe)
+        samples, folds, final_split, pairing_name = paired_parts(
+            NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed
+        )
+    else:  # the voice alone: no words to pair (and nothing to transcribe)
         samples, folds, final_split = voice_clips(dataset, Path(root))
         pairing, pairing_name = "none", "none (audio only)"
-    variant = {"model": "MESM" if sparse else "FE2E", "modalities": modalities, "top_p": float(top_p) if sparse else None}
+    variant = {
+        "model": "MESM" if sparse else "FE2E",
+        "modalities": modalities,
+        "top_p": float(top_p) if sparse else None,
+    }
     variant.update({key: True for key in ("normalise", "band_norm") if spec.get(key)})
     metrics: dict = {"pairing": pairing_name, "variant": variant}
     labels = DATASET_LABELS[dataset]
     kwargs = {"n_classes": len(labels), "modalities": modalities, "sparse": sparse, "top_p": float(top_p)}
     folds = chosen_folds(folds, quick, fold_ids)
-    make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
-    new_model = lambda: build(NAME, **kwargs)  # noqa: E731
+    make = lambda part: make_dataset(part, labels, spec)
+    new_model = lambda: build(NAME, **kwargs)
     halves = PairingScores(samples, make, labels, cfg.batch_size) if pairing == "mixed" else None
 
     if cv:
-        metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed,
-                                                f"{NAME} {variant}, {pairing_name}", keep_model=halves))
-        if not multilabel:   # multi-label reports are per emotion already
+        metrics.update(
+            cross_validation_metrics(
+                samples,
+                folds,
+                make,
+                new_model,
+                labels,
+                cfg,
+                seed,
+                f"{NAME} {variant}, {pairing_name}",
+                keep_model=halves,
+            )
+        )
+        if not multilabel:  # multi-label reports are per emotion already
             metrics["per_emotion"] = _per_emotion_summary(metrics["folds"])
         if halves:
             metrics["by_pairing"] = halves.summary()
     if final:
         model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
-        by_pairing, calibration = ({}, None) if multilabel else served_final_extras(model, samples, final_split, make,
-                                                                                     labels, cfg.batch_size)
+        by_pairing, calibration = (
+            ({}, None) if multilabel else served_final_extras(model, samples, final_split, make, labels, cfg.batch_size)
+        )
         metrics.update(final_metrics, **by_pairing)
-        card = {"dataset": dataset, "pairing": pairing_name, "variant": variant,
-                "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
-                "inputs": f"16 kHz waveform, {NORMALISED if spec.get('normalise') else 'silence trimmed'} -> 400 ms "
-                          f"log-mel chunks (64 bands{', each less its mean over the clip' if spec.get('band_norm') else ''}); words "
-                          "(Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
-                "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration, half=True)
+        card = {
+            "dataset": dataset,
+            "pairing": pairing_name,
+            "variant": variant,
+            "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
+            "inputs": f"16 kHz waveform, {NORMALISED if spec.get('normalise') else 'silence trimmed'} -> 400 ms "
+            f"log-mel chunks (64 bands{', each less its mean over the clip' if spec.get('band_norm') else ''}); words "
+            "(Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
+            "train_speakers": list(final_split.train),
+            "validation_speakers": list(final_split.val),
+        }
+        save_checkpoint(
+            out,
+            model,
+            model_name=NAME,
+            model_kwargs=kwargs,
+            labels=list(labels),
+            data_card=card,
+            metrics=metrics,
+            train_cfg=cfg,
+            input_spec=spec,
+            calibration=calibration,
+            half=True,
+        )
     return metrics
 
 
@@ -257,6 +386,7 @@ def voice_clips(dataset: str, root: Path):
     """``(clips, folds, final split)`` of a dataset's audio, labelled as the text-and-audio runs are."""
     from emodemo import data
     from emodemo.training.experiment import standard_protocol
+
     if dataset not in DATASET_LABELS:
         raise ValueError(f"{NAME} trains on {sorted(DATASET_LABELS)}, not {dataset!r}")
     options = {"ravdess": {"calm_as_neutral": True}, "iemocap": {"classes": 4}}.get(dataset, {})
@@ -266,4 +396,5 @@ def voice_clips(dataset: str, root: Path):
 
 def _per_emotion_summary(folds: list[dict]) -> dict:
     from emodemo.core.metrics import mean_std
+
     return mean_std([per_emotion(fold) for fold in folds])

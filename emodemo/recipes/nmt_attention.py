@@ -18,12 +18,13 @@ Vocabulary: the words of the data the model sees that GloVe knows, plus GloVe's 
 :data:`COMMON_WORDS` words so that a user's own words are not all unknown; ids 0 = padding,
 1 = unknown. Word identities only (no labels) decide it.
 """
+
 from __future__ import annotations
 
 import functools
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -37,15 +38,26 @@ from emodemo.inputs.text import load_glove, tokenize
 from emodemo.models import build
 from emodemo.models.nmt_attention import word_spans_to_frames
 from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
-from emodemo.recipes.common import (DATASET_LABELS, GLOVE_LICENCE, NORMALISED, as_flag, chosen_folds,
-                                    cross_validation_metrics, epochs_for, final_model, licence, paired_parts,
-                                    text_benchmark_train, text_only)
+from emodemo.recipes.common import (
+    DATASET_LABELS,
+    GLOVE_LICENCE,
+    NORMALISED,
+    as_flag,
+    chosen_folds,
+    cross_validation_metrics,
+    epochs_for,
+    final_model,
+    licence,
+    paired_parts,
+    text_benchmark_train,
+    text_only,
+)
 
 NAME = "nmt_attention"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
 PAD, UNK = "<pad>", "<unk>"
-MAX_TOKENS = 64       # longer lines are cut (GoEmotions comments can run to ~70 words)
+MAX_TOKENS = 64  # longer lines are cut (GoEmotions comments can run to ~70 words)
 COMMON_WORDS = 10_000
 PRETRAINED_LICENCES = (GLOVE_LICENCE,)
 
@@ -62,7 +74,10 @@ def prepare(spec: dict | None = None) -> None:
 
 # --- words -----------------------------------------------------------------------------------
 
-def tokens_with_spans(text: str | None, words: Sequence[tuple[str, float, float]] | None) -> list[tuple[str, tuple[float, float] | None]]:
+
+def tokens_with_spans(
+    text: str | None, words: Sequence[tuple[str, float, float]] | None
+) -> list[tuple[str, tuple[float, float] | None]]:
     """GloVe tokens of a line, each with its time span in the clip when ASR word timings are given.
 
     ``words``: ``[(word, start_s, end_s), ...]`` as Whisper heard them; tokens split from one word
@@ -86,18 +101,24 @@ def vocabulary(samples: Sequence[Sample]) -> list[str]:
 
 # --- inputs ----------------------------------------------------------------------------------
 
+
 class PairedClips(Dataset):
     """Waveforms with their words; items are dicts of unpadded tensors, :meth:`collate` pads a batch."""
 
-    def __init__(self, waves: Sequence[np.ndarray], texts: Sequence[list], vocab: Sequence[str],
-                 labels: Sequence[int] | None = None):
+    def __init__(
+        self,
+        waves: Sequence[np.ndarray],
+        texts: Sequence[list],
+        vocab: Sequence[str],
+        labels: Sequence[int] | None = None,
+    ):
         index = {w: i for i, w in enumerate(vocab)}
         self.waves = [torch.from_numpy(np.asarray(w, dtype=np.float32)) for w in waves]
         self.tokens, self.frames = [], []
         for pairs in texts:
-            pairs = pairs or [(UNK, None)]                       # no words heard: one unknown word
+            pairs = pairs or [(UNK, None)]  # no words heard: one unknown word
             self.tokens.append(torch.tensor([index.get(t, 1) for t, _ in pairs]))
-            self.frames.append(word_spans_to_frames([span for _, span in pairs]))   # [N, 2]
+            self.frames.append(word_spans_to_frames([span for _, span in pairs]))  # [N, 2]
         self.labels = None if labels is None else torch.as_tensor(labels)
 
     def __len__(self) -> int:
@@ -120,9 +141,12 @@ class PairedClips(Dataset):
         b = len(items)
         s = max(len(it["wave"]) for it in items)
         n = max(len(it["tokens"]) for it in items)
-        batch = {"wave": torch.zeros(b, s), "wave_lengths": torch.tensor([len(it["wave"]) for it in items]),
-                 "tokens": torch.zeros(b, n, dtype=torch.long),
-                 "word_frames": torch.full((b, n, 2), -1, dtype=torch.long)}
+        batch = {
+            "wave": torch.zeros(b, s),
+            "wave_lengths": torch.tensor([len(it["wave"]) for it in items]),
+            "tokens": torch.zeros(b, n, dtype=torch.long),
+            "word_frames": torch.full((b, n, 2), -1, dtype=torch.long),
+        }
         for i, it in enumerate(items):
             batch["wave"][i, : len(it["wave"])] = it["wave"]
             batch["tokens"][i, : len(it["tokens"])] = it["tokens"]
@@ -135,23 +159,37 @@ class PairedClips(Dataset):
 def trim_silence(wave: np.ndarray, pairs: list, normalised: bool = False) -> tuple[np.ndarray, list]:
     """Cut the leading and trailing silence (:func:`~emodemo.inputs.audio.voiced_bounds`) and move the
     word spans with it; with ``normalised``, the cut wave then goes through the rest of
-    :func:`emodemo.inputs.normalise.normalise` (DC, loudness, peak). RAVDESS clips are ~42 % silence (speech starts near 0.7 s and ends ~0.9 s
+    :func:`emodemo.inputs.normalise.normalise` (DC, loudness, peak). RAVDESS clips are ~42 % silence (speech starts
+    near 0.7 s and ends ~0.9 s
     before the clip does); cutting it makes the audio branch, the cost of this model, ~1.4x faster
     and leaves global attention fewer empty frames to spend weight on."""
     start, end = voiced_bounds(wave)
     shift, length = start / SAMPLE_RATE, (end - start) / SAMPLE_RATE
-    moved = [(tok, None if span is None else (min(max(span[0] - shift, 0.0), length), min(max(span[1] - shift, 0.0), length)))
-             for tok, span in pairs]
+    moved = [
+        (
+            tok,
+            None if span is None else (min(max(span[0] - shift, 0.0), length), min(max(span[1] - shift, 0.0), length)),
+        )
+        for tok, span in pairs
+    ]
     wave = wave[start:end]
     return (normalise(wave, trim=False) if normalised and len(wave) else wave), moved
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> PairedClips:
     index = {name: i for i, name in enumerate(labels)}
-    no_audio = np.zeros(0, np.float32)                        # text-only corpora: the audio branch is not built
-    trimmed = [trim_silence(load_audio(s.audio, max_seconds=MAX_SECONDS) if s.audio else no_audio,
-                            tokens_with_spans(s.text, s.meta.get("words")), normalised(spec)) for s in samples]
-    return PairedClips([w for w, _ in trimmed], [p for _, p in trimmed], spec["vocab"], [index[s.label] for s in samples])
+    no_audio = np.zeros(0, np.float32)  # text-only corpora: the audio branch is not built
+    trimmed = [
+        trim_silence(
+            load_audio(s.audio, max_seconds=MAX_SECONDS) if s.audio else no_audio,
+            tokens_with_spans(s.text, s.meta.get("words")),
+            normalised(spec),
+        )
+        for s in samples
+    ]
+    return PairedClips(
+        [w for w, _ in trimmed], [p for _, p in trimmed], spec["vocab"], [index[s.label] for s in samples]
+    )
 
 
 def clip_item(wave: np.ndarray, transcript, spec: dict) -> dict[str, torch.Tensor]:
@@ -186,23 +224,39 @@ def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, label
     a model without it (audio or text alone)."""
     from emodemo.models.nmt_attention import FRAME_RATE
     from emodemo.reports.viz import attention_heatmap
+
     if "attention" not in output:
         return None
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
     trimmed, pairs = trim_silence(wave, tokens_with_spans(None, words), normalised(spec))
-    if not pairs:                       # no words heard: nothing attended
+    if not pairs:  # no words heard: nothing attended
         return None
-    return attention_heatmap(output["attention"], [token for token, _ in pairs], trimmed, SAMPLE_RATE,
-                             word_times=[span for _, span in pairs], frame_rate=FRAME_RATE,
-                             title=f"{title}: each word's attention over the sound")
+    return attention_heatmap(
+        output["attention"],
+        [token for token, _ in pairs],
+        trimmed,
+        SAMPLE_RATE,
+        word_times=[span for _, span in pairs],
+        frame_rate=FRAME_RATE,
+        title=f"{title}: each word's attention over the sound",
+    )
 
 
 # --- training --------------------------------------------------------------------------------
 
-def model_kwargs(vocab: Sequence[str], mode: str, alignment: str, score: str, window: int,
-                 n_classes: int = len(LABELS)) -> dict:
-    return {"n_classes": n_classes, "mode": mode, "vocab_size": len(vocab), "embed_dim": glove().dim,
-            "score": score, "alignment": alignment, "window": window}
+
+def model_kwargs(
+    vocab: Sequence[str], mode: str, alignment: str, score: str, window: int, n_classes: int = len(LABELS)
+) -> dict:
+    return {
+        "n_classes": n_classes,
+        "mode": mode,
+        "vocab_size": len(vocab),
+        "embed_dim": glove().dim,
+        "score": score,
+        "alignment": alignment,
+        "window": window,
+    }
 
 
 def build_model(kwargs: dict, vocab: Sequence[str], seed: int = 0):
@@ -212,30 +266,58 @@ def build_model(kwargs: dict, vocab: Sequence[str], seed: int = 0):
     return model
 
 
-def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
-          text_source: str = "goemotions", text_root: str | None = None, mode: str = "fusion", alignment: str = "global", score: str = "concat",
-          window: int = 10, lr: float = 1e-3, batch_size: int = 16, fold_models: str | None = None,
-          normalise: bool = False) -> dict:
+def train(
+    dataset: str,
+    root: Path,
+    out: Path,
+    cv: bool = True,
+    final: bool = True,
+    epochs: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    fold_ids: Sequence[int] | None = None,
+    pairing: str = "real",
+    text_source: str = "goemotions",
+    text_root: str | None = None,
+    mode: str = "fusion",
+    alignment: str = "global",
+    score: str = "concat",
+    window: int = 10,
+    lr: float = 1e-3,
+    batch_size: int = 16,
+    fold_models: str | None = None,
+    normalise: bool = False,
+) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
     ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>``.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` (in the app too)."""
     from emodemo.training.checkpoint import save_checkpoint
 
-    if dataset in TEXT_BENCHMARKS:     # the text branch alone on the corpus's official splits
+    if dataset in TEXT_BENCHMARKS:  # the text branch alone on the corpus's official splits
         text_only(dataset, mode == "text", "mode=text")
         parts = text_benchmark_parts(dataset, Path(root), quick)
         vocab = vocabulary([s for part in parts for s in part])
         spec, labels = {"vocab": vocab}, DATASET_LABELS[dataset]
         kwargs = model_kwargs(vocab, "text", "global", "concat", 10, len(labels))
-        return text_benchmark_train(NAME, dataset, parts, lambda part: make_dataset(part, labels, spec),
-                                    lambda: build_model(kwargs, vocab, seed), labels,
-                                    train_config(epochs, seed, quick, batch_size, lr), out=out, final=final,
-                                    model_kwargs=kwargs, input_spec=spec, inputs="words (GloVe 6B 50-d vocabulary)",
-                                    pretrained=PRETRAINED_LICENCES)
-    samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
-                                                             Path(text_root) if text_root else None, seed)
+        return text_benchmark_train(
+            NAME,
+            dataset,
+            parts,
+            lambda part: make_dataset(part, labels, spec),
+            lambda: build_model(kwargs, vocab, seed),
+            labels,
+            train_config(epochs, seed, quick, batch_size, lr),
+            out=out,
+            final=final,
+            model_kwargs=kwargs,
+            input_spec=spec,
+            inputs="words (GloVe 6B 50-d vocabulary)",
+            pretrained=PRETRAINED_LICENCES,
+        )
+    samples, folds, final_split, pairing_name = paired_parts(
+        NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed
+    )
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
     vocab = vocabulary([s for part in every_part for s in part])
     spec = {"vocab": vocab, **({"normalise": True} if as_flag(normalise) else {})}
@@ -243,34 +325,77 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels))
     cfg = train_config(epochs, seed, quick, batch_size, lr)
     folds = chosen_folds(folds, quick, fold_ids)
-    make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
-    new_model = lambda: build_model(kwargs, vocab, seed)  # noqa: E731
+    make = lambda part: make_dataset(part, labels, spec)
+    new_model = lambda: build_model(kwargs, vocab, seed)
     metrics: dict = {"pairing": pairing_name}
-    card = {"dataset": dataset, "pairing": pairing_name, "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
-            "inputs": f"16 kHz waveform, {NORMALISED if normalised(spec) else 'silence trimmed'}; words (GloVe 6B 50-d "
-                      "vocabulary) with Whisper tiny.en word timings"}
+    card = {
+        "dataset": dataset,
+        "pairing": pairing_name,
+        "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
+        "inputs": f"16 kHz waveform, {NORMALISED if normalised(spec) else 'silence trimmed'}; words (GloVe 6B 50-d "
+        "vocabulary) with Whisper tiny.en word timings",
+    }
 
     def keep(fold, model, report):
-        save_checkpoint(Path(fold_models) / fold.name, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels),
-                        data_card=dict(card, train_speakers=list(fold.train), validation_speakers=list(fold.val),
-                                       test_speakers=list(fold.test)),
-                        metrics={"test": report}, train_cfg=cfg, input_spec=spec)
+        save_checkpoint(
+            Path(fold_models) / fold.name,
+            model,
+            model_name=NAME,
+            model_kwargs=kwargs,
+            labels=list(labels),
+            data_card=dict(
+                card, train_speakers=list(fold.train), validation_speakers=list(fold.val), test_speakers=list(fold.test)
+            ),
+            metrics={"test": report},
+            train_cfg=cfg,
+            input_spec=spec,
+        )
 
     if cv:
-        metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed,
-                                                f"{NAME} {mode}/{alignment}, {pairing_name}",
-                                                keep_model=keep if fold_models else None, chance=False))
+        metrics.update(
+            cross_validation_metrics(
+                samples,
+                folds,
+                make,
+                new_model,
+                labels,
+                cfg,
+                seed,
+                f"{NAME} {mode}/{alignment}, {pairing_name}",
+                keep_model=keep if fold_models else None,
+                chance=False,
+            )
+        )
     if final:
         model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
         metrics.update(final_metrics)
         card.update(train_speakers=list(final_split.train), validation_speakers=list(final_split.val))
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=cfg, input_spec=spec)
+        save_checkpoint(
+            out,
+            model,
+            model_name=NAME,
+            model_kwargs=kwargs,
+            labels=list(labels),
+            data_card=card,
+            metrics=metrics,
+            train_cfg=cfg,
+            input_spec=spec,
+        )
     return metrics
 
 
 def train_config(epochs: int | None, seed: int, quick: bool, batch_size: int, lr: float):
     from emodemo.training.engine import TrainConfig
-    return TrainConfig(epochs=epochs_for(epochs, 40, quick), batch_size=int(batch_size), lr=float(lr),
-                       weight_decay=0.01, patience=8, min_epochs=15, class_weights=True, monitor="UF1", seed=seed,
-                       progress=not quick)
+
+    return TrainConfig(
+        epochs=epochs_for(epochs, 40, quick),
+        batch_size=int(batch_size),
+        lr=float(lr),
+        weight_decay=0.01,
+        patience=8,
+        min_epochs=15,
+        class_weights=True,
+        monitor="UF1",
+        seed=seed,
+        progress=not quick,
+    )

@@ -34,7 +34,8 @@ The file (TOML)::
     after = [{ call = "attach_cross_validation", checkpoint = "{checkpoints}/coattention",
                results = "{checkpoints}/coattention/cv/fusion_mixed.json" }]
 
-A run is a training (the default; ``cv`` and ``final`` are false unless set), a named step (``call = "choose_words_minilm"`` with its
+A run is a training (the default; ``cv`` and ``final`` are false unless set), a named step (``call =
+"choose_words_minilm"`` with its
 arguments in ``args``) or a script (``command = ["bench/x.py", "--root", "{data}/..."]``). Keys of
 a training run: ``dataset`` (default "ravdess"), ``root``, ``cv``, ``final``, ``out`` (the
 checkpoint folder; needed with ``final``), ``options``, ``epochs``, ``seed``, ``folds`` (the fold
@@ -53,6 +54,7 @@ done. ``--quick`` runs the config's ``quick`` runs (or the ``--variant`` s given
 (one fold, two epochs: :data:`emodemo.recipes.common.QUICK_EPOCHS`) into a scratch workspace
 (``runs/quick/<model>`` unless ``--into``), skipping nothing and touching no committed file.
 """
+
 from __future__ import annotations
 
 import json
@@ -66,10 +68,11 @@ import time
 import tomllib
 import types
 import typing
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from emodemo.core.files import REPO
 
@@ -77,8 +80,20 @@ CONFIGS = REPO / "configs" / "reproduce"
 DEFAULT_DATA = Path(os.environ.get("EMODEMO_DATA", REPO.parent / "shared" / "datasets"))
 PLACEHOLDERS = ("data", "runs", "checkpoints", "repo")
 NAME_PATTERN = re.compile(r"[a-z0-9_]+")
-TRAINING_KEYS = ("dataset", "root", "cv", "final", "out", "options", "epochs", "seed", "folds", "per_fold", "merge",
-                 "after")
+TRAINING_KEYS = (
+    "dataset",
+    "root",
+    "cv",
+    "final",
+    "out",
+    "options",
+    "epochs",
+    "seed",
+    "folds",
+    "per_fold",
+    "merge",
+    "after",
+)
 
 
 class ConfigError(ValueError):
@@ -88,6 +103,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Step:
     """A named step (:data:`STEPS`) and its arguments."""
+
     call: str
     args: dict[str, Any] = field(default_factory=dict)
 
@@ -95,6 +111,7 @@ class Step:
 @dataclass(frozen=True)
 class Run:
     """One run of a config file (see the module's doc for what each key means)."""
+
     name: str
     note: str = ""
     served: bool = False
@@ -130,6 +147,7 @@ class Run:
 @dataclass(frozen=True)
 class Reproduction:
     """A model's config file: its runs, in file order."""
+
     model: str
     path: Path
     runs: tuple[Run, ...]
@@ -146,6 +164,7 @@ class Reproduction:
 
 
 # --- reading and checking -----------------------------------------------------------------------------
+
 
 def models(configs: Path = CONFIGS) -> list[str]:
     """The models with a config file."""
@@ -168,14 +187,24 @@ def read(path: Path) -> Reproduction:
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
     where = str(path)
-    _check_keys(raw, {"model": str, "about": str, "jobs": int, "quick": list[str], "prepare": list, "defaults": dict,
-                      "run": list}, where, required=("model", "run"))
+    _check_keys(
+        raw,
+        {"model": str, "about": str, "jobs": int, "quick": list[str], "prepare": list, "defaults": dict, "run": list},
+        where,
+        required=("model", "run"),
+    )
     defaults = raw.get("defaults", {})
     _check_keys(defaults, _run_types(), f"{where} [defaults]")
     runs = tuple(_run(table, defaults, f"{where}, run {i + 1}") for i, table in enumerate(raw["run"]))
-    config = Reproduction(model=raw["model"], path=path, runs=runs, about=raw.get("about", ""),
-                          jobs=raw.get("jobs", 1), quick=tuple(raw.get("quick", ())),
-                          prepare=tuple(_steps(raw.get("prepare", []), f"{where} prepare")))
+    config = Reproduction(
+        model=raw["model"],
+        path=path,
+        runs=runs,
+        about=raw.get("about", ""),
+        jobs=raw.get("jobs", 1),
+        quick=tuple(raw.get("quick", ())),
+        prepare=tuple(_steps(raw.get("prepare", []), f"{where} prepare")),
+    )
     _check(config)
     return config
 
@@ -194,8 +223,10 @@ def _run(table, defaults: dict, where: str) -> Run:
     if "call" not in table and "command" not in table:
         values = {**defaults, **table}
     elif set(table) & (set(TRAINING_KEYS) - {"after"}):
-        raise ConfigError(f"{where}: a {'call' if 'call' in table else 'command'} run takes no training keys "
-                          f"{sorted(set(table) & (set(TRAINING_KEYS) - {'after'}))}")
+        raise ConfigError(
+            f"{where}: a {'call' if 'call' in table else 'command'} run takes no training keys "
+            f"{sorted(set(table) & (set(TRAINING_KEYS) - {'after'}))}"
+        )
     values["after"] = _steps(values.get("after", []), f"{where} after")
     return Run(**values)
 
@@ -247,14 +278,21 @@ def _type_name(hint) -> str:
         return " or ".join(_type_name(a) for a in args if a is not type(None))
     if origin is list:
         return f"a list of {_type_name(args[0])}"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "a table",
-            list: "a list"}.get(hint, str(hint))
+    return {
+        bool: "true or false",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        dict: "a table",
+        list: "a list",
+    }.get(hint, str(hint))
 
 
 def _check(config: Reproduction) -> None:
     """What a config must hold beyond types: its recipe's options, steps, paths, names."""
     from emodemo.recipes import get_recipe, names
     from emodemo.recipes.contract import options_of, typed_option
+
     where = str(config.path)
     if config.model not in names():
         raise ConfigError(f"{where}: model {config.model!r} is not registered; models: {', '.join(names())}")
@@ -275,36 +313,44 @@ def _check(config: Reproduction) -> None:
             if need not in seen:
                 raise ConfigError(f"{at}: needs {need!r}, which is not an earlier run of this file")
         seen.add(run.name)
-        _check_placeholders([run.results, run.root, run.out, run.options, run.args, run.command,
-                             [s.args for s in run.after]], at)
+        _check_placeholders(
+            [run.results, run.root, run.out, run.options, run.args, run.command, [s.args for s in run.after]], at
+        )
         for key in ("results", "root", "out"):
             value = getattr(run, key)
             if value is not None and not value.startswith(tuple(f"{{{p}}}" for p in PLACEHOLDERS)):
-                raise ConfigError(f"{at}: {key} must start with " + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
-                                  + f" (where the path is), got {value!r}")
+                raise ConfigError(
+                    f"{at}: {key} must start with "
+                    + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+                    + f" (where the path is), got {value!r}"
+                )
         for step in run.after + ([Step(run.call, run.args)] if run.call else []):
             _check_step(step, at)
         if run.kind != "train":
             continue
         if run.root is None:
-            raise ConfigError(f"{at}: a training run needs root (the dataset folder, e.g. \"{{data}}/ravdess_speech\")")
+            raise ConfigError(f'{at}: a training run needs root (the dataset folder, e.g. "{{data}}/ravdess_speech")')
         if run.final and run.out is None:
             raise ConfigError(f"{at}: a run with final = true needs out (the checkpoint folder)")
         if run.per_fold and run.folds:
-            raise ConfigError(f"{at}: per_fold runs each of its folds in its own process: give folds or per_fold, "
-                              "not both")
+            raise ConfigError(
+                f"{at}: per_fold runs each of its folds in its own process: give folds or per_fold, not both"
+            )
         unknown = sorted(set(run.options) - set(options_of(recipe)))
         if unknown:
-            raise ConfigError(f"{at}: {config.model} has no setting {unknown}; its settings: "
-                              f"{', '.join(sorted(options_of(recipe)))}")
+            raise ConfigError(
+                f"{at}: {config.model} has no setting {unknown}; its settings: {', '.join(sorted(options_of(recipe)))}"
+            )
         for name, value in run.options.items():
             try:
                 typed = typed_option(recipe, name, value)
             except ValueError as err:
                 raise ConfigError(f"{at}: {err}") from None
             if isinstance(value, str) and not isinstance(typed, (str, Path)):
-                raise ConfigError(f"{at}: option {name} = {value!r} is a string: write it as a TOML "
-                                  f"{type(typed).__name__} (true, 2, 0.5), as train() declares it")
+                raise ConfigError(
+                    f"{at}: option {name} = {value!r} is a string: write it as a TOML "
+                    f"{type(typed).__name__} (true, 2, 0.5), as train() declares it"
+                )
     for name in config.quick:
         if name not in seen:
             raise ConfigError(f"{where}: quick names {name!r}, which is no run of this file")
@@ -314,12 +360,15 @@ def _check_placeholders(value, where: str) -> None:
     for text in _strings(value):
         for name in re.findall(r"\{([^}]*)\}", text):
             if name not in PLACEHOLDERS:
-                raise ConfigError(f"{where}: unknown placeholder {{{name}}} in {text!r}; placeholders: "
-                                  + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS))
+                raise ConfigError(
+                    f"{where}: unknown placeholder {{{name}}} in {text!r}; placeholders: "
+                    + ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+                )
 
 
 def _check_step(step: Step, where: str) -> None:
     import inspect
+
     if step.call not in STEPS:
         raise ConfigError(f"{where}: unknown step {step.call!r}; steps: {', '.join(sorted(STEPS))}")
     parameters = inspect.signature(STEPS[step.call]).parameters
@@ -342,10 +391,12 @@ def _strings(value) -> list[str]:
 
 # --- the named steps ------------------------------------------------------------------------------------
 
+
 def attach_cross_validation(checkpoint: str, results: str) -> None:
     """The final model was trained apart from its variant's cross-validation: add it to the card
     (:func:`emodemo.training.checkpoint.attach_cross_validation`)."""
     from emodemo.training.checkpoint import attach_cross_validation as attach
+
     attach(checkpoint, results)
 
 
@@ -368,18 +419,26 @@ def calibrate(checkpoint: str, dataset: str, root: str, python: str = sys.execut
     _call([python, "-m", "emodemo", "calibrate", checkpoint, "--dataset", dataset, "--root", root])
 
 
-def warm_caches(root: str, transcripts: bool = True, speech_top_layers: list[int] = (),
-                normalised_top_layers: list[int] = (), mesm_chunks: bool = False) -> None:
+def warm_caches(
+    root: str,
+    transcripts: bool = True,
+    speech_top_layers: list[int] = (),
+    normalised_top_layers: list[int] = (),
+    mesm_chunks: bool = False,
+) -> None:
     """Fill the transcript and feature caches of the RAVDESS clips under ``root`` once, before two
     training processes would both compute them."""
     from emodemo import data
     from emodemo.recipes import frozen_states
+
     clips = data.load("ravdess", root)
     if mesm_chunks:
         from emodemo.recipes import mesm
+
         mesm.chunks_of_samples(clips)
     if transcripts:
         from emodemo.speech import transcribe_samples
+
         transcribe_samples(clips)
     for top in speech_top_layers:
         frozen_states.speech_of_samples(clips, top_layers=top)
@@ -387,33 +446,56 @@ def warm_caches(root: str, transcripts: bool = True, speech_top_layers: list[int
         frozen_states.speech_of_samples(clips, top_layers=top, normalised=True)
 
 
-def choose_words_minilm(variants: list[str], runs: str, out: str, meld_root: str, output: Path,
-                        goemotions_root: str | None = None, quick: bool = False) -> None:
+def choose_words_minilm(
+    variants: list[str],
+    runs: str,
+    out: str,
+    meld_root: str,
+    output: Path,
+    goemotions_root: str | None = None,
+    quick: bool = False,
+) -> None:
     """The words expert's choice: of the ``variants`` trained (``runs/<variant>.json`` and their
     checkpoints ``runs/<variant>/``), the best weighted F1 on the held-out MELD train dialogues
     becomes the checkpoint at ``out``, scored once on MELD dev (and GoEmotions Ekman test); every
     variant's held-out scores go to ``output`` (the run's results: choice.json)."""
     from emodemo.recipes.words_minilm import score_once
-    trained = {v: json.loads((Path(runs) / f"{v}.json").read_text()) for v in variants
-               if (Path(runs) / f"{v}.json").is_file()}
+
+    trained = {
+        v: json.loads((Path(runs) / f"{v}.json").read_text()) for v in variants if (Path(runs) / f"{v}.json").is_file()
+    }
     if not trained:
         raise ValueError(f"none of the variants {variants} has been trained (no results under {runs})")
     chosen = max(trained, key=lambda v: trained[v]["validation"]["WF1"])
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(Path(runs) / chosen, out)
     metrics = score_once(Path(out), Path(meld_root), Path(goemotions_root) if goemotions_root else None, quick=quick)
-    choice = {"protocol": metrics["protocol"], "chosen": chosen, "by": "held-out MELD train dialogues, weighted F1",
-              "variants": {v: {"settings": r["settings"], "best_epoch": r["best_epoch"],
-                               "train_seconds": r["train_seconds"],
-                               **{k: r["validation"][k] for k in ("WA", "UA", "WF1", "UF1")}}
-                           for v, r in trained.items()}}
+    choice = {
+        "protocol": metrics["protocol"],
+        "chosen": chosen,
+        "by": "held-out MELD train dialogues, weighted F1",
+        "variants": {
+            v: {
+                "settings": r["settings"],
+                "best_epoch": r["best_epoch"],
+                "train_seconds": r["train_seconds"],
+                **{k: r["validation"][k] for k in ("WA", "UA", "WF1", "UF1")},
+            }
+            for v, r in trained.items()
+        },
+    }
     _write_json(Path(output), choice)
     for v, r in choice["variants"].items():
-        print(f"{v:16s} held-out WA {r['WA']:.3f} UA {r['UA']:.3f} WF1 {r['WF1']:.3f} UF1 {r['UF1']:.3f} "
-              f"({r['train_seconds'] / 60:.1f} min)", file=sys.stderr)
+        print(
+            f"{v:16s} held-out WA {r['WA']:.3f} UA {r['UA']:.3f} WF1 {r['WF1']:.3f} UF1 {r['UF1']:.3f} "
+            f"({r['train_seconds'] / 60:.1f} min)",
+            file=sys.stderr,
+        )
     t = metrics["test"]
-    print(f"chosen {chosen}: MELD dev WA {t['WA']:.3f} UA {t['UA']:.3f} WF1 {t['WF1']:.3f} UF1 {t['UF1']:.3f}",
-          file=sys.stderr)
+    print(
+        f"chosen {chosen}: MELD dev WA {t['WA']:.3f} UA {t['UA']:.3f} WF1 {t['WF1']:.3f} UF1 {t['UF1']:.3f}",
+        file=sys.stderr,
+    )
 
 
 STEPS: dict[str, Callable[..., None]] = {
@@ -424,14 +506,16 @@ STEPS: dict[str, Callable[..., None]] = {
     "copy_file": copy_file,
     "warm_caches": warm_caches,
 }
-INJECTED = ("output", "quick", "python")   # what the runner gives a step that asks for it (output: the run's results)
+INJECTED = ("output", "quick", "python")  # what the runner gives a step that asks for it (output: the run's results)
 
 
 # --- running -------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Places:
     """Where the placeholders point."""
+
     data: Path
     workspace: Path
     model: str
@@ -439,8 +523,12 @@ class Places:
     def expand(self, value):
         """``value`` (a string, list or table of them) with the placeholders filled in."""
         if isinstance(value, str):
-            for name, path in (("data", self.data), ("runs", self.workspace / "runs" / self.model),
-                               ("checkpoints", self.workspace / "checkpoints"), ("repo", REPO)):
+            for name, path in (
+                ("data", self.data),
+                ("runs", self.workspace / "runs" / self.model),
+                ("checkpoints", self.workspace / "checkpoints"),
+                ("repo", REPO),
+            ):
                 value = value.replace(f"{{{name}}}", str(path))
             return value
         if isinstance(value, list):
@@ -450,8 +538,9 @@ class Places:
         return value
 
 
-def selected(config: Reproduction, variants: list[str] | None = None, served: bool = False,
-             quick: bool = False) -> list[Run]:
+def selected(
+    config: Reproduction, variants: list[str] | None = None, served: bool = False, quick: bool = False
+) -> list[Run]:
     """The runs asked for, in file order: the ``variants`` named, else the served ones (``served``),
     else the config's quick runs (``quick``), else all."""
     if variants:
@@ -475,8 +564,11 @@ def describe(run: Run) -> str:
         return f"step {run.call}"
     if run.kind == "command":
         return "script " + " ".join(run.command)
-    what = [run.dataset] + (["cv" + (" per fold" if run.per_fold else "")] if run.cv else []) + \
-        (["final"] if run.final else [])
+    what = (
+        [run.dataset]
+        + (["cv" + (" per fold" if run.per_fold else "")] if run.cv else [])
+        + (["final"] if run.final else [])
+    )
     options = " ".join(f"{k}={_text(v)}" for k, v in run.options.items())
     return ", ".join(what) + (f"; {options}" if options else "") + (f"; {run.epochs} epochs" if run.epochs else "")
 
@@ -484,17 +576,29 @@ def describe(run: Run) -> str:
 def listing(config: Reproduction, places: Places) -> str:
     """The runs of a config, one per line: done or to do, served, what, results."""
     width = max(len(r.name) for r in config.runs)
-    lines = [f"{config.model}: {config.about.strip().splitlines()[0] if config.about.strip() else ''}",
-             f"  {'run':{width}s}  done  served  what -> results"]
+    lines = [
+        f"{config.model}: {config.about.strip().splitlines()[0] if config.about.strip() else ''}",
+        f"  {'run':{width}s}  done  served  what -> results",
+    ]
     for run in config.runs:
-        lines.append(f"  {run.name:{width}s}  {'yes ' if is_done(run, places) else 'no  '}  "
-                     f"{'yes   ' if run.served else '      '}  {describe(run)} -> {run.results_path}")
+        lines.append(
+            f"  {run.name:{width}s}  {'yes ' if is_done(run, places) else 'no  '}  "
+            f"{'yes   ' if run.served else '      '}  {describe(run)} -> {run.results_path}"
+        )
     lines.append(f"quick: {', '.join(config.quick) or 'none'}")
     return "\n".join(lines)
 
 
-def reproduce(config: Reproduction, places: Places, runs: list[Run], quick: bool = False, force: bool = False,
-              jobs: int | None = None, python: str = sys.executable, say: Callable[[str], None] | None = None) -> dict:
+def reproduce(
+    config: Reproduction,
+    places: Places,
+    runs: list[Run],
+    quick: bool = False,
+    force: bool = False,
+    jobs: int | None = None,
+    python: str = sys.executable,
+    say: Callable[[str], None] | None = None,
+) -> dict:
     """Make ``runs`` of ``config`` (in dependency order, ``jobs`` trainings at a time); returns
     ``{run name: "done" | "skipped" | "failed: why" | "not run: why"}``. A run is skipped when its
     results exist, unless ``force`` or ``quick``."""
@@ -503,8 +607,10 @@ def reproduce(config: Reproduction, places: Places, runs: list[Run], quick: bool
     for run in runs:
         for need in run.needs:
             if need not in names and not quick and not is_done(config.run(need), places):
-                raise ValueError(f"run {run.name!r} needs {need!r}, which is not done "
-                                 f"({config.run(need).results_path} is missing): add --variant {need}")
+                raise ValueError(
+                    f"run {run.name!r} needs {need!r}, which is not done "
+                    f"({config.run(need).results_path} is missing): add --variant {need}"
+                )
     status: dict[str, str] = {}
     to_train = [r for r in runs if r.kind == "train" and (force or not is_done(r, places))]
     if config.prepare and to_train and not quick:
@@ -512,7 +618,7 @@ def reproduce(config: Reproduction, places: Places, runs: list[Run], quick: bool
             say(f"[{config.model}] prepare: {step.call}")
             _step(step, places, quick, python)
     finished = {run.name: threading.Event() for run in runs}
-    pool = ThreadPoolExecutor(max_workers=jobs or config.jobs)      # the trainings and scripts: jobs at a time
+    pool = ThreadPoolExecutor(max_workers=jobs or config.jobs)  # the trainings and scripts: jobs at a time
 
     def one(run: Run) -> None:
         try:
@@ -532,20 +638,29 @@ def reproduce(config: Reproduction, places: Places, runs: list[Run], quick: bool
             _make(run, results, config, places, pool, quick, force, python, say)
             status[run.name] = "done"
             say(f"[{config.model}] {run.name}: done in {_minutes(time.time() - started)} -> {results}")
-        except Exception as err:            # noqa: BLE001  (one failed run must not stop the others)
+        except Exception as err:  # noqa: BLE001  (one failed run must not stop the others)
             status[run.name] = f"failed: {err}"
             say(f"[{config.model}] {run.name}: FAILED: {err}")
         finally:
             finished[run.name].set()
 
-    with ThreadPoolExecutor(max_workers=len(runs) or 1) as coordinators:   # one per run: waits for its needs
+    with ThreadPoolExecutor(max_workers=len(runs) or 1) as coordinators:  # one per run: waits for its needs
         list(coordinators.map(one, runs))
     pool.shutdown()
     return {run.name: status[run.name] for run in runs}
 
 
-def _make(run: Run, results: Path, config: Reproduction, places: Places, pool: ThreadPoolExecutor, quick: bool,
-          force: bool, python: str, say) -> None:
+def _make(
+    run: Run,
+    results: Path,
+    config: Reproduction,
+    places: Places,
+    pool: ThreadPoolExecutor,
+    quick: bool,
+    force: bool,
+    python: str,
+    say,
+) -> None:
     partial = results.with_name(results.name + ".partial")
     results.parent.mkdir(parents=True, exist_ok=True)
     runs_dir = Path(places.expand("{runs}"))
@@ -562,20 +677,43 @@ def _make(run: Run, results: Path, config: Reproduction, places: Places, pool: T
     else:
         if run.cv and run.per_fold:
             units = [(i, runs_dir / f"{run.name}_f{i}.json") for i in (run.per_fold[:1] if quick else run.per_fold)]
-            pending = [pool.submit(_train, run, config.model, places, quick, python, f, path,
-                                   runs_dir / f"{run.name}_f{f}.log", not (force or quick) and _nonempty(path))
-                       for f, path in units]
+            pending = [
+                pool.submit(
+                    _train,
+                    run,
+                    config.model,
+                    places,
+                    quick,
+                    python,
+                    f,
+                    path,
+                    runs_dir / f"{run.name}_f{f}.log",
+                    not (force or quick) and _nonempty(path),
+                )
+                for f, path in units
+            ]
             for job in pending:
                 job.result()
             _write_json(partial, _merged([path for _, path in units]))
         elif run.cv and run.merge:
             own = runs_dir / f"{run.name}.json"
-            pool.submit(_train, run, config.model, places, quick, python, None, own, runs_dir / f"{run.name}.log",
-                        not (force or quick) and _nonempty(own)).result()
+            pool.submit(
+                _train,
+                run,
+                config.model,
+                places,
+                quick,
+                python,
+                None,
+                own,
+                runs_dir / f"{run.name}.log",
+                not (force or quick) and _nonempty(own),
+            ).result()
             _write_json(partial, _merged([own]))
         else:
-            pool.submit(_train, run, config.model, places, quick, python, None, partial,
-                        runs_dir / f"{run.name}.log", False).result()
+            pool.submit(
+                _train, run, config.model, places, quick, python, None, partial, runs_dir / f"{run.name}.log", False
+            ).result()
     for step in run.after:
         say(f"[{config.model}] {run.name}: step {step.call}")
         _step(step, places, quick, python)
@@ -585,19 +723,43 @@ def _make(run: Run, results: Path, config: Reproduction, places: Places, pool: T
         os.replace(partial, results)
 
 
-def _train(run: Run, model: str, places: Places, quick: bool, python: str, fold: int | None, results: Path,
-           log: Path, done: bool) -> None:
+def _train(
+    run: Run,
+    model: str,
+    places: Places,
+    quick: bool,
+    python: str,
+    fold: int | None,
+    results: Path,
+    log: Path,
+    done: bool,
+) -> None:
     """One ``python -m emodemo train`` process (a fold of a per-fold run, seed = its index, or the
     whole run), its output in ``log``; nothing when ``done``."""
     if done:
         return
-    command = [python, "-m", "emodemo", "-v", "train", model, "--dataset", run.dataset,
-               "--root", places.expand(run.root), "--out", places.expand(run.out or "{runs}/" + run.name),
-               "--seed", str(fold if fold is not None else run.seed), "--results", str(results)]
+    command = [
+        python,
+        "-m",
+        "emodemo",
+        "-v",
+        "train",
+        model,
+        "--dataset",
+        run.dataset,
+        "--root",
+        places.expand(run.root),
+        "--out",
+        places.expand(run.out or "{runs}/" + run.name),
+        "--seed",
+        str(fold if fold is not None else run.seed),
+        "--results",
+        str(results),
+    ]
     command += ["--cv"] if run.cv else []
     command += [] if run.final else ["--no-final"]
     if quick:
-        command.append("--quick")        # one fold, two epochs: the config's epochs and folds give way
+        command.append("--quick")  # one fold, two epochs: the config's epochs and folds give way
     else:
         command += ["--epochs", str(run.epochs)] if run.epochs else []
         folds = [fold] if fold is not None else run.folds
@@ -610,16 +772,21 @@ def _train(run: Run, model: str, places: Places, quick: bool, python: str, fold:
 def _step(step: Step, places: Places, quick: bool, python: str, output: Path | None = None) -> bool:
     """Run a named step; whether it wrote ``output`` itself (it takes that argument)."""
     import inspect
+
     function = STEPS[step.call]
     parameters = inspect.signature(function).parameters
-    injected = {k: v for k, v in {"output": output, "quick": quick, "python": python}.items()
-                if k in parameters and k not in step.args}
+    injected = {
+        k: v
+        for k, v in {"output": output, "quick": quick, "python": python}.items()
+        if k in parameters and k not in step.args
+    }
     function(**places.expand(step.args), **injected)
     return "output" in injected
 
 
 def _merged(paths: list[Path]) -> dict:
     from emodemo.training.experiment import merge_fold_runs
+
     return merge_fold_runs([json.loads(p.read_text(encoding="utf-8")) for p in paths])
 
 

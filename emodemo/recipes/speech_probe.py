@@ -17,13 +17,14 @@ tiny.en, raw input):
 
 Every setting that changes the features is in the feature cache's key (:func:`feature_cache`).
 """
+
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -34,8 +35,15 @@ from emodemo.inputs.audio import MAX_SECONDS, load_audio
 from emodemo.inputs.normalise import cache_key, normalised_if
 from emodemo.models import build
 from emodemo.models.speech_probe import layer_stats
-from emodemo.recipes.common import (NORMALISED, as_flag, chosen_folds, cross_validation_metrics, epochs_for, final_model,
-                                    validation_calibration)
+from emodemo.recipes.common import (
+    NORMALISED,
+    as_flag,
+    chosen_folds,
+    cross_validation_metrics,
+    epochs_for,
+    final_model,
+    validation_calibration,
+)
 from emodemo.training.datasets import DictDataset
 from emodemo.training.engine import TrainConfig
 
@@ -44,9 +52,9 @@ log = logging.getLogger(__name__)
 NAME = "speech_probe"
 MODALITIES = ("audio",)
 ENCODERS = ("tiny.en", "base")
-DEFAULT_SPEC = {"encoder": "tiny.en", "normalise": False}     # what a checkpoint without input_spec had
+DEFAULT_SPEC = {"encoder": "tiny.en", "normalise": False}  # what a checkpoint without input_spec had
 BATCH = 16  # clips per encoder call when filling the cache
-COPY = "augment_copy"   # Sample.meta key of a training copy's number (absent or 0: the clip itself)
+COPY = "augment_copy"  # Sample.meta key of a training copy's number (absent or 0: the clip itself)
 
 
 def input_spec(spec: dict | None) -> dict:
@@ -60,6 +68,7 @@ def encoder(name: str = "tiny.en"):
     if name not in ENCODERS:
         raise ValueError(f"speech_probe reads a Whisper encoder of {ENCODERS}, not {name!r}")
     from emodemo.speech.speech_encoder import WhisperSpeechEncoder
+
     return WhisperSpeechEncoder(name)
 
 
@@ -73,7 +82,7 @@ def stats_of_waves(waves: Sequence[np.ndarray], spec: dict | None = None) -> tor
     """16 kHz waves -> per-layer mean/std of encoder states ``[B, L, 2D]``."""
     spec = input_spec(spec)
     heard = [normalised_if(np.asarray(wave, dtype=np.float32), spec["normalise"]) for wave in waves]
-    out = encoder(spec["encoder"]).encode(heard, all_layers=True)       # layers [B, L, T', D], mask [B, T']
+    out = encoder(spec["encoder"]).encode(heard, all_layers=True)  # layers [B, L, T', D], mask [B, T']
     return layer_stats(out.layers, out.mask).float()
 
 
@@ -81,9 +90,11 @@ def feature_cache(spec: dict, copy: int = 0):
     """The feature cache of clips (``copy`` 0) or of training copy ``copy``: its key holds the
     encoder, the normalisation settings and the augmentation settings with the copy number."""
     from emodemo.core.cache import FeatureCache
+
     config: dict = {"encoder": spec["encoder"], "sr": 16000, **cache_key(spec["normalise"])}
     if copy:
         from emodemo.inputs.augment import SETTINGS as AUGMENT
+
         config["augment"] = dict(AUGMENT, copy=copy)
     return FeatureCache(f"whisper-{spec['encoder']}-encoder-layer-stats-v1", config)
 
@@ -94,6 +105,7 @@ def _clip_waves(samples: Sequence[Sample], copy: int) -> list[np.ndarray]:
     if not copy:
         return waves
     from emodemo.inputs.augment import augmented
+
     return [augmented(wave, s.id.split("+")[0], copy) for s, wave in zip(samples, waves)]
 
 
@@ -111,7 +123,10 @@ def stats_of_samples(samples: Sequence[Sample], spec: dict | None = None, progre
         values = feature_cache(spec, copy).get_many(
             [s.audio for s in chosen],
             lambda paths, copy=copy: stats_of_waves(_clip_waves([lookup[p] for p in paths], copy), spec),
-            batch=BATCH, progress=progress, desc=f"whisper-{spec['encoder']} features" + (f" (copy {copy})" if copy else ""))
+            batch=BATCH,
+            progress=progress,
+            desc=f"whisper-{spec['encoder']} features" + (f" (copy {copy})" if copy else ""),
+        )
         for i, value in zip(indices, values):
             rows[i] = value
     return torch.stack(rows)
@@ -139,10 +154,24 @@ def model_kwargs(n_classes: int, spec: dict) -> dict:
     return {"n_classes": n_classes, "n_layers": enc.n_layers + 1, "dim": enc.dim}
 
 
-def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, classes: int = 8,
-          encoder_name: str = "tiny.en", normalise: bool = False, augment: int = 0,
-          keep_folds: bool = False, ensemble: bool = False, augment_pair: bool = False) -> dict:
+def train(
+    dataset: str,
+    root: Path,
+    out: Path,
+    cv: bool = True,
+    final: bool = True,
+    epochs: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    fold_ids: Sequence[int] | None = None,
+    classes: int = 8,
+    encoder_name: str = "tiny.en",
+    normalise: bool = False,
+    augment: int = 0,
+    keep_folds: bool = False,
+    ensemble: bool = False,
+    augment_pair: bool = False,
+) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
     ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
     ``encoder_name``, ``normalise`` and ``augment`` (training copies per clip) set the inputs (see
@@ -169,20 +198,32 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if as_ensemble and not cv:
         raise ValueError("ensemble=1 averages the cross-validation folds' models: add --cv")
     if pair and not (copies and as_ensemble):
-        raise ValueError("augment_pair=1 pairs each fold's clean model with its augmented one: give augment=K "
-                         "and ensemble=1 too")
-    samples = [s for s in data.load(dataset, root, **({"calm_as_neutral": True} if seven else {})) if s.audio is not None]
+        raise ValueError(
+            "augment_pair=1 pairs each fold's clean model with its augmented one: give augment=K and ensemble=1 too"
+        )
+    samples = [
+        s for s in data.load(dataset, root, **({"calm_as_neutral": True} if seven else {})) if s.audio is not None
+    ]
     if dataset == "ravdess":
         labels = label_sets.CANONICAL7 if seven else label_sets.RAVDESS8
     else:
         labels = tuple(sorted({s.label for s in samples}))
-    cfg = TrainConfig(epochs=epochs_for(epochs, 60, quick), batch_size=32, lr=1e-3, weight_decay=0.05,
-                      patience=12, class_weights=True, monitor="UF1", seed=seed, progress=not quick)
+    cfg = TrainConfig(
+        epochs=epochs_for(epochs, 60, quick),
+        batch_size=32,
+        lr=1e-3,
+        weight_decay=0.05,
+        patience=12,
+        class_weights=True,
+        monitor="UF1",
+        seed=seed,
+        progress=not quick,
+    )
     folds, final_split = standard_protocol(dataset, samples)
     folds = chosen_folds(folds, quick, fold_ids)
     kwargs = model_kwargs(len(labels), spec)
-    build_model = lambda: build(NAME, **kwargs)  # noqa: E731
-    make = lambda chosen: make_dataset(chosen, labels, spec)  # noqa: E731
+    build_model = lambda: build(NAME, **kwargs)
+    make = lambda chosen: make_dataset(chosen, labels, spec)
     parts = _parts_with_copies(samples, copies)
     card = data_card(dataset, final_split, spec, copies)
     save = functools.partial(_save, model_kwargs=kwargs, labels=labels, spec=spec, cfg=cfg, make=make, samples=samples)
@@ -190,23 +231,47 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if cv:
         fold_models, clean_models = {}, {}
         if pair:
-            clean = cross_validation_metrics(samples, folds, make, build_model, labels, cfg, seed, f"{NAME} clean member",
-                                             keep_model=lambda fold, model, report: clean_models.setdefault(fold.name, model),
-                                             chance=False)
+            clean = cross_validation_metrics(
+                samples,
+                folds,
+                make,
+                build_model,
+                labels,
+                cfg,
+                seed,
+                f"{NAME} clean member",
+                keep_model=lambda fold, model, report: clean_models.setdefault(fold.name, model),
+                chance=False,
+            )
             metrics["clean_member_cross_validation"] = clean["cross_validation"]
-        result = cross_validation_metrics(parts, folds, make, build_model, labels, cfg, seed,
-                                          f"{NAME} augmented member" if pair else NAME, chance=False,
-                                          keep_model=(lambda fold, model, report: fold_models.setdefault(fold.name, (fold, model)))
-                                          if keep else None)
+        result = cross_validation_metrics(
+            parts,
+            folds,
+            make,
+            build_model,
+            labels,
+            cfg,
+            seed,
+            f"{NAME} augmented member" if pair else NAME,
+            chance=False,
+            keep_model=(lambda fold, model, report: fold_models.setdefault(fold.name, (fold, model))) if keep else None,
+        )
         if pair:
             metrics["augmented_member_cross_validation"] = result["cross_validation"]
             paired = _paired_folds(fold_models, clean_models, samples, labels, make, out, card, save, kwargs)
             result = {"cross_validation": paired["summary"], "folds": paired["folds"]}
             s = paired["summary"]
-            log.info("%s pairs: %d-fold WA %.3f±%.3f UA %.3f±%.3f", NAME, len(folds), s["WA"]["mean"], s["WA"]["std"],
-                     s["UA"]["mean"], s["UA"]["std"])
+            log.info(
+                "%s pairs: %d-fold WA %.3f±%.3f UA %.3f±%.3f",
+                NAME,
+                len(folds),
+                s["WA"]["mean"],
+                s["WA"]["std"],
+                s["UA"]["mean"],
+                s["UA"]["std"],
+            )
         metrics.update(result)
-        if not pair:                    # (a pair's fold models were saved as they were formed)
+        if not pair:  # (a pair's fold models were saved as they were formed)
             for name, (fold, model) in fold_models.items():
                 report = next(f for f in result["folds"] if f["fold"] == name)
                 save(out / "folds" / name, model, fold, fold_card(card, fold), {"test": report})
@@ -214,7 +279,7 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
             save_ensemble(out, metrics, samples)
     if final and not as_ensemble:
         model, final_metrics = final_model(parts, final_split, make, build_model, labels, cfg)
-        metrics.update(final_metrics)   # its validation speakers chose the epoch: not a test score
+        metrics.update(final_metrics)  # its validation speakers chose the epoch: not a test score
         metrics["layer_weights"] = model.mix.weights.tolist()
         save(out, model, final_split, card, metrics)
     return metrics
@@ -222,11 +287,14 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
 
 def fold_card(card: dict, fold) -> dict:
     """A fold model's data card: the run's, with the fold's speakers."""
-    return dict(card, train_speakers=list(fold.train), validation_speakers=list(fold.val), test_speakers=list(fold.test))
+    return dict(
+        card, train_speakers=list(fold.train), validation_speakers=list(fold.val), test_speakers=list(fold.test)
+    )
 
 
-def _paired_folds(augmented: dict, clean: dict, samples, labels, make, out: Path, card: dict, save,
-                  model_kwargs: dict) -> dict:
+def _paired_folds(
+    augmented: dict, clean: dict, samples, labels, make, out: Path, card: dict, save, model_kwargs: dict
+) -> dict:
     """Per fold, the calibrated mean of its clean and augmented probes, saved under ``out/folds/``
     and scored on the fold's test speakers: ``{"folds", "summary"}`` as cross-validation gives."""
     from emodemo.core.metrics import mean_std
@@ -236,18 +304,28 @@ def _paired_folds(augmented: dict, clean: dict, samples, labels, make, out: Path
 
     reports = []
     for name, (fold, model) in augmented.items():
-        temperatures = [calibration_on(member, fold, make, samples)["temperature"]      # each on the fold's validation
-                        for member in (clean[name], model)]
+        temperatures = [
+            calibration_on(member, fold, make, samples)["temperature"]  # each on the fold's validation
+            for member in (clean[name], model)
+        ]
         paired = SpeechProbeEnsemble(**model_kwargs, temperatures=tuple(temperatures))
         for target, member in zip(paired.members, (clean[name], model)):
             target.load_state_dict(member.state_dict())
         test = apply(samples, fold)[2]
-        report = dict(evaluate(paired.eval(), make(test), labels), fold=fold.name, train=fold.train, val=fold.val,
-                      test=fold.test)
+        report = dict(
+            evaluate(paired.eval(), make(test), labels), fold=fold.name, train=fold.train, val=fold.val, test=fold.test
+        )
         reports.append(report)
-        save(out / "folds" / name, paired, fold, dict(fold_card(card, fold), members="its clean and augmented probes"),
-             {"test": report}, model_name="speech_probe_ensemble",
-             model_kwargs=dict(model_kwargs, temperatures=temperatures), temperature=1.0)
+        save(
+            out / "folds" / name,
+            paired,
+            fold,
+            dict(fold_card(card, fold), members="its clean and augmented probes"),
+            {"test": report},
+            model_name="speech_probe_ensemble",
+            model_kwargs=dict(model_kwargs, temperatures=temperatures),
+            temperature=1.0,
+        )
     return {"folds": reports, "summary": mean_std(reports)}
 
 
@@ -260,18 +338,44 @@ def _parts_with_copies(samples: Sequence[Sample], copies: int):
     def parts(fold):
         train, val, test = apply(samples, fold)
         return training_copies(train, copies), val, test
+
     return parts
 
 
-def _save(folder: Path, model, split, card: dict, metrics: dict, *, model_kwargs, labels, spec, cfg, make, samples,
-          model_name: str = NAME, temperature: float | None = None):
+def _save(
+    folder: Path,
+    model,
+    split,
+    card: dict,
+    metrics: dict,
+    *,
+    model_kwargs,
+    labels,
+    spec,
+    cfg,
+    make,
+    samples,
+    model_name: str = NAME,
+    temperature: float | None = None,
+):
     """Save ``model`` with the temperature and unsure threshold fitted on ``split``'s validation
     speakers (:func:`emodemo.training.calibration.calibrated_on`; a ``temperature`` given is kept instead,
     e.g. 1 for an ensemble of calibrated members)."""
     from emodemo.training.checkpoint import save_checkpoint
+
     calibration = calibration_on(model, split, make, samples, temperature)
-    save_checkpoint(folder, model, model_name=model_name, model_kwargs=model_kwargs, labels=list(labels),
-                    data_card=card, metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration)
+    save_checkpoint(
+        folder,
+        model,
+        model_name=model_name,
+        model_kwargs=model_kwargs,
+        labels=list(labels),
+        data_card=card,
+        metrics=metrics,
+        train_cfg=cfg,
+        input_spec=spec,
+        calibration=calibration,
+    )
 
 
 def calibration_on(model, split, make, samples, temperature: float | None = None) -> dict:
@@ -284,7 +388,7 @@ def calibration_on(model, split, make, samples, temperature: float | None = None
     val_set = make(apply(samples, split)[1])
     if temperature is None:
         return validation_calibration(model, val_set, split.val)
-    probs, targets = predict(model, val_set)                                      # [N, C], [N]
+    probs, targets = predict(model, val_set)  # [N, C], [N]
     kept = softmax(np.log(np.clip(probs, 1e-12, None)), temperature)
     return {"temperature": temperature, "fitted_on": list(split.val), "unsure": unsure_threshold(kept, targets)}
 
@@ -305,7 +409,7 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
     configs = [read_checkpoint_config(folder) for folder in folders]
     first = configs[0]
     base = {k: v for k, v in first["model_kwargs"].items() if k != "temperatures"}
-    probes, temperatures, probs, targets = [], [], [], []          # a fold model that is a pair gives both its probes
+    probes, temperatures, probs, targets = [], [], [], []  # a fold model that is a pair gives both its probes
     for folder, config in zip(folders, configs):
         model, _ = load_checkpoint(folder, REGISTRY)
         if isinstance(model, SpeechProbeEnsemble):
@@ -322,28 +426,53 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
     for member, probe in zip(ensemble.members, probes):
         member.load_state_dict(probe.state_dict())
     unsure = unsure_threshold(np.concatenate(probs), np.concatenate(targets))
-    card = dict(first["data_card"], train_speakers=sorted({a for c in configs for a in c["data_card"]["train_speakers"]}),
-                validation_speakers=sorted({a for c in configs for a in c["data_card"]["validation_speakers"]}),
-                members=f"the {len(probes)} probes of the {len(folders)} fold models under folds/, each trained on its "
-                        "fold's training actors")
+    card = dict(
+        first["data_card"],
+        train_speakers=sorted({a for c in configs for a in c["data_card"]["train_speakers"]}),
+        validation_speakers=sorted({a for c in configs for a in c["data_card"]["validation_speakers"]}),
+        members=f"the {len(probes)} probes of the {len(folders)} fold models under folds/, each trained on its "
+        "fold's training actors",
+    )
     card.pop("test_speakers", None)
-    calibration = {"temperature": 1.0, "member_temperatures": temperatures,
-                   "fitted_on": ["each member on its own fold's validation actors"], "unsure": unsure}
-    metrics = dict(metrics, members_note="cross_validation: the members, each on its own test actors; the "
-                   "ensemble itself has no RAVDESS speaker unseen by all of its members")
-    return save_checkpoint(out, ensemble, model_name="speech_probe_ensemble", model_kwargs=dict(
-        base, temperatures=temperatures), labels=first["labels"], data_card=card, metrics=metrics,
-        train_cfg=first.get("train_config"), input_spec=first["input_spec"], calibration=calibration)
+    calibration = {
+        "temperature": 1.0,
+        "member_temperatures": temperatures,
+        "fitted_on": ["each member on its own fold's validation actors"],
+        "unsure": unsure,
+    }
+    metrics = dict(
+        metrics,
+        members_note="cross_validation: the members, each on its own test actors; the "
+        "ensemble itself has no RAVDESS speaker unseen by all of its members",
+    )
+    return save_checkpoint(
+        out,
+        ensemble,
+        model_name="speech_probe_ensemble",
+        model_kwargs=dict(base, temperatures=temperatures),
+        labels=first["labels"],
+        data_card=card,
+        metrics=metrics,
+        train_cfg=first.get("train_config"),
+        input_spec=first["input_spec"],
+        calibration=calibration,
+    )
 
 
 def data_card(dataset: str, split, spec: dict, copies: int) -> dict:
-    steps = (f"{NORMALISED} -> " if spec["normalise"] else "") + \
-        f"frozen Whisper {spec['encoder']} encoder, mean/std of every layer"
+    steps = (
+        f"{NORMALISED} -> " if spec["normalise"] else ""
+    ) + f"frozen Whisper {spec['encoder']} encoder, mean/std of every layer"
     return {
         "dataset": dataset,
-        "train_speakers": list(split.train), "validation_speakers": list(split.val),
+        "train_speakers": list(split.train),
+        "validation_speakers": list(split.val),
         "licence": f"RAVDESS: CC BY-NC-SA 4.0 (non-commercial); Whisper {spec['encoder']} weights: MIT",
         "inputs": f"16 kHz mono audio -> {steps}",
-        "augmentation": (f"{copies} copies per training clip (emodemo.inputs.augment: gain, reverberation, noise, pitch, "
-                         "tempo, telephone band or mp3)") if copies else "none",
+        "augmentation": (
+            f"{copies} copies per training clip (emodemo.inputs.augment: gain, reverberation, noise, pitch, "
+            "tempo, telephone band or mp3)"
+        )
+        if copies
+        else "none",
     }

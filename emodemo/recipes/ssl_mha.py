@@ -22,25 +22,48 @@ online: ``--option speech_encoder=<transformers id>`` (e.g. ``facebook/wav2vec2-
 kind of encoder, via :class:`emodemo.speech.hub_speech.HubSpeechEncoder`) and
 ``--option text_encoder=<transformers id>`` (e.g. ``bert-base-uncased``).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
 
 from emodemo.core.labels import CANONICAL7
 from emodemo.data.record import Sample
-from emodemo.models import build
-from emodemo.recipes.common import (DATASET_LABELS, MINILM_LICENCE, NORMALISED, WHISPER_TINY_LICENCE, PairingScores,
-                                    as_flag, chosen_folds, cross_validation_metrics, epochs_for, final_model, licence,
-                                    paired_parts, served_final_extras, text_benchmark_train, text_only)
-from emodemo.recipes.frozen_states import (ALL_LAYERS, WHISPER, StateClips, clip_states, one_line_states,  # noqa: F401
-                                           prepare, speech_encoder, state_clips, words_of)  # prepare: recipe protocol
 from emodemo.inputs.text import MINILM, load_text_encoder
+from emodemo.models import build
 from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.recipes.common import (
+    DATASET_LABELS,
+    MINILM_LICENCE,
+    NORMALISED,
+    WHISPER_TINY_LICENCE,
+    PairingScores,
+    as_flag,
+    chosen_folds,
+    cross_validation_metrics,
+    epochs_for,
+    final_model,
+    licence,
+    paired_parts,
+    served_final_extras,
+    text_benchmark_train,
+    text_only,
+)
+from emodemo.recipes.frozen_states import (
+    ALL_LAYERS,
+    WHISPER,
+    StateClips,
+    clip_states,
+    one_line_states,  # noqa: F401
+    speech_encoder,
+    state_clips,
+    words_of,
+)  # prepare: recipe protocol
 
 NAME = "ssl_mha"
 MODALITIES = ("audio", "text")
@@ -50,6 +73,7 @@ PRETRAINED_LICENCES = (WHISPER_TINY_LICENCE, MINILM_LICENCE)
 
 # --- inputs ------------------------------------------------------------------------------------
 
+
 def _encoders(spec: dict) -> tuple[tuple[str, int, bool] | None, tuple[str, int] | None]:
     """(encoder, top layers[, normalised input]) per modality the model reads: every speech layer,
     the last text layer; raw input for checkpoints saved before normalisation existed.
@@ -57,8 +81,11 @@ def _encoders(spec: dict) -> tuple[tuple[str, int, bool] | None, tuple[str, int]
     stage fills; more for a deeper Hub encoder.)"""
     speech = None
     if spec["fusion"] != "text":
-        speech = (spec["speech_encoder"], max(ALL_LAYERS, speech_encoder(spec["speech_encoder"]).n_layers),
-                  spec.get("normalise", False))
+        speech = (
+            spec["speech_encoder"],
+            max(ALL_LAYERS, speech_encoder(spec["speech_encoder"]).n_layers),
+            spec.get("normalise", False),
+        )
     return speech, ((spec["text_encoder"], 0) if spec["fusion"] != "speech" else None)
 
 
@@ -83,28 +110,42 @@ def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, label
     from emodemo.inputs.audio import SAMPLE_RATE
     from emodemo.recipes.frozen_states import trim
     from emodemo.reports.viz import attention_heatmap
+
     tokens = list(clip_tokens(transcript, spec))
     if "text_to_speech" in output:
-        weights = output["text_to_speech"]                                              # [N, T/2]
+        weights = output["text_to_speech"]  # [N, T/2]
     elif "self_attention" in output:
-        joined = output["self_attention"]                                               # [T/2 + N, T/2 + N]
+        joined = output["self_attention"]  # [T/2 + N, T/2 + N]
         n_speech = len(joined) - len(tokens)
         weights = joined[n_speech:, :n_speech]
     else:
         return None
-    return attention_heatmap(weights, tokens, trim(wave), SAMPLE_RATE, frame_rate=25.0,
-                             title=f"{title}: each word piece's attention over the voiced sound")
+    return attention_heatmap(
+        weights,
+        tokens,
+        trim(wave),
+        SAMPLE_RATE,
+        frame_rate=25.0,
+        title=f"{title}: each word piece's attention over the voiced sound",
+    )
 
 
 # --- model and training ------------------------------------------------------------------------
 
-def model_kwargs(fusion: str, pooling: str, text_feature: str, n_classes: int,
-                 speech_encoder_name: str = WHISPER, text_encoder_name: str = MINILM) -> dict:
+
+def model_kwargs(
+    fusion: str,
+    pooling: str,
+    text_feature: str,
+    n_classes: int,
+    speech_encoder_name: str = WHISPER,
+    text_encoder_name: str = MINILM,
+) -> dict:
     """The model's constructor arguments, with the encoders' widths and the speech encoder's depth."""
     kwargs = {"n_classes": n_classes, "fusion": fusion, "pooling": pooling, "text_feature": text_feature}
     if fusion != "text":
         encoder = speech_encoder(speech_encoder_name)
-        kwargs.update(speech_dim=encoder.dim, speech_layers=encoder.n_layers + 1)   # + the embedding output
+        kwargs.update(speech_dim=encoder.dim, speech_layers=encoder.n_layers + 1)  # + the embedding output
     if fusion != "speech":
         kwargs["text_dim"] = load_text_encoder(text_encoder_name)[1].config.hidden_size
     return kwargs
@@ -113,17 +154,47 @@ def model_kwargs(fusion: str, pooling: str, text_feature: str, n_classes: int,
 def train_config(epochs: int | None, seed: int, quick: bool, lr: float, batch_size: int):
     """The talk's training: <= 50 epochs, lr scheduling on the validation score, early stopping."""
     from emodemo.training.engine import TrainConfig
-    return TrainConfig(epochs=epochs_for(epochs, 50, quick), batch_size=int(batch_size), lr=float(lr),
-                       weight_decay=0.01, scheduler="plateau", plateau_factor=0.5, plateau_patience=2,
-                       patience=8, min_epochs=5, class_weights=True, monitor="UF1", seed=seed, progress=not quick)
+
+    return TrainConfig(
+        epochs=epochs_for(epochs, 50, quick),
+        batch_size=int(batch_size),
+        lr=float(lr),
+        weight_decay=0.01,
+        scheduler="plateau",
+        plateau_factor=0.5,
+        plateau_patience=2,
+        patience=8,
+        min_epochs=5,
+        class_weights=True,
+        monitor="UF1",
+        seed=seed,
+        progress=not quick,
+    )
 
 
-def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, fold_ids: Sequence[int] | None = None, pairing: str = "real",
-          text_source: str = "goemotions", text_root: str | None = None, fusion: str = "self",
-          pooling: str = "stat", text_feature: str = "tokens", speech_encoder: str = WHISPER,
-          text_encoder: str = MINILM, lr: float = 5e-4, batch_size: int = 32, cv_from: str | None = None,
-          normalise: bool = False) -> dict:
+def train(
+    dataset: str,
+    root: Path,
+    out: Path,
+    cv: bool = True,
+    final: bool = True,
+    epochs: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    fold_ids: Sequence[int] | None = None,
+    pairing: str = "real",
+    text_source: str = "goemotions",
+    text_root: str | None = None,
+    fusion: str = "self",
+    pooling: str = "stat",
+    text_feature: str = "tokens",
+    speech_encoder: str = WHISPER,
+    text_encoder: str = MINILM,
+    lr: float = 5e-4,
+    batch_size: int = 32,
+    cv_from: str | None = None,
+    normalise: bool = False,
+) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
     file of this variant's cross-validation run earlier (``train --cv --results``, merged), whose
@@ -134,20 +205,36 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if cv and cv_from:
         raise ValueError("cv_from reports an earlier cross-validation: run it without --cv")
     cfg = train_config(epochs, seed, quick, lr, batch_size)
-    spec = {"fusion": fusion, "speech_encoder": speech_encoder, "text_encoder": text_encoder,
-            "normalise": as_flag(normalise)}
-    if dataset in TEXT_BENCHMARKS:     # the word-piece branch alone on the corpus's official splits
+    spec = {
+        "fusion": fusion,
+        "speech_encoder": speech_encoder,
+        "text_encoder": text_encoder,
+        "normalise": as_flag(normalise),
+    }
+    if dataset in TEXT_BENCHMARKS:  # the word-piece branch alone on the corpus's official splits
         text_only(dataset, fusion == "text", "fusion=text")
         labels = DATASET_LABELS[dataset]
         kwargs = model_kwargs("text", pooling, text_feature, len(labels), speech_encoder, text_encoder)
-        return text_benchmark_train(NAME, dataset, text_benchmark_parts(dataset, Path(root), quick),
-                                    lambda part: make_dataset(part, labels, spec), lambda: build(NAME, **kwargs), labels,
-                                    cfg, out=out, final=final, model_kwargs=kwargs, input_spec=spec,
-                                    inputs=f"words -> frozen {text_encoder} word-piece states",
-                                    pretrained=(MINILM_LICENCE,),
-                                    variant={"fusion": "text", "pooling": pooling, "text_feature": text_feature}, half=True)
-    samples, folds, final_split, pairing_name = paired_parts(NAME, dataset, Path(root), pairing, text_source,
-                                                             Path(text_root) if text_root else None, seed)
+        return text_benchmark_train(
+            NAME,
+            dataset,
+            text_benchmark_parts(dataset, Path(root), quick),
+            lambda part: make_dataset(part, labels, spec),
+            lambda: build(NAME, **kwargs),
+            labels,
+            cfg,
+            out=out,
+            final=final,
+            model_kwargs=kwargs,
+            input_spec=spec,
+            inputs=f"words -> frozen {text_encoder} word-piece states",
+            pretrained=(MINILM_LICENCE,),
+            variant={"fusion": "text", "pooling": pooling, "text_feature": text_feature},
+            half=True,
+        )
+    samples, folds, final_split, pairing_name = paired_parts(
+        NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed
+    )
     variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
     if spec["normalise"]:
         variant["normalise"] = True
@@ -155,32 +242,63 @@ def train(dataset: str, root: Path, out: Path, cv: bool = True, final: bool = Tr
     if cv_from:
         earlier = json.loads(Path(cv_from).read_text(encoding="utf-8"))
         if earlier.get("variant") != variant or earlier.get("pairing") != pairing_name:
-            raise ValueError(f"{cv_from} holds {earlier.get('variant')} on {earlier.get('pairing')}, "
-                             f"not this model's {variant} on {pairing_name}")
-        metrics.update({key: earlier[key] for key in ("cross_validation", "chance", "by_pairing") if key in earlier},
-                       cross_validation_from=Path(cv_from).name)
+            raise ValueError(
+                f"{cv_from} holds {earlier.get('variant')} on {earlier.get('pairing')}, "
+                f"not this model's {variant} on {pairing_name}"
+            )
+        metrics.update(
+            {key: earlier[key] for key in ("cross_validation", "chance", "by_pairing") if key in earlier},
+            cross_validation_from=Path(cv_from).name,
+        )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(fusion, pooling, text_feature, len(labels), speech_encoder, text_encoder)
     folds = chosen_folds(folds, quick, fold_ids)
-    make = lambda part: make_dataset(part, labels, spec)  # noqa: E731
-    new_model = lambda: build(NAME, **kwargs)  # noqa: E731
+    make = lambda part: make_dataset(part, labels, spec)
+    new_model = lambda: build(NAME, **kwargs)
     if cv:
         halves = PairingScores(samples, make, labels, cfg.batch_size) if pairing == "mixed" else None
-        metrics.update(cross_validation_metrics(samples, folds, make, new_model, labels, cfg, seed,
-                                                f"{NAME} {variant}, {pairing_name}", keep_model=halves))
+        metrics.update(
+            cross_validation_metrics(
+                samples,
+                folds,
+                make,
+                new_model,
+                labels,
+                cfg,
+                seed,
+                f"{NAME} {variant}, {pairing_name}",
+                keep_model=halves,
+            )
+        )
         if halves:
             metrics["by_pairing"] = halves.summary()
     if final:
         model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
         by_pairing, calibration = served_final_extras(model, samples, final_split, make, labels, cfg.batch_size)
         metrics.update(final_metrics, **by_pairing)
-        card = {"dataset": dataset, "pairing": pairing_name, "variant": variant,
-                "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
-                "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
-                          f"{speech_encoder} states at every layer; "
-                          f"words (Whisper tiny.en transcript, or the paired line) -> frozen {text_encoder} "
-                          "word-piece states",
-                "train_speakers": list(final_split.train), "validation_speakers": list(final_split.val)}
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(labels), data_card=card,
-                        metrics=metrics, train_cfg=cfg, input_spec=spec, calibration=calibration, half=True)
+        card = {
+            "dataset": dataset,
+            "pairing": pairing_name,
+            "variant": variant,
+            "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
+            "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
+            f"{speech_encoder} states at every layer; "
+            f"words (Whisper tiny.en transcript, or the paired line) -> frozen {text_encoder} "
+            "word-piece states",
+            "train_speakers": list(final_split.train),
+            "validation_speakers": list(final_split.val),
+        }
+        save_checkpoint(
+            out,
+            model,
+            model_name=NAME,
+            model_kwargs=kwargs,
+            labels=list(labels),
+            data_card=card,
+            metrics=metrics,
+            train_cfg=cfg,
+            input_spec=spec,
+            calibration=calibration,
+            half=True,
+        )
     return metrics

@@ -14,14 +14,15 @@ were the settings (``configs/reproduce/words_minilm.toml``); MELD dev is the tes
 final choice, and so is GoEmotions test when its root is given. One utterance, no context: the app
 has no previous utterance. Labels: the canonical 7 classes.
 """
+
 from __future__ import annotations
 
 import hashlib
 import logging
 import random
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -46,9 +47,11 @@ MODALITIES = ("text",)
 LABELS = CANONICAL7
 STATES_VERSION = "words_minilm-states-v1"
 PRETRAINED_LICENCES = (MINILM_LICENCE,)
-PROTOCOL = ("MELD 7 classes, one utterance without context: train = MELD train minus 10% of its dialogues "
-            "(+ GoEmotions Ekman single-label train comments, share of the MELD lines given); epoch and "
-            "settings chosen on the held-out MELD train dialogues (weighted F1); test = MELD dev, scored once")
+PROTOCOL = (
+    "MELD 7 classes, one utterance without context: train = MELD train minus 10% of its dialogues "
+    "(+ GoEmotions Ekman single-label train comments, share of the MELD lines given); epoch and "
+    "settings chosen on the held-out MELD train dialogues (weighted F1); test = MELD dev, scored once"
+)
 
 
 def prepare(spec: dict | None = None) -> None:
@@ -57,6 +60,7 @@ def prepare(spec: dict | None = None) -> None:
 
 
 # --- inputs ------------------------------------------------------------------------------------
+
 
 class Lines(PaddedClips):
     """Per line its frozen word-piece states ``text [N, D]``; ``collate`` pads a batch into
@@ -80,9 +84,12 @@ class LengthBuckets(Dataset):
         random.Random(seed).shuffle(order)
         window = 50 * batch_size
         lengths = [len(t) for t in lines.fields["text"]]
-        order = [i for start in range(0, len(order), window)
-                 for i in sorted(order[start:start + window], key=lengths.__getitem__)]
-        self.batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+        order = [
+            i
+            for start in range(0, len(order), window)
+            for i in sorted(order[start : start + window], key=lengths.__getitem__)
+        ]
+        self.batches = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
 
     def __len__(self) -> int:
         return len(self.batches)
@@ -107,7 +114,7 @@ def frozen_states(texts: Sequence[str], layer: int, batch: int = 64) -> dict[int
     out: dict[int, list] = {l: [None] * len(texts) for l in range(layer, MINILM_LAYERS + 1)}
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), batch):
-        chunk = order[start:start + batch]
+        chunk = order[start : start + batch]
         for i, (states, _) in zip(chunk, line_states(tuple(texts[i] for i in chunk), MINILM, top)):
             for l in out:
                 out[l][i] = states[l - layer].clone()
@@ -119,9 +126,10 @@ def cached_states(texts: Sequence[str], layer: int) -> list[torch.Tensor]:
     written too) under ``$EMODEMO_CACHE/features/words_minilm-states-v1``."""
     from emodemo.core.cache import cache_root
     from emodemo.core.files import write_atomically
+
     texts = [t or "" for t in texts]
     key = hashlib.blake2b("\n".join(texts).encode(), digest_size=12).hexdigest()
-    path = lambda l: cache_root() / STATES_VERSION / f"layer{l}-{key}.safetensors"  # noqa: E731
+    path = lambda l: cache_root() / STATES_VERSION / f"layer{l}-{key}.safetensors"
     if not path(layer).is_file():
         for l, states in frozen_states(texts, layer).items():
             flat = {"states": torch.cat(states), "lengths": torch.tensor([len(s) for s in states])}
@@ -139,18 +147,20 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
     """A user's Whisper transcript as a batch of one (its MiniLM pass shared with the other words models)."""
-    states = one_line_states(words_of(transcript), MINILM, spec["top_layers"])[0][0]     # [N, D]
+    states = one_line_states(words_of(transcript), MINILM, spec["top_layers"])[0][0]  # [N, D]
     return Lines.collate([{"text": states}])
 
 
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """How much each word piece of the transcript weighed in the pooled sentence."""
     from emodemo.reports.viz import word_weights
+
     tokens = one_line_states(words_of(transcript), MINILM, spec["top_layers"])[1]
     return word_weights(output["attention"], tokens, title=f"{title}: each word piece's weight")
 
 
 # --- training ----------------------------------------------------------------------------------
+
 
 def goemotions_lines(root: Path, n: int, seed: int) -> tuple[list[Sample], list[Sample]]:
     """``n`` GoEmotions Ekman single-label train comments (seeded sample) and the whole test split."""
@@ -169,15 +179,38 @@ def new_model(top_layers: int, dropout: float, seed: int):
 
 def train_config(epochs: int | None, seed: int, quick: bool, lr: float, class_weights: bool):
     from emodemo.training.engine import TrainConfig
-    return TrainConfig(epochs=epochs_for(epochs, 4, quick), batch_size=1, lr=float(lr), weight_decay=0.01,
-                       warmup_ratio=0.06, patience=None, class_weights=class_weights, monitor="WF1", seed=seed,
-                       progress=False)
+
+    return TrainConfig(
+        epochs=epochs_for(epochs, 4, quick),
+        batch_size=1,
+        lr=float(lr),
+        weight_decay=0.01,
+        warmup_ratio=0.06,
+        patience=None,
+        class_weights=class_weights,
+        monitor="WF1",
+        seed=seed,
+        progress=False,
+    )
 
 
-def train(dataset: str, root: Path, out: Path, cv: bool = False, final: bool = True, epochs: int | None = None,
-          seed: int = 0, quick: bool = False, goemotions_root: str | None = None, goemotions_share: float = 1.0,
-          top_layers: int = 2, lr: float = 1e-4, batch_size: int = 32, dropout: float = 0.1,
-          class_weights: str = "none") -> dict:
+def train(
+    dataset: str,
+    root: Path,
+    out: Path,
+    cv: bool = False,
+    final: bool = True,
+    epochs: int | None = None,
+    seed: int = 0,
+    quick: bool = False,
+    goemotions_root: str | None = None,
+    goemotions_share: float = 1.0,
+    top_layers: int = 2,
+    lr: float = 1e-4,
+    batch_size: int = 32,
+    dropout: float = 0.1,
+    class_weights: str = "none",
+) -> dict:
     """Fit on MELD train (less the held-out dialogues) with ``goemotions_share`` x as many GoEmotions
     comments, the epoch chosen on the held-out dialogues; ``final`` saves the checkpoint. No test
     split is scored here: :func:`score_once` scores the chosen checkpoint. ``class_weights``:
@@ -186,39 +219,79 @@ def train(dataset: str, root: Path, out: Path, cv: bool = False, final: bool = T
     from emodemo.training.engine import evaluate, fit
 
     if dataset != "meld":
-        raise ValueError(f"{NAME} trains on MELD (--dataset meld; --option goemotions_root=PATH adds GoEmotions), "
-                         f"not {dataset!r}")
+        raise ValueError(
+            f"{NAME} trains on MELD (--dataset meld; --option goemotions_root=PATH adds GoEmotions), not {dataset!r}"
+        )
     if cv:
         raise ValueError(f"{NAME} has no speaker cross-validation: its settings are chosen on held-out MELD dialogues")
     if class_weights not in ("none", "balanced"):
         raise ValueError(f"class_weights must be 'none' or 'balanced', got {class_weights!r}")
     top_layers, goemotions_share, batch_size = int(top_layers), float(goemotions_share), int(batch_size)
     meld_train, val, _ = text_benchmark_parts("meld", root, quick)
-    extra = (goemotions_lines(Path(goemotions_root), round(goemotions_share * len(meld_train)), seed)[0]
-             if goemotions_root and goemotions_share > 0 else [])
+    extra = (
+        goemotions_lines(Path(goemotions_root), round(goemotions_share * len(meld_train)), seed)[0]
+        if goemotions_root and goemotions_share > 0
+        else []
+    )
     spec = {"top_layers": top_layers}
     cfg = train_config(epochs, seed, quick, lr, class_weights == "balanced")
     model = new_model(top_layers, float(dropout), seed)
     started = time.perf_counter()
-    history = fit(model, buckets([meld_train, extra], spec, batch_size, seed), buckets([val], spec, batch_size, seed),
-                  cfg, labels=LABELS)
-    settings = {"top_layers": top_layers, "goemotions_share": goemotions_share if extra else 0.0, "lr": float(lr),
-                "batch_size": batch_size, "dropout": float(dropout), "class_weights": class_weights,
-                "epochs": cfg.epochs}
-    metrics = {"protocol": PROTOCOL, "settings": settings,
-               "sizes": {"meld_train": len(meld_train), "goemotions_train": len(extra), "validation": len(val)},
-               "validation": evaluate(model, buckets([val], spec, batch_size, seed), LABELS, batch_size=1),
-               "best_epoch": history.best_epoch, "train_seconds": time.perf_counter() - started,
-               "history": history.to_dict()}
-    log.info("%s %s: held-out dialogues WF1 %.3f WA %.3f (epoch %d)", NAME, settings, metrics["validation"]["WF1"],
-             metrics["validation"]["WA"], history.best_epoch)
+    history = fit(
+        model,
+        buckets([meld_train, extra], spec, batch_size, seed),
+        buckets([val], spec, batch_size, seed),
+        cfg,
+        labels=LABELS,
+    )
+    settings = {
+        "top_layers": top_layers,
+        "goemotions_share": goemotions_share if extra else 0.0,
+        "lr": float(lr),
+        "batch_size": batch_size,
+        "dropout": float(dropout),
+        "class_weights": class_weights,
+        "epochs": cfg.epochs,
+    }
+    metrics = {
+        "protocol": PROTOCOL,
+        "settings": settings,
+        "sizes": {"meld_train": len(meld_train), "goemotions_train": len(extra), "validation": len(val)},
+        "validation": evaluate(model, buckets([val], spec, batch_size, seed), LABELS, batch_size=1),
+        "best_epoch": history.best_epoch,
+        "train_seconds": time.perf_counter() - started,
+        "history": history.to_dict(),
+    }
+    log.info(
+        "%s %s: held-out dialogues WF1 %.3f WA %.3f (epoch %d)",
+        NAME,
+        settings,
+        metrics["validation"]["WF1"],
+        metrics["validation"]["WA"],
+        history.best_epoch,
+    )
     if final:
-        card = {"dataset": "meld", "protocol": PROTOCOL,
-                "licence": licence("meld", "real", "meld", PRETRAINED_LICENCES + (("GoEmotions: CC BY 4.0",) if extra else ())),
-                "inputs": "one line of words (a Whisper transcript when serving), MiniLM word pieces, at most 64"}
+        card = {
+            "dataset": "meld",
+            "protocol": PROTOCOL,
+            "licence": licence(
+                "meld", "real", "meld", PRETRAINED_LICENCES + (("GoEmotions: CC BY 4.0",) if extra else ())
+            ),
+            "inputs": "one line of words (a Whisper transcript when serving), MiniLM word pieces, at most 64",
+        }
         kwargs = {"n_classes": len(LABELS), "top_layers": top_layers, "dropout": float(dropout)}
-        save_checkpoint(out, model, model_name=NAME, model_kwargs=kwargs, labels=list(LABELS), data_card=card,
-                        metrics=metrics, train_cfg=cfg, input_spec=spec, half=True)
+        save_checkpoint(
+            out,
+            model,
+            model_name=NAME,
+            model_kwargs=kwargs,
+            labels=list(LABELS),
+            data_card=card,
+            metrics=metrics,
+            train_cfg=cfg,
+            input_spec=spec,
+            half=True,
+        )
     return metrics
 
 
@@ -242,6 +315,8 @@ def score_once(checkpoint: Path, meld_root: Path, goemotions_root: Path | None =
     if goemotions_root:
         goemotions_test = goemotions_lines(Path(goemotions_root), 0, 0)[1]
         tests["goemotions_test"] = goemotions_test[:200] if quick else goemotions_test
-    reports = {name: evaluate(model, buckets([part], spec, 64, 0), LABELS, batch_size=1) for name, part in tests.items()}
+    reports = {
+        name: evaluate(model, buckets([part], spec, 64, 0), LABELS, batch_size=1) for name, part in tests.items()
+    }
     reports["test_set"] = f"MELD dev ({len(tests['test'])} utterances), scored once for the chosen settings"
     return add_metrics(checkpoint, reports)["metrics"]

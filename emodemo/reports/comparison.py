@@ -18,6 +18,7 @@ The benchmarks (:data:`BENCHMARKS`):
 * GoEmotions Ekman test and MELD dev (text; :mod:`emodemo.protocols.text_benchmarks`), scored once.
 * FER-2013 PublicTest after de-duplication (faces), scored once.
 """
+
 from __future__ import annotations
 
 import json
@@ -49,6 +50,7 @@ class Entry:
     """One row: ``model`` (what the row is called) on ``benchmark``, read from ``source`` (relative to
     the checkpoints folder) at ``key`` (the path of dict keys to a report); ``checkpoint`` is the
     served checkpoint this row describes (its cost is measured by ``bench/compare.py``), if any."""
+
     benchmark: str
     model: str
     talk: str
@@ -58,8 +60,13 @@ class Entry:
     checkpoint: str | None = None
 
 
-def _pairings(model: str, talk: str, files: dict[str, str], checkpoint_pairing: tuple[str, str] | None = None,
-              words_alone: str | None = None) -> list[Entry]:
+def _pairings(
+    model: str,
+    talk: str,
+    files: dict[str, str],
+    checkpoint_pairing: tuple[str, str] | None = None,
+    words_alone: str | None = None,
+) -> list[Entry]:
     """An architecture's rows on both pairings: ``files`` maps ``"fusion"`` / ``"text"`` to a file
     name pattern with ``{p}`` for the pairing; ``checkpoint_pairing`` = (checkpoint, pairing) marks
     the row the served checkpoint's protocol matches; ``words_alone`` names the text-only rows (as
@@ -68,70 +75,154 @@ def _pairings(model: str, talk: str, files: dict[str, str], checkpoint_pairing: 
     for pairing in ("constructed", "real"):
         for part, pattern in files.items():
             served = checkpoint_pairing is not None and part == "fusion" and checkpoint_pairing[1] == pairing
-            entries.append(Entry(f"ravdess_{pairing}", model if part == "fusion" else words_alone, talk,
-                                 "voice + words" if part == "fusion" else "words", pattern.format(p=pairing),
-                                 checkpoint=checkpoint_pairing[0] if served else None))
+            entries.append(
+                Entry(
+                    f"ravdess_{pairing}",
+                    model if part == "fusion" else words_alone,
+                    talk,
+                    "voice + words" if part == "fusion" else "words",
+                    pattern.format(p=pairing),
+                    checkpoint=checkpoint_pairing[0] if served else None,
+                )
+            )
     return entries
 
 
 def _mixed(model: str, talk: str, source: str, checkpoint: str | None = None) -> list[Entry]:
     """A voice + words model's rows on mixed pairs (results file ``source``): each half of the test
     clips scored apart, the constructed one and the real one (the clip's own words, as the app reads)."""
-    return [Entry(f"ravdess_mixed_{half}", model, talk, "voice + words", source, ("by_pairing", half, "summary"),
-                  checkpoint) for half in ("constructed", "real")]
+    return [
+        Entry(
+            f"ravdess_mixed_{half}", model, talk, "voice + words", source, ("by_pairing", half, "summary"), checkpoint
+        )
+        for half in ("constructed", "real")
+    ]
 
 
 ENTRIES: tuple[Entry, ...] = (
     # voice alone
-    Entry("ravdess_voice", "speech_probe (Whisper-encoder statistics + MLP)", "-", "voice",
-          "speech_probe/cv/seven_classes.json"),
+    Entry(
+        "ravdess_voice",
+        "speech_probe (Whisper-encoder statistics + MLP)",
+        "-",
+        "voice",
+        "speech_probe/cv/seven_classes.json",
+    ),
     # issue 20: the input normalised (DC, voiced region, loudness), then with 2 augmented copies per clip,
     # then per fold the mean of both; the served probe averages those 5 fold pairs (no RAVDESS actor is unseen
     # by all of them)
     Entry("ravdess_voice", "speech_probe, normalised input", "-", "voice", "speech_probe/cv/ablation_normalised.json"),
-    Entry("ravdess_voice", "speech_probe, normalised input + 2 augmented copies per clip", "-", "voice",
-          "speech_probe/cv/ablation_normalised-2_augmented_copies.json"),
-    Entry("ravdess_voice", "speech_probe, normalised input, per fold a clean and an augmented probe averaged "
-          "(its fold models, averaged, are served)", "-", "voice", "speech_probe/config.json",
-          ("metrics", "cross_validation"), "speech_probe"),
+    Entry(
+        "ravdess_voice",
+        "speech_probe, normalised input + 2 augmented copies per clip",
+        "-",
+        "voice",
+        "speech_probe/cv/ablation_normalised-2_augmented_copies.json",
+    ),
+    Entry(
+        "ravdess_voice",
+        "speech_probe, normalised input, per fold a clean and an augmented probe averaged "
+        "(its fold models, averaged, are served)",
+        "-",
+        "voice",
+        "speech_probe/config.json",
+        ("metrics", "cross_validation"),
+        "speech_probe",
+    ),
     Entry("ravdess_voice", "coattention: voice branch", "001", "voice", "coattention/cv/speech.json"),
     Entry("ravdess_voice", "ssl_mha: voice branch", "002", "voice", "ssl_mha/cv/speech.json"),
     Entry("ravdess_voice", "mesm: FE2E voice alone", "004", "voice", "mesm/cv/fe2e_a.json"),
     Entry("ravdess_voice", "nmt_attention: waveform CNN alone", "000", "voice", "nmt_attention/cv/audio.json"),
     # talk 003 as the talk built it (raw input), kept from the checkpoint served before issue 20
-    Entry("ravdess_voice", "handcrafted_ensemble: audio SVM", "003", "voice", "handcrafted_ensemble/cv/raw_input.json",
-          ("cross_validation", "audio_all_actors")),
+    Entry(
+        "ravdess_voice",
+        "handcrafted_ensemble: audio SVM",
+        "003",
+        "voice",
+        "handcrafted_ensemble/cv/raw_input.json",
+        ("cross_validation", "audio_all_actors"),
+    ),
     # the ensemble's SVMs train on half of each fold's training actors (the forest on the other half);
     # the served checkpoint answers a voice clip with a voice-alone SVM on every training actor, wide
     # RBF kernels (the app has no action units)
-    Entry("ravdess_voice", "handcrafted_ensemble: audio SVM, half the training actors", "003", "voice",
-          "handcrafted_ensemble/cv/raw_input.json", ("cross_validation", "audio")),
-    Entry("ravdess_voice", "handcrafted_ensemble: voice-alone SVM, every training actor, wide kernels, normalised "
-          "input (served)", "003", "voice", "handcrafted_ensemble/config.json", ("metrics", "cross_validation", "voice"),
-          "handcrafted_ensemble"),
+    Entry(
+        "ravdess_voice",
+        "handcrafted_ensemble: audio SVM, half the training actors",
+        "003",
+        "voice",
+        "handcrafted_ensemble/cv/raw_input.json",
+        ("cross_validation", "audio"),
+    ),
+    Entry(
+        "ravdess_voice",
+        "handcrafted_ensemble: voice-alone SVM, every training actor, wide kernels, normalised input (served)",
+        "003",
+        "voice",
+        "handcrafted_ensemble/config.json",
+        ("metrics", "cross_validation", "voice"),
+        "handcrafted_ensemble",
+    ),
     # voice + face action units
-    Entry("ravdess_voice_face", "handcrafted_ensemble: forest on both SVMs", "003", "voice + face AUs",
-          "handcrafted_ensemble/cv/raw_input.json", ("cross_validation", "fusion")),
-    Entry("ravdess_voice_face", "handcrafted_ensemble: face-AU SVM", "003", "face AUs",
-          "handcrafted_ensemble/cv/raw_input.json", ("cross_validation", "face_all_actors")),
+    Entry(
+        "ravdess_voice_face",
+        "handcrafted_ensemble: forest on both SVMs",
+        "003",
+        "voice + face AUs",
+        "handcrafted_ensemble/cv/raw_input.json",
+        ("cross_validation", "fusion"),
+    ),
+    Entry(
+        "ravdess_voice_face",
+        "handcrafted_ensemble: face-AU SVM",
+        "003",
+        "face AUs",
+        "handcrafted_ensemble/cv/raw_input.json",
+        ("cross_validation", "face_all_actors"),
+    ),
     # the two pairings
-    *_pairings("nmt_attention (global attention)", "000",
-               {"fusion": "nmt_attention/cv/fusion_global_{p}.json", "text": "nmt_attention/cv/text_{p}.json"},
-               words_alone="nmt_attention: words alone"),
-    Entry("ravdess_real", "nmt_attention (forced alignment)", "000", "voice + words",
-          "nmt_attention/cv/fusion_forced_real.json"),
-    Entry("ravdess_real", "nmt_attention (forced alignment), normalised input", "000", "voice + words",
-          "nmt_attention/cv/fusion_forced_real_normalised.json", checkpoint="nmt_attention"),
-    *_pairings("coattention", "001", {"fusion": "coattention/cv/fusion_{p}.json", "text": "coattention/cv/text_{p}.json"},
-               words_alone="coattention: words alone"),
-    *_pairings("ssl_mha Self-MHA", "002", {"fusion": "ssl_mha/cv/self_{p}.json", "text": "ssl_mha/cv/text_{p}.json"},
-               words_alone="ssl_mha: words alone"),
+    *_pairings(
+        "nmt_attention (global attention)",
+        "000",
+        {"fusion": "nmt_attention/cv/fusion_global_{p}.json", "text": "nmt_attention/cv/text_{p}.json"},
+        words_alone="nmt_attention: words alone",
+    ),
+    Entry(
+        "ravdess_real",
+        "nmt_attention (forced alignment)",
+        "000",
+        "voice + words",
+        "nmt_attention/cv/fusion_forced_real.json",
+    ),
+    Entry(
+        "ravdess_real",
+        "nmt_attention (forced alignment), normalised input",
+        "000",
+        "voice + words",
+        "nmt_attention/cv/fusion_forced_real_normalised.json",
+        checkpoint="nmt_attention",
+    ),
+    *_pairings(
+        "coattention",
+        "001",
+        {"fusion": "coattention/cv/fusion_{p}.json", "text": "coattention/cv/text_{p}.json"},
+        words_alone="coattention: words alone",
+    ),
+    *_pairings(
+        "ssl_mha Self-MHA",
+        "002",
+        {"fusion": "ssl_mha/cv/self_{p}.json", "text": "ssl_mha/cv/text_{p}.json"},
+        words_alone="ssl_mha: words alone",
+    ),
     *_pairings("ssl_mha Cross-MHA", "002", {"fusion": "ssl_mha/cv/cross_{p}.json"}),
     # the best of talk 002's ablations on both pairings (chosen after its test folds were seen: optimistic)
     *_pairings("ssl_mha Self-noSP (ablation: mean pooling)", "002", {"fusion": "ssl_mha/cv/self_nosp_{p}.json"}),
     *_pairings("mesm MESM p=0.7", "004", {"fusion": "mesm/cv/mesm_p7_ta_{p}.json"}),
-    *_pairings("mesm FE2E", "004", {"fusion": "mesm/cv/fe2e_ta_{p}.json", "text": "mesm/cv/fe2e_t_{p}.json"},
-               words_alone="mesm FE2E: words alone"),
+    *_pairings(
+        "mesm FE2E",
+        "004",
+        {"fusion": "mesm/cv/fe2e_ta_{p}.json", "text": "mesm/cv/fe2e_t_{p}.json"},
+        words_alone="mesm FE2E: words alone",
+    ),
     # mixed pairs, each half scored
     *_mixed("coattention, head alone, normalised input", "001", "coattention/cv/fusion_mixed.json", "coattention"),
     *_mixed("ssl_mha Self-MHA, normalised input", "002", "ssl_mha/cv/self_mixed.json", "ssl_mha"),
@@ -141,9 +232,18 @@ ENTRIES: tuple[Entry, ...] = (
     *_mixed("mesm MESM p=0.7, normalised input", "004", "mesm/cv/mesm_p7_ta_mixed_normalised.json"),
     *_mixed("mesm FE2E", "004", "mesm/cv/fe2e_ta_mixed.json"),
     # text benchmarks
-    Entry("goemotions", "nmt_attention: words alone", "000", "words", "nmt_attention/cv/text_goemotions.json", ("test",)),
-    Entry("goemotions", "nmt_attention: words alone, served run", "000", "words",
-          "nmt_attention/words_goemotions/config.json", ("metrics", "test"), "nmt_attention/words_goemotions"),
+    Entry(
+        "goemotions", "nmt_attention: words alone", "000", "words", "nmt_attention/cv/text_goemotions.json", ("test",)
+    ),
+    Entry(
+        "goemotions",
+        "nmt_attention: words alone, served run",
+        "000",
+        "words",
+        "nmt_attention/words_goemotions/config.json",
+        ("metrics", "test"),
+        "nmt_attention/words_goemotions",
+    ),
     Entry("goemotions", "coattention: words alone", "001", "words", "coattention/cv/text_goemotions.json", ("test",)),
     Entry("goemotions", "ssl_mha: words alone", "002", "words", "ssl_mha/cv/text_goemotions.json", ("test",)),
     Entry("goemotions", "mesm FE2E: words alone", "004", "words", "mesm/cv/fe2e_t_goemotions.json", ("test",)),
@@ -153,10 +253,23 @@ ENTRIES: tuple[Entry, ...] = (
     Entry("meld", "mesm FE2E: words alone", "004", "words", "mesm/cv/fe2e_t_meld.json", ("test",)),
     # the app's words expert: frozen MiniLM states (top layers fine-tunable) on MELD train + GoEmotions, chosen on
     # held-out MELD train dialogues (words_minilm/choice.json), MELD dev and GoEmotions test scored once
-    Entry("meld", "words_minilm (MiniLM states, attention pooling + MLP; MELD + GoEmotions)", "-", "words",
-          "words_minilm/config.json", ("metrics", "test"), "words_minilm"),
-    Entry("goemotions", "words_minilm (MiniLM states, attention pooling + MLP; MELD + GoEmotions)", "-", "words",
-          "words_minilm/config.json", ("metrics", "goemotions_test")),
+    Entry(
+        "meld",
+        "words_minilm (MiniLM states, attention pooling + MLP; MELD + GoEmotions)",
+        "-",
+        "words",
+        "words_minilm/config.json",
+        ("metrics", "test"),
+        "words_minilm",
+    ),
+    Entry(
+        "goemotions",
+        "words_minilm (MiniLM states, attention pooling + MLP; MELD + GoEmotions)",
+        "-",
+        "words",
+        "words_minilm/config.json",
+        ("metrics", "goemotions_test"),
+    ),
     # faces
     Entry("fer2013", "fer_cnn (VGG-style CNN)", "003", "face", "fer_cnn/config.json", ("metrics", "test"), "fer_cnn"),
 )
@@ -179,14 +292,14 @@ def _confusion(report: dict, folds: list[dict]) -> np.ndarray:
 def _histories(source: dict, entry: Entry) -> list[list[dict]]:
     """Per run (fold), the epochs its training logged: every stage of a staged recipe, the one
     history of a single run, none for a model fitted without epochs (SVMs, forest)."""
-    if entry.key == ("cross_validation",) or entry.key[:1] == ("by_pairing",):        # cross-validated
+    if entry.key == ("cross_validation",) or entry.key[:1] == ("by_pairing",):  # cross-validated
         staged = isinstance(source.get("stages"), dict) and all("folds" in s for s in source["stages"].values())
         stages = [s["folds"] for s in source["stages"].values()] if staged else [source["folds"]]
         return [[e for stage in stages for e in stage[i]["history"]["epochs"]] for i in range(len(stages[0]))]
     history = source.get("history") or (source.get("metrics") or {}).get("history")
     if isinstance(history, dict) and isinstance(history.get("epochs"), list):
         return [history["epochs"]]
-    if isinstance(source.get("stages"), dict):          # a staged single run: each stage's history
+    if isinstance(source.get("stages"), dict):  # a staged single run: each stage's history
         return [[e for s in source["stages"].values() for e in s["history"]["epochs"]]]
     return []
 
@@ -196,8 +309,11 @@ def _training(source: dict, entry: Entry) -> dict[str, float] | None:
     runs = [epochs for epochs in _histories(source, entry) if epochs and all("seconds" in e for e in epochs)]
     if not runs:
         return None
-    return {"epochs": float(np.mean([len(r) for r in runs])),
-            "seconds": float(np.mean([sum(e["seconds"] for e in r) for r in runs])), "runs": len(runs)}
+    return {
+        "epochs": float(np.mean([len(r) for r in runs])),
+        "seconds": float(np.mean([sum(e["seconds"] for e in r) for r in runs])),
+        "runs": len(runs),
+    }
 
 
 def _fold_reports(source: dict, entry: Entry) -> list[tuple[str, dict]]:
@@ -221,8 +337,10 @@ def read(entry: Entry, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
     try:
         source = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise FileNotFoundError(f"{entry.model} on {entry.benchmark}: its results file {path} is missing; "
-                                f"run python -m emodemo reproduce {entry.source.split('/')[0]} to make it (configs/reproduce/)") from None
+        raise FileNotFoundError(
+            f"{entry.model} on {entry.benchmark}: its results file {path} is missing; "
+            f"run python -m emodemo reproduce {entry.source.split('/')[0]} to make it (configs/reproduce/)"
+        ) from None
     report = source
     for key in entry.key:
         report = report[key]
@@ -230,15 +348,24 @@ def read(entry: Entry, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
     labels = list(report.get("labels") or folds[0][1]["labels"])
     f1 = {label: _score(report["per_class"][label]["f1"])["mean"] for label in labels}
     training = _training(source, entry)
-    if training is not None:       # where it ran: a checkpoint's card says when it was not this CPU
+    if training is not None:  # where it ran: a checkpoint's card says when it was not this CPU
         training["device"] = (source.get("data_card") or {}).get("trained_on", "this CPU")
-    return {"benchmark": entry.benchmark, "model": entry.model, "talk": entry.talk, "reads": entry.reads,
-            "checkpoint": entry.checkpoint, "source": entry.source,
-            **{metric: _score(report[metric]) for metric in METRICS},
-            "folds": int(report.get("n_reports", 1)) if isinstance(report["WA"], dict) else 1,
-            "fold_names": [name for name, _ in folds], "fold_WA": [float(f["WA"]) for _, f in folds],
-            "labels": labels, "per_class_f1": f1, "confusion_matrix": _confusion(report, [f for _, f in folds]).tolist(),
-            "training": training}
+    return {
+        "benchmark": entry.benchmark,
+        "model": entry.model,
+        "talk": entry.talk,
+        "reads": entry.reads,
+        "checkpoint": entry.checkpoint,
+        "source": entry.source,
+        **{metric: _score(report[metric]) for metric in METRICS},
+        "folds": int(report.get("n_reports", 1)) if isinstance(report["WA"], dict) else 1,
+        "fold_names": [name for name, _ in folds],
+        "fold_WA": [float(f["WA"]) for _, f in folds],
+        "labels": labels,
+        "per_class_f1": f1,
+        "confusion_matrix": _confusion(report, [f for _, f in folds]).tolist(),
+        "training": training,
+    }
 
 
 def rows(checkpoints: Path = CHECKPOINTS, entries: tuple[Entry, ...] = ENTRIES) -> list[dict[str, Any]]:
@@ -259,8 +386,10 @@ def markdown_table(table_rows: list[dict[str, Any]], cost: dict[str, dict] | Non
     """The rows as one Markdown table (best of each benchmark in bold); ``cost`` maps a served
     checkpoint to its measured cost (``bench/compare.py``), shown as ms per clip beside its row."""
     cost = cost or {}
-    lines = ["| benchmark | model | talk | reads | WA | UA | WF1 | UF1 | served: ms per 4 s clip |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| benchmark | model | talk | reads | WA | UA | WF1 | UF1 | served: ms per 4 s clip |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     best: dict[str, float] = {}
     for r in table_rows:
         best[r["benchmark"]] = max(best.get(r["benchmark"], 0.0), r["WA"]["mean"])
@@ -268,9 +397,14 @@ def markdown_table(table_rows: list[dict[str, Any]], cost: dict[str, dict] | Non
         wins = r["WA"]["mean"] == best[r["benchmark"]]
         name = f"**{r['model']}**" if wins else r["model"]
         ms = cost.get(r["checkpoint"] or "", {}).get("ms_per_clip")
-        served = f"`{r['checkpoint']}`: {ms:.0f}" if ms is not None else (f"`{r['checkpoint']}`" if r["checkpoint"] else "")
-        lines.append(f"| {BENCHMARKS[r['benchmark']]} | {name} | {r['talk']} | {r['reads']} | "
-                     + " | ".join(cell(r[m]) for m in METRICS) + f" | {served} |")
+        served = (
+            f"`{r['checkpoint']}`: {ms:.0f}" if ms is not None else (f"`{r['checkpoint']}`" if r["checkpoint"] else "")
+        )
+        lines.append(
+            f"| {BENCHMARKS[r['benchmark']]} | {name} | {r['talk']} | {r['reads']} | "
+            + " | ".join(cell(r[m]) for m in METRICS)
+            + f" | {served} |"
+        )
     return "\n".join(lines)
 
 
@@ -278,39 +412,52 @@ def cost_markdown(cost: dict, accuracy: list[dict]) -> str:
     """The cost table: one row per served checkpoint (with the training time the run of its row's
     protocol logged, from ``accuracy``), then the transcriber, the app and the baseline."""
     logged = {r["checkpoint"]: r["training"] for r in accuracy if r["checkpoint"] and r["training"]}
-    lines = ["| served checkpoint | parameters | on disk MB | load s | ms per 4 s clip, end to end | model alone, "
-             "batch 1 | model alone per clip, batch 32 | one training step x steps per epoch, 1 thread (items) | "
-             "training per run, as logged | peak RSS MB, serving | share of the Hub pipeline's time |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| served checkpoint | parameters | on disk MB | load s | ms per 4 s clip, end to end | model alone, "
+        "batch 1 | model alone per clip, batch 32 | one training step x steps per epoch, 1 thread (items) | "
+        "training per run, as logged | peak RSS MB, serving | share of the Hub pipeline's time |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in sorted(cost["models"], key=lambda r: r["ms_per_clip"]):
-        step = (f"{r['train_s_per_epoch']:.3g} s ({r['epoch_items']:,})" if "train_s_per_epoch" in r
-                else "(fitted, no epochs)")
+        step = (
+            f"{r['train_s_per_epoch']:.3g} s ({r['epoch_items']:,})"
+            if "train_s_per_epoch" in r
+            else "(fitted, no epochs)"
+        )
         run = logged.get(r["checkpoint"])
         if run:
             device = run.get("device", "this CPU")
             where = "on a GPU" if any(word in device for word in ("GPU", "H200", "cuda")) else "this CPU"
             run = f"{run['seconds'] / 60:.1f} min, {run['epochs']:.0f} epochs ({where})"
-        lines.append(f"| `{r['checkpoint']}` | {r['parameters'] / 1e6:.2f} M | {r['checkpoint_mb']:.1f} | "
-                     f"{r['load_s']:.2f} | {r['ms_per_clip']:.1f} | {r['ms_batch1']:.2f} | "
-                     f"{r['ms_per_clip_batch32']:.2f} | {step} | {run or ''} | {r['peak_rss_mb']:.0f} | "
-                     f"{100 * r['share_of_hub']:.2g} % |")
+        lines.append(
+            f"| `{r['checkpoint']}` | {r['parameters'] / 1e6:.2f} M | {r['checkpoint_mb']:.1f} | "
+            f"{r['load_s']:.2f} | {r['ms_per_clip']:.1f} | {r['ms_batch1']:.2f} | "
+            f"{r['ms_per_clip_batch32']:.2f} | {step} | {run or ''} | {r['peak_rss_mb']:.0f} | "
+            f"{100 * r['share_of_hub']:.2g} % |"
+        )
     hub, asr, app = cost["hub_baseline"], cost["transcriber"], cost["app"]
-    lines.append(f"| Hub baseline: {hub['model']} | {hub['parameters'] / 1e6:.0f} M | "
-                 f"{hub['parameters'] * 4 / 1e6:.0f} (fp32) | | {hub['ms_per_clip']:.0f} | | "
-                 f"{hub['ms_per_clip_batch8']:.0f} (the pipeline at batch 8) | | | | 100 % |")
+    lines.append(
+        f"| Hub baseline: {hub['model']} | {hub['parameters'] / 1e6:.0f} M | "
+        f"{hub['parameters'] * 4 / 1e6:.0f} (fp32) | | {hub['ms_per_clip']:.0f} | | "
+        f"{hub['ms_per_clip_batch8']:.0f} (the pipeline at batch 8) | | | | 100 % |"
+    )
     lines.append("")
-    lines.append("`fer_cnn`'s clip is 4 s of video: 20 faces (face detection not counted); its model-alone columns "
-                 "are per face. The training-step column repeats one batch of real inputs (no validation, no "
-                 "data loading): it is a floor; the logged column is what the real runs took (wall time per fold, "
-                 "often beside another run on this 2-core CPU).")
+    lines.append(
+        "`fer_cnn`'s clip is 4 s of video: 20 faces (face detection not counted); its model-alone columns "
+        "are per face. The training-step column repeats one batch of real inputs (no validation, no "
+        "data loading): it is a floor; the logged column is what the real runs took (wall time per fold, "
+        "often beside another run on this 2-core CPU)."
+    )
     lines.append("")
-    lines.append(f"Transcriber ({asr['engine']}, default threads): {asr['ms_per_clip']:.0f} ms per 4 s clip, "
-                 f"real-time factor {asr['real_time_factor']:.3f}. The app end to end (`bench/app.py`, "
-                 f"{app['clip_seconds']:.0f} s clip, transcription + {len(app['models'])} models + attention "
-                 f"figures, default threads): {app['answer_s']:.2f} s (the Hub pipeline's one model on a 4 s "
-                 f"clip with the same threads: {hub['ms_per_clip_default_threads'] / 1000:.2f} s); start-up "
-                 f"{app['startup_s']:.1f} s; peak {app['peak_rss_mb']:.0f} MB. A process that only imports torch "
-                 f"and emodemo peaks at {cost['base_rss_mb']:.0f} MB: every model's peak RSS includes it.")
+    lines.append(
+        f"Transcriber ({asr['engine']}, default threads): {asr['ms_per_clip']:.0f} ms per 4 s clip, "
+        f"real-time factor {asr['real_time_factor']:.3f}. The app end to end (`bench/app.py`, "
+        f"{app['clip_seconds']:.0f} s clip, transcription + {len(app['models'])} models + attention "
+        f"figures, default threads): {app['answer_s']:.2f} s (the Hub pipeline's one model on a 4 s "
+        f"clip with the same threads: {hub['ms_per_clip_default_threads'] / 1000:.2f} s); start-up "
+        f"{app['startup_s']:.1f} s; peak {app['peak_rss_mb']:.0f} MB. A process that only imports torch "
+        f"and emodemo peaks at {cost['base_rss_mb']:.0f} MB: every model's peak RSS includes it."
+    )
     return "\n".join(lines)
 
 
@@ -318,9 +465,16 @@ def latency_points(accuracy: list[dict], cost: dict) -> list[dict[str, Any]]:
     """For :func:`emodemo.reports.viz.accuracy_latency`: each served checkpoint at the row of its own
     protocol, its WA (%, ± std over folds) against its measured ms per clip."""
     ms = {r["checkpoint"]: r["ms_per_clip"] for r in cost["models"]}
-    return [{"name": f"{r['checkpoint']}: {BENCHMARKS[r['benchmark']].split(' (')[0]}", "ms": ms[r["checkpoint"]],
-             "WA": 100 * r["WA"]["mean"], "std": 100 * (r["WA"]["std"] or 0)}
-            for r in accuracy if r["checkpoint"] in ms]
+    return [
+        {
+            "name": f"{r['checkpoint']}: {BENCHMARKS[r['benchmark']].split(' (')[0]}",
+            "ms": ms[r["checkpoint"]],
+            "WA": 100 * r["WA"]["mean"],
+            "std": 100 * (r["WA"]["std"] or 0),
+        }
+        for r in accuracy
+        if r["checkpoint"] in ms
+    ]
 
 
 def side_by_side(result: dict) -> str:
@@ -347,10 +501,15 @@ ARCHITECTURES = {
     "fer_cnn": "a VGG-style CNN on 48x48 grey faces, for videos",
 }
 _READS_ORDER = ("voice", "voice + words", "words", "face")
-_HEADLINE_BENCHMARK = {"ravdess_voice": "RAVDESS", "ravdess_real": "RAVDESS, own words",
-                       "ravdess_mixed_real": "RAVDESS, own words",
-                       "ravdess_mixed_constructed": "RAVDESS, a GoEmotions line",
-                       "goemotions": "GoEmotions test", "meld": "MELD dev", "fer2013": "FER-2013 test"}
+_HEADLINE_BENCHMARK = {
+    "ravdess_voice": "RAVDESS",
+    "ravdess_real": "RAVDESS, own words",
+    "ravdess_mixed_real": "RAVDESS, own words",
+    "ravdess_mixed_constructed": "RAVDESS, a GoEmotions line",
+    "goemotions": "GoEmotions test",
+    "meld": "MELD dev",
+    "fer2013": "FER-2013 test",
+}
 
 
 def headline_table(compare: dict, generalisation: dict) -> str:
@@ -366,7 +525,7 @@ def headline_table(compare: dict, generalisation: dict) -> str:
         if r["checkpoint"]:
             marked.setdefault(r["checkpoint"], []).append(r)
     for own in marked.values():
-        own.sort(key=lambda r: r["benchmark"] == "ravdess_mixed_constructed")     # the clip's own words first
+        own.sort(key=lambda r: r["benchmark"] == "ravdess_mixed_constructed")  # the clip's own words first
     costs = [c for c in compare["cost"]["models"] if c["checkpoint"] in marked]
 
     def order(c: dict) -> tuple:
@@ -380,15 +539,21 @@ def headline_table(compare: dict, generalisation: dict) -> str:
         halves = [tess[name].get(h, {}) for h in ("tess_choose", "tess_report")]
         return " / ".join(f"{100 * h['UA']:.1f}" if "UA" in h else h.get("status", "-") for h in halves)
 
-    lines = ["| model | what it is | reads | in-corpus test | WA | UA | TESS UA: choose / report half "
-             "| ms per 4 s clip | MB |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| model | what it is | reads | in-corpus test | WA | UA | TESS UA: choose / report half "
+        "| ms per 4 s clip | MB |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for c in sorted(costs, key=order):
         name, own = c["checkpoint"], marked[c["checkpoint"]]
         what = ARCHITECTURES.get(name, own[0]["model"])
         tests = [_HEADLINE_BENCHMARK.get(r["benchmark"], BENCHMARKS[r["benchmark"]]) for r in own]
-        tests = " · ".join([tests[0]] + [t.removeprefix("RAVDESS, ") if tests[0].startswith("RAVDESS") else t
-                                         for t in tests[1:]])
+        tests = " · ".join(
+            [tests[0]] + [t.removeprefix("RAVDESS, ") if tests[0].startswith("RAVDESS") else t for t in tests[1:]]
+        )
         wa, ua = (" · ".join(f"{100 * r[m]['mean']:.1f}" for r in own) for m in ("WA", "UA"))
-        lines.append(f"| `{name}` | {what} | {own[0]['reads']} | {tests} | {wa} | {ua} | {tess_cell(name)} | "
-                     f"{c['ms_per_clip']:.0f} | {c['checkpoint_mb']:.1f} |")
+        lines.append(
+            f"| `{name}` | {what} | {own[0]['reads']} | {tests} | {wa} | {ua} | {tess_cell(name)} | "
+            f"{c['ms_per_clip']:.0f} | {c['checkpoint_mb']:.1f} |"
+        )
     return "\n".join(lines)

@@ -1,5 +1,6 @@
 """A checkpoint's headline evaluation, read from the metrics its ``config.json`` stores: what the app
 shows beside each model, and what ranks the models that read one modality alone as its expert."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -14,7 +15,7 @@ def headline_report(meta: dict) -> tuple[str, dict[str, Any]]:
     card = meta.get("data_card") or {}
     about = ", ".join(str(card[key]) for key in ("dataset", "pairing") if card.get(key))
     cv = metrics.get("cross_validation") or {}
-    if isinstance(cv.get("fusion"), dict):   # several branches scored: the fused one answers
+    if isinstance(cv.get("fusion"), dict):  # several branches scored: the fused one answers
         cv = cv["fusion"]
     if "confusion_matrix" in cv:
         folds = cv.get("n_reports", "?")
@@ -27,7 +28,7 @@ def headline_report(meta: dict) -> tuple[str, dict[str, Any]]:
     raise ValueError(f"checkpoint {meta.get('model_name')} stores no confusion matrix to show")
 
 
-SPOKEN_WORDS = "meld"   # the corpus of spoken dialogue that words models are scored on
+SPOKEN_WORDS = "meld"  # the corpus of spoken dialogue that words models are scored on
 
 
 def expert_score(meta: dict, reads: tuple[str, ...]) -> tuple[int, float]:
@@ -57,8 +58,10 @@ def headline_markdown(name: str, meta: dict) -> str:
     licence = (meta.get("data_card") or {}).get("licence", "not stated")
     text = f"**{name}**: {title}\n\n{' · '.join(scores)}"
     cv = (meta.get("metrics") or {}).get("cross_validation") or {}
-    if isinstance(cv.get("fusion"), dict) and isinstance(cv.get("audio"), dict):   # fused with the face
+    if isinstance(cv.get("fusion"), dict) and isinstance(cv.get("audio"), dict):  # fused with the face
         audio = cv["audio"]["WA"]
-        text += (f"\n\nA voice clip alone (no face action units, as in this app) gets the audio branch: "
-                 f"WA {audio['mean']:.3f} ± {audio['std']:.3f}.")
+        text += (
+            f"\n\nA voice clip alone (no face action units, as in this app) gets the audio branch: "
+            f"WA {audio['mean']:.3f} ± {audio['std']:.3f}."
+        )
     return f"{text}\n\nWeights' licence: {licence}"

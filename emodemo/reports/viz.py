@@ -5,9 +5,11 @@ Every function returns a figure and shows nothing: matplotlib figures are built 
 ``matplotlib.figure.Figure`` (no pyplot, no global state, no display needed; Jupyter and Gradio
 render them, ``fig.savefig("x.png")`` writes them), plotly ones are ``plotly.graph_objects.Figure``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
@@ -38,8 +40,7 @@ def _cell_texts(cm: np.ndarray, normalize: bool) -> list[list[str]]:
     return [[str(int(c)) for c in row] for row in cm]
 
 
-def confusion_matrix_figure(cm: Any, labels: Sequence[str], normalize: bool = True,
-                            title: str | None = None) -> Figure:
+def confusion_matrix_figure(cm: Any, labels: Sequence[str], normalize: bool = True, title: str | None = None) -> Figure:
     """A confusion matrix as a heat map: rows are true classes, columns predictions.
 
     With ``normalize`` the colours and the numbers are shares of each true class (the diagonal is
@@ -58,8 +59,9 @@ def confusion_matrix_figure(cm: Any, labels: Sequence[str], normalize: bool = Tr
     ax.set_ylabel("true")
     threshold = 0.6 * (values.max() or 1)
     for (i, j), text in np.ndenumerate(np.array(_cell_texts(cm, normalize), dtype=object)):
-        ax.text(j, i, text, ha="center", va="center", fontsize=8,
-                color="white" if values[i, j] > threshold else "black")
+        ax.text(
+            j, i, text, ha="center", va="center", fontsize=8, color="white" if values[i, j] > threshold else "black"
+        )
     ax.set_title(title or ("confusion matrix (row-normalised)" if normalize else "confusion matrix"))
     return fig
 
@@ -71,17 +73,35 @@ def confusion_matrix_plotly(cm: Any, labels: Sequence[str], normalize: bool = Tr
     cm = _checked_matrix(cm, labels)
     values = row_normalised(cm) if normalize else cm
     texts = [[t.replace("\n", "<br>") for t in row] for row in _cell_texts(cm, normalize)]
-    fig = go.Figure(go.Heatmap(
-        z=values, x=list(labels), y=list(labels), text=texts, texttemplate="%{text}", colorscale="Blues",
-        zmin=0, zmax=1 if normalize else None, customdata=cm,
-        hovertemplate="true %{y}, predicted %{x}: %{customdata} clips<extra></extra>"))
-    fig.update_layout(title=title or ("confusion matrix (row-normalised)" if normalize else "confusion matrix"),
-                      xaxis_title="predicted", yaxis_title="true", yaxis_autorange="reversed")
+    fig = go.Figure(
+        go.Heatmap(
+            z=values,
+            x=list(labels),
+            y=list(labels),
+            text=texts,
+            texttemplate="%{text}",
+            colorscale="Blues",
+            zmin=0,
+            zmax=1 if normalize else None,
+            customdata=cm,
+            hovertemplate="true %{y}, predicted %{x}: %{customdata} clips<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title or ("confusion matrix (row-normalised)" if normalize else "confusion matrix"),
+        xaxis_title="predicted",
+        yaxis_title="true",
+        yaxis_autorange="reversed",
+    )
     return fig
 
 
-def modality_bars(alone: Mapping[str, Mapping[str, float]], fused: Mapping[str, float] | None = None,
-                  names: Mapping[str, str] | None = None, title: str | None = None):
+def modality_bars(
+    alone: Mapping[str, Mapping[str, float]],
+    fused: Mapping[str, float] | None = None,
+    names: Mapping[str, str] | None = None,
+    title: str | None = None,
+):
     """What each modality says alone and the fused answer, as grouped bars per emotion (plotly).
     ``alone[modality][emotion]`` and ``fused[emotion]`` are probabilities; ``names`` relabels the
     modalities (e.g. "audio" -> "voice (speech_probe)")."""
@@ -93,17 +113,34 @@ def modality_bars(alone: Mapping[str, Mapping[str, float]], fused: Mapping[str, 
         fig.add_bar(name=names.get(modality, modality), x=list(probs), y=list(probs.values()))
     if fused is not None:
         fig.add_bar(name="fused", x=list(fused), y=list(fused.values()), marker_color="black")
-    fig.update_layout(barmode="group", yaxis_title="probability", yaxis_range=[0, 1],
-                      title=title or "each modality alone, and fused", legend_orientation="h")
+    fig.update_layout(
+        barmode="group",
+        yaxis_title="probability",
+        yaxis_range=[0, 1],
+        title=title or "each modality alone, and fused",
+        legend_orientation="h",
+    )
     return fig
 
 
-EMOTION_COLOURS = {"neutral": "#9e9e9e", "happy": "#f2b705", "sad": "#1f6fb2", "angry": "#d62728",
-                   "fearful": "#8c4fb5", "disgust": "#2ca02c", "surprised": "#ff7f0e"}   # one per canonical emotion
+EMOTION_COLOURS = {
+    "neutral": "#9e9e9e",
+    "happy": "#f2b705",
+    "sad": "#1f6fb2",
+    "angry": "#d62728",
+    "fearful": "#8c4fb5",
+    "disgust": "#2ca02c",
+    "surprised": "#ff7f0e",
+}  # one per canonical emotion
 
 
-def timeline_plotly(records: Sequence[Mapping[str, Any]], times: Any, track: Any, labels: Sequence[str],
-                    title: str = "emotion over time"):
+def timeline_plotly(
+    records: Sequence[Mapping[str, Any]],
+    times: Any,
+    track: Any,
+    labels: Sequence[str],
+    title: str = "emotion over time",
+):
     """A recording's emotions over time (plotly): the smoothed probability of each emotion
     (``times [T]``, ``track [T, len(labels)]``) as lines, and every segment as a band coloured by
     its fused answer, paler when unsure, with its words and confidence on hover."""
@@ -111,27 +148,70 @@ def timeline_plotly(records: Sequence[Mapping[str, Any]], times: Any, track: Any
 
     fig = go.Figure()
     for k, label in enumerate(labels):
-        fig.add_scatter(x=times, y=track[:, k], name=label, mode="lines", line_color=EMOTION_COLOURS.get(label),
-                        hovertemplate=f"{label} %{{y:.0%}} at %{{x:.1f}} s<extra></extra>")
+        fig.add_scatter(
+            x=times,
+            y=track[:, k],
+            name=label,
+            mode="lines",
+            line_color=EMOTION_COLOURS.get(label),
+            hovertemplate=f"{label} %{{y:.0%}} at %{{x:.1f}} s<extra></extra>",
+        )
     for r in records:
-        fig.add_vrect(x0=r["start"], x1=r["end"], fillcolor=EMOTION_COLOURS.get(r["emotion"], "#cccccc"),
-                      opacity=0.12 if r["unsure"] else 0.3, line_width=0, layer="below")
+        fig.add_vrect(
+            x0=r["start"],
+            x1=r["end"],
+            fillcolor=EMOTION_COLOURS.get(r["emotion"], "#cccccc"),
+            opacity=0.12 if r["unsure"] else 0.3,
+            line_width=0,
+            layer="below",
+        )
     # invisible points on the bands carry the hover text: a segment's words and answer
-    fig.add_scatter(x=[(r["start"] + r["end"]) / 2 for r in records], y=[1.02] * len(records), mode="markers",
-                    marker={"size": 9, "color": [EMOTION_COLOURS.get(r["emotion"], "#cccccc") for r in records],
-                            "symbol": "square"}, name="segments", showlegend=False,
-                    customdata=[[r["start"], r["end"], r["emotion"], r["confidence"], " (unsure)" if r["unsure"] else "",
-                                 (r.get("words") or "")[:120]] for r in records],
-                    hovertemplate="%{customdata[0]:.1f}-%{customdata[1]:.1f} s: %{customdata[2]} "
-                                  "%{customdata[3]:.0%}%{customdata[4]}<br>%{customdata[5]}<extra></extra>")
-    fig.update_layout(title=title, xaxis_title="seconds", yaxis_title="probability (smoothed)", yaxis_range=[0, 1.06],
-                      legend_orientation="h", hovermode="closest", margin={"t": 40, "b": 40})
+    fig.add_scatter(
+        x=[(r["start"] + r["end"]) / 2 for r in records],
+        y=[1.02] * len(records),
+        mode="markers",
+        marker={
+            "size": 9,
+            "color": [EMOTION_COLOURS.get(r["emotion"], "#cccccc") for r in records],
+            "symbol": "square",
+        },
+        name="segments",
+        showlegend=False,
+        customdata=[
+            [
+                r["start"],
+                r["end"],
+                r["emotion"],
+                r["confidence"],
+                " (unsure)" if r["unsure"] else "",
+                (r.get("words") or "")[:120],
+            ]
+            for r in records
+        ],
+        hovertemplate="%{customdata[0]:.1f}-%{customdata[1]:.1f} s: %{customdata[2]} "
+        "%{customdata[3]:.0%}%{customdata[4]}<br>%{customdata[5]}<extra></extra>",
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="seconds",
+        yaxis_title="probability (smoothed)",
+        yaxis_range=[0, 1.06],
+        legend_orientation="h",
+        hovermode="closest",
+        margin={"t": 40, "b": 40},
+    )
     return fig
 
 
-def attention_heatmap(weights: Any, words: Sequence[str], wave: Any, sr: int,
-                      word_times: Sequence[tuple[float, float]] | None = None, frame_rate: float | None = None,
-                      title: str | None = None) -> Figure:
+def attention_heatmap(
+    weights: Any,
+    words: Sequence[str],
+    wave: Any,
+    sr: int,
+    word_times: Sequence[tuple[float, float]] | None = None,
+    frame_rate: float | None = None,
+    title: str | None = None,
+) -> Figure:
     """Where each word looks in the sound: the waveform on top, ``weights [n_words, T]`` below.
 
     Both panels share one time axis in seconds. ``frame_rate`` is the number of attention frames
@@ -147,15 +227,19 @@ def attention_heatmap(weights: Any, words: Sequence[str], wave: Any, sr: int,
     return fig
 
 
-def attention_grid(panels: Sequence[Sequence[Mapping[str, Any]]], sr: int, column_titles: Sequence[str] = (),
-                   row_titles: Sequence[str] = ()) -> Figure:
+def attention_grid(
+    panels: Sequence[Sequence[Mapping[str, Any]]],
+    sr: int,
+    column_titles: Sequence[str] = (),
+    row_titles: Sequence[str] = (),
+) -> Figure:
     """Several attention maps side by side: ``panels[row][column]`` holds the keyword arguments of
     :func:`draw_attention` (``weights``, ``words``, ``wave``; optionally ``word_times``,
     ``frame_rate``), e.g. one clip per row and one model per column."""
     n_rows, n_cols = len(panels), max(len(row) for row in panels)
     heights = [1.6 + 0.22 * max(len(p["words"]) for p in row) for row in panels]
     fig = Figure(figsize=(5.2 * n_cols, sum(heights) + 0.3 * bool(row_titles)), layout="constrained")
-    rows = fig.subfigures(n_rows, 1, height_ratios=heights, squeeze=False)[:, 0]   # one per row: its title once
+    rows = fig.subfigures(n_rows, 1, height_ratios=heights, squeeze=False)[:, 0]  # one per row: its title once
     for r, (row, row_fig) in enumerate(zip(panels, rows)):
         if r < len(row_titles) and row_titles[r]:
             row_fig.suptitle(row_titles[r], fontsize=11)
@@ -165,15 +249,23 @@ def attention_grid(panels: Sequence[Sequence[Mapping[str, Any]]], sr: int, colum
             attention_ax = row_fig.add_subplot(grid[1, c], sharex=wave_ax)
             draw_attention(wave_ax, attention_ax, sr=sr, **panel)
             if c < len(column_titles):
-                wave_ax.set_title(column_titles[c], fontsize=10, pad=14)   # room for the words above the wave
+                wave_ax.set_title(column_titles[c], fontsize=10, pad=14)  # room for the words above the wave
             if c:
                 for ax in (wave_ax, attention_ax):
                     ax.set_ylabel("")
     return fig
 
 
-def draw_attention(wave_ax, attention_ax, weights: Any, words: Sequence[str], wave: Any, sr: int,
-                   word_times: Sequence[tuple[float, float]] | None = None, frame_rate: float | None = None):
+def draw_attention(
+    wave_ax,
+    attention_ax,
+    weights: Any,
+    words: Sequence[str],
+    wave: Any,
+    sr: int,
+    word_times: Sequence[tuple[float, float]] | None = None,
+    frame_rate: float | None = None,
+):
     """Draw a waveform on ``wave_ax`` and ``weights [n_words, T]`` under it on ``attention_ax``,
     on one time axis, with the words' boundaries when ``word_times`` are given; returns the image."""
     weights = np.asarray(weights, dtype=float)
@@ -188,8 +280,13 @@ def draw_attention(wave_ax, attention_ax, weights: Any, words: Sequence[str], wa
     wave_ax.plot(np.arange(len(wave)) / sr, wave, color="0.3", linewidth=0.5)
     wave_ax.set_ylabel("amplitude")
     wave_ax.tick_params(labelbottom=False)
-    image = attention_ax.imshow(weights, aspect="auto", cmap="magma", interpolation="nearest",
-                                extent=(0, weights.shape[1] / frame_rate, n_words - 0.5, -0.5))
+    image = attention_ax.imshow(
+        weights,
+        aspect="auto",
+        cmap="magma",
+        interpolation="nearest",
+        extent=(0, weights.shape[1] / frame_rate, n_words - 0.5, -0.5),
+    )
     attention_ax.set_yticks(range(n_words), words)
     attention_ax.set_xlabel("time (s)")
     attention_ax.set_ylabel("word")
@@ -198,10 +295,18 @@ def draw_attention(wave_ax, attention_ax, weights: Any, words: Sequence[str], wa
         for ax in (wave_ax, attention_ax):
             for edge in (start, end):
                 ax.axvline(edge, color="tab:cyan", linewidth=0.8, linestyle="--")
-        wave_ax.text((start + end) / 2, 1.0, words[row], transform=wave_ax.get_xaxis_transform(),
-                     ha="center", va="bottom", fontsize=8)
-        attention_ax.add_patch(Rectangle((start, row - 0.5), end - start, 1.0, fill=False,
-                                         edgecolor="tab:cyan", linewidth=1.2))
+        wave_ax.text(
+            (start + end) / 2,
+            1.0,
+            words[row],
+            transform=wave_ax.get_xaxis_transform(),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
+        attention_ax.add_patch(
+            Rectangle((start, row - 0.5), end - start, 1.0, fill=False, edgecolor="tab:cyan", linewidth=1.2)
+        )
     return image
 
 
@@ -242,16 +347,24 @@ def coattention_steps(panels: Sequence[Mapping[str, Any]], sr: int, frame_rate: 
         weight_ax.set_ylabel("step 2: speech | text" if column == len(panels) - 1 else "", fontsize=8)
         for word, start, end in panel.get("word_times") or []:
             ax.axvline(start, color="tab:cyan", linewidth=0.6, linestyle="--")
-            ax.text((start + end) / 2, 1.0, word.strip(), transform=ax.get_xaxis_transform(), ha="center",
-                    va="bottom", fontsize=7)
+            ax.text(
+                (start + end) / 2,
+                1.0,
+                word.strip(),
+                transform=ax.get_xaxis_transform(),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
         ax.set_xlim(0, max(len(wave) / sr, len(speech) / frame_rate))
         ax.set_xlabel("time (s)")
         axes[0, column].set_title(panel.get("title", ""), fontsize=9)
     return fig
 
 
-def joined_attention_map(weights: Any, n_speech: int, tokens: Sequence[str], frame_rate: float,
-                         title: str | None = None) -> Figure:
+def joined_attention_map(
+    weights: Any, n_speech: int, tokens: Sequence[str], frame_rate: float, title: str | None = None
+) -> Figure:
     """Self-attention over a joined [speech; text] sequence (talk 002's Self-MHA).
 
     ``weights [n_speech + n_tokens, n_speech + n_tokens]``: row = query, column = key, each row a
@@ -263,11 +376,12 @@ def joined_attention_map(weights: Any, n_speech: int, tokens: Sequence[str], fra
     weights = np.asarray(weights, dtype=float)
     size = n_speech + len(tokens)
     if weights.shape != (size, size):
-        raise ValueError(f"weights must be [{size}, {size}] for {n_speech} frames and {len(tokens)} tokens, "
-                         f"got {weights.shape}")
+        raise ValueError(
+            f"weights must be [{size}, {size}] for {n_speech} frames and {len(tokens)} tokens, got {weights.shape}"
+        )
     fig = Figure(figsize=(7.5, 6.5), layout="constrained")
     ax = fig.subplots()
-    image = ax.imshow(np.sqrt(weights), cmap="magma", interpolation="nearest")   # sqrt: small weights visible
+    image = ax.imshow(np.sqrt(weights), cmap="magma", interpolation="nearest")  # sqrt: small weights visible
     for edge in (n_speech - 0.5,):
         ax.axhline(edge, color="tab:cyan", linewidth=1.0)
         ax.axvline(edge, color="tab:cyan", linewidth=1.0)
@@ -278,16 +392,20 @@ def joined_attention_map(weights: Any, n_speech: int, tokens: Sequence[str], fra
     ax.set_yticks(ticks, labels, fontsize=7)
     ax.set_xlabel("key (speech frames | word pieces)")
     ax.set_ylabel("query")
-    blocks = {"speech->text": weights[:n_speech, n_speech:].sum(1).mean(),
-              "text->speech": weights[n_speech:, :n_speech].sum(1).mean()}
-    ax.set_title((title + "\n" if title else "") + ", ".join(f"{k} {100 * v:.0f} %" for k, v in blocks.items()),
-                 fontsize=9)
+    blocks = {
+        "speech->text": weights[:n_speech, n_speech:].sum(1).mean(),
+        "text->speech": weights[n_speech:, :n_speech].sum(1).mean(),
+    }
+    ax.set_title(
+        (title + "\n" if title else "") + ", ".join(f"{k} {100 * v:.0f} %" for k, v in blocks.items()), fontsize=9
+    )
     fig.colorbar(image, ax=ax, label="sqrt(attention weight)", shrink=0.8)
     return fig
 
 
-def kept_positions(chunks: Any, kept: Mapping[str, Any], chunk_seconds: float = 0.4,
-                   title: str | None = None) -> Figure:
+def kept_positions(
+    chunks: Any, kept: Mapping[str, Any], chunk_seconds: float = 0.4, title: str | None = None
+) -> Figure:
     """What MESM's nucleus sampling kept (talk 004), one panel per setting, stacked.
 
     ``chunks [S, F, T]`` are the clip's log-mel chunks (what the recipe feeds the CNN); ``kept``
@@ -298,17 +416,17 @@ def kept_positions(chunks: Any, kept: Mapping[str, Any], chunk_seconds: float = 
     """
     chunks = np.asarray(chunks, dtype=np.float32)
     n, f, t = chunks.shape
-    spectrogram = chunks.transpose(1, 0, 2).reshape(f, n * t)                                    # [F, S T]
+    spectrogram = chunks.transpose(1, 0, 2).reshape(f, n * t)  # [F, S T]
     fig = Figure(figsize=(max(6.0, 1.1 * n + 2), 1.6 * len(kept) + 0.6), layout="constrained")
     axes = fig.subplots(len(kept), 1, sharex=True, squeeze=False)[:, 0]
     extent = (0, n * chunk_seconds, 0, f)
     image = None
     for ax, (name, attention) in zip(axes, kept.items()):
-        attention = np.asarray(attention, dtype=np.float32)                                        # [S, H, W]
+        attention = np.asarray(attention, dtype=np.float32)  # [S, H, W]
         if attention.shape[0] != n or f % attention.shape[1] or t % attention.shape[2]:
             raise ValueError(f"kept attention {attention.shape} does not tile {n} chunks of {f} x {t}")
         up = attention.repeat(f // attention.shape[1], axis=1).repeat(t // attention.shape[2], axis=2)
-        overlay = np.ma.masked_equal(up.transpose(1, 0, 2).reshape(f, n * t), 0)                 # [F, S T]
+        overlay = np.ma.masked_equal(up.transpose(1, 0, 2).reshape(f, n * t), 0)  # [F, S T]
         ax.imshow(spectrogram, origin="lower", aspect="auto", cmap="Greys", extent=extent)
         image = ax.imshow(overlay, origin="lower", aspect="auto", cmap="plasma", alpha=0.75, extent=extent)
         for boundary in range(1, n):
@@ -324,16 +442,25 @@ def kept_positions(chunks: Any, kept: Mapping[str, Any], chunk_seconds: float = 
     return fig
 
 
-def face_timeline(timestamps: Any, per_face: Any, labels: Sequence[str], crops: Any = None, max_faces: int = 8,
-                  title: str | None = None) -> Figure:
+def face_timeline(
+    timestamps: Any,
+    per_face: Any,
+    labels: Sequence[str],
+    crops: Any = None,
+    max_faces: int = 8,
+    title: str | None = None,
+) -> Figure:
     """A video's face track: up to ``max_faces`` of the face crops (evenly spaced) on top, and each
     emotion's probability per face over time below. ``timestamps [M]`` seconds, ``per_face [M, C]``
     probabilities, ``crops [M, h, w]`` grey or ``[M, h, w, 3]``."""
     timestamps, per_face = np.asarray(timestamps, dtype=float), np.asarray(per_face, dtype=float)
     if per_face.ndim != 2 or len(per_face) != len(timestamps) or per_face.shape[1] != len(labels):
         raise ValueError(f"per_face {per_face.shape} must be [{len(timestamps)} faces, {len(labels)} labels]")
-    shown = np.unique(np.linspace(0, len(timestamps) - 1, min(max_faces, len(timestamps))).round().astype(int)) \
-        if crops is not None and len(timestamps) else np.array([], dtype=int)
+    shown = (
+        np.unique(np.linspace(0, len(timestamps) - 1, min(max_faces, len(timestamps))).round().astype(int))
+        if crops is not None and len(timestamps)
+        else np.array([], dtype=int)
+    )
     fig = Figure(figsize=(9, 4.2 if len(shown) else 3.0), layout="constrained")
     grid = fig.add_gridspec(2 if len(shown) else 1, max(len(shown), 1), height_ratios=[1, 2] if len(shown) else [1])
     for column, index in enumerate(shown):
@@ -381,16 +508,20 @@ def training_curves(history: History | Mapping[str, Any]) -> Figure:
     return fig
 
 
-def accuracy_latency(points: Sequence[Mapping[str, Any]], baseline: tuple[str, float] | None = None,
-                     title: str = "accuracy against latency") -> Figure:
+def accuracy_latency(
+    points: Sequence[Mapping[str, Any]],
+    baseline: tuple[str, float] | None = None,
+    title: str = "accuracy against latency",
+) -> Figure:
     """One dot per model: ``ms`` per clip (log x) against ``WA`` in percent, ``std`` as an error bar;
     each dot is numbered and the legend names it (``name``), so close dots stay readable;
     ``baseline`` = (label, ms) draws a vertical line for a reference model."""
     fig = Figure(figsize=(11, 5), layout="constrained")
     ax = fig.add_subplot()
     for number, point in enumerate(points, start=1):
-        ax.errorbar(point["ms"], point["WA"], yerr=point.get("std") or 0, fmt="o", capsize=3,
-                    label=f"{number}  {point['name']}")
+        ax.errorbar(
+            point["ms"], point["WA"], yerr=point.get("std") or 0, fmt="o", capsize=3, label=f"{number}  {point['name']}"
+        )
         ax.annotate(str(number), (point["ms"], point["WA"]), fontsize=8, xytext=(4, 2), textcoords="offset points")
     if baseline is not None:
         ax.axvline(baseline[1], color="0.5", linestyle="--", label=f"-  {baseline[0]}")
@@ -422,8 +553,12 @@ def per_class_f1(rows: Sequence[Mapping[str, Any]], labels: Sequence[str], title
     width = 0.8 / max(1, len(rows))
     x = np.arange(len(labels))
     for k, row in enumerate(rows):
-        ax.bar(x + (k - (len(rows) - 1) / 2) * width, [100 * row["per_class_f1"].get(c, np.nan) for c in labels],
-               width, label=row["model"])
+        ax.bar(
+            x + (k - (len(rows) - 1) / 2) * width,
+            [100 * row["per_class_f1"].get(c, np.nan) for c in labels],
+            width,
+            label=row["model"],
+        )
     ax.set_xticks(x, labels)
     ax.set_ylabel("F1 %")
     ax.set_ylim(0, 100)
@@ -447,7 +582,7 @@ def confusion_grid(panels: Sequence[tuple[str, Any, Sequence[str]]], columns: in
         ax.set_xticks(range(len(labels)), initials, fontsize=6)
         ax.set_yticks(range(len(labels)), initials, fontsize=6)
         ax.set_title(f"{title}\nmean recall {np.mean(np.diag(shares)):.0%}", fontsize=6.5)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.set_axis_off()
     return fig
 
@@ -469,8 +604,16 @@ def reliability_diagrams(panels: Sequence[tuple[str, Mapping[str, Any], Mapping[
             confidence = np.asarray(bins["confidence"], dtype=float)
             used = count > 0
             eces.append(float(np.sum(count[used] / count.sum() * np.abs(accuracy[used] - confidence[used]))))
-            ax.bar(edges[:-1][used], accuracy[used], width=np.diff(edges)[used], align="edge", alpha=0.55,
-                   color=colour, edgecolor="white", label=name)
+            ax.bar(
+                edges[:-1][used],
+                accuracy[used],
+                width=np.diff(edges)[used],
+                align="edge",
+                alpha=0.55,
+                color=colour,
+                edgecolor="white",
+                label=name,
+            )
         ax.plot([0, 1], [0, 1], "k--", linewidth=0.8)
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top label)", ylabel="accuracy")
         ax.set_title(f"{title}\nECE {eces[0]:.3f} → {eces[1]:.3f}", fontsize=9)

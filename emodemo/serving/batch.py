@@ -1,10 +1,12 @@
 """Batch prediction over a folder or a manifest: decoding in DataLoader workers, JSON lines out."""
+
 from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 from torch.utils.data import DataLoader, Dataset
 
@@ -54,8 +56,9 @@ class _Decoded(Dataset):
             return str(self.paths[i]), None, str(err)
 
 
-def predict_to_jsonl(inputs: str | Path, out: IO[str], models: Sequence[str] | None = None, workers: int = 2,
-                     transcribe: bool = True) -> int:
+def predict_to_jsonl(
+    inputs: str | Path, out: IO[str], models: Sequence[str] | None = None, workers: int = 2, transcribe: bool = True
+) -> int:
     """Write one JSON object per clip to ``out``; returns the number of clips."""
     from emodemo.serving.pipeline import ClipError, Pipeline
 
@@ -85,8 +88,10 @@ def _as_json(result) -> dict:
         "duration": round(result.duration, 3),
         "transcript": t.text.strip() if t else None,
         "words": t.word_rows() if t else None,
-        "predictions": {name: {"top": p.top, "probs": {k: round(v, 4) for k, v in p.ranking}}
-                        for name, p in result.predictions.items()},
+        "predictions": {
+            name: {"top": p.top, "probs": {k: round(v, 4) for k, v in p.ranking}}
+            for name, p in result.predictions.items()
+        },
         "timings": {k: round(v, 4) for k, v in result.timings.items()},
         "notes": result.notes,
     }

@@ -27,6 +27,7 @@ Metrics are WA (accuracy), UA (mean per-class recall), WF1, UF1 (:mod:`emodemo.c
 ``bench/generalisation.py`` runs it all and renders :func:`markdown_table` into docs/results.md and the
 app's Compare tab.
 """
+
 from __future__ import annotations
 
 import ast
@@ -34,9 +35,10 @@ import hashlib
 import inspect
 import random
 import re
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -46,7 +48,7 @@ from emodemo.serving.pipeline import CHECKPOINTS, LoadedModel
 TESS_HALVES = ("choose", "report")
 NO_FOLD_MODELS = "no fold models"
 NOT_RUN = "not run"
-BABBLE_VOICES = 6           # clips summed into the babble (augment.babble's default)
+BABBLE_VOICES = 6  # clips summed into the babble (augment.babble's default)
 
 
 def served_models(checkpoints: Path = CHECKPOINTS) -> list[str]:
@@ -55,9 +57,12 @@ def served_models(checkpoints: Path = CHECKPOINTS) -> list[str]:
     from emodemo.recipes import get_recipe
     from emodemo.serving.pipeline import SOUND_AND_WORDS, discover
     from emodemo.training.checkpoint import read_checkpoint_config
-    return [name for name in discover(checkpoints)
-            if set(get_recipe(read_checkpoint_config(Path(checkpoints) / name)["model_name"]).MODALITIES)
-            <= SOUND_AND_WORDS]
+
+    return [
+        name
+        for name in discover(checkpoints)
+        if set(get_recipe(read_checkpoint_config(Path(checkpoints) / name)["model_name"]).MODALITIES) <= SOUND_AND_WORDS
+    ]
 
 
 def _same_run(served: dict, fold: dict) -> bool:
@@ -66,10 +71,14 @@ def _same_run(served: dict, fold: dict) -> bool:
     fold model's but the members' temperatures (an ensemble of fold models, or a fold model that is
     itself a pair of probes, has as many as it has members)."""
     from emodemo.recipes import get_recipe
-    card = lambda config: (config.get("data_card") or {}).get("pairing")      # noqa: E731
-    return (get_recipe(served["model_name"]) is get_recipe(fold["model_name"])
-            and served.get("input_spec") == fold.get("input_spec") and card(served) == card(fold)
-            and all(served["model_kwargs"].get(k) == v for k, v in fold["model_kwargs"].items() if k != "temperatures"))
+
+    card = lambda config: (config.get("data_card") or {}).get("pairing")
+    return (
+        get_recipe(served["model_name"]) is get_recipe(fold["model_name"])
+        and served.get("input_spec") == fold.get("input_spec")
+        and card(served) == card(fold)
+        and all(served["model_kwargs"].get(k) == v for k, v in fold["model_kwargs"].items() if k != "temperatures")
+    )
 
 
 def fold_checkpoints(name: str, checkpoints: Path = CHECKPOINTS) -> dict[str, Path]:
@@ -77,6 +86,7 @@ def fold_checkpoints(name: str, checkpoints: Path = CHECKPOINTS) -> dict[str, Pa
     folders ``<name>/fold<k>/...`` or ``<name>/folds/fold<k>/...`` holding a checkpoint of the same
     run (:func:`_same_run`)."""
     from emodemo.training.checkpoint import read_checkpoint_config
+
     home = Path(checkpoints) / name
     served = read_checkpoint_config(home)
     found = {}
@@ -90,6 +100,7 @@ def fold_checkpoints(name: str, checkpoints: Path = CHECKPOINTS) -> dict[str, Pa
 
 # --- in-corpus: the committed RAVDESS cross-validation --------------------------------------------
 
+
 def in_corpus(name: str, meta: dict, checkpoints: Path = CHECKPOINTS) -> list[dict[str, Any]]:
     """The committed results behind served checkpoint ``name`` (card ``meta``): the comparison's
     rows marked with it, plus the same model's rows on the other RAVDESS pairings (each with
@@ -97,13 +108,21 @@ def in_corpus(name: str, meta: dict, checkpoints: Path = CHECKPOINTS) -> list[di
     its card's cross-validation on 7 classes. Each row: benchmark, model, source, WA / UA / WF1 /
     UF1 as ``{"mean", "std"}`` (std None when pooled or scored once), folds, served_protocol."""
     from emodemo.reports import comparison
+
     marked = [e for e in comparison.ENTRIES if e.checkpoint == name]
     covered = {pairing(m.benchmark) for m in marked}
-    twins = [e for e in comparison.ENTRIES if e.checkpoint is None and e.model in {m.model for m in marked}
-             and pairing(e.benchmark) not in covered | {None}]
+    twins = [
+        e
+        for e in comparison.ENTRIES
+        if e.checkpoint is None
+        and e.model in {m.model for m in marked}
+        and pairing(e.benchmark) not in covered | {None}
+    ]
     keep = ("benchmark", "model", "source", *comparison.METRICS, "folds")
-    rows = [{**{k: r[k] for k in keep}, "served_protocol": e in marked}
-            for e, r in ((e, comparison.read(e, checkpoints)) for e in marked + twins)]
+    rows = [
+        {**{k: r[k] for k in keep}, "served_protocol": e in marked}
+        for e, r in ((e, comparison.read(e, checkpoints)) for e in marked + twins)
+    ]
     return rows or [card_cross_validation(name, meta)]
 
 
@@ -119,29 +138,43 @@ def card_cross_validation(name: str, meta: dict) -> dict[str, Any]:
     test folds (8 RAVDESS classes: calm merged into neutral; std None: pooled, not per fold)."""
     from emodemo.reports.headline import headline_report
     from emodemo.serving.evaluation import Answers, scored_as, scoring_labels
+
     title, report = headline_report(meta)
-    labels, cm = list(report["labels"]), np.asarray(report["confusion_matrix"])     # [C, C] true x answered
+    labels, cm = list(report["labels"]), np.asarray(report["confusion_matrix"])  # [C, C] true x answered
     space = scoring_labels(labels)
     true, answered = np.nonzero(cm)
     counts = cm[true, answered]
-    pooled = Answers(space, [scored_as(labels[t], space) for t in np.repeat(true, counts)],
-                     [scored_as(labels[a], space) for a in np.repeat(answered, counts)],
-                     [None] * int(counts.sum())).report()
-    return {"benchmark": "ravdess_voice", "model": f"{name} ({title}, pooled)", "source": f"{name}/config.json",
-            **{m: {"mean": pooled[m], "std": None} for m in ("WA", "UA", "WF1", "UF1")},
-            "folds": int(report.get("n_reports", 1)), "served_protocol": True}
+    pooled = Answers(
+        space,
+        [scored_as(labels[t], space) for t in np.repeat(true, counts)],
+        [scored_as(labels[a], space) for a in np.repeat(answered, counts)],
+        [None] * int(counts.sum()),
+    ).report()
+    return {
+        "benchmark": "ravdess_voice",
+        "model": f"{name} ({title}, pooled)",
+        "source": f"{name}/config.json",
+        **{m: {"mean": pooled[m], "std": None} for m in ("WA", "UA", "WF1", "UF1")},
+        "folds": int(report.get("n_reports", 1)),
+        "served_protocol": True,
+    }
 
 
 # --- cross-corpus: TESS -----------------------------------------------------------------------------
 
-def tess_answers(loaded: LoadedModel, samples: Sequence[Sample], halves: Sequence[str] = TESS_HALVES) -> dict[str, tuple]:
+
+def tess_answers(
+    loaded: LoadedModel, samples: Sequence[Sample], halves: Sequence[str] = TESS_HALVES
+) -> dict[str, tuple]:
     """``{half: (Answers, about)}`` of a model on each of the TESS ``halves``; words models read
     Whisper's words of each clip, as in the app."""
     from emodemo.serving.evaluation import answer
+
     return {half: answer(loaded, [s for s in samples if s.split == half], "tess", transcribe=True) for half in halves}
 
 
 # --- robustness: the RAVDESS test folds, perturbed --------------------------------------------------
+
 
 def robustness_folder() -> Path:
     """Where the perturbed clips are written: the cache folder, under a digest of the code that
@@ -149,14 +182,19 @@ def robustness_folder() -> Path:
     Import statements are left out of the digest: a module moving to another folder changes no clip."""
     from emodemo.core.files import cache_dir
     from emodemo.inputs import augment
+
     code = _without_imports(inspect.getsource(augment)) + _without_imports(inspect.getsource(robustness_set))
     return cache_dir() / "robustness" / hashlib.sha256(code.encode()).hexdigest()[:16]
 
 
 def _without_imports(source: str) -> str:
     """``source`` without the lines of its import statements (at any depth)."""
-    skip = {line for node in ast.walk(ast.parse(source)) if isinstance(node, (ast.Import, ast.ImportFrom))
-            for line in range(node.lineno, node.end_lineno + 1)}
+    skip = {
+        line
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        for line in range(node.lineno, node.end_lineno + 1)
+    }
     return "".join(line for number, line in enumerate(source.splitlines(keepends=True), 1) if number not in skip)
 
 
@@ -190,20 +228,24 @@ def robustness_set(samples: Sequence[Sample], fold, folder: Path) -> dict[str, l
             path = folder / fold.name / re.sub(r"[^a-z0-9+-]+", "_", condition.lower()) / f"{sample.id}.flac"
             if not path.exists():
                 wave = load_audio(sample.audio) if wave is None else wave
-                write_atomically(path, lambda tmp, w=perturb(wave): soundfile.write(
-                    tmp, w, SAMPLE_RATE, subtype="PCM_24", format="FLAC"))
+                write_atomically(
+                    path,
+                    lambda tmp, w=perturb(wave): soundfile.write(tmp, w, SAMPLE_RATE, subtype="PCM_24", format="FLAC"),
+                )
             out.setdefault(condition, []).append(replace(sample, audio=path))
     return out
 
 
-def robustness(name: str, loaded: LoadedModel, sets: dict[str, dict[str, list[Sample]]],
-               checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
+def robustness(
+    name: str, loaded: LoadedModel, sets: dict[str, dict[str, list[Sample]]], checkpoints: Path = CHECKPOINTS
+) -> dict[str, Any]:
     """Scores on the robustness sets (``{fold: {condition: samples}}``), answers pooled over the
     folds this model can be scored on: those it has a fold model of, or every fold when it trained
     on no RAVDESS speaker. ``{"folds", "conditions": {condition: report}}``, or ``{"status":
     NO_FOLD_MODELS}`` (``NOT_RUN`` when no set was built)."""
     from emodemo.serving.evaluation import answer
     from emodemo.serving.pipeline import load_models
+
     if not sets:
         return {"status": NOT_RUN}
     card = loaded.meta.get("data_card") or {}
@@ -224,18 +266,31 @@ def robustness(name: str, loaded: LoadedModel, sets: dict[str, dict[str, list[Sa
 
 # --- everything, for bench/generalisation.py -------------------------------------------------------
 
-def evaluate_model(name: str, tess: Sequence[Sample], sets: dict[str, dict[str, list[Sample]]],
-                   halves: Sequence[str] = TESS_HALVES, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
+
+def evaluate_model(
+    name: str,
+    tess: Sequence[Sample],
+    sets: dict[str, dict[str, list[Sample]]],
+    halves: Sequence[str] = TESS_HALVES,
+    checkpoints: Path = CHECKPOINTS,
+) -> dict[str, Any]:
     """One served model on every benchmark: ``in_corpus`` rows, ``tess_choose`` and ``tess_report``
     (each a report with what was scored, or ``{"status": NOT_RUN}`` for a half not in ``halves``),
     and ``robustness``."""
     from emodemo.serving.pipeline import load_models, reads
+
     loaded = load_models([name], checkpoints)[0]
     scored = tess_answers(loaded, tess, halves)
-    return {"model": name, "reads": list(reads(loaded)), "in_corpus": in_corpus(name, loaded.meta, checkpoints),
-            **{f"tess_{half}": {**scored[half][0].report(), **scored[half][1]} if half in scored else {"status": NOT_RUN}
-               for half in TESS_HALVES},
-            "robustness": robustness(name, loaded, sets, checkpoints)}
+    return {
+        "model": name,
+        "reads": list(reads(loaded)),
+        "in_corpus": in_corpus(name, loaded.meta, checkpoints),
+        **{
+            f"tess_{half}": {**scored[half][0].report(), **scored[half][1]} if half in scored else {"status": NOT_RUN}
+            for half in TESS_HALVES
+        },
+        "robustness": robustness(name, loaded, sets, checkpoints),
+    }
 
 
 def robustness_folds(models: Sequence[str], checkpoints: Path = CHECKPOINTS) -> list[str]:
@@ -243,19 +298,29 @@ def robustness_folds(models: Sequence[str], checkpoints: Path = CHECKPOINTS) -> 
     return sorted({fold for name in models for fold in fold_checkpoints(name, checkpoints)})
 
 
-def run(tess_root: Path, ravdess_root: Path, models: Sequence[str] | None = None, with_robustness: bool = True,
-        halves: Sequence[str] = TESS_HALVES, checkpoints: Path = CHECKPOINTS) -> dict[str, Any]:
+def run(
+    tess_root: Path,
+    ravdess_root: Path,
+    models: Sequence[str] | None = None,
+    with_robustness: bool = True,
+    halves: Sequence[str] = TESS_HALVES,
+    checkpoints: Path = CHECKPOINTS,
+) -> dict[str, Any]:
     """Every served model (or ``models``) on every benchmark (:func:`evaluate_model`), with the
     protocol; JSON-ready. Without ``with_robustness`` no robustness set is built, and TESS halves
     not in ``halves`` are not scored (each says "not run")."""
     from emodemo import data
     from emodemo.data.splits import RAVDESS_KFOLD, SPLITS_DIR, load_splits
+
     models = list(models or served_models(checkpoints))
     wanted = robustness_folds(models, checkpoints) if with_robustness else []
     ravdess = data.load("ravdess", ravdess_root) if wanted else []
     folder = robustness_folder()
-    sets = {fold.name: robustness_set(ravdess, fold, folder)
-            for fold in load_splits(SPLITS_DIR / RAVDESS_KFOLD) if fold.name in wanted}
+    sets = {
+        fold.name: robustness_set(ravdess, fold, folder)
+        for fold in load_splits(SPLITS_DIR / RAVDESS_KFOLD)
+        if fold.name in wanted
+    }
     tess = data.load("tess", tess_root)
     scored = [evaluate_model(name, tess, sets, halves, checkpoints) for name in models]
     for model in scored if not with_robustness else []:
@@ -275,34 +340,43 @@ def merged(saved: dict, new: dict, served: Sequence[str]) -> dict:
 PROTOCOL = {
     "classes": "7 (neutral, happy, sad, angry, fearful, disgust, surprised; RAVDESS calm counted as neutral)",
     "metrics": "WA = accuracy, UA = mean per-class recall, WF1 / UF1 = support-weighted / macro F1; collapse = "
-               "share of clips given the single most frequent answer",
+    "share of clips given the single most frequent answer",
     "ravdess_cv": "committed results: actors 01-20, the committed 5 folds by actor (14 train / 2 validation / 4 "
-                  "test actors), one run per fold, mean ± std over the test folds (a checkpoint with no committed "
-                  "row: its card's cross-validation, test folds pooled, no std)",
+    "test actors), one run per fold, mean ± std over the test folds (a checkpoint with no committed "
+    "row: its card's cross-validation, test folds pooled, no std)",
     "tess": "TESS, 2 female speakers (OAF 64, YAF 26), 7 emotions; choose half = the first 25 of the 50 words "
-            "(sorted), 350 clips, for choosing models; report half = the last 25, 350 clips, scored once per "
-            "final choice; never trained on; words models read Whisper tiny.en's transcript",
+    "(sorted), 350 clips, for choosing models; report half = the last 25, 350 clips, scored once per "
+    "final choice; never trained on; words models read Whisper tiny.en's transcript",
     "robustness": "each robustness fold's 4 test actors (240 clips), clean and level -20 / +20 dB, white noise "
-                  "10 dB SNR, babble 5 dB SNR (6 clips of the fold's other test actors), telephone band "
-                  "(emodemo.inputs.augment.robustness_conditions); scored by that fold's model, words from Whisper's "
-                  "transcript of the perturbed clip; answers pooled over the folds",
+    "10 dB SNR, babble 5 dB SNR (6 clips of the fold's other test actors), telephone band "
+    "(emodemo.inputs.augment.robustness_conditions); scored by that fold's model, words from Whisper's "
+    "transcript of the perturbed clip; answers pooled over the folds",
 }
 
 
 # --- the table ---------------------------------------------------------------------------------------
 
 CONDITION_COLUMNS = ("level -20 dB", "level +20 dB", "white noise 10 dB", "babble 5 dB", "telephone band")
-_SHORT = {"ravdess_voice": "voice", "ravdess_real": "real pairs", "ravdess_constructed": "constructed pairs",
-          "ravdess_mixed_real": "mixed, real half", "ravdess_mixed_constructed": "mixed, constructed half",
-          "goemotions": "GoEmotions test", "meld": "MELD dev"}
+_SHORT = {
+    "ravdess_voice": "voice",
+    "ravdess_real": "real pairs",
+    "ravdess_constructed": "constructed pairs",
+    "ravdess_mixed_real": "mixed, real half",
+    "ravdess_mixed_constructed": "mixed, constructed half",
+    "goemotions": "GoEmotions test",
+    "meld": "MELD dev",
+}
 
 
 def _in_corpus_cell(rows: list[dict]) -> str:
     """Each committed row's UA: "real pairs 37.1 ± 1.8 · constructed pairs 60.4 ± 3.9 †" (†: a run
     trained on another pairing than the served checkpoint)."""
     from emodemo.reports.comparison import cell
-    return " · ".join(f"{_SHORT.get(r['benchmark'], r['benchmark'])} {cell(r['UA'])}"
-                      + ("" if r["served_protocol"] else " †") for r in rows)
+
+    return " · ".join(
+        f"{_SHORT.get(r['benchmark'], r['benchmark'])} {cell(r['UA'])}" + ("" if r["served_protocol"] else " †")
+        for r in rows
+    )
 
 
 def _percent(value: float) -> str:
@@ -322,9 +396,10 @@ def _robustness_cells(robust: dict) -> list[str]:
         return [robust["status"]] + [""] * (len(CONDITION_COLUMNS) + 1)
     clean = robust["conditions"]["clean"]
     genders = " / ".join(_percent(clean["by_gender"][g]["UA"]) for g in ("male", "female"))
-    return ([f"{_percent(clean['UA'])} ({_percent(clean['collapse'])})", genders]
-            + [f"{_percent(robust['conditions'][c]['UA'])} ({_percent(robust['conditions'][c]['collapse'])})"
-               for c in CONDITION_COLUMNS])
+    return [f"{_percent(clean['UA'])} ({_percent(clean['collapse'])})", genders] + [
+        f"{_percent(robust['conditions'][c]['UA'])} ({_percent(robust['conditions'][c]['collapse'])})"
+        for c in CONDITION_COLUMNS
+    ]
 
 
 def markdown_table(result: dict, report_half: bool = False) -> str:
@@ -335,18 +410,33 @@ def markdown_table(result: dict, report_half: bool = False) -> str:
     if report_half:
         tess += ["TESS report: UA", "TESS report: collapse (answer)"]
     folds = ", ".join(result["robustness_folds"]) or "none"
-    head = ["model", "reads", "RAVDESS CV: UA", *tess, f"RAVDESS test folds ({folds}), clean: UA (collapse)",
-            "clean: UA male / female", *(f"{c}: UA (collapse)" for c in CONDITION_COLUMNS)]
+    head = [
+        "model",
+        "reads",
+        "RAVDESS CV: UA",
+        *tess,
+        f"RAVDESS test folds ({folds}), clean: UA (collapse)",
+        "clean: UA male / female",
+        *(f"{c}: UA (collapse)" for c in CONDITION_COLUMNS),
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for m in result["models"]:
-        cells = [f"`{m['model']}`", " + ".join(m["reads"]), _in_corpus_cell(m["in_corpus"]), *_tess_cells(m["tess_choose"])]
+        cells = [
+            f"`{m['model']}`",
+            " + ".join(m["reads"]),
+            _in_corpus_cell(m["in_corpus"]),
+            *_tess_cells(m["tess_choose"]),
+        ]
         if report_half:
             cells += _tess_cells(m["tess_report"])
         lines.append("| " + " | ".join(cells + _robustness_cells(m["robustness"])) + " |")
     p = result["protocol"]
-    lines += ["", f"Classes: {p['classes']}. Metrics: {p['metrics']}. RAVDESS CV: {p['ravdess_cv']}; † a run "
-              f"trained on another pairing than the served checkpoint. TESS: {p['tess']}"
-              + ("" if report_half else " (the report half is saved apart and shown with `--report`)")
-              + f". Robustness: {p['robustness']}; \"{NO_FOLD_MODELS}\": the model has no model of a fold whose "
-              "test actors it never trained on."]
+    lines += [
+        "",
+        f"Classes: {p['classes']}. Metrics: {p['metrics']}. RAVDESS CV: {p['ravdess_cv']}; † a run "
+        f"trained on another pairing than the served checkpoint. TESS: {p['tess']}"
+        + ("" if report_half else " (the report half is saved apart and shown with `--report`)")
+        + f'. Robustness: {p["robustness"]}; "{NO_FOLD_MODELS}": the model has no model of a fold whose '
+        "test actors it never trained on.",
+    ]
     return "\n".join(lines)

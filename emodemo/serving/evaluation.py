@@ -1,4 +1,5 @@
 """Score a trained checkpoint on a labelled dataset folder (``python -m emodemo evaluate``)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
@@ -30,9 +31,11 @@ def select_split(samples: list, split: str, meta: dict) -> list:
     if split == "unseen":
         unseen = [s for s in samples if s.speaker not in seen_speakers(meta)]
         if not unseen:
-            raise ValueError(f"every speaker of these {len(samples)} samples was in the checkpoint's training "
-                             "or validation data: there is nothing unseen to test on (use --split all to "
-                             "score them anyway, knowing the number is optimistic)")
+            raise ValueError(
+                f"every speaker of these {len(samples)} samples was in the checkpoint's training "
+                "or validation data: there is nothing unseen to test on (use --split all to "
+                "score them anyway, knowing the number is optimistic)"
+            )
         return unseen
     chosen = [s for s in samples if s.split == split]
     if not chosen:
@@ -65,12 +68,13 @@ class Answers:
     """A model's answers to labelled samples, in :func:`scoring_labels`' classes (``space``): the
     true and answered class names and each sample's ``meta["gender"]`` (None when not known), all
     ``[n]``. Answers of the same model's folds pool with ``+``."""
+
     space: list[str]
     true: list[str]
     answers: list[str]
     genders: list[str | None]
 
-    def __add__(self, other: "Answers") -> "Answers":
+    def __add__(self, other: Answers) -> Answers:
         if other.space != self.space:
             raise ValueError(f"cannot pool answers scored on {self.space} with answers scored on {other.space}")
         return Answers(self.space, self.true + other.true, self.answers + other.answers, self.genders + other.genders)
@@ -81,9 +85,14 @@ class Answers:
         report = scores_with_collapse(self.true, self.answers, self.space)
         genders = sorted({g for g in self.genders if g})
         if genders:
-            report["by_gender"] = {g: scores_with_collapse([t for t, h in zip(self.true, self.genders) if h == g],
-                                                           [a for a, h in zip(self.answers, self.genders) if h == g],
-                                                           self.space) for g in genders}
+            report["by_gender"] = {
+                g: scores_with_collapse(
+                    [t for t, h in zip(self.true, self.genders) if h == g],
+                    [a for a, h in zip(self.answers, self.genders) if h == g],
+                    self.space,
+                )
+                for g in genders
+            }
         return report
 
 
@@ -110,35 +119,50 @@ def answer(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | 
 
     usable, skipped, relabelled, transcribed = readable(loaded, samples, dataset, transcribe)
     fields = needed_fields(loaded)
-    probs, targets = predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
+    probs, targets = predict(
+        loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
+    )
     space = scoring_labels(loaded.labels)
-    answers = Answers(space, [scored_as(loaded.labels[t], space) for t in targets],
-                      [scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)],
-                      [s.meta.get("gender") for s in usable])
+    answers = Answers(
+        space,
+        [scored_as(loaded.labels[t], space) for t in targets],
+        [scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)],
+        [s.meta.get("gender") for s in usable],
+    )
     speakers = sorted({s.speaker for s in usable if s.speaker})
-    about = dict(model=loaded.name, n_samples=len(usable), n_skipped_labels=skipped,
-                 n_relabelled=relabelled, classes=classes_note(loaded.labels, space),
-                 text=("Whisper transcripts" if transcribed else "the dataset's") if "text" in fields else None,
-                 speakers=speakers, seen_speakers=sorted(seen_speakers(loaded.meta) & set(speakers)))
+    about = dict(
+        model=loaded.name,
+        n_samples=len(usable),
+        n_skipped_labels=skipped,
+        n_relabelled=relabelled,
+        classes=classes_note(loaded.labels, space),
+        text=("Whisper transcripts" if transcribed else "the dataset's") if "text" in fields else None,
+        speakers=speakers,
+        seen_speakers=sorted(seen_speakers(loaded.meta) & set(speakers)),
+    )
     return answers, about
 
 
-def readable(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | None = None) -> tuple[list, int, int, bool]:
+def readable(
+    loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | None = None
+) -> tuple[list, int, int, bool]:
     """The samples as the checkpoint reads them (see :func:`answer`): ``(usable samples, how many
     were skipped for a label it has no class for, how many were relabelled, whether the words are
     Whisper's)``."""
     fields = needed_fields(loaded)
     if transcribe is None:
-        transcribe = loaded.meta.get("data_card", {}).get("pairing") == REAL_PAIRING_NAME or \
-            all(s.text is None for s in samples)
+        transcribe = loaded.meta.get("data_card", {}).get("pairing") == REAL_PAIRING_NAME or all(
+            s.text is None for s in samples
+        )
     transcribed = transcribe and "text" in fields and any(s.audio is not None for s in samples)
     if transcribed:  # the words as the model trained on them, or as the app hears a user's clip: Whisper's
         samples = with_transcripts(samples)
     samples = [replace(s, **{f: None for f in ("audio", "text") if f not in fields}) for s in samples]
     missing = [m for m in fields if not any(getattr(s, m) is not None for s in samples)]
     if missing:
-        raise ValueError(f"{loaded.name} needs {' and '.join(missing)}, and these {len(samples)} {dataset} "
-                         "samples have none")
+        raise ValueError(
+            f"{loaded.name} needs {' and '.join(missing)}, and these {len(samples)} {dataset} samples have none"
+        )
     samples = [s for s in samples if all(getattr(s, m) is not None for m in fields)]
     known = set(loaded.labels)
     samples, relabelled = in_label_space(samples, known)
@@ -165,11 +189,15 @@ def calibrate_checkpoint(model: str | Path, dataset: str, root: str | Path) -> d
     folder = Path(model) if Path(model).is_dir() else CHECKPOINTS / str(model)
     loaded = load_models([str(folder)])[0]
     card = loaded.meta.get("data_card", {})
-    if dataset in TEXT_BENCHMARKS and card.get("dataset") == dataset:     # a words model: its validation part
+    if dataset in TEXT_BENCHMARKS and card.get("dataset") == dataset:  # a words model: its validation part
         samples, speakers = text_benchmark_parts(dataset, root)[1], [f"the validation part of {dataset}"]
-    elif dataset == "fer2013" and card.get("dataset") == dataset:          # faces without speakers: its validation images
+    elif dataset == "fer2013" and card.get("dataset") == dataset:  # faces without speakers: its validation images
         from emodemo.recipes.fer_cnn import split
-        samples, speakers = split(data.load(dataset, root))[1], ["FER-2013's validation images (the epoch was chosen on them)"]
+
+        samples, speakers = (
+            split(data.load(dataset, root))[1],
+            ["FER-2013's validation images (the epoch was chosen on them)"],
+        )
     else:
         speakers = card.get("validation_speakers")
         if not speakers:
@@ -178,10 +206,19 @@ def calibrate_checkpoint(model: str | Path, dataset: str, root: str | Path) -> d
         if not samples:
             raise ValueError(f"{root} holds none of {model}'s validation speakers ({', '.join(speakers)})")
     usable, *_ = readable(loaded, samples, dataset, transcribe=dataset not in TEXT_BENCHMARKS and dataset != "fer2013")
-    probs, targets = predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
-    calibration = dict(calibrated_on(probs, targets, speakers), pairs="the lines" if dataset in TEXT_BENCHMARKS else
-                       "the face images" if dataset == "fer2013" else
-                       "real (each clip with its own words)" if "text" in needed_fields(loaded) else "the clips")
+    probs, targets = predict(
+        loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
+    )
+    calibration = dict(
+        calibrated_on(probs, targets, speakers),
+        pairs="the lines"
+        if dataset in TEXT_BENCHMARKS
+        else "the face images"
+        if dataset == "fer2013"
+        else "real (each clip with its own words)"
+        if "text" in needed_fields(loaded)
+        else "the clips",
+    )
     set_calibration(folder, calibration)
     return calibration
 
@@ -201,16 +238,19 @@ def scored_as(label: str, space: list[str]) -> str:
 def classes_note(labels: list[str], space: list[str]) -> str:
     """How the scores count classes, for the report: "7 (calm counted as neutral)" and the like."""
     merged = [label for label in labels if label not in space]
-    return f"{len(space)}" + (f" ({', '.join(merged)} counted as {', '.join(scored_as(m, space) for m in merged)})"
-                              if merged else "")
+    return f"{len(space)}" + (
+        f" ({', '.join(merged)} counted as {', '.join(scored_as(m, space) for m in merged)})" if merged else ""
+    )
 
 
 def scores_with_collapse(true: list[str], answers: list[str], space: list[str]) -> dict[str, Any]:
     """:func:`~emodemo.core.metrics.classification_report` of label names, plus ``collapse``: the share
     of items given the single most frequent answer, and that answer (``most_frequent_answer``)."""
     report = classification_report(true, answers, space)
-    predicted = np.asarray(report["confusion_matrix"]).sum(axis=0)     # [C] how often each class is answered
-    report.update(collapse=float(predicted.max() / predicted.sum()), most_frequent_answer=space[int(predicted.argmax())])
+    predicted = np.asarray(report["confusion_matrix"]).sum(axis=0)  # [C] how often each class is answered
+    report.update(
+        collapse=float(predicted.max() / predicted.sum()), most_frequent_answer=space[int(predicted.argmax())]
+    )
     return report
 
 
@@ -227,21 +267,29 @@ def with_transcripts(samples: list) -> list:
 def in_label_space(samples: list, known: set[str]) -> tuple[list, int]:
     """Labels outside a model's classes moved to their canonical class when the model has it
     (RAVDESS "calm" -> "neutral" for a 7-class model); returns the samples and how many moved."""
-    moved = [replace(s, label=to_canonical(s.label)) if s.label not in known and to_canonical(s.label) in known
-             else s for s in samples]
+    moved = [
+        replace(s, label=to_canonical(s.label)) if s.label not in known and to_canonical(s.label) in known else s
+        for s in samples
+    ]
     return moved, sum(a is not b for a, b in zip(samples, moved))
 
 
 def format_report(report: dict) -> str:
     """The report as a few lines: what was scored, WA / UA / WF1 / UF1, the collapse and each gender's UA."""
-    lines = [f"{report['model']} on {report['dataset']} ({report['split']}, {report['n_samples']} samples, "
-             f"{len(report['speakers'])} speakers, {report['classes']} classes)"]
+    lines = [
+        f"{report['model']} on {report['dataset']} ({report['split']}, {report['n_samples']} samples, "
+        f"{len(report['speakers'])} speakers, {report['classes']} classes)"
+    ]
     if report["seen_speakers"]:
-        lines.append(f"WARNING: {len(report['seen_speakers'])} of these speakers were in the training or "
-                     "validation data; "
-                     "use --split unseen for an honest number")
+        lines.append(
+            f"WARNING: {len(report['seen_speakers'])} of these speakers were in the training or "
+            "validation data; "
+            "use --split unseen for an honest number"
+        )
     lines += [f"  {k}: {report[k]:.3f}" for k in ("WA", "UA", "WF1", "UF1")]
     lines.append(f"  collapse: {report['collapse']:.3f} of the samples answered {report['most_frequent_answer']!r}")
-    lines += [f"  {gender}: UA {r['UA']:.3f}, collapse {r['collapse']:.3f} ({r['n']} samples)"
-              for gender, r in report.get("by_gender", {}).items()]
+    lines += [
+        f"  {gender}: UA {r['UA']:.3f}, collapse {r['collapse']:.3f} ({r['n']} samples)"
+        for gender, r in report.get("by_gender", {}).items()
+    ]
     return "\n".join(lines)

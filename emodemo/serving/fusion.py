@@ -19,17 +19,18 @@ Two fusions:
   voice. ``s_m`` are the user's slider weights (1 = as learned, 0 = ignore a modality); a modality
   the stacker never saw (the face) joins as ``s_face log p_face`` (a product of experts).
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
 from emodemo.core.labels import CANONICAL7, to_canonical
 
-FLOOR = 1e-4   # probabilities are floored before the log: one expert's 0 must not veto a class
+FLOOR = 1e-4  # probabilities are floored before the log: one expert's 0 must not veto a class
 
 MODALITY_NAMES = {"audio": "voice", "text": "words", "face": "face"}
 
@@ -92,26 +93,41 @@ class Stacker:
         self.about = about
 
     @classmethod
-    def fit(cls, answers: Sequence[Mapping[str, Mapping[str, float]]], truth: Sequence[str],
-            modalities: Sequence[str], c: float = 1.0, about: str = "") -> "Stacker":
+    def fit(
+        cls,
+        answers: Sequence[Mapping[str, Mapping[str, float]]],
+        truth: Sequence[str],
+        modalities: Sequence[str],
+        c: float = 1.0,
+        about: str = "",
+    ) -> Stacker:
         """Multinomial logistic regression (L2, inverse strength ``c``) of ``truth`` on the experts'
         log-probabilities; ``answers[i][modality]`` is clip i's canonical answer of each modality."""
         from sklearn.linear_model import LogisticRegression
-        x = np.stack([np.concatenate([_log_probs(a[m]) for m in modalities]) for a in answers])   # [N, 7M]
+
+        x = np.stack([np.concatenate([_log_probs(a[m]) for m in modalities]) for a in answers])  # [N, 7M]
         y = np.array([CANONICAL7.index(t) for t in truth])
         missing = sorted(set(range(len(CANONICAL7))) - set(y))
         if missing:
-            raise ValueError(f"the stacker needs every class among its training clips; none of {[CANONICAL7[i] for i in missing]}")
+            raise ValueError(
+                f"the stacker needs every class among its training clips; none of {[CANONICAL7[i] for i in missing]}"
+            )
         model = LogisticRegression(C=c, max_iter=2000).fit(x, y)
         return cls(modalities, model.coef_, model.intercept_, about)
 
     @classmethod
-    def fit_weights(cls, answers: Sequence[Mapping[str, Mapping[str, float]]], truth: Sequence[str],
-                    modalities: Sequence[str], about: str = "") -> "Stacker":
+    def fit_weights(
+        cls,
+        answers: Sequence[Mapping[str, Mapping[str, float]]],
+        truth: Sequence[str],
+        modalities: Sequence[str],
+        about: str = "",
+    ) -> Stacker:
         """The low-capacity stacker: one weight per modality and one bias per class,
         ``z = b + sum_m a_m log p_m`` (``A_m = a_m I``), fitted by maximum likelihood (LBFGS);
         ``M + 7`` numbers instead of ``49 M + 7``, for when few held-out clips are at hand."""
         import torch
+
         x = torch.tensor(np.stack([np.stack([_log_probs(a[m]) for m in modalities]) for a in answers]))  # [N, M, 7]
         y = torch.tensor([CANONICAL7.index(t) for t in truth])
         weights = torch.ones(len(modalities), dtype=torch.float64, requires_grad=True)
@@ -126,11 +142,12 @@ class Stacker:
 
         optimiser.step(closure)
         a = weights.detach().numpy()
-        matrices = np.concatenate([w * np.eye(len(CANONICAL7)) for w in a], axis=1)         # [7, 7M]
+        matrices = np.concatenate([w * np.eye(len(CANONICAL7)) for w in a], axis=1)  # [7, 7M]
         return cls(modalities, matrices, bias.detach().numpy(), about)
 
-    def __call__(self, answers: Mapping[str, Mapping[str, float]],
-                 scales: Mapping[str, float] | None = None) -> dict[str, float]:
+    def __call__(
+        self, answers: Mapping[str, Mapping[str, float]], scales: Mapping[str, float] | None = None
+    ) -> dict[str, float]:
         """Fused canonical probabilities; ``scales[modality]`` (default 1) multiplies each
         modality's term. Modalities that did not answer are left out (their term is 0)."""
         scales = dict(scales or {})
@@ -140,9 +157,9 @@ class Stacker:
         used = 0
         for k, modality in enumerate(self.modalities):
             if modality in answers and scales.get(modality, 1.0) > 0:
-                z += scales.get(modality, 1.0) * self.weights[:, 7 * k:7 * (k + 1)] @ _log_probs(answers[modality])
+                z += scales.get(modality, 1.0) * self.weights[:, 7 * k : 7 * (k + 1)] @ _log_probs(answers[modality])
                 used += 1
-        for modality, answer in answers.items():   # experts it never learnt about: a product of experts
+        for modality, answer in answers.items():  # experts it never learnt about: a product of experts
             if modality not in self.modalities and scales.get(modality, 1.0) > 0:
                 z += scales.get(modality, 1.0) * _log_probs(answer)
                 used += 1
@@ -154,13 +171,24 @@ class Stacker:
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"modalities": list(self.modalities), "labels": list(CANONICAL7),
-                                    "weights": self.weights.tolist(), "bias": self.bias.tolist(),
-                                    "about": self.about}, indent=1) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(
+                {
+                    "modalities": list(self.modalities),
+                    "labels": list(CANONICAL7),
+                    "weights": self.weights.tolist(),
+                    "bias": self.bias.tolist(),
+                    "about": self.about,
+                },
+                indent=1,
+            )
+            + "\n",
+            encoding="utf-8",
+        )
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "Stacker":
+    def load(cls, path: str | Path) -> Stacker:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("labels") != list(CANONICAL7):
             raise ValueError(f"{path} fuses labels {data.get('labels')}, not the canonical 7")

@@ -4,16 +4,17 @@
 then decodes a clip, checks it is usable, transcribes it and asks each model, timing each stage.
 Problems with the clip raise :class:`ClipError`, whose message is meant for the user.
 """
+
 from __future__ import annotations
 
 import functools
 import logging
 import re
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -25,11 +26,11 @@ from emodemo.recipes import Recipe, explains, hook, reads_faces
 log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}  # files whose frames the face models read
-FACE_FPS = 5.0      # face frames sampled per second of video
+FACE_FPS = 5.0  # face frames sampled per second of video
 # Below this median word confidence Whisper tiny.en was mostly guessing: 0.6 % of RAVDESS's acted
 # English clips fall under it, synthetic German and Spanish speech do (0.42, 0.22).
 UNSURE_WORDS = 0.6
-MIN_SECONDS = 0.5   # shorter clips hold less than a word
+MIN_SECONDS = 0.5  # shorter clips hold less than a word
 SOUND_AND_WORDS = {"audio", "text"}  # what a voice clip gives the models
 
 
@@ -40,11 +41,11 @@ class ClipError(ValueError):
 @dataclass
 class Prediction:
     model: str
-    ranking: list[tuple[str, float]]          # (emotion, probability), most likely first
+    ranking: list[tuple[str, float]]  # (emotion, probability), most likely first
     modalities: tuple[str, ...]
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # what else the model returned, batch axis
-                                              # dropped: e.g. nmt_attention's "attention" [words, audio states]
-    unsure_below: float | None = None         # the checkpoint's calibrated "unsure" line (None: it has none)
+    # dropped: e.g. nmt_attention's "attention" [words, audio states]
+    unsure_below: float | None = None  # the checkpoint's calibrated "unsure" line (None: it has none)
 
     @property
     def top(self) -> str:
@@ -59,13 +60,13 @@ class Prediction:
 
 @dataclass
 class Analysis:
-    duration: float                            # seconds analysed
-    transcript: object | None                  # emodemo.speech.asr.Transcript, None when not asked for
+    duration: float  # seconds analysed
+    transcript: object | None  # emodemo.speech.asr.Transcript, None when not asked for
     predictions: dict[str, Prediction]
-    timings: dict[str, float]                  # stage -> seconds
+    timings: dict[str, float]  # stage -> seconds
     device: str
     notes: list[str] = field(default_factory=list)
-    wave: np.ndarray | None = None             # the samples analysed (16 kHz), for figures
+    wave: np.ndarray | None = None  # the samples analysed (16 kHz), for figures
 
 
 @dataclass
@@ -84,12 +85,13 @@ def discover(checkpoints: Path = CHECKPOINTS) -> list[str]:
     are not served."""
     from emodemo.recipes import names
     from emodemo.training.checkpoint import read_checkpoint_config
+
     known = set(names())
     found = []
     for config in Path(checkpoints).glob("**/config.json"):
         try:
             model_name = read_checkpoint_config(config.parent)["model_name"]
-        except (ValueError, KeyError):      # not one of ours
+        except (ValueError, KeyError):  # not one of ours
             continue
         relative = config.parent.relative_to(checkpoints)
         if model_name in known and not any(re.fullmatch(r"fold\d+", part) for part in relative.parts):
@@ -100,19 +102,21 @@ def discover(checkpoints: Path = CHECKPOINTS) -> list[str]:
 def reads(m: LoadedModel) -> tuple[str, ...]:
     """What a loaded model reads: "audio", "text" and/or "face" (its recipe's ``reads(meta)`` hook,
     :mod:`emodemo.recipes.contract`: the checkpoint may decide, e.g. a text-only variant)."""
-    if reads_faces(m.recipe):                                 # a face model (see Pipeline.face_models)
+    if reads_faces(m.recipe):  # a face model (see Pipeline.face_models)
         return ("face",)
     return tuple(hook(m.recipe, "reads")(m.meta))
 
 
-def load_models(names: Sequence[str] | None = None, checkpoints: Path = CHECKPOINTS,
-                device: torch.device | None = None) -> list[LoadedModel]:
+def load_models(
+    names: Sequence[str] | None = None, checkpoints: Path = CHECKPOINTS, device: torch.device | None = None
+) -> list[LoadedModel]:
     """Load checkpoints (safetensors + JSON; never code from the files). ``names`` are folders
     relative to ``checkpoints`` (as :func:`discover` gives them) or paths; each model is called by
     that relative name, or by its folder's name when given as a path elsewhere."""
     from emodemo.models import REGISTRY
     from emodemo.recipes import get_recipe
     from emodemo.training.checkpoint import load_checkpoint
+
     loaded = []
     for name in names if names is not None else discover(checkpoints):
         inside = not Path(name).is_dir()
@@ -127,10 +131,17 @@ def load_models(names: Sequence[str] | None = None, checkpoints: Path = CHECKPOI
 class Pipeline:
     """Transcriber + every trained model, loaded once; :meth:`analyse` answers for one clip."""
 
-    def __init__(self, models: Sequence[str] | None = None, checkpoints: Path = CHECKPOINTS,
-                 transcribe: bool = True, asr_backend: str | None = None, asr_model: str = "tiny.en",
-                 max_seconds: float = MAX_SECONDS):
+    def __init__(
+        self,
+        models: Sequence[str] | None = None,
+        checkpoints: Path = CHECKPOINTS,
+        transcribe: bool = True,
+        asr_backend: str | None = None,
+        asr_model: str = "tiny.en",
+        max_seconds: float = MAX_SECONDS,
+    ):
         from emodemo.core.device import pick_device
+
         self.device = pick_device()
         self.max_seconds = max_seconds
         self.asr_backend, self.asr_model = asr_backend, asr_model
@@ -141,6 +152,7 @@ class Pipeline:
             m.recipe.prepare(m.meta.get("input_spec"))
         if transcribe:  # load Whisper now, not on the first user's request
             from emodemo.speech.asr import load_model
+
             load_model(asr_backend, asr_model)
 
     @property
@@ -169,6 +181,7 @@ class Pipeline:
         (:func:`emodemo.reports.headline.expert_score`, :mod:`emodemo.serving.fusion`)."""
         from emodemo.reports.headline import expert_score
         from emodemo.serving.fusion import choose_experts
+
         return choose_experts(self.models, self.reads, lambda m: expert_score(m.meta, self.reads(m)))
 
     @functools.cached_property
@@ -176,13 +189,18 @@ class Pipeline:
         """The learned fusion (:class:`emodemo.serving.fusion.Stacker`) when one was fitted for the served
         experts (``checkpoints/fusion/stacker.json``), else None (the weighted mean fuses)."""
         from emodemo.serving.fusion import Stacker
+
         path = self.checkpoints / "fusion" / "stacker.json"
         if not path.is_file():
             return None
         stacker = Stacker.load(path)
         if not set(stacker.modalities) <= set(self.experts):
-            log.warning("%s fuses %s, but the served experts are %s: using the weighted mean", path,
-                        stacker.modalities, sorted(self.experts))
+            log.warning(
+                "%s fuses %s, but the served experts are %s: using the weighted mean",
+                path,
+                stacker.modalities,
+                sorted(self.experts),
+            )
             return None
         return stacker
 
@@ -190,13 +208,18 @@ class Pipeline:
         """The fused canonical answer: the learned stacker with ``weights`` scaling each modality's
         term when there is one, else the weighted mean (:mod:`emodemo.serving.fusion`)."""
         from emodemo.serving.fusion import fuse
+
         return self.stacker(alone, weights) if self.stacker is not None else fuse(alone, weights)
 
     def modalities_alone(self, analysis: Analysis) -> dict[str, dict[str, float]]:
         """``{modality: canonical-7 probabilities}`` of each expert that answered the clip."""
         from emodemo.serving.fusion import canonical_probabilities
-        return {modality: canonical_probabilities(analysis.predictions[m.name].ranking)
-                for modality, m in self.experts.items() if m.name in analysis.predictions}
+
+        return {
+            modality: canonical_probabilities(analysis.predictions[m.name].ranking)
+            for modality, m in self.experts.items()
+            if m.name in analysis.predictions
+        }
 
     def analyse(self, path: str | Path) -> Analysis:
         """Answer for an audio file, or a video: its sound as for audio, and the face models on
@@ -224,8 +247,14 @@ class Pipeline:
             if not faces:
                 raise ClipError(" ".join([problem, *face_notes]))
             seconds = max(float(p.extras["timestamps"].max()) for p in faces.values())
-            yield Analysis(seconds, None, faces, timings, str(self.device),
-                           ["The video has no sound track: only the face models answer.", *face_notes])
+            yield Analysis(
+                seconds,
+                None,
+                faces,
+                timings,
+                str(self.device),
+                ["The video has no sound track: only the face models answer.", *face_notes],
+            )
         elif video:
             analysis.predictions.update(faces)
             analysis.notes.extend(face_notes)
@@ -234,22 +263,32 @@ class Pipeline:
     def _faces(self, path: str | Path, timings: dict[str, float]) -> tuple[dict[str, Prediction], list[str]]:
         """Each face model's answer for a video's frames, and notes for the user (no face seen ...)."""
         from emodemo.inputs.video import VideoError
+
         predictions, notes = {}, []
         for m in self.face_models:
             with _timed(timings, m.name):
                 try:
-                    faces = m.recipe.video_emotion(m.model, m.labels, path, fps=FACE_FPS,
-                                                   max_frames=int(self.max_seconds * FACE_FPS),
-                                                   temperature=temperature(m.meta))
-                except VideoError:      # e.g. a .webm holding sound only: nothing for the face models
+                    faces = m.recipe.video_emotion(
+                        m.model,
+                        m.labels,
+                        path,
+                        fps=FACE_FPS,
+                        max_frames=int(self.max_seconds * FACE_FPS),
+                        temperature=temperature(m.meta),
+                    )
+                except VideoError:  # e.g. a .webm holding sound only: nothing for the face models
                     return {}, []
                 except ValueError as err:
                     notes.append(f"{m.name}: {err}")
                     continue
             order = np.argsort(-faces["mean"])
-            predictions[m.name] = Prediction(m.name, [(m.labels[i], float(faces["mean"][i])) for i in order], ("face",),
-                                             {k: faces[k] for k in ("per_face", "timestamps", "crops")},
-                                             unsure_line(m.meta))
+            predictions[m.name] = Prediction(
+                m.name,
+                [(m.labels[i], float(faces["mean"][i])) for i in order],
+                ("face",),
+                {k: faces[k] for k in ("per_face", "timestamps", "crops")},
+                unsure_line(m.meta),
+            )
         return predictions, notes
 
     def analyse_wave(self, wave: np.ndarray, timings: dict[str, float] | None = None) -> Analysis:
@@ -266,14 +305,19 @@ class Pipeline:
             raise ClipError("The clip is empty: it holds no audio samples.")
         if duration(wave) > self.max_seconds:
             wave = wave[: int(self.max_seconds * SAMPLE_RATE)]
-            notes.append(f"The clip is longer than {self.max_seconds:.0f} s: only its first "
-                         f"{self.max_seconds:.0f} s were analysed.")
+            notes.append(
+                f"The clip is longer than {self.max_seconds:.0f} s: only its first "
+                f"{self.max_seconds:.0f} s were analysed."
+            )
         if duration(wave) < MIN_SECONDS:
-            raise ClipError(f"The clip is too short ({duration(wave):.2f} s): give at least "
-                            f"{MIN_SECONDS:.1f} s of speech.")
+            raise ClipError(
+                f"The clip is too short ({duration(wave):.2f} s): give at least {MIN_SECONDS:.1f} s of speech."
+            )
         if is_silent(wave):
-            raise ClipError("The clip is silent: no sound above the noise floor was found. "
-                            "Check the microphone or the file's volume.")
+            raise ClipError(
+                "The clip is silent: no sound above the noise floor was found. "
+                "Check the microphone or the file's volume."
+            )
         analysis = Analysis(duration(wave), None, {}, timings, str(self.device), notes, wave)
         hearing = [m for m in self.voice_models if set(self.reads(m)) == {"audio"}]
         self._answer(analysis, hearing)
@@ -290,12 +334,15 @@ class Pipeline:
         timeline's segments are transcribed together: :mod:`emodemo.serving.timeline`); with no
         ``transcript``, the models that read words are left out. No checks: the caller cut the wave."""
         analysis = Analysis(duration(wave), transcript, {}, {}, str(self.device), [], wave)
-        self._answer(analysis, [m for m in self.voice_models if transcript is not None or set(self.reads(m)) == {"audio"}])
+        self._answer(
+            analysis, [m for m in self.voice_models if transcript is not None or set(self.reads(m)) == {"audio"}]
+        )
         return analysis
 
     def _transcribe(self, analysis: Analysis) -> None:
         """Whisper's transcript of the analysed wave, and a note when it heard nothing or guessed."""
         from emodemo.speech.asr import transcribe
+
         with _timed(analysis.timings, "transcribe"):
             transcript = transcribe(analysis.wave, model=self.asr_model, backend=self.asr_backend)
         analysis.transcript = transcript
@@ -303,9 +350,11 @@ class Pipeline:
         if not transcript.text.strip():
             analysis.notes.append("No speech was recognised: the words-based models have nothing to read.")
         elif confidence < UNSURE_WORDS:
-            analysis.notes.append(f"Whisper was unsure of most words (median confidence {confidence:.2f}): if the clip "
-                                  "is not in English, the transcript is a guess (the model knows English only) and the "
-                                  "words-based models' answers mean little; the voice-only models still apply.")
+            analysis.notes.append(
+                f"Whisper was unsure of most words (median confidence {confidence:.2f}): if the clip "
+                "is not in English, the transcript is a guess (the model knows English only) and the "
+                "words-based models' answers mean little; the voice-only models still apply."
+            )
 
     def _answer(self, analysis: Analysis, models: Sequence[LoadedModel]) -> None:
         """Each of ``models``' ranked answer for the analysed wave (and its transcript, if any)."""
@@ -318,10 +367,13 @@ class Pipeline:
                 extras = dict(output) if isinstance(output, Mapping) else {"logits": output}
                 probs = torch.softmax(extras.pop("logits").float() / temperature(m.meta), dim=-1)[0]  # [C]
             order = torch.argsort(probs, descending=True).tolist()
-            analysis.predictions[m.name] = Prediction(m.name, [(m.labels[i], float(probs[i])) for i in order],
-                                                      tuple(m.recipe.MODALITIES),
-                                                      {k: v[0].float().cpu().numpy() for k, v in extras.items()},
-                                                      unsure_line(m.meta))
+            analysis.predictions[m.name] = Prediction(
+                m.name,
+                [(m.labels[i], float(probs[i])) for i in order],
+                tuple(m.recipe.MODALITIES),
+                {k: v[0].float().cpu().numpy() for k, v in extras.items()},
+                unsure_line(m.meta),
+            )
 
     def explain(self, analysis: Analysis) -> dict[str, object]:
         """``{model: matplotlib Figure}`` of what each model looked at in the analysed clip (its
@@ -333,9 +385,15 @@ class Pipeline:
             if prediction is None or (analysis.wave is None and "face" not in prediction.modalities):
                 continue
             try:
-                figure = m.recipe.explain(prediction.extras, analysis.wave, analysis.transcript, m.meta.get("input_spec") or {},
-                                 m.labels, title=m.name)
-            except Exception:           # a figure that cannot be drawn must not cost the user the answers
+                figure = m.recipe.explain(
+                    prediction.extras,
+                    analysis.wave,
+                    analysis.transcript,
+                    m.meta.get("input_spec") or {},
+                    m.labels,
+                    title=m.name,
+                )
+            except Exception:  # a figure that cannot be drawn must not cost the user the answers
                 log.exception("could not draw what %s looked at", m.name)
                 continue
             if figure is not None:

@@ -11,16 +11,17 @@ sees these edges.
 emotion of the clip it overlaps most; boundary error is the distance from each true speech start
 (end) to the nearest segment start (end).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from emodemo.inputs.audio import SAMPLE_RATE, voiced_bounds
 
-REFERENCE_DB = 35.0     # the truth's speech: frames within this many dB of the clip's loudest
+REFERENCE_DB = 35.0  # the truth's speech: frames within this many dB of the clip's loudest
 
 
 @dataclass(frozen=True)
@@ -28,14 +29,15 @@ class PlacedClip:
     """A clip inside a joined recording (seconds from the recording's start)."""
 
     label: str
-    start: float            # where the clip's samples begin
-    end: float              # where they end
-    speech_start: float     # where its speech begins (energy detector)
+    start: float  # where the clip's samples begin
+    end: float  # where they end
+    speech_start: float  # where its speech begins (energy detector)
     speech_end: float
 
 
-def joined_recording(waves: Sequence[np.ndarray], labels: Sequence[str], pauses: Sequence[float],
-                     trim: bool = False) -> tuple[np.ndarray, list[PlacedClip]]:
+def joined_recording(
+    waves: Sequence[np.ndarray], labels: Sequence[str], pauses: Sequence[float], trim: bool = False
+) -> tuple[np.ndarray, list[PlacedClip]]:
     """``(wave [samples], clips)``: the 16 kHz ``waves`` in order, ``pauses[i]`` seconds of silence
     after clip i; with ``trim`` each clip is first cut to its speech (plus 0.1 s each side)."""
     if not (len(waves) == len(labels) == len(pauses)):
@@ -46,8 +48,15 @@ def joined_recording(waves: Sequence[np.ndarray], labels: Sequence[str], pauses:
             start, end = voiced_bounds(wave, below_peak_db=REFERENCE_DB, margin_s=0.1)
             wave = wave[start:end]
         speech = voiced_bounds(wave, below_peak_db=REFERENCE_DB, margin_s=0.0)
-        placed.append(PlacedClip(label, at / SAMPLE_RATE, (at + len(wave)) / SAMPLE_RATE,
-                                 (at + speech[0]) / SAMPLE_RATE, (at + speech[1]) / SAMPLE_RATE))
+        placed.append(
+            PlacedClip(
+                label,
+                at / SAMPLE_RATE,
+                (at + len(wave)) / SAMPLE_RATE,
+                (at + speech[0]) / SAMPLE_RATE,
+                (at + speech[1]) / SAMPLE_RATE,
+            )
+        )
         gap = np.zeros(int(round(pause * SAMPLE_RATE)), dtype=np.float32)
         parts += [wave.astype(np.float32), gap]
         at += len(wave) + len(gap)
@@ -68,16 +77,26 @@ def boundary_errors(segments: Sequence[tuple[float, float]], clips: Sequence[Pla
         return np.full(2 * len(clips), np.inf)
     starts = np.array([s for s, _ in segments])
     ends = np.array([e for _, e in segments])
-    return np.concatenate([np.abs(starts[None] - np.array([c.speech_start for c in clips])[:, None]).min(axis=1),
-                           np.abs(ends[None] - np.array([c.speech_end for c in clips])[:, None]).min(axis=1)])
+    return np.concatenate(
+        [
+            np.abs(starts[None] - np.array([c.speech_start for c in clips])[:, None]).min(axis=1),
+            np.abs(ends[None] - np.array([c.speech_end for c in clips])[:, None]).min(axis=1),
+        ]
+    )
 
 
-def score_timeline(segments: Sequence[tuple[float, float]], answers: Sequence[str],
-                   clips: Sequence[PlacedClip]) -> dict:
+def score_timeline(
+    segments: Sequence[tuple[float, float]], answers: Sequence[str], clips: Sequence[PlacedClip]
+) -> dict:
     """Segment accuracy (each segment against the clip it overlaps most), boundary errors and the
     segment count per clip, for one recording."""
     truths = [truth_of(s, clips) for s in segments]
     right = [a == t for a, t in zip(answers, truths) if t is not None]
     errors = boundary_errors(segments, clips)
-    return {"segments": len(segments), "clips": len(clips), "right": int(sum(right)), "scored": len(right),
-            "boundary_errors": errors.tolist()}
+    return {
+        "segments": len(segments),
+        "clips": len(clips),
+        "right": int(sum(right)),
+        "scored": len(right),
+        "boundary_errors": errors.tolist(),
+    }

@@ -11,14 +11,15 @@ goes on. A rerun on the same ``out`` skips every file with a closing line (done 
 drops the partial lines of a file it was in the middle of, so an interrupted run picks up where it
 stopped. :func:`write_csv` flattens the segments into a table.
 """
+
 from __future__ import annotations
 
 import csv
 import json
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 from emodemo.core.labels import CANONICAL7
 from emodemo.inputs.audio import AudioError, probe_duration
@@ -33,7 +34,7 @@ def finished_files(out: Path) -> set[str]:
     for line in out.read_text(encoding="utf-8").splitlines():
         try:
             records.append(json.loads(line))
-        except json.JSONDecodeError:          # a line cut short when the run was stopped
+        except json.JSONDecodeError:  # a line cut short when the run was stopped
             continue
     closed = {r["file"] for r in records if r.get("done") or "error" in r}
     kept = [r for r in records if r.get("file") in closed]
@@ -44,8 +45,14 @@ def finished_files(out: Path) -> set[str]:
     return closed
 
 
-def timeline_to_jsonl(inputs: str | Path, out: Path, pipeline, channels: str = "mix", max_seconds: float | None = None,
-                      progress: bool = True) -> dict:
+def timeline_to_jsonl(
+    inputs: str | Path,
+    out: Path,
+    pipeline,
+    channels: str = "mix",
+    max_seconds: float | None = None,
+    progress: bool = True,
+) -> dict:
     """Analyse every recording under ``inputs`` not yet finished in ``out`` (module doc); returns
     ``{"done": n, "failed": n, "skipped": n, "segments": n}`` for this run."""
     from tqdm.auto import tqdm
@@ -56,14 +63,17 @@ def timeline_to_jsonl(inputs: str | Path, out: Path, pipeline, channels: str = "
     todo = [(f, n) for f, n in zip(files, names) if n not in closed]
     summary = {"done": 0, "failed": 0, "skipped": len(files) - len(todo), "segments": 0}
     total = sum(_seconds(f) for f, _ in todo)
-    with open(out, "a", encoding="utf-8") as sink, \
-            tqdm(total=round(total), unit="s", desc="timeline", **({} if progress else {"disable": True})) as bar:
+    with (
+        open(out, "a", encoding="utf-8") as sink,
+        tqdm(total=round(total), unit="s", desc="timeline", **({} if progress else {"disable": True})) as bar,
+    ):
         for file, name in todo:
             seen = [0.0]
 
             def advance(seconds: float) -> None:
                 bar.update(round(seconds - seen[0]))
                 seen[0] = seconds
+
             for record in file_records(pipeline, file, name, channels, max_seconds, on_progress=advance):
                 sink.write(json.dumps(record) + "\n")
                 if "segment" in record:
@@ -74,27 +84,41 @@ def timeline_to_jsonl(inputs: str | Path, out: Path, pipeline, channels: str = "
     return summary
 
 
-def file_records(pipeline, file: Path, name: str, channels: str = "mix", max_seconds: float | None = None,
-                 on_progress: Callable[[float], None] | None = None) -> Iterator[dict]:
+def file_records(
+    pipeline,
+    file: Path,
+    name: str,
+    channels: str = "mix",
+    max_seconds: float | None = None,
+    on_progress: Callable[[float], None] | None = None,
+) -> Iterator[dict]:
     """One recording's lines (module doc): a record per segment, then its closing line; or an error
     line when it cannot be read (after the segments read before the problem, e.g. a damaged tail)."""
     from emodemo.serving.timeline import analyse_recording
+
     started, segments, read = time.perf_counter(), 0, [0.0]
 
     def progress(seconds: float) -> None:
         read[0] = seconds
         if on_progress is not None:
             on_progress(seconds)
+
     try:
-        for record in analyse_recording(pipeline, file, channels=channels, max_seconds=max_seconds,
-                                        on_progress=progress, name=name):
+        for record in analyse_recording(
+            pipeline, file, channels=channels, max_seconds=max_seconds, on_progress=progress, name=name
+        ):
             segments += 1
             yield record
     except (AudioError, ValueError) as error:
         yield {"file": name, "error": str(error)}
         return
-    yield {"file": name, "done": True, "segments": segments, "seconds": round(read[0], 3),
-           "elapsed_s": round(time.perf_counter() - started, 3)}
+    yield {
+        "file": name,
+        "done": True,
+        "segments": segments,
+        "seconds": round(read[0], 3),
+        "elapsed_s": round(time.perf_counter() - started, 3),
+    }
 
 
 def write_csv(jsonl: Path, out: Path) -> int:
@@ -102,16 +126,38 @@ def write_csv(jsonl: Path, out: Path) -> int:
     confidence, unsure, the fused probabilities, each model's answer); returns the rows written."""
     records = [r for r in map(json.loads, jsonl.read_text(encoding="utf-8").splitlines()) if "segment" in r]
     models = sorted({m for r in records for m in r["models"]})
-    columns = ["file", "channel", "segment", "start", "end", "words", "emotion", "confidence", "unsure",
-               *[f"p_{label}" for label in CANONICAL7], *models]
+    columns = [
+        "file",
+        "channel",
+        "segment",
+        "start",
+        "end",
+        "words",
+        "emotion",
+        "confidence",
+        "unsure",
+        *[f"p_{label}" for label in CANONICAL7],
+        *models,
+    ]
     with open(out, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for r in records:
-            writer.writerow([r["file"], "" if r["channel"] is None else r["channel"], r["segment"], r["start"], r["end"],
-                             r["words"] or "", r["emotion"], r["confidence"], r["unsure"],
-                             *[r["fused"][label] for label in CANONICAL7],
-                             *[r["models"][m]["emotion"] if m in r["models"] else "" for m in models]])
+            writer.writerow(
+                [
+                    r["file"],
+                    "" if r["channel"] is None else r["channel"],
+                    r["segment"],
+                    r["start"],
+                    r["end"],
+                    r["words"] or "",
+                    r["emotion"],
+                    r["confidence"],
+                    r["unsure"],
+                    *[r["fused"][label] for label in CANONICAL7],
+                    *[r["models"][m]["emotion"] if m in r["models"] else "" for m in models],
+                ]
+            )
     return len(records)
 
 

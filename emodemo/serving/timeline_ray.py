@@ -11,11 +11,12 @@ On one machine ``ray.init()`` starts a local instance; on a cluster, submit the 
 job (``ray job submit --address http://HEAD:8265 --working-dir . -- python -m emodemo timeline
 DIR --out segments.jsonl --ray --workers 16``), with the recordings on storage every node reads.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -28,6 +29,7 @@ class TimelineActor:
 
     def __init__(self, models: Sequence[str] | None, transcribe: bool, channels: str, max_seconds: float | None):
         from emodemo.serving.pipeline import Pipeline
+
         self.pipeline = Pipeline(models, transcribe=transcribe)
         self.channels, self.max_seconds = channels, max_seconds
 
@@ -35,28 +37,52 @@ class TimelineActor:
         """``{"path": [...], "name": [...]}`` -> ``{"name": [...], "lines": [...]}``: each
         recording's JSON lines (:func:`emodemo.serving.timeline_files.file_records`) as one string."""
         from emodemo.serving.timeline_files import file_records
-        lines = ["\n".join(json.dumps(r) for r in file_records(self.pipeline, Path(path), str(name), self.channels,
-                                                               self.max_seconds))
-                 for path, name in zip(batch["path"], batch["name"])]
+
+        lines = [
+            "\n".join(
+                json.dumps(r)
+                for r in file_records(self.pipeline, Path(path), str(name), self.channels, self.max_seconds)
+            )
+            for path, name in zip(batch["path"], batch["name"])
+        ]
         return {"name": np.array([str(n) for n in batch["name"]], dtype=object), "lines": np.array(lines, dtype=object)}
 
 
-def timeline_with_ray(inputs: str | Path, out: Path, models: Sequence[str] | None = None, transcribe: bool = True,
-                      channels: str = "mix", max_seconds: float | None = None, workers: int = 2,
-                      cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0) -> dict:
+def timeline_with_ray(
+    inputs: str | Path,
+    out: Path,
+    models: Sequence[str] | None = None,
+    transcribe: bool = True,
+    channels: str = "mix",
+    max_seconds: float | None = None,
+    workers: int = 2,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float = 0.0,
+) -> dict:
     """Every recording under ``inputs`` through ``workers`` Ray actors; writes ``out`` (JSON lines,
     in the order of the inputs) and returns ``{"done", "failed", "segments"}``."""
     import ray
+
     files = list_inputs(inputs)
     names = display_names(files, Path(inputs))
     if not ray.is_initialized():
         ray.init(include_dashboard=False, log_to_driver=False)
-    dataset = ray.data.from_items([{"path": str(f.resolve()), "name": n} for f, n in zip(files, names)],
-                                  override_num_blocks=max(1, len(files)))
-    results = dataset.map_batches(TimelineActor, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers),
-                                  fn_constructor_kwargs={"models": models, "transcribe": transcribe, "channels": channels,
-                                                         "max_seconds": max_seconds},
-                                  num_cpus=cpus_per_worker, num_gpus=gpus_per_worker)
+    dataset = ray.data.from_items(
+        [{"path": str(f.resolve()), "name": n} for f, n in zip(files, names)], override_num_blocks=max(1, len(files))
+    )
+    results = dataset.map_batches(
+        TimelineActor,
+        batch_size=1,
+        compute=ray.data.ActorPoolStrategy(size=workers),
+        fn_constructor_kwargs={
+            "models": models,
+            "transcribe": transcribe,
+            "channels": channels,
+            "max_seconds": max_seconds,
+        },
+        num_cpus=cpus_per_worker,
+        num_gpus=gpus_per_worker,
+    )
     by_name = {row["name"]: row["lines"] for row in results.iter_rows()}
     summary = {"done": 0, "failed": 0, "segments": 0}
     with open(out, "w", encoding="utf-8") as sink:

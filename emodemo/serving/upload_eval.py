@@ -8,24 +8,29 @@ canonical 7 classes (calm counts as neutral). Each clip goes through :class:`~em
 like an uploaded clip; the result is each model's :func:`~emodemo.core.metrics.classification_report`
 on the clips it answered, and notes on what was skipped and why.
 """
+
 from __future__ import annotations
 
 import csv
 import lzma
 import zipfile
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from emodemo.core.labels import CANONICAL7, EKMAN_WORDS, RAVDESS_CODES, to_canonical
 from emodemo.core.metrics import classification_report
 from emodemo.data.ravdess import ClipName
 from emodemo.serving.batch import MEDIA
 
-MAX_FILES, MAX_BYTES = 500, 500 * 2**20          # what one upload may hold (files, bytes unpacked)
-CHUNK = 2**20                                      # bytes read from an entry at a time
-READABLE = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate", zipfile.ZIP_BZIP2: "bzip2",
-            zipfile.ZIP_LZMA: "lzma"}              # compression methods Python's zipfile decodes
+MAX_FILES, MAX_BYTES = 500, 500 * 2**20  # what one upload may hold (files, bytes unpacked)
+CHUNK = 2**20  # bytes read from an entry at a time
+READABLE = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}  # compression methods Python's zipfile decodes
 
 
 class UploadError(ValueError):
@@ -53,8 +58,11 @@ def unpack(archive: str | Path, folder: str | Path) -> tuple[Path, list[str]]:
                 written += _extract(handle, member, folder / member.filename, MAX_BYTES - written, name)
     except zipfile.BadZipFile:
         raise UploadError(f"{name} is not a readable zip file") from None
-    notes = [f"zips inside the zip are not searched: {', '.join(nested[:3])} left out "
-             "(put their clips in the outer zip)"] if nested else []
+    notes = (
+        [f"zips inside the zip are not searched: {', '.join(nested[:3])} left out (put their clips in the outer zip)"]
+        if nested
+        else []
+    )
     return folder, notes
 
 
@@ -62,18 +70,24 @@ def _check_members(members: list[zipfile.ZipInfo], folder: Path, name: str) -> N
     """Refuse the whole upload, before writing anything, for what the headers already tell."""
     declared = sum(m.file_size for m in members)
     if len(members) > MAX_FILES or declared > MAX_BYTES:
-        raise UploadError(f"{name} holds {len(members)} files, {declared / 2**20:.0f} MB unpacked: "
-                          f"the limit is {MAX_FILES} files and {MAX_BYTES // 2**20} MB")
+        raise UploadError(
+            f"{name} holds {len(members)} files, {declared / 2**20:.0f} MB unpacked: "
+            f"the limit is {MAX_FILES} files and {MAX_BYTES // 2**20} MB"
+        )
     for member in members:
         if folder not in (folder / member.filename).resolve().parents:
             raise UploadError(f"the zip entry {member.filename!r} points outside the archive's folder")
         if member.flag_bits & 0x1:
-            raise UploadError(f"{name} is password-protected (entry {member.filename!r} is encrypted): "
-                              "upload a zip without a password")
+            raise UploadError(
+                f"{name} is password-protected (entry {member.filename!r} is encrypted): "
+                "upload a zip without a password"
+            )
         if member.compress_type not in READABLE:
             method = zipfile.compressor_names.get(member.compress_type, f"method {member.compress_type}")
-            raise UploadError(f"{name}: the entry {member.filename!r} is compressed with {method}, which the app "
-                              f"cannot read; zip it again with the usual method ({', '.join(READABLE.values())})")
+            raise UploadError(
+                f"{name}: the entry {member.filename!r} is compressed with {method}, which the app "
+                f"cannot read; zip it again with the usual method ({', '.join(READABLE.values())})"
+            )
 
 
 def _extract(handle: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, budget: int, name: str) -> int:
@@ -86,12 +100,14 @@ def _extract(handle: zipfile.ZipFile, member: zipfile.ZipInfo, target: Path, bud
             while (chunk := source.read(CHUNK)) and written <= budget:
                 written += len(chunk)
                 sink.write(chunk)
-    except zipfile.BadZipFile as err:                   # zipfile's word for a checksum mismatch
+    except zipfile.BadZipFile as err:  # zipfile's word for a checksum mismatch
         reason = "fails its checksum (CRC error)" if "CRC" in str(err) else "is damaged"
         raise UploadError(f"{name} is damaged: the entry {member.filename!r} {reason}") from None
-    except (EOFError, OSError, zlib.error, lzma.LZMAError):   # a stream cut short, corrupt, or a name clash
-        raise UploadError(f"{name}: the entry {member.filename!r} cannot be unpacked (its data is damaged, "
-                          "or its name clashes with another entry)") from None
+    except (EOFError, OSError, zlib.error, lzma.LZMAError):  # a stream cut short, corrupt, or a name clash
+        raise UploadError(
+            f"{name}: the entry {member.filename!r} cannot be unpacked (its data is damaged, "
+            "or its name clashes with another entry)"
+        ) from None
     if written > budget:
         raise UploadError(f"{name} unpacks to more than {MAX_BYTES // 2**20} MB: that is the limit")
     return written
@@ -140,22 +156,31 @@ def labelled_clips(folder: str | Path) -> tuple[list[tuple[Path, str]], list[str
                 unlabelled.append(path.name)
             else:
                 clips.append((path, to_canonical(RAVDESS_CODES[name.emotion])))
-    notes = [f"{len(unlabelled)} files had no usable label and were left out (e.g. {', '.join(unlabelled[:3])})"] \
-        if unlabelled else []
+    notes = (
+        [f"{len(unlabelled)} files had no usable label and were left out (e.g. {', '.join(unlabelled[:3])})"]
+        if unlabelled
+        else []
+    )
     if refused:
-        notes.append(f"{len(refused)} rows of {tables[0].name} were refused: a row may only name a media file inside "
-                     f"the zip ({', '.join(repr(r) for r in refused[:5])})")
+        notes.append(
+            f"{len(refused)} rows of {tables[0].name} were refused: a row may only name a media file inside "
+            f"the zip ({', '.join(repr(r) for r in refused[:5])})"
+        )
     if not clips:
-        raise UploadError("no labelled clip found: name the files as RAVDESS does (03-01-05-01-01-01-12.wav) "
-                          "or add a CSV with 'file' and 'label' columns")
+        raise UploadError(
+            "no labelled clip found: name the files as RAVDESS does (03-01-05-01-01-01-12.wav) "
+            "or add a CSV with 'file' and 'label' columns"
+        )
     return clips, notes
 
 
-def evaluate_upload(pipeline, archive: str | Path, folder: str | Path,
-                    progress: Callable[[int, int], None] | None = None) -> tuple[dict[str, dict], list[str]]:
+def evaluate_upload(
+    pipeline, archive: str | Path, folder: str | Path, progress: Callable[[int, int], None] | None = None
+) -> tuple[dict[str, dict], list[str]]:
     """``({model: classification report}, notes)`` for the labelled clips of a zip (see the module
     docstring); ``progress(done, total)`` is called after each clip."""
     from emodemo.serving.pipeline import ClipError
+
     folder, notes = unpack(archive, folder)
     clips, found = labelled_clips(folder)
     notes += found
@@ -175,5 +200,7 @@ def evaluate_upload(pipeline, archive: str | Path, folder: str | Path,
             progress(i + 1, len(clips))
     if failed:
         notes.append(f"{len(failed)} clips could not be analysed: " + "; ".join(failed[:3]))
-    reports = {name: classification_report(truth, guesses, list(CANONICAL7)) for name, (truth, guesses) in answers.items()}
+    reports = {
+        name: classification_report(truth, guesses, list(CANONICAL7)) for name, (truth, guesses) in answers.items()
+    }
     return reports, notes

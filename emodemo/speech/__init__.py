@@ -10,6 +10,11 @@ from emodemo.speech.transcripts import transcribe_samples
 from emodemo.speech.wer import normalise, word_error_rate
 
 __all__ = [
-    "Transcript", "WhisperSpeechEncoder", "load_model", "normalise", "transcribe", "transcribe_samples",
+    "Transcript",
+    "WhisperSpeechEncoder",
+    "load_model",
+    "normalise",
+    "transcribe",
+    "transcribe_samples",
     "word_error_rate",
 ]

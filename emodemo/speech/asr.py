@@ -24,6 +24,7 @@ Silence: a clip whose loudest 25 ms frame stays below :data:`emodemo.inputs.audi
 (quiet but real RAVDESS speech peaks near -38 dBFS; a muted microphone sits far lower), and one
 where Whisper decides nobody speaks gives ``text == ""``; both set :attr:`Transcript.no_speech`.
 """
+
 from __future__ import annotations
 
 import functools
@@ -98,7 +99,7 @@ def load_model(backend: str | None = None, model: str = "tiny.en") -> LoadedWhis
     return _load(resolve_backend(backend), model)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(backend: str, model: str) -> LoadedWhisper:
     if backend == "faster-whisper":
         import ctranslate2
@@ -106,9 +107,12 @@ def _load(backend: str, model: str) -> LoadedWhisper:
 
         asset = whisper_ct2(model)
         on_gpu = ctranslate2.get_cuda_device_count() > 0
-        engine = WhisperModel(str(asset.path), device="cuda" if on_gpu else "cpu",
-                              compute_type="float16" if on_gpu else "float32",
-                              cpu_threads=_cpu_threads())
+        engine = WhisperModel(
+            str(asset.path),
+            device="cuda" if on_gpu else "cpu",
+            compute_type="float16" if on_gpu else "float32",
+            cpu_threads=_cpu_threads(),
+        )
     else:
         from emodemo.weights.whisper_convert import load_openai_whisper
 
@@ -117,8 +121,9 @@ def _load(backend: str, model: str) -> LoadedWhisper:
     return LoadedWhisper(backend, model, asset, engine)
 
 
-def transcribe(path_or_wave, model: str = "tiny.en", backend: str | None = None, *,
-               language: str | None = None, beam_size: int = 1) -> Transcript:
+def transcribe(
+    path_or_wave, model: str = "tiny.en", backend: str | None = None, *, language: str | None = None, beam_size: int = 1
+) -> Transcript:
     """Transcribe a media file or a 16 kHz mono waveform, with word timestamps.
 
     ``path_or_wave``: a path to any file :func:`emodemo.inputs.audio.load_audio` decodes, or a 1-D float
@@ -143,24 +148,35 @@ def transcribe(path_or_wave, model: str = "tiny.en", backend: str | None = None,
     return Transcript(text, words, detected, loaded.backend, seconds, duration, model, no_speech=not text)
 
 
-def _run_faster_whisper(engine, wave: np.ndarray, language: str | None,
-                        beam_size: int) -> tuple[str, list[Word], str]:
-    segments, info = engine.transcribe(wave, language=language, beam_size=beam_size, temperature=0.0,
-                                       word_timestamps=True)
+def _run_faster_whisper(engine, wave: np.ndarray, language: str | None, beam_size: int) -> tuple[str, list[Word], str]:
+    segments, info = engine.transcribe(
+        wave, language=language, beam_size=beam_size, temperature=0.0, word_timestamps=True
+    )
     segments = list(segments)  # decoding happens lazily, while iterating
-    words = [Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
-             for segment in segments for w in segment.words or []]
+    words = [
+        Word(w.word.strip(), float(w.start), float(w.end), float(w.probability))
+        for segment in segments
+        for w in segment.words or []
+    ]
     return "".join(segment.text for segment in segments).strip(), words, info.language
 
 
-def _run_openai_whisper(engine, wave: np.ndarray, language: str | None,
-                        beam_size: int) -> tuple[str, list[Word], str]:
+def _run_openai_whisper(engine, wave: np.ndarray, language: str | None, beam_size: int) -> tuple[str, list[Word], str]:
     # openai-whisper decodes greedily when beam_size is None (1 would run a one-beam search)
-    result = engine.transcribe(wave, language=language, beam_size=None if beam_size == 1 else beam_size,
-                               temperature=0.0, word_timestamps=True, fp16=torch.cuda.is_available(),
-                               verbose=None)
-    words = [Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
-             for segment in result["segments"] for w in segment.get("words", [])]
+    result = engine.transcribe(
+        wave,
+        language=language,
+        beam_size=None if beam_size == 1 else beam_size,
+        temperature=0.0,
+        word_timestamps=True,
+        fp16=torch.cuda.is_available(),
+        verbose=None,
+    )
+    words = [
+        Word(w["word"].strip(), float(w["start"]), float(w["end"]), float(w["probability"]))
+        for segment in result["segments"]
+        for w in segment.get("words", [])
+    ]
     return result["text"].strip(), words, result["language"]
 
 
@@ -179,15 +195,19 @@ def _as_wave(path_or_wave) -> np.ndarray:
         return load_audio(path_or_wave, sr=SAMPLE_RATE)
     wave = path_or_wave.detach().cpu().numpy() if torch.is_tensor(path_or_wave) else np.asarray(path_or_wave)
     if wave.ndim != 1 or wave.size == 0 or not np.issubdtype(wave.dtype, np.floating):
-        raise ValueError(f"expected a path or a non-empty 1-D float waveform at {SAMPLE_RATE} Hz, "
-                         f"got an array of shape {wave.shape} and dtype {wave.dtype}")
+        raise ValueError(
+            f"expected a path or a non-empty 1-D float waveform at {SAMPLE_RATE} Hz, "
+            f"got an array of shape {wave.shape} and dtype {wave.dtype}"
+        )
     return wave.astype(np.float32, copy=False)
 
 
 def _check_language(model: str, language: str | None) -> str | None:
     if model.endswith(".en"):
         if language not in (None, "en"):
-            raise ValueError(f"Whisper {model} is English-only and cannot transcribe {language!r}; "
-                             "use a multilingual model such as model='base'")
+            raise ValueError(
+                f"Whisper {model} is English-only and cannot transcribe {language!r}; "
+                "use a multilingual model such as model='base'"
+            )
         return "en"
     return language

@@ -7,9 +7,10 @@ class lets a user with internet swap one in by its ``transformers`` id, e.g.
 ``--option speech_encoder=facebook/hubert-base-ls960``: :meth:`HubSpeechEncoder.encode` returns the
 same :class:`~emodemo.speech.speech_encoder.EncoderOutput` (frame states, mask, lengths, every layer).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -30,8 +31,10 @@ class HubSpeechEncoder(nn.Module):
             self.extractor = AutoFeatureExtractor.from_pretrained(name)
             self.model = AutoModel.from_pretrained(name)
         except OSError as error:
-            raise FileNotFoundError(f"cannot load the speech encoder {name!r}: {error}. Offline, use the packaged "
-                                    "Whisper encoder ('whisper-tiny.en'), or a folder holding a saved model") from None
+            raise FileNotFoundError(
+                f"cannot load the speech encoder {name!r}: {error}. Offline, use the packaged "
+                "Whisper encoder ('whisper-tiny.en'), or a folder holding a saved model"
+            ) from None
         self.name = name
         self.requires_grad_(False)
         self.eval()
@@ -54,15 +57,16 @@ class HubSpeechEncoder(nn.Module):
         if len(waves) == 0:
             raise ValueError("expected at least one waveform")
         arrays = [np.asarray(w.cpu() if torch.is_tensor(w) else w, dtype=np.float32) for w in waves]
-        inputs = self.extractor(arrays, sampling_rate=SAMPLE_RATE, padding=True, return_attention_mask=True,
-                                return_tensors="pt").to(self.device)
-        samples = inputs["attention_mask"]                                          # [B, S] 1 on real samples
+        inputs = self.extractor(
+            arrays, sampling_rate=SAMPLE_RATE, padding=True, return_attention_mask=True, return_tensors="pt"
+        ).to(self.device)
+        samples = inputs["attention_mask"]  # [B, S] 1 on real samples
         # Models whose extractor does not ask for a mask (wav2vec2-base: group norm) expect zero padding only.
         kwargs = {"attention_mask": samples} if self.extractor.return_attention_mask else {}
         output = self.model(inputs["input_values"], output_hidden_states=True, **kwargs)
         lengths = self.model._get_feat_extract_output_lengths(samples.sum(dim=1)).long()  # [B]
         frames = output.last_hidden_state.shape[1]
-        mask = torch.arange(frames, device=lengths.device) < lengths[:, None]       # [B, T']
-        states = output.last_hidden_state * mask[..., None]                         # [B, T', d]
+        mask = torch.arange(frames, device=lengths.device) < lengths[:, None]  # [B, T']
+        states = output.last_hidden_state * mask[..., None]  # [B, T', d]
         layers = torch.stack(output.hidden_states, dim=1) * mask[:, None, :, None] if all_layers else None
         return EncoderOutput(states, mask, lengths, layers)

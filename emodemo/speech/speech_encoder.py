@@ -11,10 +11,11 @@ padded keys in every attention layer, so each clip's states do not depend on its
 The states are not bit-identical to a 30 s padded run: there, attention also looks at the padded
 silence (``tests/test_speech_encoder.py`` measures the cosine similarity).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -83,16 +84,20 @@ class WhisperSpeechEncoder(nn.Module):
         for wave in waves:
             samples = torch.as_tensor(np.asarray(wave, dtype=np.float32) if not torch.is_tensor(wave) else wave)
             if samples.ndim != 1 or samples.shape[0] < WHISPER_HOP:
-                raise ValueError(f"expected 1-D waveforms of at least {WHISPER_HOP} samples (10 ms at 16 kHz), "
-                                 f"got shape {tuple(samples.shape)}")
+                raise ValueError(
+                    f"expected 1-D waveforms of at least {WHISPER_HOP} samples (10 ms at 16 kHz), "
+                    f"got shape {tuple(samples.shape)}"
+                )
             mels.append(log_mel(samples.float().to(self.device), n_mels=self.n_mels))  # [n_mels, F_b]
         frames = torch.tensor([m.shape[-1] for m in mels], device=self.device)
         if int(frames.max()) > MAX_FRAMES:
-            raise ValueError(f"a clip is {int(frames.max()) / 100:.1f} s long; the Whisper encoder covers at most "
-                             "30 s: cut longer audio into windows")
+            raise ValueError(
+                f"a clip is {int(frames.max()) / 100:.1f} s long; the Whisper encoder covers at most "
+                "30 s: cut longer audio into windows"
+            )
         mel = torch.zeros(len(mels), self.n_mels, int(frames.max()), device=self.device)
         for i, m in enumerate(mels):
-            mel[i, :, :m.shape[-1]] = m
+            mel[i, :, : m.shape[-1]] = m
         return mel, frames
 
     @torch.no_grad()
@@ -101,17 +106,17 @@ class WhisperSpeechEncoder(nn.Module):
         batch, _, n_frames = mel.shape
         if frames is None:
             frames = torch.full((batch,), n_frames, device=mel.device)
-        frame_mask = torch.arange(n_frames, device=mel.device) < frames[:, None]         # [B, F]
-        x = F.gelu(self.encoder.conv1(mel)) * frame_mask[:, None, :]   # [B, d, F]; padding kept at 0,
-        x = F.gelu(self.encoder.conv2(x)).transpose(1, 2)              # [B, T', d]  as in a lone clip
-        lengths = (frames + 1) // 2                                    # ceil(F / 2) after stride 2
-        mask = torch.arange(x.shape[1], device=mel.device) < lengths[:, None]            # [B, T']
+        frame_mask = torch.arange(n_frames, device=mel.device) < frames[:, None]  # [B, F]
+        x = F.gelu(self.encoder.conv1(mel)) * frame_mask[:, None, :]  # [B, d, F]; padding kept at 0,
+        x = F.gelu(self.encoder.conv2(x)).transpose(1, 2)  # [B, T', d]  as in a lone clip
+        lengths = (frames + 1) // 2  # ceil(F / 2) after stride 2
+        mask = torch.arange(x.shape[1], device=mel.device) < lengths[:, None]  # [B, T']
         x = x + self.encoder.positional_embedding[: x.shape[1]].to(x.dtype)
         layers = [x]
         for block in self.encoder.blocks:
             x = run_blocks([block], x, mask)
             layers.append(x)
-        states = self.encoder.ln_post(x) * mask[..., None]             # [B, T', d]
+        states = self.encoder.ln_post(x) * mask[..., None]  # [B, T', d]
         stacked = None
         if all_layers:
             layers[-1] = states

@@ -20,13 +20,14 @@ decoding settings; it reads back as a Transcript equal to the one written. Entri
 atomically (:func:`emodemo.core.files.write_atomically`), so several processes may fill the cache at
 once; an unreadable entry is logged and transcribed again.
 """
+
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterable
 
 from emodemo.core.cache import FeatureCache
 from emodemo.core.files import cache_dir, write_atomically
@@ -52,14 +53,22 @@ class TranscriptCache:
     and the engine (their transcripts may differ).
     """
 
-    def __init__(self, model: str = "tiny.en", backend: str | None = None, *, language: str | None = None,
-                 beam_size: int = 1, root: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        model: str = "tiny.en",
+        backend: str | None = None,
+        *,
+        language: str | None = None,
+        beam_size: int = 1,
+        root: str | Path | None = None,
+    ) -> None:
         self.model = model
         self.backend = asr.resolve_backend(backend)
         self.settings = {"language": language, "beam_size": beam_size, "format": FORMAT_VERSION}
         # FeatureCache gives the folder layout (<model>-<backend>/<settings digest>) and the file key
-        self._files = FeatureCache(f"{model}-{self.backend}", self.settings,
-                                   root=Path(root) if root is not None else cache_root())
+        self._files = FeatureCache(
+            f"{model}-{self.backend}", self.settings, root=Path(root) if root is not None else cache_root()
+        )
 
     @property
     def folder(self) -> Path:
@@ -92,14 +101,26 @@ class TranscriptCache:
         cached = self.get(path)
         if cached is not None:
             return cached
-        transcript = asr.transcribe(path, model=self.model, backend=self.backend,
-                                    language=self.settings["language"], beam_size=self.settings["beam_size"])
+        transcript = asr.transcribe(
+            path,
+            model=self.model,
+            backend=self.backend,
+            language=self.settings["language"],
+            beam_size=self.settings["beam_size"],
+        )
         return self.put(path, transcript)
 
 
-def transcribe_samples(samples: Iterable[Sample], model: str = "tiny.en", backend: str | None = None,
-                       progress: bool = True, *, language: str | None = None, beam_size: int = 1,
-                       root: str | Path | None = None) -> dict[str, asr.Transcript]:
+def transcribe_samples(
+    samples: Iterable[Sample],
+    model: str = "tiny.en",
+    backend: str | None = None,
+    progress: bool = True,
+    *,
+    language: str | None = None,
+    beam_size: int = 1,
+    root: str | Path | None = None,
+) -> dict[str, asr.Transcript]:
     """``{sample.id: Transcript}`` for samples with audio, from the cache or transcribed now.
 
     Only clips missing from the cache are transcribed (a progress bar counts them when
@@ -113,8 +134,14 @@ def transcribe_samples(samples: Iterable[Sample], model: str = "tiny.en", backen
     found = {s.id: cache.get(s.audio) for s in samples}
     missing = [s for s in samples if found[s.id] is None]
     if missing:
-        log.info("transcribing %d of %d clips with Whisper %s (%s); cache: %s",
-                 len(missing), len(samples), model, cache.backend, cache.folder)
+        log.info(
+            "transcribing %d of %d clips with Whisper %s (%s); cache: %s",
+            len(missing),
+            len(samples),
+            model,
+            cache.backend,
+            cache.folder,
+        )
     for sample in bar(missing, show=progress and bool(missing), desc=f"Whisper {model}", unit="clip"):
         found[sample.id] = cache.get_or_transcribe(sample.audio)
     return found
@@ -127,9 +154,14 @@ def transcript_to_json(transcript: asr.Transcript) -> dict:
 
 def transcript_from_json(record: dict) -> asr.Transcript:
     """The Transcript that :func:`transcript_to_json` wrote (extra keys such as ``source`` are ignored)."""
-    words = [asr.Word(w["text"], float(w["start"]), float(w["end"]), float(w["probability"]))
-             for w in record["words"]]
-    return asr.Transcript(text=record["text"], words=words, language=record["language"],
-                          backend=record["backend"], seconds=float(record["seconds"]),
-                          duration=float(record["duration"]), model=record["model"],
-                          no_speech=bool(record["no_speech"]))
+    words = [asr.Word(w["text"], float(w["start"]), float(w["end"]), float(w["probability"])) for w in record["words"]]
+    return asr.Transcript(
+        text=record["text"],
+        words=words,
+        language=record["language"],
+        backend=record["backend"],
+        seconds=float(record["seconds"]),
+        duration=float(record["duration"]),
+        model=record["model"],
+        no_speech=bool(record["no_speech"]),
+    )

@@ -5,10 +5,11 @@ letter, a digit, an apostrophe or a space dropped), so "Kids are talking by the 
 "kids are talking by the door" match. Used by ``bench/asr.py`` and to check cached transcripts
 (:mod:`emodemo.speech.transcripts`) against RAVDESS's two known sentences.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 
 def normalise(text: str) -> list[str]:
@@ -22,9 +23,13 @@ def edit_distance(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
     for i, ref_word in enumerate(reference, start=1):
         current = [i]
         for j, hyp_word in enumerate(hypothesis, start=1):
-            current.append(min(previous[j] + 1,                              # deletion
-                               current[j - 1] + 1,                           # insertion
-                               previous[j - 1] + (ref_word != hyp_word)))    # substitution / match
+            current.append(
+                min(
+                    previous[j] + 1,  # deletion
+                    current[j - 1] + 1,  # insertion
+                    previous[j - 1] + (ref_word != hyp_word),
+                )
+            )  # substitution / match
         previous = current
     return previous[-1]
 

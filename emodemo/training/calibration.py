@@ -13,6 +13,7 @@ the model says it is.
 - :func:`unsure_threshold`: the lowest confidence above which the answered clips are right at least
   ``target`` of the time (chosen on validation speakers; the app says "unsure" below it).
 """
+
 from __future__ import annotations
 
 import math
@@ -24,8 +25,9 @@ import torch.nn.functional as F
 N_BINS = 15
 
 
-def fit_temperature(logits: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor,
-                    bounds: tuple[float, float] = (0.05, 20.0)) -> float:
+def fit_temperature(
+    logits: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, bounds: tuple[float, float] = (0.05, 20.0)
+) -> float:
     """The T minimising the NLL of ``softmax(logits / T)``: logits ``[N, C]``, targets ``[N]`` class ids."""
     z = torch.as_tensor(np.asarray(logits, dtype=np.float64))
     y = torch.as_tensor(np.asarray(targets, dtype=np.int64))
@@ -57,8 +59,8 @@ def reliability(probs: np.ndarray, targets: np.ndarray, n_bins: int = N_BINS) ->
     """Per equal-width confidence bin of the top label: ``count``, mean ``confidence``, ``accuracy``
     (NaN where a bin is empty) and the bin ``edges`` ``[n_bins + 1]``."""
     probs = np.asarray(probs, dtype=np.float64)
-    confidence = probs.max(axis=1)                                               # [N]
-    correct = (probs.argmax(axis=1) == np.asarray(targets)).astype(np.float64)   # [N]
+    confidence = probs.max(axis=1)  # [N]
+    correct = (probs.argmax(axis=1) == np.asarray(targets)).astype(np.float64)  # [N]
     edges = np.linspace(0.0, 1.0, n_bins + 1)
     which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)  # bins (a, b]
     count = np.bincount(which, minlength=n_bins).astype(np.float64)
@@ -84,7 +86,7 @@ def unsure_threshold(probs: np.ndarray, targets: np.ndarray, target: float = 0.8
     probs = np.asarray(probs, dtype=np.float64)
     confidence = probs.max(axis=1)
     correct = probs.argmax(axis=1) == np.asarray(targets)
-    order = np.argsort(-confidence, kind="stable")                    # most confident first
+    order = np.argsort(-confidence, kind="stable")  # most confident first
     running = np.cumsum(correct[order]) / np.arange(1, len(order) + 1)
     sorted_confidence = confidence[order]
     # a threshold answers whole groups of equal confidence: only the last index of a group can end the answered set
@@ -94,8 +96,11 @@ def unsure_threshold(probs: np.ndarray, targets: np.ndarray, target: float = 0.8
         return {"threshold": 1.0, "answered": 0.0, "accuracy_answered": float("nan")}
     threshold = float(sorted_confidence[ok[-1]])
     answered = confidence >= threshold
-    return {"threshold": threshold, "answered": float(answered.mean()),
-            "accuracy_answered": float(correct[answered].mean())}
+    return {
+        "threshold": threshold,
+        "answered": float(answered.mean()),
+        "accuracy_answered": float(correct[answered].mean()),
+    }
 
 
 def calibrated_on(probs: np.ndarray, targets: np.ndarray, speakers) -> dict:
@@ -104,9 +109,13 @@ def calibrated_on(probs: np.ndarray, targets: np.ndarray, speakers) -> dict:
     ``targets [N]``, with ECE before and after: ``{"temperature", "fitted_on", "unsure",
     "ece_before", "ece_after"}``, what :func:`emodemo.training.checkpoint.save_checkpoint` keeps as
     ``calibration``."""
-    logits = np.log(np.clip(probs, 1e-12, None))          # log-softmax: the logits up to a shift per clip
+    logits = np.log(np.clip(probs, 1e-12, None))  # log-softmax: the logits up to a shift per clip
     temperature = fit_temperature(logits, targets)
     calibrated = softmax(logits, temperature)
-    return {"temperature": temperature, "fitted_on": list(speakers), "unsure": unsure_threshold(calibrated, targets),
-            "ece_before": expected_calibration_error(probs, targets),
-            "ece_after": expected_calibration_error(calibrated, targets)}
+    return {
+        "temperature": temperature,
+        "fitted_on": list(speakers),
+        "unsure": unsure_threshold(calibrated, targets),
+        "ece_before": expected_calibration_error(probs, targets),
+        "ece_after": expected_calibration_error(calibrated, targets),
+    }

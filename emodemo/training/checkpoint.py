@@ -12,13 +12,15 @@ A checkpoint folder holds
 passes (name -> constructor), calls it with the JSON arguments, and fills in the weights. Nothing
 in the folder is ever imported, unpickled or executed; a name outside the registry is refused.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -50,10 +52,20 @@ def _as_dict(train_cfg: Any) -> dict[str, Any] | None:
     raise TypeError(f"train_cfg must be a dataclass (TrainConfig), a dict or None, got {type(train_cfg).__name__}")
 
 
-def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str, model_kwargs: Mapping[str, Any],
-                    labels: Sequence[str], data_card: Mapping[str, Any], metrics: Mapping[str, Any],
-                    train_cfg: Any = None, input_spec: Mapping[str, Any] | None = None,
-                    calibration: Mapping[str, Any] | None = None, half: bool = False) -> Path | None:
+def save_checkpoint(
+    directory: str | Path,
+    model: nn.Module,
+    *,
+    model_name: str,
+    model_kwargs: Mapping[str, Any],
+    labels: Sequence[str],
+    data_card: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    train_cfg: Any = None,
+    input_spec: Mapping[str, Any] | None = None,
+    calibration: Mapping[str, Any] | None = None,
+    half: bool = False,
+) -> Path | None:
     """Write ``model.safetensors``, ``config.json`` and ``MODEL_CARD.md`` into ``directory``.
 
     ``model_kwargs`` must be JSON data: they are what ``registry[model_name](**model_kwargs)`` gets
@@ -75,8 +87,10 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str,
     if not is_main_process():
         return None
     if not any(key in data_card for key in ("licence", "license")):
-        raise ValueError("data_card must state the training data's licence (a 'licence' entry): "
-                         "whoever reuses the weights inherits its terms")
+        raise ValueError(
+            "data_card must state the training data's licence (a 'licence' entry): "
+            "whoever reuses the weights inherits its terms"
+        )
     model = getattr(model, "module", model)  # unwrap DistributedDataParallel
     config = {
         "format": FORMAT,
@@ -89,12 +103,14 @@ def save_checkpoint(directory: str | Path, model: nn.Module, *, model_name: str,
         "calibration": None if calibration is None else dict(calibration),
         "metrics": dict(metrics),
         "train_config": _as_dict(train_cfg),
-        "parameters": {"total": sum(p.numel() for p in model.parameters()),
-                       "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad)},
+        "parameters": {
+            "total": sum(p.numel() for p in model.parameters()),
+            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        },
         "weights_dtype": "float16" if half else "float32",
         "emodemo_version": __version__,
         "torch_version": torch.__version__,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     try:
         text = json.dumps(config, indent=2, default=_json_default)
@@ -122,15 +138,18 @@ def read_checkpoint_config(directory: str | Path) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from None
     if not isinstance(config, dict) or config.get("format") != FORMAT:
-        raise ValueError(f"{path} is not an emodemo checkpoint config (no \"format\": \"{FORMAT}\")")
+        raise ValueError(f'{path} is not an emodemo checkpoint config (no "format": "{FORMAT}")')
     if config.get("format_version", 0) > FORMAT_VERSION:
-        raise ValueError(f"{path} has format version {config['format_version']}; this emodemo reads up to "
-                         f"{FORMAT_VERSION}: upgrade emodemo")
+        raise ValueError(
+            f"{path} has format version {config['format_version']}; this emodemo reads up to "
+            f"{FORMAT_VERSION}: upgrade emodemo"
+        )
     return config
 
 
-def load_checkpoint(directory: str | Path, registry: Mapping[str, Callable[..., nn.Module]], *,
-                    device: str | torch.device | None = None) -> tuple[nn.Module, dict[str, Any]]:
+def load_checkpoint(
+    directory: str | Path, registry: Mapping[str, Callable[..., nn.Module]], *, device: str | torch.device | None = None
+) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a saved model: ``registry[model_name](**model_kwargs)``, then its safetensors weights.
 
     Returns ``(model, meta)`` with the model in eval mode on ``device`` (default CPU) and ``meta`` the parsed
@@ -141,11 +160,14 @@ def load_checkpoint(directory: str | Path, registry: Mapping[str, Callable[..., 
     meta = read_checkpoint_config(directory)
     name, kwargs = meta.get("model_name"), meta.get("model_kwargs")
     if not isinstance(name, str) or name not in registry:
-        raise ValueError(f"checkpoint {directory} asks for model {name!r}, which is not in the registry "
-                         f"{sorted(registry)}; only registered constructors are ever called")
+        raise ValueError(
+            f"checkpoint {directory} asks for model {name!r}, which is not in the registry "
+            f"{sorted(registry)}; only registered constructors are ever called"
+        )
     if not isinstance(kwargs, dict):
-        raise ValueError(f"model_kwargs in {directory / CONFIG_FILE} must be a JSON object, "
-                         f"got {type(kwargs).__name__}")
+        raise ValueError(
+            f"model_kwargs in {directory / CONFIG_FILE} must be a JSON object, got {type(kwargs).__name__}"
+        )
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise FileNotFoundError(f"no {WEIGHTS_FILE} in {directory}")
@@ -158,8 +180,9 @@ def load_checkpoint(directory: str | Path, registry: Mapping[str, Callable[..., 
     except RuntimeError as error:  # tensor shapes differ from the constructed model's
         raise ValueError(f"{weights} does not fit {name}({kwargs}): {error}") from None
     if missing or unexpected:
-        raise ValueError(f"{weights} does not fit {name}({kwargs}): missing {sorted(missing)}, "
-                         f"unexpected {sorted(unexpected)}")
+        raise ValueError(
+            f"{weights} does not fit {name}({kwargs}): missing {sorted(missing)}, unexpected {sorted(unexpected)}"
+        )
     return model.to(device).eval(), meta
 
 
@@ -176,11 +199,15 @@ def _format_number(value: Any) -> str:
 
 def _is_number_or_mean_std(value: Any) -> bool:
     return (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
-        isinstance(value, Mapping) and set(value) >= {"mean", "std"})
+        isinstance(value, Mapping) and set(value) >= {"mean", "std"}
+    )
 
 
-def attach_cross_validation(directory: str | Path, results: str | Path,
-                            keys: Sequence[str] = ("cross_validation", "chance", "per_emotion", "by_pairing")) -> dict:
+def attach_cross_validation(
+    directory: str | Path,
+    results: str | Path,
+    keys: Sequence[str] = ("cross_validation", "chance", "per_emotion", "by_pairing"),
+) -> dict:
     """Add an earlier cross-validation run of the same variant (``train --cv --results FILE``) to a
     final checkpoint's metrics and card, when the final model was trained first. The results file
     must name the same ``variant`` and ``pairing`` as the checkpoint; its ``keys`` present are
@@ -194,8 +221,11 @@ def attach_cross_validation(directory: str | Path, results: str | Path,
             raise ValueError(f"{results.name} holds {key} {earlier.get(key)!r}, this checkpoint {mine[key]!r}")
     if "cross_validation" not in earlier:
         raise ValueError(f"{results.name} holds no cross-validation result")
-    return add_metrics(directory, {**{key: earlier[key] for key in keys if key in earlier},
-                                   "cross_validation_from": results.name}, overwrite=True)
+    return add_metrics(
+        directory,
+        {**{key: earlier[key] for key in keys if key in earlier}, "cross_validation_from": results.name},
+        overwrite=True,
+    )
 
 
 def set_calibration(directory: str | Path, calibration: Mapping[str, Any]) -> dict:
@@ -238,17 +268,24 @@ def confusion_matrix_text(cm: Sequence[Sequence[float]], labels: Sequence[str]) 
 
 def _report_markdown(title: str, report: Mapping[str, Any]) -> list[str]:
     lines = [f"### {title}", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {key} | {_format_number(value)} |" for key, value in report.items()
-              if _is_number_or_mean_std(value)]
+    lines += [f"| {key} | {_format_number(value)} |" for key, value in report.items() if _is_number_or_mean_std(value)]
     per_class = report.get("per_class")
     if isinstance(per_class, Mapping) and per_class:
         columns = list(next(iter(per_class.values())))
         lines += ["", "| class | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
-        lines += [f"| {label} | " + " | ".join(_format_number(scores.get(c)) for c in columns) + " |"
-                  for label, scores in per_class.items()]
+        lines += [
+            f"| {label} | " + " | ".join(_format_number(scores.get(c)) for c in columns) + " |"
+            for label, scores in per_class.items()
+        ]
     if "confusion_matrix" in report and "labels" in report:
-        lines += ["", "Confusion matrix (rows: true class, columns: prediction):", "", "```",
-                  confusion_matrix_text(report["confusion_matrix"], report["labels"]), "```"]
+        lines += [
+            "",
+            "Confusion matrix (rows: true class, columns: prediction):",
+            "",
+            "```",
+            confusion_matrix_text(report["confusion_matrix"], report["labels"]),
+            "```",
+        ]
     return lines + [""]
 
 
@@ -258,37 +295,53 @@ def model_card(meta: Mapping[str, Any]) -> str:
     reports = {"Metrics": metrics} if "labels" in metrics else metrics
     parameters = meta.get("parameters", {})
     lines = [
-        f"# {meta['model_name']}", "",
+        f"# {meta['model_name']}",
+        "",
         f"Created {meta.get('created', '?')} with emodemo {meta.get('emodemo_version', '?')} "
-        f"and torch {meta.get('torch_version', '?')}.", "",
-        "## Model", "",
+        f"and torch {meta.get('torch_version', '?')}.",
+        "",
+        "## Model",
+        "",
         f"- constructor: `{meta['model_name']}(**{json.dumps(meta.get('model_kwargs', {}))})`",
         f"- parameters: {parameters.get('total', '?')} ({parameters.get('trainable', '?')} trainable)",
-        f"- labels: {', '.join(meta.get('labels', []))}", "",
-        "## Training data", "",
-        *[f"- {key}: {value}" for key, value in meta.get("data_card", {}).items()], "",
+        f"- labels: {', '.join(meta.get('labels', []))}",
+        "",
+        "## Training data",
+        "",
+        *[f"- {key}: {value}" for key, value in meta.get("data_card", {}).items()],
+        "",
     ]
     if meta.get("calibration"):
         cal = meta["calibration"]
         unsure = cal.get("unsure") or {}
-        lines += ["## Calibration", "",
-                  f"- temperature {cal['temperature']:.3f}, fitted on held-out data: {', '.join(cal.get('fitted_on', []))} "
-                  "(the app divides the logits by it)"]
+        lines += [
+            "## Calibration",
+            "",
+            f"- temperature {cal['temperature']:.3f}, fitted on held-out data: {', '.join(cal.get('fitted_on', []))} "
+            "(the app divides the logits by it)",
+        ]
         if "ece_before" in cal:
-            lines.append(f"- expected calibration error (top label, 15 bins) on that data: {cal['ece_before']:.3f} "
-                         f"before, {cal['ece_after']:.3f} after")
+            lines.append(
+                f"- expected calibration error (top label, 15 bins) on that data: {cal['ece_before']:.3f} "
+                f"before, {cal['ece_after']:.3f} after"
+            )
         if unsure:
-            lines.append(f"- answers below a confidence of {unsure['threshold']:.3f} are shown as \"unsure\": on that "
-                         f"data, {100 * unsure['answered']:.0f} % of the inputs are answered, right "
-                         f"{100 * unsure['accuracy_answered']:.0f} % of the time")
+            lines.append(
+                f'- answers below a confidence of {unsure["threshold"]:.3f} are shown as "unsure": on that '
+                f"data, {100 * unsure['answered']:.0f} % of the inputs are answered, right "
+                f"{100 * unsure['accuracy_answered']:.0f} % of the time"
+            )
         lines.append("")
     if meta.get("train_config"):
         lines += ["## Training configuration", "", "```json", json.dumps(meta["train_config"], indent=2), "```", ""]
     lines += ["## Evaluation", ""]
     reports = dict(_flattened(reports))
     tables = {title: _scores_of(report) for title, report in reports.items()}
-    settings = [f"- {title}: {report}" for title, report in reports.items()
-                if tables[title] is None and len(str(report)) <= _SETTING_CHARS]
+    settings = [
+        f"- {title}: {report}"
+        for title, report in reports.items()
+        if tables[title] is None and len(str(report)) <= _SETTING_CHARS
+    ]
     lines += settings + ([""] if settings else [])
     for title, table in tables.items():
         if table is not None:
@@ -303,8 +356,12 @@ def _flattened(reports: Mapping[str, Any]):
     """``(title, report)`` pairs, a group of named reports (``{"constructed": report, "real":
     report}``, e.g. scores per pairing) opened into ``"<title>: <name>"`` entries."""
     for title, report in reports.items():
-        if (isinstance(report, Mapping) and report and _scores_of(report) is None
-                and all(_scores_of(part) is not None for part in report.values())):
+        if (
+            isinstance(report, Mapping)
+            and report
+            and _scores_of(report) is None
+            and all(_scores_of(part) is not None for part in report.values())
+        ):
             yield from ((f"{title}: {name}", part) for name, part in report.items())
         else:
             yield title, report

@@ -1,7 +1,8 @@
 """The datasets :func:`emodemo.training.engine.fit` eats: items are ``dict``s of tensors with a ``"label"`` key."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch.utils.data import Dataset

@@ -17,6 +17,7 @@ one GPU or N GPUs unchanged:
 We use ``torch.distributed`` directly rather than Hugging Face Accelerate: it is a few lines, and
 the notebooks can show every one of them.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -69,8 +70,9 @@ def init_distributed(device: torch.device) -> DistContext:
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         atexit.register(dist.destroy_process_group)
-    return DistContext(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                       local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    return DistContext(
+        rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0"))
+    )
 
 
 def is_main_process() -> bool:

@@ -16,6 +16,7 @@ bars, and multi-process training under ``torchrun`` (see :mod:`emodemo.training.
 To unfreeze a pre-trained encoder in stages (talk 001), call :func:`fit` once per stage after
 setting ``requires_grad``: the optimiser holds the parameters that are trainable when it starts.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -23,8 +24,9 @@ import logging
 import math
 import random
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,8 +37,13 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 from emodemo.core.device import pick_device
 from emodemo.core.metrics import Report, classification_report, multilabel_report
 from emodemo.core.progress import bar
-from emodemo.training.distributed import (DistContext, gather_to_all, init_distributed, process_device,
-                                          sum_across_processes)
+from emodemo.training.distributed import (
+    DistContext,
+    gather_to_all,
+    init_distributed,
+    process_device,
+    sum_across_processes,
+)
 from emodemo.training.history import EpochRecord, History
 
 log = logging.getLogger(__name__)
@@ -67,20 +74,20 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 0.01
     scheduler: str = "cosine"
-    warmup_ratio: float = 0.05          # share of all steps spent warming up (cosine schedule)
-    plateau_factor: float = 0.5         # lr multiplier when the monitor stalls (plateau schedule)
-    plateau_patience: int = 2           # epochs without improvement before the lr drops
+    warmup_ratio: float = 0.05  # share of all steps spent warming up (cosine schedule)
+    plateau_factor: float = 0.5  # lr multiplier when the monitor stalls (plateau schedule)
+    plateau_patience: int = 2  # epochs without improvement before the lr drops
     monitor: str = "auto"
-    patience: int | None = 8            # epochs without improvement before stopping
-    min_epochs: int = 0                 # never stop before this epoch (a noisy early best can't end a run)
-    class_weights: bool = False         # weight the default loss by inverse train-label frequency
-    grad_clip: float | None = 1.0       # max global gradient norm; None disables clipping
-    multilabel: bool = False            # BCE on independent sigmoids instead of softmax CE
-    loss: str = "ce"                    # single-label: softmax cross-entropy, or "bce": one sigmoid per
-                                        # class against the one-hot target (talk 001); argmax predicts
-    threshold: float = 0.5              # multi-label decision threshold on probabilities
+    patience: int | None = 8  # epochs without improvement before stopping
+    min_epochs: int = 0  # never stop before this epoch (a noisy early best can't end a run)
+    class_weights: bool = False  # weight the default loss by inverse train-label frequency
+    grad_clip: float | None = 1.0  # max global gradient norm; None disables clipping
+    multilabel: bool = False  # BCE on independent sigmoids instead of softmax CE
+    loss: str = "ce"  # single-label: softmax cross-entropy, or "bce": one sigmoid per
+    # class against the one-hot target (talk 001); argmax predicts
+    threshold: float = 0.5  # multi-label decision threshold on probabilities
     precision: str = "auto"
-    device: str | None = None           # None: pick_device() (cuda, then mps, then cpu)
+    device: str | None = None  # None: pick_device() (cuda, then mps, then cpu)
     seed: int = 0
     num_workers: int = 0
     progress: bool = True
@@ -133,8 +140,8 @@ def class_weights(targets: torch.Tensor, n_classes: int, multilabel: bool = Fals
     """
     targets = torch.as_tensor(targets)
     if multilabel:
-        positives = targets.float().sum(dim=0)          # [C]
-        negatives = len(targets) - positives            # [C]
+        positives = targets.float().sum(dim=0)  # [C]
+        negatives = len(targets) - positives  # [C]
         return torch.where(positives > 0, negatives / positives.clamp(min=1), torch.ones_like(positives))
     counts = torch.bincount(targets.long().flatten(), minlength=n_classes).float()  # [C]
     return torch.where(counts > 0, len(targets) / (n_classes * counts.clamp(min=1)), torch.zeros_like(counts))
@@ -159,16 +166,17 @@ class _DefaultLoss(nn.Module):
             self.register_buffer("weight", weight)
             self.criterion = nn.BCEWithLogitsLoss(reduction="none")
         else:
-            self.criterion = (nn.BCEWithLogitsLoss(pos_weight=weight) if multilabel
-                              else nn.CrossEntropyLoss(weight=weight))
+            self.criterion = (
+                nn.BCEWithLogitsLoss(pos_weight=weight) if multilabel else nn.CrossEntropyLoss(weight=weight)
+            )
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         if self.one_hot_bce:
-            targets = nn.functional.one_hot(labels.long(), logits.shape[1]).float()       # [B, C]
-            per_example = self.criterion(logits.float(), targets).mean(dim=1)            # [B]
+            targets = nn.functional.one_hot(labels.long(), logits.shape[1]).float()  # [B, C]
+            per_example = self.criterion(logits.float(), targets).mean(dim=1)  # [B]
             if self.weight is None:
                 return per_example.mean()
-            w = self.weight[labels.long()]                                               # [B]
+            w = self.weight[labels.long()]  # [B]
             return (per_example * w).sum() / w.sum().clamp(min=1e-12)
         target = labels.float() if self.multilabel else labels.long()
         return self.criterion(logits.float(), target)
@@ -187,8 +195,10 @@ def _default_loss(cfg: TrainConfig, train_data: Dataset, labels: Sequence[str] |
 def _to_device(batch: Any, device: torch.device, need_label: bool = False) -> dict[str, Any]:
     if not isinstance(batch, Mapping) or (need_label and "label" not in batch):
         got = sorted(batch) if isinstance(batch, Mapping) else type(batch).__name__
-        raise TypeError(f"batches must be dicts of tensors with a 'label' key, got {got}; "
-                        "make the dataset return such dicts or pass a collate_fn that builds them")
+        raise TypeError(
+            f"batches must be dicts of tensors with a 'label' key, got {got}; "
+            "make the dataset return such dicts or pass a collate_fn that builds them"
+        )
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
@@ -198,24 +208,39 @@ def _logits(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
     if isinstance(output, Mapping):
         output = output["logits"]
     if not torch.is_tensor(output) or output.ndim != 2:
-        raise TypeError("the model must return logits [batch, classes] (or a dict with 'logits'), got "
-                        f"{type(output).__name__}{tuple(output.shape) if torch.is_tensor(output) else ''}")
+        raise TypeError(
+            "the model must return logits [batch, classes] (or a dict with 'logits'), got "
+            f"{type(output).__name__}{tuple(output.shape) if torch.is_tensor(output) else ''}"
+        )
     return output
 
 
-def _loader(data: Dataset | DataLoader, batch_size: int, collate_fn: Callable | None, num_workers: int,
-            device: torch.device, sampler: Any = None) -> DataLoader:
+def _loader(
+    data: Dataset | DataLoader,
+    batch_size: int,
+    collate_fn: Callable | None,
+    num_workers: int,
+    device: torch.device,
+    sampler: Any = None,
+) -> DataLoader:
     if isinstance(data, DataLoader):
         return data
     # A dataset of variable-length items brings its own padding as a ``collate`` method.
     collate_fn = collate_fn or getattr(data.dataset if isinstance(data, Subset) else data, "collate", None)
-    return DataLoader(data, batch_size=batch_size, sampler=sampler, collate_fn=collate_fn,
-                      num_workers=num_workers, pin_memory=device.type == "cuda")
+    return DataLoader(
+        data,
+        batch_size=batch_size,
+        sampler=sampler,
+        collate_fn=collate_fn,
+        num_workers=num_workers,
+        pin_memory=device.type == "cuda",
+    )
 
 
 @torch.no_grad()
-def _collect_logits(model: nn.Module, loader: Iterable, device: torch.device,
-                    dtype: torch.dtype | None, progress: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+def _collect_logits(
+    model: nn.Module, loader: Iterable, device: torch.device, dtype: torch.dtype | None, progress: bool = False
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Logits ``[n, C]`` (fp32, CPU) for every batch, and the labels when batches carry them."""
     was_training = model.training
     model.eval()
@@ -235,8 +260,9 @@ def _probabilities(logits: torch.Tensor, multilabel: bool) -> torch.Tensor:
     return torch.sigmoid(logits) if multilabel else torch.softmax(logits, dim=1)
 
 
-def _report(probs: np.ndarray, targets: np.ndarray, labels: Sequence[str] | None,
-            multilabel: bool, threshold: float) -> Report:
+def _report(
+    probs: np.ndarray, targets: np.ndarray, labels: Sequence[str] | None, multilabel: bool, threshold: float
+) -> Report:
     """Score probabilities ``[n, C]`` (softmax, or per-label sigmoid when ``multilabel``)."""
     names = list(labels) if labels is not None else [str(i) for i in range(probs.shape[1])]
     if multilabel:
@@ -249,9 +275,16 @@ def _model_device(model: nn.Module) -> torch.device:
     return next(itertools.chain(model.parameters(), model.buffers()), torch.empty(0)).device
 
 
-def predict(model: nn.Module, data: Dataset | DataLoader, *, multilabel: bool = False, batch_size: int = 64,
-            collate_fn: Callable | None = None, precision: str = "fp32",
-            progress: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+def predict(
+    model: nn.Module,
+    data: Dataset | DataLoader,
+    *,
+    multilabel: bool = False,
+    batch_size: int = 64,
+    collate_fn: Callable | None = None,
+    precision: str = "fp32",
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Class probabilities ``[n, C]`` (softmax, or per-label sigmoid when ``multilabel``) and the
     true labels of ``data`` (``None`` when its items have no ``"label"``), on the model's device."""
     device = _model_device(model)
@@ -260,8 +293,15 @@ def predict(model: nn.Module, data: Dataset | DataLoader, *, multilabel: bool = 
     return _probabilities(logits, multilabel).numpy(), (targets.numpy() if targets is not None else None)
 
 
-def evaluate(model: nn.Module, data: Dataset | DataLoader, labels: Sequence[str], *, multilabel: bool = False,
-             threshold: float = 0.5, **predict_kwargs: Any) -> Report:
+def evaluate(
+    model: nn.Module,
+    data: Dataset | DataLoader,
+    labels: Sequence[str],
+    *,
+    multilabel: bool = False,
+    threshold: float = 0.5,
+    **predict_kwargs: Any,
+) -> Report:
     """Score ``model`` on labelled ``data``: :func:`~emodemo.core.metrics.classification_report`, or
     :func:`~emodemo.core.metrics.multilabel_report` with probabilities cut at ``threshold``."""
     probs, targets = predict(model, data, multilabel=multilabel, **predict_kwargs)
@@ -293,8 +333,11 @@ class _BestKeeper:
 
     @property
     def should_stop(self) -> bool:
-        return (self.patience is not None and self.epoch >= self.min_epochs
-                and self.epochs_without_improvement >= self.patience)
+        return (
+            self.patience is not None
+            and self.epoch >= self.min_epochs
+            and self.epochs_without_improvement >= self.patience
+        )
 
     def restore(self, model: nn.Module) -> None:
         model.load_state_dict(self.best_state)
@@ -335,13 +378,21 @@ class _Stepper:
             self.schedule.step()
 
 
-def _validate(model: nn.Module, loader: DataLoader, loss_fn: LossFn, device: torch.device, dtype: torch.dtype | None,
-              ctx: DistContext, labels: Sequence[str] | None, cfg: TrainConfig) -> tuple[float, Report]:
+def _validate(
+    model: nn.Module,
+    loader: DataLoader,
+    loss_fn: LossFn,
+    device: torch.device,
+    dtype: torch.dtype | None,
+    ctx: DistContext,
+    labels: Sequence[str] | None,
+    cfg: TrainConfig,
+) -> tuple[float, Report]:
     """Validation loss and report over the whole validation set (every process's shard gathered)."""
     shards = gather_to_all(_collect_logits(model, loader, device, dtype), ctx)
     if any(targets is None for _, targets in shards):
         raise TypeError("validation batches need a 'label' key to be scored")
-    logits = torch.cat([shard_logits for shard_logits, _ in shards])     # [n_val, C]
+    logits = torch.cat([shard_logits for shard_logits, _ in shards])  # [n_val, C]
     targets = torch.cat([shard_targets for _, shard_targets in shards])  # [n_val] or [n_val, C]
     with torch.no_grad():
         loss = float(loss_fn(logits.to(device), targets.to(device)))
@@ -362,9 +413,16 @@ def _validation_shard(data: Dataset, ctx: DistContext) -> Dataset:
     return Subset(data, range(ctx.rank, len(data), ctx.world_size)) if ctx.enabled else data
 
 
-def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: TrainConfig,
-        loss_fn: LossFn | None = None, collate_fn: Callable | None = None, *,
-        labels: Sequence[str] | None = None) -> History:
+def fit(
+    model: nn.Module,
+    train_data: Dataset,
+    val_data: Dataset | None,
+    cfg: TrainConfig,
+    loss_fn: LossFn | None = None,
+    collate_fn: Callable | None = None,
+    *,
+    labels: Sequence[str] | None = None,
+) -> History:
     """Train ``model`` in place and return its :class:`~emodemo.training.history.History`; the model ends
     in eval mode holding the weights of its best epoch (by ``cfg.monitor``).
 
@@ -390,26 +448,46 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: Tr
     # same examples as one process with batch N*B, and reach the same weights.
     sampler = DistributedSampler(train_data, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=cfg.seed)
     train_loader = _loader(train_data, cfg.batch_size, collate_fn, cfg.num_workers, device, sampler)
-    val_loader = (_loader(_validation_shard(val_data, ctx), cfg.batch_size, collate_fn, cfg.num_workers, device)
-                  if val_data is not None else None)
+    val_loader = (
+        _loader(_validation_shard(val_data, ctx), cfg.batch_size, collate_fn, cfg.num_workers, device)
+        if val_data is not None
+        else None
+    )
 
     loss_fn = loss_fn or _default_loss(cfg, train_data, labels).to(device)
 
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise ValueError("the model has no trainable parameters (every requires_grad is False)")
-    net = (DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                   find_unused_parameters=cfg.find_unused_parameters)
-           if ctx.enabled else model)
+    net = (
+        DistributedDataParallel(
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=cfg.find_unused_parameters,
+        )
+        if ctx.enabled
+        else model
+    )
     optimizer = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    schedule = (_cosine_with_warmup(optimizer, cfg.epochs * len(train_loader), cfg.warmup_ratio)
-                if cfg.scheduler == "cosine" else None)
-    plateau = (torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min" if monitor.endswith("loss") else "max",
-                                                          factor=cfg.plateau_factor, patience=cfg.plateau_patience)
-               if cfg.scheduler == "plateau" else None)
+    schedule = (
+        _cosine_with_warmup(optimizer, cfg.epochs * len(train_loader), cfg.warmup_ratio)
+        if cfg.scheduler == "cosine"
+        else None
+    )
+    plateau = (
+        torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="min" if monitor.endswith("loss") else "max",
+            factor=cfg.plateau_factor,
+            patience=cfg.plateau_patience,
+        )
+        if cfg.scheduler == "plateau"
+        else None
+    )
     dtype = autocast_dtype(cfg.precision, device)
-    stepper = _Stepper(optimizer, torch.amp.GradScaler(device.type, enabled=dtype == torch.float16), schedule,
-                       trainable, cfg.grad_clip)
+    stepper = _Stepper(
+        optimizer, torch.amp.GradScaler(device.type, enabled=dtype == torch.float16), schedule, trainable, cfg.grad_clip
+    )
     keeper = _BestKeeper(minimize=monitor.endswith("loss"), patience=cfg.patience, min_epochs=cfg.min_epochs)
     history = History(monitor=monitor)
 
@@ -425,8 +503,10 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: Tr
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 loss = loss_fn(_logits(net, batch), batch["label"])
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss became {loss.item()} in epoch {epoch}; "
-                                         "try a lower lr, gradient clipping or precision='fp32'")
+                raise FloatingPointError(
+                    f"the loss became {loss.item()} in epoch {epoch}; "
+                    "try a lower lr, gradient clipping or precision='fp32'"
+                )
             stepper.step(loss)
             n = len(batch["label"])
             loss_sum_and_count += torch.stack([loss.detach().float() * n, torch.tensor(float(n), device=device)])
@@ -434,17 +514,28 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None, cfg: Tr
         total, count = sum_across_processes(loss_sum_and_count, ctx).tolist()
         train_loss = total / count
 
-        val_loss, val_metrics = (_validate(model, val_loader, loss_fn, device, dtype, ctx, labels, cfg)
-                                 if val_loader is not None else (None, None))
+        val_loss, val_metrics = (
+            _validate(model, val_loader, loss_fn, device, dtype, ctx, labels, cfg)
+            if val_loader is not None
+            else (None, None)
+        )
         losses = {"train_loss": train_loss, "val_loss": val_loss}
         score = losses[monitor] if monitor in losses else val_metrics[monitor]
         if plateau is not None:
             plateau.step(score)
-        history.epochs.append(EpochRecord(epoch, train_loss, val_loss, val_metrics,
-                                          optimizer.param_groups[0]["lr"], time.perf_counter() - started))
+        history.epochs.append(
+            EpochRecord(
+                epoch, train_loss, val_loss, val_metrics, optimizer.param_groups[0]["lr"], time.perf_counter() - started
+            )
+        )
         keeper.update(score, epoch, model)
-        epochs.set_postfix({"train_loss": f"{train_loss:.4f}", monitor: f"{score:.4f}",
-                            "best": f"{keeper.best_score:.4f}@{keeper.best_epoch}"})
+        epochs.set_postfix(
+            {
+                "train_loss": f"{train_loss:.4f}",
+                monitor: f"{score:.4f}",
+                "best": f"{keeper.best_score:.4f}@{keeper.best_epoch}",
+            }
+        )
         log.info("epoch %d: train_loss %.4f, %s %.4f", epoch, train_loss, monitor, score)
         if keeper.should_stop:
             history.stopped_early = True

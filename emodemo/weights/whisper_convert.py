@@ -18,6 +18,7 @@ mechanical, with two twists: CTranslate2 fuses the self-attention projections in
 (query, key and value stacked on the output axis) and the cross-attention key/value into another,
 and openai-whisper's key projection has no bias (CTranslate2 stores a zero one).
 """
+
 from __future__ import annotations
 
 import json
@@ -34,8 +35,16 @@ SUPPORTED_BINARY_VERSION = 6
 # CTranslate2's dtype ids, in the order of ``model_spec._dtype_to_type_id``.
 _CT2_DTYPES = ("float32", "int8", "int16", "int32", "float16", "bfloat16")
 # Rank-0 configuration flags that have no openai-whisper parameter (the layout is fixed there).
-_CONFIG_FLAGS = {"activation", "alibi", "alignment_heads", "alignment_layer", "num_heads", "pre_norm",
-                 "scale_embeddings", "start_from_zero_embedding"}
+_CONFIG_FLAGS = {
+    "activation",
+    "alibi",
+    "alignment_heads",
+    "alignment_layer",
+    "num_heads",
+    "pre_norm",
+    "scale_embeddings",
+    "start_from_zero_embedding",
+}
 
 
 class Ct2FormatError(ValueError):
@@ -63,14 +72,16 @@ def read_ct2_variables(model_bin: str | Path) -> tuple[str, dict[str, np.ndarray
     def take_string() -> str:
         nonlocal offset
         length = take("H")
-        text = bytes(data[offset:offset + length - 1]).decode("utf-8")
+        text = bytes(data[offset : offset + length - 1]).decode("utf-8")
         offset += length
         return text
 
     version = take("I")
     if version != SUPPORTED_BINARY_VERSION:
-        raise Ct2FormatError(f"{model_bin}: CTranslate2 binary version {version}; this reader knows "
-                             f"version {SUPPORTED_BINARY_VERSION} (re-convert with ctranslate2>=3)")
+        raise Ct2FormatError(
+            f"{model_bin}: CTranslate2 binary version {version}; this reader knows "
+            f"version {SUPPORTED_BINARY_VERSION} (re-convert with ctranslate2>=3)"
+        )
     spec_name = take_string()
     take("I")  # spec revision: the Whisper layout below has not changed across revisions
     variables: dict[str, np.ndarray] = {}
@@ -79,7 +90,7 @@ def read_ct2_variables(model_bin: str | Path) -> tuple[str, dict[str, np.ndarray
         shape = tuple(take("I") for _ in range(take("B")))
         dtype = _CT2_DTYPES[take("B")]
         n_bytes = take("I")
-        raw = data[offset:offset + n_bytes]
+        raw = data[offset : offset + n_bytes]
         offset += n_bytes
         if len(raw) != n_bytes:
             raise Ct2FormatError(f"{model_bin} is truncated or not a CTranslate2 model.bin")
@@ -137,8 +148,7 @@ class _StateDictBuilder:
     def block(self, dst: str, src: str, cross: bool) -> None:
         """One residual attention block (pre-norm self-attention, [cross-attention], MLP)."""
         self.layer_norm(f"{dst}.attn_ln", f"{src}/self_attention/layer_norm")
-        self.fused([f"{dst}.attn.query", f"{dst}.attn.key", f"{dst}.attn.value"],
-                   f"{src}/self_attention/linear_0")
+        self.fused([f"{dst}.attn.query", f"{dst}.attn.key", f"{dst}.attn.value"], f"{src}/self_attention/linear_0")
         self.linear(f"{dst}.attn.out", f"{src}/self_attention/linear_1")
         if cross:
             self.layer_norm(f"{dst}.cross_attn_ln", f"{src}/attention/layer_norm")
@@ -151,9 +161,13 @@ class _StateDictBuilder:
 
     def unused(self) -> list[str]:
         """Tensor variables nothing was mapped from (config flags and the tied projection aside)."""
-        return sorted(name for name in self.variables
-                      if name not in self.used and name != "decoder/projection/weight"
-                      and name.rsplit("/", 1)[-1] not in _CONFIG_FLAGS)
+        return sorted(
+            name
+            for name in self.variables
+            if name not in self.used
+            and name != "decoder/projection/weight"
+            and name.rsplit("/", 1)[-1] not in _CONFIG_FLAGS
+        )
 
 
 def _count_layers(variables: dict[str, np.ndarray], stack: str) -> int:
@@ -173,8 +187,10 @@ def ct2_to_openai_checkpoint(model_dir: str | Path) -> dict:
         raise Ct2FormatError(f"{model_dir}: a CTranslate2 {spec_name}, not a Whisper model")
     quantized = sorted(n for n, a in variables.items() if a.ndim == 2 and a.dtype.kind == "i")
     if quantized:
-        raise Ct2FormatError(f"{model_dir}: integer-quantized weights ({quantized[0]}, ...); convert the "
-                             "model with --quantization float16 or float32 instead")
+        raise Ct2FormatError(
+            f"{model_dir}: integer-quantized weights ({quantized[0]}, ...); convert the "
+            "model with --quantization float16 or float32 instead"
+        )
 
     n_enc, n_dec = _count_layers(variables, "encoder"), _count_layers(variables, "decoder")
     out = _StateDictBuilder(variables)
@@ -192,9 +208,9 @@ def ct2_to_openai_checkpoint(model_dir: str | Path) -> dict:
     if out.unused():
         raise Ct2FormatError(f"{model_dir}: variables with no openai-whisper counterpart: {out.unused()}")
 
-    conv1 = variables["encoder/conv1/weight"]                   # [d_audio, n_mels, 3]
+    conv1 = variables["encoder/conv1/weight"]  # [d_audio, n_mels, 3]
     audio_pos = variables["encoder/position_encodings/encodings"]  # [1500, d_audio]
-    text_pos = variables["decoder/position_encodings/encodings"]   # [448, d_text]
+    text_pos = variables["decoder/position_encodings/encodings"]  # [448, d_text]
     dims = {
         "n_mels": int(conv1.shape[1]),
         "n_audio_ctx": int(audio_pos.shape[0]),
