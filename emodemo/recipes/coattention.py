@@ -61,11 +61,12 @@ from emodemo.recipes.frozen_states import (
     WHISPER,
     StateClips,
     clip_states,
-    one_line_states,  # noqa: F401
+    one_line_states,
     speech_encoder,
     state_clips,
     words_of,
-)  # prepare: recipe protocol
+)
+from emodemo.recipes.frozen_states import prepare as prepare  # the recipe contract's prepare, re-exported
 
 NAME = "coattention"
 MODALITIES = ("audio", "text")
