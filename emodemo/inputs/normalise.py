@@ -79,6 +79,12 @@ def normalise(wave: np.ndarray, sr: int = SAMPLE_RATE, trim: bool = True) -> np.
     return samples.astype(np.float32)
 
 
+def asked(spec: dict | None) -> bool:
+    """Whether a checkpoint's ``input_spec`` asks for normalised input (checkpoints saved before the
+    setting existed have none: raw)."""
+    return bool((spec or {}).get("normalise", False))
+
+
 def normalised_if(wave: np.ndarray, on: bool) -> np.ndarray:
     """``wave`` as a model whose input setting ``normalise`` is ``on`` hears it: through
     :func:`normalise`, or as it is. Every recipe with the setting goes through this, in training and serving alike."""

@@ -44,7 +44,7 @@ from emodemo.core.metrics import classification_report
 from emodemo.data.record import Sample
 from emodemo.inputs.audio import load_audio
 from emodemo.inputs.handcrafted import clip_features
-from emodemo.inputs.normalise import cache_key, normalised_if
+from emodemo.inputs.normalise import asked, cache_key, normalised_if
 from emodemo.models.handcrafted_ensemble import HandcraftedEnsemble
 from emodemo.models.kernel_svm import RbfSvm
 from emodemo.recipes.common import NORMALISED, as_flag, chosen_folds, validation_calibration
@@ -80,14 +80,9 @@ def prepare(spec: dict | None = None) -> None:
 # --- inputs ------------------------------------------------------------------------------------
 
 
-def normalised(spec: dict | None) -> bool:
-    """Whether the checkpoint's input is normalised (checkpoints saved before the setting: raw)."""
-    return bool((spec or {}).get("normalise", False))
-
-
 def wave_features(wave: np.ndarray, spec: dict | None = None) -> torch.Tensor:
     """One clip's hand-crafted vector ``[68]`` (float64), of the normalised clip if ``spec`` says so."""
-    return torch.from_numpy(clip_features(normalised_if(np.asarray(wave, dtype=np.float32), normalised(spec)))[0])
+    return torch.from_numpy(clip_features(normalised_if(np.asarray(wave, dtype=np.float32), asked(spec)))[0])
 
 
 def audio_features(samples: Sequence[Sample], spec: dict | None = None, progress: bool = True) -> torch.Tensor:
@@ -96,7 +91,7 @@ def audio_features(samples: Sequence[Sample], spec: dict | None = None, progress
     from emodemo.core.cache import FeatureCache
 
     cache = FeatureCache(
-        FEATURE, {"window": 0.05, "step": 0.025, "mid_window": 1.0, "mid_step": 0.5, **cache_key(normalised(spec))}
+        FEATURE, {"window": 0.05, "step": 0.025, "mid_window": 1.0, "mid_step": 0.5, **cache_key(asked(spec))}
     )
     rows = cache.get_many(
         [s.audio for s in samples],
@@ -469,6 +464,6 @@ def data_card(svm_actors, val_actors, forest_actors, spec: dict | None = None) -
         "forest_train_speakers": list(forest_actors),
         "train_speakers": sorted(set(svm_actors) | set(forest_actors)),
         "licence": "RAVDESS: CC BY-NC-SA 4.0 (non-commercial); the action units are derived from RAVDESS video",
-        "inputs": f"16 kHz waveform{', ' + NORMALISED if normalised(spec) else ''} -> 68 hand-crafted statistics; "
+        "inputs": f"16 kHz waveform{', ' + NORMALISED if asked(spec) else ''} -> 68 hand-crafted statistics; "
         "optionally the take's 35 action units",
     }

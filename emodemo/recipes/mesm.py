@@ -36,7 +36,7 @@ from emodemo.core.labels import CANONICAL7
 from emodemo.core.metrics import multilabel_report
 from emodemo.data.record import Sample
 from emodemo.inputs.audio import is_silent, load_audio, log_mel, voiced_bounds
-from emodemo.inputs.normalise import cache_key, normalised_if
+from emodemo.inputs.normalise import asked, cache_key, normalised_if
 from emodemo.inputs.text import MINILM, load_text_encoder
 from emodemo.models import build
 from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
@@ -85,7 +85,7 @@ def wave_chunks(wave: np.ndarray, spec: dict | None = None) -> torch.Tensor:
     spec = spec or {}
     if len(wave) < 160 or is_silent(wave):
         raise ValueError("the clip holds no sound above the noise floor: there is nothing to cut into chunks")
-    wave = normalised_if(np.asarray(wave, dtype=np.float32), spec.get("normalise", False))
+    wave = normalised_if(np.asarray(wave, dtype=np.float32), asked(spec))
     start, end = voiced_bounds(wave)
     mel = log_mel(np.asarray(wave[start:end], dtype=np.float32), n_mels=N_MELS)[
         :, : MAX_CHUNKS * CHUNK_FRAMES
@@ -109,7 +109,7 @@ def chunks_of_samples(samples: Sequence[Sample], spec: dict | None = None, progr
             "n_mels": N_MELS,
             "chunk_frames": CHUNK_FRAMES,
             "max_chunks": MAX_CHUNKS,
-            **cache_key(spec.get("normalise", False)),
+            **cache_key(asked(spec)),
             **({"band_norm": "mean over the clip"} if spec.get("band_norm") else {}),
         },
     )

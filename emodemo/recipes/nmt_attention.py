@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 from emodemo.core.labels import CANONICAL7
 from emodemo.data.record import Sample
 from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bounds
-from emodemo.inputs.normalise import normalise
+from emodemo.inputs.normalise import asked, normalise
 from emodemo.inputs.text import load_glove, tokenize
 from emodemo.models import build
 from emodemo.models.nmt_attention import word_spans_to_frames
@@ -183,7 +183,7 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
         trim_silence(
             load_audio(s.audio, max_seconds=MAX_SECONDS) if s.audio else no_audio,
             tokens_with_spans(s.text, s.meta.get("words")),
-            normalised(spec),
+            asked(spec),
         )
         for s in samples
     ]
@@ -195,18 +195,13 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
 def clip_item(wave: np.ndarray, transcript, spec: dict) -> dict[str, torch.Tensor]:
     """A user's clip and Whisper's words with their timings, trimmed like training clips, unbatched."""
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
-    wave, pairs = trim_silence(wave, tokens_with_spans(None, words), normalised(spec))
+    wave, pairs = trim_silence(wave, tokens_with_spans(None, words), asked(spec))
     return PairedClips([wave], [pairs], spec["vocab"])[0]
 
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
     """:func:`clip_item` as a batch of one."""
     return PairedClips.collate([clip_item(wave, transcript, spec)])
-
-
-def normalised(spec: dict | None) -> bool:
-    """Whether the checkpoint hears normalised clips (checkpoints saved before the setting: raw)."""
-    return bool((spec or {}).get("normalise", False))
 
 
 def reads(meta: dict) -> tuple[str, ...]:
@@ -228,7 +223,7 @@ def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, label
     if "attention" not in output:
         return None
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
-    trimmed, pairs = trim_silence(wave, tokens_with_spans(None, words), normalised(spec))
+    trimmed, pairs = trim_silence(wave, tokens_with_spans(None, words), asked(spec))
     if not pairs:  # no words heard: nothing attended
         return None
     return attention_heatmap(
@@ -332,7 +327,7 @@ def train(
         "dataset": dataset,
         "pairing": pairing_name,
         "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
-        "inputs": f"16 kHz waveform, {NORMALISED if normalised(spec) else 'silence trimmed'}; words (GloVe 6B 50-d "
+        "inputs": f"16 kHz waveform, {NORMALISED if asked(spec) else 'silence trimmed'}; words (GloVe 6B 50-d "
         "vocabulary) with Whisper tiny.en word timings",
     }
 
