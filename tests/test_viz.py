@@ -8,6 +8,7 @@ from matplotlib.figure import Figure
 
 from emodemo.core.metrics import classification_report
 from emodemo.reports.viz import (
+    LABELLED_ROWS,
     attention_grid,
     attention_heatmap,
     confusion_matrix_figure,
@@ -15,6 +16,7 @@ from emodemo.reports.viz import (
     kept_positions,
     row_normalised,
     training_curves,
+    wave_outline,
 )
 from emodemo.training.history import EpochRecord, History
 
@@ -87,6 +89,31 @@ def test_attention_heatmap_without_word_times_spreads_frames_over_the_clip():
     assert fig.axes[1].images[0].get_extent()[:2] == pytest.approx([0, 0.5])
     with pytest.raises(ValueError, match="n_words=3"):
         attention_heatmap(np.ones((2, 10)), WORDS, np.zeros(8000), 16000)
+
+
+def test_wave_outline_keeps_every_peak_of_a_long_clip_in_a_few_thousand_points():
+    sr = 16000
+    wave = np.random.default_rng(0).normal(0, 0.1, 30 * sr)  # 30 s: what the app analyses at most
+    wave[123_457], wave[400_001] = 0.9, -0.8  # two clicks a figure must still show
+    times, values = wave_outline(wave, sr, columns=1000)
+    assert len(times) == len(values) == 2000
+    assert values.max() == 0.9 and values.min() == -0.8
+    assert np.all(np.diff(times) >= 0) and times[0] >= 0 and times[-1] <= 30
+    short = np.arange(100.0)
+    assert np.array_equal(wave_outline(short, sr)[1], short)  # a short wave is drawn as it is
+
+
+def test_attention_heatmap_of_a_long_transcript_stays_a_readable_size():
+    words = [f"w{i}" for i in range(3 * LABELLED_ROWS)]  # a 30 s clip of fast speech
+    fig = attention_heatmap(np.ones((len(words), 50)) / 50, words, np.zeros(16000), 16000)
+    assert (
+        fig.get_figheight()
+        == attention_heatmap(
+            np.ones((LABELLED_ROWS, 50)), words[:LABELLED_ROWS], np.zeros(16000), 16000
+        ).get_figheight()
+    )
+    labels = [t.get_text() for t in fig.axes[1].get_yticklabels()]
+    assert labels == words[::3] and len(fig.axes[1].images[0].get_array()) == len(words)  # every row drawn
 
 
 def test_attention_grid_draws_one_map_per_clip_and_model(tmp_path):

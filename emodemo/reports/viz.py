@@ -203,6 +203,9 @@ def timeline_plotly(
     return fig
 
 
+LABELLED_ROWS = 30  # an attention map names at most this many rows (a 30 s clip can hold 80 words)
+
+
 def attention_heatmap(
     weights: Any,
     words: Sequence[str],
@@ -219,8 +222,9 @@ def attention_heatmap(
     seconds, e.g. from Whisper's word timestamps) each word's boundaries are drawn on both panels
     and its own span is outlined on its row, so you can see whether a word attends to itself.
     """
-    fig = Figure(figsize=(10, 2.0 + 0.3 * len(words)), layout="constrained")
-    wave_ax, attention_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, max(1.5, 0.3 * len(words))])
+    rows = min(len(words), LABELLED_ROWS)  # a long transcript gets a taller figure only up to a point
+    fig = Figure(figsize=(10, 2.0 + 0.3 * rows), layout="constrained")
+    wave_ax, attention_ax = fig.subplots(2, 1, sharex=True, height_ratios=[1, max(1.5, 0.3 * rows)])
     image = draw_attention(wave_ax, attention_ax, weights, words, wave, sr, word_times, frame_rate)
     wave_ax.set_title(title or "attention of each word over the sound", pad=14)  # room for the words
     fig.colorbar(image, ax=[wave_ax, attention_ax], label="attention weight", shrink=0.8)
@@ -256,6 +260,20 @@ def attention_grid(
     return fig
 
 
+def wave_outline(wave: np.ndarray, sr: int, columns: int = 2000) -> tuple[np.ndarray, np.ndarray]:
+    """``(times, values)`` that draw ``wave [N]`` as a line looks at a figure's resolution: each of
+    ``columns`` equal spans of samples gives its lowest and highest sample, in time order. A 30 s clip
+    drawn sample by sample (480,000 points) cost a quarter of a GB and most of a second to lay out."""
+    if len(wave) <= 2 * columns:
+        return np.arange(len(wave)) / sr, wave
+    edges = np.linspace(0, len(wave), columns + 1).astype(int)
+    low, high = np.minimum.reduceat(wave, edges[:-1]), np.maximum.reduceat(wave, edges[:-1])  # [columns]
+    low_first = np.array([np.argmin(span) < np.argmax(span) for span in np.split(wave, edges[1:-1])])
+    values = np.where(low_first[:, None], np.stack([low, high], 1), np.stack([high, low], 1)).reshape(-1)
+    times = np.repeat((edges[:-1] + edges[1:]) / 2 / sr, 2)  # [2 * columns]
+    return times, values
+
+
 def draw_attention(
     wave_ax,
     attention_ax,
@@ -277,7 +295,7 @@ def draw_attention(
     duration = len(wave) / sr
     frame_rate = frame_rate or weights.shape[1] / duration
     n_words = len(words)
-    wave_ax.plot(np.arange(len(wave)) / sr, wave, color="0.3", linewidth=0.5)
+    wave_ax.plot(*wave_outline(wave, sr), color="0.3", linewidth=0.5)
     wave_ax.set_ylabel("amplitude")
     wave_ax.tick_params(labelbottom=False)
     image = attention_ax.imshow(
@@ -287,7 +305,8 @@ def draw_attention(
         interpolation="nearest",
         extent=(0, weights.shape[1] / frame_rate, n_words - 0.5, -0.5),
     )
-    attention_ax.set_yticks(range(n_words), words)
+    step = -(-n_words // LABELLED_ROWS)  # every word named, or every step-th when there are many
+    attention_ax.set_yticks(range(0, n_words, step), list(words)[::step])
     attention_ax.set_xlabel("time (s)")
     attention_ax.set_ylabel("word")
     attention_ax.set_xlim(0, max(duration, weights.shape[1] / frame_rate))
@@ -338,7 +357,7 @@ def coattention_steps(panels: Sequence[Mapping[str, Any]], sr: int, frame_rate: 
         wave = np.asarray(panel["wave"], dtype=float).reshape(-1)
         speech = np.asarray(panel["speech"], dtype=float).reshape(-1)
         ax = axes[1, column]
-        ax.plot(np.arange(len(wave)) / sr, wave / max(np.abs(wave).max(), 1e-9), color="0.6", linewidth=0.4)
+        ax.plot(*wave_outline(wave / max(np.abs(wave).max(), 1e-9), sr), color="0.6", linewidth=0.4)
         ax.set_ylim(-1, 1)
         ax.set_yticks([])
         weight_ax = ax.twinx()
