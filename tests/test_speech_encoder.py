@@ -43,6 +43,17 @@ def test_states_agree_with_whispers_padded_30s_run(encoder, wave):
     assert cosine[: length // 2].min() > 0.9  # the speech part agrees closely everywhere
 
 
+def test_the_encoder_is_the_transcribers_weights_without_a_decoder_it_never_reads(encoder):
+    from emodemo.speech import asr
+
+    assert asr.DEFAULT_BACKEND == "faster-whisper"  # the app transcribes with CTranslate2's own copy
+    held = asr.encoder_model("tiny.en")
+    assert encoder.encoder is held.encoder and not hasattr(held, "decoder")
+    whole = asr.load_model("openai-whisper", "tiny.en").engine  # what a user of that backend loads
+    for (name, mine), (_, theirs) in zip(held.encoder.state_dict().items(), whole.encoder.state_dict().items()):
+        assert torch.equal(mine, theirs), name
+
+
 def test_batched_clips_do_not_see_each_other(encoder, wave, ravdess_root):
     other = load_audio(ravdess_root / "Actor_02" / "03-01-01-01-01-01-02.flac")  # 3.64 s: shorter
     alone = encoder.encode([other])

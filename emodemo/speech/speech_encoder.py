@@ -48,17 +48,17 @@ class EncoderOutput:
 class WhisperSpeechEncoder(nn.Module):
     """A frozen Whisper encoder (tiny.en: 4 layers, d = 384) that maps waveforms to frame states.
 
-    Weights come from :func:`emodemo.speech.asr.load_model` (``openai-whisper`` backend), so the
-    encoder is shared with the transcriber when both are used. Gradients are off: this is a
+    Weights come from :func:`emodemo.speech.asr.encoder_model`: the transcriber's when it is
+    openai-whisper, else the checkpoint without its decoder. Gradients are off: this is a
     feature extractor; compute its features outside the model being trained.
     """
 
     def __init__(self, model: str = "tiny.en", whisper_model: nn.Module | None = None):
         super().__init__()
         if whisper_model is None:
-            from emodemo.speech.asr import load_model
+            from emodemo.speech.asr import encoder_model
 
-            whisper_model = load_model("openai-whisper", model).engine
+            whisper_model = encoder_model(model)
         self.encoder = whisper_model.encoder
         self.n_mels = whisper_model.dims.n_mels
         self.requires_grad_(False)
