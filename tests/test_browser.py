@@ -84,6 +84,29 @@ def _joined_takes(ravdess_root, folder: Path, takes: tuple[str, ...], rate: int 
     return path
 
 
+def test_a_user_behind_others_sees_their_place_in_the_queue(app_url, ravdess_root, tmp_path):
+    takes = ("03-01-01-01-01-01-01", "03-01-05-02-01-01-01", "03-01-04-01-02-02-01") * 3  # about 30 s
+    long_clip = _joined_takes(ravdess_root, tmp_path, takes)
+    with playwright.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        pages = [browser.new_context().new_page() for _ in range(3)]  # three users, each with a session
+        for page in pages:
+            page.goto(app_url)
+            page.locator("#clip input[type=file]").set_input_files(str(long_clip))
+        for page in pages:
+            playwright.expect(page.get_by_role("button", name="Analyse")).to_be_enabled(timeout=30_000)
+        for page in pages:
+            page.get_by_role("button", name="Analyse").click()
+        playwright.expect(pages[-1].locator("#transcript")).to_contain_text(
+            re.compile(r"queue: [12]/2"), timeout=10_000
+        )
+        for page in pages:  # everyone is answered in turn
+            playwright.expect(page.locator("#transcript textarea")).to_have_value(
+                re.compile("door", re.I), timeout=120_000
+            )
+        browser.close()
+
+
 def test_timeline_tab_draws_the_timeline_and_a_selected_segment_plays(app_url, ravdess_root, tmp_path):
     recording = _joined_takes(
         ravdess_root, tmp_path, ("03-01-01-01-01-01-01", "03-01-05-02-01-01-01", "03-01-04-01-02-02-01")
