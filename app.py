@@ -168,8 +168,22 @@ def unsure_notes(result) -> list[str]:
     ]
 
 
+def saved_warnings(saved: Path = SAVED_GENERALISATION) -> dict[str, str]:
+    """Per model that collapses onto one answer on new voices (:func:`cross_corpus.new_voice_warnings`),
+    the line its answer box carries; none when nothing was saved or it is from another version."""
+    try:
+        return cross_corpus.new_voice_warnings(json.loads(saved.read_text(encoding="utf-8")))
+    except (OSError, KeyError, TypeError, ValueError):
+        return {}
+
+
+NEW_VOICE_WARNINGS = saved_warnings()
+
+
 def model_title(m) -> str:
-    return m.name + (" (faces, video only)" if m in pipeline.face_models else "")
+    if m in pipeline.face_models:
+        return f"{m.name} (faces, video only)"
+    return f"{m.name} ⚠ {NEW_VOICE_WARNINGS[m.name]}" if m.name in NEW_VOICE_WARNINGS else m.name
 
 
 def encoded(figure) -> PlotData:
@@ -429,8 +443,14 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
                 words = gr.Dataframe(headers=["word", "start (s)", "end (s)"], label="Word timings")
                 details = gr.Markdown()
         gr.Markdown("### What each model answers")
+        if NEW_VOICE_WARNINGS:
+            gr.Markdown(
+                "⚠ marks a model that, on voices it never met (TESS, a second English corpus), gave one "
+                f"answer to more than {cross_corpus.COLLAPSE_LINE:.0%} of the clips: there it hears the "
+                "corpus it was trained on more than the emotion, so weigh its answer on your voice accordingly."
+            )
         if not pipeline.voice_models:
-            gr.Markdown("**No trained model yet**: run `make train-speech_probe`, then restart the app.")
+            gr.Markdown("**No trained model yet**: run `make reproduce-speech_probe`, then restart the app.")
         predictions = []
         for start in range(0, len(ANSWERING), 3):  # three answers per row
             with gr.Row():

@@ -1,6 +1,7 @@
 """The app end to end through gradio_client: a real clip in, transcript and prediction out."""
 
 import socket
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,6 +225,24 @@ def test_an_unsure_answer_is_said_in_the_details():
     )
     notes = app.unsure_notes(result)
     assert len(notes) == 1 and "speech_probe is unsure" in notes[0] and "angry, 41%" in notes[0] and "53%" in notes[0]
+
+
+def test_a_model_that_collapses_on_new_voices_carries_the_warning_on_its_answer():
+    import json
+
+    import app
+    from emodemo.serving.cross_corpus import COLLAPSE_LINE
+
+    saved = {row["model"]: row for row in json.loads(app.SAVED_GENERALISATION.read_text())["models"]}
+    for m in app.ANSWERING:
+        tess = saved.get(m.name, {}).get("tess_choose") or {}
+        collapses = "audio" in saved.get(m.name, {}).get("reads", []) and tess.get("collapse", 0) > COLLAPSE_LINE
+        assert ("⚠" in app.model_title(m)) == collapses, m.name
+        if collapses:
+            assert f"{tess['collapse']:.0%}" in app.model_title(m) and tess["most_frequent_answer"] in app.model_title(
+                m
+            )
+    assert app.saved_warnings(Path("/nonexistent.json")) == {}  # nothing saved: no warning, no failure
 
 
 @pytest.fixture(scope="module")

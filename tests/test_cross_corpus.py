@@ -184,3 +184,22 @@ def test_the_results_page_and_the_app_show_the_saved_generalisation_of_every_ser
 
     assert generalisation_markdown() == table
     assert "make generalisation" in generalisation_markdown(tmp_path / "missing.json")
+
+
+def test_new_voice_warnings_name_the_models_that_hear_the_voice_and_collapse():
+    def row(model, reads, collapse, answer):
+        return {"model": model, "reads": reads, "tess_choose": {"collapse": collapse, "most_frequent_answer": answer}}
+
+    result = {
+        "models": [
+            row("voice", ["audio"], 0.51, "disgust"),
+            row("voice_and_words", ["audio", "text"], 0.36, "neutral"),
+            row("fine", ["audio"], 0.35, "sad"),  # at the line: not over it
+            row("words", ["text"], 0.94, "neutral"),  # TESS's words carry nothing: "neutral" is right
+            {"model": "unscored", "reads": ["audio"], "tess_choose": None},
+        ]
+    }
+    assert cross_corpus.new_voice_warnings(result) == {
+        "voice": "on new voices: 'disgust' for 51% of clips",
+        "voice_and_words": "on new voices: 'neutral' for 36% of clips",
+    }

@@ -440,3 +440,21 @@ def markdown_table(result: dict, report_half: bool = False) -> str:
         "test actors it never trained on.",
     ]
     return "\n".join(lines)
+
+
+COLLAPSE_LINE = 0.35  # above it, a model giving one answer to a new corpus's clips is not reading emotion there
+
+
+def new_voice_warnings(result: dict) -> dict[str, str]:
+    """Per model that hears the voice and, on the TESS choose half of a saved :func:`run` ``result``
+    (new voices, never trained on), gave one answer to more than :data:`COLLAPSE_LINE` of the clips:
+    a short line for the user, e.g. ``"on new voices: 'disgust' for 51 % of clips"``. Models that read
+    words alone are left out (TESS's words carry no emotion: "neutral" is their right answer)."""
+    warnings = {}
+    for row in result["models"]:
+        tess = row.get("tess_choose") or {}
+        if "audio" in row["reads"] and tess.get("collapse", 0.0) > COLLAPSE_LINE:
+            warnings[row["model"]] = (
+                f"on new voices: '{tess['most_frequent_answer']}' for {tess['collapse']:.0%} of clips"
+            )
+    return warnings
