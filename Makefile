@@ -73,7 +73,7 @@ timeline: $(STAMP)
 ## and the README's headline table.
 ## One thread: the machine is shared (features and transcripts are cached: later runs take minutes).
 generalisation: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) bench/generalisation.py --tess $(DATA)/tess --ravdess $(DATA)/ravdess_speech
+	OMP_NUM_THREADS=1 $(PY) bench/generalisation.py --tess $(DATA)/tess --ravdess $(DATA)/ravdess_speech --halves choose,report
 
 ## Every measured run of one model, as configs/reproduce/MODEL.toml records them (a run whose results
 ## exist is skipped): make reproduce-mesm, make reproduce-coattention REPRODUCE_ARGS="--served",

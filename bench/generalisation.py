@@ -86,7 +86,12 @@ def main() -> None:
     parser.add_argument("--tess", type=Path, default=data / "tess")
     parser.add_argument("--ravdess", type=Path, default=data / "ravdess_speech")
     parser.add_argument("--models", help="comma-separated served models (default: every one)")
-    parser.add_argument("--halves", default="choose,report", help="TESS halves to score (default: both)")
+    parser.add_argument(
+        "--halves",
+        default="choose",
+        help="TESS halves to score: the choose half by default; add the report half (choose,report) only for a "
+        "final choice, once",
+    )
     parser.add_argument("--skip-robustness", action="store_true", help="score no robustness set (faster)")
     parser.add_argument(
         "--render-only",
