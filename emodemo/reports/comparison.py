@@ -255,7 +255,7 @@ ENTRIES: tuple[Entry, ...] = (
     # held-out MELD train dialogues (words_minilm/choice.json), MELD dev and GoEmotions test scored once
     Entry(
         "meld",
-        "words_minilm (MiniLM states, attention pooling + MLP; MELD + GoEmotions)",
+        "words_minilm (MiniLM, top 3 layers fine-tuned, attention pooling + MLP; MELD + GoEmotions)",
         "-",
         "words",
         "words_minilm/config.json",
@@ -264,7 +264,7 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     Entry(
         "goemotions",
-        "words_minilm (MiniLM states, attention pooling + MLP; MELD + GoEmotions)",
+        "words_minilm (MiniLM, top 3 layers fine-tuned, attention pooling + MLP; MELD + GoEmotions)",
         "-",
         "words",
         "words_minilm/config.json",
@@ -496,7 +496,7 @@ ARCHITECTURES = {
     "coattention": "frozen Whisper and MiniLM states fused by alternating co-attention",
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed",
     "nmt_attention": "the words (GloVe + GRU) attend over a CNN + GRU on the raw waveform, aligned by word times",
-    "words_minilm": "the app's words expert: attention pooling over frozen MiniLM word pieces + a small classifier",
+    "words_minilm": "the app's words expert: MiniLM with its top three layers fine-tuned, attention pooling + a small classifier",
     "nmt_attention/words_goemotions": "`nmt_attention`'s words side alone (GloVe + GRU)",
     "fer_cnn": "a VGG-style CNN on 48x48 grey faces, for videos",
 }
