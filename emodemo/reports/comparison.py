@@ -496,7 +496,7 @@ ARCHITECTURES = {
     "coattention": "frozen Whisper and MiniLM states fused by alternating co-attention",
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed",
     "nmt_attention": "the words (GloVe + GRU) attend over a CNN + GRU on the raw waveform, aligned by word times",
-    "words_minilm": "the app's words expert: MiniLM with its top three layers fine-tuned, attention pooling + a small classifier",
+    "words_minilm": "the app's words expert: MiniLM (top 3 layers fine-tuned), attention pooling + a classifier",
     "nmt_attention/words_goemotions": "`nmt_attention`'s words side alone (GloVe + GRU)",
     "fer_cnn": "a VGG-style CNN on 48x48 grey faces, for videos",
 }
