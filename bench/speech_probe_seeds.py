@@ -40,8 +40,7 @@ from emodemo.core import CANONICAL7, classification_report  # noqa: E402
 from emodemo.models import build  # noqa: E402
 from emodemo.recipes import speech_probe as recipe  # noqa: E402
 from emodemo.recipes.common import cross_validation_metrics  # noqa: E402
-from emodemo.training.engine import TrainConfig  # noqa: E402
-from emodemo.training.experiment import standard_protocol  # noqa: E402
+from emodemo.training import TrainConfig, standard_protocol  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "speech_probe_seeds"
 SPEC = recipe.input_spec({"encoder": "tiny.en", "normalise": True})
