@@ -283,7 +283,7 @@ def test_the_listing_says_what_is_done(fake):
 # cold feature caches), fer_cnn 49 s, ssl_mha 87 s (two processes: the fold, then the final model), nmt_attention
 # 91 s (2 epochs of the waveform CNN + GRU for the fold, 2 for the final model), mesm 118 s (4 epochs of ~25 s);
 # alone on the machine (default threads) ssl_mha 101 s, nmt_attention 109 s, mesm 129 s: over the minute --quick
-# aims at, the final model being half of each. All seven run in the default suite (about 8 minutes of it).
+# aims at (nmt_attention: fold 28 s, final model 33 s). All seven run in the default suite (about 8 minutes of it).
 @pytest.mark.parametrize("model", rp.models())
 def test_reproduce_quick_runs_every_model_into_a_scratch_folder(model, tmp_path):
     from conftest import SHARED_DATA
