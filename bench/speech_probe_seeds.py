@@ -36,7 +36,7 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from timing import save_and_print  # noqa: E402
 
 from emodemo import data  # noqa: E402
-from emodemo.core import CANONICAL7, classification_report  # noqa: E402
+from emodemo.core import CANONICAL7, classification_report, metrics  # noqa: E402
 from emodemo.models import build  # noqa: E402
 from emodemo.recipes import speech_probe as recipe  # noqa: E402
 from emodemo.recipes.common import cross_validation_metrics  # noqa: E402
@@ -99,10 +99,6 @@ def fold_models(samples, folds, seed: int, probe: dict, weight_decay: float, inp
     return list(kept.values()), sum(np.array(f["confusion_matrix"]) for f in result["folds"])
 
 
-def pooled_ua(confusion: np.ndarray) -> float:
-    return float(np.mean(np.diag(confusion) / confusion.sum(1)))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, required=True, help="RAVDESS speech")
@@ -136,7 +132,7 @@ def main() -> None:
             {
                 "variant": name,
                 "fold models": len(models),
-                "RAVDESS UA": round(100 * pooled_ua(confusion), 1),
+                "RAVDESS UA": round(100 * float(metrics.per_class_scores(confusion)["recall"].mean()), 1),
                 "TESS choose UA": round(100 * mean["UA"], 1),
                 "one model's UA": round(100 * float(np.mean(singles)), 1),
                 "collapse": round(max(answers.count(c) for c in CANONICAL7) / len(answers), 3),
