@@ -262,16 +262,15 @@ def attention_grid(
 
 def wave_outline(wave: np.ndarray, sr: int, columns: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     """``(times, values)`` that draw ``wave [N]`` as a line looks at a figure's resolution: each of
-    ``columns`` equal spans of samples gives its lowest and highest sample, in time order. A 30 s clip
-    drawn sample by sample (480,000 points) cost a quarter of a GB and most of a second to lay out."""
+    ``columns`` equal spans of samples gives its lowest then its highest sample (a vertical stroke at
+    the span's middle). A 30 s clip drawn sample by sample (480,000 points) cost a quarter of a GB and
+    most of a second to lay out."""
     if len(wave) <= 2 * columns:
         return np.arange(len(wave)) / sr, wave
-    edges = np.linspace(0, len(wave), columns + 1).astype(int)
-    low, high = np.minimum.reduceat(wave, edges[:-1]), np.maximum.reduceat(wave, edges[:-1])  # [columns]
-    low_first = np.array([np.argmin(span) < np.argmax(span) for span in np.split(wave, edges[1:-1])])
-    values = np.where(low_first[:, None], np.stack([low, high], 1), np.stack([high, low], 1)).reshape(-1)
-    times = np.repeat((edges[:-1] + edges[1:]) / 2 / sr, 2)  # [2 * columns]
-    return times, values
+    starts = np.linspace(0, len(wave), columns + 1).astype(int)  # [columns + 1] span edges
+    low, high = np.minimum.reduceat(wave, starts[:-1]), np.maximum.reduceat(wave, starts[:-1])  # [columns]
+    times = np.repeat((starts[:-1] + starts[1:]) / 2 / sr, 2)  # [2 * columns]
+    return times, np.stack([low, high], 1).reshape(-1)
 
 
 def draw_attention(
