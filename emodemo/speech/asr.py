@@ -132,11 +132,7 @@ def encoder_model(model: str = "tiny.en"):
 
 @functools.cache
 def _encoder_only(model: str):
-    from emodemo.weights.whisper_convert import load_openai_whisper
-
-    whisper_model = load_openai_whisper(
-        whisper_checkpoint(model).path, name=model, device="cuda" if torch.cuda.is_available() else "cpu"
-    )
+    whisper_model = _load.__wrapped__("openai-whisper", model).engine  # loaded as the transcriber would be, not kept
     del whisper_model.decoder
     return whisper_model
 
