@@ -128,6 +128,27 @@ def test_models_may_return_a_dict_with_logits():
     assert len(history.epochs) == 1
 
 
+def test_an_aux_loss_returned_beside_the_logits_is_trained_on_and_left_out_of_validation():
+    class Penalised(ToyClassifier):
+        """Its aux loss (at least 10) pulls a spare weight, which the logits ignore, towards 0.5."""
+
+        def __init__(self):
+            super().__init__()
+            self.spare = nn.Parameter(torch.zeros(()))
+
+        def forward(self, features):
+            return {"logits": super().forward(features), "aux_loss": 10.0 + (self.spare - 0.5) ** 2}
+
+    cfg = quick(epochs=8, monitor="train_loss")
+    seed_everything(0)
+    model = Penalised()
+    history = fit(model, blobs(120, seed=1), blobs(60, seed=2), cfg, labels=LABELS)
+    assert 0.25 < float(model.spare) <= 0.55  # moved from 0 towards 0.5: learnt from the aux loss alone
+    losses = np.array([(r.train_loss, r.val_loss) for r in history.epochs])
+    assert (losses[:, 0] > 10).all()  # training adds the aux loss
+    assert (losses[:, 1] < 1).all() and history.best_score > 0.9  # validation scores the logits alone
+
+
 def test_history_round_trips_through_json():
     _, history = trained(quick(epochs=2))
     again = History.from_dict(json.loads(json.dumps(history.to_dict())))

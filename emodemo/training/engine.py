@@ -204,7 +204,18 @@ def _to_device(batch: Any, device: torch.device, need_label: bool = False) -> di
 
 def _logits(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
     """Run the model on a batch's inputs; the logits ``[B, C]``."""
+    return _as_logits(model(**{k: v for k, v in batch.items() if k != "label"}))
+
+
+def _training_loss(model: nn.Module, batch: Mapping[str, Any], loss_fn: LossFn) -> torch.Tensor:
+    """``loss_fn(logits, labels)``, plus the ``"aux_loss"`` a model may return beside its logits (a
+    regulariser or an adversary's loss, e.g.); only training adds it."""
     output = model(**{k: v for k, v in batch.items() if k != "label"})
+    aux = output.get("aux_loss", 0.0) if isinstance(output, Mapping) else 0.0
+    return loss_fn(_as_logits(output), batch["label"]) + aux
+
+
+def _as_logits(output: Any) -> torch.Tensor:
     if isinstance(output, Mapping):
         output = output["logits"]
     if not torch.is_tensor(output) or output.ndim != 2:
@@ -428,9 +439,11 @@ def fit(
 
     ``train_data``/``val_data`` are map-style datasets of dict items (see the module docstring).
     ``loss_fn(logits, labels) -> scalar`` replaces the default cross-entropy / BCE (it then gets the
-    labels as the batch holds them; ``cfg.class_weights`` applies only to the default loss).
-    ``labels`` names the classes in the validation reports (default "0", "1", ...). Under
-    ``torchrun`` every process calls ``fit`` the same way; each trains on its shard of the data.
+    labels as the batch holds them; ``cfg.class_weights`` applies only to the default loss). A model
+    that returns a dict may put an ``"aux_loss"`` scalar beside its ``"logits"``: training adds it to
+    the loss (validation scores the logits alone). ``labels`` names the classes in the validation
+    reports (default "0", "1", ...). Under ``torchrun`` every process calls ``fit`` the same way; each
+    trains on its shard of the data.
     """
     if isinstance(train_data, DataLoader) or isinstance(val_data, DataLoader):
         raise TypeError("pass Datasets to fit, not DataLoaders: fit builds the loaders (shuffling, sharding)")
@@ -501,7 +514,7 @@ def fit(
         for batch in batches:
             batch = _to_device(batch, device, need_label=True)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                loss = loss_fn(_logits(net, batch), batch["label"])
+                loss = _training_loss(net, batch, loss_fn)
             if not torch.isfinite(loss):
                 raise FloatingPointError(
                     f"the loss became {loss.item()} in epoch {epoch}; "
