@@ -20,6 +20,30 @@ def test_the_ensemble_answers_the_mean_of_its_calibrated_members():
     assert isinstance(ensemble.members[0], SpeechProbe)
 
 
+def test_a_probe_of_some_layers_reads_those_alone():
+    import pytest
+
+    from emodemo.recipes.speech_probe import parse_layers
+
+    torch.manual_seed(0)
+    probe = SpeechProbe(7, n_layers=7, dim=8, layers=parse_layers("0-3")).eval()
+    assert probe.mix.weights.shape == (4,)
+    stats = torch.randn(2, 7, 16)
+    changed_above = stats.clone()
+    changed_above[:, 4:] = torch.randn(2, 3, 16)
+    changed_below = stats.clone()
+    changed_below[:, 2] = torch.randn(2, 16)
+    assert torch.equal(probe(stats), probe(changed_above))  # layers 4-6 are not read
+    assert not torch.allclose(probe(stats), probe(changed_below))
+    ensemble = SpeechProbeEnsemble(7, n_layers=7, dim=8, temperatures=(1.0, 1.0), layers=(0, 1))
+    assert all(m.layers == [0, 1] for m in ensemble.members)
+    assert parse_layers("all") is None and parse_layers("1,3") == (1, 3)
+    with pytest.raises(ValueError, match="among the encoder's 7"):
+        SpeechProbe(7, n_layers=7, dim=8, layers=(0, 7))
+    with pytest.raises(ValueError, match="a range like 0-3"):
+        parse_layers("lower")
+
+
 def test_the_served_probe_is_its_folds_averaged_and_knows_when_it_is_unsure():
     """Each fold model is the calibrated mean of a clean and an augmented probe; the served one is
     the mean of all ten, each with its own temperature."""

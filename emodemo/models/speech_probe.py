@@ -7,7 +7,9 @@ over time (statistical pooling); a learned softmax over layers mixes them (which
 most about emotion?) and a small MLP classifies.
 
 Input ``stats``: [B, L, 2D] = per layer (embedding output + each block), [mean; std] over frames,
-as produced by :func:`layer_stats`; output logits [B, C].
+as produced by :func:`layer_stats`; output logits [B, C]. ``layers`` keeps some of the L layers
+(e.g. the encoder's lower half, whose states carry more of how a voice sounds and less of the
+training speakers) and mixes those alone.
 """
 
 from __future__ import annotations
@@ -34,9 +36,20 @@ def layer_stats(states: torch.Tensor, mask: torch.Tensor | None = None) -> torch
 
 
 class SpeechProbe(nn.Module):
-    def __init__(self, n_classes: int, n_layers: int = 5, dim: int = 384, hidden: int = 256, dropout: float = 0.3):
+    def __init__(
+        self,
+        n_classes: int,
+        n_layers: int = 5,
+        dim: int = 384,
+        hidden: int = 256,
+        dropout: float = 0.3,
+        layers: tuple[int, ...] | None = None,
+    ):
         super().__init__()
-        self.mix = LayerMix(n_layers)
+        if layers is not None and not all(0 <= i < n_layers for i in layers):
+            raise ValueError(f"layers {layers} must be among the encoder's {n_layers} (0 .. {n_layers - 1})")
+        self.layers = None if layers is None else [int(i) for i in layers]
+        self.mix = LayerMix(n_layers if layers is None else len(layers))
         self.norm = nn.LayerNorm(2 * dim)
         self.head = nn.Sequential(
             nn.Dropout(dropout),
@@ -46,9 +59,15 @@ class SpeechProbe(nn.Module):
             nn.Linear(hidden, n_classes),
         )
 
+    def hidden(self, stats: torch.Tensor) -> torch.Tensor:
+        """The MLP's hidden layer ``[B, H]``, what its last linear layer classifies."""
+        if self.layers is not None:
+            stats = stats[:, self.layers]  # [B, L, 2D] -> [B, L', 2D]
+        z = self.norm(self.mix(stats))  # [B, L', 2D] -> [B, 2D]
+        return self.head[:-1](z)  # [B, H]
+
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
-        z = self.norm(self.mix(stats))  # [B, L, 2D] -> [B, 2D]
-        return self.head(z)  # [B, C]
+        return self.head[-1](self.hidden(stats))  # [B, C]
 
 
 class SpeechProbeEnsemble(nn.Module):
@@ -68,9 +87,12 @@ class SpeechProbeEnsemble(nn.Module):
         hidden: int = 256,
         dropout: float = 0.3,
         temperatures: tuple[float, ...] = (1.0,),
+        layers: tuple[int, ...] | None = None,
     ):
         super().__init__()
-        self.members = nn.ModuleList(SpeechProbe(n_classes, n_layers, dim, hidden, dropout) for _ in temperatures)
+        self.members = nn.ModuleList(
+            SpeechProbe(n_classes, n_layers, dim, hidden, dropout, layers) for _ in temperatures
+        )
         self.register_buffer("temperatures", torch.tensor(list(temperatures), dtype=torch.float32))
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:

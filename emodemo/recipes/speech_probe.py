@@ -149,9 +149,25 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
     return {"stats": stats_of_waves([wave], spec)}
 
 
-def model_kwargs(n_classes: int, spec: dict) -> dict:
+def model_kwargs(n_classes: int, spec: dict, layers: tuple[int, ...] | None = None) -> dict:
+    """The probe's settings for ``spec``'s encoder; ``layers`` keeps some of its layers (all: None)."""
     enc = encoder(spec["encoder"])
-    return {"n_classes": n_classes, "n_layers": enc.n_layers + 1, "dim": enc.dim}
+    kwargs = {"n_classes": n_classes, "n_layers": enc.n_layers + 1, "dim": enc.dim}
+    return kwargs if layers is None else dict(kwargs, layers=list(layers))
+
+
+def parse_layers(text: str) -> tuple[int, ...] | None:
+    """``"0-3"`` or ``"0,1,2,3"`` -> ``(0, 1, 2, 3)``; ``""`` or ``"all"`` -> None (every layer)."""
+    text = str(text).strip()
+    if text in ("", "all"):
+        return None
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-"))
+            return tuple(range(first, last + 1))
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"layers is a range like 0-3, a list like 0,1,2,3 or 'all', not {text!r}") from None
 
 
 def train(
@@ -171,6 +187,7 @@ def train(
     keep_folds: bool = False,
     ensemble: bool = False,
     augment_pair: bool = False,
+    layers: str = "all",
 ) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
     ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
@@ -183,7 +200,9 @@ def train(
     ``augment_pair`` (with ``augment`` and ``ensemble``): each fold trains two probes, one on its
     clean clips and one with the augmented copies too, and the fold's model is their calibrated
     mean (the augmented one holds up in noise, the clean one on new voices); its cross-validation
-    is the pair's, the members' own are kept beside it."""
+    is the pair's, the members' own are kept beside it. ``layers`` (``"0-3"``, e.g.) keeps some of the
+    encoder's layers (0: the convolutions' output): Whisper base's lower half generalises to new voices
+    better than all its layers (``bench/speech_probe_seeds.py``)."""
     from emodemo import data
     from emodemo.training.experiment import standard_protocol
 
@@ -221,11 +240,11 @@ def train(
     )
     folds, final_split = standard_protocol(dataset, samples)
     folds = chosen_folds(folds, quick, fold_ids)
-    kwargs = model_kwargs(len(labels), spec)
+    kwargs = model_kwargs(len(labels), spec, parse_layers(layers))
     build_model = lambda: build(NAME, **kwargs)
     make = lambda chosen: make_dataset(chosen, labels, spec)
-    parts = _parts_with_copies(samples, copies)
-    card = data_card(dataset, final_split, spec, copies)
+    parts = parts_with_copies(samples, copies)
+    card = data_card(dataset, final_split, spec, copies, parse_layers(layers))
     save = functools.partial(_save, model_kwargs=kwargs, labels=labels, spec=spec, cfg=cfg, make=make, samples=samples)
     metrics: dict = {"input_spec": spec, "augment_copies": copies}
     if cv:
@@ -329,7 +348,7 @@ def _paired_folds(
     return {"folds": reports, "summary": mean_std(reports)}
 
 
-def _parts_with_copies(samples: Sequence[Sample], copies: int):
+def parts_with_copies(samples: Sequence[Sample], copies: int):
     """The samples (no copies), or a fold -> (train + its copies, val, test) function."""
     if not copies:
         return samples
@@ -459,10 +478,11 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
     )
 
 
-def data_card(dataset: str, split, spec: dict, copies: int) -> dict:
+def data_card(dataset: str, split, spec: dict, copies: int, layers: tuple[int, ...] | None = None) -> dict:
+    kept = "every layer" if layers is None else f"layers {', '.join(map(str, layers))} (0: the convolutions' output)"
     steps = (
         f"{NORMALISED} -> " if spec["normalise"] else ""
-    ) + f"frozen Whisper {spec['encoder']} encoder, mean/std of every layer"
+    ) + f"frozen Whisper {spec['encoder']} encoder, mean/std of {kept}"
     return {
         "dataset": dataset,
         "train_speakers": list(split.train),
