@@ -128,10 +128,16 @@ def test_cli_evaluate_prints_metrics_json(tmp_path, ravdess_root):
     assert unseen.returncode == 2 and "nothing unseen" in unseen.stderr
 
 
-@pytest.mark.parametrize("spec", [None, {"normalise": True}], ids=["raw", "normalised"])
+@pytest.mark.parametrize(
+    "spec",
+    [None, {"normalise": True}, {"normalise": True, "encoder": "base", "layers": [0, 1, 2, 3]}],
+    ids=["raw", "normalised", "base-lower-half"],
+)
 def test_serving_features_equal_training_features(ravdess_clip, spec, tmp_path, monkeypatch):
     """The app's path (decode -> clip_inputs) must feed the model what training fed it, through the
-    feature cache (filled by the first call, read back by the second), whatever the input settings."""
+    feature cache (filled by the first call, read back by the second), whatever the input settings.
+    A probe of the lower layers is served those alone (the encoder stops at the deepest), and they
+    equal the cached statistics' first layers."""
     from emodemo.data import load
     from emodemo.inputs.audio import load_audio
     from emodemo.recipes import speech_probe
@@ -142,7 +148,9 @@ def test_serving_features_equal_training_features(ravdess_clip, spec, tmp_path, 
     computed = speech_probe.stats_of_samples([sample], spec, progress=False)[0]
     cached = speech_probe.stats_of_samples([sample], spec, progress=False)[0]
     assert speech_probe.feature_cache(speech_probe.input_spec(spec)).get(ravdess_clip) is not None
-    assert torch.allclose(served, computed, atol=1e-4) and torch.equal(computed, cached)
+    computed = computed[: len(served)]
+    assert len(served) == (4 if spec and "layers" in spec else len(cached))
+    assert torch.allclose(served, computed, atol=1e-4) and torch.equal(computed, cached[: len(served)])
 
 
 def test_the_feature_cache_key_holds_every_input_setting():

@@ -11,6 +11,8 @@ tiny.en, raw input):
 - ``encoder``: ``"tiny.en"`` or ``"base"`` (multilingual, larger; both packaged for offline use);
 - ``normalise``: the clip goes through :func:`emodemo.inputs.normalise.normalise` first (DC, voiced region,
   loudness), in training and in the app alike;
+- ``layers`` (absent: all): the layers the probe reads (0: the convolutions' output); training reads
+  them from the cached statistics of every layer, the app runs the encoder up to the deepest alone;
 - training only, ``augment = K``: each training clip also appears as K copies made by
   :func:`emodemo.inputs.augment.augmented` (their features cached like the clean ones; validation and
   test speakers stay clean).
@@ -78,11 +80,12 @@ def prepare(spec: dict | None = None) -> None:
 
 
 @torch.inference_mode()
-def stats_of_waves(waves: Sequence[np.ndarray], spec: dict | None = None) -> torch.Tensor:
-    """16 kHz waves -> per-layer mean/std of encoder states ``[B, L, 2D]``."""
+def stats_of_waves(waves: Sequence[np.ndarray], spec: dict | None = None, deepest: int | None = None) -> torch.Tensor:
+    """16 kHz waves -> per-layer mean/std of encoder states ``[B, L, 2D]``; ``deepest``: layers 0 ..
+    ``deepest`` alone (``[B, deepest + 1, 2D]``, the same values), the encoder run no further."""
     spec = input_spec(spec)
     heard = [normalised_if(np.asarray(wave, dtype=np.float32), spec["normalise"]) for wave in waves]
-    out = encoder(spec["encoder"]).encode(heard, all_layers=True)  # layers [B, L, T', D], mask [B, T']
+    out = encoder(spec["encoder"]).encode(heard, all_layers=True, blocks=deepest)  # layers [B, L, T', D]
     return layer_stats(out.layers, out.mask).float()
 
 
@@ -145,8 +148,10 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict | 
 
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
-    """What the model needs for one user clip: ``{"stats": [1, L, 2D]}``."""
-    return {"stats": stats_of_waves([wave], spec)}
+    """What the model needs for one user clip: ``{"stats": [1, L, 2D]}``; a probe of some layers
+    (``spec["layers"]``) gets the layers up to its deepest, the encoder run no further."""
+    layers = input_spec(spec).get("layers")
+    return {"stats": stats_of_waves([wave], spec, deepest=max(layers) if layers else None)}
 
 
 def model_kwargs(n_classes: int, spec: dict, layers: tuple[int, ...] | None = None) -> dict:
@@ -211,7 +216,10 @@ def train(
     seven = str(classes) == "7"
     if seven and dataset != "ravdess":
         raise ValueError(f"classes=7 merges RAVDESS's calm into neutral; {dataset} keeps its own classes")
-    spec = input_spec({"encoder": encoder_name, "normalise": as_flag(normalise)})
+    kept = parse_layers(layers)
+    spec = input_spec(
+        {"encoder": encoder_name, "normalise": as_flag(normalise), **({"layers": list(kept)} if kept else {})}
+    )
     copies, as_ensemble, pair = int(augment), as_flag(ensemble), as_flag(augment_pair)
     keep = as_flag(keep_folds) or as_ensemble
     if as_ensemble and not cv:
@@ -240,11 +248,11 @@ def train(
     )
     folds, final_split = standard_protocol(dataset, samples)
     folds = chosen_folds(folds, quick, fold_ids)
-    kwargs = model_kwargs(len(labels), spec, parse_layers(layers))
+    kwargs = model_kwargs(len(labels), spec, kept)
     build_model = lambda: build(NAME, **kwargs)
     make = lambda chosen: make_dataset(chosen, labels, spec)
     parts = parts_with_copies(samples, copies)
-    card = data_card(dataset, final_split, spec, copies, parse_layers(layers))
+    card = data_card(dataset, final_split, spec, copies, kept)
     save = functools.partial(_save, model_kwargs=kwargs, labels=labels, spec=spec, cfg=cfg, make=make, samples=samples)
     metrics: dict = {"input_spec": spec, "augment_copies": copies}
     if cv:

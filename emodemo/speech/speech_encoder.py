@@ -101,8 +101,13 @@ class WhisperSpeechEncoder(nn.Module):
         return mel, frames
 
     @torch.no_grad()
-    def forward(self, mel: torch.Tensor, frames: torch.Tensor | None = None, all_layers: bool = False) -> EncoderOutput:
-        """Encode log-mels ``[B, n_mels, F]`` whose clip b has ``frames[b]`` real frames (default: all F)."""
+    def forward(
+        self, mel: torch.Tensor, frames: torch.Tensor | None = None, all_layers: bool = False, blocks: int | None = None
+    ) -> EncoderOutput:
+        """Encode log-mels ``[B, n_mels, F]`` whose clip b has ``frames[b]`` real frames (default: all F).
+        ``blocks`` runs only the first ``blocks`` transformer blocks (for a reader of the lower layers:
+        the layers it returns are the full encoder's first ``blocks + 1``, and ``states`` is the last
+        block's output without the final layer norm)."""
         batch, _, n_frames = mel.shape
         if frames is None:
             frames = torch.full((batch,), n_frames, device=mel.device)
@@ -113,17 +118,21 @@ class WhisperSpeechEncoder(nn.Module):
         mask = torch.arange(x.shape[1], device=mel.device) < lengths[:, None]  # [B, T']
         x = x + self.encoder.positional_embedding[: x.shape[1]].to(x.dtype)
         layers = [x]
-        for block in self.encoder.blocks:
+        depth = len(self.encoder.blocks) if blocks is None else blocks
+        for block in self.encoder.blocks[:depth]:
             x = run_blocks([block], x, mask)
             layers.append(x)
-        states = self.encoder.ln_post(x) * mask[..., None]  # [B, T', d]
+        whole = depth == len(self.encoder.blocks)
+        states = (self.encoder.ln_post(x) if whole else x) * mask[..., None]  # [B, T', d]
         stacked = None
         if all_layers:
             layers[-1] = states
             stacked = torch.stack(layers, dim=1) * mask[:, None, :, None]  # [B, L+1, T', d]
         return EncoderOutput(states, mask, lengths, stacked)
 
-    def encode(self, waves: Sequence[np.ndarray | torch.Tensor], all_layers: bool = False) -> EncoderOutput:
-        """Frame states of 16 kHz mono waveforms of any lengths up to 30 s."""
+    def encode(
+        self, waves: Sequence[np.ndarray | torch.Tensor], all_layers: bool = False, blocks: int | None = None
+    ) -> EncoderOutput:
+        """Frame states of 16 kHz mono waveforms of any lengths up to 30 s (``blocks``: see :meth:`forward`)."""
         mel, frames = self.mel_batch(waves)
-        return self(mel, frames, all_layers=all_layers)
+        return self(mel, frames, all_layers=all_layers, blocks=blocks)
