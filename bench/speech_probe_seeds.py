@@ -1,34 +1,48 @@
-"""How far the training seed and the probe's own settings move the speech probe on new voices (issue 20).
+"""The speech probe's variants judged over three seeds on new voices (issue 20).
 
-Each variant trains the speech probe's 5 fold models in this process, with the recipe's own features
-(normalised input, Whisper tiny.en layer statistics, cached), training settings and folds: RAVDESS actors
-01-20, 7 classes (calm counted as neutral), the committed 5 folds by actor (14 train / 2 validation /
-4 test actors), the epoch chosen on the validation actors. Scored:
+Each variant trains the speech probe's 5 fold models in this process once per seed (0, 1, 2), with the
+recipe's own features (normalised input, Whisper tiny.en layer statistics, cached), training settings
+and folds: RAVDESS actors 01-20, 7 classes (calm counted as neutral), the committed 5 folds by actor
+(14 train / 2 validation / 4 test actors), the epoch chosen on the validation actors. Scored:
 
-- RAVDESS: UA of the fold models on their test actors, pooled over the folds;
-- TESS **choose half** (words 1-25, 350 clips, 2 speakers; never trained on): UA of the mean of the
-  fold models' softmax (no temperature: the served probe's members are calibrated, which moves this
-  by about a point), each fold model's own UA (mean), and the collapse of the mean.
+- RAVDESS: UA of the fold models on their test actors, pooled over the folds, per seed;
+- TESS **choose half** (words 1-25, 350 clips, 2 speakers; never trained on): per seed, UA of the mean
+  of the 5 fold models' softmax (no temperature: the served probe's members are calibrated, which
+  moves this by about a point) and its collapse; the mean of one fold model's UA; and the UA of all
+  15 models (3 seeds) averaged.
 
-Variants: the recipe as served for its clean members, with seeds 0, 1 and 2; the three seeds' 15 models
-averaged; the layer statistics' means alone (the standard deviations zeroed); a smaller probe (64 hidden
-units, dropout 0.5); weight decay 0.5 (10 times the recipe's). The TESS report half is not touched.
+A single seed moves the TESS choose half by up to 7 points (two speakers, 350 clips), so a variant is
+judged on its mean over the seeds, against the spread. Variants: the recipe as served for its clean
+members; the layer statistics' means alone (standard deviations zeroed) or their deviations alone
+(the per-clip means, which carry the channel and the speaker as cepstral means do, zeroed); a smaller probe (64 hidden
+units, dropout 0.5); weight decay 0.5 (10 times the recipe's); 2 augmented copies per training clip
+(the served probe's other members); per fold the clean and augmented models averaged (as served,
+uncalibrated); a speaker adversary (an actor classifier on the probe's hidden layer, its gradient
+reversed, weight 0.3 or 1) that pushes the probe to forget who speaks; Whisper base's encoder in place
+of tiny.en's (clean, with augmented copies, and the two averaged); tiny.en's lower (0-2) or upper (3-4)
+layers alone, or all but its last; Whisper base's lower half (0-3) (also with augmented copies, and
+those two averaged), all but its last layer, or its lower half and all layers averaged. The TESS report
+half is not touched.
 
     python bench/speech_probe_seeds.py --root ../shared/datasets/ravdess_speech --tess ../shared/datasets/tess
 
-Writes ``bench/results/speech_probe_seeds.json`` and prints a table (~15 minutes on one core once the
-features are cached).
+Writes ``bench/results/speech_probe_seeds.json`` (rows of variants run before are kept) and prints a
+table (1-3 minutes a variant on one core once the features are cached; 5-10 with augmented copies).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
@@ -43,40 +57,124 @@ from emodemo.recipes.common import cross_validation_metrics  # noqa: E402
 from emodemo.training import TrainConfig, standard_protocol  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "speech_probe_seeds"
-SPEC = recipe.input_spec({"encoder": "tiny.en", "normalise": True})
-# variant -> (seeds, probe settings, weight decay, means only)
+SEEDS = (0, 1, 2)
+N_ACTORS = 24  # RAVDESS actor numbers 1-24 -> speaker classes 0-23
+
+
+@dataclass(frozen=True)
+class Variant:
+    probe: dict = field(default_factory=dict)  # SpeechProbe settings over the recipe's
+    weight_decay: float = 0.05
+    statistics: str = "both"  # of each layer's states over time: "both", "means" or "deviations"
+    copies: int = 0  # augmented training copies per clip
+    adversary: float = 0.0  # weight of the reversed speaker gradient (0: none)
+    members: tuple[str, ...] = ()  # averaged from other variants' fold models (same seed), not trained
+    encoder: str = "tiny.en"  # the frozen Whisper encoder whose layer statistics the probe reads
+    layers: tuple[int, ...] | None = None  # the layers kept (0: the convolutions' output); None: all
+
+    @property
+    def spec(self) -> dict:
+        return recipe.input_spec({"encoder": self.encoder, "normalise": True})
+
+    def inputs(self, stats: torch.Tensor) -> torch.Tensor:
+        """The layer statistics ``[N, L, 2D]`` this variant's probe is given (it picks its layers itself)."""
+        return one_statistic(stats, self.statistics) if self.statistics != "both" else stats
+
+
 VARIANTS = {
-    "recipe, seed 0": ((0,), {}, 0.05, False),
-    "recipe, seed 1": ((1,), {}, 0.05, False),
-    "recipe, seed 2": ((2,), {}, 0.05, False),
-    "recipe, seeds 0-2 averaged": ((0, 1, 2), {}, 0.05, False),
-    "means only": ((0,), {}, 0.05, True),
-    "64 hidden, dropout 0.5": ((0,), {"hidden": 64, "dropout": 0.5}, 0.05, False),
-    "weight decay 0.5": ((0,), {}, 0.5, False),
+    "recipe": Variant(),
+    "means only": Variant(statistics="means"),
+    "deviations only": Variant(statistics="deviations"),
+    "64 hidden, dropout 0.5": Variant(probe={"hidden": 64, "dropout": 0.5}),
+    "weight decay 0.5": Variant(weight_decay=0.5),
+    "2 augmented copies": Variant(copies=2),
+    "clean and augmented averaged (as served)": Variant(members=("recipe", "2 augmented copies")),
+    "speaker adversary 0.3": Variant(adversary=0.3),
+    "speaker adversary 1": Variant(adversary=1.0),
+    "Whisper base": Variant(encoder="base"),
+    "Whisper base, 2 augmented copies": Variant(encoder="base", copies=2),
+    "Whisper base, clean and augmented averaged": Variant(
+        encoder="base", members=("Whisper base", "Whisper base, 2 augmented copies")
+    ),
+    "layers 0-2 (tiny.en's lower half)": Variant(layers=(0, 1, 2)),
+    "layers 3-4 (tiny.en's upper half)": Variant(layers=(3, 4)),
+    "layers 0-3 (tiny.en's last layer dropped)": Variant(layers=(0, 1, 2, 3)),
+    "Whisper base, layers 0-3 (its lower half)": Variant(encoder="base", layers=(0, 1, 2, 3)),
+    "Whisper base, layers 0-5 (its last layer dropped)": Variant(encoder="base", layers=(0, 1, 2, 3, 4, 5)),
+    "Whisper base, its lower half and all layers averaged": Variant(
+        encoder="base", members=("Whisper base, layers 0-3 (its lower half)", "Whisper base")
+    ),
+    "Whisper base, layers 0-3, 2 augmented copies": Variant(encoder="base", layers=(0, 1, 2, 3), copies=2),
+    "Whisper base, layers 0-3, clean and augmented averaged": Variant(
+        encoder="base",
+        members=("Whisper base, layers 0-3 (its lower half)", "Whisper base, layers 0-3, 2 augmented copies"),
+    ),
 }
 
 
-def means_only(stats: torch.Tensor) -> torch.Tensor:
-    """Layer statistics ``[N, L, 2D]`` (means, then standard deviations) with the deviations zeroed."""
+class _ReversedGradient(torch.autograd.Function):
+    """Identity forward; the gradient times ``-weight`` backward."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: float) -> torch.Tensor:
+        ctx.weight = weight
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        return -ctx.weight * grad, None
+
+
+class SpeakerAdversary(nn.Module):
+    """Training wrapper: the probe, and an actor classifier on its hidden layer through a reversed
+    gradient (domain-adversarial training with speakers as domains). In eval mode, the probe alone."""
+
+    def __init__(self, probe: nn.Module, weight: float) -> None:
+        super().__init__()
+        self.probe, self.weight = probe, weight
+        hidden = probe.head[-1].in_features
+        self.speakers = nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, N_ACTORS))
+
+    def forward(self, stats: torch.Tensor, speaker: torch.Tensor | None = None):
+        h = self.probe.hidden(stats)  # [B, L, 2D] -> [B, H]
+        logits = self.probe.head[-1](h)  # [B, C]
+        if not self.training or speaker is None:
+            return logits
+        guesses = self.speakers(_ReversedGradient.apply(h, self.weight))  # [B, N_ACTORS]
+        return {"logits": logits, "aux_loss": F.cross_entropy(guesses, speaker)}
+
+
+def one_statistic(stats: torch.Tensor, kept: str) -> torch.Tensor:
+    """Layer statistics ``[N, L, 2D]`` (means, then standard deviations) with the other one zeroed."""
     stats = stats.clone()
-    stats[..., stats.shape[-1] // 2 :] = 0
+    half = stats.shape[-1] // 2
+    if kept == "means":
+        stats[..., half:] = 0
+    else:
+        stats[..., :half] = 0
     return stats
 
 
-def fold_models(samples, folds, seed: int, probe: dict, weight_decay: float, inputs) -> tuple[list, np.ndarray]:
-    """The 5 fold models of one seed and the pooled confusion matrix on their test actors."""
-    kwargs = dict(recipe.model_kwargs(len(CANONICAL7), SPEC), **probe)
+def fold_models(samples, folds, seed: int, variant: Variant) -> tuple[list[nn.Module], np.ndarray]:
+    """The 5 fold probes of one seed and the pooled confusion matrix on their test actors."""
+    kwargs = dict(recipe.model_kwargs(len(CANONICAL7), variant.spec, variant.layers), **variant.probe)
 
     def make(chosen):
-        dataset = recipe.make_dataset(chosen, CANONICAL7, SPEC)
-        dataset.tensors["stats"] = inputs(dataset.tensors["stats"])
+        dataset = recipe.make_dataset(chosen, CANONICAL7, variant.spec)
+        dataset.tensors["stats"] = variant.inputs(dataset.tensors["stats"])
+        if variant.adversary:
+            dataset.tensors["speaker"] = torch.tensor([s.meta["actor"] - 1 for s in chosen])
         return dataset
+
+    def new_model():
+        probe = build(recipe.NAME, **kwargs)
+        return SpeakerAdversary(probe, variant.adversary) if variant.adversary else probe
 
     cfg = TrainConfig(
         epochs=60,
         batch_size=32,
         lr=1e-3,
-        weight_decay=weight_decay,
+        weight_decay=variant.weight_decay,
         patience=12,
         class_weights=True,
         monitor="UF1",
@@ -85,18 +183,29 @@ def fold_models(samples, folds, seed: int, probe: dict, weight_decay: float, inp
     )
     kept: dict = {}
     result = cross_validation_metrics(
-        samples,
+        recipe.parts_with_copies(samples, variant.copies),
         folds,
         make,
-        lambda: build(recipe.NAME, **kwargs),
+        new_model,
         CANONICAL7,
         cfg,
         seed,
         recipe.NAME,
-        keep_model=lambda fold, model, report: kept.setdefault(fold.name, model),
+        keep_model=lambda fold, model, report: kept.setdefault(fold.name, getattr(model, "probe", model)),
         chance=False,
     )
     return list(kept.values()), sum(np.array(f["confusion_matrix"]) for f in result["folds"])
+
+
+def ua(true: list[str], probs: np.ndarray) -> tuple[float, float]:
+    """UA in percent and the collapse (share of the most frequent answer) of ``probs`` ``[N, C]``."""
+    answers = [CANONICAL7[i] for i in probs.argmax(1)]
+    collapse = max(answers.count(c) for c in CANONICAL7) / len(answers)
+    return 100 * classification_report(true, answers, CANONICAL7)["UA"], collapse
+
+
+def spread(values: list[float]) -> str:
+    return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
 
 
 def main() -> None:
@@ -110,37 +219,55 @@ def main() -> None:
     samples = data.load("ravdess", args.root, calm_as_neutral=True)
     folds, _ = standard_protocol("ravdess", samples)
     tess = [s for s in data.load("tess", args.tess) if s.split == "choose"]
-    tess_stats = recipe.stats_of_samples(tess, SPEC, progress=False)  # [350, L, 2D]
+    tess_stats = {}  # encoder -> [350, L, 2D]
     tess_true = [s.label for s in tess]
+    chosen = args.variant or list(VARIANTS)
+    needed = list(dict.fromkeys([m for name in chosen for m in VARIANTS[name].members] + chosen))
+    trained: dict[tuple[str, int], tuple[list, np.ndarray]] = {}
     rows = []
-    for name in args.variant or VARIANTS:
-        seeds, probe, weight_decay, means = VARIANTS[name]
-        inputs = means_only if means else (lambda stats: stats)
-        models, confusion = [], 0
-        for seed in seeds:
-            fold_list, matrix = fold_models(samples, folds, seed, probe, weight_decay, inputs)
-            models += fold_list
-            confusion = confusion + matrix
-        with torch.no_grad():
-            probs = [torch.softmax(m.eval()(stats=inputs(tess_stats)), -1).numpy() for m in models]  # [350, 7] each
-        answers = [CANONICAL7[i] for i in np.mean(probs, 0).argmax(1)]
-        mean = classification_report(tess_true, answers, CANONICAL7)
-        singles = [
-            classification_report(tess_true, [CANONICAL7[i] for i in p.argmax(1)], CANONICAL7)["UA"] for p in probs
-        ]
+    for name in needed:
+        variant = VARIANTS[name]
+        per_seed = []  # (RAVDESS UA, TESS UA of the mean, collapse, one model's UA, softmax [5, 350, 7])
+        for seed in SEEDS:
+            if variant.members:
+                parts = [trained[(m, seed)] for m in variant.members]
+                models, confusion = [m for p in parts for m in p[0]], sum(p[1] for p in parts)
+            else:
+                models, confusion = trained.setdefault((name, seed), fold_models(samples, folds, seed, variant))
+            if variant.encoder not in tess_stats:
+                tess_stats[variant.encoder] = recipe.stats_of_samples(tess, variant.spec, progress=False)
+            inputs = variant.inputs(tess_stats[variant.encoder])
+            with torch.no_grad():
+                probs = np.stack([torch.softmax(m.eval()(stats=inputs), -1).numpy() for m in models])  # [M, 350, 7]
+            tess_ua, collapse = ua(tess_true, probs.mean(0))
+            ravdess_ua = 100 * float(metrics.per_class_scores(confusion)["recall"].mean())
+            per_seed.append((ravdess_ua, tess_ua, collapse, np.mean([ua(tess_true, p)[0] for p in probs]), probs))
+            print(f"{name}, seed {seed}: RAVDESS UA {ravdess_ua:.1f}, TESS choose UA {tess_ua:.1f}", flush=True)
+        if name not in chosen:
+            continue
         rows.append(
             {
                 "variant": name,
-                "fold models": len(models),
-                "RAVDESS UA": round(100 * float(metrics.per_class_scores(confusion)["recall"].mean()), 1),
-                "TESS choose UA": round(100 * mean["UA"], 1),
-                "one model's UA": round(100 * float(np.mean(singles)), 1),
-                "collapse": round(max(answers.count(c) for c in CANONICAL7) / len(answers), 3),
+                "seeds": list(SEEDS),
+                "RAVDESS UA": spread([s[0] for s in per_seed]),
+                "TESS choose UA (5 averaged)": spread([s[1] for s in per_seed]),
+                "per seed": [round(s[1], 1) for s in per_seed],
+                "one model's UA": round(float(np.mean([s[3] for s in per_seed])), 1),
+                "all seeds averaged": round(ua(tess_true, np.concatenate([s[4] for s in per_seed]).mean(0))[0], 1),
+                "collapse": round(float(np.mean([s[2] for s in per_seed])), 3),
             }
         )
         print(rows[-1], flush=True)
-    protocol = __doc__.split("\n\n")[1]
-    save_and_print({"protocol": protocol, "rows": rows}, OUT)
+    kept = [r for r in previous_rows() if r["variant"] in VARIANTS and r["variant"] not in chosen]
+    order = list(VARIANTS)
+    rows = sorted(kept + rows, key=lambda r: order.index(r["variant"]))
+    save_and_print({"protocol": __doc__.split("\n\n")[1], "rows": rows}, OUT)
+
+
+def previous_rows() -> list[dict]:
+    """The rows saved by earlier runs of this bench (variants not re-run are kept)."""
+    path = OUT.with_suffix(".json")
+    return json.loads(path.read_text())["rows"] if path.exists() else []
 
 
 if __name__ == "__main__":
