@@ -45,21 +45,23 @@ def test_a_probe_of_some_layers_reads_those_alone():
 
 
 def test_the_served_probe_is_its_folds_averaged_and_knows_when_it_is_unsure():
-    """Each fold model is the calibrated mean of a clean and an augmented probe; the served one is
-    the mean of all ten, each with its own temperature."""
+    """Five fold models, each calibrated on its own validation actors, averaged; each reads the lower
+    half of Whisper base (layers 0-3) of normalised input, and the app runs that encoder no further."""
     config = read_checkpoint_config(CHECKPOINTS / "speech_probe")
-    assert config["model_name"] == "speech_probe_ensemble" and config["input_spec"]["normalise"] is True
+    assert config["model_name"] == "speech_probe_ensemble"
+    assert config["input_spec"] == {"encoder": "base", "normalise": True, "layers": [0, 1, 2, 3]}
     folds = sorted((CHECKPOINTS / "speech_probe" / "folds").glob("fold*/config.json"))
-    pairs = [read_checkpoint_config(f.parent) for f in folds]
+    members = [read_checkpoint_config(f.parent) for f in folds]
     assert len(folds) == 5 and all(
-        p["model_name"] == "speech_probe_ensemble" and len(p["model_kwargs"]["temperatures"]) == 2 for p in pairs
+        m["model_name"] == "speech_probe" and m["model_kwargs"]["layers"] == [0, 1, 2, 3] for m in members
     )
-    assert config["model_kwargs"]["temperatures"] == [t for p in pairs for t in p["model_kwargs"]["temperatures"]]
+    assert config["model_kwargs"]["temperatures"] == [m["calibration"]["temperature"] for m in members]
     unsure = config["calibration"]["unsure"]
     assert unsure["accuracy_answered"] >= 0.80 and 0 < unsure["threshold"] < 1 and unsure["answered"] > 0.3
     loaded = load_models(["speech_probe"])[0]
     member = load_models([str(folds[0].parent)])[0]
-    assert torch.equal(loaded.model.members[1].head[1].weight, member.model.members[1].head[1].weight)
+    assert torch.equal(loaded.model.members[0].head[1].weight, member.model.head[1].weight)
+    assert loaded.model.members[0].layers == [0, 1, 2, 3]
 
 
 def test_augment_pair_trains_a_clean_and_an_augmented_probe_per_fold(tmp_path, ravdess_root):
