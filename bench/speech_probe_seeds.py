@@ -74,7 +74,8 @@ class Variant:
 
     @property
     def spec(self) -> dict:
-        return recipe.input_spec({"encoder": self.encoder, "normalise": True})
+        chosen = {"layers": list(self.layers)} if self.layers is not None else {}
+        return recipe.input_spec({"encoder": self.encoder, "normalise": True, **chosen})
 
     def inputs(self, stats: torch.Tensor) -> torch.Tensor:
         """The layer statistics ``[N, L, 2D]`` this variant's probe is given (it picks its layers itself)."""
@@ -157,7 +158,7 @@ def one_statistic(stats: torch.Tensor, kept: str) -> torch.Tensor:
 
 def fold_models(samples, folds, seed: int, variant: Variant) -> tuple[list[nn.Module], np.ndarray]:
     """The 5 fold probes of one seed and the pooled confusion matrix on their test actors."""
-    kwargs = dict(recipe.model_kwargs(len(CANONICAL7), variant.spec, variant.layers), **variant.probe)
+    kwargs = dict(recipe.model_kwargs(len(CANONICAL7), variant.spec), **variant.probe)
 
     def make(chosen):
         dataset = recipe.make_dataset(chosen, CANONICAL7, variant.spec)

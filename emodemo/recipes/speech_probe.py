@@ -154,11 +154,11 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
     return {"stats": stats_of_waves([wave], spec, deepest=max(layers) if layers else None)}
 
 
-def model_kwargs(n_classes: int, spec: dict, layers: tuple[int, ...] | None = None) -> dict:
-    """The probe's settings for ``spec``'s encoder; ``layers`` keeps some of its layers (all: None)."""
+def model_kwargs(n_classes: int, spec: dict) -> dict:
+    """The probe's settings for ``spec``'s encoder and the layers it reads (``spec["layers"]``; all when absent)."""
     enc = encoder(spec["encoder"])
     kwargs = {"n_classes": n_classes, "n_layers": enc.n_layers + 1, "dim": enc.dim}
-    return kwargs if layers is None else dict(kwargs, layers=list(layers))
+    return dict(kwargs, layers=list(spec["layers"])) if spec.get("layers") else kwargs
 
 
 def parse_layers(text: str) -> tuple[int, ...] | None:
@@ -248,11 +248,11 @@ def train(
     )
     folds, final_split = standard_protocol(dataset, samples)
     folds = chosen_folds(folds, quick, fold_ids)
-    kwargs = model_kwargs(len(labels), spec, kept)
+    kwargs = model_kwargs(len(labels), spec)
     build_model = lambda: build(NAME, **kwargs)
     make = lambda chosen: make_dataset(chosen, labels, spec)
     parts = parts_with_copies(samples, copies)
-    card = data_card(dataset, final_split, spec, copies, kept)
+    card = data_card(dataset, final_split, spec, copies)
     save = functools.partial(_save, model_kwargs=kwargs, labels=labels, spec=spec, cfg=cfg, make=make, samples=samples)
     metrics: dict = {"input_spec": spec, "augment_copies": copies}
     if cv:
@@ -486,8 +486,9 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
     )
 
 
-def data_card(dataset: str, split, spec: dict, copies: int, layers: tuple[int, ...] | None = None) -> dict:
-    kept = "every layer" if layers is None else f"layers {', '.join(map(str, layers))} (0: the convolutions' output)"
+def data_card(dataset: str, split, spec: dict, copies: int) -> dict:
+    layers = spec.get("layers")
+    kept = f"layers {', '.join(map(str, layers))} (0: the convolutions' output)" if layers else "every layer"
     steps = (
         f"{NORMALISED} -> " if spec["normalise"] else ""
     ) + f"frozen Whisper {spec['encoder']} encoder, mean/std of {kept}"

@@ -202,15 +202,20 @@ def _to_device(batch: Any, device: torch.device, need_label: bool = False) -> di
     return {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()}
 
 
+def _run(model: nn.Module, batch: Mapping[str, Any]) -> Any:
+    """The model's output for a batch's inputs (everything but the label)."""
+    return model(**{k: v for k, v in batch.items() if k != "label"})
+
+
 def _logits(model: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
     """Run the model on a batch's inputs; the logits ``[B, C]``."""
-    return _as_logits(model(**{k: v for k, v in batch.items() if k != "label"}))
+    return _as_logits(_run(model, batch))
 
 
 def _training_loss(model: nn.Module, batch: Mapping[str, Any], loss_fn: LossFn) -> torch.Tensor:
     """``loss_fn(logits, labels)``, plus the ``"aux_loss"`` a model may return beside its logits (a
     regulariser or an adversary's loss, e.g.); only training adds it."""
-    output = model(**{k: v for k, v in batch.items() if k != "label"})
+    output = _run(model, batch)
     aux = output.get("aux_loss", 0.0) if isinstance(output, Mapping) else 0.0
     return loss_fn(_as_logits(output), batch["label"]) + aux
 
