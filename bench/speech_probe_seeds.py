@@ -50,10 +50,11 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from timing import save_and_print  # noqa: E402
 
 from emodemo import data  # noqa: E402
-from emodemo.core import CANONICAL7, classification_report, metrics  # noqa: E402
+from emodemo.core import CANONICAL7, metrics  # noqa: E402
 from emodemo.models import build  # noqa: E402
 from emodemo.recipes import speech_probe as recipe  # noqa: E402
 from emodemo.recipes.common import cross_validation_metrics  # noqa: E402
+from emodemo.serving import evaluation  # noqa: E402
 from emodemo.training import TrainConfig, standard_protocol  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "speech_probe_seeds"
@@ -200,9 +201,8 @@ def fold_models(samples, folds, seed: int, variant: Variant) -> tuple[list[nn.Mo
 
 def ua(true: list[str], probs: np.ndarray) -> tuple[float, float]:
     """UA in percent and the collapse (share of the most frequent answer) of ``probs`` ``[N, C]``."""
-    answers = [CANONICAL7[i] for i in probs.argmax(1)]
-    collapse = max(answers.count(c) for c in CANONICAL7) / len(answers)
-    return 100 * classification_report(true, answers, CANONICAL7)["UA"], collapse
+    report = evaluation.scores_with_collapse(true, [CANONICAL7[i] for i in probs.argmax(1)], list(CANONICAL7))
+    return 100 * report["UA"], report["collapse"]
 
 
 def spread(values: list[float]) -> str:
