@@ -23,7 +23,7 @@ def test_the_ensemble_answers_the_mean_of_its_calibrated_members():
 def test_a_probe_of_some_layers_reads_those_alone():
     import pytest
 
-    from emodemo.recipes.speech_probe import parse_layers
+    from emodemo.recipes.common import parse_layers
 
     torch.manual_seed(0)
     probe = SpeechProbe(7, n_layers=7, dim=8, layers=parse_layers("0-3")).eval()

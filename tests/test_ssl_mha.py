@@ -131,29 +131,45 @@ def test_the_layer_weights_learn():
     assert not torch.allclose(model.layer_mix.weights, before)
 
 
-def test_serving_inputs_equal_training_inputs(ravdess_clip):
-    """A user's clip reaches the model as in training: every Whisper layer, MiniLM's last, [CLS] first."""
+@pytest.mark.parametrize(
+    "encoder, layers, normalise, shape",
+    [
+        ("whisper-tiny.en", None, False, (5, 384)),  # embedding + 4 blocks
+        ("whisper-tiny.en", [0, 1, 2], True, (3, 384)),
+        ("whisper-base", [0, 1, 2, 3], True, (4, 512)),  # base's lower half, the encoder run to block 3
+    ],
+)
+def test_serving_inputs_equal_training_inputs(ravdess_clip, encoder, layers, normalise, shape):
+    """A user's clip reaches the model as in training (through the feature cache): the Whisper
+    layers it mixes, MiniLM's last, [CLS] first; a range of lower layers is the full encoder's."""
     from emodemo.data.record import Sample
     from emodemo.inputs.audio import load_audio
+    from emodemo.inputs.normalise import normalised_if
     from emodemo.models import build
+    from emodemo.recipes import frozen_states
     from emodemo.recipes import ssl_mha as recipe
     from emodemo.speech.asr import Transcript
 
     text = "Kids are talking by the door."
-    spec = {"fusion": "self", "speech_encoder": recipe.WHISPER, "text_encoder": recipe.MINILM}
+    spec = {"fusion": "self", "speech_encoder": encoder, "text_encoder": recipe.MINILM, "normalise": normalise}
+    spec.update({"layers": layers} if layers else {})
     trained = recipe.make_dataset(
         [Sample("clip", "ravdess", "angry", audio=ravdess_clip, text=text)], recipe.LABELS, spec
     )
     trained = trained.collate([trained[0]])
     transcript = Transcript(text, [], "en", "x", 0.1, 4.0, "tiny.en")
-    served = recipe.clip_inputs(load_audio(ravdess_clip), transcript, spec)
-    assert served["speech"].shape[1] == 5 and served["text"].shape[1] == 1  # embedding + 4 blocks; last layer
+    wave = load_audio(ravdess_clip)
+    served = recipe.clip_inputs(wave, transcript, spec)
+    assert (served["speech"].shape[1], served["speech"].shape[-1]) == shape and served["text"].shape[1] == 1
     for key in ("speech", "text"):
         assert served[key].shape == trained[key].shape
         assert torch.allclose(served[key], trained[key], rtol=1e-2, atol=1e-2), key
+    if layers:
+        whole = frozen_states.speech_states([normalised_if(wave, normalise)], encoder, 6)[0].float()  # every layer
+        assert torch.allclose(served["speech"][0], whole[layers[0] : layers[-1] + 1], rtol=1e-2, atol=1e-2)
     assert recipe.clip_tokens(transcript, spec)[:2] == ("[CLS]", "kids")
-    kwargs = recipe.model_kwargs("self", "stat", "tokens", 7)
-    assert (kwargs["speech_dim"], kwargs["speech_layers"], kwargs["text_dim"]) == (384, 5, 384)
+    kwargs = recipe.model_kwargs("self", "stat", "tokens", 7, encoder, recipe.MINILM, layers)
+    assert (kwargs["speech_dim"], kwargs["speech_layers"], kwargs["text_dim"]) == (shape[1], shape[0], 384)
     out = build(recipe.NAME, **kwargs).eval()(**served)
     assert out["self_attention"].shape[-1] == (served["speech"].shape[2] + 1) // 2 + len(
         recipe.clip_tokens(transcript, spec)
@@ -353,3 +369,11 @@ def test_the_clip_memo_keeps_only_the_last_clips(ravdess_clip, monkeypatch):
     frozen_states.one_clip_states(waves[2])  # remembered
     frozen_states.one_clip_states(waves[0])  # the oldest was dropped: encoded again
     assert len(calls) == 1
+
+
+def test_the_mixed_layers_are_a_contiguous_range():
+    from emodemo.recipes import ssl_mha as recipe
+
+    assert recipe.speech_layers("0-3") == [0, 1, 2, 3] and recipe.speech_layers("all") is None
+    with pytest.raises(ValueError, match="contiguous"):
+        recipe.speech_layers("0,2")

@@ -33,12 +33,27 @@ MULTILABEL_DATASETS = ("cmu_mosei",)  # a clip carries any number of emotions
 NORMALISED = "normalised (DC removed, voiced region, -23 LUFS)"  # a card's words for emodemo.inputs.normalise
 # the terms of the pre-trained parts inside the weights (see licence())
 WHISPER_TINY_LICENCE = "Whisper tiny.en: MIT"
+WHISPER_BASE_LICENCE = "Whisper base: MIT"
 MINILM_LICENCE = "all-MiniLM-L6-v2: Apache-2.0"
 GLOVE_LICENCE = "GloVe 6B: PDDL"
 
 # --quick, in every recipe: a smoke run of the same code path (a minute or two per model on 2 CPU cores)
 QUICK_FOLDS = 1
 QUICK_EPOCHS = 2
+
+
+def parse_layers(text: str) -> tuple[int, ...] | None:
+    """``"0-3"`` or ``"0,1,2,3"`` -> ``(0, 1, 2, 3)``; ``""`` or ``"all"`` -> None (every layer)."""
+    text = str(text).strip()
+    if text in ("", "all"):
+        return None
+    try:
+        if "-" in text:
+            first, last = (int(part) for part in text.split("-"))
+            return tuple(range(first, last + 1))
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ValueError(f"layers is a range like 0-3, a list like 0,1,2,3 or 'all', not {text!r}") from None
 
 
 def epochs_for(epochs: int | None, full: int, quick: bool) -> int:

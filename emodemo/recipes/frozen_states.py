@@ -3,7 +3,9 @@
 
 Per clip: the Whisper tiny.en encoder's frame states (leading and trailing silence trimmed, first
 30 s; with ``normalised``, the clip first goes through :func:`emodemo.inputs.normalise.normalise`, in
-training and serving alike) at its top ``top + 1`` layers, and the MiniLM word-piece states of its words likewise.
+training and serving alike) at its top ``top + 1`` layers (or, with ``deepest``, at the layers up to
+block ``deepest`` alone, the encoder run no further: Whisper base's lower half, e.g.), and the
+MiniLM word-piece states of its words likewise.
 Speech states are computed once per audio file and kept in the feature cache (about 40 kB per
 second of speech and layer, fp16); text states are recomputed per process and memoised in
 training (MiniLM takes ~10 ms for a RAVDESS transcript here, ``bench/coattention.py``). When
@@ -35,11 +37,12 @@ ALL_LAYERS = 6  # at least as many layers as either packaged encoder has (Whispe
 
 @functools.cache
 def speech_encoder(name: str = WHISPER):
-    """The frozen speech encoder, loaded once: Whisper tiny.en, or a Hub model by id or folder."""
-    if name == WHISPER:
-        from emodemo.speech.speech_encoder import WhisperSpeechEncoder
+    """The frozen speech encoder, loaded once: a packaged Whisper (``whisper-tiny.en``,
+    ``whisper-base``: shared with the speech probe), or a Hub model by id or folder."""
+    if name.startswith("whisper-"):
+        from emodemo.speech.speech_encoder import frozen_whisper_encoder
 
-        return WhisperSpeechEncoder("tiny.en")
+        return frozen_whisper_encoder(name.removeprefix("whisper-"))
     from emodemo.speech.hub_speech import HubSpeechEncoder
 
     return HubSpeechEncoder(name)
@@ -47,7 +50,7 @@ def speech_encoder(name: str = WHISPER):
 
 def prepare(spec: dict | None = None) -> None:
     """Load the frozen encoders now, so that the first user does not wait for them."""
-    speech_encoder(WHISPER)
+    speech_encoder((spec or {}).get("speech_encoder", WHISPER))
     load_text_encoder(MINILM)
 
 
@@ -58,31 +61,37 @@ def trim(wave: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def speech_states(waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layers: int = 0) -> list[torch.Tensor]:
+def speech_states(
+    waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layers: int = 0, deepest: int | None = None
+) -> list[torch.Tensor]:
     """Each (trimmed) wave's encoder states at its top ``top_layers + 1`` layers: ``[top + 1, T, D]``
     (fp16), T = the clip's own frames (50 per second for Whisper); every layer (embedding output
-    included) when the encoder has fewer."""
-    out = speech_encoder(encoder).encode([trim(w) for w in waves], all_layers=True)  # layers [B, L+1, T, D]
+    included) when the encoder has fewer. ``deepest`` (Whisper only): the encoder runs its first
+    ``deepest`` blocks alone, and "top" counts down from there (layers ``deepest - top .. deepest``)."""
+    blocks = {} if deepest is None else {"blocks": deepest}
+    out = speech_encoder(encoder).encode([trim(w) for w in waves], all_layers=True, **blocks)  # [B, L+1, T, D]
     top = out.layers[:, -(top_layers + 1) :]  # [B, top+1, T, D]
     return [states[:, : int(n)].half().cpu() for states, n in zip(top, out.lengths)]
 
 
 def one_clip_states(
-    wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 0, normalised: bool = False
+    wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 0, normalised: bool = False, deepest: int | None = None
 ) -> torch.Tensor:
     """:func:`speech_states` of one user's clip (normalised first if asked), ``[top + 1, T, D]``. The
-    encoder runs once per clip, input and encoder whatever the layers asked for: every Whisper-based
-    model of one analysis (co-attention, Self- and Cross-MHA) reads the same states. The last
-    :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at worst two of them
-    encode the same clip)."""
+    encoder runs once per clip, input, encoder and depth whatever the layers asked for: every
+    Whisper-based model of one analysis (co-attention, Self- and Cross-MHA) reads the same states.
+    The last :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at worst two
+    of them encode the same clip)."""
     import hashlib
 
     wave = normalised_if(wave, normalised)
-    key = (hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest(), encoder)
+    digest = hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest()
+    key = (digest, encoder, deepest)
     with _CLIP_LOCK:
         states = _CLIP_MEMO.get(key)
     if states is None:
-        states = speech_states([wave], encoder, speech_encoder(encoder).n_layers)[0]  # every layer [L+1, T, D]
+        depth = speech_encoder(encoder).n_layers if deepest is None else deepest
+        states = speech_states([wave], encoder, depth, deepest)[0]  # every layer it ran [depth + 1, T, D]
         with _CLIP_LOCK:
             _CLIP_MEMO[key] = states
             while len(_CLIP_MEMO) > CLIPS_REMEMBERED:
@@ -91,9 +100,9 @@ def one_clip_states(
 
 
 CLIPS_REMEMBERED = 4
-_CLIP_MEMO: OrderedDict[tuple[bytes, str], torch.Tensor] = (
+_CLIP_MEMO: OrderedDict[tuple[bytes, str, int | None], torch.Tensor] = (
     OrderedDict()
-)  # (wave digest, encoder) -> every layer's states
+)  # (wave digest, encoder, deepest block run) -> every layer's states
 _CLIP_LOCK = threading.Lock()
 
 
@@ -110,6 +119,7 @@ def speech_of_samples(
     encoder: str = WHISPER,
     top_layers: int = 0,
     normalised: bool = False,
+    deepest: int | None = None,
     progress: bool = True,
 ) -> list[torch.Tensor]:
     """:func:`speech_states` of the samples' audio files (first 30 s; normalised first if asked),
@@ -117,6 +127,8 @@ def speech_of_samples(
     from emodemo.core.cache import FeatureCache
 
     config = {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS, **cache_key(normalised)}
+    if deepest is not None:
+        config["deepest"] = deepest
     # (named after its first user; renaming it would throw away every filled cache)
     cache = FeatureCache(f"coattention-speech-{encoder.replace('/', '--')}-v1", config)
     return cache.get_many(
@@ -125,6 +137,7 @@ def speech_of_samples(
             [normalised_if(load_audio(path, max_seconds=MAX_SECONDS), normalised) for path in paths],
             encoder,
             top_layers,
+            deepest,
         ),
         batch=BATCH,
         progress=progress,
@@ -187,10 +200,10 @@ class StateClips(PaddedClips):
 
 
 def state_clips(
-    samples: Sequence[Sample], labels: Sequence[str], speech: tuple[str, int, bool] | None, text: tuple[str, int] | None
+    samples: Sequence[Sample], labels: Sequence[str], speech: tuple | None, text: tuple[str, int] | None
 ) -> StateClips:
-    """A dataset of the samples' encoder states: ``speech`` is (encoder, top layers, normalised),
-    ``text`` (encoder, top layers), either None for a modality the model does not read."""
+    """A dataset of the samples' encoder states: ``speech`` is (encoder, top layers, normalised[,
+    deepest block]), ``text`` (encoder, top layers), either None for a modality the model does not read."""
     index = {name: i for i, name in enumerate(labels)}
     speech_part = speech_of_samples(samples, *speech) if speech else None
     text_part = [states for states, _ in text_states([s.text or "" for s in samples], *text)] if text else None
@@ -198,7 +211,7 @@ def state_clips(
 
 
 def clip_states(
-    wave: np.ndarray, transcript, speech: tuple[str, int, bool] | None, text: tuple[str, int] | None
+    wave: np.ndarray, transcript, speech: tuple | None, text: tuple[str, int] | None
 ) -> dict[str, torch.Tensor]:
     """A user's clip and its Whisper transcript (or None) as a batch of one, like :func:`state_clips`."""
     item = {}

@@ -44,6 +44,7 @@ from emodemo.recipes.common import (
     cross_validation_metrics,
     epochs_for,
     final_model,
+    parse_layers,
     validation_calibration,
 )
 from emodemo.training.datasets import DictDataset
@@ -64,14 +65,13 @@ def input_spec(spec: dict | None) -> dict:
     return {**DEFAULT_SPEC, **(spec or {})}
 
 
-@functools.lru_cache(maxsize=2)
 def encoder(name: str = "tiny.en"):
-    """The frozen Whisper encoder ``name``, loaded once per process."""
+    """The frozen Whisper encoder ``name``, loaded once per process (shared with the fusion models)."""
     if name not in ENCODERS:
         raise ValueError(f"speech_probe reads a Whisper encoder of {ENCODERS}, not {name!r}")
-    from emodemo.speech.speech_encoder import WhisperSpeechEncoder
+    from emodemo.speech.speech_encoder import frozen_whisper_encoder
 
-    return WhisperSpeechEncoder(name)
+    return frozen_whisper_encoder(name)
 
 
 def prepare(spec: dict | None = None) -> None:
@@ -159,20 +159,6 @@ def model_kwargs(n_classes: int, spec: dict) -> dict:
     enc = encoder(spec["encoder"])
     kwargs = {"n_classes": n_classes, "n_layers": enc.n_layers + 1, "dim": enc.dim}
     return dict(kwargs, layers=list(spec["layers"])) if spec.get("layers") else kwargs
-
-
-def parse_layers(text: str) -> tuple[int, ...] | None:
-    """``"0-3"`` or ``"0,1,2,3"`` -> ``(0, 1, 2, 3)``; ``""`` or ``"all"`` -> None (every layer)."""
-    text = str(text).strip()
-    if text in ("", "all"):
-        return None
-    try:
-        if "-" in text:
-            first, last = (int(part) for part in text.split("-"))
-            return tuple(range(first, last + 1))
-        return tuple(int(part) for part in text.split(","))
-    except ValueError:
-        raise ValueError(f"layers is a range like 0-3, a list like 0,1,2,3 or 'all', not {text!r}") from None
 
 
 def train(

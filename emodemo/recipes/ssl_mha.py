@@ -41,6 +41,7 @@ from emodemo.recipes.common import (
     DATASET_LABELS,
     MINILM_LICENCE,
     NORMALISED,
+    WHISPER_BASE_LICENCE,
     WHISPER_TINY_LICENCE,
     PairingScores,
     as_flag,
@@ -50,6 +51,7 @@ from emodemo.recipes.common import (
     final_model,
     licence,
     paired_parts,
+    parse_layers,
     served_final_extras,
     text_benchmark_train,
     text_only,
@@ -72,22 +74,38 @@ LABELS = CANONICAL7
 PRETRAINED_LICENCES = (WHISPER_TINY_LICENCE, MINILM_LICENCE)
 
 
+def pretrained_licences(speech_encoder_name: str) -> tuple[str, ...]:
+    """The licences of the pre-trained encoders a model on ``speech_encoder_name`` reads."""
+    if speech_encoder_name == "whisper-base":
+        return (WHISPER_BASE_LICENCE, MINILM_LICENCE)
+    return PRETRAINED_LICENCES
+
+
 # --- inputs ------------------------------------------------------------------------------------
 
 
-def _encoders(spec: dict) -> tuple[tuple[str, int, bool] | None, tuple[str, int] | None]:
-    """(encoder, top layers[, normalised input]) per modality the model reads: every speech layer,
-    the last text layer; raw input for checkpoints saved before normalisation existed.
-    (At least :data:`ALL_LAYERS`, so that Whisper's cached states are the ones coattention's "all"
-    stage fills; more for a deeper Hub encoder.)"""
+def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
+    """(encoder, top layers, normalised input[, deepest block]) per modality the model reads: every
+    speech layer, or the range ``spec["layers"]`` (the encoder run no deeper than its last), and the
+    last text layer; raw input for checkpoints saved before normalisation existed. (At least
+    :data:`ALL_LAYERS`, so that Whisper's cached states are the ones coattention's "all" stage
+    fills; more for a deeper Hub encoder.)"""
     speech = None
     if spec["fusion"] != "text":
-        speech = (
-            spec["speech_encoder"],
-            max(ALL_LAYERS, speech_encoder(spec["speech_encoder"]).n_layers),
-            spec.get("normalise", False),
-        )
+        name, normalised, layers = spec["speech_encoder"], spec.get("normalise", False), spec.get("layers")
+        if layers:
+            speech = (name, layers[-1] - layers[0], normalised, layers[-1])
+        else:
+            speech = (name, max(ALL_LAYERS, speech_encoder(name).n_layers), normalised)
     return speech, ((spec["text_encoder"], 0) if spec["fusion"] != "speech" else None)
+
+
+def speech_layers(text: str) -> list[int] | None:
+    """``--option layers=0-3``: the contiguous range of speech layers the model mixes (None: all)."""
+    kept = parse_layers(text)
+    if kept and list(kept) != list(range(kept[0], kept[-1] + 1)):
+        raise ValueError(f"ssl_mha mixes a contiguous range of layers (like 0-3), not {text!r}")
+    return list(kept) if kept else None
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> StateClips:
@@ -141,12 +159,15 @@ def model_kwargs(
     n_classes: int,
     speech_encoder_name: str = WHISPER,
     text_encoder_name: str = MINILM,
+    layers: Sequence[int] | None = None,
 ) -> dict:
-    """The model's constructor arguments, with the encoders' widths and the speech encoder's depth."""
+    """The model's constructor arguments, with the encoders' widths and the number of speech layers
+    it mixes (``layers``, or all of them)."""
     kwargs = {"n_classes": n_classes, "fusion": fusion, "pooling": pooling, "text_feature": text_feature}
     if fusion != "text":
         encoder = speech_encoder(speech_encoder_name)
-        kwargs.update(speech_dim=encoder.dim, speech_layers=encoder.n_layers + 1)  # + the embedding output
+        n_layers = len(layers) if layers else encoder.n_layers + 1  # + the embedding output
+        kwargs.update(speech_dim=encoder.dim, speech_layers=n_layers)
     if fusion != "speech":
         kwargs["text_dim"] = load_text_encoder(text_encoder_name)[1].config.hidden_size
     return kwargs
@@ -195,12 +216,15 @@ def train(
     batch_size: int = 32,
     cv_from: str | None = None,
     normalise: bool = False,
+    layers: str = "all",
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
     file of this variant's cross-validation run earlier (``train --cv --results``, merged), whose
     summary, chance row and (mixed pairs) halves the final model's card then reports. ``normalise``:
-    each clip goes through :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too)."""
+    each clip goes through :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too).
+    ``layers`` (``"0-3"``, e.g.): the speech layers mixed, the encoder run no deeper (``speech_encoder=whisper-base
+    layers=0-3`` reads Whisper base's lower half, which the speech probe found to carry to new voices best)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     if cv and cv_from:
@@ -212,6 +236,9 @@ def train(
         "text_encoder": text_encoder,
         "normalise": as_flag(normalise),
     }
+    kept = speech_layers(layers)
+    if kept:
+        spec["layers"] = kept
     if dataset in TEXT_BENCHMARKS:  # the word-piece branch alone on the corpus's official splits
         text_only(dataset, fusion == "text", "fusion=text")
         labels = DATASET_LABELS[dataset]
@@ -239,6 +266,10 @@ def train(
     variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
     if spec["normalise"]:
         variant["normalise"] = True
+    if speech_encoder != WHISPER:
+        variant["speech_encoder"] = speech_encoder
+    if kept:
+        variant["layers"] = f"{kept[0]}-{kept[-1]}"
     metrics: dict = {"pairing": pairing_name, "variant": variant}
     if cv_from:
         earlier = json.loads(Path(cv_from).read_text(encoding="utf-8"))
@@ -252,7 +283,7 @@ def train(
             cross_validation_from=Path(cv_from).name,
         )
     labels = DATASET_LABELS[dataset]
-    kwargs = model_kwargs(fusion, pooling, text_feature, len(labels), speech_encoder, text_encoder)
+    kwargs = model_kwargs(fusion, pooling, text_feature, len(labels), speech_encoder, text_encoder, kept)
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build(NAME, **kwargs)
@@ -281,9 +312,9 @@ def train(
             "dataset": dataset,
             "pairing": pairing_name,
             "variant": variant,
-            "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
+            "licence": licence(dataset, pairing, text_source, pretrained_licences(speech_encoder)),
             "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
-            f"{speech_encoder} states at every layer; "
+            f"{speech_encoder} states at {f'layers {kept[0]}-{kept[-1]}' if kept else 'every layer'}; "
             f"words (Whisper tiny.en transcript, or the paired line) -> frozen {text_encoder} "
             "word-piece states",
             "train_speakers": list(final_split.train),

@@ -5,13 +5,14 @@ Code outside the package imports from here, not from the modules.
 """
 
 from emodemo.speech.asr import Transcript, load_model, transcribe
-from emodemo.speech.speech_encoder import WhisperSpeechEncoder
+from emodemo.speech.speech_encoder import WhisperSpeechEncoder, frozen_whisper_encoder
 from emodemo.speech.transcripts import transcribe_samples
 from emodemo.speech.wer import normalise, word_error_rate
 
 __all__ = [
     "Transcript",
     "WhisperSpeechEncoder",
+    "frozen_whisper_encoder",
     "load_model",
     "normalise",
     "transcribe",

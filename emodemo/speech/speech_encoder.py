@@ -14,6 +14,7 @@ silence (``tests/test_speech_encoder.py`` measures the cosine similarity).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -136,3 +137,10 @@ class WhisperSpeechEncoder(nn.Module):
         """Frame states of 16 kHz mono waveforms of any lengths up to 30 s (``blocks``: see :meth:`forward`)."""
         mel, frames = self.mel_batch(waves)
         return self(mel, frames, all_layers=all_layers, blocks=blocks)
+
+
+@functools.lru_cache(maxsize=2)
+def frozen_whisper_encoder(model: str = "tiny.en") -> WhisperSpeechEncoder:
+    """The frozen Whisper encoder ``model``, loaded once per process and shared by every recipe
+    that reads it (the speech probe's statistics, the fusion models' frame states)."""
+    return WhisperSpeechEncoder(model)
