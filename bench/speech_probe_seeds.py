@@ -9,7 +9,9 @@ and folds: RAVDESS actors 01-20, 7 classes (calm counted as neutral), the commit
 - TESS **choose half** (words 1-25, 350 clips, 2 speakers; never trained on): per seed, UA of the mean
   of the 5 fold models' softmax (no temperature: the served probe's members are calibrated, which
   moves this by about a point) and its collapse; the mean of one fold model's UA; and the UA of all
-  15 models (3 seeds) averaged.
+  15 models (3 seeds) averaged;
+- the robustness set's white noise at 10 dB SNR (each fold's test actors, the files bench/generalisation.py
+  scores): UA of each fold's model(s) on its own actors' noisy clips, pooled over the folds, per seed.
 
 A single seed moves the TESS choose half by up to 7 points (two speakers, 350 clips), so a variant is
 judged on its mean over the seeds, against the spread. Variants: the recipe as served for its clean
@@ -21,7 +23,8 @@ uncalibrated); a speaker adversary (an actor classifier on the probe's hidden la
 reversed, weight 0.3 or 1) that pushes the probe to forget who speaks; Whisper base's encoder in place
 of tiny.en's (clean, with augmented copies, and the two averaged); tiny.en's lower (0-2) or upper (3-4)
 layers alone, or all but its last; Whisper base's lower half (0-3) (also with augmented copies, and
-those two averaged), all but its last layer, or its lower half and all layers averaged. The TESS report
+those two averaged; or with 2 copies that only add noise, and those averaged with the clean models), all
+but its last layer, or its lower half and all layers averaged. The TESS report
 half is not touched.
 
     python bench/speech_probe_seeds.py --root ../shared/datasets/ravdess_speech --tess ../shared/datasets/tess
@@ -58,6 +61,7 @@ from emodemo.serving import evaluation  # noqa: E402
 from emodemo.training import TrainConfig, standard_protocol  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "speech_probe_seeds"
+NOISE = "white noise 10 dB"  # the robustness condition scored beside TESS
 SEEDS = (0, 1, 2)
 N_ACTORS = 24  # RAVDESS actor numbers 1-24 -> speaker classes 0-23
 
@@ -68,6 +72,7 @@ class Variant:
     weight_decay: float = 0.05
     statistics: str = "both"  # of each layer's states over time: "both", "means" or "deviations"
     copies: int = 0  # augmented training copies per clip
+    chain: str = "all"  # the augmentation chain that makes them (emodemo.inputs.augment.training_chain)
     adversary: float = 0.0  # weight of the reversed speaker gradient (0: none)
     members: tuple[str, ...] = ()  # averaged from other variants' fold models (same seed), not trained
     encoder: str = "tiny.en"  # the frozen Whisper encoder whose layer statistics the probe reads
@@ -107,6 +112,11 @@ VARIANTS = {
         encoder="base", members=("Whisper base, layers 0-3 (its lower half)", "Whisper base")
     ),
     "Whisper base, layers 0-3, 2 augmented copies": Variant(encoder="base", layers=(0, 1, 2, 3), copies=2),
+    "Whisper base, layers 0-3, 2 noisy copies": Variant(encoder="base", layers=(0, 1, 2, 3), copies=2, chain="noise"),
+    "Whisper base, layers 0-3, clean and noisy averaged": Variant(
+        encoder="base",
+        members=("Whisper base, layers 0-3 (its lower half)", "Whisper base, layers 0-3, 2 noisy copies"),
+    ),
     "Whisper base, layers 0-3, clean and augmented averaged": Variant(
         encoder="base",
         members=("Whisper base, layers 0-3 (its lower half)", "Whisper base, layers 0-3, 2 augmented copies"),
@@ -185,7 +195,7 @@ def fold_models(samples, folds, seed: int, variant: Variant) -> tuple[list[nn.Mo
     )
     kept: dict = {}
     result = cross_validation_metrics(
-        recipe.parts_with_copies(samples, variant.copies),
+        recipe.parts_with_copies(samples, variant.copies, variant.chain),
         folds,
         make,
         new_model,
@@ -205,6 +215,28 @@ def ua(true: list[str], probs: np.ndarray) -> tuple[float, float]:
     return 100 * report["UA"], report["collapse"]
 
 
+def white_noise_sets(samples, folds) -> dict[str, list]:
+    """Each fold's test actors' clips with white noise at 10 dB SNR: the robustness set's condition
+    (:func:`emodemo.serving.cross_corpus.robustness_set`, the same files as bench/generalisation.py's)."""
+    from emodemo.serving import cross_corpus
+
+    folder = cross_corpus.robustness_folder()
+    return {fold.name: cross_corpus.robustness_set(samples, fold, folder)[NOISE] for fold in folds}
+
+
+def noise_ua(models: list[nn.Module], noisy: dict[str, list], stats: dict[str, torch.Tensor], variant) -> float:
+    """UA (%) on the white-noise clips, each fold's clips answered by the mean softmax of that fold's
+    models (``models`` holds each member's fold models in fold order), pooled over the folds."""
+    true, guessed = [], []
+    for k, (fold, clips) in enumerate(noisy.items()):
+        own = models[k :: len(noisy)]
+        with torch.no_grad():
+            probs = torch.stack([torch.softmax(m.eval()(stats=variant.inputs(stats[fold])), -1) for m in own]).mean(0)
+        true += [s.label for s in clips]
+        guessed += [CANONICAL7[i] for i in probs.argmax(-1).tolist()]
+    return 100 * evaluation.scores_with_collapse(true, guessed, list(CANONICAL7))["UA"]
+
+
 def spread(values: list[float]) -> str:
     return f"{np.mean(values):.1f} ± {np.std(values):.1f}"
 
@@ -221,6 +253,8 @@ def main() -> None:
     folds, _ = standard_protocol("ravdess", samples)
     tess = [s for s in data.load("tess", args.tess) if s.split == "choose"]
     tess_stats = {}  # encoder -> [350, L, 2D]
+    noisy = white_noise_sets(samples, folds)
+    noisy_stats: dict[str, dict[str, torch.Tensor]] = {}  # encoder -> fold -> [240, L, 2D]
     tess_true = [s.label for s in tess]
     chosen = args.variant or list(VARIANTS)
     needed = list(dict.fromkeys([m for name in chosen for m in VARIANTS[name].members] + chosen))
@@ -237,13 +271,22 @@ def main() -> None:
                 models, confusion = trained.setdefault((name, seed), fold_models(samples, folds, seed, variant))
             if variant.encoder not in tess_stats:
                 tess_stats[variant.encoder] = recipe.stats_of_samples(tess, variant.spec, progress=False)
+                noisy_stats[variant.encoder] = {
+                    fold: recipe.stats_of_samples(clips, variant.spec, progress=False) for fold, clips in noisy.items()
+                }
             inputs = variant.inputs(tess_stats[variant.encoder])
             with torch.no_grad():
                 probs = np.stack([torch.softmax(m.eval()(stats=inputs), -1).numpy() for m in models])  # [M, 350, 7]
             tess_ua, collapse = ua(tess_true, probs.mean(0))
             ravdess_ua = 100 * float(metrics.per_class_scores(confusion)["recall"].mean())
-            per_seed.append((ravdess_ua, tess_ua, collapse, np.mean([ua(tess_true, p)[0] for p in probs]), probs))
-            print(f"{name}, seed {seed}: RAVDESS UA {ravdess_ua:.1f}, TESS choose UA {tess_ua:.1f}", flush=True)
+            one_model = np.mean([ua(tess_true, p)[0] for p in probs])
+            in_noise = noise_ua(models, noisy, noisy_stats[variant.encoder], variant)
+            per_seed.append((ravdess_ua, tess_ua, collapse, one_model, probs, in_noise))
+            print(
+                f"{name}, seed {seed}: RAVDESS UA {ravdess_ua:.1f}, TESS choose UA {tess_ua:.1f}, "
+                f"{NOISE} UA {in_noise:.1f}",
+                flush=True,
+            )
         if name not in chosen:
             continue
         rows.append(
@@ -256,6 +299,7 @@ def main() -> None:
                 "one model's UA": round(float(np.mean([s[3] for s in per_seed])), 1),
                 "all seeds averaged": round(ua(tess_true, np.concatenate([s[4] for s in per_seed]).mean(0))[0], 1),
                 "collapse": round(float(np.mean([s[2] for s in per_seed])), 3),
+                f"{NOISE} UA": spread([s[5] for s in per_seed]),
             }
         )
         print(rows[-1], flush=True)

@@ -49,6 +49,19 @@ def test_training_copies_are_reproducible_and_differ(clips):
     assert np.abs(first).max() <= 1.0
 
 
+def test_noise_only_copies_keep_the_clip_and_add_noise_at_a_training_snr(clips):
+    """The "noise" chain: same length, the clip under noise at 5-30 dB SNR, reproducible per copy."""
+    wave = clips[0]
+    for copy in (1, 2, 3):
+        noisy = augment.augmented(wave, "a", copy, chain="noise")
+        assert len(noisy) == len(wave) and np.array_equal(noisy, augment.augmented(wave, "a", copy, chain="noise"))
+        added = (noisy - wave).astype(np.float64)
+        snr = 10 * np.log10(np.mean(wave.astype(np.float64) ** 2) / np.mean(added**2))
+        assert 4.5 < snr < 30.5
+    with pytest.raises(ValueError, match="chain"):
+        augment.augmented(wave, "a", 1, chain="reverb")
+
+
 def test_robustness_conditions(clips):
     wave = clips[0]
     conditions = augment.robustness_conditions([clips[1]])

@@ -157,16 +157,17 @@ def test_the_feature_cache_key_holds_every_input_setting():
     from emodemo.recipes import speech_probe as recipe
 
     folders = {
-        recipe.feature_cache(recipe.input_spec(spec), copy).folder
-        for spec, copy in [
-            (None, 0),
-            ({"normalise": True}, 0),
-            ({"normalise": True}, 1),
-            ({"normalise": True}, 2),
-            ({"normalise": True, "encoder": "base"}, 0),
+        recipe.feature_cache(recipe.input_spec(spec), copy, chain).folder
+        for spec, copy, chain in [
+            (None, 0, "all"),
+            ({"normalise": True}, 0, "all"),
+            ({"normalise": True}, 1, "all"),
+            ({"normalise": True}, 2, "all"),
+            ({"normalise": True}, 1, "noise"),
+            ({"normalise": True, "encoder": "base"}, 0, "all"),
         ]
     }
-    assert len(folders) == 5
+    assert len(folders) == 6
 
 
 def test_evaluating_on_data_without_audio_says_so(tmp_path):

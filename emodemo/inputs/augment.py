@@ -34,10 +34,28 @@ SETTINGS = {
 }
 
 
-@functools.lru_cache(maxsize=1)
-def training_chain():
-    """The random chain a training copy goes through (each step with its own probability)."""
+CHAINS = ("all", "noise")  # every step below, or additive noise alone
+
+
+@functools.lru_cache(maxsize=2)
+def training_chain(chain: str = "all"):
+    """The random chain a training copy goes through (each step with its own probability); the
+    ``"noise"`` chain adds white or coloured noise at a random SNR to every copy, and nothing else."""
     import audiomentations as A
+
+    if chain not in CHAINS:
+        raise ValueError(f"an augmentation chain is one of {CHAINS}, not {chain!r}")
+    always = chain == "noise"  # the full chain's noise step: chosen half the time, then applied half the time
+    low, high = SETTINGS["noise_snr_db"]
+    noise = A.OneOf(
+        [
+            A.AddGaussianSNR(min_snr_db=low, max_snr_db=high, p=1.0 if always else 0.5),
+            A.AddColorNoise(min_snr_db=low, max_snr_db=high, p=1.0 if always else 0.5),
+        ],
+        p=1.0 if always else 0.5,
+    )
+    if chain == "noise":
+        return noise
 
     return A.Compose(
         [
@@ -51,13 +69,7 @@ def training_chain():
                 leave_length_unchanged=True,
                 p=0.3,
             ),
-            A.OneOf(
-                [
-                    A.AddGaussianSNR(min_snr_db=SETTINGS["noise_snr_db"][0], max_snr_db=SETTINGS["noise_snr_db"][1]),
-                    A.AddColorNoise(min_snr_db=SETTINGS["noise_snr_db"][0], max_snr_db=SETTINGS["noise_snr_db"][1]),
-                ],
-                p=0.5,
-            ),
+            noise,
             A.PitchShift(
                 min_semitones=SETTINGS["pitch_semitones"][0], max_semitones=SETTINGS["pitch_semitones"][1], p=0.4
             ),
@@ -97,19 +109,22 @@ def seed_of(clip_id: str, copy: int) -> int:
     return int.from_bytes(hashlib.sha256(f"{clip_id}#{copy}".encode()).digest()[:4], "little")
 
 
-def augmented(wave: np.ndarray, clip_id: str, copy: int, sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Training copy number ``copy`` (1, 2, ...) of a clip: ``[S]`` -> ``[S']`` float32 in [-1, 1]."""
+def augmented(wave: np.ndarray, clip_id: str, copy: int, sr: int = SAMPLE_RATE, chain: str = "all") -> np.ndarray:
+    """Training copy number ``copy`` (1, 2, ...) of a clip through ``chain`` (:func:`training_chain`):
+    ``[S]`` -> ``[S']`` float32 in [-1, 1]."""
     seed = seed_of(clip_id, copy)
     random.seed(seed)
     np.random.seed(seed)  # audiomentations draws from the global generators
-    out = training_chain()(samples=np.asarray(wave, dtype=np.float32), sample_rate=sr)
+    out = training_chain(chain)(samples=np.asarray(wave, dtype=np.float32), sample_rate=sr)
     return np.clip(out, -1.0, 1.0).astype(np.float32)
 
 
 # --- the robustness test set: fixed perturbations of unseen speakers' clips -----------------------
 
 
-def _fixed(transform) -> Callable[[np.ndarray], np.ndarray]:
+def fixed_draw(transform) -> Callable[[np.ndarray], np.ndarray]:
+    """``transform`` with its random draws fixed (the same perturbation for every clip, every run)."""
+
     def apply(wave: np.ndarray, sr: int = SAMPLE_RATE) -> np.ndarray:
         random.seed(0)
         np.random.seed(0)
@@ -127,11 +142,11 @@ def robustness_conditions(babble_clips: Sequence[np.ndarray]) -> dict[str, Calla
     noise = babble(babble_clips)
     return {
         "clean": lambda wave: np.asarray(wave, dtype=np.float32),
-        "level -20 dB": _fixed(A.Gain(min_gain_db=-20, max_gain_db=-20, p=1.0)),
-        "level +20 dB": _fixed(A.Gain(min_gain_db=20, max_gain_db=20, p=1.0)),
-        "white noise 10 dB": _fixed(A.AddGaussianSNR(min_snr_db=10, max_snr_db=10, p=1.0)),
+        "level -20 dB": fixed_draw(A.Gain(min_gain_db=-20, max_gain_db=-20, p=1.0)),
+        "level +20 dB": fixed_draw(A.Gain(min_gain_db=20, max_gain_db=20, p=1.0)),
+        "white noise 10 dB": fixed_draw(A.AddGaussianSNR(min_snr_db=10, max_snr_db=10, p=1.0)),
         "babble 5 dB": lambda wave: mix_at_snr(wave, noise, 5.0),
-        "telephone band": _fixed(telephone_band()),
+        "telephone band": fixed_draw(telephone_band()),
     }
 
 

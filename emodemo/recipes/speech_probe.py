@@ -58,6 +58,7 @@ ENCODERS = ("tiny.en", "base")
 DEFAULT_SPEC = {"encoder": "tiny.en", "normalise": False}  # what a checkpoint without input_spec had
 BATCH = 16  # clips per encoder call when filling the cache
 COPY = "augment_copy"  # Sample.meta key of a training copy's number (absent or 0: the clip itself)
+CHAIN = "augment_chain"  # Sample.meta key of the chain that made a training copy (absent: "all")
 
 
 def input_spec(spec: dict | None) -> dict:
@@ -89,55 +90,62 @@ def stats_of_waves(waves: Sequence[np.ndarray], spec: dict | None = None, deepes
     return layer_stats(out.layers, out.mask).float()
 
 
-def feature_cache(spec: dict, copy: int = 0):
-    """The feature cache of clips (``copy`` 0) or of training copy ``copy``: its key holds the
-    encoder, the normalisation settings and the augmentation settings with the copy number."""
+def feature_cache(spec: dict, copy: int = 0, chain: str = "all"):
+    """The feature cache of clips (``copy`` 0) or of training copy ``copy`` made by ``chain``: its key
+    holds the encoder, the normalisation settings and the augmentation settings with the copy number."""
     from emodemo.core.cache import FeatureCache
 
     config: dict = {"encoder": spec["encoder"], "sr": 16000, **cache_key(spec["normalise"])}
     if copy:
         from emodemo.inputs.augment import SETTINGS as AUGMENT
 
-        config["augment"] = dict(AUGMENT, copy=copy)
+        config["augment"] = dict(AUGMENT, copy=copy, **({"chain": chain} if chain != "all" else {}))
     return FeatureCache(f"whisper-{spec['encoder']}-encoder-layer-stats-v1", config)
 
 
-def _clip_waves(samples: Sequence[Sample], copy: int) -> list[np.ndarray]:
-    """The decoded clips (first 30 s), or their training copy number ``copy``."""
+def _clip_waves(samples: Sequence[Sample], copy: int, chain: str = "all") -> list[np.ndarray]:
+    """The decoded clips (first 30 s), or their training copy number ``copy`` made by ``chain``."""
     waves = [load_audio(s.audio, max_seconds=MAX_SECONDS) for s in samples]
     if not copy:
         return waves
     from emodemo.inputs.augment import augmented
 
-    return [augmented(wave, s.id.split("+")[0], copy) for s, wave in zip(samples, waves)]
+    return [augmented(wave, s.id.split("+")[0], copy, chain=chain) for s, wave in zip(samples, waves)]
 
 
 def stats_of_samples(samples: Sequence[Sample], spec: dict | None = None, progress: bool = True) -> torch.Tensor:
     """``[N, L, 2D]`` for the samples' audio files (first 30 s; training copies as their
-    ``meta["augment_copy"]`` says), through the on-disk feature cache."""
+    ``meta["augment_copy"]`` and ``meta["augment_chain"]`` say), through the on-disk feature cache."""
     spec = input_spec(spec)
     rows: list[torch.Tensor | None] = [None] * len(samples)
-    by_copy: dict[int, list[int]] = {}
+    by_copy: dict[tuple[int, str], list[int]] = {}
     for i, sample in enumerate(samples):
-        by_copy.setdefault(int(sample.meta.get(COPY, 0)), []).append(i)
-    for copy, indices in sorted(by_copy.items()):
+        by_copy.setdefault((int(sample.meta.get(COPY, 0)), sample.meta.get(CHAIN, "all")), []).append(i)
+    for (copy, chain), indices in sorted(by_copy.items()):
         chosen = [samples[i] for i in indices]
         lookup = {s.audio: s for s in chosen}
-        values = feature_cache(spec, copy).get_many(
+        values = feature_cache(spec, copy, chain).get_many(
             [s.audio for s in chosen],
-            lambda paths, copy=copy: stats_of_waves(_clip_waves([lookup[p] for p in paths], copy), spec),
+            lambda paths, copy=copy, chain=chain: stats_of_waves(
+                _clip_waves([lookup[p] for p in paths], copy, chain), spec
+            ),
             batch=BATCH,
             progress=progress,
-            desc=f"whisper-{spec['encoder']} features" + (f" (copy {copy})" if copy else ""),
+            desc=f"whisper-{spec['encoder']} features" + (f" (copy {copy}, {chain})" if copy else ""),
         )
         for i, value in zip(indices, values):
             rows[i] = value
     return torch.stack(rows)
 
 
-def training_copies(samples: Sequence[Sample], copies: int) -> list[Sample]:
-    """``samples`` followed by ``copies`` augmented copies of each (ids ``<id>+aug<k>``)."""
-    extra = [replace(s, id=f"{s.id}+aug{k}", meta={**s.meta, COPY: k}) for k in range(1, copies + 1) for s in samples]
+def training_copies(samples: Sequence[Sample], copies: int, chain: str = "all") -> list[Sample]:
+    """``samples`` followed by ``copies`` copies of each made by the augmentation ``chain`` (ids ``<id>+aug<k>``)."""
+    made_by = {CHAIN: chain} if chain != "all" else {}
+    extra = [
+        replace(s, id=f"{s.id}+aug{k}", meta={**s.meta, COPY: k, **made_by})
+        for k in range(1, copies + 1)
+        for s in samples
+    ]
     return list(samples) + extra
 
 
@@ -179,6 +187,7 @@ def train(
     ensemble: bool = False,
     augment_pair: bool = False,
     layers: str = "all",
+    augment_chain: str = "all",
 ) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
     ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
@@ -193,7 +202,8 @@ def train(
     mean (the augmented one holds up in noise, the clean one on new voices); its cross-validation
     is the pair's, the members' own are kept beside it. ``layers`` (``"0-3"``, e.g.) keeps some of the
     encoder's layers (0: the convolutions' output): Whisper base's lower half generalises to new voices
-    better than all its layers (``bench/speech_probe_seeds.py``)."""
+    better than all its layers (``bench/speech_probe_seeds.py``). ``augment_chain`` ``"noise"``: the
+    copies get additive noise alone (:func:`emodemo.inputs.augment.training_chain`)."""
     from emodemo import data
     from emodemo.training.experiment import standard_protocol
 
@@ -237,10 +247,12 @@ def train(
     kwargs = model_kwargs(len(labels), spec)
     build_model = lambda: build(NAME, **kwargs)
     make = lambda chosen: make_dataset(chosen, labels, spec)
-    parts = parts_with_copies(samples, copies)
-    card = data_card(dataset, final_split, spec, copies)
+    parts = parts_with_copies(samples, copies, augment_chain)
+    card = data_card(dataset, final_split, spec, copies, augment_chain)
     save = functools.partial(_save, model_kwargs=kwargs, labels=labels, spec=spec, cfg=cfg, make=make, samples=samples)
     metrics: dict = {"input_spec": spec, "augment_copies": copies}
+    if copies and augment_chain != "all":
+        metrics["augment_chain"] = augment_chain
     if cv:
         fold_models, clean_models = {}, {}
         if pair:
@@ -342,15 +354,15 @@ def _paired_folds(
     return {"folds": reports, "summary": mean_std(reports)}
 
 
-def parts_with_copies(samples: Sequence[Sample], copies: int):
-    """The samples (no copies), or a fold -> (train + its copies, val, test) function."""
+def parts_with_copies(samples: Sequence[Sample], copies: int, chain: str = "all"):
+    """The samples (no copies), or a fold -> (train + its copies by ``chain``, val, test) function."""
     if not copies:
         return samples
     from emodemo.data.splits import apply
 
     def parts(fold):
         train, val, test = apply(samples, fold)
-        return training_copies(train, copies), val, test
+        return training_copies(train, copies, chain), val, test
 
     return parts
 
@@ -472,7 +484,7 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
     )
 
 
-def data_card(dataset: str, split, spec: dict, copies: int) -> dict:
+def data_card(dataset: str, split, spec: dict, copies: int, chain: str = "all") -> dict:
     layers = spec.get("layers")
     kept = f"layers {', '.join(map(str, layers))} (0: the convolutions' output)" if layers else "every layer"
     steps = (
@@ -485,8 +497,12 @@ def data_card(dataset: str, split, spec: dict, copies: int) -> dict:
         "licence": f"RAVDESS: CC BY-NC-SA 4.0 (non-commercial); Whisper {spec['encoder']} weights: MIT",
         "inputs": f"16 kHz mono audio -> {steps}",
         "augmentation": (
-            f"{copies} copies per training clip (emodemo.inputs.augment: gain, reverberation, noise, pitch, "
-            "tempo, telephone band or mp3)"
+            f"{copies} copies per training clip (emodemo.inputs.augment: "
+            + (
+                "white or coloured noise at 5-30 dB SNR)"
+                if chain == "noise"
+                else "gain, reverberation, noise, pitch, tempo, telephone band or mp3)"
+            )
         )
         if copies
         else "none",

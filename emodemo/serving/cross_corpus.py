@@ -178,12 +178,22 @@ def tess_answers(
 
 def robustness_folder() -> Path:
     """Where the perturbed clips are written: the cache folder, under a digest of the code that
-    perturbs them (:mod:`emodemo.inputs.augment` and :func:`robustness_set`), so a change writes them anew.
-    Import statements are left out of the digest: a module moving to another folder changes no clip."""
+    perturbs them (:func:`emodemo.inputs.augment.robustness_conditions`, the functions it calls, the
+    telephone band's settings, and :func:`robustness_set`), so a change to it writes them anew and a
+    change to the training copies' chain does not. Import statements are left out of the digest: a
+    module moving to another folder changes no clip."""
     from emodemo.core.files import cache_dir
     from emodemo.inputs import augment
 
-    code = _without_imports(inspect.getsource(augment)) + _without_imports(inspect.getsource(robustness_set))
+    used = (
+        augment.robustness_conditions,
+        augment.babble,
+        augment.mix_at_snr,
+        augment.telephone_band,
+        augment.fixed_draw,
+    )
+    code = "".join(_without_imports(inspect.getsource(f)) for f in (*used, robustness_set))
+    code += repr(augment.SETTINGS["telephone"])
     return cache_dir() / "robustness" / hashlib.sha256(code.encode()).hexdigest()[:16]
 
 
