@@ -77,11 +77,18 @@ class Variant:
     members: tuple[str, ...] = ()  # averaged from other variants' fold models (same seed), not trained
     encoder: str = "tiny.en"  # the frozen Whisper encoder whose layer statistics the probe reads
     layers: tuple[int, ...] | None = None  # the layers kept (0: the convolutions' output); None: all
+    denoise: bool = False  # stationary noise gated out of every clip first (emodemo.inputs.normalise.denoise)
 
     @property
     def spec(self) -> dict:
         chosen = {"layers": list(self.layers)} if self.layers is not None else {}
+        chosen.update({"denoise": True} if self.denoise else {})
         return recipe.input_spec({"encoder": self.encoder, "normalise": True, **chosen})
+
+    @property
+    def heard(self) -> tuple[str, bool]:
+        """What decides the features: the encoder and the noise gate (each probe picks its layers)."""
+        return self.encoder, self.denoise
 
     def inputs(self, stats: torch.Tensor) -> torch.Tensor:
         """The layer statistics ``[N, L, 2D]`` this variant's probe is given (it picks its layers itself)."""
@@ -117,6 +124,7 @@ VARIANTS = {
         encoder="base",
         members=("Whisper base, layers 0-3 (its lower half)", "Whisper base, layers 0-3, 2 noisy copies"),
     ),
+    "Whisper base, layers 0-3, noise gated out": Variant(encoder="base", layers=(0, 1, 2, 3), denoise=True),
     "Whisper base, layers 0-3, clean and augmented averaged": Variant(
         encoder="base",
         members=("Whisper base, layers 0-3 (its lower half)", "Whisper base, layers 0-3, 2 augmented copies"),
@@ -252,9 +260,9 @@ def main() -> None:
     samples = data.load("ravdess", args.root, calm_as_neutral=True)
     folds, _ = standard_protocol("ravdess", samples)
     tess = [s for s in data.load("tess", args.tess) if s.split == "choose"]
-    tess_stats = {}  # encoder -> [350, L, 2D]
+    tess_stats = {}  # (encoder, denoise) -> [350, L, 2D]
     noisy = white_noise_sets(samples, folds)
-    noisy_stats: dict[str, dict[str, torch.Tensor]] = {}  # encoder -> fold -> [240, L, 2D]
+    noisy_stats: dict[tuple, dict[str, torch.Tensor]] = {}  # (encoder, denoise) -> fold -> [240, L, 2D]
     tess_true = [s.label for s in tess]
     chosen = args.variant or list(VARIANTS)
     needed = list(dict.fromkeys([m for name in chosen for m in VARIANTS[name].members] + chosen))
@@ -269,18 +277,18 @@ def main() -> None:
                 models, confusion = [m for p in parts for m in p[0]], sum(p[1] for p in parts)
             else:
                 models, confusion = trained.setdefault((name, seed), fold_models(samples, folds, seed, variant))
-            if variant.encoder not in tess_stats:
-                tess_stats[variant.encoder] = recipe.stats_of_samples(tess, variant.spec, progress=False)
-                noisy_stats[variant.encoder] = {
+            if variant.heard not in tess_stats:
+                tess_stats[variant.heard] = recipe.stats_of_samples(tess, variant.spec, progress=False)
+                noisy_stats[variant.heard] = {
                     fold: recipe.stats_of_samples(clips, variant.spec, progress=False) for fold, clips in noisy.items()
                 }
-            inputs = variant.inputs(tess_stats[variant.encoder])
+            inputs = variant.inputs(tess_stats[variant.heard])
             with torch.no_grad():
                 probs = np.stack([torch.softmax(m.eval()(stats=inputs), -1).numpy() for m in models])  # [M, 350, 7]
             tess_ua, collapse = ua(tess_true, probs.mean(0))
             ravdess_ua = 100 * float(metrics.per_class_scores(confusion)["recall"].mean())
             one_model = np.mean([ua(tess_true, p)[0] for p in probs])
-            in_noise = noise_ua(models, noisy, noisy_stats[variant.encoder], variant)
+            in_noise = noise_ua(models, noisy, noisy_stats[variant.heard], variant)
             per_seed.append((ravdess_ua, tess_ua, collapse, one_model, probs, in_noise))
             print(
                 f"{name}, seed {seed}: RAVDESS UA {ravdess_ua:.1f}, TESS choose UA {tess_ua:.1f}, "

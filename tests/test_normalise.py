@@ -99,3 +99,17 @@ def test_describe_measures_level_silence_and_tilt(clips):
     white = np.random.default_rng(0).normal(0, 0.1, 32000)
     brown = np.cumsum(white) / 100
     assert abs(describe(white)["tilt_db_per_octave"]) < 1.0 < -describe(brown)["tilt_db_per_octave"] / 5
+
+
+def test_the_noise_gate_takes_white_noise_out_of_a_real_clip_and_leaves_silence_alone(clips):
+    from emodemo.inputs.normalise import denoise
+
+    wave = clips[0].astype(np.float64)
+    noise = np.random.default_rng(0).normal(size=wave.shape) * np.sqrt(np.mean(wave**2) / 10)  # 10 dB SNR
+    gated = denoise((wave + noise).astype(np.float32))
+    start, _ = voiced_bounds(clips[0])
+    lead = slice(0, start)  # the clip's leading silence: noise alone before the gate
+    assert len(gated) == len(wave) and gated.dtype == np.float32
+    assert np.mean(gated[lead].astype(np.float64) ** 2) < 0.1 * np.mean(noise[lead] ** 2)  # > 10 dB less noise
+    silent = np.zeros(16000, np.float32)
+    assert np.array_equal(denoise(silent), silent) and denoise(np.zeros(100, np.float32)).size == 100

@@ -130,8 +130,13 @@ def test_cli_evaluate_prints_metrics_json(tmp_path, ravdess_root):
 
 @pytest.mark.parametrize(
     "spec",
-    [None, {"normalise": True}, {"normalise": True, "encoder": "base", "layers": [0, 1, 2, 3]}],
-    ids=["raw", "normalised", "base-lower-half"],
+    [
+        None,
+        {"normalise": True},
+        {"normalise": True, "encoder": "base", "layers": [0, 1, 2, 3]},
+        {"normalise": True, "encoder": "base", "layers": [0, 1, 2, 3], "denoise": True},
+    ],
+    ids=["raw", "normalised", "base-lower-half", "noise-gated"],
 )
 def test_serving_features_equal_training_features(ravdess_clip, spec, tmp_path, monkeypatch):
     """The app's path (decode -> clip_inputs) must feed the model what training fed it, through the
@@ -165,9 +170,10 @@ def test_the_feature_cache_key_holds_every_input_setting():
             ({"normalise": True}, 2, "all"),
             ({"normalise": True}, 1, "noise"),
             ({"normalise": True, "encoder": "base"}, 0, "all"),
+            ({"normalise": True, "encoder": "base", "denoise": True}, 0, "all"),
         ]
     }
-    assert len(folders) == 6
+    assert len(folders) == 7
 
 
 def test_evaluating_on_data_without_audio_says_so(tmp_path):

@@ -34,7 +34,7 @@ import torch
 from emodemo.core import labels as label_sets
 from emodemo.data.record import Sample
 from emodemo.inputs.audio import MAX_SECONDS, load_audio
-from emodemo.inputs.normalise import cache_key, normalised_if
+from emodemo.inputs.normalise import DENOISE, cache_key, denoised_if, normalised_if
 from emodemo.models import build
 from emodemo.models.speech_probe import layer_stats
 from emodemo.recipes.common import (
@@ -85,7 +85,10 @@ def stats_of_waves(waves: Sequence[np.ndarray], spec: dict | None = None, deepes
     """16 kHz waves -> per-layer mean/std of encoder states ``[B, L, 2D]``; ``deepest``: layers 0 ..
     ``deepest`` alone (``[B, deepest + 1, 2D]``, the same values), the encoder run no further."""
     spec = input_spec(spec)
-    heard = [normalised_if(np.asarray(wave, dtype=np.float32), spec["normalise"]) for wave in waves]
+    heard = [
+        normalised_if(denoised_if(np.asarray(wave, dtype=np.float32), spec.get("denoise", False)), spec["normalise"])
+        for wave in waves
+    ]
     out = encoder(spec["encoder"]).encode(heard, all_layers=True, blocks=deepest)  # layers [B, L, T', D]
     return layer_stats(out.layers, out.mask).float()
 
@@ -96,6 +99,8 @@ def feature_cache(spec: dict, copy: int = 0, chain: str = "all"):
     from emodemo.core.cache import FeatureCache
 
     config: dict = {"encoder": spec["encoder"], "sr": 16000, **cache_key(spec["normalise"])}
+    if spec.get("denoise"):
+        config["denoise"] = DENOISE
     if copy:
         from emodemo.inputs.augment import SETTINGS as AUGMENT
 
@@ -188,6 +193,7 @@ def train(
     augment_pair: bool = False,
     layers: str = "all",
     augment_chain: str = "all",
+    denoise: bool = False,
 ) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
     ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
@@ -203,7 +209,8 @@ def train(
     is the pair's, the members' own are kept beside it. ``layers`` (``"0-3"``, e.g.) keeps some of the
     encoder's layers (0: the convolutions' output): Whisper base's lower half generalises to new voices
     better than all its layers (``bench/speech_probe_seeds.py``). ``augment_chain`` ``"noise"``: the
-    copies get additive noise alone (:func:`emodemo.inputs.augment.training_chain`)."""
+    copies get additive noise alone (:func:`emodemo.inputs.augment.training_chain`). ``denoise``: each
+    clip's stationary noise is gated out first (:func:`emodemo.inputs.normalise.denoise`, in the app too)."""
     from emodemo import data
     from emodemo.training.experiment import standard_protocol
 
@@ -214,7 +221,12 @@ def train(
         raise ValueError(f"classes=7 merges RAVDESS's calm into neutral; {dataset} keeps its own classes")
     kept = parse_layers(layers)
     spec = input_spec(
-        {"encoder": encoder_name, "normalise": as_flag(normalise), **({"layers": list(kept)} if kept else {})}
+        {
+            "encoder": encoder_name,
+            "normalise": as_flag(normalise),
+            **({"layers": list(kept)} if kept else {}),
+            **({"denoise": True} if as_flag(denoise) else {}),
+        }
     )
     copies, as_ensemble, pair = int(augment), as_flag(ensemble), as_flag(augment_pair)
     keep = as_flag(keep_folds) or as_ensemble
@@ -488,8 +500,10 @@ def data_card(dataset: str, split, spec: dict, copies: int, chain: str = "all") 
     layers = spec.get("layers")
     kept = f"layers {', '.join(map(str, layers))} (0: the convolutions' output)" if layers else "every layer"
     steps = (
-        f"{NORMALISED} -> " if spec["normalise"] else ""
-    ) + f"frozen Whisper {spec['encoder']} encoder, mean/std of {kept}"
+        ("stationary noise gated out (noisereduce) -> " if spec.get("denoise") else "")
+        + (f"{NORMALISED} -> " if spec["normalise"] else "")
+        + f"frozen Whisper {spec['encoder']} encoder, mean/std of {kept}"
+    )
     return {
         "dataset": dataset,
         "train_speakers": list(split.train),
