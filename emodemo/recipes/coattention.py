@@ -43,7 +43,6 @@ from emodemo.recipes.common import (
     DATASET_LABELS,
     MINILM_LICENCE,
     NORMALISED,
-    WHISPER_TINY_LICENCE,
     PairingScores,
     as_flag,
     chosen_folds,
@@ -55,6 +54,7 @@ from emodemo.recipes.common import (
     served_final_extras,
     text_benchmark_train,
     text_only,
+    whisper_minilm_licences,
 )
 from emodemo.recipes.frozen_states import (
     ALL_LAYERS,
@@ -74,18 +74,21 @@ LABELS = CANONICAL7
 # stage -> encoder layers per modality it trains: the head; + the top layer; + the top two; every layer
 STAGE_LAYERS = {"head": 0, "top1": 1, "top2": 2, "all": ALL_LAYERS}
 STAGES = ("head", "top1", "top2")  # the default sequence (the talk's, up to what this CPU trains in time)
-PRETRAINED_LICENCES = (WHISPER_TINY_LICENCE, MINILM_LICENCE)
 
 
 # --- inputs ------------------------------------------------------------------------------------
 
 
-def _encoders(spec: dict) -> tuple[tuple[str, int, bool] | None, tuple[str, int] | None]:
-    """(encoder, top layers[, normalised input]) per modality the model reads (checkpoints saved
-    before normalisation existed have raw input)."""
+def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
+    """(encoder, top layers, normalised input[, deepest block]) per modality the model reads
+    (checkpoints saved before normalisation existed have raw input; ``speech_block``: the speech
+    states of that block, the encoder run no deeper)."""
     top = spec["top_layers"]
+    speech = (spec["speech_encoder"], top, spec.get("normalise", False))
+    if spec.get("speech_block") is not None:
+        speech += (spec["speech_block"],)
     return (
-        (spec["speech_encoder"], top, spec.get("normalise", False)) if spec["mode"] != "text" else None,
+        speech if spec["mode"] != "text" else None,
         (spec["text_encoder"], top) if spec["mode"] != "speech" else None,
     )
 
@@ -234,6 +237,7 @@ def train(
     batch_size: int = 32,
     fold_models: str | None = None,
     normalise: bool = False,
+    speech_block: int | None = None,
 ) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
@@ -241,7 +245,9 @@ def train(
     ``head,all`` for the head and then every encoder layer);
     ``top_layers`` defaults to the number of encoder layers the stages unfreeze; ``loss`` is the
     talk's ``bce`` or softmax ``ce``; ``normalise``: each clip goes through
-    :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too). On a text benchmark
+    :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too); ``speech_block``
+    (with the head alone): the speech states of that block (3 with ``speech_encoder=whisper-base``: the
+    lower half, which carries to new voices), the encoder run no deeper. On a text benchmark
     (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
@@ -257,6 +263,10 @@ def train(
         "text_encoder": text_encoder,
         "normalise": as_flag(normalise),
     }
+    if speech_block is not None:
+        if top:
+            raise ValueError("speech_block reads one block's states with the head alone: add --option stages=head")
+        spec["speech_block"] = int(speech_block)
     if dataset in TEXT_BENCHMARKS:  # the text side alone on the corpus's official splits, through the stages
         text_only(dataset, mode == "text", "mode=text")
         labels = DATASET_LABELS[dataset]
@@ -288,9 +298,9 @@ def train(
     card = {
         "dataset": dataset,
         "pairing": pairing_name,
-        "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
+        "licence": licence(dataset, pairing, text_source, whisper_minilm_licences(speech_encoder)),
         "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
-        f"{speech_encoder} states; words (Whisper "
+        f"{speech_encoder} states{f' of block {speech_block}' if speech_block is not None else ''}; words (Whisper "
         f"tiny.en transcript, or the paired line) -> frozen {text_encoder} word-piece states",
         "stages": names,
         "loss": loss,

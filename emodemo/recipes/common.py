@@ -42,6 +42,13 @@ QUICK_FOLDS = 1
 QUICK_EPOCHS = 2
 
 
+def whisper_minilm_licences(speech_encoder_name: str) -> tuple[str, ...]:
+    """The pre-trained encoders' licences of a model on Whisper ``speech_encoder_name`` (the frozen
+    states' name, ``whisper-tiny.en`` or ``whisper-base``) and MiniLM's word pieces."""
+    whisper = WHISPER_BASE_LICENCE if speech_encoder_name == "whisper-base" else WHISPER_TINY_LICENCE
+    return (whisper, MINILM_LICENCE)
+
+
 def parse_layers(text: str) -> tuple[int, ...] | None:
     """``"0-3"`` or ``"0,1,2,3"`` -> ``(0, 1, 2, 3)``; ``""`` or ``"all"`` -> None (every layer)."""
     text = str(text).strip()

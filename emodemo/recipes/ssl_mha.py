@@ -41,8 +41,6 @@ from emodemo.recipes.common import (
     DATASET_LABELS,
     MINILM_LICENCE,
     NORMALISED,
-    WHISPER_BASE_LICENCE,
-    WHISPER_TINY_LICENCE,
     PairingScores,
     as_flag,
     chosen_folds,
@@ -55,6 +53,7 @@ from emodemo.recipes.common import (
     served_final_extras,
     text_benchmark_train,
     text_only,
+    whisper_minilm_licences,
 )
 from emodemo.recipes.frozen_states import (
     ALL_LAYERS,
@@ -71,14 +70,6 @@ from emodemo.recipes.frozen_states import prepare as prepare  # the recipe contr
 NAME = "ssl_mha"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
-PRETRAINED_LICENCES = (WHISPER_TINY_LICENCE, MINILM_LICENCE)
-
-
-def pretrained_licences(speech_encoder_name: str) -> tuple[str, ...]:
-    """The licences of the pre-trained encoders a model on ``speech_encoder_name`` reads."""
-    if speech_encoder_name == "whisper-base":
-        return (WHISPER_BASE_LICENCE, MINILM_LICENCE)
-    return PRETRAINED_LICENCES
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -312,7 +303,7 @@ def train(
             "dataset": dataset,
             "pairing": pairing_name,
             "variant": variant,
-            "licence": licence(dataset, pairing, text_source, pretrained_licences(speech_encoder)),
+            "licence": licence(dataset, pairing, text_source, whisper_minilm_licences(speech_encoder)),
             "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
             f"{speech_encoder} states at {f'layers {kept[0]}-{kept[-1]}' if kept else 'every layer'}; "
             f"words (Whisper tiny.en transcript, or the paired line) -> frozen {text_encoder} "
