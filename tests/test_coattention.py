@@ -297,3 +297,19 @@ def test_stage_plan_follows_the_talk_and_rejects_unknown_stages():
     assert all(p.requires_grad for p in model.parameters())
     with pytest.raises(ValueError, match="unknown stage"):
         recipe.stage_plan(["head", "everything"], None, 0, False, "bce", 1e-3, 32)
+
+
+def test_one_blocks_states_are_read_with_the_head_alone(ravdess_clip, tmp_path):
+    """``speech_block``: the states of that Whisper block, the encoder run no deeper; refused with
+    fine-tuned encoder tops, which copy the encoder's last blocks."""
+    from emodemo.inputs.audio import load_audio
+    from emodemo.recipes import coattention as recipe
+    from emodemo.recipes import frozen_states
+
+    with pytest.raises(ValueError, match="stages=head"):
+        recipe.train("ravdess", tmp_path, tmp_path / "out", stages="head,top1", speech_block=3)
+    spec = {"mode": "fusion", "top_layers": 0, "speech_encoder": "whisper-base", "text_encoder": recipe.MINILM}
+    wave = load_audio(ravdess_clip)
+    served = recipe.clip_inputs(wave, None, dict(spec, speech_block=3))["speech"][0]  # [1, T, 512]
+    whole = frozen_states.speech_states([wave], "whisper-base", 6)[0].float()  # every layer [7, T, 512]
+    assert served.shape[0] == 1 and torch.allclose(served[0], whole[3], rtol=1e-2, atol=1e-2)

@@ -54,7 +54,7 @@ def training_chain(chain: str = "all"):
         ],
         p=1.0 if always else 0.5,
     )
-    if chain == "noise":
+    if always:
         return noise
 
     return A.Compose(
