@@ -234,12 +234,16 @@ ENTRIES: tuple[Entry, ...] = (
     # mixed pairs, each half scored
     *_mixed("coattention, head alone, normalised input", "001", "coattention/cv/fusion_mixed.json", "coattention"),
     *_mixed(
-        "ssl_mha Self-MHA, Whisper base layers 0-3, normalised input",
+        "ssl_mha Self-noSP (mean pooling), Whisper base layers 0-3, normalised input",
         "002",
-        "ssl_mha/cv/self_mixed_base_lower.json",
+        "ssl_mha/cv/self_nosp_mixed_base_lower.json",
         "ssl_mha",
     ),
-    # issue 20: the Self-MHA served before it (every tiny.en layer), and tiny.en's lower layers (not served)
+    # issue 20: the Self-MHAs served before it (statistical pooling on base's lower half; on every tiny.en layer),
+    # and tiny.en's lower layers (not served)
+    *_mixed(
+        "ssl_mha Self-MHA, Whisper base layers 0-3, normalised input", "002", "ssl_mha/cv/self_mixed_base_lower.json"
+    ),
     *_mixed("ssl_mha Self-MHA, normalised input", "002", "ssl_mha/cv/self_mixed.json"),
     *_mixed("ssl_mha Self-MHA, tiny.en layers 0-2, normalised input", "002", "ssl_mha/cv/self_mixed_tiny_lower.json"),
     *_mixed("ssl_mha Cross-MHA, normalised input", "002", "ssl_mha/cv/cross_mixed.json", "ssl_mha/cross"),
@@ -507,7 +511,7 @@ def side_by_side(result: dict) -> str:
 ARCHITECTURES = {
     "speech_probe": "a small classifier on the layer statistics of the frozen Whisper base encoder's lower half",
     "handcrafted_ensemble": "an SVM on 68 hand-crafted audio statistics (its face SVM and forest need action units)",
-    "ssl_mha": "Whisper base's lower-half states and MiniLM word pieces, self-attention over both joined",
+    "ssl_mha": "Whisper base's lower-half states and MiniLM word pieces, self-attention over both joined, mean-pooled",
     "ssl_mha/cross": "Whisper tiny.en's states and MiniLM word pieces attending to each other (cross-attention)",
     "coattention": "frozen Whisper and MiniLM states fused by alternating co-attention",
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed",
