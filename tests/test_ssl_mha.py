@@ -227,7 +227,7 @@ def test_the_cli_trains_every_variant_on_iemocap_with_its_chance_row(tmp_path):
         assert run.returncode == 0, run.stderr[-2000:]
         return json.loads((tmp_path / results).read_text())
 
-    cv = train("fusion=cross", "pooling=mean", "text_feature=cls")
+    cv = train("fusion=cross", "pooling=mean", "text_feature=cls", f"fold_models={tmp_path / 'ckpt' / 'folds'}")
     assert cv["variant"] == {"fusion": "cross", "pooling": "mean", "text_feature": "cls"}
     assert cv["folds"][0]["labels"] == cv["chance"]["folds"][0]["labels"] == ["neutral", "happy", "sad", "angry"]
     assert cv["chance"]["folds"][0]["test"] == cv["folds"][0]["test"]
@@ -236,6 +236,13 @@ def test_the_cli_trains_every_variant_on_iemocap_with_its_chance_row(tmp_path):
     # calibrated on its validation speakers' real pairs (IEMOCAP's gold words), as the app reads a clip
     assert config["calibration"]["fitted_on"] == config["data_card"]["validation_speakers"]
     assert config["calibration"]["pairs"].startswith("real") and config["calibration"]["temperature"] > 0
+    # each fold's model is kept beside the final one (the robustness set's scorer of that fold's test
+    # speakers), with the inputs and constructor of the final model: the harness takes it for the same run's
+    fold = cv["folds"][0]
+    fold_config = json.loads((tmp_path / "ckpt" / "folds" / fold["fold"] / "config.json").read_text())
+    assert fold_config["data_card"]["test_speakers"] == fold["test"] and fold_config["weights_dtype"] == "float16"
+    assert fold_config["input_spec"] == config["input_spec"] and fold_config["model_kwargs"] == config["model_kwargs"]
+    assert fold_config["data_card"]["pairing"] == config["data_card"]["pairing"]
     evaluated = subprocess.run(
         [
             sys.executable,

@@ -48,7 +48,9 @@ from emodemo.recipes.common import (
     chosen_folds,
     cross_validation_metrics,
     epochs_for,
+    every_fold,
     final_model,
+    fold_model_saver,
     licence,
     paired_parts,
     served_final_extras,
@@ -309,26 +311,12 @@ def train(
 
     halves = PairingScores(samples, make, labels, plan[-1].cfg.batch_size) if pairing == "mixed" else None
 
-    def keep(fold, model, report):
-        if halves:
-            halves(fold, model)
-        if fold_models:
-            save_checkpoint(
-                Path(fold_models) / fold.name,
-                model,
-                model_name=NAME,
-                model_kwargs=kwargs,
-                labels=list(labels),
-                data_card=dict(
-                    card,
-                    train_speakers=list(fold.train),
-                    validation_speakers=list(fold.val),
-                    test_speakers=list(fold.test),
-                ),
-                metrics={"test": report},
-                train_cfg=plan[-1].cfg,
-                input_spec=spec,
-            )
+    keep = every_fold(
+        halves,
+        fold_model_saver(
+            fold_models, NAME, card, model_kwargs=kwargs, labels=list(labels), train_cfg=plan[-1].cfg, input_spec=spec
+        ),
+    )
 
     if cv:
         metrics.update(
@@ -341,7 +329,7 @@ def train(
                 plan[0].cfg,
                 seed,
                 f"{NAME} {mode}, {pairing_name}",
-                keep_model=keep if fold_models or halves else None,
+                keep_model=keep,
                 stages=plan,
                 chance=False,
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 from emodemo.core.labels import CANONICAL7, IEMOCAP4
@@ -189,6 +190,46 @@ def cross_validation_metrics(
     if chance:
         metrics["chance"] = chance_baseline(samples, folds, labels, seed)
     return metrics
+
+
+def fold_model_saver(folder: str | Path | None, recipe: str, card: dict, **checkpoint) -> Callable | None:
+    """A ``keep_model`` callback that saves each cross-validation fold's model as a checkpoint
+    ``folder/<fold name>`` (the card ``card`` plus the fold's train / validation / test speakers, its
+    test report as metrics; ``checkpoint``: the rest of :func:`emodemo.training.checkpoint.save_checkpoint`'s
+    arguments), so a harness can score each fold's test actors with a model that never heard them;
+    None without a ``folder``."""
+    from emodemo.training.checkpoint import save_checkpoint
+
+    if not folder:
+        return None
+
+    def save(fold, model, report) -> None:
+        speakers = dict(
+            train_speakers=list(fold.train), validation_speakers=list(fold.val), test_speakers=list(fold.test)
+        )
+        save_checkpoint(
+            Path(folder) / fold.name,
+            model,
+            model_name=recipe,
+            data_card=dict(card, **speakers),
+            metrics={"test": report},
+            **checkpoint,
+        )
+
+    return save
+
+
+def every_fold(*callbacks: Callable | None) -> Callable | None:
+    """One ``keep_model`` callback calling each given one in turn (None ones skipped); None when none is."""
+    chosen = [c for c in callbacks if c]
+    if not chosen:
+        return None
+
+    def keep(fold, model, report) -> None:
+        for callback in chosen:
+            callback(fold, model, report)
+
+    return keep
 
 
 def final_model(samples, split, make, new_model, labels, cfg, stages=None):

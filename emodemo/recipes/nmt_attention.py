@@ -47,6 +47,7 @@ from emodemo.recipes.common import (
     cross_validation_metrics,
     epochs_for,
     final_model,
+    fold_model_saver,
     licence,
     paired_parts,
     text_benchmark_train,
@@ -331,21 +332,9 @@ def train(
         "vocabulary) with Whisper tiny.en word timings",
     }
 
-    def keep(fold, model, report):
-        save_checkpoint(
-            Path(fold_models) / fold.name,
-            model,
-            model_name=NAME,
-            model_kwargs=kwargs,
-            labels=list(labels),
-            data_card=dict(
-                card, train_speakers=list(fold.train), validation_speakers=list(fold.val), test_speakers=list(fold.test)
-            ),
-            metrics={"test": report},
-            train_cfg=cfg,
-            input_spec=spec,
-        )
-
+    keep = fold_model_saver(
+        fold_models, NAME, card, model_kwargs=kwargs, labels=list(labels), train_cfg=cfg, input_spec=spec
+    )
     if cv:
         metrics.update(
             cross_validation_metrics(
@@ -357,7 +346,7 @@ def train(
                 cfg,
                 seed,
                 f"{NAME} {mode}/{alignment}, {pairing_name}",
-                keep_model=keep if fold_models else None,
+                keep_model=keep,
                 chance=False,
             )
         )

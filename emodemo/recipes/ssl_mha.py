@@ -46,7 +46,9 @@ from emodemo.recipes.common import (
     chosen_folds,
     cross_validation_metrics,
     epochs_for,
+    every_fold,
     final_model,
+    fold_model_saver,
     licence,
     paired_parts,
     parse_layers,
@@ -208,6 +210,7 @@ def train(
     cv_from: str | None = None,
     normalise: bool = False,
     layers: str = "all",
+    fold_models: str | None = None,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
@@ -215,7 +218,8 @@ def train(
     summary, chance row and (mixed pairs) halves the final model's card then reports. ``normalise``:
     each clip goes through :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too).
     ``layers`` (``"0-3"``, e.g.): the speech layers mixed, the encoder run no deeper (``speech_encoder=whisper-base
-    layers=0-3`` reads Whisper base's lower half, which the speech probe found to carry to new voices best)."""
+    layers=0-3`` reads Whisper base's lower half, which the speech probe found to carry to new voices best).
+    ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>`` (for the robustness set)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     if cv and cv_from:
@@ -278,8 +282,21 @@ def train(
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build(NAME, **kwargs)
+    card = {
+        "dataset": dataset,
+        "pairing": pairing_name,
+        "variant": variant,
+        "licence": licence(dataset, pairing, text_source, whisper_minilm_licences(speech_encoder)),
+        "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
+        f"{speech_encoder} states at {f'layers {kept[0]}-{kept[-1]}' if kept else 'every layer'}; "
+        f"words (Whisper tiny.en transcript, or the paired line) -> frozen {text_encoder} "
+        "word-piece states",
+    }
     if cv:
         halves = PairingScores(samples, make, labels, cfg.batch_size) if pairing == "mixed" else None
+        saver = fold_model_saver(
+            fold_models, NAME, card, model_kwargs=kwargs, labels=list(labels), train_cfg=cfg, input_spec=spec, half=True
+        )
         metrics.update(
             cross_validation_metrics(
                 samples,
@@ -290,7 +307,7 @@ def train(
                 cfg,
                 seed,
                 f"{NAME} {variant}, {pairing_name}",
-                keep_model=halves,
+                keep_model=every_fold(halves, saver),
             )
         )
         if halves:
@@ -299,18 +316,7 @@ def train(
         model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
         by_pairing, calibration = served_final_extras(model, samples, final_split, make, labels, cfg.batch_size)
         metrics.update(final_metrics, **by_pairing)
-        card = {
-            "dataset": dataset,
-            "pairing": pairing_name,
-            "variant": variant,
-            "licence": licence(dataset, pairing, text_source, whisper_minilm_licences(speech_encoder)),
-            "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
-            f"{speech_encoder} states at {f'layers {kept[0]}-{kept[-1]}' if kept else 'every layer'}; "
-            f"words (Whisper tiny.en transcript, or the paired line) -> frozen {text_encoder} "
-            "word-piece states",
-            "train_speakers": list(final_split.train),
-            "validation_speakers": list(final_split.val),
-        }
+        card.update(train_speakers=list(final_split.train), validation_speakers=list(final_split.val))
         save_checkpoint(
             out,
             model,

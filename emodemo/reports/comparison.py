@@ -246,7 +246,14 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     *_mixed("ssl_mha Self-MHA, normalised input", "002", "ssl_mha/cv/self_mixed.json"),
     *_mixed("ssl_mha Self-MHA, tiny.en layers 0-2, normalised input", "002", "ssl_mha/cv/self_mixed_tiny_lower.json"),
-    *_mixed("ssl_mha Cross-MHA, normalised input", "002", "ssl_mha/cv/cross_mixed.json", "ssl_mha/cross"),
+    *_mixed(
+        "ssl_mha Cross-noSP (mean pooling), Whisper base layers 0-3, normalised input",
+        "002",
+        "ssl_mha/cv/cross_nosp_mixed_base_lower.json",
+        "ssl_mha/cross",
+    ),
+    # issue 20: the Cross-MHA served before it (every tiny.en layer, statistical pooling)
+    *_mixed("ssl_mha Cross-MHA, normalised input", "002", "ssl_mha/cv/cross_mixed.json"),
     *_mixed("mesm MESM p=0.7", "004", "mesm/cv/mesm_p7_ta_mixed.json", "mesm"),
     # issue 20's input settings, not served: normalised input scored lower on real pairs and TESS
     *_mixed("mesm MESM p=0.7, normalised input", "004", "mesm/cv/mesm_p7_ta_mixed_normalised.json"),
@@ -512,7 +519,9 @@ ARCHITECTURES = {
     "speech_probe": "a small classifier on the layer statistics of the frozen Whisper base encoder's lower half",
     "handcrafted_ensemble": "an SVM on 68 hand-crafted audio statistics (its face SVM and forest need action units)",
     "ssl_mha": "Whisper base's lower-half states and MiniLM word pieces, self-attention over both joined, mean-pooled",
-    "ssl_mha/cross": "Whisper tiny.en's states and MiniLM word pieces attending to each other (cross-attention)",
+    "ssl_mha/cross": (
+        "Whisper base's lower-half states and MiniLM word pieces attending to each other (cross-attention), mean-pooled"
+    ),
     "coattention": "frozen Whisper and MiniLM states fused by alternating co-attention",
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed",
     "nmt_attention": "the words (GloVe + GRU) attend over a CNN + GRU on the raw waveform, aligned by word times",
