@@ -30,13 +30,17 @@ def test_served_models_are_every_voice_and_words_checkpoint_but_no_face_model():
 
 def test_fold_models_are_the_served_runs_own_and_nothing_else():
     """nmt_attention keeps fold 0 of three alignments, trained on raw input: none is the served
-    (normalised) run's. The served speech_probe averages its 5 fold models: they are its fold models."""
+    (normalised) run's, which are under folds/. The served speech_probe averages its 5 fold models:
+    they are its fold models."""
+
+    def kept(name):
+        return {f"fold{k}": cross_corpus.CHECKPOINTS / f"{name}/folds/fold{k}" for k in range(5)}
+
     assert (cross_corpus.CHECKPOINTS / "nmt_attention/fold0/forced").is_dir()
-    assert cross_corpus.fold_checkpoints("nmt_attention") == {}
+    assert cross_corpus.fold_checkpoints("nmt_attention") == kept("nmt_attention")
     assert cross_corpus.fold_checkpoints("nmt_attention/words_goemotions") == {}
-    assert cross_corpus.fold_checkpoints("coattention") == {}
-    probe = cross_corpus.fold_checkpoints("speech_probe")  # the served ensemble of its fold models
-    assert probe == {f"fold{k}": cross_corpus.CHECKPOINTS / f"speech_probe/folds/fold{k}" for k in range(5)}
+    for name in ("coattention", "ssl_mha", "ssl_mha/cross", "speech_probe"):  # speech_probe: its served ensemble's
+        assert cross_corpus.fold_checkpoints(name) == kept(name), name
 
 
 def _meta(name):

@@ -148,6 +148,8 @@ def test_cli_trains_on_an_iemocap_fixture_tree(tmp_path):
             "--out",
             str(tmp_path / "ckpt"),
             "--quick",
+            "--option",
+            f"fold_models={tmp_path / 'folds'}",
         ],
         cwd=REPO,
         capture_output=True,
@@ -155,10 +157,14 @@ def test_cli_trains_on_an_iemocap_fixture_tree(tmp_path):
         timeout=600,
     )
     assert run.returncode == 0, run.stderr
+    from emodemo.serving.cross_corpus import _same_run
     from emodemo.training.checkpoint import read_checkpoint_config
 
     meta = read_checkpoint_config(tmp_path / "ckpt")
     assert meta["labels"] == ["neutral", "happy", "sad", "angry"] and "per_emotion" in meta["metrics"]
+    fold = meta["metrics"]["folds"][0]
+    kept = read_checkpoint_config(tmp_path / "folds" / fold["fold"])  # the fold's model, for the robustness set
+    assert kept["data_card"]["test_speakers"] == fold["test"] and _same_run(meta, kept)
     scored = subprocess.run(
         [
             sys.executable,

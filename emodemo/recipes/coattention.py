@@ -314,7 +314,14 @@ def train(
     keep = every_fold(
         halves,
         fold_model_saver(
-            fold_models, NAME, card, model_kwargs=kwargs, labels=list(labels), train_cfg=plan[-1].cfg, input_spec=spec
+            fold_models,
+            NAME,
+            card,
+            model_kwargs=kwargs,
+            labels=list(labels),
+            train_cfg=plan[-1].cfg,
+            input_spec=spec,
+            half=True,
         ),
     )
 

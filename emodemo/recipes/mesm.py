@@ -50,7 +50,9 @@ from emodemo.recipes.common import (
     chosen_folds,
     cross_validation_metrics,
     epochs_for,
+    every_fold,
     final_model,
+    fold_model_saver,
     licence,
     paired_parts,
     served_final_extras,
@@ -273,10 +275,12 @@ def train(
     batch_size: int = 16,
     normalise: bool = False,
     band_norm: bool = False,
+    fold_models: str | None = None,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
-    chunks (in the app too); ``band_norm``: each log-mel band's mean over the clip is subtracted."""
+    chunks (in the app too); ``band_norm``: each log-mel band's mean over the clip is subtracted;
+    ``fold_models``: a folder where each cross-validation fold's model is saved (``<folder>/fold<k>``)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     sparse = as_flag(sparse)
@@ -330,6 +334,21 @@ def train(
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build(NAME, **kwargs)
     halves = PairingScores(samples, make, labels, cfg.batch_size) if pairing == "mixed" else None
+    card = {
+        "dataset": dataset,
+        "pairing": pairing_name,
+        "variant": variant,
+        "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
+        "inputs": f"16 kHz waveform, {NORMALISED if spec.get('normalise') else 'silence trimmed'} -> 400 ms "
+        f"log-mel chunks (64 bands{', each less its mean over the clip' if spec.get('band_norm') else ''}); words "
+        "(Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
+    }
+    keep = every_fold(
+        halves,
+        fold_model_saver(
+            fold_models, NAME, card, model_kwargs=kwargs, labels=list(labels), train_cfg=cfg, input_spec=spec, half=True
+        ),
+    )
 
     if cv:
         metrics.update(
@@ -342,7 +361,7 @@ def train(
                 cfg,
                 seed,
                 f"{NAME} {variant}, {pairing_name}",
-                keep_model=halves,
+                keep_model=keep,
             )
         )
         if not multilabel:  # multi-label reports are per emotion already
@@ -355,17 +374,7 @@ def train(
             ({}, None) if multilabel else served_final_extras(model, samples, final_split, make, labels, cfg.batch_size)
         )
         metrics.update(final_metrics, **by_pairing)
-        card = {
-            "dataset": dataset,
-            "pairing": pairing_name,
-            "variant": variant,
-            "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
-            "inputs": f"16 kHz waveform, {NORMALISED if spec.get('normalise') else 'silence trimmed'} -> 400 ms "
-            f"log-mel chunks (64 bands{', each less its mean over the clip' if spec.get('band_norm') else ''}); words "
-            "(Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
-            "train_speakers": list(final_split.train),
-            "validation_speakers": list(final_split.val),
-        }
+        card.update(train_speakers=list(final_split.train), validation_speakers=list(final_split.val))
         save_checkpoint(
             out,
             model,
