@@ -108,6 +108,45 @@ def test_unfreezing_trains_the_top_layers_only_and_runs_them_from_the_states_bel
     assert not torch.allclose(model(**changed)["logits"], model(**batch)["logits"])
 
 
+def test_a_staged_model_answers_after_loading_as_it_did_after_training(tmp_path):
+    """A checkpoint of a model whose top layers were fine-tuned runs them when loaded (the app, the
+    harness's fold models), not the frozen encoder's last states its head never saw."""
+    from emodemo.models import REGISTRY
+    from emodemo.training.checkpoint import load_checkpoint, save_checkpoint
+
+    kwargs = dict(
+        n_classes=4,
+        speech_dim=24,
+        text_dim=24,
+        speech_top=2,
+        speech_heads=4,
+        text_top=2,
+        text_config={"num_attention_heads": 4, "intermediate_size": 48},
+    )
+    model = CoAttentionNet(**kwargs)
+    model.unfreeze(2)  # as after the top2 stage
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for block in model.speech_top.blocks:  # weights a stage moved
+            for parameter in block.parameters():
+                parameter.add_(0.1 * torch.randn_like(parameter))
+    batch = _batch(layers=3, dim=24)
+    trained = model.eval()(**batch)["logits"]
+    save_checkpoint(
+        tmp_path,
+        model,
+        model_name="coattention",
+        model_kwargs=kwargs,
+        labels=list("abcd"),
+        data_card={"licence": "none: random weights"},
+        metrics={},
+    )
+    loaded, _ = load_checkpoint(tmp_path, REGISTRY)
+    assert loaded.unfrozen == 2 and torch.allclose(loaded(**batch)["logits"], trained, atol=1e-5)
+    model.unfreeze(0)
+    assert not torch.allclose(model(**batch)["logits"], trained, atol=1e-3)  # what it answered before the fix
+
+
 @pytest.mark.parametrize("top, speech_layers, text_layers", [(2, 3, 3), (6, 5, 7)])
 def test_copied_top_layers_reproduce_the_real_encoders_last_states(ravdess_clip, top, speech_layers, text_layers):
     """Staged fine-tuning starts where the frozen encoders end: Whisper's and MiniLM's top layers

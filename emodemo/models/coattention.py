@@ -92,7 +92,9 @@ class CoAttentionNet(nn.Module):
         self.uses_speech, self.uses_text = mode in ("fusion", "speech"), mode in ("fusion", "text")
         self.speech_top = _whisper_top(speech_dim, speech_heads, speech_top) if self.uses_speech else None
         self.text_top = _bert_top(text_dim, text_config or {}, text_top) if self.uses_text else None
-        self.unfrozen = 0
+        # a model built from a checkpoint runs every copied layer: those a stage trained, and any
+        # untrained copy, which equals the encoder's own layer (training starts at unfreeze(0))
+        self.unfrozen = max((len(blocks) for blocks in self.top_blocks()), default=0)
         k = attention_dim
         self.attend_text_1 = GuidedAttention(text_dim, speech_dim, k) if self.uses_text else None  # step 1 (g = 0)
         self.attend_speech = GuidedAttention(speech_dim, text_dim, k) if self.uses_speech else None  # step 2
