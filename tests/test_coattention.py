@@ -72,16 +72,20 @@ def test_unimodal_variants_read_only_their_modality(mode, keys):
         CoAttentionNet(n_classes=4, mode="audio")
 
 
+# a small model holding copies of two top layers of each encoder
+STAGED = dict(
+    n_classes=4,
+    speech_dim=24,
+    text_dim=24,
+    speech_top=2,
+    speech_heads=4,
+    text_top=2,
+    text_config={"num_attention_heads": 4, "intermediate_size": 48},
+)
+
+
 def test_unfreezing_trains_the_top_layers_only_and_runs_them_from_the_states_below():
-    model = CoAttentionNet(
-        n_classes=4,
-        speech_dim=24,
-        text_dim=24,
-        speech_top=2,
-        speech_heads=4,
-        text_top=2,
-        text_config={"num_attention_heads": 4, "intermediate_size": 48},
-    ).eval()
+    model = CoAttentionNet(**STAGED).eval()
 
     def trainable(prefix):
         return {
@@ -114,15 +118,7 @@ def test_a_staged_model_answers_after_loading_as_it_did_after_training(tmp_path)
     from emodemo.models import REGISTRY
     from emodemo.training.checkpoint import load_checkpoint, save_checkpoint
 
-    kwargs = dict(
-        n_classes=4,
-        speech_dim=24,
-        text_dim=24,
-        speech_top=2,
-        speech_heads=4,
-        text_top=2,
-        text_config={"num_attention_heads": 4, "intermediate_size": 48},
-    )
+    kwargs = STAGED
     model = CoAttentionNet(**kwargs)
     model.unfreeze(2)  # as after the top2 stage
     torch.manual_seed(1)
@@ -323,15 +319,7 @@ def test_stage_plan_follows_the_talk_and_rejects_unknown_stages():
     assert [s.name for s in plan] == ["head", "top1", "top2", "all"]
     assert [s.cfg.lr for s in plan] == pytest.approx([1e-3, 1e-4, 5e-5, 2e-5])  # lower as more layers train
     assert all(s.cfg.loss == "bce" for s in plan)
-    model = CoAttentionNet(
-        n_classes=4,
-        speech_dim=24,
-        text_dim=24,
-        speech_top=1,
-        speech_heads=4,
-        text_top=2,
-        text_config={"num_attention_heads": 4, "intermediate_size": 48},
-    )
+    model = CoAttentionNet(**dict(STAGED, speech_top=1))
     plan[-1].prepare(model)  # "all": every copied layer of each side
     assert all(p.requires_grad for p in model.parameters())
     with pytest.raises(ValueError, match="unknown stage"):
