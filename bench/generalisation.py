@@ -9,6 +9,8 @@ Usage::
     python bench/generalisation.py --models speech_probe  # score some models again, keep the others' scores
     python bench/generalisation.py --models speech_probe --cards   # and write its TESS halves into its card
     python bench/generalisation.py --render-only          # re-render the tables from the saved JSON
+    python bench/generalisation.py --models coattention \
+        --fold-models coattention=runs/coattention/fusion_mixed_top2/folds   # fold models too large to commit
     python bench/generalisation.py --render-only --report # print the TESS report half too (scored once
                                                           # per final choice: do not choose on it)
 
@@ -80,6 +82,17 @@ def write_cards(scored: list[dict]) -> None:
             add_metrics(CHECKPOINTS / model["model"], halves, overwrite=True)
 
 
+def fold_folders(options: list[str]) -> dict[str, Path]:
+    """``["coattention=runs/x/folds"]`` -> ``{"coattention": Path("runs/x/folds")}``."""
+    folders = {}
+    for option in options:
+        name, sep, folder = option.partition("=")
+        if not sep or not Path(folder).is_dir():
+            sys.exit(f"--fold-models takes MODEL=DIR with DIR a folder of fold models, not {option!r}")
+        folders[name] = Path(folder)
+    return folders
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     data = REPO.parent / "shared" / "datasets"
@@ -100,6 +113,14 @@ def main() -> None:
     )
     parser.add_argument("--report", action="store_true", help="also print the TESS report half's scores")
     parser.add_argument("--cards", action="store_true", help="write the scored models' TESS halves into their cards")
+    parser.add_argument(
+        "--fold-models",
+        action="append",
+        default=[],
+        metavar="MODEL=DIR",
+        help="a served model's fold models kept outside checkpoints/ (DIR/fold<k>, e.g. "
+        "coattention=runs/coattention/fusion_mixed_top2/folds: too large to commit), for its robustness set",
+    )
     args = parser.parse_args()
     from emodemo.serving import cross_corpus
 
@@ -108,7 +129,12 @@ def main() -> None:
     else:
         models = args.models.split(",") if args.models else None
         result = cross_corpus.run(
-            args.tess, args.ravdess, models, with_robustness=not args.skip_robustness, halves=args.halves.split(",")
+            args.tess,
+            args.ravdess,
+            models,
+            with_robustness=not args.skip_robustness,
+            halves=args.halves.split(","),
+            fold_folders=fold_folders(args.fold_models),
         )
         if args.cards:
             write_cards(result["models"])

@@ -39,8 +39,21 @@ def test_fold_models_are_the_served_runs_own_and_nothing_else():
     assert (cross_corpus.CHECKPOINTS / "nmt_attention/fold0/forced").is_dir()
     assert cross_corpus.fold_checkpoints("nmt_attention") == kept("nmt_attention")
     assert cross_corpus.fold_checkpoints("nmt_attention/words_goemotions") == {}
-    for name in ("coattention", "ssl_mha", "ssl_mha/cross", "speech_probe"):  # speech_probe: its served ensemble's
+    for name in ("ssl_mha", "ssl_mha/cross", "speech_probe"):  # speech_probe: its served ensemble's
         assert cross_corpus.fold_checkpoints(name) == kept(name), name
+    assert cross_corpus.fold_checkpoints("coattention") == {}  # 16 MB each: kept outside, see the next test
+
+
+def test_fold_models_kept_outside_the_checkpoints_are_found_where_they_are_given(tmp_path):
+    """``--fold-models MODEL=DIR``: fold models too large to commit, found under DIR, and only those
+    of the served run (another run's folder gives none)."""
+    import shutil
+
+    shutil.copytree(cross_corpus.CHECKPOINTS / "ssl_mha/folds", tmp_path / "self")
+    found = cross_corpus.fold_checkpoints("ssl_mha", folder=tmp_path / "self")
+    assert found == {f"fold{k}": tmp_path / "self" / f"fold{k}" for k in range(5)}
+    assert cross_corpus.fold_checkpoints("ssl_mha/cross", folder=tmp_path / "self") == {}
+    assert cross_corpus.robustness_folds(["ssl_mha/cross"], fold_folders={"ssl_mha/cross": tmp_path / "self"}) == []
 
 
 def _meta(name):

@@ -232,7 +232,14 @@ ENTRIES: tuple[Entry, ...] = (
         words_alone="mesm FE2E: words alone",
     ),
     # mixed pairs, each half scored
-    *_mixed("coattention, head alone, normalised input", "001", "coattention/cv/fusion_mixed.json", "coattention"),
+    *_mixed(
+        "coattention, head then the top two layers of each encoder, normalised input",
+        "001",
+        "coattention/cv/fusion_mixed_top2.json",
+        "coattention",
+    ),
+    # issue 20: the co-attention served before it (its head alone on the frozen encoders' last states)
+    *_mixed("coattention, head alone, normalised input", "001", "coattention/cv/fusion_mixed.json"),
     *_mixed(
         "ssl_mha Self-noSP (mean pooling), Whisper base layers 0-3, normalised input",
         "002",
@@ -522,7 +529,7 @@ ARCHITECTURES = {
     "ssl_mha/cross": (
         "Whisper base's lower-half states and MiniLM word pieces attending to each other (cross-attention), mean-pooled"
     ),
-    "coattention": "frozen Whisper and MiniLM states fused by alternating co-attention",
+    "coattention": "Whisper tiny.en and MiniLM states fused by alternating co-attention, their top layers fine-tuned",
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed",
     "nmt_attention": "the words (GloVe + GRU) attend over a CNN + GRU on the raw waveform, aligned by word times",
     "words_minilm": "the app's words expert: MiniLM (top 3 layers fine-tuned), attention pooling + a classifier",

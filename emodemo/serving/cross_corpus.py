@@ -35,7 +35,7 @@ import hashlib
 import inspect
 import random
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -81,14 +81,15 @@ def _same_run(served: dict, fold: dict) -> bool:
     )
 
 
-def fold_checkpoints(name: str, checkpoints: Path = CHECKPOINTS) -> dict[str, Path]:
+def fold_checkpoints(name: str, checkpoints: Path = CHECKPOINTS, folder: Path | None = None) -> dict[str, Path]:
     """``{fold name: folder}`` of the cross-validation fold models of served checkpoint ``name``:
     folders ``<name>/fold<k>/...`` or ``<name>/folds/fold<k>/...`` holding a checkpoint of the same
-    run (:func:`_same_run`)."""
+    run (:func:`_same_run`); with ``folder``, those under ``folder`` instead (``folder/fold<k>``: fold
+    models too large to commit, kept where their run wrote them)."""
     from emodemo.training.checkpoint import read_checkpoint_config
 
-    home = Path(checkpoints) / name
-    served = read_checkpoint_config(home)
+    served = read_checkpoint_config(Path(checkpoints) / name)
+    home = Path(folder) if folder else Path(checkpoints) / name
     found = {}
     for config in sorted(home.glob("**/config.json")):
         parts = config.parent.relative_to(home).parts
@@ -247,11 +248,16 @@ def robustness_set(samples: Sequence[Sample], fold, folder: Path) -> dict[str, l
 
 
 def robustness(
-    name: str, loaded: LoadedModel, sets: dict[str, dict[str, list[Sample]]], checkpoints: Path = CHECKPOINTS
+    name: str,
+    loaded: LoadedModel,
+    sets: dict[str, dict[str, list[Sample]]],
+    checkpoints: Path = CHECKPOINTS,
+    fold_folder: Path | None = None,
 ) -> dict[str, Any]:
     """Scores on the robustness sets (``{fold: {condition: samples}}``), answers pooled over the
-    folds this model can be scored on: those it has a fold model of, or every fold when it trained
-    on no RAVDESS speaker. ``{"folds", "conditions": {condition: report}}``, or ``{"status":
+    folds this model can be scored on: those it has a fold model of (:func:`fold_checkpoints`, under
+    ``fold_folder`` when given), or every fold when it trained on no RAVDESS speaker. ``{"folds",
+    "conditions": {condition: report}}`` (and ``"fold_models"``: ``fold_folder``), or ``{"status":
     NO_FOLD_MODELS}`` (``NOT_RUN`` when no set was built)."""
     from emodemo.serving.evaluation import answer
     from emodemo.serving.pipeline import load_models
@@ -262,7 +268,7 @@ def robustness(
     if "ravdess" not in str(card.get("dataset", "")).lower():
         scorers = {fold: loaded for fold in sets}
     else:
-        paths = fold_checkpoints(name, checkpoints)
+        paths = fold_checkpoints(name, checkpoints, fold_folder)
         scorers = {fold: load_models([str(paths[fold])])[0] for fold in sets if fold in paths}
     if not scorers:
         return {"status": NO_FOLD_MODELS}
@@ -271,7 +277,8 @@ def robustness(
         for condition, samples in sets[fold].items():
             answers, _ = answer(model, samples, "ravdess", transcribe=True)
             pooled[condition] = pooled[condition] + answers if condition in pooled else answers
-    return {"folds": sorted(scorers), "conditions": {c: a.report() for c, a in pooled.items()}}
+    found = {"folds": sorted(scorers), "conditions": {c: a.report() for c, a in pooled.items()}}
+    return {**found, "fold_models": str(fold_folder)} if fold_folder else found
 
 
 # --- everything, for bench/generalisation.py -------------------------------------------------------
@@ -283,10 +290,11 @@ def evaluate_model(
     sets: dict[str, dict[str, list[Sample]]],
     halves: Sequence[str] = TESS_HALVES,
     checkpoints: Path = CHECKPOINTS,
+    fold_folder: Path | None = None,
 ) -> dict[str, Any]:
     """One served model on every benchmark: ``in_corpus`` rows, ``tess_choose`` and ``tess_report``
     (each a report with what was scored, or ``{"status": NOT_RUN}`` for a half not in ``halves``),
-    and ``robustness``."""
+    and ``robustness`` (its fold models under ``fold_folder`` when given)."""
     from emodemo.serving.pipeline import load_models, reads
 
     loaded = load_models([name], checkpoints)[0]
@@ -299,13 +307,16 @@ def evaluate_model(
             f"tess_{half}": {**scored[half][0].report(), **scored[half][1]} if half in scored else {"status": NOT_RUN}
             for half in TESS_HALVES
         },
-        "robustness": robustness(name, loaded, sets, checkpoints),
+        "robustness": robustness(name, loaded, sets, checkpoints, fold_folder),
     }
 
 
-def robustness_folds(models: Sequence[str], checkpoints: Path = CHECKPOINTS) -> list[str]:
+def robustness_folds(
+    models: Sequence[str], checkpoints: Path = CHECKPOINTS, fold_folders: Mapping[str, Path] | None = None
+) -> list[str]:
     """The RAVDESS folds some served model has a fold model of: the robustness set is built for them."""
-    return sorted({fold for name in models for fold in fold_checkpoints(name, checkpoints)})
+    folders = fold_folders or {}
+    return sorted({fold for name in models for fold in fold_checkpoints(name, checkpoints, folders.get(name))})
 
 
 def run(
@@ -315,15 +326,18 @@ def run(
     with_robustness: bool = True,
     halves: Sequence[str] = TESS_HALVES,
     checkpoints: Path = CHECKPOINTS,
+    fold_folders: Mapping[str, Path] | None = None,
 ) -> dict[str, Any]:
     """Every served model (or ``models``) on every benchmark (:func:`evaluate_model`), with the
     protocol; JSON-ready. Without ``with_robustness`` no robustness set is built, and TESS halves
-    not in ``halves`` are not scored (each says "not run")."""
+    not in ``halves`` are not scored (each says "not run"). ``fold_folders``: ``{model: folder}`` of
+    fold models kept outside the checkpoints (:func:`fold_checkpoints`)."""
     from emodemo import data
     from emodemo.data.splits import RAVDESS_KFOLD, SPLITS_DIR, load_splits
 
     models = list(models or served_models(checkpoints))
-    wanted = robustness_folds(models, checkpoints) if with_robustness else []
+    folders = dict(fold_folders or {})
+    wanted = robustness_folds(models, checkpoints, folders) if with_robustness else []
     ravdess = data.load("ravdess", ravdess_root) if wanted else []
     folder = robustness_folder()
     sets = {
@@ -332,7 +346,7 @@ def run(
         if fold.name in wanted
     }
     tess = data.load("tess", tess_root)
-    scored = [evaluate_model(name, tess, sets, halves, checkpoints) for name in models]
+    scored = [evaluate_model(name, tess, sets, halves, checkpoints, folders.get(name)) for name in models]
     for model in scored if not with_robustness else []:
         model["robustness"] = {"status": NOT_RUN}
     return {"protocol": PROTOCOL, "robustness_folds": wanted, "models": scored}
