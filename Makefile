@@ -72,8 +72,10 @@ timeline: $(STAMP)
 ## set, per gender, the collapse; saved in bench/results/generalisation.json, rendered into docs/results.md
 ## and the README's headline table.
 ## One thread: the machine is shared (features and transcripts are cached: later runs take minutes).
+## Fold models too large to commit are passed where `reproduce` wrote them, when they are there.
+FOLDS_OUTSIDE := $(foreach pair,coattention=runs/coattention/fusion_mixed_top2/folds,$(if $(wildcard $(lastword $(subst =, ,$(pair)))),--fold-models $(pair)))
 generalisation: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) bench/generalisation.py --tess $(DATA)/tess --ravdess $(DATA)/ravdess_speech --halves choose,report
+	OMP_NUM_THREADS=1 $(PY) bench/generalisation.py --tess $(DATA)/tess --ravdess $(DATA)/ravdess_speech --halves choose,report $(FOLDS_OUTSIDE)
 
 ## Every measured run of one model, as configs/reproduce/MODEL.toml records them (a run whose results
 ## exist is skipped): make reproduce-mesm, make reproduce-coattention REPRODUCE_ARGS="--served",
