@@ -73,7 +73,8 @@ timeline: $(STAMP)
 ## and the README's headline table.
 ## One thread: the machine is shared (features and transcripts are cached: later runs take minutes).
 ## Fold models too large to commit are passed where `reproduce` wrote them, when they are there.
-FOLDS_OUTSIDE := $(foreach pair,coattention=runs/coattention/fusion_mixed_top2/folds,$(if $(wildcard $(lastword $(subst =, ,$(pair)))),--fold-models $(pair)))
+COATTENTION_FOLDS := runs/coattention/fusion_mixed_top2/folds
+FOLDS_OUTSIDE := $(if $(wildcard $(COATTENTION_FOLDS)),--fold-models coattention=$(COATTENTION_FOLDS))
 generalisation: $(STAMP)
 	OMP_NUM_THREADS=1 $(PY) bench/generalisation.py --tess $(DATA)/tess --ravdess $(DATA)/ravdess_speech --halves choose,report $(FOLDS_OUTSIDE)
 

@@ -118,8 +118,7 @@ def test_a_staged_model_answers_after_loading_as_it_did_after_training(tmp_path)
     from emodemo.models import REGISTRY
     from emodemo.training.checkpoint import load_checkpoint, save_checkpoint
 
-    kwargs = STAGED
-    model = CoAttentionNet(**kwargs)
+    model = CoAttentionNet(**STAGED)
     model.unfreeze(2)  # as after the top2 stage
     torch.manual_seed(1)
     with torch.no_grad():
@@ -132,7 +131,7 @@ def test_a_staged_model_answers_after_loading_as_it_did_after_training(tmp_path)
         tmp_path,
         model,
         model_name="coattention",
-        model_kwargs=kwargs,
+        model_kwargs=STAGED,
         labels=list("abcd"),
         data_card={"licence": "none: random weights"},
         metrics={},

@@ -277,8 +277,10 @@ def robustness(
         for condition, samples in sets[fold].items():
             answers, _ = answer(model, samples, "ravdess", transcribe=True)
             pooled[condition] = pooled[condition] + answers if condition in pooled else answers
-    found = {"folds": sorted(scorers), "conditions": {c: a.report() for c, a in pooled.items()}}
-    return {**found, "fold_models": str(fold_folder)} if fold_folder else found
+    result = {"folds": sorted(scorers), "conditions": {c: a.report() for c, a in pooled.items()}}
+    if fold_folder:
+        result["fold_models"] = str(fold_folder)
+    return result
 
 
 # --- everything, for bench/generalisation.py -------------------------------------------------------
