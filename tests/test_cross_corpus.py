@@ -31,7 +31,7 @@ def test_served_models_are_every_voice_and_words_checkpoint_but_no_face_model():
 def test_fold_models_are_the_served_runs_own_and_nothing_else():
     """nmt_attention keeps fold 0 of three alignments, trained on raw input: none is the served
     (normalised) run's, which are under folds/. The served speech_probe averages its 5 fold models:
-    they are its fold models."""
+    they are its fold models. handcrafted_ensemble's differ from the served one in their SVMs' sizes."""
 
     def kept(name):
         return {f"fold{k}": cross_corpus.CHECKPOINTS / f"{name}/folds/fold{k}" for k in range(5)}
@@ -39,7 +39,7 @@ def test_fold_models_are_the_served_runs_own_and_nothing_else():
     assert (cross_corpus.CHECKPOINTS / "nmt_attention/fold0/forced").is_dir()
     assert cross_corpus.fold_checkpoints("nmt_attention") == kept("nmt_attention")
     assert cross_corpus.fold_checkpoints("nmt_attention/words_goemotions") == {}
-    for name in ("ssl_mha", "ssl_mha/cross", "speech_probe"):  # speech_probe: its served ensemble's
+    for name in ("ssl_mha", "ssl_mha/cross", "speech_probe", "mesm", "handcrafted_ensemble"):
         assert cross_corpus.fold_checkpoints(name) == kept(name), name
     assert cross_corpus.fold_checkpoints("coattention") == {}  # 16 MB each: kept outside, see the next test
 
@@ -93,7 +93,7 @@ def test_a_checkpoint_without_a_committed_row_gets_its_card_counted_on_seven_cla
 
 @pytest.fixture(scope="module")
 def fold_and_clips(tmp_path_factory):
-    root = layouts.make_ravdess(tmp_path_factory.mktemp("ravdess"), actors=(1, 2, 3, 4), seconds=0.4)
+    root = layouts.make_ravdess(tmp_path_factory.mktemp("ravdess"), actors=(1, 2, 3, 4), seconds=0.6)
     samples = [s for s in load("ravdess", root) if s.meta["statement"] == 1 and s.meta["repetition"] == 1]
     fold = Fold("fold0", train=(), val=(), test=("Actor_01", "Actor_02", "Actor_03"))
     return fold, samples, cross_corpus.robustness_set(samples, fold, tmp_path_factory.mktemp("robust"))
@@ -126,6 +126,29 @@ def test_robustness_is_pooled_over_fold_models_or_marked_when_there_are_none(fol
         "status": cross_corpus.NO_FOLD_MODELS
     }
     assert cross_corpus.robustness("words", on_text, {}) == {"status": cross_corpus.NOT_RUN}
+
+
+def test_clips_the_app_refuses_are_left_out_for_every_model_and_counted(fold_and_clips, tmp_path):
+    """A take made silent by the -20 dB level change: the app answers "the clip is silent", so the
+    harness scores no model on it and says how many there were."""
+    import dataclasses
+
+    import soundfile
+
+    from emodemo.serving.pipeline import refusal
+
+    fold, _, sets = fold_and_clips
+    silent = tmp_path / "silent.flac"
+    soundfile.write(silent, np.zeros(16000, dtype=np.float32), 16000, format="FLAC")
+    quiet = sets["level -20 dB"]
+    with_silent = {**sets, "level -20 dB": [*quiet, dataclasses.replace(quiet[0], id="silent", audio=silent)]}
+    assert refusal(load_audio(silent)).startswith("The clip is silent")  # what the app tells the user
+    labels = list(CANONICAL7)
+    wrong = fixed_model("words", labels, lambda s: "happy", meta={"data_card": {"dataset": "goemotions"}})
+    conditions = cross_corpus.robustness("words", wrong, {fold.name: with_silent})["conditions"]
+    assert conditions["level -20 dB"]["n_refused"] == 1 and conditions["clean"]["n_refused"] == 0
+    scored = {c: np.sum(conditions[c]["confusion_matrix"]) for c in ("level -20 dB", "clean")}
+    assert scored == {"level -20 dB": len(quiet), "clean": len(quiet)}
 
 
 def _report(ua, collapse, answer="neutral", genders=False):

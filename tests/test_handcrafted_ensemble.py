@@ -113,6 +113,8 @@ def test_real_ravdess_protocol_trains_saves_and_the_checkpoint_evaluates(tmp_pat
         "normalise=1",
         "--option",
         "smooth=1",
+        "--option",
+        f"fold_models={tmp_path / 'folds'}",
     )
     assert trained.returncode == 0, trained.stderr
     from emodemo.models import REGISTRY
@@ -133,6 +135,15 @@ def test_real_ravdess_protocol_trains_saves_and_the_checkpoint_evaluates(tmp_pat
     features = torch.randn(3, 68, dtype=torch.float64)
     with torch.inference_mode():  # a clip without a face is answered by the voice-alone SVM
         assert torch.equal(model(features)["logits"], model.voice(features).float())
+    # the fold's ensemble is kept for the robustness set, and the harness takes it for this run's
+    from emodemo.data.splits import RAVDESS_KFOLD, SPLITS_DIR, load_splits
+    from emodemo.serving.cross_corpus import fold_checkpoints
+
+    kept = read_checkpoint_config(tmp_path / "folds" / "fold0")
+    fold0 = load_splits(SPLITS_DIR / RAVDESS_KFOLD)[0]
+    assert kept["data_card"]["test_speakers"] == list(fold0.test)
+    assert fold_checkpoints(out.name, tmp_path, tmp_path / "folds") == {"fold0": tmp_path / "folds" / "fold0"}
+    assert kept["metrics"]["test"]["WA"] == meta["metrics"]["folds"][0]["voice"]["WA"]
     subset = tmp_path / "ravdess"
     subset.mkdir()
     (subset / "Actor_17").symlink_to(root / "Actor_17")

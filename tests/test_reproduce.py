@@ -65,7 +65,12 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
     assert {k: nmt.options[k] for k in ("alignment", "normalise")} == {"alignment": "forced", "normalise": True}
     assert nmt.results == "{checkpoints}/nmt_attention/cv/fusion_forced_real_normalised.json"
     hand = rp.load("handcrafted_ensemble").run("served")
-    assert hand.cv and hand.options == {"au_root": "{data}/ravdess_facial_au", "normalise": True, "smooth": True}
+    assert hand.cv and hand.options == {
+        "au_root": "{data}/ravdess_facial_au",
+        "normalise": True,
+        "smooth": True,
+        "fold_models": "{checkpoints}/handcrafted_ensemble/folds",
+    }
 
 
 # --- reading: what a config may not say -----------------------------------------------------------------

@@ -32,6 +32,8 @@ Optional hooks (:data:`HOOKS`): a recipe defines them or gets the default. Calle
 
 - ``LABELS``: the classes it always predicts, when fixed (default None: they depend on the data
   or options, e.g. the speech probe's 7 or 8);
+- ``FITTED_KWARGS``: constructor arguments that each fit sets from the data (an SVM's support-vector
+  counts, a forest's node count), so two folds of one run differ there; default ``()``;
 - ``reads(meta) -> tuple[str, ...]``: what a checkpoint of it reads, when the checkpoint decides
   (a words-only variant of a voice + words model); default: ``MODALITIES``;
 - ``explain(output, wave, transcript, spec, labels, title) -> Figure | None``: a figure of what the
@@ -87,6 +89,7 @@ class Recipe(Protocol):
 # name -> default, a function of the recipe module (the value a recipe without the hook gets)
 HOOKS: dict[str, Callable[[Any], Any]] = {
     "LABELS": lambda recipe: None,
+    "FITTED_KWARGS": lambda recipe: (),
     "reads": lambda recipe: lambda meta: tuple(recipe.MODALITIES),
     "explain": lambda recipe: None,
     "explains": lambda recipe: lambda meta: True,

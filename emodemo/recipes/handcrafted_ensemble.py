@@ -33,7 +33,7 @@ units (``../shared/datasets/ravdess_facial_au``; RAVDESS video itself is not at 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +47,7 @@ from emodemo.inputs.handcrafted import clip_features
 from emodemo.inputs.normalise import asked, cache_key, normalised_if
 from emodemo.models.handcrafted_ensemble import HandcraftedEnsemble
 from emodemo.models.kernel_svm import RbfSvm
-from emodemo.recipes.common import NORMALISED, as_flag, chosen_folds, validation_calibration
+from emodemo.recipes.common import NORMALISED, as_flag, chosen_folds, fold_model_saver, validation_calibration
 from emodemo.training.datasets import DictDataset
 
 log = logging.getLogger(__name__)
@@ -70,6 +70,8 @@ BRANCHES = (
     "face_all_actors",
     "voice",
 )
+# what each fit sets from its data: the SVMs' support vectors and kernel width, the forest's size
+FITTED_KWARGS = ("audio", "face", "forest", "voice")
 TALK_SPLIT = {"svm_train": range(1, 7), "svm_val": range(7, 9), "forest": range(9, 17), "test": range(17, 21)}
 
 
@@ -319,8 +321,10 @@ def fold_run(
     seed: int,
     spec: dict | None = None,
     audio_gammas: Sequence[float] = GAMMA_GRID,
+    keep: Callable[[HandcraftedEnsemble, dict, dict], None] | None = None,
 ) -> dict:
-    """One fold's test reports: the pipeline as the talk built it, and two ablations.
+    """One fold's test reports: the pipeline as the talk built it, and two ablations; ``keep(model,
+    kwargs, report)`` is handed the fold's ensemble as served (with its voice-alone SVM).
 
     * ``fusion_forest_on_svm_actors``: the forest fitted on the SVMs' decision values for their own
       training actors, the shortcut the talk avoided;
@@ -330,8 +334,10 @@ def fold_run(
       validation actors and not refitted on them).
     """
     fitted = {k: v for k, v in groups.items() if k != "test"}
-    model, _, choices = fit_ensemble(fitted, labels, seed, spec, audio_gammas, voice=True)
+    model, kwargs, choices = fit_ensemble(fitted, labels, seed, spec, audio_gammas, voice=True)
     run = {**score(model, groups["test"], labels, spec), "svm_choices": choices}
+    if keep:
+        keep(model, kwargs, run["voice"])
     shortcut, _, _ = fit_ensemble({**fitted, "forest": groups["svm_train"]}, labels, seed, spec, audio_gammas)
     run["fusion_forest_on_svm_actors"] = score(shortcut, groups["test"], labels, spec)["fusion"]
     everyone, _, _ = fit_ensemble(
@@ -382,6 +388,7 @@ def train(
     au_root: str | Path | None = None,
     normalise: bool = False,
     smooth: bool = False,
+    fold_models: str | None = None,
 ) -> dict:
     """The talk's split, then (``cv``) the 5 folds, then (``final``) the checkpoint, with its voice-alone
     SVM (what the app serves: no face there) calibrated on the validation actors, whom it never heard.
@@ -389,7 +396,9 @@ def train(
     audio SVM's RBF width is chosen among :data:`SMOOTH_GAMMA_GRID` instead of :data:`GAMMA_GRID`.
     Narrow kernels (the talk's grid, chosen on 2 validation actors) fit RAVDESS's voices closely and
     give a clip from another corpus, far from every support vector, the class with the largest
-    intercept: the served SVM answered "fearful" to 88 % of TESS; wide ones extrapolate."""
+    intercept: the served SVM answered "fearful" to 88 % of TESS; wide ones extrapolate.
+    ``fold_models``: a folder where each fold's ensemble is saved (``<folder>/fold<k>``), so the
+    cross-corpus harness can score each fold's test actors with a model that never heard them."""
     from emodemo import data
     from emodemo.core.metrics import mean_std
     from emodemo.training.checkpoint import save_checkpoint
@@ -420,7 +429,11 @@ def train(
     folds = chosen_folds(folds, quick, fold_ids)
     if cv:
         runs = [
-            {**fold_run(fold_groups(samples, fold), labels, seed, spec, gammas), "fold": fold.name} for fold in folds
+            {
+                **fold_run(fold_groups(samples, fold), labels, seed, spec, gammas, fold_saver(fold_models, fold, spec)),
+                "fold": fold.name,
+            }
+            for fold in folds
         ]
         metrics["cross_validation"] = {b: mean_std([r[b] for r in runs]) for b in BRANCHES if b in runs[0]}
         metrics["folds"] = runs
@@ -454,6 +467,18 @@ def train(
             calibration=calibration,
         )
     return metrics
+
+
+def fold_saver(folder: str | None, fold, spec: dict) -> Callable | None:
+    """The ``keep`` of :func:`fold_run` that saves ``fold``'s ensemble as ``folder/<fold name>``
+    (each fold's SVMs have their own sizes, so its constructor arguments come with the model)."""
+    if not folder:
+        return None
+    svm_actors, forest_actors = halves(fold.train)
+    card = data_card(svm_actors, fold.val, forest_actors, spec)
+    return lambda model, kwargs, report: fold_model_saver(
+        folder, NAME, card, model_kwargs=kwargs, labels=list(LABELS), input_spec=spec
+    )(fold, model, report)
 
 
 def data_card(svm_actors, val_actors, forest_actors, spec: dict | None = None) -> dict:

@@ -31,6 +31,7 @@ app's Compare tab.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
 import random
@@ -69,15 +70,18 @@ def _same_run(served: dict, fold: dict) -> bool:
     """Whether checkpoint config ``fold`` is a fold model of the run behind ``served``: the same
     recipe, inputs and pairing, and the served constructor arguments agree with every one of the
     fold model's but the members' temperatures (an ensemble of fold models, or a fold model that is
-    itself a pair of probes, has as many as it has members)."""
-    from emodemo.recipes import get_recipe
+    itself a pair of probes, has as many as it has members) and those each fit sets from its data
+    (the recipe's ``FITTED_KWARGS``: an SVM's support-vector counts)."""
+    from emodemo.recipes import get_recipe, hook
 
+    recipe = get_recipe(served["model_name"])
+    fitted = {"temperatures", *hook(recipe, "FITTED_KWARGS")}
     card = lambda config: (config.get("data_card") or {}).get("pairing")
     return (
-        get_recipe(served["model_name"]) is get_recipe(fold["model_name"])
+        recipe is get_recipe(fold["model_name"])
         and served.get("input_spec") == fold.get("input_spec")
         and card(served) == card(fold)
-        and all(served["model_kwargs"].get(k) == v for k, v in fold["model_kwargs"].items() if k != "temperatures")
+        and all(served["model_kwargs"].get(k) == v for k, v in fold["model_kwargs"].items() if k not in fitted)
     )
 
 
@@ -247,6 +251,16 @@ def robustness_set(samples: Sequence[Sample], fold, folder: Path) -> dict[str, l
     return out
 
 
+@functools.cache
+def refused_by_app(path: Path) -> bool:
+    """Whether the app refuses the clip at ``path`` (:func:`emodemo.serving.pipeline.refusal`: silent,
+    empty, too short): a level change of -20 dB takes some quiet takes below the noise floor."""
+    from emodemo.inputs.audio import load_audio
+    from emodemo.serving.pipeline import refusal
+
+    return refusal(load_audio(path)) is not None
+
+
 def robustness(
     name: str,
     loaded: LoadedModel,
@@ -255,7 +269,8 @@ def robustness(
     fold_folder: Path | None = None,
 ) -> dict[str, Any]:
     """Scores on the robustness sets (``{fold: {condition: samples}}``), answers pooled over the
-    folds this model can be scored on: those it has a fold model of (:func:`fold_checkpoints`, under
+    folds this model can be scored on, of the clips the app answers (``n_refused``: those it refuses,
+    :func:`refused_by_app`, left out): those it has a fold model of (:func:`fold_checkpoints`, under
     ``fold_folder`` when given), or every fold when it trained on no RAVDESS speaker. ``{"folds",
     "conditions": {condition: report}}`` (and ``"fold_models"``: ``fold_folder``), or ``{"status":
     NO_FOLD_MODELS}`` (``NOT_RUN`` when no set was built)."""
@@ -272,12 +287,17 @@ def robustness(
         scorers = {fold: load_models([str(paths[fold])])[0] for fold in sets if fold in paths}
     if not scorers:
         return {"status": NO_FOLD_MODELS}
-    pooled = {}
+    pooled, refused = {}, {}
     for fold, model in sorted(scorers.items()):
         for condition, samples in sets[fold].items():
-            answers, _ = answer(model, samples, "ravdess", transcribe=True)
+            answered = [s for s in samples if not refused_by_app(s.audio)]
+            refused[condition] = refused.get(condition, 0) + len(samples) - len(answered)
+            answers, _ = answer(model, answered, "ravdess", transcribe=True)
             pooled[condition] = pooled[condition] + answers if condition in pooled else answers
-    result = {"folds": sorted(scorers), "conditions": {c: a.report() for c, a in pooled.items()}}
+    result = {
+        "folds": sorted(scorers),
+        "conditions": {c: {**a.report(), "n_refused": refused[c]} for c, a in pooled.items()},
+    }
     if fold_folder:
         result["fold_models"] = str(fold_folder)
     return result
@@ -376,7 +396,8 @@ PROTOCOL = {
     "robustness": "each robustness fold's 4 test actors (240 clips), clean and level -20 / +20 dB, white noise "
     "10 dB SNR, babble 5 dB SNR (6 clips of the fold's other test actors), telephone band "
     "(emodemo.inputs.augment.robustness_conditions); scored by that fold's model, words from Whisper's "
-    "transcript of the perturbed clip; answers pooled over the folds",
+    "transcript of the perturbed clip; answers pooled over the folds; clips the app refuses (silent, as some "
+    "quiet takes become at -20 dB) are left out for every model, and counted (n_refused)",
 }
 
 
