@@ -158,6 +158,34 @@ def test_serving_features_equal_training_features(ravdess_clip, spec, tmp_path, 
     assert torch.allclose(served, computed, atol=1e-4) and torch.equal(computed, cached[: len(served)])
 
 
+def test_a_noisy_clip_is_heard_denoised_in_training_and_serving_alike(ravdess_clip, tmp_path, monkeypatch):
+    """With ``denoise_below_db`` the gate picks clips by their estimated SNR: a take in white noise is
+    denoised, through the cache of denoised features, both when training reads it and when the app
+    hears it; the clean take is not, and its features come from the plain cache."""
+    import dataclasses
+
+    from emodemo.data import load
+    from emodemo.inputs.audio import load_audio
+    from emodemo.recipes import speech_probe
+
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path / "cache"))
+    clean = next(s for s in load("ravdess", ravdess_clip.parents[1], actors=[1]) if s.audio == ravdess_clip)
+    wave = load_audio(ravdess_clip).astype(np.float64)
+    noise = np.random.default_rng(0).normal(size=wave.shape) * np.sqrt(np.mean(wave**2) / 10)  # 10 dB SNR
+    sf.write(tmp_path / "noisy.wav", (wave + noise).astype(np.float32), 16000)
+    noisy = dataclasses.replace(clean, id="noisy", audio=tmp_path / "noisy.wav")
+    spec = speech_probe.input_spec({"normalise": True, "denoise_below_db": 25.0})
+    trained = speech_probe.stats_of_samples([clean, noisy], spec, progress=False)  # [2, L, 2D]
+    for sample, heard in ((clean, trained[0]), (noisy, trained[1])):
+        served = speech_probe.clip_inputs(load_audio(sample.audio), spec=spec)["stats"][0]
+        assert torch.allclose(served, heard, atol=1e-4)
+    denoised, plain = speech_probe.feature_cache({**spec, "denoise": True}), speech_probe.feature_cache(spec)
+    assert denoised.get(noisy.audio) is not None and plain.get(noisy.audio) is None
+    assert plain.get(clean.audio) is not None and denoised.get(clean.audio) is None
+    always = speech_probe.stats_of_samples([noisy], {**spec, "denoise": True}, progress=False)[0]
+    assert torch.equal(always, trained[1])
+
+
 def test_the_feature_cache_key_holds_every_input_setting():
     from emodemo.recipes import speech_probe as recipe
 

@@ -85,10 +85,7 @@ def stats_of_waves(waves: Sequence[np.ndarray], spec: dict | None = None, deepes
     """16 kHz waves -> per-layer mean/std of encoder states ``[B, L, 2D]``; ``deepest``: layers 0 ..
     ``deepest`` alone (``[B, deepest + 1, 2D]``, the same values), the encoder run no further."""
     spec = input_spec(spec)
-    heard = [
-        normalised_if(denoised_if(np.asarray(wave, dtype=np.float32), spec.get("denoise", False)), spec["normalise"])
-        for wave in waves
-    ]
+    heard = [normalised_if(denoised_if(np.asarray(wave, dtype=np.float32), spec), spec["normalise"]) for wave in waves]
     out = encoder(spec["encoder"]).encode(heard, all_layers=True, blocks=deepest)  # layers [B, L, T', D]
     return layer_stats(out.layers, out.mask).float()
 
@@ -101,11 +98,16 @@ def feature_cache(spec: dict, copy: int = 0, chain: str = "all"):
     config: dict = {"encoder": spec["encoder"], "sr": 16000, **cache_key(spec["normalise"])}
     if spec.get("denoise"):
         config["denoise"] = DENOISE
-    if copy:
-        from emodemo.inputs.augment import SETTINGS as AUGMENT
+    return FeatureCache(f"whisper-{spec['encoder']}-encoder-layer-stats-v1", {**config, **_copy_key(copy, chain)})
 
-        config["augment"] = dict(AUGMENT, copy=copy, **({"chain": chain} if chain != "all" else {}))
-    return FeatureCache(f"whisper-{spec['encoder']}-encoder-layer-stats-v1", config)
+
+def _copy_key(copy: int, chain: str) -> dict:
+    """What a cache key adds for training copy ``copy`` made by ``chain`` (nothing for the clip itself)."""
+    if not copy:
+        return {}
+    from emodemo.inputs.augment import SETTINGS as AUGMENT
+
+    return {"augment": dict(AUGMENT, copy=copy, **({"chain": chain} if chain != "all" else {}))}
 
 
 def _clip_waves(samples: Sequence[Sample], copy: int, chain: str = "all") -> list[np.ndarray]:
@@ -126,21 +128,48 @@ def stats_of_samples(samples: Sequence[Sample], spec: dict | None = None, progre
     by_copy: dict[tuple[int, str], list[int]] = {}
     for i, sample in enumerate(samples):
         by_copy.setdefault((int(sample.meta.get(COPY, 0)), sample.meta.get(CHAIN, "all")), []).append(i)
-    for (copy, chain), indices in sorted(by_copy.items()):
-        chosen = [samples[i] for i in indices]
-        lookup = {s.audio: s for s in chosen}
-        values = feature_cache(spec, copy, chain).get_many(
-            [s.audio for s in chosen],
-            lambda paths, copy=copy, chain=chain: stats_of_waves(
-                _clip_waves([lookup[p] for p in paths], copy, chain), spec
-            ),
-            batch=BATCH,
-            progress=progress,
-            desc=f"whisper-{spec['encoder']} features" + (f" (copy {copy}, {chain})" if copy else ""),
-        )
-        for i, value in zip(indices, values):
-            rows[i] = value
+    for (copy, chain), all_indices in sorted(by_copy.items()):
+        for heard, indices in _by_gate(samples, all_indices, spec, copy, chain):
+            chosen = [samples[i] for i in indices]
+            lookup = {s.audio: s for s in chosen}
+            values = feature_cache(heard, copy, chain).get_many(
+                [s.audio for s in chosen],
+                lambda paths, copy=copy, chain=chain: stats_of_waves(
+                    _clip_waves([lookup[p] for p in paths], copy, chain), spec
+                ),
+                batch=BATCH,
+                progress=progress,
+                desc=f"whisper-{spec['encoder']} features" + (f" (copy {copy}, {chain})" if copy else ""),
+            )
+            for i, value in zip(indices, values):
+                rows[i] = value
     return torch.stack(rows)
+
+
+def _by_gate(
+    samples: Sequence[Sample], indices: list[int], spec: dict, copy: int, chain: str
+) -> list[tuple[dict, list[int]]]:
+    """``[(settings the features are computed with, indices)]``: with ``denoise_below_db``, the clips
+    :func:`~emodemo.inputs.normalise.gated` picks are heard denoised (the cache of ``denoise``), the
+    rest plain (the cache without it), so each cache holds what its key names; each clip's estimate
+    is cached as well. Otherwise all of them with ``spec``."""
+    from emodemo.core.cache import FeatureCache
+    from emodemo.inputs.normalise import SNR_ESTIMATE, estimated_snr_db
+
+    below = spec.get("denoise_below_db")
+    if below is None or spec.get("denoise"):
+        return [(spec, indices)]
+    chosen = [samples[i] for i in indices]
+    lookup = {s.audio: s for s in chosen}
+    snr = FeatureCache("snr-estimate-v1", {"sr": 16000, "estimate": SNR_ESTIMATE, **_copy_key(copy, chain)}).get_many(
+        [s.audio for s in chosen],
+        lambda paths: [torch.tensor(estimated_snr_db(w)) for w in _clip_waves([lookup[p] for p in paths], copy, chain)],
+        batch=BATCH * 4,
+        progress=False,
+    )
+    noisy = [i for i, v in zip(indices, snr) if float(v) < float(below)]
+    clean = [i for i, v in zip(indices, snr) if float(v) >= float(below)]
+    return [(heard, part) for heard, part in ((spec, clean), ({**spec, "denoise": True}, noisy)) if part]
 
 
 def training_copies(samples: Sequence[Sample], copies: int, chain: str = "all") -> list[Sample]:
@@ -194,6 +223,7 @@ def train(
     layers: str = "all",
     augment_chain: str = "all",
     denoise: bool = False,
+    denoise_below_db: float | None = None,
 ) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
     ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
@@ -210,7 +240,9 @@ def train(
     encoder's layers (0: the convolutions' output): Whisper base's lower half generalises to new voices
     better than all its layers (``bench/speech_probe_seeds.py``). ``augment_chain`` ``"noise"``: the
     copies get additive noise alone (:func:`emodemo.inputs.augment.training_chain`). ``denoise``: each
-    clip's stationary noise is gated out first (:func:`emodemo.inputs.normalise.denoise`, in the app too)."""
+    clip's stationary noise is gated out first (:func:`emodemo.inputs.normalise.denoise`, in the app too);
+    ``denoise_below_db``: only a clip whose :func:`~emodemo.inputs.normalise.estimated_snr_db` is under
+    it (a noisy one) is, in training and in the app alike."""
     from emodemo import data
     from emodemo.training.experiment import standard_protocol
 
@@ -226,6 +258,7 @@ def train(
             "normalise": as_flag(normalise),
             **({"layers": list(kept)} if kept else {}),
             **({"denoise": True} if as_flag(denoise) else {}),
+            **({"denoise_below_db": float(denoise_below_db)} if denoise_below_db is not None else {}),
         }
     )
     copies, as_ensemble, pair = int(augment), as_flag(ensemble), as_flag(augment_pair)
@@ -501,6 +534,11 @@ def data_card(dataset: str, split, spec: dict, copies: int, chain: str = "all") 
     kept = f"layers {', '.join(map(str, layers))} (0: the convolutions' output)" if layers else "every layer"
     steps = (
         ("stationary noise gated out (noisereduce) -> " if spec.get("denoise") else "")
+        + (
+            f"stationary noise gated out (noisereduce) below {spec['denoise_below_db']:g} dB estimated SNR -> "
+            if "denoise_below_db" in spec and not spec.get("denoise")
+            else ""
+        )
         + (f"{NORMALISED} -> " if spec["normalise"] else "")
         + f"frozen Whisper {spec['encoder']} encoder, mean/std of {kept}"
     )
