@@ -84,6 +84,19 @@ def test_unreadable_file_gets_a_message(bare_pipeline, tmp_path):
         bare_pipeline.analyse(bad)
 
 
+def test_a_noisy_clip_is_heard_through_the_noise_gate_and_the_user_told(ravdess_clip):
+    """The served probe gates a clip that sounds noisy (white noise at 10 dB SNR) and not a studio
+    take; the answer says when it did."""
+    from emodemo.inputs.audio import load_audio
+
+    pipe = Pipeline(["speech_probe"], transcribe=False)
+    clean = load_audio(ravdess_clip).astype(np.float64)
+    noisy = clean + np.random.default_rng(0).normal(size=clean.shape) * np.sqrt(np.mean(clean**2) / 10)
+    said = [n for n in pipe.analyse_wave(noisy.astype(np.float32)).notes if "gated out" in n]
+    assert len(said) == 1 and "speech_probe" in said[0] and "sounds noisy" in said[0]
+    assert not any("gated out" in n for n in pipe.analyse_wave(clean.astype(np.float32)).notes)
+
+
 def test_long_clip_is_cut_and_the_user_told(tmp_path, ravdess_clip):
     pipe = Pipeline(checkpoints=tmp_path, transcribe=False, max_seconds=2.0)
     result = pipe.analyse(ravdess_clip)

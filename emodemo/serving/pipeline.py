@@ -53,6 +53,24 @@ def refusal(wave: np.ndarray) -> str | None:
     return None
 
 
+def noise_gate_notes(wave: np.ndarray, models: Sequence[LoadedModel]) -> list[str]:
+    """A note naming the models that hear ``wave`` with its stationary noise gated out because it
+    sounds noisy to them (input setting ``denoise_below_db``: :func:`emodemo.inputs.normalise.gated`)."""
+    from emodemo.inputs.normalise import estimated_snr_db
+
+    below = {m.name: (m.meta.get("input_spec") or {}).get("denoise_below_db") for m in models}
+    if all(b is None for b in below.values()):
+        return []
+    snr = estimated_snr_db(wave)
+    gating = [name for name, b in below.items() if b is not None and snr < float(b)]
+    if not gating:
+        return []
+    return [
+        f"The clip sounds noisy (estimated SNR {snr:.0f} dB): {', '.join(gating)} "
+        "heard it with its steady background noise gated out."
+    ]
+
+
 @dataclass
 class Prediction:
     model: str
@@ -325,6 +343,7 @@ class Pipeline:
         why = refusal(wave)
         if why:
             raise ClipError(why)
+        notes += noise_gate_notes(wave, self.voice_models)
         analysis = Analysis(duration(wave), None, {}, timings, str(self.device), notes, wave)
         hearing = [m for m in self.voice_models if set(self.reads(m)) == {"audio"}]
         self._answer(analysis, hearing)
