@@ -6,6 +6,7 @@ python -m emodemo evaluate speech_probe --dataset ravdess --root PATH [--split u
 python -m emodemo evaluate speech_probe --dataset tess --root PATH --split choose   # or report
 python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root PATH --split dev
 python -m emodemo calibrate mesm --root PATH   # temperature + "unsure" line on its validation speakers
+python -m emodemo gate ssl_mha --below 30 --root PATH   # noise gate for noisy clips, if no training clip is one
 python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
 python -m emodemo reproduce mesm [--variant V] [--quick] [--list]   # a model's measured runs (configs/reproduce/)
 python -m emodemo predict FILE|DIR|MANIFEST [--out predictions.jsonl] [--workers 2]
@@ -68,6 +69,16 @@ def _parser() -> argparse.ArgumentParser:
         "(TESS: choose / report, the word halves)",
     )
     e.add_argument("--json", action="store_true", help="print the metrics as JSON on stdout")
+
+    g = sub.add_parser(
+        "gate",
+        help="give trained checkpoints the noise gate for noisy clips (denoise_below_db), after checking that "
+        "none of their training clips would be gated",
+    )
+    g.add_argument("models", nargs="+", help="model names (folders under checkpoints/) or checkpoint folders")
+    g.add_argument("--below", type=float, required=True, help="estimated SNR in dB under which a clip is gated")
+    g.add_argument("--dataset", default="ravdess")
+    g.add_argument("--root", required=True, type=Path)
 
     k = sub.add_parser(
         "calibrate",
@@ -241,6 +252,16 @@ def _calibrate(args) -> int:
     return 0
 
 
+def _gate(args) -> int:
+    from emodemo.serving.noise_gate import set_noise_gate
+
+    for model in args.models:
+        done = set_noise_gate(model, args.below, args.root, args.dataset)
+        checked = done["clips_checked"]
+        print(f"{done['checkpoint']}: gated below {done['below_db']:g} dB ({checked} training clips checked)")
+    return 0
+
+
 def _predict(args) -> int:
     from emodemo.serving.batch import predict_to_jsonl
 
@@ -312,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": _train,
         "evaluate": _evaluate,
         "calibrate": _calibrate,
+        "gate": _gate,
         "predict": _predict,
         "merge": _merge,
         "reproduce": _reproduce,

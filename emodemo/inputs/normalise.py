@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable, Sequence
 
 import numpy as np
+import torch
 
 from emodemo.inputs.audio import SAMPLE_RATE, frame_rms, is_silent, voiced_bounds
 
@@ -121,6 +123,24 @@ def gated(wave: np.ndarray, spec: dict | None) -> bool:
     spec = spec or {}
     below = spec.get("denoise_below_db")
     return bool(spec.get("denoise")) or (below is not None and estimated_snr_db(wave) < float(below))
+
+
+def noisy_files(
+    paths: Sequence, below_db: float, waves_of: Callable[[list], list[np.ndarray]], key: dict | None = None
+) -> list[bool]:
+    """Whether each file's clip sounds noisy: :func:`estimated_snr_db` under ``below_db``. The estimates
+    are kept in a feature cache (``key``: what else the clips depend on, a training copy's settings),
+    so a cached feature's file is not decoded again just to be sorted; ``waves_of(paths)`` decodes them."""
+    from emodemo.core.cache import FeatureCache
+
+    estimates = FeatureCache("snr-estimate-v1", {"sr": SAMPLE_RATE, "estimate": SNR_ESTIMATE, **(key or {})})
+    values = estimates.get_many(
+        list(paths),
+        lambda chunk: [torch.tensor(estimated_snr_db(w)) for w in waves_of(chunk)],
+        batch=64,
+        progress=False,
+    )
+    return [float(v) < float(below_db) for v in values]
 
 
 def denoised_if(wave: np.ndarray, spec: dict | None) -> np.ndarray:

@@ -87,8 +87,10 @@ def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
     states of that block, the encoder run no deeper)."""
     top = spec["top_layers"]
     speech = (spec["speech_encoder"], top, spec.get("normalise", False))
-    if spec.get("speech_block") is not None:
-        speech += (spec["speech_block"],)
+    if spec.get("speech_block") is not None or spec.get("denoise_below_db") is not None:
+        speech += (spec.get("speech_block"),)
+    if spec.get("denoise_below_db") is not None:  # noisy clips heard with their noise gated out
+        speech += (spec["denoise_below_db"],)
     return (
         speech if spec["mode"] != "text" else None,
         (spec["text_encoder"], top) if spec["mode"] != "speech" else None,
@@ -240,6 +242,7 @@ def train(
     fold_models: str | None = None,
     normalise: bool = False,
     speech_block: int | None = None,
+    denoise_below_db: float | None = None,
 ) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
@@ -249,7 +252,9 @@ def train(
     talk's ``bce`` or softmax ``ce``; ``normalise``: each clip goes through
     :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too); ``speech_block``
     (with the head alone): the speech states of that block (3 with ``speech_encoder=whisper-base``: the
-    lower half, which carries to new voices), the encoder run no deeper. On a text benchmark
+    lower half, which carries to new voices), the encoder run no deeper. ``denoise_below_db``: a clip that
+    sounds noisy (:func:`emodemo.inputs.normalise.estimated_snr_db` under it) has its stationary noise
+    gated out first, in training and in the app alike. On a text benchmark
     (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
@@ -265,6 +270,8 @@ def train(
         "text_encoder": text_encoder,
         "normalise": as_flag(normalise),
     }
+    if denoise_below_db is not None:  # noisy clips heard with their noise gated out, in the app too
+        spec["denoise_below_db"] = float(denoise_below_db)
     if speech_block is not None:
         if top:
             raise ValueError("speech_block reads one block's states with the head alone: add --option stages=head")

@@ -25,7 +25,7 @@ import torch
 
 from emodemo.data.record import Sample
 from emodemo.inputs.audio import MAX_SECONDS, load_audio, voiced_bounds
-from emodemo.inputs.normalise import cache_key, normalised_if
+from emodemo.inputs.normalise import DENOISE, cache_key, denoised_if, noisy_files, normalised_if
 from emodemo.inputs.text import MINILM, encode_tokens, load_text_encoder
 from emodemo.training.datasets import PaddedClips
 
@@ -75,16 +75,22 @@ def speech_states(
 
 
 def one_clip_states(
-    wave: np.ndarray, encoder: str = WHISPER, top_layers: int = 0, normalised: bool = False, deepest: int | None = None
+    wave: np.ndarray,
+    encoder: str = WHISPER,
+    top_layers: int = 0,
+    normalised: bool = False,
+    deepest: int | None = None,
+    denoise_below_db: float | None = None,
 ) -> torch.Tensor:
-    """:func:`speech_states` of one user's clip (normalised first if asked), ``[top + 1, T, D]``. The
+    """:func:`speech_states` of one user's clip (its noise gated out first when it sounds noisy, under
+    ``denoise_below_db``; then normalised if asked), ``[top + 1, T, D]``. The
     encoder runs once per clip, input, encoder and depth whatever the layers asked for: every
     Whisper-based model of one analysis (co-attention, Self- and Cross-MHA) reads the same states.
     The last :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at worst two
     of them encode the same clip)."""
     import hashlib
 
-    wave = normalised_if(wave, normalised)
+    wave = normalised_if(denoised_if(wave, {"denoise_below_db": denoise_below_db}), normalised)
     digest = hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest()
     key = (digest, encoder, deepest)
     with _CLIP_LOCK:
@@ -120,29 +126,45 @@ def speech_of_samples(
     top_layers: int = 0,
     normalised: bool = False,
     deepest: int | None = None,
+    denoise_below_db: float | None = None,
     progress: bool = True,
 ) -> list[torch.Tensor]:
-    """:func:`speech_states` of the samples' audio files (first 30 s; normalised first if asked),
-    through the feature cache, whose key holds every input setting."""
+    """:func:`speech_states` of the samples' audio files (first 30 s; with ``denoise_below_db``, the
+    noise gated out of those that sound noisy, :func:`~emodemo.inputs.normalise.noisy_files`; then
+    normalised if asked), through the feature cache, whose key holds every input setting: a gated
+    clip's states are kept under the key of ``denoise``, the others' under the plain one."""
     from emodemo.core.cache import FeatureCache
 
     config = {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS, **cache_key(normalised)}
     if deepest is not None:
         config["deepest"] = deepest
-    # (named after its first user; renaming it would throw away every filled cache)
-    cache = FeatureCache(f"coattention-speech-{encoder.replace('/', '--')}-v1", config)
-    return cache.get_many(
-        [s.audio for s in samples],
-        lambda paths: speech_states(
-            [normalised_if(load_audio(path, max_seconds=MAX_SECONDS), normalised) for path in paths],
-            encoder,
-            top_layers,
-            deepest,
-        ),
-        batch=BATCH,
-        progress=progress,
-        desc="speech states",
-    )
+    paths = [s.audio for s in samples]
+    decode = lambda chosen: [load_audio(path, max_seconds=MAX_SECONDS) for path in chosen]  # noqa: E731
+    noisy = noisy_files(paths, denoise_below_db, decode) if denoise_below_db is not None else [False] * len(paths)
+    out: list[torch.Tensor | None] = [None] * len(paths)
+    for gated in (False, True):
+        indices = [i for i, n in enumerate(noisy) if n == gated]
+        if not indices:
+            continue
+        # (named after its first user; renaming it would throw away every filled cache)
+        cache = FeatureCache(
+            f"coattention-speech-{encoder.replace('/', '--')}-v1", {**config, **({"denoise": DENOISE} if gated else {})}
+        )
+        values = cache.get_many(
+            [paths[i] for i in indices],
+            lambda chosen, gated=gated: speech_states(
+                [normalised_if(denoised_if(w, {"denoise": gated}), normalised) for w in decode(chosen)],
+                encoder,
+                top_layers,
+                deepest,
+            ),
+            batch=BATCH,
+            progress=progress,
+            desc="speech states" + (" (noise gated out)" if gated else ""),
+        )
+        for i, value in zip(indices, values):
+            out[i] = value
+    return out
 
 
 def line_states(texts: tuple[str, ...], encoder: str, top_layers: int) -> list[tuple[torch.Tensor, tuple[str, ...]]]:
@@ -203,7 +225,8 @@ def state_clips(
     samples: Sequence[Sample], labels: Sequence[str], speech: tuple | None, text: tuple[str, int] | None
 ) -> StateClips:
     """A dataset of the samples' encoder states: ``speech`` is (encoder, top layers, normalised[,
-    deepest block]), ``text`` (encoder, top layers), either None for a modality the model does not read."""
+    deepest block[, denoise_below_db]]), ``text`` (encoder, top layers), either None for a modality the
+    model does not read."""
     index = {name: i for i, name in enumerate(labels)}
     speech_part = speech_of_samples(samples, *speech) if speech else None
     text_part = [states for states, _ in text_states([s.text or "" for s in samples], *text)] if text else None

@@ -150,26 +150,24 @@ def _by_gate(
     samples: Sequence[Sample], indices: list[int], spec: dict, copy: int, chain: str
 ) -> list[tuple[dict, list[int]]]:
     """``[(settings the features are computed with, indices)]``: with ``denoise_below_db``, the clips
-    :func:`~emodemo.inputs.normalise.gated` picks are heard denoised (the cache of ``denoise``), the
-    rest plain (the cache without it), so each cache holds what its key names; each clip's estimate
-    is cached as well. Otherwise all of them with ``spec``."""
-    from emodemo.core.cache import FeatureCache
-    from emodemo.inputs.normalise import SNR_ESTIMATE, estimated_snr_db
+    that sound noisy (:func:`~emodemo.inputs.normalise.noisy_files`) are heard denoised (the cache of
+    ``denoise``), the rest plain (the cache without it), so each cache holds what its key names.
+    Otherwise all of them with ``spec``."""
+    from emodemo.inputs.normalise import noisy_files
 
     below = spec.get("denoise_below_db")
     if below is None or spec.get("denoise"):
         return [(spec, indices)]
-    chosen = [samples[i] for i in indices]
-    lookup = {s.audio: s for s in chosen}
-    snr = FeatureCache("snr-estimate-v1", {"sr": 16000, "estimate": SNR_ESTIMATE, **_copy_key(copy, chain)}).get_many(
-        [s.audio for s in chosen],
-        lambda paths: [torch.tensor(estimated_snr_db(w)) for w in _clip_waves([lookup[p] for p in paths], copy, chain)],
-        batch=BATCH * 4,
-        progress=False,
+    lookup = {samples[i].audio: samples[i] for i in indices}
+    noisy = noisy_files(
+        [samples[i].audio for i in indices],
+        below,
+        lambda paths: _clip_waves([lookup[p] for p in paths], copy, chain),
+        _copy_key(copy, chain),
     )
-    noisy = [i for i, v in zip(indices, snr) if float(v) < float(below)]
-    clean = [i for i, v in zip(indices, snr) if float(v) >= float(below)]
-    return [(heard, part) for heard, part in ((spec, clean), ({**spec, "denoise": True}, noisy)) if part]
+    clean = [i for i, n in zip(indices, noisy) if not n]
+    gated = [i for i, n in zip(indices, noisy) if n]
+    return [(heard, part) for heard, part in ((spec, clean), ({**spec, "denoise": True}, gated)) if part]
 
 
 def training_copies(samples: Sequence[Sample], copies: int, chain: str = "all") -> list[Sample]:

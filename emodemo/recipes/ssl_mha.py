@@ -78,7 +78,7 @@ LABELS = CANONICAL7
 
 
 def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
-    """(encoder, top layers, normalised input[, deepest block]) per modality the model reads: every
+    """(encoder, top layers, normalised input[, deepest block[, denoise_below_db]]) per modality the model reads: every
     speech layer, or the range ``spec["layers"]`` (the encoder run no deeper than its last), and the
     last text layer; raw input for checkpoints saved before normalisation existed. (At least
     :data:`ALL_LAYERS`, so that Whisper's cached states are the ones coattention's "all" stage
@@ -90,6 +90,8 @@ def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
             speech = (name, layers[-1] - layers[0], normalised, layers[-1])
         else:
             speech = (name, max(ALL_LAYERS, speech_encoder(name).n_layers), normalised)
+        if spec.get("denoise_below_db") is not None:  # noisy clips heard with their noise gated out
+            speech = (*speech, *((None,) if len(speech) == 3 else ()), spec["denoise_below_db"])
     return speech, ((spec["text_encoder"], 0) if spec["fusion"] != "speech" else None)
 
 
@@ -211,6 +213,7 @@ def train(
     normalise: bool = False,
     layers: str = "all",
     fold_models: str | None = None,
+    denoise_below_db: float | None = None,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
@@ -219,7 +222,9 @@ def train(
     each clip goes through :func:`emodemo.inputs.normalise.normalise` before the speech encoder (in the app too).
     ``layers`` (``"0-3"``, e.g.): the speech layers mixed, the encoder run no deeper (``speech_encoder=whisper-base
     layers=0-3`` reads Whisper base's lower half, which the speech probe found to carry to new voices best).
-    ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>`` (for the robustness set)."""
+    ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>`` (for the robustness set).
+    ``denoise_below_db``: a clip that sounds noisy (:func:`emodemo.inputs.normalise.estimated_snr_db` under it)
+    has its stationary noise gated out first, in training and in the app alike."""
     from emodemo.training.checkpoint import save_checkpoint
 
     if cv and cv_from:
@@ -234,6 +239,8 @@ def train(
     kept = speech_layers(layers)
     if kept:
         spec["layers"] = kept
+    if denoise_below_db is not None:
+        spec["denoise_below_db"] = float(denoise_below_db)
     if dataset in TEXT_BENCHMARKS:  # the word-piece branch alone on the corpus's official splits
         text_only(dataset, fusion == "text", "fusion=text")
         labels = DATASET_LABELS[dataset]

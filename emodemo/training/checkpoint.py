@@ -237,6 +237,19 @@ def set_calibration(directory: str | Path, calibration: Mapping[str, Any]) -> di
     return _write_config(directory, config)
 
 
+def set_input_setting(directory: str | Path, key: str, value: Any, inputs_note: str) -> dict:
+    """Give a saved checkpoint the input setting ``key`` (its ``input_spec``, read in training and
+    serving alike) and say so in its card's inputs line (``inputs_note`` appended); its
+    ``config.json`` and card rewritten. Only for a setting that changes none of the inputs the
+    checkpoint trained on (the caller checks). Returns the config."""
+    directory = Path(directory)
+    config = read_checkpoint_config(directory)
+    config["input_spec"] = {**(config.get("input_spec") or {}), key: value}
+    card = config.setdefault("data_card", {})
+    card["inputs"] = f"{card['inputs']}; {inputs_note}" if card.get("inputs") else inputs_note
+    return _write_config(directory, config)
+
+
 def _write_config(directory: Path, config: dict) -> dict:
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (directory / CARD_FILE).write_text(model_card(config), encoding="utf-8")

@@ -1,0 +1,57 @@
+"""Give a trained checkpoint the noise gate for noisy clips (``denoise_below_db``) without retraining it.
+
+The gate (:func:`emodemo.inputs.normalise.gated`) changes only the clips whose estimated SNR is under
+the threshold. When none of a checkpoint's training and validation clips is, training it with the
+setting would have fed it exactly the same inputs, so the setting can be written into the checkpoint
+afterwards (``python -m emodemo gate MODEL --below 30 --root PATH``); the app and the harness then
+gate a user's noisy clip as training would have. When some of them are, the checkpoint must be
+trained again with ``--option denoise_below_db=...``, and this refuses.
+"""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+SETTING = "denoise_below_db"
+
+
+def set_noise_gate(model: str | Path, below_db: float, root: str | Path, dataset: str = "ravdess") -> dict[str, Any]:
+    """Write ``denoise_below_db = below_db`` into checkpoint ``model`` (a name under checkpoints/ or
+    a folder) after checking that none of its training and validation speakers' clips of ``dataset``
+    (under ``root``) estimates under it. Returns ``{"checkpoint", "clips_checked", "below_db"}``."""
+    from emodemo import data
+    from emodemo.inputs.audio import MAX_SECONDS, load_audio
+    from emodemo.inputs.normalise import noisy_files
+    from emodemo.recipes import get_recipe
+    from emodemo.serving.pipeline import CHECKPOINTS
+    from emodemo.training.checkpoint import read_checkpoint_config, set_input_setting
+
+    folder = Path(model) if Path(model).is_dir() else CHECKPOINTS / str(model)
+    config = read_checkpoint_config(folder)
+    if SETTING not in inspect.signature(get_recipe(config["model_name"]).train).parameters:
+        raise ValueError(f"{config['model_name']} has no {SETTING} input setting: its inputs cannot be gated")
+    card = config.get("data_card") or {}
+    speakers = set(card.get("train_speakers", [])) | set(card.get("validation_speakers", []))
+    if not speakers:
+        raise ValueError(f"{folder} names no training speakers in its card: its inputs cannot be checked")
+    samples = [s for s in data.load(dataset, root) if s.speaker in speakers and s.audio is not None]
+    if not samples:
+        raise ValueError(f"{root} holds none of {folder}'s training speakers")
+    noisy = noisy_files(
+        [s.audio for s in samples], below_db, lambda paths: [load_audio(p, max_seconds=MAX_SECONDS) for p in paths]
+    )
+    if any(noisy):
+        raise ValueError(
+            f"{sum(noisy)} of {folder}'s {len(samples)} training and validation clips estimate under {below_db:g} dB: "
+            f"the gate would change what it trained on; train it again with --option {SETTING}={below_db:g}"
+        )
+    set_input_setting(
+        folder,
+        SETTING,
+        float(below_db),
+        f"a clip under {below_db:g} dB estimated SNR has its stationary noise gated out first (noisereduce; set "
+        f"after training: none of its {len(samples)} training and validation clips is under it)",
+    )
+    return {"checkpoint": str(folder), "clips_checked": len(samples), "below_db": float(below_db)}
