@@ -26,6 +26,7 @@ goes through Whisper base's lower half twice; nothing is cached).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -83,9 +84,17 @@ def threshold(rows: list[dict]) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, required=True, help="RAVDESS speech")
-    parser.add_argument("--tess", type=Path, required=True, help="TESS")
+    data_root = REPO.parent / "shared" / "datasets"
+    parser.add_argument("--root", type=Path, default=data_root / "ravdess_speech", help="RAVDESS speech")
+    parser.add_argument("--tess", type=Path, default=data_root / "tess", help="TESS")
+    parser.add_argument("--render-only", action="store_true", help="print and draw the saved results again")
     args = parser.parse_args()
+    if args.render_only:
+        result = json.loads(OUT.with_suffix(".json").read_text())
+        for row in result["rows"]:
+            row["SNR dB"] = str(row["SNR dB"])  # (saved as numbers by the first run)
+        report(result)
+        return
     torch.set_num_threads(1)
     ravdess = data.load("ravdess", args.root, calm_as_neutral=True)
     folds = {f.name: f for f in load_splits(SPLITS_DIR / RAVDESS_KFOLD)}
@@ -110,7 +119,7 @@ def main() -> None:
         estimate = np.array(scored["estimate"])
         rows.append(
             {
-                "SNR dB": "clean" if snr is None else snr,
+                "SNR dB": "clean" if snr is None else str(snr),
                 "plain UA": round(ua["plain"], 1),
                 "gated UA": round(ua["gated"], 1),
                 "gain": round(ua["gated"] - ua["plain"], 1),
@@ -128,9 +137,17 @@ def main() -> None:
         "tess_choose_clips": len(tess),
         "tess_choose_estimate": {f"p{q}": round(float(np.percentile(tess_estimates, q)), 1) for q in (1, 5, 50)},
     }
+    report(result)
+
+
+def report(result: dict) -> None:
+    """Save, print and draw ``result``."""
     save_and_print(result, OUT, label="SNR dB")
-    print(f"threshold: {chosen} dB; TESS choose clips under it: {result['tess_choose_gated']} of {len(tess)}")
-    plot(rows, chosen, OUT.with_suffix(".png"))
+    print(
+        f"threshold: {result['threshold_db']} dB; TESS choose clips under it: "
+        f"{result['tess_choose_gated']} of {result['tess_choose_clips']}"
+    )
+    plot(result["rows"], result["threshold_db"], OUT.with_suffix(".png"))
 
 
 def plot(rows: list[dict], chosen: float | None, out: Path) -> None:
