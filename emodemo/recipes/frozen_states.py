@@ -90,14 +90,14 @@ def one_clip_states(
     of them encode the same clip)."""
     import hashlib
 
-    wave = normalised_if(denoised_if(wave, {"denoise_below_db": denoise_below_db}), normalised)
     digest = hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest()
-    key = (digest, encoder, deepest)
+    key = (digest, encoder, deepest, bool(normalised), denoise_below_db)
     with _CLIP_LOCK:
         states = _CLIP_MEMO.get(key)
     if states is None:
+        heard = normalised_if(denoised_if(wave, {"denoise_below_db": denoise_below_db}), normalised)
         depth = speech_encoder(encoder).n_layers if deepest is None else deepest
-        states = speech_states([wave], encoder, depth, deepest)[0]  # every layer it ran [depth + 1, T, D]
+        states = speech_states([heard], encoder, depth, deepest)[0]  # every layer it ran [depth + 1, T, D]
         with _CLIP_LOCK:
             _CLIP_MEMO[key] = states
             while len(_CLIP_MEMO) > CLIPS_REMEMBERED:
@@ -106,9 +106,9 @@ def one_clip_states(
 
 
 CLIPS_REMEMBERED = 4
-_CLIP_MEMO: OrderedDict[tuple[bytes, str, int | None], torch.Tensor] = (
+_CLIP_MEMO: OrderedDict[tuple[bytes, str, int | None, bool, float | None], torch.Tensor] = (
     OrderedDict()
-)  # (wave digest, encoder, deepest block run) -> every layer's states
+)  # (wave digest, encoder, deepest block run, normalised, gate) -> every layer's states
 _CLIP_LOCK = threading.Lock()
 
 
