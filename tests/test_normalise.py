@@ -143,3 +143,21 @@ def test_the_gate_denoises_only_what_the_settings_ask_for(clips):
     assert gated(clean, {"denoise": True}) and not gated(noisy, {}) and not gated(noisy, None)
     assert np.array_equal(denoised_if(noisy, when_noisy), denoise(noisy))
     assert denoised_if(clean, when_noisy) is clean
+
+
+def test_the_gate_runs_once_for_the_models_of_one_analysis(clips, monkeypatch):
+    """Every model that gates a noisy clip gets the same samples, and noisereduce runs once."""
+    import noisereduce
+
+    from emodemo.inputs.normalise import denoise, forget_denoised
+
+    forget_denoised()
+    calls = []
+    real = noisereduce.reduce_noise
+    monkeypatch.setattr(noisereduce, "reduce_noise", lambda **kw: calls.append(1) or real(**kw))
+    noisy = _with_white_noise(clips[0], 10)
+    first, second = denoise(noisy), denoise(noisy)
+    assert len(calls) == 1 and np.array_equal(first, second) and first is not second
+    forget_denoised()
+    denoise(noisy)
+    assert len(calls) == 2

@@ -25,7 +25,7 @@ import torch
 
 from emodemo.data.record import Sample
 from emodemo.inputs.audio import MAX_SECONDS, load_audio, voiced_bounds
-from emodemo.inputs.normalise import DENOISE, cache_key, denoised_if, noisy_files, normalised_if
+from emodemo.inputs.normalise import DENOISE, cache_key, denoised_if, forget_denoised, noisy_files, normalised_if
 from emodemo.inputs.text import MINILM, encode_tokens, load_text_encoder
 from emodemo.training.datasets import PaddedClips
 
@@ -118,6 +118,7 @@ def forget_clips() -> None:
     with _CLIP_LOCK:
         _CLIP_MEMO.clear()
     _line_layers.cache_clear()
+    forget_denoised()
 
 
 def speech_of_samples(
