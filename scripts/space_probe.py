@@ -3,7 +3,8 @@
 Run with the Python of the environment under test: the app runs in a child process on a free port
 (:func:`running_app`, also used by ``bench/browser.py``); this process sends
 ``examples/happy_words.wav`` through ``gradio_client`` and checks the transcript and that the voice
-models answered. Exits non-zero, with the app's output, when it does not.
+models answered, then the same clip in white noise, which the voice models must hear through the
+noise gate (its library is the app's too). Exits non-zero, with the app's output, when it does not.
 """
 
 from __future__ import annotations
@@ -70,6 +71,17 @@ def running_app(env: dict[str, str] | None = None) -> Iterator[tuple[str, subpro
             app.wait(timeout=30)
 
 
+def in_white_noise(clip: Path, out: Path) -> Path:
+    """``clip`` with white noise at 10 dB SNR (one fixed draw), written as a wav at ``out``."""
+    import numpy as np
+    import soundfile as sf
+
+    wave, rate = sf.read(clip, dtype="float64")
+    noise = np.random.default_rng(0).normal(size=wave.shape) * np.sqrt(np.mean(wave**2) / 10)
+    sf.write(out, np.clip(wave + noise, -1, 1), rate)
+    return out
+
+
 def main() -> int:
     from gradio_client import Client, handle_file
 
@@ -84,6 +96,13 @@ def main() -> int:
             print(f"space-probe: answered in {time.monotonic() - start:.1f} s: {transcript!r}, {len(labels)} answers")
             if "happy" not in transcript.lower() or not labels:
                 raise RuntimeError(f"unexpected answer: {transcript!r}, {details}")
+            with tempfile.TemporaryDirectory() as folder:  # the noise gate's library is installed too
+                noisy = in_white_noise(CLIP, Path(folder) / "noisy.wav")
+                client = Client(url, verbose=False)
+                _, _, details, *_ = client.predict(handle_file(str(noisy)), None, api_name="/analyse")
+            if "gated out" not in str(details):
+                raise RuntimeError(f"the clip in white noise was not heard through the noise gate: {details}")
+            print("space-probe: the same clip in white noise was heard through the noise gate")
     except AppFailed as error:
         print(f"space-probe: FAILED: {error}", file=sys.stderr)
         return 1
