@@ -39,13 +39,11 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from timing import save_and_print  # noqa: E402
 
 from emodemo import data  # noqa: E402
-from emodemo.core.metrics import classification_report  # noqa: E402
+from emodemo.core import classification_report  # noqa: E402
 from emodemo.data.splits import RAVDESS_KFOLD, SPLITS_DIR, load_splits  # noqa: E402
-from emodemo.inputs.audio import load_audio  # noqa: E402
-from emodemo.inputs.normalise import estimated_snr_db  # noqa: E402
+from emodemo.inputs import estimated_snr_db, fixed_draw, load_audio  # noqa: E402
 from emodemo.recipes.speech_probe import stats_of_waves  # noqa: E402
-from emodemo.serving.cross_corpus import fold_checkpoints  # noqa: E402
-from emodemo.serving.pipeline import load_models  # noqa: E402
+from emodemo.serving import cross_corpus, load_models  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "noise_gate"
 SNRS = (None, 30, 25, 20, 15, 10, 5)  # None: the clip as recorded
@@ -54,8 +52,6 @@ GAIN = 5.0  # UA points gating must gain at a noise level to be worth a clean cl
 
 def with_white_noise(wave: np.ndarray, snr_db: float | None) -> np.ndarray:
     import audiomentations as A
-
-    from emodemo.inputs.augment import fixed_draw
 
     if snr_db is None:
         return wave
@@ -99,7 +95,7 @@ def main() -> None:
     ravdess = data.load("ravdess", args.root, calm_as_neutral=True)
     folds = {f.name: f for f in load_splits(SPLITS_DIR / RAVDESS_KFOLD)}
     pooled = {snr: {"true": [], "plain": [], "gated": [], "estimate": []} for snr in SNRS}
-    for fold, path in sorted(fold_checkpoints("speech_probe").items()):
+    for fold, path in sorted(cross_corpus.fold_checkpoints("speech_probe").items()):
         loaded = load_models([str(path)])[0]
         spec = {k: v for k, v in loaded.meta["input_spec"].items() if k != "denoise_below_db"}
         validation = [s for s in ravdess if s.speaker in folds[fold].val]

@@ -259,6 +259,12 @@ def _gate(args) -> int:
         done = set_noise_gate(model, args.below, args.root, args.dataset)
         checked = done["clips_checked"]
         print(f"{done['checkpoint']}: gated below {done['below_db']:g} dB ({checked} training clips checked)")
+        if done["ungated_folds"]:
+            print(
+                f"  its fold models are not gated yet ({', '.join(done['ungated_folds'])}): gate them too, or the "
+                "robustness harness will not take them for this checkpoint's",
+                file=sys.stderr,
+            )
     return 0
 
 

@@ -3,6 +3,7 @@ and in the app alike, and a trained checkpoint gets the setting afterwards only 
 training clips would have been gated."""
 
 import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -66,8 +67,13 @@ def test_a_checkpoint_gets_the_gate_only_when_no_training_clip_would_be_gated(tm
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path / "cache"))
     checkpoint = tmp_path / "fold0"
     shutil.copytree(REPO / "checkpoints" / "ssl_mha" / "folds" / "fold0", checkpoint)
-    card = read_checkpoint_config(checkpoint)["data_card"]
-    root = _subset(shared_dataset("ravdess_speech"), tmp_path, tuple(card["train_speakers"][:2]))
+    config = read_checkpoint_config(checkpoint)
+    root = _subset(shared_dataset("ravdess_speech"), tmp_path, tuple(config["data_card"]["train_speakers"][:2]))
+    with pytest.raises(ValueError, match="already hears its inputs gated"):  # the committed one is gated
+        set_noise_gate(checkpoint, 30.0, root)
+    config["input_spec"].pop("denoise_below_db")  # as it was trained, before `gate`
+    config["data_card"]["inputs"] = config["data_card"]["inputs"].split("; a clip under")[0]
+    (checkpoint / "config.json").write_text(json.dumps(config, indent=2))
     with pytest.raises(ValueError, match="train it again"):
         set_noise_gate(checkpoint, 70.0, root)
     run = subprocess.run(

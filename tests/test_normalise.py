@@ -131,6 +131,8 @@ def test_the_snr_estimate_tells_a_noisy_clip_from_two_clean_corpora(clips):
     noisy = [estimated_snr_db(_with_white_noise(ravdess, snr)) for snr in (20, 10, 0)]
     assert noisy == sorted(noisy, reverse=True) and noisy[1] < 22
     assert estimated_snr_db(np.zeros(16000, np.float32)) == np.inf and estimated_snr_db(np.ones(10)) == np.inf
+    short = _with_white_noise(ravdess[:16000], 10)  # a second of speech in noise: a sample more is no quieter
+    assert abs(estimated_snr_db(short) - estimated_snr_db(np.append(short, short[-1:]))) < 1
 
 
 def test_the_gate_denoises_only_what_the_settings_ask_for(clips):

@@ -7,9 +7,10 @@ the name of its module, so it and ``describe`` come from :mod:`emodemo.inputs.no
 """
 
 from emodemo.inputs.audio import SAMPLE_RATE, AudioError, load_audio, log_mel, mfcc, probe_duration, voiced_bounds
-from emodemo.inputs.augment import robustness_conditions
+from emodemo.inputs.augment import fixed_draw, robustness_conditions
 from emodemo.inputs.handcrafted import clip_features, mid_term_features, short_term_features
 from emodemo.inputs.long_audio import read_span
+from emodemo.inputs.normalise import estimated_snr_db
 from emodemo.inputs.segmentation import SegmentOptions, StreamingSegmenter
 from emodemo.inputs.text import MINILM, load_text_encoder
 from emodemo.inputs.video import detect_faces, face_crops
@@ -22,7 +23,9 @@ __all__ = [
     "StreamingSegmenter",
     "clip_features",
     "detect_faces",
+    "estimated_snr_db",
     "face_crops",
+    "fixed_draw",
     "load_audio",
     "load_text_encoder",
     "log_mel",

@@ -123,18 +123,21 @@ def forget_denoised() -> None:
         _DENOISED.clear()
 
 
-SNR_ESTIMATE = {"frame": 400, "percentiles": (95, 1), "version": 1}  # what estimated_snr_db measures
+# what estimated_snr_db measures (the key of its cached estimates)
+SNR_ESTIMATE = {"frame": 400, "percentiles": (95, 1), "whole_frames": True, "version": 2}
 
 
 def estimated_snr_db(wave: np.ndarray, frame: int = 400) -> float:
     """How far the loudest 25 ms frames of ``[S]`` stand above its quietest, in dB: the 95th minus
     the 1st percentile of frame levels (RMS, DC removed), a rough signal-to-noise ratio that needs no
     model. Studio speech lies far apart (RAVDESS 45-80 dB, TESS, cut tight, 28-55); white noise at
-    10 dB SNR fills the pauses (17-20). ``inf`` for a clip shorter than a frame or all zeros."""
+    10 dB SNR fills the pauses (17-20). Whole frames only (a last, partial frame is left out).
+    ``inf`` for a clip shorter than a frame or all zeros."""
     samples = np.asarray(wave, dtype=np.float64).ravel()
     if samples.size < frame:
         return math.inf
-    level = frame_rms(samples - samples.mean(), frame)  # [n_frames]
+    whole = samples[: samples.size // frame * frame]  # a zero-padded last frame would read as a quiet one
+    level = frame_rms(whole - whole.mean(), frame)  # [n_frames]
     if level.max() <= 0:
         return math.inf
     db = 20.0 * np.log10(np.maximum(level, level.max() * 1e-6))
@@ -162,7 +165,7 @@ def noisy_files(
     estimates = FeatureCache("snr-estimate-v1", {"sr": SAMPLE_RATE, "estimate": SNR_ESTIMATE, **(key or {})})
     values = estimates.get_many(
         list(paths),
-        lambda chunk: [torch.tensor(estimated_snr_db(w)) for w in waves_of(chunk)],
+        lambda chunk: [torch.tensor(estimated_snr_db(w), dtype=torch.float64) for w in waves_of(chunk)],
         batch=64,
         progress=False,
     )

@@ -134,8 +134,8 @@ def stats_of_samples(samples: Sequence[Sample], spec: dict | None = None, progre
             lookup = {s.audio: s for s in chosen}
             values = feature_cache(heard, copy, chain).get_many(
                 [s.audio for s in chosen],
-                lambda paths, copy=copy, chain=chain: stats_of_waves(
-                    _clip_waves([lookup[p] for p in paths], copy, chain), spec
+                lambda paths, copy=copy, chain=chain, heard=heard: stats_of_waves(
+                    _clip_waves([lookup[p] for p in paths], copy, chain), heard
                 ),
                 batch=BATCH,
                 progress=progress,
@@ -150,14 +150,15 @@ def _by_gate(
     samples: Sequence[Sample], indices: list[int], spec: dict, copy: int, chain: str
 ) -> list[tuple[dict, list[int]]]:
     """``[(settings the features are computed with, indices)]``: with ``denoise_below_db``, the clips
-    that sound noisy (:func:`~emodemo.inputs.normalise.noisy_files`) are heard denoised (the cache of
-    ``denoise``), the rest plain (the cache without it), so each cache holds what its key names.
-    Otherwise all of them with ``spec``."""
+    that sound noisy (:func:`~emodemo.inputs.normalise.noisy_files`) are heard denoised (the settings
+    and cache of ``denoise``), the rest plain (without it): one decision per clip, so each cache holds
+    what its key names. Otherwise all of them with ``spec``."""
     from emodemo.inputs.normalise import noisy_files
 
     below = spec.get("denoise_below_db")
     if below is None or spec.get("denoise"):
         return [(spec, indices)]
+    plain = {k: v for k, v in spec.items() if k != "denoise_below_db"}
     lookup = {samples[i].audio: samples[i] for i in indices}
     noisy = noisy_files(
         [samples[i].audio for i in indices],
@@ -167,7 +168,7 @@ def _by_gate(
     )
     clean = [i for i, n in zip(indices, noisy) if not n]
     gated = [i for i, n in zip(indices, noisy) if n]
-    return [(heard, part) for heard, part in ((spec, clean), ({**spec, "denoise": True}, gated)) if part]
+    return [(heard, part) for heard, part in ((plain, clean), ({**plain, "denoise": True}, gated)) if part]
 
 
 def training_copies(samples: Sequence[Sample], copies: int, chain: str = "all") -> list[Sample]:

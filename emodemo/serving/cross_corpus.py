@@ -292,6 +292,8 @@ def robustness(
         for condition, samples in sets[fold].items():
             answered = [s for s in samples if not refused_by_app(s.audio)]
             refused[condition] = refused.get(condition, 0) + len(samples) - len(answered)
+            if not answered:
+                continue
             answers, _ = answer(model, answered, "ravdess", transcribe=True)
             pooled[condition] = pooled[condition] + answers if condition in pooled else answers
     result = {

@@ -11,6 +11,7 @@ trained again with ``--option denoise_below_db=...``, and this refuses.
 from __future__ import annotations
 
 import inspect
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,10 @@ SETTING = "denoise_below_db"
 def set_noise_gate(model: str | Path, below_db: float, root: str | Path, dataset: str = "ravdess") -> dict[str, Any]:
     """Write ``denoise_below_db = below_db`` into checkpoint ``model`` (a name under checkpoints/ or
     a folder) after checking that none of its training and validation speakers' clips of ``dataset``
-    (under ``root``) estimates under it. Returns ``{"checkpoint", "clips_checked", "below_db"}``."""
+    (under ``root``) estimates under it; refused for a checkpoint already gated or trained on
+    augmented copies. Returns ``{"checkpoint", "clips_checked", "below_db", "ungated_folds"}`` (its
+    fold models under ``folds/`` not gated yet: the harness matches fold models by their inputs, so
+    they must be gated too)."""
     from emodemo import data
     from emodemo.inputs.audio import MAX_SECONDS, load_audio
     from emodemo.inputs.normalise import noisy_files
@@ -28,11 +32,21 @@ def set_noise_gate(model: str | Path, below_db: float, root: str | Path, dataset
     from emodemo.serving.pipeline import CHECKPOINTS
     from emodemo.training.checkpoint import read_checkpoint_config, set_input_setting
 
+    if not math.isfinite(below_db):
+        raise ValueError(f"the gate's threshold must be a number of dB, not {below_db}")
     folder = Path(model) if Path(model).is_dir() else CHECKPOINTS / str(model)
     config = read_checkpoint_config(folder)
     if SETTING not in inspect.signature(get_recipe(config["model_name"]).train).parameters:
         raise ValueError(f"{config['model_name']} has no {SETTING} input setting: its inputs cannot be gated")
+    spec = config.get("input_spec") or {}
+    if spec.get("denoise") or spec.get(SETTING) is not None:
+        raise ValueError(f"{folder} already hears its inputs gated ({spec}): train it again to change that")
     card = config.get("data_card") or {}
+    if card.get("augmentation") not in (None, "none"):
+        raise ValueError(
+            f"{folder} trained on augmented copies too ({card['augmentation']}), which this check does not "
+            f"read: train it again with --option {SETTING}={below_db:g}"
+        )
     speakers = set(card.get("train_speakers", [])) | set(card.get("validation_speakers", []))
     if not speakers:
         raise ValueError(f"{folder} names no training speakers in its card: its inputs cannot be checked")
@@ -54,4 +68,14 @@ def set_noise_gate(model: str | Path, below_db: float, root: str | Path, dataset
         f"a clip under {below_db:g} dB estimated SNR has its stationary noise gated out first (noisereduce; set "
         f"after training: none of its {len(samples)} training and validation clips is under it)",
     )
-    return {"checkpoint": str(folder), "clips_checked": len(samples), "below_db": float(below_db)}
+    ungated = sorted(
+        str(p.parent)
+        for p in (folder / "folds").glob("*/config.json")
+        if (read_checkpoint_config(p.parent).get("input_spec") or {}).get(SETTING) is None
+    )
+    return {
+        "checkpoint": str(folder),
+        "clips_checked": len(samples),
+        "below_db": float(below_db),
+        "ungated_folds": ungated,
+    }
