@@ -46,10 +46,16 @@ def test_a_probe_of_some_layers_reads_those_alone():
 
 def test_the_served_probe_is_its_folds_averaged_and_knows_when_it_is_unsure():
     """Five fold models, each calibrated on its own validation actors, averaged; each reads the lower
-    half of Whisper base (layers 0-3) of normalised input, and the app runs that encoder no further."""
+    half of Whisper base (layers 0-3) of normalised input, noisy clips gated, and the app runs that
+    encoder no further."""
     config = read_checkpoint_config(CHECKPOINTS / "speech_probe")
     assert config["model_name"] == "speech_probe_ensemble"
-    assert config["input_spec"] == {"encoder": "base", "normalise": True, "layers": [0, 1, 2, 3]}
+    assert config["input_spec"] == {
+        "encoder": "base",
+        "normalise": True,
+        "layers": [0, 1, 2, 3],
+        "denoise_below_db": 30.0,  # noisy clips heard through the noise gate (bench/noise_gate.py)
+    }
     folds = sorted((CHECKPOINTS / "speech_probe" / "folds").glob("fold*/config.json"))
     members = [read_checkpoint_config(f.parent) for f in folds]
     assert len(folds) == 5 and all(
