@@ -32,8 +32,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "scripts")]
 
+from space_probe import in_white_noise  # noqa: E402
 from timing import CLIP_SECONDS, arguments, five_second_clip, machine, save_and_print  # noqa: E402
 
 TARGETS = {"answer_s": 3.0, "startup_s": 20.0, "peak_rss_mb": 3000.0}  # issue 8's targets on a 2-core CPU
@@ -65,7 +66,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         clip = five_second_clip(args.root, Path(folder))
         stages, result = timed(pipeline, clip, forget_clips)
-        noisy_stages, _ = timed(pipeline, with_white_noise(clip, Path(folder) / "five_seconds_noisy.wav"), forget_clips)
+        noisy_stages, _ = timed(pipeline, in_white_noise(clip, Path(folder) / "five_seconds_noisy.wav"), forget_clips)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = [{"stage": stage, "ms": 1000 * seconds} for stage, seconds in stages.items()]
     result = {
@@ -106,17 +107,6 @@ def timed(pipeline, clip: Path, forget_clips) -> tuple[dict, object]:
         runs.append({**result.timings, "figures": figures, "answer": time.perf_counter() - started})
     runs = runs[1:]  # the first warms caches up
     return {stage: statistics.median(run[stage] for run in runs) for stage in runs[0]}, result
-
-
-def with_white_noise(clip: Path, out: Path) -> Path:
-    """``clip`` with white noise at 10 dB SNR (one fixed draw), written as a 16-bit wav at ``out``."""
-    import numpy as np
-    import soundfile as sf
-
-    wave, rate = sf.read(clip, dtype="float64")
-    noise = np.random.default_rng(0).normal(size=wave.shape) * np.sqrt(np.mean(wave**2) / 10)
-    sf.write(out, np.clip(wave + noise, -1, 1), rate, subtype="PCM_16")
-    return out
 
 
 def figure(stages: dict, result: dict, path: Path) -> None:
