@@ -107,6 +107,12 @@ def main() -> None:
     )
     parser.add_argument("--skip-robustness", action="store_true", help="score no robustness set (faster)")
     parser.add_argument(
+        "--keep-robustness",
+        action="store_true",
+        help="with --skip-robustness and --models: the re-scored models keep their saved robustness rows (only for "
+        "a change that leaves every robustness clip's input as it was: check that first)",
+    )
+    parser.add_argument(
         "--render-only",
         action="store_true",
         help="re-render docs/results.md's table and the README's headline from the saved JSON",
@@ -140,7 +146,7 @@ def main() -> None:
             write_cards(result["models"])
         if models and SAVED.exists():  # some models scored again: the others' saved scores stay
             saved = json.loads(SAVED.read_text(encoding="utf-8"))
-            result = cross_corpus.merged(saved, result, cross_corpus.served_models())
+            result = cross_corpus.merged(saved, result, cross_corpus.served_models(), args.keep_robustness)
         SAVED.parent.mkdir(parents=True, exist_ok=True)
         SAVED.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     render_results(result)

@@ -17,7 +17,16 @@ threshold lies midway between the estimates of the noisiest SNR level where gati
 :data:`GAIN` points and the next noisier one (where it gains more). Clips of the TESS choose half
 under it are counted (model choice may look at that half; nothing is fitted on it).
 
+The estimate takes speech cut tight to its words (TESS's quiet takes) for noise: with no pauses, its
+quietest frames are word edges. The **steady-floor test** tells them apart, chosen on the same
+validation clips with no model: the spread of the quietest frames' levels
+(:func:`emodemo.inputs.normalise.floor_spread_db`, 10th minus 1st percentile) of the clips the estimate
+gates, in steady noise (white at 20, 15, 10 and 5 dB, pink and brown noise at 20 and 10 dB SNR) and
+cut tight to their voiced region with no margin (clean); the threshold lies midway between the
+noise's 95th percentile and the tight speech's 5th, to a whole dB (``--floor-only`` runs this part alone).
+
     python bench/noise_gate.py --root ../shared/datasets/ravdess_speech --tess ../shared/datasets/tess
+    python bench/noise_gate.py --floor-only   # the steady-floor test alone (1 minute), into the saved results
 
 Writes ``bench/results/noise_gate.json`` and ``.png`` (about 15 minutes on one core: every noisy clip
 goes through Whisper base's lower half twice; nothing is cached).
@@ -41,13 +50,17 @@ from timing import save_and_print  # noqa: E402
 from emodemo import data  # noqa: E402
 from emodemo.core import classification_report  # noqa: E402
 from emodemo.data.splits import RAVDESS_KFOLD, SPLITS_DIR, load_splits  # noqa: E402
-from emodemo.inputs import estimated_snr_db, fixed_draw, load_audio  # noqa: E402
+from emodemo.inputs import estimated_snr_db, fixed_draw, floor_spread_db, load_audio, voiced_bounds  # noqa: E402
 from emodemo.recipes.speech_probe import stats_of_waves  # noqa: E402
 from emodemo.serving import cross_corpus, load_models  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "noise_gate"
 SNRS = (None, 30, 25, 20, 15, 10, 5)  # None: the clip as recorded
 GAIN = 5.0  # UA points gating must gain at a noise level to be worth a clean clip's cost
+STEADY_NOISES = {  # steady noise the gate is for: (colour's spectral decay in dB per octave, SNR dB)
+    **{f"white {snr}": (0.0, snr) for snr in (20, 15, 10, 5)},
+    **{f"{colour} {snr}": (decay, snr) for colour, decay in (("pink", -3.01), ("brown", -6.02)) for snr in (20, 10)},
+}
 
 
 def with_white_noise(wave: np.ndarray, snr_db: float | None) -> np.ndarray:
@@ -56,6 +69,43 @@ def with_white_noise(wave: np.ndarray, snr_db: float | None) -> np.ndarray:
     if snr_db is None:
         return wave
     return fixed_draw(A.AddGaussianSNR(min_snr_db=snr_db, max_snr_db=snr_db, p=1.0))(wave)
+
+
+def with_steady_noise(wave: np.ndarray, decay: float, snr_db: float) -> np.ndarray:
+    import audiomentations as A
+
+    colour = A.AddColorNoise(min_snr_db=snr_db, max_snr_db=snr_db, min_f_decay=decay, max_f_decay=decay, p=1.0)
+    return fixed_draw(colour)(wave)
+
+
+def cut_tight(wave: np.ndarray) -> np.ndarray:
+    """The clip's voiced region with no margin: speech with no pauses around it, as TESS's takes are cut."""
+    start, end = voiced_bounds(wave, margin_s=0.0)
+    return wave[start:end]
+
+
+def floor_test(waves: list[np.ndarray], below_db: float) -> dict:
+    """The steady-floor test's rows (the floor spread of the clips the estimate gates, per condition)
+    and its threshold (module doc)."""
+    conditions = {
+        name: lambda w, d=decay, s=snr: with_steady_noise(w, d, s) for name, (decay, snr) in STEADY_NOISES.items()
+    }
+    conditions["clean, cut tight"] = cut_tight
+    rows = []
+    for name, heard_as in conditions.items():
+        heard = [heard_as(w) for w in waves]
+        spread = np.array([floor_spread_db(h) for h in heard if estimated_snr_db(h) < below_db])
+        rows.append(
+            {
+                "condition": name,
+                "clips gated by the estimate": int(spread.size),
+                **{f"spread p{q}": round(float(np.percentile(spread, q)), 2) for q in (5, 50, 95)},
+            }
+        )
+    noise_top = max(r["spread p95"] for r in rows if r["condition"] in STEADY_NOISES)
+    speech_bottom = rows[-1]["spread p5"]
+    chosen = float(round((noise_top + speech_bottom) / 2)) if speech_bottom > noise_top else None
+    return {"rows": rows, "steady_below_db": chosen}
 
 
 def answers(loaded, waves: list[np.ndarray], spec: dict) -> list[str]:
@@ -84,7 +134,15 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=data_root / "ravdess_speech", help="RAVDESS speech")
     parser.add_argument("--tess", type=Path, default=data_root / "tess", help="TESS")
     parser.add_argument("--render-only", action="store_true", help="print and draw the saved results again")
+    parser.add_argument(
+        "--floor-only", action="store_true", help="run the steady-floor test alone, into the saved results"
+    )
     args = parser.parse_args()
+    if args.floor_only:
+        result = json.loads(OUT.with_suffix(".json").read_text())
+        result.update(floor_and_tess(args.root, args.tess, result["threshold_db"]))
+        report(result)
+        return
     if args.render_only:
         result = json.loads(OUT.with_suffix(".json").read_text())
         for row in result["rows"]:
@@ -123,17 +181,31 @@ def main() -> None:
             }
         )
     chosen = threshold(rows)
-    tess = [s for s in data.load("tess", args.tess) if s.split == "choose"]
-    tess_estimates = np.array([estimated_snr_db(load_audio(s.audio)) for s in tess])
-    result = {
-        "protocol": __doc__.split("\n\n")[1] + "\n\n" + __doc__.split("\n\n")[2],
-        "rows": rows,
-        "threshold_db": chosen,
-        "tess_choose_gated": int((tess_estimates < chosen).sum()) if chosen is not None else 0,
-        "tess_choose_clips": len(tess),
-        "tess_choose_estimate": {f"p{q}": round(float(np.percentile(tess_estimates, q)), 1) for q in (1, 5, 50)},
-    }
+    result = {"rows": rows, "threshold_db": chosen}
+    if chosen is not None:
+        result.update(floor_and_tess(args.root, args.tess, chosen))
     report(result)
+
+
+def floor_and_tess(root: Path, tess_root: Path, below_db: float) -> dict:
+    """The steady-floor test on the validation actors (:func:`floor_test`), and how many clips of the
+    TESS choose half each test gates."""
+    ravdess = data.load("ravdess", root, calm_as_neutral=True)
+    validation = {a for f in load_splits(SPLITS_DIR / RAVDESS_KFOLD) for a in f.val}
+    floor = floor_test([load_audio(s.audio) for s in ravdess if s.speaker in validation], below_db)
+    tess = [load_audio(s.audio) for s in data.load("tess", tess_root) if s.split == "choose"]
+    estimates = np.array([estimated_snr_db(w) for w in tess])
+    spreads = np.array([floor_spread_db(w) for w in tess])
+    steady = floor["steady_below_db"]
+    return {
+        "protocol": "\n\n".join(__doc__.split("\n\n")[1:4]),
+        "floor_rows": floor["rows"],
+        "steady_below_db": steady,
+        "tess_choose_gated": int((estimates < below_db).sum()),
+        "tess_choose_gated_steady": int(((estimates < below_db) & (spreads < steady)).sum()) if steady else None,
+        "tess_choose_clips": len(tess),
+        "tess_choose_estimate": {f"p{q}": round(float(np.percentile(estimates, q)), 1) for q in (1, 5, 50)},
+    }
 
 
 def report(result: dict) -> None:
@@ -143,6 +215,13 @@ def report(result: dict) -> None:
         f"threshold: {result['threshold_db']} dB; TESS choose clips under it: "
         f"{result['tess_choose_gated']} of {result['tess_choose_clips']}"
     )
+    if "floor_rows" in result:
+        for row in result["floor_rows"]:
+            print("  ".join(f"{k}: {v}" for k, v in row.items()))
+        print(
+            f"steady floor: spread under {result['steady_below_db']} dB; TESS choose clips gated with it: "
+            f"{result['tess_choose_gated_steady']} of {result['tess_choose_clips']}"
+        )
     plot(result["rows"], result["threshold_db"], OUT.with_suffix(".png"))
 
 

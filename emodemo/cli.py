@@ -77,6 +77,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     g.add_argument("models", nargs="+", help="model names (folders under checkpoints/) or checkpoint folders")
     g.add_argument("--below", type=float, required=True, help="estimated SNR in dB under which a clip is gated")
+    g.add_argument(
+        "--steady-below",
+        type=float,
+        help="and only when its noise floor is steady: the 10th minus the 1st percentile of its frame levels under "
+        "this many dB (may be added to a gate already set at --below)",
+    )
     g.add_argument("--dataset", default="ravdess")
     g.add_argument("--root", required=True, type=Path)
 
@@ -256,9 +262,10 @@ def _gate(args) -> int:
     from emodemo.serving.noise_gate import set_noise_gate
 
     for model in args.models:
-        done = set_noise_gate(model, args.below, args.root, args.dataset)
+        done = set_noise_gate(model, args.below, args.root, args.dataset, args.steady_below)
         checked = done["clips_checked"]
-        print(f"{done['checkpoint']}: gated below {done['below_db']:g} dB ({checked} training clips checked)")
+        steady = "" if done["steady_below_db"] is None else f", floor steady within {done['steady_below_db']:g} dB"
+        print(f"{done['checkpoint']}: gated below {done['below_db']:g} dB{steady} ({checked} training clips checked)")
         if done["ungated_folds"]:
             print(
                 f"  its fold models are not gated yet ({', '.join(done['ungated_folds'])}): gate them too, or the "

@@ -205,6 +205,16 @@ def test_scoring_some_models_again_keeps_the_others_saved_scores():
     assert [m["model"] for m in cross_corpus.merged(saved, new, ["b"])["models"]] == ["b"]  # "a" no longer served
 
 
+def test_a_model_scored_again_without_its_robustness_set_keeps_its_saved_row_only_when_asked():
+    saved, new = _result(), _result()
+    new["models"] = [{**new["models"][0], "tess_choose": _report(0.9, 0.2), "robustness": {"status": "not run"}}]
+    assert saved["models"][0]["robustness"].get("status") != "not run"
+    dropped = cross_corpus.merged(saved, new, ["a", "b"])["models"][0]
+    kept = cross_corpus.merged(saved, new, ["a", "b"], keep_robustness=True)["models"][0]
+    assert dropped["robustness"] == {"status": "not run"} and dropped["tess_choose"]["UA"] == 0.9
+    assert kept["robustness"] == saved["models"][0]["robustness"] and kept["tess_choose"]["UA"] == 0.9
+
+
 def test_the_results_page_and_the_app_show_the_saved_generalisation_of_every_served_model(tmp_path):
     sys.path.insert(0, str(REPO / "bench"))
     import generalisation

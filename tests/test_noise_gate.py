@@ -71,7 +71,8 @@ def test_a_checkpoint_gets_the_gate_only_when_no_training_clip_would_be_gated(tm
     root = _subset(shared_dataset("ravdess_speech"), tmp_path, tuple(config["data_card"]["train_speakers"][:2]))
     with pytest.raises(ValueError, match="already hears its inputs gated"):  # the committed one is gated
         set_noise_gate(checkpoint, 30.0, root)
-    config["input_spec"].pop("denoise_below_db")  # as it was trained, before `gate`
+    for key in ("denoise_below_db", "steady_floor_below_db"):  # as it was trained, before `gate`
+        config["input_spec"].pop(key)
     config["data_card"]["inputs"] = config["data_card"]["inputs"].split("; a clip under")[0]
     (checkpoint / "config.json").write_text(json.dumps(config, indent=2))
     with pytest.raises(ValueError, match="train it again"):
@@ -89,5 +90,14 @@ def test_a_checkpoint_gets_the_gate_only_when_no_training_clip_would_be_gated(tm
     assert config["input_spec"]["denoise_below_db"] == 30.0
     assert "under 30 dB estimated SNR" in config["data_card"]["inputs"]
     assert "under 30 dB estimated SNR" in (checkpoint / "MODEL_CARD.md").read_text()
+    assert "steady_floor_below_db" not in config["input_spec"]
+    with pytest.raises(ValueError, match="already hears its inputs gated"):  # another threshold: train again
+        set_noise_gate(checkpoint, 25.0, root, steady_below_db=5.0)
+    done = set_noise_gate(checkpoint, 30.0, root, steady_below_db=5.0)  # the steady-floor test narrows the gate
+    config = read_checkpoint_config(checkpoint)
+    assert done["steady_below_db"] == 5.0 and config["input_spec"]["steady_floor_below_db"] == 5.0
+    assert config["input_spec"]["denoise_below_db"] == 30.0 and "within 5 dB" in config["data_card"]["inputs"]
+    with pytest.raises(ValueError, match="already hears its inputs gated"):
+        set_noise_gate(checkpoint, 30.0, root, steady_below_db=4.0)
     with pytest.raises(ValueError, match="no denoise_below_db"):
         set_noise_gate(REPO / "checkpoints" / "handcrafted_ensemble", 30.0, root)

@@ -135,6 +135,22 @@ def test_the_snr_estimate_tells_a_noisy_clip_from_two_clean_corpora(clips):
     assert abs(estimated_snr_db(short) - estimated_snr_db(np.append(short, short[-1:]))) < 1
 
 
+def test_quiet_speech_cut_tight_is_not_taken_for_noise_but_steady_noise_is(clips):
+    """A quiet TESS take cut tight to its word estimates under 30 dB (its quietest frames are word
+    edges, not pauses), but those frames' levels lie far apart; white noise fills a RAVDESS take's
+    pauses at one level. So the steady-floor test gates the noisy take and not the quiet one."""
+    from emodemo.inputs.normalise import estimated_snr_db, floor_spread_db, gated, sounds_noisy
+
+    quiet = load_audio(shared_dataset("tess") / "OAF_neutral" / "OAF_hit_neutral.flac")
+    noisy = _with_white_noise(clips[0], 10)
+    assert estimated_snr_db(quiet) < 30 and floor_spread_db(quiet) > 5 > 1 > floor_spread_db(noisy)
+    assert sounds_noisy(quiet, 30) and not sounds_noisy(quiet, 30, 5) and sounds_noisy(noisy, 30, 5)
+    assert not sounds_noisy(clips[0], 30, 5)  # clean studio speech: no gate, whatever its floor
+    steady = {"denoise_below_db": 30.0, "steady_floor_below_db": 5.0}
+    assert gated(noisy, steady) and not gated(quiet, steady) and gated(quiet, {"denoise_below_db": 30.0})
+    assert floor_spread_db(np.zeros(16000, np.float32)) == np.inf and floor_spread_db(np.ones(10)) == np.inf
+
+
 def test_the_gate_denoises_only_what_the_settings_ask_for(clips):
     from emodemo.inputs.normalise import denoise, denoised_if, gated
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 import torch
-from conftest import voice_models
+from conftest import shared_dataset, voice_models
 
 from emodemo.inputs.audio import SAMPLE_RATE
 from emodemo.serving.pipeline import CHECKPOINTS, ClipError, Pipeline, discover
@@ -86,7 +86,8 @@ def test_unreadable_file_gets_a_message(bare_pipeline, tmp_path):
 
 def test_a_noisy_clip_is_heard_through_the_noise_gate_and_the_user_told(ravdess_clip):
     """The served probe gates a clip that sounds noisy (white noise at 10 dB SNR) and not a studio
-    take; the answer says when it did."""
+    take, nor a quiet take cut tight to its word (under 30 dB estimated SNR, but no steady floor);
+    the answer says when it did."""
     from emodemo.inputs.audio import load_audio
 
     pipe = Pipeline(["speech_probe"], transcribe=False)
@@ -95,6 +96,8 @@ def test_a_noisy_clip_is_heard_through_the_noise_gate_and_the_user_told(ravdess_
     said = [n for n in pipe.analyse_wave(noisy.astype(np.float32)).notes if "gated out" in n]
     assert len(said) == 1 and "speech_probe" in said[0] and "sounds noisy" in said[0]
     assert not any("gated out" in n for n in pipe.analyse_wave(clean.astype(np.float32)).notes)
+    quiet = load_audio(shared_dataset("tess") / "OAF_neutral" / "OAF_hit_neutral.flac")  # cut tight, no pauses
+    assert not any("gated out" in n for n in pipe.analyse_wave(quiet).notes)  # its floor is speech, not noise
 
 
 def test_long_clip_is_cut_and_the_user_told(tmp_path, ravdess_clip):

@@ -10,7 +10,7 @@ from emodemo.inputs.audio import SAMPLE_RATE, AudioError, load_audio, log_mel, m
 from emodemo.inputs.augment import fixed_draw, robustness_conditions
 from emodemo.inputs.handcrafted import clip_features, mid_term_features, short_term_features
 from emodemo.inputs.long_audio import read_span
-from emodemo.inputs.normalise import estimated_snr_db
+from emodemo.inputs.normalise import estimated_snr_db, floor_spread_db
 from emodemo.inputs.segmentation import SegmentOptions, StreamingSegmenter
 from emodemo.inputs.text import MINILM, load_text_encoder
 from emodemo.inputs.video import detect_faces, face_crops
@@ -25,6 +25,7 @@ __all__ = [
     "detect_faces",
     "estimated_snr_db",
     "face_crops",
+    "floor_spread_db",
     "fixed_draw",
     "load_audio",
     "load_text_encoder",

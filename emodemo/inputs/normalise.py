@@ -125,51 +125,95 @@ def forget_denoised() -> None:
 
 # what estimated_snr_db measures (the key of its cached estimates)
 SNR_ESTIMATE = {"frame": 400, "percentiles": (95, 1), "whole_frames": True, "version": 2}
+# what floor_spread_db measures (the key of its cached values)
+FLOOR_SPREAD = {"frame": 400, "percentiles": (10, 1), "whole_frames": True, "version": 1}
+
+
+def _frame_levels_db(wave: np.ndarray, frame: int) -> np.ndarray | None:
+    """``[S]`` -> ``[n_frames]`` levels in dB of its whole 25 ms frames (RMS, DC removed; a last,
+    partial frame is left out, since zero padding would read as a quiet frame), floored 120 dB under
+    the loudest; None for a clip shorter than a frame or all zeros."""
+    samples = np.asarray(wave, dtype=np.float64).ravel()
+    if samples.size < frame:
+        return None
+    whole = samples[: samples.size // frame * frame]
+    level = frame_rms(whole - whole.mean(), frame)  # [n_frames]
+    if level.max() <= 0:
+        return None
+    return 20.0 * np.log10(np.maximum(level, level.max() * 1e-6))
 
 
 def estimated_snr_db(wave: np.ndarray, frame: int = 400) -> float:
     """How far the loudest 25 ms frames of ``[S]`` stand above its quietest, in dB: the 95th minus
     the 1st percentile of frame levels (RMS, DC removed), a rough signal-to-noise ratio that needs no
     model. Studio speech lies far apart (RAVDESS 45-80 dB, TESS, cut tight, 28-55); white noise at
-    10 dB SNR fills the pauses (17-20). Whole frames only (a last, partial frame is left out).
-    ``inf`` for a clip shorter than a frame or all zeros."""
-    samples = np.asarray(wave, dtype=np.float64).ravel()
-    if samples.size < frame:
-        return math.inf
-    whole = samples[: samples.size // frame * frame]  # a zero-padded last frame would read as a quiet one
-    level = frame_rms(whole - whole.mean(), frame)  # [n_frames]
-    if level.max() <= 0:
-        return math.inf
-    db = 20.0 * np.log10(np.maximum(level, level.max() * 1e-6))
-    return float(np.percentile(db, 95) - np.percentile(db, 1))
+    10 dB SNR fills the pauses (17-20). Whole frames only. ``inf`` for a clip shorter than a frame or
+    all zeros."""
+    db = _frame_levels_db(wave, frame)
+    return math.inf if db is None else float(np.percentile(db, 95) - np.percentile(db, 1))
+
+
+def floor_spread_db(wave: np.ndarray, frame: int = 400) -> float:
+    """How evenly quiet the quietest 25 ms frames of ``[S]`` are, in dB: the 10th minus the 1st
+    percentile of frame levels. Steady background noise fills the pauses at one level (white, pink
+    and brown noise at 10-25 dB SNR on validation actors: 0.3-3.4 dB); speech cut tight to its words
+    has almost no pauses, so its quietest frames are word edges at many levels (5-16 dB), which
+    :func:`estimated_snr_db` alone takes for a noise floor. Whole frames only. ``inf`` for a clip
+    shorter than a frame or all zeros (no floor at all)."""
+    db = _frame_levels_db(wave, frame)
+    return math.inf if db is None else float(np.percentile(db, 10) - np.percentile(db, 1))
+
+
+def sounds_noisy(wave: np.ndarray, below_db: float, steady_below_db: float | None = None) -> bool:
+    """Whether ``wave`` sounds noisy: :func:`estimated_snr_db` under ``below_db`` and, with
+    ``steady_below_db``, a steady noise floor (:func:`floor_spread_db` under it)."""
+    if estimated_snr_db(wave) >= float(below_db):
+        return False
+    return steady_below_db is None or floor_spread_db(wave) < float(steady_below_db)
 
 
 def gated(wave: np.ndarray, spec: dict | None) -> bool:
     """Whether a model with input settings ``spec`` hears ``wave`` through :func:`denoise`: always
-    with ``denoise``, or, with ``denoise_below_db``, when :func:`estimated_snr_db` is under it (a
-    noisy clip: the gate takes the noise out; a clean one is left as it is, since gating reshapes
-    clean speech too)."""
+    with ``denoise``, or, with ``denoise_below_db``, when it sounds noisy (:func:`sounds_noisy`,
+    with the steady-floor test of ``steady_floor_below_db`` when set): the gate takes the noise out;
+    a clean clip is left as it is, since gating reshapes clean speech too."""
     spec = spec or {}
     below = spec.get("denoise_below_db")
-    return bool(spec.get("denoise")) or (below is not None and estimated_snr_db(wave) < float(below))
+    if spec.get("denoise"):
+        return True
+    return below is not None and sounds_noisy(wave, below, spec.get("steady_floor_below_db"))
 
 
 def noisy_files(
-    paths: Sequence, below_db: float, waves_of: Callable[[list], list[np.ndarray]], key: dict | None = None
+    paths: Sequence,
+    below_db: float,
+    waves_of: Callable[[list], list[np.ndarray]],
+    key: dict | None = None,
+    steady_below_db: float | None = None,
 ) -> list[bool]:
-    """Whether each file's clip sounds noisy: :func:`estimated_snr_db` under ``below_db``. The estimates
-    are kept in a feature cache (``key``: what else the clips depend on, a training copy's settings),
-    so a cached feature's file is not decoded again just to be sorted; ``waves_of(paths)`` decodes them."""
+    """Whether each file's clip sounds noisy (:func:`sounds_noisy`). The estimates are kept in
+    feature caches (``key``: what else the clips depend on, a training copy's settings), so a cached
+    feature's file is not decoded again just to be sorted; ``waves_of(paths)`` decodes them."""
     from emodemo.core.cache import FeatureCache
 
-    estimates = FeatureCache("snr-estimate-v1", {"sr": SAMPLE_RATE, "estimate": SNR_ESTIMATE, **(key or {})})
-    values = estimates.get_many(
-        list(paths),
-        lambda chunk: [torch.tensor(estimated_snr_db(w), dtype=torch.float64) for w in waves_of(chunk)],
-        batch=64,
-        progress=False,
-    )
-    return [float(v) < float(below_db) for v in values]
+    def cached(chosen: list, name: str, measure: dict, of: Callable[[np.ndarray], float]) -> list[float]:
+        values = FeatureCache(name, {"sr": SAMPLE_RATE, "estimate": measure, **(key or {})}).get_many(
+            chosen,
+            lambda chunk: [torch.tensor(of(w), dtype=torch.float64) for w in waves_of(chunk)],
+            batch=64,
+            progress=False,
+        )
+        return [float(v) for v in values]
+
+    paths = list(paths)
+    noisy = [v < float(below_db) for v in cached(paths, "snr-estimate-v1", SNR_ESTIMATE, estimated_snr_db)]
+    if steady_below_db is None or not any(noisy):
+        return noisy
+    candidates = [i for i, n in enumerate(noisy) if n]  # the steady-floor test only where the SNR one passed
+    spread = cached([paths[i] for i in candidates], "floor-spread-v1", FLOOR_SPREAD, floor_spread_db)
+    for i, value in zip(candidates, spread):
+        noisy[i] = value < float(steady_below_db)
+    return noisy
 
 
 def denoised_if(wave: np.ndarray, spec: dict | None) -> np.ndarray:

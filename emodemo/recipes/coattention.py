@@ -91,6 +91,8 @@ def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
         speech += (spec.get("speech_block"),)
     if spec.get("denoise_below_db") is not None:  # noisy clips heard with their noise gated out
         speech += (spec["denoise_below_db"],)
+        if spec.get("steady_floor_below_db") is not None:  # ... when their noise floor is steady
+            speech += (spec["steady_floor_below_db"],)
     return (
         speech if spec["mode"] != "text" else None,
         (spec["text_encoder"], top) if spec["mode"] != "speech" else None,
@@ -243,6 +245,7 @@ def train(
     normalise: bool = False,
     speech_block: int | None = None,
     denoise_below_db: float | None = None,
+    steady_floor_below_db: float | None = None,
 ) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
@@ -254,7 +257,8 @@ def train(
     (with the head alone): the speech states of that block (3 with ``speech_encoder=whisper-base``: the
     lower half, which carries to new voices), the encoder run no deeper. ``denoise_below_db``: a clip that
     sounds noisy (:func:`emodemo.inputs.normalise.estimated_snr_db` under it) has its stationary noise
-    gated out first, in training and in the app alike. On a text benchmark
+    gated out first, in training and in the app alike; with ``steady_floor_below_db``, only when its noise floor
+    is steady too (:func:`emodemo.inputs.normalise.floor_spread_db` under it). On a text benchmark
     (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
@@ -272,6 +276,8 @@ def train(
     }
     if denoise_below_db is not None:  # noisy clips heard with their noise gated out, in the app too
         spec["denoise_below_db"] = float(denoise_below_db)
+    if steady_floor_below_db is not None:
+        spec["steady_floor_below_db"] = float(steady_floor_below_db)
     if speech_block is not None:
         if top:
             raise ValueError("speech_block reads one block's states with the head alone: add --option stages=head")

@@ -81,9 +81,10 @@ def one_clip_states(
     normalised: bool = False,
     deepest: int | None = None,
     denoise_below_db: float | None = None,
+    steady_floor_below_db: float | None = None,
 ) -> torch.Tensor:
     """:func:`speech_states` of one user's clip (its noise gated out first when it sounds noisy, under
-    ``denoise_below_db``; then normalised if asked), ``[top + 1, T, D]``. The
+    ``denoise_below_db`` and ``steady_floor_below_db``; then normalised if asked), ``[top + 1, T, D]``. The
     encoder runs once per clip, input, encoder and depth whatever the layers asked for: every
     Whisper-based model of one analysis (co-attention, Self- and Cross-MHA) reads the same states.
     The last :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at worst two
@@ -91,11 +92,12 @@ def one_clip_states(
     import hashlib
 
     digest = hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest()
-    key = (digest, encoder, deepest, bool(normalised), denoise_below_db)
+    gate = {"denoise_below_db": denoise_below_db, "steady_floor_below_db": steady_floor_below_db}
+    key = (digest, encoder, deepest, bool(normalised), denoise_below_db, steady_floor_below_db)
     with _CLIP_LOCK:
         states = _CLIP_MEMO.get(key)
     if states is None:
-        heard = normalised_if(denoised_if(wave, {"denoise_below_db": denoise_below_db}), normalised)
+        heard = normalised_if(denoised_if(wave, gate), normalised)
         depth = speech_encoder(encoder).n_layers if deepest is None else deepest
         states = speech_states([heard], encoder, depth, deepest)[0]  # every layer it ran [depth + 1, T, D]
         with _CLIP_LOCK:
@@ -106,9 +108,9 @@ def one_clip_states(
 
 
 CLIPS_REMEMBERED = 4
-_CLIP_MEMO: OrderedDict[tuple[bytes, str, int | None, bool, float | None], torch.Tensor] = (
+_CLIP_MEMO: OrderedDict[tuple[bytes, str, int | None, bool, float | None, float | None], torch.Tensor] = (
     OrderedDict()
-)  # (wave digest, encoder, deepest block run, normalised, gate) -> every layer's states
+)  # (wave digest, encoder, deepest block run, normalised, gate's two thresholds) -> every layer's states
 _CLIP_LOCK = threading.Lock()
 
 
@@ -128,6 +130,7 @@ def speech_of_samples(
     normalised: bool = False,
     deepest: int | None = None,
     denoise_below_db: float | None = None,
+    steady_floor_below_db: float | None = None,
     progress: bool = True,
 ) -> list[torch.Tensor]:
     """:func:`speech_states` of the samples' audio files (first 30 s; with ``denoise_below_db``, the
@@ -141,7 +144,11 @@ def speech_of_samples(
         config["deepest"] = deepest
     paths = [s.audio for s in samples]
     decode = lambda chosen: [load_audio(path, max_seconds=MAX_SECONDS) for path in chosen]  # noqa: E731
-    noisy = noisy_files(paths, denoise_below_db, decode) if denoise_below_db is not None else [False] * len(paths)
+    noisy = (
+        noisy_files(paths, denoise_below_db, decode, steady_below_db=steady_floor_below_db)
+        if denoise_below_db is not None
+        else [False] * len(paths)
+    )
     out: list[torch.Tensor | None] = [None] * len(paths)
     for gated in (False, True):
         indices = [i for i, n in enumerate(noisy) if n == gated]
@@ -226,8 +233,8 @@ def state_clips(
     samples: Sequence[Sample], labels: Sequence[str], speech: tuple | None, text: tuple[str, int] | None
 ) -> StateClips:
     """A dataset of the samples' encoder states: ``speech`` is (encoder, top layers, normalised[,
-    deepest block[, denoise_below_db]]), ``text`` (encoder, top layers), either None for a modality the
-    model does not read."""
+    deepest block[, denoise_below_db[, steady_floor_below_db]]]), ``text`` (encoder, top layers), either
+    None for a modality the model does not read."""
     index = {name: i for i, name in enumerate(labels)}
     speech_part = speech_of_samples(samples, *speech) if speech else None
     text_part = [states for states, _ in text_states([s.text or "" for s in samples], *text)] if text else None

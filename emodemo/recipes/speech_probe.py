@@ -158,13 +158,14 @@ def _by_gate(
     below = spec.get("denoise_below_db")
     if below is None or spec.get("denoise"):
         return [(spec, indices)]
-    plain = {k: v for k, v in spec.items() if k != "denoise_below_db"}
+    plain = {k: v for k, v in spec.items() if k not in ("denoise_below_db", "steady_floor_below_db")}
     lookup = {samples[i].audio: samples[i] for i in indices}
     noisy = noisy_files(
         [samples[i].audio for i in indices],
         below,
         lambda paths: _clip_waves([lookup[p] for p in paths], copy, chain),
         _copy_key(copy, chain),
+        steady_below_db=spec.get("steady_floor_below_db"),
     )
     clean = [i for i, n in zip(indices, noisy) if not n]
     gated = [i for i, n in zip(indices, noisy) if n]
@@ -223,6 +224,7 @@ def train(
     augment_chain: str = "all",
     denoise: bool = False,
     denoise_below_db: float | None = None,
+    steady_floor_below_db: float | None = None,
 ) -> dict:
     """Cross-validate by speaker (optional), then train and save the final checkpoint. On RAVDESS,
     ``classes`` 8 keeps calm apart; 7 counts calm as neutral, as every other model here does.
@@ -241,7 +243,8 @@ def train(
     copies get additive noise alone (:func:`emodemo.inputs.augment.training_chain`). ``denoise``: each
     clip's stationary noise is gated out first (:func:`emodemo.inputs.normalise.denoise`, in the app too);
     ``denoise_below_db``: only a clip whose :func:`~emodemo.inputs.normalise.estimated_snr_db` is under
-    it (a noisy one) is, in training and in the app alike."""
+    it (a noisy one) is, in training and in the app alike; with ``steady_floor_below_db``, only when its noise
+    floor is steady too (:func:`~emodemo.inputs.normalise.floor_spread_db` under it)."""
     from emodemo import data
     from emodemo.training.experiment import standard_protocol
 
@@ -258,6 +261,7 @@ def train(
             **({"layers": list(kept)} if kept else {}),
             **({"denoise": True} if as_flag(denoise) else {}),
             **({"denoise_below_db": float(denoise_below_db)} if denoise_below_db is not None else {}),
+            **({"steady_floor_below_db": float(steady_floor_below_db)} if steady_floor_below_db is not None else {}),
         }
     )
     copies, as_ensemble, pair = int(augment), as_flag(ensemble), as_flag(augment_pair)
@@ -534,7 +538,13 @@ def data_card(dataset: str, split, spec: dict, copies: int, chain: str = "all") 
     steps = (
         ("stationary noise gated out (noisereduce) -> " if spec.get("denoise") else "")
         + (
-            f"stationary noise gated out (noisereduce) below {spec['denoise_below_db']:g} dB estimated SNR -> "
+            f"stationary noise gated out (noisereduce) below {spec['denoise_below_db']:g} dB estimated SNR"
+            + (
+                f" with a steady floor (under {spec['steady_floor_below_db']:g} dB)"
+                if spec.get("steady_floor_below_db") is not None
+                else ""
+            )
+            + " -> "
             if "denoise_below_db" in spec and not spec.get("denoise")
             else ""
         )

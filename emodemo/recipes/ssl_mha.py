@@ -78,7 +78,8 @@ LABELS = CANONICAL7
 
 
 def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
-    """(encoder, top layers, normalised input[, deepest block[, denoise_below_db]]) per modality the model reads: every
+    """(encoder, top layers, normalised input[, deepest block[, denoise_below_db[, steady_floor_below_db]]]) per
+    modality the model reads: every
     speech layer, or the range ``spec["layers"]`` (the encoder run no deeper than its last), and the
     last text layer; raw input for checkpoints saved before normalisation existed. (At least
     :data:`ALL_LAYERS`, so that Whisper's cached states are the ones coattention's "all" stage
@@ -92,6 +93,8 @@ def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
             speech = (name, max(ALL_LAYERS, speech_encoder(name).n_layers), normalised)
         if spec.get("denoise_below_db") is not None:  # noisy clips heard with their noise gated out
             speech = (*speech, *((None,) if len(speech) == 3 else ()), spec["denoise_below_db"])
+            if spec.get("steady_floor_below_db") is not None:  # ... when their noise floor is steady
+                speech = (*speech, spec["steady_floor_below_db"])
     return speech, ((spec["text_encoder"], 0) if spec["fusion"] != "speech" else None)
 
 
@@ -214,6 +217,7 @@ def train(
     layers: str = "all",
     fold_models: str | None = None,
     denoise_below_db: float | None = None,
+    steady_floor_below_db: float | None = None,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
@@ -224,7 +228,8 @@ def train(
     layers=0-3`` reads Whisper base's lower half, which the speech probe found to carry to new voices best).
     ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>`` (for the robustness set).
     ``denoise_below_db``: a clip that sounds noisy (:func:`emodemo.inputs.normalise.estimated_snr_db` under it)
-    has its stationary noise gated out first, in training and in the app alike."""
+    has its stationary noise gated out first, in training and in the app alike; with ``steady_floor_below_db``, only
+    when its noise floor is steady too (:func:`emodemo.inputs.normalise.floor_spread_db` under it)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     if cv and cv_from:
@@ -241,6 +246,8 @@ def train(
         spec["layers"] = kept
     if denoise_below_db is not None:
         spec["denoise_below_db"] = float(denoise_below_db)
+    if steady_floor_below_db is not None:
+        spec["steady_floor_below_db"] = float(steady_floor_below_db)
     if dataset in TEXT_BENCHMARKS:  # the word-piece branch alone on the corpus's official splits
         text_only(dataset, fusion == "text", "fusion=text")
         labels = DATASET_LABELS[dataset]

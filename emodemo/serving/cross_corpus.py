@@ -376,10 +376,17 @@ def run(
     return {"protocol": PROTOCOL, "robustness_folds": wanted, "models": scored}
 
 
-def merged(saved: dict, new: dict, served: Sequence[str]) -> dict:
+def merged(saved: dict, new: dict, served: Sequence[str], keep_robustness: bool = False) -> dict:
     """``saved`` with the models of ``new`` scored again (the rest kept, in ``served`` order; models
-    no longer served dropped); the robustness folds are those of every kept model."""
-    by_name = {m["model"]: m for m in saved["models"]} | {m["model"]: m for m in new["models"]}
+    no longer served dropped); the robustness folds are those of every kept model. ``keep_robustness``:
+    a model of ``new`` whose robustness set was not run keeps its saved robustness row (for a change
+    that leaves every robustness clip's input as it was; the caller checks that)."""
+    old = {m["model"]: m for m in saved["models"]}
+    fresh = {m["model"]: m for m in new["models"]}
+    for name, model in fresh.items():
+        if keep_robustness and model["robustness"].get("status") == NOT_RUN and name in old:
+            fresh[name] = {**model, "robustness": old[name]["robustness"]}
+    by_name = old | fresh
     models = [by_name[name] for name in served if name in by_name]
     folds = sorted({f for m in models for f in m["robustness"].get("folds", [])})
     return {"protocol": new["protocol"], "robustness_folds": folds, "models": models}

@@ -55,14 +55,15 @@ def refusal(wave: np.ndarray) -> str | None:
 
 def noise_gate_notes(wave: np.ndarray, models: Sequence[LoadedModel]) -> list[str]:
     """A note naming the models that hear ``wave`` with its stationary noise gated out because it
-    sounds noisy to them (input setting ``denoise_below_db``: :func:`emodemo.inputs.normalise.gated`)."""
-    from emodemo.inputs.normalise import estimated_snr_db
+    sounds noisy to them (input settings ``denoise_below_db``, ``steady_floor_below_db``:
+    :func:`emodemo.inputs.normalise.gated`)."""
+    from emodemo.inputs.normalise import estimated_snr_db, gated
 
-    below = {m.name: (m.meta.get("input_spec") or {}).get("denoise_below_db") for m in models}
-    if all(b is None for b in below.values()):
+    specs = {m.name: m.meta.get("input_spec") or {} for m in models}
+    if all(spec.get("denoise_below_db") is None for spec in specs.values()):
         return []
     snr = estimated_snr_db(wave)
-    gating = [name for name, b in below.items() if b is not None and snr < float(b)]
+    gating = [name for name, spec in specs.items() if spec.get("denoise_below_db") is not None and gated(wave, spec)]
     if not gating:
         return []
     return [
