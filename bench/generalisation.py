@@ -128,6 +128,8 @@ def main() -> None:
         "coattention=runs/coattention/fusion_mixed_top2/folds: too large to commit), for its robustness set",
     )
     args = parser.parse_args()
+    if args.keep_robustness and not (args.skip_robustness and args.models):
+        parser.error("--keep-robustness is for models scored again with --models and --skip-robustness")
     from emodemo.serving import cross_corpus
 
     if args.render_only:

@@ -95,6 +95,8 @@ def floor_test(waves: list[np.ndarray], below_db: float) -> dict:
     for name, heard_as in conditions.items():
         heard = [heard_as(w) for w in waves]
         spread = np.array([floor_spread_db(h) for h in heard if estimated_snr_db(h) < below_db])
+        if spread.size == 0:  # the estimate gates none of them: nothing to tell apart
+            continue
         rows.append(
             {
                 "condition": name,
@@ -102,9 +104,13 @@ def floor_test(waves: list[np.ndarray], below_db: float) -> dict:
                 **{f"spread p{q}": round(float(np.percentile(spread, q)), 2) for q in (5, 50, 95)},
             }
         )
-    noise_top = max(r["spread p95"] for r in rows if r["condition"] in STEADY_NOISES)
-    speech_bottom = rows[-1]["spread p5"]
-    chosen = float(round((noise_top + speech_bottom) / 2)) if speech_bottom > noise_top else None
+    noise_top = max((r["spread p95"] for r in rows if r["condition"] in STEADY_NOISES), default=None)
+    speech_bottom = next((r["spread p5"] for r in rows if r["condition"] == "clean, cut tight"), None)
+    if noise_top is None or speech_bottom is None or speech_bottom <= noise_top:
+        return {"rows": rows, "steady_below_db": None}
+    middle = (noise_top + speech_bottom) / 2
+    whole = float(round(middle))  # a whole dB when that stays inside the gap, else the middle to 0.1 dB
+    chosen = whole if noise_top < whole <= speech_bottom else round(middle, 1)
     return {"rows": rows, "steady_below_db": chosen}
 
 
@@ -181,7 +187,7 @@ def main() -> None:
             }
         )
     chosen = threshold(rows)
-    result = {"rows": rows, "threshold_db": chosen}
+    result = {"rows": rows, "threshold_db": chosen, "tess_choose_gated": 0, "tess_choose_clips": 0}
     if chosen is not None:
         result.update(floor_and_tess(args.root, args.tess, chosen))
     report(result)
@@ -198,7 +204,7 @@ def floor_and_tess(root: Path, tess_root: Path, below_db: float) -> dict:
     spreads = np.array([floor_spread_db(w) for w in tess])
     steady = floor["steady_below_db"]
     return {
-        "protocol": "\n\n".join(__doc__.split("\n\n")[1:4]),
+        "protocol": "\n\n".join(__doc__.split("\n\n")[1:5]),
         "floor_rows": floor["rows"],
         "steady_below_db": steady,
         "tess_choose_gated": int((estimates < below_db).sum()),

@@ -201,6 +201,16 @@ def test_a_noisy_clip_is_heard_denoised_in_training_and_serving_alike(ravdess_cl
     monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path / "fresh"))  # computed again, not read back
     always = speech_probe.stats_of_samples([noisy], {**spec, "denoise": True}, progress=False)[0]
     assert torch.allclose(always, trained[1], atol=1e-4)
+    # with the steady-floor test, a quiet take cut tight (under 30 dB, no steady floor) is heard plain
+    quiet = next(s for s in load("tess", shared_dataset("tess")) if s.audio.name == "OAF_hit_neutral.flac")
+    steady = speech_probe.input_spec({"normalise": True, "denoise_below_db": 30.0, "steady_floor_below_db": 5.0})
+    trained = speech_probe.stats_of_samples([quiet, noisy], steady, progress=False)  # [2, L, 2D]
+    for sample, heard in ((quiet, trained[0]), (noisy, trained[1])):
+        served = speech_probe.clip_inputs(load_audio(sample.audio), spec=steady)["stats"][0]
+        assert torch.allclose(served, heard, atol=1e-4)
+    denoised, plain = speech_probe.feature_cache({**steady, "denoise": True}), speech_probe.feature_cache(steady)
+    assert plain.get(quiet.audio) is not None and denoised.get(quiet.audio) is None
+    assert denoised.get(noisy.audio) is not None
 
 
 def test_the_feature_cache_key_holds_every_input_setting():

@@ -55,6 +55,7 @@ def test_the_served_probe_is_its_folds_averaged_and_knows_when_it_is_unsure():
         "normalise": True,
         "layers": [0, 1, 2, 3],
         "denoise_below_db": 30.0,  # noisy clips heard through the noise gate (bench/noise_gate.py)
+        "steady_floor_below_db": 5.0,  # ... when their noise floor is steady (bench/noise_gate.py --floor-only)
     }
     folds = sorted((CHECKPOINTS / "speech_probe" / "folds").glob("fold*/config.json"))
     members = [read_checkpoint_config(f.parent) for f in folds]

@@ -69,16 +69,18 @@ def set_noise_gate(
     samples = [s for s in data.load(dataset, root) if s.speaker in speakers and s.audio is not None]
     if not samples:
         raise ValueError(f"{root} holds none of {folder}'s training speakers")
+    # adding the steady test to a gate it trained with: no clip may have been gated in training either,
+    # or the narrower gate would hear such a clip plain where training heard it denoised
     noisy = noisy_files(
         [s.audio for s in samples],
         below_db,
         lambda paths: [load_audio(p, max_seconds=MAX_SECONDS) for p in paths],
-        steady_below_db=steady_below_db,
+        steady_below_db=None if adds_steady else steady_below_db,
     )
     if any(noisy):
         raise ValueError(
-            f"{sum(noisy)} of {folder}'s {len(samples)} training and validation clips estimate under {below_db:g} dB: "
-            f"the gate would change what it trained on; train it again with --option {SETTING}={below_db:g}"
+            f"{sum(noisy)} of {folder}'s {len(samples)} training and validation clips would be gated (estimated SNR "
+            f"under {below_db:g} dB): the setting would change what it trained on; train it again with the setting"
         )
     if not adds_steady:
         set_input_setting(
