@@ -1,0 +1,76 @@
+"""How far to trust a served voice model on new voices: its calibration on TESS (issue 20).
+
+The app shows a calibrated confidence and says "unsure" below a line chosen on validation actors.
+This scores that confidence on a corpus no model trained or fitted on: for each served model asked
+for, on each TESS half (choose: words 1-25, report: words 26-50, 350 clips each; the report half
+scored once per final choice), read as the harness reads it (``emodemo.serving.evaluation``; words from
+Whisper's transcript), with the checkpoint's temperature applied as the app applies it: accuracy, mean
+confidence, top-label expected calibration error (15 equal-width bins) and the reliability bins.
+
+    python bench/tess_calibration.py --tess ../shared/datasets/tess [--models speech_probe,ssl_mha]
+
+Writes ``bench/results/tess_calibration.json``. For models trained with a softmax (the speech
+probe, Self- and Cross-MHA); a model whose outputs are per-label sigmoids has no top-label
+probability to score this way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+from timing import save_and_print  # noqa: E402
+
+from emodemo import data  # noqa: E402
+from emodemo.serving import evaluation, load_models, temperature  # noqa: E402
+from emodemo.training import calibration, predict  # noqa: E402
+
+OUT = REPO / "bench" / "results" / "tess_calibration"
+HALVES = ("choose", "report")
+
+
+def calibrated_answers(name: str, samples: list) -> tuple[np.ndarray, np.ndarray]:
+    """``(probabilities [N, C] at the checkpoint's temperature, true class ids [N])`` of served model
+    ``name`` on ``samples``."""
+    loaded = load_models([name])[0]
+    usable, *_ = evaluation.readable(loaded, samples, "tess", transcribe=True)  # words as the app hears them
+    probs, targets = predict(
+        loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
+    )
+    log_p = np.log(np.clip(probs, 1e-12, 1.0))  # softmax(log p / T) = softmax(logits / T)
+    return calibration.softmax(log_p, temperature(loaded.meta)), np.asarray(targets)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--tess", type=Path, default=REPO.parent / "shared" / "datasets" / "tess")
+    parser.add_argument("--models", default="speech_probe", help="comma-separated served models")
+    args = parser.parse_args()
+    tess = data.load("tess", args.tess)
+    rows, bins_of = [], {}
+    for name in args.models.split(","):
+        for half in HALVES:
+            probs, targets = calibrated_answers(name, [s for s in tess if s.split == half])
+            bins = calibration.reliability(probs, targets)
+            bins_of[f"{name} / {half}"] = {k: np.nan_to_num(v, nan=-1.0).round(4).tolist() for k, v in bins.items()}
+            rows.append(
+                {
+                    "model / half": f"{name} / {half}",
+                    "clips": len(targets),
+                    "accuracy": round(float((probs.argmax(1) == targets).mean()), 3),
+                    "mean confidence": round(float(probs.max(1).mean()), 3),
+                    "ECE": round(calibration.expected_calibration_error(probs, targets), 3),
+                }
+            )
+    result = {"protocol": __doc__.split("\n\n")[1], "rows": rows, "reliability": bins_of}  # bins: empty = -1
+    save_and_print(result, OUT, label="model / half")
+
+
+if __name__ == "__main__":
+    main()
