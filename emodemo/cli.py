@@ -5,7 +5,7 @@ python -m emodemo train speech_probe --dataset ravdess --root PATH [--cv] [--out
 python -m emodemo evaluate speech_probe --dataset ravdess --root PATH [--split unseen] --json
 python -m emodemo evaluate speech_probe --dataset tess --root PATH --split choose   # or report
 python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root PATH --split dev
-python -m emodemo calibrate mesm --root PATH   # temperature + "unsure" line on its validation speakers
+python -m emodemo calibrate mesm --root PATH [--perturbed]   # temperature + "unsure" line on its validation speakers
 python -m emodemo gate ssl_mha --below 30 --root PATH   # noise gate for noisy clips, if no training clip is one
 python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
 python -m emodemo reproduce mesm [--variant V] [--quick] [--list]   # a model's measured runs (configs/reproduce/)
@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("model", help="a model name (its folder under checkpoints/) or a checkpoint folder")
     k.add_argument("--dataset", default="ravdess")
     k.add_argument("--root", required=True, type=Path)
+    k.add_argument(
+        "--perturbed",
+        action="store_true",
+        help="fit the temperature on those clips through the robustness set's conditions too (level, noise, "
+        "babble, telephone): tempered for what is new, the 'unsure' line still on the clean clips",
+    )
 
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
@@ -249,7 +255,10 @@ def _evaluate(args) -> int:
 def _calibrate(args) -> int:
     from emodemo.serving.evaluation import calibrate_checkpoint
 
-    cal = calibrate_checkpoint(args.model, args.dataset, args.root)
+    perturbed = None
+    if args.perturbed:
+        from emodemo.serving.cross_corpus import perturbed_answers as perturbed
+    cal = calibrate_checkpoint(args.model, args.dataset, args.root, perturbed)
     print(
         f"{args.model}: temperature {cal['temperature']:.3f} on {', '.join(cal['fitted_on'])}; ECE "
         f"{cal['ece_before']:.3f} -> {cal['ece_after']:.3f}; unsure below {cal['unsure']['threshold']:.3f} "

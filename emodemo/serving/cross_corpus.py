@@ -261,6 +261,28 @@ def refused_by_app(path: Path) -> bool:
     return refusal(load_audio(path)) is not None
 
 
+def perturbed_answers(loaded: LoadedModel, samples: list, dataset: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """``(probs [M, C], targets [M], what they are)``: the checkpoint's answers to ``samples`` (its
+    validation speakers' clips) through every condition of the robustness set but the clean one
+    (:func:`robustness_set`: level -20 / +20 dB, white noise, babble of
+    the other speakers, telephone band), read as the app reads them; clips the app refuses left out."""
+    from types import SimpleNamespace
+
+    from emodemo.serving.evaluation import readable
+    from emodemo.training.engine import predict
+
+    speakers = sorted({s.speaker for s in samples})
+    fold = SimpleNamespace(name="validation-" + "-".join(speakers), test=speakers)
+    changed = robustness_set(samples, fold, robustness_folder())
+    heard = [s for name, part in changed.items() if name != "clean" for s in part if not refused_by_app(s.audio)]
+    usable, *_ = readable(loaded, heard, dataset, transcribe=True)
+    probs, targets = predict(
+        loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
+    )
+    about = ", ".join(name for name in changed if name != "clean")
+    return probs, targets, f"the same clips changed ({about}; {len(usable)} clips)"
+
+
 def robustness(
     name: str,
     loaded: LoadedModel,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -172,13 +173,17 @@ def readable(
     return usable, len(samples) - len(usable), relabelled, transcribed
 
 
-def calibrate_checkpoint(model: str | Path, dataset: str, root: str | Path) -> dict[str, Any]:
+def calibrate_checkpoint(
+    model: str | Path, dataset: str, root: str | Path, perturbed: Callable[..., tuple] | None = None
+) -> dict[str, Any]:
     """Fit a checkpoint's temperature and "unsure" line (:func:`emodemo.training.calibration.calibrated_on`)
     on its validation speakers' clips of ``dataset``, read as the app reads them (each clip with its
     own Whisper words), or, for a words model trained on a text benchmark, on that benchmark's
     validation part (MELD: the held-out train dialogues); then write them into the checkpoint
     (config and card). For checkpoints saved before their recipe calibrated the final model;
-    returns the calibration."""
+    returns the calibration. ``perturbed(loaded, samples, dataset)`` (clips): the checkpoint's answers
+    to those clips changed (:func:`emodemo.serving.cross_corpus.perturbed_answers`), which the
+    temperature is fitted on too."""
     from emodemo import data
     from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
     from emodemo.serving.pipeline import CHECKPOINTS
@@ -209,8 +214,10 @@ def calibrate_checkpoint(model: str | Path, dataset: str, root: str | Path) -> d
     probs, targets = predict(
         loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
     )
+    if perturbed and (dataset in TEXT_BENCHMARKS or dataset == "fer2013"):
+        raise ValueError(f"perturbed copies are of audio clips; {dataset} has none")
     calibration = dict(
-        calibrated_on(probs, targets, speakers),
+        calibrated_on(probs, targets, speakers, perturbed(loaded, samples, dataset) if perturbed else None),
         pairs="the lines"
         if dataset in TEXT_BENCHMARKS
         else "the face images"

@@ -103,19 +103,40 @@ def unsure_threshold(probs: np.ndarray, targets: np.ndarray, target: float = 0.8
     }
 
 
-def calibrated_on(probs: np.ndarray, targets: np.ndarray, speakers) -> dict:
+def calibrated_on(
+    probs: np.ndarray,
+    targets: np.ndarray,
+    speakers,
+    perturbed: tuple[np.ndarray, np.ndarray, str] | None = None,
+) -> dict:
     """The temperature (:func:`fit_temperature`) and "unsure" threshold (:func:`unsure_threshold`,
     right >= 80 % of the answered clips) fitted on held-out speakers' answers ``probs [N, C]`` to
     ``targets [N]``, with ECE before and after: ``{"temperature", "fitted_on", "unsure",
     "ece_before", "ece_after"}``, what :func:`emodemo.training.checkpoint.save_checkpoint` keeps as
-    ``calibration``."""
+    ``calibration``.
+
+    ``perturbed``: ``(probs [M, C], targets [M], what they are)``, the same speakers' clips changed
+    the way new recordings differ (level, noise, telephone line): the temperature is fitted on both,
+    so that a model sure of itself on its own corpus's clean takes is tempered where it meets
+    something new; the "unsure" line and ``ece_before`` / ``ece_after`` stay on the clean clips, and
+    ``perturbed`` (what), ``ece_perturbed_before`` / ``ece_perturbed_after`` are added."""
     logits = np.log(np.clip(probs, 1e-12, None))  # log-softmax: the logits up to a shift per clip
-    temperature = fit_temperature(logits, targets)
+    fit_logits, fit_targets = logits, np.asarray(targets)
+    if perturbed is not None:
+        more = np.log(np.clip(perturbed[0], 1e-12, None))  # [M, C]
+        fit_logits = np.concatenate([logits, more])  # [N + M, C]
+        fit_targets = np.concatenate([fit_targets, np.asarray(perturbed[1])])
+    temperature = fit_temperature(fit_logits, fit_targets)
     calibrated = softmax(logits, temperature)
-    return {
+    out = {
         "temperature": temperature,
         "fitted_on": list(speakers),
         "unsure": unsure_threshold(calibrated, targets),
         "ece_before": expected_calibration_error(probs, targets),
         "ece_after": expected_calibration_error(calibrated, targets),
     }
+    if perturbed is not None:
+        out["perturbed"] = perturbed[2]
+        out["ece_perturbed_before"] = expected_calibration_error(perturbed[0], perturbed[1])
+        out["ece_perturbed_after"] = expected_calibration_error(softmax(more, temperature), perturbed[1])
+    return out

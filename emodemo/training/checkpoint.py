@@ -333,10 +333,18 @@ def model_card(meta: Mapping[str, Any]) -> str:
             f"- temperature {cal['temperature']:.3f}, fitted on held-out data: {', '.join(cal.get('fitted_on', []))} "
             "(the app divides the logits by it)",
         ]
+        if cal.get("perturbed"):
+            lines.append(f"- the temperature was fitted on those clips and on {cal['perturbed']} too")
         if "ece_before" in cal:
             lines.append(
                 f"- expected calibration error (top label, 15 bins) on that data: {cal['ece_before']:.3f} "
                 f"before, {cal['ece_after']:.3f} after"
+                + (
+                    f"; on the changed clips {cal['ece_perturbed_before']:.3f} before, "
+                    f"{cal['ece_perturbed_after']:.3f} after"
+                    if cal.get("perturbed")
+                    else ""
+                )
             )
         if unsure:
             lines.append(
