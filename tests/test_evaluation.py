@@ -113,3 +113,16 @@ def test_cli_scores_a_voice_model_on_a_tess_half(tmp_path):
     assert set(report["by_gender"]) == {"female"} and report["classes"].startswith("7")
     text = _run("speech_probe", "--dataset", "tess", "--root", str(root), "--split", "choose")
     assert "collapse" in text.stdout and "female: UA" in text.stdout
+
+
+def test_two_clips_under_one_id_are_refused_before_their_words_are_paired(ravdess_root):
+    """Transcripts are keyed by sample id: a clip and its perturbed copy under the same id would get
+    one clip's words and audio for both, so pairing refuses them."""
+    from dataclasses import replace
+
+    from emodemo.serving.evaluation import with_transcripts
+
+    clip = next(s for s in load("ravdess", ravdess_root, actors=[1]))
+    copy = replace(clip, audio=Path("elsewhere") / clip.audio.name)
+    with pytest.raises(ValueError, match="share the id"):
+        with_transcripts([clip, copy])

@@ -274,13 +274,18 @@ def perturbed_answers(loaded: LoadedModel, samples: list, dataset: str) -> tuple
     speakers = sorted({s.speaker for s in samples})
     fold = SimpleNamespace(name="validation-" + "-".join(speakers), test=speakers)
     changed = robustness_set(samples, fold, robustness_folder())
-    heard = [s for name, part in changed.items() if name != "clean" for s in part if not refused_by_app(s.audio)]
-    usable, *_ = readable(loaded, heard, dataset, transcribe=True)
-    probs, targets = predict(
-        loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
-    )
-    about = ", ".join(name for name in changed if name != "clean")
-    return probs, targets, f"the same clips changed ({about}; {len(usable)} clips)"
+    changed.pop("clean")
+    probs, targets = [], []
+    for part in changed.values():  # one condition at a time: its clips keep their clean takes' ids
+        heard = [s for s in part if not refused_by_app(s.audio)]
+        usable, *_ = readable(loaded, heard, dataset, transcribe=True)
+        answered, true = predict(
+            loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
+        )
+        probs.append(answered)  # [n, C]
+        targets.append(true)
+    n = sum(len(t) for t in targets)
+    return np.concatenate(probs), np.concatenate(targets), f"the same clips changed ({', '.join(changed)}; {n} clips)"
 
 
 def robustness(

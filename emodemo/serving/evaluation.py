@@ -267,6 +267,10 @@ def with_transcripts(samples: list) -> list:
     from emodemo.speech.transcripts import transcribe_samples
 
     heard = [s for s in samples if s.audio is not None]
+    audio_of = {}
+    for s in heard:  # transcripts are keyed by id: one id, one clip
+        if audio_of.setdefault(s.id, s.audio) != s.audio:
+            raise ValueError(f"two clips share the id {s.id!r} ({audio_of[s.id]}, {s.audio}): give them their own ids")
     paired = dict(zip((s.id for s in heard), real_pairs(heard, transcribe_samples(heard))))
     return [paired.get(s.id, s) for s in samples]
 
