@@ -9,14 +9,15 @@ confidence, top-label expected calibration error (15 equal-width bins) and the r
 
     python bench/tess_calibration.py --tess ../shared/datasets/tess [--models speech_probe,ssl_mha]
 
-Writes ``bench/results/tess_calibration.json``. For models trained with a softmax (the speech
-probe, Self- and Cross-MHA); a model whose outputs are per-label sigmoids has no top-label
-probability to score this way.
+Writes ``bench/results/tess_calibration.json`` (the saved rows of models not asked for are kept).
+Every model is scored on what the app shows, the softmax of its logits over its temperature, also
+for those trained with per-class sigmoids (co-attention, MESM).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -68,7 +69,10 @@ def main() -> None:
                     "ECE": round(calibration.expected_calibration_error(probs, targets), 3),
                 }
             )
-    result = {"protocol": __doc__.split("\n\n")[1], "rows": rows, "reliability": bins_of}  # bins: empty = -1
+    saved = json.loads(OUT.with_suffix(".json").read_text()) if OUT.with_suffix(".json").exists() else {}
+    kept = [r for r in saved.get("rows", []) if r["model / half"] not in bins_of]  # models not scored again
+    bins_of = {**{r["model / half"]: saved["reliability"][r["model / half"]] for r in kept}, **bins_of}
+    result = {"protocol": __doc__.split("\n\n")[1], "rows": kept + rows, "reliability": bins_of}  # empty bins: -1
     save_and_print(result, OUT, label="model / half")
 
 
