@@ -413,10 +413,17 @@ def copy_checkpoint(source: str, target: str) -> None:
         shutil.copy2(Path(source) / name, Path(target) / name)
 
 
-def calibrate(checkpoint: str, dataset: str, root: str, python: str = sys.executable) -> None:
+def calibrate(
+    checkpoint: str, dataset: str, root: str, perturbed: bool = False, quick: bool = False, python: str = sys.executable
+) -> None:
     """Fit a checkpoint's temperature and "unsure" line on its validation part (``python -m emodemo
-    calibrate``, for a recipe whose final model is not calibrated as it is saved)."""
-    _call([python, "-m", "emodemo", "calibrate", checkpoint, "--dataset", dataset, "--root", root])
+    calibrate``, for a recipe whose final model is not calibrated as it is saved; ``perturbed``: the
+    temperature on its validation clips changed by the robustness set's conditions too, except in a
+    ``quick`` smoke run, which would transcribe some 600 changed clips)."""
+    _call(
+        [python, "-m", "emodemo", "calibrate", checkpoint, "--dataset", dataset, "--root", root]
+        + (["--perturbed"] if perturbed and not quick else [])
+    )
 
 
 def warm_caches(
