@@ -174,6 +174,19 @@ def test_serving_features_equal_training_features(ravdess_clip, spec, tmp_path, 
     assert torch.allclose(served, computed, atol=1e-4) and torch.equal(computed, cached[: len(served)])
 
 
+def _trained_as_served(samples: list, spec: dict) -> torch.Tensor:
+    """The probe's features of ``samples`` as training reads them ``[N, L, 2D]``, checked equal to what
+    the app computes from each clip's audio."""
+    from emodemo.inputs.audio import load_audio
+    from emodemo.recipes import speech_probe
+
+    trained = speech_probe.stats_of_samples(samples, spec, progress=False)  # [N, L, 2D]
+    for sample, heard in zip(samples, trained):
+        served = speech_probe.clip_inputs(load_audio(sample.audio), spec=spec)["stats"][0]
+        assert torch.allclose(served, heard, atol=1e-4)
+    return trained
+
+
 def test_a_noisy_clip_is_heard_denoised_in_training_and_serving_alike(ravdess_clip, tmp_path, monkeypatch):
     """With ``denoise_below_db`` the gate picks clips by their estimated SNR: a take in white noise is
     denoised, through the cache of denoised features, both when training reads it and when the app
@@ -191,10 +204,7 @@ def test_a_noisy_clip_is_heard_denoised_in_training_and_serving_alike(ravdess_cl
     sf.write(tmp_path / "noisy.wav", (wave + noise).astype(np.float32), 16000)
     noisy = dataclasses.replace(clean, id="noisy", audio=tmp_path / "noisy.wav")
     spec = speech_probe.input_spec({"normalise": True, "denoise_below_db": 25.0})
-    trained = speech_probe.stats_of_samples([clean, noisy], spec, progress=False)  # [2, L, 2D]
-    for sample, heard in ((clean, trained[0]), (noisy, trained[1])):
-        served = speech_probe.clip_inputs(load_audio(sample.audio), spec=spec)["stats"][0]
-        assert torch.allclose(served, heard, atol=1e-4)
+    trained = _trained_as_served([clean, noisy], spec)
     denoised, plain = speech_probe.feature_cache({**spec, "denoise": True}), speech_probe.feature_cache(spec)
     assert denoised.get(noisy.audio) is not None and plain.get(noisy.audio) is None
     assert plain.get(clean.audio) is not None and denoised.get(clean.audio) is None
@@ -204,10 +214,7 @@ def test_a_noisy_clip_is_heard_denoised_in_training_and_serving_alike(ravdess_cl
     # with the steady-floor test, a quiet take cut tight (under 30 dB, no steady floor) is heard plain
     quiet = next(s for s in load("tess", shared_dataset("tess")) if s.audio.name == "OAF_hit_neutral.flac")
     steady = speech_probe.input_spec({"normalise": True, "denoise_below_db": 30.0, "steady_floor_below_db": 5.0})
-    trained = speech_probe.stats_of_samples([quiet, noisy], steady, progress=False)  # [2, L, 2D]
-    for sample, heard in ((quiet, trained[0]), (noisy, trained[1])):
-        served = speech_probe.clip_inputs(load_audio(sample.audio), spec=steady)["stats"][0]
-        assert torch.allclose(served, heard, atol=1e-4)
+    _trained_as_served([quiet, noisy], steady)
     denoised, plain = speech_probe.feature_cache({**steady, "denoise": True}), speech_probe.feature_cache(steady)
     assert plain.get(quiet.audio) is not None and denoised.get(quiet.audio) is None
     assert denoised.get(noisy.audio) is not None
