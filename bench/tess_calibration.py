@@ -36,16 +36,17 @@ OUT = REPO / "bench" / "results" / "tess_calibration"
 HALVES = ("choose", "report")
 
 
-def calibrated_answers(name: str, samples: list) -> tuple[np.ndarray, np.ndarray]:
-    """``(probabilities [N, C] at the checkpoint's temperature, true class ids [N])`` of served model
-    ``name`` on ``samples``."""
+def calibrated_answers(name: str, samples: list) -> tuple[np.ndarray, np.ndarray, float]:
+    """``(probabilities [N, C] at the checkpoint's temperature, true class ids [N], that temperature)``
+    of served model ``name`` on ``samples``."""
     loaded = load_models([name])[0]
     usable, *_ = evaluation.readable(loaded, samples, "tess", transcribe=True)  # words as the app hears them
     probs, targets = predict(
         loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
     )
     log_p = np.log(np.clip(probs, 1e-12, 1.0))  # softmax(log p / T) = softmax(logits / T)
-    return calibration.softmax(log_p, temperature(loaded.meta)), np.asarray(targets)
+    t = temperature(loaded.meta)
+    return calibration.softmax(log_p, t), np.asarray(targets), t
 
 
 def main() -> None:
@@ -57,13 +58,14 @@ def main() -> None:
     rows, bins_of = [], {}
     for name in args.models.split(","):
         for half in HALVES:
-            probs, targets = calibrated_answers(name, [s for s in tess if s.split == half])
+            probs, targets, t = calibrated_answers(name, [s for s in tess if s.split == half])
             bins = calibration.reliability(probs, targets)
             bins_of[f"{name} / {half}"] = {k: np.nan_to_num(v, nan=-1.0).round(4).tolist() for k, v in bins.items()}
             rows.append(
                 {
                     "model / half": f"{name} / {half}",
                     "clips": len(targets),
+                    "temperature": round(t, 3),  # what the row was scored at (a recalibrated model: run it again)
                     "accuracy": round(float((probs.argmax(1) == targets).mean()), 3),
                     "mean confidence": round(float(probs.max(1).mean()), 3),
                     "ECE": round(calibration.expected_calibration_error(probs, targets), 3),

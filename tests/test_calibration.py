@@ -55,11 +55,14 @@ def test_changed_clips_temper_the_temperature_and_leave_the_unsure_line_on_the_c
     shifted = calibration.softmax(shifted_logits, 2.0)  # twice too sharp on what is new
     alone = calibration.calibrated_on(clean, targets, ["a"])
     both = calibration.calibrated_on(clean, targets, ["a"], (shifted, shifted_targets, "changed"))
-    assert alone["temperature"] == pytest.approx(1.0, abs=0.15) and both["temperature"] > 1.2
+    changed_alone = calibration.fit_temperature(np.log(shifted), shifted_targets)
+    assert alone["temperature"] == pytest.approx(1.0, abs=0.15)
+    assert 1.2 < both["temperature"] < changed_alone - 0.2  # between the clean clips' and the changed ones' own
     assert both["ece_perturbed_after"] < both["ece_perturbed_before"] and both["perturbed"] == "changed"
     assert both["ece_before"] == alone["ece_before"] and "perturbed" not in alone
     at_t = calibration.softmax(np.log(clean), both["temperature"])
     assert both["unsure"] == calibration.unsure_threshold(at_t, targets)
+    assert both["ece_after"] == calibration.expected_calibration_error(at_t, targets)
 
 
 def test_bad_shapes_are_refused():
@@ -185,3 +188,36 @@ def test_calibrate_with_changed_clips_fits_on_the_validation_actors_heard_throug
     assert 0 <= cal["ece_perturbed_after"] <= 1 and 0 < cal["temperature"]
     assert len(list(cache.glob("robustness/*/validation-*/*/*.flac"))) == 5 * 120
     assert "on the changed clips" in (folder / "MODEL_CARD.md").read_text()
+
+
+def test_the_changed_clips_are_read_one_condition_at_a_time_each_from_its_own_files(
+    tmp_path, ravdess_root, monkeypatch
+):
+    """perturbed_answers hands the model each condition's copies apart (they keep their clean takes'
+    ids, under which transcripts are paired), each copy from its own condition's file: 5 conditions,
+    none of them clean."""
+    from types import SimpleNamespace
+
+    import emodemo.serving.evaluation as evaluation
+    import emodemo.training.engine as engine
+    from emodemo.data import load
+    from emodemo.serving import cross_corpus
+
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path / "cache"))
+    samples = [s for actor in (16, 19) for s in load("ravdess", ravdess_root, actors=[actor])[:3]]
+    read = []
+    monkeypatch.setattr(
+        evaluation, "readable", lambda loaded, part, dataset, transcribe: (read.append(part) or part, 0, 0, True)
+    )
+    monkeypatch.setattr(
+        engine, "predict", lambda model, part: (np.full((len(part), 7), 1 / 7), np.zeros(len(part), int))
+    )
+    recipe = SimpleNamespace(make_dataset=lambda part, labels, spec: part)
+    loaded = SimpleNamespace(model=None, labels=list(range(7)), meta={}, recipe=recipe)
+    probs, targets, about = cross_corpus.perturbed_answers(loaded, samples, "ravdess")
+    folders = [{s.audio.parent.name for s in part} for part in read]
+    assert len(read) == 5 and all(len(f) == 1 for f in folders) and len(set.union(*folders)) == 5
+    n = sum(len(part) for part in read)
+    assert all(len({s.id for s in part}) == len(part) for part in read) and probs.shape == (n, 7) and n > 25
+    assert all(s.audio.parent.parent.name == "validation-Actor_16-Actor_19" for part in read for s in part)
+    assert "clean" not in about and f"{n} clips" in about

@@ -191,6 +191,8 @@ def calibrate_checkpoint(
     from emodemo.training.checkpoint import set_calibration
     from emodemo.training.engine import predict
 
+    if perturbed and (dataset in TEXT_BENCHMARKS or dataset == "fer2013"):
+        raise ValueError(f"perturbed copies are of audio clips; {dataset} has none")
     folder = Path(model) if Path(model).is_dir() else CHECKPOINTS / str(model)
     loaded = load_models([str(folder)])[0]
     card = loaded.meta.get("data_card", {})
@@ -214,17 +216,18 @@ def calibrate_checkpoint(
     probs, targets = predict(
         loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
     )
-    if perturbed and (dataset in TEXT_BENCHMARKS or dataset == "fer2013"):
-        raise ValueError(f"perturbed copies are of audio clips; {dataset} has none")
-    calibration = dict(
-        calibrated_on(probs, targets, speakers, perturbed(loaded, samples, dataset) if perturbed else None),
-        pairs="the lines"
+    described = (
+        "the lines"
         if dataset in TEXT_BENCHMARKS
         else "the face images"
         if dataset == "fer2013"
         else "real (each clip with its own words)"
         if "text" in needed_fields(loaded)
-        else "the clips",
+        else "the clips"
+    )
+    calibration = dict(
+        calibrated_on(probs, targets, speakers, perturbed(loaded, samples, dataset) if perturbed else None),
+        pairs=(loaded.meta.get("calibration") or {}).get("pairs") or described,  # an earlier, closer description
     )
     set_calibration(folder, calibration)
     return calibration
