@@ -30,7 +30,7 @@ from timing import save_and_print  # noqa: E402
 
 from emodemo import data  # noqa: E402
 from emodemo.serving import evaluation, load_models, temperature  # noqa: E402
-from emodemo.training import calibration, predict  # noqa: E402
+from emodemo.training import calibration  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "tess_calibration"
 HALVES = ("choose", "report")
@@ -41,9 +41,7 @@ def calibrated_answers(name: str, samples: list) -> tuple[np.ndarray, np.ndarray
     of served model ``name`` on ``samples``."""
     loaded = load_models([name])[0]
     usable, *_ = evaluation.readable(loaded, samples, "tess", transcribe=True)  # words as the app hears them
-    probs, targets = predict(
-        loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
-    )
+    probs, targets = evaluation.predicted(loaded, usable)
     log_p = np.log(np.clip(probs, 1e-12, 1.0))  # softmax(log p / T) = softmax(logits / T)
     t = temperature(loaded.meta)
     return calibration.softmax(log_p, t), np.asarray(targets), t

@@ -268,8 +268,7 @@ def perturbed_answers(loaded: LoadedModel, samples: list, dataset: str) -> tuple
     the other speakers, telephone band), read as the app reads them; clips the app refuses left out."""
     from types import SimpleNamespace
 
-    from emodemo.serving.evaluation import readable
-    from emodemo.training.engine import predict
+    from emodemo.serving.evaluation import predicted, readable
 
     speakers = sorted({s.speaker for s in samples})
     fold = SimpleNamespace(name="validation-" + "-".join(speakers), test=speakers)
@@ -279,9 +278,7 @@ def perturbed_answers(loaded: LoadedModel, samples: list, dataset: str) -> tuple
     for part in changed.values():  # one condition at a time: its clips keep their clean takes' ids
         heard = [s for s in part if not refused_by_app(s.audio)]
         usable, *_ = readable(loaded, heard, dataset, transcribe=True)
-        answered, true = predict(
-            loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
-        )
+        answered, true = predicted(loaded, usable)
         probs.append(answered)  # [n, C]
         targets.append(true)
     n = sum(len(t) for t in targets)

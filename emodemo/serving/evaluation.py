@@ -116,13 +116,9 @@ def answer(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | 
     app reads); ``None`` does so when the checkpoint trained on real pairs or the samples have no
     text. Fields the checkpoint does not read are dropped first (a words-only model loads no audio).
     """
-    from emodemo.training.engine import predict
-
     usable, skipped, relabelled, transcribed = readable(loaded, samples, dataset, transcribe)
     fields = needed_fields(loaded)
-    probs, targets = predict(
-        loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
-    )
+    probs, targets = predicted(loaded, usable)
     space = scoring_labels(loaded.labels)
     answers = Answers(
         space,
@@ -142,6 +138,14 @@ def answer(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | 
         seen_speakers=sorted(seen_speakers(loaded.meta) & set(speakers)),
     )
     return answers, about
+
+
+def predicted(loaded: LoadedModel, usable: list) -> tuple[np.ndarray, np.ndarray]:
+    """The checkpoint's probabilities ``[N, C]`` (softmax at temperature 1) and the true class ids
+    ``[N]`` of ``usable``, samples as :func:`readable` gives them."""
+    from emodemo.training.engine import predict
+
+    return predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
 
 
 def readable(
@@ -189,7 +193,6 @@ def calibrate_checkpoint(
     from emodemo.serving.pipeline import CHECKPOINTS
     from emodemo.training.calibration import calibrated_on
     from emodemo.training.checkpoint import set_calibration
-    from emodemo.training.engine import predict
 
     if perturbed and (dataset in TEXT_BENCHMARKS or dataset == "fer2013"):
         raise ValueError(f"perturbed copies are of audio clips; {dataset} has none")
@@ -213,9 +216,7 @@ def calibrate_checkpoint(
         if not samples:
             raise ValueError(f"{root} holds none of {model}'s validation speakers ({', '.join(speakers)})")
     usable, *_ = readable(loaded, samples, dataset, transcribe=dataset not in TEXT_BENCHMARKS and dataset != "fer2013")
-    probs, targets = predict(
-        loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec"))
-    )
+    probs, targets = predicted(loaded, usable)
     described = (
         "the lines"
         if dataset in TEXT_BENCHMARKS

@@ -45,7 +45,7 @@ def set_noise_gate(
     from emodemo.serving.pipeline import CHECKPOINTS
     from emodemo.training.checkpoint import read_checkpoint_config, set_input_setting
 
-    if not all(math.isfinite(v) for v in (below_db, *(() if steady_below_db is None else (steady_below_db,)))):
+    if not all(math.isfinite(v) for v in (below_db, steady_below_db) if v is not None):
         raise ValueError(f"the gate's thresholds must be numbers of dB, not {below_db}, {steady_below_db}")
     folder = Path(model) if Path(model).is_dir() else CHECKPOINTS / str(model)
     config = read_checkpoint_config(folder)
