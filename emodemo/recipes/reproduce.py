@@ -51,8 +51,9 @@ workspace: the repository, or the scratch folder of a ``--quick`` run or of ``--
 Idempotent: a run whose results file exists is skipped (and so is a fold whose own results file
 exists); results are written last (after the run's steps), so an interrupted run is not taken for
 done. ``--quick`` runs the config's ``quick`` runs (or the ``--variant`` s given) as smoke runs
-(one fold, two epochs: :data:`emodemo.recipes.common.QUICK_EPOCHS`) into a scratch workspace
-(``runs/quick/<model>`` unless ``--into``), skipping nothing and touching no committed file.
+(one fold, two epochs: :data:`emodemo.recipes.common.QUICK_EPOCHS`; one process at a time, on every
+core) into a scratch workspace (``runs/quick/<model>`` unless ``--into``), skipping nothing and
+touching no committed file.
 """
 
 from __future__ import annotations
@@ -422,7 +423,8 @@ def calibrate(
     ``quick`` smoke run, which would transcribe some 600 changed clips)."""
     _call(
         [python, "-m", "emodemo", "calibrate", checkpoint, "--dataset", dataset, "--root", root]
-        + (["--perturbed"] if perturbed and not quick else [])
+        + (["--perturbed"] if perturbed and not quick else []),
+        quick=quick,
     )
 
 
@@ -625,7 +627,8 @@ def reproduce(
             say(f"[{config.model}] prepare: {step.call}")
             _step(step, places, quick, python)
     finished = {run.name: threading.Event() for run in runs}
-    pool = ThreadPoolExecutor(max_workers=jobs or config.jobs)  # the trainings and scripts: jobs at a time
+    # the trainings and scripts: jobs at a time; a quick smoke run's one at a time, on every core (threads())
+    pool = ThreadPoolExecutor(max_workers=jobs or (1 if quick else config.jobs))
 
     def one(run: Run) -> None:
         try:
@@ -773,7 +776,7 @@ def _train(
         command += ["--folds", ",".join(map(str, folds))] if folds and run.cv else []
     for key, value in places.expand(run.options).items():
         command += ["--option", f"{key}={_text(value)}"]
-    _call(command, log)
+    _call(command, log, quick=quick)
 
 
 def _step(step: Step, places: Places, quick: bool, python: str, output: Path | None = None) -> bool:
@@ -797,8 +800,15 @@ def _merged(paths: list[Path]) -> dict:
     return merge_fold_runs([json.loads(p.read_text(encoding="utf-8")) for p in paths])
 
 
-def _call(command: list[str], log: Path | None = None, cwd: Path | None = None) -> None:
-    env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"), TQDM_DISABLE="1")
+def threads(quick: bool) -> str:
+    """Each process's ``OMP_NUM_THREADS``: the user's, else one (the measured runs train ``jobs`` at a
+    time, one thread each, and their float sums depend on it), else in a ``quick`` smoke run, which
+    trains one at a time, every core."""
+    return os.environ.get("OMP_NUM_THREADS") or str((os.cpu_count() or 1) if quick else 1)
+
+
+def _call(command: list[str], log: Path | None = None, cwd: Path | None = None, quick: bool = False) -> None:
+    env = dict(os.environ, OMP_NUM_THREADS=threads(quick), TQDM_DISABLE="1")
     env["PYTHONPATH"] = os.pathsep.join([str(REPO)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
     if log is None:
         done = subprocess.run(command, env=env, cwd=cwd or REPO, capture_output=True, text=True)
