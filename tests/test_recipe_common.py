@@ -147,3 +147,15 @@ def test_every_registered_model_has_a_recipe():
         assert callable(recipe.train) and callable(recipe.clip_inputs) and callable(recipe.make_dataset), name
     with pytest.raises(ValueError, match="unknown model"):
         get_recipe("no_such_model")
+
+
+def test_a_quick_run_trains_on_a_quarter_of_ravdess_with_every_actor_emotion_and_intensity(ravdess_root):
+    from emodemo import data
+    from emodemo.recipes.common import quick_share
+
+    clips = data.load("ravdess", ravdess_root, calm_as_neutral=True)
+    share = quick_share(clips)
+    assert len(share) * 4 == len(clips)
+    assert {s.speaker for s in share} == {s.speaker for s in clips}
+    takes = lambda part: {(s.meta["emotion"], s.meta["intensity"]) for s in part}
+    assert all(takes(s for s in share if s.speaker == actor) == takes(clips) for actor in {s.speaker for s in clips})

@@ -302,6 +302,281 @@ def test_the_listing_says_what_is_done(fake):
 # --- every model's quick run, for real ------------------------------------------------------------------
 
 
+# Wall time of `reproduce MODEL --quick` in the default suite on this 2-core CPU, warm caches. A smoke run trains
+# one process at a time on both cores (rp.threads), and the voice + words models on a quarter of RAVDESS
+# (common.quick_share): speech_probe 18 s, words_minilm 24 s, coattention 31 s, mesm 36 s, ssl_mha 47 s (two
+# processes: the fold, then the final model), nmt_attention 46 s, handcrafted_ensemble 53 s, fer_cnn 62 s; about
+# 5 minutes together (on one thread each and every clip: 640 s). All eight run in the default suite.
+@pytest.mark.parametrize("model", rp.models())
+def test_each_run_names_only_options_its_recipes_train_accepts_with_their_types(model):
+    config = rp.load(model)
+    recipe = get_recipe(model)
+    accepted = options_of(recipe)
+    for run in config.runs:
+        assert set(run.options) <= set(accepted), (run.name, sorted(set(run.options) - set(accepted)))
+        for name, value in run.options.items():
+            assert typed_option(recipe, name, value) == value or isinstance(value, int), (run.name, name, value)
+        places = rp.Places(data=Path("/data"), workspace=Path("/work"), model=model)
+        for path in (run.results_path, run.root, run.out):
+            assert path is None or Path(places.expand(path)).is_absolute()
+
+
+def test_the_served_and_quick_runs_of_the_new_normalised_models():
+    mesm = rp.load("mesm").run("mesm_p7_ta_mixed_normalised")  # measured, not served: it scored lower
+    assert not mesm.served and mesm.cv and mesm.final and mesm.out == "{runs}/mesm_p7_ta_mixed_normalised"
+    assert mesm.options == {
+        "sparse": True,
+        "top_p": 0.7,
+        "modalities": "TA",
+        "pairing": "mixed",
+        "text_root": "{data}/goemotions",
+        "normalise": True,
+    }
+    assert mesm.results == "{checkpoints}/mesm/cv/mesm_p7_ta_mixed_normalised.json"
+    served = rp.load("mesm").run("final")  # the raw-input run stays served
+    assert served.served and served.out == "{checkpoints}/mesm" and "normalise" not in served.options
+    assert [step.call for step in served.after] == ["attach_cross_validation", "calibrate"]
+    nmt = rp.load("nmt_attention").run("fusion_forced_real_normalised")
+    assert nmt.served and nmt.cv and not nmt.per_fold and nmt.out == "{checkpoints}/nmt_attention"
+    assert {k: nmt.options[k] for k in ("alignment", "normalise")} == {"alignment": "forced", "normalise": True}
+    assert nmt.results == "{checkpoints}/nmt_attention/cv/fusion_forced_real_normalised.json"
+    hand = rp.load("handcrafted_ensemble").run("served")
+    assert hand.cv and hand.options == {
+        "au_root": "{data}/ravdess_facial_au",
+        "normalise": True,
+        "smooth": True,
+        "fold_models": "{checkpoints}/handcrafted_ensemble/folds",
+    }
+
+
+# --- reading: what a config may not say -----------------------------------------------------------------
+
+GOOD = """
+model = "nmt_attention"
+quick = ["a"]
+[defaults]
+root = "{data}/ravdess_speech"
+cv = true
+[[run]]
+name = "a"
+options = { alignment = "local", normalise = true }
+"""
+
+
+def write(folder: Path, text: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "nmt_attention.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (("cv = true\n[[run]]", "cv = true\nepohcs = 3\n[[run]]"), "unknown key 'epohcs'"),
+        (('name = "a"', 'name = "a"\nepochs = "3"'), "epochs must be an integer, got '3'"),
+        (('name = "a"', 'name = "a"\ncv = 1'), "cv must be true or false"),
+        (("normalise = true", "normalise = true, windw = 3"), r"has no setting \['windw'\]"),
+        (("normalise = true", 'normalise = "1"'), "is a string: write it as a TOML bool"),
+        (('alignment = "local"', "alignment = 3"), "setting alignment is str, got 3"),
+        (('name = "a"', 'name = "a"\nfinal = true'), "needs out"),
+        (('name = "a"', 'name = "a"\nresults = "cv/a.json"'), "results must start with"),
+        (('name = "a"', 'name = "a"\nresults = "{checkpoint}/a.json"'), r"unknown placeholder \{checkpoint\}"),
+        (('name = "a"', 'name = "a"\nafter = [{ call = "attach", checkpoint = "x" }]'), "unknown step 'attach'"),
+        (
+            ('name = "a"', 'name = "a"\nafter = [{ call = "copy_file", source = "{runs}/x" }]'),
+            "step copy_file: missing a required argument: 'target'",
+        ),
+        (('name = "a"', 'name = "a"\nneeds = ["b"]'), "needs 'b', which is not an earlier run"),
+        (('quick = ["a"]', 'quick = ["z"]'), "quick names 'z'"),
+        (('model = "nmt_attention"', 'model = "nmt"'), "model 'nmt' is not registered"),
+        (('name = "a"', 'name = "a"\ncall = "calibrate"'), "a call run takes no training keys"),
+    ],
+)
+def test_a_config_error_names_the_file_the_run_and_what_is_wrong(tmp_path, change, message):
+    old, new = change
+    assert old in GOOD
+    with pytest.raises(rp.ConfigError, match=message) as caught:
+        rp.read(write(tmp_path, GOOD.replace(old, new, 1)))
+    assert "nmt_attention.toml" in str(caught.value)
+
+
+def test_a_good_config_reads_into_typed_runs(tmp_path):
+    config = rp.read(write(tmp_path, GOOD))
+    (run,) = config.runs
+    assert run.kind == "train" and run.cv is True and run.options == {"alignment": "local", "normalise": True}
+    assert run.results_path == "{runs}/a.json" and run.root == "{data}/ravdess_speech"
+
+
+# --- running: a fake `python -m emodemo train` stands in for training -------------------------------------
+
+FAKE = """#!{python}
+import json, os, sys
+from pathlib import Path
+args = sys.argv[1:]
+Path({calls!r}).open("a").write(json.dumps(args) + "\\n")
+Path({calls!r} + ".threads").open("a").write(os.environ["OMP_NUM_THREADS"] + "\\n")
+value = lambda flag: args[args.index(flag) + 1] if flag in args else None
+options = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--option")
+if options.get("alignment") == "local":
+    sys.exit("training failed on purpose")
+folds = value("--folds").split(",") if value("--folds") else (["0"] if "--quick" in args else ["0", "1", "2"])
+history = {{"epochs": [{{"epoch": 1, "train_loss": 1.0, "val_loss": 1.0, "lr": 0.1, "seconds": 1.0,
+                       "val_metrics": {{"WA": 0.5, "UA": 0.5, "WF1": 0.5, "UF1": 0.5}}}}]}}
+result = {{"pairing": "real", "folds": [{{"fold": "fold" + f, "WA": 0.4 + int(f) / 10, "UA": 0.5, "history": history}}
+                                      for f in folds]}}
+if "--no-final" not in args:
+    Path(value("--out")).mkdir(parents=True, exist_ok=True)
+    (Path(value("--out")) / "config.json").write_text("{{}}")
+Path(value("--results")).write_text(json.dumps(result))
+"""
+
+RUNS = """
+model = "nmt_attention"
+jobs = 2
+quick = ["per_fold", "final"]
+
+[defaults]
+root = "{data}/ravdess_speech"
+cv = true
+
+[[run]]
+name = "per_fold"
+per_fold = [0, 1, 2]
+options = { alignment = "forced", normalise = true }
+results = "{checkpoints}/nmt_attention/cv/per_fold.json"
+after = [{ call = "copy_file", source = "{runs}/per_fold_f0.json", target = "{checkpoints}/nmt_attention/f0.json" }]
+
+[[run]]
+name = "broken"
+options = { alignment = "local" }
+
+[[run]]
+name = "after_broken"
+needs = ["broken"]
+
+[[run]]
+name = "final"
+cv = false
+final = true
+out = "{checkpoints}/nmt_attention"
+seed = 3
+epochs = 7
+needs = ["per_fold"]
+"""
+
+
+@pytest.fixture()
+def fake(tmp_path):
+    calls = tmp_path / "calls.jsonl"
+    script = tmp_path / "fake_python"
+    script.write_text(FAKE.format(python=sys.executable, calls=str(calls)))
+    script.chmod(0o755)
+    config = rp.read(write(tmp_path / "configs", RUNS))
+    places = rp.Places(data=tmp_path / "data", workspace=tmp_path / "work", model="nmt_attention")
+    return config, places, str(script), calls
+
+
+def calls_of(path: Path) -> list[list[str]]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+
+
+def test_runs_are_made_in_order_merged_per_fold_and_followed_by_their_steps(fake):
+    config, places, python, calls = fake
+    lines = []
+    status = rp.reproduce(config, places, rp.selected(config), python=python, say=lines.append)
+    assert status == {
+        "per_fold": "done",
+        "broken": status["broken"],
+        "after_broken": "not run: broken failed",
+        "final": "done",
+    }
+    assert status["broken"].startswith("failed: exit 1") and "training failed on purpose" in status["broken"]
+    cv = places.workspace / "checkpoints" / "nmt_attention" / "cv" / "per_fold.json"
+    merged = json.loads(cv.read_text())
+    assert [f["fold"] for f in merged["folds"]] == ["fold0", "fold1", "fold2"]
+    assert merged["cross_validation"]["WA"]["mean"] == pytest.approx(0.5)
+    assert (places.workspace / "checkpoints" / "nmt_attention" / "f0.json").is_file()  # the step after it
+    per_fold = [c for c in calls_of(calls) if "forced" in " ".join(c)]
+    assert sorted((c[c.index("--folds") + 1], c[c.index("--seed") + 1]) for c in per_fold) == [
+        ("0", "0"),
+        ("1", "1"),
+        ("2", "2"),
+    ]  # each fold its process, seed = fold
+    assert all("normalise=true" in c and "--no-final" in c for c in per_fold)
+    (final,) = [c for c in calls_of(calls) if "--out" in c and "--no-final" not in c]
+    assert final[final.index("--seed") + 1] == "3" and final[final.index("--epochs") + 1] == "7"
+    assert str(places.data / "ravdess_speech") in final
+    assert not list(places.workspace.rglob("*.partial"))
+
+
+def test_a_run_whose_results_exist_is_skipped_and_an_interrupted_one_is_not(fake):
+    config, places, python, calls = fake
+    chosen = [config.run("per_fold"), config.run("final")]
+    rp.reproduce(config, places, chosen, python=python, say=lambda line: None)
+    made = len(calls_of(calls))
+    assert rp.reproduce(config, places, chosen, python=python, say=lambda line: None) == {
+        "per_fold": "skipped",
+        "final": "skipped",
+    }
+    assert len(calls_of(calls)) == made
+    cv = places.workspace / "checkpoints" / "nmt_attention" / "cv" / "per_fold.json"
+    cv.unlink()  # the merge lost: the folds' own results are kept, not retrained
+    assert rp.reproduce(config, places, chosen[:1], python=python, say=lambda line: None) == {"per_fold": "done"}
+    assert len(calls_of(calls)) == made and cv.is_file()
+    assert rp.reproduce(config, places, chosen[:1], python=python, force=True, say=lambda line: None) == {
+        "per_fold": "done"
+    }
+    assert len(calls_of(calls)) == made + 3
+
+
+def test_a_run_needing_one_not_done_says_so(fake):
+    config, places, python, calls = fake
+    with pytest.raises(ValueError, match="needs 'per_fold', which is not done.*--variant per_fold"):
+        rp.reproduce(config, places, [config.run("final")], python=python)
+
+
+def threads_of(calls: Path) -> list[str]:
+    """Each fake training's OMP_NUM_THREADS."""
+    return Path(f"{calls}.threads").read_text().split()
+
+
+def test_quick_runs_its_list_one_fold_each_and_skips_nothing(fake, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    config, places, python, calls = fake
+    quick = rp.selected(config, quick=True)
+    assert [r.name for r in quick] == ["per_fold", "final"]
+    for _ in range(2):
+        assert rp.reproduce(config, places, quick, quick=True, python=python, say=lambda line: None) == {
+            "per_fold": "done",
+            "final": "done",
+        }
+    made = calls_of(calls)
+    assert len(made) == 4 and all("--quick" in c and "--epochs" not in c and "--folds" not in c for c in made)
+    assert threads_of(calls) == [str(os.cpu_count())] * 4  # one at a time, on every core
+
+
+def test_measured_runs_train_on_one_thread_each_unless_the_user_says_otherwise(fake, monkeypatch):
+    config, places, python, calls = fake
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    rp.reproduce(config, places, [config.run("per_fold")], python=python, say=lambda line: None)
+    assert threads_of(calls) == ["1"] * 3  # three folds, two at a time: the committed numbers' setting
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    rp.reproduce(config, places, [config.run("final")], quick=True, python=python, say=lambda line: None)
+    assert threads_of(calls)[3:] == ["3"]
+
+
+def test_the_listing_says_what_is_done(fake):
+    config, places, python, calls = fake
+    rp.reproduce(config, places, [config.run("per_fold")], python=python, say=lambda line: None)
+    listing = rp.listing(config, places).splitlines()
+    assert any(line.split()[:2] == ["per_fold", "yes"] for line in listing)
+    assert any(line.split()[:2] == ["final", "no"] for line in listing)
+
+
+# --- every model's quick run, for real ------------------------------------------------------------------
+
+
 # Wall time of `reproduce MODEL --quick` in the default suite on this 2-core CPU, warm caches (a smoke run trains
 # one process at a time on both cores: rp.threads): speech_probe 18 s, words_minilm 24 s, coattention 49 s,
 # handcrafted_ensemble 53 s, fer_cnn 62 s, ssl_mha 99 s (two processes: the fold, then the final model), mesm

@@ -303,7 +303,7 @@ def train(
             stages=plan,
         )
     samples, folds, final_split, pairing_name = paired_parts(
-        NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed
+        NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed, quick
     )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)

@@ -316,7 +316,7 @@ def train(
         )
     if "T" in modalities:
         samples, folds, final_split, pairing_name = paired_parts(
-            NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed
+            NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed, quick
         )
     else:  # the voice alone: no words to pair (and nothing to transcribe)
         samples, folds, final_split = voice_clips(dataset, Path(root))

@@ -270,7 +270,7 @@ def train(
             half=True,
         )
     samples, folds, final_split, pairing_name = paired_parts(
-        NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed
+        NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed, quick
     )
     variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
     if spec["normalise"]:
