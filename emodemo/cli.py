@@ -46,7 +46,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--out", type=Path, help="checkpoint folder (default checkpoints/MODEL)")
     t.add_argument("--epochs", type=int)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--quick", action="store_true", help="a smoke run of the same code path: one fold, two epochs (a quarter of RAVDESS for the voice + words models)")
+    t.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run of the same code path: one fold, two epochs (the voice + words models: a quarter of RAVDESS)",
+    )
     t.add_argument("--folds", help="comma-separated fold indices to run (default: all)")
     t.add_argument("--results", type=Path, help="also write the metrics (cross-validation included) to this JSON file")
     t.add_argument(
