@@ -5,11 +5,12 @@ voice expert is a speech-probe variant's fold models (``bench/speech_probe_ablat
 them; each calibrated on its validation actors); the words expert is a served words-only
 checkpoint (trained on text corpora only, so no RAVDESS actor was ever its training data),
 reading Whisper's words of each clip (real pairs) or a GoEmotions test line of the clip's emotion
-(constructed pairs). Per fold the :class:`emodemo.serving.fusion.Stacker` (a 7 x 7 matrix per modality, or
-one weight per modality: ``Stacker.fit_weights``) is fitted on the fold's 2
-validation actors' mixed pairs (each clip with both texts) and scored on its 4 test actors, each
-pairing apart; TESS choose half (words 1-25, 350 clips) is scored with each fold's voice model,
-the words expert on Whisper's words, and that fold's stacker. The final stacker (fitted on the
+(constructed pairs). Per fold the :class:`emodemo.serving.fusion.Stacker` (a 7 x 7 matrix per
+modality, one weight per modality: ``Stacker.fit_weights``, or one per modality and class:
+``per_class``) is fitted on the fold's 2 validation actors' mixed pairs (each clip with both
+texts) and scored on its 4 test actors, each pairing apart; TESS choose half (words 1-25, 350
+clips) is scored with each fold's voice model, the words expert on Whisper's words, and that fold's
+stacker. The final stacker (fitted on the
 final split's validation actors with the served voice model) is written to
 ``checkpoints/fusion/stacker.json`` with ``--save``.
 
@@ -82,7 +83,7 @@ def main() -> None:
     parser.add_argument("--tess", type=Path, required=True)
     parser.add_argument(
         "--save",
-        choices=("learned stacker", "learned weights"),
+        choices=("learned stacker", "learned weights", "learned per-class weights"),
         help="write that rule, fitted on the final split's validation actors, to checkpoints/fusion/",
     )
     args = parser.parse_args()
@@ -104,6 +105,9 @@ def main() -> None:
         stackers = {
             "learned stacker": Stacker.fit(val_answers, [s.label for s in val], MODALITIES),
             "learned weights": Stacker.fit_weights(val_answers, [s.label for s in val], MODALITIES),
+            "learned per-class weights": Stacker.fit_weights(
+                val_answers, [s.label for s in val], MODALITIES, per_class=True
+            ),
         }
         fold_result = {}
         for half in ("constructed", "real"):
@@ -129,7 +133,11 @@ def main() -> None:
     if args.save:
         final = load_splits(RAVDESS_FINAL)[0]
         _, val, _ = pairing.mixed_pairs(clips, transcripts, final, "goemotions", args.goemotions)
-        fit = Stacker.fit if args.save == "learned stacker" else Stacker.fit_weights
+        fit = {
+            "learned stacker": Stacker.fit,
+            "learned weights": Stacker.fit_weights,
+            "learned per-class weights": lambda *a, **k: Stacker.fit_weights(*a, per_class=True, **k),
+        }[args.save]
         stacker = fit(
             paired_answers(args.served_voice, args.words, val),
             [s.label for s in val],

@@ -122,27 +122,35 @@ class Stacker:
         truth: Sequence[str],
         modalities: Sequence[str],
         about: str = "",
+        per_class: bool = False,
     ) -> Stacker:
         """The low-capacity stacker: one weight per modality and one bias per class,
         ``z = b + sum_m a_m log p_m`` (``A_m = a_m I``), fitted by maximum likelihood (LBFGS);
-        ``M + 7`` numbers instead of ``49 M + 7``, for when few held-out clips are at hand."""
+        ``M + 7`` numbers instead of ``49 M + 7``, for when few held-out clips are at hand. With
+        ``per_class``, one weight per modality and class (``A_m = diag(a_m)``, ``7 M + 7`` numbers):
+        it can learn that one expert's word for a class is weak evidence (the words saying "neutral"
+        about a sentence that is neutral whatever the voice does) and its others strong. Weights are
+        kept non-negative."""
         import torch
 
         x = torch.tensor(np.stack([np.stack([_log_probs(a[m]) for m in modalities]) for a in answers]))  # [N, M, 7]
         y = torch.tensor([CANONICAL7.index(t) for t in truth])
-        weights = torch.ones(len(modalities), dtype=torch.float64, requires_grad=True)
+        shape = (len(modalities), len(CANONICAL7)) if per_class else (len(modalities), 1)
+        # the weights are softplus(raw) >= 0: an expert's word for a class is never evidence against it
+        raw = torch.full(shape, float(np.log(np.e - 1)), dtype=torch.float64, requires_grad=True)  # softplus 1
         bias = torch.zeros(len(CANONICAL7), dtype=torch.float64, requires_grad=True)
-        optimiser = torch.optim.LBFGS([weights, bias], max_iter=500, line_search_fn="strong_wolfe")
+        optimiser = torch.optim.LBFGS([raw, bias], max_iter=500, line_search_fn="strong_wolfe")
+        weights = lambda: torch.nn.functional.softplus(raw)  # [M, 7] or [M, 1]
 
         def closure():
             optimiser.zero_grad()
-            loss = torch.nn.functional.cross_entropy(bias + torch.einsum("m,nmc->nc", weights, x), y)
+            loss = torch.nn.functional.cross_entropy(bias + (weights() * x).sum(dim=1), y)  # [N, 7]
             loss.backward()
             return loss
 
         optimiser.step(closure)
-        a = weights.detach().numpy()
-        matrices = np.concatenate([w * np.eye(len(CANONICAL7)) for w in a], axis=1)  # [7, 7M]
+        a = weights().detach().numpy() * np.ones((1, len(CANONICAL7)))  # [M, 7]
+        matrices = np.concatenate([np.diag(w) for w in a], axis=1)  # [7, 7M]
         return cls(modalities, matrices, bias.detach().numpy(), about)
 
     def __call__(
