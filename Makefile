@@ -82,7 +82,7 @@ generalisation: $(STAMP)
 ## exist is skipped): make reproduce-mesm, make reproduce-coattention REPRODUCE_ARGS="--served",
 ## make reproduce-ssl_mha REPRODUCE_ARGS="--variant self_real" (--list shows the runs; --quick a smoke run)
 $(REPRODUCE): reproduce-%: $(STAMP)
-	OMP_NUM_THREADS=1 $(PY) -m emodemo -v reproduce $* --data $(DATA) $(REPRODUCE_ARGS)
+	$(if $(findstring --quick,$(REPRODUCE_ARGS)),,OMP_NUM_THREADS=1 )$(PY) -m emodemo -v reproduce $* --data $(DATA) $(REPRODUCE_ARGS)
 
 ## What input normalisation, augmentation and calibration buy the speech probe on unseen voices (issue 20)
 ablation-speech_probe: reproduce-speech_probe

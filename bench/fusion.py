@@ -1,4 +1,4 @@
-"""Does the fused answer beat its best expert? Equal-weight mean vs two learned fusions (issue 20).
+"""Does the fused answer beat its best expert? Equal-weight mean vs three learned fusions (issue 20).
 
 Protocol: RAVDESS actors 01-20, the committed 5 folds by actor, 7 classes (calm = neutral). The
 voice expert is a speech-probe variant's fold models (``bench/speech_probe_ablation.py`` trains
@@ -10,9 +10,9 @@ modality, one weight per modality: ``Stacker.fit_weights``, or one per modality 
 ``per_class``) is fitted on the fold's 2 validation actors' mixed pairs (each clip with both
 texts) and scored on its 4 test actors, each pairing apart; TESS choose half (words 1-25, 350
 clips) is scored with each fold's voice model, the words expert on Whisper's words, and that fold's
-stacker. The final stacker (fitted on the
-final split's validation actors with the served voice model) is written to
-``checkpoints/fusion/stacker.json`` with ``--save``.
+stacker. Each rule is also fitted on the final split's validation actors with the served voice
+model (its weights kept in the results as ``final_fits``); the one ``--save`` names is written to
+``checkpoints/fusion/stacker.json``.
 
     python bench/fusion.py --voice runs/speech_probe_ablation/normalised --words nmt_attention/words_goemotions \\
         --root ../shared/datasets/ravdess_speech --goemotions ../shared/datasets/goemotions \\
@@ -38,6 +38,11 @@ from emodemo.training import softmax  # noqa: E402
 RESULTS = REPO / "bench" / "results" / "fusion.json"
 STACKER = REPO / "checkpoints" / "fusion" / "stacker.json"
 MODALITIES = ("audio", "text")
+FITS = {  # the learned fusions, each fitted on held-out actors' mixed pairs
+    "learned stacker": Stacker.fit,
+    "learned weights": Stacker.fit_weights,
+    "learned per-class weights": lambda *args, **kwargs: Stacker.fit_weights(*args, per_class=True, **kwargs),
+}
 
 
 def answers_of(model_ref: str, samples) -> list[dict[str, float]]:
@@ -83,7 +88,7 @@ def main() -> None:
     parser.add_argument("--tess", type=Path, required=True)
     parser.add_argument(
         "--save",
-        choices=("learned stacker", "learned weights", "learned per-class weights"),
+        choices=tuple(FITS),
         help="write that rule, fitted on the final split's validation actors, to checkpoints/fusion/",
     )
     args = parser.parse_args()
@@ -102,13 +107,7 @@ def main() -> None:
         voice = str(args.voice / "folds" / fold.name)
         _, val, test = pairing.mixed_pairs(clips, transcripts, fold, "goemotions", args.goemotions)
         val_answers = paired_answers(voice, args.words, val)
-        stackers = {
-            "learned stacker": Stacker.fit(val_answers, [s.label for s in val], MODALITIES),
-            "learned weights": Stacker.fit_weights(val_answers, [s.label for s in val], MODALITIES),
-            "learned per-class weights": Stacker.fit_weights(
-                val_answers, [s.label for s in val], MODALITIES, per_class=True
-            ),
-        }
+        stackers = {rule: fit(val_answers, [s.label for s in val], MODALITIES) for rule, fit in FITS.items()}
         fold_result = {}
         for half in ("constructed", "real"):
             chosen = [s for s in test if s.meta.get("pairing", "real") == half]
@@ -128,24 +127,28 @@ def main() -> None:
             part_scores[rule] = {"WA": report["WA"], "UA": report["UA"]}
         results[part] = part_scores
         print(part, json.dumps(part_scores))
+    final = load_splits(RAVDESS_FINAL)[0]
+    _, val, _ = pairing.mixed_pairs(clips, transcripts, final, "goemotions", args.goemotions)
+    val_answers = paired_answers(args.served_voice, args.words, val)
+    about = (
+        f"voice {args.served_voice} + words {args.words}, fitted on the mixed pairs of RAVDESS actors "
+        f"{', '.join(final.val)} (the final split's validation actors)"
+    )
+    truth = [s.label for s in val]
+    final_fits = {rule: fit(val_answers, truth, MODALITIES, about=f"{rule}: {about}") for rule, fit in FITS.items()}
+    results["final_fits"] = {  # what each rule would serve: its weights on the voice's and the words' classes
+        rule: {
+            "voice": dict(zip(CANONICAL7, np.diag(stacker.weights[:, :7]).round(3).tolist())),
+            "words": dict(zip(CANONICAL7, np.diag(stacker.weights[:, 7:]).round(3).tolist())),
+            "bias": dict(zip(CANONICAL7, stacker.bias.round(3).tolist())),
+        }
+        for rule, stacker in final_fits.items()
+        if rule != "learned stacker"  # a full 7 x 7 matrix per modality: no diagonal to show
+    }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     if args.save:
-        final = load_splits(RAVDESS_FINAL)[0]
-        _, val, _ = pairing.mixed_pairs(clips, transcripts, final, "goemotions", args.goemotions)
-        fit = {
-            "learned stacker": Stacker.fit,
-            "learned weights": Stacker.fit_weights,
-            "learned per-class weights": lambda *a, **k: Stacker.fit_weights(*a, per_class=True, **k),
-        }[args.save]
-        stacker = fit(
-            paired_answers(args.served_voice, args.words, val),
-            [s.label for s in val],
-            MODALITIES,
-            about=f"{args.save}: voice {args.served_voice} + words {args.words}, fitted on the mixed pairs "
-            f"of RAVDESS actors {', '.join(final.val)} (the final split's validation actors)",
-        )
-        print("saved", stacker.save(STACKER))
+        print("saved", final_fits[args.save].save(STACKER))
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run of the same code path: one fold, two epochs (the voice + words models: a quarter of RAVDESS)",
+        help="a smoke run of the same code path: one fold, two epochs (RAVDESS clips paired with words: a quarter)",
     )
     t.add_argument("--folds", help="comma-separated fold indices to run (default: all)")
     t.add_argument("--results", type=Path, help="also write the metrics (cross-validation included) to this JSON file")
@@ -120,8 +120,8 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run of the config's quick runs (or --variant): one fold, two epochs, into "
-        "runs/quick/MODEL (or --into); nothing skipped, nothing committed touched",
+        help="a smoke run of the config's quick runs (or --variant): one fold, two epochs, one process at "
+        "a time on every core, into runs/quick/MODEL (or --into); nothing skipped, nothing committed touched",
     )
     x.add_argument("--list", action="store_true", help="list the runs, done or not, and exit")
     x.add_argument(
@@ -130,7 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     x.add_argument(
         "--into", type=Path, help="write {runs} and {checkpoints} under this folder instead of the repository"
     )
-    x.add_argument("--jobs", type=int, help="trainings at a time (default: the config's)")
+    x.add_argument("--jobs", type=int, help="trainings at a time (default: the config's; --quick: one)")
     x.add_argument("--force", action="store_true", help="run again what is done")
 
     r = sub.add_parser("predict", help="predict the emotion of clips; writes JSON lines")

@@ -117,3 +117,21 @@ def test_per_class_weights_learn_that_the_words_saying_neutral_is_weak_evidence(
     learned = np.mean([top(stacker(a)) == t for a, t in zip(answers[700:], truth[700:])])
     mean = np.mean([top(fuse(a, {"audio": 1, "text": 1})) == t for a, t in zip(answers[700:], truth[700:])])
     assert learned > mean + 0.05
+
+
+def test_learned_weights_never_count_an_experts_word_against_its_class():
+    """Words that say "angry" mostly when the clip is *not* angry would earn a negative weight on
+    angry from a free fit; the weights stay at or above 0 (the angry one at 0)."""
+    from emodemo.serving.fusion import Stacker
+
+    rng = np.random.default_rng(3)
+    answers, truth = [], []
+    for i in range(1400):
+        label = CANONICAL7[i % 7]
+        voice = label if rng.random() < 0.7 else CANONICAL7[rng.integers(7)]
+        words = "sad" if label == "angry" else "angry" if rng.random() < 0.5 else label
+        answers.append({"audio": _answer(voice, 0.5), "text": _answer(words, 0.9)})
+        truth.append(label)
+    stacker = Stacker.fit_weights(answers, truth, ["audio", "text"], per_class=True)
+    words = np.diag(stacker.weights[:, 7:])
+    assert (stacker.weights >= 0).all() and words[CANONICAL7.index("angry")] < 0.05

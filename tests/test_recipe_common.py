@@ -124,7 +124,11 @@ def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_
             for part in apply(clips, chosen)
         )
 
-    monkeypatch.setattr(recipe, "paired_parts", lambda *args: (parts, [fold], fold, "mixed (fixture)"))
+    def paired_parts(*args):
+        assert args[-1] is True  # a quick run asks for the quick share of the clips
+        return parts, [fold], fold, "mixed (fixture)"
+
+    monkeypatch.setattr(recipe, "paired_parts", paired_parts)
     metrics = recipe.train(
         "ravdess", tmp_path / "ravdess", tmp_path / "out", quick=True, pairing="mixed", text_root="unused", **options
     )

@@ -136,11 +136,18 @@ def test_a_good_config_reads_into_typed_runs(tmp_path):
 # --- running: a fake `python -m emodemo train` stands in for training -------------------------------------
 
 FAKE = """#!{python}
-import json, os, sys
+import json, os, sys, time
 from pathlib import Path
 args = sys.argv[1:]
 Path({calls!r}).open("a").write(json.dumps(args) + "\\n")
 Path({calls!r} + ".threads").open("a").write(os.environ["OMP_NUM_THREADS"] + "\\n")
+running = Path({calls!r} + ".running")  # made by whichever training runs; two at once leave a mark
+try:
+    os.close(os.open(running, os.O_CREAT | os.O_EXCL))
+    time.sleep(0.2)
+    running.unlink()
+except FileExistsError:
+    Path({calls!r} + ".overlapped").touch()
 value = lambda flag: args[args.index(flag) + 1] if flag in args else None
 options = dict(args[i + 1].split("=", 1) for i, a in enumerate(args) if a == "--option")
 if options.get("alignment") == "local":
@@ -278,7 +285,16 @@ def test_quick_runs_its_list_one_fold_each_and_skips_nothing(fake, monkeypatch):
         }
     made = calls_of(calls)
     assert len(made) == 4 and all("--quick" in c and "--epochs" not in c and "--folds" not in c for c in made)
-    assert threads_of(calls) == [str(os.cpu_count())] * 4  # one at a time, on every core
+    assert threads_of(calls) == [str(len(os.sched_getaffinity(0)))] * 4  # one at a time, on every core
+
+
+def test_a_quick_run_trains_one_process_at_a_time_even_when_asked_for_more(fake):
+    config, places, python, calls = fake
+    independent = [config.run("per_fold"), config.run("broken")]  # neither waits for the other
+    rp.reproduce(config, places, independent, quick=True, jobs=2, python=python, say=lambda line: None)
+    assert len(calls_of(calls)) == 2 and not Path(f"{calls}.overlapped").exists()
+    rp.reproduce(config, places, [config.run("per_fold")], force=True, jobs=2, python=python, say=lambda line: None)
+    assert Path(f"{calls}.overlapped").exists()  # the measured runs' folds do run two at a time
 
 
 def test_measured_runs_train_on_one_thread_each_unless_the_user_says_otherwise(fake, monkeypatch):

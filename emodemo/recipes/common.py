@@ -119,8 +119,8 @@ def paired_parts(
 
 def quick_share(clips: list) -> list:
     """A quick smoke run's RAVDESS clips: each actor's takes of the first sentence, first repetition
-    (15 of 60: every emotion and intensity), so that it trains the same code on every actor in a quarter
-    of the time."""
+    (15 of 60: every emotion and intensity), so that it trains the same code on every actor on a quarter
+    of the clips."""
     return [s for s in clips if s.meta["statement"] == 1 and s.meta["repetition"] == 1]
 
 

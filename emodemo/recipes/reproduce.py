@@ -10,7 +10,7 @@ The file (TOML)::
 
     model = "coattention"            # the recipe; the file's name
     about = "..."                    # what these runs are, how long they take
-    jobs = 2                         # trainings at a time, each its own process with one thread
+    jobs = 2                         # trainings at a time, one thread each (--quick: one, on every core)
     quick = ["fusion_mixed"]         # what --quick runs (a need it does not list is not waited for)
     prepare = [{ call = "warm_caches", root = "{data}/ravdess_speech", speech_top_layers = [0] }]
                                      # steps before the trainings (not in --quick): fill caches once
@@ -608,7 +608,8 @@ def reproduce(
     python: str = sys.executable,
     say: Callable[[str], None] | None = None,
 ) -> dict:
-    """Make ``runs`` of ``config`` (in dependency order, ``jobs`` trainings at a time); returns
+    """Make ``runs`` of ``config`` (in dependency order, ``jobs`` trainings at a time; ``quick``: one,
+    on every core); returns
     ``{run name: "done" | "skipped" | "failed: why" | "not run: why"}``. A run is skipped when its
     results exist, unless ``force`` or ``quick``."""
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -628,7 +629,7 @@ def reproduce(
             _step(step, places, quick, python)
     finished = {run.name: threading.Event() for run in runs}
     # the trainings and scripts: jobs at a time; a quick smoke run's one at a time, on every core (threads())
-    pool = ThreadPoolExecutor(max_workers=jobs or (1 if quick else config.jobs))
+    pool = ThreadPoolExecutor(max_workers=1 if quick else (jobs or config.jobs))
 
     def one(run: Run) -> None:
         try:
@@ -801,10 +802,10 @@ def _merged(paths: list[Path]) -> dict:
 
 
 def threads(quick: bool) -> str:
-    """Each process's ``OMP_NUM_THREADS``: the user's, else one (the measured runs train ``jobs`` at a
-    time, one thread each, and their float sums depend on it), else in a ``quick`` smoke run, which
-    trains one at a time, every core."""
-    return os.environ.get("OMP_NUM_THREADS") or str((os.cpu_count() or 1) if quick else 1)
+    """Each process's ``OMP_NUM_THREADS``: the user's; else, in a ``quick`` smoke run (one process at
+    a time), every core this process may use; else one (the measured runs train ``jobs`` at a time,
+    one thread each, and their float sums depend on it)."""
+    return os.environ.get("OMP_NUM_THREADS") or str(len(os.sched_getaffinity(0)) if quick else 1)
 
 
 def _call(command: list[str], log: Path | None = None, cwd: Path | None = None, quick: bool = False) -> None:

@@ -13,11 +13,13 @@ Two fusions:
   words expert outvotes an unsure voice even when the words carry nothing ("Kids are talking by
   the door" is neutral whatever the voice says).
 - :class:`Stacker`, a learned log-linear fusion: ``z = b + sum_m s_m A_m log p_m``, softmax over
-  the 7 classes, with one 7 x 7 matrix ``A_m`` per modality fitted (multinomial logistic
-  regression) on held-out speakers' clips paired both with their own words and with emotional
-  lines (mixed pairs), so it learns, e.g., that the words saying "neutral" is no evidence about the
-  voice. ``s_m`` are the user's slider weights (1 = as learned, 0 = ignore a modality); a modality
-  the stacker never saw (the face) joins as ``s_face log p_face`` (a product of experts).
+  the 7 classes, fitted on held-out speakers' clips paired both with their own words and with
+  emotional lines (mixed pairs), so it learns, e.g., that the words saying "neutral" is weak
+  evidence about the voice. ``A_m`` is a 7 x 7 matrix per modality (:meth:`Stacker.fit`,
+  multinomial logistic regression), one weight per modality (:meth:`Stacker.fit_weights`: the
+  app's) or one per modality and class (``per_class``). ``s_m`` are the user's slider weights (1 =
+  as learned, 0 = ignore a modality); a modality the stacker never saw (the face) joins as
+  ``s_face log p_face`` (a product of experts).
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ class Stacker:
         ``M + 7`` numbers instead of ``49 M + 7``, for when few held-out clips are at hand. With
         ``per_class``, one weight per modality and class (``A_m = diag(a_m)``, ``7 M + 7`` numbers):
         it can learn that one expert's word for a class is weak evidence (the words saying "neutral"
-        about a sentence that is neutral whatever the voice does) and its others strong. Weights are
+        about a sentence whose wording is neutral whatever the emotion) and its others strong. Weights are
         kept non-negative."""
         import torch
 
