@@ -725,9 +725,9 @@ def _make(
             pool.submit(
                 _train, run, config.model, places, quick, python, None, partial, runs_dir / f"{run.name}.log", False
             ).result()
-    for step in run.after:
+    for step in run.after:  # in the pool too: a step may start a process (calibrate) as a training does
         say(f"[{config.model}] {run.name}: step {step.call}")
-        _step(step, places, quick, python)
+        pool.submit(_step, step, places, quick, python).result()
     if partial is not None:
         if not partial.is_file():
             raise ValueError(f"{run.name} wrote no results ({partial})")
