@@ -628,7 +628,7 @@ def reproduce(
             say(f"[{config.model}] prepare: {step.call}")
             _step(step, places, quick, python)
     finished = {run.name: threading.Event() for run in runs}
-    # the trainings and scripts: jobs at a time; a quick smoke run's one at a time, on every core (threads())
+    # the trainings, scripts and steps: jobs at a time; a quick smoke run's one at a time, on every core (threads())
     pool = ThreadPoolExecutor(max_workers=1 if quick else (jobs or config.jobs))
 
     def one(run: Run) -> None:
