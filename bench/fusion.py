@@ -33,7 +33,6 @@ sys.path.insert(0, str(REPO))
 
 from emodemo.core import CANONICAL7, classification_report  # noqa: E402
 from emodemo.serving import Stacker, canonical_probabilities, fuse  # noqa: E402
-from emodemo.training import softmax  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "fusion.json"
 STACKER = REPO / "checkpoints" / "fusion" / "stacker.json"
@@ -47,12 +46,10 @@ FITS = {  # the learned fusions, each fitted on held-out actors' mixed pairs
 
 def answers_of(model_ref: str, samples) -> list[dict[str, float]]:
     """Canonical calibrated probabilities of a checkpoint (folder or served name) for each sample."""
-    from emodemo.serving import load_models, temperature
-    from emodemo.training import predict
+    from emodemo.serving import evaluation, load_models
 
     loaded = load_models([model_ref])[0]
-    probs, _ = predict(loaded.model, loaded.recipe.make_dataset(samples, loaded.labels, loaded.meta.get("input_spec")))
-    probs = softmax(np.log(np.clip(probs, 1e-12, None)), temperature(loaded.meta))
+    probs, _ = evaluation.calibrated(loaded, samples)
     return [canonical_probabilities(list(zip(loaded.labels, row))) for row in probs]
 
 

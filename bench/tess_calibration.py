@@ -41,10 +41,8 @@ def calibrated_answers(name: str, samples: list) -> tuple[np.ndarray, np.ndarray
     of served model ``name`` on ``samples``."""
     loaded = load_models([name])[0]
     usable, *_ = evaluation.readable(loaded, samples, "tess", transcribe=True)  # words as the app hears them
-    probs, targets = evaluation.predicted(loaded, usable)
-    log_p = np.log(np.clip(probs, 1e-12, 1.0))  # softmax(log p / T) = softmax(logits / T)
-    t = temperature(loaded.meta)
-    return calibration.softmax(log_p, t), np.asarray(targets), t
+    probs, targets = evaluation.calibrated(loaded, usable)
+    return probs, np.asarray(targets), temperature(loaded.meta)
 
 
 def main() -> None:

@@ -266,12 +266,11 @@ def perturbed_answers(loaded: LoadedModel, samples: list, dataset: str) -> tuple
     validation speakers' clips) through every condition of the robustness set but the clean one
     (:func:`robustness_set`: level -20 / +20 dB, white noise, babble of
     the other speakers, telephone band), read as the app reads them; clips the app refuses left out."""
-    from types import SimpleNamespace
-
+    from emodemo.data.splits import Fold
     from emodemo.serving.evaluation import predicted, readable
 
-    speakers = sorted({s.speaker for s in samples})
-    fold = SimpleNamespace(name="validation-" + "-".join(speakers), test=speakers)
+    speakers = tuple(sorted({s.speaker for s in samples}))
+    fold = Fold("validation-" + "-".join(speakers), train=(), val=(), test=speakers)
     changed = robustness_set(samples, fold, robustness_folder())
     changed.pop("clean")
     probs, targets = [], []

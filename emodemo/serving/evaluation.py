@@ -148,6 +148,15 @@ def predicted(loaded: LoadedModel, usable: list) -> tuple[np.ndarray, np.ndarray
     return predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
 
 
+def calibrated(loaded: LoadedModel, usable: list) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`predicted` at the checkpoint's temperature, the probabilities the app shows ``[N, C]``."""
+    from emodemo.serving.pipeline import temperature
+    from emodemo.training.calibration import softmax
+
+    probs, targets = predicted(loaded, usable)
+    return softmax(np.log(np.clip(probs, 1e-12, None)), temperature(loaded.meta)), targets  # softmax(log p / T)
+
+
 def readable(
     loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | None = None
 ) -> tuple[list, int, int, bool]:
