@@ -1,20 +1,24 @@
-"""Does the fused answer beat its best expert? Equal-weight mean vs three learned fusions (issue 20).
+"""Does the fused answer beat its best expert? Equal-weight mean vs four learned fusions (issue 20).
 
 Protocol: RAVDESS actors 01-20, the committed 5 folds by actor, 7 classes (calm = neutral). The
 voice expert is a speech-probe variant's fold models (``bench/speech_probe_ablation.py`` trains
 them; each calibrated on its validation actors); the words expert is a served words-only
 checkpoint (trained on text corpora only, so no RAVDESS actor was ever its training data),
 reading Whisper's words of each clip (real pairs) or a GoEmotions test line of the clip's emotion
-(constructed pairs). Per fold the :class:`emodemo.serving.fusion.Stacker` (a 7 x 7 matrix per
-modality, one weight per modality: ``Stacker.fit_weights``, or one per modality and class:
-``per_class``) is fitted on the fold's 2 validation actors' mixed pairs (each clip with both
-texts) and scored on its 4 test actors, each pairing apart; TESS choose half (words 1-25, 350
-clips) is scored with each fold's voice model, the words expert on Whisper's words, and that fold's
-stacker. Each rule is also fitted on the final split's validation actors with the served voice
-model (its weights kept in the results as ``final_fits``); the one ``--save`` names is written to
-``checkpoints/fusion/stacker.json``.
+(constructed pairs). Every answer about a RAVDESS clip comes from the fold model that never heard
+its actor. Per fold the :class:`emodemo.serving.fusion.Stacker` (a 7 x 7 matrix per modality, one
+weight per modality and a bias per class: ``Stacker.fit_weights``, the same with no bias:
+``bias=False``, or one weight per modality and class: ``per_class``) is
+fitted on validation actors' mixed pairs (each clip with both texts), either the fold's own 2
+(240 pairs) or, "pooled", every fold's validation actors that are not among this fold's test
+actors (8 actors, 960 pairs, each answered by its own fold's model), and scored on the fold's 4
+test actors, each pairing apart; TESS choose half (words 1-25, 350 clips) is scored with each
+fold's voice model, the words expert on Whisper's words, and that fold's stacker. Each rule is
+also fitted on all 5 folds' validation actors (10 actors, 1,200 pairs; its weights kept in the
+results as ``final_fits``); the one ``--save`` names is written to ``checkpoints/fusion/stacker.json``.
+``--report RULE`` scores the TESS report half (words 26-50) once, for the final choice.
 
-    python bench/fusion.py --voice runs/speech_probe_ablation/normalised --words nmt_attention/words_goemotions \\
+    python bench/fusion.py --voice checkpoints/speech_probe --words words_minilm \\
         --root ../shared/datasets/ravdess_speech --goemotions ../shared/datasets/goemotions \\
         --tess ../shared/datasets/tess
 """
@@ -35,13 +39,17 @@ from emodemo.core import CANONICAL7, classification_report  # noqa: E402
 from emodemo.serving import Stacker, canonical_probabilities, fuse  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "fusion.json"
+REPORT = REPO / "bench" / "results" / "fusion_tess_report.json"
 STACKER = REPO / "checkpoints" / "fusion" / "stacker.json"
 MODALITIES = ("audio", "text")
 FITS = {  # the learned fusions, each fitted on held-out actors' mixed pairs
     "learned stacker": Stacker.fit,
     "learned weights": Stacker.fit_weights,
     "learned per-class weights": lambda *args, **kwargs: Stacker.fit_weights(*args, per_class=True, **kwargs),
+    "learned weights, no class bias": lambda *args, **kwargs: Stacker.fit_weights(*args, bias=False, **kwargs),
 }
+OWN = ""  # each fold's rule fitted on its own 2 validation actors (240 pairs)
+POOLED = ", pooled validation actors"  # ... on every fold's validation actors outside its test actors (8 here)
 
 
 def answers_of(model_ref: str, samples) -> list[dict[str, float]]:
@@ -79,10 +87,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voice", type=Path, required=True, help="a speech-probe run folder with folds/fold<k>/")
     parser.add_argument("--words", required=True, help="the words expert (served name or checkpoint folder)")
-    parser.add_argument("--served-voice", default="speech_probe", help="the served voice expert, for the final stacker")
     parser.add_argument("--root", type=Path, required=True)
     parser.add_argument("--goemotions", type=Path, required=True)
     parser.add_argument("--tess", type=Path, required=True)
+    parser.add_argument(
+        "--report",
+        choices=tuple(FITS),
+        help="score the TESS report half (words 26-50) once, for that rule's final choice (pooled fits), "
+        f"beside the voice alone; written to {REPORT.relative_to(REPO)}",
+    )
     parser.add_argument(
         "--save",
         choices=tuple(FITS),
@@ -91,48 +104,72 @@ def main() -> None:
     args = parser.parse_args()
 
     from emodemo import data
-    from emodemo.data.splits import RAVDESS_FINAL, RAVDESS_KFOLD, load_splits
+    from emodemo.data.splits import RAVDESS_KFOLD, load_splits, validation_outside_test
     from emodemo.protocols import pairing
     from emodemo.speech import transcribe_samples
 
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     transcripts = transcribe_samples(clips)
-    tess = [s for s in data.load("tess", args.tess) if s.split == "choose"]
-    tess_pairs = pairing.real_pairs(tess, transcribe_samples(tess))
-    per_fold = []
-    for fold in load_splits(RAVDESS_KFOLD):
+    tess_halves = {}
+    for half in ("choose", "report") if args.report else ("choose",):
+        tess = [s for s in data.load("tess", args.tess) if s.split == half]
+        tess_halves[half] = pairing.real_pairs(tess, transcribe_samples(tess))
+    folds = load_splits(RAVDESS_KFOLD)
+    val_parts, test_parts = {}, {}
+    for fold in folds:  # every answer from the fold model that never heard the clip's actor
         voice = str(args.voice / "folds" / fold.name)
         _, val, test = pairing.mixed_pairs(clips, transcripts, fold, "goemotions", args.goemotions)
-        val_answers = paired_answers(voice, args.words, val)
-        stackers = {rule: fit(val_answers, [s.label for s in val], MODALITIES) for rule, fit in FITS.items()}
-        fold_result = {}
-        for half in ("constructed", "real"):
-            chosen = [s for s in test if s.meta.get("pairing", "real") == half]
-            answers = paired_answers(voice, args.words, chosen)
-            fold_result[half] = (answers, [s.label for s in chosen], stackers)
-        fold_result["tess"] = (paired_answers(voice, args.words, tess_pairs), [s.label for s in tess], stackers)
-        per_fold.append(fold_result)
-    results = {"voice": str(args.voice), "words": args.words, "protocol": __doc__.split("\n\n")[1]}
-    for part in ("constructed", "real", "tess"):
-        answers = [a for f in per_fold for a in f[part][0]]
-        truth = [t for f in per_fold for t in f[part][1]]
-        part_scores = scores(answers, truth)
-        for rule in per_fold[0][part][2]:
-            report = classification_report(
-                truth, [top(f[part][2][rule](a)) for f in per_fold for a in f[part][0]], CANONICAL7
+        val_parts[fold.name] = (paired_answers(voice, args.words, val), [s.label for s in val])
+        test_parts[fold.name] = {
+            half: (paired_answers(voice, args.words, chosen), [s.label for s in chosen])
+            for half, chosen in (
+                ("constructed", [s for s in test if s.meta.get("pairing") == "constructed"]),
+                ("real", [s for s in test if s.meta.get("pairing") == "real"]),
             )
+        }
+        for half, pairs in tess_halves.items():
+            part = "tess" if half == "choose" else "tess report"
+            test_parts[fold.name][part] = (paired_answers(voice, args.words, pairs), [s.label for s in pairs])
+    fitted = {}  # (rule, fold name) -> Stacker
+    for fold in folds:
+        for pool, folds_fitted_on in (
+            (OWN, [fold]),
+            (POOLED, validation_outside_test(folds, fold)),
+        ):
+            answers = [a for f in folds_fitted_on for a in val_parts[f.name][0]]
+            truth = [t for f in folds_fitted_on for t in val_parts[f.name][1]]
+            for rule, fit in FITS.items():
+                fitted[f"{rule}{pool}", fold.name] = fit(answers, truth, MODALITIES)
+    results = {"voice": str(args.voice), "words": args.words, "protocol": __doc__.split("\n\n")[1]}
+    rules = [f"{rule}{pool}" for pool in (OWN, POOLED) for rule in FITS]
+    for part in ("constructed", "real", "tess"):
+        answers = [a for f in folds for a in test_parts[f.name][part][0]]
+        truth = [t for f in folds for t in test_parts[f.name][part][1]]
+        part_scores = scores(answers, truth)
+        for rule in rules:
+            guesses = [top(fitted[rule, f.name](a)) for f in folds for a in test_parts[f.name][part][0]]
+            report = classification_report(truth, guesses, CANONICAL7)
             part_scores[rule] = {"WA": report["WA"], "UA": report["UA"]}
         results[part] = part_scores
         print(part, json.dumps(part_scores))
-    final = load_splits(RAVDESS_FINAL)[0]
-    _, val, _ = pairing.mixed_pairs(clips, transcripts, final, "goemotions", args.goemotions)
-    val_answers = paired_answers(args.served_voice, args.words, val)
+    if args.report:
+        rule = f"{args.report}{POOLED}"
+        answers = [a for f in folds for a in test_parts[f.name]["tess report"][0]]
+        truth = [t for f in folds for t in test_parts[f.name]["tess report"][1]]
+        guesses = [top(fitted[rule, f.name](a)) for f in folds for a in test_parts[f.name]["tess report"][0]]
+        report = {name: scores(answers, truth)[name] for name in ("voice alone", "words alone")}
+        report[rule] = {key: classification_report(truth, guesses, CANONICAL7)[key] for key in ("WA", "UA")}
+        saved = {"voice": str(args.voice), "words": args.words, "tess report": report}
+        REPORT.write_text(json.dumps(saved, indent=1) + "\n")
+        print("tess report", json.dumps(report))
     about = (
-        f"voice {args.served_voice} + words {args.words}, fitted on the mixed pairs of RAVDESS actors "
-        f"{', '.join(final.val)} (the final split's validation actors)"
+        f"voice {args.voice} (each fold model on its own fold's validation actors) + words {args.words}, "
+        f"fitted on the mixed pairs of RAVDESS actors {', '.join(sorted(a for f in folds for a in f.val))} "
+        "(every fold's validation actors)"
     )
-    truth = [s.label for s in val]
-    final_fits = {rule: fit(val_answers, truth, MODALITIES, about=f"{rule}: {about}") for rule, fit in FITS.items()}
+    answers = [a for f in folds for a in val_parts[f.name][0]]
+    truth = [t for f in folds for t in val_parts[f.name][1]]
+    final_fits = {rule: fit(answers, truth, MODALITIES, about=f"{rule}: {about}") for rule, fit in FITS.items()}
     results["final_fits"] = {  # what each rule would serve: its weights on the voice's and the words' classes
         rule: {
             "voice": dict(zip(CANONICAL7, np.diag(stacker.weights[:, :7]).round(3).tolist())),

@@ -111,3 +111,18 @@ def test_impossible_requests_are_refused():
         splits.kfold_by_speaker(actors(5), k=5, val_speakers=4)
     with pytest.raises(ValueError, match="has no speaker"):
         splits.kfold_by_speaker([Sample(id="x", dataset="fer2013", label="happy")])
+
+
+def test_pooled_validation_never_includes_a_test_actor_of_the_fold_it_serves():
+    folds = [
+        Fold("a", train=("s3", "s4"), val=("s1",), test=("s2",)),
+        Fold("b", train=("s1", "s4"), val=("s2",), test=("s3",)),  # its validation actor is a's test actor
+        Fold("c", train=("s1", "s2"), val=("s4",), test=("s3",)),
+    ]
+    assert [f.name for f in splits.validation_outside_test(folds, folds[0])] == ["a", "c"]
+    assert [f.name for f in splits.validation_outside_test(folds, folds[2])] == ["c", "a", "b"]
+    committed = splits.load_splits(splits.SPLITS_DIR / splits.RAVDESS_KFOLD)
+    for fold in committed:
+        pooled = splits.validation_outside_test(committed, fold)
+        actors = [actor for f in pooled for actor in f.val]
+        assert not set(actors) & set(fold.test) and len(actors) == 8 and pooled[0] is fold

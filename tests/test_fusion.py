@@ -135,3 +135,21 @@ def test_learned_weights_never_count_an_experts_word_against_its_class():
     stacker = Stacker.fit_weights(answers, truth, ["audio", "text"], per_class=True)
     words = np.diag(stacker.weights[:, 7:])
     assert (stacker.weights >= 0).all() and words[CANONICAL7.index("angry")] < 0.05
+
+
+
+def test_without_a_class_bias_only_how_far_to_trust_each_expert_is_learnt():
+    """``bias=False`` (the app's rule): b stays 0, one non-negative weight per modality, and an expert
+    that names the emotion more often earns the larger weight (the voice here, right 70 % of the time,
+    against words right half the time); with neither expert answering, no class is favoured."""
+    from emodemo.serving.fusion import Stacker
+
+    answers, truth = _voice_right_70_percent_words_neutral_half_the_time(seed=6)
+    stacker = Stacker.fit_weights(answers, truth, ["audio", "text"], bias=False)
+    audio, text = stacker.weights[0, 0], stacker.weights[0, 7]
+    assert np.array_equal(stacker.bias, np.zeros(7)) and (stacker.weights >= 0).all()
+    assert np.allclose(stacker.weights, np.concatenate([audio * np.eye(7), text * np.eye(7)], axis=1))
+    assert audio > text > 0
+    flat = {label: 1 / 7 for label in CANONICAL7}
+    assert stacker({"audio": flat, "text": flat}) == pytest.approx(flat)
+    assert Stacker.fit_weights(answers, truth, ["audio", "text"]).bias.std() > 0.1  # a bias is learnt otherwise

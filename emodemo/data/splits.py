@@ -155,6 +155,14 @@ def apply(
     return train, val, test
 
 
+def validation_outside_test(folds: Sequence[Fold], fold: Fold) -> list[Fold]:
+    """The folds (``fold`` first) whose validation values are none of ``fold``'s test values: whatever
+    is fitted on their validation parts, each answered by its own fold's model, never met
+    ``fold``'s test part. E.g. a late fusion fitted on 4 folds' validation actors instead of 1's."""
+    test = set(fold.test)
+    return [fold] + [other for other in folds if other is not fold and not set(other.val) & test]
+
+
 def save_splits(path: str | Path, folds: Sequence[Fold], **info: object) -> Path:
     """Write folds (and free-form provenance ``info``: dataset, seed, protocol) as JSON."""
     path = Path(path)

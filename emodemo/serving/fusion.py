@@ -14,11 +14,11 @@ Two fusions:
   the door" is neutral whatever the voice says).
 - :class:`Stacker`, a learned log-linear fusion: ``z = b + sum_m s_m A_m log p_m``, softmax over
   the 7 classes, fitted on held-out speakers' clips paired both with their own words and with
-  emotional lines (mixed pairs), so it learns, e.g., that the words saying "neutral" is weak
-  evidence about the voice. ``A_m`` is a 7 x 7 matrix per modality (:meth:`Stacker.fit`,
-  multinomial logistic regression), one weight per modality (:meth:`Stacker.fit_weights`: the
-  app's) or one per modality and class (``per_class``). ``s_m`` are the user's slider weights (1 =
-  as learned, 0 = ignore a modality); a modality the stacker never saw (the face) joins as
+  emotional lines (mixed pairs), so it learns how far to trust each expert. ``A_m`` is a 7 x 7
+  matrix per modality (:meth:`Stacker.fit`, multinomial logistic regression), one weight per
+  modality (:meth:`Stacker.fit_weights`), with no class bias ``b`` (``bias=False``: the app's) or
+  one weight per modality and class (``per_class``). ``s_m`` are the user's slider weights (1 = as
+  learned, 0 = ignore a modality); a modality the stacker never saw (the face) joins as
   ``s_face log p_face`` (a product of experts).
 """
 
@@ -125,14 +125,17 @@ class Stacker:
         modalities: Sequence[str],
         about: str = "",
         per_class: bool = False,
+        bias: bool = True,
     ) -> Stacker:
         """The low-capacity stacker: one weight per modality and one bias per class,
         ``z = b + sum_m a_m log p_m`` (``A_m = a_m I``), fitted by maximum likelihood (LBFGS);
         ``M + 7`` numbers instead of ``49 M + 7``, for when few held-out clips are at hand. With
         ``per_class``, one weight per modality and class (``A_m = diag(a_m)``, ``7 M + 7`` numbers):
         it can learn that one expert's word for a class is weak evidence (the words saying "neutral"
-        about a sentence whose wording is neutral whatever the emotion) and its others strong. Weights are
-        kept non-negative."""
+        about a sentence whose wording is neutral whatever the emotion) and its others strong. Without
+        ``bias``, ``b = 0``: only how far to trust each expert is learnt, not the fitting clips' class
+        priors, which need not hold for other voices and words (a weighted product of experts, ``M``
+        numbers). Weights are kept non-negative."""
         import torch
 
         x = torch.tensor(np.stack([np.stack([_log_probs(a[m]) for m in modalities]) for a in answers]))  # [N, M, 7]
@@ -140,20 +143,20 @@ class Stacker:
         shape = (len(modalities), len(CANONICAL7)) if per_class else (len(modalities), 1)
         # the weights are softplus(raw) >= 0: an expert's word for a class is never evidence against it
         raw = torch.full(shape, float(np.log(np.e - 1)), dtype=torch.float64, requires_grad=True)  # softplus 1
-        bias = torch.zeros(len(CANONICAL7), dtype=torch.float64, requires_grad=True)
-        optimiser = torch.optim.LBFGS([raw, bias], max_iter=500, line_search_fn="strong_wolfe")
+        offsets = torch.zeros(len(CANONICAL7), dtype=torch.float64, requires_grad=bias)  # b [7]
+        optimiser = torch.optim.LBFGS([raw, offsets] if bias else [raw], max_iter=500, line_search_fn="strong_wolfe")
         weights = lambda: torch.nn.functional.softplus(raw)  # [M, 7] or [M, 1]
 
         def closure():
             optimiser.zero_grad()
-            loss = torch.nn.functional.cross_entropy(bias + (weights() * x).sum(dim=1), y)  # [N, 7]
+            loss = torch.nn.functional.cross_entropy(offsets + (weights() * x).sum(dim=1), y)  # [N, 7]
             loss.backward()
             return loss
 
         optimiser.step(closure)
         a = weights().detach().numpy() * np.ones((1, len(CANONICAL7)))  # [M, 7]
         matrices = np.concatenate([np.diag(w) for w in a], axis=1)  # [7, 7M]
-        return cls(modalities, matrices, bias.detach().numpy(), about)
+        return cls(modalities, matrices, offsets.detach().numpy(), about)
 
     def __call__(
         self, answers: Mapping[str, Mapping[str, float]], scales: Mapping[str, float] | None = None
