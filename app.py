@@ -199,14 +199,31 @@ def encoded(figure) -> PlotData:
 
 
 def fused_view(alone: dict, *weights: float):
-    """The fused answer and the per-modality bars for the weights on the sliders."""
+    """The fused answer, a line on how far to trust it, and the per-modality bars for the weights on
+    the sliders."""
     if not alone:
-        return None, None
+        return None, "", None
+    scales = dict(zip(EXPERTS, weights))
     try:
-        fused = pipeline.fused(alone, dict(zip(EXPERTS, weights)))
+        fused = pipeline.fused(alone, scales)
     except ValueError as err:
         raise gr.Error(str(err)) from None
-    return fused, modality_bars(alone, fused, EXPERTS)
+    return fused, fused_note(alone, scales, fused), modality_bars(alone, fused, EXPERTS)
+
+
+def fused_note(alone: dict, scales: dict, fused: dict) -> str:
+    """Whether the fused answer is over the learned fusion's "unsure" line ("" when it has none)."""
+    line = getattr(pipeline.stacker, "unsure_below", None)
+    if line is None:
+        return ""
+    unsure = pipeline.fused_unsure(alone, scales, fused)
+    top = max(fused, key=fused.get)
+    chosen = f"the {line:.0%} line chosen on held-out actors' clips (above it, 80 % of the fused answers were right)"
+    if unsure is None:
+        return f"The fused answer's *unsure* line ({line:.0%}) holds for voice and words with both sliders at 1."
+    if unsure:
+        return f"**The fused answer is unsure**: {top} at {fused[top]:.0%}, under {chosen}."
+    return f"Fused answer {top} at {fused[top]:.0%}, over {chosen}."
 
 
 def saved_markdown(saved: Path, render, how: str) -> str:
@@ -479,7 +496,9 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
                     for name in EXPERTS.values()
                 ]
             with gr.Row():
-                fused = gr.Label(label="fused answer", num_top_classes=4, elem_id="fused")
+                with gr.Column():
+                    fused = gr.Label(label="fused answer", num_top_classes=4, elem_id="fused")
+                    fused_trust = gr.Markdown(elem_id="fused-note")
                 bars = gr.Plot(label="modalities and fusion", elem_id="fusion-bars")
             alone = gr.State({})
         with gr.Accordion(
@@ -578,7 +597,7 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
     go.click(
         analyse,
         inputs=[clip, film],
-        outputs=[transcript, words, details, *predictions, *views, alone, fused, bars, analysis],
+        outputs=[transcript, words, details, *predictions, *views, alone, fused, fused_trust, bars, analysis],
         api_name="analyse",
         concurrency_id="clips",
         concurrency_limit=CONCURRENCY,
@@ -593,7 +612,7 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
         show_progress="minimal",
     )
     for slider in sliders:
-        slider.change(fused_view, inputs=[alone, *sliders], outputs=[fused, bars], api_name=False)
+        slider.change(fused_view, inputs=[alone, *sliders], outputs=[fused, fused_trust, bars], api_name=False)
 
 if __name__ == "__main__":
     demo.queue(default_concurrency_limit=CONCURRENCY).launch(**launch_options())

@@ -83,6 +83,48 @@ def scores(answers, truth) -> dict:
     return out
 
 
+def real_pairs_of(parts, real: dict) -> tuple[list, list]:
+    """``(answers, truth)`` of the real pairs among validation ``parts`` ``[(answers, truth, fold name)]``
+    (``real[fold name]`` flags each pair)."""
+    kept = [(a, t) for answers, truth, name in parts for a, t, r in zip(answers, truth, real[name]) if r]
+    return [a for a, _ in kept], [t for _, t in kept]
+
+
+def fused_probabilities(stacker: Stacker, answers) -> np.ndarray:
+    """``[N, 7]`` the stacker's canonical probabilities for each clip's experts' answers."""
+    return np.array([[stacker(a)[label] for label in CANONICAL7] for a in answers])
+
+
+def confidence(stackers: dict, real_val: dict, test_parts: dict) -> dict:
+    """How far the fused answer can be trusted. Per fold its "unsure" line is chosen on the real pairs
+    of the validation actors its rule was fitted on (what the app gives: a clip with its own words;
+    :func:`emodemo.training.calibration.unsure_threshold`, 80 % of answers above it right); pooled
+    over the folds' test actors: top-label ECE (15 bins), the share of clips answered above the line
+    and their accuracy, on real pairs, constructed pairs and the TESS choose half."""
+    from emodemo.training.calibration import expected_calibration_error, unsure_threshold
+
+    index = lambda labels: np.array([CANONICAL7.index(t) for t in labels])
+    lines, pooled = {}, {part: ([], [], []) for part in ("real", "constructed", "tess")}
+    for name, stacker in stackers.items():
+        answers, truth = real_val[name]
+        lines[name] = unsure_threshold(fused_probabilities(stacker, answers), index(truth))["threshold"]
+        for part, (probs, targets, answered) in pooled.items():
+            answers, truth = test_parts[name][part]
+            probs.append(fused_probabilities(stacker, answers))
+            targets.append(index(truth))
+            answered.append(probs[-1].max(axis=1) >= lines[name])
+    result = {"unsure lines": {name: round(line, 4) for name, line in lines.items()}}
+    for part, parts in pooled.items():
+        probs, targets, answered = (np.concatenate(p) for p in parts)
+        right = probs.argmax(axis=1) == targets
+        result[part] = {
+            "ECE": round(expected_calibration_error(probs, targets), 4),
+            "answered": round(float(answered.mean()), 4),
+            "accuracy answered": round(float(right[answered].mean()), 4) if answered.any() else None,
+        }
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voice", type=Path, required=True, help="a speech-probe run folder with folds/fold<k>/")
@@ -107,6 +149,7 @@ def main() -> None:
     from emodemo.data.splits import RAVDESS_KFOLD, load_splits, validation_outside_test
     from emodemo.protocols import pairing
     from emodemo.speech import transcribe_samples
+    from emodemo.training.calibration import unsure_threshold
 
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     transcripts = transcribe_samples(clips)
@@ -115,11 +158,12 @@ def main() -> None:
         tess = [s for s in data.load("tess", args.tess) if s.split == half]
         tess_halves[half] = pairing.real_pairs(tess, transcribe_samples(tess))
     folds = load_splits(RAVDESS_KFOLD)
-    val_parts, test_parts = {}, {}
+    val_parts, val_real, test_parts = {}, {}, {}
     for fold in folds:  # every answer from the fold model that never heard the clip's actor
         voice = str(args.voice / "folds" / fold.name)
         _, val, test = pairing.mixed_pairs(clips, transcripts, fold, "goemotions", args.goemotions)
         val_parts[fold.name] = (paired_answers(voice, args.words, val), [s.label for s in val])
+        val_real[fold.name] = [s.meta.get("pairing") == "real" for s in val]
         test_parts[fold.name] = {
             half: (paired_answers(voice, args.words, chosen), [s.label for s in chosen])
             for half, chosen in (
@@ -130,6 +174,10 @@ def main() -> None:
         for half, pairs in tess_halves.items():
             part = "tess" if half == "choose" else "tess report"
             test_parts[fold.name][part] = (paired_answers(voice, args.words, pairs), [s.label for s in pairs])
+    real_val = {  # per fold, the real pairs of the validation actors its pooled rule is fitted on
+        fold.name: real_pairs_of([(*val_parts[f.name], f.name) for f in validation_outside_test(folds, fold)], val_real)
+        for fold in folds
+    }
     fitted = {}  # (rule, fold name) -> Stacker
     for fold in folds:
         for pool, folds_fitted_on in (
@@ -152,6 +200,11 @@ def main() -> None:
             part_scores[rule] = {"WA": report["WA"], "UA": report["UA"]}
         results[part] = part_scores
         print(part, json.dumps(part_scores))
+    results["confidence"] = {  # the fused answer's "unsure" line and calibration, for the pooled fits
+        f"{rule}{POOLED}": confidence({f.name: fitted[f"{rule}{POOLED}", f.name] for f in folds}, real_val, test_parts)
+        for rule in FITS
+    }
+    print("confidence", json.dumps(results["confidence"]))
     if args.report:
         rule = f"{args.report}{POOLED}"
         answers = [a for f in folds for a in test_parts[f.name]["tess report"][0]]
@@ -170,11 +223,16 @@ def main() -> None:
     answers = [a for f in folds for a in val_parts[f.name][0]]
     truth = [t for f in folds for t in val_parts[f.name][1]]
     final_fits = {rule: fit(answers, truth, MODALITIES, about=f"{rule}: {about}") for rule, fit in FITS.items()}
+    real_answers, real_truth = real_pairs_of([(*val_parts[f.name], f.name) for f in folds], val_real)
+    for stacker in final_fits.values():  # its "unsure" line, on those actors' real pairs
+        probs = fused_probabilities(stacker, real_answers)
+        stacker.unsure_below = unsure_threshold(probs, np.array([CANONICAL7.index(t) for t in real_truth]))["threshold"]
     results["final_fits"] = {  # what each rule would serve: its weights on the voice's and the words' classes
         rule: {
             "voice": dict(zip(CANONICAL7, np.diag(stacker.weights[:, :7]).round(3).tolist())),
             "words": dict(zip(CANONICAL7, np.diag(stacker.weights[:, 7:]).round(3).tolist())),
             "bias": dict(zip(CANONICAL7, stacker.bias.round(3).tolist())),
+            "unsure_below": round(stacker.unsure_below, 4),
         }
         for rule, stacker in final_fits.items()
         if rule != "learned stacker"  # a full 7 x 7 matrix per modality: no diagonal to show

@@ -52,10 +52,12 @@ def test_real_speech_clip_returns_transcript_and_prediction(client, ravdess_clip
     plots = client.predict(api_name="/explain")  # this session's analysis, drawn
     drawn = [plot for m, plot in zip(app.EXPLAINED, plots) if m in app.pipeline.voice_models]
     assert drawn and all(plot is not None for plot in drawn)  # every attention model drew its map
-    fused, bars = outputs[-2:]
+    fused, trust, bars = outputs[-3:]
     assert (
         fused["label"] in {"neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"} and bars is not None
     )
+    line = app.pipeline.stacker.unsure_below  # the served fusion's "unsure" line, said beside its answer
+    assert f"{line:.0%} line" in trust and fused["label"] in trust
     labels = voices
     for label in labels:
         assert label["label"] in {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}

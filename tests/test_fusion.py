@@ -137,7 +137,6 @@ def test_learned_weights_never_count_an_experts_word_against_its_class():
     assert (stacker.weights >= 0).all() and words[CANONICAL7.index("angry")] < 0.05
 
 
-
 def test_without_a_class_bias_only_how_far_to_trust_each_expert_is_learnt():
     """``bias=False`` (the app's rule): b stays 0, one non-negative weight per modality, and an expert
     that names the emotion more often earns the larger weight (the voice here, right 70 % of the time,
@@ -153,3 +152,24 @@ def test_without_a_class_bias_only_how_far_to_trust_each_expert_is_learnt():
     flat = {label: 1 / 7 for label in CANONICAL7}
     assert stacker({"audio": flat, "text": flat}) == pytest.approx(flat)
     assert Stacker.fit_weights(answers, truth, ["audio", "text"]).bias.std() > 0.1  # a bias is learnt otherwise
+
+
+def test_the_fused_unsure_line_applies_only_as_it_was_chosen(tmp_path):
+    """The line was chosen on fused answers of exactly the stacker's modalities with every slider at
+    1: there it marks answers under it; with a slider moved or a face joined it does not apply (None);
+    it survives a save."""
+    from emodemo.serving.fusion import Stacker
+
+    answers, truth = _voice_right_70_percent_words_neutral_half_the_time(seed=7)
+    stacker = Stacker.fit_weights(answers, truth, ["audio", "text"], bias=False)
+    stacker.unsure_below = 0.6
+    stacker = Stacker.load(stacker.save(tmp_path / "stacker.json"))
+    sure = {"audio": _answer("angry", 0.9), "text": _answer("angry", 0.9)}
+    torn = {"audio": _answer("angry", 0.4), "text": _answer("neutral", 0.4)}
+    ones = {"audio": 1.0, "text": 1.0}
+    assert stacker.unsure(stacker(sure, ones), sure, ones) is False
+    assert stacker.unsure(stacker(torn, ones), torn, ones) is True
+    assert stacker.unsure(stacker(torn, {"audio": 0.5}), torn, {"audio": 0.5, "text": 1.0}) is None
+    with_face = {**torn, "face": _answer("sad", 0.5)}
+    assert stacker.unsure(stacker(with_face), with_face, {}) is None
+    assert Stacker(["audio"], np.eye(7), np.zeros(7)).unsure({"angry": 0.2}, {"audio": {}}, {}) is None

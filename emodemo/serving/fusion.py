@@ -85,14 +85,24 @@ def _log_probs(answer: Mapping[str, float]) -> np.ndarray:
 class Stacker:
     """Learned late fusion of per-modality canonical probabilities (see the module doc).
 
-    ``modalities``: the order of the blocks of ``weights`` ``[7, 7 * M]``; ``bias`` ``[7]``.
+    ``modalities``: the order of the blocks of ``weights`` ``[7, 7 * M]``; ``bias`` ``[7]``;
+    ``unsure_below``: the fused top probability under which the answer is shown as unsure (chosen on
+    held-out clips, :func:`emodemo.training.calibration.unsure_threshold`), or None.
     """
 
-    def __init__(self, modalities: Sequence[str], weights: np.ndarray, bias: np.ndarray, about: str = ""):
+    def __init__(
+        self,
+        modalities: Sequence[str],
+        weights: np.ndarray,
+        bias: np.ndarray,
+        about: str = "",
+        unsure_below: float | None = None,
+    ):
         self.modalities = tuple(modalities)
         self.weights = np.asarray(weights, dtype=np.float64).reshape(len(CANONICAL7), 7 * len(self.modalities))
         self.bias = np.asarray(bias, dtype=np.float64).reshape(len(CANONICAL7))
         self.about = about
+        self.unsure_below = unsure_below
 
     @classmethod
     def fit(
@@ -181,6 +191,17 @@ class Stacker:
         p = np.exp(z - z.max())
         return dict(zip(CANONICAL7, (p / p.sum()).tolist()))
 
+    def unsure(
+        self, fused: Mapping[str, float], answers: Mapping[str, object], scales: Mapping[str, float]
+    ) -> bool | None:
+        """Whether a fused answer is under the "unsure" line; None when the line does not apply: none
+        was chosen, or the answer was not fused as the line was chosen (exactly this stacker's
+        modalities, every slider at 1)."""
+        as_chosen = set(answers) == set(self.modalities) and all(scales.get(m, 1.0) == 1.0 for m in answers)
+        if self.unsure_below is None or not as_chosen:
+            return None
+        return max(fused.values()) < self.unsure_below
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -192,6 +213,7 @@ class Stacker:
                     "weights": self.weights.tolist(),
                     "bias": self.bias.tolist(),
                     "about": self.about,
+                    "unsure_below": self.unsure_below,
                 },
                 indent=1,
             )
@@ -205,4 +227,4 @@ class Stacker:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
         if data.get("labels") != list(CANONICAL7):
             raise ValueError(f"{path} fuses labels {data.get('labels')}, not the canonical 7")
-        return cls(data["modalities"], data["weights"], data["bias"], data.get("about", ""))
+        return cls(data["modalities"], data["weights"], data["bias"], data.get("about", ""), data.get("unsure_below"))

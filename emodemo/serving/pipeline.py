@@ -245,6 +245,13 @@ class Pipeline:
 
         return self.stacker(alone, weights) if self.stacker is not None else fuse(alone, weights)
 
+    def fused_unsure(
+        self, alone: Mapping[str, Mapping[str, float]], weights: Mapping[str, float], fused: Mapping[str, float]
+    ) -> bool | None:
+        """Whether :meth:`fused`'s answer is under the learned fusion's "unsure" line; None when there is
+        no such line for these modalities and weights (:meth:`emodemo.serving.fusion.Stacker.unsure`)."""
+        return self.stacker.unsure(fused, alone, weights) if self.stacker is not None else None
+
     def modalities_alone(self, analysis: Analysis) -> dict[str, dict[str, float]]:
         """``{modality: canonical-7 probabilities}`` of each expert that answered the clip."""
         from emodemo.serving.fusion import canonical_probabilities
