@@ -50,6 +50,7 @@ def test_upload_analyse_and_see_transcript_predictions_and_attention(app_url, ra
             timeout=30_000
         )  # interactive bars
         playwright.expect(page.locator("#fused")).to_contain_text("%")
+        playwright.expect(page.locator("#fused-note")).to_contain_text("line chosen on held-out actors")
         SCREENSHOT.parent.mkdir(exist_ok=True)
         page.screenshot(path=str(SCREENSHOT), full_page=True, type="jpeg", quality=70)
         browser.close()
