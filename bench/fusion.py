@@ -99,9 +99,10 @@ def confidence(stackers: dict, real_val: dict, test_parts: dict) -> dict:
     """How far the fused answer can be trusted. Per fold its "unsure" line is chosen on the real pairs
     of the validation actors its rule was fitted on (what the app gives: a clip with its own words;
     :func:`emodemo.training.calibration.unsure_threshold`, 80 % of answers above it right); pooled
-    over the folds' test actors: top-label ECE (15 bins), the share of clips answered above the line
-    and their accuracy, on real pairs, constructed pairs and the TESS choose half."""
-    from emodemo.training.calibration import expected_calibration_error, unsure_threshold
+    over the folds' test actors: top-label ECE (15 bins, with its bootstrap interval and the floor a
+    calibrated model would show), the share of clips answered above the line and their accuracy, on
+    real pairs, constructed pairs and the TESS choose half."""
+    from emodemo.training.calibration import ece_uncertainty, expected_calibration_error, unsure_threshold
 
     index = lambda labels: np.array([CANONICAL7.index(t) for t in labels])
     lines, pooled = {}, {part: ([], [], []) for part in ("real", "constructed", "tess")}
@@ -117,8 +118,11 @@ def confidence(stackers: dict, real_val: dict, test_parts: dict) -> dict:
     for part, parts in pooled.items():
         probs, targets, answered = (np.concatenate(p) for p in parts)
         right = probs.argmax(axis=1) == targets
+        spread = ece_uncertainty(probs, targets)
         result[part] = {
             "ECE": round(expected_calibration_error(probs, targets), 4),
+            "ECE 95 % interval": [round(spread["low"], 4), round(spread["high"], 4)],
+            "ECE if calibrated": round(spread["if_calibrated"], 4),
             "answered": round(float(answered.mean()), 4),
             "accuracy answered": round(float(right[answered].mean()), 4) if answered.any() else None,
         }

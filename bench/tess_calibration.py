@@ -5,7 +5,9 @@ This scores that confidence on a corpus no model trained or fitted on: for each 
 for, on each TESS half (choose: words 1-25, report: words 26-50, 350 clips each; the report half
 scored once per final choice), read as the harness reads it (``emodemo.serving.evaluation``; words from
 Whisper's transcript), with the checkpoint's temperature applied as the app applies it: accuracy, mean
-confidence, top-label expected calibration error (15 equal-width bins) and the reliability bins.
+confidence, top-label expected calibration error (15 equal-width bins) with its 95 % bias-corrected
+bootstrap interval over clips (low, high) and the ECE a perfectly calibrated model would show on as many
+clips at the same confidences (if_calibrated: binned ECE's floor at this size), and the reliability bins.
 
     python bench/tess_calibration.py --tess ../shared/datasets/tess [--models speech_probe,ssl_mha]
 
@@ -65,6 +67,10 @@ def main() -> None:
                     "accuracy": round(float((probs.argmax(1) == targets).mean()), 3),
                     "mean confidence": round(float(probs.max(1).mean()), 3),
                     "ECE": round(calibration.expected_calibration_error(probs, targets), 3),
+                    **{
+                        f"ECE {key}": round(value, 3)
+                        for key, value in calibration.ece_uncertainty(probs, targets).items()
+                    },
                 }
             )
     saved = json.loads(OUT.with_suffix(".json").read_text()) if OUT.with_suffix(".json").exists() else {}

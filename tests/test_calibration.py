@@ -36,6 +36,20 @@ def test_ece_of_a_perfect_and_a_wrong_model():
     assert bins["count"].sum() == 4 and bins["count"][-1] == 4 and len(bins["edges"]) == 16
 
 
+def test_ece_uncertainty_tells_sampling_noise_from_miscalibration_on_350_clips():
+    """On 350 clips a calibrated model's binned ECE is not 0: its floor and interval say how much is
+    noise. An over-confident model's whole interval lies above that floor; a calibrated one's covers it."""
+    logits, targets = overconfident(n=350, seed=1)
+    t = calibration.fit_temperature(logits, targets)
+    sharp = calibration.ece_uncertainty(calibration.softmax(logits), targets)
+    calibrated = calibration.ece_uncertainty(calibration.softmax(logits, t), targets)
+    ece = calibration.expected_calibration_error(calibration.softmax(logits, t), targets)
+    assert 0.02 < calibrated["if_calibrated"] < 0.12  # binning 350 clips leaves a floor
+    assert calibrated["low"] <= ece <= calibrated["high"] and calibrated["low"] < calibrated["if_calibrated"]
+    assert sharp["low"] > 2 * sharp["if_calibrated"]
+    assert calibration.ece_uncertainty(calibration.softmax(logits, t), targets) == calibrated  # seeded
+
+
 def test_unsure_threshold_reaches_its_accuracy_on_whole_ties():
     probs = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.3], [0.7, 0.3], [0.6, 0.4], [0.55, 0.45]])
     targets = np.array([0, 0, 0, 1, 1, 1])  # right, right, right, wrong, wrong, wrong

@@ -78,6 +78,35 @@ def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, n_bins: i
     return float(np.sum(weights * np.abs(bins["accuracy"][used] - bins["confidence"][used])))
 
 
+def ece_uncertainty(
+    probs: np.ndarray, targets: np.ndarray, n_resamples: int = 1000, seed: int = 0, n_bins: int = N_BINS
+) -> dict[str, float]:
+    """How much of an ECE is sampling noise, for a few hundred clips. ``low`` / ``high``: the 95 %
+    bias-corrected (BCa) bootstrap interval over clips (``scipy.stats.bootstrap``: resampling inflates
+    binned ECE, which the correction offsets); ``if_calibrated``: the mean ECE a perfectly calibrated
+    model would show on as many clips at the same confidences (each answer right with probability its
+    confidence), the floor binned ECE cannot go below on this sample size."""
+    from scipy.stats import bootstrap
+
+    probs = np.asarray(probs, dtype=np.float64)
+    targets = np.asarray(targets)
+
+    def ece_of(rows: np.ndarray) -> float:  # rows: clip indices, drawn with replacement
+        return expected_calibration_error(probs[rows], targets[rows], n_bins)
+
+    rng = np.random.default_rng(seed)
+    interval = bootstrap(
+        (np.arange(len(targets)),), ece_of, n_resamples=n_resamples, method="BCa", vectorized=False, rng=rng
+    ).confidence_interval
+    confidence = probs.max(axis=1)
+    floor = []
+    for _ in range(n_resamples):  # answers drawn right with probability = confidence: calibrated by construction
+        right = rng.random(len(confidence)) < confidence
+        simulated = np.where(right, probs.argmax(axis=1), (probs.argmax(axis=1) + 1) % probs.shape[1])
+        floor.append(expected_calibration_error(probs, simulated, n_bins))
+    return {"low": float(interval.low), "high": float(interval.high), "if_calibrated": float(np.mean(floor))}
+
+
 def unsure_threshold(probs: np.ndarray, targets: np.ndarray, target: float = 0.80) -> dict[str, float]:
     """The lowest top-label confidence t such that the clips answered with confidence >= t are right
     at least ``target`` of the time. Returns ``{"threshold", "answered", "accuracy_answered"}``
