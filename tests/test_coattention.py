@@ -61,6 +61,38 @@ def test_a_clip_answers_the_same_whatever_its_batch_mates_and_padding():
     assert torch.allclose(model(**batch)["logits"][2], model(**alone)["logits"][0], atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["fusion", "speech"])
+def test_speech_stats_add_the_attended_frames_spread_and_ignore_padding(mode):
+    """With ``speech_stats`` the speech summary is the attended mean and the attention-weighted standard
+    deviation of the real frames: two clips with the same mean frame but a steadier or a livelier
+    voice now differ, and padding still changes nothing."""
+    model = CoAttentionNet(
+        n_classes=4, mode=mode, speech_dim=16, text_dim=16, attention_dim=8, fused_dim=12, speech_stats=True
+    ).eval()
+    batch = _batch()
+    x, weights = torch.randn(2, 5, 16), torch.softmax(torch.randn(2, 5), dim=-1)
+    x_hat = torch.einsum("bt,btd->bd", weights, x)
+    summary = model.speech_summary(x, x_hat, weights)
+    spread = (weights[:, :, None] * (x - x_hat[:, None]) ** 2).sum(1).sqrt()
+    assert summary.shape == (2, 32) and torch.allclose(summary, torch.cat([x_hat, spread], -1), atol=1e-5)
+    frames = torch.randn(1, 1, 6, 16)
+    steady = torch.cat([frames, frames], dim=2)  # the same frames twice: mean, spread unchanged
+    lively = torch.cat([frames + 1.0, frames - 1.0], dim=2)  # the same mean, twice the movement
+    clip = lambda speech: {
+        "speech": speech,
+        "speech_mask": torch.ones(1, 12, dtype=torch.bool),
+        **({k: batch[k][:1] for k in ("text", "text_mask")} if mode == "fusion" else {}),
+    }
+    uniform = lambda module: torch.nn.init.zeros_(module.w_h.weight)  # equal attention on every frame
+    uniform(model.attend_speech)
+    assert not torch.allclose(model(**clip(steady))["logits"], model(**clip(lively))["logits"])
+    alone = {k: v[2:3] for k, v in batch.items() if mode == "fusion" or k.startswith("speech")}
+    padded = dict(alone)  # clip 2 (4 real frames of 20), with 3 more padding frames
+    padded["speech"] = torch.cat([alone["speech"], torch.randn(1, 1, 3, 16)], dim=2)
+    padded["speech_mask"] = torch.cat([alone["speech_mask"], torch.zeros(1, 3, dtype=torch.bool)], dim=1)
+    assert torch.allclose(model(**alone)["logits"], model(**padded)["logits"], atol=1e-5)
+
+
 @pytest.mark.parametrize("mode, keys", [("speech", {"speech_attention"}), ("text", {"text_attention_1"})])
 def test_unimodal_variants_read_only_their_modality(mode, keys):
     model = CoAttentionNet(n_classes=4, mode=mode, speech_dim=16, text_dim=16, attention_dim=8, fused_dim=12).eval()

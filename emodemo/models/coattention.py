@@ -29,7 +29,9 @@ then starts from the cached states below them, so frozen layers cost nothing per
 the head alone on the encoders' last states.
 
 Variants (``mode``): ``"fusion"`` (the three steps), ``"speech"`` or ``"text"`` alone (one
-unguided attention step, the talk's single-embedding rows).
+unguided attention step, the talk's single-embedding rows). ``speech_stats`` (not in the talk):
+the speech summary is the attended frames' weighted mean *and* standard deviation (attentive
+statistics pooling, Okabe et al. 2018), ``W_x`` then ``F x 2 Ds``; the guide of step 3 stays the mean.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ class CoAttentionNet(nn.Module):
         speech_heads: int = 6,
         text_top: int = 0,
         text_config: dict | None = None,
+        speech_stats: bool = False,
     ):
         super().__init__()
         if mode not in MODES:
@@ -99,7 +102,9 @@ class CoAttentionNet(nn.Module):
         self.attend_text_1 = GuidedAttention(text_dim, speech_dim, k) if self.uses_text else None  # step 1 (g = 0)
         self.attend_speech = GuidedAttention(speech_dim, text_dim, k) if self.uses_speech else None  # step 2
         self.attend_text_3 = GuidedAttention(text_dim, speech_dim, k) if mode == "fusion" else None  # step 3
-        self.project_speech = nn.Linear(speech_dim, fused_dim, bias=False) if self.uses_speech else None  # W_x
+        self.speech_stats = speech_stats  # the attended frames' spread beside their mean (attentive statistics)
+        summary_dim = 2 * speech_dim if speech_stats else speech_dim
+        self.project_speech = nn.Linear(summary_dim, fused_dim, bias=False) if self.uses_speech else None  # W_x
         self.project_text = nn.Linear(text_dim, fused_dim, bias=False) if self.uses_text else None  # W_y
         self.norm = nn.LayerNorm(fused_dim)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(fused_dim, n_classes))
@@ -148,7 +153,7 @@ class CoAttentionNet(nn.Module):
         y = self.text_top(text, text_mask, self.unfrozen) if self.uses_text else None  # [B, N, Dt]
         if self.mode == "speech":
             x_hat, out["speech_attention"] = self.attend_speech(x, speech_mask)
-            z = self.project_speech(x_hat)
+            z = self.project_speech(self.speech_summary(x, x_hat, out["speech_attention"]))
         elif self.mode == "text":
             y_hat, out["text_attention_1"] = self.attend_text_1(y, text_mask)
             z = self.project_text(y_hat)
@@ -156,9 +161,19 @@ class CoAttentionNet(nn.Module):
             y_1, out["text_attention_1"] = self.attend_text_1(y, text_mask)  # step 1, g = 0
             x_hat, out["speech_attention"] = self.attend_speech(x, speech_mask, y_1)  # step 2, g = y_1
             y_hat, out["text_attention_3"] = self.attend_text_3(y, text_mask, x_hat)  # step 3, g = x_hat
-            z = self.project_speech(x_hat) + self.project_text(y_hat)  # eq. 4 [B, F]
+            speech = self.speech_summary(x, x_hat, out["speech_attention"])  # [B, Ds] or [B, 2 Ds]
+            z = self.project_speech(speech) + self.project_text(y_hat)  # eq. 4 [B, F]
         out["logits"] = self.classifier(self.norm(z))  # [B, C]
         return out
+
+    def speech_summary(self, x: torch.Tensor, x_hat: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """``x_hat [B, Ds]``, or with ``speech_stats`` ``[x_hat, s] [B, 2 Ds]``, where ``s`` is the
+        attention-weighted standard deviation of the frames ``x [B, T, Ds]`` (weights ``[B, T]``, 0 on
+        padding): how much the voice moves, which the weighted mean alone cannot say."""
+        if not self.speech_stats:
+            return x_hat
+        variance = torch.einsum("bt,btd->bd", weights, (x - x_hat[:, None, :]) ** 2)  # [B, Ds]
+        return torch.cat([x_hat, variance.clamp_min(1e-6).sqrt()], dim=-1)
 
 
 class _EncoderTop(nn.Module):

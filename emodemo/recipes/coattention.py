@@ -246,6 +246,7 @@ def train(
     speech_block: int | None = None,
     denoise_below_db: float | None = None,
     steady_floor_below_db: float | None = None,
+    speech_stats: bool = False,
 ) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
@@ -258,7 +259,8 @@ def train(
     lower half, which carries to new voices), the encoder run no deeper. ``denoise_below_db``: a clip that
     sounds noisy (:func:`emodemo.inputs.normalise.estimated_snr_db` under it) has its stationary noise
     gated out first, in training and in the app alike; with ``steady_floor_below_db``, only when its noise floor
-    is steady too (:func:`emodemo.inputs.normalise.floor_spread_db` under it). On a text benchmark
+    is steady too (:func:`emodemo.inputs.normalise.floor_spread_db` under it). ``speech_stats``: the
+    speech summary adds the attended frames' spread to their mean (the model's ``speech_stats``). On a text benchmark
     (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
@@ -307,6 +309,8 @@ def train(
     )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)
+    if as_flag(speech_stats):
+        kwargs["speech_stats"] = True
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build_model(kwargs, spec)
@@ -315,7 +319,8 @@ def train(
         "pairing": pairing_name,
         "licence": licence(dataset, pairing, text_source, whisper_minilm_licences(speech_encoder)),
         "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
-        f"{speech_encoder} states{f' of block {speech_block}' if speech_block is not None else ''}; words (Whisper "
+        f"{speech_encoder} states{f' of block {speech_block}' if speech_block is not None else ''}"
+        f"{' (attended mean and spread)' if kwargs.get('speech_stats') else ''}; words (Whisper "
         f"tiny.en transcript, or the paired line) -> frozen {text_encoder} word-piece states",
         "stages": names,
         "loss": loss,
