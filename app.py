@@ -218,12 +218,15 @@ def fused_note(alone: dict, scales: dict, fused: dict) -> str:
         return ""
     unsure = pipeline.fused_unsure(alone, scales, fused)
     top = max(fused, key=fused.get)
-    chosen = f"the {line:.0%} line chosen on held-out actors' clips (above it, 80 % of the fused answers were right)"
+    chosen = (
+        f"the {line:.1%} line chosen on held-out actors' clips, where 80 % of the fused answers above it were "
+        "right (fewer on other new voices: see the fusion's model card)"
+    )
     if unsure is None:
-        return f"The fused answer's *unsure* line ({line:.0%}) holds for voice and words with both sliders at 1."
+        return f"The fused answer's *unsure* line ({line:.1%}) holds for voice and words with both sliders at 1."
     if unsure:
-        return f"**The fused answer is unsure**: {top} at {fused[top]:.0%}, under {chosen}."
-    return f"Fused answer {top} at {fused[top]:.0%}, over {chosen}."
+        return f"**The fused answer is unsure**: {top} at {fused[top]:.1%}, under {chosen}."
+    return f"Fused answer {top} at {fused[top]:.1%}, over {chosen}."
 
 
 def saved_markdown(saved: Path, render, how: str) -> str:

@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument(
         "--save",
         choices=tuple(FITS),
-        help="write that rule, fitted on the final split's validation actors, to checkpoints/fusion/",
+        help="write that rule, fitted on every fold's validation actors (with its unsure line), to checkpoints/fusion/",
     )
     args = parser.parse_args()
 

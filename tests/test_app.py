@@ -57,7 +57,11 @@ def test_real_speech_clip_returns_transcript_and_prediction(client, ravdess_clip
         fused["label"] in {"neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised"} and bars is not None
     )
     line = app.pipeline.stacker.unsure_below  # the served fusion's "unsure" line, said beside its answer
-    assert f"{line:.0%} line" in trust and fused["label"] in trust
+    shown = {c["label"]: c["confidence"] for c in fused["confidences"]}
+    alone = {m: p for m, p in app.pipeline.modalities_alone(app.pipeline.analyse(ravdess_clip)).items()}
+    unsure = app.pipeline.fused_unsure(alone, dict.fromkeys(alone, 1.0), app.pipeline.fused(alone, {}))
+    assert f"{line:.1%} line" in trust and fused["label"] in trust and unsure is not None
+    assert ("is unsure" in trust) == unsure == (shown[fused["label"]] < line)
     labels = voices
     for label in labels:
         assert label["label"] in {"neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"}

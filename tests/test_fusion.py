@@ -149,15 +149,14 @@ def test_without_a_class_bias_only_how_far_to_trust_each_expert_is_learnt():
     assert np.array_equal(stacker.bias, np.zeros(7)) and (stacker.weights >= 0).all()
     assert np.allclose(stacker.weights, np.concatenate([audio * np.eye(7), text * np.eye(7)], axis=1))
     assert audio > text > 0
-    flat = {label: 1 / 7 for label in CANONICAL7}
-    assert stacker({"audio": flat, "text": flat}) == pytest.approx(flat)
     assert Stacker.fit_weights(answers, truth, ["audio", "text"]).bias.std() > 0.1  # a bias is learnt otherwise
 
 
 def test_the_fused_unsure_line_applies_only_as_it_was_chosen(tmp_path):
     """The line was chosen on fused answers of exactly the stacker's modalities with every slider at
-    1: there it marks answers under it; with a slider moved or a face joined it does not apply (None);
-    it survives a save."""
+    1: there it marks answers under it; with a slider moved or a face fused in it does not apply
+    (None); a face whose slider is 0, or a face slider when no face answered, changes nothing; it
+    survives a save."""
     from emodemo.serving.fusion import Stacker
 
     answers, truth = _voice_right_70_percent_words_neutral_half_the_time(seed=7)
@@ -172,4 +171,46 @@ def test_the_fused_unsure_line_applies_only_as_it_was_chosen(tmp_path):
     assert stacker.unsure(stacker(torn, {"audio": 0.5}), torn, {"audio": 0.5, "text": 1.0}) is None
     with_face = {**torn, "face": _answer("sad", 0.5)}
     assert stacker.unsure(stacker(with_face), with_face, {}) is None
+    face_off = {"audio": 1.0, "text": 1.0, "face": 0.0}  # a video with the face slider at 0: voice and words alone
+    assert stacker(with_face, face_off) == pytest.approx(stacker(torn, ones))
+    assert stacker.unsure(stacker(with_face, face_off), with_face, face_off) is True
+    assert stacker.unsure(stacker(torn, {**ones, "face": 0.3}), torn, {**ones, "face": 0.3}) is True  # no face came
     assert Stacker(["audio"], np.eye(7), np.zeros(7)).unsure({"angry": 0.2}, {"audio": {}}, {}) is None
+
+
+def _bench_fusion():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench_fusion", Path(__file__).parents[1] / "bench" / "fusion.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_fusion_bench_scores_each_folds_clips_with_that_folds_rule_and_line():
+    """bench/fusion.py's confidence check: fold a's rule trusts only the voice, fold b's only the
+    words; each fold's clips are answered right only by its own rule. Every answer is right, so every
+    clip is answered, and the real pairs are picked from the validation parts by their flags."""
+    from emodemo.serving.fusion import Stacker
+
+    bench = _bench_fusion()
+    voice_only = Stacker(["audio", "text"], np.concatenate([np.eye(7), np.zeros((7, 7))], axis=1), np.zeros(7))
+    words_only = Stacker(["audio", "text"], np.concatenate([np.zeros((7, 7)), np.eye(7)], axis=1), np.zeros(7))
+    labels = list(CANONICAL7) * 4
+    wrong = lambda label: CANONICAL7[(CANONICAL7.index(label) + 1) % 7]
+
+    def part(right: str) -> tuple[list, list]:  # the expert named answers right, the other one class off
+        said = lambda modality, t: _answer(t if right == modality else wrong(t), 0.9)
+        return [{"audio": said("audio", t), "text": said("text", t)} for t in labels], labels
+
+    test_parts = {"a": dict.fromkeys(("real", "constructed", "tess"), part("audio"))}
+    test_parts["b"] = dict.fromkeys(("real", "constructed", "tess"), part("text"))
+    flags = {"a": [i % 2 == 0 for i in range(len(labels))], "b": [True] * len(labels)}
+    real_a = bench.real_pairs_of([(*part("audio"), "a")], flags)
+    assert len(real_a[0]) == len(labels) // 2 and real_a[1] == labels[::2]
+    result = bench.confidence({"a": voice_only, "b": words_only}, {"a": real_a, "b": part("text")}, test_parts)
+    for half in ("real", "constructed", "tess"):
+        assert result[half]["answered"] == 1.0 and result[half]["accuracy answered"] == 1.0
+    swapped = bench.confidence({"a": words_only, "b": voice_only}, {"a": real_a, "b": part("text")}, test_parts)
+    assert swapped["real"]["answered"] == 0.0  # with the other fold's rule nothing is right, so nothing clears a line

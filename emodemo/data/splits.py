@@ -156,9 +156,11 @@ def apply(
 
 
 def validation_outside_test(folds: Sequence[Fold], fold: Fold) -> list[Fold]:
-    """The folds (``fold`` first) whose validation values are none of ``fold``'s test values: whatever
-    is fitted on their validation parts, each answered by its own fold's model, never met
-    ``fold``'s test part. E.g. a late fusion fitted on 4 folds' validation actors instead of 1's."""
+    """The folds (``fold`` first) whose validation values are none of ``fold``'s test values: what is
+    fitted on their validation parts never sees a sample of ``fold``'s test part. E.g. a late fusion
+    fitted on 4 folds' validation actors instead of 1's. (Each part answered by its own fold's model:
+    those models did train on ``fold``'s test actors, so no test label is fitted on, but the
+    answers are not wholly independent of them.)"""
     test = set(fold.test)
     return [fold] + [other for other in folds if other is not fold and not set(other.val) & test]
 

@@ -310,6 +310,8 @@ def train(
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)
     if as_flag(speech_stats):
+        if mode == "text":
+            raise ValueError("speech_stats summarises the speech: it has no meaning with mode=text")
         kwargs["speech_stats"] = True
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)

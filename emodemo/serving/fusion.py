@@ -196,8 +196,9 @@ class Stacker:
     ) -> bool | None:
         """Whether a fused answer is under the "unsure" line; None when the line does not apply: none
         was chosen, or the answer was not fused as the line was chosen (exactly this stacker's
-        modalities, every slider at 1)."""
-        as_chosen = set(answers) == set(self.modalities) and all(scales.get(m, 1.0) == 1.0 for m in answers)
+        modalities at slider 1; a modality whose slider is 0 takes no part, e.g. a video's face)."""
+        active = {m for m in answers if scales.get(m, 1.0) > 0}
+        as_chosen = active == set(self.modalities) and all(scales.get(m, 1.0) == 1.0 for m in active)
         if self.unsure_below is None or not as_chosen:
             return None
         return max(fused.values()) < self.unsure_below

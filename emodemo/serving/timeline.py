@@ -10,9 +10,9 @@ its middle), and yields one record per segment:
      "models": {model: {"emotion", "confidence", "unsure", "probabilities": {label: p}}}}
 
 ``emotion`` / ``fused`` is the app's fused answer (the learned stacker, or the mean) with equal
-weights. The fused answer has no "unsure" line of its own: a segment is marked unsure when the
-voice expert (the model the fusion reads for the voice) is under its line, chosen on validation
-speakers.
+weights. A segment is marked unsure when the voice expert (the model the fusion reads for the
+voice) is under its line, chosen on validation speakers; the learned fusion's own line (the app
+shows it beside a clip's fused answer) is not used here, since a segment may have no words.
 
 :func:`smoothed_track` turns the records into a track on a regular time grid (a Gaussian
 average of nearby segments; no value far from any speech).

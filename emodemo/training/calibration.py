@@ -17,6 +17,7 @@ the model says it is.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import torch
@@ -81,11 +82,14 @@ def expected_calibration_error(probs: np.ndarray, targets: np.ndarray, n_bins: i
 def ece_uncertainty(
     probs: np.ndarray, targets: np.ndarray, n_resamples: int = 1000, seed: int = 0, n_bins: int = N_BINS
 ) -> dict[str, float]:
-    """How much of an ECE is sampling noise, for a few hundred clips. ``low`` / ``high``: the 95 %
-    bias-corrected (BCa) bootstrap interval over clips (``scipy.stats.bootstrap``: resampling inflates
-    binned ECE, which the correction offsets); ``if_calibrated``: the mean ECE a perfectly calibrated
-    model would show on as many clips at the same confidences (each answer right with probability its
-    confidence), the floor binned ECE cannot go below on this sample size."""
+    """How much of an ECE is sampling noise, for a few hundred clips.
+
+    ``low`` / ``high``: a 95 % bootstrap interval of the ECE over clips (``scipy.stats.bootstrap``,
+    bias-corrected BCa: resampling inflates binned ECE; the plain percentile interval when BCa cannot
+    be computed). ``if_calibrated``: the mean ECE a perfectly calibrated model would show on as many
+    clips at the same confidences (each answer right with probability its confidence), and
+    ``calibrated_low`` / ``calibrated_high`` the 2.5 / 97.5 percentiles of it: an ECE inside that
+    band is what calibration itself gives on this many clips."""
     from scipy.stats import bootstrap
 
     probs = np.asarray(probs, dtype=np.float64)
@@ -95,16 +99,29 @@ def ece_uncertainty(
         return expected_calibration_error(probs[rows], targets[rows], n_bins)
 
     rng = np.random.default_rng(seed)
-    interval = bootstrap(
-        (np.arange(len(targets)),), ece_of, n_resamples=n_resamples, method="BCa", vectorized=False, rng=rng
-    ).confidence_interval
+    rows = (np.arange(len(targets)),)
+    with warnings.catch_warnings():  # a degenerate BCa warns and gives NaN: the fallback below takes over
+        warnings.simplefilter("ignore")
+        interval = bootstrap(rows, ece_of, n_resamples=n_resamples, method="BCa", vectorized=False, rng=rng)
+    low, high = interval.confidence_interval
+    if not (np.isfinite(low) and np.isfinite(high)):  # BCa undefined (e.g. every resample alike)
+        low, high = bootstrap(
+            rows, ece_of, n_resamples=n_resamples, method="percentile", vectorized=False, rng=rng
+        ).confidence_interval
+    top = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
-    floor = []
+    simulated = []
     for _ in range(n_resamples):  # answers drawn right with probability = confidence: calibrated by construction
         right = rng.random(len(confidence)) < confidence
-        simulated = np.where(right, probs.argmax(axis=1), (probs.argmax(axis=1) + 1) % probs.shape[1])
-        floor.append(expected_calibration_error(probs, simulated, n_bins))
-    return {"low": float(interval.low), "high": float(interval.high), "if_calibrated": float(np.mean(floor))}
+        truth = np.where(right, top, (top + 1) % probs.shape[1])  # any other class makes the top answer wrong
+        simulated.append(expected_calibration_error(probs, truth, n_bins))
+    return {
+        "low": float(low),
+        "high": float(high),
+        "if_calibrated": float(np.mean(simulated)),
+        "calibrated_low": float(np.percentile(simulated, 2.5)),
+        "calibrated_high": float(np.percentile(simulated, 97.5)),
+    }
 
 
 def unsure_threshold(probs: np.ndarray, targets: np.ndarray, target: float = 0.80) -> dict[str, float]:
