@@ -16,7 +16,9 @@ test actors, each pairing apart; TESS choose half (words 1-25, 350 clips) is sco
 fold's voice model, the words expert on Whisper's words, and that fold's stacker. Each rule is
 also fitted on all 5 folds' validation actors (10 actors, 1,200 pairs; its weights kept in the
 results as ``final_fits``); the one ``--save`` names is written to ``checkpoints/fusion/stacker.json``.
-``--report RULE`` scores the TESS report half (words 26-50) once, for the final choice.
+``--report RULE`` scores the TESS report half (words 26-50) once, for the final choice. With
+``--save``, the saved rule is also scored as the app serves it on the TESS choose half: the served
+voice expert (the fold probes' mean) and the words expert, fused, with its "unsure" line.
 
     python bench/fusion.py --voice checkpoints/speech_probe --words words_minilm \\
         --root ../shared/datasets/ravdess_speech --goemotions ../shared/datasets/goemotions \\
@@ -137,6 +139,9 @@ def main() -> None:
     parser.add_argument("--goemotions", type=Path, required=True)
     parser.add_argument("--tess", type=Path, required=True)
     parser.add_argument(
+        "--served-voice", default="speech_probe", help="the voice expert the app serves, scored with --save's rule"
+    )
+    parser.add_argument(
         "--report",
         choices=tuple(FITS),
         help="score the TESS report half (words 26-50) once, for that rule's final choice (pooled fits), "
@@ -153,7 +158,7 @@ def main() -> None:
     from emodemo.data.splits import RAVDESS_KFOLD, load_splits, validation_outside_test
     from emodemo.protocols import pairing
     from emodemo.speech import transcribe_samples
-    from emodemo.training.calibration import unsure_threshold
+    from emodemo.training.calibration import ece_uncertainty, expected_calibration_error, unsure_threshold
 
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     transcripts = transcribe_samples(clips)
@@ -241,6 +246,25 @@ def main() -> None:
         for rule, stacker in final_fits.items()
         if rule != "learned stacker"  # a full 7 x 7 matrix per modality: no diagonal to show
     }
+    if args.save:  # what the app shows on new voices: the served voice expert (the fold probes' mean) and this rule
+        served = final_fits[args.save]
+        pairs = tess_halves["choose"]
+        probs = fused_probabilities(served, paired_answers(args.served_voice, args.words, pairs))
+        targets = np.array([CANONICAL7.index(s.label) for s in pairs])
+        answered = probs.max(axis=1) >= served.unsure_below
+        right = probs.argmax(axis=1) == targets
+        spread = ece_uncertainty(probs, targets)
+        results["as served, TESS choose"] = {
+            "rule": args.save,
+            "voice": args.served_voice,
+            "WA": round(float(right.mean()), 4),
+            "ECE": round(expected_calibration_error(probs, targets), 4),
+            "ECE 95 % interval": [round(spread["low"], 4), round(spread["high"], 4)],
+            "ECE if calibrated": [round(spread[k], 4) for k in ("if_calibrated", "calibrated_low", "calibrated_high")],
+            "answered": round(float(answered.mean()), 4),
+            "accuracy answered": round(float(right[answered].mean()), 4),
+        }
+        print("as served", json.dumps(results["as served, TESS choose"]))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     if args.save:
