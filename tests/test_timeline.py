@@ -136,6 +136,7 @@ def test_each_segment_is_answered_and_scored_against_the_clip_it_overlaps(joined
         assert sum(r["fused"].values()) == pytest.approx(1, abs=1e-3)
         assert r["emotion"] == max(r["fused"], key=r["fused"].get)
         assert set(r["models"]) == {"speech_probe"}
+        assert r["unsure"] == r["models"]["speech_probe"]["unsure"]  # no words: the voice expert's line
     scored = score_timeline(
         [(r["start"], r["end"]) for r in records],
         [to_canonical(r["models"]["speech_probe"]["emotion"]) for r in records],
@@ -250,3 +251,27 @@ def test_the_apps_limit_per_recording_is_an_hour_here_lower_on_a_space_and_a_set
     assert recording_limit() == ON_SPACE_SECONDS < 3600
     monkeypatch.setenv("EMODEMO_TIMELINE_MAX_SECONDS", "7200")
     assert recording_limit() == 7200
+
+
+def test_a_segment_with_words_is_unsure_by_the_fusions_own_line():
+    """Where the learned fusion's line holds (voice and words at the learned weights), it decides
+    whether a segment is unsure, whatever the voice expert alone says; elsewhere the voice's line."""
+    from types import SimpleNamespace
+
+    from emodemo.core.labels import CANONICAL7
+    from emodemo.inputs.segmentation import Span
+    from emodemo.serving.timeline import segment_record
+
+    fused = {label: (0.4 if label == "angry" else 0.1) for label in CANONICAL7}
+    voice = SimpleNamespace(name="voice")
+    sure_voice = SimpleNamespace(top="angry", ranking=[("angry", 0.9)], unsure=False)
+    analysis = SimpleNamespace(predictions={"voice": sure_voice}, transcript=SimpleNamespace(text="so what"))
+    for line, expected in ((True, True), (False, False), (None, False)):
+        pipeline = SimpleNamespace(
+            experts={"audio": voice, "text": SimpleNamespace(name="words")},
+            modalities_alone=lambda analysis: {"audio": fused, "text": fused},
+            fused=lambda alone, weights: fused,
+            fused_unsure=lambda alone, weights, answer, line=line: line,
+        )
+        record = segment_record(pipeline, analysis, Span(0.0, 1.0, np.zeros(16_000)), "clip.wav", None, 0)
+        assert record["unsure"] is expected and record["emotion"] == "angry"

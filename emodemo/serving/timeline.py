@@ -10,9 +10,10 @@ its middle), and yields one record per segment:
      "models": {model: {"emotion", "confidence", "unsure", "probabilities": {label: p}}}}
 
 ``emotion`` / ``fused`` is the app's fused answer (the learned stacker, or the mean) with equal
-weights. A segment is marked unsure when the voice expert (the model the fusion reads for the
-voice) is under its line, chosen on validation speakers; the learned fusion's own line (the app
-shows it beside a clip's fused answer) is not used here, since a segment may have no words.
+weights. A segment is marked unsure when its fused answer is under the learned fusion's own
+"unsure" line (a segment with words: voice and words fused as that line was chosen), else when the
+voice expert (the model the fusion reads for the voice) is under its line; both chosen on
+validation speakers.
 
 :func:`smoothed_track` turns the records into a track on a regular time grid (a Gaussian
 average of nearby segments; no value far from any speech).
@@ -161,10 +162,14 @@ def _word_spans(words: Sequence, speech: np.ndarray) -> list[int]:
 def segment_record(pipeline, analysis, span: Span, name: str, channel: int | None, index: int) -> dict:
     """The JSON-ready record of one analysed segment (module doc)."""
     experts = pipeline.experts
-    fused = pipeline.fused(pipeline.modalities_alone(analysis), dict.fromkeys(experts, 1.0))
+    alone, weights = pipeline.modalities_alone(analysis), dict.fromkeys(experts, 1.0)
+    fused = pipeline.fused(alone, weights)
     top = max(fused, key=fused.get)
     voice = experts.get("audio")
     voice_answer = analysis.predictions.get(voice.name) if voice is not None else None
+    unsure = pipeline.fused_unsure(alone, weights, fused)  # the fusion's own line, where it holds
+    if unsure is None:
+        unsure = bool(voice_answer is not None and voice_answer.unsure)
     return {
         "file": name,
         "channel": channel,
@@ -174,7 +179,7 @@ def segment_record(pipeline, analysis, span: Span, name: str, channel: int | Non
         "words": analysis.transcript.text if analysis.transcript is not None else None,
         "emotion": top,
         "confidence": round(fused[top], 4),
-        "unsure": bool(voice_answer is not None and voice_answer.unsure),
+        "unsure": bool(unsure),
         "fused": {label: round(p, 4) for label, p in fused.items()},
         "models": {
             m: {
