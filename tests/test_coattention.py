@@ -72,7 +72,7 @@ def test_speech_stats_add_the_attended_frames_spread_and_ignore_padding(mode):
     batch = _batch()
     x, weights = torch.randn(2, 5, 16), torch.softmax(torch.randn(2, 5), dim=-1)
     x_hat = torch.einsum("bt,btd->bd", weights, x)
-    summary = model.speech_summary(x, x_hat, weights)
+    summary = model.speech_summary(x, x_hat, weights, torch.ones(2, 5, dtype=torch.bool))
     spread = (weights[:, :, None] * (x - x_hat[:, None]) ** 2).sum(1).sqrt()
     assert summary.shape == (2, 32) and torch.allclose(summary, torch.cat([x_hat, spread], -1), atol=1e-5)
     frames = torch.randn(1, 1, 6, 16)
@@ -91,6 +91,21 @@ def test_speech_stats_add_the_attended_frames_spread_and_ignore_padding(mode):
     padded["speech"] = torch.cat([alone["speech"], torch.randn(1, 1, 3, 16)], dim=2)
     padded["speech_mask"] = torch.cat([alone["speech_mask"], torch.zeros(1, 3, dtype=torch.bool)], dim=1)
     assert torch.allclose(model(**alone)["logits"], model(**padded)["logits"], atol=1e-5)
+
+
+def test_speech_plain_adds_every_real_frames_mean_and_spread_whatever_the_attention():
+    model = CoAttentionNet(
+        n_classes=4, mode="speech", speech_dim=16, text_dim=16, attention_dim=8, fused_dim=12, speech_plain=True
+    ).eval()
+    x, mask = torch.randn(2, 6, 16), torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    for weights in (torch.softmax(torch.randn(2, 6), -1) * mask, torch.eye(6)[:2]):
+        x_hat = torch.einsum("bt,btd->bd", weights, x)
+        summary = model.speech_summary(x, x_hat, weights, mask)  # [x_hat, plain mean, plain spread]
+        assert summary.shape == (2, 48) and torch.allclose(summary[:, :16], x_hat)
+        for b, n in enumerate((6, 4)):
+            frames = x[b, :n]
+            assert torch.allclose(summary[b, 16:32], frames.mean(0), atol=1e-5)
+            assert torch.allclose(summary[b, 32:], frames.std(0, unbiased=False), atol=1e-4)
 
 
 @pytest.mark.parametrize("mode, keys", [("speech", {"speech_attention"}), ("text", {"text_attention_1"})])

@@ -32,6 +32,7 @@ Variants (``mode``): ``"fusion"`` (the three steps), ``"speech"`` or ``"text"`` 
 unguided attention step, the talk's single-embedding rows). ``speech_stats`` (not in the talk):
 the speech summary is the attended frames' weighted mean *and* standard deviation (attentive
 statistics pooling, Okabe et al. 2018), ``W_x`` then ``F x 2 Ds``; the guide of step 3 stays the mean.
+``speech_plain`` (not in the talk either) adds every frame's plain mean and standard deviation.
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class CoAttentionNet(nn.Module):
         text_top: int = 0,
         text_config: dict | None = None,
         speech_stats: bool = False,
+        speech_plain: bool = False,
     ):
         super().__init__()
         if mode not in MODES:
@@ -103,7 +105,8 @@ class CoAttentionNet(nn.Module):
         self.attend_speech = GuidedAttention(speech_dim, text_dim, k) if self.uses_speech else None  # step 2
         self.attend_text_3 = GuidedAttention(text_dim, speech_dim, k) if mode == "fusion" else None  # step 3
         self.speech_stats = speech_stats  # the attended frames' spread beside their mean (attentive statistics)
-        summary_dim = 2 * speech_dim if speech_stats else speech_dim
+        self.speech_plain = speech_plain  # every frame's plain mean and spread beside the attended summary
+        summary_dim = speech_dim * (1 + speech_stats + 2 * speech_plain)
         self.project_speech = nn.Linear(summary_dim, fused_dim, bias=False) if self.uses_speech else None  # W_x
         self.project_text = nn.Linear(text_dim, fused_dim, bias=False) if self.uses_text else None  # W_y
         self.norm = nn.LayerNorm(fused_dim)
@@ -153,7 +156,7 @@ class CoAttentionNet(nn.Module):
         y = self.text_top(text, text_mask, self.unfrozen) if self.uses_text else None  # [B, N, Dt]
         if self.mode == "speech":
             x_hat, out["speech_attention"] = self.attend_speech(x, speech_mask)
-            z = self.project_speech(self.speech_summary(x, x_hat, out["speech_attention"]))
+            z = self.project_speech(self.speech_summary(x, x_hat, out["speech_attention"], speech_mask))
         elif self.mode == "text":
             y_hat, out["text_attention_1"] = self.attend_text_1(y, text_mask)
             z = self.project_text(y_hat)
@@ -161,19 +164,32 @@ class CoAttentionNet(nn.Module):
             y_1, out["text_attention_1"] = self.attend_text_1(y, text_mask)  # step 1, g = 0
             x_hat, out["speech_attention"] = self.attend_speech(x, speech_mask, y_1)  # step 2, g = y_1
             y_hat, out["text_attention_3"] = self.attend_text_3(y, text_mask, x_hat)  # step 3, g = x_hat
-            speech = self.speech_summary(x, x_hat, out["speech_attention"])  # [B, Ds] or [B, 2 Ds]
+            speech = self.speech_summary(x, x_hat, out["speech_attention"], speech_mask)  # [B, (1-4) Ds]
             z = self.project_speech(speech) + self.project_text(y_hat)  # eq. 4 [B, F]
         out["logits"] = self.classifier(self.norm(z))  # [B, C]
         return out
 
-    def speech_summary(self, x: torch.Tensor, x_hat: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """``x_hat [B, Ds]``, or with ``speech_stats`` ``[x_hat, s] [B, 2 Ds]``, where ``s`` is the
-        attention-weighted standard deviation of the frames ``x [B, T, Ds]`` (weights ``[B, T]``, 0 on
-        padding): how much the voice moves, which the weighted mean alone cannot say."""
-        if not self.speech_stats:
-            return x_hat
-        variance = torch.einsum("bt,btd->bd", weights, (x - x_hat[:, None, :]) ** 2)  # [B, Ds]
-        return torch.cat([x_hat, variance.clamp_min(1e-6).sqrt()], dim=-1)
+    def speech_summary(
+        self, x: torch.Tensor, x_hat: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
+    ) -> torch.Tensor:
+        """``x_hat [B, Ds]``, followed with ``speech_stats`` by the attention-weighted standard
+        deviation of the frames ``x [B, T, Ds]`` (weights ``[B, T]``, 0 on padding): how much the voice
+        moves, which the weighted mean alone cannot say; and with ``speech_plain`` by the plain mean and
+        standard deviation of every real frame (``mask [B, T]``), which no learned attention can skew."""
+        parts = [x_hat]
+        if self.speech_stats:
+            parts.append(_spread(x, x_hat, weights))
+        if self.speech_plain:
+            uniform = mask.float() / mask.float().sum(dim=1, keepdim=True).clamp_min(1.0)  # [B, T]
+            mean = torch.einsum("bt,btd->bd", uniform, x)  # [B, Ds]
+            parts += [mean, _spread(x, mean, uniform)]
+        return torch.cat(parts, dim=-1)  # [B, (1 + stats + 2 plain) Ds]
+
+
+def _spread(x: torch.Tensor, centre: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """``[B, Ds]`` the weighted standard deviation of ``x [B, T, Ds]`` around ``centre [B, Ds]``."""
+    variance = torch.einsum("bt,btd->bd", weights, (x - centre[:, None, :]) ** 2)
+    return variance.clamp_min(1e-6).sqrt()
 
 
 class _EncoderTop(nn.Module):

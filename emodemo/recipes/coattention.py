@@ -247,6 +247,7 @@ def train(
     denoise_below_db: float | None = None,
     steady_floor_below_db: float | None = None,
     speech_stats: bool = False,
+    speech_plain: bool = False,
 ) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
@@ -260,7 +261,8 @@ def train(
     sounds noisy (:func:`emodemo.inputs.normalise.estimated_snr_db` under it) has its stationary noise
     gated out first, in training and in the app alike; with ``steady_floor_below_db``, only when its noise floor
     is steady too (:func:`emodemo.inputs.normalise.floor_spread_db` under it). ``speech_stats``: the
-    speech summary adds the attended frames' spread to their mean (the model's ``speech_stats``). On a text benchmark
+    speech summary adds the attended frames' spread to their mean (the model's ``speech_stats``);
+    ``speech_plain``: every frame's plain mean and spread (the model's ``speech_plain``). On a text benchmark
     (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
@@ -309,10 +311,11 @@ def train(
     )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)
-    if as_flag(speech_stats):
-        if mode == "text":
-            raise ValueError("speech_stats summarises the speech: it has no meaning with mode=text")
-        kwargs["speech_stats"] = True
+    for key, on in (("speech_stats", speech_stats), ("speech_plain", speech_plain)):
+        if as_flag(on):
+            if mode == "text":
+                raise ValueError(f"{key} summarises the speech: it has no meaning with mode=text")
+            kwargs[key] = True
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build_model(kwargs, spec)
@@ -322,7 +325,8 @@ def train(
         "licence": licence(dataset, pairing, text_source, whisper_minilm_licences(speech_encoder)),
         "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
         f"{speech_encoder} states{f' of block {speech_block}' if speech_block is not None else ''}"
-        f"{' (attended mean and spread)' if kwargs.get('speech_stats') else ''}; words (Whisper "
+        f"{' (attended mean and spread)' if kwargs.get('speech_stats') else ''}"
+        f"{' (with the mean and spread of every frame)' if kwargs.get('speech_plain') else ''}; words (Whisper "
         f"tiny.en transcript, or the paired line) -> frozen {text_encoder} word-piece states",
         "stages": names,
         "loss": loss,
