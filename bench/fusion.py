@@ -104,13 +104,13 @@ def confidence(stackers: dict, real_val: dict, test_parts: dict) -> dict:
     over the folds' test actors: top-label ECE (15 bins, with its bootstrap interval and the floor a
     calibrated model would show), the share of clips answered above the line and their accuracy, on
     real pairs, constructed pairs and the TESS choose half."""
-    from emodemo.training.calibration import ece_uncertainty, expected_calibration_error, unsure_threshold
+    from emodemo.training import calibration
 
     index = lambda labels: np.array([CANONICAL7.index(t) for t in labels])
     lines, pooled = {}, {part: ([], [], []) for part in ("real", "constructed", "tess")}
     for name, stacker in stackers.items():
         answers, truth = real_val[name]
-        lines[name] = unsure_threshold(fused_probabilities(stacker, answers), index(truth))["threshold"]
+        lines[name] = calibration.unsure_threshold(fused_probabilities(stacker, answers), index(truth))["threshold"]
         for part, (probs, targets, answered) in pooled.items():
             answers, truth = test_parts[name][part]
             probs.append(fused_probabilities(stacker, answers))
@@ -120,9 +120,9 @@ def confidence(stackers: dict, real_val: dict, test_parts: dict) -> dict:
     for part, parts in pooled.items():
         probs, targets, answered = (np.concatenate(p) for p in parts)
         right = probs.argmax(axis=1) == targets
-        spread = ece_uncertainty(probs, targets)
+        spread = calibration.ece_uncertainty(probs, targets)
         result[part] = {
-            "ECE": round(expected_calibration_error(probs, targets), 4),
+            "ECE": round(calibration.expected_calibration_error(probs, targets), 4),
             "ECE 95 % interval": [round(spread["low"], 4), round(spread["high"], 4)],
             "ECE if calibrated": round(spread["if_calibrated"], 4),
             "answered": round(float(answered.mean()), 4),
@@ -158,7 +158,7 @@ def main() -> None:
     from emodemo.data.splits import RAVDESS_KFOLD, load_splits, validation_outside_test
     from emodemo.protocols import pairing
     from emodemo.speech import transcribe_samples
-    from emodemo.training.calibration import ece_uncertainty, expected_calibration_error, unsure_threshold
+    from emodemo.training import calibration
 
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     transcripts = transcribe_samples(clips)
@@ -233,9 +233,10 @@ def main() -> None:
     truth = [t for f in folds for t in val_parts[f.name][1]]
     final_fits = {rule: fit(answers, truth, MODALITIES, about=f"{rule}: {about}") for rule, fit in FITS.items()}
     real_answers, real_truth = real_pairs_of([(*val_parts[f.name], f.name) for f in folds], val_real)
+    real_targets = np.array([CANONICAL7.index(t) for t in real_truth])
     for stacker in final_fits.values():  # its "unsure" line, on those actors' real pairs
         probs = fused_probabilities(stacker, real_answers)
-        stacker.unsure_below = unsure_threshold(probs, np.array([CANONICAL7.index(t) for t in real_truth]))["threshold"]
+        stacker.unsure_below = calibration.unsure_threshold(probs, real_targets)["threshold"]
     results["final_fits"] = {  # what each rule would serve: its weights on the voice's and the words' classes
         rule: {
             "voice": dict(zip(CANONICAL7, np.diag(stacker.weights[:, :7]).round(3).tolist())),
@@ -253,12 +254,12 @@ def main() -> None:
         targets = np.array([CANONICAL7.index(s.label) for s in pairs])
         answered = probs.max(axis=1) >= served.unsure_below
         right = probs.argmax(axis=1) == targets
-        spread = ece_uncertainty(probs, targets)
+        spread = calibration.ece_uncertainty(probs, targets)
         results["as served, TESS choose"] = {
             "rule": args.save,
             "voice": args.served_voice,
             "WA": round(float(right.mean()), 4),
-            "ECE": round(expected_calibration_error(probs, targets), 4),
+            "ECE": round(calibration.expected_calibration_error(probs, targets), 4),
             "ECE 95 % interval": [round(spread["low"], 4), round(spread["high"], 4)],
             "ECE if calibrated": [round(spread[k], 4) for k in ("if_calibrated", "calibrated_low", "calibrated_high")],
             "answered": round(float(answered.mean()), 4),
