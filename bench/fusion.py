@@ -97,13 +97,31 @@ def fused_probabilities(stacker: Stacker, answers) -> np.ndarray:
     return np.array([[stacker(a)[label] for label in CANONICAL7] for a in answers])
 
 
+def trust(probs: np.ndarray, targets: np.ndarray, line: float | np.ndarray) -> dict:
+    """How far fused answers ``probs [N, 7]`` with true classes ``targets [N]`` can be trusted: top-label
+    ECE (15 bins) with its bootstrap interval and what a calibrated model would show (mean, 2.5 and
+    97.5 %), the share of clips at or above the "unsure" ``line`` (one per clip or one for all) and
+    their accuracy."""
+    from emodemo.training import calibration
+
+    answered = probs.max(axis=1) >= line
+    right = probs.argmax(axis=1) == targets
+    spread = calibration.ece_uncertainty(probs, targets)
+    return {
+        "ECE": round(calibration.expected_calibration_error(probs, targets), 4),
+        "ECE 95 % interval": [round(spread["low"], 4), round(spread["high"], 4)],
+        "ECE if calibrated": [round(spread[k], 4) for k in ("if_calibrated", "calibrated_low", "calibrated_high")],
+        "answered": round(float(answered.mean()), 4),
+        "accuracy answered": round(float(right[answered].mean()), 4) if answered.any() else None,
+    }
+
+
 def confidence(stackers: dict, real_val: dict, test_parts: dict) -> dict:
     """How far the fused answer can be trusted. Per fold its "unsure" line is chosen on the real pairs
     of the validation actors its rule was fitted on (what the app gives: a clip with its own words;
     :func:`emodemo.training.calibration.unsure_threshold`, 80 % of answers above it right); pooled
-    over the folds' test actors: top-label ECE (15 bins, with its bootstrap interval and the floor a
-    calibrated model would show), the share of clips answered above the line and their accuracy, on
-    real pairs, constructed pairs and the TESS choose half."""
+    over the folds' test actors, :func:`trust` on real pairs, constructed pairs and the TESS choose
+    half."""
     from emodemo.training import calibration
 
     index = lambda labels: np.array([CANONICAL7.index(t) for t in labels])
@@ -111,23 +129,14 @@ def confidence(stackers: dict, real_val: dict, test_parts: dict) -> dict:
     for name, stacker in stackers.items():
         answers, truth = real_val[name]
         lines[name] = calibration.unsure_threshold(fused_probabilities(stacker, answers), index(truth))["threshold"]
-        for part, (probs, targets, answered) in pooled.items():
+        for part, (probs, targets, line) in pooled.items():
             answers, truth = test_parts[name][part]
             probs.append(fused_probabilities(stacker, answers))
             targets.append(index(truth))
-            answered.append(probs[-1].max(axis=1) >= lines[name])
+            line.append(np.full(len(truth), lines[name]))
     result = {"unsure lines": {name: round(line, 4) for name, line in lines.items()}}
     for part, parts in pooled.items():
-        probs, targets, answered = (np.concatenate(p) for p in parts)
-        right = probs.argmax(axis=1) == targets
-        spread = calibration.ece_uncertainty(probs, targets)
-        result[part] = {
-            "ECE": round(calibration.expected_calibration_error(probs, targets), 4),
-            "ECE 95 % interval": [round(spread["low"], 4), round(spread["high"], 4)],
-            "ECE if calibrated": round(spread["if_calibrated"], 4),
-            "answered": round(float(answered.mean()), 4),
-            "accuracy answered": round(float(right[answered].mean()), 4) if answered.any() else None,
-        }
+        result[part] = trust(*(np.concatenate(p) for p in parts))
     return result
 
 
@@ -252,18 +261,11 @@ def main() -> None:
         pairs = tess_halves["choose"]
         probs = fused_probabilities(served, paired_answers(args.served_voice, args.words, pairs))
         targets = np.array([CANONICAL7.index(s.label) for s in pairs])
-        answered = probs.max(axis=1) >= served.unsure_below
-        right = probs.argmax(axis=1) == targets
-        spread = calibration.ece_uncertainty(probs, targets)
         results["as served, TESS choose"] = {
             "rule": args.save,
             "voice": args.served_voice,
-            "WA": round(float(right.mean()), 4),
-            "ECE": round(calibration.expected_calibration_error(probs, targets), 4),
-            "ECE 95 % interval": [round(spread["low"], 4), round(spread["high"], 4)],
-            "ECE if calibrated": [round(spread[k], 4) for k in ("if_calibrated", "calibrated_low", "calibrated_high")],
-            "answered": round(float(answered.mean()), 4),
-            "accuracy answered": round(float(right[answered].mean()), 4),
+            "WA": round(float((probs.argmax(axis=1) == targets).mean()), 4),
+            **trust(probs, targets, served.unsure_below),
         }
         print("as served", json.dumps(results["as served, TESS choose"]))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
