@@ -21,6 +21,7 @@ from emodemo.reports import (
     confusion_matrix_plotly,
     headline_markdown,
     headline_report,
+    headline_table,
     modality_bars,
     side_by_side,
     timeline_plotly,
@@ -57,6 +58,7 @@ CONCURRENCY = int(os.environ.get("EMODEMO_CONCURRENCY", "1"))  # analyses run at
 TIMELINE_SECONDS = recording_limit()  # the Timeline tab's limit per recording (an hour; 10 minutes on a Space)
 SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"  # bench/compare.py
 SAVED_GENERALISATION = SAVED_COMPARISON.with_name("generalisation.json")  # bench/generalisation.py
+SAVED_FUSION = SAVED_COMPARISON.with_name("fusion.json")  # bench/fusion.py, with fusion_tess_report.json
 
 
 def on_gpu(fn):
@@ -250,9 +252,27 @@ def generalisation_markdown(saved: Path = SAVED_GENERALISATION) -> str:
     return saved_markdown(saved, cross_corpus.markdown_table, "`make generalisation`")
 
 
+def headline_markdown_table(fusion: Path = SAVED_FUSION) -> str:
+    """The README's headline table: the fused answer, then every served model, in-corpus and on TESS,
+    as the benches saved them (``fusion`` and the files beside it)."""
+    read = lambda name: json.loads(fusion.with_name(name).read_text(encoding="utf-8"))
+    return saved_markdown(
+        fusion,
+        lambda fused: headline_table(
+            read(SAVED_COMPARISON.name), read(SAVED_GENERALISATION.name), fused, read("fusion_tess_report.json")
+        ),
+        "`python bench/fusion.py` (after `bench/compare.py` and `make generalisation`)",
+    )
+
+
 def compare_models() -> None:
-    """Every model side by side; then one row per model: what it was scored on, its metrics, and
-    its confusion matrix (plotly)."""
+    """The fused answer and every served model at a glance; every model side by side; then one row
+    per model: what it was scored on, its metrics, and its confusion matrix (plotly)."""
+    gr.Markdown(
+        "The fused answer and every served model: accuracy in percent on its own test (RAVDESS: "
+        "5 folds by actor) and on TESS, a corpus no model trained on; cost per 4 s clip on one CPU thread."
+    )
+    gr.Markdown(headline_markdown_table(), elem_id="headline-table")
     with gr.Accordion("Every model on every benchmark, and what each costs (notebook 06, docs/results.md)", open=False):
         gr.Markdown(side_by_side_markdown())
     with gr.Accordion(

@@ -16,9 +16,10 @@ test actors, each pairing apart; TESS choose half (words 1-25, 350 clips) is sco
 fold's voice model, the words expert on Whisper's words, and that fold's stacker. Each rule is
 also fitted on all 5 folds' validation actors (10 actors, 1,200 pairs; its weights kept in the
 results as ``final_fits``); the one ``--save`` names is written to ``checkpoints/fusion/stacker.json``.
-``--report RULE`` scores the TESS report half (words 26-50) once, for the final choice. With
-``--save``, the saved rule is also scored as the app serves it on the TESS choose half: the served
-voice expert (the fold probes' mean) and the words expert, fused, with its "unsure" line.
+``--report RULE`` scores the TESS report half (words 26-50) once, for the final choice, per fold and
+as the app serves it. With ``--save``, the saved rule is also scored as the app serves it on the
+TESS choose half: the served voice expert (the fold probes' mean) and the words expert, fused, with
+its "unsure" line.
 
     python bench/fusion.py --voice checkpoints/speech_probe --words words_minilm \\
         --root ../shared/datasets/ravdess_speech --goemotions ../shared/datasets/goemotions \\
@@ -113,6 +114,22 @@ def trust(probs: np.ndarray, targets: np.ndarray, line: float | np.ndarray) -> d
         "ECE if calibrated": [round(spread[k], 4) for k in ("if_calibrated", "calibrated_low", "calibrated_high")],
         "answered": round(float(answered.mean()), 4),
         "accuracy answered": round(float(right[answered].mean()), 4) if answered.any() else None,
+    }
+
+
+def as_served(stacker: Stacker, voice: str, words: str, pairs) -> dict:
+    """What the app shows on new voices: the served ``voice`` expert (the fold probes' mean) and the
+    ``words`` expert fused by ``stacker`` (a rule fitted on every fold's validation actors), on
+    ``pairs``: WA, UA and :func:`trust` at its "unsure" line."""
+    probs = fused_probabilities(stacker, paired_answers(voice, words, pairs))
+    truth = [s.label for s in pairs]
+    report = classification_report(truth, [CANONICAL7[i] for i in probs.argmax(axis=1)], CANONICAL7)
+    targets = np.array([CANONICAL7.index(t) for t in truth])
+    return {
+        "voice": voice,
+        "WA": round(report["WA"], 4),
+        "UA": round(report["UA"], 4),
+        **trust(probs, targets, stacker.unsure_below),
     }
 
 
@@ -223,16 +240,6 @@ def main() -> None:
         for rule in FITS
     }
     print("confidence", json.dumps(results["confidence"]))
-    if args.report:
-        rule = f"{args.report}{POOLED}"
-        answers = [a for f in folds for a in test_parts[f.name]["tess report"][0]]
-        truth = [t for f in folds for t in test_parts[f.name]["tess report"][1]]
-        guesses = [top(fitted[rule, f.name](a)) for f in folds for a in test_parts[f.name]["tess report"][0]]
-        report = {name: scores(answers, truth)[name] for name in ("voice alone", "words alone")}
-        report[rule] = {key: classification_report(truth, guesses, CANONICAL7)[key] for key in ("WA", "UA")}
-        saved = {"voice": str(args.voice), "words": args.words, "tess report": report}
-        REPORT.write_text(json.dumps(saved, indent=1) + "\n")
-        print("tess report", json.dumps(report))
     about = (
         f"voice {args.voice} (each fold model on its own fold's validation actors) + words {args.words}, "
         f"fitted on the mixed pairs of RAVDESS actors {', '.join(sorted(a for f in folds for a in f.val))} "
@@ -256,22 +263,33 @@ def main() -> None:
         for rule, stacker in final_fits.items()
         if rule != "learned stacker"  # a full 7 x 7 matrix per modality: no diagonal to show
     }
-    if args.save:  # what the app shows on new voices: the served voice expert (the fold probes' mean) and this rule
-        served = final_fits[args.save]
-        pairs = tess_halves["choose"]
-        probs = fused_probabilities(served, paired_answers(args.served_voice, args.words, pairs))
-        targets = np.array([CANONICAL7.index(s.label) for s in pairs])
-        results["as served, TESS choose"] = {
-            "rule": args.save,
-            "voice": args.served_voice,
-            "WA": round(float((probs.argmax(axis=1) == targets).mean()), 4),
-            **trust(probs, targets, served.unsure_below),
+    if args.report:
+        rule = f"{args.report}{POOLED}"
+        answers = [a for f in folds for a in test_parts[f.name]["tess report"][0]]
+        truth = [t for f in folds for t in test_parts[f.name]["tess report"][1]]
+        guesses = [top(fitted[rule, f.name](a)) for f in folds for a in test_parts[f.name]["tess report"][0]]
+        report = {name: scores(answers, truth)[name] for name in ("voice alone", "words alone")}
+        report[rule] = {key: classification_report(truth, guesses, CANONICAL7)[key] for key in ("WA", "UA")}
+        served = as_served(final_fits[args.report], args.served_voice, args.words, tess_halves["report"])
+        saved = {
+            "voice": str(args.voice),
+            "words": args.words,
+            "tess report": report,
+            "as served, TESS report": {"rule": args.report, **served},
         }
+        REPORT.write_text(json.dumps(saved, indent=1) + "\n")
+        print("tess report", json.dumps(report), json.dumps(saved["as served, TESS report"]))
+    if args.save:  # what the app shows on new voices: the served voice expert (the fold probes' mean) and this rule
+        served = as_served(final_fits[args.save], args.served_voice, args.words, tess_halves["choose"])
+        results["as served, TESS choose"] = {"rule": args.save, "cross-validated as": f"{args.save}{POOLED}", **served}
         print("as served", json.dumps(results["as served, TESS choose"]))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     if args.save:
         print("saved", final_fits[args.save].save(STACKER))
+    from headline import render_headline
+
+    render_headline()  # the README's headline table opens with the fused answer
 
 
 if __name__ == "__main__":

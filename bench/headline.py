@@ -1,10 +1,11 @@
 """The README's headline table, and where the benches write their Markdown.
 
-One row per served model: its in-corpus WA / UA, its TESS UA and its cost, rendered by
-:func:`emodemo.reports.comparison.headline_table` from the saved results (``bench/results/compare.json``,
-``bench/results/generalisation.json``) into README.md between the ``headline`` markers.
-``bench/compare.py`` and ``bench/generalisation.py`` call :func:`render_headline` after saving, so
-the table follows their numbers; the full tables go to ``docs/results.md`` (:data:`RESULTS_PAGE`).
+The app's fused answer, then one row per served model: its in-corpus WA / UA, its TESS UA and its
+cost, rendered by :func:`emodemo.reports.comparison.headline_table` from the saved results
+(``bench/results/compare.json``, ``bench/results/generalisation.json``, and ``bench/results/fusion.json``
+with ``fusion_tess_report.json`` for the fused answer) into README.md between the ``headline`` markers.
+``bench/compare.py``, ``bench/generalisation.py`` and ``bench/fusion.py`` call :func:`render_headline`
+after saving, so the table follows their numbers; the full tables go to ``docs/results.md`` (:data:`RESULTS_PAGE`).
 
 Usage::
 
@@ -31,7 +32,9 @@ def headline(results: Path = RESULTS) -> str:
     from emodemo.reports import comparison
 
     read = lambda name: json.loads((results / name).read_text(encoding="utf-8"))
-    return comparison.headline_table(read("compare.json"), read("generalisation.json"))
+    return comparison.headline_table(
+        read("compare.json"), read("generalisation.json"), read("fusion.json"), read("fusion_tess_report.json")
+    )
 
 
 def render_headline(readme: Path = README, results: Path = RESULTS) -> None:

@@ -133,14 +133,26 @@ def test_the_results_page_shows_the_saved_comparison(tmp_path):
     )
 
 
-def test_the_readme_headline_is_the_saved_results_one_row_per_served_model(tmp_path):
+def saved(name: str) -> dict:
+    return json.loads((REPO / "bench" / "results" / name).read_text())
+
+
+def test_the_readme_headline_is_the_saved_results_the_fused_answer_then_every_served_model(tmp_path):
     sys.path.insert(0, str(REPO / "bench"))
     import headline
 
     table = headline.headline()
-    generalisation = json.loads((REPO / "bench" / "results" / "generalisation.json").read_text())
-    assert table == comparison.headline_table(json.loads(SAVED.read_text()), generalisation)
-    body = table.splitlines()[2:]
+    generalisation, fusion = saved("generalisation.json"), saved("fusion.json")
+    assert table == comparison.headline_table(
+        saved("compare.json"), generalisation, fusion, saved("fusion_tess_report.json")
+    )
+    fused, *body = table.splitlines()[2:]
+    assert fused.startswith(f"| {comparison.FUSED_ANSWER} |")
+    served = fusion["as served, TESS choose"]
+    # the fused answer's own words first, then a GoEmotions line, as the voice + words models' rows
+    real, constructed = (fusion[half][served["cross-validated as"]]["WA"] for half in ("real", "constructed"))
+    assert f"| {100 * real:.1f} · {100 * constructed:.1f} |" in fused
+    assert f"| {100 * served['UA']:.1f} / " in fused
     assert sorted(line.split(" | ")[0].strip("| `") for line in body) == sorted(discover())
     speech = next(line for line in body if line.startswith("| `speech_probe` |"))
     tess = next(m for m in generalisation["models"] if m["model"] == "speech_probe")
@@ -154,12 +166,24 @@ def test_the_readme_headline_is_the_saved_results_one_row_per_served_model(tmp_p
     assert copy.read_text() == f"intro\n{headline.HEADLINE_START}\n{table}\n{headline.HEADLINE_END}\nrest\n"
 
 
+def test_the_fused_row_refuses_tess_halves_scored_for_two_rules():
+    fusion, report = saved("fusion.json"), saved("fusion_tess_report.json")
+    report["as served, TESS report"]["rule"] = "learned stacker"
+    with pytest.raises(ValueError, match="two rules"):
+        comparison.headline_table(saved("compare.json"), saved("generalisation.json"), fusion, report)
+
+
 def test_the_app_shows_the_saved_comparison_and_says_when_there_is_none(tmp_path):
     sys.path.insert(0, str(REPO))
     from app import side_by_side_markdown
 
     shown = side_by_side_markdown()
     assert shown == comparison.side_by_side(json.loads(SAVED.read_text()))
+    from app import headline_markdown_table
+
+    readme = (REPO / "README.md").read_text()
+    assert headline_markdown_table() in readme  # the Compare tab opens with the README's headline table
+    assert "bench/fusion.py" in headline_markdown_table(tmp_path / "fusion.json")
     assert shown in RESULTS_PAGE.read_text()
     assert "bench/compare.py" in side_by_side_markdown(tmp_path / "missing.json")
     (tmp_path / "old.json").write_text(json.dumps({"accuracy": [], "cost": {}}))

@@ -44,6 +44,19 @@ def test_fold_models_are_the_served_runs_own_and_nothing_else():
     assert cross_corpus.fold_checkpoints("coattention") == {}  # 16 MB each: kept outside, see the next test
 
 
+def test_a_fold_model_with_other_settings_inside_a_fitted_argument_is_another_runs():
+    """handcrafted_ensemble's fits set its SVMs' sizes and kernel widths, but not how many features
+    they read or how many trees the forest has: a fold model that differs there is another run's."""
+    served = _meta("handcrafted_ensemble")
+    fold = read_checkpoint_config(cross_corpus.CHECKPOINTS / "handcrafted_ensemble/folds/fold0")
+    assert fold["model_kwargs"]["audio"]["n_support"] != served["model_kwargs"]["audio"]["n_support"]
+    assert cross_corpus._same_run(served, fold)
+    for argument, key in (("forest", "n_trees"), ("audio", "n_features")):
+        other = json.loads(json.dumps(fold))
+        other["model_kwargs"][argument][key] += 1
+        assert not cross_corpus._same_run(served, other), (argument, key)
+
+
 def test_fold_models_kept_outside_the_checkpoints_are_found_where_they_are_given(tmp_path):
     """``--fold-models MODEL=DIR``: fold models too large to commit, found under DIR, and only those
     of the served run (another run's folder gives none)."""

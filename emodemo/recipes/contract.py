@@ -33,7 +33,8 @@ Optional hooks (:data:`HOOKS`): a recipe defines them or gets the default. Calle
 - ``LABELS``: the classes it always predicts, when fixed (default None: they depend on the data
   or options, e.g. the speech probe's 7 or 8);
 - ``FITTED_KWARGS``: constructor arguments that each fit sets from the data (an SVM's support-vector
-  counts, a forest's node count), so two folds of one run differ there; default ``()``;
+  counts, a forest's node count; ``argument.key`` for a key of a dict argument), so two folds of one
+  run differ there; default ``()``;
 - ``reads(meta) -> tuple[str, ...]``: what a checkpoint of it reads, when the checkpoint decides
   (a words-only variant of a voice + words model); default: ``MODALITIES``;
 - ``explain(output, wave, transcript, spec, labels, title) -> Figure | None``: a figure of what the

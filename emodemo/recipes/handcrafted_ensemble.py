@@ -70,8 +70,13 @@ BRANCHES = (
     "face_all_actors",
     "voice",
 )
-# what each fit sets from its data: the SVMs' support vectors and kernel width, the forest's size
-FITTED_KWARGS = ("audio", "face", "forest", "voice")
+# what each fit sets from its data: the SVMs' support vectors and kernel width (chosen from a grid on
+# validation actors), the forest's nodes and depth; the feature counts and the number of trees are settings
+FITTED_KWARGS = (
+    *(f"{svm}.{key}" for svm in ("audio", "face", "voice") for key in ("n_support", "gamma")),
+    "forest.n_nodes",
+    "forest.depth",
+)
 TALK_SPLIT = {"svm_train": range(1, 7), "svm_val": range(7, 9), "forest": range(9, 17), "test": range(17, 21)}
 
 

@@ -5,7 +5,7 @@ Code outside the package (the app included) imports from here, not from the modu
 below, or a module (``from emodemo.reports import comparison``).
 """
 
-from emodemo.reports.comparison import side_by_side
+from emodemo.reports.comparison import headline_table, side_by_side
 from emodemo.reports.headline import headline_markdown, headline_report
 from emodemo.reports.viz import (
     EMOTION_COLOURS,
@@ -36,6 +36,7 @@ __all__ = [
     "confusion_matrix_plotly",
     "headline_markdown",
     "headline_report",
+    "headline_table",
     "joined_attention_map",
     "kept_positions",
     "modality_bars",

@@ -548,13 +548,43 @@ _HEADLINE_BENCHMARK = {
 }
 
 
-def headline_table(compare: dict, generalisation: dict) -> str:
+FUSED_ANSWER = "**the fused answer**"  # the headline table's first row: what the app answers first
+
+
+def fused_row(fusion: dict, fusion_report: dict, costs: dict[str, dict]) -> str:
+    """The app's fused answer as a headline row, from ``bench/fusion.py``'s results: ``fusion``
+    (``bench/results/fusion.json``: its cross-validation, each fold's rule fitted on held-out actors
+    and scored on the fold's test actors with each fold's voice model, and the served rule on the TESS
+    choose half) and ``fusion_report`` (``fusion_tess_report.json``: the served rule on the report
+    half, scored once). In-corpus: the clip's own words, then a GoEmotions line; TESS: as the app
+    serves it (the served voice expert and the words expert); cost: the two experts' (``costs`` by
+    checkpoint), the fusion's own being a few multiplications."""
+    choose, report = fusion["as served, TESS choose"], fusion_report["as served, TESS report"]
+    if choose["rule"] != report["rule"]:
+        raise ValueError(f"the TESS halves were scored for two rules: {choose['rule']!r} and {report['rule']!r}")
+    folds = choose["cross-validated as"]
+    halves = ("real", "constructed")  # the clip's own words first, as the voice + words models' rows
+    wa, ua = (" · ".join(f"{100 * fusion[half][folds][m]:.1f}" for half in halves) for m in ("WA", "UA"))
+    experts = [choose["voice"], fusion["words"]]
+    what = f"`{experts[0]}` and `{experts[1]}` fused: one learned weight each (`checkpoints/fusion`)"
+    return (
+        f"| {FUSED_ANSWER} | {what} | voice + words | {_HEADLINE_BENCHMARK['ravdess_mixed_real']} · "
+        f"{_HEADLINE_BENCHMARK['ravdess_mixed_constructed'].removeprefix('RAVDESS, ')} | {wa} | {ua} | "
+        f"{100 * choose['UA']:.1f} / {100 * report['UA']:.1f} | "
+        f"{sum(costs[e]['ms_per_clip'] for e in experts):.0f} | {sum(costs[e]['checkpoint_mb'] for e in experts):.1f} |"
+    )
+
+
+def headline_table(
+    compare: dict, generalisation: dict, fusion: dict | None = None, fusion_report: dict | None = None
+) -> str:
     """One row per served checkpoint (those whose cost ``compare`` holds: ``bench/results/compare.json``):
     what it is, what it reads, WA / UA on its own in-corpus protocol (the comparison's rows marked
     with it; for a model trained on mixed pairs the half with the clip's own words first), UA on
     TESS (``bench/results/generalisation.json``: the choose half / the report half) and its cost (ms
     per 4 s clip on 1 CPU thread, end to end; size on disk). Voice models first, then voice + words,
-    words, faces; within each, the best in-corpus UA first."""
+    words, faces; within each, the best in-corpus UA first. With ``fusion`` and ``fusion_report``
+    (``bench/fusion.py``'s results), the app's fused answer comes first (:func:`fused_row`)."""
     tess = {m["model"]: m for m in generalisation["models"]}
     marked: dict[str, list[dict]] = {}
     for r in compare["accuracy"]:
@@ -580,6 +610,8 @@ def headline_table(compare: dict, generalisation: dict) -> str:
         "| ms per 4 s clip | MB |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    if fusion is not None and fusion_report is not None:
+        lines.append(fused_row(fusion, fusion_report, {c["checkpoint"]: c for c in compare["cost"]["models"]}))
     for c in sorted(costs, key=order):
         name, own = c["checkpoint"], marked[c["checkpoint"]]
         what = ARCHITECTURES.get(name, own[0]["model"])

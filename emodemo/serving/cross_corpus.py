@@ -71,18 +71,31 @@ def _same_run(served: dict, fold: dict) -> bool:
     recipe, inputs and pairing, and the served constructor arguments agree with every one of the
     fold model's but the members' temperatures (an ensemble of fold models, or a fold model that is
     itself a pair of probes, has as many as it has members) and those each fit sets from its data
-    (the recipe's ``FITTED_KWARGS``: an SVM's support-vector counts)."""
+    (the recipe's ``FITTED_KWARGS``, an argument or ``argument.key`` inside a dict argument: an SVM's
+    support-vector counts, not its feature count)."""
     from emodemo.recipes import get_recipe, hook
 
     recipe = get_recipe(served["model_name"])
     fitted = {"temperatures", *hook(recipe, "FITTED_KWARGS")}
     card = lambda config: (config.get("data_card") or {}).get("pairing")
+    settings = lambda config: {k: v for k, v in _flat(config["model_kwargs"]).items() if k not in fitted}
     return (
         recipe is get_recipe(fold["model_name"])
         and served.get("input_spec") == fold.get("input_spec")
         and card(served) == card(fold)
-        and all(served["model_kwargs"].get(k) == v for k, v in fold["model_kwargs"].items() if k not in fitted)
+        and settings(served) == settings(fold)
     )
+
+
+def _flat(kwargs: dict) -> dict:
+    """Constructor arguments one level flat: a dict argument's keys as ``argument.key``."""
+    flat = {}
+    for key, value in kwargs.items():
+        if isinstance(value, dict) and value:
+            flat.update({f"{key}.{inner}": v for inner, v in value.items()})
+        else:
+            flat[key] = value
+    return flat
 
 
 def fold_checkpoints(name: str, checkpoints: Path = CHECKPOINTS, folder: Path | None = None) -> dict[str, Path]:
