@@ -57,12 +57,14 @@ def test_upload_analyse_and_see_transcript_predictions_and_attention(app_url, ra
     assert SCREENSHOT.stat().st_size > 30_000
 
 
-def test_compare_tab_shows_every_model_side_by_side(app_url, tmp_path):
+def test_compare_tab_shows_the_fused_answer_and_every_model_side_by_side(app_url, tmp_path):
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1400, "height": 1200})
         page.goto(app_url)
         page.get_by_role("tab", name="Compare models").click()
+        fused = page.locator("#headline-table tr").filter(has_text="the fused answer")
+        playwright.expect(fused).to_contain_text("voice + words", timeout=30_000)
         page.get_by_text("Every model on every benchmark, and what each costs").click()
         table = page.locator("table").filter(has_text="share of the Hub pipeline's time")
         playwright.expect(table).to_be_visible(timeout=30_000)
