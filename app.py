@@ -171,8 +171,9 @@ def unsure_notes(result) -> list[str]:
 
 
 def saved_warnings(saved: Path = SAVED_GENERALISATION) -> dict[str, str]:
-    """Per model that collapses onto one answer on new voices (:func:`cross_corpus.new_voice_warnings`),
-    the line its answer box carries; none when nothing was saved or it is from another version."""
+    """Per model that collapses onto one answer on new voices, or trails the best voice model on unseen
+    actors (:func:`cross_corpus.new_voice_warnings`), the line its answer box carries; none when
+    nothing was saved or it is from another version."""
     try:
         return cross_corpus.new_voice_warnings(json.loads(saved.read_text(encoding="utf-8")))
     except (OSError, KeyError, TypeError, ValueError):
@@ -485,9 +486,11 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
         gr.Markdown("### What each model answers")
         if NEW_VOICE_WARNINGS:
             gr.Markdown(
-                "⚠ marks a model that, on voices it never met (TESS, a second English corpus), gave one "
-                f"answer to more than {cross_corpus.COLLAPSE_LINE:.0%} of the clips: there it hears the "
-                "corpus it was trained on more than the emotion, so weigh its answer on your voice accordingly."
+                "⚠ marks a model that, on voices it never met, either gave one answer to more than "
+                f"{cross_corpus.COLLAPSE_LINE:.0%} of the clips (TESS, a second English corpus: there it hears "
+                "the corpus it was trained on more than the emotion) or scored more than "
+                f"{100 * cross_corpus.BEHIND_LINE:.0f} points of UA under the best voice model (unseen RAVDESS "
+                "actors, given what the app gives it): weigh its answer on your voice accordingly."
             )
         if not pipeline.voice_models:
             gr.Markdown("**No trained model yet**: run `make reproduce-speech_probe`, then restart the app.")

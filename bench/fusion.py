@@ -157,6 +157,71 @@ def confidence(stackers: dict, real_val: dict, test_parts: dict) -> dict:
     return result
 
 
+def changed_parts(clips, folds, voice: Path, words: str) -> tuple[dict, dict]:
+    """The robustness set's changed clips of actors 01-20 (level -20 / +20 dB, white noise at 10 dB,
+    babble at 5 dB, telephone band: :func:`emodemo.serving.cross_corpus.robustness_set`, the clips the
+    app refuses left out), each with Whisper's words of the changed clip, answered by the fold model
+    that never heard its actor: ``(val, test)``, ``val[fold] = (answers, truth)`` of that fold's
+    validation actors' changed clips (every condition), ``test[fold][condition] = (answers, truth)``
+    of its test actors'."""
+    from emodemo.protocols import pairing
+    from emodemo.serving.cross_corpus import refused_by_app, robustness_folder, robustness_set
+    from emodemo.speech import transcribe_samples
+
+    changed: dict[str, dict[str, list]] = {}  # actor -> condition -> real pairs
+    for fold in folds:
+        for condition, samples in robustness_set(clips, fold, robustness_folder()).items():
+            heard = [s for s in samples if not refused_by_app(s.audio)]
+            if condition != "clean":  # one condition at a time: its clips keep their clean takes' ids
+                for pair in pairing.real_pairs(heard, transcribe_samples(heard)):
+                    changed.setdefault(pair.speaker, {}).setdefault(condition, []).append(pair)
+    conditions = sorted({c for by_condition in changed.values() for c in by_condition})
+    val, test = {}, {}
+    for fold in folds:
+        model = str(voice / "folds" / fold.name)
+        pairs = [p for actor in fold.val for c in conditions for p in changed[actor].get(c, [])]
+        val[fold.name] = (paired_answers(model, words, pairs), [p.label for p in pairs])
+        test[fold.name] = {}
+        for condition in conditions:
+            pairs = [p for actor in fold.test for p in changed[actor].get(condition, [])]
+            test[fold.name][condition] = (paired_answers(model, words, pairs), [p.label for p in pairs])
+    return val, test
+
+
+def line_on_changed_clips(stackers: dict, folds, real_val: dict, val_changed: dict, test_parts: dict) -> dict:
+    """Does the fused "unsure" line carry better to new voices when it is chosen on the validation
+    actors' real pairs *and* the same clips changed (as the voice models' temperatures were fitted),
+    rather than on the clean pairs alone? Per fold, both lines for its rule (``stackers``), each
+    scored with :func:`trust` on the test actors' real pairs, constructed pairs, TESS choose half and
+    changed clips (pooled over the conditions, and each condition's share answered and accuracy)."""
+    from emodemo.data.splits import validation_outside_test
+    from emodemo.training import calibration
+
+    index = lambda labels: np.array([CANONICAL7.index(t) for t in labels])
+    out = {}
+    for choice in ("clean real pairs", "clean real pairs and the same clips changed"):
+        lines, pooled = {}, {}
+        for fold in folds:
+            stacker = stackers[fold.name]
+            answers, truth = real_val[fold.name]
+            if choice != "clean real pairs":
+                for f in validation_outside_test(folds, fold):
+                    answers, truth = answers + val_changed[f.name][0], truth + val_changed[f.name][1]
+            lines[fold.name] = calibration.unsure_threshold(fused_probabilities(stacker, answers), index(truth))[
+                "threshold"
+            ]
+            for part, (answers, truth) in test_parts[fold.name].items():
+                probs, targets, line = pooled.setdefault(part, ([], [], []))
+                probs.append(fused_probabilities(stacker, answers))
+                targets.append(index(truth))
+                line.append(np.full(len(truth), lines[fold.name]))
+        result = {"unsure lines": {name: round(line, 4) for name, line in lines.items()}}
+        for part, parts in pooled.items():
+            result[part] = trust(*(np.concatenate(p) for p in parts))
+        out[choice] = result
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voice", type=Path, required=True, help="a speech-probe run folder with folds/fold<k>/")
@@ -172,6 +237,12 @@ def main() -> None:
         choices=tuple(FITS),
         help="score the TESS report half (words 26-50) once, for that rule's final choice (pooled fits), "
         f"beside the voice alone; written to {REPORT.relative_to(REPO)}",
+    )
+    parser.add_argument(
+        "--changed",
+        choices=tuple(FITS),
+        help="for that rule (pooled fits), choose the fused unsure line on the validation actors' real pairs "
+        "and the same clips changed too (the robustness set's conditions), against the clean pairs alone",
     )
     parser.add_argument(
         "--save",
@@ -240,6 +311,19 @@ def main() -> None:
         for rule in FITS
     }
     print("confidence", json.dumps(results["confidence"]))
+    if args.changed:
+        val_changed, test_changed = changed_parts(clips, folds, args.voice, args.words)
+        parts = {f.name: {**test_parts[f.name], **test_changed[f.name]} for f in folds}
+        for f in folds:  # and every condition at once
+            parts[f.name]["every change"] = tuple(
+                [x for part in test_changed[f.name].values() for x in part[i]] for i in (0, 1)
+            )
+        stackers = {f.name: fitted[f"{args.changed}{POOLED}", f.name] for f in folds}
+        results["unsure line on changed clips"] = {
+            "rule": f"{args.changed}{POOLED}",
+            **line_on_changed_clips(stackers, folds, real_val, val_changed, parts),
+        }
+        print("changed", json.dumps(results["unsure line on changed clips"]))
     about = (
         f"voice {args.voice} (each fold model on its own fold's validation actors) + words {args.words}, "
         f"fitted on the mixed pairs of RAVDESS actors {', '.join(sorted(a for f in folds for a in f.val))} "

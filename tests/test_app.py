@@ -233,21 +233,33 @@ def test_an_unsure_answer_is_said_in_the_details():
     assert len(notes) == 1 and "speech_probe is unsure" in notes[0] and "angry, 41%" in notes[0] and "53%" in notes[0]
 
 
-def test_a_model_that_collapses_on_new_voices_carries_the_warning_on_its_answer():
+def test_a_model_that_fails_on_new_voices_carries_the_warning_on_its_answer():
+    """⚠ on the answer of a model that collapses on TESS or trails the voice expert on unseen actors."""
     import json
 
     import app
-    from emodemo.serving.cross_corpus import COLLAPSE_LINE
+    from emodemo.serving.cross_corpus import BEHIND_LINE, COLLAPSE_LINE, SERVED_RAVDESS
 
     saved = {row["model"]: row for row in json.loads(app.SAVED_GENERALISATION.read_text())["models"]}
+    served_ua = {  # cross-validated RAVDESS UA given what the app gives: the clip (and its own words)
+        name: next(r["UA"]["mean"] for r in row["in_corpus"] if r["benchmark"] in SERVED_RAVDESS)
+        for name, row in saved.items()
+        if "audio" in row["reads"]
+    }
+    best_voice = max(ua for name, ua in served_ua.items() if saved[name]["reads"] == ["audio"])
+    assert best_voice == served_ua["speech_probe"]
     for m in app.ANSWERING:
         tess = saved.get(m.name, {}).get("tess_choose") or {}
         collapses = "audio" in saved.get(m.name, {}).get("reads", []) and tess.get("collapse", 0) > COLLAPSE_LINE
-        assert ("⚠" in app.model_title(m)) == collapses, m.name
+        trails = m.name in served_ua and served_ua[m.name] < best_voice - BEHIND_LINE
+        assert ("⚠" in app.model_title(m)) == (collapses or trails), m.name
         if collapses:
             assert f"{tess['collapse']:.0%}" in app.model_title(m) and tess["most_frequent_answer"] in app.model_title(
                 m
             )
+        if trails:
+            assert f"{served_ua[m.name]:.0%} UA (the best voice model: {best_voice:.0%})" in app.model_title(m)
+    assert {"mesm", "nmt_attention"} <= {m.name for m in app.ANSWERING if "unseen RAVDESS" in app.model_title(m)}
     assert app.saved_warnings(Path("/nonexistent.json")) == {}  # nothing saved: no warning, no failure
 
 

@@ -249,20 +249,25 @@ def test_the_results_page_and_the_app_show_the_saved_generalisation_of_every_ser
     assert "make generalisation" in generalisation_markdown(tmp_path / "missing.json")
 
 
-def test_new_voice_warnings_name_the_models_that_hear_the_voice_and_collapse():
-    def row(model, reads, collapse, answer):
-        return {"model": model, "reads": reads, "tess_choose": {"collapse": collapse, "most_frequent_answer": answer}}
+def test_new_voice_warnings_name_the_models_that_hear_the_voice_and_collapse_or_trail():
+    def row(model, reads, collapse, answer, ua=None, benchmark="ravdess_voice"):
+        in_corpus = [] if ua is None else [{"benchmark": benchmark, "UA": {"mean": ua}, "served_protocol": True}]
+        tess = {"collapse": collapse, "most_frequent_answer": answer}
+        return {"model": model, "reads": reads, "tess_choose": tess, "in_corpus": in_corpus}
 
     result = {
         "models": [
-            row("voice", ["audio"], 0.51, "disgust"),
-            row("voice_and_words", ["audio", "text"], 0.36, "neutral"),
-            row("fine", ["audio"], 0.35, "sad"),  # at the line: not over it
-            row("words", ["text"], 0.94, "neutral"),  # TESS's words carry nothing: "neutral" is right
+            row("voice", ["audio"], 0.51, "disgust", 0.70),
+            row("voice_and_words", ["audio", "text"], 0.36, "neutral", 0.64, "ravdess_mixed_real"),  # 6 under
+            row("fine", ["audio"], 0.35, "sad", 0.65),  # at both lines: over neither
+            row("trails", ["audio", "text"], 0.2, "sad", 0.45, "ravdess_real"),
+            row("words", ["text"], 0.94, "neutral", 0.2, "meld"),  # TESS's words carry nothing: "neutral" is right
             {"model": "unscored", "reads": ["audio"], "tess_choose": None},
         ]
     }
     assert cross_corpus.new_voice_warnings(result) == {
         "voice": "on new voices: 'disgust' for 51% of clips",
-        "voice_and_words": "on new voices: 'neutral' for 36% of clips",
+        "voice_and_words": "on new voices: 'neutral' for 36% of clips; on unseen RAVDESS actors with their own "
+        "words: 64% UA (the best voice model: 70%)",
+        "trails": "on unseen RAVDESS actors with their own words: 45% UA (the best voice model: 70%)",
     }
