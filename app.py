@@ -256,13 +256,13 @@ def generalisation_markdown(saved: Path = SAVED_GENERALISATION) -> str:
 def headline_markdown_table(fusion: Path = SAVED_FUSION) -> str:
     """The README's headline table: the fused answer, then every served model, in-corpus and on TESS,
     as the benches saved them (``fusion`` and the files beside it)."""
+    names = (SAVED_COMPARISON.name, SAVED_GENERALISATION.name, fusion.name, "fusion_tess_report.json")
+    missing = next((fusion.with_name(n) for n in names if not fusion.with_name(n).is_file()), fusion)
     read = lambda name: json.loads(fusion.with_name(name).read_text(encoding="utf-8"))
     return saved_markdown(
-        fusion,
-        lambda fused: headline_table(
-            read(SAVED_COMPARISON.name), read(SAVED_GENERALISATION.name), fused, read("fusion_tess_report.json")
-        ),
-        "`python bench/fusion.py` (after `bench/compare.py` and `make generalisation`)",
+        missing,  # read first, so that a missing file is the one named
+        lambda _: headline_table(*(read(n) for n in names)),
+        "`python bench/compare.py`, `make generalisation` and `python bench/fusion.py`",
     )
 
 

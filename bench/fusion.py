@@ -23,7 +23,7 @@ its "unsure" line.
 
     python bench/fusion.py --voice checkpoints/speech_probe --words words_minilm \\
         --root ../shared/datasets/ravdess_speech --goemotions ../shared/datasets/goemotions \\
-        --tess ../shared/datasets/tess
+        --tess ../shared/datasets/tess --save "learned weights, no class bias"
 """
 
 from __future__ import annotations
@@ -313,7 +313,10 @@ def main() -> None:
     print("confidence", json.dumps(results["confidence"]))
     if args.changed:
         val_changed, test_changed = changed_parts(clips, folds, args.voice, args.words)
-        parts = {f.name: {**test_parts[f.name], **test_changed[f.name]} for f in folds}
+        parts = {  # never the TESS report half: it is scored once, for the final choice
+            f.name: {**{k: v for k, v in test_parts[f.name].items() if k != "tess report"}, **test_changed[f.name]}
+            for f in folds
+        }
         for f in folds:  # and every condition at once
             parts[f.name]["every change"] = tuple(
                 [x for part in test_changed[f.name].values() for x in part[i]] for i in (0, 1)
@@ -367,6 +370,9 @@ def main() -> None:
         served = as_served(final_fits[args.save], args.served_voice, args.words, tess_halves["choose"])
         results["as served, TESS choose"] = {"rule": args.save, "cross-validated as": f"{args.save}{POOLED}", **served}
         print("as served", json.dumps(results["as served, TESS choose"]))
+    elif RESULTS.is_file():  # the served rule's numbers stay until a --save replaces it
+        kept = json.loads(RESULTS.read_text()).get("as served, TESS choose")
+        results.update({"as served, TESS choose": kept} if kept else {})
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=1) + "\n")
     if args.save:

@@ -148,11 +148,19 @@ def test_the_readme_headline_is_the_saved_results_the_fused_answer_then_every_se
     )
     fused, *body = table.splitlines()[2:]
     assert fused.startswith(f"| {comparison.FUSED_ANSWER} |")
-    served = fusion["as served, TESS choose"]
-    # the fused answer's own words first, then a GoEmotions line, as the voice + words models' rows
-    real, constructed = (fusion[half][served["cross-validated as"]]["WA"] for half in ("real", "constructed"))
-    assert f"| {100 * real:.1f} · {100 * constructed:.1f} |" in fused
-    assert f"| {100 * served['UA']:.1f} / " in fused
+    choose, report = fusion["as served, TESS choose"], saved("fusion_tess_report.json")["as served, TESS report"]
+    folds = {half: fusion[half][choose["cross-validated as"]] for half in ("real", "constructed")}
+    cost = {c["checkpoint"]: c for c in saved("compare.json")["cost"]["models"]}
+    experts = (choose["voice"], fusion["words"])
+    cells = fused.strip("| ").split(" | ")
+    # the clip's own words first, then a GoEmotions line, as the voice + words models' rows
+    assert cells[4:] == [
+        " · ".join(f"{100 * folds[half]['WA']:.1f}" for half in ("real", "constructed")),
+        " · ".join(f"{100 * folds[half]['UA']:.1f}" for half in ("real", "constructed")),
+        f"{100 * choose['UA']:.1f} / {100 * report['UA']:.1f}",
+        f"{cost[experts[0]]['ms_per_clip'] + cost[experts[1]]['ms_per_clip']:.0f}",
+        f"{cost[experts[0]]['checkpoint_mb'] + cost[experts[1]]['checkpoint_mb']:.1f}",
+    ]
     assert sorted(line.split(" | ")[0].strip("| `") for line in body) == sorted(discover())
     speech = next(line for line in body if line.startswith("| `speech_probe` |"))
     tess = next(m for m in generalisation["models"] if m["model"] == "speech_probe")

@@ -78,7 +78,9 @@ def _same_run(served: dict, fold: dict) -> bool:
     recipe = get_recipe(served["model_name"])
     fitted = {"temperatures", *hook(recipe, "FITTED_KWARGS")}
     card = lambda config: (config.get("data_card") or {}).get("pairing")
-    settings = lambda config: {k: v for k, v in _flat(config["model_kwargs"]).items() if k not in fitted}
+    settings = lambda config: {
+        k: v for k, v in _flat(config["model_kwargs"]).items() if k not in fitted and k.split(".")[0] not in fitted
+    }
     return (
         recipe is get_recipe(fold["model_name"])
         and served.get("input_spec") == fold.get("input_spec")
@@ -549,8 +551,8 @@ def new_voice_warnings(result: dict) -> dict[str, str]:
       cross-validated UA is more than :data:`BEHIND_LINE` under the best voice-only model's:
       ``"on unseen RAVDESS actors with their own words: 45% UA (the best voice model: 69%)"``.
 
-    Models that read words alone are left out (TESS's and RAVDESS's words carry no emotion:
-    "neutral" is their right answer)."""
+    Models that read words alone are left out: they cannot be judged on the voice (TESS's words
+    carry no emotion, and RAVDESS's two sentences are neutral whatever the actor acts)."""
     rows = [row for row in result["models"] if "audio" in row["reads"]]
     served = {row["model"]: _served_ravdess_ua(row) for row in rows}
     voice = [served[row["model"]] for row in rows if row["reads"] == ["audio"] and served[row["model"]] is not None]
