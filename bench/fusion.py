@@ -165,13 +165,13 @@ def changed_parts(clips, folds, voice: Path, words: str) -> tuple[dict, dict]:
     validation actors' changed clips (every condition), ``test[fold][condition] = (answers, truth)``
     of its test actors'."""
     from emodemo.protocols import pairing
-    from emodemo.serving.cross_corpus import refused_by_app, robustness_folder, robustness_set
+    from emodemo.serving import cross_corpus
     from emodemo.speech import transcribe_samples
 
     changed: dict[str, dict[str, list]] = {}  # actor -> condition -> real pairs
     for fold in folds:
-        for condition, samples in robustness_set(clips, fold, robustness_folder()).items():
-            heard = [s for s in samples if not refused_by_app(s.audio)]
+        for condition, samples in cross_corpus.robustness_set(clips, fold, cross_corpus.robustness_folder()).items():
+            heard = [s for s in samples if not cross_corpus.refused_by_app(s.audio)]
             if condition != "clean":  # one condition at a time: its clips keep their clean takes' ids
                 for pair in pairing.real_pairs(heard, transcribe_samples(heard)):
                     changed.setdefault(pair.speaker, {}).setdefault(condition, []).append(pair)
