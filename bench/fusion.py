@@ -133,18 +133,20 @@ def as_served(stacker: Stacker, voice: str, words: str, pairs) -> dict:
     }
 
 
-def confidence(stackers: dict, real_val: dict, test_parts: dict) -> dict:
-    """How far the fused answer can be trusted. Per fold its "unsure" line is chosen on the real pairs
-    of the validation actors its rule was fitted on (what the app gives: a clip with its own words;
-    :func:`emodemo.training.calibration.unsure_threshold`, 80 % of answers above it right); pooled
-    over the folds' test actors, :func:`trust` on real pairs, constructed pairs and the TESS choose
-    half."""
+def confidence(
+    stackers: dict, line_on: dict, test_parts: dict, parts: tuple[str, ...] = ("real", "constructed", "tess")
+) -> dict:
+    """How far the fused answer can be trusted. Per fold its "unsure" line is chosen on ``line_on[fold]``
+    ``(answers, truth)``: the real pairs of the validation actors its rule was fitted on (what the app
+    gives: a clip with its own words; :func:`emodemo.training.calibration.unsure_threshold`, 80 % of
+    answers above it right); pooled over the folds' test actors, :func:`trust` on each of ``parts``
+    of ``test_parts[fold]`` (real pairs, constructed pairs and the TESS choose half)."""
     from emodemo.training import calibration
 
     index = lambda labels: np.array([CANONICAL7.index(t) for t in labels])
-    lines, pooled = {}, {part: ([], [], []) for part in ("real", "constructed", "tess")}
+    lines, pooled = {}, {part: ([], [], []) for part in parts}
     for name, stacker in stackers.items():
-        answers, truth = real_val[name]
+        answers, truth = line_on[name]
         lines[name] = calibration.unsure_threshold(fused_probabilities(stacker, answers), index(truth))["threshold"]
         for part, (probs, targets, line) in pooled.items():
             answers, truth = test_parts[name][part]
@@ -152,8 +154,8 @@ def confidence(stackers: dict, real_val: dict, test_parts: dict) -> dict:
             targets.append(index(truth))
             line.append(np.full(len(truth), lines[name]))
     result = {"unsure lines": {name: round(line, 4) for name, line in lines.items()}}
-    for part, parts in pooled.items():
-        result[part] = trust(*(np.concatenate(p) for p in parts))
+    for part, parts_of in pooled.items():
+        result[part] = trust(*(np.concatenate(p) for p in parts_of))
     return result
 
 
@@ -192,34 +194,22 @@ def line_on_changed_clips(stackers: dict, folds, real_val: dict, val_changed: di
     """Does the fused "unsure" line carry better to new voices when it is chosen on the validation
     actors' real pairs *and* the same clips changed (as the voice models' temperatures were fitted),
     rather than on the clean pairs alone? Per fold, both lines for its rule (``stackers``), each
-    scored with :func:`trust` on the test actors' real pairs, constructed pairs, TESS choose half and
-    changed clips (pooled over the conditions, and each condition's share answered and accuracy)."""
+    scored by :func:`confidence` on every part of ``test_parts`` (the test actors' real pairs,
+    constructed pairs, TESS choose half and changed clips, per condition and pooled)."""
     from emodemo.data.splits import validation_outside_test
-    from emodemo.training import calibration
 
-    index = lambda labels: np.array([CANONICAL7.index(t) for t in labels])
-    out = {}
-    for choice in ("clean real pairs", "clean real pairs and the same clips changed"):
-        lines, pooled = {}, {}
-        for fold in folds:
-            stacker = stackers[fold.name]
-            answers, truth = real_val[fold.name]
-            if choice != "clean real pairs":
-                for f in validation_outside_test(folds, fold):
-                    answers, truth = answers + val_changed[f.name][0], truth + val_changed[f.name][1]
-            lines[fold.name] = calibration.unsure_threshold(fused_probabilities(stacker, answers), index(truth))[
-                "threshold"
-            ]
-            for part, (answers, truth) in test_parts[fold.name].items():
-                probs, targets, line = pooled.setdefault(part, ([], [], []))
-                probs.append(fused_probabilities(stacker, answers))
-                targets.append(index(truth))
-                line.append(np.full(len(truth), lines[fold.name]))
-        result = {"unsure lines": {name: round(line, 4) for name, line in lines.items()}}
-        for part, parts in pooled.items():
-            result[part] = trust(*(np.concatenate(p) for p in parts))
-        out[choice] = result
-    return out
+    with_changed = {
+        fold.name: tuple(
+            real_val[fold.name][i] + [x for f in validation_outside_test(folds, fold) for x in val_changed[f.name][i]]
+            for i in (0, 1)
+        )
+        for fold in folds
+    }
+    parts = tuple(test_parts[folds[0].name])
+    return {
+        "clean real pairs": confidence(stackers, real_val, test_parts, parts),
+        "clean real pairs and the same clips changed": confidence(stackers, with_changed, test_parts, parts),
+    }
 
 
 def main() -> None:
@@ -355,7 +345,8 @@ def main() -> None:
         answers = [a for f in folds for a in test_parts[f.name]["tess report"][0]]
         truth = [t for f in folds for t in test_parts[f.name]["tess report"][1]]
         guesses = [top(fitted[rule, f.name](a)) for f in folds for a in test_parts[f.name]["tess report"][0]]
-        report = {name: scores(answers, truth)[name] for name in ("voice alone", "words alone")}
+        experts = scores(answers, truth)
+        report = {name: experts[name] for name in ("voice alone", "words alone")}
         report[rule] = {key: classification_report(truth, guesses, CANONICAL7)[key] for key in ("WA", "UA")}
         served = as_served(final_fits[args.report], args.served_voice, args.words, tess_halves["report"])
         saved = {
