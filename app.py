@@ -225,6 +225,12 @@ def fused_note(alone: dict, scales: dict, fused: dict) -> str:
         f"the {line:.1%} line chosen on held-out actors' clips, where 80 % of the fused answers above it were "
         "right (fewer on other new voices: see the fusion's model card)"
     )
+    if unsure is None and set(alone) == {"audio"}:
+        voice = pipeline.experts["audio"].name
+        return (
+            f"The words take no part (none recognised, or Whisper was guessing them): the fused answer "
+            f"follows the voice expert ({voice}), and its own *unsure* line applies (in the details)."
+        )
     if unsure is None:
         return f"The fused answer's *unsure* line ({line:.1%}) holds for voice and words with both sliders at 1."
     if unsure:

@@ -123,7 +123,12 @@ def test_the_example_clips_are_real_speech_the_app_answers(client):
     transcript, words, details, *outputs = client.predict(
         gradio_client.handle_file(str(app.EXAMPLES / "german.wav")), None, api_name="/analyse"
     )
-    assert "unsure of most words" in details
+    assert "unsure of most words" in details and "leaves the words out" in details
+    labels = dict(zip([m.name for m in app.ANSWERING], outputs[: len(app.ANSWERING)]))
+    fused, trust, bars = outputs[-3:]
+    voice = app.pipeline.experts["audio"].name
+    assert labels["words_minilm"]["label"]  # the words expert still answers, in its own box
+    assert fused["label"] == labels[voice]["label"] and "follows the voice expert" in trust
 
 
 def test_on_a_zerogpu_space_the_work_runs_under_spaces_gpu(client, monkeypatch):

@@ -450,14 +450,17 @@ def test_speech_in_another_language_gets_a_note_and_english_does_not(pipeline, t
         "es": "Buenos días, hoy estoy muy contento porque hace sol y vamos juntos al parque.",
         "en": "Good morning, I am very happy today because the sun is shining and we are going to the park together.",
     }
-    unsure = {}
+    unsure, fused_words = {}, {}
     for language, line in lines.items():
         clip = tmp_path / f"{language}.wav"
         subprocess.run(["espeak-ng", "-v", language, line, "-w", str(clip)], check=True, timeout=60)
         result = pipeline.analyse(clip)
         unsure[language] = any("unsure of most words" in note for note in result.notes)
         assert result.predictions  # the models still answer
+        assert pipeline.experts["text"].name in result.predictions  # the words expert too, in its own box
+        fused_words[language] = "text" in pipeline.modalities_alone(result)
     assert unsure == {"de": True, "es": True, "en": False}
+    assert fused_words == {"de": False, "es": False, "en": True}  # a guess's words stay out of the fusion
     assert not any("unsure" in note for note in pipeline.analyse(ravdess_clip).notes)
 
 

@@ -12,7 +12,15 @@ from emodemo.inputs.audio import AudioError, probe_duration
 from emodemo.inputs.long_audio import read_span
 from emodemo.serving.fusion import MODALITY_NAMES, Stacker, canonical_probabilities, fuse
 from emodemo.serving.live import EVERY_SECONDS, LiveState, listen
-from emodemo.serving.pipeline import CHECKPOINTS, ClipError, Pipeline, discover, load_models, temperature
+from emodemo.serving.pipeline import (
+    CHECKPOINTS,
+    ClipError,
+    Pipeline,
+    discover,
+    load_models,
+    temperature,
+    words_guessed,
+)
 from emodemo.serving.timeline import analyse_recording, recording_limit, smoothed_track
 from emodemo.serving.timeline_eval import boundary_errors, joined_recording, score_timeline, truth_of
 from emodemo.serving.timeline_files import write_csv
@@ -45,5 +53,6 @@ __all__ = [
     "smoothed_track",
     "temperature",
     "truth_of",
+    "words_guessed",
     "write_csv",
 ]

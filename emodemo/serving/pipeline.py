@@ -34,6 +34,12 @@ MIN_SECONDS = 0.5  # shorter clips hold less than a word
 SOUND_AND_WORDS = {"audio", "text"}  # what a voice clip gives the models
 
 
+def words_guessed(transcript) -> bool:
+    """Whether Whisper was mostly guessing a transcript's words (median word confidence under
+    :data:`UNSURE_WORDS`), as on speech in another language; False when it heard no words."""
+    return bool(transcript.text.strip()) and transcript.word_confidence() < UNSURE_WORDS
+
+
 class ClipError(ValueError):
     """The clip cannot be analysed; ``str(err)`` tells the user why and what to do."""
 
@@ -253,13 +259,17 @@ class Pipeline:
         return self.stacker.unsure(fused, alone, weights) if self.stacker is not None else None
 
     def modalities_alone(self, analysis: Analysis) -> dict[str, dict[str, float]]:
-        """``{modality: canonical-7 probabilities}`` of each expert that answered the clip."""
+        """``{modality: canonical-7 probabilities}`` of each expert that answered the clip, the
+        words expert left out when Whisper was guessing the words (:func:`words_guessed`): the
+        fusion was fitted on words Whisper heard, and a guess's answer is mostly "neutral" whatever
+        the voice says (``bench/guessed_words.py``)."""
         from emodemo.serving.fusion import canonical_probabilities
 
+        guessed = analysis.transcript is not None and words_guessed(analysis.transcript)
         return {
             modality: canonical_probabilities(analysis.predictions[m.name].ranking)
             for modality, m in self.experts.items()
-            if m.name in analysis.predictions
+            if m.name in analysis.predictions and not (guessed and "text" in self.reads(m))
         }
 
     def analyse(self, path: str | Path) -> Analysis:
@@ -380,14 +390,14 @@ class Pipeline:
         with _timed(analysis.timings, "transcribe"):
             transcript = transcribe(analysis.wave, model=self.asr_model, backend=self.asr_backend)
         analysis.transcript = transcript
-        confidence = float(np.median([w.probability for w in transcript.words])) if transcript.words else 1.0
         if not transcript.text.strip():
             analysis.notes.append("No speech was recognised: the words-based models have nothing to read.")
-        elif confidence < UNSURE_WORDS:
+        elif words_guessed(transcript):
             analysis.notes.append(
-                f"Whisper was unsure of most words (median confidence {confidence:.2f}): if the clip "
-                "is not in English, the transcript is a guess (the model knows English only) and the "
-                "words-based models' answers mean little; the voice-only models still apply."
+                f"Whisper was unsure of most words (median confidence {transcript.word_confidence():.2f}): if "
+                "the clip is not in English, the transcript is a guess (the model knows English only) and the "
+                "words-based models' answers mean little, so the fused answer leaves the words out; the "
+                "voice-only models still apply."
             )
 
     def _answer(self, analysis: Analysis, models: Sequence[LoadedModel]) -> None:

@@ -71,6 +71,11 @@ class Transcript:
     model: str
     no_speech: bool = field(default=False)
 
+    def word_confidence(self) -> float:
+        """Whisper's median confidence over the words (1.0 with no words): under about 0.6 it was
+        mostly guessing, as it does on speech in a language it does not know."""
+        return float(np.median([w.probability for w in self.words])) if self.words else 1.0
+
     def word_rows(self) -> list[list]:
         """``[[word, start, end], ...]`` rounded to 10 ms, for tables and JSON."""
         return [[w.text.strip(), round(w.start, 2), round(w.end, 2)] for w in self.words]

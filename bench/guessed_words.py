@@ -1,0 +1,232 @@
+"""What the fused answer does with words Whisper only guessed (speech in another language, issue 20).
+
+The app's Whisper (tiny.en) knows English only: on German speech it writes English-sounding guesses,
+and the words expert (``words_minilm``) reads them as it reads real words. The served fusion was fitted
+on clips whose words Whisper heard, so the app leaves the words out of the fused answer when Whisper's
+median word confidence is under ``emodemo.serving.pipeline.UNSURE_WORDS`` (0.6). This measures:
+
+1. **How often the line trips**: the share of clips under it, on RAVDESS (1,200 clips) and TESS (700),
+   English, where it should not trip, and on German speech, where it should. No German emotional corpus
+   is at hand (EmoDB is kept aside), so the German is spoken by espeak-ng (30 sentences of every
+   emotion, 3 voices, 90 clips): synthetic, flat, but German, which is what Whisper's guessing turns on.
+2. **What the words expert says to a guess**: its answers' shares and mean top probability on those
+   90 German transcripts.
+3. **What a guess does to the fused answer**: RAVDESS actors 01-20, the committed 5 folds by actor,
+   7 classes (calm = neutral), each clip answered by the fold voice model that never heard its actor
+   (``--voice``, calibrated on its validation actors), fused by the served rule
+   (``checkpoints/fusion/stacker.json``) with (a) nothing (the voice alone: what the app now serves
+   when the words are a guess), (b) the words expert's answer to a German guess drawn at random for
+   each clip (seeded): the fusion as it was served before, on emotional speech whose words Whisper
+   cannot read, and (c) the words expert's answer to the clip's own words, for reference. WA, UA,
+   the share answered "neutral", and the fused answers over the fusion's "unsure" line with their
+   accuracy, pooled over the test folds.
+
+    python bench/guessed_words.py --voice checkpoints/speech_probe --root ../shared/datasets/ravdess_speech \\
+        --tess ../shared/datasets/tess
+
+Writes ``bench/results/guessed_words.json`` and ``.png`` (the share of each answer); needs espeak-ng
+and ffmpeg; about 5 minutes on a 2-core CPU once RAVDESS's transcripts are cached.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
+
+from fusion import answers_of, top  # noqa: E402
+from timing import save_and_print  # noqa: E402
+
+from emodemo.core import CANONICAL7, classification_report  # noqa: E402
+from emodemo.serving import Stacker  # noqa: E402
+
+OUT = REPO / "bench" / "results" / "guessed_words"
+VOICES = ("de", "de+f3", "de+m3")  # espeak-ng's German voice, and a female and a male variant of it
+GERMAN = (  # what the clips say: every emotion, some flat lines
+    "Ich habe heute den ganzen Tag auf dich gewartet, und du bist nicht gekommen.",
+    "Das ist das Schönste, was mir je passiert ist, ich freue mich so sehr.",
+    "Hör sofort damit auf, ich habe es dir hundertmal gesagt.",
+    "Sie ist nicht mehr da, und nichts wird je wieder so sein wie früher.",
+    "Ich habe Angst, dass im Dunkeln jemand hinter mir her ist.",
+    "Das ist ja widerlich, nimm das sofort weg von mir.",
+    "Was, du bist schon zurück? Damit habe ich überhaupt nicht gerechnet.",
+    "Der Zug fährt um acht Uhr vom zweiten Gleis ab.",
+    "Morgen soll es regnen, und am Wochenende wird es wieder wärmer.",
+    "Ich bin so wütend, dass ich kaum noch sprechen kann.",
+    "Wir haben gewonnen, ich kann es noch gar nicht glauben!",
+    "Mein Hund ist letzte Nacht gestorben, und ich vermisse ihn.",
+    "Bitte lass mich nicht allein, ich fürchte mich so.",
+    "Der Geruch in diesem Keller ist einfach ekelhaft.",
+    "Ach, das hätte ich nie gedacht, was für eine Überraschung.",
+    "Das Treffen ist auf Dienstag verschoben worden.",
+    "Die Kinder spielen draußen im Garten hinter dem Haus.",
+    "Warum hast du mich schon wieder angelogen?",
+    "Heute ist mein Geburtstag, und alle meine Freunde sind hier.",
+    "Ich weiß nicht, wie ich ohne sie weiterleben soll.",
+    "Da ist ein Geräusch an der Tür, hast du das gehört?",
+    "Er hat mit vollem Mund auf den Tisch gespuckt.",
+    "Du hast wirklich die Prüfung bestanden? Unglaublich!",
+    "Die Hunde sitzen an der Tür und warten auf das Essen.",
+    "Ich muss noch Brot und Milch beim Bäcker kaufen.",
+    "Lass mich endlich in Ruhe, ich will nichts mehr hören.",
+    "Endlich Ferien, wir fahren morgen ans Meer!",
+    "Es tut so weh, dass du gegangen bist.",
+    "Ich zittere am ganzen Körper, da draußen ist etwas.",
+    "Igitt, in der Suppe schwimmt ein Haar.",
+)
+
+
+def german_clips(folder: Path) -> list:
+    """The German lines spoken by each of :data:`VOICES`, as 16 kHz mono WAV samples."""
+    from emodemo.data.record import Sample
+
+    samples = []
+    for i, line in enumerate(GERMAN):
+        for voice in VOICES:
+            raw, wav = folder / "raw.wav", folder / f"de_{i:02d}_{voice.replace('+', '_')}.wav"
+            subprocess.run(["espeak-ng", "-v", voice, "-s", "150", line, "-w", str(raw)], check=True, timeout=60)
+            subprocess.run(
+                ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(raw), "-ar", "16000", "-ac", "1", str(wav)],
+                check=True,
+                timeout=60,
+            )
+            # espeak's voice carries no emotion: "neutral" only fills the class the datasets need
+            samples.append(Sample(id=wav.stem, dataset="espeak-ng German", label="neutral", audio=wav))
+    return samples
+
+
+def flagged(samples, transcripts) -> dict:
+    """How many of ``samples``' transcripts the app treats as guessed."""
+    from emodemo.serving import words_guessed
+
+    n = sum(words_guessed(transcripts[s.id]) for s in samples)
+    return {"clips": len(samples), "guessed": n, "share": round(n / len(samples), 4)}
+
+
+def fused_row(name: str, stacker: Stacker, answers: list[dict], truth: list[str]) -> dict:
+    """WA, UA, "neutral" share and the share over the unsure line (with its accuracy) of fused answers."""
+    fused = [stacker(a) for a in answers]
+    guesses = [top(f) for f in fused]
+    report = classification_report(truth, guesses, CANONICAL7)
+    over = np.array([max(f.values()) >= stacker.unsure_below for f in fused])
+    right = np.array([g == t for g, t in zip(guesses, truth)])
+    return {
+        "fused with": name,
+        "WA": round(report["WA"], 4),
+        "UA": round(report["UA"], 4),
+        "neutral answers": round(guesses.count("neutral") / len(guesses), 4),
+        "over the unsure line": round(float(over.mean()), 4),
+        "right over it": round(float(right[over].mean()), 4),
+        "answers": {label: guesses.count(label) for label in CANONICAL7},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--voice", type=Path, required=True, help="a speech-probe run folder with folds/fold<k>/")
+    parser.add_argument("--words", default="words_minilm", help="the words expert (served name or folder)")
+    parser.add_argument("--root", type=Path, required=True, help="RAVDESS speech")
+    parser.add_argument("--tess", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=0, help="draws each clip's German guess")
+    args = parser.parse_args()
+
+    from emodemo import data
+    from emodemo.data.splits import RAVDESS_KFOLD, apply, load_splits
+    from emodemo.protocols import pairing
+    from emodemo.speech import transcribe_samples
+
+    clips = data.load("ravdess", args.root, calm_as_neutral=True)
+    tess = data.load("tess", args.tess)
+    transcripts = transcribe_samples(clips)
+    with tempfile.TemporaryDirectory() as folder:
+        german = german_clips(Path(folder))
+        german_words = transcribe_samples(german)
+        guessed = [s for s in pairing.real_pairs(german, german_words) if flagged([s], german_words)["guessed"]]
+        words_on_guesses = answers_of(args.words, guessed)
+    trips = {
+        "RAVDESS (English)": flagged(clips, transcripts),
+        "TESS (English)": flagged(tess, transcribe_samples(tess)),
+        "espeak-ng German": flagged(german, german_words),
+    }
+    said = Counter(top(a) for a in words_on_guesses)
+    stacker = Stacker.load(REPO / "checkpoints" / "fusion" / "stacker.json")
+    rng = np.random.default_rng(args.seed)
+    voice, own_words, truth = [], [], []
+    for fold in load_splits(RAVDESS_KFOLD):  # every voice answer from the fold model that never heard the actor
+        test = apply(pairing.real_pairs(clips, transcripts), fold)[2]
+        voice += answers_of(str(args.voice / "folds" / fold.name), test)
+        own_words += answers_of(args.words, test)
+        truth += [s.label for s in test]
+    drawn = rng.integers(len(words_on_guesses), size=len(voice))
+    rows = [
+        fused_row(
+            "the voice alone (the words left out: served when they are a guess)",
+            stacker,
+            [{"audio": v} for v in voice],
+            truth,
+        ),
+        fused_row(
+            "a German clip's guessed words (served before)",
+            stacker,
+            [{"audio": v, "text": words_on_guesses[k]} for v, k in zip(voice, drawn)],
+            truth,
+        ),
+        fused_row(
+            "the clip's own words (for reference)",
+            stacker,
+            [{"audio": v, "text": t} for v, t in zip(voice, own_words)],
+            truth,
+        ),
+    ]
+    result = {
+        "protocol": __doc__.split("\n\n")[1:4],
+        "voice": str(args.voice),
+        "words": args.words,
+        "line": "median Whisper word confidence < 0.6",
+        "transcripts the app treats as guessed": trips,
+        "the words expert on German guesses": {
+            "clips": len(words_on_guesses),
+            "answers": {label: said[label] for label in CANONICAL7},
+            "mean top probability": round(float(np.mean([max(a.values()) for a in words_on_guesses])), 4),
+        },
+        "rows": rows,
+    }
+    for corpus, trip in trips.items():
+        print(f"{corpus}: {trip['guessed']} of {trip['clips']} transcripts treated as guessed")
+    print("words expert on German guesses:", result["the words expert on German guesses"])
+    save_and_print(result, OUT, label="fused with")
+    plot(rows, truth)
+
+
+def plot(rows: list[dict], truth: list[str]) -> None:
+    """The share of each answer: the true classes, then each row's fused answers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    series = {"true classes": Counter(truth), **{r["fused with"].split(" (")[0]: r["answers"] for r in rows}}
+    width = 0.8 / len(series)
+    for k, (name, counts) in enumerate(series.items()):
+        shares = [counts[label] / len(truth) for label in CANONICAL7]
+        ax.bar(np.arange(len(CANONICAL7)) + k * width, shares, width, label=name)
+    ax.set_xticks(np.arange(len(CANONICAL7)) + 0.4 - width / 2, CANONICAL7)
+    ax.set_ylabel("share of the 1,200 clips")
+    ax.set_title("RAVDESS test actors: the fused answer with guessed words, and without")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(OUT.with_suffix(".png"), dpi=110)
+    print("saved", OUT.with_suffix(".png"))
+
+
+if __name__ == "__main__":
+    main()
