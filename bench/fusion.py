@@ -19,7 +19,7 @@ results as ``final_fits``); the one ``--save`` names is written to ``checkpoints
 ``--report RULE`` scores the TESS report half (words 26-50) once, for the final choice, per fold and
 as the app serves it. With ``--save``, the saved rule is also scored as the app serves it on the
 TESS choose half: the served voice expert (the fold probes' mean) and the words expert, fused, with
-its "unsure" line.
+its "unsure" line (the words left out where Whisper was guessing them, as the app does).
 
     python bench/fusion.py --voice checkpoints/speech_probe --words words_minilm \\
         --root ../shared/datasets/ravdess_speech --goemotions ../shared/datasets/goemotions \\
@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from emodemo.core import CANONICAL7, classification_report  # noqa: E402
-from emodemo.serving import Stacker, canonical_probabilities, fuse  # noqa: E402
+from emodemo.serving import Stacker, canonical_probabilities, fuse, words_guessed  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "fusion.json"
 REPORT = REPO / "bench" / "results" / "fusion_tess_report.json"
@@ -117,11 +117,15 @@ def trust(probs: np.ndarray, targets: np.ndarray, line: float | np.ndarray) -> d
     }
 
 
-def as_served(stacker: Stacker, voice: str, words: str, pairs) -> dict:
+def as_served(stacker: Stacker, voice: str, words: str, pairs, guessed: set[str]) -> dict:
     """What the app shows on new voices: the served ``voice`` expert (the fold probes' mean) and the
     ``words`` expert fused by ``stacker`` (a rule fitted on every fold's validation actors), on
-    ``pairs``: WA, UA and :func:`trust` at its "unsure" line."""
-    probs = fused_probabilities(stacker, paired_answers(voice, words, pairs))
+    ``pairs``, the words left out of the pairs whose ids are in ``guessed`` (Whisper was guessing
+    them, :func:`emodemo.serving.words_guessed`): WA, UA and :func:`trust` at its "unsure" line."""
+    answers = [
+        {"audio": a["audio"]} if s.id in guessed else a for a, s in zip(paired_answers(voice, words, pairs), pairs)
+    ]
+    probs = fused_probabilities(stacker, answers)
     truth = [s.label for s in pairs]
     report = classification_report(truth, [CANONICAL7[i] for i in probs.argmax(axis=1)], CANONICAL7)
     targets = np.array([CANONICAL7.index(t) for t in truth])
@@ -249,10 +253,12 @@ def main() -> None:
 
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     transcripts = transcribe_samples(clips)
-    tess_halves = {}
+    tess_halves, guessed = {}, set()  # TESS clips whose words the app leaves out of the fused answer
     for half in ("choose", "report") if args.report else ("choose",):
         tess = [s for s in data.load("tess", args.tess) if s.split == half]
-        tess_halves[half] = pairing.real_pairs(tess, transcribe_samples(tess))
+        heard = transcribe_samples(tess)
+        tess_halves[half] = pairing.real_pairs(tess, heard)
+        guessed |= {s.id for s in tess if words_guessed(heard[s.id])}
     folds = load_splits(RAVDESS_KFOLD)
     val_parts, val_real, test_parts = {}, {}, {}
     for fold in folds:  # every answer from the fold model that never heard the clip's actor
@@ -348,7 +354,7 @@ def main() -> None:
         experts = scores(answers, truth)
         report = {name: experts[name] for name in ("voice alone", "words alone")}
         report[rule] = {key: classification_report(truth, guesses, CANONICAL7)[key] for key in ("WA", "UA")}
-        served = as_served(final_fits[args.report], args.served_voice, args.words, tess_halves["report"])
+        served = as_served(final_fits[args.report], args.served_voice, args.words, tess_halves["report"], guessed)
         saved = {
             "voice": str(args.voice),
             "words": args.words,
@@ -358,7 +364,7 @@ def main() -> None:
         REPORT.write_text(json.dumps(saved, indent=1) + "\n")
         print("tess report", json.dumps(report), json.dumps(saved["as served, TESS report"]))
     if args.save:  # what the app shows on new voices: the served voice expert (the fold probes' mean) and this rule
-        served = as_served(final_fits[args.save], args.served_voice, args.words, tess_halves["choose"])
+        served = as_served(final_fits[args.save], args.served_voice, args.words, tess_halves["choose"], guessed)
         results["as served, TESS choose"] = {"rule": args.save, "cross-validated as": f"{args.save}{POOLED}", **served}
         print("as served", json.dumps(results["as served, TESS choose"]))
     elif RESULTS.is_file():  # the served rule's numbers stay until a --save replaces it
