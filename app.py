@@ -43,6 +43,7 @@ from emodemo.serving import (
     read_span,
     recording_limit,
     smoothed_track,
+    words_left_out,
     write_csv,
 )
 
@@ -156,8 +157,17 @@ def page(result, both: bool = False) -> tuple:
         *rankings,
         *[None] * len(EXPLAINED),
         alone,
-        *fused_view(alone, *[DEFAULT_WEIGHT] * len(EXPERTS)),
+        (no_words := words_missing(result, alone)),
+        *fused_view(alone, no_words, *[DEFAULT_WEIGHT] * len(EXPERTS)),
     )
+
+
+def words_missing(result, alone: dict) -> str:
+    """Why the words expert takes no part in the fused answer so far ("" when it does, or when the
+    app serves none): still being transcribed, none heard, or guessed (:func:`words_left_out`)."""
+    if "text" not in EXPERTS or "text" in alone or "audio" not in alone:
+        return ""
+    return words_left_out(result.transcript) if result.transcript is not None else "they are still being transcribed"
 
 
 def unsure_notes(result) -> list[str]:
@@ -201,9 +211,9 @@ def encoded(figure) -> PlotData:
         return PlotData(type="matplotlib", plot="data:image/png;base64," + base64.b64encode(png.getvalue()).decode())
 
 
-def fused_view(alone: dict, *weights: float):
+def fused_view(alone: dict, no_words: str, *weights: float):
     """The fused answer, a line on how far to trust it, and the per-modality bars for the weights on
-    the sliders."""
+    the sliders; ``no_words`` says why the words take no part ("" when they do)."""
     if not alone:
         return None, "", None
     scales = dict(zip(EXPERTS, weights))
@@ -211,11 +221,12 @@ def fused_view(alone: dict, *weights: float):
         fused = pipeline.fused(alone, scales)
     except ValueError as err:
         raise gr.Error(str(err)) from None
-    return fused, fused_note(alone, scales, fused), modality_bars(alone, fused, EXPERTS)
+    return fused, fused_note(alone, scales, fused, no_words), modality_bars(alone, fused, EXPERTS)
 
 
-def fused_note(alone: dict, scales: dict, fused: dict) -> str:
-    """Whether the fused answer is over the learned fusion's "unsure" line ("" when it has none)."""
+def fused_note(alone: dict, scales: dict, fused: dict, no_words: str = "") -> str:
+    """Whether the fused answer is over the learned fusion's "unsure" line ("" when it has none), or
+    why the words take no part in it (``no_words``)."""
     line = getattr(pipeline.stacker, "unsure_below", None)
     if line is None:
         return ""
@@ -225,11 +236,12 @@ def fused_note(alone: dict, scales: dict, fused: dict) -> str:
         f"the {line:.1%} line chosen on held-out actors' clips, where 80 % of the fused answers above it were "
         "right (fewer on other new voices: see the fusion's model card)"
     )
-    if unsure is None and set(alone) == {"audio"}:
-        voice = pipeline.experts["audio"].name
+    if no_words:
+        read = " and the ".join(MODALITY_NAMES[m] for m in alone if scales.get(m, 1.0) > 0)
         return (
-            f"The words take no part (none recognised, or Whisper was guessing them): the fused answer "
-            f"follows the voice expert ({voice}), and its own *unsure* line applies (in the details)."
+            f"The words take no part ({no_words}): the fused answer reads the {read} alone. Its *unsure* "
+            f"line, chosen for voice and words, does not apply; the details say if the voice expert "
+            f"({pipeline.experts['audio'].name}) is unsure."
         )
     if unsure is None:
         return f"The fused answer's *unsure* line ({line:.1%}) holds for voice and words with both sliders at 1."
@@ -533,6 +545,7 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
                     fused_trust = gr.Markdown(elem_id="fused-note")
                 bars = gr.Plot(label="modalities and fusion", elem_id="fusion-bars")
             alone = gr.State({})
+            no_words = gr.State("")  # why the words take no part in the fused answer ("" when they do)
         with gr.Accordion(
             "What the models looked at: attention over words and sound, MESM's kept positions, the face track",
             open=True,
@@ -629,7 +642,7 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
     go.click(
         analyse,
         inputs=[clip, film],
-        outputs=[transcript, words, details, *predictions, *views, alone, fused, fused_trust, bars, analysis],
+        outputs=[transcript, words, details, *predictions, *views, alone, no_words, fused, fused_trust, bars, analysis],
         api_name="analyse",
         concurrency_id="clips",
         concurrency_limit=CONCURRENCY,
@@ -644,7 +657,9 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
         show_progress="minimal",
     )
     for slider in sliders:
-        slider.change(fused_view, inputs=[alone, *sliders], outputs=[fused, fused_trust, bars], api_name=False)
+        slider.change(
+            fused_view, inputs=[alone, no_words, *sliders], outputs=[fused, fused_trust, bars], api_name=False
+        )
 
 if __name__ == "__main__":
     demo.queue(default_concurrency_limit=CONCURRENCY).launch(**launch_options())

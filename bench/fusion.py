@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from emodemo.core import CANONICAL7, classification_report  # noqa: E402
-from emodemo.serving import Stacker, canonical_probabilities, fuse, words_guessed  # noqa: E402
+from emodemo.serving import Stacker, canonical_probabilities, fuse, words_left_out  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "fusion.json"
 REPORT = REPO / "bench" / "results" / "fusion_tess_report.json"
@@ -120,8 +120,10 @@ def trust(probs: np.ndarray, targets: np.ndarray, line: float | np.ndarray) -> d
 def as_served(stacker: Stacker, voice: str, words: str, pairs, guessed: set[str]) -> dict:
     """What the app shows on new voices: the served ``voice`` expert (the fold probes' mean) and the
     ``words`` expert fused by ``stacker`` (a rule fitted on every fold's validation actors), on
-    ``pairs``, the words left out of the pairs whose ids are in ``guessed`` (Whisper was guessing
-    them, :func:`emodemo.serving.words_guessed`): WA, UA and :func:`trust` at its "unsure" line."""
+    ``pairs``, the words left out of the pairs whose ids are in ``guessed`` (Whisper heard none or was
+    guessing them, :func:`emodemo.serving.words_left_out`): WA, UA and :func:`trust` at its "unsure"
+    line (those few voice-only answers counted at it too, where the app points to the voice expert's
+    own line)."""
     answers = [
         {"audio": a["audio"]} if s.id in guessed else a for a, s in zip(paired_answers(voice, words, pairs), pairs)
     ]
@@ -253,12 +255,12 @@ def main() -> None:
 
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     transcripts = transcribe_samples(clips)
-    tess_halves, guessed = {}, set()  # TESS clips whose words the app leaves out of the fused answer
+    tess_halves, guessed = {}, set()  # TESS clips whose words the app leaves out of the fused answer (7 of 700)
     for half in ("choose", "report") if args.report else ("choose",):
         tess = [s for s in data.load("tess", args.tess) if s.split == half]
         heard = transcribe_samples(tess)
         tess_halves[half] = pairing.real_pairs(tess, heard)
-        guessed |= {s.id for s in tess if words_guessed(heard[s.id])}
+        guessed |= {s.id for s in tess if words_left_out(heard[s.id])}
     folds = load_splits(RAVDESS_KFOLD)
     val_parts, val_real, test_parts = {}, {}, {}
     for fold in folds:  # every answer from the fold model that never heard the clip's actor

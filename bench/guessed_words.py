@@ -18,19 +18,27 @@ median word confidence is under ``emodemo.serving.pipeline.UNSURE_WORDS`` (0.6).
    when the words are a guess), (b) the words expert's answer to a German guess drawn at random for
    each clip (seeded): the fusion as it was served before, on emotional speech whose words Whisper
    cannot read, and (c) the words expert's answer to the clip's own words, for reference. WA, UA,
-   the share answered "neutral", and the fused answers over the fusion's "unsure" line with their
-   accuracy, pooled over the test folds.
+   the share answered "neutral", and the answers over the "unsure" line with their accuracy, pooled
+   over the test folds: the fusion's line for (b) and (c); for (a) each fold voice model's own line on
+   its own answer, as the app points to the voice expert's line when the words take no part.
+4. **What the line does where Whisper mishears English**: the robustness set's changed takes of the
+   same test actors (``emodemo.serving.cross_corpus.robustness_set``: clean, level -20 / +20 dB, white
+   noise 10 dB, babble 5 dB, telephone band; clips the app refuses left out), each with Whisper's words of
+   the changed clip: per condition, how many transcripts are under the line, and the fused WA with
+   every clip's words fused in, as served (guessed words left out), and the voice alone; also on the
+   guessed clips alone.
 
     python bench/guessed_words.py --voice checkpoints/speech_probe --root ../shared/datasets/ravdess_speech \\
         --tess ../shared/datasets/tess
 
 Writes ``bench/results/guessed_words.json`` and ``.png`` (the share of each answer); needs espeak-ng
-and ffmpeg; about 5 minutes on a 2-core CPU once RAVDESS's transcripts are cached.
+and ffmpeg; about 10 minutes on a 2-core CPU once the transcripts (RAVDESS, TESS, the robustness set) are cached.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import subprocess
 import sys
 import tempfile
@@ -104,19 +112,24 @@ def german_clips(folder: Path) -> list:
 
 
 def flagged(samples, transcripts) -> dict:
-    """How many of ``samples``' transcripts the app treats as guessed."""
+    """How many of ``samples``' transcripts the app treats as guessed, and their median word confidence."""
     from emodemo.serving import words_guessed
 
     n = sum(words_guessed(transcripts[s.id]) for s in samples)
-    return {"clips": len(samples), "guessed": n, "share": round(n / len(samples), 4)}
+    confidence = float(np.median([transcripts[s.id].word_confidence() for s in samples]))
+    share = round(n / len(samples), 4)
+    return {"clips": len(samples), "guessed": n, "share": share, "median word confidence": round(confidence, 4)}
 
 
-def fused_row(name: str, stacker: Stacker, answers: list[dict], truth: list[str]) -> dict:
-    """WA, UA, "neutral" share and the share over the unsure line (with its accuracy) of fused answers."""
-    fused = [stacker(a) for a in answers]
+def fused_row(name: str, stacker: Stacker, answers: list[dict], truth: list[str], lines: list | None = None) -> dict:
+    """WA, UA, "neutral" share and the share over the unsure line (with its accuracy) of fused answers.
+    With ``lines`` (one per clip) the answers are the voice's alone, as the app shows them when the
+    words take no part: each clip's voice answer against its voice model's own "unsure" line."""
+    fused = [stacker(a) for a in answers] if lines is None else [a["audio"] for a in answers]
+    lines = lines or [stacker.unsure_below] * len(fused)
     guesses = [top(f) for f in fused]
     report = classification_report(truth, guesses, CANONICAL7)
-    over = np.array([max(f.values()) >= stacker.unsure_below for f in fused])
+    over = np.array([max(f.values()) >= line for f, line in zip(fused, lines)])
     right = np.array([g == t for g, t in zip(guesses, truth)])
     return {
         "fused with": name,
@@ -127,6 +140,40 @@ def fused_row(name: str, stacker: Stacker, answers: list[dict], truth: list[str]
         "right over it": round(float(right[over].mean()), 4),
         "answers": {label: guesses.count(label) for label in CANONICAL7},
     }
+
+
+def robustness_rows(clips, folds, voice: Path, words: str, stacker: Stacker) -> list[dict]:
+    """Part 4 of the module doc: per robustness condition, the fused WA with and without the line."""
+    from emodemo.protocols import pairing
+    from emodemo.serving import cross_corpus, words_guessed
+    from emodemo.speech import transcribe_samples
+
+    by_condition: dict[str, dict[str, list]] = {}
+    for fold in folds:
+        for condition, samples in cross_corpus.robustness_set(clips, fold, cross_corpus.robustness_folder()).items():
+            heard = [s for s in samples if s.speaker in fold.test and not cross_corpus.refused_by_app(s.audio)]
+            transcripts = transcribe_samples(heard, progress=False)
+            pairs = pairing.real_pairs(heard, transcripts)
+            part = by_condition.setdefault(condition, {k: [] for k in ("truth", "guessed", "voice", "all", "served")})
+            for pair, v, w in zip(pairs, answers_of(str(voice / "folds" / fold.name), pairs), answers_of(words, pairs)):
+                guessed = words_guessed(transcripts[pair.id])
+                part["truth"].append(pair.label)
+                part["guessed"].append(guessed)
+                part["voice"].append(top(v))
+                part["all"].append(top(stacker({"audio": v, "text": w})))
+                part["served"].append(top(stacker({"audio": v} if guessed else {"audio": v, "text": w})))
+    rows = []
+    for condition, part in by_condition.items():
+        truth, guessed = np.array(part["truth"]), np.array(part["guessed"])
+        row = {"condition": condition, "clips": len(truth), "guessed": int(guessed.sum())}
+        for key, name in (("all", "every clip's words"), ("served", "guessed left out"), ("voice", "voice alone")):
+            answers = np.array(part[key])
+            row[f"WA, {name}"] = round(float((answers == truth).mean()), 4)
+            row[f"on guessed clips, {name}"] = (
+                round(float((answers[guessed] == truth[guessed]).mean()), 4) if guessed.any() else None
+            )
+        rows.append(row)
+    return rows
 
 
 def main() -> None:
@@ -159,10 +206,14 @@ def main() -> None:
     said = Counter(top(a) for a in words_on_guesses)
     stacker = Stacker.load(REPO / "checkpoints" / "fusion" / "stacker.json")
     rng = np.random.default_rng(args.seed)
-    voice, own_words, truth = [], [], []
-    for fold in load_splits(RAVDESS_KFOLD):  # every voice answer from the fold model that never heard the actor
+    voice, own_words, truth, voice_lines = [], [], [], []
+    folds = load_splits(RAVDESS_KFOLD)
+    for fold in folds:  # every voice answer from the fold model that never heard the actor
         test = apply(pairing.real_pairs(clips, transcripts), fold)[2]
-        voice += answers_of(str(args.voice / "folds" / fold.name), test)
+        fold_model = args.voice / "folds" / fold.name
+        voice += answers_of(str(fold_model), test)
+        calibration = json.loads((fold_model / "config.json").read_text())["calibration"]
+        voice_lines += [calibration["unsure"]["threshold"]] * len(test)
         own_words += answers_of(args.words, test)
         truth += [s.label for s in test]
     drawn = rng.integers(len(words_on_guesses), size=len(voice))
@@ -172,6 +223,7 @@ def main() -> None:
             stacker,
             [{"audio": v} for v in voice],
             truth,
+            voice_lines,
         ),
         fused_row(
             "a German clip's guessed words (served before)",
@@ -198,11 +250,14 @@ def main() -> None:
             "mean top probability": round(float(np.mean([max(a.values()) for a in words_on_guesses])), 4),
         },
         "rows": rows,
+        "robustness set": robustness_rows(clips, folds, args.voice, args.words, stacker),
     }
     for corpus, trip in trips.items():
         print(f"{corpus}: {trip['guessed']} of {trip['clips']} transcripts treated as guessed")
     print("words expert on German guesses:", result["the words expert on German guesses"])
     save_and_print(result, OUT, label="fused with")
+    for row in result["robustness set"]:
+        print(row)
     plot(rows, truth)
 
 

@@ -128,7 +128,8 @@ def test_the_example_clips_are_real_speech_the_app_answers(client):
     fused, trust, bars = outputs[-3:]
     voice = app.pipeline.experts["audio"].name
     assert labels["words_minilm"]["label"]  # the words expert still answers, in its own box
-    assert fused["label"] == labels[voice]["label"] and "follows the voice expert" in trust
+    assert fused["label"] == labels[voice]["label"] and "(Whisper was guessing them)" in trust
+    assert "reads the voice alone" in trust
 
 
 def test_on_a_zerogpu_space_the_work_runs_under_spaces_gpu(client, monkeypatch):
@@ -331,3 +332,19 @@ def test_a_recording_without_speech_or_not_audio_gets_a_message(client, tmp_path
     with pytest.raises(gradio_client.exceptions.AppError, match="notes.mp3") as error:
         client.predict(gradio_client.handle_file(str(notes)), "mixed (one voice track)", api_name="/timeline")
     assert "/tmp" not in str(error.value) and "Traceback" not in str(error.value)
+
+
+def test_the_fused_note_says_why_the_words_take_no_part(ravdess_clip):
+    import app
+
+    stages = app.pipeline.stages(ravdess_clip)  # one analysis, growing: the voice-only answers first
+    first = next(stages)
+    assert first.transcript is None
+    assert app.words_missing(first, app.pipeline.modalities_alone(first)) == "they are still being transcribed"
+    voice = app.pipeline.modalities_alone(first)["audio"]
+    *_, last = stages  # then the transcript and the words
+    assert app.words_missing(last, app.pipeline.modalities_alone(last)) == ""  # RAVDESS's words are read
+    alone = {"audio": voice, "face": voice}  # a video whose words Whisper guessed
+    note = app.fused_note(alone, {}, app.pipeline.fused(alone, {}), "Whisper was guessing them")
+    assert "(Whisper was guessing them)" in note and "reads the voice and the face alone" in note
+    assert "does not apply" in note and app.pipeline.experts["audio"].name in note

@@ -464,6 +464,29 @@ def test_speech_in_another_language_gets_a_note_and_english_does_not(pipeline, t
     assert not any("unsure" in note for note in pipeline.analyse(ravdess_clip).notes)
 
 
+@pytest.mark.parametrize(
+    "text, confidences, why",
+    [
+        ("Kids are talking by the door.", [0.99, 0.95, 0.9, 0.97, 0.98, 0.99], ""),
+        ("I'm going to be doing this for you.", [0.11, 0.16, 0.92, 0.06, 0.04, 0.29], "Whisper was guessing them"),
+        ("Yes no", [0.6, 0.6], ""),  # at the line: read
+        ("Yes no", [0.59, 0.59], "Whisper was guessing them"),
+        ("", [], "no words were recognised"),
+        ("   ", [], "no words were recognised"),
+        ("Words without timings", [], ""),  # no word confidences: nothing says Whisper guessed
+    ],
+)
+def test_the_fused_answer_leaves_out_words_whisper_did_not_hear_or_guessed(text, confidences, why):
+    from emodemo.serving import words_guessed, words_left_out
+    from emodemo.speech.asr import Transcript, Word
+
+    words = [Word(f"w{i}", i * 0.3, i * 0.3 + 0.2, p) for i, p in enumerate(confidences)]
+    transcript = Transcript(text, words, "en", "faster-whisper", 0.1, 2.0, "tiny.en", no_speech=not text.strip())
+    assert words_left_out(transcript) == why
+    assert words_guessed(transcript) == (why == "Whisper was guessing them")
+    assert words_left_out(None) == ""  # not transcribed yet: nothing to say
+
+
 def test_each_modality_has_its_best_single_modality_expert_and_a_clip_hears_them(pipeline, ravdess_clip):
     experts = {modality: m.name for modality, m in pipeline.experts.items()}
     assert experts["audio"] == "speech_probe" and experts["face"] == "fer_cnn"  # 66.8 % WA beats the audio SVM

@@ -261,11 +261,13 @@ def test_a_segment_with_words_is_unsure_by_the_fusions_own_line():
     from emodemo.core.labels import CANONICAL7
     from emodemo.inputs.segmentation import Span
     from emodemo.serving.timeline import segment_record
+    from emodemo.speech.asr import Transcript, Word
 
     fused = {label: (0.4 if label == "angry" else 0.1) for label in CANONICAL7}
     voice = SimpleNamespace(name="voice")
     sure_voice = SimpleNamespace(top="angry", ranking=[("angry", 0.9)], unsure=False)
-    analysis = SimpleNamespace(predictions={"voice": sure_voice}, transcript=SimpleNamespace(text="so what"))
+    heard = Transcript("so what", [Word("so", 0.1, 0.3, 0.95), Word("what", 0.3, 0.6, 0.9)], "en", "", 0.1, 1.0, "")
+    analysis = SimpleNamespace(predictions={"voice": sure_voice}, transcript=heard)
     for line, expected in ((True, True), (False, False), (None, False)):
         pipeline = SimpleNamespace(
             experts={"audio": voice, "text": SimpleNamespace(name="words")},
@@ -274,4 +276,4 @@ def test_a_segment_with_words_is_unsure_by_the_fusions_own_line():
             fused_unsure=lambda alone, weights, answer, line=line: line,
         )
         record = segment_record(pipeline, analysis, Span(0.0, 1.0, np.zeros(16_000)), "clip.wav", None, 0)
-        assert record["unsure"] is expected and record["emotion"] == "angry"
+        assert record["unsure"] is expected and record["emotion"] == "angry" and record["words_left_out"] == ""

@@ -20,6 +20,7 @@ from emodemo.serving.pipeline import (
     load_models,
     temperature,
     words_guessed,
+    words_left_out,
 )
 from emodemo.serving.timeline import analyse_recording, recording_limit, smoothed_track
 from emodemo.serving.timeline_eval import boundary_errors, joined_recording, score_timeline, truth_of
@@ -54,5 +55,6 @@ __all__ = [
     "temperature",
     "truth_of",
     "words_guessed",
+    "words_left_out",
     "write_csv",
 ]

@@ -40,6 +40,18 @@ def words_guessed(transcript) -> bool:
     return bool(transcript.text.strip()) and transcript.word_confidence() < UNSURE_WORDS
 
 
+def words_left_out(transcript) -> str:
+    """Why the fused answer leaves a transcript's words out ("" when it reads them, or when there is
+    no transcript yet): Whisper heard no words, or was guessing them (:func:`words_guessed`). An
+    answer to no words, or to a guess, says "neutral" whatever the voice says
+    (``bench/guessed_words.py``), and the fusion was fitted on words Whisper heard."""
+    if transcript is None:
+        return ""
+    if not transcript.text.strip():
+        return "no words were recognised"
+    return "Whisper was guessing them" if words_guessed(transcript) else ""
+
+
 class ClipError(ValueError):
     """The clip cannot be analysed; ``str(err)`` tells the user why and what to do."""
 
@@ -260,16 +272,14 @@ class Pipeline:
 
     def modalities_alone(self, analysis: Analysis) -> dict[str, dict[str, float]]:
         """``{modality: canonical-7 probabilities}`` of each expert that answered the clip, the
-        words expert left out when Whisper was guessing the words (:func:`words_guessed`): the
-        fusion was fitted on words Whisper heard, and a guess's answer is mostly "neutral" whatever
-        the voice says (``bench/guessed_words.py``)."""
+        words expert left out when Whisper heard no words or was guessing them (:func:`words_left_out`)."""
         from emodemo.serving.fusion import canonical_probabilities
 
-        guessed = analysis.transcript is not None and words_guessed(analysis.transcript)
+        left_out = bool(words_left_out(analysis.transcript))
         return {
             modality: canonical_probabilities(analysis.predictions[m.name].ranking)
             for modality, m in self.experts.items()
-            if m.name in analysis.predictions and not (guessed and "text" in self.reads(m))
+            if m.name in analysis.predictions and not (left_out and "text" in self.reads(m))
         }
 
     def analyse(self, path: str | Path) -> Analysis:
@@ -391,12 +401,15 @@ class Pipeline:
             transcript = transcribe(analysis.wave, model=self.asr_model, backend=self.asr_backend)
         analysis.transcript = transcript
         if not transcript.text.strip():
-            analysis.notes.append("No speech was recognised: the words-based models have nothing to read.")
+            analysis.notes.append(
+                "No speech was recognised: the words-based models have nothing to read, and the fused "
+                "answer leaves the words out."
+            )
         elif words_guessed(transcript):
             analysis.notes.append(
                 f"Whisper was unsure of most words (median confidence {transcript.word_confidence():.2f}): if "
-                "the clip is not in English, the transcript is a guess (the model knows English only) and the "
-                "words-based models' answers mean little, so the fused answer leaves the words out; the "
+                "the clip is not in English, the transcript is a guess (the model knows English only). The "
+                "words-based models' answers mean little, and the fused answer leaves the words out; the "
                 "voice-only models still apply."
             )
 

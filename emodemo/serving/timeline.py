@@ -6,14 +6,15 @@ segments a window of up to 28 s of recording at a time (each word goes to the se
 its middle), and yields one record per segment:
 
     {"file", "channel", "segment", "start", "end", "words",
-     "emotion", "confidence", "unsure", "fused": {emotion: p},
+     "emotion", "confidence", "unsure", "fused": {emotion: p}, "words_left_out",
      "models": {model: {"emotion", "confidence", "unsure", "probabilities": {label: p}}}}
 
 ``emotion`` / ``fused`` is the app's fused answer (the learned stacker, or the mean) with equal
-weights. A segment is marked unsure when its fused answer is under the learned fusion's own
-"unsure" line (a segment with words: voice and words fused as that line was chosen), else when the
-voice expert (the model the fusion reads for the voice) is under its line; both chosen on
-validation speakers.
+weights; as in the app it leaves the words out of a segment where Whisper heard none or was guessing
+them (``words_left_out`` says why, "" when the words are read). A segment is marked unsure when its
+fused answer is under the learned fusion's own "unsure" line (a segment whose words are read: voice and
+words fused as that line was chosen), else when the voice expert (the model the fusion reads for the
+voice) is under its line; both chosen on validation speakers.
 
 :func:`smoothed_track` turns the records into a track on a regular time grid (a Gaussian
 average of nearby segments; no value far from any speech).
@@ -32,6 +33,7 @@ from emodemo.core.labels import CANONICAL7
 from emodemo.inputs.audio import SAMPLE_RATE
 from emodemo.inputs.long_audio import CHUNK_SECONDS, stream_chunks
 from emodemo.inputs.segmentation import SegmentOptions, Span, StreamingSegmenter
+from emodemo.serving.pipeline import words_left_out
 
 WINDOW_SECONDS = 28.0  # segments transcribed together: under Whisper's 30 s window
 ON_SPACE_SECONDS = 600.0  # a Hugging Face Space's shared hardware: 10 minutes per recording unless set
@@ -181,6 +183,7 @@ def segment_record(pipeline, analysis, span: Span, name: str, channel: int | Non
         "confidence": round(fused[top], 4),
         "unsure": bool(unsure),
         "fused": {label: round(p, 4) for label, p in fused.items()},
+        "words_left_out": words_left_out(analysis.transcript),
         "models": {
             m: {
                 "emotion": p.top,
