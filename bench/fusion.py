@@ -39,7 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from emodemo.core import CANONICAL7, classification_report  # noqa: E402
-from emodemo.serving import Stacker, canonical_probabilities, fuse, words_left_out  # noqa: E402
+from emodemo.serving import Stacker, canonical_probabilities, fuse  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "fusion.json"
 REPORT = REPO / "bench" / "results" / "fusion_tess_report.json"
@@ -117,18 +117,18 @@ def trust(probs: np.ndarray, targets: np.ndarray, line: float | np.ndarray) -> d
     }
 
 
-def as_served(stacker: Stacker, voice: str, words: str, pairs, guessed: set[str]) -> dict:
+def as_served(stacker: Stacker, voice: str, words: str, pairs) -> dict:
     """What the app shows on new voices: the served ``voice`` expert (the fold probes' mean) and the
-    ``words`` expert fused by ``stacker`` (a rule fitted on every fold's validation actors), on
-    ``pairs``, the words left out of the pairs whose ids are in ``guessed`` (Whisper heard none or was
-    guessing them, :func:`emodemo.serving.words_left_out`): WA, UA and :func:`trust` at its "unsure"
-    line (those few voice-only answers counted at it too, where the app points to the voice expert's
-    own line)."""
-    answers = [
-        {"audio": a["audio"]} if s.id in guessed else a for a, s in zip(paired_answers(voice, words, pairs), pairs)
-    ]
-    probs = fused_probabilities(stacker, answers)
-    truth = [s.label for s in pairs]
+    ``words`` expert fused by ``stacker`` (a rule fitted on every fold's validation actors) on
+    ``pairs``, made as the app makes it (:func:`emodemo.serving.fused_answers`: the words left out
+    where Whisper heard none or was guessing them): WA, UA and :func:`trust` at its "unsure" line
+    (those few voice-only answers counted at it too, where the app points to the voice expert's own
+    line)."""
+    from emodemo.serving import fused_answers, load_models
+
+    result = fused_answers(*load_models([voice, words]), stacker, pairs, "tess")
+    probs = np.array([[fused[label] for label in CANONICAL7] for fused in result["fused"]])  # [N, 7]
+    truth = [s.label for s in result["samples"]]
     report = classification_report(truth, [CANONICAL7[i] for i in probs.argmax(axis=1)], CANONICAL7)
     targets = np.array([CANONICAL7.index(t) for t in truth])
     return {
@@ -255,12 +255,10 @@ def main() -> None:
 
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     transcripts = transcribe_samples(clips)
-    tess_halves, guessed = {}, set()  # TESS clips whose words the app leaves out of the fused answer (7 of 700)
+    tess_halves = {}
     for half in ("choose", "report") if args.report else ("choose",):
         tess = [s for s in data.load("tess", args.tess) if s.split == half]
-        heard = transcribe_samples(tess)
-        tess_halves[half] = pairing.real_pairs(tess, heard)
-        guessed |= {s.id for s in tess if words_left_out(heard[s.id])}
+        tess_halves[half] = pairing.real_pairs(tess, transcribe_samples(tess))
     folds = load_splits(RAVDESS_KFOLD)
     val_parts, val_real, test_parts = {}, {}, {}
     for fold in folds:  # every answer from the fold model that never heard the clip's actor
@@ -356,7 +354,7 @@ def main() -> None:
         experts = scores(answers, truth)
         report = {name: experts[name] for name in ("voice alone", "words alone")}
         report[rule] = {key: classification_report(truth, guesses, CANONICAL7)[key] for key in ("WA", "UA")}
-        served = as_served(final_fits[args.report], args.served_voice, args.words, tess_halves["report"], guessed)
+        served = as_served(final_fits[args.report], args.served_voice, args.words, tess_halves["report"])
         saved = {
             "voice": str(args.voice),
             "words": args.words,
@@ -366,7 +364,7 @@ def main() -> None:
         REPORT.write_text(json.dumps(saved, indent=1) + "\n")
         print("tess report", json.dumps(report), json.dumps(saved["as served, TESS report"]))
     if args.save:  # what the app shows on new voices: the served voice expert (the fold probes' mean) and this rule
-        served = as_served(final_fits[args.save], args.served_voice, args.words, tess_halves["choose"], guessed)
+        served = as_served(final_fits[args.save], args.served_voice, args.words, tess_halves["choose"])
         results["as served, TESS choose"] = {"rule": args.save, "cross-validated as": f"{args.save}{POOLED}", **served}
         print("as served", json.dumps(results["as served, TESS choose"]))
     elif RESULTS.is_file():  # the served rule's numbers stay until a --save replaces it

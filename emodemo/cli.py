@@ -5,6 +5,7 @@ python -m emodemo train speech_probe --dataset ravdess --root PATH [--cv] [--out
 python -m emodemo evaluate speech_probe --dataset ravdess --root PATH [--split unseen] --json
 python -m emodemo evaluate speech_probe --dataset tess --root PATH --split choose   # or report
 python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root PATH --split dev
+python -m emodemo evaluate fused --dataset tess --root PATH --split choose   # the app's fused answer
 python -m emodemo calibrate mesm --root PATH [--perturbed]   # temperature + "unsure" line on its validation speakers
 python -m emodemo gate ssl_mha --below 30 --root PATH   # noise gate for noisy clips, if no training clip is one
 python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
@@ -23,6 +24,8 @@ import sys
 from pathlib import Path
 
 from emodemo import __version__
+
+FUSED = "fused"  # `evaluate fused`: the app's fused answer, not a checkpoint
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +66,11 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     e = sub.add_parser("evaluate", help="score a trained model on a labelled dataset folder")
-    e.add_argument("model", help="a model name (its folder under checkpoints/) or a checkpoint folder")
+    e.add_argument(
+        "model",
+        help=f"a model name (its folder under checkpoints/), a checkpoint folder, or '{FUSED}': the app's fused "
+        "answer (its voice and words experts and the served fusion rule)",
+    )
     e.add_argument("--dataset", default="ravdess")
     e.add_argument("--root", required=True, type=Path)
     e.add_argument(
@@ -246,13 +253,25 @@ def _reproduce(args) -> int:
 def _evaluate(args) -> int:
     from emodemo.serving.evaluation import evaluate_checkpoint
 
-    report = evaluate_checkpoint(args.model, args.dataset, args.root, split=args.split)
+    if args.model == FUSED:
+        from emodemo.serving.fused_eval import evaluate_fused
+
+        report = evaluate_fused(args.dataset, args.root, split=args.split)
+    else:
+        report = evaluate_checkpoint(args.model, args.dataset, args.root, split=args.split)
     if args.json:
         print(json.dumps(report))
     else:
         from emodemo.serving.evaluation import format_report
 
         print(format_report(report))
+        if "n_words_left_out" in report:
+            right = report["accuracy_answered"]
+            print(
+                f"  words left out (none heard, or guessed): {report['n_words_left_out']} of {report['n_samples']}\n"
+                f"  answered (over the unsure line): {report['answered']:.3f}"
+                + (f", {right:.3f} of those right" if right is not None else "")
+            )
     return 0
 
 

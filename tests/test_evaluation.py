@@ -115,6 +115,20 @@ def test_cli_scores_a_voice_model_on_a_tess_half(tmp_path):
     assert "collapse" in text.stdout and "female: UA" in text.stdout
 
 
+def test_cli_scores_the_apps_fused_answer(tmp_path):
+    """`evaluate fused`: the served voice and words experts fused by the served rule, as the app does
+    (tests/test_pipeline.py checks it clip by clip against the app)."""
+    root = layouts.make_tess(tmp_path, words=("book", "yes"), seconds=0.3)
+    out = _run("fused", "--dataset", "tess", "--root", str(root), "--split", "choose", "--json")
+    assert out.returncode == 0, out.stderr[-2000:]
+    report = json.loads(out.stdout)
+    assert report["model"] == "fused (speech_probe + words_minilm)" and report["n_samples"] == 14
+    assert report["classes"].startswith("7") and 0 <= report["answered"] <= 1 and 0 <= report["WA"] <= 1
+    left_out = report["n_words_left_out"]
+    text = _run("fused", "--dataset", "tess", "--root", str(root), "--split", "choose")
+    assert "collapse" in text.stdout and f"words left out (none heard, or guessed): {left_out} of 14" in text.stdout
+
+
 def test_two_clips_under_one_id_are_refused_before_their_words_are_paired(ravdess_root):
     """Transcripts are keyed by sample id: a clip and its perturbed copy under the same id would get
     one clip's words and audio for both, so pairing refuses them."""

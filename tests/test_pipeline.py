@@ -487,6 +487,32 @@ def test_the_fused_answer_leaves_out_words_whisper_did_not_hear_or_guessed(text,
     assert words_left_out(None) == ""  # not transcribed yet: nothing to say
 
 
+def test_the_fused_answer_scored_on_a_dataset_is_the_one_the_app_shows(pipeline, tmp_path):
+    """`evaluate fused` (emodemo.serving.fused_eval) makes each clip's fused answer as the app does,
+    clip by clip: TESS clips of every emotion, and one whose words Whisper only guesses (German)."""
+    import shutil
+
+    from emodemo import data
+    from emodemo.data.record import Sample
+    from emodemo.serving import fused_answers
+
+    tess = shared_dataset("tess")
+    for folder in sorted(tess.iterdir())[:7]:  # one speaker's 7 emotions, one word each
+        (tmp_path / folder.name).mkdir()
+        shutil.copy(sorted(folder.glob("*.flac"))[0], tmp_path / folder.name)
+    samples = data.load("tess", tmp_path)
+    german = CHECKPOINTS.parent / "examples" / "german.wav"
+    samples.append(Sample(id="german", dataset="tess", label="neutral", speaker="espeak", audio=german))
+    result = fused_answers(pipeline.experts["audio"], pipeline.experts["text"], pipeline.stacker, samples, "tess")
+    assert [s.id for s in result["samples"]] == [s.id for s in samples]
+    assert result["left_out"][-1] == "Whisper was guessing them" and not any(result["left_out"][:-1])
+    for sample, fused, alone in zip(result["samples"], result["fused"], result["alone"]):
+        shown = pipeline.modalities_alone(pipeline.analyse(sample.audio))
+        assert set(shown) == set(alone)
+        app = pipeline.fused(shown, {})
+        assert max(abs(app[label] - fused[label]) for label in app) < 1e-4, sample.id
+
+
 def test_each_modality_has_its_best_single_modality_expert_and_a_clip_hears_them(pipeline, ravdess_clip):
     experts = {modality: m.name for modality, m in pipeline.experts.items()}
     assert experts["audio"] == "speech_probe" and experts["face"] == "fer_cnn"  # 66.8 % WA beats the audio SVM

@@ -1,6 +1,6 @@
 """The served models: one clip's answers (pipeline, fusion), many files (batch), emotion over time
 (timeline, timeline_files, timeline_ray, timeline_eval, live), and served checkpoints scored on
-labelled data (evaluation, upload_eval, cross_corpus).
+labelled data (evaluation, upload_eval, cross_corpus; the fused answer: fused_eval).
 
 Code outside the package (the app included) imports from here, not from the modules: the names
 below, or a module (``from emodemo.serving import cross_corpus``). What a front end needs from the
@@ -10,6 +10,7 @@ layers below (the audio error, the label set, reading a span of a long recording
 from emodemo.core.labels import CANONICAL7
 from emodemo.inputs.audio import AudioError, probe_duration
 from emodemo.inputs.long_audio import read_span
+from emodemo.serving.fused_eval import evaluate_fused, fused_answers
 from emodemo.serving.fusion import MODALITY_NAMES, Stacker, canonical_probabilities, fuse
 from emodemo.serving.live import EVERY_SECONDS, LiveState, listen
 from emodemo.serving.pipeline import (
@@ -42,8 +43,10 @@ __all__ = [
     "boundary_errors",
     "canonical_probabilities",
     "discover",
+    "evaluate_fused",
     "evaluate_upload",
     "fuse",
+    "fused_answers",
     "joined_recording",
     "listen",
     "load_models",

@@ -1,0 +1,93 @@
+"""The app's fused answer scored on a labelled dataset, made as the app makes it
+(``python -m emodemo evaluate fused --dataset tess --root PATH --split choose``).
+
+The served voice and words experts (``Pipeline.experts``) answer each clip at their calibrated
+temperatures, the words expert reading Whisper's transcript of the clip; the served rule
+(``checkpoints/fusion/stacker.json``, or the equal-weight mean when there is none) fuses them, with
+the words left out where Whisper heard none or was guessing them
+(:func:`emodemo.serving.pipeline.words_left_out`). Scored on the canonical 7 classes with the
+collapse and per gender (:class:`emodemo.serving.evaluation.Answers`), with how many clips' words
+were left out and the share of clips the app answers rather than calling unsure (the fusion's line;
+the voice expert's own where the words take no part) and how many of those are right.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emodemo.core.labels import CANONICAL7, to_canonical
+from emodemo.serving.evaluation import LOADER_OPTIONS, Answers, calibrated, readable, seen_speakers, select_split
+from emodemo.serving.fusion import canonical_probabilities, fuse
+from emodemo.serving.pipeline import LoadedModel, unsure_line, words_left_out
+
+
+def fused_answers(voice: LoadedModel, words: LoadedModel, stacker, samples: list, dataset: str) -> dict[str, Any]:
+    """For labelled clips, as the app answers them: ``samples`` (those both experts can score),
+    ``alone`` (per clip the canonical probabilities of each modality that takes part), ``fused``
+    (per clip the canonical probabilities ``stacker`` gives, or the equal-weight mean when it is
+    None), ``left_out`` (per clip why the words take no part, "" when they do) and ``answered`` (per
+    clip whether the app's answer is over its "unsure" line)."""
+    from emodemo.speech.transcripts import transcribe_samples
+
+    heard, *_ = readable(words, samples, dataset, transcribe=True)  # each clip with Whisper's words
+    by_id = {s.id: s for s in heard}
+    voiced, *_ = readable(voice, [s for s in samples if s.id in by_id], dataset)
+    heard = [by_id[s.id] for s in voiced]
+    transcripts = transcribe_samples(voiced, progress=False)  # cached: what Whisper heard, with confidences
+    left_out = [words_left_out(transcripts[s.id]) for s in heard]
+    voice_answers = [canonical_probabilities(list(zip(voice.labels, p))) for p in calibrated(voice, voiced)[0]]
+    words_answers = [canonical_probabilities(list(zip(words.labels, p))) for p in calibrated(words, heard)[0]]
+    alone = [
+        {"audio": v} if why else {"audio": v, "text": w} for v, w, why in zip(voice_answers, words_answers, left_out)
+    ]
+    fused = [stacker(a) if stacker is not None else fuse(a, dict.fromkeys(a, 1.0)) for a in alone]
+    voice_line, fused_line = unsure_line(voice.meta), getattr(stacker, "unsure_below", None)
+    answered = [
+        (line is None or max(probs.values()) >= line)
+        for probs, line in (
+            (a["audio"], voice_line) if why else (f, fused_line) for a, f, why in zip(alone, fused, left_out)
+        )
+    ]
+    return {"samples": voiced, "alone": alone, "fused": fused, "left_out": left_out, "answered": answered}
+
+
+def evaluate_fused(dataset: str, root: str | Path, split: str = "all", pipeline=None) -> dict[str, Any]:
+    """:func:`fused_answers` of the ``split``'s clips of a dataset folder, scored: the report of
+    :func:`emodemo.serving.evaluation.evaluate_checkpoint` (speakers the voice expert trained or
+    validated on are ``seen_speakers``), plus ``n_words_left_out``, ``answered`` and
+    ``accuracy_answered``. ``pipeline``: the app's (default: every served checkpoint, loaded now)."""
+    from emodemo import data
+    from emodemo.serving.pipeline import Pipeline
+
+    pipeline = pipeline or Pipeline()
+    if not {"audio", "text"} <= set(pipeline.experts):
+        raise ValueError(f"the fused answer needs a voice and a words expert; served: {sorted(pipeline.experts)}")
+    voice, words = pipeline.experts["audio"], pipeline.experts["text"]
+    samples = select_split(data.load(dataset, root, **LOADER_OPTIONS.get(dataset, {})), split, voice.meta)
+    result = fused_answers(voice, words, pipeline.stacker, samples, dataset)
+    scored = result["samples"]
+    guesses = [max(f, key=f.get) for f in result["fused"]]
+    truth = [to_canonical(s.label) for s in scored]
+    answers = Answers(CANONICAL7, truth, guesses, [s.meta.get("gender") for s in scored])
+    answered = np.array(result["answered"])
+    right = np.array([g == t for g, t in zip(answers.answers, answers.true)])
+    speakers = sorted({s.speaker for s in scored if s.speaker})
+    return {
+        **answers.report(),
+        "model": f"fused ({voice.name} + {words.name})",
+        "dataset": dataset,
+        "root": str(root),
+        "split": split,
+        "n_samples": len(scored),
+        "n_skipped": len(samples) - len(scored),
+        "classes": "7 (canonical)",
+        "text": "Whisper transcripts",
+        "n_words_left_out": sum(bool(why) for why in result["left_out"]),
+        "answered": float(answered.mean()) if len(answered) else 0.0,
+        "accuracy_answered": float(right[answered].mean()) if answered.any() else None,
+        "speakers": speakers,
+        "seen_speakers": sorted(seen_speakers(voice.meta) & set(speakers)),
+    }
