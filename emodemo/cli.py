@@ -266,11 +266,17 @@ def _evaluate(args) -> int:
 
         print(format_report(report))
         if "n_words_left_out" in report:
-            right = report["accuracy_answered"]
+            answered, right = report["answered"], report["accuracy_answered"]
             print(
+                f"  clips the app refuses (empty, too short, silent): {report['n_refused']}; with no class among "
+                f"the 7: {report['n_skipped_labels']}\n"
                 f"  words left out (none heard, or guessed): {report['n_words_left_out']} of {report['n_samples']}\n"
-                f"  answered (over the unsure line): {report['answered']:.3f}"
-                + (f", {right:.3f} of those right" if right is not None else "")
+                + (
+                    f"  answered (over the unsure line): {answered:.3f}"
+                    + (f", {right:.3f} of those right" if right is not None else "")
+                    if answered is not None
+                    else "  answered: no unsure line applies"
+                )
             )
     return 0
 

@@ -118,11 +118,12 @@ def test_cli_scores_a_voice_model_on_a_tess_half(tmp_path):
 def test_cli_scores_the_apps_fused_answer(tmp_path):
     """`evaluate fused`: the served voice and words experts fused by the served rule, as the app does
     (tests/test_pipeline.py checks it clip by clip against the app)."""
-    root = layouts.make_tess(tmp_path, words=("book", "yes"), seconds=0.3)
+    root = layouts.make_tess(tmp_path, words=("book", "yes"), seconds=0.6)  # the app refuses clips under 0.5 s
     out = _run("fused", "--dataset", "tess", "--root", str(root), "--split", "choose", "--json")
     assert out.returncode == 0, out.stderr[-2000:]
     report = json.loads(out.stdout)
     assert report["model"] == "fused (speech_probe + words_minilm)" and report["n_samples"] == 14
+    assert report["n_refused"] == 0 and report["n_skipped_labels"] == 0
     assert report["classes"].startswith("7") and 0 <= report["answered"] <= 1 and 0 <= report["WA"] <= 1
     left_out = report["n_words_left_out"]
     text = _run("fused", "--dataset", "tess", "--root", str(root), "--split", "choose")

@@ -502,15 +502,22 @@ def test_the_fused_answer_scored_on_a_dataset_is_the_one_the_app_shows(pipeline,
         shutil.copy(sorted(folder.glob("*.flac"))[0], tmp_path / folder.name)
     samples = data.load("tess", tmp_path)
     german = CHECKPOINTS.parent / "examples" / "german.wav"
+    sf.write(tmp_path / "blip.wav", np.zeros(4_000, np.float32), SAMPLE_RATE)  # 0.25 s: the app refuses it
+    samples.insert(3, Sample(id="blip", dataset="tess", label="sad", speaker="OAF", audio=tmp_path / "blip.wav"))
     samples.append(Sample(id="german", dataset="tess", label="neutral", speaker="espeak", audio=german))
-    result = fused_answers(pipeline.experts["audio"], pipeline.experts["text"], pipeline.stacker, samples, "tess")
-    assert [s.id for s in result["samples"]] == [s.id for s in samples]
+    voice = pipeline.experts["audio"]
+    result = fused_answers(voice, pipeline.experts["text"], pipeline.stacker, samples, "tess")
+    assert result["refused"] == 1 and [s.id for s in result["samples"]] == [s.id for s in samples if s.id != "blip"]
     assert result["left_out"][-1] == "Whisper was guessing them" and not any(result["left_out"][:-1])
-    for sample, fused, alone in zip(result["samples"], result["fused"], result["alone"]):
-        shown = pipeline.modalities_alone(pipeline.analyse(sample.audio))
+    for sample, fused, alone, answered in zip(result["samples"], result["fused"], result["alone"], result["answered"]):
+        analysis = pipeline.analyse(sample.audio)
+        shown = pipeline.modalities_alone(analysis)
         assert set(shown) == set(alone)
         app = pipeline.fused(shown, {})
         assert max(abs(app[label] - fused[label]) for label in app) < 1e-4, sample.id
+        unsure = pipeline.fused_unsure(shown, {}, app)  # the fusion's line, or the voice expert's own
+        unsure = analysis.predictions[voice.name].unsure if unsure is None else unsure
+        assert answered is (not unsure), sample.id
 
 
 def test_each_modality_has_its_best_single_modality_expert_and_a_clip_hears_them(pipeline, ravdess_clip):
