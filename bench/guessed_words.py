@@ -54,7 +54,7 @@ from fusion import answers_of, top  # noqa: E402
 from timing import save_and_print  # noqa: E402
 
 from emodemo.core import CANONICAL7, classification_report  # noqa: E402
-from emodemo.serving import Stacker  # noqa: E402
+from emodemo.serving import Stacker, unsure_line  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "guessed_words"
 VOICES = ("de", "de+f3", "de+m3")  # espeak-ng's German voice, and a female and a male variant of it
@@ -143,25 +143,25 @@ def fused_row(name: str, stacker: Stacker, answers: list[dict], truth: list[str]
 
 
 def robustness_rows(clips, folds, voice: Path, words: str, stacker: Stacker) -> list[dict]:
-    """Part 4 of the module doc: per robustness condition, the fused WA with and without the line."""
-    from emodemo.protocols import pairing
-    from emodemo.serving import cross_corpus, words_guessed
-    from emodemo.speech import transcribe_samples
+    """Part 4 of the module doc: per robustness condition, the fused WA with and without the line
+    (:func:`emodemo.serving.fused_answers` with each fold's voice model, loaded once per fold)."""
+    from emodemo.serving import cross_corpus, fused_answers, load_models
 
+    words_model = load_models([words])[0]
     by_condition: dict[str, dict[str, list]] = {}
     for fold in folds:
+        voice_model = load_models([str(voice / "folds" / fold.name)])[0]
         for condition, samples in cross_corpus.robustness_set(clips, fold, cross_corpus.robustness_folder()).items():
-            heard = [s for s in samples if s.speaker in fold.test and not cross_corpus.refused_by_app(s.audio)]
-            transcripts = transcribe_samples(heard, progress=False)
-            pairs = pairing.real_pairs(heard, transcripts)
+            tested = [s for s in samples if s.speaker in fold.test]
+            result = fused_answers(voice_model, words_model, stacker, tested, "ravdess")
             part = by_condition.setdefault(condition, {k: [] for k in ("truth", "guessed", "voice", "all", "served")})
-            for pair, v, w in zip(pairs, answers_of(str(voice / "folds" / fold.name), pairs), answers_of(words, pairs)):
-                guessed = words_guessed(transcripts[pair.id])
-                part["truth"].append(pair.label)
-                part["guessed"].append(guessed)
-                part["voice"].append(top(v))
-                part["all"].append(top(stacker({"audio": v, "text": w})))
-                part["served"].append(top(stacker({"audio": v} if guessed else {"audio": v, "text": w})))
+            part["truth"] += [s.label for s in result["samples"]]
+            part["guessed"] += [bool(why) for why in result["left_out"]]
+            part["voice"] += [top(a["audio"]) for a in result["alone"]]
+            part["all"] += [
+                top(stacker({"audio": a["audio"], "text": w})) for a, w in zip(result["alone"], result["words"])
+            ]
+            part["served"] += [top(f) for f in result["fused"]]
     rows = []
     for condition, part in by_condition.items():
         truth, guessed = np.array(part["truth"]), np.array(part["guessed"])
@@ -212,8 +212,7 @@ def main() -> None:
         test = apply(pairing.real_pairs(clips, transcripts), fold)[2]
         fold_model = args.voice / "folds" / fold.name
         voice += answers_of(str(fold_model), test)
-        calibration = json.loads((fold_model / "config.json").read_text())["calibration"]
-        voice_lines += [calibration["unsure"]["threshold"]] * len(test)
+        voice_lines += [unsure_line(json.loads((fold_model / "config.json").read_text()))] * len(test)
         own_words += answers_of(args.words, test)
         truth += [s.label for s in test]
     drawn = rng.integers(len(words_on_guesses), size=len(voice))

@@ -20,6 +20,7 @@ from emodemo.serving.pipeline import (
     discover,
     load_models,
     temperature,
+    unsure_line,
     words_guessed,
     words_left_out,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "smoothed_track",
     "temperature",
     "truth_of",
+    "unsure_line",
     "words_guessed",
     "words_left_out",
     "write_csv",

@@ -29,11 +29,11 @@ def fused_answers(voice: LoadedModel, words: LoadedModel, stacker, samples: list
     both experts have a class for, with their audio), ``alone`` (per clip the canonical probabilities
     of each modality that takes part), ``fused`` (per clip the canonical probabilities ``stacker``
     gives, or the equal-weight mean when it is None), ``left_out`` (per clip why the words take no
-    part, "" when they do), ``answered`` (per clip whether the app's answer is over its "unsure" line:
-    the fusion's, or the voice expert's own where the words take no part; None where no line
-    applies), ``refused`` (how many clips the app refuses: empty, too short, silent) and
-    ``skipped_labels`` / ``relabelled`` (clips with no class among the experts' / counted in their
-    canonical class, e.g. calm as neutral)."""
+    part, "" when they do), ``words`` (per clip the words expert's answer, fused or not), ``answered``
+    (per clip whether the app's answer is over its "unsure" line: the fusion's, or the voice expert's
+    own where the words take no part; None where no line applies), ``refused`` (how many clips the
+    app refuses: empty, too short, silent) and ``skipped_labels`` / ``relabelled`` (clips with no
+    class among the experts' / counted in their canonical class, e.g. calm as neutral)."""
     from emodemo.serving.cross_corpus import refused_by_app
     from emodemo.speech.transcripts import transcribe_samples
 
@@ -64,6 +64,7 @@ def fused_answers(voice: LoadedModel, words: LoadedModel, stacker, samples: list
         "alone": alone,
         "fused": fused,
         "left_out": left_out,
+        "words": words_answers,
         "answered": answered,
         "refused": len(samples) - len(kept),
         "skipped_labels": skipped,
