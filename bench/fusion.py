@@ -55,11 +55,11 @@ OWN = ""  # each fold's rule fitted on its own 2 validation actors (240 pairs)
 POOLED = ", pooled validation actors"  # ... on every fold's validation actors outside its test actors (8 here)
 
 
-def answers_of(model_ref: str, samples) -> list[dict[str, float]]:
-    """Canonical calibrated probabilities of a checkpoint (folder or served name) for each sample."""
+def answers_of(model, samples) -> list[dict[str, float]]:
+    """Canonical calibrated probabilities of a checkpoint (folder or served name, or loaded) for each sample."""
     from emodemo.serving import evaluation, load_models
 
-    loaded = load_models([model_ref])[0]
+    loaded = load_models([model])[0] if isinstance(model, str) else model
     probs, _ = evaluation.calibrated(loaded, samples)
     return [canonical_probabilities(list(zip(loaded.labels, row))) for row in probs]
 

@@ -27,6 +27,12 @@ median word confidence is under ``emodemo.serving.pipeline.UNSURE_WORDS`` (0.6).
    the changed clip: per condition, how many transcripts are under the line, and the fused WA with
    every clip's words fused in, as served (guessed words left out), and the voice alone; also on the
    guessed clips alone.
+5. **What a guess does to the models that hear the voice and read words**: every served one with fold
+   models (``emodemo.serving.cross_corpus.fold_checkpoints``), on the same test actors (each clip
+   answered by the fold model that never heard its actor), reading (a) the clip's own words as the app
+   reads them, (b) a German clip's guessed words drawn at random for each clip (seeded): as served
+   before, and (c) that guess as the app now reads it: no words
+   (:meth:`emodemo.speech.asr.Transcript.as_read`). WA, UA and the collapse, pooled over the test folds.
 
     python bench/guessed_words.py --voice checkpoints/speech_probe --root ../shared/datasets/ravdess_speech \\
         --tess ../shared/datasets/tess
@@ -113,9 +119,7 @@ def german_clips(folder: Path) -> list:
 
 def flagged(samples, transcripts) -> dict:
     """How many of ``samples``' transcripts the app treats as guessed, and their median word confidence."""
-    from emodemo.serving import words_guessed
-
-    n = sum(words_guessed(transcripts[s.id]) for s in samples)
+    n = sum(transcripts[s.id].guessed() for s in samples)
     confidence = float(np.median([transcripts[s.id].word_confidence() for s in samples]))
     share = round(n / len(samples), 4)
     return {"clips": len(samples), "guessed": n, "share": share, "median word confidence": round(confidence, 4)}
@@ -145,7 +149,9 @@ def fused_row(name: str, stacker: Stacker, answers: list[dict], truth: list[str]
 def robustness_rows(clips, folds, voice: Path, words: str, stacker: Stacker) -> list[dict]:
     """Part 4 of the module doc: per robustness condition, the fused WA with and without the line
     (:func:`emodemo.serving.fused_answers` with each fold's voice model, loaded once per fold)."""
+    from emodemo.protocols import pairing
     from emodemo.serving import cross_corpus, fused_answers, load_models
+    from emodemo.speech import transcribe_samples
 
     words_model = load_models([words])[0]
     by_condition: dict[str, dict[str, list]] = {}
@@ -154,12 +160,15 @@ def robustness_rows(clips, folds, voice: Path, words: str, stacker: Stacker) -> 
         for condition, samples in cross_corpus.robustness_set(clips, fold, cross_corpus.robustness_folder()).items():
             tested = [s for s in samples if s.speaker in fold.test]
             result = fused_answers(voice_model, words_model, stacker, tested, "ravdess")
+            # the words expert's answers to every transcript as heard, guesses too (it now reads a guess as no words)
+            heard = pairing.real_pairs(result["samples"], transcribe_samples(result["samples"], progress=False))
             part = by_condition.setdefault(condition, {k: [] for k in ("truth", "guessed", "voice", "all", "served")})
             part["truth"] += [s.label for s in result["samples"]]
             part["guessed"] += [bool(why) for why in result["left_out"]]
             part["voice"] += [top(a["audio"]) for a in result["alone"]]
             part["all"] += [
-                top(stacker({"audio": a["audio"], "text": w})) for a, w in zip(result["alone"], result["words"])
+                top(stacker({"audio": a["audio"], "text": w}))
+                for a, w in zip(result["alone"], answers_of(words_model, heard))
             ]
             part["served"] += [top(f) for f in result["fused"]]
     rows = []
@@ -172,6 +181,49 @@ def robustness_rows(clips, folds, voice: Path, words: str, stacker: Stacker) -> 
             row[f"on guessed clips, {name}"] = (
                 round(float((answers[guessed] == truth[guessed]).mean()), 4) if guessed.any() else None
             )
+        rows.append(row)
+    return rows
+
+
+def words_models_rows(clips, folds, transcripts, german_words: dict, drawn: list[str]) -> list[dict]:
+    """Part 5 of the module doc: each served voice + words model with fold models, reading each
+    test clip's own words, a German guess (``drawn``: a German clip's id per test clip, in fold order)
+    and that guess as the app reads it."""
+    from emodemo.data.splits import apply
+    from emodemo.protocols import pairing
+    from emodemo.serving import cross_corpus
+
+    tests = [apply(pairing.real_pairs(clips, transcripts), fold)[2] for fold in folds]  # own words, as heard
+    guesses = iter(drawn)
+    guess_of = [{s.id: german_words[next(guesses)] for s in test} for test in tests]
+    readings = {
+        "own words": lambda test, k: pairing.real_pairs(test, {s.id: transcripts[s.id].as_read() for s in test}),
+        "a German guess (served before)": lambda test, k: pairing.real_pairs(test, guess_of[k]),
+        "the guess read as no words (served)": lambda test, k: pairing.real_pairs(
+            test, {i: t.as_read() for i, t in guess_of[k].items()}
+        ),
+    }
+    saved = json.loads((REPO / "bench" / "results" / "generalisation.json").read_text())  # what each model reads
+    rows = []
+    for name in [m["model"] for m in saved["models"] if set(m["reads"]) == {"audio", "text"}]:
+        paths = cross_corpus.fold_checkpoints(name)
+        if not paths:
+            rows.append({"model": name, "folds": [], "note": "its fold models are not on this machine"})
+            continue
+        row = {"model": name, "folds": sorted(paths)}
+        for reading, pairs_of in readings.items():
+            answered, truth = [], []
+            for k, (fold, test) in enumerate(zip(folds, tests)):
+                answered += [top(a) for a in answers_of(str(paths[fold.name]), pairs_of(test, k))]
+                truth += [s.label for s in test]
+            report = classification_report(truth, answered, CANONICAL7)
+            most = Counter(answered).most_common(1)[0]
+            row[reading] = {
+                "WA": round(report["WA"], 4),
+                "UA": round(report["UA"], 4),
+                "collapse": round(most[1] / len(answered), 4),
+                "most frequent": most[0],
+            }
         rows.append(row)
     return rows
 
@@ -250,12 +302,15 @@ def main() -> None:
         },
         "rows": rows,
         "robustness set": robustness_rows(clips, folds, args.voice, args.words, stacker),
+        "models that read the voice and words": words_models_rows(
+            clips, folds, transcripts, german_words, [guessed[k].id for k in drawn]
+        ),
     }
     for corpus, trip in trips.items():
         print(f"{corpus}: {trip['guessed']} of {trip['clips']} transcripts treated as guessed")
     print("words expert on German guesses:", result["the words expert on German guesses"])
     save_and_print(result, OUT, label="fused with")
-    for row in result["robustness set"]:
+    for row in result["robustness set"] + result["models that read the voice and words"]:
         print(row)
     plot(rows, truth)
 

@@ -141,3 +141,26 @@ def test_two_clips_under_one_id_are_refused_before_their_words_are_paired(ravdes
     copy = replace(clip, audio=Path("elsewhere") / clip.audio.name)
     with pytest.raises(ValueError, match="share the id"):
         with_transcripts([clip, copy])
+
+
+@pytest.mark.skipif(
+    __import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed (make test installs it)"
+)
+def test_scored_clips_read_no_words_where_whisper_guessed_them(ravdess_root, tmp_path):
+    """As in the app (emodemo.speech.asr.Transcript.as_read): a German clip's English guess is read as no
+    words by every model the harness scores, and training pairs the same way; English words are read."""
+    from emodemo.serving.evaluation import with_transcripts
+    from emodemo.speech import transcribe_samples, words_read
+
+    german = tmp_path / "de.wav"
+    line = "Ich habe heute den ganzen Tag auf dich gewartet, und du bist nicht gekommen."
+    subprocess.run(["espeak-ng", "-v", "de", line, "-w", str(german)], check=True, timeout=60)
+    clips = [Sample(id="de", dataset="espeak", label="neutral", audio=german)]
+    clips.append(next(s for s in load("ravdess", ravdess_root, actors=[1])))
+    heard = transcribe_samples(clips, progress=False)
+    assert heard["de"].guessed() and heard["de"].text.strip()  # Whisper wrote a guess
+    paired = {s.id: s for s in with_transcripts(clips)}
+    assert (paired["de"].text, paired["de"].meta["words"]) == ("", [])
+    english = clips[1].id
+    assert paired[english].text == heard[english].text and paired[english].meta["words"]
+    assert words_read(clips)["de"].text == "" and words_read(clips)[english] == heard[english]

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -450,7 +451,8 @@ def test_speech_in_another_language_gets_a_note_and_english_does_not(pipeline, t
         "es": "Buenos días, hoy estoy muy contento porque hace sol y vamos juntos al parque.",
         "en": "Good morning, I am very happy today because the sun is shining and we are going to the park together.",
     }
-    unsure, fused_words = {}, {}
+    unsure, fused_words, read_none = {}, {}, {}
+    reading = [m.name for m in pipeline.voice_models if "text" in pipeline.reads(m)]
     for language, line in lines.items():
         clip = tmp_path / f"{language}.wav"
         subprocess.run(["espeak-ng", "-v", language, line, "-w", str(clip)], check=True, timeout=60)
@@ -459,8 +461,15 @@ def test_speech_in_another_language_gets_a_note_and_english_does_not(pipeline, t
         assert result.predictions  # the models still answer
         assert pipeline.experts["text"].name in result.predictions  # the words expert too, in its own box
         fused_words[language] = "text" in pipeline.modalities_alone(result)
+        # every model that reads words answers as it answers no words, when the words are a guess
+        no_words = pipeline.answer(result.wave, replace(result.transcript, text="", words=[]))
+        read_none[language] = {m: result.predictions[m].ranking == no_words.predictions[m].ranking for m in reading}
+        if language != "en":  # what each model looked at is drawn as for no words (no word attends)
+            assert set(pipeline.explain(result)) == set(pipeline.explain(no_words))
     assert unsure == {"de": True, "es": True, "en": False}
     assert fused_words == {"de": False, "es": False, "en": True}  # a guess's words stay out of the fusion
+    assert all(read_none["de"].values()) and all(read_none["es"].values())
+    assert not any(read_none["en"].values())  # English words are read: every words model answers them
     assert not any("unsure" in note for note in pipeline.analyse(ravdess_clip).notes)
 
 
@@ -477,13 +486,15 @@ def test_speech_in_another_language_gets_a_note_and_english_does_not(pipeline, t
     ],
 )
 def test_the_fused_answer_leaves_out_words_whisper_did_not_hear_or_guessed(text, confidences, why):
-    from emodemo.serving import words_guessed, words_left_out
+    from emodemo.serving import words_left_out
     from emodemo.speech.asr import Transcript, Word
 
     words = [Word(f"w{i}", i * 0.3, i * 0.3 + 0.2, p) for i, p in enumerate(confidences)]
     transcript = Transcript(text, words, "en", "faster-whisper", 0.1, 2.0, "tiny.en", no_speech=not text.strip())
     assert words_left_out(transcript) == why
-    assert words_guessed(transcript) == (why == "Whisper was guessing them")
+    assert transcript.guessed() == (why == "Whisper was guessing them")
+    read = transcript.as_read()  # what every model reads: no words for a guess, the rest as heard
+    assert (read.text, read.words) == (("", []) if transcript.guessed() else (text, words))
     assert words_left_out(None) == ""  # not transcribed yet: nothing to say
 
 

@@ -83,7 +83,7 @@ def paired_parts(
     (in a ``quick`` smoke run a quarter of them: :func:`quick_share`)."""
     from emodemo import data
     from emodemo.protocols import pairing as pairings
-    from emodemo.speech.transcripts import transcribe_samples
+    from emodemo.speech.transcripts import words_read
     from emodemo.training.experiment import standard_protocol
 
     if dataset in ("iemocap", "cmu_mosei"):  # the talks' data: gold transcripts are the real pairs
@@ -100,12 +100,12 @@ def paired_parts(
     clips = quick_share(clips) if quick else clips
     folds, final = standard_protocol(dataset, clips)
     if pairing == "real":
-        return pairings.real_pairs(clips, transcribe_samples(clips)), folds, final, pairings.REAL_PAIRING_NAME
+        return pairings.real_pairs(clips, words_read(clips)), folds, final, pairings.REAL_PAIRING_NAME
     if pairing not in ("constructed", "mixed"):
         raise ValueError(f"pairing must be 'real', 'constructed' or 'mixed', got {pairing!r}")
     if text_root is None:
         raise ValueError(f"{pairing} pairs need --option text_root=PATH (the GoEmotions or MELD folder)")
-    transcripts = transcribe_samples(clips) if pairing == "mixed" else None
+    transcripts = words_read(clips) if pairing == "mixed" else None
 
     @functools.cache
     def parts(fold):

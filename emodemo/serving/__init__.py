@@ -21,7 +21,6 @@ from emodemo.serving.pipeline import (
     load_models,
     temperature,
     unsure_line,
-    words_guessed,
     words_left_out,
 )
 from emodemo.serving.timeline import analyse_recording, recording_limit, smoothed_track
@@ -59,7 +58,6 @@ __all__ = [
     "temperature",
     "truth_of",
     "unsure_line",
-    "words_guessed",
     "words_left_out",
     "write_csv",
 ]

@@ -275,16 +275,18 @@ def scores_with_collapse(true: list[str], answers: list[str], space: list[str]) 
 
 
 def with_transcripts(samples: list) -> list:
-    """Samples with audio get Whisper's words and timings (cached) in place of their text: real pairs."""
+    """Samples with audio get Whisper's words and timings (cached) in place of their text: real pairs,
+    with no words where Whisper was guessing them, as the app reads them
+    (:meth:`emodemo.speech.asr.Transcript.as_read`)."""
     from emodemo.protocols.pairing import real_pairs
-    from emodemo.speech.transcripts import transcribe_samples
+    from emodemo.speech.transcripts import words_read
 
     heard = [s for s in samples if s.audio is not None]
     audio_of = {}
     for s in heard:  # transcripts are keyed by id: one id, one clip
         if audio_of.setdefault(s.id, s.audio) != s.audio:
             raise ValueError(f"two clips share the id {s.id!r} ({audio_of[s.id]}, {s.audio}): give them their own ids")
-    paired = dict(zip((s.id for s in heard), real_pairs(heard, transcribe_samples(heard))))
+    paired = dict(zip((s.id for s in heard), real_pairs(heard, words_read(heard))))
     return [paired.get(s.id, s) for s in samples]
 
 

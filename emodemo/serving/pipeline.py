@@ -27,29 +27,27 @@ log = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}  # files whose frames the face models read
 FACE_FPS = 5.0  # face frames sampled per second of video
-# Below this median word confidence Whisper tiny.en was mostly guessing: 0.6 % of RAVDESS's acted
-# English clips fall under it, synthetic German and Spanish speech do (0.42, 0.22).
-UNSURE_WORDS = 0.6
 MIN_SECONDS = 0.5  # shorter clips hold less than a word
 SOUND_AND_WORDS = {"audio", "text"}  # what a voice clip gives the models
 
 
-def words_guessed(transcript) -> bool:
-    """Whether Whisper was mostly guessing a transcript's words (median word confidence under
-    :data:`UNSURE_WORDS`), as on speech in another language; False when it heard no words."""
-    return bool(transcript.text.strip()) and transcript.word_confidence() < UNSURE_WORDS
-
-
 def words_left_out(transcript) -> str:
     """Why the fused answer leaves a transcript's words out ("" when it reads them, or when there is
-    no transcript yet): Whisper heard no words, or was guessing them (:func:`words_guessed`). An
-    answer to no words, or to a guess, says "neutral" whatever the voice says
-    (``bench/guessed_words.py``), and the fusion was fitted on words Whisper heard."""
+    no transcript yet): Whisper heard no words, or was guessing them
+    (:meth:`emodemo.speech.asr.Transcript.guessed`; every model then reads no words). An answer to
+    no words, or to a guess, says "neutral" whatever the voice says (``bench/guessed_words.py``),
+    and the fusion was fitted on words Whisper heard."""
     if transcript is None:
         return ""
     if not transcript.text.strip():
         return "no words were recognised"
-    return "Whisper was guessing them" if words_guessed(transcript) else ""
+    return "Whisper was guessing them" if transcript.guessed() else ""
+
+
+def _as_read(transcript):
+    """The transcript as the models read it (:meth:`emodemo.speech.asr.Transcript.as_read`: no words
+    when Whisper was guessing them); None stays None."""
+    return transcript.as_read() if transcript is not None else None
 
 
 class ClipError(ValueError):
@@ -405,19 +403,21 @@ class Pipeline:
                 "No speech was recognised: the words-based models have nothing to read, and the fused "
                 "answer leaves the words out."
             )
-        elif words_guessed(transcript):
+        elif transcript.guessed():
             analysis.notes.append(
                 f"Whisper was unsure of most words (median confidence {transcript.word_confidence():.2f}): if "
                 "the clip is not in English, the transcript is a guess (the model knows English only). The "
-                "words-based models' answers mean little, and the fused answer leaves the words out; the "
-                "voice-only models still apply."
+                "models read no words, as when none are heard: the words-only models' answers mean nothing, "
+                "the voice and words models go by the voice, and the fused answer leaves the words out."
             )
 
     def _answer(self, analysis: Analysis, models: Sequence[LoadedModel]) -> None:
-        """Each of ``models``' ranked answer for the analysed wave (and its transcript, if any)."""
+        """Each of ``models``' ranked answer for the analysed wave (and its transcript, if any, with
+        no words when Whisper was guessing them: :func:`_as_read`)."""
+        words = _as_read(analysis.transcript)
         for m in models:
             with _timed(analysis.timings, m.name):
-                inputs = m.recipe.clip_inputs(analysis.wave, analysis.transcript, m.meta.get("input_spec"))
+                inputs = m.recipe.clip_inputs(analysis.wave, words, m.meta.get("input_spec"))
                 inputs = {k: v.to(self.device) for k, v in inputs.items()}
                 with torch.inference_mode():
                     output = m.model(**inputs)
@@ -445,7 +445,7 @@ class Pipeline:
                 figure = m.recipe.explain(
                     prediction.extras,
                     analysis.wave,
-                    analysis.transcript,
+                    _as_read(analysis.transcript),
                     m.meta.get("input_spec") or {},
                     m.labels,
                     title=m.name,

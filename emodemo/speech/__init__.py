@@ -6,7 +6,7 @@ Code outside the package imports from here, not from the modules.
 
 from emodemo.speech.asr import Transcript, load_model, transcribe
 from emodemo.speech.speech_encoder import WhisperSpeechEncoder, frozen_whisper_encoder
-from emodemo.speech.transcripts import transcribe_samples
+from emodemo.speech.transcripts import transcribe_samples, words_read
 from emodemo.speech.wer import normalise, word_error_rate
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "transcribe",
     "transcribe_samples",
     "word_error_rate",
+    "words_read",
 ]

@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -41,6 +41,9 @@ from emodemo.weights.assets import Asset, whisper_checkpoint, whisper_ct2
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 DEFAULT_BACKEND = "faster-whisper"
+# Below this median word confidence Whisper tiny.en was mostly guessing: 0.6 % of RAVDESS's acted
+# English clips fall under it, synthetic German and Spanish speech do (0.42, 0.22).
+UNSURE_WORDS = 0.6
 
 
 @dataclass(frozen=True)
@@ -75,6 +78,17 @@ class Transcript:
         """Whisper's median confidence over the words (1.0 with no words): under about 0.6 it was
         mostly guessing, as it does on speech in a language it does not know."""
         return float(np.median([w.probability for w in self.words])) if self.words else 1.0
+
+    def guessed(self) -> bool:
+        """Whether Whisper was mostly guessing the words (median word confidence under
+        :data:`UNSURE_WORDS`), as on speech in another language; False when it heard no words."""
+        return bool(self.text.strip()) and self.word_confidence() < UNSURE_WORDS
+
+    def as_read(self) -> Transcript:
+        """The words the models read: none when Whisper was guessing them (:meth:`guessed`), as when
+        it heard none. A guess is no evidence of what was said, and the models that read words answer
+        another language's guessed English worse than no words (``bench/guessed_words.py``)."""
+        return replace(self, text="", words=[]) if self.guessed() else self
 
     def word_rows(self) -> list[list]:
         """``[[word, start, end], ...]`` rounded to 10 ms, for tables and JSON."""

@@ -147,6 +147,13 @@ def transcribe_samples(
     return found
 
 
+def words_read(samples: Iterable[Sample]) -> dict[str, asr.Transcript]:
+    """:func:`transcribe_samples` (tiny.en, as the app) as the models read the transcripts: no words
+    where Whisper was guessing them (:meth:`emodemo.speech.asr.Transcript.as_read`), in training
+    and evaluation alike."""
+    return {key: transcript.as_read() for key, transcript in transcribe_samples(samples).items()}
+
+
 def transcript_to_json(transcript: asr.Transcript) -> dict:
     """Every field of a Transcript as JSON data (words as objects with text / start / end / probability)."""
     return asdict(transcript)
