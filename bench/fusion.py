@@ -59,7 +59,7 @@ def answers_of(model, samples) -> list[dict[str, float]]:
     """Canonical calibrated probabilities of a checkpoint (folder or served name, or loaded) for each sample."""
     from emodemo.serving import evaluation, load_models
 
-    loaded = load_models([model])[0] if isinstance(model, str) else model
+    loaded = load_models([str(model)])[0] if isinstance(model, (str, Path)) else model
     probs, _ = evaluation.calibrated(loaded, samples)
     return [canonical_probabilities(list(zip(loaded.labels, row))) for row in probs]
 

@@ -1,9 +1,10 @@
 """What the fused answer does with words Whisper only guessed (speech in another language, issue 20).
 
 The app's Whisper (tiny.en) knows English only: on German speech it writes English-sounding guesses,
-and the words expert (``words_minilm``) reads them as it reads real words. The served fusion was fitted
-on clips whose words Whisper heard, so the app leaves the words out of the fused answer when Whisper's
-median word confidence is under ``emodemo.serving.pipeline.UNSURE_WORDS`` (0.6). This measures:
+which the models that read words used to read as real words. The served fusion was fitted on clips
+whose words Whisper heard, so the app leaves the words out of the fused answer when Whisper's median
+word confidence is under ``emodemo.speech.asr.UNSURE_WORDS`` (0.6), and every model then reads no
+words (:meth:`emodemo.speech.asr.Transcript.as_read`). This measures:
 
 1. **How often the line trips**: the share of clips under it, on RAVDESS (1,200 clips) and TESS (700),
    English, where it should not trip, and on German speech, where it should. No German emotional corpus
@@ -30,15 +31,16 @@ median word confidence is under ``emodemo.serving.pipeline.UNSURE_WORDS`` (0.6).
 5. **What a guess does to the models that hear the voice and read words**: every served one with fold
    models (``emodemo.serving.cross_corpus.fold_checkpoints``), on the same test actors (each clip
    answered by the fold model that never heard its actor), reading (a) the clip's own words as the app
-   reads them, (b) a German clip's guessed words drawn at random for each clip (seeded): as served
-   before, and (c) that guess as the app now reads it: no words
-   (:meth:`emodemo.speech.asr.Transcript.as_read`). WA, UA and the collapse, pooled over the test folds.
+   reads them, (b) a German clip's guessed words drawn at random for each clip (seeded; the same draw
+   as in 3, its word times moved onto the clip's speech for the models that align words with the
+   sound): as served before, and (c) that guess as the app now reads it: no words. WA, UA and the
+   collapse, pooled over the test folds.
 
     python bench/guessed_words.py --voice checkpoints/speech_probe --root ../shared/datasets/ravdess_speech \\
         --tess ../shared/datasets/tess
 
 Writes ``bench/results/guessed_words.json`` and ``.png`` (the share of each answer); needs espeak-ng
-and ffmpeg; about 10 minutes on a 2-core CPU once the transcripts (RAVDESS, TESS, the robustness set) are cached.
+and ffmpeg; about 20 minutes on a 2-core CPU once the transcripts (RAVDESS, TESS, the robustness set) are cached.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -185,17 +188,32 @@ def robustness_rows(clips, folds, voice: Path, words: str, stacker: Stacker) -> 
     return rows
 
 
+def moved_onto(guess, own):
+    """A German clip's transcript ``guess`` with its word times moved onto the span of ``own`` (a test
+    clip's transcript: its first word's start to its last word's end, or the whole clip without words),
+    so that a model aligning each word with the sound (``nmt_attention``'s forced alignment) reads the
+    guess over the clip's speech, as the app read it over the German clip's own."""
+    start, end = (own.words[0].start, own.words[-1].end) if own.words else (0.0, own.duration)
+    first, last = guess.words[0].start, guess.words[-1].end  # a guess has words: an empty one is no guess
+    scale = (end - start) / max(last - first, 1e-3)
+    words = [
+        replace(word, start=start + (word.start - first) * scale, end=start + (word.end - first) * scale)
+        for word in guess.words
+    ]
+    return replace(guess, words=words, duration=own.duration)
+
+
 def words_models_rows(clips, folds, transcripts, german_words: dict, drawn: list[str]) -> list[dict]:
-    """Part 5 of the module doc: each served voice + words model with fold models, reading each
-    test clip's own words, a German guess (``drawn``: a German clip's id per test clip, in fold order)
-    and that guess as the app reads it."""
+    """Part 5 of the module doc: each served voice + words model with a model of every fold, reading
+    each test clip's own words, a German guess (``drawn``: a German clip's id per test clip, in fold
+    order; its word times moved onto the clip's speech) and that guess as the app reads it."""
     from emodemo.data.splits import apply
     from emodemo.protocols import pairing
-    from emodemo.serving import cross_corpus
+    from emodemo.serving import cross_corpus, load_models
 
     tests = [apply(pairing.real_pairs(clips, transcripts), fold)[2] for fold in folds]  # own words, as heard
     guesses = iter(drawn)
-    guess_of = [{s.id: german_words[next(guesses)] for s in test} for test in tests]
+    guess_of = [{s.id: moved_onto(german_words[next(guesses)], transcripts[s.id]) for s in test} for test in tests]
     readings = {
         "own words": lambda test, k: pairing.real_pairs(test, {s.id: transcripts[s.id].as_read() for s in test}),
         "a German guess (served before)": lambda test, k: pairing.real_pairs(test, guess_of[k]),
@@ -207,21 +225,23 @@ def words_models_rows(clips, folds, transcripts, german_words: dict, drawn: list
     rows = []
     for name in [m["model"] for m in saved["models"] if set(m["reads"]) == {"audio", "text"}]:
         paths = cross_corpus.fold_checkpoints(name)
-        if not paths:
-            rows.append({"model": name, "folds": [], "note": "its fold models are not on this machine"})
+        if set(paths) != {fold.name for fold in folds}:
+            rows.append({"model": name, "fold models": sorted(map(str, paths.values())), "note": "not every fold's"})
             continue
-        row = {"model": name, "folds": sorted(paths)}
-        for reading, pairs_of in readings.items():
-            answered, truth = [], []
-            for k, (fold, test) in enumerate(zip(folds, tests)):
-                answered += [top(a) for a in answers_of(str(paths[fold.name]), pairs_of(test, k))]
-                truth += [s.label for s in test]
-            report = classification_report(truth, answered, CANONICAL7)
-            most = Counter(answered).most_common(1)[0]
+        answered, truth = {reading: [] for reading in readings}, []
+        for k, (fold, test) in enumerate(zip(folds, tests)):
+            model = load_models([str(paths[fold.name])])[0]  # once per fold
+            for reading, pairs_of in readings.items():
+                answered[reading] += [top(a) for a in answers_of(model, pairs_of(test, k))]
+            truth += [s.label for s in test]
+        row = {"model": name, "fold models": [str(paths[fold.name]) for fold in folds]}
+        for reading, answers in answered.items():
+            report = classification_report(truth, answers, CANONICAL7)
+            most = Counter(answers).most_common(1)[0]
             row[reading] = {
                 "WA": round(report["WA"], 4),
                 "UA": round(report["UA"], 4),
-                "collapse": round(most[1] / len(answered), 4),
+                "collapse": round(most[1] / len(answers), 4),
                 "most frequent": most[0],
             }
         rows.append(row)

@@ -464,7 +464,7 @@ def test_speech_in_another_language_gets_a_note_and_english_does_not(pipeline, t
         # every model that reads words answers as it answers no words, when the words are a guess
         no_words = pipeline.answer(result.wave, replace(result.transcript, text="", words=[]))
         read_none[language] = {m: result.predictions[m].ranking == no_words.predictions[m].ranking for m in reading}
-        if language != "en":  # what each model looked at is drawn as for no words (no word attends)
+        if language != "en":  # the figures are those of no words: no word attention over a guess
             assert set(pipeline.explain(result)) == set(pipeline.explain(no_words))
     assert unsure == {"de": True, "es": True, "en": False}
     assert fused_words == {"de": False, "es": False, "en": True}  # a guess's words stay out of the fusion

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import shared_dataset
 
 from emodemo.data.record import Sample
 from emodemo.data.splits import Fold, apply
@@ -163,3 +164,45 @@ def test_a_quick_run_trains_on_a_quarter_of_ravdess_with_every_actor_emotion_and
     assert {s.speaker for s in share} == {s.speaker for s in clips}
     takes = lambda part: {(s.meta["emotion"], s.meta["intensity"]) for s in part}
     assert all(takes(s for s in share if s.speaker == actor) == takes(clips) for actor in {s.speaker for s in clips})
+
+
+@pytest.mark.parametrize("pairing", ["real", "mixed"])
+def test_training_pairs_read_no_words_where_whisper_guessed_them(ravdess_root, monkeypatch, pairing):
+    """The voice + words recipes train on the words the app gives them: none where Whisper was guessing
+    (Transcript.as_read). Whisper is replaced by transcripts made here, one of them a guess, so that the
+    test needs no transcription of RAVDESS (tests/test_evaluation.py reads a real guess)."""
+    from emodemo.recipes.common import paired_parts
+    from emodemo.speech import transcripts
+    from emodemo.speech.asr import Transcript, Word
+
+    def heard(samples, **_):
+        samples = list(samples)
+        sure, unsure = [0.9] * 6, [0.2] * 6  # median word confidence: heard, guessed
+        return {
+            s.id: Transcript(
+                "Kids are talking by the door",
+                [
+                    Word(w, i * 0.3, i * 0.3 + 0.2, p)
+                    for i, (w, p) in enumerate(
+                        zip("Kids are talking by the door".split(), unsure if s is samples[0] else sure)
+                    )
+                ],
+                "en",
+                "faster-whisper",
+                0.1,
+                3.0,
+                "tiny.en",
+            )
+            for s in samples
+        }
+
+    monkeypatch.setattr(transcripts, "transcribe_samples", heard)
+    text_root = shared_dataset("goemotions") if pairing == "mixed" else None
+    samples, folds, _, _ = paired_parts(
+        "ssl_mha", "ravdess", ravdess_root, pairing, "goemotions", text_root, 0, quick=True
+    )
+    if pairing == "mixed":  # one fold's real half
+        samples = [s for part in samples(folds[0]) for s in part if s.meta.get("pairing") == "real"]
+    texts = {s.text for s in samples}
+    assert texts == {"", "Kids are talking by the door"}  # the guess read as no words, the rest as heard
+    assert sum(not s.text for s in samples) == 1

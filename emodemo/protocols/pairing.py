@@ -96,7 +96,8 @@ def real_pairs(samples: Iterable[Sample], transcripts: Mapping[str, Transcript])
     ``[(word, start_s, end_s), ...]``, ``meta["pairing"] = "real"``, ``meta["no_speech"]``.
 
     ``transcripts`` maps sample ids to transcripts, as :func:`emodemo.speech.transcripts.transcribe_samples`
-    returns them. Labels are kept as given (8 RAVDESS classes, or 7 when loaded with
+    returns them, or :func:`emodemo.speech.transcripts.words_read` as the models read them (no words
+    where Whisper was guessing them: what training, the harness and the app give the models). Labels are kept as given (8 RAVDESS classes, or 7 when loaded with
     ``calm_as_neutral=True``); split them by fold with :func:`emodemo.data.splits.apply`.
     """
     samples = list(samples)

@@ -2,7 +2,8 @@
 (``python -m emodemo evaluate fused --dataset tess --root PATH --split choose``).
 
 The served voice and words experts (``Pipeline.experts``) answer each clip at their calibrated
-temperatures, the words expert reading Whisper's transcript of the clip; the served rule
+temperatures, the words expert reading Whisper's transcript of the clip as the app reads it (no words
+where Whisper was guessing them); the served rule
 (``checkpoints/fusion/stacker.json``, or the equal-weight mean when there is none) fuses them, with
 the words left out where Whisper heard none or was guessing them
 (:func:`emodemo.serving.pipeline.words_left_out`). Scored on the canonical 7 classes with the
@@ -29,7 +30,7 @@ def fused_answers(voice: LoadedModel, words: LoadedModel, stacker, samples: list
     both experts have a class for, with their audio), ``alone`` (per clip the canonical probabilities
     of each modality that takes part), ``fused`` (per clip the canonical probabilities ``stacker``
     gives, or the equal-weight mean when it is None), ``left_out`` (per clip why the words take no
-    part, "" when they do), ``words`` (per clip the words expert's answer, fused or not), ``answered``
+    part, "" when they do), ``answered``
     (per clip whether the app's answer is over its "unsure" line: the fusion's, or the voice expert's
     own where the words take no part; None where no line applies), ``refused`` (how many clips the
     app refuses: empty, too short, silent) and ``skipped_labels`` / ``relabelled`` (clips with no
@@ -64,7 +65,6 @@ def fused_answers(voice: LoadedModel, words: LoadedModel, stacker, samples: list
         "alone": alone,
         "fused": fused,
         "left_out": left_out,
-        "words": words_answers,
         "answered": answered,
         "refused": len(samples) - len(kept),
         "skipped_labels": skipped,

@@ -87,7 +87,8 @@ class Transcript:
     def as_read(self) -> Transcript:
         """The words the models read: none when Whisper was guessing them (:meth:`guessed`), as when
         it heard none. A guess is no evidence of what was said, and the models that read words answer
-        another language's guessed English worse than no words (``bench/guessed_words.py``)."""
+        another language's guessed English worse than no words (``bench/guessed_words.py``). The copy
+        keeps ``no_speech`` False: Whisper did hear speech, it could not read it."""
         return replace(self, text="", words=[]) if self.guessed() else self
 
     def word_rows(self) -> list[list]:
