@@ -97,8 +97,9 @@ def real_pairs(samples: Iterable[Sample], transcripts: Mapping[str, Transcript])
 
     ``transcripts`` maps sample ids to transcripts, as :func:`emodemo.speech.transcripts.transcribe_samples`
     returns them, or :func:`emodemo.speech.transcripts.words_read` as the models read them (no words
-    where Whisper was guessing them: what training, the harness and the app give the models). Labels are kept as given (8 RAVDESS classes, or 7 when loaded with
-    ``calm_as_neutral=True``); split them by fold with :func:`emodemo.data.splits.apply`.
+    where Whisper was guessing them: what training, the harness and the app give the models). Labels
+    are kept as given (8 RAVDESS classes, or 7 when loaded with ``calm_as_neutral=True``); split them
+    by fold with :func:`emodemo.data.splits.apply`.
     """
     samples = list(samples)
     missing = [s.id for s in samples if s.id not in transcripts]
