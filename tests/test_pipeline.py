@@ -440,6 +440,13 @@ def test_a_video_without_a_face_says_so_and_without_sound_too_is_refused(pipelin
         pipeline.analyse(face_videos["grey_silent"])
 
 
+def same_answer(one, other) -> bool:
+    """Whether two predictions give every class the same probability (to float noise: a GPU may sum
+    in another order)."""
+    ours, theirs = dict(one.ranking), dict(other.ranking)
+    return ours.keys() == theirs.keys() and all(abs(ours[k] - theirs[k]) < 1e-5 for k in ours)
+
+
 @pytest.mark.skipif(
     __import__("shutil").which("espeak-ng") is None, reason="espeak-ng is not installed (make test installs it)"
 )
@@ -463,7 +470,7 @@ def test_speech_in_another_language_gets_a_note_and_english_does_not(pipeline, t
         fused_words[language] = "text" in pipeline.modalities_alone(result)
         # every model that reads words answers as it answers no words, when the words are a guess
         no_words = pipeline.answer(result.wave, replace(result.transcript, text="", words=[]))
-        read_none[language] = {m: result.predictions[m].ranking == no_words.predictions[m].ranking for m in reading}
+        read_none[language] = {m: same_answer(result.predictions[m], no_words.predictions[m]) for m in reading}
         if language != "en":  # the figures are those of no words: no word attention over a guess
             assert set(pipeline.explain(result)) == set(pipeline.explain(no_words))
     assert unsure == {"de": True, "es": True, "en": False}
