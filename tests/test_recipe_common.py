@@ -141,6 +141,52 @@ def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_
     assert config["weights_dtype"] == "float16"
 
 
+@pytest.mark.parametrize("name, pairing", [("nmt_attention", "real"), ("mesm", "mixed")])
+def test_a_recipe_asked_for_no_words_reports_the_no_words_half_of_every_test_clip(name, pairing, tmp_path, monkeypatch):
+    """``--option no_words=1`` end to end on RAVDESS-like tones (3 actors, one fold, 2 epochs): the
+    recipe asks for the no-words pairs, and cross-validation scores every test clip with its words
+    and without them."""
+    import importlib
+
+    from emodemo import data
+    from emodemo.data import layouts
+    from emodemo.protocols.pairing import with_unheard_words
+
+    recipe = importlib.import_module(f"emodemo.recipes.{name}")
+    clips = data.load(
+        "ravdess",
+        layouts.make_ravdess(tmp_path / "ravdess", actors=(1, 2, 3), fmt="flac", seconds=1.0),
+        calm_as_neutral=True,
+    )
+    fold = Fold("fold0", train=("Actor_01",), val=("Actor_02",), test=("Actor_03",))
+    asked = {}
+
+    def paired_parts(*args, no_words=False):
+        asked["no_words"] = no_words
+        real = [
+            Sample(
+                s.id,
+                s.dataset,
+                s.label,
+                s.speaker,
+                s.audio,
+                text="Kids are talking by the door.",
+                meta={"pairing": "real", "words": [("Kids", 0.1, 0.3), ("are", 0.3, 0.4), ("talking", 0.4, 0.7)]},
+            )
+            for s in clips
+        ]
+        return (lambda chosen: with_unheard_words(apply(real, chosen))), [fold], fold, "real (fixture)"
+
+    monkeypatch.setattr(recipe, "paired_parts", paired_parts)
+    options = {"pairing": pairing, "text_root": "unused"} if pairing == "mixed" else {}
+    metrics = recipe.train(
+        "ravdess", tmp_path / "ravdess", tmp_path / "out", quick=True, final=False, no_words=True, **options
+    )
+    assert asked["no_words"] is True
+    assert set(metrics["by_pairing"]) == {"real", "none"}
+    assert all(sum(map(sum, half["folds"][0]["confusion_matrix"])) == 60 for half in metrics["by_pairing"].values())
+
+
 def test_every_registered_model_has_a_recipe():
     """One registry: the recipes' names are the model registry's, and each resolves to its module."""
     from emodemo.models import REGISTRY
@@ -166,37 +212,40 @@ def test_a_quick_run_trains_on_a_quarter_of_ravdess_with_every_actor_emotion_and
     assert all(takes(s for s in share if s.speaker == actor) == takes(clips) for actor in {s.speaker for s in clips})
 
 
+def _heard(samples, **_):
+    """Transcripts made here in place of Whisper's, so that no test needs RAVDESS transcribed
+    (tests/test_evaluation.py reads a real guess): the first clip's words are a guess, the rest heard."""
+    from emodemo.speech.asr import Transcript, Word
+
+    samples = list(samples)
+    sure, unsure = [0.9] * 6, [0.2] * 6  # median word confidence: heard, guessed
+    return {
+        s.id: Transcript(
+            "Kids are talking by the door",
+            [
+                Word(w, i * 0.3, i * 0.3 + 0.2, p)
+                for i, (w, p) in enumerate(
+                    zip("Kids are talking by the door".split(), unsure if s is samples[0] else sure)
+                )
+            ],
+            "en",
+            "faster-whisper",
+            0.1,
+            3.0,
+            "tiny.en",
+        )
+        for s in samples
+    }
+
+
 @pytest.mark.parametrize("pairing", ["real", "mixed"])
 def test_training_pairs_read_no_words_where_whisper_guessed_them(ravdess_root, monkeypatch, pairing):
     """The voice + words recipes train on the words the app gives them: none where Whisper was guessing
-    (Transcript.as_read). Whisper is replaced by transcripts made here, one of them a guess, so that the
-    test needs no transcription of RAVDESS (tests/test_evaluation.py reads a real guess)."""
+    (Transcript.as_read)."""
     from emodemo.recipes.common import paired_parts
     from emodemo.speech import transcripts
-    from emodemo.speech.asr import Transcript, Word
 
-    def heard(samples, **_):
-        samples = list(samples)
-        sure, unsure = [0.9] * 6, [0.2] * 6  # median word confidence: heard, guessed
-        return {
-            s.id: Transcript(
-                "Kids are talking by the door",
-                [
-                    Word(w, i * 0.3, i * 0.3 + 0.2, p)
-                    for i, (w, p) in enumerate(
-                        zip("Kids are talking by the door".split(), unsure if s is samples[0] else sure)
-                    )
-                ],
-                "en",
-                "faster-whisper",
-                0.1,
-                3.0,
-                "tiny.en",
-            )
-            for s in samples
-        }
-
-    monkeypatch.setattr(transcripts, "transcribe_samples", heard)
+    monkeypatch.setattr(transcripts, "transcribe_samples", _heard)
     text_root = shared_dataset("goemotions") if pairing == "mixed" else None
     samples, folds, _, _ = paired_parts(
         "ssl_mha", "ravdess", ravdess_root, pairing, "goemotions", text_root, 0, quick=True
@@ -206,3 +255,52 @@ def test_training_pairs_read_no_words_where_whisper_guessed_them(ravdess_root, m
     texts = {s.text for s in samples}
     assert texts == {"", "Kids are talking by the door"}  # the guess read as no words, the rest as heard
     assert sum(not s.text for s in samples) == 1
+
+
+@pytest.mark.parametrize("pairing", ["real", "mixed"])
+def test_no_words_pairs_train_on_half_the_clips_without_words_and_score_every_test_clip_both_ways(
+    ravdess_root, monkeypatch, pairing
+):
+    """``no_words=1``: the input the app gives for speech in another language (no words) is trained on
+    and scored, without growing the training set."""
+    from emodemo.recipes.common import paired_parts
+    from emodemo.speech import transcripts
+
+    monkeypatch.setattr(transcripts, "transcribe_samples", _heard)
+    text_root = shared_dataset("goemotions") if pairing == "mixed" else None
+    args = ("nmt_attention", "ravdess", ravdess_root, pairing, "goemotions", text_root, 0)
+    plain, folds, _, name = paired_parts(*args, quick=True)
+    parts, _, _, no_words_name = paired_parts(*args, quick=True, no_words=True)
+    assert no_words_name.startswith(name) and "no words" in no_words_name
+    before = plain(folds[0]) if callable(plain) else apply(plain, folds[0])
+    train, val, test = parts(folds[0])
+    real = [s for s in before[0] if s.meta["pairing"] == "real"]
+    dropped = [s for s in train if s.meta["pairing"] == "none"]
+    assert len(train) == len(before[0]) and len(dropped) == len(real) // 2
+    assert all(s.text == "" and s.meta["words"] == [] and s.audio for s in dropped)
+    assert {s.id.removesuffix("+no-words") for s in dropped} <= {s.id for s in real}
+    assert sum(s.meta["pairing"] == "constructed" for s in train) == len(before[0]) - len(real)  # kept
+    for now, then in ((val, before[1]), (test, before[2])):
+        assert now[: len(then)] == then
+        copies = now[len(then) :]
+        assert [s.id for s in copies] == [f"{s.id}+no-words" for s in then if s.meta["pairing"] == "real"]
+        assert all(s.text == "" and s.meta["pairing"] == "none" for s in copies)
+    again, *_ = paired_parts(*args, quick=True, no_words=True)
+    assert again(folds[0]) == (train, val, test)  # seeded: the same clips lose their words every time
+
+
+def test_no_words_needs_the_clips_own_words(ravdess_root):
+    from emodemo.recipes.common import paired_parts
+
+    with pytest.raises(ValueError, match="real or mixed"):
+        paired_parts(
+            "mesm",
+            "ravdess",
+            ravdess_root,
+            "constructed",
+            "goemotions",
+            shared_dataset("goemotions"),
+            0,
+            quick=True,
+            no_words=True,
+        )

@@ -88,6 +88,24 @@ def test_serving_inputs_equal_training_inputs(ravdess_clip, spec_extra):
         assert torch.equal(louder["word_frames"], served["word_frames"])
 
 
+def test_a_no_words_training_pair_is_what_the_app_gives_for_a_guessed_transcript(ravdess_clip):
+    """no_words=1 trains on the input the app gives when Whisper only guessed the words (speech in
+    another language): the same tensors, one unknown word with no time span."""
+    from emodemo.protocols.pairing import real_pairs, without_words
+
+    words = [Word(w, 1.0 + 0.3 * i, 1.2 + 0.3 * i, 0.2) for i, w in enumerate("Kinder reden an der Tür".split())]
+    guess = Transcript("Kinder reden an der Tür", words, "en", "faster-whisper", 0.1, 4.0, "tiny.en")
+    assert guess.guessed()
+    clip = Sample("clip", "ravdess", "angry", audio=ravdess_clip)
+    pair = without_words(real_pairs([clip], {"clip": guess})[0])
+    spec = {"vocab": recipe.vocabulary([pair]), "normalise": True}
+    trained = recipe.PairedClips.collate([recipe.make_dataset([pair], recipe.LABELS, spec)[0]])
+    served = recipe.clip_inputs(load_audio(ravdess_clip), guess.as_read(), spec)
+    for key in ("wave", "wave_lengths", "tokens", "word_frames"):
+        assert torch.equal(served[key], trained[key]), key
+    assert served["tokens"].tolist() == [[1]] and served["word_frames"].tolist() == [[[-1, -1]]]
+
+
 @pytest.mark.parametrize(
     "mode, alignment",
     [("audio", "global"), ("text", "global"), ("fusion", "global"), ("fusion", "local"), ("fusion", "forced")],

@@ -52,6 +52,13 @@ emotion and to fall back on the voice when they do not, which is what a user's o
 a model trained on constructed pairs alone learns that the words always name the emotion, and
 on a neutral sentence answers whatever that sentence resembles. Each pair's ``meta["pairing"]``
 ("constructed" or "real") says which half it is in, so results can be scored per half.
+
+**No words** (:func:`with_unheard_words`, on top of either pairing): the app gives a model no words
+when Whisper heard none, or was only guessing them (speech in another language:
+:meth:`emodemo.speech.asr.Transcript.as_read`). A model never trained so meets that input first in
+the app. With it, a seeded half of the training clips' own-words pairs lose their words (the
+training set keeps its size), and every validation and test clip is also scored once more with no
+words (``meta["pairing"] = "none"``), so the cost and the gain are measured per half.
 """
 
 from __future__ import annotations
@@ -146,6 +153,37 @@ def constructed_pairs(
     train, val, test = (
         _draw(part, clips, pools[part], text_source, name, seed) for part, clips in zip(PARTS, audio_parts)
     )
+    return train, val, test
+
+
+# --- pairs with no words -------------------------------------------------------------------------
+
+NO_WORDS_PAIRING_NAME = "no words (what the models read for speech in another language, or none)"
+
+
+def no_words_pairing_name(name: str) -> str:
+    """A pairing's name once :func:`with_unheard_words` has been applied to it."""
+    return f"{name}, and the clips with no words (half the training clips', every test clip once more)"
+
+
+def without_words(pair: Sample) -> Sample:
+    """A real pair as a model reads a clip whose words were not heard: no text, no word times,
+    ``meta["pairing"] = "none"``, the id marked so the two stay apart."""
+    meta = {**pair.meta, "pairing": "none", "pairing_name": NO_WORDS_PAIRING_NAME, "words": []}
+    return replace(pair, id=f"{pair.id}+no-words", text="", meta=meta)
+
+
+def with_unheard_words(
+    parts: tuple[list[Sample], list[Sample], list[Sample]], seed: int = 0
+) -> tuple[list[Sample], list[Sample], list[Sample]]:
+    """``(train, val, test)`` with no-words pairs (see the module docstring): in train, a seeded half
+    of the real pairs replaced by :func:`without_words` (constructed pairs kept); val and test keep
+    every pair and add each real pair's no-words copy after them."""
+    train, val, test = parts
+    real = [i for i, s in enumerate(train) if s.meta.get("pairing") == "real"]
+    dropped = set(random.Random(seed).sample(real, len(real) // 2))
+    train = [without_words(s) if i in dropped else s for i, s in enumerate(train)]
+    val, test = ([*part, *(without_words(s) for s in part if s.meta.get("pairing") == "real")] for part in (val, test))
     return train, val, test
 
 

@@ -78,10 +78,13 @@ def paired_parts(
     text_root: Path | None,
     seed: int,
     quick: bool = False,
+    no_words: bool = False,
 ):
     """``(samples or parts function, folds, final split, pairing name)`` for a pairing of RAVDESS clips
-    (in a ``quick`` smoke run a quarter of them: :func:`quick_share`)."""
+    (in a ``quick`` smoke run a quarter of them: :func:`quick_share`); with ``no_words``, a parts
+    function with the clips' no-words pairs too (:func:`emodemo.protocols.pairing.with_unheard_words`)."""
     from emodemo import data
+    from emodemo.data.splits import apply
     from emodemo.protocols import pairing as pairings
     from emodemo.speech.transcripts import words_read
     from emodemo.training.experiment import standard_protocol
@@ -99,22 +102,32 @@ def paired_parts(
     clips = data.load("ravdess", root, calm_as_neutral=True)
     clips = quick_share(clips) if quick else clips
     folds, final = standard_protocol(dataset, clips)
-    if pairing == "real":
+    if pairing == "real" and not no_words:
         return pairings.real_pairs(clips, words_read(clips)), folds, final, pairings.REAL_PAIRING_NAME
-    if pairing not in ("constructed", "mixed"):
+    if pairing not in ("real", "constructed", "mixed"):
         raise ValueError(f"pairing must be 'real', 'constructed' or 'mixed', got {pairing!r}")
-    if text_root is None:
+    if pairing == "constructed" and no_words:
+        raise ValueError("no_words=1 drops a clip's own words: it needs real or mixed pairs")
+    if pairing != "real" and text_root is None:
         raise ValueError(f"{pairing} pairs need --option text_root=PATH (the GoEmotions or MELD folder)")
-    transcripts = words_read(clips) if pairing == "mixed" else None
+    transcripts = words_read(clips) if pairing != "constructed" else None
 
     @functools.cache
     def parts(fold):
-        if transcripts is not None:
-            return pairings.mixed_pairs(clips, transcripts, fold, text_source, text_root, seed=seed)
-        return pairings.constructed_pairs(clips, fold, text_source, text_root, seed=seed)
+        if pairing == "real":
+            made = apply(pairings.real_pairs(clips, transcripts), fold)
+        elif pairing == "mixed":
+            made = pairings.mixed_pairs(clips, transcripts, fold, text_source, text_root, seed=seed)
+        else:
+            made = pairings.constructed_pairs(clips, fold, text_source, text_root, seed=seed)
+        return pairings.with_unheard_words(made, seed=seed) if no_words else made
 
-    name = pairings.mixed_pairing_name if transcripts is not None else pairings.constructed_pairing_name
-    return parts, folds, final, name(text_source)
+    name = {
+        "real": lambda: pairings.REAL_PAIRING_NAME,
+        "mixed": lambda: pairings.mixed_pairing_name(text_source),
+        "constructed": lambda: pairings.constructed_pairing_name(text_source),
+    }[pairing]()
+    return parts, folds, final, pairings.no_words_pairing_name(name) if no_words else name
 
 
 def quick_share(clips: list) -> list:

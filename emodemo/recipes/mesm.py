@@ -276,11 +276,15 @@ def train(
     normalise: bool = False,
     band_norm: bool = False,
     fold_models: str | None = None,
+    no_words: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
     chunks (in the app too); ``band_norm``: each log-mel band's mean over the clip is subtracted;
-    ``fold_models``: a folder where each cross-validation fold's model is saved (``<folder>/fold<k>``)."""
+    ``fold_models``: a folder where each cross-validation fold's model is saved (``<folder>/fold<k>``);
+    ``no_words``: half the training clips' own-words pairs lose their words, and every test clip is
+    also scored with none (:func:`emodemo.protocols.pairing.with_unheard_words`: what the app gives
+    for speech in another language)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     sparse = as_flag(sparse)
@@ -316,7 +320,15 @@ def train(
         )
     if "T" in modalities:
         samples, folds, final_split, pairing_name = paired_parts(
-            NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed, quick
+            NAME,
+            dataset,
+            Path(root),
+            pairing,
+            text_source,
+            Path(text_root) if text_root else None,
+            seed,
+            quick,
+            no_words=as_flag(no_words),
         )
     else:  # the voice alone: no words to pair (and nothing to transcribe)
         samples, folds, final_split = voice_clips(dataset, Path(root))
@@ -333,7 +345,7 @@ def train(
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build(NAME, **kwargs)
-    halves = PairingScores(samples, make, labels, cfg.batch_size) if pairing == "mixed" else None
+    halves = PairingScores(samples, make, labels, cfg.batch_size) if callable(samples) else None
     card = {
         "dataset": dataset,
         "pairing": pairing_name,

@@ -42,10 +42,12 @@ from emodemo.recipes.common import (
     DATASET_LABELS,
     GLOVE_LICENCE,
     NORMALISED,
+    PairingScores,
     as_flag,
     chosen_folds,
     cross_validation_metrics,
     epochs_for,
+    every_fold,
     final_model,
     fold_model_saver,
     licence,
@@ -283,11 +285,15 @@ def train(
     batch_size: int = 16,
     fold_models: str | None = None,
     normalise: bool = False,
+    no_words: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
     ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>``.
-    ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` (in the app too)."""
+    ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` (in the app too).
+    ``no_words``: half the training clips lose their words, and every test clip is scored with and
+    without them (:func:`emodemo.protocols.pairing.with_unheard_words`): the no-words input is what
+    the app gives for speech in another language."""
     from emodemo.training.checkpoint import save_checkpoint
 
     if dataset in TEXT_BENCHMARKS:  # the text branch alone on the corpus's official splits
@@ -312,7 +318,15 @@ def train(
             pretrained=PRETRAINED_LICENCES,
         )
     samples, folds, final_split, pairing_name = paired_parts(
-        NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed, quick
+        NAME,
+        dataset,
+        Path(root),
+        pairing,
+        text_source,
+        Path(text_root) if text_root else None,
+        seed,
+        quick,
+        no_words=as_flag(no_words),
     )
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
     vocab = vocabulary([s for part in every_part for s in part])
@@ -332,8 +346,12 @@ def train(
         "vocabulary) with Whisper tiny.en word timings",
     }
 
-    keep = fold_model_saver(
-        fold_models, NAME, card, model_kwargs=kwargs, labels=list(labels), train_cfg=cfg, input_spec=spec
+    halves = PairingScores(samples, make, labels, cfg.batch_size) if callable(samples) else None
+    keep = every_fold(
+        halves,
+        fold_model_saver(
+            fold_models, NAME, card, model_kwargs=kwargs, labels=list(labels), train_cfg=cfg, input_spec=spec
+        ),
     )
     if cv:
         metrics.update(
@@ -350,6 +368,8 @@ def train(
                 chance=False,
             )
         )
+        if halves:
+            metrics["by_pairing"] = halves.summary()
     if final:
         model, final_metrics = final_model(samples, final_split, make, new_model, labels, cfg)
         metrics.update(final_metrics)

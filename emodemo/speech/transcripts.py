@@ -147,11 +147,11 @@ def transcribe_samples(
     return found
 
 
-def words_read(samples: Iterable[Sample]) -> dict[str, asr.Transcript]:
+def words_read(samples: Iterable[Sample], progress: bool = True) -> dict[str, asr.Transcript]:
     """:func:`transcribe_samples` (tiny.en, as the app) as the models read the transcripts: no words
     where Whisper was guessing them (:meth:`emodemo.speech.asr.Transcript.as_read`), in training
     and evaluation alike."""
-    return {key: transcript.as_read() for key, transcript in transcribe_samples(samples).items()}
+    return {key: t.as_read() for key, t in transcribe_samples(samples, progress=progress).items()}
 
 
 def transcript_to_json(transcript: asr.Transcript) -> dict:
