@@ -14,7 +14,8 @@ The benchmarks (:data:`BENCHMARKS`):
   actor, one run per fold: mean ± std over the test folds; the confusion matrix pools them.
   Voice alone; voice + face action units; and the two text-audio pairings (constructed: a
   GoEmotions line of the clip's emotion; real: the clip's own Whisper words). The mixed pairing
-  (each clip twice) is scored on each half.
+  (each clip twice) is scored on each half; a run trained with no words on half its clips
+  (``--option no_words=1``) is also scored on every test clip with no words.
 * GoEmotions Ekman test and MELD dev (text; :mod:`emodemo.protocols.text_benchmarks`), scored once.
 * FER-2013 PublicTest after de-duplication (faces), scored once.
 """
@@ -39,6 +40,7 @@ BENCHMARKS = {
     "ravdess_real": "RAVDESS, real pairs (the clip's own Whisper words)",
     "ravdess_mixed_constructed": "RAVDESS, mixed pairs: the half with GoEmotions lines",
     "ravdess_mixed_real": "RAVDESS, mixed pairs: the half with the clip's own words",
+    "ravdess_no_words": "RAVDESS, no words (the test clips again, as speech in another language reaches the models)",
     "goemotions": "GoEmotions Ekman, test split",
     "meld": "MELD, dev split",
     "fer2013": "FER-2013 PublicTest (de-duplicated)",
@@ -97,6 +99,13 @@ def _mixed(model: str, talk: str, source: str, checkpoint: str | None = None) ->
         )
         for half in ("constructed", "real")
     ]
+
+
+def _no_words(model: str, talk: str, source: str, checkpoint: str | None = None) -> Entry:
+    """A ``no_words=1`` run's row on its test clips read with no words (results file ``source``)."""
+    return Entry(
+        "ravdess_no_words", model, talk, "voice + words", source, ("by_pairing", "none", "summary"), checkpoint
+    )
 
 
 ENTRIES: tuple[Entry, ...] = (
@@ -208,6 +217,20 @@ ENTRIES: tuple[Entry, ...] = (
         "voice + words",
         "nmt_attention/cv/fusion_forced_real_normalised.json",
         checkpoint="nmt_attention",
+    ),
+    # half its training clips without words (no_words=1), not served: scored with and without words
+    Entry(
+        "ravdess_real",
+        "nmt_attention (forced alignment), normalised input, half the training clips without words",
+        "000",
+        "voice + words",
+        "nmt_attention/cv/fusion_forced_real_normalised_no_words.json",
+        ("by_pairing", "real", "summary"),
+    ),
+    _no_words(
+        "nmt_attention (forced alignment), normalised input, half the training clips without words",
+        "000",
+        "nmt_attention/cv/fusion_forced_real_normalised_no_words.json",
     ),
     *_pairings(
         "coattention",
@@ -542,6 +565,7 @@ _HEADLINE_BENCHMARK = {
     "ravdess_real": "RAVDESS, own words",
     "ravdess_mixed_real": "RAVDESS, own words",
     "ravdess_mixed_constructed": "RAVDESS, a GoEmotions line",
+    "ravdess_no_words": "RAVDESS, no words",
     "goemotions": "GoEmotions test",
     "meld": "MELD dev",
     "fer2013": "FER-2013 test",
