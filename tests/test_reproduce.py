@@ -58,9 +58,11 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
         "normalise": True,
     }
     assert mesm.results == "{checkpoints}/mesm/cv/mesm_p7_ta_mixed_normalised.json"
-    served = rp.load("mesm").run("final")  # the raw-input run stays served
+    served = rp.load("mesm").run("mesm_p7_ta_mixed_no_words")  # raw input, half the training clips without words
     assert served.served and served.out == "{checkpoints}/mesm" and "normalise" not in served.options
-    assert [step.call for step in served.after] == ["attach_cross_validation", "calibrate"]
+    assert served.options["no_words"] is True and served.cv and served.final
+    assert [step.call for step in served.after] == ["calibrate"]
+    assert not rp.load("mesm").run("final").served
     nmt = rp.load("nmt_attention").run("fusion_forced_real_normalised")
     assert nmt.served and nmt.cv and not nmt.per_fold and nmt.out == "{checkpoints}/nmt_attention"
     assert {k: nmt.options[k] for k in ("alignment", "normalise")} == {"alignment": "forced", "normalise": True}

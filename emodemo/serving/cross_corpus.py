@@ -457,6 +457,7 @@ _SHORT = {
     "ravdess_constructed": "constructed pairs",
     "ravdess_mixed_real": "mixed, real half",
     "ravdess_mixed_constructed": "mixed, constructed half",
+    "ravdess_no_words": "no words",
     "goemotions": "GoEmotions test",
     "meld": "MELD dev",
 }
