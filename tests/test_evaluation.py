@@ -88,6 +88,38 @@ def test_a_words_only_checkpoint_reads_what_whisper_heard_in_a_clip(tmp_path, mo
     assert model.model.samples[0].audio is None  # and loads no audio
 
 
+@pytest.mark.parametrize(
+    "pairing, reads",
+    [
+        ("mixed (each clip twice: with a GoEmotions line, and with its own words)", "Whisper transcripts"),
+        ("real (own words, Whisper transcript), and the clips with no words", "Whisper transcripts"),
+        ("real (IEMOCAP gold transcriptions)", "the dataset's"),
+    ],
+)
+def test_evaluate_reads_a_clips_words_as_the_app_does_unless_the_model_learnt_gold_ones(
+    tmp_path, monkeypatch, pairing, reads
+):
+    """``evaluate MODEL`` (transcribe left to the checkpoint): a voice + words model trained on RAVDESS
+    pairs reads Whisper's words of each clip, as in the app, not the corpus's text; one trained on a
+    corpus's gold transcriptions reads that corpus's text, its protocol's."""
+    from dataclasses import replace
+
+    from emodemo.serving import evaluation
+
+    clips = load("tess", layouts.make_tess(tmp_path, words=("book",), seconds=0.05))
+    monkeypatch.setattr(evaluation, "with_transcripts", lambda samples: [replace(s, text="heard") for s in samples])
+    model = fixed_model(
+        "pair",
+        list(CANONICAL7),
+        lambda s: "happy" if s.text == "heard" else "sad",
+        modalities=("audio", "text"),
+        meta={"data_card": {"pairing": pairing}},
+    )
+    report = score(model, clips, "tess")
+    assert report["text"] == reads
+    assert report["most_frequent_answer"] == ("happy" if reads == "Whisper transcripts" else "sad")
+
+
 def test_cli_scores_the_served_words_expert_on_meld_text(tmp_path):
     out = _run(
         "nmt_attention/words_goemotions",

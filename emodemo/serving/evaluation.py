@@ -11,7 +11,6 @@ import numpy as np
 
 from emodemo.core.labels import to_canonical
 from emodemo.core.metrics import classification_report
-from emodemo.protocols.pairing import REAL_PAIRING_NAME
 from emodemo.serving.pipeline import LoadedModel, load_models, reads
 
 # Loader options of the benchmarks' protocols (:mod:`emodemo.protocols.text_benchmarks`): GoEmotions is
@@ -112,9 +111,10 @@ def answer(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | 
     was scored: model, n_samples, n_skipped_labels, n_relabelled, classes, text, speakers,
     seen_speakers.
 
-    Words: with ``transcribe`` the clips' Whisper words replace their text (real pairs, what the
-    app reads); ``None`` does so when the checkpoint trained on real pairs or the samples have no
-    text. Fields the checkpoint does not read are dropped first (a words-only model loads no audio).
+    Words: with ``transcribe`` the clips' Whisper words replace their text (what the app reads);
+    ``None`` does so unless the checkpoint trained on a corpus's gold transcriptions (IEMOCAP,
+    CMU-MOSEI: their own text is then its protocol's). Samples without audio (a text corpus) keep
+    their text. Fields the checkpoint does not read are dropped first (a words-only model loads no audio).
     """
     usable, skipped, relabelled, transcribed = readable(loaded, samples, dataset, transcribe)
     fields = needed_fields(loaded)
@@ -164,10 +164,8 @@ def readable(
     were skipped for a label it has no class for, how many were relabelled, whether the words are
     Whisper's)``."""
     fields = needed_fields(loaded)
-    if transcribe is None:
-        transcribe = loaded.meta.get("data_card", {}).get("pairing") == REAL_PAIRING_NAME or all(
-            s.text is None for s in samples
-        )
+    if transcribe is None:  # as the app: Whisper's words of a clip, unless the model learnt a corpus's gold ones
+        transcribe = "gold transcriptions" not in ((loaded.meta.get("data_card") or {}).get("pairing") or "")
     transcribed = transcribe and "text" in fields and any(s.audio is not None for s in samples)
     if transcribed:  # the words as the model trained on them, or as the app hears a user's clip: Whisper's
         samples = with_transcripts(samples)
