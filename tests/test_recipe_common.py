@@ -3,6 +3,8 @@ fold's test clips scored apart, and the served model's calibration fitted on the
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from conftest import shared_dataset
@@ -75,6 +77,16 @@ def test_a_single_pairing_is_calibrated_on_all_its_validation_pairs():
     assert calibration["unsure"]["accuracy_answered"] == 1.0
 
 
+def _tone_clips(tmp_path, seconds: float):
+    """RAVDESS-like tones of 3 actors (``tmp_path / "ravdess"``) and one fold: train 1, validate 2, test 3."""
+    from emodemo import data
+    from emodemo.data import layouts
+
+    root = layouts.make_ravdess(tmp_path / "ravdess", actors=(1, 2, 3), fmt="flac", seconds=seconds)
+    fold = Fold("fold0", train=("Actor_01",), val=("Actor_02",), test=("Actor_03",))
+    return data.load("ravdess", root, calm_as_neutral=True), fold
+
+
 @pytest.mark.parametrize("name, options", [("coattention", {"stages": "head"}), ("ssl_mha", {"fusion": "cross"})])
 def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_calibrates(
     name, options, tmp_path, monkeypatch
@@ -84,44 +96,15 @@ def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_
     both halves of its validation clips and a temperature fitted on their real pairs."""
     import importlib
 
-    from emodemo import data
-    from emodemo.data import layouts
     from emodemo.training.checkpoint import read_checkpoint_config
 
     recipe = importlib.import_module(f"emodemo.recipes.{name}")
-    clips = data.load(
-        "ravdess",
-        layouts.make_ravdess(tmp_path / "ravdess", actors=(1, 2, 3), fmt="flac", seconds=0.3),
-        calm_as_neutral=True,
-    )
-    fold = Fold("fold0", train=("Actor_01",), val=("Actor_02",), test=("Actor_03",))
+    clips, fold = _tone_clips(tmp_path, seconds=0.3)
 
     def parts(chosen):  # each clip with a line naming its emotion, and with the same neutral sentence
         return tuple(
-            [
-                Sample(
-                    s.id,
-                    s.dataset,
-                    s.label,
-                    s.speaker,
-                    s.audio,
-                    text=f"I feel {s.label}",
-                    meta={"pairing": "constructed"},
-                )
-                for s in part
-            ]
-            + [
-                Sample(
-                    s.id,
-                    s.dataset,
-                    s.label,
-                    s.speaker,
-                    s.audio,
-                    text="Kids are talking by the door.",
-                    meta={"pairing": "real"},
-                )
-                for s in part
-            ]
+            [replace(s, text=f"I feel {s.label}", meta={"pairing": "constructed"}) for s in part]
+            + [replace(s, text="Kids are talking by the door.", meta={"pairing": "real"}) for s in part]
             for part in apply(clips, chosen)
         )
 
@@ -148,28 +131,17 @@ def test_a_recipe_asked_for_no_words_reports_the_no_words_half_of_every_test_cli
     and without them."""
     import importlib
 
-    from emodemo import data
-    from emodemo.data import layouts
     from emodemo.protocols.pairing import with_unheard_words
 
     recipe = importlib.import_module(f"emodemo.recipes.{name}")
-    clips = data.load(
-        "ravdess",
-        layouts.make_ravdess(tmp_path / "ravdess", actors=(1, 2, 3), fmt="flac", seconds=1.0),
-        calm_as_neutral=True,
-    )
-    fold = Fold("fold0", train=("Actor_01",), val=("Actor_02",), test=("Actor_03",))
+    clips, fold = _tone_clips(tmp_path, seconds=1.0)
     asked = {}
 
     def paired_parts(*args, no_words=False):
         asked["no_words"] = no_words
         real = [
-            Sample(
-                s.id,
-                s.dataset,
-                s.label,
-                s.speaker,
-                s.audio,
+            replace(
+                s,
                 text="Kids are talking by the door.",
                 meta={"pairing": "real", "words": [("Kids", 0.1, 0.3), ("are", 0.3, 0.4), ("talking", 0.4, 0.7)]},
             )

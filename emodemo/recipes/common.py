@@ -18,7 +18,7 @@ from pathlib import Path
 
 from emodemo.core.labels import CANONICAL7, IEMOCAP4
 from emodemo.data.cmu_mosei import MOSEI6
-from emodemo.recipes.contract import as_flag  # noqa: F401  (recipes read their yes/no settings with it)
+from emodemo.recipes.contract import as_flag  # recipes read their yes/no settings with it too
 
 log = logging.getLogger(__name__)
 
@@ -72,13 +72,13 @@ def epochs_for(epochs: int | None, full: int, quick: bool) -> int:
 def paired_parts(
     model: str,
     dataset: str,
-    root: Path,
+    root: str | Path,
     pairing: str,
     text_source: str,
-    text_root: Path | None,
+    text_root: str | Path | None,
     seed: int,
     quick: bool = False,
-    no_words: bool = False,
+    no_words: bool | str = False,
 ):
     """``(samples or parts function, folds, final split, pairing name)`` for a pairing of RAVDESS clips
     (in a ``quick`` smoke run a quarter of them: :func:`quick_share`); with ``no_words``, a parts
@@ -89,6 +89,7 @@ def paired_parts(
     from emodemo.speech.transcripts import words_read
     from emodemo.training.experiment import standard_protocol
 
+    root, text_root, no_words = Path(root), Path(text_root) if text_root else None, as_flag(no_words)
     if dataset in ("iemocap", "cmu_mosei"):  # the talks' data: gold transcripts are the real pairs
         clips = [
             s

@@ -320,15 +320,7 @@ def train(
         )
     if "T" in modalities:
         samples, folds, final_split, pairing_name = paired_parts(
-            NAME,
-            dataset,
-            Path(root),
-            pairing,
-            text_source,
-            Path(text_root) if text_root else None,
-            seed,
-            quick,
-            no_words=as_flag(no_words),
+            NAME, dataset, root, pairing, text_source, text_root, seed, quick, no_words=no_words
         )
     else:  # the voice alone: no words to pair (and nothing to transcribe)
         samples, folds, final_split = voice_clips(dataset, Path(root))

@@ -318,15 +318,7 @@ def train(
             pretrained=PRETRAINED_LICENCES,
         )
     samples, folds, final_split, pairing_name = paired_parts(
-        NAME,
-        dataset,
-        Path(root),
-        pairing,
-        text_source,
-        Path(text_root) if text_root else None,
-        seed,
-        quick,
-        no_words=as_flag(no_words),
+        NAME, dataset, root, pairing, text_source, text_root, seed, quick, no_words=no_words
     )
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
     vocab = vocabulary([s for part in every_part for s in part])
