@@ -90,6 +90,17 @@ _TEXT_SPLITS = {
 }
 
 
+def gold_pairing_name(corpus: str) -> str:
+    """The pairing of a corpus that comes with its own transcriptions (IEMOCAP, CMU-MOSEI)."""
+    return f"real ({corpus} gold transcriptions)"
+
+
+def learnt_gold_words(pairing_name: str | None) -> bool:
+    """Whether a checkpoint whose card names ``pairing_name`` read a corpus's gold transcriptions in
+    training (:func:`gold_pairing_name`), not Whisper's words, which every other one reads in the app."""
+    return (pairing_name or "").endswith(" gold transcriptions)")
+
+
 def constructed_pairing_name(text_source: str) -> str:
     """What tables and plots call constructed pairs: ``"constructed (GoEmotions lines)"``."""
     return f"constructed ({TEXT_SOURCES[_check_source(text_source)]} lines)"

@@ -97,7 +97,7 @@ def paired_parts(
             if s.audio is not None
         ]
         folds, final = standard_protocol(dataset, clips)
-        return clips, folds, final, f"real ({'IEMOCAP' if dataset == 'iemocap' else 'CMU-MOSEI'} gold transcriptions)"
+        return clips, folds, final, pairings.gold_pairing_name("IEMOCAP" if dataset == "iemocap" else "CMU-MOSEI")
     if dataset != "ravdess":
         raise ValueError(f"{model} trains on RAVDESS pairings or IEMOCAP, not {dataset!r}")
     clips = data.load("ravdess", root, calm_as_neutral=True)
@@ -123,11 +123,12 @@ def paired_parts(
             made = pairings.constructed_pairs(clips, fold, text_source, text_root, seed=seed)
         return pairings.with_unheard_words(made, seed=seed) if no_words else made
 
-    name = {
-        "real": lambda: pairings.REAL_PAIRING_NAME,
-        "mixed": lambda: pairings.mixed_pairing_name(text_source),
-        "constructed": lambda: pairings.constructed_pairing_name(text_source),
-    }[pairing]()
+    if pairing == "real":
+        name = pairings.REAL_PAIRING_NAME
+    elif pairing == "mixed":
+        name = pairings.mixed_pairing_name(text_source)
+    else:
+        name = pairings.constructed_pairing_name(text_source)
     return parts, folds, final, pairings.no_words_pairing_name(name) if no_words else name
 
 

@@ -111,6 +111,14 @@ def _no_words(model: str, talk: str, source: str, checkpoint: str | None = None)
     )
 
 
+def _real_and_no_words(model: str, talk: str, source: str) -> list[Entry]:
+    """A ``no_words=1`` run on real pairs: its test clips with their own words, and with none."""
+    return [
+        Entry("ravdess_real", model, talk, "voice + words", source, ("by_pairing", "real", "summary")),
+        _no_words(model, talk, source),
+    ]
+
+
 ENTRIES: tuple[Entry, ...] = (
     # voice alone
     Entry(
@@ -222,15 +230,7 @@ ENTRIES: tuple[Entry, ...] = (
         checkpoint="nmt_attention",
     ),
     # half its training clips without words (no_words=1), not served: scored with and without words
-    Entry(
-        "ravdess_real",
-        "nmt_attention (forced alignment), normalised input, half the training clips without words",
-        "000",
-        "voice + words",
-        "nmt_attention/cv/fusion_forced_real_normalised_no_words.json",
-        ("by_pairing", "real", "summary"),
-    ),
-    _no_words(
+    *_real_and_no_words(
         "nmt_attention (forced alignment), normalised input, half the training clips without words",
         "000",
         "nmt_attention/cv/fusion_forced_real_normalised_no_words.json",

@@ -11,6 +11,7 @@ import numpy as np
 
 from emodemo.core.labels import to_canonical
 from emodemo.core.metrics import classification_report
+from emodemo.protocols.pairing import learnt_gold_words
 from emodemo.serving.pipeline import LoadedModel, load_models, reads
 
 # Loader options of the benchmarks' protocols (:mod:`emodemo.protocols.text_benchmarks`): GoEmotions is
@@ -165,7 +166,7 @@ def readable(
     Whisper's)``."""
     fields = needed_fields(loaded)
     if transcribe is None:  # as the app: Whisper's words of a clip, unless the model learnt a corpus's gold ones
-        transcribe = "gold transcriptions" not in ((loaded.meta.get("data_card") or {}).get("pairing") or "")
+        transcribe = not learnt_gold_words((loaded.meta.get("data_card") or {}).get("pairing"))
     transcribed = transcribe and "text" in fields and any(s.audio is not None for s in samples)
     if transcribed:  # the words as the model trained on them, or as the app hears a user's clip: Whisper's
         samples = with_transcripts(samples)
