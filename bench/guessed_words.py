@@ -33,8 +33,9 @@ words (:meth:`emodemo.speech.asr.Transcript.as_read`). This measures:
    answered by the fold model that never heard its actor), reading (a) the clip's own words as the app
    reads them, (b) a German clip's guessed words drawn at random for each clip (seeded; the same draw
    as in 3, its word times moved onto the clip's speech for the models that align words with the
-   sound): as served before, and (c) that guess as the app now reads it: no words. WA, UA and the
-   collapse, pooled over the test folds.
+   sound): as served before, (c) that guess as the app now reads it: no words, and (d) English words no
+   actor said, as a user's own neutral sentence gives them: a neutral line of GoEmotions' test split drawn
+   for each clip (seeded). WA, UA and the collapse, pooled over the test folds.
 
     python bench/guessed_words.py --voice checkpoints/speech_probe --root ../shared/datasets/ravdess_speech \\
         --tess ../shared/datasets/tess
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import subprocess
 import sys
 import tempfile
@@ -203,10 +205,20 @@ def moved_onto(guess, own):
     return replace(guess, words=words, duration=own.duration)
 
 
-def words_models_rows(clips, folds, transcripts, german_words: dict, drawn: list[str]) -> list[dict]:
+def spoken(line: str, own):
+    """A written ``line`` as Whisper would give it spoken over the speech of ``own`` (a test clip's
+    transcript): its words sure and evenly spread over that span (:func:`moved_onto`)."""
+    from emodemo.speech.asr import Transcript, Word
+
+    words = [Word(word, i, i + 0.8, 1.0) for i, word in enumerate(line.split())]
+    return moved_onto(Transcript(line, words, "en", own.backend, 0.0, len(words), own.model), own)
+
+
+def words_models_rows(clips, folds, transcripts, german_words: dict, drawn: list[str], lines: list) -> list[dict]:
     """Part 5 of the module doc: each served voice + words model with a model of every fold, reading
     each test clip's own words, a German guess (``drawn``: a German clip's id per test clip, in fold
-    order; its word times moved onto the clip's speech) and that guess as the app reads it."""
+    order; its word times moved onto the clip's speech), that guess as the app reads it, and a neutral
+    written line (``lines``: one per test clip, in fold order)."""
     from emodemo.data.splits import apply
     from emodemo.protocols import pairing
     from emodemo.serving import cross_corpus, load_models
@@ -214,12 +226,15 @@ def words_models_rows(clips, folds, transcripts, german_words: dict, drawn: list
     tests = [apply(pairing.real_pairs(clips, transcripts), fold)[2] for fold in folds]  # own words, as heard
     guesses = iter(drawn)
     guess_of = [{s.id: moved_onto(german_words[next(guesses)], transcripts[s.id]) for s in test} for test in tests]
+    unsaid = iter(lines)
+    line_of = [{s.id: spoken(next(unsaid).text, transcripts[s.id]) for s in test} for test in tests]
     readings = {
         "own words": lambda test, k: pairing.real_pairs(test, {s.id: transcripts[s.id].as_read() for s in test}),
         "a German guess (served before)": lambda test, k: pairing.real_pairs(test, guess_of[k]),
         "the guess read as no words (served)": lambda test, k: pairing.real_pairs(
             test, {i: t.as_read() for i, t in guess_of[k].items()}
         ),
+        "a neutral line no actor said": lambda test, k: pairing.real_pairs(test, line_of[k]),
     }
     saved = json.loads((REPO / "bench" / "results" / "generalisation.json").read_text())  # what each model reads
     rows = []
@@ -248,13 +263,24 @@ def words_models_rows(clips, folds, transcripts, german_words: dict, drawn: list
     return rows
 
 
+def neutral_lines(root: Path, n: int, seed: int) -> list:
+    """``n`` neutral lines of GoEmotions' (``root``) test split, drawn without replacement (seeded):
+    English words no RAVDESS actor said and no model trained on."""
+    from emodemo.protocols import pairing
+
+    return random.Random(seed).sample(pairing.text_pools("goemotions", root)["test"]["neutral"], n)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voice", type=Path, required=True, help="a speech-probe run folder with folds/fold<k>/")
     parser.add_argument("--words", default="words_minilm", help="the words expert (served name or folder)")
     parser.add_argument("--root", type=Path, required=True, help="RAVDESS speech")
     parser.add_argument("--tess", type=Path, required=True)
-    parser.add_argument("--seed", type=int, default=0, help="draws each clip's German guess")
+    parser.add_argument(
+        "--goemotions", type=Path, help="GoEmotions, for part 5's neutral lines (default: beside --root)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="draws each clip's German guess and neutral line")
     args = parser.parse_args()
 
     from emodemo import data
@@ -323,7 +349,12 @@ def main() -> None:
         "rows": rows,
         "robustness set": robustness_rows(clips, folds, args.voice, args.words, stacker),
         "models that read the voice and words": words_models_rows(
-            clips, folds, transcripts, german_words, [guessed[k].id for k in drawn]
+            clips,
+            folds,
+            transcripts,
+            german_words,
+            [guessed[k].id for k in drawn],
+            neutral_lines(args.goemotions or args.root.parent / "goemotions", len(voice), args.seed),
         ),
     }
     for corpus, trip in trips.items():

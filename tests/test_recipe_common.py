@@ -137,8 +137,8 @@ def test_a_recipe_asked_for_no_words_reports_the_no_words_half_of_every_test_cli
     clips, fold = _tone_clips(tmp_path, seconds=1.0)
     asked = {}
 
-    def paired_parts(*args, no_words=False):
-        asked["no_words"] = no_words
+    def paired_parts(*args, no_words=False, neutral_lines=False):
+        asked["no_words"], asked["neutral_lines"] = no_words, neutral_lines
         real = [
             replace(
                 s,
@@ -154,7 +154,7 @@ def test_a_recipe_asked_for_no_words_reports_the_no_words_half_of_every_test_cli
     metrics = recipe.train(
         "ravdess", tmp_path / "ravdess", tmp_path / "out", quick=True, final=False, no_words=True, **options
     )
-    assert asked["no_words"] is True
+    assert asked["no_words"] is True and not asked["neutral_lines"]
     assert set(metrics["by_pairing"]) == {"real", "none"}
     assert all(sum(map(sum, half["folds"][0]["confusion_matrix"])) == 60 for half in metrics["by_pairing"].values())
 
@@ -259,6 +259,38 @@ def test_no_words_pairs_train_on_half_the_clips_without_words_and_score_every_te
         assert all(s.text == "" and s.meta["pairing"] == "none" for s in copies)
     again, *_ = paired_parts(*args, quick=True, no_words=True)
     assert again(folds[0]) == (train, val, test)  # seeded: the same clips lose their words every time
+
+
+def test_neutral_lines_swap_half_the_remaining_own_words_for_neutral_written_lines_in_training_only(
+    ravdess_root, monkeypatch
+):
+    """``neutral_lines=1``: the model meets own words other than RAVDESS's two sentences, each a
+    neutral line of GoEmotions' train split, the voice's label kept; validation and test untouched."""
+    from emodemo.protocols.pairing import text_pools
+    from emodemo.recipes.common import paired_parts
+    from emodemo.speech import transcripts
+
+    monkeypatch.setattr(transcripts, "transcribe_samples", _heard)
+    text_root = shared_dataset("goemotions")
+    args = ("mesm", "ravdess", ravdess_root, "mixed", "goemotions", text_root, 0)
+    plain, folds, _, name = paired_parts(*args, quick=True, no_words=True)
+    parts, _, _, swapped_name = paired_parts(*args, quick=True, no_words=True, neutral_lines=True)
+    assert swapped_name.startswith(name) and "neutral" in swapped_name
+    before, after = plain(folds[0]), parts(folds[0])
+    assert after[1:] == before[1:]  # validation and test as they were
+    train_before, train = before[0], after[0]
+    assert len(train) == len(train_before)
+    own = [s for s in train_before if s.meta["pairing"] == "real"]
+    lines = [s for s in train if s.meta["pairing"] == "neutral_line"]
+    assert len(lines) == len(own) // 2 and sum(s.meta["pairing"] == "real" for s in train) == len(own) - len(lines)
+    neutral = {line.id: line.text for line in text_pools("goemotions", text_root)["train"]["neutral"]}
+    assert all(neutral[s.meta["text_id"]] == s.text and "words" not in s.meta for s in lines)
+    assert len({s.meta["text_id"] for s in lines}) == len(lines)  # drawn without replacement
+    labels = {s.id: s.label for s in own}
+    assert all(labels[s.id.removesuffix(f"+{s.meta['text_id']}")] == s.label for s in lines)  # the voice's label
+    assert sum(s.meta["pairing"] == "none" for s in train) == sum(s.meta["pairing"] == "none" for s in train_before)
+    again, *_ = paired_parts(*args, quick=True, no_words=True, neutral_lines=True)
+    assert again(folds[0]) == after  # seeded
 
 
 def test_no_words_needs_the_clips_own_words(ravdess_root):

@@ -59,6 +59,11 @@ when Whisper heard none, or was only guessing them (speech in another language:
 the app. With it, a seeded half of the training clips' own-words pairs lose their words (the
 training set keeps its size), and every validation and test clip is also scored once more with no
 words (``meta["pairing"] = "none"``), so the cost and the gain are measured per half.
+
+**Neutral lines** (:func:`with_neutral_lines`, training only): RAVDESS's two sentences are all the
+own words a mixed-pairs model ever meets, so it may learn *those sentences*, not "words with no
+emotion", as its sign to trust the voice. With it, a seeded half of the training clips' (remaining)
+own-words pairs get a neutral line of the text corpus's train split instead, the voice's label kept.
 """
 
 from __future__ import annotations
@@ -196,6 +201,43 @@ def with_unheard_words(
     train = [without_words(s) if i in dropped else s for i, s in enumerate(train)]
     val, test = ([*part, *(without_words(s) for s in part if s.meta.get("pairing") == "real")] for part in (val, test))
     return train, val, test
+
+
+# --- own words the model never heard -------------------------------------------------------------
+
+NEUTRAL_LINE_PAIRING_NAME = "a neutral line (a clip's own words swapped for a written line with no emotion)"
+
+
+def neutral_lines_pairing_name(name: str) -> str:
+    """A pairing's name once :func:`with_neutral_lines` has been applied to it."""
+    return f"{name}; half the training clips' remaining own-words pairs given a neutral written line instead"
+
+
+def with_neutral_lines(train: list[Sample], text_source: str, text_root: str | Path, seed: int = 0) -> list[Sample]:
+    """``train`` with a seeded half of its real pairs given a neutral line of the text corpus's train
+    split in place of their own words (label unchanged: the voice's), drawn without replacement.
+
+    Why: RAVDESS actors say two sentences only, so a model trained on mixed pairs can learn those two
+    sentences, not "words without emotion", as the sign to trust the voice; a user's (or another
+    corpus's) neutral sentence then reads to it as a written line and sways the answer. Each pair's
+    ``meta["pairing"]`` is ``"neutral_line"``; validation and test parts are not touched."""
+    real = [i for i, s in enumerate(train) if s.meta.get("pairing") == "real"]
+    rng = random.Random(f"{seed}|neutral lines")
+    chosen = sorted(rng.sample(real, len(real) // 2))
+    pool = text_pools(text_source, text_root)["train"].get("neutral", [])
+    if len(pool) < len(chosen):
+        raise ValueError(
+            f"{len(chosen)} clips need a neutral {TEXT_SOURCES[text_source]} line; its train split has {len(pool)}"
+        )
+    out = list(train)
+    for i, line in zip(chosen, rng.sample(pool, len(chosen))):
+        pair = train[i]
+        meta = {key: value for key, value in pair.meta.items() if key != "words"}
+        meta.update(
+            pairing="neutral_line", pairing_name=NEUTRAL_LINE_PAIRING_NAME, text_source=text_source, text_id=line.id
+        )
+        out[i] = replace(pair, id=f"{pair.id}+{line.id}", text=line.text, meta=meta)
+    return out
 
 
 # --- mixed pairs --------------------------------------------------------------------------------

@@ -79,17 +79,21 @@ def paired_parts(
     seed: int,
     quick: bool = False,
     no_words: bool | str = False,
+    neutral_lines: bool | str = False,
 ):
     """``(samples or parts function, folds, final split, pairing name)`` for a pairing of RAVDESS clips
     (in a ``quick`` smoke run a quarter of them: :func:`quick_share`); with ``no_words``, a parts
-    function with the clips' no-words pairs too (:func:`emodemo.protocols.pairing.with_unheard_words`)."""
+    function with the clips' no-words pairs too (:func:`emodemo.protocols.pairing.with_unheard_words`);
+    with ``neutral_lines``, half the training clips' own-words pairs left get a neutral written line
+    (:func:`emodemo.protocols.pairing.with_neutral_lines`)."""
     from emodemo import data
     from emodemo.data.splits import apply
     from emodemo.protocols import pairing as pairings
     from emodemo.speech.transcripts import words_read
     from emodemo.training.experiment import standard_protocol
 
-    root, text_root, no_words = Path(root), Path(text_root) if text_root else None, as_flag(no_words)
+    root, text_root = Path(root), Path(text_root) if text_root else None
+    no_words, neutral_lines = as_flag(no_words), as_flag(neutral_lines)
     if dataset in ("iemocap", "cmu_mosei"):  # the talks' data: gold transcripts are the real pairs
         clips = [
             s
@@ -103,13 +107,15 @@ def paired_parts(
     clips = data.load("ravdess", root, calm_as_neutral=True)
     clips = quick_share(clips) if quick else clips
     folds, final = standard_protocol(dataset, clips)
-    if pairing == "real" and not no_words:
+    if pairing == "real" and not (no_words or neutral_lines):
         return pairings.real_pairs(clips, words_read(clips)), folds, final, pairings.REAL_PAIRING_NAME
     if pairing not in ("real", "constructed", "mixed"):
         raise ValueError(f"pairing must be 'real', 'constructed' or 'mixed', got {pairing!r}")
     if pairing == "constructed" and no_words:
         raise ValueError("no_words=1 drops a clip's own words: it needs real or mixed pairs")
-    if pairing != "real" and text_root is None:
+    if pairing == "constructed" and neutral_lines:
+        raise ValueError("neutral_lines=1 swaps a clip's own words for a neutral line: it needs real or mixed pairs")
+    if (pairing != "real" or neutral_lines) and text_root is None:
         raise ValueError(f"{pairing} pairs need --option text_root=PATH (the GoEmotions or MELD folder)")
     transcripts = words_read(clips) if pairing != "constructed" else None
 
@@ -121,7 +127,10 @@ def paired_parts(
             made = pairings.mixed_pairs(clips, transcripts, fold, text_source, text_root, seed=seed)
         else:
             made = pairings.constructed_pairs(clips, fold, text_source, text_root, seed=seed)
-        return pairings.with_unheard_words(made, seed=seed) if no_words else made
+        train, val, test = pairings.with_unheard_words(made, seed=seed) if no_words else made
+        if neutral_lines:
+            train = pairings.with_neutral_lines(train, text_source, text_root, seed=seed)
+        return train, val, test
 
     if pairing == "real":
         name = pairings.REAL_PAIRING_NAME
@@ -129,7 +138,8 @@ def paired_parts(
         name = pairings.mixed_pairing_name(text_source)
     else:
         name = pairings.constructed_pairing_name(text_source)
-    return parts, folds, final, pairings.no_words_pairing_name(name) if no_words else name
+    name = pairings.no_words_pairing_name(name) if no_words else name
+    return parts, folds, final, pairings.neutral_lines_pairing_name(name) if neutral_lines else name
 
 
 def quick_share(clips: list) -> list:

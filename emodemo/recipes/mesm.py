@@ -277,6 +277,7 @@ def train(
     band_norm: bool = False,
     fold_models: str | None = None,
     no_words: bool = False,
+    neutral_lines: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
@@ -284,7 +285,8 @@ def train(
     ``fold_models``: a folder where each cross-validation fold's model is saved (``<folder>/fold<k>``);
     ``no_words``: half the training clips' own-words pairs lose their words, and every test clip is
     also scored with none (:func:`emodemo.protocols.pairing.with_unheard_words`: what the app gives
-    for speech in another language)."""
+    for speech in another language); ``neutral_lines``: half the training clips' own-words pairs left
+    get a neutral written line instead (:func:`emodemo.protocols.pairing.with_neutral_lines`)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     sparse = as_flag(sparse)
@@ -320,7 +322,16 @@ def train(
         )
     if "T" in modalities:
         samples, folds, final_split, pairing_name = paired_parts(
-            NAME, dataset, root, pairing, text_source, text_root, seed, quick, no_words=no_words
+            NAME,
+            dataset,
+            root,
+            pairing,
+            text_source,
+            text_root,
+            seed,
+            quick,
+            no_words=no_words,
+            neutral_lines=neutral_lines,
         )
     else:  # the voice alone: no words to pair (and nothing to transcribe)
         samples, folds, final_split = voice_clips(dataset, Path(root))

@@ -218,6 +218,8 @@ def train(
     fold_models: str | None = None,
     denoise_below_db: float | None = None,
     steady_floor_below_db: float | None = None,
+    no_words: bool = False,
+    neutral_lines: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
@@ -229,7 +231,9 @@ def train(
     ``fold_models=DIR`` also saves each fold's model as a checkpoint ``DIR/<fold name>`` (for the robustness set).
     ``denoise_below_db``: a clip that sounds noisy (:func:`emodemo.inputs.normalise.estimated_snr_db` under it)
     has its stationary noise gated out first, in training and in the app alike; with ``steady_floor_below_db``, only
-    when its noise floor is steady too (:func:`emodemo.inputs.normalise.floor_spread_db` under it)."""
+    when its noise floor is steady too (:func:`emodemo.inputs.normalise.floor_spread_db` under it).
+    ``no_words`` and ``neutral_lines``: as :func:`emodemo.recipes.common.paired_parts` (half the training clips'
+    own words dropped, every test clip also scored with none; half of those left swapped for a neutral line)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     if cv and cv_from:
@@ -270,7 +274,16 @@ def train(
             half=True,
         )
     samples, folds, final_split, pairing_name = paired_parts(
-        NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed, quick
+        NAME,
+        dataset,
+        Path(root),
+        pairing,
+        text_source,
+        Path(text_root) if text_root else None,
+        seed,
+        quick,
+        no_words=no_words,
+        neutral_lines=neutral_lines,
     )
     variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
     if spec["normalise"]:
@@ -307,7 +320,7 @@ def train(
         "word-piece states",
     }
     if cv:
-        halves = PairingScores(samples, make, labels, cfg.batch_size) if pairing == "mixed" else None
+        halves = PairingScores(samples, make, labels, cfg.batch_size) if callable(samples) else None
         saver = fold_model_saver(
             fold_models, NAME, card, model_kwargs=kwargs, labels=list(labels), train_cfg=cfg, input_spec=spec, half=True
         )
