@@ -60,6 +60,7 @@ TIMELINE_SECONDS = recording_limit()  # the Timeline tab's limit per recording (
 SAVED_COMPARISON = Path(__file__).resolve().parent / "bench" / "results" / "compare.json"  # bench/compare.py
 SAVED_GENERALISATION = SAVED_COMPARISON.with_name("generalisation.json")  # bench/generalisation.py
 SAVED_FUSION = SAVED_COMPARISON.with_name("fusion.json")  # bench/fusion.py, with fusion_tess_report.json
+SAVED_GUESSED_WORDS = SAVED_COMPARISON.with_name("guessed_words.json")  # bench/guessed_words.py
 
 
 def on_gpu(fn):
@@ -180,14 +181,20 @@ def unsure_notes(result) -> list[str]:
     ]
 
 
-def saved_warnings(saved: Path = SAVED_GENERALISATION) -> dict[str, str]:
+def saved_warnings(saved: Path = SAVED_GENERALISATION, words: Path = SAVED_GUESSED_WORDS) -> dict[str, str]:
     """Per model that collapses onto one answer on new voices, or trails the best voice model on unseen
-    actors (:func:`cross_corpus.new_voice_warnings`), the line its answer box carries; none when
-    nothing was saved or it is from another version."""
-    try:
-        return cross_corpus.new_voice_warnings(json.loads(saved.read_text(encoding="utf-8")))
-    except (OSError, KeyError, TypeError, ValueError):
-        return {}
+    actors (:func:`cross_corpus.new_voice_warnings`), or loses its way on a sentence no actor said
+    (:func:`cross_corpus.unsaid_sentence_warnings`), the line its answer box carries; none from a file
+    not saved or from another version."""
+    lines: dict[str, list[str]] = {}
+    for path, warnings in ((saved, cross_corpus.new_voice_warnings), (words, cross_corpus.unsaid_sentence_warnings)):
+        try:
+            found = warnings(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, KeyError, TypeError, ValueError):
+            continue
+        for model, line in found.items():
+            lines.setdefault(model, []).append(line)
+    return {model: "; ".join(parts) for model, parts in lines.items()}
 
 
 NEW_VOICE_WARNINGS = saved_warnings()

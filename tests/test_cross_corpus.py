@@ -276,3 +276,25 @@ def test_new_voice_warnings_name_the_models_that_hear_the_voice_and_collapse_or_
         "words: 64% UA (the best voice model: 70%)",
         "trails": "on unseen RAVDESS actors with their own words: 45% UA (the best voice model: 70%)",
     }
+
+
+def test_a_model_that_misreads_a_sentence_no_actor_said_is_named_with_both_readings():
+    """bench/guessed_words.py part 5: a voice + words model losing more than 5 points of WA when the words
+    are a neutral sentence of the user's instead of RAVDESS's own is named; one within 5, or unscored, is not."""
+
+    def row(model, own, unsaid):
+        readings = {cross_corpus.OWN_WORDS: {"WA": own}}
+        return {"model": model, **readings, **({cross_corpus.UNSAID_SENTENCE: {"WA": unsaid}} if unsaid else {})}
+
+    result = {
+        "models that read the voice and words": [
+            row("misreads", 0.462, 0.333),
+            row("holds", 0.702, 0.675),  # 2.7 points: within the line
+            row("older result", 0.5, None),  # saved before the reading existed
+            {"model": "no fold models", "note": "not every fold's"},
+        ]
+    }
+    assert cross_corpus.unsaid_sentence_warnings(result) == {
+        "misreads": "reading a sentence of yours: 33% WA on unseen actors (46% with RAVDESS's own sentences)"
+    }
+    assert cross_corpus.unsaid_sentence_warnings({}) == {}

@@ -573,6 +573,26 @@ def new_voice_warnings(result: dict) -> dict[str, str]:
     return warnings
 
 
+OWN_WORDS, UNSAID_SENTENCE = "own words", "a neutral line no actor said"  # bench/guessed_words.py part 5's readings
+
+
+def unsaid_sentence_warnings(result: dict) -> dict[str, str]:
+    """Per voice + words model whose WA on unseen RAVDESS actors falls by more than :data:`BEHIND_LINE`
+    when the clip's words are a neutral sentence none of the actors said (as a user's own sentence reaches
+    it) instead of its own, in a saved ``bench/guessed_words.py`` result (part 5), a short line for the
+    user: ``"reading a sentence of yours: 33% WA on unseen actors (46% with RAVDESS's own sentences)"``.
+    Such a model learnt RAVDESS's two sentences, not words without emotion, as its sign to trust the voice."""
+    warnings = {}
+    for row in result.get("models that read the voice and words", []):
+        own, unsaid = row.get(OWN_WORDS), row.get(UNSAID_SENTENCE)
+        if own and unsaid and unsaid["WA"] < own["WA"] - BEHIND_LINE:
+            warnings[row["model"]] = (
+                f"reading a sentence of yours: {unsaid['WA']:.0%} WA on unseen actors "
+                f"({own['WA']:.0%} with RAVDESS's own sentences)"
+            )
+    return warnings
+
+
 def _served_ravdess_ua(row: dict) -> float | None:
     """A model's cross-validated UA on RAVDESS as the app serves it (voice alone, or the clip's own
     words), from a :func:`run` row's ``in_corpus``; None when it has none."""
