@@ -108,8 +108,9 @@ def test_a_served_voice_and_words_recipe_on_mixed_pairs_reports_both_halves_and_
             for part in apply(clips, chosen)
         )
 
-    def paired_parts(*args):
+    def paired_parts(*args, no_words=False, neutral_lines=False, **_):
         assert args[-1] is True  # a quick run asks for the quick share of the clips
+        assert not (no_words or neutral_lines)  # neither asked for
         return parts, [fold], fold, "mixed (fixture)"
 
     monkeypatch.setattr(recipe, "paired_parts", paired_parts)
@@ -137,7 +138,7 @@ def test_a_recipe_asked_for_no_words_reports_the_no_words_half_of_every_test_cli
     clips, fold = _tone_clips(tmp_path, seconds=1.0)
     asked = {}
 
-    def paired_parts(*args, no_words=False, neutral_lines=False):
+    def paired_parts(*args, no_words=False, neutral_lines=False, **_):
         asked["no_words"], asked["neutral_lines"] = no_words, neutral_lines
         real = [
             replace(
@@ -291,6 +292,11 @@ def test_neutral_lines_swap_half_the_remaining_own_words_for_neutral_written_lin
     assert sum(s.meta["pairing"] == "none" for s in train) == sum(s.meta["pairing"] == "none" for s in train_before)
     again, *_ = paired_parts(*args, quick=True, no_words=True, neutral_lines=True)
     assert again(folds[0]) == after  # seeded
+    every, *_, every_name = paired_parts(*args, quick=True, no_words=True, neutral_lines=True, neutral_share=1.0)
+    assert "; all the training clips'" in every_name
+    train_all = every(folds[0])[0]
+    assert sum(s.meta["pairing"] == "neutral_line" for s in train_all) == len(own)  # no RAVDESS sentence left
+    assert not any(s.meta["pairing"] == "real" for s in train_all)
 
 
 def test_no_words_needs_the_clips_own_words(ravdess_root):

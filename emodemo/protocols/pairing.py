@@ -208,14 +208,18 @@ def with_unheard_words(
 NEUTRAL_LINE_PAIRING_NAME = "a neutral line (a clip's own words swapped for a written line with no emotion)"
 
 
-def neutral_lines_pairing_name(name: str) -> str:
-    """A pairing's name once :func:`with_neutral_lines` has been applied to it."""
-    return f"{name}; half the training clips' remaining own-words pairs given a neutral written line instead"
+def neutral_lines_pairing_name(name: str, share: float = 0.5) -> str:
+    """A pairing's name once :func:`with_neutral_lines` has been applied to it (to ``share`` of the pairs)."""
+    part = "half" if share == 0.5 else "all" if share == 1.0 else f"{share:.0%} of"
+    return f"{name}; {part} the training clips' remaining own-words pairs given a neutral written line instead"
 
 
-def with_neutral_lines(train: list[Sample], text_source: str, text_root: str | Path, seed: int = 0) -> list[Sample]:
-    """``train`` with a seeded half of its real pairs given a neutral line of the text corpus's train
-    split in place of their own words (label unchanged: the voice's), drawn without replacement.
+def with_neutral_lines(
+    train: list[Sample], text_source: str, text_root: str | Path, seed: int = 0, share: float = 0.5
+) -> list[Sample]:
+    """``train`` with a seeded ``share`` (half by default) of its real pairs given a neutral line of the
+    text corpus's train split in place of their own words (label unchanged: the voice's), drawn without
+    replacement.
 
     Why: RAVDESS actors say two sentences only, so a model trained on mixed pairs can learn those two
     sentences, not "words without emotion", as the sign to trust the voice; a user's (or another
@@ -223,7 +227,9 @@ def with_neutral_lines(train: list[Sample], text_source: str, text_root: str | P
     ``meta["pairing"]`` is ``"neutral_line"``; validation and test parts are not touched."""
     real = [i for i, s in enumerate(train) if s.meta.get("pairing") == "real"]
     rng = random.Random(f"{seed}|neutral lines")
-    chosen = sorted(rng.sample(real, len(real) // 2))
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"the share of own-words pairs given a neutral line is in (0, 1], got {share}")
+    chosen = sorted(rng.sample(real, int(len(real) * share)))
     pool = text_pools(text_source, text_root)["train"].get("neutral", [])
     if len(pool) < len(chosen):
         raise ValueError(

@@ -80,12 +80,13 @@ def paired_parts(
     quick: bool = False,
     no_words: bool | str = False,
     neutral_lines: bool | str = False,
+    neutral_share: float = 0.5,
 ):
     """``(samples or parts function, folds, final split, pairing name)`` for a pairing of RAVDESS clips
     (in a ``quick`` smoke run a quarter of them: :func:`quick_share`); with ``no_words``, a parts
     function with the clips' no-words pairs too (:func:`emodemo.protocols.pairing.with_unheard_words`);
-    with ``neutral_lines``, half the training clips' own-words pairs left get a neutral written line
-    (:func:`emodemo.protocols.pairing.with_neutral_lines`)."""
+    with ``neutral_lines``, ``neutral_share`` (half) of the training clips' own-words pairs left get a
+    neutral written line (:func:`emodemo.protocols.pairing.with_neutral_lines`)."""
     from emodemo import data
     from emodemo.data.splits import apply
     from emodemo.protocols import pairing as pairings
@@ -129,7 +130,7 @@ def paired_parts(
             made = pairings.constructed_pairs(clips, fold, text_source, text_root, seed=seed)
         train, val, test = pairings.with_unheard_words(made, seed=seed) if no_words else made
         if neutral_lines:
-            train = pairings.with_neutral_lines(train, text_source, text_root, seed=seed)
+            train = pairings.with_neutral_lines(train, text_source, text_root, seed, float(neutral_share))
         return train, val, test
 
     if pairing == "real":
@@ -139,7 +140,9 @@ def paired_parts(
     else:
         name = pairings.constructed_pairing_name(text_source)
     name = pairings.no_words_pairing_name(name) if no_words else name
-    return parts, folds, final, pairings.neutral_lines_pairing_name(name) if neutral_lines else name
+    if neutral_lines:
+        name = pairings.neutral_lines_pairing_name(name, float(neutral_share))
+    return parts, folds, final, name
 
 
 def quick_share(clips: list) -> list:

@@ -278,6 +278,7 @@ def train(
     fold_models: str | None = None,
     no_words: bool = False,
     neutral_lines: bool = False,
+    neutral_share: float = 0.5,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
@@ -285,8 +286,8 @@ def train(
     ``fold_models``: a folder where each cross-validation fold's model is saved (``<folder>/fold<k>``);
     ``no_words``: half the training clips' own-words pairs lose their words, and every test clip is
     also scored with none (:func:`emodemo.protocols.pairing.with_unheard_words`: what the app gives
-    for speech in another language); ``neutral_lines``: half the training clips' own-words pairs left
-    get a neutral written line instead (:func:`emodemo.protocols.pairing.with_neutral_lines`)."""
+    for speech in another language); ``neutral_lines``: ``neutral_share`` (half) of the training clips'
+    own-words pairs left get a neutral written line instead (:func:`emodemo.protocols.pairing.with_neutral_lines`)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     sparse = as_flag(sparse)
@@ -332,6 +333,7 @@ def train(
             quick,
             no_words=no_words,
             neutral_lines=neutral_lines,
+            neutral_share=neutral_share,
         )
     else:  # the voice alone: no words to pair (and nothing to transcribe)
         samples, folds, final_split = voice_clips(dataset, Path(root))

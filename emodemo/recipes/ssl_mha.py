@@ -220,6 +220,7 @@ def train(
     steady_floor_below_db: float | None = None,
     no_words: bool = False,
     neutral_lines: bool = False,
+    neutral_share: float = 0.5,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
@@ -233,7 +234,8 @@ def train(
     has its stationary noise gated out first, in training and in the app alike; with ``steady_floor_below_db``, only
     when its noise floor is steady too (:func:`emodemo.inputs.normalise.floor_spread_db` under it).
     ``no_words`` and ``neutral_lines``: as :func:`emodemo.recipes.common.paired_parts` (half the training clips'
-    own words dropped, every test clip also scored with none; half of those left swapped for a neutral line)."""
+    own words dropped, every test clip also scored with none; ``neutral_share`` of those left swapped for a
+    neutral line)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     if cv and cv_from:
@@ -284,6 +286,7 @@ def train(
         quick,
         no_words=no_words,
         neutral_lines=neutral_lines,
+        neutral_share=neutral_share,
     )
     variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
     if spec["normalise"]:
