@@ -208,7 +208,7 @@ def moved_onto(guess, own):
 def spoken(line: str, own):
     """A written ``line`` as Whisper would give it spoken over the speech of ``own`` (a test clip's
     transcript): its words sure and evenly spread over that span (:func:`moved_onto`)."""
-    from emodemo.speech.asr import Transcript, Word
+    from emodemo.speech import Transcript, Word
 
     words = [Word(word, i, i + 0.8, 1.0) for i, word in enumerate(line.split())]
     return moved_onto(Transcript(line, words, "en", own.backend, 0.0, len(words), own.model), own)

@@ -3,7 +3,7 @@
 import importlib.util
 from pathlib import Path
 
-from emodemo.speech.asr import Transcript, Word
+from emodemo.speech import Transcript, Word
 
 
 def _bench():

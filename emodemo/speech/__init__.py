@@ -4,7 +4,7 @@ the frozen speech encoders whose states the models read (speech_encoder, hub_spe
 Code outside the package imports from here, not from the modules.
 """
 
-from emodemo.speech.asr import Transcript, load_model, transcribe
+from emodemo.speech.asr import Transcript, Word, load_model, transcribe
 from emodemo.speech.speech_encoder import WhisperSpeechEncoder, frozen_whisper_encoder
 from emodemo.speech.transcripts import transcribe_samples, words_read
 from emodemo.speech.wer import normalise, word_error_rate
@@ -12,6 +12,7 @@ from emodemo.speech.wer import normalise, word_error_rate
 __all__ = [
     "Transcript",
     "WhisperSpeechEncoder",
+    "Word",
     "frozen_whisper_encoder",
     "load_model",
     "normalise",
