@@ -104,6 +104,8 @@ def _mixed(model: str, talk: str, source: str, checkpoint: str | None = None) ->
 MESM_NO_WORDS = "mesm/cv/mesm_p7_ta_mixed_no_words.json"
 MESM_NO_WORDS_LINES = "mesm/cv/mesm_p7_ta_mixed_no_words_neutral_lines.json"
 MESM_NO_WORDS_LINES_MODEL = "mesm MESM p=0.7, half the training clips without words, a quarter with a neutral line"
+MESM_ALL_LINES = "mesm/cv/mesm_p7_ta_mixed_no_words_all_neutral_lines.json"
+MESM_ALL_LINES_MODEL = "mesm MESM p=0.7, half the training clips without words, the other half with a neutral line"
 SELF_NO_WORDS_LINES = "ssl_mha/cv/self_nosp_mixed_base_lower_no_words_neutral_lines.json"
 SELF_NO_WORDS_LINES_MODEL = (
     "ssl_mha Self-noSP, base layers 0-3, half the training clips without words, a quarter with a neutral line"
@@ -305,6 +307,9 @@ ENTRIES: tuple[Entry, ...] = (
     # the own-words training pairs it kept
     *_mixed(MESM_NO_WORDS_LINES_MODEL, "004", MESM_NO_WORDS_LINES),
     _no_words(MESM_NO_WORDS_LINES_MODEL, "004", MESM_NO_WORDS_LINES),
+    # and with every one given a neutral line: its "real" half is then RAVDESS's sentences, never met in training
+    *_mixed(MESM_ALL_LINES_MODEL, "004", MESM_ALL_LINES),
+    _no_words(MESM_ALL_LINES_MODEL, "004", MESM_ALL_LINES),
     # issue 20's input settings, not served: normalised input scored lower on real pairs and TESS
     *_mixed("mesm MESM p=0.7, normalised input", "004", "mesm/cv/mesm_p7_ta_mixed_normalised.json"),
     *_mixed("mesm FE2E", "004", "mesm/cv/fe2e_ta_mixed.json"),
