@@ -94,7 +94,7 @@ def paired_parts(
     from emodemo.training.experiment import standard_protocol
 
     root, text_root = Path(root), Path(text_root) if text_root else None
-    no_words, neutral_lines = as_flag(no_words), as_flag(neutral_lines)
+    no_words, neutral_lines, neutral_share = as_flag(no_words), as_flag(neutral_lines), float(neutral_share)
     if dataset in ("iemocap", "cmu_mosei"):  # the talks' data: gold transcripts are the real pairs
         clips = [
             s
@@ -130,7 +130,7 @@ def paired_parts(
             made = pairings.constructed_pairs(clips, fold, text_source, text_root, seed=seed)
         train, val, test = pairings.with_unheard_words(made, seed=seed) if no_words else made
         if neutral_lines:
-            train = pairings.with_neutral_lines(train, text_source, text_root, seed, float(neutral_share))
+            train = pairings.with_neutral_lines(train, text_source, text_root, seed, neutral_share)
         return train, val, test
 
     if pairing == "real":
@@ -141,7 +141,7 @@ def paired_parts(
         name = pairings.constructed_pairing_name(text_source)
     name = pairings.no_words_pairing_name(name) if no_words else name
     if neutral_lines:
-        name = pairings.neutral_lines_pairing_name(name, float(neutral_share))
+        name = pairings.neutral_lines_pairing_name(name, neutral_share)
     return parts, folds, final, name
 
 

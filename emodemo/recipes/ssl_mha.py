@@ -278,10 +278,10 @@ def train(
     samples, folds, final_split, pairing_name = paired_parts(
         NAME,
         dataset,
-        Path(root),
+        root,
         pairing,
         text_source,
-        Path(text_root) if text_root else None,
+        text_root,
         seed,
         quick,
         no_words=no_words,

@@ -101,22 +101,16 @@ def _mixed(model: str, talk: str, source: str, checkpoint: str | None = None) ->
     ]
 
 
-MESM_NO_WORDS = "mesm/cv/mesm_p7_ta_mixed_no_words.json"
-MESM_NO_WORDS_LINES = "mesm/cv/mesm_p7_ta_mixed_no_words_neutral_lines.json"
-MESM_NO_WORDS_LINES_MODEL = "mesm MESM p=0.7, half the training clips without words, a quarter with a neutral line"
-MESM_ALL_LINES = "mesm/cv/mesm_p7_ta_mixed_no_words_all_neutral_lines.json"
-MESM_ALL_LINES_MODEL = "mesm MESM p=0.7, half the training clips without words, the other half with a neutral line"
-SELF_NO_WORDS_LINES = "ssl_mha/cv/self_nosp_mixed_base_lower_no_words_neutral_lines.json"
-SELF_NO_WORDS_LINES_MODEL = (
-    "ssl_mha Self-noSP, base layers 0-3, half the training clips without words, a quarter with a neutral line"
-)
-
-
 def _no_words(model: str, talk: str, source: str, checkpoint: str | None = None) -> Entry:
     """A ``no_words=1`` run's row on its test clips read with no words (results file ``source``)."""
     return Entry(
         "ravdess_no_words", model, talk, "voice + words", source, ("by_pairing", "none", "summary"), checkpoint
     )
+
+
+def _mixed_and_no_words(model: str, talk: str, source: str, checkpoint: str | None = None) -> list[Entry]:
+    """A ``no_words=1`` run on mixed pairs: each half of its test clips with words, and every one with none."""
+    return [*_mixed(model, talk, source, checkpoint), _no_words(model, talk, source, checkpoint)]
 
 
 def _real_and_no_words(model: str, talk: str, source: str) -> list[Entry]:
@@ -289,8 +283,11 @@ ENTRIES: tuple[Entry, ...] = (
     *_mixed("ssl_mha Self-MHA, tiny.en layers 0-2, normalised input", "002", "ssl_mha/cv/self_mixed_tiny_lower.json"),
     # issue 20, not served (constructed half 2.4 points down): the served Self-noSP trained with no words on half its
     # own-words pairs and a neutral line on half of those left
-    *_mixed(SELF_NO_WORDS_LINES_MODEL, "002", SELF_NO_WORDS_LINES),
-    _no_words(SELF_NO_WORDS_LINES_MODEL, "002", SELF_NO_WORDS_LINES),
+    *_mixed_and_no_words(
+        "ssl_mha Self-noSP, base layers 0-3, half the training clips without words, a quarter with a neutral line",
+        "002",
+        "ssl_mha/cv/self_nosp_mixed_base_lower_no_words_neutral_lines.json",
+    ),
     *_mixed(
         "ssl_mha Cross-noSP (mean pooling), Whisper base layers 0-3, normalised input",
         "002",
@@ -301,15 +298,25 @@ ENTRIES: tuple[Entry, ...] = (
     *_mixed("ssl_mha Cross-MHA, normalised input", "002", "ssl_mha/cv/cross_mixed.json"),
     *_mixed("mesm MESM p=0.7", "004", "mesm/cv/mesm_p7_ta_mixed.json"),
     # served (issue 20): half its training clips without words, every test clip also scored with none
-    *_mixed("mesm MESM p=0.7, half the training clips without words", "004", MESM_NO_WORDS, "mesm"),
-    _no_words("mesm MESM p=0.7, half the training clips without words", "004", MESM_NO_WORDS, "mesm"),
+    *_mixed_and_no_words(
+        "mesm MESM p=0.7, half the training clips without words",
+        "004",
+        "mesm/cv/mesm_p7_ta_mixed_no_words.json",
+        "mesm",
+    ),
     # issue 20, not served (every half 4-5 points down, TESS no better): the served run with a neutral line on half
     # the own-words training pairs it kept
-    *_mixed(MESM_NO_WORDS_LINES_MODEL, "004", MESM_NO_WORDS_LINES),
-    _no_words(MESM_NO_WORDS_LINES_MODEL, "004", MESM_NO_WORDS_LINES),
+    *_mixed_and_no_words(
+        "mesm MESM p=0.7, half the training clips without words, a quarter with a neutral line",
+        "004",
+        "mesm/cv/mesm_p7_ta_mixed_no_words_neutral_lines.json",
+    ),
     # and with every one given a neutral line: its "real" half is then RAVDESS's sentences, never met in training
-    *_mixed(MESM_ALL_LINES_MODEL, "004", MESM_ALL_LINES),
-    _no_words(MESM_ALL_LINES_MODEL, "004", MESM_ALL_LINES),
+    *_mixed_and_no_words(
+        "mesm MESM p=0.7, half the training clips without words, the other half with a neutral line",
+        "004",
+        "mesm/cv/mesm_p7_ta_mixed_no_words_all_neutral_lines.json",
+    ),
     # issue 20's input settings, not served: normalised input scored lower on real pairs and TESS
     *_mixed("mesm MESM p=0.7, normalised input", "004", "mesm/cv/mesm_p7_ta_mixed_normalised.json"),
     *_mixed("mesm FE2E", "004", "mesm/cv/fe2e_ta_mixed.json"),
