@@ -55,12 +55,13 @@ OWN = ""  # each fold's rule fitted on its own 2 validation actors (240 pairs)
 POOLED = ", pooled validation actors"  # ... on every fold's validation actors outside its test actors (8 here)
 
 
-def answers_of(model, samples) -> list[dict[str, float]]:
-    """Canonical calibrated probabilities of a checkpoint (folder or served name, or loaded) for each sample."""
+def answers_of(model, samples, gate: bool = True) -> list[dict[str, float]]:
+    """Canonical calibrated probabilities of a checkpoint (folder or served name, or loaded) for each sample,
+    its words read through the words gate as the app reads them (``gate=False``: as given)."""
     from emodemo.serving import evaluation, load_models
 
     loaded = load_models([str(model)])[0] if isinstance(model, (str, Path)) else model
-    probs, _ = evaluation.calibrated(loaded, samples)
+    probs, _ = evaluation.calibrated(loaded, samples, gate)
     return [canonical_probabilities(list(zip(loaded.labels, row))) for row in probs]
 
 

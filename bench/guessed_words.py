@@ -33,9 +33,12 @@ words (:meth:`emodemo.speech.asr.Transcript.as_read`). This measures:
    answered by the fold model that never heard its actor), reading (a) the clip's own words as the app
    reads them, (b) a German clip's guessed words drawn at random for each clip (seeded; the same draw
    as in 3, its word times moved onto the clip's speech for the models that align words with the
-   sound): as served before, (c) that guess as the app now reads it: no words, and (d) English words no
+   sound): as served before, (c) that guess as the app now reads it: no words, (d) English words no
    actor said, as a user's own neutral sentence gives them: a neutral line of GoEmotions' test split drawn
-   for each clip (seeded). WA, UA and the collapse, pooled over the test folds.
+   for each clip (seeded), and (e) a GoEmotions test line of the clip's emotion (its constructed pair,
+   seeded as in training). Each as served: through the words gate (``emodemo.serving.words_gate``: a
+   model that learnt to read no words reads none when the words expert hears no emotion in them); a gated
+   model also without the gate, as served before. WA, UA and the collapse, pooled over the test folds.
 
     python bench/guessed_words.py --voice checkpoints/speech_probe --root ../shared/datasets/ravdess_speech \\
         --tess ../shared/datasets/tess
@@ -214,14 +217,18 @@ def spoken(line: str, own):
     return moved_onto(Transcript(line, words, "en", own.backend, 0.0, len(words), own.model), own)
 
 
-def words_models_rows(clips, folds, transcripts, german_words: dict, drawn: list[str], lines: list) -> list[dict]:
+def words_models_rows(
+    clips, folds, transcripts, german_words: dict, drawn: list[str], lines: list, goemotions: Path
+) -> list[dict]:
     """Part 5 of the module doc: each served voice + words model with a model of every fold, reading
     each test clip's own words, a German guess (``drawn``: a German clip's id per test clip, in fold
-    order; its word times moved onto the clip's speech), that guess as the app reads it, and a neutral
-    written line (``lines``: one per test clip, in fold order)."""
+    order; its word times moved onto the clip's speech), that guess as the app reads it, a neutral
+    written line (``lines``: one per test clip, in fold order), and a GoEmotions line of the clip's
+    emotion (constructed pairs, from ``goemotions``), each through the words gate as served; a gated
+    model also without it, as served before."""
     from emodemo.data.splits import apply
     from emodemo.protocols import pairing
-    from emodemo.serving import cross_corpus, load_models
+    from emodemo.serving import cross_corpus, load_models, words_gate
 
     tests = [apply(pairing.real_pairs(clips, transcripts), fold)[2] for fold in folds]  # own words, as heard
     guesses = iter(drawn)
@@ -235,6 +242,9 @@ def words_models_rows(clips, folds, transcripts, german_words: dict, drawn: list
             test, {i: t.as_read() for i, t in guess_of[k].items()}
         ),
         "a neutral line no actor said": lambda test, k: pairing.real_pairs(test, line_of[k]),
+        "a GoEmotions line of its emotion (constructed)": lambda test, k: pairing.constructed_pairs(
+            clips, folds[k], "goemotions", goemotions
+        )[2],
     }
     saved = json.loads((REPO / "bench" / "results" / "generalisation.json").read_text())  # what each model reads
     rows = []
@@ -243,24 +253,38 @@ def words_models_rows(clips, folds, transcripts, german_words: dict, drawn: list
         if set(paths) != {fold.name for fold in folds}:
             rows.append({"model": name, "fold models": sorted(map(str, paths.values())), "note": "not every fold's"})
             continue
-        answered, truth = {reading: [] for reading in readings}, []
+        gated = words_gate.gated(load_models([name])[0].meta)
+        gates = (True, False) if gated else (True,)
+        answered = {(reading, gate): [] for reading in readings for gate in gates}
+        truth = {reading: [] for reading in readings}
         for k, (fold, test) in enumerate(zip(folds, tests)):
             model = load_models([str(paths[fold.name])])[0]  # once per fold
             for reading, pairs_of in readings.items():
-                answered[reading] += [top(a) for a in answers_of(model, pairs_of(test, k))]
-            truth += [s.label for s in test]
-        row = {"model": name, "fold models": [str(paths[fold.name]) for fold in folds]}
-        for reading, answers in answered.items():
-            report = classification_report(truth, answers, CANONICAL7)
-            most = Counter(answers).most_common(1)[0]
-            row[reading] = {
-                "WA": round(report["WA"], 4),
-                "UA": round(report["UA"], 4),
-                "collapse": round(most[1] / len(answers), 4),
-                "most frequent": most[0],
-            }
+                pairs = pairs_of(test, k)
+                for gate in gates:
+                    answered[reading, gate] += [top(a) for a in answers_of(model, pairs, gate)]
+                truth[reading] += [s.label for s in pairs]
+        row = {"model": name, "fold models": [str(paths[fold.name]) for fold in folds], "words gate": gated}
+        for (reading, gate), answers in answered.items():
+            scores = reading_scores(truth[reading], answers)
+            if gate:
+                row[reading] = scores
+            else:
+                row.setdefault("before the words gate", {})[reading] = scores
         rows.append(row)
     return rows
+
+
+def reading_scores(truth: list[str], answers: list[str]) -> dict:
+    """WA, UA and the collapse of one reading's answers, rounded for the JSON."""
+    report = classification_report(truth, answers, CANONICAL7)
+    most = Counter(answers).most_common(1)[0]
+    return {
+        "WA": round(report["WA"], 4),
+        "UA": round(report["UA"], 4),
+        "collapse": round(most[1] / len(answers), 4),
+        "most frequent": most[0],
+    }
 
 
 def neutral_lines(root: Path, n: int, seed: int) -> list:
@@ -288,6 +312,7 @@ def main() -> None:
     from emodemo.protocols import pairing
     from emodemo.speech import transcribe_samples
 
+    goemotions = args.goemotions or args.root.parent / "goemotions"
     clips = data.load("ravdess", args.root, calm_as_neutral=True)
     tess = data.load("tess", args.tess)
     transcripts = transcribe_samples(clips)
@@ -354,7 +379,8 @@ def main() -> None:
             transcripts,
             german_words,
             [guessed[k].id for k in drawn],
-            neutral_lines(args.goemotions or args.root.parent / "goemotions", len(voice), args.seed),
+            neutral_lines(goemotions, len(voice), args.seed),
+            goemotions,
         ),
     }
     for corpus, trip in trips.items():

@@ -178,9 +178,18 @@ def constructed_pairs(
 NO_WORDS_PAIRING_NAME = "no words (what the models read for speech in another language, or none)"
 
 
+NO_WORDS_SUFFIX = "and the clips with no words (half the training clips', every test clip once more)"
+
+
 def no_words_pairing_name(name: str) -> str:
     """A pairing's name once :func:`with_unheard_words` has been applied to it."""
-    return f"{name}, and the clips with no words (half the training clips', every test clip once more)"
+    return f"{name}, {NO_WORDS_SUFFIX}"
+
+
+def learnt_no_words(pairing_name: str | None) -> bool:
+    """Whether a checkpoint whose card names ``pairing_name`` learnt to read clips with no words
+    (:func:`with_unheard_words`, ``--option no_words=1``)."""
+    return (pairing_name or "").endswith(NO_WORDS_SUFFIX)
 
 
 def without_words(pair: Sample) -> Sample:

@@ -141,20 +141,23 @@ def answer(loaded: LoadedModel, samples: list, dataset: str, transcribe: bool | 
     return answers, about
 
 
-def predicted(loaded: LoadedModel, usable: list) -> tuple[np.ndarray, np.ndarray]:
+def predicted(loaded: LoadedModel, usable: list, gate: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """The checkpoint's probabilities ``[N, C]`` (softmax at temperature 1) and the true class ids
-    ``[N]`` of ``usable``, samples as :func:`readable` gives them."""
+    ``[N]`` of ``usable``, samples as :func:`readable` gives them, their words read through the words
+    gate as the app reads them (:mod:`emodemo.serving.words_gate`; ``gate=False``: as given)."""
+    from emodemo.serving.words_gate import read_by
     from emodemo.training.engine import predict
 
+    usable = read_by(loaded.meta, usable) if gate else usable
     return predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
 
 
-def calibrated(loaded: LoadedModel, usable: list) -> tuple[np.ndarray, np.ndarray]:
+def calibrated(loaded: LoadedModel, usable: list, gate: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """:func:`predicted` at the checkpoint's temperature, the probabilities the app shows ``[N, C]``."""
     from emodemo.serving.pipeline import temperature
     from emodemo.training.calibration import softmax
 
-    probs, targets = predicted(loaded, usable)
+    probs, targets = predicted(loaded, usable, gate)
     return softmax(np.log(np.clip(probs, 1e-12, None)), temperature(loaded.meta)), targets  # softmax(log p / T)
 
 

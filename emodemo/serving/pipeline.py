@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +96,7 @@ class Prediction:
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # what else the model returned, batch axis
     # dropped: e.g. nmt_attention's "attention" [words, audio states]
     unsure_below: float | None = None  # the checkpoint's calibrated "unsure" line (None: it has none)
+    words_gated: bool = False  # it read no words: the words expert heard no emotion in them (words_gate)
 
     @property
     def top(self) -> str:
@@ -414,10 +415,13 @@ class Pipeline:
     def _answer(self, analysis: Analysis, models: Sequence[LoadedModel]) -> None:
         """Each of ``models``' ranked answer for the analysed wave (and its transcript, if any, with
         no words when Whisper was guessing them: :func:`_as_read`)."""
+        from emodemo.serving.words_gate import gated
+
         words = _as_read(analysis.transcript)
-        for m in models:
+        for m in sorted(models, key=lambda m: gated(m.meta)):  # the words expert answers before a gated model
+            read = self._through_gate(m, analysis, words)
             with _timed(analysis.timings, m.name):
-                inputs = m.recipe.clip_inputs(analysis.wave, words, m.meta.get("input_spec"))
+                inputs = m.recipe.clip_inputs(analysis.wave, read, m.meta.get("input_spec"))
                 inputs = {k: v.to(self.device) for k, v in inputs.items()}
                 with torch.inference_mode():
                     output = m.model(**inputs)
@@ -430,7 +434,27 @@ class Pipeline:
                 tuple(m.recipe.MODALITIES),
                 {k: v[0].float().cpu().numpy() for k, v in extras.items()},
                 unsure_line(m.meta),
+                words_gated=read is not words,
             )
+
+    @staticmethod
+    def _through_gate(m: LoadedModel, analysis: Analysis, words):
+        """``words`` (a transcript as read, or None) as model ``m`` reads them: none when it reads
+        through the words gate and the words expert, which answered first, heard no emotion in them
+        (:mod:`emodemo.serving.words_gate`), with a note for the user."""
+        from emodemo.serving.words_gate import EXPERT, gated, hears_no_emotion
+
+        expert = analysis.predictions.get(EXPERT)
+        if words is None or not words.text.strip() or expert is None or not gated(m.meta):
+            return words
+        if not hears_no_emotion(expert.ranking):
+            return words
+        analysis.notes.append(
+            f"{m.name} read no words: the words expert hears no emotion in them, and {m.name} learnt RAVDESS's "
+            "two sentences as its sign of such words (it reads a sentence it never met as some emotion), so it "
+            "went by the voice."
+        )
+        return replace(words, text="", words=[])
 
     def explain(self, analysis: Analysis) -> dict[str, object]:
         """``{model: matplotlib Figure}`` of what each model looked at in the analysed clip (its
@@ -442,10 +466,11 @@ class Pipeline:
             if prediction is None or (analysis.wave is None and "face" not in prediction.modalities):
                 continue
             try:
+                read = _as_read(analysis.transcript)
                 figure = m.recipe.explain(
                     prediction.extras,
                     analysis.wave,
-                    _as_read(analysis.transcript),
+                    replace(read, text="", words=[]) if prediction.words_gated else read,
                     m.meta.get("input_spec") or {},
                     m.labels,
                     title=m.name,

@@ -1,0 +1,77 @@
+"""The words gate: words the words expert hears no emotion in reach a model that learnt no words as none."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from conftest import shared_dataset
+
+from emodemo.data.record import Sample
+from emodemo.serving.evaluation import predicted
+from emodemo.serving.pipeline import CHECKPOINTS, Pipeline, load_models
+from emodemo.serving.words_gate import EXPERT, gated, read_by
+
+NEUTRAL_LINES = ("Say the word book.", "The meeting was moved to Tuesday afternoon.")
+ANGRY_LINE = "Get out of my house right now, I hate you and I never want to see you again!"
+
+
+def meta(name: str) -> dict:
+    return json.loads((CHECKPOINTS / name / "config.json").read_text())
+
+
+WORDS_MODELS = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross", "coattention")  # served: voice and words
+
+
+def test_only_the_models_that_learnt_to_read_no_words_read_through_the_gate():
+    through = {name: gated(meta(name)) for name in WORDS_MODELS}
+    assert through["mesm"]  # trained with --option no_words=1
+    assert not any(v for name, v in through.items() if name != "mesm")  # never met no words: no gate
+    assert not gated(meta(EXPERT)) and not gated({})
+
+
+def test_words_with_no_emotion_are_taken_away_and_emotional_words_kept():
+    lines = [*NEUTRAL_LINES, ANGRY_LINE, ""]
+    samples = [
+        Sample(id=f"clip{k}", dataset="test", label="neutral", text=line, meta={"words": [("x", 0, 1)]})
+        for k, line in enumerate(lines)
+    ]
+    read = read_by(meta("mesm"), samples)
+    assert [s.text for s in read] == ["", "", ANGRY_LINE, ""]
+    assert [s.id for s in read] == [s.id for s in samples]  # each answer stays its clip's
+    assert [s.meta.get("words_gated", False) for s in read] == [True, True, False, False]
+    assert read[0].meta["words"] == [] and read[2] is samples[2]
+    assert read_by(meta("ssl_mha"), samples) is samples  # a model that never met no words reads them all
+
+
+@pytest.fixture(scope="module")
+def tess_neutral_words_clip():
+    """A TESS clip, sad, whose words ("Say the word ...") carry no emotion."""
+    return sorted((shared_dataset("tess") / "YAF_sad").iterdir())[0]
+
+
+def test_a_score_of_a_gated_model_is_of_what_it_reads_in_the_app(ravdess_clip):
+    mesm = load_models(["mesm"])[0]
+    pairs = [
+        Sample(id="a", dataset="ravdess", label="angry", audio=ravdess_clip, text=line, meta={"words": []})
+        for line in (NEUTRAL_LINES[1], ANGRY_LINE)
+    ]
+    served, _ = predicted(mesm, pairs)  # [2, C]
+    no_words, _ = predicted(mesm, [replace(pairs[0], text="")], gate=False)
+    as_given, _ = predicted(mesm, pairs, gate=False)
+    np.testing.assert_allclose(served[0], no_words[0], atol=1e-6)  # neutral words: read as none
+    np.testing.assert_allclose(served[1], as_given[1], atol=1e-6)  # emotional words: read as given
+    assert not np.allclose(as_given[0], no_words[0], atol=1e-3)  # the gate changes what mesm answers
+
+
+def test_the_app_gates_neutral_words_for_mesm_and_says_so(tess_neutral_words_clip):
+    pipeline = Pipeline(models=[EXPERT, "mesm", "ssl_mha"])
+    result = pipeline.analyse(tess_neutral_words_clip)
+    assert "say the word" in result.transcript.text.lower()
+    assert result.predictions[EXPERT].top == "neutral"
+    assert result.predictions["mesm"].words_gated and not result.predictions["ssl_mha"].words_gated
+    assert any(note.startswith("mesm read no words") for note in result.notes)
+    unheard = pipeline.answer(result.wave, replace(result.transcript, text="", words=[]))
+    assert result.predictions["mesm"].ranking == unheard.predictions["mesm"].ranking
+    emotional = pipeline.answer(result.wave, replace(result.transcript, text=ANGRY_LINE))
+    assert not emotional.predictions["mesm"].words_gated and not any("read no words" in n for n in emotional.notes)
