@@ -76,6 +76,7 @@ def _meta(name):
 def test_in_corpus_rows_are_the_served_protocol_and_the_other_pairing_marked():
     nmt = {r["benchmark"]: r for r in cross_corpus.in_corpus("nmt_attention", _meta("nmt_attention"))}
     assert nmt["ravdess_real"]["served_protocol"]  # trained on real pairs, as served
+    assert nmt["ravdess_no_words"]["served_protocol"]  # and with no words on half its clips
     for name in ("mesm", "coattention", "ssl_mha", "ssl_mha/cross"):  # mixed pairs: both halves are its own
         rows = cross_corpus.in_corpus(name, _meta(name))
         no_words = {"ravdess_no_words"} if name == "mesm" else set()  # trained with no words on half its clips

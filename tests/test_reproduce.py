@@ -63,10 +63,15 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
     assert served.options["no_words"] is True and served.cv and served.final
     assert [step.call for step in served.after] == ["calibrate"]
     assert not rp.load("mesm").run("final").served
-    nmt = rp.load("nmt_attention").run("fusion_forced_real_normalised")
+    nmt = rp.load("nmt_attention").run("fusion_forced_real_normalised_no_words")  # read through the words gate
     assert nmt.served and nmt.cv and not nmt.per_fold and nmt.out == "{checkpoints}/nmt_attention"
-    assert {k: nmt.options[k] for k in ("alignment", "normalise")} == {"alignment": "forced", "normalise": True}
-    assert nmt.results == "{checkpoints}/nmt_attention/cv/fusion_forced_real_normalised.json"
+    assert {k: nmt.options[k] for k in ("alignment", "normalise", "no_words")} == {
+        "alignment": "forced",
+        "normalise": True,
+        "no_words": True,
+    }
+    assert nmt.results == "{checkpoints}/nmt_attention/cv/fusion_forced_real_normalised_no_words.json"
+    assert not rp.load("nmt_attention").run("fusion_forced_real_normalised").served
     hand = rp.load("handcrafted_ensemble").run("served")
     assert hand.cv and hand.options == {
         "au_root": "{data}/ravdess_facial_au",

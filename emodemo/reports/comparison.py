@@ -113,11 +113,11 @@ def _mixed_and_no_words(model: str, talk: str, source: str, checkpoint: str | No
     return [*_mixed(model, talk, source, checkpoint), _no_words(model, talk, source, checkpoint)]
 
 
-def _real_and_no_words(model: str, talk: str, source: str) -> list[Entry]:
+def _real_and_no_words(model: str, talk: str, source: str, checkpoint: str | None = None) -> list[Entry]:
     """A ``no_words=1`` run on real pairs: its test clips with their own words, and with none."""
     return [
-        Entry("ravdess_real", model, talk, "voice + words", source, ("by_pairing", "real", "summary")),
-        _no_words(model, talk, source),
+        Entry("ravdess_real", model, talk, "voice + words", source, ("by_pairing", "real", "summary"), checkpoint),
+        _no_words(model, talk, source, checkpoint),
     ]
 
 
@@ -229,13 +229,13 @@ ENTRIES: tuple[Entry, ...] = (
         "000",
         "voice + words",
         "nmt_attention/cv/fusion_forced_real_normalised.json",
-        checkpoint="nmt_attention",
     ),
-    # half its training clips without words (no_words=1), not served: scored with and without words
+    # served (issue 20): half its training clips without words (no_words=1), scored with and without words
     *_real_and_no_words(
         "nmt_attention (forced alignment), normalised input, half the training clips without words",
         "000",
         "nmt_attention/cv/fusion_forced_real_normalised_no_words.json",
+        "nmt_attention",
     ),
     *_pairings(
         "coattention",
