@@ -33,7 +33,7 @@ words (:meth:`emodemo.speech.asr.Transcript.as_read`). This measures:
    answered by the fold model that never heard its actor), reading (a) the clip's own words as the app
    reads them, (b) a German clip's guessed words drawn at random for each clip (seeded; the same draw
    as in 3, its word times moved onto the clip's speech for the models that align words with the
-   sound): as served before, (c) that guess as the app now reads it: no words, (d) English words no
+   sound) read as words, as served before, (c) that guess as the app now reads it: no words, (d) English words no
    actor said, as a user's own neutral sentence gives them: a neutral line of GoEmotions' test split drawn
    for each clip (seeded), and (e) a GoEmotions test line of the clip's emotion (its constructed pair,
    seeded as in training). Each as served: through the words gate (``emodemo.serving.words_gate``: a
@@ -237,7 +237,7 @@ def words_models_rows(
     line_of = [{s.id: spoken(next(unsaid).text, transcripts[s.id]) for s in test} for test in tests]
     readings = {
         "own words": lambda test, k: pairing.real_pairs(test, {s.id: transcripts[s.id].as_read() for s in test}),
-        "a German guess (served before)": lambda test, k: pairing.real_pairs(test, guess_of[k]),
+        "a German guess read as words": lambda test, k: pairing.real_pairs(test, guess_of[k]),
         "the guess read as no words (served)": lambda test, k: pairing.real_pairs(
             test, {i: t.as_read() for i, t in guess_of[k].items()}
         ),
@@ -253,12 +253,12 @@ def words_models_rows(
         if set(paths) != {fold.name for fold in folds}:
             rows.append({"model": name, "fold models": sorted(map(str, paths.values())), "note": "not every fold's"})
             continue
-        gated = words_gate.gated(load_models([name])[0].meta)
+        models = [load_models([str(paths[fold.name])])[0] for fold in folds]  # once per fold
+        gated = words_gate.gated(models[0].meta)  # the served run's fold models: the same pairing
         gates = (True, False) if gated else (True,)
         answered = {(reading, gate): [] for reading in readings for gate in gates}
         truth = {reading: [] for reading in readings}
-        for k, (fold, test) in enumerate(zip(folds, tests)):
-            model = load_models([str(paths[fold.name])])[0]  # once per fold
+        for k, (model, test) in enumerate(zip(models, tests)):
             for reading, pairs_of in readings.items():
                 pairs = pairs_of(test, k)
                 for gate in gates:

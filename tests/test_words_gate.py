@@ -8,9 +8,10 @@ import pytest
 from conftest import shared_dataset
 
 from emodemo.data.record import Sample
-from emodemo.serving.evaluation import predicted
+from emodemo.serving import words_gate
+from emodemo.serving.evaluation import predicted, through_words_gate
 from emodemo.serving.pipeline import CHECKPOINTS, Pipeline, load_models
-from emodemo.serving.words_gate import EXPERT, gated, read_by
+from emodemo.serving.words_gate import EXPERT, gated, read_by, with_words
 
 NEUTRAL_LINES = ("Say the word book.", "The meeting was moved to Tuesday afternoon.")
 ANGRY_LINE = "Get out of my house right now, I hate you and I never want to see you again!"
@@ -30,17 +31,20 @@ def test_only_the_models_that_learnt_to_read_no_words_read_through_the_gate():
 
 
 def test_words_with_no_emotion_are_taken_away_and_emotional_words_kept():
+    """The real words expert decides (a behaviour of words_minilm: flat carrier lines are neutral to it,
+    an angry outburst is not)."""
     lines = [*NEUTRAL_LINES, ANGRY_LINE, ""]
     samples = [
         Sample(id=f"clip{k}", dataset="test", label="neutral", text=line, meta={"words": [("x", 0, 1)]})
         for k, line in enumerate(lines)
     ]
-    read = read_by(meta("mesm"), samples)
+    mesm = load_models(["mesm"])[0]
+    read = through_words_gate(mesm, samples)
     assert [s.text for s in read] == ["", "", ANGRY_LINE, ""]
     assert [s.id for s in read] == [s.id for s in samples]  # each answer stays its clip's
-    assert [s.meta.get("words_gated", False) for s in read] == [True, True, False, False]
-    assert read[0].meta["words"] == [] and read[2] is samples[2]
-    assert read_by(meta("ssl_mha"), samples) is samples  # a model that never met no words reads them all
+    assert read[0].meta["words"] == [] and read[2] is samples[2] and read[3] is samples[3]
+    assert through_words_gate(load_models(["ssl_mha"])[0], samples) is samples  # never met no words: all read
+    assert read_by(samples, {}) == samples and with_words(samples) == [0, 1, 2]
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +56,8 @@ def tess_neutral_words_clip():
 def test_a_score_of_a_gated_model_is_of_what_it_reads_in_the_app(ravdess_clip):
     mesm = load_models(["mesm"])[0]
     pairs = [
-        Sample(id="a", dataset="ravdess", label="angry", audio=ravdess_clip, text=line, meta={"words": []})
-        for line in (NEUTRAL_LINES[1], ANGRY_LINE)
+        Sample(id=f"clip{k}", dataset="ravdess", label="angry", audio=ravdess_clip, text=line, meta={"words": []})
+        for k, line in enumerate((NEUTRAL_LINES[1], ANGRY_LINE))
     ]
     served, _ = predicted(mesm, pairs)  # [2, C]
     no_words, _ = predicted(mesm, [replace(pairs[0], text="")], gate=False)
@@ -64,12 +68,14 @@ def test_a_score_of_a_gated_model_is_of_what_it_reads_in_the_app(ravdess_clip):
 
 
 def test_the_app_gates_neutral_words_for_mesm_and_says_so(tess_neutral_words_clip):
-    pipeline = Pipeline(models=[EXPERT, "mesm", "ssl_mha"])
+    pipeline = Pipeline(models=["mesm", "ssl_mha"])  # mesm brings the words expert it listens to
+    assert [m.name for m in pipeline.models] == ["mesm", "ssl_mha", EXPERT]
     result = pipeline.analyse(tess_neutral_words_clip)
     assert "say the word" in result.transcript.text.lower()
     assert result.predictions[EXPERT].top == "neutral"
     assert result.predictions["mesm"].words_gated and not result.predictions["ssl_mha"].words_gated
-    assert any(note.startswith("mesm read no words") for note in result.notes)
+    assert [n for n in result.notes if "read no words" in n] == [words_gate.note(["mesm"])]
+    assert "mesm" in pipeline.explain(result)  # what it looked at is drawn from what it read: no words
     unheard = pipeline.answer(result.wave, replace(result.transcript, text="", words=[]))
     assert result.predictions["mesm"].ranking == unheard.predictions["mesm"].ranking
     emotional = pipeline.answer(result.wave, replace(result.transcript, text=ANGRY_LINE))

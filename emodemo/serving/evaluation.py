@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,6 +14,8 @@ from emodemo.core.labels import to_canonical
 from emodemo.core.metrics import classification_report
 from emodemo.protocols.pairing import learnt_gold_words
 from emodemo.serving.pipeline import LoadedModel, load_models, reads
+
+log = logging.getLogger(__name__)
 
 # Loader options of the benchmarks' protocols (:mod:`emodemo.protocols.text_benchmarks`): GoEmotions is
 # scored on its Ekman labels (the canonical 7), single-label rows.
@@ -145,11 +148,32 @@ def predicted(loaded: LoadedModel, usable: list, gate: bool = True) -> tuple[np.
     """The checkpoint's probabilities ``[N, C]`` (softmax at temperature 1) and the true class ids
     ``[N]`` of ``usable``, samples as :func:`readable` gives them, their words read through the words
     gate as the app reads them (:mod:`emodemo.serving.words_gate`; ``gate=False``: as given)."""
-    from emodemo.serving.words_gate import read_by
     from emodemo.training.engine import predict
 
-    usable = read_by(loaded.meta, usable) if gate else usable
+    usable = through_words_gate(loaded, usable) if gate else usable
     return predict(loaded.model, loaded.recipe.make_dataset(usable, loaded.labels, loaded.meta.get("input_spec")))
+
+
+def through_words_gate(loaded: LoadedModel, samples: list) -> list:
+    """``samples`` as the checkpoint reads them in the app: unchanged unless it reads words through the
+    words gate (:mod:`emodemo.serving.words_gate`), else each sample whose words the words expert
+    (calibrated, as the app asks it) hears no emotion in has them taken away."""
+    from emodemo.serving import words_gate
+    from emodemo.serving.pipeline import words_expert
+
+    if not words_gate.gated(loaded.meta):
+        return samples
+    spoken = words_gate.with_words(samples)
+    expert = words_expert()
+    if expert is None:
+        log.warning("the words expert %s is not there: %s reads every word ungated", words_gate.EXPERT, loaded.name)
+        return samples
+    if not spoken:
+        return samples
+    lines = [replace(samples[k], audio=None, label=expert.labels[0]) for k in spoken]  # the label is not scored
+    probs, _ = calibrated(expert, lines, gate=False)  # [n, C]
+    rankings = {k: [(expert.labels[i], float(row[i])) for i in np.argsort(-row)] for k, row in zip(spoken, probs)}
+    return words_gate.read_by(samples, rankings)
 
 
 def calibrated(loaded: LoadedModel, usable: list, gate: bool = True) -> tuple[np.ndarray, np.ndarray]:

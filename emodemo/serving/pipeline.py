@@ -179,6 +179,20 @@ def load_models(
     return loaded
 
 
+_EXPERTS: dict[Path, LoadedModel] = {}  # the words expert of each checkpoints folder, loaded once
+
+
+def words_expert(checkpoints: Path = CHECKPOINTS) -> LoadedModel | None:
+    """The words expert the words gate listens to (:data:`emodemo.serving.words_gate.EXPERT`), loaded
+    once per ``checkpoints`` folder; None when that folder has none (nothing is remembered then)."""
+    from emodemo.serving.words_gate import EXPERT
+
+    folder = Path(checkpoints).resolve()
+    if folder not in _EXPERTS and (folder / EXPERT / "config.json").is_file():
+        _EXPERTS[folder] = load_models([EXPERT], folder)[0]
+    return _EXPERTS.get(folder)
+
+
 class Pipeline:
     """Transcriber + every trained model, loaded once; :meth:`analyse` answers for one clip."""
 
@@ -199,12 +213,26 @@ class Pipeline:
         self.transcribe = transcribe
         self.checkpoints = Path(checkpoints)
         self.models = load_models(models, checkpoints, device=self.device)
+        self._add_the_gates_expert()
         for m in self.models:
             m.recipe.prepare(m.meta.get("input_spec"))
         if transcribe:  # load Whisper now, not on the first user's request
             from emodemo.speech.asr import load_model
 
             load_model(asr_backend, asr_model)
+
+    def _add_the_gates_expert(self) -> None:
+        """A model that reads words through the words gate needs the words expert's answer: load the
+        expert too when it was not asked for (it then answers beside the others), or warn."""
+        from emodemo.serving.words_gate import EXPERT, gated
+
+        gating = [m.name for m in self.models if gated(m.meta)]
+        if not gating or any(m.name == EXPERT for m in self.models):
+            return
+        if (self.checkpoints / EXPERT / "config.json").is_file():
+            self.models += load_models([EXPERT], self.checkpoints, device=self.device)
+        else:
+            log.warning("no words expert %s in %s: %s read every word ungated", EXPERT, self.checkpoints, gating)
 
     @property
     def voice_models(self) -> list[LoadedModel]:
@@ -415,11 +443,14 @@ class Pipeline:
     def _answer(self, analysis: Analysis, models: Sequence[LoadedModel]) -> None:
         """Each of ``models``' ranked answer for the analysed wave (and its transcript, if any, with
         no words when Whisper was guessing them: :func:`_as_read`)."""
-        from emodemo.serving.words_gate import gated
+        from emodemo.serving import words_gate
 
         words = _as_read(analysis.transcript)
-        for m in sorted(models, key=lambda m: gated(m.meta)):  # the words expert answers before a gated model
-            read = self._through_gate(m, analysis, words)
+        unheard = []
+        for m in sorted(models, key=lambda m: words_gate.gated(m.meta)):  # the words expert answers before
+            read = _through_gate(m, analysis, words)
+            if read is not words:
+                unheard.append(m.name)
             with _timed(analysis.timings, m.name):
                 inputs = m.recipe.clip_inputs(analysis.wave, read, m.meta.get("input_spec"))
                 inputs = {k: v.to(self.device) for k, v in inputs.items()}
@@ -436,25 +467,8 @@ class Pipeline:
                 unsure_line(m.meta),
                 words_gated=read is not words,
             )
-
-    @staticmethod
-    def _through_gate(m: LoadedModel, analysis: Analysis, words):
-        """``words`` (a transcript as read, or None) as model ``m`` reads them: none when it reads
-        through the words gate and the words expert, which answered first, heard no emotion in them
-        (:mod:`emodemo.serving.words_gate`), with a note for the user."""
-        from emodemo.serving.words_gate import EXPERT, gated, hears_no_emotion
-
-        expert = analysis.predictions.get(EXPERT)
-        if words is None or not words.text.strip() or expert is None or not gated(m.meta):
-            return words
-        if not hears_no_emotion(expert.ranking):
-            return words
-        analysis.notes.append(
-            f"{m.name} read no words: the words expert hears no emotion in them, and {m.name} learnt RAVDESS's "
-            "two sentences as its sign of such words (it reads a sentence it never met as some emotion), so it "
-            "went by the voice."
-        )
-        return replace(words, text="", words=[])
+        if unheard:
+            analysis.notes.append(words_gate.note(unheard))
 
     def explain(self, analysis: Analysis) -> dict[str, object]:
         """``{model: matplotlib Figure}`` of what each model looked at in the analysed clip (its
@@ -481,6 +495,18 @@ class Pipeline:
             if figure is not None:
                 figures[m.name] = figure
         return figures
+
+
+def _through_gate(m: LoadedModel, analysis: Analysis, words):
+    """``words`` (a transcript as read, or None) as model ``m`` reads them: none when it reads through
+    the words gate and the words expert, which answered first, heard no emotion in them
+    (:mod:`emodemo.serving.words_gate`)."""
+    from emodemo.serving.words_gate import EXPERT, gated, hears_no_emotion
+
+    expert = analysis.predictions.get(EXPERT)
+    if words is None or not words.text.strip() or expert is None or not gated(m.meta):
+        return words
+    return replace(words, text="", words=[]) if hears_no_emotion(expert.ranking) else words
 
 
 def unsure_line(meta: Mapping) -> float | None:

@@ -13,24 +13,18 @@ It then answers from the voice, as it learnt to for speech whose words were not 
 tuned: the rule is the words expert's own top answer. Words the expert hears an emotion in still
 reach the model, which learnt to use them (its constructed pairs).
 
-The app (:meth:`emodemo.serving.pipeline.Pipeline`) and every score of a served checkpoint
-(:func:`emodemo.serving.evaluation.predicted`) read the words through this gate, so what is measured
-is what is served.
+This module holds the rule; the app (:meth:`emodemo.serving.pipeline.Pipeline`, which loads the
+expert beside a gated model) and every score of a served checkpoint
+(:func:`emodemo.serving.evaluation.predicted`) apply it, so what is measured is what is served.
 """
 
 from __future__ import annotations
 
-import functools
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-import numpy as np
-
 from emodemo.core.labels import to_canonical
 from emodemo.protocols.pairing import learnt_no_words
-
-log = logging.getLogger(__name__)
 
 EXPERT = "words_minilm"  # the app's words expert: the one the served fusion reads (checkpoints/fusion)
 NO_EMOTION = "neutral"  # the expert's answer for words that carry no emotion
@@ -47,42 +41,23 @@ def hears_no_emotion(ranking: Sequence[tuple[str, float]]) -> bool:
     return to_canonical(ranking[0][0]) == NO_EMOTION
 
 
-def unheard(sample):
-    """``sample`` with no words, as a model that learnt to read no words meets them (its id kept, so
-    that its answer stays the clip's); ``meta["words_gated"]`` says why."""
-    return replace(sample, text="", meta={**sample.meta, "words": [], "words_gated": True})
+def with_words(samples: Sequence) -> list[int]:
+    """The positions of the samples that hold words: the ones the expert is asked about."""
+    return [k for k, s in enumerate(samples) if (s.text or "").strip()]
 
 
-@functools.cache
-def _expert():
-    """The words expert, loaded once (None when its checkpoint is not there: no gate can be applied)."""
-    from emodemo.core.files import CHECKPOINTS
-    from emodemo.serving.pipeline import load_models
-
-    return load_models([EXPERT])[0] if (CHECKPOINTS / EXPERT / "config.json").is_file() else None
-
-
-def expert_rankings(expert, samples: Sequence) -> list[list[tuple[str, float]]]:
-    """The words expert's calibrated answer to each sample's text (its audio not read), most likely first."""
-    from emodemo.serving.evaluation import calibrated
-
-    lines = [replace(s, audio=None, label=expert.labels[0]) for s in samples]  # the expert's label is not scored
-    probs, _ = calibrated(expert, lines)  # [N, C]
-    return [[(expert.labels[i], float(row[i])) for i in np.argsort(-row)] for row in probs]
+def read_by(samples: Sequence, rankings: Mapping[int, Sequence[tuple[str, float]]]) -> list:
+    """``samples`` as a gated model reads them, given the expert's answer to the words of the samples at
+    each position of ``rankings`` (:func:`with_words`): where it hears no emotion, the sample has its
+    words taken away (its id kept, so that the answer stays the clip's)."""
+    silent = {k for k, ranking in rankings.items() if hears_no_emotion(ranking)}
+    return [replace(s, text="", meta={**s.meta, "words": []}) if k in silent else s for k, s in enumerate(samples)]
 
 
-def read_by(meta: Mapping, samples: list, expert=None) -> list:
-    """``samples`` as a checkpoint (its ``meta``) reads them: unchanged unless it is :func:`gated`, else
-    each sample whose words the expert (default :data:`EXPERT`) hears no emotion in has them taken away
-    (:func:`unheard`)."""
-    if not gated(meta):
-        return samples
-    worded = [k for k, s in enumerate(samples) if (s.text or "").strip()]
-    expert = expert if expert is not None else _expert()
-    if expert is None:
-        log.warning("the words expert %s is not there: the words reach the model ungated", EXPERT)
-    if not worded or expert is None:
-        return samples
-    rankings = expert_rankings(expert, [samples[k] for k in worded])
-    silent = {k for k, ranking in zip(worded, rankings) if hears_no_emotion(ranking)}
-    return [unheard(s) if k in silent else s for k, s in enumerate(samples)]
+def note(names: Sequence[str]) -> str:
+    """What the app tells the user when the models ``names`` read no words through the gate."""
+    return (
+        f"{', '.join(names)} read no words: the words expert hears no emotion in them, and "
+        f"{'these models' if len(names) > 1 else 'this model'} learnt RAVDESS's two sentences as the sign of "
+        "such words (a sentence never met is read as some emotion), so the voice decides."
+    )
