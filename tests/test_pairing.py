@@ -220,3 +220,13 @@ def test_fold0_constructed_pairs_from_the_real_corpora(fold0_clips, text_source,
         val_dialogues = {p.meta["text_id"].split("_utt")[0] for p in parts[1]}
         test_dialogues = {p.meta["text_id"].split("_utt")[0] for p in parts[2]}
         assert {p.meta["text_split"] for p in parts[2]} == {"dev"} and not val_dialogues & test_dialogues
+
+
+def test_a_card_says_whether_its_model_learnt_to_read_no_words():
+    """The words gate reads this from a checkpoint's pairing name, whatever training added after it."""
+    mixed = "mixed (each clip twice: with a GoEmotions line, and with its own words)"
+    no_words = pairing.no_words_pairing_name(mixed)
+    assert pairing.learnt_no_words(no_words)
+    assert pairing.learnt_no_words(pairing.neutral_lines_pairing_name(no_words))
+    assert not pairing.learnt_no_words(mixed) and not pairing.learnt_no_words(None)
+    assert not pairing.learnt_no_words(pairing.neutral_lines_pairing_name(mixed))

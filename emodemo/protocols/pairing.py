@@ -188,8 +188,8 @@ def no_words_pairing_name(name: str) -> str:
 
 def learnt_no_words(pairing_name: str | None) -> bool:
     """Whether a checkpoint whose card names ``pairing_name`` learnt to read clips with no words
-    (:func:`with_unheard_words`, ``--option no_words=1``)."""
-    return (pairing_name or "").endswith(NO_WORDS_SUFFIX)
+    (:func:`with_unheard_words`, ``--option no_words=1``), whatever was added to its pairing after that."""
+    return NO_WORDS_SUFFIX in (pairing_name or "")
 
 
 def without_words(pair: Sample) -> Sample:
