@@ -272,7 +272,6 @@ ENTRIES: tuple[Entry, ...] = (
         "ssl_mha Self-noSP (mean pooling), Whisper base layers 0-3, normalised input",
         "002",
         "ssl_mha/cv/self_nosp_mixed_base_lower.json",
-        "ssl_mha",
     ),
     # issue 20: the Self-MHAs served before it (statistical pooling on base's lower half; on every tiny.en layer),
     # and tiny.en's lower layers (not served)
@@ -281,12 +280,13 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     *_mixed("ssl_mha Self-MHA, normalised input", "002", "ssl_mha/cv/self_mixed.json"),
     *_mixed("ssl_mha Self-MHA, tiny.en layers 0-2, normalised input", "002", "ssl_mha/cv/self_mixed_tiny_lower.json"),
-    # issue 20, not served (constructed half 2.4 points down): the served Self-noSP trained with no words on half its
-    # own-words pairs and a neutral line on half of those left
+    # served (issue 20, through the words gate): the Self-noSP above trained with no words on half its own-words
+    # pairs and a neutral line on half of those left
     *_mixed_and_no_words(
         "ssl_mha Self-noSP, base layers 0-3, half the training clips without words, a quarter with a neutral line",
         "002",
         "ssl_mha/cv/self_nosp_mixed_base_lower_no_words_neutral_lines.json",
+        "ssl_mha",
     ),
     *_mixed(
         "ssl_mha Cross-noSP (mean pooling), Whisper base layers 0-3, normalised input",
