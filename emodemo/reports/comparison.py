@@ -294,6 +294,13 @@ ENTRIES: tuple[Entry, ...] = (
         "ssl_mha/cv/cross_nosp_mixed_base_lower.json",
         "ssl_mha/cross",
     ),
+    # issue 20, not served (TESS choose 53.4 through the words gate): the served Cross-noSP trained as the served
+    # Self-noSP was, with no words on half its own-words pairs and a neutral line on half of those left
+    *_mixed_and_no_words(
+        "ssl_mha Cross-noSP, base layers 0-3, half the training clips without words, a quarter with a neutral line",
+        "002",
+        "ssl_mha/cv/cross_nosp_mixed_base_lower_no_words_neutral_lines.json",
+    ),
     # issue 20: the Cross-MHA served before it (every tiny.en layer, statistical pooling)
     *_mixed("ssl_mha Cross-MHA, normalised input", "002", "ssl_mha/cv/cross_mixed.json"),
     *_mixed("mesm MESM p=0.7", "004", "mesm/cv/mesm_p7_ta_mixed.json"),
