@@ -164,11 +164,11 @@ def through_words_gate(loaded: LoadedModel, samples: list) -> list:
     if not words_gate.gated(loaded.meta):
         return samples
     spoken = words_gate.with_words(samples)
+    if not spoken:  # nothing to ask the expert about: it is not loaded
+        return samples
     expert = words_expert()
     if expert is None:
         log.warning("the words expert %s is not there: %s reads every word ungated", words_gate.EXPERT, loaded.name)
-        return samples
-    if not spoken:
         return samples
     lines = [replace(samples[k], audio=None, label=expert.labels[0]) for k in spoken]  # the label is not scored
     probs, _ = calibrated(expert, lines, gate=False)  # [n, C]

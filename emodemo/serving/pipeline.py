@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -484,7 +484,7 @@ class Pipeline:
                 figure = m.recipe.explain(
                     prediction.extras,
                     analysis.wave,
-                    replace(read, text="", words=[]) if prediction.words_gated else read,
+                    read.without_words() if prediction.words_gated else read,
                     m.meta.get("input_spec") or {},
                     m.labels,
                     title=m.name,
@@ -506,7 +506,7 @@ def _through_gate(m: LoadedModel, analysis: Analysis, words):
     expert = analysis.predictions.get(EXPERT)
     if words is None or not words.text.strip() or expert is None or not gated(m.meta):
         return words
-    return replace(words, text="", words=[]) if hears_no_emotion(expert.ranking) else words
+    return words.without_words() if hears_no_emotion(expert.ranking) else words
 
 
 def unsure_line(meta: Mapping) -> float | None:

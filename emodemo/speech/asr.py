@@ -89,7 +89,12 @@ class Transcript:
         it heard none. A guess is no evidence of what was said, and the models that read words answer
         another language's guessed English worse than no words (``bench/guessed_words.py``). The copy
         keeps ``no_speech`` False: Whisper did hear speech, it could not read it."""
-        return replace(self, text="", words=[]) if self.guessed() else self
+        return self.without_words() if self.guessed() else self
+
+    def without_words(self) -> Transcript:
+        """The same transcript with no words, as a model reads a clip whose words it is not given (a guess,
+        or words the words gate keeps from it: :mod:`emodemo.serving.words_gate`)."""
+        return replace(self, text="", words=[])
 
     def word_rows(self) -> list[list]:
         """``[[word, start, end], ...]`` rounded to 10 ms, for tables and JSON."""
