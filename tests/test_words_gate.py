@@ -12,6 +12,7 @@ from emodemo.serving import words_gate
 from emodemo.serving.evaluation import predicted, through_words_gate
 from emodemo.serving.pipeline import CHECKPOINTS, Pipeline, load_models
 from emodemo.serving.words_gate import EXPERT, gated, read_by, with_words
+from emodemo.training.checkpoint import WORDS_GATE_NOTE, model_card
 
 NEUTRAL_LINES = ("Say the word book.", "The meeting was moved to Tuesday afternoon.")
 ANGRY_LINE = "Get out of my house right now, I hate you and I never want to see you again!"
@@ -28,6 +29,14 @@ def test_only_the_models_that_learnt_to_read_no_words_read_through_the_gate():
     through = {name for name in WORDS_MODELS if gated(meta(name))}
     assert through == {"mesm", "nmt_attention", "ssl_mha"}  # trained with --option no_words=1; the others never were
     assert not gated(meta(EXPERT)) and not gated({})
+
+
+def test_the_card_of_a_gated_model_says_it_reads_words_through_the_gate():
+    """A reader of the committed card learns what the app gives the model; a model never gated is not told so."""
+    for name in WORDS_MODELS:
+        card = (CHECKPOINTS / name / "MODEL_CARD.md").read_text()
+        assert (WORDS_GATE_NOTE in card) == gated(meta(name)), name
+        assert model_card(meta(name)) == card, f"{name}: its committed card is not the one its config makes"
 
 
 def test_words_with_no_emotion_are_taken_away_and_emotional_words_kept():

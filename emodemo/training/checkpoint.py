@@ -29,7 +29,14 @@ from safetensors.torch import load_model, save_file, save_model
 from torch import nn
 
 from emodemo import __version__
+from emodemo.protocols.pairing import learnt_no_words
 from emodemo.training.distributed import is_main_process
+
+WORDS_GATE_NOTE = (
+    "words gate: it learnt to read clips with no words, so the app and every score of it give it none when "
+    "the app's words expert hears no emotion in the words (its top answer is neutral), and the voice decides "
+    "(emodemo.serving.words_gate)"
+)
 
 FORMAT = "emodemo-checkpoint"
 FORMAT_VERSION = 1
@@ -324,6 +331,8 @@ def model_card(meta: Mapping[str, Any]) -> str:
         *[f"- {key}: {value}" for key, value in meta.get("data_card", {}).items()],
         "",
     ]
+    if learnt_no_words((meta.get("data_card") or {}).get("pairing")):
+        lines += ["## Serving", "", f"- {WORDS_GATE_NOTE}", ""]
     if meta.get("calibration"):
         cal = meta["calibration"]
         unsure = cal.get("unsure") or {}
