@@ -8,7 +8,8 @@ Usage::
     python bench/generalisation.py --tess ../shared/datasets/tess --ravdess ../shared/datasets/ravdess_speech
     python bench/generalisation.py --models speech_probe  # score some models again, keep the others' scores
     python bench/generalisation.py --models speech_probe --cards   # and write its TESS halves into its card
-    python bench/generalisation.py --render-only          # re-render the tables from the saved JSON
+    python bench/generalisation.py --render-only          # re-render the tables from the saved JSON (the
+                                                          # in-corpus rows read again from the committed results)
     python bench/generalisation.py --models coattention \
         --fold-models coattention=runs/coattention/fusion_mixed_top2/folds   # fold models too large to commit
     python bench/generalisation.py --render-only --report # print the TESS report half too (scored once
@@ -132,8 +133,9 @@ def main() -> None:
         parser.error("--keep-robustness is for models scored again with --models and --skip-robustness")
     from emodemo.serving import cross_corpus
 
-    if args.render_only:
-        result = json.loads(SAVED.read_text(encoding="utf-8"))
+    if args.render_only:  # the in-corpus rows are read again from the committed results: they are not scored here
+        result = cross_corpus.with_fresh_in_corpus(json.loads(SAVED.read_text(encoding="utf-8")))
+        SAVED.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     else:
         models = args.models.split(",") if args.models else None
         result = cross_corpus.run(

@@ -112,6 +112,15 @@ def _parser() -> argparse.ArgumentParser:
         "babble, telephone): tempered for what is new, the 'unsure' line still on the clean clips",
     )
 
+    v = sub.add_parser(
+        "cv-as-served",
+        help="score a served voice + words checkpoint's fold models on their own test actors as the app reads "
+        "the words (through the words gate) and write checkpoints/MODEL/cv/as_served.json",
+    )
+    v.add_argument("models", nargs="+", help="served model names (folders under checkpoints/) or checkpoint folders")
+    v.add_argument("--root", required=True, type=Path, help="RAVDESS speech")
+    v.add_argument("--text-root", type=Path, help="GoEmotions, for a mixed-pairs run's constructed half")
+
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
     m.add_argument("--out", required=True, type=Path)
@@ -296,6 +305,17 @@ def _calibrate(args) -> int:
     return 0
 
 
+def _cv_as_served(args) -> int:
+    from emodemo.serving.served_cv import write_as_served
+
+    for model in args.models:
+        out = write_as_served(model, args.root, args.text_root)
+        summary = json.loads(out.read_text(encoding="utf-8"))["by_pairing"]
+        scores = "; ".join(f"{k} WA {100 * v['summary']['WA']['mean']:.1f}" for k, v in summary.items())
+        print(f"{model}: {scores} -> {out}")
+    return 0
+
+
 def _gate(args) -> int:
     from emodemo.serving.noise_gate import set_noise_gate
 
@@ -385,6 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": _evaluate,
         "calibrate": _calibrate,
         "gate": _gate,
+        "cv-as-served": _cv_as_served,
         "predict": _predict,
         "merge": _merge,
         "reproduce": _reproduce,

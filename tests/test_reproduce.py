@@ -61,7 +61,7 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
     served = rp.load("mesm").run("mesm_p7_ta_mixed_no_words")  # raw input, half the training clips without words
     assert served.served and served.out == "{checkpoints}/mesm" and "normalise" not in served.options
     assert served.options["no_words"] is True and served.cv and served.final
-    assert [step.call for step in served.after] == ["calibrate"]
+    assert [step.call for step in served.after] == ["calibrate", "cv_as_served"]  # scored as the app reads it
     assert not rp.load("mesm").run("final").served
     nmt = rp.load("nmt_attention").run("fusion_forced_real_normalised_no_words")  # read through the words gate
     assert nmt.served and nmt.cv and not nmt.per_fold and nmt.out == "{checkpoints}/nmt_attention"

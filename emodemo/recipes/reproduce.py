@@ -428,6 +428,19 @@ def calibrate(
     )
 
 
+def cv_as_served(
+    checkpoint: str, root: str, text_root: str | None = None, quick: bool = False, python: str = sys.executable
+) -> None:
+    """Score a served checkpoint's fold models on their test actors as the app reads the words (``python -m
+    emodemo cv-as-served``: guessed words as none, the words gate); not in a ``quick`` smoke run, which trains
+    one fold."""
+    if not quick:
+        _call(
+            [python, "-m", "emodemo", "cv-as-served", checkpoint, "--root", root]
+            + (["--text-root", text_root] if text_root else [])
+        )
+
+
 def warm_caches(
     root: str,
     transcripts: bool = True,
@@ -513,6 +526,7 @@ STEPS: dict[str, Callable[..., None]] = {
     "choose_words_minilm": choose_words_minilm,
     "copy_checkpoint": copy_checkpoint,
     "copy_file": copy_file,
+    "cv_as_served": cv_as_served,
     "warm_caches": warm_caches,
 }
 INJECTED = ("output", "quick", "python")  # what the runner gives a step that asks for it (output: the run's results)

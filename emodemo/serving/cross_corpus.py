@@ -146,6 +146,19 @@ def in_corpus(name: str, meta: dict, checkpoints: Path = CHECKPOINTS) -> list[di
     return rows or [card_cross_validation(name, meta)]
 
 
+def with_fresh_in_corpus(result: dict, checkpoints: Path = CHECKPOINTS) -> dict:
+    """A saved :func:`run` result with every model's ``in_corpus`` rows read again from the committed
+    results (they are read, not scored: a re-scored cross-validation, such as ``cv-as-served``'s, reaches
+    the table without the harness running again)."""
+    from emodemo.training.checkpoint import read_checkpoint_config
+
+    models = [
+        {**m, "in_corpus": in_corpus(m["model"], read_checkpoint_config(Path(checkpoints) / m["model"]), checkpoints)}
+        for m in result["models"]
+    ]
+    return {**result, "models": models}
+
+
 def pairing(benchmark: str) -> str | None:
     """The words a RAVDESS benchmark pairs a clip with ("real" or "constructed"), None for others."""
     last = benchmark.rsplit("_", 1)[-1]

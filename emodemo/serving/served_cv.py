@@ -1,0 +1,143 @@
+"""A served run's cross-validation as the app serves it: each fold model on its own test actors, the
+words read as the app reads them.
+
+A training run scores each fold's test clips as it trained on them. The app reads words through two
+rules that a run trained before them did not apply to its test clips:
+
+* words Whisper only guessed (:meth:`emodemo.speech.asr.Transcript.as_read`) are read as none;
+* a model that learnt to read no words reads none where the words expert hears no emotion in them
+  (the words gate, :mod:`emodemo.serving.words_gate`).
+
+:func:`scored_as_served` scores the committed fold models of a served voice + words checkpoint
+again, on the very test parts their run scored (RAVDESS actors 01-20, the committed 5 folds by actor,
+7 classes with calm counted as neutral; the same seeded GoEmotions draw for the constructed half),
+each pairing apart, through :func:`emodemo.serving.evaluation.predicted` as every score of a served
+checkpoint is. The result has the training run's ``by_pairing`` layout (``{pairing: {"summary",
+"folds"}}``, mean ± std over the test folds), so that the comparison, the README's headline and the
+generalisation harness read the served models' in-corpus numbers from it
+(``python -m emodemo cv-as-served MODEL``, written to ``checkpoints/MODEL/cv/as_served.json``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from emodemo.serving.pipeline import CHECKPOINTS
+
+AS_SERVED = "as_served.json"  # under the checkpoint's cv/ folder
+CARD_KEY = "by_pairing_as_served"  # the same numbers in the checkpoint's metrics (its card)
+TEXT_SOURCE = "goemotions"  # the constructed half's lines: the served runs' (their card names them)
+READINGS = ("constructed", "real", "none")  # a clip with a GoEmotions line, with its own words, with none
+
+
+def readings(meta: dict) -> list[str]:
+    """The pairings the served checkpoint's cross-validation scored apart (its card's ``by_pairing``), in
+    :data:`READINGS` order; a run with one pairing, "real"."""
+    scored = set((meta.get("metrics") or {}).get("by_pairing") or {"real"})
+    unknown = scored - set(READINGS)
+    if unknown:
+        raise ValueError(f"a pairing this scorer does not know: {sorted(unknown)}")
+    return [r for r in READINGS if r in scored]
+
+
+def test_parts(meta: dict, clips: list, folds: list, text_root: Path | None) -> dict[str, list]:
+    """``{fold name: test pairs}``: each fold's test part as the served checkpoint's run made it from the
+    RAVDESS ``clips`` (:func:`emodemo.recipes.common.paired_parts`' pairs: a GoEmotions line and the
+    clip's own words for mixed pairs, the clip's no-words copy for a run that learnt no words), the words
+    as the app reads them."""
+    from emodemo.data.splits import apply
+    from emodemo.protocols import pairing
+    from emodemo.speech.transcripts import words_read
+
+    if (meta.get("data_card") or {}).get("dataset") != "ravdess":
+        raise ValueError("only a run cross-validated on RAVDESS can be scored again on its test actors")
+    wanted = readings(meta)
+    if "constructed" in wanted and text_root is None:
+        raise ValueError("its constructed half needs GoEmotions: give --text-root")
+    transcripts = words_read(clips)
+    tests = {}
+    for fold in folds:
+        if "constructed" in wanted:
+            made = pairing.mixed_pairs(clips, transcripts, fold, TEXT_SOURCE, text_root)
+        else:
+            made = apply(pairing.real_pairs(clips, transcripts), fold)
+        tests[fold.name] = (pairing.with_unheard_words(made) if "none" in wanted else made)[2]
+    return tests
+
+
+def scored_as_served(
+    name: str,
+    clips: list,
+    text_root: str | Path | None = None,
+    checkpoints: Path = CHECKPOINTS,
+    folds: list | None = None,
+) -> dict[str, Any]:
+    """Served checkpoint ``name``'s fold models (:func:`emodemo.serving.cross_corpus.fold_checkpoints`),
+    each on its fold's test part of the RAVDESS ``clips`` (loaded with calm as neutral; :func:`test_parts`)
+    as served: ``{"model", "protocol", "fold_models", "by_pairing": {pairing: {"summary", "folds"}},
+    "words_gate": {pairing: clips whose words it took} or None}``. ``folds``: the committed 5 by actor,
+    unless given."""
+    from emodemo.core.metrics import classification_report, mean_std
+    from emodemo.serving import evaluation, load_models, words_gate
+    from emodemo.serving.cross_corpus import fold_checkpoints
+    from emodemo.training.checkpoint import read_checkpoint_config
+    from emodemo.training.experiment import standard_protocol
+
+    meta = read_checkpoint_config(Path(checkpoints) / name)
+    paths = fold_checkpoints(name, checkpoints)
+    folds = folds if folds is not None else standard_protocol("ravdess", clips)[0]
+    missing = [f.name for f in folds if f.name not in paths]
+    if missing:
+        raise FileNotFoundError(f"{name} has no model of {', '.join(missing)} under {Path(checkpoints) / name}")
+    tests = test_parts(meta, clips, folds, Path(text_root) if text_root else None)
+    per_pairing: dict[str, list[dict]] = {}
+    taken: dict[str, int] = {}
+    for fold in folds:
+        loaded = load_models([str(paths[fold.name])])[0]
+        space = evaluation.scoring_labels(loaded.labels)
+        for reading in readings(meta):
+            pairs = [s for s in tests[fold.name] if s.meta.get("pairing", "real") == reading]
+            read = evaluation.through_words_gate(loaded, pairs)
+            taken[reading] = taken.get(reading, 0) + sum(bool(a.text) and not b.text for a, b in zip(pairs, read))
+            probs, targets = evaluation.predicted(loaded, read, gate=False)  # [N, C]; the gate is applied: read
+            report = classification_report(
+                [evaluation.scored_as(loaded.labels[t], space) for t in targets],
+                [evaluation.scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)],
+                space,
+            )
+            per_pairing.setdefault(reading, []).append(dict(report, fold=fold.name))
+    return {
+        "model": name,
+        "protocol": (
+            "RAVDESS actors 01-20, the committed 5 folds by actor, 7 classes (calm counted as neutral); each fold "
+            "model on its own fold's 4 test actors, the test part its run scored (the same GoEmotions draw), the "
+            "words as the app reads them: none where Whisper guessed them"
+            + (", and through the words gate" if words_gate.gated(meta) else "")
+            + "; mean ± std over the test folds"
+        ),
+        "fold_models": [str(paths[f.name].relative_to(Path(checkpoints) / name)) for f in folds],
+        "by_pairing": {
+            reading: {"summary": mean_std([{k: v for k, v in r.items() if k != "fold"} for r in runs]), "folds": runs}
+            for reading, runs in per_pairing.items()
+        },
+        "words_gate": taken if words_gate.gated(meta) else None,
+    }
+
+
+def write_as_served(model: str, root: str | Path, text_root: str | Path | None = None) -> Path:
+    """:func:`scored_as_served` on every RAVDESS clip under ``root`` for ``model`` (a served name or a
+    checkpoint folder), saved as ``<checkpoint>/cv/as_served.json`` and into the checkpoint's card
+    (:data:`CARD_KEY`, beside its training run's ``by_pairing``); returns the file's path."""
+    from emodemo import data
+    from emodemo.training.checkpoint import add_metrics
+
+    folder = Path(model) if (Path(model) / "config.json").is_file() else CHECKPOINTS / model
+    clips = data.load("ravdess", Path(root), calm_as_neutral=True)
+    result = {**scored_as_served(folder.name, clips, text_root, folder.parent), "model": model}
+    out = folder / "cv" / AS_SERVED
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    add_metrics(folder, {CARD_KEY: result["by_pairing"], f"{CARD_KEY}_protocol": result["protocol"]}, overwrite=True)
+    return out
