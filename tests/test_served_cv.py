@@ -88,7 +88,7 @@ def test_a_gated_models_own_words_are_scored_through_the_gate_and_its_no_words_w
 
 
 def test_reproducing_a_served_run_scores_it_again_as_served():
-    """``reproduce --served`` remakes the as-served file it remakes the checkpoint behind (configs/reproduce/)."""
+    """``reproduce --served`` remakes the as-served file of the checkpoint it remakes (configs/reproduce/)."""
     from emodemo.recipes import reproduce
 
     for name in RESCORED:
@@ -97,3 +97,27 @@ def test_reproducing_a_served_run_scores_it_again_as_served():
         assert len(served) == 1, name
         steps = [s for s in served[0].after if s.call == "cv_as_served"]
         assert [s.args["checkpoint"] for s in steps] == [f"{{checkpoints}}/{name}"], name
+        assert steps[0].args["calibrate_folds"] is True, name  # its fold models calibrated as it is, first
+
+
+def test_calibration_is_pooled_over_the_test_folds_each_at_its_own_fold_models_temperature():
+    """Over-confident answers (95 % sure, half right) score a large ECE raw; each fold's own temperature
+    brings them towards their accuracy, and so does the clean fit beside it. A fold model never calibrated
+    leaves nothing to report."""
+    import numpy as np
+
+    from emodemo.serving.served_cv import pooled_calibration
+    from emodemo.training.calibration import expected_calibration_error
+
+    rng = np.random.default_rng(0)
+    sure = np.full((200, 7), 0.05 / 6)
+    sure[:, 0] = 0.95  # [N, C]: always class 0, 95 % sure
+    folds = [(sure, rng.choice([0, 1], size=200), t, 1.0) for t in (4.0, 6.0)]  # half right; clean fit: none
+    pooled = pooled_calibration(folds)
+    assert pooled["temperatures"] == [4.0, 6.0] and pooled["temperatures_clean_fit"] == [1.0, 1.0]
+    truth = np.r_[folds[0][1], folds[1][1]]
+    assert pooled["ece_raw"] == pytest.approx(expected_calibration_error(np.vstack([sure, sure]), truth))
+    assert pooled["ece_clean_fit"] == pytest.approx(pooled["ece_raw"])  # temperature 1 changes nothing
+    assert pooled["ece_raw"] > 0.4 and pooled["ece_calibrated"] < pooled["ece_raw"] / 2
+    assert sum(pooled["reliability_raw"]["count"]) == 400
+    assert pooled_calibration([(sure, folds[0][1], None, 1.0), folds[1]]) is None

@@ -429,16 +429,27 @@ def calibrate(
 
 
 def cv_as_served(
-    checkpoint: str, root: str, text_root: str | None = None, quick: bool = False, python: str = sys.executable
+    checkpoint: str,
+    root: str,
+    text_root: str | None = None,
+    calibrate_folds: bool = False,
+    quick: bool = False,
+    python: str = sys.executable,
 ) -> None:
     """Score a served checkpoint's fold models on their test actors as the app reads the words (``python -m
-    emodemo cv-as-served``: guessed words as none, the words gate); not in a ``quick`` smoke run, which trains
-    one fold."""
-    if not quick:
-        _call(
-            [python, "-m", "emodemo", "cv-as-served", checkpoint, "--root", root]
-            + (["--text-root", text_root] if text_root else [])
-        )
+    emodemo cv-as-served``: guessed words as none, the words gate); with ``calibrate_folds``, each fold model
+    (``<checkpoint>/folds/fold<k>``) calibrated first as the served one is (``calibrate --perturbed`` on its
+    own fold's validation actors), for the calibration error on the test folds. Not in a ``quick`` smoke run,
+    which trains one fold."""
+    if quick:
+        return
+    if calibrate_folds:
+        for fold in sorted((Path(checkpoint) / "folds").glob("fold[0-9]*")):
+            calibrate(str(fold), "ravdess", root, perturbed=True, python=python)
+    _call(
+        [python, "-m", "emodemo", "cv-as-served", checkpoint, "--root", root]
+        + (["--text-root", text_root] if text_root else [])
+    )
 
 
 def warm_caches(

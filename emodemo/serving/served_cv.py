@@ -15,7 +15,10 @@ each pairing apart, through :func:`emodemo.serving.evaluation.predicted` as ever
 checkpoint is. The result has the training run's ``by_pairing`` layout (``{pairing: {"summary",
 "folds"}}``, mean ± std over the test folds), so that the comparison, the README's headline and the
 generalisation harness read the served models' in-corpus numbers from it
-(``python -m emodemo cv-as-served MODEL``, written to ``checkpoints/MODEL/cv/as_served.json``).
+(``python -m emodemo cv-as-served MODEL``, written to ``checkpoints/MODEL/cv/as_served.json``). Where
+every fold model was calibrated on its own fold's validation actors as the served checkpoint was
+(``python -m emodemo calibrate FOLD_MODEL [--perturbed]``), it also holds the calibration error of the
+answers pooled over the test folds, before and after (:func:`pooled_calibration`).
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from emodemo.serving.pipeline import CHECKPOINTS
+from emodemo.training.calibration import fit_temperature
 
 AS_SERVED = "as_served.json"  # under the checkpoint's cv/ folder
 CARD_KEY = "by_pairing_as_served"  # the same numbers in the checkpoint's metrics (its card)
@@ -42,11 +48,12 @@ def readings(meta: dict) -> list[str]:
     return [r for r in READINGS if r in scored]
 
 
-def test_parts(meta: dict, clips: list, folds: list, text_root: Path | None) -> dict[str, list]:
-    """``{fold name: test pairs}``: each fold's test part as the served checkpoint's run made it from the
-    RAVDESS ``clips`` (:func:`emodemo.recipes.common.paired_parts`' pairs: a GoEmotions line and the
-    clip's own words for mixed pairs, the clip's no-words copy for a run that learnt no words), the words
-    as the app reads them."""
+def fold_parts(meta: dict, clips: list, folds: list, text_root: Path | None) -> dict[str, tuple[list, list]]:
+    """``{fold name: (validation clips with their own words, test pairs)}``: each fold's test part as the
+    served checkpoint's run made it from the RAVDESS ``clips`` (:func:`emodemo.recipes.common.paired_parts`'
+    pairs: a GoEmotions line and the clip's own words for mixed pairs, the clip's no-words copy for a run
+    that learnt no words), the words as the app reads them; its validation actors' clips as a temperature
+    is fitted on them (``calibrate``)."""
     from emodemo.data.splits import apply
     from emodemo.protocols import pairing
     from emodemo.speech.transcripts import words_read
@@ -57,14 +64,12 @@ def test_parts(meta: dict, clips: list, folds: list, text_root: Path | None) -> 
     if "constructed" in wanted and text_root is None:
         raise ValueError("its constructed half needs GoEmotions: give --text-root")
     transcripts = words_read(clips)
-    tests = {}
+    parts = {}
     for fold in folds:
-        if "constructed" in wanted:
-            made = pairing.mixed_pairs(clips, transcripts, fold, TEXT_SOURCE, text_root)
-        else:
-            made = apply(pairing.real_pairs(clips, transcripts), fold)
-        tests[fold.name] = (pairing.with_unheard_words(made) if "none" in wanted else made)[2]
-    return tests
+        own = apply(pairing.real_pairs(clips, transcripts), fold)
+        made = pairing.mixed_pairs(clips, transcripts, fold, TEXT_SOURCE, text_root) if "constructed" in wanted else own
+        parts[fold.name] = (own[1], (pairing.with_unheard_words(made) if "none" in wanted else made)[2])
+    return parts
 
 
 def scored_as_served(
@@ -91,17 +96,24 @@ def scored_as_served(
     missing = [f.name for f in folds if f.name not in paths]
     if missing:
         raise FileNotFoundError(f"{name} has no model of {', '.join(missing)} under {Path(checkpoints) / name}")
-    tests = test_parts(meta, clips, folds, Path(text_root) if text_root else None)
+    parts = fold_parts(meta, clips, folds, Path(text_root) if text_root else None)
     per_pairing: dict[str, list[dict]] = {}
     taken: dict[str, int] = {}
+    answers: dict[str, list[tuple]] = {}  # reading -> per fold (probabilities [N, C], targets [N], temperatures)
     for fold in folds:
         loaded = load_models([str(paths[fold.name])])[0]
         space = evaluation.scoring_labels(loaded.labels)
+        validation, test = parts[fold.name]
+        val_probs, val_targets = evaluation.predicted(loaded, validation)  # [V, C], as calibrate reads them
+        clean_fit = fit_temperature(np.log(np.clip(val_probs, 1e-12, None)), val_targets)
         for reading in readings(meta):
-            pairs = [s for s in tests[fold.name] if s.meta.get("pairing", "real") == reading]
+            pairs = [s for s in test if s.meta.get("pairing", "real") == reading]
             read = evaluation.through_words_gate(loaded, pairs)
             taken[reading] = taken.get(reading, 0) + sum(bool(a.text) and not b.text for a, b in zip(pairs, read))
             probs, targets = evaluation.predicted(loaded, read, gate=False)  # [N, C]; the gate is applied: read
+            answers.setdefault(reading, []).append(
+                (probs, targets, (loaded.meta.get("calibration") or {}).get("temperature"), clean_fit)
+            )
             report = classification_report(
                 [evaluation.scored_as(loaded.labels[t], space) for t in targets],
                 [evaluation.scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)],
@@ -123,6 +135,34 @@ def scored_as_served(
             for reading, runs in per_pairing.items()
         },
         "words_gate": taken if words_gate.gated(meta) else None,
+        "calibration": {reading: pooled_calibration(per_fold) for reading, per_fold in answers.items()},
+    }
+
+
+def pooled_calibration(per_fold: list[tuple]) -> dict[str, Any] | None:
+    """Top-label ECE (15 bins) and reliability bins of the fold models' answers pooled over the test folds
+    (``per_fold``: ``(probabilities [N, C], targets [N], temperature, clean temperature)``): raw (temperature
+    1), at each fold model's own temperature (fitted on its fold's validation actors as the served checkpoint's
+    was: ``python -m emodemo calibrate FOLD_MODEL [--perturbed]``), and, for comparison, at a temperature
+    fitted on those actors' clean clips alone; None when a fold model has no temperature of its own."""
+    from emodemo.training.calibration import expected_calibration_error, reliability, softmax
+
+    if any(t is None for _, _, t, _ in per_fold):
+        return None
+    targets = np.concatenate([f[1] for f in per_fold])  # [N] over the folds
+    raw = np.concatenate([p for p, *_ in per_fold])  # [N, C]
+    at = lambda which: np.concatenate([softmax(np.log(np.clip(f[0], 1e-12, None)), f[which]) for f in per_fold])
+    bins = lambda probs: {
+        k: [None if np.isnan(v) else float(v) for v in a] for k, a in reliability(probs, targets).items()
+    }
+    return {
+        "temperatures": [float(f[2]) for f in per_fold],
+        "ece_raw": expected_calibration_error(raw, targets),
+        "ece_calibrated": expected_calibration_error(at(2), targets),
+        "reliability_raw": bins(raw),
+        "reliability_calibrated": bins(at(2)),
+        "temperatures_clean_fit": [float(f[3]) for f in per_fold],
+        "ece_clean_fit": expected_calibration_error(at(3), targets),
     }
 
 
@@ -139,5 +179,11 @@ def write_as_served(model: str, root: str | Path, text_root: str | Path | None =
     out = folder / "cv" / AS_SERVED
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    add_metrics(folder, {CARD_KEY: result["by_pairing"], f"{CARD_KEY}_protocol": result["protocol"]}, overwrite=True)
+    ece = {  # top-label ECE pooled over the test folds: raw -> at each fold model's temperature
+        reading: f"{c['ece_raw']:.3f} -> {c['ece_calibrated']:.3f} (fit on clean takes alone: {c['ece_clean_fit']:.3f})"
+        for reading, c in result["calibration"].items()
+        if c is not None
+    }
+    card = {CARD_KEY: result["by_pairing"], f"{CARD_KEY}_protocol": result["protocol"]}
+    add_metrics(folder, {**card, **({f"{CARD_KEY}_ece": ece} if ece else {})}, overwrite=True)
     return out
