@@ -195,18 +195,27 @@ def probe(url: str, files: list[tuple[str, Path]]) -> None:
             print(f"{path.name}: {str(error)[:100]}")
 
 
-def main() -> None:
-    args = arguments(__doc__, "browser")
+def shown_for(clip: Path) -> dict[str, int]:
+    """What the app's page shows for ``clip`` once it has answered: the voice-only answers, every voice
+    and words answer, and the figures its models draw for this clip (a model that read no words, through
+    the words gate, has no attention over words to draw)."""
     from emodemo.serving import Pipeline
 
-    served = Pipeline(transcribe=False)  # the app's models: what its page will show for a clip
-    expected = {
+    served = Pipeline()  # the app's models and transcriber, in this process
+    analysis = served.analyse(clip)
+    return {
         "hearing": sum(set(served.reads(m)) == {"audio"} for m in served.voice_models),
         "answers": len(served.voice_models),
-        "figures": sum(m in served.voice_models for m in served.explainable),
+        "figures": len(served.explain(analysis)),
     }
+
+
+def main() -> None:
+    args = arguments(__doc__, "browser")
+
     with tempfile.TemporaryDirectory() as folder, running_app() as (url, app, started_s):
         clip = five_second_clip(args.root, Path(folder))
+        expected = shown_for(clip)
         memory = {"start": peak_rss_mb(app.pid)}
         runs = browser_runs(url, clip, expected)
         memory["browser"] = peak_rss_mb(app.pid)
