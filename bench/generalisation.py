@@ -116,7 +116,8 @@ def main() -> None:
     parser.add_argument(
         "--render-only",
         action="store_true",
-        help="re-render docs/results.md's table and the README's headline from the saved JSON",
+        help="re-render docs/results.md's table and the README's headline from the saved JSON, its in-corpus rows "
+        "read again from the committed results (and saved back into it)",
     )
     parser.add_argument("--report", action="store_true", help="also print the TESS report half's scores")
     parser.add_argument("--cards", action="store_true", help="write the scored models' TESS halves into their cards")

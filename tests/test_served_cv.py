@@ -3,20 +3,20 @@ words read as the app reads them (guessed words as none, the words gate)."""
 
 import json
 
+import numpy as np
 import pytest
 from conftest import shared_dataset
 
-from emodemo import data
-from emodemo.data.splits import apply
 from emodemo.protocols import pairing
+from emodemo.recipes.common import paired_parts
 from emodemo.reports import comparison
 from emodemo.serving import cross_corpus, evaluation, load_models
 from emodemo.serving.pipeline import CHECKPOINTS
-from emodemo.serving.served_cv import AS_SERVED, readings, scored_as_served
-from emodemo.speech.transcripts import words_read
-from emodemo.training.experiment import standard_protocol
+from emodemo.serving.served_cv import AS_SERVED, fold_parts, pooled_calibration, readings, run_pairing, scored_as_served
+from emodemo.training.calibration import expected_calibration_error, softmax
 
 RESCORED = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross")  # served voice + words models with fold models
+GATED = ("mesm", "nmt_attention", "ssl_mha")  # of those, the ones that read words through the words gate
 
 
 def meta(name: str) -> dict:
@@ -34,57 +34,81 @@ def test_each_model_is_scored_on_the_pairings_its_run_scored():
 
 
 def test_the_served_in_corpus_numbers_are_the_rescored_ones():
-    """The comparison, the README's headline and the harness read a served voice + words model's in-corpus
-    numbers from its fold models scored as served, not from its training run."""
+    """The comparison, the README's headline and the harness read a gated model's in-corpus numbers from its
+    fold models scored as served, not from its training run; a model the gate never touches keeps its run's."""
     for name in RESCORED:
         rows = cross_corpus.in_corpus(name, meta(name))
-        assert rows and all(r["source"] == f"{name}/cv/{AS_SERVED}" and r["served_protocol"] for r in rows), name
+        source = f"{name}/cv/{AS_SERVED}" if name in GATED else None
+        assert rows and all(r["served_protocol"] for r in rows), name
+        assert all((r["source"] == source) if source else not r["source"].endswith(AS_SERVED) for r in rows), name
         served = [e for e in comparison.ENTRIES if e.checkpoint == name]
-        assert all(e.trained and (CHECKPOINTS / e.trained).is_file() for e in served), name
+        assert all(bool(e.trained) == (name in GATED) for e in served), name
         assert comparison.read(served[0])["training"] is not None  # its training's epochs and time, from its run
 
 
-def test_the_rescored_test_parts_are_the_ones_the_training_run_scored():
+def test_the_run_behind_each_checkpoint_is_paired_as_its_card_says():
+    assert run_pairing(meta("mesm")) == {"pairing": "mixed", "text_source": "goemotions", "seed": 0, "no_words": True}
+    assert run_pairing(meta("nmt_attention"))["pairing"] == "real" and run_pairing(meta("nmt_attention"))["no_words"]
+    assert not run_pairing(meta("ssl_mha/cross"))["no_words"]
+    with pytest.raises(ValueError, match="RAVDESS"):
+        run_pairing(meta("words_minilm"))
+
+
+def test_the_parts_are_the_ones_its_training_made():
+    """The test pairs of every fold, for a mixed no-words run, are paired_parts' own, in order."""
+    root, goemotions = shared_dataset("ravdess_speech"), shared_dataset("goemotions")
+    folds, parts = fold_parts(meta("mesm"), root, goemotions)
+    made, trained_folds, _, _ = paired_parts(
+        "mesm", "ravdess", root, "mixed", "goemotions", goemotions, 0, no_words=True
+    )
+    assert [f.name for f in folds] == [f.name for f in trained_folds]
+    for fold in folds:
+        validation, test = parts[fold.name]
+        assert [(s.id, s.text) for s in test] == [(s.id, s.text) for s in made(fold)[2]]
+        assert {s.meta["pairing"] for s in validation} == {"real"} and {s.speaker for s in validation} == set(fold.val)
+
+
+def training_run(name: str) -> dict:
+    """The results of the training run behind a served checkpoint's comparison rows."""
+    entry = next(e for e in comparison.ENTRIES if e.checkpoint == name)
+    return json.loads((CHECKPOINTS / (entry.trained or entry.source)).read_text())
+
+
+def test_rescored_where_no_rule_changes_the_words_every_fold_scores_as_in_training():
     """Same fold models, same test clips: each pairing's folds hold as many clips as the run's, and where the
-    words play no part (no words) or no rule touches them (GoEmotions lines, ungated) every fold scores as in
-    training, up to one clip of 240 (the run scored its pairings in shared batches, and ``mesm`` pads a batch's
-    clips to its longest: float sums in another order can flip a near tie)."""
+    words play no part (no words) or no rule changes them (a model not gated, whose transcripts differ only
+    where Whisper guessed: 7 of 1,440) every fold scores as in training, up to one clip of 240 (the run scored
+    its pairings in shared batches, and ``mesm`` pads a batch's clips to its longest: float sums in another
+    order can flip a near tie). That is why Cross-MHA's rows stay its training run's."""
     for name in RESCORED:
-        run = json.loads(
-            (CHECKPOINTS / next(e.trained for e in comparison.ENTRIES if e.checkpoint == name)).read_text()
-        )
-        rescored = saved(name)["by_pairing"]
+        run, rescored = training_run(name), saved(name)["by_pairing"]
         assert set(rescored) == set(run["by_pairing"]), name
         for reading, trained in run["by_pairing"].items():
             assert [f["n"] for f in rescored[reading]["folds"]] == [f["n"] for f in trained["folds"]], (name, reading)
-        untouched = ["none"] if "none" in rescored else []
-        untouched += ["constructed"] if saved(name)["words_gate"] is None and "constructed" in rescored else []
+        untouched = list(rescored) if name not in GATED else ["none"]
         for reading in untouched:
             right = lambda folds: [round(f["WA"] * f["n"]) for f in folds]  # clips right, per fold
             moved = [
                 a - b for a, b in zip(right(rescored[reading]["folds"]), right(run["by_pairing"][reading]["folds"]))
             ]
             assert all(abs(m) <= 1 for m in moved), (name, reading, moved)
-    assert all(saved(n)["words_gate"]["real"] > 0 for n in ("mesm", "nmt_attention", "ssl_mha"))  # the gate acted
+    assert all(saved(n)["words_gate"]["real"] > 0 for n in GATED) and saved("ssl_mha/cross")["words_gate"] is None
 
 
 def test_a_gated_models_own_words_are_scored_through_the_gate_and_its_no_words_without():
-    """Real fold model, real clips (fold 0's test actors, first statement and take), real words expert."""
-    clips = [  # every actor's first take of the first statement: 15 per actor
-        s
-        for s in data.load("ravdess", shared_dataset("ravdess_speech"), calm_as_neutral=True)
-        if s.meta["statement"] == 1 and s.meta["repetition"] == 1
-    ]
-    fold = standard_protocol("ravdess", clips)[0][0]
-    result = scored_as_served("nmt_attention", clips, folds=[fold])
-    model = load_models([str(cross_corpus.fold_checkpoints("nmt_attention")[fold.name])])[0]
-    own = apply(pairing.real_pairs(clips, words_read(clips)), fold)[2]  # its 4 test actors' clips
+    """Real fold model (fold 0's), real clips (its 4 test actors), real words expert."""
+    root = shared_dataset("ravdess_speech")
+    result = scored_as_served("nmt_attention", root, only=["fold0"])
+    model = load_models([str(cross_corpus.fold_checkpoints("nmt_attention")["fold0"])])[0]
+    folds, parts = fold_parts(meta("nmt_attention"), root, None)
+    own = [s for s in parts["fold0"][1] if s.meta["pairing"] == "real"]
     for reading, pairs in (("real", own), ("none", [pairing.without_words(s) for s in own])):
         probs, targets = evaluation.predicted(model, pairs)  # as every score of a served checkpoint: gated
         report = result["by_pairing"][reading]["folds"][0]
-        assert report["n"] == len(own) == 60 and report["fold"] == fold.name
+        assert report["n"] == len(own) == 240 and report["fold"] == "fold0"
         assert report["WA"] == pytest.approx(float((probs.argmax(axis=1) == targets).mean()))
     assert 0 < result["words_gate"]["real"] <= len(own) and result["words_gate"]["none"] == 0
+    assert result["fold_models"] == ["folds/fold0"]  # no path of this machine in the saved file
 
 
 def test_reproducing_a_served_run_scores_it_again_as_served():
@@ -101,23 +125,27 @@ def test_reproducing_a_served_run_scores_it_again_as_served():
 
 
 def test_calibration_is_pooled_over_the_test_folds_each_at_its_own_fold_models_temperature():
-    """Over-confident answers (95 % sure, half right) score a large ECE raw; each fold's own temperature
-    brings them towards their accuracy, and so does the clean fit beside it. A fold model never calibrated
-    leaves nothing to report."""
-    import numpy as np
-
-    from emodemo.serving.served_cv import pooled_calibration
-    from emodemo.training.calibration import expected_calibration_error
-
+    """Each fold's answers are tempered by that fold's own temperature before they are pooled; raw, the
+    over-confident answers score a large ECE. A fold model never calibrated leaves nothing to report."""
     rng = np.random.default_rng(0)
-    sure = np.full((200, 7), 0.05 / 6)
-    sure[:, 0] = 0.95  # [N, C]: always class 0, 95 % sure
-    folds = [(sure, rng.choice([0, 1], size=200), t, 1.0) for t in (4.0, 6.0)]  # half right; clean fit: none
+
+    def answers(n: int, sure: float) -> np.ndarray:  # [n, 7]: class 0 at ``sure``, the rest shared
+        probs = np.full((n, 7), (1 - sure) / 6)
+        probs[:, 0] = sure
+        return probs
+
+    folds = [
+        (answers(200, 0.95), rng.choice([0, 1], size=200), 4.0, 1.0),  # half right
+        (answers(100, 0.6), rng.choice([0, 1], size=100, p=[0.8, 0.2]), 0.5, 2.0),  # 80 % right, under-confident
+    ]
     pooled = pooled_calibration(folds)
-    assert pooled["temperatures"] == [4.0, 6.0] and pooled["temperatures_clean_fit"] == [1.0, 1.0]
     truth = np.r_[folds[0][1], folds[1][1]]
-    assert pooled["ece_raw"] == pytest.approx(expected_calibration_error(np.vstack([sure, sure]), truth))
-    assert pooled["ece_clean_fit"] == pytest.approx(pooled["ece_raw"])  # temperature 1 changes nothing
-    assert pooled["ece_raw"] > 0.4 and pooled["ece_calibrated"] < pooled["ece_raw"] / 2
-    assert sum(pooled["reliability_raw"]["count"]) == 400
-    assert pooled_calibration([(sure, folds[0][1], None, 1.0), folds[1]]) is None
+    at = lambda k: np.vstack([softmax(np.log(f[0]), f[k]) for f in folds])  # each fold at its own temperature
+    assert pooled["temperatures"] == [4.0, 0.5] and pooled["temperatures_clean_fit"] == [1.0, 2.0]
+    assert pooled["ece_raw"] == pytest.approx(expected_calibration_error(np.vstack([f[0] for f in folds]), truth))
+    assert pooled["ece_calibrated"] == pytest.approx(expected_calibration_error(at(2), truth))
+    assert pooled["ece_clean_fit"] == pytest.approx(expected_calibration_error(at(3), truth))
+    swapped = pooled_calibration([(*folds[0][:2], 0.5, 1.0), (*folds[1][:2], 4.0, 2.0)])  # each other's temperature
+    assert swapped["ece_calibrated"] != pytest.approx(pooled["ece_calibrated"])
+    assert sum(pooled["reliability_raw"]["count"]) == 300
+    assert pooled_calibration([(*folds[0][:2], None, 1.0), folds[1]]) is None

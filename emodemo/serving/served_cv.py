@@ -2,19 +2,20 @@
 words read as the app reads them.
 
 A training run scores each fold's test clips as it trained on them. The app reads words through two
-rules that a run trained before them did not apply to its test clips:
+rules that the served runs, trained before them, did not apply to their test clips:
 
-* words Whisper only guessed (:meth:`emodemo.speech.asr.Transcript.as_read`) are read as none;
+* words Whisper only guessed (:meth:`emodemo.speech.asr.Transcript.as_read`) are read as none
+  (training applies it too since; 7 of RAVDESS's 1,440 transcripts are guesses);
 * a model that learnt to read no words reads none where the words expert hears no emotion in them
   (the words gate, :mod:`emodemo.serving.words_gate`).
 
 :func:`scored_as_served` scores the committed fold models of a served voice + words checkpoint
-again, on the very test parts their run scored (RAVDESS actors 01-20, the committed 5 folds by actor,
-7 classes with calm counted as neutral; the same seeded GoEmotions draw for the constructed half),
-each pairing apart, through :func:`emodemo.serving.evaluation.predicted` as every score of a served
-checkpoint is. The result has the training run's ``by_pairing`` layout (``{pairing: {"summary",
-"folds"}}``, mean ± std over the test folds), so that the comparison, the README's headline and the
-generalisation harness read the served models' in-corpus numbers from it
+again, on the very test parts their run scored (:func:`fold_parts`: RAVDESS actors 01-20, the
+committed 5 folds by actor, 7 classes with calm counted as neutral, the run's seeded draw of lines for
+the constructed half), each pairing apart, through :func:`emodemo.serving.evaluation.predicted` as
+every score of a served checkpoint is. The result has the training run's ``by_pairing`` layout
+(``{pairing: {"summary", "folds"}}``, mean ± std over the test folds), so that the comparison, the
+README's headline and the generalisation harness read the served models' in-corpus numbers from it
 (``python -m emodemo cv-as-served MODEL``, written to ``checkpoints/MODEL/cv/as_served.json``). Where
 every fold model was calibrated on its own fold's validation actors as the served checkpoint was
 (``python -m emodemo calibrate FOLD_MODEL [--perturbed]``), it also holds the calibration error of the
@@ -34,8 +35,7 @@ from emodemo.training.calibration import fit_temperature
 
 AS_SERVED = "as_served.json"  # under the checkpoint's cv/ folder
 CARD_KEY = "by_pairing_as_served"  # the same numbers in the checkpoint's metrics (its card)
-TEXT_SOURCE = "goemotions"  # the constructed half's lines: the served runs' (their card names them)
-READINGS = ("constructed", "real", "none")  # a clip with a GoEmotions line, with its own words, with none
+READINGS = ("constructed", "real", "none")  # a clip with a written line of its emotion, with its own words, with none
 
 
 def readings(meta: dict) -> list[str]:
@@ -48,55 +48,77 @@ def readings(meta: dict) -> list[str]:
     return [r for r in READINGS if r in scored]
 
 
-def fold_parts(meta: dict, clips: list, folds: list, text_root: Path | None) -> dict[str, tuple[list, list]]:
-    """``{fold name: (validation clips with their own words, test pairs)}``: each fold's test part as the
-    served checkpoint's run made it from the RAVDESS ``clips`` (:func:`emodemo.recipes.common.paired_parts`'
-    pairs: a GoEmotions line and the clip's own words for mixed pairs, the clip's no-words copy for a run
-    that learnt no words), the words as the app reads them; its validation actors' clips as a temperature
-    is fitted on them (``calibrate``)."""
-    from emodemo.data.splits import apply
+def run_pairing(meta: dict) -> dict[str, Any]:
+    """How the checkpoint's run paired its clips, from its card: the arguments of
+    :func:`emodemo.recipes.common.paired_parts` (``pairing``, ``text_source``, ``seed``, ``no_words``)."""
     from emodemo.protocols import pairing
-    from emodemo.speech.transcripts import words_read
 
-    if (meta.get("data_card") or {}).get("dataset") != "ravdess":
+    card = meta.get("data_card") or {}
+    name = card.get("pairing") or ""
+    if card.get("dataset") != "ravdess":
         raise ValueError("only a run cross-validated on RAVDESS can be scored again on its test actors")
-    wanted = readings(meta)
-    if "constructed" in wanted and text_root is None:
-        raise ValueError("its constructed half needs GoEmotions: give --text-root")
-    transcripts = words_read(clips)
-    parts = {}
-    for fold in folds:
-        own = apply(pairing.real_pairs(clips, transcripts), fold)
-        made = pairing.mixed_pairs(clips, transcripts, fold, TEXT_SOURCE, text_root) if "constructed" in wanted else own
-        parts[fold.name] = (own[1], (pairing.with_unheard_words(made) if "none" in wanted else made)[2])
-    return parts
+    kind = next((k for k in ("mixed", "real") if name.startswith(k)), None)
+    if kind is None:
+        raise ValueError(f"a run on {name!r}: the app gives a model a clip's own words, scored on mixed or real pairs")
+    sources = [s for s, shown in pairing.TEXT_SOURCES.items() if kind == "mixed" and f"a {shown} line" in name]
+    return {
+        "pairing": kind,
+        "text_source": sources[0] if sources else "goemotions",
+        "seed": int((meta.get("train_config") or {}).get("seed", 0)),
+        "no_words": pairing.learnt_no_words(name),
+    }
+
+
+def fold_parts(meta: dict, root: Path, text_root: Path | None) -> tuple[list, dict[str, tuple[list, list]]]:
+    """``(folds, {fold name: (validation clips with their own words, test pairs)})``: each fold's parts as
+    the served checkpoint's run made them (:func:`emodemo.recipes.common.paired_parts` with its card's
+    pairing, :func:`run_pairing`) from the RAVDESS clips under ``root``, the words as the app reads them;
+    the validation actors' clips as a temperature is fitted on them (``calibrate``)."""
+    from emodemo.data.splits import apply
+    from emodemo.recipes.common import paired_parts
+
+    how = run_pairing(meta)
+    if how["pairing"] == "mixed" and text_root is None:
+        raise ValueError("its constructed half needs the lines it was paired with: give --text-root")
+    made, folds, _, _ = paired_parts(
+        meta["model_name"],
+        "ravdess",
+        root,
+        how["pairing"],
+        how["text_source"],
+        text_root,
+        how["seed"],
+        no_words=how["no_words"],
+    )  # neutral lines (a training option) change the training part alone: left out
+    split = made if callable(made) else lambda fold: apply(made, fold)
+    own = lambda part: [s for s in part if s.meta.get("pairing", "real") == "real"]
+    return folds, {fold.name: (own(split(fold)[1]), split(fold)[2]) for fold in folds}
 
 
 def scored_as_served(
     name: str,
-    clips: list,
+    root: str | Path,
     text_root: str | Path | None = None,
     checkpoints: Path = CHECKPOINTS,
-    folds: list | None = None,
+    only: list[str] | None = None,
 ) -> dict[str, Any]:
     """Served checkpoint ``name``'s fold models (:func:`emodemo.serving.cross_corpus.fold_checkpoints`),
-    each on its fold's test part of the RAVDESS ``clips`` (loaded with calm as neutral; :func:`test_parts`)
-    as served: ``{"model", "protocol", "fold_models", "by_pairing": {pairing: {"summary", "folds"}},
-    "words_gate": {pairing: clips whose words it took} or None}``. ``folds``: the committed 5 by actor,
-    unless given."""
+    each on its fold's test part of the RAVDESS clips under ``root`` (:func:`fold_parts`) as served:
+    ``{"model", "protocol", "fold_models", "by_pairing": {pairing: {"summary", "folds"}}, "words_gate":
+    {pairing: clips whose words it took} or None, "calibration": {pairing: ...}}``; ``only``: these folds'
+    names (default: every fold)."""
     from emodemo.core.metrics import classification_report, mean_std
     from emodemo.serving import evaluation, load_models, words_gate
     from emodemo.serving.cross_corpus import fold_checkpoints
     from emodemo.training.checkpoint import read_checkpoint_config
-    from emodemo.training.experiment import standard_protocol
 
     meta = read_checkpoint_config(Path(checkpoints) / name)
     paths = fold_checkpoints(name, checkpoints)
-    folds = folds if folds is not None else standard_protocol("ravdess", clips)[0]
+    folds, parts = fold_parts(meta, Path(root), Path(text_root) if text_root else None)
+    folds = [f for f in folds if only is None or f.name in only]
     missing = [f.name for f in folds if f.name not in paths]
     if missing:
         raise FileNotFoundError(f"{name} has no model of {', '.join(missing)} under {Path(checkpoints) / name}")
-    parts = fold_parts(meta, clips, folds, Path(text_root) if text_root else None)
     per_pairing: dict[str, list[dict]] = {}
     taken: dict[str, int] = {}
     answers: dict[str, list[tuple]] = {}  # reading -> per fold (probabilities [N, C], targets [N], temperatures)
@@ -104,16 +126,17 @@ def scored_as_served(
         loaded = load_models([str(paths[fold.name])])[0]
         space = evaluation.scoring_labels(loaded.labels)
         validation, test = parts[fold.name]
-        val_probs, val_targets = evaluation.predicted(loaded, validation)  # [V, C], as calibrate reads them
-        clean_fit = fit_temperature(np.log(np.clip(val_probs, 1e-12, None)), val_targets)
+        served_fit = (loaded.meta.get("calibration") or {}).get("temperature")
+        clean_fit = None
+        if served_fit is not None:  # for comparison: a temperature fitted on the clean validation clips alone
+            val_probs, val_targets = evaluation.predicted(loaded, validation)  # [V, C], as calibrate reads them
+            clean_fit = fit_temperature(np.log(np.clip(val_probs, 1e-12, None)), val_targets)
         for reading in readings(meta):
             pairs = [s for s in test if s.meta.get("pairing", "real") == reading]
             read = evaluation.through_words_gate(loaded, pairs)
             taken[reading] = taken.get(reading, 0) + sum(bool(a.text) and not b.text for a, b in zip(pairs, read))
             probs, targets = evaluation.predicted(loaded, read, gate=False)  # [N, C]; the gate is applied: read
-            answers.setdefault(reading, []).append(
-                (probs, targets, (loaded.meta.get("calibration") or {}).get("temperature"), clean_fit)
-            )
+            answers.setdefault(reading, []).append((probs, targets, served_fit, clean_fit))
             report = classification_report(
                 [evaluation.scored_as(loaded.labels[t], space) for t in targets],
                 [evaluation.scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)],
@@ -124,7 +147,7 @@ def scored_as_served(
         "model": name,
         "protocol": (
             "RAVDESS actors 01-20, the committed 5 folds by actor, 7 classes (calm counted as neutral); each fold "
-            "model on its own fold's 4 test actors, the test part its run scored (the same GoEmotions draw), the "
+            "model on its own fold's 4 test actors, the test part its run scored (the same draw of lines), the "
             "words as the app reads them: none where Whisper guessed them"
             + (", and through the words gate" if words_gate.gated(meta) else "")
             + "; mean ± std over the test folds"
@@ -166,16 +189,22 @@ def pooled_calibration(per_fold: list[tuple]) -> dict[str, Any] | None:
     }
 
 
+def served_name(folder: Path) -> str:
+    """A checkpoint folder's served name: its path under the nearest ``checkpoints`` folder above it
+    (``ssl_mha/cross``), else the folder's own name; never a path of this machine."""
+    parts = folder.resolve().parts
+    home = max((k for k, part in enumerate(parts) if part == CHECKPOINTS.name), default=None)
+    return "/".join(parts[home + 1 :]) if home is not None else folder.name
+
+
 def write_as_served(model: str, root: str | Path, text_root: str | Path | None = None) -> Path:
     """:func:`scored_as_served` on every RAVDESS clip under ``root`` for ``model`` (a served name or a
     checkpoint folder), saved as ``<checkpoint>/cv/as_served.json`` and into the checkpoint's card
     (:data:`CARD_KEY`, beside its training run's ``by_pairing``); returns the file's path."""
-    from emodemo import data
     from emodemo.training.checkpoint import add_metrics
 
     folder = Path(model) if (Path(model) / "config.json").is_file() else CHECKPOINTS / model
-    clips = data.load("ravdess", Path(root), calm_as_neutral=True)
-    result = {**scored_as_served(folder.name, clips, text_root, folder.parent), "model": model}
+    result = {**scored_as_served(folder.name, root, text_root, folder.parent), "model": served_name(folder)}
     out = folder / "cv" / AS_SERVED
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
