@@ -23,8 +23,8 @@ uncalibrated); a speaker adversary (an actor classifier on the probe's hidden la
 reversed, weight 0.3 or 1) that pushes the probe to forget who speaks; Whisper base's encoder in place
 of tiny.en's (clean, with augmented copies, and the two averaged); tiny.en's lower (0-2) or upper (3-4)
 layers alone, or all but its last; Whisper base's lower half (0-3) (also with augmented copies, and
-those two averaged; or with 2 copies that only add noise, and those averaged with the clean models), all
-but its last layer, or its lower half and all layers averaged. The TESS report
+those two averaged; or with 2 copies that only add noise, and those averaged with the clean models), its
+lower half and one block more (0-4), all but its last layer, or its lower half and all layers averaged. The TESS report
 half is not touched.
 
     python bench/speech_probe_seeds.py --root ../shared/datasets/ravdess_speech --tess ../shared/datasets/tess
@@ -114,6 +114,7 @@ VARIANTS = {
     "layers 3-4 (tiny.en's upper half)": Variant(layers=(3, 4)),
     "layers 0-3 (tiny.en's last layer dropped)": Variant(layers=(0, 1, 2, 3)),
     "Whisper base, layers 0-3 (its lower half)": Variant(encoder="base", layers=(0, 1, 2, 3)),
+    "Whisper base, layers 0-4 (its lower half and one block more)": Variant(encoder="base", layers=(0, 1, 2, 3, 4)),
     "Whisper base, layers 0-5 (its last layer dropped)": Variant(encoder="base", layers=(0, 1, 2, 3, 4, 5)),
     "Whisper base, its lower half and all layers averaged": Variant(
         encoder="base", members=("Whisper base, layers 0-3 (its lower half)", "Whisper base")
