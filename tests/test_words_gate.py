@@ -89,3 +89,16 @@ def test_the_app_gates_neutral_words_for_mesm_and_says_so(tess_neutral_words_cli
     assert result.predictions["mesm"].ranking == unheard.predictions["mesm"].ranking
     emotional = pipeline.answer(result.wave, replace(result.transcript, text=ANGRY_LINE))
     assert not emotional.predictions["mesm"].words_gated and not any("read no words" in n for n in emotional.notes)
+
+
+def test_a_model_whose_words_the_gate_took_says_so_where_its_attention_map_would_be(tess_neutral_words_clip):
+    """nmt_attention's figure is its words' attention over the sound: with no words it has none to draw, and
+    the page says why instead of leaving a blank plot."""
+    pipeline = Pipeline(models=["nmt_attention"])
+    result = pipeline.analyse(tess_neutral_words_clip)
+    assert result.predictions["nmt_attention"].words_gated
+    figure = pipeline.explain(result)["nmt_attention"]
+    texts = [t.get_text() for ax in figure.axes for t in ax.texts]
+    assert texts and "read no words" in texts[0] and not figure.axes[0].images  # a message, not a heat map
+    emotional = pipeline.answer(result.wave, replace(result.transcript, text=ANGRY_LINE))
+    assert not emotional.predictions["nmt_attention"].words_gated

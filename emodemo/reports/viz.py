@@ -231,6 +231,18 @@ def attention_heatmap(
     return fig
 
 
+def message_figure(title: str, message: str) -> Figure:
+    """A small figure that says, in words, why a model has nothing to draw (e.g. it read no words)."""
+    import textwrap
+
+    fig = Figure(figsize=(10, 1.2), layout="constrained")
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.set_title(title, loc="left")
+    ax.text(0.0, 0.5, textwrap.fill(message, 120), va="center", ha="left", fontsize=9, transform=ax.transAxes)
+    return fig
+
+
 def attention_grid(
     panels: Sequence[Sequence[Mapping[str, Any]]],
     sr: int,

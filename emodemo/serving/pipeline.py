@@ -29,6 +29,10 @@ VIDEO_SUFFIXES = {".mp4", ".mov", ".webm", ".mkv", ".avi", ".m4v"}  # files whos
 FACE_FPS = 5.0  # face frames sampled per second of video
 MIN_SECONDS = 0.5  # shorter clips hold less than a word
 SOUND_AND_WORDS = {"audio", "text"}  # what a voice clip gives the models
+GATED_FIGURE_NOTE = (  # in place of a figure of words over the sound, for a model that read none through the gate
+    "It read no words: the words expert heard no emotion in them (the words gate), so its words had nothing "
+    "to attend to in the sound and its answer is the voice's. The details say why."
+)
 
 
 def words_left_out(transcript) -> str:
@@ -473,7 +477,9 @@ class Pipeline:
     def explain(self, analysis: Analysis) -> dict[str, object]:
         """``{model: matplotlib Figure}`` of what each model looked at in the analysed clip (its
         recipe's ``explain``: attention over the words and the sound, what MESM kept, the face
-        track of a video); models without such a view are left out."""
+        track of a video); a model that read no words through the words gate and has nothing else to
+        draw gets a figure saying so (:data:`GATED_FIGURE_NOTE`); other models without such a view are
+        left out."""
         figures = {}
         for m in self.explainable:
             prediction = analysis.predictions.get(m.name)
@@ -492,6 +498,10 @@ class Pipeline:
             except Exception:  # a figure that cannot be drawn must not cost the user the answers
                 log.exception("could not draw what %s looked at", m.name)
                 continue
+            if figure is None and prediction.words_gated:  # the words gate took what it would have drawn
+                from emodemo.reports.viz import message_figure
+
+                figure = message_figure(m.name, GATED_FIGURE_NOTE)
             if figure is not None:
                 figures[m.name] = figure
         return figures
