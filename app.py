@@ -175,7 +175,8 @@ def unsure_notes(result) -> list[str]:
     """A line per model whose calibrated top answer is under its "unsure" line."""
     return [
         f"**{p.model} is unsure**: its top answer ({p.top}, {p.ranking[0][1]:.0%}) is under the "
-        f"{p.unsure_below:.0%} line chosen on validation speakers (above it, 80 % of their answers were right)."
+        f"{p.unsure_below:.0%} line chosen on validation speakers (above it, 80 % of their answers were right; "
+        "fewer on voices it never met)."
         for p in result.predictions.values()
         if p.unsure
     ]

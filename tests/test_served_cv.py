@@ -135,8 +135,8 @@ def test_calibration_is_pooled_over_the_test_folds_each_at_its_own_fold_models_t
         return probs
 
     folds = [
-        (answers(200, 0.95), rng.choice([0, 1], size=200), 4.0, 1.0),  # half right
-        (answers(100, 0.6), rng.choice([0, 1], size=100, p=[0.8, 0.2]), 0.5, 2.0),  # 80 % right, under-confident
+        (answers(200, 0.95), rng.choice([0, 1], size=200), 4.0, 1.0, 0.99),  # half right; a line none reaches
+        (answers(100, 0.6), rng.choice([0, 1], size=100, p=[0.8, 0.2]), 0.5, 2.0, None),  # 80 % right; no line
     ]
     pooled = pooled_calibration(folds)
     truth = np.r_[folds[0][1], folds[1][1]]
@@ -145,7 +145,10 @@ def test_calibration_is_pooled_over_the_test_folds_each_at_its_own_fold_models_t
     assert pooled["ece_raw"] == pytest.approx(expected_calibration_error(np.vstack([f[0] for f in folds]), truth))
     assert pooled["ece_calibrated"] == pytest.approx(expected_calibration_error(at(2), truth))
     assert pooled["ece_clean_fit"] == pytest.approx(expected_calibration_error(at(3), truth))
-    swapped = pooled_calibration([(*folds[0][:2], 0.5, 1.0), (*folds[1][:2], 4.0, 2.0)])  # each other's temperature
+    unsure = pooled["unsure"]  # each fold's own line: the first answers nothing, the second everything
+    assert unsure["lines"] == [0.99, None] and unsure["answered"] == pytest.approx(100 / 300)
+    assert unsure["accuracy_answered"] == pytest.approx(float(np.mean(folds[1][1] == 0)))
+    swapped = pooled_calibration([(*folds[0][:2], 0.5, 1.0, None), (*folds[1][:2], 4.0, 2.0, None)])  # swapped
     assert swapped["ece_calibrated"] != pytest.approx(pooled["ece_calibrated"])
     assert sum(pooled["reliability_raw"]["count"]) == 300
-    assert pooled_calibration([(*folds[0][:2], None, 1.0), folds[1]]) is None
+    assert pooled_calibration([(*folds[0][:2], None, 1.0, None), folds[1]]) is None

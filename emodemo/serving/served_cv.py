@@ -110,6 +110,7 @@ def scored_as_served(
     from emodemo.core.metrics import classification_report, mean_std
     from emodemo.serving import evaluation, load_models, words_gate
     from emodemo.serving.cross_corpus import fold_checkpoints
+    from emodemo.serving.pipeline import unsure_line
     from emodemo.training.checkpoint import read_checkpoint_config
 
     meta = read_checkpoint_config(Path(checkpoints) / name)
@@ -136,7 +137,7 @@ def scored_as_served(
             read = evaluation.through_words_gate(loaded, pairs)
             taken[reading] = taken.get(reading, 0) + sum(bool(a.text) and not b.text for a, b in zip(pairs, read))
             probs, targets = evaluation.predicted(loaded, read, gate=False)  # [N, C]; the gate is applied: read
-            answers.setdefault(reading, []).append((probs, targets, served_fit, clean_fit))
+            answers.setdefault(reading, []).append((probs, targets, served_fit, clean_fit, unsure_line(loaded.meta)))
             report = classification_report(
                 [evaluation.scored_as(loaded.labels[t], space) for t in targets],
                 [evaluation.scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)],
@@ -164,13 +165,16 @@ def scored_as_served(
 
 def pooled_calibration(per_fold: list[tuple]) -> dict[str, Any] | None:
     """Top-label ECE (15 bins) and reliability bins of the fold models' answers pooled over the test folds
-    (``per_fold``: ``(probabilities [N, C], targets [N], temperature, clean temperature)``): raw (temperature
-    1), at each fold model's own temperature (fitted on its fold's validation actors as the served checkpoint's
-    was: ``python -m emodemo calibrate FOLD_MODEL [--perturbed]``), and, for comparison, at a temperature
-    fitted on those actors' clean clips alone; None when a fold model has no temperature of its own."""
+    (``per_fold``: ``(probabilities [N, C], targets [N], temperature, clean temperature, "unsure" line)``): raw
+    (temperature 1), at each fold model's own temperature (fitted on its fold's validation actors as the served
+    checkpoint's was: ``python -m emodemo calibrate FOLD_MODEL [--perturbed]``), and, for comparison, at a
+    temperature fitted on those actors' clean clips alone; and how the app's "unsure" line holds on actors it
+    was not chosen on (each fold model's own line, chosen for 80 % right on its validation actors: the share
+    of test clips answered over it, and how many of those are right). None when a fold model has no
+    temperature of its own."""
     from emodemo.training.calibration import expected_calibration_error, reliability, softmax
 
-    if any(t is None for _, _, t, _ in per_fold):
+    if any(f[2] is None for f in per_fold):
         return None
     targets = np.concatenate([f[1] for f in per_fold])  # [N] over the folds
     raw = np.concatenate([p for p, *_ in per_fold])  # [N, C]
@@ -186,6 +190,22 @@ def pooled_calibration(per_fold: list[tuple]) -> dict[str, Any] | None:
         "reliability_calibrated": bins(at(2)),
         "temperatures_clean_fit": [float(f[3]) for f in per_fold],
         "ece_clean_fit": expected_calibration_error(at(3), targets),
+        "unsure": answered_over_the_line(at(2), targets, [(len(f[1]), f[4]) for f in per_fold]),
+    }
+
+
+def answered_over_the_line(probs: np.ndarray, targets: np.ndarray, lines: list[tuple[int, float | None]]) -> dict:
+    """``{"lines", "answered", "accuracy_answered"}`` of calibrated answers ``[N, C]`` pooled over folds, each
+    fold's ``(clips, "unsure" line)`` in order: the share of clips whose top probability reaches their fold's
+    line (as the app answers them), and the accuracy of those (None when none is answered); lines None where a
+    fold model has none (every clip answered)."""
+    line = np.concatenate([np.full(n, 0.0 if t is None else t) for n, t in lines])  # [N]
+    answered = probs.max(axis=1) >= line
+    right = probs.argmax(axis=1) == targets
+    return {
+        "lines": [None if t is None else float(t) for _, t in lines],
+        "answered": float(answered.mean()),
+        "accuracy_answered": float(right[answered].mean()) if answered.any() else None,
     }
 
 
