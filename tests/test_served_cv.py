@@ -12,7 +12,15 @@ from emodemo.recipes.common import paired_parts
 from emodemo.reports import comparison
 from emodemo.serving import cross_corpus, evaluation, load_models
 from emodemo.serving.pipeline import CHECKPOINTS
-from emodemo.serving.served_cv import AS_SERVED, fold_parts, pooled_calibration, readings, run_pairing, scored_as_served
+from emodemo.serving.served_cv import (
+    AS_SERVED,
+    FoldAnswers,
+    fold_parts,
+    pooled_calibration,
+    readings,
+    run_pairing,
+    scored_as_served,
+)
 from emodemo.training.calibration import expected_calibration_error, softmax
 
 RESCORED = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross")  # served voice + words models with fold models
@@ -135,8 +143,10 @@ def test_calibration_is_pooled_over_the_test_folds_each_at_its_own_fold_models_t
         return probs
 
     folds = [
-        (answers(200, 0.95), rng.choice([0, 1], size=200), 4.0, 1.0, 0.99),  # half right; a line none reaches
-        (answers(100, 0.6), rng.choice([0, 1], size=100, p=[0.8, 0.2]), 0.5, 2.0, None),  # 80 % right; no line
+        FoldAnswers(
+            answers(200, 0.95), rng.choice([0, 1], size=200), 4.0, 1.0, 0.99
+        ),  # half right; a line none reaches
+        FoldAnswers(answers(100, 0.6), rng.choice([0, 1], size=100, p=[0.8, 0.2]), 0.5, 2.0, None),  # 80 % right
     ]
     pooled = pooled_calibration(folds)
     truth = np.r_[folds[0][1], folds[1][1]]
@@ -148,7 +158,7 @@ def test_calibration_is_pooled_over_the_test_folds_each_at_its_own_fold_models_t
     unsure = pooled["unsure"]  # each fold's own line: the first answers nothing, the second everything
     assert unsure["lines"] == [0.99, None] and unsure["answered"] == pytest.approx(100 / 300)
     assert unsure["accuracy_answered"] == pytest.approx(float(np.mean(folds[1][1] == 0)))
-    swapped = pooled_calibration([(*folds[0][:2], 0.5, 1.0, None), (*folds[1][:2], 4.0, 2.0, None)])  # swapped
+    swapped = pooled_calibration([folds[0]._replace(temperature=0.5), folds[1]._replace(temperature=4.0)])
     assert swapped["ece_calibrated"] != pytest.approx(pooled["ece_calibrated"])
     assert sum(pooled["reliability_raw"]["count"]) == 300
-    assert pooled_calibration([(*folds[0][:2], None, 1.0, None), folds[1]]) is None
+    assert pooled_calibration([folds[0]._replace(temperature=None), folds[1]]) is None

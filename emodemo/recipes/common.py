@@ -15,6 +15,7 @@ import functools
 import logging
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from emodemo.core.labels import CANONICAL7, IEMOCAP4
 from emodemo.data.cmu_mosei import MOSEI6
@@ -312,12 +313,15 @@ class PairingScores:
             self.folds.setdefault(name, []).append(dict(half, fold=fold.name))
 
     def summary(self) -> dict[str, dict]:
-        from emodemo.core.metrics import mean_std
+        return {name: summarised(runs) for name, runs in self.folds.items()}
 
-        return {
-            name: {"summary": mean_std([{k: v for k, v in r.items() if k != "fold"} for r in runs]), "folds": runs}
-            for name, runs in self.folds.items()
-        }
+
+def summarised(runs: list[dict]) -> dict[str, Any]:
+    """``{"summary", "folds"}`` of the test reports of a pairing's folds (each with its ``fold`` name):
+    mean ± std over the folds beside the reports."""
+    from emodemo.core.metrics import mean_std
+
+    return {"summary": mean_std([{k: v for k, v in r.items() if k != "fold"} for r in runs]), "folds": runs}
 
 
 def served_final_extras(model, samples, split, make, labels, batch_size: int) -> tuple[dict, dict]:

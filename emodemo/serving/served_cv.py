@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -36,6 +36,16 @@ from emodemo.training.calibration import fit_temperature
 AS_SERVED = "as_served.json"  # under the checkpoint's cv/ folder
 CARD_KEY = "by_pairing_as_served"  # the same numbers in the checkpoint's metrics (its card)
 READINGS = ("constructed", "real", "none")  # a clip with a written line of its emotion, with its own words, with none
+
+
+class FoldAnswers(NamedTuple):
+    """One fold model's answers to one reading of its test part, and what calibrates them."""
+
+    probs: np.ndarray  # [N, C], softmax at temperature 1
+    targets: np.ndarray  # [N] class ids
+    temperature: float | None  # the fold model's own (as its served checkpoint's was fitted); None: never calibrated
+    clean_temperature: float | None  # fitted on its validation actors' clean clips alone, for comparison
+    unsure_line: float | None  # its "unsure" line; None: it has none
 
 
 def readings(meta: dict) -> list[str]:
@@ -107,7 +117,8 @@ def scored_as_served(
     ``{"model", "protocol", "fold_models", "by_pairing": {pairing: {"summary", "folds"}}, "words_gate":
     {pairing: clips whose words it took} or None, "calibration": {pairing: ...}}``; ``only``: these folds'
     names (default: every fold)."""
-    from emodemo.core.metrics import classification_report, mean_std
+    from emodemo.core.metrics import classification_report
+    from emodemo.recipes.common import summarised
     from emodemo.serving import evaluation, load_models, words_gate
     from emodemo.serving.cross_corpus import fold_checkpoints
     from emodemo.serving.pipeline import unsure_line
@@ -122,7 +133,7 @@ def scored_as_served(
         raise FileNotFoundError(f"{name} has no model of {', '.join(missing)} under {Path(checkpoints) / name}")
     per_pairing: dict[str, list[dict]] = {}
     taken: dict[str, int] = {}
-    answers: dict[str, list[tuple]] = {}  # reading -> per fold (probabilities [N, C], targets [N], temperatures)
+    answers: dict[str, list[FoldAnswers]] = {}  # reading -> one per fold
     for fold in folds:
         loaded = load_models([str(paths[fold.name])])[0]
         space = evaluation.scoring_labels(loaded.labels)
@@ -137,7 +148,9 @@ def scored_as_served(
             read = evaluation.through_words_gate(loaded, pairs)
             taken[reading] = taken.get(reading, 0) + sum(bool(a.text) and not b.text for a, b in zip(pairs, read))
             probs, targets = evaluation.predicted(loaded, read, gate=False)  # [N, C]; the gate is applied: read
-            answers.setdefault(reading, []).append((probs, targets, served_fit, clean_fit, unsure_line(loaded.meta)))
+            answers.setdefault(reading, []).append(
+                FoldAnswers(probs, targets, served_fit, clean_fit, unsure_line(loaded.meta))
+            )
             report = classification_report(
                 [evaluation.scored_as(loaded.labels[t], space) for t in targets],
                 [evaluation.scored_as(loaded.labels[p], space) for p in probs.argmax(axis=1)],
@@ -154,18 +167,14 @@ def scored_as_served(
             + "; mean ± std over the test folds"
         ),
         "fold_models": [str(paths[f.name].relative_to(Path(checkpoints) / name)) for f in folds],
-        "by_pairing": {
-            reading: {"summary": mean_std([{k: v for k, v in r.items() if k != "fold"} for r in runs]), "folds": runs}
-            for reading, runs in per_pairing.items()
-        },
+        "by_pairing": {reading: summarised(runs) for reading, runs in per_pairing.items()},
         "words_gate": taken if words_gate.gated(meta) else None,
         "calibration": {reading: pooled_calibration(per_fold) for reading, per_fold in answers.items()},
     }
 
 
-def pooled_calibration(per_fold: list[tuple]) -> dict[str, Any] | None:
-    """Top-label ECE (15 bins) and reliability bins of the fold models' answers pooled over the test folds
-    (``per_fold``: ``(probabilities [N, C], targets [N], temperature, clean temperature, "unsure" line)``): raw
+def pooled_calibration(per_fold: list[FoldAnswers]) -> dict[str, Any] | None:
+    """Top-label ECE (15 bins) and reliability bins of the fold models' answers pooled over the test folds: raw
     (temperature 1), at each fold model's own temperature (fitted on its fold's validation actors as the served
     checkpoint's was: ``python -m emodemo calibrate FOLD_MODEL [--perturbed]``), and, for comparison, at a
     temperature fitted on those actors' clean clips alone; and how the app's "unsure" line holds on actors it
@@ -174,23 +183,28 @@ def pooled_calibration(per_fold: list[tuple]) -> dict[str, Any] | None:
     temperature of its own."""
     from emodemo.training.calibration import expected_calibration_error, reliability, softmax
 
-    if any(f[2] is None for f in per_fold):
+    if any(f.temperature is None for f in per_fold):
         return None
-    targets = np.concatenate([f[1] for f in per_fold])  # [N] over the folds
-    raw = np.concatenate([p for p, *_ in per_fold])  # [N, C]
-    at = lambda which: np.concatenate([softmax(np.log(np.clip(f[0], 1e-12, None)), f[which]) for f in per_fold])
+    targets = np.concatenate([f.targets for f in per_fold])  # [N] over the folds
+    raw = np.concatenate([f.probs for f in per_fold])  # [N, C]
+    at = lambda temperatures: np.concatenate(  # [N, C], each fold's answers at its own temperature
+        [softmax(np.log(np.clip(f.probs, 1e-12, None)), t) for f, t in zip(per_fold, temperatures)]
+    )
+    served = [float(f.temperature) for f in per_fold]
+    clean = [float(f.clean_temperature) for f in per_fold]
+    calibrated = at(served)
     bins = lambda probs: {
         k: [None if np.isnan(v) else float(v) for v in a] for k, a in reliability(probs, targets).items()
     }
     return {
-        "temperatures": [float(f[2]) for f in per_fold],
+        "temperatures": served,
         "ece_raw": expected_calibration_error(raw, targets),
-        "ece_calibrated": expected_calibration_error(at(2), targets),
+        "ece_calibrated": expected_calibration_error(calibrated, targets),
         "reliability_raw": bins(raw),
-        "reliability_calibrated": bins(at(2)),
-        "temperatures_clean_fit": [float(f[3]) for f in per_fold],
-        "ece_clean_fit": expected_calibration_error(at(3), targets),
-        "unsure": answered_over_the_line(at(2), targets, [(len(f[1]), f[4]) for f in per_fold]),
+        "reliability_calibrated": bins(calibrated),
+        "temperatures_clean_fit": clean,
+        "ece_clean_fit": expected_calibration_error(at(clean), targets),
+        "unsure": answered_over_the_line(calibrated, targets, [(len(f.targets), f.unsure_line) for f in per_fold]),
     }
 
 
