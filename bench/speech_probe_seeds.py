@@ -5,7 +5,8 @@ recipe's own features (normalised input, Whisper tiny.en layer statistics, cache
 and folds: RAVDESS actors 01-20, 7 classes (calm counted as neutral), the committed 5 folds by actor
 (14 train / 2 validation / 4 test actors), the epoch chosen on the validation actors. Scored:
 
-- RAVDESS: UA of the fold models on their test actors, pooled over the folds, per seed;
+- RAVDESS: WA and UA of the fold models on their test actors, pooled over the folds, per seed (an
+  averaged variant: each fold's test actors answered by the mean softmax of its members' fold models);
 - TESS **choose half** (words 1-25, 350 clips, 2 speakers; never trained on): per seed, UA of the mean
   of the 5 fold models' softmax (no temperature: the served probe's members are calibrated, which
   moves this by about a point) and its collapse; the mean of one fold model's UA; and the UA of all
@@ -53,7 +54,8 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from timing import save_and_print  # noqa: E402
 
 from emodemo import data  # noqa: E402
-from emodemo.core import CANONICAL7, metrics  # noqa: E402
+from emodemo.core import CANONICAL7  # noqa: E402
+from emodemo.data.splits import apply  # noqa: E402
 from emodemo.models import build  # noqa: E402
 from emodemo.recipes import speech_probe as recipe  # noqa: E402
 from emodemo.recipes.common import cross_validation_metrics  # noqa: E402
@@ -176,8 +178,8 @@ def one_statistic(stats: torch.Tensor, kept: str) -> torch.Tensor:
     return stats
 
 
-def fold_models(samples, folds, seed: int, variant: Variant) -> tuple[list[nn.Module], np.ndarray]:
-    """The 5 fold probes of one seed and the pooled confusion matrix on their test actors."""
+def fold_models(samples, folds, seed: int, variant: Variant) -> tuple[list[nn.Module], list[np.ndarray]]:
+    """The 5 fold probes of one seed and each one's softmax on its own fold's test actors ``[N_k, C]``."""
     kwargs = dict(recipe.model_kwargs(len(CANONICAL7), variant.spec), **variant.probe)
 
     def make(chosen):
@@ -203,7 +205,7 @@ def fold_models(samples, folds, seed: int, variant: Variant) -> tuple[list[nn.Mo
         progress=False,
     )
     kept: dict = {}
-    result = cross_validation_metrics(
+    cross_validation_metrics(
         recipe.parts_with_copies(samples, variant.copies, variant.chain),
         folds,
         make,
@@ -215,7 +217,23 @@ def fold_models(samples, folds, seed: int, variant: Variant) -> tuple[list[nn.Mo
         keep_model=lambda fold, model, report: kept.setdefault(fold.name, getattr(model, "probe", model)),
         chance=False,
     )
-    return list(kept.values()), sum(np.array(f["confusion_matrix"]) for f in result["folds"])
+    models = [kept[fold.name] for fold in folds]
+    return models, [test_softmax(m, samples, fold, variant) for m, fold in zip(models, folds)]
+
+
+def test_softmax(model: nn.Module, samples, fold, variant: Variant) -> np.ndarray:
+    """A fold model's softmax on its fold's test actors ``[N_k, C]`` (no temperature)."""
+    dataset = recipe.make_dataset(apply(samples, fold)[2], CANONICAL7, variant.spec)
+    with torch.no_grad():
+        return torch.softmax(model.eval()(stats=variant.inputs(dataset.tensors["stats"])), -1).numpy()
+
+
+def ravdess_scores(test_probs: list[np.ndarray], truth: list[list[str]]) -> tuple[float, float]:
+    """WA and UA (%) of the answers pooled over the test folds: ``test_probs`` one ``[N_k, C]`` per fold."""
+    true = [label for fold in truth for label in fold]
+    guessed = [CANONICAL7[i] for probs in test_probs for i in probs.argmax(1)]
+    report = evaluation.scores_with_collapse(true, guessed, list(CANONICAL7))
+    return 100 * report["WA"], 100 * report["UA"]
 
 
 def ua(true: list[str], probs: np.ndarray) -> tuple[float, float]:
@@ -265,6 +283,7 @@ def main() -> None:
     noisy = white_noise_sets(samples, folds)
     noisy_stats: dict[tuple, dict[str, torch.Tensor]] = {}  # (encoder, denoise) -> fold -> [240, L, 2D]
     tess_true = [s.label for s in tess]
+    test_truth = [[s.label for s in apply(samples, fold)[2]] for fold in folds]  # each fold's test actors
     chosen = args.variant or list(VARIANTS)
     needed = list(dict.fromkeys([m for name in chosen for m in VARIANTS[name].members] + chosen))
     trained: dict[tuple[str, int], tuple[list, np.ndarray]] = {}
@@ -273,11 +292,12 @@ def main() -> None:
         variant = VARIANTS[name]
         per_seed = []  # (RAVDESS UA, TESS UA of the mean, collapse, one model's UA, softmax [5, 350, 7])
         for seed in SEEDS:
-            if variant.members:
+            if variant.members:  # each fold's test actors answered by the mean of the members' fold models
                 parts = [trained[(m, seed)] for m in variant.members]
-                models, confusion = [m for p in parts for m in p[0]], sum(p[1] for p in parts)
+                models = [m for p in parts for m in p[0]]
+                test_probs = [np.mean([p[1][k] for p in parts], axis=0) for k in range(len(folds))]
             else:
-                models, confusion = trained.setdefault((name, seed), fold_models(samples, folds, seed, variant))
+                models, test_probs = trained.setdefault((name, seed), fold_models(samples, folds, seed, variant))
             if variant.heard not in tess_stats:
                 tess_stats[variant.heard] = recipe.stats_of_samples(tess, variant.spec, progress=False)
                 noisy_stats[variant.heard] = {
@@ -287,12 +307,12 @@ def main() -> None:
             with torch.no_grad():
                 probs = np.stack([torch.softmax(m.eval()(stats=inputs), -1).numpy() for m in models])  # [M, 350, 7]
             tess_ua, collapse = ua(tess_true, probs.mean(0))
-            ravdess_ua = 100 * float(metrics.per_class_scores(confusion)["recall"].mean())
+            ravdess_wa, ravdess_ua = ravdess_scores(test_probs, test_truth)
             one_model = np.mean([ua(tess_true, p)[0] for p in probs])
             in_noise = noise_ua(models, noisy, noisy_stats[variant.heard], variant)
-            per_seed.append((ravdess_ua, tess_ua, collapse, one_model, probs, in_noise))
+            per_seed.append((ravdess_ua, tess_ua, collapse, one_model, probs, in_noise, ravdess_wa))
             print(
-                f"{name}, seed {seed}: RAVDESS UA {ravdess_ua:.1f}, TESS choose UA {tess_ua:.1f}, "
+                f"{name}, seed {seed}: RAVDESS WA {ravdess_wa:.1f} UA {ravdess_ua:.1f}, TESS choose UA {tess_ua:.1f}, "
                 f"{NOISE} UA {in_noise:.1f}",
                 flush=True,
             )
@@ -302,6 +322,7 @@ def main() -> None:
             {
                 "variant": name,
                 "seeds": list(SEEDS),
+                "RAVDESS WA": spread([s[6] for s in per_seed]),
                 "RAVDESS UA": spread([s[0] for s in per_seed]),
                 "TESS choose UA (5 averaged)": spread([s[1] for s in per_seed]),
                 "per seed": [round(s[1], 1) for s in per_seed],

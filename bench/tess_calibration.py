@@ -10,6 +10,11 @@ bootstrap interval over clips (low, high) and the ECE a perfectly calibrated mod
 clips at the same confidences (if_calibrated: binned ECE's floor at this size), and the reliability bins.
 
     python bench/tess_calibration.py --tess ../shared/datasets/tess [--models speech_probe,ssl_mha]
+    python bench/tess_calibration.py --models speech_probe --ravdess ../shared/datasets/ravdess_speech
+
+``--ravdess`` adds the same row for RAVDESS's test folds, the cross-validation's protocol (actors 01-20, the
+committed 5 folds by actor, 7 classes, calm counted as neutral): each of the model's fold models on its own
+fold's 4 test actors at its own temperature (the ones the served model averages or was chosen by), pooled.
 
 Writes ``bench/results/tess_calibration.json`` (the saved rows of models not asked for are kept).
 Every model is scored on what the app shows, the softmax of its logits over its temperature, also
@@ -36,6 +41,7 @@ from emodemo.training import calibration  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "tess_calibration"
 HALVES = ("choose", "report")
+FOLDS = "RAVDESS test folds"
 
 
 def calibrated_answers(name: str, samples: list) -> tuple[np.ndarray, np.ndarray, float]:
@@ -47,23 +53,50 @@ def calibrated_answers(name: str, samples: list) -> tuple[np.ndarray, np.ndarray
     return probs, np.asarray(targets), temperature(loaded.meta)
 
 
+def fold_answers(name: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``(probabilities [N, C], true class ids [N])`` of served model ``name``'s fold models, each on its own
+    fold's test actors of the RAVDESS clips under ``root`` as the app reads them, at its temperature, pooled."""
+    from emodemo.data.splits import apply
+    from emodemo.serving.cross_corpus import fold_checkpoints
+    from emodemo.training import standard_protocol
+
+    samples = data.load("ravdess", root, calm_as_neutral=True)
+    folds, _ = standard_protocol("ravdess", samples)
+    paths = fold_checkpoints(name)
+    missing = [f.name for f in folds if f.name not in paths]
+    if missing:
+        sys.exit(f"{name} has no fold model of {', '.join(missing)}: its RAVDESS test folds cannot be scored")
+    probs, targets = [], []
+    for fold in folds:
+        loaded = load_models([str(paths[fold.name])])[0]
+        usable, *_ = evaluation.readable(loaded, apply(samples, fold)[2], "ravdess", transcribe=True)
+        p, y = evaluation.calibrated(loaded, usable)  # [N_k, C], [N_k]
+        probs.append(p)
+        targets.append(np.asarray(y))
+    return np.concatenate(probs), np.concatenate(targets)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tess", type=Path, default=REPO.parent / "shared" / "datasets" / "tess")
     parser.add_argument("--models", default="speech_probe", help="comma-separated served models")
+    parser.add_argument("--ravdess", type=Path, help="RAVDESS speech: also score the fold models on their test folds")
     args = parser.parse_args()
     tess = data.load("tess", args.tess)
     rows, bins_of = [], {}
     for name in args.models.split(","):
-        for half in HALVES:
-            probs, targets, t = calibrated_answers(name, [s for s in tess if s.split == half])
+        scored = [(half, *calibrated_answers(name, [s for s in tess if s.split == half])) for half in HALVES]
+        if args.ravdess:
+            scored.append((FOLDS, *fold_answers(name, args.ravdess), None))
+        for half, probs, targets, t in scored:
             bins = calibration.reliability(probs, targets)
             bins_of[f"{name} / {half}"] = {k: np.nan_to_num(v, nan=-1.0).round(4).tolist() for k, v in bins.items()}
             rows.append(
                 {
                     "model / half": f"{name} / {half}",
                     "clips": len(targets),
-                    "temperature": round(t, 3),  # what the row was scored at (a recalibrated model: run it again)
+                    # what the row was scored at (a recalibrated model: run it again); None: each fold model's own
+                    "temperature": None if t is None else round(t, 3),
                     "accuracy": round(float((probs.argmax(1) == targets).mean()), 3),
                     "mean confidence": round(float(probs.max(1).mean()), 3),
                     "ECE": round(calibration.expected_calibration_error(probs, targets), 3),

@@ -120,6 +120,12 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("models", nargs="+", help="served model names (folders under checkpoints/) or checkpoint folders")
     v.add_argument("--root", required=True, type=Path, help="RAVDESS speech")
     v.add_argument("--text-root", type=Path, help="GoEmotions, for a mixed-pairs run's constructed half")
+    v.add_argument(
+        "--fold-models",
+        type=Path,
+        help="the fold models' folder (fold<k>/ under it) when they are kept outside the checkpoint (too large to "
+        "commit); one model only",
+    )
 
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
@@ -308,8 +314,10 @@ def _calibrate(args) -> int:
 def _cv_as_served(args) -> int:
     from emodemo.serving.served_cv import write_as_served
 
+    if args.fold_models and len(args.models) > 1:
+        raise SystemExit("--fold-models names one model's fold models: give one model")
     for model in args.models:
-        out = write_as_served(model, args.root, args.text_root)
+        out = write_as_served(model, args.root, args.text_root, args.fold_models)
         summary = json.loads(out.read_text(encoding="utf-8"))["by_pairing"]
         scores = "; ".join(f"{k} WA {100 * v['summary']['WA']['mean']:.1f}" for k, v in summary.items())
         print(f"{model}: {scores} -> {out}")

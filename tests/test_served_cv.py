@@ -162,3 +162,25 @@ def test_calibration_is_pooled_over_the_test_folds_each_at_its_own_fold_models_t
     assert swapped["ece_calibrated"] != pytest.approx(pooled["ece_calibrated"])
     assert sum(pooled["reliability_raw"]["count"]) == 300
     assert pooled_calibration([folds[0]._replace(temperature=None), folds[1]]) is None
+
+
+def test_fold_models_kept_outside_the_checkpoint_are_scored_and_saved_without_a_machine_path(tmp_path):
+    """Fold models too large to commit (co-attention's, under runs/) are scored from their own folder
+    (``cv-as-served --fold-models DIR``), with the same answers as where the checkpoint keeps them."""
+    import shutil
+
+    from emodemo.serving.served_cv import fold_label
+
+    root = shared_dataset("ravdess_speech")
+    shutil.copytree(cross_corpus.fold_checkpoints("nmt_attention")["fold0"], tmp_path / "fold0")
+    outside = scored_as_served("nmt_attention", root, only=["fold0"], fold_models=tmp_path)
+    for reading, scores in saved("nmt_attention")["by_pairing"].items():  # scored where the checkpoint keeps it
+        fold = outside["by_pairing"][reading]["folds"][0]
+        assert {k: fold[k] for k in ("n", "WA", "UA")} == pytest.approx(
+            {k: scores["folds"][0][k] for k in ("n", "WA", "UA")}
+        ), reading
+    assert outside["fold_models"] == ["fold0"]
+    repo = CHECKPOINTS.parent
+    assert fold_label(repo / "runs" / "x" / "folds" / "fold1", CHECKPOINTS / "coattention") == "runs/x/folds/fold1"
+    with pytest.raises(FileNotFoundError, match="under"):
+        scored_as_served("nmt_attention", root, only=["fold1"], fold_models=tmp_path)

@@ -38,6 +38,11 @@ def test_a_probe_of_some_layers_reads_those_alone():
     ensemble = SpeechProbeEnsemble(7, n_layers=7, dim=8, temperatures=(1.0, 1.0), layers=(0, 1))
     assert all(m.layers == [0, 1] for m in ensemble.members)
     assert parse_layers("all") is None and parse_layers("1,3") == (1, 3)
+    pair = SpeechProbeEnsemble(7, n_layers=7, dim=8, temperatures=(1.0, 1.0), member_layers=([0, 1, 2, 3], None))
+    assert [m.layers for m in pair.members] == [[0, 1, 2, 3], None]  # the lower half beside every layer
+    assert not torch.allclose(pair.eval()(stats), pair(changed_above))  # its second probe reads layers 4-6
+    with pytest.raises(ValueError, match="2 members' layers for 3 temperatures"):
+        SpeechProbeEnsemble(7, n_layers=7, dim=8, temperatures=(1.0, 1.0, 1.0), member_layers=([0], None))
     with pytest.raises(ValueError, match="among the encoder's 7"):
         SpeechProbe(7, n_layers=7, dim=8, layers=(0, 7))
     with pytest.raises(ValueError, match="a range like 0-3"):
@@ -45,35 +50,40 @@ def test_a_probe_of_some_layers_reads_those_alone():
 
 
 def test_the_served_probe_is_its_folds_averaged_and_knows_when_it_is_unsure():
-    """Five fold models, each calibrated on its own validation actors, averaged; each reads the lower
-    half of Whisper base (layers 0-3) of normalised input, noisy clips gated, and the app runs that
-    encoder no further."""
+    """Five fold models, each a pair of probes on normalised input (noisy clips gated) calibrated on the fold's
+    validation actors: one reads the lower half of Whisper base (layers 0-3), which holds on new voices, the
+    other every layer, which knows RAVDESS's better; the ten averaged, the encoder run to its last layer."""
     config = read_checkpoint_config(CHECKPOINTS / "speech_probe")
     assert config["model_name"] == "speech_probe_ensemble"
     assert config["input_spec"] == {
         "encoder": "base",
         "normalise": True,
-        "layers": [0, 1, 2, 3],
         "denoise_below_db": 30.0,  # noisy clips heard through the noise gate (bench/noise_gate.py)
         "steady_floor_below_db": 5.0,  # ... when their noise floor is steady (bench/noise_gate.py --floor-only)
     }
     folds = sorted((CHECKPOINTS / "speech_probe" / "folds").glob("fold*/config.json"))
     members = [read_checkpoint_config(f.parent) for f in folds]
     assert len(folds) == 5 and all(
-        m["model_name"] == "speech_probe" and m["model_kwargs"]["layers"] == [0, 1, 2, 3] for m in members
+        m["model_name"] == "speech_probe_ensemble" and m["model_kwargs"]["member_layers"] == [[0, 1, 2, 3], None]
+        for m in members
     )
-    assert config["model_kwargs"]["temperatures"] == [m["calibration"]["temperature"] for m in members]
+    assert config["model_kwargs"]["temperatures"] == [t for m in members for t in m["model_kwargs"]["temperatures"]]
+    assert all(m["calibration"]["temperature"] == 1.0 for m in members)  # each member carries its own
     unsure = config["calibration"]["unsure"]
     assert unsure["accuracy_answered"] >= 0.80 and 0 < unsure["threshold"] < 1 and unsure["answered"] > 0.3
     loaded = load_models(["speech_probe"])[0]
     member = load_models([str(folds[0].parent)])[0]
-    assert torch.equal(loaded.model.members[0].head[1].weight, member.model.head[1].weight)
-    assert loaded.model.members[0].layers == [0, 1, 2, 3]
+    for k in (0, 1):
+        assert torch.equal(loaded.model.members[k].head[1].weight, member.model.members[k].head[1].weight)
+    assert [m.layers for m in loaded.model.members[:2]] == [[0, 1, 2, 3], None]
+    metrics = config["metrics"]  # the pair's cross-validation, and each member's own beside it
+    assert metrics["cross_validation"]["WA"]["mean"] > metrics["first_member_cross_validation"]["WA"]["mean"]
 
 
-def test_augment_pair_trains_a_clean_and_an_augmented_probe_per_fold(tmp_path, ravdess_root):
-    """The served recipe in quick mode (one fold, two epochs): per fold a pair, scored as a pair, the
-    members' own cross-validation kept; an option missing its partners is refused clearly."""
+def test_a_pair_per_fold_trains_two_probes_each_fold(tmp_path, ravdess_root):
+    """Pairs in quick mode (one fold, two epochs): a clean and an augmented probe, or (as served) a probe of
+    the lower half and one of every layer; scored as a pair, the members' own cross-validation kept; an
+    option missing its partners is refused clearly."""
     import subprocess
     import sys
 
@@ -108,3 +118,10 @@ def test_augment_pair_trains_a_clean_and_an_augmented_probe_per_fold(tmp_path, r
     assert {"clean_member_cross_validation", "augmented_member_cross_validation"} <= set(metrics)
     fold = read_checkpoint_config(tmp_path / "probe" / "folds" / "fold0")
     assert fold["metrics"]["test"]["WA"] == metrics["folds"][0]["WA"] and fold["calibration"]["temperature"] == 1.0
+    refused = run("classes=7", "layers=0-3", "pair_layers=all")  # a pair of each fold is an ensemble's member
+    assert refused.returncode == 2 and "give ensemble=1" in refused.stderr
+    done = run("classes=7", "normalise=1", "encoder_name=base", "layers=0-3", "pair_layers=all", "ensemble=1")
+    assert done.returncode == 0, done.stderr
+    config = read_checkpoint_config(tmp_path / "probe")
+    assert config["model_kwargs"]["member_layers"] == [[0, 1, 2, 3], None] and "layers" not in config["input_spec"]
+    assert {"first_member_cross_validation", "second_member_cross_validation"} <= set(config["metrics"])

@@ -76,7 +76,9 @@ class SpeechProbeEnsemble(nn.Module):
     Each member ``m`` answers ``softmax(logits_m / T_m)`` with its own temperature (fitted on its
     own validation speakers); the ensemble returns the log of their mean, so that a softmax of its
     output is the mean probability ``[B, C]``. Averaging members trained on different speakers
-    lowers the variance of the answers on voices none of them met.
+    lowers the variance of the answers on voices none of them met. Every member reads ``layers``, or
+    with ``member_layers`` (one entry per member, None: every layer) its own: a probe of the encoder's
+    lower half beside one of all its layers, say.
     """
 
     def __init__(
@@ -88,10 +90,14 @@ class SpeechProbeEnsemble(nn.Module):
         dropout: float = 0.3,
         temperatures: tuple[float, ...] = (1.0,),
         layers: tuple[int, ...] | None = None,
+        member_layers: tuple[tuple[int, ...] | None, ...] | None = None,
     ):
         super().__init__()
+        read = [layers] * len(temperatures) if member_layers is None else list(member_layers)
+        if len(read) != len(temperatures):
+            raise ValueError(f"{len(read)} members' layers for {len(temperatures)} temperatures")
         self.members = nn.ModuleList(
-            SpeechProbe(n_classes, n_layers, dim, hidden, dropout, layers) for _ in temperatures
+            SpeechProbe(n_classes, n_layers, dim, hidden, dropout, chosen) for chosen in read
         )
         self.register_buffer("temperatures", torch.tensor(list(temperatures), dtype=torch.float32))
 

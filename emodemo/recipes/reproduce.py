@@ -433,22 +433,25 @@ def cv_as_served(
     root: str,
     text_root: str | None = None,
     calibrate_folds: bool = False,
+    fold_models: str | None = None,
     quick: bool = False,
     python: str = sys.executable,
 ) -> None:
     """Score a served checkpoint's fold models on their test actors as the app reads the words (``python -m
-    emodemo cv-as-served``: guessed words as none, the words gate); with ``calibrate_folds``, each fold model
-    (``<checkpoint>/folds/fold<k>``) calibrated first as the served one is (``calibrate --perturbed`` on its
+    emodemo cv-as-served``: guessed words as none, the words gate); ``fold_models``: their folder when it is
+    not ``<checkpoint>/folds`` (too large to commit); with ``calibrate_folds``, each fold model
+    (``fold<k>`` there) calibrated first as the served one is (``calibrate --perturbed`` on its
     own fold's validation actors), for the calibration error on the test folds. Not in a ``quick`` smoke run,
     which trains one fold."""
     if quick:
         return
     if calibrate_folds:
-        for fold in sorted((Path(checkpoint) / "folds").glob("fold[0-9]*")):
+        for fold in sorted(Path(fold_models or Path(checkpoint) / "folds").glob("fold[0-9]*")):
             calibrate(str(fold), "ravdess", root, perturbed=True, python=python)
     _call(
         [python, "-m", "emodemo", "cv-as-served", checkpoint, "--root", root]
         + (["--text-root", text_root] if text_root else [])
+        + (["--fold-models", fold_models] if fold_models else [])
     )
 
 

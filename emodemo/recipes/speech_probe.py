@@ -221,6 +221,7 @@ def train(
     ensemble: bool = False,
     augment_pair: bool = False,
     layers: str = "all",
+    pair_layers: str | None = None,
     augment_chain: str = "all",
     denoise: bool = False,
     denoise_below_db: float | None = None,
@@ -239,7 +240,10 @@ def train(
     mean (the augmented one holds up in noise, the clean one on new voices); its cross-validation
     is the pair's, the members' own are kept beside it. ``layers`` (``"0-3"``, e.g.) keeps some of the
     encoder's layers (0: the convolutions' output): Whisper base's lower half generalises to new voices
-    better than all its layers (``bench/speech_probe_seeds.py``). ``augment_chain`` ``"noise"``: the
+    better than all its layers (``bench/speech_probe_seeds.py``). ``pair_layers`` (with ``ensemble``, e.g.
+    ``"all"``): each fold trains a second probe, on the same clean clips, reading these layers, and the fold's
+    model is the calibrated mean of the two (the lower half holds on new voices, every layer on RAVDESS's);
+    the encoder runs as deep as either reads. ``augment_chain`` ``"noise"``: the
     copies get additive noise alone (:func:`emodemo.inputs.augment.training_chain`). ``denoise``: each
     clip's stationary noise is gated out first (:func:`emodemo.inputs.normalise.denoise`, in the app too);
     ``denoise_below_db``: only a clip whose :func:`~emodemo.inputs.normalise.estimated_snr_db` is under
@@ -254,24 +258,29 @@ def train(
     if seven and dataset != "ravdess":
         raise ValueError(f"classes=7 merges RAVDESS's calm into neutral; {dataset} keeps its own classes")
     kept = parse_layers(layers)
+    second = parse_layers(pair_layers) if pair_layers else None
+    read = reads_layers(kept, second) if pair_layers else kept  # what the encoder must give, every member's
     spec = input_spec(
         {
             "encoder": encoder_name,
             "normalise": as_flag(normalise),
-            **({"layers": list(kept)} if kept else {}),
+            **({"layers": list(read)} if read else {}),
             **({"denoise": True} if as_flag(denoise) else {}),
             **({"denoise_below_db": float(denoise_below_db)} if denoise_below_db is not None else {}),
             **({"steady_floor_below_db": float(steady_floor_below_db)} if steady_floor_below_db is not None else {}),
         }
     )
-    copies, as_ensemble, pair = int(augment), as_flag(ensemble), as_flag(augment_pair)
+    copies, as_ensemble = int(augment), as_flag(ensemble)
+    pair = "augmented" if as_flag(augment_pair) else "layers" if pair_layers else None
     keep = as_flag(keep_folds) or as_ensemble
     if as_ensemble and not cv:
         raise ValueError("ensemble=1 averages the cross-validation folds' models: add --cv")
-    if pair and not (copies and as_ensemble):
+    if pair == "augmented" and not (copies and as_ensemble):
         raise ValueError(
             "augment_pair=1 pairs each fold's clean model with its augmented one: give augment=K and ensemble=1 too"
         )
+    if pair_layers and (as_flag(augment_pair) or copies or not as_ensemble):
+        raise ValueError("pair_layers pairs two clean probes of each fold: give ensemble=1, and no augment")
     samples = [
         s for s in data.load(dataset, root, **({"calm_as_neutral": True} if seven else {})) if s.audio is not None
     ]
@@ -293,10 +302,13 @@ def train(
     folds, final_split = standard_protocol(dataset, samples)
     folds = chosen_folds(folds, quick, fold_ids)
     kwargs = model_kwargs(len(labels), spec)
+    members = [reading(kwargs, kept), reading(kwargs, second)] if pair == "layers" else None  # each probe's kwargs
+    if members:
+        kwargs = members[0]
     build_model = lambda: build(NAME, **kwargs)
     make = lambda chosen: make_dataset(chosen, labels, spec)
     parts = parts_with_copies(samples, copies, augment_chain)
-    card = data_card(dataset, final_split, spec, copies, augment_chain)
+    card = data_card(dataset, final_split, spec, copies, augment_chain, members)
     save = functools.partial(_save, model_kwargs=kwargs, labels=labels, spec=spec, cfg=cfg, make=make, samples=samples)
     metrics: dict = {"input_spec": spec, "augment_copies": copies}
     if copies and augment_chain != "all":
@@ -312,26 +324,30 @@ def train(
                 labels,
                 cfg,
                 seed,
-                f"{NAME} clean member",
+                f"{NAME} clean member" if pair == "augmented" else f"{NAME} member on {layers}",
                 keep_model=lambda fold, model, report: clean_models.setdefault(fold.name, model),
                 chance=False,
             )
-            metrics["clean_member_cross_validation"] = clean["cross_validation"]
+            member = "clean" if pair == "augmented" else "first"
+            metrics[f"{member}_member_cross_validation"] = clean["cross_validation"]
         result = cross_validation_metrics(
             parts,
             folds,
             make,
-            build_model,
+            (lambda: build(NAME, **members[1])) if members else build_model,
             labels,
             cfg,
             seed,
-            f"{NAME} augmented member" if pair else NAME,
+            {"augmented": f"{NAME} augmented member", "layers": f"{NAME} member on {pair_layers}"}.get(pair, NAME),
             chance=False,
             keep_model=(lambda fold, model, report: fold_models.setdefault(fold.name, (fold, model))) if keep else None,
         )
         if pair:
-            metrics["augmented_member_cross_validation"] = result["cross_validation"]
-            paired = _paired_folds(fold_models, clean_models, samples, labels, make, out, card, save, kwargs)
+            member = "augmented" if pair == "augmented" else "second"
+            metrics[f"{member}_member_cross_validation"] = result["cross_validation"]
+            paired = _paired_folds(
+                fold_models, clean_models, samples, labels, make, out, card, save, members or [kwargs, kwargs]
+            )
             result = {"cross_validation": paired["summary"], "folds": paired["folds"]}
             s = paired["summary"]
             log.info(
@@ -365,24 +381,38 @@ def fold_card(card: dict, fold) -> dict:
     )
 
 
+def reads_layers(first: tuple[int, ...] | None, second: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    """The layers a pair of probes reads between them (None: every layer, when either reads every one)."""
+    return None if first is None or second is None else tuple(sorted(set(first) | set(second)))
+
+
+def reading(kwargs: dict, layers: tuple[int, ...] | None) -> dict:
+    """A probe's ``kwargs`` reading ``layers`` (None: every layer)."""
+    return dict({k: v for k, v in kwargs.items() if k != "layers"}, **({"layers": list(layers)} if layers else {}))
+
+
 def _paired_folds(
-    augmented: dict, clean: dict, samples, labels, make, out: Path, card: dict, save, model_kwargs: dict
+    second: dict, first: dict, samples, labels, make, out: Path, card: dict, save, member_kwargs: list[dict]
 ) -> dict:
-    """Per fold, the calibrated mean of its clean and augmented probes, saved under ``out/folds/``
-    and scored on the fold's test speakers: ``{"folds", "summary"}`` as cross-validation gives."""
+    """Per fold, the calibrated mean of its two probes (``first``: fold name -> model; ``second``: fold name
+    -> (fold, model); clean and augmented, or two sets of layers, ``member_kwargs`` each one's), saved under
+    ``out/folds/`` and scored on the fold's test speakers: ``{"folds", "summary"}`` as cross-validation gives."""
     from emodemo.core.metrics import mean_std
     from emodemo.data.splits import apply
     from emodemo.models import SpeechProbeEnsemble
     from emodemo.training.engine import evaluate
 
     reports = []
-    for name, (fold, model) in augmented.items():
+    read = [k.get("layers") for k in member_kwargs]
+    kwargs = reading(member_kwargs[0], None) if read[0] != read[1] else member_kwargs[0]
+    layered = {"member_layers": read} if read[0] != read[1] else {}
+    for name, (fold, model) in second.items():
         temperatures = [
             calibration_on(member, fold, make, samples)["temperature"]  # each on the fold's validation
-            for member in (clean[name], model)
+            for member in (first[name], model)
         ]
-        paired = SpeechProbeEnsemble(**model_kwargs, temperatures=tuple(temperatures))
-        for target, member in zip(paired.members, (clean[name], model)):
+        paired = SpeechProbeEnsemble(**kwargs, **layered, temperatures=tuple(temperatures))
+        for target, member in zip(paired.members, (first[name], model)):
             target.load_state_dict(member.state_dict())
         test = apply(samples, fold)[2]
         report = dict(
@@ -393,10 +423,10 @@ def _paired_folds(
             out / "folds" / name,
             paired,
             fold,
-            dict(fold_card(card, fold), members="its clean and augmented probes"),
+            dict(fold_card(card, fold), members="its two probes" if layered else "its clean and augmented probes"),
             {"test": report},
             model_name="speech_probe_ensemble",
-            model_kwargs=dict(model_kwargs, temperatures=temperatures),
+            model_kwargs=dict(kwargs, **layered, temperatures=temperatures),
             temperature=1.0,
         )
     return {"folds": reports, "summary": mean_std(reports)}
@@ -481,7 +511,7 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
         raise ValueError(f"no fold models under {Path(out) / 'folds'}: train with --cv first")
     configs = [read_checkpoint_config(folder) for folder in folders]
     first = configs[0]
-    base = {k: v for k, v in first["model_kwargs"].items() if k != "temperatures"}
+    base = {k: v for k, v in first["model_kwargs"].items() if k not in ("temperatures", "member_layers")}
     probes, temperatures, probs, targets = [], [], [], []  # a fold model that is a pair gives both its probes
     for folder, config in zip(folders, configs):
         model, _ = load_checkpoint(folder, REGISTRY)
@@ -495,7 +525,9 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
         p, y = predict(model, make_dataset(val, first["labels"], config["input_spec"]))
         probs.append(softmax(np.log(np.clip(p, 1e-12, None)), config["calibration"]["temperature"]))
         targets.append(y)
-    ensemble = SpeechProbeEnsemble(**base, temperatures=tuple(temperatures))
+    read = [probe.layers for probe in probes]
+    layered = {"member_layers": read} if len({str(r) for r in read}) > 1 else {}
+    ensemble = SpeechProbeEnsemble(**base, **layered, temperatures=tuple(temperatures))
     for member, probe in zip(ensemble.members, probes):
         member.load_state_dict(probe.state_dict())
     unsure = unsure_threshold(np.concatenate(probs), np.concatenate(targets))
@@ -522,7 +554,7 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
         out,
         ensemble,
         model_name="speech_probe_ensemble",
-        model_kwargs=dict(base, temperatures=temperatures),
+        model_kwargs=dict(base, **layered, temperatures=temperatures),
         labels=first["labels"],
         data_card=card,
         metrics=metrics,
@@ -532,9 +564,15 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
     )
 
 
-def data_card(dataset: str, split, spec: dict, copies: int, chain: str = "all") -> dict:
-    layers = spec.get("layers")
-    kept = f"layers {', '.join(map(str, layers))} (0: the convolutions' output)" if layers else "every layer"
+def data_card(dataset: str, split, spec: dict, copies: int, chain: str = "all", members: list | None = None) -> dict:
+    """What a checkpoint was trained on and how its inputs are made; ``members``: the kwargs of a pair's two
+    probes, when they read different layers."""
+    shown = lambda layers: f"layers {', '.join(map(str, layers))}" if layers else "every layer"
+    kept = (
+        " and ".join(f"{shown(m.get('layers'))} (one probe)" for m in members) + " (0: the convolutions' output)"
+        if members
+        else f"{shown(spec.get('layers'))} (0: the convolutions' output)"
+    )
     steps = (
         ("stationary noise gated out (noisereduce) -> " if spec.get("denoise") else "")
         + (

@@ -167,8 +167,16 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     Entry(
         "ravdess_voice",
-        "speech_probe, normalised input, Whisper base's lower half (layers 0-3) "
-        "(its fold models, averaged, are served)",
+        "speech_probe, normalised input, Whisper base's lower half (layers 0-3)",
+        "-",
+        "voice",
+        "speech_probe/cv/lower_half.json",
+        ("metrics", "cross_validation"),
+    ),
+    Entry(
+        "ravdess_voice",
+        "speech_probe, normalised input, Whisper base: per fold a probe of its lower half (layers 0-3) and one of "
+        "every layer averaged (its fold models, averaged, are served)",
         "-",
         "voice",
         "speech_probe/config.json",
@@ -634,7 +642,8 @@ def side_by_side(result: dict) -> str:
 # What each served checkpoint is, in a few plain words (the README's headline table; the talk each
 # architecture comes from is named in docs/results.md)
 ARCHITECTURES = {
-    "speech_probe": "a small classifier on the layer statistics of the frozen Whisper base encoder's lower half",
+    "speech_probe": "two small classifiers on the layer statistics of the frozen Whisper base encoder, one reading "
+    "its lower half and one every layer, averaged",
     "handcrafted_ensemble": "an SVM on 68 hand-crafted audio statistics (its face SVM and forest need action units)",
     "ssl_mha": "Whisper base's lower-half states and MiniLM word pieces, self-attention over both joined, mean-pooled",
     "ssl_mha/cross": (

@@ -111,9 +111,11 @@ def scored_as_served(
     text_root: str | Path | None = None,
     checkpoints: Path = CHECKPOINTS,
     only: list[str] | None = None,
+    fold_models: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Served checkpoint ``name``'s fold models (:func:`emodemo.serving.cross_corpus.fold_checkpoints`),
-    each on its fold's test part of the RAVDESS clips under ``root`` (:func:`fold_parts`) as served:
+    """Served checkpoint ``name``'s fold models (:func:`emodemo.serving.cross_corpus.fold_checkpoints`;
+    with ``fold_models``, those under that folder, ``fold<k>``: fold models too large to commit, kept where
+    their run wrote them), each on its fold's test part of the RAVDESS clips under ``root`` (:func:`fold_parts`) as served:
     ``{"model", "protocol", "fold_models", "by_pairing": {pairing: {"summary", "folds"}}, "words_gate":
     {pairing: clips whose words it took} or None, "calibration": {pairing: ...}}``; ``only``: these folds'
     names (default: every fold)."""
@@ -125,12 +127,13 @@ def scored_as_served(
     from emodemo.training.checkpoint import read_checkpoint_config
 
     meta = read_checkpoint_config(Path(checkpoints) / name)
-    paths = fold_checkpoints(name, checkpoints)
+    paths = fold_checkpoints(name, checkpoints, Path(fold_models) if fold_models else None)
     folds, parts = fold_parts(meta, Path(root), Path(text_root) if text_root else None)
     folds = [f for f in folds if only is None or f.name in only]
     missing = [f.name for f in folds if f.name not in paths]
     if missing:
-        raise FileNotFoundError(f"{name} has no model of {', '.join(missing)} under {Path(checkpoints) / name}")
+        home = Path(fold_models) if fold_models else Path(checkpoints) / name
+        raise FileNotFoundError(f"{name} has no model of {', '.join(missing)} under {home}")
     per_pairing: dict[str, list[dict]] = {}
     taken: dict[str, int] = {}
     answers: dict[str, list[FoldAnswers]] = {}  # reading -> one per fold
@@ -166,7 +169,7 @@ def scored_as_served(
             + (", and through the words gate" if words_gate.gated(meta) else "")
             + "; mean ± std over the test folds"
         ),
-        "fold_models": [str(paths[f.name].relative_to(Path(checkpoints) / name)) for f in folds],
+        "fold_models": [fold_label(paths[f.name], Path(checkpoints) / name) for f in folds],
         "by_pairing": {reading: summarised(runs) for reading, runs in per_pairing.items()},
         "words_gate": taken if words_gate.gated(meta) else None,
         "calibration": {reading: pooled_calibration(per_fold) for reading, per_fold in answers.items()},
@@ -223,6 +226,15 @@ def answered_over_the_line(probs: np.ndarray, targets: np.ndarray, lines: list[t
     }
 
 
+def fold_label(path: Path, checkpoint: Path) -> str:
+    """Where a fold model lies, as saved: its path under its checkpoint's folder (``folds/fold0``), else
+    under the repository (``runs/...``), else its own folder's name; never a path of this machine."""
+    for home in (checkpoint, CHECKPOINTS.parent):
+        if path.resolve().is_relative_to(home.resolve()):
+            return path.resolve().relative_to(home.resolve()).as_posix()
+    return path.name
+
+
 def served_name(folder: Path) -> str:
     """A checkpoint folder's served name: its path under the nearest ``checkpoints`` folder above it
     (``ssl_mha/cross``), else the folder's own name; never a path of this machine."""
@@ -231,14 +243,17 @@ def served_name(folder: Path) -> str:
     return "/".join(parts[home + 1 :]) if home is not None else folder.name
 
 
-def write_as_served(model: str, root: str | Path, text_root: str | Path | None = None) -> Path:
+def write_as_served(
+    model: str, root: str | Path, text_root: str | Path | None = None, fold_models: str | Path | None = None
+) -> Path:
     """:func:`scored_as_served` on every RAVDESS clip under ``root`` for ``model`` (a served name or a
-    checkpoint folder), saved as ``<checkpoint>/cv/as_served.json`` and into the checkpoint's card
+    checkpoint folder; ``fold_models``: its fold models' folder when they are kept outside it), saved as ``<checkpoint>/cv/as_served.json`` and into the checkpoint's card
     (:data:`CARD_KEY`, beside its training run's ``by_pairing``); returns the file's path."""
     from emodemo.training.checkpoint import add_metrics
 
     folder = Path(model) if (Path(model) / "config.json").is_file() else CHECKPOINTS / model
-    result = {**scored_as_served(folder.name, root, text_root, folder.parent), "model": served_name(folder)}
+    scored = scored_as_served(folder.name, root, text_root, folder.parent, fold_models=fold_models)
+    result = {**scored, "model": served_name(folder)}
     out = folder / "cv" / AS_SERVED
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
