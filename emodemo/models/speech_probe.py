@@ -96,9 +96,7 @@ class SpeechProbeEnsemble(nn.Module):
         read = [layers] * len(temperatures) if member_layers is None else list(member_layers)
         if len(read) != len(temperatures):
             raise ValueError(f"{len(read)} members' layers for {len(temperatures)} temperatures")
-        self.members = nn.ModuleList(
-            SpeechProbe(n_classes, n_layers, dim, hidden, dropout, chosen) for chosen in read
-        )
+        self.members = nn.ModuleList(SpeechProbe(n_classes, n_layers, dim, hidden, dropout, chosen) for chosen in read)
         self.register_buffer("temperatures", torch.tensor(list(temperatures), dtype=torch.float32))
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:

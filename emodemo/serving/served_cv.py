@@ -115,7 +115,8 @@ def scored_as_served(
 ) -> dict[str, Any]:
     """Served checkpoint ``name``'s fold models (:func:`emodemo.serving.cross_corpus.fold_checkpoints`;
     with ``fold_models``, those under that folder, ``fold<k>``: fold models too large to commit, kept where
-    their run wrote them), each on its fold's test part of the RAVDESS clips under ``root`` (:func:`fold_parts`) as served:
+    their run wrote them), each on its fold's test part of the RAVDESS clips under ``root``
+    (:func:`fold_parts`) as served:
     ``{"model", "protocol", "fold_models", "by_pairing": {pairing: {"summary", "folds"}}, "words_gate":
     {pairing: clips whose words it took} or None, "calibration": {pairing: ...}}``; ``only``: these folds'
     names (default: every fold)."""
@@ -247,8 +248,9 @@ def write_as_served(
     model: str, root: str | Path, text_root: str | Path | None = None, fold_models: str | Path | None = None
 ) -> Path:
     """:func:`scored_as_served` on every RAVDESS clip under ``root`` for ``model`` (a served name or a
-    checkpoint folder; ``fold_models``: its fold models' folder when they are kept outside it), saved as ``<checkpoint>/cv/as_served.json`` and into the checkpoint's card
-    (:data:`CARD_KEY`, beside its training run's ``by_pairing``); returns the file's path."""
+    checkpoint folder; ``fold_models``: its fold models' folder when they are kept outside it), saved as
+    ``<checkpoint>/cv/as_served.json`` and into the checkpoint's card (:data:`CARD_KEY`, beside its
+    training run's ``by_pairing``); returns the file's path."""
     from emodemo.training.checkpoint import add_metrics
 
     folder = Path(model) if (Path(model) / "config.json").is_file() else CHECKPOINTS / model
