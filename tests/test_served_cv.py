@@ -23,7 +23,8 @@ from emodemo.serving.served_cv import (
 )
 from emodemo.training.calibration import expected_calibration_error, softmax
 
-RESCORED = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross")  # served voice + words models with fold models
+RESCORED = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross", "coattention")  # served voice + words models with fold
+# models (co-attention's, 16 MB each, kept under runs/: these tests read the saved as_served.json)
 GATED = ("mesm", "nmt_attention", "ssl_mha")  # of those, the ones that read words through the words gate
 
 

@@ -74,9 +74,19 @@ def run_pairing(meta: dict) -> dict[str, Any]:
     return {
         "pairing": kind,
         "text_source": sources[0] if sources else "goemotions",
-        "seed": int((meta.get("train_config") or {}).get("seed", 0)),
+        "seed": run_seed(meta),
         "no_words": pairing.learnt_no_words(name),
     }
+
+
+def run_seed(meta: dict) -> int:
+    """The seed a checkpoint's run trained with (its card's training configuration; 0 when it has none)."""
+    return int((meta.get("train_config") or {}).get("seed", 0))
+
+
+def with_seed(meta: dict, seed: int) -> dict:
+    """``meta`` with its training seed set to ``seed`` (a fold model trained in its own process with its own)."""
+    return {**meta, "train_config": {**(meta.get("train_config") or {}), "seed": seed}}
 
 
 def fold_parts(meta: dict, root: Path, text_root: Path | None) -> tuple[list, dict[str, tuple[list, list]]]:
@@ -116,7 +126,8 @@ def scored_as_served(
     """Served checkpoint ``name``'s fold models (:func:`emodemo.serving.cross_corpus.fold_checkpoints`;
     with ``fold_models``, those under that folder, ``fold<k>``: fold models too large to commit, kept where
     their run wrote them), each on its fold's test part of the RAVDESS clips under ``root``
-    (:func:`fold_parts`) as served:
+    (:func:`fold_parts`, drawn with the fold model's own seed: a fold trained in its own process drew its own
+    lines) as served:
     ``{"model", "protocol", "fold_models", "by_pairing": {pairing: {"summary", "folds"}}, "words_gate":
     {pairing: clips whose words it took} or None, "calibration": {pairing: ...}}``; ``only``: these folds'
     names (default: every fold)."""
@@ -131,6 +142,10 @@ def scored_as_served(
     paths = fold_checkpoints(name, checkpoints, Path(fold_models) if fold_models else None)
     folds, parts = fold_parts(meta, Path(root), Path(text_root) if text_root else None)
     folds = [f for f in folds if only is None or f.name in only]
+    seeds = {f.name: run_seed(read_checkpoint_config(paths[f.name])) for f in folds if f.name in paths}
+    for seed in sorted(set(seeds.values()) - {run_seed(meta)}):  # a fold run with its own seed drew its own lines
+        _, drawn = fold_parts(with_seed(meta, seed), Path(root), Path(text_root) if text_root else None)
+        parts.update({name: drawn[name] for name, s in seeds.items() if s == seed})
     missing = [f.name for f in folds if f.name not in paths]
     if missing:
         home = Path(fold_models) if fold_models else Path(checkpoints) / name
