@@ -104,7 +104,9 @@ VARIANTS = {
     "64 hidden, dropout 0.5": Variant(probe={"hidden": 64, "dropout": 0.5}),
     "weight decay 0.5": Variant(weight_decay=0.5),
     "2 augmented copies": Variant(copies=2),
-    "clean and augmented averaged (as served)": Variant(members=("recipe", "2 augmented copies")),
+    "clean and augmented averaged (tiny.en's pair, served before base)": Variant(
+        members=("recipe", "2 augmented copies")
+    ),
     "speaker adversary 0.3": Variant(adversary=0.3),
     "speaker adversary 1": Variant(adversary=1.0),
     "Whisper base": Variant(encoder="base"),
