@@ -14,19 +14,19 @@ and folds: RAVDESS actors 01-20, 7 classes (calm counted as neutral), the commit
 - the robustness set's white noise at 10 dB SNR (each fold's test actors, the files bench/generalisation.py
   scores): UA of each fold's model(s) on its own actors' noisy clips, pooled over the folds, per seed.
 
-A single seed moves the TESS choose half by up to 7 points (two speakers, 350 clips), so a variant is
-judged on its mean over the seeds, against the spread. Variants: the recipe as served for its clean
-members; the layer statistics' means alone (standard deviations zeroed) or their deviations alone
-(the per-clip means, which carry the channel and the speaker as cepstral means do, zeroed); a smaller probe (64 hidden
-units, dropout 0.5); weight decay 0.5 (10 times the recipe's); 2 augmented copies per training clip
-(the served probe's other members); per fold the clean and augmented models averaged (as served,
-uncalibrated); a speaker adversary (an actor classifier on the probe's hidden layer, its gradient
-reversed, weight 0.3 or 1) that pushes the probe to forget who speaks; Whisper base's encoder in place
-of tiny.en's (clean, with augmented copies, and the two averaged); tiny.en's lower (0-2) or upper (3-4)
-layers alone, or all but its last; Whisper base's lower half (0-3) (also with augmented copies, and
-those two averaged; or with 2 copies that only add noise, and those averaged with the clean models), its
-lower half and one block more (0-4), all but its last layer, or its lower half and all layers averaged. The TESS report
-half is not touched.
+A single seed moves the TESS choose half by up to 7 points (two speakers, 350 clips), so a variant is judged
+on its mean over the seeds, against the spread. Variants: the recipe (tiny.en, all its layers: the clean
+member of the pair served before Whisper base); the layer statistics' means alone (standard deviations zeroed)
+or their deviations alone (the per-clip means, which carry the channel and the speaker as cepstral means do,
+zeroed); a smaller probe (64 hidden units, dropout 0.5); weight decay 0.5 (10 times the recipe's); 2 augmented
+copies per training clip (that pair's other member); per fold the clean and augmented models averaged (that
+pair, its softmaxes averaged uncalibrated: every averaged variant here is); a speaker adversary (an actor
+classifier on the probe's hidden layer, its gradient reversed, weight 0.3 or 1) that pushes the probe to
+forget who speaks; Whisper base's encoder in place of tiny.en's (clean, with augmented copies, and the two
+averaged); tiny.en's lower (0-2) or upper (3-4) layers alone, or all but its last; Whisper base's lower half
+(0-3) (also with augmented copies, and those two averaged; or with 2 copies that only add noise, and those
+averaged with the clean models), its lower half and one block more (0-4), all but its last layer, or its lower
+half and all layers averaged. The TESS report half is not touched.
 
     python bench/speech_probe_seeds.py --root ../shared/datasets/ravdess_speech --tess ../shared/datasets/tess
 
@@ -288,11 +288,12 @@ def main() -> None:
     test_truth = [[s.label for s in apply(samples, fold)[2]] for fold in folds]  # each fold's test actors
     chosen = args.variant or list(VARIANTS)
     needed = list(dict.fromkeys([m for name in chosen for m in VARIANTS[name].members] + chosen))
-    trained: dict[tuple[str, int], tuple[list, np.ndarray]] = {}
+    trained: dict[tuple[str, int], tuple[list, list[np.ndarray]]] = {}  # fold models, their test softmax per fold
     rows = []
     for name in needed:
         variant = VARIANTS[name]
-        per_seed = []  # (RAVDESS UA, TESS UA of the mean, collapse, one model's UA, softmax [5, 350, 7])
+        # (RAVDESS UA, TESS UA of the mean, collapse, one model's UA, softmax [5, 350, 7], noise UA, RAVDESS WA)
+        per_seed = []
         for seed in SEEDS:
             if variant.members:  # each fold's test actors answered by the mean of the members' fold models
                 parts = [trained[(m, seed)] for m in variant.members]

@@ -107,9 +107,11 @@ def main() -> None:
                 }
             )
     saved = json.loads(OUT.with_suffix(".json").read_text()) if OUT.with_suffix(".json").exists() else {}
-    kept = [r for r in saved.get("rows", []) if r["model / half"] not in bins_of]  # models not scored again
+    scored = set(args.models.split(","))  # every saved row of a model scored again goes (a RAVDESS row too)
+    kept = [r for r in saved.get("rows", []) if r["model / half"].split(" / ")[0] not in scored]
     bins_of = {**{r["model / half"]: saved["reliability"][r["model / half"]] for r in kept}, **bins_of}
-    result = {"protocol": __doc__.split("\n\n")[1], "rows": kept + rows, "reliability": bins_of}  # empty bins: -1
+    protocol = " ".join(__doc__.split("\n\n")[k] for k in (1, 3))  # TESS, then the RAVDESS test folds
+    result = {"protocol": protocol, "rows": kept + rows, "reliability": bins_of}  # empty bins: -1
     save_and_print(result, OUT, label="model / half")
 
 

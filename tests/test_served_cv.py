@@ -20,6 +20,7 @@ from emodemo.serving.served_cv import (
     readings,
     run_pairing,
     scored_as_served,
+    with_seed,
 )
 from emodemo.training.calibration import expected_calibration_error, softmax
 
@@ -185,3 +186,16 @@ def test_fold_models_kept_outside_the_checkpoint_are_scored_and_saved_without_a_
     assert fold_label(repo / "runs" / "x" / "folds" / "fold1", CHECKPOINTS / "coattention") == "runs/x/folds/fold1"
     with pytest.raises(FileNotFoundError, match="under"):
         scored_as_served("nmt_attention", root, only=["fold1"], fold_models=tmp_path)
+
+
+def test_a_fold_trained_with_its_own_seed_is_scored_on_the_lines_its_run_drew():
+    """Co-attention's folds each ran in a process seeded with the fold's index, and the seed draws the
+    constructed half's GoEmotions lines: each fold's test part is the one its own seed made."""
+    root, goemotions = shared_dataset("ravdess_speech"), shared_dataset("goemotions")
+    folds, drawn = fold_parts(with_seed(meta("coattention"), 1), root, goemotions)
+    made, *_ = paired_parts("coattention", "ravdess", root, "mixed", "goemotions", goemotions, 1)
+    _, first = fold_parts(meta("coattention"), root, goemotions)  # the served checkpoint's own seed, 0
+    lines = lambda pairs: [(s.id, s.text) for s in pairs if s.meta["pairing"] == "constructed"]
+    fold = next(f for f in folds if f.name == "fold1")
+    assert lines(drawn["fold1"][1]) == lines(made(fold)[2])
+    assert lines(drawn["fold1"][1]) != lines(first["fold1"][1])

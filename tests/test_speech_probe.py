@@ -43,6 +43,8 @@ def test_a_probe_of_some_layers_reads_those_alone():
     assert not torch.allclose(pair.eval()(stats), pair(changed_above))  # its second probe reads layers 4-6
     with pytest.raises(ValueError, match="2 members' layers for 3 temperatures"):
         SpeechProbeEnsemble(7, n_layers=7, dim=8, temperatures=(1.0, 1.0, 1.0), member_layers=([0], None))
+    with pytest.raises(ValueError, match="give the members' layers once"):
+        SpeechProbeEnsemble(7, n_layers=7, dim=8, temperatures=(1.0, 1.0), layers=(0, 1), member_layers=([0], None))
     with pytest.raises(ValueError, match="among the encoder's 7"):
         SpeechProbe(7, n_layers=7, dim=8, layers=(0, 7))
     with pytest.raises(ValueError, match="a range like 0-3"):
@@ -76,6 +78,11 @@ def test_the_served_probe_is_its_folds_averaged_and_knows_when_it_is_unsure():
     for k in (0, 1):
         assert torch.equal(loaded.model.members[k].head[1].weight, member.model.members[k].head[1].weight)
     assert [m.layers for m in loaded.model.members[:2]] == [[0, 1, 2, 3], None]
+    from emodemo.serving.cross_corpus import _same_run
+
+    assert all(_same_run(config, m) for m in members)  # the harness finds them as its fold models
+    lower_half_alone = dict(members[0], model_kwargs=dict(members[0]["model_kwargs"], member_layers=[[0, 1, 2, 3]]))
+    assert not _same_run(config, lower_half_alone)
     metrics = config["metrics"]  # the pair's cross-validation, and each member's own beside it
     assert metrics["cross_validation"]["WA"]["mean"] > metrics["first_member_cross_validation"]["WA"]["mean"]
 
@@ -120,6 +127,8 @@ def test_a_pair_per_fold_trains_two_probes_each_fold(tmp_path, ravdess_root):
     assert fold["metrics"]["test"]["WA"] == metrics["folds"][0]["WA"] and fold["calibration"]["temperature"] == 1.0
     refused = run("classes=7", "layers=0-3", "pair_layers=all")  # a pair of each fold is an ensemble's member
     assert refused.returncode == 2 and "give ensemble=1" in refused.stderr
+    twins = run("classes=7", "layers=0-3", "pair_layers=0-3", "ensemble=1")
+    assert twins.returncode == 2 and "twins" in twins.stderr
     done = run("classes=7", "normalise=1", "encoder_name=base", "layers=0-3", "pair_layers=all", "ensemble=1")
     assert done.returncode == 0, done.stderr
     config = read_checkpoint_config(tmp_path / "probe")

@@ -93,6 +93,8 @@ class SpeechProbeEnsemble(nn.Module):
         member_layers: tuple[tuple[int, ...] | None, ...] | None = None,
     ):
         super().__init__()
+        if layers is not None and member_layers is not None:
+            raise ValueError("give the members' layers once: layers (every member) or member_layers (each its own)")
         read = [layers] * len(temperatures) if member_layers is None else list(member_layers)
         if len(read) != len(temperatures):
             raise ValueError(f"{len(read)} members' layers for {len(temperatures)} temperatures")

@@ -445,8 +445,15 @@ def cv_as_served(
     which trains one fold."""
     if quick:
         return
+    home = Path(fold_models or Path(checkpoint) / "folds")
+    folds = sorted(home.glob("fold[0-9]*"))
+    if not folds:
+        raise FileNotFoundError(
+            f"no fold models under {home}: run the variant whose cross-validation keeps them first (--force if its "
+            "results are committed but its fold models, too large to commit, are not on this machine)"
+        )
     if calibrate_folds:
-        for fold in sorted(Path(fold_models or Path(checkpoint) / "folds").glob("fold[0-9]*")):
+        for fold in folds:
             calibrate(str(fold), "ravdess", root, perturbed=True, python=python)
     _call(
         [python, "-m", "emodemo", "cv-as-served", checkpoint, "--root", root]

@@ -281,6 +281,8 @@ def train(
         )
     if pair_layers and (as_flag(augment_pair) or copies or not as_ensemble):
         raise ValueError("pair_layers pairs two clean probes of each fold: give ensemble=1, and no augment")
+    if pair_layers and second == kept:
+        raise ValueError(f"pair_layers={pair_layers} reads the layers the first probe reads: the pair would be twins")
     samples = [
         s for s in data.load(dataset, root, **({"calm_as_neutral": True} if seven else {})) if s.audio is not None
     ]
