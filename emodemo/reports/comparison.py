@@ -328,6 +328,12 @@ ENTRIES: tuple[Entry, ...] = (
         mixed=True,
         no_words=True,
     ),
+    # issue 20 (not served): the same on every layer of base, as the served voice model reads them since
+    *_mixed_and_no_words(
+        "ssl_mha Self-noSP, every base layer, half the training clips without words, a quarter with a neutral line",
+        "002",
+        "ssl_mha/cv/self_nosp_mixed_base_all_no_words_neutral_lines.json",
+    ),
     # served as trained: no words gate, and scored again as served every fold scores as in training
     # (ssl_mha/cross/cv/as_served.json, tests/test_served_cv.py)
     *_mixed(
