@@ -57,12 +57,12 @@ def fold_answers(name: str, root: Path) -> tuple[np.ndarray, np.ndarray]:
     """``(probabilities [N, C], true class ids [N])`` of served model ``name``'s fold models, each on its own
     fold's test actors of the RAVDESS clips under ``root`` as the app reads them, at its temperature, pooled."""
     from emodemo.data.splits import apply
-    from emodemo.serving.cross_corpus import fold_checkpoints
+    from emodemo.serving import cross_corpus
     from emodemo.training import standard_protocol
 
     samples = data.load("ravdess", root, calm_as_neutral=True)
     folds, _ = standard_protocol("ravdess", samples)
-    paths = fold_checkpoints(name)
+    paths = cross_corpus.fold_checkpoints(name)
     missing = [f.name for f in folds if f.name not in paths]
     if missing:
         sys.exit(f"{name} has no fold model of {', '.join(missing)}: its RAVDESS test folds cannot be scored")
