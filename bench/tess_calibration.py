@@ -44,10 +44,9 @@ HALVES = ("choose", "report")
 FOLDS = "RAVDESS test folds"
 
 
-def calibrated_answers(name: str, samples: list) -> tuple[np.ndarray, np.ndarray, float]:
+def calibrated_answers(loaded, samples: list) -> tuple[np.ndarray, np.ndarray, float]:
     """``(probabilities [N, C] at the checkpoint's temperature, true class ids [N], that temperature)``
-    of served model ``name`` on ``samples``."""
-    loaded = load_models([name])[0]
+    of a loaded served model on ``samples``."""
     usable, *_ = evaluation.readable(loaded, samples, "tess", transcribe=True)  # words as the app hears them
     probs, targets = evaluation.calibrated(loaded, usable)
     return probs, np.asarray(targets), temperature(loaded.meta)
@@ -85,7 +84,8 @@ def main() -> None:
     tess = data.load("tess", args.tess)
     rows, bins_of = [], {}
     for name in args.models.split(","):
-        scored = [(half, *calibrated_answers(name, [s for s in tess if s.split == half])) for half in HALVES]
+        loaded = load_models([name])[0]
+        scored = [(half, *calibrated_answers(loaded, [s for s in tess if s.split == half])) for half in HALVES]
         if args.ravdess:
             scored.append((FOLDS, *fold_answers(name, args.ravdess), None))
         for half, probs, targets, t in scored:

@@ -393,6 +393,12 @@ def reading(kwargs: dict, layers: tuple[int, ...] | None) -> dict:
     return dict({k: v for k, v in kwargs.items() if k != "layers"}, **({"layers": list(layers)} if layers else {}))
 
 
+def each_reads(read: list) -> dict:
+    """An ensemble's ``member_layers`` argument for members reading ``read`` (one entry each, None: every
+    layer): none when they all read the same layers (the shared ``layers`` says it)."""
+    return {"member_layers": list(read)} if len({str(r) for r in read}) > 1 else {}
+
+
 def _paired_folds(
     second: dict, first: dict, samples, labels, make, out: Path, card: dict, save, member_kwargs: list[dict]
 ) -> dict:
@@ -405,9 +411,8 @@ def _paired_folds(
     from emodemo.training.engine import evaluate
 
     reports = []
-    read = [k.get("layers") for k in member_kwargs]
-    kwargs = reading(member_kwargs[0], None) if read[0] != read[1] else member_kwargs[0]
-    layered = {"member_layers": read} if read[0] != read[1] else {}
+    layered = each_reads([k.get("layers") for k in member_kwargs])
+    kwargs = reading(member_kwargs[0], None) if layered else member_kwargs[0]
     for name, (fold, model) in second.items():
         temperatures = [
             calibration_on(member, fold, make, samples)["temperature"]  # each on the fold's validation
@@ -527,8 +532,7 @@ def save_ensemble(out: Path, metrics: dict, samples: Sequence[Sample]) -> Path:
         p, y = predict(model, make_dataset(val, first["labels"], config["input_spec"]))
         probs.append(softmax(np.log(np.clip(p, 1e-12, None)), config["calibration"]["temperature"]))
         targets.append(y)
-    read = [probe.layers for probe in probes]
-    layered = {"member_layers": read} if len({str(r) for r in read}) > 1 else {}
+    layered = each_reads([probe.layers for probe in probes])
     ensemble = SpeechProbeEnsemble(**base, **layered, temperatures=tuple(temperatures))
     for member, probe in zip(ensemble.members, probes):
         member.load_state_dict(probe.state_dict())

@@ -142,14 +142,14 @@ def scored_as_served(
     paths = fold_checkpoints(name, checkpoints, Path(fold_models) if fold_models else None)
     folds, parts = fold_parts(meta, Path(root), Path(text_root) if text_root else None)
     folds = [f for f in folds if only is None or f.name in only]
-    seeds = {f.name: run_seed(read_checkpoint_config(paths[f.name])) for f in folds if f.name in paths}
-    for seed in sorted(set(seeds.values()) - {run_seed(meta)}):  # a fold run with its own seed drew its own lines
-        _, drawn = fold_parts(with_seed(meta, seed), Path(root), Path(text_root) if text_root else None)
-        parts.update({name: drawn[name] for name, s in seeds.items() if s == seed})
     missing = [f.name for f in folds if f.name not in paths]
     if missing:
         home = Path(fold_models) if fold_models else Path(checkpoints) / name
         raise FileNotFoundError(f"{name} has no model of {', '.join(missing)} under {home}")
+    seeds = {f.name: run_seed(read_checkpoint_config(paths[f.name])) for f in folds}
+    for seed in sorted(set(seeds.values()) - {run_seed(meta)}):  # a fold run with its own seed drew its own lines
+        _, drawn = fold_parts(with_seed(meta, seed), Path(root), Path(text_root) if text_root else None)
+        parts.update({fold_name: drawn[fold_name] for fold_name, s in seeds.items() if s == seed})
     per_pairing: dict[str, list[dict]] = {}
     taken: dict[str, int] = {}
     answers: dict[str, list[FoldAnswers]] = {}  # reading -> one per fold
