@@ -77,7 +77,7 @@ def write_cards(scored: list[dict]) -> None:
                 )
             }
             for k in CARD_KEYS
-            if model.get(k)
+            if "confusion_matrix" in (model.get(k) or {})  # a half scored (not left out: --halves)
         }
         if halves:
             add_metrics(CHECKPOINTS / model["model"], halves, overwrite=True)

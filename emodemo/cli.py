@@ -127,6 +127,16 @@ def _parser() -> argparse.ArgumentParser:
         "commit); one model only",
     )
 
+    pr = sub.add_parser(
+        "pair",
+        help="join two ssl_mha runs' calibrated fold models reading other encoder layers into fold pairs, calibrated "
+        "and scored as served, and serve their mean (emodemo.serving.pairs)",
+    )
+    pr.add_argument("out", type=Path, help="the served checkpoint's folder (its fold pairs under folds/)")
+    pr.add_argument("--fold-models", nargs=2, type=Path, required=True, help="each run's fold models (fold<k>/)")
+    pr.add_argument("--root", required=True, type=Path, help="RAVDESS speech")
+    pr.add_argument("--text-root", type=Path, help="GoEmotions, for a mixed-pairs run's constructed half")
+
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
     m.add_argument("--out", required=True, type=Path)
@@ -324,6 +334,15 @@ def _cv_as_served(args) -> int:
     return 0
 
 
+def _pair(args) -> int:
+    from emodemo.serving.pairs import write_pair
+
+    out = write_pair(args.out, args.fold_models, args.root, args.text_root)
+    summary = json.loads((out / "config.json").read_text(encoding="utf-8"))["metrics"]["by_pairing"]
+    print(f"{out}: " + "; ".join(f"{k} WA {100 * v['summary']['WA']['mean']:.1f}" for k, v in summary.items()))
+    return 0
+
+
 def _gate(args) -> int:
     from emodemo.serving.noise_gate import set_noise_gate
 
@@ -414,6 +433,7 @@ def main(argv: list[str] | None = None) -> int:
         "calibrate": _calibrate,
         "gate": _gate,
         "cv-as-served": _cv_as_served,
+        "pair": _pair,
         "predict": _predict,
         "merge": _merge,
         "reproduce": _reproduce,

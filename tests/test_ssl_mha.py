@@ -384,3 +384,38 @@ def test_the_mixed_layers_are_a_contiguous_range():
     assert recipe.speech_layers("0-3") == [0, 1, 2, 3] and recipe.speech_layers("all") is None
     with pytest.raises(ValueError, match="contiguous"):
         recipe.speech_layers("0,2")
+
+
+def test_a_pair_answers_its_members_calibrated_mean_each_reading_its_own_layers():
+    """The served pair: a model of layers 0-3 beside one of every layer, fed every layer's states once; each
+    member answers as it does alone on its own layers, at its own temperature, and the pair their mean."""
+    from emodemo.models.ssl_mha import SslMhaEnsemble
+
+    batch = _batch(layers=7)
+    lower = dict(n_classes=4, speech_dim=16, speech_layers=4, text_dim=16, dim=8, heads=2, pooling="mean")
+    every = dict(lower, speech_layers=7)
+    torch.manual_seed(0)
+    pair = SslMhaEnsemble([lower, every], temperatures=(2.0, 0.5), member_layers=[(0, 3), None]).eval()
+    with torch.no_grad():
+        out = pair(**batch)
+        alone = [
+            pair.members[0](**dict(batch, speech=batch["speech"][:, :4])),
+            pair.members[1](**batch),
+        ]
+    expected = (torch.softmax(alone[0]["logits"] / 2.0, -1) + torch.softmax(alone[1]["logits"] / 0.5, -1)) / 2
+    assert torch.allclose(out["logits"].exp(), expected, atol=1e-6)
+    assert torch.allclose(out["self_attention"], (alone[0]["self_attention"] + alone[1]["self_attention"]) / 2)
+    weights = out["layer_weights"][0]  # [7]: the lower member's mix on layers 0-3 only
+    assert torch.allclose(weights[:4], (alone[0]["layer_weights"][0] + alone[1]["layer_weights"][0, :4]) / 2)
+    assert torch.allclose(weights[4:], alone[1]["layer_weights"][0, 4:] / 2)
+    assert float(weights.sum()) == pytest.approx(1.0)
+
+
+def test_a_pair_of_members_fusing_differently_or_miscounted_is_refused():
+    from emodemo.models.ssl_mha import SslMhaEnsemble
+
+    kwargs = dict(n_classes=4, speech_dim=16, speech_layers=5, text_dim=16, dim=8, heads=2)
+    with pytest.raises(ValueError, match="fuse in different ways"):
+        SslMhaEnsemble([kwargs, dict(kwargs, fusion="cross")], (1.0, 1.0), [None, None])
+    with pytest.raises(ValueError, match="2 members, 1 temperatures"):
+        SslMhaEnsemble([kwargs, kwargs], (1.0,), [None, None])

@@ -10,7 +10,7 @@ from .handcrafted_ensemble import HandcraftedEnsemble
 from .mesm import Mesm
 from .nmt_attention import NMTAttention
 from .speech_probe import SpeechProbe, SpeechProbeEnsemble
-from .ssl_mha import SslMhaNet
+from .ssl_mha import SslMhaEnsemble, SslMhaNet
 from .words_minilm import WordsMiniLM
 
 REGISTRY: dict[str, type[nn.Module]] = {
@@ -19,6 +19,7 @@ REGISTRY: dict[str, type[nn.Module]] = {
     "nmt_attention": NMTAttention,
     "coattention": CoAttentionNet,
     "ssl_mha": SslMhaNet,
+    "ssl_mha_ensemble": SslMhaEnsemble,
     "fer_cnn": FerCNN,
     "handcrafted_ensemble": HandcraftedEnsemble,
     "mesm": Mesm,

@@ -159,3 +159,63 @@ class SslMhaNet(nn.Module):
             z = self.pool(z, mask)  # [B, 2d] (noSP d)
         out["logits"] = self.classifier(z)  # [B, C]
         return out
+
+
+class SslMhaEnsemble(nn.Module):
+    """The mean of calibrated :class:`SslMhaNet` members that read other ranges of one encoder's layers: the
+    served pair, one model of Whisper base's layers 0-3 beside one of all of them (as the served speech
+    probe pairs its probes: the lower layers carry to new voices, all of them score more on RAVDESS).
+
+    Inputs as :class:`SslMhaNet`'s, with ``speech [B, L, T, Ds]`` at every layer; member ``m`` reads layers
+    ``member_layers[m] = (first, last)`` of them (None: all). Each answers ``softmax(logits_m / T_m)`` at its
+    own temperature (fitted on its validation actors). Output: ``"logits"``, the log of their mean ``[B, C]``
+    (a softmax of it is the mean probability); ``"layer_weights" [B, L]``, the members' mixes averaged (0
+    where a member reads no such layer); each attention map the members' maps averaged (the same shapes:
+    every member sees the same frames and word pieces).
+    """
+
+    def __init__(
+        self,
+        members: list[dict],
+        temperatures: tuple[float, ...],
+        member_layers: list[tuple[int, int] | None],
+    ):
+        super().__init__()
+        if not len(members) == len(temperatures) == len(member_layers):
+            raise ValueError(f"{len(members)} members, {len(temperatures)} temperatures, {len(member_layers)} readings")
+        fusions = {kwargs.get("fusion", "self") for kwargs in members}
+        if len(fusions) > 1:
+            raise ValueError(f"the members fuse in different ways ({sorted(fusions)}): their attention maps differ")
+        self.members = nn.ModuleList(SslMhaNet(**kwargs) for kwargs in members)
+        self.member_layers = [None if read is None else (int(read[0]), int(read[1])) for read in member_layers]
+        self.register_buffer("temperatures", torch.tensor(list(temperatures), dtype=torch.float32))
+
+    def forward(
+        self,
+        speech: torch.Tensor | None = None,
+        speech_mask: torch.Tensor | None = None,
+        text: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        outputs, weights = [], []
+        for member, read in zip(self.members, self.member_layers):
+            layers = speech if read is None else speech[:, read[0] : read[1] + 1]  # [B, L_m, T, Ds]
+            out = member(layers, speech_mask, text, text_mask)
+            outputs.append(out)
+            mix = torch.zeros(speech.shape[:2], dtype=out["layer_weights"].dtype, device=speech.device)  # [B, L]
+            first = 0 if read is None else read[0]
+            mix[:, first : first + out["layer_weights"].shape[1]] = out["layer_weights"]
+            weights.append(mix)
+        probs = torch.stack(
+            [torch.softmax(out["logits"] / t, dim=-1) for out, t in zip(outputs, self.temperatures)]
+        )  # [M, B, C]
+        averaged = {
+            key: torch.stack([out[key] for out in outputs]).mean(dim=0)
+            for key in outputs[0]
+            if key not in ("logits", "layer_weights")
+        }  # the attention maps [B, ., .]
+        return {
+            **averaged,
+            "layer_weights": torch.stack(weights).mean(dim=0),  # [B, L]
+            "logits": probs.mean(dim=0).clamp_min(1e-12).log(),  # [B, C]
+        }

@@ -23,7 +23,10 @@ __all__ = ["Recipe", "explains", "get_recipe", "hook", "names", "reads_faces", "
 
 # The names are the model registry's (emodemo.models.REGISTRY): a model's recipe is the module of its
 # name here, but for a model served with another's recipe (imported on demand: heavy deps).
-_SHARED_RECIPE = {"speech_probe_ensemble": "speech_probe"}  # the served probe: its folds' models averaged
+_SHARED_RECIPE = {  # a model served with another's recipe
+    "speech_probe_ensemble": "speech_probe",  # the served probe: its folds' models averaged
+    "ssl_mha_ensemble": "ssl_mha",  # the served Self-MHA: a pair reading other layers, averaged
+}
 
 
 def names() -> list[str]:

@@ -428,6 +428,36 @@ def calibrate(
     )
 
 
+def calibrate_folds(
+    folder: str, dataset: str, root: str, perturbed: bool = False, quick: bool = False, python: str = sys.executable
+) -> None:
+    """:func:`calibrate` each fold model (``fold<k>``) under ``folder``, each on its own fold's validation actors."""
+    folds = sorted(Path(folder).glob("fold[0-9]*"))
+    if not folds:
+        raise FileNotFoundError(f"no fold models under {folder}: run the variant that keeps them first")
+    for fold in folds:
+        calibrate(str(fold), dataset, root, perturbed=perturbed, quick=quick, python=python)
+
+
+def pair(
+    out: str,
+    fold_models: list[str],
+    root: str,
+    text_root: str | None = None,
+    quick: bool = False,
+    python: str = sys.executable,
+) -> None:
+    """Join two ``ssl_mha`` runs' calibrated fold models reading other layers into fold pairs, and serve their
+    mean at ``out`` (``python -m emodemo pair``: calibrated, the fold pairs scored as served). Not in a ``quick``
+    smoke run, which trains one fold."""
+    if quick:
+        return
+    _call(
+        [python, "-m", "emodemo", "pair", out, "--fold-models", *fold_models, "--root", root]
+        + (["--text-root", text_root] if text_root else [])
+    )
+
+
 def cv_as_served(
     checkpoint: str,
     root: str,
@@ -544,10 +574,12 @@ def choose_words_minilm(
 STEPS: dict[str, Callable[..., None]] = {
     "attach_cross_validation": attach_cross_validation,
     "calibrate": calibrate,
+    "calibrate_folds": calibrate_folds,
     "choose_words_minilm": choose_words_minilm,
     "copy_checkpoint": copy_checkpoint,
     "copy_file": copy_file,
     "cv_as_served": cv_as_served,
+    "pair": pair,
     "warm_caches": warm_caches,
 }
 INJECTED = ("output", "quick", "python")  # what the runner gives a step that asks for it (output: the run's results)

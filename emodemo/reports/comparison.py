@@ -122,17 +122,21 @@ def _real_and_no_words(model: str, talk: str, source: str, checkpoint: str | Non
     ]
 
 
-def _as_served(model: str, talk: str, checkpoint: str, trained: str, mixed: bool, no_words: bool) -> list[Entry]:
+def _as_served(
+    model: str, talk: str, checkpoint: str, trained: str, mixed: bool, no_words: bool, kept: str | None = None
+) -> list[Entry]:
     """A served voice + words checkpoint's rows as served (``python -m emodemo cv-as-served``,
     :mod:`emodemo.serving.served_cv`): its fold models on their test actors, the words as the app reads
     them; ``trained`` is its training run's results file (each half of a ``mixed`` run, the clips with no
-    words of a ``no_words`` run)."""
+    words of a ``no_words`` run). ``kept``: the file its scores were kept in once another model took its
+    place (``cv/as_served_<x>.json``): a row no longer served."""
     halves = [("ravdess_mixed_constructed", "constructed"), ("ravdess_mixed_real", "real")] if mixed else []
     halves = halves or [("ravdess_real", "real")]
     halves += [("ravdess_no_words", "none")] if no_words else []
-    source = f"{checkpoint}/cv/as_served.json"
+    source = f"{checkpoint}/cv/{kept or 'as_served.json'}"
+    served = None if kept else checkpoint
     return [
-        Entry(benchmark, model, talk, "voice + words", source, ("by_pairing", half, "summary"), checkpoint, trained)
+        Entry(benchmark, model, talk, "voice + words", source, ("by_pairing", half, "summary"), served, trained)
         for benchmark, half in halves
     ]
 
@@ -321,7 +325,18 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     *_as_served(
         "ssl_mha Self-noSP, base layers 0-3, half the training clips without words, a quarter with a neutral line; "
-        "as served: through the words gate",
+        "as served until 2026-12-05: through the words gate",
+        "002",
+        "ssl_mha",
+        "ssl_mha/cv/self_nosp_mixed_base_lower_no_words_neutral_lines.json",
+        mixed=True,
+        no_words=True,
+        kept="as_served_lower.json",
+    ),
+    # served (issue 20, 2026-12-05): that model beside the same recipe on every base layer, averaged per fold
+    # (emodemo.serving.pairs), as the served speech probe pairs its probes; no run scored the pair itself
+    *_as_served(
+        "ssl_mha Self-noSP pair: base layers 0-3 beside every base layer, averaged; as served: through the words gate",
         "002",
         "ssl_mha",
         "ssl_mha/cv/self_nosp_mixed_base_lower_no_words_neutral_lines.json",
@@ -651,7 +666,10 @@ ARCHITECTURES = {
     "speech_probe": "two small classifiers on the layer statistics of the frozen Whisper base encoder, one reading "
     "its lower half and one every layer, averaged",
     "handcrafted_ensemble": "an SVM on 68 hand-crafted audio statistics (its face SVM and forest need action units)",
-    "ssl_mha": "Whisper base's lower-half states and MiniLM word pieces, self-attention over both joined, mean-pooled",
+    "ssl_mha": (
+        "a pair: Whisper base's lower-half states, and every layer's, each with MiniLM word pieces, self-attention "
+        "over both joined, mean-pooled; the two averaged"
+    ),
     "ssl_mha/cross": (
         "Whisper base's lower-half states and MiniLM word pieces attending to each other (cross-attention), mean-pooled"
     ),

@@ -71,8 +71,8 @@ def _same_run(served: dict, fold: dict) -> bool:
     """Whether checkpoint config ``fold`` is a fold model of the run behind ``served``: the same
     recipe, inputs and pairing, and the served constructor arguments agree with every one of the
     fold model's but the members' temperatures (an ensemble of fold models, or a fold model that is
-    itself a pair of probes, has as many as it has members; their layers, ``member_layers``, are
-    compared as the readings they hold) and those each fit sets from its data (the recipe's
+    itself a pair of probes, has as many as it has members; their layers, ``member_layers``, and their own
+    arguments, ``members``, are compared as the readings they hold) and those each fit sets from its data (the recipe's
     ``FITTED_KWARGS``, an argument or ``argument.key`` inside a dict argument: an SVM's support-vector
     counts, not its feature count)."""
     from emodemo.recipes import get_recipe, hook
@@ -82,7 +82,7 @@ def _same_run(served: dict, fold: dict) -> bool:
     card = lambda config: (config.get("data_card") or {}).get("pairing")
     readings = lambda value: sorted({json.dumps(v) for v in value}) if isinstance(value, list) else value
     settings = lambda config: {
-        k: readings(v) if k == "member_layers" else v
+        k: readings(v) if k in ("member_layers", "members") else v
         for k, v in _flat(config["model_kwargs"]).items()
         if k not in fitted and k.split(".")[0] not in fitted
     }

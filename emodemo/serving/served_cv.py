@@ -49,13 +49,22 @@ class FoldAnswers(NamedTuple):
 
 
 def readings(meta: dict) -> list[str]:
-    """The pairings the served checkpoint's cross-validation scored apart (its card's ``by_pairing``), in
+    """The pairings the served checkpoint's cross-validation scored apart (its card's ``by_pairing``; one not
+    scored yet, a pair's mean of :mod:`emodemo.serving.pairs`, those its card's pairing makes), in
     :data:`READINGS` order; a run with one pairing, "real"."""
-    scored = set((meta.get("metrics") or {}).get("by_pairing") or {"real"})
+    scored = set((meta.get("metrics") or {}).get("by_pairing") or made_readings(meta))
     unknown = scored - set(READINGS)
     if unknown:
         raise ValueError(f"a pairing this scorer does not know: {sorted(unknown)}")
     return [r for r in READINGS if r in scored]
+
+
+def made_readings(meta: dict) -> set[str]:
+    """The readings of the test clips its card's pairing makes: both halves of mixed pairs or real ones alone,
+    and none for a run that learnt to read no words."""
+    how = run_pairing(meta)
+    halves = {"constructed", "real"} if how["pairing"] == "mixed" else {"real"}
+    return halves | ({"none"} if how["no_words"] else set())
 
 
 def run_pairing(meta: dict) -> dict[str, Any]:

@@ -1,0 +1,213 @@
+"""A served pair: two calibrated ``ssl_mha`` models that read other ranges of one encoder's layers, averaged
+(:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper base's lower half
+with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS).
+
+``python -m emodemo pair OUT --fold-models DIR DIR --root RAVDESS --text-root GOEMOTIONS`` (:func:`write_pair`):
+
+1. per fold, the two runs' fold models (each calibrated on its fold's validation actors, ``calibrate``) are
+   joined into the fold pair ``OUT/folds/fold<k>``, which gets a temperature of its own on top (averaging
+   calibrated answers flattens them) and an "unsure" line, fitted on those actors as a served checkpoint's
+   are (``calibrate --perturbed``);
+2. the fold pairs are scored on their folds' test actors as the app reads the words
+   (:func:`emodemo.serving.served_cv.write_as_served`): the served model's cross-validation, its card's
+   ``by_pairing``, and ``cross_validation`` (the app's confusion matrix), the clips with their own words;
+3. the served model at ``OUT`` is the mean of every fold pair's members (as the served probe averages its fold
+   models: no RAVDESS actor is unseen by all of them), at the mean of the fold pairs' temperatures, its
+   "unsure" line chosen on each fold pair's answers to its own validation actors, pooled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from emodemo.serving.cross_corpus import perturbed_answers
+from emodemo.serving.evaluation import calibrate_checkpoint
+from emodemo.serving.served_cv import AS_SERVED, write_as_served
+from emodemo.training.checkpoint import add_metrics
+
+ENSEMBLE = "ssl_mha_ensemble"
+MEMBER = "ssl_mha"
+MEMBER_KWARGS = ("members", "temperatures", "member_layers")  # an ensemble's constructor arguments, one per member
+
+
+def layer_range(meta: dict) -> tuple[int, int] | None:
+    """The range of encoder layers an ``ssl_mha`` checkpoint mixes (its ``input_spec``'s ``layers``), None: all."""
+    layers = (meta.get("input_spec") or {}).get("layers")
+    return (int(layers[0]), int(layers[-1])) if layers else None
+
+
+def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
+    """The input spec every member's answers can be read from (the one of the member reading every layer);
+    raises unless the members are calibrated ``ssl_mha`` models of the same labels, pairing and inputs
+    but the layers they read."""
+    for config, folder in zip(configs, where):
+        if config["model_name"] != MEMBER:
+            raise ValueError(f"{folder} is a {config['model_name']} model: a pair is of {MEMBER} models")
+        if (config.get("calibration") or {}).get("temperature") is None:
+            raise ValueError(f"{folder} has no temperature: calibrate it first (python -m emodemo calibrate)")
+    same = lambda key: len({str(c.get(key)) for c in configs}) == 1
+    if not same("labels"):
+        raise ValueError(f"the members of {', '.join(map(str, where))} answer different classes")
+    pairings = {(c.get("data_card") or {}).get("pairing") for c in configs}
+    if len(pairings) > 1:
+        raise ValueError(f"the members were trained on different pairings: {sorted(map(str, pairings))}")
+    for part in ("train_speakers", "validation_speakers", "test_speakers"):
+        if len({str((c.get("data_card") or {}).get(part)) for c in configs}) > 1:
+            raise ValueError(f"the members' {part} differ: a pair is of models of the same actors")
+    specs = {str({k: v for k, v in (c.get("input_spec") or {}).items() if k != "layers"}) for c in configs}
+    if len(specs) > 1:
+        raise ValueError("the members read different inputs (not only other layers): their states cannot be shared")
+    widest = [c for c in configs if layer_range(c) is None]
+    if not widest:
+        raise ValueError("one member must read every layer: the pair is fed that member's inputs")
+    return widest[0]["input_spec"]
+
+
+def joined(out: Path, members: Sequence[Path]) -> Path:
+    """Save at ``out`` the mean of the calibrated ``ssl_mha`` checkpoints ``members`` (uncalibrated itself:
+    :func:`write_pair` fits its temperature). Its card: the first member's with the members named."""
+    from emodemo.models import REGISTRY, SslMhaEnsemble
+    from emodemo.training.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
+
+    configs = [read_checkpoint_config(m) for m in members]
+    spec = _checked(configs, members)
+    loaded = [load_checkpoint(m, REGISTRY)[0] for m in members]
+    kwargs = dict(
+        members=[c["model_kwargs"] for c in configs],
+        temperatures=[float(c["calibration"]["temperature"]) for c in configs],
+        member_layers=[layer_range(c) for c in configs],
+    )
+    pair = SslMhaEnsemble(**kwargs)
+    for target, member in zip(pair.members, loaded):
+        target.load_state_dict(member.state_dict())
+    read = lambda c: "every layer" if layer_range(c) is None else "layers {}-{}".format(*layer_range(c))
+    first, widest = configs[0], next(c for c in configs if layer_range(c) is None)
+    card = dict(
+        first["data_card"],
+        variant=dict(first["data_card"].get("variant") or {}, layers=" + ".join(read(c) for c in configs)),
+        inputs=widest["data_card"].get("inputs"),
+        members=[
+            f"{read(c)}: {c['data_card'].get('variant')}, temperature {c['calibration']['temperature']:.3f} "
+            f"(fitted on {', '.join(c['calibration'].get('fitted_on') or [])})"
+            for c in configs
+        ],
+    )
+    scored = {  # each member's own run's cross-validation, per pairing (a final model's card holds it)
+        read(c): {r: v["summary"] for r, v in c["metrics"]["by_pairing"].items()}
+        for c in configs
+        if "by_pairing" in c["metrics"]
+    }
+    return save_checkpoint(
+        out,
+        pair,
+        model_name=ENSEMBLE,
+        model_kwargs=kwargs,
+        labels=first["labels"],
+        data_card=card,
+        metrics={"members_cross_validation": scored} if scored else {},
+        train_cfg=first.get("train_config"),
+        input_spec=spec,
+        half=True,
+    )
+
+
+def averaged(out: Path, pairs: Sequence[Path], root: Path, dataset: str = "ravdess") -> Path:
+    """Save at ``out`` the mean of every member of the calibrated fold pairs ``pairs`` (step 3 of the module
+    docstring): each member at its own temperature, the mean at the mean of the pairs' temperatures."""
+    from emodemo import data
+    from emodemo.models import REGISTRY, SslMhaEnsemble
+    from emodemo.serving import load_models
+    from emodemo.serving.evaluation import calibrated, readable
+    from emodemo.training.calibration import unsure_threshold
+    from emodemo.training.checkpoint import load_checkpoint, save_checkpoint
+
+    loaded = [load_checkpoint(p, REGISTRY) for p in pairs]
+    kwargs = {key: [v for _, meta in loaded for v in meta["model_kwargs"][key]] for key in MEMBER_KWARGS}
+    mean = SslMhaEnsemble(**kwargs)
+    for target, member in zip(mean.members, [m for model, _ in loaded for m in model.members]):
+        target.load_state_dict(member.state_dict())
+    clips = data.load(dataset, root)
+    probs, targets = [], []  # each fold pair on its own validation actors, as the app answers
+    for folder, (_, meta) in zip(pairs, loaded):
+        pair = load_models([str(folder)])[0]
+        seen = set(meta["data_card"]["validation_speakers"])
+        usable, *_ = readable(pair, [s for s in clips if s.speaker in seen], dataset, transcribe=True)
+        p, y = calibrated(pair, usable)  # [N, C] at the fold pair's own temperature
+        probs.append(p)
+        targets.append(y)
+    first = loaded[0][1]
+    card = dict(
+        first["data_card"],
+        train_speakers=sorted({a for _, m in loaded for a in m["data_card"]["train_speakers"]}),
+        validation_speakers=sorted({a for _, m in loaded for a in m["data_card"]["validation_speakers"]}),
+        members=f"the {len(mean.members)} models of the {len(pairs)} fold pairs under folds/ (each: "
+        f"{first['data_card']['variant']['layers']}), each trained on its fold's training actors",
+    )
+    card.pop("test_speakers", None)
+    temperatures = [float(m["calibration"]["temperature"]) for _, m in loaded]
+    calibration = {
+        "temperature": float(np.mean(temperatures)),
+        "fold_pair_temperatures": temperatures,
+        "fitted_on": ["each fold pair on its own fold's validation actors (the mean of their temperatures)"],
+        "unsure": unsure_threshold(np.concatenate(probs), np.concatenate(targets)),
+        "pairs": first["calibration"].get("pairs"),
+    }
+    return save_checkpoint(
+        out,
+        mean,
+        model_name=ENSEMBLE,
+        model_kwargs=kwargs,
+        labels=first["labels"],
+        data_card=card,
+        metrics={
+            "members_note": "its cross-validation is its fold pairs', each on its own test actors; the mean itself "
+            "has no RAVDESS speaker unseen by all of its members"
+        },
+        train_cfg=first.get("train_config"),
+        input_spec=first["input_spec"],
+        calibration=calibration,
+        half=True,
+    )
+
+
+def fold_models_under(folder: Path) -> dict[str, Path]:
+    """``{fold name: folder}`` of the fold models (``fold<k>/``) under ``folder``."""
+    return {p.parent.name: p.parent for p in sorted(Path(folder).glob("fold[0-9]*/config.json"))}
+
+
+def write_pair(
+    out: str | Path,
+    fold_models: Sequence[str | Path],
+    root: str | Path,
+    text_root: str | Path | None = None,
+    dataset: str = "ravdess",
+) -> Path:
+    """The served pair at ``out`` (the module docstring) from two runs' fold models (``fold_models``: one folder
+    of ``fold<k>`` per run): joined per fold, calibrated, scored as served, averaged; returns ``out``."""
+    out = Path(out)
+    if len(fold_models) != 2:
+        raise ValueError(f"a pair is of two runs' fold models, not {len(fold_models)}")
+    folds = [fold_models_under(Path(f)) for f in fold_models]
+    names = sorted(set(folds[0]) & set(folds[1]))
+    if not names:
+        raise FileNotFoundError(f"no fold that both runs have a model of under {', '.join(map(str, fold_models))}")
+    pairs = [out / "folds" / name for name in names]
+    for target, name in zip(pairs, names):
+        joined(target, [f[name] for f in folds])
+        calibrate_checkpoint(target, dataset, root, perturbed=perturbed_answers)
+    averaged(out, pairs, Path(root), dataset)
+    result = json.loads(write_as_served(str(out), root, text_root).read_text(encoding="utf-8"))
+    add_metrics(
+        out,
+        {
+            "by_pairing": result["by_pairing"],
+            "cross_validation": result["by_pairing"]["real"]["summary"],
+            "cross_validation_is": f"its fold pairs on their test actors, each clip with its own words ({AS_SERVED})",
+        },
+        overwrite=True,
+    )
+    return out

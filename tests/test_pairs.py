@@ -1,0 +1,125 @@
+"""The served Self-MHA pair (emodemo.serving.pairs): a calibrated model of Whisper base's layers 0-3 beside one of
+every layer, averaged; built from its members' checkpoints, and read through the real encoder."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from emodemo.models import REGISTRY
+from emodemo.serving import load_models
+from emodemo.serving.pairs import joined, layer_range
+from emodemo.serving.pipeline import CHECKPOINTS
+from emodemo.training.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
+
+SERVED = CHECKPOINTS / "ssl_mha"
+
+
+def members_of(pair: Path, into: Path) -> list[Path]:
+    """Each member of a saved pair as its own ``ssl_mha`` checkpoint, as its run saved it: its layers, its
+    temperature."""
+    model, meta = load_checkpoint(pair, REGISTRY)
+    kwargs, folders = meta["model_kwargs"], []
+    for k, (member, read) in enumerate(zip(model.members, kwargs["member_layers"])):
+        spec = dict(meta["input_spec"], **({"layers": list(range(read[0], read[1] + 1))} if read else {}))
+        folders.append(
+            save_checkpoint(
+                into / f"member{k}",
+                member,
+                model_name="ssl_mha",
+                model_kwargs=kwargs["members"][k],
+                labels=meta["labels"],
+                data_card=meta["data_card"],
+                metrics={},
+                input_spec=spec,
+                calibration={"temperature": kwargs["temperatures"][k]},
+            )
+        )
+    return folders
+
+
+def edited(folder: Path, change) -> Path:
+    config = json.loads((folder / "config.json").read_text())
+    change(config)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_the_served_model_is_every_fold_pairs_members_averaged():
+    """Per fold a calibrated model of layers 0-3 beside one of every layer; served, the mean of all ten, each at
+    its own temperature, at the mean of the fold pairs' temperatures."""
+    pairs = sorted((SERVED / "folds").glob("fold*"))
+    metas = [read_checkpoint_config(p) for p in pairs]
+    assert len(pairs) == 5
+    for folder, meta in zip(pairs, metas):
+        assert meta["model_name"] == "ssl_mha_ensemble" and meta["model_kwargs"]["member_layers"] == [[0, 3], None]
+        assert meta["calibration"]["temperature"] > 0 and meta["calibration"]["unsure"]["threshold"] > 0, folder
+    served = read_checkpoint_config(SERVED)
+    assert served["model_kwargs"]["member_layers"] == [[0, 3], None] * 5 and layer_range(served) is None
+    assert served["model_kwargs"]["temperatures"] == [t for m in metas for t in m["model_kwargs"]["temperatures"]]
+    assert served["calibration"]["temperature"] == pytest.approx(
+        np.mean([m["calibration"]["temperature"] for m in metas])
+    )
+    mean = load_checkpoint(SERVED, REGISTRY)[0]
+    members = [member for p in pairs for member in load_checkpoint(p, REGISTRY)[0].members]
+    for ours, theirs in zip(mean.members, members):
+        assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()))
+    assert not set(served["data_card"].get("test_speakers") or []) and len(served["data_card"]["train_speakers"]) == 20
+
+
+def test_joining_the_served_pairs_members_again_gives_the_served_pair(tmp_path):
+    fold = SERVED / "folds" / "fold0"
+    again = joined(tmp_path / "again", members_of(fold, tmp_path))
+    served, rebuilt = read_checkpoint_config(fold), read_checkpoint_config(again)
+    assert rebuilt["model_kwargs"] == served["model_kwargs"] and rebuilt["input_spec"] == served["input_spec"]
+    assert rebuilt["data_card"]["variant"]["layers"] == "layers 0-3 + every layer"
+    a, b = load_checkpoint(fold, REGISTRY)[0].state_dict(), load_checkpoint(again, REGISTRY)[0].state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda c: c.update(calibration=None), "calibrate it first"),
+        (lambda c: c["data_card"].update(train_speakers=["Actor_01"]), "train_speakers differ"),
+        (lambda c: c["data_card"].update(pairing="real"), "different pairings"),
+        (lambda c: c["input_spec"].update(normalise=False), "different inputs"),
+        (lambda c: c.update(model_name="speech_probe"), "a pair is of ssl_mha models"),
+    ],
+)
+def test_members_that_cannot_share_their_inputs_or_were_never_calibrated_are_refused(tmp_path, change, message):
+    lower, every = members_of(SERVED / "folds" / "fold0", tmp_path)
+    with pytest.raises(ValueError, match=message):
+        joined(tmp_path / "pair", [lower, edited(every, change)])
+
+
+def test_a_pair_needs_a_member_that_reads_every_layer(tmp_path):
+    lower, _ = members_of(SERVED / "folds" / "fold0", tmp_path)
+    with pytest.raises(ValueError, match="one member must read every layer"):
+        joined(tmp_path / "pair", [lower, lower])
+
+
+def test_each_member_of_the_served_pair_answers_a_clip_as_it_does_alone(ravdess_clip, tmp_path):
+    """Real clip, real Whisper base, real MiniLM: the pair reads every layer's states once, and its lower member
+    answers from them as it does when it is fed its own layers 0-3 alone; the app shows the members' mean."""
+    from emodemo.inputs.audio import load_audio
+    from emodemo.recipes import ssl_mha as recipe
+    from emodemo.speech.asr import Transcript
+    from emodemo.training.calibration import softmax
+
+    wave = load_audio(ravdess_clip)
+    transcript = Transcript("Kids are talking by the door.", [], "en", "x", 0.1, 4.0, "tiny.en")
+    answers = []
+    for member in members_of(SERVED, tmp_path):
+        model, meta = load_checkpoint(member, REGISTRY)
+        inputs = recipe.clip_inputs(wave, transcript, meta["input_spec"])
+        with torch.no_grad():
+            logits = model(**inputs)["logits"].numpy()  # [1, C]
+        answers.append(softmax(logits, meta["calibration"]["temperature"]))
+    pair = load_models(["ssl_mha"])[0]
+    inputs = recipe.clip_inputs(wave, transcript, pair.meta["input_spec"])
+    with torch.no_grad():
+        mean = pair.model(**inputs)["logits"].exp().numpy()  # [1, C], before the pair's own temperature
+    np.testing.assert_allclose(mean, np.mean(answers, axis=0), atol=2e-3)
