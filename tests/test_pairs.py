@@ -47,22 +47,24 @@ def edited(folder: Path, change) -> Path:
     return folder
 
 
-def test_the_served_model_is_every_fold_pairs_members_averaged():
+@pytest.mark.parametrize("name", ["ssl_mha", "ssl_mha/cross"])
+def test_the_served_model_is_every_fold_pairs_members_averaged(name):
     """Per fold a calibrated model of layers 0-3 beside one of every layer; served, the mean of all ten, each at
-    its own temperature, at the mean of the fold pairs' temperatures."""
-    pairs = sorted((SERVED / "folds").glob("fold*"))
+    its own temperature, at the mean of the fold pairs' temperatures (Self-MHA, and Cross-MHA)."""
+    served_folder = CHECKPOINTS / name
+    pairs = sorted((served_folder / "folds").glob("fold*"))
     metas = [read_checkpoint_config(p) for p in pairs]
     assert len(pairs) == 5
     for folder, meta in zip(pairs, metas):
         assert meta["model_name"] == "ssl_mha_ensemble" and meta["model_kwargs"]["member_layers"] == [[0, 3], None]
         assert meta["calibration"]["temperature"] > 0 and meta["calibration"]["unsure"]["threshold"] > 0, folder
-    served = read_checkpoint_config(SERVED)
+    served = read_checkpoint_config(served_folder)
     assert served["model_kwargs"]["member_layers"] == [[0, 3], None] * 5 and layer_range(served) is None
     assert served["model_kwargs"]["temperatures"] == [t for m in metas for t in m["model_kwargs"]["temperatures"]]
     assert served["calibration"]["temperature"] == pytest.approx(
         np.mean([m["calibration"]["temperature"] for m in metas])
     )
-    mean = load_checkpoint(SERVED, REGISTRY)[0]
+    mean = load_checkpoint(served_folder, REGISTRY)[0]
     members = [member for p in pairs for member in load_checkpoint(p, REGISTRY)[0].members]
     for ours, theirs in zip(mean.members, members):
         assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), theirs.state_dict().values()))

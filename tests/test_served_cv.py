@@ -27,7 +27,8 @@ from emodemo.training.calibration import expected_calibration_error, softmax
 RESCORED = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross", "coattention")  # served voice + words models with fold
 # models (co-attention's, 16 MB each, kept under runs/: these tests read the saved as_served.json)
 GATED = ("mesm", "nmt_attention", "ssl_mha")  # of those, the ones that read words through the words gate
-PAIRS = ("ssl_mha",)  # of those, the ones served as two runs' models averaged (emodemo.serving.pairs): no run scored them
+PAIRS = ("ssl_mha", "ssl_mha/cross")  # of those, the ones served as two runs' models averaged (emodemo.serving.pairs):
+# no run scored them
 
 
 def meta(name: str) -> dict:
@@ -45,15 +46,16 @@ def test_each_model_is_scored_on_the_pairings_its_run_scored():
 
 
 def test_the_served_in_corpus_numbers_are_the_rescored_ones():
-    """The comparison, the README's headline and the harness read a gated model's in-corpus numbers from its
-    fold models scored as served, not from its training run; a model the gate never touches keeps its run's."""
+    """The comparison, the README's headline and the harness read a gated model's or a pair's in-corpus numbers
+    from its fold models scored as served, not from a training run; a model the gate never touches keeps its
+    run's."""
     for name in RESCORED:
         rows = cross_corpus.in_corpus(name, meta(name))
-        source = f"{name}/cv/{AS_SERVED}" if name in GATED else None
+        source = f"{name}/cv/{AS_SERVED}" if name in GATED + PAIRS else None
         assert rows and all(r["served_protocol"] for r in rows), name
         assert all((r["source"] == source) if source else not r["source"].endswith(AS_SERVED) for r in rows), name
         served = [e for e in comparison.ENTRIES if e.checkpoint == name]
-        assert all(bool(e.trained) == (name in GATED) for e in served), name
+        assert all(bool(e.trained) == (name in GATED + PAIRS) for e in served), name
         assert comparison.read(served[0])["training"] is not None  # its training's epochs and time, from its run
 
 

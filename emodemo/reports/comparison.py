@@ -349,13 +349,25 @@ ENTRIES: tuple[Entry, ...] = (
         "002",
         "ssl_mha/cv/self_nosp_mixed_base_all_no_words_neutral_lines.json",
     ),
-    # served as trained: no words gate, and scored again as served every fold scores as in training
-    # (ssl_mha/cross/cv/as_served.json, tests/test_served_cv.py)
+    # served alone until 2026-12-05 as trained: no words gate, and scored again as served every fold scores as in
+    # training (ssl_mha/cross/cv/as_served_lower.json)
     *_mixed(
         "ssl_mha Cross-noSP (mean pooling), Whisper base layers 0-3, normalised input",
         "002",
         "ssl_mha/cv/cross_nosp_mixed_base_lower.json",
+    ),
+    # served (issue 20, 2026-12-05): that model beside the same recipe on every base layer, averaged per fold, as
+    # the Self-MHA pair; its fold pairs scored as served
+    *_mixed(
+        "ssl_mha Cross-noSP, every base layer, normalised input", "002", "ssl_mha/cv/cross_nosp_mixed_base_all.json"
+    ),
+    *_as_served(
+        "ssl_mha Cross-noSP pair: base layers 0-3 beside every base layer, averaged; as served",
+        "002",
         "ssl_mha/cross",
+        "ssl_mha/cv/cross_nosp_mixed_base_lower.json",
+        mixed=True,
+        no_words=False,
     ),
     # issue 20, not served (TESS choose 53.4 through the words gate): the served Cross-noSP trained as the served
     # Self-noSP was, with no words on half its own-words pairs and a neutral line on half of those left
@@ -671,7 +683,8 @@ ARCHITECTURES = {
         "over both joined, mean-pooled; the two averaged"
     ),
     "ssl_mha/cross": (
-        "Whisper base's lower-half states and MiniLM word pieces attending to each other (cross-attention), mean-pooled"
+        "a pair: Whisper base's lower-half states, and every layer's, each attending to MiniLM word pieces and they to "
+        "it (cross-attention), mean-pooled; the two averaged"
     ),
     "coattention": "Whisper tiny.en and MiniLM states fused by alternating co-attention, their top layers fine-tuned",
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed",
