@@ -1,5 +1,6 @@
-"""The served Self-MHA pair (emodemo.serving.pairs): a calibrated model of Whisper base's layers 0-3 beside one of
-every layer, averaged; built from its members' checkpoints, and read through the real encoder."""
+"""The served Self-MHA and Cross-MHA pairs (emodemo.serving.pairs): per fold a calibrated model of Whisper base's
+layers 0-3 beside one of every layer, averaged; built from its members' checkpoints, checked before anything is
+written, and read through the real encoder."""
 
 import json
 from pathlib import Path
@@ -125,3 +126,21 @@ def test_each_member_of_the_served_pair_answers_a_clip_as_it_does_alone(ravdess_
     with torch.no_grad():
         mean = pair.model(**inputs)["logits"].exp().numpy()  # [1, C], before the pair's own temperature
     np.testing.assert_allclose(mean, np.mean(answers, axis=0), atol=2e-3)
+
+
+def test_runs_missing_a_fold_or_a_mixed_run_without_its_lines_are_refused_before_anything_is_written(tmp_path):
+    from emodemo.serving.pairs import write_pair
+
+    lower, every = members_of(SERVED / "folds" / "fold0", tmp_path / "members")
+    runs = [tmp_path / "lower", tmp_path / "every"]
+    for run, member in zip(runs, (lower, every)):
+        (run / "fold0").parent.mkdir(parents=True)
+        member.rename(run / "fold0")
+    (runs[1] / "fold0").rename(runs[1] / "fold1")  # the every-layer run has fold 1, not fold 0
+    out = tmp_path / "served"
+    with pytest.raises(FileNotFoundError, match="lower: fold1.*every: fold0"):
+        write_pair(out, runs, root=tmp_path)
+    (runs[1] / "fold1").rename(runs[1] / "fold0")
+    with pytest.raises(ValueError, match="give text_root"):
+        write_pair(out, runs, root=tmp_path)
+    assert not out.exists()

@@ -43,6 +43,8 @@ def test_each_model_is_scored_on_the_pairings_its_run_scored():
     assert readings(meta("mesm")) == ["constructed", "real", "none"]  # mixed pairs, and no words
     assert readings(meta("nmt_attention")) == ["real", "none"]  # real pairs, and no words
     assert readings(meta("ssl_mha/cross")) == ["constructed", "real"]  # mixed pairs
+    for name in RESCORED:  # a card not scored yet (a pair's before write_pair scores it): the pairings it makes
+        assert readings({**meta(name), "metrics": {}}) == readings(meta(name)), name
 
 
 def test_the_served_in_corpus_numbers_are_the_rescored_ones():
@@ -92,7 +94,8 @@ def test_rescored_where_no_rule_changes_the_words_every_fold_scores_as_in_traini
     words play no part (no words) or no rule changes them (a model not gated, whose transcripts differ only
     where Whisper guessed: 7 of 1,440) every fold scores as in training, up to one clip of 240 (the run scored
     its pairings in shared batches, and ``mesm`` pads a batch's clips to its longest: float sums in another
-    order can flip a near tie). That is why Cross-MHA's rows stay its training run's."""
+    order can flip a near tie). A pair's folds are the two runs' fold models averaged (emodemo.serving.pairs), which
+    no run scored: their clip counts are its lower run's."""
     for name in RESCORED:
         run, rescored = training_run(name), saved(name)["by_pairing"]
         assert set(rescored) == set(run["by_pairing"]), name
@@ -135,6 +138,10 @@ def test_reproducing_a_served_run_scores_it_again_as_served():
         assert len(served) == 1, name
         if served[0].call == "pair":  # the pair's own step calibrates its fold pairs and scores them as served
             assert name in PAIRS
+            runs = {r.name: r for r in reproduce.selected(config, served=True)}
+            assert set(served[0].needs) <= set(runs), name  # --served trains both runs it joins
+            assert all("calibrate_folds" in {s.call for s in runs[n].after} for n in served[0].needs), name
+            assert served[0].results_path.startswith("{checkpoints}"), name  # committed: a fresh clone skips it
             continue
         steps = [s for s in served[0].after if s.call == "cv_as_served"]
         assert [s.args["checkpoint"] for s in steps] == [f"{{checkpoints}}/{name}"], name

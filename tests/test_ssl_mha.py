@@ -411,11 +411,35 @@ def test_a_pair_answers_its_members_calibrated_mean_each_reading_its_own_layers(
     assert float(weights.sum()) == pytest.approx(1.0)
 
 
-def test_a_pair_of_members_fusing_differently_or_miscounted_is_refused():
+def test_a_member_reading_middle_layers_gets_its_own_and_its_mix_lands_on_them():
+    from emodemo.models.ssl_mha import SslMhaEnsemble
+
+    batch = _batch(layers=7)
+    middle = dict(n_classes=4, speech_dim=16, speech_layers=4, text_dim=16, dim=8, heads=2)
+    torch.manual_seed(0)
+    pair = SslMhaEnsemble([middle, dict(middle, speech_layers=7)], (1.0, 1.0), [(2, 5), None]).eval()
+    with torch.no_grad():
+        out = pair(**batch)
+        alone = pair.members[0](**dict(batch, speech=batch["speech"][:, 2:6]))
+        every = pair.members[1](**batch)
+    mean = (torch.softmax(alone["logits"], -1) + torch.softmax(every["logits"], -1)) / 2
+    assert torch.allclose(out["logits"].exp(), mean, atol=1e-6)
+    weights = out["layer_weights"][0]  # [7]: the middle member's mix on layers 2-5
+    assert torch.allclose(weights[2:6], (alone["layer_weights"][0] + every["layer_weights"][0, 2:6]) / 2)
+    assert torch.allclose(weights[[0, 1, 6]], every["layer_weights"][0, [0, 1, 6]] / 2)
+
+
+def test_a_pair_of_members_unlike_but_in_layers_or_miscounted_is_refused():
     from emodemo.models.ssl_mha import SslMhaEnsemble
 
     kwargs = dict(n_classes=4, speech_dim=16, speech_layers=5, text_dim=16, dim=8, heads=2)
-    with pytest.raises(ValueError, match="fuse in different ways"):
-        SslMhaEnsemble([kwargs, dict(kwargs, fusion="cross")], (1.0, 1.0), [None, None])
+    for other in (dict(kwargs, fusion="cross"), dict(kwargs, text_feature="cls"), dict(kwargs, speech_stride=1)):
+        with pytest.raises(ValueError, match="differ in more than the layers"):
+            SslMhaEnsemble([kwargs, other], (1.0, 1.0), [None, None])
     with pytest.raises(ValueError, match="2 members, 1 temperatures"):
         SslMhaEnsemble([kwargs, kwargs], (1.0,), [None, None])
+    with pytest.raises(ValueError, match="mixing 5 layers is said to read"):
+        SslMhaEnsemble([kwargs, kwargs], (1.0, 1.0), [(0, 3), None])
+    pair = SslMhaEnsemble([dict(kwargs, speech_layers=4), kwargs], (1.0, 1.0), [(4, 7), None])
+    with pytest.raises(ValueError, match="reads layer 7, and the speech states hold 5 layers"):
+        pair(**_batch(layers=5))

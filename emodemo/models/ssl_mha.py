@@ -183,11 +183,14 @@ class SslMhaEnsemble(nn.Module):
         super().__init__()
         if not len(members) == len(temperatures) == len(member_layers):
             raise ValueError(f"{len(members)} members, {len(temperatures)} temperatures, {len(member_layers)} readings")
-        fusions = {kwargs.get("fusion", "self") for kwargs in members}
-        if len(fusions) > 1:
-            raise ValueError(f"the members fuse in different ways ({sorted(fusions)}): their attention maps differ")
-        self.members = nn.ModuleList(SslMhaNet(**kwargs) for kwargs in members)
+        settings = {str(sorted((k, v) for k, v in kwargs.items() if k != "speech_layers")) for kwargs in members}
+        if len(settings) > 1:  # fusion, pooling, text feature, stride: their attention maps would differ
+            raise ValueError(f"the members differ in more than the layers they read: {sorted(settings)}")
         self.member_layers = [None if read is None else (int(read[0]), int(read[1])) for read in member_layers]
+        for kwargs, read in zip(members, self.member_layers):
+            if read is not None and kwargs.get("speech_layers", 5) != read[1] - read[0] + 1:
+                raise ValueError(f"a member mixing {kwargs.get('speech_layers', 5)} layers is said to read {read}")
+        self.members = nn.ModuleList(SslMhaNet(**kwargs) for kwargs in members)
         self.register_buffer("temperatures", torch.tensor(list(temperatures), dtype=torch.float32))
 
     def forward(
@@ -198,6 +201,9 @@ class SslMhaEnsemble(nn.Module):
         text_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         outputs, weights = [], []
+        deepest = max((read[1] for read in self.member_layers if read is not None), default=-1)
+        if speech is not None and deepest >= speech.shape[1]:
+            raise ValueError(f"a member reads layer {deepest}, and the speech states hold {speech.shape[1]} layers")
         for member, read in zip(self.members, self.member_layers):
             layers = speech if read is None else speech[:, read[0] : read[1] + 1]  # [B, L_m, T, Ds]
             out = member(layers, speech_mask, text, text_mask)

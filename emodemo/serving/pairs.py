@@ -8,12 +8,17 @@ with one of every layer (the lower layers carry to new voices, all of them score
    joined into the fold pair ``OUT/folds/fold<k>``, which gets a temperature of its own on top (averaging
    calibrated answers flattens them) and an "unsure" line, fitted on those actors as a served checkpoint's
    are (``calibrate --perturbed``);
-2. the fold pairs are scored on their folds' test actors as the app reads the words
-   (:func:`emodemo.serving.served_cv.write_as_served`): the served model's cross-validation, its card's
-   ``by_pairing``, and ``cross_validation`` (the app's confusion matrix), the clips with their own words;
-3. the served model at ``OUT`` is the mean of every fold pair's members (as the served probe averages its fold
+2. the served model at ``OUT`` is the mean of every fold pair's members (as the served probe averages its fold
    models: no RAVDESS actor is unseen by all of them), at the mean of the fold pairs' temperatures, its
-   "unsure" line chosen on each fold pair's answers to its own validation actors, pooled.
+   "unsure" line chosen on each fold pair's answers to its own validation actors, pooled;
+3. the fold pairs are scored on their folds' test actors as the app reads the words
+   (:func:`emodemo.serving.served_cv.write_as_served`, which reads the served checkpoint's card): the served
+   model's cross-validation, its card's ``by_pairing``, and ``cross_validation`` (the app's confusion matrix),
+   the clips with their own words. Its "raw" calibration error there is of the members' answers at their own
+   temperatures, averaged, before the fold pair's.
+
+Every check that can fail (both runs have a model of every fold, calibrated, reading the same inputs; the lines of
+a mixed-pairs run's constructed half) is made before anything is written.
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ import numpy as np
 
 from emodemo.serving.cross_corpus import perturbed_answers
 from emodemo.serving.evaluation import calibrate_checkpoint
-from emodemo.serving.served_cv import AS_SERVED, write_as_served
-from emodemo.training.checkpoint import add_metrics
+from emodemo.serving.served_cv import AS_SERVED, run_pairing, write_as_served
+from emodemo.training.checkpoint import add_metrics, read_checkpoint_config
 
 ENSEMBLE = "ssl_mha_ensemble"
 MEMBER = "ssl_mha"
@@ -49,8 +54,7 @@ def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
             raise ValueError(f"{folder} is a {config['model_name']} model: a pair is of {MEMBER} models")
         if (config.get("calibration") or {}).get("temperature") is None:
             raise ValueError(f"{folder} has no temperature: calibrate it first (python -m emodemo calibrate)")
-    same = lambda key: len({str(c.get(key)) for c in configs}) == 1
-    if not same("labels"):
+    if any(c.get("labels") != configs[0].get("labels") for c in configs):
         raise ValueError(f"the members of {', '.join(map(str, where))} answer different classes")
     pairings = {(c.get("data_card") or {}).get("pairing") for c in configs}
     if len(pairings) > 1:
@@ -58,8 +62,8 @@ def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
     for part in ("train_speakers", "validation_speakers", "test_speakers"):
         if len({str((c.get("data_card") or {}).get(part)) for c in configs}) > 1:
             raise ValueError(f"the members' {part} differ: a pair is of models of the same actors")
-    specs = {str({k: v for k, v in (c.get("input_spec") or {}).items() if k != "layers"}) for c in configs}
-    if len(specs) > 1:
+    shared = lambda c: {k: v for k, v in (c.get("input_spec") or {}).items() if k != "layers"}
+    if any(shared(c) != shared(configs[0]) for c in configs):
         raise ValueError("the members read different inputs (not only other layers): their states cannot be shared")
     widest = [c for c in configs if layer_range(c) is None]
     if not widest:
@@ -71,7 +75,7 @@ def joined(out: Path, members: Sequence[Path]) -> Path:
     """Save at ``out`` the mean of the calibrated ``ssl_mha`` checkpoints ``members`` (uncalibrated itself:
     :func:`write_pair` fits its temperature). Its card: the first member's with the members named."""
     from emodemo.models import REGISTRY, SslMhaEnsemble
-    from emodemo.training.checkpoint import load_checkpoint, read_checkpoint_config, save_checkpoint
+    from emodemo.training.checkpoint import load_checkpoint, save_checkpoint
 
     configs = [read_checkpoint_config(m) for m in members]
     spec = _checked(configs, members)
@@ -96,11 +100,6 @@ def joined(out: Path, members: Sequence[Path]) -> Path:
             for c in configs
         ],
     )
-    scored = {  # each member's own run's cross-validation, per pairing (a final model's card holds it)
-        read(c): {r: v["summary"] for r, v in c["metrics"]["by_pairing"].items()}
-        for c in configs
-        if "by_pairing" in c["metrics"]
-    }
     return save_checkpoint(
         out,
         pair,
@@ -108,7 +107,7 @@ def joined(out: Path, members: Sequence[Path]) -> Path:
         model_kwargs=kwargs,
         labels=first["labels"],
         data_card=card,
-        metrics={"members_cross_validation": scored} if scored else {},
+        metrics={},  # scored on its fold's test actors with the served model (write_as_served)
         train_cfg=first.get("train_config"),
         input_spec=spec,
         half=True,
@@ -192,9 +191,17 @@ def write_pair(
     if len(fold_models) != 2:
         raise ValueError(f"a pair is of two runs' fold models, not {len(fold_models)}")
     folds = [fold_models_under(Path(f)) for f in fold_models]
-    names = sorted(set(folds[0]) & set(folds[1]))
-    if not names:
-        raise FileNotFoundError(f"no fold that both runs have a model of under {', '.join(map(str, fold_models))}")
+    names = sorted(set(folds[0]) | set(folds[1]))
+    lacking = [f"{folder}: {', '.join(sorted(set(names) - set(found)))}" for folder, found in zip(fold_models, folds)]
+    if not names or any(set(found) != set(names) for found in folds):
+        raise FileNotFoundError(
+            "each run needs a calibrated model of every fold (run its variant first: reproduce ssl_mha --variant "
+            f"RUN --force); missing under {'; '.join(lacking) if names else ', '.join(map(str, fold_models))}"
+        )
+    for name in names:
+        _checked([read_checkpoint_config(f[name]) for f in folds], [f[name] for f in folds])
+    if run_pairing(read_checkpoint_config(folds[0][names[0]]))["pairing"] == "mixed" and text_root is None:
+        raise ValueError("a mixed-pairs run's constructed half needs the lines it was paired with: give text_root")
     pairs = [out / "folds" / name for name in names]
     for target, name in zip(pairs, names):
         joined(target, [f[name] for f in folds])

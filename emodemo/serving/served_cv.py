@@ -50,8 +50,8 @@ class FoldAnswers(NamedTuple):
 
 def readings(meta: dict) -> list[str]:
     """The pairings the served checkpoint's cross-validation scored apart (its card's ``by_pairing``; one not
-    scored yet, a pair's mean of :mod:`emodemo.serving.pairs`, those its card's pairing makes), in
-    :data:`READINGS` order; a run with one pairing, "real"."""
+    scored yet, a pair's mean of :mod:`emodemo.serving.pairs`, those its card's pairing makes:
+    :func:`made_readings`), in :data:`READINGS` order."""
     scored = set((meta.get("metrics") or {}).get("by_pairing") or made_readings(meta))
     unknown = scored - set(READINGS)
     if unknown:
