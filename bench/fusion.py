@@ -1,4 +1,4 @@
-"""Does the fused answer beat its best expert? Equal-weight mean vs four learned fusions (issue 20).
+"""Does the fused answer beat its best expert? Equal-weight mean vs five learned fusions (issue 20).
 
 Protocol: RAVDESS actors 01-20, the committed 5 folds by actor, 7 classes (calm = neutral). The
 voice expert is a speech-probe variant's fold models (``bench/speech_probe_ablation.py`` trains
@@ -8,7 +8,7 @@ reading Whisper's words of each clip (real pairs) or a GoEmotions test line of t
 (constructed pairs). Every answer about a RAVDESS clip comes from the fold model that never heard
 its actor. Per fold the :class:`emodemo.serving.fusion.Stacker` (a 7 x 7 matrix per modality, one
 weight per modality and a bias per class: ``Stacker.fit_weights``, the same with no bias:
-``bias=False``, or one weight per modality and class: ``per_class``) is
+``bias=False``, or one weight per modality and class: ``per_class``, with or without the bias) is
 fitted on validation actors' mixed pairs (each clip with both texts), either the fold's own 2
 (240 pairs) or, "pooled", every fold's validation actors that are not among this fold's test
 actors (8 actors, 960 pairs, each answered by its own fold's model), and scored on the fold's 4
@@ -50,6 +50,9 @@ FITS = {  # the learned fusions, each fitted on held-out actors' mixed pairs
     "learned weights": Stacker.fit_weights,
     "learned per-class weights": lambda *args, **kwargs: Stacker.fit_weights(*args, per_class=True, **kwargs),
     "learned weights, no class bias": lambda *args, **kwargs: Stacker.fit_weights(*args, bias=False, **kwargs),
+    "learned per-class weights, no class bias": lambda *args, **kwargs: Stacker.fit_weights(
+        *args, per_class=True, bias=False, **kwargs
+    ),
 }
 OWN = ""  # each fold's rule fitted on its own 2 validation actors (240 pairs)
 POOLED = ", pooled validation actors"  # ... on every fold's validation actors outside its test actors (8 here)
