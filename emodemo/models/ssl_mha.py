@@ -202,7 +202,7 @@ class SslMhaEnsemble(nn.Module):
     ) -> dict[str, torch.Tensor]:
         outputs, weights = [], []
         deepest = max((read[1] for read in self.member_layers if read is not None), default=-1)
-        if speech is not None and deepest >= speech.shape[1]:
+        if deepest >= speech.shape[1]:  # every member reads speech
             raise ValueError(f"a member reads layer {deepest}, and the speech states hold {speech.shape[1]} layers")
         for member, read in zip(self.members, self.member_layers):
             layers = speech if read is None else speech[:, read[0] : read[1] + 1]  # [B, L_m, T, Ds]

@@ -115,39 +115,39 @@ def joined(out: Path, members: Sequence[Path]) -> Path:
 
 
 def averaged(out: Path, pairs: Sequence[Path], root: Path, dataset: str = "ravdess") -> Path:
-    """Save at ``out`` the mean of every member of the calibrated fold pairs ``pairs`` (step 3 of the module
+    """Save at ``out`` the mean of every member of the calibrated fold pairs ``pairs`` (step 2 of the module
     docstring): each member at its own temperature, the mean at the mean of the pairs' temperatures."""
     from emodemo import data
-    from emodemo.models import REGISTRY, SslMhaEnsemble
+    from emodemo.models import SslMhaEnsemble
     from emodemo.serving import load_models
     from emodemo.serving.evaluation import calibrated, readable
     from emodemo.training.calibration import unsure_threshold
-    from emodemo.training.checkpoint import load_checkpoint, save_checkpoint
+    from emodemo.training.checkpoint import save_checkpoint
 
-    loaded = [load_checkpoint(p, REGISTRY) for p in pairs]
-    kwargs = {key: [v for _, meta in loaded for v in meta["model_kwargs"][key]] for key in MEMBER_KWARGS}
+    loaded = load_models([str(p) for p in pairs])  # each fold pair once: its members, and its answers below
+    kwargs = {key: [v for pair in loaded for v in pair.meta["model_kwargs"][key]] for key in MEMBER_KWARGS}
     mean = SslMhaEnsemble(**kwargs)
-    for target, member in zip(mean.members, [m for model, _ in loaded for m in model.members]):
+    for target, member in zip(mean.members, [m for pair in loaded for m in pair.model.members]):
         target.load_state_dict(member.state_dict())
     clips = data.load(dataset, root)
     probs, targets = [], []  # each fold pair on its own validation actors, as the app answers
-    for folder, (_, meta) in zip(pairs, loaded):
-        pair = load_models([str(folder)])[0]
-        seen = set(meta["data_card"]["validation_speakers"])
+    for pair in loaded:
+        seen = set(pair.meta["data_card"]["validation_speakers"])
         usable, *_ = readable(pair, [s for s in clips if s.speaker in seen], dataset, transcribe=True)
         p, y = calibrated(pair, usable)  # [N, C] at the fold pair's own temperature
         probs.append(p)
         targets.append(y)
-    first = loaded[0][1]
+    metas = [pair.meta for pair in loaded]
+    first = metas[0]
     card = dict(
         first["data_card"],
-        train_speakers=sorted({a for _, m in loaded for a in m["data_card"]["train_speakers"]}),
-        validation_speakers=sorted({a for _, m in loaded for a in m["data_card"]["validation_speakers"]}),
+        train_speakers=sorted({a for m in metas for a in m["data_card"]["train_speakers"]}),
+        validation_speakers=sorted({a for m in metas for a in m["data_card"]["validation_speakers"]}),
         members=f"the {len(mean.members)} models of the {len(pairs)} fold pairs under folds/ (each: "
         f"{first['data_card']['variant']['layers']}), each trained on its fold's training actors",
     )
     card.pop("test_speakers", None)
-    temperatures = [float(m["calibration"]["temperature"]) for _, m in loaded]
+    temperatures = [float(m["calibration"]["temperature"]) for m in metas]
     calibration = {
         "temperature": float(np.mean(temperatures)),
         "fold_pair_temperatures": temperatures,
@@ -186,7 +186,8 @@ def write_pair(
     dataset: str = "ravdess",
 ) -> Path:
     """The served pair at ``out`` (the module docstring) from two runs' fold models (``fold_models``: one folder
-    of ``fold<k>`` per run): joined per fold, calibrated, scored as served, averaged; returns ``out``."""
+    of ``fold<k>`` per run): joined per fold, calibrated, averaged, the fold pairs scored as served; returns
+    ``out``."""
     out = Path(out)
     if len(fold_models) != 2:
         raise ValueError(f"a pair is of two runs' fold models, not {len(fold_models)}")

@@ -49,22 +49,12 @@ class FoldAnswers(NamedTuple):
 
 
 def readings(meta: dict) -> list[str]:
-    """The pairings the served checkpoint's cross-validation scored apart (its card's ``by_pairing``; one not
-    scored yet, a pair's mean of :mod:`emodemo.serving.pairs`, those its card's pairing makes:
-    :func:`made_readings`), in :data:`READINGS` order."""
-    scored = set((meta.get("metrics") or {}).get("by_pairing") or made_readings(meta))
-    unknown = scored - set(READINGS)
-    if unknown:
-        raise ValueError(f"a pairing this scorer does not know: {sorted(unknown)}")
-    return [r for r in READINGS if r in scored]
-
-
-def made_readings(meta: dict) -> set[str]:
-    """The readings of the test clips its card's pairing makes: both halves of mixed pairs or real ones alone,
-    and none for a run that learnt to read no words."""
+    """The readings of the test clips the served checkpoint's run made (its card's pairing), in :data:`READINGS`
+    order: both halves of mixed pairs or real ones alone, and none for a run that learnt to read no words (a
+    pair's mean of :mod:`emodemo.serving.pairs` too, whose card holds no scores yet when it is first scored)."""
     how = run_pairing(meta)
-    halves = {"constructed", "real"} if how["pairing"] == "mixed" else {"real"}
-    return halves | ({"none"} if how["no_words"] else set())
+    made = {"constructed", "real"} if how["pairing"] == "mixed" else {"real"}
+    return [r for r in READINGS if r in made | ({"none"} if how["no_words"] else set())]
 
 
 def run_pairing(meta: dict) -> dict[str, Any]:
