@@ -10,8 +10,8 @@ Usage::
     python bench/generalisation.py --models speech_probe --cards   # and write its TESS halves into its card
     python bench/generalisation.py --render-only          # re-render the tables from the saved JSON (the
                                                           # in-corpus rows read again from the committed results)
-    python bench/generalisation.py --models coattention \
-        --fold-models coattention=runs/coattention/fusion_mixed_top2/folds   # fold models too large to commit
+    python bench/generalisation.py --models MODEL \
+        --fold-models MODEL=runs/MODEL/RUN/folds   # fold models kept outside checkpoints/ (too large to commit)
     python bench/generalisation.py --render-only --report # print the TESS report half too (scored once
                                                           # per final choice: do not choose on it)
 
@@ -127,7 +127,8 @@ def main() -> None:
         default=[],
         metavar="MODEL=DIR",
         help="a served model's fold models kept outside checkpoints/ (DIR/fold<k>, e.g. "
-        "coattention=runs/coattention/fusion_mixed_top2/folds: too large to commit), for its robustness set",
+        "coattention=runs/coattention/fusion_mixed_top2/folds for the co-attention served before: too large to "
+        "commit), for its robustness set",
     )
     args = parser.parse_args()
     if args.keep_robustness and not (args.skip_robustness and args.models):

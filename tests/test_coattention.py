@@ -386,3 +386,44 @@ def test_one_blocks_states_are_read_with_the_head_alone(ravdess_clip, tmp_path):
     served = recipe.clip_inputs(wave, None, dict(spec, speech_block=3))["speech"][0]  # [1, T, 512]
     whole = frozen_states.speech_states([wave], "whisper-base", 6)[0].float()  # every layer [7, T, 512]
     assert served.shape[0] == 1 and torch.allclose(served[0], whole[3], rtol=1e-2, atol=1e-2)
+
+
+def test_mixed_layers_are_each_normalised_then_weighted_by_the_learned_mix():
+    """``speech_layers``: X is the softmax-weighted sum of the layer-normalised layers (one layer when its
+    weight dominates), 0 on padding; the mix is reported; fine-tuned tops and a wrong depth are refused."""
+    with pytest.raises(ValueError, match="speech_top=0"):
+        CoAttentionNet(n_classes=4, speech_dim=16, text_dim=16, speech_top=1, speech_layers=4)
+    model = CoAttentionNet(n_classes=4, speech_dim=16, text_dim=16, attention_dim=8, speech_layers=4).eval()
+    batch = _batch(layers=4)
+    batch["text"] = batch["text"][:, -1:]  # MiniLM's last layer alone [B, 1, N, 16]
+    with torch.no_grad():
+        model.layer_mix.logits.copy_(torch.tensor([0.0, 0.0, 30.0, 0.0]))  # all weight on layer 2
+        out = {}
+        x = model.speech_states(batch["speech"], batch["speech_mask"], out)
+        third = torch.nn.functional.layer_norm(batch["speech"][:, 2], (16,)) * batch["speech_mask"][..., None]
+        assert torch.allclose(x, third, atol=1e-5)
+        assert out["layer_weights"].shape == (3, 4) and out["layer_weights"][0, 2] > 0.99
+        assert torch.allclose(model(**batch)["layer_weights"], out["layer_weights"])
+        with pytest.raises(ValueError, match="4 layers"):
+            model(**dict(batch, speech=batch["speech"][:, :3]))
+
+
+def test_a_range_of_layers_is_read_with_the_head_alone(ravdess_clip, tmp_path):
+    """``speech_layers=0-3``: the states of Whisper base's layers 0-3 (the encoder run no deeper), the
+    same tensors Self-MHA's lower member reads; refused with fine-tuned tops or a gap in the range."""
+    from emodemo.inputs.audio import load_audio
+    from emodemo.recipes import coattention as recipe
+    from emodemo.recipes import frozen_states
+    from emodemo.recipes import ssl_mha
+
+    with pytest.raises(ValueError, match="stages=head"):
+        recipe.train("ravdess", tmp_path, tmp_path / "out", stages="head,top1", speech_layers="0-3")
+    with pytest.raises(ValueError, match="contiguous"):
+        recipe.train("ravdess", tmp_path, tmp_path / "out", stages="head", speech_layers="0,2")
+    spec = {"mode": "fusion", "top_layers": 0, "speech_encoder": "whisper-base", "text_encoder": recipe.MINILM}
+    wave = load_audio(ravdess_clip)
+    served = recipe.clip_inputs(wave, None, dict(spec, speech_layers=[0, 1, 2, 3]))["speech"][0]  # [4, T, 512]
+    whole = frozen_states.speech_states([wave], "whisper-base", 6)[0].float()  # every layer [7, T, 512]
+    assert served.shape[0] == 4 and torch.allclose(served.float(), whole[:4], rtol=1e-2, atol=1e-2)
+    mha = {"fusion": "self", "speech_encoder": "whisper-base", "text_encoder": recipe.MINILM, "layers": [0, 1, 2, 3]}
+    assert torch.equal(served, ssl_mha.clip_inputs(wave, None, mha)["speech"][0])

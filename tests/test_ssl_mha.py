@@ -379,11 +379,11 @@ def test_the_clip_memo_keeps_only_the_last_clips(ravdess_clip, monkeypatch):
 
 
 def test_the_mixed_layers_are_a_contiguous_range():
-    from emodemo.recipes import ssl_mha as recipe
+    from emodemo.recipes.common import contiguous_layers
 
-    assert recipe.speech_layers("0-3") == [0, 1, 2, 3] and recipe.speech_layers("all") is None
+    assert contiguous_layers("0-3", "ssl_mha") == [0, 1, 2, 3] and contiguous_layers("all", "ssl_mha") is None
     with pytest.raises(ValueError, match="contiguous"):
-        recipe.speech_layers("0,2")
+        contiguous_layers("0,2", "ssl_mha")
 
 
 def test_a_pair_answers_its_members_calibrated_mean_each_reading_its_own_layers():

@@ -33,6 +33,9 @@ unguided attention step, the talk's single-embedding rows). ``speech_stats`` (no
 the speech summary is the attended frames' weighted mean *and* standard deviation (attentive
 statistics pooling, Okabe et al. 2018), ``W_x`` then ``F x 2 Ds``; the guide of step 3 stays the mean.
 ``speech_plain`` (not in the talk either) adds every frame's plain mean and standard deviation.
+``speech_layers`` = L (not in the talk, which reads one embedding): X is a learned softmax-weighted sum of
+L frozen layers' states, each layer-normalised (the SUPERB probes' mix, as Self-MHA reads Whisper base's
+layers 0-3), with the head alone (no top copies).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from emodemo.models.layers import LayerMix
 from emodemo.models.whisper_blocks import run_blocks
 
 MODES = ("fusion", "speech", "text")
@@ -67,11 +71,12 @@ class CoAttentionNet(nn.Module):
     """Co-attention fusion of speech states and text states (see the module docstring).
 
     Inputs: ``speech [B, speech_top + 1, T, Ds]`` (Whisper states from the layer below the top
-    copies up to the last), ``speech_mask [B, T]``; ``text [B, text_top + 1, N, Dt]`` (MiniLM
-    likewise), ``text_mask [B, N]``. A unimodal model ignores the other modality's inputs.
+    copies up to the last; ``[B, speech_layers, T, Ds]`` when it mixes layers), ``speech_mask [B, T]``;
+    ``text [B, text_top + 1, N, Dt]`` (MiniLM likewise), ``text_mask [B, N]``. A unimodal model
+    ignores the other modality's inputs.
     Output: ``{"logits": [B, C], "speech_attention": [B, T], "text_attention_1": [B, N],
     "text_attention_3": [B, N]}`` (the weights the steps put on frames and word pieces; a
-    unimodal model returns its one step's weights).
+    unimodal model returns its one step's weights), and ``"layer_weights": [B, L]`` when it mixes layers.
     """
 
     def __init__(
@@ -89,13 +94,17 @@ class CoAttentionNet(nn.Module):
         text_config: dict | None = None,
         speech_stats: bool = False,
         speech_plain: bool = False,
+        speech_layers: int = 0,
     ):
         super().__init__()
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if speech_layers and speech_top:
+            raise ValueError("speech_layers mixes frozen layers with the head alone: it takes speech_top=0")
         self.mode = mode
         self.uses_speech, self.uses_text = mode in ("fusion", "speech"), mode in ("fusion", "text")
         self.speech_top = _whisper_top(speech_dim, speech_heads, speech_top) if self.uses_speech else None
+        self.layer_mix = LayerMix(speech_layers) if speech_layers and self.uses_speech else None
         self.text_top = _bert_top(text_dim, text_config or {}, text_top) if self.uses_text else None
         # a model built from a checkpoint runs every copied layer: those a stage trained, and any
         # untrained copy, which equals the encoder's own layer (training starts at unfreeze(0))
@@ -152,7 +161,7 @@ class CoAttentionNet(nn.Module):
         text_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
-        x = self.speech_top(speech, speech_mask, self.unfrozen) if self.uses_speech else None  # [B, T, Ds]
+        x = self.speech_states(speech, speech_mask, out) if self.uses_speech else None  # [B, T, Ds]
         y = self.text_top(text, text_mask, self.unfrozen) if self.uses_text else None  # [B, N, Dt]
         if self.mode == "speech":
             x_hat, out["speech_attention"] = self.attend_speech(x, speech_mask)
@@ -168,6 +177,16 @@ class CoAttentionNet(nn.Module):
             z = self.project_speech(speech) + self.project_text(y_hat)  # eq. 4 [B, F]
         out["logits"] = self.classifier(self.norm(z))  # [B, C]
         return out
+
+    def speech_states(self, speech: torch.Tensor, mask: torch.Tensor, out: dict) -> torch.Tensor:
+        """``X [B, T, Ds]``: the top copies' output, or the layer-normalised layers' learned mix."""
+        if self.layer_mix is None:
+            return self.speech_top(speech, mask, self.unfrozen)
+        if speech.shape[1] != len(self.layer_mix.logits):
+            raise ValueError(f"expected states of {len(self.layer_mix.logits)} layers, got {speech.shape[1]}")
+        layers = nn.functional.layer_norm(speech, speech.shape[-1:])  # each layer normalised [B, L, T, Ds]
+        out["layer_weights"] = self.layer_mix.weights.expand(len(speech), -1)  # [B, L]
+        return self.layer_mix(layers) * mask[..., None]  # [B, T, Ds], 0 on padding
 
     def speech_summary(
         self, x: torch.Tensor, x_hat: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor

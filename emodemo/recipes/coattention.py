@@ -46,11 +46,13 @@ from emodemo.recipes.common import (
     PairingScores,
     as_flag,
     chosen_folds,
+    contiguous_layers,
     cross_validation_metrics,
     epochs_for,
     every_fold,
     final_model,
     fold_model_saver,
+    gate_note,
     licence,
     paired_parts,
     served_final_extras,
@@ -84,10 +86,13 @@ STAGES = ("head", "top1", "top2")  # the default sequence (the talk's, up to wha
 def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
     """(encoder, top layers, normalised input[, deepest block]) per modality the model reads
     (checkpoints saved before normalisation existed have raw input; ``speech_block``: the speech
-    states of that block, the encoder run no deeper)."""
-    top = spec["top_layers"]
-    speech = (spec["speech_encoder"], top, spec.get("normalise", False))
-    if spec.get("speech_block") is not None or spec.get("denoise_below_db") is not None:
+    states of that block, the encoder run no deeper; ``speech_layers``: the states of that range of
+    layers, the encoder run no deeper than its last)."""
+    top, layers = spec["top_layers"], spec.get("speech_layers")
+    speech = (spec["speech_encoder"], layers[-1] - layers[0] if layers else top, spec.get("normalise", False))
+    if layers:  # the mixed range's states, the encoder run no deeper than its last (as Self-MHA's)
+        speech += (layers[-1],)
+    elif spec.get("speech_block") is not None or spec.get("denoise_below_db") is not None:
         speech += (spec.get("speech_block"),)
     if spec.get("denoise_below_db") is not None:  # noisy clips heard with their noise gated out
         speech += (spec["denoise_below_db"],)
@@ -248,6 +253,7 @@ def train(
     steady_floor_below_db: float | None = None,
     speech_stats: bool = False,
     speech_plain: bool = False,
+    speech_layers: str | None = None,
 ) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
@@ -262,7 +268,9 @@ def train(
     gated out first, in training and in the app alike; with ``steady_floor_below_db``, only when its noise floor
     is steady too (:func:`emodemo.inputs.normalise.floor_spread_db` under it). ``speech_stats``: the
     speech summary adds the attended frames' spread to their mean (the model's ``speech_stats``);
-    ``speech_plain``: every frame's plain mean and spread (the model's ``speech_plain``). On a text benchmark
+    ``speech_plain``: every frame's plain mean and spread (the model's ``speech_plain``). ``speech_layers``
+    (``"0-3"``, with the head alone): the speech states of those layers, mixed by learned weights (the model's
+    ``speech_layers``), the encoder run no deeper than the last. On a text benchmark
     (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
@@ -286,6 +294,11 @@ def train(
         if top:
             raise ValueError("speech_block reads one block's states with the head alone: add --option stages=head")
         spec["speech_block"] = int(speech_block)
+    mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
+    if mixed:
+        if top or speech_block is not None:
+            raise ValueError("speech_layers mixes frozen layers with the head alone: add --option stages=head")
+        spec["speech_layers"] = mixed
     if dataset in TEXT_BENCHMARKS:  # the text side alone on the corpus's official splits, through the stages
         text_only(dataset, mode == "text", "mode=text")
         labels = DATASET_LABELS[dataset]
@@ -316,6 +329,8 @@ def train(
             if mode == "text":
                 raise ValueError(f"{key} summarises the speech: it has no meaning with mode=text")
             kwargs[key] = True
+    if mixed and mode != "text":
+        kwargs["speech_layers"] = len(mixed)
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build_model(kwargs, spec)
@@ -325,9 +340,10 @@ def train(
         "licence": licence(dataset, pairing, text_source, whisper_minilm_licences(speech_encoder)),
         "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
         f"{speech_encoder} states{f' of block {speech_block}' if speech_block is not None else ''}"
+        f"{f' of layers {mixed[0]}-{mixed[-1]}, mixed by learned weights' if mixed else ''}"
         f"{' (attended mean and spread)' if kwargs.get('speech_stats') else ''}"
         f"{' (with the mean and spread of every frame)' if kwargs.get('speech_plain') else ''}; words (Whisper "
-        f"tiny.en transcript, or the paired line) -> frozen {text_encoder} word-piece states",
+        f"tiny.en transcript, or the paired line) -> frozen {text_encoder} word-piece states{gate_note(spec)}",
         "stages": names,
         "loss": loss,
     }

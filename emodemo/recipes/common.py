@@ -65,6 +65,27 @@ def parse_layers(text: str) -> tuple[int, ...] | None:
         raise ValueError(f"layers is a range like 0-3, a list like 0,1,2,3 or 'all', not {text!r}") from None
 
 
+def contiguous_layers(text: str, model: str) -> list[int] | None:
+    """``--option layers=0-3``: the contiguous range of speech layers a model mixes (None: all)."""
+    kept = parse_layers(text)
+    if kept and list(kept) != list(range(kept[0], kept[-1] + 1)):
+        raise ValueError(f"{model} mixes a contiguous range of layers (like 0-3), not {text!r}")
+    return list(kept) if kept else None
+
+
+def gate_note(spec: dict) -> str:
+    """The card's words for a run's noise gate (``denoise_below_db``, ``steady_floor_below_db``; "" without one)."""
+    below = spec.get("denoise_below_db")
+    if below is None:
+        return ""
+    steady = spec.get("steady_floor_below_db")
+    floor = "" if steady is None else f" and a steady noise floor (its quietest frames' levels within {steady:g} dB)"
+    return (
+        f"; a clip under {below:g} dB estimated SNR{floor} has its stationary noise gated out first (noisereduce), "
+        "in training and in the app alike"
+    )
+
+
 def epochs_for(epochs: int | None, full: int, quick: bool) -> int:
     """The epochs a run trains: ``epochs`` when given, else :data:`QUICK_EPOCHS` in a quick run, else ``full``."""
     return epochs or (QUICK_EPOCHS if quick else full)

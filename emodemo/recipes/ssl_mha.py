@@ -44,14 +44,15 @@ from emodemo.recipes.common import (
     PairingScores,
     as_flag,
     chosen_folds,
+    contiguous_layers,
     cross_validation_metrics,
     epochs_for,
     every_fold,
     final_model,
     fold_model_saver,
+    gate_note,
     licence,
     paired_parts,
-    parse_layers,
     served_final_extras,
     text_benchmark_train,
     text_only,
@@ -96,14 +97,6 @@ def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
             if spec.get("steady_floor_below_db") is not None:  # ... when their noise floor is steady
                 speech = (*speech, spec["steady_floor_below_db"])
     return speech, ((spec["text_encoder"], 0) if spec["fusion"] != "speech" else None)
-
-
-def speech_layers(text: str) -> list[int] | None:
-    """``--option layers=0-3``: the contiguous range of speech layers the model mixes (None: all)."""
-    kept = parse_layers(text)
-    if kept and list(kept) != list(range(kept[0], kept[-1] + 1)):
-        raise ValueError(f"ssl_mha mixes a contiguous range of layers (like 0-3), not {text!r}")
-    return list(kept) if kept else None
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> StateClips:
@@ -247,7 +240,7 @@ def train(
         "text_encoder": text_encoder,
         "normalise": as_flag(normalise),
     }
-    kept = speech_layers(layers)
+    kept = contiguous_layers(layers, NAME)
     if kept:
         spec["layers"] = kept
     if denoise_below_db is not None:
@@ -320,7 +313,7 @@ def train(
         "inputs": f"16 kHz waveform, {NORMALISED if spec['normalise'] else 'silence trimmed'} -> frozen "
         f"{speech_encoder} states at {f'layers {kept[0]}-{kept[-1]}' if kept else 'every layer'}; "
         f"words (Whisper tiny.en transcript, or the paired line) -> frozen {text_encoder} "
-        "word-piece states",
+        f"word-piece states{gate_note(spec)}",
     }
     if cv:
         halves = PairingScores(samples, make, labels, cfg.batch_size) if callable(samples) else None

@@ -297,12 +297,18 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     # mixed pairs, each half scored
     *_mixed(
+        "coattention, head alone on Whisper base's layers 0-3 (mixed), normalised input",
+        "001",
+        "coattention/cv/fusion_mixed_base_lower.json",
+        "coattention",
+    ),
+    # issue 20: the co-attentions served before it (the top two layers of each encoder fine-tuned; before that,
+    # the head alone on the frozen encoders' last states)
+    *_mixed(
         "coattention, head then the top two layers of each encoder, normalised input",
         "001",
         "coattention/cv/fusion_mixed_top2.json",
-        "coattention",
     ),
-    # issue 20: the co-attention served before it (its head alone on the frozen encoders' last states)
     *_mixed("coattention, head alone, normalised input", "001", "coattention/cv/fusion_mixed.json"),
     *_mixed(
         "ssl_mha Self-noSP (mean pooling), Whisper base layers 0-3, normalised input",
@@ -686,7 +692,9 @@ ARCHITECTURES = {
         "a pair: Whisper base's lower-half states, and every layer's, each attending to MiniLM word pieces and they to "
         "it (cross-attention), mean-pooled; the two averaged"
     ),
-    "coattention": "Whisper tiny.en and MiniLM states fused by alternating co-attention, their top layers fine-tuned",
+    "coattention": (
+        "Whisper base's layers 0-3 (mixed) and MiniLM word pieces fused by alternating co-attention, the head trained"
+    ),
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed",
     "nmt_attention": "the words (GloVe + GRU) attend over a CNN + GRU on the raw waveform, aligned by word times",
     "words_minilm": "the app's words expert: MiniLM (top 3 layers fine-tuned), attention pooling + a classifier",
