@@ -80,12 +80,21 @@ def main() -> None:
     parser.add_argument("--tess", type=Path, default=REPO.parent / "shared" / "datasets" / "tess")
     parser.add_argument("--models", default="speech_probe", help="comma-separated served models")
     parser.add_argument("--ravdess", type=Path, help="RAVDESS speech: also score the fold models on their test folds")
+    parser.add_argument(
+        "--halves",
+        default=",".join(HALVES),
+        help="TESS halves to score (choose,report; choose alone while choosing: the report half is scored once per "
+        "final choice); a half left out keeps its saved row",
+    )
     args = parser.parse_args()
+    halves = [h for h in args.halves.split(",") if h]
+    if not set(halves) <= set(HALVES):
+        sys.exit(f"--halves takes {', '.join(HALVES)}, not {args.halves!r}")
     tess = data.load("tess", args.tess)
     rows, bins_of = [], {}
     for name in args.models.split(","):
         loaded = load_models([name])[0]
-        scored = [(half, *calibrated_answers(loaded, [s for s in tess if s.split == half])) for half in HALVES]
+        scored = [(half, *calibrated_answers(loaded, [s for s in tess if s.split == half])) for half in halves]
         if args.ravdess:
             scored.append((FOLDS, *fold_answers(name, args.ravdess), None))
         for half, probs, targets, t in scored:
@@ -107,11 +116,11 @@ def main() -> None:
                 }
             )
     saved = json.loads(OUT.with_suffix(".json").read_text()) if OUT.with_suffix(".json").exists() else {}
-    scored = set(args.models.split(","))  # every saved row of a model scored again goes (a RAVDESS row too)
-    kept = [r for r in saved.get("rows", []) if r["model / half"].split(" / ")[0] not in scored]
-    bins_of = {**{r["model / half"]: saved["reliability"][r["model / half"]] for r in kept}, **bins_of}
+    fresh = {r["model / half"]: r for r in rows}  # a saved row scored again is replaced where it stood
+    rows = [fresh.pop(r["model / half"], r) for r in saved.get("rows", [])] + list(fresh.values())
+    bins_of = {**saved.get("reliability", {}), **bins_of}
     protocol = " ".join(__doc__.split("\n\n")[k] for k in (1, 3))  # TESS, then the RAVDESS test folds
-    result = {"protocol": protocol, "rows": kept + rows, "reliability": bins_of}  # empty bins: -1
+    result = {"protocol": protocol, "rows": rows, "reliability": bins_of}  # empty bins: -1
     save_and_print(result, OUT, label="model / half")
 
 

@@ -129,11 +129,13 @@ def _parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser(
         "pair",
-        help="join two ssl_mha runs' calibrated fold models reading other encoder layers into fold pairs, calibrated "
-        "and scored as served, and serve their mean (emodemo.serving.pairs)",
+        help="serve the mean of one run's calibrated fold models (coattention), or of two ssl_mha runs' reading other "
+        "encoder layers, joined into calibrated fold pairs; the folds scored as served (emodemo.serving.pairs)",
     )
-    pr.add_argument("out", type=Path, help="the served checkpoint's folder (its fold pairs under folds/)")
-    pr.add_argument("--fold-models", nargs=2, type=Path, required=True, help="each run's fold models (fold<k>/)")
+    pr.add_argument("out", type=Path, help="the served checkpoint's folder (its fold models or pairs under folds/)")
+    pr.add_argument(
+        "--fold-models", nargs="+", type=Path, required=True, help="one or two runs' fold models (fold<k>/)"
+    )
     pr.add_argument("--root", required=True, type=Path, help="RAVDESS speech")
     pr.add_argument("--text-root", type=Path, help="GoEmotions, for a mixed-pairs run's constructed half")
 

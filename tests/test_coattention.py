@@ -413,8 +413,7 @@ def test_a_range_of_layers_is_read_with_the_head_alone(ravdess_clip, tmp_path):
     same tensors Self-MHA's lower member reads; refused with fine-tuned tops or a gap in the range."""
     from emodemo.inputs.audio import load_audio
     from emodemo.recipes import coattention as recipe
-    from emodemo.recipes import frozen_states
-    from emodemo.recipes import ssl_mha
+    from emodemo.recipes import frozen_states, ssl_mha
 
     with pytest.raises(ValueError, match="stages=head"):
         recipe.train("ravdess", tmp_path, tmp_path / "out", stages="head,top1", speech_layers="0-3")
@@ -427,3 +426,26 @@ def test_a_range_of_layers_is_read_with_the_head_alone(ravdess_clip, tmp_path):
     assert served.shape[0] == 4 and torch.allclose(served.float(), whole[:4], rtol=1e-2, atol=1e-2)
     mha = {"fusion": "self", "speech_encoder": "whisper-base", "text_encoder": recipe.MINILM, "layers": [0, 1, 2, 3]}
     assert torch.equal(served, ssl_mha.clip_inputs(wave, None, mha)["speech"][0])
+
+
+def test_a_mean_answers_its_members_calibrated_mean_and_averages_their_attention():
+    """``CoAttentionMean``: the log of the members' mean probability, each at its own temperature; every
+    attention map and the layer mix the members' average; members of other recipes are refused."""
+    from emodemo.models.coattention import CoAttentionMean
+
+    kwargs = dict(n_classes=4, speech_dim=16, text_dim=16, attention_dim=8, speech_layers=4)
+    torch.manual_seed(0)
+    mean = CoAttentionMean([kwargs] * 3, temperatures=(0.5, 1.0, 3.0)).eval()
+    batch = _batch(layers=4)
+    batch["text"] = batch["text"][:, -1:]
+    with torch.no_grad():
+        outs = [member(**batch) for member in mean.members]
+        out = mean(**batch)
+    probs = torch.stack([torch.softmax(o["logits"] / t, -1) for o, t in zip(outs, (0.5, 1.0, 3.0))]).mean(0)
+    assert torch.allclose(out["logits"].exp(), probs, atol=1e-6)
+    for key in ("speech_attention", "text_attention_1", "text_attention_3", "layer_weights"):
+        assert torch.allclose(out[key], torch.stack([o[key] for o in outs]).mean(0), atol=1e-6), key
+    with pytest.raises(ValueError, match="different recipes"):
+        CoAttentionMean([kwargs, dict(kwargs, speech_layers=3)], (1.0, 1.0))
+    with pytest.raises(ValueError, match="same layers"):
+        CoAttentionMean([kwargs] * 2, (1.0, 1.0), member_layers=[(0, 3), None])

@@ -144,3 +144,38 @@ def test_runs_missing_a_fold_or_a_mixed_run_without_its_lines_are_refused_before
     with pytest.raises(ValueError, match="give text_root"):
         write_pair(out, runs, root=tmp_path)
     assert not out.exists()
+
+
+def test_one_runs_fold_models_are_checked_before_anything_is_written(tmp_path):
+    """With one run, its fold models are the folds: each must be of a model with a served mean and calibrated,
+    and a mixed run still needs its lines; nothing is written before."""
+    import shutil
+
+    from emodemo.serving.pairs import write_pair
+
+    run, out = tmp_path / "run", tmp_path / "served"
+    shutil.copytree(CHECKPOINTS / "coattention" / "folds" / "fold0", run / "fold0")
+    with pytest.raises(ValueError, match="give text_root"):
+        write_pair(out, [run], root=tmp_path)
+    edited(run / "fold0", lambda config: config.pop("calibration"))
+    with pytest.raises(ValueError, match="no temperature"):
+        write_pair(out, [run], root=tmp_path, text_root=tmp_path)
+    edited(run / "fold0", lambda config: config.update(model_name="mesm"))
+    with pytest.raises(ValueError, match="served means are of"):
+        write_pair(out, [run], root=tmp_path, text_root=tmp_path)
+    with pytest.raises(ValueError, match="not 3"):
+        write_pair(out, [run, run, run], root=tmp_path)
+    assert not out.exists()
+
+
+def test_a_mean_of_plain_fold_models_finds_them_as_its_folds(tmp_path):
+    """A served mean of one run's fold models (``coattention_mean``) is scored through those fold models: each is
+    one of its members; a fold model of other settings is another run's."""
+    from emodemo.serving import cross_corpus
+
+    fold = read_checkpoint_config(CHECKPOINTS / "coattention" / "folds" / "fold0")
+    mean = dict(fold, model_name="coattention_mean")
+    mean["model_kwargs"] = {"members": [fold["model_kwargs"]] * 5, "temperatures": [1.0] * 5, "member_layers": None}
+    assert cross_corpus._same_run(mean, fold)
+    other = dict(fold, model_kwargs=dict(fold["model_kwargs"], speech_layers=7))
+    assert not cross_corpus._same_run(mean, other)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from .coattention import CoAttentionNet
+from .coattention import CoAttentionMean, CoAttentionNet
 from .fer_cnn import FerCNN
 from .handcrafted_ensemble import HandcraftedEnsemble
 from .mesm import Mesm
@@ -18,6 +18,7 @@ REGISTRY: dict[str, type[nn.Module]] = {
     "speech_probe_ensemble": SpeechProbeEnsemble,
     "nmt_attention": NMTAttention,
     "coattention": CoAttentionNet,
+    "coattention_mean": CoAttentionMean,
     "ssl_mha": SslMhaNet,
     "ssl_mha_ensemble": SslMhaEnsemble,
     "fer_cnn": FerCNN,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .ensemble import calibrated_mean
 from .layers import LayerMix, masked_mean_std
 
 
@@ -102,7 +103,4 @@ class SpeechProbeEnsemble(nn.Module):
         self.register_buffer("temperatures", torch.tensor(list(temperatures), dtype=torch.float32))
 
     def forward(self, stats: torch.Tensor) -> torch.Tensor:
-        probs = torch.stack(
-            [torch.softmax(member(stats) / t, dim=-1) for member, t in zip(self.members, self.temperatures)]
-        )  # [M, B, C]
-        return probs.mean(dim=0).clamp_min(1e-12).log()  # [B, C]
+        return calibrated_mean([member(stats) for member in self.members], self.temperatures)  # [B, C]

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from emodemo.models.ensemble import calibrated_mean
 from emodemo.models.layers import LayerMix, masked_mean_std, masked_stride_pool
 
 FUSIONS = ("self", "cross", "speech", "text")
@@ -212,9 +213,6 @@ class SslMhaEnsemble(nn.Module):
             first = 0 if read is None else read[0]
             mix[:, first : first + out["layer_weights"].shape[1]] = out["layer_weights"]
             weights.append(mix)
-        probs = torch.stack(
-            [torch.softmax(out["logits"] / t, dim=-1) for out, t in zip(outputs, self.temperatures)]
-        )  # [M, B, C]
         averaged = {
             key: torch.stack([out[key] for out in outputs]).mean(dim=0)
             for key in outputs[0]
@@ -223,5 +221,5 @@ class SslMhaEnsemble(nn.Module):
         return {
             **averaged,
             "layer_weights": torch.stack(weights).mean(dim=0),  # [B, L]
-            "logits": probs.mean(dim=0).clamp_min(1e-12).log(),  # [B, C]
+            "logits": calibrated_mean([out["logits"] for out in outputs], self.temperatures),  # [B, C]
         }

@@ -447,9 +447,9 @@ def pair(
     quick: bool = False,
     python: str = sys.executable,
 ) -> None:
-    """Join two ``ssl_mha`` runs' calibrated fold models reading other layers into fold pairs, and serve their
-    mean at ``out`` (``python -m emodemo pair``: calibrated, the fold pairs scored as served). Not in a ``quick``
-    smoke run, which trains one fold."""
+    """Serve at ``out`` the mean of one run's calibrated fold models, or of two ``ssl_mha`` runs' reading other
+    layers joined into fold pairs (``python -m emodemo pair``: calibrated, the folds scored as served). Not in a
+    ``quick`` smoke run, which trains one fold."""
     if quick:
         return
     _call(

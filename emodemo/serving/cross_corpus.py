@@ -72,7 +72,8 @@ def _same_run(served: dict, fold: dict) -> bool:
     recipe, inputs and pairing, and the served constructor arguments agree with every one of the
     fold model's but the members' temperatures (an ensemble of fold models, or a fold model that is
     itself a pair of probes, has as many as it has members; their layers, ``member_layers``, and their own
-    arguments, ``members``, are compared as the readings they hold) and those each fit sets from its data (the recipe's
+    arguments, ``members``, are compared as the readings they hold; a mean of plain fold models, one of its members'
+    arguments) and those each fit sets from its data (the recipe's
     ``FITTED_KWARGS``, an argument or ``argument.key`` inside a dict argument: an SVM's support-vector
     counts, not its feature count)."""
     from emodemo.recipes import get_recipe, hook
@@ -81,16 +82,21 @@ def _same_run(served: dict, fold: dict) -> bool:
     fitted = {"temperatures", *hook(recipe, "FITTED_KWARGS")}
     card = lambda config: (config.get("data_card") or {}).get("pairing")
     readings = lambda value: sorted({json.dumps(v) for v in value}) if isinstance(value, list) else value
-    settings = lambda config: {
+    settings = lambda kwargs: {
         k: readings(v) if k in ("member_layers", "members") else v
-        for k, v in _flat(config["model_kwargs"]).items()
+        for k, v in _flat(kwargs).items()
         if k not in fitted and k.split(".")[0] not in fitted
     }
+    served_kwargs, fold_kwargs = served["model_kwargs"], fold["model_kwargs"]
+    if "members" in served_kwargs and "members" not in fold_kwargs:  # a mean of plain fold models: one of them
+        same = any(settings(member) == settings(fold_kwargs) for member in served_kwargs["members"])
+    else:
+        same = settings(served_kwargs) == settings(fold_kwargs)
     return (
         recipe is get_recipe(fold["model_name"])
         and served.get("input_spec") == fold.get("input_spec")
         and card(served) == card(fold)
-        and settings(served) == settings(fold)
+        and same
     )
 
 

@@ -1,24 +1,27 @@
-"""A served pair: two calibrated ``ssl_mha`` models that read other ranges of one encoder's layers, averaged
+"""A served mean of fold models: one run's calibrated fold models averaged (``coattention``), or a pair per fold,
+two calibrated ``ssl_mha`` models that read other ranges of one encoder's layers, averaged
 (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper base's lower half
 with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS).
 
-``python -m emodemo pair OUT --fold-models DIR DIR --root RAVDESS --text-root GOEMOTIONS`` (:func:`write_pair`):
+``python -m emodemo pair OUT --fold-models DIR [DIR] --root RAVDESS --text-root GOEMOTIONS`` (:func:`write_pair`):
 
-1. per fold, the two runs' fold models (each calibrated on its fold's validation actors, ``calibrate``) are
-   joined into the fold pair ``OUT/folds/fold<k>``, which gets a temperature of its own on top (averaging
-   calibrated answers flattens them) and an "unsure" line, fitted on those actors as a served checkpoint's
-   are (``calibrate --perturbed``);
-2. the served model at ``OUT`` is the mean of every fold pair's members (as the served probe averages its fold
-   models: no RAVDESS actor is unseen by all of them), at the mean of the fold pairs' temperatures, its
-   "unsure" line chosen on each fold pair's answers to its own validation actors, pooled;
-3. the fold pairs are scored on their folds' test actors as the app reads the words
+1. with two runs, per fold, the two runs' fold models (each calibrated on its fold's validation actors,
+   ``calibrate``) are joined into the fold pair ``OUT/folds/fold<k>``, which gets a temperature of its own on top
+   (averaging calibrated answers flattens them) and an "unsure" line, fitted on those actors as a served
+   checkpoint's are (``calibrate --perturbed``); with one run, its calibrated fold models are the folds (copied
+   to ``OUT/folds`` unless they are there);
+2. the served model at ``OUT`` is the mean of every fold's members (as the served probe averages its fold
+   models: no RAVDESS actor is unseen by all of them), each at its own temperature, the mean at the mean of the
+   fold pairs' temperatures (1 for fold models, whose temperature is their member's), its "unsure" line chosen
+   on each fold's answers to its own validation actors, pooled;
+3. the folds are scored on their test actors as the app reads the words
    (:func:`emodemo.serving.served_cv.write_as_served`, which reads the served checkpoint's card): the served
    model's cross-validation, its card's ``by_pairing``, and ``cross_validation`` (the app's confusion matrix),
-   the clips with their own words. Its "raw" calibration error there is of the members' answers at their own
-   temperatures, averaged, before the fold pair's.
+   the clips with their own words. A pair's "raw" calibration error there is of the members' answers at their
+   own temperatures, averaged, before the fold pair's.
 
-Every check that can fail (both runs have a model of every fold, calibrated, reading the same inputs; the lines of
-a mixed-pairs run's constructed half) is made before anything is written.
+Every check that can fail (every run has a calibrated model of every fold, a pair's two reading the same inputs;
+the lines of a mixed-pairs run's constructed half) is made before anything is written.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from emodemo.training.checkpoint import add_metrics, read_checkpoint_config
 
 ENSEMBLE = "ssl_mha_ensemble"
 MEMBER = "ssl_mha"
-MEMBER_KWARGS = ("members", "temperatures", "member_layers")  # an ensemble's constructor arguments, one per member
+MEAN_OF = {MEMBER: ENSEMBLE, "coattention": "coattention_mean"}  # a member model -> the served mean of such members
 
 
 def layer_range(meta: dict) -> tuple[int, int] | None:
@@ -114,57 +117,77 @@ def joined(out: Path, members: Sequence[Path]) -> Path:
     )
 
 
-def averaged(out: Path, pairs: Sequence[Path], root: Path, dataset: str = "ravdess") -> Path:
-    """Save at ``out`` the mean of every member of the calibrated fold pairs ``pairs`` (step 2 of the module
-    docstring): each member at its own temperature, the mean at the mean of the pairs' temperatures."""
+def averaged(out: Path, folds: Sequence[Path], root: Path, dataset: str = "ravdess") -> Path:
+    """Save at ``out`` the mean of every member of the calibrated ``folds`` (fold pairs or fold models; step 2 of
+    the module docstring): each member at its own temperature, the mean at the mean of the fold pairs'
+    temperatures (1 for fold models)."""
     from emodemo import data
-    from emodemo.models import SslMhaEnsemble
+    from emodemo.models import REGISTRY
     from emodemo.serving import load_models
     from emodemo.serving.evaluation import calibrated, readable
     from emodemo.training.calibration import unsure_threshold
     from emodemo.training.checkpoint import save_checkpoint
 
-    loaded = load_models([str(p) for p in pairs])  # each fold pair once: its members, and its answers below
-    kwargs = {key: [v for pair in loaded for v in pair.meta["model_kwargs"][key]] for key in MEMBER_KWARGS}
-    mean = SslMhaEnsemble(**kwargs)
-    for target, member in zip(mean.members, [m for pair in loaded for m in pair.model.members]):
+    loaded = load_models([str(p) for p in folds])  # each fold once: its members, and its answers below
+    kwargs, modules, on_top = {"members": [], "temperatures": [], "member_layers": []}, [], []
+    for fold in loaded:
+        own = fold.meta["model_kwargs"]
+        if fold.meta["model_name"] in MEAN_OF.values():  # a fold pair: its members, its temperature on top
+            for key in kwargs:
+                kwargs[key] += own[key]
+            modules += list(fold.model.members)
+            on_top.append(float(fold.meta["calibration"]["temperature"]))
+        else:  # a fold model: its temperature is its member's
+            kwargs["members"].append(own)
+            kwargs["temperatures"].append(float(fold.meta["calibration"]["temperature"]))
+            kwargs["member_layers"].append(None)
+            modules.append(fold.model)
+            on_top.append(1.0)
+    metas = [fold.meta for fold in loaded]
+    first = metas[0]
+    paired = first["model_name"] in MEAN_OF.values()
+    name = first["model_name"] if paired else MEAN_OF[first["model_name"]]
+    mean = REGISTRY[name](**kwargs)
+    for target, member in zip(mean.members, modules):
         target.load_state_dict(member.state_dict())
     clips = data.load(dataset, root)
-    probs, targets = [], []  # each fold pair on its own validation actors, as the app answers
-    for pair in loaded:
-        seen = set(pair.meta["data_card"]["validation_speakers"])
-        usable, *_ = readable(pair, [s for s in clips if s.speaker in seen], dataset, transcribe=True)
-        p, y = calibrated(pair, usable)  # [N, C] at the fold pair's own temperature
+    probs, targets = [], []  # each fold on its own validation actors, as the app answers
+    for fold in loaded:
+        seen = set(fold.meta["data_card"]["validation_speakers"])
+        usable, *_ = readable(fold, [s for s in clips if s.speaker in seen], dataset, transcribe=True)
+        p, y = calibrated(fold, usable)  # [N, C] at the fold's own temperature
         probs.append(p)
         targets.append(y)
-    metas = [pair.meta for pair in loaded]
-    first = metas[0]
+    what = f"fold pairs under folds/ (each: {first['data_card']['variant']['layers']})" if paired else "fold models"
     card = dict(
         first["data_card"],
         train_speakers=sorted({a for m in metas for a in m["data_card"]["train_speakers"]}),
         validation_speakers=sorted({a for m in metas for a in m["data_card"]["validation_speakers"]}),
-        members=f"the {len(mean.members)} models of the {len(pairs)} fold pairs under folds/ (each: "
-        f"{first['data_card']['variant']['layers']}), each trained on its fold's training actors",
+        members=f"the {len(mean.members)} models of the {len(folds)} {what}, each trained on its fold's training "
+        "actors",
     )
     card.pop("test_speakers", None)
-    temperatures = [float(m["calibration"]["temperature"]) for m in metas]
     calibration = {
-        "temperature": float(np.mean(temperatures)),
-        "fold_pair_temperatures": temperatures,
-        "fitted_on": ["each fold pair on its own fold's validation actors (the mean of their temperatures)"],
+        "temperature": float(np.mean(on_top)),
+        **({"fold_pair_temperatures": on_top} if paired else {"member_temperatures": kwargs["temperatures"]}),
+        "fitted_on": [
+            "each fold pair on its own fold's validation actors (the mean of their temperatures)"
+            if paired
+            else "each member on its own fold's validation actors"
+        ],
         "unsure": unsure_threshold(np.concatenate(probs), np.concatenate(targets)),
         "pairs": first["calibration"].get("pairs"),
     }
     return save_checkpoint(
         out,
         mean,
-        model_name=ENSEMBLE,
+        model_name=name,
         model_kwargs=kwargs,
         labels=first["labels"],
         data_card=card,
         metrics={
-            "members_note": "its cross-validation is its fold pairs', each on its own test actors; the mean itself "
-            "has no RAVDESS speaker unseen by all of its members"
+            "members_note": f"its cross-validation is its {'fold pairs' if paired else 'fold models'}', each on its "
+            "own test actors; the mean itself has no RAVDESS speaker unseen by all of its members"
         },
         train_cfg=first.get("train_config"),
         input_spec=first["input_spec"],
@@ -185,36 +208,49 @@ def write_pair(
     text_root: str | Path | None = None,
     dataset: str = "ravdess",
 ) -> Path:
-    """The served pair at ``out`` (the module docstring) from two runs' fold models (``fold_models``: one folder
-    of ``fold<k>`` per run): joined per fold, calibrated, averaged, the fold pairs scored as served; returns
-    ``out``."""
+    """The served mean at ``out`` (the module docstring) from one run's fold models, or from two runs' joined per
+    fold into pairs (``fold_models``: one folder of ``fold<k>`` per run): calibrated, averaged, the folds scored
+    as served; returns ``out``."""
+    import shutil
+
     out = Path(out)
-    if len(fold_models) != 2:
-        raise ValueError(f"a pair is of two runs' fold models, not {len(fold_models)}")
+    if len(fold_models) not in (1, 2):
+        raise ValueError(f"a served mean is of one run's fold models or of two runs' pairs, not {len(fold_models)}")
     folds = [fold_models_under(Path(f)) for f in fold_models]
-    names = sorted(set(folds[0]) | set(folds[1]))
+    names = sorted(set().union(*folds))
     lacking = [f"{folder}: {', '.join(sorted(set(names) - set(found)))}" for folder, found in zip(fold_models, folds)]
     if not names or any(set(found) != set(names) for found in folds):
         raise FileNotFoundError(
-            "each run needs a calibrated model of every fold (run its variant first: reproduce ssl_mha --variant "
+            "each run needs a calibrated model of every fold (run its variant first: reproduce MODEL --variant "
             f"RUN --force); missing under {'; '.join(lacking) if names else ', '.join(map(str, fold_models))}"
         )
-    for name in names:
-        _checked([read_checkpoint_config(f[name]) for f in folds], [f[name] for f in folds])
+    if len(folds) == 2:
+        for name in names:
+            _checked([read_checkpoint_config(f[name]) for f in folds], [f[name] for f in folds])
+    for folder in folds[0].values() if len(folds) == 1 else ():
+        config = read_checkpoint_config(folder)
+        if config["model_name"] not in MEAN_OF:
+            raise ValueError(f"{folder} is a {config['model_name']} model: served means are of {sorted(MEAN_OF)}")
+        if (config.get("calibration") or {}).get("temperature") is None:
+            raise ValueError(f"{folder} has no temperature: calibrate it first (python -m emodemo calibrate)")
     if run_pairing(read_checkpoint_config(folds[0][names[0]]))["pairing"] == "mixed" and text_root is None:
         raise ValueError("a mixed-pairs run's constructed half needs the lines it was paired with: give text_root")
-    pairs = [out / "folds" / name for name in names]
-    for target, name in zip(pairs, names):
-        joined(target, [f[name] for f in folds])
-        calibrate_checkpoint(target, dataset, root, perturbed=perturbed_answers)
-    averaged(out, pairs, Path(root), dataset)
+    units = [out / "folds" / name for name in names]
+    for target, name in zip(units, names):
+        if len(folds) == 2:
+            joined(target, [f[name] for f in folds])
+            calibrate_checkpoint(target, dataset, root, perturbed=perturbed_answers)
+        elif folds[0][name].resolve() != target.resolve():
+            shutil.copytree(folds[0][name], target, dirs_exist_ok=True)
+    averaged(out, units, Path(root), dataset)
     result = json.loads(write_as_served(str(out), root, text_root).read_text(encoding="utf-8"))
     add_metrics(
         out,
         {
             "by_pairing": result["by_pairing"],
             "cross_validation": result["by_pairing"]["real"]["summary"],
-            "cross_validation_is": f"its fold pairs on their test actors, each clip with its own words ({AS_SERVED})",
+            "cross_validation_is": f"its fold {'pairs' if len(folds) == 2 else 'models'} on their test actors, each "
+            f"clip with its own words ({AS_SERVED})",
         },
         overwrite=True,
     )
