@@ -126,9 +126,8 @@ def main() -> None:
         action="append",
         default=[],
         metavar="MODEL=DIR",
-        help="a served model's fold models kept outside checkpoints/ (DIR/fold<k>, e.g. "
-        "coattention=runs/coattention/fusion_mixed_top2/folds for the co-attention served before: too large to "
-        "commit), for its robustness set",
+        help="a served model's fold models kept outside checkpoints/ (DIR/fold<k>, e.g. MODEL=runs/MODEL/RUN/folds: "
+        "too large to commit), for its robustness set",
     )
     args = parser.parse_args()
     if args.keep_robustness and not (args.skip_robustness and args.models):

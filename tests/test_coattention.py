@@ -415,17 +415,25 @@ def test_a_range_of_layers_is_read_with_the_head_alone(ravdess_clip, tmp_path):
     from emodemo.recipes import coattention as recipe
     from emodemo.recipes import frozen_states, ssl_mha
 
-    with pytest.raises(ValueError, match="stages=head"):
-        recipe.train("ravdess", tmp_path, tmp_path / "out", stages="head,top1", speech_layers="0-3")
-    with pytest.raises(ValueError, match="contiguous"):
-        recipe.train("ravdess", tmp_path, tmp_path / "out", stages="head", speech_layers="0,2")
+    for options, message in (
+        ({"stages": "head,top1"}, "stages=head"),
+        ({"stages": "head", "speech_layers": "0,2"}, "contiguous"),
+        ({"stages": "head", "speech_layers": "all"}, "a range of layers"),
+        ({"stages": "head", "speech_layers": "3-1"}, "a range of layers"),
+        ({"stages": "head", "mode": "text"}, "mode=text"),
+        ({"stages": "head", "speech_block": 3}, "give one of them"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            recipe.train("ravdess", tmp_path, tmp_path / "out", **{"speech_layers": "0-3", **options})
     spec = {"mode": "fusion", "top_layers": 0, "speech_encoder": "whisper-base", "text_encoder": recipe.MINILM}
     wave = load_audio(ravdess_clip)
     served = recipe.clip_inputs(wave, None, dict(spec, speech_layers=[0, 1, 2, 3]))["speech"][0]  # [4, T, 512]
     whole = frozen_states.speech_states([wave], "whisper-base", 6)[0].float()  # every layer [7, T, 512]
     assert served.shape[0] == 4 and torch.allclose(served.float(), whole[:4], rtol=1e-2, atol=1e-2)
+    gate = {"normalise": True, "denoise_below_db": 30.0, "steady_floor_below_db": 5.0}
     mha = {"fusion": "self", "speech_encoder": "whisper-base", "text_encoder": recipe.MINILM, "layers": [0, 1, 2, 3]}
-    assert torch.equal(served, ssl_mha.clip_inputs(wave, None, mha)["speech"][0])
+    # the same (encoder, layers, input, gate) key: the feature cache and the app's clip memo are shared
+    assert recipe._encoders(dict(spec, speech_layers=[0, 1, 2, 3], **gate)) == ssl_mha._encoders(dict(mha, **gate))
 
 
 def test_a_mean_answers_its_members_calibrated_mean_and_averages_their_attention():
@@ -436,6 +444,9 @@ def test_a_mean_answers_its_members_calibrated_mean_and_averages_their_attention
     kwargs = dict(n_classes=4, speech_dim=16, text_dim=16, attention_dim=8, speech_layers=4)
     torch.manual_seed(0)
     mean = CoAttentionMean([kwargs] * 3, temperatures=(0.5, 1.0, 3.0)).eval()
+    with torch.no_grad():
+        for member in mean.members:
+            member.layer_mix.logits.normal_()  # each member its own mix (they start even)
     batch = _batch(layers=4)
     batch["text"] = batch["text"][:, -1:]
     with torch.no_grad():

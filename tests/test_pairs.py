@@ -161,10 +161,15 @@ def test_one_runs_fold_models_are_checked_before_anything_is_written(tmp_path):
     with pytest.raises(ValueError, match="no temperature"):
         write_pair(out, [run], root=tmp_path, text_root=tmp_path)
     edited(run / "fold0", lambda config: config.update(model_name="mesm"))
-    with pytest.raises(ValueError, match="served means are of"):
+    with pytest.raises(ValueError, match="a served mean is of"):
         write_pair(out, [run], root=tmp_path, text_root=tmp_path)
     with pytest.raises(ValueError, match="not 3"):
         write_pair(out, [run, run, run], root=tmp_path)
+    edited(run / "fold0", lambda config: config.update(model_name="coattention", calibration={"temperature": 2.0}))
+    shutil.copytree(CHECKPOINTS / "coattention" / "folds" / "fold1", run / "fold1")
+    edited(run / "fold1", lambda config: config["input_spec"].update(normalise=False))
+    with pytest.raises(ValueError, match="fold1: not the model, inputs"):
+        write_pair(out, [run], root=tmp_path, text_root=tmp_path)
     assert not out.exists()
 
 
@@ -179,3 +184,29 @@ def test_a_mean_of_plain_fold_models_finds_them_as_its_folds(tmp_path):
     assert cross_corpus._same_run(mean, fold)
     other = dict(fold, model_kwargs=dict(fold["model_kwargs"], speech_layers=7))
     assert not cross_corpus._same_run(mean, other)
+    # a pair's member alone is not a fold model of the pair (its folds are the fold pairs)
+    pair, (member, _) = read_checkpoint_config(SERVED), members_of(SERVED / "folds" / "fold0", tmp_path)
+    assert not cross_corpus._same_run(pair, read_checkpoint_config(member))
+
+
+def test_the_served_pair_is_rebuilt_from_its_fold_pairs(tmp_path, monkeypatch):
+    """``averaged``: the served Self-MHA again from its committed fold pairs, its members, temperatures, card and
+    metrics as committed (the validation actors' answers, which only its "unsure" line reads, stubbed)."""
+    from emodemo import data
+    from emodemo.serving import evaluation
+    from emodemo.serving.pairs import averaged
+
+    monkeypatch.setattr(data, "load", lambda *args, **kwargs: [])
+    monkeypatch.setattr(evaluation, "readable", lambda loaded, clips, *args, **kwargs: ([],))
+    answers = (np.full((4, 7), 1 / 7), np.array([0, 1, 2, 3]))
+    monkeypatch.setattr(evaluation, "calibrated", lambda loaded, clips: answers)
+    out = averaged(tmp_path / "served", sorted((SERVED / "folds").glob("fold*")), tmp_path)
+    rebuilt, served = read_checkpoint_config(out), read_checkpoint_config(SERVED)
+    assert rebuilt["model_name"] == served["model_name"] and rebuilt["model_kwargs"] == served["model_kwargs"]
+    assert {k: v for k, v in rebuilt["calibration"].items() if k != "unsure"} == {
+        k: v for k, v in served["calibration"].items() if k != "unsure"
+    }
+    assert rebuilt["data_card"] == served["data_card"]
+    assert rebuilt["metrics"]["members_note"] == served["metrics"]["members_note"]
+    a, b = load_checkpoint(out, REGISTRY)[0].state_dict(), load_checkpoint(SERVED, REGISTRY)[0].state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -43,7 +43,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emodemo.models.ensemble import calibrated_mean
+from emodemo.models.ensemble import averaged_outputs, calibrated_mean
 from emodemo.models.layers import LayerMix
 from emodemo.models.whisper_blocks import run_blocks
 
@@ -185,9 +185,8 @@ class CoAttentionNet(nn.Module):
             return self.speech_top(speech, mask, self.unfrozen)
         if speech.shape[1] != len(self.layer_mix.logits):
             raise ValueError(f"expected states of {len(self.layer_mix.logits)} layers, got {speech.shape[1]}")
-        layers = nn.functional.layer_norm(speech, speech.shape[-1:])  # each layer normalised [B, L, T, Ds]
         out["layer_weights"] = self.layer_mix.weights.expand(len(speech), -1)  # [B, L]
-        return self.layer_mix(layers) * mask[..., None]  # [B, T, Ds], 0 on padding
+        return self.layer_mix.normalised(speech) * mask[..., None]  # [B, T, Ds], 0 on padding
 
     def speech_summary(
         self, x: torch.Tensor, x_hat: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor
@@ -207,8 +206,9 @@ class CoAttentionNet(nn.Module):
 
 
 class CoAttentionMean(nn.Module):
-    """The mean of calibrated :class:`CoAttentionNet` members of one recipe (the served model: the models of the
-    5 cross-validation folds, as the served speech probe and MHA pairs average theirs).
+    """The mean of calibrated :class:`CoAttentionNet` members of one recipe: the models of the 5 cross-validation
+    folds, as the served speech probe and MHA pairs average theirs (measured, not served: ``reproduce coattention
+    --variant fold_mean``).
 
     Inputs and outputs as :class:`CoAttentionNet`'s; each member answers ``softmax(logits_m / T_m)`` at its own
     temperature (fitted on its validation actors), ``"logits"`` is the log of their mean ``[B, C]``, and every
@@ -236,8 +236,7 @@ class CoAttentionMean(nn.Module):
         text_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         outputs = [member(speech, speech_mask, text, text_mask) for member in self.members]
-        shared = [key for key in outputs[0] if key != "logits"]  # attention weights [B, T] or [B, N], layer mix [B, L]
-        averaged = {key: torch.stack([out[key] for out in outputs]).mean(dim=0) for key in shared}
+        averaged = averaged_outputs(outputs)  # attention weights [B, T] or [B, N], layer mix [B, L]
         return {**averaged, "logits": calibrated_mean([out["logits"] for out in outputs], self.temperatures)}
 
 

@@ -56,3 +56,8 @@ class LayerMix(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         w = self.weights.view(1, -1, *([1] * (x.dim() - 2)))  # [1, L, 1, ...]
         return (x * w).sum(dim=1)
+
+    def normalised(self, states: torch.Tensor) -> torch.Tensor:
+        """The mix of ``states [B, L, T, D]`` each layer-normalised over its features first (the encoder's layers
+        differ in scale) -> ``[B, T, D]``."""
+        return self(nn.functional.layer_norm(states, states.shape[-1:]))

@@ -37,10 +37,9 @@ ablation: the mean alone); ``text_feature`` "tokens" or "cls" (the CLS ablation:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from emodemo.models.ensemble import calibrated_mean
+from emodemo.models.ensemble import averaged_outputs, calibrated_mean
 from emodemo.models.layers import LayerMix, masked_mean_std, masked_stride_pool
 
 FUSIONS = ("self", "cross", "speech", "text")
@@ -138,8 +137,8 @@ class SslMhaNet(nn.Module):
         if self.uses_speech:
             if not bool(speech_mask.any(dim=1).all()):  # attention over no key at all would give NaN
                 raise ValueError("every clip needs at least one speech frame (an empty or fully trimmed clip has none)")
-            layers = F.layer_norm(speech, speech.shape[-1:])  # each layer normalised [B, L, T, Ds]
-            mixed, speech_mask = masked_stride_pool(self.layer_mix(layers), speech_mask, self.speech_stride)
+            mixed = self.layer_mix.normalised(speech)  # each layer normalised, mixed [B, T, Ds]
+            mixed, speech_mask = masked_stride_pool(mixed, speech_mask, self.speech_stride)
             s = self.project_speech(mixed) + self.modality[0]  # S' [B, T', d]
             out["layer_weights"] = self.layer_mix.weights.expand(len(speech), -1)  # [B, L]
         if self.uses_text:
@@ -213,11 +212,7 @@ class SslMhaEnsemble(nn.Module):
             first = 0 if read is None else read[0]
             mix[:, first : first + out["layer_weights"].shape[1]] = out["layer_weights"]
             weights.append(mix)
-        averaged = {
-            key: torch.stack([out[key] for out in outputs]).mean(dim=0)
-            for key in outputs[0]
-            if key not in ("logits", "layer_weights")
-        }  # the attention maps [B, ., .]
+        averaged = averaged_outputs(outputs, skip=("layer_weights",))  # the attention maps [B, ., .]
         return {
             **averaged,
             "layer_weights": torch.stack(weights).mean(dim=0),  # [B, L]

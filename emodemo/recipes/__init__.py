@@ -26,7 +26,7 @@ __all__ = ["Recipe", "explains", "get_recipe", "hook", "names", "reads_faces", "
 _SHARED_RECIPE = {  # a model served with another's recipe
     "speech_probe_ensemble": "speech_probe",  # the served probe: its folds' models averaged
     "ssl_mha_ensemble": "ssl_mha",  # the served Self-MHA: a pair reading other layers, averaged
-    "coattention_mean": "coattention",  # the served co-attention: its folds' models averaged
+    "coattention_mean": "coattention",  # co-attention's fold models averaged (measured, not served)
 }
 
 

@@ -13,7 +13,9 @@ actors' real pairs (:func:`emodemo.recipes.common.served_final_extras`).
 
 Training runs in the talk's stages (:data:`STAGES`): the head alone on the encoders' last states,
 then with the top encoder layer of each modality, then with the top two (``"all"`` trains every
-layer, :data:`STAGE_LAYERS`); cross-validation scores the test actors after each stage.
+layer, :data:`STAGE_LAYERS`); cross-validation scores the test actors after each stage. The served
+checkpoint (issue 20) trains the head alone on other speech states: a learned mix of Whisper base's
+layers 0-3 (``speech_encoder=whisper-base speech_layers=0-3``), which carry to new voices.
 Text-only, the model also trains on the text benchmarks of
 :mod:`emodemo.protocols.text_benchmarks` (``--dataset goemotions`` or ``meld``). IEMOCAP (the talk's data)
 takes the path of :func:`emodemo.recipes.common.paired_parts`: gold transcriptions, 4 classes,
@@ -65,6 +67,8 @@ from emodemo.recipes.frozen_states import (
     WHISPER,
     StateClips,
     clip_states,
+    gated,
+    layer_range,
     one_line_states,
     speech_encoder,
     state_clips,
@@ -88,19 +92,17 @@ def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
     (checkpoints saved before normalisation existed have raw input; ``speech_block``: the speech
     states of that block, the encoder run no deeper; ``speech_layers``: the states of that range of
     layers, the encoder run no deeper than its last)."""
-    top, layers = spec["top_layers"], spec.get("speech_layers")
-    speech = (spec["speech_encoder"], layers[-1] - layers[0] if layers else top, spec.get("normalise", False))
-    if layers:  # the mixed range's states, the encoder run no deeper than its last (as Self-MHA's)
-        speech += (layers[-1],)
-    elif spec.get("speech_block") is not None or spec.get("denoise_below_db") is not None:
-        speech += (spec.get("speech_block"),)
-    if spec.get("denoise_below_db") is not None:  # noisy clips heard with their noise gated out
-        speech += (spec["denoise_below_db"],)
-        if spec.get("steady_floor_below_db") is not None:  # ... when their noise floor is steady
-            speech += (spec["steady_floor_below_db"],)
+    name, normalised, layers = spec["speech_encoder"], spec.get("normalise", False), spec.get("speech_layers")
+    if layers:  # the mixed range's states (as Self-MHA's)
+        speech = layer_range(name, layers, normalised)
+    else:
+        speech = (name, spec["top_layers"], normalised)
+        if spec.get("speech_block") is not None:
+            speech += (spec["speech_block"],)
+    speech = gated(speech, spec)
     return (
         speech if spec["mode"] != "text" else None,
-        (spec["text_encoder"], top) if spec["mode"] != "speech" else None,
+        (spec["text_encoder"], spec["top_layers"]) if spec["mode"] != "speech" else None,
     )
 
 
@@ -254,6 +256,9 @@ def train(
     speech_stats: bool = False,
     speech_plain: bool = False,
     speech_layers: str | None = None,
+    no_words: bool = False,
+    neutral_lines: bool = False,
+    neutral_share: float = 0.5,
 ) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
@@ -270,7 +275,9 @@ def train(
     speech summary adds the attended frames' spread to their mean (the model's ``speech_stats``);
     ``speech_plain``: every frame's plain mean and spread (the model's ``speech_plain``). ``speech_layers``
     (``"0-3"``, with the head alone): the speech states of those layers, mixed by learned weights (the model's
-    ``speech_layers``), the encoder run no deeper than the last. On a text benchmark
+    ``speech_layers``), the encoder run no deeper than the last. ``no_words`` and ``neutral_lines``: as
+    :func:`emodemo.recipes.common.paired_parts` (half the training clips' own words dropped, every test clip also
+    scored with none; ``neutral_share`` of those left swapped for a neutral line). On a text benchmark
     (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
@@ -295,8 +302,14 @@ def train(
             raise ValueError("speech_block reads one block's states with the head alone: add --option stages=head")
         spec["speech_block"] = int(speech_block)
     mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
-    if mixed:
-        if top or speech_block is not None:
+    if speech_layers is not None:
+        if not mixed:
+            raise ValueError(f"speech_layers takes a range of layers like 0-3, not {speech_layers!r}")
+        if mode == "text":
+            raise ValueError("speech_layers mixes the speech states: it has no meaning with mode=text")
+        if speech_block is not None:
+            raise ValueError("speech_block reads one block, speech_layers mixes a range: give one of them")
+        if top:
             raise ValueError("speech_layers mixes frozen layers with the head alone: add --option stages=head")
         spec["speech_layers"] = mixed
     if dataset in TEXT_BENCHMARKS:  # the text side alone on the corpus's official splits, through the stages
@@ -320,7 +333,17 @@ def train(
             stages=plan,
         )
     samples, folds, final_split, pairing_name = paired_parts(
-        NAME, dataset, Path(root), pairing, text_source, Path(text_root) if text_root else None, seed, quick
+        NAME,
+        dataset,
+        Path(root),
+        pairing,
+        text_source,
+        Path(text_root) if text_root else None,
+        seed,
+        quick,
+        no_words=no_words,
+        neutral_lines=neutral_lines,
+        neutral_share=neutral_share,
     )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)
@@ -329,7 +352,7 @@ def train(
             if mode == "text":
                 raise ValueError(f"{key} summarises the speech: it has no meaning with mode=text")
             kwargs[key] = True
-    if mixed and mode != "text":
+    if mixed:
         kwargs["speech_layers"] = len(mixed)
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)

@@ -60,6 +60,23 @@ def trim(wave: np.ndarray) -> np.ndarray:
     return wave[start:end]
 
 
+def layer_range(encoder: str, layers: Sequence[int], normalised: bool) -> tuple:
+    """The speech states of the contiguous ``layers`` (as :func:`one_clip_states` and :func:`speech_of_samples`
+    take them): ``(encoder, top layers, normalised, deepest block)``, the encoder run no deeper than the last."""
+    return (encoder, layers[-1] - layers[0], normalised, layers[-1])
+
+
+def gated(speech: tuple, spec: dict) -> tuple:
+    """``speech`` ``(encoder, top layers, normalised[, deepest block])`` followed by ``spec``'s noise gate
+    (``denoise_below_db``[, ``steady_floor_below_db``]; noisy clips heard with their noise gated out), if any."""
+    if spec.get("denoise_below_db") is None:
+        return speech
+    speech = (*speech, *((None,) if len(speech) == 3 else ()), spec["denoise_below_db"])
+    if spec.get("steady_floor_below_db") is not None:  # ... when their noise floor is steady
+        speech = (*speech, spec["steady_floor_below_db"])
+    return speech
+
+
 @torch.inference_mode()
 def speech_states(
     waves: Sequence[np.ndarray], encoder: str = WHISPER, top_layers: int = 0, deepest: int | None = None

@@ -63,6 +63,8 @@ from emodemo.recipes.frozen_states import (
     WHISPER,
     StateClips,
     clip_states,
+    gated,
+    layer_range,
     one_line_states,
     speech_encoder,
     state_clips,
@@ -89,13 +91,10 @@ def _encoders(spec: dict) -> tuple[tuple | None, tuple[str, int] | None]:
     if spec["fusion"] != "text":
         name, normalised, layers = spec["speech_encoder"], spec.get("normalise", False), spec.get("layers")
         if layers:
-            speech = (name, layers[-1] - layers[0], normalised, layers[-1])
+            speech = layer_range(name, layers, normalised)
         else:
             speech = (name, max(ALL_LAYERS, speech_encoder(name).n_layers), normalised)
-        if spec.get("denoise_below_db") is not None:  # noisy clips heard with their noise gated out
-            speech = (*speech, *((None,) if len(speech) == 3 else ()), spec["denoise_below_db"])
-            if spec.get("steady_floor_below_db") is not None:  # ... when their noise floor is steady
-                speech = (*speech, spec["steady_floor_below_db"])
+        speech = gated(speech, spec)
     return speech, ((spec["text_encoder"], 0) if spec["fusion"] != "speech" else None)
 
 

@@ -88,8 +88,9 @@ def _same_run(served: dict, fold: dict) -> bool:
         if k not in fitted and k.split(".")[0] not in fitted
     }
     served_kwargs, fold_kwargs = served["model_kwargs"], fold["model_kwargs"]
-    if "members" in served_kwargs and "members" not in fold_kwargs:  # a mean of plain fold models: one of them
-        same = any(settings(member) == settings(fold_kwargs) for member in served_kwargs["members"])
+    one_recipe = "members" in served_kwargs and not any(served_kwargs.get("member_layers") or ())
+    if one_recipe and "members" not in fold_kwargs:  # a mean of one run's fold models (no pair): each is one
+        same = all(settings(member) == settings(fold_kwargs) for member in served_kwargs["members"])
     else:
         same = settings(served_kwargs) == settings(fold_kwargs)
     return (

@@ -1,5 +1,5 @@
-"""A served mean of fold models: one run's calibrated fold models averaged (``coattention``), or a pair per fold,
-two calibrated ``ssl_mha`` models that read other ranges of one encoder's layers, averaged
+"""A served mean of fold models: one run's calibrated fold models averaged (``coattention``'s, measured), or a pair
+per fold, two calibrated ``ssl_mha`` models that read other ranges of one encoder's layers, averaged
 (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper base's lower half
 with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS).
 
@@ -48,15 +48,31 @@ def layer_range(meta: dict) -> tuple[int, int] | None:
     return (int(layers[0]), int(layers[-1])) if layers else None
 
 
+def _calibrated_models_of(configs: list[dict], where: Sequence[Path], models: Sequence[str], what: str) -> None:
+    """Raises unless every checkpoint config is of one of ``models`` and calibrated."""
+    for config, folder in zip(configs, where):
+        if config["model_name"] not in models:
+            raise ValueError(f"{folder} is a {config['model_name']} model: {what} is of {' or '.join(models)} models")
+        if (config.get("calibration") or {}).get("temperature") is None:
+            raise ValueError(f"{folder} has no temperature: calibrate it first (python -m emodemo calibrate)")
+
+
+def _one_run(configs: list[dict], where: Sequence[Path]) -> None:
+    """Raises unless one run's fold models can be averaged: calibrated models of one recipe, constructor, inputs,
+    labels and pairing (only the actors they trained on differ)."""
+    _calibrated_models_of(configs, where, sorted(MEAN_OF), "a served mean")
+    keys = ("model_name", "model_kwargs", "input_spec", "labels")
+    run = lambda c: [*(c.get(key) for key in keys), (c.get("data_card") or {}).get("pairing")]
+    odd = [str(folder) for config, folder in zip(configs, where) if run(config) != run(configs[0])]
+    if odd:
+        raise ValueError(f"{', '.join(odd)}: not the model, inputs, labels or pairing of {where[0]}: another run's")
+
+
 def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
     """The input spec every member's answers can be read from (the one of the member reading every layer);
     raises unless the members are calibrated ``ssl_mha`` models of the same labels, pairing and inputs
     but the layers they read."""
-    for config, folder in zip(configs, where):
-        if config["model_name"] != MEMBER:
-            raise ValueError(f"{folder} is a {config['model_name']} model: a pair is of {MEMBER} models")
-        if (config.get("calibration") or {}).get("temperature") is None:
-            raise ValueError(f"{folder} has no temperature: calibrate it first (python -m emodemo calibrate)")
+    _calibrated_models_of(configs, where, (MEMBER,), "a pair")
     if any(c.get("labels") != configs[0].get("labels") for c in configs):
         raise ValueError(f"the members of {', '.join(map(str, where))} answer different classes")
     pairings = {(c.get("data_card") or {}).get("pairing") for c in configs}
@@ -145,6 +161,8 @@ def averaged(out: Path, folds: Sequence[Path], root: Path, dataset: str = "ravde
             on_top.append(1.0)
     metas = [fold.meta for fold in loaded]
     first = metas[0]
+    if len({m["model_name"] for m in metas}) > 1:
+        raise ValueError(f"the folds are of {sorted({m['model_name'] for m in metas})}: average one kind")
     paired = first["model_name"] in MEAN_OF.values()
     name = first["model_name"] if paired else MEAN_OF[first["model_name"]]
     mean = REGISTRY[name](**kwargs)
@@ -227,12 +245,8 @@ def write_pair(
     if len(folds) == 2:
         for name in names:
             _checked([read_checkpoint_config(f[name]) for f in folds], [f[name] for f in folds])
-    for folder in folds[0].values() if len(folds) == 1 else ():
-        config = read_checkpoint_config(folder)
-        if config["model_name"] not in MEAN_OF:
-            raise ValueError(f"{folder} is a {config['model_name']} model: served means are of {sorted(MEAN_OF)}")
-        if (config.get("calibration") or {}).get("temperature") is None:
-            raise ValueError(f"{folder} has no temperature: calibrate it first (python -m emodemo calibrate)")
+    else:
+        _one_run([read_checkpoint_config(folds[0][name]) for name in names], [folds[0][name] for name in names])
     if run_pairing(read_checkpoint_config(folds[0][names[0]]))["pairing"] == "mixed" and text_root is None:
         raise ValueError("a mixed-pairs run's constructed half needs the lines it was paired with: give text_root")
     units = [out / "folds" / name for name in names]
@@ -240,8 +254,9 @@ def write_pair(
         if len(folds) == 2:
             joined(target, [f[name] for f in folds])
             calibrate_checkpoint(target, dataset, root, perturbed=perturbed_answers)
-        elif folds[0][name].resolve() != target.resolve():
-            shutil.copytree(folds[0][name], target, dirs_exist_ok=True)
+        elif folds[0][name].resolve() != target.resolve():  # a fold model of the run, as it is: nothing left over
+            shutil.rmtree(target, ignore_errors=True)
+            shutil.copytree(folds[0][name], target)
     averaged(out, units, Path(root), dataset)
     result = json.loads(write_as_served(str(out), root, text_root).read_text(encoding="utf-8"))
     add_metrics(
