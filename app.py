@@ -185,7 +185,7 @@ def unsure_notes(result) -> list[str]:
 def saved_warnings(saved: Path = SAVED_GENERALISATION, words: Path = SAVED_GUESSED_WORDS) -> dict[str, str]:
     """Per model that collapses onto one answer on new voices, or trails the best voice model on unseen
     actors (:func:`cross_corpus.new_voice_warnings`), or loses its way on a sentence no actor said
-    (:func:`cross_corpus.unsaid_sentence_warnings`), the line its answer box carries; none from a file
+    or with no words (:func:`cross_corpus.unsaid_sentence_warnings`), the line its answer box carries; none from a file
     not saved or from another version."""
     lines: dict[str, list[str]] = {}
     for path, warnings in ((saved, cross_corpus.new_voice_warnings), (words, cross_corpus.unsaid_sentence_warnings)):
@@ -516,7 +516,9 @@ with gr.Blocks(title=TITLE, delete_cache=(int(CACHE_HOURS * 3600), int(CACHE_HOU
                 f"{cross_corpus.COLLAPSE_LINE:.0%} of the clips (TESS, a second English corpus: there it hears "
                 "the corpus it was trained on more than the emotion) or scored more than "
                 f"{100 * cross_corpus.BEHIND_LINE:.0f} points of UA under the best voice model (unseen RAVDESS "
-                "actors, given what the app gives it): weigh its answer on your voice accordingly."
+                "actors, given what the app gives it), or lost more than as many points of WA with a sentence "
+                "no actor said or with no words (speech Whisper only guessed): weigh its answer on your voice "
+                "accordingly."
             )
         if not pipeline.voice_models:
             gr.Markdown("**No trained model yet**: run `make reproduce-speech_probe`, then restart the app.")

@@ -278,23 +278,32 @@ def test_new_voice_warnings_name_the_models_that_hear_the_voice_and_collapse_or_
     }
 
 
-def test_a_model_that_misreads_a_sentence_no_actor_said_is_named_with_both_readings():
+def test_a_model_that_misreads_a_sentence_no_actor_said_or_no_words_is_named_with_both_readings():
     """bench/guessed_words.py part 5: a voice + words model losing more than 5 points of WA when the words
-    are a neutral sentence of the user's instead of RAVDESS's own is named; one within 5, or unscored, is not."""
+    are a neutral sentence of the user's, or none (Whisper only guessed them), instead of RAVDESS's own is named;
+    one within 5, or unscored, is not."""
 
-    def row(model, own, unsaid):
+    def row(model, own, unsaid, none=None):
         readings = {cross_corpus.OWN_WORDS: {"WA": own}}
-        return {"model": model, **readings, **({cross_corpus.UNSAID_SENTENCE: {"WA": unsaid}} if unsaid else {})}
+        readings.update({cross_corpus.UNSAID_SENTENCE: {"WA": unsaid}} if unsaid else {})
+        readings.update({cross_corpus.GUESS_AS_NONE: {"WA": none}} if none else {})
+        return {"model": model, **readings}
 
     result = {
         "models that read the voice and words": [
             row("misreads", 0.462, 0.333),
-            row("holds", 0.702, 0.675),  # 2.7 points: within the line
+            row("holds", 0.702, 0.675, 0.70),  # 2.7 points: within the line
             row("older result", 0.5, None),  # saved before the reading existed
+            row("needs words", 0.693, 0.645, 0.546),  # a neutral line within the line, no words 14.7 points under
+            row("both", 0.5, 0.3, 0.2),
             {"model": "no fold models", "note": "not every fold's"},
         ]
     }
     assert cross_corpus.unsaid_sentence_warnings(result) == {
-        "misreads": "reading a sentence of yours: 33% WA on unseen actors (46% with RAVDESS's own sentences)"
+        "misreads": "reading a sentence of yours: 33% WA on unseen actors (46% with RAVDESS's own sentences)",
+        "needs words": "with words Whisper only guessed (another language): 55% WA on unseen actors (69% with "
+        "RAVDESS's own sentences)",
+        "both": "reading a sentence of yours: 30% WA on unseen actors (50% with RAVDESS's own sentences); with words "
+        "Whisper only guessed (another language): 20% WA on unseen actors (50% with RAVDESS's own sentences)",
     }
     assert cross_corpus.unsaid_sentence_warnings({}) == {}

@@ -599,23 +599,31 @@ def new_voice_warnings(result: dict) -> dict[str, str]:
 
 
 OWN_WORDS, UNSAID_SENTENCE = "own words", "a neutral line no actor said"  # bench/guessed_words.py part 5's readings
+GUESS_AS_NONE = "the guess read as no words (served)"  # ... speech in another language: no words read
+_READING_LINES = {  # part 5's reading -> the user's situation it stands for
+    UNSAID_SENTENCE: "reading a sentence of yours",
+    GUESS_AS_NONE: "with words Whisper only guessed (another language)",
+}
 
 
 def unsaid_sentence_warnings(result: dict) -> dict[str, str]:
     """Per voice + words model whose WA on unseen RAVDESS actors falls by more than :data:`BEHIND_LINE`
-    when the clip's words are a neutral sentence none of the actors said (as a user's own sentence reaches
-    it) instead of its own, in a saved ``bench/guessed_words.py`` result (part 5), a short line for the
-    user: ``"reading a sentence of yours: 33% WA on unseen actors (46% with RAVDESS's own sentences)"``.
-    Such a model learnt RAVDESS's two sentences, not words without emotion, as its sign to trust the voice."""
-    warnings = {}
+    when its words are a neutral sentence none of the actors said (as a user's own sentence reaches it), or none
+    because Whisper only guessed them (speech in another language), instead of its own, in a saved
+    ``bench/guessed_words.py`` result (part 5), a short line for the user (two joined by "; "):
+    ``"reading a sentence of yours: 33% WA on unseen actors (46% with RAVDESS's own sentences)"``.
+    Such a model learnt RAVDESS's two sentences, not words without emotion, as its sign to trust the voice, or
+    never met a clip without words."""
+    warnings: dict[str, list[str]] = {}
     for row in result.get("models that read the voice and words", []):
-        own, unsaid = row.get(OWN_WORDS), row.get(UNSAID_SENTENCE)
-        if own and unsaid and unsaid["WA"] < own["WA"] - BEHIND_LINE:
-            warnings[row["model"]] = (
-                f"reading a sentence of yours: {unsaid['WA']:.0%} WA on unseen actors "
-                f"({own['WA']:.0%} with RAVDESS's own sentences)"
-            )
-    return warnings
+        own = row.get(OWN_WORDS)
+        for reading, situation in _READING_LINES.items():
+            other = row.get(reading)
+            if own and other and other["WA"] < own["WA"] - BEHIND_LINE:
+                warnings.setdefault(row["model"], []).append(
+                    f"{situation}: {other['WA']:.0%} WA on unseen actors ({own['WA']:.0%} with RAVDESS's own sentences)"
+                )
+    return {model: "; ".join(lines) for model, lines in warnings.items()}
 
 
 def _served_ravdess_ua(row: dict) -> float | None:
