@@ -301,8 +301,9 @@ def train(
         if top:
             raise ValueError("speech_block reads one block's states with the head alone: add --option stages=head")
         spec["speech_block"] = int(speech_block)
-    mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
+    mixed = None  # the speech layers mixed, e.g. [0, 1, 2, 3]
     if speech_layers is not None:
+        mixed = contiguous_layers(speech_layers, NAME)
         if not mixed:
             raise ValueError(f"speech_layers takes a range of layers like 0-3, not {speech_layers!r}")
         if mode == "text":

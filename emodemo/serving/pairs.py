@@ -145,10 +145,15 @@ def averaged(out: Path, folds: Sequence[Path], root: Path, dataset: str = "ravde
     from emodemo.training.checkpoint import save_checkpoint
 
     loaded = load_models([str(p) for p in folds])  # each fold once: its members, and its answers below
+    metas = [fold.meta for fold in loaded]
+    if len({m["model_name"] for m in metas}) > 1:
+        raise ValueError(f"the folds are of {sorted({m['model_name'] for m in metas})}: average one kind")
+    first = metas[0]
+    paired = first["model_name"] in MEAN_OF.values()
     kwargs, modules, on_top = {"members": [], "temperatures": [], "member_layers": []}, [], []
     for fold in loaded:
         own = fold.meta["model_kwargs"]
-        if fold.meta["model_name"] in MEAN_OF.values():  # a fold pair: its members, its temperature on top
+        if paired:  # a fold pair: its members, its temperature on top
             for key in kwargs:
                 kwargs[key] += own[key]
             modules += list(fold.model.members)
@@ -159,11 +164,6 @@ def averaged(out: Path, folds: Sequence[Path], root: Path, dataset: str = "ravde
             kwargs["member_layers"].append(None)
             modules.append(fold.model)
             on_top.append(1.0)
-    metas = [fold.meta for fold in loaded]
-    first = metas[0]
-    if len({m["model_name"] for m in metas}) > 1:
-        raise ValueError(f"the folds are of {sorted({m['model_name'] for m in metas})}: average one kind")
-    paired = first["model_name"] in MEAN_OF.values()
     name = first["model_name"] if paired else MEAN_OF[first["model_name"]]
     mean = REGISTRY[name](**kwargs)
     for target, member in zip(mean.members, modules):
