@@ -290,3 +290,53 @@ def test_bad_inputs_get_a_clear_message(change, message):
     change(inputs)
     with pytest.raises(ValueError, match=message):
         small_model(mode="fusion", alignment="forced")(**inputs)
+
+
+# ------------------------------------------------------------------------------ frozen speech states
+
+
+def as_states(inputs: dict[str, torch.Tensor], layers: int = 3, dim: int = 8) -> dict[str, torch.Tensor]:
+    """The batch with frozen-encoder states in place of its waves: ``speech [B, L, M, D]``, one frame per
+    audio state the waveform branch would give (zero past each clip's length), and ``speech_mask [B, M]``."""
+    frames = frame_lengths(inputs["wave_lengths"])  # [B]
+    generator = torch.Generator().manual_seed(1)
+    mask = torch.arange(int(frames.max()))[None, :] < frames[:, None]  # [B, M]
+    speech = torch.randn(len(frames), layers, mask.shape[1], dim, generator=generator) * mask[:, None, :, None]
+    out = {k: v for k, v in inputs.items() if k not in ("wave", "wave_lengths")}
+    return dict(out, speech=speech, speech_mask=mask)
+
+
+def test_a_model_of_frozen_states_answers_each_clip_as_it_would_alone():
+    """``speech_layers``: the words attend over a GRU on the mixed layers; padding frames change nothing."""
+    model = small_model(mode="fusion", alignment="forced", speech_layers=3, speech_dim=8).eval()
+    inputs = as_states(batch())
+    assert not hasattr(model.audio, "convs") and model.audio.mix.weights.shape == (3,)
+    with torch.no_grad():
+        together = model(**inputs)
+        for i in range(len(inputs["speech"])):
+            frames, words = int(inputs["speech_mask"][i].sum()), int((inputs["tokens"][i] > 0).sum())
+            alone = model(
+                speech=inputs["speech"][i : i + 1, :, :frames],
+                tokens=inputs["tokens"][i : i + 1, :words],
+                word_frames=inputs["word_frames"][i : i + 1, :words],
+            )
+            assert torch.allclose(alone["logits"][0], together["logits"][i], atol=1e-5)
+            assert together["attention"][i, :, frames:].abs().sum() == 0
+    louder = dict(inputs, speech=inputs["speech"] * 10)  # each layer normalised first: a scale is gone
+    with torch.no_grad():
+        assert torch.allclose(model(**louder)["logits"], together["logits"], atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        (lambda x: x.update(speech=x["speech"][:, :2]), "3 layers"),
+        (lambda x: x.pop("speech"), "reads speech states"),
+        (lambda x: x.update(speech_mask=x["speech_mask"].flip(1)), "real frames first"),
+    ],
+)
+def test_bad_states_get_a_clear_message(change, message):
+    inputs = as_states(batch())
+    change(inputs)
+    with pytest.raises(ValueError, match=message):
+        small_model(mode="fusion", alignment="forced", speech_layers=3, speech_dim=8)(**inputs)

@@ -106,6 +106,53 @@ def test_a_no_words_training_pair_is_what_the_app_gives_for_a_guessed_transcript
     assert served["tokens"].tolist() == [[1]] and served["word_frames"].tolist() == [[[-1, -1]]]
 
 
+def test_a_model_of_frozen_states_reads_in_the_app_what_it_read_in_training(ravdess_clip, tmp_path, monkeypatch):
+    """``speech_layers=0-3`` of Whisper base: through the feature cache (filled, then read back), a user's clip and
+    its words reach the model as the clip did in training; the states are co-attention's and Self-MHA's (one cache,
+    one encoder pass per analysis), and the words point at the frames of the voiced region they were said in."""
+    from emodemo.models.nmt_attention import word_spans_to_frames
+    from emodemo.recipes import coattention, frozen_states
+
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
+    words = [("Kids", 1.0, 1.3), ("are", 1.3, 1.5), ("talking", 1.5, 1.9), ("by", 1.9, 2.0), ("the", 2.0, 2.1)]
+    sample = Sample(
+        "clip", "ravdess", "angry", audio=ravdess_clip, text="Kids are talking by the", meta={"words": words}
+    )
+    gate = {"normalise": True, "denoise_below_db": 30.0, "steady_floor_below_db": 5.0}
+    spec = {
+        "vocab": recipe.vocabulary([sample]),
+        "speech_encoder": "whisper-base",
+        "speech_layers": [0, 1, 2, 3],
+        **gate,
+    }
+    recipe.make_dataset([sample], recipe.LABELS, spec)  # fills the cache
+    trained = recipe.PairedStates.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
+    transcript = Transcript("Kids are talking by the", [Word(*w, 0.9) for w in words], "en", "x", 0.1, 4.0, "tiny.en")
+    wave = load_audio(ravdess_clip)
+    served = recipe.clip_inputs(wave, transcript, spec)
+    assert served["speech"].shape[:2] == (1, 4) and served["speech"].shape[3] == 512
+    for key in ("tokens", "word_frames", "speech_mask"):
+        assert torch.equal(served[key], trained[key]), key
+    assert torch.allclose(served["speech"], trained["speech"], rtol=1e-2, atol=1e-2)  # fp16, batched vs alone
+    co = {"mode": "fusion", "top_layers": 0, "speech_encoder": "whisper-base", "text_encoder": "minilm", **gate}
+    co["speech_layers"] = [0, 1, 2, 3]
+    assert recipe._speech(spec) == coattention._encoders(co)[0]
+    start = frozen_states.heard_start(wave, *recipe._speech(spec))  # the states begin there: normalised, re-trimmed
+    assert 0.5 < start < 1.0  # this clip's speech starts about 0.7 s in
+    spans = [(0.0, 0.0) if s < start else (s - start, e - start) for s, e in ((1.0, 1.3), (1.3, 1.5))]
+    assert served["word_frames"][0, :2].tolist() == word_spans_to_frames(spans).tolist()
+
+
+def test_frozen_states_settings_are_checked_before_training(tmp_path):
+    for options, message in (
+        ({"speech_layers": "0,2"}, "contiguous"),
+        ({"speech_layers": "0-3", "mode": "text"}, "a mode that hears"),
+        ({"denoise_below_db": 30.0}, "add speech_layers"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            recipe.train("ravdess", tmp_path, tmp_path / "out", **options)
+
+
 @pytest.mark.parametrize(
     "mode, alignment",
     [("audio", "global"), ("text", "global"), ("fusion", "global"), ("fusion", "local"), ("fusion", "forced")],

@@ -73,7 +73,7 @@ def normalise(wave: np.ndarray, sr: int = SAMPLE_RATE, trim: bool = True) -> np.
     if is_silent(samples):
         return samples.astype(np.float32)
     if trim:
-        start, end = voiced_bounds(samples, sr=sr)
+        start, end = voiced_bounds(samples, sr=sr)  # start: voiced_start(wave)
         samples = samples[start:end]
     level = loudness(samples, sr)
     if math.isfinite(level):
@@ -82,6 +82,15 @@ def normalise(wave: np.ndarray, sr: int = SAMPLE_RATE, trim: bool = True) -> np.
     if peak > PEAK_LIMIT:
         samples = samples * (PEAK_LIMIT / peak)
     return samples.astype(np.float32)
+
+
+def voiced_start(wave: np.ndarray, sr: int = SAMPLE_RATE) -> int:
+    """The first sample of ``wave`` that :func:`normalise` keeps (0 for an empty or silent clip: not cut)."""
+    samples = np.asarray(wave, dtype=np.float64).ravel()
+    if samples.size == 0:
+        return 0
+    samples = samples - samples.mean()
+    return 0 if is_silent(samples) else voiced_bounds(samples, sr=sr)[0]
 
 
 DENOISE = {"method": "noisereduce spectral gating, stationary noise", "version": 1}

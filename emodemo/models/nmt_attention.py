@@ -14,6 +14,11 @@ states of the real words are pooled and classified.
   :data:`RECEPTIVE_FIELD`), one pitch period down to 30 Hz. A LayerNorm over the channels of
   each state, then a bidirectional GRU. (Normalising after every convolution, as wav2vec 2.0
   does, doubled the cost of this branch on a CPU; Kaiming initialisation keeps the scale instead.)
+  Or (``speech_layers``, :class:`StateEncoder`) a frozen speech encoder's states in place of the
+  convolutions: a learned mix of Whisper base's lower layers, each layer normalised, at the same
+  50 states per second (Whisper's 20 ms frames), then the same GRU. Trained from scratch on 1,200
+  RAVDESS clips, the convolutions learn the actors' voices and do not carry to new ones; the
+  pre-trained states do (issue 20).
 * **Text branch** (:class:`TextEncoder`): word embeddings initialised with GloVe
   (:meth:`NMTAttention.load_embedding`), trainable or frozen, then a bidirectional GRU.
 * **Alignment** (the talk's diagnosis: the multimodal model overfits because global attention
@@ -48,7 +53,7 @@ import torch
 from torch import nn
 
 from .attention import SCORES, global_attention, length_mask, local_attention, make_score, monotonic_centres, span_mask
-from .layers import masked_mean_std
+from .layers import LayerMix, masked_mean_std
 
 MODES = ("audio", "text", "fusion")
 ALIGNMENTS = ("global", "local", "forced")
@@ -170,6 +175,23 @@ class WaveformEncoder(nn.Module):
         return states, length_mask(lengths, states.shape[1])
 
 
+class StateEncoder(nn.Module):
+    """Audio branch on a frozen speech encoder: ``speech [B, L, M, D]`` (L layers' states, M frames at
+    50 per second), ``speech_mask [B, M]`` -> states ``h̄_s`` ``[B, M, state_dim]`` and the mask. The layers are
+    mixed by learned weights, each normalised first (:meth:`~emodemo.models.layers.LayerMix.normalised`)."""
+
+    def __init__(self, n_layers: int, speech_dim: int, hidden: int, bidirectional: bool, dropout: float):
+        super().__init__()
+        self.mix = LayerMix(n_layers)
+        self.dropout = nn.Dropout(dropout)
+        self.gru = MaskedGRU(speech_dim, hidden, bidirectional)
+
+    def forward(self, speech: torch.Tensor, speech_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mixed = self.mix.normalised(speech.float())  # [B, M, D]
+        states = self.gru(self.dropout(mixed), speech_mask.sum(dim=1))  # h̄_s: [B, M, state_dim]
+        return states, speech_mask
+
+
 class TextEncoder(nn.Module):
     """Text branch: word ids -> word vectors (GloVe-initialised) -> GRU states.
 
@@ -201,6 +223,8 @@ class NMTAttention(nn.Module):
 
     Inputs (each mode reads only what it needs):
     ``wave [B, S]`` float 16 kHz, zero-padded; ``wave_lengths [B]`` real samples (default: all S);
+    or, with ``speech_layers`` = L, ``speech [B, L, M, D]`` frozen encoder states (``speech_dim`` = D)
+    with ``speech_mask [B, M]``, in place of the wave;
     ``tokens [B, N]`` word ids, 0 = padding; ``word_frames [B, N, 2]`` (alignment ``"forced"``).
 
     ``score``: ``"dot"``, ``"general"`` or ``"concat"`` (Bahdanau, the talk's choice); ``window``:
@@ -223,6 +247,8 @@ class NMTAttention(nn.Module):
         bidirectional: bool = True,
         freeze_embedding: bool = False,
         dropout: float = 0.3,
+        speech_layers: int | None = None,
+        speech_dim: int = 512,
     ):
         super().__init__()
         for name, value, allowed in (
@@ -238,8 +264,13 @@ class NMTAttention(nn.Module):
             raise ValueError(f"window (half-width w) must be >= 0, got {window}")
         self.mode, self.alignment, self.window = mode, alignment, window
         self.state_dim = hidden * (2 if bidirectional else 1)
+        self.reads_states = bool(speech_layers)
         if mode in ("audio", "fusion"):
-            self.audio = WaveformEncoder(conv_channels, hidden, bidirectional, dropout)
+            self.audio = (
+                StateEncoder(speech_layers, speech_dim, hidden, bidirectional, dropout)
+                if speech_layers
+                else WaveformEncoder(conv_channels, hidden, bidirectional, dropout)
+            )
         if mode in ("text", "fusion"):
             self.text = TextEncoder(vocab_size, embed_dim, hidden, bidirectional, dropout, freeze_embedding)
         if mode == "fusion":
@@ -267,10 +298,16 @@ class NMTAttention(nn.Module):
         wave_lengths: torch.Tensor | None = None,
         tokens: torch.Tensor | None = None,
         word_frames: torch.Tensor | None = None,
+        speech: torch.Tensor | None = None,
+        speech_mask: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         if self.mode in ("audio", "fusion"):
-            wave, wave_lengths = self._checked_wave(wave, wave_lengths)
-            audio_states, audio_mask = self.audio(wave, wave_lengths)  # h̄_s [B, M, D], [B, M]
+            sound = (
+                self._checked_speech(speech, speech_mask)
+                if self.reads_states
+                else self._checked_wave(wave, wave_lengths)
+            )
+            audio_states, audio_mask = self.audio(*sound)  # h̄_s [B, M, D], [B, M]
         if self.mode in ("text", "fusion"):
             text_states, text_mask = self.text(self._checked_tokens(tokens))  # h_t [B, N, D], [B, N]
         if self.mode == "audio":
@@ -328,6 +365,22 @@ class NMTAttention(nn.Module):
                 f"got {wave_lengths.tolist()}"
             )
         return wave, wave_lengths
+
+    def _checked_speech(
+        self, speech: torch.Tensor | None, speech_mask: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        layers = len(self.audio.mix.logits)
+        if speech is None or speech.dim() != 4 or speech.shape[1] != layers:
+            got = None if speech is None else tuple(speech.shape)
+            raise ValueError(f"this model reads speech states [batch, {layers} layers, frames, dim], got {got}")
+        if speech_mask is None:
+            return speech, torch.ones(speech.shape[0], speech.shape[2], dtype=torch.bool, device=speech.device)
+        if speech_mask.shape != (speech.shape[0], speech.shape[2]) or not bool(speech_mask[:, 0].all()):
+            raise ValueError(
+                f"speech_mask must be [batch, frames] = {[speech.shape[0], speech.shape[2]]} with each clip's real "
+                f"frames first, got {list(speech_mask.shape)}"
+            )
+        return speech, speech_mask
 
     def _checked_tokens(self, tokens: torch.Tensor | None) -> torch.Tensor:
         if tokens is None or tokens.dim() != 2 or tokens.shape[1] == 0 or tokens.is_floating_point():

@@ -24,8 +24,17 @@ import numpy as np
 import torch
 
 from emodemo.data.record import Sample
-from emodemo.inputs.audio import MAX_SECONDS, load_audio, voiced_bounds
-from emodemo.inputs.normalise import DENOISE, cache_key, denoised_if, forget_denoised, noisy_files, normalised_if
+from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bounds
+from emodemo.inputs.normalise import (
+    DENOISE,
+    cache_key,
+    denoised_if,
+    forget_denoised,
+    noisy_files,
+    normalise,
+    normalised_if,
+    voiced_start,
+)
 from emodemo.inputs.text import MINILM, encode_tokens, load_text_encoder
 from emodemo.training.datasets import PaddedClips
 
@@ -122,6 +131,26 @@ def one_clip_states(
             while len(_CLIP_MEMO) > CLIPS_REMEMBERED:
                 _CLIP_MEMO.popitem(last=False)
     return states[-(top_layers + 1) :]
+
+
+def heard_start(
+    wave: np.ndarray,
+    encoder: str = WHISPER,
+    top_layers: int = 0,
+    normalised: bool = False,
+    deepest: int | None = None,
+    denoise_below_db: float | None = None,
+    steady_floor_below_db: float | None = None,
+) -> float:
+    """Seconds into ``wave`` where the first frame of its states (:func:`one_clip_states`, same arguments) begins:
+    the encoder hears the clip with its noise gated out if it sounds noisy, normalised (which cuts the voiced region:
+    :func:`~emodemo.inputs.normalise.voiced_start`), then trimmed again (:func:`trim`). A model that points at frames
+    by time (word timings) moves the times by it."""
+    heard = denoised_if(wave, {"denoise_below_db": denoise_below_db, "steady_floor_below_db": steady_floor_below_db})
+    start = 0
+    if normalised:
+        start, heard = voiced_start(heard), normalise(heard)
+    return (start + voiced_bounds(heard)[0]) / SAMPLE_RATE
 
 
 CLIPS_REMEMBERED = 4

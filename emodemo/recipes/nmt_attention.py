@@ -2,9 +2,13 @@
 
 Inputs per clip: the 16 kHz waveform, the words as ids of a vocabulary saved with the
 checkpoint, and for each word the audio states where Whisper says it was spoken (forced
-alignment). Text comes from one of the two pairings of :mod:`emodemo.protocols.pairing`: a RAVDESS clip's
-own transcript (``pairing="real"``) or a label-matched line from GoEmotions or MELD
-(``pairing="constructed"``). Labels are the canonical 7 classes (RAVDESS calm counts as neutral)
+alignment). With ``speech_layers`` (e.g. ``0-3`` of ``speech_encoder=whisper-base``), the frozen
+encoder's states of those layers replace the waveform (:mod:`emodemo.recipes.frozen_states`: cached per
+file, the same states co-attention and Self-MHA read), at the same 50 frames per second.
+
+Text comes from one of the two pairings of :mod:`emodemo.protocols.pairing`: a RAVDESS clip's own
+transcript (``pairing="real"``) or a label-matched line from GoEmotions or MELD (``pairing="constructed"``).
+Labels are the canonical 7 classes (RAVDESS calm counts as neutral)
 so that both pairings share them.
 
 Text-only, the model also trains on the text benchmarks of :mod:`emodemo.protocols.text_benchmarks`
@@ -36,20 +40,25 @@ from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bo
 from emodemo.inputs.normalise import asked, normalise
 from emodemo.inputs.text import load_glove, tokenize
 from emodemo.models import build
-from emodemo.models.nmt_attention import word_spans_to_frames
+from emodemo.models.nmt_attention import FRAME_RATE, word_spans_to_frames
 from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.recipes import frozen_states
 from emodemo.recipes.common import (
     DATASET_LABELS,
     GLOVE_LICENCE,
     NORMALISED,
+    WHISPER_BASE_LICENCE,
+    WHISPER_TINY_LICENCE,
     PairingScores,
     as_flag,
     chosen_folds,
+    contiguous_layers,
     cross_validation_metrics,
     epochs_for,
     every_fold,
     final_model,
     fold_model_saver,
+    gate_note,
     licence,
     paired_parts,
     text_benchmark_train,
@@ -71,8 +80,20 @@ def glove():
 
 
 def prepare(spec: dict | None = None) -> None:
-    """Nothing to load for serving: :func:`clip_inputs` needs only the checkpoint's vocabulary, and
-    the trained word vectors are in its weights (GloVe is read only to train)."""
+    """Load the frozen speech encoder of a model that reads its states, so that the first user does not wait
+    for it. The words need nothing: only the checkpoint's vocabulary, and the trained word vectors are in its
+    weights (GloVe is read only to train)."""
+    if (spec or {}).get("speech_layers"):
+        frozen_states.speech_encoder(spec["speech_encoder"])
+
+
+def _speech(spec: dict) -> tuple | None:
+    """The frozen speech states a model reads (as :func:`emodemo.recipes.frozen_states.speech_of_samples` takes
+    them: encoder, layers, input setting and noise gate), or None for a model of the raw waveform."""
+    layers = spec.get("speech_layers")
+    if not layers:
+        return None
+    return frozen_states.gated(frozen_states.layer_range(spec["speech_encoder"], layers, asked(spec)), spec)
 
 
 # --- words -----------------------------------------------------------------------------------
@@ -106,17 +127,20 @@ def vocabulary(samples: Sequence[Sample]) -> list[str]:
 
 
 class PairedClips(Dataset):
-    """Waveforms with their words; items are dicts of unpadded tensors, :meth:`collate` pads a batch."""
+    """Waveforms with their words; items are dicts of unpadded tensors, :meth:`collate` pads a batch.
+    :class:`PairedStates` holds a frozen encoder's states in place of the waveforms."""
+
+    SOUND = "wave"
 
     def __init__(
         self,
-        waves: Sequence[np.ndarray],
+        sounds: Sequence[np.ndarray] | Sequence[torch.Tensor],
         texts: Sequence[list],
         vocab: Sequence[str],
         labels: Sequence[int] | None = None,
     ):
         index = {w: i for i, w in enumerate(vocab)}
-        self.waves = [torch.from_numpy(np.asarray(w, dtype=np.float32)) for w in waves]
+        self.sounds = [torch.as_tensor(np.asarray(w, dtype=np.float32)) for w in sounds]
         self.tokens, self.frames = [], []
         for pairs in texts:
             pairs = pairs or [(UNK, None)]  # no words heard: one unknown word
@@ -125,38 +149,67 @@ class PairedClips(Dataset):
         self.labels = None if labels is None else torch.as_tensor(labels)
 
     def __len__(self) -> int:
-        return len(self.waves)
+        return len(self.sounds)
 
     @property
     def targets(self) -> torch.Tensor:
         return self.labels
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        item = {"wave": self.waves[i], "tokens": self.tokens[i], "word_frames": self.frames[i]}
+        item = {self.SOUND: self.sounds[i], "tokens": self.tokens[i], "word_frames": self.frames[i]}
         if self.labels is not None:
             item["label"] = self.labels[i]
         return item
 
-    @staticmethod
-    def collate(items: list[dict]) -> dict[str, torch.Tensor]:
-        """Pad to the batch's longest clip and line: wave [B, S], tokens [B, N] (0 = pad),
+    @classmethod
+    def collate(cls, items: list[dict]) -> dict[str, torch.Tensor]:
+        """Pad to the batch's longest clip and line: the sound (:meth:`sound_batch`), tokens [B, N] (0 = pad),
         word_frames [B, N, 2] (-1 = no span)."""
         b = len(items)
-        s = max(len(it["wave"]) for it in items)
         n = max(len(it["tokens"]) for it in items)
         batch = {
-            "wave": torch.zeros(b, s),
-            "wave_lengths": torch.tensor([len(it["wave"]) for it in items]),
+            **cls.sound_batch([it[cls.SOUND] for it in items]),
             "tokens": torch.zeros(b, n, dtype=torch.long),
             "word_frames": torch.full((b, n, 2), -1, dtype=torch.long),
         }
         for i, it in enumerate(items):
-            batch["wave"][i, : len(it["wave"])] = it["wave"]
             batch["tokens"][i, : len(it["tokens"])] = it["tokens"]
             batch["word_frames"][i, : len(it["tokens"])] = it["word_frames"]
         if "label" in items[0]:
             batch["label"] = torch.stack([it["label"] for it in items])
         return batch
+
+    @staticmethod
+    def sound_batch(waves: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``wave [B, S]`` zero-padded and ``wave_lengths [B]``."""
+        batch = {
+            "wave": torch.zeros(len(waves), max(len(w) for w in waves)),
+            "wave_lengths": torch.tensor([len(w) for w in waves]),
+        }
+        for i, w in enumerate(waves):
+            batch["wave"][i, : len(w)] = w
+        return batch
+
+
+class PairedStates(PairedClips):
+    """Frozen speech states ``[L, M, D]`` (fp16, M frames of the voiced region at 50 per second) with their words."""
+
+    SOUND = "speech"
+
+    def __init__(
+        self,
+        sounds: Sequence[torch.Tensor],
+        texts: Sequence[list],
+        vocab: Sequence[str],
+        labels: Sequence[int] | None = None,
+    ):
+        super().__init__([np.zeros(0, np.float32)] * len(sounds), texts, vocab, labels)
+        self.sounds = list(sounds)
+
+    @staticmethod
+    def sound_batch(states: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``speech [B, L, M, D]`` zero-padded along the frames and ``speech_mask [B, M]``."""
+        return frozen_states.StateClips.collate([{"speech": s} for s in states])
 
 
 def trim_silence(wave: np.ndarray, pairs: list, normalised: bool = False) -> tuple[np.ndarray, list]:
@@ -167,20 +220,28 @@ def trim_silence(wave: np.ndarray, pairs: list, normalised: bool = False) -> tup
     before the clip does); cutting it makes the audio branch, the cost of this model, ~1.4x faster
     and leaves global attention fewer empty frames to spend weight on."""
     start, end = voiced_bounds(wave)
-    shift, length = start / SAMPLE_RATE, (end - start) / SAMPLE_RATE
-    moved = [
-        (
-            tok,
-            None if span is None else (min(max(span[0] - shift, 0.0), length), min(max(span[1] - shift, 0.0), length)),
-        )
-        for tok, span in pairs
-    ]
+    moved = moved_spans(pairs, start / SAMPLE_RATE, (end - start) / SAMPLE_RATE)
     wave = wave[start:end]
     return (normalise(wave, trim=False) if normalised and len(wave) else wave), moved
 
 
+def moved_spans(pairs: list, shift: float, length: float) -> list:
+    """``pairs``' word spans in a cut of the clip that starts ``shift`` seconds in and lasts ``length`` seconds
+    (a span outside it becomes an empty one at its edge)."""
+    clip = lambda t: min(max(t - shift, 0.0), length)  # noqa: E731
+    return [(tok, None if span is None else (clip(span[0]), clip(span[1]))) for tok, span in pairs]
+
+
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> PairedClips:
     index = {name: i for i, name in enumerate(labels)}
+    speech = _speech(spec)
+    if speech:  # the states of the voiced region, and the words' spans moved to where the states begin
+        states = frozen_states.speech_of_samples(samples, *speech)
+        spans = [
+            moved_spans(tokens_with_spans(s.text, s.meta.get("words")), _heard_start(s.audio, speech), _seconds(x))
+            for s, x in zip(samples, states)
+        ]
+        return PairedStates(states, spans, spec["vocab"], [index[s.label] for s in samples])
     no_audio = np.zeros(0, np.float32)  # text-only corpora: the audio branch is not built
     trimmed = [
         trim_silence(
@@ -195,16 +256,35 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _heard_start(path: str, speech: tuple) -> float:
+    """:func:`emodemo.recipes.frozen_states.heard_start` of the clip at ``path``, once per process (a clip is in
+    several parts and pairings)."""
+    return frozen_states.heard_start(load_audio(path, max_seconds=MAX_SECONDS), *speech)
+
+
+def _seconds(states: torch.Tensor) -> float:
+    """The duration of ``states [L, M, D]`` (M frames at 50 per second)."""
+    return states.shape[1] / FRAME_RATE
+
+
 def clip_item(wave: np.ndarray, transcript, spec: dict) -> dict[str, torch.Tensor]:
     """A user's clip and Whisper's words with their timings, trimmed like training clips, unbatched."""
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
-    wave, pairs = trim_silence(wave, tokens_with_spans(None, words), asked(spec))
+    pairs = tokens_with_spans(None, words)
+    speech = _speech(spec)
+    if speech:
+        states = frozen_states.one_clip_states(wave, *speech)  # [L, M, D], the encoder run once per analysis
+        moved = moved_spans(pairs, frozen_states.heard_start(wave, *speech), _seconds(states))
+        return PairedStates([states], [moved], spec["vocab"])[0]
+    wave, pairs = trim_silence(wave, pairs, asked(spec))
     return PairedClips([wave], [pairs], spec["vocab"])[0]
 
 
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
     """:func:`clip_item` as a batch of one."""
-    return PairedClips.collate([clip_item(wave, transcript, spec)])
+    spec = spec or {}
+    return (PairedStates if _speech(spec) else PairedClips).collate([clip_item(wave, transcript, spec)])
 
 
 def reads(meta: dict) -> tuple[str, ...]:
@@ -244,9 +324,21 @@ def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, label
 
 
 def model_kwargs(
-    vocab: Sequence[str], mode: str, alignment: str, score: str, window: int, n_classes: int = len(LABELS)
+    vocab: Sequence[str],
+    mode: str,
+    alignment: str,
+    score: str,
+    window: int,
+    n_classes: int = len(LABELS),
+    speech_layers: Sequence[int] | None = None,
+    speech_encoder: str | None = None,
 ) -> dict:
+    """The model's constructor arguments; with ``speech_layers``, it reads that many layers of ``speech_encoder``."""
+    states = {}
+    if speech_layers and mode != "text":
+        states = {"speech_layers": len(speech_layers), "speech_dim": frozen_states.speech_encoder(speech_encoder).dim}
     return {
+        **states,
         "n_classes": n_classes,
         "mode": mode,
         "vocab_size": len(vocab),
@@ -286,6 +378,10 @@ def train(
     fold_models: str | None = None,
     normalise: bool = False,
     no_words: bool = False,
+    speech_encoder: str = "whisper-base",
+    speech_layers: str | None = None,
+    denoise_below_db: float | None = None,
+    steady_floor_below_db: float | None = None,
 ) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
@@ -293,9 +389,23 @@ def train(
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` (in the app too).
     ``no_words``: half the training clips lose their words, and every test clip is scored with and
     without them (:func:`emodemo.protocols.pairing.with_unheard_words`): the no-words input is what
-    the app gives for speech in another language."""
+    the app gives for speech in another language. ``speech_layers`` (``"0-3"``): the audio branch reads the frozen
+    ``speech_encoder``'s states of those layers, mixed by learned weights, in place of the waveform;
+    ``denoise_below_db`` and ``steady_floor_below_db``: their noise gate, as co-attention's
+    (:func:`emodemo.recipes.frozen_states.gated`)."""
     from emodemo.training.checkpoint import save_checkpoint
 
+    heard: dict = {}  # the frozen speech states the audio branch reads, if any
+    mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
+    if speech_layers is not None and (not mixed or mode == "text"):
+        raise ValueError(f"speech_layers takes a range of layers like 0-3 and a mode that hears, not {speech_layers!r}")
+    if mixed:
+        heard = {"speech_encoder": speech_encoder, "speech_layers": mixed}
+        for key, value in (("denoise_below_db", denoise_below_db), ("steady_floor_below_db", steady_floor_below_db)):
+            if value is not None:
+                heard[key] = float(value)
+    elif denoise_below_db is not None:
+        raise ValueError("denoise_below_db gates the noise out of the frozen encoder's input: add speech_layers")
     if dataset in TEXT_BENCHMARKS:  # the text branch alone on the corpus's official splits
         text_only(dataset, mode == "text", "mode=text")
         parts = text_benchmark_parts(dataset, Path(root), quick)
@@ -322,20 +432,26 @@ def train(
     )
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
     vocab = vocabulary([s for part in every_part for s in part])
-    spec = {"vocab": vocab, **({"normalise": True} if as_flag(normalise) else {})}
+    spec = {"vocab": vocab, **({"normalise": True} if as_flag(normalise) else {}), **heard}
     labels = DATASET_LABELS[dataset]
-    kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels))
+    kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels), mixed, speech_encoder)
     cfg = train_config(epochs, seed, quick, batch_size, lr)
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build_model(kwargs, vocab, seed)
     metrics: dict = {"pairing": pairing_name}
+    states = (
+        f" -> frozen {speech_encoder} states of layers {mixed[0]}-{mixed[-1]}, mixed by learned weights"
+        if mixed
+        else ""
+    )
+    whisper = ((WHISPER_BASE_LICENCE if speech_encoder == "whisper-base" else WHISPER_TINY_LICENCE),) if mixed else ()
     card = {
         "dataset": dataset,
         "pairing": pairing_name,
-        "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
-        "inputs": f"16 kHz waveform, {NORMALISED if asked(spec) else 'silence trimmed'}; words (GloVe 6B 50-d "
-        "vocabulary) with Whisper tiny.en word timings",
+        "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES + whisper),
+        "inputs": f"16 kHz waveform, {NORMALISED if asked(spec) else 'silence trimmed'}{states}; words (GloVe 6B 50-d "
+        f"vocabulary) with Whisper tiny.en word timings{gate_note(spec)}",
     }
 
     halves = PairingScores(samples, make, labels, cfg.batch_size) if callable(samples) else None
