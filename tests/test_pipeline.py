@@ -322,13 +322,20 @@ def test_cli_refuses_an_unknown_recipe_setting(tmp_path):
     assert "has no setting ['alignment']" in out.stderr
 
 
-def test_attention_models_hand_their_attention_to_the_app(tmp_path, ravdess_clip):
-    """A fusion nmt_attention checkpoint: its prediction carries each word's weights over the audio."""
+@pytest.mark.parametrize("states", [False, True], ids=["raw wave", "Whisper base layers 0-3"])
+def test_attention_models_hand_their_attention_to_the_app(tmp_path, ravdess_clip, states):
+    """A fusion nmt_attention checkpoint: its prediction carries each word's weights over the audio, which the
+    app draws over the stretch of sound the model heard, whether it hears the wave or a frozen encoder's states."""
+    from emodemo.inputs.audio import load_audio
+    from emodemo.models.nmt_attention import FRAME_RATE
+    from emodemo.recipes import frozen_states
     from emodemo.recipes import nmt_attention as recipe
     from emodemo.training.checkpoint import save_checkpoint
 
     vocab = [recipe.PAD, recipe.UNK, "kids", "are", "talking", "by", "the", "door"]
-    kwargs = recipe.model_kwargs(vocab, "fusion", "forced", "concat", 10)
+    heard = {"speech_encoder": "whisper-base", "speech_layers": [0, 1, 2, 3], "normalise": True} if states else {}
+    kwargs = recipe.model_kwargs(vocab, "fusion", "forced", "concat", 10, 7, heard.get("speech_layers"), "whisper-base")
+    spec = {"vocab": vocab, **heard}
     save_checkpoint(
         tmp_path / "nmt_attention",
         recipe.build_model(kwargs, vocab),
@@ -337,7 +344,7 @@ def test_attention_models_hand_their_attention_to_the_app(tmp_path, ravdess_clip
         labels=list(recipe.LABELS),
         data_card={"dataset": "none (untrained)", "licence": "none"},
         metrics={},
-        input_spec={"vocab": vocab},
+        input_spec=spec,
     )
     result = Pipeline(checkpoints=tmp_path).analyse(ravdess_clip)
     prediction = result.predictions["nmt_attention"]
@@ -345,6 +352,12 @@ def test_attention_models_hand_their_attention_to_the_app(tmp_path, ravdess_clip
     assert attention.shape[0] == len(result.transcript.words) == 6 and attention.shape[1] > 50
     assert np.allclose(attention.sum(axis=1), 1.0, atol=1e-4)
     assert prediction.modalities == ("audio", "text") and len(prediction.ranking) == len(recipe.LABELS)
+    wave = load_audio(ravdess_clip)
+    figure = recipe.explain(prediction.extras, wave, result.transcript, spec, [])
+    heard_seconds = figure.axes[0].lines[0].get_xdata().max()  # the waveform drawn above the attention
+    assert abs(heard_seconds - attention.shape[1] / FRAME_RATE) < 0.05  # the stretch of sound the frames are
+    if states:  # the encoder's states, read once per analysis: the other Whisper base models' too
+        assert attention.shape[1] == frozen_states.one_clip_states(wave, *recipe._speech(spec)).shape[1]
 
 
 def test_evaluating_a_words_model_on_audio_only_data_hears_the_words(tmp_path, ravdess_root):

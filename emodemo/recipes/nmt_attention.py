@@ -300,13 +300,19 @@ def explains(meta: dict) -> bool:
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
     """The attention of each word over the (silence-trimmed) sound, word spans outlined; None for
     a model without it (audio or text alone)."""
-    from emodemo.models.nmt_attention import FRAME_RATE
     from emodemo.reports.viz import attention_heatmap
 
     if "attention" not in output:
         return None
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
-    trimmed, pairs = trim_silence(wave, tokens_with_spans(None, words), asked(spec))
+    speech = _speech(spec)
+    if speech:  # the stretch of the clip the states cover, and the words moved to it
+        start, seconds = frozen_states.heard_start(wave, *speech), output["attention"].shape[-1] / FRAME_RATE
+        first = int(round(start * SAMPLE_RATE))
+        trimmed = wave[first : first + int(round(seconds * SAMPLE_RATE))]
+        pairs = moved_spans(tokens_with_spans(None, words), start, seconds)
+    else:
+        trimmed, pairs = trim_silence(wave, tokens_with_spans(None, words), asked(spec))
     if not pairs:  # no words heard: nothing attended
         return None
     return attention_heatmap(
