@@ -228,19 +228,3 @@ def test_the_talks_own_dataset_path_runs_on_an_iemocap_fixture(tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr[-2000:]
     report = json.loads(evaluated.stdout)
     assert report["n_samples"] == 30 and len(report["confusion_matrix"]) == 4
-
-
-def test_the_words_side_can_start_from_the_served_words_expert():
-    """``words_from``: a fused model's words side starts as the words-only checkpoint's text branch, over its
-    vocabulary; a checkpoint that is not words-only is refused."""
-    from pathlib import Path
-
-    repo = Path(__file__).resolve().parents[1]
-    vocab, words = recipe.words_side(repo / "checkpoints" / "nmt_attention" / "words_goemotions")
-    assert vocab[:2] == [recipe.PAD, recipe.UNK] and {"kids", "door", "furious"} <= set(vocab)
-    kwargs = recipe.model_kwargs(vocab, "fusion", "forced", "concat", 10)
-    model = recipe.build_model(kwargs, vocab, words=words)
-    for name, value in model.text.state_dict().items():
-        assert torch.equal(value, words[name]), name
-    with pytest.raises(ValueError, match="words-only"):
-        recipe.words_side(repo / "checkpoints" / "nmt_attention" / "fold0" / "forced")

@@ -355,28 +355,11 @@ def model_kwargs(
     }
 
 
-def build_model(kwargs: dict, vocab: Sequence[str], seed: int = 0, words: dict | None = None):
-    """The model with GloVe's vectors in its embedding, or with the trained text branch ``words`` (a state dict
-    of :class:`~emodemo.models.nmt_attention.TextEncoder` over the same ``vocab``)."""
+def build_model(kwargs: dict, vocab: Sequence[str], seed: int = 0):
     model = build(NAME, **kwargs)
     if kwargs["mode"] != "audio":
-        if words is None:
-            model.load_embedding(glove().embedding_matrix(vocab, pad_token=PAD, seed=seed))
-        else:
-            model.text.load_state_dict(words)
+        model.load_embedding(glove().embedding_matrix(vocab, pad_token=PAD, seed=seed))
     return model
-
-
-def words_side(path: str | Path) -> tuple[list[str], dict]:
-    """The vocabulary and text branch of a words-only checkpoint of this model (``mode=text``, e.g.
-    ``checkpoints/nmt_attention/words_goemotions``), to start a fused model's words side from."""
-    from emodemo.models import REGISTRY
-    from emodemo.training.checkpoint import load_checkpoint
-
-    model, meta = load_checkpoint(path, REGISTRY)
-    if meta.get("model_name") != NAME or meta["model_kwargs"].get("mode") != "text":
-        raise ValueError(f"words_from must be a words-only {NAME} checkpoint (mode=text), not {path}")
-    return list(meta["input_spec"]["vocab"]), model.text.state_dict()
 
 
 def train(
@@ -405,7 +388,6 @@ def train(
     speech_layers: str | None = None,
     denoise_below_db: float | None = None,
     steady_floor_below_db: float | None = None,
-    words_from: str | None = None,
 ) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
@@ -416,8 +398,7 @@ def train(
     the app gives for speech in another language. ``speech_layers`` (``"0-3"``): the audio branch reads the frozen
     ``speech_encoder``'s states of those layers, mixed by learned weights, in place of the waveform;
     ``denoise_below_db`` and ``steady_floor_below_db``: their noise gate, as co-attention's
-    (:func:`emodemo.recipes.frozen_states.gated`). ``words_from``: a words-only checkpoint of this model whose
-    vocabulary and trained text branch the words side starts from (:func:`words_side`), in place of GloVe's vectors."""
+    (:func:`emodemo.recipes.frozen_states.gated`)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     heard: dict = {}  # the frozen speech states the audio branch reads, if any
@@ -455,19 +436,15 @@ def train(
     samples, folds, final_split, pairing_name = paired_parts(
         NAME, dataset, root, pairing, text_source, text_root, seed, quick, no_words=no_words
     )
-    words = None
-    if words_from:
-        vocab, words = words_side(words_from)
-    else:
-        every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
-        vocab = vocabulary([s for part in every_part for s in part])
+    every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
+    vocab = vocabulary([s for part in every_part for s in part])
     spec = {"vocab": vocab, **({"normalise": True} if as_flag(normalise) else {}), **heard}
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels), mixed, speech_encoder)
     cfg = train_config(epochs, seed, quick, batch_size, lr)
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
-    new_model = lambda: build_model(kwargs, vocab, seed, words)
+    new_model = lambda: build_model(kwargs, vocab, seed)
     metrics: dict = {"pairing": pairing_name}
     states = (
         f" -> frozen {speech_encoder} states of layers {mixed[0]}-{mixed[-1]}, mixed by learned weights"
@@ -480,8 +457,7 @@ def train(
         "pairing": pairing_name,
         "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES + whisper),
         "inputs": f"16 kHz waveform, {NORMALISED if asked(spec) else 'silence trimmed'}{states}; words (GloVe 6B 50-d "
-        f"vocabulary) with Whisper tiny.en word timings{gate_note(spec)}"
-        + (f"; the words side (vocabulary, embedding, GRU) started from {words_from}" if words_from else ""),
+        f"vocabulary) with Whisper tiny.en word timings{gate_note(spec)}",
     }
 
     halves = PairingScores(samples, make, labels, cfg.batch_size) if callable(samples) else None
