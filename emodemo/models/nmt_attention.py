@@ -178,18 +178,25 @@ class WaveformEncoder(nn.Module):
 class StateEncoder(nn.Module):
     """Audio branch on a frozen speech encoder: ``speech [B, L, M, D]`` (L layers' states, M frames at
     50 per second), ``speech_mask [B, M]`` -> states ``h̄_s`` ``[B, M, state_dim]`` and the mask. The layers are
-    mixed by learned weights, each normalised first (:meth:`~emodemo.models.layers.LayerMix.normalised`)."""
+    mixed by learned weights, each normalised first (:meth:`~emodemo.models.layers.LayerMix.normalised`), then
+    a GRU runs over the frames; or, with ``recurrent=False``, each frame is projected alone (``tanh(W x_s)``): the
+    encoder's frames already carry their context, and a GRU over them can learn the training clips' timing."""
 
-    def __init__(self, n_layers: int, speech_dim: int, hidden: int, bidirectional: bool, dropout: float):
+    def __init__(
+        self, n_layers: int, speech_dim: int, hidden: int, bidirectional: bool, dropout: float, recurrent: bool = True
+    ):
         super().__init__()
         self.mix = LayerMix(n_layers)
         self.dropout = nn.Dropout(dropout)
-        self.gru = MaskedGRU(speech_dim, hidden, bidirectional)
+        state_dim = hidden * (2 if bidirectional else 1)
+        self.gru = MaskedGRU(speech_dim, hidden, bidirectional) if recurrent else None
+        self.project = None if recurrent else nn.Linear(speech_dim, state_dim)
 
     def forward(self, speech: torch.Tensor, speech_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mixed = self.mix.normalised(speech.float())  # [B, M, D]
-        states = self.gru(self.dropout(mixed), speech_mask.sum(dim=1))  # h̄_s: [B, M, state_dim]
-        return states, speech_mask
+        mixed = self.dropout(self.mix.normalised(speech.float()))  # [B, M, D]
+        if self.gru is not None:
+            return self.gru(mixed, speech_mask.sum(dim=1)), speech_mask  # h̄_s: [B, M, state_dim]
+        return torch.tanh(self.project(mixed)) * speech_mask[..., None], speech_mask  # h̄_s: [B, M, state_dim]
 
 
 class TextEncoder(nn.Module):
@@ -224,7 +231,7 @@ class NMTAttention(nn.Module):
     Inputs (each mode reads only what it needs):
     ``wave [B, S]`` float 16 kHz, zero-padded; ``wave_lengths [B]`` real samples (default: all S);
     or, with ``speech_layers`` = L, ``speech [B, L, M, D]`` frozen encoder states (``speech_dim`` = D)
-    with ``speech_mask [B, M]``, in place of the wave;
+    with ``speech_mask [B, M]``, in place of the wave (``speech_recurrent=False``: no GRU over them);
     ``tokens [B, N]`` word ids, 0 = padding; ``word_frames [B, N, 2]`` (alignment ``"forced"``).
 
     ``score``: ``"dot"``, ``"general"`` or ``"concat"`` (Bahdanau, the talk's choice); ``window``:
@@ -249,6 +256,7 @@ class NMTAttention(nn.Module):
         dropout: float = 0.3,
         speech_layers: int | None = None,
         speech_dim: int = 512,
+        speech_recurrent: bool = True,
     ):
         super().__init__()
         for name, value, allowed in (
@@ -267,7 +275,7 @@ class NMTAttention(nn.Module):
         self.reads_states = bool(speech_layers)
         if mode in ("audio", "fusion"):
             self.audio = (
-                StateEncoder(speech_layers, speech_dim, hidden, bidirectional, dropout)
+                StateEncoder(speech_layers, speech_dim, hidden, bidirectional, dropout, speech_recurrent)
                 if speech_layers
                 else WaveformEncoder(conv_channels, hidden, bidirectional, dropout)
             )

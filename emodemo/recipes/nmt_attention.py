@@ -338,11 +338,15 @@ def model_kwargs(
     n_classes: int = len(LABELS),
     speech_layers: Sequence[int] | None = None,
     speech_encoder: str | None = None,
+    speech_recurrent: bool = True,
 ) -> dict:
-    """The model's constructor arguments; with ``speech_layers``, it reads that many layers of ``speech_encoder``."""
+    """The model's constructor arguments; with ``speech_layers``, it reads that many layers of ``speech_encoder``
+    (``speech_recurrent=False``: each frame projected alone, no GRU over them)."""
     states = {}
     if speech_layers and mode != "text":
         states = {"speech_layers": len(speech_layers), "speech_dim": frozen_states.speech_encoder(speech_encoder).dim}
+        if not speech_recurrent:
+            states["speech_recurrent"] = False
     return {
         **states,
         "n_classes": n_classes,
@@ -388,6 +392,7 @@ def train(
     speech_layers: str | None = None,
     denoise_below_db: float | None = None,
     steady_floor_below_db: float | None = None,
+    speech_gru: bool = True,
 ) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
@@ -398,7 +403,8 @@ def train(
     the app gives for speech in another language. ``speech_layers`` (``"0-3"``): the audio branch reads the frozen
     ``speech_encoder``'s states of those layers, mixed by learned weights, in place of the waveform;
     ``denoise_below_db`` and ``steady_floor_below_db``: their noise gate, as co-attention's
-    (:func:`emodemo.recipes.frozen_states.gated`)."""
+    (:func:`emodemo.recipes.frozen_states.gated`); ``speech_gru=0``: no GRU over those states, each frame projected
+    alone (the model's ``speech_recurrent``)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     heard: dict = {}  # the frozen speech states the audio branch reads, if any
@@ -410,8 +416,8 @@ def train(
         for key, value in (("denoise_below_db", denoise_below_db), ("steady_floor_below_db", steady_floor_below_db)):
             if value is not None:
                 heard[key] = float(value)
-    elif denoise_below_db is not None:
-        raise ValueError("denoise_below_db gates the noise out of the frozen encoder's input: add speech_layers")
+    elif denoise_below_db is not None or not as_flag(speech_gru):
+        raise ValueError("denoise_below_db and speech_gru set how frozen encoder states are read: add speech_layers")
     if dataset in TEXT_BENCHMARKS:  # the text branch alone on the corpus's official splits
         text_only(dataset, mode == "text", "mode=text")
         parts = text_benchmark_parts(dataset, Path(root), quick)
@@ -440,7 +446,8 @@ def train(
     vocab = vocabulary([s for part in every_part for s in part])
     spec = {"vocab": vocab, **({"normalise": True} if as_flag(normalise) else {}), **heard}
     labels = DATASET_LABELS[dataset]
-    kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels), mixed, speech_encoder)
+    recurrent = as_flag(speech_gru)
+    kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels), mixed, speech_encoder, recurrent)
     cfg = train_config(epochs, seed, quick, batch_size, lr)
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
@@ -448,6 +455,7 @@ def train(
     metrics: dict = {"pairing": pairing_name}
     states = (
         f" -> frozen {speech_encoder} states of layers {mixed[0]}-{mixed[-1]}, mixed by learned weights"
+        + ("" if recurrent else ", each frame projected alone (no GRU)")
         if mixed
         else ""
     )
