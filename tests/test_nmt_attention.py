@@ -306,11 +306,16 @@ def as_states(inputs: dict[str, torch.Tensor], layers: int = 3, dim: int = 8) ->
     return dict(out, speech=speech, speech_mask=mask)
 
 
-def test_a_model_of_frozen_states_answers_each_clip_as_it_would_alone():
-    """``speech_layers``: the words attend over a GRU on the mixed layers; padding frames change nothing."""
-    model = small_model(mode="fusion", alignment="forced", speech_layers=3, speech_dim=8).eval()
+@pytest.mark.parametrize("recurrent", [True, False], ids=["GRU", "each frame alone"])
+def test_a_model_of_frozen_states_answers_each_clip_as_it_would_alone(recurrent):
+    """``speech_layers``: the words attend over a GRU on the mixed layers (or over each frame projected alone);
+    padding frames change nothing."""
+    model = small_model(
+        mode="fusion", alignment="forced", speech_layers=3, speech_dim=8, speech_recurrent=recurrent
+    ).eval()
     inputs = as_states(batch())
     assert not hasattr(model.audio, "convs") and model.audio.mix.weights.shape == (3,)
+    assert (model.audio.gru is not None) == recurrent and (model.audio.project is None) == recurrent
     with torch.no_grad():
         together = model(**inputs)
         for i in range(len(inputs["speech"])):
@@ -333,6 +338,8 @@ def test_a_model_of_frozen_states_answers_each_clip_as_it_would_alone():
         (lambda x: x.update(speech=x["speech"][:, :2]), "3 layers"),
         (lambda x: x.pop("speech"), "reads speech states"),
         (lambda x: x.update(speech_mask=x["speech_mask"].flip(1)), "real frames first"),
+        (lambda x: x.update(speech_mask=x["speech_mask"].float()), "must be bool"),
+        (lambda x: x["speech_mask"][-1].__setitem__(5, False), "real frames first"),  # a gap in a clip's frames
     ],
 )
 def test_bad_states_get_a_clear_message(change, message):

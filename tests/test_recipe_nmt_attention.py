@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from emodemo.data.record import Sample
-from emodemo.inputs.audio import load_audio
+from emodemo.inputs.audio import load_audio, voiced_bounds
 from emodemo.models.nmt_attention import FRAME_RATE
 from emodemo.recipes import nmt_attention as recipe
 from emodemo.speech.asr import Transcript, Word
@@ -143,11 +143,36 @@ def test_a_model_of_frozen_states_reads_in_the_app_what_it_read_in_training(ravd
     assert served["word_frames"][0, :2].tolist() == word_spans_to_frames(spans).tolist()
 
 
+@pytest.mark.parametrize("noise", [0.0, 0.02], ids=["clean", "noisy: its noise gated out"])
+def test_the_frozen_states_begin_where_heard_start_says(noise):
+    """``heard_start``: the encoder's input (noise gated out if the clip sounds noisy, normalised, trimmed again) is
+    the clip from that point on, DC offset and level aside; ``voiced_start`` is where ``normalise`` cuts."""
+    from emodemo.inputs.normalise import denoised_if, gated, normalise, voiced_start
+    from emodemo.recipes import frozen_states
+
+    rng = np.random.default_rng(0)
+    t = np.arange(4 * 16_000) / 16_000
+    voice = np.where((t > 1.1) & (t < 2.6), np.sin(2 * np.pi * 180 * t) * (0.2 + 0.15 * np.sin(2 * np.pi * 4 * t)), 0)
+    wave = (voice + noise * rng.standard_normal(t.size) + 0.05).astype(np.float32)  # with a DC offset
+    gate = {"denoise_below_db": 30.0, "steady_floor_below_db": 5.0}
+    assert gated(wave, gate) == bool(noise)
+    start = frozen_states.heard_start(wave, "whisper-base", 3, True, 3, *gate.values())
+    heard = frozen_states.trim(normalise(denoised_if(wave, gate)))  # what speech_states encodes
+    first = int(round(start * 16_000))
+    source = denoised_if(wave, gate)[first : first + heard.size].astype(np.float64)
+    assert 0.8 < start < 1.1 and np.corrcoef(source, heard)[0, 1] > 0.9999
+    assert voiced_start(wave) == voiced_bounds(wave - wave.mean())[0] > 0
+
+
 def test_frozen_states_settings_are_checked_before_training(tmp_path):
     for options, message in (
         ({"speech_layers": "0,2"}, "contiguous"),
         ({"speech_layers": "0-3", "mode": "text"}, "a mode that hears"),
         ({"denoise_below_db": 30.0}, "add speech_layers"),
+        ({"speech_gru": 0}, "add speech_layers"),
+        ({"speech_layers": "0-3", "speech_encoder": "facebook/wav2vec2-base"}, "packaged Whisper"),
+        ({"speech_layers": "0-7"}, "has no layer 7"),
+        ({"speech_layers": "0-3", "steady_floor_below_db": 5.0}, "give denoise_below_db too"),
     ):
         with pytest.raises(ValueError, match=message):
             recipe.train("ravdess", tmp_path, tmp_path / "out", **options)

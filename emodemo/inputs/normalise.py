@@ -73,7 +73,7 @@ def normalise(wave: np.ndarray, sr: int = SAMPLE_RATE, trim: bool = True) -> np.
     if is_silent(samples):
         return samples.astype(np.float32)
     if trim:
-        start, end = voiced_bounds(samples, sr=sr)  # start: voiced_start(wave)
+        start, end = voiced_bounds(samples, sr=sr)  # the cut voiced_start() reports
         samples = samples[start:end]
     level = loudness(samples, sr)
     if math.isfinite(level):

@@ -142,10 +142,11 @@ def heard_start(
     denoise_below_db: float | None = None,
     steady_floor_below_db: float | None = None,
 ) -> float:
-    """Seconds into ``wave`` where the first frame of its states (:func:`one_clip_states`, same arguments) begins:
-    the encoder hears the clip with its noise gated out if it sounds noisy, normalised (which cuts the voiced region:
-    :func:`~emodemo.inputs.normalise.voiced_start`), then trimmed again (:func:`trim`). A model that points at frames
-    by time (word timings) moves the times by it."""
+    """Seconds into ``wave`` ``[S]`` (16 kHz) where the first frame of its states begins, as :func:`one_clip_states`
+    and :func:`speech_of_samples` make them (the same arguments; ``encoder``, ``top_layers`` and ``deepest`` change
+    nothing here): the encoder hears the clip with its noise gated out if it sounds noisy, normalised (which cuts the
+    voiced region: :func:`~emodemo.inputs.normalise.voiced_start`), then trimmed again (:func:`trim`). A model that
+    points at frames by time (word timings) moves the times by it."""
     heard = denoised_if(wave, {"denoise_below_db": denoise_below_db, "steady_floor_below_db": steady_floor_below_db})
     start = 0
     if normalised:

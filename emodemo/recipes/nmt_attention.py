@@ -228,7 +228,7 @@ def trim_silence(wave: np.ndarray, pairs: list, normalised: bool = False) -> tup
 def moved_spans(pairs: list, shift: float, length: float) -> list:
     """``pairs``' word spans in a cut of the clip that starts ``shift`` seconds in and lasts ``length`` seconds
     (a span outside it becomes an empty one at its edge)."""
-    clip = lambda t: min(max(t - shift, 0.0), length)  # noqa: E731
+    clip = lambda t: min(max(t - shift, 0.0), length)
     return [(tok, None if span is None else (clip(span[0]), clip(span[1]))) for tok, span in pairs]
 
 
@@ -256,10 +256,15 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     )
 
 
+def _heard_start(path: str | Path, speech: tuple) -> float:
+    """:func:`emodemo.recipes.frozen_states.heard_start` of the clip at ``path``, once per process and version of
+    the file (a clip is in several parts and pairings)."""
+    stat = Path(path).stat()
+    return _heard_start_of(str(path), stat.st_mtime_ns, stat.st_size, speech)
+
+
 @functools.lru_cache(maxsize=4096)
-def _heard_start(path: str, speech: tuple) -> float:
-    """:func:`emodemo.recipes.frozen_states.heard_start` of the clip at ``path``, once per process (a clip is in
-    several parts and pairings)."""
+def _heard_start_of(path: str, mtime_ns: int, size: int, speech: tuple) -> float:
     return frozen_states.heard_start(load_audio(path, max_seconds=MAX_SECONDS), *speech)
 
 
@@ -412,12 +417,18 @@ def train(
     if speech_layers is not None and (not mixed or mode == "text"):
         raise ValueError(f"speech_layers takes a range of layers like 0-3 and a mode that hears, not {speech_layers!r}")
     if mixed:
+        if not speech_encoder.startswith("whisper-"):
+            raise ValueError(f"speech_layers reads a packaged Whisper's frames (50 a second), not {speech_encoder!r}")
+        if mixed[-1] > frozen_states.speech_encoder(speech_encoder).n_layers:
+            raise ValueError(f"{speech_encoder} has no layer {mixed[-1]} (speech_layers={speech_layers!r})")
+        if steady_floor_below_db is not None and denoise_below_db is None:
+            raise ValueError("steady_floor_below_db narrows the noise gate: give denoise_below_db too")
         heard = {"speech_encoder": speech_encoder, "speech_layers": mixed}
         for key, value in (("denoise_below_db", denoise_below_db), ("steady_floor_below_db", steady_floor_below_db)):
             if value is not None:
                 heard[key] = float(value)
-    elif denoise_below_db is not None or not as_flag(speech_gru):
-        raise ValueError("denoise_below_db and speech_gru set how frozen encoder states are read: add speech_layers")
+    elif denoise_below_db is not None or steady_floor_below_db is not None or not as_flag(speech_gru):
+        raise ValueError("the noise gate and speech_gru set how frozen encoder states are read: add speech_layers")
     if dataset in TEXT_BENCHMARKS:  # the text branch alone on the corpus's official splits
         text_only(dataset, mode == "text", "mode=text")
         parts = text_benchmark_parts(dataset, Path(root), quick)
