@@ -47,8 +47,6 @@ from emodemo.recipes.common import (
     DATASET_LABELS,
     GLOVE_LICENCE,
     NORMALISED,
-    WHISPER_BASE_LICENCE,
-    WHISPER_TINY_LICENCE,
     PairingScores,
     as_flag,
     chosen_folds,
@@ -63,6 +61,7 @@ from emodemo.recipes.common import (
     paired_parts,
     text_benchmark_train,
     text_only,
+    whisper_minilm_licences,
 )
 
 NAME = "nmt_attention"
@@ -140,7 +139,7 @@ class PairedClips(Dataset):
         labels: Sequence[int] | None = None,
     ):
         index = {w: i for i, w in enumerate(vocab)}
-        self.sounds = [torch.as_tensor(np.asarray(w, dtype=np.float32)) for w in sounds]
+        self.sounds = [self.as_sound(w) for w in sounds]
         self.tokens, self.frames = [], []
         for pairs in texts:
             pairs = pairs or [(UNK, None)]  # no words heard: one unknown word
@@ -180,6 +179,11 @@ class PairedClips(Dataset):
         return batch
 
     @staticmethod
+    def as_sound(wave: np.ndarray) -> torch.Tensor:
+        """One clip's sound as an item holds it: the wave ``[S]`` float32."""
+        return torch.as_tensor(np.asarray(wave, dtype=np.float32))
+
+    @staticmethod
     def sound_batch(waves: list[torch.Tensor]) -> dict[str, torch.Tensor]:
         """``wave [B, S]`` zero-padded and ``wave_lengths [B]``."""
         batch = {
@@ -196,15 +200,10 @@ class PairedStates(PairedClips):
 
     SOUND = "speech"
 
-    def __init__(
-        self,
-        sounds: Sequence[torch.Tensor],
-        texts: Sequence[list],
-        vocab: Sequence[str],
-        labels: Sequence[int] | None = None,
-    ):
-        super().__init__([np.zeros(0, np.float32)] * len(sounds), texts, vocab, labels)
-        self.sounds = list(sounds)
+    @staticmethod
+    def as_sound(states: torch.Tensor) -> torch.Tensor:
+        """One clip's states ``[L, M, D]``, kept as they are (fp16)."""
+        return states
 
     @staticmethod
     def sound_batch(states: list[torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -470,7 +469,7 @@ def train(
         if mixed
         else ""
     )
-    whisper = ((WHISPER_BASE_LICENCE if speech_encoder == "whisper-base" else WHISPER_TINY_LICENCE),) if mixed else ()
+    whisper = whisper_minilm_licences(speech_encoder)[:1] if mixed else ()  # the Whisper licence alone
     card = {
         "dataset": dataset,
         "pairing": pairing_name,
