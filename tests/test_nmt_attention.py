@@ -306,12 +306,19 @@ def as_states(inputs: dict[str, torch.Tensor], layers: int = 3, dim: int = 8) ->
     return dict(out, speech=speech, speech_mask=mask)
 
 
-@pytest.mark.parametrize("recurrent", [True, False], ids=["GRU", "each frame alone"])
-def test_a_model_of_frozen_states_answers_each_clip_as_it_would_alone(recurrent):
-    """``speech_layers``: the words attend over a GRU on the mixed layers (or over each frame projected alone);
-    padding frames change nothing."""
+@pytest.mark.parametrize(
+    "recurrent,summary", [(True, False), (False, False), (True, True)], ids=["GRU", "each frame alone", "summary"]
+)
+def test_a_model_of_frozen_states_answers_each_clip_as_it_would_alone(recurrent, summary):
+    """``speech_layers``: the words attend over a GRU on the mixed layers (or over each frame projected alone),
+    with the whole clip's statistics beside them if asked; padding frames change nothing."""
     model = small_model(
-        mode="fusion", alignment="forced", speech_layers=3, speech_dim=8, speech_recurrent=recurrent
+        mode="fusion",
+        alignment="forced",
+        speech_layers=3,
+        speech_dim=8,
+        speech_recurrent=recurrent,
+        speech_summary=summary,
     ).eval()
     inputs = as_states(batch())
     assert not hasattr(model.audio, "convs") and model.audio.mix.weights.shape == (3,)
@@ -330,6 +337,64 @@ def test_a_model_of_frozen_states_answers_each_clip_as_it_would_alone(recurrent)
     louder = dict(inputs, speech=inputs["speech"] * 10)  # each layer normalised first: a scale is gone
     with torch.no_grad():
         assert torch.allclose(model(**louder)["logits"], together["logits"], atol=1e-4)
+
+
+def test_the_clip_summary_is_read_beside_the_words():
+    """``speech_summary``: the head reads the whole clip's [mean; std] of the mixed states beside the words' pooled
+    states, so frames no word attends to still change the answer, and the summary's layer learns; without it,
+    they change nothing."""
+    inputs = as_states(batch())
+    inputs["word_frames"][:, :, 1] = inputs["word_frames"][:, :, 0] + 1  # each word attends to its first frame
+    attended = torch.zeros_like(inputs["speech_mask"])
+    for i, spans in enumerate(inputs["word_frames"]):
+        attended[i, spans[spans[:, 0] >= 0, 0]] = True
+    elsewhere = dict(
+        inputs, speech=inputs["speech"] + 3 * torch.randn_like(inputs["speech"]) * ~attended[:, None, :, None]
+    )
+    for summary in (False, True):
+        # each frame projected alone: a frame no word attends to reaches the words through nothing
+        model = small_model(
+            mode="fusion",
+            alignment="forced",
+            speech_layers=3,
+            speech_dim=8,
+            speech_recurrent=False,
+            speech_summary=summary,
+        ).eval()
+        with torch.no_grad():
+            moved = not torch.allclose(model(**inputs)["logits"], model(**elsewhere)["logits"], atol=1e-5)
+        assert moved == summary
+    model.train()
+    model(**inputs)["logits"].sum().backward()
+    assert model.summary[2].weight.grad.abs().sum() > 0 and model.head[1].in_features == 3 * model.state_dim
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(speech_layers=3, speech_dim=8, mode="audio")])
+def test_a_clip_summary_needs_states_and_words(kwargs):
+    with pytest.raises(ValueError, match="speech_summary pools frozen encoder states beside the words"):
+        small_model(**{"mode": "fusion", **kwargs, "speech_summary": True})
+
+
+def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_their_attention():
+    """``NMTAttentionMean`` (``nmt_attention_mean`` in the registry): the log of the members' mean probability, each
+    at its own temperature, and each word's attention over the sound averaged."""
+    kwargs = dict(
+        n_classes=CLASSES, vocab_size=VOCAB, hidden=8, dropout=0.0, alignment="forced", speech_layers=3, speech_dim=8
+    )
+    torch.manual_seed(0)
+    mean = REGISTRY["nmt_attention_mean"]([kwargs] * 3, temperatures=(0.5, 1.0, 3.0)).eval()
+    inputs = as_states(batch())
+    with torch.no_grad():
+        outs = [member(**inputs) for member in mean.members]
+        out = mean(**inputs)
+    probs = torch.stack([torch.softmax(o["logits"] / t, -1) for o, t in zip(outs, (0.5, 1.0, 3.0))]).mean(0)
+    assert torch.allclose(out["logits"].exp(), probs, atol=1e-6)
+    assert torch.allclose(out["attention"], torch.stack([o["attention"] for o in outs]).mean(0), atol=1e-6)
+    assert not torch.allclose(outs[0]["logits"], outs[1]["logits"])  # the members differ: a real mean
+    with pytest.raises(ValueError, match="different recipes"):
+        REGISTRY["nmt_attention_mean"]([kwargs, dict(kwargs, speech_summary=True)], (1.0, 1.0))
+    with pytest.raises(ValueError, match="same layers"):
+        REGISTRY["nmt_attention_mean"]([kwargs] * 2, (1.0, 1.0), member_layers=[(0, 3), None])
 
 
 @pytest.mark.parametrize(

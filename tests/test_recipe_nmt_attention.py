@@ -170,6 +170,8 @@ def test_frozen_states_settings_are_checked_before_training(tmp_path):
         ({"speech_layers": "0-3", "mode": "text"}, "a mode that hears"),
         ({"denoise_below_db": 30.0}, "add speech_layers"),
         ({"speech_gru": 0}, "add speech_layers"),
+        ({"speech_summary": 1}, "add speech_layers"),
+        ({"speech_layers": "0-3", "speech_summary": 1, "mode": "audio"}, "read beside the words: mode fusion"),
         ({"speech_layers": "0-3", "speech_encoder": "facebook/wav2vec2-base"}, "packaged Whisper"),
         ({"speech_layers": "0-7"}, "has no layer 7"),
         ({"speech_layers": "0-3", "steady_floor_below_db": 5.0}, "give denoise_below_db too"),

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from .attention import SCORES, global_attention, length_mask, local_attention, make_score, monotonic_centres, span_mask
+from .ensemble import FoldMean
 from .layers import LayerMix, masked_mean_std
 
 MODES = ("audio", "text", "fusion")
@@ -233,7 +234,9 @@ class NMTAttention(nn.Module):
     Inputs (each mode reads only what it needs):
     ``wave [B, S]`` float 16 kHz, zero-padded; ``wave_lengths [B]`` real samples (default: all S);
     or, with ``speech_layers`` = L, ``speech [B, L, M, D]`` frozen encoder states (``speech_dim`` = D)
-    with ``speech_mask [B, M]``, in place of the wave (``speech_recurrent=False``: no GRU over them);
+    with ``speech_mask [B, M]``, in place of the wave (``speech_recurrent=False``: no GRU over them;
+    ``speech_summary=True``: the head also reads the whole clip's mixed states as the speech probe does, their mean and
+    standard deviation over the frames, beside what the words attended to);
     ``tokens [B, N]`` word ids, 0 = padding; ``word_frames [B, N, 2]`` (alignment ``"forced"``).
 
     ``score``: ``"dot"``, ``"general"`` or ``"concat"`` (Bahdanau, the talk's choice); ``window``:
@@ -259,6 +262,7 @@ class NMTAttention(nn.Module):
         speech_layers: int | None = None,
         speech_dim: int = 512,
         speech_recurrent: bool = True,
+        speech_summary: bool = False,
     ):
         super().__init__()
         for name, value, allowed in (
@@ -272,6 +276,10 @@ class NMTAttention(nn.Module):
             raise ValueError(f"mode {mode!r} reads words: give vocab_size (rows of the embedding, id 0 = padding)")
         if window < 0:
             raise ValueError(f"window (half-width w) must be >= 0, got {window}")
+        if speech_summary and not (speech_layers and mode == "fusion"):
+            raise ValueError(
+                "speech_summary pools frozen encoder states beside the words: give speech_layers, mode fusion"
+            )
         self.mode, self.alignment, self.window = mode, alignment, window
         self.state_dim = hidden * (2 if bidirectional else 1)
         self.reads_states = bool(speech_layers)
@@ -286,7 +294,16 @@ class NMTAttention(nn.Module):
         if mode == "fusion":
             self.score = make_score(score, self.state_dim, self.state_dim)
             self.W_c = nn.Linear(2 * self.state_dim, self.state_dim, bias=False)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * self.state_dim, n_classes))
+        # the whole clip's [mean; std] of the mixed states -> [B, state_dim], read beside the words' pooled states
+        self.summary = (
+            nn.Sequential(
+                nn.LayerNorm(2 * speech_dim), nn.Dropout(dropout), nn.Linear(2 * speech_dim, self.state_dim), nn.GELU()
+            )
+            if speech_summary
+            else None
+        )
+        summary_dim = self.state_dim if speech_summary else 0
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * self.state_dim + summary_dim, n_classes))
 
     @torch.no_grad()
     def load_embedding(self, matrix: torch.Tensor | np.ndarray) -> None:
@@ -331,6 +348,10 @@ class NMTAttention(nn.Module):
             self.W_c(torch.cat([context, text_states], dim=-1))
         )  # h̃_t = tanh(W_c [c_t; h_t]): [B, N, D]
         pooled = masked_mean_std(attentional, text_mask)  # [B, 2D]
+        if self.summary is not None:
+            speech, speech_mask = sound
+            mixed = self.audio.mix.normalised(speech.float())  # [B, M, speech_dim]
+            pooled = torch.cat([pooled, self.summary(masked_mean_std(mixed, speech_mask))], dim=-1)  # [B, 3D]
         return {"logits": self.head(pooled), "attention": weights}
 
     def _attend(
@@ -403,3 +424,11 @@ class NMTAttention(nn.Module):
                 f"token ids must lie in 0..{vocab_size - 1} (vocab_size), got {int(tokens.min())}..{int(tokens.max())}"
             )
         return tokens.long()
+
+
+class NMTAttentionMean(FoldMean):
+    """The mean of calibrated :class:`NMTAttention` members of one recipe: the models of its 5 cross-validation
+    folds (``python -m emodemo pair``). Inputs as :class:`NMTAttention`'s; outputs as
+    :class:`~emodemo.models.ensemble.FoldMean`'s (each word's attention over the sound averaged)."""
+
+    member = NMTAttention

@@ -343,14 +343,18 @@ def model_kwargs(
     speech_layers: Sequence[int] | None = None,
     speech_encoder: str | None = None,
     speech_recurrent: bool = True,
+    speech_summary: bool = False,
 ) -> dict:
     """The model's constructor arguments; with ``speech_layers``, it reads that many layers of ``speech_encoder``
-    (``speech_recurrent=False``: each frame projected alone, no GRU over them)."""
+    (``speech_recurrent=False``: each frame projected alone, no GRU over them; ``speech_summary``: the head also
+    reads the whole clip's statistics of those states)."""
     states = {}
     if speech_layers and mode != "text":
         states = {"speech_layers": len(speech_layers), "speech_dim": frozen_states.speech_encoder(speech_encoder).dim}
         if not speech_recurrent:
             states["speech_recurrent"] = False
+        if speech_summary:
+            states["speech_summary"] = True
     return {
         **states,
         "n_classes": n_classes,
@@ -397,6 +401,7 @@ def train(
     denoise_below_db: float | None = None,
     steady_floor_below_db: float | None = None,
     speech_gru: bool = True,
+    speech_summary: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
@@ -408,7 +413,8 @@ def train(
     ``speech_encoder``'s states of those layers, mixed by learned weights, in place of the waveform;
     ``denoise_below_db`` and ``steady_floor_below_db``: their noise gate, as co-attention's
     (:func:`emodemo.recipes.frozen_states.gated`); ``speech_gru=0``: no GRU over those states, each frame projected
-    alone (the model's ``speech_recurrent``)."""
+    alone (the model's ``speech_recurrent``); ``speech_summary=1``: the head also reads the whole clip's mean and
+    standard deviation of the mixed states (the speech probe's statistics), beside what the words attended to."""
     from emodemo.training.checkpoint import save_checkpoint
 
     heard: dict = {}  # the frozen speech states the audio branch reads, if any
@@ -426,8 +432,19 @@ def train(
         for key, value in (("denoise_below_db", denoise_below_db), ("steady_floor_below_db", steady_floor_below_db)):
             if value is not None:
                 heard[key] = float(value)
-    elif denoise_below_db is not None or steady_floor_below_db is not None or not as_flag(speech_gru):
-        raise ValueError("the noise gate and speech_gru set how frozen encoder states are read: add speech_layers")
+    elif any(
+        (
+            denoise_below_db is not None,
+            steady_floor_below_db is not None,
+            not as_flag(speech_gru),
+            as_flag(speech_summary),
+        )
+    ):
+        raise ValueError(
+            "the noise gate, speech_gru and speech_summary set how frozen encoder states are read: add speech_layers"
+        )
+    if as_flag(speech_summary) and mode != "fusion":
+        raise ValueError("speech_summary is read beside the words: mode fusion")
     if dataset in TEXT_BENCHMARKS:  # the text branch alone on the corpus's official splits
         text_only(dataset, mode == "text", "mode=text")
         parts = text_benchmark_parts(dataset, Path(root), quick)
@@ -457,7 +474,18 @@ def train(
     spec = {"vocab": vocab, **({"normalise": True} if as_flag(normalise) else {}), **heard}
     labels = DATASET_LABELS[dataset]
     recurrent = as_flag(speech_gru)
-    kwargs = model_kwargs(vocab, mode, alignment, score, int(window), len(labels), mixed, speech_encoder, recurrent)
+    kwargs = model_kwargs(
+        vocab,
+        mode,
+        alignment,
+        score,
+        int(window),
+        len(labels),
+        mixed,
+        speech_encoder,
+        recurrent,
+        as_flag(speech_summary),
+    )
     cfg = train_config(epochs, seed, quick, batch_size, lr)
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
@@ -466,6 +494,7 @@ def train(
     states = (
         f" -> frozen {speech_encoder} states of layers {mixed[0]}-{mixed[-1]}, mixed by learned weights"
         + ("" if recurrent else ", each frame projected alone (no GRU)")
+        + (", and the whole clip's mean and std of them read beside the words" if as_flag(speech_summary) else "")
         if mixed
         else ""
     )
