@@ -375,28 +375,6 @@ def test_a_clip_summary_needs_states_and_words(kwargs):
         small_model(**{"mode": "fusion", **kwargs, "speech_summary": True})
 
 
-def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_their_attention():
-    """``NMTAttentionMean`` (``nmt_attention_mean`` in the registry): the log of the members' mean probability, each
-    at its own temperature, and each word's attention over the sound averaged."""
-    kwargs = dict(
-        n_classes=CLASSES, vocab_size=VOCAB, hidden=8, dropout=0.0, alignment="forced", speech_layers=3, speech_dim=8
-    )
-    torch.manual_seed(0)
-    mean = REGISTRY["nmt_attention_mean"]([kwargs] * 3, temperatures=(0.5, 1.0, 3.0)).eval()
-    inputs = as_states(batch())
-    with torch.no_grad():
-        outs = [member(**inputs) for member in mean.members]
-        out = mean(**inputs)
-    probs = torch.stack([torch.softmax(o["logits"] / t, -1) for o, t in zip(outs, (0.5, 1.0, 3.0))]).mean(0)
-    assert torch.allclose(out["logits"].exp(), probs, atol=1e-6)
-    assert torch.allclose(out["attention"], torch.stack([o["attention"] for o in outs]).mean(0), atol=1e-6)
-    assert not torch.allclose(outs[0]["logits"], outs[1]["logits"])  # the members differ: a real mean
-    with pytest.raises(ValueError, match="different recipes"):
-        REGISTRY["nmt_attention_mean"]([kwargs, dict(kwargs, speech_summary=True)], (1.0, 1.0))
-    with pytest.raises(ValueError, match="same layers"):
-        REGISTRY["nmt_attention_mean"]([kwargs] * 2, (1.0, 1.0), member_layers=[(0, 3), None])
-
-
 @pytest.mark.parametrize(
     "change,message",
     [

@@ -53,7 +53,6 @@ import torch
 from torch import nn
 
 from .attention import SCORES, global_attention, length_mask, local_attention, make_score, monotonic_centres, span_mask
-from .ensemble import FoldMean
 from .layers import LayerMix, masked_mean_std
 
 MODES = ("audio", "text", "fusion")
@@ -424,11 +423,3 @@ class NMTAttention(nn.Module):
                 f"token ids must lie in 0..{vocab_size - 1} (vocab_size), got {int(tokens.min())}..{int(tokens.max())}"
             )
         return tokens.long()
-
-
-class NMTAttentionMean(FoldMean):
-    """The mean of calibrated :class:`NMTAttention` members of one recipe: the models of its 5 cross-validation
-    folds (``python -m emodemo pair``). Inputs as :class:`NMTAttention`'s; outputs as
-    :class:`~emodemo.models.ensemble.FoldMean`'s (each word's attention over the sound averaged)."""
-
-    member = NMTAttention
