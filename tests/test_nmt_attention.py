@@ -306,20 +306,18 @@ def as_states(inputs: dict[str, torch.Tensor], layers: int = 3, dim: int = 8) ->
     return dict(out, speech=speech, speech_mask=mask)
 
 
+def states_model(**kwargs) -> NMTAttention:
+    """A fusion model with forced alignment that reads 3 layers of 8-dim frozen states (:func:`as_states`)."""
+    return small_model(mode="fusion", alignment="forced", speech_layers=3, speech_dim=8, **kwargs)
+
+
 @pytest.mark.parametrize(
     "recurrent,summary", [(True, False), (False, False), (True, True)], ids=["GRU", "each frame alone", "summary"]
 )
 def test_a_model_of_frozen_states_answers_each_clip_as_it_would_alone(recurrent, summary):
     """``speech_layers``: the words attend over a GRU on the mixed layers (or over each frame projected alone),
     with the whole clip's statistics beside them if asked; padding frames change nothing."""
-    model = small_model(
-        mode="fusion",
-        alignment="forced",
-        speech_layers=3,
-        speech_dim=8,
-        speech_recurrent=recurrent,
-        speech_summary=summary,
-    ).eval()
+    model = states_model(speech_recurrent=recurrent, speech_summary=summary).eval()
     inputs = as_states(batch())
     assert not hasattr(model.audio, "convs") and model.audio.mix.weights.shape == (3,)
     assert (model.audio.gru is not None) == recurrent and (model.audio.project is None) == recurrent
@@ -353,14 +351,7 @@ def test_the_clip_summary_is_read_beside_the_words():
     )
     for summary in (False, True):
         # each frame projected alone: a frame no word attends to reaches the words through nothing
-        model = small_model(
-            mode="fusion",
-            alignment="forced",
-            speech_layers=3,
-            speech_dim=8,
-            speech_recurrent=False,
-            speech_summary=summary,
-        ).eval()
+        model = states_model(speech_recurrent=False, speech_summary=summary).eval()
         with torch.no_grad():
             moved = not torch.allclose(model(**inputs)["logits"], model(**elsewhere)["logits"], atol=1e-5)
         assert moved == summary
@@ -389,4 +380,4 @@ def test_bad_states_get_a_clear_message(change, message):
     inputs = as_states(batch())
     change(inputs)
     with pytest.raises(ValueError, match=message):
-        small_model(mode="fusion", alignment="forced", speech_layers=3, speech_dim=8)(**inputs)
+        states_model()(**inputs)
