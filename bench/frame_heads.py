@@ -173,7 +173,8 @@ def fold_model(kind: str, train: list, val: list, seed: int) -> FrameHead:
 
 
 def tempo_copies(samples: list) -> list[torch.Tensor]:
-    """Each clip once more at a seeded random tempo, heard as the served models hear it: ``[4, T', D]`` each."""
+    """Each clip once more at a seeded random tempo, normalised as the served models hear it (without the noise
+    gate, which passes every RAVDESS clip): ``[4, T', D]`` each."""
     import random
 
     import audiomentations
