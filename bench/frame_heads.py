@@ -62,6 +62,7 @@ from emodemo.data.splits import load_splits  # noqa: E402
 from emodemo.inputs import audio, augment, normalise  # noqa: E402
 from emodemo.models.layers import LayerMix, masked_mean_std  # noqa: E402
 from emodemo.recipes import frozen_states  # noqa: E402
+from emodemo.serving import evaluation  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "frame_heads"
 # the states the served Whisper base voice + words models read: layers 0-3 of the normalised clip, the noise gate
@@ -139,12 +140,10 @@ def probabilities(model: FrameHead, items: list) -> np.ndarray:
     return torch.cat(parts).numpy()  # [N, C]
 
 
-def ua(true: np.ndarray, answers: np.ndarray) -> float:
-    return float(np.mean([np.mean(answers[true == c] == c) for c in np.unique(true)]))
-
-
-def collapse(answers: np.ndarray) -> float:
-    return float(np.bincount(answers).max() / len(answers))
+def scores(true: np.ndarray, answers: np.ndarray) -> dict:
+    """UA, collapse and the most frequent answer of class ids ``[N]`` (:func:`evaluation.scores_with_collapse`)."""
+    names = lambda ids: [CANONICAL7[int(i)] for i in ids]  # noqa: E731
+    return evaluation.scores_with_collapse(names(true), names(answers), list(CANONICAL7))
 
 
 def fold_model(kind: str, train: list, val: list, seed: int) -> FrameHead:
@@ -165,7 +164,7 @@ def fold_model(kind: str, train: list, val: list, seed: int) -> FrameHead:
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-        score = ua(np.array([y for _, y in val]), probabilities(model, val).argmax(axis=1))
+        score = scores(np.array([y for _, y in val]), probabilities(model, val).argmax(axis=1))["UA"]
         if score > best:
             best, kept = score, {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(kept)
@@ -205,21 +204,22 @@ def run(name: str, seed: int, ravdess: list, tess: list, copies: dict | None = N
         train = with_copies(fold.train) if kind.endswith("_tempo") else by_speaker(fold.train)
         model = fold_model(kind, train, by_speaker(fold.val), k + 100 * seed)
         test = by_speaker(fold.test)
-        test_ua.append(ua(np.array([y for _, y in test]), probabilities(model, test).argmax(axis=1)))
+        test_ua.append(scores(np.array([y for _, y in test]), probabilities(model, test).argmax(axis=1))["UA"])
         tess_probs.append(probabilities(model, tess))
-        tess_ua.append(ua(tess_true, tess_probs[-1].argmax(axis=1)))
-        tess_collapse.append(collapse(tess_probs[-1].argmax(axis=1)))
+        on_tess = scores(tess_true, tess_probs[-1].argmax(axis=1))
+        tess_ua.append(on_tess["UA"])
+        tess_collapse.append(on_tess["collapse"])
         print(f"{name}, seed {seed}, fold {k}: test UA {test_ua[-1]:.3f}, TESS {tess_ua[-1]:.3f}", flush=True)
-    mean_answers = np.mean(tess_probs, axis=0).argmax(axis=1)
+    mean = scores(tess_true, np.mean(tess_probs, axis=0).argmax(axis=1))
     return {
         "variant": name,
         "seed": seed,
         "RAVDESS test UA": float(np.mean(test_ua)),
         "TESS UA, fold models": float(np.mean(tess_ua)),
         "TESS collapse, fold models": float(np.mean(tess_collapse)),
-        "TESS UA, fold mean": ua(tess_true, mean_answers),
-        "TESS collapse, fold mean": collapse(mean_answers),
-        "fold mean's most frequent answer": CANONICAL7[int(np.bincount(mean_answers).argmax())],
+        "TESS UA, fold mean": mean["UA"],
+        "TESS collapse, fold mean": mean["collapse"],
+        "fold mean's most frequent answer": mean["most_frequent_answer"],
     }
 
 

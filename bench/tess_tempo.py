@@ -74,17 +74,19 @@ def scored(folds: Path, tess: list) -> list[dict]:
         for model in models:
             p, true = evaluation.predicted(model, stretched(tess, rate), gate=False)  # [N, C], [N]
             probs.append(p)
-        disgust = models[0].labels.index("disgust")
-        mean = np.mean(probs, axis=0).argmax(axis=1)
+        labels = models[0].labels
+        disgust = labels.index("disgust")
+        mean = np.mean(probs, axis=0).argmax(axis=1)  # [N] the fold models' mean answer
+        report = evaluation.scores_with_collapse([labels[t] for t in true], [labels[a] for a in mean], labels)
         rows.append(
             {
                 "run": str(folds.relative_to(REPO) if folds.is_relative_to(REPO) else folds),
                 "tempo": rate,
                 "disgust, each fold model": " ".join(f"{np.mean(p.argmax(axis=1) == disgust):.2f}" for p in probs),
                 "disgust, fold models' mean": float(np.mean([np.mean(p.argmax(axis=1) == disgust) for p in probs])),
-                "mean answer UA": float(np.mean([np.mean(mean[true == c] == c) for c in np.unique(true)])),
+                "mean answer UA": report["UA"],
                 "mean answer disgust": float(np.mean(mean == disgust)),
-                "recall of true disgust": float(np.mean(mean[true == disgust] == disgust)),
+                "recall of true disgust": report["per_class"]["disgust"]["recall"],
             }
         )
     return rows
