@@ -195,10 +195,18 @@ class StateEncoder(nn.Module):
         self.project = None if recurrent else nn.Linear(speech_dim, state_dim)
 
     def forward(self, speech: torch.Tensor, speech_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mixed = self.dropout(self.mix.normalised(speech.float()))  # [B, M, D]
+        return self.frames(self.mixed(speech), speech_mask), speech_mask
+
+    def mixed(self, speech: torch.Tensor) -> torch.Tensor:
+        """The layers of ``speech [B, L, M, D]`` mixed, each normalised first -> ``[B, M, D]``."""
+        return self.mix.normalised(speech.float())
+
+    def frames(self, mixed: torch.Tensor, speech_mask: torch.Tensor) -> torch.Tensor:
+        """``h̄_s [B, M, state_dim]`` of the mixed states ``[B, M, D]``: a GRU over them, or each projected alone."""
+        mixed = self.dropout(mixed)
         if self.gru is not None:
-            return self.gru(mixed, speech_mask.sum(dim=1)), speech_mask  # h̄_s: [B, M, state_dim]
-        return torch.tanh(self.project(mixed)) * speech_mask[..., None], speech_mask  # h̄_s: [B, M, state_dim]
+            return self.gru(mixed, speech_mask.sum(dim=1))
+        return torch.tanh(self.project(mixed)) * speech_mask[..., None]
 
 
 class TextEncoder(nn.Module):
@@ -333,7 +341,11 @@ class NMTAttention(nn.Module):
                 if self.reads_states
                 else self._checked_wave(wave, wave_lengths)
             )
-            audio_states, audio_mask = self.audio(*sound)  # h̄_s [B, M, D], [B, M]
+            if self.summary is None:
+                audio_states, audio_mask = self.audio(*sound)  # h̄_s [B, M, D], [B, M]
+            else:  # the mixed states feed both the frames and the clip's summary
+                mixed, audio_mask = self.audio.mixed(sound[0]), sound[1]  # [B, M, speech_dim], [B, M]
+                audio_states = self.audio.frames(mixed, audio_mask)  # h̄_s [B, M, D]
         if self.mode in ("text", "fusion"):
             text_states, text_mask = self.text(self._checked_tokens(tokens))  # h_t [B, N, D], [B, N]
         if self.mode == "audio":
@@ -348,9 +360,7 @@ class NMTAttention(nn.Module):
         )  # h̃_t = tanh(W_c [c_t; h_t]): [B, N, D]
         pooled = masked_mean_std(attentional, text_mask)  # [B, 2D]
         if self.summary is not None:
-            speech, speech_mask = sound
-            mixed = self.audio.mix.normalised(speech.float())  # [B, M, speech_dim]
-            pooled = torch.cat([pooled, self.summary(masked_mean_std(mixed, speech_mask))], dim=-1)  # [B, 3D]
+            pooled = torch.cat([pooled, self.summary(masked_mean_std(mixed, audio_mask))], dim=-1)  # [B, 3D]
         return {"logits": self.head(pooled), "attention": weights}
 
     def _attend(
