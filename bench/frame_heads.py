@@ -21,7 +21,10 @@ normalised first), then:
 - ``attention, tempo copies`` and ``statistics, tempo copies``: each training clip also once more at another
   tempo (audiomentations' time stretch, rate drawn from 0.75-1.33, seeded by the clip), so that how fast the
   words come cannot tell the emotion: RAVDESS's "disgust" takes are its slowest (median 2.3 s against 1.8-2.1 s
-  for the other emotions), and TESS's carrier phrases are spoken slowly.
+  for the other emotions), and TESS's carrier phrases are spoken slowly;
+- ``attention, duration-balanced`` and ``statistics, duration-balanced``: each training clip's loss weighted so
+  that, within each fifth of the voiced lengths, every emotion weighs as in the whole set: how long a take is
+  (with RAVDESS's two sentences, how fast it is spoken) then tells nothing of the emotion.
 
 Protocol: RAVDESS actors 01-20, 7 classes (calm counted as neutral), the committed 5 folds by actor (14 train /
 2 validation / 4 test actors), seeds 0 and 1 by default (seed = fold index + 100 x seed; the table says how many
@@ -77,7 +80,10 @@ VARIANTS = {
     "attention, 1-2 s crops": "attention_crops",
     "attention, tempo copies": "attention_tempo",
     "statistics, tempo copies": "stats_tempo",
+    "attention, duration-balanced": "attention_balanced",
+    "statistics, duration-balanced": "stats_balanced",
 }
+DURATION_BINS = 5  # quantile bins of the voiced length, within each fold's training clips
 TEMPO = (0.75, 1.33)  # the rates a tempo copy is drawn from
 EPOCHS, BATCH, HIDDEN = 25, 32, 128
 
@@ -87,7 +93,8 @@ class FrameHead(nn.Module):
 
     def __init__(self, kind: str, dim: int, n_classes: int = len(CANONICAL7), dropout: float = 0.3):
         super().__init__()
-        self.kind = kind.removesuffix("_tempo")  # tempo copies change the training data, not the head
+        # tempo copies and duration weights change the training data, not the head
+        self.kind = kind.removesuffix("_tempo").removesuffix("_balanced")
         self.mix = LayerMix(4)
         self.dropout = nn.Dropout(dropout)
         self.project = nn.Linear(dim, HIDDEN)
@@ -146,11 +153,29 @@ def scores(true: np.ndarray, answers: np.ndarray) -> dict:
     return evaluation.scores_with_collapse(names(true), names(answers), list(CANONICAL7))
 
 
+def duration_weights(items: list) -> torch.Tensor:
+    """A weight per training clip ``[N]`` (mean 1) that makes the emotion independent of the voiced length: clips
+    in ``DURATION_BINS`` quantile bins of their frame count, each weighted P(bin) / P(bin | emotion), so that in
+    every bin each emotion weighs as much as in the whole set. RAVDESS's actors say one of two sentences of the
+    same length, so its voiced length is its speaking rate."""
+    frames = np.array([x.shape[1] for x, _ in items])
+    classes = np.array([y for _, y in items])
+    edges = np.quantile(frames, np.linspace(0, 1, DURATION_BINS + 1)[1:-1])
+    bins = np.searchsorted(edges, frames, side="right")  # [N] in 0..DURATION_BINS-1
+    joint = np.zeros((len(CANONICAL7), DURATION_BINS))
+    np.add.at(joint, (classes, bins), 1.0)
+    p_bin = joint.sum(axis=0) / len(items)  # [bins]
+    p_bin_given_class = joint / np.maximum(joint.sum(axis=1, keepdims=True), 1.0)  # [C, bins]
+    weights = p_bin[bins] / np.maximum(p_bin_given_class[classes, bins], 1e-9)
+    return torch.tensor(weights / weights.mean(), dtype=torch.float32)
+
+
 def fold_model(kind: str, train: list, val: list, seed: int) -> FrameHead:
     """Trained on ``train``, the epoch with the best UA on ``val`` kept."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     model = FrameHead(kind, train[0][0].shape[-1])
+    weights = duration_weights(train) if kind.endswith("_balanced") else torch.ones(len(train))
     optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2)
     best, kept = -1.0, None
     for _ in range(EPOCHS):
@@ -160,7 +185,8 @@ def fold_model(kind: str, train: list, val: list, seed: int) -> FrameHead:
             if kind == "attention_crops":
                 items = [(cropped(x, rng), y) for x, y in items]
             states, mask, classes = padded(items)
-            loss = nn.functional.cross_entropy(model(states, mask), classes)
+            loss = nn.functional.cross_entropy(model(states, mask), classes, reduction="none")  # [B]
+            loss = (loss * weights[torch.as_tensor(batch)]).mean()
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
