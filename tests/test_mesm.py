@@ -298,3 +298,78 @@ def test_band_norm_chunks_lose_gain_and_colouring_and_are_served_as_trained(ravd
     raw_louder = recipe.wave_chunks(4 * wave).float()[:-1]
     raw = recipe.wave_chunks(wave).float()[:-1]
     assert (louder - voiced).abs().mean() < 0.25 * (raw_louder - raw).abs().mean()
+
+
+def _state_inputs(frames=(95, 41), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    b = len(frames)
+    return {
+        "text": torch.randn(b, 4, 384, generator=g),
+        "text_mask": torch.ones(b, 4, dtype=torch.bool),
+        "audio": torch.randn(b, 4, max(frames), 16, generator=g),
+        "audio_mask": torch.arange(max(frames))[None, :] < torch.tensor(frames)[:, None],
+    }
+
+
+def test_frozen_states_become_400_ms_chunk_maps_and_padding_changes_no_answer():
+    """With ``speech_layers`` the mixed states are projected to 64 channels and cut into chunks of 20 frames (400 ms):
+    95 frames make 5 chunks, 41 make 3 (the last holding one real frame); a clip alone answers as in a padded batch."""
+    torch.manual_seed(0)
+    model = Mesm(7, "TA", sparse=True, top_p=0.7, speech_layers=4, speech_dim=16).eval()
+    batch = _state_inputs()
+    with torch.inference_mode():
+        out = model(**batch)
+        chunks, mask = model.state_chunks(batch["audio"], batch["audio_mask"])
+        alone = model(
+            **{k: v[1:2, ..., :41, :] if k == "audio" else v[1:2] for k, v in batch.items() if k != "audio_mask"},
+            audio_mask=batch["audio_mask"][1:2, :41],
+        )
+    assert out["audio_chunks"].shape == (2, 5, 64, 20) and out["audio_attention"].shape == (2, 5, 16, 5)
+    assert mask.tolist() == [[True] * 5, [True, True, True, False, False]]
+    assert (chunks[1, 2, :, 1:] == 0).all() and (chunks[1, 2, :, 0] != 0).any()  # frame 40 real, 41-59 padding
+    assert torch.allclose(out["logits"][1], alone["logits"][0], atol=1e-5)
+
+
+def test_speech_layers_are_refused_where_they_mean_nothing(tmp_path):
+    for options, message in (
+        ({"speech_layers": "0,2"}, "contiguous"),
+        ({"speech_layers": "0-3", "modalities": "T", "sparse": False}, "a model that hears"),
+        ({"speech_layers": "0-3", "band_norm": True}, "no band_norm"),
+        ({"denoise_below_db": 30.0}, "add speech_layers"),
+        ({"speech_layers": "0-3", "speech_encoder": "facebook/wav2vec2-base"}, "packaged Whisper"),
+        ({"speech_layers": "0-7"}, "has no layer 7"),
+        ({"speech_layers": "0-3", "steady_floor_below_db": 5.0}, "give denoise_below_db too"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            recipe.train("ravdess", tmp_path, tmp_path / "out", **options)
+
+
+def test_a_mesm_of_frozen_states_reads_in_the_app_what_it_read_in_training(ravdess_clip, tmp_path, monkeypatch):
+    """``speech_layers=0-3`` of Whisper base, normalised and gated as the served Whisper base models: through the
+    feature cache (filled, then read back) a user's clip reaches the model as in training, the first 6.4 s of voice,
+    the states co-attention's (one cache, one encoder pass per analysis); what MESM kept is drawn over them."""
+    from emodemo.data.record import Sample
+    from emodemo.inputs.audio import load_audio
+    from emodemo.recipes import coattention, frozen_states
+
+    monkeypatch.setenv("EMODEMO_CACHE", str(tmp_path))
+    gate = {"normalise": True, "denoise_below_db": 30.0, "steady_floor_below_db": 5.0}
+    spec = {"modalities": "TA", "speech_encoder": "whisper-base", "speech_layers": [0, 1, 2, 3], **gate}
+    sample = Sample("clip", "ravdess", "angry", audio=ravdess_clip, text="Kids are talking by the door")
+    recipe.make_dataset([sample], recipe.LABELS, spec)  # fills the cache
+    trained = recipe.StateChunkClips.collate([recipe.make_dataset([sample], recipe.LABELS, spec)[0]])
+    wave = load_audio(ravdess_clip)
+    served = recipe.clip_inputs(wave, None, spec)
+    assert served["audio"].shape[:2] == (1, 4) and served["audio"].shape[3] == 512
+    assert torch.equal(served["audio_mask"], trained["audio_mask"])
+    assert torch.allclose(served["audio"], trained["audio"], rtol=1e-2, atol=1e-2)  # fp16, batched vs alone
+    co = {"mode": "fusion", "top_layers": 0, "speech_encoder": "whisper-base", "text_encoder": "minilm", **gate}
+    assert frozen_states.mixed_speech(spec) == coattention._encoders({**co, "speech_layers": [0, 1, 2, 3]})[0]
+    long = recipe.clip_inputs(np.tile(wave, 4), None, spec)["audio"]
+    assert long.shape[2] == recipe.MAX_FRAMES  # a long clip: its first 6.4 s of voice
+    model = Mesm(7, "TA", speech_layers=4, speech_dim=512).eval()
+    with torch.inference_mode():
+        out = model(**served)  # with no words heard
+    extras = {k: v[0].numpy() for k, v in out.items() if k != "logits"}
+    figure = recipe.explain(extras, wave, None, spec, recipe.LABELS, title="mesm")
+    assert "projected speech states" in figure._suptitle.get_text() and figure.axes[0].get_ylabel() == "channel"

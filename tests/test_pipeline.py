@@ -357,7 +357,7 @@ def test_attention_models_hand_their_attention_to_the_app(tmp_path, ravdess_clip
     heard_seconds = figure.axes[0].lines[0].get_xdata().max()  # the waveform drawn above the attention
     assert abs(heard_seconds - attention.shape[1] / FRAME_RATE) < 0.05  # the stretch of sound the frames are
     if states:  # the encoder's states, read once per analysis: the other Whisper base models' too
-        assert attention.shape[1] == frozen_states.one_clip_states(wave, *recipe._speech(spec)).shape[1]
+        assert attention.shape[1] == frozen_states.one_clip_states(wave, *frozen_states.mixed_speech(spec)).shape[1]
 
 
 def test_evaluating_a_words_model_on_audio_only_data_hears_the_words(tmp_path, ravdess_root):

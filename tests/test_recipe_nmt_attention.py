@@ -136,8 +136,10 @@ def test_a_model_of_frozen_states_reads_in_the_app_what_it_read_in_training(ravd
     assert torch.allclose(served["speech"], trained["speech"], rtol=1e-2, atol=1e-2)  # fp16, batched vs alone
     co = {"mode": "fusion", "top_layers": 0, "speech_encoder": "whisper-base", "text_encoder": "minilm", **gate}
     co["speech_layers"] = [0, 1, 2, 3]
-    assert recipe._speech(spec) == coattention._encoders(co)[0]
-    start = frozen_states.heard_start(wave, *recipe._speech(spec))  # the states begin there: normalised, re-trimmed
+    assert frozen_states.mixed_speech(spec) == coattention._encoders(co)[0]
+    start = frozen_states.heard_start(
+        wave, *frozen_states.mixed_speech(spec)
+    )  # the states begin there: normalised, re-trimmed
     assert 0.5 < start < 1.0  # this clip's speech starts about 0.7 s in
     spans = [(0.0, 0.0) if s < start else (s - start, e - start) for s, e in ((1.0, 1.3), (1.3, 1.5))]
     assert served["word_frames"][0, :2].tolist() == word_spans_to_frames(spans).tolist()

@@ -23,11 +23,19 @@ product of ``[kept, 9 C_in] x [9 C_in, C_out]``. Dropped positions are never com
 FLOPs of ``back`` fall with p (not just multiplied by zero); :mod:`bench/mesm.py` counts them with
 PyTorch's FLOP counter and times them.
 
+Or (``speech_layers``) the audio is a frozen speech encoder's states in place of the log-mel: a learned mix
+of Whisper's layers (each layer normalised), each 20 ms frame projected to 64 channels, cut into the same
+400 ms chunks (20 frames), so that every chunk is a ``[64, 20]`` map for the same CNN and sparse attention.
+Trained from scratch on 1,200 RAVDESS clips, the log-mel CNN learns the actors' voices; the pre-trained
+states carry to new ones (issue 20).
+
 Inputs (any subset, as the ``modalities`` string says: "T", "A", "V"):
 ``text [B, N, Dt]`` frozen word-piece states with ``text_mask [B, N]``; ``audio [B, S, F, T]``
-log-mel chunks with ``audio_mask [B, S]``; ``visual [B, Sv, 48, 48]`` face frames (pixels 0..255)
+log-mel chunks with ``audio_mask [B, S]``, or with ``speech_layers`` the states ``audio [B, L, M, D]``
+with their frame mask ``audio_mask [B, M]``; ``visual [B, Sv, 48, 48]`` face frames (pixels 0..255)
 with ``visual_mask [B, Sv]``. Output: ``logits [B, C]`` and, for each sparse branch, the kept
-attention ``<branch>_attention [B, S, H, W]`` (0 where dropped).
+attention ``<branch>_attention [B, S, H, W]`` (0 where dropped); with ``speech_layers``, also the maps the
+audio CNN read, ``audio_chunks [B, S, 64, 20]``.
 """
 
 from __future__ import annotations
@@ -37,8 +45,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .fer_cnn import FER_MEAN, FER_STD
-from .layers import masked_mean
+from .layers import LayerMix, masked_mean
 
+STATE_CHANNELS, STATE_CHUNK = 64, 20  # each frame of the states projected to 64 channels; 20 frames (400 ms) a chunk
 OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]  # a 3x3 neighbourhood, row-major like conv weights
 
 
@@ -185,6 +194,8 @@ class Mesm(nn.Module):
         max_chunks: int = 32,
         dropout: float = 0.2,
         widths: tuple[int, int, int, int] = (16, 32, 128, 256),
+        speech_layers: int = 0,
+        speech_dim: int = 512,
     ):
         super().__init__()
         self.modalities = modalities.upper()
@@ -200,6 +211,9 @@ class Mesm(nn.Module):
         if "A" in self.modalities:
             self.audio_cnn = ChunkCNN(widths, query)
             self.audio = SequenceEncoder(self.audio_cnn.dim, dim, heads, max_chunks, dropout)
+            if speech_layers:  # frozen states in place of the log-mel
+                self.speech_mix = LayerMix(speech_layers)
+                self.speech_project = nn.Linear(speech_dim, STATE_CHANNELS)
         if "V" in self.modalities:
             self.visual_cnn = ChunkCNN(widths, query)
             self.visual = SequenceEncoder(self.visual_cnn.dim, dim, heads, max_chunks, dropout)
@@ -226,6 +240,9 @@ class Mesm(nn.Module):
                 continue
             if name == "visual":
                 x = (x.float() - FER_MEAN) / FER_STD  # face pixels, as fer_cnn
+            elif hasattr(self, "speech_mix"):
+                x, mask = self.state_chunks(x, mask)
+                out["audio_chunks"] = x
             chunks = x[mask].unsqueeze(1)  # [N, 1, F, T], real chunks only
             owner = mask.nonzero()[:, 0]  # clip of each chunk [N]
             cnn = getattr(self, f"{name}_cnn")
@@ -239,3 +256,14 @@ class Mesm(nn.Module):
                 out[f"{name}_attention"] = attention  # [B, S, H, W]
         out["logits"] = self.head(torch.cat(vectors, dim=-1))  # [B, C]
         return out
+
+    def state_chunks(self, states: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Speech states ``[B, L, M, D]`` with their frame mask ``[B, M]`` -> chunk maps ``[B, S, 64, 20]`` (padded
+        frames 0) and the chunk mask ``[B, S]`` (a chunk is real when any of its frames is)."""
+        x = self.speech_project(self.speech_mix.normalised(states)) * frames[..., None]  # [B, M, 64]
+        b, m, _ = x.shape
+        s = -(-m // STATE_CHUNK)
+        x = F.pad(x, (0, 0, 0, s * STATE_CHUNK - m))  # [B, S*20, 64]
+        chunks = x.view(b, s, STATE_CHUNK, STATE_CHANNELS).transpose(2, 3)  # [B, S, 64, 20]
+        mask = F.pad(frames, (0, s * STATE_CHUNK - m)).view(b, s, STATE_CHUNK).any(dim=-1)  # [B, S]
+        return chunks, mask

@@ -27,6 +27,7 @@ from emodemo.data.record import Sample
 from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bounds
 from emodemo.inputs.normalise import (
     DENOISE,
+    asked,
     cache_key,
     denoised_if,
     forget_denoised,
@@ -73,6 +74,37 @@ def layer_range(encoder: str, layers: Sequence[int], normalised: bool) -> tuple:
     """The speech states of the contiguous ``layers`` (as :func:`one_clip_states` and :func:`speech_of_samples`
     take them): ``(encoder, top layers, normalised, deepest block)``, the encoder run no deeper than the last."""
     return (encoder, layers[-1] - layers[0], normalised, layers[-1])
+
+
+def mixed_layers_spec(
+    mixed: Sequence[int],
+    encoder: str,
+    denoise_below_db: float | None = None,
+    steady_floor_below_db: float | None = None,
+) -> dict:
+    """A model's spec entries for reading a packaged Whisper ``encoder``'s frozen states of the contiguous layers
+    ``mixed`` (``[0, 1, 2, 3]``), with the noise gate of :func:`gated` if given; a ``ValueError`` that says why for an
+    encoder that is not a packaged Whisper (50 frames a second), a layer it lacks, or half a gate."""
+    if not encoder.startswith("whisper-"):
+        raise ValueError(f"speech_layers reads a packaged Whisper's frames (50 a second), not {encoder!r}")
+    if mixed[-1] > speech_encoder(encoder).n_layers:
+        raise ValueError(f"{encoder} has no layer {mixed[-1]} (speech_layers={mixed[0]}-{mixed[-1]})")
+    if steady_floor_below_db is not None and denoise_below_db is None:
+        raise ValueError("steady_floor_below_db narrows the noise gate: give denoise_below_db too")
+    spec = {"speech_encoder": encoder, "speech_layers": list(mixed)}
+    for key, value in (("denoise_below_db", denoise_below_db), ("steady_floor_below_db", steady_floor_below_db)):
+        if value is not None:
+            spec[key] = float(value)
+    return spec
+
+
+def mixed_speech(spec: dict) -> tuple | None:
+    """The frozen speech states a model of ``spec`` (:func:`mixed_layers_spec`) mixes, as :func:`speech_of_samples`
+    and :func:`one_clip_states` take them (encoder, layers, input setting and noise gate); None when it reads none."""
+    layers = spec.get("speech_layers")
+    if not layers:
+        return None
+    return gated(layer_range(spec["speech_encoder"], layers, asked(spec)), spec)
 
 
 def gated(speech: tuple, spec: dict) -> tuple:

@@ -20,6 +20,10 @@ paper's per-emotion accuracy, F1 and weighted accuracy (WAcc) with their means. 
 single-label WA / UA / WF1 / UF1, and the paper's per-emotion binary accuracy and F1 with their
 averages (:func:`per_emotion`), from the same predictions.
 
+Or (``speech_layers``, e.g. ``0-3`` of ``speech_encoder=whisper-base``) the audio is the frozen encoder's states of
+those layers of the voiced region (first 6.4 s, 50 frames a second, cached per file like co-attention's), mixed by
+learned weights and cut into the same 400 ms chunks inside the model (:meth:`emodemo.models.mesm.Mesm.state_chunks`).
+
 Variants by option: ``modalities`` (T, A, TA; V where the data has faces), ``sparse`` (MESM) or
 not (FE2E), ``top_p`` (the nucleus). ``sparse`` needs the text (its query).
 """
@@ -39,7 +43,9 @@ from emodemo.inputs.audio import is_silent, load_audio, log_mel, voiced_bounds
 from emodemo.inputs.normalise import asked, cache_key, normalised_if
 from emodemo.inputs.text import MINILM, load_text_encoder
 from emodemo.models import build
+from emodemo.models.mesm import STATE_CHUNK
 from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
+from emodemo.recipes import frozen_states
 from emodemo.recipes.common import (
     DATASET_LABELS,
     MINILM_LICENCE,
@@ -48,16 +54,19 @@ from emodemo.recipes.common import (
     PairingScores,
     as_flag,
     chosen_folds,
+    contiguous_layers,
     cross_validation_metrics,
     epochs_for,
     every_fold,
     final_model,
     fold_model_saver,
+    gate_note,
     licence,
     paired_parts,
     served_final_extras,
     text_benchmark_train,
     text_only,
+    whisper_minilm_licences,
 )
 from emodemo.recipes.frozen_states import one_line_states, text_states, words_of
 from emodemo.training.datasets import PaddedClips
@@ -66,14 +75,17 @@ NAME = "mesm"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
 N_MELS, CHUNK_FRAMES, MAX_CHUNKS = 64, 40, 16  # 400 ms chunks (10 ms hop), at most 6.4 s
+MAX_FRAMES = MAX_CHUNKS * STATE_CHUNK  # the frozen states of the same 6.4 s
 FEATURE = "mesm-logmel-chunks-v1"
 FACE_FEATURE, FACE_FPS = "mesm-face-frames-v1", 2.5  # a face every 400 ms
 PRETRAINED_LICENCES = (MINILM_LICENCE,)
 
 
 def prepare(spec: dict | None = None) -> None:
-    """Load the frozen text encoder now, so that the first user does not wait for it."""
+    """Load the frozen encoders now, so that the first user does not wait for them."""
     load_text_encoder(MINILM)
+    if (spec or {}).get("speech_layers"):
+        frozen_states.speech_encoder(spec["speech_encoder"])
 
 
 # --- inputs ------------------------------------------------------------------------------------
@@ -149,7 +161,8 @@ def faces_of_samples(samples: Sequence[Sample], progress: bool = True) -> list[t
 class ChunkClips(PaddedClips):
     """Per clip: audio chunks ``[S, 64, 40]``, word-piece states ``[N, 384]`` and face frames
     ``[Sv, 48, 48]``, any of them; ``collate`` zero-pads into ``audio [B, S, 64, 40]`` +
-    ``audio_mask [B, S]``, ``text [B, N, 384]`` + mask, ``visual [B, Sv, 48, 48]`` + mask."""
+    ``audio_mask [B, S]``, ``text [B, N, 384]`` + mask, ``visual [B, Sv, 48, 48]`` + mask.
+    :class:`StateChunkClips` holds frozen speech states as the audio."""
 
     TIME_AXIS = {"audio": 0, "text": 0, "visual": 0}
 
@@ -163,11 +176,30 @@ class ChunkClips(PaddedClips):
         super().__init__(labels, audio=audio, text=text, visual=visual)
 
 
+class StateChunkClips(ChunkClips):
+    """:class:`ChunkClips` with a frozen encoder's speech states ``[L, M, D]`` (M <= 320 frames) as the audio,
+    padded into ``audio [B, L, M, D]`` + the frame mask ``audio_mask [B, M]``."""
+
+    TIME_AXIS = {**ChunkClips.TIME_AXIS, "audio": 1}
+
+
+def clips_class(spec: dict) -> type[ChunkClips]:
+    return StateChunkClips if frozen_states.mixed_speech(spec) else ChunkClips
+
+
+def audio_of_samples(samples: Sequence[Sample], spec: dict) -> list[torch.Tensor]:
+    """The audio input of each sample: its log-mel chunks, or the frozen states of its first 6.4 s of voice."""
+    speech = frozen_states.mixed_speech(spec)
+    if not speech:
+        return chunks_of_samples(samples, spec)
+    return [x[:, :MAX_FRAMES] for x in frozen_states.speech_of_samples(samples, *speech)]  # [L, M, D] each
+
+
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> ChunkClips:
     """Inputs of the modalities ``spec["modalities"]`` names; targets are class indices, or with
     ``spec["multilabel"]`` 0/1 rows ``[C]`` (an emotion is 1 when the clip carries it)."""
     index = {name: i for i, name in enumerate(labels)}
-    audio = chunks_of_samples(samples, spec) if "A" in spec["modalities"] else None
+    audio = audio_of_samples(samples, spec) if "A" in spec["modalities"] else None
     text = (
         [states[0] for states, _ in text_states([s.text or "" for s in samples], MINILM, 0)]
         if "T" in spec["modalities"]
@@ -179,7 +211,7 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
         if spec.get("multilabel")
         else [index[s.label] for s in samples]
     )
-    return ChunkClips(audio, text, targets, visual)
+    return clips_class(spec)(audio, text, targets, visual)
 
 
 def clip_inputs(
@@ -187,30 +219,38 @@ def clip_inputs(
 ) -> dict[str, torch.Tensor]:
     """A user's clip (its wave, Whisper transcript and, for a model that sees faces, the video
     file) as a batch of one, prepared like training clips."""
-    modalities = (spec or {}).get("modalities", "TA")
+    spec = spec or {}
+    modalities, speech = spec.get("modalities", "TA"), frozen_states.mixed_speech(spec)
     item = {}
     if "A" in modalities:
-        item["audio"] = wave_chunks(wave, spec)
+        item["audio"] = (
+            frozen_states.one_clip_states(wave, *speech)[:, :MAX_FRAMES] if speech else wave_chunks(wave, spec)
+        )
     if "T" in modalities:
         item["text"] = one_line_states(words_of(transcript), MINILM, 0)[0][0]
     if "V" in modalities:
         if video is None:
             raise ValueError("this model also reads the face: give a video, not only sound")
         item["visual"] = video_faces(video)
-    return ChunkClips.collate([item])
+    return clips_class(spec).collate([item])
 
 
 def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, labels, title: str = ""):
-    """What MESM's nucleus sampling kept of each 400 ms chunk, over its spectrogram; None for FE2E."""
+    """What MESM's nucleus sampling kept of each 400 ms chunk, over its spectrogram (or the projected states it
+    read in its place); None for FE2E."""
     from emodemo.reports.viz import kept_positions
 
     if "audio_attention" not in output:
         return None
-    chunks = wave_chunks(wave, spec).float().numpy()  # [S, 64, 40]
+    if "audio_chunks" in output:  # [S, 64, 20], the batch axis gone (as the attention's)
+        chunks, what, rows = np.asarray(output["audio_chunks"], dtype=np.float32), "projected speech states", "channel"
+    else:
+        chunks, what, rows = wave_chunks(wave, spec).float().numpy(), "spectrogram", "mel band"  # [S, 64, 40]
     return kept_positions(
         chunks,
         {"kept at the trained p": output["audio_attention"]},
-        title=f"{title}: where the words sent the audio CNN",
+        title=f"{title}: where the words sent the audio CNN (over its {what})",
+        rows=rows,
     )
 
 
@@ -279,6 +319,10 @@ def train(
     no_words: bool = False,
     neutral_lines: bool = False,
     neutral_share: float = 0.5,
+    speech_encoder: str = "whisper-base",
+    speech_layers: str | None = None,
+    denoise_below_db: float | None = None,
+    steady_floor_below_db: float | None = None,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
@@ -287,8 +331,23 @@ def train(
     ``no_words``: half the training clips' own-words pairs lose their words, and every test clip is
     also scored with none (:func:`emodemo.protocols.pairing.with_unheard_words`: what the app gives
     for speech in another language); ``neutral_lines``: ``neutral_share`` (half) of the training clips'
-    own-words pairs left get a neutral written line instead (:func:`emodemo.protocols.pairing.with_neutral_lines`)."""
+    own-words pairs left get a neutral written line instead (:func:`emodemo.protocols.pairing.with_neutral_lines`).
+    ``speech_layers`` (``"0-3"``): the audio is the frozen ``speech_encoder``'s states of those layers, mixed by
+    learned weights, in place of the log-mel; ``denoise_below_db`` and ``steady_floor_below_db``: their noise gate,
+    as co-attention's (:func:`emodemo.recipes.frozen_states.gated`)."""
     from emodemo.training.checkpoint import save_checkpoint
+
+    mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
+    if speech_layers is not None and (not mixed or "A" not in modalities.upper() or as_flag(band_norm)):
+        raise ValueError(
+            f"speech_layers takes a range of layers like 0-3, for a model that hears and reads no log-mel "
+            f"(no band_norm), not {speech_layers!r}"
+        )
+    if not mixed and (denoise_below_db is not None or steady_floor_below_db is not None):
+        raise ValueError("the noise gate sets how frozen encoder states are heard: add speech_layers")
+    heard = (
+        frozen_states.mixed_layers_spec(mixed, speech_encoder, denoise_below_db, steady_floor_below_db) if mixed else {}
+    )
 
     sparse = as_flag(sparse)
     modalities = modalities.upper()
@@ -300,6 +359,7 @@ def train(
     cfg = train_config(epochs, seed, quick, lr, batch_size, multilabel)
     spec = {"modalities": modalities, "multilabel": multilabel}
     spec.update({key: True for key, on in (("normalise", normalise), ("band_norm", band_norm)) if as_flag(on)})
+    spec.update(heard)
     if dataset in TEXT_BENCHMARKS:  # FE2E's text side alone on the corpus's official splits
         text_only(dataset, modalities == "T", "modalities=T")
         labels = DATASET_LABELS[dataset]
@@ -344,9 +404,13 @@ def train(
         "top_p": float(top_p) if sparse else None,
     }
     variant.update({key: True for key in ("normalise", "band_norm") if spec.get(key)})
+    if mixed:
+        variant["speech"] = f"{speech_encoder} layers {mixed[0]}-{mixed[-1]}"
     metrics: dict = {"pairing": pairing_name, "variant": variant}
     labels = DATASET_LABELS[dataset]
     kwargs = {"n_classes": len(labels), "modalities": modalities, "sparse": sparse, "top_p": float(top_p)}
+    if mixed:
+        kwargs.update(speech_layers=len(mixed), speech_dim=frozen_states.speech_encoder(speech_encoder).dim)
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build(NAME, **kwargs)
@@ -355,10 +419,18 @@ def train(
         "dataset": dataset,
         "pairing": pairing_name,
         "variant": variant,
-        "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES),
-        "inputs": f"16 kHz waveform, {NORMALISED if spec.get('normalise') else 'silence trimmed'} -> 400 ms "
-        f"log-mel chunks (64 bands{', each less its mean over the clip' if spec.get('band_norm') else ''}); words "
-        "(Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
+        "licence": licence(
+            dataset, pairing, text_source, whisper_minilm_licences(speech_encoder) if mixed else PRETRAINED_LICENCES
+        ),
+        "inputs": f"16 kHz waveform, {NORMALISED if spec.get('normalise') else 'silence trimmed'} -> "
+        + (
+            f"frozen {speech_encoder} states of layers {mixed[0]}-{mixed[-1]} (first 6.4 s), mixed by learned weights, "
+            f"each frame projected to 64 channels, in 400 ms chunks{gate_note(spec)}"
+            if mixed
+            else "400 ms log-mel chunks (64 bands"
+            + (", each less its mean over the clip)" if spec.get("band_norm") else ")")
+        )
+        + "; words (Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
     }
     keep = every_fold(
         halves,

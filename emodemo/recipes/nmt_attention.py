@@ -86,15 +86,6 @@ def prepare(spec: dict | None = None) -> None:
         frozen_states.speech_encoder(spec["speech_encoder"])
 
 
-def _speech(spec: dict) -> tuple | None:
-    """The frozen speech states a model reads (as :func:`emodemo.recipes.frozen_states.speech_of_samples` takes
-    them: encoder, layers, input setting and noise gate), or None for a model of the raw waveform."""
-    layers = spec.get("speech_layers")
-    if not layers:
-        return None
-    return frozen_states.gated(frozen_states.layer_range(spec["speech_encoder"], layers, asked(spec)), spec)
-
-
 # --- words -----------------------------------------------------------------------------------
 
 
@@ -233,7 +224,7 @@ def moved_spans(pairs: list, shift: float, length: float) -> list:
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> PairedClips:
     index = {name: i for i, name in enumerate(labels)}
-    speech = _speech(spec)
+    speech = frozen_states.mixed_speech(spec)
     if speech:  # the states of the voiced region, and the words' spans moved to where the states begin
         states = frozen_states.speech_of_samples(samples, *speech)
         spans = [
@@ -276,7 +267,7 @@ def clip_item(wave: np.ndarray, transcript, spec: dict) -> dict[str, torch.Tenso
     """A user's clip and Whisper's words with their timings, trimmed like training clips, unbatched."""
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
     pairs = tokens_with_spans(None, words)
-    speech = _speech(spec)
+    speech = frozen_states.mixed_speech(spec)
     if speech:
         states = frozen_states.one_clip_states(wave, *speech)  # [L, M, D], the encoder run once per analysis
         moved = moved_spans(pairs, frozen_states.heard_start(wave, *speech), _seconds(states))
@@ -288,7 +279,8 @@ def clip_item(wave: np.ndarray, transcript, spec: dict) -> dict[str, torch.Tenso
 def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> dict[str, torch.Tensor]:
     """:func:`clip_item` as a batch of one."""
     spec = spec or {}
-    return (PairedStates if _speech(spec) else PairedClips).collate([clip_item(wave, transcript, spec)])
+    clips = PairedStates if frozen_states.mixed_speech(spec) else PairedClips
+    return clips.collate([clip_item(wave, transcript, spec)])
 
 
 def reads(meta: dict) -> tuple[str, ...]:
@@ -309,7 +301,7 @@ def explain(output: dict, wave: np.ndarray | None, transcript, spec: dict, label
     if "attention" not in output:
         return None
     words = [(w.text, w.start, w.end) for w in transcript.words] if transcript is not None else None
-    speech = _speech(spec)
+    speech = frozen_states.mixed_speech(spec)
     if speech:  # the stretch of the clip the states cover, and the words moved to it
         start, seconds = frozen_states.heard_start(wave, *speech), output["attention"].shape[-1] / FRAME_RATE
         first = int(round(start * SAMPLE_RATE))
@@ -422,16 +414,7 @@ def train(
     if speech_layers is not None and (not mixed or mode == "text"):
         raise ValueError(f"speech_layers takes a range of layers like 0-3 and a mode that hears, not {speech_layers!r}")
     if mixed:
-        if not speech_encoder.startswith("whisper-"):
-            raise ValueError(f"speech_layers reads a packaged Whisper's frames (50 a second), not {speech_encoder!r}")
-        if mixed[-1] > frozen_states.speech_encoder(speech_encoder).n_layers:
-            raise ValueError(f"{speech_encoder} has no layer {mixed[-1]} (speech_layers={speech_layers!r})")
-        if steady_floor_below_db is not None and denoise_below_db is None:
-            raise ValueError("steady_floor_below_db narrows the noise gate: give denoise_below_db too")
-        heard = {"speech_encoder": speech_encoder, "speech_layers": mixed}
-        for key, value in (("denoise_below_db", denoise_below_db), ("steady_floor_below_db", steady_floor_below_db)):
-            if value is not None:
-                heard[key] = float(value)
+        heard = frozen_states.mixed_layers_spec(mixed, speech_encoder, denoise_below_db, steady_floor_below_db)
     elif any(
         (
             denoise_below_db is not None,

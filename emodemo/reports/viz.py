@@ -434,11 +434,16 @@ def joined_attention_map(
 
 
 def kept_positions(
-    chunks: Any, kept: Mapping[str, Any], chunk_seconds: float = 0.4, title: str | None = None
+    chunks: Any,
+    kept: Mapping[str, Any],
+    chunk_seconds: float = 0.4,
+    title: str | None = None,
+    rows: str = "mel band",
 ) -> Figure:
     """What MESM's nucleus sampling kept (talk 004), one panel per setting, stacked.
 
-    ``chunks [S, F, T]`` are the clip's log-mel chunks (what the recipe feeds the CNN); ``kept``
+    ``chunks [S, F, T]`` are the clip's log-mel chunks (what the recipe feeds the CNN; ``rows`` names their
+    rows), or the projected speech states a model of frozen states reads in their place; ``kept``
     maps a panel title (e.g. ``"p = 0.5"``) to the kept attention ``[S, H, W]`` of each chunk's
     feature map (0 where dropped; H and W divide F and T). Each panel shows the spectrogram in
     grey with the kept positions coloured by their attention, chunk boundaries dashed, and the
@@ -463,7 +468,7 @@ def kept_positions(
             ax.axvline(boundary * chunk_seconds, color="white", lw=0.6, ls="--")
         share = float((attention > 0).mean())
         ax.set_title(f"{name}: {100 * share:.1f} % of positions kept", fontsize=9, loc="left")
-        ax.set_ylabel("mel band")
+        ax.set_ylabel(rows)
     axes[-1].set_xlabel("seconds (400 ms chunks)")
     if title:
         fig.suptitle(title, fontsize=11)
