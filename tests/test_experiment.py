@@ -136,6 +136,21 @@ def test_folds_run_apart_merge_into_one_cross_validation():
     assert halves["real"]["summary"]["WA"]["mean"] == pytest.approx(0.5)
     assert halves["constructed"]["summary"]["WA"] == {"mean": 1.0, "std": 0.0}
 
+    # a recipe's own summary of its folds (mesm's per-emotion scores) differs between runs: computed again
+    from emodemo.recipes import mesm
+
+    def own(name, wa, cm):
+        result = run(name, wa)
+        result["folds"][0]["confusion_matrix"] = cm
+        return dict(result, per_emotion=mesm.per_emotion_summary(result["folds"]))
+
+    runs = [own("fold1", 0.6, [[2, 0], [0, 2]]), own("fold0", 0.4, [[2, 0], [1, 1]])]
+    with pytest.raises(ValueError, match="disagree on 'per_emotion'"):
+        merge_fold_runs(runs)
+    merged = merge_fold_runs(runs, mesm.FOLD_SUMMARIES)
+    assert merged["per_emotion"] == mesm.per_emotion_summary(merged["folds"])
+    assert merged["per_emotion"]["mean_accuracy"]["mean"] == pytest.approx((1.0 + 0.75) / 2)
+
 
 def test_staged_cross_validation_scores_the_test_speakers_after_every_stage_and_merges_by_stage(tmp_path):
     """Talk 001's staged fine-tuning: stages continue from the previous stage's weights, each fold is

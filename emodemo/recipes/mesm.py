@@ -454,7 +454,7 @@ def train(
             )
         )
         if not multilabel:  # multi-label reports are per emotion already
-            metrics["per_emotion"] = _per_emotion_summary(metrics["folds"])
+            metrics["per_emotion"] = per_emotion_summary(metrics["folds"])
         if halves:
             metrics["by_pairing"] = halves.summary()
     if final:
@@ -492,7 +492,11 @@ def voice_clips(dataset: str, root: Path):
     return (clips, *standard_protocol(dataset, clips))
 
 
-def _per_emotion_summary(folds: list[dict]) -> dict:
+def per_emotion_summary(folds: list[dict]) -> dict:
+    """The paper's per-emotion scores (:func:`per_emotion`) of each fold, mean and std over the folds."""
     from emodemo.core.metrics import mean_std
 
     return mean_std([per_emotion(fold) for fold in folds])
+
+
+FOLD_SUMMARIES = {"per_emotion": per_emotion_summary}  # computed again when runs of some folds each are merged

@@ -772,7 +772,7 @@ def _make(
             ]
             for job in pending:
                 job.result()
-            _write_json(partial, _merged([path for _, path in units]))
+            _write_json(partial, _merged([path for _, path in units], config.model))
         elif run.cv and run.merge:
             own = runs_dir / f"{run.name}.json"
             pool.submit(
@@ -787,7 +787,7 @@ def _make(
                 runs_dir / f"{run.name}.log",
                 not (force or quick) and _nonempty(own),
             ).result()
-            _write_json(partial, _merged([own]))
+            _write_json(partial, _merged([own], config.model))
         else:
             pool.submit(
                 _train, run, config.model, places, quick, python, None, partial, runs_dir / f"{run.name}.log", False
@@ -862,10 +862,13 @@ def _step(step: Step, places: Places, quick: bool, python: str, output: Path | N
     return "output" in injected
 
 
-def _merged(paths: list[Path]) -> dict:
+def _merged(paths: list[Path], model: str) -> dict:
+    """The runs' folds as one result, the model's recipe's own summaries of its folds computed again."""
+    from emodemo.recipes import get_recipe
     from emodemo.training.experiment import merge_fold_runs
 
-    return merge_fold_runs([json.loads(p.read_text(encoding="utf-8")) for p in paths])
+    summaries = getattr(get_recipe(model), "FOLD_SUMMARIES", None)
+    return merge_fold_runs([json.loads(p.read_text(encoding="utf-8")) for p in paths], summaries)
 
 
 def threads(quick: bool) -> str:

@@ -189,7 +189,9 @@ EPOCH_KEEP = ("epoch", "train_loss", "val_loss", "lr", "seconds")
 VAL_KEEP = ("WA", "UA", "WF1", "UF1")
 
 
-def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def merge_fold_runs(
+    runs: Sequence[Mapping[str, Any]], summaries: Mapping[str, Callable[[list[dict]], Any]] | None = None
+) -> dict[str, Any]:
     """One cross-validation result from runs that each did some folds (``train --folds i``, e.g.
     in parallel): folds in name order, the mean/std summary over all of them, and each fold's
     history cut down to the curves (loss, lr, seconds and the validation WA/UA/WF1/UF1 per epoch).
@@ -197,13 +199,16 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     :func:`chance_baseline`) and mixed pairs' halves (``"by_pairing"``: ``{pairing: {"summary",
     "folds"}}``) fold by fold.
 
+    ``summaries``: a recipe's own summaries of its folds (``{key: function of the folds}``, as ``mesm``'s
+    ``per_emotion``), computed again over the merged folds where the runs recorded them.
     Everything else a run recorded (``pairing`` ...) must agree between runs and is kept.
     """
+    summaries = summaries or {}
     folds: dict[str, dict] = {}
     shared: dict[str, Any] = {}
     for run in runs:
         for key, value in run.items():
-            if key in ("folds", "cross_validation", "summary", "stages", "chance", "by_pairing"):
+            if key in ("folds", "cross_validation", "summary", "stages", "chance", "by_pairing", *summaries):
                 continue
             if key in shared and shared[key] != value:
                 raise ValueError(f"runs disagree on {key!r}: {shared[key]!r} vs {value!r}")
@@ -214,6 +219,7 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
             folds[fold["fold"]] = dict(fold, history=_curves(fold["history"]))
     ordered = [folds[name] for name in sorted(folds)]
     merged = dict(shared, cross_validation=mean_std([_scores(fold) for fold in ordered]), folds=ordered)
+    merged.update({key: summary(ordered) for key, summary in summaries.items() if all(key in run for run in runs)})
     if all("chance" in run for run in runs):
         merged["chance"] = _pooled_folds([run["chance"] for run in runs])
     if all("by_pairing" in run for run in runs):
@@ -222,7 +228,7 @@ def merge_fold_runs(runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         }
     if any("stages" in run for run in runs):
         names = list(runs[0].get("stages", {}))
-        merged["stages"] = {name: merge_fold_runs([run["stages"][name] for run in runs]) for name in names}
+        merged["stages"] = {name: merge_fold_runs([run["stages"][name] for run in runs], summaries) for name in names}
     return merged
 
 
