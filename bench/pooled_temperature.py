@@ -23,6 +23,13 @@ folds is no higher than as served and the served checkpoint's ECE on TESS's choo
 temperature. Then its "unsure" line is chosen again at that temperature, on the 5 folds' clean validation answers
 pooled (80 % right over it, as every line), and TESS's report half is scored once, for the choice made.
 
+**Halves** (added after co-attention's pooled run, its rule set before it was scored): the changed clips outnumber
+the clean ones 5 to 1 in every fit (five conditions, each as many clips as the clean ones), so the fits learn how
+sure a model may be on changed clips far more than on clean ones. Here each model (each fold model, and the served
+checkpoint on its own validation actors, clean and changed, read as ``calibrate`` reads them) gets a temperature
+fitted with its clean clips weighing as much as all its changed clips together (``fit_temperature``'s weights). The
+same rule decides; where both candidates meet it, the one with the lower ECE on RAVDESS's test folds is served.
+
     python bench/pooled_temperature.py --root ../shared/datasets/ravdess_speech \\
         --text-root ../shared/datasets/goemotions --tess ../shared/datasets/tess [--models coattention,mesm]
 
@@ -89,11 +96,35 @@ def fold_answers(name: str, root: Path, text_root: Path) -> list[dict]:
     return out
 
 
-def pooled_fit(folds: list[dict]) -> float:
-    """The temperature fitted on the folds' validation answers, clean and changed, pooled."""
-    z = np.concatenate([logits(f[f"{part}_probs"]) for f in folds for part in ("val", "changed")])
-    y = np.concatenate([f[f"{part}_targets"] for f in folds for part in ("val", "changed")])
-    return calibration.fit_temperature(z, y)
+def pooled_fit(folds: list[dict], halves: bool = False) -> float:
+    """The temperature fitted on the folds' validation answers, clean and changed, pooled; with ``halves``, the
+    clean answers weigh as much as the changed ones together."""
+    parts = [(f[f"{part}_probs"], f[f"{part}_targets"], part == "val") for f in folds for part in ("val", "changed")]
+    z = np.concatenate([logits(p) for p, _, _ in parts])  # [N, C]
+    y = np.concatenate([t for _, t, _ in parts])  # [N]
+    clean = np.concatenate([np.full(len(t), is_clean) for _, t, is_clean in parts])  # [N]
+    weights = np.where(clean, 1.0 / clean.sum(), 1.0 / (~clean).sum()) if halves else None  # each kind half the fit
+    return calibration.fit_temperature(z, y, weights=weights)
+
+
+def served_answers(name: str, root: Path) -> dict:
+    """The served checkpoint's answers at temperature 1 to its own validation actors' clips, clean and changed (as
+    ``calibrate --perturbed`` reads them); kept under ``runs/pooled_temperature/<name>/served.npz``."""
+    kept = ANSWERS / name.replace("/", "_") / "served.npz"
+    if kept.exists():
+        return dict(np.load(kept))
+    loaded = load_models([str(pipeline.CHECKPOINTS / name)])[0]
+    speakers = set(loaded.meta["data_card"]["validation_speakers"])
+    samples = [s for s in data.load("ravdess", root) if s.speaker in speakers]
+    usable, *_ = evaluation.readable(loaded, samples, "ravdess", transcribe=True)
+    answers = {
+        "val": evaluation.predicted(loaded, usable),
+        "changed": cross_corpus.perturbed_answers(loaded, samples, "ravdess")[:2],
+    }
+    arrays = {f"{part}_{what}": a for part, (p, t) in answers.items() for what, a in (("probs", p), ("targets", t))}
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(kept, **arrays)
+    return arrays
 
 
 def cross_fitted(folds: list[dict]) -> list[float]:
@@ -115,35 +146,40 @@ def tess_answers(name: str, tess: list, half: str) -> tuple[np.ndarray, np.ndarr
 
 def scored(name: str, root: Path, text_root: Path, tess: list) -> dict:
     folds = fold_answers(name, root, text_root)
-    own = [float(f["temperature"]) for f in folds]
-    fitted = cross_fitted(folds)
-    served = temperature(checkpoint.read_checkpoint_config(pipeline.CHECKPOINTS / name))
-    pooled = pooled_fit(folds)
+    served = served_answers(name, root)
     choose = tess_answers(name, tess, "choose")
     ece = lambda answers, t: calibration.expected_calibration_error(  # noqa: E731
         calibration.softmax(logits(answers[0]), t), answers[1]
     )
-    row = {
-        "model": name,
-        "fold temperatures, own": own,
-        "fold temperatures, pooled (cross-fitted)": fitted,
-        "RAVDESS test folds ECE, own": test_ece(folds, own),
-        "RAVDESS test folds ECE, pooled": test_ece(folds, fitted),
-        "served temperature, own": served,
-        "served temperature, pooled": pooled,
-        "TESS choose ECE, own": ece(choose, served),
-        "TESS choose ECE, pooled": ece(choose, pooled),
+    candidates = {  # name -> (each fold model's temperature, the served checkpoint's)
+        "own": (
+            [float(f["temperature"]) for f in folds],
+            temperature(checkpoint.read_checkpoint_config(pipeline.CHECKPOINTS / name)),
+        ),
+        "pooled": (cross_fitted(folds), pooled_fit(folds)),
+        "halves": ([pooled_fit([f], halves=True) for f in folds], pooled_fit([served], halves=True)),
     }
-    row["pooled chosen"] = bool(
-        row["RAVDESS test folds ECE, pooled"] <= row["RAVDESS test folds ECE, own"]
-        and row["TESS choose ECE, pooled"] <= row["TESS choose ECE, own"]
-    )
-    chosen = pooled if row["pooled chosen"] else served
+    row: dict = {"model": name}
+    for how, (fold_temperatures, served_temperature) in candidates.items():
+        row[f"fold temperatures, {how}"] = fold_temperatures
+        row[f"RAVDESS test folds ECE, {how}"] = test_ece(folds, fold_temperatures)
+        row[f"served temperature, {how}"] = served_temperature
+        row[f"TESS choose ECE, {how}"] = ece(choose, served_temperature)
+    meeting = [
+        how
+        for how in ("pooled", "halves")
+        if row[f"RAVDESS test folds ECE, {how}"] <= row["RAVDESS test folds ECE, own"]
+        and row[f"TESS choose ECE, {how}"] <= row["TESS choose ECE, own"]
+    ]
+    row["chosen"] = min(meeting, key=lambda how: row[f"RAVDESS test folds ECE, {how}"]) if meeting else "own"
+    chosen = candidates[row["chosen"]][1]
     row["TESS report ECE, chosen"] = ece(tess_answers(name, tess, "report"), chosen)
-    if row["pooled chosen"]:
-        val = np.concatenate([f["val_probs"] for f in folds])
-        targets = np.concatenate([f["val_targets"] for f in folds])
-        row["unsure line, pooled"] = calibration.unsure_threshold(calibration.softmax(logits(val), pooled), targets)
+    if row["chosen"] != "own":
+        val = served["val_probs"] if row["chosen"] == "halves" else np.concatenate([f["val_probs"] for f in folds])
+        targets = (
+            served["val_targets"] if row["chosen"] == "halves" else np.concatenate([f["val_targets"] for f in folds])
+        )
+        row["unsure line, chosen"] = calibration.unsure_threshold(calibration.softmax(logits(val), chosen), targets)
     return row
 
 

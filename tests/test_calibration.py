@@ -82,6 +82,21 @@ def test_changed_clips_temper_the_temperature_and_leave_the_unsure_line_on_the_c
     assert both["ece_after"] == calibration.expected_calibration_error(at_t, targets)
 
 
+def test_weights_set_each_answers_share_of_the_fit():
+    """Two sets of answers, one calibrated at T = 4 and one at T = 2: weighted 1 : 0 the fit finds the first set's
+    temperature; weighted so that each set counts as much as the other, one between, whatever their sizes."""
+    sharp, targets = overconfident(n=400, seed=0)  # calibrated at T = 4
+    flat, flat_targets = overconfident(n=100, seed=1)
+    z, y = np.concatenate([sharp, flat / 2]), np.concatenate([targets, flat_targets])  # the second at T = 2
+    first_only = calibration.fit_temperature(z, y, weights=np.r_[np.ones(400), np.zeros(100)])
+    assert first_only == pytest.approx(calibration.fit_temperature(sharp, targets), rel=1e-4)
+    halves = calibration.fit_temperature(z, y, weights=np.r_[np.full(400, 1 / 400), np.full(100, 1 / 100)])
+    as_they_come = calibration.fit_temperature(z, y)
+    assert 2.0 < halves < as_they_come < 4.6  # the small set pulls harder when it counts as much
+    with pytest.raises(ValueError, match="weights"):
+        calibration.fit_temperature(z, y, weights=np.zeros(500))
+
+
 def test_bad_shapes_are_refused():
     with pytest.raises(ValueError, match="logits"):
         calibration.fit_temperature(np.zeros(3), np.zeros(3))

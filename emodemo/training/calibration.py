@@ -27,19 +27,27 @@ N_BINS = 15
 
 
 def fit_temperature(
-    logits: np.ndarray | torch.Tensor, targets: np.ndarray | torch.Tensor, bounds: tuple[float, float] = (0.05, 20.0)
+    logits: np.ndarray | torch.Tensor,
+    targets: np.ndarray | torch.Tensor,
+    bounds: tuple[float, float] = (0.05, 20.0),
+    weights: np.ndarray | None = None,
 ) -> float:
-    """The T minimising the NLL of ``softmax(logits / T)``: logits ``[N, C]``, targets ``[N]`` class ids."""
+    """The T minimising the NLL of ``softmax(logits / T)``: logits ``[N, C]``, targets ``[N]`` class ids;
+    ``weights [N]``: each answer's share of the NLL (default: equal)."""
     z = torch.as_tensor(np.asarray(logits, dtype=np.float64))
     y = torch.as_tensor(np.asarray(targets, dtype=np.int64))
     if z.ndim != 2 or len(z) != len(y) or len(y) == 0:
         raise ValueError(f"expected logits [N, C] and N targets, got {tuple(z.shape)} and {tuple(y.shape)}")
+    w = torch.ones(len(y), dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+    if w.shape != y.shape or bool((w < 0).any()) or float(w.sum()) <= 0:
+        raise ValueError(f"expected {len(y)} weights, none negative and not all 0, got {tuple(w.shape)}")
+    w = w / w.sum()
     log_t = torch.zeros((), dtype=torch.float64, requires_grad=True)
     optimiser = torch.optim.LBFGS([log_t], lr=0.5, max_iter=200, line_search_fn="strong_wolfe")
 
     def closure():
         optimiser.zero_grad()
-        loss = F.cross_entropy(z / log_t.exp(), y)
+        loss = (F.cross_entropy(z / log_t.exp(), y, reduction="none") * w).sum()
         loss.backward()
         return loss
 
