@@ -6,7 +6,7 @@ python -m emodemo evaluate speech_probe --dataset ravdess --root PATH [--split u
 python -m emodemo evaluate speech_probe --dataset tess --root PATH --split choose   # or report
 python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root PATH --split dev
 python -m emodemo evaluate fused --dataset tess --root PATH --split choose   # the app's fused answer
-python -m emodemo calibrate mesm --root PATH [--perturbed]   # temperature + "unsure" line on its validation speakers
+python -m emodemo calibrate mesm --root PATH [--perturbed [--clean-half]]   # temperature + "unsure" line
 python -m emodemo gate ssl_mha --below 30 --root PATH   # noise gate for noisy clips, if no training clip is one
 python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
 python -m emodemo reproduce mesm [--variant V] [--quick] [--list]   # a model's measured runs (configs/reproduce/)
@@ -110,6 +110,11 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="fit the temperature on those clips through the robustness set's conditions too (level, noise, "
         "babble, telephone): tempered for what is new, the 'unsure' line still on the clean clips",
+    )
+    k.add_argument(
+        "--clean-half",
+        action="store_true",
+        help="with --perturbed: the clean clips weigh as much in the fit as all the changed ones together",
     )
 
     v = sub.add_parser(
@@ -314,7 +319,9 @@ def _calibrate(args) -> int:
     perturbed = None
     if args.perturbed:
         from emodemo.serving.cross_corpus import perturbed_answers as perturbed
-    cal = calibrate_checkpoint(args.model, args.dataset, args.root, perturbed)
+    if args.clean_half and not args.perturbed:
+        raise SystemExit("--clean-half weighs the clean clips against the changed ones: add --perturbed")
+    cal = calibrate_checkpoint(args.model, args.dataset, args.root, perturbed, args.clean_half)
     print(
         f"{args.model}: temperature {cal['temperature']:.3f} on {', '.join(cal['fitted_on'])}; ECE "
         f"{cal['ece_before']:.3f} -> {cal['ece_after']:.3f}; unsure below {cal['unsure']['threshold']:.3f} "

@@ -80,6 +80,13 @@ def test_changed_clips_temper_the_temperature_and_leave_the_unsure_line_on_the_c
     at_t = calibration.softmax(np.log(clean), both["temperature"])
     assert both["unsure"] == calibration.unsure_threshold(at_t, targets)
     assert both["ece_after"] == calibration.expected_calibration_error(at_t, targets)
+    five = (np.tile(shifted, (5, 1)), np.tile(shifted_targets, 5), "five conditions")  # outnumber the clean 5 to 1
+    as_they_come = calibration.calibrated_on(clean, targets, ["a"], five)["temperature"]
+    halves = calibration.calibrated_on(clean, targets, ["a"], five, clean_half=True)
+    assert halves["temperature"] == pytest.approx(both["temperature"], rel=1e-3)  # as if as many as the clean
+    assert alone["temperature"] < halves["temperature"] < as_they_come and halves["clean_share"] == 0.5
+    with pytest.raises(ValueError, match="perturbed"):
+        calibration.calibrated_on(clean, targets, ["a"], clean_half=True)
 
 
 def test_weights_set_each_answers_share_of_the_fit():

@@ -213,7 +213,11 @@ def readable(
 
 
 def calibrate_checkpoint(
-    model: str | Path, dataset: str, root: str | Path, perturbed: Callable[..., tuple] | None = None
+    model: str | Path,
+    dataset: str,
+    root: str | Path,
+    perturbed: Callable[..., tuple] | None = None,
+    clean_half: bool = False,
 ) -> dict[str, Any]:
     """Fit a checkpoint's temperature and "unsure" line (:func:`emodemo.training.calibration.calibrated_on`)
     on its validation speakers' clips of ``dataset``, read as the app reads them (each clip with its
@@ -222,7 +226,8 @@ def calibrate_checkpoint(
     (config and card). For checkpoints saved before their recipe calibrated the final model;
     returns the calibration. ``perturbed(loaded, samples, dataset)`` (clips): the checkpoint's answers
     to those clips changed (:func:`emodemo.serving.cross_corpus.perturbed_answers`), which the
-    temperature is fitted on too."""
+    temperature is fitted on too; ``clean_half``: the clean clips weigh half the fit
+    (:func:`emodemo.training.calibration.calibrated_on`)."""
     from emodemo import data
     from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
     from emodemo.serving.pipeline import CHECKPOINTS
@@ -262,7 +267,7 @@ def calibrate_checkpoint(
         else "the clips"
     )
     calibration = dict(
-        calibrated_on(probs, targets, speakers, perturbed(loaded, samples, dataset) if perturbed else None),
+        calibrated_on(probs, targets, speakers, perturbed(loaded, samples, dataset) if perturbed else None, clean_half),
         pairs=(loaded.meta.get("calibration") or {}).get("pairs") or described,  # an earlier, closer description
     )
     set_calibration(folder, calibration)

@@ -162,6 +162,7 @@ def calibrated_on(
     targets: np.ndarray,
     speakers,
     perturbed: tuple[np.ndarray, np.ndarray, str] | None = None,
+    clean_half: bool = False,
 ) -> dict:
     """The temperature (:func:`fit_temperature`) and "unsure" threshold (:func:`unsure_threshold`,
     right >= 80 % of the answered clips) fitted on held-out speakers' answers ``probs [N, C]`` to
@@ -173,14 +174,21 @@ def calibrated_on(
     the way new recordings differ (level, noise, telephone line): the temperature is fitted on both,
     so that a model sure of itself on its own corpus's clean takes is tempered where it meets
     something new; the "unsure" line and ``ece_before`` / ``ece_after`` stay on the clean clips, and
-    ``perturbed`` (what), ``ece_perturbed_before`` / ``ece_perturbed_after`` are added."""
+    ``perturbed`` (what), ``ece_perturbed_before`` / ``ece_perturbed_after`` are added. ``clean_half``: the clean
+    clips weigh as much in the fit as the changed ones together (else each clip as much as any other: five
+    conditions of changed clips outweigh the clean ones 5 to 1), recorded as ``clean_share`` 0.5."""
+    if clean_half and perturbed is None:
+        raise ValueError("clean_half weighs the clean clips against changed ones: give the perturbed answers too")
     logits = np.log(np.clip(probs, 1e-12, None))  # log-softmax: the logits up to a shift per clip
     fit_logits, fit_targets = logits, np.asarray(targets)
     if perturbed is not None:
         more = np.log(np.clip(perturbed[0], 1e-12, None))  # [M, C]
         fit_logits = np.concatenate([logits, more])  # [N + M, C]
         fit_targets = np.concatenate([fit_targets, np.asarray(perturbed[1])])
-    temperature = fit_temperature(fit_logits, fit_targets)
+    weights = None
+    if clean_half:  # [N + M]: each kind half the fit
+        weights = np.r_[np.full(len(logits), 0.5 / len(logits)), np.full(len(more), 0.5 / len(more))]
+    temperature = fit_temperature(fit_logits, fit_targets, weights=weights)
     calibrated = softmax(logits, temperature)
     out = {
         "temperature": temperature,
@@ -193,4 +201,6 @@ def calibrated_on(
         out["perturbed"] = perturbed[2]
         out["ece_perturbed_before"] = expected_calibration_error(perturbed[0], perturbed[1])
         out["ece_perturbed_after"] = expected_calibration_error(softmax(more, temperature), perturbed[1])
+        if clean_half:
+            out["clean_share"] = 0.5
     return out

@@ -343,7 +343,10 @@ def model_card(meta: Mapping[str, Any]) -> str:
             "(the app divides the logits by it)",
         ]
         if cal.get("perturbed"):
-            lines.append(f"- the temperature was fitted on those clips and on {cal['perturbed']} too")
+            weighed = (
+                f", the clean clips weighing {cal['clean_share']:.0%} of the fit" if cal.get("clean_share") else ""
+            )
+            lines.append(f"- the temperature was fitted on those clips and on {cal['perturbed']} too{weighed}")
         if "ece_before" in cal:
             lines.append(
                 f"- expected calibration error (top label, 15 bins) on that data: {cal['ece_before']:.3f} "
