@@ -8,7 +8,7 @@ python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root 
 python -m emodemo evaluate fused --dataset tess --root PATH --split choose   # the app's fused answer
 python -m emodemo calibrate mesm --root PATH [--perturbed [--clean-half]]   # temperature + "unsure" line
 python -m emodemo gate ssl_mha --below 30 --root PATH   # noise gate for noisy clips, if no training clip is one
-python -m emodemo merge runs/fold*.json --out cv.json   # folds trained in parallel, one result
+python -m emodemo merge runs/fold*.json --out cv.json [--model mesm]   # folds trained in parallel, one result
 python -m emodemo reproduce mesm [--variant V] [--quick] [--list]   # a model's measured runs (configs/reproduce/)
 python -m emodemo predict FILE|DIR|MANIFEST [--out predictions.jsonl] [--workers 2]
 python -m emodemo timeline FILE|DIR|MANIFEST --out segments.jsonl [--csv segments.csv]   # emotion over time
@@ -147,6 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
     m.add_argument("--out", required=True, type=Path)
+    m.add_argument("--model", help="the runs' model, whose own summaries of its folds are computed again (mesm's)")
 
     x = sub.add_parser(
         "reproduce",
@@ -251,9 +252,12 @@ def _train(args) -> int:
 
 
 def _merge(args) -> int:
+    from emodemo.recipes import get_recipe
+    from emodemo.recipes.contract import hook
     from emodemo.training.experiment import merge_fold_runs
 
-    merged = merge_fold_runs([json.loads(path.read_text(encoding="utf-8")) for path in args.runs])
+    summaries = hook(get_recipe(args.model), "FOLD_SUMMARIES") if args.model else None
+    merged = merge_fold_runs([json.loads(path.read_text(encoding="utf-8")) for path in args.runs], summaries)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(merged, indent=1) + "\n", encoding="utf-8")
     s = merged["cross_validation"]

@@ -43,7 +43,10 @@ Optional hooks (:data:`HOOKS`): a recipe defines them or gets the default. Calle
   ``explain``);
 - ``video_emotion(model, labels, path, fps, max_frames, temperature) -> dict``: a face model's answer
   for a video file (faces per frame, their mean); default None: not a face model. A face model
-  also has ``face_inputs(crops)``.
+  also has ``face_inputs(crops)``;
+- ``FOLD_SUMMARIES``: ``{key: function of the folds' results}``, the recipe's own summaries of its folds that
+  its cross-validation result holds beside the mean ± std (``mesm``'s per-emotion scores), computed again when
+  runs of some folds each are merged (:func:`emodemo.training.experiment.merge_fold_runs`); default ``{}``.
 """
 
 from __future__ import annotations
@@ -95,6 +98,7 @@ HOOKS: dict[str, Callable[[Any], Any]] = {
     "explain": lambda recipe: None,
     "explains": lambda recipe: lambda meta: True,
     "video_emotion": lambda recipe: None,
+    "FOLD_SUMMARIES": lambda recipe: {},
 }
 
 

@@ -865,9 +865,10 @@ def _step(step: Step, places: Places, quick: bool, python: str, output: Path | N
 def _merged(paths: list[Path], model: str) -> dict:
     """The runs' folds as one result, the model's recipe's own summaries of its folds computed again."""
     from emodemo.recipes import get_recipe
+    from emodemo.recipes.contract import hook
     from emodemo.training.experiment import merge_fold_runs
 
-    summaries = getattr(get_recipe(model), "FOLD_SUMMARIES", None)
+    summaries = hook(get_recipe(model), "FOLD_SUMMARIES")
     return merge_fold_runs([json.loads(p.read_text(encoding="utf-8")) for p in paths], summaries)
 
 
