@@ -22,6 +22,11 @@ normalised first), then:
   tempo (audiomentations' time stretch, rate drawn from 0.75-1.33, seeded by the clip), so that how fast the
   words come cannot tell the emotion: RAVDESS's "disgust" takes are its slowest (median 2.3 s against 1.8-2.1 s
   for the other emotions), and TESS's carrier phrases are spoken slowly;
+- ``attention, pitch copies`` and ``statistics, pitch copies``: each training clip also once more shifted in
+  pitch (the recipes' ``pitch_copies``: audiomentations' pitch shift, which moves the formants with it, by -4 to
+  +4 semitones, seeded by the clip),
+  so that how high or low a voice sits cannot tell the emotion: played 4 semitones higher, TESS's older speaker
+  (OAF, whose clips get most of the "disgust" answers) is called "disgust" far less, and 2 semitones lower, more;
 - ``attention, duration-balanced`` and ``statistics, duration-balanced``: each training clip's loss weighted so
   that, within each fifth of the voiced lengths, every emotion weighs as in the whole set: how long a take is
   (with RAVDESS's two sentences, how fast it is spoken) then tells nothing of the emotion.
@@ -80,11 +85,14 @@ VARIANTS = {
     "attention, 1-2 s crops": "attention_crops",
     "attention, tempo copies": "attention_tempo",
     "statistics, tempo copies": "stats_tempo",
+    "attention, pitch copies": "attention_pitch",
+    "statistics, pitch copies": "stats_pitch",
     "attention, duration-balanced": "attention_balanced",
     "statistics, duration-balanced": "stats_balanced",
 }
 DURATION_BINS = 5  # quantile bins of the voiced length, within each fold's training clips
 TEMPO = (0.75, 1.33)  # the rates a tempo copy is drawn from
+COPIES = ("_tempo", "_pitch")  # the variants trained on their clips and one changed copy of each
 EPOCHS, BATCH, HIDDEN = 25, 32, 128
 
 
@@ -93,8 +101,8 @@ class FrameHead(nn.Module):
 
     def __init__(self, kind: str, dim: int, n_classes: int = len(CANONICAL7), dropout: float = 0.3):
         super().__init__()
-        # tempo copies and duration weights change the training data, not the head
-        self.kind = kind.removesuffix("_tempo").removesuffix("_balanced")
+        # changed copies and duration weights change the training data, not the head
+        self.kind = kind.removesuffix("_tempo").removesuffix("_pitch").removesuffix("_balanced")
         self.mix = LayerMix(4)
         self.dropout = nn.Dropout(dropout)
         self.project = nn.Linear(dim, HIDDEN)
@@ -197,9 +205,10 @@ def fold_model(kind: str, train: list, val: list, seed: int) -> FrameHead:
     return model
 
 
-def tempo_copies(samples: list) -> list[torch.Tensor]:
-    """Each clip once more at a seeded random tempo, normalised as the served models hear it (without the noise
-    gate, which passes every RAVDESS clip): ``[4, T', D]`` each."""
+def changed_copies(samples: list, change: str) -> list[torch.Tensor]:
+    """Each clip once more, changed (``"_tempo"``: a random tempo; ``"_pitch"``: the recipes' pitch copy,
+    :func:`emodemo.inputs.augment.augmented` with the ``"pitch"`` chain), seeded by the clip, normalised as the
+    served models hear it (without the noise gate, which passes every RAVDESS clip): ``[4, T', D]`` each."""
     import random
 
     import audiomentations
@@ -207,10 +216,14 @@ def tempo_copies(samples: list) -> list[torch.Tensor]:
     stretch = audiomentations.TimeStretch(min_rate=TEMPO[0], max_rate=TEMPO[1], leave_length_unchanged=False, p=1.0)
     waves = []
     for sample in samples:
-        random.seed(augment.seed_of(sample.id, 1))
-        np.random.seed(augment.seed_of(sample.id, 1))
-        stretched = stretch(samples=audio.load_audio(sample.audio, max_seconds=30.0), sample_rate=audio.SAMPLE_RATE)
-        waves.append(normalise.normalised_if(stretched, True))
+        wave = audio.load_audio(sample.audio, max_seconds=30.0)
+        if change == "_pitch":
+            changed = augment.augmented(wave, sample.id, 1, chain="pitch")
+        else:
+            random.seed(augment.seed_of(sample.id, 1))
+            np.random.seed(augment.seed_of(sample.id, 1))
+            changed = stretch(samples=wave, sample_rate=audio.SAMPLE_RATE)
+        waves.append(normalise.normalised_if(changed, True))
     encoder, top, _, deepest = STATES["encoder"], STATES["top_layers"], STATES["normalised"], STATES["deepest"]
     return [
         x
@@ -219,15 +232,22 @@ def tempo_copies(samples: list) -> list[torch.Tensor]:
     ]
 
 
+def copies_of(kind: str) -> str | None:
+    """Which changed copy a variant trains on too (one of :data:`COPIES`), or None."""
+    return next((change for change in COPIES if kind.endswith(change)), None)
+
+
 def run(name: str, seed: int, ravdess: list, tess: list, copies: dict | None = None) -> dict:
-    """One variant's 5 fold models at one seed, scored; ``copies``: ``{clip id: (tempo copy's states, class)}``."""
+    """One variant's 5 fold models at one seed, scored; ``copies``: ``{change: {clip id: (its changed copy's
+    states, class)}}``."""
     kind = VARIANTS[name]
     by_speaker = lambda speakers: [item for s, item in ravdess if s.speaker in speakers]  # noqa: E731
-    with_copies = lambda speakers: by_speaker(speakers) + [copies[s.id] for s, _ in ravdess if s.speaker in speakers]  # noqa: E731
+    change = copies_of(kind)
+    changed = lambda speakers: [copies[change][s.id] for s, _ in ravdess if s.speaker in speakers]  # noqa: E731
     tess_true = np.array([y for _, y in tess])
     test_ua, tess_ua, tess_collapse, tess_probs = [], [], [], []
     for k, fold in enumerate(load_splits("ravdess_5fold_seed0.json")):
-        train = with_copies(fold.train) if kind.endswith("_tempo") else by_speaker(fold.train)
+        train = by_speaker(fold.train) + (changed(fold.train) if change else [])
         model = fold_model(kind, train, by_speaker(fold.val), k + 100 * seed)
         test = by_speaker(fold.test)
         test_ua.append(scores(np.array([y for _, y in test]), probabilities(model, test).argmax(axis=1))["UA"])
@@ -286,9 +306,9 @@ def main() -> None:
     items = list(zip(states, classes))
     ravdess_items, tess_items = list(zip(ravdess, items[: len(ravdess)])), items[len(ravdess) :]
     chosen = args.variant or list(VARIANTS)
-    copies = None
-    if any(VARIANTS[name].endswith("_tempo") for name in chosen):
-        copies = {s.id: (x, y) for s, x, y in zip(ravdess, tempo_copies(ravdess), classes)}
+    changes = {copies_of(VARIANTS[name]) for name in chosen} - {None}
+    ids = [s.id for s in ravdess]
+    copies = {change: dict(zip(ids, zip(changed_copies(ravdess, change), classes))) for change in changes}
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in chosen:
         for seed in args.seeds:

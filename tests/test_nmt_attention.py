@@ -381,3 +381,33 @@ def test_bad_states_get_a_clear_message(change, message):
     change(inputs)
     with pytest.raises(ValueError, match=message):
         states_model()(**inputs)
+
+
+def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_their_attention():
+    """``NMTAttentionMean`` (a run's fold models served as one): the log of the members' mean probability, each at
+    its own temperature, each word's attention the members' average; members of other settings are refused."""
+    from emodemo.models import REGISTRY, NMTAttentionMean
+
+    kwargs = dict(
+        n_classes=CLASSES,
+        vocab_size=VOCAB,
+        hidden=16,
+        window=4,
+        mode="fusion",
+        alignment="forced",
+        speech_layers=3,
+        speech_dim=8,
+    )
+    torch.manual_seed(0)
+    mean = REGISTRY["nmt_attention_mean"](members=[kwargs] * 3, temperatures=(0.5, 1.0, 3.0)).eval()
+    assert isinstance(mean, NMTAttentionMean) and all(isinstance(m, NMTAttention) for m in mean.members)
+    inputs = as_states(batch())
+    with torch.no_grad():
+        outs = [member(**inputs) for member in mean.members]
+        out = mean(**inputs)
+    probs = torch.stack([torch.softmax(o["logits"] / t, -1) for o, t in zip(outs, (0.5, 1.0, 3.0))]).mean(0)
+    assert torch.allclose(out["logits"].exp(), probs, atol=1e-6)
+    assert torch.allclose(out["attention"], torch.stack([o["attention"] for o in outs]).mean(0), atol=1e-6)
+    assert not torch.allclose(outs[0]["attention"], outs[1]["attention"])  # the members differ: a real average
+    with pytest.raises(ValueError, match="different recipes"):
+        NMTAttentionMean([kwargs, dict(kwargs, speech_layers=2)], (1.0, 1.0))

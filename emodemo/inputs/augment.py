@@ -34,17 +34,24 @@ SETTINGS = {
 }
 
 
-CHAINS = ("all", "noise")  # every step below, or additive noise alone
+CHAINS = ("all", "noise", "pitch")  # every step below, additive noise alone, or a pitch shift alone
+# what a chain other than "all" adds to the cache key of its copies (beside SETTINGS)
+CHAIN_SETTINGS = {"noise": {}, "pitch": {"pitch_copy_semitones": [-4, 4]}}
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=len(CHAINS))
 def training_chain(chain: str = "all"):
     """The random chain a training copy goes through (each step with its own probability); the
-    ``"noise"`` chain adds white or coloured noise at a random SNR to every copy, and nothing else."""
+    ``"noise"`` chain adds white or coloured noise at a random SNR to every copy, and nothing else; the
+    ``"pitch"`` chain shifts every copy's pitch by -4 to +4 semitones (its formants move with it), and nothing
+    else: a voice pitched higher or lower than the training actors' (TESS's older speaker) then tells no emotion."""
     import audiomentations as A
 
     if chain not in CHAINS:
         raise ValueError(f"an augmentation chain is one of {CHAINS}, not {chain!r}")
+    if chain == "pitch":
+        low, high = CHAIN_SETTINGS["pitch"]["pitch_copy_semitones"]
+        return A.PitchShift(min_semitones=low, max_semitones=high, p=1.0)
     always = chain == "noise"  # the full chain's noise step: chosen half the time, then applied half the time
     low, high = SETTINGS["noise_snr_db"]
     noise = A.OneOf(

@@ -8,7 +8,7 @@ from .coattention import CoAttentionMean, CoAttentionNet
 from .fer_cnn import FerCNN
 from .handcrafted_ensemble import HandcraftedEnsemble
 from .mesm import Mesm
-from .nmt_attention import NMTAttention
+from .nmt_attention import NMTAttention, NMTAttentionMean
 from .speech_probe import SpeechProbe, SpeechProbeEnsemble
 from .ssl_mha import SslMhaEnsemble, SslMhaNet
 from .words_minilm import WordsMiniLM
@@ -17,6 +17,7 @@ REGISTRY: dict[str, type[nn.Module]] = {
     "speech_probe": SpeechProbe,
     "speech_probe_ensemble": SpeechProbeEnsemble,
     "nmt_attention": NMTAttention,
+    "nmt_attention_mean": NMTAttentionMean,
     "coattention": CoAttentionNet,
     "coattention_mean": CoAttentionMean,
     "ssl_mha": SslMhaNet,

@@ -43,7 +43,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from emodemo.models.ensemble import averaged_outputs, calibrated_mean
+from emodemo.models.ensemble import FoldMean
 from emodemo.models.layers import LayerMix
 from emodemo.models.whisper_blocks import run_blocks
 
@@ -205,39 +205,12 @@ class CoAttentionNet(nn.Module):
         return torch.cat(parts, dim=-1)  # [B, (1 + stats + 2 plain) Ds]
 
 
-class CoAttentionMean(nn.Module):
-    """The mean of calibrated :class:`CoAttentionNet` members of one recipe: the models of the 5 cross-validation
-    folds, as the served speech probe and MHA pairs average theirs (measured, not served: ``reproduce coattention
-    --variant fold_mean``).
-
-    Inputs and outputs as :class:`CoAttentionNet`'s; each member answers ``softmax(logits_m / T_m)`` at its own
-    temperature (fitted on its validation actors), ``"logits"`` is the log of their mean ``[B, C]``, and every
-    other output (the steps' attention weights, the layer mix) is the members' average (the same shapes: every
-    member reads the same frames and word pieces). ``member_layers`` (the builder's common argument): every
-    member reads the same layers, so only None per member.
+class CoAttentionMean(FoldMean):
+    """The mean of calibrated :class:`CoAttentionNet` members: the models of the 5 cross-validation folds
+    (:class:`~emodemo.models.ensemble.FoldMean`; measured, not served: ``reproduce coattention --variant fold_mean``).
     """
 
-    def __init__(self, members: list[dict], temperatures: tuple[float, ...], member_layers: list | None = None):
-        super().__init__()
-        if len(members) != len(temperatures):
-            raise ValueError(f"{len(members)} members, {len(temperatures)} temperatures")
-        if any(kwargs != members[0] for kwargs in members):
-            raise ValueError("the members are of different recipes: their attention maps could not be averaged")
-        if any(read is not None for read in member_layers or ()):
-            raise ValueError("every co-attention member reads the same layers: member_layers must be None")
-        self.members = nn.ModuleList(CoAttentionNet(**kwargs) for kwargs in members)
-        self.register_buffer("temperatures", torch.tensor(list(temperatures), dtype=torch.float32))
-
-    def forward(
-        self,
-        speech: torch.Tensor | None = None,
-        speech_mask: torch.Tensor | None = None,
-        text: torch.Tensor | None = None,
-        text_mask: torch.Tensor | None = None,
-    ) -> dict[str, torch.Tensor]:
-        outputs = [member(speech, speech_mask, text, text_mask) for member in self.members]
-        averaged = averaged_outputs(outputs)  # attention weights [B, T] or [B, N], layer mix [B, L]
-        return {**averaged, "logits": calibrated_mean([out["logits"] for out in outputs], self.temperatures)}
+    MEMBER = CoAttentionNet
 
 
 def _spread(x: torch.Tensor, centre: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,12 @@
 """Means of calibrated members' answers: the served speech probe's and Self- and Cross-MHA's fold models
-(co-attention's measured too)."""
+(co-attention's and ``nmt_attention``'s too: :class:`FoldMean`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
+from torch import nn
 
 
 def calibrated_mean(logits: Sequence[torch.Tensor], temperatures: torch.Tensor) -> torch.Tensor:
@@ -20,3 +21,32 @@ def averaged_outputs(outputs: Sequence[dict[str, torch.Tensor]], skip: tuple[str
     members read the same frames and word pieces), averaged over the members."""
     shared = [key for key in outputs[0] if key not in ("logits", *skip)]
     return {key: torch.stack([out[key] for out in outputs]).mean(dim=0) for key in shared}
+
+
+class FoldMean(nn.Module):
+    """The mean of calibrated members of one recipe (:attr:`MEMBER`): a run's 5 cross-validation fold models, as
+    the served speech probe and MHA pairs average theirs.
+
+    Inputs as the member's (keywords); each member answers ``softmax(logits_m / T_m)`` at its own temperature
+    (fitted on its validation actors), ``"logits"`` is the log of their mean ``[B, C]``, and every other output
+    (attention weights, a layer mix) is the members' average (the same shapes: every member reads the same inputs).
+    ``member_layers`` (the builder's common argument): every member reads the same layers, so only None per member.
+    """
+
+    MEMBER: type[nn.Module]
+
+    def __init__(self, members: list[dict], temperatures: tuple[float, ...], member_layers: list | None = None):
+        super().__init__()
+        if len(members) != len(temperatures):
+            raise ValueError(f"{len(members)} members, {len(temperatures)} temperatures")
+        if any(kwargs != members[0] for kwargs in members):
+            raise ValueError("the members are of different recipes: their attention maps could not be averaged")
+        if any(read is not None for read in member_layers or ()):
+            raise ValueError("every member of a fold mean reads the same layers: member_layers must be None")
+        self.members = nn.ModuleList(self.MEMBER(**kwargs) for kwargs in members)
+        self.register_buffer("temperatures", torch.tensor(list(temperatures), dtype=torch.float32))
+
+    def forward(self, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        outputs = [member(**inputs) for member in self.members]
+        mean = calibrated_mean([out["logits"] for out in outputs], self.temperatures)  # [B, C]
+        return {**averaged_outputs(outputs), "logits": mean}

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from .attention import SCORES, global_attention, length_mask, local_attention, make_score, monotonic_centres, span_mask
+from .ensemble import FoldMean
 from .layers import LayerMix, masked_mean_std
 
 MODES = ("audio", "text", "fusion")
@@ -433,3 +434,10 @@ class NMTAttention(nn.Module):
                 f"token ids must lie in 0..{vocab_size - 1} (vocab_size), got {int(tokens.min())}..{int(tokens.max())}"
             )
         return tokens.long()
+
+
+class NMTAttentionMean(FoldMean):
+    """The mean of calibrated :class:`NMTAttention` members: the models of a run's 5 cross-validation folds
+    (:class:`~emodemo.models.ensemble.FoldMean`), each word's attention over the sound the members' average."""
+
+    MEMBER = NMTAttention

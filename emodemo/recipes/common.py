@@ -20,6 +20,7 @@ from typing import Any
 from emodemo.core.labels import CANONICAL7, IEMOCAP4
 from emodemo.data.cmu_mosei import MOSEI6
 from emodemo.recipes.contract import as_flag  # recipes read their yes/no settings with it too
+from emodemo.recipes.training_copies import with_copies
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +104,16 @@ def paired_parts(
     no_words: bool | str = False,
     neutral_lines: bool | str = False,
     neutral_share: float = 0.5,
+    copies_chain: str | None = None,
 ):
     """``(samples or parts function, folds, final split, pairing name)`` for a pairing of RAVDESS clips
     (in a ``quick`` smoke run a quarter of them: :func:`quick_share`); with ``no_words``, a parts
     function with the clips' no-words pairs too (:func:`emodemo.protocols.pairing.with_unheard_words`);
     with ``neutral_lines``, ``neutral_share`` (half) of the training clips' own-words pairs left get a
-    neutral written line (:func:`emodemo.protocols.pairing.with_neutral_lines`)."""
+    neutral written line (:func:`emodemo.protocols.pairing.with_neutral_lines`); with ``copies_chain``
+    (``"pitch"``), every training pair is there once more with its clip made by that augmentation chain
+    (:mod:`emodemo.recipes.training_copies`: read by models of frozen speech states), validation and test
+    pairs as they are."""
     from emodemo import data
     from emodemo.data.splits import apply
     from emodemo.protocols import pairing as pairings
@@ -117,6 +122,8 @@ def paired_parts(
 
     root, text_root = Path(root), Path(text_root) if text_root else None
     no_words, neutral_lines, neutral_share = as_flag(no_words), as_flag(neutral_lines), float(neutral_share)
+    if dataset in ("iemocap", "cmu_mosei") and copies_chain:
+        raise ValueError("training copies are made of RAVDESS pairings here, not of the talks' gold pairs")
     if dataset in ("iemocap", "cmu_mosei"):  # the talks' data: gold transcripts are the real pairs
         clips = [
             s
@@ -130,7 +137,7 @@ def paired_parts(
     clips = data.load("ravdess", root, calm_as_neutral=True)
     clips = quick_share(clips) if quick else clips
     folds, final = standard_protocol(dataset, clips)
-    if pairing == "real" and not (no_words or neutral_lines):
+    if pairing == "real" and not (no_words or neutral_lines or copies_chain):
         return pairings.real_pairs(clips, words_read(clips)), folds, final, pairings.REAL_PAIRING_NAME
     if pairing not in ("real", "constructed", "mixed"):
         raise ValueError(f"pairing must be 'real', 'constructed' or 'mixed', got {pairing!r}")
@@ -153,6 +160,8 @@ def paired_parts(
         train, val, test = pairings.with_unheard_words(made, seed=seed) if no_words else made
         if neutral_lines:
             train = pairings.with_neutral_lines(train, text_source, text_root, seed, neutral_share)
+        if copies_chain:
+            train = with_copies(train, 1, copies_chain)
         return train, val, test
 
     if pairing == "real":
@@ -164,6 +173,8 @@ def paired_parts(
     name = pairings.no_words_pairing_name(name) if no_words else name
     if neutral_lines:
         name = pairings.neutral_lines_pairing_name(name, neutral_share)
+    if copies_chain:
+        name = f"{name}; each training pair once more with a {copies_chain} copy of its clip"
     return parts, folds, final, name
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from emodemo.data.record import Sample
-from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bounds
+from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, voiced_bounds
 from emodemo.inputs.normalise import (
     DENOISE,
     asked,
@@ -37,6 +37,7 @@ from emodemo.inputs.normalise import (
     voiced_start,
 )
 from emodemo.inputs.text import MINILM, encode_tokens, load_text_encoder
+from emodemo.recipes.training_copies import by_copy, clip_waves, copy_key
 from emodemo.training.datasets import PaddedClips
 
 WHISPER = "whisper-tiny.en"
@@ -212,19 +213,40 @@ def speech_of_samples(
     steady_floor_below_db: float | None = None,
     progress: bool = True,
 ) -> list[torch.Tensor]:
-    """:func:`speech_states` of the samples' audio files (first 30 s; with ``denoise_below_db``, the
-    noise gated out of those that sound noisy, :func:`~emodemo.inputs.normalise.noisy_files`; then
-    normalised if asked), through the feature cache, whose key holds every input setting: a gated
-    clip's states are kept under the key of ``denoise``, the others' under the plain one."""
-    from emodemo.core.cache import FeatureCache
-
+    """:func:`speech_states` of the samples' audio files (first 30 s; a training copy as its ``meta`` says,
+    :mod:`emodemo.recipes.training_copies`; with ``denoise_below_db``, the noise gated out of those that sound
+    noisy, :func:`~emodemo.inputs.normalise.noisy_files`; then normalised if asked), through the feature cache,
+    whose key holds every input setting: a gated clip's states are kept under the key of ``denoise``, the others'
+    under the plain one, and a copy's under its augmentation settings and copy number."""
     config = {"top_layers": top_layers, "trim": "voiced_bounds", "max_seconds": MAX_SECONDS, **cache_key(normalised)}
     if deepest is not None:
         config["deepest"] = deepest
+    out: list[torch.Tensor | None] = [None] * len(samples)
+    for (copy, chain), indices in by_copy(samples).items():
+        chosen = [samples[i] for i in indices]
+        gate = (denoise_below_db, steady_floor_below_db)
+        states = _copy_states(chosen, (copy, chain), config, (encoder, top_layers, normalised, deepest), gate, progress)
+        for i, value in zip(indices, states):
+            out[i] = value
+    return out
+
+
+def _copy_states(
+    samples: list[Sample], made_by: tuple[int, str], config: dict, speech: tuple, gate: tuple, progress: bool
+) -> list[torch.Tensor]:
+    """:func:`speech_of_samples` of samples that are all copy ``made_by = (copy, chain)`` (copy 0: the clips
+    themselves); ``speech``: ``(encoder, top_layers, normalised, deepest)``; ``gate``: ``(denoise_below_db,
+    steady_floor_below_db)``; ``config``: the cache key's input settings."""
+    from emodemo.core.cache import FeatureCache
+
+    (copy, chain), (encoder, top_layers, normalised, deepest) = made_by, speech
+    denoise_below_db, steady_floor_below_db = gate
+    lookup = {s.audio: s for s in samples}
     paths = [s.audio for s in samples]
-    decode = lambda chosen: [load_audio(path, max_seconds=MAX_SECONDS) for path in chosen]  # noqa: E731
+    decode = lambda chosen: clip_waves([lookup[p] for p in chosen], copy, chain)  # noqa: E731
+    made = copy_key(copy, chain)
     noisy = (
-        noisy_files(paths, denoise_below_db, decode, steady_below_db=steady_floor_below_db)
+        noisy_files(paths, denoise_below_db, decode, made or None, steady_below_db=steady_floor_below_db)
         if denoise_below_db is not None
         else [False] * len(paths)
     )
@@ -235,7 +257,8 @@ def speech_of_samples(
             continue
         # (named after its first user; renaming it would throw away every filled cache)
         cache = FeatureCache(
-            f"coattention-speech-{encoder.replace('/', '--')}-v1", {**config, **({"denoise": DENOISE} if gated else {})}
+            f"coattention-speech-{encoder.replace('/', '--')}-v1",
+            {**config, **({"denoise": DENOISE} if gated else {}), **made},
         )
         values = cache.get_many(
             [paths[i] for i in indices],
@@ -247,7 +270,7 @@ def speech_of_samples(
             ),
             batch=BATCH,
             progress=progress,
-            desc="speech states" + (" (noise gated out)" if gated else ""),
+            desc=f"speech states{' (noise gated out)' if gated else ''}{f' (copy {copy}, {chain})' if copy else ''}",
         )
         for i, value in zip(indices, values):
             out[i] = value

@@ -37,6 +37,7 @@ from torch.utils.data import Dataset
 from emodemo.core.labels import CANONICAL7
 from emodemo.data.record import Sample
 from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bounds
+from emodemo.inputs.augment import augmented
 from emodemo.inputs.normalise import asked, normalise
 from emodemo.inputs.text import load_glove, tokenize
 from emodemo.models import build
@@ -63,6 +64,7 @@ from emodemo.recipes.common import (
     text_only,
     whisper_minilm_licences,
 )
+from emodemo.recipes.training_copies import clip_id, copy_of
 
 NAME = "nmt_attention"
 MODALITIES = ("audio", "text")
@@ -228,7 +230,7 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     if speech:  # the states of the voiced region, and the words' spans moved to where the states begin
         states = frozen_states.speech_of_samples(samples, *speech)
         spans = [
-            moved_spans(tokens_with_spans(s.text, s.meta.get("words")), _heard_start(s.audio, speech), _seconds(x))
+            moved_spans(tokens_with_spans(s.text, s.meta.get("words")), _heard_start(s, speech), _seconds(x))
             for s, x in zip(samples, states)
         ]
         return PairedStates(states, spans, spec["vocab"], [index[s.label] for s in samples])
@@ -246,16 +248,18 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     )
 
 
-def _heard_start(path: str | Path, speech: tuple) -> float:
-    """:func:`emodemo.recipes.frozen_states.heard_start` of the clip at ``path``, once per process and version of
-    the file (a clip is in several parts and pairings)."""
-    stat = Path(path).stat()
-    return _heard_start_of(str(path), stat.st_mtime_ns, stat.st_size, speech)
+def _heard_start(sample: Sample, speech: tuple) -> float:
+    """:func:`emodemo.recipes.frozen_states.heard_start` of a sample's clip (or of its training copy), once per
+    process and version of the file (a clip is in several parts and pairings)."""
+    stat = Path(sample.audio).stat()
+    copy, chain = copy_of(sample)
+    return _heard_start_of(str(sample.audio), stat.st_mtime_ns, stat.st_size, speech, copy, chain, clip_id(sample))
 
 
-@functools.lru_cache(maxsize=4096)
-def _heard_start_of(path: str, mtime_ns: int, size: int, speech: tuple) -> float:
-    return frozen_states.heard_start(load_audio(path, max_seconds=MAX_SECONDS), *speech)
+@functools.lru_cache(maxsize=8192)
+def _heard_start_of(path: str, mtime_ns: int, size: int, speech: tuple, copy: int, chain: str, clip: str) -> float:
+    wave = load_audio(path, max_seconds=MAX_SECONDS)
+    return frozen_states.heard_start(augmented(wave, clip, copy, chain=chain) if copy else wave, *speech)
 
 
 def _seconds(states: torch.Tensor) -> float:
@@ -394,6 +398,7 @@ def train(
     steady_floor_below_db: float | None = None,
     speech_gru: bool = True,
     speech_summary: bool = False,
+    pitch_copies: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
@@ -406,7 +411,10 @@ def train(
     ``denoise_below_db`` and ``steady_floor_below_db``: their noise gate, as co-attention's
     (:func:`emodemo.recipes.frozen_states.gated`); ``speech_gru=0``: no GRU over those states, each frame projected
     alone (the model's ``speech_recurrent``); ``speech_summary=1``: the head also reads the whole clip's mean and
-    standard deviation of the mixed states (the speech probe's statistics), beside what the words attended to."""
+    standard deviation of the mixed states (the speech probe's statistics), beside what the words attended to;
+    ``pitch_copies=1``: every training pair once more with its clip shifted in pitch (-4 to +4 semitones, the
+    ``"pitch"`` chain of :func:`emodemo.inputs.augment.training_chain`, words and timings kept), so that how high a
+    voice sits tells no emotion (the frozen states' models only)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     heard: dict = {}  # the frozen speech states the audio branch reads, if any
@@ -421,10 +429,12 @@ def train(
             steady_floor_below_db is not None,
             not as_flag(speech_gru),
             as_flag(speech_summary),
+            as_flag(pitch_copies),
         )
     ):
         raise ValueError(
-            "the noise gate, speech_gru and speech_summary set how frozen encoder states are read: add speech_layers"
+            "the noise gate, speech_gru, speech_summary and pitch_copies set how frozen encoder states are read: "
+            "add speech_layers"
         )
     if as_flag(speech_summary) and mode != "fusion":
         raise ValueError("speech_summary is read beside the words: mode fusion")
@@ -450,7 +460,16 @@ def train(
             pretrained=PRETRAINED_LICENCES,
         )
     samples, folds, final_split, pairing_name = paired_parts(
-        NAME, dataset, root, pairing, text_source, text_root, seed, quick, no_words=no_words
+        NAME,
+        dataset,
+        root,
+        pairing,
+        text_source,
+        text_root,
+        seed,
+        quick,
+        no_words=no_words,
+        copies_chain="pitch" if as_flag(pitch_copies) else None,
     )
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
     vocab = vocabulary([s for part in every_part for s in part])

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,6 @@ import torch
 
 from emodemo.core import labels as label_sets
 from emodemo.data.record import Sample
-from emodemo.inputs.audio import MAX_SECONDS, load_audio
 from emodemo.inputs.normalise import DENOISE, cache_key, denoised_if, normalised_if
 from emodemo.models import build
 from emodemo.models.speech_probe import layer_stats
@@ -47,6 +45,7 @@ from emodemo.recipes.common import (
     parse_layers,
     validation_calibration,
 )
+from emodemo.recipes.training_copies import by_copy, clip_waves, copy_key, with_copies
 from emodemo.training.datasets import DictDataset
 from emodemo.training.engine import TrainConfig
 
@@ -57,8 +56,6 @@ MODALITIES = ("audio",)
 ENCODERS = ("tiny.en", "base")
 DEFAULT_SPEC = {"encoder": "tiny.en", "normalise": False}  # what a checkpoint without input_spec had
 BATCH = 16  # clips per encoder call when filling the cache
-COPY = "augment_copy"  # Sample.meta key of a training copy's number (absent or 0: the clip itself)
-CHAIN = "augment_chain"  # Sample.meta key of the chain that made a training copy (absent: "all")
 
 
 def input_spec(spec: dict | None) -> dict:
@@ -98,26 +95,7 @@ def feature_cache(spec: dict, copy: int = 0, chain: str = "all"):
     config: dict = {"encoder": spec["encoder"], "sr": 16000, **cache_key(spec["normalise"])}
     if spec.get("denoise"):
         config["denoise"] = DENOISE
-    return FeatureCache(f"whisper-{spec['encoder']}-encoder-layer-stats-v1", {**config, **_copy_key(copy, chain)})
-
-
-def _copy_key(copy: int, chain: str) -> dict:
-    """What a cache key adds for training copy ``copy`` made by ``chain`` (nothing for the clip itself)."""
-    if not copy:
-        return {}
-    from emodemo.inputs.augment import SETTINGS as AUGMENT
-
-    return {"augment": dict(AUGMENT, copy=copy, **({"chain": chain} if chain != "all" else {}))}
-
-
-def _clip_waves(samples: Sequence[Sample], copy: int, chain: str = "all") -> list[np.ndarray]:
-    """The decoded clips (first 30 s), or their training copy number ``copy`` made by ``chain``."""
-    waves = [load_audio(s.audio, max_seconds=MAX_SECONDS) for s in samples]
-    if not copy:
-        return waves
-    from emodemo.inputs.augment import augmented
-
-    return [augmented(wave, s.id.split("+")[0], copy, chain=chain) for s, wave in zip(samples, waves)]
+    return FeatureCache(f"whisper-{spec['encoder']}-encoder-layer-stats-v1", {**config, **copy_key(copy, chain)})
 
 
 def stats_of_samples(samples: Sequence[Sample], spec: dict | None = None, progress: bool = True) -> torch.Tensor:
@@ -125,17 +103,14 @@ def stats_of_samples(samples: Sequence[Sample], spec: dict | None = None, progre
     ``meta["augment_copy"]`` and ``meta["augment_chain"]`` say), through the on-disk feature cache."""
     spec = input_spec(spec)
     rows: list[torch.Tensor | None] = [None] * len(samples)
-    by_copy: dict[tuple[int, str], list[int]] = {}
-    for i, sample in enumerate(samples):
-        by_copy.setdefault((int(sample.meta.get(COPY, 0)), sample.meta.get(CHAIN, "all")), []).append(i)
-    for (copy, chain), all_indices in sorted(by_copy.items()):
+    for (copy, chain), all_indices in by_copy(samples).items():
         for heard, indices in _by_gate(samples, all_indices, spec, copy, chain):
             chosen = [samples[i] for i in indices]
             lookup = {s.audio: s for s in chosen}
             values = feature_cache(heard, copy, chain).get_many(
                 [s.audio for s in chosen],
                 lambda paths, copy=copy, chain=chain, heard=heard: stats_of_waves(
-                    _clip_waves([lookup[p] for p in paths], copy, chain), heard
+                    clip_waves([lookup[p] for p in paths], copy, chain), heard
                 ),
                 batch=BATCH,
                 progress=progress,
@@ -163,24 +138,13 @@ def _by_gate(
     noisy = noisy_files(
         [samples[i].audio for i in indices],
         below,
-        lambda paths: _clip_waves([lookup[p] for p in paths], copy, chain),
-        _copy_key(copy, chain),
+        lambda paths: clip_waves([lookup[p] for p in paths], copy, chain),
+        copy_key(copy, chain),
         steady_below_db=spec.get("steady_floor_below_db"),
     )
     clean = [i for i, n in zip(indices, noisy) if not n]
     gated = [i for i, n in zip(indices, noisy) if n]
     return [(heard, part) for heard, part in ((plain, clean), ({**plain, "denoise": True}, gated)) if part]
-
-
-def training_copies(samples: Sequence[Sample], copies: int, chain: str = "all") -> list[Sample]:
-    """``samples`` followed by ``copies`` copies of each made by the augmentation ``chain`` (ids ``<id>+aug<k>``)."""
-    made_by = {CHAIN: chain} if chain != "all" else {}
-    extra = [
-        replace(s, id=f"{s.id}+aug{k}", meta={**s.meta, COPY: k, **made_by})
-        for k in range(1, copies + 1)
-        for s in samples
-    ]
-    return list(samples) + extra
 
 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict | None = None) -> DictDataset:
@@ -447,7 +411,7 @@ def parts_with_copies(samples: Sequence[Sample], copies: int, chain: str = "all"
 
     def parts(fold):
         train, val, test = apply(samples, fold)
-        return training_copies(train, copies, chain), val, test
+        return with_copies(train, copies, chain), val, test
 
     return parts
 

@@ -1,7 +1,7 @@
-"""A served mean of fold models: one run's calibrated fold models averaged (``coattention``'s, measured), or a pair
-per fold, two calibrated ``ssl_mha`` models that read other ranges of one encoder's layers, averaged
-(:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper base's lower half
-with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS).
+"""A served mean of fold models: one run's calibrated fold models averaged (``coattention``'s, measured, and
+``nmt_attention``'s), or a pair per fold, two calibrated ``ssl_mha`` models that read other ranges of one encoder's
+layers, averaged (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper base's
+lower half with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS).
 
 ``python -m emodemo pair OUT --fold-models DIR [DIR] --root RAVDESS --text-root GOEMOTIONS`` (:func:`write_pair`):
 
@@ -39,7 +39,8 @@ from emodemo.training.checkpoint import add_metrics, read_checkpoint_config
 
 ENSEMBLE = "ssl_mha_ensemble"
 MEMBER = "ssl_mha"
-MEAN_OF = {MEMBER: ENSEMBLE, "coattention": "coattention_mean"}  # a member model -> the served mean of such members
+# a member model -> the served mean of such members
+MEAN_OF = {MEMBER: ENSEMBLE, "coattention": "coattention_mean", "nmt_attention": "nmt_attention_mean"}
 
 
 def layer_range(meta: dict) -> tuple[int, int] | None:
