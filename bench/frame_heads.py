@@ -42,6 +42,10 @@ mean softmax (uncalibrated), each averaged over the seeds. The TESS report half 
     python bench/frame_heads.py --root ../shared/datasets/ravdess_speech --tess ../shared/datasets/tess \\
         [--variant attention --variant statistics ...] [--seeds 0 1]
 
+``--voices``: which of TESS's two speakers the fold-0 models (seed 0) of the plain and pitch-copy attention heads call
+"disgust", and how that moves when the clips are played higher or lower (audiomentations' pitch shift by +4, +2 or
+-2 semitones) or brighter or duller (a high shelf of +8 or -8 dB at 2 kHz): ``bench/results/frame_heads_voices.json``.
+
 Each (variant, seed) is kept in ``bench/results/frame_heads/`` as it finishes, so several processes can run
 other variants at once; the table of every row there is written to ``bench/results/frame_heads.json`` and
 printed (about 5 minutes a variant and seed on one core once the states are cached).
@@ -289,12 +293,83 @@ def table() -> dict:
     return {"protocol": __doc__.split("Protocol: ")[1].split("\n\n")[0], "rows": out}
 
 
+VOICE_CHANGES = {  # name -> (audiomentations transform, its arguments), each applied in full to every TESS clip
+    "as recorded": None,
+    "pitch +4 semitones": ("PitchShift", dict(min_semitones=4, max_semitones=4)),
+    "pitch +2 semitones": ("PitchShift", dict(min_semitones=2, max_semitones=2)),
+    "pitch -2 semitones": ("PitchShift", dict(min_semitones=-2, max_semitones=-2)),
+    "high shelf +8 dB": (
+        "HighShelfFilter",
+        dict(min_center_freq=2000, max_center_freq=2000, min_gain_db=8, max_gain_db=8),
+    ),
+    "high shelf -8 dB": (
+        "HighShelfFilter",
+        dict(min_center_freq=2000, max_center_freq=2000, min_gain_db=-8, max_gain_db=-8),
+    ),
+}
+
+
+def changed_states(samples: list, change: tuple | None) -> list[torch.Tensor]:
+    """The samples' states as the served models hear them, each clip changed by ``change`` first."""
+    import audiomentations
+
+    transform = None if change is None else getattr(audiomentations, change[0])(**change[1], p=1.0)
+    waves = []
+    for sample in samples:
+        wave = audio.load_audio(sample.audio, max_seconds=30.0)
+        waves.append(normalise.normalised_if(wave if transform is None else transform(wave, audio.SAMPLE_RATE), True))
+    encoder, top, _, deepest = STATES["encoder"], STATES["top_layers"], STATES["normalised"], STATES["deepest"]
+    return [
+        x
+        for i in range(0, len(waves), 16)
+        for x in frozen_states.speech_states(waves[i : i + 16], encoder, top, deepest)
+    ]
+
+
+def voices(ravdess: list, tess: list, tess_items: list, copies: dict) -> dict:
+    """``--voices`` (the module docstring): per head, change and TESS speaker, the share of clips answered "disgust"
+    and the accuracy."""
+    fold = load_splits("ravdess_5fold_seed0.json")[0]
+    by_speaker = lambda speakers: [item for s, item in ravdess if s.speaker in speakers]  # noqa: E731
+    heads = {
+        "attention": fold_model("attention", by_speaker(fold.train), by_speaker(fold.val), 0),
+        "attention, pitch copies": fold_model(
+            "attention_pitch",
+            by_speaker(fold.train) + [copies["_pitch"][s.id] for s, _ in ravdess if s.speaker in fold.train],
+            by_speaker(fold.val),
+            0,
+        ),
+    }
+    classes = np.array([y for _, y in tess_items])
+    disgust = CANONICAL7.index("disgust")
+    rows = []
+    for change, transform in VOICE_CHANGES.items():
+        states = [x for x, _ in tess_items] if transform is None else changed_states([s for s in tess], transform)
+        items = list(zip(states, classes.tolist()))
+        for head, model in heads.items():
+            answers = probabilities(model, items).argmax(axis=1)
+            row = {"head": head, "change": change}
+            for speaker in ("OAF", "YAF"):
+                mine = np.array([s.speaker == speaker for s in tess])
+                row[f"{speaker} disgust"] = float(np.mean(answers[mine] == disgust))
+                row[f"{speaker} accuracy"] = float(np.mean(answers[mine] == classes[mine]))
+            rows.append(row)
+            print(row, flush=True)
+    protocol = (
+        "TESS choose half (350 clips: OAF, the older speaker, and YAF, 175 each), read by the fold-0 model (RAVDESS "
+        "fold 0's 14 training actors, seed 0) of each head over Whisper base's layers 0-3 of the normalised clip; "
+        "each change applied in full to every clip before normalisation"
+    )
+    return {"protocol": protocol, "rows": rows}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, required=True, help="RAVDESS speech (actors 01-20)")
     parser.add_argument("--tess", type=Path, required=True)
     parser.add_argument("--variant", action="append", choices=list(VARIANTS), help="default: all")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--voices", action="store_true", help="which TESS speaker is called 'disgust' (docstring)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     ravdess = data.load("ravdess", args.root, calm_as_neutral=True)
@@ -305,10 +380,15 @@ def main() -> None:
     classes = [CANONICAL7.index(to_canonical(s.label)) for s in ravdess + tess]
     items = list(zip(states, classes))
     ravdess_items, tess_items = list(zip(ravdess, items[: len(ravdess)])), items[len(ravdess) :]
-    chosen = args.variant or list(VARIANTS)
+    chosen = ["attention, pitch copies"] if args.voices else args.variant or list(VARIANTS)
     changes = {copies_of(VARIANTS[name]) for name in chosen} - {None}
     ids = [s.id for s in ravdess]
     copies = {change: dict(zip(ids, zip(changed_copies(ravdess, change), classes))) for change in changes}
+    if args.voices:
+        save_and_print(
+            voices(ravdess_items, tess, tess_items, copies), REPO / "bench" / "results" / "frame_heads_voices", "head"
+        )
+        return
     RESULTS.mkdir(parents=True, exist_ok=True)
     for name in chosen:
         for seed in args.seeds:

@@ -8,7 +8,8 @@ librosa's phase-vocoder time stretch, pitch kept, and read by each fold model of
 ``runs/``). A model that reads words must have been trained for none (the app gives it none for 94 % of TESS,
 whose words the words expert hears no emotion in): every clip is read with no words. Reported per tempo: the
 share of clips each fold model answers "disgust" (and their mean), the 5 fold models' mean answer's UA, its
-share of "disgust", and its recall of the true "disgust" clips. The report half is not touched.
+share of "disgust" (overall and for each speaker: OAF, the older, and YAF), and its recall of the true "disgust"
+clips. The report half is not touched.
 
     python bench/tess_tempo.py --tess ../shared/datasets/tess --folds checkpoints/speech_probe/folds \\
         --folds runs/nmt_attention/fusion_forced_mixed_base_lower_summary/folds
@@ -68,6 +69,7 @@ def scored(folds: Path, tess: list) -> list[dict]:
     refused = [m.name for m in models if "text" in evaluation.needed_fields(m) and not words_gate.gated(m.meta)]
     if refused:
         raise ValueError(f"{', '.join(refused)} read words and were not trained for none: no-words answers say nothing")
+    older = np.array([s.speaker == "OAF" for s in tess])  # TESS's older speaker (the other: YAF)
     rows = []
     for rate in RATES:
         probs = []
@@ -87,6 +89,10 @@ def scored(folds: Path, tess: list) -> list[dict]:
                 "mean answer UA": report["UA"],
                 "mean answer disgust": float(np.mean(mean == disgust)),
                 "recall of true disgust": report["per_class"]["disgust"]["recall"],
+                **{
+                    f"mean answer disgust, {speaker}": float(np.mean(mean[older == (speaker == "OAF")] == disgust))
+                    for speaker in ("OAF", "YAF")
+                },
             }
         )
     return rows

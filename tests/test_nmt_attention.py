@@ -411,3 +411,45 @@ def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_their_atte
     assert not torch.allclose(outs[0]["attention"], outs[1]["attention"])  # the members differ: a real average
     with pytest.raises(ValueError, match="different recipes"):
         NMTAttentionMean([kwargs, dict(kwargs, speech_layers=2)], (1.0, 1.0))
+
+
+def test_fold_models_of_their_own_vocabularies_are_joined_on_one_and_answer_as_before(tmp_path):
+    """``one_input`` (the recipe hook a served mean calls): two fold models whose processes built other vocabularies
+    are copied onto their union, each embedding re-indexed; every line then gets the same answer from the copy, on
+    the union's ids, as from the original on its own (a word a fold never had is its ``<unk>``)."""
+    from emodemo.recipes import get_recipe, hook
+    from emodemo.recipes.nmt_attention import PAD, UNK
+
+    vocabularies = {"fold0": [PAD, UNK, "happy", "sad"], "fold1": [PAD, UNK, "sad", "door", "kids"]}
+    folds = {}
+    for seed, (name, vocab) in enumerate(vocabularies.items()):
+        torch.manual_seed(seed)
+        kwargs = dict(n_classes=CLASSES, mode="text", vocab_size=len(vocab), hidden=8, dropout=0.0)
+        folds[name] = tmp_path / "run" / name
+        save_checkpoint(
+            folds[name],
+            NMTAttention(**kwargs),
+            model_name="nmt_attention",
+            model_kwargs=kwargs,
+            labels=list("abcd"),
+            data_card={"licence": "none"},
+            metrics={},
+            input_spec={"vocab": vocab},
+        )
+    joined = hook(get_recipe("nmt_attention"), "one_input")(folds, tmp_path / "joined")
+    lines = [["happy", "door"], ["sad"], ["kids", "are", "sad"]]
+    ids = lambda vocab: torch.tensor(
+        [[vocab.index(w) if w in vocab else 1 for w in line] + [0] * (3 - len(line)) for line in lines]
+    )  # noqa: E731,E501
+    for name in folds:
+        original, _ = load_checkpoint(folds[name], REGISTRY)
+        copy, meta = load_checkpoint(joined[name], REGISTRY)
+        assert meta["input_spec"]["vocab"] == [PAD, UNK, "happy", "sad", "door", "kids"]
+        with torch.no_grad():
+            before = original(tokens=ids(vocabularies[name]))["logits"]
+            after = copy(tokens=ids(meta["input_spec"]["vocab"]))["logits"]
+        assert torch.allclose(before, after, atol=1e-6)
+    assert json.loads((folds["fold0"] / "config.json").read_text())["input_spec"]["vocab"] == vocabularies["fold0"]
+    assert hook(get_recipe("nmt_attention"), "one_input")({"fold0": joined["fold0"]}, tmp_path / "x") == {
+        "fold0": joined["fold0"]
+    }  # one vocabulary already: nothing copied

@@ -46,7 +46,11 @@ Optional hooks (:data:`HOOKS`): a recipe defines them or gets the default. Calle
   also has ``face_inputs(crops)``;
 - ``FOLD_SUMMARIES``: ``{key: function of the folds' results}``, the recipe's own summaries of its folds that
   its cross-validation result holds beside the mean ± std (``mesm``'s per-emotion scores), computed again when
-  runs of some folds each are merged (:func:`emodemo.training.experiment.merge_fold_runs`); default ``{}``.
+  runs of some folds each are merged (:func:`emodemo.training.experiment.merge_fold_runs`); default ``{}``;
+- ``one_input(folds, into) -> {fold name: folder}``: one run's fold models (``{fold name: folder}``) made to read one
+  input, so that a served mean (:mod:`emodemo.serving.pairs`) feeds all of them the same tensors, copies written under
+  ``into`` where they must change (``nmt_attention``: folds trained in separate processes built their own
+  vocabularies); default: the folders as they are.
 """
 
 from __future__ import annotations
@@ -99,6 +103,7 @@ HOOKS: dict[str, Callable[[Any], Any]] = {
     "explains": lambda recipe: lambda meta: True,
     "video_emotion": lambda recipe: None,
     "FOLD_SUMMARIES": lambda recipe: {},
+    "one_input": lambda recipe: lambda folds, into: dict(folds),
 }
 
 

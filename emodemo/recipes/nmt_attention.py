@@ -26,6 +26,7 @@ Vocabulary: the words of the data the model sees that GloVe knows, plus GloVe's 
 from __future__ import annotations
 
 import functools
+import shutil
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,6 +71,7 @@ NAME = "nmt_attention"
 MODALITIES = ("audio", "text")
 LABELS = CANONICAL7
 PAD, UNK = "<pad>", "<unk>"
+EMBEDDING = "text.embedding.weight"  # the word embedding in a checkpoint's state dict
 MAX_TOKENS = 64  # longer lines are cut (GoEmotions comments can run to ~70 words)
 COMMON_WORDS = 10_000
 PRETRAINED_LICENCES = (GLOVE_LICENCE,)
@@ -285,6 +287,38 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
     spec = spec or {}
     clips = PairedStates if frozen_states.mixed_speech(spec) else PairedClips
     return clips.collate([clip_item(wave, transcript, spec)])
+
+
+def one_input(folds: dict[str, Path], into: Path) -> dict[str, Path]:
+    """The recipe's ``one_input`` hook (:mod:`emodemo.recipes.contract`): one run's fold models, for a served mean,
+    reading one vocabulary. A fold trained in its own process drew its own GoEmotions lines, so its vocabulary (the
+    lines' words GloVe knows, then GloVe's commonest) differs. Each fold is copied to ``into/<fold name>`` with the
+    union of their vocabularies and its word embedding re-indexed to it, a word it never had pointing at its own
+    ``<unk>`` row: it answers every input exactly as before. The folders as they are when they share one already."""
+    from safetensors.torch import load_file
+
+    from emodemo.training.checkpoint import read_checkpoint_config, rewrite_checkpoint
+
+    configs = {name: read_checkpoint_config(folder) for name, folder in folds.items()}
+    vocabularies = [config["input_spec"]["vocab"] for config in configs.values()]
+    if all(vocab == vocabularies[0] for vocab in vocabularies):
+        return dict(folds)
+    if any(vocab[:2] != [PAD, UNK] for vocab in vocabularies):
+        raise ValueError(f"every vocabulary starts with {PAD} and {UNK}")
+    union = list(dict.fromkeys(word for vocab in vocabularies for word in vocab))
+    out = {}
+    for name, folder in folds.items():
+        own = {word: i for i, word in enumerate(configs[name]["input_spec"]["vocab"])}
+        rows = torch.tensor([own.get(word, own[UNK]) for word in union])  # [U] the fold's row of each word
+        tensors = load_file(str(Path(folder) / "model.safetensors"))
+        tensors[EMBEDDING] = tensors[EMBEDDING][rows]  # [U, E]
+        config = dict(configs[name])
+        config["input_spec"] = {**config["input_spec"], "vocab": union}
+        config["model_kwargs"] = {**config["model_kwargs"], "vocab_size": len(union)}
+        out[name] = Path(into) / name
+        shutil.copytree(folder, out[name])
+        rewrite_checkpoint(out[name], config, tensors)
+    return out
 
 
 def reads(meta: dict) -> tuple[str, ...]:

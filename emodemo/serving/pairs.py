@@ -27,6 +27,8 @@ the lines of a mixed-pairs run's constructed half) is made before anything is wr
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -230,8 +232,6 @@ def write_pair(
     """The served mean at ``out`` (the module docstring) from one run's fold models, or from two runs' joined per
     fold into pairs (``fold_models``: one folder of ``fold<k>`` per run): calibrated, averaged, the folds scored
     as served; returns ``out``."""
-    import shutil
-
     out = Path(out)
     if len(fold_models) not in (1, 2):
         raise ValueError(f"a served mean is of one run's fold models or of two runs' pairs, not {len(fold_models)}")
@@ -243,10 +243,21 @@ def write_pair(
             "each run needs a calibrated model of every fold (run its variant first: reproduce MODEL --variant "
             f"RUN --force); missing under {'; '.join(lacking) if names else ', '.join(map(str, fold_models))}"
         )
+    with tempfile.TemporaryDirectory() as scratch:
+        return _write_mean(Path(out), folds, names, Path(scratch), root, text_root, dataset)
+
+
+def _write_mean(out: Path, folds: list[dict], names: list[str], scratch: Path, root, text_root, dataset: str) -> Path:
+    """:func:`write_pair` once its fold models are found (``scratch``: a folder for one run's fold models made to
+    read one input, the recipe's ``one_input`` hook)."""
+    from emodemo.recipes import get_recipe, hook
+
     if len(folds) == 2:
         for name in names:
             _checked([read_checkpoint_config(f[name]) for f in folds], [f[name] for f in folds])
     else:
+        recipe = get_recipe(read_checkpoint_config(folds[0][names[0]])["model_name"])
+        folds = [hook(recipe, "one_input")({name: folds[0][name] for name in names}, scratch)]
         _one_run([read_checkpoint_config(folds[0][name]) for name in names], [folds[0][name] for name in names])
     if run_pairing(read_checkpoint_config(folds[0][names[0]]))["pairing"] == "mixed" and text_root is None:
         raise ValueError("a mixed-pairs run's constructed half needs the lines it was paired with: give text_root")

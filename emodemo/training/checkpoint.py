@@ -257,6 +257,14 @@ def set_input_setting(directory: str | Path, key: str, value: Any, inputs_note: 
     return _write_config(directory, config)
 
 
+def rewrite_checkpoint(directory: str | Path, config: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]) -> dict:
+    """Give a saved checkpoint a new ``config`` and state dict ``tensors`` (each as the file holds it), its card
+    rewritten: for a change that keeps what the model computes (a vocabulary re-indexed). Returns the config."""
+    directory = Path(directory)
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    return _write_config(directory, dict(config))
+
+
 def _write_config(directory: Path, config: dict) -> dict:
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     (directory / CARD_FILE).write_text(model_card(config), encoding="utf-8")
