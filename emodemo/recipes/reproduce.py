@@ -415,28 +415,39 @@ def copy_checkpoint(source: str, target: str) -> None:
 
 
 def calibrate(
-    checkpoint: str, dataset: str, root: str, perturbed: bool = False, quick: bool = False, python: str = sys.executable
+    checkpoint: str,
+    dataset: str,
+    root: str,
+    perturbed: bool = False,
+    quick: bool = False,
+    python: str = sys.executable,
+    clean_half: bool = False,
 ) -> None:
     """Fit a checkpoint's temperature and "unsure" line on its validation part (``python -m emodemo
     calibrate``, for a recipe whose final model is not calibrated as it is saved; ``perturbed``: the
     temperature on its validation clips changed by the robustness set's conditions too, except in a
-    ``quick`` smoke run, which would transcribe some 600 changed clips)."""
-    _call(
-        [python, "-m", "emodemo", "calibrate", checkpoint, "--dataset", dataset, "--root", root]
-        + (["--perturbed"] if perturbed and not quick else []),
-        quick=quick,
-    )
+    ``quick`` smoke run, which would transcribe some 600 changed clips; ``clean_half``: the clean clips weighing as
+    much as all the changed ones together)."""
+    changed = ["--perturbed"] + (["--clean-half"] if clean_half else []) if perturbed and not quick else []
+    command = [python, "-m", "emodemo", "calibrate", checkpoint, "--dataset", dataset, "--root", root]
+    _call(command + changed, quick=quick)
 
 
 def calibrate_folds(
-    folder: str, dataset: str, root: str, perturbed: bool = False, quick: bool = False, python: str = sys.executable
+    folder: str,
+    dataset: str,
+    root: str,
+    perturbed: bool = False,
+    quick: bool = False,
+    python: str = sys.executable,
+    clean_half: bool = False,
 ) -> None:
     """:func:`calibrate` each fold model (``fold<k>``) under ``folder``, each on its own fold's validation actors."""
     folds = sorted(Path(folder).glob("fold[0-9]*"))
     if not folds:
         raise FileNotFoundError(f"no fold models under {folder}: run the variant that keeps them first")
     for fold in folds:
-        calibrate(str(fold), dataset, root, perturbed=perturbed, quick=quick, python=python)
+        calibrate(str(fold), dataset, root, perturbed=perturbed, quick=quick, python=python, clean_half=clean_half)
 
 
 def pair(
