@@ -265,12 +265,30 @@ ENTRIES: tuple[Entry, ...] = (
         "nmt_attention/cv/fusion_forced_real_normalised_no_words.json",
     ),
     *_as_served(
-        "nmt_attention (forced alignment), normalised input, half the training clips without words; as served: "
-        "through the words gate",
+        "nmt_attention (forced alignment), normalised input, half the training clips without words; as served until "
+        "2026-12-06: through the words gate",
         "000",
         "nmt_attention",
         "nmt_attention/cv/fusion_forced_real_normalised_no_words.json",
         mixed=False,
+        no_words=True,
+        kept="as_served_no_words_real.json",
+    ),
+    # served (issue 20, 2026-12-06): on Whisper base's layers 0-3, mixed pairs, half the training clips without words,
+    # each training pair also with a pitch-shifted copy of its clip; its 5 fold models averaged (emodemo.serving.pairs)
+    *_mixed_and_no_words(
+        "nmt_attention (forced alignment) on Whisper base's layers 0-3, half the training clips without words, "
+        "pitch-shifted training copies",
+        "000",
+        "nmt_attention/cv/fusion_forced_mixed_base_lower_pitch.json",
+    ),
+    *_as_served(
+        "nmt_attention (forced alignment) on Whisper base's layers 0-3, pitch-shifted training copies; as served: its "
+        "5 fold models averaged, through the words gate",
+        "000",
+        "nmt_attention",
+        "nmt_attention/cv/fusion_forced_mixed_base_lower_pitch.json",
+        mixed=True,
         no_words=True,
     ),
     *_pairings(
@@ -696,7 +714,8 @@ ARCHITECTURES = {
         "Whisper base's layers 0-3 (mixed) and MiniLM word pieces fused by alternating co-attention, the head trained"
     ),
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed",
-    "nmt_attention": "the words (GloVe + GRU) attend over a CNN + GRU on the raw waveform, aligned by word times",
+    "nmt_attention": "the words (GloVe + GRU) attend over a GRU on Whisper base's layers 0-3 (mixed), aligned by word "
+    "times; its 5 fold models averaged",
     "words_minilm": "the app's words expert: MiniLM (top 3 layers fine-tuned), attention pooling + a classifier",
     "nmt_attention/words_goemotions": "`nmt_attention`'s words side alone (GloVe + GRU)",
     "fer_cnn": "a VGG-style CNN on 48x48 grey faces, for videos",
