@@ -438,13 +438,14 @@ def test_fold_models_of_their_own_vocabularies_are_joined_on_one_and_answer_as_b
         )
     joined = hook(get_recipe("nmt_attention"), "one_input")(folds, tmp_path / "joined")
     lines = [["happy", "door"], ["sad"], ["kids", "are", "sad"]]
-    ids = lambda vocab: torch.tensor(
+    ids = lambda vocab: torch.tensor(  # noqa: E731
         [[vocab.index(w) if w in vocab else 1 for w in line] + [0] * (3 - len(line)) for line in lines]
-    )  # noqa: E731,E501
+    )
     for name in folds:
         original, _ = load_checkpoint(folds[name], REGISTRY)
         copy, meta = load_checkpoint(joined[name], REGISTRY)
         assert meta["input_spec"]["vocab"] == [PAD, UNK, "happy", "sad", "door", "kids"]
+        assert meta["parameters"]["total"] == sum(p.numel() for p in copy.parameters())  # its card counts them
         with torch.no_grad():
             before = original(tokens=ids(vocabularies[name]))["logits"]
             after = copy(tokens=ids(meta["input_spec"]["vocab"]))["logits"]

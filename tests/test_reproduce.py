@@ -63,15 +63,19 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
     assert served.options["no_words"] is True and served.cv and served.final
     assert [step.call for step in served.after] == ["calibrate", "cv_as_served"]  # scored as the app reads it
     assert not rp.load("mesm").run("final").served
-    nmt = rp.load("nmt_attention").run("fusion_forced_real_normalised_no_words")  # read through the words gate
-    assert nmt.served and nmt.cv and not nmt.per_fold and nmt.out == "{checkpoints}/nmt_attention"
-    assert {k: nmt.options[k] for k in ("alignment", "normalise", "no_words")} == {
+    nmt = rp.load("nmt_attention").run("served_fold_mean")  # its pitch-copy run's fold models averaged
+    assert nmt.served and nmt.call == "pair" and nmt.args["out"] == "{checkpoints}/nmt_attention"
+    assert nmt.needs == ["fusion_forced_mixed_base_lower_pitch"]
+    folds = rp.load("nmt_attention").run("fusion_forced_mixed_base_lower_pitch")
+    assert {k: folds.options[k] for k in ("alignment", "no_words", "pitch_copies", "speech_layers")} == {
         "alignment": "forced",
-        "normalise": True,
         "no_words": True,
+        "pitch_copies": True,
+        "speech_layers": "0-3",
     }
-    assert nmt.results == "{checkpoints}/nmt_attention/cv/fusion_forced_real_normalised_no_words.json"
-    assert not rp.load("nmt_attention").run("fusion_forced_real_normalised").served
+    assert [step.call for step in folds.after] == ["calibrate_folds"] and folds.after[0].args["clean_half"]
+    before = rp.load("nmt_attention").run("fusion_forced_real_normalised_no_words")  # served until 2026-12-06
+    assert not before.served and before.out == "{runs}/fusion_forced_real_normalised_no_words"
     hand = rp.load("handcrafted_ensemble").run("served")
     assert hand.cv and hand.options == {
         "au_root": "{data}/ravdess_facial_au",

@@ -30,6 +30,7 @@ RESCORED = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross", "coattention") 
 GATED = ("mesm", "nmt_attention", "ssl_mha")  # of those, the ones that read words through the words gate
 PAIRS = ("ssl_mha", "ssl_mha/cross")  # of those, the ones served as two runs' models averaged (emodemo.serving.pairs):
 # no run scored them
+MEANS = PAIRS + ("nmt_attention",)  # served by `python -m emodemo pair`: fold pairs, or one run's fold models
 
 
 def meta(name: str) -> dict:
@@ -42,7 +43,7 @@ def saved(name: str) -> dict:
 
 def test_each_model_is_scored_on_the_pairings_its_run_scored():
     assert readings(meta("mesm")) == ["constructed", "real", "none"]  # mixed pairs, and no words
-    assert readings(meta("nmt_attention")) == ["real", "none"]  # real pairs, and no words
+    assert readings(meta("nmt_attention")) == ["constructed", "real", "none"]  # mixed pairs, and no words
     assert readings(meta("ssl_mha/cross")) == ["constructed", "real"]  # mixed pairs
     for name in RESCORED:  # made from the card's pairing: the pairings its scored cross-validation holds
         assert readings(meta(name)) == [r for r in READINGS if r in meta(name)["metrics"]["by_pairing"]], name
@@ -64,7 +65,7 @@ def test_the_served_in_corpus_numbers_are_the_rescored_ones():
 
 def test_the_run_behind_each_checkpoint_is_paired_as_its_card_says():
     assert run_pairing(meta("mesm")) == {"pairing": "mixed", "text_source": "goemotions", "seed": 0, "no_words": True}
-    assert run_pairing(meta("nmt_attention"))["pairing"] == "real" and run_pairing(meta("nmt_attention"))["no_words"]
+    assert run_pairing(meta("nmt_attention"))["pairing"] == "mixed" and run_pairing(meta("nmt_attention"))["no_words"]
     assert not run_pairing(meta("ssl_mha/cross"))["no_words"]
     with pytest.raises(ValueError, match="RAVDESS"):
         run_pairing(meta("words_minilm"))
@@ -114,10 +115,10 @@ def test_rescored_where_no_rule_changes_the_words_every_fold_scores_as_in_traini
 
 def test_a_gated_models_own_words_are_scored_through_the_gate_and_its_no_words_without():
     """Real fold model (fold 0's), real clips (its 4 test actors), real words expert."""
-    root = shared_dataset("ravdess_speech")
-    result = scored_as_served("nmt_attention", root, only=["fold0"])
+    root, goemotions = shared_dataset("ravdess_speech"), shared_dataset("goemotions")
+    result = scored_as_served("nmt_attention", root, goemotions, only=["fold0"])
     model = load_models([str(cross_corpus.fold_checkpoints("nmt_attention")["fold0"])])[0]
-    folds, parts = fold_parts(meta("nmt_attention"), root, None)
+    folds, parts = fold_parts(meta("nmt_attention"), root, goemotions)
     own = [s for s in parts["fold0"][1] if s.meta["pairing"] == "real"]
     for reading, pairs in (("real", own), ("none", [pairing.without_words(s) for s in own])):
         probs, targets = evaluation.predicted(model, pairs)  # as every score of a served checkpoint: gated
@@ -138,7 +139,7 @@ def test_reproducing_a_served_run_scores_it_again_as_served():
         served = [r for r in config.runs if r.served and out(r) == f"{{checkpoints}}/{name}"]
         assert len(served) == 1, name
         if served[0].call == "pair":  # the pair's own step calibrates its fold pairs and scores them as served
-            assert name in PAIRS
+            assert name in MEANS
             runs = {r.name: r for r in reproduce.selected(config, served=True)}
             assert set(served[0].needs) <= set(runs), name  # --served trains both runs it joins
             assert all("calibrate_folds" in {s.call for s in runs[n].after} for n in served[0].needs), name
@@ -188,9 +189,9 @@ def test_fold_models_kept_outside_the_checkpoint_are_scored_and_saved_without_a_
 
     from emodemo.serving.served_cv import fold_label
 
-    root = shared_dataset("ravdess_speech")
+    root, goemotions = shared_dataset("ravdess_speech"), shared_dataset("goemotions")
     shutil.copytree(cross_corpus.fold_checkpoints("nmt_attention")["fold0"], tmp_path / "fold0")
-    outside = scored_as_served("nmt_attention", root, only=["fold0"], fold_models=tmp_path)
+    outside = scored_as_served("nmt_attention", root, goemotions, only=["fold0"], fold_models=tmp_path)
     for reading, scores in saved("nmt_attention")["by_pairing"].items():  # scored where the checkpoint keeps it
         fold = outside["by_pairing"][reading]["folds"][0]
         assert {k: fold[k] for k in ("n", "WA", "UA")} == pytest.approx(
@@ -200,7 +201,7 @@ def test_fold_models_kept_outside_the_checkpoint_are_scored_and_saved_without_a_
     repo = CHECKPOINTS.parent
     assert fold_label(repo / "runs" / "x" / "folds" / "fold1", CHECKPOINTS / "coattention") == "runs/x/folds/fold1"
     with pytest.raises(FileNotFoundError, match="under"):
-        scored_as_served("nmt_attention", root, only=["fold1"], fold_models=tmp_path)
+        scored_as_served("nmt_attention", root, goemotions, only=["fold1"], fold_models=tmp_path)
 
 
 def test_a_fold_trained_with_its_own_seed_is_scored_on_the_lines_its_run_drew():

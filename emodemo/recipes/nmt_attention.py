@@ -311,8 +311,15 @@ def one_input(folds: dict[str, Path], into: Path) -> dict[str, Path]:
         own = {word: i for i, word in enumerate(configs[name]["input_spec"]["vocab"])}
         rows = torch.tensor([own.get(word, own[UNK]) for word in union])  # [U] the fold's row of each word
         tensors = load_file(str(Path(folder) / "model.safetensors"))
-        tensors[EMBEDDING] = tensors[EMBEDDING][rows]  # [U, E]
         config = dict(configs[name])
+        if EMBEDDING in tensors:  # a model that reads words (one of the sound alone has no embedding)
+            added = (len(union) - len(own)) * tensors[EMBEDDING].shape[1]
+            tensors[EMBEDDING] = tensors[EMBEDDING][rows]  # [U, E]
+            count = dict(config.get("parameters") or {})
+            frozen = bool(config["model_kwargs"].get("freeze_embedding"))
+            config["parameters"] = {
+                key: value + (added if key == "total" or not frozen else 0) for key, value in count.items()
+            }
         config["input_spec"] = {**config["input_spec"], "vocab": union}
         config["model_kwargs"] = {**config["model_kwargs"], "vocab_size": len(union)}
         out[name] = Path(into) / name

@@ -428,6 +428,8 @@ def calibrate(
     temperature on its validation clips changed by the robustness set's conditions too, except in a
     ``quick`` smoke run, which would transcribe some 600 changed clips; ``clean_half``: the clean clips weighing as
     much as all the changed ones together)."""
+    if clean_half and not perturbed:
+        raise ValueError("clean_half weighs the clean clips against the changed ones: it needs perturbed")
     changed = ["--perturbed"] + (["--clean-half"] if clean_half else []) if perturbed and not quick else []
     command = [python, "-m", "emodemo", "calibrate", checkpoint, "--dataset", dataset, "--root", root]
     _call(command + changed, quick=quick)
@@ -477,13 +479,14 @@ def cv_as_served(
     fold_models: str | None = None,
     quick: bool = False,
     python: str = sys.executable,
+    clean_half: bool = False,
 ) -> None:
     """Score a served checkpoint's fold models on their test actors as the app reads the words (``python -m
     emodemo cv-as-served``: guessed words as none, the words gate); ``fold_models``: their folder when it is
     not ``<checkpoint>/folds`` (too large to commit); with ``calibrate_folds``, each fold model
-    (``fold<k>`` there) calibrated first as the served one is (``calibrate --perturbed`` on its
-    own fold's validation actors), for the calibration error on the test folds. Not in a ``quick`` smoke run,
-    which trains one fold."""
+    (``fold<k>`` there) calibrated first (``calibrate --perturbed`` on its own fold's validation actors, with
+    ``clean_half`` its clean clips weighing half: as the served one was), for the calibration error on the test
+    folds. Not in a ``quick`` smoke run, which trains one fold."""
     if quick:
         return
     home = Path(fold_models or Path(checkpoint) / "folds")
@@ -495,7 +498,7 @@ def cv_as_served(
         )
     if calibrate_folds:
         for fold in folds:
-            calibrate(str(fold), "ravdess", root, perturbed=True, python=python)
+            calibrate(str(fold), "ravdess", root, perturbed=True, python=python, clean_half=clean_half)
     _call(
         [python, "-m", "emodemo", "cv-as-served", checkpoint, "--root", root]
         + (["--text-root", text_root] if text_root else [])
