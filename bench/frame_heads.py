@@ -74,6 +74,7 @@ from emodemo.data.splits import load_splits  # noqa: E402
 from emodemo.inputs import audio, augment, normalise  # noqa: E402
 from emodemo.models.layers import LayerMix, masked_mean_std  # noqa: E402
 from emodemo.recipes import frozen_states  # noqa: E402
+from emodemo.recipes.training_copies import with_copies  # noqa: E402
 from emodemo.serving import evaluation  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "frame_heads"
@@ -210,29 +211,34 @@ def fold_model(kind: str, train: list, val: list, seed: int) -> FrameHead:
 
 
 def changed_copies(samples: list, change: str) -> list[torch.Tensor]:
-    """Each clip once more, changed (``"_tempo"``: a random tempo; ``"_pitch"``: the recipes' pitch copy,
-    :func:`emodemo.inputs.augment.augmented` with the ``"pitch"`` chain), seeded by the clip, normalised as the
-    served models hear it (without the noise gate, which passes every RAVDESS clip): ``[4, T', D]`` each."""
+    """Each clip once more, changed, seeded by the clip: ``"_pitch"``, the recipes' pitch copy
+    (``--option pitch_copies=1``: :mod:`emodemo.recipes.training_copies`, its states from the same feature cache and
+    noise gate, which passes every RAVDESS copy); ``"_tempo"``, a random tempo. ``[4, T', D]`` each."""
     import random
 
     import audiomentations
 
+    if change == "_pitch":
+        made = with_copies(samples, 1, "pitch")[len(samples) :]
+        return frozen_states.speech_of_samples(made, **STATES, steady_floor_below_db=STEADY_FLOOR_DB, progress=False)
     stretch = audiomentations.TimeStretch(min_rate=TEMPO[0], max_rate=TEMPO[1], leave_length_unchanged=False, p=1.0)
     waves = []
     for sample in samples:
-        wave = audio.load_audio(sample.audio, max_seconds=30.0)
-        if change == "_pitch":
-            changed = augment.augmented(wave, sample.id, 1, chain="pitch")
-        else:
-            random.seed(augment.seed_of(sample.id, 1))
-            np.random.seed(augment.seed_of(sample.id, 1))
-            changed = stretch(samples=wave, sample_rate=audio.SAMPLE_RATE)
-        waves.append(normalise.normalised_if(changed, True))
-    encoder, top, _, deepest = STATES["encoder"], STATES["top_layers"], STATES["normalised"], STATES["deepest"]
+        random.seed(augment.seed_of(sample.id, 1))
+        np.random.seed(augment.seed_of(sample.id, 1))
+        waves.append(stretch(samples=audio.load_audio(sample.audio, max_seconds=30.0), sample_rate=audio.SAMPLE_RATE))
+    return heard_states(waves)
+
+
+def heard_states(waves: list[np.ndarray]) -> list[torch.Tensor]:
+    """The states of changed clips ``[S]`` as the served models hear them (normalised; without the noise gate,
+    which passes every clean take): ``[4, T', D]`` each, encoded 16 at a time."""
+    heard = [normalise.normalised_if(wave, True) for wave in waves]
+    encoder, top, deepest = STATES["encoder"], STATES["top_layers"], STATES["deepest"]
     return [
         x
-        for i in range(0, len(waves), 16)
-        for x in frozen_states.speech_states(waves[i : i + 16], encoder, top, deepest)
+        for i in range(0, len(heard), 16)
+        for x in frozen_states.speech_states(heard[i : i + 16], encoder, top, deepest)
     ]
 
 
@@ -314,16 +320,8 @@ def changed_states(samples: list, change: tuple | None) -> list[torch.Tensor]:
     import audiomentations
 
     transform = None if change is None else getattr(audiomentations, change[0])(**change[1], p=1.0)
-    waves = []
-    for sample in samples:
-        wave = audio.load_audio(sample.audio, max_seconds=30.0)
-        waves.append(normalise.normalised_if(wave if transform is None else transform(wave, audio.SAMPLE_RATE), True))
-    encoder, top, _, deepest = STATES["encoder"], STATES["top_layers"], STATES["normalised"], STATES["deepest"]
-    return [
-        x
-        for i in range(0, len(waves), 16)
-        for x in frozen_states.speech_states(waves[i : i + 16], encoder, top, deepest)
-    ]
+    waves = [audio.load_audio(sample.audio, max_seconds=30.0) for sample in samples]
+    return heard_states([wave if transform is None else transform(wave, audio.SAMPLE_RATE) for wave in waves])
 
 
 def voices(ravdess: list, tess: list, tess_items: list, copies: dict) -> dict:
