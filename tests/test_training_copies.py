@@ -89,3 +89,28 @@ def test_nmt_attention_refuses_pitch_copies_of_the_raw_waveform(tmp_path):
 
     with pytest.raises(ValueError, match="add speech_layers"):
         nmt_attention.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True)
+
+
+@pytest.mark.parametrize(
+    "recipe, text_only",
+    [("coattention", {"mode": "text"}), ("ssl_mha", {"fusion": "text"})],
+)
+def test_attention_recipes_pass_pitch_copies_on_and_refuse_them_without_sound(recipe, text_only, tmp_path, monkeypatch):
+    """``--option pitch_copies=1`` of co-attention and Self-/Cross-MHA asks :func:`paired_parts` for the pitch
+    chain (none without it); a words-only model has no sound to shift and says so."""
+    import importlib
+
+    module = importlib.import_module(f"emodemo.recipes.{recipe}")
+    asked = []
+
+    def parts(*args, copies_chain=None, **kwargs):
+        asked.append(copies_chain)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(module, "paired_parts", parts)
+    for on in (True, False):
+        with pytest.raises(RuntimeError, match="stop here"):
+            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=on)
+    assert asked == ["pitch", None]
+    with pytest.raises(ValueError, match="pitch_copies changes the clips' sound"):
+        module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, **text_only)

@@ -259,6 +259,7 @@ def train(
     no_words: bool = False,
     neutral_lines: bool = False,
     neutral_share: float = 0.5,
+    pitch_copies: bool = False,
 ) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
@@ -277,7 +278,10 @@ def train(
     (``"0-3"``, with the head alone): the speech states of those layers, mixed by learned weights (the model's
     ``speech_layers``), the encoder run no deeper than the last. ``no_words`` and ``neutral_lines``: as
     :func:`emodemo.recipes.common.paired_parts` (half the training clips' own words dropped, every test clip also
-    scored with none; ``neutral_share`` of those left swapped for a neutral line). On a text benchmark
+    scored with none; ``neutral_share`` of those left swapped for a neutral line); ``pitch_copies=1``: every
+    training pair once more with its clip shifted in pitch (the ``"pitch"`` chain of
+    :func:`emodemo.inputs.augment.training_chain`, its words kept), so that how high a voice sits tells no emotion.
+    On a text benchmark
     (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
     """
@@ -313,6 +317,8 @@ def train(
         if top:
             raise ValueError("speech_layers mixes frozen layers with the head alone: add --option stages=head")
         spec["speech_layers"] = mixed
+    if as_flag(pitch_copies) and mode == "text":
+        raise ValueError("pitch_copies changes the clips' sound: it has no meaning with mode=text")
     if dataset in TEXT_BENCHMARKS:  # the text side alone on the corpus's official splits, through the stages
         text_only(dataset, mode == "text", "mode=text")
         labels = DATASET_LABELS[dataset]
@@ -345,6 +351,7 @@ def train(
         no_words=no_words,
         neutral_lines=neutral_lines,
         neutral_share=neutral_share,
+        copies_chain="pitch" if as_flag(pitch_copies) else None,
     )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)

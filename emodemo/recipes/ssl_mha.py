@@ -213,6 +213,7 @@ def train(
     no_words: bool = False,
     neutral_lines: bool = False,
     neutral_share: float = 0.5,
+    pitch_copies: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
@@ -227,7 +228,9 @@ def train(
     when its noise floor is steady too (:func:`emodemo.inputs.normalise.floor_spread_db` under it).
     ``no_words`` and ``neutral_lines``: as :func:`emodemo.recipes.common.paired_parts` (half the training clips'
     own words dropped, every test clip also scored with none; ``neutral_share`` of those left swapped for a
-    neutral line)."""
+    neutral line). ``pitch_copies=1``: every training pair once more with its clip shifted in pitch (the ``"pitch"``
+    chain of :func:`emodemo.inputs.augment.training_chain`, its words kept), so that how high a voice sits tells no
+    emotion."""
     from emodemo.training.checkpoint import save_checkpoint
 
     if cv and cv_from:
@@ -246,6 +249,8 @@ def train(
         spec["denoise_below_db"] = float(denoise_below_db)
     if steady_floor_below_db is not None:
         spec["steady_floor_below_db"] = float(steady_floor_below_db)
+    if as_flag(pitch_copies) and fusion == "text":
+        raise ValueError("pitch_copies changes the clips' sound: it has no meaning with fusion=text")
     if dataset in TEXT_BENCHMARKS:  # the word-piece branch alone on the corpus's official splits
         text_only(dataset, fusion == "text", "fusion=text")
         labels = DATASET_LABELS[dataset]
@@ -279,6 +284,7 @@ def train(
         no_words=no_words,
         neutral_lines=neutral_lines,
         neutral_share=neutral_share,
+        copies_chain="pitch" if as_flag(pitch_copies) else None,
     )
     variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
     if spec["normalise"]:
