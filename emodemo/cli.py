@@ -144,6 +144,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     pr.add_argument("--root", required=True, type=Path, help="RAVDESS speech")
     pr.add_argument("--text-root", type=Path, help="GoEmotions, for a mixed-pairs run's constructed half")
+    pr.add_argument(
+        "--clean-half",
+        action="store_true",
+        help="two runs: each fold pair's temperature fitted with its clean clips weighing as much as all the changed "
+        "ones together",
+    )
 
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
@@ -351,7 +357,7 @@ def _cv_as_served(args) -> int:
 def _pair(args) -> int:
     from emodemo.serving.pairs import write_pair
 
-    out = write_pair(args.out, args.fold_models, args.root, args.text_root)
+    out = write_pair(args.out, args.fold_models, args.root, args.text_root, clean_half=args.clean_half)
     summary = json.loads((out / "config.json").read_text(encoding="utf-8"))["metrics"]["by_pairing"]
     print(f"{out}: " + "; ".join(f"{k} WA {100 * v['summary']['WA']['mean']:.1f}" for k, v in summary.items()))
     return 0

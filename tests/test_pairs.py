@@ -165,6 +165,8 @@ def test_one_runs_fold_models_are_checked_before_anything_is_written(tmp_path):
         write_pair(out, [run], root=tmp_path, text_root=tmp_path)
     with pytest.raises(ValueError, match="not 3"):
         write_pair(out, [run, run, run], root=tmp_path)
+    with pytest.raises(ValueError, match="clean_half calibrates fold pairs"):  # a fold model keeps its own
+        write_pair(out, [run], root=tmp_path, text_root=tmp_path, clean_half=True)
     edited(run / "fold0", lambda config: config.update(model_name="coattention", calibration={"temperature": 2.0}))
     shutil.copytree(CHECKPOINTS / "coattention" / "folds" / "fold1", run / "fold1")
     edited(run / "fold1", lambda config: config["input_spec"].update(normalise=False))

@@ -74,6 +74,9 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
         "speech_layers": "0-3",
     }
     assert [step.call for step in folds.after] == ["calibrate_folds"] and folds.after[0].args["clean_half"]
+    cross = rp.load("ssl_mha").run("cross_pair")  # its fold pairs calibrated with the clean clips weighing half
+    assert cross.served and cross.call == "pair" and cross.args["clean_half"] is True
+    assert "clean_half" not in rp.load("ssl_mha").run("self_pair").args
     before = rp.load("nmt_attention").run("fusion_forced_real_normalised_no_words")  # served until 2026-12-06
     assert not before.served and before.out == "{runs}/fusion_forced_real_normalised_no_words"
     hand = rp.load("handcrafted_ensemble").run("served")

@@ -459,15 +459,17 @@ def pair(
     text_root: str | None = None,
     quick: bool = False,
     python: str = sys.executable,
+    clean_half: bool = False,
 ) -> None:
     """Serve at ``out`` the mean of one run's calibrated fold models, or of two ``ssl_mha`` runs' reading other
-    layers joined into fold pairs (``python -m emodemo pair``: calibrated, the folds scored as served). Not in a
-    ``quick`` smoke run, which trains one fold."""
+    layers joined into fold pairs (``python -m emodemo pair``: calibrated, with ``clean_half`` the clean clips
+    weighing half; the folds scored as served). Not in a ``quick`` smoke run, which trains one fold."""
     if quick:
         return
     _call(
         [python, "-m", "emodemo", "pair", out, "--fold-models", *fold_models, "--root", root]
         + (["--text-root", text_root] if text_root else [])
+        + (["--clean-half"] if clean_half else [])
     )
 
 

@@ -228,11 +228,15 @@ def write_pair(
     root: str | Path,
     text_root: str | Path | None = None,
     dataset: str = "ravdess",
+    clean_half: bool = False,
 ) -> Path:
     """The served mean at ``out`` (the module docstring) from one run's fold models, or from two runs' joined per
     fold into pairs (``fold_models``: one folder of ``fold<k>`` per run): calibrated, averaged, the folds scored
-    as served; returns ``out``."""
+    as served; returns ``out``. ``clean_half``: each fold pair's temperature fitted with its clean clips weighing as
+    much as all their changed copies (``calibrate --perturbed --clean-half``)."""
     out = Path(out)
+    if clean_half and len(fold_models) != 2:
+        raise ValueError("clean_half calibrates fold pairs: one run's fold models keep their own calibration")
     if len(fold_models) not in (1, 2):
         raise ValueError(f"a served mean is of one run's fold models or of two runs' pairs, not {len(fold_models)}")
     folds = [fold_models_under(Path(f)) for f in fold_models]
@@ -244,10 +248,12 @@ def write_pair(
             f"RUN --force); missing under {'; '.join(lacking) if names else ', '.join(map(str, fold_models))}"
         )
     with tempfile.TemporaryDirectory() as scratch:
-        return _write_mean(Path(out), folds, names, Path(scratch), root, text_root, dataset)
+        return _write_mean(Path(out), folds, names, Path(scratch), root, text_root, dataset, clean_half)
 
 
-def _write_mean(out: Path, folds: list[dict], names: list[str], scratch: Path, root, text_root, dataset: str) -> Path:
+def _write_mean(
+    out: Path, folds: list[dict], names: list[str], scratch: Path, root, text_root, dataset: str, clean_half: bool
+) -> Path:
     """:func:`write_pair` once its fold models are found (``scratch``: a folder for one run's fold models made to
     read one input, the recipe's ``one_input`` hook)."""
     from emodemo.recipes import get_recipe, hook
@@ -265,7 +271,7 @@ def _write_mean(out: Path, folds: list[dict], names: list[str], scratch: Path, r
     for target, name in zip(units, names):
         if len(folds) == 2:
             joined(target, [f[name] for f in folds])
-            calibrate_checkpoint(target, dataset, root, perturbed=perturbed_answers)
+            calibrate_checkpoint(target, dataset, root, perturbed=perturbed_answers, clean_half=clean_half)
         elif folds[0][name].resolve() != target.resolve():  # a fold model of the run, as it is: nothing left over
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(folds[0][name], target)
