@@ -59,6 +59,9 @@ def test_the_served_model_is_every_fold_pairs_members_averaged(name):
     for folder, meta in zip(pairs, metas):
         assert meta["model_name"] == "ssl_mha_ensemble" and meta["model_kwargs"]["member_layers"] == [[0, 3], None]
         assert meta["calibration"]["temperature"] > 0 and meta["calibration"]["unsure"]["threshold"] > 0, folder
+        # Cross-MHA's fold pairs are fitted with their clean clips weighing half (pair --clean-half), Self-MHA's not
+        assert meta["calibration"].get("clean_share") == (0.5 if name == "ssl_mha/cross" else None), folder
+        assert "perturbed" in meta["calibration"], folder
     served = read_checkpoint_config(served_folder)
     assert served["model_kwargs"]["member_layers"] == [[0, 3], None] * 5 and layer_range(served) is None
     assert served["model_kwargs"]["temperatures"] == [t for m in metas for t in m["model_kwargs"]["temperatures"]]
