@@ -215,3 +215,52 @@ def test_the_served_pair_is_rebuilt_from_its_fold_pairs(tmp_path, monkeypatch):
     assert rebuilt["metrics"]["members_note"] == served["metrics"]["members_note"]
     a, b = load_checkpoint(out, REGISTRY)[0].state_dict(), load_checkpoint(SERVED, REGISTRY)[0].state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_clean_half_reaches_each_fold_pairs_calibration_from_the_command_line(tmp_path, monkeypatch):
+    """``reproduce``'s pair step -> ``python -m emodemo pair --clean-half`` -> :func:`write_pair` -> each fold pair's
+    ``calibrate_checkpoint(clean_half=True)`` (the served Cross-MHA pair's fit), link by link; the served members are
+    joined again for real, the fitting, averaging and scoring after it are stubbed and recorded."""
+    from emodemo import cli
+    from emodemo.recipes import reproduce
+    from emodemo.serving import pairs
+
+    commands = []
+    monkeypatch.setattr(reproduce, "_call", lambda command, *args, **kwargs: commands.append(command))
+    reproduce.pair("OUT", ["A", "B"], "R", text_root="G", clean_half=True)
+    reproduce.pair("OUT", ["A", "B"], "R", text_root="G")
+    assert commands[0][-1] == "--clean-half" and "--clean-half" not in commands[1]
+
+    asked = []
+
+    def fake_write_pair(out, fold_models, root, text_root=None, clean_half=False):
+        asked.append(clean_half)
+        Path(out).mkdir(parents=True, exist_ok=True)
+        by_pairing = {"real": {"summary": {"WA": {"mean": 0.7}}}}
+        (Path(out) / "config.json").write_text(json.dumps({"metrics": {"by_pairing": by_pairing}}))
+        return Path(out)
+
+    monkeypatch.setattr(pairs, "write_pair", fake_write_pair)
+    line = ["pair", str(tmp_path / "cli"), "--fold-models", "A", "B", "--root", "R"]
+    for extra in (["--clean-half"], []):
+        assert cli._pair(cli._parser().parse_args(line + extra)) == 0
+    assert asked == [True, False]
+    monkeypatch.undo()
+
+    runs = [tmp_path / "lower", tmp_path / "every"]
+    for run, member in zip(runs, members_of(SERVED / "cross" / "folds" / "fold0", tmp_path / "members")):
+        run.mkdir()
+        member.rename(run / "fold0")
+    fitted = []
+    scored = tmp_path / "as_served.json"
+    scored.write_text(json.dumps({"by_pairing": {"real": {"summary": {}}}}))
+    monkeypatch.setattr(pairs, "calibrate_checkpoint", lambda target, *args, **kwargs: fitted.append(kwargs))
+    monkeypatch.setattr(pairs, "averaged", lambda *args, **kwargs: None)
+    monkeypatch.setattr(pairs, "write_as_served", lambda *args, **kwargs: scored)
+    monkeypatch.setattr(pairs, "add_metrics", lambda *args, **kwargs: None)
+    monkeypatch.setattr(pairs, "run_pairing", lambda config: {"pairing": "real"})
+    for clean_half in (True, False):
+        pairs.write_pair(tmp_path / f"served_{clean_half}", runs, root=tmp_path, clean_half=clean_half)
+    assert [kwargs["clean_half"] for kwargs in fitted] == [True, False]
+    assert all(kwargs["perturbed"] is not None for kwargs in fitted)  # fitted on the changed clips too
+    assert (tmp_path / "served_True" / "folds" / "fold0" / "config.json").exists()  # the fold pair was joined

@@ -3,12 +3,14 @@
 layers, averaged (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper base's
 lower half with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS).
 
-``python -m emodemo pair OUT --fold-models DIR [DIR] --root RAVDESS --text-root GOEMOTIONS`` (:func:`write_pair`):
+``python -m emodemo pair OUT --fold-models DIR [DIR] --root RAVDESS --text-root GOEMOTIONS [--clean-half]``
+(:func:`write_pair`):
 
 1. with two runs, per fold, the two runs' fold models (each calibrated on its fold's validation actors,
    ``calibrate``) are joined into the fold pair ``OUT/folds/fold<k>``, which gets a temperature of its own on top
    (averaging calibrated answers flattens them) and an "unsure" line, fitted on those actors as a served
-   checkpoint's are (``calibrate --perturbed``); with one run, its calibrated fold models are the folds (copied
+   checkpoint's are (``calibrate --perturbed``; with ``--clean-half`` the clean clips weigh as much as all their
+   changed copies, as the served Cross-MHA pair's do); with one run, its calibrated fold models are the folds (copied
    to ``OUT/folds`` unless they are there);
 2. the served model at ``OUT`` is the mean of every fold's members (as the served probe averages its fold
    models: no RAVDESS actor is unseen by all of them), each at its own temperature, the mean at the mean of the
