@@ -330,6 +330,28 @@ def test_frozen_states_become_400_ms_chunk_maps_and_padding_changes_no_answer():
     assert torch.allclose(out["logits"][1], alone["logits"][0], atol=1e-5)
 
 
+def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_what_they_kept():
+    """``MesmMean`` (a run's fold models served as one): the log of the members' mean probability, each at its own
+    temperature; each chunk's kept positions the members' average; members of other settings are refused."""
+    from emodemo.models import REGISTRY, MesmMean
+
+    kwargs = dict(n_classes=7, modalities="TA", sparse=True, top_p=0.7, speech_layers=4, speech_dim=16)
+    torch.manual_seed(0)
+    mean = REGISTRY["mesm_mean"](members=[kwargs] * 3, temperatures=(0.5, 1.0, 3.0)).eval()
+    assert isinstance(mean, MesmMean) and all(isinstance(m, Mesm) for m in mean.members)
+    batch = _state_inputs()
+    with torch.inference_mode():
+        outs = [member(**batch) for member in mean.members]
+        out = mean(**batch)
+    probs = torch.stack([torch.softmax(o["logits"] / t, -1) for o, t in zip(outs, (0.5, 1.0, 3.0))]).mean(0)
+    assert torch.allclose(out["logits"].exp(), probs, atol=1e-6)
+    kept = torch.stack([o["audio_attention"] for o in outs]).mean(0)
+    assert torch.allclose(out["audio_attention"], kept) and out["audio_attention"].shape == (2, 5, 16, 5)
+    assert not torch.allclose(outs[0]["audio_attention"], outs[1]["audio_attention"])  # a real average
+    with pytest.raises(ValueError, match="different recipes"):
+        MesmMean([kwargs, dict(kwargs, top_p=0.5)], (1.0, 1.0))
+
+
 def test_speech_layers_are_refused_where_they_mean_nothing(tmp_path):
     for options, message in (
         ({"speech_layers": "0,2"}, "contiguous"),

@@ -114,3 +114,24 @@ def test_attention_recipes_pass_pitch_copies_on_and_refuse_them_without_sound(re
     assert asked == ["pitch", None]
     with pytest.raises(ValueError, match="pitch_copies changes the clips' sound"):
         module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, **text_only)
+
+
+def test_mesm_passes_pitch_copies_on_only_where_frozen_states_read_them(tmp_path, monkeypatch):
+    """MESM's frozen-states audio (``speech_layers``) reads the pitch copies through the states cache; its log-mel
+    path and its voice-alone mode would silently train without them, so both refuse."""
+    from emodemo.recipes import mesm
+
+    asked = []
+
+    def parts(*args, copies_chain=None, **kwargs):
+        asked.append(copies_chain)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(mesm, "paired_parts", parts)
+    for on in (True, False):
+        with pytest.raises(RuntimeError, match="stop here"):
+            mesm.train("ravdess", tmp_path, tmp_path / "out", quick=True, speech_layers="0-3", pitch_copies=on)
+    assert asked == ["pitch", None]
+    for refused in ({}, {"speech_layers": "0-3", "modalities": "A"}):
+        with pytest.raises(ValueError, match="add speech_layers, with modalities TA"):
+            mesm.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, **refused)

@@ -7,7 +7,7 @@ from torch import nn
 from .coattention import CoAttentionMean, CoAttentionNet
 from .fer_cnn import FerCNN
 from .handcrafted_ensemble import HandcraftedEnsemble
-from .mesm import Mesm
+from .mesm import Mesm, MesmMean
 from .nmt_attention import NMTAttention, NMTAttentionMean
 from .speech_probe import SpeechProbe, SpeechProbeEnsemble
 from .ssl_mha import SslMhaEnsemble, SslMhaNet
@@ -25,6 +25,7 @@ REGISTRY: dict[str, type[nn.Module]] = {
     "fer_cnn": FerCNN,
     "handcrafted_ensemble": HandcraftedEnsemble,
     "mesm": Mesm,
+    "mesm_mean": MesmMean,
     "words_minilm": WordsMiniLM,
 }
 

@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .ensemble import FoldMean
 from .fer_cnn import FER_MEAN, FER_STD
 from .layers import LayerMix, masked_mean
 
@@ -267,3 +268,11 @@ class Mesm(nn.Module):
         chunks = x.view(b, s, STATE_CHUNK, STATE_CHANNELS).transpose(2, 3)  # [B, S, 64, 20]
         mask = F.pad(frames, (0, s * STATE_CHUNK - m)).view(b, s, STATE_CHUNK).any(dim=-1)  # [B, S]
         return chunks, mask
+
+
+class MesmMean(FoldMean):
+    """The mean of calibrated :class:`Mesm` members: the models of a run's 5 cross-validation folds
+    (:class:`~emodemo.models.ensemble.FoldMean`); each chunk's kept positions the members' average (the share of
+    members that kept each, weighted), as the app draws them."""
+
+    MEMBER = Mesm

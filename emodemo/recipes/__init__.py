@@ -28,6 +28,7 @@ _SHARED_RECIPE = {  # a model served with another's recipe
     "ssl_mha_ensemble": "ssl_mha",  # the served Self-MHA: a pair reading other layers, averaged
     "coattention_mean": "coattention",  # co-attention's fold models averaged (measured, not served)
     "nmt_attention_mean": "nmt_attention",  # nmt_attention's fold models averaged
+    "mesm_mean": "mesm",  # MESM's fold models averaged
 }
 
 

@@ -323,6 +323,7 @@ def train(
     speech_layers: str | None = None,
     denoise_below_db: float | None = None,
     steady_floor_below_db: float | None = None,
+    pitch_copies: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
@@ -334,7 +335,9 @@ def train(
     own-words pairs left get a neutral written line instead (:func:`emodemo.protocols.pairing.with_neutral_lines`).
     ``speech_layers`` (``"0-3"``): the audio is the frozen ``speech_encoder``'s states of those layers, mixed by
     learned weights, in place of the log-mel; ``denoise_below_db`` and ``steady_floor_below_db``: their noise gate,
-    as co-attention's (:func:`emodemo.recipes.frozen_states.gated`)."""
+    as co-attention's (:func:`emodemo.recipes.frozen_states.gated`). ``pitch_copies=1``: every training pair once more
+    with its clip shifted in pitch (the ``"pitch"`` chain of :mod:`emodemo.recipes.training_copies`, as the served
+    ``nmt_attention``); only for frozen states (``speech_layers``), whose cache reads the copies."""
     from emodemo.training.checkpoint import save_checkpoint
 
     mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
@@ -345,6 +348,11 @@ def train(
         )
     if not mixed and (denoise_below_db is not None or steady_floor_below_db is not None):
         raise ValueError("the noise gate sets how frozen encoder states are heard: add speech_layers")
+    if as_flag(pitch_copies) and not (mixed and "T" in modalities.upper()):
+        raise ValueError(
+            "pitch_copies are made of voice + words pairs and read through frozen encoder states (the log-mel path "
+            "reads none): add speech_layers, with modalities TA"
+        )
     heard = (
         frozen_states.mixed_layers_spec(mixed, speech_encoder, denoise_below_db, steady_floor_below_db) if mixed else {}
     )
@@ -394,6 +402,7 @@ def train(
             no_words=no_words,
             neutral_lines=neutral_lines,
             neutral_share=neutral_share,
+            copies_chain="pitch" if as_flag(pitch_copies) else None,
         )
     else:  # the voice alone: no words to pair (and nothing to transcribe)
         samples, folds, final_split = voice_clips(dataset, Path(root))

@@ -357,21 +357,43 @@ ENTRIES: tuple[Entry, ...] = (
         no_words=True,
         kept="as_served_lower.json",
     ),
-    # served (issue 20, 2026-12-05): that model beside the same recipe on every base layer, averaged per fold
-    # (emodemo.serving.pairs), as the served speech probe pairs its probes; no run scored the pair itself
+    # served (issue 20, 2026-12-05 to 2026-12-06): that model beside the same recipe on every base layer, averaged per
+    # fold (emodemo.serving.pairs), as the served speech probe pairs its probes; no run scored the pair itself
     *_as_served(
-        "ssl_mha Self-noSP pair: base layers 0-3 beside every base layer, averaged; as served: through the words gate",
+        "ssl_mha Self-noSP pair: base layers 0-3 beside every base layer, averaged; as served until 2026-12-06: "
+        "through the words gate",
         "002",
         "ssl_mha",
         "ssl_mha/cv/self_nosp_mixed_base_lower_no_words_neutral_lines.json",
         mixed=True,
         no_words=True,
+        kept="as_served_pair_no_pitch.json",
     ),
-    # issue 20 (not served): the same on every layer of base, as the served voice model reads them since
+    # issue 20 (not served alone): the same on every layer of base, as the served voice model reads them since
     *_mixed_and_no_words(
         "ssl_mha Self-noSP, every base layer, half the training clips without words, a quarter with a neutral line",
         "002",
         "ssl_mha/cv/self_nosp_mixed_base_all_no_words_neutral_lines.json",
+    ),
+    # served as a pair since 2026-12-06: the two runs above with a pitch-shifted copy of every training pair
+    *_mixed_and_no_words(
+        "ssl_mha Self-noSP, base layers 0-3, as above, with pitch copies",
+        "002",
+        "ssl_mha/cv/self_nosp_mixed_base_lower_no_words_neutral_lines_pitch.json",
+    ),
+    *_mixed_and_no_words(
+        "ssl_mha Self-noSP, every base layer, as above, with pitch copies",
+        "002",
+        "ssl_mha/cv/self_nosp_mixed_base_all_no_words_neutral_lines_pitch.json",
+    ),
+    *_as_served(
+        "ssl_mha Self-noSP pair with pitch copies: base layers 0-3 beside every base layer, averaged; as served: "
+        "through the words gate",
+        "002",
+        "ssl_mha",
+        "ssl_mha/cv/self_nosp_mixed_base_lower_no_words_neutral_lines_pitch.json",
+        mixed=True,
+        no_words=True,
     ),
     # served alone until 2026-12-05 as trained: no words gate, and scored again as served every fold scores as in
     # training (ssl_mha/cross/cv/as_served_lower.json)
