@@ -44,7 +44,12 @@ from emodemo.training.checkpoint import add_metrics, read_checkpoint_config
 ENSEMBLE = "ssl_mha_ensemble"
 MEMBER = "ssl_mha"
 # a member model -> the served mean of such members
-MEAN_OF = {MEMBER: ENSEMBLE, "coattention": "coattention_mean", "nmt_attention": "nmt_attention_mean", "mesm": "mesm_mean"}
+MEAN_OF = {
+    MEMBER: ENSEMBLE,
+    "coattention": "coattention_mean",
+    "nmt_attention": "nmt_attention_mean",
+    "mesm": "mesm_mean",
+}
 
 
 def layer_range(meta: dict) -> tuple[int, int] | None:
