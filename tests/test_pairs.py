@@ -163,7 +163,7 @@ def test_one_runs_fold_models_are_checked_before_anything_is_written(tmp_path):
     edited(run / "fold0", lambda config: config.pop("calibration"))
     with pytest.raises(ValueError, match="no temperature"):
         write_pair(out, [run], root=tmp_path, text_root=tmp_path)
-    edited(run / "fold0", lambda config: config.update(model_name="mesm"))
+    edited(run / "fold0", lambda config: config.update(model_name="fer_cnn"))
     with pytest.raises(ValueError, match="a served mean is of"):
         write_pair(out, [run], root=tmp_path, text_root=tmp_path)
     with pytest.raises(ValueError, match="not 3"):
