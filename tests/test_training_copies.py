@@ -91,6 +91,22 @@ def test_nmt_attention_refuses_pitch_copies_of_the_raw_waveform(tmp_path):
         nmt_attention.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True)
 
 
+def chains_asked(module, monkeypatch, tmp_path, **options) -> list:
+    """The copies chain ``module.train`` asks :func:`paired_parts` for, with ``pitch_copies`` on and off (``options``:
+    the rest of the run's options); training stops there."""
+    asked = []
+
+    def parts(*args, copies_chain=None, **kwargs):
+        asked.append(copies_chain)
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(module, "paired_parts", parts)
+    for on in (True, False):
+        with pytest.raises(RuntimeError, match="stop here"):
+            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=on, **options)
+    return asked
+
+
 @pytest.mark.parametrize(
     "recipe, text_only",
     [("coattention", {"mode": "text"}), ("ssl_mha", {"fusion": "text"})],
@@ -101,17 +117,7 @@ def test_attention_recipes_pass_pitch_copies_on_and_refuse_them_without_sound(re
     import importlib
 
     module = importlib.import_module(f"emodemo.recipes.{recipe}")
-    asked = []
-
-    def parts(*args, copies_chain=None, **kwargs):
-        asked.append(copies_chain)
-        raise RuntimeError("stop here")
-
-    monkeypatch.setattr(module, "paired_parts", parts)
-    for on in (True, False):
-        with pytest.raises(RuntimeError, match="stop here"):
-            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=on)
-    assert asked == ["pitch", None]
+    assert chains_asked(module, monkeypatch, tmp_path) == ["pitch", None]
     with pytest.raises(ValueError, match="pitch_copies changes the clips' sound"):
         module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, **text_only)
 
@@ -121,17 +127,7 @@ def test_mesm_passes_pitch_copies_on_only_where_frozen_states_read_them(tmp_path
     path and its voice-alone mode would silently train without them, so both refuse."""
     from emodemo.recipes import mesm
 
-    asked = []
-
-    def parts(*args, copies_chain=None, **kwargs):
-        asked.append(copies_chain)
-        raise RuntimeError("stop here")
-
-    monkeypatch.setattr(mesm, "paired_parts", parts)
-    for on in (True, False):
-        with pytest.raises(RuntimeError, match="stop here"):
-            mesm.train("ravdess", tmp_path, tmp_path / "out", quick=True, speech_layers="0-3", pitch_copies=on)
-    assert asked == ["pitch", None]
+    assert chains_asked(mesm, monkeypatch, tmp_path, speech_layers="0-3") == ["pitch", None]
     for refused in ({}, {"speech_layers": "0-3", "modalities": "A"}):
         with pytest.raises(ValueError, match="add speech_layers, with modalities TA"):
             mesm.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, **refused)
