@@ -377,12 +377,14 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     # served as a pair since 2026-12-06: the two runs above with a pitch-shifted copy of every training pair
     *_mixed_and_no_words(
-        "ssl_mha Self-noSP, base layers 0-3, as above, with pitch copies",
+        "ssl_mha Self-noSP, base layers 0-3, half the training clips without words, a quarter with a neutral line, "
+        "pitch copies",
         "002",
         "ssl_mha/cv/self_nosp_mixed_base_lower_no_words_neutral_lines_pitch.json",
     ),
     *_mixed_and_no_words(
-        "ssl_mha Self-noSP, every base layer, as above, with pitch copies",
+        "ssl_mha Self-noSP, every base layer, half the training clips without words, a quarter with a neutral line, "
+        "pitch copies",
         "002",
         "ssl_mha/cv/self_nosp_mixed_base_all_no_words_neutral_lines_pitch.json",
     ),
