@@ -1,5 +1,5 @@
-"""A served mean of fold models: one run's calibrated fold models averaged (``coattention``'s, measured, and
-``nmt_attention``'s), or a pair per fold, two calibrated ``ssl_mha`` models that read other ranges of one encoder's
+"""A served mean of fold models: one run's calibrated fold models averaged (``coattention``'s and ``mesm``'s, measured,
+and ``nmt_attention``'s), or a pair per fold, two calibrated ``ssl_mha`` models that read other ranges of one encoder's
 layers, averaged (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper base's
 lower half with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS).
 
