@@ -5,9 +5,10 @@ Protocol
 * Inputs: real RAVDESS clips cut or padded to exactly 4.0 s with their Whisper transcripts,
   through the recipe's ``clip_inputs`` (silence trimmed, 400 ms log-mel chunks, frozen MiniLM
   word pieces); batch 1 (the first clip) and batch 8 (eight clips).
-* Models: text + audio. MESM is the committed checkpoint (trained at p = 0.7) run at each p, so
-  that what it keeps is what trained attention keeps; FE2E has the same layers without the
-  attention and with dense convolutions (random weights: its cost does not depend on them).
+* Models: text + audio. MESM is a committed model (trained at p = 0.7: the first of the 5 fold models
+  the served mean averages) run at each p, so that what it keeps is what trained attention keeps;
+  FE2E has the same layers without the attention and with dense convolutions (random weights: its
+  cost does not depend on them).
   Without the checkpoint, MESM gets random weights too, and the table says so.
 * FLOPs: counted by PyTorch's ``torch.utils.flop_counter.FlopCounterMode`` (matrix products,
   convolutions, attention), per clip, the frozen MiniLM excluded (it is the same for all).
@@ -41,7 +42,7 @@ from emodemo.recipes import mesm as recipe  # noqa: E402
 CLIP_SECONDS = 4.0
 TRAIN_CLIPS = 840  # a fold's training actors (14 x 60 clips)
 TOP_P = (0.3, 0.5, 0.7, 0.9)
-CHECKPOINT = REPO / "checkpoints" / "mesm"
+CHECKPOINT = REPO / "checkpoints" / "mesm" / "folds" / "fold0"  # one model: the served mean costs 5 of them
 SPEC = {"modalities": "TA"}
 
 
@@ -54,12 +55,12 @@ def batch_of(clips) -> dict[str, torch.Tensor]:
 
 
 def mesm_model():
-    """The committed MESM checkpoint when there is one (its trained attention), else random weights."""
+    """A committed MESM model when there is one (its trained attention), else random weights."""
     if (CHECKPOINT / "model.safetensors").exists():
         from emodemo.models import REGISTRY
         from emodemo.training import load_checkpoint
 
-        return load_checkpoint(CHECKPOINT, REGISTRY)[0].float(), "committed checkpoint (trained at p = 0.7)"
+        return load_checkpoint(CHECKPOINT, REGISTRY)[0].float(), "committed fold model (trained at p = 0.7)"
     return build(recipe.NAME, n_classes=7, modalities="TA", sparse=True).eval(), "random weights (no checkpoint)"
 
 

@@ -110,8 +110,8 @@ def test_bad_shapes_are_refused():
 
 
 def test_calibrate_writes_a_checkpoints_temperature_fitted_on_its_validation_speakers(tmp_path, ravdess_root):
-    """`python -m emodemo calibrate` on a copy of the served MESM: fitted on its validation actors'
-    clips with their own Whisper words (as the app reads them), written into config and card, and
+    """`python -m emodemo calibrate` on a copy of one of the served MESM's fold models: fitted on its validation
+    actors' clips with their own Whisper words (as the app reads them), written into config and card, and
     then used by the app; a folder without those actors gets a message, not a trace."""
     import shutil
     import subprocess
@@ -122,7 +122,7 @@ def test_calibrate_writes_a_checkpoints_temperature_fitted_on_its_validation_spe
     from emodemo.training.checkpoint import read_checkpoint_config
 
     repo = Path(__file__).resolve().parents[1]
-    folder = shutil.copytree(repo / "checkpoints" / "mesm", tmp_path / "mesm")
+    folder = shutil.copytree(repo / "checkpoints" / "mesm" / "folds" / "fold0", tmp_path / "mesm")
     speakers = read_checkpoint_config(folder)["data_card"]["validation_speakers"]
     root = tmp_path / "ravdess"
     root.mkdir()

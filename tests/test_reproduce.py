@@ -58,11 +58,23 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
         "normalise": True,
     }
     assert mesm.results == "{checkpoints}/mesm/cv/mesm_p7_ta_mixed_normalised.json"
-    served = rp.load("mesm").run("mesm_p7_ta_mixed_no_words")  # raw input, half the training clips without words
-    assert served.served and served.out == "{checkpoints}/mesm" and "normalise" not in served.options
-    assert served.options["no_words"] is True and served.cv and served.final
-    assert [step.call for step in served.after] == ["calibrate", "cv_as_served"]  # scored as the app reads it
+    trained = rp.load("mesm").run("mesm_p7_ta_mixed_no_words")  # raw input, half the training clips without words
+    assert trained.served and trained.out == "{runs}/final_no_words" and "normalise" not in trained.options
+    assert trained.options["no_words"] is True and trained.cv and trained.final
+    assert [step.call for step in trained.after] == ["calibrate", "cv_as_served"]  # scored as the app reads it
     assert not rp.load("mesm").run("final").served
+    served = rp.load("mesm").run("fold_mean")  # that run's fold models, calibrated clean-half, averaged
+    assert served.served and served.call == "pair" and served.args["out"] == "{checkpoints}/mesm"
+    assert served.args["fold_models"] == ["{runs}/logmel_folds_clean_half/folds"]
+    assert served.needs == ["logmel_folds_clean_half"]
+    copies = rp.load("mesm").run("logmel_folds_clean_half")  # served too: `reproduce --served` makes all three
+    assert copies.served and [r.name for r in rp.selected(rp.load("mesm"), served=True)] == [
+        "mesm_p7_ta_mixed_no_words",
+        "logmel_folds_clean_half",
+        "fold_mean",
+    ]
+    assert [s.args.get("clean_half") for s in copies.after if s.call == "calibrate_folds"] == [True]
+    assert copies.args["source"] == "{runs}/no_words_folds/fold0" == trained.options["fold_models"] + "/fold0"
     nmt = rp.load("nmt_attention").run("served_fold_mean")  # its pitch-copy run's fold models averaged
     assert nmt.served and nmt.call == "pair" and nmt.args["out"] == "{checkpoints}/nmt_attention"
     assert nmt.needs == ["fusion_forced_mixed_base_lower_pitch"]

@@ -30,7 +30,7 @@ RESCORED = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross", "coattention") 
 GATED = ("mesm", "nmt_attention", "ssl_mha")  # of those, the ones that read words through the words gate
 PAIRS = ("ssl_mha", "ssl_mha/cross")  # of those, the ones served as two runs' models averaged (emodemo.serving.pairs):
 # no run scored them
-MEANS = PAIRS + ("nmt_attention",)  # served by `python -m emodemo pair`: fold pairs, or one run's fold models
+MEANS = PAIRS + ("nmt_attention", "mesm")  # served by `python -m emodemo pair`: fold pairs, or one run's fold models
 
 
 def meta(name: str) -> dict:

@@ -427,14 +427,16 @@ ENTRIES: tuple[Entry, ...] = (
     # issue 20: the Cross-MHA served before it (every tiny.en layer, statistical pooling)
     *_mixed("ssl_mha Cross-MHA, normalised input", "002", "ssl_mha/cv/cross_mixed.json"),
     *_mixed("mesm MESM p=0.7", "004", "mesm/cv/mesm_p7_ta_mixed.json"),
-    # served (issue 20): half its training clips without words, every test clip also scored with none
+    # served (issue 20): half its training clips without words, every test clip also scored with none; since
+    # 2026-12-06 its 5 fold models averaged (their temperatures fitted clean-half) in place of its final model
     *_mixed_and_no_words(
         "mesm MESM p=0.7, half the training clips without words",
         "004",
         "mesm/cv/mesm_p7_ta_mixed_no_words.json",
     ),
     *_as_served(
-        "mesm MESM p=0.7, half the training clips without words; as served: through the words gate",
+        "mesm MESM p=0.7, half the training clips without words, its 5 fold models averaged; as served: through the "
+        "words gate",
         "004",
         "mesm",
         "mesm/cv/mesm_p7_ta_mixed_no_words.json",
@@ -737,7 +739,7 @@ ARCHITECTURES = {
     "coattention": (
         "Whisper base's layers 0-3 (mixed) and MiniLM word pieces fused by alternating co-attention, the head trained"
     ),
-    "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed",
+    "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed; its 5 fold models averaged",
     "nmt_attention": "the words (GloVe + GRU) attend over a GRU on Whisper base's layers 0-3 (mixed), aligned by word "
     "times; its 5 fold models averaged",
     "words_minilm": "the app's words expert: MiniLM (top 3 layers fine-tuned), attention pooling + a classifier",
