@@ -144,6 +144,8 @@ def test_reproducing_a_served_run_scores_it_again_as_served():
             assert set(served[0].needs) <= set(runs), name  # --served trains both runs it joins
             assert all("calibrate_folds" in {s.call for s in runs[n].after} for n in served[0].needs), name
             assert served[0].results_path.startswith("{checkpoints}"), name  # committed: a fresh clone skips it
+            # and the runs it needs, their models kept under runs/: `--served` on a fresh clone must not ask for them
+            assert all(runs[n].results_path.startswith("{checkpoints}") for n in served[0].needs), name
             continue
         steps = [s for s in served[0].after if s.call == "cv_as_served"]
         assert [s.args["checkpoint"] for s in steps] == [f"{{checkpoints}}/{name}"], name

@@ -409,6 +409,11 @@ def copy_file(source: str, target: str) -> None:
 
 def copy_checkpoint(source: str, target: str) -> None:
     """Copy a checkpoint (weights, config, card) to another folder, e.g. a fold's model kept for a notebook."""
+    if not (Path(source) / "config.json").is_file():
+        raise FileNotFoundError(
+            f"no checkpoint at {source}: run the variant that makes it first (--force if its results are committed "
+            "but its models, kept under runs/, are not on this machine)"
+        )
     Path(target).mkdir(parents=True, exist_ok=True)
     for name in ("config.json", "model.safetensors", "MODEL_CARD.md"):
         shutil.copy2(Path(source) / name, Path(target) / name)
