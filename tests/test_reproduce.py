@@ -79,12 +79,6 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
         (f"{trained.options['fold_models']}/fold{k}", f"{served.args['fold_models'][0]}/fold{k}") for k in range(5)
     ]
     assert [s.args["folder"] for s in copies.after if s.call == "calibrate_folds"] == served.args["fold_models"]
-
-
-def test_copying_a_checkpoint_that_is_not_there_says_which_run_makes_it(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run the variant that makes it first"):
-        rp.copy_checkpoint(str(tmp_path / "runs" / "no_words_folds" / "fold0"), str(tmp_path / "copy"))
-    assert not (tmp_path / "copy").exists()
     nmt = rp.load("nmt_attention").run("served_fold_mean")  # its pitch-copy run's fold models averaged
     assert nmt.served and nmt.call == "pair" and nmt.args["out"] == "{checkpoints}/nmt_attention"
     assert nmt.needs == ["fusion_forced_mixed_base_lower_pitch"]
@@ -108,6 +102,12 @@ def test_copying_a_checkpoint_that_is_not_there_says_which_run_makes_it(tmp_path
         "smooth": True,
         "fold_models": "{checkpoints}/handcrafted_ensemble/folds",
     }
+
+
+def test_copying_a_checkpoint_that_is_not_there_says_which_run_makes_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="run the variant that makes it first"):
+        rp.copy_checkpoint(str(tmp_path / "runs" / "no_words_folds" / "fold0"), str(tmp_path / "copy"))
+    assert not (tmp_path / "copy").exists()
 
 
 # --- reading: what a config may not say -----------------------------------------------------------------
