@@ -75,6 +75,28 @@ def test_the_served_model_is_every_fold_pairs_members_averaged(name):
     assert not set(served["data_card"].get("test_speakers") or []) and len(served["data_card"]["train_speakers"]) == 20
 
 
+@pytest.mark.parametrize("name", ["ssl_mha", "ssl_mha/cross", "nmt_attention", "mesm"])
+def test_a_served_means_card_says_what_its_folds_temperatures_were_fitted_on(name):
+    """Every served mean's members were calibrated on their fold's validation actors and the same clips changed (the
+    robustness set's five conditions); Cross-MHA's, ``nmt_attention``'s and ``mesm``'s with the clean clips weighing
+    half. Its card says so, as :func:`~emodemo.serving.pairs.averaged` writes it, not only its folds' configs."""
+    from emodemo.serving.pairs import fitted_on
+
+    folds = [read_checkpoint_config(p) for p in sorted((CHECKPOINTS / name / "folds").glob("fold[0-9]*"))]
+    served = read_checkpoint_config(CHECKPOINTS / name)
+    said = served["calibration"]["fitted_on"]
+    assert said == [fitted_on(folds, paired=name.startswith("ssl_mha"))]
+    assert (
+        "the same clips changed (level -20 dB, level +20 dB, white noise 10 dB, babble 5 dB, telephone band)" in said[0]
+    )
+    assert ("the clean clips weighing 50% of each fit" in said[0]) == (name != "ssl_mha")
+    assert said[0] in (CHECKPOINTS / name / "MODEL_CARD.md").read_text()
+    members = served["data_card"]["members"]
+    assert members.startswith(
+        "the 10 models of the 5 fold pairs" if name.startswith("ssl_mha") else "the 5 fold models,"
+    )
+
+
 def test_joining_the_served_pairs_members_again_gives_the_served_pair(tmp_path):
     fold = SERVED / "folds" / "fold0"
     again = joined(tmp_path / "again", members_of(fold, tmp_path))

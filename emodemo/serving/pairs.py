@@ -29,6 +29,7 @@ the lines of a mixed-pairs run's constructed half) is made before anything is wr
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -143,6 +144,21 @@ def joined(out: Path, members: Sequence[Path]) -> Path:
     )
 
 
+def fitted_on(metas: Sequence[dict], paired: bool) -> str:
+    """What the ``metas`` folds' temperatures (a served mean's) were fitted on, for its card: each fold's validation
+    actors, and the same clips changed (``calibrate --perturbed``) with the clean clips' share of the fit, when every
+    fold was fitted so."""
+    fits = [meta["calibration"] for meta in metas]
+    what = "the mean of the fold pairs' temperatures, each fitted" if paired else "each member"
+    what += " on its own fold's validation actors"
+    if all(fit.get("perturbed") for fit in fits):  # "the same clips changed (level -20 dB, ...; 564 clips)"
+        what += " and " + re.sub(r"; [\d,]+ clips\)$", ")", fits[0]["perturbed"])  # each fold's own count left out
+        shares = {fit.get("clean_share") for fit in fits}
+        if len(shares) == 1 and None not in shares:
+            what += f", the clean clips weighing {shares.pop():.0%} of each fit"
+    return what
+
+
 def averaged(out: Path, folds: Sequence[Path], root: Path, dataset: str = "ravdess") -> Path:
     """Save at ``out`` the mean of every member of the calibrated ``folds`` (fold pairs or fold models; step 2 of
     the module docstring): each member at its own temperature, the mean at the mean of the fold pairs'
@@ -191,18 +207,14 @@ def averaged(out: Path, folds: Sequence[Path], root: Path, dataset: str = "ravde
         first["data_card"],
         train_speakers=sorted({a for m in metas for a in m["data_card"]["train_speakers"]}),
         validation_speakers=sorted({a for m in metas for a in m["data_card"]["validation_speakers"]}),
-        members=f"the {len(mean.members)} models of the {len(folds)} {what}, each trained on its fold's training "
-        "actors",
+        members=(f"the {len(mean.members)} models of the {len(folds)} {what}" if paired else f"the {len(folds)} {what}")
+        + ", each trained on its fold's training actors",
     )
     card.pop("test_speakers", None)
     calibration = {
         "temperature": float(np.mean(on_top)),
         **({"fold_pair_temperatures": on_top} if paired else {"member_temperatures": kwargs["temperatures"]}),
-        "fitted_on": [
-            "each fold pair on its own fold's validation actors (the mean of their temperatures)"
-            if paired
-            else "each member on its own fold's validation actors"
-        ],
+        "fitted_on": [fitted_on(metas, paired)],
         "unsure": unsure_threshold(np.concatenate(probs), np.concatenate(targets)),
         "pairs": first["calibration"].get("pairs"),
     }
