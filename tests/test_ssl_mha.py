@@ -336,6 +336,29 @@ def test_the_whisper_encoder_runs_once_per_clip_for_every_model_that_reads_it(ra
     assert len(calls) == 3
 
 
+def test_a_reader_of_the_lower_blocks_slices_the_deepest_run(ravdess_clip, monkeypatch):
+    """Co-attention and ``nmt_attention`` read Whisper's lower blocks, Self- and Cross-MHA all of them: once the
+    deeper reader has asked, each clip is encoded once, and the lower blocks' states are the very tensors that
+    a run of those blocks alone gives (so the served models read what they were trained on)."""
+    from emodemo.inputs.audio import load_audio
+    from emodemo.recipes import frozen_states
+
+    wave = load_audio(ravdess_clip)
+    calls = []
+    encode = frozen_states.speech_states
+    monkeypatch.setattr(frozen_states, "speech_states", lambda *a, **k: calls.append(a[2]) or encode(*a, **k))
+    monkeypatch.setattr(frozen_states, "_CLIP_MEMO", type(frozen_states._CLIP_MEMO)())
+    monkeypatch.setattr(frozen_states, "_DEPTH_ASKED", {})
+    lower = frozen_states.one_clip_states(wave, top_layers=2, deepest=2)  # blocks 0-2 alone: [3, T, 384]
+    whole = frozen_states.one_clip_states(wave, top_layers=4)  # every layer: [5, T, 384]
+    assert calls == [2, 4]  # the first clip: the deeper reader was not known yet
+    frozen_states.forget_clips()  # a new user's clip
+    sliced = frozen_states.one_clip_states(wave, top_layers=2, deepest=2)
+    assert torch.equal(frozen_states.one_clip_states(wave, top_layers=4), whole)
+    assert calls == [2, 4, 4]  # encoded once, as deep as the deeper reader asks
+    assert torch.equal(sliced, lower) and torch.equal(sliced, whole[:3]) and sliced.shape == (3, whole.shape[1], 384)
+
+
 def test_minilm_reads_a_users_transcript_once_whatever_layers_each_model_wants(monkeypatch):
     from emodemo.recipes import coattention, frozen_states, mesm
     from emodemo.speech.asr import Transcript

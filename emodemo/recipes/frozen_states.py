@@ -144,26 +144,29 @@ def one_clip_states(
 ) -> torch.Tensor:
     """:func:`speech_states` of one user's clip (its noise gated out first when it sounds noisy, under
     ``denoise_below_db`` and ``steady_floor_below_db``; then normalised if asked), ``[top + 1, T, D]``. The
-    encoder runs once per clip, input, encoder and depth whatever the layers asked for: every
-    Whisper-based model of one analysis (co-attention, Self- and Cross-MHA) reads the same states.
-    The last :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at worst two
-    of them encode the same clip)."""
+    encoder runs once per clip, input and encoder, as deep as the deepest reader of that encoder has asked
+    so far (a reader of the lower blocks slices the same run: the blocks' outputs are the same tensors), so
+    every Whisper-based model of one analysis (co-attention, ``nmt_attention``, Self- and Cross-MHA) reads
+    one encoding. The last :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at
+    worst two of them encode the same clip)."""
     import hashlib
 
     digest = hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest()
     gate = {"denoise_below_db": denoise_below_db, "steady_floor_below_db": steady_floor_below_db}
-    key = (digest, encoder, deepest, bool(normalised), denoise_below_db, steady_floor_below_db)
+    key = (digest, encoder, bool(normalised), denoise_below_db, steady_floor_below_db)
+    blocks = speech_encoder(encoder).n_layers
+    needed = blocks if deepest is None else deepest
     with _CLIP_LOCK:
+        run = _DEPTH_ASKED[encoder] = max(_DEPTH_ASKED.get(encoder, 0), needed)
         states = _CLIP_MEMO.get(key)
-    if states is None:
+    if states is None or len(states) <= needed:
         heard = normalised_if(denoised_if(wave, gate), normalised)
-        depth = speech_encoder(encoder).n_layers if deepest is None else deepest
-        states = speech_states([heard], encoder, depth, deepest)[0]  # every layer it ran [depth + 1, T, D]
+        states = speech_states([heard], encoder, run, None if run == blocks else run)[0]  # [run + 1, T, D]
         with _CLIP_LOCK:
             _CLIP_MEMO[key] = states
             while len(_CLIP_MEMO) > CLIPS_REMEMBERED:
                 _CLIP_MEMO.popitem(last=False)
-    return states[-(top_layers + 1) :]
+    return states[: needed + 1][-(top_layers + 1) :]
 
 
 def heard_start(
@@ -188,9 +191,10 @@ def heard_start(
 
 
 CLIPS_REMEMBERED = 4
-_CLIP_MEMO: OrderedDict[tuple[bytes, str, int | None, bool, float | None, float | None], torch.Tensor] = (
+_CLIP_MEMO: OrderedDict[tuple[bytes, str, bool, float | None, float | None], torch.Tensor] = (
     OrderedDict()
-)  # (wave digest, encoder, deepest block run, normalised, gate's two thresholds) -> every layer's states
+)  # (wave digest, encoder, normalised, gate's two thresholds) -> every layer's states up to the deepest block run
+_DEPTH_ASKED: dict[str, int] = {}  # encoder -> the deepest block any reader has asked of it in this process
 _CLIP_LOCK = threading.Lock()
 
 
