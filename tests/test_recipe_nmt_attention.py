@@ -203,6 +203,34 @@ def test_every_variant_builds_with_glove_and_runs_on_a_batch(mode, alignment):
     assert out["logits"].shape == (1, len(recipe.LABELS)) and torch.isfinite(out["logits"]).all()
 
 
+def test_a_text_branch_starts_from_the_words_expert():
+    """``text_from``: the fusion model's GRU over the words is the words expert's, and so are the vectors of the words
+    both know; a word the expert never saw keeps its GloVe vector, the padding row stays 0."""
+    from emodemo.models import REGISTRY
+    from emodemo.serving.pipeline import CHECKPOINTS
+    from emodemo.training.checkpoint import load_checkpoint
+
+    expert_folder = CHECKPOINTS / "nmt_attention" / "words_goemotions"
+    expert, meta = load_checkpoint(expert_folder, REGISTRY)
+    theirs = meta["input_spec"]["vocab"]
+    unknown = next(w for w in recipe.glove().words if w not in set(theirs))
+    vocab = [recipe.PAD, recipe.UNK, "kids", "door", unknown]
+    kwargs = recipe.model_kwargs(vocab, "fusion", "forced", "concat", 5)
+    model = recipe.build_model(kwargs, vocab, text_from=expert_folder)
+    for word in ("kids", "door"):
+        assert torch.equal(
+            model.text.embedding.weight[vocab.index(word)], expert.text.embedding.weight[theirs.index(word)]
+        )
+    glove = torch.from_numpy(recipe.glove().vectors([unknown])[0])
+    assert torch.allclose(model.text.embedding.weight[4], glove) and not model.text.embedding.weight[0].any()
+    for mine, expert_weight in zip(model.text.gru.parameters(), expert.text.gru.parameters()):
+        assert torch.equal(mine, expert_weight)
+    with pytest.raises(ValueError, match="not a words-only"):
+        recipe.build_model(kwargs, vocab, text_from=CHECKPOINTS / "nmt_attention" / "folds" / "fold0")
+    with pytest.raises(ValueError, match="mode text or fusion"):
+        recipe.train("ravdess", expert_folder, expert_folder / "out", mode="audio", text_from=str(expert_folder))
+
+
 def test_the_talks_own_dataset_path_runs_on_an_iemocap_fixture(tmp_path):
     """IEMOCAP (the talk's data) through the same CLI: train one fold, save, evaluate the checkpoint."""
     import json

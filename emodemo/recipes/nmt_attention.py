@@ -41,7 +41,7 @@ from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bo
 from emodemo.inputs.augment import augmented
 from emodemo.inputs.normalise import asked, normalise
 from emodemo.inputs.text import load_glove, tokenize
-from emodemo.models import build
+from emodemo.models import REGISTRY, build
 from emodemo.models.nmt_attention import FRAME_RATE, word_spans_to_frames
 from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
 from emodemo.recipes import frozen_states
@@ -404,11 +404,37 @@ def model_kwargs(
     }
 
 
-def build_model(kwargs: dict, vocab: Sequence[str], seed: int = 0):
+def build_model(kwargs: dict, vocab: Sequence[str], seed: int = 0, text_from: str | Path | None = None):
+    """A new model; its word vectors GloVe's, or with ``text_from`` its text branch started from that words-only
+    checkpoint's (:func:`start_text_branch`)."""
     model = build(NAME, **kwargs)
     if kwargs["mode"] != "audio":
         model.load_embedding(glove().embedding_matrix(vocab, pad_token=PAD, seed=seed))
+    if text_from is not None:
+        start_text_branch(model, vocab, text_from)
     return model
+
+
+@torch.no_grad()
+def start_text_branch(model, vocab: Sequence[str], text_from: str | Path) -> None:
+    """Start ``model``'s text branch from a words-only checkpoint of this recipe (``mode="text"``, as the words
+    expert ``nmt_attention/words_goemotions``, trained on GoEmotions' 40k lines): its GRU's weights, and its trained
+    vectors of the words both vocabularies hold (the rest keep their GloVe vectors). The words side then starts from
+    what a larger text corpus taught it rather than from the few thousand lines of RAVDESS's pairs."""
+    from emodemo.training.checkpoint import load_checkpoint
+
+    words, meta = load_checkpoint(text_from, REGISTRY)
+    if meta.get("model_name") != NAME or meta["model_kwargs"].get("mode") != "text":
+        raise ValueError(f"{text_from} is not a words-only {NAME} checkpoint (mode text): it cannot start one")
+    if not hasattr(model, "text"):
+        raise ValueError("text_from starts a text branch: the model reads no words (mode audio)")
+    if words.text.gru.forward_gru.hidden_size != model.text.gru.forward_gru.hidden_size:
+        raise ValueError(f"{text_from}'s GRU is not the size of the model's")
+    model.text.gru.load_state_dict(words.text.gru.state_dict())
+    theirs = {word: i for i, word in enumerate(meta["input_spec"]["vocab"])}
+    shared = [(i, theirs[word]) for i, word in enumerate(vocab) if i > 0 and word in theirs]  # padding row kept at 0
+    rows, their_rows = (list(column) for column in zip(*shared))
+    model.text.embedding.weight[rows] = words.text.embedding.weight[their_rows].to(model.text.embedding.weight.dtype)
 
 
 def train(
@@ -440,6 +466,7 @@ def train(
     speech_gru: bool = True,
     speech_summary: bool = False,
     pitch_copies: bool = False,
+    text_from: str | None = None,
 ) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
     benchmark (``dataset`` goemotions or meld, ``mode="text"``), train on its official splits.
@@ -455,7 +482,8 @@ def train(
     standard deviation of the mixed states (the speech probe's statistics), beside what the words attended to;
     ``pitch_copies=1``: every training pair once more with its clip shifted in pitch (-4 to +4 semitones, the
     ``"pitch"`` chain of :func:`emodemo.inputs.augment.training_chain`, words and timings kept), so that how high a
-    voice sits tells no emotion (the frozen states' models only)."""
+    voice sits tells no emotion (the frozen states' models only); ``text_from=CHECKPOINT``: every model's text branch
+    starts from that words-only checkpoint's (:func:`start_text_branch`)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     heard: dict = {}  # the frozen speech states the audio branch reads, if any
@@ -479,6 +507,8 @@ def train(
         )
     if as_flag(speech_summary) and mode != "fusion":
         raise ValueError("speech_summary is read beside the words: mode fusion")
+    if text_from is not None and (dataset in TEXT_BENCHMARKS or mode == "audio"):
+        raise ValueError("text_from starts the text branch of a model trained on RAVDESS pairs (mode text or fusion)")
     if dataset in TEXT_BENCHMARKS:  # the text branch alone on the corpus's official splits
         text_only(dataset, mode == "text", "mode=text")
         parts = text_benchmark_parts(dataset, Path(root), quick)
@@ -532,7 +562,7 @@ def train(
     cfg = train_config(epochs, seed, quick, batch_size, lr)
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
-    new_model = lambda: build_model(kwargs, vocab, seed)
+    new_model = lambda: build_model(kwargs, vocab, seed, text_from)
     metrics: dict = {"pairing": pairing_name}
     states = (
         f" -> frozen {speech_encoder} states of layers {mixed[0]}-{mixed[-1]}, mixed by learned weights"
@@ -547,7 +577,8 @@ def train(
         "pairing": pairing_name,
         "licence": licence(dataset, pairing, text_source, PRETRAINED_LICENCES + whisper),
         "inputs": f"16 kHz waveform, {NORMALISED if asked(spec) else 'silence trimmed'}{states}; words (GloVe 6B 50-d "
-        f"vocabulary) with Whisper tiny.en word timings{gate_note(spec)}",
+        f"vocabulary) with Whisper tiny.en word timings{gate_note(spec)}"
+        + (f"; the text branch started from the words-only {Path(text_from).name} checkpoint's" if text_from else ""),
     }
 
     halves = PairingScores(samples, make, labels, cfg.batch_size) if callable(samples) else None
