@@ -282,6 +282,14 @@ ENTRIES: tuple[Entry, ...] = (
         "000",
         "nmt_attention/cv/fusion_forced_mixed_base_lower_pitch.json",
     ),
+    # measured (issue 20, 2026-12-06, seventh session), not served: the same run, every model's text branch started
+    # from the words expert's (text_from)
+    *_mixed_and_no_words(
+        "nmt_attention (forced alignment) on Whisper base's layers 0-3, half the training clips without words, "
+        "pitch-shifted training copies, the text branch started from the words expert's",
+        "000",
+        "nmt_attention/cv/fusion_pitch_words_expert.json",
+    ),
     *_as_served(
         "nmt_attention (forced alignment) on Whisper base's layers 0-3, pitch-shifted training copies; as served: its "
         "5 fold models averaged, through the words gate",
