@@ -1,10 +1,10 @@
 """Two ``nmt_attention`` runs' fold models, alone and averaged, on their folds' test pairs (issue 20).
 
 The served ``nmt_attention`` (the mean of its pitch-copy run's 5 fold models) misses the voice + words bar on a
-GoEmotions line (72.8 WA against 78.3). Its run with every text branch started from the words expert's
-(``fusion_pitch_words_expert``, ``--option text_from=...``) reads those lines far better (80.7) but its clips' own
-words and no words worse (68.9 / 68.8 against 72.2 / 69.9). This bench asks what the two runs give together, as the
-served Self- and Cross-MHA pairs average two runs per fold.
+GoEmotions line (72.4 WA as served, 72.8 with the words as given, against 78.3). Its run with every text branch
+started from the words expert's (``fusion_pitch_words_expert``, ``--option text_from=...``) reads those lines far
+better (80.7, words as given) but its clips' own words and no words worse (68.9 / 68.8 against 72.2 / 69.9). This
+bench asks what the two runs give together, as the served Self- and Cross-MHA pairs average two runs per fold.
 
 Protocol: RAVDESS actors 01-20, 7 classes (calm counted as neutral), the committed 5 folds by actor; each fold's test
 part built as its training run built it (mixed pairs: each test clip with a GoEmotions test-split line, with its own
@@ -37,8 +37,7 @@ from timing import save_and_print  # noqa: E402
 from emodemo.models import REGISTRY  # noqa: E402
 from emodemo.recipes import nmt_attention as recipe  # noqa: E402
 from emodemo.recipes.common import paired_parts  # noqa: E402
-from emodemo.training.checkpoint import load_checkpoint  # noqa: E402
-from emodemo.training.engine import predict  # noqa: E402
+from emodemo.training import load_checkpoint, predict  # noqa: E402
 
 FOLDS = 5
 

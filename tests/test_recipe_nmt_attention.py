@@ -203,7 +203,7 @@ def test_every_variant_builds_with_glove_and_runs_on_a_batch(mode, alignment):
     assert out["logits"].shape == (1, len(recipe.LABELS)) and torch.isfinite(out["logits"]).all()
 
 
-def test_a_text_branch_starts_from_the_words_expert():
+def test_a_text_branch_starts_from_the_words_expert(tmp_path):
     """``text_from``: the fusion model's GRU over the words is the words expert's, and so are the vectors of the words
     both know; a word the expert never saw keeps its GloVe vector, the padding row stays 0."""
     from emodemo.models import REGISTRY
@@ -213,7 +213,8 @@ def test_a_text_branch_starts_from_the_words_expert():
     expert_folder = CHECKPOINTS / "nmt_attention" / "words_goemotions"
     expert, meta = load_checkpoint(expert_folder, REGISTRY)
     theirs = meta["input_spec"]["vocab"]
-    unknown = next(w for w in recipe.glove().words if w not in set(theirs))
+    known = set(theirs)
+    unknown = next(w for w in recipe.glove().words if w not in known)
     vocab = [recipe.PAD, recipe.UNK, "kids", "door", unknown]
     kwargs = recipe.model_kwargs(vocab, "fusion", "forced", "concat", 5)
     model = recipe.build_model(kwargs, vocab, text_from=expert_folder)
@@ -227,8 +228,14 @@ def test_a_text_branch_starts_from_the_words_expert():
         assert torch.equal(mine, expert_weight)
     with pytest.raises(ValueError, match="not a words-only"):
         recipe.build_model(kwargs, vocab, text_from=CHECKPOINTS / "nmt_attention" / "folds" / "fold0")
+    with pytest.raises(ValueError, match="shares no word"):
+        recipe.build_model(
+            recipe.model_kwargs(vocab[:2] + ["zzqx"], "text", "global", "concat", 5),
+            [*vocab[:2], "zzqx"],
+            text_from=expert_folder,
+        )
     with pytest.raises(ValueError, match="mode text or fusion"):
-        recipe.train("ravdess", expert_folder, expert_folder / "out", mode="audio", text_from=str(expert_folder))
+        recipe.train("ravdess", tmp_path, tmp_path / "out", mode="audio", text_from=str(expert_folder))
 
 
 def test_the_talks_own_dataset_path_runs_on_an_iemocap_fixture(tmp_path):

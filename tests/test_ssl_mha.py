@@ -339,7 +339,7 @@ def test_the_whisper_encoder_runs_once_per_clip_for_every_model_that_reads_it(ra
 def test_a_reader_of_the_lower_blocks_slices_the_deepest_run(ravdess_clip, monkeypatch):
     """Co-attention and ``nmt_attention`` read Whisper's lower blocks, Self- and Cross-MHA all of them: once the
     deeper reader has asked, each clip is encoded once, and the lower blocks' states are the very tensors that
-    a run of those blocks alone gives (so the served models read what they were trained on)."""
+    a run of those blocks alone gives (what each reader got before the runs were shared)."""
     from emodemo.inputs.audio import load_audio
     from emodemo.recipes import frozen_states
 

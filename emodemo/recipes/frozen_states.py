@@ -147,8 +147,9 @@ def one_clip_states(
     encoder runs once per clip, input and encoder, as deep as the deepest reader of that encoder has asked
     so far (a reader of the lower blocks slices the same run: the blocks' outputs are the same tensors), so
     every Whisper-based model of one analysis (co-attention, ``nmt_attention``, Self- and Cross-MHA) reads
-    one encoding. The last :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at
-    worst two of them encode the same clip)."""
+    one encoding (the first clip of a process runs twice when a shallower reader asks first: the deeper one is not
+    known yet). The last :data:`CLIPS_REMEMBERED` clips are kept (safe under concurrent requests: at worst two of
+    them encode the same clip, and a shallower run never replaces a deeper one)."""
     import hashlib
 
     digest = hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).digest()
@@ -163,7 +164,9 @@ def one_clip_states(
         heard = normalised_if(denoised_if(wave, gate), normalised)
         states = speech_states([heard], encoder, run, None if run == blocks else run)[0]  # [run + 1, T, D]
         with _CLIP_LOCK:
-            _CLIP_MEMO[key] = states
+            if len(_CLIP_MEMO.get(key, ())) < len(states):  # a deeper run of the clip, kept meanwhile, stays
+                _CLIP_MEMO[key] = states
+            states = _CLIP_MEMO[key]
             while len(_CLIP_MEMO) > CLIPS_REMEMBERED:
                 _CLIP_MEMO.popitem(last=False)
     return states[: needed + 1][-(top_layers + 1) :]

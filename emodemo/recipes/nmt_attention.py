@@ -432,7 +432,10 @@ def start_text_branch(model, vocab: Sequence[str], text_from: str | Path) -> Non
         raise ValueError(f"{text_from}'s GRU is not the size of the model's")
     model.text.gru.load_state_dict(words.text.gru.state_dict())
     theirs = {word: i for i, word in enumerate(meta["input_spec"]["vocab"])}
-    shared = [(i, theirs[word]) for i, word in enumerate(vocab) if i > 0 and word in theirs]  # padding row kept at 0
+    shared = [(i, theirs[word]) for i, word in enumerate(vocab) if word not in (PAD, UNK) and word in theirs]
+    if not shared:
+        raise ValueError(f"{text_from}'s vocabulary shares no word with the model's: its word vectors cannot start it")
+    shared.append((vocab.index(UNK), theirs[UNK]))  # its unknown word's vector too; the padding row stays 0
     rows, their_rows = (list(column) for column in zip(*shared))
     model.text.embedding.weight[rows] = words.text.embedding.weight[their_rows].to(model.text.embedding.weight.dtype)
 
@@ -508,7 +511,7 @@ def train(
     if as_flag(speech_summary) and mode != "fusion":
         raise ValueError("speech_summary is read beside the words: mode fusion")
     if text_from is not None and (dataset in TEXT_BENCHMARKS or mode == "audio"):
-        raise ValueError("text_from starts the text branch of a model trained on RAVDESS pairs (mode text or fusion)")
+        raise ValueError("text_from starts the text branch of a model trained on clips and words (mode text or fusion)")
     if dataset in TEXT_BENCHMARKS:  # the text branch alone on the corpus's official splits
         text_only(dataset, mode == "text", "mode=text")
         parts = text_benchmark_parts(dataset, Path(root), quick)
