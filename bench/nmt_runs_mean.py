@@ -53,9 +53,9 @@ def test_pairs(root: Path, text_root: Path, fold: int) -> dict[str, list]:
     return groups
 
 
-def answers(folder: Path, samples: list) -> tuple[np.ndarray, np.ndarray]:
-    """``(probabilities [N, C] at temperature 1, labels [N])`` of the fold model in ``folder``."""
-    model, meta = load_checkpoint(folder, REGISTRY)
+def answers(loaded: tuple, samples: list) -> tuple[np.ndarray, np.ndarray]:
+    """``(probabilities [N, C] at temperature 1, labels [N])`` of a loaded fold model ``(model, meta)``."""
+    model, meta = loaded
     data = recipe.make_dataset(samples, recipe.DATASET_LABELS["ravdess"], meta["input_spec"])
     return predict(model, data, batch_size=32)
 
@@ -71,8 +71,9 @@ def main() -> None:
     names = [run.as_posix() for run in args.runs]
     scores: dict[str, dict[str, list[float]]] = {}  # pairing -> model -> WA per fold
     for fold in range(FOLDS):
+        models = [load_checkpoint(run / f"fold{fold}", REGISTRY) for run in args.runs]  # each once per fold
         for pairing, samples in test_pairs(args.root, args.text_root, fold).items():
-            (first, labels), (second, again) = (answers(run / f"fold{fold}", samples) for run in args.runs)
+            (first, labels), (second, again) = (answers(loaded, samples) for loaded in models)
             if not np.array_equal(labels, again):
                 raise ValueError("the two runs' test pairs differ")
             row = scores.setdefault(pairing, {})
