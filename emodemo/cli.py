@@ -134,9 +134,9 @@ def _parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser(
         "pair",
-        help="serve the mean of one run's calibrated fold models (coattention, nmt_attention), or of two ssl_mha "
-        "runs' reading other encoder layers, joined into calibrated fold pairs; the folds scored as served "
-        "(emodemo.serving.pairs)",
+        help="serve the mean of one run's calibrated fold models (coattention, mesm), or of two runs' joined into "
+        "calibrated fold pairs (ssl_mha runs reading other encoder layers, two nmt_attention runs); the folds "
+        "scored as served (emodemo.serving.pairs)",
     )
     pr.add_argument("out", type=Path, help="the served checkpoint's folder (its fold models or pairs under folds/)")
     pr.add_argument(

@@ -3,6 +3,7 @@ layers 0-3 beside one of every layer, averaged; built from its members' checkpoi
 written, and read through the real encoder."""
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -114,7 +115,7 @@ def test_joining_the_served_pairs_members_again_gives_the_served_pair(tmp_path):
         (lambda c: c["data_card"].update(train_speakers=["Actor_01"]), "train_speakers differ"),
         (lambda c: c["data_card"].update(pairing="real"), "different pairings"),
         (lambda c: c["input_spec"].update(normalise=False), "different inputs"),
-        (lambda c: c.update(model_name="speech_probe"), "a pair is of ssl_mha models"),
+        (lambda c: c.update(model_name="speech_probe"), "a pair is of coattention or mesm or nmt_attention or ssl_mha"),
     ],
 )
 def test_members_that_cannot_share_their_inputs_or_were_never_calibrated_are_refused(tmp_path, change, message):
@@ -286,3 +287,82 @@ def test_clean_half_reaches_each_fold_pairs_calibration_from_the_command_line(tm
     assert [kwargs["clean_half"] for kwargs in fitted] == [True, False]
     assert all(kwargs["perturbed"] is not None for kwargs in fitted)  # fitted on the changed clips too
     assert (tmp_path / "served_True" / "folds" / "fold0" / "config.json").exists()  # the fold pair was joined
+
+
+def tiny_nmt_run(folder: Path, vocab: list[str], seed: int, temperature: float) -> Path:
+    """A calibrated words-only ``nmt_attention`` fold model of ``vocab`` (fold 0, mixed pairs) under ``folder``."""
+    from emodemo.models import NMTAttention
+
+    torch.manual_seed(seed)
+    kwargs = dict(n_classes=4, mode="text", vocab_size=len(vocab), hidden=8, dropout=0.0)
+    card = {
+        "dataset": "ravdess",
+        "pairing": "mixed",
+        "train_speakers": ["Actor_01"],
+        "validation_speakers": ["Actor_02"],
+    }
+    return save_checkpoint(
+        folder / "fold0",
+        NMTAttention(**kwargs),
+        model_name="nmt_attention",
+        model_kwargs=kwargs,
+        labels=list("abcd"),
+        data_card=dict(card, test_speakers=["Actor_03"], licence="none"),
+        metrics={},
+        input_spec={"vocab": vocab},
+        calibration={"temperature": temperature, "fitted_on": ["Actor_02"]},
+    )
+
+
+def test_two_nmt_attention_runs_are_joined_per_fold_on_one_vocabulary(tmp_path, monkeypatch):
+    """Two runs of a recipe with a served mean (``nmt_attention``'s: one whose words side started from the words
+    expert's beside one learnt from scratch) are joined per fold into its mean of two, each member at its own
+    temperature. Each run drew its own lines, so their vocabularies differ: both are re-indexed onto one first (the
+    recipe's ``one_input`` hook), and each member answers every line as its run's model did alone; the card names
+    the runs. The fold pair's fitting, the averaging and the scoring after it are stubbed."""
+    from emodemo.recipes.nmt_attention import PAD, UNK
+    from emodemo.serving import pairs
+
+    vocabularies = [[PAD, UNK, "happy", "sad"], [PAD, UNK, "sad", "door", "kids"]]
+    runs = [tmp_path / "scratch_run" / "folds", tmp_path / "expert_run" / "folds"]
+    for seed, (run, vocab) in enumerate(zip(runs, vocabularies)):
+        tiny_nmt_run(run, vocab, seed, temperature=1.5 + seed)
+    monkeypatch.setattr(pairs, "calibrate_checkpoint", lambda *args, **kwargs: None)
+    monkeypatch.setattr(pairs, "averaged", lambda *args, **kwargs: None)
+    scored = tmp_path / "as_served.json"
+    scored.write_text(json.dumps({"by_pairing": {"real": {"summary": {}}}}))
+    monkeypatch.setattr(pairs, "write_as_served", lambda *args, **kwargs: scored)
+    monkeypatch.setattr(pairs, "add_metrics", lambda *args, **kwargs: None)
+    pairs.write_pair(tmp_path / "served", runs, root=tmp_path, text_root=tmp_path)
+
+    pair, meta = load_checkpoint(tmp_path / "served" / "folds" / "fold0", REGISTRY)
+    assert meta["model_name"] == "nmt_attention_mean" and len(pair.members) == 2
+    assert meta["model_kwargs"]["temperatures"] == [1.5, 2.5]
+    assert meta["input_spec"]["vocab"] == [PAD, UNK, "happy", "sad", "door", "kids"]
+    assert meta["data_card"]["variant"]["runs"] == "scratch_run + expert_run"
+    assert meta["data_card"]["members"][1].startswith("expert_run: temperature 2.500")
+    lines = [["happy", "door"], ["sad"], ["kids", "are", "sad"]]
+    ids = lambda vocab: torch.tensor(  # noqa: E731
+        [[vocab.index(w) if w in vocab else 1 for w in line] + [0] * (3 - len(line)) for line in lines]
+    )
+    for member, run, vocab in zip(pair.members, runs, vocabularies):
+        alone = load_checkpoint(run / "fold0", REGISTRY)[0]
+        with torch.no_grad():
+            before = alone(tokens=ids(vocab))["logits"]
+            after = member(tokens=ids(meta["input_spec"]["vocab"]))["logits"]
+        assert torch.allclose(before, after, atol=1e-3)  # the pair is saved in half precision
+
+
+def test_two_runs_of_other_recipes_or_other_actors_are_not_joined(tmp_path):
+    from emodemo.recipes.nmt_attention import PAD, UNK
+    from emodemo.serving.pairs import write_pair
+
+    vocab = [PAD, UNK, "sad"]
+    runs = [tiny_nmt_run(tmp_path / name, vocab, 0, 1.0).parent for name in ("a", "b")]
+    edited(runs[1] / "fold0", lambda c: c["data_card"].update(validation_speakers=["Actor_04"]))
+    with pytest.raises(ValueError, match="validation_speakers differ"):
+        write_pair(tmp_path / "served", runs, root=tmp_path, text_root=tmp_path)
+    shutil.copytree(CHECKPOINTS / "coattention" / "folds" / "fold0", tmp_path / "c" / "fold0")
+    with pytest.raises(ValueError, match="coattention and nmt_attention: a served mean is of one recipe's"):
+        write_pair(tmp_path / "served", [runs[0], tmp_path / "c"], root=tmp_path, text_root=tmp_path)
+    assert not (tmp_path / "served").exists()

@@ -466,9 +466,10 @@ def pair(
     python: str = sys.executable,
     clean_half: bool = False,
 ) -> None:
-    """Serve at ``out`` the mean of one run's calibrated fold models, or of two ``ssl_mha`` runs' reading other
-    layers joined into fold pairs (``python -m emodemo pair``: calibrated, with ``clean_half`` the clean clips
-    weighing half; the folds scored as served). Not in a ``quick`` smoke run, which trains one fold."""
+    """Serve at ``out`` the mean of one run's calibrated fold models, or of two runs' joined into fold pairs (two
+    ``ssl_mha`` runs reading other layers, two runs of another recipe with a served mean; ``python -m emodemo pair``:
+    calibrated, with ``clean_half`` the clean clips weighing half; the folds scored as served). Not in a ``quick``
+    smoke run, which trains one fold."""
     if quick:
         return
     _call(

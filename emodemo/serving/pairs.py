@@ -1,7 +1,9 @@
-"""A served mean of fold models: one run's calibrated fold models averaged (``coattention``'s and ``mesm``'s, measured,
-and ``nmt_attention``'s), or a pair per fold, two calibrated ``ssl_mha`` models that read other ranges of one encoder's
-layers, averaged (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper base's
-lower half with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS).
+"""A served mean of fold models: one run's calibrated fold models averaged (``coattention``'s and ``mesm``'s, measured),
+or a pair per fold, two runs' calibrated fold models averaged: two ``ssl_mha`` models that read other ranges of one
+encoder's layers (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper base's
+lower half with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS), or two
+runs of one recipe with a served mean (``nmt_attention``'s: a run whose words side started from the words expert's
+beside one learnt from scratch; their vocabularies joined first by the recipe's ``one_input`` hook).
 
 ``python -m emodemo pair OUT --fold-models DIR [DIR] --root RAVDESS --text-root GOEMOTIONS [--clean-half]``
 (:func:`write_pair`):
@@ -22,8 +24,8 @@ lower half with one of every layer (the lower layers carry to new voices, all of
    the clips with their own words. A pair's "raw" calibration error there is of the members' answers at their
    own temperatures, averaged, before the fold pair's.
 
-Every check that can fail (every run has a calibrated model of every fold, a pair's two reading the same inputs;
-the lines of a mixed-pairs run's constructed half) is made before anything is written.
+Every check that can fail (every run has a calibrated model of every fold, a pair's two of one recipe, reading the
+same inputs; the lines of a mixed-pairs run's constructed half) is made before anything is written.
 """
 
 from __future__ import annotations
@@ -80,10 +82,12 @@ def _one_run(configs: list[dict], where: Sequence[Path]) -> None:
 
 
 def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
-    """The input spec every member's answers can be read from (the one of the member reading every layer);
-    raises unless the members are calibrated ``ssl_mha`` models of the same labels, pairing and inputs
-    but the layers they read."""
-    _calibrated_models_of(configs, where, (MEMBER,), "a pair")
+    """The input spec every member's answers can be read from; raises unless the members are calibrated models of
+    one recipe with a served mean, of the same labels, pairing and actors, and read the same inputs: all of them, or
+    for ``ssl_mha`` all but the layers (the pair is fed the member's that reads every layer)."""
+    _calibrated_models_of(configs, where, sorted(MEAN_OF), "a pair")
+    if len({c["model_name"] for c in configs}) > 1:
+        raise ValueError(f"the members of {', '.join(map(str, where))} are of other recipes: a pair is of one recipe")
     if any(c.get("labels") != configs[0].get("labels") for c in configs):
         raise ValueError(f"the members of {', '.join(map(str, where))} answer different classes")
     pairings = {(c.get("data_card") or {}).get("pairing") for c in configs}
@@ -92,6 +96,12 @@ def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
     for part in ("train_speakers", "validation_speakers", "test_speakers"):
         if len({str((c.get("data_card") or {}).get(part)) for c in configs}) > 1:
             raise ValueError(f"the members' {part} differ: a pair is of models of the same actors")
+    if configs[0]["model_name"] != MEMBER:  # one input, one constructor: answers and attention maps averaged
+        if any(c.get("input_spec") != configs[0].get("input_spec") for c in configs):
+            raise ValueError("the members read different inputs: their answers cannot be averaged")
+        if any(c["model_kwargs"] != configs[0]["model_kwargs"] for c in configs):
+            raise ValueError("the members are built differently: their attention maps cannot be averaged")
+        return configs[0]["input_spec"]
     shared = lambda c: {k: v for k, v in (c.get("input_spec") or {}).items() if k != "layers"}
     if any(shared(c) != shared(configs[0]) for c in configs):
         raise ValueError("the members read different inputs (not only other layers): their states cannot be shared")
@@ -101,39 +111,56 @@ def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
     return widest[0]["input_spec"]
 
 
-def joined(out: Path, members: Sequence[Path]) -> Path:
-    """Save at ``out`` the mean of the calibrated ``ssl_mha`` checkpoints ``members`` (uncalibrated itself:
-    :func:`write_pair` fits its temperature). Its card: the first member's with the members named."""
-    from emodemo.models import REGISTRY, SslMhaEnsemble
+def run_name(folder: Path) -> str:
+    """The name of the run whose fold models ``folder`` holds (``runs/<model>/<run>/folds`` -> ``<run>``)."""
+    folder = Path(folder)
+    return folder.parent.name if folder.name == "folds" else folder.name
+
+
+def joined(out: Path, members: Sequence[Path], runs: Sequence[str] | None = None) -> Path:
+    """Save at ``out`` the mean of the calibrated checkpoints ``members`` (uncalibrated itself: :func:`write_pair`
+    fits its temperature): an :class:`~emodemo.models.SslMhaEnsemble` of ``ssl_mha`` members, each reading its
+    layers, else the recipe's served mean (``MEAN_OF``). Its card: the first member's with the members named (by
+    the layers they read, or by ``runs``: the name of each member's run)."""
+    from emodemo.models import REGISTRY
     from emodemo.training.checkpoint import load_checkpoint, save_checkpoint
 
     configs = [read_checkpoint_config(m) for m in members]
     spec = _checked(configs, members)
     loaded = [load_checkpoint(m, REGISTRY)[0] for m in members]
+    first = configs[0]
+    by_layers = first["model_name"] == MEMBER
     kwargs = dict(
         members=[c["model_kwargs"] for c in configs],
         temperatures=[float(c["calibration"]["temperature"]) for c in configs],
-        member_layers=[layer_range(c) for c in configs],
+        member_layers=[layer_range(c) if by_layers else None for c in configs],
     )
-    pair = SslMhaEnsemble(**kwargs)
+    name = ENSEMBLE if by_layers else MEAN_OF[first["model_name"]]
+    pair = REGISTRY[name](**kwargs)
     for target, member in zip(pair.members, loaded):
         target.load_state_dict(member.state_dict())
-    read = lambda c: "every layer" if layer_range(c) is None else "layers {}-{}".format(*layer_range(c))
-    first, widest = configs[0], next(c for c in configs if layer_range(c) is None)
+    names = list(runs or [str(m) for m in members])
+    read = lambda k, c: (
+        ("every layer" if layer_range(c) is None else "layers {}-{}".format(*layer_range(c))) if by_layers else names[k]
+    )
+    widest = next(c for c in configs if not by_layers or layer_range(c) is None)
+    variant = {"layers" if by_layers else "runs": " + ".join(read(k, c) for k, c in enumerate(configs))}
     card = dict(
         first["data_card"],
-        variant=dict(first["data_card"].get("variant") or {}, layers=" + ".join(read(c) for c in configs)),
+        variant=dict(first["data_card"].get("variant") or {}, **variant),
         inputs=widest["data_card"].get("inputs"),
         members=[
-            f"{read(c)}: {c['data_card'].get('variant')}, temperature {c['calibration']['temperature']:.3f} "
+            f"{read(k, c)}: "
+            + (f"{c['data_card'].get('variant')}, " if by_layers else "")
+            + f"temperature {c['calibration']['temperature']:.3f} "
             f"(fitted on {', '.join(c['calibration'].get('fitted_on') or [])})"
-            for c in configs
+            for k, c in enumerate(configs)
         ],
     )
     return save_checkpoint(
         out,
         pair,
-        model_name=ENSEMBLE,
+        model_name=name,
         model_kwargs=kwargs,
         labels=first["labels"],
         data_card=card,
@@ -202,7 +229,10 @@ def averaged(out: Path, folds: Sequence[Path], root: Path, dataset: str = "ravde
         p, y = calibrated(fold, usable)  # [N, C] at the fold's own temperature
         probs.append(p)
         targets.append(y)
-    what = f"fold pairs under folds/ (each: {first['data_card']['variant']['layers']})" if paired else "fold models"
+    variant = first["data_card"].get("variant") or {}
+    what = (
+        f"fold pairs under folds/ (each: {variant.get('layers') or variant.get('runs')})" if paired else "fold models"
+    )
     card = dict(
         first["data_card"],
         train_speakers=sorted({a for m in metas for a in m["data_card"]["train_speakers"]}),
@@ -273,23 +303,30 @@ def write_pair(
 def _write_mean(
     out: Path, folds: list[dict], names: list[str], scratch: Path, root, text_root, dataset: str, clean_half: bool
 ) -> Path:
-    """:func:`write_pair` once its fold models are found (``scratch``: a folder for one run's fold models made to
+    """:func:`write_pair` once its fold models are found (``scratch``: a folder for the runs' fold models made to
     read one input, the recipe's ``one_input`` hook)."""
     from emodemo.recipes import get_recipe, hook
 
+    runs = [run_name(f[names[0]].parent) for f in folds]
+    kinds = sorted({read_checkpoint_config(f[name])["model_name"] for f in folds for name in names})
+    if len(kinds) > 1:
+        raise ValueError(f"the fold models are of {' and '.join(kinds)}: a served mean is of one recipe's")
+    recipe = get_recipe(kinds[0])
+    together = hook(recipe, "one_input")(
+        {f"{k}/{name}": f[name] for k, f in enumerate(folds) for name in names}, scratch
+    )
+    folds = [{name: together[f"{k}/{name}"] for name in names} for k in range(len(folds))]  # one input for all
     if len(folds) == 2:
         for name in names:
             _checked([read_checkpoint_config(f[name]) for f in folds], [f[name] for f in folds])
     else:
-        recipe = get_recipe(read_checkpoint_config(folds[0][names[0]])["model_name"])
-        folds = [hook(recipe, "one_input")({name: folds[0][name] for name in names}, scratch)]
         _one_run([read_checkpoint_config(folds[0][name]) for name in names], [folds[0][name] for name in names])
     if run_pairing(read_checkpoint_config(folds[0][names[0]]))["pairing"] == "mixed" and text_root is None:
         raise ValueError("a mixed-pairs run's constructed half needs the lines it was paired with: give text_root")
     units = [out / "folds" / name for name in names]
     for target, name in zip(units, names):
         if len(folds) == 2:
-            joined(target, [f[name] for f in folds])
+            joined(target, [f[name] for f in folds], runs)
             calibrate_checkpoint(target, dataset, root, perturbed=perturbed_answers, clean_half=clean_half)
         elif folds[0][name].resolve() != target.resolve():  # a fold model of the run, as it is: nothing left over
             shutil.rmtree(target, ignore_errors=True)
