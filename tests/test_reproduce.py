@@ -79,9 +79,13 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
         (f"{trained.options['fold_models']}/fold{k}", f"{served.args['fold_models'][0]}/fold{k}") for k in range(5)
     ]
     assert [s.args["folder"] for s in copies.after if s.call == "calibrate_folds"] == served.args["fold_models"]
-    nmt = rp.load("nmt_attention").run("served_fold_mean")  # its pitch-copy run's fold models averaged
+    nmt = rp.load("nmt_attention").run("served_two_runs_mean")  # the pitch-copy run beside its words-expert twin
     assert nmt.served and nmt.call == "pair" and nmt.args["out"] == "{checkpoints}/nmt_attention"
-    assert nmt.needs == ["fusion_forced_mixed_base_lower_pitch"]
+    assert nmt.needs == ["fusion_forced_mixed_base_lower_pitch", "fusion_pitch_words_expert"]
+    assert nmt.args["clean_half"] is True and not rp.load("nmt_attention").run("served_fold_mean").served
+    expert = rp.load("nmt_attention").run("fusion_pitch_words_expert")
+    assert expert.served and [step.call for step in expert.after] == ["calibrate_folds"]
+    assert [f"{step.args['folder']}" for step in expert.after] == [nmt.args["fold_models"][1]]
     folds = rp.load("nmt_attention").run("fusion_forced_mixed_base_lower_pitch")
     assert {k: folds.options[k] for k in ("alignment", "no_words", "pitch_copies", "speech_layers")} == {
         "alignment": "forced",

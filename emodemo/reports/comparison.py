@@ -291,8 +291,20 @@ ENTRIES: tuple[Entry, ...] = (
         "nmt_attention/cv/fusion_pitch_words_expert.json",
     ),
     *_as_served(
-        "nmt_attention (forced alignment) on Whisper base's layers 0-3, pitch-shifted training copies; as served: its "
-        "5 fold models averaged, through the words gate",
+        "nmt_attention (forced alignment) on Whisper base's layers 0-3, pitch-shifted training copies; as served until "
+        "2026-12-06, eighth session: its 5 fold models averaged, through the words gate",
+        "000",
+        "nmt_attention",
+        "nmt_attention/cv/fusion_forced_mixed_base_lower_pitch.json",
+        mixed=True,
+        no_words=True,
+        kept="as_served_fold_mean.json",
+    ),
+    # served (issue 20, 2026-12-06, eighth session): the two runs above joined per fold (emodemo.serving.pairs), as
+    # the MHA pairs are; its fold pairs scored as served
+    *_as_served(
+        "nmt_attention pair: the pitch-copies run beside the same run with the words expert's text branch, averaged "
+        "per fold; as served: through the words gate",
         "000",
         "nmt_attention",
         "nmt_attention/cv/fusion_forced_mixed_base_lower_pitch.json",
