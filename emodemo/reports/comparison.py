@@ -274,16 +274,17 @@ ENTRIES: tuple[Entry, ...] = (
         no_words=True,
         kept="as_served_no_words_real.json",
     ),
-    # served (issue 20, 2026-12-06): on Whisper base's layers 0-3, mixed pairs, half the training clips without words,
-    # each training pair also with a pitch-shifted copy of its clip; its 5 fold models averaged (emodemo.serving.pairs)
+    # served (issue 20, 2026-12-06, third to eighth session): on Whisper base's layers 0-3, mixed pairs, half the
+    # training clips without words, each training pair also with a pitch-shifted copy of its clip; its 5 fold models
+    # averaged (emodemo.serving.pairs); since then a member of the served pair below
     *_mixed_and_no_words(
         "nmt_attention (forced alignment) on Whisper base's layers 0-3, half the training clips without words, "
         "pitch-shifted training copies",
         "000",
         "nmt_attention/cv/fusion_forced_mixed_base_lower_pitch.json",
     ),
-    # measured (issue 20, 2026-12-06, seventh session), not served: the same run, every model's text branch started
-    # from the words expert's (text_from)
+    # measured (issue 20, 2026-12-06, seventh session), not served alone: the same run, every model's text branch
+    # started from the words expert's (text_from); since the eighth session the other member of the served pair
     *_mixed_and_no_words(
         "nmt_attention (forced alignment) on Whisper base's layers 0-3, half the training clips without words, "
         "pitch-shifted training copies, the text branch started from the words expert's",
@@ -761,7 +762,7 @@ ARCHITECTURES = {
     ),
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed; its 5 fold models averaged",
     "nmt_attention": "the words (GloVe + GRU) attend over a GRU on Whisper base's layers 0-3 (mixed), aligned by word "
-    "times; its 5 fold models averaged",
+    "times; per fold two runs averaged, one with the words expert's text branch",
     "words_minilm": "the app's words expert: MiniLM (top 3 layers fine-tuned), attention pooling + a classifier",
     "nmt_attention/words_goemotions": "`nmt_attention`'s words side alone (GloVe + GRU)",
     "fer_cnn": "a VGG-style CNN on 48x48 grey faces, for videos",
