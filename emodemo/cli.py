@@ -134,8 +134,8 @@ def _parser() -> argparse.ArgumentParser:
 
     pr = sub.add_parser(
         "pair",
-        help="serve the mean of one run's calibrated fold models (coattention, mesm), or of two runs' joined into "
-        "calibrated fold pairs (ssl_mha runs reading other encoder layers, two nmt_attention runs); the folds "
+        help="serve the mean of one run's calibrated fold models, or of two runs' joined into calibrated fold pairs "
+        "(of coattention, mesm, nmt_attention or ssl_mha: two ssl_mha runs may read other encoder layers); the folds "
         "scored as served (emodemo.serving.pairs)",
     )
     pr.add_argument("out", type=Path, help="the served checkpoint's folder (its fold models or pairs under folds/)")

@@ -49,22 +49,27 @@ def edited(folder: Path, change) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("name", ["ssl_mha", "ssl_mha/cross"])
+@pytest.mark.parametrize("name", ["ssl_mha", "ssl_mha/cross", "nmt_attention"])
 def test_the_served_model_is_every_fold_pairs_members_averaged(name):
-    """Per fold a calibrated model of layers 0-3 beside one of every layer; served, the mean of all ten, each at
-    its own temperature, at the mean of the fold pairs' temperatures (Self-MHA, and Cross-MHA)."""
+    """Per fold a calibrated model of layers 0-3 beside one of every layer (Self-MHA, Cross-MHA), or the pitch run's
+    fold model beside its words-expert twin's (``nmt_attention``: every member on one vocabulary); served, the mean of
+    all ten, each at its own temperature, at the mean of the fold pairs' temperatures."""
     served_folder = CHECKPOINTS / name
     pairs = sorted((served_folder / "folds").glob("fold*"))
     metas = [read_checkpoint_config(p) for p in pairs]
     assert len(pairs) == 5
+    readings = [None, None] if name == "nmt_attention" else [[0, 3], None]
     for folder, meta in zip(pairs, metas):
-        assert meta["model_name"] == "ssl_mha_ensemble" and meta["model_kwargs"]["member_layers"] == [[0, 3], None]
+        assert meta["model_name"] == read_checkpoint_config(served_folder)["model_name"], folder
+        assert meta["model_kwargs"]["member_layers"] == readings and meta["input_spec"] == metas[0]["input_spec"]
         assert meta["calibration"]["temperature"] > 0 and meta["calibration"]["unsure"]["threshold"] > 0, folder
-        # Cross-MHA's fold pairs are fitted with their clean clips weighing half (pair --clean-half), Self-MHA's not
-        assert meta["calibration"].get("clean_share") == (0.5 if name == "ssl_mha/cross" else None), folder
+        # the fold pairs of Cross-MHA and nmt_attention are fitted with their clean clips weighing half (pair
+        # --clean-half), Self-MHA's not
+        assert meta["calibration"].get("clean_share") == (None if name == "ssl_mha" else 0.5), folder
         assert "perturbed" in meta["calibration"], folder
     served = read_checkpoint_config(served_folder)
-    assert served["model_kwargs"]["member_layers"] == [[0, 3], None] * 5 and layer_range(served) is None
+    assert served["model_kwargs"]["member_layers"] == readings * 5 and layer_range(served) is None
+    assert served["input_spec"] == metas[0]["input_spec"]  # every member reads the same words and states
     assert served["model_kwargs"]["temperatures"] == [t for m in metas for t in m["model_kwargs"]["temperatures"]]
     assert served["calibration"]["temperature"] == pytest.approx(
         np.mean([m["calibration"]["temperature"] for m in metas])
@@ -288,20 +293,17 @@ def test_clean_half_reaches_each_fold_pairs_calibration_from_the_command_line(tm
     assert (tmp_path / "served_True" / "folds" / "fold0" / "config.json").exists()  # the fold pair was joined
 
 
-def tiny_nmt_run(folder: Path, vocab: list[str], seed: int, temperature: float) -> Path:
-    """A calibrated words-only ``nmt_attention`` fold model of ``vocab`` (fold 0, mixed pairs) under ``folder``."""
+def tiny_nmt_run(folder: Path, vocab: list[str], seed: int, temperature: float, fold: int = 0) -> Path:
+    """A calibrated words-only ``nmt_attention`` fold model of ``vocab`` (fold ``fold``, mixed pairs) under
+    ``folder``."""
     from emodemo.models import NMTAttention
 
     torch.manual_seed(seed)
     kwargs = dict(n_classes=4, mode="text", vocab_size=len(vocab), hidden=8, dropout=0.0)
-    card = {
-        "dataset": "ravdess",
-        "pairing": "mixed",
-        "train_speakers": ["Actor_01"],
-        "validation_speakers": ["Actor_02"],
-    }
+    card = {"dataset": "ravdess", "pairing": "mixed", "train_speakers": ["Actor_01"]}
+    card["validation_speakers"] = ["Actor_02"]
     return save_checkpoint(
-        folder / "fold0",
+        folder / f"fold{fold}",
         NMTAttention(**kwargs),
         model_name="nmt_attention",
         model_kwargs=kwargs,
@@ -353,15 +355,28 @@ def test_two_nmt_attention_runs_are_joined_per_fold_on_one_vocabulary(tmp_path, 
 
 
 def test_two_runs_of_other_recipes_or_other_actors_are_not_joined(tmp_path):
+    """Every fold's pair is checked before any is written: a mismatch in fold 1 leaves fold 0 unwritten too."""
     from emodemo.recipes.nmt_attention import PAD, UNK
     from emodemo.serving.pairs import write_pair
 
     vocab = [PAD, UNK, "sad"]
-    runs = [tiny_nmt_run(tmp_path / name, vocab, 0, 1.0).parent for name in ("a", "b")]
-    edited(runs[1] / "fold0", lambda c: c["data_card"].update(validation_speakers=["Actor_04"]))
+    runs = [tmp_path / name for name in ("a", "b")]
+    for run in runs:
+        for fold in (0, 1):
+            tiny_nmt_run(run, vocab, fold, 1.0, fold=fold)
+    edited(runs[1] / "fold1", lambda c: c["data_card"].update(validation_speakers=["Actor_04"]))
     with pytest.raises(ValueError, match="validation_speakers differ"):
         write_pair(tmp_path / "served", runs, root=tmp_path, text_root=tmp_path)
+    shutil.rmtree(runs[1] / "fold1")
+    shutil.rmtree(runs[0] / "fold1")
     shutil.copytree(CHECKPOINTS / "coattention" / "folds" / "fold0", tmp_path / "c" / "fold0")
     with pytest.raises(ValueError, match="coattention and nmt_attention: a served mean is of one recipe's"):
         write_pair(tmp_path / "served", [runs[0], tmp_path / "c"], root=tmp_path, text_root=tmp_path)
+    edited(runs[1] / "fold0", lambda c: c.pop("calibration"))
+    with pytest.raises(ValueError, match="no temperature"):
+        write_pair(tmp_path / "served", runs, root=tmp_path, text_root=tmp_path)
     assert not (tmp_path / "served").exists()
+    out = tmp_path / "served"  # a run whose fold models lie where the pairs would be written
+    shutil.copytree(runs[0], out / "folds")
+    with pytest.raises(ValueError, match="would be written over"):
+        write_pair(out, [out / "folds", runs[0]], root=tmp_path, text_root=tmp_path)

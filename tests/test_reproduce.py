@@ -128,6 +128,9 @@ options = { alignment = "local", normalise = true }
 """
 
 
+SCORES_AS_RESULTS = 'results = "{checkpoints}/x/cv/as_served.json"'
+
+
 def write(folder: Path, text: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "nmt_attention.toml"
@@ -156,6 +159,10 @@ def write(folder: Path, text: str) -> Path:
         (('quick = ["a"]', 'quick = ["z"]'), "quick names 'z'"),
         (('model = "nmt_attention"', 'model = "nmt"'), "model 'nmt' is not registered"),
         (('name = "a"', 'name = "a"\ncall = "calibrate"'), "a call run takes no training keys"),
+        (  # a pair step writes the checkpoint's cv/as_served.json: its record there would overwrite the scores
+            ("normalise = true }", 'normalise = true }\n[[run]]\nname = "b"\ncall = "pair"\n' + SCORES_AS_RESULTS),
+            "not as_served.json, which the step writes itself",
+        ),
     ],
 )
 def test_a_config_error_names_the_file_the_run_and_what_is_wrong(tmp_path, change, message):
@@ -164,6 +171,20 @@ def test_a_config_error_names_the_file_the_run_and_what_is_wrong(tmp_path, chang
     with pytest.raises(rp.ConfigError, match=message) as caught:
         rp.read(write(tmp_path, GOOD.replace(old, new, 1)))
     assert "nmt_attention.toml" in str(caught.value)
+
+
+def test_only_a_served_run_writes_into_a_served_checkpoints_folder():
+    """A mean no longer served (or never) is made again under runs/: its pair step would replace the served one."""
+    for path in sorted(rp.CONFIGS.glob("*.toml")):
+        for run in rp.read(path).runs:
+            out = str(run.args.get("out", "")) if run.kind == "call" else ""
+            assert run.served or not out.startswith("{checkpoints}"), (path.name, run.name, out)
+
+
+def test_the_scores_a_step_writes_are_named_as_served_cv_names_them():
+    from emodemo.serving.served_cv import AS_SERVED
+
+    assert rp.SCORED_AS_SERVED == AS_SERVED
 
 
 def test_a_good_config_reads_into_typed_runs(tmp_path):

@@ -24,8 +24,8 @@ def averaged_outputs(outputs: Sequence[dict[str, torch.Tensor]], skip: tuple[str
 
 
 class FoldMean(nn.Module):
-    """The mean of calibrated members of one recipe (:attr:`MEMBER`): a run's 5 cross-validation fold models, as
-    the served speech probe and MHA pairs average theirs.
+    """The mean of calibrated members of one recipe (:attr:`MEMBER`): a run's 5 cross-validation fold models, or two
+    runs' fold models per fold and all of theirs, as the served speech probe and MHA pairs average theirs.
 
     Inputs as the member's (keywords); each member answers ``softmax(logits_m / T_m)`` at its own temperature
     (fitted on its validation actors), ``"logits"`` is the log of their mean ``[B, C]``, and every other output

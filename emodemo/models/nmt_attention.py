@@ -437,7 +437,8 @@ class NMTAttention(nn.Module):
 
 
 class NMTAttentionMean(FoldMean):
-    """The mean of calibrated :class:`NMTAttention` members: the models of a run's 5 cross-validation folds
-    (:class:`~emodemo.models.ensemble.FoldMean`), each word's attention over the sound the members' average."""
+    """The mean of calibrated :class:`NMTAttention` members (:class:`~emodemo.models.ensemble.FoldMean`): a run's 5
+    cross-validation fold models, a fold pair of two runs, or the served pair's 10; each word's attention over the
+    sound the members' average."""
 
     MEMBER = NMTAttention

@@ -47,10 +47,11 @@ Optional hooks (:data:`HOOKS`): a recipe defines them or gets the default. Calle
 - ``FOLD_SUMMARIES``: ``{key: function of the folds' results}``, the recipe's own summaries of its folds that
   its cross-validation result holds beside the mean ± std (``mesm``'s per-emotion scores), computed again when
   runs of some folds each are merged (:func:`emodemo.training.experiment.merge_fold_runs`); default ``{}``;
-- ``one_input(folds, into) -> {fold name: folder}``: one run's fold models (``{fold name: folder}``) made to read one
-  input, so that a served mean (:mod:`emodemo.serving.pairs`) feeds all of them the same tensors, copies written under
-  ``into`` where they must change (``nmt_attention``: folds trained in separate processes built their own
-  vocabularies); default: the folders as they are.
+- ``one_input(folds, into) -> {key: folder}``: the fold models of a served mean's runs (``{key: folder}``, one run's
+  keyed by fold name, two runs' by ``"<run index>/<fold name>"``) made to read one input, so that the mean
+  (:mod:`emodemo.serving.pairs`) feeds all of them the same tensors, copies written under ``into/<key>`` where they
+  must change (``nmt_attention``: folds trained in separate processes built their own vocabularies); default: the
+  folders as they are.
 """
 
 from __future__ import annotations

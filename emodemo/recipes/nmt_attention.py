@@ -290,9 +290,9 @@ def clip_inputs(wave: np.ndarray, transcript=None, spec: dict | None = None) -> 
 
 
 def one_input(folds: dict[str, Path], into: Path) -> dict[str, Path]:
-    """The recipe's ``one_input`` hook (:mod:`emodemo.recipes.contract`): one run's fold models, for a served mean,
-    reading one vocabulary. A fold trained in its own process drew its own GoEmotions lines, so its vocabulary (the
-    lines' words GloVe knows, then GloVe's commonest) differs. Each fold is copied to ``into/<fold name>`` with the
+    """The recipe's ``one_input`` hook (:mod:`emodemo.recipes.contract`): the fold models of a served mean's runs
+    (``{key: folder}``), reading one vocabulary. A fold trained in its own process drew its own GoEmotions lines, so its
+    vocabulary (the lines' words GloVe knows, then GloVe's commonest) differs. Each is copied to ``into/<key>`` with the
     union of their vocabularies and its word embedding re-indexed to it, a word it never had pointing at its own
     ``<unk>`` row: it answers every input exactly as before. The folders as they are when they share one already."""
     from safetensors.torch import load_file

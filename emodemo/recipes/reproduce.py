@@ -81,6 +81,7 @@ CONFIGS = REPO / "configs" / "reproduce"
 DEFAULT_DATA = Path(os.environ.get("EMODEMO_DATA", REPO.parent / "shared" / "datasets"))
 PLACEHOLDERS = ("data", "runs", "checkpoints", "repo")
 NAME_PATTERN = re.compile(r"[a-z0-9_]+")
+SCORED_AS_SERVED = "as_served.json"  # what the pair and cv_as_served steps write (emodemo.serving.served_cv.AS_SERVED)
 TRAINING_KEYS = (
     "dataset",
     "root",
@@ -229,6 +230,11 @@ def _run(table, defaults: dict, where: str) -> Run:
             f"{sorted(set(table) & (set(TRAINING_KEYS) - {'after'}))}"
         )
     values["after"] = _steps(values.get("after", []), f"{where} after")
+    if "call" in table and Path(str(table.get("results", ""))).name == SCORED_AS_SERVED:
+        raise ConfigError(  # the step's record (a step writes none of its own) would overwrite the scores
+            f"{where}: a step run's results file is the record of its step, not {SCORED_AS_SERVED}, which the "
+            "step writes itself: name it after the run"
+        )
     return Run(**values)
 
 

@@ -1,8 +1,8 @@
-"""A served mean of fold models: one run's calibrated fold models averaged (``coattention``'s and ``mesm``'s, measured),
-or a pair per fold, two runs' calibrated fold models averaged: two ``ssl_mha`` models that read other ranges of one
-encoder's layers (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper base's
-lower half with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS), or two
-runs of one recipe with a served mean (``nmt_attention``'s: a run whose words side started from the words expert's
+"""A served mean of fold models: one run's calibrated fold models averaged (``mesm``'s served, ``coattention``'s
+measured), or a pair per fold, two runs' calibrated fold models averaged: two ``ssl_mha`` models that read other ranges
+of one encoder's layers (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper
+base's lower half with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS), or
+two runs of one recipe with a served mean (``nmt_attention``'s: a run whose words side started from the words expert's
 beside one learnt from scratch; their vocabularies joined first by the recipe's ``one_input`` hook).
 
 ``python -m emodemo pair OUT --fold-models DIR [DIR] --root RAVDESS --text-root GOEMOTIONS [--clean-half]``
@@ -87,7 +87,8 @@ def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
     for ``ssl_mha`` all but the layers (the pair is fed the member's that reads every layer)."""
     _calibrated_models_of(configs, where, sorted(MEAN_OF), "a pair")
     if len({c["model_name"] for c in configs}) > 1:
-        raise ValueError(f"the members of {', '.join(map(str, where))} are of other recipes: a pair is of one recipe")
+        kinds = " and ".join(sorted({c["model_name"] for c in configs}))
+        raise ValueError(f"the members of {', '.join(map(str, where))} are of different recipes ({kinds})")
     if any(c.get("labels") != configs[0].get("labels") for c in configs):
         raise ValueError(f"the members of {', '.join(map(str, where))} answer different classes")
     pairings = {(c.get("data_card") or {}).get("pairing") for c in configs}
@@ -111,10 +112,12 @@ def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
     return widest[0]["input_spec"]
 
 
-def run_name(folder: Path) -> str:
-    """The name of the run whose fold models ``folder`` holds (``runs/<model>/<run>/folds`` -> ``<run>``)."""
-    folder = Path(folder)
-    return folder.parent.name if folder.name == "folds" else folder.name
+def run_names(folders: Sequence[Path]) -> list[str]:
+    """The names of the runs whose fold models ``folders`` hold (``runs/<model>/<run>/folds`` -> ``<run>``); the
+    folders themselves where two runs would share a name."""
+    name = lambda folder: folder.parent.name if folder.name == "folds" else folder.name
+    names = [name(Path(folder)) for folder in folders]
+    return names if len(set(names)) == len(names) else [str(folder) for folder in folders]
 
 
 def joined(out: Path, members: Sequence[Path], runs: Sequence[str] | None = None) -> Path:
@@ -307,10 +310,15 @@ def _write_mean(
     read one input, the recipe's ``one_input`` hook)."""
     from emodemo.recipes import get_recipe, hook
 
-    runs = [run_name(f[names[0]].parent) for f in folds]
-    kinds = sorted({read_checkpoint_config(f[name])["model_name"] for f in folds for name in names})
+    runs = run_names([f[names[0]].parent for f in folds])
+    sources = [f[name] for f in folds for name in names]
+    configs = [read_checkpoint_config(source) for source in sources]
+    kinds = sorted({config["model_name"] for config in configs})
     if len(kinds) > 1:
         raise ValueError(f"the fold models are of {' and '.join(kinds)}: a served mean is of one recipe's")
+    _calibrated_models_of(configs, sources, sorted(MEAN_OF), "a served mean")
+    if len(folds) == 2 and any(s.resolve().parent == (out / "folds").resolve() for s in sources):
+        raise ValueError(f"{out / 'folds'} would be written over while its fold models are joined: move them first")
     recipe = get_recipe(kinds[0])
     together = hook(recipe, "one_input")(
         {f"{k}/{name}": f[name] for k, f in enumerate(folds) for name in names}, scratch
