@@ -42,6 +42,8 @@ words (:meth:`emodemo.speech.asr.Transcript.as_read`). This measures:
 
     python bench/guessed_words.py --voice checkpoints/speech_probe --root ../shared/datasets/ravdess_speech \\
         --tess ../shared/datasets/tess
+    python bench/guessed_words.py ... --models nmt_attention   # part 5 again for a swapped served model alone,
+                                                               # every other part and row as saved
 
 Writes ``bench/results/guessed_words.json`` and ``.png`` (the share of each answer); needs espeak-ng
 and ffmpeg; about 20 minutes on a 2-core CPU once the transcripts (RAVDESS, TESS, the robustness set) are cached.
@@ -56,6 +58,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -218,14 +221,21 @@ def spoken(line: str, own):
 
 
 def words_models_rows(
-    clips, folds, transcripts, german_words: dict, drawn: list[str], lines: list, goemotions: Path
+    clips,
+    folds,
+    transcripts,
+    german_words: dict,
+    drawn: list[str],
+    lines: list,
+    goemotions: Path,
+    only: Sequence[str] | None = None,
 ) -> list[dict]:
     """Part 5 of the module doc: each served voice + words model with a model of every fold, reading
     each test clip's own words, a German guess (``drawn``: a German clip's id per test clip, in fold
     order; its word times moved onto the clip's speech), that guess as the app reads it, a neutral
     written line (``lines``: one per test clip, in fold order), and a GoEmotions line of the clip's
     emotion (constructed pairs, from ``goemotions``), each through the words gate as served; a gated
-    model also without it, as served before."""
+    model also without it, as served before. ``only``: those served models alone."""
     from emodemo.data.splits import apply
     from emodemo.protocols import pairing
     from emodemo.serving import cross_corpus, load_models, words_gate
@@ -248,7 +258,8 @@ def words_models_rows(
     }
     saved = json.loads((REPO / "bench" / "results" / "generalisation.json").read_text())  # what each model reads
     rows = []
-    for name in [m["model"] for m in saved["models"] if set(m["reads"]) == {"audio", "text"}]:
+    names = [m["model"] for m in saved["models"] if set(m["reads"]) == {"audio", "text"}]
+    for name in [n for n in names if only is None or n in only]:
         paths = cross_corpus.fold_checkpoints(name)
         if set(paths) != {fold.name for fold in folds}:
             rows.append({"model": name, "fold models": sorted(map(str, paths.values())), "note": "not every fold's"})
@@ -305,6 +316,9 @@ def main() -> None:
         "--goemotions", type=Path, help="GoEmotions, for part 5's neutral lines (default: beside --root)"
     )
     parser.add_argument("--seed", type=int, default=0, help="draws each clip's German guess and neutral line")
+    parser.add_argument(
+        "--models", help="comma-separated served voice + words models: part 5 again for them alone, the rest as saved"
+    )
     args = parser.parse_args()
 
     from emodemo import data
@@ -331,6 +345,9 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     voice, own_words, truth, voice_lines = [], [], [], []
     folds = load_splits(RAVDESS_KFOLD)
+    if args.models:
+        rescore_words_models(args.models.split(","), clips, folds, transcripts, german_words, guessed, goemotions, args)
+        return
     for fold in folds:  # every voice answer from the fold model that never heard the actor
         test = apply(pairing.real_pairs(clips, transcripts), fold)[2]
         fold_model = args.voice / "folds" / fold.name
@@ -390,6 +407,30 @@ def main() -> None:
     for row in result["robustness set"] + result["models that read the voice and words"]:
         print(row)
     plot(rows, truth)
+
+
+def rescore_words_models(names, clips, folds, transcripts, german_words, guessed, goemotions: Path, args) -> None:
+    """Part 5 again for the served models ``names`` alone (one swapped for another), with the guesses and neutral
+    lines :func:`main` draws (the same seed, as many test clips); every other part and row kept as saved."""
+    from emodemo.data.splits import apply
+    from emodemo.protocols import pairing
+
+    n = sum(len(apply(pairing.real_pairs(clips, transcripts), fold)[2]) for fold in folds)  # main's test clips
+    drawn = np.random.default_rng(args.seed).integers(len(guessed), size=n)  # main's first draw
+    lines = neutral_lines(goemotions, n, args.seed)
+    fresh = words_models_rows(
+        clips, folds, transcripts, german_words, [guessed[k].id for k in drawn], lines, goemotions, only=names
+    )
+    missing = sorted(set(names) - {row["model"] for row in fresh})
+    if missing:
+        raise SystemExit(f"not served voice + words models: {', '.join(missing)}")
+    saved = json.loads(OUT.with_suffix(".json").read_text())
+    key = "models that read the voice and words"
+    by_name = {row["model"]: row for row in fresh}
+    saved[key] = [by_name.pop(row["model"], row) for row in saved[key]] + list(by_name.values())
+    save_and_print(saved, OUT, label="fused with")
+    for row in saved[key]:
+        print(row)
 
 
 def plot(rows: list[dict], truth: list[str]) -> None:

@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 from emodemo.speech import Transcript, Word
 
 
@@ -33,3 +35,39 @@ def test_a_neutral_line_is_read_as_sure_words_spread_over_the_clips_speech():
     starts = [w.start for w in heard.words]
     assert starts == sorted(starts) and all(w.end > w.start for w in heard.words)
     assert heard.duration == own.duration
+
+
+def test_scoring_part_5_again_for_one_model_keeps_every_other_row_and_draws_mains_guesses(tmp_path, monkeypatch):
+    """``--models``: the swapped model's part-5 row is replaced where it stood, every other part and model as saved,
+    and its guesses and neutral lines are the ones the full run draws (the same seed, as many test clips)."""
+    import json
+
+    import numpy as np
+
+    bench = _bench()
+    saved = {"rows": [{"fused with": "x", "WA": 0.5}], "models that read the voice and words": []}
+    saved["models that read the voice and words"] = [{"model": "a", "WA": 1}, {"model": "b", "WA": 2}]
+    monkeypatch.setattr(bench, "OUT", tmp_path / "guessed_words")
+    (tmp_path / "guessed_words.json").write_text(json.dumps(saved))
+    asked = {}
+
+    def fake_rows(clips, folds, transcripts, german_words, drawn, lines, goemotions, only=None):
+        asked.update(drawn=drawn, lines=lines, only=only)
+        return [{"model": "b", "WA": 3}]
+
+    monkeypatch.setattr(bench, "words_models_rows", fake_rows)
+    monkeypatch.setattr(bench, "neutral_lines", lambda root, n, seed: [f"line {i}" for i in range(n)])
+    tests = {"f0": ["c1", "c2"], "f1": ["c3"]}  # each fold's test clips
+    monkeypatch.setattr("emodemo.data.splits.apply", lambda pairs, fold: (None, None, tests[fold]))
+    monkeypatch.setattr("emodemo.protocols.pairing.real_pairs", lambda clips, transcripts: clips)
+    guessed = [type("G", (), {"id": f"g{k}"})() for k in range(4)]
+    args = type("Args", (), {"seed": 7})()
+    bench.rescore_words_models(["b"], [], ["f0", "f1"], {}, {}, guessed, tmp_path, args)
+    again = json.loads((tmp_path / "guessed_words.json").read_text())
+    assert again["models that read the voice and words"] == [{"model": "a", "WA": 1}, {"model": "b", "WA": 3}]
+    assert again["rows"] == saved["rows"] and asked["only"] == ["b"]
+    expected = [f"g{k}" for k in np.random.default_rng(7).integers(4, size=3)]
+    assert asked["drawn"] == expected and asked["lines"] == ["line 0", "line 1", "line 2"]
+    monkeypatch.setattr(bench, "words_models_rows", lambda *args, **kwargs: [])
+    with pytest.raises(SystemExit, match="not served voice \\+ words models: c"):
+        bench.rescore_words_models(["c"], [], ["f0", "f1"], {}, {}, guessed, tmp_path, args)
