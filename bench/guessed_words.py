@@ -346,7 +346,8 @@ def main() -> None:
     voice, own_words, truth, voice_lines = [], [], [], []
     folds = load_splits(RAVDESS_KFOLD)
     if args.models:
-        rescore_words_models(args.models.split(","), clips, folds, transcripts, german_words, guessed, goemotions, args)
+        names = args.models.split(",")
+        rescore_words_models(names, clips, folds, transcripts, german_words, guessed, goemotions, args.seed)
         return
     for fold in folds:  # every voice answer from the fold model that never heard the actor
         test = apply(pairing.real_pairs(clips, transcripts), fold)[2]
@@ -409,15 +410,15 @@ def main() -> None:
     plot(rows, truth)
 
 
-def rescore_words_models(names, clips, folds, transcripts, german_words, guessed, goemotions: Path, args) -> None:
+def rescore_words_models(names, clips, folds, transcripts, german_words, guessed, goemotions: Path, seed: int) -> None:
     """Part 5 again for the served models ``names`` alone (one swapped for another), with the guesses and neutral
     lines :func:`main` draws (the same seed, as many test clips); every other part and row kept as saved."""
     from emodemo.data.splits import apply
     from emodemo.protocols import pairing
 
     n = sum(len(apply(pairing.real_pairs(clips, transcripts), fold)[2]) for fold in folds)  # main's test clips
-    drawn = np.random.default_rng(args.seed).integers(len(guessed), size=n)  # main's first draw
-    lines = neutral_lines(goemotions, n, args.seed)
+    drawn = np.random.default_rng(seed).integers(len(guessed), size=n)  # main's first draw
+    lines = neutral_lines(goemotions, n, seed)
     fresh = words_models_rows(
         clips, folds, transcripts, german_words, [guessed[k].id for k in drawn], lines, goemotions, only=names
     )

@@ -61,8 +61,7 @@ def test_scoring_part_5_again_for_one_model_keeps_every_other_row_and_draws_main
     monkeypatch.setattr("emodemo.data.splits.apply", lambda pairs, fold: (None, None, tests[fold]))
     monkeypatch.setattr("emodemo.protocols.pairing.real_pairs", lambda clips, transcripts: clips)
     guessed = [type("G", (), {"id": f"g{k}"})() for k in range(4)]
-    args = type("Args", (), {"seed": 7})()
-    bench.rescore_words_models(["b"], [], ["f0", "f1"], {}, {}, guessed, tmp_path, args)
+    bench.rescore_words_models(["b"], [], ["f0", "f1"], {}, {}, guessed, tmp_path, 7)
     again = json.loads((tmp_path / "guessed_words.json").read_text())
     assert again["models that read the voice and words"] == [{"model": "a", "WA": 1}, {"model": "b", "WA": 3}]
     assert again["rows"] == saved["rows"] and asked["only"] == ["b"]
@@ -70,4 +69,4 @@ def test_scoring_part_5_again_for_one_model_keeps_every_other_row_and_draws_main
     assert asked["drawn"] == expected and asked["lines"] == ["line 0", "line 1", "line 2"]
     monkeypatch.setattr(bench, "words_models_rows", lambda *args, **kwargs: [])
     with pytest.raises(SystemExit, match="not served voice \\+ words models: c"):
-        bench.rescore_words_models(["c"], [], ["f0", "f1"], {}, {}, guessed, tmp_path, args)
+        bench.rescore_words_models(["c"], [], ["f0", "f1"], {}, {}, guessed, tmp_path, 7)

@@ -71,9 +71,9 @@ def _calibrated_models_of(configs: list[dict], where: Sequence[Path], models: Se
 
 
 def _one_run(configs: list[dict], where: Sequence[Path]) -> None:
-    """Raises unless one run's fold models can be averaged: calibrated models of one recipe, constructor, inputs,
-    labels and pairing (only the actors they trained on differ)."""
-    _calibrated_models_of(configs, where, sorted(MEAN_OF), "a served mean")
+    """Raises unless one run's fold models (each checked calibrated, of a recipe with a served mean, by
+    :func:`_write_mean`) can be averaged: one recipe, constructor, inputs, labels and pairing (only the actors they
+    trained on differ)."""
     keys = ("model_name", "model_kwargs", "input_spec", "labels")
     run = lambda c: [*(c.get(key) for key in keys), (c.get("data_card") or {}).get("pairing")]
     odd = [str(folder) for config, folder in zip(configs, where) if run(config) != run(configs[0])]
@@ -142,22 +142,20 @@ def joined(out: Path, members: Sequence[Path], runs: Sequence[str] | None = None
     pair = REGISTRY[name](**kwargs)
     for target, member in zip(pair.members, loaded):
         target.load_state_dict(member.state_dict())
-    names = list(runs or [str(m) for m in members])
-    read = lambda k, c: (
-        ("every layer" if layer_range(c) is None else "layers {}-{}".format(*layer_range(c))) if by_layers else names[k]
-    )
+    reading = lambda c: "every layer" if layer_range(c) is None else "layers {}-{}".format(*layer_range(c))
+    named = [reading(c) for c in configs] if by_layers else list(runs or map(str, members))  # each member's name
     widest = next(c for c in configs if not by_layers or layer_range(c) is None)
-    variant = {"layers" if by_layers else "runs": " + ".join(read(k, c) for k, c in enumerate(configs))}
+    variant = {"layers" if by_layers else "runs": " + ".join(named)}
     card = dict(
         first["data_card"],
         variant=dict(first["data_card"].get("variant") or {}, **variant),
         inputs=widest["data_card"].get("inputs"),
         members=[
-            f"{read(k, c)}: "
+            f"{label}: "
             + (f"{c['data_card'].get('variant')}, " if by_layers else "")
             + f"temperature {c['calibration']['temperature']:.3f} "
             f"(fitted on {', '.join(c['calibration'].get('fitted_on') or [])})"
-            for k, c in enumerate(configs)
+            for label, c in zip(named, configs)
         ],
     )
     return save_checkpoint(
