@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from emodemo.models.coattention import CoAttentionNet, GuidedAttention
+from emodemo.models.layers import utterance_normalised
 
 
 def _batch(b=3, t=20, n=7, layers=1, dim=16, seed=0):
@@ -406,6 +407,33 @@ def test_mixed_layers_are_each_normalised_then_weighted_by_the_learned_mix():
         assert torch.allclose(model(**batch)["layer_weights"], out["layer_weights"])
         with pytest.raises(ValueError, match="4 layers"):
             model(**dict(batch, speech=batch["speech"][:, :3]))
+
+
+def test_utterance_norm_takes_out_what_stays_the_same_through_a_clip():
+    """``utterance_norm``: X has each clip's real frames at mean 0 and spread 1 per feature, padding at 0; states
+    that differ by a constant offset and scale per feature (another voice's timbre, another room) read the same,
+    and the answer does not hang on how much padding a batch adds."""
+    torch.manual_seed(0)
+    kwargs = dict(n_classes=4, speech_dim=16, text_dim=16, attention_dim=8, speech_layers=4)
+    model = CoAttentionNet(**kwargs, utterance_norm=True).eval()
+    batch = _batch(layers=4)
+    batch["text"] = batch["text"][:, -1:]
+    mask = batch["speech_mask"]
+    with torch.no_grad():
+        x = model.speech_states(batch["speech"], mask, {})  # [B, T, 16]
+        for b in range(len(x)):
+            real = x[b, mask[b]]  # [T_b, 16]
+            assert torch.allclose(real.mean(0), torch.zeros(16), atol=1e-4)
+            assert torch.allclose(real.std(0, unbiased=False), torch.ones(16), atol=1e-2)
+            assert (x[b, ~mask[b]] == 0).all()
+        mixed = model.layer_mix.normalised(batch["speech"]) * mask[..., None]  # [B, T, 16]
+        other_voice = (mixed * torch.linspace(0.5, 2.0, 16) + torch.randn(16)) * mask[..., None]
+        assert torch.allclose(utterance_normalised(other_voice, mask), x, atol=1e-3)
+        plain = CoAttentionNet(**kwargs).eval()
+        assert torch.allclose(plain.speech_states(batch["speech"], mask, {}), mixed)  # off: the mix as before
+        one = {k: v[1:2] for k, v in batch.items()}  # a clip of 15 real frames in a batch of 20
+        trimmed = dict(one, speech=one["speech"][:, :, :15], speech_mask=one["speech_mask"][:, :15])
+        assert torch.allclose(model(**one)["logits"], model(**trimmed)["logits"], atol=1e-5)
 
 
 def test_a_range_of_layers_is_read_with_the_head_alone(ravdess_clip, tmp_path):

@@ -35,7 +35,9 @@ statistics pooling, Okabe et al. 2018), ``W_x`` then ``F x 2 Ds``; the guide of 
 ``speech_plain`` (not in the talk either) adds every frame's plain mean and standard deviation.
 ``speech_layers`` = L (not in the talk, which reads one embedding): X is a learned softmax-weighted sum of
 L frozen layers' states, each layer-normalised (the SUPERB probes' mix, as Self-MHA reads Whisper base's
-layers 0-3), with the head alone (no top copies).
+layers 0-3), with the head alone (no top copies). ``utterance_norm`` (not in the talk): X then has each clip's own
+mean and spread per feature taken out (:func:`~emodemo.models.layers.utterance_normalised`), so that what stays the
+same through a clip, as how old or how low a voice sounds, cannot be read as an emotion.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ import torch
 from torch import nn
 
 from emodemo.models.ensemble import FoldMean
-from emodemo.models.layers import LayerMix
+from emodemo.models.layers import LayerMix, utterance_normalised
 from emodemo.models.whisper_blocks import run_blocks
 
 MODES = ("fusion", "speech", "text")
@@ -96,6 +98,7 @@ class CoAttentionNet(nn.Module):
         speech_stats: bool = False,
         speech_plain: bool = False,
         speech_layers: int = 0,
+        utterance_norm: bool = False,
     ):
         super().__init__()
         if mode not in MODES:
@@ -106,6 +109,7 @@ class CoAttentionNet(nn.Module):
         self.uses_speech, self.uses_text = mode in ("fusion", "speech"), mode in ("fusion", "text")
         self.speech_top = _whisper_top(speech_dim, speech_heads, speech_top) if self.uses_speech else None
         self.layer_mix = LayerMix(speech_layers) if speech_layers and self.uses_speech else None
+        self.utterance_norm = utterance_norm  # each clip's constant part of X taken out
         self.text_top = _bert_top(text_dim, text_config or {}, text_top) if self.uses_text else None
         # a model built from a checkpoint runs every copied layer: those a stage trained, and any
         # untrained copy, which equals the encoder's own layer (training starts at unfreeze(0))
@@ -180,13 +184,16 @@ class CoAttentionNet(nn.Module):
         return out
 
     def speech_states(self, speech: torch.Tensor, mask: torch.Tensor, out: dict) -> torch.Tensor:
-        """``X [B, T, Ds]``: the top copies' output, or the layer-normalised layers' learned mix."""
+        """``X [B, T, Ds]``: the top copies' output, or the layer-normalised layers' learned mix; with
+        ``utterance_norm``, less each clip's mean over its spread, per feature."""
         if self.layer_mix is None:
-            return self.speech_top(speech, mask, self.unfrozen)
-        if speech.shape[1] != len(self.layer_mix.logits):
-            raise ValueError(f"expected states of {len(self.layer_mix.logits)} layers, got {speech.shape[1]}")
-        out["layer_weights"] = self.layer_mix.weights.expand(len(speech), -1)  # [B, L]
-        return self.layer_mix.normalised(speech) * mask[..., None]  # [B, T, Ds], 0 on padding
+            x = self.speech_top(speech, mask, self.unfrozen)
+        else:
+            if speech.shape[1] != len(self.layer_mix.logits):
+                raise ValueError(f"expected states of {len(self.layer_mix.logits)} layers, got {speech.shape[1]}")
+            out["layer_weights"] = self.layer_mix.weights.expand(len(speech), -1)  # [B, L]
+            x = self.layer_mix.normalised(speech) * mask[..., None]  # [B, T, Ds], 0 on padding
+        return utterance_normalised(x, mask) if self.utterance_norm else x
 
     def speech_summary(
         self, x: torch.Tensor, x_hat: torch.Tensor, weights: torch.Tensor, mask: torch.Tensor

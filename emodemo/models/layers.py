@@ -24,6 +24,16 @@ def masked_mean_std(x: torch.Tensor, mask: torch.Tensor | None = None, eps: floa
     return torch.cat([mean, (var + eps).sqrt()], dim=-1)
 
 
+def utterance_normalised(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Each clip's frames less their mean, over their standard deviation, per feature (over the real frames): what
+    stays constant through a clip (a voice's timbre, a room, a microphone) is taken out, how it moves is kept.
+
+    x: [B, T, D], mask: [B, T] (True = real) -> [B, T, D], 0 on padding.
+    """
+    mean, std = masked_mean_std(x, mask, eps).chunk(2, dim=-1)  # [B, D] each
+    return (x - mean[:, None, :]) / std[:, None, :] * mask[..., None].to(x.dtype)
+
+
 def masked_stride_pool(x: torch.Tensor, mask: torch.Tensor, stride: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Average every ``stride`` consecutive real steps into one (the padding is left out of each mean).
 

@@ -260,6 +260,7 @@ def train(
     neutral_lines: bool = False,
     neutral_share: float = 0.5,
     pitch_copies: bool = False,
+    utterance_norm: bool = False,
 ) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
 
@@ -280,7 +281,9 @@ def train(
     :func:`emodemo.recipes.common.paired_parts` (half the training clips' own words dropped, every test clip also
     scored with none; ``neutral_share`` of those left swapped for a neutral line); ``pitch_copies=1``: every
     training pair once more with its clip shifted in pitch (the ``"pitch"`` chain of
-    :func:`emodemo.inputs.augment.training_chain`, its words kept), so that how high a voice sits tells no emotion.
+    :func:`emodemo.inputs.augment.training_chain`, its words kept), so that how high a voice sits tells no emotion;
+    ``utterance_norm=1``: the speech states less each clip's own mean over its spread, per feature (the model's
+    ``utterance_norm``), so that what stays the same through a clip, a voice's age or timbre, tells no emotion either.
     On a text benchmark
     (``dataset`` goemotions or meld, with
     ``mode=text``) the model trains on its official splits.
@@ -355,10 +358,10 @@ def train(
     )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)
-    for key, on in (("speech_stats", speech_stats), ("speech_plain", speech_plain)):
+    for key, on in (("speech_stats", speech_stats), ("speech_plain", speech_plain), ("utterance_norm", utterance_norm)):
         if as_flag(on):
             if mode == "text":
-                raise ValueError(f"{key} summarises the speech: it has no meaning with mode=text")
+                raise ValueError(f"{key} reads the speech: it has no meaning with mode=text")
             kwargs[key] = True
     if mixed:
         kwargs["speech_layers"] = len(mixed)
@@ -373,7 +376,8 @@ def train(
         f"{speech_encoder} states{f' of block {speech_block}' if speech_block is not None else ''}"
         f"{f' of layers {mixed[0]}-{mixed[-1]}, mixed by learned weights' if mixed else ''}"
         f"{' (attended mean and spread)' if kwargs.get('speech_stats') else ''}"
-        f"{' (with the mean and spread of every frame)' if kwargs.get('speech_plain') else ''}; words (Whisper "
+        f"{' (with the mean and spread of every frame)' if kwargs.get('speech_plain') else ''}"
+        f"{', each clip less its own mean over its spread' if kwargs.get('utterance_norm') else ''}; words (Whisper "
         f"tiny.en transcript, or the paired line) -> frozen {text_encoder} word-piece states{gate_note(spec)}",
         "stages": names,
         "loss": loss,
