@@ -33,6 +33,19 @@ def test_pitch_copies_move_a_tone_by_at_most_4_semitones_and_keep_its_length():
     assert np.ptp(semitones) > 0.5  # copies are shifted by different amounts
 
 
+def test_pitch_tempo_copies_shift_a_tone_and_play_it_0_75_to_1_3_times_as_fast():
+    tone = (0.3 * np.sin(2 * np.pi * 220.0 * np.arange(SAMPLE_RATE) / SAMPLE_RATE)).astype(np.float32)
+    rates, semitones = [], []
+    for copy in (1, 2, 3, 4, 5, 6):
+        made = augment.augmented(tone, "clip", copy, chain="pitch_tempo")
+        assert np.array_equal(made, augment.augmented(tone, "clip", copy, chain="pitch_tempo"))  # the same every time
+        rates.append(len(tone) / len(made))
+        semitones.append(12 * np.log2(dominant_hz(made) / 220.0))
+    assert all(0.74 <= r <= 1.31 for r in rates) and np.ptp(rates) > 0.1  # lengths change, by different rates
+    assert np.all(np.abs(semitones) <= 4.2) and np.ptp(semitones) > 0.5
+    assert copy_key(1, "pitch_tempo")["augment"]["tempo_copy_rate"] == [0.75, 1.3]  # its own cache entries
+
+
 def test_copy_keys_name_the_chain_and_keep_the_keys_of_caches_already_filled():
     assert copy_key(0, "pitch") == {}  # the clip itself
     assert copy_key(2, "all") == {"augment": {**augment.SETTINGS, "copy": 2}}
@@ -118,6 +131,21 @@ def test_attention_recipes_pass_pitch_copies_on_and_refuse_them_without_sound(re
 
     module = importlib.import_module(f"emodemo.recipes.{recipe}")
     assert chains_asked(module, monkeypatch, tmp_path) == ["pitch", None]
+    if recipe == "coattention":  # its tempo copies, one chain at a time
+        asked = []
+
+        def parts(*args, copies_chain=None, **kwargs):
+            asked.append(copies_chain)
+            raise RuntimeError("stop here")
+
+        monkeypatch.setattr(module, "paired_parts", parts)
+        with pytest.raises(RuntimeError, match="stop here"):
+            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_tempo_copies=True)
+        assert asked == ["pitch_tempo"]
+        with pytest.raises(ValueError, match="give one of them"):
+            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, pitch_tempo_copies=True)
+        with pytest.raises(ValueError, match="pitch_tempo_copies changes the clips' sound"):
+            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_tempo_copies=True, **text_only)
     with pytest.raises(ValueError, match="pitch_copies changes the clips' sound"):
         module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, **text_only)
 

@@ -34,9 +34,14 @@ SETTINGS = {
 }
 
 
-CHAINS = ("all", "noise", "pitch")  # every step below, additive noise alone, or a pitch shift alone
+# every step below, additive noise alone, a pitch shift alone, or a pitch shift and a new tempo together
+CHAINS = ("all", "noise", "pitch", "pitch_tempo")
 # what a chain other than "all" adds to the cache key of its copies (beside SETTINGS)
-CHAIN_SETTINGS = {"noise": {}, "pitch": {"pitch_copy_semitones": [-4, 4]}}
+CHAIN_SETTINGS = {
+    "noise": {},
+    "pitch": {"pitch_copy_semitones": [-4, 4]},
+    "pitch_tempo": {"pitch_copy_semitones": [-4, 4], "tempo_copy_rate": [0.75, 1.3]},
+}
 
 
 @functools.lru_cache(maxsize=len(CHAINS))
@@ -44,14 +49,21 @@ def training_chain(chain: str = "all"):
     """The random chain a training copy goes through (each step with its own probability); the
     ``"noise"`` chain adds white or coloured noise at a random SNR to every copy, and nothing else; the
     ``"pitch"`` chain shifts every copy's pitch by -4 to +4 semitones (its formants move with it), and nothing
-    else: a voice pitched higher or lower than the training actors' (TESS's older speaker) then tells no emotion."""
+    else: a voice pitched higher or lower than the training actors' (TESS's older speaker) then tells no emotion;
+    ``"pitch_tempo"`` also plays every copy 0.75 to 1.3 times as fast (its length changes: not for a model that
+    keeps word timings), for TESS's slow takes."""
     import audiomentations as A
 
     if chain not in CHAINS:
         raise ValueError(f"an augmentation chain is one of {CHAINS}, not {chain!r}")
-    if chain == "pitch":
-        low, high = CHAIN_SETTINGS["pitch"]["pitch_copy_semitones"]
-        return A.PitchShift(min_semitones=low, max_semitones=high, p=1.0)
+    if chain in ("pitch", "pitch_tempo"):
+        low, high = CHAIN_SETTINGS[chain]["pitch_copy_semitones"]
+        shift = A.PitchShift(min_semitones=low, max_semitones=high, p=1.0)
+        if chain == "pitch":
+            return shift
+        slowest, fastest = CHAIN_SETTINGS[chain]["tempo_copy_rate"]
+        stretch = A.TimeStretch(min_rate=slowest, max_rate=fastest, leave_length_unchanged=False, p=1.0)
+        return A.Compose([shift, stretch])
     always = chain == "noise"  # the full chain's noise step: chosen half the time, then applied half the time
     low, high = SETTINGS["noise_snr_db"]
     noise = A.OneOf(

@@ -260,6 +260,7 @@ def train(
     neutral_lines: bool = False,
     neutral_share: float = 0.5,
     pitch_copies: bool = False,
+    pitch_tempo_copies: bool = False,
     utterance_norm: bool = False,
 ) -> dict:
     """Cross-validate by actor through the stages (optional), then train and save the final model.
@@ -282,7 +283,9 @@ def train(
     scored with none; ``neutral_share`` of those left swapped for a neutral line); ``pitch_copies=1``: every
     training pair once more with its clip shifted in pitch (the ``"pitch"`` chain of
     :func:`emodemo.inputs.augment.training_chain`, its words kept), so that how high a voice sits tells no emotion;
-    ``utterance_norm=1``: the speech states less each clip's own mean over its spread, per feature (the model's
+    ``pitch_tempo_copies=1``: the same with each copy also played 0.75 to 1.3 times as fast (the ``"pitch_tempo"``
+    chain), so that how slowly a voice speaks tells less either; ``utterance_norm=1``: the speech states less each
+    clip's own mean over its spread, per feature (the model's
     ``utterance_norm``), so that what stays the same through a clip, a voice's age or timbre, tells no emotion either.
     On a text benchmark
     (``dataset`` goemotions or meld, with
@@ -320,8 +323,11 @@ def train(
         if top:
             raise ValueError("speech_layers mixes frozen layers with the head alone: add --option stages=head")
         spec["speech_layers"] = mixed
-    if as_flag(pitch_copies) and mode == "text":
-        raise ValueError("pitch_copies changes the clips' sound: it has no meaning with mode=text")
+    copies = [name for name, on in (("pitch", pitch_copies), ("pitch_tempo", pitch_tempo_copies)) if as_flag(on)]
+    if copies and mode == "text":
+        raise ValueError(f"{copies[0]}_copies changes the clips' sound: it has no meaning with mode=text")
+    if len(copies) > 1:
+        raise ValueError("pitch_copies and pitch_tempo_copies each add one copy per pair: give one of them")
     if dataset in TEXT_BENCHMARKS:  # the text side alone on the corpus's official splits, through the stages
         text_only(dataset, mode == "text", "mode=text")
         labels = DATASET_LABELS[dataset]
@@ -354,7 +360,7 @@ def train(
         no_words=no_words,
         neutral_lines=neutral_lines,
         neutral_share=neutral_share,
-        copies_chain="pitch" if as_flag(pitch_copies) else None,
+        copies_chain=copies[0] if copies else None,
     )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)
