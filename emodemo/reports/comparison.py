@@ -334,12 +334,39 @@ ENTRIES: tuple[Entry, ...] = (
         {"fusion": "mesm/cv/fe2e_ta_{p}.json", "text": "mesm/cv/fe2e_t_{p}.json"},
         words_alone="mesm FE2E: words alone",
     ),
-    # mixed pairs, each half scored
+    # mixed pairs, each half scored; served (issue 20, 2026-12-06, ninth session): co-attention on Whisper base's
+    # layers 0-3, half the training clips without words, a quarter with a neutral line, each training pair also with a
+    # pitch- and tempo-shifted copy of its clip; its 5 fold models averaged (emodemo.serving.pairs)
+    *_mixed_and_no_words(
+        "coattention, head alone on Whisper base's layers 0-3 (mixed), half the training clips without words, a "
+        "quarter with a neutral line, pitch- and tempo-shifted training copies",
+        "001",
+        "coattention/cv/fusion_mixed_base_lower_no_words_pitch_tempo.json",
+    ),
+    *_as_served(
+        "coattention, base layers 0-3, no words, neutral lines, pitch- and tempo-shifted copies, its 5 fold models "
+        "averaged; as served: through the words gate",
+        "001",
+        "coattention",
+        "coattention/cv/fusion_mixed_base_lower_no_words_pitch_tempo.json",
+        mixed=True,
+        no_words=True,
+    ),
+    # served 2026-12-05 to 2026-12-06 (ninth session): the same head on plain mixed pairs, its final model
     *_mixed(
         "coattention, head alone on Whisper base's layers 0-3 (mixed), normalised input",
         "001",
         "coattention/cv/fusion_mixed_base_lower.json",
+    ),
+    *_as_served(
+        "coattention, head alone on Whisper base's layers 0-3 (mixed); as served until 2026-12-06, ninth session: its "
+        "fold models through the words gate",
+        "001",
         "coattention",
+        "coattention/cv/fusion_mixed_base_lower.json",
+        mixed=True,
+        no_words=False,
+        kept="as_served_final_base_lower.json",
     ),
     # issue 20: the co-attentions served before it (the top two layers of each encoder fine-tuned; before that,
     # the head alone on the frozen encoders' last states)
@@ -758,7 +785,8 @@ ARCHITECTURES = {
         "it (cross-attention), mean-pooled; the two averaged"
     ),
     "coattention": (
-        "Whisper base's layers 0-3 (mixed) and MiniLM word pieces fused by alternating co-attention, the head trained"
+        "Whisper base's layers 0-3 (mixed) and MiniLM word pieces fused by alternating co-attention, the head trained "
+        "with pitch- and tempo-shifted copies; its 5 fold models averaged"
     ),
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed; its 5 fold models averaged",
     "nmt_attention": "the words (GloVe + GRU) attend over a GRU on Whisper base's layers 0-3 (mixed), aligned by word "
