@@ -27,10 +27,10 @@ from emodemo.training.calibration import expected_calibration_error, softmax
 
 RESCORED = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross", "coattention")  # served voice + words models with fold
 # models (co-attention's, 16 MB each, kept under runs/: these tests read the saved as_served.json)
-GATED = ("mesm", "nmt_attention", "ssl_mha")  # of those, the ones that read words through the words gate
+GATED = ("coattention", "mesm", "nmt_attention", "ssl_mha")  # of those, the ones reading words through the words gate
 PAIRS = ("ssl_mha", "ssl_mha/cross", "nmt_attention")  # of those, the ones served as two runs' models averaged
 # (emodemo.serving.pairs): no run scored them
-MEANS = PAIRS + ("mesm",)  # served by `python -m emodemo pair`: fold pairs, or one run's fold models
+MEANS = PAIRS + ("mesm", "coattention")  # served by `python -m emodemo pair`: fold pairs, or one run's fold models
 
 
 def meta(name: str) -> dict:
