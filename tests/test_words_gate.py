@@ -27,7 +27,7 @@ WORDS_MODELS = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross", "coattentio
 
 def test_only_the_models_that_learnt_to_read_no_words_read_through_the_gate():
     through = {name for name in WORDS_MODELS if gated(meta(name))}
-    assert through == {"mesm", "nmt_attention", "ssl_mha"}  # trained with --option no_words=1; the others never were
+    assert through == {"mesm", "nmt_attention", "ssl_mha", "coattention"}  # trained with no_words=1; not Cross-MHA
     assert not gated(meta(EXPERT)) and not gated({})
 
 
