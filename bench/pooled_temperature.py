@@ -8,8 +8,8 @@ ECE 0.189). The cross-validation's fold models have answered 10 validation actor
 did not train on: one temperature fitted on all those answers (**pooled**) estimates the recipe's calibration from
 five times the actors.
 
-For each served single checkpoint with committed fold models (co-attention; ``mesm`` and ``nmt_attention`` too when
-the committed table was taken, before each came to be served as its fold models' mean), each fold
+For each served single checkpoint with committed fold models (co-attention, ``mesm`` and ``nmt_attention`` when the
+committed table was taken; since then each is served as its fold models' mean, and none is left to score), each fold
 model answers (temperature 1, read as the app reads: Whisper's words, through the words gate where the model has
 one) its own validation actors' clips, clean and changed (the robustness set's conditions, as ``calibrate
 --perturbed``), and its own test actors' clips with their own words. Scored, top-label ECE with 15 bins:
@@ -36,7 +36,7 @@ its "unsure" line is chosen on the served checkpoint's own clean validation answ
 refitted with its clean clips weighing half (a rerun reads that fit as its own).
 
     python bench/pooled_temperature.py --root ../shared/datasets/ravdess_speech \\
-        --text-root ../shared/datasets/goemotions --tess ../shared/datasets/tess [--models coattention,mesm]
+        --text-root ../shared/datasets/goemotions --tess ../shared/datasets/tess --models MODEL[,MODEL]
 
 The fold models' answers are kept under ``runs/pooled_temperature/`` (a rerun reads them); results in
 ``bench/results/pooled_temperature.json`` and a table on stdout.
@@ -60,7 +60,6 @@ from emodemo import data  # noqa: E402
 from emodemo.serving import cross_corpus, evaluation, load_models, pairs, pipeline, served_cv, temperature  # noqa: E402
 from emodemo.training import calibration, checkpoint  # noqa: E402
 
-MODELS = ("coattention",)  # served alone; mesm and nmt_attention were when the committed table was taken
 ANSWERS = REPO / "runs" / "pooled_temperature"
 RESULTS = REPO / "bench" / "results" / "pooled_temperature.json"
 PARTS = ("val", "changed", "test")  # each fold model's answers: its validation actors clean, changed; its test actors
@@ -193,7 +192,7 @@ def main() -> None:
     parser.add_argument("--root", type=Path, required=True, help="RAVDESS speech (actors 01-20)")
     parser.add_argument("--text-root", type=Path, required=True, help="GoEmotions (the mixed runs' lines)")
     parser.add_argument("--tess", type=Path, required=True)
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--models", required=True, help="comma-separated served single checkpoints with fold models")
     args = parser.parse_args()
     means = [
         n

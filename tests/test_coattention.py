@@ -434,6 +434,26 @@ def test_utterance_norm_takes_out_what_stays_the_same_through_a_clip():
         one = {k: v[1:2] for k, v in batch.items()}  # a clip of 15 real frames in a batch of 20
         trimmed = dict(one, speech=one["speech"][:, :, :15], speech_mask=one["speech_mask"][:, :15])
         assert torch.allclose(model(**one)["logits"], model(**trimmed)["logits"], atol=1e-5)
+        # the last states as given (no layer mix): what the padding holds never reaches a clip's frames
+        last = CoAttentionNet(n_classes=4, speech_dim=16, text_dim=16, attention_dim=8, utterance_norm=True).eval()
+        plain_batch = _batch(layers=1)
+        noisy = plain_batch["speech"] + torch.randn_like(plain_batch["speech"]) * ~mask[:, None, :, None]
+        x_noisy = last.speech_states(noisy, mask, {})
+        assert torch.allclose(x_noisy, last.speech_states(plain_batch["speech"], mask, {}), atol=1e-5)
+        assert (x_noisy[~mask] == 0).all()
+
+
+def test_the_recipe_refuses_utterance_norm_where_it_means_nothing(tmp_path):
+    """Refused before any data is read: with no voice (``mode=text``), and beside ``speech_plain``, whose plain
+    mean and spread of a normalised clip are 0 and 1 for every clip."""
+    from emodemo.recipes import coattention as recipe
+
+    for options, message in (
+        ({"mode": "text", "utterance_norm": True}, "utterance_norm reads the speech"),
+        ({"utterance_norm": True, "speech_plain": True}, "speech_plain would add nothing"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            recipe.train("ravdess", tmp_path / "no data here", tmp_path / "out", quick=True, **options)
 
 
 def test_a_range_of_layers_is_read_with_the_head_alone(ravdess_clip, tmp_path):

@@ -26,7 +26,7 @@ from emodemo.serving.served_cv import (
 from emodemo.training.calibration import expected_calibration_error, softmax
 
 RESCORED = ("mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross", "coattention")  # served voice + words models with fold
-# models (co-attention's, 16 MB each, kept under runs/: these tests read the saved as_served.json)
+# models (committed; these tests read the saved as_served.json)
 GATED = ("coattention", "mesm", "nmt_attention", "ssl_mha")  # of those, the ones reading words through the words gate
 PAIRS = ("ssl_mha", "ssl_mha/cross", "nmt_attention")  # of those, the ones served as two runs' models averaged
 # (emodemo.serving.pairs): no run scored them

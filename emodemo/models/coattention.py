@@ -214,7 +214,8 @@ class CoAttentionNet(nn.Module):
 
 class CoAttentionMean(FoldMean):
     """The mean of calibrated :class:`CoAttentionNet` members: the models of the 5 cross-validation folds
-    (:class:`~emodemo.models.ensemble.FoldMean`; measured, not served: ``reproduce coattention --variant fold_mean``).
+    (:class:`~emodemo.models.ensemble.FoldMean`; served since 2026-12-06: ``reproduce coattention --variant
+    served_pitch_tempo_fold_mean``).
     """
 
     MEMBER = CoAttentionNet

@@ -111,9 +111,9 @@ def paired_parts(
     function with the clips' no-words pairs too (:func:`emodemo.protocols.pairing.with_unheard_words`);
     with ``neutral_lines``, ``neutral_share`` (half) of the training clips' own-words pairs left get a
     neutral written line (:func:`emodemo.protocols.pairing.with_neutral_lines`); with ``copies_chain``
-    (``"pitch"``), every training pair is there once more with its clip made by that augmentation chain
-    (:mod:`emodemo.recipes.training_copies`: read by models of frozen speech states), validation and test
-    pairs as they are."""
+    (``"pitch"`` or ``"pitch_tempo"``), every training pair is there once more with its clip made by that
+    augmentation chain (:mod:`emodemo.recipes.training_copies`: read by models of frozen speech states), validation
+    and test pairs as they are."""
     from emodemo import data
     from emodemo.data.splits import apply
     from emodemo.protocols import pairing as pairings

@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from emodemo.data.record import Sample
-from emodemo.inputs.audio import MAX_SECONDS, load_audio
+from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, load_audio
 
 COPY = "augment_copy"  # Sample.meta key of a training copy's number (absent or 0: the clip itself)
 CHAIN = "augment_chain"  # Sample.meta key of the chain that made a training copy (absent: "all")
@@ -48,13 +48,15 @@ def copy_key(copy: int, chain: str) -> dict:
 
 
 def clip_waves(samples: Sequence[Sample], copy: int, chain: str = "all") -> list[np.ndarray]:
-    """The decoded clips (first 30 s), or their training copy number ``copy`` made by ``chain``."""
+    """The decoded clips (first 30 s), or their training copy number ``copy`` made by ``chain`` (first 30 s too: a
+    copy played slower is longer than its clip, and the Whisper encoder covers 30 s)."""
     waves = [load_audio(s.audio, max_seconds=MAX_SECONDS) for s in samples]
     if not copy:
         return waves
     from emodemo.inputs.augment import augmented
 
-    return [augmented(wave, clip_id(s), copy, chain=chain) for s, wave in zip(samples, waves)]
+    most = int(MAX_SECONDS * SAMPLE_RATE)
+    return [augmented(wave, clip_id(s), copy, chain=chain)[:most] for s, wave in zip(samples, waves)]
 
 
 def clip_id(sample: Sample) -> str:

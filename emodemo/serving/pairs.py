@@ -1,5 +1,5 @@
-"""A served mean of fold models: one run's calibrated fold models averaged (``mesm``'s served, ``coattention``'s
-measured), or a pair per fold, two runs' calibrated fold models averaged: two ``ssl_mha`` models that read other ranges
+"""A served mean of fold models: one run's calibrated fold models averaged (``mesm``'s and ``coattention``'s
+served), or a pair per fold, two runs' calibrated fold models averaged: two ``ssl_mha`` models that read other ranges
 of one encoder's layers (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper
 base's lower half with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS), or
 two runs of one recipe with a served mean (``nmt_attention``'s: a run whose words side started from the words expert's
