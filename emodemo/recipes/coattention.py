@@ -323,15 +323,16 @@ def train(
         if top:
             raise ValueError("speech_layers mixes frozen layers with the head alone: add --option stages=head")
         spec["speech_layers"] = mixed
-    for key, on in (("speech_stats", speech_stats), ("speech_plain", speech_plain), ("utterance_norm", utterance_norm)):
-        if as_flag(on) and mode == "text":
-            raise ValueError(f"{key} reads the speech: it has no meaning with mode=text")
+    asked = {"speech_stats": speech_stats, "speech_plain": speech_plain, "utterance_norm": utterance_norm}
+    speech_options = {key: True for key, on in asked.items() if as_flag(on)}  # the model's ways of reading the speech
+    if speech_options and mode == "text":
+        raise ValueError(f"{next(iter(speech_options))} reads the speech: it has no meaning with mode=text")
     copies = [name for name, on in (("pitch", pitch_copies), ("pitch_tempo", pitch_tempo_copies)) if as_flag(on)]
     if copies and mode == "text":
         raise ValueError(f"{copies[0]}_copies changes the clips' sound: it has no meaning with mode=text")
     if len(copies) > 1:
         raise ValueError("pitch_copies and pitch_tempo_copies each add one copy per pair: give one of them")
-    if as_flag(utterance_norm) and as_flag(speech_plain):
+    if {"utterance_norm", "speech_plain"} <= set(speech_options):
         raise ValueError("utterance_norm leaves each clip at mean 0 and spread 1: speech_plain would add nothing")
     if dataset in TEXT_BENCHMARKS:  # the text side alone on the corpus's official splits, through the stages
         text_only(dataset, mode == "text", "mode=text")
@@ -369,9 +370,7 @@ def train(
     )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)
-    for key, on in (("speech_stats", speech_stats), ("speech_plain", speech_plain), ("utterance_norm", utterance_norm)):
-        if as_flag(on):
-            kwargs[key] = True
+    kwargs.update(speech_options)
     if mixed:
         kwargs["speech_layers"] = len(mixed)
     folds = chosen_folds(folds, quick, fold_ids)
