@@ -104,9 +104,9 @@ def test_nmt_attention_refuses_pitch_copies_of_the_raw_waveform(tmp_path):
         nmt_attention.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True)
 
 
-def chains_asked(module, monkeypatch, tmp_path, **options) -> list:
-    """The copies chain ``module.train`` asks :func:`paired_parts` for, with ``pitch_copies`` on and off (``options``:
-    the rest of the run's options); training stops there."""
+def chains_asked(module, monkeypatch, tmp_path, flag: str = "pitch_copies", **options) -> list:
+    """The copies chain ``module.train`` asks :func:`paired_parts` for, with ``flag`` on and off (``options``: the
+    rest of the run's options); training stops there."""
     asked = []
 
     def parts(*args, copies_chain=None, **kwargs):
@@ -116,7 +116,7 @@ def chains_asked(module, monkeypatch, tmp_path, **options) -> list:
     monkeypatch.setattr(module, "paired_parts", parts)
     for on in (True, False):
         with pytest.raises(RuntimeError, match="stop here"):
-            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=on, **options)
+            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, **{flag: on}, **options)
     return asked
 
 
@@ -125,37 +125,32 @@ def chains_asked(module, monkeypatch, tmp_path, **options) -> list:
     [("coattention", {"mode": "text"}), ("ssl_mha", {"fusion": "text"})],
 )
 def test_attention_recipes_pass_pitch_copies_on_and_refuse_them_without_sound(recipe, text_only, tmp_path, monkeypatch):
-    """``--option pitch_copies=1`` of co-attention and Self-/Cross-MHA asks :func:`paired_parts` for the pitch
-    chain (none without it); a words-only model has no sound to shift and says so."""
+    """``--option pitch_copies=1`` (or ``pitch_tempo_copies=1``) of co-attention and Self-/Cross-MHA asks
+    :func:`paired_parts` for that chain (none without it), one chain at a time; a words-only model has no sound to
+    shift and says so."""
     import importlib
 
     module = importlib.import_module(f"emodemo.recipes.{recipe}")
     assert chains_asked(module, monkeypatch, tmp_path) == ["pitch", None]
-    if recipe == "coattention":  # its tempo copies, one chain at a time
-        asked = []
-
-        def parts(*args, copies_chain=None, **kwargs):
-            asked.append(copies_chain)
-            raise RuntimeError("stop here")
-
-        monkeypatch.setattr(module, "paired_parts", parts)
-        with pytest.raises(RuntimeError, match="stop here"):
-            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_tempo_copies=True)
-        assert asked == ["pitch_tempo"]
-        with pytest.raises(ValueError, match="give one of them"):
-            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, pitch_tempo_copies=True)
-        with pytest.raises(ValueError, match="pitch_tempo_copies changes the clips' sound"):
-            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_tempo_copies=True, **text_only)
-    with pytest.raises(ValueError, match="pitch_copies changes the clips' sound"):
-        module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, **text_only)
+    assert chains_asked(module, monkeypatch, tmp_path, flag="pitch_tempo_copies") == ["pitch_tempo", None]
+    with pytest.raises(ValueError, match="give one of them"):
+        module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, pitch_tempo_copies=True)
+    for flag in ("pitch_copies", "pitch_tempo_copies"):
+        with pytest.raises(ValueError, match=f"{flag} changes the clips' sound"):
+            module.train("ravdess", tmp_path, tmp_path / "out", quick=True, **{flag: True}, **text_only)
 
 
 def test_mesm_passes_pitch_copies_on_only_where_frozen_states_read_them(tmp_path, monkeypatch):
-    """MESM's frozen-states audio (``speech_layers``) reads the pitch copies through the states cache; its log-mel
-    path and its voice-alone mode would silently train without them, so both refuse."""
+    """MESM's frozen-states audio (``speech_layers``) reads the pitch (or pitch-and-tempo) copies through the states
+    cache; its log-mel path and its voice-alone mode would silently train without them, so both refuse."""
     from emodemo.recipes import mesm
 
     assert chains_asked(mesm, monkeypatch, tmp_path, speech_layers="0-3") == ["pitch", None]
-    for refused in ({}, {"speech_layers": "0-3", "modalities": "A"}):
-        with pytest.raises(ValueError, match="add speech_layers, with modalities TA"):
-            mesm.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, **refused)
+    assert chains_asked(mesm, monkeypatch, tmp_path, flag="pitch_tempo_copies", speech_layers="0-3") == [
+        "pitch_tempo",
+        None,
+    ]
+    for flag in ("pitch_copies", "pitch_tempo_copies"):
+        for refused in ({}, {"speech_layers": "0-3", "modalities": "A"}):
+            with pytest.raises(ValueError, match=f"{flag} are made of .*add speech_layers, with modalities TA"):
+                mesm.train("ravdess", tmp_path, tmp_path / "out", quick=True, **{flag: True}, **refused)

@@ -49,6 +49,7 @@ from emodemo.recipes.common import (
     as_flag,
     chosen_folds,
     contiguous_layers,
+    copies_asked,
     cross_validation_metrics,
     epochs_for,
     every_fold,
@@ -327,11 +328,9 @@ def train(
     speech_options = {key: True for key, on in asked.items() if as_flag(on)}  # the model's ways of reading the speech
     if speech_options and mode == "text":
         raise ValueError(f"{next(iter(speech_options))} reads the speech: it has no meaning with mode=text")
-    copies = [name for name, on in (("pitch", pitch_copies), ("pitch_tempo", pitch_tempo_copies)) if as_flag(on)]
+    copies = copies_asked(pitch_copies, pitch_tempo_copies)
     if copies and mode == "text":
-        raise ValueError(f"{copies[0]}_copies changes the clips' sound: it has no meaning with mode=text")
-    if len(copies) > 1:
-        raise ValueError("pitch_copies and pitch_tempo_copies each add one copy per pair: give one of them")
+        raise ValueError(f"{copies}_copies changes the clips' sound: it has no meaning with mode=text")
     if {"utterance_norm", "speech_plain"} <= set(speech_options):
         raise ValueError("utterance_norm leaves each clip at mean 0 and spread 1: speech_plain would add nothing")
     if dataset in TEXT_BENCHMARKS:  # the text side alone on the corpus's official splits, through the stages
@@ -366,7 +365,7 @@ def train(
         no_words=no_words,
         neutral_lines=neutral_lines,
         neutral_share=neutral_share,
-        copies_chain=copies[0] if copies else None,
+        copies_chain=copies,
     )
     labels = DATASET_LABELS[dataset]
     kwargs = model_kwargs(mode, top, len(labels), speech_encoder, text_encoder)

@@ -45,6 +45,16 @@ QUICK_FOLDS = 1
 QUICK_EPOCHS = 2
 
 
+def copies_asked(pitch_copies, pitch_tempo_copies) -> str | None:
+    """The training-copies chain a recipe's ``pitch_copies`` / ``pitch_tempo_copies`` flags ask
+    :func:`paired_parts` for (``"pitch"``, ``"pitch_tempo"`` or None); both at once is a ``ValueError``: each adds
+    one copy per pair."""
+    asked = [name for name, on in (("pitch", pitch_copies), ("pitch_tempo", pitch_tempo_copies)) if as_flag(on)]
+    if len(asked) > 1:
+        raise ValueError("pitch_copies and pitch_tempo_copies each add one copy per pair: give one of them")
+    return asked[0] if asked else None
+
+
 def whisper_minilm_licences(speech_encoder_name: str) -> tuple[str, ...]:
     """The pre-trained encoders' licences of a model on Whisper ``speech_encoder_name`` (the frozen
     states' name, ``whisper-tiny.en`` or ``whisper-base``) and MiniLM's word pieces."""

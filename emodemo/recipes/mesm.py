@@ -55,6 +55,7 @@ from emodemo.recipes.common import (
     as_flag,
     chosen_folds,
     contiguous_layers,
+    copies_asked,
     cross_validation_metrics,
     epochs_for,
     every_fold,
@@ -324,6 +325,7 @@ def train(
     denoise_below_db: float | None = None,
     steady_floor_below_db: float | None = None,
     pitch_copies: bool = False,
+    pitch_tempo_copies: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
@@ -337,7 +339,9 @@ def train(
     learned weights, in place of the log-mel; ``denoise_below_db`` and ``steady_floor_below_db``: their noise gate,
     as co-attention's (:func:`emodemo.recipes.frozen_states.gated`). ``pitch_copies=1``: every training pair once more
     with its clip shifted in pitch (the ``"pitch"`` chain of :mod:`emodemo.recipes.training_copies`, as the served
-    ``nmt_attention``); only for frozen states (``speech_layers``), whose cache reads the copies."""
+    ``nmt_attention``); ``pitch_tempo_copies=1``: the same with each copy also played 0.75 to 1.3 times as fast (the
+    ``"pitch_tempo"`` chain, as the served co-attention); either only for frozen states (``speech_layers``), whose
+    cache reads the copies."""
     from emodemo.training.checkpoint import save_checkpoint
 
     mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
@@ -348,10 +352,11 @@ def train(
         )
     if not mixed and (denoise_below_db is not None or steady_floor_below_db is not None):
         raise ValueError("the noise gate sets how frozen encoder states are heard: add speech_layers")
-    if as_flag(pitch_copies) and not (mixed and "T" in modalities.upper()):
+    copies = copies_asked(pitch_copies, pitch_tempo_copies)
+    if copies and not (mixed and "T" in modalities.upper()):
         raise ValueError(
-            "pitch_copies are made of voice + words pairs and read through frozen encoder states (the log-mel path "
-            "reads none): add speech_layers, with modalities TA"
+            f"{copies}_copies are made of voice + words pairs and read through frozen encoder states (the log-mel "
+            "path reads none): add speech_layers, with modalities TA"
         )
     heard = (
         frozen_states.mixed_layers_spec(mixed, speech_encoder, denoise_below_db, steady_floor_below_db) if mixed else {}
@@ -402,7 +407,7 @@ def train(
             no_words=no_words,
             neutral_lines=neutral_lines,
             neutral_share=neutral_share,
-            copies_chain="pitch" if as_flag(pitch_copies) else None,
+            copies_chain=copies,
         )
     else:  # the voice alone: no words to pair (and nothing to transcribe)
         samples, folds, final_split = voice_clips(dataset, Path(root))

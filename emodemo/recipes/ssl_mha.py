@@ -45,6 +45,7 @@ from emodemo.recipes.common import (
     as_flag,
     chosen_folds,
     contiguous_layers,
+    copies_asked,
     cross_validation_metrics,
     epochs_for,
     every_fold,
@@ -214,6 +215,7 @@ def train(
     neutral_lines: bool = False,
     neutral_share: float = 0.5,
     pitch_copies: bool = False,
+    pitch_tempo_copies: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row on the same folds; then train and
     save the final model (validation actors for early stopping only). ``cv_from``: the results
@@ -230,7 +232,8 @@ def train(
     own words dropped, every test clip also scored with none; ``neutral_share`` of those left swapped for a
     neutral line). ``pitch_copies=1``: every training pair once more with its clip shifted in pitch (the ``"pitch"``
     chain of :func:`emodemo.inputs.augment.training_chain`, its words kept), so that how high a voice sits tells no
-    emotion."""
+    emotion; ``pitch_tempo_copies=1``: the same with each copy also played 0.75 to 1.3 times as fast (the
+    ``"pitch_tempo"`` chain), so that how slowly a voice speaks tells less either."""
     from emodemo.training.checkpoint import save_checkpoint
 
     if cv and cv_from:
@@ -249,8 +252,9 @@ def train(
         spec["denoise_below_db"] = float(denoise_below_db)
     if steady_floor_below_db is not None:
         spec["steady_floor_below_db"] = float(steady_floor_below_db)
-    if as_flag(pitch_copies) and fusion == "text":
-        raise ValueError("pitch_copies changes the clips' sound: it has no meaning with fusion=text")
+    copies = copies_asked(pitch_copies, pitch_tempo_copies)
+    if copies and fusion == "text":
+        raise ValueError(f"{copies}_copies changes the clips' sound: it has no meaning with fusion=text")
     if dataset in TEXT_BENCHMARKS:  # the word-piece branch alone on the corpus's official splits
         text_only(dataset, fusion == "text", "fusion=text")
         labels = DATASET_LABELS[dataset]
@@ -284,7 +288,7 @@ def train(
         no_words=no_words,
         neutral_lines=neutral_lines,
         neutral_share=neutral_share,
-        copies_chain="pitch" if as_flag(pitch_copies) else None,
+        copies_chain=copies,
     )
     variant = {"fusion": fusion, "pooling": pooling, "text_feature": text_feature}
     if spec["normalise"]:
