@@ -28,6 +28,34 @@ def test_trimming_silence_moves_the_word_spans_with_the_audio():
     assert pairs[2] == ("unk", None)
 
 
+def test_a_tempo_copys_word_spans_are_stretched_with_it_before_the_cut(tmp_path):
+    """A pitch-and-tempo training copy plays the clip 0.75-1.3 times as fast: its words' times scale with its length
+    (then move to where its states begin), so a word's span still covers the sound it names in the copy."""
+    import soundfile as sf
+
+    from emodemo.inputs.augment import augmented
+    from emodemo.recipes import frozen_states
+    from emodemo.recipes.training_copies import CHAIN, COPY
+
+    t = np.arange(4 * 16_000) / 16_000
+    word = (t > 1.0) & (t < 2.0)  # one word, said from 1.0 to 2.0 s
+    wave = np.where(word, 0.3 * np.sin(2 * np.pi * 200 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)), 0.0)
+    wave = wave.astype(np.float32)
+    path = tmp_path / "clip.wav"
+    sf.write(path, wave, 16_000)
+    speech = frozen_states.mixed_speech({"speech_encoder": "whisper-base", "speech_layers": [0, 1, 2, 3]})
+    clip = Sample("clip", "01", "sad", audio=path)
+    assert recipe._heard_timing(clip, speech)[1] == 1.0  # the clip itself is not stretched
+    copy = Sample("clip+aug1", "01", "sad", audio=path, meta={COPY: 1, CHAIN: "pitch_tempo"})
+    shift, stretch = recipe._heard_timing(copy, speech)
+    made = augmented(load_audio(path), "clip", 1, chain="pitch_tempo")
+    assert stretch == pytest.approx(made.size / wave.size) and 0.75 <= 1 / stretch <= 1.3 and stretch != 1.0
+    start, end = (b / 16_000 for b in voiced_bounds(made))  # where the word sounds in the copy (0.1 s margins)
+    [(_, (first, last))] = recipe.moved_spans([("word", (1.0, 2.0))], shift, 10.0, stretch)
+    assert first + shift == pytest.approx(start + 0.1, abs=0.06) and last + shift == pytest.approx(end - 0.1, abs=0.06)
+    assert recipe.moved_spans([("word", (1.0, 2.0))], 0.5, 10.0, 2.0) == [("word", (1.5, 3.5))]
+
+
 def test_vocabulary_holds_known_words_of_the_data_then_common_words():
     samples = [Sample("a", "x", "happy", text="Kids are talking qqxzzy"), Sample("b", "x", "sad", text="by the door")]
     vocab = recipe.vocabulary(samples)

@@ -97,11 +97,15 @@ def test_only_training_pairs_get_a_pitch_copy(ravdess_root, monkeypatch):
     assert val and test and not any(s.meta.get(COPY) for s in val + test) and "pitch copy" in name
 
 
-def test_nmt_attention_refuses_pitch_copies_of_the_raw_waveform(tmp_path):
+def test_nmt_attention_asks_for_copies_of_frozen_states_only(tmp_path, monkeypatch):
+    """``nmt_attention`` reads pitch (or pitch-and-tempo) copies through its frozen speech states
+    (``speech_layers``); its raw-waveform audio branch would train without them, so it refuses."""
     from emodemo.recipes import nmt_attention
 
-    with pytest.raises(ValueError, match="add speech_layers"):
-        nmt_attention.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True)
+    for flag, chain in (("pitch_copies", "pitch"), ("pitch_tempo_copies", "pitch_tempo")):
+        assert chains_asked(nmt_attention, monkeypatch, tmp_path, flag=flag, speech_layers="0-3") == [chain, None]
+        with pytest.raises(ValueError, match="add speech_layers"):
+            nmt_attention.train("ravdess", tmp_path, tmp_path / "out", quick=True, **{flag: True})
 
 
 def chains_asked(module, monkeypatch, tmp_path, flag: str = "pitch_copies", **options) -> list:

@@ -50,8 +50,8 @@ def training_chain(chain: str = "all"):
     ``"noise"`` chain adds white or coloured noise at a random SNR to every copy, and nothing else; the
     ``"pitch"`` chain shifts every copy's pitch by -4 to +4 semitones (its formants move with it), and nothing
     else: a voice pitched higher or lower than the training actors' (TESS's older speaker) then tells no emotion;
-    ``"pitch_tempo"`` also plays every copy 0.75 to 1.3 times as fast (its length changes: not for a model that
-    keeps word timings), for TESS's slow takes."""
+    ``"pitch_tempo"`` also plays every copy 0.75 to 1.3 times as fast (its length changes: a model that keeps word
+    timings stretches them with it), for TESS's slow takes."""
     import audiomentations as A
 
     if chain not in CHAINS:

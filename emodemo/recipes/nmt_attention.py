@@ -53,6 +53,7 @@ from emodemo.recipes.common import (
     as_flag,
     chosen_folds,
     contiguous_layers,
+    copies_asked,
     cross_validation_metrics,
     epochs_for,
     every_fold,
@@ -219,10 +220,11 @@ def trim_silence(wave: np.ndarray, pairs: list, normalised: bool = False) -> tup
     return (normalise(wave, trim=False) if normalised and len(wave) else wave), moved
 
 
-def moved_spans(pairs: list, shift: float, length: float) -> list:
+def moved_spans(pairs: list, shift: float, length: float, stretch: float = 1.0) -> list:
     """``pairs``' word spans in a cut of the clip that starts ``shift`` seconds in and lasts ``length`` seconds
-    (a span outside it becomes an empty one at its edge)."""
-    clip = lambda t: min(max(t - shift, 0.0), length)
+    (a span outside it becomes an empty one at its edge); ``stretch``: the cut is of a copy of the clip played that
+    many times as long (a tempo copy), its word times scaled with it before the cut."""
+    clip = lambda t: min(max(t * stretch - shift, 0.0), length)
     return [(tok, None if span is None else (clip(span[0]), clip(span[1]))) for tok, span in pairs]
 
 
@@ -231,9 +233,10 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     speech = frozen_states.mixed_speech(spec)
     if speech:  # the states of the voiced region, and the words' spans moved to where the states begin
         states = frozen_states.speech_of_samples(samples, *speech)
+        timing = [_heard_timing(s, speech) for s in samples]  # (shift, stretch) per clip
         spans = [
-            moved_spans(tokens_with_spans(s.text, s.meta.get("words")), _heard_start(s, speech), _seconds(x))
-            for s, x in zip(samples, states)
+            moved_spans(tokens_with_spans(s.text, s.meta.get("words")), shift, _seconds(x), stretch)
+            for s, x, (shift, stretch) in zip(samples, states, timing)
         ]
         return PairedStates(states, spans, spec["vocab"], [index[s.label] for s in samples])
     no_audio = np.zeros(0, np.float32)  # text-only corpora: the audio branch is not built
@@ -250,18 +253,23 @@ def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -
     )
 
 
-def _heard_start(sample: Sample, speech: tuple) -> float:
-    """:func:`emodemo.recipes.frozen_states.heard_start` of a sample's clip (or of its training copy), once per
-    process and version of the file (a clip is in several parts and pairings)."""
+def _heard_timing(sample: Sample, speech: tuple) -> tuple[float, float]:
+    """``(shift, stretch)`` of a sample's clip (or of its training copy) for :func:`moved_spans`: where its states
+    begin (:func:`emodemo.recipes.frozen_states.heard_start`, in seconds) and how many times as long as the clip the
+    heard wave is (a tempo copy's; 1 otherwise), once per process and version of the file (a clip is in several parts
+    and pairings)."""
     stat = Path(sample.audio).stat()
     copy, chain = copy_of(sample)
-    return _heard_start_of(str(sample.audio), stat.st_mtime_ns, stat.st_size, speech, copy, chain, clip_id(sample))
+    return _heard_timing_of(str(sample.audio), stat.st_mtime_ns, stat.st_size, speech, copy, chain, clip_id(sample))
 
 
 @functools.lru_cache(maxsize=8192)
-def _heard_start_of(path: str, mtime_ns: int, size: int, speech: tuple, copy: int, chain: str, clip: str) -> float:
+def _heard_timing_of(
+    path: str, mtime_ns: int, size: int, speech: tuple, copy: int, chain: str, clip: str
+) -> tuple[float, float]:
     wave = load_audio(path, max_seconds=MAX_SECONDS)
-    return frozen_states.heard_start(augmented(wave, clip, copy, chain=chain) if copy else wave, *speech)
+    heard = augmented(wave, clip, copy, chain=chain) if copy else wave
+    return frozen_states.heard_start(heard, *speech), heard.size / max(wave.size, 1)
 
 
 def _seconds(states: torch.Tensor) -> float:
@@ -469,6 +477,7 @@ def train(
     speech_gru: bool = True,
     speech_summary: bool = False,
     pitch_copies: bool = False,
+    pitch_tempo_copies: bool = False,
     text_from: str | None = None,
 ) -> dict:
     """Cross-validate by actor (optional), then train and save the final checkpoint; on a text
@@ -485,11 +494,14 @@ def train(
     standard deviation of the mixed states (the speech probe's statistics), beside what the words attended to;
     ``pitch_copies=1``: every training pair once more with its clip shifted in pitch (-4 to +4 semitones, the
     ``"pitch"`` chain of :func:`emodemo.inputs.augment.training_chain`, words and timings kept), so that how high a
-    voice sits tells no emotion (the frozen states' models only); ``text_from=CHECKPOINT``: every model's text branch
-    starts from that words-only checkpoint's (:func:`start_text_branch`)."""
+    voice sits tells no emotion (the frozen states' models only); ``pitch_tempo_copies=1``: the same with each copy
+    also played 0.75 to 1.3 times as fast (the ``"pitch_tempo"`` chain), its word timings stretched with it
+    (:func:`moved_spans`), so that how slowly a voice speaks tells less either; ``text_from=CHECKPOINT``: every
+    model's text branch starts from that words-only checkpoint's (:func:`start_text_branch`)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     heard: dict = {}  # the frozen speech states the audio branch reads, if any
+    copies = copies_asked(pitch_copies, pitch_tempo_copies)
     mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
     if speech_layers is not None and (not mixed or mode == "text"):
         raise ValueError(f"speech_layers takes a range of layers like 0-3 and a mode that hears, not {speech_layers!r}")
@@ -501,12 +513,12 @@ def train(
             steady_floor_below_db is not None,
             not as_flag(speech_gru),
             as_flag(speech_summary),
-            as_flag(pitch_copies),
+            copies,
         )
     ):
         raise ValueError(
-            "the noise gate, speech_gru, speech_summary and pitch_copies set how frozen encoder states are read: "
-            "add speech_layers"
+            "the noise gate, speech_gru, speech_summary and the pitch (or pitch-and-tempo) copies set how frozen "
+            "encoder states are read: add speech_layers"
         )
     if as_flag(speech_summary) and mode != "fusion":
         raise ValueError("speech_summary is read beside the words: mode fusion")
@@ -543,7 +555,7 @@ def train(
         seed,
         quick,
         no_words=no_words,
-        copies_chain="pitch" if as_flag(pitch_copies) else None,
+        copies_chain=copies,
     )
     every_part = [p for f in folds + [final_split] for p in samples(f)] if callable(samples) else [samples]
     vocab = vocabulary([s for part in every_part for s in part])
