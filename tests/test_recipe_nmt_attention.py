@@ -30,30 +30,48 @@ def test_trimming_silence_moves_the_word_spans_with_the_audio():
 
 def test_a_tempo_copys_word_spans_are_stretched_with_it_before_the_cut(tmp_path):
     """A pitch-and-tempo training copy plays the clip 0.75-1.3 times as fast: its words' times scale with its length
-    (then move to where its states begin), so a word's span still covers the sound it names in the copy."""
+    (then move to where its states begin), so a word's span still covers the sound it names in the copy; a pitch copy
+    keeps the clip's length, and its timings are the clip's."""
     import soundfile as sf
 
     from emodemo.inputs.augment import augmented
     from emodemo.recipes import frozen_states
     from emodemo.recipes.training_copies import CHAIN, COPY
 
-    t = np.arange(4 * 16_000) / 16_000
-    word = (t > 1.0) & (t < 2.0)  # one word, said from 1.0 to 2.0 s
+    t = np.arange(5 * 16_000) / 16_000
+    word = (t > 2.0) & (t < 3.0)  # one word, said from 2.0 to 3.0 s
     wave = np.where(word, 0.3 * np.sin(2 * np.pi * 200 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t)), 0.0)
     wave = wave.astype(np.float32)
-    path = tmp_path / "clip.wav"
+    path = tmp_path / "tempo.wav"
     sf.write(path, wave, 16_000)
     speech = frozen_states.mixed_speech({"speech_encoder": "whisper-base", "speech_layers": [0, 1, 2, 3]})
-    clip = Sample("clip", "01", "sad", audio=path)
-    assert recipe._heard_timing(clip, speech)[1] == 1.0  # the clip itself is not stretched
-    copy = Sample("clip+aug1", "01", "sad", audio=path, meta={COPY: 1, CHAIN: "pitch_tempo"})
-    shift, stretch = recipe._heard_timing(copy, speech)
-    made = augmented(load_audio(path), "clip", 1, chain="pitch_tempo")
-    assert stretch == pytest.approx(made.size / wave.size) and 0.75 <= 1 / stretch <= 1.3 and stretch != 1.0
+    copy = lambda chain: Sample("tempo+aug1", "ravdess", "sad", audio=path, meta={COPY: 1, CHAIN: chain})
+    assert recipe._heard_timing(copy("pitch"), speech)[1] == 1.0  # exactly: the served runs' spans are unchanged
+    shift, stretch = recipe._heard_timing(copy("pitch_tempo"), speech)
+    made = augmented(load_audio(path), "tempo", 1, chain="pitch_tempo")
+    assert stretch == pytest.approx(made.size / wave.size) and 0.75 <= 1 / stretch <= 1.3
+    assert abs(stretch - 1) > 0.1  # this copy's draw moves the word by over 0.2 s: unstretched spans would miss it
     start, end = (b / 16_000 for b in voiced_bounds(made))  # where the word sounds in the copy (0.1 s margins)
-    [(_, (first, last))] = recipe.moved_spans([("word", (1.0, 2.0))], shift, 10.0, stretch)
-    assert first + shift == pytest.approx(start + 0.1, abs=0.06) and last + shift == pytest.approx(end - 0.1, abs=0.06)
+    [(_, (first, last))] = recipe.moved_spans([("word", (2.0, 3.0))], shift, 10.0, stretch)
+    # within 0.1 s (the stretch smears the word's edges by a frame or two); unstretched, its end would be 0.9 s early
+    assert first + shift == pytest.approx(start + 0.1, abs=0.1) and last + shift == pytest.approx(end - 0.1, abs=0.1)
     assert recipe.moved_spans([("word", (1.0, 2.0))], 0.5, 10.0, 2.0) == [("word", (1.5, 3.5))]
+
+
+def test_make_dataset_gives_each_clip_its_own_shift_and_stretch(monkeypatch):
+    """The frozen-states dataset scales each sample's word times by its stretch, then moves them by its shift."""
+    from emodemo.models.nmt_attention import word_spans_to_frames
+    from emodemo.recipes import frozen_states
+
+    monkeypatch.setattr(frozen_states, "speech_of_samples", lambda samples, *speech: [torch.zeros(4, 200, 8)] * 2)
+    timing = {"a": (0.5, 1.0), "a+aug1": (0.25, 1.25)}  # (shift, stretch): the clip, then its tempo copy
+    monkeypatch.setattr(recipe, "_heard_timing", lambda sample, speech: timing[sample.id])
+    words = [(" kids", 1.0, 1.5)]
+    samples = [Sample(i, "ravdess", "sad", text="kids", meta={"words": words}) for i in timing]
+    spec = {"vocab": [recipe.PAD, recipe.UNK, "kids"], "speech_encoder": "whisper-base", "speech_layers": [0, 1, 2, 3]}
+    data = recipe.make_dataset(samples, ["sad"], spec)
+    assert data.frames[0].tolist() == word_spans_to_frames([(0.5, 1.0)]).tolist()
+    assert data.frames[1].tolist() == word_spans_to_frames([(1.0, 1.625)]).tolist()
 
 
 def test_vocabulary_holds_known_words_of_the_data_then_common_words():

@@ -1,5 +1,5 @@
-"""Pitch-shifted training copies for the models that read frozen speech states: what a copy sounds like,
-where its states are cached, and that only training pairs get one."""
+"""Pitch-shifted (and pitch-and-tempo) training copies for the models that read frozen speech states: what a copy
+sounds like, where its states are cached, that only training pairs get one, and which recipes ask for which."""
 
 from __future__ import annotations
 
@@ -106,6 +106,8 @@ def test_nmt_attention_asks_for_copies_of_frozen_states_only(tmp_path, monkeypat
         assert chains_asked(nmt_attention, monkeypatch, tmp_path, flag=flag, speech_layers="0-3") == [chain, None]
         with pytest.raises(ValueError, match="add speech_layers"):
             nmt_attention.train("ravdess", tmp_path, tmp_path / "out", quick=True, **{flag: True})
+        with pytest.raises(ValueError, match=f"{flag} changes the clips' sound: it has no meaning with mode=text"):
+            nmt_attention.train("ravdess", tmp_path, tmp_path / "out", quick=True, mode="text", **{flag: True})
 
 
 def chains_asked(module, monkeypatch, tmp_path, flag: str = "pitch_copies", **options) -> list:
@@ -137,7 +139,7 @@ def test_attention_recipes_pass_pitch_copies_on_and_refuse_them_without_sound(re
     module = importlib.import_module(f"emodemo.recipes.{recipe}")
     assert chains_asked(module, monkeypatch, tmp_path) == ["pitch", None]
     assert chains_asked(module, monkeypatch, tmp_path, flag="pitch_tempo_copies") == ["pitch_tempo", None]
-    with pytest.raises(ValueError, match="give one of them"):
+    with pytest.raises(ValueError, match="pitch_copies and pitch_tempo_copies each add one copy"):
         module.train("ravdess", tmp_path, tmp_path / "out", quick=True, pitch_copies=True, pitch_tempo_copies=True)
     for flag in ("pitch_copies", "pitch_tempo_copies"):
         with pytest.raises(ValueError, match=f"{flag} changes the clips' sound"):

@@ -328,9 +328,7 @@ def train(
     speech_options = {key: True for key, on in asked.items() if as_flag(on)}  # the model's ways of reading the speech
     if speech_options and mode == "text":
         raise ValueError(f"{next(iter(speech_options))} reads the speech: it has no meaning with mode=text")
-    copies = copies_asked(pitch_copies, pitch_tempo_copies)
-    if copies and mode == "text":
-        raise ValueError(f"{copies}_copies changes the clips' sound: it has no meaning with mode=text")
+    copies = copies_asked(pitch_copies, pitch_tempo_copies, "mode=text" if mode == "text" else None)
     if {"utterance_norm", "speech_plain"} <= set(speech_options):
         raise ValueError("utterance_norm leaves each clip at mean 0 and spread 1: speech_plain would add nothing")
     if dataset in TEXT_BENCHMARKS:  # the text side alone on the corpus's official splits, through the stages

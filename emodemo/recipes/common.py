@@ -45,11 +45,14 @@ QUICK_FOLDS = 1
 QUICK_EPOCHS = 2
 
 
-def copies_asked(pitch_copies, pitch_tempo_copies) -> str | None:
+def copies_asked(pitch_copies, pitch_tempo_copies, no_sound: str | None = None) -> str | None:
     """The training-copies chain a recipe's ``pitch_copies`` / ``pitch_tempo_copies`` flags ask
-    :func:`paired_parts` for (``"pitch"``, ``"pitch_tempo"`` or None); both at once is a ``ValueError``: each adds
-    one copy per pair."""
+    :func:`paired_parts` for (``"pitch"``, ``"pitch_tempo"`` or None); a ``ValueError`` for both at once (each adds
+    one copy per pair) or for either beside ``no_sound``, the option that leaves the model no sound to change (e.g.
+    ``"mode=text"``), when it is set."""
     asked = [name for name, on in (("pitch", pitch_copies), ("pitch_tempo", pitch_tempo_copies)) if as_flag(on)]
+    if asked and no_sound:
+        raise ValueError(f"{asked[0]}_copies changes the clips' sound: it has no meaning with {no_sound}")
     if len(asked) > 1:
         raise ValueError("pitch_copies and pitch_tempo_copies each add one copy per pair: give one of them")
     return asked[0] if asked else None

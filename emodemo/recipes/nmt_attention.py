@@ -231,7 +231,7 @@ def moved_spans(pairs: list, shift: float, length: float, stretch: float = 1.0) 
 def make_dataset(samples: Sequence[Sample], labels: Sequence[str], spec: dict) -> PairedClips:
     index = {name: i for i, name in enumerate(labels)}
     speech = frozen_states.mixed_speech(spec)
-    if speech:  # the states of the voiced region, and the words' spans moved to where the states begin
+    if speech:  # the states of the voiced region; the words' spans (a tempo copy's stretched) moved to where they begin
         states = frozen_states.speech_of_samples(samples, *speech)
         timing = [_heard_timing(s, speech) for s in samples]  # (shift, stretch) per clip
         spans = [
@@ -268,8 +268,9 @@ def _heard_timing_of(
     path: str, mtime_ns: int, size: int, speech: tuple, copy: int, chain: str, clip: str
 ) -> tuple[float, float]:
     wave = load_audio(path, max_seconds=MAX_SECONDS)
-    heard = augmented(wave, clip, copy, chain=chain) if copy else wave
-    return frozen_states.heard_start(heard, *speech), heard.size / max(wave.size, 1)
+    made = augmented(wave, clip, copy, chain=chain) if copy else wave
+    stretch = made.size / wave.size if wave.size else 1.0  # the copy's own length, before the 30 s its states cover
+    return frozen_states.heard_start(made[: int(MAX_SECONDS * SAMPLE_RATE)], *speech), stretch
 
 
 def _seconds(states: torch.Tensor) -> float:
@@ -501,7 +502,7 @@ def train(
     from emodemo.training.checkpoint import save_checkpoint
 
     heard: dict = {}  # the frozen speech states the audio branch reads, if any
-    copies = copies_asked(pitch_copies, pitch_tempo_copies)
+    copies = copies_asked(pitch_copies, pitch_tempo_copies, "mode=text" if mode == "text" else None)
     mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
     if speech_layers is not None and (not mixed or mode == "text"):
         raise ValueError(f"speech_layers takes a range of layers like 0-3 and a mode that hears, not {speech_layers!r}")

@@ -252,9 +252,7 @@ def train(
         spec["denoise_below_db"] = float(denoise_below_db)
     if steady_floor_below_db is not None:
         spec["steady_floor_below_db"] = float(steady_floor_below_db)
-    copies = copies_asked(pitch_copies, pitch_tempo_copies)
-    if copies and fusion == "text":
-        raise ValueError(f"{copies}_copies changes the clips' sound: it has no meaning with fusion=text")
+    copies = copies_asked(pitch_copies, pitch_tempo_copies, "fusion=text" if fusion == "text" else None)
     if dataset in TEXT_BENCHMARKS:  # the word-piece branch alone on the corpus's official splits
         text_only(dataset, fusion == "text", "fusion=text")
         labels = DATASET_LABELS[dataset]
