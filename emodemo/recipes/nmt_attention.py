@@ -38,7 +38,6 @@ from torch.utils.data import Dataset
 from emodemo.core.labels import CANONICAL7
 from emodemo.data.record import Sample
 from emodemo.inputs.audio import MAX_SECONDS, SAMPLE_RATE, load_audio, voiced_bounds
-from emodemo.inputs.augment import augmented
 from emodemo.inputs.normalise import asked, normalise
 from emodemo.inputs.text import load_glove, tokenize
 from emodemo.models import REGISTRY, build
@@ -66,7 +65,7 @@ from emodemo.recipes.common import (
     text_only,
     whisper_minilm_licences,
 )
-from emodemo.recipes.training_copies import clip_id, copy_of
+from emodemo.recipes.training_copies import clip_id, copy_of, copy_wave
 
 NAME = "nmt_attention"
 MODALITIES = ("audio", "text")
@@ -267,10 +266,8 @@ def _heard_timing(sample: Sample, speech: tuple) -> tuple[float, float]:
 def _heard_timing_of(
     path: str, mtime_ns: int, size: int, speech: tuple, copy: int, chain: str, clip: str
 ) -> tuple[float, float]:
-    wave = load_audio(path, max_seconds=MAX_SECONDS)
-    made = augmented(wave, clip, copy, chain=chain) if copy else wave
-    stretch = made.size / wave.size if wave.size else 1.0  # the copy's own length, before the 30 s its states cover
-    return frozen_states.heard_start(made[: int(MAX_SECONDS * SAMPLE_RATE)], *speech), stretch
+    heard, stretch = copy_wave(load_audio(path, max_seconds=MAX_SECONDS), clip, copy, chain)
+    return frozen_states.heard_start(heard, *speech), stretch
 
 
 def _seconds(states: torch.Tensor) -> float:

@@ -48,15 +48,24 @@ def copy_key(copy: int, chain: str) -> dict:
 
 
 def clip_waves(samples: Sequence[Sample], copy: int, chain: str = "all") -> list[np.ndarray]:
-    """The decoded clips (first 30 s), or their training copy number ``copy`` made by ``chain`` (first 30 s too: a
-    copy played slower is longer than its clip, and the Whisper encoder covers 30 s)."""
+    """The decoded clips (first 30 s), or their training copy number ``copy`` made by ``chain`` (:func:`copy_wave`)."""
     waves = [load_audio(s.audio, max_seconds=MAX_SECONDS) for s in samples]
     if not copy:
         return waves
+    return [copy_wave(wave, clip_id(s), copy, chain)[0] for s, wave in zip(samples, waves)]
+
+
+def copy_wave(wave: np.ndarray, clip: str, copy: int, chain: str = "all") -> tuple[np.ndarray, float]:
+    """Training copy number ``copy`` of the decoded clip ``wave`` ``[S]`` (id ``clip``) made by ``chain``, cut to its
+    first 30 s (a copy played slower is longer than its clip, and the Whisper encoder covers 30 s): ``[S']``, with
+    how many times as long as the clip the whole copy is (a tempo copy's stretch; 1 for the clip itself, ``copy``
+    0, and for an empty one)."""
+    if not copy:
+        return wave, 1.0
     from emodemo.inputs.augment import augmented
 
-    most = int(MAX_SECONDS * SAMPLE_RATE)
-    return [augmented(wave, clip_id(s), copy, chain=chain)[:most] for s, wave in zip(samples, waves)]
+    made = augmented(wave, clip, copy, chain=chain)
+    return made[: int(MAX_SECONDS * SAMPLE_RATE)], made.size / wave.size if wave.size else 1.0
 
 
 def clip_id(sample: Sample) -> str:
