@@ -79,21 +79,21 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
         (f"{trained.options['fold_models']}/fold{k}", f"{served.args['fold_models'][0]}/fold{k}") for k in range(5)
     ]
     assert [s.args["folder"] for s in copies.after if s.call == "calibrate_folds"] == served.args["fold_models"]
-    nmt = rp.load("nmt_attention").run("served_two_runs_mean")  # the pitch-copy run beside its words-expert twin
+    nmt = rp.load("nmt_attention").run("served_pitch_tempo_words_expert_fold_mean")  # one run's 5 fold models
     assert nmt.served and nmt.call == "pair" and nmt.args["out"] == "{checkpoints}/nmt_attention"
-    assert nmt.needs == ["fusion_forced_mixed_base_lower_pitch", "fusion_pitch_words_expert"]
-    assert nmt.args["clean_half"] is True and not rp.load("nmt_attention").run("served_fold_mean").served
-    expert = rp.load("nmt_attention").run("fusion_pitch_words_expert")
+    assert nmt.needs == ["fusion_pitch_tempo_words_expert"] and "clean_half" not in nmt.args
+    demoted = [rp.load("nmt_attention").run(name) for name in ("served_two_runs_mean", "served_fold_mean")]
+    assert not any(run.served for run in demoted) and all(run.args["out"].startswith("{runs}/") for run in demoted)
+    expert = rp.load("nmt_attention").run("fusion_pitch_tempo_words_expert")
     assert expert.served and [step.call for step in expert.after] == ["calibrate_folds"]
-    assert [f"{step.args['folder']}" for step in expert.after] == [nmt.args["fold_models"][1]]
-    folds = rp.load("nmt_attention").run("fusion_forced_mixed_base_lower_pitch")
-    assert {k: folds.options[k] for k in ("alignment", "no_words", "pitch_copies", "speech_layers")} == {
+    assert [f"{step.args['folder']}" for step in expert.after] == nmt.args["fold_models"]
+    assert expert.after[0].args["clean_half"] and expert.options["text_from"].endswith("words_goemotions")
+    assert {k: expert.options[k] for k in ("alignment", "no_words", "pitch_tempo_copies", "speech_layers")} == {
         "alignment": "forced",
         "no_words": True,
-        "pitch_copies": True,
+        "pitch_tempo_copies": True,
         "speech_layers": "0-3",
     }
-    assert [step.call for step in folds.after] == ["calibrate_folds"] and folds.after[0].args["clean_half"]
     cross = rp.load("ssl_mha").run("cross_pair")  # its fold pairs calibrated with the clean clips weighing half
     assert cross.served and cross.call == "pair" and cross.args["clean_half"] is True
     assert "clean_half" not in rp.load("ssl_mha").run("self_pair").args

@@ -301,14 +301,32 @@ ENTRIES: tuple[Entry, ...] = (
         no_words=True,
         kept="as_served_fold_mean.json",
     ),
-    # served (issue 20, 2026-12-06, eighth session): the two runs above joined per fold (emodemo.serving.pairs), as
-    # the MHA pairs are; its fold pairs scored as served
+    # served (issue 20, 2026-12-06, eighth session, to 2026-12-07, eleventh): the two runs above joined per fold
+    # (emodemo.serving.pairs), as the MHA pairs are; its fold pairs scored as served
     *_as_served(
         "nmt_attention pair: the pitch-copies run beside the same run with the words expert's text branch, averaged "
-        "per fold; as served: through the words gate",
+        "per fold; as served until 2026-12-07: through the words gate",
         "000",
         "nmt_attention",
         "nmt_attention/cv/fusion_forced_mixed_base_lower_pitch.json",
+        mixed=True,
+        no_words=True,
+        kept="as_served_two_runs_mean.json",
+    ),
+    # served (issue 20, 2026-12-07, eleventh session): the words-expert run with pitch-and-tempo training copies,
+    # its 5 fold models averaged; its folds scored as served
+    *_mixed_and_no_words(
+        "nmt_attention (forced alignment) on Whisper base's layers 0-3, half the training clips without words, "
+        "pitch-and-tempo training copies, the text branch started from the words expert's",
+        "000",
+        "nmt_attention/cv/fusion_pitch_tempo_words_expert.json",
+    ),
+    *_as_served(
+        "nmt_attention, pitch-and-tempo training copies, the text branch started from the words expert's; as served: "
+        "its 5 fold models averaged, through the words gate",
+        "000",
+        "nmt_attention",
+        "nmt_attention/cv/fusion_pitch_tempo_words_expert.json",
         mixed=True,
         no_words=True,
     ),
@@ -789,8 +807,8 @@ ARCHITECTURES = {
         "with pitch- and tempo-shifted copies; its 5 fold models averaged"
     ),
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed; its 5 fold models averaged",
-    "nmt_attention": "the words (GloVe + GRU) attend over a GRU on Whisper base's layers 0-3 (mixed), aligned by word "
-    "times; per fold two runs averaged, one with the words expert's text branch",
+    "nmt_attention": "the words (GloVe + GRU, started from the words expert's) attend over a GRU on Whisper base's layers "
+    "0-3 (mixed), aligned by word times, trained with pitch- and tempo-shifted copies; its 5 fold models averaged",
     "words_minilm": "the app's words expert: MiniLM (top 3 layers fine-tuned), attention pooling + a classifier",
     "nmt_attention/words_goemotions": "`nmt_attention`'s words side alone (GloVe + GRU)",
     "fer_cnn": "a VGG-style CNN on 48x48 grey faces, for videos",
