@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import threading
 from dataclasses import replace
 
 import numpy as np
@@ -57,6 +58,31 @@ def test_stages_give_the_voice_only_answers_before_the_transcript(pipeline, ravd
     seen = [(set(stage.predictions), stage.transcript) for stage in pipeline.stages(ravdess_clip)]
     assert len(seen) == 2 and hearing and seen[0] == (hearing, None)
     assert seen[1][0] == set(voice_models()) and "door" in seen[1][1].text.lower()
+
+
+def test_whisper_writes_while_the_voice_models_answer_and_its_failure_reaches_the_caller(ravdess_clip, monkeypatch):
+    from emodemo.speech import asr
+
+    started, released = threading.Event(), threading.Event()
+
+    def held_transcriber(wave, **kwargs):  # returns only once the voice-only answers are out
+        started.set()
+        assert released.wait(30), "the voice-only answers waited for the transcript"
+        return asr.Transcript("kids are talking", [], "en", "held", 0.0, 3.0, "held")
+
+    monkeypatch.setattr(asr, "transcribe", held_transcriber)
+    stages = Pipeline(["speech_probe"]).stages(ravdess_clip)
+    first = next(stages)
+    assert started.wait(5) and first.transcript is None and set(first.predictions) == {"speech_probe"}
+    released.set()
+    assert next(stages).transcript.text == "kids are talking"
+
+    def broken_transcriber(wave, **kwargs):
+        raise RuntimeError("the transcriber broke")
+
+    monkeypatch.setattr(asr, "transcribe", broken_transcriber)
+    with pytest.raises(RuntimeError, match="the transcriber broke"):
+        Pipeline(["speech_probe"]).analyse(ravdess_clip)
 
 
 def test_without_models_the_answer_says_so(bare_pipeline, ravdess_clip):

@@ -807,8 +807,10 @@ ARCHITECTURES = {
         "with pitch- and tempo-shifted copies; its 5 fold models averaged"
     ),
     "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed; its 5 fold models averaged",
-    "nmt_attention": "the words (GloVe + GRU, started from the words expert's) attend over a GRU on Whisper base's layers "
-    "0-3 (mixed), aligned by word times, trained with pitch- and tempo-shifted copies; its 5 fold models averaged",
+    "nmt_attention": (
+        "the words (GloVe + GRU, started from the words expert's) attend over a GRU on Whisper base's layers 0-3 "
+        "(mixed), aligned by word times, trained with pitch- and tempo-shifted copies; its 5 fold models averaged"
+    ),
     "words_minilm": "the app's words expert: MiniLM (top 3 layers fine-tuned), attention pooling + a classifier",
     "nmt_attention/words_goemotions": "`nmt_attention`'s words side alone (GloVe + GRU)",
     "fer_cnn": "a VGG-style CNN on 48x48 grey faces, for videos",

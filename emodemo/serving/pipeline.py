@@ -12,6 +12,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -405,11 +406,16 @@ class Pipeline:
         notes += noise_gate_notes(wave, self.voice_models)
         analysis = Analysis(duration(wave), None, {}, timings, str(self.device), notes, wave)
         hearing = [m for m in self.voice_models if set(self.reads(m)) == {"audio"}]
-        self._answer(analysis, hearing)
-        yield analysis
-        if self.transcribe:
-            self._transcribe(analysis)
-        self._answer(analysis, [m for m in self.voice_models if m not in hearing])
+        reading = [m for m in self.voice_models if m not in hearing]
+        # Whisper writes the transcript while the voice-only models answer: the transcriber's decoding loop
+        # leaves cores idle that their encoder pass fills (bench/app.py)
+        with ThreadPoolExecutor(max_workers=1) as scribe:
+            transcript = scribe.submit(self._transcribe, analysis.wave, timings) if self.transcribe else None
+            self._answer(analysis, hearing)
+            yield analysis
+            if transcript is not None:
+                self._take_transcript(analysis, transcript.result())
+        self._answer(analysis, reading)
         if not self.voice_models:
             notes.append("No trained model yet: run `make reproduce-speech_probe` to train the first one.")
         yield analysis
@@ -424,12 +430,15 @@ class Pipeline:
         )
         return analysis
 
-    def _transcribe(self, analysis: Analysis) -> None:
-        """Whisper's transcript of the analysed wave, and a note when it heard nothing or guessed."""
+    def _transcribe(self, wave: np.ndarray, timings: dict[str, float]):
+        """Whisper's transcript of ``wave`` (its time under ``timings["transcribe"]``)."""
         from emodemo.speech.asr import transcribe
 
-        with _timed(analysis.timings, "transcribe"):
-            transcript = transcribe(analysis.wave, model=self.asr_model, backend=self.asr_backend)
+        with _timed(timings, "transcribe"):
+            return transcribe(wave, model=self.asr_model, backend=self.asr_backend)
+
+    def _take_transcript(self, analysis: Analysis, transcript) -> None:
+        """The analysis's transcript, and a note when Whisper heard nothing or guessed."""
         analysis.transcript = transcript
         if not transcript.text.strip():
             analysis.notes.append(
