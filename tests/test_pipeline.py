@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -61,21 +62,39 @@ def test_stages_give_the_voice_only_answers_before_the_transcript(pipeline, ravd
 
 
 def test_whisper_writes_while_the_voice_models_answer_and_its_failure_reaches_the_caller(ravdess_clip, monkeypatch):
+    from emodemo.recipes import speech_probe
     from emodemo.speech import asr
 
     started, released = threading.Event(), threading.Event()
 
-    def held_transcriber(wave, **kwargs):  # returns only once the voice-only answers are out
+    def held_transcriber(wave, **kwargs):  # returns only once the test lets it
         started.set()
         assert released.wait(30), "the voice-only answers waited for the transcript"
         return asr.Transcript("kids are talking", [], "en", "held", 0.0, 3.0, "held")
 
+    def hearing_after_whisper_began(wave, transcript=None, spec=None, answer=speech_probe.clip_inputs):
+        assert started.wait(5), "the voice model answered before Whisper began"
+        return answer(wave, transcript, spec)
+
     monkeypatch.setattr(asr, "transcribe", held_transcriber)
-    stages = Pipeline(["speech_probe"]).stages(ravdess_clip)
-    first = next(stages)
-    assert started.wait(5) and first.transcript is None and set(first.predictions) == {"speech_probe"}
-    released.set()
-    assert next(stages).transcript.text == "kids are talking"
+    monkeypatch.setattr(speech_probe, "clip_inputs", hearing_after_whisper_began)
+    try:
+        stages = Pipeline(["speech_probe"]).stages(ravdess_clip)
+        first = next(stages)
+        assert first.transcript is None and set(first.predictions) == {"speech_probe"}
+        assert "transcribe" not in first.timings  # written by the thread that yields, with the transcript
+        released.set()
+        second = next(stages)
+        assert second.transcript.text == "kids are talking" and "transcribe" in second.timings
+
+        released.clear()
+        left = Pipeline(["speech_probe"]).stages(ravdess_clip)
+        next(left)
+        begun = time.perf_counter()
+        left.close()  # a user who leaves after the voice answers: nobody waits for Whisper
+        assert time.perf_counter() - begun < 5
+    finally:
+        released.set()
 
     def broken_transcriber(wave, **kwargs):
         raise RuntimeError("the transcriber broke")

@@ -84,6 +84,7 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
     assert nmt.needs == ["fusion_pitch_tempo_words_expert"] and "clean_half" not in nmt.args
     demoted = [rp.load("nmt_attention").run(name) for name in ("served_two_runs_mean", "served_fold_mean")]
     assert not any(run.served for run in demoted) and all(run.args["out"].startswith("{runs}/") for run in demoted)
+    assert all(run.results.startswith("{runs}/") for run in demoted)  # made again into runs/, not over checkpoints/
     expert = rp.load("nmt_attention").run("fusion_pitch_tempo_words_expert")
     assert expert.served and [step.call for step in expert.after] == ["calibrate_folds"]
     assert [f"{step.args['folder']}" for step in expert.after] == nmt.args["fold_models"]

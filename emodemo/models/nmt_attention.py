@@ -438,7 +438,7 @@ class NMTAttention(nn.Module):
 
 class NMTAttentionMean(FoldMean):
     """The mean of calibrated :class:`NMTAttention` members (:class:`~emodemo.models.ensemble.FoldMean`): a run's 5
-    cross-validation fold models, a fold pair of two runs, or the served pair's 10; each word's attention over the
-    sound the members' average."""
+    cross-validation fold models (the served checkpoint's), a fold pair of two runs, or a pair's 10; each word's
+    attention over the sound the members' average."""
 
     MEMBER = NMTAttention

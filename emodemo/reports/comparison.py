@@ -276,7 +276,7 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     # served (issue 20, 2026-12-06, third to eighth session): on Whisper base's layers 0-3, mixed pairs, half the
     # training clips without words, each training pair also with a pitch-shifted copy of its clip; its 5 fold models
-    # averaged (emodemo.serving.pairs); since then a member of the served pair below
+    # averaged (emodemo.serving.pairs); then, to 2026-12-07, a member of the pair served below
     *_mixed_and_no_words(
         "nmt_attention (forced alignment) on Whisper base's layers 0-3, half the training clips without words, "
         "pitch-shifted training copies",
@@ -284,7 +284,7 @@ ENTRIES: tuple[Entry, ...] = (
         "nmt_attention/cv/fusion_forced_mixed_base_lower_pitch.json",
     ),
     # measured (issue 20, 2026-12-06, seventh session), not served alone: the same run, every model's text branch
-    # started from the words expert's (text_from); since the eighth session the other member of the served pair
+    # started from the words expert's (text_from); from the eighth session to 2026-12-07 the pair's other member
     *_mixed_and_no_words(
         "nmt_attention (forced alignment) on Whisper base's layers 0-3, half the training clips without words, "
         "pitch-shifted training copies, the text branch started from the words expert's",

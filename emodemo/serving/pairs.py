@@ -1,9 +1,10 @@
-"""A served mean of fold models: one run's calibrated fold models averaged (``mesm``'s and ``coattention``'s
-served), or a pair per fold, two runs' calibrated fold models averaged: two ``ssl_mha`` models that read other ranges
-of one encoder's layers (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe pairs a probe of Whisper
-base's lower half with one of every layer (the lower layers carry to new voices, all of them score more on RAVDESS), or
-two runs of one recipe with a served mean (``nmt_attention``'s: a run whose words side started from the words expert's
-beside one learnt from scratch; their vocabularies joined first by the recipe's ``one_input`` hook).
+"""A served mean of fold models: one run's calibrated fold models averaged (``mesm``'s, ``coattention``'s and
+``nmt_attention``'s served), or a pair per fold, two runs' calibrated fold models averaged: two ``ssl_mha`` models
+that read other ranges of one encoder's layers (:class:`emodemo.models.SslMhaEnsemble`), as the served speech probe
+pairs a probe of Whisper base's lower half with one of every layer (the lower layers carry to new voices, all of them
+score more on RAVDESS), or two runs of one recipe with a served mean (``nmt_attention``'s, served 2026-12-06 to
+2026-12-07: a run whose words side started from the words expert's beside one learnt from scratch; their vocabularies
+joined first by the recipe's ``one_input`` hook).
 
 ``python -m emodemo pair OUT --fold-models DIR [DIR] --root RAVDESS --text-root GOEMOTIONS [--clean-half]``
 (:func:`write_pair`):

@@ -408,13 +408,16 @@ class Pipeline:
         hearing = [m for m in self.voice_models if set(self.reads(m)) == {"audio"}]
         reading = [m for m in self.voice_models if m not in hearing]
         # Whisper writes the transcript while the voice-only models answer: the transcriber's decoding loop
-        # leaves cores idle that their encoder pass fills (bench/app.py)
-        with ThreadPoolExecutor(max_workers=1) as scribe:
-            transcript = scribe.submit(self._transcribe, analysis.wave, timings) if self.transcribe else None
+        # leaves cores idle that their encoder pass fills (bench/app.py); its time overlaps theirs
+        scribe = ThreadPoolExecutor(max_workers=1)
+        try:
+            transcript = scribe.submit(self._transcribe, analysis.wave) if self.transcribe else None
             self._answer(analysis, hearing)
             yield analysis
             if transcript is not None:
-                self._take_transcript(analysis, transcript.result())
+                self._take_transcript(analysis, *transcript.result())
+        finally:  # a caller that stops after the voice answers (a user who leaves) does not wait for Whisper
+            scribe.shutdown(wait=False, cancel_futures=True)
         self._answer(analysis, reading)
         if not self.voice_models:
             notes.append("No trained model yet: run `make reproduce-speech_probe` to train the first one.")
@@ -430,15 +433,18 @@ class Pipeline:
         )
         return analysis
 
-    def _transcribe(self, wave: np.ndarray, timings: dict[str, float]):
-        """Whisper's transcript of ``wave`` (its time under ``timings["transcribe"]``)."""
+    def _transcribe(self, wave: np.ndarray) -> tuple:
+        """Whisper's transcript of ``wave`` and the seconds it took (on the worker thread: the analysis's timings are
+        written by the thread that yields it, :meth:`_take_transcript`)."""
         from emodemo.speech.asr import transcribe
 
-        with _timed(timings, "transcribe"):
-            return transcribe(wave, model=self.asr_model, backend=self.asr_backend)
+        start = time.perf_counter()
+        transcript = transcribe(wave, model=self.asr_model, backend=self.asr_backend)
+        return transcript, time.perf_counter() - start
 
-    def _take_transcript(self, analysis: Analysis, transcript) -> None:
-        """The analysis's transcript, and a note when Whisper heard nothing or guessed."""
+    def _take_transcript(self, analysis: Analysis, transcript, seconds: float) -> None:
+        """The analysis's transcript and its time, and a note when Whisper heard nothing or guessed."""
+        analysis.timings["transcribe"] = seconds
         analysis.transcript = transcript
         if not transcript.text.strip():
             analysis.notes.append(
