@@ -49,22 +49,20 @@ def edited(folder: Path, change) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("name", ["ssl_mha", "ssl_mha/cross", "nmt_attention"])
+@pytest.mark.parametrize("name", ["ssl_mha", "ssl_mha/cross"])
 def test_the_served_model_is_every_fold_pairs_members_averaged(name):
-    """Per fold a calibrated model of layers 0-3 beside one of every layer (Self-MHA, Cross-MHA), or the pitch run's
-    fold model beside its words-expert twin's (``nmt_attention``: every member on one vocabulary); served, the mean of
+    """Per fold a calibrated model of layers 0-3 beside one of every layer (Self-MHA, Cross-MHA); served, the mean of
     all ten, each at its own temperature, at the mean of the fold pairs' temperatures."""
     served_folder = CHECKPOINTS / name
     pairs = sorted((served_folder / "folds").glob("fold*"))
     metas = [read_checkpoint_config(p) for p in pairs]
     assert len(pairs) == 5
-    readings = [None, None] if name == "nmt_attention" else [[0, 3], None]
+    readings = [[0, 3], None]
     for folder, meta in zip(pairs, metas):
         assert meta["model_name"] == read_checkpoint_config(served_folder)["model_name"], folder
         assert meta["model_kwargs"]["member_layers"] == readings and meta["input_spec"] == metas[0]["input_spec"]
         assert meta["calibration"]["temperature"] > 0 and meta["calibration"]["unsure"]["threshold"] > 0, folder
-        # the fold pairs of Cross-MHA and nmt_attention are fitted with their clean clips weighing half (pair
-        # --clean-half), Self-MHA's not
+        # Cross-MHA's fold pairs are fitted with their clean clips weighing half (pair --clean-half), Self-MHA's not
         assert meta["calibration"].get("clean_share") == (None if name == "ssl_mha" else 0.5), folder
         assert "perturbed" in meta["calibration"], folder
     served = read_checkpoint_config(served_folder)
@@ -81,17 +79,35 @@ def test_the_served_model_is_every_fold_pairs_members_averaged(name):
     assert not set(served["data_card"].get("test_speakers") or []) and len(served["data_card"]["train_speakers"]) == 20
 
 
-@pytest.mark.parametrize("name", ["ssl_mha", "ssl_mha/cross", "nmt_attention", "mesm"])
+@pytest.mark.parametrize("name", ["nmt_attention", "coattention", "mesm"])
+def test_a_served_one_run_mean_is_its_calibrated_fold_models_at_their_own_temperatures(name):
+    """``nmt_attention``, co-attention and ``mesm`` serve one run's 5 calibrated fold models averaged: the served
+    weights are theirs, each member at its fold model's temperature, the mean at temperature 1, reading one input."""
+    folds = sorted((CHECKPOINTS / name / "folds").glob("fold[0-9]*"))
+    metas = [read_checkpoint_config(p) for p in folds]
+    served = read_checkpoint_config(CHECKPOINTS / name)
+    assert len(folds) == 5 and all(m["model_name"] == name for m in metas)
+    assert served["model_kwargs"]["temperatures"] == [m["calibration"]["temperature"] for m in metas]
+    assert served["calibration"]["temperature"] == 1.0 and served["model_kwargs"]["member_layers"] == [None] * 5
+    assert all(m["input_spec"] == served["input_spec"] for m in metas)  # one vocabulary, one reading of the sound
+    mean, stored = load_checkpoint(CHECKPOINTS / name, REGISTRY)[0], getattr(torch, served["weights_dtype"])
+    for ours, fold in zip(mean.members, folds):  # the fold model's weights, as the served checkpoint stores them
+        theirs = load_checkpoint(fold, REGISTRY)[0].state_dict().values()
+        as_stored = [b.to(stored).to(b.dtype) if b.is_floating_point() else b for b in theirs]  # counters stay whole
+        assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), as_stored))
+
+
+@pytest.mark.parametrize("name", ["ssl_mha", "ssl_mha/cross", "nmt_attention", "coattention", "mesm"])
 def test_a_served_means_card_says_what_its_folds_temperatures_were_fitted_on(name):
     """Every served mean's members were calibrated on their fold's validation actors and the same clips changed (the
-    robustness set's five conditions); Cross-MHA's, ``nmt_attention``'s and ``mesm``'s with the clean clips weighing
-    half. Its card says so, as :func:`~emodemo.serving.pairs.averaged` writes it, not only its folds' configs."""
+    robustness set's five conditions); all but Self-MHA's with the clean clips weighing half. Its card says so, as
+    :func:`~emodemo.serving.pairs.averaged` writes it, not only its folds' configs."""
     from emodemo.serving.pairs import fitted_on
 
     folds = [read_checkpoint_config(p) for p in sorted((CHECKPOINTS / name / "folds").glob("fold[0-9]*"))]
     served = read_checkpoint_config(CHECKPOINTS / name)
     said = served["calibration"]["fitted_on"]
-    paired = name != "mesm"  # the MHA models and nmt_attention: two runs' fold models per fold
+    paired = name.startswith("ssl_mha")  # the MHA models: two runs' fold models per fold
     assert said == [fitted_on(folds, paired=paired)]
     assert (
         "the same clips changed (level -20 dB, level +20 dB, white noise 10 dB, babble 5 dB, telephone band)" in said[0]
