@@ -91,9 +91,11 @@ def test_a_served_one_run_mean_is_its_calibrated_fold_models_at_their_own_temper
     assert served["calibration"]["temperature"] == 1.0 and served["model_kwargs"]["member_layers"] == [None] * 5
     assert all(m["input_spec"] == served["input_spec"] for m in metas)  # one vocabulary, one reading of the sound
     mean, stored = load_checkpoint(CHECKPOINTS / name, REGISTRY)[0], getattr(torch, served["weights_dtype"])
+    assert len(mean.members) == len(folds)
     for ours, fold in zip(mean.members, folds):  # the fold model's weights, as the served checkpoint stores them
-        theirs = load_checkpoint(fold, REGISTRY)[0].state_dict().values()
-        as_stored = [b.to(stored).to(b.dtype) if b.is_floating_point() else b for b in theirs]  # counters stay whole
+        theirs = load_checkpoint(fold, REGISTRY)[0].state_dict()
+        assert ours.state_dict().keys() == theirs.keys()
+        as_stored = [b.to(stored).to(b.dtype) if b.is_floating_point() else b for b in theirs.values()]  # ints kept
         assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), as_stored))
 
 

@@ -62,6 +62,7 @@ def test_stages_give_the_voice_only_answers_before_the_transcript(pipeline, ravd
 
 
 def test_whisper_writes_while_the_voice_models_answer_and_its_failure_reaches_the_caller(ravdess_clip, monkeypatch):
+    from emodemo.inputs.audio import load_audio
     from emodemo.recipes import speech_probe
     from emodemo.speech import asr
 
@@ -76,16 +77,24 @@ def test_whisper_writes_while_the_voice_models_answer_and_its_failure_reaches_th
         assert started.wait(5), "the voice model answered before Whisper began"
         return answer(wave, transcript, spec)
 
+    class WritersNoted(dict):  # which threads write the analysis's timings
+        writers: set = set()
+
+        def __setitem__(self, key, value):
+            self.writers.add(threading.current_thread())
+            super().__setitem__(key, value)
+
     monkeypatch.setattr(asr, "transcribe", held_transcriber)
     monkeypatch.setattr(speech_probe, "clip_inputs", hearing_after_whisper_began)
     try:
-        stages = Pipeline(["speech_probe"]).stages(ravdess_clip)
+        timings = WritersNoted()
+        stages = Pipeline(["speech_probe"]).wave_stages(load_audio(ravdess_clip), timings)
         first = next(stages)
         assert first.transcript is None and set(first.predictions) == {"speech_probe"}
-        assert "transcribe" not in first.timings  # written by the thread that yields, with the transcript
         released.set()
         second = next(stages)
         assert second.transcript.text == "kids are talking" and "transcribe" in second.timings
+        assert timings.writers == {threading.current_thread()}  # none under a reader of the analysis so far
 
         released.clear()
         left = Pipeline(["speech_probe"]).stages(ravdess_clip)

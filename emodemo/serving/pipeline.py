@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -333,8 +333,10 @@ class Pipeline:
                 if not video:
                     raise ClipError(str(err)) from None
                 wave, problem = None, str(err)
-        for analysis in self.wave_stages(wave, timings) if wave is not None else ():
-            yield analysis
+        if wave is not None:
+            with closing(self.wave_stages(wave, timings)) as sound:  # closing these stages closes the sound's
+                for analysis in sound:
+                    yield analysis
         faces, face_notes = self._faces(path, timings) if video else ({}, [])
         if wave is None:
             if not faces:
@@ -416,7 +418,8 @@ class Pipeline:
             yield analysis
             if transcript is not None:
                 self._take_transcript(analysis, *transcript.result())
-        finally:  # a caller that stops after the voice answers (a user who leaves) does not wait for Whisper
+        finally:  # a caller that stops after the voice answers (a user who leaves) does not wait for Whisper, whose
+            # decoding, begun, runs to its end on the worker thread and is dropped
             scribe.shutdown(wait=False, cancel_futures=True)
         self._answer(analysis, reading)
         if not self.voice_models:
