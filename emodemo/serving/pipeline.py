@@ -411,13 +411,16 @@ class Pipeline:
         reading = [m for m in self.voice_models if m not in hearing]
         # Whisper writes the transcript while the voice-only models answer: the transcriber's decoding loop
         # leaves cores idle that their encoder pass fills (bench/app.py); its time overlaps theirs
+        from emodemo.speech.asr import transcribe
+
         scribe = ThreadPoolExecutor(max_workers=1)
         try:
-            transcript = scribe.submit(self._transcribe, analysis.wave) if self.transcribe else None
+            asked = {"model": self.asr_model, "backend": self.asr_backend}
+            transcript = scribe.submit(transcribe, analysis.wave, **asked) if self.transcribe else None
             self._answer(analysis, hearing)
             yield analysis
             if transcript is not None:
-                self._take_transcript(analysis, *transcript.result())
+                self._take_transcript(analysis, transcript.result())
         finally:  # a caller that stops after the voice answers (a user who leaves) does not wait for Whisper, whose
             # decoding, begun, runs to its end on the worker thread and is dropped
             scribe.shutdown(wait=False, cancel_futures=True)
@@ -436,18 +439,10 @@ class Pipeline:
         )
         return analysis
 
-    def _transcribe(self, wave: np.ndarray) -> tuple:
-        """Whisper's transcript of ``wave`` and the seconds it took (on the worker thread: the analysis's timings are
-        written by the thread that yields it, :meth:`_take_transcript`)."""
-        from emodemo.speech.asr import transcribe
-
-        start = time.perf_counter()
-        transcript = transcribe(wave, model=self.asr_model, backend=self.asr_backend)
-        return transcript, time.perf_counter() - start
-
-    def _take_transcript(self, analysis: Analysis, transcript, seconds: float) -> None:
-        """The analysis's transcript and its time, and a note when Whisper heard nothing or guessed."""
-        analysis.timings["transcribe"] = seconds
+    def _take_transcript(self, analysis: Analysis, transcript) -> None:
+        """The analysis's transcript and its time (the transcript's own: the worker thread that wrote it leaves the
+        analysis's timings to the thread that yields it), and a note when Whisper heard nothing or guessed."""
+        analysis.timings["transcribe"] = transcript.seconds
         analysis.transcript = transcript
         if not transcript.text.strip():
             analysis.notes.append(
