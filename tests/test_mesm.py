@@ -330,6 +330,25 @@ def test_frozen_states_become_400_ms_chunk_maps_and_padding_changes_no_answer():
     assert torch.allclose(out["logits"][1], alone["logits"][0], atol=1e-5)
 
 
+def test_the_frames_plain_statistics_reach_the_head_and_padding_still_changes_no_answer():
+    """``speech_plain``: the head reads every real frame's mean and spread of the mixed states beside the chunk path, so
+    a clip alone answers as in a padded batch, the head is 2 x 16 inputs wider, and it cannot be asked of log-mel."""
+    torch.manual_seed(0)
+    model = Mesm(7, "TA", sparse=True, top_p=0.7, speech_layers=4, speech_dim=16, speech_plain=True).eval()
+    plain = Mesm(7, "TA", sparse=True, top_p=0.7, speech_layers=4, speech_dim=16).eval()
+    batch = _state_inputs()
+    with torch.inference_mode():
+        out = model(**batch)
+        alone = model(
+            **{k: v[1:2, ..., :41, :] if k == "audio" else v[1:2] for k, v in batch.items() if k != "audio_mask"},
+            audio_mask=batch["audio_mask"][1:2, :41],
+        )
+    assert model.head[1].in_features == plain.head[1].in_features + 2 * 16
+    assert torch.allclose(out["logits"][1], alone["logits"][0], atol=1e-5)
+    with pytest.raises(ValueError, match="speech_layers"):
+        Mesm(7, "TA", speech_plain=True)
+
+
 def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_what_they_kept():
     """``MesmMean`` (a run's fold models served as one): the log of the members' mean probability, each at its own
     temperature; each chunk's kept positions the members' average; members of other settings are refused."""

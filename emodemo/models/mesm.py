@@ -27,7 +27,10 @@ Or (``speech_layers``) the audio is a frozen speech encoder's states in place of
 of Whisper's layers (each layer normalised), each 20 ms frame projected to 64 channels, cut into the same
 400 ms chunks (20 frames), so that every chunk is a ``[64, 20]`` map for the same CNN and sparse attention.
 Trained from scratch on 1,200 RAVDESS clips, the log-mel CNN learns the actors' voices; the pre-trained
-states carry to new ones (issue 20).
+states carry to new ones (issue 20). ``speech_plain`` (not in the talk) hands the head the plain mean and standard
+deviation of every real frame of the mixed states beside the modality vectors: a 400 ms chunk of slow speech holds
+fewer syllables than one of fast speech, which the chunk CNN reads as emotion (TESS's slow takes as "disgust"); the
+clip's statistics do not move so with tempo (co-attention's ``speech_plain`` likewise).
 
 Inputs (any subset, as the ``modalities`` string says: "T", "A", "V"):
 ``text [B, N, Dt]`` frozen word-piece states with ``text_mask [B, N]``; ``audio [B, S, F, T]``
@@ -46,7 +49,7 @@ from torch import nn
 
 from .ensemble import FoldMean
 from .fer_cnn import FER_MEAN, FER_STD
-from .layers import LayerMix, masked_mean
+from .layers import LayerMix, masked_mean, masked_mean_std
 
 STATE_CHANNELS, STATE_CHUNK = 64, 20  # each frame of the states projected to 64 channels; 20 frames (400 ms) a chunk
 OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]  # a 3x3 neighbourhood, row-major like conv weights
@@ -197,6 +200,7 @@ class Mesm(nn.Module):
         widths: tuple[int, int, int, int] = (16, 32, 128, 256),
         speech_layers: int = 0,
         speech_dim: int = 512,
+        speech_plain: bool = False,
     ):
         super().__init__()
         self.modalities = modalities.upper()
@@ -205,7 +209,10 @@ class Mesm(nn.Module):
             raise ValueError(f"modalities must be letters of 'TAV' (text, audio, visual), got {modalities!r}")
         if sparse and "T" not in self.modalities:
             raise ValueError("MESM's sparse attention is queried by the text: add 'T' or use sparse=False (FE2E)")
+        if speech_plain and not speech_layers:
+            raise ValueError("speech_plain pools frozen speech states: add speech_layers")
         self.sparse, self.top_p = sparse, float(top_p)
+        self.speech_plain = bool(speech_plain)
         query = dim if sparse else None
         if "T" in self.modalities:
             self.text = SequenceEncoder(text_dim, dim, heads, 512, dropout)
@@ -218,7 +225,8 @@ class Mesm(nn.Module):
         if "V" in self.modalities:
             self.visual_cnn = ChunkCNN(widths, query)
             self.visual = SequenceEncoder(self.visual_cnn.dim, dim, heads, max_chunks, dropout)
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim * len(self.modalities), n_classes))
+        plain_dim = 2 * speech_dim if self.speech_plain else 0  # the frames' mean and spread
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim * len(self.modalities) + plain_dim, n_classes))
 
     def forward(
         self,
@@ -242,6 +250,8 @@ class Mesm(nn.Module):
             if name == "visual":
                 x = (x.float() - FER_MEAN) / FER_STD  # face pixels, as fer_cnn
             elif hasattr(self, "speech_mix"):
+                if self.speech_plain:
+                    vectors.append(masked_mean_std(self.speech_mix.normalised(x), mask))  # [B, 2 Ds]
                 x, mask = self.state_chunks(x, mask)
                 out["audio_chunks"] = x
             chunks = x[mask].unsqueeze(1)  # [N, 1, F, T], real chunks only
@@ -255,7 +265,7 @@ class Mesm(nn.Module):
                 attention = kept.new_zeros(*mask.shape, *kept.shape[1:])
                 attention[mask] = kept
                 out[f"{name}_attention"] = attention  # [B, S, H, W]
-        out["logits"] = self.head(torch.cat(vectors, dim=-1))  # [B, C]
+        out["logits"] = self.head(torch.cat(vectors, dim=-1))  # [B, C] from [B, d per modality (+ 2 Ds plain)]
         return out
 
     def state_chunks(self, states: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -326,6 +326,7 @@ def train(
     steady_floor_below_db: float | None = None,
     pitch_copies: bool = False,
     pitch_tempo_copies: bool = False,
+    speech_plain: bool = False,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
@@ -341,7 +342,8 @@ def train(
     with its clip shifted in pitch (the ``"pitch"`` chain of :mod:`emodemo.recipes.training_copies`, as the served
     ``nmt_attention``); ``pitch_tempo_copies=1``: the same with each copy also played 0.75 to 1.3 times as fast (the
     ``"pitch_tempo"`` chain, as the served co-attention); either only for frozen states (``speech_layers``), whose
-    cache reads the copies."""
+    cache reads the copies. ``speech_plain=1``: the head also reads every frame's plain mean and spread of the mixed
+    states (the model's ``speech_plain``; only with ``speech_layers``)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
@@ -352,6 +354,9 @@ def train(
         )
     if not mixed and (denoise_below_db is not None or steady_floor_below_db is not None):
         raise ValueError("the noise gate sets how frozen encoder states are heard: add speech_layers")
+    plain = as_flag(speech_plain)
+    if plain and not mixed:
+        raise ValueError("speech_plain pools frozen encoder states: add speech_layers")
     copies = copies_asked(pitch_copies, pitch_tempo_copies)
     if copies and not (mixed and "T" in modalities.upper()):
         raise ValueError(
@@ -419,12 +424,16 @@ def train(
     }
     variant.update({key: True for key in ("normalise", "band_norm") if spec.get(key)})
     if mixed:
-        variant["speech"] = f"{speech_encoder} layers {mixed[0]}-{mixed[-1]}"
+        variant["speech"] = f"{speech_encoder} layers {mixed[0]}-{mixed[-1]}" + (
+            ", with every frame's mean and spread" if plain else ""
+        )
     metrics: dict = {"pairing": pairing_name, "variant": variant}
     labels = DATASET_LABELS[dataset]
     kwargs = {"n_classes": len(labels), "modalities": modalities, "sparse": sparse, "top_p": float(top_p)}
     if mixed:
         kwargs.update(speech_layers=len(mixed), speech_dim=frozen_states.speech_encoder(speech_encoder).dim)
+        if plain:
+            kwargs["speech_plain"] = True
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build(NAME, **kwargs)
@@ -439,7 +448,9 @@ def train(
         "inputs": f"16 kHz waveform, {NORMALISED if spec.get('normalise') else 'silence trimmed'} -> "
         + (
             f"frozen {speech_encoder} states of layers {mixed[0]}-{mixed[-1]} (first 6.4 s), mixed by learned weights, "
-            f"each frame projected to 64 channels, in 400 ms chunks{gate_note(spec)}"
+            f"each frame projected to 64 channels, in 400 ms chunks"
+            + (", and every frame's mean and spread" if plain else "")
+            + gate_note(spec)
             if mixed
             else "400 ms log-mel chunks (64 bands"
             + (", each less its mean over the clip)" if spec.get("band_norm") else ")")
