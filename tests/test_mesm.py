@@ -377,6 +377,7 @@ def test_speech_layers_are_refused_where_they_mean_nothing(tmp_path):
         ({"speech_layers": "0-3", "modalities": "T", "sparse": False}, "a model that hears"),
         ({"speech_layers": "0-3", "band_norm": True}, "no band_norm"),
         ({"denoise_below_db": 30.0}, "add speech_layers"),
+        ({"speech_plain": "1"}, "pools frozen encoder states: add speech_layers"),
         ({"speech_layers": "0-3", "speech_encoder": "facebook/wav2vec2-base"}, "packaged Whisper"),
         ({"speech_layers": "0-7"}, "has no layer 7"),
         ({"speech_layers": "0-3", "steady_floor_below_db": 5.0}, "give denoise_below_db too"),
