@@ -369,6 +369,9 @@ def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_what_they_
     assert not torch.allclose(outs[0]["audio_attention"], outs[1]["audio_attention"])  # a real average
     with pytest.raises(ValueError, match="different recipes"):
         MesmMean([kwargs, dict(kwargs, top_p=0.5)], (1.0, 1.0))
+    plain = MesmMean([kwargs, dict(kwargs, speech_plain=True)], (1.0, 1.0)).eval()  # the head alone reads more
+    with torch.inference_mode():
+        assert plain(**batch)["audio_attention"].shape == out["audio_attention"].shape
 
 
 def test_speech_layers_are_refused_where_they_mean_nothing(tmp_path):

@@ -146,6 +146,19 @@ def test_members_that_cannot_share_their_inputs_or_were_never_calibrated_are_ref
         joined(tmp_path / "pair", [lower, edited(every, change)])
 
 
+def test_runs_built_alike_but_for_what_their_heads_read_are_joined_and_no_others():
+    """Two co-attention runs whose heads differ only in reading the frames' statistics (``speech_plain``) attend the
+    same frames and words: their fold models may be averaged. Any other difference in how they are built is refused."""
+    from emodemo.serving.pairs import _checked
+
+    config = read_checkpoint_config(CHECKPOINTS / "coattention" / "folds" / "fold0")
+    plain = dict(config, model_kwargs=dict(config["model_kwargs"], speech_plain=True))
+    assert _checked([config, plain], ["served", "plain"]) == config["input_spec"]
+    wider = dict(config, model_kwargs=dict(config["model_kwargs"], speech_top=1))
+    with pytest.raises(ValueError, match="built differently"):
+        _checked([config, wider], ["served", "wider"])
+
+
 def test_a_pair_needs_a_member_that_reads_every_layer(tmp_path):
     lower, _ = members_of(SERVED / "folds" / "fold0", tmp_path)
     with pytest.raises(ValueError, match="one member must read every layer"):

@@ -219,6 +219,7 @@ class CoAttentionMean(FoldMean):
     """
 
     MEMBER = CoAttentionNet
+    HEAD_OPTIONS = frozenset({"speech_stats", "speech_plain"})  # what the speech summary holds, after the attention
 
 
 def _spread(x: torch.Tensor, centre: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

@@ -34,12 +34,20 @@ class FoldMean(nn.Module):
     """
 
     MEMBER: type[nn.Module]
+    HEAD_OPTIONS: frozenset[str] = frozenset()  # member settings that change only what its classifier reads
+
+    @classmethod
+    def built_alike(cls, members: Sequence[dict]) -> bool:
+        """Whether members of these settings read the same inputs into maps of the same shapes: their settings equal
+        but for :attr:`HEAD_OPTIONS` (two runs of one recipe, one of whose heads also reads the frames' statistics)."""
+        core = lambda kwargs: {key: value for key, value in kwargs.items() if key not in cls.HEAD_OPTIONS}
+        return all(core(kwargs) == core(members[0]) for kwargs in members)
 
     def __init__(self, members: list[dict], temperatures: tuple[float, ...], member_layers: list | None = None):
         super().__init__()
         if len(members) != len(temperatures):
             raise ValueError(f"{len(members)} members, {len(temperatures)} temperatures")
-        if any(kwargs != members[0] for kwargs in members):
+        if not self.built_alike(members):
             raise ValueError("the members are of different recipes: their attention maps could not be averaged")
         if any(read is not None for read in member_layers or ()):
             raise ValueError("every member of a fold mean reads the same layers: member_layers must be None")

@@ -286,3 +286,4 @@ class MesmMean(FoldMean):
     members that kept each, weighted), as the app draws them."""
 
     MEMBER = Mesm
+    HEAD_OPTIONS = frozenset({"speech_plain"})  # the frames' statistics, beside the chunks, for the head alone

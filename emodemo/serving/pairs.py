@@ -85,7 +85,10 @@ def _one_run(configs: list[dict], where: Sequence[Path]) -> None:
 def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
     """The input spec every member's answers can be read from; raises unless the members are calibrated models of
     one recipe with a served mean, of the same labels, pairing and actors, and read the same inputs: all of them, or
-    for ``ssl_mha`` all but the layers (the pair is fed the member's that reads every layer)."""
+    for ``ssl_mha`` all but the layers (the pair is fed the member's that reads every layer); built alike but for what
+    only their heads read (the served mean's ``HEAD_OPTIONS``)."""
+    from emodemo.models import REGISTRY
+
     _calibrated_models_of(configs, where, sorted(MEAN_OF), "a pair")
     if len({c["model_name"] for c in configs}) > 1:
         kinds = " and ".join(sorted({c["model_name"] for c in configs}))
@@ -101,7 +104,7 @@ def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
     if configs[0]["model_name"] != MEMBER:  # one input, one constructor: answers and attention maps averaged
         if any(c.get("input_spec") != configs[0].get("input_spec") for c in configs):
             raise ValueError("the members read different inputs: their answers cannot be averaged")
-        if any(c["model_kwargs"] != configs[0]["model_kwargs"] for c in configs):
+        if not REGISTRY[MEAN_OF[configs[0]["model_name"]]].built_alike([c["model_kwargs"] for c in configs]):
             raise ValueError("the members are built differently: their attention maps cannot be averaged")
         return configs[0]["input_spec"]
     shared = lambda c: {k: v for k, v in (c.get("input_spec") or {}).items() if k != "layers"}
