@@ -504,12 +504,15 @@ def test_a_mean_answers_its_members_calibrated_mean_and_averages_their_attention
     assert torch.allclose(out["logits"].exp(), probs, atol=1e-6)
     for key in ("speech_attention", "text_attention_1", "text_attention_3", "layer_weights"):
         assert torch.allclose(out[key], torch.stack([o[key] for o in outs]).mean(0), atol=1e-6), key
-    with pytest.raises(ValueError, match="different recipes"):
+    with pytest.raises(ValueError, match="built differently"):
         CoAttentionMean([kwargs, dict(kwargs, speech_layers=3)], (1.0, 1.0))
     # a member whose head also reads the frames' statistics attends the same frames and words: its maps average
-    plain = CoAttentionMean([kwargs, dict(kwargs, speech_plain=True)], (1.0, 1.0)).eval()
+    both = CoAttentionMean([kwargs, dict(kwargs, speech_plain=True)], (2.0, 1.0)).eval()
     with torch.no_grad():
-        both = plain(**batch)
-    assert both["speech_attention"].shape == out["speech_attention"].shape and torch.isfinite(both["logits"]).all()
+        outs, out = [member(**batch) for member in both.members], both(**batch)
+    probs = torch.stack([torch.softmax(o["logits"] / t, -1) for o, t in zip(outs, (2.0, 1.0))]).mean(0)
+    assert torch.allclose(out["logits"].exp(), probs, atol=1e-6)
+    for key in ("speech_attention", "text_attention_1", "text_attention_3"):
+        assert torch.allclose(out[key], (outs[0][key] + outs[1][key]) / 2, atol=1e-6), key
     with pytest.raises(ValueError, match="same layers"):
         CoAttentionMean([kwargs] * 2, (1.0, 1.0), member_layers=[(0, 3), None])

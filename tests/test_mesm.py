@@ -335,7 +335,7 @@ def test_the_frames_plain_statistics_reach_the_head_and_padding_still_changes_no
     a clip alone answers as in a padded batch, the head is 2 x 16 inputs wider, and it cannot be asked of log-mel."""
     torch.manual_seed(0)
     model = Mesm(7, "TA", sparse=True, top_p=0.7, speech_layers=4, speech_dim=16, speech_plain=True).eval()
-    plain = Mesm(7, "TA", sparse=True, top_p=0.7, speech_layers=4, speech_dim=16).eval()
+    chunks_only = Mesm(7, "TA", sparse=True, top_p=0.7, speech_layers=4, speech_dim=16).eval()
     batch = _state_inputs()
     with torch.inference_mode():
         out = model(**batch)
@@ -343,10 +343,11 @@ def test_the_frames_plain_statistics_reach_the_head_and_padding_still_changes_no
             **{k: v[1:2, ..., :41, :] if k == "audio" else v[1:2] for k, v in batch.items() if k != "audio_mask"},
             audio_mask=batch["audio_mask"][1:2, :41],
         )
-    assert model.head[1].in_features == plain.head[1].in_features + 2 * 16
+    assert model.head[1].in_features == chunks_only.head[1].in_features + 2 * 16
     assert torch.allclose(out["logits"][1], alone["logits"][0], atol=1e-5)
-    with pytest.raises(ValueError, match="speech_layers"):
-        Mesm(7, "TA", speech_plain=True)
+    for modalities, layers in (("TA", 0), ("T", 4)):  # no states, or no audio to read them for
+        with pytest.raises(ValueError, match="speech_layers, with the audio"):
+            Mesm(7, modalities, sparse=False, speech_layers=layers, speech_dim=16, speech_plain=True)
 
 
 def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_what_they_kept():
@@ -367,11 +368,16 @@ def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_what_they_
     kept = torch.stack([o["audio_attention"] for o in outs]).mean(0)
     assert torch.allclose(out["audio_attention"], kept) and out["audio_attention"].shape == (2, 5, 16, 5)
     assert not torch.allclose(outs[0]["audio_attention"], outs[1]["audio_attention"])  # a real average
-    with pytest.raises(ValueError, match="different recipes"):
+    with pytest.raises(ValueError, match="built differently"):
         MesmMean([kwargs, dict(kwargs, top_p=0.5)], (1.0, 1.0))
-    plain = MesmMean([kwargs, dict(kwargs, speech_plain=True)], (1.0, 1.0)).eval()  # the head alone reads more
+    # a member whose head alone also reads the frames' statistics: the same maps, averaged; the answers' mean
+    both = MesmMean([kwargs, dict(kwargs, speech_plain=True)], (2.0, 1.0)).eval()
+    assert both.members[1].head[1].in_features == both.members[0].head[1].in_features + 2 * 16
     with torch.inference_mode():
-        assert plain(**batch)["audio_attention"].shape == out["audio_attention"].shape
+        outs, out = [member(**batch) for member in both.members], both(**batch)
+    probs = torch.stack([torch.softmax(o["logits"] / t, -1) for o, t in zip(outs, (2.0, 1.0))]).mean(0)
+    assert torch.allclose(out["logits"].exp(), probs, atol=1e-6)
+    assert torch.allclose(out["audio_attention"], (outs[0]["audio_attention"] + outs[1]["audio_attention"]) / 2)
 
 
 def test_speech_layers_are_refused_where_they_mean_nothing(tmp_path):

@@ -154,9 +154,44 @@ def test_runs_built_alike_but_for_what_their_heads_read_are_joined_and_no_others
     config = read_checkpoint_config(CHECKPOINTS / "coattention" / "folds" / "fold0")
     plain = dict(config, model_kwargs=dict(config["model_kwargs"], speech_plain=True))
     assert _checked([config, plain], ["served", "plain"]) == config["input_spec"]
-    wider = dict(config, model_kwargs=dict(config["model_kwargs"], speech_top=1))
+    other = dict(config, model_kwargs=dict(config["model_kwargs"], utterance_norm=True))  # the frames it attends change
     with pytest.raises(ValueError, match="built differently"):
-        _checked([config, wider], ["served", "wider"])
+        _checked([config, other], ["served", "utterance_norm"])
+
+
+def test_a_pair_of_members_whose_heads_read_differently_keeps_each_members_weights_and_names_its_options(tmp_path):
+    """Joined and loaded again, a pair of a ``mesm`` fold model and one whose head also reads the frames' statistics (a
+    wider head) holds each member's own weights, and its card names each member's head options."""
+    from emodemo.models import Mesm
+
+    card = {"dataset": "ravdess", "pairing": "mixed", "train_speakers": ["Actor_01"], "licence": "none"}
+    card.update(validation_speakers=["Actor_02"], test_speakers=["Actor_03"])
+    members = []
+    for seed, plain in enumerate((False, True)):
+        torch.manual_seed(seed)
+        kwargs = dict(n_classes=7, modalities="TA", top_p=0.7, speech_layers=4, speech_dim=16)
+        kwargs.update({"speech_plain": True} if plain else {})
+        members.append(
+            save_checkpoint(
+                tmp_path / f"run{seed}" / "fold0",
+                Mesm(**kwargs),
+                model_name="mesm",
+                model_kwargs=kwargs,
+                labels=list("abcdefg"),
+                data_card=card,
+                metrics={},
+                input_spec={"modalities": "TA", "speech_layers": [0, 1, 2, 3]},
+                calibration={"temperature": 1.5 + seed, "fitted_on": ["Actor_02"]},
+                half=True,  # as fold models are kept, and the pair
+            )
+        )
+    pair = joined(tmp_path / "pair", members, runs=["chunks", "plain"])
+    loaded = load_checkpoint(pair, REGISTRY)[0]
+    for member, path in zip(loaded.members, members):
+        alone = load_checkpoint(path, REGISTRY)[0].state_dict()
+        assert all(torch.equal(member.state_dict()[k], alone[k]) for k in alone)
+    lines = read_checkpoint_config(pair)["data_card"]["members"]
+    assert "head options none" in lines[0] and "head options speech_plain=True" in lines[1]
 
 
 def test_a_pair_needs_a_member_that_reads_every_layer(tmp_path):

@@ -213,9 +213,9 @@ class CoAttentionNet(nn.Module):
 
 
 class CoAttentionMean(FoldMean):
-    """The mean of calibrated :class:`CoAttentionNet` members: the models of the 5 cross-validation folds
-    (:class:`~emodemo.models.ensemble.FoldMean`; served since 2026-12-06: ``reproduce coattention --variant
-    served_pitch_tempo_fold_mean``).
+    """The mean of calibrated :class:`CoAttentionNet` members: the models of a run's 5 cross-validation folds, or two
+    runs' fold pairs' 10 (:class:`~emodemo.models.ensemble.FoldMean`; served since 2026-12-06: ``reproduce
+    coattention --variant served_pitch_tempo_fold_mean``).
     """
 
     MEMBER = CoAttentionNet

@@ -29,7 +29,8 @@ class FoldMean(nn.Module):
 
     Inputs as the member's (keywords); each member answers ``softmax(logits_m / T_m)`` at its own temperature
     (fitted on its validation actors), ``"logits"`` is the log of their mean ``[B, C]``, and every other output
-    (attention weights, a layer mix) is the members' average (the same shapes: every member reads the same inputs).
+    (attention weights, a layer mix) is the members' average (the same shapes: every member reads the same inputs and is
+    built alike, but for :attr:`HEAD_OPTIONS`, which change only what its classifier reads).
     ``member_layers`` (the builder's common argument): every member reads the same layers, so only None per member.
     """
 
@@ -48,7 +49,7 @@ class FoldMean(nn.Module):
         if len(members) != len(temperatures):
             raise ValueError(f"{len(members)} members, {len(temperatures)} temperatures")
         if not self.built_alike(members):
-            raise ValueError("the members are of different recipes: their attention maps could not be averaged")
+            raise ValueError("the members are built differently: their attention maps could not be averaged")
         if any(read is not None for read in member_layers or ()):
             raise ValueError("every member of a fold mean reads the same layers: member_layers must be None")
         self.members = nn.ModuleList(self.MEMBER(**kwargs) for kwargs in members)

@@ -209,8 +209,8 @@ class Mesm(nn.Module):
             raise ValueError(f"modalities must be letters of 'TAV' (text, audio, visual), got {modalities!r}")
         if sparse and "T" not in self.modalities:
             raise ValueError("MESM's sparse attention is queried by the text: add 'T' or use sparse=False (FE2E)")
-        if speech_plain and not speech_layers:
-            raise ValueError("speech_plain pools frozen speech states: add speech_layers")
+        if speech_plain and not (speech_layers and "A" in self.modalities):
+            raise ValueError("speech_plain pools frozen speech states: add speech_layers, with the audio ('A')")
         self.sparse, self.top_p = sparse, float(top_p)
         self.speech_plain = bool(speech_plain)
         query = dim if sparse else None
@@ -281,9 +281,9 @@ class Mesm(nn.Module):
 
 
 class MesmMean(FoldMean):
-    """The mean of calibrated :class:`Mesm` members: the models of a run's 5 cross-validation folds
-    (:class:`~emodemo.models.ensemble.FoldMean`); each chunk's kept positions the members' average (the share of
-    members that kept each, weighted), as the app draws them."""
+    """The mean of calibrated :class:`Mesm` members: the models of a run's 5 cross-validation folds, or two runs' fold
+    pairs' 10 (:class:`~emodemo.models.ensemble.FoldMean`); each chunk's kept positions the members' average (the
+    share of members that kept each, weighted), as the app draws them."""
 
     MEMBER = Mesm
     HEAD_OPTIONS = frozenset({"speech_plain"})  # the frames' statistics, beside the chunks, for the head alone

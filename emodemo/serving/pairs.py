@@ -4,7 +4,9 @@ that read other ranges of one encoder's layers (:class:`emodemo.models.SslMhaEns
 pairs a probe of Whisper base's lower half with one of every layer (the lower layers carry to new voices, all of them
 score more on RAVDESS), or two runs of one recipe with a served mean (``nmt_attention``'s, served 2026-12-06 to
 2026-12-07: a run whose words side started from the words expert's beside one learnt from scratch; their vocabularies
-joined first by the recipe's ``one_input`` hook).
+joined first by the recipe's ``one_input`` hook). Two such runs are built alike, or differ only in what their heads read
+after the attention (the served mean's ``HEAD_OPTIONS``: co-attention's ``speech_stats`` and ``speech_plain``,
+``mesm``'s ``speech_plain``; each member's line on the card names its own).
 
 ``python -m emodemo pair OUT --fold-models DIR [DIR] --root RAVDESS --text-root GOEMOTIONS [--clean-half]``
 (:func:`write_pair`):
@@ -148,6 +150,9 @@ def joined(out: Path, members: Sequence[Path], runs: Sequence[str] | None = None
         target.load_state_dict(member.state_dict())
     reading = lambda c: "every layer" if layer_range(c) is None else "layers {}-{}".format(*layer_range(c))
     named = [reading(c) for c in configs] if by_layers else list(runs or map(str, members))  # each member's name
+    head_options = getattr(REGISTRY[name], "HEAD_OPTIONS", frozenset())
+    heads_differ = any(c["model_kwargs"] != first["model_kwargs"] for c in configs)  # built alike but for these
+    head = lambda c: ", ".join(f"{k}={v}" for k, v in sorted(c["model_kwargs"].items()) if k in head_options) or "none"
     widest = next(c for c in configs if not by_layers or layer_range(c) is None)
     variant = {"layers" if by_layers else "runs": " + ".join(named)}
     card = dict(
@@ -157,6 +162,7 @@ def joined(out: Path, members: Sequence[Path], runs: Sequence[str] | None = None
         members=[
             f"{label}: "
             + (f"{c['data_card'].get('variant')}, " if by_layers else "")
+            + (f"head options {head(c)}, " if heads_differ else "")
             + f"temperature {c['calibration']['temperature']:.3f} "
             f"(fitted on {', '.join(c['calibration'].get('fitted_on') or [])})"
             for label, c in zip(named, configs)
