@@ -319,7 +319,7 @@ def test_frozen_states_become_400_ms_chunk_maps_and_padding_changes_no_answer():
     batch = _state_inputs()
     with torch.inference_mode():
         out = model(**batch)
-        chunks, mask = model.state_chunks(batch["audio"], batch["audio_mask"])
+        chunks, mask = model.state_chunks(model.speech_mix.normalised(batch["audio"]), batch["audio_mask"])
         alone = model(
             **{k: v[1:2, ..., :41, :] if k == "audio" else v[1:2] for k, v in batch.items() if k != "audio_mask"},
             audio_mask=batch["audio_mask"][1:2, :41],

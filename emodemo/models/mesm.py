@@ -250,9 +250,10 @@ class Mesm(nn.Module):
             if name == "visual":
                 x = (x.float() - FER_MEAN) / FER_STD  # face pixels, as fer_cnn
             elif hasattr(self, "speech_mix"):
+                mixed = self.speech_mix.normalised(x)  # [B, M, Ds]
                 if self.speech_plain:
-                    vectors.append(masked_mean_std(self.speech_mix.normalised(x), mask))  # [B, 2 Ds]
-                x, mask = self.state_chunks(x, mask)
+                    vectors.append(masked_mean_std(mixed, mask))  # [B, 2 Ds]
+                x, mask = self.state_chunks(mixed, mask)
                 out["audio_chunks"] = x
             chunks = x[mask].unsqueeze(1)  # [N, 1, F, T], real chunks only
             owner = mask.nonzero()[:, 0]  # clip of each chunk [N]
@@ -268,10 +269,11 @@ class Mesm(nn.Module):
         out["logits"] = self.head(torch.cat(vectors, dim=-1))  # [B, C] from [B, d per modality (+ 2 Ds plain)]
         return out
 
-    def state_chunks(self, states: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Speech states ``[B, L, M, D]`` with their frame mask ``[B, M]`` -> chunk maps ``[B, S, 64, 20]`` (padded
-        frames 0) and the chunk mask ``[B, S]`` (a chunk is real when any of its frames is)."""
-        x = self.speech_project(self.speech_mix.normalised(states)) * frames[..., None]  # [B, M, 64]
+    def state_chunks(self, mixed: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixed speech states ``[B, M, D]`` (``speech_mix.normalised`` of ``[B, L, M, D]``) with their frame mask
+        ``[B, M]`` -> chunk maps ``[B, S, 64, 20]`` (padded frames 0) and the chunk mask ``[B, S]`` (a chunk is real
+        when any of its frames is)."""
+        x = self.speech_project(mixed) * frames[..., None]  # [B, M, 64]
         b, m, _ = x.shape
         s = -(-m // STATE_CHUNK)
         x = F.pad(x, (0, 0, 0, s * STATE_CHUNK - m))  # [B, S*20, 64]
