@@ -13,7 +13,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from emodemo.core.metrics import multilabel_report
 from emodemo.data import layouts
-from emodemo.models.mesm import Mesm, neighbour_index, nucleus_mask, sparse_conv3x3
+from emodemo.models.mesm import ChunkCNN, Mesm, neighbour_index, nucleus_mask, sparse_conv3x3
 from emodemo.recipes import mesm as recipe
 
 REPO = Path(__file__).resolve().parents[1]
@@ -348,6 +348,36 @@ def test_the_frames_plain_statistics_reach_the_head_and_padding_still_changes_no
     for modalities, layers in (("TA", 0), ("T", 4)):  # no states, or no audio to read them for
         with pytest.raises(ValueError, match="speech_layers, with the audio"):
             Mesm(7, modalities, sparse=False, speech_layers=layers, speech_dim=16, speech_plain=True)
+
+
+def test_group_norm_normalises_each_chunk_by_its_own_kept_sites():
+    """``chunk_norm="group"``: at the sparse sites, each chunk's statistics over its own kept sites (as ``nn.GroupNorm``
+    over a map holding just those sites); in training, a clip's answer is the same alone as in a batch, where batch
+    norm's statistics are the batch's; an unknown norm is refused, by the model and by the recipe."""
+    torch.manual_seed(0)
+    norm = torch.nn.GroupNorm(8, 32)
+    torch.nn.init.normal_(norm.weight), torch.nn.init.normal_(norm.bias)
+    maps = torch.randn(3, 32, 4, 5)  # [n, C, H, W]
+    keep = torch.ones(3, 4, 5, dtype=torch.bool)
+    keep[1, :2] = False  # chunk 1 keeps only its last two rows
+    sites = keep.nonzero()
+    features = maps.permute(0, 2, 3, 1)[sites[:, 0], sites[:, 1], sites[:, 2]]  # [K, C]
+    normed = ChunkCNN._norm(features, norm, sites[:, 0], 3)
+    owner = sites[:, 0]
+    for chunk, rows in ((0, slice(None)), (1, slice(2, None)), (2, slice(None))):
+        expected = norm(maps[chunk : chunk + 1, :, rows]).permute(0, 2, 3, 1).reshape(-1, 32)
+        assert torch.allclose(normed[owner == chunk], expected, atol=1e-5)
+    batch = _inputs()
+    alone = {k: v[:1] for k, v in batch.items()}
+    for chunk_norm, same in (("group", True), ("batch", False)):
+        model = Mesm(7, "TA", sparse=True, top_p=0.7, dropout=0.0, chunk_norm=chunk_norm).train()
+        with torch.no_grad():
+            together, single = model(**batch)["logits"][0], model(**alone)["logits"][0]
+        assert torch.allclose(together, single, atol=1e-5) == same
+    with pytest.raises(ValueError, match="norm must be one of batch, group"):
+        Mesm(7, "TA", chunk_norm="layer")
+    with pytest.raises(ValueError, match="chunk_norm is one of batch, group"):
+        recipe.train("ravdess", REPO, REPO / "unused", chunk_norm="layer")
 
 
 def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_what_they_kept():

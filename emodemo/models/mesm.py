@@ -31,6 +31,10 @@ states carry to new ones (issue 20). ``speech_plain`` (not in the talk) hands th
 deviation of every real frame of the mixed states beside the modality vectors: a 400 ms chunk of slow speech holds
 fewer syllables than one of fast speech, which the chunk CNN reads as emotion (TESS's slow takes as "disgust"); the
 clip's statistics do not move so with tempo (co-attention's ``speech_plain`` likewise).
+``chunk_norm="group"`` (not in the talk) puts group norm in the chunk CNN in place of batch norm: batch norm's running
+statistics are RAVDESS's, and on another corpus they shift the CNN's maps enough that each fold model answers one class
+for many clips (a diagnosis: the same models with statistics re-estimated on TESS's choose half, which may not be
+served, went from 33-63 % of one answer to 21-34 %); a chunk normalised by its own statistics meets none of that.
 
 Inputs (any subset, as the ``modalities`` string says: "T", "A", "V"):
 ``text [B, N, Dt]`` frozen word-piece states with ``text_mask [B, N]``; ``audio [B, S, F, T]``
@@ -52,6 +56,7 @@ from .fer_cnn import FER_MEAN, FER_STD
 from .layers import LayerMix, masked_mean, masked_mean_std
 
 STATE_CHANNELS, STATE_CHUNK = 64, 20  # each frame of the states projected to 64 channels; 20 frames (400 ms) a chunk
+NORMS = {"batch": nn.BatchNorm2d, "group": lambda channels: nn.GroupNorm(channels // 4, channels)}  # ChunkCNN's norm
 OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]  # a 3x3 neighbourhood, row-major like conv weights
 
 
@@ -93,24 +98,32 @@ def sparse_conv3x3(
 
 class ChunkCNN(nn.Module):
     """The per-chunk CNN: ``front`` (dense) -> feature map M -> optional cross-modal sparse
-    attention -> ``back`` (a 3x3 and two 1x1 conv, each + BN + ReLU; dense, or sparse at the kept
-    positions) -> mean over positions."""
+    attention -> ``back`` (a 3x3 and two 1x1 conv, each + norm + ReLU; dense, or sparse at the kept
+    positions) -> mean over positions.
+
+    ``norm``: ``"batch"`` (the talk's CNN: batch norm, whose running statistics are the training corpus's) or
+    ``"group"`` (group norm, 4 channels a group: each chunk normalised by its own statistics, over its positions, or
+    its kept sites in the sparse ``back``, so training and serving normalise alike whatever corpus a clip is from)."""
 
     def __init__(
         self,
         widths: tuple[int, int, int, int] = (16, 32, 128, 256),
         query_dim: int | None = None,
         attention_dim: int = 32,
+        norm: str = "batch",
     ):
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {', '.join(NORMS)}, got {norm!r}")
         c1, c2, c3, c4 = widths
+        normed = NORMS[norm]
         self.front = nn.Sequential(
             nn.Conv2d(1, c1, 3, padding=1, bias=False),
-            nn.BatchNorm2d(c1),
+            normed(c1),
             nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Conv2d(c1, c2, 3, padding=1, bias=False),
-            nn.BatchNorm2d(c2),
+            normed(c2),
             nn.ReLU(),
             nn.MaxPool2d(2),
         )
@@ -118,11 +131,11 @@ class ChunkCNN(nn.Module):
         self.back = nn.ModuleList(
             [
                 nn.Conv2d(c2, c3, 3, padding=1, bias=False),
-                nn.BatchNorm2d(c3),
+                normed(c3),
                 nn.Conv2d(c3, c4, 1, bias=False),
-                nn.BatchNorm2d(c4),
+                normed(c4),
                 nn.Conv2d(c4, c4, 1, bias=False),
-                nn.BatchNorm2d(c4),
+                normed(c4),
             ]
         )
         self.dim = c4
@@ -153,7 +166,7 @@ class ChunkCNN(nn.Module):
                 features = sparse_conv3x3(features, *index, conv)  # [K, C_out]
             else:  # 1x1: a plain product
                 features = features @ conv.weight.view(conv.out_channels, -1).t()
-            features = F.relu(self._norm(features, norm))
+            features = F.relu(self._norm(features, norm, sites[:, 0], n))
         pooled = features.new_zeros(n, features.shape[1]).index_add_(0, sites[:, 0], features)
         return pooled / keep.sum(dim=1, keepdim=True), kept_attention  # mean over kept sites
 
@@ -163,11 +176,21 @@ class ChunkCNN(nn.Module):
         return m.mean(dim=(2, 3))  # [N, C4]
 
     @staticmethod
-    def _norm(x: torch.Tensor, norm: nn.BatchNorm2d) -> torch.Tensor:
-        """The layer's batch norm on [K, C] site features (statistics over the kept sites)."""
-        return F.batch_norm(
-            x, norm.running_mean, norm.running_var, norm.weight, norm.bias, norm.training, norm.momentum, norm.eps
-        )
+    def _norm(x: torch.Tensor, norm: nn.Module, owner: torch.Tensor, n: int) -> torch.Tensor:
+        """The layer's norm on ``[K, C]`` site features of ``n`` chunks, ``owner [K]`` each site's chunk: batch norm's
+        statistics over every kept site, group norm's over each chunk's kept sites."""
+        if isinstance(norm, nn.BatchNorm2d):
+            return F.batch_norm(
+                x, norm.running_mean, norm.running_var, norm.weight, norm.bias, norm.training, norm.momentum, norm.eps
+            )
+        k, c = x.shape
+        grouped = x.view(k, norm.num_groups, c // norm.num_groups)  # [K, G, C/G]
+        sites = x.new_zeros(n).index_add_(0, owner, x.new_ones(k))[:, None] * grouped.shape[-1]  # values per group [n, 1]
+        mean = x.new_zeros(n, norm.num_groups).index_add_(0, owner, grouped.sum(-1)) / sites  # [n, G]
+        square = x.new_zeros(n, norm.num_groups).index_add_(0, owner, grouped.square().sum(-1)) / sites
+        variance = (square - mean.square()).clamp_min(0)  # [n, G]
+        normed = (grouped - mean[owner, :, None]) / (variance[owner, :, None] + norm.eps).sqrt()
+        return normed.view(k, c) * norm.weight + norm.bias
 
 
 class SequenceEncoder(nn.Module):
@@ -201,6 +224,7 @@ class Mesm(nn.Module):
         speech_layers: int = 0,
         speech_dim: int = 512,
         speech_plain: bool = False,
+        chunk_norm: str = "batch",
     ):
         super().__init__()
         self.modalities = modalities.upper()
@@ -217,13 +241,13 @@ class Mesm(nn.Module):
         if "T" in self.modalities:
             self.text = SequenceEncoder(text_dim, dim, heads, 512, dropout)
         if "A" in self.modalities:
-            self.audio_cnn = ChunkCNN(widths, query)
+            self.audio_cnn = ChunkCNN(widths, query, norm=chunk_norm)
             self.audio = SequenceEncoder(self.audio_cnn.dim, dim, heads, max_chunks, dropout)
             if speech_layers:  # frozen states in place of the log-mel
                 self.speech_mix = LayerMix(speech_layers)
                 self.speech_project = nn.Linear(speech_dim, STATE_CHANNELS)
         if "V" in self.modalities:
-            self.visual_cnn = ChunkCNN(widths, query)
+            self.visual_cnn = ChunkCNN(widths, query, norm=chunk_norm)
             self.visual = SequenceEncoder(self.visual_cnn.dim, dim, heads, max_chunks, dropout)
         plain_dim = 2 * speech_dim if self.speech_plain else 0  # the frames' mean and spread
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim * len(self.modalities) + plain_dim, n_classes))

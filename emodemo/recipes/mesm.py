@@ -43,7 +43,7 @@ from emodemo.inputs.audio import is_silent, load_audio, log_mel, voiced_bounds
 from emodemo.inputs.normalise import asked, cache_key, normalised_if
 from emodemo.inputs.text import MINILM, load_text_encoder
 from emodemo.models import build
-from emodemo.models.mesm import STATE_CHUNK
+from emodemo.models.mesm import NORMS, STATE_CHUNK
 from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
 from emodemo.recipes import frozen_states
 from emodemo.recipes.common import (
@@ -327,6 +327,7 @@ def train(
     pitch_copies: bool = False,
     pitch_tempo_copies: bool = False,
     speech_plain: bool = False,
+    chunk_norm: str = "batch",
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
@@ -343,7 +344,8 @@ def train(
     ``nmt_attention``); ``pitch_tempo_copies=1``: the same with each copy also played 0.75 to 1.3 times as fast (the
     ``"pitch_tempo"`` chain, as the served co-attention); either only for frozen states (``speech_layers``), whose
     cache reads the copies. ``speech_plain=1``: the head also reads every frame's plain mean and spread of the mixed
-    states (the model's ``speech_plain``; only with ``speech_layers``)."""
+    states (the model's ``speech_plain``; only with ``speech_layers``). ``chunk_norm=group``: the chunk CNN normalises
+    each chunk by its own statistics (group norm) in place of batch norm's (the model's ``chunk_norm``)."""
     from emodemo.training.checkpoint import save_checkpoint
 
     mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
@@ -357,6 +359,8 @@ def train(
     plain = as_flag(speech_plain)
     if plain and not mixed:
         raise ValueError("speech_plain pools frozen encoder states: add speech_layers")
+    if chunk_norm not in NORMS:
+        raise ValueError(f"chunk_norm is one of {', '.join(NORMS)}, not {chunk_norm!r}")
     copies = copies_asked(pitch_copies, pitch_tempo_copies)
     if copies and not (mixed and "T" in modalities.upper()):
         raise ValueError(
@@ -427,6 +431,8 @@ def train(
         variant["speech"] = f"{speech_encoder} layers {mixed[0]}-{mixed[-1]}" + (
             ", with every frame's mean and spread" if plain else ""
         )
+    if chunk_norm != "batch":
+        variant["chunk_norm"] = chunk_norm
     metrics: dict = {"pairing": pairing_name, "variant": variant}
     labels = DATASET_LABELS[dataset]
     kwargs = {"n_classes": len(labels), "modalities": modalities, "sparse": sparse, "top_p": float(top_p)}
@@ -434,6 +440,8 @@ def train(
         kwargs.update(speech_layers=len(mixed), speech_dim=frozen_states.speech_encoder(speech_encoder).dim)
         if plain:
             kwargs["speech_plain"] = True
+    if chunk_norm != "batch":
+        kwargs["chunk_norm"] = chunk_norm
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build(NAME, **kwargs)
@@ -455,6 +463,7 @@ def train(
             else "400 ms log-mel chunks (64 bands"
             + (", each less its mean over the clip)" if spec.get("band_norm") else ")")
         )
+        + ("; the chunk CNN's maps normalised per chunk (group norm)" if chunk_norm == "group" else "")
         + "; words (Whisper tiny.en transcript, or the paired line) -> frozen MiniLM word-piece states",
     }
     keep = every_fold(
