@@ -185,7 +185,8 @@ class ChunkCNN(nn.Module):
             )
         k, c = x.shape
         grouped = x.view(k, norm.num_groups, c // norm.num_groups)  # [K, G, C/G]
-        sites = x.new_zeros(n).index_add_(0, owner, x.new_ones(k))[:, None] * grouped.shape[-1]  # values per group [n, 1]
+        per_chunk = x.new_zeros(n).index_add_(0, owner, x.new_ones(k))  # kept sites of each chunk [n]
+        sites = per_chunk[:, None] * grouped.shape[-1]  # values per group [n, 1]
         mean = x.new_zeros(n, norm.num_groups).index_add_(0, owner, grouped.sum(-1)) / sites  # [n, G]
         square = x.new_zeros(n, norm.num_groups).index_add_(0, owner, grouped.square().sum(-1)) / sites
         variance = (square - mean.square()).clamp_min(0)  # [n, G]
