@@ -493,19 +493,37 @@ ENTRIES: tuple[Entry, ...] = (
     # issue 20: the Cross-MHA served before it (every tiny.en layer, statistical pooling)
     *_mixed("ssl_mha Cross-MHA, normalised input", "002", "ssl_mha/cv/cross_mixed.json"),
     *_mixed("mesm MESM p=0.7", "004", "mesm/cv/mesm_p7_ta_mixed.json"),
-    # served (issue 20): half its training clips without words, every test clip also scored with none; since
-    # 2026-12-06 its 5 fold models averaged (their temperatures fitted clean-half) in place of its final model
+    # served (issue 20) to 2026-12-07: half its training clips without words, every test clip also scored with none;
+    # from 2026-12-06 its 5 fold models averaged (their temperatures fitted clean-half) in place of its final model
     *_mixed_and_no_words(
         "mesm MESM p=0.7, half the training clips without words",
         "004",
         "mesm/cv/mesm_p7_ta_mixed_no_words.json",
     ),
     *_as_served(
-        "mesm MESM p=0.7, half the training clips without words, its 5 fold models averaged; as served: through the "
-        "words gate",
+        "mesm MESM p=0.7, half the training clips without words, its 5 fold models averaged; as served until "
+        "2026-12-07: through the words gate",
         "004",
         "mesm",
         "mesm/cv/mesm_p7_ta_mixed_no_words.json",
+        mixed=True,
+        no_words=True,
+        kept="as_served_logmel_fold_mean.json",
+    ),
+    # served (issue 20, 2026-12-07, thirteenth session): on Whisper base's layers 0-3 with pitch- and tempo-shifted
+    # copies, every frame's mean and spread beside the chunks, group norm in the chunk CNN; its 5 fold models averaged
+    *_mixed_and_no_words(
+        "mesm MESM p=0.7 on Whisper base's layers 0-3, half the training clips without words, pitch-and-tempo "
+        "training copies, the frames' mean and spread, group norm in the chunk CNN",
+        "004",
+        "mesm/cv/mesm_p7_ta_mixed_no_words_base_lower_pitch_tempo_plain_group.json",
+    ),
+    *_as_served(
+        "mesm MESM p=0.7 on Whisper base's layers 0-3, pitch-and-tempo training copies, group norm in the chunk CNN; "
+        "as served: its 5 fold models averaged, through the words gate",
+        "004",
+        "mesm",
+        "mesm/cv/mesm_p7_ta_mixed_no_words_base_lower_pitch_tempo_plain_group.json",
         mixed=True,
         no_words=True,
     ),
@@ -806,7 +824,11 @@ ARCHITECTURES = {
         "Whisper base's layers 0-3 (mixed) and MiniLM word pieces fused by alternating co-attention, the head trained "
         "with pitch- and tempo-shifted copies; its 5 fold models averaged"
     ),
-    "mesm": "small CNNs on log-mel chunks; the words choose which positions are computed; its 5 fold models averaged",
+    "mesm": (
+        "small CNNs (group norm) on 400 ms chunks of Whisper base's layers 0-3 (mixed), beside every frame's mean and "
+        "spread; the words choose which positions are computed; trained with pitch- and tempo-shifted copies; its 5 "
+        "fold models averaged"
+    ),
     "nmt_attention": (
         "the words (GloVe + GRU, started from the words expert's) attend over a GRU on Whisper base's layers 0-3 "
         "(mixed), aligned by word times, trained with pitch- and tempo-shifted copies; its 5 fold models averaged"
