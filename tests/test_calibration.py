@@ -54,13 +54,13 @@ def test_ece_uncertainty_tells_sampling_noise_from_miscalibration_on_350_clips()
 
 
 def test_an_ece_under_every_resamples_still_gets_an_interval_of_some_width():
-    """Every clip at confidence 0.5, exactly half of them right: the ECE is 0 and every resample's is at least that,
-    where the bias-corrected interval collapses to one point; the plain percentile interval is given instead."""
+    """Every clip at confidence 0.5, exactly half of them right: the ECE is 0 and nearly every resample's is more, where
+    the bias-corrected interval collapses to one point; the plain percentile interval is given instead."""
     probs = np.tile([0.5, 0.3, 0.2], (200, 1))
     targets = np.r_[np.zeros(100, dtype=int), np.ones(100, dtype=int)]
     assert calibration.expected_calibration_error(probs, targets) == 0.0
     spread = calibration.ece_uncertainty(probs, targets, n_resamples=200)
-    assert 0.0 <= spread["low"] < spread["high"] < 0.2
+    assert 0.0 <= spread["low"] and spread["low"] + 0.01 < spread["high"] < 0.2
 
 
 def test_unsure_threshold_reaches_its_accuracy_on_whole_ties():

@@ -94,8 +94,8 @@ def ece_uncertainty(
 
     ``low`` / ``high``: a 95 % bootstrap interval of the ECE over clips (``scipy.stats.bootstrap``,
     bias-corrected BCa: resampling inflates binned ECE; the plain percentile interval when BCa cannot
-    be computed, or collapses to a point: an ECE under every resample's; the percentile interval then lies over
-    the ECE itself). ``if_calibrated``: the mean ECE a perfectly calibrated model would show on as many
+    be computed, or collapses to a point: an ECE under 99 % of the resamples' or more; the percentile interval
+    then lies over the ECE itself). ``if_calibrated``: the mean ECE a perfectly calibrated model would show on as many
     clips at the same confidences (each answer right with probability its confidence), and
     ``calibrated_low`` / ``calibrated_high`` the 2.5 / 97.5 percentiles of it: an ECE inside that
     band is what calibration itself gives on this many clips."""
@@ -114,7 +114,7 @@ def ece_uncertainty(
         interval = bootstrap(rows, ece_of, n_resamples=n_resamples, method="BCa", vectorized=False, rng=rng)
     low, high = interval.confidence_interval
     under = np.mean(interval.bootstrap_distribution < ece_of(rows[0]))  # resamples under the ECE: BCa's bias estimate
-    if not (np.isfinite(low) and np.isfinite(high)) or under in (0.0, 1.0):  # BCa undefined or collapsed to a point
+    if not (np.isfinite(low) and np.isfinite(high)) or min(under, 1 - under) < 0.01:  # BCa undefined, or collapsed
         low, high = bootstrap(
             rows, ece_of, n_resamples=n_resamples, method="percentile", vectorized=False, rng=rng
         ).confidence_interval
