@@ -59,26 +59,26 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
     }
     assert mesm.results == "{checkpoints}/mesm/cv/mesm_p7_ta_mixed_normalised.json"
     trained = rp.load("mesm").run("mesm_p7_ta_mixed_no_words")  # raw input, half the training clips without words
-    assert trained.served and trained.out == "{runs}/final_no_words" and "normalise" not in trained.options
+    assert not trained.served and trained.out == "{runs}/final_no_words" and "normalise" not in trained.options
     assert trained.options["no_words"] is True and trained.cv and trained.final
     assert [step.call for step in trained.after] == ["calibrate", "cv_as_served"]  # scored as the app reads it
     assert not rp.load("mesm").run("final").served
-    served = rp.load("mesm").run("fold_mean")  # that run's fold models, calibrated clean-half, averaged
-    assert served.served and served.call == "pair" and served.args["out"] == "{checkpoints}/mesm"
-    assert served.args["fold_models"] == ["{runs}/logmel_folds_clean_half/folds"]
-    assert served.needs == ["logmel_folds_clean_half"]
-    copies = rp.load("mesm").run("logmel_folds_clean_half")  # served too: `reproduce --served` makes all three
-    assert copies.served and [r.name for r in rp.selected(rp.load("mesm"), served=True)] == [
-        "mesm_p7_ta_mixed_no_words",
-        "logmel_folds_clean_half",
-        "fold_mean",
-    ]
-    assert [s.args.get("clean_half") for s in copies.after if s.call == "calibrate_folds"] == [True]
+    before = rp.load("mesm").run("fold_mean")  # its fold models, calibrated clean-half, averaged: served until 12-07
+    assert not before.served and before.args["out"] == "{runs}/fold_mean"  # never again into checkpoints/
+    copies = rp.load("mesm").run("logmel_folds_clean_half")
+    assert not copies.served and before.args["fold_models"] == ["{runs}/logmel_folds_clean_half/folds"]
     steps = [copies.args] + [s.args for s in copies.after if s.call == "copy_checkpoint"]
     assert [(a["source"], a["target"]) for a in steps] == [
-        (f"{trained.options['fold_models']}/fold{k}", f"{served.args['fold_models'][0]}/fold{k}") for k in range(5)
+        (f"{trained.options['fold_models']}/fold{k}", f"{before.args['fold_models'][0]}/fold{k}") for k in range(5)
     ]
-    assert [s.args["folder"] for s in copies.after if s.call == "calibrate_folds"] == served.args["fold_models"]
+    group = rp.load("mesm").run("mesm_p7_ta_mixed_no_words_base_lower_pitch_tempo_plain_group")
+    assert group.served and group.options["chunk_norm"] == "group" and group.options["speech_layers"] == "0-3"
+    assert [(s.call, s.args.get("clean_half")) for s in group.after] == [("calibrate_folds", True)]
+    served = rp.load("mesm").run("served_group_fold_mean")  # that run's 5 calibrated fold models, averaged
+    assert served.served and served.call == "pair" and served.args["out"] == "{checkpoints}/mesm"
+    assert served.args["fold_models"] == [group.options["fold_models"]] and served.needs == [group.name]
+    assert [r.name for r in rp.selected(rp.load("mesm"), served=True)] == [group.name, served.name]
+    assert [s.args["folder"] for s in group.after if s.call == "calibrate_folds"] == served.args["fold_models"]
     nmt = rp.load("nmt_attention").run("served_pitch_tempo_words_expert_fold_mean")  # one run's 5 fold models
     assert nmt.served and nmt.call == "pair" and nmt.args["out"] == "{checkpoints}/nmt_attention"
     assert nmt.needs == ["fusion_pitch_tempo_words_expert"] and "clean_half" not in nmt.args
