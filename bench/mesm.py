@@ -5,8 +5,9 @@ Protocol
 * Inputs: real RAVDESS clips cut or padded to exactly 4.0 s with their Whisper transcripts,
   through the recipe's ``clip_inputs`` (silence trimmed, 400 ms log-mel chunks, frozen MiniLM
   word pieces); batch 1 (the first clip) and batch 8 (eight clips).
-* Models: text + audio. MESM is a committed model (trained at p = 0.7: the first of the 5 fold models
-  the served mean averages) run at each p, so that what it keeps is what trained attention keeps;
+* Models: text + audio. MESM is a committed model (trained at p = 0.7: fold 0's of the log-mel mean served
+  until 2026-12-07, kept under ``checkpoints/mesm/logmel``) run at each p, so that what it keeps is what trained
+  attention keeps;
   FE2E has the same layers without the attention and with dense convolutions (random weights: its
   cost does not depend on them).
   Without the checkpoint, MESM gets random weights too, and the table says so.
@@ -42,7 +43,7 @@ from emodemo.recipes import mesm as recipe  # noqa: E402
 CLIP_SECONDS = 4.0
 TRAIN_CLIPS = 840  # a fold's training actors (14 x 60 clips)
 TOP_P = (0.3, 0.5, 0.7, 0.9)
-CHECKPOINT = REPO / "checkpoints" / "mesm" / "folds" / "fold0"  # one model: the served mean costs 5 of them
+CHECKPOINT = REPO / "checkpoints" / "mesm" / "logmel" / "fold0"  # the talk's log-mel MESM (served until 2026-12-07)
 SPEC = {"modalities": "TA"}
 
 
