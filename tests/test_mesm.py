@@ -398,8 +398,9 @@ def test_a_fold_mean_answers_its_members_calibrated_mean_and_averages_what_they_
     kept = torch.stack([o["audio_attention"] for o in outs]).mean(0)
     assert torch.allclose(out["audio_attention"], kept) and out["audio_attention"].shape == (2, 5, 16, 5)
     assert not torch.allclose(outs[0]["audio_attention"], outs[1]["audio_attention"])  # a real average
-    with pytest.raises(ValueError, match="built differently"):
-        MesmMean([kwargs, dict(kwargs, top_p=0.5)], (1.0, 1.0))
+    for other in (dict(kwargs, top_p=0.5), dict(kwargs, chunk_norm="group")):  # the maps would mean other things
+        with pytest.raises(ValueError, match="built differently"):
+            MesmMean([kwargs, other], (1.0, 1.0))
     # a member whose head alone also reads the frames' statistics: the same maps, averaged; the answers' mean
     both = MesmMean([kwargs, dict(kwargs, speech_plain=True)], (2.0, 1.0)).eval()
     assert both.members[1].head[1].in_features == both.members[0].head[1].in_features + 2 * 16
