@@ -362,7 +362,7 @@ def test_group_norm_normalises_each_chunk_by_its_own_kept_sites():
     keep[1, :2] = False  # chunk 1 keeps only its last two rows
     sites = keep.nonzero()
     features = maps.permute(0, 2, 3, 1)[sites[:, 0], sites[:, 1], sites[:, 2]]  # [K, C]
-    normed = ChunkCNN._norm(features, norm, sites[:, 0], 3)
+    normed = ChunkCNN._norm(features, norm, sites[:, 0], keep.flatten(1).sum(dim=1))
     owner = sites[:, 0]
     for chunk, rows in ((0, slice(None)), (1, slice(2, None)), (2, slice(None))):
         expected = norm(maps[chunk : chunk + 1, :, rows]).permute(0, 2, 3, 1).reshape(-1, 32)

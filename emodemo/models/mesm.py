@@ -161,14 +161,15 @@ class ChunkCNN(nn.Module):
             sites[:, 0], sites[:, 1], sites[:, 2]
         ]  # (4) [K, C2]
         index = neighbour_index(sites, (n, h, w))
+        kept_sites = keep.sum(dim=1)  # [N]
         for conv, norm in zip(self.back[0::2], self.back[1::2]):
             if conv.kernel_size == (3, 3):
                 features = sparse_conv3x3(features, *index, conv)  # [K, C_out]
             else:  # 1x1: a plain product
                 features = features @ conv.weight.view(conv.out_channels, -1).t()
-            features = F.relu(self._norm(features, norm, sites[:, 0], n))
+            features = F.relu(self._norm(features, norm, sites[:, 0], kept_sites))
         pooled = features.new_zeros(n, features.shape[1]).index_add_(0, sites[:, 0], features)
-        return pooled / keep.sum(dim=1, keepdim=True), kept_attention  # mean over kept sites
+        return pooled / kept_sites[:, None], kept_attention  # mean over kept sites
 
     def _dense_back(self, m: torch.Tensor) -> torch.Tensor:
         for conv, norm in zip(self.back[0::2], self.back[1::2]):
@@ -176,17 +177,16 @@ class ChunkCNN(nn.Module):
         return m.mean(dim=(2, 3))  # [N, C4]
 
     @staticmethod
-    def _norm(x: torch.Tensor, norm: nn.Module, owner: torch.Tensor, n: int) -> torch.Tensor:
-        """The layer's norm on ``[K, C]`` site features of ``n`` chunks, ``owner [K]`` each site's chunk: batch norm's
-        statistics over every kept site, group norm's over each chunk's kept sites."""
+    def _norm(x: torch.Tensor, norm: nn.Module, owner: torch.Tensor, kept_sites: torch.Tensor) -> torch.Tensor:
+        """The layer's norm on ``[K, C]`` site features, ``owner [K]`` each site's chunk, ``kept_sites [n]`` each
+        chunk's count: batch norm's statistics over every kept site, group norm's over each chunk's kept sites."""
         if isinstance(norm, nn.BatchNorm2d):
             return F.batch_norm(
                 x, norm.running_mean, norm.running_var, norm.weight, norm.bias, norm.training, norm.momentum, norm.eps
             )
-        k, c = x.shape
+        (k, c), n = x.shape, len(kept_sites)
         grouped = x.view(k, norm.num_groups, c // norm.num_groups)  # [K, G, C/G]
-        per_chunk = x.new_zeros(n).index_add_(0, owner, x.new_ones(k))  # kept sites of each chunk [n]
-        sites = per_chunk[:, None] * grouped.shape[-1]  # values per group [n, 1]
+        sites = kept_sites[:, None] * grouped.shape[-1]  # values per group [n, 1]
         mean = x.new_zeros(n, norm.num_groups).index_add_(0, owner, grouped.sum(-1)) / sites  # [n, G]
         square = x.new_zeros(n, norm.num_groups).index_add_(0, owner, grouped.square().sum(-1)) / sites
         variance = (square - mean.square()).clamp_min(0)  # [n, G]

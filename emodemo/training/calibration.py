@@ -113,11 +113,10 @@ def ece_uncertainty(
         warnings.simplefilter("ignore")
         interval = bootstrap(rows, ece_of, n_resamples=n_resamples, method="BCa", vectorized=False, rng=rng)
     low, high = interval.confidence_interval
-    under = np.mean(interval.bootstrap_distribution < ece_of(rows[0]))  # resamples under the ECE: BCa's bias estimate
+    resampled = interval.bootstrap_distribution  # [n_resamples] ECEs
+    under = np.mean(resampled < ece_of(rows[0]))  # resamples under the ECE: BCa's bias estimate
     if not (np.isfinite(low) and np.isfinite(high)) or min(under, 1 - under) < 0.01:  # BCa undefined, or collapsed
-        low, high = bootstrap(
-            rows, ece_of, n_resamples=n_resamples, method="percentile", vectorized=False, rng=rng
-        ).confidence_interval
+        low, high = np.percentile(resampled, [2.5, 97.5])  # the percentile interval of the same resamples
     top = probs.argmax(axis=1)
     confidence = probs.max(axis=1)
     simulated = []
