@@ -455,3 +455,37 @@ def test_a_mesm_of_frozen_states_reads_in_the_app_what_it_read_in_training(ravde
     extras = {k: v[0].numpy() for k, v in out.items() if k != "logits"}
     figure = recipe.explain(extras, wave, None, spec, recipe.LABELS, title="mesm")
     assert "projected speech states" in figure._suptitle.get_text() and figure.axes[0].get_ylabel() == "channel"
+
+
+def test_voice_dropout_hides_the_voice_from_the_head_in_training_only():
+    """``voice_dropout``: in training, a clip whose voice is hidden is answered from its words alone (another voice
+    changes nothing); at evaluation the model is the one without it; shares outside (0, 1), or a model without both
+    voice and words, are refused, by the model and by the recipe before any data is read."""
+    kwargs = dict(n_classes=7, modalities="TA", sparse=True, top_p=0.7, speech_layers=4, speech_dim=16, dropout=0.0)
+    kwargs.update(speech_plain=True, chunk_norm="group")
+    torch.manual_seed(0)
+    model = Mesm(**kwargs, voice_dropout=0.5)
+    plain = Mesm(**kwargs)
+    plain.load_state_dict(model.state_dict())
+    batch = _state_inputs()
+    other_voice = dict(batch, audio=torch.randn_like(batch["audio"]))
+    model.train()
+    hidden_seen = heard_seen = False
+    for seed in range(20):
+        with torch.no_grad():
+            torch.manual_seed(seed)
+            first = model(**batch)["logits"]
+            torch.manual_seed(seed)  # the same clips hidden
+            second = model(**other_voice)["logits"]
+        same = torch.isclose(first, second, atol=1e-6).all(dim=-1)  # [B]
+        hidden_seen, heard_seen = hidden_seen or bool(same.any()), heard_seen or bool((~same).any())
+    assert hidden_seen and heard_seen  # some clips answered from the words alone, the others from both
+    model.eval(), plain.eval()
+    with torch.inference_mode():
+        assert torch.equal(model(**batch)["logits"], plain(**batch)["logits"])
+        assert not torch.allclose(model(**batch)["logits"], model(**other_voice)["logits"])
+    for share, modalities in ((1.0, "TA"), (-0.2, "TA"), (0.3, "A")):
+        with pytest.raises(ValueError, match="voice_dropout is the share of training clips"):
+            Mesm(7, modalities, sparse=False, voice_dropout=share)
+        with pytest.raises(ValueError, match="voice_dropout is the share of training clips"):
+            recipe.train("ravdess", REPO, REPO / "unused", modalities=modalities, sparse=False, voice_dropout=share)

@@ -35,6 +35,11 @@ clip's statistics do not move so with tempo (co-attention's ``speech_plain`` lik
 statistics are RAVDESS's, and on another corpus they shift the CNN's maps enough that each fold model answers one class
 for many clips (a diagnosis: the same models with statistics re-estimated on TESS's choose half, which may not be
 served, went from 33-63 % of one answer to 21-34 %); a chunk normalised by its own statistics meets none of that.
+``voice_dropout`` (not in the talk; training only) hides the voice from the head for that share of clips, drawn anew
+each batch: the head then reads the words' vector alone (the voice's vector and statistics zeroed, not rescaled), so the
+words must learn to answer by themselves. Without it a strong voice side settles the training loss first and the words
+learn little (the greedy learning of multimodal networks); for words that carry nothing (a RAVDESS sentence, no words)
+the words' answer learns to stay flat. At evaluation the head reads every modality, as before.
 
 Inputs (any subset, as the ``modalities`` string says: "T", "A", "V"):
 ``text [B, N, Dt]`` frozen word-piece states with ``text_mask [B, N]``; ``audio [B, S, F, T]``
@@ -94,6 +99,18 @@ def sparse_conv3x3(
     weight = conv.weight.permute(0, 2, 3, 1).reshape(conv.out_channels, -1)  # [C_out, 9 C_in]
     out = gathered @ weight.t()  # [K, C_out]
     return out + conv.bias if conv.bias is not None else out
+
+
+def checked_voice_dropout(share: float, modalities: str) -> float:
+    """``share`` as a float when it is a share of clips (0 <= share < 1; 0: off) whose voice a model of voice and words
+    can hide from its head; a ``ValueError`` that says why not otherwise."""
+    share = float(share)
+    if share and not (0 < share < 1 and set("TA") <= set(modalities.upper())):
+        raise ValueError(
+            f"voice_dropout is the share of training clips (0 to 1) whose voice the head does not hear, for a model of "
+            f"voice and words (modalities TA), not {share!r} with modalities {modalities!r}"
+        )
+    return share
 
 
 class ChunkCNN(nn.Module):
@@ -226,6 +243,7 @@ class Mesm(nn.Module):
         speech_dim: int = 512,
         speech_plain: bool = False,
         chunk_norm: str = "batch",
+        voice_dropout: float = 0.0,
     ):
         super().__init__()
         self.modalities = modalities.upper()
@@ -236,6 +254,7 @@ class Mesm(nn.Module):
             raise ValueError("MESM's sparse attention is queried by the text: add 'T' or use sparse=False (FE2E)")
         if speech_plain and not (speech_layers and "A" in self.modalities):
             raise ValueError("speech_plain pools frozen speech states: add speech_layers, with the audio ('A')")
+        self.voice_dropout = checked_voice_dropout(voice_dropout, self.modalities)
         self.sparse, self.top_p = sparse, float(top_p)
         self.speech_plain = bool(speech_plain)
         query = dim if sparse else None
@@ -264,7 +283,7 @@ class Mesm(nn.Module):
         top_p: float | None = None,
     ) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
-        vectors = []
+        vectors, voice = [], []  # what the head reads; the indices of the voice's own parts in it
         q = None
         if "T" in self.modalities:
             q = self.text(text, text_mask)  # [B, d]
@@ -277,6 +296,7 @@ class Mesm(nn.Module):
             elif hasattr(self, "speech_mix"):
                 mixed = self.speech_mix.normalised(x)  # [B, M, Ds]
                 if self.speech_plain:
+                    voice.append(len(vectors))
                     vectors.append(masked_mean_std(mixed, mask))  # [B, 2 Ds]
                 x, mask = self.state_chunks(mixed, mask)
                 out["audio_chunks"] = x
@@ -286,11 +306,16 @@ class Mesm(nn.Module):
             per_chunk, kept = cnn(chunks, q[owner] if self.sparse else None, top_p if top_p is not None else self.top_p)
             sequence = per_chunk.new_zeros(*mask.shape, per_chunk.shape[-1])
             sequence[mask] = per_chunk  # [B, S, D]
+            if name == "audio":
+                voice.append(len(vectors))
             vectors.append(getattr(self, name)(sequence, mask))  # [B, d]
             if kept is not None:
                 attention = kept.new_zeros(*mask.shape, *kept.shape[1:])
                 attention[mask] = kept
                 out[f"{name}_attention"] = attention  # [B, S, H, W]
+        if self.training and self.voice_dropout:
+            heard = (torch.rand(len(vectors[0]), 1, device=vectors[0].device) >= self.voice_dropout).to(vectors[0])
+            vectors = [v * heard if i in voice else v for i, v in enumerate(vectors)]  # [B, 1] per clip: 0 = hidden
         out["logits"] = self.head(torch.cat(vectors, dim=-1))  # [B, C] from [B, d per modality (+ 2 Ds plain)]
         return out
 

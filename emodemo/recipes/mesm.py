@@ -43,7 +43,7 @@ from emodemo.inputs.audio import is_silent, load_audio, log_mel, voiced_bounds
 from emodemo.inputs.normalise import asked, cache_key, normalised_if
 from emodemo.inputs.text import MINILM, load_text_encoder
 from emodemo.models import build
-from emodemo.models.mesm import NORMS, STATE_CHUNK
+from emodemo.models.mesm import NORMS, STATE_CHUNK, checked_voice_dropout
 from emodemo.protocols.text_benchmarks import TEXT_BENCHMARKS, text_benchmark_parts
 from emodemo.recipes import frozen_states
 from emodemo.recipes.common import (
@@ -328,6 +328,7 @@ def train(
     pitch_tempo_copies: bool = False,
     speech_plain: bool = False,
     chunk_norm: str = "batch",
+    voice_dropout: float = 0.0,
 ) -> dict:
     """Cross-validate by actor (optional), with the chance row; then train and save the final model.
     ``normalise``: each clip goes through :func:`emodemo.inputs.normalise.normalise` before its log-mel
@@ -345,7 +346,9 @@ def train(
     ``"pitch_tempo"`` chain, as the served co-attention); either only for frozen states (``speech_layers``), whose
     cache reads the copies. ``speech_plain=1``: the head also reads every frame's plain mean and spread of the mixed
     states (the model's ``speech_plain``; only with ``speech_layers``). ``chunk_norm=group``: the chunk CNN normalises
-    each chunk by its own statistics (group norm) in place of batch norm's (the model's ``chunk_norm``)."""
+    each chunk by its own statistics (group norm) in place of batch norm's (the model's ``chunk_norm``).
+    ``voice_dropout=0.3``: in training the head reads the words alone for that share of clips (the model's
+    ``voice_dropout``), so that the words learn to answer by themselves."""
     from emodemo.training.checkpoint import save_checkpoint
 
     mixed = contiguous_layers(speech_layers, NAME) if speech_layers is not None else None
@@ -361,6 +364,7 @@ def train(
         raise ValueError("speech_plain pools frozen encoder states: add speech_layers")
     if chunk_norm not in NORMS:
         raise ValueError(f"chunk_norm is one of {', '.join(NORMS)}, not {chunk_norm!r}")
+    voice_dropout = checked_voice_dropout(voice_dropout, modalities)
     copies = copies_asked(pitch_copies, pitch_tempo_copies)
     if copies and not (mixed and "T" in modalities.upper()):
         raise ValueError(
@@ -433,6 +437,8 @@ def train(
         )
     if chunk_norm != "batch":
         variant["chunk_norm"] = chunk_norm
+    if voice_dropout:
+        variant["voice_dropout"] = voice_dropout
     metrics: dict = {"pairing": pairing_name, "variant": variant}
     labels = DATASET_LABELS[dataset]
     kwargs = {"n_classes": len(labels), "modalities": modalities, "sparse": sparse, "top_p": float(top_p)}
@@ -442,6 +448,8 @@ def train(
             kwargs["speech_plain"] = True
     if chunk_norm != "batch":
         kwargs["chunk_norm"] = chunk_norm
+    if voice_dropout:
+        kwargs["voice_dropout"] = voice_dropout
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: build(NAME, **kwargs)
