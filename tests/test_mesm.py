@@ -489,3 +489,32 @@ def test_voice_dropout_hides_the_voice_from_the_head_in_training_only():
             Mesm(7, modalities, sparse=False, voice_dropout=share)
         with pytest.raises(ValueError, match="voice_dropout is the share of training clips"):
             recipe.train("ravdess", REPO, REPO / "unused", modalities=modalities, sparse=False, voice_dropout=share)
+
+
+def test_text_from_starts_the_words_side_from_a_words_only_model_and_freezes_it(tmp_path):
+    """``text_from``: the model's words encoder is the words-only FE2E checkpoint's, and so are the head's columns that
+    read the words' vector (and its bias); the words encoder does not learn, the rest does; a checkpoint that is not a
+    words-only MESM is refused, and the recipe refuses the option for a model without both voice and words."""
+    from emodemo.training.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    words_kwargs = dict(n_classes=7, modalities="T", sparse=False, top_p=1.0)
+    words = Mesm(**words_kwargs)
+    common = dict(model_name="mesm", labels=list(recipe.LABELS), data_card={"licence": "CC0"}, metrics={})
+    save_checkpoint(tmp_path / "words", words, model_kwargs=words_kwargs, **common)
+    model = recipe.start_words_side(
+        Mesm(7, "TA", sparse=True, top_p=0.7, speech_layers=4, speech_dim=16, speech_plain=True), tmp_path / "words"
+    )
+    assert all(torch.equal(a, b) for a, b in zip(model.text.state_dict().values(), words.text.state_dict().values()))
+    assert torch.equal(model.head[1].weight[:, :64], words.head[1].weight)
+    assert torch.equal(model.head[1].bias, words.head[1].bias)
+    model.train()
+    model(**_state_inputs())["logits"].sum().backward()
+    assert all(p.grad is None for p in model.text.parameters())
+    assert model.head[1].weight.grad is not None and model.speech_project.weight.grad is not None
+    voice_kwargs = dict(n_classes=7, modalities="A", sparse=False)
+    save_checkpoint(tmp_path / "voice", Mesm(**voice_kwargs), model_kwargs=voice_kwargs, **common)
+    with pytest.raises(ValueError, match="not a words-only mesm checkpoint"):
+        recipe.start_words_side(Mesm(7, "TA"), tmp_path / "voice")
+    with pytest.raises(ValueError, match="text_from starts the words side"):
+        recipe.train("ravdess", REPO, REPO / "unused", modalities="A", sparse=False, text_from=str(tmp_path / "words"))
