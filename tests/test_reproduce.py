@@ -71,14 +71,19 @@ def test_the_served_and_quick_runs_of_the_new_normalised_models():
     assert [(a["source"], a["target"]) for a in steps] == [
         (f"{trained.options['fold_models']}/fold{k}", f"{before.args['fold_models'][0]}/fold{k}") for k in range(5)
     ]
-    group = rp.load("mesm").run("mesm_p7_ta_mixed_no_words_base_lower_pitch_tempo_plain_group")
-    assert group.served and group.options["chunk_norm"] == "group" and group.options["speech_layers"] == "0-3"
-    assert [(s.call, s.args.get("clean_half")) for s in group.after] == [("calibrate_folds", True)]
-    served = rp.load("mesm").run("served_group_fold_mean")  # that run's 5 calibrated fold models, averaged
+    before = rp.load("mesm").run("served_group_fold_mean")  # group norm's run's fold models: served until 12-07
+    assert not before.served and before.args["out"] == "{runs}/group_fold_mean" and before.results.startswith("{runs}/")
+    words = rp.load("mesm").run("fe2e_t_goemotions_words")  # FE2E's words alone on GoEmotions, its model kept
+    assert words.served and words.dataset == "goemotions" and words.final and words.out == "{runs}/fe2e_t_goemotions"
+    run = rp.load("mesm").run("mesm_p7_ta_mixed_no_words_base_lower_pitch_tempo_plain_group_words_from")
+    assert run.served and run.options["chunk_norm"] == "group" and run.options["speech_layers"] == "0-3"
+    assert run.options["text_from"] == words.out and run.options["voice_dropout"] == 0.3 and run.needs == [words.name]
+    assert [(s.call, s.args.get("clean_half")) for s in run.after] == [("calibrate_folds", True)]
+    served = rp.load("mesm").run("served_words_from_fold_mean")  # that run's 5 calibrated fold models, averaged
     assert served.served and served.call == "pair" and served.args["out"] == "{checkpoints}/mesm"
-    assert served.args["fold_models"] == [group.options["fold_models"]] and served.needs == [group.name]
-    assert [r.name for r in rp.selected(rp.load("mesm"), served=True)] == [group.name, served.name]
-    assert [s.args["folder"] for s in group.after if s.call == "calibrate_folds"] == served.args["fold_models"]
+    assert served.args["fold_models"] == [run.options["fold_models"]] and served.needs == [run.name]
+    assert [r.name for r in rp.selected(rp.load("mesm"), served=True)] == [words.name, run.name, served.name]
+    assert [s.args["folder"] for s in run.after if s.call == "calibrate_folds"] == served.args["fold_models"]
     nmt = rp.load("nmt_attention").run("served_pitch_tempo_words_expert_fold_mean")  # one run's 5 fold models
     assert nmt.served and nmt.call == "pair" and nmt.args["out"] == "{checkpoints}/nmt_attention"
     assert nmt.needs == ["fusion_pitch_tempo_words_expert"] and "clean_half" not in nmt.args

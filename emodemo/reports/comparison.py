@@ -520,10 +520,29 @@ ENTRIES: tuple[Entry, ...] = (
     ),
     *_as_served(
         "mesm MESM p=0.7 on Whisper base's layers 0-3, pitch-and-tempo training copies, group norm in the chunk CNN; "
-        "as served: its 5 fold models averaged, through the words gate",
+        "as served until 2026-12-07 (fourteenth session): its 5 fold models averaged, through the words gate",
         "004",
         "mesm",
         "mesm/cv/mesm_p7_ta_mixed_no_words_base_lower_pitch_tempo_plain_group.json",
+        mixed=True,
+        no_words=True,
+        kept="as_served_group_fold_mean.json",
+    ),
+    # served (issue 20, 2026-12-07, fourteenth session): the same with its words side started from FE2E's words alone on
+    # GoEmotions and frozen, the voice hidden from the head for 30 % of training clips
+    *_mixed_and_no_words(
+        "mesm MESM p=0.7 on Whisper base's layers 0-3, half the training clips without words, pitch-and-tempo "
+        "training copies, the frames' mean and spread, group norm in the chunk CNN, the words side GoEmotions' "
+        "(frozen), the voice hidden for 30 % of training clips",
+        "004",
+        "mesm/cv/mesm_p7_ta_mixed_no_words_base_lower_pitch_tempo_plain_group_words_from.json",
+    ),
+    *_as_served(
+        "mesm MESM p=0.7 on Whisper base's layers 0-3, pitch-and-tempo training copies, group norm in the chunk CNN, "
+        "the words side GoEmotions' (frozen); as served: its 5 fold models averaged, through the words gate",
+        "004",
+        "mesm",
+        "mesm/cv/mesm_p7_ta_mixed_no_words_base_lower_pitch_tempo_plain_group_words_from.json",
         mixed=True,
         no_words=True,
     ),
@@ -826,8 +845,8 @@ ARCHITECTURES = {
     ),
     "mesm": (
         "small CNNs (group norm) on 400 ms chunks of Whisper base's layers 0-3 (mixed), beside every frame's mean and "
-        "spread; the words choose which positions are computed; trained with pitch- and tempo-shifted copies; its 5 "
-        "fold models averaged"
+        "spread; the words (a frozen words model trained on GoEmotions) choose which positions are computed; trained "
+        "with pitch- and tempo-shifted copies, the voice hidden for 30 % of clips; its 5 fold models averaged"
     ),
     "nmt_attention": (
         "the words (GloVe + GRU, started from the words expert's) attend over a GRU on Whisper base's layers 0-3 "
