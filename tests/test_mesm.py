@@ -480,6 +480,14 @@ def test_voice_dropout_hides_the_voice_from_the_head_in_training_only():
         same = torch.isclose(first, second, atol=1e-6).all(dim=-1)  # [B]
         hidden_seen, heard_seen = hidden_seen or bool(same.any()), heard_seen or bool((~same).any())
     assert hidden_seen and heard_seen  # some clips answered from the words alone, the others from both
+    other_words = dict(batch, text=torch.randn_like(batch["text"]))
+    for seed in range(20):  # the words are never hidden: other words change every clip's answer
+        with torch.no_grad():
+            torch.manual_seed(seed)
+            first = model(**batch)["logits"]
+            torch.manual_seed(seed)
+            second = model(**other_words)["logits"]
+        assert not torch.isclose(first, second, atol=1e-6).all(dim=-1).any()
     model.eval(), plain.eval()
     with torch.inference_mode():
         assert torch.equal(model(**batch)["logits"], plain(**batch)["logits"])

@@ -532,11 +532,12 @@ def train(
 @torch.no_grad()
 def start_words_side(model, text_from: str | Path):
     """``model`` with its words side taken from a words-only FE2E checkpoint of this recipe (``modalities="T"``, as
-    ``fe2e_t_goemotions_words``, trained on GoEmotions' 40k lines) and frozen: the words' encoder, and the head's
-    columns that read the words' vector (with its bias). Trained on the few hundred lines of RAVDESS's constructed
-    pairs, the words' encoder learns those lines by heart and reads new ones worse than the voice alone (words alone
-    50 WA on test lines, against 63 on GoEmotions' test for the words-only model); frozen, it reads every line as
-    the larger corpus taught it, and the rest of the model learns how far to trust it."""
+    ``fe2e_t_goemotions_words``, trained on GoEmotions' 40k lines): the words' encoder, frozen (its dropout still acts
+    in training), and the head's columns that read the words' vector with the head's bias, as a start (they go on
+    training with the rest). Trained on the few hundred lines of RAVDESS's constructed pairs, the words' encoder learns
+    those lines by heart and reads new ones worse than the voice alone (words alone 50 WA on test lines, against 62 on
+    GoEmotions' test for the words-only model); frozen, it reads every line as the larger corpus taught it, and the
+    rest of the model learns how far to trust it."""
     from emodemo.models import REGISTRY
     from emodemo.training.checkpoint import load_checkpoint
 
