@@ -443,6 +443,8 @@ def train(
         variant["chunk_norm"] = chunk_norm
     if voice_dropout:
         variant["voice_dropout"] = voice_dropout
+    if text_from:
+        variant["words_side"] = f"started from {Path(text_from).name}'s, frozen"
     metrics: dict = {"pairing": pairing_name, "variant": variant}
     labels = DATASET_LABELS[dataset]
     kwargs = {"n_classes": len(labels), "modalities": modalities, "sparse": sparse, "top_p": float(top_p)}
@@ -457,8 +459,6 @@ def train(
     folds = chosen_folds(folds, quick, fold_ids)
     make = lambda part: make_dataset(part, labels, spec)
     new_model = lambda: start_words_side(build(NAME, **kwargs), text_from) if text_from else build(NAME, **kwargs)
-    if text_from:
-        variant["words_side"] = f"started from {Path(text_from).name}'s, frozen"
     halves = PairingScores(samples, make, labels, cfg.batch_size) if callable(samples) else None
     card = {
         "dataset": dataset,
