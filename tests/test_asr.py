@@ -4,9 +4,9 @@ bench/asr.py."""
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+import bench_scripts
 import numpy as np
 import pytest
 
@@ -16,9 +16,7 @@ from emodemo.speech import asr
 from emodemo.speech.wer import normalise
 
 REPO = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bench_asr", REPO / "bench" / "asr.py")
-bench_asr = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bench_asr)
+bench_asr = bench_scripts.load("asr")
 
 # Three real takes: different actors, emotions and both sentences.
 AGREEMENT_CLIPS = ["Actor_01/03-01-05-02-01-01-01", "Actor_08/03-01-04-02-02-01-08", "Actor_15/03-01-08-01-02-02-15"]

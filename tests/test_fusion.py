@@ -1,6 +1,7 @@
 """Late fusion of single-modality experts with user weights: canonical labels, weighted means,
 expert choice, and refusals."""
 
+import bench_scripts
 import numpy as np
 import pytest
 
@@ -178,23 +179,13 @@ def test_the_fused_unsure_line_applies_only_as_it_was_chosen(tmp_path):
     assert Stacker(["audio"], np.eye(7), np.zeros(7)).unsure({"angry": 0.2}, {"audio": {}}, {}) is None
 
 
-def _bench_fusion():
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location("bench_fusion", Path(__file__).parents[1] / "bench" / "fusion.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_fusion_bench_scores_each_folds_clips_with_that_folds_rule_and_line():
     """bench/fusion.py's confidence check: fold a's rule trusts only the voice, fold b's only the
     words; each fold's clips are answered right only by its own rule. Every answer is right, so every
     clip is answered, and the real pairs are picked from the validation parts by their flags."""
     from emodemo.serving.fusion import Stacker
 
-    bench = _bench_fusion()
+    bench = bench_scripts.load("fusion")
     voice_only = Stacker(["audio", "text"], np.concatenate([np.eye(7), np.zeros((7, 7))], axis=1), np.zeros(7))
     words_only = Stacker(["audio", "text"], np.concatenate([np.zeros((7, 7)), np.eye(7)], axis=1), np.zeros(7))
     labels = list(CANONICAL7) * 4

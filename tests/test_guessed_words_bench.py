@@ -1,19 +1,9 @@
 """bench/guessed_words.py part 5's readings: a written line read as a user's own spoken sentence."""
 
-import importlib.util
-from pathlib import Path
-
+import bench_scripts
 import pytest
 
 from emodemo.speech import Transcript, Word
-
-
-def _bench():
-    path = Path(__file__).parents[1] / "bench" / "guessed_words.py"
-    spec = importlib.util.spec_from_file_location("bench_guessed_words", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_a_neutral_line_is_read_as_sure_words_spread_over_the_clips_speech():
@@ -29,7 +19,7 @@ def test_a_neutral_line_is_read_as_sure_words_spread_over_the_clips_speech():
         "tiny.en",
     )
     line = "I think I will go to the shop after work"
-    heard = _bench().spoken(line, own)
+    heard = bench_scripts.load("guessed_words").spoken(line, own)
     assert heard.as_read().text == line and [w.text for w in heard.words] == line.split()
     assert heard.words[0].start == own.words[0].start and abs(heard.words[-1].end - own.words[-1].end) < 1e-9
     starts = [w.start for w in heard.words]
@@ -44,7 +34,7 @@ def test_scoring_part_5_again_for_one_model_keeps_every_other_row_and_draws_main
 
     import numpy as np
 
-    bench = _bench()
+    bench = bench_scripts.load("guessed_words")
     saved = {"rows": [{"fused with": "x", "WA": 0.5}], "models that read the voice and words": []}
     saved["models that read the voice and words"] = [{"model": "a", "WA": 1}, {"model": "b", "WA": 2}]
     monkeypatch.setattr(bench, "OUT", tmp_path / "guessed_words")

@@ -1,18 +1,10 @@
 """bench/tess_fold_models.py: each fold model's answers on TESS's choose half, summed up per speaker."""
 
-import importlib.util
-from pathlib import Path
-
+import bench_scripts
 import numpy as np
 import pytest
 
-
-def _bench():
-    path = Path(__file__).parents[1] / "bench" / "tess_fold_models.py"
-    spec = importlib.util.spec_from_file_location("bench_tess_fold_models", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+BENCH = bench_scripts.load("tess_fold_models")
 
 
 def test_a_fold_models_row_gives_its_ua_and_collapse_and_its_shares_each_speakers_answers():
@@ -20,9 +12,9 @@ def test_a_fold_models_row_gives_its_ua_and_collapse_and_its_shares_each_speaker
     truth = np.array([0, 0, 1, 1, 2, 2])
     answers = np.array([0, 2, 1, 2, 2, 2])  # right: neutral 1/2, sad 1/2, disgust 2/2; "disgust" 4 of 6
     speakers = np.array(["OAF", "YAF", "OAF", "YAF", "OAF", "YAF"])
-    row = _bench().answer_row(answers, truth, labels)
+    row = BENCH.answer_row(answers, truth, labels)
     assert row == {"UA": pytest.approx(100 * (0.5 + 0.5 + 1.0) / 3, abs=0.05), "collapse": 66.7, "answer": "disgust"}
-    shares = _bench().answer_shares(answers, labels, speakers)
+    shares = BENCH.answer_shares(answers, labels, speakers)
     assert shares["all"] == {"neutral": 16.7, "sad": 16.7, "disgust": 66.7}
     assert shares["OAF"] == {"neutral": 33.3, "sad": 33.3, "disgust": 33.3} and shares["YAF"]["disgust"] == 100.0
 
@@ -30,6 +22,6 @@ def test_a_fold_models_row_gives_its_ua_and_collapse_and_its_shares_each_speaker
 def test_a_run_folder_without_fold_models_is_refused_with_where_they_were_looked_for(tmp_path):
     (tmp_path / "folds" / "fold10").mkdir(parents=True)
     (tmp_path / "folds" / "fold2").mkdir()
-    assert [p.name for p in _bench().fold_folders(tmp_path)] == ["fold2", "fold10"]
+    assert [p.name for p in BENCH.fold_folders(tmp_path)] == ["fold2", "fold10"]
     with pytest.raises(SystemExit, match="no fold models under"):
-        _bench().fold_folders(tmp_path / "elsewhere")
+        BENCH.fold_folders(tmp_path / "elsewhere")
