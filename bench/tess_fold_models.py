@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections import Counter
 from pathlib import Path
@@ -27,11 +28,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from tess_calibration import calibrated_answers  # noqa: E402
 from timing import save_and_print  # noqa: E402
 
 from emodemo import data  # noqa: E402
-from emodemo.serving import load_models  # noqa: E402
+from emodemo.serving import evaluation, load_models  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "tess_fold_models"
 
@@ -54,8 +54,9 @@ def answer_shares(answers: np.ndarray, labels: list[str], speakers: np.ndarray) 
 
 
 def fold_folders(run: Path) -> list[Path]:
-    """A run folder's fold models, in fold order; a clear exit where it has none."""
-    folds = sorted((run / "folds").glob("fold[0-9]*"), key=lambda p: int(p.name[4:]))
+    """A run folder's fold models (folders named fold<k>), in fold order; a clear exit where it has none."""
+    named = [(re.fullmatch(r"fold(\d+)", p.name), p) for p in (run / "folds").glob("fold*") if p.is_dir()]
+    folds = [p for _, p in sorted((int(m.group(1)), p) for m, p in named if m)]
     if not folds:
         sys.exit(f"{run} has no fold models under {run / 'folds'} (fold0, fold1, ...)")
     return folds
@@ -67,15 +68,16 @@ def main() -> None:
     parser.add_argument("--tess", type=Path, default=REPO.parent / "shared" / "datasets" / "tess")
     args = parser.parse_args()
     choose = [s for s in data.load("tess", args.tess) if s.split == "choose"]
-    speakers = np.array([s.speaker for s in choose])
     rows, shares = [], {}
-    for run in (Path(r) for r in args.runs.split(",") if r):
-        for folder in fold_folders(run):
+    for run in (r for r in args.runs.split(",") if r):
+        for folder in fold_folders(Path(run)):
             loaded = load_models([str(folder)])[0]
-            probs, truth, _ = calibrated_answers(loaded, choose)  # [N, C], [N]
-            labels, name = list(loaded.meta["labels"]), f"{run.name} / {folder.name}"
-            rows.append({"run / fold": name, **answer_row(probs.argmax(1), truth, labels)})
-            shares[name] = answer_shares(probs.argmax(1), labels, speakers)
+            usable, *_ = evaluation.readable(loaded, choose, "tess", transcribe=True)  # words as the app hears them
+            probs, truth = evaluation.calibrated(loaded, usable)  # [N, C] at its temperature, [N]
+            answers, speakers = probs.argmax(1), np.array([s.speaker for s in usable])
+            name = f"{run} / {folder.name}"  # the run as asked for: two recipes' runs may share a folder name
+            rows.append({"run / fold": name, **answer_row(answers, np.asarray(truth), list(loaded.labels))})
+            shares[name] = answer_shares(answers, list(loaded.labels), speakers)
     saved = json.loads(OUT.with_suffix(".json").read_text()) if OUT.with_suffix(".json").exists() else {}
     fresh = {r["run / fold"]: r for r in rows}  # a saved row scored again is replaced where it stood
     rows = [fresh.pop(r["run / fold"], r) for r in saved.get("rows", [])] + list(fresh.values())

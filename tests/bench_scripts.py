@@ -8,7 +8,7 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def load(name: str) -> ModuleType:
-    """``bench/<name>.py``, run once as module ``bench_<name>``: its top level runs, its ``main`` does not."""
+    """``bench/<name>.py`` as module ``bench_<name>``: each call runs its top level afresh; its ``main`` never runs."""
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -15,7 +15,6 @@ from emodemo.inputs.audio import AudioError, load_audio
 from emodemo.speech import asr
 from emodemo.speech.wer import normalise
 
-REPO = Path(__file__).resolve().parents[1]
 bench_asr = bench_scripts.load("asr")
 
 # Three real takes: different actors, emotions and both sentences.

@@ -22,6 +22,8 @@ def test_a_fold_models_row_gives_its_ua_and_collapse_and_its_shares_each_speaker
 def test_a_run_folder_without_fold_models_is_refused_with_where_they_were_looked_for(tmp_path):
     (tmp_path / "folds" / "fold10").mkdir(parents=True)
     (tmp_path / "folds" / "fold2").mkdir()
+    (tmp_path / "folds" / "fold1_old").mkdir()  # neither a fold's name nor a folder: not read
+    (tmp_path / "folds" / "fold3").write_text("not a model folder")
     assert [p.name for p in BENCH.fold_folders(tmp_path)] == ["fold2", "fold10"]
     with pytest.raises(SystemExit, match="no fold models under"):
         BENCH.fold_folders(tmp_path / "elsewhere")
