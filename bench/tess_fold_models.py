@@ -20,7 +20,6 @@ import argparse
 import json
 import re
 import sys
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -38,10 +37,15 @@ OUT = REPO / "bench" / "results" / "tess_fold_models"
 
 def answer_row(answers: np.ndarray, truth: np.ndarray, labels: list[str]) -> dict:
     """UA, the collapse (share of clips given the most frequent answer, in percent) and that answer, of ``answers [N]``
-    against ``truth [N]`` (class ids into ``labels``)."""
-    ua = np.mean([np.mean(answers[truth == c] == c) for c in np.unique(truth)])
-    top, count = Counter(answers.tolist()).most_common(1)[0]
-    return {"UA": round(100 * float(ua), 1), "collapse": round(100 * count / len(answers), 1), "answer": labels[top]}
+    against ``truth [N]`` (class ids into ``labels``), scored as the harness scores them (calm counted as neutral)."""
+    space = evaluation.scoring_labels(labels)
+    named = [[evaluation.scored_as(labels[k], space) for k in ids] for ids in (truth, answers)]
+    report = evaluation.scores_with_collapse(*named, space)
+    return {
+        "UA": round(100 * report["UA"], 1),
+        "collapse": round(100 * report["collapse"], 1),
+        "answer": report["most_frequent_answer"],
+    }
 
 
 def answer_shares(answers: np.ndarray, labels: list[str], speakers: np.ndarray) -> dict:
