@@ -243,6 +243,7 @@ cv = true
 [[run]]
 name = "per_fold"
 per_fold = [0, 1, 2]
+seed = 5
 options = { alignment = "forced", normalise = true }
 results = "{checkpoints}/nmt_attention/cv/per_fold.json"
 after = [{ call = "copy_file", source = "{runs}/per_fold_f0.json", target = "{checkpoints}/nmt_attention/f0.json" }]
@@ -299,10 +300,10 @@ def test_runs_are_made_in_order_merged_per_fold_and_followed_by_their_steps(fake
     assert (places.workspace / "checkpoints" / "nmt_attention" / "f0.json").is_file()  # the step after it
     per_fold = [c for c in calls_of(calls) if "forced" in " ".join(c)]
     assert sorted((c[c.index("--folds") + 1], c[c.index("--seed") + 1]) for c in per_fold) == [
-        ("0", "0"),
-        ("1", "1"),
-        ("2", "2"),
-    ]  # each fold its process, seed = fold
+        ("0", "5"),
+        ("1", "6"),
+        ("2", "7"),
+    ]  # each fold its process, seed = the run's seed + fold: a second draw of the same folds
     assert all("normalise=true" in c and "--no-final" in c for c in per_fold)
     (final,) = [c for c in calls_of(calls) if "--out" in c and "--no-final" not in c]
     assert final[final.index("--seed") + 1] == "3" and final[final.index("--epochs") + 1] == "7"

@@ -23,7 +23,7 @@ The file (TOML)::
     name = "fusion_mixed"            # the variant's name (--variant)
     served = true                    # one of the runs behind a served checkpoint
     options = { stages = "head", normalise = true, pairing = "mixed", text_root = "{data}/goemotions" }
-    per_fold = [0, 1, 2, 3, 4]       # these folds, each its own process (seed = its index), merged into results
+    per_fold = [0, 1, 2, 3, 4]       # these folds, each its own process (seed = the run's seed + its index), merged
     results = "{checkpoints}/coattention/cv/fusion_mixed.json"
 
     [[run]]
@@ -40,7 +40,8 @@ arguments in ``args``) or a script (``command = ["bench/x.py", "--root", "{data}
 a training run: ``dataset`` (default "ravdess"), ``root``, ``cv``, ``final``, ``out`` (the
 checkpoint folder; needed with ``final``), ``options``, ``epochs``, ``seed``, ``folds`` (the fold
 indices one process runs; all by default), ``per_fold`` (fold indices each run in its own process,
-seed = the index, merged: with ``cv``; ``[]``: none), ``merge`` (the results file is
+seed = ``seed`` + the index, so that ``seed = 5`` trains a second draw of a 5-fold run; merged: with ``cv``; ``[]``:
+none), ``merge`` (the results file is
 :func:`~emodemo.training.experiment.merge_fold_runs` of the run's own, which keeps each fold's
 curves only), ``results`` (default ``{runs}/<name>.json``), ``needs``, ``after`` (named steps),
 ``note``. Placeholders: ``{data}`` (the datasets folder,
@@ -840,7 +841,7 @@ def _train(
     log: Path,
     done: bool,
 ) -> None:
-    """One ``python -m emodemo train`` process (a fold of a per-fold run, seed = its index, or the
+    """One ``python -m emodemo train`` process (a fold of a per-fold run, seed = the run's seed + its index, or the
     whole run), its output in ``log``; nothing when ``done``."""
     if done:
         return
@@ -858,7 +859,7 @@ def _train(
         "--out",
         places.expand(run.out or "{runs}/" + run.name),
         "--seed",
-        str(fold if fold is not None else run.seed),
+        str(run.seed + (fold if fold is not None else 0)),
         "--results",
         str(results),
     ]
