@@ -31,6 +31,7 @@ from timing import save_and_print  # noqa: E402
 
 from emodemo import data  # noqa: E402
 from emodemo.serving import evaluation, load_models  # noqa: E402
+from emodemo.serving.pairs import fold_models_under  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "tess_fold_models"
 
@@ -58,9 +59,10 @@ def answer_shares(answers: np.ndarray, labels: list[str], speakers: np.ndarray) 
 
 
 def fold_folders(run: Path) -> list[Path]:
-    """A run folder's fold models (folders named fold<k>), in fold order; a clear exit where it has none."""
-    named = [(re.fullmatch(r"fold(\d+)", p.name), p) for p in (run / "folds").glob("fold*") if p.is_dir()]
-    folds = [p for _, p in sorted((int(m.group(1)), p) for m, p in named if m)]
+    """A run folder's fold models (``folds/fold<k>`` holding a checkpoint, as ``pair`` finds them), in fold order; a
+    clear exit where it has none."""
+    found = {name: p for name, p in fold_models_under(run / "folds").items() if re.fullmatch(r"fold\d+", name)}
+    folds = [found[name] for name in sorted(found, key=lambda name: int(name[len("fold") :]))]
     if not folds:
         sys.exit(f"{run} has no fold models under {run / 'folds'} (fold0, fold1, ...)")
     return folds

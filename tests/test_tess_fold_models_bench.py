@@ -20,10 +20,11 @@ def test_a_fold_models_row_gives_its_ua_and_collapse_and_its_shares_each_speaker
 
 
 def test_a_run_folder_without_fold_models_is_refused_with_where_they_were_looked_for(tmp_path):
-    (tmp_path / "folds" / "fold10").mkdir(parents=True)
-    (tmp_path / "folds" / "fold2").mkdir()
-    (tmp_path / "folds" / "fold1_old").mkdir()  # neither a fold's name nor a folder: not read
+    for name in ("fold10", "fold2", "fold1_old"):  # fold1_old: a checkpoint, but not a fold's name
+        (tmp_path / "folds" / name).mkdir(parents=True)
+        (tmp_path / "folds" / name / "config.json").write_text("{}")  # a checkpoint's folder
     (tmp_path / "folds" / "fold3").write_text("not a model folder")
+    (tmp_path / "folds" / "fold4").mkdir()  # no checkpoint in it: not read
     assert [p.name for p in BENCH.fold_folders(tmp_path)] == ["fold2", "fold10"]
     with pytest.raises(SystemExit, match="no fold models under"):
         BENCH.fold_folders(tmp_path / "elsewhere")
