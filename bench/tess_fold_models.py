@@ -30,8 +30,7 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from timing import save_and_print  # noqa: E402
 
 from emodemo import data  # noqa: E402
-from emodemo.serving import evaluation, load_models  # noqa: E402
-from emodemo.serving.pairs import fold_models_under  # noqa: E402
+from emodemo.serving import evaluation, load_models, pairs  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "tess_fold_models"
 
@@ -61,7 +60,7 @@ def answer_shares(answers: np.ndarray, labels: list[str], speakers: np.ndarray) 
 def fold_folders(run: Path) -> list[Path]:
     """A run folder's fold models (``folds/fold<k>`` holding a checkpoint, as ``pair`` finds them), in fold order; a
     clear exit where it has none."""
-    found = {name: p for name, p in fold_models_under(run / "folds").items() if re.fullmatch(r"fold\d+", name)}
+    found = {name: p for name, p in pairs.fold_models_under(run / "folds").items() if re.fullmatch(r"fold\d+", name)}
     folds = [found[name] for name in sorted(found, key=lambda name: int(name[len("fold") :]))]
     if not folds:
         sys.exit(f"{run} has no fold models under {run / 'folds'} (fold0, fold1, ...)")
