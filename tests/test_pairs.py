@@ -159,6 +159,17 @@ def test_runs_built_alike_but_for_what_their_heads_read_are_joined_and_no_others
         _checked([config, other], ["served", "utterance_norm"])
 
 
+def test_mesm_runs_that_differ_only_in_a_training_setting_are_joined():
+    """Two ``mesm`` runs, one of which hid the voice from its head for 30 % of its training clips (``voice_dropout``,
+    which the eval forward never reads), answer from the same maps: their fold models may be averaged. A setting that
+    changes the maps (``chunk_norm``) is still refused."""
+    from emodemo.models import MesmMean
+
+    config = {"n_classes": 7, "modalities": "TA", "sparse": True, "speech_plain": True, "chunk_norm": "group"}
+    assert MesmMean.built_alike([config, dict(config, voice_dropout=0.3)])
+    assert not MesmMean.built_alike([config, dict(config, voice_dropout=0.3, chunk_norm="batch")])
+
+
 def test_a_pair_of_members_whose_heads_read_differently_keeps_each_members_weights_and_names_its_options(tmp_path):
     """Joined and loaded again, a pair of a ``mesm`` fold model and one whose head also reads the frames' statistics (a
     wider head) holds each member's own weights, and its card names each member's head options."""
@@ -191,7 +202,7 @@ def test_a_pair_of_members_whose_heads_read_differently_keeps_each_members_weigh
         alone = load_checkpoint(path, REGISTRY)[0].state_dict()
         assert all(torch.equal(member.state_dict()[k], alone[k]) for k in alone)
     lines = read_checkpoint_config(pair)["data_card"]["members"]
-    assert "head options none" in lines[0] and "head options speech_plain=True" in lines[1]
+    assert "options none" in lines[0] and "options speech_plain=True" in lines[1]
 
 
 def test_a_pair_needs_a_member_that_reads_every_layer(tmp_path):

@@ -339,3 +339,4 @@ class MesmMean(FoldMean):
 
     MEMBER = Mesm
     HEAD_OPTIONS = frozenset({"speech_plain"})  # the frames' statistics, beside the chunks, for the head alone
+    TRAINING_OPTIONS = frozenset({"voice_dropout"})  # the voice hidden from the head for some training clips

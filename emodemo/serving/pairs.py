@@ -150,9 +150,10 @@ def joined(out: Path, members: Sequence[Path], runs: Sequence[str] | None = None
         target.load_state_dict(member.state_dict())
     reading = lambda c: "every layer" if layer_range(c) is None else "layers {}-{}".format(*layer_range(c))
     named = [reading(c) for c in configs] if by_layers else list(runs or map(str, members))  # each member's name
-    head_options = getattr(REGISTRY[name], "HEAD_OPTIONS", frozenset())
-    heads_differ = any(c["model_kwargs"] != first["model_kwargs"] for c in configs)  # built alike but for these
-    head = lambda c: ", ".join(f"{k}={v}" for k, v in sorted(c["model_kwargs"].items()) if k in head_options) or "none"
+    mean = REGISTRY[name]
+    told_apart = getattr(mean, "HEAD_OPTIONS", frozenset()) | getattr(mean, "TRAINING_OPTIONS", frozenset())
+    members_differ = any(c["model_kwargs"] != first["model_kwargs"] for c in configs)  # built alike but for these
+    options = lambda c: ", ".join(f"{k}={v}" for k, v in sorted(c["model_kwargs"].items()) if k in told_apart) or "none"
     widest = next(c for c in configs if not by_layers or layer_range(c) is None)
     variant = {"layers" if by_layers else "runs": " + ".join(named)}
     card = dict(
@@ -162,7 +163,7 @@ def joined(out: Path, members: Sequence[Path], runs: Sequence[str] | None = None
         members=[
             f"{label}: "
             + (f"{c['data_card'].get('variant')}, " if by_layers else "")
-            + (f"head options {head(c)}, " if heads_differ else "")
+            + (f"options {options(c)}, " if members_differ else "")
             + f"temperature {c['calibration']['temperature']:.3f} "
             f"(fitted on {', '.join(c['calibration'].get('fitted_on') or [])})"
             for label, c in zip(named, configs)
