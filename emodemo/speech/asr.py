@@ -41,6 +41,10 @@ from emodemo.weights.assets import Asset, whisper_checkpoint, whisper_ct2
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 DEFAULT_BACKEND = "faster-whisper"
+# faster-whisper's arithmetic on a CPU: float32, what every served words model was trained and measured with, unless
+# this variable says int8 (CTranslate2's int8 weights: about 200 ms less for the app's 5 s clip; docs/results.md)
+COMPUTE_ENV = "EMODEMO_WHISPER_COMPUTE"
+CPU_COMPUTE_TYPES = ("float32", "int8")
 # Below this median word confidence Whisper tiny.en was mostly guessing: 0.6 % of RAVDESS's acted
 # English clips fall under it, synthetic German and Spanish speech do (0.42, 0.22).
 UNSURE_WORDS = 0.6
@@ -119,13 +123,22 @@ def resolve_backend(backend: str | None) -> str:
     return chosen
 
 
+def cpu_compute_type() -> str:
+    """faster-whisper's arithmetic on a CPU (:data:`COMPUTE_ENV`; float32 unless it says int8)."""
+    chosen = os.environ.get(COMPUTE_ENV) or "float32"
+    if chosen not in CPU_COMPUTE_TYPES:
+        raise ValueError(f"{COMPUTE_ENV}={chosen!r}: choose one of {CPU_COMPUTE_TYPES}")
+    return chosen
+
+
 def load_model(backend: str | None = None, model: str = "tiny.en") -> LoadedWhisper:
-    """Load (once per process) Whisper ``model`` for ``backend``; on a GPU when there is one."""
-    return _load(resolve_backend(backend), model)
+    """Load (once per process) Whisper ``model`` for ``backend``; on a GPU when there is one (else faster-whisper
+    computes in :func:`cpu_compute_type`)."""
+    return _load(resolve_backend(backend), model, cpu_compute_type())
 
 
 @functools.cache
-def _load(backend: str, model: str) -> LoadedWhisper:
+def _load(backend: str, model: str, cpu_compute: str = "float32") -> LoadedWhisper:
     if backend == "faster-whisper":
         import ctranslate2
         from faster_whisper import WhisperModel
@@ -135,7 +148,7 @@ def _load(backend: str, model: str) -> LoadedWhisper:
         engine = WhisperModel(
             str(asset.path),
             device="cuda" if on_gpu else "cpu",
-            compute_type="float16" if on_gpu else "float32",
+            compute_type="float16" if on_gpu else cpu_compute,
             cpu_threads=_cpu_threads(),
         )
     else:

@@ -65,6 +65,8 @@ class TranscriptCache:
         self.model = model
         self.backend = asr.resolve_backend(backend)
         self.settings = {"language": language, "beam_size": beam_size, "format": FORMAT_VERSION}
+        if self.backend == "faster-whisper" and asr.cpu_compute_type() != "float32":  # float32's folder as it was
+            self.settings["compute_type"] = asr.cpu_compute_type()
         # FeatureCache gives the folder layout (<model>-<backend>/<settings digest>) and the file key
         self._files = FeatureCache(
             f"{model}-{self.backend}", self.settings, root=Path(root) if root is not None else cache_root()
