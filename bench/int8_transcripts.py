@@ -6,7 +6,8 @@ served words model was trained and measured on float32 transcripts. Three parts,
 
 * ``transcripts``: RAVDESS actors 01-20 (the clips the served models' cross-validation reads), each clip's transcript
   in float32 and in int8 (both cached apart): how many differ in their text, in their words once lowercased and
-  stripped of punctuation, and in whether Whisper was guessing (``Transcript.guessed``: the app reads no words then);
+  stripped of punctuation, and in whether Whisper was guessing (``Transcript.guessed``: the app reads no words then),
+  and each setting's word error rate against the sentences the actors read;
 * ``served``: each served voice + words model scored as served (``served_cv.scored_as_served``: its fold models on
   their test actors, 7 classes, the words gate reading the transcripts' own confidences), WA in percent, mean over the
   5 test folds, for each reading (a GoEmotions line, own words, no words);
@@ -40,9 +41,10 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from timing import five_second_clip, machine, save_and_print  # noqa: E402
 
 from emodemo import data  # noqa: E402
+from emodemo.data.ravdess import SENTENCES  # noqa: E402
 from emodemo.recipes.frozen_states import forget_clips  # noqa: E402
 from emodemo.serving import CHECKPOINTS, Pipeline, served_cv  # noqa: E402
-from emodemo.speech import asr, transcripts  # noqa: E402
+from emodemo.speech import asr, transcripts, word_error_rate  # noqa: E402
 
 SETTINGS = asr.CPU_COMPUTE_TYPES  # float32 (served), int8
 SERVED = ("coattention", "mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross")  # the voice + words models
@@ -76,11 +78,13 @@ def transcript_changes(first: dict, second: dict) -> dict:
 
 def transcripts_part(root: Path) -> dict:
     clips = data.load("ravdess", root)
-    heard = {}
+    references = [SENTENCES[f"{c.meta['statement']:02d}"] for c in clips]
+    heard, wer = {}, {}
     for compute in SETTINGS:
         in_setting(compute)
         heard[compute] = transcripts.transcribe_samples(clips, progress=False)
-    return transcript_changes(*(heard[c] for c in SETTINGS))
+        wer[compute] = word_error_rate(references, [heard[compute][c.id].text for c in clips])
+    return {**transcript_changes(*(heard[c] for c in SETTINGS)), "wer": wer}
 
 
 def served_part(root: Path, text_root: Path) -> dict:
@@ -166,7 +170,8 @@ def main() -> None:
         t = result["transcripts"]
         print(
             f"transcripts of {t['clips']} clips: {t['other_text']} another text, {t['other_words']} other words, "
-            f"{t['other_guessed']} another guess"
+            f"{t['other_guessed']} another guess; word error rate "
+            + ", ".join(f"{c} {t['wer'][c]:.4f}" for c in SETTINGS)
         )
 
 
