@@ -159,7 +159,7 @@ def test_runs_built_alike_but_for_what_their_heads_read_are_joined_and_no_others
         _checked([config, other], ["served", "utterance_norm"])
 
 
-def test_mesm_runs_that_differ_only_in_a_training_setting_are_joined():
+def test_mesm_runs_that_differ_only_in_a_training_setting_are_built_alike():
     """Two ``mesm`` runs, one of which hid the voice from its head for 30 % of its training clips (``voice_dropout``,
     which the eval forward never reads), answer from the same maps: their fold models may be averaged. A setting that
     changes the maps (``chunk_norm``) is still refused."""
@@ -172,7 +172,7 @@ def test_mesm_runs_that_differ_only_in_a_training_setting_are_joined():
 
 def test_a_pair_of_members_whose_heads_read_differently_keeps_each_members_weights_and_names_its_options(tmp_path):
     """Joined and loaded again, a pair of a ``mesm`` fold model and one whose head also reads the frames' statistics (a
-    wider head) holds each member's own weights, and its card names each member's head options."""
+    wider head) holds each member's own weights, and its card names each member's options."""
     from emodemo.models import Mesm
 
     card = {"dataset": "ravdess", "pairing": "mixed", "train_speakers": ["Actor_01"], "licence": "none"}

@@ -39,12 +39,16 @@ class FoldMean(nn.Module):
     TRAINING_OPTIONS: frozenset[str] = frozenset()  # member settings that act in training only: eval never reads them
 
     @classmethod
+    def member_options(cls) -> frozenset[str]:
+        """The settings in which members may differ: :attr:`HEAD_OPTIONS` and :attr:`TRAINING_OPTIONS`."""
+        return cls.HEAD_OPTIONS | cls.TRAINING_OPTIONS
+
+    @classmethod
     def built_alike(cls, members: Sequence[dict]) -> bool:
         """Whether members of these settings read the same inputs into maps of the same shapes: their settings equal
-        but for :attr:`HEAD_OPTIONS` (two runs of one recipe, one of whose heads also reads the frames' statistics) and
-        :attr:`TRAINING_OPTIONS` (one of which hid the voice from its head for some training clips)."""
-        ignored = cls.HEAD_OPTIONS | cls.TRAINING_OPTIONS
-        core = lambda kwargs: {key: value for key, value in kwargs.items() if key not in ignored}
+        but for :meth:`member_options` (two runs of one recipe, one of whose heads also reads the frames' statistics,
+        or one of which hid the voice from its head for some training clips)."""
+        core = lambda kwargs: {key: value for key, value in kwargs.items() if key not in cls.member_options()}
         return all(core(kwargs) == core(members[0]) for kwargs in members)
 
     def __init__(self, members: list[dict], temperatures: tuple[float, ...], member_layers: list | None = None):

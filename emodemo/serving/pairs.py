@@ -88,7 +88,7 @@ def _checked(configs: list[dict], where: Sequence[Path]) -> dict:
     """The input spec every member's answers can be read from; raises unless the members are calibrated models of
     one recipe with a served mean, of the same labels, pairing and actors, and read the same inputs: all of them, or
     for ``ssl_mha`` all but the layers (the pair is fed the member's that reads every layer); built alike but for what
-    only their heads read (the served mean's ``HEAD_OPTIONS``)."""
+    only their heads read or only their training used (the served mean's ``member_options``)."""
     from emodemo.models import REGISTRY
 
     _calibrated_models_of(configs, where, sorted(MEAN_OF), "a pair")
@@ -150,10 +150,9 @@ def joined(out: Path, members: Sequence[Path], runs: Sequence[str] | None = None
         target.load_state_dict(member.state_dict())
     reading = lambda c: "every layer" if layer_range(c) is None else "layers {}-{}".format(*layer_range(c))
     named = [reading(c) for c in configs] if by_layers else list(runs or map(str, members))  # each member's name
-    mean = REGISTRY[name]
-    told_apart = getattr(mean, "HEAD_OPTIONS", frozenset()) | getattr(mean, "TRAINING_OPTIONS", frozenset())
+    own = REGISTRY[name].member_options() if hasattr(REGISTRY[name], "member_options") else frozenset()
     members_differ = any(c["model_kwargs"] != first["model_kwargs"] for c in configs)  # built alike but for these
-    options = lambda c: ", ".join(f"{k}={v}" for k, v in sorted(c["model_kwargs"].items()) if k in told_apart) or "none"
+    options = lambda c: ", ".join(f"{k}={v}" for k, v in sorted(c["model_kwargs"].items()) if k in own) or "none"
     widest = next(c for c in configs if not by_layers or layer_range(c) is None)
     variant = {"layers" if by_layers else "runs": " + ".join(named)}
     card = dict(

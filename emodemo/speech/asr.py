@@ -131,10 +131,22 @@ def cpu_compute_type() -> str:
     return chosen
 
 
+def compute_type(backend: str | None = None) -> str:
+    """The arithmetic ``backend``'s transcriber runs in on this machine: float16 on a GPU; on a CPU, faster-whisper's
+    :func:`cpu_compute_type` and openai-whisper's float32."""
+    backend = resolve_backend(backend)
+    if backend == "faster-whisper":
+        import ctranslate2
+
+        return "float16" if ctranslate2.get_cuda_device_count() > 0 else cpu_compute_type()
+    return "float16" if torch.cuda.is_available() else "float32"
+
+
 def load_model(backend: str | None = None, model: str = "tiny.en") -> LoadedWhisper:
     """Load (once per process) Whisper ``model`` for ``backend``; on a GPU when there is one (else faster-whisper
     computes in :func:`cpu_compute_type`)."""
-    return _load(resolve_backend(backend), model, cpu_compute_type())
+    backend = resolve_backend(backend)
+    return _load(backend, model, cpu_compute_type() if backend == "faster-whisper" else "float32")
 
 
 @functools.cache

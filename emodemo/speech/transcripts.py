@@ -50,7 +50,9 @@ class TranscriptCache:
 
     ``backend=None`` means :data:`emodemo.speech.asr.DEFAULT_BACKEND`; ``language`` and ``beam_size``
     are passed to :func:`emodemo.speech.asr.transcribe` and select the cache folder, as do the model
-    and the engine (their transcripts may differ).
+    and the engine (their transcripts may differ), and faster-whisper's int8 arithmetic on a CPU
+    (:data:`emodemo.speech.asr.COMPUTE_ENV`, read when the cache is made and at each transcription: set it
+    before either).
     """
 
     def __init__(
@@ -65,8 +67,8 @@ class TranscriptCache:
         self.model = model
         self.backend = asr.resolve_backend(backend)
         self.settings = {"language": language, "beam_size": beam_size, "format": FORMAT_VERSION}
-        if self.backend == "faster-whisper" and asr.cpu_compute_type() != "float32":  # float32's folder as it was
-            self.settings["compute_type"] = asr.cpu_compute_type()
+        if asr.compute_type(self.backend) == "int8":  # int8 apart; float32's (and a GPU's) folder as it always was
+            self.settings["compute_type"] = "int8"
         # FeatureCache gives the folder layout (<model>-<backend>/<settings digest>) and the file key
         self._files = FeatureCache(
             f"{model}-{self.backend}", self.settings, root=Path(root) if root is not None else cache_root()
