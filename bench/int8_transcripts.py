@@ -11,6 +11,9 @@ served words model was trained and measured on float32 transcripts. Three parts,
 * ``served``: each served voice + words model scored as served (``served_cv.scored_as_served``: its fold models on
   their test actors, 7 classes, the words gate reading the transcripts' own confidences), WA in percent, mean over the
   5 test folds, for each reading (a GoEmotions line, own words, no words);
+* ``tess``: the same models on TESS's choose half (words 1-25, 350 clips; a second corpus, never trained on), as
+  the harness reads it (``serving.evaluation.score``, words from each setting's transcripts): UA and the collapse
+  (the share of clips given the most frequent answer), in percent. The report half is not read;
 * ``app``: the app's answer for ``bench/app.py``'s 5 s clip (analyse + explain, remembered encodings forgotten each
   round), the two settings interleaved in one process (the same hour for both), each taking the first turn of a pair
   in turn (float32, int8, int8, float32, ...: a slow call that recurs every few calls falls on both alike): the
@@ -18,7 +21,7 @@ served words model was trained and measured on float32 transcripts. Three parts,
 
 Usage::
 
-    python bench/int8_transcripts.py [--root ../shared/datasets/ravdess_speech] [--parts transcripts,served,app]
+    python bench/int8_transcripts.py [--root RAVDESS] [--tess TESS] [--parts transcripts,served,tess,app]
 
 Writes ``bench/results/int8_transcripts.json`` (the parts not asked for are kept) and prints a table. A first run
 transcribes the 1,200 clips in int8 (about 9 minutes here); run it on a quiet machine.
@@ -44,12 +47,12 @@ from timing import five_second_clip, machine, save_and_print  # noqa: E402
 from emodemo import data  # noqa: E402
 from emodemo.data.ravdess import SENTENCES  # noqa: E402
 from emodemo.recipes.frozen_states import forget_clips  # noqa: E402
-from emodemo.serving import CHECKPOINTS, Pipeline, served_cv  # noqa: E402
+from emodemo.serving import CHECKPOINTS, Pipeline, evaluation, load_models, served_cv  # noqa: E402
 from emodemo.speech import asr, transcripts, word_error_rate  # noqa: E402
 
 SETTINGS = asr.CPU_COMPUTE_TYPES  # float32 (served), int8
 SERVED = ("coattention", "mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross")  # the voice + words models
-PARTS = ("transcripts", "served", "app")
+PARTS = ("transcripts", "served", "tess", "app")
 OUT = REPO / "bench" / "results" / "int8_transcripts"
 
 
@@ -101,6 +104,20 @@ def served_part(root: Path, text_root: Path) -> dict:
     return scores
 
 
+def tess_part(tess_root: Path) -> dict:
+    """``{model: {setting: {"UA", "collapse", "answer"}}}`` on TESS's choose half, words from each setting's
+    transcripts."""
+    choose = [s for s in data.load("tess", tess_root) if s.split == "choose"]
+    scores: dict = {}
+    for loaded in load_models(list(SERVED)):
+        for compute in SETTINGS:
+            in_setting(compute)
+            scored = evaluation.score(loaded, choose, "tess", transcribe=True)
+            row = {"UA": round(100 * scored["UA"], 2), "collapse": round(100 * scored["collapse"], 1)}
+            scores.setdefault(loaded.name, {})[compute] = {**row, "answer": scored["most_frequent_answer"]}
+    return scores
+
+
 def turns(rounds: int) -> list[str]:
     """The settings in the order they answer: pairs, each setting first in every other pair (A B B A A B ...)."""
     pairs = [SETTINGS if k % 2 == 0 else SETTINGS[::-1] for k in range(rounds)]
@@ -147,6 +164,10 @@ def table(result: dict) -> list[dict]:
         for reading in by_setting[SETTINGS[0]]:
             row = {"row": f"{name}: {reading}", **{c: by_setting[c][reading] for c in SETTINGS}}
             rows.append({**row, "move": round(row[SETTINGS[1]] - row[SETTINGS[0]], 2)})
+    for name, by_setting in result.get("tess", {}).items():
+        for count in ("UA", "collapse"):
+            row = {"row": f"{name}: TESS choose {count}", **{c: by_setting[c][count] for c in SETTINGS}}
+            rows.append({**row, "move": round(row[SETTINGS[1]] - row[SETTINGS[0]], 2)})
     if "app" in result:
         app = {c: round(result["app"][c]["median_s"], 3) for c in SETTINGS}
         rows.append({"row": "app answer, s (median)", **app, "move": round(app[SETTINGS[1]] - app[SETTINGS[0]], 3)})
@@ -157,6 +178,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "ravdess_speech")
     parser.add_argument("--text-root", type=Path, default=REPO.parent / "shared" / "datasets" / "goemotions")
+    parser.add_argument("--tess", type=Path, default=REPO.parent / "shared" / "datasets" / "tess")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--rounds", type=int, default=14)
     parser.add_argument("--out", type=Path, default=OUT)
@@ -172,6 +194,8 @@ def main() -> None:
         result["transcripts"] = transcripts_part(args.root)
     if "served" in asked:
         result["served"] = served_part(args.root, args.text_root)
+    if "tess" in asked:
+        result["tess"] = tess_part(args.tess)
     if "app" in asked:
         result["app"] = app_part(args.root, args.rounds)
     result["rows"] = table(result) or [{"row": "(no part measured yet)"}]

@@ -27,11 +27,14 @@ def test_changes_count_another_text_other_words_and_another_guess_apart():
 def test_the_table_gives_each_model_and_reading_its_move_and_the_apps_answer():
     result = {
         "served": {"mesm": {"float32": {"real": 75.25, "none": 75.17}, "int8": {"real": 74.92, "none": 75.17}}},
+        "tess": {"mesm": {"float32": {"UA": 56.57, "collapse": 29.1}, "int8": {"UA": 56.86, "collapse": 28.6}}},
         "app": {"float32": {"median_s": 1.185}, "int8": {"median_s": 0.925}},
     }
     rows = BENCH.table(result)
     assert rows[0] == {"row": "mesm: real", "float32": 75.25, "int8": 74.92, "move": -0.33}
     assert rows[1]["move"] == 0.0
+    assert rows[2] == {"row": "mesm: TESS choose UA", "float32": 56.57, "int8": 56.86, "move": 0.29}
+    assert rows[3]["row"] == "mesm: TESS choose collapse" and rows[3]["move"] == -0.5
     assert rows[-1] == {"row": "app answer, s (median)", "float32": 1.185, "int8": 0.925, "move": -0.26}
 
 
