@@ -113,7 +113,7 @@ def tess_part(tess_root: Path) -> dict:
         for compute in SETTINGS:
             in_setting(compute)
             scored = evaluation.score(loaded, choose, "tess", transcribe=True)
-            row = {"UA": round(100 * scored["UA"], 2), "collapse": round(100 * scored["collapse"], 1)}
+            row = {"UA": round(100 * scored["UA"], 2), "collapse": round(100 * scored["collapse"], 2)}
             scores.setdefault(loaded.name, {})[compute] = {**row, "answer": scored["most_frequent_answer"]}
     return scores
 
@@ -190,14 +190,14 @@ def main() -> None:
     saved = args.out.with_suffix(".json")
     result = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
     result.update(machine=machine(), settings=list(SETTINGS), models=list(SERVED))
+    if "app" in asked:  # first, in a process that has loaded nothing else (after the scoring, its rounds spread wider)
+        result["app"] = app_part(args.root, args.rounds)
     if "transcripts" in asked:
         result["transcripts"] = transcripts_part(args.root)
     if "served" in asked:
         result["served"] = served_part(args.root, args.text_root)
     if "tess" in asked:
         result["tess"] = tess_part(args.tess)
-    if "app" in asked:
-        result["app"] = app_part(args.root, args.rounds)
     result["rows"] = table(result) or [{"row": "(no part measured yet)"}]
     save_and_print(result, args.out, label="row")
     if "transcripts" in result:

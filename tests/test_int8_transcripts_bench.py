@@ -41,7 +41,6 @@ def test_the_table_gives_each_model_and_reading_its_move_and_the_apps_answer():
 def test_each_setting_answers_first_in_every_other_pair():
     """A slow call that recurs every few calls must not fall on one setting only (it did, every 6th call, while
     float32 always went first)."""
-    order = BENCH.turns(4)
-    assert order == ["float32", "int8", "int8", "float32", "float32", "int8", "int8", "float32"]
-    sixth = [order[k] for k in range(5, len(order), 6)]
-    assert order.count("float32") == order.count("int8") == 4 and sixth == ["int8"]
+    assert BENCH.turns(4) == ["float32", "int8", "int8", "float32", "float32", "int8", "int8", "float32"]
+    order = BENCH.turns(6)
+    assert all(len(set(order[start::6])) == 2 for start in range(6))  # every sixth call falls on both settings

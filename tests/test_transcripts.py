@@ -112,6 +112,9 @@ def test_int8_transcripts_get_their_own_entries_and_float32s_stay(clips, fake_wh
     """Asking faster-whisper for int8 arithmetic ($EMODEMO_WHISPER_COMPUTE) transcribes into a folder of its own, so
     the float32 transcripts every served words model was trained on are never read as int8 ones, nor the reverse; the
     float32 folder is the one it always was (no cache is thrown away); any other value is refused by name."""
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 0)  # a CPU machine, as here
     monkeypatch.delenv(asr.COMPUTE_ENV, raising=False)
     default = TranscriptCache(root=tmp_path)
     assert default.settings == {"language": None, "beam_size": 1, "format": transcripts.FORMAT_VERSION}
@@ -130,8 +133,12 @@ def test_int8_transcripts_get_their_own_entries_and_float32s_stay(clips, fake_wh
 def test_the_transcriber_is_loaded_in_the_asked_arithmetic_and_openai_whisper_in_its_own(monkeypatch):
     """faster-whisper is loaded (once per arithmetic) in what $EMODEMO_WHISPER_COMPUTE asks; openai-whisper, which has
     no int8, is loaded as always whatever it says."""
+    import ctranslate2
+
     loads = []
     monkeypatch.setattr(asr, "_load", lambda *args: loads.append(args))
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 0)  # a CPU machine, as here
+    monkeypatch.setattr(asr.torch.cuda, "is_available", lambda: False)
     monkeypatch.setenv(asr.COMPUTE_ENV, "int8")
     asr.load_model()
     asr.load_model("openai-whisper")
@@ -142,6 +149,17 @@ def test_the_transcriber_is_loaded_in_the_asked_arithmetic_and_openai_whisper_in
         ("openai-whisper", "tiny.en", "float32"),
         ("faster-whisper", "tiny.en", "float32"),
     ]
+
+
+def test_on_a_gpu_int8_is_not_asked_of_the_transcriber_nor_filed_apart(monkeypatch, tmp_path):
+    """On a GPU faster-whisper computes in float16 whatever $EMODEMO_WHISPER_COMPUTE says, so its transcripts are not
+    filed as int8 ones."""
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 1)
+    monkeypatch.setenv(asr.COMPUTE_ENV, "int8")
+    assert asr.compute_type("faster-whisper") == "float16"
+    assert "compute_type" not in TranscriptCache(root=tmp_path).settings
 
 
 def test_an_unreadable_entry_is_transcribed_again(clips, fake_whisper, tmp_path, caplog):
@@ -170,6 +188,7 @@ def test_real_whisper_transcripts_round_trip_through_the_cache(ravdess_root, tmp
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(asr.compute_type("faster-whisper") == "float16", reason="a GPU transcribes in float16")
 def test_real_int8_transcripts_of_ravdess_clips_read_its_sentences(ravdess_root, tmp_path, monkeypatch):
     """faster-whisper with int8 weights hears RAVDESS's sentences about as well as float32 (bench/int8_transcripts.py:
     word error rate 0.0358 against 0.0347 on 1,200 clips, 30 written in other words)."""

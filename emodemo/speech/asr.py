@@ -146,11 +146,11 @@ def load_model(backend: str | None = None, model: str = "tiny.en") -> LoadedWhis
     """Load (once per process) Whisper ``model`` for ``backend``; on a GPU when there is one (else faster-whisper
     computes in :func:`cpu_compute_type`)."""
     backend = resolve_backend(backend)
-    return _load(backend, model, cpu_compute_type() if backend == "faster-whisper" else "float32")
+    return _load(backend, model, compute_type(backend))
 
 
 @functools.cache
-def _load(backend: str, model: str, cpu_compute: str = "float32") -> LoadedWhisper:
+def _load(backend: str, model: str, compute: str = "float32") -> LoadedWhisper:
     if backend == "faster-whisper":
         import ctranslate2
         from faster_whisper import WhisperModel
@@ -160,7 +160,7 @@ def _load(backend: str, model: str, cpu_compute: str = "float32") -> LoadedWhisp
         engine = WhisperModel(
             str(asset.path),
             device="cuda" if on_gpu else "cpu",
-            compute_type="float16" if on_gpu else cpu_compute,
+            compute_type="float16" if on_gpu else compute,
             cpu_threads=_cpu_threads(),
         )
     else:
