@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -48,7 +47,7 @@ from emodemo import data  # noqa: E402
 from emodemo.data.ravdess import SENTENCES  # noqa: E402
 from emodemo.recipes.frozen_states import forget_clips  # noqa: E402
 from emodemo.serving import CHECKPOINTS, Pipeline, evaluation, load_models, served_cv  # noqa: E402
-from emodemo.speech import asr, transcripts, word_error_rate  # noqa: E402
+from emodemo.speech import asr, normalise, transcripts, word_error_rate  # noqa: E402
 
 SETTINGS = asr.CPU_COMPUTE_TYPES  # float32 (served), int8
 SERVED = ("coattention", "mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross")  # the voice + words models
@@ -61,16 +60,12 @@ def in_setting(compute: str) -> None:
     os.environ[asr.COMPUTE_ENV] = compute
 
 
-def words(text: str) -> list[str]:
-    """A transcript's words, lowercased, without punctuation."""
-    return re.sub(r"[^a-z' ]", " ", text.lower()).split()
-
-
 def transcript_changes(first: dict, second: dict) -> dict:
     """How ``second``'s transcripts (``{clip id: Transcript}``) differ from ``first``'s, over the clips of ``first``:
-    counts of another text, other words (:func:`words`) and another ``guessed()``, and up to 8 changed words' pairs."""
+    counts of another text, other words (as word error rates read them: ``normalise``) and another ``guessed()``, and
+    up to 8 changed words' pairs."""
     ids = sorted(first)
-    other_words = [i for i in ids if words(first[i].text) != words(second[i].text)]
+    other_words = [i for i in ids if normalise(first[i].text) != normalise(second[i].text)]
     return {
         "clips": len(ids),
         "other_text": sum(first[i].text != second[i].text for i in ids),

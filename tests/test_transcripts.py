@@ -35,6 +35,15 @@ def fake_whisper(monkeypatch) -> FakeWhisper:
     return fake
 
 
+@pytest.fixture
+def on_cpu(monkeypatch):
+    """A machine without a GPU for either engine, as here."""
+    import ctranslate2
+
+    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 0)
+    monkeypatch.setattr(asr.torch.cuda, "is_available", lambda: False)
+
+
 @pytest.fixture(scope="module")
 def clips(tmp_path_factory):
     root = layouts.make_ravdess(tmp_path_factory.mktemp("ravdess"), actors=(1,), fmt="flac")
@@ -108,13 +117,10 @@ def test_model_backend_and_decoding_settings_each_get_their_own_entries(clips, f
     assert len(fake_whisper.calls) == 4
 
 
-def test_int8_transcripts_get_their_own_entries_and_float32s_stay(clips, fake_whisper, tmp_path, monkeypatch):
+def test_int8_transcripts_get_their_own_entries_and_float32s_stay(clips, fake_whisper, tmp_path, monkeypatch, on_cpu):
     """Asking faster-whisper for int8 arithmetic ($EMODEMO_WHISPER_COMPUTE) transcribes into a folder of its own, so
     the float32 transcripts every served words model was trained on are never read as int8 ones, nor the reverse; the
     float32 folder is the one it always was (no cache is thrown away); any other value is refused by name."""
-    import ctranslate2
-
-    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 0)  # a CPU machine, as here
     monkeypatch.delenv(asr.COMPUTE_ENV, raising=False)
     default = TranscriptCache(root=tmp_path)
     assert default.settings == {"language": None, "beam_size": 1, "format": transcripts.FORMAT_VERSION}
@@ -130,15 +136,11 @@ def test_int8_transcripts_get_their_own_entries_and_float32s_stay(clips, fake_wh
         TranscriptCache(root=tmp_path)
 
 
-def test_the_transcriber_is_loaded_in_the_asked_arithmetic_and_openai_whisper_in_its_own(monkeypatch):
+def test_the_transcriber_is_loaded_in_the_asked_arithmetic_and_openai_whisper_in_its_own(monkeypatch, on_cpu):
     """faster-whisper is loaded (once per arithmetic) in what $EMODEMO_WHISPER_COMPUTE asks; openai-whisper, which has
     no int8, is loaded as always whatever it says."""
-    import ctranslate2
-
     loads = []
     monkeypatch.setattr(asr, "_load", lambda *args: loads.append(args))
-    monkeypatch.setattr(ctranslate2, "get_cuda_device_count", lambda: 0)  # a CPU machine, as here
-    monkeypatch.setattr(asr.torch.cuda, "is_available", lambda: False)
     monkeypatch.setenv(asr.COMPUTE_ENV, "int8")
     asr.load_model()
     asr.load_model("openai-whisper")

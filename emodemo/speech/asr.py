@@ -160,7 +160,7 @@ def _load(backend: str, model: str, compute: str = "float32") -> LoadedWhisper:
         engine = WhisperModel(
             str(asset.path),
             device="cuda" if on_gpu else "cpu",
-            compute_type="float16" if on_gpu else compute,
+            compute_type=compute,  # load_model's compute_type(): float16 on a GPU
             cpu_threads=_cpu_threads(),
         )
     else:
