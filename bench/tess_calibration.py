@@ -36,7 +36,8 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]
 from timing import save_and_print  # noqa: E402
 
 from emodemo import data  # noqa: E402
-from emodemo.serving import evaluation, load_models, temperature  # noqa: E402
+from emodemo.serving import evaluation, load_models, pipeline, temperature  # noqa: E402
+from emodemo.speech import asr  # noqa: E402
 from emodemo.training import calibration  # noqa: E402
 
 OUT = REPO / "bench" / "results" / "tess_calibration"
@@ -104,6 +105,7 @@ def main() -> None:
                 {
                     "model / half": f"{name} / {half}",
                     "clips": len(targets),
+                    **({"transcripts": asr.described()} if "text" in pipeline.reads(loaded) else {}),
                     # what the row was scored at (a recalibrated model: run it again); None: each fold model's own
                     "temperature": None if t is None else round(t, 3),
                     "accuracy": round(float((probs.argmax(1) == targets).mean()), 3),

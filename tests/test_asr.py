@@ -41,7 +41,11 @@ def test_transcribes_a_real_clip_with_word_timestamps(ravdess_clip, backend):
     assert transcript.seconds > 0 and abs(transcript.duration - 4.1) < 0.1
 
 
-def test_both_engines_give_the_same_transcript_and_timings(ravdess_root):
+def test_both_engines_give_the_same_transcript_and_timings(ravdess_root, monkeypatch):
+    """In the same arithmetic (float32) the two engines agree on the words and on each word's times; in the int8 the
+    app computes in on a CPU, faster-whisper still writes the same words, but a word's times may move (by 0.74 s for
+    one word of the first clip: every served number was measured on int8 transcripts, docs/results.md)."""
+    monkeypatch.setenv(asr.COMPUTE_ENV, "float32")
     for stem in AGREEMENT_CLIPS:
         wave = load_audio(_clip(ravdess_root, stem))
         fast, reference = (asr.transcribe(wave, backend=b) for b in ("faster-whisper", "openai-whisper"))
@@ -50,6 +54,9 @@ def test_both_engines_give_the_same_transcript_and_timings(ravdess_root):
         assert all(
             abs(a.start - b.start) <= 0.1 and abs(a.end - b.end) <= 0.1 for a, b in zip(fast.words, reference.words)
         ), stem
+        monkeypatch.delenv(asr.COMPUTE_ENV)
+        assert asr.transcribe(wave, backend="faster-whisper").text == reference.text, stem
+        monkeypatch.setenv(asr.COMPUTE_ENV, "float32")
 
 
 def test_default_backend_is_the_measured_faster_one():

@@ -118,18 +118,25 @@ def test_model_backend_and_decoding_settings_each_get_their_own_entries(clips, f
 
 
 def test_int8_transcripts_get_their_own_entries_and_float32s_stay(clips, fake_whisper, tmp_path, monkeypatch, on_cpu):
-    """Asking faster-whisper for int8 arithmetic ($EMODEMO_WHISPER_COMPUTE) transcribes into a folder of its own, so
-    the float32 transcripts every served words model was trained on are never read as int8 ones, nor the reverse; the
-    float32 folder is the one it always was (no cache is thrown away); any other value is refused by name."""
+    """On a CPU faster-whisper computes in int8 unless $EMODEMO_WHISPER_COMPUTE says float32, and int8 transcripts are
+    filed in a folder of their own, so the float32 transcripts the served words models were trained on are never read
+    as int8 ones, nor the reverse; the float32 folder is the one it always was (no cache is thrown away); any other
+    value is refused by name."""
     monkeypatch.delenv(asr.COMPUTE_ENV, raising=False)
     default = TranscriptCache(root=tmp_path)
-    assert default.settings == {"language": None, "beam_size": 1, "format": transcripts.FORMAT_VERSION}
+    assert default.settings == {
+        "language": None,
+        "beam_size": 1,
+        "format": transcripts.FORMAT_VERSION,
+        "compute_type": "int8",
+    }
     transcribe_samples(clips[:1], root=tmp_path, progress=False)
-    monkeypatch.setenv(asr.COMPUTE_ENV, "int8")
-    int8 = TranscriptCache(root=tmp_path)
-    assert int8.folder != default.folder and int8.settings["compute_type"] == "int8"
+    monkeypatch.setenv(asr.COMPUTE_ENV, "float32")
+    float32 = TranscriptCache(root=tmp_path)
+    assert float32.folder != default.folder
+    assert float32.settings == {"language": None, "beam_size": 1, "format": transcripts.FORMAT_VERSION}
     transcribe_samples(clips[:1], root=tmp_path, progress=False)
-    assert len(fake_whisper.calls) == 2  # not read from the float32 entry
+    assert len(fake_whisper.calls) == 2  # not read from the int8 entry
     assert "compute_type" not in TranscriptCache(backend="openai-whisper", root=tmp_path).settings  # it has no int8
     monkeypatch.setenv(asr.COMPUTE_ENV, "int4")
     with pytest.raises(ValueError, match="EMODEMO_WHISPER_COMPUTE='int4'"):
@@ -137,14 +144,14 @@ def test_int8_transcripts_get_their_own_entries_and_float32s_stay(clips, fake_wh
 
 
 def test_the_transcriber_is_loaded_in_the_asked_arithmetic_and_openai_whisper_in_its_own(monkeypatch, on_cpu):
-    """faster-whisper is loaded (once per arithmetic) in what $EMODEMO_WHISPER_COMPUTE asks; openai-whisper, which has
-    no int8, is loaded as always whatever it says."""
+    """faster-whisper is loaded (once per arithmetic) in int8, or in what $EMODEMO_WHISPER_COMPUTE asks; openai-whisper,
+    which has no int8, is loaded as always whatever it says."""
     loads = []
     monkeypatch.setattr(asr, "_load", lambda *args: loads.append(args))
-    monkeypatch.setenv(asr.COMPUTE_ENV, "int8")
+    monkeypatch.delenv(asr.COMPUTE_ENV, raising=False)
     asr.load_model()
     asr.load_model("openai-whisper")
-    monkeypatch.delenv(asr.COMPUTE_ENV)
+    monkeypatch.setenv(asr.COMPUTE_ENV, "float32")
     asr.load_model()
     assert loads == [
         ("faster-whisper", "tiny.en", "int8"),
@@ -194,7 +201,7 @@ def test_real_whisper_transcripts_round_trip_through_the_cache(ravdess_root, tmp
 def test_real_int8_transcripts_of_ravdess_clips_read_its_sentences(ravdess_root, tmp_path, monkeypatch):
     """faster-whisper with int8 weights hears RAVDESS's sentences about as well as float32 (bench/int8_transcripts.py:
     word error rate 0.0358 against 0.0347 on 1,200 clips, 30 written in other words)."""
-    monkeypatch.setenv(asr.COMPUTE_ENV, "int8")
+    monkeypatch.delenv(asr.COMPUTE_ENV, raising=False)
     assert asr.load_model().engine.model.compute_type.startswith("int8")
     clips = data.load("ravdess", ravdess_root, actors=[1])[:2]
     heard = transcribe_samples(clips, root=tmp_path, progress=False)

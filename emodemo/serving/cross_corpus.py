@@ -46,6 +46,7 @@ import numpy as np
 
 from emodemo.data.record import Sample
 from emodemo.serving.pipeline import CHECKPOINTS, LoadedModel
+from emodemo.speech import asr
 
 TESS_HALVES = ("choose", "report")
 NO_FOLD_MODELS = "no fold models"
@@ -436,7 +437,7 @@ def run(
     scored = [evaluate_model(name, tess, sets, halves, checkpoints, folders.get(name)) for name in models]
     for model in scored if not with_robustness else []:
         model["robustness"] = {"status": NOT_RUN}
-    return {"protocol": PROTOCOL, "robustness_folds": wanted, "models": scored}
+    return {"protocol": {**PROTOCOL, "transcripts": asr.described()}, "robustness_folds": wanted, "models": scored}
 
 
 def merged(saved: dict, new: dict, served: Sequence[str], keep_robustness: bool = False) -> dict:
@@ -557,7 +558,7 @@ def markdown_table(result: dict, report_half: bool = False) -> str:
         f"trained on another pairing than the served checkpoint. TESS: {p['tess']}"
         + ("" if report_half else " (the report half is saved apart and shown with `--report`)")
         + f'. Robustness: {p["robustness"]}; "{NO_FOLD_MODELS}": the model has no model of a fold whose '
-        "test actors it never trained on.",
+        "test actors it never trained on." + (f" Transcripts: {p['transcripts']}." if "transcripts" in p else ""),
     ]
     return "\n".join(lines)
 

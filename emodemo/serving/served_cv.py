@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from emodemo.serving.pipeline import CHECKPOINTS
+from emodemo.speech import asr
 from emodemo.training.calibration import fit_temperature
 
 AS_SERVED = "as_served.json"  # under the checkpoint's cv/ folder
@@ -180,7 +181,7 @@ def scored_as_served(
         "protocol": (
             "RAVDESS actors 01-20, the committed 5 folds by actor, 7 classes (calm counted as neutral); each fold "
             "model on its own fold's 4 test actors, the test part its run scored (the same draw of lines), the "
-            "words as the app reads them: none where Whisper guessed them"
+            f"words as the app reads them ({asr.described()}): none where Whisper guessed them"
             + (", and through the words gate" if words_gate.gated(meta) else "")
             + "; mean ± std over the test folds"
         ),

@@ -41,8 +41,9 @@ from emodemo.weights.assets import Asset, whisper_checkpoint, whisper_ct2
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 DEFAULT_BACKEND = "faster-whisper"
-# faster-whisper's arithmetic on a CPU: float32, what every served words model was trained and measured with, unless
-# this variable says int8 (CTranslate2's int8 weights: about 200 ms less for the app's 5 s clip; docs/results.md)
+# faster-whisper's arithmetic on a CPU: int8 (CTranslate2's int8 weights: 0.2-0.3 s less for the app's 5 s clip, every
+# served number measured on its transcripts; docs/results.md) unless this variable says float32, what the served words
+# models were trained with (set it to reproduce those training runs exactly)
 COMPUTE_ENV = "EMODEMO_WHISPER_COMPUTE"
 CPU_COMPUTE_TYPES = ("float32", "int8")
 # Below this median word confidence Whisper tiny.en was mostly guessing: 0.6 % of RAVDESS's acted
@@ -124,8 +125,8 @@ def resolve_backend(backend: str | None) -> str:
 
 
 def cpu_compute_type() -> str:
-    """faster-whisper's arithmetic on a CPU (:data:`COMPUTE_ENV`; float32 unless it says int8)."""
-    chosen = os.environ.get(COMPUTE_ENV) or "float32"
+    """faster-whisper's arithmetic on a CPU (:data:`COMPUTE_ENV`; int8 unless it says float32)."""
+    chosen = os.environ.get(COMPUTE_ENV) or "int8"
     if chosen not in CPU_COMPUTE_TYPES:
         raise ValueError(f"{COMPUTE_ENV}={chosen!r}: choose one of {CPU_COMPUTE_TYPES}")
     return chosen
@@ -140,6 +141,13 @@ def compute_type(backend: str | None = None) -> str:
 
         return "float16" if ctranslate2.get_cuda_device_count() > 0 else cpu_compute_type()
     return "float16" if torch.cuda.is_available() else "float32"
+
+
+def described(model: str = "tiny.en", backend: str | None = None) -> str:
+    """Which transcripts ``backend`` gives on this machine, for a result's protocol: e.g. "Whisper tiny.en,
+    faster-whisper in int8"."""
+    backend = resolve_backend(backend)
+    return f"Whisper {model}, {backend} in {compute_type(backend)}"
 
 
 def load_model(backend: str | None = None, model: str = "tiny.en") -> LoadedWhisper:
