@@ -139,6 +139,13 @@ def main() -> None:
         SAVED.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     else:
         models = args.models.split(",") if args.models else None
+        if models and SAVED.exists():  # before scoring: kept scores must have read the transcripts this run reads
+            from emodemo.speech import asr
+
+            saved = json.loads(SAVED.read_text(encoding="utf-8"))
+            stale = cross_corpus.stale_words_models(saved, models, cross_corpus.served_models(), asr.described())
+            if stale:
+                sys.exit(f"the saved results read other transcripts than {asr.described()}: add {','.join(stale)} too")
         result = cross_corpus.run(
             args.tess,
             args.ravdess,

@@ -1,8 +1,8 @@
 """Whisper in int8 for the app, without retraining a words model: what changes in the transcripts, in what the voice +
 words models answer as served, and in what a user waits for.
 
-faster-whisper computes in float32 on a CPU unless ``EMODEMO_WHISPER_COMPUTE=int8`` (``emodemo.speech.asr``); every
-served words model was trained and measured on float32 transcripts. Three parts, each with both settings:
+``EMODEMO_WHISPER_COMPUTE`` (``emodemo.speech.asr``) sets faster-whisper's arithmetic on a CPU: int8 since 2026-12-08,
+float32 before; every served words model was trained on float32 transcripts. Three parts, each with both settings:
 
 * ``transcripts``: RAVDESS actors 01-20 (the clips the served models' cross-validation reads), each clip's transcript
   in float32 and in int8 (both cached apart): how many differ in their text, in their words once lowercased and
@@ -49,7 +49,7 @@ from emodemo.recipes.frozen_states import forget_clips  # noqa: E402
 from emodemo.serving import CHECKPOINTS, Pipeline, evaluation, load_models, served_cv  # noqa: E402
 from emodemo.speech import asr, normalise, transcripts, word_error_rate  # noqa: E402
 
-SETTINGS = asr.CPU_COMPUTE_TYPES  # float32 (served), int8
+SETTINGS = asr.CPU_COMPUTE_TYPES  # float32 (trained on), int8 (served)
 SERVED = ("coattention", "mesm", "nmt_attention", "ssl_mha", "ssl_mha/cross")  # the voice + words models
 PARTS = ("transcripts", "served", "tess", "app")
 OUT = REPO / "bench" / "results" / "int8_transcripts"

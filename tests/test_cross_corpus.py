@@ -216,6 +216,23 @@ def test_scoring_some_models_again_keeps_the_others_saved_scores():
     assert [m["model"] for m in cross_corpus.merged(saved, new, ["b"])["models"]] == ["b"]  # "a" no longer served
 
 
+def test_scores_read_from_other_transcripts_are_not_kept_beside_new_ones():
+    """A partial rerun whose transcripts differ (int8 against float32) may not keep a words model's saved scores: it
+    is refused, before scoring (``stale_words_models``) and when merging; a voice-only model's scores may stay."""
+    saved, new = _result(), _result()
+    saved["protocol"] = {**saved["protocol"], "transcripts": "Whisper tiny.en, faster-whisper in float32"}
+    new["protocol"] = {**new["protocol"], "transcripts": "Whisper tiny.en, faster-whisper in int8"}
+    new["models"] = [new["models"][1]]  # "b" (voice alone) scored again; "a" reads words and would be kept
+    assert cross_corpus.stale_words_models(saved, ["b"], ["a", "b"], new["protocol"]["transcripts"]) == ["a"]
+    with pytest.raises(ValueError, match="score a again too"):
+        cross_corpus.merged(saved, new, ["a", "b"])
+    new["models"] = [new["models"][0], _result()["models"][0]]  # both scored again: nothing kept is stale
+    assert [m["model"] for m in cross_corpus.merged(saved, new, ["a", "b"])["models"]] == ["a", "b"]
+    assert cross_corpus.stale_words_models(saved, [], ["a", "b"], saved["protocol"]["transcripts"]) == []
+    table = cross_corpus.markdown_table(new)
+    assert table.endswith("Transcripts: Whisper tiny.en, faster-whisper in int8.")
+
+
 def test_a_model_scored_again_without_its_robustness_set_keeps_its_saved_row_only_when_asked():
     saved, new = _result(), _result()
     new["models"] = [{**new["models"][0], "tess_choose": _report(0.9, 0.2), "robustness": {"status": "not run"}}]

@@ -131,7 +131,9 @@ def test_int8_transcripts_get_their_own_entries_and_float32s_stay(clips, fake_wh
         "compute_type": "int8",
     }
     transcribe_samples(clips[:1], root=tmp_path, progress=False)
+    assert asr.described() == "Whisper tiny.en, faster-whisper in int8"  # what a result's protocol names
     monkeypatch.setenv(asr.COMPUTE_ENV, "float32")
+    assert asr.described() == "Whisper tiny.en, faster-whisper in float32"
     float32 = TranscriptCache(root=tmp_path)
     assert float32.folder != default.folder
     assert float32.settings == {"language": None, "beam_size": 1, "format": transcripts.FORMAT_VERSION}

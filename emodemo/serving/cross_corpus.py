@@ -440,13 +440,30 @@ def run(
     return {"protocol": {**PROTOCOL, "transcripts": asr.described()}, "robustness_folds": wanted, "models": scored}
 
 
+def stale_words_models(saved: dict, scored: Sequence[str], served: Sequence[str], transcripts: str | None) -> list[str]:
+    """The served models that read words whose ``saved`` scores a run scoring ``scored`` alone would keep although
+    they read other transcripts than ``transcripts`` (:func:`emodemo.speech.asr.described`: another arithmetic, e.g.
+    int8 against float32); [] when the saved results read the same ones."""
+    if saved["protocol"].get("transcripts") == transcripts:
+        return []
+    kept = [m for m in saved["models"] if m["model"] in served and m["model"] not in scored]
+    return [m["model"] for m in kept if "text" in m["reads"]]
+
+
 def merged(saved: dict, new: dict, served: Sequence[str], keep_robustness: bool = False) -> dict:
     """``saved`` with the models of ``new`` scored again (the rest kept, in ``served`` order; models
     no longer served dropped); the robustness folds are those of every kept model. ``keep_robustness``:
     a model of ``new`` whose robustness set was not run keeps its saved robustness row (for a change
-    that leaves every robustness clip's input as it was; the caller checks that)."""
+    that leaves every robustness clip's input as it was; the caller checks that). Refused when a kept model
+    reads words and the saved results read other transcripts (:func:`stale_words_models`)."""
     old = {m["model"]: m for m in saved["models"]}
     fresh = {m["model"]: m for m in new["models"]}
+    stale = stale_words_models(saved, list(fresh), served, new["protocol"].get("transcripts"))
+    if stale:
+        raise ValueError(
+            f"the saved results read {saved['protocol'].get('transcripts') or 'unnamed (float32) transcripts'}, this "
+            f"run {new['protocol'].get('transcripts')}: score {', '.join(stale)} again too"
+        )
     for name, model in fresh.items():
         if keep_robustness and model["robustness"].get("status") == NOT_RUN and name in old:
             fresh[name] = {**model, "robustness": old[name]["robustness"]}

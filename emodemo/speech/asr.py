@@ -41,7 +41,7 @@ from emodemo.weights.assets import Asset, whisper_checkpoint, whisper_ct2
 
 BACKENDS = ("faster-whisper", "openai-whisper")
 DEFAULT_BACKEND = "faster-whisper"
-# faster-whisper's arithmetic on a CPU: int8 (CTranslate2's int8 weights: 0.2-0.3 s less for the app's 5 s clip, every
+# faster-whisper's arithmetic on a CPU: int8 (CTranslate2's int8 weights: 0.1-0.3 s less for the app's 5 s clip, every
 # served number measured on its transcripts; docs/results.md) unless this variable says float32, what the served words
 # models were trained with (set it to reproduce those training runs exactly)
 COMPUTE_ENV = "EMODEMO_WHISPER_COMPUTE"
