@@ -7,6 +7,7 @@ python -m emodemo evaluate speech_probe --dataset tess --root PATH --split choos
 python -m emodemo evaluate nmt_attention/words_goemotions --dataset meld --root PATH --split dev
 python -m emodemo evaluate fused --dataset tess --root PATH --split choose   # the app's fused answer
 python -m emodemo calibrate mesm --root PATH [--perturbed [--clean-half]]   # temperature + "unsure" line
+python -m emodemo recalibrate checkpoints/mesm --root PATH --text-root GOEMOTIONS   # a served mean's folds, again
 python -m emodemo gate ssl_mha --below 30 --root PATH   # noise gate for noisy clips, if no training clip is one
 python -m emodemo merge runs/fold*.json --out cv.json [--model mesm]   # folds trained in parallel, one result
 python -m emodemo reproduce mesm [--variant V] [--quick] [--list]   # a model's measured runs (configs/reproduce/)
@@ -150,6 +151,15 @@ def _parser() -> argparse.ArgumentParser:
         help="two runs: each fold pair's temperature fitted with its clean clips weighing as much as all the changed "
         "ones together",
     )
+
+    rc = sub.add_parser(
+        "recalibrate",
+        help="fit a served mean's fold temperatures and unsure lines again, each as it was fitted (after the "
+        "transcriber changed, say), then build the mean and score its folds as served (emodemo.serving.pairs.refit)",
+    )
+    rc.add_argument("out", type=Path, help="the served checkpoint's folder (its fold models or pairs under folds/)")
+    rc.add_argument("--root", required=True, type=Path, help="RAVDESS speech")
+    rc.add_argument("--text-root", type=Path, help="GoEmotions, for a mixed-pairs run's constructed half")
 
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")
@@ -363,6 +373,21 @@ def _pair(args) -> int:
     return 0
 
 
+def _recalibrate(args) -> int:
+    from emodemo.serving.pairs import fold_models_under, refit
+    from emodemo.training.checkpoint import read_checkpoint_config
+
+    out = refit(args.out, args.root, args.text_root)
+    folds = fold_models_under(out / "folds").values()
+    temperatures = [read_checkpoint_config(fold)["calibration"]["temperature"] for fold in folds]
+    summary = read_checkpoint_config(out)["metrics"]["by_pairing"]
+    print(
+        f"{out}: fold temperatures {', '.join(f'{t:.3f}' for t in temperatures)}; "
+        + "; ".join(f"{k} WA {100 * v['summary']['WA']['mean']:.1f}" for k, v in summary.items())
+    )
+    return 0
+
+
 def _gate(args) -> int:
     from emodemo.serving.noise_gate import set_noise_gate
 
@@ -454,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         "gate": _gate,
         "cv-as-served": _cv_as_served,
         "pair": _pair,
+        "recalibrate": _recalibrate,
         "predict": _predict,
         "merge": _merge,
         "reproduce": _reproduce,

@@ -457,3 +457,50 @@ def test_two_runs_of_other_recipes_or_other_actors_are_not_joined(tmp_path):
     shutil.copytree(runs[0], out / "folds")
     with pytest.raises(ValueError, match="would be written over"):
         write_pair(out, [out / "folds", runs[0]], root=tmp_path, text_root=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, clean_half, paired", [("ssl_mha", False, True), ("ssl_mha/cross", True, True), ("coattention", True, False)]
+)
+def test_refitting_a_served_mean_fits_each_fold_again_as_it_was_fitted(
+    tmp_path, monkeypatch, capsys, name, clean_half, paired
+):
+    """``recalibrate`` (:func:`refit`): each of the served checkpoint's folds calibrated again on its changed clips
+    too, with its clean clips weighing half where its committed fit had them so (Self-MHA's fold pairs not), then
+    the mean built and scored as fold pairs or fold models; the committed folds' configs, the fitting, averaging and
+    scoring stubbed and recorded."""
+    from emodemo import cli
+    from emodemo.serving import pairs
+
+    out = tmp_path / "served"
+    for fold in sorted((CHECKPOINTS / name / "folds").glob("fold*")):
+        (out / "folds" / fold.name).mkdir(parents=True)
+        shutil.copy(fold / "config.json", out / "folds" / fold.name / "config.json")
+    fitted, built, noted = [], [], []
+    scored = tmp_path / "as_served.json"
+    scored.write_text(json.dumps({"by_pairing": {"real": {"summary": {"WA": {"mean": 0.7}}}}}))
+    monkeypatch.setattr(pairs, "calibrate_checkpoint", lambda target, *args, **kwargs: fitted.append((target, kwargs)))
+    monkeypatch.setattr(pairs, "averaged", lambda out, units, *args: built.append(units))
+    monkeypatch.setattr(pairs, "write_as_served", lambda *args, **kwargs: scored)
+    monkeypatch.setattr(pairs, "add_metrics", lambda folder, metrics, **kwargs: noted.append(metrics))
+    with pytest.raises(ValueError, match="constructed half needs the lines"):  # a mixed-pairs run: before any fit
+        pairs.refit(out, root=tmp_path)
+    assert not fitted
+    assert pairs.refit(out, root=tmp_path, text_root=tmp_path) == out
+    assert [target.name for target, _ in fitted] == [f"fold{k}" for k in range(5)] and built == [[t for t, _ in fitted]]
+    assert all(kwargs["perturbed"] is pairs.perturbed_answers for _, kwargs in fitted)
+    assert [kwargs["clean_half"] for _, kwargs in fitted] == [clean_half] * 5
+    assert noted[0]["cross_validation_is"].startswith(f"its fold {'pairs' if paired else 'models'} on their test")
+    monkeypatch.setattr(pairs, "refit", lambda out, root, text_root: out)
+    shutil.copy(CHECKPOINTS / name / "config.json", out / "config.json")
+    args = cli._parser().parse_args(["recalibrate", str(out), "--root", "R", "--text-root", "G"])
+    assert cli._recalibrate(args) == 0
+    first = read_checkpoint_config(out / "folds" / "fold0")["calibration"]["temperature"]
+    assert f"fold temperatures {first:.3f}, " in capsys.readouterr().out  # what the command says it fitted
+
+
+def test_refitting_a_folder_without_folds_says_so(tmp_path):
+    from emodemo.serving.pairs import refit
+
+    with pytest.raises(FileNotFoundError, match="no fold models or fold pairs"):
+        refit(tmp_path, root=tmp_path, text_root=tmp_path)

@@ -27,6 +27,9 @@ after the attention (the served mean's ``HEAD_OPTIONS``: co-attention's ``speech
    the clips with their own words. A pair's "raw" calibration error there is of the members' answers at their
    own temperatures, averaged, before the fold pair's.
 
+``python -m emodemo recalibrate OUT --root RAVDESS --text-root GOEMOTIONS`` (:func:`refit`) fits a served mean's
+folds' temperatures again as they were fitted (step 1's calibration alone), then steps 2 and 3.
+
 Every check that can fail (every run has a calibrated model of every fold, a pair's two of one recipe, reading the
 same inputs; the lines of a mixed-pairs run's constructed half) is made before anything is written.
 """
@@ -347,6 +350,12 @@ def _write_mean(
         elif folds[0][name].resolve() != target.resolve():  # a fold model of the run, as it is: nothing left over
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(folds[0][name], target)
+    return _served(out, units, root, text_root, dataset, paired=len(folds) == 2)
+
+
+def _served(out: Path, units: Sequence[Path], root, text_root, dataset: str, paired: bool) -> Path:
+    """Steps 2 and 3 of the module docstring: the mean of the calibrated ``units`` (fold pairs when ``paired``, else
+    fold models) saved at ``out``, and the units scored as served into its card; returns ``out``."""
     averaged(out, units, Path(root), dataset)
     result = json.loads(write_as_served(str(out), root, text_root).read_text(encoding="utf-8"))
     add_metrics(
@@ -354,9 +363,33 @@ def _write_mean(
         {
             "by_pairing": result["by_pairing"],
             "cross_validation": result["by_pairing"]["real"]["summary"],
-            "cross_validation_is": f"its fold {'pairs' if len(folds) == 2 else 'models'} on their test actors, each "
+            "cross_validation_is": f"its fold {'pairs' if paired else 'models'} on their test actors, each "
             f"clip with its own words ({AS_SERVED})",
         },
         overwrite=True,
     )
     return out
+
+
+def refit(out: str | Path, root: str | Path, text_root: str | Path | None = None, dataset: str = "ravdess") -> Path:
+    """Fit the temperature and "unsure" line of each of the served mean's own folds (``out/folds/fold<k>``: fold
+    models or fold pairs) again, each as it was fitted (on its validation actors, and their clips changed where they
+    were, the clean clips weighing half where they did), then build the mean and score the folds as served, as
+    :func:`write_pair` does; returns ``out``. For when what the models read has changed (the transcriber's
+    arithmetic, say) and their weights have not. A fold pair's members keep their own temperatures (their runs'
+    fold models are not part of the served checkpoint); the pair's on top is fitted again."""
+    out = Path(out)
+    units = list(fold_models_under(out / "folds").values())
+    if not units:
+        raise FileNotFoundError(f"no fold models or fold pairs under {out / 'folds'}: nothing to fit again")
+    configs = [read_checkpoint_config(unit) for unit in units]
+    _calibrated_models_of(configs, units, sorted({*MEAN_OF, *MEAN_OF.values()}), "a served mean's fold")
+    if len({c["model_name"] for c in configs}) > 1:
+        raise ValueError(f"the folds under {out / 'folds'} are of {sorted({c['model_name'] for c in configs})}")
+    if run_pairing(configs[0])["pairing"] == "mixed" and text_root is None:
+        raise ValueError("a mixed-pairs run's constructed half needs the lines it was paired with: give text_root")
+    for unit, config in zip(units, configs):
+        fit = config["calibration"]
+        changed = perturbed_answers if fit.get("perturbed") else None
+        calibrate_checkpoint(unit, dataset, root, perturbed=changed, clean_half="clean_share" in fit)
+    return _served(out, units, root, text_root, dataset, paired=configs[0]["model_name"] in MEAN_OF.values())
