@@ -29,6 +29,13 @@ from emodemo import __version__
 FUSED = "fused"  # `evaluate fused`: the app's fused answer, not a checkpoint
 
 
+def _served_mean_arguments(parser: argparse.ArgumentParser) -> None:
+    """The arguments ``pair`` and ``recalibrate`` share: the served mean's folder and the corpora it is scored on."""
+    parser.add_argument("out", type=Path, help="the served checkpoint's folder (its fold models or pairs under folds/)")
+    parser.add_argument("--root", required=True, type=Path, help="RAVDESS speech")
+    parser.add_argument("--text-root", type=Path, help="GoEmotions, for a mixed-pairs run's constructed half")
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m emodemo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -139,12 +146,10 @@ def _parser() -> argparse.ArgumentParser:
         "(of coattention, mesm, nmt_attention or ssl_mha: two ssl_mha runs may read other encoder layers); the folds "
         "scored as served (emodemo.serving.pairs)",
     )
-    pr.add_argument("out", type=Path, help="the served checkpoint's folder (its fold models or pairs under folds/)")
+    _served_mean_arguments(pr)
     pr.add_argument(
         "--fold-models", nargs="+", type=Path, required=True, help="one or two runs' fold models (fold<k>/)"
     )
-    pr.add_argument("--root", required=True, type=Path, help="RAVDESS speech")
-    pr.add_argument("--text-root", type=Path, help="GoEmotions, for a mixed-pairs run's constructed half")
     pr.add_argument(
         "--clean-half",
         action="store_true",
@@ -155,11 +160,10 @@ def _parser() -> argparse.ArgumentParser:
     rc = sub.add_parser(
         "recalibrate",
         help="fit a served mean's fold temperatures and unsure lines again, each as it was fitted (after the "
-        "transcriber changed, say), then build the mean and score its folds as served (emodemo.serving.pairs.refit)",
+        "transcriber changed, say), then build the mean and score its folds as served; its card's TESS scores are "
+        "dropped: run bench/generalisation.py --cards again (emodemo.serving.pairs.refit)",
     )
-    rc.add_argument("out", type=Path, help="the served checkpoint's folder (its fold models or pairs under folds/)")
-    rc.add_argument("--root", required=True, type=Path, help="RAVDESS speech")
-    rc.add_argument("--text-root", type=Path, help="GoEmotions, for a mixed-pairs run's constructed half")
+    _served_mean_arguments(rc)
 
     m = sub.add_parser("merge", help="merge the --results files of runs that each did some folds into one")
     m.add_argument("runs", nargs="+", type=Path, help="results JSON files of `train --cv --folds ...`")

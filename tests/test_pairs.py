@@ -465,38 +465,70 @@ def test_two_runs_of_other_recipes_or_other_actors_are_not_joined(tmp_path):
 def test_refitting_a_served_mean_fits_each_fold_again_as_it_was_fitted(
     tmp_path, monkeypatch, capsys, name, clean_half, paired
 ):
-    """``recalibrate`` (:func:`refit`): each of the served checkpoint's folds calibrated again on its changed clips
-    too, with its clean clips weighing half where its committed fit had them so (Self-MHA's fold pairs not), then
-    the mean built and scored as fold pairs or fold models; the committed folds' configs, the fitting, averaging and
-    scoring stubbed and recorded."""
-    from emodemo import cli
+    """``recalibrate`` (:func:`refit`): each of the served checkpoint's folds calibrated again on its validation actors
+    of ``root``, on their changed clips too where its committed fit was (every committed fold; here fold0 made one that
+    was not), with its clean clips weighing half where its fit had them so (Self-MHA's fold pairs not), every fold
+    before the mean is built, then the mean scored as fold pairs or fold models; the committed folds' configs, the
+    corpus, the fitting, averaging and scoring stubbed and recorded."""
+    from types import SimpleNamespace
+
+    from emodemo import cli, data
     from emodemo.serving import pairs
 
     out = tmp_path / "served"
     for fold in sorted((CHECKPOINTS / name / "folds").glob("fold*")):
         (out / "folds" / fold.name).mkdir(parents=True)
         shutil.copy(fold / "config.json", out / "folds" / fold.name / "config.json")
-    fitted, built, noted = [], [], []
+    edited(out / "folds" / "fold0", lambda config: config["calibration"].pop("perturbed"))
+    events = []
     scored = tmp_path / "as_served.json"
     scored.write_text(json.dumps({"by_pairing": {"real": {"summary": {"WA": {"mean": 0.7}}}}}))
-    monkeypatch.setattr(pairs, "calibrate_checkpoint", lambda target, *args, **kwargs: fitted.append((target, kwargs)))
-    monkeypatch.setattr(pairs, "averaged", lambda out, units, *args: built.append(units))
+    actors = [SimpleNamespace(speaker=f"Actor_{k:02d}") for k in range(1, 25)]
+    monkeypatch.setattr(data, "load", lambda dataset, root, **options: actors)
+    record = lambda step: lambda target, *args, **kwargs: events.append((step, target, args, kwargs))
+    monkeypatch.setattr(pairs, "calibrate_checkpoint", record("fit"))
+    monkeypatch.setattr(pairs, "averaged", record("mean"))
     monkeypatch.setattr(pairs, "write_as_served", lambda *args, **kwargs: scored)
-    monkeypatch.setattr(pairs, "add_metrics", lambda folder, metrics, **kwargs: noted.append(metrics))
+    monkeypatch.setattr(pairs, "add_metrics", record("card"))
     with pytest.raises(ValueError, match="constructed half needs the lines"):  # a mixed-pairs run: before any fit
         pairs.refit(out, root=tmp_path)
-    assert not fitted
+    assert not events
     assert pairs.refit(out, root=tmp_path, text_root=tmp_path) == out
-    assert [target.name for target, _ in fitted] == [f"fold{k}" for k in range(5)] and built == [[t for t, _ in fitted]]
-    assert all(kwargs["perturbed"] is pairs.perturbed_answers for _, kwargs in fitted)
-    assert [kwargs["clean_half"] for _, kwargs in fitted] == [clean_half] * 5
-    assert noted[0]["cross_validation_is"].startswith(f"its fold {'pairs' if paired else 'models'} on their test")
+    assert [step for step, *_ in events] == ["fit"] * 5 + ["mean", "card"]  # every fold fitted before the mean
+    fits = [(target, args, kwargs) for step, target, args, kwargs in events if step == "fit"]
+    assert [target.name for target, *_ in fits] == [f"fold{k}" for k in range(5)]
+    assert events[5][2][0] == [target for target, *_ in fits]  # the mean of the refitted folds
+    assert all(args == ("ravdess", tmp_path) for _, args, _ in fits)  # on RAVDESS under root
+    assert [kwargs["perturbed"] for *_, kwargs in fits] == [None] + [pairs.perturbed_answers] * 4
+    assert [kwargs["clean_half"] for *_, kwargs in fits] == [clean_half] * 5
+    assert events[6][2][0]["cross_validation_is"].startswith(f"its fold {'pairs' if paired else 'models'} on their")
     monkeypatch.setattr(pairs, "refit", lambda out, root, text_root: out)
     shutil.copy(CHECKPOINTS / name / "config.json", out / "config.json")
     args = cli._parser().parse_args(["recalibrate", str(out), "--root", "R", "--text-root", "G"])
     assert cli._recalibrate(args) == 0
     first = read_checkpoint_config(out / "folds" / "fold0")["calibration"]["temperature"]
     assert f"fold temperatures {first:.3f}, " in capsys.readouterr().out  # what the command says it fitted
+
+
+def test_refitting_is_refused_before_any_fold_is_written_when_a_folds_actors_are_missing(tmp_path, monkeypatch):
+    """A corpus folder without some fold's validation actors: named, and no fold fitted (none left half done)."""
+    from types import SimpleNamespace
+
+    from emodemo import data
+    from emodemo.serving import pairs
+
+    out = tmp_path / "served"
+    for fold in sorted((CHECKPOINTS / "mesm" / "folds").glob("fold*")):
+        (out / "folds" / fold.name).mkdir(parents=True)
+        shutil.copy(fold / "config.json", out / "folds" / fold.name / "config.json")
+    missing = read_checkpoint_config(out / "folds" / "fold3")["data_card"]["validation_speakers"][0]
+    actors = [SimpleNamespace(speaker=f"Actor_{k:02d}") for k in range(1, 25)]
+    monkeypatch.setattr(data, "load", lambda *args, **kwargs: [a for a in actors if a.speaker != missing])
+    fitted = []
+    monkeypatch.setattr(pairs, "calibrate_checkpoint", lambda *args, **kwargs: fitted.append(args))
+    with pytest.raises(FileNotFoundError, match=f"fold3 \\({missing}\\): nothing was fitted"):
+        pairs.refit(out, root=tmp_path, text_root=tmp_path)
+    assert not fitted
 
 
 def test_refitting_a_folder_without_folds_says_so(tmp_path):

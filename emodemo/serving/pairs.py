@@ -27,8 +27,9 @@ after the attention (the served mean's ``HEAD_OPTIONS``: co-attention's ``speech
    the clips with their own words. A pair's "raw" calibration error there is of the members' answers at their
    own temperatures, averaged, before the fold pair's.
 
-``python -m emodemo recalibrate OUT --root RAVDESS --text-root GOEMOTIONS`` (:func:`refit`) fits a served mean's
-folds' temperatures again as they were fitted (step 1's calibration alone), then steps 2 and 3.
+``python -m emodemo recalibrate OUT --root RAVDESS --text-root GOEMOTIONS`` (:func:`refit`) fits each of a served
+mean's folds' temperatures again as it was fitted (a fold pair's as in step 1, a run's fold model by its own
+``calibrate``), then steps 2 and 3.
 
 Every check that can fail (every run has a calibrated model of every fold, a pair's two of one recipe, reading the
 same inputs; the lines of a mixed-pairs run's constructed half) is made before anything is written.
@@ -46,7 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from emodemo.serving.cross_corpus import perturbed_answers
-from emodemo.serving.evaluation import calibrate_checkpoint
+from emodemo.serving.evaluation import LOADER_OPTIONS, calibrate_checkpoint
 from emodemo.serving.served_cv import AS_SERVED, run_pairing, write_as_served
 from emodemo.training.checkpoint import add_metrics, read_checkpoint_config
 
@@ -377,7 +378,12 @@ def refit(out: str | Path, root: str | Path, text_root: str | Path | None = None
     were, the clean clips weighing half where they did), then build the mean and score the folds as served, as
     :func:`write_pair` does; returns ``out``. For when what the models read has changed (the transcriber's
     arithmetic, say) and their weights have not. A fold pair's members keep their own temperatures (their runs'
-    fold models are not part of the served checkpoint); the pair's on top is fitted again."""
+    fold models are not part of the served checkpoint); the pair's on top is fitted again. What can be checked is
+    checked before any fold is written (every fold calibrated, of one recipe, its validation actors under ``root``,
+    the lines of a mixed-pairs run). The mean's card is written anew, as by :func:`write_pair`: its scores on other
+    corpora (TESS) are dropped with the old temperatures; score it again (``bench/generalisation.py --cards``)."""
+    from emodemo import data
+
     out = Path(out)
     units = list(fold_models_under(out / "folds").values())
     if not units:
@@ -388,6 +394,14 @@ def refit(out: str | Path, root: str | Path, text_root: str | Path | None = None
         raise ValueError(f"the folds under {out / 'folds'} are of {sorted({c['model_name'] for c in configs})}")
     if run_pairing(configs[0])["pairing"] == "mixed" and text_root is None:
         raise ValueError("a mixed-pairs run's constructed half needs the lines it was paired with: give text_root")
+    present = {s.speaker for s in data.load(dataset, root, **LOADER_OPTIONS.get(dataset, {}))}
+    lacking = [
+        f"{unit.name} ({', '.join(sorted(set(c['data_card'].get('validation_speakers') or ['none named']) - present))})"
+        for unit, c in zip(units, configs)
+        if not set(c["data_card"].get("validation_speakers") or ["none named"]) <= present
+    ]
+    if lacking:
+        raise FileNotFoundError(f"{root} lacks the validation actors of {'; '.join(lacking)}: nothing was fitted")
     for unit, config in zip(units, configs):
         fit = config["calibration"]
         changed = perturbed_answers if fit.get("perturbed") else None
