@@ -351,12 +351,13 @@ def _write_mean(
         elif folds[0][name].resolve() != target.resolve():  # a fold model of the run, as it is: nothing left over
             shutil.rmtree(target, ignore_errors=True)
             shutil.copytree(folds[0][name], target)
-    return _served(out, units, root, text_root, dataset, paired=len(folds) == 2)
+    return _served(out, units, root, text_root, dataset)
 
 
-def _served(out: Path, units: Sequence[Path], root, text_root, dataset: str, paired: bool) -> Path:
-    """Steps 2 and 3 of the module docstring: the mean of the calibrated ``units`` (fold pairs when ``paired``, else
-    fold models) saved at ``out``, and the units scored as served into its card; returns ``out``."""
+def _served(out: Path, units: Sequence[Path], root, text_root, dataset: str) -> Path:
+    """Steps 2 and 3 of the module docstring: the mean of the calibrated ``units`` (fold pairs or fold models) saved
+    at ``out``, and the units scored as served into its card; returns ``out``."""
+    paired = read_checkpoint_config(units[0])["model_name"] in MEAN_OF.values()
     averaged(out, units, Path(root), dataset)
     result = json.loads(write_as_served(str(out), root, text_root).read_text(encoding="utf-8"))
     add_metrics(
@@ -395,10 +396,11 @@ def refit(out: str | Path, root: str | Path, text_root: str | Path | None = None
     if run_pairing(configs[0])["pairing"] == "mixed" and text_root is None:
         raise ValueError("a mixed-pairs run's constructed half needs the lines it was paired with: give text_root")
     present = {s.speaker for s in data.load(dataset, root, **LOADER_OPTIONS.get(dataset, {}))}
+    wanted = {
+        unit.name: set(c["data_card"].get("validation_speakers") or ["none named"]) for unit, c in zip(units, configs)
+    }
     lacking = [
-        f"{unit.name} ({', '.join(sorted(set(c['data_card'].get('validation_speakers') or ['none named']) - present))})"
-        for unit, c in zip(units, configs)
-        if not set(c["data_card"].get("validation_speakers") or ["none named"]) <= present
+        f"{name} ({', '.join(sorted(actors - present))})" for name, actors in wanted.items() if not actors <= present
     ]
     if lacking:
         raise FileNotFoundError(f"{root} lacks the validation actors of {'; '.join(lacking)}: nothing was fitted")
@@ -406,4 +408,4 @@ def refit(out: str | Path, root: str | Path, text_root: str | Path | None = None
         fit = config["calibration"]
         changed = perturbed_answers if fit.get("perturbed") else None
         calibrate_checkpoint(unit, dataset, root, perturbed=changed, clean_half="clean_share" in fit)
-    return _served(out, units, root, text_root, dataset, paired=configs[0]["model_name"] in MEAN_OF.values())
+    return _served(out, units, root, text_root, dataset)
